@@ -1,0 +1,1 @@
+"""The `elixir-scope` command line."""
