@@ -1,0 +1,247 @@
+"""The trace store's SQL schema — one embedded SQLite file, WAL mode.
+
+Why this shape
+==============
+The agent sends compact binary records (docs/event-format.md). Ingest keeps each record as one
+row of ``events`` with its payload as the raw External Term Format bytes (a BLOB): no term is
+decoded on the hot path. Everything a query needs to *filter* on is a plain integer column of
+the fixed 30-byte header (kind, flags, ts, uniq, pid, aux); names are interned per node in
+``processes`` and ``functions`` exactly as the agent's batch ``Dict`` gives them.
+
+Identity conventions (read these before writing SQL against the store):
+
+* ``nodes.id`` is global to the file. Interned indices (``processes.idx``, ``functions.idx``,
+  ``events.pid``, ``events.aux``) are per *node* of a recording, so every join is on
+  ``(node_id, idx)``: ``events e JOIN processes p ON p.node_id = e.node_id AND p.idx = e.pid``.
+  Index 0 means "none" and has no row.
+* ``events.id`` is global to the file and increases in ingest order. Within one process,
+  ingest order is event order (the BEAM delivers one process's trace messages in order); across
+  processes of one node order by ``(ts, uniq)``; across nodes by ``ts + nodes.time_offset``.
+* ``events.ts`` is the node's ``erlang:monotonic_time()`` in native units
+  (``nodes.time_unit`` per second). Wall-clock time = ``ts + time_offset`` (same unit).
+
+Tables and columns
+==================
+``meta`` — key/value facts about the file.
+    key, value: ``schema_version`` (integer as text; see SCHEMA_VERSION), ``created_at``
+    (unix seconds), ``created_by`` (library version).
+
+``recordings`` — one capture session (possibly several nodes).
+    id; name; spec_json (the trace spec as given to the capture, JSON); limits_json (the
+    safety limits in force, JSON); meta_json (free-form, JSON); created_at / ended_at (unix
+    seconds, wall clock of the Python host); end_reason (NULL while being written, then
+    ``stopped`` / ``max_events`` / ``max_seconds`` / ``node_down`` / ``overload_*`` /
+    ``interrupted`` — the writer died before finishing — …); stats_json (final counters from
+    the agent, JSON, e.g. offered/sent/dropped); writer_pid, writer_host, writer_started (who
+    is writing it: lets a later open tell a live writer from a dead one); event_count,
+    dropped_count (kept current by ingest, one transaction with the events); causal_upto
+    (highest events.id already covered by ``msg_links``/``clocks``; causal analysis runs
+    lazily on first use and incrementally after that).
+
+``nodes`` — a traced node within a recording.
+    id; recording_id; name (``'app@host'``); otp_release; time_unit (native units per second,
+    ``erlang:convert_time_unit(1, second, native)``); time_offset (``erlang:time_offset()`` in
+    native units at capture start); mono_at_start (monotonic time at capture start, or NULL).
+
+``processes`` — interned processes (from the batch Dict ``{pid, Idx, Pid, RegName, InitialCall}``).
+    recording_id; node_id; idx; pid_text (``'<0.123.0>'``); pid_node (node atom text of the
+    Pid); pid_id, pid_serial, pid_creation; reg_name (registered name when interned, or NULL);
+    init_module, init_function, init_arity (real initial call, or NULL);
+    born_ts (ts of its ``spawned`` event, NULL if it existed before / never seen born);
+    died_ts (ts of its ``exit`` event, NULL if not seen dying); exit_event_id.
+
+``functions`` — interned MFAs (from ``{mfa, Idx, {M, F, A}}``).
+    recording_id; node_id; idx; module (atom text, Elixir modules as ``'Elixir.Foo'``);
+    function; arity.
+
+``events`` — one row per record, see docs/event-format.md for kinds and payloads.
+    id; recording_id; node_id; kind (code, see events.EventKind); flags (bit 0 truncated,
+    bit 1 redacted); ts; uniq; pid (process idx); aux (kind-dependent idx); payload (raw ETF
+    bytes with the 131 version byte). ``payload`` is NULL only for ``state`` events whose state
+    is large: the state then lives in ``states`` (full or as a delta) and the reader rebuilds
+    the ``{Phase, State}`` term from there.
+
+``states`` — the state history, one row per ``state`` event.
+    id; recording_id; node_id; pid; event_id (the ``state`` event); ts; uniq; phase
+    (``before`` / ``after`` / ``checkpoint``); callback (functions idx of the callback, 0 for a
+    checkpoint); encoding (``full``: ``data`` is the ETF of the state; ``delta``: ``data`` is
+    the ETF of a delta list, see store/diff.py, against the previous row of the same process);
+    anchor_id (id of the nearest ``full`` row of this process at or before this one: rebuilding
+    = decode anchor, apply the deltas of rows anchor_id < id ≤ this id in id order); size
+    (byte size of the state's own ETF); data.
+
+``gaps`` — places where events were dropped (never silent).
+    id; recording_id; node_id; event_id (the ``gap`` event, or NULL when the gap was detected on
+    the Python side); ts (where it happened, node monotonic time); count (events lost); reason
+    (``rate_limit``, ``overload_queue``, ``node_lost`` …); detail (text).
+
+``msg_links`` — happens-before edges between events of different processes (store/causal.py).
+    recording_id; send_id (the ``send`` event, or the parent's ``spawn`` event); recv_id (the
+    matching ``receive`` event, or the child's ``spawned`` event); method (``fifo_bytes``:
+    receive matched to the earliest unmatched send of identical message bytes to that receiver;
+    ``seq_trace``: matched by seq_trace serial; ``spawn``). A ``send`` with no row here was
+    never seen received (lost, not traced, or still in flight when the capture ended).
+
+``clocks`` — a Lamport clock per event (store/causal.py).
+    event_id; recording_id; lamport: 1 + max(previous event of the same process, the matched
+    send for a receive / spawn for a spawned). If a → b (happens-before) then
+    lamport(a) < lamport(b).
+
+Indexes exist for per-process order (``node_id, pid`` + rowid), kind/function filters
+(``recording_id, kind, aux``), time windows (``recording_id, ts``), state lookup
+(``node_id, pid, ts, uniq`` on states) and gaps by time.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+"""Version of the layout below. Older files are migrated on open (see store/db.py);
+newer ones are refused with a clear error."""
+
+TABLES = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS recordings (
+    id              INTEGER PRIMARY KEY,
+    name            TEXT NOT NULL,
+    spec_json       TEXT NOT NULL DEFAULT '{}',
+    limits_json     TEXT NOT NULL DEFAULT '{}',
+    meta_json       TEXT NOT NULL DEFAULT '{}',
+    created_at      REAL NOT NULL,
+    ended_at        REAL,
+    end_reason      TEXT,
+    stats_json      TEXT,
+    writer_pid      INTEGER,
+    writer_host     TEXT,
+    writer_started  REAL,
+    event_count     INTEGER NOT NULL DEFAULT 0,
+    dropped_count   INTEGER NOT NULL DEFAULT 0,
+    causal_upto     INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS nodes (
+    id             INTEGER PRIMARY KEY,
+    recording_id   INTEGER NOT NULL REFERENCES recordings(id),
+    name           TEXT NOT NULL,
+    otp_release    TEXT NOT NULL,
+    time_unit      INTEGER NOT NULL,
+    time_offset    INTEGER NOT NULL,
+    mono_at_start  INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS processes (
+    recording_id   INTEGER NOT NULL,
+    node_id        INTEGER NOT NULL REFERENCES nodes(id),
+    idx            INTEGER NOT NULL,
+    pid_text       TEXT NOT NULL,
+    pid_node       TEXT,
+    pid_id         INTEGER,
+    pid_serial     INTEGER,
+    pid_creation   INTEGER,
+    reg_name       TEXT,
+    init_module    TEXT,
+    init_function  TEXT,
+    init_arity     INTEGER,
+    born_ts        INTEGER,
+    died_ts        INTEGER,
+    exit_event_id  INTEGER,
+    PRIMARY KEY (node_id, idx)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS functions (
+    recording_id  INTEGER NOT NULL,
+    node_id       INTEGER NOT NULL REFERENCES nodes(id),
+    idx           INTEGER NOT NULL,
+    module        TEXT NOT NULL,
+    function      TEXT NOT NULL,
+    arity         INTEGER NOT NULL,
+    PRIMARY KEY (node_id, idx)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS events (
+    id            INTEGER PRIMARY KEY,
+    recording_id  INTEGER NOT NULL,
+    node_id       INTEGER NOT NULL,
+    kind          INTEGER NOT NULL,
+    flags         INTEGER NOT NULL,
+    ts            INTEGER NOT NULL,
+    uniq          INTEGER NOT NULL,
+    pid           INTEGER NOT NULL,
+    aux           INTEGER NOT NULL,
+    payload       BLOB
+);
+
+CREATE TABLE IF NOT EXISTS states (
+    id            INTEGER PRIMARY KEY,
+    recording_id  INTEGER NOT NULL,
+    node_id       INTEGER NOT NULL,
+    pid           INTEGER NOT NULL,
+    event_id      INTEGER NOT NULL,
+    ts            INTEGER NOT NULL,
+    uniq          INTEGER NOT NULL,
+    phase         TEXT NOT NULL,
+    callback      INTEGER NOT NULL,
+    encoding      TEXT NOT NULL CHECK (encoding IN ('full', 'delta')),
+    anchor_id     INTEGER NOT NULL,
+    size          INTEGER NOT NULL,
+    data          BLOB NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS gaps (
+    id            INTEGER PRIMARY KEY,
+    recording_id  INTEGER NOT NULL,
+    node_id       INTEGER NOT NULL,
+    event_id      INTEGER,
+    ts            INTEGER NOT NULL,
+    count         INTEGER NOT NULL,
+    reason        TEXT NOT NULL,
+    detail        TEXT
+);
+
+CREATE TABLE IF NOT EXISTS msg_links (
+    recording_id  INTEGER NOT NULL,
+    send_id       INTEGER NOT NULL,
+    recv_id       INTEGER NOT NULL,
+    method        TEXT NOT NULL,
+    PRIMARY KEY (send_id)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS clocks (
+    event_id      INTEGER PRIMARY KEY,
+    recording_id  INTEGER NOT NULL,
+    lamport       INTEGER NOT NULL
+);
+"""
+
+INDEXES = """
+CREATE INDEX IF NOT EXISTS events_by_process ON events (node_id, pid);
+CREATE INDEX IF NOT EXISTS events_by_kind    ON events (recording_id, kind, aux);
+CREATE INDEX IF NOT EXISTS events_by_time    ON events (recording_id, ts);
+CREATE INDEX IF NOT EXISTS states_by_process ON states (node_id, pid, ts, uniq);
+CREATE INDEX IF NOT EXISTS gaps_by_time      ON gaps (recording_id, ts);
+CREATE INDEX IF NOT EXISTS nodes_by_recording ON nodes (recording_id);
+CREATE UNIQUE INDEX IF NOT EXISTS msg_links_by_recv ON msg_links (recv_id);
+"""
+
+VIEWS = """
+CREATE VIEW IF NOT EXISTS events_named AS
+SELECT e.id, e.recording_id, e.node_id, n.name AS node_name, e.kind, e.flags, e.ts, e.uniq,
+       e.ts + n.time_offset AS wall_native, n.time_unit,
+       e.pid, p.pid_text, p.reg_name,
+       e.aux, f.module, f.function, f.arity,
+       e.payload
+FROM events e
+JOIN nodes n ON n.id = e.node_id
+LEFT JOIN processes p ON p.node_id = e.node_id AND p.idx = e.pid
+LEFT JOIN functions f ON f.node_id = e.node_id AND f.idx = e.aux AND e.kind IN (1, 2, 3, 13);
+"""
+"""``events_named``: events with their node, process and (for call/return/exception/state)
+function names joined in — the convenient read shape for the query language."""
+
+
+def create_statements() -> str:
+    """All DDL for a fresh file at SCHEMA_VERSION (idempotent)."""
+    return TABLES + INDEXES + VIEWS
