@@ -1,0 +1,359 @@
+"""Terms as people read them: Elixir's ``inspect/2`` (and Erlang's ``~p``) for decoded ETF terms.
+
+Why this exists: everything ElixirScope shows a person or a model — CLI tables, MCP tool text,
+reports — is a term from a live node. Printed as Python reprs (``Atom('ok')``, ``b'abc'``)
+they are noise to an Elixir developer; printed as Elixir prints them (``:ok``, ``"abc"``,
+``%MyApp.Cart{items: []}``, ``#PID<0.123.0>``) they can be pasted into ``iex``, searched in
+source and compared with logs.
+
+Rules follow Elixir 1.14's ``Inspect`` protocol (``tests/test_inspect.py`` checks them against
+the real ``IO.inspect`` output of the installed Elixir):
+
+- atoms ``:ok``, ``nil``/``true``/``false``, ``:"with space"``, module aliases ``MyApp.Cart``
+  for ``Elixir.``-prefixed atoms;
+- binaries as ``"strings"`` when printable UTF-8, else ``<<1, 2>>``; bitstrings
+  ``<<1, 2::size(4)>>``;
+- printable ASCII charlists as ``'abc'`` (``charlists="sigil"`` gives ``~c"abc"``, as Elixir
+  1.15+ prints them);
+- keyword lists ``[a: 1]``, maps ``%{a: 1}`` / ``%{"k" => v}``, structs ``%MyApp.User{...}``;
+- ``#PID<0.123.0>``, ``#Reference<0.1.2.3>``, ``#Port<0.5>``, ``#Function<...>``, ``&M.f/1``.
+
+Bounds: ``limit`` caps the items shown per collection (``...`` marks the rest, as Elixir
+does); ``printable_limit`` caps the characters of a string or charlist (``"abc" <> ...``).
+
+The tracer agent's markers (docs/event-format.md) are rendered so they cannot be mistaken for
+data: ``'$truncated'`` → ``«truncated»``, ``{'$truncated', What, Size}`` →
+``«truncated What: Size bytes»``, ``'[REDACTED]'`` → ``«redacted»``.
+
+``syntax="erlang"`` prints the same terms the way ``io:format("~p")`` does (``ok``,
+``<<"abc">>``, ``#{a => 1}``, ``<0.123.0>``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import struct
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .terms import (
+    Atom,
+    BitBinary,
+    Charlist,
+    ExactKey,
+    Export,
+    FrozenList,
+    FrozenMap,
+    Fun,
+    ImproperList,
+    Pid,
+    Port,
+    Ref,
+)
+
+__all__ = ["inspect", "InspectOptions"]
+
+Syntax = Literal["elixir", "erlang"]
+
+TRUNCATED = Atom("$truncated")
+REDACTED = Atom("[REDACTED]")
+
+_ELIXIR_PLAIN_ATOM = re.compile(r"[a-zA-Z_][a-zA-Z0-9_@]*[?!]?\Z")
+_ELIXIR_ALIAS = re.compile(r"[A-Z][a-zA-Z0-9_]*(\.[A-Z][a-zA-Z0-9_]*)*\Z")
+_ELIXIR_OPERATORS = frozenset(
+    "+ - * / ++ -- ** ! ^ & && || &&& ||| <<< >>> <<~ ~>> <~ ~> <~> <|> < > <= >= == != === !== "
+    "=~ |> . .. ... <- -> \\\\ :: @ = | ~~~ ^^^ %{} {} % <<>> +++ ---".split()
+)
+_ERLANG_PLAIN_ATOM = re.compile(r"[a-z][a-zA-Z0-9_@]*\Z")
+_ERLANG_RESERVED = frozenset(
+    "after and andalso band begin bnot bor bsl bsr bxor case catch cond div end fun if let not "
+    "of or orelse receive rem try when xor maybe else".split()
+)
+# Escapes Elixir (and Erlang) print by name inside strings and charlists.
+_ESCAPES = {
+    "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v", "\b": "\\b", "\f": "\\f",
+    "\x1b": "\\e", "\x7f": "\\d", "\x07": "\\a",
+}
+_ASCII_PRINTABLE = frozenset(range(32, 127)) | {ord(c) for c in _ESCAPES}
+
+
+@dataclass(frozen=True)
+class InspectOptions:
+    """How much to show and in which syntax (defaults match Elixir's ``inspect/2``)."""
+
+    limit: int = 50
+    printable_limit: int = 4096
+    syntax: Syntax = "elixir"
+    charlists: Literal["quotes", "sigil"] = "quotes"
+
+
+def inspect(
+    term: Any,
+    *,
+    limit: int = 50,
+    printable_limit: int = 4096,
+    syntax: Syntax = "elixir",
+    charlists: Literal["quotes", "sigil"] = "quotes",
+) -> str:
+    """``term`` as Elixir's ``inspect/2`` would print it (single line); see the module docs."""
+    opts = InspectOptions(limit, printable_limit, syntax, charlists)
+    return _Printer(opts).term(term)
+
+
+class _Printer:
+    def __init__(self, opts: InspectOptions) -> None:
+        self.o = opts
+        self.ex = opts.syntax == "elixir"
+
+    # -- dispatch ------------------------------------------------------------------------
+    def term(self, t: Any) -> str:
+        if t is True:
+            return "true"
+        if t is False:
+            return "false"
+        if t is None:
+            return "nil" if self.ex else "undefined"
+        if isinstance(t, Atom):
+            return self.atom(t)
+        if isinstance(t, int):
+            return str(t)
+        if isinstance(t, float):
+            return _float(t)
+        if isinstance(t, (bytes, bytearray, memoryview)):
+            return self.binary(bytes(t))
+        if isinstance(t, str):  # a Python-side string: shown like the binary it stands for
+            return self.binary(t.encode("utf-8"))
+        if isinstance(t, tuple) and not isinstance(t, FrozenList):
+            return self.tuple(t)
+        if isinstance(t, Charlist):
+            return self.charlist(t)
+        if isinstance(t, (list, FrozenList)):
+            return self.list(list(t))
+        if isinstance(t, dict):
+            return self.map(list(t.items()))
+        if isinstance(t, FrozenMap):
+            return self.map(list(t.items()))
+        if isinstance(t, ExactKey):
+            return self.term(t.term)
+        if isinstance(t, Pid):
+            return f"#PID<0.{t.id}.{t.serial}>" if self.ex else f"<0.{t.id}.{t.serial}>"
+        if isinstance(t, Ref):
+            ids = ".".join(str(i) for i in reversed(t.ids))
+            return f"#Reference<0.{ids}>" if self.ex else f"#Ref<0.{ids}>"
+        if isinstance(t, Port):
+            return f"#Port<0.{t.id}>"
+        if isinstance(t, Export):
+            if self.ex:
+                return f"&{self.module(t.module)}.{self.fun_name(t.function)}/{t.arity}"
+            return f"fun {self.atom(t.module)}:{self.atom(t.function)}/{t.arity}"
+        if isinstance(t, Fun):
+            return self.fun(t)
+        if isinstance(t, BitBinary):
+            return self.bitstring(t)
+        if isinstance(t, ImproperList):
+            return self.improper(t)
+        return repr(t)  # not an Erlang term; never raise while printing diagnostics
+
+    # -- atoms ---------------------------------------------------------------------------
+    def atom(self, a: Atom) -> str:
+        name = a.name
+        if a is TRUNCATED:
+            return "«truncated»"
+        if a is REDACTED:
+            return "«redacted»"
+        if self.ex:
+            if name == "nil":
+                return "nil"
+            if name.startswith("Elixir.") and _ELIXIR_ALIAS.match(name[7:]):
+                return name[7:]
+            if _ELIXIR_PLAIN_ATOM.match(name) or name in _ELIXIR_OPERATORS:
+                return ":" + name
+            return ':"' + _escape(name, '"') + '"'
+        if _ERLANG_PLAIN_ATOM.match(name) and name not in _ERLANG_RESERVED:
+            return name
+        return "'" + _escape(name, "'") + "'"
+
+    def module(self, a: Atom) -> str:
+        """A module name in Elixir call position: ``String``, ``:lists``."""
+        name = a.name
+        if name.startswith("Elixir.") and _ELIXIR_ALIAS.match(name[7:]):
+            return name[7:]
+        return self.atom(a)
+
+    def fun_name(self, a: Atom) -> str:
+        name = a.name
+        if _ELIXIR_PLAIN_ATOM.match(name) or name in _ELIXIR_OPERATORS:
+            return name
+        return '"' + _escape(name, '"') + '"'
+
+    def key(self, a: Atom) -> str | None:
+        """``a:`` for a keyword/map key, or None when it must be printed ``:a =>``."""
+        name = a.name
+        if a is TRUNCATED or a is REDACTED:
+            return None
+        if name.startswith("Elixir.") and _ELIXIR_ALIAS.match(name[7:]):
+            return None
+        if _ELIXIR_PLAIN_ATOM.match(name):
+            return name + ":"
+        return '"' + _escape(name, '"') + '":'
+
+    # -- binaries ------------------------------------------------------------------------
+    def binary(self, b: bytes) -> str:
+        text = _printable_utf8(b)
+        if text is not None:
+            cut = len(text) > self.o.printable_limit
+            body = _escape(text[: self.o.printable_limit], '"', interpolation=self.ex)
+            if self.ex:
+                return f'"{body}"' + (" <> ..." if cut else "")
+            return f'<<"{body}"' + ("...>>" if cut else ">>")
+        return self.bytes_list(list(b), None)
+
+    def bytes_list(self, values: list[int], last: tuple[int, int] | None) -> str:
+        sep = ", " if self.ex else ","
+        shown = values[: self.o.limit]
+        parts = [str(v) for v in shown]
+        if last is not None and len(values) < self.o.limit:
+            value, bits = last
+            parts.append(f"{value}::size({bits})" if self.ex else f"{value}:{bits}")
+        if len(values) > self.o.limit or (last is not None and len(values) >= self.o.limit):
+            parts.append("...")
+        return "<<" + sep.join(parts) + ">>"
+
+    def bitstring(self, b: BitBinary) -> str:
+        whole = list(b.data[:-1])
+        last = b.data[-1] >> (8 - b.bits)
+        return self.bytes_list(whole, (last, b.bits))
+
+    # -- collections ---------------------------------------------------------------------
+    def _items(self, items: list[Any], render) -> list[str]:
+        out = [render(x) for x in items[: self.o.limit]]
+        if len(items) > self.o.limit:
+            out.append("...")
+        return out
+
+    def tuple(self, t: tuple) -> str:
+        if len(t) == 3 and t[0] is TRUNCATED:
+            what, size = t[1], t[2]
+            what_s = what.name if isinstance(what, Atom) else self.term(what)
+            return f"«truncated {what_s}: {self.term(size)} bytes»"
+        sep = ", " if self.ex else ","
+        return "{" + sep.join(self._items(list(t), self.term)) + "}"
+
+    def charlist(self, items: list[int]) -> str:
+        if items and all(isinstance(c, int) and c in _ASCII_PRINTABLE for c in items):
+            text = "".join(map(chr, items))
+            cut = len(text) > self.o.printable_limit
+            if not self.ex:
+                body = _escape(text[: self.o.printable_limit], '"')
+                return f'"{body}"' + ("..." if cut else "")
+            if self.o.charlists == "sigil":
+                body = _escape(text[: self.o.printable_limit], '"', interpolation=True)
+                return f'~c"{body}"' + (" ++ ..." if cut else "")
+            body = _escape(text[: self.o.printable_limit], "'", interpolation=True)
+            return f"'{body}'" + (" ++ ..." if cut else "")
+        return self.plain_list(list(items))
+
+    def list(self, items: list[Any]) -> str:
+        if items and all(type(c) is int for c in items):
+            return self.charlist(items)
+        if self.ex and items and all(
+            type(x) is tuple and len(x) == 2 and isinstance(x[0], Atom) and self.key(x[0])
+            for x in items
+        ):
+            return "[" + ", ".join(self._items(items, lambda kv: f"{self.key(kv[0])} {self.term(kv[1])}")) + "]"
+        return self.plain_list(items)
+
+    def plain_list(self, items: list[Any]) -> str:
+        sep = ", " if self.ex else ","
+        return "[" + sep.join(self._items(items, self.term)) + "]"
+
+    def improper(self, il: ImproperList) -> str:
+        sep = ", " if self.ex else ","
+        bar = " | " if self.ex else "|"
+        parts = self._items(list(il.items), self.term)
+        if len(il.items) > self.o.limit:
+            return "[" + sep.join(parts) + "]"
+        return "[" + sep.join(parts) + bar + self.term(il.tail) + "]"
+
+    def map(self, pairs: list[tuple[Any, Any]]) -> str:
+        pairs = [(k.term if isinstance(k, ExactKey) else k, v) for k, v in pairs]
+        if not self.ex:
+            body = self._items(pairs, lambda kv: f"{self.term(kv[0])} => {self.term(kv[1])}")
+            return "#{" + ",".join(body) + "}"
+        struct_name = None
+        for k, v in pairs:
+            if isinstance(k, Atom) and k.name == "__struct__" and isinstance(v, Atom):
+                struct_name = self.module(v)
+        if struct_name is not None:
+            fields = [(k, v) for k, v in pairs if not (isinstance(k, Atom) and k.name == "__struct__")]
+            return f"%{struct_name}{{" + ", ".join(self._items(fields, self.map_entry_keyword_or_arrow(fields))) + "}"
+        return "%{" + ", ".join(self._items(pairs, self.map_entry_keyword_or_arrow(pairs))) + "}"
+
+    def map_entry_keyword_or_arrow(self, pairs: list[tuple[Any, Any]]):
+        keyword = all(isinstance(k, Atom) and self.key(k) for k, _ in pairs)
+        if keyword:
+            return lambda kv: f"{self.key(kv[0])} {self.term(kv[1])}"
+        return lambda kv: f"{self.term(kv[0])} => {self.term(kv[1])}"
+
+    # -- funs ----------------------------------------------------------------------------
+    def fun(self, f: Fun) -> str:
+        try:
+            module = f.module
+            (index,) = struct.unpack_from(">I", f.raw, 22)
+        except Exception:
+            return "#Function<?>" if self.ex else "#Fun<?>"
+        if self.ex:
+            return f"#Function<{index}/{f.arity} in {self.module(module)}>"
+        return f"#Fun<{self.atom(module)}.{index}/{f.arity}>"
+
+
+def _printable_utf8(b: bytes) -> str | None:
+    try:
+        text = b.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    for ch in text:
+        if ch in _ESCAPES:
+            continue
+        o = ord(ch)
+        if 0x20 <= o < 0x7F:
+            continue
+        if o < 0xA0 or unicodedata.category(ch) in ("Cc", "Cs", "Cn"):
+            return None
+    return text
+
+
+def _escape(text: str, quote: str, interpolation: bool = False) -> str:
+    out = []
+    prev = ""
+    for ch in text:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == quote:
+            out.append("\\" + quote)
+        elif ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif interpolation and ch == "{" and prev == "#":
+            out[-1] = "\\#"
+            out.append("{")
+        elif ord(ch) < 0x20:
+            out.append(f"\\x{ord(ch):02X}")
+        else:
+            out.append(ch)
+        prev = ch
+    return "".join(out)
+
+
+def _float(x: float) -> str:
+    """Shortest round-trip digits, written as Elixir does (``1.0e20``, ``0.1``)."""
+    if math.isnan(x) or math.isinf(x):
+        return repr(x)  # not produced by the BEAM; shown plainly rather than crashing
+    s = repr(x)
+    if "e" not in s:
+        return s
+    mantissa, exp = s.split("e")
+    if "." not in mantissa:
+        mantissa += ".0"
+    return f"{mantissa}e{int(exp)}"
