@@ -1,0 +1,222 @@
+"""Opening the store file: WAL, pragmas, schema creation and migration, writer liveness.
+
+Why SQLite in WAL mode: it is an embedded single file with no server; WAL lets readers (the
+query language, MCP tools) read while the capture writes; with ``synchronous=NORMAL`` a commit
+is durable against a crash of the *process* (the only thing that can kill our writer mid-batch
+short of a power cut), and each batch is one transaction, so a reader or a reopen after
+``kill -9`` sees whole batches or nothing. See docs/store.md.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import psutil
+
+from .errors import StoreError, StoreOpenError, StoreReadOnlyError, StoreSchemaError, translate
+from .schema import SCHEMA_VERSION, create_statements
+
+APPLICATION_ID = 0x45534350  # 'ESCP' in the SQLite header: marks our files
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+MIGRATIONS: dict[int, Migration] = {}
+"""``MIGRATIONS[v]`` upgrades a file from schema version v to v + 1, inside one transaction
+(SQLite DDL is transactional: a failed migration leaves the file as it was)."""
+
+
+def writer_identity() -> tuple[int, str, float]:
+    """(pid, host, process start time) of this process: lets another process tell whether the
+    writer of an unfinished recording is still alive (the start time defeats pid reuse)."""
+    pid = os.getpid()
+    return pid, socket.gethostname(), psutil.Process(pid).create_time()
+
+
+def writer_alive(pid: int | None, host: str | None, started: float | None) -> bool:
+    if pid is None:
+        return False
+    if host != socket.gethostname():
+        return True  # another host: we cannot know, assume it is still writing
+    try:
+        proc = psutil.Process(pid)
+        return abs(proc.create_time() - (started or 0.0)) < 0.5 and proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+class Database:
+    """One SQLite connection with a lock (the capture may call from an asyncio thread while a
+    query runs in another) and error translation."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, readonly: bool) -> None:
+        self.conn = conn
+        self.path = path
+        self.readonly = readonly
+        self.lock = threading.RLock()
+
+    @contextmanager
+    def write(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE … COMMIT); rolled back as a whole on error."""
+        if self.readonly:
+            raise StoreReadOnlyError(
+                f"{doing}: this store was opened read-only ({self.path}). Open it with "
+                "readonly=False to record into it.")
+        with self.lock:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise translate(exc, doing, self.path) from exc
+            try:
+                yield self.conn
+                self.conn.execute("COMMIT")
+            except BaseException as exc:
+                try:
+                    self.conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                if isinstance(exc, sqlite3.Error):
+                    raise translate(exc, doing, self.path) from exc
+                raise
+
+    def query(self, sql: str, params: tuple | list | dict = ()) -> list[tuple]:
+        with self.lock:
+            try:
+                return self.conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise translate(exc, "reading the store", self.path) from exc
+
+    def query_one(self, sql: str, params: tuple | list | dict = ()) -> tuple | None:
+        with self.lock:
+            try:
+                return self.conn.execute(sql, params).fetchone()
+            except sqlite3.Error as exc:
+                raise translate(exc, "reading the store", self.path) from exc
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+
+def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    if readonly:
+        if not path.exists():
+            raise StoreOpenError(f"no trace store at {path}: cannot open a missing file read-only. "
+                                 "Check the path.")
+        uri = f"file:{path}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    else:
+        if not path.parent.exists():
+            raise StoreOpenError(f"cannot create a trace store at {path}: directory "
+                                 f"{path.parent} does not exist. Create it first.")
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    return conn
+
+
+def open_database(path: str | Path, *, readonly: bool = False) -> Database:
+    """Open or create a store file: WAL, synchronous=NORMAL, schema at SCHEMA_VERSION
+    (older files migrated in one transaction, newer or foreign files refused)."""
+    path = Path(path)
+    try:
+        conn = _connect(path, readonly)
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.Error as exc:
+        raise translate(exc, "opening the trace store", path) from exc
+    try:
+        if not readonly:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise StoreOpenError(f"{path}: SQLite refused WAL mode (got {mode!r}); the store "
+                                     "needs a local filesystem that supports shared memory.")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache
+        conn.execute("PRAGMA temp_store = MEMORY")
+        if not tables:
+            if readonly:
+                raise StoreOpenError(f"{path} is empty, not a trace store; open it writable to "
+                                     "create one.")
+            _create(conn)
+        else:
+            _check_version(conn, path, tables, readonly)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise translate(exc, "opening the trace store", path) from exc
+    except StoreError:
+        conn.close()
+        raise
+    return Database(conn, path, readonly)
+
+
+def _create(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for stmt in _split(create_statements()):
+            conn.execute(stmt)
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", [
+            ("schema_version", str(SCHEMA_VERSION)),
+            ("created_at", repr(time.time())),
+            ("created_by", "elixir_scope"),
+        ])
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _split(script: str) -> list[str]:
+    """Split DDL into statements (our DDL has no semicolons inside statements)."""
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _check_version(conn: sqlite3.Connection, path: Path, tables: set[str], readonly: bool) -> None:
+    if "meta" not in tables:
+        raise StoreSchemaError(
+            f"{path} is an SQLite file but not an ElixirScope trace store (no meta table). "
+            "Use another path for the store, or import a recording with import_recording().")
+    row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    try:
+        version = int(row[0]) if row else -1
+    except ValueError:
+        version = -1
+    if version == SCHEMA_VERSION:
+        return
+    if version > SCHEMA_VERSION:
+        raise StoreSchemaError(
+            f"{path} was written by a newer ElixirScope (schema {version}; this one reads up to "
+            f"{SCHEMA_VERSION}). Upgrade elixir_scope to read it; the file was not modified.")
+    missing = [v for v in range(max(version, 0), SCHEMA_VERSION) if v not in MIGRATIONS]
+    if version < 0 or missing:
+        raise StoreSchemaError(
+            f"{path} has schema version {version if version >= 0 else 'unknown'}, which this "
+            f"ElixirScope (schema {SCHEMA_VERSION}) cannot migrate. The file was not modified; "
+            "open it with the ElixirScope version that wrote it and export the recordings.")
+    if readonly:
+        raise StoreSchemaError(
+            f"{path} has the older schema {version} and needs a migration to {SCHEMA_VERSION}, "
+            "but it was opened read-only. Open it writable once (the migration is one "
+            "transaction: nothing recorded is lost), or open a copy.")
+    migrate(conn, version)
+
+
+def migrate(conn: sqlite3.Connection, version: int) -> None:
+    """Apply MIGRATIONS from ``version`` to SCHEMA_VERSION in one transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for v in range(version, SCHEMA_VERSION):
+            MIGRATIONS[v](conn)
+        for stmt in _split(create_statements()):  # new indexes / views of the current layout
+            conn.execute(stmt)
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

@@ -1,0 +1,253 @@
+"""Writing a recording: nodes, batches of records, gaps, marks, the end.
+
+The hot path is ``RecordingWriter.ingest_batch``: it walks the records binary with one
+precompiled ``struct`` header unpack per record, slices each payload as raw bytes, and inserts
+the whole batch with one ``executemany`` in one transaction (so a batch is stored entirely or
+not at all — a crash mid-batch leaves the previous batches intact). Only the rare kinds are
+looked at more closely: ``state`` (stored full or as a delta, store/states.py), ``gap``
+(decoded into the gaps table), ``spawned``/``exit`` (process lifetimes).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import time
+from typing import TYPE_CHECKING, Any
+
+from .errors import BatchFormatError, RecordingClosedError, RecordingNotFound
+from .events import EventKind
+from .states import StateIngestor, StatePolicy
+
+if TYPE_CHECKING:
+    from .db import Database
+
+HEADER = struct.Struct(">BBqqIII")
+HEADER_SIZE = HEADER.size  # 30
+_K_STATE, _K_GAP, _K_SPAWNED, _K_EXIT = 13, 14, 16, 8
+_SPECIAL = frozenset({_K_STATE, _K_GAP, _K_SPAWNED, _K_EXIT})
+_MAX_KIND = max(EventKind)
+
+_INSERT_EVENTS = ("INSERT INTO events (id, recording_id, node_id, kind, flags, ts, uniq, pid, aux, "
+                  "payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _name(x: Any) -> str:
+    """Text of an atom-like value from the decoded Dict (Atom, str or bytes)."""
+    name = getattr(x, "name", None)
+    if isinstance(name, str):
+        return name
+    if isinstance(x, bytes):
+        return x.decode("utf-8", "replace")
+    return str(x)
+
+
+def _undefined(x: Any) -> bool:
+    return x is None or (getattr(x, "name", None) == "undefined")
+
+
+def _mfa(x: Any) -> tuple[str, str, int] | None:
+    if _undefined(x):
+        return None
+    if not (isinstance(x, tuple) and len(x) == 3 and isinstance(x[2], int)):
+        raise BatchFormatError(f"expected {{Module, Function, Arity}} in the batch Dict, got {x!r}")
+    return _name(x[0]), _name(x[1]), x[2]
+
+
+def parse_records(buf: bytes | memoryview) -> list[tuple]:
+    """Split a records binary into (kind, flags, ts, uniq, pid, aux, payload) tuples.
+    Raises BatchFormatError (naming the offset) on a cut record or an unknown kind."""
+    unpack = HEADER.unpack_from
+    n = len(buf)
+    off = 0
+    out = []
+    append = out.append
+    mv = memoryview(buf)
+    while off < n:
+        if off + HEADER_SIZE > n:
+            raise BatchFormatError(f"events binary cut inside a record header at byte {off} of {n}")
+        kind, flags, ts, uniq, pid, aux, ln = unpack(buf, off)
+        start = off + HEADER_SIZE
+        off = start + ln
+        if off > n or not 0 < kind <= _MAX_KIND:
+            what = f"unknown kind {kind}" if not 0 < kind <= _MAX_KIND else f"payload of {ln} bytes runs past the end ({n})"
+            raise BatchFormatError(f"bad record at byte {start - HEADER_SIZE}: {what}; see "
+                                   "docs/event-format.md")
+        append((kind, flags, ts, uniq, pid, aux, bytes(mv[start:off])))
+    return out
+
+
+class RecordingWriter:
+    """The write side of one recording. Obtain it from ``TraceStore.create_recording``."""
+
+    def __init__(self, db: "Database", recording_id: int, policy: StatePolicy | None = None) -> None:
+        self._db = db
+        self.id = recording_id
+        self._states = StateIngestor(policy)
+        self._nodes: set[int] = set()
+        self._finished = False
+
+    # -- nodes -------------------------------------------------------------------------------
+    def add_node(self, name: str, *, otp_release: str, time_unit: int, time_offset: int,
+                 mono_at_start: int | None = None) -> int:
+        """Register a traced node; returns its id (the ``node_id`` of every later call)."""
+        self._check_open()
+        if time_unit <= 0:
+            raise ValueError(f"time_unit must be the node's native units per second (> 0), got {time_unit}")
+        with self._db.write("adding a node to the recording") as c:
+            cur = c.execute(
+                "INSERT INTO nodes (recording_id, name, otp_release, time_unit, time_offset, "
+                "mono_at_start) VALUES (?, ?, ?, ?, ?, ?)",
+                (self.id, str(name), str(otp_release), int(time_unit), int(time_offset), mono_at_start))
+            node_id = cur.lastrowid
+        self._nodes.add(node_id)
+        return node_id
+
+    # -- batches -----------------------------------------------------------------------------
+    def ingest_batch(self, node_id: int, dict_entries: list, events: bytes) -> int:
+        """Store one agent batch (its Dict entries and records binary) in one transaction.
+        Returns the number of records stored."""
+        self._check_open()
+        self._check_node(node_id)
+        procs, funcs = self._dict_rows(node_id, dict_entries)
+        records = parse_records(events)
+        rid = self.id
+        with self._db.write("storing a batch of trace events") as c:
+            first = (c.execute("SELECT max(id) FROM events").fetchone()[0] or 0) + 1
+            if procs:
+                c.executemany(
+                    "INSERT OR REPLACE INTO processes (recording_id, node_id, idx, pid_text, pid_node, "
+                    "pid_id, pid_serial, pid_creation, reg_name, init_module, init_function, "
+                    "init_arity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", procs)
+            if funcs:
+                c.executemany("INSERT OR REPLACE INTO functions (recording_id, node_id, idx, module, "
+                              "function, arity) VALUES (?, ?, ?, ?, ?, ?)", funcs)
+            rows = []
+            special = []
+            eid = first
+            for rec in records:
+                kind = rec[0]
+                rows.append((eid, rid, node_id) + rec)
+                if kind in _SPECIAL:
+                    special.append((len(rows) - 1, eid) + rec)
+                eid += 1
+            dropped = self._special(c, node_id, rows, special) if special else 0
+            c.executemany(_INSERT_EVENTS, rows)
+            c.execute("UPDATE recordings SET event_count = event_count + ?, dropped_count = "
+                      "dropped_count + ? WHERE id = ?", (len(rows), dropped, rid))
+        return len(records)
+
+    def _special(self, c, node_id: int, rows: list, special: list) -> int:
+        """State, gap, spawned and exit records: side tables (same transaction). Returns the
+        number of events the batch's gap records say were dropped."""
+        from .gaps import decode_gap_payload
+
+        states, gaps, born, died = [], [], [], []
+        for pos, eid, kind, flags, ts, uniq, pid, aux, payload in special:
+            if kind == _K_STATE:
+                states.append((pos, (eid, ts, uniq, pid, aux, payload)))
+            elif kind == _K_GAP:
+                reason, count, detail = decode_gap_payload(payload)
+                gaps.append((self.id, node_id, eid, ts, count, reason, detail))
+            elif kind == _K_SPAWNED:
+                born.append((ts, node_id, pid))
+            else:
+                died.append((ts, eid, node_id, pid))
+        if states:
+            first_sid = (c.execute("SELECT max(id) FROM states").fetchone()[0] or 0) + 1
+            srows, large = self._states.rows(first_sid, self.id, node_id, [s for _, s in states])
+            c.executemany("INSERT INTO states (id, recording_id, node_id, pid, event_id, ts, uniq, "
+                          "phase, callback, encoding, anchor_id, size, data) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", srows)
+            for pos, s in states:
+                if s[0] in large:
+                    rows[pos] = rows[pos][:-1] + (None,)
+        if gaps:
+            c.executemany("INSERT INTO gaps (recording_id, node_id, event_id, ts, count, reason, "
+                          "detail) VALUES (?, ?, ?, ?, ?, ?, ?)", gaps)
+        if born:
+            c.executemany("UPDATE processes SET born_ts = ? WHERE node_id = ? AND idx = ? "
+                          "AND born_ts IS NULL", born)
+        if died:
+            c.executemany("UPDATE processes SET died_ts = ?, exit_event_id = ? WHERE node_id = ? "
+                          "AND idx = ?", died)
+        return sum(g[4] for g in gaps)
+
+    def _dict_rows(self, node_id: int, entries: list) -> tuple[list, list]:
+        procs, funcs = [], []
+        for entry in entries:
+            if not isinstance(entry, tuple) or not entry:
+                raise BatchFormatError(f"batch Dict entry is not a tagged tuple: {entry!r}")
+            tag = _name(entry[0])
+            if tag == "pid" and len(entry) == 5:
+                _, idx, pid, reg, initial = entry
+                mfa = _mfa(initial) or (None, None, None)
+                procs.append((self.id, node_id, int(idx), str(pid), _name(getattr(pid, "node", "")) or None,
+                              getattr(pid, "id", None), getattr(pid, "serial", None),
+                              getattr(pid, "creation", None), None if _undefined(reg) else _name(reg),
+                              *mfa))
+            elif tag == "mfa" and len(entry) == 3:
+                _, idx, mfa = entry
+                m = _mfa(mfa)
+                if m is None:
+                    raise BatchFormatError(f"batch Dict mfa entry {idx} has no MFA")
+                funcs.append((self.id, node_id, int(idx), *m))
+            else:
+                raise BatchFormatError(
+                    f"unknown batch Dict entry {entry!r}: expected {{pid, Idx, Pid, RegName, "
+                    "InitialCall}} or {mfa, Idx, {M, F, A}} (docs/event-format.md)")
+        return procs, funcs
+
+    # -- python-side events ------------------------------------------------------------------
+    def add_gap(self, node_id: int, *, ts: int, count: int, reason: str, detail: str | None = None) -> int:
+        """Record a gap detected on the Python side (e.g. the node was lost): ``count`` events
+        (0 if unknown) are missing at ``ts``. Returns the gap id."""
+        self._check_node(node_id)
+        if count < 0:
+            raise ValueError(f"gap count must be ≥ 0, got {count}")
+        with self._db.write("recording a gap") as c:
+            cur = c.execute("INSERT INTO gaps (recording_id, node_id, event_id, ts, count, reason, "
+                            "detail) VALUES (?, ?, NULL, ?, ?, ?, ?)",
+                            (self.id, node_id, int(ts), int(count), str(reason), detail))
+            c.execute("UPDATE recordings SET dropped_count = dropped_count + ? WHERE id = ?",
+                      (int(count), self.id))
+            return cur.lastrowid
+
+    def mark(self, node_id: int, *, ts: int, term_bytes: bytes) -> int:
+        """Store a ``mark`` event (payload: ETF bytes with version byte) at ``ts``; returns its id."""
+        self._check_open()
+        self._check_node(node_id)
+        if not term_bytes or term_bytes[0] != 131:
+            raise BatchFormatError("mark term_bytes must be ETF (term_to_binary / etf.encode output)")
+        with self._db.write("storing a mark") as c:
+            eid = (c.execute("SELECT max(id) FROM events").fetchone()[0] or 0) + 1
+            c.execute(_INSERT_EVENTS, (eid, self.id, node_id, int(EventKind.MARK), 0, int(ts), 0, 0, 0,
+                                       bytes(term_bytes)))
+            c.execute("UPDATE recordings SET event_count = event_count + 1 WHERE id = ?", (self.id,))
+        return eid
+
+    def finish(self, end_reason: str, stats: dict | None = None) -> None:
+        """End the recording (it stays readable): ``stopped``, ``max_events``, ``node_down`` …"""
+        self._check_open()
+        with self._db.write("finishing the recording") as c:
+            c.execute("UPDATE recordings SET ended_at = ?, end_reason = ?, stats_json = ? WHERE id = ?",
+                      (time.time(), str(end_reason), json.dumps(stats or {}, default=str), self.id))
+        self._finished = True
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    def _check_open(self) -> None:
+        if self._finished:
+            raise RecordingClosedError(f"recording {self.id} is finished; create a new recording "
+                                       "to record more.")
+
+    def _check_node(self, node_id: int) -> None:
+        if node_id in self._nodes:
+            return
+        row = self._db.query_one("SELECT recording_id FROM nodes WHERE id = ?", (node_id,))
+        if row is None or row[0] != self.id:
+            raise RecordingNotFound(f"node {node_id} is not part of recording {self.id}; call "
+                                    "add_node() first and pass the id it returns.")
+        self._nodes.add(node_id)
