@@ -1,0 +1,185 @@
+"""The local hidden node: our name, pids, references, mailboxes, and connections.
+
+::
+
+    node = Node()                                   # elixir_scope_<hex>@<short host>
+    conn = await node.connect("app@myhost")         # cookie: argument > Node default > env > ~/.erlang.cookie
+    await conn.rpc("erlang", "node", [])            # Atom('app@myhost')
+    mbox = node.mailbox("inbox")                     # a pid (and a registered name) on our node
+    await conn.send(Atom("some_server"), (Atom("hello"), mbox.pid), sender=mbox)
+    msg = await mbox.receive(timeout=5)
+    await node.close()
+
+The node is *hidden* (it never sets PUBLISHED), never registers in EPMD (it only connects
+out), and keeps one connection per remote node; ``node.connections`` maps names to them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import secrets
+import socket
+from typing import Any
+
+from ..etf import Atom, Pid, Ref
+from .connection import Connection
+from .control import OUR_FLAGS
+from .cookie import Cookie, NoCookie, resolve_cookie
+from .epmd import port_please
+from .errors import ConnectError, HandshakeError, HostUnreachable, InvalidNodeName
+from .handshake import client_handshake
+from .mailbox import Mailbox
+from .transport import DistProtocol
+
+__all__ = ["Node", "split_node_name"]
+
+
+def split_node_name(name: str) -> tuple[str, str]:
+    """``"app@host"`` -> ``("app", "host")``, or ``InvalidNodeName``."""
+    if not isinstance(name, str) or name.count("@") != 1:
+        raise InvalidNodeName(str(name), "a node name is 'name@host' with exactly one '@'")
+    alive, host = name.split("@")
+    if not alive or not host:
+        raise InvalidNodeName(name, "both the part before and after '@' must be non-empty")
+    return alive, host
+
+
+class Node:
+    """A Python hidden Erlang node."""
+
+    def __init__(self, name: str | None = None, cookie: str | Cookie | None = None) -> None:
+        if name is None:
+            name = f"elixir_scope_{secrets.token_hex(4)}@{socket.gethostname().split('.')[0]}"
+        split_node_name(name)
+        self.name = name
+        self.atom = Atom(name)
+        self.creation = secrets.randbits(32) or 1
+        self._cookie = cookie if isinstance(cookie, Cookie) or cookie is None else Cookie(cookie)
+        self._mailboxes: dict[Pid, Mailbox] = {}
+        self._names: dict[Atom, Mailbox] = {}
+        self._pid_ids = itertools.count(1)
+        self._ref_ids = itertools.count(1)
+        self._ref_salt = secrets.randbits(32)
+        self._rpc_pid = self._new_pid()
+        self._anonymous_pid = self._new_pid()
+        self.connections: dict[str, Connection] = {}
+        self._connecting: dict[str, asyncio.Future] = {}
+
+    def __repr__(self) -> str:
+        return f"<Node {self.name} connections={sorted(self.connections)}>"
+
+    # -- identities ------------------------------------------------------------------------
+    def _new_pid(self) -> Pid:
+        n = next(self._pid_ids)
+        # 15 bits of id and 13 of serial, as every node version accepts.
+        return Pid(self.atom, n & 0x7FFF, (n >> 15) & 0x1FFF, self.creation)
+
+    def make_ref(self) -> Ref:
+        n = next(self._ref_ids)
+        return Ref(self.atom, self.creation, (n & 0x3FFFF, (n >> 18) & 0xFFFFFFFF, self._ref_salt))
+
+    # -- mailboxes -------------------------------------------------------------------------
+    def mailbox(self, name: str | Atom | None = None) -> Mailbox:
+        """A new mailbox (a pid on this node), optionally registered under ``name`` so remote
+        processes can send to ``{Name, ThisNode}``."""
+        reg = None
+        if name is not None:
+            reg = name if isinstance(name, Atom) else Atom(name)
+            if reg in self._names:
+                raise ValueError(f"a mailbox named {reg} already exists on {self.name}; close it or pick another name")
+        mbox = Mailbox(self, self._new_pid(), reg)
+        self._mailboxes[mbox.pid] = mbox
+        if reg is not None:
+            self._names[reg] = mbox
+        return mbox
+
+    def whereis(self, name: str | Atom) -> Mailbox | None:
+        return self._names.get(name if isinstance(name, Atom) else Atom(name))
+
+    def _unregister(self, mbox: Mailbox) -> None:
+        self._mailboxes.pop(mbox.pid, None)
+        if mbox.name is not None and self._names.get(mbox.name) is mbox:
+            del self._names[mbox.name]
+
+    # -- connections -----------------------------------------------------------------------
+    async def connect(
+        self, target: str, *, cookie: str | Cookie | None = None, port: int | None = None, timeout: float = 5.0
+    ) -> Connection:
+        """Connect to ``target`` ("app@host"), or return the live connection to it.
+
+        ``port`` skips EPMD (for nodes started with ``-erl_epmd_port``/without EPMD)."""
+        alive, host = split_node_name(target)
+        existing = self.connections.get(target)
+        if existing is not None and not existing.closed.is_set():
+            return existing
+        pending = self._connecting.get(target)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        try:
+            secret = resolve_cookie(cookie, self._cookie)
+        except NoCookie as exc:
+            raise ConnectError(str(exc)) from None
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._connecting[target] = fut
+        try:
+            conn = await asyncio.wait_for(self._connect(target, alive, host, secret, port, timeout), timeout)
+        except asyncio.TimeoutError:
+            exc: BaseException = HostUnreachable(host, port or 0, f"node {target}", f"no handshake within {timeout}s")
+            fut.set_exception(exc)
+            fut.exception()
+            raise exc from None
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()
+            raise
+        finally:
+            self._connecting.pop(target, None)
+        fut.set_result(conn)
+        return conn
+
+    async def _connect(self, target: str, alive: str, host: str, secret: Cookie, port: int | None, timeout: float) -> Connection:
+        if port is None:
+            port = (await port_please(host, alive, timeout=timeout)).port
+        loop = asyncio.get_running_loop()
+        try:
+            _, proto = await loop.create_connection(lambda: DistProtocol(loop), host, port)
+        except OSError as exc:
+            raise HostUnreachable(host, port, f"node {target}", exc.strerror or exc) from exc
+        sock = proto.transport.get_extra_info("socket") if proto.transport else None
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        try:
+            peer = await client_handshake(
+                proto, our_name=self.name, our_creation=self.creation, cookie=secret, target=target, flags=OUR_FLAGS
+            )
+        except BaseException:
+            proto.abort()
+            raise
+        if peer.name != target:
+            proto.abort()
+            raise HandshakeError(f"connected to port {port} expecting {target}, but the node there is {peer.name}")
+        conn = Connection(self, proto, peer)
+        self.connections[target] = conn
+        conn._start()
+        await conn._read_ticktime()
+        return conn
+
+    def _connection_down(self, conn: Connection) -> None:
+        if self.connections.get(conn.node_name) is conn:
+            del self.connections[conn.node_name]
+
+    async def close(self) -> None:
+        """Close every mailbox (signalling links and monitors) and every connection."""
+        for mbox in list(self._mailboxes.values()):
+            mbox.close()
+        await asyncio.gather(*(c.close() for c in list(self.connections.values())), return_exceptions=True)
+
+    async def __aenter__(self) -> "Node":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()

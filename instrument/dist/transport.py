@@ -1,0 +1,152 @@
+"""The socket side of a connection: one ``asyncio.Protocol`` for both phases.
+
+Why a protocol and not ``StreamReader``: after the handshake, packets are handled
+synchronously inside ``data_received`` (split, decode, put in a mailbox queue) with no
+coroutine switch per packet, which is what keeps trace batches cheap. During the handshake
+the same object offers ``await read_exact(n)``; switching to packet mode is a flag, so no
+byte the peer sends right after the handshake can be lost between two readers.
+
+Framing after the handshake: ``[Len:32][Data]``; ``Len == 0`` is a tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from typing import Callable
+
+__all__ = ["DistProtocol"]
+
+_u32 = struct.Struct(">I").unpack_from
+
+
+class DistProtocol(asyncio.Protocol):
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self._buf = bytearray()
+        self._want = 0
+        self._read_waiter: asyncio.Future | None = None
+        self._eof = False
+        self.lost_exc: BaseException | None = None
+        self.closed = asyncio.Event()
+        # packet mode
+        self._on_packet: Callable[[bytes, int, int], None] | None = None
+        self._on_lost: Callable[[BaseException | None], None] | None = None
+        self.last_rx = loop.time()
+        # write flow control
+        self._can_write = asyncio.Event()
+        self._can_write.set()
+
+    # -- asyncio.Protocol -------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.last_rx = self.loop.time()
+        on_packet = self._on_packet
+        if on_packet is None:
+            self._buf += data
+            w = self._read_waiter
+            if w is not None and not w.done() and len(self._buf) >= self._want:
+                w.set_result(None)
+            return
+        buf = self._buf
+        if not buf:
+            # Fast path: whole packets straight from ``data`` with no extra copy.
+            pos, n_data = 0, len(data)
+            while n_data - pos >= 4:
+                (n,) = _u32(data, pos)
+                end = pos + 4 + n
+                if end > n_data:
+                    break
+                if n:
+                    on_packet(data, pos + 4, end)
+                pos = end
+            if pos < n_data:
+                buf += data[pos:] if pos else data
+            return
+        buf += data
+        pos, n_buf = 0, len(buf)
+        while n_buf - pos >= 4:
+            (n,) = _u32(buf, pos)
+            end = pos + 4 + n
+            if end > n_buf:
+                break
+            if n:
+                on_packet(bytes(buf[pos + 4:end]), 0, n)
+            pos = end
+        if pos:
+            del buf[:pos]
+
+    def eof_received(self) -> bool | None:
+        self._eof = True
+        w = self._read_waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+        return None
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._eof = True
+        self.lost_exc = exc
+        w = self._read_waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+        self._can_write.set()
+        self.closed.set()
+        if self._on_lost is not None:
+            self._on_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._can_write.clear()
+
+    def resume_writing(self) -> None:
+        self._can_write.set()
+
+    # -- handshake phase ---------------------------------------------------------------
+    async def read_exact(self, n: int) -> bytes:
+        """The next ``n`` bytes; ``EOFError`` when the peer closed first."""
+        while len(self._buf) < n:
+            if self._eof:
+                raise EOFError(f"connection closed after {len(self._buf)} of {n} bytes")
+            self._want = n
+            self._read_waiter = self.loop.create_future()
+            try:
+                await self._read_waiter
+            finally:
+                self._read_waiter = None
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        return out
+
+    async def read_packet16(self) -> bytes:
+        (n,) = struct.unpack(">H", await self.read_exact(2))
+        return await self.read_exact(n)
+
+    def write(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(data)
+
+    async def drain(self) -> None:
+        if not self._can_write.is_set():
+            await self._can_write.wait()
+
+    # -- packet phase ------------------------------------------------------------------
+    def start_packets(self, on_packet: Callable[[bytes, int, int], None], on_lost: Callable[[BaseException | None], None]) -> None:
+        """Switch to ``[Len:32]`` packets; bytes already buffered are processed now."""
+        self._on_lost = on_lost
+        self._on_packet = on_packet
+        if self._eof:
+            self.loop.call_soon(on_lost, self.lost_exc)
+        if self._buf:
+            pending = bytes(self._buf)
+            self._buf.clear()
+            self.data_received(pending)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()

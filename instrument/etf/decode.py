@@ -1,0 +1,311 @@
+"""Decoding the External Term Format.
+
+Why it looks like this: the decoder sits on the hot path of trace capture (every batch the
+tracer agent sends goes through it), so it is one recursive function with the frequent
+tags tested first, ``struct.unpack_from`` on the original ``bytes`` (no intermediate
+copies), atoms looked up in a cache keyed by their raw bytes, and binaries taken as one
+slice (a 1 MB binary is one copy, no per-byte Python work).
+
+Entry points:
+
+- ``decode(data)`` - one whole term (with the 131 version byte); trailing bytes are an error.
+- ``decode_one(data, offset)`` - one term starting at ``offset`` (with its 131 byte),
+  returning ``(term, new_offset)``: a distribution packet is a control term followed by a
+  payload term, back to back.
+
+Every tag a node sends over distribution is understood, plus compressed terms (tag 80)
+and the old latin-1 atom, pid, port, reference and float encodings. ``LOCAL_EXT`` (121) is
+node-internal and is refused with a clear error.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import Any
+
+from .terms import Atom, BitBinary, Charlist, ExactKey, Export, Fun, ImproperList, Pid, Port, Ref, freeze
+
+__all__ = ["decode", "decode_one", "DecodeError"]
+
+
+class DecodeError(ValueError):
+    """The bytes are not a valid external term (truncated, unknown tag, trailing data)."""
+
+
+_u16 = struct.Struct(">H").unpack_from
+_u32 = struct.Struct(">I").unpack_from
+_i32 = struct.Struct(">i").unpack_from
+_f64 = struct.Struct(">d").unpack_from
+_pid_tail = struct.Struct(">III").unpack_from
+_u32u32 = struct.Struct(">II").unpack_from
+_u64u32 = struct.Struct(">QI").unpack_from
+_u32u8 = struct.Struct(">IB").unpack_from
+_u32u8u8 = struct.Struct(">IIB").unpack_from
+
+# Atom caches keyed by the raw bytes of the name; true/false map straight to bool.
+_UTF8_ATOMS: dict[bytes, Any] = {b"true": True, b"false": False}
+_LATIN1_ATOMS: dict[bytes, Any] = {b"true": True, b"false": False}
+_CACHE_LIMIT = 100_000
+
+
+def _atom_utf8(raw: bytes) -> Any:
+    atom = _UTF8_ATOMS.get(raw)
+    if atom is None:
+        try:
+            atom = Atom(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise DecodeError(f"atom name is not valid UTF-8: {raw!r}") from exc
+        if len(_UTF8_ATOMS) < _CACHE_LIMIT:
+            _UTF8_ATOMS[raw] = atom
+    return atom
+
+
+def _atom_latin1(raw: bytes) -> Any:
+    atom = _LATIN1_ATOMS.get(raw)
+    if atom is None:
+        name = raw.decode("latin-1")
+        atom = True if name == "true" else False if name == "false" else Atom(name)
+        if len(_LATIN1_ATOMS) < _CACHE_LIMIT:
+            _LATIN1_ATOMS[raw] = atom
+    return atom
+
+
+def _node_atom(data: bytes, pos: int) -> tuple[Atom, int]:
+    """The node name inside a pid/port/ref: always an atom (never true/false)."""
+    atom, pos = _dec(data, pos)
+    if not isinstance(atom, Atom):
+        raise DecodeError(f"expected a node name atom inside a pid/port/reference, got {atom!r}")
+    return atom, pos
+
+
+def _map(data: bytes, pos: int, arity: int) -> tuple[dict, int]:
+    d: dict = {}
+    dec = _dec
+    keys = []
+    for _ in range(arity):
+        k, pos = dec(data, pos)
+        v, pos = dec(data, pos)
+        keys.append((k, v))
+        try:
+            d[k] = v
+        except TypeError:
+            d[freeze(k)] = v
+    if len(d) != arity:
+        # Keys Python merges (1, 1.0, True) but Erlang keeps apart: keep them all, exactly.
+        d = {ExactKey(k): v for k, v in keys}
+    return d, pos
+
+
+def _dec(data: bytes, pos: int) -> tuple[Any, int]:
+    tag = data[pos]
+    pos += 1
+    if tag == 119:  # SMALL_ATOM_UTF8_EXT
+        n = data[pos]
+        end = pos + 1 + n
+        raw = data[pos + 1:end]
+        atom = _UTF8_ATOMS.get(raw)
+        if atom is None:
+            atom = _atom_utf8(raw)
+        return atom, end
+    if tag == 97:  # SMALL_INTEGER_EXT
+        return data[pos], pos + 1
+    if tag == 104:  # SMALL_TUPLE_EXT
+        n = data[pos]
+        pos += 1
+        if n == 2:
+            a, pos = _dec(data, pos)
+            b, pos = _dec(data, pos)
+            return (a, b), pos
+        items = []
+        append = items.append
+        for _ in range(n):
+            x, pos = _dec(data, pos)
+            append(x)
+        return tuple(items), pos
+    if tag == 88:  # NEW_PID_EXT
+        node, pos = _dec(data, pos)
+        i, s, c = _pid_tail(data, pos)
+        return Pid(node, i, s, c), pos + 12
+    if tag == 109:  # BINARY_EXT
+        (n,) = _u32(data, pos)
+        pos += 4
+        end = pos + n
+        if end > len(data):
+            raise DecodeError("truncated binary")
+        return data[pos:end], end
+    if tag == 106:  # NIL_EXT
+        return [], pos
+    if tag == 108:  # LIST_EXT
+        (n,) = _u32(data, pos)
+        pos += 4
+        items = []
+        append = items.append
+        for _ in range(n):
+            x, pos = _dec(data, pos)
+            append(x)
+        if data[pos] == 106:
+            return items, pos + 1
+        tail, pos = _dec(data, pos)
+        return ImproperList(items, tail), pos
+    if tag == 107:  # STRING_EXT
+        (n,) = _u16(data, pos)
+        pos += 2
+        end = pos + n
+        if end > len(data):
+            raise DecodeError("truncated string")
+        return Charlist(data[pos:end]), end
+    if tag == 98:  # INTEGER_EXT
+        return _i32(data, pos)[0], pos + 4
+    if tag == 116:  # MAP_EXT
+        (n,) = _u32(data, pos)
+        return _map(data, pos + 4, n)
+    if tag == 110:  # SMALL_BIG_EXT
+        n = data[pos]
+        sign = data[pos + 1]
+        end = pos + 2 + n
+        v = int.from_bytes(data[pos + 2:end], "little")
+        return (-v if sign else v), end
+    if tag == 90:  # NEWER_REFERENCE_EXT
+        (n,) = _u16(data, pos)
+        node, pos = _dec(data, pos + 2)
+        (creation,) = _u32(data, pos)
+        pos += 4
+        ids = struct.unpack_from(f">{n}I", data, pos)
+        return Ref(node, creation, ids), pos + 4 * n
+    if tag == 70:  # NEW_FLOAT_EXT
+        return _f64(data, pos)[0], pos + 8
+    if tag == 105:  # LARGE_TUPLE_EXT
+        (n,) = _u32(data, pos)
+        pos += 4
+        items = []
+        append = items.append
+        for _ in range(n):
+            x, pos = _dec(data, pos)
+            append(x)
+        return tuple(items), pos
+    if tag == 118:  # ATOM_UTF8_EXT
+        (n,) = _u16(data, pos)
+        end = pos + 2 + n
+        return _atom_utf8(data[pos + 2:end]), end
+    if tag == 77:  # BIT_BINARY_EXT
+        (n,) = _u32(data, pos)
+        bits = data[pos + 4]
+        pos += 5
+        end = pos + n
+        if end > len(data):
+            raise DecodeError("truncated bit binary")
+        if bits == 8 or n == 0:
+            return data[pos:end], end
+        return BitBinary(data[pos:end], bits), end
+    if tag == 111:  # LARGE_BIG_EXT
+        (n,) = _u32(data, pos)
+        sign = data[pos + 4]
+        end = pos + 5 + n
+        v = int.from_bytes(data[pos + 5:end], "little")
+        return (-v if sign else v), end
+    if tag == 112:  # NEW_FUN_EXT: Size counts itself but not the tag
+        (size,) = _u32(data, pos)
+        end = pos + size
+        if end > len(data):
+            raise DecodeError("truncated fun")
+        return Fun(bytes(data[pos - 1:end])), end
+    if tag == 113:  # EXPORT_EXT
+        m, pos = _dec(data, pos)
+        f, pos = _dec(data, pos)
+        a, pos = _dec(data, pos)
+        return Export(m, f, a), pos
+    if tag == 120:  # V4_PORT_EXT
+        node, pos = _node_atom(data, pos)
+        i, c = _u64u32(data, pos)
+        return Port(node, i, c), pos + 12
+    if tag == 89:  # NEW_PORT_EXT
+        node, pos = _node_atom(data, pos)
+        i, c = _u32u32(data, pos)
+        return Port(node, i, c), pos + 8
+    if tag == 115:  # SMALL_ATOM_EXT (latin-1)
+        n = data[pos]
+        end = pos + 1 + n
+        return _atom_latin1(data[pos + 1:end]), end
+    if tag == 100:  # ATOM_EXT (latin-1)
+        (n,) = _u16(data, pos)
+        end = pos + 2 + n
+        return _atom_latin1(data[pos + 2:end]), end
+    if tag == 99:  # FLOAT_EXT: 31 bytes of "%.20e"
+        text = data[pos:pos + 31].rstrip(b"\x00")
+        try:
+            return float(text), pos + 31
+        except ValueError as exc:
+            raise DecodeError(f"bad FLOAT_EXT text {text!r}") from exc
+    if tag == 103:  # PID_EXT
+        node, pos = _node_atom(data, pos)
+        i, s, c = _u32u8u8(data, pos)
+        return Pid(node, i, s, c), pos + 9
+    if tag == 102:  # PORT_EXT
+        node, pos = _node_atom(data, pos)
+        i, c = _u32u8(data, pos)
+        return Port(node, i, c), pos + 5
+    if tag == 114:  # NEW_REFERENCE_EXT (8-bit creation)
+        (n,) = _u16(data, pos)
+        node, pos = _node_atom(data, pos + 2)
+        creation = data[pos]
+        pos += 1
+        ids = struct.unpack_from(f">{n}I", data, pos)
+        return Ref(node, creation, ids), pos + 4 * n
+    if tag == 101:  # REFERENCE_EXT
+        node, pos = _node_atom(data, pos)
+        i, c = _u32u8(data, pos)
+        return Ref(node, c, (i,)), pos + 5
+    if tag == 80:  # compressed: UncompressedSize:32 then a zlib stream
+        (size,) = _u32(data, pos)
+        z = zlib.decompressobj()
+        try:
+            inner = z.decompress(data[pos + 4:])
+        except zlib.error as exc:
+            raise DecodeError(f"bad compressed term: {exc}") from exc
+        if len(inner) != size or not z.eof:
+            raise DecodeError(f"compressed term inflates to {len(inner)} bytes, header says {size}")
+        term, used = _dec(inner, 0)
+        if used != size:
+            raise DecodeError("trailing bytes inside a compressed term")
+        return term, len(data) - len(z.unused_data)
+    if tag == 121:
+        raise DecodeError(
+            "LOCAL_EXT (121) is node-internal and cannot be decoded outside the node that made it; "
+            "ask the node for term_to_binary/1 without the 'local' option"
+        )
+    if tag == 82:
+        raise DecodeError("ATOM_CACHE_REF (82) needs the distribution atom cache, which this client never negotiates")
+    raise DecodeError(f"unknown external term tag {tag} at offset {pos - 1}")
+
+
+def decode_one(data: bytes | bytearray | memoryview, offset: int = 0) -> tuple[Any, int]:
+    """Decode one term (starting with its 131 version byte) at ``offset``.
+
+    Returns ``(term, new_offset)``; bytes after the term are left alone.
+    """
+    if type(data) is not bytes:
+        data = bytes(data)
+    try:
+        if data[offset] != 131:
+            raise DecodeError(
+                f"expected the version byte 131 at offset {offset}, got {data[offset]} "
+                "(is this really term_to_binary output?)"
+            )
+        term, end = _dec(data, offset + 1)
+    except (IndexError, struct.error) as exc:
+        raise DecodeError(f"truncated external term ({len(data) - offset} bytes from offset {offset})") from exc
+    if end > len(data):
+        raise DecodeError(f"truncated external term: needs {end - offset} bytes from offset {offset}, got {len(data) - offset}")
+    return term, end
+
+
+def decode(data: bytes | bytearray | memoryview) -> Any:
+    """Decode exactly one term; trailing bytes are an error (use ``decode_one`` for a
+    sequence of terms)."""
+    if type(data) is not bytes:
+        data = bytes(data)
+    term, end = decode_one(data, 0)
+    if end != len(data):
+        raise DecodeError(f"{len(data) - end} trailing bytes after the term (at offset {end}); use decode_one")
+    return term

@@ -1,0 +1,111 @@
+"""The vertical slice against a real ``erl`` node: connect as a hidden node, rpc, send and
+receive through mailboxes (by pid and by registered name)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from elixir_scope.instrument.dist import Node, RpcError, RpcTimeout
+from elixir_scope.instrument.etf import Atom, Charlist, Pid
+
+
+@pytest.fixture
+async def conn(erl_node_module):
+    node = Node()
+    c = await node.connect(erl_node_module.name, cookie=erl_node_module.cookie)
+    yield c
+    await node.close()
+
+
+async def test_connect_as_hidden_node(conn, erl_node_module):
+    assert conn.node_name == erl_node_module.name
+    assert await conn.rpc("erlang", "node", []) == Atom(erl_node_module.name)
+    hidden = await conn.rpc("erlang", "nodes", [Atom("hidden")])
+    assert Atom(conn.node.name) in hidden
+    assert Atom(conn.node.name) not in await conn.rpc("erlang", "nodes", [])
+    assert conn.node.connections[erl_node_module.name] is conn
+
+
+async def test_rpc_returns_exact_terms(conn):
+    assert await conn.rpc("erlang", "system_info", [Atom("otp_release")]) == Charlist.from_text("25")
+    assert await conn.rpc("lists", "reverse", [[1, 2, 3]]) == [3, 2, 1]
+    assert await conn.rpc(Atom("erlang"), Atom("list_to_binary"), [[104, 105]]) == b"hi"
+    assert await conn.rpc("erlang", "is_atom", [Atom("x")]) is True
+    # a str goes as a binary
+    assert await conn.rpc("erlang", "is_binary", ["héllo"]) is True
+
+
+async def test_rpc_error_carries_the_reason(conn):
+    with pytest.raises(RpcError) as info:
+        await conn.rpc("no_such_module", "f", [1])
+    reason = info.value.reason
+    assert reason[0] == Atom("EXIT") and reason[1][0] == Atom("undef")
+
+
+async def test_rpc_timeout(conn):
+    with pytest.raises(RpcTimeout):
+        await conn.rpc("timer", "sleep", [2000], timeout=0.2)
+    # the connection is still usable afterwards
+    assert await conn.rpc("erlang", "abs", [-3]) == 3
+
+
+async def test_pipelined_rpcs(conn):
+    results = await asyncio.gather(*(conn.rpc("erlang", "abs", [-i]) for i in range(200)))
+    assert results == list(range(200))
+
+
+async def test_send_to_mailbox_by_pid_and_name(conn):
+    node = conn.node
+    mbox = node.mailbox("es_inbox")
+    assert isinstance(mbox.pid, Pid) and mbox.pid.node == node.atom
+    # the remote node sends to our pid, and to our registered name
+    await conn.rpc("erlang", "send", [mbox.pid, (Atom("by_pid"), 1)])
+    await conn.rpc("erlang", "send", [(Atom("es_inbox"), node.atom), (Atom("by_name"), 2)])
+    assert await mbox.receive(timeout=5) == (Atom("by_pid"), 1)
+    assert await mbox.receive(timeout=5) == (Atom("by_name"), 2)
+    with pytest.raises(asyncio.QueueEmpty):
+        mbox.receive_nowait()
+    with pytest.raises(asyncio.TimeoutError):
+        await mbox.receive(timeout=0.05)
+
+
+async def test_send_to_remote_registered_name_and_pid(conn):
+    """Send to a remote sleeping process (by pid, then by its registered name) and read its
+    message queue back: sender and anonymous forms both arrive, in order."""
+    node = conn.node
+    mbox = node.mailbox()
+    sleeper = await conn.rpc("erlang", "spawn", [Atom("timer"), Atom("sleep"), [30000]])
+    assert isinstance(sleeper, Pid)
+    await conn.send(sleeper, (Atom("hello"), mbox.pid), sender=mbox)
+    await conn.send(sleeper, Atom("anonymous"))
+    assert await conn.rpc("erlang", "register", [Atom("es_sleeper"), sleeper]) is True
+    await conn.send("es_sleeper", b"by name", sender=mbox)
+    await conn.send(Atom("es_sleeper"), [1, 2])
+    info = await conn.rpc("erlang", "process_info", [sleeper, Atom("messages")])
+    assert info == (Atom("messages"), [(Atom("hello"), mbox.pid), Atom("anonymous"), b"by name", [1, 2]])
+    await conn.rpc("erlang", "exit", [sleeper, Atom("kill")])
+
+
+async def test_async_iteration_and_close(conn):
+    node = conn.node
+    mbox = node.mailbox()
+    for i in range(3):
+        await conn.rpc("erlang", "send", [mbox.pid, i])
+    got = []
+    async for msg in mbox:
+        got.append(msg)
+        if len(got) == 3:
+            mbox.close()
+    assert got == [0, 1, 2]
+    assert mbox.closed
+
+
+async def test_large_binary_message(conn):
+    mbox = conn.node.mailbox()
+    blob = await conn.rpc("crypto", "strong_rand_bytes", [1 << 20])
+    assert isinstance(blob, bytes) and len(blob) == 1 << 20
+    await conn.rpc("erlang", "send", [mbox.pid, (Atom("blob"), blob)])
+    tag, back = await mbox.receive(timeout=10)
+    assert back == blob
