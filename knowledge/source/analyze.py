@@ -1,0 +1,121 @@
+"""Running the analysis over a file or a whole project tree.
+
+Per file: parse → extract (modules, functions, facts) → turn into ModuleInfo → drop the tree.
+Only the small facts stay in memory until every file is seen; then graph.py and flags.py join
+them across files (a call in one app resolves to a server in another app of an umbrella).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import flags as flagging
+from . import graph as graphing
+from .errors import SourcePathError
+from .extract import FileResult, RawModule, extract
+from .facts import FileFacts, ModuleFacts
+from .model import FunctionInfo, InteractionGraph, ModuleInfo, ParseProblem, SourceAnalysis
+from .otp import callbacks_of, detect_roles
+from .parse import DEFAULT_EXCLUDE, DEFAULT_INCLUDE, DEFAULT_MAX_FILE_BYTES, Parsed, SourceParser, discover
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.modules: list[ModuleInfo] = []
+        self.module_facts: dict[str, ModuleFacts] = {}
+        self.facts = FileFacts()
+        self.errors: list[ParseProblem] = []
+        self.files = 0
+        self.lines = 0
+
+    def add(self, parsed: Parsed | ParseProblem, display: str, parser: SourceParser) -> None:
+        if isinstance(parsed, ParseProblem):
+            self.errors.append(parsed)
+            return
+        result = extract(parsed.tree, parser.query, display)
+        self.files += 1
+        self.lines += parsed.lines
+        self._merge(result, display)
+
+    def _merge(self, result: FileResult, display: str) -> None:
+        for raw in result.modules:
+            self.modules.append(_module_info(raw, display))
+            self.module_facts.setdefault(raw.facts.name, raw.facts)
+        f = self.facts
+        f.process_calls.extend(result.facts.process_calls)
+        f.registrations.extend(result.facts.registrations)
+        f.topics.extend(result.facts.topics)
+        f.ets.extend(result.facts.ets)
+        f.fun_calls.extend(result.facts.fun_calls)
+        f.registries.update(result.facts.registries)
+
+    def finish(self, root: str) -> SourceAnalysis:
+        names = graphing.name_table(self.facts, self.module_facts)
+        servers = {m.name for m in self.modules if any(r in graphing.SERVER_ROLES for r in m.roles)}
+        edges = graphing.build_edges(self.facts, names, servers, self.module_facts)
+        fgraph = graphing.FunctionGraph(self.modules, self.facts.fun_calls)
+        ets = flagging.resolve_tables(self.facts.ets)
+        flags = graphing.cycle_flags(graphing.server_hops(self.modules, edges, fgraph),
+                                      graphing.function_lines(self.modules))
+        flags += flagging.ets_flags(ets)
+        flags += flagging.topic_flags(self.facts.topics)
+        modules = [dataclasses.replace(m, registered_names=tuple(names.names_of.get(m.name, ())))
+                   if m.name in names.names_of else m for m in self.modules]
+        graph = InteractionGraph(tuple(edges), tuple(self.facts.topics), tuple(ets), tuple(fgraph.pairs()))
+        return SourceAnalysis(root, tuple(modules), graph, tuple(flags), tuple(self.errors), self.files,
+                              self.lines)
+
+
+def _module_info(raw: RawModule, file: str) -> ModuleInfo:
+    functions = tuple(
+        FunctionInfo(f.name, f.arity, f.kind, f.tally.clauses, f.tally.complexity, f.tally.nesting, f.tally.lines,
+                     f.tally.line, f.tally.calls)
+        for f in raw.functions.values())
+    facts = raw.facts
+    roles = detect_roles(facts)
+    return ModuleInfo(facts.name, file, facts.line, facts.end_line, roles,
+                      callbacks_of(roles, functions, facts.state_functions), functions,
+                      tuple(u for u, _ in facts.uses), facts.supervisor)
+
+
+def analyze_tree(path: str | Path, *, include: Sequence[str] = DEFAULT_INCLUDE,
+                 exclude: Sequence[str] = DEFAULT_EXCLUDE,
+                 max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> SourceAnalysis:
+    """Analyze every Elixir file under `path` (an umbrella root, an app, or `lib/`).
+
+    Files are streamed: one syntax tree at a time. Files with syntax errors land in
+    `.errors` and are skipped. File names in the result are relative to `path`."""
+    root = Path(path)
+    if not root.exists():
+        raise SourcePathError(f"{root} does not exist; pass the project root (the folder with mix.exs) "
+                              f"or a folder of .ex files")
+    if root.is_file():
+        return analyze_file(root)
+    parser = SourceParser()
+    collector = _Collector()
+    for file in discover(root, include, exclude):
+        display = file.relative_to(root).as_posix()
+        collector.add(parser.parse_file(file, display, max_file_bytes), display, parser)
+    return collector.finish(str(root))
+
+
+def analyze_file(path: str | Path) -> SourceAnalysis:
+    """Analyze one file (cross-module flags then only see that file)."""
+    file = Path(path)
+    if not file.is_file():
+        raise SourcePathError(f"{file} is not a file; use analyze_tree for a folder")
+    parser = SourceParser()
+    collector = _Collector()
+    collector.add(parser.parse_file(file, str(file), 1 << 62), str(file), parser)
+    return collector.finish(str(file))
+
+
+def analyze_source(source: str | bytes, file: str = "<source>") -> SourceAnalysis:
+    """Analyze Elixir source text (handy in tests, editors and the MCP server)."""
+    data = source.encode() if isinstance(source, str) else source
+    parser = SourceParser()
+    collector = _Collector()
+    collector.add(parser.parse(data, file), file, parser)
+    return collector.finish(file)

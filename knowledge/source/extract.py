@@ -1,0 +1,325 @@
+"""One pass over one file's syntax tree: modules, functions with their complexity, and the
+facts (process calls, topics, ETS accesses, static calls) that graph.py joins later.
+
+Speed matters (whole umbrella projects, goal ≥ 50k lines/s), so the tree is not walked node by
+node in Python: one tree-sitter query, run in C, returns only the nodes the analysis needs
+(calls, operators, arrow clauses, attributes, via-tuples). Each is then attributed to the
+innermost module and function clause containing it by byte offset, with a bisect over
+nested intervals.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+from tree_sitter import Language, Node, Query, QueryCursor, Tree
+
+from . import complexity as cx
+from .facts import FileFacts, FunCall, ModuleFacts, interpret_remote, note_via_helper
+from .refs import Scope, literal_ref, module_name
+from .syntax import arg_count, args_of, atom_text, function_head, has_body, line_of, operator, text
+
+QUERY = """
+(call target: (identifier) @kw) @call
+(call target: (dot left: [(alias) (atom) (identifier)] @mod right: (identifier) @fun)) @rcall
+(anonymous_function) @fn
+(_ (stab_clause) @clause) @block
+(binary_operator operator: ["&&" "||" "and" "or" "when"] @op) @bool
+(unary_operator operator: "@" operand: (call target: (identifier) @name)) @attr
+(tuple . (atom) @via (#eq? @via ":via")) @viatuple
+"""
+P_CALL, P_RCALL, P_FN, P_BLOCK, P_BOOL, P_ATTR, P_VIA = range(7)
+
+DEF_KINDS = frozenset({"def", "defp", "defmacro", "defmacrop", "defguard", "defguardp", "defdelegate"})
+#: Identifier calls that are language forms, not calls to functions of the module.
+SPECIAL_FORMS = frozenset({
+    "defmodule", "quote", "unquote", "unquote_splicing", "alias", "import", "require", "use", "fn",
+    "super", "__MODULE__", "__aliases__", "__block__", "raise", "reraise", "throw", "exit", "send",
+    "defstruct", "defexception", "defoverridable", "defimpl", "defprotocol", "binding",
+} | DEF_KINDS | cx.NESTING_CONSTRUCTS)
+
+
+def compile_query(language: Language) -> Query:
+    return Query(language, QUERY)
+
+
+@dataclass(slots=True, eq=False)
+class RawFunction:
+    name: str
+    arity: int
+    kind: str
+    tally: cx.Tally = field(default_factory=cx.Tally)
+
+
+@dataclass(slots=True)
+class RawModule:
+    facts: ModuleFacts
+    scope: Scope
+    start: int
+    end: int
+    functions: dict[tuple[str, int], RawFunction] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class FileResult:
+    modules: list[RawModule]
+    facts: FileFacts
+
+
+class _Nested:
+    """Innermost-containing lookup over properly nested byte intervals."""
+
+    def __init__(self, items: list[tuple[int, int, object]]) -> None:
+        items = sorted(items, key=lambda t: (t[0], -t[1]))
+        self.starts = [s for s, _, _ in items]
+        self.items = items
+        self.parent: list[int] = []
+        stack: list[int] = []
+        for i, (start, _end, _) in enumerate(items):
+            while stack and items[stack[-1]][1] <= start:
+                stack.pop()
+            self.parent.append(stack[-1] if stack else -1)
+            stack.append(i)
+
+    def find(self, pos: int) -> object | None:
+        i = bisect_right(self.starts, pos) - 1
+        while i >= 0:
+            if self.items[i][1] > pos:
+                return self.items[i][2]
+            i = self.parent[i]
+        return None
+
+
+@dataclass(slots=True)
+class _Clause:
+    module: RawModule
+    function: RawFunction
+    node: Node
+
+
+def extract(tree: Tree, query: Query, file: str) -> FileResult:
+    root = tree.root_node
+    matches = QueryCursor(query).matches(root)
+    calls: list[tuple[str, Node]] = []
+    rcalls: list[tuple[Node, Node, str]] = []
+    fns: list[Node] = []
+    blocks: dict[int, tuple[Node, int]] = {}
+    bools: list[Node] = []
+    attrs: list[tuple[str, Node]] = []
+    vias: list[Node] = []
+    for index, caps in matches:
+        if index == P_CALL:
+            calls.append((text(caps["kw"][0]), caps["call"][0]))
+        elif index == P_RCALL:
+            rcalls.append((caps["rcall"][0], caps["mod"][0], text(caps["fun"][0])))
+        elif index == P_FN:
+            fns.append(caps["fn"][0])
+        elif index == P_BLOCK:
+            block = caps["block"][0]
+            prev = blocks.get(block.id)
+            blocks[block.id] = (block, (prev[1] if prev else 0) + len(caps["clause"]))
+        elif index == P_BOOL:
+            bools.append(caps["bool"][0])
+        elif index == P_ATTR:
+            attrs.append((text(caps["name"][0]), caps["attr"][0]))
+        elif index == P_VIA:
+            vias.append(caps["viatuple"][0])
+
+    modules = _modules(calls)
+    mod_index = _Nested([(m.start, m.end, m) for m in modules])
+
+    def module_at(node: Node) -> RawModule | None:
+        return mod_index.find(node.start_byte)  # type: ignore[return-value]
+
+    quotes = _Nested([(n.start_byte, n.end_byte, n) for kw, n in calls if kw == "quote"])
+    clauses: list[tuple[int, int, object]] = []
+    for kw, node in calls:
+        if kw in DEF_KINDS and quotes.find(node.start_byte) is None:
+            mod = module_at(node)
+            if mod is not None:
+                clause = _add_clause(mod, kw, node)
+                if clause is not None:
+                    clauses.append((node.start_byte, node.end_byte, clause))
+    clause_index = _Nested(clauses)
+
+    def clause_at(node: Node) -> _Clause | None:
+        return clause_index.find(node.start_byte)  # type: ignore[return-value]
+
+    # Scopes first (aliases, attributes, uses), since calls are resolved through them.
+    def in_quote(node: Node) -> bool:
+        return quotes.find(node.start_byte) is not None
+
+    # Code inside `quote` is a template for other modules: its `use`, `@behaviour`, aliases
+    # and process calls are not facts about the module that writes the macro.
+    for name, node in attrs:
+        mod = module_at(node)
+        if mod is not None and not in_quote(node):
+            _attribute(mod, name, node)
+    for kw, node in calls:
+        if kw in ("alias", "use") and not in_quote(node):
+            mod = module_at(node)
+            if mod is not None:
+                (_alias if kw == "alias" else _use)(mod, node)
+
+    out = FileFacts()
+    nest: list[tuple[int, int, object]] = []
+    for kw, node in calls:
+        clause = clause_at(node)
+        if clause is None:
+            continue
+        tally = clause.function.tally
+        if kw in cx.NESTING_CONSTRUCTS:
+            arrows = 0
+            if kw == "with":
+                arrows = sum(1 for a in args_of(node) if a.type == "binary_operator" and operator(a) == "<-")
+            tally.decisions += cx.construct_increment(kw, arrows)
+            nest.append((node.start_byte, node.end_byte, clause.function))
+        elif kw not in SPECIAL_FORMS and node.id != clause.node.id:
+            tally.calls += 1
+            fname = clause.function.name
+            out.fun_calls.append(FunCall(clause.module.facts.name, f"{fname}/{clause.function.arity}",
+                                         clause.module.facts.name, kw, arg_count(node)))
+    for node in fns:
+        clause = clause_at(node)
+        if clause is not None:
+            nest.append((node.start_byte, node.end_byte, clause.function))
+    for block, count in blocks.values():
+        clause = clause_at(block)
+        if clause is not None:
+            clause.function.tally.decisions += cx.arrow_block_increment(block.type, count)
+    for node in bools:
+        clause = clause_at(node)
+        if clause is not None:
+            clause.function.tally.decisions += 1
+    for owner, depth in cx.nesting_depths(nest).items():
+        tally = owner.tally  # type: ignore[attr-defined]
+        tally.nesting = max(tally.nesting, depth)
+
+    for call, mod_node, fun in rcalls:
+        mod = module_at(call)
+        if mod is None:
+            continue
+        if mod_node.type == "identifier" and text(mod_node) != "__MODULE__":
+            continue  # `state.items` — field access, not a call
+        target = module_name(mod_node, mod.scope)
+        if target is None:
+            continue
+        clause = clause_at(call)
+        function = f"{clause.function.name}/{clause.function.arity}" if clause else None
+        if clause is not None:
+            clause.function.tally.calls += 1
+            out.fun_calls.append(FunCall(mod.facts.name, function or "", target, fun, arg_count(call)))
+        if not in_quote(call):
+            interpret_remote(call, target, fun, mod.scope, mod.facts, function, clause.node if clause else None,
+                             file, out)
+    for node in vias:
+        clause = clause_at(node)
+        if clause is not None:
+            note_via_helper(node, clause.module.scope, clause.module.facts, clause.function.name)
+    for mod in modules:
+        cb = mod.functions.get(("callback_mode", 0))
+        if cb is not None:
+            mod.facts.state_functions = _returns_state_functions(root, mod)
+    return FileResult(modules, out)
+
+
+def _modules(calls: list[tuple[str, Node]]) -> list[RawModule]:
+    defs = sorted((n for kw, n in calls if kw == "defmodule"), key=lambda n: n.start_byte)
+    modules: list[RawModule] = []
+    stack: list[RawModule] = []
+    for node in defs:
+        args = args_of(node)
+        if not args:
+            continue
+        while stack and stack[-1].end <= node.start_byte:
+            stack.pop()
+        parent = stack[-1] if stack else None
+        written = text(args[0])
+        if args[0].type not in ("alias", "dot", "atom") or written.startswith("unquote"):
+            continue
+        if written.startswith("__MODULE__") and parent is not None:
+            name = parent.scope.resolve(written)
+        elif parent is not None and args[0].type == "alias":
+            name = f"{parent.facts.name}.{written}"
+            parent.scope.aliases.setdefault(written.split(".")[0], f"{parent.facts.name}.{written.split('.')[0]}")
+        else:
+            name = written
+        scope = Scope(name, parent.scope if parent else None)
+        facts = ModuleFacts(name, line_of(node), node.end_point[0] + 1)
+        mod = RawModule(facts, scope, node.start_byte, node.end_byte)
+        modules.append(mod)
+        stack.append(mod)
+    return modules
+
+
+def _add_clause(mod: RawModule, kind: str, node: Node) -> _Clause | None:
+    head = function_head(node)
+    if head is None or (kind != "defdelegate" and not has_body(node)):
+        return None
+    key = (head.name, head.arity)
+    fn = mod.functions.get(key)
+    if fn is None:
+        fn = mod.functions[key] = RawFunction(head.name, head.arity, kind)
+        fn.tally.line = line_of(node)
+    fn.tally.clauses += 1
+    fn.tally.lines += node.end_point[0] - node.start_point[0] + 1
+    return _Clause(mod, fn, node)
+
+
+def _attribute(mod: RawModule, name: str, node: Node) -> None:
+    operand = node.child_by_field_name("operand")
+    args = args_of(operand) if operand is not None else []
+    if not args:
+        return
+    if name in ("behaviour", "behavior"):
+        target = module_name(args[0], mod.scope)
+        if target:
+            mod.facts.behaviours.append(target)
+        return
+    ref = literal_ref(args[0], mod.scope)
+    if ref is not None:
+        mod.scope.attributes.setdefault(name, ref)
+
+
+def _alias(mod: RawModule, node: Node) -> None:
+    args = args_of(node)
+    if not args:
+        return
+    first = args[0]
+    as_node = None
+    for extra in args[1:]:
+        if extra.type == "keywords":
+            for pair in extra.named_children:
+                key = pair.child_by_field_name("key")
+                if key is not None and text(key).strip().rstrip(":").strip() == "as":
+                    as_node = pair.child_by_field_name("value")
+    if first.type == "alias":
+        full = mod.scope.resolve(text(first))
+        short = text(as_node) if as_node is not None else full.split(".")[-1]
+        mod.scope.aliases[short] = full
+    elif first.type == "dot":  # alias Shop.{Repo, Order}
+        left = first.child_by_field_name("left")
+        right = first.child_by_field_name("right")
+        if left is None or right is None or right.type != "tuple":
+            return
+        base = module_name(left, mod.scope) or text(left)
+        for item in right.named_children:
+            if item.type == "alias":
+                mod.scope.aliases[text(item).split(".")[-1]] = f"{base}.{text(item)}"
+
+
+def _use(mod: RawModule, node: Node) -> None:
+    args = args_of(node)
+    if not args:
+        return
+    target = module_name(args[0], mod.scope)
+    if target:
+        option = atom_text(args[1]) if len(args) > 1 else None
+        mod.facts.uses.append((target, option))
+
+
+def _returns_state_functions(root: Node, mod: RawModule) -> bool:
+    source = root.text or b""
+    body = source[mod.start:mod.end]
+    return b":state_functions" in body

@@ -1,0 +1,294 @@
+"""Per-file facts: what one file says about processes, topics and tables, before modules from
+other files are known. graph.py joins the facts of all files. Plain dataclasses without
+tree-sitter nodes, so a file's syntax tree can be freed as soon as its facts are out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tree_sitter import Node
+
+from .model import EtsAccess, SupervisorInfo, TopicUse
+from .refs import Ref, Scope, module_name, ref_of
+from .syntax import args_of, atom_text, int_literal, keyword, line_of, text
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessCall:
+    """A synchronous or asynchronous request to a process (GenServer/gen_statem/Agent)."""
+
+    module: str
+    function: str | None
+    api: str
+    kind: str  # call | cast
+    target: Ref
+    message: str | None
+    file: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """`name: ...` given when `module` starts a process (GenServer/Agent/gen_statem)."""
+
+    module: str
+    name: Ref
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class FunCall:
+    """A static function call: `module.function` calls `target.name/arity`."""
+
+    module: str
+    function: str
+    target: str
+    name: str
+    arity: int
+
+
+@dataclass(slots=True)
+class ModuleFacts:
+    name: str
+    line: int
+    end_line: int
+    uses: list[tuple[str, str | None]] = field(default_factory=list)  # (module, option atom)
+    behaviours: list[str] = field(default_factory=list)
+    hints: set[str] = field(default_factory=set)  # role hints from calls (e.g. "agent")
+    supervisor: SupervisorInfo | None = None
+    state_functions: bool = False  # gen_statem callback_mode returns :state_functions
+    via_helpers: dict[str, str] = field(default_factory=dict)  # local fn name -> registry
+
+
+@dataclass(slots=True)
+class FileFacts:
+    process_calls: list[ProcessCall] = field(default_factory=list)
+    registrations: list[Registration] = field(default_factory=list)
+    topics: list[TopicUse] = field(default_factory=list)
+    ets: list[EtsAccess] = field(default_factory=list)
+    fun_calls: list[FunCall] = field(default_factory=list)
+    registries: dict[str, str] = field(default_factory=dict)  # registry name -> keys
+
+
+PROCESS_APIS = {
+    "GenServer": ("GenServer", {"call": "call", "cast": "cast", "multi_call": "call", "abcast": "cast"}),
+    ":gen_server": ("GenServer", {"call": "call", "cast": "cast"}),
+    ":gen_statem": ("gen_statem", {"call": "call", "cast": "cast"}),
+    "GenStateMachine": ("gen_statem", {"call": "call", "cast": "cast"}),
+    "Agent": ("Agent", {"get": "call", "update": "call", "get_and_update": "call", "cast": "cast"}),
+}
+START_FUNCS = {"start_link", "start"}
+PUBSUB_PUBLISH = {"broadcast", "broadcast!", "broadcast_from", "broadcast_from!", "local_broadcast",
+                  "local_broadcast_from", "direct_broadcast", "direct_broadcast!"}
+ETS_OPS = {"new", "insert", "insert_new", "lookup", "lookup_element", "update_counter", "update_element",
+           "delete", "delete_object", "delete_all_objects", "match", "match_object", "select",
+           "select_delete", "select_replace", "select_count", "take", "member", "foldl", "foldr",
+           "tab2list", "info", "first", "next", "give_away"}
+
+
+def message_tag(node: Node | None) -> str | None:
+    """The tag of a request message: `:total` or the first atom of `{:add, item}`."""
+    if node is None:
+        return None
+    if node.type == "atom":
+        return text(node)
+    if node.type == "tuple":
+        first = next((c for c in node.named_children if c.type != "comment"), None)
+        return atom_text(first)
+    return None
+
+
+def children_of(list_node: Node | None, scope: Scope) -> tuple[list[str], dict[str, str]]:
+    """Child modules of a literal supervisor children list, plus registries it starts
+    (`{Registry, keys: :duplicate, name: X}` → {X: ":duplicate"})."""
+    children: list[str] = []
+    registries: dict[str, str] = {}
+    if list_node is None or list_node.type != "list":
+        return children, registries
+    for item in list_node.named_children:
+        head = item
+        if item.type == "tuple":
+            parts = [c for c in item.named_children if c.type != "comment"]
+            if not parts:
+                continue
+            head = parts[0]
+            name = module_name(head, scope) if head.type in ("alias", "identifier") else None
+            if name == "Registry" and len(parts) > 1:
+                reg = keyword(parts[1:], "name")
+                keys = keyword(parts[1:], "keys")
+                if reg is not None:
+                    registries[module_name(reg, scope) or text(reg)] = atom_text(keys) or "?"
+        elif item.type == "call":  # Supervisor.child_spec({Mod, arg}, id: ...)
+            inner = args_of(item)
+            if inner and inner[0].type == "tuple":
+                parts = [c for c in inner[0].named_children if c.type != "comment"]
+                head = parts[0] if parts else item
+            elif inner:
+                head = inner[0]
+        name = module_name(head, scope) if head.type in ("alias", "identifier") else None
+        if name:
+            children.append(name)
+    return children, registries
+
+
+def assigned_list(var: str, within: Node | None) -> Node | None:
+    """The list literal assigned to `var` (`children = [...]`) inside a function clause."""
+    if within is None:
+        return None
+    stack = [within]
+    while stack:
+        node = stack.pop()
+        if node.type == "binary_operator":
+            left = node.child_by_field_name("left")
+            right = node.child_by_field_name("right")
+            if left is not None and right is not None and left.type == "identifier" and text(left) == var \
+                    and right.type == "list":
+                return right
+        stack.extend(node.named_children)
+    return None
+
+
+def supervisor_info(args: list[Node], scope: Scope, clause: Node | None) -> tuple[SupervisorInfo, dict[str, str]]:
+    strategy = atom_text(keyword(args, "strategy"))
+    first = args[0] if args else None
+    if first is not None and first.type == "identifier":
+        first = assigned_list(text(first), clause)
+    children, registries = children_of(first, scope)
+    info = SupervisorInfo(strategy=strategy, max_restarts=int_literal(keyword(args, "max_restarts")),
+                          max_seconds=int_literal(keyword(args, "max_seconds")), children=tuple(children))
+    return info, registries
+
+
+def interpret_remote(call: Node, target: str, fun: str, scope: Scope, mod: ModuleFacts,
+                     function: str | None, clause: Node | None, file: str, out: FileFacts) -> None:
+    """Record what a remote call `target.fun(...)` means for processes, topics and tables."""
+    args = args_of(call)
+    line = line_of(call)
+    api = PROCESS_APIS.get(target)
+    if api is not None:
+        api_name, kinds = api
+        if fun in kinds and args:
+            msg = args[1] if len(args) > 1 else None
+            out.process_calls.append(ProcessCall(mod.name, function, api_name, kinds[fun], ref_of(args[0], scope),
+                                                 message_tag(msg), file, line))
+            if api_name == "Agent":
+                mod.hints.add("agent_client")
+        elif fun in START_FUNCS:
+            _registration(target, args, scope, mod, line, out)
+        return
+    if target in ("Supervisor", "DynamicSupervisor"):
+        if fun == "init" or (fun == "start_link" and args and args[0].type in ("list", "identifier")
+                             and keyword(args, "strategy") is not None):
+            info, regs = supervisor_info(args, scope, clause)
+            mod.supervisor = info
+            out.registries.update(regs)
+            mod.hints.add("supervisor_init" if target == "Supervisor" else "dynamic_supervisor_init")
+        return
+    if target == "Task.Supervisor" or (target == "Task" and fun in ("async", "async_stream", "start", "start_link")):
+        mod.hints.add("task_supervisor_user" if target == "Task.Supervisor" else "task_user")
+        return
+    if target == "Registry":
+        _registry_call(fun, args, scope, mod, function, file, line, out)
+        return
+    if target == "Phoenix.PubSub" or target.endswith(".Endpoint") or target == "Endpoint":
+        _pubsub_call(target, fun, args, scope, mod, function, file, line, out)
+        return
+    if target == ":ets" and fun in ETS_OPS:
+        _ets_call(fun, args, scope, mod, function, file, line, out)
+
+
+def _registration(target: str, args: list[Node], scope: Scope, mod: ModuleFacts, line: int, out: FileFacts) -> None:
+    if target == ":gen_statem":
+        # :gen_statem.start_link({:local, name}, Mod, args, opts)
+        if len(args) >= 2 and args[0].type == "tuple":
+            parts = [c for c in args[0].named_children if c.type != "comment"]
+            owner = module_name(args[1], scope) or mod.name
+            if len(parts) == 2:
+                out.registrations.append(Registration(owner, ref_of(parts[1], scope), line))
+        return
+    name = keyword(args, "name")
+    if name is None:
+        return
+    if target == "Agent":
+        owner = mod.name
+        mod.hints.add("agent")
+    else:
+        owner = (module_name(args[0], scope) if args else None) or mod.name
+    out.registrations.append(Registration(owner, ref_of(name, scope), line))
+
+
+def _topic(node: Node | None, scope: Scope) -> str | None:
+    ref = ref_of(node, scope)
+    return ref.value if ref.kind == "string" else None
+
+
+def _registry_call(fun: str, args: list[Node], scope: Scope, mod: ModuleFacts, function: str | None, file: str,
+                   line: int, out: FileFacts) -> None:
+    mod.hints.add("registry_user")
+    if fun == "start_link":
+        reg = keyword(args, "name")
+        if reg is not None:
+            out.registries[module_name(reg, scope) or text(reg)] = atom_text(keyword(args, "keys")) or "?"
+        return
+    action = {"register": "subscribe", "dispatch": "publish"}.get(fun)
+    if action is None or len(args) < 2:
+        return
+    topic = _topic(args[1], scope)
+    if topic is None:
+        return
+    bus = module_name(args[0], scope) or text(args[0])
+    out.topics.append(TopicUse(topic, action, bus, "Registry", mod.name, function, file, line))
+
+
+def _pubsub_call(target: str, fun: str, args: list[Node], scope: Scope, mod: ModuleFacts, function: str | None,
+                 file: str, line: int, out: FileFacts) -> None:
+    if target == "Phoenix.PubSub":
+        if fun == "subscribe":
+            action, index = "subscribe", 1
+        elif fun in PUBSUB_PUBLISH:
+            action, index = "publish", 2 if fun.startswith("broadcast_from") else 1
+        else:
+            return
+        if len(args) <= index:
+            return
+        bus = module_name(args[0], scope) or text(args[0])
+        api = "Phoenix.PubSub"
+    else:  # MyAppWeb.Endpoint.broadcast(topic, event, payload) / .subscribe(topic)
+        if fun == "subscribe":
+            action, index = "subscribe", 0
+        elif fun in PUBSUB_PUBLISH:
+            action, index = "publish", 1 if fun.startswith("broadcast_from") else 0
+        else:
+            return
+        if len(args) <= index:
+            return
+        bus, api = target, "Endpoint"
+    mod.hints.add("pubsub_user")
+    topic = _topic(args[index], scope)
+    if topic is not None:
+        out.topics.append(TopicUse(topic, action, bus, api, mod.name, function, file, line))
+
+
+def _ets_call(fun: str, args: list[Node], scope: Scope, mod: ModuleFacts, function: str | None, file: str,
+              line: int, out: FileFacts) -> None:
+    if not args:
+        return
+    ref = ref_of(args[0], scope)
+    table = ref.value if ref.kind in ("atom", "module") else "?"
+    options: tuple[str, ...] = ()
+    if fun == "new" and len(args) > 1 and args[1].type == "list":
+        options = tuple(text(c) for c in args[1].named_children if c.type != "comment")
+        if ":named_table" not in options and not any(o.startswith("named_table") for o in options):
+            table = "?"
+    out.ets.append(EtsAccess(table, fun, mod.name, function, file, line, options))
+
+
+def note_via_helper(tuple_node: Node, scope: Scope, mod: ModuleFacts, function_name: str | None) -> None:
+    """A function whose body builds a via-tuple names processes through that registry."""
+    from .refs import via_tuple
+
+    if function_name is None:
+        return
+    via = via_tuple(tuple_node, scope)
+    if via is not None:
+        mod.via_helpers.setdefault(function_name, via.value)
