@@ -220,3 +220,43 @@ def migrate(conn: sqlite3.Connection, version: int) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def live_writers(db: Database, exclude: int | None = None) -> list[int]:
+    """Ids of unfinished recordings whose writer process is still alive."""
+    rows = db.query("SELECT id, writer_pid, writer_host, writer_started FROM recordings "
+                    "WHERE end_reason IS NULL")
+    return [r[0] for r in rows if r[0] != exclude and writer_alive(r[1], r[2], r[3])]
+
+
+def defer_event_indexes(db: Database) -> None:
+    """Drop the events' secondary indexes for the duration of a capture (see
+    schema.EVENT_INDEXES for why); ``build_event_indexes`` puts them back."""
+    from .schema import EVENT_INDEXES
+
+    with db.write("deferring event indexes for fast ingest") as c:
+        for name in EVENT_INDEXES:
+            c.execute(f"DROP INDEX IF EXISTS {name}")
+        c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('event_indexes', 'pending')")
+
+
+def event_indexes_pending(db: Database) -> bool:
+    row = db.query_one("SELECT value FROM meta WHERE key = 'event_indexes'")
+    return bool(row and row[0] == "pending")
+
+
+def build_event_indexes(db: Database, *, exclude_writer: int | None = None) -> bool:
+    """Rebuild deferred event indexes unless another live writer is still recording.
+    Returns True if the indexes are in place afterwards."""
+    from .schema import EVENT_INDEXES
+
+    if db.readonly or not event_indexes_pending(db):
+        return not event_indexes_pending(db)
+    if live_writers(db, exclude=exclude_writer):
+        return False
+    with db.write("building event indexes") as c:
+        for stmt in EVENT_INDEXES.values():
+            c.execute(stmt)
+        c.execute("DELETE FROM meta WHERE key = 'event_indexes'")
+        c.execute("ANALYZE")
+    return True

@@ -15,6 +15,7 @@ import struct
 import time
 from typing import TYPE_CHECKING, Any
 
+from .db import build_event_indexes
 from .errors import BatchFormatError, RecordingClosedError, RecordingNotFound
 from .events import EventKind
 from .states import StateIngestor, StatePolicy
@@ -77,6 +78,38 @@ def parse_records(buf: bytes | memoryview) -> list[tuple]:
     return out
 
 
+def _rows(buf: bytes, first_id: int, rid: int, node_id: int) -> tuple[list[tuple], list[int]]:
+    """Event rows ``(id, recording_id, node_id, kind, flags, ts, uniq, pid, aux, payload)``
+    of a records binary, and the positions of the rare kinds needing side tables. This loop
+    is the ingest hot path: one precompiled header unpack and one bytes slice per record."""
+    unpack = HEADER.unpack_from
+    n = len(buf)
+    off = 0
+    eid = first_id
+    rows: list[tuple] = []
+    append = rows.append
+    special: list[int] = []
+    try:
+        while off < n:
+            kind, flags, ts, uniq, pid, aux, ln = unpack(buf, off)
+            start = off + HEADER_SIZE
+            off = start + ln
+            if kind >= 8 or kind == 0:
+                if kind > _MAX_KIND or kind == 0:
+                    raise BatchFormatError(f"bad record at byte {start - HEADER_SIZE}: unknown kind "
+                                           f"{kind}; see docs/event-format.md")
+                if kind in _SPECIAL:
+                    special.append(len(rows))
+            append((eid, rid, node_id, kind, flags, ts, uniq, pid, aux, buf[start:off]))
+            eid += 1
+    except struct.error as exc:
+        raise BatchFormatError(f"events binary cut inside a record header at byte {off} of {n}") from exc
+    if off != n:
+        raise BatchFormatError(f"the last record's payload runs past the end of the events "
+                               f"binary ({off} > {n} bytes); see docs/event-format.md")
+    return rows, special
+
+
 class RecordingWriter:
     """The write side of one recording. Obtain it from ``TraceStore.create_recording``."""
 
@@ -110,10 +143,11 @@ class RecordingWriter:
         self._check_open()
         self._check_node(node_id)
         procs, funcs = self._dict_rows(node_id, dict_entries)
-        records = parse_records(events)
         rid = self.id
+        buf = bytes(events)
         with self._db.write("storing a batch of trace events") as c:
             first = (c.execute("SELECT max(id) FROM events").fetchone()[0] or 0) + 1
+            rows, special = _rows(buf, first, rid, node_id)
             if procs:
                 c.executemany(
                     "INSERT OR REPLACE INTO processes (recording_id, node_id, idx, pid_text, pid_node, "
@@ -122,20 +156,11 @@ class RecordingWriter:
             if funcs:
                 c.executemany("INSERT OR REPLACE INTO functions (recording_id, node_id, idx, module, "
                               "function, arity) VALUES (?, ?, ?, ?, ?, ?)", funcs)
-            rows = []
-            special = []
-            eid = first
-            for rec in records:
-                kind = rec[0]
-                rows.append((eid, rid, node_id) + rec)
-                if kind in _SPECIAL:
-                    special.append((len(rows) - 1, eid) + rec)
-                eid += 1
             dropped = self._special(c, node_id, rows, special) if special else 0
             c.executemany(_INSERT_EVENTS, rows)
             c.execute("UPDATE recordings SET event_count = event_count + ?, dropped_count = "
                       "dropped_count + ? WHERE id = ?", (len(rows), dropped, rid))
-        return len(records)
+        return len(rows)
 
     def _special(self, c, node_id: int, rows: list, special: list) -> int:
         """State, gap, spawned and exit records: side tables (same transaction). Returns the
@@ -143,7 +168,8 @@ class RecordingWriter:
         from .gaps import decode_gap_payload
 
         states, gaps, born, died = [], [], [], []
-        for pos, eid, kind, flags, ts, uniq, pid, aux, payload in special:
+        for pos in special:
+            eid, _, _, kind, flags, ts, uniq, pid, aux, payload = rows[pos]
             if kind == _K_STATE:
                 states.append((pos, (eid, ts, uniq, pid, aux, payload)))
             elif kind == _K_GAP:
@@ -233,6 +259,7 @@ class RecordingWriter:
             c.execute("UPDATE recordings SET ended_at = ?, end_reason = ?, stats_json = ? WHERE id = ?",
                       (time.time(), str(end_reason), json.dumps(stats or {}, default=str), self.id))
         self._finished = True
+        build_event_indexes(self._db, exclude_writer=self.id)
 
     @property
     def finished(self) -> bool:

@@ -87,7 +87,7 @@ Tables and columns
     send for a receive / spawn for a spawned). If a → b (happens-before) then
     lamport(a) < lamport(b).
 
-Indexes exist for per-process order (``node_id, pid`` + rowid), kind/function filters
+Indexes exist (once a capture has finished, see EVENT_INDEXES) for per-process order (``node_id, pid`` + rowid), kind/function filters
 (``recording_id, kind, aux``), time windows (``recording_id, ts``), state lookup
 (``node_id, pid, ts, uniq`` on states) and gaps by time.
 """
@@ -216,10 +216,18 @@ CREATE TABLE IF NOT EXISTS clocks (
 );
 """
 
-INDEXES = """
-CREATE INDEX IF NOT EXISTS events_by_process ON events (node_id, pid);
-CREATE INDEX IF NOT EXISTS events_by_kind    ON events (recording_id, kind, aux);
-CREATE INDEX IF NOT EXISTS events_by_time    ON events (recording_id, ts);
+EVENT_INDEXES = {
+    "events_by_process": "CREATE INDEX IF NOT EXISTS events_by_process ON events (node_id, pid)",
+    "events_by_kind": "CREATE INDEX IF NOT EXISTS events_by_kind ON events (recording_id, kind, aux)",
+    "events_by_time": "CREATE INDEX IF NOT EXISTS events_by_time ON events (recording_id, ts)",
+}
+"""Secondary indexes of ``events``. They are *deferred* while a capture writes (each costs
+roughly half the ingest rate: see benchmarks/bench_store.py): ``create_recording`` drops them
+and they are rebuilt in one sorted pass (much cheaper than row-by-row upkeep) when the last
+live writer finishes, or on the next writable open after a crash. Queries work without them,
+only slower. ``meta.event_indexes`` is ``pending`` while they are missing."""
+
+INDEXES = ";\n".join(EVENT_INDEXES.values()) + """;
 CREATE INDEX IF NOT EXISTS states_by_process ON states (node_id, pid, ts, uniq);
 CREATE INDEX IF NOT EXISTS gaps_by_time      ON gaps (recording_id, ts);
 CREATE INDEX IF NOT EXISTS nodes_by_recording ON nodes (recording_id);
