@@ -1,0 +1,12 @@
+"""Subcommands, one module per area; each exposes ``register(subparsers, common)``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register_all(sub, common: argparse.ArgumentParser) -> None:
+    from . import mcp
+
+    for module in (mcp,):
+        module.register(sub, common)

@@ -1,0 +1,93 @@
+"""``elixir-scope``: argument parsing, dispatch, and the one place errors become exit codes.
+
+Each subcommand lives in ``cli/commands/<area>.py`` and registers itself with ``register``.
+A command's handler receives the parsed arguments and an ``Output`` and returns an exit code;
+async handlers are run with ``asyncio.run``. Every failure is printed as ``error: ...`` plus a
+``hint: ...`` on stderr with a non-zero exit code; ``--debug`` shows the traceback instead.
+
+Heavy imports (the MCP SDK, the knowledge base, the diagnosis agent) happen inside the
+handlers that need them, so ``elixir-scope --help`` and the node commands start quickly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import sys
+from collections.abc import Sequence
+
+from elixir_scope import __version__
+
+from .errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, CliError
+from .render import Output
+
+DESCRIPTION = """\
+Attach to a live Elixir/Erlang node with no code change, record what it does, travel
+through the recording, and serve it all to LLM clients over MCP.
+
+Start with:  elixir-scope demo          (runs the bundled sample app and attaches to it)
+             elixir-scope overview --node app@host --cookie SECRET
+"""
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Options every subcommand accepts (so they may follow the subcommand name)."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("common options")
+    g.add_argument("--node", help="target node name@host (default: $ELIXIR_SCOPE_NODE)")
+    g.add_argument("--cookie", help="distribution cookie (default: $ELIXIR_SCOPE_COOKIE, then ~/.erlang.cookie)")
+    g.add_argument("--store", help="trace store file (default: $ELIXIR_SCOPE_STORE or ~/.elixir-scope/traces.db)")
+    g.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the node (default 10)")
+    g.add_argument("--json", action="store_true", help="print JSON for scripts instead of tables")
+    g.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .commands import register_all
+
+    parser = argparse.ArgumentParser(
+        prog="elixir-scope", description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"elixir-scope {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    register_all(sub, common_options())
+    return parser
+
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``elixir-scope`` console script; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed usage and the problem
+        return int(exc.code or 0)
+    out = Output(json_mode=getattr(args, "json", False))
+    try:
+        result = args.run(args, out)
+        if inspect.isawaitable(result):
+            result = asyncio.run(result)
+        return int(result or 0)
+    except KeyboardInterrupt:
+        out.error("interrupted", None)
+        return EXIT_INTERRUPTED
+    except CliError as exc:
+        if getattr(args, "debug", False):
+            raise
+        out.error(str(exc), exc.hint)
+        return EXIT_USAGE
+    except Exception as exc:
+        if getattr(args, "debug", False):
+            raise
+        from elixir_scope.mcp_server.hints import describe
+
+        d = describe(exc)
+        out.error(d.message, d.hint or "rerun with --debug for the traceback")
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

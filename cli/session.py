@@ -1,0 +1,71 @@
+"""From command-line options to a configuration, a node connection, and the trace store.
+
+The environment is read once, by ``ServerConfig.from_env`` (shared with the MCP server);
+flags override it. Connections are opened for one command and always closed, so a command
+never leaves a half-open distribution connection on the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from elixir_scope.mcp_server.config import ServerConfig
+
+from .errors import CliError
+
+
+def config_from(args: argparse.Namespace) -> ServerConfig:
+    store = getattr(args, "store", None)
+    return ServerConfig.from_env().with_(
+        default_node=getattr(args, "node", None),
+        cookie=getattr(args, "cookie", None),
+        store_path=Path(store) if store else None,
+    )
+
+
+def node_name(args: argparse.Namespace) -> str:
+    name = config_from(args).default_node
+    if not name:
+        raise CliError(
+            "no target node given",
+            "pass --node app@host (the node's --sname/--name and host) or set ELIXIR_SCOPE_NODE",
+        )
+    return name
+
+
+@asynccontextmanager
+async def attached(args: argparse.Namespace) -> AsyncIterator[Any]:
+    """A connection to the target node for the duration of one command."""
+    from elixir_scope.instrument.dist import Node
+
+    config = config_from(args)
+    name = node_name(args)
+    node = Node()
+    try:
+        conn = await node.connect(name, cookie=config.cookie, timeout=args.timeout)
+        yield conn
+    finally:
+        await node.close()
+
+
+@contextmanager
+def opened_store(args: argparse.Namespace, *, must_exist: bool = True) -> Iterator[Any]:
+    """The trace store named by --store / ELIXIR_SCOPE_STORE, closed afterwards."""
+    from elixir_scope.store import TraceStore
+
+    path = config_from(args).resolved_store_path
+    if must_exist and not path.exists():
+        raise CliError(
+            f"no trace store at {path}",
+            "record something first (elixir-scope record ...) or pass --store FILE",
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store = TraceStore.open(path)
+    try:
+        yield store
+    finally:
+        store.close()

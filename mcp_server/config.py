@@ -1,0 +1,130 @@
+"""Server configuration: one small value object, and the one place the environment is read.
+
+Why a value object: the transports, the auth layer, the tools and the command line all need
+the same few settings, and passing one frozen ``ServerConfig`` keeps them honest (no module
+globals, no ``os.environ`` lookups scattered through tool code). ``ServerConfig.from_env``
+is the only function in ElixirScope's consumers that reads environment variables; the
+command line builds on it and overrides fields from its flags.
+
+Environment variables (all optional):
+
+==============================  ===========================================================
+``ELIXIR_SCOPE_STORE``          trace store file (default ``~/.elixir-scope/traces.db``)
+``ELIXIR_SCOPE_NODE``           node to connect to when a tool names none
+``ELIXIR_SCOPE_COOKIE``         distribution cookie (default: ``~/.erlang.cookie``)
+``ELIXIR_SCOPE_TOKEN``          bearer token the HTTP transport requires
+``ELIXIR_SCOPE_ALLOW_MUTATIONS`` ``1`` registers the tools that change the target
+==============================  ===========================================================
+
+``validate()`` refuses the unsafe combination before anything binds a socket: an HTTP
+server bound to a non-loopback address must have a bearer token *and* an explicit list of
+allowed Host values, because DNS-rebinding protection is otherwise off.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+Transport = Literal["stdio", "http"]
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+DEFAULT_PATH = "/mcp"
+DEFAULT_STORE = Path("~/.elixir-scope/traces.db")
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+class ConfigError(ValueError):
+    """The configuration is unsafe or inconsistent; the message says what to change."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for names and addresses that only this machine can reach."""
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything the MCP server (and the command line) is configured with."""
+
+    transport: Transport = "stdio"
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    path: str = DEFAULT_PATH
+    # Bearer token required on every HTTP request when set (always required off-loopback).
+    token: str | None = None
+    # Extra Host header values (``name:port`` or ``name:*``) accepted on HTTP.
+    allowed_hosts: tuple[str, ...] = ()
+    # Extra Origin header values accepted on HTTP (requests without Origin are accepted).
+    allowed_origins: tuple[str, ...] = ()
+    store_path: Path = DEFAULT_STORE
+    # Node a tool uses when it names none and nothing is connected yet.
+    default_node: str | None = None
+    cookie: str | None = None
+    # Tools that change the target (eval, send, kill) are registered only when True.
+    allow_mutations: bool = False
+    # Items per page for listing tools; a model asks for the next page with the cursor.
+    page_size: int = 50
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerConfig:
+        """Defaults overridden by ``ELIXIR_SCOPE_*`` variables (see the module docs)."""
+        env = os.environ if environ is None else environ
+        store = env.get("ELIXIR_SCOPE_STORE")
+        return cls(
+            store_path=Path(store) if store else DEFAULT_STORE,
+            default_node=env.get("ELIXIR_SCOPE_NODE") or None,
+            cookie=env.get("ELIXIR_SCOPE_COOKIE") or None,
+            token=env.get("ELIXIR_SCOPE_TOKEN") or None,
+            allow_mutations=_truthy(env.get("ELIXIR_SCOPE_ALLOW_MUTATIONS")),
+        )
+
+    def with_(self, **changes: object) -> ServerConfig:
+        """A copy with the given fields changed; ``None`` values leave a field alone."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def resolved_store_path(self) -> Path:
+        return self.store_path.expanduser()
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{self.path}"
+
+    def validate(self) -> ServerConfig:
+        """Refuse unsafe settings with a message that says what to add; returns self."""
+        if self.transport not in ("stdio", "http"):
+            raise ConfigError(f"unknown transport {self.transport!r}: use 'stdio' or 'http'")
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"port {self.port} is out of range 1-65535")
+        if not self.path.startswith("/"):
+            raise ConfigError(f"HTTP path {self.path!r} must start with '/'")
+        if self.page_size < 1:
+            raise ConfigError("page size must be at least 1")
+        if self.transport == "http" and not is_loopback(self.host):
+            missing = []
+            if not self.token:
+                missing.append("a bearer token (--token or ELIXIR_SCOPE_TOKEN)")
+            if not self.allowed_hosts:
+                missing.append(f"the Host values clients will use (--allowed-host NAME:{self.port}, once per name)")
+            if missing:
+                raise ConfigError(
+                    f"refusing to serve HTTP on non-loopback address {self.host}: "
+                    f"it needs {' and '.join(missing)}"
+                )
+        return self

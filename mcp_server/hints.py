@@ -1,0 +1,66 @@
+"""What to tell a person or a model when something fails: one line, and what to do next.
+
+The command line prints these as ``error: <message>`` + ``hint: <hint>``; the MCP server sends
+them as tool errors the model can act on. Both need the same advice, and neither may import
+the other's heavy machinery, so this module imports nothing beyond the standard library.
+
+Hints are looked up by the exception's class *name* along its MRO, most specific first. That
+keeps this module free of imports from every layer (the distribution client, the store, the
+query language, capture specs) and lets a new subclass inherit its parent's advice. A test
+(``tests/test_mcp_errors.py``) checks each name here against the real exception classes so a
+rename cannot silently orphan a hint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Class name -> hint. The domain error's own message says *what* went wrong; the hint says
+# what to do about it.
+HINTS: dict[str, str] = {
+    # elixir_scope.instrument.dist.errors
+    "InvalidNodeName": "name the node as name@host, e.g. my_app@localhost (the --sname the node was started with, plus the host)",
+    "HostUnreachable": "check that the host part of the node name resolves and that epmd runs there (`epmd -names`)",
+    "NodeNotFound": "no node of that name is registered with epmd on that host: list them with `epmd -names` and check --sname/--name",
+    "AuthenticationFailed": "the cookie does not match: pass the node's cookie (--cookie, or ELIXIR_SCOPE_COOKIE for the MCP server)",
+    "NotAllowed": "the node refused the connection (name kind sname/name mismatch, or net_kernel:allow/1 is set on the node)",
+    "ConnectError": "check the node name, that the node runs with distribution on, and the cookie",
+    "NodeDown": "the node went down or the connection dropped: start it again and reconnect",
+    "RpcTimeout": "the node did not answer in time (busy or overloaded): retry with a larger timeout or a narrower request",
+    "RpcError": "the call raised on the node; the message carries the node's error",
+    "DistError": "a distribution-level failure: check the node is up and reachable",
+    # store and query language
+    "QuerySyntaxError": "fix the query at the position shown; `elixir-scope query --help` and the query_help tool list the syntax",
+    "RecordingNotFound": "list recordings (`elixir-scope recordings` or the list_recordings tool) and use one of their ids",
+    "StoreError": "check the store path (--store / ELIXIR_SCOPE_STORE) points at an ElixirScope trace store",
+    # capture specs and sessions
+    "SpecError": "fix the trace spec (e.g. 'MyApp.Cart.add/2', 'MyApp.Cart' or 'send') — see the capture docs",
+    "LimitsError": "every capture needs a count, rate and time limit within the documented maxima",
+    "CaptureError": "check the capture id with capture_status / `elixir-scope record --help`",
+    # configuration
+    "ConfigError": "see `elixir-scope mcp --help` for the options",
+    "FileNotFoundError": "check the path exists and is readable",
+    "PermissionError": "check file permissions on the path",
+}
+
+
+@dataclass(frozen=True)
+class Described:
+    """An error in user terms: what went wrong and what to do next."""
+
+    message: str
+    hint: str | None
+    known: bool
+
+    def one_line(self) -> str:
+        return f"{self.message} (hint: {self.hint})" if self.hint else self.message
+
+
+def describe(exc: BaseException) -> Described:
+    """The message and hint for ``exc``; ``known`` is False for errors nobody anticipated."""
+    message = str(exc).strip() or type(exc).__name__
+    for cls in type(exc).__mro__:
+        hint = HINTS.get(cls.__name__)
+        if hint is not None:
+            return Described(message=message, hint=hint, known=True)
+    return Described(message=f"{type(exc).__name__}: {message}", hint=None, known=False)

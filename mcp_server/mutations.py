@@ -1,0 +1,127 @@
+"""Tools that change the target: evaluate code, send a message, kill a process.
+
+They are registered only when the server starts with ``--allow-mutations``
+(``ServerConfig.allow_mutations``); by default ElixirScope is observe-only, and a client
+listing tools does not even see these. Each carries ``destructiveHint=True`` so a client
+asks its user before running it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, Field
+
+from elixir_scope.instrument.etf import Atom, Charlist, Pid
+
+from .config import ServerConfig
+from .errors import tool_errors
+from .models import term_text
+from .state import app_state
+from .tools.annotations import DESTRUCTIVE
+from .tools.common import NodeArg
+
+PID_TEXT = re.compile(r"(?:#PID)?<(\d+)\.(\d+)\.(\d+)>\Z")
+
+ProcessArg = Annotated[
+    str,
+    Field(description="Pid as <0.123.0> / #PID<0.123.0>, or a registered name (MyApp.Cart, :logger)."),
+]
+
+
+class EvalResult(BaseModel):
+    node: str
+    value: str = Field(description="The result as Elixir text (bounded).")
+
+
+class Sent(BaseModel):
+    node: str
+    to: str
+    message: str
+
+
+class Killed(BaseModel):
+    node: str
+    process: str
+    pid: str
+    reason: str
+    alive_after: bool
+
+
+async def resolve_pid(conn: Any, process: str) -> Pid:
+    """A pid on ``conn``'s node from pid text or a registered name; ToolError when none."""
+    text = process.strip()
+    if PID_TEXT.match(text):
+        raw = text.removeprefix("#PID")
+        return await conn.rpc("erlang", "list_to_pid", [Charlist.from_text(raw)])
+    name = text.removeprefix(":")
+    if name[:1].isupper() and not name.startswith("Elixir."):
+        name = "Elixir." + name
+    pid = await conn.rpc("erlang", "whereis", [Atom(name)])
+    if not isinstance(pid, Pid):
+        raise ToolError(f"no process is registered as {process!r} on {conn.node_name}: "
+                        "use list_processes to find its pid or registered name")
+    return pid
+
+
+def register(server: MCPServer, config: ServerConfig) -> None:
+    @server.tool(annotations=DESTRUCTIVE)
+    @tool_errors
+    async def eval_code(
+        ctx: Context,
+        code: Annotated[str, Field(description="Code to evaluate on the node.")],
+        language: Annotated[Literal["elixir", "erlang"], Field(description="Syntax of code.")] = "elixir",
+        node: NodeArg = None,
+        timeout: Annotated[float, Field(gt=0, le=60, description="Seconds to wait.")] = 10.0,
+    ) -> EvalResult:
+        """Evaluate code on the target node and return its value. CHANGES THE TARGET: whatever
+        the code does really happens there."""
+        conn = await app_state(ctx).connection(node)
+        if language == "elixir":
+            value, _binding = await conn.rpc("Elixir.Code", "eval_string", [code.encode()], timeout=timeout)
+        else:
+            src = code if code.rstrip().endswith(".") else code + "."
+            scanned = await conn.rpc("erl_scan", "string", [Charlist.from_text(src)], timeout=timeout)
+            if scanned[0] != Atom("ok"):
+                raise ToolError(f"Erlang syntax error: {term_text(scanned)}")
+            parsed = await conn.rpc("erl_parse", "parse_exprs", [scanned[1]], timeout=timeout)
+            if parsed[0] != Atom("ok"):
+                raise ToolError(f"Erlang parse error: {term_text(parsed)}")
+            _tag, value, _binding = await conn.rpc("erl_eval", "exprs", [parsed[1], []], timeout=timeout)
+        return EvalResult(node=conn.node_name, value=term_text(value, limit=50, printable_limit=2000))
+
+    @server.tool(annotations=DESTRUCTIVE)
+    @tool_errors
+    async def send_message(
+        ctx: Context,
+        to: ProcessArg,
+        message: Annotated[str, Field(description="The message as an Elixir expression, e.g. {:refresh, 42}.")],
+        node: NodeArg = None,
+    ) -> Sent:
+        """Send a message to a process on the target node. CHANGES THE TARGET."""
+        conn = await app_state(ctx).connection(node)
+        term, _binding = await conn.rpc("Elixir.Code", "eval_string", [message.encode()])
+        pid = await resolve_pid(conn, to)
+        await conn.send(pid, term)
+        return Sent(node=conn.node_name, to=term_text(pid), message=term_text(term))
+
+    @server.tool(annotations=DESTRUCTIVE)
+    @tool_errors
+    async def kill_process(
+        ctx: Context,
+        process: ProcessArg,
+        reason: Annotated[str, Field(description="Exit reason atom: kill (untrappable), shutdown, normal...")] = "kill",
+        node: NodeArg = None,
+    ) -> Killed:
+        """Send an exit signal to a process on the target node (its supervisor may restart it).
+        CHANGES THE TARGET."""
+        conn = await app_state(ctx).connection(node)
+        pid = await resolve_pid(conn, process)
+        await conn.rpc("erlang", "exit", [pid, Atom(reason)])
+        await asyncio.sleep(0.05)
+        alive = await conn.rpc("erlang", "is_process_alive", [pid])
+        return Killed(node=conn.node_name, process=process, pid=term_text(pid), reason=reason, alive_after=alive is True)

@@ -1,0 +1,19 @@
+"""The MCP tools, one module per area. Each module exposes ``register(server, config)``.
+
+Every tool is a thin typed function: described parameters (``Annotated[..., Field]``), a
+pydantic return model (structured output), read-only/destructive annotations, bounded and
+paged output, and ``@tool_errors`` so failures reach the model as actionable ``ToolError``s.
+"""
+
+from __future__ import annotations
+
+from mcp.server.mcpserver import MCPServer
+
+from ..config import ServerConfig
+
+
+def register_all(server: MCPServer, config: ServerConfig) -> None:
+    from . import recordings
+
+    for module in (recordings,):
+        module.register(server, config)

@@ -1,0 +1,79 @@
+"""What every tool module shares: paging that tells the model how to continue, and terms as
+Elixir text.
+
+Paging: a listing tool returns at most ``limit`` items and, when there are more, a
+``next_cursor`` plus a ``hint`` sentence naming the exact call that gets the next page. A
+cursor is an opaque string to the model; here it is the offset, validated on the way in.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Generic, TypeVar
+
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, Field
+
+from ..models import term_text
+
+__all__ = ["NodeArg", "CursorArg", "RecordingArg", "Page", "page", "parse_cursor", "term_text"]
+
+T = TypeVar("T")
+
+NodeArg = Annotated[
+    str | None,
+    Field(description="Target node as name@host. Omit to use the node connected last."),
+]
+CursorArg = Annotated[
+    str | None,
+    Field(description="Paging cursor: pass the next_cursor of the previous result to get the next page."),
+]
+
+
+RecordingArg = Annotated[
+    int | None,
+    Field(description="Recording id (from list_recordings). Omit to use the most recent recording."),
+]
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a listing; ``next_cursor`` is set when more items exist."""
+
+    items: list[T]
+    total: int | None = Field(default=None, description="How many items exist in all, when known.")
+    next_cursor: str | None = Field(default=None, description="Pass as cursor= to get the next page.")
+    hint: str | None = Field(default=None, description="How to get more, when there is more.")
+
+
+def parse_cursor(cursor: str | None) -> int:
+    if cursor in (None, ""):
+        return 0
+    try:
+        offset = int(cursor)
+    except ValueError:
+        offset = -1
+    if offset < 0:
+        raise ToolError(f"invalid cursor {cursor!r}: pass the next_cursor value from the previous page unchanged")
+    return offset
+
+
+def page(items: list[T], offset: int, limit: int, *, total: int | None, call: str) -> dict[str, Any]:
+    """Fields for a ``Page``: ``items`` is already the slice at ``offset``; ``call`` is how the
+    model repeats the request (``"list_processes(sort_by='memory', cursor='{cursor}')"``)."""
+    more = total is not None and offset + len(items) < total or (total is None and len(items) == limit)
+    nxt = str(offset + len(items)) if more and items else None
+    return {
+        "items": items,
+        "total": total,
+        "next_cursor": nxt,
+        "hint": call.format(cursor=nxt) + " returns the next page" if nxt else None,
+    }
+
+
+def latest_recording_id(store: Any, recording: int | None) -> int:
+    """``recording`` if given, else the newest recording's id (clear error when there is none)."""
+    if recording is not None:
+        return recording
+    infos = store.recordings()
+    if not infos:
+        raise ToolError("the trace store has no recordings yet: record one with start_capture first")
+    return infos[-1].id

@@ -1,0 +1,107 @@
+"""Transport safety, end to end over real HTTP: loopback by default, Host/Origin checks,
+bearer tokens, and refusing to bind beyond loopback without a token and allowed hosts.
+After every rejected request the same server answers a real client's tool call."""
+
+from __future__ import annotations
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from elixir_scope.cli import main
+from elixir_scope.mcp_server.config import ConfigError, ServerConfig
+from support.mcp_servers import server_env, start_http_server
+
+TOKEN = "test-token-7f3a"
+INIT = {
+    "jsonrpc": "2.0", "id": 1, "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+               "clientInfo": {"name": "raw", "version": "1"}},
+}
+HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize("kwargs, complaint", [
+    ({}, "bearer token"),
+    ({"token": "t"}, "--allowed-host"),
+    ({"allowed_hosts": ("box:1",)}, "bearer token"),
+])
+def test_non_loopback_http_needs_token_and_allowed_hosts(kwargs, complaint):
+    with pytest.raises(ConfigError, match="refusing to serve HTTP on non-loopback") as err:
+        ServerConfig(transport="http", host="0.0.0.0", **kwargs).validate()
+    assert complaint in str(err.value)
+
+
+def test_safe_configurations_validate():
+    ServerConfig(transport="http").validate()
+    ServerConfig(transport="http", host="::1").validate()
+    ServerConfig(transport="http", host="0.0.0.0", token="t", allowed_hosts=("box:8765",)).validate()
+    ServerConfig().validate()  # stdio
+
+
+def test_environment_is_read_in_one_place(tmp_path):
+    cfg = ServerConfig.from_env({
+        "ELIXIR_SCOPE_STORE": str(tmp_path / "s.db"), "ELIXIR_SCOPE_NODE": "a@b",
+        "ELIXIR_SCOPE_COOKIE": "c", "ELIXIR_SCOPE_TOKEN": "t", "ELIXIR_SCOPE_ALLOW_MUTATIONS": "1",
+    })
+    assert (cfg.store_path, cfg.default_node, cfg.cookie, cfg.token, cfg.allow_mutations) == (
+        tmp_path / "s.db", "a@b", "c", "t", True)
+    assert ServerConfig.from_env({}).allow_mutations is False
+
+
+def test_cli_refuses_to_bind_beyond_loopback_without_token(capsys):
+    code = main(["mcp", "--transport", "http", "--host", "0.0.0.0"])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "refusing to serve HTTP on non-loopback address 0.0.0.0" in err
+    assert "hint:" in err and "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def http_server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("http")
+    server = start_http_server(
+        tmp, env=server_env(ELIXIR_SCOPE_TOKEN=TOKEN, ELIXIR_SCOPE_STORE=str(tmp / "traces.db")))
+    yield server
+    server.stop()
+
+
+async def _still_serving(url: str) -> None:
+    """A real MCP client session with the token: list tools and call one."""
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"})
+    async with http, Client(streamable_http_client(url, http_client=http)) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+        assert {"list_recordings"} <= names
+        result = await client.call_tool("list_recordings", {})
+        assert not result.is_error, result.content
+        assert result.structured_content["items"] == []
+
+
+async def test_missing_or_wrong_token_is_401_and_server_keeps_serving(http_server):
+    async with httpx2.AsyncClient() as http:
+        r = await http.post(http_server.url, json=INIT, headers=HEADERS)
+        assert r.status_code == 401
+        assert r.headers.get("www-authenticate", "").lower().startswith("bearer")
+        r = await http.post(http_server.url, json=INIT, headers={**HEADERS, "Authorization": "Bearer nope"})
+        assert r.status_code == 401
+    await _still_serving(http_server.url)
+
+
+async def test_foreign_origin_is_403_and_server_keeps_serving(http_server):
+    async with httpx2.AsyncClient() as http:
+        r = await http.post(http_server.url, json=INIT, headers={
+            **HEADERS, "Authorization": f"Bearer {TOKEN}", "Origin": "http://evil.example"})
+        assert r.status_code == 403
+        ok = await http.post(http_server.url, json=INIT, headers={
+            **HEADERS, "Authorization": f"Bearer {TOKEN}", "Origin": f"http://127.0.0.1:{http_server.port}"})
+        assert ok.status_code == 200
+    await _still_serving(http_server.url)
+
+
+async def test_bad_host_is_421_and_server_keeps_serving(http_server):
+    async with httpx2.AsyncClient() as http:
+        r = await http.post(http_server.url, json=INIT, headers={
+            **HEADERS, "Authorization": f"Bearer {TOKEN}", "Host": f"evil.example:{http_server.port}"})
+        assert r.status_code == 421
+    await _still_serving(http_server.url)
