@@ -41,7 +41,7 @@ def split_node_name(name: str) -> tuple[str, str]:
         raise InvalidNodeName(str(name), "a node name is 'name@host' with exactly one '@'")
     alive, host = name.split("@")
     if not alive or not host:
-        raise InvalidNodeName(name, "both the part before and after '@' must be non-empty")
+        raise InvalidNodeName(name, "a node name is 'name@host' with a non-empty name and host")
     return alive, host
 
 
