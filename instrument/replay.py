@@ -1,0 +1,550 @@
+"""Replay: re-run recorded GenServer callbacks in a scratch process to confirm a hypothesis.
+
+A recording says *what happened*: the state a GenServer had, the messages it handled and how
+each callback returned or crashed. A hypothesis says *why*: "the digest crashes because an
+earlier ``{:update_profile, 2, %{email: nil}}`` left ``email: nil`` in the state". Replay
+tests the hypothesis on the live node without touching the live process: it starts a
+fresh, unregistered, unlinked scratch process that calls ``Module.handle_call/3``,
+``handle_cast/2``, ``handle_info/2``, ``handle_continue/2`` (or ``init/1``) directly, one
+invocation after the other, threading the state exactly as ``gen_server`` would, and reports
+each step's return value or exception (class, reason, stacktrace), its duration and the
+state after it, compared with the recorded outcome::
+
+    from elixir_scope.instrument.replay import Invocation, Callback, replay
+
+    result = await replay(conn, "CorruptedState.Accounts", state, [
+        Invocation(Callback.CAST, (Atom("update_profile"), 2, {Atom("email"): None_atom})),
+        Invocation(Callback.CALL, Atom("weekly_digest"),
+                   recorded=Outcome.exception("error", Atom("function_clause"))),
+    ])
+    result.verdict            # Verdict.REPRODUCED
+    result.failure.outcome    # Outcome(kind='exception', error_class=error, reason=function_clause, ...)
+
+Structure — why it is safe for the live process, and what it is not:
+
+- The scratch process gets a *copy* of the state (terms are immutable and travel by value);
+  the real process, its name, mailbox and links are never used. ``From`` for a call is
+  ``{ScratchPid, make_ref()}``, so a ``GenServer.reply/2`` inside the callback lands in the
+  scratch mailbox, which is returned (bounded) with the result.
+- It is not a sandbox. The module's code runs for real: a callback that writes to ETS, sends
+  to other processes, calls other servers or touches the disk does so. Replay what you would
+  be willing to run once more on that node.
+- ``throw`` inside a callback counts as its return value, as ``gen_server`` does. A step
+  that crashes, returns ``{:stop, ...}``, a bad value, or ``init`` returning anything but
+  ``{:ok, state}`` ends the run (the real server would have stopped there).
+- Each step has a time limit (``step_timeout``); on expiry the scratch process is killed and
+  the step is reported as timed out — which is how a "this message makes handle_call slow"
+  hypothesis is confirmed.
+
+How the code gets there: funs cannot be sent from Python, so the driver is a fixed Erlang
+expression (``_DRIVER``) that the target itself scans and parses (``erl_scan``,
+``erl_parse``, once per connection) and evaluates with ``erl_eval:expr/5``; the module, the
+state and the invocations travel as bindings, i.e. as ETF terms, never as source text. Only
+``stdlib`` is needed, so the same driver runs on Elixir nodes and on bare Erlang nodes
+without the ``compiler`` application (the OTP 28 runtime in tests). (``Code.eval_string/2``
+with a binding would do the same on Elixir nodes only; one driver for both keeps one code
+path to test.)
+
+Comparing outcomes (``same_term``): pids, references, ports and funs in a replayed term
+cannot equal the recorded ones (the scratch process and its timers are new), so any pid
+matches any pid, any ref any ref, and so on. Parts the recording truncated (``'$truncated'``)
+or redacted (``'[REDACTED]'``) match anything.
+
+Errors::
+
+    ReplayError
+    ├── ReplayInputError     bad invocations / state (truncated, wrong callback, no module)
+    └── ReplayRemoteError    the target could not run the driver (module not loaded, node down)
+"""
+
+from __future__ import annotations
+
+import enum
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from .dist import Connection, DistError
+from .etf import Atom, Charlist, Fun, ImproperList, Pid, Port, Ref
+
+__all__ = [
+    "Callback",
+    "Outcome",
+    "Invocation",
+    "StepStatus",
+    "Step",
+    "Verdict",
+    "ReplayResult",
+    "ReplayError",
+    "ReplayInputError",
+    "ReplayRemoteError",
+    "replay",
+    "same_term",
+    "module_atom",
+]
+
+TRUNCATED = Atom("$truncated")
+REDACTED = Atom("[REDACTED]")
+
+
+class ReplayError(Exception):
+    """Base of the errors raised by replay."""
+
+
+class ReplayInputError(ReplayError, ValueError):
+    """The invocations or the state cannot be replayed as given (says what to change)."""
+
+
+class ReplayRemoteError(ReplayError):
+    """The target node could not run the replay (the message says why and what to do)."""
+
+
+class Callback(str, enum.Enum):
+    """The GenServer callbacks a replay can invoke, with their argument shapes."""
+
+    INIT = "init"  # init(message) — message is the init argument
+    CALL = "handle_call"  # handle_call(message, from, state)
+    CAST = "handle_cast"  # handle_cast(message, state)
+    INFO = "handle_info"  # handle_info(message, state)
+    CONTINUE = "handle_continue"  # handle_continue(message, state)
+
+    @property
+    def arity(self) -> int:
+        return {"init": 1, "handle_call": 3}.get(self.value, 2)
+
+    @classmethod
+    def parse(cls, value: "Callback | str") -> "Callback":
+        if isinstance(value, Callback):
+            return value
+        text = str(value).split("/")[0]
+        for cb in cls:
+            if cb.value == text or cb.name.lower() == text.lower():
+                return cb
+        names = ", ".join(cb.value for cb in cls)
+        raise ReplayInputError(f"unknown callback {value!r}; replay can invoke: {names}")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one callback invocation ended: it returned ``value``, or raised
+    ``error_class:reason`` (``error``, ``exit`` or ``throw``; a throw caught by gen_server is a
+    return). ``stacktrace`` is known for replayed exceptions only (trace events carry none)."""
+
+    kind: str  # "return" | "exception"
+    value: Any = None
+    error_class: Atom | None = None
+    reason: Any = None
+    stacktrace: list | None = None
+
+    @classmethod
+    def returned(cls, value: Any) -> "Outcome":
+        return cls("return", value=value)
+
+    @classmethod
+    def exception(cls, error_class: Atom | str, reason: Any, stacktrace: list | None = None) -> "Outcome":
+        klass = error_class if isinstance(error_class, Atom) else Atom(str(error_class))
+        if klass.name not in ("error", "exit", "throw"):
+            raise ReplayInputError(f"exception class must be error, exit or throw; got {klass.name!r}")
+        return cls("exception", error_class=klass, reason=reason, stacktrace=stacktrace)
+
+    @property
+    def crashed(self) -> bool:
+        return self.kind == "exception"
+
+    def matches(self, other: "Outcome") -> bool:
+        """Same kind and the same value / class and reason, under ``same_term`` rules."""
+        if self.kind != other.kind:
+            return False
+        if self.kind == "return":
+            return same_term(self.value, other.value)
+        return self.error_class is other.error_class and same_term(self.reason, other.reason)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One callback to run: ``callback`` with ``message`` (the init argument for ``init``).
+    ``recorded`` is what the recording says happened, if known; ``source`` is a free label
+    (e.g. the trace event id) carried into the result for reports."""
+
+    callback: Callback
+    message: Any
+    recorded: Outcome | None = None
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "callback", Callback.parse(self.callback))
+
+
+class StepStatus(str, enum.Enum):
+    CONTINUED = "continued"  # returned a valid value; the next step runs on its new state
+    STOPPED = "stopped"  # returned {:stop, ...}: the server would stop here
+    HALTED = "halted"  # init/1 returned {:stop, _} / :ignore
+    BAD_RETURN = "bad_return"  # not a valid callback return: gen_server would exit {bad_return_value, V}
+    CRASHED = "crashed"  # raised (error / exit)
+    TIMED_OUT = "timed_out"  # did not finish within step_timeout; the scratch process was killed
+    NOT_RUN = "not_run"  # an earlier step ended the run
+
+
+@dataclass(frozen=True)
+class Step:
+    """The replay of one invocation."""
+
+    index: int
+    invocation: Invocation
+    status: StepStatus
+    outcome: Outcome | None = None
+    state_after: Any = None
+    micros: int | None = None
+
+    @property
+    def matches_recorded(self) -> bool | None:
+        """True/False when both a recorded and a replayed outcome exist, else None."""
+        if self.invocation.recorded is None or self.outcome is None:
+            return None
+        return self.invocation.recorded.matches(self.outcome)
+
+    @property
+    def reply(self) -> Any:
+        """The reply of a handle_call step (``{:reply, R, _}`` / ``{:stop, _, R, _}``), else None."""
+        v = self.outcome.value if self.outcome and self.outcome.kind == "return" else None
+        if type(v) is tuple and len(v) in (3, 4) and v[0] == Atom("reply"):
+            return v[1]
+        if type(v) is tuple and len(v) == 4 and v[0] == Atom("stop"):
+            return v[2]
+        return None
+
+
+class Verdict(str, enum.Enum):
+    REPRODUCED = "reproduced"  # every recorded outcome was matched, up to the last invocation
+    DIVERGED = "diverged"  # some step did something else than recorded (see first_divergence)
+    UNVERIFIED = "unverified"  # no recorded outcomes were given: the steps are the answer
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """Every step (including those not run), plus what the scratch process had in its
+    mailbox at the end (messages the callbacks sent to ``self()``, replies to ``From``)."""
+
+    module: Atom
+    steps: list[Step]
+    scratch_messages: list = field(default_factory=list)
+    scratch_message_count: int = 0
+
+    @property
+    def failure(self) -> Step | None:
+        """The step that crashed, timed out or returned a bad value, if any."""
+        bad = (StepStatus.CRASHED, StepStatus.TIMED_OUT, StepStatus.BAD_RETURN)
+        return next((s for s in self.steps if s.status in bad), None)
+
+    @property
+    def first_divergence(self) -> Step | None:
+        for s in self.steps:
+            if s.invocation.recorded is not None and s.matches_recorded is not True:
+                return s
+        return None
+
+    @property
+    def final_state(self) -> Any:
+        ran = [s for s in self.steps if s.status is not StepStatus.NOT_RUN and s.outcome is not None]
+        return ran[-1].state_after if ran else None
+
+    @property
+    def verdict(self) -> Verdict:
+        if not any(s.invocation.recorded is not None for s in self.steps):
+            return Verdict.UNVERIFIED
+        return Verdict.DIVERGED if self.first_divergence is not None else Verdict.REPRODUCED
+
+    @property
+    def reproduced(self) -> bool:
+        return self.verdict is Verdict.REPRODUCED
+
+
+# --- term comparison ----------------------------------------------------------------------
+
+
+def _wildcard(t: Any) -> bool:
+    return t is TRUNCATED or t is REDACTED or (
+        type(t) is tuple and len(t) == 3 and t[0] is TRUNCATED)
+
+
+def same_term(a: Any, b: Any) -> bool:
+    """Structural equality of two decoded terms, where identities that a replay necessarily
+    changes (pids, refs, ports, funs) match any of their own type, and truncated or redacted
+    parts of a recorded term match anything."""
+    if _wildcard(a) or _wildcard(b):
+        return True
+    ta, tb = type(a), type(b)
+    if ta in (Pid, Ref, Port, Fun):
+        return ta is tb
+    if isinstance(a, list) and isinstance(b, list):  # list and Charlist compare alike
+        return len(a) == len(b) and all(same_term(x, y) for x, y in zip(a, b))
+    if ta is not tb:
+        return False
+    if ta is tuple:
+        return len(a) == len(b) and all(same_term(x, y) for x, y in zip(a, b))
+    if ta is dict:
+        if len(a) != len(b):
+            return False
+        if a.keys() == b.keys():
+            return all(same_term(v, b[k]) for k, v in a.items())
+        # keys holding pids/refs differ by identity: match them up structurally
+        rest = list(b.items())
+        for k, v in a.items():
+            for i, (k2, v2) in enumerate(rest):
+                if same_term(k, k2) and same_term(v, v2):
+                    del rest[i]
+                    break
+            else:
+                return False
+        return True
+    if ta is ImproperList:
+        return same_term(a.items, b.items) and same_term(a.tail, b.tail)
+    if ta is float:
+        return a == b
+    return a == b
+
+
+# --- the driver that runs on the target -------------------------------------------------
+
+# Bindings: Module, State, Steps ([{Callback, Message}]), Timeout (ms per step), MaxMessages.
+# Answers {completed, StepReports, Messages, MessageCount} | {timeout, StepReports}
+#       | {died, StepReports, Reason}; a StepReport is {Index, Micros, Outcome, Verdict}.
+_DRIVER = r"""
+begin
+  Parent = self(),
+  Tag = make_ref(),
+  Next = fun(init, {ok, S}) -> {continue, S};
+            (init, {ok, S, _}) -> {continue, S};
+            (init, Other) -> {halt, Other};
+            (_, {reply, _, S}) -> {continue, S};
+            (_, {reply, _, S, _}) -> {continue, S};
+            (_, {noreply, S}) -> {continue, S};
+            (_, {noreply, S, _}) -> {continue, S};
+            (_, {stop, _, _, S}) -> {stopped, S};
+            (_, {stop, _, S}) -> {stopped, S};
+            (_, _) -> bad_return
+         end,
+  Run = fun Loop(_, _, []) -> done;
+            Loop(I, S, [{Cb, Msg} | Rest]) ->
+              Args = case Cb of
+                       init -> [Msg];
+                       handle_call -> [Msg, {self(), make_ref()}, S];
+                       _ -> [Msg, S]
+                     end,
+              T0 = erlang:monotonic_time(microsecond),
+              Outcome = try erlang:apply(Module, Cb, Args) of
+                          Ret -> {return, Ret}
+                        catch
+                          throw:Thrown -> {return, Thrown};
+                          Class:Reason:Stack -> {exception, Class, Reason, Stack}
+                        end,
+              Micros = erlang:monotonic_time(microsecond) - T0,
+              Verdict = case Outcome of
+                          {return, R} -> Next(Cb, R);
+                          _ -> crashed
+                        end,
+              Parent ! {Tag, step, I, Micros, Outcome, Verdict},
+              case Verdict of
+                {continue, S1} -> Loop(I + 1, S1, Rest);
+                _ -> done
+              end
+        end,
+  Worker = fun() ->
+             Run(0, State, Steps),
+             {messages, Msgs} = erlang:process_info(self(), messages),
+             Parent ! {Tag, done, lists:sublist(Msgs, MaxMessages), length(Msgs)}
+           end,
+  {Pid, MRef} = spawn_monitor(Worker),
+  Collect = fun Col(Acc) ->
+              receive
+                {Tag, step, I, Mi, O, V} -> Col([{I, Mi, O, V} | Acc]);
+                {Tag, done, Msgs, N} ->
+                  erlang:demonitor(MRef, [flush]),
+                  {completed, lists:reverse(Acc), Msgs, N};
+                {'DOWN', MRef, process, Pid, Why} -> {died, lists:reverse(Acc), Why}
+              after Timeout ->
+                exit(Pid, kill),
+                erlang:demonitor(MRef, [flush]),
+                {timeout, lists:reverse(Acc)}
+              end
+            end,
+  Collect([])
+end.
+"""
+
+# Parsed driver per connection: the abstract format is the target's own.
+_PARSED: "weakref.WeakKeyDictionary[Connection, Any]" = weakref.WeakKeyDictionary()
+
+_OK = Atom("ok")
+
+
+async def _parsed_driver(conn: Connection) -> Any:
+    expr = _PARSED.get(conn)
+    if expr is not None:
+        return expr
+    scanned = await conn.rpc("erl_scan", "string", [Charlist.from_text(_DRIVER)])
+    if not (type(scanned) is tuple and scanned[0] is _OK):
+        raise ReplayRemoteError(f"the target could not scan the replay driver: {scanned!r}")
+    parsed = await conn.rpc("erl_parse", "parse_exprs", [scanned[1]])
+    if not (type(parsed) is tuple and parsed[0] is _OK and len(parsed[1]) == 1):
+        raise ReplayRemoteError(f"the target could not parse the replay driver: {parsed!r}")
+    _PARSED[conn] = parsed[1][0]
+    return parsed[1][0]
+
+
+def module_atom(module: str | Atom) -> Atom:
+    """``"CorruptedState.Accounts"`` → ``'Elixir.CorruptedState.Accounts'``; an Erlang module
+    (``"my_server"``, ``":my_server"``) or an Atom is taken as is."""
+    if isinstance(module, Atom):
+        return module
+    text = str(module).strip()
+    if not text:
+        raise ReplayInputError("module is empty; give an Elixir module (MyApp.Server) or an Erlang one (my_server)")
+    if text.startswith(":"):
+        return Atom(text[1:])
+    if text[0].isupper() and not text.startswith("Elixir."):
+        return Atom("Elixir." + text)
+    return Atom(text)
+
+
+def _check_term(what: str, term: Any, path: str = "") -> None:
+    """Refuse terms the recording cut short: replaying them would test a different state."""
+    if term is TRUNCATED or (type(term) is tuple and len(term) == 3 and term[0] is TRUNCATED):
+        raise ReplayInputError(
+            f"{what} was truncated by the capture at {path or 'the top'}; replay needs the whole "
+            "term: record again with a larger max_term_bytes, or pass the term explicitly")
+    if type(term) in (tuple, list) or isinstance(term, list):
+        for i, x in enumerate(term):
+            _check_term(what, x, f"{path}[{i}]")
+    elif type(term) is dict:
+        for k, v in term.items():
+            _check_term(what, v, f"{path}[{k}]")
+    elif type(term) is ImproperList:
+        _check_term(what, term.items, path)
+
+
+async def replay(
+    conn: Connection,
+    module: str | Atom,
+    initial_state: Any,
+    invocations: Sequence[Invocation],
+    *,
+    step_timeout: float = 5.0,
+    max_messages: int = 50,
+    allow_redacted: bool = False,
+) -> ReplayResult:
+    """Run ``invocations`` of ``module``'s callbacks in a scratch process on ``conn``'s node,
+    starting from ``initial_state`` (ignored when the first invocation is ``init``).
+
+    ``step_timeout`` bounds each callback; ``max_messages`` bounds the scratch mailbox returned.
+    Redacted values (``'[REDACTED]'``) are refused unless ``allow_redacted`` (the replayed
+    state would not be the real one)."""
+    mod = module_atom(module)
+    invocations = list(invocations)
+    if not invocations:
+        raise ReplayInputError("nothing to replay: give at least one Invocation")
+    for i, inv in enumerate(invocations):
+        if not isinstance(inv, Invocation):
+            raise ReplayInputError(f"invocation {i} is a {type(inv).__name__}, not an Invocation")
+        if inv.callback is Callback.INIT and i:
+            raise ReplayInputError(f"invocation {i}: init can only be the first step")
+        _check_term(f"the message of invocation {i}", inv.message)
+    if invocations[0].callback is Callback.INIT:
+        initial_state = Atom("undefined")  # init/1 makes the state
+    elif initial_state is None:
+        raise ReplayInputError(
+            "initial_state is None: give the recorded state (decoded term; Atom('nil') for Elixir "
+            "nil), or start the invocations with Callback.INIT and the init argument")
+    else:
+        _check_term("the initial state", initial_state)
+    if not allow_redacted and _contains(REDACTED, [initial_state, [i.message for i in invocations]]):
+        raise ReplayInputError(
+            "the state or a message contains redacted values ('[REDACTED]'); the replay would not "
+            "run on the recorded data. Pass allow_redacted=True to replay anyway")
+    if step_timeout <= 0:
+        raise ReplayInputError(f"step_timeout must be positive, got {step_timeout}")
+
+    await _ensure_exports(conn, mod, {inv.callback for inv in invocations})
+    expr = await _parsed_driver(conn)
+    timeout_ms = int(step_timeout * 1000)
+    steps = [(Atom(inv.callback.value), inv.message) for inv in invocations]
+    bindings = sorted(
+        [(Atom("MaxMessages"), max_messages), (Atom("Module"), mod), (Atom("State"), initial_state),
+         (Atom("Steps"), steps), (Atom("Timeout"), timeout_ms)],
+        key=lambda kv: kv[0].name,
+    )
+    try:
+        answer = await conn.rpc("erl_eval", "expr", [expr, bindings, Atom("none"), Atom("none"), Atom("value")],
+                                timeout=step_timeout * (len(invocations) + 1) + 10)
+    except DistError as exc:
+        raise ReplayRemoteError(f"replay of {mod.name} on {conn.node_name} failed: {exc}") from exc
+    return _result(mod, invocations, answer)
+
+
+def _contains(needle: Atom, term: Any) -> bool:
+    if term is needle:
+        return True
+    if isinstance(term, (list, tuple)):
+        return any(_contains(needle, x) for x in term)
+    if type(term) is dict:
+        return any(_contains(needle, v) for v in term.values())
+    return False
+
+
+async def _ensure_exports(conn: Connection, mod: Atom, callbacks: Iterable[Callback]) -> None:
+    """Load the module if needed and check it exports the callbacks, with a clear error."""
+    loaded = await conn.rpc("code", "ensure_loaded", [mod])
+    if not (type(loaded) is tuple and loaded[0] is Atom("module")):
+        raise ReplayRemoteError(
+            f"module {mod.name} is not available on {conn.node_name} ({loaded!r}); replay runs the "
+            "module's own code, so it must be loaded there (check the name: Elixir modules are "
+            "'Elixir.My.Module')")
+    for cb in callbacks:
+        if not await conn.rpc("erlang", "function_exported", [mod, Atom(cb.value), cb.arity]):
+            raise ReplayRemoteError(f"{mod.name} does not export {cb.value}/{cb.arity} on {conn.node_name}")
+
+
+def _outcome(term: Any) -> Outcome:
+    if term[0] is Atom("return"):
+        return Outcome.returned(term[1])
+    _, klass, reason, stack = term
+    return Outcome.exception(klass, reason, stack)
+
+
+def _result(mod: Atom, invocations: list[Invocation], answer: Any) -> ReplayResult:
+    if not (type(answer) is tuple and answer and isinstance(answer[0], Atom)):
+        raise ReplayRemoteError(f"unexpected answer from the replay driver: {answer!r}")
+    how = answer[0].name
+    reports = {r[0]: r for r in answer[1]}
+    steps: list[Step] = []
+    ended = False
+    for i, inv in enumerate(invocations):
+        report = reports.get(i)
+        if report is None:
+            if not ended and how == "timeout":
+                steps.append(Step(i, inv, StepStatus.TIMED_OUT))
+            elif not ended and how == "died":
+                steps.append(Step(i, inv, StepStatus.CRASHED,
+                                  Outcome.exception("exit", answer[2])))
+            else:
+                steps.append(Step(i, inv, StepStatus.NOT_RUN))
+            ended = True
+            continue
+        _, micros, out, verdict = report
+        outcome = _outcome(out)
+        if type(verdict) is tuple and verdict[0] is Atom("continue"):
+            status, state = StepStatus.CONTINUED, verdict[1]
+        elif type(verdict) is tuple and verdict[0] is Atom("stopped"):
+            status, state = StepStatus.STOPPED, verdict[1]
+        elif type(verdict) is tuple and verdict[0] is Atom("halt"):
+            status, state = StepStatus.HALTED, None
+        elif verdict is Atom("bad_return"):
+            status, state = StepStatus.BAD_RETURN, None
+        else:
+            status, state = StepStatus.CRASHED, None
+        if status is not StepStatus.CONTINUED:
+            ended = True
+        steps.append(Step(i, inv, status, outcome, state, micros))
+    messages = list(answer[2]) if how == "completed" else []
+    count = answer[3] if how == "completed" else 0
+    return ReplayResult(mod, steps, messages, count)
