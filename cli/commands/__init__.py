@@ -6,7 +6,7 @@ import argparse
 
 
 def register_all(sub, common: argparse.ArgumentParser) -> None:
-    from . import mcp
+    from . import mcp, recordings
 
-    for module in (mcp,):
+    for module in (recordings, mcp):
         module.register(sub, common)

@@ -13,7 +13,7 @@ from ..config import ServerConfig
 
 
 def register_all(server: MCPServer, config: ServerConfig) -> None:
-    from . import recordings
+    from . import nodes, recordings
 
-    for module in (recordings,):
+    for module in (nodes, recordings):
         module.register(server, config)

@@ -1,0 +1,94 @@
+"""``recordings``, ``export``, ``import``: what the trace store holds, and moving recordings
+between machines as standalone files."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from elixir_scope.mcp_server.models import gap_row, recording_row
+
+from ..errors import CliError
+from ..render import Output
+from ..session import opened_store
+
+
+def register(sub, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("recordings", parents=[common], help="list the recordings in the trace store")
+    p.add_argument("id", nargs="?", type=int, help="show one recording in detail")
+    p.set_defaults(run=run_list)
+
+    p = sub.add_parser("export", parents=[common], help="export a recording to a standalone file")
+    p.add_argument("id", type=int, help="recording id (see `elixir-scope recordings`)")
+    p.add_argument("file", type=Path, help="file to write")
+    p.set_defaults(run=run_export)
+
+    p = sub.add_parser("import", parents=[common], help="import a recording file into the trace store")
+    p.add_argument("file", type=Path, help="file made by `elixir-scope export`")
+    p.set_defaults(run=run_import)
+
+
+def run_list(args: argparse.Namespace, out: Output) -> int:
+    with opened_store(args) as store:
+        if args.id is not None:
+            return _show(store, args.id, out)
+        rows = [recording_row(i) for i in store.recordings()]
+    if out.json_mode:
+        out.emit_json(rows)
+        return 0
+    if not rows:
+        out.note("no recordings yet: record one with `elixir-scope record --node NODE SPEC`")
+        return 0
+    out.table("Recordings", ["id", "name", "status", "events", "dropped", "started", "end reason"],
+              [[str(r.id), r.name, r.status, str(r.event_count), str(r.dropped_count),
+                r.created_at or "-", r.end_reason or "-"] for r in rows],
+              right=("id", "events", "dropped"))
+    return 0
+
+
+def _show(store, rid: int, out: Output) -> int:
+    rec = store.recording(rid)
+    row = recording_row(rec.info)
+    stats = rec.stats
+    gaps = [gap_row(g) for g in rec.gaps()]
+    procs = [p.label for p in rec.processes()]
+    if out.json_mode:
+        out.emit_json({"recording": row, "events_by_kind": stats.by_kind, "gaps": gaps, "processes": procs})
+        return 0
+    out.fields(f"Recording {row.id}: {row.name}", [
+        ("status", row.status), ("started", row.created_at or "-"), ("ended", row.ended_at or "-"),
+        ("end reason", row.end_reason or "-"), ("events", str(row.event_count)),
+        ("dropped", str(row.dropped_count)), ("spec", str(row.spec)), ("limits", str(row.limits)),
+        ("processes", str(len(procs))),
+    ])
+    out.table("Events by kind", ["kind", "count"], sorted(
+        ([k, str(n)] for k, n in stats.by_kind.items()), key=lambda r: -int(r[1])), right=("count",))
+    if gaps:
+        out.table("Gaps (events dropped)", ["ts", "count", "reason"],
+                  [[str(g.ts), str(g.count), g.reason] for g in gaps], right=("count",))
+    return 0
+
+
+def run_export(args: argparse.Namespace, out: Output) -> int:
+    if args.file.exists():
+        raise CliError(f"{args.file} already exists", "choose another file name or remove it first")
+    with opened_store(args) as store:
+        path = store.export_recording(args.id, args.file)
+    size = path.stat().st_size
+    if out.json_mode:
+        out.emit_json({"recording": args.id, "path": str(path), "bytes": size})
+    else:
+        out.line(f"exported recording {args.id} to {path} ({size} bytes)")
+    return 0
+
+
+def run_import(args: argparse.Namespace, out: Output) -> int:
+    if not args.file.is_file():
+        raise CliError(f"no file {args.file}", "pass a file made by `elixir-scope export`")
+    with opened_store(args, must_exist=False) as store:
+        rid = store.import_recording(args.file)
+    if out.json_mode:
+        out.emit_json({"recording": rid, "path": str(args.file)})
+    else:
+        out.line(f"imported {args.file} as recording {rid}")
+    return 0
