@@ -1,0 +1,177 @@
+"""Reading a step's events: SQL first, then the Python residual on the survivors.
+
+`Engine.scan` yields `Row`s in recording order, chunk by chunk, so a page stops reading as
+soon as it is full; payloads are fetched only when the residual or the output needs them and
+decoded only when a condition reads them (`Event.payload` is lazy).
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from elixir_scope.store.events import Event, EventKind
+
+from .compile import StepCompiler, StepPlan
+from .context import QueryContext
+from .evaluate import evaluate
+from .fields import Row
+from .nodes import Query, Step
+from .pairing import closing_select, pairing_cte
+from .results import EventRow
+
+COLS = "e.id, e.recording_id, e.node_id, e.kind, e.flags, e.ts, e.uniq, e.pid, e.aux"
+KINDS = {int(k): k for k in EventKind}
+CHUNK = 5_000
+
+
+@dataclass(slots=True)
+class ScanState:
+    """Where a scan stopped: the order key of the last examined event and how many it read."""
+    last_key: tuple[int, int] | None = None
+    scanned: int = 0
+    exhausted: bool = False
+
+
+class Engine:
+    def __init__(self, qc: QueryContext, query: Query) -> None:
+        self.qc = qc
+        self.query = query
+        self.compiler = StepCompiler(qc, query.text)
+        self.node_ids = qc.node_ids(query.nodes) if query.nodes else None
+        self._gaps: dict[int, list[int]] | None = None
+
+    # -------------------------------------------------------------- planning
+    def plan(self, step: Step) -> StepPlan:
+        return self.compiler.compile(step, self.query.window, self.node_ids)
+
+    # -------------------------------------------------------------- SQL
+    def _select(self, plan: StepPlan, *, payload: bool, pairing: bool, after: tuple | None,
+                limit: int | None, extra_where: str = "", extra_params: list | None = None,
+                order: bool = True) -> list[tuple]:
+        order_sql, order_params = self.qc.wall_order_sql("e")
+        with_sql, with_params, join, close_cols = "", [], "", ""
+        if pairing:
+            with_sql, with_params = pairing_cte(self.qc.rid, plan.function_keys)
+            join = "LEFT JOIN pr ON pr.id = e.id"
+            close_cols = ", " + closing_select()
+        cols = COLS + (", e.payload" if payload else ", NULL") + close_cols
+        where = plan.sql()
+        params = list(with_params) + list(plan.params)
+        if extra_where:
+            where += " AND " + extra_where
+            params += extra_params or []
+        if after is not None:
+            where += f" AND ({order_sql}, e.id) > (?, ?)"
+            params += order_params + list(after)
+        sql = f"{with_sql} SELECT {cols}, {order_sql} AS okey FROM events e {join} WHERE {where}"
+        params = params[:len(with_params)] + order_params + params[len(with_params):]
+        if order:
+            sql += " ORDER BY okey, e.id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return self.qc.db.query(sql, params)
+
+    def count(self, plan: StepPlan) -> int:
+        if plan.empty:
+            return 0
+        return self.qc.db.query_one(f"SELECT count(*) FROM events e WHERE {plan.sql()}",
+                                    plan.params)[0]
+
+    # -------------------------------------------------------------- rows
+    def _event(self, r: tuple, payload: bytes | None) -> Event:
+        return Event(r[0], r[1], r[2], KINDS[r[3]], r[4], r[5], r[6], r[7], r[8], payload,
+                     self.qc.ctx)
+
+    def rows_from(self, raw: list[tuple], *, pairing: bool, closing_payloads: bool) -> list[Row]:
+        closings: dict[int, Event] = {}
+        if pairing:
+            ids = [r[10] for r in raw if r[10] is not None]
+            for i in range(0, len(ids), 900):
+                part = ids[i:i + 900]
+                cols = COLS + (", e.payload" if closing_payloads else ", NULL")
+                for c in self.qc.db.query(
+                        f"SELECT {cols} FROM events e WHERE e.id IN ({','.join('?' * len(part))})", part):
+                    closings[c[0]] = self._event(c, c[9])
+        out = []
+        for r in raw:
+            ev = self._event(r, r[9])
+            closing = closings.get(r[10]) if pairing and r[10] is not None else None
+            dur = None
+            if closing is not None:
+                clock = self.qc.clocks[ev.node_id]
+                dur = clock.to_ns(closing.ts - ev.ts)
+            out.append(Row(ev, closing, dur))
+        return out
+
+    def scan(self, plan: StepPlan, step: Step, *, payload: bool, state: ScanState,
+             after: tuple | None = None, budget: int | None = None, pairing: bool | None = None,
+             extra_where: str = "", extra_params: list | None = None) -> Iterator[Row]:
+        """Rows of the step in recording order after `after`, residual applied. Updates `state`
+        (last examined key, count) so a caller can stop and hand out a cursor."""
+        if plan.empty:
+            state.exhausted = True
+            return
+        pairing = plan.needs_pairing if pairing is None else pairing
+        need_payload = payload or plan.residual is not None
+        key = after
+        while True:
+            raw = self._select(plan, payload=need_payload, pairing=pairing, after=key, limit=CHUNK,
+                               extra_where=extra_where, extra_params=extra_params)
+            if not raw:
+                state.exhausted = True
+                return
+            rows = self.rows_from(raw, pairing=pairing, closing_payloads=need_payload)
+            for r, row in zip(raw, rows):
+                key = (r[-1], r[0])
+                state.last_key = key
+                state.scanned += 1
+                if plan.residual is None or evaluate(plan.residual, row, self.qc):
+                    yield row
+                if budget is not None and state.scanned >= budget:
+                    return
+            if len(raw) < CHUNK:
+                state.exhausted = True
+                return
+
+    def event_row(self, row: Row) -> EventRow:
+        ev = row.event
+        proc = self.qc.ctx.processes.get((ev.node_id, ev.pid))
+        mfa = ev.mfa
+        return EventRow(ev, self.qc.offset_ns(ev.node_id, ev.ts), self.qc.clocks[ev.node_id].name,
+                        proc.pid_text if proc else f"#{ev.pid}", display_name(proc.reg_name) if proc else None,
+                        str(mfa) if mfa else None, row.closing, row.duration_ns)
+
+    # -------------------------------------------------------------- gaps
+    def gap_ts(self) -> dict[int, list[int]]:
+        if self._gaps is None:
+            out: dict[int, list[int]] = {}
+            for node_id, ts in self.qc.db.query(
+                    "SELECT node_id, ts FROM gaps WHERE recording_id = ? ORDER BY ts", (self.qc.rid,)):
+                out.setdefault(node_id, []).append(ts)
+            self._gaps = out
+        return self._gaps
+
+    def gap_between(self, node_id: int, t0: int, t1: int | None) -> bool:
+        """Whether a gap of `node_id` lies in [t0, t1] (t1 None: until the end)."""
+        lst = self.gap_ts().get(node_id)
+        if not lst:
+            return False
+        i = bisect.bisect_left(lst, t0)
+        return i < len(lst) and (t1 is None or lst[i] <= t1)
+
+    def gap_summary_args(self) -> tuple[int | None, int | None]:
+        return self.compiler.window_bounds(self.query.window)
+
+
+def display_name(name: str | None) -> str | None:
+    """`Elixir.MyApp.Cart` → `MyApp.Cart` (as Elixir prints it); other names unchanged."""
+    if name and name.startswith("Elixir."):
+        return name[7:]
+    return name
+
+
+def key_list(key: tuple[Any, Any] | None) -> list[Any] | None:
+    return list(key) if key is not None else None

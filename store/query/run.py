@@ -1,0 +1,371 @@
+"""`run_query`: parse, plan, read, page — the one entry point the Python API, the CLI and MCP
+share, so the same text gives the same answer everywhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from elixir_scope.store.gaps import gaps_in
+
+from . import aggregate as agg
+from .context import QueryContext
+from .engine import Engine, ScanState
+from .errors import QueryError, QueryStoreError
+from .fields import Row
+from .nodes import (
+    AbsenceSource, CountStage, EventsSource, LimitStage, Query, RateStage, SequenceSource,
+    SortStage, StatsStage,
+)
+from .parser import parse
+from .results import (
+    AbsenceRow, EventRow, GapSummary, MatchRow, QueryResult, decode_cursor, encode_cursor,
+)
+from . import messages, temporal
+
+MAX_PAGE = 1000
+SCAN_BUDGET = 200_000
+EVENT_COLUMNS = ("time_ms", "kind", "node", "pid", "process", "function", "payload")
+
+
+def _recording(target: Any):
+    """A store `Recording`, from a Recording or a TraceStore (its most recent recording)."""
+    from elixir_scope.store.reader import Recording
+    from elixir_scope.store.tracestore import TraceStore
+
+    if isinstance(target, Recording):
+        return target, None
+    if isinstance(target, TraceStore):
+        infos = target.recordings()
+        if not infos:
+            raise QueryStoreError(f"the store {target.path} has no recordings yet: record one first")
+        latest = max(infos, key=lambda i: i.id)
+        note = None
+        if len(infos) > 1:
+            note = (f"the store holds {len(infos)} recordings; this queried the most recent one "
+                    f"(id {latest.id}, {latest.name!r}). Pass store.recording(id) for another.")
+        return target.recording(latest.id), note
+    raise QueryStoreError(f"run_query needs a TraceStore or a Recording, got {type(target).__name__}")
+
+
+def run_query(store_or_recording: Any, text: str, *, limit: int = 100,
+              cursor: str | None = None) -> QueryResult:
+    """Run one query and return one page of its result.
+
+    `limit` is the page size (1..1000); pass `next_cursor` back as `cursor` (with the same
+    text) for the next page. Raises `QuerySyntaxError` for a wrong query (position, caret and
+    a suggested fix), `QueryCursorError` for a foreign cursor, `QueryStoreError` when the
+    store cannot answer.
+    """
+    if not 1 <= limit <= MAX_PAGE:
+        raise QueryError(f"limit must be between 1 and {MAX_PAGE}, got {limit}; page with the cursor")
+    query = parse(text)
+    recording, note = _recording(store_or_recording)
+    qc = QueryContext(recording)
+    engine = Engine(qc, query)
+    position = decode_cursor(cursor, text, qc.rid) if cursor else None
+    result = _Runner(engine, query, limit, position).run()
+    if note:
+        result.notes.insert(0, note)
+    result.notes = list(dict.fromkeys(result.notes))
+    result.recording_id = qc.rid
+    result.query = text
+    _gap_facts(engine, result)
+    return result
+
+
+def _gap_facts(engine: Engine, result: QueryResult) -> None:
+    qc = engine.qc
+    lo, hi = engine.compiler.window_bounds(engine.query.window)
+    nodes = engine.node_ids or list(qc.clocks)
+    found = []
+    for nid in nodes:
+        c = qc.clocks[nid]
+        found += gaps_in(qc.db, qc.rid, c.ts_at_or_after(lo) if lo is not None else None,
+                         c.ts_at_or_before(hi) if hi is not None else None, nid)
+    if found:
+        result.crosses_gaps = True
+        result.gap_summary = GapSummary(len(found), sum(g.count for g in found),
+                                        tuple(sorted({g.reason for g in found})))
+
+
+class _Runner:
+    def __init__(self, engine: Engine, query: Query, limit: int, position: list | None) -> None:
+        self.engine = engine
+        self.qc = engine.qc
+        self.query = query
+        self.text = query.text
+        self.page = limit
+        self.position = position
+        self.grouping = next((s for s in query.stages
+                              if isinstance(s, (CountStage, RateStage, StatsStage))), None)
+        self.sort = next((s for s in query.stages if isinstance(s, SortStage)), None)
+        self.cap = min((s.count for s in query.stages if isinstance(s, LimitStage)), default=None)
+        self.notes: list[str] = []
+
+    # -------------------------------------------------------------- dispatch
+    def run(self) -> QueryResult:
+        src = self.query.source
+        if self.grouping is not None:
+            return self.groups()
+        if isinstance(src, EventsSource):
+            return self.events(src)
+        if isinstance(src, SequenceSource):
+            return self.matches(src)
+        if src.mode == "generic":
+            return self.generic_absences(src)
+        return self.events(EventsSource(src.step), absence=src)
+
+    def _offset(self) -> int:
+        if self.position is None:
+            return 0
+        if len(self.position) != 1 or not isinstance(self.position[0], int):
+            from .errors import QueryCursorError
+            raise QueryCursorError("this cursor does not fit this query; start without a cursor")
+        return self.position[0]
+
+    def _page_bounds(self, total: int) -> tuple[int, int, str | None]:
+        start = self._offset()
+        end = min(start + self.page, total if self.cap is None else min(total, self.cap))
+        nxt = encode_cursor(self.text, self.qc.rid, [end]) if end < (
+            total if self.cap is None else min(total, self.cap)) else None
+        return start, end, nxt
+
+    # -------------------------------------------------------------- events / absences
+    def events(self, src: EventsSource, absence: AbsenceSource | None = None) -> QueryResult:
+        e = self.engine
+        step = src.step
+        plan = e.plan(step)
+        self.notes += plan.notes
+        pairing = plan.needs_pairing
+        extra, extra_params, post = "", [], None
+        shape, missing = "events", ""
+        if absence is not None:
+            shape = "absences"
+            if absence.mode == "return":
+                pairing = True
+                extra, extra_params = temporal.return_absence_sql(e, absence.within_ns)
+                missing = "return" if absence.within_ns is None else "return within the window"
+                silent = self._functions_without_returns(plan.function_keys)
+                if silent:
+                    from .compile import StepCompiler
+                    sql, p = StepCompiler.keyset_sql(silent, "aux", negate=True)
+                    extra += " AND " + sql
+                    extra_params += p
+            else:
+                extra, extra_params, post, missing = self._receive_filter(absence)
+        if self.sort is not None and self.sort.key != "time":
+            return self._sorted_events(plan, step, pairing, extra, extra_params, post, shape,
+                                       missing, absence)
+        after = None
+        emitted = 0
+        if self.position is not None:
+            if len(self.position) != 3:
+                from .errors import QueryCursorError
+                raise QueryCursorError("this cursor does not fit this query; start without a cursor")
+            after, emitted = (self.position[0], self.position[1]), self.position[2]
+        want = self.page if self.cap is None else max(0, min(self.page, self.cap - emitted))
+        descending = self.sort is not None and self.sort.descending
+        rows: list[Row] = []
+        state = ScanState()
+        budget = SCAN_BUDGET if (plan.residual is not None or post is not None) else None
+        if want and not descending:
+            for row in e.scan(plan, step, payload=True, state=state, after=after, budget=budget,
+                              pairing=pairing, extra_where=extra, extra_params=extra_params):
+                if post is not None and not post(row):
+                    continue
+                rows.append(row)
+                if len(rows) > want:
+                    break
+        elif want:
+            return self._sorted_events(plan, step, pairing, extra, extra_params, post, shape,
+                                       missing, absence)
+        more = len(rows) > want
+        rows = rows[:want]
+        nxt = None
+        if more:
+            last = rows[-1].event
+            nxt = [self.qc.order_value(last.node_id, last.ts), last.id, emitted + len(rows)]
+        elif not state.exhausted and state.last_key is not None and want:
+            nxt = [state.last_key[0], state.last_key[1], emitted + len(rows)]
+            self.notes.append(f"examined {state.scanned} events without filling the page; "
+                              "pass next_cursor to continue the search")
+        if self.cap is not None and nxt is not None and nxt[2] >= self.cap:
+            nxt = None
+        out = [self._wrap(r, absence, missing) for r in rows]
+        total = None
+        if plan.residual is None and post is None and not extra:
+            total = e.count(plan)
+            if self.cap is not None:
+                total = min(total, self.cap)
+        return QueryResult(shape, EVENT_COLUMNS if shape == "events" else ("missing",) + EVENT_COLUMNS,
+                           rows=out, next_cursor=encode_cursor(self.text, self.qc.rid, nxt) if nxt else None,
+                           total_estimate=total, total_is_exact=total is not None, notes=self.notes)
+
+    def _sorted_events(self, plan, step, pairing, extra, extra_params, post, shape, missing,
+                       absence) -> QueryResult:
+        e = self.engine
+        state = ScanState()
+        rows = [r for r in e.scan(plan, step, payload=False, state=state, pairing=pairing,
+                                  extra_where=extra, extra_params=extra_params)
+                if post is None or post(r)]
+        key = self.sort.key if self.sort else "time"
+        if key == "duration":
+            if step.kinds != ("call",):
+                from .errors import QuerySyntaxError
+                raise QuerySyntaxError("only calls have a duration to sort by", self.text,
+                                       self.sort.start, self.sort.end, "sort by time instead")
+            pairing_rows = [r for r in rows if r.duration_ns is not None]
+            rest = [r for r in rows if r.duration_ns is None]
+            pairing_rows.sort(key=lambda r: r.duration_ns, reverse=self.sort.descending)
+            rows = pairing_rows + rest
+        else:
+            rows.sort(key=lambda r: (self.qc.order_value(r.event.node_id, r.event.ts), r.event.id),
+                      reverse=bool(self.sort and self.sort.descending))
+        start, end, nxt = self._page_bounds(len(rows))
+        page = rows[start:end]
+        self._load_payloads(page)
+        out = [self._wrap(r, absence, missing) for r in page]
+        total = len(rows) if self.cap is None else min(len(rows), self.cap)
+        return QueryResult(shape, EVENT_COLUMNS if shape == "events" else ("missing",) + EVENT_COLUMNS,
+                           rows=out, next_cursor=nxt, total_estimate=total, total_is_exact=True,
+                           notes=self.notes)
+
+    def _load_payloads(self, rows: list[Row]) -> None:
+        evs = [r.event for r in rows if r.event.payload_bytes is None]
+        evs += [r.closing for r in rows if r.closing is not None and r.closing.payload_bytes is None]
+        byid = {ev.id: ev for ev in evs}
+        ids = list(byid)
+        for i in range(0, len(ids), 900):
+            part = ids[i:i + 900]
+            for eid, payload in self.qc.db.query(
+                    f"SELECT id, payload FROM events WHERE id IN ({','.join('?' * len(part))})", part):
+                byid[eid].payload_bytes = payload
+
+    def _wrap(self, row: Row, absence: AbsenceSource | None, missing: str):
+        er = self.engine.event_row(row)
+        if absence is None:
+            return er
+        ev = row.event
+        gap_after = self.engine.gap_between(ev.node_id, ev.ts, None)
+        complete = True
+        if absence.within_ns is not None:
+            complete = self.qc.wall_ns(ev.node_id, ev.ts) + absence.within_ns <= self.qc.end_wall_ns
+        return AbsenceRow(er, missing, gap_after, complete)
+
+    def _functions_without_returns(self, keys) -> set[tuple[int, int]]:
+        from .pairing import functions_without_closings
+
+        silent = functions_without_closings(self.qc, keys)
+        if silent:
+            names = sorted({str(self.qc.ctx.functions[k]) for k in silent if k in self.qc.ctx.functions})
+            shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
+            self.notes.append(f"{len(names)} function(s) never returned nor raised anywhere in the "
+                              f"recording ({shown}): they were traced without return tracing, so "
+                              "they are left out of 'without return'")
+        return silent
+
+    def _receive_filter(self, absence: AbsenceSource):
+        from .compile import StepCompiler
+
+        receivers = messages.traced_receivers(self.qc)
+        sql, base_params = StepCompiler.keyset_sql(receivers, "aux")
+        base = f"e.aux != 0 AND {sql}"
+        sends = self.qc.db.query_one(
+            "SELECT count(*) FROM events WHERE recording_id = ? AND kind = 4", (self.qc.rid,))[0]
+        judged = self.qc.db.query_one(
+            f"SELECT count(*) FROM events e WHERE e.recording_id = ? AND e.kind = 4 AND {base}",
+            [self.qc.rid, *base_params])[0]
+        if sends - judged:
+            self.notes.append(f"{sends - judged} send(s) went to processes without receive tracing "
+                              "(or not to a local pid) and cannot be judged")
+        extra, params, post = base, list(base_params), None
+        within = absence.within_ns
+        if messages.links_current(self.qc):
+            if within is None:
+                extra += " AND NOT EXISTS (SELECT 1 FROM msg_links m WHERE m.send_id = e.id)"
+            else:
+                cases = []
+                for c in self.qc.clocks.values():
+                    cases.append("WHEN ? THEN ?")
+                    params += [c.id, within * c.time_unit // 1_000_000_000]
+                extra += (" AND NOT EXISTS (SELECT 1 FROM msg_links m JOIN events r ON r.id = m.recv_id "
+                          f"WHERE m.send_id = e.id AND r.ts - e.ts <= (CASE e.node_id {' '.join(cases)} END))")
+        else:
+            matched = messages.received_send_ids(self.qc, receivers)
+
+            def post(row: Row) -> bool:
+                hit = matched.get(row.event.id)
+                if hit is None:
+                    return True
+                return within is not None and self.qc.clocks[row.event.node_id].to_ns(
+                    hit - row.event.ts) > within
+        missing = "receive" if within is None else "receive within the window"
+        return extra, params, post, missing
+
+    # -------------------------------------------------------------- sequences
+    def matches(self, src: SequenceSource) -> QueryResult:
+        found = temporal.sequence_matches(self.engine, src)
+        if self.sort is not None and self.sort.key == "duration":
+            found.sort(key=lambda m: self._span(m), reverse=self.sort.descending)
+        elif self.sort is not None and self.sort.descending:
+            found.reverse()
+        start, end, nxt = self._page_bounds(len(found))
+        page = found[start:end]
+        events = self._events_by_id({c.id for m in page for c in m})
+        rows = []
+        for m in page:
+            steps = tuple(events[c.id] for c in m)
+            crosses = self.engine.gap_between(m[0].node_id, m[0].ts, m[-1].ts) or any(
+                self.engine.gap_between(c.node_id, m[0].ts, c.ts) for c in m[1:] if c.node_id != m[0].node_id)
+            rows.append(MatchRow(steps, self._span(m), crosses))
+        for s in src.steps:
+            self.notes += self.engine.plan(s).notes
+        total = len(found) if self.cap is None else min(len(found), self.cap)
+        return QueryResult("matches", ("span_ms", "crosses_gap", "steps"), rows=rows, next_cursor=nxt,
+                           total_estimate=total, total_is_exact=True, notes=self.notes)
+
+    def _span(self, m) -> int:
+        return self.qc.wall_ns(m[-1].node_id, m[-1].ts) - self.qc.wall_ns(m[0].node_id, m[0].ts)
+
+    def _events_by_id(self, ids: set[int]) -> dict[int, EventRow]:
+        from .engine import COLS
+
+        out: dict[int, EventRow] = {}
+        lst = sorted(ids)
+        for i in range(0, len(lst), 900):
+            part = lst[i:i + 900]
+            for r in self.qc.db.query(f"SELECT {COLS}, e.payload FROM events e WHERE e.id IN "
+                                      f"({','.join('?' * len(part))})", part):
+                out[r[0]] = self.engine.event_row(Row(self.engine._event(r, r[9])))
+        return out
+
+    def generic_absences(self, src: AbsenceSource) -> QueryResult:
+        found = temporal.generic_absences(self.engine, src)
+        if self.sort is not None and self.sort.descending:
+            found.reverse()
+        start, end, nxt = self._page_bounds(len(found))
+        page = found[start:end]
+        events = self._events_by_id({c.id for c, _ in page})
+        what = self.text[src.missing.start:src.missing.end]
+        rows = [AbsenceRow(events[c.id], what, self.engine.gap_between(c.node_id, c.ts, None), ok)
+                for c, ok in page]
+        total = len(found) if self.cap is None else min(len(found), self.cap)
+        return QueryResult("absences", ("missing",) + EVENT_COLUMNS, rows=rows, next_cursor=nxt,
+                           total_estimate=total, total_is_exact=True, notes=self.notes)
+
+    # -------------------------------------------------------------- aggregations
+    def groups(self) -> QueryResult:
+        from .aggregate_sources import items_for
+
+        stage = self.grouping
+        items, span = items_for(self, stage)
+        columns = tuple(a.name for a in agg.aggs_of(stage))
+        groups = agg.aggregate(self.qc, items, stage, span)
+        groups = agg.sort_groups(groups, self.sort.key if self.sort else None,
+                                 bool(self.sort and self.sort.descending), self.text, columns,
+                                 (self.sort.start, self.sort.end) if self.sort else (0, 0))
+        start, end, nxt = self._page_bounds(len(groups))
+        total = len(groups) if self.cap is None else min(len(groups), self.cap)
+        return QueryResult("groups", tuple(stage.by) + columns, groups=groups[start:end],
+                           next_cursor=nxt, total_estimate=total, total_is_exact=True,
+                           notes=self.notes)
