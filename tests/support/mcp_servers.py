@@ -94,3 +94,9 @@ def run_inspector(*args: str, timeout: float = 240.0, env: dict[str, str] | None
         [npx(), "-y", INSPECTOR, "--cli", *args],
         capture_output=True, text=True, timeout=timeout, env=env or server_env(), cwd=REPO,
     )
+
+
+def stdio_client_env(**extra: str) -> dict[str, str]:
+    """What a desktop client gives a stdio server: a few basics plus its ``env`` block."""
+    basics = ("HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER")
+    return {**{k: os.environ[k] for k in basics if k in os.environ}, **extra}
