@@ -89,3 +89,92 @@ class BatchBuilder:
     @property
     def pending(self) -> int:
         return self._count
+
+
+class SyntheticTrace:
+    """Scripted traces in the agent's exact format, for tests and benchmarks: GenServer
+    calls with state records, plain messages, spawns and exits — what the agent would emit
+    for the same activity. Each helper appends records with increasing timestamps and returns
+    the ts of its last record."""
+
+    def __init__(self, node_name: str = "test@localhost", step: int = 1000) -> None:
+        from elixir_scope.instrument.etf import Atom
+
+        self.builder = BatchBuilder(node_name)
+        self.node = Atom(node_name)
+        self.step = step
+        self.ts = 0
+        self._serial = 0
+
+    def tick(self) -> int:
+        self.ts += self.step
+        return self.ts
+
+    def new_pid(self, n: int | None = None, reg_name: str | None = None,
+                initial_call: tuple | None = None) -> tuple[Any, int]:
+        """A fresh Pid and its interned index."""
+        from elixir_scope.instrument.etf import Pid
+
+        self._serial += 1
+        pid = Pid(self.node, n if n is not None else 100 + self._serial, 0, 1)
+        return pid, self.builder.pid(pid, reg_name, initial_call)
+
+    def send(self, src: int, dst: int, dst_pid: Any, msg: Any, *, received: bool = True,
+             to: Any = None) -> int:
+        b = self.builder
+        b.add(EventKind.SEND, src, dst if to is None else 0, (msg, dst_pid if to is None else to), ts=self.tick())
+        if received:
+            b.add(EventKind.RECEIVE, dst, 0, msg, ts=self.tick())
+        return self.ts
+
+    def gen_call(self, client: tuple, server: tuple, module: str, request: Any, state_before: Any,
+                 state_after: Any, reply: Any, *, handled: bool = True) -> int:
+        """``GenServer.call``: the $gen_call message, handle_call with state before/after, reply."""
+        from elixir_scope.instrument.etf import Atom, Ref
+
+        (cpid, cidx), (spid, sidx) = client, server
+        self._serial += 1
+        ref = Ref(self.node, 1, (self._serial, 0, 0))
+        from_ = (cpid, ref)
+        self.send(cidx, sidx, spid, (Atom("$gen_call"), from_, request))
+        if not handled:
+            return self.ts
+        f = self.builder.mfa((module, "handle_call", 3))
+        b = self.builder
+        b.add(EventKind.CALL, sidx, f, [request, from_, state_before], ts=self.tick())
+        b.add(EventKind.STATE, sidx, f, (Atom("before"), state_before), ts=self.tick())
+        b.add(EventKind.RETURN, sidx, f, (Atom("reply"), reply, state_after), ts=self.tick())
+        b.add(EventKind.STATE, sidx, f, (Atom("after"), state_after), ts=self.tick())
+        self.send(sidx, cidx, cpid, (ref, reply))
+        return self.ts
+
+    def checkpoint(self, server: tuple, state: Any) -> int:
+        from elixir_scope.instrument.etf import Atom
+
+        self.builder.add(EventKind.STATE, server[1], 0, (Atom("checkpoint"), state), ts=self.tick())
+        return self.ts
+
+    def spawn(self, parent: tuple, child: tuple, mfa_args: tuple) -> int:
+        b = self.builder
+        b.add(EventKind.SPAWN, parent[1], child[1], mfa_args, ts=self.tick())
+        b.add(EventKind.SPAWNED, child[1], parent[1], mfa_args, ts=self.tick())
+        return self.ts
+
+    def link(self, a: tuple, b_: tuple) -> int:
+        b = self.builder
+        b.add(EventKind.LINK, a[1], b_[1], b_[0], ts=self.tick())
+        b.add(EventKind.GETTING_LINKED, b_[1], a[1], a[0], ts=self.tick())
+        return self.ts
+
+    def exit(self, proc: tuple, reason: Any) -> int:
+        self.builder.add(EventKind.EXIT, proc[1], 0, reason, ts=self.tick())
+        return self.ts
+
+    def gap(self, reason: str, count: int) -> int:
+        from elixir_scope.instrument.etf import Atom
+
+        self.builder.add(EventKind.GAP, 0, 0, (Atom(reason), count, b""), ts=self.tick())
+        return self.ts
+
+    def take(self) -> Batch:
+        return self.builder.take()

@@ -28,7 +28,16 @@ APPLICATION_ID = 0x45534350  # 'ESCP' in the SQLite header: marks our files
 Migration = Callable[[sqlite3.Connection], None]
 
 
-MIGRATIONS: dict[int, Migration] = {}
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    """Schema 2 adds process columns to ``msg_links``. The causal tables are derived data
+    (recomputed lazily from ``events``), so they are dropped and rebuilt on first use."""
+    conn.execute("DROP INDEX IF EXISTS msg_links_by_recv")
+    conn.execute("DROP TABLE IF EXISTS msg_links")
+    conn.execute("DELETE FROM clocks")
+    conn.execute("UPDATE recordings SET causal_upto = 0")
+
+
+MIGRATIONS: dict[int, Migration] = {1: _migrate_1_to_2}
 """``MIGRATIONS[v]`` upgrades a file from schema version v to v + 1, inside one transaction
 (SQLite DDL is transactional: a failed migration leaves the file as it was)."""
 

@@ -299,3 +299,46 @@ class Recording:
             raise RecordingNotFound(f"state event {event.id} has no row in states")
         state, _ = self.states.state(row[:8])
         return (Atom(row[8]), state)
+
+    # -- time travel, causal order, flows (thin delegates; see those modules) -------------------
+    def state_at(self, process: ProcessRef, t: "int | Event"):
+        """See timetravel.state_at."""
+        from .timetravel import state_at
+
+        return state_at(self, process, t)
+
+    def state_evolution(self, process: ProcessRef, since: int | None = None, until: int | None = None,
+                        **kw):
+        from .timetravel import state_evolution
+
+        return state_evolution(self, process, since, until, **kw)
+
+    def step(self, event: Event, direction: int = 1, scope: str = "recording", module: str | None = None):
+        from .timetravel import step
+
+        return step(self, event, direction, scope, module)
+
+    def system_snapshot_at(self, t: "int | Event", node_id: int | None = None):
+        from .snapshot import system_snapshot_at
+
+        return system_snapshot_at(self, t, node_id)
+
+    def timeline(self, process: ProcessRef, since: int | None = None, until: int | None = None, **kw):
+        from .flows import process_timeline
+
+        return process_timeline(self, process, since, until, **kw)
+
+    def message_flow(self, since: int | None = None, until: int | None = None, **kw):
+        from .flows import message_flow
+
+        return message_flow(self, since, until, **kw)
+
+    def causal_past(self, event: Event, limit: int = 100, cursor: int | None = None):
+        from .causal import causal_past
+
+        return causal_past(self, event, limit, cursor)
+
+    def causal_future(self, event: Event, limit: int = 100, cursor: int | None = None):
+        from .causal import causal_future
+
+        return causal_future(self, event, limit, cursor)

@@ -79,7 +79,8 @@ Tables and columns
     recording_id; send_id (the ``send`` event, or the parent's ``spawn`` event); recv_id (the
     matching ``receive`` event, or the child's ``spawned`` event); method (``fifo_bytes``:
     receive matched to the earliest unmatched send of identical message bytes to that receiver;
-    ``seq_trace``: matched by seq_trace serial; ``spawn``). A ``send`` with no row here was
+    ``seq_trace``: matched by seq_trace serial; ``spawn``); send_node, send_pid, recv_node,
+    recv_pid (the two processes, as in ``events``; schema 2). A ``send`` with no row here was
     never seen received (lost, not traced, or still in flight when the capture ended).
 
 ``clocks`` — a Lamport clock per event (store/causal.py).
@@ -94,9 +95,14 @@ Indexes exist (once a capture has finished, see EVENT_INDEXES) for per-process o
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Version of the layout below. Older files are migrated on open (see store/db.py);
-newer ones are refused with a clear error."""
+newer ones are refused with a clear error.
+
+History: 1 — first layout. 2 — ``msg_links`` carries the sender's and receiver's process
+(so causal walks need no join through ``events``); migrating drops the derived causal tables
+(``msg_links``, ``clocks``) and resets ``recordings.causal_upto``: they are recomputed on first
+use. No recorded data changes."""
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -206,6 +212,10 @@ CREATE TABLE IF NOT EXISTS msg_links (
     send_id       INTEGER NOT NULL,
     recv_id       INTEGER NOT NULL,
     method        TEXT NOT NULL,
+    send_node     INTEGER NOT NULL,
+    send_pid      INTEGER NOT NULL,
+    recv_node     INTEGER NOT NULL,
+    recv_pid      INTEGER NOT NULL,
     PRIMARY KEY (send_id)
 ) WITHOUT ROWID;
 
@@ -232,6 +242,8 @@ CREATE INDEX IF NOT EXISTS states_by_process ON states (node_id, pid, ts, uniq);
 CREATE INDEX IF NOT EXISTS gaps_by_time      ON gaps (recording_id, ts);
 CREATE INDEX IF NOT EXISTS nodes_by_recording ON nodes (recording_id);
 CREATE UNIQUE INDEX IF NOT EXISTS msg_links_by_recv ON msg_links (recv_id);
+CREATE INDEX IF NOT EXISTS msg_links_by_receiver ON msg_links (recv_node, recv_pid, recv_id);
+CREATE INDEX IF NOT EXISTS msg_links_by_sender ON msg_links (send_node, send_pid, send_id);
 """
 
 VIEWS = """

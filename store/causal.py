@@ -1,0 +1,386 @@
+"""Causal order: happens-before from send→receive matching, Lamport clocks, causal past/future.
+
+Matching by identity, not content
+=================================
+The BEAM's ``receive`` trace event names the receiver and the message, not the sender. So a
+receive is matched, per receiver, to the *earliest still-unmatched send* to that receiver whose
+message has the same bytes and that happened before it. Two identical messages sent twice are
+therefore matched to two different receives, in order (a mailbox is FIFO per sender pair, and
+taking the earliest unmatched send keeps the matching a bijection). The receiver of a send is
+its ``aux`` (an interned local pid) or, when ``aux`` is 0, the decoded ``To``: a pid (possibly
+on another recorded node), a registered name (resolved with the ``register``/``unregister``
+events in force at the send, then the interned names), or ``{Name, Node}``.
+
+``seq_trace`` serials: the current record format (docs/event-format.md) carries none, so every
+link is ``fifo_bytes`` (or ``spawn`` for spawn→spawned). ``msg_links.method`` is where a
+serial-based match would be recorded, and a future record kind carrying serials would be
+matched first, before the byte rule.
+
+Clocks and walks
+================
+Every event gets a Lamport clock (``clocks``), computed with a topological sweep: each process
+in its own order, a receive waiting for its matched send. Causal past/future are computed as a
+*horizon* per process — the last (first) event of each process that can have influenced (be
+influenced by) the event — by following links from receives (sends) inside the horizon until
+nothing grows. The answer is then a union of per-process ranges, paged by event id.
+
+All of this is derived data, computed once per recording on first use (or again when the
+recording has grown since) and stored in ``msg_links`` / ``clocks``; on a read-only store it is
+kept in TEMP tables of the same names for the life of the connection.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from . import etfscan
+from .errors import BatchFormatError
+from .events import Event, EventKind
+from .gaps import Gap
+from .reader import EVENT_COLUMNS
+
+if TYPE_CHECKING:
+    from .reader import Recording
+
+_SEND, _RECV, _SPAWN, _SPAWNED = 4, 6, 7, 16
+_REG, _UNREG = 11, 12
+
+_TEMP_DDL = [
+    "CREATE TEMP TABLE IF NOT EXISTS msg_links (recording_id INTEGER NOT NULL, send_id INTEGER "
+    "NOT NULL PRIMARY KEY, recv_id INTEGER NOT NULL, method TEXT NOT NULL, send_node INTEGER NOT NULL, "
+    "send_pid INTEGER NOT NULL, recv_node INTEGER NOT NULL, recv_pid INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS temp.t_links_recv ON msg_links (recv_node, recv_pid, recv_id)",
+    "CREATE INDEX IF NOT EXISTS temp.t_links_send ON msg_links (send_node, send_pid, send_id)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS temp.t_links_recv_id ON msg_links (recv_id)",
+    "CREATE TEMP TABLE IF NOT EXISTS clocks (event_id INTEGER PRIMARY KEY, recording_id INTEGER "
+    "NOT NULL, lamport INTEGER NOT NULL)",
+    "CREATE TEMP TABLE IF NOT EXISTS causal_done (recording_id INTEGER PRIMARY KEY, upto INTEGER)",
+]
+
+
+def ensure_causal(rec: "Recording") -> None:
+    """Compute (or refresh) msg_links and clocks for the recording if it has grown."""
+    db = rec.db
+    top = db.query_one("SELECT max(id) FROM events WHERE recording_id = ?", (rec.id,))[0] or 0
+    if db.readonly:
+        with db.lock:
+            for stmt in _TEMP_DDL:
+                db.conn.execute(stmt)
+        row = db.query_one("SELECT upto FROM causal_done WHERE recording_id = ?", (rec.id,))
+        done = row[0] if row else 0
+    else:
+        done = db.query_one("SELECT causal_upto FROM recordings WHERE id = ?", (rec.id,))[0]
+    if done >= top:
+        return
+    links = match_messages(rec)
+    clocks = lamport_clocks(rec, links)
+    rows = [(rec.id, s, r, m, sn, sp, rn, rp) for (s, r, m, sn, sp, rn, rp) in links]
+    if db.readonly:
+        with db.lock:
+            c = db.conn
+            c.execute("DELETE FROM temp.msg_links WHERE recording_id = ?", (rec.id,))
+            c.execute("DELETE FROM temp.clocks WHERE recording_id = ?", (rec.id,))
+            c.executemany("INSERT INTO temp.msg_links VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            c.executemany("INSERT INTO temp.clocks VALUES (?, ?, ?)", [(e, rec.id, l) for e, l in clocks])
+            c.execute("INSERT OR REPLACE INTO causal_done VALUES (?, ?)", (rec.id, top))
+        return
+    with db.write("storing causal order") as c:
+        c.execute("DELETE FROM msg_links WHERE recording_id = ?", (rec.id,))
+        c.execute("DELETE FROM clocks WHERE recording_id = ?", (rec.id,))
+        c.executemany("INSERT INTO msg_links VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        c.executemany("INSERT INTO clocks VALUES (?, ?, ?)", [(e, rec.id, l) for e, l in clocks])
+        c.execute("UPDATE recordings SET causal_upto = ? WHERE id = ?", (top, rec.id))
+
+
+def _wall_ns(rec: "Recording"):
+    nodes = rec.context.nodes
+
+    def key(node_id: int, ts: int) -> int:
+        n = nodes[node_id]
+        return (ts + n.time_offset) * 1_000_000_000 // n.time_unit
+
+    return key
+
+
+class _Names:
+    """Registered name -> process, as of a moment (register/unregister events, then the
+    names interned in the Dict)."""
+
+    def __init__(self, rec: "Recording") -> None:
+        from elixir_scope.instrument.etf import decode
+
+        self.timeline: dict[tuple[int, str], list[tuple[int, int, int]]] = defaultdict(list)
+        for eid, node_id, kind, ts, pid, payload in rec.db.query(
+                "SELECT id, node_id, kind, ts, pid, payload FROM events WHERE recording_id = ? "
+                "AND kind IN (11, 12) ORDER BY id", (rec.id,)):
+            name = getattr(decode(payload), "name", None)
+            if name is not None:
+                self.timeline[(node_id, name)].append((ts, pid if kind == _REG else 0, eid))
+        self.static = {(p.node_id, p.reg_name): p.idx for p in rec.context.processes.values() if p.reg_name}
+        self.node_ids = {n.name: n.id for n in rec.context.nodes.values()}
+
+    def resolve(self, node_id: int, name: str, ts: int) -> int | None:
+        best = None
+        for t, pid, _ in self.timeline.get((node_id, name), ()):
+            if t <= ts:
+                best = pid
+        if best is not None:
+            return best or None
+        return self.static.get((node_id, name))
+
+
+def _receiver(rec: "Recording", names: _Names, pids: dict, node_id: int, ts: int,
+              to_bytes: bytes) -> tuple[int, int] | None:
+    from elixir_scope.instrument.etf import Atom, Pid, decode
+
+    to = decode(to_bytes)
+    if isinstance(to, Pid):
+        node = names.node_ids.get(to.node.name, node_id)
+        idx = pids.get((node, str(to)))
+        return (node, idx) if idx else None
+    if isinstance(to, Atom):
+        idx = names.resolve(node_id, to.name, ts)
+        return (node_id, idx) if idx else None
+    if isinstance(to, tuple) and len(to) == 2 and isinstance(to[0], Atom) and isinstance(to[1], Atom):
+        node = names.node_ids.get(to[1].name)
+        if node is None:
+            return None
+        idx = names.resolve(node, to[0].name, ts)
+        return (node, idx) if idx else None
+    return None
+
+
+def match_messages(rec: "Recording") -> list[tuple[int, int, str, int, int, int, int]]:
+    """(send_id, recv_id, method, send_node, send_pid, recv_node, recv_pid) for every matched
+    send→receive and spawn→spawned pair of the recording."""
+    wall = _wall_ns(rec)
+    names = _Names(rec)
+    pids = {(p.node_id, p.pid_text): p.idx for p in rec.context.processes.values()}
+    rows = rec.db.query("SELECT id, node_id, kind, ts, uniq, pid, aux, payload FROM events "
+                        "WHERE recording_id = ? AND kind IN (4, 6, 7, 16) ORDER BY id", (rec.id,))
+    evs = sorted(rows, key=lambda r: (wall(r[1], r[3]), r[1], r[3], r[4], r[0]))
+    pending: dict[tuple[int, int], dict[bytes, deque]] = defaultdict(lambda: defaultdict(deque))
+    spawns: dict[tuple[int, int, int], deque] = defaultdict(deque)
+    early_spawned: dict[tuple[int, int, int], deque] = defaultdict(deque)
+    out = []
+    for eid, node_id, kind, ts, uniq, pid, aux, payload in evs:
+        if kind == _SEND:
+            try:
+                msg, to = etfscan.tuple_elements(payload)
+            except BatchFormatError:
+                continue
+            target = (node_id, aux) if aux else _receiver(rec, names, pids, node_id, ts, to)
+            if target:
+                pending[target][msg].append((eid, node_id, pid))
+        elif kind == _RECV:
+            q = pending.get((node_id, pid))
+            if q:
+                d = q.get(payload)
+                if d:
+                    sid, sn, sp = d.popleft()
+                    out.append((sid, eid, "fifo_bytes", sn, sp, node_id, pid))
+        elif kind == _SPAWN:
+            key = (node_id, pid, aux)  # parent, child
+            if early_spawned[key]:
+                rid = early_spawned[key].popleft()
+                out.append((eid, rid, "spawn", node_id, pid, node_id, aux))
+            else:
+                spawns[key].append(eid)
+        elif kind == _SPAWNED:
+            key = (node_id, aux, pid)
+            if spawns[key]:
+                out.append((spawns[key].popleft(), eid, "spawn", node_id, aux, node_id, pid))
+            else:  # same-ts ordering between two processes can put the child's event first
+                early_spawned[key].append(eid)
+    return out
+
+
+def lamport_clocks(rec: "Recording", links: list[tuple]) -> list[tuple[int, int]]:
+    """(event_id, lamport) for every event: a topological sweep over process order plus links."""
+    dep = {r[1]: r[0] for r in links}
+    per_proc: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for eid, node_id, pid in rec.db.query(
+            "SELECT id, node_id, pid FROM events WHERE recording_id = ? ORDER BY id", (rec.id,)):
+        per_proc[(node_id, pid)].append(eid)
+    lam: dict[int, int] = {}
+    pos = dict.fromkeys(per_proc, 0)
+    last = dict.fromkeys(per_proc, 0)
+    waiting: dict[int, list] = defaultdict(list)
+    needed = set(dep.values())
+    out: list[tuple[int, int]] = []
+    stack = list(per_proc)
+    forced = False
+    while True:
+        while stack:
+            p = stack.pop()
+            ids, i, c = per_proc[p], pos[p], last[p]
+            while i < len(ids):
+                eid = ids[i]
+                d = dep.get(eid)
+                if d is not None and not forced:
+                    dc = lam.get(d)
+                    if dc is None:
+                        waiting[d].append(p)
+                        break
+                    c = max(c, dc)
+                elif d is not None and d in lam:
+                    c = max(c, lam[d])
+                c += 1
+                out.append((eid, c))
+                if eid in needed:
+                    lam[eid] = c
+                    if eid in waiting:
+                        stack.extend(waiting.pop(eid))
+                i += 1
+            pos[p], last[p] = i, c
+        blocked = [p for p in per_proc if pos[p] < len(per_proc[p])]
+        if not blocked:
+            break
+        # only possible if links contradict each other (clock skew across nodes): break the tie
+        forced = True
+        stack = blocked
+        waiting.clear()
+    return out
+
+
+# -- walks ---------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class CausalPage:
+    """A page of the causal past (most recent first) or future (earliest first) of ``origin``.
+
+    ``clocks`` maps event id -> Lamport clock; ``processes`` is how many processes the
+    relation reaches; ``next_cursor`` continues the walk (None at the end); ``gaps`` are the
+    gaps within the time span of this page on the nodes involved (a dropped event there
+    could have been a cause or an effect)."""
+
+    origin: Event
+    direction: str
+    events: list[Event]
+    clocks: dict[int, int]
+    processes: int
+    next_cursor: int | None
+    gaps: list[Gap] = field(default_factory=list)
+
+
+def past_horizon(rec: "Recording", event: Event) -> dict[tuple[int, int], int]:
+    """For each process, the highest event id that happens-before ``event``."""
+    ensure_causal(rec)
+    origin = (event.node_id, event.pid)
+    h = {origin: event.id - 1}
+    done: dict[tuple[int, int], int] = {}
+    work = [origin]
+    while work:
+        p = work.pop()
+        hi, lo = h[p], done.get(p, 0)
+        if hi <= lo:
+            continue
+        done[p] = hi
+        for sn, sp, sid in rec.db.query(
+                "SELECT send_node, send_pid, send_id FROM msg_links WHERE recv_node = ? AND recv_pid = ? "
+                "AND recv_id > ? AND recv_id <= ?", (p[0], p[1], lo, hi)):
+            q = (sn, sp)
+            if sid > h.get(q, 0):
+                h[q] = sid
+                work.append(q)
+    return {p: v for p, v in h.items() if v > 0}
+
+
+def future_horizon(rec: "Recording", event: Event) -> dict[tuple[int, int], int]:
+    """For each process, the lowest event id that ``event`` happens-before."""
+    ensure_causal(rec)
+    origin = (event.node_id, event.pid)
+    inf = 2**63 - 1
+    h = {origin: event.id + 1}
+    done: dict[tuple[int, int], int] = {}
+    work = [origin]
+    while work:
+        p = work.pop()
+        lo, hi = h[p], done.get(p, inf)
+        if lo >= hi:
+            continue
+        done[p] = lo
+        for rn, rp, rid in rec.db.query(
+                "SELECT recv_node, recv_pid, recv_id FROM msg_links WHERE send_node = ? AND send_pid = ? "
+                "AND send_id >= ? AND send_id < ?", (p[0], p[1], lo, hi)):
+            q = (rn, rp)
+            if rid < h.get(q, inf):
+                h[q] = rid
+                work.append(q)
+    return h
+
+
+def _page(rec: "Recording", origin: Event, horizon: dict, past: bool, limit: int,
+          cursor: int | None) -> CausalPage:
+    if not 0 < limit <= 10_000:
+        raise ValueError(f"limit must be 1..10000, got {limit}; page with the cursor")
+    streams = []
+    for (node_id, pid), bound in horizon.items():
+        if past:
+            hi = bound if cursor is None else min(bound, cursor - 1)
+            rows = rec.db.query(f"SELECT {EVENT_COLUMNS} FROM events WHERE node_id = ? AND pid = ? "
+                                "AND id <= ? ORDER BY id DESC LIMIT ?", (node_id, pid, hi, limit + 1))
+        else:
+            lo = bound if cursor is None else max(bound, cursor + 1)
+            rows = rec.db.query(f"SELECT {EVENT_COLUMNS} FROM events WHERE node_id = ? AND pid = ? "
+                                "AND id >= ? ORDER BY id LIMIT ?", (node_id, pid, lo, limit + 1))
+        streams.append(rows)
+    merged = heapq.merge(*streams, key=(lambda r: -r[0]) if past else (lambda r: r[0]))
+    picked = []
+    for r in merged:
+        picked.append(r)
+        if len(picked) > limit:
+            break
+    more = len(picked) > limit
+    events = rec.events_from_rows(picked[:limit])
+    clocks = {}
+    if events:
+        ids = [e.id for e in events]
+        for eid, lam in rec.db.query(f"SELECT event_id, lamport FROM clocks WHERE event_id IN "
+                                     f"({','.join('?' * len(ids))})", ids):
+            clocks[eid] = lam
+    gaps: list[Gap] = []
+    if events:
+        lo, hi = min(e.ts for e in events), max(e.ts for e in events)
+        for node_id in {e.node_id for e in events}:
+            gaps += rec.gaps(lo, hi, node_id=node_id)
+    return CausalPage(origin, "past" if past else "future", events, clocks, len(horizon),
+                      events[-1].id if more and events else None, gaps)
+
+
+def causal_past(rec: "Recording", event: Event, limit: int = 100, cursor: int | None = None) -> CausalPage:
+    """Events that happen-before ``event`` ("what could have caused this?"), most recent
+    first, ``limit`` per page; pass ``page.next_cursor`` as ``cursor`` for the next page."""
+    return _page(rec, event, past_horizon(rec, event), True, limit, cursor)
+
+
+def causal_future(rec: "Recording", event: Event, limit: int = 100, cursor: int | None = None) -> CausalPage:
+    """Events ``event`` happens-before ("what did this affect?"), earliest first, paged."""
+    return _page(rec, event, future_horizon(rec, event), False, limit, cursor)
+
+
+def happens_before(rec: "Recording", a: Event, b: Event) -> bool:
+    """True if ``a`` → ``b`` (a could have influenced b)."""
+    if a.id == b.id:
+        return False
+    return past_horizon(rec, b).get((a.node_id, a.pid), 0) >= a.id
+
+
+def lamport(rec: "Recording", event: Event) -> int:
+    ensure_causal(rec)
+    row = rec.db.query_one("SELECT lamport FROM clocks WHERE event_id = ?", (event.id,))
+    return row[0] if row else 0
+
+
+def unmatched_sends(rec: "Recording", limit: int = 1000, after_id: int = 0) -> list[Event]:
+    """Sends never seen received (lost, untraced receiver, or in flight at the end)."""
+    ensure_causal(rec)
+    rows = rec.db.query(
+        f"SELECT {EVENT_COLUMNS} FROM events e WHERE recording_id = ? AND kind = ? AND id > ? "
+        "AND NOT EXISTS (SELECT 1 FROM msg_links l WHERE l.send_id = e.id) ORDER BY id LIMIT ?",
+        (rec.id, int(EventKind.SEND), after_id, limit))
+    return rec.events_from_rows(rows)

@@ -1,0 +1,175 @@
+"""The trace store: ingest of agent batches (exact byte format), typed reads, paging, gaps."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+import elixir_scope.store as store_pkg
+from elixir_scope.instrument.etf import Atom, Pid, encode
+from elixir_scope.store import (
+    BatchFormatError,
+    EventKind,
+    RecordingClosedError,
+    RecordingNotFound,
+    TraceStore,
+)
+from elixir_scope.store.batch import BatchBuilder, SyntheticTrace
+from elixir_scope.store.db import event_indexes_pending
+
+NS = 1_000_000_000
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = TraceStore.open(tmp_path / "t.db")
+    yield s
+    s.close()
+
+
+def new_rec(store, name="r"):
+    rec = store.create_recording(name, spec={"specs": ["Cart"]}, limits={"max_events": 1000})
+    node = rec.add_node("test@localhost", otp_release="25", time_unit=NS, time_offset=1_700_000_000 * NS)
+    return rec, node
+
+
+def test_public_names_are_pinned():
+    assert set(store_pkg.__all__) >= {
+        "TraceStore", "Recording", "RecordingWriter", "Event", "EventKind", "StoreError",
+        "StoreFullError", "StoreReadOnlyError", "StoreSchemaError", "RecordingInfo", "EventList"}
+    assert [k.value for k in EventKind] == list(range(1, 19))
+
+
+def test_batch_roundtrip_typed_events(store):
+    rec, node = new_rec(store)
+    b = BatchBuilder()
+    p = b.pid(Pid(Atom("test@localhost"), 80, 0, 1), "Elixir.Cart", ("Elixir.Cart", "init", 1))
+    f = b.mfa(("Elixir.Cart", "add", 2))
+    b.add(EventKind.CALL, p, f, [b"apple", 3], ts=5 * NS, uniq=1)
+    b.add(EventKind.RETURN, p, f, (Atom("ok"), 3), ts=5 * NS + 10, uniq=2, flags=0b11)
+    batch = b.take()
+    assert rec.ingest_batch(node, batch.dict_entries, batch.events) == 2
+    r = store.recording(rec.id)
+    evs = r.events()
+    assert [e.kind for e in evs] == [EventKind.CALL, EventKind.RETURN]
+    call, ret = evs
+    assert call.payload == [b"apple", 3]
+    assert ret.payload == (Atom("ok"), 3)
+    assert (ret.truncated, ret.redacted, call.truncated) == (True, True, False)
+    assert str(call.mfa) == "Cart.add/2" and call.pid_text == "<0.80.0>"
+    assert call.process.reg_name == "Elixir.Cart" and str(call.process.initial_call) == "Cart.init/1"
+    assert call.wall_time.year == 2023 and call.wall_time.second == (1_700_000_000 + 5) % 60
+    assert r.processes()[0].pid_text == "<0.80.0>"
+    assert [m for _, _, m in r.functions()][0].function == "add"
+
+
+def test_cut_or_unknown_records_are_refused_and_nothing_is_stored(store):
+    rec, node = new_rec(store)
+    t = SyntheticTrace()
+    server, client = t.new_pid(), t.new_pid()
+    t.send(client[1], server[1], server[0], Atom("hello"))
+    good = t.take()
+    rec.ingest_batch(node, good.dict_entries, good.events)
+    t.send(client[1], server[1], server[0], Atom("again"))
+    bad = t.take()
+    with pytest.raises(BatchFormatError, match="runs past the end"):
+        rec.ingest_batch(node, bad.dict_entries, bad.events[:-3])
+    with pytest.raises(BatchFormatError, match="header"):
+        rec.ingest_batch(node, [], bad.events + b"\x01\x00")
+    unknown = struct.pack(">BBqqIII", 99, 0, 1, 1, 1, 0, 0)
+    with pytest.raises(BatchFormatError, match="unknown kind 99"):
+        rec.ingest_batch(node, [], bad.events + unknown)
+    with pytest.raises(BatchFormatError, match="Dict entry"):
+        rec.ingest_batch(node, [(Atom("fun"), 1)], b"")
+    r = store.recording(rec.id)
+    assert len(r.events()) == 2 and r.info.event_count == 2
+
+
+def test_filters_and_paging(store):
+    rec, node = new_rec(store)
+    t = SyntheticTrace()
+    server, client = t.new_pid(reg_name="srv"), t.new_pid()
+    for i in range(30):
+        t.gen_call(client, server, "Elixir.Srv", (Atom("put"), i), {Atom("n"): i}, {Atom("n"): i + 1}, Atom("ok"))
+    batch = t.take()
+    rec.ingest_batch(node, batch.dict_entries, batch.events)
+    rec.finish("stopped", {"offered": batch.count, "sent": batch.count, "dropped": 0})
+    r = store.recording(rec.id)
+    calls = r.events(kind="call")
+    assert len(calls) == 30 and all(e.kind == EventKind.CALL for e in calls)
+    assert len(r.events(kind=["send", EventKind.RECEIVE], pid="srv")) == 60
+    seen, after = [], None
+    while True:
+        page = r.events(pid=server[0].__str__(), limit=7, after_id=after)
+        seen += [e.id for e in page]
+        after = page.next_after_id
+        if after is None:
+            break
+    assert seen == sorted(seen) and len(seen) == len(set(seen)) == 30 * 6
+    window = r.events(since=calls[3].ts, until=calls[5].ts)
+    assert window[0].id == calls[3].id and window[-1].id == calls[5].id
+    assert r.events(descending=True, limit=1)[0].id == r.info.event_count
+    with pytest.raises(ValueError, match="limit"):
+        r.events(limit=0)
+    with pytest.raises(RecordingNotFound):
+        r.events(pid="<0.999.0>")
+    with pytest.raises(ValueError, match="unknown event kind"):
+        r.events(kind="calls")
+
+
+def test_gaps_are_stored_and_reported_by_queries_that_cross_them(store):
+    rec, node = new_rec(store)
+    t = SyntheticTrace()
+    a, b = t.new_pid(), t.new_pid()
+    t.send(a[1], b[1], b[0], 1)
+    before = t.ts
+    gap_ts = t.gap("rate_limit", 42)
+    t.send(a[1], b[1], b[0], 2)
+    batch = t.take()
+    rec.ingest_batch(node, batch.dict_entries, batch.events)
+    rec.add_gap(node, ts=t.tick(), count=7, reason="node_lost")
+    r = store.recording(rec.id)
+    assert r.events(until=before).gaps == []
+    crossing = r.events(since=before, until=gap_ts + 1500)
+    assert [g.count for g in crossing.gaps] == [42] and crossing.crosses_gap
+    assert crossing.gaps[0].reason == "rate_limit"
+    assert [g.reason for g in r.gaps()] == ["rate_limit", "node_lost"]
+    assert r.info.dropped_count == 49 and r.stats.gap_count == 2
+    assert r.stats.by_kind["gap"] == 1
+
+
+def test_finish_closes_the_writer_and_builds_deferred_indexes(store):
+    rec, node = new_rec(store)
+    assert event_indexes_pending(store.db)
+    rec.mark(node, ts=1, term_bytes=encode((Atom("capture_start"), 1)))
+    rec.finish("max_events", {"offered": 1})
+    assert not event_indexes_pending(store.db)
+    names = {r[0] for r in store.db.query("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert {"events_by_process", "events_by_kind", "events_by_time"} <= names
+    with pytest.raises(RecordingClosedError):
+        rec.ingest_batch(node, [], b"")
+    info = store.recordings()[0]
+    assert (info.status, info.end_reason, info.stats) == ("ended", "max_events", {"offered": 1})
+    assert store.recording(rec.id).events(kind="mark")[0].payload == (Atom("capture_start"), 1)
+    with pytest.raises(RecordingNotFound):
+        store.recording(99)
+    with pytest.raises(RecordingNotFound, match="add_node"):
+        store.create_recording("x", spec={}, limits={}).ingest_batch(node, [], b"")
+
+
+def test_large_states_live_only_in_the_states_table(store):
+    rec, node = new_rec(store)
+    t = SyntheticTrace()
+    server, client = t.new_pid(), t.new_pid()
+    big = {Atom("items"): list(range(2000)), Atom("name"): b"x" * 100}
+    big2 = {**big, Atom("name"): b"y" * 100}
+    t.gen_call(client, server, "Elixir.Srv", Atom("rename"), big, big2, Atom("ok"))
+    batch = t.take()
+    rec.ingest_batch(node, batch.dict_entries, batch.events)
+    r = store.recording(rec.id)
+    states = r.events(kind="state")
+    assert [e.payload_bytes for e in states] == [None, None]
+    assert states[0].payload == (Atom("before"), big) and states[1].payload == (Atom("after"), big2)
+    enc = [row[0] for row in store.db.query("SELECT encoding FROM states ORDER BY id")]
+    assert enc == ["full", "delta"]
