@@ -271,7 +271,7 @@ def past_horizon(rec: "Recording", event: Event) -> dict[tuple[int, int], int]:
     """For each process, the highest event id that happens-before ``event``."""
     ensure_causal(rec)
     origin = (event.node_id, event.pid)
-    h = {origin: event.id - 1}
+    h = {origin: event.id}  # inclusive for links: a receive's own send is in its past
     done: dict[tuple[int, int], int] = {}
     work = [origin]
     while work:
@@ -287,6 +287,7 @@ def past_horizon(rec: "Recording", event: Event) -> dict[tuple[int, int], int]:
             if sid > h.get(q, 0):
                 h[q] = sid
                 work.append(q)
+    h[origin] = event.id - 1  # the event itself is not part of its past
     return {p: v for p, v in h.items() if v > 0}
 
 
@@ -295,7 +296,7 @@ def future_horizon(rec: "Recording", event: Event) -> dict[tuple[int, int], int]
     ensure_causal(rec)
     origin = (event.node_id, event.pid)
     inf = 2**63 - 1
-    h = {origin: event.id + 1}
+    h = {origin: event.id}  # inclusive for links: a send's own receive is in its future
     done: dict[tuple[int, int], int] = {}
     work = [origin]
     while work:
@@ -311,6 +312,7 @@ def future_horizon(rec: "Recording", event: Event) -> dict[tuple[int, int], int]
             if rid < h.get(q, inf):
                 h[q] = rid
                 work.append(q)
+    h[origin] = event.id + 1  # the event itself is not part of its future
     return h
 
 

@@ -1,0 +1,149 @@
+"""Causal order on real store files: identity matching of identical messages, names, clocks,
+causal past/future with paging, message flows, read-only stores."""
+
+from __future__ import annotations
+
+from elixir_scope.instrument.etf import Atom
+from elixir_scope.store import EventKind, TraceStore
+from elixir_scope.store.batch import SyntheticTrace
+from elixir_scope.store.causal import happens_before, lamport, unmatched_sends
+
+NS = 1_000_000_000
+
+
+def build(tmp_path, script):
+    store = TraceStore.open(tmp_path / "c.db")
+    rec = store.create_recording("c", spec={}, limits={})
+    node = rec.add_node("test@localhost", otp_release="25", time_unit=NS, time_offset=0)
+    t = SyntheticTrace()
+    out = script(t)
+    b = t.take()
+    rec.ingest_batch(node, b.dict_entries, b.events)
+    rec.finish("stopped", {})
+    return store, store.recording(rec.id), out
+
+
+def links(r):
+    return dict(r.db.query("SELECT send_id, recv_id FROM msg_links WHERE method = 'fifo_bytes'"))
+
+
+def test_identical_messages_are_matched_to_distinct_receives_in_order(tmp_path):
+    def script(t):
+        a, b, c = t.new_pid(), t.new_pid(), t.new_pid()
+        bb = t.builder
+        # a sends `ping` twice, c sends `ping` once, all before b receives anything
+        bb.add(EventKind.SEND, a[1], b[1], (Atom("ping"), b[0]), ts=t.tick())
+        bb.add(EventKind.SEND, a[1], b[1], (Atom("ping"), b[0]), ts=t.tick())
+        bb.add(EventKind.SEND, c[1], b[1], (Atom("pong"), b[0]), ts=t.tick())
+        bb.add(EventKind.SEND, c[1], b[1], (Atom("ping"), b[0]), ts=t.tick())
+        for m in ("ping", "pong", "ping", "ping"):
+            bb.add(EventKind.RECEIVE, b[1], 0, Atom(m), ts=t.tick())
+        return a, b, c
+
+    store, r, _ = build(tmp_path, script)
+    from elixir_scope.store.causal import ensure_causal
+
+    ensure_causal(r)
+    ev = r.events()
+    s1, s2, s3, s4, r1, r2, r3, r4 = [e.id for e in ev]
+    assert links(r) == {s1: r1, s2: r3, s3: r2, s4: r4}
+    assert len(set(links(r).values())) == 4  # a bijection: nothing received twice
+
+
+def test_sends_to_registered_names_and_unmatched_sends(tmp_path):
+    def script(t):
+        a, b = t.new_pid(), t.new_pid()
+        bb = t.builder
+        bb.add(EventKind.REGISTER, b[1], 0, Atom("Elixir.Cache"), ts=t.tick())
+        t.send(a[1], 0, None, (Atom("get"), 1), to=Atom("Elixir.Cache"), received=False)
+        bb.add(EventKind.RECEIVE, b[1], 0, (Atom("get"), 1), ts=t.tick())
+        t.send(a[1], b[1], b[0], Atom("lost"), received=False)
+        return a, b
+
+    store, r, (a, b) = build(tmp_path, script)
+    ev = r.events()
+    assert r.step(ev[1], scope="causal").id == ev[2].id  # the named send is matched
+    assert r.step(ev[2], -1, scope="causal").id == ev[1].id
+    lost = unmatched_sends(r)
+    assert [e.payload[0] for e in lost] == [Atom("lost")]
+    flows = r.message_flow()
+    assert [(f.receive is not None, f.receiver.pid_text if f.receiver else None) for f in flows.messages] == \
+        [(True, str(b[0])), (False, str(b[0]))]
+    assert flows.messages[0].latency == t_step(r) and flows.messages[0].message == (Atom("get"), 1)
+
+
+def t_step(r):
+    ev = r.events()
+    return ev[2].ts - ev[1].ts
+
+
+def chain_script(t):
+    a, b, c, d = (t.new_pid() for _ in range(4))
+    t.send(a[1], b[1], b[0], Atom("one"))      # a -> b
+    t.send(d[1], d[1], d[0], Atom("self"))     # unrelated
+    t.send(b[1], c[1], c[0], Atom("two"))      # b -> c
+    t.exit(c, Atom("normal"))
+    t.send(d[1], a[1], a[0], Atom("late"))     # d -> a, after everything: not in c's past
+    return a, b, c, d
+
+
+def test_causal_past_and_future_follow_messages_only(tmp_path):
+    store, r, (a, b, c, d) = build(tmp_path, chain_script)
+    ev = r.events()
+    send_one, recv_one, self_send, self_recv, send_two, recv_two, c_exit, late_send, late_recv = ev
+    past = r.causal_past(c_exit, limit=100)
+    assert [e.id for e in past.events] == [recv_two.id, send_two.id, recv_one.id, send_one.id]
+    assert past.next_cursor is None and past.processes == 3
+    future = r.causal_future(send_one, limit=100)
+    assert [e.id for e in future.events] == [recv_one.id, send_two.id, recv_two.id, c_exit.id, late_recv.id]
+    assert happens_before(r, send_one, c_exit) and not happens_before(r, self_send, c_exit)
+    assert not happens_before(r, c_exit, send_one)
+    # Lamport clocks respect every happens-before edge
+    assert lamport(r, send_one) < lamport(r, recv_one) < lamport(r, send_two) < lamport(r, recv_two)
+    assert past.clocks[recv_two.id] == lamport(r, recv_two)
+
+
+def test_causal_paging_returns_everything_once(tmp_path):
+    def script(t):
+        a, b = t.new_pid(), t.new_pid()
+        for i in range(25):
+            t.send(a[1], b[1], b[0], i)
+            t.send(b[1], a[1], a[0], i)
+        t.exit(a, Atom("done"))
+        return a, b
+
+    store, r, _ = build(tmp_path, script)
+    last = r.events(descending=True, limit=1)[0]
+    seen, cursor = [], None
+    while True:
+        page = r.causal_past(last, limit=7, cursor=cursor)
+        seen += [e.id for e in page.events]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == sorted(seen, reverse=True) and len(seen) == len(set(seen)) == last.id - 1
+
+
+def test_read_only_store_computes_causality_without_writing(tmp_path):
+    store, r, _ = build(tmp_path, chain_script)
+    path = store.path
+    store.close()
+    ro = TraceStore.open(path, readonly=True)
+    rr = ro.recording(1)
+    ev = rr.events()
+    assert [e.id for e in rr.causal_past(ev[6]).events] == [ev[5].id, ev[4].id, ev[1].id, ev[0].id]
+    assert ro.db.query_one("SELECT causal_upto FROM main.recordings")[0] == 0  # nothing written
+    ro.close()
+
+
+def test_spawn_is_a_causal_edge(tmp_path):
+    def script(t):
+        parent, child = t.new_pid(), t.new_pid()
+        t.builder.add(EventKind.CALL, parent[1], t.builder.mfa(("m", "f", 0)), [], ts=t.tick())
+        t.spawn(parent, child, (Atom("m"), Atom("g"), []))
+        t.exit(child, Atom("normal"))
+        return parent, child
+
+    store, r, _ = build(tmp_path, script)
+    ev = r.events()
+    assert [e.kind for e in r.causal_past(ev[-1]).events] == [EventKind.SPAWNED, EventKind.SPAWN, EventKind.CALL]
