@@ -18,7 +18,7 @@ from tree_sitter import Language, Node, Query, QueryCursor, Tree
 from . import complexity as cx
 from .facts import FileFacts, FunCall, ModuleFacts, interpret_remote, note_via_helper
 from .refs import Scope, literal_ref, module_name
-from .syntax import arg_count, args_of, atom_text, function_head, has_body, line_of, operator, text
+from .syntax import arg_count, args_of, atom_text, function_head, line_of, operator, text
 
 QUERY = """
 (call target: (identifier) @kw) @call
@@ -82,6 +82,29 @@ class _Nested:
             self.parent.append(stack[-1] if stack else -1)
             stack.append(i)
 
+    def sweep(self, positions: list[int]) -> list[object | None]:
+        """find() for many positions at once, in one merge pass when they are sorted (the
+        query returns nodes in document order); falls back to bisect otherwise."""
+        items, n = self.items, len(self.items)
+        out: list[object | None] = []
+        stack: list[tuple[int, int, object]] = []
+        j = 0
+        last = -1
+        for pos in positions:
+            if pos < last:
+                return [self.find(p) for p in positions]
+            last = pos
+            while j < n and items[j][0] <= pos:
+                item = items[j]
+                while stack and stack[-1][1] <= item[0]:
+                    stack.pop()
+                stack.append(item)
+                j += 1
+            while stack and stack[-1][1] <= pos:
+                stack.pop()
+            out.append(stack[-1][2] if stack else None)
+        return out
+
     def find(self, pos: int) -> object | None:
         i = bisect_right(self.starts, pos) - 1
         while i >= 0:
@@ -110,9 +133,9 @@ def extract(tree: Tree, query: Query, file: str) -> FileResult:
     vias: list[Node] = []
     for index, caps in matches:
         if index == P_CALL:
-            calls.append((text(caps["kw"][0]), caps["call"][0]))
+            calls.append((caps["kw"][0].text.decode(), caps["call"][0]))
         elif index == P_RCALL:
-            rcalls.append((caps["rcall"][0], caps["mod"][0], text(caps["fun"][0])))
+            rcalls.append((caps["rcall"][0], caps["mod"][0], caps["fun"][0].text.decode()))
         elif index == P_FN:
             fns.append(caps["fn"][0])
         elif index == P_BLOCK:
@@ -162,24 +185,27 @@ def extract(tree: Tree, query: Query, file: str) -> FileResult:
             if mod is not None:
                 (_alias if kw == "alias" else _use)(mod, node)
 
+    local_names = {id(m): {name for name, _ in m.functions} for m in modules}
+    resolved: dict[tuple[int, str], str] = {}
     out = FileFacts()
     nest: list[tuple[int, int, object]] = []
-    for kw, node in calls:
-        clause = clause_at(node)
-        if clause is None:
+    owners = clause_index.sweep([node.start_byte for _, node in calls])
+    for (kw, node), clause in zip(calls, owners):
+        if clause is None or (kw in SPECIAL_FORMS and kw not in cx.NESTING_CONSTRUCTS):
             continue
-        tally = clause.function.tally
+        tally = clause.function.tally  # type: ignore[union-attr]
         if kw in cx.NESTING_CONSTRUCTS:
             arrows = 0
             if kw == "with":
                 arrows = sum(1 for a in args_of(node) if a.type == "binary_operator" and operator(a) == "<-")
             tally.decisions += cx.construct_increment(kw, arrows)
             nest.append((node.start_byte, node.end_byte, clause.function))
-        elif kw not in SPECIAL_FORMS and node.id != clause.node.id:
+        elif kw not in SPECIAL_FORMS:
             tally.calls += 1
-            fname = clause.function.name
-            out.fun_calls.append(FunCall(clause.module.facts.name, f"{fname}/{clause.function.arity}",
-                                         clause.module.facts.name, kw, arg_count(node)))
+            if kw in local_names[id(clause.module)]:  # calls to imported functions are not edges
+                fn = clause.function
+                out.fun_calls.append(FunCall(clause.module.facts.name, f"{fn.name}/{fn.arity}",
+                                             clause.module.facts.name, kw, arg_count(node)))
     for node in fns:
         clause = clause_at(node)
         if clause is not None:
@@ -188,24 +214,26 @@ def extract(tree: Tree, query: Query, file: str) -> FileResult:
         clause = clause_at(block)
         if clause is not None:
             clause.function.tally.decisions += cx.arrow_block_increment(block.type, count)
-    for node in bools:
-        clause = clause_at(node)
+    for clause in clause_index.sweep([node.start_byte for node in bools]):
         if clause is not None:
-            clause.function.tally.decisions += 1
+            clause.function.tally.decisions += 1  # type: ignore[attr-defined]
     for owner, depth in cx.nesting_depths(nest).items():
         tally = owner.tally  # type: ignore[attr-defined]
         tally.nesting = max(tally.nesting, depth)
 
-    for call, mod_node, fun in rcalls:
-        mod = module_at(call)
+    rowners = clause_index.sweep([call.start_byte for call, _, _ in rcalls])
+    for (call, mod_node, fun), clause in zip(rcalls, rowners):
+        mod = clause.module if clause is not None else module_at(call)  # type: ignore[union-attr]
         if mod is None:
             continue
-        if mod_node.type == "identifier" and text(mod_node) != "__MODULE__":
+        written = mod_node.text.decode()
+        if mod_node.type == "identifier" and written != "__MODULE__":
             continue  # `state.items` — field access, not a call
-        target = module_name(mod_node, mod.scope)
+        target = resolved.get((id(mod), written))
         if target is None:
+            target = resolved[(id(mod), written)] = module_name(mod_node, mod.scope) or ""
+        if not target:
             continue
-        clause = clause_at(call)
         function = f"{clause.function.name}/{clause.function.arity}" if clause else None
         if clause is not None:
             clause.function.tally.calls += 1
@@ -255,7 +283,7 @@ def _modules(calls: list[tuple[str, Node]]) -> list[RawModule]:
 
 def _add_clause(mod: RawModule, kind: str, node: Node) -> _Clause | None:
     head = function_head(node)
-    if head is None or (kind != "defdelegate" and not has_body(node)):
+    if head is None or (kind != "defdelegate" and not head.has_body):
         return None
     key = (head.name, head.arity)
     fn = mod.functions.get(key)

@@ -86,6 +86,10 @@ ETS_OPS = {"new", "insert", "insert_new", "lookup", "lookup_element", "update_co
            "tab2list", "info", "first", "next", "give_away"}
 
 
+INTERESTING_TARGETS = frozenset(set(PROCESS_APIS) | {"Supervisor", "DynamicSupervisor", "Task", "Task.Supervisor",
+                                                   "Registry", "Phoenix.PubSub", "Endpoint", ":ets"})
+
+
 def message_tag(node: Node | None) -> str | None:
     """The tag of a request message: `:total` or the first atom of `{:add, item}`."""
     if node is None:
@@ -162,6 +166,8 @@ def supervisor_info(args: list[Node], scope: Scope, clause: Node | None) -> tupl
 def interpret_remote(call: Node, target: str, fun: str, scope: Scope, mod: ModuleFacts,
                      function: str | None, clause: Node | None, file: str, out: FileFacts) -> None:
     """Record what a remote call `target.fun(...)` means for processes, topics and tables."""
+    if target not in INTERESTING_TARGETS and not target.endswith(".Endpoint"):
+        return
     args = args_of(call)
     line = line_of(call)
     api = PROCESS_APIS.get(target)

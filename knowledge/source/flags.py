@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections import defaultdict
+from functools import lru_cache
 
 from .model import EtsAccess, Flag, FlagKind, Location, TopicUse
 
@@ -82,12 +83,27 @@ def _family(use: TopicUse) -> str:
     return "registry" if use.api == "Registry" else "pubsub"
 
 
+@lru_cache(maxsize=4096)
 def _rx(topic: str) -> re.Pattern[str]:
     return re.compile(".*".join(re.escape(p) for p in topic.split("*")) + r"\Z")
 
 
-def _matches(a: str, b: str) -> bool:
-    return a == b or bool(_rx(a).match(b)) or bool(_rx(b).match(a))
+def _matches(topic: str, exact: set[str], wild: list[str]) -> bool:
+    """Whether `topic` meets one of the counterpart topics (`exact` plain, `wild` with `*`)."""
+    if topic in exact:
+        return True
+    if "*" in topic:
+        rx = _rx(topic)
+        if any(rx.match(t) for t in exact) or any(rx.match(w) for w in wild):
+            return True
+    return any(_rx(w).match(topic) for w in wild)
+
+
+def _near(topic: str, others: list[str]) -> str | None:
+    """The closest spelling among topics of similar length (a typo, not a different topic)."""
+    pool = [t for t in others if abs(len(t) - len(topic)) <= 3]
+    found = difflib.get_close_matches(topic, pool, n=1, cutoff=0.75)
+    return found[0] if found else None
 
 
 def topic_flags(uses: list[TopicUse]) -> list[Flag]:
@@ -95,16 +111,25 @@ def topic_flags(uses: list[TopicUse]) -> list[Flag]:
     groups: dict[tuple[str, str, str], list[TopicUse]] = defaultdict(list)
     for u in uses:
         groups[(_family(u), u.action, u.topic)].append(u)
-    for (family, action, topic), items in sorted(groups.items()):
+    sides: dict[tuple[str, str], tuple[set[str], list[str]]] = {}
+    for family, action, topic in groups:
+        exact, wild = sides.setdefault((family, action), (set(), []))
+        (wild.append if "*" in topic else exact.add)(topic)
+    orphans: dict[tuple[str, str, str], list[TopicUse]] = {}
+    for (family, action, topic), items in groups.items():
         other = "subscribe" if action == "publish" else "publish"
-        counterpart = sorted({t for (f, a, t) in groups if f == family and a == other})
-        if any(_matches(topic, t) for t in counterpart):
-            continue
-        near = difflib.get_close_matches(topic, counterpart, n=1, cutoff=0.75)
+        exact, wild = sides.get((family, other), (set(), []))
+        if not _matches(topic, exact, wild):
+            orphans[(family, action, topic)] = items
+    for (family, action, topic), items in sorted(orphans.items()):
+        other = "subscribe" if action == "publish" else "publish"
+        # A typo leaves both spellings orphaned, so the "did you mean" is searched among the
+        # other side's orphans only.
+        near = _near(topic, sorted(t for (f, a, t) in orphans if f == family and a == other))
         hint = ""
         if near:
-            who = sorted({u.module for u in groups[(family, other, near[0])]})
-            hint = f" Did you mean {near[0]!r} ({'subscribed' if other == 'subscribe' else 'published'} " \
+            who = sorted({u.module for u in groups[(family, other, near)]})
+            hint = f" Did you mean {near!r} ({'subscribed' if other == 'subscribe' else 'published'} " \
                    f"in {', '.join(who)})?"
         modules = tuple(sorted({u.module for u in items}))
         bus = items[0].bus

@@ -35,8 +35,13 @@ def args_of(call: Node) -> list[Node]:
 
 
 def arg_count(call: Node) -> int:
-    """Arity of a call site; a call on the right of `|>` gets the piped value as well."""
-    n = len(args_of(call))
+    """Arity of a call site; a call on the right of `|>` gets the piped value as well.
+    (Counts named children in C: a comment inside an argument list would count as one.)"""
+    n = 0
+    for child in call.children:
+        if child.type == "arguments":
+            n = child.named_child_count
+            break
     parent = call.parent
     if parent is not None and parent.type == "binary_operator":
         op = parent.child_by_field_name("operator")
@@ -122,17 +127,32 @@ def int_literal(node: Node | None) -> int | None:
 class FunctionHead:
     name: str
     arity: int
-    defaults: int
     guard: Node | None
+    has_body: bool
 
 
 def function_head(def_call: Node) -> FunctionHead | None:
-    """Name and arity of `def name(args) when guard`. None for heads built with `unquote`
-    or other metaprogramming, which the analysis skips rather than guesses."""
-    args = args_of(def_call)
-    if not args:
+    """Name, arity and guard of `def name(args) when guard ...`, and whether the clause has a
+    body (a bodiless head such as `def f(a, b \\\\ 1)` only declares defaults; it is not a
+    clause). None for heads built with `unquote` or other metaprogramming, which the analysis
+    skips rather than guesses. Hot path (every def of a project): reads children directly."""
+    arguments = None
+    body = False
+    for child in def_call.children:
+        kind = child.type
+        if kind == "arguments":
+            arguments = child
+        elif kind == "do_block":
+            body = True
+    if arguments is None or arguments.named_child_count == 0:
         return None
-    head = args[0]
+    head = arguments.named_children[0]
+    if not body:
+        last = arguments.named_children[-1]
+        if last.type == "keywords":
+            first_pair = last.named_children[0] if last.named_child_count else None
+            key = first_pair.child_by_field_name("key") if first_pair is not None else None
+            body = key is not None and (key.text or b"").startswith(b"do:")
     guard = None
     if head.type == "binary_operator" and operator(head) == "when":
         guard = head.child_by_field_name("right")
@@ -140,20 +160,15 @@ def function_head(def_call: Node) -> FunctionHead | None:
         if head is None:
             return None
     if head.type == "identifier":
-        return FunctionHead(text(head), 0, 0, guard)
+        return FunctionHead(text(head), 0, guard, body)
     if head.type == "call":
         target = head.child_by_field_name("target")
         if target is None or target.type != "identifier":
             return None
-        params = args_of(head)
-        defaults = sum(1 for p in params if p.type == "binary_operator" and operator(p) == "\\\\")
-        return FunctionHead(text(target), len(params), defaults, guard)
+        params = 0
+        for child in head.children:
+            if child.type == "arguments":
+                params = child.named_child_count
+                break
+        return FunctionHead(text(target), params, guard, body)
     return None
-
-
-def has_body(def_call: Node) -> bool:
-    """A bodiless head (`def f(a, b \\\\ 1)`) declares defaults; it is not a clause."""
-    if do_block(def_call) is not None:
-        return True
-    args = args_of(def_call)
-    return any(k == "do" for node in args[1:] for k, _ in keyword_pairs(node))
