@@ -42,6 +42,22 @@ _u32u32 = struct.Struct(">II").unpack_from
 _u64u32 = struct.Struct(">QI").unpack_from
 _u32u8 = struct.Struct(">IB").unpack_from
 _u32u8u8 = struct.Struct(">IIB").unpack_from
+_u32x4 = struct.Struct(">IIII").unpack_from
+
+# Building frozen dataclasses through their __init__ costs a Python call per field; the
+# decoder sets the slots directly (the values come from the wire and are already typed).
+_new = object.__new__
+_ref_node = Ref.__dict__["node"].__set__
+_ref_creation = Ref.__dict__["creation"].__set__
+_ref_ids = Ref.__dict__["ids"].__set__
+
+
+def _make_ref(node: Atom, creation: int, ids: tuple) -> Ref:
+    ref = _new(Ref)
+    _ref_node(ref, node)
+    _ref_creation(ref, creation)
+    _ref_ids(ref, ids)
+    return ref
 
 # Atom caches keyed by the raw bytes of the name; true/false map straight to bool.
 _UTF8_ATOMS: dict[bytes, Any] = {b"true": True, b"false": False}
@@ -82,19 +98,80 @@ def _node_atom(data: bytes, pos: int) -> tuple[Atom, int]:
 def _map(data: bytes, pos: int, arity: int) -> tuple[dict, int]:
     d: dict = {}
     dec = _dec
-    keys = []
+    start = pos
     for _ in range(arity):
         k, pos = dec(data, pos)
         v, pos = dec(data, pos)
-        keys.append((k, v))
         try:
             d[k] = v
         except TypeError:
             d[freeze(k)] = v
     if len(d) != arity:
-        # Keys Python merges (1, 1.0, True) but Erlang keeps apart: keep them all, exactly.
-        d = {ExactKey(k): v for k, v in keys}
+        # Keys Python merges (1, 1.0, True) but Erlang keeps apart: decode again, keeping
+        # every key exactly (rare, so the second pass costs nothing in practice).
+        d = {}
+        pos = start
+        for _ in range(arity):
+            k, pos = dec(data, pos)
+            v, pos = dec(data, pos)
+            d[ExactKey(k)] = v
     return d, pos
+
+
+_PID_CACHE: dict[bytes, Pid] = {}
+
+
+def _pid(data: bytes, start: int) -> tuple[Pid, int]:
+    """NEW_PID_EXT at ``start`` (the tag). Pids repeat a lot in traces: cache them by bytes."""
+    if data[start + 1] == 119:  # node name as SMALL_ATOM_UTF8 (always, over distribution)
+        end = start + 15 + data[start + 2]
+        key = data[start:end]
+        pid = _PID_CACHE.get(key)
+        if pid is None:
+            node = _atom_utf8(data[start + 3:end - 12])
+            if not isinstance(node, Atom):
+                raise DecodeError(f"expected a node name atom inside a pid, got {node!r}")
+            pid = Pid(node, *_pid_tail(data, end - 12))
+            if len(_PID_CACHE) >= _CACHE_LIMIT:
+                _PID_CACHE.clear()
+            _PID_CACHE[key] = pid
+        return pid, end
+    node, pos = _node_atom(data, start + 1)
+    i, s, c = _pid_tail(data, pos)
+    return Pid(node, i, s, c), pos + 12
+
+
+def _seq(data: bytes, pos: int, n: int) -> tuple[list, int]:
+    """``n`` consecutive terms. Atoms, small integers, binaries and pids - most leaves of a
+    trace event - are decoded inline, without a recursive call each."""
+    items: list = []
+    append = items.append
+    atoms = _UTF8_ATOMS
+    for _ in range(n):
+        tag = data[pos]
+        if tag == 119:
+            end = pos + 2 + data[pos + 1]
+            raw = data[pos + 2:end]
+            atom = atoms.get(raw)
+            append(atom if atom is not None else _atom_utf8(raw))
+            pos = end
+        elif tag == 97:
+            append(data[pos + 1])
+            pos += 2
+        elif tag == 88:
+            pid, pos = _pid(data, pos)
+            append(pid)
+        elif tag == 109:
+            (k,) = _u32(data, pos + 1)
+            end = pos + 5 + k
+            if end > len(data):
+                raise DecodeError("truncated binary")
+            append(data[pos + 5:end])
+            pos = end
+        else:
+            x, pos = _dec(data, pos)
+            append(x)
+    return items, pos
 
 
 def _dec(data: bytes, pos: int) -> tuple[Any, int]:
@@ -111,22 +188,10 @@ def _dec(data: bytes, pos: int) -> tuple[Any, int]:
     if tag == 97:  # SMALL_INTEGER_EXT
         return data[pos], pos + 1
     if tag == 104:  # SMALL_TUPLE_EXT
-        n = data[pos]
-        pos += 1
-        if n == 2:
-            a, pos = _dec(data, pos)
-            b, pos = _dec(data, pos)
-            return (a, b), pos
-        items = []
-        append = items.append
-        for _ in range(n):
-            x, pos = _dec(data, pos)
-            append(x)
+        items, pos = _seq(data, pos + 1, data[pos])
         return tuple(items), pos
     if tag == 88:  # NEW_PID_EXT
-        node, pos = _dec(data, pos)
-        i, s, c = _pid_tail(data, pos)
-        return Pid(node, i, s, c), pos + 12
+        return _pid(data, pos - 1)
     if tag == 109:  # BINARY_EXT
         (n,) = _u32(data, pos)
         pos += 4
@@ -138,12 +203,7 @@ def _dec(data: bytes, pos: int) -> tuple[Any, int]:
         return [], pos
     if tag == 108:  # LIST_EXT
         (n,) = _u32(data, pos)
-        pos += 4
-        items = []
-        append = items.append
-        for _ in range(n):
-            x, pos = _dec(data, pos)
-            append(x)
+        items, pos = _seq(data, pos + 4, n)
         if data[pos] == 106:
             return items, pos + 1
         tail, pos = _dec(data, pos)
@@ -168,21 +228,19 @@ def _dec(data: bytes, pos: int) -> tuple[Any, int]:
         return (-v if sign else v), end
     if tag == 90:  # NEWER_REFERENCE_EXT
         (n,) = _u16(data, pos)
-        node, pos = _dec(data, pos + 2)
+        node, pos = _node_atom(data, pos + 2)
+        if n == 3:
+            creation, *ids = _u32x4(data, pos)
+            return _make_ref(node, creation, tuple(ids)), pos + 16
         (creation,) = _u32(data, pos)
         pos += 4
         ids = struct.unpack_from(f">{n}I", data, pos)
-        return Ref(node, creation, ids), pos + 4 * n
+        return _make_ref(node, creation, ids), pos + 4 * n
     if tag == 70:  # NEW_FLOAT_EXT
         return _f64(data, pos)[0], pos + 8
     if tag == 105:  # LARGE_TUPLE_EXT
         (n,) = _u32(data, pos)
-        pos += 4
-        items = []
-        append = items.append
-        for _ in range(n):
-            x, pos = _dec(data, pos)
-            append(x)
+        items, pos = _seq(data, pos + 4, n)
         return tuple(items), pos
     if tag == 118:  # ATOM_UTF8_EXT
         (n,) = _u16(data, pos)
