@@ -1,0 +1,166 @@
+"""Exceptions, the state that caused them, and the earlier transition that corrupted it.
+
+A GenServer that crashes in ``handle_call`` is often innocent: an *earlier* message put a bad
+value into its state (a field turned to ``nil``, a value of the wrong type) and a later,
+unrelated request trips over it. Proof: the failing callback (an ``exception`` event, or the
+process's ``exit`` with ``{error, stacktrace}``), the state it ran with (the recorded state
+history), and — walking that history backwards — the transition that introduced the bad
+value and the message that caused it. That earlier callback is the culprit.
+"""
+
+from __future__ import annotations
+
+from ..findings import Culprit, Finding, MessageArrow, StateDiff
+from ..view import Call, RecordingView, StateStep, fmt, is_atom, mod_name
+
+
+def _failures(view: RecordingView) -> list[Call]:
+    out = []
+    for c in view.calls:
+        if c.outcome == "exception" and c.function.startswith("handle_"):
+            cls = c.value[0] if isinstance(c.value, tuple) and c.value else None
+            if cls is not None and (is_atom(cls, "error") or is_atom(cls, "throw")):
+                out.append(c)
+    return out
+
+
+def _suspicious(changes) -> list:
+    """Changes that plausibly corrupt a state: a value turned nil, a field removed, a type
+    change (e.g. a list became an atom)."""
+    bad = []
+    for ch in changes:
+        if ch.op in ("became_nil", "removed"):
+            bad.append(ch)
+        elif ch.op == "changed" and ch.before is not None and ch.after is not None:
+            if _kind(ch.before) != _kind(ch.after):
+                bad.append(ch)
+    return bad
+
+
+def _kind(text: str) -> str:
+    if text in ("nil", "true", "false"):
+        return text
+    if text.startswith('"'):
+        return "string"
+    if text.startswith("%"):
+        return "map"
+    if text.startswith("["):
+        return "list"
+    if text.startswith("{"):
+        return "tuple"
+    if text.startswith(":"):
+        return "atom"
+    if text[:1].isdigit() or text[:1] == "-":
+        return "number"
+    return "other"
+
+
+def detect(view: RecordingView) -> list[Finding]:
+    findings = []
+    seen = set()
+    for fail in _failures(view):
+        history = [s for s in view.states if s.pid == fail.pid and s.ts <= fail.ts]
+        if not history:
+            continue
+        key = (fail.module, fail.function, fail.pid)
+        if key in seen:
+            continue
+        seen.add(key)
+        f = _explain(view, fail, history)
+        if f:
+            findings.append(f)
+    return findings
+
+
+def _explain(view: RecordingView, fail: Call, history: list[StateStep]) -> Finding | None:
+    state_then = history[-1].state
+    # walk backwards over transitions (before → after pairs in order of recording)
+    corrupting = None
+    diff_changes = []
+    steps = sorted(history, key=lambda s: (s.ts, s.event_id))
+    for prev, nxt in reversed(list(zip(steps, steps[1:]))):
+        changes = view.state_changes(prev.state, nxt.state)
+        bad = _suspicious(changes)
+        if bad:
+            corrupting, diff_changes = nxt, bad
+            break
+    reason = fmt(fail.value, 200)
+    request = fail.args[0] if fail.args else None
+    evidence = [
+        view.call_evidence(fail, f"{fail.mfa} called with {fmt(request)}"),
+        view.end_evidence(fail, f"{fail.mfa} raised {reason}"),
+    ]
+    chain = []
+    diffs = []
+    culprit_call = None
+    if corrupting is not None:
+        culprit_call = _callback_of(view, corrupting)
+        ev = view.evidence(corrupting.event_id, "state", corrupting.ts, corrupting.pid,
+                           "state changed: " + "; ".join(f"{c.path} {c.before} → {c.after}" for c in diff_changes))
+        chain = []
+        if culprit_call:
+            chain.append(view.call_evidence(culprit_call, f"{culprit_call.mfa} handled {fmt(culprit_call.args[0] if culprit_call.args else None)}"))
+        chain += [ev, evidence[0], evidence[1]]
+        evidence.insert(0, ev)
+        if culprit_call:
+            evidence.insert(0, chain[0])
+        diffs.append(StateDiff(pid=view.proc(corrupting.pid).pid if view.proc(corrupting.pid) else str(corrupting.pid),
+                               process=view.label(corrupting.pid), event_id=corrupting.event_id,
+                               caused_by=(f"{culprit_call.mfa} {fmt(culprit_call.args[0] if culprit_call.args else None, 60)}"
+                                          if culprit_call else corrupting.callback),
+                               changes=diff_changes))
+    else:
+        chain = evidence[:]
+    if culprit_call is not None:
+        msg = culprit_call.args[0] if culprit_call.args else None
+        culprit = Culprit(module=mod_name(culprit_call.module), function=f"{culprit_call.function}/{culprit_call.arity}",
+                          detail=fmt(msg), process=view.label(fail.pid))
+        bad_path = diff_changes[0].path
+        summary = (
+            f"{fail.mfa} crashed with {reason} while handling {fmt(request)}. The state it ran with had "
+            f"{bad_path} = {diff_changes[0].after}; that value was put there earlier, at "
+            f"+{view.at_ms(corrupting.ts):.1f} ms, by {culprit_call.mfa} handling {fmt(msg)}. The crash is the "
+            "symptom; the earlier message is the cause."
+        )
+        title = f"{fail.mfa} crashes on state corrupted by {culprit_call.mfa}"
+        conf = 0.9
+    else:
+        culprit = Culprit(module=mod_name(fail.module), function=f"{fail.function}/{fail.arity}",
+                          detail=fmt(request), process=view.label(fail.pid))
+        summary = (f"{fail.mfa} crashed with {reason} while handling {fmt(request)}, with state "
+                   f"{fmt(state_then, 200)}. No earlier transition introduced a suspicious value, so the "
+                   "request itself is the likely trigger.")
+        title = f"{fail.mfa} raises {reason[:60]}"
+        conf = 0.7
+    return Finding(
+        detector="exception_state",
+        title=title,
+        summary=summary,
+        severity="high",
+        confidence=conf,
+        culprit=culprit,
+        evidence=evidence,
+        causal_chain=chain,
+        state_diffs=diffs,
+        messages=[MessageArrow(sender="caller", receiver=view.label(fail.pid), message=fmt(request, 50),
+                               at_ms=view.at_ms(fail.ts), kind="call")],
+        signatures=["exception:error", "state:nil_field", "state:corrupted_by_earlier_message"],
+        fix_hint=(
+            "Validate at the boundary: reject the bad value in the callback that accepted it (pattern-match "
+            "or guard on the message, return {:error, reason}), and keep the state's invariants in one place "
+            "(a struct with enforced keys and a constructor)."
+        ),
+    )
+
+
+def _callback_of(view: RecordingView, step: StateStep) -> Call | None:
+    """The callback invocation whose return produced this state."""
+    best = None
+    for c in view.calls_by_pid.get(step.pid, []):
+        if c.function.startswith(("handle_", "init")) and c.ts <= step.ts and (c.end_ts is None or c.end_ts >= step.ts):
+            best = c
+    if best is None:
+        for c in view.calls_by_pid.get(step.pid, []):
+            if c.function.startswith(("handle_", "init")) and c.ts <= step.ts:
+                best = c
+    return best

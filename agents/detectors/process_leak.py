@@ -1,0 +1,77 @@
+"""Process leaks.
+
+A process spawned per request that never exits — waiting on a ``receive`` that never comes, or
+looping — is a leak: the process count and memory grow with traffic until the node hits its
+process limit. Proof: many ``spawn`` events with the same initial call and no matching
+``exit`` by the end of the recording, and the node's process count rising in the samples. The
+function that spawns them is the culprit; the initial call says what leaks.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ..findings import Culprit, Finding
+from ..view import RecordingView, fmt, mod_name
+
+MIN_LEAKED = 20
+
+
+def _mfa_text(mfa) -> str:
+    if isinstance(mfa, tuple) and len(mfa) == 3:
+        m, f, a = mfa
+        arity = len(a) if isinstance(a, list) else a
+        return f"{mod_name(str(getattr(m, 'name', m)))}.{getattr(f, 'name', f)}/{arity}"
+    return fmt(mfa)
+
+
+def detect(view: RecordingView) -> list[Finding]:
+    exited = {e.pid for e in view.exits}
+    groups: dict[str, list] = defaultdict(list)
+    for s in view.spawns:
+        groups[_mfa_text(s.mfa)].append(s)
+    findings = []
+    for mfa, spawns in groups.items():
+        alive = [s for s in spawns if s.child not in exited]
+        if len(alive) < MIN_LEAKED or len(alive) < 0.8 * len(spawns):
+            continue
+        findings.append(_finding(view, mfa, spawns, alive))
+    return findings
+
+
+def _finding(view: RecordingView, mfa: str, spawns, alive) -> Finding:
+    first = alive[0]
+    spawner = None
+    for c in view.calls_by_pid.get(first.parent, []):
+        if c.ts <= first.ts and (c.end_ts is None or c.end_ts >= first.ts) and not c.module.startswith(("proc_lib", "erlang")):
+            spawner = c
+    module = mod_name(spawner.module) if spawner else view.label(first.parent)
+    function = f"{spawner.function}/{spawner.arity}" if spawner else None
+    counts = [s.process_count for s in view.samples]
+    growth = f" The node's process count went from {counts[0]} to {counts[-1]} while recording." if len(counts) >= 2 else ""
+    span = (alive[-1].ts - alive[0].ts) * 1000.0 / view.time_unit
+    evidence = [view.evidence(s.event_id, "spawn", s.ts, s.parent, f"spawned {view.label(s.child)} running {mfa}")
+                for s in alive[:5]]
+    if spawner:
+        evidence.insert(0, view.call_evidence(spawner))
+    if len(counts) >= 2:
+        evidence.append(view.evidence(None, "sample", view.samples[-1].ts, None, f"process count {counts[-1]} (was {counts[0]})"))
+    return Finding(
+        detector="process_leak",
+        title=f"Process leak: {len(alive)} processes running {mfa} never exit",
+        summary=(
+            f"{len(spawns)} processes running {mfa} were spawned in {span:.0f} ms"
+            + (f" by {module}.{function}" if function else "")
+            + f", and {len(alive)} of them were still alive when the recording ended: they never exit.{growth}"
+        ),
+        severity="high",
+        confidence=0.85 if len(counts) >= 2 and counts[-1] > counts[0] else 0.75,
+        culprit=Culprit(module=module, function=function, detail=mfa),
+        evidence=evidence,
+        causal_chain=evidence[:3],
+        signatures=["process:count_growing", "process:leak", "spawn:no_exit"],
+        fix_hint=(
+            "Give every spawned process a way to end: a timeout in its receive (`after`), a monitor on its "
+            "requester, or run it under a Task.Supervisor with `Task.Supervisor.async_nolink` and a timeout."
+        ),
+    )

@@ -1,0 +1,155 @@
+"""What a diagnosis finds, as typed values: evidence pointing at recorded events, findings
+made by detectors, and the report they add up to.
+
+The JSON form of :class:`Report` is a stable, documented schema for automation
+(``docs/diagnosis.md``); its version is :data:`REPORT_SCHEMA`. Every evidence item names an
+event id of the recording, so a reader can check each claim against the store.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+REPORT_SCHEMA = "elixir-scope/diagnosis-report@1"
+
+
+class Location(BaseModel):
+    """A place in the sources (when a source path was given)."""
+
+    file: str
+    line: int
+    function: str | None = None
+
+
+class Culprit(BaseModel):
+    """Who is at fault: module, function (``name/arity``) and the offending detail — a value,
+    topic or message, written as an Elixir literal."""
+
+    module: str
+    function: str | None = None
+    detail: str | None = None
+    process: str | None = None
+    location: Location | None = None
+
+
+class Evidence(BaseModel):
+    """One recorded event (or a derived sample) that supports a finding."""
+
+    event_id: int | None = Field(None, description="id of the event in the recording")
+    kind: str
+    ts: int | None = Field(None, description="node monotonic time (native units)")
+    at_ms: float | None = Field(None, description="milliseconds since the recording started")
+    pid: str | None = None
+    process: str | None = None
+    mfa: str | None = None
+    summary: str
+
+
+class StateChange(BaseModel):
+    path: str
+    op: Literal["added", "removed", "changed", "grown", "shrunk", "became_nil"]
+    before: str | None = None
+    after: str | None = None
+
+
+class StateDiff(BaseModel):
+    """A state transition of one process, with the event that caused it."""
+
+    pid: str
+    process: str | None = None
+    event_id: int | None = None
+    caused_by: str | None = None
+    changes: list[StateChange]
+
+
+class MessageArrow(BaseModel):
+    """One arrow of the message sequence diagram."""
+
+    sender: str
+    receiver: str
+    message: str
+    send_event: int | None = None
+    receive_event: int | None = None
+    at_ms: float | None = None
+    kind: Literal["call", "cast", "reply", "info", "send", "exit"] = "send"
+
+
+class Finding(BaseModel):
+    """A problem a detector proved from the recording."""
+
+    detector: str
+    title: str
+    summary: str
+    severity: Literal["critical", "high", "medium", "low"] = "high"
+    confidence: float = Field(ge=0.0, le=1.0)
+    culprit: Culprit
+    evidence: list[Evidence] = []
+    causal_chain: list[Evidence] = []
+    state_diffs: list[StateDiff] = []
+    messages: list[MessageArrow] = []
+    signatures: list[str] = Field(
+        default_factory=list, description="trace-signature tokens, used to retrieve knowledge"
+    )
+    fix_hint: str | None = None
+
+
+class KnowledgeRef(BaseModel):
+    id: str
+    title: str
+    score: float
+    fix: str | None = None
+    code_example: str | None = None
+
+
+class PlannedSpec(BaseModel):
+    spec: str
+    why: str
+
+
+class Plan(BaseModel):
+    """What to capture, and why."""
+
+    specs: list[PlannedSpec] = []
+    state_modules: list[str] = []
+    message_processes: list[str] = []
+    lifecycle: bool = True
+    seconds: float = 5.0
+    max_events: int = 50_000
+    reasons: list[str] = []
+
+
+class Narrative(BaseModel):
+    source: Literal["template", "claude"]
+    text: str
+    model: str | None = None
+    steps: int = 0
+
+
+class Report(BaseModel):
+    """The diagnosis report: Markdown for people (``agents.report.render_markdown``) and this
+    JSON for automation."""
+
+    schema_: str = Field(REPORT_SCHEMA, alias="schema")
+    symptom: str
+    node: str | None = None
+    store: str | None = None
+    recording_id: int | None = None
+    verdict: Literal["root_cause_found", "problems_found", "inconclusive"]
+    root_cause: Finding | None = None
+    findings: list[Finding] = []
+    knowledge: list[KnowledgeRef] = []
+    plan: Plan | None = None
+    capture: dict = {}
+    gaps: list[str] = []
+    fix: str | None = None
+    fix_example: str | None = None
+    fix_location: Location | None = None
+    narrative: Narrative | None = None
+    timings_ms: dict[str, float] = {}
+
+    model_config = {"populate_by_name": True}
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, indent=2)

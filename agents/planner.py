@@ -1,0 +1,109 @@
+"""Planning instrumentation: which specs, which processes, which limits — and why.
+
+The plan is deterministic (no model needed) and explains itself. It starts from what the
+live node runs (the application's own modules, its GenServers, ETS tables and registries —
+a :class:`Survey`), ranks by the symptom (keywords and the knowledge base's trace
+signatures), and adds the source analysis's ranked candidates when sources were given. It
+stays inside the capture's safety limits: application modules only (never hot stdlib
+modules with wildcard arguments), ETS and Registry calls only with their table or registry
+named in the spec's arguments.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .findings import Plan, PlannedSpec
+
+SYMPTOM_CLASSES: dict[str, tuple[str, ...]] = {
+    "timeout": ("timeout", "time out", "timed out", "hang", "hangs", "stuck", "deadlock", "slow", "latency", "freeze", "blocked"),
+    "crash": ("crash", "crashes", "restart", "restarting", "exit", "dies", "died", "down", "error", "exception", "raise", "500"),
+    "memory": ("memory", "mailbox", "queue", "backlog", "grow", "growing", "leak", "oom", "ram", "processes"),
+    "data": ("wrong", "lost", "missing", "count", "counter", "inconsistent", "stale", "incorrect", "lower than", "race"),
+    "messaging": ("notification", "notify", "event", "pubsub", "subscribe", "broadcast", "topic", "never arrive", "not received", "listener"),
+}
+
+
+@dataclass
+class Survey:
+    """What the live node runs, as far as planning needs it."""
+
+    node: str
+    app_modules: list[str] = field(default_factory=list)          # Elixir names: "MyApp.Cart"
+    genservers: dict[str, list[str]] = field(default_factory=dict)  # module → processes (pid text or name)
+    ets_tables: list[tuple[str, str | None]] = field(default_factory=list)  # (table, owner module)
+    registries: list[str] = field(default_factory=list)           # app registries, Elixir names
+    process_count: int = 0
+
+
+def classify(symptom: str, signatures: list[str] | None = None) -> list[str]:
+    text = symptom.lower()
+    classes = [c for c, words in SYMPTOM_CLASSES.items() if any(w in text for w in words)]
+    for sig in signatures or []:
+        if sig.startswith(("exception:timeout", "call:", "callback:slow")) and "timeout" not in classes:
+            classes.append("timeout")
+        elif sig.startswith(("ets:", "state:lost")) and "data" not in classes:
+            classes.append("data")
+        elif sig.startswith("pubsub:") and "messaging" not in classes:
+            classes.append("messaging")
+        elif sig.startswith(("mailbox:", "process:")) and "memory" not in classes:
+            classes.append("memory")
+        elif sig.startswith(("exit:", "supervisor:")) and "crash" not in classes:
+            classes.append("crash")
+    return classes or ["crash", "timeout"]
+
+
+def _mentioned(symptom: str, modules: list[str]) -> list[str]:
+    words = set(re.findall(r"[a-z0-9_]+", symptom.lower()))
+    hits = []
+    for m in modules:
+        parts = [p.lower() for p in re.split(r"[.]", m)]
+        snake = {re.sub(r"(?<!^)(?=[A-Z])", "_", p).lower() for p in m.split(".")}
+        if words & (set(parts) | snake):
+            hits.append(m)
+    return hits
+
+
+def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
+         candidates: list | None = None, focus: list[str] | None = None,
+         seconds: float = 5.0, max_events: int = 50_000) -> Plan:
+    """A capture plan for ``symptom`` on the surveyed node."""
+    classes = classify(symptom, signatures)
+    reasons = [f"symptom classes: {', '.join(classes)}"]
+    focus = list(focus or []) + _mentioned(symptom, survey.app_modules)
+    modules = list(dict.fromkeys(focus + survey.app_modules))
+    specs: list[PlannedSpec] = []
+    for m in modules[:40]:
+        why = "named in the symptom" if m in focus else (
+            "a GenServer of the application: callbacks with returns and exceptions" if m in survey.genservers
+            else "application module: calls with returns and exceptions")
+        specs.append(PlannedSpec(spec=f"{m} :: return", why=why))
+    for c in candidates or []:
+        spec = getattr(c, "spec", None)
+        if spec and not any(s.spec.split(" ")[0] == spec or s.spec.startswith(spec.split("/")[0] + " ") for s in specs):
+            specs.append(PlannedSpec(spec=f"{spec} :: return", why="source analysis: " + "; ".join(getattr(c, "reasons", [])[:2])))
+    if "data" in classes or survey.ets_tables:
+        for table, owner in survey.ets_tables[:5]:
+            for fun in ("lookup", "insert"):
+                specs.append(PlannedSpec(
+                    spec=f":ets.{fun}({table}, _)",
+                    why=f"ETS table {table}" + (f" of {owner}" if owner else "") + ": read-modify-write races show as interleaved lookup/insert"))
+    if survey.registries:
+        for reg in survey.registries[:3]:
+            specs.append(PlannedSpec(spec=f"Registry.dispatch({reg}, _, _)", why=f"publishes on {reg}: which topics get messages"))
+            specs.append(PlannedSpec(spec=f"Registry.register({reg}, _, _)", why=f"subscriptions on {reg}"))
+    state_modules = list(survey.genservers)
+    message_processes = [m for m in survey.genservers]
+    if "timeout" in classes:
+        reasons.append("timeouts and hangs: trace messages between the GenServers to build the wait-for graph")
+    if "crash" in classes:
+        reasons.append("crashes: process lifecycle (exits with reasons, restarts) and callback exceptions")
+    if "memory" in classes:
+        reasons.append("growth: sample mailbox lengths and the process count while recording")
+    if "data" in classes:
+        reasons.append("wrong data: state history of every GenServer and ETS reads/writes")
+    if "messaging" in classes:
+        reasons.append("lost messages: publish/subscribe calls and the registries' live keys")
+    return Plan(specs=specs, state_modules=state_modules, message_processes=message_processes,
+                lifecycle=True, seconds=seconds, max_events=max_events, reasons=reasons)

@@ -1,0 +1,218 @@
+"""Rendering a :class:`~elixir_scope.agents.findings.Report` for people (Markdown, with a
+message sequence diagram in Mermaid and a state-diff table) and for automation (JSON).
+
+Rendering is pure: it reads the report and nothing else, so a report saved as JSON renders
+the same Markdown later (``elixir-scope diagnose --from-json``).
+"""
+
+from __future__ import annotations
+
+from .findings import Evidence, Finding, MessageArrow, Report, StateDiff
+
+_MAX_EVIDENCE = 12
+_MAX_ARROWS = 20
+
+
+def render_json(report: Report) -> str:
+    return report.to_json()
+
+
+def render_markdown(report: Report) -> str:
+    out: list[str] = []
+    out.append(f"# Diagnosis: {report.symptom}")
+    meta = []
+    if report.node:
+        meta.append(f"node `{report.node}`")
+    if report.recording_id is not None:
+        meta.append(f"recording {report.recording_id}" + (f" in `{report.store}`" if report.store else ""))
+    if meta:
+        out.append("_" + ", ".join(meta) + "_")
+    out.append("")
+    rc = report.root_cause
+    if rc is None:
+        out.append("## Verdict: inconclusive")
+        out.append("")
+        out.append(
+            "No detector proved a root cause in this recording. "
+            + ("Other problems were found (below). " if report.findings else "")
+            + "Capture longer, reproduce the problem while recording, or widen the plan."
+        )
+    else:
+        out.append(f"## Root cause: {rc.title}")
+        out.append("")
+        out.append(rc.summary)
+        out.append("")
+        out.append(_culprit_line(rc))
+    out.append("")
+    if report.narrative and report.narrative.source == "claude":
+        out.append("## Explanation")
+        out.append("")
+        out.append(report.narrative.text.strip())
+        out.append("")
+    elif report.narrative:
+        out.append("## Explanation")
+        out.append("")
+        out.append(report.narrative.text.strip())
+        out.append("")
+    if rc is not None:
+        if rc.causal_chain:
+            out.append("## Causal chain")
+            out.append("")
+            for i, ev in enumerate(rc.causal_chain, 1):
+                out.append(f"{i}. {_evidence_text(ev)}")
+            out.append("")
+        if rc.messages:
+            out.append("## Message sequence")
+            out.append("")
+            out.extend(_sequence_diagram(rc.messages))
+            out.append("")
+        if rc.state_diffs:
+            out.append("## State changes")
+            out.append("")
+            out.extend(_state_table(rc.state_diffs))
+            out.append("")
+        out.append("## Evidence")
+        out.append("")
+        out.extend(_evidence_table(rc.evidence))
+        out.append("")
+    if report.fix or (rc and rc.fix_hint):
+        out.append("## Suggested fix")
+        out.append("")
+        if rc and rc.fix_hint:
+            out.append(rc.fix_hint)
+            out.append("")
+        if report.fix:
+            out.append(report.fix)
+            out.append("")
+        if report.fix_location:
+            loc = report.fix_location
+            out.append(f"Where: `{loc.file}:{loc.line}`" + (f" (`{loc.function}`)" if loc.function else ""))
+            out.append("")
+        if report.fix_example:
+            out.append("```elixir")
+            out.append(report.fix_example.strip())
+            out.append("```")
+            out.append("")
+    others = [f for f in report.findings if rc is None or f is not rc and f.title != rc.title]
+    if others:
+        out.append("## Other findings")
+        out.append("")
+        for f in others:
+            out.append(f"- **{f.title}** ({f.detector}, confidence {f.confidence:.0%}): {f.summary}")
+        out.append("")
+    if report.knowledge:
+        out.append("## Related knowledge")
+        out.append("")
+        for k in report.knowledge:
+            out.append(f"- `{k.id}` {k.title} (score {k.score:.2f})")
+        out.append("")
+    if report.plan:
+        out.append("## What was recorded")
+        out.append("")
+        for s in report.plan.specs:
+            out.append(f"- `{s.spec}` — {s.why}")
+        if report.plan.state_modules:
+            out.append(f"- state history of {', '.join(f'`{m}`' for m in report.plan.state_modules)}")
+        if report.plan.lifecycle:
+            out.append("- process lifecycle (spawn, exit, links)")
+        if report.capture:
+            stats = ", ".join(f"{k} {v}" for k, v in report.capture.items())
+            out.append(f"- capture: {stats}")
+        out.append("")
+    if report.gaps:
+        out.append("> **Gaps:** " + "; ".join(report.gaps))
+        out.append("")
+    if report.timings_ms:
+        out.append(
+            "_Timings: " + ", ".join(f"{k} {v:.0f} ms" for k, v in report.timings_ms.items()) + "_"
+        )
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _culprit_line(f: Finding) -> str:
+    c = f.culprit
+    parts = [f"**Culprit:** `{c.module}`"]
+    if c.function:
+        parts[0] = f"**Culprit:** `{c.module}.{c.function}`"
+    if c.process:
+        parts.append(f"in process `{c.process}`")
+    if c.detail:
+        parts.append(f"— offending value: `{c.detail}`")
+    if c.location:
+        parts.append(f"at `{c.location.file}:{c.location.line}`")
+    return " ".join(parts) + f" (confidence {f.confidence:.0%})"
+
+
+def _evidence_text(ev: Evidence) -> str:
+    where = ev.process or ev.pid or ""
+    at = f"+{ev.at_ms:.1f} ms " if ev.at_ms is not None else ""
+    ident = f"[#{ev.event_id}] " if ev.event_id is not None else ""
+    return f"{ident}{at}{ev.kind} in `{where}`: {ev.summary}" if where else f"{ident}{at}{ev.kind}: {ev.summary}"
+
+
+def _evidence_table(items: list[Evidence]) -> list[str]:
+    rows = ["| event | at | process | kind | what |", "| ---: | ---: | --- | --- | --- |"]
+    for ev in items[:_MAX_EVIDENCE]:
+        rows.append(
+            "| {} | {} | {} | {} | {} |".format(
+                ev.event_id if ev.event_id is not None else "–",
+                f"+{ev.at_ms:.1f} ms" if ev.at_ms is not None else "–",
+                _cell(ev.process or ev.pid or "–"),
+                ev.kind,
+                _cell(ev.summary),
+            )
+        )
+    if len(items) > _MAX_EVIDENCE:
+        rows.append(f"| … | | | | {len(items) - _MAX_EVIDENCE} more in the JSON report |")
+    return rows
+
+
+def _state_table(diffs: list[StateDiff]) -> list[str]:
+    rows = ["| event | process | caused by | path | change | before | after |",
+            "| ---: | --- | --- | --- | --- | --- | --- |"]
+    for d in diffs:
+        for ch in d.changes:
+            rows.append(
+                "| {} | {} | {} | `{}` | {} | {} | {} |".format(
+                    d.event_id if d.event_id is not None else "–",
+                    _cell(d.process or d.pid),
+                    _cell(d.caused_by or "–"),
+                    ch.path,
+                    ch.op,
+                    f"`{_cell(ch.before)}`" if ch.before is not None else "–",
+                    f"`{_cell(ch.after)}`" if ch.after is not None else "–",
+                )
+            )
+    return rows
+
+
+def _sequence_diagram(arrows: list[MessageArrow]) -> list[str]:
+    names: dict[str, str] = {}
+
+    def alias(p: str) -> str:
+        if p not in names:
+            names[p] = f"P{len(names) + 1}"
+        return names[p]
+
+    body = []
+    for a in arrows[:_MAX_ARROWS]:
+        arrow = "-->>" if a.kind in ("reply", "cast", "info") else "->>"
+        if a.kind == "exit":
+            arrow = "-x"
+        label = a.message.replace(";", ",").replace("\n", " ")
+        if len(label) > 60:
+            label = label[:57] + "..."
+        ident = f"#{a.send_event or a.receive_event} " if (a.send_event or a.receive_event) else ""
+        body.append(f"    {alias(a.sender)}{arrow}{alias(a.receiver)}: {ident}{label}")
+    lines = ["```mermaid", "sequenceDiagram"]
+    for p, al in names.items():
+        lines.append(f"    participant {al} as {p.replace(':', '')}")
+    lines.extend(body)
+    lines.append("```")
+    return lines
+
+
+def _cell(text: str | None) -> str:
+    text = "" if text is None else str(text)
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,365 @@
+"""A detector's view of a recording: calls paired with their returns or exceptions,
+messages with their sends and receives matched, process lifecycles, state transitions and
+the samples the diagnosis took while capturing (mailbox lengths, process counts).
+
+Detectors are pure functions of a :class:`RecordingView`; only
+:func:`RecordingView.from_recording` knows the store, so a detector can be read (and tested
+on a real recording) without knowing SQL.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from elixir_scope.instrument.etf import Atom
+from elixir_scope.instrument.etf.inspect import inspect as _inspect
+
+from .findings import Evidence
+
+
+def fmt(term: Any, limit: int = 120) -> str:
+    """A term as Elixir prints it, bounded for evidence lines."""
+    text = _inspect(term)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def mod_name(mod: str) -> str:
+    """``Elixir.MyApp.Cart`` → ``MyApp.Cart``; Erlang modules as ``:ets``."""
+    if mod.startswith("Elixir."):
+        return mod[len("Elixir."):]
+    return ":" + mod
+
+
+@dataclass
+class Proc:
+    idx: int
+    pid: str
+    name: str | None
+    initial_call: str | None  # "Module.fun/arity" as Elixir shows it
+
+    @property
+    def label(self) -> str:
+        return self.name or (f"{self.pid} ({self.initial_call})" if self.initial_call else self.pid)
+
+
+@dataclass
+class Call:
+    """A function call and how it ended (``None`` when it had not ended by the recording's
+    end: still running, blocked, or its process died)."""
+
+    call_id: int
+    pid: int
+    module: str
+    function: str
+    arity: int
+    ts: int
+    args: list
+    end_id: int | None = None
+    end_ts: int | None = None
+    outcome: str | None = None  # "return" | "exception"
+    value: Any = None
+    depth: int = 0
+    parent: "Call | None" = field(default=None, repr=False)
+
+    @property
+    def mfa(self) -> str:
+        return f"{mod_name(self.module)}.{self.function}/{self.arity}"
+
+    def duration(self, unit: int) -> float | None:
+        """Duration in milliseconds."""
+        if self.end_ts is None:
+            return None
+        return (self.end_ts - self.ts) * 1000.0 / unit
+
+
+@dataclass
+class Message:
+    send_id: int | None
+    receive_id: int | None
+    sender: int | None
+    receiver: int | None
+    msg: Any
+    send_ts: int | None
+    receive_ts: int | None
+    to: Any = None
+
+
+@dataclass
+class Exit:
+    event_id: int
+    pid: int
+    ts: int
+    reason: Any
+
+
+@dataclass
+class Spawn:
+    event_id: int
+    parent: int
+    child: int
+    ts: int
+    mfa: Any
+
+
+@dataclass
+class StateStep:
+    event_id: int
+    pid: int
+    ts: int
+    phase: str
+    callback: str | None
+    state: Any
+
+
+@dataclass
+class Sample:
+    """What the diagnosis observed from outside while capturing."""
+
+    ts: int
+    process_count: int
+    queues: dict[int, int]  # process idx → message_queue_len (top processes only)
+
+
+@dataclass
+class Gap:
+    ts: int
+    count: int
+    reason: str
+
+
+@dataclass
+class RecordingView:
+    recording_id: int
+    time_unit: int
+    start_ts: int
+    procs: dict[int, Proc]
+    calls: list[Call]
+    messages: list[Message]
+    exits: list[Exit]
+    spawns: list[Spawn]
+    states: list[StateStep]
+    samples: list[Sample]
+    gaps: list[Gap]
+    registry_keys: dict[str, set[str]] = field(default_factory=dict)  # live Registry keys, by registry
+    events_kinds: dict[int, str] = field(default_factory=dict)  # event id → kind (for checks)
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def from_recording(rec) -> "RecordingView":
+        return from_recording(rec)
+
+    @staticmethod
+    def state_changes(before: Any, after: Any) -> list:
+        return state_changes(before, after)
+
+    def at_ms(self, ts: int | None) -> float | None:
+        return None if ts is None else (ts - self.start_ts) * 1000.0 / self.time_unit
+
+    def proc(self, idx: int | None) -> Proc | None:
+        return self.procs.get(idx) if idx is not None else None
+
+    def label(self, idx: int | None) -> str:
+        p = self.proc(idx)
+        return p.label if p else "?"
+
+    def evidence(self, event_id: int | None, kind: str, ts: int | None, pid: int | None,
+                 summary: str, mfa: str | None = None) -> Evidence:
+        p = self.proc(pid)
+        return Evidence(event_id=event_id, kind=kind, ts=ts, at_ms=self.at_ms(ts),
+                        pid=p.pid if p else None, process=p.label if p else None,
+                        mfa=mfa, summary=summary)
+
+    def call_evidence(self, c: Call, summary: str | None = None) -> Evidence:
+        return self.evidence(c.call_id, "call", c.ts, c.pid,
+                             summary or f"{c.mfa} called with {fmt(c.args)}", c.mfa)
+
+    def end_evidence(self, c: Call, summary: str | None = None) -> Evidence:
+        kind = c.outcome or "call"
+        return self.evidence(c.end_id, kind, c.end_ts, c.pid,
+                             summary or f"{c.mfa} {kind}: {fmt(c.value)}", c.mfa)
+
+    @cached_property
+    def calls_by_pid(self) -> dict[int, list[Call]]:
+        out: dict[int, list[Call]] = defaultdict(list)
+        for c in self.calls:
+            out[c.pid].append(c)
+        return out
+
+    @cached_property
+    def module_of_pid(self) -> dict[int, str]:
+        """The module a process runs: from its callbacks (most frequent callback module),
+        else its initial call."""
+        counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for c in self.calls:
+            if c.function.startswith(("handle_", "init")):
+                counts[c.pid][c.module] += 1
+        out = {pid: max(d, key=d.get) for pid, d in counts.items()}
+        for idx, p in self.procs.items():
+            if idx not in out and p.initial_call and "." in p.initial_call:
+                out[idx] = "Elixir." + p.initial_call.rsplit(".", 1)[0] if p.initial_call[0].isupper() else p.initial_call.rsplit(".", 1)[0]
+        return out
+
+    def gap_notes(self) -> list[str]:
+        return [f"{g.count} events dropped ({g.reason}) at +{self.at_ms(g.ts):.0f} ms" for g in self.gaps]
+
+
+def is_atom(term: Any, name: str) -> bool:
+    return isinstance(term, Atom) and term.name == name
+
+
+# ---------------------------------------------------------------------------------- building
+# Observations the diagnosis makes from outside while recording are kept in the recording
+# itself as ``mark`` events, so a saved recording can be diagnosed again later:
+#   {es_sample, ProcessCount, [{PidText :: binary, QueueLen}]}
+#   {es_registry_keys, RegistryName :: atom, [Key]}
+SAMPLE_TAG = "es_sample"
+REGISTRY_TAG = "es_registry_keys"
+
+_PAGE = 100_000
+
+
+def _key(node_id: int, idx: int) -> int:
+    return (node_id << 32) | idx
+
+
+def _all(rec, kinds) -> list:
+    out, cursor = [], None
+    while True:
+        page = rec.events(kind=kinds, limit=_PAGE, after_id=cursor)
+        out.extend(page)
+        cursor = page.next_after_id
+        if not cursor:
+            return out
+
+
+def from_recording(rec) -> RecordingView:
+    """Build the detectors' view of a stored recording (``elixir_scope.store.Recording``)."""
+    from elixir_scope.store import EventKind
+
+    nodes = rec.nodes()
+    unit = nodes[0].time_unit if nodes else 1_000_000_000
+    procs: dict[int, Proc] = {}
+    by_text: dict[str, int] = {}
+    for p in rec.processes():
+        k = _key(p.node_id, p.idx)
+        ic = str(p.initial_call) if p.initial_call else None
+        procs[k] = Proc(k, p.pid_text, _short(p.reg_name), ic)
+        by_text[p.pid_text] = k
+    events = _all(rec, [EventKind.CALL, EventKind.RETURN, EventKind.EXCEPTION, EventKind.EXIT,
+                        EventKind.SPAWN, EventKind.STATE, EventKind.MARK, EventKind.RECEIVE])
+    start = min((e.ts for e in events), default=0)
+    if nodes and nodes[0].mono_at_start:
+        start = min(start, nodes[0].mono_at_start) if events else nodes[0].mono_at_start
+    calls: list[Call] = []
+    stacks: dict[int, list[Call]] = defaultdict(list)
+    exits: list[Exit] = []
+    spawns: list[Spawn] = []
+    states: list[StateStep] = []
+    samples: list[Sample] = []
+    registry: dict[str, set[str]] = defaultdict(set)
+    receives: dict[int, object] = {}
+    kinds: dict[int, str] = {}
+    for e in events:
+        pid = _key(e.node_id, e.pid)
+        kinds[e.id] = e.kind.name.lower()
+        kind = e.kind
+        if kind == EventKind.CALL:
+            mfa = e.mfa
+            args = e.payload if isinstance(e.payload, list) else []
+            stack = stacks[pid]
+            c = Call(e.id, pid, mfa.module, mfa.function, mfa.arity, e.ts, args,
+                     depth=len(stack), parent=stack[-1] if stack else None)
+            stack.append(c)
+            calls.append(c)
+        elif kind in (EventKind.RETURN, EventKind.EXCEPTION):
+            mfa = e.mfa
+            stack = stacks[pid]
+            for i in range(len(stack) - 1, -1, -1):
+                c = stack[i]
+                if (c.module, c.function, c.arity) == (mfa.module, mfa.function, mfa.arity):
+                    c.end_id, c.end_ts = e.id, e.ts
+                    c.outcome = "return" if kind == EventKind.RETURN else "exception"
+                    c.value = e.payload
+                    del stack[i:]
+                    break
+        elif kind == EventKind.EXIT:
+            exits.append(Exit(e.id, pid, e.ts, e.payload))
+        elif kind == EventKind.SPAWN:
+            spawns.append(Spawn(e.id, pid, _key(e.node_id, e.aux), e.ts, e.payload))
+        elif kind == EventKind.STATE:
+            phase, state = e.payload if isinstance(e.payload, tuple) and len(e.payload) == 2 else ("?", e.payload)
+            cb = str(e.mfa) if e.aux else None
+            states.append(StateStep(e.id, pid, e.ts, getattr(phase, "name", str(phase)), cb, state))
+        elif kind == EventKind.MARK:
+            term = e.payload
+            if isinstance(term, tuple) and term and is_atom(term[0], SAMPLE_TAG) and len(term) == 3:
+                queues = {}
+                for item in term[2]:
+                    text = item[0].decode() if isinstance(item[0], bytes) else str(item[0])
+                    if text not in by_text:
+                        k = -(len(by_text) + 1)
+                        by_text[text] = k
+                        procs[k] = Proc(k, text, None, None)
+                    queues[by_text[text]] = int(item[1])
+                samples.append(Sample(e.ts, int(term[1]), queues))
+            elif isinstance(term, tuple) and term and is_atom(term[0], REGISTRY_TAG) and len(term) == 3:
+                registry[fmt(term[1])].update(fmt(k) for k in term[2])
+        elif kind == EventKind.RECEIVE:
+            receives[e.id] = e
+    messages: list[Message] = []
+    matched: set[int] = set()
+    cursor = None
+    while True:
+        flows = rec.message_flow(limit=_PAGE, after_id=cursor)
+        for f in flows.messages:
+            r = f.receive
+            if r is not None:
+                matched.add(r.id)
+            messages.append(Message(
+                f.send.id, r.id if r else None, _key(f.send.node_id, f.send.pid),
+                _key(f.receiver.node_id, f.receiver.idx) if f.receiver else None,
+                f.message, f.send.ts, r.ts if r else None,
+                to=f.send.payload[1] if isinstance(f.send.payload, tuple) and len(f.send.payload) == 2 else None))
+        cursor = flows.next_after_id
+        if not cursor:
+            break
+    for rid, r in receives.items():
+        if rid not in matched:
+            messages.append(Message(None, rid, None, _key(r.node_id, r.pid), r.payload, None, r.ts))
+    messages.sort(key=lambda m: (m.send_ts if m.send_ts is not None else m.receive_ts or 0))
+    gaps = [Gap(g.ts, g.count, g.reason) for g in rec.gaps()]
+    kinds.update({m.send_id: "send" for m in messages if m.send_id is not None})
+    return RecordingView(rec.id, unit, start, procs, calls, messages, exits, spawns, states,
+                         samples, gaps, registry_keys=dict(registry), events_kinds=kinds)
+
+
+def _short(name: str | None) -> str | None:
+    if not name:
+        return None
+    return name[len("Elixir."):] if name.startswith("Elixir.") else name
+
+
+_OPS = {"to_nil": "became_nil", "list_grown": "grown", "list_shrunk": "shrunk", "added": "added",
+        "removed": "removed", "changed": "changed", "list_changed": "changed", "replaced": "changed"}
+
+
+def state_changes(before: Any, after: Any) -> list:
+    """Structural changes between two states (``store.diff``), as report rows."""
+    from elixir_scope.store.diff import changes
+
+    from .findings import StateChange
+
+    out = []
+    for ch in changes(before, after):
+        path = "state" + "".join(f"[{fmt(k, 40)}]" for k in ch.path) if ch.path else "state"
+        if ch.path and all(isinstance(k, Atom) for k in ch.path):
+            path = "state." + ".".join(k.name for k in ch.path)
+        out.append(StateChange(path=path, op=_OPS.get(ch.kind, "changed"),
+                               before=None if ch.kind == "added" else fmt(ch.old, 80),
+                               after=None if ch.kind == "removed" else fmt(ch.new, 80)))
+    return out
+
+

@@ -1,0 +1,139 @@
+"""What the application on a node is made of, for planning a capture: its own modules (not
+OTP's or Elixir's), its GenServers, its ETS tables with their owners, its registries and the
+keys registered in them — plus cheap samples (mailbox lengths, process count) to take while
+recording.
+
+All of it over rpc with standard functions and export funs (no code loaded, a handful of
+round trips), like :mod:`~elixir_scope.instrument.introspect`, which it builds on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .dist import Connection
+from .etf import Atom, Export, Pid
+from .introspect import ProcessSummary, process_overview
+
+# Modules that are never "the application": the tooling itself and interactive shells.
+_TOOLING = ("elixir_scope_agent", "Elixir.IEx", "Elixir.Mix", "Elixir.Hex", "Elixir.ExUnit")
+
+
+def _text(x) -> str:
+    if isinstance(x, Atom):
+        return x.name
+    if isinstance(x, bytes):
+        return x.decode(errors="replace")
+    if isinstance(x, list):
+        return "".join(chr(c) for c in x if isinstance(c, int))
+    return str(x)
+
+
+def elixir_name(module: str) -> str:
+    return module[len("Elixir."):] if module.startswith("Elixir.") else ":" + module
+
+
+@dataclass
+class EtsTable:
+    name: str              # as an Elixir literal: ":page_views"
+    owner: Pid | None
+    owner_module: str | None
+    named: bool
+    protection: str
+    size: int
+
+
+@dataclass
+class AppSurvey:
+    node: str
+    modules: list[str] = field(default_factory=list)            # "Elixir.MyApp.Cart", "my_mod"
+    processes: list[ProcessSummary] = field(default_factory=list)
+    genservers: dict[str, list[str]] = field(default_factory=dict)  # Elixir module name → processes
+    ets: list[EtsTable] = field(default_factory=list)
+    registries: list[str] = field(default_factory=list)         # Elixir names
+    process_count: int = 0
+
+
+async def app_modules(conn: Connection) -> list[str]:
+    """Loaded modules that belong to the application: not under the OTP root, not Elixir's
+    own, not tooling. Modules compiled in memory (``elixir -r``, ``Code.eval``) count."""
+    loaded = await conn.rpc("code", "all_loaded", [], timeout=10.0)
+    root = _text(await conn.rpc("code", "root_dir", []))
+    elixir_dir = await conn.rpc("code", "lib_dir", [Atom("elixir")])
+    elixir_root = _text(elixir_dir).rsplit("/lib/", 1)[0] if not isinstance(elixir_dir, tuple) else None
+    out = []
+    for mod, path in loaded:
+        name, where = _text(mod), _text(path) if not isinstance(path, Atom) else path.name
+        if name.startswith(_TOOLING) or where in ("preloaded", "cover_compiled"):
+            continue
+        if where.startswith(root) or (elixir_root and where.startswith(elixir_root)):
+            continue
+        if "/lib/elixir/" in where or "/lib/erlang/" in where:
+            continue
+        out.append(name)
+    return sorted(out)
+
+
+async def ets_tables(conn: Connection, owners: dict[Pid, str]) -> list[EtsTable]:
+    tabs = await conn.rpc("ets", "all", [], timeout=10.0)
+    infos = await conn.rpc("lists", "map", [Export(Atom("ets"), Atom("info"), 1), tabs], timeout=10.0)
+    out = []
+    for tab, info in zip(tabs, infos):
+        if not isinstance(info, list):
+            continue  # deleted meanwhile
+        d = {k.name: v for k, v in info if isinstance(k, Atom)}
+        owner = d.get("owner")
+        if owner not in owners:
+            continue
+        named = d.get("named_table") is True
+        name = d.get("name")
+        literal = (":" + name.name) if isinstance(name, Atom) and named else repr(tab)
+        out.append(EtsTable(literal, owner, owners.get(owner), named,
+                            _text(d.get("protection", "")), int(d.get("size", 0))))
+    return out
+
+
+async def survey(conn: Connection, *, limit: int = 5000) -> AppSurvey:
+    """The application's modules, GenServers, ETS tables and registries on ``conn``'s node."""
+    modules = await app_modules(conn)
+    mods = set(modules)
+    procs = await process_overview(conn, sort_by="memory", limit=limit)
+    gens: dict[str, list[str]] = {}
+    owners: dict[Pid, str] = {}
+    registries = []
+    for p in procs:
+        ic = p.initial_call
+        if ic is None:
+            continue
+        # supervisors translate to {supervisor, CallbackModule, 1}
+        if "Elixir.Registry.Supervisor" in (ic.module, ic.function) and p.registered_name:
+            registries.append(elixir_name(p.registered_name))
+        if ic.module in mods:
+            owners[p.pid] = elixir_name(ic.module)
+            if p.behaviour in ("gen_server", "gen_statem"):
+                gens.setdefault(elixir_name(ic.module), []).append(
+                    elixir_name(p.registered_name) if p.registered_name else str(p.pid))
+    tables = await ets_tables(conn, owners)
+    count = await conn.rpc("erlang", "system_info", [Atom("process_count")])
+    return AppSurvey(conn.node_name, modules, procs, gens, tables, sorted(set(registries)), int(count))
+
+
+async def registry_keys(conn: Connection, registry: str) -> list:
+    """Every key registered in an Elixir ``Registry`` (``Registry.select/2``)."""
+    name = Atom("Elixir." + registry if registry[:1].isupper() else registry.lstrip(":"))
+    spec = [((Atom("$1"), Atom("_"), Atom("_")), [], [Atom("$1")])]
+    keys = await conn.rpc("Elixir.Registry", "select", [name, spec], timeout=5.0)
+    return sorted(set(keys), key=repr) if isinstance(keys, list) else []
+
+
+@dataclass
+class Sample:
+    process_count: int
+    queues: list[tuple[Pid, int]]  # the processes with the longest mailboxes
+
+
+async def sample(conn: Connection, *, top: int = 10, min_queue: int = 1) -> Sample:
+    """A cheap sample: the process count and the longest mailboxes."""
+    count = await conn.rpc("erlang", "system_info", [Atom("process_count")])
+    procs = await process_overview(conn, sort_by="message_queue_len", limit=top)
+    return Sample(int(count), [(p.pid, p.message_queue_len) for p in procs if p.message_queue_len >= min_queue])
