@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         from elixir_scope.mcp_server.hints import describe
 
-        d = describe(exc)
+        d = describe(exc, audience="cli")
         out.error(d.message, d.hint or "rerun with --debug for the traceback")
         return EXIT_ERROR
 

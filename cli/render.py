@@ -64,7 +64,10 @@ class Output:
 
     def __init__(self, *, json_mode: bool = False, stream=None, err_stream=None) -> None:
         self.json_mode = json_mode
-        self.console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=False)
+        stream = stream or sys.stdout
+        # Piped output is read by people too: give tables room instead of 80 columns.
+        width = None if stream.isatty() else 140
+        self.console = Console(file=stream, highlight=False, soft_wrap=False, width=width)
         self.err = Console(file=err_stream or sys.stderr, highlight=False)
 
     def emit_json(self, value: Any) -> None:

@@ -14,10 +14,12 @@ rename cannot silently orphan a hint.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-# Class name -> hint. The domain error's own message says *what* went wrong; the hint says
-# what to do about it.
-HINTS: dict[str, str] = {
+# Class name -> hint, or (hint for the command line, hint for an MCP client) where the next
+# step is a different command or tool. The domain error's own message says *what* went
+# wrong; the hint says what to do about it.
+HINTS: dict[str, str | tuple[str, str]] = {
     # elixir_scope.instrument.dist.errors
     "InvalidNodeName": "name the node as name@host, e.g. my_app@localhost (the --sname the node was started with, plus the host)",
     "HostUnreachable": "check that the host part of the node name resolves and that epmd runs there (`epmd -names`)",
@@ -28,6 +30,10 @@ HINTS: dict[str, str] = {
     "NodeDown": "the node went down or the connection dropped: start it again and reconnect",
     "RpcTimeout": "the node did not answer in time (busy or overloaded): retry with a larger timeout or a narrower request",
     "RpcError": "the call raised on the node; the message carries the node's error",
+    "ProcessNotFound": ("find it again with `elixir-scope processes --find TEXT`",
+                        "find it again with find_processes or list_processes"),
+    "NoNodeSelected": ("pass --node name@host or set ELIXIR_SCOPE_NODE",
+                       "call connect_node(node='name@host') first, or start the server with ELIXIR_SCOPE_NODE"),
     "DistError": "a distribution-level failure: check the node is up and reachable",
     # store and query language
     "QuerySyntaxError": "fix the query at the position shown; `elixir-scope query --help` and the query_help tool list the syntax",
@@ -56,11 +62,13 @@ class Described:
         return f"{self.message} (hint: {self.hint})" if self.hint else self.message
 
 
-def describe(exc: BaseException) -> Described:
+def describe(exc: BaseException, audience: Literal["cli", "mcp"] = "mcp") -> Described:
     """The message and hint for ``exc``; ``known`` is False for errors nobody anticipated."""
     message = str(exc).strip() or type(exc).__name__
     for cls in type(exc).__mro__:
         hint = HINTS.get(cls.__name__)
         if hint is not None:
+            if isinstance(hint, tuple):
+                hint = hint[0] if audience == "cli" else hint[1]
             return Described(message=message, hint=hint, known=True)
     return Described(message=f"{type(exc).__name__}: {message}", hint=None, known=False)

@@ -9,23 +9,21 @@ asks its user before running it.
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
-from elixir_scope.instrument.etf import Atom, Charlist, Pid
+from elixir_scope.instrument.etf import Atom, Charlist
 
 from .config import ServerConfig
 from .errors import tool_errors
 from .models import term_text
 from .state import app_state
 from .tools.annotations import DESTRUCTIVE
+from .targets import resolve_pid
 from .tools.common import NodeArg
-
-PID_TEXT = re.compile(r"(?:#PID)?<(\d+)\.(\d+)\.(\d+)>\Z")
 
 ProcessArg = Annotated[
     str,
@@ -50,22 +48,6 @@ class Killed(BaseModel):
     pid: str
     reason: str
     alive_after: bool
-
-
-async def resolve_pid(conn: Any, process: str) -> Pid:
-    """A pid on ``conn``'s node from pid text or a registered name; ToolError when none."""
-    text = process.strip()
-    if PID_TEXT.match(text):
-        raw = text.removeprefix("#PID")
-        return await conn.rpc("erlang", "list_to_pid", [Charlist.from_text(raw)])
-    name = text.removeprefix(":")
-    if name[:1].isupper() and not name.startswith("Elixir."):
-        name = "Elixir." + name
-    pid = await conn.rpc("erlang", "whereis", [Atom(name)])
-    if not isinstance(pid, Pid):
-        raise ToolError(f"no process is registered as {process!r} on {conn.node_name}: "
-                        "use list_processes to find its pid or registered name")
-    return pid
 
 
 def register(server: MCPServer, config: ServerConfig) -> None:

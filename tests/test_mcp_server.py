@@ -128,4 +128,44 @@ async def test_mutation_tools_change_the_target(tmp_path, sample_app_module):
         sent = await call_ok(client, "send_message", {"to": "SampleApp.Ticker", "message": ":tick"})
         assert sent["message"] == ":tick"
         text = await call_err(client, "kill_process", {"process": "NoSuch.Process"})
-        assert "no process is registered as 'NoSuch.Process'" in text
+        assert "no process registered as 'NoSuch.Process'" in text
+
+
+async def test_live_tools_with_paging(tmp_path, sample_app_module):
+    node = sample_app_module
+    # the configured default node is used (and connected) without connect_node
+    async with Client(make_server(tmp_path, cookie=node.cookie, default_node=node.name)) as client:
+        ov = await call_ok(client, "node_overview")
+        assert ov["node"] == node.name and ov["elixir_version"]
+        assert "sample_app" in {a["name"] for a in ov["applications"]}
+
+        first = await call_ok(client, "list_processes", {"sort_by": "reductions", "limit": 5})
+        assert len(first["items"]) == 5 and first["total"] > 5
+        assert first["next_cursor"] == "5" and "cursor='5'" in first["hint"]
+        second = await call_ok(client, "list_processes", {"sort_by": "reductions", "limit": 5,
+                                                          "cursor": first["next_cursor"]})
+        assert not {p["pid"] for p in first["items"]} & {p["pid"] for p in second["items"]}
+        text = await call_err(client, "list_processes", {"cursor": "bogus"})
+        assert "invalid cursor" in text
+        text = await call_err(client, "list_processes", {"sort_by": "size"})
+        assert "sort_by" in text
+
+        found = await call_ok(client, "find_processes", {"text": "SampleApp.Inv"})
+        assert [p["name"] for p in found["items"]] == ["SampleApp.Inventory"] and found["next_cursor"] is None
+
+        details = await call_ok(client, "process_details", {"process": "SampleApp.Inventory"})
+        assert details["process"]["behaviour"] == "gen_server"
+        assert details["current_stacktrace"][0].startswith(":gen_server.loop/")
+        text = await call_err(client, "process_details", {"process": "<0.9999.0>"})
+        assert "no process" in text and "find_processes" in text
+
+        tree = await call_ok(client, "supervision_tree", {"application": "sample_app", "max_children": 2})
+        assert tree["applications"] == ["sample_app"]
+        assert tree["outline"].startswith("SampleApp.Supervisor [supervisor, one_for_one]")
+        assert tree["trees"][0]["truncated"] is True and "raise max_children" in tree["outline"]
+
+
+async def test_tools_without_a_node_say_how_to_get_one(tmp_path):
+    async with Client(make_server(tmp_path)) as client:
+        text = await call_err(client, "node_overview")
+        assert "connect_node" in text

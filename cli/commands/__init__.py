@@ -6,7 +6,7 @@ import argparse
 
 
 def register_all(sub, common: argparse.ArgumentParser) -> None:
-    from . import mcp, recordings
+    from . import demo, mcp, nodes, recordings
 
-    for module in (recordings, mcp):
+    for module in (demo, nodes, recordings, mcp):
         module.register(sub, common)

@@ -13,7 +13,7 @@ from ..config import ServerConfig
 
 
 def register_all(server: MCPServer, config: ServerConfig) -> None:
-    from . import nodes, recordings
+    from . import nodes, processes, recordings
 
-    for module in (nodes, recordings):
+    for module in (nodes, processes, recordings):
         module.register(server, config)

@@ -12,11 +12,14 @@ from mcp.server.mcpserver import Context, MCPServer
 from pydantic import BaseModel, Field
 
 from elixir_scope.instrument.etf import Atom, Charlist
+from elixir_scope.instrument.introspect import node_info
 
 from ..config import ServerConfig
 from ..errors import tool_errors
 from ..state import app_state
-from .annotations import ADDITIVE_IDEMPOTENT, READ_ONLY_LOCAL
+from ..live_models import NodeOverview, node_overview_model
+from .annotations import ADDITIVE_IDEMPOTENT, READ_ONLY, READ_ONLY_LOCAL
+from .common import NodeArg
 
 OTP_RELEASE = Atom("otp_release")
 
@@ -80,3 +83,11 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         """The nodes this server is connected to, and which one is current."""
         state = app_state(ctx)
         return Connections(current=state.current, connected=state.connected())
+
+    @server.tool(annotations=READ_ONLY)
+    @tool_errors
+    async def node_overview(ctx: Context, node: NodeArg = None) -> NodeOverview:
+        """Overview of a node: OTP/Elixir versions, uptime, process and port counts and limits,
+        memory by category, schedulers, running applications."""
+        conn = await app_state(ctx).connection(node)
+        return node_overview_model(await node_info(conn))

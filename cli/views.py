@@ -1,0 +1,89 @@
+"""How live node facts look in a terminal: node overview, process tables, supervision trees.
+
+Shared by ``overview``/``processes``/``process``/``tree`` and ``demo``. Input is the typed
+models of ``mcp_server.live_models`` (the same the MCP tools return), so the terminal and an
+LLM client see the same facts in the same Elixir notation.
+"""
+
+from __future__ import annotations
+
+from rich.tree import Tree
+
+from elixir_scope.mcp_server.live_models import (
+    NodeOverview,
+    ProcessDetailsModel,
+    ProcessRow,
+    SupervisorModel,
+)
+
+from .render import Output, human_bytes
+
+
+def show_overview(out: Output, ov: NodeOverview) -> None:
+    mem = ov.memory_bytes
+    out.fields(f"Node {ov.node}", [
+        ("OTP / ERTS", f"{ov.otp_release} / {ov.erts_version}"),
+        ("Elixir", ov.elixir_version or "-"),
+        ("uptime", ov.uptime),
+        ("processes", f"{ov.process_count} of {ov.process_limit}"),
+        ("ports", str(ov.port_count)),
+        ("schedulers", f"{ov.schedulers_online} online of {ov.schedulers}"),
+        ("memory", f"{human_bytes(mem.get('total'))} total, {human_bytes(mem.get('processes'))} processes, "
+                   f"{human_bytes(mem.get('ets'))} ETS, {human_bytes(mem.get('binary'))} binaries, "
+                   f"{human_bytes(mem.get('code'))} code"),
+        ("applications", ", ".join(f"{a.name} {a.version}" for a in ov.applications)),
+    ])
+
+
+def show_processes(out: Output, rows: list[ProcessRow], title: str) -> None:
+    out.table(title, ["pid", "process", "current function", "behaviour", "mailbox", "memory", "reductions"],
+              [[r.pid, r.name or r.initial_call or "", r.current_function or "", r.behaviour or "",
+                str(r.message_queue_len), human_bytes(r.memory), str(r.reductions)]
+               for r in rows],
+              right=("mailbox", "memory", "reductions"))
+
+
+def show_details(out: Output, d: ProcessDetailsModel) -> None:
+    p = d.process
+    out.fields(f"Process {p.pid}" + (f" ({p.name})" if p.name else ""), [
+        ("initial call", p.initial_call or "-"), ("current function", p.current_function or "-"),
+        ("behaviour", p.behaviour or "-"), ("status", p.status),
+        ("mailbox", str(p.message_queue_len)), ("memory", human_bytes(p.memory)),
+        ("reductions", str(p.reductions)), ("trap_exit", str(d.trap_exit).lower()),
+        ("priority", d.priority), ("heap / stack (words)", f"{d.total_heap_size} / {d.stack_size}"),
+        ("links", ", ".join(d.links) or "-"), ("monitors", ", ".join(d.monitors) or "-"),
+        ("monitored by", ", ".join(d.monitored_by) or "-"), ("group leader", d.group_leader),
+        ("dictionary keys", ", ".join(d.dictionary_keys) or "-"),
+    ])
+    if d.current_stacktrace:
+        out.line("stacktrace:")
+        for frame in d.current_stacktrace:
+            out.line(f"  {frame}")
+
+
+def _sup_label(s: SupervisorModel) -> str:
+    name = s.name or s.pid
+    extra = f" [dim]{s.kind}, {s.strategy or '?'} {s.pid}[/dim]"
+    app = f" [cyan](application {s.application})[/cyan]" if s.application else ""
+    return f"[bold]{name}[/bold]{extra}{app}"
+
+
+def _add(tree: Tree, s: SupervisorModel) -> None:
+    for c in s.children:
+        if c.supervisor is not None:
+            _add(tree.add(_sup_label(c.supervisor)), c.supervisor)
+        else:
+            label = c.id if c.id not in ("nil", ":undefined") else ", ".join(c.modules)
+            tree.add(f"{label} [dim]{c.type}, {c.restart or '?'} {c.pid or c.status}[/dim]")
+    if s.truncated:
+        tree.add("[yellow]... more children (--max-children)[/yellow]")
+
+
+def show_trees(out: Output, trees: list[SupervisorModel]) -> None:
+    if not trees:
+        out.line("no application has a supervision tree")
+        return
+    for s in trees:
+        root = Tree(_sup_label(s))
+        _add(root, s)
+        out.tree(root)

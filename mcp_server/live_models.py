@@ -1,0 +1,201 @@
+"""Output models for live introspection (node overview, processes, supervision trees).
+
+Converted once from ``instrument.introspect``'s dataclasses: pids, names and MFAs become
+Elixir text (``#PID<0.123.0>``, ``SampleApp.Cart``, ``:gen_server.loop/7``), so the MCP tools
+and the command line's ``--json`` say the same thing in the same words.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from elixir_scope.instrument.etf import Atom
+from elixir_scope.instrument.etf.inspect import inspect
+
+from .models import term_text
+
+
+def name_text(name: str | None) -> str | None:
+    """A module or registered name as Elixir prints it (``SampleApp.Cart``, ``:logger``)."""
+    return inspect(Atom(name)) if name else None
+
+
+def mfa_text(mfa: Any) -> str | None:
+    """``SampleApp.Cart.init/1`` / ``:gen_server.loop/7``."""
+    if mfa is None:
+        return None
+    if mfa.module == "supervisor" and mfa.arity == 1:  # proc_lib's {supervisor, CallbackModule, 1}
+        return f":supervisor ({name_text(mfa.function)})"
+    return f"{name_text(mfa.module)}.{inspect(Atom(mfa.function))[1:] if _needs_quotes(mfa.function) else mfa.function}/{mfa.arity}"
+
+
+def _needs_quotes(fun: str) -> bool:
+    return inspect(Atom(fun)).startswith(':"')
+
+
+def duration_text(ms: int) -> str:
+    s = ms // 1000
+    d, s = divmod(s, 86400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    return (f"{d}d " if d else "") + f"{h:02d}:{m:02d}:{s:02d}"
+
+
+class ApplicationRow(BaseModel):
+    name: str
+    version: str
+    description: str
+
+
+class NodeOverview(BaseModel):
+    """What runs on a node, at a glance."""
+
+    node: str
+    otp_release: str
+    erts_version: str
+    elixir_version: str | None
+    architecture: str
+    uptime: str
+    uptime_ms: int
+    process_count: int
+    process_limit: int
+    port_count: int
+    schedulers: int
+    schedulers_online: int
+    memory_bytes: dict[str, int] = Field(description="erlang:memory/0 by category, in bytes.")
+    applications: list[ApplicationRow]
+
+
+def node_overview_model(info: Any) -> NodeOverview:
+    mem = info.memory
+    return NodeOverview(
+        node=info.name, otp_release=info.otp_release, erts_version=info.erts_version,
+        elixir_version=info.elixir_version, architecture=info.system_architecture,
+        uptime=duration_text(info.uptime_ms), uptime_ms=info.uptime_ms,
+        process_count=info.process_count, process_limit=info.process_limit, port_count=info.port_count,
+        schedulers=info.schedulers, schedulers_online=info.schedulers_online,
+        memory_bytes={f: getattr(mem, f) for f in mem.__dataclass_fields__},
+        applications=[ApplicationRow(name=a.name, version=a.version, description=a.description)
+                      for a in info.applications],
+    )
+
+
+class ProcessRow(BaseModel):
+    """One live process."""
+
+    pid: str
+    name: str | None = Field(description="Registered name, if any.")
+    initial_call: str | None
+    current_function: str | None
+    behaviour: str | None = Field(description="gen_server, supervisor, gen_statem, ... when known.")
+    status: str
+    message_queue_len: int
+    memory: int = Field(description="Bytes.")
+    reductions: int
+
+
+def process_row(p: Any) -> ProcessRow:
+    return ProcessRow(
+        pid=inspect(p.pid), name=name_text(p.registered_name), initial_call=mfa_text(p.initial_call),
+        current_function=mfa_text(p.current_function), behaviour=p.behaviour, status=p.status,
+        message_queue_len=p.message_queue_len, memory=p.memory, reductions=p.reductions,
+    )
+
+
+class ProcessDetailsModel(BaseModel):
+    """One process in depth: what it is, what it is linked to, where it is now."""
+
+    process: ProcessRow
+    links: list[str]
+    monitors: list[str]
+    monitored_by: list[str]
+    dictionary_keys: list[str]
+    heap_size: int = Field(description="Words.")
+    total_heap_size: int = Field(description="Words.")
+    stack_size: int = Field(description="Words.")
+    trap_exit: bool
+    group_leader: str
+    priority: str
+    current_stacktrace: list[str]
+
+
+def process_details_model(d: Any) -> ProcessDetailsModel:
+    return ProcessDetailsModel(
+        process=process_row(d.summary), links=[term_text(x) for x in d.links],
+        monitors=[term_text(x) for x in d.monitors], monitored_by=[term_text(x) for x in d.monitored_by],
+        dictionary_keys=[term_text(x) for x in d.dictionary_keys], heap_size=d.heap_size,
+        total_heap_size=d.total_heap_size, stack_size=d.stack_size, trap_exit=d.trap_exit,
+        group_leader=inspect(d.group_leader), priority=d.priority,
+        current_stacktrace=[_frame(f) for f in d.current_stacktrace],
+    )
+
+
+def _frame(frame: Any) -> str:
+    """``{M, F, A, Location}`` as ``SampleApp.Cart.add/3 (lib/cart.ex:12)``."""
+    if isinstance(frame, tuple) and len(frame) == 4 and isinstance(frame[0], Atom):
+        m, f, a, loc = frame
+        arity = a if isinstance(a, int) else len(a) if isinstance(a, list) else a
+        where = ""
+        if isinstance(loc, list):
+            kv = {k.name: v for k, v in (x for x in loc if isinstance(x, tuple) and len(x) == 2)
+                  if isinstance(k, Atom)}
+            file, line = kv.get("file"), kv.get("line")
+            if file is not None:
+                ftxt = file.text if hasattr(file, "text") else term_text(file)
+                where = f" ({ftxt}:{line})" if line is not None else f" ({ftxt})"
+        return f"{inspect(m)}.{f.name if isinstance(f, Atom) else f}/{arity}{where}"
+    return term_text(frame)
+
+
+class ChildRow(BaseModel):
+    id: str
+    pid: str | None
+    status: str = Field(description="running, restarting, or undefined (not started).")
+    type: str = Field(description="worker or supervisor")
+    restart: str | None
+    modules: list[str]
+    supervisor: "SupervisorModel | None" = Field(default=None, description="The subtree, for a supervisor child.")
+
+
+class SupervisorModel(BaseModel):
+    pid: str
+    name: str | None
+    module: str | None
+    strategy: str | None
+    kind: str
+    application: str | None
+    children: list[ChildRow]
+    truncated: bool = Field(description="More children exist than were listed (raise max_children).")
+
+
+def supervisor_model(s: Any) -> SupervisorModel:
+    return SupervisorModel(
+        pid=inspect(s.pid), name=name_text(s.registered_name), module=name_text(s.module),
+        strategy=s.strategy, kind=s.kind, application=s.application, truncated=s.truncated,
+        children=[ChildRow(
+            id=term_text(c.id, limit=5, printable_limit=80), pid=inspect(c.pid) if c.pid else None,
+            status=c.status, type=c.type, restart=c.restart, modules=[name_text(m) or m for m in c.modules],
+            supervisor=supervisor_model(c.supervisor) if c.supervisor is not None else None,
+        ) for c in s.children],
+    )
+
+
+def tree_outline(sup: SupervisorModel, indent: str = "") -> list[str]:
+    """A supervision tree as indented text lines (compact for a model to read)."""
+    head = sup.name or sup.pid
+    lines = [f"{indent}{head} [{sup.kind}, {sup.strategy or '?'}] {sup.pid}"
+             + (f" (application {sup.application})" if sup.application else "")]
+    for c in sup.children:
+        if c.supervisor is not None:
+            lines += tree_outline(c.supervisor, indent + "  ")
+        else:
+            label = c.id if c.id not in ("nil", ":undefined") else ", ".join(c.modules)
+            lines.append(f"{indent}  {label} [{c.type}, {c.restart or '?'}] {c.pid or c.status}")
+    if sup.truncated:
+        lines.append(f"{indent}  ... more children (raise max_children)")
+    return lines
+
+
+ChildRow.model_rebuild()

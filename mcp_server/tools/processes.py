@@ -1,0 +1,122 @@
+"""Live process tools: top processes, search, one process in depth, supervision trees.
+
+All read-only and agent-less: they call standard OTP functions over rpc
+(``instrument.introspect``), load nothing onto the node, and return bounded pages.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from mcp.server.mcpserver import Context, MCPServer
+from pydantic import BaseModel, Field
+
+from elixir_scope.instrument.etf import Atom
+from elixir_scope.instrument.introspect import process_details as _process_details
+from elixir_scope.instrument.introspect import process_overview, supervision_trees
+
+from ..config import ServerConfig
+from ..errors import tool_errors
+from ..live_models import (
+    ProcessDetailsModel,
+    ProcessRow,
+    SupervisorModel,
+    process_details_model,
+    process_row,
+    supervisor_model,
+    tree_outline,
+)
+from ..state import app_state
+from .annotations import READ_ONLY
+from ..targets import resolve_pid
+from .common import CursorArg, NodeArg, Page, page, parse_cursor
+
+SortBy = Literal["memory", "reductions", "message_queue_len"]
+# find_processes describes every process; beyond this many it would be too slow to be useful.
+FIND_SCAN_LIMIT = 20_000
+
+
+class SupervisionForest(BaseModel):
+    """Supervision trees of the running applications."""
+
+    outline: str = Field(description="The trees as indented text: name [kind, strategy] pid.")
+    trees: list[SupervisorModel]
+    applications: list[str]
+
+
+def register(server: MCPServer, config: ServerConfig) -> None:
+    @server.tool(annotations=READ_ONLY)
+    @tool_errors
+    async def list_processes(
+        ctx: Context,
+        sort_by: Annotated[SortBy, Field(description="Rank by memory (bytes), reductions (CPU work) or message_queue_len (backlog).")] = "memory",
+        limit: Annotated[int, Field(ge=1, le=200, description="Processes per page.")] = 20,
+        cursor: CursorArg = None,
+        node: NodeArg = None,
+    ) -> Page[ProcessRow]:
+        """The top processes of a node, ranked by memory, reductions or mailbox length, with
+        name, initial call, current function and behaviour."""
+        conn = await app_state(ctx).connection(node)
+        offset = parse_cursor(cursor)
+        top = await process_overview(conn, sort_by=sort_by, limit=offset + limit)
+        total = await conn.rpc("erlang", "system_info", [Atom("process_count")])
+        items = [process_row(p) for p in top[offset:offset + limit]]
+        return Page[ProcessRow](**page(
+            items, offset, limit, total=total,
+            call=f"list_processes(sort_by='{sort_by}', limit={limit}, cursor='{{cursor}}')"))
+
+    @server.tool(annotations=READ_ONLY)
+    @tool_errors
+    async def find_processes(
+        ctx: Context,
+        text: Annotated[str, Field(min_length=1, description="Case-insensitive text to find in the registered name, initial call, current function, behaviour or pid, e.g. 'Cart' or 'gen_statem'.")],
+        limit: Annotated[int, Field(ge=1, le=200, description="Matches per page.")] = 20,
+        cursor: CursorArg = None,
+        node: NodeArg = None,
+    ) -> Page[ProcessRow]:
+        """Find live processes by name, module, function or behaviour (largest memory first)."""
+        conn = await app_state(ctx).connection(node)
+        offset = parse_cursor(cursor)
+        everyone = await process_overview(conn, sort_by="memory", limit=FIND_SCAN_LIMIT)
+        needle = text.lower()
+        rows = [process_row(p) for p in everyone]
+        hits = [r for r in rows if any(needle in (v or "").lower() for v in (
+            r.name, r.initial_call, r.current_function, r.behaviour, r.pid))]
+        return Page[ProcessRow](**page(
+            hits[offset:offset + limit], offset, limit, total=len(hits),
+            call=f"find_processes(text={text!r}, limit={limit}, cursor='{{cursor}}')"))
+
+    @server.tool(annotations=READ_ONLY)
+    @tool_errors
+    async def process_details(
+        ctx: Context,
+        process: Annotated[str, Field(description="Registered name (SampleApp.Cart, :logger) or pid text (<0.123.0>, #PID<0.123.0>).")],
+        node: NodeArg = None,
+    ) -> ProcessDetailsModel:
+        """One process in depth: links, monitors, mailbox, heap, trap_exit, dictionary keys,
+        and its current stacktrace (where it is right now)."""
+        conn = await app_state(ctx).connection(node)
+        pid = await resolve_pid(conn, process)
+        return process_details_model(await _process_details(conn, pid))
+
+    @server.tool(annotations=READ_ONLY)
+    @tool_errors
+    async def supervision_tree(
+        ctx: Context,
+        application: Annotated[str | None, Field(description="Only this application's tree (e.g. sample_app). Omit for all.")] = None,
+        max_depth: Annotated[int, Field(ge=0, le=12, description="Levels of supervisors to descend.")] = 6,
+        max_children: Annotated[int, Field(ge=1, le=500, description="Children listed per supervisor (a DynamicSupervisor may have thousands).")] = 50,
+        node: NodeArg = None,
+    ) -> SupervisionForest:
+        """The supervision trees of the node's applications: supervisors with strategy, and
+        children with restart type and pid."""
+        conn = await app_state(ctx).connection(node)
+        trees = await supervision_trees(conn, max_depth=max_depth, max_children=max_children)
+        if application is not None:
+            trees = [t for t in trees if t.application == application]
+        models = [supervisor_model(t) for t in trees]
+        lines: list[str] = []
+        for m in models:
+            lines += tree_outline(m)
+        return SupervisionForest(outline="\n".join(lines), trees=models,
+                                 applications=[t.application for t in trees if t.application])

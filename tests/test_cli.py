@@ -1,0 +1,109 @@
+"""The ``elixir-scope`` command line against real nodes: tables with Elixir-style terms,
+``--json`` for scripts, and one clear error line (plus a hint) instead of a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from elixir_scope.cli import main
+from support.nodes import short_host
+
+
+@pytest.fixture(scope="module")
+def target(sample_app_module):
+    n = sample_app_module
+    return ["--node", n.name, "--cookie", n.cookie]
+
+
+def run_json(capsys, *argv):
+    code = main([*argv, "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(captured.out)
+
+
+def run_fail(capsys, *argv) -> str:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    assert code != 0
+    assert "Traceback" not in captured.err
+    lines = captured.err.strip().splitlines()
+    assert lines[0].startswith("error: ")
+    return captured.err
+
+
+def test_overview_json(capsys, target, sample_app_module):
+    got = run_json(capsys, "overview", *target, "--top", "3")
+    assert got["node"]["node"] == sample_app_module.name
+    assert "sample_app" in {a["name"] for a in got["node"]["applications"]}
+    assert len(got["top_by_memory"]) == 3
+    assert all(p["pid"].startswith("#PID<0.") for p in got["top_by_reductions"])
+    sample = next(t for t in got["supervision_trees"] if t["application"] == "sample_app")
+    assert sample["name"] == "SampleApp.Supervisor"
+
+
+def test_overview_tables_use_elixir_terms(capsys, target):
+    assert main(["attach", *target, "--top", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "Top 3 processes by memory" in text and "#PID<0." in text
+    assert "SampleApp.Supervisor" in text and "SampleApp.Inventory" in text
+    assert "Elixir.SampleApp" not in text and "Atom(" not in text
+
+
+def test_processes_process_and_tree(capsys, target):
+    rows = run_json(capsys, "processes", *target, "--sort", "reductions", "--limit", "4")
+    assert len(rows) == 4 and rows[0]["reductions"] >= rows[-1]["reductions"]
+    found = run_json(capsys, "processes", *target, "--find", "inventory")
+    assert [r["name"] for r in found] == ["SampleApp.Inventory"]
+    details = run_json(capsys, "process", *target, "SampleApp.Inventory")
+    assert details["process"]["initial_call"] == "SampleApp.Inventory.init/1"
+    assert details["links"]
+    same = run_json(capsys, "process", *target, details["process"]["pid"])
+    assert same["process"]["name"] == "SampleApp.Inventory"
+    trees = run_json(capsys, "tree", *target, "--app", "sample_app")
+    children = {c["id"] for c in trees[0]["children"]}
+    assert {"SampleApp.Inventory", "SampleApp.Carts", "SampleApp.Ticker"} <= children
+
+
+def test_errors_are_one_line_with_a_hint(capsys, target, sample_app_module, monkeypatch):
+    monkeypatch.delenv("ELIXIR_SCOPE_NODE", raising=False)
+    err = run_fail(capsys, "overview")
+    assert "no target node given" in err and "hint: pass --node" in err
+    err = run_fail(capsys, "overview", "--node", f"nobody_here@{short_host()}", "--cookie", "c")
+    assert "no node named 'nobody_here'" in err and "hint:" in err
+    err = run_fail(capsys, "overview", "--node", sample_app_module.name, "--cookie", "wrong")
+    assert "authentication failed" in err
+    err = run_fail(capsys, "process", *target, "NoSuchProcess")
+    assert "no process registered as 'NoSuchProcess'" in err and "hint:" in err
+    err = run_fail(capsys, "recordings", "--store", "/nonexistent/dir/traces.db")
+    assert "no trace store at" in err
+
+
+def test_debug_shows_the_traceback(capsys):
+    with pytest.raises(Exception):
+        main(["overview", "--node", "bad-name", "--debug"])
+
+
+def test_usage_errors_exit_2(capsys):
+    assert main(["no-such-command"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_console_script_entry_point_runs():
+    out = subprocess.run([sys.executable, "-m", "elixir_scope.cli", "--help"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    for cmd in ("demo", "overview", "processes", "tree", "recordings", "export", "import", "mcp"):
+        assert cmd in out.stdout
+
+
+def test_demo_runs_the_main_job_end_to_end(capsys):
+    got = run_json(capsys, "demo", "--top", "3")
+    assert got["overview"]["elixir_version"]
+    assert got["supervision_tree"][0]["name"] == "SampleApp.Supervisor"
+    carts = next(c for c in got["supervision_tree"][0]["children"] if c["id"] == "SampleApp.Carts")
+    assert carts["supervisor"]["strategy"] == "rest_for_one"
