@@ -53,6 +53,15 @@ _TICK = b"\x00\x00\x00\x00"
 DEFAULT_NET_TICKTIME = 60.0
 
 
+class _Expired(Exception):
+    """Internal: an rpc's timer fired (turned into RpcTimeout)."""
+
+
+def _expire(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_exception(_Expired())
+
+
 class Connection:
     """A live link to one node. Made by ``Node.connect``; closed by ``close()``."""
 
@@ -225,12 +234,16 @@ class Connection:
                 True,
             )
             await self._proto.drain()
+            # A timer that fails the future is cheaper than asyncio.wait_for's extra task.
+            timer = self.loop.call_later(timeout, _expire, fut)
             try:
-                result = await asyncio.wait_for(fut, timeout)
-            except asyncio.TimeoutError:
-                if self.closed.is_set():
-                    raise NodeDown(self.node_name, self.down_reason) from None
-                raise RpcTimeout(m, f, len(args), self.node_name, timeout) from None
+                result = await fut
+            finally:
+                timer.cancel()
+        except _Expired:
+            if self.closed.is_set():
+                raise NodeDown(self.node_name, self.down_reason) from None
+            raise RpcTimeout(m, f, len(args), self.node_name, timeout) from None
         finally:
             self._rpc_pending.pop(ref, None)
         if type(result) is tuple and len(result) == 2 and result[0] is _BADRPC:
