@@ -1,0 +1,1001 @@
+%% ElixirScope tracer agent.
+%%
+%% This module runs on the node being debugged. Python sends this source over Erlang
+%% distribution and the node compiles it in memory (or Python loads a beam compiled elsewhere):
+%% nothing is written on the target's disk. It is one module with no macros because
+%% erl_parse has no preprocessor.
+%%
+%% What it does: start_capture/2 spawns one agent process that is the tracer itself (a local
+%% process, as the BEAM requires). It turns every trace message into a compact binary record
+%% (see docs/event-format.md), batches records and sends the batches to a mailbox on the Python
+%% node, which acknowledges each batch. At most `window` batches are unacknowledged; beyond
+%% that records wait in a bounded buffer and then are dropped - never silently: every drop is
+%% counted and reported as a `gap` record, so that offered = sent + dropped.
+%%
+%% Why it is safe on a production node:
+%% - every capture has a count limit, a time limit and a rate limit;
+%% - the agent checks its own mailbox length and memory every `check_every` messages, sheds
+%%   (drains and counts) or stops with overload_queue / overload_memory;
+%% - big terms are truncated here, and sensitive keys redacted here, before anything leaves;
+%% - the agent monitors its owner (a pid on the Python node); when that node disconnects or dies
+%%   (even kill -9: the connection drops and the monitor fires with noconnection), the agent
+%%   removes every trace flag and pattern it set and exits;
+%% - on OTP 27+ it traces inside its own trace session (trace:session_create/3), so it coexists
+%%   with dbg or recon; on older releases it refuses to start when a tracer is already active.
+-module(elixir_scope_agent).
+-vsn("3").
+
+-export([version/0, start_capture/2, stop_capture/1, stop_capture/2, snapshot/1,
+         init/3, checkpoint_loop/4]).
+
+-record(st, {owner, omon, tu,
+             seq = 0, acked = 0, window, batch_size, batch_ms, max_buffer,
+             cur = [], ncur = 0, cdict = [], ready, nbuf = 0, next_idx = 1,
+             offered = 0, sent = 0, dropped = 0, gap = none, over_limit = 0,
+             max_events, max_rate, rate_start = 0, rate_n = 0, rate_over = 0, rate_trip,
+             max_queue, max_memory, check_every, nchk = 0, queue_sheds = 0, queue_shed_limit,
+             peak_memory = 0, peak_queue = 0, batches = 0,
+             max_term, max_state, redact,
+             mode, session, pflags = [], patterns = [], state_mods = #{},
+             helper, stoppers = []}).
+
+version() -> 3.
+
+%% ---------------------------------------------------------------------------------------------
+%% Public API (called over rpc from Python)
+%% ---------------------------------------------------------------------------------------------
+
+%% start_capture(OwnerPid, Config) -> {ok, AgentPid, Info} | {error, Reason}
+%% The agent is spawned without a link (the rpc worker that calls this goes away at once) and
+%% monitors OwnerPid.
+start_capture(Owner, Config) when is_pid(Owner), is_map(Config) ->
+    Ref = make_ref(),
+    {Pid, MRef} = spawn_monitor(elixir_scope_agent, init, [self(), Ref, {Owner, Config}]),
+    receive
+        {Ref, {ok, Info}} ->
+            erlang:demonitor(MRef, [flush]),
+            {ok, Pid, Info};
+        {Ref, {error, _} = Error} ->
+            erlang:demonitor(MRef, [flush]),
+            Error;
+        {'DOWN', MRef, process, Pid, Why} ->
+            {error, {agent_crashed, Why}}
+    after 15000 ->
+        exit(Pid, kill),
+        {error, start_timeout}
+    end;
+start_capture(_, _) ->
+    {error, {badarg, "start_capture(OwnerPid, ConfigMap)"}}.
+
+%% stop_capture(AgentPid) -> {ok, Stats} | {error, not_running}
+stop_capture(Agent) -> stop_capture(Agent, 15000).
+
+stop_capture(Agent, Timeout) ->
+    MRef = erlang:monitor(process, Agent),
+    Agent ! {es_stop, self(), MRef},
+    receive
+        {MRef, Stats} ->
+            erlang:demonitor(MRef, [flush]),
+            {ok, Stats};
+        {'DOWN', MRef, process, Agent, _} ->
+            {error, not_running}
+    after Timeout ->
+        erlang:demonitor(MRef, [flush]),
+        {error, timeout}
+    end.
+
+%% ---------------------------------------------------------------------------------------------
+%% Agent process
+%% ---------------------------------------------------------------------------------------------
+
+init(Caller, Ref, {Owner, Config}) ->
+    process_flag(trap_exit, true),
+    process_flag(message_queue_data, off_heap),
+    process_flag(priority, high),
+    C = fun(K, D) -> maps:get(K, Config, D) end,
+    S0 = #st{owner = Owner,
+             tu = erlang:convert_time_unit(1, second, native),
+             window = C(window, 8),
+             batch_size = C(batch_size, 2000),
+             batch_ms = C(batch_ms, 100),
+             max_buffer = C(max_buffer, 20000),
+             ready = queue:new(),
+             max_events = C(max_events, 50000),
+             max_rate = C(max_rate, 20000),
+             rate_trip = C(rate_trip_seconds, 5),
+             max_queue = C(max_queue, 5000),
+             max_memory = C(max_memory, 100000000),
+             check_every = C(check_every, 500),
+             queue_shed_limit = C(queue_shed_limit, 10),
+             max_term = C(max_term_bytes, 4096),
+             max_state = C(max_state_bytes, 65536),
+             redact = compile_redact(C(redact_keys, []), C(redact_patterns, []))},
+    try setup(Config, S0) of
+        {ok, S1} ->
+            OMon = erlang:monitor(process, Owner),
+            Info = #{time_unit => S1#st.tu,
+                     time_offset => erlang:time_offset(),
+                     mono_now => erlang:monotonic_time(),
+                     otp_release => list_to_binary(erlang:system_info(otp_release)),
+                     node => node(),
+                     mode => S1#st.mode,
+                     version => version()},
+            case C(max_seconds, 30) of
+                infinity -> ok;
+                Secs -> erlang:send_after(round(Secs * 1000), self(), {es_limit, max_seconds})
+            end,
+            erlang:send_after(S1#st.batch_ms, self(), es_tick),
+            Caller ! {Ref, {ok, Info}},
+            S2 = mark(capture_started, S1#st{omon = OMon}),
+            loop(S2);
+        {error, Why} ->
+            Caller ! {Ref, {error, Why}}
+    catch
+        Class:Reason:Stack ->
+            Partial = get(es_partial),
+            catch cleanup(Partial),
+            Caller ! {Ref, {error, {setup_failed, Class, Reason, Stack}}}
+    end.
+
+%% -------- setting up and tearing down trace flags and patterns --------
+
+setup(Config, S0) ->
+    Force = maps:get(force, Config, false),
+    Mode = case has_sessions() of true -> session; false -> classic end,
+    case Mode =:= classic andalso not Force andalso other_tracer() of
+        {true, Who} ->
+            {error, {tracer_active,
+                     iolist_to_binary(io_lib:format(
+                         "a tracer is already active (dbg/recon?) on ~p: stop it or use force",
+                         [Who]))}};
+        _ ->
+            S1 = S0#st{mode = Mode},
+            StateMods = maps:from_list([{M, behaviour_of(M)} || M <- maps:get(state_modules, Config, []),
+                                                               code:ensure_loaded(M) =/= false]),
+            Helper = case maps:get(checkpoint_ms, Config, 0) of
+                         Ms when is_integer(Ms), Ms > 0, map_size(StateMods) > 0 ->
+                             spawn_link(elixir_scope_agent, checkpoint_loop,
+                                        [self(), maps:keys(StateMods), Ms, 1000]);
+                         _ when map_size(StateMods) > 0 ->
+                             spawn_link(elixir_scope_agent, checkpoint_loop,
+                                        [self(), maps:keys(StateMods), infinity, 1000]);
+                         _ -> undefined
+                     end,
+            Session = case Mode of
+                          session -> trace:session_create(elixir_scope, self(), []);
+                          classic -> undefined
+                      end,
+            S2 = S1#st{session = Session, helper = Helper, state_mods = StateMods},
+            put(es_partial, S2),
+            Patterns = [{MFA, MS, PF} || {MFA, MS, PF} <- maps:get(patterns, Config, [])]
+                ++ state_patterns(StateMods),
+            S3 = lists:foldl(fun({MFA, MS, PF}, Acc) ->
+                                     set_pattern(Acc, MFA, MS, PF),
+                                     Acc1 = Acc#st{patterns = [{MFA, PF} | Acc#st.patterns]},
+                                     put(es_partial, Acc1),
+                                     Acc1
+                             end, S2, Patterns),
+            TS = strict_monotonic_timestamp,
+            CallProcs = case Patterns of
+                            [] -> [];
+                            _ -> resolve(maps:get(call_procs, Config, all))
+                        end,
+            Groups = [{P, [call, TS]} || P <- CallProcs]
+                ++ [{P, [send, 'receive', TS]} || P <- resolve(maps:get(message_procs, Config, []))]
+                ++ [{P, [procs, TS]} || P <- resolve(maps:get(lifecycle_procs, Config, []))],
+            S4 = lists:foldl(fun({P, Fl}, Acc) ->
+                                     Acc1 = Acc#st{pflags = [{P, Fl} | Acc#st.pflags]},
+                                     put(es_partial, Acc1),
+                                     set_flags(Acc1, P, true, Fl),
+                                     Acc1
+                             end, S3, Groups),
+            %% never trace ourselves or our helper: that would feed back into the capture
+            Mine = [self() | [Helper || is_pid(Helper)]],
+            [set_flags(S4, P, false, [call, send, 'receive', procs]) || P <- Mine],
+            case Helper of
+                undefined -> ok;
+                _ -> Helper ! go
+            end,
+            {ok, S4}
+    end.
+
+has_sessions() ->
+    code:ensure_loaded(trace) =:= {module, trace}
+        andalso erlang:function_exported(trace, session_create, 3).
+
+%% Classic (pre OTP 27) tracing: one tracer per process. Find one already in place.
+other_tracer() ->
+    case erlang:trace_info(new, tracer) of
+        {tracer, T} when T =/= [] -> {true, T};
+        _ ->
+            Traced = [P || P <- processes(), P =/= self(),
+                           case erlang:trace_info(P, tracer) of
+                               {tracer, []} -> false;
+                               {tracer, _} -> true;
+                               _ -> false
+                           end],
+            case Traced of
+                [] -> false;
+                [P | _] -> {true, {tracer_of, P, erlang:trace_info(P, tracer)}}
+            end
+    end.
+
+resolve(all) -> [all];
+resolve(new) -> [new];
+resolve(existing) -> [existing];
+resolve(L) when is_list(L) -> lists:usort(lists:flatmap(fun resolve_one/1, L)).
+
+resolve_one(P) when is_pid(P) -> [P];
+resolve_one(all) -> [all];
+resolve_one(Name) when is_atom(Name) ->
+    case whereis(Name) of undefined -> []; P -> [P] end;
+resolve_one({module, M}) ->
+    [P || P <- processes(), P =/= self(), runs_module(P, M)];
+resolve_one(_) -> [].
+
+runs_module(P, M) ->
+    case catch proc_lib:translate_initial_call(P) of
+        {M, _, _} -> true;
+        _ ->
+            case erlang:process_info(P, initial_call) of
+                {initial_call, {M, _, _}} -> true;
+                _ -> false
+            end
+    end.
+
+set_flags(#st{mode = session, session = Sess}, P, How, Fl) ->
+    catch trace:process(Sess, P, How, Fl);
+set_flags(#st{}, P, true, Fl) ->
+    catch erlang:trace(P, true, [{tracer, self()} | Fl]);
+set_flags(#st{}, P, false, Fl) ->
+    catch erlang:trace(P, false, Fl).
+
+set_pattern(#st{mode = session, session = Sess}, MFA, MS, PF) ->
+    trace:function(Sess, MFA, MS, PF);
+set_pattern(#st{}, MFA, MS, PF) ->
+    erlang:trace_pattern(MFA, MS, PF).
+
+clear_pattern(#st{mode = session, session = Sess}, MFA, PF) ->
+    catch trace:function(Sess, MFA, false, PF);
+clear_pattern(#st{}, MFA, PF) ->
+    catch erlang:trace_pattern(MFA, false, PF).
+
+%% Remove everything this capture set. Idempotent: safe to call twice, safe on a partial setup.
+cleanup(undefined) -> ok;
+cleanup(#st{} = S) ->
+    [set_flags(S, P, false, Fl) || {P, Fl} <- S#st.pflags],
+    [clear_pattern(S, MFA, PF) || {MFA, PF} <- S#st.patterns],
+    case S#st.helper of
+        undefined -> ok;
+        H -> unlink(H), exit(H, kill)
+    end,
+    S#st{pflags = [], patterns = [], helper = undefined}.
+
+destroy_session(#st{mode = session, session = Sess} = S) ->
+    catch trace:session_destroy(Sess),
+    S#st{session = undefined};
+destroy_session(S) -> S.
+
+%% Wait until every trace message generated so far has reached our mailbox.
+delivered(#st{mode = session, session = Sess}) ->
+    case catch trace:delivered(Sess, all) of
+        Ref when is_reference(Ref) -> wait_delivered(Ref);
+        _ -> ok
+    end;
+delivered(#st{}) ->
+    wait_delivered(erlang:trace_delivered(all)).
+
+wait_delivered(Ref) ->
+    receive {trace_delivered, _, Ref} -> ok after 3000 -> ok end.
+
+%% -------- GenServer / gen_statem state history --------
+
+behaviour_of(M) ->
+    Attrs = try M:module_info(attributes) catch _:_ -> [] end,
+    Bs = lists:append([V || {K, V} <- Attrs, K =:= behaviour orelse K =:= behavior]),
+    case lists:member(gen_statem, Bs) of
+        true -> gen_statem;
+        false -> gen_server
+    end.
+
+state_patterns(StateMods) ->
+    MS = [{'_', [], [{exception_trace}]}],
+    lists:append(
+      [[{{M, F, A}, MS, [local]} || {F, A} <- callbacks(M, B)] || {M, B} <- maps:to_list(StateMods)]).
+
+callbacks(M, gen_server) ->
+    Known = [{init, 1}, {handle_call, 3}, {handle_cast, 2}, {handle_info, 2},
+             {handle_continue, 2}, {code_change, 3}, {terminate, 2}],
+    [FA || FA <- M:module_info(exports), lists:member(FA, Known)];
+callbacks(M, gen_statem) ->
+    Known = [{init, 1}, {handle_event, 4}, {code_change, 4}, {terminate, 3}],
+    [{F, A} || {F, A} <- M:module_info(exports),
+               lists:member({F, A}, Known) orelse
+                   (A =:= 3 andalso not lists:member(F, [module_info, format_status]))].
+
+%% The state a callback was called with (before), or none.
+state_before(gen_server, F, Args) ->
+    case {F, Args} of
+        {handle_call, [_, _, S]} -> {ok, S};
+        {handle_cast, [_, S]} -> {ok, S};
+        {handle_info, [_, S]} -> {ok, S};
+        {handle_continue, [_, S]} -> {ok, S};
+        {code_change, [_, S, _]} -> {ok, S};
+        {terminate, [_, S]} -> {ok, S};
+        _ -> none
+    end;
+state_before(gen_statem, F, Args) ->
+    case {F, Args} of
+        {init, _} -> none;
+        {handle_event, [_, _, St, D]} -> {ok, {St, D}};
+        {code_change, [_, St, D, _]} -> {ok, {St, D}};
+        {terminate, [_, St, D]} -> {ok, {St, D}};
+        {_, [_, _, D]} -> {ok, {F, D}};
+        _ -> none
+    end.
+
+%% The state a callback returned (after), or none.
+state_after(gen_server, _Cur, Ret) ->
+    case Ret of
+        {reply, _, S} -> {ok, S};
+        {reply, _, S, _} -> {ok, S};
+        {noreply, S} -> {ok, S};
+        {noreply, S, _} -> {ok, S};
+        {ok, S} -> {ok, S};
+        {ok, S, _} -> {ok, S};
+        {stop, _, S} -> {ok, S};
+        {stop, _, _, S} -> {ok, S};
+        _ -> none
+    end;
+state_after(gen_statem, Cur, Ret) ->
+    case Ret of
+        {next_state, N, D} -> {ok, {N, D}};
+        {next_state, N, D, _} -> {ok, {N, D}};
+        {ok, N, D} -> {ok, {N, D}};
+        {ok, N, D, _} -> {ok, {N, D}};
+        {keep_state, D} when Cur =/= undefined -> {ok, {Cur, D}};
+        {keep_state, D, _} when Cur =/= undefined -> {ok, {Cur, D}};
+        {repeat_state, D} when Cur =/= undefined -> {ok, {Cur, D}};
+        {repeat_state, D, _} when Cur =/= undefined -> {ok, {Cur, D}};
+        {stop, _, D} when Cur =/= undefined -> {ok, {Cur, D}};
+        {stop_and_reply, _, _, D} when Cur =/= undefined -> {ok, {Cur, D}};
+        _ -> none
+    end.
+
+%% The checkpoint helper: sys:get_state/2 blocks the caller, so it never runs in the tracer.
+checkpoint_loop(Agent, Mods, Ms, Timeout) ->
+    receive go -> ok end,
+    checkpoint_round(Agent, Mods, Ms, Timeout).
+
+checkpoint_round(Agent, Mods, Ms, Timeout) ->
+    Pids = [{P, M} || P <- processes(), P =/= Agent, P =/= self(), M <- Mods, runs_module(P, M)],
+    [case catch sys:get_state(P, Timeout) of
+         {'EXIT', _} -> ok;
+         St -> Agent ! {es_checkpoint, P, M, St, erlang:monotonic_time(),
+                        erlang:unique_integer([monotonic])}
+     end || {P, M} <- Pids],
+    case Ms of
+        infinity -> receive stop -> ok end;
+        _ -> receive stop -> ok after Ms -> checkpoint_round(Agent, Mods, Ms, Timeout) end
+    end.
+
+%% ---------------------------------------------------------------------------------------------
+%% Main loop
+%% ---------------------------------------------------------------------------------------------
+
+loop(S) ->
+    receive
+        Msg when element(1, Msg) =:= trace_ts ->
+            case trace_msg(Msg, S) of
+                {stop, Reason, S1} -> finish(Reason, S1);
+                S1 -> loop(S1)
+            end;
+        {es_ack, Seq} ->
+            loop(pump(S#st{acked = max(S#st.acked, Seq)}));
+        es_tick ->
+            erlang:send_after(S#st.batch_ms, self(), es_tick),
+            case check_overload(S) of
+                {stop, Reason, S1} -> finish(Reason, S1);
+                S1 -> loop(pump(close_chunk(S1)))
+            end;
+        {es_checkpoint, P, M, St, Mono, Uniq} ->
+            case offer(S) of
+                {stop, Reason, S1} -> finish(Reason, S1);
+                S1 -> loop(add_state(S1, P, 0, checkpoint, St, Mono, Uniq, M))
+            end;
+        {es_limit, Reason} ->
+            finish(Reason, S);
+        {es_stop, From, Ref} ->
+            finish(stopped, S#st{stoppers = [{From, Ref} | S#st.stoppers]});
+        {es_mark, Term} ->
+            loop(mark(Term, S));
+        {'DOWN', OMon, process, _, Why} when OMon =:= S#st.omon ->
+            owner_down(Why, S);
+        {'EXIT', _, _} ->
+            loop(S);
+        _Other ->
+            loop(S)
+    end.
+
+owner_down(_Why, S) ->
+    S1 = cleanup(S),
+    _ = destroy_session(S1),
+    exit(normal).
+
+%% -------- limits --------
+
+%% Count one offered record; decide whether it may be kept. Returns the state with the
+%% decision in the process dictionary-free form {keep, S} | {drop, Reason, S} | {stop, ...}.
+offer(S) ->
+    case S#st.offered >= S#st.max_events of
+        true -> {stop, max_events, S#st{over_limit = S#st.over_limit + 1}};
+        false -> S#st{offered = S#st.offered + 1}
+    end.
+
+trace_msg(Msg, S0) ->
+    N = S0#st.nchk + 1,
+    S = case N >= S0#st.check_every of
+            true -> S0#st{nchk = 0};
+            false -> S0#st{nchk = N}
+        end,
+    case N >= S0#st.check_every andalso check_overload(S) of
+        {stop, _, _} = Stop -> Stop;
+        _ when S#st.offered >= S#st.max_events ->
+            {stop, max_events, S#st{over_limit = S#st.over_limit + 1}};
+        Checked ->
+            S1 = case Checked of false -> S; _ -> Checked end,
+            {Mono, Uniq} = element(tuple_size(Msg), Msg),
+            S2 = S1#st{offered = S1#st.offered + 1},
+            case rate(Mono, S2) of
+                {over, S3} -> drop(rate, 1, Mono, Uniq, S3);
+                {stop, S3} -> {stop, max_rate, S3};
+                {ok, S3} when S3#st.nbuf >= S3#st.max_buffer ->
+                    drop(backpressure, 1, Mono, Uniq, S3);
+                {ok, S3} -> record(Msg, Mono, Uniq, S3)
+            end
+    end.
+
+rate(Mono, #st{rate_start = Start, tu = TU} = S) when Mono - Start >= TU ->
+    Over = case S#st.rate_n > S#st.max_rate of
+               true -> S#st.rate_over + 1;
+               false -> 0
+           end,
+    case Over >= S#st.rate_trip of
+        true -> {stop, S};
+        false -> {ok, S#st{rate_start = Mono, rate_n = 1, rate_over = Over}}
+    end;
+rate(_Mono, #st{rate_n = N, max_rate = Max} = S) when N >= Max ->
+    {over, S#st{rate_n = N + 1}};
+rate(_Mono, #st{rate_n = N} = S) ->
+    {ok, S#st{rate_n = N + 1}}.
+
+drop(Reason, Count, Mono, Uniq, #st{gap = none} = S) ->
+    S#st{dropped = S#st.dropped + Count, gap = {Reason, Count, Mono, Uniq}};
+drop(Reason, Count, _Mono, _Uniq, #st{gap = {Reason, C, M0, U0}} = S) ->
+    S#st{dropped = S#st.dropped + Count, gap = {Reason, C + Count, M0, U0}};
+drop(Reason, Count, Mono, Uniq, #st{} = S) ->
+    %% a different reason starts: close the previous gap first (it may exceed the buffer by one)
+    drop(Reason, Count, Mono, Uniq, flush_gap(S)).
+
+%% Emit the pending gap record (a meta record: counted as offered and sent, never dropped).
+flush_gap(#st{gap = none} = S) -> S;
+flush_gap(#st{gap = {Reason, Count, Mono, Uniq}} = S) ->
+    Payload = term_to_binary({Reason, Count, #{}}),
+    S1 = S#st{gap = none, offered = S#st.offered + 1},
+    append(<<14:8, 0:8, Mono:64/signed, Uniq:64/signed, 0:32, 0:32,
+             (byte_size(Payload)):32, Payload/binary>>, S1).
+
+check_overload(S) ->
+    {message_queue_len, Q} = erlang:process_info(self(), message_queue_len),
+    {memory, Mem} = erlang:process_info(self(), memory),
+    S1 = S#st{peak_queue = max(Q, S#st.peak_queue), peak_memory = max(Mem, S#st.peak_memory)},
+    if
+        Q > S1#st.max_queue, S1#st.queue_sheds >= S1#st.queue_shed_limit ->
+            {stop, overload_queue, S1};
+        Q > S1#st.max_queue ->
+            shed(Q, S1#st{queue_sheds = S1#st.queue_sheds + 1});
+        Mem > S1#st.max_memory ->
+            garbage_collect(),
+            {memory, Mem2} = erlang:process_info(self(), memory),
+            case Mem2 > S1#st.max_memory of
+                true -> {stop, overload_memory, S1};
+                false -> S1
+            end;
+        true -> S1
+    end.
+
+%% Drain up to N trace messages from the mailbox, counting each as offered and dropped.
+shed(N, S) -> shed(N, 0, none, S).
+
+shed(0, Count, First, S) -> shed_done(Count, First, S);
+shed(N, Count, First, S) ->
+    receive
+        Msg when element(1, Msg) =:= trace_ts ->
+            F = case First of none -> element(tuple_size(Msg), Msg); _ -> First end,
+            shed(N - 1, Count + 1, F, S)
+    after 0 ->
+        shed_done(Count, First, S)
+    end.
+
+shed_done(0, _, S) -> S;
+shed_done(Count, {Mono, Uniq}, S) ->
+    drop(overload_queue, Count, Mono, Uniq, S#st{offered = S#st.offered + Count}).
+
+%% -------- building records --------
+
+record({trace_ts, P, call, {M, F, Args}, Ts}, Mono, Uniq, S) ->
+    record({trace_ts, P, call, {M, F, Args}, x, Ts}, Mono, Uniq, S);
+record({trace_ts, P, call, {M, F, Args}, _Extra, _Ts}, Mono, Uniq, S) ->
+    MFA = {M, F, length(Args)},
+    S1 = event(1, P, mfa_idx(MFA, S), Args, Mono, Uniq, S),
+    case S1#st.state_mods of
+        #{M := B} ->
+            case B =:= gen_statem of
+                true -> put({es_sn, P}, statem_name(F, Args));
+                false -> ok
+            end,
+            case state_before(B, F, Args) of
+                {ok, St} -> extra_state(S1, P, MFA, before, St, Mono, Uniq, M);
+                none -> S1
+            end;
+        _ -> S1
+    end;
+record({trace_ts, P, return_from, {M, F, A} = MFA, Ret, _}, Mono, Uniq, S) ->
+    S1 = event(2, P, mfa_idx(MFA, S), Ret, Mono, Uniq, S),
+    case S1#st.state_mods of
+        #{M := B} ->
+            Cur = case B of gen_statem -> erase({es_sn, P}); _ -> undefined end,
+            case state_after(B, Cur, Ret) of
+                {ok, St} -> extra_state(S1, P, {M, F, A}, 'after', St, Mono, Uniq, M);
+                none -> S1
+            end;
+        _ -> S1
+    end;
+record({trace_ts, P, exception_from, MFA, CV, _}, Mono, Uniq, S) ->
+    event(3, P, mfa_idx(MFA, S), CV, Mono, Uniq, S);
+record({trace_ts, P, send, Msg, To, _}, Mono, Uniq, S) ->
+    Aux = case is_pid(To) andalso node(To) =:= node() of
+              true -> pid_idx(To, S);
+              false -> 0
+          end,
+    event(4, P, Aux, {Msg, To}, Mono, Uniq, S);
+record({trace_ts, P, send_to_non_existing_process, Msg, To, _}, Mono, Uniq, S) ->
+    event(5, P, 0, {Msg, To}, Mono, Uniq, S);
+record({trace_ts, P, 'receive', Msg, _}, Mono, Uniq, S) ->
+    event(6, P, 0, Msg, Mono, Uniq, S);
+record({trace_ts, P, spawn, Child, MFA, _}, Mono, Uniq, S) ->
+    event(7, P, pid_idx(Child, S), MFA, Mono, Uniq, S);
+record({trace_ts, P, spawned, Parent, MFA, _}, Mono, Uniq, S) ->
+    event(16, P, pid_idx(Parent, S), MFA, Mono, Uniq, S);
+record({trace_ts, P, exit, Reason, _}, Mono, Uniq, S) ->
+    event(8, P, 0, Reason, Mono, Uniq, S);
+record({trace_ts, P, Link, Other, _}, Mono, Uniq, S)
+  when Link =:= link; Link =:= unlink; Link =:= getting_linked; Link =:= getting_unlinked ->
+    Kind = case Link of link -> 9; unlink -> 10; getting_linked -> 17; getting_unlinked -> 18 end,
+    Aux = case is_pid(Other) of true -> pid_idx(Other, S); false -> 0 end,
+    event(Kind, P, Aux, Other, Mono, Uniq, S);
+record({trace_ts, P, register, Name, _}, Mono, Uniq, S) ->
+    event(11, P, 0, Name, Mono, Uniq, S);
+record({trace_ts, P, unregister, Name, _}, Mono, Uniq, S) ->
+    event(12, P, 0, Name, Mono, Uniq, S);
+record(Other, Mono, Uniq, S) ->
+    %% a trace message this agent does not model (e.g. return_to): kept as a mark, not lost
+    event(15, element(2, Other), 0, {unmodelled, Other}, Mono, Uniq, S).
+
+statem_name(handle_event, [_, _, St, _]) -> St;
+statem_name(F, _) -> F.
+
+%% A state record produced alongside a call/return: counted as one more offered record.
+extra_state(S, P, MFA, Phase, St, Mono, Uniq, M) ->
+    case S#st.offered >= S#st.max_events of
+        true -> S#st{over_limit = S#st.over_limit + 1};
+        false ->
+            S1 = S#st{offered = S#st.offered + 1},
+            case S1#st.nbuf >= S1#st.max_buffer of
+                true -> drop(backpressure, 1, Mono, Uniq, S1);
+                false -> add_state(S1, P, mfa_idx(MFA, S1), Phase, St, Mono, Uniq, M)
+            end
+    end.
+
+add_state(S, P, AuxIdx, Phase, St, Mono, Uniq, _M) ->
+    {Payload, Flags} = payload({Phase, St}, S#st.max_state, S#st.redact),
+    S1 = intern_dict(S),
+    PI = pid_idx(P, S1),
+    Aux = case AuxIdx of 0 -> 0; _ -> AuxIdx end,
+    append(<<13:8, Flags:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32,
+             (byte_size(Payload)):32, Payload/binary>>, S1).
+
+event(Kind, P, Aux, Term, Mono, Uniq, S0) ->
+    S = case S0#st.gap of none -> S0; _ -> flush_gap(S0) end,
+    {Payload, Flags} = payload(Term, S#st.max_term, S#st.redact),
+    PI = case is_pid(P) of true -> pid_idx(P, S); false -> 0 end,
+    append(<<Kind:8, Flags:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32,
+             (byte_size(Payload)):32, Payload/binary>>, S).
+
+intern_dict(S) -> S.
+
+mark(Term, S) ->
+    Mono = erlang:monotonic_time(),
+    Uniq = erlang:unique_integer([monotonic]),
+    {Payload, Flags} = payload(Term, S#st.max_term, S#st.redact),
+    append(<<15:8, Flags:8, Mono:64/signed, Uniq:64/signed, 0:32, 0:32,
+             (byte_size(Payload)):32, Payload/binary>>, S#st{offered = S#st.offered + 1}).
+
+%% Interned indices live in the process dictionary (the agent is one process per capture).
+%% New entries are collected in es_dict and travel with the chunk that first refers to them.
+pid_idx(P, _S) ->
+    case get(P) of
+        undefined ->
+            I = new_idx(),
+            put(P, I),
+            Name = case erlang:process_info(P, registered_name) of
+                       {registered_name, N} when is_atom(N) -> N;
+                       _ -> undefined
+                   end,
+            Init = case catch proc_lib:translate_initial_call(P) of
+                       {_, _, _} = MFA -> MFA;
+                       _ -> undefined
+                   end,
+            put(es_dict, [{pid, I, P, Name, Init} | get_dict()]),
+            I;
+        I -> I
+    end.
+
+mfa_idx(MFA, _S) ->
+    case get(MFA) of
+        undefined ->
+            I = new_idx(),
+            put(MFA, I),
+            put(es_dict, [{mfa, I, MFA} | get_dict()]),
+            I;
+        I -> I
+    end.
+
+new_idx() ->
+    I = case get(es_next) of undefined -> 1; N -> N end,
+    put(es_next, I + 1),
+    I.
+
+get_dict() -> case get(es_dict) of undefined -> []; D -> D end.
+
+%% -------- batching and flow control --------
+
+append(Rec, #st{cur = Cur, ncur = N, batch_size = BS} = S) ->
+    S1 = S#st{cur = [Rec | Cur], ncur = N + 1, nbuf = S#st.nbuf + 1},
+    case N + 1 >= BS of
+        true -> pump(close_chunk(S1));
+        false -> S1
+    end.
+
+close_chunk(#st{ncur = 0} = S) -> S;
+close_chunk(#st{cur = Cur, ncur = N, ready = Q} = S) ->
+    Dict = lists:reverse(get_dict()),
+    put(es_dict, []),
+    Bin = iolist_to_binary(lists:reverse(Cur)),
+    S#st{cur = [], ncur = 0, ready = queue:in({Dict, Bin, N}, Q)}.
+
+%% Send ready chunks while the window allows.
+pump(#st{seq = Seq, acked = Acked, window = W} = S) when Seq - Acked >= W -> S;
+pump(#st{ready = Q} = S) ->
+    case queue:out(Q) of
+        {empty, _} -> S;
+        {{value, Chunk}, Q1} -> pump(send_chunk(Chunk, S#st{ready = Q1}))
+    end.
+
+send_chunk({Dict, Bin, N}, #st{seq = Seq0, owner = Owner} = S) ->
+    Seq = Seq0 + 1,
+    Sent = S#st.sent + N,
+    S1 = S#st{seq = Seq, sent = Sent, nbuf = S#st.nbuf - N, batches = S#st.batches + 1},
+    Owner ! {es_batch, self(), Seq, Dict, Bin, counts(S1)},
+    S1.
+
+counts(S) -> #{offered => S#st.offered, sent => S#st.sent, dropped => S#st.dropped}.
+
+stats(S) ->
+    (counts(S))#{over_limit => S#st.over_limit,
+                 batches => S#st.batches,
+                 peak_queue => S#st.peak_queue,
+                 peak_memory => S#st.peak_memory,
+                 queue_sheds => S#st.queue_sheds,
+                 mode => S#st.mode}.
+
+%% -------- the end of a capture --------
+
+finish(Reason, S0) ->
+    S1 = cleanup(S0),
+    delivered(S1),
+    S2 = destroy_session(S1),
+    %% trace messages already in the mailbox happened before the stop: keep them (within
+    %% max_events), counting the rest as over_limit.
+    S3 = drain(S2),
+    S4 = flush_gap(close_chunk(S3)),
+    S5 = close_chunk(S4),
+    S6 = flush_all(S5, erlang:monotonic_time(millisecond) + 5000),
+    Stats = stats(S6),
+    S6#st.owner ! {es_done, self(), Reason, Stats},
+    [From ! {Ref, Stats} || {From, Ref} <- S6#st.stoppers],
+    reply_late_stoppers(Stats),
+    exit(normal).
+
+drain(S) ->
+    receive
+        Msg when element(1, Msg) =:= trace_ts ->
+            case S#st.offered >= S#st.max_events of
+                true -> drain(S#st{over_limit = S#st.over_limit + 1});
+                false ->
+                    {Mono, Uniq} = element(tuple_size(Msg), Msg),
+                    S1 = S#st{offered = S#st.offered + 1},
+                    case S1#st.nbuf >= S1#st.max_buffer of
+                        true -> drain(drop(backpressure, 1, Mono, Uniq, S1));
+                        false -> drain(record(Msg, Mono, Uniq, S1))
+                    end
+            end;
+        {es_stop, From, Ref} ->
+            drain(S#st{stoppers = [{From, Ref} | S#st.stoppers]})
+    after 0 -> S
+    end.
+
+%% Send everything still buffered, waiting for acks; past the deadline, what is left is
+%% dropped (counted) and a final gap record goes out regardless of the window.
+flush_all(#st{ready = Q} = S0, Deadline) ->
+    S = pump(S0),
+    case queue:is_empty(S#st.ready) of
+        true -> S;
+        false ->
+            Left = Deadline - erlang:monotonic_time(millisecond),
+            receive
+                {es_ack, Seq} -> flush_all(S#st{acked = max(S#st.acked, Seq)}, Deadline);
+                {es_stop, From, Ref} -> flush_all(S#st{stoppers = [{From, Ref} | S#st.stoppers]}, Deadline);
+                {'DOWN', OMon, process, _, _} when OMon =:= S#st.omon -> exit(normal)
+            after max(0, Left) ->
+                _ = Q,
+                Lost = lists:sum([N || {_, _, N} <- queue:to_list(S#st.ready)]),
+                Mono = erlang:monotonic_time(),
+                Uniq = erlang:unique_integer([monotonic]),
+                Payload = term_to_binary({ack_timeout, Lost, #{}}),
+                Gap = <<14:8, 0:8, Mono:64/signed, Uniq:64/signed, 0:32, 0:32,
+                        (byte_size(Payload)):32, Payload/binary>>,
+                Dict = lists:append([D || {D, _, _} <- queue:to_list(S#st.ready)]),
+                %% the lost records were counted as sent when offered to a chunk: move them
+                S1 = S#st{ready = queue:new(), nbuf = 0, dropped = S#st.dropped + Lost,
+                          offered = S#st.offered + 1},
+                send_chunk({Dict, Gap, 1}, S1)
+            end
+    end.
+
+reply_late_stoppers(Stats) ->
+    receive
+        {es_stop, From, Ref} -> From ! {Ref, Stats}, reply_late_stoppers(Stats)
+    after 0 -> ok
+    end.
+
+%% ---------------------------------------------------------------------------------------------
+%% Payloads: redaction and truncation on this node, before anything leaves it
+%% ---------------------------------------------------------------------------------------------
+
+compile_redact([], []) -> none;
+compile_redact(Keys, Pats) ->
+    LowKeys = [string:lowercase(to_bin(K)) || K <- Keys],
+    Escaped = [re_escape(K) || K <- LowKeys],
+    {ok, Pre} = re:compile(lists:join(<<"|">>, Escaped), [caseless]),
+    CPats = [begin {ok, R} = re:compile(to_bin(P), [caseless, unicode]), R end || P <- Pats],
+    {Pre, LowKeys, CPats}.
+
+to_bin(A) when is_atom(A) -> atom_to_binary(A, utf8);
+to_bin(L) when is_list(L) -> unicode:characters_to_binary(L);
+to_bin(B) when is_binary(B) -> B.
+
+re_escape(Bin) ->
+    << <<(case lists:member(C, "\\^$.|?*+()[]{}-") of true -> <<$\\, C>>; false -> <<C>> end)/binary>>
+       || <<C>> <= Bin >>.
+
+payload(Term, Max, Redact) ->
+    Bin = term_to_binary(Term),
+    {Term1, Bin1, F1} =
+        case Redact of
+            none -> {Term, Bin, 0};
+            {Pre, Keys, Pats} ->
+                %% fast path: no key text anywhere in the encoded term (atoms, binaries and
+                %% charlists appear verbatim in the external format) means nothing to redact
+                case Pats =:= [] andalso re:run(Bin, Pre, [{capture, none}]) =:= nomatch of
+                    true -> {Term, Bin, 0};
+                    false ->
+                        case redact(Term, Keys, Pats) of
+                            {T2, true} -> {T2, term_to_binary(T2), 2};
+                            {_, false} -> {Term, Bin, 0}
+                        end
+                end
+        end,
+    case byte_size(Bin1) > Max of
+        false -> {Bin1, F1};
+        true -> {truncate(Term1, Max, byte_size(Bin1)), F1 bor 1}
+    end.
+
+redact(T, K, P) when is_map(T) ->
+    {L, C} = lists:mapfoldl(
+               fun({Key, V}, Acc) ->
+                       case sensitive(Key, K, P) of
+                           true -> {{Key, '[REDACTED]'}, true};
+                           false -> {V2, C2} = redact(V, K, P), {{Key, V2}, Acc orelse C2}
+                       end
+               end, false, maps:to_list(T)),
+    case C of true -> {maps:from_list(L), true}; false -> {T, false} end;
+redact({Key, V} = T, K, P) ->
+    case sensitive(Key, K, P) of
+        true -> {{Key, '[REDACTED]'}, true};
+        false ->
+            {V2, C} = redact(V, K, P),
+            {K2, C2} = redact(Key, K, P),
+            case C orelse C2 of true -> {{K2, V2}, true}; false -> {T, false} end
+    end;
+redact(T, K, P) when is_tuple(T) ->
+    {L, C} = redact_list(tuple_to_list(T), K, P),
+    case C of true -> {list_to_tuple(L), true}; false -> {T, false} end;
+redact(T, K, P) when is_list(T) ->
+    case redact_list(T, K, P) of
+        {_, false} -> {T, false};
+        Changed -> Changed
+    end;
+redact(T, _, _) -> {T, false}.
+
+redact_list([], _, _) -> {[], false};
+redact_list([H | T], K, P) ->
+    {H2, C1} = redact(H, K, P),
+    {T2, C2} = redact_list(T, K, P),
+    {[H2 | T2], C1 orelse C2};
+redact_list(Tail, K, P) ->
+    redact(Tail, K, P).
+
+sensitive(Key, Keys, Pats) when is_atom(Key); is_binary(Key) ->
+    key_match(Key, Keys, Pats);
+sensitive(Key, Keys, Pats) when is_list(Key), Key =/= [] ->
+    case io_lib:printable_unicode_list(Key) of
+        true -> key_match(Key, Keys, Pats);
+        false -> false
+    end;
+sensitive(_, _, _) -> false.
+
+key_match(Key, Keys, Pats) ->
+    case catch string:lowercase(to_bin(Key)) of
+        Low when is_binary(Low) ->
+            lists:any(fun(K) -> binary:match(Low, K) =/= nomatch end, Keys)
+                orelse lists:any(fun(R) -> re:run(Low, R, [{capture, none}]) =:= match end, Pats);
+        _ -> false
+    end.
+
+%% Cut a term down to about Max encoded bytes, keeping its shape: lists end with
+%% '$truncated', tuples keep their arity with '$truncated' elements, maps get a
+%% '$truncated' => DroppedPairs entry, binaries become {'$truncated', Prefix, OriginalSize}.
+truncate(Term, Max, Orig) -> truncate(Term, Max, Orig, Max - 64, 6).
+
+truncate(_Term, _Max, Orig, _Budget, 0) ->
+    term_to_binary({'$truncated', term, Orig});
+truncate(Term, Max, Orig, Budget, Tries) ->
+    {T2, _} = cut(Term, max(Budget, 16), 0),
+    Bin = term_to_binary(T2),
+    case byte_size(Bin) =< Max of
+        true -> Bin;
+        false -> truncate(Term, Max, Orig, Budget div 2, Tries - 1)
+    end.
+
+cut(_T, B, _D) when B =< 0 -> {'$truncated', 0};
+cut(_T, B, D) when D > 50 -> {'$truncated', B - 12};
+cut(T, B, _D) when is_binary(T) ->
+    case byte_size(T) =< B of
+        true -> {T, B - byte_size(T) - 5};
+        false -> {{'$truncated', binary:part(T, 0, max(0, B - 40)), byte_size(T)}, 0}
+    end;
+cut(T, B, D) when is_list(T) -> cut_list(T, B - 5, D, []);
+cut(T, B, D) when is_tuple(T) ->
+    {L, B2} = cut_elems(tuple_to_list(T), B - 5, D, []),
+    {list_to_tuple(L), B2};
+cut(T, B, D) when is_map(T) -> cut_map(maps:to_list(T), B - 6, D, []);
+cut(T, B, _D) when is_bitstring(T) -> {'$truncated', B - 12};
+cut(T, B, _D) -> {T, B - erlang:external_size(T)}.
+
+cut_list([], B, _D, Acc) -> {lists:reverse(Acc), B};
+cut_list(_, B, _D, Acc) when B =< 0 -> {lists:reverse(['$truncated' | Acc]), 0};
+cut_list([H | T], B, D, Acc) ->
+    {H2, B2} = cut(H, B, D + 1),
+    cut_list(T, B2, D, [H2 | Acc]);
+cut_list(Tail, B, D, Acc) ->
+    {T2, B2} = cut(Tail, B, D + 1),
+    {lists:reverse(Acc) ++ T2, B2}.
+
+cut_elems([], B, _D, Acc) -> {lists:reverse(Acc), B};
+cut_elems([_ | T], B, D, Acc) when B =< 0 -> cut_elems(T, B, D, ['$truncated' | Acc]);
+cut_elems([H | T], B, D, Acc) ->
+    {H2, B2} = cut(H, B, D + 1),
+    cut_elems(T, B2, D, [H2 | Acc]).
+
+cut_map([], B, _D, Acc) -> {maps:from_list(Acc), B};
+cut_map(Rest, B, _D, Acc) when B =< 0 ->
+    {maps:from_list([{'$truncated', length(Rest)} | Acc]), 0};
+cut_map([{K, V} | T], B, D, Acc) ->
+    {V2, B2} = cut(V, B - erlang:external_size(K), D + 1),
+    cut_map(T, B2, D, [{K, V2} | Acc]).
+
+%% ---------------------------------------------------------------------------------------------
+%% Snapshot of the whole node, in one call
+%% ---------------------------------------------------------------------------------------------
+
+%% snapshot(Opts) -> #{node, otp_release, processes, applications, supervision}
+%% Opts: #{max_processes => N, sup_timeout => Ms}
+snapshot(Opts) ->
+    Max = maps:get(max_processes, Opts, 100000),
+    Timeout = maps:get(sup_timeout, Opts, 2000),
+    All = processes(),
+    Procs = [I || P <- lists:sublist(All, Max), (I = proc_snapshot(P)) =/= undefined],
+    Apps = [#{name => A, description => to_bin(D), vsn => to_bin(V)}
+            || {A, D, V} <- catch_list(fun() -> application:which_applications(Timeout) end)],
+    Sups = [#{application => A, tree => app_tree(A, Timeout)} || #{name := A} <- Apps],
+    erase(es_beh),
+    #{node => node(),
+      otp_release => list_to_binary(erlang:system_info(otp_release)),
+      process_count => length(All),
+      truncated => length(All) > Max,
+      processes => Procs,
+      applications => Apps,
+      supervision => [T || #{tree := Tree} = T <- Sups, Tree =/= undefined]}.
+
+catch_list(F) -> case catch F() of L when is_list(L) -> L; _ -> [] end.
+
+proc_snapshot(P) ->
+    Items = [registered_name, initial_call, status, message_queue_len, memory, reductions,
+             current_function, links, monitors],
+    case erlang:process_info(P, Items) of
+        undefined -> undefined;
+        L ->
+            M = maps:from_list(L),
+            Init = case catch proc_lib:translate_initial_call(P) of
+                       {_, _, _} = MFA -> MFA;
+                       _ -> maps:get(initial_call, M)
+                   end,
+            Name = case maps:get(registered_name, M) of [] -> undefined; N -> N end,
+            M#{pid => P, registered_name => Name, initial_call => Init,
+               behaviour => cached_behaviour(Init)}
+    end.
+
+cached_behaviour({Mod, _, _}) when is_atom(Mod) ->
+    Cache = case get(es_beh) of undefined -> #{}; C -> C end,
+    case Cache of
+        #{Mod := B} -> B;
+        _ ->
+            Attrs = case erlang:module_loaded(Mod) of
+                        true -> try Mod:module_info(attributes) catch _:_ -> [] end;
+                        false -> []
+                    end,
+            Bs = lists:append([V || {K, V} <- Attrs, K =:= behaviour orelse K =:= behavior]),
+            B = case Bs of [] -> undefined; [First | _] -> First end,
+            put(es_beh, Cache#{Mod => B}),
+            B
+    end;
+cached_behaviour(_) -> undefined.
+
+app_tree(App, Timeout) ->
+    case catch application_controller:get_master(App) of
+        Master when is_pid(Master) ->
+            case catch application_master:get_child(Master) of
+                {Top, Mod} when is_pid(Top) -> sup_tree(Top, Mod, supervisor, Timeout, 0);
+                _ -> undefined
+            end;
+        _ -> undefined
+    end.
+
+sup_tree(Pid, Mod, supervisor, Timeout, Depth) when Depth < 30 ->
+    Children = case catch gen_server:call(Pid, which_children, Timeout) of
+                   L when is_list(L) ->
+                       [child(C, Timeout, Depth) || C <- L];
+                   _ -> []
+               end,
+    #{pid => Pid, module => Mod, type => supervisor, children => Children};
+sup_tree(Pid, Mod, Type, _Timeout, _Depth) ->
+    #{pid => Pid, module => Mod, type => Type, children => []}.
+
+child({Id, Child, Type, Mods}, Timeout, Depth) ->
+    Mod = case Mods of [M | _] -> M; _ -> undefined end,
+    Node = case is_pid(Child) of
+               true -> sup_tree(Child, Mod, Type, Timeout, Depth + 1);
+               false -> #{pid => Child, module => Mod, type => Type, children => []}
+           end,
+    Node#{id => Id}.
