@@ -6,18 +6,16 @@ symptom is measured there: a call that times out, a mailbox that grows, a superv
 gone, a counter that lost increments, a message nobody received, processes that never exit.
 The sample app is checked to be healthy and to stay quiet.
 
-Code is evaluated on a node through a short-lived hidden ``erl`` probe that calls
-``'Elixir.Code':eval_string/1`` over ``rpc`` — the BEAM's own distribution, so these tests do
-not depend on ElixirScope's client while still exercising real nodes. Every snippet returns a
-string (usually ``inspect/1`` of a term) that the test parses.
+Code is evaluated on a node with ``'Elixir.Code':eval_string/1`` over rpc through
+ElixirScope's own distribution client (``instrument.dist``). Every snippet returns a string
+(usually ``inspect/1`` of a term) that the test parses.
 """
 
 from __future__ import annotations
 
-import base64
+import asyncio
 import json
 import re
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +24,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from support.nodes import REPO, BeamNode, start_node, unique  # noqa: E402
+from support.nodes import REPO, BeamNode, start_node  # noqa: E402
+
+from elixir_scope.instrument.dist import Node  # noqa: E402
 
 EXAMPLES = REPO / "examples"
 SCENARIOS = sorted(p.parent.name for p in EXAMPLES.glob("*/scenario.json"))
@@ -77,23 +77,42 @@ class Scenario:
         return start_node("elixir", elixir_files=self.files, eval_code=f"{{:ok, _}} = {self.start}")
 
 
+class Remote:
+    """A connection from ElixirScope's own distribution client, for synchronous tests."""
+
+    def __init__(self, node: BeamNode) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.node = Node()
+        self.conn = self.loop.run_until_complete(self.node.connect(node.name, cookie=node.cookie))
+
+    def eval(self, code: str, timeout: float = 30.0) -> str:
+        """Evaluate Elixir ``code`` (which must return a binary) on the node; return that string."""
+        value, _ = self.loop.run_until_complete(
+            self.conn.rpc("Elixir.Code", "eval_string", [code.encode()], timeout=timeout))
+        assert isinstance(value, bytes), f"the snippet must return a string, got {value!r}"
+        return value.decode()
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.node.close())
+        self.loop.close()
+
+
+_REMOTES: dict[str, Remote] = {}
+
+
 def eval_on(node: BeamNode, code: str, timeout: float = 30.0) -> str:
-    """Evaluate Elixir ``code`` (which must return a binary) on ``node``; return that string."""
-    b64 = base64.b64encode(code.encode()).decode()
-    erl = (
-        f"R = rpc:call('{node.name}', 'Elixir.Code', eval_string, [base64:decode(\"{b64}\")], "
-        f"{int(timeout * 1000)}), "
-        "case R of {V, _} when is_binary(V) -> io:format(\"~ts\", [V]); "
-        "Other -> io:format(\"PROBE_ERROR ~tp\", [Other]) end, halt()."
-    )
-    proc = subprocess.run(
-        ["erl", "-sname", unique("probe"), "-setcookie", node.cookie, "-hidden", "-noshell",
-         "-eval", erl],
-        capture_output=True, text=True, timeout=timeout + 30,
-    )
-    out = proc.stdout
-    assert not out.startswith("PROBE_ERROR"), f"evaluation failed on {node.name}: {out}\n{code}"
-    return out
+    remote = _REMOTES.get(node.name)
+    if remote is None:
+        remote = _REMOTES[node.name] = Remote(node)
+    return remote.eval(code, timeout)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _close_remotes():
+    yield
+    for remote in _REMOTES.values():
+        remote.close()
+    _REMOTES.clear()
 
 
 def ints(text: str) -> list[int]:
