@@ -36,8 +36,12 @@ HINTS: dict[str, str | tuple[str, str]] = {
                        "call connect_node(node='name@host') first, or start the server with ELIXIR_SCOPE_NODE"),
     "DistError": "a distribution-level failure: check the node is up and reachable",
     # store and query language
-    "QuerySyntaxError": "fix the query at the position shown; `elixir-scope query --help` and the query_help tool list the syntax",
-    "RecordingNotFound": "list recordings (`elixir-scope recordings` or the list_recordings tool) and use one of their ids",
+    "QuerySyntaxError": ("fix the query at the position shown; `elixir-scope query --help` lists the syntax",
+                         "fix the query at the position shown; query_help lists the syntax and examples"),
+    "QueryCursorError": "pass the next_cursor of the previous page with the same query text, or drop the cursor to start over",
+    "QueryStoreError": ("list recordings with `elixir-scope recordings`", "list recordings with list_recordings"),
+    "RecordingNotFound": ("list recordings with `elixir-scope recordings` and use one of their ids",
+                          "list_recordings shows the ids; recording_summary shows a recording's processes"),
     "StoreError": "check the store path (--store / ELIXIR_SCOPE_STORE) points at an ElixirScope trace store",
     # capture specs and sessions
     "SpecError": "fix the trace spec (e.g. 'MyApp.Cart.add/2', 'MyApp.Cart' or 'send') — see the capture docs",

@@ -8,6 +8,7 @@ cursor is an opaque string to the model; here it is the offset, validated on the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Generic, TypeVar
 
 from mcp.server.mcpserver.exceptions import ToolError
@@ -18,6 +19,7 @@ from ..models import term_text
 __all__ = ["NodeArg", "CursorArg", "RecordingArg", "Page", "page", "parse_cursor", "term_text"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 NodeArg = Annotated[
     str | None,
@@ -77,3 +79,11 @@ def latest_recording_id(store: Any, recording: int | None) -> int:
     if not infos:
         raise ToolError("the trace store has no recordings yet: record one with start_capture first")
     return infos[-1].id
+
+
+async def in_thread(fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    """Run blocking store work off the event loop (the store's connection is thread-safe),
+    so a long query never stalls other requests or a capture's progress reports."""
+    import anyio
+
+    return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))

@@ -1,0 +1,128 @@
+"""The query tool: the ElixirScope query language over a recording, paged.
+
+The language (docs/query-language.md) is one line that people and models both write::
+
+    calls SampleApp.Cart.add/3 where arg[1] > 100 last 30s
+    exceptions | count by function
+    calls SampleApp.Inventory.* | stats p50(duration), p99(duration) by function
+    sequence call SampleApp.Cart.add then exception within 500ms same process
+    calls without return
+    sends never received
+
+A wrong query comes back as a tool error with the position, a caret under the problem and a
+suggested fix, so the model can correct it in one more call.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from pydantic import BaseModel, Field
+
+from elixir_scope.store.query import run_query
+from elixir_scope.store.query import vocab
+
+from ..config import ServerConfig
+from ..errors import tool_errors
+from ..state import app_state
+from .annotations import READ_ONLY_LOCAL
+from .common import RecordingArg, in_thread
+
+PAYLOAD_CHARS = 600
+
+EXAMPLES = [
+    "calls SampleApp.Cart.add/3",
+    "calls SampleApp.Cart.add/3 where arg[1] > 100 last 30s",
+    "exceptions | count by function",
+    "calls SampleApp.Inventory.* | stats p50(duration), p99(duration) by function",
+    "sequence call SampleApp.Cart.add then exception within 500ms same process",
+    "calls without return",
+    "sends never received",
+    "states of SampleApp.Inventory",
+    "receives where name = SampleApp.Ticker | limit 10",
+]
+
+
+class QueryPage(BaseModel):
+    """One page of a query's answer."""
+
+    query: str
+    recording: int
+    shape: str = Field(description="events, matches (sequence), absences (without/never), or groups (aggregations).")
+    columns: list[str]
+    items: list[dict[str, Any]]
+    crosses_gaps: bool = Field(description="Events were dropped inside the examined window: absences or low counts may be artefacts.")
+    gaps: str
+    total_estimate: int | None = None
+    total_is_exact: bool = False
+    notes: list[str] = []
+    next_cursor: str | None = None
+    hint: str | None = None
+
+
+class QueryHelp(BaseModel):
+    examples: list[str]
+    sources: list[str] = Field(description="Words that select events (singular or plural).")
+    fields: list[str]
+    group_keys: list[str]
+    aggregations: list[str]
+    grammar: str
+
+
+def _bounded(item: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in item.items():
+        if isinstance(v, str) and len(v) > PAYLOAD_CHARS:
+            v = v[:PAYLOAD_CHARS] + f"… ({len(v)} chars)"
+        elif isinstance(v, dict):
+            v = _bounded(v)
+        elif isinstance(v, list):
+            v = [_bounded(x) if isinstance(x, dict) else x for x in v]
+        out[k] = v
+    return out
+
+
+def query_page(result: Any, limit: int) -> QueryPage:
+    d = result.as_dict(payloads=True)
+    nxt = d["next_cursor"]
+    return QueryPage(
+        query=d["query"], recording=d["recording_id"], shape=d["shape"], columns=d["columns"],
+        items=[_bounded(i) for i in d["items"]], crosses_gaps=d["crosses_gaps"], gaps=d["gaps"],
+        total_estimate=d["total_estimate"], total_is_exact=d["total_is_exact"], notes=d["notes"],
+        next_cursor=nxt,
+        hint=(f"query(text={d['query']!r}, recording={d['recording_id']}, limit={limit}, cursor={nxt!r}) "
+              "returns the next page" if nxt else None),
+    )
+
+
+def register(server: MCPServer, config: ServerConfig) -> None:
+    @server.tool(annotations=READ_ONLY_LOCAL)
+    @tool_errors
+    async def query(
+        ctx: Context,
+        text: Annotated[str, Field(min_length=1, description="A query in the ElixirScope query language, e.g. 'exceptions | count by function' (see query_help).")],
+        recording: RecordingArg = None,
+        limit: Annotated[int, Field(ge=1, le=200, description="Rows per page.")] = 50,
+        cursor: Annotated[str | None, Field(description="next_cursor of the previous page of the SAME query text.")] = None,
+    ) -> QueryPage:
+        """Ask a recording a question in the query language: filter events, find sequences and
+        missing replies, count and take percentiles. Results say whether dropped events (gaps)
+        could affect the answer."""
+        def run() -> QueryPage:
+            store = app_state(ctx).store()
+            target = store.recording(recording) if recording is not None else store
+            return query_page(run_query(target, text, limit=limit, cursor=cursor), limit)
+        return await in_thread(run)
+
+    @server.tool(annotations=READ_ONLY_LOCAL)
+    @tool_errors
+    async def query_help(ctx: Context) -> QueryHelp:
+        """The query language at a glance: example queries and every word it knows."""
+        from elixir_scope.store import query as query_pkg
+
+        return QueryHelp(
+            examples=EXAMPLES, sources=sorted(vocab.KIND_WORDS), fields=list(vocab.FIELDS),
+            group_keys=list(vocab.GROUP_KEYS), aggregations=list(vocab.AGG_FUNCS),
+            grammar=(query_pkg.__doc__ or "").strip(),
+        )
