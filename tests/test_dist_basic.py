@@ -109,3 +109,36 @@ async def test_large_binary_message(conn):
     await conn.rpc("erlang", "send", [mbox.pid, (Atom("blob"), blob)])
     tag, back = await mbox.receive(timeout=10)
     assert back == blob
+
+
+async def test_many_messages_arrive_in_order(conn):
+    """A burst from the node (as trace batches arrive): all delivered, in order, drainable at once."""
+    from test_dist_helpers import eval_erl
+
+    mbox = conn.node.mailbox()
+    n = 5000
+    await eval_erl(conn, "lists:foreach(fun(I) -> To ! {es_batch, I, <<0:800>>} end, lists:seq(1, N)), ok.",
+                   To=mbox.pid, N=n)
+    got = []
+    while len(got) < n:
+        got.append(await mbox.receive(timeout=10))
+        got.extend(mbox.drain())
+    assert [m[1] for m in got] == list(range(1, n + 1))
+
+
+async def test_one_reader_per_mailbox(conn):
+    mbox = conn.node.mailbox()
+    first = asyncio.ensure_future(mbox.receive(timeout=5))
+    await asyncio.sleep(0)
+    with pytest.raises(RuntimeError, match="one reader"):
+        await mbox.receive(timeout=1)
+    await conn.rpc("erlang", "send", [mbox.pid, Atom("x")])
+    assert await first == Atom("x")
+
+
+async def test_pid_of_another_node_is_refused(conn):
+    stranger = Pid(Atom("other@host"), 1, 0, 1)
+    with pytest.raises(ValueError, match="other@host"):
+        await conn.send(stranger, Atom("x"))
+    with pytest.raises(ValueError, match="other@host"):
+        await conn.monitor(conn.node.mailbox(), stranger)

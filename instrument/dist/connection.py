@@ -200,9 +200,17 @@ class Connection:
             body += encode(msg)
         self._write(len(body).to_bytes(4, "big") + body)
 
+    def _remote_pid(self, pid: Pid) -> Pid:
+        if pid.node is not self.peer_atom:
+            raise ValueError(
+                f"{pid} lives on {pid.node}, not on {self.node_name}; use node.connections[{str(pid.node)!r}]"
+            )
+        return pid
+
     async def send(self, to: Pid | Atom | str, term: Any, *, sender: Mailbox | None = None) -> None:
         """Send ``term`` to a remote pid, or to a name registered on that node."""
         if isinstance(to, Pid):
+            self._remote_pid(to)
             if sender is not None:
                 self._send_control((Op.SEND_SENDER.value, sender.pid, to), term, True)
             else:
@@ -260,7 +268,9 @@ class Connection:
     async def monitor(self, mbox: Mailbox, target: Pid | Atom | str) -> Ref:
         """Monitor a remote process (pid or registered name); ``'DOWN'`` goes to ``mbox`` as
         ``(Atom('DOWN'), ref, Atom('process'), pid_or_{name, node}, reason)``."""
-        if not isinstance(target, Pid):
+        if isinstance(target, Pid):
+            self._remote_pid(target)
+        else:
             target = target if isinstance(target, Atom) else Atom(target)
         ref = self.node.make_ref()
         self._send_control((Op.MONITOR_P.value, mbox.pid, target, ref))
@@ -297,6 +307,7 @@ class Connection:
         """Link ``mbox`` and a remote process; its exit arrives as an ``ExitSignal``."""
         if not isinstance(remote, Pid):
             raise TypeError(f"link needs a Pid, got {remote!r}")
+        self._remote_pid(remote)
         self._send_control((Op.LINK.value, mbox.pid, remote))
         self._links.add((mbox.pid, remote))
         mbox._links[remote] = self

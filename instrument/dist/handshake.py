@@ -48,8 +48,9 @@ async def client_handshake(
         status = await proto.read_packet16()
     except EOFError as exc:
         raise HandshakeError(
-            f"{target} closed the connection before answering our name {our_name!r}; a node drops names it "
-            "cannot parse, or it may be shutting down"
+            f"{target} closed the connection before answering our name {our_name!r}. A node drops a peer whose "
+            "host name style differs from its own: for a node started with -name (long names) create "
+            "Node(name='x@full.host.name'); for -sname use a short host. It may also be shutting down"
         ) from exc
     if not status.startswith(b"s"):
         raise HandshakeError(f"{target} sent {status[:1]!r} where the status 's' was expected; is this port a BEAM node?")

@@ -89,6 +89,11 @@ class Mailbox:
         while not q:
             if self._closed:
                 raise MailboxClosed(self.pid)
+            if self._waiter is not None:
+                raise RuntimeError(
+                    f"another task is already waiting in {self}.receive(); a mailbox has one reader "
+                    "(open one mailbox per consumer)"
+                )
             self._waiter = loop.create_future()
             try:
                 if deadline is None:

@@ -27,7 +27,7 @@ from .connection import Connection
 from .control import OUR_FLAGS
 from .cookie import Cookie, NoCookie, resolve_cookie
 from .epmd import port_please
-from .errors import ConnectError, HandshakeError, HostUnreachable, InvalidNodeName
+from .errors import ConnectError, HandshakeError, HostUnreachable, InvalidNodeName, NodeDown
 from .handshake import client_handshake
 from .mailbox import Mailbox
 from .transport import DistProtocol
@@ -166,6 +166,8 @@ class Node:
         self.connections[target] = conn
         conn._start()
         await conn._read_ticktime()
+        if conn.closed.is_set():
+            raise NodeDown(target, conn.down_reason)
         return conn
 
     def _connection_down(self, conn: Connection) -> None:
