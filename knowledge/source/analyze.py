@@ -50,6 +50,8 @@ class _Collector:
         f.ets.extend(result.facts.ets)
         f.fun_calls.extend(result.facts.fun_calls)
         f.registries.update(result.facts.registries)
+        f.wrappers.extend(result.facts.wrappers)
+        f.literal_calls.extend(result.facts.literal_calls)
 
     def finish(self, root: str) -> SourceAnalysis:
         names = graphing.name_table(self.facts, self.module_facts)
@@ -60,10 +62,12 @@ class _Collector:
         flags = graphing.cycle_flags(graphing.server_hops(self.modules, edges, fgraph),
                                       graphing.function_lines(self.modules))
         flags += flagging.ets_flags(ets)
-        flags += flagging.topic_flags(self.facts.topics)
+        topics = self.facts.topics + flagging.topics_through_wrappers(self.facts.wrappers, self.facts.literal_calls)
+        self.facts.literal_calls.clear()
+        flags += flagging.topic_flags(topics)
         modules = [dataclasses.replace(m, registered_names=tuple(names.names_of.get(m.name, ())))
                    if m.name in names.names_of else m for m in self.modules]
-        graph = InteractionGraph(tuple(edges), tuple(self.facts.topics), tuple(ets), tuple(fgraph.pairs()))
+        graph = InteractionGraph(tuple(edges), tuple(topics), tuple(ets), tuple(fgraph.pairs()))
         return SourceAnalysis(root, tuple(modules), graph, tuple(flags), tuple(self.errors), self.files,
                               self.lines)
 

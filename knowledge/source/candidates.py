@@ -11,15 +11,16 @@ came first. The parts, per function:
   and abbreviations still meet.
 * Symptom class (classify_symptom): timeouts favour `handle_call` of servers that receive
   synchronous calls (+3) and the functions making them (+2); crashes favour server callbacks
-  (+2, `init`/`terminate` +1 more) and supervisors; memory favours ETS writers and owners and
-  `handle_info` (mailbox growth); messaging favours topic publishers and subscribers (+4) and
+  (+2, `init`/`terminate` +1 more) and supervisors; memory favours ETS writers (+3) and owners,
+  `handle_cast` of servers that receive casts (+2, no backpressure) and `handle_info` (+1); messaging favours topic publishers and subscribers (+4) and
   `handle_info` of subscribers; wrong state favours ETS read-modify-write and state-changing
   callbacks.
 * Flags: a function on a flagged location (+6 when the flag's class fits the symptom or the
   symptom has no class, +1 otherwise); a module named by a flag (+2 / +0.5 the same way), and
   its callbacks and synchronous callers +2 when the flag fits.
 * Complexity: up to +2 ((complexity - 1) / 5).
-* Focus: module or function names passed explicitly (+6).
+* Focus: module or function names passed explicitly (+12: the asker's suspicion outweighs
+  static evidence).
 
 Module candidates (whole processes: trace spec `MyApp.Cart`) score 0.8 × their best
 function plus module-level evidence (supervisor for crashes, ETS owner for memory, flags).
@@ -52,7 +53,7 @@ CLASS_WORDS: dict[SymptomClass, tuple[str, ...]] = {
     SymptomClass.CRASH: ("crash", "restart", "exit", "exception", "error", "killed", "dies", "died", " down",
                          "badmatch", "raise", "fail", "500", "shutdown", "max_restarts"),
     SymptomClass.MEMORY: ("memory", "leak", "oom", "grow", "binary", "binaries", "heap", "ets", "bloat",
-                          "mailbox", "queue"),
+                          "mailbox", "queue", "backlog", "lag", "behind"),
     SymptomClass.MESSAGING: ("never arrive", "not arrive", "don't arrive", "doesn't arrive", "not received",
                              "never received", "missing", "notif", "broadcast", "event", "pubsub", "subscri",
                              "message", "not delivered", "no update", "not update", "topic"),
@@ -156,12 +157,15 @@ class _Context:
         self.tags: dict[tuple[str, str], set[str]] = defaultdict(set)
         self.sync_callers: dict[str, set[str]] = defaultdict(set)  # server -> "Mod.f/a" callers
         self.sync_calling: set[tuple[str, str]] = set()
+        self.cast_targets: dict[str, int] = defaultdict(int)
         for e in g.edges:
             if e.function and e.message:
                 self.tags[(e.caller, e.function)].add(e.message.lstrip(":"))
             if e.target and e.message:
                 callback = "handle_call/3" if e.kind == "call" else "handle_cast/2"
                 self.tags[(e.target, callback)].add(e.message.lstrip(":"))
+            if e.kind == "cast" and e.target:
+                self.cast_targets[e.target] += 1
             if e.kind == "call" and e.target and e.function:
                 self.sync_callers[e.target].add(f"{e.caller}.{e.function}")
                 self.sync_calling.add((e.caller, e.function))
@@ -222,6 +226,8 @@ def _classes(s: _Score, classes: set[SymptomClass], mod: ModuleInfo, fn: Functio
             s.add(3, "writes an ETS table (tables are never garbage collected)")
         if process and fn.name == "handle_info":
             s.add(1, "handle_info: unmatched or slow messages grow the mailbox")
+        if fn.key == "handle_cast/2" and ctx.cast_targets.get(mod.name):
+            s.add(2, "receives casts: no backpressure, its mailbox grows when it is slower than its senders")
     if SymptomClass.MESSAGING in classes:
         for what in ctx.topics.get(key, []):
             s.add(4, what)
@@ -247,9 +253,9 @@ def _flags(s: _Score, classes: set[SymptomClass], mod: ModuleInfo, fn: FunctionI
 def _focus(s: _Score, focus: Sequence[str], mod: ModuleInfo, fn: FunctionInfo) -> None:
     for name in focus:
         if name == mod.name or mod.name.endswith("." + name):
-            s.add(6, f"in the module you named ({name})")
+            s.add(12, f"in the module you named ({name})")
         elif name in (fn.name, fn.key, f"{mod.name}.{fn.key}", f"{mod.name}.{fn.name}"):
-            s.add(6, f"the function you named ({name})")
+            s.add(12, f"the function you named ({name})")
 
 
 def _module_evidence(s: _Score, classes: set[SymptomClass], mod: ModuleInfo, ctx: _Context) -> None:

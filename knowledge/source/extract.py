@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from tree_sitter import Language, Node, Query, QueryCursor, Tree
 
 from . import complexity as cx
-from .facts import FileFacts, FunCall, ModuleFacts, interpret_remote, note_via_helper
+from .facts import FileFacts, FunCall, ModuleFacts, interpret_remote, literal_call, note_via_helper
 from .refs import Scope, literal_ref, module_name
-from .syntax import arg_count, args_of, atom_text, function_head, line_of, operator, text
+from .syntax import arg_count, args_of, atom_text, function_head, int_literal, line_of, operator, text
 
 QUERY = """
 (call target: (identifier) @kw) @call
@@ -28,8 +28,10 @@ QUERY = """
 (binary_operator operator: ["&&" "||" "and" "or" "when"] @op) @bool
 (unary_operator operator: "@" operand: (call target: (identifier) @name)) @attr
 (tuple . (atom) @via (#eq? @via ":via")) @viatuple
+(unary_operator operator: "&" operand: (binary_operator left: (identifier) @name operator: "/" right: (integer))) @capture
+(call (arguments (string))) @litcall
 """
-P_CALL, P_RCALL, P_FN, P_BLOCK, P_BOOL, P_ATTR, P_VIA = range(7)
+P_CALL, P_RCALL, P_FN, P_BLOCK, P_BOOL, P_ATTR, P_VIA, P_CAPTURE, P_LIT = range(9)
 
 DEF_KINDS = frozenset({"def", "defp", "defmacro", "defmacrop", "defguard", "defguardp", "defdelegate"})
 #: Identifier calls that are language forms, not calls to functions of the module.
@@ -131,6 +133,8 @@ def extract(tree: Tree, query: Query, file: str) -> FileResult:
     bools: list[Node] = []
     attrs: list[tuple[str, Node]] = []
     vias: list[Node] = []
+    captures: list[tuple[str, Node]] = []
+    litcalls: dict[int, Node] = {}
     for index, caps in matches:
         if index == P_CALL:
             calls.append((caps["kw"][0].text.decode(), caps["call"][0]))
@@ -148,6 +152,11 @@ def extract(tree: Tree, query: Query, file: str) -> FileResult:
             attrs.append((text(caps["name"][0]), caps["attr"][0]))
         elif index == P_VIA:
             vias.append(caps["viatuple"][0])
+        elif index == P_CAPTURE:
+            captures.append((caps["name"][0].text.decode(), caps["capture"][0]))
+        elif index == P_LIT:
+            node = caps["litcall"][0]
+            litcalls[node.id] = node
 
     modules = _modules(calls)
     mod_index = _Nested([(m.start, m.end, m) for m in modules])
@@ -157,11 +166,12 @@ def extract(tree: Tree, query: Query, file: str) -> FileResult:
 
     quotes = _Nested([(n.start_byte, n.end_byte, n) for kw, n in calls if kw == "quote"])
     clauses: list[tuple[int, int, object]] = []
+    heads: set[int] = set()
     for kw, node in calls:
         if kw in DEF_KINDS and quotes.find(node.start_byte) is None:
             mod = module_at(node)
             if mod is not None:
-                clause = _add_clause(mod, kw, node)
+                clause = _add_clause(mod, kw, node, heads)
                 if clause is not None:
                     clauses.append((node.start_byte, node.end_byte, clause))
     clause_index = _Nested(clauses)
@@ -191,7 +201,7 @@ def extract(tree: Tree, query: Query, file: str) -> FileResult:
     nest: list[tuple[int, int, object]] = []
     owners = clause_index.sweep([node.start_byte for _, node in calls])
     for (kw, node), clause in zip(calls, owners):
-        if clause is None or (kw in SPECIAL_FORMS and kw not in cx.NESTING_CONSTRUCTS):
+        if clause is None or (kw in SPECIAL_FORMS and kw not in cx.NESTING_CONSTRUCTS) or node.id in heads:
             continue
         tally = clause.function.tally  # type: ignore[union-attr]
         if kw in cx.NESTING_CONSTRUCTS:
@@ -241,6 +251,39 @@ def extract(tree: Tree, query: Query, file: str) -> FileResult:
         if not in_quote(call):
             interpret_remote(call, target, fun, mod.scope, mod.facts, function, clause.node if clause else None,
                              file, out)
+    for name, node in captures:  # `&helper/2` passed to Enum.map & co. is a call of helper/2
+        clause = clause_at(node)
+        if clause is not None and name in local_names[id(clause.module)]:
+            fn = clause.function
+            out.fun_calls.append(FunCall(clause.module.facts.name, f"{fn.name}/{fn.arity}",
+                                         clause.module.facts.name, name, _capture_arity(node)))
+    for node in litcalls.values():
+        clause = clause_at(node)
+        if clause is None or in_quote(node):
+            continue
+        target_node = node.child_by_field_name("target")
+        if target_node is None:
+            continue
+        mod = clause.module
+        if target_node.type == "identifier":
+            name = target_node.text.decode()
+            if name in SPECIAL_FORMS:
+                continue
+            target = mod.facts.name
+        elif target_node.type == "dot":
+            left = target_node.child_by_field_name("left")
+            right = target_node.child_by_field_name("right")
+            if left is None or right is None or right.type != "identifier":
+                continue
+            target = module_name(left, mod.scope) or ""
+            name = right.text.decode()
+            if not target or target[0] == ":":
+                continue
+        else:
+            continue
+        lit = literal_call(node, target, name, mod.facts, f"{clause.function.name}/{clause.function.arity}", file)
+        if lit is not None:
+            out.literal_calls.append(lit)
     for node in vias:
         clause = clause_at(node)
         if clause is not None:
@@ -281,10 +324,11 @@ def _modules(calls: list[tuple[str, Node]]) -> list[RawModule]:
     return modules
 
 
-def _add_clause(mod: RawModule, kind: str, node: Node) -> _Clause | None:
+def _add_clause(mod: RawModule, kind: str, node: Node, heads: set[int]) -> _Clause | None:
     head = function_head(node)
     if head is None or (kind != "defdelegate" and not head.has_body):
         return None
+    heads.add(head.head.id)
     key = (head.name, head.arity)
     fn = mod.functions.get(key)
     if fn is None:
@@ -351,3 +395,9 @@ def _returns_state_functions(root: Node, mod: RawModule) -> bool:
     source = root.text or b""
     body = source[mod.start:mod.end]
     return b":state_functions" in body
+
+
+def _capture_arity(capture: Node) -> int:
+    operand = capture.child_by_field_name("operand")
+    right = operand.child_by_field_name("right") if operand is not None else None
+    return int_literal(right) or 0

@@ -10,7 +10,7 @@ from tree_sitter import Node
 
 from .model import EtsAccess, SupervisorInfo, TopicUse
 from .refs import Ref, Scope, module_name, ref_of
-from .syntax import args_of, atom_text, int_literal, keyword, line_of, text
+from .syntax import arg_count, args_of, atom_text, int_literal, keyword, line_of, param_index, string_literal, text
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,36 @@ class FunCall:
     arity: int
 
 
+@dataclass(frozen=True, slots=True)
+class TopicWrapper:
+    """A function that passes one of its parameters as the topic to Registry/PubSub
+    (`def publish(topic, msg), do: Registry.dispatch(@bus, topic, ...)`): calls to it with a
+    string literal at `index` are topic uses at the call site."""
+
+    module: str
+    name: str
+    arity: int
+    index: int
+    action: str
+    bus: str
+    api: str
+
+
+@dataclass(frozen=True, slots=True)
+class LiteralCall:
+    """A call with string-literal arguments, kept so that calls to topic wrappers defined in
+    other files can be resolved once every file has been read."""
+
+    module: str
+    function: str | None
+    target: str
+    name: str
+    arity: int
+    literals: tuple[tuple[int, str], ...]
+    file: str
+    line: int
+
+
 @dataclass(slots=True)
 class ModuleFacts:
     name: str
@@ -68,6 +98,8 @@ class FileFacts:
     ets: list[EtsAccess] = field(default_factory=list)
     fun_calls: list[FunCall] = field(default_factory=list)
     registries: dict[str, str] = field(default_factory=dict)  # registry name -> keys
+    wrappers: list[TopicWrapper] = field(default_factory=list)
+    literal_calls: list[LiteralCall] = field(default_factory=list)
 
 
 PROCESS_APIS = {
@@ -194,10 +226,10 @@ def interpret_remote(call: Node, target: str, fun: str, scope: Scope, mod: Modul
         mod.hints.add("task_supervisor_user" if target == "Task.Supervisor" else "task_user")
         return
     if target == "Registry":
-        _registry_call(fun, args, scope, mod, function, file, line, out)
+        _registry_call(fun, args, scope, mod, function, clause, file, line, out)
         return
     if target == "Phoenix.PubSub" or target.endswith(".Endpoint") or target == "Endpoint":
-        _pubsub_call(target, fun, args, scope, mod, function, file, line, out)
+        _pubsub_call(target, fun, args, scope, mod, function, clause, file, line, out)
         return
     if target == ":ets" and fun in ETS_OPS:
         _ets_call(fun, args, scope, mod, function, file, line, out)
@@ -223,13 +255,20 @@ def _registration(target: str, args: list[Node], scope: Scope, mod: ModuleFacts,
     out.registrations.append(Registration(owner, ref_of(name, scope), line))
 
 
-def _topic(node: Node | None, scope: Scope) -> str | None:
+def _topic_use(node: Node, action: str, bus: str, api: str, scope: Scope, mod: ModuleFacts, function: str | None,
+               clause: Node | None, file: str, line: int, out: FileFacts) -> None:
     ref = ref_of(node, scope)
-    return ref.value if ref.kind == "string" else None
+    if ref.kind == "string":
+        out.topics.append(TopicUse(ref.value, action, bus, api, mod.name, function, file, line))
+    elif ref.kind == "var" and clause is not None and function:
+        index = param_index(clause, ref.value)
+        if index is not None:
+            name, _, arity = function.rpartition("/")
+            out.wrappers.append(TopicWrapper(mod.name, name, int(arity), index, action, bus, api))
 
 
-def _registry_call(fun: str, args: list[Node], scope: Scope, mod: ModuleFacts, function: str | None, file: str,
-                   line: int, out: FileFacts) -> None:
+def _registry_call(fun: str, args: list[Node], scope: Scope, mod: ModuleFacts, function: str | None,
+                   clause: Node | None, file: str, line: int, out: FileFacts) -> None:
     mod.hints.add("registry_user")
     if fun == "start_link":
         reg = keyword(args, "name")
@@ -239,15 +278,17 @@ def _registry_call(fun: str, args: list[Node], scope: Scope, mod: ModuleFacts, f
     action = {"register": "subscribe", "dispatch": "publish"}.get(fun)
     if action is None or len(args) < 2:
         return
-    topic = _topic(args[1], scope)
-    if topic is None:
-        return
-    bus = module_name(args[0], scope) or text(args[0])
-    out.topics.append(TopicUse(topic, action, bus, "Registry", mod.name, function, file, line))
+    bus = _bus(args[0], scope)
+    _topic_use(args[1], action, bus, "Registry", scope, mod, function, clause, file, line, out)
+
+
+def _bus(node: Node, scope: Scope) -> str:
+    ref = ref_of(node, scope)
+    return ref.value if ref.kind in ("module", "atom") else text(node)
 
 
 def _pubsub_call(target: str, fun: str, args: list[Node], scope: Scope, mod: ModuleFacts, function: str | None,
-                 file: str, line: int, out: FileFacts) -> None:
+                 clause: Node | None, file: str, line: int, out: FileFacts) -> None:
     if target == "Phoenix.PubSub":
         if fun == "subscribe":
             action, index = "subscribe", 1
@@ -257,7 +298,7 @@ def _pubsub_call(target: str, fun: str, args: list[Node], scope: Scope, mod: Mod
             return
         if len(args) <= index:
             return
-        bus = module_name(args[0], scope) or text(args[0])
+        bus = _bus(args[0], scope)
         api = "Phoenix.PubSub"
     else:  # MyAppWeb.Endpoint.broadcast(topic, event, payload) / .subscribe(topic)
         if fun == "subscribe":
@@ -270,9 +311,7 @@ def _pubsub_call(target: str, fun: str, args: list[Node], scope: Scope, mod: Mod
             return
         bus, api = target, "Endpoint"
     mod.hints.add("pubsub_user")
-    topic = _topic(args[index], scope)
-    if topic is not None:
-        out.topics.append(TopicUse(topic, action, bus, api, mod.name, function, file, line))
+    _topic_use(args[index], action, bus, api, scope, mod, function, clause, file, line, out)
 
 
 def _ets_call(fun: str, args: list[Node], scope: Scope, mod: ModuleFacts, function: str | None, file: str,
@@ -298,3 +337,16 @@ def note_via_helper(tuple_node: Node, scope: Scope, mod: ModuleFacts, function_n
     via = via_tuple(tuple_node, scope)
     if via is not None:
         mod.via_helpers.setdefault(function_name, via.value)
+
+
+def literal_call(call: Node, target: str, name: str, mod: ModuleFacts, function: str | None, file: str
+                 ) -> LiteralCall | None:
+    """A LiteralCall for a call with string-literal arguments (interpolations become `*`)."""
+    literals = []
+    for i, arg in enumerate(args_of(call)):
+        lit = string_literal(arg)
+        if lit is not None:
+            literals.append((i, lit))
+    if not literals:
+        return None
+    return LiteralCall(mod.name, function, target, name, arg_count(call), tuple(literals), file, line_of(call))

@@ -21,6 +21,7 @@ import re
 from collections import defaultdict
 from functools import lru_cache
 
+from .facts import LiteralCall, TopicWrapper
 from .model import EtsAccess, Flag, FlagKind, Location, TopicUse
 
 READS = frozenset({"lookup", "lookup_element", "member", "match", "match_object", "select"})
@@ -77,6 +78,21 @@ def ets_flags(accesses: list[EtsAccess]) -> list[Flag]:
                           (Location(read.file, read.line, module, function),
                            Location(write.file, write.line, module, function)), severity, (module,)))
     return flags
+
+
+def topics_through_wrappers(wrappers: list[TopicWrapper], calls: list[LiteralCall]) -> list[TopicUse]:
+    """Topic uses at call sites of wrapper functions (`MyBus.publish("order:created", x)`),
+    so a project-specific pubsub module does not hide its topics."""
+    by_fn: dict[tuple[str, str, int], list[TopicWrapper]] = defaultdict(list)
+    for w in wrappers:
+        by_fn[(w.module, w.name, w.arity)].append(w)
+    uses = []
+    for c in calls:
+        for w in by_fn.get((c.target, c.name, c.arity), ()):
+            for index, literal in c.literals:
+                if index == w.index:
+                    uses.append(TopicUse(literal, w.action, w.bus, w.api, c.module, c.function, c.file, c.line))
+    return uses
 
 
 def _family(use: TopicUse) -> str:

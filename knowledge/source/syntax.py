@@ -37,12 +37,20 @@ def args_of(call: Node) -> list[Node]:
 def arg_count(call: Node) -> int:
     """Arity of a call site; a call on the right of `|>` gets the piped value as well.
     (Counts named children in C: a comment inside an argument list would count as one.)"""
-    n = 0
+    n = -1
     for child in call.children:
         if child.type == "arguments":
             n = child.named_child_count
             break
     parent = call.parent
+    if n < 0:
+        # `&Mod.fun/2`: a capture names the arity after the slash.
+        n = 0
+        if parent is not None and parent.type == "binary_operator" and operator(parent) == "/":
+            right = parent.child_by_field_name("right")
+            if right is not None and right.type == "integer":
+                n = int_literal(right) or 0
+        return n
     if parent is not None and parent.type == "binary_operator":
         op = parent.child_by_field_name("operator")
         right = parent.child_by_field_name("right")
@@ -129,6 +137,7 @@ class FunctionHead:
     arity: int
     guard: Node | None
     has_body: bool
+    head: Node  # the `name(args)` call node, which is not a call the function makes
 
 
 def function_head(def_call: Node) -> FunctionHead | None:
@@ -160,7 +169,7 @@ def function_head(def_call: Node) -> FunctionHead | None:
         if head is None:
             return None
     if head.type == "identifier":
-        return FunctionHead(text(head), 0, guard, body)
+        return FunctionHead(text(head), 0, guard, body, head)
     if head.type == "call":
         target = head.child_by_field_name("target")
         if target is None or target.type != "identifier":
@@ -170,5 +179,18 @@ def function_head(def_call: Node) -> FunctionHead | None:
             if child.type == "arguments":
                 params = child.named_child_count
                 break
-        return FunctionHead(text(target), params, guard, body)
+        return FunctionHead(text(target), params, guard, body, head)
+    return None
+
+
+def param_index(def_call: Node, name: str) -> int | None:
+    """Position of the parameter called `name` in a def head (`topic` or `topic \\\\ "x"`)."""
+    head = function_head(def_call)
+    if head is None or head.head.type != "call":
+        return None
+    for i, param in enumerate(args_of(head.head)):
+        if param.type == "binary_operator" and operator(param) == "\\\\":
+            param = param.child_by_field_name("left") or param
+        if param.type == "identifier" and text(param) == name:
+            return i
     return None
