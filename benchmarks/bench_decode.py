@@ -90,6 +90,23 @@ async def main(n_terms: int, rounds: int) -> None:
             us_batch = min([await conn.rpc("es_bench", "decode_loop", [batches, rounds], timeout=300) for _ in range(3)])
             node_batch_rate = len(terms) * rounds / (us_batch / 1e6)
 
+            # End to end: es_batch-shaped messages sent by the node into a mailbox.
+            mbox = node.mailbox()
+            events = encode(terms[:200])  # stands in for an EventsBinary of 200 events
+            dict_ = {A("module"): [A("Elixir.SampleApp.Inventory"), A("gen_server")]}
+            stats = {A("dropped"): 0, A("sent"): 200}
+            batch = (A("es_batch"), mbox.pid, 0, dict_, events, stats)
+            n_batches = 2000
+            t0 = time.perf_counter()
+            sending = asyncio.ensure_future(conn.rpc("es_bench", "send_loop", [mbox.pid, batch, n_batches], timeout=300))
+            received = 0
+            while received < n_batches:
+                await mbox.receive(timeout=60)
+                received += 1 + len(mbox.drain())
+            elapsed = time.perf_counter() - t0
+            await sending
+            mb = n_batches * len(events) / elapsed / 1e6
+
         ours = rate(decode, bins, rounds)
         ours_batch = rate(decode, batches, rounds) * 200
 
@@ -113,6 +130,8 @@ async def main(n_terms: int, rounds: int) -> None:
                       f"not used")
         except ImportError:
             print("  erlpack not installed")
+        print(f"  mailbox end to end: {n_batches} es_batch messages with a {len(events):,}-byte binary -> "
+              f"{n_batches / elapsed:,.0f} msgs/s ({mb:,.1f} MB/s of event payload)")
         print(f"  batches of 200 in one binary: node {node_batch_rate:12,.0f} terms/s, "
               f"ours {ours_batch:12,.0f} terms/s")
     finally:

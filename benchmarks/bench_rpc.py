@@ -31,7 +31,17 @@ from elixir_scope.instrument.introspect import process_overview  # noqa: E402
 
 BENCH_ERL = r"""
 -module(es_bench).
--export([rpc_loop/2, erpc_loop/2, decode_loop/2]).
+-export([rpc_loop/2, erpc_loop/2, decode_loop/2, send_loop/3]).
+
+%% Send Msg to To N times (tagged with a sequence number); returns microseconds spent sending.
+send_loop(To, Msg, N) ->
+    {Us, ok} = timer:tc(fun() -> sends(To, Msg, 1, N) end),
+    Us.
+
+sends(_, _, I, N) when I > N -> ok;
+sends(To, {Tag, Agent, _, Dict, Bin, Stats}, I, N) ->
+    To ! {Tag, Agent, I, Dict, Bin, Stats},
+    sends(To, {Tag, Agent, I, Dict, Bin, Stats}, I + 1, N).
 
 %% Per-call latency in nanoseconds of N sequential rpc:call/4 to Node.
 rpc_loop(Node, N) ->
