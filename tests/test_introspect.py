@@ -120,3 +120,26 @@ async def test_overview_over_many_processes(erl_node_module):
         for p in pids:
             await conn.send(p, Atom("x"))  # keep nothing around: kill them
         await asyncio.gather(*(conn.rpc("erlang", "exit", [p, Atom("kill")]) for p in pids))
+
+
+@pytest.mark.parametrize("kind", ["erl", "otp28"])
+async def test_plain_erlang_nodes(kind):
+    from support.nodes import start_node
+
+    target = start_node(kind)
+    try:
+        async with Node() as node:
+            conn = await node.connect(target.name, cookie=target.cookie)
+            info = await node_info(conn)
+            assert info.elixir_version is None and info.otp_release == ("28" if kind == "otp28" else "25")
+            trees = {t.application: t for t in await supervision_trees(conn)}
+            assert trees["kernel"].registered_name == "kernel_sup"
+            assert trees["kernel"].strategy == "one_for_all"
+            rex = next(c for c in trees["kernel"].children if c.id == Atom("rex"))
+            assert rex.restart == "permanent" and rex.type == "worker"
+            top = await process_overview(conn, limit=5)
+            assert len(top) == 5
+            d = await process_details(conn, "rex")
+            assert d.summary.behaviour == "gen_server"
+    finally:
+        target.stop()
