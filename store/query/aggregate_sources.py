@@ -13,7 +13,6 @@ from . import aggregate as agg
 from . import temporal
 from .engine import ScanState
 from .nodes import AbsenceSource, EventsSource, SequenceSource
-from .pairing import pairing_cte
 
 if TYPE_CHECKING:
     from .run import _Runner
@@ -37,10 +36,8 @@ def items_for(runner: "_Runner", stage) -> tuple[list[agg.Item], int | None]:
         return items, span
     if isinstance(src, AbsenceSource):
         agg.check_durations(stage, False, text, "unanswered events")
-        if src.mode == "generic":
-            found = temporal.generic_absences(runner.engine, src)
-            return [agg.Item(c.node_id, c.kind, c.pid, c.aux) for c, _ in found], span
-        return list(_absence_items(runner, src)), span
+        found = runner.absence_list(src)
+        return [agg.Item(c.node_id, c.kind, c.pid, c.aux) for c, _ in found], span
     assert isinstance(src, EventsSource)
     step = src.step
     agg.check_durations(stage, step.kinds == ("call",), text,
@@ -75,39 +72,12 @@ def _sql_counts(runner: "_Runner", plan, by: tuple[str, ...]) -> list[agg.Item]:
 
 
 def _sql_durations(runner: "_Runner", plan) -> list[agg.Item]:
+    """Calls of the plan with their durations from the pairing (None when unpaired)."""
     qc = runner.qc
-    with_sql, with_params = pairing_cte(qc.rid, plan.function_keys)
-    rows = qc.db.query(
-        f"{with_sql} SELECT e.node_id, e.pid, e.aux, "
-        "CASE WHEN pr.ckind IN (2, 3) THEN pr.cts - e.ts END "
-        f"FROM events e LEFT JOIN pr ON pr.id = e.id WHERE {plan.sql()}",
-        with_params + plan.params)
-    units = {c.id: c.time_unit for c in qc.clocks.values()}
+    pairs = runner.engine.pairs(plan)
     out = []
-    for n, p, a, d in rows:
-        unit = units[n]
-        out.append(agg.Item(n, 1, p, a, None if d is None else (d if unit == 1_000_000_000
-                                                                  else d * 1_000_000_000 // unit)))
+    for c in temporal.light_candidates(runner.engine, plan):
+        closing = pairs.get(c.id)
+        dur = None if closing is None else qc.clocks[c.node_id].to_ns(closing[2] - c.ts)
+        out.append(agg.Item(c.node_id, 1, c.pid, c.aux, dur))
     return out
-
-
-def _absence_items(runner: "_Runner", src: AbsenceSource) -> Iterator[agg.Item]:
-    """Rows of `calls without return` / `sends never received`, through the events path."""
-    saved_page, saved_cap, saved_pos, saved_sort = runner.page, runner.cap, runner.position, runner.sort
-    runner.cap, runner.position, runner.sort = None, None, None
-    try:
-        cursor = None
-        while True:
-            runner.page = 1000
-            from .results import decode_cursor
-
-            runner.position = decode_cursor(cursor, runner.text, runner.qc.rid) if cursor else None
-            res = runner.events(EventsSource(src.step), absence=src)
-            for r in res.rows:
-                ev = r.event.event  # type: ignore[union-attr]
-                yield agg.Item(ev.node_id, int(ev.kind), ev.pid, ev.aux)
-            if res.next_cursor is None:
-                return
-            cursor = res.next_cursor
-    finally:
-        runner.page, runner.cap, runner.position, runner.sort = saved_page, saved_cap, saved_pos, saved_sort

@@ -98,8 +98,8 @@ def validate_step(step: Step, text: str) -> None:
 
 
 def needs_pairing(cond: Cond | None, kinds: tuple[str, ...]) -> bool:
-    if cond is None or "call" not in (kinds or ("call",)):
-        return False
+    if cond is None or kinds != ("call",):
+        return False  # pairing serves `calls` steps only (docs: return/exception of a call)
     if isinstance(cond, (And, Or)):
         return needs_pairing(cond.left, kinds) or needs_pairing(cond.right, kinds)
     if isinstance(cond, Not):

@@ -18,7 +18,7 @@ from .context import QueryContext
 from .evaluate import evaluate
 from .fields import Row
 from .nodes import Query, Step
-from .pairing import closing_select, pairing_cte
+from .pairing import Pairs, pair_calls
 from .results import EventRow
 
 COLS = "e.id, e.recording_id, e.node_id, e.kind, e.flags, e.ts, e.uniq, e.pid, e.aux"
@@ -41,38 +41,37 @@ class Engine:
         self.compiler = StepCompiler(qc, query.text)
         self.node_ids = qc.node_ids(query.nodes) if query.nodes else None
         self._gaps: dict[int, list[int]] | None = None
+        self._pairs: dict[frozenset | None, Pairs] = {}
 
     # -------------------------------------------------------------- planning
     def plan(self, step: Step) -> StepPlan:
         return self.compiler.compile(step, self.query.window, self.node_ids)
 
     # -------------------------------------------------------------- SQL
-    def _select(self, plan: StepPlan, *, payload: bool, pairing: bool, after: tuple | None,
-                limit: int | None, extra_where: str = "", extra_params: list | None = None,
-                order: bool = True) -> list[tuple]:
+    def _select(self, plan: StepPlan, *, payload: bool, after: tuple | None,
+                limit: int | None, extra_where: str = "", extra_params: list | None = None) -> list[tuple]:
         order_sql, order_params = self.qc.wall_order_sql("e")
-        with_sql, with_params, join, close_cols = "", [], "", ""
-        if pairing:
-            with_sql, with_params = pairing_cte(self.qc.rid, plan.function_keys)
-            join = "LEFT JOIN pr ON pr.id = e.id"
-            close_cols = ", " + closing_select()
-        cols = COLS + (", e.payload" if payload else ", NULL") + close_cols
+        cols = COLS + (", e.payload" if payload else ", NULL")
         where = plan.sql()
-        params = list(with_params) + list(plan.params)
+        params = list(order_params) + list(plan.params)
         if extra_where:
             where += " AND " + extra_where
             params += extra_params or []
         if after is not None:
             where += f" AND ({order_sql}, e.id) > (?, ?)"
             params += order_params + list(after)
-        sql = f"{with_sql} SELECT {cols}, {order_sql} AS okey FROM events e {join} WHERE {where}"
-        params = params[:len(with_params)] + order_params + params[len(with_params):]
-        if order:
-            sql += " ORDER BY okey, e.id"
+        sql = f"SELECT {cols}, {order_sql} AS okey FROM events e WHERE {where} ORDER BY okey, e.id"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
         return self.qc.db.query(sql, params)
+
+    def pairs(self, plan: StepPlan) -> Pairs:
+        """Call → closing pairs for the functions of a calls step (see pairing.py)."""
+        key = frozenset(plan.function_keys) if plan.function_keys is not None else None
+        if key not in self._pairs:
+            self._pairs[key] = pair_calls(self.qc, plan.function_keys)
+        return self._pairs[key]
 
     def count(self, plan: StepPlan) -> int:
         if plan.empty:
@@ -85,24 +84,24 @@ class Engine:
         return Event(r[0], r[1], r[2], KINDS[r[3]], r[4], r[5], r[6], r[7], r[8], payload,
                      self.qc.ctx)
 
-    def rows_from(self, raw: list[tuple], *, pairing: bool, closing_payloads: bool) -> list[Row]:
+    def rows_from(self, raw: list[tuple], *, pairs: Pairs | None, closing_payloads: bool) -> list[Row]:
         closings: dict[int, Event] = {}
-        if pairing:
-            ids = [r[10] for r in raw if r[10] is not None]
+        if pairs is not None:
+            ids = [pairs[r[0]][0] for r in raw if r[0] in pairs]
+            cols = COLS + (", e.payload" if closing_payloads else ", NULL")
             for i in range(0, len(ids), 900):
                 part = ids[i:i + 900]
-                cols = COLS + (", e.payload" if closing_payloads else ", NULL")
                 for c in self.qc.db.query(
                         f"SELECT {cols} FROM events e WHERE e.id IN ({','.join('?' * len(part))})", part):
                     closings[c[0]] = self._event(c, c[9])
         out = []
         for r in raw:
             ev = self._event(r, r[9])
-            closing = closings.get(r[10]) if pairing and r[10] is not None else None
-            dur = None
-            if closing is not None:
-                clock = self.qc.clocks[ev.node_id]
-                dur = clock.to_ns(closing.ts - ev.ts)
+            closing = dur = None
+            if pairs is not None and r[0] in pairs:
+                closing = closings.get(pairs[r[0]][0])
+                if closing is not None:
+                    dur = self.qc.clocks[ev.node_id].to_ns(closing.ts - ev.ts)
             out.append(Row(ev, closing, dur))
         return out
 
@@ -115,15 +114,16 @@ class Engine:
             state.exhausted = True
             return
         pairing = plan.needs_pairing if pairing is None else pairing
+        pairs = self.pairs(plan) if pairing else None
         need_payload = payload or plan.residual is not None
         key = after
         while True:
-            raw = self._select(plan, payload=need_payload, pairing=pairing, after=key, limit=CHUNK,
+            raw = self._select(plan, payload=need_payload, after=key, limit=CHUNK,
                                extra_where=extra_where, extra_params=extra_params)
             if not raw:
                 state.exhausted = True
                 return
-            rows = self.rows_from(raw, pairing=pairing, closing_payloads=need_payload)
+            rows = self.rows_from(raw, pairs=pairs, closing_payloads=need_payload)
             for r, row in zip(raw, rows):
                 key = (r[-1], r[0])
                 state.last_key = key

@@ -91,7 +91,7 @@ class QueryParser(TermParser):
                                  "in a sequence, put 'where'/'in'/'of' right after the step "
                                  "they refine (before 'then', 'within' or 'without')")
             nxt = self.peek(1)
-            if nxt.kind == "OP" and nxt.value == ":":
+            if nxt.start == tok.end and (nxt.kind == "ATOM" or (nxt.kind == "OP" and nxt.value == ":")):
                 return self.fail(f"Erlang-style module '{word}:' is not supported", tok,
                                  f"write :{word}.function/arity")
             choices = STEP_CLAUSES + QUERY_CLAUSES + ("then", "within", "same", "without")
@@ -127,7 +127,7 @@ class QueryParser(TermParser):
             self.advance()
             if step.kinds != ("send",):
                 raise self.fail("'never received' applies to sends", never,
-                                "write 'sends never received'", start=start, end=word.end)
+                                "write 'sends never received'", end=word.end)
             missing = Step(("receive",), start=never.start, end=word.end)
             return AbsenceSource(step, missing, "receive", None, None, start, word.end)
         if self.at_word("without"):

@@ -20,7 +20,10 @@ from .parser import parse
 from .results import (
     AbsenceRow, EventRow, GapSummary, MatchRow, QueryResult, decode_cursor, encode_cursor,
 )
-from . import messages, temporal
+from . import absences, temporal
+from .engine import COLS
+from .errors import QueryCursorError, QuerySyntaxError
+from .evaluate import evaluate
 
 MAX_PAGE = 1000
 SCAN_BUDGET = 200_000
@@ -111,9 +114,7 @@ class _Runner:
             return self.events(src)
         if isinstance(src, SequenceSource):
             return self.matches(src)
-        if src.mode == "generic":
-            return self.generic_absences(src)
-        return self.events(EventsSource(src.step), absence=src)
+        return self.absences(src)
 
     def _offset(self) -> int:
         if self.position is None:
@@ -131,54 +132,28 @@ class _Runner:
         return start, end, nxt
 
     # -------------------------------------------------------------- events / absences
-    def events(self, src: EventsSource, absence: AbsenceSource | None = None) -> QueryResult:
+    def events(self, src: EventsSource) -> QueryResult:
         e = self.engine
         step = src.step
         plan = e.plan(step)
         self.notes += plan.notes
-        pairing = plan.needs_pairing
-        extra, extra_params, post = "", [], None
-        shape, missing = "events", ""
-        if absence is not None:
-            shape = "absences"
-            if absence.mode == "return":
-                pairing = True
-                extra, extra_params = temporal.return_absence_sql(e, absence.within_ns)
-                missing = "return" if absence.within_ns is None else "return within the window"
-                silent = self._functions_without_returns(plan.function_keys)
-                if silent:
-                    from .compile import StepCompiler
-                    sql, p = StepCompiler.keyset_sql(silent, "aux", negate=True)
-                    extra += " AND " + sql
-                    extra_params += p
-            else:
-                extra, extra_params, post, missing = self._receive_filter(absence)
-        if self.sort is not None and self.sort.key != "time":
-            return self._sorted_events(plan, step, pairing, extra, extra_params, post, shape,
-                                       missing, absence)
+        if self.sort is not None and (self.sort.key != "time" or self.sort.descending):
+            return self._sorted_events(plan, step)
         after = None
         emitted = 0
         if self.position is not None:
             if len(self.position) != 3:
-                from .errors import QueryCursorError
                 raise QueryCursorError("this cursor does not fit this query; start without a cursor")
             after, emitted = (self.position[0], self.position[1]), self.position[2]
         want = self.page if self.cap is None else max(0, min(self.page, self.cap - emitted))
-        descending = self.sort is not None and self.sort.descending
         rows: list[Row] = []
         state = ScanState()
-        budget = SCAN_BUDGET if (plan.residual is not None or post is not None) else None
-        if want and not descending:
-            for row in e.scan(plan, step, payload=True, state=state, after=after, budget=budget,
-                              pairing=pairing, extra_where=extra, extra_params=extra_params):
-                if post is not None and not post(row):
-                    continue
+        budget = SCAN_BUDGET if plan.residual is not None else None
+        if want:
+            for row in e.scan(plan, step, payload=True, state=state, after=after, budget=budget):
                 rows.append(row)
                 if len(rows) > want:
                     break
-        elif want:
-            return self._sorted_events(plan, step, pairing, extra, extra_params, post, shape,
-                                       missing, absence)
         more = len(rows) > want
         rows = rows[:want]
         nxt = None
@@ -191,43 +166,37 @@ class _Runner:
                               "pass next_cursor to continue the search")
         if self.cap is not None and nxt is not None and nxt[2] >= self.cap:
             nxt = None
-        out = [self._wrap(r, absence, missing) for r in rows]
         total = None
-        if plan.residual is None and post is None and not extra:
+        if plan.residual is None:
             total = e.count(plan)
             if self.cap is not None:
                 total = min(total, self.cap)
-        return QueryResult(shape, EVENT_COLUMNS if shape == "events" else ("missing",) + EVENT_COLUMNS,
-                           rows=out, next_cursor=encode_cursor(self.text, self.qc.rid, nxt) if nxt else None,
+        return QueryResult("events", EVENT_COLUMNS, rows=[e.event_row(r) for r in rows],
+                           next_cursor=encode_cursor(self.text, self.qc.rid, nxt) if nxt else None,
                            total_estimate=total, total_is_exact=total is not None, notes=self.notes)
 
-    def _sorted_events(self, plan, step, pairing, extra, extra_params, post, shape, missing,
-                       absence) -> QueryResult:
+    def _sorted_events(self, plan, step) -> QueryResult:
         e = self.engine
         state = ScanState()
-        rows = [r for r in e.scan(plan, step, payload=False, state=state, pairing=pairing,
-                                  extra_where=extra, extra_params=extra_params)
-                if post is None or post(r)]
+        rows = list(e.scan(plan, step, payload=False, state=state))
         key = self.sort.key if self.sort else "time"
         if key == "duration":
             if step.kinds != ("call",):
-                from .errors import QuerySyntaxError
                 raise QuerySyntaxError("only calls have a duration to sort by", self.text,
                                        self.sort.start, self.sort.end, "sort by time instead")
-            pairing_rows = [r for r in rows if r.duration_ns is not None]
+            timed = [r for r in rows if r.duration_ns is not None]
             rest = [r for r in rows if r.duration_ns is None]
-            pairing_rows.sort(key=lambda r: r.duration_ns, reverse=self.sort.descending)
-            rows = pairing_rows + rest
+            timed.sort(key=lambda r: r.duration_ns, reverse=self.sort.descending)
+            rows = timed + rest
         else:
             rows.sort(key=lambda r: (self.qc.order_value(r.event.node_id, r.event.ts), r.event.id),
                       reverse=bool(self.sort and self.sort.descending))
         start, end, nxt = self._page_bounds(len(rows))
         page = rows[start:end]
         self._load_payloads(page)
-        out = [self._wrap(r, absence, missing) for r in page]
         total = len(rows) if self.cap is None else min(len(rows), self.cap)
-        return QueryResult(shape, EVENT_COLUMNS if shape == "events" else ("missing",) + EVENT_COLUMNS,
-                           rows=out, next_cursor=nxt, total_estimate=total, total_is_exact=True,
+        return QueryResult("events", EVENT_COLUMNS, rows=[e.event_row(r) for r in page],
+                           next_cursor=nxt, total_estimate=total, total_is_exact=True,
                            notes=self.notes)
 
     def _load_payloads(self, rows: list[Row]) -> None:
@@ -241,17 +210,6 @@ class _Runner:
                     f"SELECT id, payload FROM events WHERE id IN ({','.join('?' * len(part))})", part):
                 byid[eid].payload_bytes = payload
 
-    def _wrap(self, row: Row, absence: AbsenceSource | None, missing: str):
-        er = self.engine.event_row(row)
-        if absence is None:
-            return er
-        ev = row.event
-        gap_after = self.engine.gap_between(ev.node_id, ev.ts, None)
-        complete = True
-        if absence.within_ns is not None:
-            complete = self.qc.wall_ns(ev.node_id, ev.ts) + absence.within_ns <= self.qc.end_wall_ns
-        return AbsenceRow(er, missing, gap_after, complete)
-
     def _functions_without_returns(self, keys) -> set[tuple[int, int]]:
         from .pairing import functions_without_closings
 
@@ -263,44 +221,6 @@ class _Runner:
                               f"recording ({shown}): they were traced without return tracing, so "
                               "they are left out of 'without return'")
         return silent
-
-    def _receive_filter(self, absence: AbsenceSource):
-        from .compile import StepCompiler
-
-        receivers = messages.traced_receivers(self.qc)
-        sql, base_params = StepCompiler.keyset_sql(receivers, "aux")
-        base = f"e.aux != 0 AND {sql}"
-        sends = self.qc.db.query_one(
-            "SELECT count(*) FROM events WHERE recording_id = ? AND kind = 4", (self.qc.rid,))[0]
-        judged = self.qc.db.query_one(
-            f"SELECT count(*) FROM events e WHERE e.recording_id = ? AND e.kind = 4 AND {base}",
-            [self.qc.rid, *base_params])[0]
-        if sends - judged:
-            self.notes.append(f"{sends - judged} send(s) went to processes without receive tracing "
-                              "(or not to a local pid) and cannot be judged")
-        extra, params, post = base, list(base_params), None
-        within = absence.within_ns
-        if messages.links_current(self.qc):
-            if within is None:
-                extra += " AND NOT EXISTS (SELECT 1 FROM msg_links m WHERE m.send_id = e.id)"
-            else:
-                cases = []
-                for c in self.qc.clocks.values():
-                    cases.append("WHEN ? THEN ?")
-                    params += [c.id, within * c.time_unit // 1_000_000_000]
-                extra += (" AND NOT EXISTS (SELECT 1 FROM msg_links m JOIN events r ON r.id = m.recv_id "
-                          f"WHERE m.send_id = e.id AND r.ts - e.ts <= (CASE e.node_id {' '.join(cases)} END))")
-        else:
-            matched = messages.received_send_ids(self.qc, receivers)
-
-            def post(row: Row) -> bool:
-                hit = matched.get(row.event.id)
-                if hit is None:
-                    return True
-                return within is not None and self.qc.clocks[row.event.node_id].to_ns(
-                    hit - row.event.ts) > within
-        missing = "receive" if within is None else "receive within the window"
-        return extra, params, post, missing
 
     # -------------------------------------------------------------- sequences
     def matches(self, src: SequenceSource) -> QueryResult:
@@ -339,14 +259,45 @@ class _Runner:
                 out[r[0]] = self.engine.event_row(Row(self.engine._event(r, r[9])))
         return out
 
-    def generic_absences(self, src: AbsenceSource) -> QueryResult:
-        found = temporal.generic_absences(self.engine, src)
+    def absence_list(self, src: AbsenceSource) -> list[tuple[temporal.Cand, bool]]:
+        """(event, window_complete) of every A whose B is missing, in recording order."""
+        e = self.engine
+        if src.mode == "generic":
+            return temporal.generic_absences(e, src)
+        plan = e.plan(src.step)
+        self.notes += plan.notes
+        if src.mode == "return":
+            silent = self._functions_without_returns(plan.function_keys)
+            found = absences.return_absences(e, plan, src.within_ns, silent)
+        else:
+            found = absences.receive_absences(e, plan, src.within_ns, self.notes)
+        if plan.residual is None or not found:
+            return found
+        byid = {c.id: (c, ok) for c, ok in found}
+        pairs = e.pairs(plan) if src.mode == "return" else None
+        kept = []
+        ids = list(byid)
+        for i in range(0, len(ids), 900):
+            part = ids[i:i + 900]
+            raw = self.qc.db.query(f"SELECT {COLS}, e.payload FROM events e WHERE e.id IN "
+                                   f"({','.join('?' * len(part))})", part)
+            for row in e.rows_from(raw, pairs=pairs, closing_payloads=True):
+                if evaluate(plan.residual, row, self.qc):
+                    kept.append(byid[row.event.id])
+        kept.sort(key=lambda x: x[0].key)
+        return kept
+
+    def absences(self, src: AbsenceSource) -> QueryResult:
+        found = self.absence_list(src)
         if self.sort is not None and self.sort.descending:
             found.reverse()
         start, end, nxt = self._page_bounds(len(found))
         page = found[start:end]
         events = self._events_by_id({c.id for c, _ in page})
-        what = self.text[src.missing.start:src.missing.end]
+        what = {"return": "return", "receive": "receive"}.get(
+            src.mode, self.text[src.missing.start:src.missing.end])
+        if src.within_ns is not None:
+            what += " within the window"
         rows = [AbsenceRow(events[c.id], what, self.engine.gap_between(c.node_id, c.ts, None), ok)
                 for c, ok in page]
         total = len(found) if self.cap is None else min(len(found), self.cap)

@@ -35,18 +35,25 @@ class Cand:
     aux: int = 0
 
 
+def light_candidates(engine: Engine, plan: StepPlan) -> list[Cand]:
+    """The events a step's SQL selects (its residual NOT applied), in recording order."""
+    if plan.empty:
+        return []
+    order_sql, order_params = engine.qc.wall_order_sql("e")
+    rows = engine.qc.db.query(
+        f"SELECT {order_sql}, e.id, e.node_id, e.pid, e.ts, e.kind, e.aux FROM events e "
+        f"WHERE {plan.sql()}", order_params + plan.params)
+    out = [Cand((r[0], r[1]), r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+    out.sort(key=lambda c: c.key)
+    return out
+
+
 def candidates(engine: Engine, step: Step, plan: StepPlan) -> list[Cand]:
     """Every event of a step, in recording order, as light tuples."""
     if plan.empty:
         return []
     if plan.residual is None and not plan.needs_pairing:
-        order_sql, order_params = engine.qc.wall_order_sql("e")
-        rows = engine.qc.db.query(
-            f"SELECT {order_sql}, e.id, e.node_id, e.pid, e.ts, e.kind, e.aux FROM events e "
-            f"WHERE {plan.sql()}", order_params + plan.params)
-        out = [Cand((r[0], r[1]), r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
-        out.sort(key=lambda c: c.key)
-        return out
+        return light_candidates(engine, plan)
     state = ScanState()
     out = []
     for row in engine.scan(plan, step, payload=False, state=state):
@@ -158,16 +165,3 @@ def generic_absences(engine: Engine, src: AbsenceSource) -> list[tuple[Cand, boo
         complete = src.within_ns is None or a_wall + src.within_ns <= qc.end_wall_ns
         out.append((a, complete))
     return out
-
-
-def return_absence_sql(engine: Engine, within_ns: int | None) -> tuple[str, list]:
-    """Extra WHERE over `events e LEFT JOIN pr` for calls with no closing (within D)."""
-    sql = "(pr.ckind IS NULL OR pr.ckind NOT IN (2, 3)"
-    params: list = []
-    if within_ns is not None:
-        cases = []
-        for c in engine.qc.clocks.values():
-            cases.append("WHEN ? THEN ?")
-            params += [c.id, within_ns * c.time_unit // 1_000_000_000]
-        sql += f" OR (pr.cts - e.ts) > (CASE e.node_id {' '.join(cases)} END)"
-    return sql + ")", params
