@@ -92,21 +92,23 @@ __all__ = [
 
 # Bindings: Module, State, Steps ([{Callback, Message}]), Timeout (ms per step), MaxMessages.
 # Answers {completed, StepReports, Messages, MessageCount} | {timeout, StepReports}
-#       | {died, StepReports, Reason}; a StepReport is {Index, Micros, Outcome, Verdict}.
+#       | {died, StepReports, Reason}; a StepReport is {Index, Micros, Outcome, Verdict} where
+# Verdict is continue | stopped | halt | bad_return | crashed (the state is sent once, inside
+# the Outcome's return value).
 _DRIVER = r"""
 begin
   Parent = self(),
   Tag = make_ref(),
   Next = fun(init, {ok, S}) -> {continue, S};
             (init, {ok, S, _}) -> {continue, S};
-            (init, Other) -> {halt, Other};
+            (init, _) -> {halt, none};
             (_, {reply, _, S}) -> {continue, S};
             (_, {reply, _, S, _}) -> {continue, S};
             (_, {noreply, S}) -> {continue, S};
             (_, {noreply, S, _}) -> {continue, S};
             (_, {stop, _, _, S}) -> {stopped, S};
             (_, {stop, _, S}) -> {stopped, S};
-            (_, _) -> bad_return
+            (_, _) -> {bad_return, none}
          end,
   Run = fun Loop(_, _, []) -> done;
             Loop(I, S, [{Cb, Msg} | Rest]) ->
@@ -123,13 +125,14 @@ begin
                           Class:Reason:Stack -> {exception, Class, Reason, Stack}
                         end,
               Micros = erlang:monotonic_time(microsecond) - T0,
-              Verdict = case Outcome of
-                          {return, R} -> Next(Cb, R);
-                          _ -> crashed
-                        end,
+              {Verdict, S1} = case Outcome of
+                                {return, R} -> Next(Cb, R);
+                                _ -> {crashed, none}
+                              end,
+              %% the state after is inside the return value: Python takes it from there
               Parent ! {Tag, step, I, Micros, Outcome, Verdict},
               case Verdict of
-                {continue, S1} -> Loop(I + 1, S1, Rest);
+                continue -> Loop(I + 1, S1, Rest);
                 _ -> done
               end
         end,
@@ -280,6 +283,21 @@ def _outcome(term: Any) -> Outcome:
     return Outcome.exception(klass, reason, stack)
 
 
+_STATUS = {"continue": StepStatus.CONTINUED, "stopped": StepStatus.STOPPED, "halt": StepStatus.HALTED,
+           "bad_return": StepStatus.BAD_RETURN, "crashed": StepStatus.CRASHED}
+
+
+def _state_in(ret: tuple) -> Any:
+    """The new state in a valid callback return (the driver already checked its shape):
+    ``{ok, S}``, ``{reply, _, S}``, ``{noreply, S}``, ``{stop, _, S}`` — optionally followed by
+    an action — and ``{stop, _, Reply, S}``."""
+    if ret[0] is Atom("stop"):
+        return ret[-1]
+    if ret[0] is Atom("reply"):
+        return ret[2]
+    return ret[1]
+
+
 def _result(mod: Atom, invocations: list[Invocation], answer: Any) -> ReplayResult:
     if not (type(answer) is tuple and answer and isinstance(answer[0], Atom)):
         raise ReplayRemoteError(f"unexpected answer from the replay driver: {answer!r}")
@@ -301,16 +319,8 @@ def _result(mod: Atom, invocations: list[Invocation], answer: Any) -> ReplayResu
             continue
         _, micros, out, verdict = report
         outcome = _outcome(out)
-        if type(verdict) is tuple and verdict[0] is Atom("continue"):
-            status, state = StepStatus.CONTINUED, verdict[1]
-        elif type(verdict) is tuple and verdict[0] is Atom("stopped"):
-            status, state = StepStatus.STOPPED, verdict[1]
-        elif type(verdict) is tuple and verdict[0] is Atom("halt"):
-            status, state = StepStatus.HALTED, None
-        elif verdict is Atom("bad_return"):
-            status, state = StepStatus.BAD_RETURN, None
-        else:
-            status, state = StepStatus.CRASHED, None
+        status = _STATUS.get(verdict.name, StepStatus.CRASHED)
+        state = _state_in(outcome.value) if status in (StepStatus.CONTINUED, StepStatus.STOPPED) else None
         if status is not StepStatus.CONTINUED:
             ended = True
         steps.append(Step(i, inv, status, outcome, state, micros))
