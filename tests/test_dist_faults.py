@@ -179,3 +179,23 @@ def test_cookie_resolution_order(tmp_path, monkeypatch):
     assert "s3cret" not in repr(c) and "s3cret" not in str(c)
     assert "s3cret" not in repr(Node(cookie="s3cret").__dict__)
 
+
+
+async def test_local_close_fails_inflight_rpc_and_runs_callbacks(erl_node_module):
+    async with Node() as node:
+        conn = await node.connect(erl_node_module.name, cookie=erl_node_module.cookie)
+        downs = []
+        conn.add_down_callback(downs.append)
+        call = asyncio.ensure_future(conn.rpc("timer", "sleep", [30_000], timeout=60))
+        await asyncio.sleep(0.1)
+        await conn.close()
+        with pytest.raises(NodeDown, match="closed locally"):
+            await asyncio.wait_for(call, 10)
+        assert downs == [conn] and conn.down_reason == "closed locally"
+        late = []
+        conn.add_down_callback(late.append)  # already down: called soon
+        await asyncio.sleep(0)
+        assert late == [conn]
+        # the node is still reachable through a new connection
+        again = await node.connect(erl_node_module.name, cookie=erl_node_module.cookie)
+        assert again is not conn and await again.rpc("erlang", "abs", [-4]) == 4
