@@ -216,6 +216,38 @@ class ReplayResult:
     def reproduced(self) -> bool:
         return self.verdict is Verdict.REPRODUCED
 
+    def describe(self, *, limit: int = 10, width: int = 160) -> str:
+        """A short text report (for a person, a CLI or a model): the verdict, then one line per
+        step — callback and message, what happened, time, and whether it matched the recording.
+        Terms are shown as Elixir's ``inspect`` would, cut at ``width`` characters."""
+        from .etf.inspect import inspect
+
+        def show(term: Any) -> str:
+            text = " ".join(inspect(term, limit=limit, printable_limit=60).split())
+            return text if len(text) <= width else text[: width - 1] + "…"
+
+        mod = self.module.name[7:] if self.module.name.startswith("Elixir.") else self.module.name
+        lines = [f"replay of {mod}: {self.verdict.value}"]
+        for s in self.steps:
+            inv = s.invocation
+            head = f"#{s.index} {inv.callback.value}({show(inv.message)})"
+            if s.outcome is None:
+                lines.append(f"{head} → {s.status.value}")
+                continue
+            if s.outcome.crashed:
+                what = f"raised {s.outcome.error_class.name} {show(s.outcome.reason)}"
+            else:
+                what = f"{s.status.value}, returned {show(s.outcome.value)}"
+            took = f" in {s.micros} µs" if s.micros is not None else ""
+            match = {True: " — matches the recording", False: " — DIFFERS from the recording",
+                     None: ""}[s.matches_recorded]
+            lines.append(f"{head} → {what}{took}{match}")
+            if s.matches_recorded is False:
+                lines.append(f"    recorded: {show(inv.recorded.value if not inv.recorded.crashed else inv.recorded.reason)}")
+        if self.scratch_message_count:
+            lines.append(f"scratch mailbox: {self.scratch_message_count} message(s), first: {show(self.scratch_messages[0])}")
+        return "\n".join(lines)
+
 
 # --- term comparison ----------------------------------------------------------------------
 

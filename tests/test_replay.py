@@ -265,3 +265,16 @@ def test_same_term_rules():
     assert not same_term(1, 1.0) and not same_term(True, 1)
     assert not same_term({1: 2}, {1: 3})
     assert same_term({p1: 1}, {p2: 1})
+
+
+async def test_describe_reads_like_a_report(accounts_node, connect):
+    conn = await connect(accounts_node)
+    state = await conn.rpc("sys", "get_state", [ACCOUNTS])
+    result = await replay(conn, ACCOUNTS, state, [
+        bad_update(), Invocation(Callback.CALL, A("weekly_digest"), recorded=DIGEST_CRASH)])
+    text = result.describe()
+    lines = text.splitlines()
+    assert lines[0] == "replay of CorruptedState.Accounts: reproduced"
+    assert lines[1].startswith("#0 handle_cast({:update_profile, 2, %{email: nil}}) → continued, returned {:noreply, %{")
+    assert lines[2].startswith("#1 handle_call(:weekly_digest) → raised error :function_clause in ")
+    assert lines[2].endswith("— matches the recording")
