@@ -140,6 +140,15 @@ def test_scenario_file_is_complete(name):
     assert s.symptom and s.culprit_detail and s.trace_hints
 
 
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_trace_hints_compile_as_safe_specs(name):
+    """A plan can use the hints as they are: none is refused as dangerous."""
+    from elixir_scope.instrument.specs import compile_spec
+
+    for hint in Scenario.load(name).trace_hints:
+        compile_spec(hint)
+
+
 # --- the sample app --------------------------------------------------------------------------
 
 
