@@ -43,6 +43,7 @@ HINTS: dict[str, str | tuple[str, str]] = {
     "RecordingNotFound": ("list recordings with `elixir-scope recordings` and use one of their ids",
                           "list_recordings shows the ids; recording_summary shows a recording's processes"),
     "StoreError": "check the store path (--store / ELIXIR_SCOPE_STORE) points at an ElixirScope trace store",
+    "MomentError": ("pass --at-event ID or --at-ts TS (one of them)", "pass at_event or at_ts (one of them), or neither for the end"),
     # capture specs and sessions
     "SpecError": "fix the trace spec (e.g. 'MyApp.Cart.add/2', 'MyApp.Cart' or 'send') — see the capture docs",
     "LimitsError": "every capture needs a count, rate and time limit within the documented maxima",

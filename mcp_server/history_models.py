@@ -12,7 +12,26 @@ from pydantic import BaseModel, Field
 
 from elixir_scope.instrument.etf.inspect import inspect
 
-from .models import EventRow, GapRow, event_row, gap_row, term_text
+from .models import EventRow, GapRow, event_row, gap_row, process_label, term_text
+
+class MomentError(ValueError):
+    """A moment was given in two ways, or the recording has no events to take its end from."""
+
+
+def resolve_moment(rec: Any, at_event: int | None, at_ts: int | None) -> Any:
+    """The moment for time-travel calls: just after event ``at_event``, node time ``at_ts``,
+    or (neither) the last event of the recording."""
+    if at_event is not None and at_ts is not None:
+        raise MomentError("give at_event or at_ts, not both")
+    if at_event is not None:
+        return rec.event(at_event)
+    if at_ts is not None:
+        return at_ts
+    last = rec.events(limit=1, descending=True)
+    if not last:
+        raise MomentError(f"recording {rec.id} has no events yet")
+    return last[0]
+
 
 STATE_LIMIT = 50
 STATE_PRINTABLE_LIMIT = 2000
@@ -56,7 +75,7 @@ class StateAtModel(BaseModel):
 
 def state_at_model(s: Any) -> StateAtModel:
     return StateAtModel(
-        process=s.process.label, ts=s.ts, state=state_text(s.state), source=s.source,
+        process=process_label(s.process), ts=s.ts, state=state_text(s.state), source=s.source,
         from_event=s.event.id, callback=str(s.callback) if s.callback else None,
         gaps=[gap_row(g) for g in s.gaps],
     )
@@ -152,8 +171,8 @@ def message_model(m: Any) -> MessageModel:
     node = m.send.node
     return MessageModel(
         send_event=m.send.id, receive_event=m.receive.id if m.receive is not None else None,
-        ts=m.send.ts, sender=m.sender.label if m.sender else None,
-        receiver=m.receiver.label if m.receiver else None,
+        ts=m.send.ts, sender=process_label(m.sender) if m.sender else None,
+        receiver=process_label(m.receiver) if m.receiver else None,
         message=term_text(m.message, limit=10, printable_limit=300),
         latency_us=(latency * 1_000_000 / node.time_unit) if latency is not None and node else None,
     )
@@ -215,7 +234,7 @@ def snapshot_process(p: Any) -> SnapshotProcess:
     call = p.current_call
     box = p.mailbox
     return SnapshotProcess(
-        process=p.process.label, parent=p.parent.label if p.parent else None, status=p.status,
+        process=process_label(p.process), parent=process_label(p.parent) if p.parent else None, status=p.status,
         current_call=str(call.mfa) if call is not None and call.mfa else None,
         state=term_text(p.state, limit=15, printable_limit=300) if p.has_state else None,
         mailbox=len(box) if box is not None else None,
@@ -230,5 +249,5 @@ def tree_text(roots: list, max_lines: int = 200) -> str:
                 lines.append("...")
                 return "\n".join(lines)
             link = " (linked)" if node.linked_to_parent else ""
-            lines.append("  " * depth + node.process.label + link)
+            lines.append("  " * depth + process_label(node.process) + link)
     return "\n".join(lines)

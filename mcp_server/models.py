@@ -24,6 +24,17 @@ def term_text(value: Any, *, limit: int = TERM_LIMIT, printable_limit: int = TER
     return inspect(value, limit=limit, printable_limit=printable_limit)
 
 
+def process_label(proc: Any) -> str:
+    """``<0.300.0> (SampleApp.Cart)``: a recorded process with its name in Elixir syntax."""
+    if proc is None:
+        return "?"
+    if not proc.reg_name:
+        return proc.pid_text
+    from elixir_scope.instrument.etf import Atom
+
+    return f"{proc.pid_text} ({inspect(Atom(proc.reg_name))})"
+
+
 def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds") if ts else None
 
@@ -85,9 +96,9 @@ def event_row(ev: Any, *, payload: bool = True, limit: int = TERM_LIMIT,
     return EventRow(
         id=ev.id, kind=ev.kind.name.lower(), ts=ev.ts,
         time=wall.isoformat(timespec="microseconds") if wall else None,
-        process=proc.label if proc else ev.pid_text,
+        process=process_label(proc) if proc else ev.pid_text,
         function=str(ev.mfa) if ev.mfa else None,
-        other=other.label if other else None,
+        other=process_label(other) if other else None,
         payload=text, truncated=ev.truncated, redacted=ev.redacted,
     )
 

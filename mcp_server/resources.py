@@ -14,7 +14,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
 
 from .hints import describe
-from .models import event_row, gap_row, recording_row
+from .models import event_row, gap_row, process_label, recording_row
 from .state import app_state
 
 TIMELINE_EVENTS = 200
@@ -35,7 +35,7 @@ def register(server: MCPServer) -> None:
                 "events_by_kind": stats.by_kind,
                 "gaps": [gap_row(g).model_dump() for g in rec.gaps()],
                 "nodes": [n.name for n in rec.nodes()],
-                "processes": [p.label for p in rec.processes()],
+                "processes": [process_label(p) for p in rec.processes()],
             }
         except Exception as exc:
             raise ResourceError(describe(exc).one_line()) from exc

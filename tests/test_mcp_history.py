@@ -9,42 +9,14 @@ from __future__ import annotations
 import pytest
 from mcp import Client
 
-from elixir_scope.instrument.etf import Atom
 from elixir_scope.mcp_server.config import ServerConfig
 from elixir_scope.mcp_server.server import build_server
-from elixir_scope.store import TraceStore
-from elixir_scope.store.batch import SyntheticTrace
-
-NS = 1_000_000_000
-CART = "Elixir.SampleApp.Cart"
-
-
-def cart_state(items: list[bytes]) -> dict:
-    return {Atom("__struct__"): Atom("Elixir.SampleApp.Cart.State"), Atom("user"): b"ann",
-            Atom("items"): items}
-
+from support.cart_recording import build_cart_recording
 
 @pytest.fixture(scope="module")
 def store_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("history") / "traces.db"
-    store = TraceStore.open(path)
-    rec = store.create_recording("cart session", spec={"spec": ["SampleApp.Cart"]}, limits={"max_events": 1000})
-    node = rec.add_node("app@host", otp_release="25", time_unit=NS, time_offset=0)
-    t = SyntheticTrace("app@host")
-    client = t.new_pid(200, initial_call=("Elixir.SampleApp.Client", "run", 0))
-    server = t.new_pid(300, reg_name=CART, initial_call=(CART, "init", 1))
-    t.checkpoint(server, cart_state([]))
-    items: list[bytes] = []
-    for sku in (b"apple", b"pear", b"plum"):
-        before = cart_state(list(items))
-        items.append(sku)
-        t.gen_call(client, server, CART, (Atom("add"), sku), before, cart_state(list(items)), Atom("ok"))
-    t.send(client[1], server[1], server[0], Atom("flush"), received=False)
-    t.gap("overload_queue", 7)
-    b = t.take()
-    rec.ingest_batch(node, b.dict_entries, b.events)
-    rec.finish("stopped")
-    store.close()
+    build_cart_recording(path)
     return path
 
 

@@ -6,7 +6,7 @@ import argparse
 
 
 def register_all(sub, common: argparse.ArgumentParser) -> None:
-    from . import demo, mcp, nodes, recordings
+    from . import demo, history, mcp, nodes, recordings
 
-    for module in (demo, nodes, recordings, mcp):
+    for module in (demo, nodes, history, recordings, mcp):
         module.register(sub, common)

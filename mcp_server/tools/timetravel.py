@@ -28,12 +28,13 @@ from ..history_models import (
     call_models,
     causal_model,
     message_model,
+    resolve_moment,
     snapshot_process,
     state_at_model,
     transition_model,
     tree_text,
 )
-from ..models import EventRow, event_row, gap_row
+from ..models import EventRow, event_row, gap_row, process_label
 from ..state import app_state
 from .annotations import READ_ONLY_LOCAL
 from .common import CursorArg, RecordingArg, in_thread, latest_recording_id, parse_cursor
@@ -57,19 +58,6 @@ def _recording(ctx: Context, recording: int | None) -> Any:
     return store.recording(latest_recording_id(store, recording))
 
 
-def _moment(rec: Any, at_event: int | None, at_ts: int | None) -> Any:
-    if at_event is not None and at_ts is not None:
-        raise ToolError("give at_event or at_ts, not both")
-    if at_event is not None:
-        return rec.event(at_event)
-    if at_ts is not None:
-        return at_ts
-    last = rec.events(limit=1, descending=True)
-    if not last:
-        raise ToolError(f"recording {rec.id} has no events yet")
-    return last[0]
-
-
 def register(server: MCPServer, config: ServerConfig) -> None:
     @server.tool(annotations=READ_ONLY_LOCAL)
     @tool_errors
@@ -79,7 +67,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         capture that traced its callbacks), with the state event it comes from."""
         def run() -> StateAtModel:
             rec = _recording(ctx, recording)
-            found = timetravel.state_at(rec, process, _moment(rec, at_event, at_ts))
+            found = timetravel.state_at(rec, process, resolve_moment(rec, at_event, at_ts))
             if found is None:
                 raise ToolError(f"no state of {process} was recorded at or before that moment in recording "
                                 f"{rec.id}: capture its module's callbacks (start_capture with the module as spec)")
@@ -100,7 +88,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
             evo = timetravel.state_evolution(rec, process, since_ts, until_ts, limit=limit, after_state=after)
             nxt = str(evo.next_after_state) if evo.next_after_state is not None else None
             return EvolutionModel(
-                process=evo.process.label, transitions=[transition_model(t) for t in evo.transitions],
+                process=process_label(evo.process), transitions=[transition_model(t) for t in evo.transitions],
                 gaps=[gap_row(g) for g in evo.gaps], next_cursor=nxt,
                 hint=(f"state_evolution(process={process!r}, recording={rec.id}, cursor='{nxt}') returns the next page"
                       if nxt else None))
@@ -116,7 +104,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         whether they were inside a call, their mailbox, and the spawn/supervision tree."""
         def run() -> SnapshotModel:
             rec = _recording(ctx, recording)
-            snap = snapshot.system_snapshot_at(rec, _moment(rec, at_event, at_ts))
+            snap = snapshot.system_snapshot_at(rec, resolve_moment(rec, at_event, at_ts))
             offset = parse_cursor(cursor)
             procs = snap.processes[offset:offset + limit]
             more = offset + len(procs) < len(snap.processes)
@@ -140,7 +128,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
             rec = _recording(ctx, recording)
             tl = flows.process_timeline(rec, process, since_ts, until_ts)
             calls, cut = call_models(tl.roots, max_calls)
-            return TimelineModel(process=tl.process.label, calls=calls, truncated=tl.truncated or cut,
+            return TimelineModel(process=process_label(tl.process), calls=calls, truncated=tl.truncated or cut,
                                  gaps=[gap_row(g) for g in tl.gaps])
         return await in_thread(run)
 
