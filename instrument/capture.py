@@ -1,0 +1,152 @@
+"""What a capture records: the plan (specs, processes, state modules) and its result.
+
+The session that runs it is ``instrument/session.py``; the limits are ``instrument/limits.py``;
+the agent on the node is ``instrument/agent/elixir_scope_agent.erl``.
+
+::
+
+    plan = CapturePlan(
+        specs=(compile_spec("MyApp.Cart.add(item, price) when price > 100 :: return"),),
+        message_procs=(Registered("MyApp.Cart"),),     # or a Pid, or RunningModule("Elixir.MyApp.Cart")
+        lifecycle_procs="all",
+        state_modules=("Elixir.MyApp.Cart",), checkpoint_ms=1000,
+    )
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+from .etf import Atom, Pid
+from .specs import SpecError, TraceSpec, compile_spec
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A process by its registered name (Elixir module names keep their ``Elixir.`` prefix)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class RunningModule:
+    """Every process (at capture start) whose initial call is in this module."""
+
+    module: str
+
+
+ProcTarget = Union[Pid, Registered, RunningModule]
+ProcSelection = Union[Literal["all", "new", "existing"], tuple[ProcTarget, ...]]
+
+END_REASONS = ("stopped", "max_events", "max_seconds", "max_rate", "overload_queue",
+               "overload_memory", "owner_down", "node_down", "error")
+
+
+class CaptureError(Exception):
+    """A capture that could not start or run (bad plan, tracer conflict, agent error)."""
+
+
+class TracerBusyError(CaptureError):
+    """OTP < 27 and another tracer (dbg, recon, redbug) is active on the node."""
+
+
+def _target(t: ProcTarget) -> object:
+    if isinstance(t, Pid):
+        return t
+    if isinstance(t, Registered):
+        return Atom(t.name)
+    if isinstance(t, RunningModule):
+        return (Atom("module"), Atom(t.module))
+    raise CaptureError(f"a process target is a Pid, Registered(name) or RunningModule(module), got {t!r}")
+
+
+def _selection(sel: ProcSelection) -> object:
+    if isinstance(sel, str):
+        if sel not in ("all", "new", "existing"):
+            raise CaptureError(f"process selection {sel!r}: use 'all', 'new', 'existing' or a tuple of targets")
+        return Atom(sel)
+    return [_target(t) for t in sel]
+
+
+@dataclass(frozen=True)
+class CapturePlan:
+    """What to capture. Empty by default: name at least one kind."""
+
+    # Function calls (with returns/exceptions when the spec says `return`).
+    specs: tuple[TraceSpec, ...] = ()
+    # Whose calls are traced.
+    call_procs: ProcSelection = "all"
+    # Processes whose sent and received messages are captured.
+    message_procs: ProcSelection = ()
+    # Processes whose lifecycle (spawn, exit, link, register ...) is captured.
+    lifecycle_procs: ProcSelection = ()
+    # GenServer / gen_statem modules whose state history is recorded (callbacks traced).
+    state_modules: tuple[str, ...] = ()
+    # Periodic sys:get_state checkpoints of those modules' processes (0: once, at the start).
+    checkpoint_ms: int = 0
+    # Allow a tracer conflict on OTP < 27 (dangerous specs are forced at compile_spec time).
+    force: bool = False
+
+    @classmethod
+    def from_strings(cls, specs: list[str], *, force: bool = False, **kw) -> "CapturePlan":
+        compiled = []
+        for s in specs:
+            try:
+                compiled.append(compile_spec(s, force=force))
+            except SpecError:
+                raise
+        return cls(specs=tuple(compiled), force=force, **kw)
+
+    def is_empty(self) -> bool:
+        return not (self.specs or self.message_procs or self.lifecycle_procs or self.state_modules)
+
+    def agent_config(self) -> dict:
+        if self.is_empty():
+            raise CaptureError("the capture plan is empty: give specs, message_procs, "
+                               "lifecycle_procs or state_modules")
+        if self.checkpoint_ms < 0:
+            raise CaptureError("checkpoint_ms must be >= 0")
+        return {
+            Atom("patterns"): [s.pattern() for s in self.specs],
+            Atom("call_procs"): _selection(self.call_procs),
+            Atom("message_procs"): _selection(self.message_procs),
+            Atom("lifecycle_procs"): _selection(self.lifecycle_procs),
+            Atom("state_modules"): [Atom(m) for m in self.state_modules],
+            Atom("checkpoint_ms"): int(self.checkpoint_ms),
+            Atom("force"): bool(self.force),
+        }
+
+    def describe(self) -> dict:
+        return {"specs": [s.source for s in self.specs], "call_procs": repr(self.call_procs),
+                "message_procs": repr(self.message_procs), "lifecycle_procs": repr(self.lifecycle_procs),
+                "state_modules": list(self.state_modules), "checkpoint_ms": self.checkpoint_ms}
+
+
+@dataclass(frozen=True)
+class CaptureStats:
+    """Counts at the end. Invariant: offered == sent + dropped, and stored == sent."""
+
+    offered: int = 0
+    sent: int = 0
+    dropped: int = 0
+    stored: int = 0
+    over_limit: int = 0
+    batches: int = 0
+    peak_queue: int = 0
+    peak_memory: int = 0
+    queue_sheds: int = 0
+
+    @property
+    def consistent(self) -> bool:
+        return self.offered == self.sent + self.dropped and self.stored == self.sent
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    recording_id: int
+    node: str
+    end_reason: str
+    stats: CaptureStats
+    detail: str = ""
+    extra: dict = field(default_factory=dict)

@@ -1,0 +1,98 @@
+"""The safety limits of one capture, in one record with a comment per field (as redbug does).
+
+Every capture has a count limit, a time limit and a rate limit; there is no unlimited default.
+When a limit trips, the capture ends with a reason naming it (docs/capture.md says which field
+to raise). Everything dropped on the way is counted and stored as a gap.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from .etf import Atom
+
+DEFAULT_REDACT_KEYS: tuple[str, ...] = ("password", "passwd", "token", "secret", "authorization",
+                                        "cookie", "api_key", "apikey", "private_key", "credentials")
+
+
+class LimitsError(ValueError):
+    """A limit value that makes no sense (zero, negative, wrong type)."""
+
+
+@dataclass(frozen=True)
+class CaptureLimits:
+    # Stop after this many records (calls, returns, messages, states ...): the count limit.
+    max_events: int = 50_000
+    # Stop after this many seconds: the time limit.
+    max_seconds: float = 30.0
+    # Records per second kept; above it, records are shed (counted in a `rate` gap).
+    max_rate: int = 20_000
+    # Stop with `max_rate` after this many consecutive seconds over max_rate.
+    rate_trip_seconds: int = 5
+    # Agent mailbox length that triggers shedding (drain and count) - redbug's max_queue.
+    max_queue: int = 5_000
+    # Stop with `overload_queue` after this many sheds in one capture.
+    queue_shed_limit: int = 10
+    # Agent process memory (bytes) that stops the capture with `overload_memory`.
+    max_memory: int = 100_000_000
+    # Encoded payload bytes per record; bigger terms are cut on the BEAM side with
+    # '$truncated' markers (flags bit 0) - redbug's max message size.
+    max_term_bytes: int = 4_096
+    # Encoded bytes of one GenServer / gen_statem state record.
+    max_state_bytes: int = 65_536
+    # Records per batch sent to Python.
+    batch_size: int = 2_000
+    # A partly filled batch is sent after this many milliseconds.
+    batch_ms: int = 100
+    # Unacknowledged batches in flight; beyond, records wait in the agent's buffer.
+    window: int = 8
+    # Records buffered on the agent while the window is full; beyond, dropped (`backpressure` gap).
+    max_buffer: int = 20_000
+    # How often (in trace messages) the agent checks its own mailbox and memory.
+    check_every: int = 500
+    # Keys whose values are replaced by '[REDACTED]' (map, keyword/proplist, struct keys; atom,
+    # binary or charlist; case-insensitive; a key *containing* one of these matches).
+    redact_keys: tuple[str, ...] = DEFAULT_REDACT_KEYS
+    # Extra regular expressions matched (case-insensitively) against lower-cased key text.
+    redact_patterns: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name in ("redact_keys", "redact_patterns"):
+                if isinstance(v, str) or not all(isinstance(x, str) for x in v):
+                    raise LimitsError(f"{f.name} must be a tuple of strings, got {v!r}")
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+                raise LimitsError(f"{f.name} must be a positive number, got {v!r} "
+                                  f"(default {f.default!r})")
+        for p in self.redact_patterns:
+            try:
+                re.compile(p)
+            except re.error as exc:
+                raise LimitsError(f"redact pattern {p!r} is not a regular expression: {exc}") from None
+        if self.max_term_bytes < 64:
+            raise LimitsError("max_term_bytes below 64 leaves nothing readable; use 64 or more")
+
+    def with_(self, **changes: Any) -> "CaptureLimits":
+        from dataclasses import replace
+        return replace(self, **changes)
+
+    def agent_config(self) -> dict:
+        """The limits as the agent's config map entries (atom keys)."""
+        out: dict = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name in ("redact_keys", "redact_patterns"):
+                out[Atom(f.name)] = [x.encode() for x in v]
+            elif f.name == "max_seconds":
+                out[Atom(f.name)] = float(v)
+            else:
+                out[Atom(f.name)] = int(v)
+        return out
+
+    def as_dict(self) -> dict:
+        return {f.name: (list(getattr(self, f.name)) if f.name.startswith("redact") else getattr(self, f.name))
+                for f in fields(self)}

@@ -1,0 +1,183 @@
+"""A capture session: the agent on one node, streaming batches into one recording.
+
+Lifecycle: ``start`` (load the agent, start it, register the node in the recording) ->
+running (a task receives batches, stores each in one transaction, then acknowledges it: the
+ack is what lets the agent send more, so a slow store slows the agent down instead of filling
+memory) -> ended (``es_done`` from the agent, or the node lost). The recording is finished
+with the agent's end reason, or ``node_down`` when the connection dropped: everything stored
+up to then is kept, and a gap notes that an unknown number of events may be missing.
+
+If this Python process dies (even ``kill -9``), the connection drops, the agent's monitor on
+our mailbox fires, and the agent removes its trace flags and patterns and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from typing import Any
+
+from .agent import ensure_agent
+from .agent.loader import MODULE
+from .capture import (CaptureError, CapturePlan, CaptureResult, CaptureStats, TracerBusyError)
+from .dist import Connection, MailboxClosed, NodeDown, RpcError
+from .etf import Atom, Pid
+from .limits import CaptureLimits
+
+_ES_BATCH, _ES_DONE, _ES_ACK = Atom("es_batch"), Atom("es_done"), Atom("es_ack")
+
+
+class SessionState(enum.Enum):
+    RUNNING = "running"
+    ENDED = "ended"
+
+
+def _text(v: Any) -> str:
+    if isinstance(v, Atom):
+        return v.name
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    return repr(v)
+
+
+def _stats(m: Any, stored: int) -> CaptureStats:
+    d = {(_text(k)): v for k, v in m.items()} if isinstance(m, dict) else {}
+    ints = {k: v for k, v in d.items() if isinstance(v, int) and not isinstance(v, bool)}
+    return CaptureStats(offered=ints.get("offered", 0), sent=ints.get("sent", 0),
+                        dropped=ints.get("dropped", 0), stored=stored,
+                        over_limit=ints.get("over_limit", 0), batches=ints.get("batches", 0),
+                        peak_queue=ints.get("peak_queue", 0), peak_memory=ints.get("peak_memory", 0),
+                        queue_sheds=ints.get("queue_sheds", 0))
+
+
+class CaptureSession:
+    """One running capture. Create with ``await CaptureSession.start(...)``."""
+
+    def __init__(self, conn: Connection, recording: Any, node_id: int, agent: Pid, mbox: Any,
+                 info: dict, limits: CaptureLimits) -> None:
+        self.conn = conn
+        self.recording = recording
+        self.node_id = node_id
+        self.agent = agent
+        self.info = info
+        self.limits = limits
+        self.state = SessionState.RUNNING
+        self.stored = 0
+        self.last_stats: Any = {}
+        self._mbox = mbox
+        self._t0 = time.monotonic()
+        self._result: CaptureResult | None = None
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"capture {conn.node_name}")
+
+    @classmethod
+    async def start(cls, conn: Connection, recording: Any, plan: CapturePlan,
+                    limits: CaptureLimits | None = None) -> "CaptureSession":
+        """Load the agent on ``conn``'s node and start capturing into ``recording`` (a store
+        ``RecordingWriter``)."""
+        limits = limits or CaptureLimits()
+        config = {**plan.agent_config(), **limits.agent_config()}
+        await ensure_agent(conn)
+        mbox = conn.node.mailbox()
+        try:
+            reply = await conn.rpc(MODULE, "start_capture", [mbox.pid, config], timeout=30.0)
+        except (RpcError, NodeDown):
+            mbox.close()
+            raise
+        if not (isinstance(reply, tuple) and len(reply) == 3 and reply[0] == Atom("ok")):
+            mbox.close()
+            why = reply[1] if isinstance(reply, tuple) and len(reply) == 2 else reply
+            if isinstance(why, tuple) and why and why[0] == Atom("tracer_active"):
+                raise TracerBusyError(_text(why[1]))
+            raise CaptureError(f"the agent on {conn.node_name} refused to start: {why!r}")
+        _, agent, raw = reply
+        info = {_text(k): v for k, v in raw.items()}
+        node_id = recording.add_node(
+            conn.node_name, otp_release=_text(info.get("otp_release", "")),
+            time_unit=int(info["time_unit"]), time_offset=int(info["time_offset"]),
+            mono_at_start=int(info["mono_now"]))
+        return cls(conn, recording, node_id, agent, mbox, info, limits)
+
+    @property
+    def mode(self) -> str:
+        """``session`` (OTP 27+ trace session) or ``classic``."""
+        return _text(self.info.get("mode", ""))
+
+    async def _run(self) -> None:
+        mbox, conn = self._mbox, self.conn
+        try:
+            while True:
+                msgs = mbox.drain()
+                if not msgs:
+                    if conn.closed.is_set():
+                        return self._node_lost()
+                    try:
+                        msgs = [await mbox.receive(timeout=0.25)]
+                    except asyncio.TimeoutError:
+                        continue
+                for msg in msgs:
+                    if type(msg) is not tuple or not msg:
+                        continue
+                    tag = msg[0]
+                    if tag is _ES_BATCH or tag == _ES_BATCH:
+                        _, _agent, seq, dict_entries, events, stats = msg
+                        self.stored += self.recording.ingest_batch(self.node_id, dict_entries, events)
+                        self.last_stats = stats
+                        try:
+                            await conn.send(self.agent, (_ES_ACK, seq))
+                        except NodeDown:
+                            return self._node_lost()
+                    elif tag == _ES_DONE:
+                        _, _agent, reason, stats = msg
+                        return self._done(reason, stats)
+        except MailboxClosed:
+            return self._node_lost()
+        finally:
+            self.state = SessionState.ENDED
+            mbox.close()
+
+    def _done(self, reason: Any, stats: Any) -> None:
+        if isinstance(reason, tuple):
+            name, detail = "error", repr(reason)
+        else:
+            name, detail = _text(reason), ""
+        st = _stats(stats, self.stored)
+        self.recording.finish(name, {**st.__dict__, "detail": detail, "mode": self.mode})
+        self._result = CaptureResult(self.recording.id, self.conn.node_name, name, st, detail)
+
+    def _node_lost(self) -> None:
+        st = _stats(self.last_stats, self.stored)
+        unit = int(self.info["time_unit"])
+        ts = int(self.info["mono_now"]) + int((time.monotonic() - self._t0) * unit)
+        detail = (f"the node was lost ({self.conn.down_reason!r}); events after this point, and "
+                  "any the agent had not yet sent, are missing (count unknown)")
+        self.recording.add_gap(self.node_id, ts=ts, count=0, reason="node_down", detail=detail)
+        self.recording.finish("node_down", {**st.__dict__, "detail": detail})
+        self._result = CaptureResult(self.recording.id, self.conn.node_name, "node_down", st, detail)
+
+    async def wait(self, timeout: float | None = None) -> CaptureResult:
+        """Wait for the capture to end by itself (a limit, or the node lost)."""
+        await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        assert self._result is not None
+        return self._result
+
+    async def stop(self, timeout: float = 30.0) -> CaptureResult:
+        """Ask the agent to stop; returns once every batch is stored. Idempotent."""
+        if not self._task.done():
+            try:
+                await self.conn.rpc(MODULE, "stop_capture", [self.agent], timeout=timeout)
+            except (NodeDown, RpcError):
+                pass
+        return await self.wait(timeout)
+
+    async def mark(self, term: Any) -> None:
+        """Put a ``mark`` record into the stream (ordered with the node's events)."""
+        await self.conn.send(self.agent, (Atom("es_mark"), term))
+
+
+async def capture(conn: Connection, store: Any, name: str, plan: CapturePlan,
+                  limits: CaptureLimits | None = None) -> CaptureSession:
+    """Create a recording in ``store`` (a ``TraceStore``) and start capturing into it."""
+    limits = limits or CaptureLimits()
+    rec = store.create_recording(name, spec=plan.describe(), limits=limits.as_dict())
+    return await CaptureSession.start(conn, rec, plan, limits)
