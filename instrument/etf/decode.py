@@ -96,25 +96,15 @@ def _node_atom(data: bytes, pos: int) -> tuple[Atom, int]:
 
 
 def _map(data: bytes, pos: int, arity: int) -> tuple[dict, int]:
-    d: dict = {}
-    dec = _dec
-    start = pos
-    for _ in range(arity):
-        k, pos = dec(data, pos)
-        v, pos = dec(data, pos)
-        try:
-            d[k] = v
-        except TypeError:
-            d[freeze(k)] = v
+    items, pos = _seq(data, pos, 2 * arity)
+    keys = items[::2]
+    try:
+        d = dict(zip(keys, items[1::2]))
+    except TypeError:  # a list or map as a key: use its hashable frozen form
+        d = dict(zip(map(freeze, keys), items[1::2]))
     if len(d) != arity:
-        # Keys Python merges (1, 1.0, True) but Erlang keeps apart: decode again, keeping
-        # every key exactly (rare, so the second pass costs nothing in practice).
-        d = {}
-        pos = start
-        for _ in range(arity):
-            k, pos = dec(data, pos)
-            v, pos = dec(data, pos)
-            d[ExactKey(k)] = v
+        # Keys Python merges (1, 1.0, True) but Erlang keeps apart: keep every key exactly.
+        d = dict(zip(map(ExactKey, keys), items[1::2]))
     return d, pos
 
 
@@ -158,6 +148,9 @@ def _seq(data: bytes, pos: int, n: int) -> tuple[list, int]:
         elif tag == 97:
             append(data[pos + 1])
             pos += 2
+        elif tag == 104:
+            sub, pos = _seq(data, pos + 2, data[pos + 1])
+            append(tuple(sub))
         elif tag == 88:
             pid, pos = _pid(data, pos)
             append(pid)
@@ -167,6 +160,14 @@ def _seq(data: bytes, pos: int, n: int) -> tuple[list, int]:
             if end > len(data):
                 raise DecodeError("truncated binary")
             append(data[pos + 5:end])
+            pos = end
+        elif tag == 106:
+            append([])
+            pos += 1
+        elif tag == 110:  # SMALL_BIG (timestamps)
+            end = pos + 3 + data[pos + 1]
+            v = int.from_bytes(data[pos + 3:end], "little")
+            append(-v if data[pos + 2] else v)
             pos = end
         else:
             x, pos = _dec(data, pos)
