@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .db import event_indexes_pending
 from .events import Event, EventKind, ProcessInfo
 from .gaps import Gap
 from .reader import EVENT_COLUMNS
@@ -160,9 +161,11 @@ def system_snapshot_at(rec: "Recording", t: "int | Event", node_id: int | None =
     # parentage and links in force at ts
     parent: dict[int, int] = {}
     links: set[frozenset] = set()
-    for kind, pid, aux in db.query(
-            "SELECT kind, pid, aux FROM events WHERE recording_id = ? AND node_id = ? AND ts <= ? "
-            "AND kind IN (7, 9, 10, 16, 17, 18) ORDER BY id", (rec.id, node_id, ts)):
+    # these kinds are rare; ANALYZE's per-column statistics cannot know that, so name the index
+    hint = "" if event_indexes_pending(db) else "INDEXED BY events_by_kind"
+    for _id, kind, pid, aux in sorted(db.query(
+            f"SELECT id, kind, pid, aux FROM events {hint} WHERE recording_id = ? AND node_id = ? "
+            "AND ts <= ? AND kind IN (7, 9, 10, 16, 17, 18)", (rec.id, node_id, ts))):
         if kind == EventKind.SPAWN and aux:
             parent.setdefault(aux, pid)
         elif kind == EventKind.SPAWNED and aux:
