@@ -168,6 +168,10 @@ class Literal:
         return "[" + ", ".join(self._term(x, f"{path}[{i}]") for i, x in enumerate(items)) + "]"
 
     def _map(self, pairs: list[tuple[Any, Any]], path: str) -> str:
+        if any(_key(k) is TRUNCATED for k, _ in pairs):
+            raise LiteralError(
+                f"the map at {path or 'the top'} was truncated by the capture (entries dropped); "
+                "it cannot be written back as code. Record again with a larger max_term_bytes")
         struct = next((v for k, v in pairs if _key(k) is Atom("__struct__")), None)
         prefix = "%{"
         if self.structs and type(struct) is Atom and struct.name.startswith("Elixir.") and _is_alias(struct.name[7:]):

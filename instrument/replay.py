@@ -180,19 +180,24 @@ async def _parsed_driver(conn: Connection) -> Any:
 
 
 def _check_term(what: str, term: Any, path: str = "") -> None:
-    """Refuse terms the recording cut short: replaying them would test a different state."""
+    """Refuse terms the recording cut short (the agent's markers: a '$truncated' element or
+    list tail, a '$truncated' => N map entry, {'$truncated', Prefix, Size}): replaying them
+    would test a different state."""
     if term is TRUNCATED or (type(term) is tuple and len(term) == 3 and term[0] is TRUNCATED):
         raise ReplayInputError(
             f"{what} was truncated by the capture at {path or 'the top'}; replay needs the whole "
             "term: record again with a larger max_term_bytes, or pass the term explicitly")
-    if type(term) in (tuple, list) or isinstance(term, list):
+    if type(term) is tuple or isinstance(term, list):
         for i, x in enumerate(term):
             _check_term(what, x, f"{path}[{i}]")
     elif type(term) is dict:
+        if TRUNCATED in term:
+            _check_term(what, TRUNCATED, f"{path}[<{term[TRUNCATED]} dropped entries>]")
         for k, v in term.items():
             _check_term(what, v, f"{path}[{k}]")
     elif type(term) is ImproperList:
         _check_term(what, term.items, path)
+        _check_term(what, term.tail, path + "|")
 
 
 async def replay(

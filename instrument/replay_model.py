@@ -267,12 +267,19 @@ def same_term(a: Any, b: Any) -> bool:
     if ta in (Pid, Ref, Port, Fun):
         return ta is tb
     if isinstance(a, list) and isinstance(b, list):  # list and Charlist compare alike
+        if a and a[-1] is TRUNCATED:  # the agent cut the list: compare what it kept
+            return len(b) >= len(a) - 1 and all(same_term(x, y) for x, y in zip(a[:-1], b))
+        if b and b[-1] is TRUNCATED:
+            return same_term(b, a)
         return len(a) == len(b) and all(same_term(x, y) for x, y in zip(a, b))
     if ta is not tb:
         return False
     if ta is tuple:
         return len(a) == len(b) and all(same_term(x, y) for x, y in zip(a, b))
     if ta is dict:
+        if TRUNCATED in a or TRUNCATED in b:  # '$truncated' => N: only the kept entries count
+            cut, full = (a, b) if TRUNCATED in a else (b, a)
+            return all(k in full and same_term(v, full[k]) for k, v in cut.items() if k is not TRUNCATED)
         if len(a) != len(b):
             return False
         if a.keys() == b.keys():

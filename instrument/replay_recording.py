@@ -168,7 +168,10 @@ def _pair(ev: "Event", want: str | None, frames: list, open_frames: list, pendin
     if cb is None or (want is not None and mfa.module != want):
         return
     if ev.kind is EventKind.CALL:
-        frame = _Frame(cb, mfa, list(ev.payload), ev.id, pending_before.pop(mfa, None))
+        args = ev.payload
+        if not isinstance(args, list):  # the whole argument list was cut: {'$truncated', term, Size}
+            args = [TRUNCATED] * mfa.arity
+        frame = _Frame(cb, mfa, list(args), ev.id, pending_before.pop(mfa, None))
         frames.append(frame)
         open_frames.append(frame)
     elif ev.kind is EventKind.STATE:

@@ -278,3 +278,20 @@ async def test_describe_reads_like_a_report(accounts_node, connect):
     assert lines[1].startswith("#0 handle_cast({:update_profile, 2, %{email: nil}}) → continued, returned {:noreply, %{")
     assert lines[2].startswith("#1 handle_call(:weekly_digest) → raised error :function_clause in ")
     assert lines[2].endswith("— matches the recording")
+
+
+def test_agent_truncation_markers_are_wildcards_when_comparing():
+    T = A("$truncated")
+    assert same_term([1, 2, T], [1, 2, 3, 4])  # a cut list keeps a prefix
+    assert not same_term([1, 9, T], [1, 2, 3, 4])
+    assert same_term({A("a"): 1, T: 3}, {A("a"): 1, A("b"): 2, A("c"): 3, A("d"): 4})
+    assert not same_term({A("a"): 2, T: 3}, {A("a"): 1, A("b"): 2})
+    assert same_term((T, b"abc", 999), b"abcdef")
+
+
+async def test_agent_truncation_markers_are_refused_as_input(accounts_node, connect):
+    conn = await connect(accounts_node)
+    T = A("$truncated")
+    for state, where in [({A("users"): {1: {}, T: 3}}, "dropped entries"), ({A("l"): [1, T]}, r"\[l\]\[1\]")]:
+        with pytest.raises(ReplayInputError, match=where):
+            await replay(conn, ACCOUNTS, state, [bad_update()])

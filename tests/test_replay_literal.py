@@ -153,3 +153,8 @@ def test_redacted_values_are_counted():
     lit = Literal()
     assert lit.render({Atom("password"): Atom("[REDACTED]")}) == '%{password: :"[REDACTED]"}'
     assert lit.redacted == 1
+
+
+def test_agent_truncated_maps_are_refused():
+    with pytest.raises(LiteralError, match="entries dropped"):
+        render({Atom("a"): 1, Atom("$truncated"): 4})
