@@ -18,7 +18,7 @@ from .context import QueryContext
 from .evaluate import evaluate
 from .fields import Row
 from .nodes import Query, Step
-from .pairing import Pairs, pair_calls
+from .pairing import Pairs, closings_for, pair_calls
 from .results import EventRow
 
 COLS = "e.id, e.recording_id, e.node_id, e.kind, e.flags, e.ts, e.uniq, e.pid, e.aux"
@@ -135,6 +135,28 @@ class Engine:
             if len(raw) < CHUNK:
                 state.exhausted = True
                 return
+
+    def attach_closings(self, rows: list[Row]) -> None:
+        """Give page rows that are calls their closing and duration (cheap: a few rows)."""
+        todo = [r for r in rows if int(r.event.kind) == 1 and r.closing is None]
+        if not todo:
+            return
+        found = closings_for(self.qc, [(r.event.id, r.event.node_id, r.event.pid, r.event.aux)
+                                       for r in todo])
+        if not found:
+            return
+        cids = [c[0] for c in found.values()]
+        events = {}
+        for i in range(0, len(cids), 900):
+            part = cids[i:i + 900]
+            for c in self.qc.db.query(f"SELECT {COLS}, e.payload FROM events e WHERE e.id IN "
+                                      f"({','.join('?' * len(part))})", part):
+                events[c[0]] = self._event(c, c[9])
+        for r in todo:
+            hit = found.get(r.event.id)
+            if hit is not None and hit[0] in events:
+                r.closing = events[hit[0]]
+                r.duration_ns = self.qc.clocks[r.event.node_id].to_ns(hit[2] - r.event.ts)
 
     def event_row(self, row: Row) -> EventRow:
         ev = row.event

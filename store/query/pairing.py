@@ -110,19 +110,42 @@ def unanswered_calls(qc: "QueryContext", keys: set[tuple[int, int]] | None,
     return out
 
 
-def functions_without_closings(qc: "QueryContext", keys: set[tuple[int, int]] | None) -> set[tuple[int, int]]:
-    """Functions called in the recording that never returned nor raised at all: they were
-    traced without return_trace, so "without return" says nothing about them."""
-    def distinct(kinds: str) -> set[tuple[int, int]]:
+def functions_without_closings(qc: "QueryContext", keys: set[tuple[int, int]] | None
+                               ) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
+    """Functions with calls but no return nor exception anywhere in the recording:
+    (called at least twice — certainly traced without return_trace, so "without return" says
+    nothing about them; called once — ambiguous: a hang, or no return tracing)."""
+    def counts(kinds: str) -> dict[tuple[int, int], int]:
         if qc.single_node:  # covered by the (recording_id, kind, aux) index: no table reads
             (node,) = qc.clocks
-            return {(node, a) for (a,) in qc.db.query(
-                f"SELECT DISTINCT aux FROM events WHERE recording_id = ? AND kind IN ({kinds})",
-                (qc.rid,))}
-        return {(n, a) for n, a in qc.db.query(
-            f"SELECT DISTINCT node_id, aux FROM events WHERE recording_id = ? AND kind IN ({kinds})",
-            (qc.rid,))}
+            return {(node, a): n for a, n in qc.db.query(
+                f"SELECT aux, count(*) FROM events WHERE recording_id = ? AND kind IN ({kinds}) "
+                "GROUP BY aux", (qc.rid,))}
+        return {(nd, a): n for nd, a, n in qc.db.query(
+            f"SELECT node_id, aux, count(*) FROM events WHERE recording_id = ? AND kind IN ({kinds}) "
+            "GROUP BY node_id, aux", (qc.rid,))}
 
-    called, closed = distinct("1"), distinct("2, 3")
-    out = called - closed
-    return out if keys is None else out & keys
+    called, closed = counts("1"), counts("2, 3")
+    silent = {k: n for k, n in called.items() if k not in closed and (keys is None or k in keys)}
+    return ({k for k, n in silent.items() if n >= 2}, {k for k, n in silent.items() if n < 2})
+
+
+def closings_for(qc: "QueryContext", calls: list[tuple[int, int, int, int]]) -> dict[int, tuple[int, int, int]]:
+    """Closings of a few calls `(id, node, pid, aux)` (a page of rows), found by walking each
+    call's own process forward from it through the `(node_id, pid)` index."""
+    out: dict[int, tuple[int, int, int]] = {}
+    for cid, node, pid, aux in calls:
+        depth, after = 1, cid
+        while depth:
+            rows = qc.db.query(
+                "SELECT id, kind, ts FROM events WHERE node_id = ? AND pid = ? AND id > ? "
+                "AND aux = ? AND kind IN (1, 2, 3) ORDER BY id LIMIT 64", (node, pid, after, aux))
+            if not rows:
+                break
+            for eid, kind, ts in rows:
+                depth += 1 if kind == 1 else -1
+                if depth == 0:
+                    out[cid] = (eid, kind, ts)
+                    break
+            after = rows[-1][0]
+    return out

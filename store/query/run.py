@@ -166,6 +166,7 @@ class _Runner:
                               "pass next_cursor to continue the search")
         if self.cap is not None and nxt is not None and nxt[2] >= self.cap:
             nxt = None
+        e.attach_closings(rows)
         total = None
         if plan.residual is None:
             total = e.count(plan)
@@ -178,8 +179,9 @@ class _Runner:
     def _sorted_events(self, plan, step) -> QueryResult:
         e = self.engine
         state = ScanState()
-        rows = list(e.scan(plan, step, payload=False, state=state))
         key = self.sort.key if self.sort else "time"
+        rows = list(e.scan(plan, step, payload=False, state=state,
+                           pairing=plan.needs_pairing or (key == "duration" and step.kinds == ("call",))))
         if key == "duration":
             if step.kinds != ("call",):
                 raise QuerySyntaxError("only calls have a duration to sort by", self.text,
@@ -194,6 +196,7 @@ class _Runner:
         start, end, nxt = self._page_bounds(len(rows))
         page = rows[start:end]
         self._load_payloads(page)
+        e.attach_closings(page)
         total = len(rows) if self.cap is None else min(len(rows), self.cap)
         return QueryResult("events", EVENT_COLUMNS, rows=[e.event_row(r) for r in page],
                            next_cursor=nxt, total_estimate=total, total_is_exact=True,
@@ -213,13 +216,21 @@ class _Runner:
     def _functions_without_returns(self, keys) -> set[tuple[int, int]]:
         from .pairing import functions_without_closings
 
-        silent = functions_without_closings(self.qc, keys)
+        silent, once = functions_without_closings(self.qc, keys)
+
+        def shown(ks):
+            names = sorted({str(self.qc.ctx.functions[k]) for k in ks if k in self.qc.ctx.functions})
+            return len(names), ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
+
         if silent:
-            names = sorted({str(self.qc.ctx.functions[k]) for k in silent if k in self.qc.ctx.functions})
-            shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
-            self.notes.append(f"{len(names)} function(s) never returned nor raised anywhere in the "
-                              f"recording ({shown}): they were traced without return tracing, so "
-                              "they are left out of 'without return'")
+            n, text = shown(silent)
+            self.notes.append(f"{n} function(s) were called repeatedly but never returned nor "
+                              f"raised anywhere in the recording ({text}): they were traced "
+                              "without return tracing, so they are left out")
+        if once:
+            n, text = shown(once)
+            self.notes.append(f"{n} function(s) were called once and never returned ({text}): "
+                              "a hang — or traced without return tracing")
         return silent
 
     # -------------------------------------------------------------- sequences
