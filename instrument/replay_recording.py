@@ -101,29 +101,29 @@ def recorded_run(
     """The callbacks ``process`` ran, paired with their outcomes.
 
     ``process`` is anything ``Recording.resolve_process`` takes (pid text, registered name,
-    ``ProcessInfo``). The window is ``since <= ts <= until`` (node monotonic time) and event ids
+    ``ProcessInfo``); a name that several incarnations held (a restart after a crash) means the
+    one that crashed in the window. The window is ``since <= ts <= until`` (node monotonic time) and event ids
     ``<= until_event`` (e.g. the crash); ``last`` keeps only the last N callbacks (the initial
     state is then the state before the first of them). ``module`` picks the callback module
     when a process ran callbacks of several (default: the only one seen)."""
-    from elixir_scope.store import EventKind
-
-    proc = recording.resolve_process(process)
     want = module_atom(module).name if module is not None else None
-    kinds = [EventKind.CALL, EventKind.RETURN, EventKind.EXCEPTION, EventKind.STATE]
-    frames: list[_Frame] = []
-    open_frames: list[_Frame] = []
-    pending_before: dict[Any, Any] = {}
-    gaps: list = []
-    cursor = None
-    while True:
-        page = recording.events(kind=kinds, pid=proc, since=since, until=until, after_id=cursor,
-                                before_id=None if until_event is None else until_event + 1, limit=_PAGE)
-        gaps += [g for g in page.gaps if g not in gaps]
-        for ev in page:
-            _pair(ev, want, frames, open_frames, pending_before)
-        if page.next_after_id is None:
-            break
-        cursor = page.next_after_id
+    window = dict(since=since, until=until, until_event=until_event)
+    candidates = recording.resolve_processes(process)
+    if len(candidates) <= 1:
+        proc = recording.resolve_process(process)  # the store's own error when none
+        frames, gaps = _collect(recording, proc, want, **window)
+    else:
+        # A registered name outlives a crash: the name then names every incarnation. The one
+        # whose callback raised is the one to replay; anything else is ambiguous.
+        runs = [(p, *_collect(recording, p, want, **window)) for p in candidates]
+        crashed = [r for r in runs if any(f.outcome is not None and f.outcome.crashed for f in r[1])]
+        if len(crashed) != 1:
+            labels = ", ".join(p.label for p in candidates)
+            raise ReplayInputError(
+                f"{process!r} names {len(candidates)} processes in recording {recording.id} ({labels}) "
+                f"and {len(crashed)} of them crashed in that window; pass one pid text, e.g. "
+                f"{candidates[0].pid_text!r}")
+        proc, frames, gaps = crashed[0]
     if not frames:
         raise ReplayInputError(
             f"no GenServer callbacks of {proc.label} in that window of recording {recording.id}; "
@@ -156,6 +156,28 @@ def recorded_run(
         unfinished=[f.event_id for f in frames if f.outcome is None],
         gaps=gaps,
     )
+
+
+def _collect(recording: "Recording", proc: Any, want: str | None, *, since: int | None,
+             until: int | None, until_event: int | None) -> tuple[list[_Frame], list]:
+    """Page through one process's call/return/exception/state events and pair them."""
+    from elixir_scope.store import EventKind
+
+    kinds = [EventKind.CALL, EventKind.RETURN, EventKind.EXCEPTION, EventKind.STATE]
+    frames: list[_Frame] = []
+    open_frames: list[_Frame] = []
+    pending_before: dict[Any, Any] = {}
+    gaps: list = []
+    cursor = None
+    while True:
+        page = recording.events(kind=kinds, pid=proc, since=since, until=until, after_id=cursor,
+                                before_id=None if until_event is None else until_event + 1, limit=_PAGE)
+        gaps += [g for g in page.gaps if g not in gaps]
+        for ev in page:
+            _pair(ev, want, frames, open_frames, pending_before)
+        if page.next_after_id is None:
+            return frames, gaps
+        cursor = page.next_after_id
 
 
 def _pair(ev: "Event", want: str | None, frames: list, open_frames: list, pending_before: dict) -> None:

@@ -1,11 +1,9 @@
-"""Recording → replay → ExUnit, on a real trace of the real ``corrupted_state`` app.
+"""Recording → replay → ExUnit, on a real capture of the real ``corrupted_state`` app.
 
-The trace is taken with the BEAM's own trace BIFs (``erlang:trace_pattern`` with
-``return_trace``/``exception_trace`` and a local collector process) while the scenario's
-trigger runs, converted record by record into the agent's batch format
-(``store.batch.BatchBuilder``, docs/event-format.md) and ingested into a real ``TraceStore``.
-Then ``recorded_run`` pairs the callbacks, ``replay_run`` re-runs them on the node, and the
-generated ExUnit test fails with the recorded error.
+ElixirScope's own capture (the tracer agent on the node, ``instrument.session.capture``)
+records the state history of ``CorruptedState.Accounts`` while the scenario's trigger runs
+into a real ``TraceStore``. Then ``recorded_run`` pairs the callbacks, ``replay_run`` re-runs
+them on the node, and the generated ExUnit test fails with the recorded error.
 """
 
 from __future__ import annotations
@@ -20,77 +18,40 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from support.nodes import REPO, start_node  # noqa: E402
 
+from elixir_scope.instrument.capture import CapturePlan  # noqa: E402
 from elixir_scope.instrument.dist import Node  # noqa: E402
 from elixir_scope.instrument.etf import Atom  # noqa: E402
 from elixir_scope.instrument.exunit import generate_test, run_test  # noqa: E402
 from elixir_scope.instrument.replay import Callback, ReplayInputError, Verdict  # noqa: E402
 from elixir_scope.instrument.replay_recording import recorded_run, replay_run  # noqa: E402
-from elixir_scope.store import EventKind, TraceStore  # noqa: E402
-from elixir_scope.store.batch import BatchBuilder  # noqa: E402
+from elixir_scope.instrument.session import capture  # noqa: E402
+from elixir_scope.store import TraceStore  # noqa: E402
 
 A = Atom
 APP = [REPO / "examples" / "corrupted_state" / "lib" / "corrupted_state.ex"]
 
-# Trace CorruptedState.Accounts (all its functions, with return values and exceptions) into a
-# local collector, run the scenario's trigger, and hand back the collected trace messages.
-TRACE = b"""
-server = Process.whereis(CorruptedState.Accounts)
-me = self()
-collector = spawn(fn ->
-  loop = fn loop, acc ->
-    receive do
-      {:give, to} -> send(to, {:trace_log, Enum.reverse(acc)})
-      msg -> loop.(loop, [msg | acc])
-    end
-  end
-  loop.(loop, [])
-end)
-:erlang.trace_pattern({CorruptedState.Accounts, :_, :_},
-  [{:_, [], [{:return_trace}, {:exception_trace}]}], [:local])
-:erlang.trace(server, true, [:call, {:tracer, collector}])
-CorruptedState.trigger()
-Process.sleep(300)
-:erlang.trace_pattern({CorruptedState.Accounts, :_, :_}, false, [:local])
-send(collector, {:give, me})
-receive do
-  {:trace_log, log} -> {server, log}
-after 5_000 -> raise "no trace log"
-end
-"""
-
 
 @pytest.fixture(scope="module")
 def traced(tmp_path_factory):
-    """(node, conn-maker, store, recording) — a live app and a stored trace of its crash."""
+    """(node, recording) — the live app, and a capture of its state history through the crash."""
     node = start_node("elixir", elixir_files=APP, eval_code="{:ok, _} = CorruptedState.start()")
+    store = TraceStore.open(tmp_path_factory.mktemp("rec") / "trace.db")
 
-    async def take():
+    async def record():
         async with Node() as n:
             conn = await n.connect(node.name, cookie=node.cookie)
-            (server, log), _ = await conn.rpc("Elixir.Code", "eval_string", [TRACE], timeout=30)
-            return server, log
+            session = await capture(conn, store, "corrupted_state",
+                                    CapturePlan(state_modules=("Elixir.CorruptedState.Accounts",)))
+            await conn.rpc("Elixir.Code", "eval_string", [b"CorruptedState.trigger(); Process.sleep(300)"],
+                           timeout=30)
+            return await session.stop()
 
-    server, log = asyncio.run(take())
-    store = TraceStore.open(tmp_path_factory.mktemp("rec") / "trace.db")
-    writer = store.create_recording("corrupted_state", spec={"trace": ["CorruptedState.Accounts"]}, limits={})
-    node_id = writer.add_node(node.name, otp_release="25", time_unit=1_000_000_000, time_offset=0)
-    b = BatchBuilder(node.name)
-    pidx = b.pid(server, A("Elixir.CorruptedState.Accounts"))
-    kinds = {A("call"): EventKind.CALL, A("return_from"): EventKind.RETURN, A("exception_from"): EventKind.EXCEPTION}
-    for msg in log:
-        kind = kinds[msg[2]]
-        if kind is EventKind.CALL:
-            m, f, args = msg[3]
-            b.add(kind, pidx, b.mfa((m, f, len(args))), args)
-        else:
-            b.add(kind, pidx, b.mfa(msg[3]), msg[4])
-    batch = b.take()
-    writer.ingest_batch(node_id, batch.dict_entries, batch.events)
-    writer.finish("stopped")
-    rec = store.recording(writer.id)
-    yield node, rec
-    store.close()
-    node.stop()
+    try:
+        result = asyncio.run(record())
+        yield node, store.recording(result.recording_id)
+    finally:
+        store.close()
+        node.stop()
 
 
 def test_recorded_run_pairs_callbacks_and_outcomes(traced):
@@ -106,6 +67,12 @@ def test_recorded_run_pairs_callbacks_and_outcomes(traced):
     assert failure is run.invocations[-1] and failure.message is A("weekly_digest")
     assert failure.recorded.error_class is A("error") and failure.recorded.reason is A("function_clause")
     assert run.unfinished == [] and run.gaps == []
+    # the name held by the crashed server and by its restarted successor: the crashed one is meant
+    assert len(rec.resolve_processes("CorruptedState.Accounts")) == 2
+    restarted = next(p for p in rec.resolve_processes("CorruptedState.Accounts")
+                     if p.pid_text != run.process.split()[0])
+    fresh = recorded_run(rec, restarted.pid_text)
+    assert [i.callback for i in fresh.invocations] == [Callback.INIT] and fresh.failure is None
 
     tail = recorded_run(rec, "CorruptedState.Accounts", last=2)
     assert [i.message for i in tail.invocations] == [(A("get"), 3), A("weekly_digest")]
@@ -113,7 +80,10 @@ def test_recorded_run_pairs_callbacks_and_outcomes(traced):
     assert tail.initial_state[A("users")][2][A("email")] is A("nil")
     with pytest.raises(ReplayInputError, match="last must be"):
         recorded_run(rec, "CorruptedState.Accounts", last=0)
+    crashed_pid = run.process.split()[0]
     with pytest.raises(ReplayInputError, match="no GenServer callbacks"):
+        recorded_run(rec, crashed_pid, until_event=run.first_event_id - 1)
+    with pytest.raises(ReplayInputError, match="names 2 processes .* 0 of them crashed"):
         recorded_run(rec, "CorruptedState.Accounts", until_event=run.first_event_id - 1)
 
 
