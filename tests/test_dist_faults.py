@@ -199,3 +199,17 @@ async def test_local_close_fails_inflight_rpc_and_runs_callbacks(erl_node_module
         # the node is still reachable through a new connection
         again = await node.connect(erl_node_module.name, cookie=erl_node_module.cookie)
         assert again is not conn and await again.rpc("erlang", "abs", [-4]) == 4
+
+
+async def test_frozen_node_times_out_with_a_clear_error():
+    target = start_node("erl")
+    try:
+        os.kill(target.pid, signal.SIGSTOP)
+        try:
+            async with Node() as node:
+                with pytest.raises(HostUnreachable, match="frozen or overloaded"):
+                    await node.connect(target.name, cookie=target.cookie, timeout=1.0)
+        finally:
+            os.kill(target.pid, signal.SIGCONT)
+    finally:
+        target.stop()

@@ -60,7 +60,7 @@ class HostUnreachable(ConnectError):
         super().__init__(
             f"cannot reach {what} at {host}:{port} ({cause}); check the host name, that the node's "
             "machine is up and that no firewall blocks the port"
-            + ("; start EPMD with 'epmd -daemon' or pass port= for a node started without EPMD" if what == "EPMD" else "")
+            + ("; start EPMD with 'epmd -daemon' or pass port= for a node started without EPMD" if "EPMD" in what else "")
         )
 
 

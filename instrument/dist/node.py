@@ -26,7 +26,7 @@ from ..etf import Atom, Pid, Ref
 from .connection import Connection
 from .control import OUR_FLAGS
 from .cookie import Cookie, NoCookie, resolve_cookie
-from .epmd import port_please
+from .epmd import epmd_port, port_please
 from .errors import ConnectError, HandshakeError, HostUnreachable, InvalidNodeName, NodeDown
 from .handshake import client_handshake
 from .mailbox import Mailbox
@@ -125,7 +125,10 @@ class Node:
         try:
             conn = await asyncio.wait_for(self._connect(target, alive, host, secret, port, timeout), timeout)
         except asyncio.TimeoutError:
-            exc: BaseException = HostUnreachable(host, port or 0, f"node {target}", f"no handshake within {timeout}s")
+            exc: BaseException = HostUnreachable(
+                host, port or epmd_port(), f"node {target}" if port else "EPMD / the node",
+                f"the EPMD lookup and handshake did not finish within {timeout}s; is the node frozen or overloaded?",
+            )
             fut.set_exception(exc)
             fut.exception()
             raise exc from None
