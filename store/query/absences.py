@@ -1,8 +1,8 @@
 """`calls without return` and `sends never received`: the two absences judged by identity.
 
 Both read the step's events as light tuples through its SQL, drop the ones whose follower is
-known (the call's own closing from pairing.py; the send's own receive from msg_links or
-messages.py), and only then decode payloads for the step's `where` condition — an absence is
+known (the call's own closing from pairing.py; the send's own receive from the causal
+analysis's msg_links, see messages.py), and only then decode payloads for the step's `where` condition — an absence is
 rare, so few events are ever decoded.
 """
 
@@ -51,22 +51,17 @@ def receive_absences(engine: "Engine", plan: "StepPlan", within_ns: int | None,
     """Sends of the plan whose message was never received (or not within `within_ns`)."""
     qc = engine.qc
     receivers = messages.traced_receivers(qc)
+    got = messages.received(qc)
     cands = light_candidates(engine, plan)
-    judged = [c for c in cands if c.aux != 0 and (c.node_id, c.aux) in receivers]
+    judged = [c for c in cands if (c.aux != 0 and (c.node_id, c.aux) in receivers) or c.id in got]
     if len(judged) < len(cands):
-        notes.append(f"{len(cands) - len(judged)} send(s) went to processes without receive "
-                     "tracing (or not to a local pid) and cannot be judged")
-    if messages.links_current(qc):
-        received = {s: ts for s, ts in qc.db.query(
-            "SELECT m.send_id, r.ts FROM msg_links m JOIN events r ON r.id = m.recv_id "
-            "WHERE m.recording_id = ?", (qc.rid,))}
-    else:
-        received = messages.received_send_ids(qc, receivers)
+        notes.append(f"{len(cands) - len(judged)} send(s) went to a process without receive "
+                     "tracing, or to a name or remote process that could not be resolved: "
+                     "they cannot be judged and are left out")
     out = []
     for c in judged:
-        got = received.get(c.id)
-        if got is not None and (within_ns is None or
-                                qc.clocks[c.node_id].to_ns(got - c.ts) <= within_ns):
+        ts = got.get(c.id)
+        if ts is not None and (within_ns is None or qc.clocks[c.node_id].to_ns(ts - c.ts) <= within_ns):
             continue
         complete = within_ns is None or qc.wall_ns(c.node_id, c.ts) + within_ns <= qc.end_wall_ns
         out.append((c, complete))
