@@ -26,6 +26,7 @@ from elixir_scope.instrument.replay import Callback, ReplayInputError, Verdict  
 from elixir_scope.instrument.replay_recording import recorded_run, replay_run  # noqa: E402
 from elixir_scope.instrument.session import capture  # noqa: E402
 from elixir_scope.store import TraceStore  # noqa: E402
+from elixir_scope.store.timetravel import state_at  # noqa: E402
 
 A = Atom
 APP = [REPO / "examples" / "corrupted_state" / "lib" / "corrupted_state.ex"]
@@ -97,6 +98,11 @@ async def test_recording_replays_and_becomes_a_failing_exunit_test(traced):
         assert result.verdict is Verdict.REPRODUCED, [(s.status, s.matches_recorded) for s in result.steps]
         assert all(s.matches_recorded for s in result.steps)
         assert result.failure.index == 4
+        # replay and time travel agree: the state the digest was called with, both ways
+        digest_call = rec.event(int(run.invocations[4].source.split()[1]))
+        at = state_at(rec, run.process.split()[0], digest_call)
+        assert at.state == result.steps[3].state_after
+        assert at.state[A("users")][2][A("email")] is A("nil")
 
         # hypothesis: the update_profile cast is the cause — drop it and the digest works
         without = [i for i in run.invocations if i.message != (A("update_profile"), 2, {A("email"): A("nil")})]
