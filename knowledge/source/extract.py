@@ -11,14 +11,15 @@ nested intervals.
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tree_sitter import Language, Node, Query, QueryCursor, Tree
 
 from . import complexity as cx
-from .facts import FileFacts, FunCall, ModuleFacts, interpret_remote, literal_call, note_via_helper
-from .refs import Scope, literal_ref, module_name
-from .syntax import arg_count, args_of, atom_text, function_head, int_literal, line_of, operator, text
+from .facts import FileFacts, FunCall, interpret_remote, literal_call, note_via_helper
+from .refs import module_name
+from .scopes import RawFunction, RawModule, add_alias, add_attribute, add_use, build_modules
+from .syntax import arg_count, args_of, function_head, int_literal, line_of, operator, text
 
 QUERY = """
 (call target: (identifier) @kw) @call
@@ -44,23 +45,6 @@ SPECIAL_FORMS = frozenset({
 
 def compile_query(language: Language) -> Query:
     return Query(language, QUERY)
-
-
-@dataclass(slots=True, eq=False)
-class RawFunction:
-    name: str
-    arity: int
-    kind: str
-    tally: cx.Tally = field(default_factory=cx.Tally)
-
-
-@dataclass(slots=True)
-class RawModule:
-    facts: ModuleFacts
-    scope: Scope
-    start: int
-    end: int
-    functions: dict[tuple[str, int], RawFunction] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -158,7 +142,7 @@ def extract(tree: Tree, query: Query, file: str) -> FileResult:
             node = caps["litcall"][0]
             litcalls[node.id] = node
 
-    modules = _modules(calls)
+    modules = build_modules(calls)
     mod_index = _Nested([(m.start, m.end, m) for m in modules])
 
     def module_at(node: Node) -> RawModule | None:
@@ -188,12 +172,12 @@ def extract(tree: Tree, query: Query, file: str) -> FileResult:
     for name, node in attrs:
         mod = module_at(node)
         if mod is not None and not in_quote(node):
-            _attribute(mod, name, node)
+            add_attribute(mod, name, node)
     for kw, node in calls:
         if kw in ("alias", "use") and not in_quote(node):
             mod = module_at(node)
             if mod is not None:
-                (_alias if kw == "alias" else _use)(mod, node)
+                (add_alias if kw == "alias" else add_use)(mod, node)
 
     local_names = {id(m): {name for name, _ in m.functions} for m in modules}
     resolved: dict[tuple[int, str], str] = {}
@@ -295,35 +279,6 @@ def extract(tree: Tree, query: Query, file: str) -> FileResult:
     return FileResult(modules, out)
 
 
-def _modules(calls: list[tuple[str, Node]]) -> list[RawModule]:
-    defs = sorted((n for kw, n in calls if kw == "defmodule"), key=lambda n: n.start_byte)
-    modules: list[RawModule] = []
-    stack: list[RawModule] = []
-    for node in defs:
-        args = args_of(node)
-        if not args:
-            continue
-        while stack and stack[-1].end <= node.start_byte:
-            stack.pop()
-        parent = stack[-1] if stack else None
-        written = text(args[0])
-        if args[0].type not in ("alias", "dot", "atom") or written.startswith("unquote"):
-            continue
-        if written.startswith("__MODULE__") and parent is not None:
-            name = parent.scope.resolve(written)
-        elif parent is not None and args[0].type == "alias":
-            name = f"{parent.facts.name}.{written}"
-            parent.scope.aliases.setdefault(written.split(".")[0], f"{parent.facts.name}.{written.split('.')[0]}")
-        else:
-            name = written
-        scope = Scope(name, parent.scope if parent else None)
-        facts = ModuleFacts(name, line_of(node), node.end_point[0] + 1)
-        mod = RawModule(facts, scope, node.start_byte, node.end_byte)
-        modules.append(mod)
-        stack.append(mod)
-    return modules
-
-
 def _add_clause(mod: RawModule, kind: str, node: Node, heads: set[int]) -> _Clause | None:
     head = function_head(node)
     if head is None or (kind != "defdelegate" and not head.has_body):
@@ -337,58 +292,6 @@ def _add_clause(mod: RawModule, kind: str, node: Node, heads: set[int]) -> _Clau
     fn.tally.clauses += 1
     fn.tally.lines += node.end_point[0] - node.start_point[0] + 1
     return _Clause(mod, fn, node)
-
-
-def _attribute(mod: RawModule, name: str, node: Node) -> None:
-    operand = node.child_by_field_name("operand")
-    args = args_of(operand) if operand is not None else []
-    if not args:
-        return
-    if name in ("behaviour", "behavior"):
-        target = module_name(args[0], mod.scope)
-        if target:
-            mod.facts.behaviours.append(target)
-        return
-    ref = literal_ref(args[0], mod.scope)
-    if ref is not None:
-        mod.scope.attributes.setdefault(name, ref)
-
-
-def _alias(mod: RawModule, node: Node) -> None:
-    args = args_of(node)
-    if not args:
-        return
-    first = args[0]
-    as_node = None
-    for extra in args[1:]:
-        if extra.type == "keywords":
-            for pair in extra.named_children:
-                key = pair.child_by_field_name("key")
-                if key is not None and text(key).strip().rstrip(":").strip() == "as":
-                    as_node = pair.child_by_field_name("value")
-    if first.type == "alias":
-        full = mod.scope.resolve(text(first))
-        short = text(as_node) if as_node is not None else full.split(".")[-1]
-        mod.scope.aliases[short] = full
-    elif first.type == "dot":  # alias Shop.{Repo, Order}
-        left = first.child_by_field_name("left")
-        right = first.child_by_field_name("right")
-        if left is None or right is None or right.type != "tuple":
-            return
-        base = module_name(left, mod.scope) or text(left)
-        for item in right.named_children:
-            if item.type == "alias":
-                mod.scope.aliases[text(item).split(".")[-1]] = f"{base}.{text(item)}"
-
-
-def _use(mod: RawModule, node: Node) -> None:
-    args = args_of(node)
-    if not args:
-        return
-    target = module_name(args[0], mod.scope)
-    if target:
-        option = atom_text(args[1]) if len(args) > 1 else None
-        mod.facts.uses.append((target, option))
 
 
 def _returns_state_functions(root: Node, mod: RawModule) -> bool:
