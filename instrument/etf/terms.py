@@ -88,9 +88,6 @@ class Atom:
             return self.name < other.name
         return NotImplemented
 
-    def __len__(self) -> int:
-        return len(self.name)
-
 
 @dataclass(frozen=True, slots=True)
 class Pid:
