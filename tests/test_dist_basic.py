@@ -142,3 +142,14 @@ async def test_pid_of_another_node_is_refused(conn):
         await conn.send(stranger, Atom("x"))
     with pytest.raises(ValueError, match="other@host"):
         await conn.monitor(conn.node.mailbox(), stranger)
+
+
+async def test_connection_for_a_remote_pid(conn):
+    node = conn.node
+    remote = await conn.rpc("erlang", "whereis", [Atom("rex")])
+    assert node.connection_for(remote) is conn
+    assert node.connection_for(conn.node_name) is conn
+    from elixir_scope.instrument.dist import NodeDown
+
+    with pytest.raises(NodeDown, match="not connected"):
+        node.connection_for(Pid(Atom("other@host"), 1, 0, 1))

@@ -173,6 +173,17 @@ class Node:
             raise NodeDown(target, conn.down_reason)
         return conn
 
+    def connection_for(self, where: Pid | Ref | Atom | str) -> Connection:
+        """The live connection to the node a pid/ref belongs to (or to a node name), so code
+        holding only a remote pid can send to it: ``node.connection_for(pid).send(pid, msg)``."""
+        node = where.node if isinstance(where, (Pid, Ref)) else where
+        name = node.name if isinstance(node, Atom) else str(node)
+        conn = self.connections.get(name)
+        if conn is None or conn.closed.is_set():
+            known = ", ".join(sorted(self.connections)) or "none"
+            raise NodeDown(name, f"not connected (connected nodes: {known}); call Node.connect({name!r}) first")
+        return conn
+
     def _connection_down(self, conn: Connection) -> None:
         if self.connections.get(conn.node_name) is conn:
             del self.connections[conn.node_name]
