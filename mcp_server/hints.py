@@ -45,9 +45,11 @@ HINTS: dict[str, str | tuple[str, str]] = {
     "StoreError": "check the store path (--store / ELIXIR_SCOPE_STORE) points at an ElixirScope trace store",
     "MomentError": ("pass --at-event ID or --at-ts TS (one of them)", "pass at_event or at_ts (one of them), or neither for the end"),
     # capture specs and sessions
-    "SpecError": "fix the trace spec (e.g. 'MyApp.Cart.add/2', 'MyApp.Cart' or 'send') — see the capture docs",
-    "LimitsError": "every capture needs a count, rate and time limit within the documented maxima",
-    "CaptureError": "check the capture id with capture_status / `elixir-scope record --help`",
+    "DangerousSpecError": "narrow the spec (a function, arity or guard) — specs that would flood the node are refused",
+    "SpecError": "write Module.function/arity, Module.function(args) when guard :: return, or a module name",
+    "LimitsError": "every capture needs positive count, time and rate limits",
+    "TracerBusyError": "another tracer (dbg, recon, redbug) is active on this pre-OTP-27 node: stop it first",
+    "CaptureError": ("see `elixir-scope record --help`", "capture_status lists this server's captures"),
     # configuration
     "ConfigError": "see `elixir-scope mcp --help` for the options",
     "FileNotFoundError": "check the path exists and is readable",

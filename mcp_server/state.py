@@ -93,9 +93,9 @@ class AppState:
 
     async def close(self) -> None:
         """Stop captures, close connections and the store; one failure must not skip the rest."""
-        for session in list(self.captures.values()):
+        for cap in list(self.captures.values()):
             try:
-                await session.stop()
+                await cap.stop()
             except Exception:
                 log.warning("stopping a capture at shutdown failed", exc_info=True)
         self.captures.clear()

@@ -1,0 +1,211 @@
+"""Capture tools: start, watch and stop recordings of what a node does.
+
+Every capture is bounded (count, time and rate limits; DESIGN decision 4) and lands in the
+trace store as a recording, whose id is also the capture's id. ``start_capture`` returns at
+once by default; with ``wait=true`` it stays until the capture ends, reporting progress
+(events stored, seconds elapsed) as it goes — and if the client cancels the call, the capture
+is stopped cleanly (trace flags removed on the node, everything stored so far kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, Field
+
+from elixir_scope.instrument.capture import CapturePlan, RunningModule, Registered
+from elixir_scope.instrument.etf import Atom, Pid
+from elixir_scope.instrument.limits import CaptureLimits
+from elixir_scope.instrument.session import CaptureSession, SessionState, capture
+
+from ..config import ServerConfig
+from ..errors import tool_errors
+from ..state import app_state
+from ..targets import PID_TEXT, resolve_pid
+from .annotations import ADDITIVE, ADDITIVE_IDEMPOTENT, READ_ONLY_LOCAL
+from .common import NodeArg
+
+PROGRESS_EVERY = 0.5
+
+
+@dataclass
+class RunningCapture:
+    """A capture this server started: the session plus what it was asked to do."""
+
+    session: CaptureSession
+    name: str
+    spec: list[str]
+    limits: CaptureLimits
+    started: float = field(default_factory=time.monotonic)
+    ended_at: float | None = None
+    result: Any = None
+
+    @property
+    def running(self) -> bool:
+        return self.session.state is SessionState.RUNNING
+
+    async def stop(self) -> Any:
+        self.result = await self.session.stop()
+        self.ended_at = self.ended_at or time.monotonic()
+        return self.result
+
+    async def refresh(self) -> "RunningCapture":
+        """Pick up the result of a capture that ended by itself (a limit, the node lost)."""
+        if not self.running and self.result is None:
+            self.result = await self.session.wait(timeout=5.0)
+            self.ended_at = self.ended_at or time.monotonic()
+        return self
+
+
+class CaptureStatus(BaseModel):
+    capture_id: int = Field(description="Also the recording id in the trace store.")
+    name: str
+    node: str
+    running: bool
+    events_stored: int
+    elapsed_seconds: float
+    spec: list[str]
+    limits: dict[str, int | float] = Field(description="max_events, max_seconds, max_rate.")
+    end_reason: str | None = Field(default=None, description="stopped, max_events, max_seconds, max_rate, overload_*, node_down...")
+    dropped: int | None = Field(default=None, description="Events the agent dropped (recorded as gaps).")
+    detail: str | None = None
+    next_steps: str
+
+
+class Captures(BaseModel):
+    captures: list[CaptureStatus]
+
+
+def status_of(cap: RunningCapture) -> CaptureStatus:
+    s = cap.session
+    end = (cap.ended_at or time.monotonic()) if not cap.running else time.monotonic()
+    result = cap.result
+    rid = s.recording.id
+    return CaptureStatus(
+        capture_id=rid, name=cap.name, node=s.conn.node_name, running=cap.running,
+        events_stored=s.stored, elapsed_seconds=round(end - cap.started, 2), spec=cap.spec,
+        limits={"max_events": cap.limits.max_events, "max_seconds": cap.limits.max_seconds,
+                "max_rate": cap.limits.max_rate},
+        end_reason=result.end_reason if result else None,
+        dropped=result.stats.dropped if result else None, detail=(result.detail or None) if result else None,
+        next_steps=(f"capture_status(capture_id={rid}) to watch it, stop_capture(capture_id={rid}) to end it"
+                    if cap.running else
+                    f"query(text='calls', recording={rid}), recording_summary(recording={rid}), state_evolution(...)"),
+    )
+
+
+async def _message_targets(conn: Any, names: list[str]) -> tuple:
+    """Registered names, pids, or (when nothing has the name) every process of that module."""
+    out: list = []
+    for name in names:
+        text = name.strip()
+        if PID_TEXT.match(text):
+            out.append(await resolve_pid(conn, text))
+            continue
+        full = text.removeprefix(":")
+        if full[:1].isupper() and not full.startswith("Elixir."):
+            full = "Elixir." + full
+        found = await conn.rpc("erlang", "whereis", [Atom(full)])
+        out.append(Registered(full) if isinstance(found, Pid) else RunningModule(full))
+    return tuple(out)
+
+
+def _module(name: str) -> str:
+    return name if name.startswith("Elixir.") or not name[:1].isupper() else "Elixir." + name
+
+
+def register(server: MCPServer, config: ServerConfig) -> None:
+    @server.tool(annotations=ADDITIVE)
+    @tool_errors
+    async def start_capture(
+        ctx: Context,
+        spec: Annotated[list[str], Field(description="Calls to trace, e.g. ['SampleApp.Cart.add/3 :: return', 'SampleApp.Inventory'] (':: return' records return values; guards: 'M.f(x, n) when n > 100').")] = [],
+        state_of: Annotated[list[str], Field(description="GenServer/gen_statem modules whose state history to record, e.g. ['SampleApp.Inventory'].")] = [],
+        messages_of: Annotated[list[str], Field(description="Processes whose sent/received messages to record: registered names, pids, or modules (every process running it).")] = [],
+        lifecycle: Annotated[bool, Field(description="Also record spawns, exits, links and registrations of all processes.")] = False,
+        max_events: Annotated[int, Field(ge=1, le=1_000_000, description="Stop after this many events.")] = 10_000,
+        max_seconds: Annotated[float, Field(gt=0, le=3600, description="Stop after this many seconds.")] = 30.0,
+        max_rate: Annotated[int, Field(ge=1, le=1_000_000, description="Events per second kept; more are shed and counted as gaps.")] = 20_000,
+        checkpoint_ms: Annotated[int, Field(ge=0, le=600_000, description="sys:get_state checkpoints of state_of processes every N ms (0: once at start).")] = 0,
+        name: Annotated[str | None, Field(description="A name for the recording.")] = None,
+        wait: Annotated[bool, Field(description="Wait for the capture to end (reports progress; cancelling the call stops the capture).")] = False,
+        node: NodeArg = None,
+    ) -> CaptureStatus:
+        """Start recording what a node does — calls, messages, GenServer state, process
+        lifecycle — into the trace store, within count/time/rate limits. Returns the capture
+        id (= recording id) to query afterwards."""
+        state = app_state(ctx)
+        conn = await state.connection(node)
+        plan = CapturePlan.from_strings(
+            list(spec), state_modules=tuple(_module(m) for m in state_of),
+            message_procs=await _message_targets(conn, list(messages_of)),
+            lifecycle_procs="all" if lifecycle else (), checkpoint_ms=checkpoint_ms)
+        if plan.is_empty():
+            raise ToolError("nothing to capture: give spec (calls), state_of (GenServer modules), "
+                            "messages_of (processes) or lifecycle=true")
+        limits = CaptureLimits(max_events=max_events, max_seconds=max_seconds, max_rate=max_rate)
+        label = name or ", ".join([*spec, *state_of, *messages_of]) or "lifecycle"
+        session = await capture(conn, state.store(), label, plan, limits)
+        cap = RunningCapture(session, label, [*spec, *(f"state of {m}" for m in state_of),
+                                              *(f"messages of {m}" for m in messages_of)], limits)
+        state.captures[session.recording.id] = cap
+        if wait:
+            await _follow(ctx, cap)
+        return status_of(await cap.refresh())
+
+    @server.tool(annotations=READ_ONLY_LOCAL)
+    @tool_errors
+    async def capture_status(
+        ctx: Context,
+        capture_id: Annotated[int | None, Field(description="One capture; omit for every capture this server started.")] = None,
+    ) -> Captures:
+        """Running and finished captures of this server: events stored so far, elapsed time,
+        and why each one ended."""
+        caps = app_state(ctx).captures
+        if capture_id is not None:
+            if capture_id not in caps:
+                raise ToolError(f"no capture {capture_id} in this server session; capture_status() lists them "
+                                "(older recordings: list_recordings)")
+            return Captures(captures=[status_of(await caps[capture_id].refresh())])
+        return Captures(captures=[status_of(await c.refresh()) for c in caps.values()])
+
+    @server.tool(annotations=ADDITIVE_IDEMPOTENT)
+    @tool_errors
+    async def stop_capture(
+        ctx: Context,
+        capture_id: Annotated[int, Field(description="The capture to stop (from start_capture).")],
+    ) -> CaptureStatus:
+        """Stop a capture: trace flags come off the node, every batch in flight is stored, and
+        the recording is finished. Stopping an ended capture just returns its status."""
+        caps = app_state(ctx).captures
+        if capture_id not in caps:
+            raise ToolError(f"no capture {capture_id} in this server session; capture_status() lists them")
+        await caps[capture_id].stop()
+        return status_of(caps[capture_id])
+
+
+async def _follow(ctx: Context, cap: RunningCapture) -> None:
+    """Wait for ``cap`` to end, reporting progress; a cancelled call stops the capture."""
+    import anyio
+
+    limits = cap.limits
+    try:
+        while cap.running:
+            elapsed = time.monotonic() - cap.started
+            await ctx.report_progress(
+                cap.session.stored, limits.max_events,
+                f"{cap.session.stored} events stored, {elapsed:.1f}s of {limits.max_seconds:g}s")
+            try:
+                await cap.session.wait(timeout=PROGRESS_EVERY)
+            except asyncio.TimeoutError:
+                pass
+        await cap.refresh()
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await cap.stop()
+        raise
