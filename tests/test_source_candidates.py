@@ -108,9 +108,11 @@ def test_example_apps_parse_and_their_flags_show(folder):
         assert EXPECTED_FLAGS[folder.name] in kinds
     scenario = json.loads((folder / "scenario.json").read_text())
     top = rank_candidates(result, scenario["symptom"], limit=10)
-    culprit = scenario.get("culprit", {}).get("module")
-    if folder.name in ("call_cycle", "slow_callback", "lost_update", "unheard_pubsub", "corrupted_state"):
-        assert culprit in {c.module for c in top[:5]}, [c.spec for c in top]
+    culprit = scenario["culprit"]
+    # from the symptom text alone: the culprit's process among the first five candidates and
+    # the culprit function among the first ten
+    assert culprit["module"] in {c.module for c in top[:5]}, [c.spec for c in top]
+    assert f"{culprit['module']}.{culprit['function']}" in [c.spec for c in top], [c.spec for c in top]
 
 
 @pytest.mark.skipif(not (EXAMPLES / "sample_app" / "lib").is_dir(), reason="examples/sample_app not present")

@@ -196,3 +196,10 @@ def test_endpoint_and_pubsub_topics_match_each_other_not_registry_topics():
 def test_dynamic_topics_are_not_flagged():
     r = flags("defmodule W do\n def sub(t), do: Phoenix.PubSub.subscribe(P, t)\nend")
     assert r.graph.topics == () and r.flags == ()
+
+
+def test_process_start_sites_are_recorded():
+    r = flags("defmodule P do\n def a, do: spawn(fn -> :ok end)\n"
+              " def b(s), do: Task.Supervisor.start_child(s, fn -> :ok end)\n"
+              " def c(s, spec), do: DynamicSupervisor.start_child(s, spec)\n def d, do: Task.await(Task.async(fn -> 1 end))\nend")
+    assert [loc.function for loc in r.graph.spawns] == ["a/0", "b/1", "c/2", "d/0"]

@@ -139,3 +139,16 @@ def test_several_roles_at_once():
     mod = module("defmodule M do\n use GenServer\n def init(_) do\n"
                  "  Registry.register(R, \"t\", [])\n  {:ok, nil}\n end\nend")
     assert set(mod.roles) == {RoleKind.GENSERVER, RoleKind.REGISTRY_USER}
+
+
+def test_supervisor_options_in_a_variable():
+    mod = module("defmodule M do\n def start do\n  children = [A.Poller]\n"
+                 "  opts = [strategy: :one_for_one, max_restarts: 3, max_seconds: 5]\n"
+                 "  Supervisor.start_link(children, opts)\n end\nend")
+    assert (mod.supervisor.strategy, mod.supervisor.max_restarts, mod.supervisor.children) == \
+        (":one_for_one", 3, ("A.Poller",))
+
+
+def test_start_link_of_a_module_is_not_a_children_list():
+    mod = module("defmodule M do\n use GenServer\n def start_link(o), do: Supervisor.start_link(__MODULE__, o)\nend")
+    assert mod.supervisor is None and RoleKind.SUPERVISOR not in mod.roles

@@ -51,6 +51,7 @@ class _Collector:
         f.fun_calls.extend(result.facts.fun_calls)
         f.registries.update(result.facts.registries)
         f.wrappers.extend(result.facts.wrappers)
+        f.spawns.extend(result.facts.spawns)
         f.literal_calls.extend(result.facts.literal_calls)
 
     def finish(self, root: str) -> SourceAnalysis:
@@ -67,7 +68,8 @@ class _Collector:
         flags += flagging.topic_flags(topics)
         modules = [dataclasses.replace(m, registered_names=tuple(names.names_of.get(m.name, ())))
                    if m.name in names.names_of else m for m in self.modules]
-        graph = InteractionGraph(tuple(edges), tuple(topics), tuple(ets), tuple(fgraph.pairs()))
+        graph = InteractionGraph(tuple(edges), tuple(topics), tuple(ets), tuple(fgraph.pairs()),
+                                 tuple(self.facts.spawns))
         return SourceAnalysis(root, tuple(modules), graph, tuple(flags), tuple(self.errors), self.files,
                               self.lines)
 

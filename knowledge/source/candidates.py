@@ -11,7 +11,8 @@ came first. The parts, per function:
   and abbreviations still meet.
 * Symptom class (classify_symptom): timeouts favour `handle_call` of servers that receive
   synchronous calls (+3) and the functions making them (+2); crashes favour server callbacks
-  (+2, `init`/`terminate` +1 more) and supervisors; memory favours ETS writers (+3) and owners,
+  (+2, `init`/`terminate` +1 more) and supervisors; memory (and growing process counts)
+  favours functions that start processes (+3), ETS writers (+3) and owners,
   `handle_cast` of servers that receive casts (+2, no backpressure) and `handle_info` (+1); messaging favours topic publishers and subscribers (+4) and
   `handle_info` of subscribers; wrong state favours ETS read-modify-write and state-changing
   callbacks.
@@ -50,7 +51,8 @@ class SymptomClass(StrEnum):
 CLASS_WORDS: dict[SymptomClass, tuple[str, ...]] = {
     SymptomClass.TIMEOUT: ("timeout", "time out", "times out", "timed out", "slow", "hang", "stuck", "latency",
                            "deadlock", "unresponsive", "blocked", "freez", "takes forever", "waiting"),
-    SymptomClass.CRASH: ("crash", "restart", "exit", "exception", "error", "killed", "dies", "died", " down",
+    SymptomClass.CRASH: ("crash", "restart", "exit", "exception", "error", "killed", "dies", "died", "is down", "went down",
+                         "nodedown",
                          "badmatch", "raise", "fail", "500", "shutdown", "max_restarts"),
     SymptomClass.MEMORY: ("memory", "leak", "oom", "grow", "binary", "binaries", "heap", "ets", "bloat",
                           "mailbox", "queue", "backlog", "lag", "behind"),
@@ -184,6 +186,10 @@ class _Context:
                 self.ets[(a.module, a.function)].add(a.op)
             if a.op == "new":
                 self.ets_owners.add(a.module)
+        self.spawns: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for loc in g.spawns:
+            if loc.module and loc.function:
+                self.spawns[(loc.module, loc.function)].append(loc.line)
         self.flagged_fns: dict[tuple[str, str], list[FlagKind]] = defaultdict(list)
         self.flagged_mods: dict[str, list[FlagKind]] = defaultdict(list)
         for f in result.flags:
@@ -226,6 +232,8 @@ def _classes(s: _Score, classes: set[SymptomClass], mod: ModuleInfo, fn: Functio
             s.add(3, "writes an ETS table (tables are never garbage collected)")
         if process and fn.name == "handle_info":
             s.add(1, "handle_info: unmatched or slow messages grow the mailbox")
+        for line in ctx.spawns.get(key, []):
+            s.add(3, f"starts a process (line {line}): processes that never exit pile up")
         if fn.key == "handle_cast/2" and ctx.cast_targets.get(mod.name):
             s.add(2, "receives casts: no backpressure, its mailbox grows when it is slower than its senders")
     if SymptomClass.MESSAGING in classes:

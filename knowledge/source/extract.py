@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from tree_sitter import Language, Node, Query, QueryCursor, Tree
 
 from . import complexity as cx
-from .facts import FileFacts, FunCall, interpret_remote, literal_call, note_via_helper
+from .facts import LOCAL_SPAWNS, FileFacts, FunCall, interpret_remote, literal_call, note_via_helper
+from .model import Location
 from .refs import module_name
 from .scopes import RawFunction, RawModule, add_alias, add_attribute, add_use, build_modules
 from .syntax import arg_count, args_of, function_head, int_literal, line_of, operator, text
@@ -196,6 +197,10 @@ def extract(tree: Tree, query: Query, file: str) -> FileResult:
             nest.append((node.start_byte, node.end_byte, clause.function))
         elif kw not in SPECIAL_FORMS:
             tally.calls += 1
+            if kw in LOCAL_SPAWNS:
+                fn = clause.function  # type: ignore[union-attr]
+                out.spawns.append(Location(file, line_of(node), clause.module.facts.name,  # type: ignore[union-attr]
+                                           f"{fn.name}/{fn.arity}"))
             if kw in local_names[id(clause.module)]:  # calls to imported functions are not edges
                 fn = clause.function
                 out.fun_calls.append(FunCall(clause.module.facts.name, f"{fn.name}/{fn.arity}",

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from tree_sitter import Node
 
-from .model import EtsAccess, SupervisorInfo, TopicUse
+from .model import EtsAccess, Location, SupervisorInfo, TopicUse
 from .refs import Ref, Scope, module_name, ref_of
 from .syntax import arg_count, args_of, atom_text, int_literal, keyword, line_of, param_index, string_literal, text
 
@@ -98,6 +98,7 @@ class FileFacts:
     ets: list[EtsAccess] = field(default_factory=list)
     fun_calls: list[FunCall] = field(default_factory=list)
     registries: dict[str, str] = field(default_factory=dict)  # registry name -> keys
+    spawns: list[Location] = field(default_factory=list)  # where processes are started
     wrappers: list[TopicWrapper] = field(default_factory=list)
     literal_calls: list[LiteralCall] = field(default_factory=list)
 
@@ -117,6 +118,16 @@ ETS_OPS = {"new", "insert", "insert_new", "lookup", "lookup_element", "update_co
            "select_delete", "select_replace", "select_count", "take", "member", "foldl", "foldr",
            "tab2list", "info", "first", "next", "give_away"}
 
+
+#: Calls that start a process (local `spawn/1` & co. are recognized in extract.py).
+SPAWNS = frozenset({("Task", "start"), ("Task", "start_link"), ("Task", "async"), ("Task", "async_stream"),
+                    ("Task.Supervisor", "start_child"), ("Task.Supervisor", "async"),
+                    ("Task.Supervisor", "async_nolink"), ("DynamicSupervisor", "start_child"),
+                    ("Supervisor", "start_child"), ("Process", "spawn"), (":erlang", "spawn"),
+                    (":erlang", "spawn_link"), (":erlang", "spawn_monitor"), ("Kernel", "spawn"),
+                    ("Kernel", "spawn_link"), (":proc_lib", "spawn_link"), ("GenServer", "start"),
+                    ("Agent", "start")})
+LOCAL_SPAWNS = frozenset({"spawn", "spawn_link", "spawn_monitor"})
 
 INTERESTING_TARGETS = frozenset(set(PROCESS_APIS) | {"Supervisor", "DynamicSupervisor", "Task", "Task.Supervisor",
                                                    "Registry", "Phoenix.PubSub", "Endpoint", ":ets"})
@@ -185,6 +196,10 @@ def assigned_list(var: str, within: Node | None) -> Node | None:
 
 
 def supervisor_info(args: list[Node], scope: Scope, clause: Node | None) -> tuple[SupervisorInfo, dict[str, str]]:
+    if len(args) > 1 and args[-1].type == "identifier":  # opts = [strategy: ...]; start_link(children, opts)
+        opts = assigned_list(text(args[-1]), clause)
+        if opts is not None:
+            args = [*args[:-1], opts]
     strategy = atom_text(keyword(args, "strategy"))
     first = args[0] if args else None
     if first is not None and first.type == "identifier":
@@ -198,6 +213,8 @@ def supervisor_info(args: list[Node], scope: Scope, clause: Node | None) -> tupl
 def interpret_remote(call: Node, target: str, fun: str, scope: Scope, mod: ModuleFacts,
                      function: str | None, clause: Node | None, file: str, out: FileFacts) -> None:
     """Record what a remote call `target.fun(...)` means for processes, topics and tables."""
+    if (target, fun) in SPAWNS:
+        out.spawns.append(Location(file, line_of(call), mod.name, function))
     if target not in INTERESTING_TARGETS and not target.endswith(".Endpoint"):
         return
     args = args_of(call)
@@ -215,9 +232,12 @@ def interpret_remote(call: Node, target: str, fun: str, scope: Scope, mod: Modul
             _registration(target, args, scope, mod, line, out)
         return
     if target in ("Supervisor", "DynamicSupervisor"):
-        if fun == "init" or (fun == "start_link" and args and args[0].type in ("list", "identifier")
-                             and keyword(args, "strategy") is not None):
+        children_form = fun == "start_link" and bool(args) and args[0].type in ("list", "identifier") \
+            and text(args[0]) != "__MODULE__"  # start_link(children, opts), not start_link(Mod, arg)
+        if fun == "init" or children_form:
             info, regs = supervisor_info(args, scope, clause)
+            if fun != "init" and info.strategy is None:
+                return
             mod.supervisor = info
             out.registries.update(regs)
             mod.hints.add("supervisor_init" if target == "Supervisor" else "dynamic_supervisor_init")

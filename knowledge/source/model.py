@@ -172,6 +172,7 @@ class InteractionGraph:
     topics: tuple[TopicUse, ...]
     ets: tuple[EtsAccess, ...]
     function_calls: tuple[tuple[str, str], ...] = ()  # ("Mod.f/1", "Other.g/2") static calls
+    spawns: tuple[Location, ...] = ()  # spawn/1, Task.start, DynamicSupervisor.start_child, ...
 
     @property
     def ets_tables(self) -> dict[str, tuple[EtsAccess, ...]]:
