@@ -1,0 +1,174 @@
+"""The trace-signature vocabulary: short tokens naming what a recording shows.
+
+A detector that reads a recording (see docs/event-format.md) summarises what it saw as
+tokens — `exception:timeout:GenServer.call`, `mailbox:growing`, `call:cycle` — and asks the
+knowledge base which entries explain that combination (`Retriever.search_signatures`).
+Entries list the tokens that reveal them in their `signatures` field. Both sides use this
+one vocabulary, so a typo on either side is an error, not a silent miss.
+
+Grammar: `family:detail[:detail…]`, lower-case family, details may carry Elixir names
+(`GenServer.call`). Tokens are hierarchical: `exception:timeout` is the parent of
+`exception:timeout:GenServer.call`, and a query with the parent matches entries with any
+child (with partial credit), and the other way round.
+
+Each token's text says which ElixirScope events show it, so a detector author knows what
+to compute.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Iterable
+
+from .errors import SignatureError
+
+TOKEN_RE = re.compile(r"^[a-z_]+(?::[A-Za-z0-9_.]+)+$")
+
+VOCABULARY: dict[str, str] = {
+    # -- exceptions and exit reasons seen in `exception` / `exit` events
+    "exception:timeout:GenServer.call": "exception/exit {:timeout, {GenServer, :call, _}} in the caller",
+    "exception:timeout:Task.await": "exit {:timeout, {Task, :await, _}} in the awaiting process",
+    "exception:timeout:sys.get_state": "exit {:timeout, {:sys, :get_state, _}} from a debugging call",
+    "exception:noproc:GenServer.call": "exit {:noproc, {GenServer, :call, _}}: the target is not alive or not registered",
+    "exception:calling_self": "exit {:calling_self, {GenServer, :call, _}}: a server called itself",
+    "exception:function_clause": "FunctionClauseError raised in a callback (no clause matched the message or state)",
+    "exception:badmatch": "MatchError in a callback",
+    "exception:badarg:ets": "ArgumentError from an :ets call (table gone, wrong access rights)",
+    "exception:key_error": "KeyError / nil access on a map field of the state",
+    "exception:dbconnection": "DBConnection.ConnectionError: connection not available, request dropped from queue",
+    "exception:ownership": "DBConnection.OwnershipError: the process does not own a sandbox connection",
+    "exception:system_limit": "system_limit error (atoms, processes, ports, ETS tables)",
+    "exception:noconnection": "exit {:nodedown, _} / :noconnection when calling a remote process",
+    "exit:abnormal": "an exit event whose reason is not :normal / :shutdown",
+    "exit:killed": "exit reason :killed (brutal kill, or killed by a supervisor after its shutdown timeout)",
+    "exit:shutdown": "exit reason :shutdown or {:shutdown, _}",
+    "exit:reached_max_restart_intensity": "a supervisor exits with {:shutdown, :reached_max_restart_intensity}",
+    "exit:linked_cascade": "several linked processes exit within a short window with the same reason",
+    "exit:noconnection": "exit reason :noconnection delivered through a link to a remote process",
+    "exit:shutdown_timeout": "a child did not stop within its shutdown time and was killed",
+    # -- calls between processes (call/return events, send/receive of $gen_call)
+    "call:cycle": "a cycle in the wait-for graph: A waits in GenServer.call on B while B calls A (or longer)",
+    "call:blocked_waiting": "a call event with no matching return for a long time; the caller sits in receive",
+    "call:self": "a process sends a $gen_call to its own pid",
+    "call:fan_in": "many processes call the same server pid; its call rate approaches its service rate",
+    "call:nested_in_callback": "a handle_call/handle_cast of one server makes a synchronous call to another",
+    "call:stale_reply": "a {ref, reply} message arrives after the caller's timeout fired",
+    # -- callbacks (call/return timing of init/handle_* with return_trace)
+    "callback:slow": "handle_* call→return latency far above the others, callers queue behind it",
+    "callback:slow_init": "init/1 takes long; the parent supervisor (and its start order) waits",
+    "callback:blocking_io": "a callback calls file, HTTP, DB or :timer.sleep while holding callers",
+    "callback:unhandled_message": "handle_info logs or crashes on a message it does not expect",
+    # -- mailboxes and messages (send/receive events, message_queue_len checkpoints)
+    "mailbox:growing": "message_queue_len of one process increases over the capture",
+    "mailbox:large": "a process holds thousands of messages at a checkpoint",
+    "receive:selective_scan": "a receive that matches on a fresh ref/pattern while many older messages wait",
+    "message:unmatched": "messages sent to a process are never received (they stay in the queue)",
+    "message:large": "send events with large payloads (copied on every send between processes)",
+    "message:send_dead": "send_dead events: messages sent to a pid or name that no longer exists",
+    "message:rate_high": "send events to one receiver at a rate above what it consumes",
+    # -- state history (state events before/after callbacks)
+    "state:nil_field": "a state field becomes nil (or a default) in an `after` state and a later callback crashes",
+    "state:unexpected_shape": "the state after a callback has a different shape/type than before",
+    "state:corrupted_by_earlier_message": "the crash happens in message N, the bad value was written by message M < N",
+    "state:growing": "the state's size increases with every callback and never shrinks",
+    "state:large": "the state term is large (truncated in state events, expensive to copy)",
+    # -- restarts and supervision (spawn/spawned/exit events of children and supervisors)
+    "restart:loop": "the same child spec is spawned, exits and is spawned again repeatedly",
+    "restart:siblings": "the exit of one child is followed by the restart of its siblings",
+    "supervisor:start_error": "a supervisor's start_child / init returns {:error, _} for a child",
+    # -- processes (spawn / exit events, process counts)
+    "process:count_growing": "the number of live processes increases and does not come back down",
+    "process:orphaned": "a process outlives the process that started it and has nothing to do",
+    "process:unsupervised_spawn": "spawn events without a link or monitor from a supervisor",
+    "process:many_short_lived": "a high rate of spawn/exit pairs (process per small unit of work)",
+    "reductions:high": "one process burns reductions continuously without receiving messages",
+    # -- links, monitors, trapping exits
+    "link:unexpected_exit": "a process exits because a linked process died, not for its own reason",
+    "monitor:count_growing": "monitors are created (DOWN expected) but never removed",
+    "monitor:down_unhandled": "a {:DOWN, ...} message arrives and nothing handles it",
+    "trap_exit:enabled": "process_flag(:trap_exit, true) is set in the traced process",
+    "trap_exit:exit_message": "{:EXIT, pid, reason} messages delivered as ordinary messages",
+    # -- ETS (calls to :ets functions)
+    "ets:read_modify_write": "lookup then insert on the same key by different processes, interleaved",
+    "ets:owner_exit": "the process that owns a table exits, then :ets calls on it fail",
+    "ets:table_count_growing": "ets:new called repeatedly; the number of tables increases",
+    "ets:concurrent_writers": "many processes write the same table or key at a high rate",
+    "ets:large_scan": "ets:tab2list / match / select over a whole large table in a hot path",
+    # -- registries and pubsub (calls to Registry / Phoenix.PubSub / :pg)
+    "registry:already_started": "start_link returns {:error, {:already_started, pid}} for a registered name",
+    "registry:lookup_miss": "Registry.lookup or whereis_name returns []/nil for a key that should exist",
+    "registry:stale_entry": "a name or key is looked up and the pid is already dead",
+    "pubsub:no_subscribers": "broadcast on a topic that no process subscribed to",
+    "pubsub:topic_mismatch": "subscribe and broadcast use similar but different topic strings",
+    "pubsub:duplicate_delivery": "the same process receives each broadcast twice (subscribed twice)",
+    "pubsub:fanout_large": "one broadcast fans out to thousands of subscribers",
+    # -- memory and VM limits (checkpoints of erlang:memory / process_info)
+    "memory:binary_growing": "erlang:memory(:binary) grows; a process holds refc binaries it no longer needs",
+    "memory:process_heap_growing": "one process's heap grows over the capture",
+    "memory:ets_growing": "erlang:memory(:ets) grows without bound",
+    "vm:atom_count_growing": "erlang:system_info(:atom_count) increases during the capture",
+    "vm:persistent_term_update": "calls to :persistent_term.put/erase in a hot path (global GC each time)",
+    "vm:code_purge": "processes killed by code purge / a module loaded twice quickly",
+    # -- timers
+    "timer:leak": "send_after / :timer calls repeat without cancel; timeout messages pile up",
+    "timer:late_message": "a timer message arrives after the state it was meant for is gone",
+    # -- tasks
+    "task:unbounded_spawn": "a burst of Task spawns, one per input item, with no concurrency bound",
+    "task:crash_propagates": "a Task.async child crash kills its caller through the link",
+    "task:orphaned": "a task keeps running after its caller exited or stopped waiting",
+    # -- gen_statem
+    "statem:unhandled_event": "a gen_statem crashes or logs on an event not handled in the current state",
+    "statem:postponed_growing": "postponed events accumulate and are never consumed",
+    "statem:timeout_cancelled": "a state or event timeout is implicitly cancelled by a state change or event",
+    # -- Phoenix LiveView
+    "liveview:double_mount": "mount/3 runs twice (disconnected render then connected) and does work both times",
+    "liveview:crash_remount": "a LiveView process exits and the client rejoins, re-running mount",
+    "liveview:large_assigns": "assigns hold large data; every diff and the process heap grow",
+    "liveview:blocking_callback": "handle_event/handle_info blocks on slow work; the UI freezes",
+    # -- Ecto / DBConnection
+    "ecto:pool_queue": "DBConnection checkouts wait in the pool queue (queue_time grows)",
+    "ecto:long_checkout": "a connection is held for a long time (transaction with slow work inside)",
+    "ecto:n_plus_one": "many small repeated queries from one request",
+    # -- distribution
+    "dist:nodedown": "nodedown / {:nodedown, node} messages or monitor_node events",
+    "dist:partition": "nodes disconnect and reconnect; each side kept working alone",
+    "dist:global_conflict": ":global name conflict resolution kills one of two registered processes",
+    "dist:busy_port": "busy_dist_port: senders suspended on a congested distribution connection",
+    # -- logging
+    "logger:sync_mode": "Logger switches to sync/drop mode; logging processes block in Logger calls",
+    "logger:high_volume": "a very high rate of log calls from hot paths",
+}
+
+
+def is_known(token: str) -> bool:
+    """True when `token` is in the vocabulary or is the parent of tokens that are."""
+    return token in VOCABULARY or any(t.startswith(token + ":") for t in VOCABULARY)
+
+
+def relation(a: str, b: str) -> float:
+    """How strongly token `a` matches token `b`: 1 equal, 0.5 one is an ancestor of the other."""
+    if a == b:
+        return 1.0
+    if a.startswith(b + ":") or b.startswith(a + ":"):
+        return 0.5
+    return 0.0
+
+
+def check_tokens(tokens: Iterable[str], *, where: str) -> tuple[str, ...]:
+    """Validate tokens against the vocabulary; raise `SignatureError` naming the bad ones."""
+    out: list[str] = []
+    for tok in tokens:
+        if not isinstance(tok, str) or not TOKEN_RE.match(tok):
+            raise SignatureError(
+                f"{where}: {tok!r} is not a signature token; write family:detail, e.g. 'mailbox:growing'"
+            )
+        if not is_known(tok):
+            close = difflib.get_close_matches(tok, VOCABULARY, n=3, cutoff=0.6)
+            hint = f" — did you mean {', '.join(close)}?" if close else ""
+            raise SignatureError(
+                f"{where}: unknown signature token {tok!r}{hint} (add it to "
+                "knowledge/signatures.py VOCABULARY if it is genuinely new)"
+            )
+        out.append(tok)
+    return tuple(out)
