@@ -199,9 +199,10 @@ def test_call_cycle_blocks_both_servers_on_the_bundle_request_only(scenario_node
     assert eval_on(node, 'inspect(CallCycle.Orders.checkout([{"pen", 1}]))') == "{:ok, 1}"
     eval_on(node, f"inspect({s.trigger})")
     out = eval_on(node, """
+        r = try do CallCycle.Orders.checkout([{"pen", 1}]) catch :exit, r -> r end
+        # a second later both are still waiting on each other (their own calls give up at 3 s)
         blocked = for n <- [CallCycle.Orders, CallCycle.Warehouse],
                     do: Process.info(Process.whereis(n), :current_function)
-        r = try do CallCycle.Orders.checkout([{"pen", 1}]) catch :exit, r -> r end
         inspect({blocked, r})
     """)
     assert out.count("current_function: {:gen, :do_call, 4}") == 2, out
