@@ -44,6 +44,10 @@ SPECIAL_FORMS = frozenset({
 } | DEF_KINDS | cx.NESTING_CONSTRUCTS)
 
 
+STRUCTURAL = frozenset({"defmodule", "quote", "alias", "use"} | DEF_KINDS)
+NOT_CALLS = SPECIAL_FORMS - cx.NESTING_CONSTRUCTS
+
+
 def compile_query(language: Language) -> Query:
     return Query(language, QUERY)
 
@@ -120,9 +124,14 @@ def extract(tree: Tree, query: Query, file: str) -> FileResult:
     vias: list[Node] = []
     captures: list[tuple[str, Node]] = []
     litcalls: dict[int, Node] = {}
+    structural: list[tuple[str, Node]] = []  # defmodule, def*, quote, alias, use: scanned several times
     for index, caps in matches:
         if index == P_CALL:
-            calls.append((caps["kw"][0].text.decode(), caps["call"][0]))
+            kw = caps["kw"][0].text.decode()
+            call = caps["call"][0]
+            calls.append((kw, call))
+            if kw in STRUCTURAL:
+                structural.append((kw, call))
         elif index == P_RCALL:
             rcalls.append((caps["rcall"][0], caps["mod"][0], caps["fun"][0].text.decode()))
         elif index == P_FN:
@@ -143,16 +152,16 @@ def extract(tree: Tree, query: Query, file: str) -> FileResult:
             node = caps["litcall"][0]
             litcalls[node.id] = node
 
-    modules = build_modules(calls)
+    modules = build_modules(structural)
     mod_index = _Nested([(m.start, m.end, m) for m in modules])
 
     def module_at(node: Node) -> RawModule | None:
         return mod_index.find(node.start_byte)  # type: ignore[return-value]
 
-    quotes = _Nested([(n.start_byte, n.end_byte, n) for kw, n in calls if kw == "quote"])
+    quotes = _Nested([(n.start_byte, n.end_byte, n) for kw, n in structural if kw == "quote"])
     clauses: list[tuple[int, int, object]] = []
     heads: set[int] = set()
-    for kw, node in calls:
+    for kw, node in structural:
         if kw in DEF_KINDS and quotes.find(node.start_byte) is None:
             mod = module_at(node)
             if mod is not None:
@@ -174,7 +183,7 @@ def extract(tree: Tree, query: Query, file: str) -> FileResult:
         mod = module_at(node)
         if mod is not None and not in_quote(node):
             add_attribute(mod, name, node)
-    for kw, node in calls:
+    for kw, node in structural:
         if kw in ("alias", "use") and not in_quote(node):
             mod = module_at(node)
             if mod is not None:
@@ -186,7 +195,7 @@ def extract(tree: Tree, query: Query, file: str) -> FileResult:
     nest: list[tuple[int, int, object]] = []
     owners = clause_index.sweep([node.start_byte for _, node in calls])
     for (kw, node), clause in zip(calls, owners):
-        if clause is None or (kw in SPECIAL_FORMS and kw not in cx.NESTING_CONSTRUCTS) or node.id in heads:
+        if clause is None or kw in NOT_CALLS or node.id in heads:
             continue
         tally = clause.function.tally  # type: ignore[union-attr]
         if kw in cx.NESTING_CONSTRUCTS:
