@@ -240,6 +240,8 @@ async def replay(
             "run on the recorded data. Pass allow_redacted=True to replay anyway")
     if step_timeout <= 0:
         raise ReplayInputError(f"step_timeout must be positive, got {step_timeout}")
+    if not isinstance(max_messages, int) or max_messages < 0:
+        raise ReplayInputError(f"max_messages must be an integer >= 0, got {max_messages!r}")
 
     await _ensure_exports(conn, mod, {inv.callback for inv in invocations})
     expr = await _parsed_driver(conn)
