@@ -49,6 +49,7 @@ HINTS: dict[str, str | tuple[str, str]] = {
     "SpecError": "write Module.function/arity, Module.function(args) when guard :: return, or a module name",
     "LimitsError": "every capture needs positive count, time and rate limits",
     "TracerBusyError": "another tracer (dbg, recon, redbug) is active on this pre-OTP-27 node: stop it first",
+    "EmptyCapture": ("name trace specs, --state-of, --messages-of or --lifecycle", "give spec, state_of, messages_of or lifecycle=true"),
     "CaptureError": ("see `elixir-scope record --help`", "capture_status lists this server's captures"),
     # configuration
     "ConfigError": "see `elixir-scope mcp --help` for the options",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from elixir_scope.instrument.capture import CapturePlan, Registered, RunningModule
 from elixir_scope.instrument.etf import Atom, Charlist, Pid
 from elixir_scope.instrument.introspect import ProcessNotFound
 
@@ -29,3 +30,41 @@ async def resolve_pid(conn: Any, process: str) -> Pid:
     if not isinstance(pid, Pid):
         raise ProcessNotFound(f"registered as {process!r}", conn.node_name)
     return pid
+
+
+async def message_targets(conn: Any, names: list[str]) -> tuple:
+    """Registered names, pids, or (when nothing has the name) every process of that module."""
+    out: list = []
+    for name in names:
+        text = name.strip()
+        if PID_TEXT.match(text):
+            out.append(await resolve_pid(conn, text))
+            continue
+        full = text.removeprefix(":")
+        if full[:1].isupper() and not full.startswith("Elixir."):
+            full = "Elixir." + full
+        found = await conn.rpc("erlang", "whereis", [Atom(full)])
+        out.append(Registered(full) if isinstance(found, Pid) else RunningModule(full))
+    return tuple(out)
+
+
+def module_name(name: str) -> str:
+    return name if name.startswith("Elixir.") or not name[:1].isupper() else "Elixir." + name
+
+
+class EmptyCapture(ValueError):
+    """A capture request that names nothing to record."""
+
+
+async def capture_plan(conn: Any, spec: list[str], *, state_of: list[str] = (), messages_of: list[str] = (),
+                       lifecycle: bool = False, checkpoint_ms: int = 0) -> CapturePlan:
+    """The capture plan for a request as tools and the command line phrase it (specs as text,
+    modules and processes by name). Raises ``SpecError`` for a bad spec, ``EmptyCapture``."""
+    plan = CapturePlan.from_strings(
+        list(spec), state_modules=tuple(module_name(m) for m in state_of),
+        message_procs=await message_targets(conn, list(messages_of)),
+        lifecycle_procs="all" if lifecycle else (), checkpoint_ms=checkpoint_ms)
+    if plan.is_empty():
+        raise EmptyCapture("nothing to capture: give trace specs (calls), state_of (GenServer modules), "
+                           "messages_of (processes) or lifecycle")
+    return plan

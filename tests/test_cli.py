@@ -101,9 +101,38 @@ def test_console_script_entry_point_runs():
         assert cmd in out.stdout
 
 
-def test_demo_runs_the_main_job_end_to_end(capsys):
-    got = run_json(capsys, "demo", "--top", "3")
+def test_demo_runs_the_main_job_end_to_end(capsys, tmp_path):
+    got = run_json(capsys, "demo", "--top", "3", "--record-seconds", "2", "--store", str(tmp_path / "t.db"))
     assert got["overview"]["elixir_version"]
     assert got["supervision_tree"][0]["name"] == "SampleApp.Supervisor"
     carts = next(c for c in got["supervision_tree"][0]["children"] if c["id"] == "SampleApp.Carts")
     assert carts["supervisor"]["strategy"] == "rest_for_one"
+    rec = got["recording"]
+    assert rec["end_reason"] == "max_seconds" and rec["dropped"] == 0
+    calls = {row["function"]: row["count"] for row in rec["calls_by_function"]}
+    assert calls["SampleApp.Cart.add/3"] == rec["workload"]["add"]
+    assert rec["inventory_changes"][0]["message"].startswith("{:reserve, ")
+
+
+def test_record_with_background_traffic(capsys, target, sample_app_module, tmp_path):
+    import asyncio
+
+    from elixir_scope.instrument.dist import Node
+
+    async def background(fn, *args):
+        async with Node() as me:
+            conn = await me.connect(sample_app_module.name, cookie=sample_app_module.cookie)
+            return await conn.rpc("Elixir.SampleApp.Workload", fn, list(args))
+
+    _, worker = asyncio.run(background("start_background", 100))
+    try:
+        store = str(tmp_path / "rec.db")
+        got = run_json(capsys, "record", "SampleApp.Cart.add/3 :: return", "--state-of", "SampleApp.Inventory",
+                       "--max-seconds", "2", *target, "--store", store)
+    finally:
+        asyncio.run(background("stop_background", worker))
+    assert got["end_reason"] == "max_seconds" and got["events_stored"] > 0
+    rows = run_json(capsys, "query", "calls | count by function", "--store", store)["items"]
+    assert any(r["function"] == "SampleApp.Cart.add/3" and r["count"] > 0 for r in rows)
+    err = run_fail(capsys, "record", "Enum.map", *target, "--store", store)
+    assert "flood" in err and "hint:" in err

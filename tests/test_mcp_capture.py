@@ -121,7 +121,7 @@ async def test_bad_capture_requests_are_explained(server):
         r = await client.call_tool("start_capture", {"spec": ["Enum.map"]})
         assert r.is_error and "flood" in r.content[0].text
         r = await client.call_tool("start_capture", {})
-        assert r.is_error and "nothing to capture" in r.content[0].text
+        assert r.is_error and "nothing to capture" in r.content[0].text and "state_of" in r.content[0].text
         r = await client.call_tool("start_capture", {"spec": ["SampleApp.Cart.add/3"], "max_events": 0})
         assert r.is_error and "max_events" in r.content[0].text
         r = await client.call_tool("stop_capture", {"capture_id": 424242})

@@ -2,8 +2,11 @@
 
 Starts ``examples/sample_app`` as a distributed Elixir node, attaches to it with no code
 change, and shows what a developer sees first: the node, the busiest processes by memory,
-reductions and mailbox, and the supervision tree. The node is stopped at the end unless
-``--keep`` is given (then the command prints how to attach to it again).
+reductions and mailbox, and the supervision tree. Then it records a few seconds of cart
+traffic (calls with their returns, the inventory's messages and state history) into the
+trace store and answers questions from the recording: calls and latencies per function, and
+how the inventory's state changed and why. The node is stopped at the end unless ``--keep``
+is given (then the command prints how to attach to it again).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--app-dir", type=Path, default=DEFAULT_APP, help="the sample app folder (default: examples/sample_app)")
     p.add_argument("--top", type=int, default=8, help="processes per ranking (default 8)")
     p.add_argument("--keep", action="store_true", help="leave the sample app running and print how to attach")
+    p.add_argument("--record-seconds", type=float, default=3.0, help="length of the demo recording (default 3)")
+    p.add_argument("--no-record", action="store_true", help="only attach and show the live overview")
     p.set_defaults(run=run)
 
 
@@ -43,9 +48,10 @@ async def run(args: argparse.Namespace, out: Output) -> int:
             ranks = {key: [process_row(p) for p in await process_overview(conn, sort_by=key, limit=args.top)]
                      for key in ("memory", "reductions", "message_queue_len")}
             trees = [supervisor_model(t) for t in await supervision_trees(conn, max_children=20)]
+            recorded = None if args.no_record else await _record(conn, args, out)
         report.update(overview=ov, top_by_memory=ranks["memory"], top_by_reductions=ranks["reductions"],
                       top_by_mailbox=ranks["message_queue_len"],
-                      supervision_tree=[t for t in trees if t.application == "sample_app"])
+                      supervision_tree=[t for t in trees if t.application == "sample_app"], recording=recorded)
         if out.json_mode:
             out.emit_json(report)
         else:
@@ -58,6 +64,8 @@ async def run(args: argparse.Namespace, out: Output) -> int:
             else:
                 out.line("No process has messages waiting in its mailbox.")
             show_trees(out, [t for t in trees if t.application == "sample_app"])
+            if recorded is not None:
+                _show_recording(out, recorded)
         if args.keep:
             out.note(f"the sample app keeps running (OS pid {app.proc.pid}); attach again with:\n"
                      f"  elixir-scope overview --node {app.name} --cookie {app.cookie}\n"
@@ -66,3 +74,57 @@ async def run(args: argparse.Namespace, out: Output) -> int:
         if not args.keep:
             app.stop()
     return 0
+
+
+SPECS = ["SampleApp.Cart.add/3 :: return", "SampleApp.Cart.checkout/1 :: return"]
+
+
+async def _record(conn, args: argparse.Namespace, out: Output) -> dict:
+    """Record cart traffic, then ask the recording the questions a developer would."""
+    from elixir_scope.instrument.limits import CaptureLimits
+    from elixir_scope.instrument.session import capture
+    from elixir_scope.mcp_server.history_models import transition_model
+    from elixir_scope.mcp_server.targets import capture_plan
+    from elixir_scope.mcp_server.tools.query import query_page
+    from elixir_scope.store import timetravel
+    from elixir_scope.store.query import run_query
+
+    from ..session import opened_store
+
+    plan = await capture_plan(conn, SPECS, state_of=["SampleApp.Inventory"], messages_of=["SampleApp.Inventory"])
+    limits = CaptureLimits(max_events=20_000, max_seconds=args.record_seconds)
+    with opened_store(args, must_exist=False) as store:
+        out.note(f"recording {args.record_seconds:g}s of cart traffic: {', '.join(SPECS)}, "
+                 "state and messages of SampleApp.Inventory ...")
+        session = await capture(conn, store, "demo: cart traffic", plan, limits)
+        ops = await conn.rpc("Elixir.SampleApp.Workload", "run", [60], timeout=60)
+        result = await session.wait(args.record_seconds + 30)
+        rec = store.recording(result.recording_id)
+        per_function = query_page(run_query(rec, "calls | stats count, p50(duration), p99(duration) by function"), 50)
+        evo = timetravel.state_evolution(rec, "SampleApp.Inventory", limit=5)
+        return {
+            "recording": result.recording_id, "store": str(store.path), "end_reason": result.end_reason,
+            "events_stored": result.stats.stored, "dropped": result.stats.dropped,
+            "workload": {str(k): v for k, v in ops.items()},
+            "calls_by_function": per_function.items,
+            "inventory_changes": [transition_model(t) for t in evo.transitions],
+        }
+
+
+def _show_recording(out: Output, r: dict) -> None:
+    out.fields(f"Recording {r['recording']} ({r['store']})", [
+        ("ended by", r["end_reason"]), ("events stored", str(r["events_stored"])),
+        ("dropped", str(r["dropped"])),
+        ("workload", ", ".join(f"{k}: {v}" for k, v in r["workload"].items())),
+    ])
+    rows = r["calls_by_function"]
+    if rows:
+        cols = list(rows[0])
+        out.table("Calls per function (durations in ms)", cols,
+                  [[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()] for row in rows])
+    if r["inventory_changes"]:
+        out.table("How SampleApp.Inventory's state changed, and why", ["event", "message", "changes"],
+                  [[str(t.after_event), t.message or "", "\n".join(t.changes)] for t in r["inventory_changes"]])
+    rid = r["recording"]
+    out.line(f"Explore it: elixir-scope query \"calls without return\" --recording {rid} | "
+             f"elixir-scope state-at SampleApp.Inventory --evolution --recording {rid}")

@@ -18,15 +18,13 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
-from elixir_scope.instrument.capture import CapturePlan, RunningModule, Registered
-from elixir_scope.instrument.etf import Atom, Pid
 from elixir_scope.instrument.limits import CaptureLimits
 from elixir_scope.instrument.session import CaptureSession, SessionState, capture
 
 from ..config import ServerConfig
 from ..errors import tool_errors
 from ..state import app_state
-from ..targets import PID_TEXT, resolve_pid
+from ..targets import capture_plan
 from .annotations import ADDITIVE, ADDITIVE_IDEMPOTENT, READ_ONLY_LOCAL
 from .common import NodeArg
 
@@ -99,26 +97,6 @@ def status_of(cap: RunningCapture) -> CaptureStatus:
     )
 
 
-async def _message_targets(conn: Any, names: list[str]) -> tuple:
-    """Registered names, pids, or (when nothing has the name) every process of that module."""
-    out: list = []
-    for name in names:
-        text = name.strip()
-        if PID_TEXT.match(text):
-            out.append(await resolve_pid(conn, text))
-            continue
-        full = text.removeprefix(":")
-        if full[:1].isupper() and not full.startswith("Elixir."):
-            full = "Elixir." + full
-        found = await conn.rpc("erlang", "whereis", [Atom(full)])
-        out.append(Registered(full) if isinstance(found, Pid) else RunningModule(full))
-    return tuple(out)
-
-
-def _module(name: str) -> str:
-    return name if name.startswith("Elixir.") or not name[:1].isupper() else "Elixir." + name
-
-
 def register(server: MCPServer, config: ServerConfig) -> None:
     @server.tool(annotations=ADDITIVE)
     @tool_errors
@@ -141,13 +119,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         id (= recording id) to query afterwards."""
         state = app_state(ctx)
         conn = await state.connection(node)
-        plan = CapturePlan.from_strings(
-            list(spec), state_modules=tuple(_module(m) for m in state_of),
-            message_procs=await _message_targets(conn, list(messages_of)),
-            lifecycle_procs="all" if lifecycle else (), checkpoint_ms=checkpoint_ms)
-        if plan.is_empty():
-            raise ToolError("nothing to capture: give spec (calls), state_of (GenServer modules), "
-                            "messages_of (processes) or lifecycle=true")
+        plan = await capture_plan(conn, list(spec), state_of=list(state_of), messages_of=list(messages_of),
+                                  lifecycle=lifecycle, checkpoint_ms=checkpoint_ms)
         limits = CaptureLimits(max_events=max_events, max_seconds=max_seconds, max_rate=max_rate)
         label = name or ", ".join([*spec, *state_of, *messages_of]) or "lifecycle"
         session = await capture(conn, state.store(), label, plan, limits)
