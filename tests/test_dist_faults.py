@@ -213,3 +213,17 @@ async def test_frozen_node_times_out_with_a_clear_error():
             os.kill(target.pid, signal.SIGCONT)
     finally:
         target.stop()
+
+
+async def test_blocked_event_loop_is_not_mistaken_for_a_dead_peer(erl_node_module):
+    """If our own loop was blocked, unread bytes may be waiting: the watchdog must not count
+    that as the peer's silence. (Our watchdog is set tighter than the peer's ticks here so the
+    peer itself never drops us during the block.)"""
+    import time
+
+    async with Node() as node:
+        conn = await node.connect(erl_node_module.name, cookie=erl_node_module.cookie)
+        conn.net_ticktime = 2.0
+        time.sleep(3)  # block the loop for longer than our watchdog allows
+        assert await conn.rpc("erlang", "abs", [-5]) == 5
+        assert not conn.closed.is_set()

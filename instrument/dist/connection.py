@@ -116,10 +116,18 @@ class Connection:
 
     async def _tick_loop(self) -> None:
         proto = self._proto
+        last_wake = self.loop.time()
         try:
             while not self.closed.is_set():
-                await asyncio.sleep(min(self.tick_interval, 1.0))
+                period = min(self.tick_interval, 1.0)
+                await asyncio.sleep(period)
                 now = self.loop.time()
+                stalled = now - last_wake > period + self.tick_interval
+                last_wake = now
+                if stalled:
+                    # Our own event loop was blocked: bytes may be waiting unread, so silence
+                    # says nothing about the peer. Look again on the next round.
+                    continue
                 if now - proto.last_rx > self.net_ticktime:
                     self._go_down(Atom("net_tick_timeout"), abort=True)
                     return
