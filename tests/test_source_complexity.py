@@ -150,3 +150,12 @@ def test_nested_modules_get_full_names_and_their_own_functions():
     assert [m.name for m in result.modules] == ["A", "A.B"]
     assert [f.key for f in result.module("A").functions] == ["a/0"]
     assert result.module("A.B").function("b", 1).complexity == 2
+
+
+def test_protocol_implementations_are_modules_and_quoted_modules_are_not():
+    result = analyze_source("defimpl String.Chars, for: Money do\n def to_string(m), do: m.text\nend\n"
+                            "defmodule Money do\n defimpl Inspect do\n  def inspect(m, _o), do: m.text\n end\nend\n"
+                            "defmodule Gen do\n defmacro __using__(_) do\n  quote do\n"
+                            "   defmodule Child do\n    def f, do: 1\n   end\n  end\n end\nend\n")
+    assert [m.name for m in result.modules] == ["String.Chars.Money", "Money", "Inspect.Money", "Gen"]
+    assert result.module("String.Chars.Money").function("to_string", 1) is not None

@@ -203,3 +203,9 @@ def test_process_start_sites_are_recorded():
               " def b(s), do: Task.Supervisor.start_child(s, fn -> :ok end)\n"
               " def c(s, spec), do: DynamicSupervisor.start_child(s, spec)\n def d, do: Task.await(Task.async(fn -> 1 end))\nend")
     assert [loc.function for loc in r.graph.spawns] == ["a/0", "b/1", "c/2", "d/0"]
+
+
+def test_call_to_self_pid_inside_a_callback_is_a_self_call():
+    r = flags("defmodule M do\n use GenServer\n def init(s), do: {:ok, s}\n"
+              " def handle_call(:again, _from, s), do: {:reply, GenServer.call(self(), :other), s}\nend")
+    assert [f.kind for f in r.flags] == [FlagKind.SELF_CALL]

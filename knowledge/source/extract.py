@@ -44,7 +44,7 @@ SPECIAL_FORMS = frozenset({
 } | DEF_KINDS | cx.NESTING_CONSTRUCTS)
 
 
-STRUCTURAL = frozenset({"defmodule", "quote", "alias", "use"} | DEF_KINDS)
+STRUCTURAL = frozenset({"defmodule", "defimpl", "defprotocol", "quote", "alias", "use"} | DEF_KINDS)
 NOT_CALLS = SPECIAL_FORMS - cx.NESTING_CONSTRUCTS
 
 

@@ -66,6 +66,8 @@ def resolve(call: ProcessCall, names: NameTable, servers: set[str], module_facts
             ) -> tuple[str | None, str]:
     """(target module or None, resolution) for one process call."""
     ref = call.target
+    if ref.kind == "local" and ref.value == "self":
+        return call.module, "exact"  # GenServer.call(self(), ...): the calling process itself
     if ref.kind == "local":
         helper = module_facts.get(call.module)
         registry = helper.via_helpers.get(ref.value) if helper else None

@@ -11,7 +11,7 @@ from tree_sitter import Node
 from . import complexity as cx
 from .facts import ModuleFacts
 from .refs import Scope, literal_ref, module_name
-from .syntax import args_of, atom_text, line_of, text
+from .syntax import args_of, atom_text, keyword_pairs, line_of, text
 
 
 @dataclass(slots=True, eq=False)
@@ -31,8 +31,15 @@ class RawModule:
     functions: dict[tuple[str, int], RawFunction] = field(default_factory=dict)
 
 
+#: Forms that open a module body.
+MODULE_FORMS = frozenset({"defmodule", "defimpl", "defprotocol"})
+
+
 def build_modules(calls: list[tuple[str, Node]]) -> list[RawModule]:
-    defs = sorted((n for kw, n in calls if kw == "defmodule"), key=lambda n: n.start_byte)
+    quotes = [(n.start_byte, n.end_byte) for kw, n in calls if kw == "quote"]
+    defs = sorted((n for kw, n in calls if kw in MODULE_FORMS
+                   and not any(s <= n.start_byte < e for s, e in quotes)),  # a quoted module is a template
+                  key=lambda n: n.start_byte)
     modules: list[RawModule] = []
     stack: list[RawModule] = []
     for node in defs:
@@ -42,10 +49,22 @@ def build_modules(calls: list[tuple[str, Node]]) -> list[RawModule]:
         while stack and stack[-1].end <= node.start_byte:
             stack.pop()
         parent = stack[-1] if stack else None
+        kind = text(node.child_by_field_name("target") or node)
         written = text(args[0])
         if args[0].type not in ("alias", "dot", "atom") or written.startswith("unquote"):
             continue
-        if written.startswith("__MODULE__") and parent is not None:
+        if kind == "defimpl":
+            # defimpl Proto, for: Type  →  Proto.Type (inside a module without for: → Proto.Module)
+            proto = parent.scope.resolve(written) if parent is not None else written
+            target = None
+            for extra in args[1:]:
+                for key, value in keyword_pairs(extra):
+                    if key == "for":
+                        target = parent.scope.resolve(text(value)) if parent is not None else text(value)
+            if target is None and parent is not None:
+                target = parent.facts.name
+            name = f"{proto}.{target}" if target else proto
+        elif written.startswith("__MODULE__") and parent is not None:
             name = parent.scope.resolve(written)
         elif parent is not None and args[0].type == "alias":
             name = f"{parent.facts.name}.{written}"
