@@ -9,7 +9,7 @@ from .model import SourceAnalysis
 def render_markdown(result: SourceAnalysis, *, max_items: int = 15) -> str:
     lines = [f"# Source analysis of `{result.root}`", "",
              f"{result.files} files, {result.lines} lines, {len(result.modules)} modules, "
-             f"{len(result.flags)} flags, {len(result.errors)} files skipped.", ""]
+             f"{len(result.flags)} flags, {len(result.errors)} file(s) skipped.", ""]
     if result.flags:
         lines += ["## Flags", ""]
         for f in result.flags[:max_items]:
@@ -24,7 +24,7 @@ def render_markdown(result: SourceAnalysis, *, max_items: int = 15) -> str:
             if m.supervisor and m.supervisor.strategy:
                 roles += f" ({m.supervisor.strategy})"
             lines.append(f"| `{m.name}` | {roles} | {', '.join(m.callbacks)} | {', '.join(m.registered_names)} |")
-        lines += _more(len(roled), max_items * 2) + [""]
+        lines += [""] + _more(len(roled), max_items * 2) + [""]
     fns = sorted(((m, f) for m in result.modules for f in m.functions), key=lambda mf: -mf[1].complexity)
     if fns:
         lines += ["## Most complex functions", "", "| function | complexity | nesting | clauses | lines |",
