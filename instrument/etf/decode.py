@@ -164,6 +164,26 @@ def _seq(data: bytes, pos: int, n: int) -> tuple[list, int]:
         elif tag == 106:
             append([])
             pos += 1
+        elif tag == 108:
+            (k,) = _u32(data, pos + 1)
+            sub, pos = _seq(data, pos + 5, k)
+            if data[pos] == 106:
+                append(sub)
+                pos += 1
+            else:
+                tail, pos = _dec(data, pos)
+                append(ImproperList(sub, tail))
+        elif tag == 116:
+            (k,) = _u32(data, pos + 1)
+            m, pos = _map(data, pos + 5, k)
+            append(m)
+        elif tag == 107:
+            (k,) = _u16(data, pos + 1)
+            end = pos + 3 + k
+            if end > len(data):
+                raise DecodeError("truncated string")
+            append(Charlist(data[pos + 3:end]))
+            pos = end
         elif tag == 110:  # SMALL_BIG (timestamps)
             end = pos + 3 + data[pos + 1]
             v = int.from_bytes(data[pos + 3:end], "little")
