@@ -23,7 +23,7 @@
 %% - on OTP 27+ it traces inside its own trace session (trace:session_create/3), so it coexists
 %%   with dbg or recon; on older releases it refuses to start when a tracer is already active.
 -module(elixir_scope_agent).
--vsn("3").
+-vsn("5").
 
 -export([version/0, start_capture/2, stop_capture/1, stop_capture/2, snapshot/1,
          init/3, checkpoint_loop/4]).
@@ -39,7 +39,7 @@
              mode, session, pflags = [], patterns = [], state_mods = #{},
              helper, stoppers = []}).
 
-version() -> 3.
+version() -> 5.
 
 %% ---------------------------------------------------------------------------------------------
 %% Public API (called over rpc from Python)
@@ -100,6 +100,7 @@ init(Caller, Ref, {Owner, Config}) ->
              batch_ms = C(batch_ms, 100),
              max_buffer = C(max_buffer, 20000),
              ready = queue:new(),
+             rate_start = erlang:monotonic_time(),
              max_events = C(max_events, 50000),
              max_rate = C(max_rate, 20000),
              rate_trip = C(rate_trip_seconds, 5),
@@ -448,7 +449,7 @@ trace_msg(Msg, S0) ->
             S2 = S1#st{offered = S1#st.offered + 1},
             case rate(Mono, S2) of
                 {over, S3} -> drop(rate, 1, Mono, Uniq, S3);
-                {stop, S3} -> {stop, max_rate, S3};
+                {stop, _} -> {stop, max_rate, S1#st{over_limit = S1#st.over_limit + 1}};
                 {ok, S3} when S3#st.nbuf >= S3#st.max_buffer ->
                     drop(backpressure, 1, Mono, Uniq, S3);
                 {ok, S3} -> record(Msg, Mono, Uniq, S3)

@@ -1,0 +1,254 @@
+"""Capture sessions against the real sample app: every capture kind, the limits, the
+invariant offered = stored + dropped, redaction and truncation on the BEAM side, and the
+target dying mid-capture."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from elixir_scope.instrument.capture import CapturePlan, Registered, RunningModule
+from elixir_scope.instrument.dist import Node
+from elixir_scope.instrument.etf import Atom
+from elixir_scope.instrument.limits import CaptureLimits, LimitsError
+from elixir_scope.instrument.session import CaptureSession
+from elixir_scope.instrument.specs import compile_spec
+from elixir_scope.store import EventKind, TraceStore
+from support.nodes import start_node
+
+A = Atom
+WL = "Elixir.SampleApp.Workload"
+REDACTED = A("[REDACTED]")
+
+
+@pytest.fixture
+def store(tmp_path):
+    return TraceStore.open(tmp_path / "capture.db")
+
+
+async def _start(node_fixture, store, plan, limits=None, name="t"):
+    node = Node()
+    conn = await node.connect(node_fixture.name, cookie=node_fixture.cookie)
+    rec = store.create_recording(name, spec=plan.describe(), limits=(limits or CaptureLimits()).as_dict())
+    session = await CaptureSession.start(conn, rec, plan, limits)
+    return node, conn, session
+
+
+def _events(store, result, kind=None):
+    return list(store.recording(result.recording_id).events(kind=kind, limit=100000))
+
+
+def _check_invariant(store, result):
+    st = result.stats
+    assert st.offered == st.sent + st.dropped, st
+    assert st.stored == st.sent, st
+    rec = store.recording(result.recording_id)
+    assert rec.stats.event_count == st.stored
+    assert sum(g.count for g in rec.gaps() if g.reason != "node_down") == st.dropped
+
+
+async def test_calls_with_guard_and_returns(sample_app_module, store):
+    plan = CapturePlan(specs=(compile_spec("SampleApp.Inventory.reserve(sku, qty) when qty > 0 :: return"),))
+    node, conn, s = await _start(sample_app_module, store, plan)
+    try:
+        await conn.rpc(WL, "run", [12])
+        result = await s.stop()
+    finally:
+        await node.close()
+    assert result.end_reason == "stopped"
+    calls = _events(store, result, EventKind.CALL)
+    rets = _events(store, result, EventKind.RETURN)
+    assert calls and len(rets) == len(calls)
+    assert {(e.mfa.module, e.mfa.function, e.mfa.arity) for e in calls} == {("Elixir.SampleApp.Inventory", "reserve", 2)}
+    sku, qty = calls[0].payload
+    assert isinstance(sku, bytes) and qty == 1
+    assert rets[0].payload in (A("ok"), (A("error"), A("out_of_stock"))) or isinstance(rets[0].payload, (tuple, Atom))
+    _check_invariant(store, result)
+
+
+async def test_messages_of_a_registered_process_and_of_a_module(sample_app_module, store):
+    plan = CapturePlan(message_procs=(Registered("Elixir.SampleApp.Inventory"), RunningModule("Elixir.SampleApp.Cart")))
+    node, conn, s = await _start(sample_app_module, store, plan)
+    try:
+        await conn.rpc(WL, "run", [10])
+        result = await s.stop()
+    finally:
+        await node.close()
+    recv = _events(store, result, EventKind.RECEIVE)
+    sent = _events(store, result, EventKind.SEND)
+    assert recv and sent
+    owners = {e.process.reg_name for e in recv if e.process is not None}
+    assert "Elixir.SampleApp.Inventory" in owners
+    gen_calls = [e for e in recv if isinstance(e.payload, tuple) and e.payload[0] == A("$gen_call")]
+    assert gen_calls
+    _check_invariant(store, result)
+
+
+async def test_process_lifecycle(sample_app_module, store):
+    plan = CapturePlan(lifecycle_procs="all")
+    node, conn, s = await _start(sample_app_module, store, plan)
+    try:
+        await conn.rpc("Elixir.SampleApp.Cart", "open", [b"lifecycle_user"])
+        await conn.rpc("Elixir.SampleApp.Cart", "close", [b"lifecycle_user"])
+        result = await s.stop()
+    finally:
+        await node.close()
+    kinds = {e.kind for e in _events(store, result)}
+    assert {EventKind.SPAWN, EventKind.SPAWNED, EventKind.EXIT, EventKind.LINK} <= kinds
+    exits = [e.payload for e in _events(store, result, EventKind.EXIT)]
+    assert A("shutdown") in exits
+    _check_invariant(store, result)
+
+
+async def test_genserver_state_history_and_checkpoints(sample_app_module, store):
+    plan = CapturePlan(state_modules=("Elixir.SampleApp.Inventory",), checkpoint_ms=200)
+    node, conn, s = await _start(sample_app_module, store, plan)
+    try:
+        await conn.rpc(WL, "run", [8])
+        await asyncio.sleep(0.6)
+        result = await s.stop()
+    finally:
+        await node.close()
+    states = _events(store, result, EventKind.STATE)
+    phases = [e.payload[0] for e in states]
+    assert A("before") in phases and A("after") in phases
+    assert phases.count(A("checkpoint")) >= 2
+    after = next(e.payload[1] for e in states if e.payload[0] == A("after"))
+    assert isinstance(after, dict) and b"apple" in after
+    _check_invariant(store, result)
+
+
+async def test_count_limit(sample_app_module, store):
+    plan = CapturePlan(specs=(compile_spec("SampleApp.Cart.handle_call/3 :: return"),))
+    node, conn, s = await _start(sample_app_module, store, plan, CaptureLimits(max_events=40))
+    try:
+        await conn.rpc(WL, "run", [60])
+        result = await s.wait(30)
+    finally:
+        await node.close()
+    assert result.end_reason == "max_events"
+    assert result.stats.offered == 40 and result.stats.dropped == 0
+    _check_invariant(store, result)
+
+
+async def test_time_limit(sample_app_module, store):
+    plan = CapturePlan(specs=(compile_spec("SampleApp.Cart.handle_call/3"),))
+    node, conn, s = await _start(sample_app_module, store, plan, CaptureLimits(max_seconds=0.5))
+    try:
+        result = await s.wait(30)
+    finally:
+        await node.close()
+    assert result.end_reason == "max_seconds"
+    assert store.recording(result.recording_id).info.end_reason == "max_seconds"
+
+
+async def test_rate_limit_sheds_with_counted_gaps(sample_app_module, store):
+    plan = CapturePlan(specs=(compile_spec("SampleApp.Cart.handle_call/3 :: return"),
+                              compile_spec("SampleApp.Inventory.handle_call/3 :: return")))
+    limits = CaptureLimits(max_rate=50, rate_trip_seconds=100, max_seconds=20)
+    node, conn, s = await _start(sample_app_module, store, plan, limits)
+    try:
+        await conn.rpc(WL, "run", [400], timeout=60)
+        result = await s.stop()
+    finally:
+        await node.close()
+    assert result.stats.dropped > 0
+    gaps = store.recording(result.recording_id).gaps()
+    assert gaps and {g.reason for g in gaps} == {"rate"}
+    _check_invariant(store, result)
+
+
+async def test_sustained_rate_stops_the_capture(sample_app_module, store):
+    plan = CapturePlan(specs=(compile_spec("SampleApp.Cart.handle_call/3 :: return"),))
+    limits = CaptureLimits(max_rate=5, rate_trip_seconds=1, max_seconds=20)
+    node, conn, s = await _start(sample_app_module, store, plan, limits)
+    try:
+        _, bg = await conn.rpc(WL, "start_background", [200])
+        try:
+            result = await s.wait(40)
+        finally:
+            await conn.rpc(WL, "stop_background", [bg])
+    finally:
+        await node.close()
+    assert result.end_reason == "max_rate", result
+    _check_invariant(store, result)
+
+
+KEYFIND = "lists:keyfind(K, N, L) when N == 77 -> return"
+
+
+async def test_redaction_on_the_beam_side(erl_node_module, store):
+    plan = CapturePlan(specs=(compile_spec(KEYFIND),))
+    limits = CaptureLimits(redact_patterns=(r"^ssn$",))
+    node, conn, s = await _start(erl_node_module, store, plan, limits)
+    secret_list = [
+        (A("password"), b"hunter2"),
+        (b"Authorization", b"Bearer abc"),
+        {b"API_KEY": 1, A("nested"): {A("user_token"): b"t0k", A("name"): b"ok"}},
+        [(A("ssn"), b"123-45"), (A("city"), b"Paris")],
+    ]
+    try:
+        await conn.rpc("lists", "keyfind", [A("x"), 77, secret_list])
+        result = await s.stop()
+    finally:
+        await node.close()
+    call = _events(store, result, EventKind.CALL)[0]
+    assert call.redacted and not call.truncated
+    _, _, lst = call.payload
+    assert lst[0] == (A("password"), REDACTED)
+    assert lst[1] == (b"Authorization", REDACTED)
+    assert lst[2][b"API_KEY"] == REDACTED
+    assert lst[2][A("nested")] == {A("user_token"): REDACTED, A("name"): b"ok"}
+    assert lst[3] == [(A("ssn"), REDACTED), (A("city"), b"Paris")]
+    assert b"hunter2" not in call.payload_bytes and b"t0k" not in call.payload_bytes
+
+
+async def test_truncation_on_the_beam_side(erl_node_module, store):
+    plan = CapturePlan(specs=(compile_spec(KEYFIND),))
+    node, conn, s = await _start(erl_node_module, store, plan, CaptureLimits(max_term_bytes=300))
+    try:
+        await conn.rpc("lists", "keyfind", [A("x"), 77, [b"x" * 10000, list(range(1000))]])
+        await conn.rpc("lists", "keyfind", [A("small"), 77, []])
+        result = await s.stop()
+    finally:
+        await node.close()
+    big, small = _events(store, result, EventKind.CALL)[:2]
+    assert big.truncated and len(big.payload_bytes) <= 300
+    assert b"$truncated" in big.payload_bytes
+    assert not small.truncated and small.payload[0] == A("small")
+
+
+async def test_target_dying_mid_capture_keeps_everything(store):
+    target = start_node("erl")
+    try:
+        plan = CapturePlan(specs=(compile_spec(KEYFIND),), lifecycle_procs="all")
+        node, conn, s = await _start(target, store, plan, CaptureLimits(batch_ms=20))
+        for i in range(5):
+            await conn.rpc("lists", "keyfind", [i, 77, []])
+        for _ in range(100):
+            if s.stored >= 10:
+                break
+            await asyncio.sleep(0.05)
+        kept = s.stored
+        assert kept >= 10
+        target.kill()
+        result = await s.wait(60)
+        await node.close()
+    finally:
+        target.stop()
+    assert result.end_reason == "node_down"
+    rec = store.recording(result.recording_id)
+    assert rec.info.end_reason == "node_down"
+    assert rec.stats.event_count == kept == result.stats.stored
+    assert [g.reason for g in rec.gaps()] == ["node_down"]
+    assert len(_events(store, result, EventKind.CALL)) == 5
+
+
+def test_limits_validate():
+    with pytest.raises(LimitsError, match="max_events must be a positive number"):
+        CaptureLimits(max_events=0)
+    with pytest.raises(LimitsError, match="not a regular expression"):
+        CaptureLimits(redact_patterns=("(",))
+    with pytest.raises(Exception, match="plan is empty"):
+        CapturePlan().agent_config()
