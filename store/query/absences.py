@@ -37,7 +37,7 @@ def return_absences(engine: "Engine", plan: "StepPlan", within_ns: int | None,
                 f"SELECT {order_sql}, e.id, e.node_id, e.pid, e.ts, e.kind, e.aux FROM events e "
                 f"WHERE e.id IN ({','.join('?' * len(part))}) AND {plan.sql()}",
                 order_params + part + plan.params):
-            c = Cand((r[0], r[1]), r[1], r[2], r[3], r[4], r[5], r[6])
+            c = Cand._make(r)
             if (c.node_id, c.aux) in silent:
                 continue
             complete = within_ns is None or qc.wall_ns(c.node_id, c.ts) + within_ns <= qc.end_wall_ns

@@ -13,8 +13,7 @@ binary search, decides.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .compile import StepPlan
 from .engine import Engine, ScanState
@@ -24,15 +23,20 @@ if TYPE_CHECKING:
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class Cand:
-    key: tuple[int, int]   # (order key, id): recording order
+class Cand(NamedTuple):
+    """One candidate event, straight from SQL (a tuple: cheap to build, compare and sort)."""
+    okey: int      # order key: node ts (one node) or wall-clock ns (several nodes)
     id: int
     node_id: int
     pid: int
     ts: int
     kind: int = 0
     aux: int = 0
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """Recording order."""
+        return (self.okey, self.id)
 
 
 def light_candidates(engine: Engine, plan: StepPlan) -> list[Cand]:
@@ -43,8 +47,8 @@ def light_candidates(engine: Engine, plan: StepPlan) -> list[Cand]:
     rows = engine.qc.db.query(
         f"SELECT {order_sql}, e.id, e.node_id, e.pid, e.ts, e.kind, e.aux FROM events e "
         f"WHERE {plan.sql()}", order_params + plan.params)
-    out = [Cand((r[0], r[1]), r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
-    out.sort(key=lambda c: c.key)
+    out = list(map(Cand._make, rows))
+    out.sort()
     return out
 
 
@@ -58,7 +62,7 @@ def candidates(engine: Engine, step: Step, plan: StepPlan) -> list[Cand]:
     out = []
     for row in engine.scan(plan, step, payload=False, state=state):
         ev = row.event
-        out.append(Cand((engine.qc.order_value(ev.node_id, ev.ts), ev.id), ev.id, ev.node_id,
+        out.append(Cand(engine.qc.order_value(ev.node_id, ev.ts), ev.id, ev.node_id,
                         ev.pid, ev.ts, int(ev.kind), ev.aux))
     return out
 
@@ -104,38 +108,65 @@ def sequence_matches(engine: Engine, src: SequenceSource) -> list[tuple[Cand, ..
     if any(p.empty for p in plans):
         return []
     k = len(src.steps)
-    parts: dict[tuple, list[tuple[tuple[int, int], int, Cand]]] = {}
+    scope = src.scope
+    entries: list[tuple] = []
     for j, (step, plan) in enumerate(zip(src.steps, plans)):
-        cands = candidates(engine, step, plan)
-        if not cands:
+        got = _entries(engine, step, plan, j, scope)
+        if not got:
             return []
-        for c in cands:
-            parts.setdefault(_part(c, src.scope), []).append((c.key, -j, c))
+        entries += got
+    # one sort: by partition, then recording order; the same event's later steps come first
+    entries.sort()
     qc = engine.qc
     within = src.within_ns
-    out: list[tuple[Cand, ...]] = []
-    for entries in parts.values():
-        entries.sort(key=lambda e: (e[0], e[1]))  # same event: later steps first
-        pending: list[tuple[Cand, ...] | None] = [None] * k
-        for _key, neg_j, c in entries:
-            j = -neg_j
-            if j == 0:
-                pending[0] = (c,)
-                if k == 1:
-                    out.append((c,))
+    to_ns = None
+    if qc.single_node:
+        (clock,) = qc.clocks.values()
+        to_ns = clock.to_ns
+    out: list[tuple] = []
+    part = None
+    pending: list = [None] * k
+    for e in entries:
+        if (e[0], e[1]) != part:
+            part = (e[0], e[1])
+            pending = [None] * k
+        j = -e[4]
+        if j == 0:
+            pending[0] = (e,)
+            continue
+        prev = pending[j - 1]
+        if prev is None:
+            continue
+        pending[j - 1] = None
+        if within is not None:
+            span = e[2] - prev[0][2]  # order keys: native ts (one node) or wall ns
+            if (to_ns(span) if to_ns else span) > within:
                 continue
-            prev = pending[j - 1]
-            if prev is None:
-                continue
-            pending[j - 1] = None
-            if within is not None and qc.wall_ns(c.node_id, c.ts) - qc.wall_ns(prev[0].node_id, prev[0].ts) > within:
-                continue
-            chain = prev + (c,)
-            if j == k - 1:
-                out.append(chain)
-            else:
-                pending[j] = chain
-    out.sort(key=lambda m: m[0].key)
+        chain = prev + (e,)
+        if j == k - 1:
+            out.append(chain)
+        else:
+            pending[j] = chain
+    out.sort(key=lambda m: (m[0][2], m[0][3]))
+    return [tuple(Cand(x[2], x[3], x[5], x[6], x[7], x[8], x[9]) for x in m) for m in out]
+
+
+def _entries(engine: Engine, step: Step, plan: StepPlan, j: int, scope: str | None) -> list[tuple]:
+    """Sortable rows `(part1, part2, okey, id, -step, node, pid, ts, kind, aux)` of a step
+    — built by SQL itself when no Python condition is involved (no per-row Python work)."""
+    if plan.empty:
+        return []
+    part = {"process": ("e.node_id", "e.pid"), "node": ("e.node_id", "0")}.get(scope, ("0", "0"))
+    if plan.residual is None and not plan.needs_pairing:
+        order_sql, order_params = engine.qc.wall_order_sql("e")
+        return engine.qc.db.query(
+            f"SELECT {part[0]}, {part[1]}, {order_sql}, e.id, ?, e.node_id, e.pid, e.ts, e.kind, "
+            f"e.aux FROM events e WHERE {plan.sql()}", order_params + [-j] + plan.params)
+    out = []
+    for c in candidates(engine, step, plan):
+        p1 = c.node_id if scope in ("process", "node") else 0
+        p2 = c.pid if scope == "process" else 0
+        out.append((p1, p2, c.okey, c.id, -j, c.node_id, c.pid, c.ts, c.kind, c.aux))
     return out
 
 
