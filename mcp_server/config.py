@@ -79,6 +79,8 @@ class ServerConfig:
     allow_mutations: bool = False
     # Items per page for listing tools; a model asks for the next page with the cursor.
     page_size: int = 50
+    # The knowledge base's vector index folder (None: the knowledge package's default).
+    knowledge_dir: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerConfig:

