@@ -77,7 +77,9 @@ def ensure_causal(rec: "Recording") -> None:
         return
     links = match_messages(rec)
     clocks = lamport_clocks(rec, links)
-    rows = [(rec.id, s, r, m, sn, sp, rn, rp) for (s, r, m, sn, sp, rn, rp) in links]
+    clocks.sort()  # insert in key order: appends to the B-trees instead of random inserts
+    rows = sorted((s, rec.id, r, m, sn, sp, rn, rp) for (s, r, m, sn, sp, rn, rp) in links)
+    rows = [(rid, s, r, m, sn, sp, rn, rp) for (s, rid, r, m, sn, sp, rn, rp) in rows]
     if db.readonly:
         with db.lock:
             c = db.conn
@@ -153,6 +155,39 @@ def _receiver(rec: "Recording", names: _Names, pids: dict, node_id: int, ts: int
     return None
 
 
+class _SendSplitter:
+    """``{Msg, To}`` send payload -> (Msg ETF, To ETF), fast when ``To`` is a pid.
+
+    Skipping a large message term by term is the cost of matching; a pid's encoding has a
+    known length given its node name, so the split is tried from the end first: a NEW_PID /
+    PID tail that parses exactly to the end of the payload. Anything else takes the full walk."""
+
+    _HEAD = b"\x83h\x02"
+
+    def __init__(self, node_names: set[str]) -> None:
+        tails = set()
+        for name in node_names:
+            n = len(name.encode("utf-8"))
+            for atom_len in (2 + n, 3 + n):  # SMALL_ATOM(_UTF8): tag+1; ATOM(_UTF8): tag+2
+                tails.add(1 + atom_len + 12)  # NEW_PID_EXT
+                tails.add(1 + atom_len + 9)   # PID_EXT
+        self.tails = sorted(tails)
+
+    def __call__(self, payload: bytes) -> tuple[bytes, bytes]:
+        n = len(payload)
+        if payload[:3] == self._HEAD:
+            for tail in self.tails:
+                start = n - tail
+                if start > 3 and payload[start] in (88, 103):
+                    try:
+                        if etfscan.skip(payload, start) == n:
+                            return b"\x83" + payload[3:start], b"\x83" + payload[start:]
+                    except BatchFormatError:
+                        pass
+        msg, to = etfscan.tuple_elements(payload)
+        return msg, to
+
+
 def match_messages(rec: "Recording") -> list[tuple[int, int, str, int, int, int, int]]:
     """(send_id, recv_id, method, send_node, send_pid, recv_node, recv_pid) for every matched
     send→receive and spawn→spawned pair of the recording."""
@@ -166,10 +201,13 @@ def match_messages(rec: "Recording") -> list[tuple[int, int, str, int, int, int,
     spawns: dict[tuple[int, int, int], deque] = defaultdict(deque)
     early_spawned: dict[tuple[int, int, int], deque] = defaultdict(deque)
     out = []
+    split = _SendSplitter({r[0] for r in rec.db.query(
+        "SELECT DISTINCT pid_node FROM processes WHERE recording_id = ? AND pid_node IS NOT NULL",
+        (rec.id,))} | {n.name for n in rec.context.nodes.values()})
     for eid, node_id, kind, ts, uniq, pid, aux, payload in evs:
         if kind == _SEND:
             try:
-                msg, to = etfscan.tuple_elements(payload)
+                msg, to = split(payload)
             except BatchFormatError:
                 continue
             target = (node_id, aux) if aux else _receiver(rec, names, pids, node_id, ts, to)
