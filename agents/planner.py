@@ -81,7 +81,9 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
         specs.append(PlannedSpec(spec=f"{m} :: return", why=why))
     for c in candidates or []:
         spec = getattr(c, "spec", None)
-        if spec and not any(s.spec.split(" ")[0] == spec or s.spec.startswith(spec.split("/")[0] + " ") for s in specs):
+        whole = {s.spec.split(" ")[0] for s in specs}
+        module = spec.rsplit(".", 1)[0] if spec and "/" in spec else spec
+        if spec and spec not in whole and module not in whole:
             specs.append(PlannedSpec(spec=f"{spec} :: return", why="source analysis: " + "; ".join(getattr(c, "reasons", [])[:2])))
     if "data" in classes or survey.ets_tables:
         for table, owner in survey.ets_tables[:5]:
@@ -91,8 +93,9 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
                     why=f"ETS table {table}" + (f" of {owner}" if owner else "") + ": read-modify-write races show as interleaved lookup/insert"))
     if survey.registries:
         for reg in survey.registries[:3]:
-            specs.append(PlannedSpec(spec=f"Registry.dispatch({reg}, _, _)", why=f"publishes on {reg}: which topics get messages"))
-            specs.append(PlannedSpec(spec=f"Registry.register({reg}, _, _)", why=f"subscriptions on {reg}"))
+            atom = f':"Elixir.{reg}"' if reg[:1].isupper() else reg
+            specs.append(PlannedSpec(spec=f"Registry.dispatch({atom}, _, _)", why=f"publishes on {reg}: which topics get messages"))
+            specs.append(PlannedSpec(spec=f"Registry.register({atom}, _, _)", why=f"subscriptions on {reg}"))
     state_modules = list(survey.genservers)
     message_processes = [m for m in survey.genservers]
     if "timeout" in classes:

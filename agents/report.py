@@ -44,16 +44,15 @@ def render_markdown(report: Report) -> str:
         out.append("")
         out.append(_culprit_line(rc))
     out.append("")
-    if report.narrative and report.narrative.source == "claude":
-        out.append("## Explanation")
-        out.append("")
-        out.append(report.narrative.text.strip())
-        out.append("")
-    elif report.narrative:
-        out.append("## Explanation")
-        out.append("")
-        out.append(report.narrative.text.strip())
-        out.append("")
+    if report.narrative:
+        text = report.narrative.text.strip()
+        if rc is not None and text.startswith(rc.summary):  # the template opens with the summary shown above
+            text = text[len(rc.summary):].strip()
+        if text:
+            out.append("## Explanation" + (f" (by {report.narrative.model})" if report.narrative.source == "claude" else ""))
+            out.append("")
+            out.append(text)
+            out.append("")
     if rc is not None:
         if rc.causal_chain:
             out.append("## Causal chain")

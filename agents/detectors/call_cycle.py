@@ -15,6 +15,9 @@ from __future__ import annotations
 from ..findings import Culprit, Finding, MessageArrow
 from ..view import Message, RecordingView, fmt, is_atom, mod_name
 
+# trace-signature tokens (knowledge/signatures.py VOCABULARY) this detector proves
+SIGNATURES = ("call:cycle", "call:nested_in_callback", "exception:timeout:GenServer.call")
+
 
 def _gen_call(msg) -> tuple | None:
     """(tag, request) of a ``$gen_call`` message, else None."""
@@ -149,7 +152,7 @@ def _finding(view: RecordingView, chain, closing: Message) -> Finding:
         evidence=evidence,
         causal_chain=evidence[: len(chain)],
         messages=arrows,
-        signatures=["call:cycle", "exception:timeout:GenServer.call", "genserver:deadlock"],
+        signatures=list(SIGNATURES),
         fix_hint=(
             "Break the cycle: a callback must not synchronously call a process that may be calling it. "
             "Reply first and do the work after (`{:reply, :ok, state, {:continue, ...}}`), use `cast`/`send` "

@@ -16,7 +16,11 @@ from ..findings import Culprit, Finding, MessageArrow
 from ..view import RecordingView, fmt, is_atom, mod_name
 
 MIN_CRASHES = 3
+_GENERIC = ("proc_lib", "erlang", ":erlang", "Elixir.Task", "Task.")
 NORMAL = ("normal", "shutdown")
+
+# trace-signature tokens (knowledge/signatures.py VOCABULARY) this detector proves
+SIGNATURES = ("restart:loop", "exit:abnormal", "exit:reached_max_restart_intensity")
 
 
 def _abnormal(reason) -> bool:
@@ -34,14 +38,26 @@ def _identity(view: RecordingView, pid: int) -> str | None:
     return p.name or (mod_name(mod) if mod else None) or p.initial_call
 
 
-def _top_frame(reason) -> tuple[str, str, str] | None:
-    """(module, function/arity, error) from ``{error, [{M, F, A, Loc} | _]}``."""
-    if isinstance(reason, tuple) and len(reason) == 2 and isinstance(reason[1], list) and reason[1]:
-        frame = reason[1][0]
-        if isinstance(frame, tuple) and len(frame) >= 3:
-            m, f, a = frame[0], frame[1], frame[2]
+_STDLIB = ("erlang", "gen", "gen_server", "gen_statem", "proc_lib", "supervisor", "lists", "maps",
+           "Elixir.String", "Elixir.Integer", "Elixir.Enum", "Elixir.Map", "Elixir.Keyword", "Elixir.Kernel",
+           "Elixir.GenServer", "Elixir.Supervisor", "Elixir.Agent", "Elixir.Task", "Elixir.Application")
+
+
+def _top_frame(reason, app_modules: set[str]) -> tuple[str, str, str] | None:
+    """(module, function/arity, offending value) from ``{error, [{M, F, A, Loc} | _]}``: the
+    first frame in the application's code, and the argument of the failing BIF above it
+    (``:erlang.binary_to_integer("500ms")``) — or the error itself."""
+    if not (isinstance(reason, tuple) and len(reason) == 2 and isinstance(reason[1], list) and reason[1]):
+        return None
+    frames = [f for f in reason[1] if isinstance(f, tuple) and len(f) >= 3]
+    value = fmt(reason[0], 150)
+    for i, (m, f, a, *_rest) in enumerate(frames):
+        mod = str(getattr(m, "name", m))
+        if i == 0 and isinstance(a, list) and a:
+            value = fmt(a[0] if len(a) == 1 else a, 150)
+        if mod in app_modules or (not app_modules and not mod.startswith(_STDLIB)):
             arity = len(a) if isinstance(a, list) else a
-            return str(getattr(m, "name", m)), f"{getattr(f, 'name', f)}/{arity}", fmt(reason[0], 150)
+            return mod, f"{getattr(f, 'name', f)}/{arity}", value
     return None
 
 
@@ -53,9 +69,14 @@ def detect(view: RecordingView) -> list[Finding]:
             if ident:
                 groups[ident].append(e)
     findings = []
+    parent_of = {s.child: s.parent for s in view.spawns}
     for ident, exits in groups.items():
         pids = {e.pid for e in exits}
-        if len(exits) < MIN_CRASHES or len(pids) < MIN_CRASHES:
+        if len(exits) < MIN_CRASHES or len(pids) < MIN_CRASHES or ident.startswith(_GENERIC):
+            continue
+        # a loop is the same child restarted by its supervisor: one parent for most of them
+        parents = [parent_of[e.pid] for e in exits if e.pid in parent_of]
+        if parents and max(parents.count(p) for p in set(parents)) < MIN_CRASHES - 1:
             continue
         exits.sort(key=lambda e: e.ts)
         findings.append(_finding(view, ident, exits))
@@ -65,15 +86,16 @@ def detect(view: RecordingView) -> list[Finding]:
 def _finding(view: RecordingView, ident: str, exits) -> Finding:
     span = (exits[-1].ts - exits[0].ts) * 1000.0 / view.time_unit
     first = exits[0]
-    frame = _top_frame(first.reason)
+    app = {c.module for c in view.calls if c.module not in ("ets", "Elixir.Registry")}
+    frame = next((fr for fr in (_top_frame(e.reason, app) for e in exits) if fr), None)
     mod = view.module_of_pid.get(first.pid)
-    module = mod_name(frame[0]) if frame and not frame[0].startswith(("gen", "proc_lib")) else (mod_name(mod) if mod else ident)
-    function = frame[1] if frame and not frame[0].startswith(("gen", "proc_lib")) else None
-    # init crashes show up as a call to init/1 ending in an exception
-    for c in view.calls_by_pid.get(first.pid, []):
-        if c.function == "init" and c.outcome == "exception":
-            module, function = mod_name(c.module), "init/1"
-            break
+    module = mod_name(frame[0]) if frame else (mod_name(mod) if mod else ident)
+    function = frame[1] if frame else None
+    if frame is None:  # init crashes show up as a call to init/1 ending in an exception
+        for c in view.calls_by_pid.get(first.pid, []):
+            if c.function == "init" and c.outcome == "exception":
+                module, function = mod_name(c.module), "init/1"
+                break
     reason = frame[2] if frame else fmt(first.reason, 150)
     # who gave up: a supervisor (the spawner of the crashing processes) exiting afterwards
     parents = {s.parent for s in view.spawns if s.child in {e.pid for e in exits}}
@@ -102,7 +124,7 @@ def _finding(view: RecordingView, ident: str, exits) -> Finding:
         evidence=evidence,
         causal_chain=evidence[:3],
         messages=arrows,
-        signatures=["exit:repeated", "exit:reached_max_restart_intensity", "supervisor:restart_loop"],
+        signatures=list(SIGNATURES),
         fix_hint=(
             "Fix the crash itself (the reason is the same every time: bad configuration or input at start). "
             "Validate config before starting the child, return `{:stop, reason}`/`:ignore` from init for "

@@ -13,6 +13,18 @@ from __future__ import annotations
 from ..findings import Culprit, Finding, MessageArrow, StateDiff
 from ..view import Call, RecordingView, StateStep, fmt, is_atom, mod_name
 
+# trace-signature tokens (knowledge/signatures.py VOCABULARY) this detector proves
+SIGNATURES = ("state:nil_field", "state:corrupted_by_earlier_message")
+
+
+def _exception_tokens(reason: str) -> list[str]:
+    for needle, token in (("FunctionClauseError", "exception:function_clause"), ("function_clause", "exception:function_clause"),
+                          ("MatchError", "exception:badmatch"), ("badmatch", "exception:badmatch"),
+                          ("KeyError", "exception:key_error"), ("badkey", "exception:key_error")):
+        if needle in reason:
+            return [token]
+    return []
+
 
 def _failures(view: RecordingView) -> list[Call]:
     out = []
@@ -144,7 +156,7 @@ def _explain(view: RecordingView, fail: Call, history: list[StateStep]) -> Findi
         state_diffs=diffs,
         messages=[MessageArrow(sender="caller", receiver=view.label(fail.pid), message=fmt(request, 50),
                                at_ms=view.at_ms(fail.ts), kind="call")],
-        signatures=["exception:error", "state:nil_field", "state:corrupted_by_earlier_message"],
+        signatures=list(SIGNATURES) + _exception_tokens(reason),
         fix_hint=(
             "Validate at the boundary: reject the bad value in the callback that accepted it (pattern-match "
             "or guard on the message, return {:error, reason}), and keep the state's invariants in one place "

@@ -17,6 +17,9 @@ from ..view import Call, RecordingView, fmt, mod_name
 READS = {"lookup", "lookup_element", "member"}
 WRITES = {"insert", "insert_new"}
 
+# trace-signature tokens (knowledge/signatures.py VOCABULARY) this detector proves
+SIGNATURES = ("ets:read_modify_write", "ets:concurrent_writers")
+
 
 def _key_of_insert(c: Call):
     if len(c.args) >= 2:
@@ -97,7 +100,7 @@ def _finding(view: RecordingView, table: str, key: str, spans, races) -> Finding
         ),
         severity="high",
         confidence=0.9,
-        culprit=Culprit(module=module, function=function, detail=f"{{{table}, {key}}}"),
+        culprit=Culprit(module=module, function=function, detail=key, process=f"ets {table}"),
         evidence=evidence,
         causal_chain=evidence[-4:],
         messages=[
@@ -106,7 +109,7 @@ def _finding(view: RecordingView, table: str, key: str, spans, races) -> Finding
             MessageArrow(sender=view.label(w1.pid), receiver=f"ets {table}", message=f"insert {v1}", at_ms=view.at_ms(w1.ts)),
             MessageArrow(sender=view.label(w2.pid), receiver=f"ets {table}", message=f"insert {v2}", at_ms=view.at_ms(w2.ts)),
         ],
-        signatures=["ets:read_modify_write", "ets:race", "state:lost_update"],
+        signatures=list(SIGNATURES),
         fix_hint=(
             f"Make the update atomic: `:ets.update_counter({table}, {key}, 1, {{{key}, 0}})` for counters, "
             "or serialise writers through the table's owner process."

@@ -17,6 +17,9 @@ from ..view import RecordingView, fmt, mod_name
 MIN_GROWTH = 50        # messages more at the end than at the start
 MIN_RISING = 0.6       # share of sample steps that rose
 
+# trace-signature tokens (knowledge/signatures.py VOCABULARY) this detector proves
+SIGNATURES = ("mailbox:growing", "message:rate_high", "callback:slow")
+
 
 def _shape(msg) -> str:
     """A message's shape: its tag and arity, e.g. ``{:"$gen_cast", {:work, _}}``."""
@@ -29,6 +32,13 @@ def _shape(msg) -> str:
             return f"{{{head}, {fmt(inner, 40)}}}"
         return f"{{{head}, …}}"
     return fmt(msg, 40)
+
+
+def _unwrap(msg):
+    """The request inside a ``$gen_cast`` / ``$gen_call`` envelope, else the message."""
+    if isinstance(msg, tuple) and len(msg) in (2, 3) and getattr(msg[0], "name", "") in ("$gen_cast", "$gen_call"):
+        return msg[-1]
+    return msg
 
 
 def detect(view: RecordingView) -> list[Finding]:
@@ -57,6 +67,7 @@ def _finding(view: RecordingView, pid: int, series, peak: int) -> Finding:
     received = [m for m in view.messages if m.receiver == pid and m.receive_ts is not None]
     shapes = Counter(_shape(m.msg) for m in received)
     shape, n_shape = shapes.most_common(1)[0] if shapes else ("?", 0)
+    example_msg = next((_unwrap(m.msg) for m in received if _shape(m.msg) == shape), None)
     callbacks = [c for c in view.calls_by_pid.get(pid, []) if c.function.startswith("handle_")]
     durations = Counter()
     counts = Counter()
@@ -93,10 +104,11 @@ def _finding(view: RecordingView, pid: int, series, peak: int) -> Finding:
         ),
         severity="high",
         confidence=0.9 if received else 0.75,
-        culprit=Culprit(module=module, function=function, detail=shape, process=view.label(pid)),
+        culprit=Culprit(module=module, function=function,
+                        detail=fmt(example_msg) if example_msg is not None else shape, process=view.label(pid)),
         evidence=evidence,
         causal_chain=evidence[:2],
-        signatures=["mailbox:growing", "callback:slow"],
+        signatures=list(SIGNATURES),
         fix_hint=(
             "Apply back-pressure: make the producer call instead of cast (so it waits), batch the work, "
             "shed load when the queue is long (`Process.info(self(), :message_queue_len)`), or spread the "

@@ -16,6 +16,9 @@ from ..view import RecordingView, fmt, mod_name
 
 MIN_LEAKED = 20
 
+# trace-signature tokens (knowledge/signatures.py VOCABULARY) this detector proves
+SIGNATURES = ("process:count_growing", "message:unmatched", "process:orphaned")
+
 
 def _mfa_text(mfa) -> str:
     if isinstance(mfa, tuple) and len(mfa) == 3:
@@ -47,6 +50,8 @@ def _finding(view: RecordingView, mfa: str, spawns, alive) -> Finding:
             spawner = c
     module = mod_name(spawner.module) if spawner else view.label(first.parent)
     function = f"{spawner.function}/{spawner.arity}" if spawner else None
+    leaked = {s.child for s in alive}
+    unmatched = [m for m in view.messages if m.receiver in leaked]
     counts = [s.process_count for s in view.samples]
     growth = f" The node's process count went from {counts[0]} to {counts[-1]} while recording." if len(counts) >= 2 else ""
     span = (alive[-1].ts - alive[0].ts) * 1000.0 / view.time_unit
@@ -54,6 +59,11 @@ def _finding(view: RecordingView, mfa: str, spawns, alive) -> Finding:
                 for s in alive[:5]]
     if spawner:
         evidence.insert(0, view.call_evidence(spawner))
+    for m in unmatched[:3]:
+        evidence.append(view.evidence(m.send_id or m.receive_id, "send", m.send_ts or m.receive_ts, m.sender,
+                                      f"sent {fmt(m.msg)} to leaked {view.label(m.receiver)}: never matched by its receive"))
+    waiting = (f" Each was sent {fmt(unmatched[0].msg)}, which its receive does not match, so it waits forever."
+               if unmatched else "")
     if len(counts) >= 2:
         evidence.append(view.evidence(None, "sample", view.samples[-1].ts, None, f"process count {counts[-1]} (was {counts[0]})"))
     return Finding(
@@ -62,14 +72,15 @@ def _finding(view: RecordingView, mfa: str, spawns, alive) -> Finding:
         summary=(
             f"{len(spawns)} processes running {mfa} were spawned in {span:.0f} ms"
             + (f" by {module}.{function}" if function else "")
-            + f", and {len(alive)} of them were still alive when the recording ended: they never exit.{growth}"
+            + f", and {len(alive)} of them were still alive when the recording ended: they never exit.{waiting}{growth}"
         ),
         severity="high",
         confidence=0.85 if len(counts) >= 2 and counts[-1] > counts[0] else 0.75,
-        culprit=Culprit(module=module, function=function, detail=mfa),
+        culprit=Culprit(module=module, function=function,
+                        detail=fmt(unmatched[0].msg) if unmatched else mfa),
         evidence=evidence,
         causal_chain=evidence[:3],
-        signatures=["process:count_growing", "process:leak", "spawn:no_exit"],
+        signatures=list(SIGNATURES),
         fix_hint=(
             "Give every spawned process a way to end: a timeout in its receive (`after`), a monitor on its "
             "requester, or run it under a Task.Supervisor with `Task.Supervisor.async_nolink` and a timeout."

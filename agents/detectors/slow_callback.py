@@ -18,6 +18,9 @@ from .call_cycle import outstanding_calls
 
 CALLBACKS = ("handle_call", "handle_cast", "handle_info", "handle_continue", "init")
 
+# trace-signature tokens (knowledge/signatures.py VOCABULARY) this detector proves
+SIGNATURES = ("callback:slow", "exception:timeout:GenServer.call")
+
 
 def timeout_target(reason) -> tuple[object, object, object] | None:
     """``{:timeout, {GenServer|:gen_server, :call, [target, request, timeout]}}`` → parts."""
@@ -138,7 +141,7 @@ def _finding(view, slow: Call, caller, ts, ev_id, request, timeout, tgt) -> Find
             MessageArrow(sender=view.label(caller), receiver=view.label(caller), message="timeout",
                          at_ms=view.at_ms(ts), kind="exit"),
         ],
-        signatures=["callback:slow", "exception:timeout:GenServer.call"],
+        signatures=list(SIGNATURES),
         fix_hint=(
             f"Keep {slow.function} fast: move the slow work for {fmt(req, 60)} out of the server "
             "(a Task under a Task.Supervisor replying later with GenServer.reply/2), or cache/precompute it; "

@@ -20,15 +20,22 @@ PUBLISH = {("Elixir.Registry", "dispatch"), ("Elixir.Phoenix.PubSub", "broadcast
            ("Elixir.Phoenix.PubSub", "broadcast!"), ("Elixir.Phoenix.PubSub", "local_broadcast")}
 SUBSCRIBE = {("Elixir.Registry", "register"), ("Elixir.Phoenix.PubSub", "subscribe")}
 
+# trace-signature tokens (knowledge/signatures.py VOCABULARY) this detector proves
+SIGNATURES = ("pubsub:no_subscribers", "pubsub:topic_mismatch")
 
-def _enclosing(view: RecordingView, c: Call) -> Call | None:
-    best = None
-    for o in view.calls_by_pid.get(c.pid, []):
-        if o is c or o.module in ("Elixir.Registry", "Elixir.Phoenix.PubSub"):
-            continue
-        if o.ts <= c.ts and (o.end_ts is None or o.end_ts >= c.ts) and (best is None or o.ts >= best.ts):
-            best = o
-    return best
+
+def _origin(c: Call, topic: str) -> Call | None:
+    """Where the topic was made: walk up the callers while they received it as an argument
+    (thin wrappers like ``MyApp.PubSub.publish(topic, msg)`` pass it through); the first
+    caller that did not receive it wrote it."""
+    origin = None
+    p = c.parent
+    while p is not None:
+        origin = p
+        if not any(topic in fmt(a, 400) for a in p.args):
+            break
+        p = p.parent
+    return origin
 
 
 def detect(view: RecordingView) -> list[Finding]:
@@ -56,7 +63,7 @@ def detect(view: RecordingView) -> list[Finding]:
 def _finding(view, registry, topic, calls, known) -> Finding:
     nearest = max(known, key=lambda t: SequenceMatcher(None, t, topic).ratio(), default=None)
     first = calls[0]
-    outer = _enclosing(view, first)
+    outer = _origin(first, topic)
     module = mod_name(outer.module) if outer else mod_name(first.module)
     function = f"{outer.function}/{outer.arity}" if outer else f"{first.function}/{first.arity}"
     evidence = [view.call_evidence(c, f"{c.mfa} published to {topic} on {registry}") for c in calls[:5]]
@@ -78,7 +85,7 @@ def _finding(view, registry, topic, calls, known) -> Finding:
         causal_chain=evidence[:2],
         messages=[MessageArrow(sender=view.label(first.pid), receiver=f"{registry} {topic}", message=fmt(first.args[2] if len(first.args) > 2 else None, 40),
                                at_ms=view.at_ms(first.ts), kind="send")],
-        signatures=["pubsub:no_subscribers", "pubsub:topic_mismatch"],
+        signatures=list(SIGNATURES),
         fix_hint=(
             f"Use one definition of the topic for both sides (a function like `def topic(:order_created), do: "
             f"{nearest or topic}`), so publisher and subscriber cannot drift apart."

@@ -1,0 +1,111 @@
+"""Recording for a diagnosis: turn a :class:`~elixir_scope.agents.findings.Plan` into a
+capture, reproduce the problem while it runs, and keep what was seen from outside.
+
+While the capture runs, the trigger expression (if any) is evaluated on the node; mailbox
+lengths and the process count are sampled every ``sample_every`` seconds; the registries'
+keys are read at the start and the end. Those observations go into the recording itself as
+``mark`` events (see :mod:`~elixir_scope.agents.view`), so a saved recording can be
+diagnosed again without the live node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from elixir_scope.instrument.capture import CapturePlan, RunningModule
+from elixir_scope.instrument.etf import Atom
+from elixir_scope.instrument.limits import CaptureLimits
+from elixir_scope.instrument.session import capture
+from elixir_scope.instrument.specs import SpecError, compile_spec
+from elixir_scope.instrument.survey import registry_keys, sample
+
+from .context import DiagnosisContext
+from .findings import Plan
+from .view import REGISTRY_TAG, SAMPLE_TAG
+
+
+@dataclass
+class CaptureRun:
+    recording_id: int
+    summary: dict
+    errors: list[str] = field(default_factory=list)
+    wait_ms: float = 0.0
+
+
+def _elixir_module(name: str) -> str:
+    return name if name.startswith(("Elixir.", ":")) or not name[:1].isupper() else "Elixir." + name
+
+
+def capture_plan(plan: Plan) -> tuple[CapturePlan, list[str]]:
+    """The instrument-level plan, and the specs that could not be compiled (with why)."""
+    specs, errors = [], []
+    for s in plan.specs:
+        try:
+            specs.append(compile_spec(s.spec))
+        except SpecError as exc:
+            errors.append(f"spec {s.spec!r} skipped: {exc}")
+    state = tuple(_elixir_module(m) for m in plan.state_modules)
+    msgs = tuple(RunningModule(_elixir_module(m)) for m in plan.message_processes)
+    return CapturePlan(specs=tuple(specs), call_procs="all", message_procs=msgs,
+                       lifecycle_procs="all" if plan.lifecycle else (),
+                       state_modules=state, checkpoint_ms=0), errors
+
+
+async def _sampler(ctx: DiagnosisContext, session, stop: asyncio.Event, errors: list[str]) -> None:
+    while not stop.is_set():
+        try:
+            s = await sample(ctx.conn, top=10)
+            await session.mark((Atom(SAMPLE_TAG), s.process_count,
+                                [(str(pid).encode(), q) for pid, q in s.queues]))
+        except Exception as exc:  # sampling is best effort: the recording itself goes on
+            errors.append(f"sampling stopped: {exc}")
+            return
+        try:
+            await asyncio.wait_for(stop.wait(), ctx.sample_every)
+        except asyncio.TimeoutError:
+            pass
+
+
+async def _registries(ctx: DiagnosisContext, session, registries: list[str], errors: list[str]) -> None:
+    for reg in registries:
+        try:
+            keys = await registry_keys(ctx.conn, reg)
+            await session.mark((Atom(REGISTRY_TAG), Atom(_elixir_module(reg)), keys))
+        except Exception as exc:
+            errors.append(f"could not read the keys of registry {reg}: {exc}")
+
+
+async def run_capture(ctx: DiagnosisContext, plan: Plan, *, symptom: str, trigger: str | None,
+                      seconds: float, registries: list[str] | None = None) -> CaptureRun:
+    cplan, errors = capture_plan(plan)
+    trigger_budget = ctx.trigger_timeout if trigger else 0.0
+    limits = CaptureLimits(max_events=plan.max_events, max_seconds=seconds + trigger_budget + 30.0)
+    session = await capture(ctx.conn, ctx.store, f"diagnose: {symptom[:80]}", cplan, limits)
+    stop = asyncio.Event()
+    regs = registries if registries is not None else [
+        s.spec.split("(")[1].split(",")[0].strip(':"').removeprefix("Elixir.")
+        for s in plan.specs if s.spec.startswith("Registry.dispatch(")]
+    await _registries(ctx, session, regs, errors)
+    sampler = asyncio.create_task(_sampler(ctx, session, stop, errors))
+    t0 = time.perf_counter()
+    try:
+        await session.mark((Atom("es_trigger"), trigger.encode() if trigger else Atom("none")))
+        if trigger:
+            try:
+                await ctx.conn.rpc("Elixir.Code", "eval_string", [trigger.encode()], timeout=ctx.trigger_timeout)
+            except Exception as exc:  # the trigger may well fail: that can be the problem itself
+                errors.append(f"the trigger raised or timed out: {exc}")
+        await asyncio.sleep(seconds)
+    finally:
+        stop.set()
+        await sampler
+        if regs:
+            await _registries(ctx, session, regs, errors)
+        result = await session.stop()
+    wait_ms = (time.perf_counter() - t0) * 1000.0
+    st = result.stats
+    summary = {"end_reason": result.end_reason, "offered": st.offered, "stored": st.stored,
+               "dropped": st.dropped, "specs": len(cplan.specs)}
+    return CaptureRun(result.recording_id, summary, errors, wait_ms)

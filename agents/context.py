@@ -1,0 +1,33 @@
+"""The diagnosis run's configuration and live resources, passed to every graph node as the
+LangGraph runtime context (never checkpointed: it holds the node connection, the open store
+and the API key)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .llm import LLMConfig
+
+Progress = Callable[[str, float], Awaitable[None]]
+
+
+@dataclass
+class DiagnosisContext:
+    store: Any                          # elixir_scope.store.TraceStore (open, writable)
+    conn: Any = None                    # elixir_scope.instrument.dist.Connection to the target
+    dist_node: Any = None               # the local hidden node (for mailboxes)
+    knowledge_dir: Path | None = None   # the Chroma index; None: the per-user default
+    use_knowledge: bool = True
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    sample_every: float = 0.25          # seconds between mailbox/process-count samples
+    settle_seconds: float = 1.0         # keep recording this long after the trigger returned
+    trigger_timeout: float = 30.0
+    max_events: int = 200_000
+    progress: Progress | None = None
+
+    async def report_progress(self, message: str, fraction: float) -> None:
+        if self.progress is not None:
+            await self.progress(message, fraction)
