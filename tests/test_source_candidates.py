@@ -120,3 +120,12 @@ def test_sample_app_is_healthy():
     result = analyze_tree(EXAMPLES / "sample_app" / "lib")
     assert not result.errors and len(result.modules) >= 5
     assert not [f for f in result.flags if f.severity == "warning"], [f.message for f in result.flags]
+
+
+def test_every_candidate_spec_compiles_with_the_trace_spec_compiler(umbrella):
+    specs = pytest.importorskip("elixir_scope.instrument.specs.generate")
+    for symptom in ("checkout times out", "notifications never arrive", "memory grows", "crashes"):
+        for cand in rank_candidates(umbrella, symptom, limit=10):
+            compiled = specs.compile_spec(cand.spec)
+            assert compiled.module == f"Elixir.{cand.module}"
+            assert (compiled.function, compiled.arity) == (cand.function, cand.arity)
