@@ -2,11 +2,12 @@
 
 How the overview stays cheap for thousands of processes: funs cannot be sent, but *export*
 funs (``fun erlang:process_info/2``) can, so one rpc of
-``lists:zipwith(fun erlang:process_info/2, Pids, [Items, Items, ...])`` returns the info of
-every process. Then only the ``limit`` processes that make the cut get their initial call
-translated (``proc_lib:translate_initial_call/1`` via ``lists:map``) and their behaviour looked
-up (module attributes of the distinct callback modules, in parallel). About four round trips in
-all, whatever the process count.
+``lists:zipwith(fun erlang:process_info/2, Pids, [Key, Key, ...])`` returns the sort key of
+every process. Only the ``limit`` processes that make the cut then get every item (a second
+``zipwith``), their initial call translated (``proc_lib:translate_initial_call/1`` via
+``lists:map``) and their behaviour looked up (module attributes of the distinct callback
+modules, in parallel). Five round trips in all, whatever the process count, and the bulk of the
+data is one small tuple per process.
 """
 
 from __future__ import annotations
@@ -144,12 +145,19 @@ async def process_overview(
         raise ValueError(f"sort_by must be memory, reductions or message_queue_len, not {sort_by!r}")
     if limit < 1:
         raise ValueError("limit must be at least 1")
+    info2 = Export(_A("erlang"), _A("process_info"), 2)
     pids = await conn.rpc("erlang", "processes", [], timeout=timeout)
-    infos = await conn.rpc(
-        "lists", "zipwith", [Export(_A("erlang"), _A("process_info"), 2), pids, [OVERVIEW_ITEMS] * len(pids)],
-        timeout=timeout,
+    # Phase 1: only the sort key of every process (one small tuple each) ...
+    key = _A(sort_by)
+    keyed = await conn.rpc("lists", "zipwith", [info2, pids, [key] * len(pids)], timeout=timeout)
+    ranked = sorted(
+        ((k[1], p) for p, k in zip(pids, keyed) if type(k) is tuple),  # undefined: exited meanwhile
+        key=lambda kp: kp[0], reverse=True,
     )
-    rows = [(p, proplist(i)) for p, i in zip(pids, infos) if isinstance(i, list)]  # undefined: exited meanwhile
+    # ... phase 2: every item, for the top ones only (a few spare for processes that exit).
+    top = [p for _, p in ranked[: limit + max(5, limit // 10)]]
+    infos = await conn.rpc("lists", "zipwith", [info2, top, [OVERVIEW_ITEMS] * len(top)], timeout=timeout)
+    rows = [(p, proplist(i)) for p, i in zip(top, infos) if isinstance(i, list)]
     rows.sort(key=lambda r: r[1].get(sort_by, 0), reverse=True)
     return await _describe(conn, rows[:limit], timeout)
 
