@@ -1,7 +1,7 @@
 """The recorded history: the embedded trace store (schema, ingest, export/import), time
 travel, causal order and the query language. Never calls the live node.
 
-Public names (pinned by tests/test_store_api.py)::
+Public names (pinned by tests/test_store.py)::
 
     TraceStore.open(path, readonly=False) -> TraceStore
     TraceStore.create_recording(name, spec=, limits=, meta=) -> RecordingWriter

@@ -36,17 +36,16 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from . import etfscan
 from .errors import BatchFormatError
 from .events import Event, EventKind
 from .gaps import Gap
 from .reader import EVENT_COLUMNS
+from .receivers import Names, SendSplitter, resolve_receiver
 
 if TYPE_CHECKING:
     from .reader import Recording
 
 _SEND, _RECV, _SPAWN, _SPAWNED = 4, 6, 7, 16
-_REG, _UNREG = 11, 12
 
 _TEMP_DDL = [
     "CREATE TEMP TABLE IF NOT EXISTS msg_links (recording_id INTEGER NOT NULL, send_id INTEGER "
@@ -107,92 +106,11 @@ def _wall_ns(rec: "Recording"):
     return key
 
 
-class _Names:
-    """Registered name -> process, as of a moment (register/unregister events, then the
-    names interned in the Dict)."""
-
-    def __init__(self, rec: "Recording") -> None:
-        from elixir_scope.instrument.etf import decode
-
-        self.timeline: dict[tuple[int, str], list[tuple[int, int, int]]] = defaultdict(list)
-        for eid, node_id, kind, ts, pid, payload in rec.db.query(
-                "SELECT id, node_id, kind, ts, pid, payload FROM events WHERE recording_id = ? "
-                "AND kind IN (11, 12) ORDER BY id", (rec.id,)):
-            name = getattr(decode(payload), "name", None)
-            if name is not None:
-                self.timeline[(node_id, name)].append((ts, pid if kind == _REG else 0, eid))
-        self.static = {(p.node_id, p.reg_name): p.idx for p in rec.context.processes.values() if p.reg_name}
-        self.node_ids = {n.name: n.id for n in rec.context.nodes.values()}
-
-    def resolve(self, node_id: int, name: str, ts: int) -> int | None:
-        best = None
-        for t, pid, _ in self.timeline.get((node_id, name), ()):
-            if t <= ts:
-                best = pid
-        if best is not None:
-            return best or None
-        return self.static.get((node_id, name))
-
-
-def _receiver(rec: "Recording", names: _Names, pids: dict, node_id: int, ts: int,
-              to_bytes: bytes) -> tuple[int, int] | None:
-    from elixir_scope.instrument.etf import Atom, Pid, decode
-
-    to = decode(to_bytes)
-    if isinstance(to, Pid):
-        node = names.node_ids.get(to.node.name, node_id)
-        idx = pids.get((node, str(to)))
-        return (node, idx) if idx else None
-    if isinstance(to, Atom):
-        idx = names.resolve(node_id, to.name, ts)
-        return (node_id, idx) if idx else None
-    if isinstance(to, tuple) and len(to) == 2 and isinstance(to[0], Atom) and isinstance(to[1], Atom):
-        node = names.node_ids.get(to[1].name)
-        if node is None:
-            return None
-        idx = names.resolve(node, to[0].name, ts)
-        return (node, idx) if idx else None
-    return None
-
-
-class _SendSplitter:
-    """``{Msg, To}`` send payload -> (Msg ETF, To ETF), fast when ``To`` is a pid.
-
-    Skipping a large message term by term is the cost of matching; a pid's encoding has a
-    known length given its node name, so the split is tried from the end first: a NEW_PID /
-    PID tail that parses exactly to the end of the payload. Anything else takes the full walk."""
-
-    _HEAD = b"\x83h\x02"
-
-    def __init__(self, node_names: set[str]) -> None:
-        tails = set()
-        for name in node_names:
-            n = len(name.encode("utf-8"))
-            for atom_len in (2 + n, 3 + n):  # SMALL_ATOM(_UTF8): tag+1; ATOM(_UTF8): tag+2
-                tails.add(1 + atom_len + 12)  # NEW_PID_EXT
-                tails.add(1 + atom_len + 9)   # PID_EXT
-        self.tails = sorted(tails)
-
-    def __call__(self, payload: bytes) -> tuple[bytes, bytes]:
-        n = len(payload)
-        if payload[:3] == self._HEAD:
-            for tail in self.tails:
-                start = n - tail
-                if start > 3 and payload[start] in (88, 103):
-                    try:
-                        if etfscan.skip(payload, start) == n:
-                            return b"\x83" + payload[3:start], b"\x83" + payload[start:]
-                    except BatchFormatError:
-                        pass
-        msg, to = etfscan.tuple_elements(payload)
-        return msg, to
-
-
 def match_messages(rec: "Recording") -> list[tuple[int, int, str, int, int, int, int]]:
     """(send_id, recv_id, method, send_node, send_pid, recv_node, recv_pid) for every matched
     send→receive and spawn→spawned pair of the recording."""
     wall = _wall_ns(rec)
-    names = _Names(rec)
+    names = Names(rec)
     pids = {(p.node_id, p.pid_text): p.idx for p in rec.context.processes.values()}
     rows = rec.db.query("SELECT id, node_id, kind, ts, uniq, pid, aux, payload FROM events "
                         "WHERE recording_id = ? AND kind IN (4, 6, 7, 16) ORDER BY id", (rec.id,))
@@ -201,7 +119,7 @@ def match_messages(rec: "Recording") -> list[tuple[int, int, str, int, int, int,
     spawns: dict[tuple[int, int, int], deque] = defaultdict(deque)
     early_spawned: dict[tuple[int, int, int], deque] = defaultdict(deque)
     out = []
-    split = _SendSplitter({r[0] for r in rec.db.query(
+    split = SendSplitter({r[0] for r in rec.db.query(
         "SELECT DISTINCT pid_node FROM processes WHERE recording_id = ? AND pid_node IS NOT NULL",
         (rec.id,))} | {n.name for n in rec.context.nodes.values()})
     for eid, node_id, kind, ts, uniq, pid, aux, payload in evs:
@@ -210,7 +128,7 @@ def match_messages(rec: "Recording") -> list[tuple[int, int, str, int, int, int,
                 msg, to = split(payload)
             except BatchFormatError:
                 continue
-            target = (node_id, aux) if aux else _receiver(rec, names, pids, node_id, ts, to)
+            target = (node_id, aux) if aux else resolve_receiver(names, pids, node_id, ts, to)
             if target:
                 pending[target][msg].append((eid, node_id, pid))
         elif kind == _RECV:

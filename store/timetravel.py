@@ -28,8 +28,6 @@ from .states import STATE_ROW_COLUMNS
 if TYPE_CHECKING:
     from .reader import ProcessRef, Recording
 
-Moment = "int | Event"
-
 _BIG = 2**63 - 1
 
 

@@ -22,16 +22,11 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 from .db import (Database, build_event_indexes, defer_event_indexes, open_database, writer_alive,
                  writer_identity)
 from .ingest import RecordingWriter
 from .reader import RECORDING_COLUMNS, Recording, RecordingInfo, recording_info
 from .states import StatePolicy
-
-if TYPE_CHECKING:
-    pass
 
 
 class TraceStore:
