@@ -1,5 +1,6 @@
-"""Monitors, links and exit signals in both directions against a real ``erl`` node, and the
-answers to control messages a node sends (monitor of an unknown pid, unlink ids, exits)."""
+"""Monitors, links and exit signals in both directions against real OTP 25 and OTP 28 nodes,
+and the answers to control messages a node sends (monitor of an unknown pid, unlink ids,
+exits with payloads)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 
 import pytest
 
+from support.nodes import start_node
 from test_dist_helpers import eval_erl
 
 from elixir_scope.instrument.dist import ExitSignal, Node
@@ -15,10 +17,17 @@ from elixir_scope.instrument.etf import Atom, Pid
 DOWN, PROCESS = Atom("DOWN"), Atom("process")
 
 
+@pytest.fixture(scope="module", params=["erl", "otp28"])
+def target(request):
+    node = start_node(request.param)
+    yield node
+    node.stop()
+
+
 @pytest.fixture
-async def conn(erl_node_module):
+async def conn(target):
     node = Node()
-    c = await node.connect(erl_node_module.name, cookie=erl_node_module.cookie)
+    c = await node.connect(target.name, cookie=target.cookie)
     yield c
     await node.close()
 
