@@ -209,3 +209,12 @@ def test_call_to_self_pid_inside_a_callback_is_a_self_call():
     r = flags("defmodule M do\n use GenServer\n def init(s), do: {:ok, s}\n"
               " def handle_call(:again, _from, s), do: {:reply, GenServer.call(self(), :other), s}\nend")
     assert [f.kind for f in r.flags] == [FlagKind.SELF_CALL]
+
+
+def test_calls_through_an_imported_project_module_are_followed():
+    r = flags("defmodule H do\n def ask_server, do: GenServer.call(S, :q)\nend\n"
+              "defmodule S do\n use GenServer\n import H\n def init(s), do: {:ok, s}\n"
+              " def handle_call(:q, _f, s), do: {:reply, 1, s}\n"
+              " def handle_cast(:c, s) do\n  ask_server()\n  {:noreply, Map.new()}\n end\nend")
+    assert ("S.handle_cast/2", "H.ask_server/0") in r.graph.function_calls
+    assert [f.kind for f in r.flags] == [FlagKind.SELF_CALL]

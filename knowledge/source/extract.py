@@ -19,7 +19,7 @@ from . import complexity as cx
 from .facts import LOCAL_SPAWNS, FileFacts, FunCall, interpret_remote, literal_call, note_via_helper
 from .model import Location
 from .refs import module_name
-from .scopes import RawFunction, RawModule, add_alias, add_attribute, add_use, build_modules
+from .scopes import RawFunction, RawModule, add_alias, add_attribute, add_import, add_use, build_modules
 from .syntax import arg_count, args_of, function_head, int_literal, line_of, operator, text
 
 QUERY = """
@@ -44,7 +44,7 @@ SPECIAL_FORMS = frozenset({
 } | DEF_KINDS | cx.NESTING_CONSTRUCTS)
 
 
-STRUCTURAL = frozenset({"defmodule", "defimpl", "defprotocol", "quote", "alias", "use"} | DEF_KINDS)
+STRUCTURAL = frozenset({"defmodule", "defimpl", "defprotocol", "quote", "alias", "use", "import"} | DEF_KINDS)
 NOT_CALLS = SPECIAL_FORMS - cx.NESTING_CONSTRUCTS
 
 
@@ -184,10 +184,10 @@ def extract(tree: Tree, query: Query, file: str) -> FileResult:
         if mod is not None and not in_quote(node):
             add_attribute(mod, name, node)
     for kw, node in structural:
-        if kw in ("alias", "use") and not in_quote(node):
+        if kw in ("alias", "use", "import") and not in_quote(node):
             mod = module_at(node)
             if mod is not None:
-                (add_alias if kw == "alias" else add_use)(mod, node)
+                {"alias": add_alias, "use": add_use, "import": add_import}[kw](mod, node)
 
     local_names = {id(m): {name for name, _ in m.functions} for m in modules}
     resolved: dict[tuple[int, str], str] = {}
@@ -210,10 +210,16 @@ def extract(tree: Tree, query: Query, file: str) -> FileResult:
                 fn = clause.function  # type: ignore[union-attr]
                 out.spawns.append(Location(file, line_of(node), clause.module.facts.name,  # type: ignore[union-attr]
                                            f"{fn.name}/{fn.arity}"))
-            if kw in local_names[id(clause.module)]:  # calls to imported functions are not edges
-                fn = clause.function
-                out.fun_calls.append(FunCall(clause.module.facts.name, f"{fn.name}/{fn.arity}",
-                                             clause.module.facts.name, kw, arg_count(node)))
+            mod = clause.module  # type: ignore[union-attr]
+            if kw in local_names[id(mod)]:
+                fn = clause.function  # type: ignore[union-attr]
+                out.fun_calls.append(FunCall(mod.facts.name, f"{fn.name}/{fn.arity}", mod.facts.name, kw,
+                                             arg_count(node)))
+            elif mod.facts.imports:  # maybe from an imported project module; graph.py decides
+                fn = clause.function  # type: ignore[union-attr]
+                arity = arg_count(node)
+                for imported in mod.facts.imports:
+                    out.fun_calls.append(FunCall(mod.facts.name, f"{fn.name}/{fn.arity}", imported, kw, arity, True))
     for node in fns:
         clause = clause_at(node)
         if clause is not None:

@@ -45,6 +45,7 @@ class FunCall:
     target: str
     name: str
     arity: int
+    imported: bool = False  # a bare call that may come from `import target`
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,7 @@ class ModuleFacts:
     line: int
     end_line: int
     uses: list[tuple[str, str | None]] = field(default_factory=list)  # (module, option atom)
+    imports: list[str] = field(default_factory=list)
     behaviours: list[str] = field(default_factory=list)
     hints: set[str] = field(default_factory=set)  # role hints from calls (e.g. "agent")
     supervisor: SupervisorInfo | None = None

@@ -134,6 +134,8 @@ class FunctionGraph:
                 continue
             target = f"{c.target}.{c.name}/{c.arity}"
             if target not in self.known:
+                if c.imported:
+                    continue  # not defined by that import (Kernel, a dependency, another import)
                 same = by_name.get((c.target, c.name), [])
                 if len(same) != 1:
                     continue  # a default-argument arity is resolved only when unambiguous

@@ -129,3 +129,10 @@ def add_use(mod: RawModule, node: Node) -> None:
     if target:
         option = atom_text(args[1]) if len(args) > 1 else None
         mod.facts.uses.append((target, option))
+
+
+def add_import(mod: RawModule, node: Node) -> None:
+    args = args_of(node)
+    target = module_name(args[0], mod.scope) if args else None
+    if target and not target.startswith(":") and target not in mod.facts.imports:
+        mod.facts.imports.append(target)
