@@ -147,3 +147,25 @@ def test_spawn_is_a_causal_edge(tmp_path):
     store, r, _ = build(tmp_path, script)
     ev = r.events()
     assert [e.kind for e in r.causal_past(ev[-1]).events] == [EventKind.SPAWNED, EventKind.SPAWN, EventKind.CALL]
+
+
+def test_send_payload_split_is_exact_for_any_message():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from elixir_scope.instrument.etf import Pid, encode
+    from elixir_scope.store.receivers import SendSplitter
+
+    split = SendSplitter({"test@localhost", "b@h"})
+    pid = Pid(Atom("test@localhost"), 7, 0, 3)
+    leaves = st.one_of(st.integers(), st.binary(max_size=20), st.sampled_from([Atom("a"), Atom("test@localhost")]),
+                       st.just(pid), st.just(Pid(Atom("b@h"), 1, 2, 3)))
+    msgs = st.recursive(leaves, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                        st.tuples(inner, inner)), max_leaves=12)
+
+    @given(msgs, st.sampled_from([pid, Atom("Elixir.Cache"), (Atom("reg"), Atom("b@h"))]))
+    @settings(max_examples=300, deadline=None)
+    def check(msg, to):
+        assert split(encode((msg, to))) == (encode(msg), encode(to))
+
+    check()
