@@ -107,7 +107,7 @@ class CaptureSession:
         mbox, conn = self._mbox, self.conn
         try:
             while True:
-                msgs = mbox.drain()
+                msgs = mbox.drain(64)
                 if not msgs:
                     if conn.closed.is_set():
                         return self._node_lost()
@@ -115,21 +115,36 @@ class CaptureSession:
                         msgs = [await mbox.receive(timeout=0.25)]
                     except asyncio.TimeoutError:
                         continue
+                # Batches that queued up while we were storing are stored together, in one
+                # transaction (fewer commits when Python lags), then acknowledged at once: the
+                # agent treats an ack of Seq as an ack of every batch up to Seq.
+                dicts: list = []
+                chunks: list = []
+                last_seq = None
+                done = None
                 for msg in msgs:
                     if type(msg) is not tuple or not msg:
                         continue
                     tag = msg[0]
-                    if tag is _ES_BATCH or tag == _ES_BATCH:
+                    if tag == _ES_BATCH:
                         _, _agent, seq, dict_entries, events, stats = msg
-                        self.stored += self.recording.ingest_batch(self.node_id, dict_entries, events)
+                        dicts.extend(dict_entries)
+                        chunks.append(events)
+                        last_seq = seq
                         self.last_stats = stats
-                        try:
-                            await conn.send(self.agent, (_ES_ACK, seq))
-                        except NodeDown:
-                            return self._node_lost()
                     elif tag == _ES_DONE:
-                        _, _agent, reason, stats = msg
-                        return self._done(reason, stats)
+                        done = msg
+                        break
+                if chunks:
+                    events = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                    self.stored += self.recording.ingest_batch(self.node_id, dicts, events)
+                    try:
+                        await conn.send(self.agent, (_ES_ACK, last_seq))
+                    except NodeDown:
+                        return self._node_lost()
+                if done is not None:
+                    _, _agent, reason, stats = done
+                    return self._done(reason, stats)
         except MailboxClosed:
             return self._node_lost()
         finally:

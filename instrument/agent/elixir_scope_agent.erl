@@ -23,7 +23,7 @@
 %% - on OTP 27+ it traces inside its own trace session (trace:session_create/3), so it coexists
 %%   with dbg or recon; on older releases it refuses to start when a tracer is already active.
 -module(elixir_scope_agent).
--vsn("5").
+-vsn("6").
 
 -export([version/0, start_capture/2, stop_capture/1, stop_capture/2, snapshot/1,
          init/3, checkpoint_loop/4]).
@@ -39,7 +39,7 @@
              mode, session, pflags = [], patterns = [], state_mods = #{},
              helper, stoppers = []}).
 
-version() -> 5.
+version() -> 6.
 
 %% ---------------------------------------------------------------------------------------------
 %% Public API (called over rpc from Python)
@@ -777,18 +777,25 @@ reply_late_stoppers(Stats) ->
 compile_redact([], []) -> none;
 compile_redact(Keys, Pats) ->
     LowKeys = [string:lowercase(to_bin(K)) || K <- Keys],
-    Escaped = [re_escape(K) || K <- LowKeys],
-    {ok, Pre} = re:compile(lists:join(<<"|">>, Escaped), [caseless]),
+    %% The fast precheck must be a superset of the exact rule (a key whose lower-cased text
+    %% contains a redact key): every case mix of each key's first four characters, searched
+    %% with binary:match (Aho-Corasick). re:run over every payload was 10x slower.
+    Pre = binary:compile_pattern(lists:usort(lists:append([case_mixes(prefix4(K)) || K <- LowKeys, K =/= <<>>]))),
     CPats = [begin {ok, R} = re:compile(to_bin(P), [caseless, unicode]), R end || P <- Pats],
     {Pre, LowKeys, CPats}.
+
+prefix4(K) when byte_size(K) > 4 -> binary:part(K, 0, 4);
+prefix4(K) -> K.
+
+case_mixes(<<>>) -> [<<>>];
+case_mixes(<<C, Rest/binary>>) ->
+    Tails = case_mixes(Rest),
+    Cs = lists:usort([C, string:to_upper(C), string:to_lower(C)]),
+    [<<X, T/binary>> || X <- Cs, T <- Tails].
 
 to_bin(A) when is_atom(A) -> atom_to_binary(A, utf8);
 to_bin(L) when is_list(L) -> unicode:characters_to_binary(L);
 to_bin(B) when is_binary(B) -> B.
-
-re_escape(Bin) ->
-    << <<(case lists:member(C, "\\^$.|?*+()[]{}-") of true -> <<$\\, C>>; false -> <<C>> end)/binary>>
-       || <<C>> <= Bin >>.
 
 payload(Term, Max, Redact) ->
     Bin = term_to_binary(Term),
@@ -798,7 +805,7 @@ payload(Term, Max, Redact) ->
             {Pre, Keys, Pats} ->
                 %% fast path: no key text anywhere in the encoded term (atoms, binaries and
                 %% charlists appear verbatim in the external format) means nothing to redact
-                case Pats =:= [] andalso re:run(Bin, Pre, [{capture, none}]) =:= nomatch of
+                case Pats =:= [] andalso binary:match(Bin, Pre) =:= nomatch of
                     true -> {Term, Bin, 0};
                     false ->
                         case redact(Term, Keys, Pats) of

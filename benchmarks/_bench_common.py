@@ -1,0 +1,100 @@
+"""Shared by the capture benchmarks: a test node, a workload module compiled and loaded on it
+the same way as the agent (no file on the target), generous capture limits."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from elixir_scope.instrument.agent.loader import compile_on  # noqa: E402
+from elixir_scope.instrument.etf import Atom, Charlist  # noqa: E402
+from elixir_scope.instrument.limits import CaptureLimits  # noqa: E402
+
+WORKLOAD = b"""
+-module(es_bench_wl).
+-export([f/2, loop/1, spawn_worker/0, worker/0, go/2, dbg_run/2, server/0, start_server/0,
+         calls/2, dbg_calls/3, handle_call/3, init/1]).
+
+f(I, X) -> {I, X}.
+
+loop(0) -> ok;
+loop(N) -> f(N, <<"payload">>), loop(N - 1).
+
+spawn_worker() -> spawn(es_bench_wl, worker, []).
+
+worker() ->
+    receive
+        {go, N, From} ->
+            T0 = erlang:monotonic_time(microsecond),
+            loop(N),
+            From ! {done, erlang:monotonic_time(microsecond) - T0},
+            worker()
+    end.
+
+go(W, N) ->
+    W ! {go, N, self()},
+    receive {done, Us} -> Us end.
+
+%% The baseline: dbg's file trace port, the BEAM's fastest capture, same workload.
+dbg_run(N, File) ->
+    W = spawn_worker(),
+    dbg:tracer(port, dbg:trace_port(file, File)),
+    dbg:p(W, [call, timestamp]),
+    dbg:tpl(es_bench_wl, f, 2, [{'_', [], [{return_trace}]}]),
+    T0 = erlang:monotonic_time(microsecond),
+    go(W, N),
+    Ref = erlang:trace_delivered(W),
+    receive {trace_delivered, W, Ref} -> ok end,
+    dbg:flush_trace_port(),
+    T1 = erlang:monotonic_time(microsecond),
+    dbg:stop(),
+    exit(W, kill),
+    {T1 - T0, filelib:file_size(File)}.
+
+%% A tiny gen_server-like call workload for the overhead benchmark (plain gen_server).
+start_server() ->
+    {ok, P} = gen_server:start(es_bench_wl, [], []),
+    P.
+
+server() -> ok.
+
+init(_) -> {ok, 0}.
+
+handle_call(Req, _From, N) -> {reply, Req, N + 1}.
+
+calls(P, N) ->
+    T0 = erlang:monotonic_time(microsecond),
+    calls_loop(P, N),
+    erlang:monotonic_time(microsecond) - T0.
+
+calls_loop(_P, 0) -> ok;
+calls_loop(P, N) -> gen_server:call(P, {ping, N}), calls_loop(P, N - 1).
+
+%% The same call workload traced by dbg to a process (dbg's default tracer), same spec.
+dbg_calls(P, N, Dummy) ->
+    _ = Dummy,
+    dbg:tracer(process, {fun(_, C) -> C + 1 end, 0}),
+    dbg:p(P, [call]),
+    dbg:tpl(es_bench_wl, handle_call, 3, [{'_', [], [{return_trace}]}]),
+    Us = calls(P, N),
+    dbg:stop(),
+    Us.
+"""
+
+
+async def load_workload(conn) -> None:
+    beam = await compile_on(conn, WORKLOAD)
+    await conn.rpc("code", "purge", [Atom("es_bench_wl")])
+    res = await conn.rpc("code", "load_binary", [Atom("es_bench_wl"), Charlist(map(ord, "es_bench_wl.erl")), beam])
+    assert res[0] == Atom("module"), res
+
+
+def bench_limits(**kw) -> CaptureLimits:
+    base = dict(max_events=50_000_000, max_seconds=600, max_rate=50_000_000, max_queue=5_000_000,
+                queue_shed_limit=1000, max_memory=4_000_000_000, max_buffer=2_000_000,
+                batch_size=5000, batch_ms=50, window=16, check_every=5000)
+    base.update(kw)
+    return CaptureLimits(**base)
