@@ -192,6 +192,8 @@ def test_system_snapshot_tree_status_and_mailbox(tmp_path):
     later = r.system_snapshot_at(dead)
     assert str(temp[0]) not in {p.process.pid_text for p in later.processes}
     assert snap.process(str(client[0])).mailbox is None  # no callbacks traced there: unknown
+    again = r.system_snapshot_at(moment)
+    assert again.load_states() == 1 and again.process(str(worker[0]))._state == {Atom("n"): 1}
 
 
 def test_stepping_and_timeline(tmp_path):
