@@ -106,9 +106,21 @@ class _Printer:
     def __init__(self, opts: InspectOptions) -> None:
         self.o = opts
         self.ex = opts.syntax == "elixir"
+        # exact-type fast path for the terms that dominate real payloads
+        self._fast = {Atom: self.atom, bytes: self.binary, tuple: self.tuple, list: self.list,
+                      dict: self._dict, int: str, Pid: self._pid}
+
+    def _dict(self, d: dict) -> str:
+        return self.map(list(d.items()))
+
+    def _pid(self, p: Pid) -> str:
+        return f"#PID<0.{p.id}.{p.serial}>" if self.ex else f"<0.{p.id}.{p.serial}>"
 
     # -- dispatch ------------------------------------------------------------------------
     def term(self, t: Any) -> str:
+        fast = self._fast.get(type(t))
+        if fast is not None:
+            return fast(t)
         if t is True:
             return "true"
         if t is False:
@@ -309,7 +321,15 @@ class _Printer:
         return f"#Fun<{self.atom(module)}.{index}/{f.arity}>"
 
 
+# ASCII bytes that make a binary non-printable (everything else ASCII prints or escapes).
+_ASCII_UNPRINTABLE = re.compile(rb"[\x00-\x06\x0e-\x1a\x1c-\x1f]")
+# Characters that need an escape inside quotes (checked before the slow per-character path).
+_NEEDS_ESCAPE = {q: re.compile(r"[\\%s\x00-\x1f\x7f]|#\{" % re.escape(q)) for q in ("\"", "'")}
+
+
 def _printable_utf8(b: bytes) -> str | None:
+    if b.isascii():  # the common case, answered without a per-character loop
+        return None if _ASCII_UNPRINTABLE.search(b) else b.decode("ascii")
     try:
         text = b.decode("utf-8")
     except UnicodeDecodeError:
@@ -326,6 +346,9 @@ def _printable_utf8(b: bytes) -> str | None:
 
 
 def _escape(text: str, quote: str, interpolation: bool = False) -> str:
+    fast = _NEEDS_ESCAPE.get(quote)
+    if fast is not None and not fast.search(text):
+        return text
     out = []
     prev = ""
     for ch in text:
