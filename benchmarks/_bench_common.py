@@ -16,7 +16,7 @@ from elixir_scope.instrument.limits import CaptureLimits  # noqa: E402
 WORKLOAD = b"""
 -module(es_bench_wl).
 -export([f/2, loop/1, spawn_worker/0, worker/0, go/2, dbg_run/2, server/0, start_server/0,
-         calls/2, dbg_calls/3, handle_call/3, init/1]).
+         calls/2, dbg_calls/3, handle_call/3, init/1, storm/0, spawn_storm/0]).
 
 f(I, X) -> {I, X}.
 
@@ -24,6 +24,10 @@ loop(0) -> ok;
 loop(N) -> f(N, <<"payload">>), loop(N - 1).
 
 spawn_worker() -> spawn(es_bench_wl, worker, []).
+
+spawn_storm() -> spawn(es_bench_wl, storm, []).
+
+storm() -> loop(100000), storm().
 
 worker() ->
     receive

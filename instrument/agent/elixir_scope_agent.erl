@@ -23,7 +23,7 @@
 %% - on OTP 27+ it traces inside its own trace session (trace:session_create/3), so it coexists
 %%   with dbg or recon; on older releases it refuses to start when a tracer is already active.
 -module(elixir_scope_agent).
--vsn("6").
+-vsn("7").
 
 -export([version/0, start_capture/2, stop_capture/1, stop_capture/2, snapshot/1,
          init/3, checkpoint_loop/4]).
@@ -39,7 +39,7 @@
              mode, session, pflags = [], patterns = [], state_mods = #{},
              helper, stoppers = []}).
 
-version() -> 6.
+version() -> 7.
 
 %% ---------------------------------------------------------------------------------------------
 %% Public API (called over rpc from Python)
@@ -91,7 +91,6 @@ stop_capture(Agent, Timeout) ->
 init(Caller, Ref, {Owner, Config}) ->
     process_flag(trap_exit, true),
     process_flag(message_queue_data, off_heap),
-    process_flag(priority, high),
     C = fun(K, D) -> maps:get(K, Config, D) end,
     S0 = #st{owner = Owner,
              tu = erlang:convert_time_unit(1, second, native),
