@@ -153,3 +153,25 @@ async def test_connection_for_a_remote_pid(conn):
 
     with pytest.raises(NodeDown, match="not connected"):
         node.connection_for(Pid(Atom("other@host"), 1, 0, 1))
+
+
+async def test_undecodable_message_is_delivered_not_dropped(conn):
+    """A term nested deeper than Python's recursion limit: the mailbox gets the raw bytes and
+    the connection stays up."""
+    from test_dist_helpers import eval_erl
+
+    from elixir_scope.instrument.dist import UndecodableMessage
+    from elixir_scope.instrument.etf import DecodeError, decode
+
+    mbox = conn.node.mailbox()
+    code = "To ! lists:foldl(fun(_, Acc) -> {Acc} end, leaf, lists:seq(1, 5000)), ok."
+    await eval_erl(conn, code, To=mbox.pid)
+    msg = await mbox.receive(timeout=10)
+    assert isinstance(msg, UndecodableMessage) and "nested too deeply" in msg.error
+    assert msg.data[:1] == b"\x83" and msg.data.count(b"h\x01") == 5000
+    with pytest.raises(DecodeError):
+        decode(msg.data)
+    assert await conn.rpc("erlang", "abs", [-6]) == 6
+    # an rpc whose result cannot be decoded fails at once (not at its timeout)
+    with pytest.raises(DecodeError, match="cannot be decoded"):
+        await eval_erl(conn, "lists:foldl(fun(_, Acc) -> {Acc} end, leaf, lists:seq(1, 5000)).", timeout=60)

@@ -209,3 +209,21 @@ def test_improper_list_errors():
 def test_large_binary_is_one_slice():
     blob = bytes(range(256)) * 4096
     assert decode(encode((Atom("b"), blob)))[1] == blob
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=60))
+def test_garbage_gives_decode_error_only(raw):
+    try:
+        decode(b"\x83" + raw)
+    except DecodeError:
+        pass
+
+
+def test_deep_nesting_is_a_decode_error():
+    with pytest.raises(DecodeError, match="nested too deeply"):
+        decode(b"\x83" + b"h\x01" * 100_000 + b"a\x01")

@@ -28,7 +28,7 @@ from .errors import (
     RpcError,
     RpcTimeout,
 )
-from .mailbox import ExitSignal, Mailbox
+from .mailbox import ExitSignal, Mailbox, UndecodableMessage
 from .node import Node, split_node_name
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "NotAllowed",
     "RpcError",
     "RpcTimeout",
+    "UndecodableMessage",
     "resolve_cookie",
     "split_node_name",
 ]

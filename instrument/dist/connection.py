@@ -24,11 +24,11 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..etf import Atom, Pid, Ref, encode
+from ..etf import Atom, DecodeError, Pid, Ref, decode_one, encode
 from .control import Flag, Op
 from .errors import DistError, NodeDown, RpcError, RpcTimeout
 from .handshake import PeerInfo
-from .mailbox import ExitSignal, Mailbox
+from .mailbox import ExitSignal, Mailbox, UndecodableMessage
 from .transport import DistProtocol
 
 if TYPE_CHECKING:
@@ -233,7 +233,8 @@ class Connection:
     async def rpc(self, module: str | Atom, function: str | Atom, args: list, *, timeout: float = 5.0) -> Any:
         """``module:function(args...)`` on the node (through ``rex``; group leader ``user``).
 
-        Raises ``RpcError`` for ``{badrpc, Reason}``, ``RpcTimeout``, ``NodeDown``."""
+        Raises ``RpcError`` for ``{badrpc, Reason}``, ``RpcTimeout``, ``NodeDown``, and
+        ``etf.DecodeError`` when the result arrived but cannot be decoded here."""
         m = module if isinstance(module, Atom) else Atom(module)
         f = function if isinstance(function, Atom) else Atom(function)
         if not isinstance(args, list):
@@ -271,6 +272,16 @@ class Connection:
             fut = self._rpc_pending.get(msg[0])
             if fut is not None and not fut.done():
                 fut.set_result(msg[1])
+        elif isinstance(msg, UndecodableMessage) and msg.data[1:3] == b"h\x02":
+            # {Ref, Result} whose Result we cannot read: fail that call now rather than let
+            # it run into its timeout.
+            try:
+                ref, _ = decode_one(b"\x83" + msg.data[3:])
+            except DecodeError:
+                return
+            fut = self._rpc_pending.get(ref)
+            if fut is not None and not fut.done():
+                fut.set_exception(DecodeError(f"the rpc's result arrived but cannot be decoded: {msg.error}"))
 
     # -- monitors -----------------------------------------------------------------------
     async def monitor(self, mbox: Mailbox, target: Pid | Atom | str) -> Ref:

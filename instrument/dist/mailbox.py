@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .connection import Connection
     from .node import Node
 
-__all__ = ["Mailbox", "ExitSignal"]
+__all__ = ["Mailbox", "ExitSignal", "UndecodableMessage"]
 
 _NORMAL = Atom("normal")
 
@@ -40,6 +40,15 @@ class ExitSignal:
     from_pid: Pid
     reason: Any
     linked: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class UndecodableMessage:
+    """A message that arrived but could not be decoded here; ``data`` is its external term
+    format (with the 131 byte), ``error`` says why. Delivered instead of dropping it."""
+
+    data: bytes
+    error: str
 
 
 class Mailbox:

@@ -20,7 +20,10 @@ SPAWN_REQUEST {29, ...}       answered SPAWN_REPLY {31, ReqId, From, 0, notsup} 
 GROUP_LEADER, NODE_LINK       ignored
 ============================  ===============================================================
 
-A message to a pid or name we do not have is dropped, as the BEAM does.
+A message to a pid or name we do not have is dropped, as the BEAM does. A message whose
+payload this decoder cannot read (e.g. nested deeper than Python's recursion allows) is not
+dropped silently and does not cost the connection: the mailbox gets an ``UndecodableMessage``
+with the raw bytes and the reason. A control term that cannot be read closes the connection.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from ..etf import Atom, Pid, decode_one
 from ..etf.decode import DecodeError
 from .control import Op
 from .errors import DistError
-from .mailbox import ExitSignal
+from .mailbox import ExitSignal, UndecodableMessage
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -91,11 +94,17 @@ class Dispatcher:
             ctrl, off = decode_one(data, start + 1)
             op = ctrl[0]
             if op == 22 or op == 2:  # SEND_SENDER / SEND: {Op, From|'', To}
-                msg, _ = decode_one(data, off)
+                try:
+                    msg, _ = decode_one(data, off)
+                except DecodeError as exc:
+                    msg = UndecodableMessage(data[off:end], str(exc))
                 self.deliver(ctrl[2], msg)
                 return
             if op == 6:  # REG_SEND {6, From, '', ToName}
-                msg, _ = decode_one(data, off)
+                try:
+                    msg, _ = decode_one(data, off)
+                except DecodeError as exc:
+                    msg = UndecodableMessage(data[off:end], str(exc))
                 mbox = self.names.get(ctrl[3])
                 if mbox is not None:
                     mbox._deliver(msg)

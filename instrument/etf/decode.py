@@ -372,8 +372,14 @@ def decode_one(data: bytes | bytearray | memoryview, offset: int = 0) -> tuple[A
                 "(is this really term_to_binary output?)"
             )
         term, end = _dec(data, offset + 1)
+    except DecodeError:
+        raise
     except (IndexError, struct.error) as exc:
         raise DecodeError(f"truncated external term ({len(data) - offset} bytes from offset {offset})") from exc
+    except RecursionError as exc:
+        raise DecodeError("external term nested too deeply for this decoder") from exc
+    except (ValueError, TypeError) as exc:  # e.g. a 300-character atom, a bitstring with 0 bits
+        raise DecodeError(f"invalid external term: {exc}") from exc
     if end > len(data):
         raise DecodeError(f"truncated external term: needs {end - offset} bytes from offset {offset}, got {len(data) - offset}")
     return term, end
