@@ -62,6 +62,15 @@ class StateAt:
         """The callback MFA that produced the state (None for a checkpoint)."""
         return self.event.mfa
 
+    @property
+    def truncated(self) -> bool:
+        """The agent cut the state (``max_term_bytes``): parts are ``'$truncated'`` markers."""
+        return self.event.truncated
+
+    @property
+    def redacted(self) -> bool:
+        return self.event.redacted
+
 
 def _latest_state_row(rec: "Recording", proc: ProcessInfo, ts: int, uniq: int) -> tuple | None:
     return rec.db.query_one(
