@@ -124,6 +124,8 @@ class Connection:
                 now = self.loop.time()
                 stalled = now - last_wake > period + self.tick_interval
                 last_wake = now
+                if now - self._last_tx >= self.tick_interval:
+                    self._write(_TICK)
                 if stalled:
                     # Our own event loop was blocked: bytes may be waiting unread, so silence
                     # says nothing about the peer. Look again on the next round.
@@ -131,8 +133,6 @@ class Connection:
                 if now - proto.last_rx > self.net_ticktime:
                     self._go_down(Atom("net_tick_timeout"), abort=True)
                     return
-                if now - self._last_tx >= self.tick_interval:
-                    self._write(_TICK)
         except asyncio.CancelledError:
             pass
 
