@@ -259,3 +259,22 @@ def test_public_names():
         "AbsenceRow", "EventRow", "GapSummary", "GroupRow", "MatchRow", "Query",
         "QueryCursorError", "QueryError", "QueryResult", "QueryStoreError", "QuerySyntaxError",
         "parse", "run_query"}
+
+
+def test_absences_with_conditions(shop):
+    rec, ev = shop
+    res = run_query(rec, "calls MyApp.Cart.add where arg[1] > 100 without return within 10ms")
+    assert [r.event.id for r in res.rows] == [ev["add3"]]
+    assert res.rows[0].window_complete and not res.rows[0].gap_after
+    res = run_query(rec, "sends where message = {:tick, _} never received")
+    assert [r.event.id for r in res.rows] == [ev["send2"]]
+    assert run_query(rec, "sends where message = :other never received").rows == []
+
+
+def test_json_view_is_bounded_and_explains(shop):
+    rec, _ = shop
+    d = run_query(rec, "calls without return").as_dict()
+    assert d["shape"] == "absences" and d["items"][0]["missing"] == "return"
+    assert d["gaps"].startswith("no gaps") and d["next_cursor"] is None
+    d = run_query(rec, "calls | count by module").as_dict()
+    assert {i["module"] for i in d["items"]} == {"MyApp.Cart", "MyApp.Pricing"}

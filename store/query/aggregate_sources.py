@@ -66,7 +66,8 @@ def _sql_counts(runner: "_Runner", plan, by: tuple[str, ...]) -> list[agg.Item]:
             "e.pid" if "process" in by else "0",
             "e.aux" if ("function" in by or "module" in by) else "0"]
     rows = runner.qc.db.query(
-        f"SELECT {', '.join(cols)}, count(*) FROM events e WHERE {plan.sql()} GROUP BY 1, 2, 3, 4",
+        f"SELECT {', '.join(cols)}, count(*) FROM {runner.engine.compiler.source(plan)} "
+        f"WHERE {plan.sql()} GROUP BY 1, 2, 3, 4",
         plan.params)
     return [agg.Item(n, k, p, a, None, c) for n, k, p, a, c in rows]
 

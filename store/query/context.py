@@ -68,6 +68,7 @@ class QueryContext:
         starts = [c.wall_ns(c.first_ts) for c in clocks.values() if c.first_ts is not None]
         ends = [c.wall_ns(c.last_ts) for c in clocks.values() if c.last_ts is not None]
         self.start_wall_ns: int = min(starts) if starts else 0
+        self.total_events: int = recording.info.event_count
         self.end_wall_ns: int = max(ends) if ends else 0
 
     @property

@@ -18,7 +18,9 @@ until the file grows.
 
 from __future__ import annotations
 
+import gc
 import weakref
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from .compile import StepCompiler
@@ -32,44 +34,66 @@ Pairs = dict[int, tuple[int, int, int]]
 _FULL_CACHE: "weakref.WeakKeyDictionary[object, tuple[int, Pairs]]" = weakref.WeakKeyDictionary()
 
 
+#: one integer per (node, pid, function): cheaper to fetch and to hash than a tuple. Interned
+#: indices are far below 2**24 and node ids below 2**15, so the key fits SQLite's int64.
+_KEY = "(e.node_id * 281474976710656 + e.pid * 16777216 + e.aux)"
+
+
+@contextmanager
+def _no_gc():
+    """Hundreds of thousands of row tuples make the cyclic GC rescan them again and again
+    (measured: it doubles the cost of a 1M-event pairing); rows hold no cycles."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _rows(qc: "QueryContext", keys: set[tuple[int, int]] | None, with_ts: bool) -> list[tuple]:
+    """`(id, key, kind[, ts])` of the calls and closings of `keys` (all if None), in id order."""
+    cols = f"e.id, {_KEY}, e.kind" + (", e.ts" if with_ts else "")
+    if keys is None:
+        return qc.db.query(f"SELECT {cols} FROM events e NOT INDEXED WHERE e.recording_id = ? "
+                           "AND e.kind IN (1, 2, 3) ORDER BY e.id", (qc.rid,))
+    sql, params = StepCompiler.keyset_sql(keys, "aux")
+    source = StepCompiler(qc, "").source_for((1, 2, 3), keys)
+    rows = qc.db.query(f"SELECT {cols} FROM {source} WHERE e.recording_id = ? "
+                       f"AND e.kind IN (1, 2, 3) AND {sql}", [qc.rid, *params])
+    rows.sort()
+    return rows
+
+
 def pair_calls(qc: "QueryContext", keys: set[tuple[int, int]] | None) -> Pairs:
     """Pairs for the calls of `keys` (node, function idx), or of every function if None."""
+    if keys is not None and not keys:
+        return {}
+    stamp = None
     if keys is None:
         stamp = qc.db.query_one("SELECT max(id) FROM events")[0] or 0
         hit = _FULL_CACHE.get(qc.recording)
         if hit is not None and hit[0] == stamp:
             return hit[1]
-        rows = qc.db.query(
-            "SELECT id, node_id, pid, aux, kind, ts FROM events NOT INDEXED "
-            "WHERE recording_id = ? AND kind IN (1, 2, 3) ORDER BY id", (qc.rid,))
-        pairs = _pair(rows)
-        _FULL_CACHE[qc.recording] = (stamp, pairs)
-        return pairs
-    if not keys:
-        return {}
-    sql, params = StepCompiler.keyset_sql(keys, "aux")
-    rows = qc.db.query(
-        f"SELECT e.id, e.node_id, e.pid, e.aux, e.kind, e.ts FROM events e "
-        f"WHERE e.recording_id = ? AND e.kind IN (1, 2, 3) AND {sql}", [qc.rid, *params])
-    rows.sort()
-    return _pair(rows)
-
-
-def _pair(rows: list[tuple]) -> Pairs:
-    stacks: dict[tuple[int, int, int], list[int]] = {}
-    out: Pairs = {}
-    for eid, node, pid, aux, kind, ts in rows:
-        key = (node, pid, aux)
-        if kind == 1:
-            st = stacks.get(key)
-            if st is None:
-                stacks[key] = [eid]
+    with _no_gc():
+        rows = _rows(qc, keys, True)
+        stacks: dict[int, list[int]] = {}
+        out: Pairs = {}
+        for eid, key, kind, ts in rows:
+            if kind == 1:
+                st = stacks.get(key)
+                if st is None:
+                    stacks[key] = [eid]
+                else:
+                    st.append(eid)
             else:
-                st.append(eid)
-        else:
-            st = stacks.get(key)
-            if st:
-                out[st.pop()] = (eid, kind, ts)
+                st = stacks.get(key)
+                if st:
+                    out[st.pop()] = (eid, kind, ts)
+        del rows
+    if stamp is not None:
+        _FULL_CACHE[qc.recording] = (stamp, out)
     return out
 
 
@@ -80,31 +104,34 @@ def unanswered_calls(qc: "QueryContext", keys: set[tuple[int, int]] | None,
     pairs: what is left on the stacks at the end never returned."""
     if keys is not None and not keys:
         return []
-    if keys is None:
-        rows = qc.db.query(
-            "SELECT id, node_id, pid, aux, kind, ts FROM events NOT INDEXED "
-            "WHERE recording_id = ? AND kind IN (1, 2, 3) ORDER BY id", (qc.rid,))
-    else:
-        sql, params = StepCompiler.keyset_sql(keys, "aux")
-        rows = qc.db.query(
-            f"SELECT e.id, e.node_id, e.pid, e.aux, e.kind, e.ts FROM events e "
-            f"WHERE e.recording_id = ? AND e.kind IN (1, 2, 3) AND {sql}", [qc.rid, *params])
-        rows.sort()
-    stacks: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
     late: list[int] = []
-    for eid, node, pid, aux, kind, ts in rows:
-        key = (node, pid, aux)
-        st = stacks.get(key)
-        if kind == 1:
-            if st is None:
-                stacks[key] = [(eid, ts)]
-            else:
-                st.append((eid, ts))
-        elif st:
-            cid, cts = st.pop()
-            if within_native is not None and ts - cts > within_native[node]:
-                late.append(cid)
-    out = [cid for st in stacks.values() for cid, _ in st]
+    with _no_gc():
+        if within_native is None:
+            stacks: dict[int, list[int]] = {}
+            for eid, key, kind in _rows(qc, keys, False):
+                st = stacks.get(key)
+                if kind == 1:
+                    if st is None:
+                        stacks[key] = [eid]
+                    else:
+                        st.append(eid)
+                elif st:
+                    st.pop()
+            out = [cid for st in stacks.values() for cid in st]
+        else:
+            tstacks: dict[int, list[tuple[int, int]]] = {}
+            for eid, key, kind, ts in _rows(qc, keys, True):
+                st2 = tstacks.get(key)
+                if kind == 1:
+                    if st2 is None:
+                        tstacks[key] = [(eid, ts)]
+                    else:
+                        st2.append((eid, ts))
+                elif st2:
+                    cid, cts = st2.pop()
+                    if ts - cts > within_native[key >> 48]:
+                        late.append(cid)
+            out = [cid for st2 in tstacks.values() for cid, _ in st2]
     out += late
     out.sort()
     return out

@@ -7,10 +7,12 @@ from typing import Any
 
 from elixir_scope.store.gaps import gaps_in
 
+from . import absences, temporal
 from . import aggregate as agg
 from .context import QueryContext
-from .engine import Engine, ScanState
-from .errors import QueryError, QueryStoreError
+from .engine import COLS, Engine, ScanState
+from .errors import QueryCursorError, QueryError, QueryStoreError, QuerySyntaxError
+from .evaluate import evaluate
 from .fields import Row
 from .nodes import (
     AbsenceSource, CountStage, EventsSource, LimitStage, Query, RateStage, SequenceSource,
@@ -20,10 +22,6 @@ from .parser import parse
 from .results import (
     AbsenceRow, EventRow, GapSummary, MatchRow, QueryResult, decode_cursor, encode_cursor,
 )
-from . import absences, temporal
-from .engine import COLS
-from .errors import QueryCursorError, QuerySyntaxError
-from .evaluate import evaluate
 
 MAX_PAGE = 1000
 SCAN_BUDGET = 200_000
@@ -120,7 +118,6 @@ class _Runner:
         if self.position is None:
             return 0
         if len(self.position) != 1 or not isinstance(self.position[0], int):
-            from .errors import QueryCursorError
             raise QueryCursorError("this cursor does not fit this query; start without a cursor")
         return self.position[0]
 
@@ -259,8 +256,6 @@ class _Runner:
         return self.qc.wall_ns(m[-1].node_id, m[-1].ts) - self.qc.wall_ns(m[0].node_id, m[0].ts)
 
     def _events_by_id(self, ids: set[int]) -> dict[int, EventRow]:
-        from .engine import COLS
-
         out: dict[int, EventRow] = {}
         lst = sorted(ids)
         for i in range(0, len(lst), 900):
@@ -285,14 +280,16 @@ class _Runner:
         if plan.residual is None or not found:
             return found
         byid = {c.id: (c, ok) for c, ok in found}
-        pairs = e.pairs(plan) if src.mode == "return" else None
         kept = []
         ids = list(byid)
         for i in range(0, len(ids), 900):
             part = ids[i:i + 900]
             raw = self.qc.db.query(f"SELECT {COLS}, e.payload FROM events e WHERE e.id IN "
                                    f"({','.join('?' * len(part))})", part)
-            for row in e.rows_from(raw, pairs=pairs, closing_payloads=True):
+            rows = e.rows_from(raw, pairs=None, closing_payloads=True)
+            if src.mode == "return":
+                e.attach_closings(rows)  # a late closing (`within`) can still be read
+            for row in rows:
                 if evaluate(plan.residual, row, self.qc):
                     kept.append(byid[row.event.id])
         kept.sort(key=lambda x: x[0].key)

@@ -45,8 +45,8 @@ def light_candidates(engine: Engine, plan: StepPlan) -> list[Cand]:
         return []
     order_sql, order_params = engine.qc.wall_order_sql("e")
     rows = engine.qc.db.query(
-        f"SELECT {order_sql}, e.id, e.node_id, e.pid, e.ts, e.kind, e.aux FROM events e "
-        f"WHERE {plan.sql()}", order_params + plan.params)
+        f"SELECT {order_sql}, e.id, e.node_id, e.pid, e.ts, e.kind, e.aux "
+        f"FROM {engine.compiler.source(plan)} WHERE {plan.sql()}", order_params + plan.params)
     out = list(map(Cand._make, rows))
     out.sort()
     return out
@@ -161,7 +161,8 @@ def _entries(engine: Engine, step: Step, plan: StepPlan, j: int, scope: str | No
         order_sql, order_params = engine.qc.wall_order_sql("e")
         return engine.qc.db.query(
             f"SELECT {part[0]}, {part[1]}, {order_sql}, e.id, ?, e.node_id, e.pid, e.ts, e.kind, "
-            f"e.aux FROM events e WHERE {plan.sql()}", order_params + [-j] + plan.params)
+            f"e.aux FROM {engine.compiler.source(plan)} WHERE {plan.sql()}",
+            order_params + [-j] + plan.params)
     out = []
     for c in candidates(engine, step, plan):
         p1 = c.node_id if scope in ("process", "node") else 0
