@@ -227,3 +227,16 @@ async def test_blocked_event_loop_is_not_mistaken_for_a_dead_peer(erl_node_modul
         time.sleep(3)  # block the loop for longer than our watchdog allows
         assert await conn.rpc("erlang", "abs", [-5]) == 5
         assert not conn.closed.is_set()
+
+
+async def test_cookie_from_environment_and_node_default(erl_node_module, monkeypatch):
+    monkeypatch.setenv(ENV_VAR, erl_node_module.cookie)
+    async with Node() as node:
+        conn = await node.connect(erl_node_module.name)
+        assert await conn.rpc("erlang", "abs", [-1]) == 1
+    monkeypatch.setenv(ENV_VAR, "wrong")
+    async with Node(cookie=erl_node_module.cookie) as node:  # the node default beats the env
+        assert await (await node.connect(erl_node_module.name)).rpc("erlang", "abs", [-2]) == 2
+    async with Node(cookie="wrong-too") as node:  # the argument beats both
+        conn = await node.connect(erl_node_module.name, cookie=erl_node_module.cookie)
+        assert await conn.rpc("erlang", "abs", [-3]) == 3
