@@ -175,6 +175,17 @@ def _sections(body: str, source: str) -> tuple[str, dict[str, str]]:
     return summary, found
 
 
+def _bullets(text: str) -> tuple[str, ...]:
+    """`- ` bullets; an indented line continues the bullet above it (editors wrap lines)."""
+    items: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("- "):
+            items.append(line[2:].strip())
+        elif items and line.startswith("  ") and line.strip():
+            items[-1] += " " + line.strip()
+    return tuple(items)
+
+
 def _str_list(meta: dict, key: str, source: str, *, required: bool = True) -> tuple[str, ...]:
     value = meta.get(key, [] if not required else None)
     if value is None or not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
@@ -212,7 +223,7 @@ def parse_entry(text: str, source: str = "<string>") -> Entry:
     except SignatureError as exc:
         raise EntryError(str(exc)) from exc
     summary, sec = _sections(m.group(2), source)
-    symptoms = tuple(line[2:].strip() for line in sec["Symptoms"].splitlines() if line.startswith("- "))
+    symptoms = _bullets(sec["Symptoms"])
     if not symptoms:
         raise EntryError(f"{source}: '## Symptoms' needs at least one '- ' bullet")
     code = _FENCE_RE.search(sec["Example"])

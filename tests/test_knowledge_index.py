@@ -114,6 +114,20 @@ def test_build_and_query_never_touch_the_network(tmp_path):
     assert out.stdout.strip().splitlines()[-1] in {"genserver-call-timeout", "genserver-call-cycle"}
 
 
+def test_collection_of_an_older_layout_is_rebuilt(tmp_path):
+    import chromadb
+    from chromadb.config import Settings
+
+    from elixir_scope.knowledge.embedding import MiniLMEmbeddingFunction
+
+    client = chromadb.PersistentClient(str(tmp_path / "index"), settings=Settings(anonymized_telemetry=False))
+    old = client.create_collection(COLLECTION, embedding_function=MiniLMEmbeddingFunction(),
+                                   metadata={"hnsw:space": "cosine", "layout": "0"})
+    old.add(ids=["stale#overview"], documents=["stale chunk"], metadatas=[{"entry_id": "stale", "hash": "x"}])
+    index = KnowledgeIndex.open(tmp_path / "index")
+    assert index.count() == 0 and index.stored_hashes() == {}
+
+
 def test_empty_index_and_empty_query_errors(tmp_path):
     index = KnowledgeIndex.open(tmp_path / "index")
     with pytest.raises(VectorIndexError, match="sync"):

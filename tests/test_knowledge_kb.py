@@ -129,6 +129,13 @@ def test_malformed_entries_are_rejected_with_a_useful_message(mutate, message):
         parse_entry(bad, "genserver-call-self.md")
 
 
+def test_wrapped_symptom_bullets_are_joined():
+    wrapped = GOOD.replace("- A helper function works from iex", "- A helper function\n  works from iex")
+    e = parse_entry(wrapped, "genserver-call-self.md")
+    assert "A helper function works from iex but crashes the server when called from inside handle_call" in e.symptoms
+    assert len(e.symptoms) == len(parse_entry(GOOD, "genserver-call-self.md").symptoms)
+
+
 def test_knowledge_base_level_checks(tmp_path):
     (tmp_path / "genserver-call-self.md").write_text(GOOD)
     with pytest.raises(EntryError, match="related ids"):
