@@ -227,3 +227,11 @@ def test_garbage_gives_decode_error_only(raw):
 def test_deep_nesting_is_a_decode_error():
     with pytest.raises(DecodeError, match="nested too deeply"):
         decode(b"\x83" + b"h\x01" * 100_000 + b"a\x01")
+
+
+def test_long_unicode_atom_uses_atom_utf8_ext():
+    a = Atom("\U0001F600" * 255)  # 1020 bytes: too long for SMALL_ATOM_UTF8
+    raw = encode(a)
+    assert raw[1] == 118 and decode(raw) is a
+    with pytest.raises(ValueError, match="255"):
+        Atom("x" * 256)
