@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from tree_sitter import Node
 
 from .model import EtsAccess, Location, SupervisorInfo, TopicUse
-from .refs import Ref, Scope, module_name, ref_of
+from .refs import Ref, Scope, module_name, ref_of, via_tuple
 from .syntax import arg_count, args_of, atom_text, int_literal, keyword, line_of, param_index, string_literal, text
 
 
@@ -352,8 +352,6 @@ def _ets_call(fun: str, args: list[Node], scope: Scope, mod: ModuleFacts, functi
 
 def note_via_helper(tuple_node: Node, scope: Scope, mod: ModuleFacts, function_name: str | None) -> None:
     """A function whose body builds a via-tuple names processes through that registry."""
-    from .refs import via_tuple
-
     if function_name is None:
         return
     via = via_tuple(tuple_node, scope)
