@@ -69,7 +69,24 @@ class QueryContext:
         ends = [c.wall_ns(c.last_ts) for c in clocks.values() if c.last_ts is not None]
         self.start_wall_ns: int = min(starts) if starts else 0
         self.total_events: int = recording.info.event_count
+        self._decoded: dict[bytes, tuple] = {}
         self.end_wall_ns: int = max(ends) if ends else 0
+
+    def payload_of(self, event) -> Any:
+        """An event's decoded payload for matching, memoised by its bytes for this query:
+        recordings repeat themselves (the same message, the same arguments) and a decode costs
+        tens of µs. Matching never mutates terms, so sharing one decoded term is safe."""
+        data = event.payload_bytes
+        if data is None:
+            return event.payload  # large states: rebuilt by the store from snapshots/deltas
+        hit = self._decoded.get(data)
+        if hit is None:
+            if len(self._decoded) >= 50_000:
+                self._decoded.clear()
+            from elixir_scope.instrument.etf import decode
+
+            hit = self._decoded[data] = (decode(data),)
+        return hit[0]
 
     @property
     def single_node(self) -> bool:

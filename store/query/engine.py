@@ -48,23 +48,38 @@ class Engine:
         return self.compiler.compile(step, self.query.window, self.node_ids)
 
     # -------------------------------------------------------------- SQL
-    def _select(self, plan: StepPlan, *, payload: bool, after: tuple | None,
-                limit: int | None, extra_where: str = "", extra_params: list | None = None) -> list[tuple]:
+    def _stream(self, plan: StepPlan, *, payload: bool, after: tuple | None) -> Iterator[list[tuple]]:
+        """The step's rows in recording order after `after`, CHUNK rows at a time, from ONE
+        statement (re-issuing a keyset query per chunk would redo the index walk and the sort
+        every time). The connection lock is held per fetch, never across a yield."""
+        import sqlite3
+
+        from elixir_scope.store.errors import translate
+
         order_sql, order_params = self.qc.wall_order_sql("e")
         cols = COLS + (", e.payload" if payload else ", NULL")
         where = plan.sql()
         params = list(order_params) + list(plan.params)
-        if extra_where:
-            where += " AND " + extra_where
-            params += extra_params or []
         if after is not None:
             where += f" AND ({order_sql}, e.id) > (?, ?)"
             params += order_params + list(after)
-        sql = f"SELECT {cols}, {order_sql} AS okey FROM events e WHERE {where} ORDER BY okey, e.id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return self.qc.db.query(sql, params)
+        sql = (f"SELECT {cols}, {order_sql} AS okey FROM {self.compiler.source(plan)} "
+               f"WHERE {where} ORDER BY okey, e.id")
+        db = self.qc.db
+        try:
+            with db.lock:
+                cur = db.conn.execute(sql, params)
+            try:
+                while True:
+                    with db.lock:
+                        rows = cur.fetchmany(CHUNK)
+                    if not rows:
+                        return
+                    yield rows
+            finally:
+                cur.close()
+        except sqlite3.Error as exc:
+            raise translate(exc, "reading the store", db.path) from exc
 
     def pairs(self, plan: StepPlan) -> Pairs:
         """Call → closing pairs for the functions of a calls step (see pairing.py)."""
@@ -106,8 +121,8 @@ class Engine:
         return out
 
     def scan(self, plan: StepPlan, step: Step, *, payload: bool, state: ScanState,
-             after: tuple | None = None, budget: int | None = None, pairing: bool | None = None,
-             extra_where: str = "", extra_params: list | None = None) -> Iterator[Row]:
+             after: tuple | None = None, budget: int | None = None,
+             pairing: bool | None = None) -> Iterator[Row]:
         """Rows of the step in recording order after `after`, residual applied. Updates `state`
         (last examined key, count) so a caller can stop and hand out a cursor."""
         if plan.empty:
@@ -116,25 +131,16 @@ class Engine:
         pairing = plan.needs_pairing if pairing is None else pairing
         pairs = self.pairs(plan) if pairing else None
         need_payload = payload or plan.residual is not None
-        key = after
-        while True:
-            raw = self._select(plan, payload=need_payload, after=key, limit=CHUNK,
-                               extra_where=extra_where, extra_params=extra_params)
-            if not raw:
-                state.exhausted = True
-                return
+        for raw in self._stream(plan, payload=need_payload, after=after):
             rows = self.rows_from(raw, pairs=pairs, closing_payloads=need_payload)
             for r, row in zip(raw, rows):
-                key = (r[-1], r[0])
-                state.last_key = key
+                state.last_key = (r[-1], r[0])
                 state.scanned += 1
                 if plan.residual is None or evaluate(plan.residual, row, self.qc):
                     yield row
                 if budget is not None and state.scanned >= budget:
                     return
-            if len(raw) < CHUNK:
-                state.exhausted = True
-                return
+        state.exhausted = True
 
     def attach_closings(self, rows: list[Row]) -> None:
         """Give page rows that are calls their closing and duration (cheap: a few rows)."""

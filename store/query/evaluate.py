@@ -52,7 +52,7 @@ def _compare(c: Compare, row: Row, qc: "QueryContext") -> bool:
             return str(want).removeprefix("Elixir.") in str(text)
         hit = text_matches(c.value, str(text))  # type: ignore[arg-type]
         return hit if c.op == "=" else not hit
-    value = payload_field(name, row)
+    value = payload_field(name, row, qc)
     if value is MISSING:
         return False
     value = terms.at_path(value, c.field.path)

@@ -4,7 +4,7 @@ condition SQL cannot answer).
 A `Row` is an event plus what the engine learnt about it: the call's closing event (its
 return or exception, paired by nesting) and the duration. `value_of` reads a field from it;
 metadata fields come from the recording's interned names, payload fields from the payload
-decoded lazily by the store's `Event.payload`.
+decoded on demand (memoised per query by `QueryContext.payload_of`).
 """
 
 from __future__ import annotations
@@ -38,42 +38,42 @@ def _tuple_part(term: Any, i: int) -> Any:
     return MISSING
 
 
-def payload_field(name: str, row: Row) -> Any:
+def payload_field(name: str, row: Row, qc: "QueryContext") -> Any:
     """The decoded value of a payload field, or MISSING when this kind has no such field."""
     ev = row.event
     k = int(ev.kind)
     if name == "payload":
-        return ev.payload
+        return qc.payload_of(ev)
     if name == "args":
-        return ev.payload if k == CALL else MISSING
+        return qc.payload_of(ev) if k == CALL else MISSING
     closing = row.closing
     if name == "return":
         if k == RETURN:
-            return ev.payload
+            return qc.payload_of(ev)
         if k == CALL and closing is not None and int(closing.kind) == RETURN:
-            return closing.payload
+            return qc.payload_of(closing)
         return MISSING
     if name in ("exception", "class", "reason"):
         exc = MISSING
         if k == EXCEPTION:
-            exc = ev.payload
+            exc = qc.payload_of(ev)
         elif k == CALL and closing is not None and int(closing.kind) == EXCEPTION:
-            exc = closing.payload
+            exc = qc.payload_of(closing)
         elif k == EXIT and name == "reason":
-            return ev.payload
+            return qc.payload_of(ev)
         if exc is MISSING or name == "exception":
             return exc
         return _tuple_part(exc, 0 if name == "class" else 1)
     if name == "message":
         if k in (SEND, SEND_DEAD):
-            return _tuple_part(ev.payload, 0)
-        return ev.payload if k == RECEIVE else MISSING
+            return _tuple_part(qc.payload_of(ev), 0)
+        return qc.payload_of(ev) if k == RECEIVE else MISSING
     if name == "to":
-        return _tuple_part(ev.payload, 1) if k in (SEND, SEND_DEAD) else MISSING
+        return _tuple_part(qc.payload_of(ev), 1) if k in (SEND, SEND_DEAD) else MISSING
     if name in ("state", "phase"):
         if k != STATE:
             return MISSING
-        return _tuple_part(ev.payload, 1 if name == "state" else 0)
+        return _tuple_part(qc.payload_of(ev), 1 if name == "state" else 0)
     raise KeyError(name)
 
 
