@@ -23,7 +23,7 @@
 %% - on OTP 27+ it traces inside its own trace session (trace:session_create/3), so it coexists
 %%   with dbg or recon; on older releases it refuses to start when a tracer is already active.
 -module(elixir_scope_agent).
--vsn("7").
+-vsn("8").
 
 -export([version/0, start_capture/2, stop_capture/1, stop_capture/2, snapshot/1,
          init/3, checkpoint_loop/4]).
@@ -33,13 +33,13 @@
              cur = [], ncur = 0, cdict = [], ready, nbuf = 0, next_idx = 1,
              offered = 0, sent = 0, dropped = 0, gap = none, over_limit = 0,
              max_events, max_rate, rate_start = 0, rate_n = 0, rate_over = 0, rate_trip,
-             max_queue, max_memory, check_every, nchk = 0, queue_sheds = 0, queue_shed_limit,
+             max_queue, max_memory, check_every, queue_sheds = 0, queue_shed_limit, qbytes = 0,
              peak_memory = 0, peak_queue = 0, batches = 0,
              max_term, max_state, redact,
              mode, session, pflags = [], patterns = [], state_mods = #{},
              helper, stoppers = []}).
 
-version() -> 7.
+version() -> 8.
 
 %% ---------------------------------------------------------------------------------------------
 %% Public API (called over rpc from Python)
@@ -399,9 +399,9 @@ loop(S) ->
                 S1 -> loop(pump(close_chunk(S1)))
             end;
         {es_checkpoint, P, M, St, Mono, Uniq} ->
-            case offer(S) of
-                {stop, Reason, S1} -> finish(Reason, S1);
-                S1 -> loop(add_state(S1, P, 0, checkpoint, St, Mono, Uniq, M))
+            case S#st.offered >= S#st.max_events of
+                true -> finish(max_events, S#st{over_limit = S#st.over_limit + 1});
+                false -> loop(add_state(S, P, 0, checkpoint, St, Mono, Uniq, M))
             end;
         {es_limit, Reason} ->
             finish(Reason, S);
@@ -424,34 +424,27 @@ owner_down(_Why, S) ->
 
 %% -------- limits --------
 
-%% Count one offered record; decide whether it may be kept. Returns the state with the
-%% decision in the process dictionary-free form {keep, S} | {drop, Reason, S} | {stop, ...}.
-offer(S) ->
-    case S#st.offered >= S#st.max_events of
-        true -> {stop, max_events, S#st{over_limit = S#st.over_limit + 1}};
-        false -> S#st{offered = S#st.offered + 1}
-    end.
-
-trace_msg(Msg, S0) ->
-    N = S0#st.nchk + 1,
-    S = case N >= S0#st.check_every of
-            true -> S0#st{nchk = 0};
-            false -> S0#st{nchk = N}
-        end,
-    case N >= S0#st.check_every andalso check_overload(S) of
+%% The hot path. Every record kept goes through append/2, which counts it as offered in the
+%% same (single) record update; every record dropped goes through drop/5, which counts it as
+%% offered and dropped. One record update per event: each update copies the state tuple.
+trace_msg(Msg, #st{offered = Off, max_events = ME} = S) when Off >= ME ->
+    _ = Msg,
+    {stop, max_events, S#st{over_limit = S#st.over_limit + 1}};
+trace_msg(Msg, #st{offered = Off, check_every = CE} = S0) ->
+    Checked = case Off rem CE of
+                  0 when Off > 0 -> check_overload(S0);
+                  _ -> S0
+              end,
+    case Checked of
         {stop, _, _} = Stop -> Stop;
-        _ when S#st.offered >= S#st.max_events ->
-            {stop, max_events, S#st{over_limit = S#st.over_limit + 1}};
-        Checked ->
-            S1 = case Checked of false -> S; _ -> Checked end,
+        S ->
             {Mono, Uniq} = element(tuple_size(Msg), Msg),
-            S2 = S1#st{offered = S1#st.offered + 1},
-            case rate(Mono, S2) of
-                {over, S3} -> drop(rate, 1, Mono, Uniq, S3);
-                {stop, _} -> {stop, max_rate, S1#st{over_limit = S1#st.over_limit + 1}};
-                {ok, S3} when S3#st.nbuf >= S3#st.max_buffer ->
-                    drop(backpressure, 1, Mono, Uniq, S3);
-                {ok, S3} -> record(Msg, Mono, Uniq, S3)
+            case rate(Mono, S) of
+                {stop, S1} -> {stop, max_rate, S1#st{over_limit = S1#st.over_limit + 1}};
+                {over, S1} -> drop(rate, 1, Mono, Uniq, S1);
+                {ok, #st{nbuf = NB, max_buffer = MB} = S1} when NB >= MB ->
+                    drop(backpressure, 1, Mono, Uniq, S1);
+                {ok, S1} -> record(Msg, Mono, Uniq, S1)
             end
     end.
 
@@ -462,17 +455,17 @@ rate(Mono, #st{rate_start = Start, tu = TU} = S) when Mono - Start >= TU ->
            end,
     case Over >= S#st.rate_trip of
         true -> {stop, S};
-        false -> {ok, S#st{rate_start = Mono, rate_n = 1, rate_over = Over}}
+        false -> {ok, S#st{rate_start = Mono, rate_n = 0, rate_over = Over}}
     end;
-rate(_Mono, #st{rate_n = N, max_rate = Max} = S) when N >= Max ->
-    {over, S#st{rate_n = N + 1}};
-rate(_Mono, #st{rate_n = N} = S) ->
-    {ok, S#st{rate_n = N + 1}}.
+rate(_Mono, #st{rate_n = N, max_rate = Max} = S) when N >= Max -> {over, S};
+rate(_Mono, S) -> {ok, S}.
 
 drop(Reason, Count, Mono, Uniq, #st{gap = none} = S) ->
-    S#st{dropped = S#st.dropped + Count, gap = {Reason, Count, Mono, Uniq}};
+    S#st{dropped = S#st.dropped + Count, offered = S#st.offered + Count,
+         rate_n = S#st.rate_n + Count, gap = {Reason, Count, Mono, Uniq}};
 drop(Reason, Count, _Mono, _Uniq, #st{gap = {Reason, C, M0, U0}} = S) ->
-    S#st{dropped = S#st.dropped + Count, gap = {Reason, C + Count, M0, U0}};
+    S#st{dropped = S#st.dropped + Count, offered = S#st.offered + Count,
+         rate_n = S#st.rate_n + Count, gap = {Reason, C + Count, M0, U0}};
 drop(Reason, Count, Mono, Uniq, #st{} = S) ->
     %% a different reason starts: close the previous gap first (it may exceed the buffer by one)
     drop(Reason, Count, Mono, Uniq, flush_gap(S)).
@@ -481,13 +474,16 @@ drop(Reason, Count, Mono, Uniq, #st{} = S) ->
 flush_gap(#st{gap = none} = S) -> S;
 flush_gap(#st{gap = {Reason, Count, Mono, Uniq}} = S) ->
     Payload = term_to_binary({Reason, Count, #{}}),
-    S1 = S#st{gap = none, offered = S#st.offered + 1},
+    S1 = S#st{gap = none},
     append(<<14:8, 0:8, Mono:64/signed, Uniq:64/signed, 0:32, 0:32,
              (byte_size(Payload)):32, Payload/binary>>, S1).
 
 check_overload(S) ->
-    {message_queue_len, Q} = erlang:process_info(self(), message_queue_len),
-    {memory, Mem} = erlang:process_info(self(), memory),
+    %% process_info(self(), memory) walks a long mailbox (about 1 ms at 100k messages): use the
+    %% heap size plus the bytes of batches waiting to be sent; the mailbox has max_queue.
+    [{message_queue_len, Q}, {total_heap_size, Heap}] =
+        erlang:process_info(self(), [message_queue_len, total_heap_size]),
+    Mem = Heap * erlang:system_info(wordsize) + S#st.qbytes,
     S1 = S#st{peak_queue = max(Q, S#st.peak_queue), peak_memory = max(Mem, S#st.peak_memory)},
     if
         Q > S1#st.max_queue, S1#st.queue_sheds >= S1#st.queue_shed_limit ->
@@ -496,7 +492,8 @@ check_overload(S) ->
             shed(Q, S1#st{queue_sheds = S1#st.queue_sheds + 1});
         Mem > S1#st.max_memory ->
             garbage_collect(),
-            {memory, Mem2} = erlang:process_info(self(), memory),
+            {total_heap_size, H2} = erlang:process_info(self(), total_heap_size),
+            Mem2 = H2 * erlang:system_info(wordsize) + S1#st.qbytes,
             case Mem2 > S1#st.max_memory of
                 true -> {stop, overload_memory, S1};
                 false -> S1
@@ -519,7 +516,7 @@ shed(N, Count, First, S) ->
 
 shed_done(0, _, S) -> S;
 shed_done(Count, {Mono, Uniq}, S) ->
-    drop(overload_queue, Count, Mono, Uniq, S#st{offered = S#st.offered + Count}).
+    drop(overload_queue, Count, Mono, Uniq, S).
 
 %% -------- building records --------
 
@@ -590,10 +587,9 @@ extra_state(S, P, MFA, Phase, St, Mono, Uniq, M) ->
     case S#st.offered >= S#st.max_events of
         true -> S#st{over_limit = S#st.over_limit + 1};
         false ->
-            S1 = S#st{offered = S#st.offered + 1},
-            case S1#st.nbuf >= S1#st.max_buffer of
-                true -> drop(backpressure, 1, Mono, Uniq, S1);
-                false -> add_state(S1, P, mfa_idx(MFA, S1), Phase, St, Mono, Uniq, M)
+            case S#st.nbuf >= S#st.max_buffer of
+                true -> drop(backpressure, 1, Mono, Uniq, S);
+                false -> add_state(S, P, mfa_idx(MFA, S), Phase, St, Mono, Uniq, M)
             end
     end.
 
@@ -619,7 +615,7 @@ mark(Term, S) ->
     Uniq = erlang:unique_integer([monotonic]),
     {Payload, Flags} = payload(Term, S#st.max_term, S#st.redact),
     append(<<15:8, Flags:8, Mono:64/signed, Uniq:64/signed, 0:32, 0:32,
-             (byte_size(Payload)):32, Payload/binary>>, S#st{offered = S#st.offered + 1}).
+             (byte_size(Payload)):32, Payload/binary>>, S).
 
 %% Interned indices live in the process dictionary (the agent is one process per capture).
 %% New entries are collected in es_dict and travel with the chunk that first refers to them.
@@ -660,8 +656,8 @@ get_dict() -> case get(es_dict) of undefined -> []; D -> D end.
 
 %% -------- batching and flow control --------
 
-append(Rec, #st{cur = Cur, ncur = N, batch_size = BS} = S) ->
-    S1 = S#st{cur = [Rec | Cur], ncur = N + 1, nbuf = S#st.nbuf + 1},
+append(Rec, #st{cur = Cur, ncur = N, batch_size = BS, nbuf = NB, offered = Off, rate_n = R} = S) ->
+    S1 = S#st{cur = [Rec | Cur], ncur = N + 1, nbuf = NB + 1, offered = Off + 1, rate_n = R + 1},
     case N + 1 >= BS of
         true -> pump(close_chunk(S1));
         false -> S1
@@ -672,7 +668,7 @@ close_chunk(#st{cur = Cur, ncur = N, ready = Q} = S) ->
     Dict = lists:reverse(get_dict()),
     put(es_dict, []),
     Bin = iolist_to_binary(lists:reverse(Cur)),
-    S#st{cur = [], ncur = 0, ready = queue:in({Dict, Bin, N}, Q)}.
+    S#st{cur = [], ncur = 0, ready = queue:in({Dict, Bin, N}, Q), qbytes = S#st.qbytes + byte_size(Bin)}.
 
 %% Send ready chunks while the window allows.
 pump(#st{seq = Seq, acked = Acked, window = W} = S) when Seq - Acked >= W -> S;
@@ -685,7 +681,8 @@ pump(#st{ready = Q} = S) ->
 send_chunk({Dict, Bin, N}, #st{seq = Seq0, owner = Owner} = S) ->
     Seq = Seq0 + 1,
     Sent = S#st.sent + N,
-    S1 = S#st{seq = Seq, sent = Sent, nbuf = S#st.nbuf - N, batches = S#st.batches + 1},
+    S1 = S#st{seq = Seq, sent = Sent, nbuf = S#st.nbuf - N, batches = S#st.batches + 1,
+              qbytes = max(0, S#st.qbytes - byte_size(Bin))},
     Owner ! {es_batch, self(), Seq, Dict, Bin, counts(S1)},
     S1.
 
@@ -724,10 +721,9 @@ drain(S) ->
                 true -> drain(S#st{over_limit = S#st.over_limit + 1});
                 false ->
                     {Mono, Uniq} = element(tuple_size(Msg), Msg),
-                    S1 = S#st{offered = S#st.offered + 1},
-                    case S1#st.nbuf >= S1#st.max_buffer of
-                        true -> drain(drop(backpressure, 1, Mono, Uniq, S1));
-                        false -> drain(record(Msg, Mono, Uniq, S1))
+                    case S#st.nbuf >= S#st.max_buffer of
+                        true -> drain(drop(backpressure, 1, Mono, Uniq, S));
+                        false -> drain(record(Msg, Mono, Uniq, S))
                     end
             end;
         {es_stop, From, Ref} ->
@@ -756,8 +752,8 @@ flush_all(#st{ready = Q} = S0, Deadline) ->
                 Gap = <<14:8, 0:8, Mono:64/signed, Uniq:64/signed, 0:32, 0:32,
                         (byte_size(Payload)):32, Payload/binary>>,
                 Dict = lists:append([D || {D, _, _} <- queue:to_list(S#st.ready)]),
-                %% the lost records were counted as sent when offered to a chunk: move them
-                S1 = S#st{ready = queue:new(), nbuf = 0, dropped = S#st.dropped + Lost,
+                %% records never sent become dropped; the gap record itself is offered + sent
+                S1 = S#st{ready = queue:new(), nbuf = 0, qbytes = 0, dropped = S#st.dropped + Lost,
                           offered = S#st.offered + 1},
                 send_chunk({Dict, Gap, 1}, S1)
             end
