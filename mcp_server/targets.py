@@ -1,6 +1,7 @@
 """Naming a live process the way people and models do: pid text or a registered name.
 
-Kept free of the MCP SDK so the command line uses the same rules without importing it.
+Kept free of the MCP SDK so the command line uses the same rules without importing it; the
+capture and introspection modules are imported on use, keeping server start-up light.
 """
 
 from __future__ import annotations
@@ -8,9 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from elixir_scope.instrument.capture import CapturePlan, Registered, RunningModule
 from elixir_scope.instrument.etf import Atom, Charlist, Pid
-from elixir_scope.instrument.introspect import ProcessNotFound
 
 PID_TEXT = re.compile(r"(?:#PID)?<(\d+)\.(\d+)\.(\d+)>\Z")
 
@@ -20,6 +19,8 @@ async def resolve_pid(conn: Any, process: str) -> Pid:
     (``SampleApp.Cart``, ``Elixir.SampleApp.Cart``, ``:logger``, ``logger``).
 
     Raises ``ProcessNotFound`` when no process has that name."""
+    from elixir_scope.instrument.introspect import ProcessNotFound
+
     text = process.strip()
     if PID_TEXT.match(text):
         return await conn.rpc("erlang", "list_to_pid", [Charlist.from_text(text.removeprefix("#PID"))])
@@ -34,6 +35,8 @@ async def resolve_pid(conn: Any, process: str) -> Pid:
 
 async def message_targets(conn: Any, names: list[str]) -> tuple:
     """Registered names, pids, or (when nothing has the name) every process of that module."""
+    from elixir_scope.instrument.capture import Registered, RunningModule
+
     out: list = []
     for name in names:
         text = name.strip()
@@ -57,9 +60,11 @@ class EmptyCapture(ValueError):
 
 
 async def capture_plan(conn: Any, spec: list[str], *, state_of: list[str] = (), messages_of: list[str] = (),
-                       lifecycle: bool = False, checkpoint_ms: int = 0) -> CapturePlan:
+                       lifecycle: bool = False, checkpoint_ms: int = 0) -> Any:
     """The capture plan for a request as tools and the command line phrase it (specs as text,
     modules and processes by name). Raises ``SpecError`` for a bad spec, ``EmptyCapture``."""
+    from elixir_scope.instrument.capture import CapturePlan
+
     plan = CapturePlan.from_strings(
         list(spec), state_modules=tuple(module_name(m) for m in state_of),
         message_procs=await message_targets(conn, list(messages_of)),

@@ -1,5 +1,7 @@
 """Capture tools: start, watch and stop recordings of what a node does.
 
+The capture machinery is imported when a capture starts, not at server start-up.
+
 Every capture is bounded (count, time and rate limits; DESIGN decision 4) and lands in the
 trace store as a recording, whose id is also the capture's id. ``start_capture`` returns at
 once by default; with ``wait=true`` it stays until the capture ends, reporting progress
@@ -18,9 +20,6 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
-from elixir_scope.instrument.limits import CaptureLimits
-from elixir_scope.instrument.session import CaptureSession, SessionState, capture
-
 from ..config import ServerConfig
 from ..errors import tool_errors
 from ..state import app_state
@@ -35,16 +34,18 @@ PROGRESS_EVERY = 0.5
 class RunningCapture:
     """A capture this server started: the session plus what it was asked to do."""
 
-    session: CaptureSession
+    session: Any  # instrument.session.CaptureSession
     name: str
     spec: list[str]
-    limits: CaptureLimits
+    limits: Any  # instrument.limits.CaptureLimits
     started: float = field(default_factory=time.monotonic)
     ended_at: float | None = None
     result: Any = None
 
     @property
     def running(self) -> bool:
+        from elixir_scope.instrument.session import SessionState
+
         return self.session.state is SessionState.RUNNING
 
     async def stop(self) -> Any:
@@ -117,6 +118,9 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         """Start recording what a node does — calls, messages, GenServer state, process
         lifecycle — into the trace store, within count/time/rate limits. Returns the capture
         id (= recording id) to query afterwards."""
+        from elixir_scope.instrument.limits import CaptureLimits
+        from elixir_scope.instrument.session import capture
+
         state = app_state(ctx)
         conn = await state.connection(node)
         plan = await capture_plan(conn, list(spec), state_of=list(state_of), messages_of=list(messages_of),

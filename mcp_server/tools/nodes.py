@@ -12,7 +12,6 @@ from mcp.server.mcpserver import Context, MCPServer
 from pydantic import BaseModel, Field
 
 from elixir_scope.instrument.etf import Atom, Charlist
-from elixir_scope.instrument.introspect import node_info
 
 from ..config import ServerConfig
 from ..errors import tool_errors
@@ -89,5 +88,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
     async def node_overview(ctx: Context, node: NodeArg = None) -> NodeOverview:
         """Overview of a node: OTP/Elixir versions, uptime, process and port counts and limits,
         memory by category, schedulers, running applications."""
+        from elixir_scope.instrument.introspect import node_info
+
         conn = await app_state(ctx).connection(node)
         return node_overview_model(await node_info(conn))

@@ -1,6 +1,7 @@
 """Live process tools: top processes, search, one process in depth, supervision trees.
 
-All read-only and agent-less: they call standard OTP functions over rpc
+The introspection module is imported on first use (start-up stays fast). All read-only and
+agent-less: they call standard OTP functions over rpc
 (``instrument.introspect``), load nothing onto the node, and return bounded pages.
 """
 
@@ -12,8 +13,6 @@ from mcp.server.mcpserver import Context, MCPServer
 from pydantic import BaseModel, Field
 
 from elixir_scope.instrument.etf import Atom
-from elixir_scope.instrument.introspect import process_details as _process_details
-from elixir_scope.instrument.introspect import process_overview, supervision_trees
 
 from ..config import ServerConfig
 from ..errors import tool_errors
@@ -56,6 +55,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
     ) -> Page[ProcessRow]:
         """The top processes of a node, ranked by memory, reductions or mailbox length, with
         name, initial call, current function and behaviour."""
+        from elixir_scope.instrument.introspect import process_overview
+
         conn = await app_state(ctx).connection(node)
         offset = parse_cursor(cursor)
         top = await process_overview(conn, sort_by=sort_by, limit=offset + limit)
@@ -75,6 +76,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         node: NodeArg = None,
     ) -> Page[ProcessRow]:
         """Find live processes by name, module, function or behaviour (largest memory first)."""
+        from elixir_scope.instrument.introspect import process_overview
+
         conn = await app_state(ctx).connection(node)
         offset = parse_cursor(cursor)
         everyone = await process_overview(conn, sort_by="memory", limit=FIND_SCAN_LIMIT)
@@ -95,9 +98,11 @@ def register(server: MCPServer, config: ServerConfig) -> None:
     ) -> ProcessDetailsModel:
         """One process in depth: links, monitors, mailbox, heap, trap_exit, dictionary keys,
         and its current stacktrace (where it is right now)."""
+        from elixir_scope.instrument.introspect import process_details as details_of
+
         conn = await app_state(ctx).connection(node)
         pid = await resolve_pid(conn, process)
-        return process_details_model(await _process_details(conn, pid))
+        return process_details_model(await details_of(conn, pid))
 
     @server.tool(annotations=READ_ONLY)
     @tool_errors
@@ -110,6 +115,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
     ) -> SupervisionForest:
         """The supervision trees of the node's applications: supervisors with strategy, and
         children with restart type and pid."""
+        from elixir_scope.instrument.introspect import supervision_trees
+
         conn = await app_state(ctx).connection(node)
         trees = await supervision_trees(conn, max_depth=max_depth, max_children=max_children)
         if application is not None:

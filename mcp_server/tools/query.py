@@ -20,9 +20,6 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import BaseModel, Field
 
-from elixir_scope.store.query import run_query
-from elixir_scope.store.query import vocab
-
 from ..config import ServerConfig
 from ..errors import tool_errors
 from ..state import app_state
@@ -109,6 +106,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         """Ask a recording a question in the query language: filter events, find sequences and
         missing replies, count and take percentiles. Results say whether dropped events (gaps)
         could affect the answer."""
+        from elixir_scope.store.query import run_query  # imported on first use: start-up stays fast
+
         def run() -> QueryPage:
             store = app_state(ctx).store()
             target = store.recording(recording) if recording is not None else store
@@ -120,6 +119,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
     async def query_help(ctx: Context) -> QueryHelp:
         """The query language at a glance: example queries and every word it knows."""
         from elixir_scope.store import query as query_pkg
+        from elixir_scope.store.query import vocab
 
         return QueryHelp(
             examples=EXAMPLES, sources=sorted(vocab.KIND_WORDS), fields=list(vocab.FIELDS),

@@ -2,6 +2,9 @@
 the whole system at a moment, a process's call timeline, message flows, stepping, and
 causal past/future (what could have caused an event; what it could have affected).
 
+The store's time-travel modules are imported inside the tools (first use), not at start-up:
+``tools/list`` must answer fast.
+
 A *moment* is given as ``at_event`` (just after that event) or ``at_ts`` (node monotonic
 time, the ``ts`` every event shows); with neither, the end of the recording.
 """
@@ -13,8 +16,6 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
-
-from elixir_scope.store import causal, flows, snapshot, timetravel
 
 from ..config import ServerConfig
 from ..errors import tool_errors
@@ -65,6 +66,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
                        at_event: AtEvent = None, at_ts: AtTs = None) -> StateAtModel:
         """The exact state of a GenServer/gen_statem process at a moment of a recording (needs a
         capture that traced its callbacks), with the state event it comes from."""
+        from elixir_scope.store import timetravel
+
         def run() -> StateAtModel:
             rec = _recording(ctx, recording)
             found = timetravel.state_at(rec, process, resolve_moment(rec, at_event, at_ts))
@@ -82,6 +85,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
                               cursor: CursorArg = None) -> EvolutionModel:
         """How a process's state changed over time: each transition with its structural changes
         and the message/request that caused it."""
+        from elixir_scope.store import timetravel
+
         def run() -> EvolutionModel:
             rec = _recording(ctx, recording)
             after = parse_cursor(cursor) if cursor else None
@@ -102,6 +107,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
                               cursor: CursorArg = None) -> SnapshotModel:
         """The whole recorded system at one moment: which processes were alive, their state,
         whether they were inside a call, their mailbox, and the spawn/supervision tree."""
+        from elixir_scope.store import snapshot
+
         def run() -> SnapshotModel:
             rec = _recording(ctx, recording)
             snap = snapshot.system_snapshot_at(rec, resolve_moment(rec, at_event, at_ts))
@@ -124,6 +131,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
                                max_calls: Annotated[int, Field(ge=1, le=500, description="Calls to list.")] = 100) -> TimelineModel:
         """A process's call tree over time: each traced call with its arguments, result or
         exception, and duration."""
+        from elixir_scope.store import flows
+
         def run() -> TimelineModel:
             rec = _recording(ctx, recording)
             tl = flows.process_timeline(rec, process, since_ts, until_ts)
@@ -141,6 +150,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
                            cursor: CursorArg = None) -> FlowModel:
         """Messages between processes in send order (sequence-diagram data): sender, receiver,
         message, and when it was received (null: never received)."""
+        from elixir_scope.store import flows
+
         def run() -> FlowModel:
             rec = _recording(ctx, recording)
             after = parse_cursor(cursor) if cursor else None
@@ -157,6 +168,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
                          direction: Annotated[Literal["next", "previous"], Field(description="Which way to step.")] = "next",
                          scope: Annotated[Literal["recording", "process", "module", "causal"], Field(description="recording: next event on the node; process: same process; module: same module's calls; causal: along send→receive.")] = "recording") -> StepResult:
         """Step from an event to the next/previous one, like a debugger stepping through a recording."""
+        from elixir_scope.store import timetravel
+
         def run() -> StepResult:
             rec = _recording(ctx, recording)
             found = timetravel.step(rec, rec.event(event_id), 1 if direction == "next" else -1, scope)
@@ -172,7 +185,9 @@ def register(server: MCPServer, config: ServerConfig) -> None:
                           limit: CausalLimit = 50, cursor: CursorArg = None) -> CausalModel:
         """Events that happen-before an event — what could have caused it — most recent first,
         across processes (ordered by send→receive, not by wall clocks)."""
-        return await in_thread(_causal, ctx, causal.causal_past, event_id, recording, limit, cursor)
+        from elixir_scope.store.causal import causal_past as walk
+
+        return await in_thread(_causal, ctx, walk, event_id, recording, limit, cursor)
 
     @server.tool(annotations=READ_ONLY_LOCAL)
     @tool_errors
@@ -180,7 +195,9 @@ def register(server: MCPServer, config: ServerConfig) -> None:
                             limit: CausalLimit = 50, cursor: CursorArg = None) -> CausalModel:
         """Events an event happens-before — what it could have affected — earliest first,
         across processes."""
-        return await in_thread(_causal, ctx, causal.causal_future, event_id, recording, limit, cursor)
+        from elixir_scope.store.causal import causal_future as walk
+
+        return await in_thread(_causal, ctx, walk, event_id, recording, limit, cursor)
 
 
 def _causal(ctx: Context, walk: Any, event_id: int, recording: int | None, limit: int,
