@@ -218,3 +218,15 @@ def test_calls_through_an_imported_project_module_are_followed():
               " def handle_cast(:c, s) do\n  ask_server()\n  {:noreply, Map.new()}\n end\nend")
     assert ("S.handle_cast/2", "H.ask_server/0") in r.graph.function_calls
     assert [f.kind for f in r.flags] == [FlagKind.SELF_CALL]
+
+
+def test_plain_sends_are_edges_but_never_cycles():
+    r = flags("defmodule A do\n use GenServer\n def start_link(_), do: GenServer.start_link(__MODULE__, 0, name: :a)\n"
+              " def init(s), do: {:ok, s}\n def handle_info(:tick, s) do\n  send(B, {:tock, 1})\n"
+              "  Process.send_after(self(), :tick, 1000)\n  {:noreply, s}\n end\nend\n"
+              "defmodule B do\n use GenServer\n def init(s), do: {:ok, s}\n"
+              " def handle_info({:tock, from}, s) do\n  send(:a, :tick)\n  send(from, :ok)\n  {:noreply, s}\n end\nend")
+    sends = {(e.caller, e.target, e.message, e.resolution) for e in r.graph.edges if e.kind == "send"}
+    assert sends == {("A", "B", ":tock", "exact"), ("A", "A", ":tick", "exact"), ("B", "A", ":tick", "registered_name"),
+                     ("B", None, ":ok", "unresolved")}
+    assert r.flags == ()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from tree_sitter import Language, Node, Query, QueryCursor, Tree
 
 from . import complexity as cx
-from .facts import LOCAL_SPAWNS, FileFacts, FunCall, interpret_remote, literal_call, note_via_helper
+from .facts import LOCAL_SPAWNS, FileFacts, FunCall, interpret_remote, literal_call, local_send, note_via_helper
 from .intervals import Nested
 from .model import Location
 from .refs import module_name
@@ -173,6 +173,8 @@ class _FileWalk:
         owners = self.clauses.sweep([node.start_byte for _, node in c.calls])
         for (kw, node), clause in zip(c.calls, owners):
             if clause is None or kw in NOT_CALLS or node.id in self.heads:
+                if kw == "send" and clause is not None and not self.in_quote(node):
+                    local_send(node, clause.module.scope, clause.module.facts, clause.key, self.file, out)
                 continue
             tally = clause.function.tally
             if kw in cx.NESTING_CONSTRUCTS:

@@ -111,6 +111,9 @@ PROCESS_APIS = {
     ":gen_statem": ("gen_statem", {"call": "call", "cast": "cast"}),
     "GenStateMachine": ("gen_statem", {"call": "call", "cast": "cast"}),
     "Agent": ("Agent", {"get": "call", "update": "call", "get_and_update": "call", "cast": "cast"}),
+    "Process": ("send", {"send": "send", "send_after": "send"}),
+    "Kernel": ("send", {"send": "send"}),
+    ":erlang": ("send", {"send": "send", "send_after": "send"}),
 }
 START_FUNCS = {"start_link", "start"}
 PUBSUB_PUBLISH = {"broadcast", "broadcast!", "broadcast_from", "broadcast_from!", "local_broadcast",
@@ -370,3 +373,11 @@ def literal_call(call: Node, target: str, name: str, mod: ModuleFacts, function:
     if not literals:
         return None
     return LiteralCall(mod.name, function, target, name, arg_count(call), tuple(literals), file, line_of(call))
+
+
+def local_send(call: Node, scope: Scope, mod: ModuleFacts, function: str | None, file: str, out: FileFacts) -> None:
+    """`send(dest, msg)`: a message to a process, resolved like a GenServer target."""
+    args = args_of(call)
+    if len(args) >= 2:
+        out.process_calls.append(ProcessCall(mod.name, function, "send", "send", ref_of(args[0], scope),
+                                             message_tag(args[1]), file, line_of(call)))

@@ -93,7 +93,7 @@ def resolve(call: ProcessCall, names: NameTable, servers: set[str], module_facts
             return owners.pop(), "via"
         if call.module in owners:
             return call.module, "via"
-    elif ref.kind == "var" and call.module in servers:
+    elif ref.kind == "var" and call.module in servers and call.kind != "send":
         # `def add(server, x), do: GenServer.call(server, ...)` inside the server's own module:
         # the client API of that server.
         return call.module, "inferred"

@@ -122,8 +122,8 @@ class ModuleInfo:
 
 @dataclass(frozen=True, slots=True)
 class CallEdge:
-    """A `GenServer.call/cast` (or `:gen_statem`/`Agent` equivalent) from one function to a
-    process. `resolution` says how the target was found: exact (`__MODULE__` or a module
+    """A `GenServer.call/cast` (or `:gen_statem`/`Agent` equivalent, or a plain `send`) from
+    one function to a process. `resolution` says how the target was found: exact (`__MODULE__` or a module
     alias that is a server), registered_name (an atom from `name: ...`), via (a
     `{:via, Registry, ...}` name), inferred (a pid variable in a server's own client API) or
     unresolved (`target` is None)."""
@@ -132,7 +132,7 @@ class CallEdge:
     function: str | None
     target: str | None
     target_text: str
-    kind: str  # call | cast
+    kind: str  # call | cast | send (send/2, Process.send_after/3)
     message: str | None  # first atom of the message, e.g. ":checkout"
     resolution: str
     file: str
