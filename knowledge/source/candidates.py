@@ -164,7 +164,7 @@ class _Context:
             if e.function and e.message:
                 self.tags[(e.caller, e.function)].add(e.message.lstrip(":"))
             if e.target and e.message:
-                callback = "handle_call/3" if e.kind == "call" else "handle_cast/2"
+                callback = {"call": "handle_call/3", "cast": "handle_cast/2"}.get(e.kind, "handle_info/2")
                 self.tags[(e.target, callback)].add(e.message.lstrip(":"))
             if e.kind == "cast" and e.target:
                 self.cast_targets[e.target] += 1
