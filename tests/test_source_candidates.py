@@ -129,3 +129,8 @@ def test_every_candidate_spec_compiles_with_the_trace_spec_compiler(umbrella):
             compiled = specs.compile_spec(cand.spec)
             assert compiled.module == f"Elixir.{cand.module}"
             assert (compiled.function, compiled.arity) == (cand.function, cand.arity)
+
+
+def test_class_keywords_match_at_word_starts():
+    assert SymptomClass.TIMEOUT not in classify_symptom("after a config change it crashes")
+    assert SymptomClass.TIMEOUT in classify_symptom("the request hangs")

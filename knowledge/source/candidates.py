@@ -16,6 +16,8 @@ came first. The parts, per function:
   `handle_cast` of servers that receive casts (+2, no backpressure) and `handle_info` (+1); messaging favours topic publishers and subscribers (+4) and
   `handle_info` of subscribers; wrong state favours ETS read-modify-write and state-changing
   callbacks.
+* Configuration: when the symptom mentions config/settings/environment, functions that read
+  application configuration (`Application.get_env/fetch_env!/compile_env`) +3.
 * Flags: a function on a flagged location (+6 when the flag's class fits the symptom or the
   symptom has no class, +1 otherwise); a module named by a flag (+2 / +0.5 the same way), and
   its callbacks and synchronous callers +2 when the flag fits.
@@ -63,6 +65,11 @@ CLASS_WORDS: dict[SymptomClass, tuple[str, ...]] = {
                          "race", "mismatch", "negative", "off by", "corrupt"),
 }
 
+_CLASS_RX = {w: re.compile(r"(?<![a-z0-9])" + re.escape(w.strip())) for ws in CLASS_WORDS.values() for w in ws}
+
+#: A symptom that mentions configuration favours functions reading it (Application.get_env & co.).
+CONFIG_WORDS = ("config", "setting", "env var", "environment", "get_env")
+
 FLAG_CLASS: dict[FlagKind, SymptomClass] = {
     FlagKind.CALL_CYCLE: SymptomClass.TIMEOUT,
     FlagKind.SELF_CALL: SymptomClass.TIMEOUT,
@@ -77,9 +84,10 @@ STOPWORDS = frozenset("the a an and or of to in on at is are was were be been it
 
 
 def classify_symptom(symptom: str) -> tuple[SymptomClass, ...]:
-    """The symptom classes a description mentions, most specific first."""
-    text = f" {symptom.lower()} "
-    return tuple(c for c, words in CLASS_WORDS.items() if any(w in text for w in words))
+    """The symptom classes a description mentions. Keywords match at the start of a word
+    ("hang" in "hangs", not in "change")."""
+    text = symptom.lower()
+    return tuple(c for c, words in CLASS_WORDS.items() if any(_CLASS_RX[w].search(text) for w in words))
 
 
 def words(text: str) -> list[str]:
@@ -120,6 +128,7 @@ def rank_candidates(result: SourceAnalysis, symptom: str, *, limit: int = 10,
         raise SymptomError(f"limit must be at least 1, got {limit}")
     classes = set(classify_symptom(symptom))
     said = words(symptom)
+    mentions_config = any(w in symptom.lower() for w in CONFIG_WORDS)
     ctx = _Context(result)
     scores: dict[tuple[str, str], _Score] = defaultdict(_Score)
     for mod in result.modules:
@@ -127,7 +136,7 @@ def rank_candidates(result: SourceAnalysis, symptom: str, *, limit: int = 10,
         for fn in mod.functions:
             s = scores[(mod.name, fn.key)]
             _names(s, said, fn, mod_words, ctx.tags.get((mod.name, fn.key), set()))
-            _classes(s, classes, mod, fn, ctx)
+            _classes(s, classes, mod, fn, ctx, mentions_config)
             _flags(s, classes, mod, fn, ctx)
             _focus(s, focus, mod, fn)
             if s.score > 0 and fn.complexity > 1:
@@ -190,6 +199,10 @@ class _Context:
         for loc in g.spawns:
             if loc.module and loc.function:
                 self.spawns[(loc.module, loc.function)].append(loc.line)
+        self.config: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for loc in g.config_reads:
+            if loc.module and loc.function:
+                self.config[(loc.module, loc.function)].append(loc.line)
         self.flagged_fns: dict[tuple[str, str], list[FlagKind]] = defaultdict(list)
         self.flagged_mods: dict[str, list[FlagKind]] = defaultdict(list)
         for f in result.flags:
@@ -213,9 +226,12 @@ def _names(s: _Score, said: list[str], fn: FunctionInfo, mod_words: list[str], t
             s.add(2, f"module name matches {w!r}")
 
 
-def _classes(s: _Score, classes: set[SymptomClass], mod: ModuleInfo, fn: FunctionInfo, ctx: _Context) -> None:
+def _classes(s: _Score, classes: set[SymptomClass], mod: ModuleInfo, fn: FunctionInfo, ctx: _Context,
+             mentions_config: bool = False) -> None:
     key = (mod.name, fn.key)
     process = is_process(mod.roles)
+    if mentions_config and key in ctx.config:
+        s.add(3, f"reads application configuration (line {ctx.config[key][0]})")
     if SymptomClass.TIMEOUT in classes:
         if fn.key == "handle_call/3" and ctx.sync_callers.get(mod.name):
             callers = sorted(ctx.sync_callers[mod.name])

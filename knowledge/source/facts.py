@@ -101,6 +101,7 @@ class FileFacts:
     fun_calls: list[FunCall] = field(default_factory=list)
     registries: dict[str, str] = field(default_factory=dict)  # registry name -> keys
     spawns: list[Location] = field(default_factory=list)  # where processes are started
+    config_reads: list[Location] = field(default_factory=list)  # Application.get_env & co.
     wrappers: list[TopicWrapper] = field(default_factory=list)
     literal_calls: list[LiteralCall] = field(default_factory=list)
 
@@ -132,6 +133,7 @@ SPAWNS = frozenset({("Task", "start"), ("Task", "start_link"), ("Task", "async")
                     (":erlang", "spawn_link"), (":erlang", "spawn_monitor"), ("Kernel", "spawn"),
                     ("Kernel", "spawn_link"), (":proc_lib", "spawn_link"), ("GenServer", "start"),
                     ("Agent", "start")})
+CONFIG_READS = frozenset({"get_env", "fetch_env", "fetch_env!", "get_all_env", "compile_env", "compile_env!"})
 LOCAL_SPAWNS = frozenset({"spawn", "spawn_link", "spawn_monitor"})
 
 INTERESTING_TARGETS = frozenset(set(PROCESS_APIS) | {"Supervisor", "DynamicSupervisor", "Task", "Task.Supervisor",
@@ -220,6 +222,8 @@ def interpret_remote(call: Node, target: str, fun: str, scope: Scope, mod: Modul
     """Record what a remote call `target.fun(...)` means for processes, topics and tables."""
     if (target, fun) in SPAWNS:
         out.spawns.append(Location(file, line_of(call), mod.name, function))
+    elif target == "Application" and fun in CONFIG_READS:
+        out.config_reads.append(Location(file, line_of(call), mod.name, function))
     if target not in INTERESTING_TARGETS and not target.endswith(".Endpoint"):
         return
     args = args_of(call)

@@ -173,6 +173,7 @@ class InteractionGraph:
     ets: tuple[EtsAccess, ...]
     function_calls: tuple[tuple[str, str], ...] = ()  # ("Mod.f/1", "Other.g/2") static calls
     spawns: tuple[Location, ...] = ()  # spawn/1, Task.start, DynamicSupervisor.start_child, ...
+    config_reads: tuple[Location, ...] = ()  # Application.get_env/fetch_env!/compile_env ...
 
     @property
     def ets_tables(self) -> dict[str, tuple[EtsAccess, ...]]:
