@@ -126,7 +126,7 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
             raise StoreOpenError(f"cannot create a trace store at {path}: directory "
                                  f"{path.parent} does not exist. Create it first.")
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute("PRAGMA busy_timeout = 30000")  # an index rebuild can hold the lock for seconds
     return conn
 
 

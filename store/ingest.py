@@ -252,14 +252,21 @@ class RecordingWriter:
             c.execute("UPDATE recordings SET event_count = event_count + 1 WHERE id = ?", (self.id,))
         return eid
 
-    def finish(self, end_reason: str, stats: dict | None = None) -> None:
-        """End the recording (it stays readable): ``stopped``, ``max_events``, ``node_down`` …"""
+    def finish(self, end_reason: str, stats: dict | None = None, *, build_indexes: bool = True) -> None:
+        """End the recording (it stays readable): ``stopped``, ``max_events``, ``node_down`` …
+
+        If this was the last live writer, the deferred event indexes are rebuilt here: about a
+        second per million events of the store, during which the store is locked for writing.
+        From asyncio code, run it in a thread (``await asyncio.to_thread(rec.finish, ...)``), or
+        pass ``build_indexes=False`` and call ``TraceStore.build_indexes()`` later (the next
+        writable open does it too)."""
         self._check_open()
         with self._db.write("finishing the recording") as c:
             c.execute("UPDATE recordings SET ended_at = ?, end_reason = ?, stats_json = ? WHERE id = ?",
                       (time.time(), str(end_reason), json.dumps(stats or {}, default=str), self.id))
         self._finished = True
-        build_event_indexes(self._db, exclude_writer=self.id)
+        if build_indexes:
+            build_event_indexes(self._db, exclude_writer=self.id)
 
     @property
     def finished(self) -> bool:

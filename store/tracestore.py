@@ -100,6 +100,11 @@ class TraceStore:
             defer_event_indexes(self._db)
         return RecordingWriter(self._db, rid, state_policy)
 
+    def build_indexes(self) -> bool:
+        """Rebuild the events' deferred indexes now unless a live writer is still recording.
+        Returns True if they are in place afterwards (see schema.EVENT_INDEXES)."""
+        return build_event_indexes(self._db)
+
     # -- reading -----------------------------------------------------------------------------
     def recordings(self) -> list[RecordingInfo]:
         return [recording_info(self._db, r) for r in

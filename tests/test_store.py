@@ -173,3 +173,13 @@ def test_large_states_live_only_in_the_states_table(store):
     assert states[0].payload == (Atom("before"), big) and states[1].payload == (Atom("after"), big2)
     enc = [row[0] for row in store.db.query("SELECT encoding FROM states ORDER BY id")]
     assert enc == ["full", "delta"]
+
+
+def test_index_rebuild_can_be_left_for_later(store):
+    rec, node = new_rec(store)
+    other, _ = new_rec(store, "still recording")
+    rec.finish("stopped", {}, build_indexes=False)
+    assert event_indexes_pending(store.db)
+    assert store.build_indexes() is False  # another live writer: keep them deferred
+    other.finish("stopped", {}, build_indexes=False)
+    assert store.build_indexes() is True and not event_indexes_pending(store.db)
