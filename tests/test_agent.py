@@ -212,3 +212,22 @@ async def test_snapshot_of_the_sample_app(sample_app_module):
         assert {"Elixir.SampleApp.Inventory", "Elixir.SampleApp.Carts"} <= names
         carts = next(n for n in tree.walk() if n.module == "Elixir.SampleApp.Carts")
         assert carts.type == "supervisor" and len(carts.children) == 2
+
+
+async def test_otp25_refuses_when_dbg_is_active(erl_node, tmp_path):
+    async with Node() as node:
+        conn = await node.connect(erl_node.name, cookie=erl_node.cookie)
+        assert (await conn.rpc("dbg", "tracer", []))[0] == A("ok")
+        await conn.rpc("dbg", "p", [A("new"), [A("call")]])
+        try:
+            store = TraceStore.open(tmp_path / "s.db")
+            rec = store.create_recording("refused", spec={}, limits={})
+            with pytest.raises(TracerBusyError, match="dbg/recon"):
+                await CaptureSession.start(conn, rec, CapturePlan(lifecycle_procs="all"))
+            assert (await conn.rpc("dbg", "get_tracer", []))[0] == A("ok")
+        finally:
+            await conn.rpc("dbg", "stop", [])
+        # with dbg gone, the same capture starts
+        rec = store.create_recording("after dbg", spec={}, limits={})
+        s = await CaptureSession.start(conn, rec, CapturePlan(lifecycle_procs="all"))
+        assert (await s.stop()).end_reason == "stopped"
