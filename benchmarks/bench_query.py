@@ -14,6 +14,7 @@ Goal (issue 4): a temporal pattern query over the 1M events in ≤ 1 s.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -145,6 +146,8 @@ def main() -> None:
         path = Path(d) / "bench.db"
         n, secs = build(path, opts.events, opts.procs)
         print(f"built {n:,} events / {opts.procs:,} processes through ingest_batch in {secs:.1f} s")
+        print(f"load average before querying: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+              "(the machine is shared: compare figures within this run)")
         store = TraceStore.open(path, readonly=True)
         rec = store.recording(1)
         add_idx = next(i for (nid, i), m in rec.context.functions.items()
@@ -170,23 +173,6 @@ def main() -> None:
             print(f"[query] {t * 1000:7.0f} ms  {q!r} → {size}")
         t_n2, naive2 = timed(lambda: naive_without_return(store), 1)
         print(f"[naive] {t_n2 * 1000:7.0f} ms  one pass pairing every call in Python → {naive2}")
-        store.close()
-        # Experiment: the store's (recording_id, kind, aux) index makes SQLite read the table
-        # row of every candidate for its pid and ts; a covering index removes those reads.
-        import sqlite3
-
-        conn = sqlite3.connect(path)
-        t = time.perf_counter()
-        conn.execute("CREATE INDEX bench_kind_cover ON events (recording_id, kind, aux, node_id, pid, ts)")
-        conn.commit()
-        conn.close()
-        print(f"\n[experiment] covering index (recording_id, kind, aux, node_id, pid, ts) built in "
-              f"{time.perf_counter() - t:.1f} s on this benchmark's own copy")
-        store = TraceStore.open(path, readonly=True)
-        rec = store.recording(1)
-        t_c, res_c = timed(lambda: run_query(rec, q_seq, limit=100), opts.repeat)
-        print(f"  [temporal] with it: {t_c * 1000:.0f} ms (median of {opts.repeat}), "
-              f"{res_c.total_estimate} matches | speed-up vs naive ×{t_n / t_c:.1f}")
         store.close()
 
 

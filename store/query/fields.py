@@ -2,7 +2,8 @@
 condition SQL cannot answer).
 
 A `Row` is an event plus what the engine learnt about it: the call's closing event (its
-return or exception, paired by nesting) and the duration. `value_of` reads a field from it;
+return or exception, paired by nesting) and the duration. `payload_field` and `meta_text`
+read a field from it;
 metadata fields come from the recording's interned names, payload fields from the payload
 decoded on demand (memoised per query by `QueryContext.payload_of`).
 """
