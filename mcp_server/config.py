@@ -14,6 +14,9 @@ Environment variables (all optional):
 ``ELIXIR_SCOPE_COOKIE``         distribution cookie (default: ``~/.erlang.cookie``)
 ``ELIXIR_SCOPE_TOKEN``          bearer token the HTTP transport requires
 ``ELIXIR_SCOPE_ALLOW_MUTATIONS`` ``1`` registers the tools that change the target
+``ANTHROPIC_API_KEY``           lets the diagnosis have Claude write its narrative (optional)
+``ANTHROPIC_BASE_URL``          another Anthropic-compatible endpoint (optional)
+``ELIXIR_SCOPE_MODEL``          the Claude model for the narrative (optional)
 ==============================  ===========================================================
 
 ``validate()`` refuses the unsafe combination before anything binds a socket: an HTTP
@@ -26,7 +29,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -66,7 +69,7 @@ class ServerConfig:
     port: int = DEFAULT_PORT
     path: str = DEFAULT_PATH
     # Bearer token required on every HTTP request when set (always required off-loopback).
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     # Extra Host header values (``name:port`` or ``name:*``) accepted on HTTP.
     allowed_hosts: tuple[str, ...] = ()
     # Extra Origin header values accepted on HTTP (requests without Origin are accepted).
@@ -81,6 +84,10 @@ class ServerConfig:
     page_size: int = 50
     # The knowledge base's vector index folder (None: the knowledge package's default).
     knowledge_dir: Path | None = None
+    # Optional: Claude writes the diagnosis narrative when a key is set (templated otherwise).
+    anthropic_api_key: str | None = field(default=None, repr=False)
+    anthropic_base_url: str | None = None
+    llm_model: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerConfig:
@@ -93,6 +100,9 @@ class ServerConfig:
             cookie=env.get("ELIXIR_SCOPE_COOKIE") or None,
             token=env.get("ELIXIR_SCOPE_TOKEN") or None,
             allow_mutations=_truthy(env.get("ELIXIR_SCOPE_ALLOW_MUTATIONS")),
+            anthropic_api_key=env.get("ANTHROPIC_API_KEY") or None,
+            anthropic_base_url=env.get("ANTHROPIC_BASE_URL") or None,
+            llm_model=env.get("ELIXIR_SCOPE_MODEL") or None,
         )
 
     def with_(self, **changes: object) -> ServerConfig:

@@ -63,3 +63,16 @@ def register(server: MCPServer) -> None:
         if events.next_after_id is not None:
             lines.append(f"... more events: use the query tool on recording {recording_id}")
         return "\n".join(lines) + "\n"
+
+    @server.resource(
+        "elixir-scope://reports/{report_id}",
+        name="diagnosis-report", title="Diagnosis report", mime_type="text/markdown",
+    )
+    async def report_resource(report_id: str, ctx: Context) -> str:
+        """A diagnosis report of this session (from the diagnose tool), as Markdown."""
+        report = app_state(ctx).reports.get(report_id)
+        if report is None:
+            raise ResourceError(f"no report {report_id!r} in this server session: run the diagnose tool first")
+        from elixir_scope.agents.report import render_markdown
+
+        return render_markdown(report)

@@ -41,6 +41,8 @@ class AppState:
     captures: dict[int, Any] = field(default_factory=dict)
     # Heavy objects built on first use by the tools that need them (the knowledge retriever).
     cache: dict[str, Any] = field(default_factory=dict)
+    # Diagnosis reports of this server session, by id (also served as MCP resources).
+    reports: dict[str, Any] = field(default_factory=dict)
 
     # -- nodes ---------------------------------------------------------------------------
     @property
