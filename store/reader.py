@@ -262,13 +262,15 @@ class Recording:
                               f"ORDER BY id {order} LIMIT ?", params + [limit + 1])
         more = len(rows) > limit
         evs = self.events_from_rows(rows[:limit])
-        lo = since
-        hi = until
-        if evs:  # the window actually covered by this page
-            tss = [e.ts for e in evs]
-            lo = min(tss) if since is None and after_id is None else lo
-            if more:
-                hi = max(tss)
+        # the window this page covers: from the previous page's last event (or `since`, or
+        # the beginning) to this page's last event (or `until`, or the end) — so that paging
+        # through reports every gap exactly once per window and never skips one between pages
+        lo, hi = since, until
+        if lo is None and after_id is not None:
+            prev = self._db.query_one("SELECT ts FROM events WHERE id = ?", (after_id,))
+            lo = prev[0] + 1 if prev else None  # gaps at its ts belonged to the previous page
+        if more and evs and not descending:
+            hi = max(e.ts for e in evs)
         gaps = self.gaps(lo, hi, node_id=node_id)
         return EventList(evs, gaps, evs[-1].id if (more and evs) else None)
 

@@ -136,6 +136,15 @@ def test_gaps_are_stored_and_reported_by_queries_that_cross_them(store):
     assert crossing.gaps[0].reason == "rate_limit"
     assert [g.reason for g in r.gaps()] == ["rate_limit", "node_lost"]
     assert r.info.dropped_count == 49 and r.stats.gap_count == 2
+    # paging one event at a time reports each gap in exactly one page
+    reported, after = [], None
+    while True:
+        page = r.events(limit=1, after_id=after)
+        reported += [g.id for g in page.gaps]
+        after = page.next_after_id
+        if after is None:
+            break
+    assert sorted(reported) == [g.id for g in r.gaps()]
     assert r.stats.by_kind["gap"] == 1
 
 
