@@ -130,6 +130,8 @@ def test_event_rows_are_typed(shop):
     assert row.event.payload == [b"carol", 500]
     d = row.as_dict()
     assert d["payload"] == '["carol", 500]' and d["duration_ms"] == 40.0
+    assert d["closing"] == {"id": ev["add3_ret"], "kind": "return",
+                            "payload": "{:error, %{status: :failed}}"}
     assert res.total_estimate is None and not res.crosses_gaps
 
 

@@ -188,6 +188,8 @@ def test_stages():
     ("calls never received", "never", "'never received' applies to sends", "sends never received"),
     ("calls of MyApp.*", "MyApp.*", "a process name cannot be a wildcard", None),
     ("calls where arg[0] = 1 then", "then", "unexpected word 'then'", None),
+    ("calls without return where arg[0] = 1", "return where arg[0] = 1",
+     "the return of this pattern cannot be narrowed", "before 'without'"),
 ])
 def test_errors(text, at, message, suggestion):
     with pytest.raises(QuerySyntaxError) as info:

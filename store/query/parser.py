@@ -136,13 +136,20 @@ class QueryParser(TermParser):
             within, scope = self.within_scope()
             if step.kinds == ("call",) and missing.kinds in (("return",), ("return", "exception")):
                 mode = "return"
-                if scope == "node":
-                    raise self.fail("a call's return is always in its own process",
-                                    self.tokens[self.i - 1], "drop 'same node'")
             elif step.kinds == ("send",) and missing.kinds == ("receive",):
                 mode = "receive"
             else:
                 mode = "generic"
+            if mode != "generic" and (missing.cond or missing.target or missing.process):
+                raise self.fail(f"the {missing.kinds[0]} of this pattern cannot be narrowed: it is "
+                                f"the {'call' if mode == 'return' else 'send'}'s own",
+                                start=missing.start, end=missing.end,
+                                suggestion="put 'where', 'in' and 'of' before 'without', e.g. "
+                                           "'calls MyApp.Repo.all where arg[0] = 1 without return'")
+            if mode == "return":
+                if scope == "node":
+                    raise self.fail("a call's return is always in its own process",
+                                    self.tokens[self.i - 1], "drop 'same node'")
             return AbsenceSource(step, missing, mode, within, scope, start,
                                  self.tokens[self.i - 1].end)
         return EventsSource(step)

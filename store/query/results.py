@@ -47,8 +47,6 @@ class EventRow:
         return self.event.id
 
     def as_dict(self, payloads: bool = True) -> dict[str, Any]:
-        from elixir_scope.instrument.etf.inspect import inspect
-
         d: dict[str, Any] = {"id": self.id, "kind": self.kind, "time_ms": self.time_ns / 1e6,
                              "node": self.node, "pid": self.pid, "process": self.process_name,
                              "function": self.function}
@@ -57,11 +55,20 @@ class EventRow:
         if self.closing is not None:
             d["closing"] = {"id": self.closing.id, "kind": self.closing.kind.name.lower()}
         if payloads:
-            try:
-                d["payload"] = inspect(self.event.payload)
-            except Exception as exc:  # a damaged payload must not hide the rest of the row
-                d["payload"] = f"<undecodable payload: {exc}>"
+            d["payload"] = _shown(self.event)
+            if self.closing is not None:
+                d["closing"]["payload"] = _shown(self.closing)
         return d
+
+
+def _shown(event: "Event") -> str:
+    """A payload as Elixir prints it, bounded; a damaged payload must not hide the row."""
+    from elixir_scope.instrument.etf.inspect import inspect
+
+    try:
+        return inspect(event.payload)
+    except Exception as exc:  # noqa: BLE001 — report, do not fail the whole page
+        return f"<undecodable payload: {exc}>"
 
 
 @dataclass(slots=True)
