@@ -23,7 +23,7 @@
 %% - on OTP 27+ it traces inside its own trace session (trace:session_create/3), so it coexists
 %%   with dbg or recon; on older releases it refuses to start when a tracer is already active.
 -module(elixir_scope_agent).
--vsn("8").
+-vsn("9").
 
 -export([version/0, start_capture/2, stop_capture/1, stop_capture/2, snapshot/1,
          init/3, checkpoint_loop/4]).
@@ -39,7 +39,7 @@
              mode, session, pflags = [], patterns = [], state_mods = #{},
              helper, stoppers = []}).
 
-version() -> 8.
+version() -> 9.
 
 %% ---------------------------------------------------------------------------------------------
 %% Public API (called over rpc from Python)
@@ -475,8 +475,8 @@ flush_gap(#st{gap = none} = S) -> S;
 flush_gap(#st{gap = {Reason, Count, Mono, Uniq}} = S) ->
     Payload = term_to_binary({Reason, Count, #{}}),
     S1 = S#st{gap = none},
-    append(<<14:8, 0:8, Mono:64/signed, Uniq:64/signed, 0:32, 0:32,
-             (byte_size(Payload)):32, Payload/binary>>, S1).
+    append([<<14:8, 0:8, Mono:64/signed, Uniq:64/signed, 0:32, 0:32,
+             (byte_size(Payload)):32>> | Payload], S1).
 
 check_overload(S) ->
     %% process_info(self(), memory) walks a long mailbox (about 1 ms at 100k messages): use the
@@ -595,27 +595,26 @@ extra_state(S, P, MFA, Phase, St, Mono, Uniq, M) ->
 
 add_state(S, P, AuxIdx, Phase, St, Mono, Uniq, _M) ->
     {Payload, Flags} = payload({Phase, St}, S#st.max_state, S#st.redact),
-    S1 = intern_dict(S),
+    S1 = S,
     PI = pid_idx(P, S1),
     Aux = case AuxIdx of 0 -> 0; _ -> AuxIdx end,
-    append(<<13:8, Flags:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32,
-             (byte_size(Payload)):32, Payload/binary>>, S1).
+    append([<<13:8, Flags:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32,
+             (byte_size(Payload)):32>> | Payload], S1).
 
 event(Kind, P, Aux, Term, Mono, Uniq, S0) ->
     S = case S0#st.gap of none -> S0; _ -> flush_gap(S0) end,
     {Payload, Flags} = payload(Term, S#st.max_term, S#st.redact),
     PI = case is_pid(P) of true -> pid_idx(P, S); false -> 0 end,
-    append(<<Kind:8, Flags:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32,
-             (byte_size(Payload)):32, Payload/binary>>, S).
-
-intern_dict(S) -> S.
+    %% an improper iolist [Header | Payload]: no per-event copy; the chunk is flattened once
+    append([<<Kind:8, Flags:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32,
+              (byte_size(Payload)):32>> | Payload], S).
 
 mark(Term, S) ->
     Mono = erlang:monotonic_time(),
     Uniq = erlang:unique_integer([monotonic]),
     {Payload, Flags} = payload(Term, S#st.max_term, S#st.redact),
-    append(<<15:8, Flags:8, Mono:64/signed, Uniq:64/signed, 0:32, 0:32,
-             (byte_size(Payload)):32, Payload/binary>>, S).
+    append([<<15:8, Flags:8, Mono:64/signed, Uniq:64/signed, 0:32, 0:32,
+             (byte_size(Payload)):32>> | Payload], S).
 
 %% Interned indices live in the process dictionary (the agent is one process per capture).
 %% New entries are collected in es_dict and travel with the chunk that first refers to them.
@@ -749,13 +748,13 @@ flush_all(#st{ready = Q} = S0, Deadline) ->
                 Mono = erlang:monotonic_time(),
                 Uniq = erlang:unique_integer([monotonic]),
                 Payload = term_to_binary({ack_timeout, Lost, #{}}),
-                Gap = <<14:8, 0:8, Mono:64/signed, Uniq:64/signed, 0:32, 0:32,
-                        (byte_size(Payload)):32, Payload/binary>>,
+                Gap = [<<14:8, 0:8, Mono:64/signed, Uniq:64/signed, 0:32, 0:32,
+                        (byte_size(Payload)):32>> | Payload],
                 Dict = lists:append([D || {D, _, _} <- queue:to_list(S#st.ready)]),
                 %% records never sent become dropped; the gap record itself is offered + sent
                 S1 = S#st{ready = queue:new(), nbuf = 0, qbytes = 0, dropped = S#st.dropped + Lost,
                           offered = S#st.offered + 1},
-                send_chunk({Dict, Gap, 1}, S1)
+                send_chunk({Dict, iolist_to_binary(Gap), 1}, S1)
             end
     end.
 
