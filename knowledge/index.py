@@ -19,6 +19,8 @@ the environment in that one function. Chroma is imported here, never by
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import time
 from dataclasses import dataclass
@@ -51,6 +53,21 @@ def entry_chunks(entry: Entry) -> list[tuple[str, str, str]]:
     for i, symptom in enumerate(entry.symptoms):
         chunks.append((f"{entry.id}#symptom{i}", "symptom", f"{entry.title}: {symptom}"))
     return chunks
+
+
+@contextlib.contextmanager
+def _dir_lock(path: Path):
+    """An exclusive lock on the index directory, held while its collection is created or synced.
+
+    The MCP server, the CLI and the agent may open the same per-user index at once; the
+    lock keeps two syncs from diffing against the same old state, and two first opens from
+    both creating (or both dropping) the collection."""
+    with open(path / ".sync.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
@@ -92,6 +109,7 @@ class KnowledgeIndex:
         """Open (creating if needed) the index at `path` (default: `default_index_dir()`)."""
         import chromadb
         from chromadb.config import Settings
+        from chromadb.errors import NotFoundError
 
         from .embedding import MiniLMEmbeddingFunction
 
@@ -101,25 +119,26 @@ class KnowledgeIndex:
             client = chromadb.PersistentClient(str(path), settings=Settings(anonymized_telemetry=False))
         except Exception as exc:
             raise VectorIndexError(f"cannot open the knowledge index at {path}: {exc}") from exc
-        ef = MiniLMEmbeddingFunction()
-        meta = {"hnsw:space": "cosine", "layout": LAYOUT_VERSION}
-        try:
-            col = client.get_or_create_collection(collection, embedding_function=ef, metadata=meta)
-            fresh = (col.metadata or {}).get("layout") == LAYOUT_VERSION
-        except Exception:  # built with another embedding function: Chroma refuses to mix them
-            fresh = False
-        if not fresh:  # an older layout or another model: the only safe move is a rebuild
+        with _dir_lock(path):
+            ef = MiniLMEmbeddingFunction()
+            meta = {"hnsw:space": "cosine", "layout": LAYOUT_VERSION}
             try:
-                client.delete_collection(collection)
-            except Exception:
-                pass
-            try:
-                col = client.create_collection(collection, embedding_function=ef, metadata=meta)
-            except Exception as exc:
-                raise VectorIndexError(
-                    f"cannot create collection {collection!r} in {path}: {exc}; delete that "
-                    "directory to start over"
-                ) from exc
+                col = client.get_or_create_collection(collection, embedding_function=ef, metadata=meta)
+                fresh = (col.metadata or {}).get("layout") == LAYOUT_VERSION
+            except Exception:  # built with another embedding function: Chroma refuses to mix them
+                fresh = False
+            if not fresh:  # an older layout or another model: the only safe move is a rebuild
+                try:
+                    client.delete_collection(collection)
+                except NotFoundError:
+                    pass
+                try:
+                    col = client.create_collection(collection, embedding_function=ef, metadata=meta)
+                except Exception as exc:
+                    raise VectorIndexError(
+                        f"cannot create collection {collection!r} in {path}: {exc}; delete that "
+                        "directory to start over"
+                    ) from exc
         return cls(client, col, path)
 
     def stored_hashes(self) -> dict[str, str]:
@@ -127,8 +146,15 @@ class KnowledgeIndex:
         got = self._col.get(include=["metadatas"])
         return {m["entry_id"]: m["hash"] for m in got["metadatas"] or []}
 
+    def _exclusive(self):
+        return _dir_lock(self.path)
+
     def sync(self, kb: KnowledgeBase) -> SyncReport:
         """Bring the collection in line with `kb`, embedding only what changed."""
+        with self._exclusive():
+            return self._sync(kb)
+
+    def _sync(self, kb: KnowledgeBase) -> SyncReport:
         t0 = time.perf_counter()
         stored = self.stored_hashes()
         current = {e.id: e for e in kb}
@@ -147,16 +173,17 @@ class KnowledgeIndex:
                 metas.append({"entry_id": e.id, "hash": e.content_hash, "kind": kind,
                               "category": e.category})
         if ids:
-            self._col.add(ids=ids, documents=docs, metadatas=metas)
+            self._col.upsert(ids=ids, documents=docs, metadatas=metas)
         return SyncReport(added, updated, removed, len(current) - len(added) - len(updated),
                           len(ids), time.perf_counter() - t0)
 
     def rebuild(self, kb: KnowledgeBase) -> SyncReport:
         """Drop every chunk and embed the whole knowledge base again."""
-        existing = self._col.get(include=[])["ids"]
-        if existing:
-            self._col.delete(ids=existing)
-        return self.sync(kb)
+        with self._exclusive():
+            existing = self._col.get(include=[])["ids"]
+            if existing:
+                self._col.delete(ids=existing)
+            return self._sync(kb)
 
     def count(self) -> int:
         return self._col.count()

@@ -114,6 +114,26 @@ def test_build_and_query_never_touch_the_network(tmp_path):
     assert out.stdout.strip().splitlines()[-1] in {"genserver-call-timeout", "genserver-call-cycle"}
 
 
+def test_two_processes_syncing_the_same_index_at_once(tmp_path):
+    kb_dir = small_kb(tmp_path / "kb")
+    code = textwrap.dedent(f"""
+        from pathlib import Path
+        from elixir_scope.knowledge import KnowledgeBase, KnowledgeIndex
+        r = KnowledgeIndex.open(Path({str(tmp_path / "index")!r})).sync(KnowledgeBase.load(Path({str(kb_dir)!r})))
+        print(len(r.added), r.chunks_embedded)
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e for _, e in outs]
+    added = sorted(int(o.split()[0]) for o, _ in outs)
+    assert added == [0, len(SUBSET)]  # the lock made the second one see the first one's work
+    kb = KnowledgeBase.load(kb_dir)
+    index = KnowledgeIndex.open(tmp_path / "index")
+    assert index.count() == sum(len(entry_chunks(e)) for e in kb)
+    assert not index.sync(kb).changed
+
+
 def test_collection_of_an_older_layout_is_rebuilt(tmp_path):
     import chromadb
     from chromadb.config import Settings
