@@ -14,6 +14,7 @@ checkpointer, a long diagnosis can be inspected step by step or resumed (``threa
 from __future__ import annotations
 
 import time
+from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Literal
 
@@ -191,6 +192,31 @@ async def explain(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> 
 async def finish(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> dict:
     report = state.report.model_copy(update={"timings_ms": dict(state.timings_ms)})
     return {"report": report}
+
+
+# The types the graph's state holds, allowed when a checkpoint is read back (LangGraph refuses
+# unregistered classes from msgpack checkpoints).
+CHECKPOINT_TYPES = [("elixir_scope.agents.findings", n) for n in (
+    "Report", "Finding", "KnowledgeRef", "Plan", "PlannedSpec", "Culprit", "Evidence", "StateDiff",
+    "StateChange", "MessageArrow", "Location", "Narrative")]
+
+
+def checkpoint_serde():
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    return JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES)
+
+
+@asynccontextmanager
+async def sqlite_checkpointer(path):
+    """A SQLite checkpointer (``langgraph-checkpoint-sqlite``) for resumable diagnoses."""
+    import aiosqlite
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    async with aiosqlite.connect(str(path)) as conn:
+        saver = AsyncSqliteSaver(conn, serde=checkpoint_serde())
+        await saver.setup()
+        yield saver
 
 
 def build_graph(checkpointer=None):

@@ -119,8 +119,8 @@ async def narrate(report: Report, tools: EvidenceTools, config: LLMConfig) -> Na
             narrative = Narrative(source="claude", text=text, model=reply.model, steps=step) if text else None
             return NarratorRun(narrative, calls, used, "end_turn" if text else "error: empty answer")
         if used >= config.token_budget or last_step:
-            narrative = Narrative(source="claude", text=text, model=reply.model, steps=step) if text else None
-            return NarratorRun(narrative, calls, used, "token_budget" if used >= config.token_budget else "max_steps")
+            # cut off while still asking for evidence: no finished answer, the template stands
+            return NarratorRun(None, calls, used, "token_budget" if used >= config.token_budget else "max_steps")
         messages.append({"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in reply.content]})
         results = []
         for use in uses:

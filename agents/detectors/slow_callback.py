@@ -35,17 +35,17 @@ def timeout_target(reason) -> tuple[object, object, object] | None:
 
 
 def _timeouts(view: RecordingView):
-    """(caller pid, ts, event id, target, request, timeout) of every caller timeout seen."""
+    """(caller pid, ts, event id, event kind, target, request, timeout) of every caller timeout."""
     out = []
     for c in view.calls:
         if c.outcome == "exception":
             t = timeout_target(c.value)
             if t:
-                out.append((c.pid, c.end_ts, c.end_id, *t))
+                out.append((c.pid, c.end_ts, c.end_id, "exception", *t))
     for e in view.exits:
         t = timeout_target(e.reason)
         if t:
-            out.append((e.pid, e.ts, e.event_id, *t))
+            out.append((e.pid, e.ts, e.event_id, "exit", *t))
     return out
 
 
@@ -69,7 +69,7 @@ def detect(view: RecordingView) -> list[Finding]:
             cycle_pids.add(m.receiver)
     findings: dict[tuple, Finding] = {}
     timeouts = _timeouts(view)
-    for caller, ts, ev_id, target, request, timeout in timeouts:
+    for caller, ts, ev_id, ev_kind, target, request, timeout in timeouts:
         tgt = _resolve(view, target)
         if tgt is None:
             continue
@@ -81,9 +81,9 @@ def detect(view: RecordingView) -> list[Finding]:
         key = (slow.module, slow.function, slow.call_id)
         if key in findings:
             findings[key].evidence.append(
-                view.evidence(ev_id, "exception", ts, caller, f"caller timed out waiting for {view.label(tgt)}"))
+                view.evidence(ev_id, ev_kind, ts, caller, f"caller timed out waiting for {view.label(tgt)}"))
             continue
-        findings[key] = _finding(view, slow, caller, ts, ev_id, request, timeout, tgt)
+        findings[key] = _finding(view, slow, caller, ts, ev_id, ev_kind, request, timeout, tgt)
     out = list(findings.values())
     for f in out:
         f.confidence = min(0.95, 0.7 + 0.05 * len(f.evidence))
@@ -107,7 +107,7 @@ def _makes_calls(view: RecordingView, c: Call) -> bool:
     return False
 
 
-def _finding(view, slow: Call, caller, ts, ev_id, request, timeout, tgt) -> Finding:
+def _finding(view, slow: Call, caller, ts, ev_id, ev_kind, request, timeout, tgt) -> Finding:
     dur = slow.duration(view.time_unit)
     dur_text = f"{dur:.0f} ms" if dur is not None else "longer than the recording"
     req = slow.args[0] if slow.args else request
@@ -116,7 +116,7 @@ def _finding(view, slow: Call, caller, ts, ev_id, request, timeout, tgt) -> Find
     typical = f" (the other {len(others)} calls took at most {max(others):.0f} ms)" if others else ""
     evidence = [
         view.call_evidence(slow, f"{slow.mfa} started handling {fmt(req)}"),
-        view.evidence(ev_id, "exception", ts, caller,
+        view.evidence(ev_id, ev_kind, ts, caller,
                       f"caller exited: timeout after {fmt(timeout)} ms waiting for {view.label(tgt)}"),
     ]
     if slow.end_id is not None:
