@@ -98,7 +98,7 @@ def tokenize(text: str) -> list[Token]:
             nl = text.find("\n", i)
             i = n if nl < 0 else nl
             continue
-        if ch.isdigit():
+        if "0" <= ch <= "9":
             m = _NUMBER.match(text, i)
             assert m is not None
             raw = m.group().replace("_", "")
@@ -115,8 +115,9 @@ def tokenize(text: str) -> list[Token]:
                 tokens.append(Token("DURATION", ns, i, unit.end()))
                 i = unit.end()
                 continue
-            if end < n and (text[end].isalpha() or text[end] == "_"):
-                word = re.match(r"[A-Za-z_µ]+", text[end:]).group()  # type: ignore[union-attr]
+            word_m = re.match(r"[A-Za-z_µ]+", text[end:])
+            if word_m:
+                word = word_m.group()
                 raise QuerySyntaxError(
                     f"unknown duration unit '{word}'", text, end, end + len(word),
                     "use one of ns, us, ms, s, min, h (e.g. 500ms, 2s, 1min)",
