@@ -84,7 +84,9 @@ class Output:
         self.console.print(t)
 
     def fields(self, title: str | None, pairs: Iterable[tuple[str, Any]]) -> None:
-        t = Table(title=title, title_justify="left", show_header=False, box=None, pad_edge=False)
+        if title:
+            self.console.print(f"[bold]{_escape(title)}[/bold]")
+        t = Table(show_header=False, box=None, pad_edge=False)
         t.add_column(style="bold")
         t.add_column(overflow="fold")
         for k, v in pairs:

@@ -73,3 +73,20 @@ def test_recordings_export_import(capsys, store, tmp_path):
     new_id = json.loads(out)["recording"]
     code, out, _ = run(capsys, "query", "calls | count by function", "--store", other, "--recording", str(new_id), "--json")
     assert json.loads(out)["items"][0]["count"] == 3
+
+
+def test_analyze_sources(capsys):
+    from support.nodes import REPO
+
+    code, out, _ = run(capsys, "analyze", str(REPO / "examples" / "call_cycle"), "--symptom", "checkout times out", "--json")
+    got = json.loads(out)
+    assert code == 0 and [f["kind"] for f in got["flags"]] == ["call_cycle"]
+    assert got["candidates"][0]["spec"] == "CallCycle.Orders.handle_call/3"
+    code, _, err = run(capsys, "analyze", "/no/such/folder")
+    assert code == 2 and "is not a folder" in err
+
+
+def test_diagnose_needs_a_node_or_a_recording(capsys, monkeypatch):
+    monkeypatch.delenv("ELIXIR_SCOPE_NODE", raising=False)
+    code, _, err = run(capsys, "diagnose", "checkout hangs")
+    assert code == 2 and "no target node given" in err and "--recording" in err

@@ -6,7 +6,7 @@ import argparse
 
 
 def register_all(sub, common: argparse.ArgumentParser) -> None:
-    from . import demo, history, mcp, nodes, record, recordings
+    from . import demo, diagnose, history, mcp, nodes, record, recordings
 
-    for module in (demo, nodes, record, history, recordings, mcp):
+    for module in (demo, nodes, record, history, recordings, diagnose, mcp):
         module.register(sub, common)

@@ -1,0 +1,117 @@
+"""``analyze`` (static analysis of Elixir sources) and ``diagnose`` (symptom → root cause with
+evidence; docs/diagnosis.md). Both import their heavy libraries only when run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import CliError
+from ..render import Output
+from ..session import config_from, opened_store
+
+
+def register(sub, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("analyze", parents=[common], help="static analysis of Elixir sources: roles, risk flags, what to trace")
+    p.add_argument("path", type=Path, help="folder with the .ex files (an app, umbrella root or lib/)")
+    p.add_argument("--symptom", help="rank trace specs for this problem, e.g. 'checkout times out'")
+    p.add_argument("--focus", action="append", default=[], help="a module or function you suspect (repeatable)")
+    p.add_argument("--limit", type=int, default=10)
+    p.set_defaults(run=run_analyze)
+
+    p = sub.add_parser("diagnose", parents=[common], help="find the root cause of a symptom, with evidence",
+                       description="Record what matters for SYMPTOM on the node (or read --recording), run the "
+                       "failure detectors and explain the root cause with evidence and a fix.")
+    p.add_argument("target", nargs="?", help="node name@host (or use --node); omit with --recording")
+    p.add_argument("symptom", help="what goes wrong, in words")
+    p.add_argument("--recording", type=int, help="diagnose this existing recording instead of recording anew")
+    p.add_argument("--trigger", help="Elixir expression run on the node to reproduce the problem")
+    p.add_argument("--sources", help="folder with the application's Elixir sources (for code locations)")
+    p.add_argument("--focus", action="append", default=[], help="a module or process you suspect (repeatable)")
+    p.add_argument("--seconds", type=float, default=5.0, help="how long to record (after the trigger)")
+    p.add_argument("--report", type=Path, help="also write the Markdown report to this file")
+    p.add_argument("--checkpoint", type=Path, help="checkpoint the diagnosis graph in this SQLite file")
+    p.set_defaults(run=run_diagnose)
+
+
+def run_analyze(args: argparse.Namespace, out: Output) -> int:
+    from elixir_scope.knowledge.source import analyze_tree, rank_candidates
+
+    if not args.path.is_dir():
+        raise CliError(f"{args.path} is not a folder", "pass the folder holding the application's .ex files")
+    result = analyze_tree(args.path)
+    cands = rank_candidates(result, args.symptom, limit=args.limit, focus=args.focus) if args.symptom else []
+    flags = result.flags[: args.limit]
+    if out.json_mode:
+        out.emit_json({
+            "root": str(args.path), "files": result.files, "lines": result.lines,
+            "modules": [{"name": m.name, "roles": [str(getattr(r, "value", r)) for r in m.roles], "file": m.file}
+                        for m in result.modules],
+            "flags": [{"kind": str(getattr(f.kind, "value", f.kind)), "severity": f.severity, "message": f.message,
+                       "where": [str(x) for x in f.locations]} for f in flags],
+            "candidates": [{"spec": c.spec, "score": c.score, "reasons": list(c.reasons)} for c in cands],
+        })
+        return 0
+    out.fields(f"{args.path}", [("files", str(result.files)), ("lines", str(result.lines)),
+                                ("modules", str(len(result.modules)))])
+    roled = [m for m in result.modules if m.roles]
+    if roled:
+        out.table("Processes", ["module", "roles", "file"],
+                  [[m.name, ", ".join(str(getattr(r, "value", r)) for r in m.roles), f"{m.file}:{m.line}"] for m in roled])
+    if flags:
+        out.table("Risk flags", ["kind", "severity", "message", "where"],
+                  [[str(getattr(f.kind, "value", f.kind)), f.severity, f.message, "\n".join(str(x) for x in f.locations[:3])]
+                   for f in flags])
+    if cands:
+        out.table(f"What to trace first for {args.symptom!r}", ["spec", "score", "why"],
+                  [[c.spec, f"{c.score:.1f}", "; ".join(c.reasons)] for c in cands])
+    return 0
+
+
+async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
+    from elixir_scope.agents.context import DiagnosisContext
+    from elixir_scope.agents.graph import diagnose
+    from elixir_scope.agents.report import render_markdown
+    from elixir_scope.agents.state import DiagnosisInput
+    from elixir_scope.instrument.dist import Node
+    from elixir_scope.mcp_server.tools.diagnose import llm_config
+
+    config = config_from(args)
+    node_name = args.target or config.default_node
+    if args.recording is None and not node_name:
+        raise CliError("no target node given", "pass the node (diagnose app@host \"symptom\"), --node, or --recording ID")
+
+    async def progress(message: str, fraction: float) -> None:
+        out.note(f"[{fraction * 100:3.0f}%] {message}")
+
+    checkpointer = None
+    if args.checkpoint:
+        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+        saver_cm = AsyncSqliteSaver.from_conn_string(str(args.checkpoint))
+        checkpointer = await saver_cm.__aenter__()
+    try:
+        with opened_store(args, must_exist=args.recording is not None) as store:
+            async with Node() as dist:
+                conn = None
+                if args.recording is None:
+                    conn = await dist.connect(node_name, cookie=config.cookie, timeout=args.timeout)
+                ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist if conn else None,
+                                       knowledge_dir=config.knowledge_dir, llm=llm_config(config), progress=progress)
+                report = await diagnose(DiagnosisInput(
+                    symptom=args.symptom, node=node_name if conn else None, focus=args.focus,
+                    source_path=args.sources, trigger=args.trigger, seconds=args.seconds,
+                    recording_id=args.recording), ctx, checkpointer=checkpointer)
+    finally:
+        if checkpointer is not None:
+            await saver_cm.__aexit__(None, None, None)
+    md = render_markdown(report)
+    if args.report:
+        args.report.write_text(md)
+    if out.json_mode:
+        out.console.file.write(report.to_json() + "\n")
+    else:
+        from rich.markdown import Markdown
+
+        out.console.print(Markdown(md))
+    return 0 if report.verdict != "inconclusive" else 3
