@@ -252,3 +252,19 @@ def test_limits_validate():
         CaptureLimits(redact_patterns=("(",))
     with pytest.raises(Exception, match="plan is empty"):
         CapturePlan().agent_config()
+
+
+async def test_exceptions_are_captured(erl_node_module, store):
+    plan = CapturePlan(specs=(compile_spec("lists:nth(N, L) when N == 99 -> return"),))
+    node, conn, s = await _start(erl_node_module, store, plan)
+    try:
+        with pytest.raises(Exception):
+            await conn.rpc("lists", "nth", [99, [1, 2]])
+        result = await s.stop()
+    finally:
+        await node.close()
+    exc = _events(store, result, EventKind.EXCEPTION)
+    assert exc, [e.kind for e in _events(store, result)]
+    cls, reason = exc[0].payload
+    assert cls == A("error") and reason == A("function_clause")
+    assert str(exc[0].mfa).endswith("nth/2")
