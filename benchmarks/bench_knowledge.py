@@ -155,6 +155,10 @@ def run(args, work: Path) -> None:
     ours_r = evaluate("hybrid (ours)", lambda q: [h.id for h in retriever.search_text(q, k=10)], cases)
     for r in (base, ours_r):
         print(r.line())
+    para = [c for c in cases if c.style == "paraphrase"]
+    print(f"  paraphrased subset ({len(para)}):")
+    print("  " + evaluate("BM25 baseline", lambda q: [d.doc_id for d in bm25.search(q, k=10)], para).line())
+    print("  " + evaluate("hybrid (ours)", lambda q: [h.id for h in retriever.search_text(q, k=10)], para).line())
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 """Retrieval evaluation: recall@k and mean reciprocal rank on a labelled set of symptoms.
 
 The labelled set (tests/data/kb_eval.jsonl) holds one JSON object per line:
-`{"query": "what a user would type", "expected": ["entry-id", ...]}` — any of the expected
-ids counts as a hit (some symptoms honestly have two right answers). The tests and the
+`{"query": "what a user would type", "expected": ["entry-id", ...], "style": "..."}` — any
+of the expected ids counts as a hit (some symptoms honestly have two right answers).
+`style` is `reported` (default: how users report problems, error lines pasted from logs)
+or `paraphrase` (descriptions that deliberately avoid the entries' own vocabulary — the
+case keyword search is weakest at). The tests and the
 benchmark both use this module, so the figures they print are computed the same way.
 """
 
@@ -20,6 +23,7 @@ from .errors import KnowledgeError
 class EvalCase:
     query: str
     expected: tuple[str, ...]
+    style: str = "reported"
 
 
 @dataclass(frozen=True)
@@ -44,9 +48,11 @@ def load_cases(path: Path, known_ids: Sequence[str] | None = None) -> list[EvalC
             continue
         try:
             raw = json.loads(line)
-            case = EvalCase(str(raw["query"]), tuple(raw["expected"]))
+            case = EvalCase(str(raw["query"]), tuple(raw["expected"]), str(raw.get("style", "reported")))
         except (ValueError, KeyError, TypeError) as exc:
             raise KnowledgeError(f"{path}:{n}: expected {{'query': str, 'expected': [ids]}}: {exc}") from exc
+        if case.style not in ("reported", "paraphrase"):
+            raise KnowledgeError(f"{path}:{n}: style must be 'reported' or 'paraphrase', not {case.style!r}")
         if not case.query.strip() or not case.expected:
             raise KnowledgeError(f"{path}:{n}: empty query or no expected ids")
         if known_ids is not None:

@@ -29,6 +29,7 @@ def retriever(kb, tmp_path_factory) -> Retriever:
 def test_eval_set_is_large_enough_and_labels_real_entries(kb):
     cases = load_cases(EVAL, kb.ids)
     assert len(cases) >= 40
+    assert sum(c.style == "paraphrase" for c in cases) >= 10
     # queries are written as a user would, not pasted from the entries
     for case in cases:
         for e in kb:
@@ -46,6 +47,11 @@ def test_recall_and_mrr_against_bm25(kb, retriever):
     print(f"\nknowledge retrieval on {len(cases)} labelled symptoms:")
     for r in (baseline, dense, ours):
         print("  " + r.line())
+    para = [c for c in cases if c.style == "paraphrase"]
+    print(f"  of which {len(para)} paraphrased (avoiding the entries' words):")
+    for name, fn in (("BM25 baseline", lambda q: [d.doc_id for d in bm25.search(q, k=10)]),
+                     ("hybrid (MiniLM+BM25)", lambda q: [h.id for h in retriever.search_text(q, k=10)])):
+        print("    " + evaluate(name, fn, para).line())
     for query, expected, got in ours.misses:
         print(f"  miss: {query[:70]!r} expected {expected} got {got}")
     assert ours.recall_at_k >= 0.9
