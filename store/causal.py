@@ -277,24 +277,31 @@ def _page(rec: "Recording", origin: Event, horizon: dict, past: bool, limit: int
     if not 0 < limit <= 10_000:
         raise ValueError(f"limit must be 1..10000, got {limit}; page with the cursor")
     streams = []
-    for (node_id, pid), bound in horizon.items():
+    for (node_id, pid), bound in horizon.items():  # ids only: the (node_id, pid) index covers them
         if past:
             hi = bound if cursor is None else min(bound, cursor - 1)
-            rows = rec.db.query(f"SELECT {EVENT_COLUMNS} FROM events WHERE node_id = ? AND pid = ? "
-                                "AND id <= ? ORDER BY id DESC LIMIT ?", (node_id, pid, hi, limit + 1))
+            rows = rec.db.query("SELECT id FROM events WHERE node_id = ? AND pid = ? AND id <= ? "
+                                "ORDER BY id DESC LIMIT ?", (node_id, pid, hi, limit + 1))
         else:
             lo = bound if cursor is None else max(bound, cursor + 1)
-            rows = rec.db.query(f"SELECT {EVENT_COLUMNS} FROM events WHERE node_id = ? AND pid = ? "
-                                "AND id >= ? ORDER BY id LIMIT ?", (node_id, pid, lo, limit + 1))
-        streams.append(rows)
-    merged = heapq.merge(*streams, key=(lambda r: -r[0]) if past else (lambda r: r[0]))
+            rows = rec.db.query("SELECT id FROM events WHERE node_id = ? AND pid = ? AND id >= ? "
+                                "ORDER BY id LIMIT ?", (node_id, pid, lo, limit + 1))
+        streams.append([r[0] for r in rows])
+    merged = heapq.merge(*streams, reverse=past)
     picked = []
-    for r in merged:
-        picked.append(r)
+    for eid in merged:
+        picked.append(eid)
         if len(picked) > limit:
             break
     more = len(picked) > limit
-    events = rec.events_from_rows(picked[:limit])
+    picked = picked[:limit]
+    by_id = {}
+    for i in range(0, len(picked), 900):
+        part = picked[i:i + 900]
+        for row in rec.db.query(f"SELECT {EVENT_COLUMNS} FROM events WHERE id IN "
+                                f"({','.join('?' * len(part))})", part):
+            by_id[row[0]] = row
+    events = rec.events_from_rows([by_id[i] for i in picked])
     clocks = {}
     if events:
         ids = [e.id for e in events]
