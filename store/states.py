@@ -53,6 +53,16 @@ class _Last:
 
 def split_state_payload(payload: bytes) -> tuple[str, bytes]:
     """``{Phase, State}`` ETF -> (phase name, the state's own ETF with version byte)."""
+    if payload[:3] == b"\x83h\x02":  # the usual shape: only the phase atom needs walking
+        try:
+            end = etfscan.skip(payload, 3)
+        except BatchFormatError as exc:
+            raise BatchFormatError(f"state payload is not a {{Phase, State}} tuple: {exc}") from exc
+        phase = etfscan.atom_text(b"\x83" + payload[3:end])
+        if phase is None or end >= len(payload):
+            raise BatchFormatError("state payload must be {Phase, State} with an atom phase "
+                                   "(before/after/checkpoint)")
+        return phase, b"\x83" + payload[end:]
     try:
         elems = etfscan.tuple_elements(payload)
     except BatchFormatError as exc:
