@@ -50,10 +50,33 @@ def test_inspector_calls_tools_against_a_real_node(stdio_target):
     assert not got.get("isError"), got
     assert got["structuredContent"]["node"] == node.name
 
+    # the node comes from ELIXIR_SCOPE_NODE: these connect on first use
+    got = _json(run_inspector(*target, "--method", "tools/call", "--tool-name", "node_overview"))
+    assert not got.get("isError"), got
+    assert "sample_app" in {a["name"] for a in got["structuredContent"]["applications"]}
+
+    got = _json(run_inspector(*target, "--method", "tools/call", "--tool-name", "list_processes",
+                              "--tool-arg", "sort_by=reductions", "--tool-arg", "limit=3"))
+    assert not got.get("isError"), got
+    assert len(got["structuredContent"]["items"]) == 3 and got["structuredContent"]["next_cursor"] == "3"
+
+    got = _json(run_inspector(*target, "--method", "tools/call", "--tool-name", "supervision_tree",
+                              "--tool-arg", "application=sample_app"))
+    assert got["structuredContent"]["outline"].startswith("SampleApp.Supervisor")
+
+    got = _json(run_inspector(*target, "--method", "tools/call", "--tool-name", "process_details",
+                              "--tool-arg", "process=SampleApp.Inventory"))
+    assert got["structuredContent"]["process"]["behaviour"] == "gen_server"
+
     got = _json(run_inspector(*target, "--method", "tools/call", "--tool-name", "list_recordings",
                               "--tool-arg", "limit=5"))
     assert not got.get("isError"), got
     assert got["structuredContent"]["items"] == []
+
+    # a query with a syntax error, and an unknown tool: clear errors
+    got = _json(run_inspector(*target, "--method", "tools/call", "--tool-name", "query",
+                              "--tool-arg", "text=calls where fucntion = add"))
+    assert got["isError"] is True
 
     # a bad request: a clear tool error, not a crash
     got = _json(run_inspector(*target, "--method", "tools/call", "--tool-name", "connect_node",
