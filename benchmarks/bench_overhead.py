@@ -48,9 +48,12 @@ async def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 store = TraceStore.open(os.path.join(tmp, "overhead.db"))
                 rows = []
+                spec = compile_spec("es_bench_wl:handle_call/3 -> return")
+                # warm up every path once (code loading, first batches) before measuring
+                await traced_by_us(conn, store, server, n // 10, CapturePlan(specs=(spec,), call_procs=(server,)))
+                await conn.rpc("es_bench_wl", "dbg_calls", [server, n // 10, Atom("x")], timeout=600)
                 base = await conn.rpc("es_bench_wl", "calls", [server, n], timeout=600)
                 rows.append(("untraced", base, 0))
-                spec = compile_spec("es_bench_wl:handle_call/3 -> return")
                 us, offered = await traced_by_us(conn, store, server, n,
                                                  CapturePlan(specs=(spec,), call_procs=(server,)))
                 rows.append(("ElixirScope handle_call/3 + return", us, offered))
