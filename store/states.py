@@ -28,6 +28,7 @@ from . import etfscan
 from .errors import BatchFormatError, StoreCorruptError
 
 EMPTY_DELTA = b"\x83j"  # term_to_binary([])
+_PHASES: dict[bytes, str] = {}  # phase atom bytes -> name (a handful of distinct values)
 
 
 @dataclass(slots=True)
@@ -53,15 +54,21 @@ class _Last:
 
 def split_state_payload(payload: bytes) -> tuple[str, bytes]:
     """``{Phase, State}`` ETF -> (phase name, the state's own ETF with version byte)."""
-    if payload[:3] == b"\x83h\x02":  # the usual shape: only the phase atom needs walking
-        try:
-            end = etfscan.skip(payload, 3)
-        except BatchFormatError as exc:
-            raise BatchFormatError(f"state payload is not a {{Phase, State}} tuple: {exc}") from exc
-        phase = etfscan.atom_text(b"\x83" + payload[3:end])
-        if phase is None or end >= len(payload):
+    if payload[:3] == b"\x83h\x02":  # the usual shape: only the phase atom needs reading
+        tag = payload[3] if len(payload) > 4 else 0
+        if tag in (115, 119):
+            end = 5 + payload[4]
+        elif tag in (100, 118) and len(payload) > 5:
+            end = 6 + (payload[4] << 8 | payload[5])
+        else:
             raise BatchFormatError("state payload must be {Phase, State} with an atom phase "
                                    "(before/after/checkpoint)")
+        if end >= len(payload):
+            raise BatchFormatError("state payload {Phase, State} is cut short")
+        key = payload[3:end]
+        phase = _PHASES.get(key)
+        if phase is None:
+            phase = _PHASES.setdefault(key, etfscan.atom_text(b"\x83" + key))
         return phase, b"\x83" + payload[end:]
     try:
         elems = etfscan.tuple_elements(payload)
