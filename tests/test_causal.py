@@ -169,3 +169,27 @@ def test_send_payload_split_is_exact_for_any_message():
         assert split(encode((msg, to))) == (encode(msg), encode(to))
 
     check()
+
+
+def test_messages_between_two_recorded_nodes_are_matched(tmp_path):
+    store = TraceStore.open(tmp_path / "two.db")
+    rec = store.create_recording("two nodes", spec={}, limits={})
+    na = rec.add_node("a@h", otp_release="25", time_unit=NS, time_offset=0)
+    nb = rec.add_node("b@h", otp_release="26", time_unit=NS, time_offset=500)  # another clock base
+    ta, tb = SyntheticTrace("a@h"), SyntheticTrace("b@h")
+    pa, pb = ta.new_pid(), tb.new_pid()
+    tb.ts = 10_000  # b's monotonic clock reads differently
+    ta.builder.add(EventKind.SEND, pa[1], 0, ((Atom("hello"), 1), pb[0]), ts=ta.tick())   # To: a remote pid
+    tb.builder.add(EventKind.RECEIVE, pb[1], 0, (Atom("hello"), 1), ts=ta.ts - 500 + 10)  # later, in wall time
+    tb.exit(pb, Atom("normal"))
+    for node, t in ((na, ta), (nb, tb)):
+        b = t.take()
+        rec.ingest_batch(node, b.dict_entries, b.events)
+    rec.finish("stopped", {})
+    r = store.recording(rec.id)
+    exit_ev = r.events(kind="exit")[0]
+    past = r.causal_past(exit_ev)
+    assert [(e.node_id, e.kind) for e in past.events] == [(nb, EventKind.RECEIVE), (na, EventKind.SEND)]
+    flows = r.message_flow()
+    assert flows.messages[0].receiver.pid_text == str(pb[0]) and flows.messages[0].latency is None
+    store.close()
