@@ -105,3 +105,24 @@ async def test_bad_host_is_421_and_server_keeps_serving(http_server):
             **HEADERS, "Authorization": f"Bearer {TOKEN}", "Host": f"evil.example:{http_server.port}"})
         assert r.status_code == 421
     await _still_serving(http_server.url)
+
+
+async def test_sdk_client_over_http_against_a_real_node(tmp_path, sample_app_module):
+    node = sample_app_module
+    server = start_http_server(tmp_path, env=server_env(
+        ELIXIR_SCOPE_TOKEN=TOKEN, ELIXIR_SCOPE_NODE=node.name, ELIXIR_SCOPE_COOKIE=node.cookie,
+        ELIXIR_SCOPE_STORE=str(tmp_path / "traces.db")))
+    try:
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"})
+        async with http, Client(streamable_http_client(server.url, http_client=http)) as client:
+            ov = await client.call_tool("node_overview", {})
+            assert not ov.is_error, ov.content[0].text
+            assert ov.structured_content["node"] == node.name
+            page = await client.call_tool("find_processes", {"text": "SampleApp.Inventory"})
+            assert page.structured_content["items"][0]["name"] == "SampleApp.Inventory"
+            bad = await client.call_tool("process_details", {"process": "Nope.Nothing"})
+            assert bad.is_error and "find_processes" in bad.content[0].text
+            again = await client.call_tool("list_connections", {})
+            assert again.structured_content["connected"] == [node.name]
+    finally:
+        server.stop()
