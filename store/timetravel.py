@@ -103,7 +103,8 @@ def _state_from_row(rec: "Recording", proc: ProcessInfo, row: tuple, ts: int) ->
 class Transition:
     """One change of state: ``before`` -> ``after`` with its structural ``changes`` and the
     ``cause`` (the callback call event that produced it, whose args hold the message or
-    request; None for checkpoints)."""
+    request; None when the change happened outside any traced callback — seen at a
+    checkpoint or at the next callback's ``before`` record)."""
 
     before: StateAt
     after: StateAt
@@ -170,7 +171,10 @@ def state_evolution(rec: "Recording", process: "ProcessRef", since: int | None =
                 if len(out) >= limit:
                     next_cursor = rows[i - 1][0]
                     break
-                out.append(Transition(prev, cur, ch, _cause(rec, proc, cur.event)))
+                # an `after` state was produced by its callback; a `before` or checkpoint that
+                # differs from the last known state changed outside any traced callback
+                cause = _cause(rec, proc, cur.event) if cur.source == "after" else None
+                out.append(Transition(prev, cur, ch, cause))
         prev = cur
     lo = rows[0][3] if rows else since
     hi = until if next_cursor is None else (out[-1].after.ts if out else until)
