@@ -174,30 +174,77 @@ class _Runner:
                            total_estimate=total, total_is_exact=total is not None, notes=self.notes)
 
     def _sorted_events(self, plan, step) -> QueryResult:
+        """`| sort duration …` / `| sort time desc`: every candidate is ordered, then only the
+        page is read in full. Without a payload condition candidates are bare tuples and
+        durations come from the pairing; with one, the rows are scanned and filtered."""
         e = self.engine
-        state = ScanState()
         key = self.sort.key if self.sort else "time"
-        rows = list(e.scan(plan, step, payload=False, state=state,
-                           pairing=plan.needs_pairing or (key == "duration" and step.kinds == ("call",))))
-        if key == "duration":
-            if step.kinds != ("call",):
-                raise QuerySyntaxError("only calls have a duration to sort by", self.text,
-                                       self.sort.start, self.sort.end, "sort by time instead")
-            timed = [r for r in rows if r.duration_ns is not None]
-            rest = [r for r in rows if r.duration_ns is None]
-            timed.sort(key=lambda r: r.duration_ns, reverse=self.sort.descending)
-            rows = timed + rest
+        desc = bool(self.sort and self.sort.descending)
+        if key == "duration" and step.kinds != ("call",):
+            raise QuerySyntaxError("only calls have a duration to sort by", self.text,
+                                   self.sort.start, self.sort.end, "sort by time instead")
+        if plan.residual is None and key == "time":
+            # the time index serves both directions: read just the page
+            start = self._offset()
+            total = e.count(plan)
+            if self.cap is not None:
+                total = min(total, self.cap)
+            end = min(start + self.page, total)
+            order_sql, order_params = self.qc.wall_order_sql("e")
+            way = "DESC" if desc else "ASC"
+            ids = [r[0] for r in self.qc.db.query(
+                f"SELECT e.id, {order_sql} AS okey FROM events e WHERE {plan.sql()} "
+                f"ORDER BY okey {way}, e.id {way} LIMIT ? OFFSET ?",
+                order_params + plan.params + [max(0, end - start), start])]
+            page = self._rows_by_id(ids)
+            nxt = encode_cursor(self.text, self.qc.rid, [end]) if end < total else None
+        elif plan.residual is None:
+            cands = temporal.light_candidates(e, plan)
+            durations: dict[int, int] = {}
+            if key == "duration":
+                pairs = e.pairs(plan)
+                for c in cands:
+                    closing = pairs.get(c.id)
+                    if closing is not None:
+                        durations[c.id] = self.qc.clocks[c.node_id].to_ns(closing[2] - c.ts)
+                timed = sorted((c for c in cands if c.id in durations),
+                               key=lambda c: (durations[c.id], c.okey, c.id), reverse=desc)
+                ordered = timed + [c for c in cands if c.id not in durations]
+            else:
+                ordered = cands[::-1] if desc else cands
+            start, end, nxt = self._page_bounds(len(ordered))
+            page_ids = [c.id for c in ordered[start:end]]
+            page = self._rows_by_id(page_ids)
+            total = len(ordered) if self.cap is None else min(len(ordered), self.cap)
         else:
-            rows.sort(key=lambda r: (self.qc.order_value(r.event.node_id, r.event.ts), r.event.id),
-                      reverse=bool(self.sort and self.sort.descending))
-        start, end, nxt = self._page_bounds(len(rows))
-        page = rows[start:end]
-        self._load_payloads(page)
+            state = ScanState()
+            rows = list(e.scan(plan, step, payload=False, state=state,
+                               pairing=plan.needs_pairing or key == "duration"))
+            if key == "duration":
+                timed = [r for r in rows if r.duration_ns is not None]
+                timed.sort(key=lambda r: r.duration_ns, reverse=desc)
+                rows = timed + [r for r in rows if r.duration_ns is None]
+            elif desc:
+                rows.reverse()
+            start, end, nxt = self._page_bounds(len(rows))
+            page = rows[start:end]
+            self._load_payloads(page)
+            total = len(rows) if self.cap is None else min(len(rows), self.cap)
         e.attach_closings(page)
-        total = len(rows) if self.cap is None else min(len(rows), self.cap)
         return QueryResult("events", EVENT_COLUMNS, rows=[e.event_row(r) for r in page],
                            next_cursor=nxt, total_estimate=total, total_is_exact=True,
                            notes=self.notes)
+
+    def _rows_by_id(self, ids: list[int]) -> list[Row]:
+        """Full rows (with payloads) for event ids, in the given order."""
+        byid: dict[int, Row] = {}
+        for i in range(0, len(ids), 900):
+            part = ids[i:i + 900]
+            raw = self.qc.db.query(f"SELECT {COLS}, e.payload FROM events e WHERE e.id IN "
+                                   f"({','.join('?' * len(part))})", part)
+            for row in self.engine.rows_from(raw, pairs=None, closing_payloads=True):
+                byid[row.event.id] = row
+        return [byid[i] for i in ids if i in byid]
 
     def _load_payloads(self, rows: list[Row]) -> None:
         evs = [r.event for r in rows if r.event.payload_bytes is None]
