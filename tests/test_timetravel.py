@@ -159,6 +159,19 @@ def test_state_evolution_with_causes(tmp_path):
     assert [tr.message for tr in rest.transitions] == [Atom("logout")]
 
 
+def test_changes_outside_traced_callbacks_blame_no_callback(tmp_path):
+    store, rec, node = open_rec(tmp_path / "s.db")
+    t = SyntheticTrace()
+    server, client = t.new_pid(), t.new_pid()
+    t.checkpoint(server, {Atom("n"): 0})
+    t.gen_call(client, server, "Elixir.Cart", Atom("inc"), {Atom("n"): 0}, {Atom("n"): 1}, 1)
+    # e.g. :sys.replace_state — the next callback starts from a state nobody traced producing
+    t.gen_call(client, server, "Elixir.Cart", Atom("peek"), {Atom("n"): 9}, {Atom("n"): 9}, 9)
+    ingest(rec, node, t)
+    evo = store.recording(rec.id).state_evolution(server[1])
+    assert [(tr.after.source, tr.cause is not None) for tr in evo.transitions] == [("after", True), ("before", False)]
+
+
 def test_system_snapshot_tree_status_and_mailbox(tmp_path):
     store, rec, node = open_rec(tmp_path / "s.db")
     t = SyntheticTrace()
