@@ -7,7 +7,7 @@ the temporal sources, aggregate their rows or matches in Python.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from . import aggregate as agg
 from . import temporal

@@ -191,16 +191,9 @@ class Engine:
         i = bisect.bisect_left(lst, t0)
         return i < len(lst) and (t1 is None or lst[i] <= t1)
 
-    def gap_summary_args(self) -> tuple[int | None, int | None]:
-        return self.compiler.window_bounds(self.query.window)
-
 
 def display_name(name: str | None) -> str | None:
     """`Elixir.MyApp.Cart` → `MyApp.Cart` (as Elixir prints it); other names unchanged."""
     if name and name.startswith("Elixir."):
         return name[7:]
     return name
-
-
-def key_list(key: tuple[Any, Any] | None) -> list[Any] | None:
-    return list(key) if key is not None else None

@@ -19,7 +19,7 @@ from .nodes import (
     SequenceSource, SortStage, Source, Stage, StatsStage, Step, Target, TimePoint, TimeWindow,
 )
 from .parse_terms import TermParser
-from .vocab import AGG_FUNCS, GROUP_KEYS, KIND_WORDS, PERCENTILES, did_you_mean
+from .vocab import AGG_FUNCS, GROUP_KEYS, KIND_WORDS, did_you_mean
 
 __all__ = ["parse"]
 
@@ -462,5 +462,3 @@ def _and(a, b):
 
     return And(a, b)
 
-
-_ = PERCENTILES  # the percentile names are part of AGG_FUNCS; kept importable for the docs

@@ -171,14 +171,6 @@ def _entries(engine: Engine, step: Step, plan: StepPlan, j: int, scope: str | No
     return out
 
 
-def _part(c: Cand, scope: str | None) -> tuple:
-    if scope == "process":
-        return (c.node_id, c.pid)
-    if scope == "node":
-        return (c.node_id,)
-    return ()
-
-
 def generic_absences(engine: Engine, src: AbsenceSource) -> list[tuple[Cand, bool]]:
     """(A, window_complete) for each A with no B after it (within D, in scope)."""
     plan_a, plan_b = engine.plan(src.step), engine.plan(src.missing)

@@ -19,8 +19,7 @@ from .nodes import (
     PAtom, PathIndex, PathKey, Pattern, PBin, PList, PMap, PNum, PPid, PTuple, PWild,
 )
 
-__all__ = ["MISSING", "match", "contains", "compare", "has_wildcard", "pattern_value", "at_path",
-           "is_literal_glob"]
+__all__ = ["MISSING", "match", "contains", "compare", "has_wildcard", "pattern_value", "at_path"]
 
 
 class _Missing:
@@ -170,10 +169,6 @@ def has_wildcard(pat: Pattern) -> bool:
     if isinstance(pat, PMap):
         return any(has_wildcard(k) or has_wildcard(v) for k, v in pat.pairs)
     return False
-
-
-def is_literal_glob(pat: Pattern) -> bool:
-    return isinstance(pat, PAtom) and "*" in pat.name
 
 
 def pattern_value(pat: Pattern) -> Any:
