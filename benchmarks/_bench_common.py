@@ -16,7 +16,7 @@ from elixir_scope.instrument.limits import CaptureLimits  # noqa: E402
 WORKLOAD = b"""
 -module(es_bench_wl).
 -export([f/2, loop/1, spawn_worker/0, worker/0, go/2, dbg_run/2, server/0, start_server/0,
-         calls/2, dbg_calls/3, handle_call/3, init/1, storm/0, spawn_storm/0]).
+         calls/2, dbg_calls/3, dbg_calls_default/2, handle_call/3, init/1, storm/0, spawn_storm/0]).
 
 f(I, X) -> {I, X}.
 
@@ -85,6 +85,18 @@ dbg_calls(P, N, Dummy) ->
     dbg:tpl(es_bench_wl, handle_call, 3, [{'_', [], [{return_trace}]}]),
     Us = calls(P, N),
     dbg:stop(),
+    Us.
+
+%% dbg as people run it: its default handler formats every trace message (dbg:dhandler/2);
+%% the text goes to /dev/null so no console is involved.
+dbg_calls_default(P, N) ->
+    {ok, Dev} = file:open("/dev/null", [write]),
+    dbg:tracer(process, {fun dbg:dhandler/2, Dev}),
+    dbg:p(P, [call]),
+    dbg:tpl(es_bench_wl, handle_call, 3, [{'_', [], [{return_trace}]}]),
+    Us = calls(P, N),
+    dbg:stop(),
+    file:close(Dev),
     Us.
 """
 
