@@ -55,6 +55,8 @@ class Hit:
 
 
 def _top(scores: dict[str, float], k: int) -> list[tuple[str, float]]:
+    if not isinstance(k, int) or k < 1:
+        raise KnowledgeError(f"k must be a positive number of results, not {k!r}")
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
 
 

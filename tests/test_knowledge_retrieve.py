@@ -130,6 +130,8 @@ def test_bad_queries_are_rejected(retriever):
         retriever.search_text("  ")
     with pytest.raises(KnowledgeError, match="text, observed signatures, or both"):
         retriever.search(None, [])
+    with pytest.raises(KnowledgeError, match="positive number"):
+        retriever.search_signatures(["mailbox:growing"], k=0)
     with pytest.raises(SignatureError, match="did you mean mailbox:growing"):
         retriever.search_signatures(["mailbox:growin"])
 
