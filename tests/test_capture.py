@@ -268,3 +268,42 @@ async def test_exceptions_are_captured(erl_node_module, store):
     cls, reason = exc[0].payload
     assert cls == A("error") and reason == A("function_clause")
     assert str(exc[0].mfa).endswith("nth/2")
+
+
+LIGHT = b"""
+-module(es_light).
+-behaviour(gen_statem).
+-export([start/0, init/1, callback_mode/0, red/3, green/3]).
+start() -> {ok, P} = gen_statem:start(es_light, 0, []), P.
+init(N) -> {ok, red, N}.
+callback_mode() -> state_functions.
+red(cast, go, N) -> {next_state, green, N + 1};
+red({call, From}, peek, N) -> {keep_state, N, [{reply, From, {red, N}}]}.
+green(cast, stop, N) -> {next_state, red, N + 1};
+green({call, From}, peek, N) -> {keep_state_and_data, [{reply, From, {green, N}}]}.
+"""
+
+
+async def test_gen_statem_state_history(erl_node_module, store):
+    from elixir_scope.instrument.agent.loader import compile_on
+    from elixir_scope.instrument.etf import Charlist
+
+    async with Node() as n:
+        c = await n.connect(erl_node_module.name, cookie=erl_node_module.cookie)
+        beam = await compile_on(c, LIGHT)
+        await c.rpc("code", "load_binary", [A("es_light"), Charlist(map(ord, "es_light.erl")), beam])
+        light = await c.rpc("es_light", "start", [])
+    plan = CapturePlan(state_modules=("es_light",))
+    node, conn, s = await _start(erl_node_module, store, plan)
+    try:
+        await conn.rpc("gen_statem", "cast", [light, A("go")])
+        assert await conn.rpc("gen_statem", "call", [light, A("peek")]) == (A("green"), 1)
+        await conn.rpc("gen_statem", "cast", [light, A("stop")])
+        result = await s.stop()
+    finally:
+        await node.close()
+    states = [(e.payload[0].name, e.payload[1]) for e in _events(store, result, EventKind.STATE)]
+    # the start checkpoint is taken by a helper process, concurrently with the first events
+    assert any(ph == "checkpoint" and st in ((A("red"), 0), (A("green"), 1), (A("red"), 2)) for ph, st in states)
+    assert ("before", (A("red"), 0)) in states and ("after", (A("green"), 1)) in states
+    assert ("before", (A("green"), 1)) in states and ("after", (A("red"), 2)) in states
