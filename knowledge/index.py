@@ -149,9 +149,22 @@ class KnowledgeIndex:
     def _exclusive(self):
         return _dir_lock(self.path)
 
+    @contextlib.contextmanager
+    def _translated(self, doing: str):
+        """Chroma's errors become `VectorIndexError`, saying what we were doing and where."""
+        from chromadb.errors import ChromaError
+
+        try:
+            yield
+        except ChromaError as exc:
+            raise VectorIndexError(
+                f"{doing} failed on the knowledge index at {self.path}: {exc}; if it persists, "
+                "delete that directory (it is rebuilt from the packaged entries)"
+            ) from exc
+
     def sync(self, kb: KnowledgeBase) -> SyncReport:
         """Bring the collection in line with `kb`, embedding only what changed."""
-        with self._exclusive():
+        with self._exclusive(), self._translated("sync"):
             return self._sync(kb)
 
     def _sync(self, kb: KnowledgeBase) -> SyncReport:
@@ -179,7 +192,7 @@ class KnowledgeIndex:
 
     def rebuild(self, kb: KnowledgeBase) -> SyncReport:
         """Drop every chunk and embed the whole knowledge base again."""
-        with self._exclusive():
+        with self._exclusive(), self._translated("rebuild"):
             existing = self._col.get(include=[])["ids"]
             if existing:
                 self._col.delete(ids=existing)
@@ -192,6 +205,10 @@ class KnowledgeIndex:
         """The `n_chunks` chunks nearest to `text`, best first, with cosine similarity."""
         if not text or not text.strip():
             raise VectorIndexError("query text is empty; describe the symptom in a few words")
+        with self._translated("query"):
+            return self._query(text, n_chunks)
+
+    def _query(self, text: str, n_chunks: int) -> list[ChunkMatch]:
         total = self._col.count()
         if total == 0:
             raise VectorIndexError(f"the knowledge index at {self.path} is empty; call sync(kb) first")

@@ -148,6 +148,13 @@ def test_collection_of_an_older_layout_is_rebuilt(tmp_path):
     assert index.count() == 0 and index.stored_hashes() == {}
 
 
+def test_chroma_errors_are_translated(tmp_path):
+    index = KnowledgeIndex.open(tmp_path / "index")
+    index._client.delete_collection(COLLECTION)  # pulled out from under us, e.g. by another tool
+    with pytest.raises(VectorIndexError, match="query failed on the knowledge index"):
+        index.query("anything")
+
+
 def test_empty_index_and_empty_query_errors(tmp_path):
     index = KnowledgeIndex.open(tmp_path / "index")
     with pytest.raises(VectorIndexError, match="sync"):
