@@ -307,3 +307,45 @@ async def test_gen_statem_state_history(erl_node_module, store):
     assert any(ph == "checkpoint" and st in ((A("red"), 0), (A("green"), 1), (A("red"), 2)) for ph, st in states)
     assert ("before", (A("red"), 0)) in states and ("after", (A("green"), 1)) in states
     assert ("before", (A("green"), 1)) in states and ("after", (A("red"), 2)) in states
+
+
+STORM = b"""
+-module(es_storm).
+-export([f/1, start/0, loop/1]).
+f(X) -> X.
+start() -> spawn(es_storm, loop, [0]).
+loop(N) -> f(N), loop(N + 1).
+"""
+
+
+@pytest.fixture
+async def storm(erl_node_module):
+    from elixir_scope.instrument.agent.loader import compile_on
+    from elixir_scope.instrument.etf import Charlist
+
+    async with Node() as n:
+        c = await n.connect(erl_node_module.name, cookie=erl_node_module.cookie)
+        beam = await compile_on(c, STORM)
+        await c.rpc("code", "load_binary", [A("es_storm"), Charlist(map(ord, "es_storm.erl")), beam])
+        pid = await c.rpc("es_storm", "start", [])
+        yield pid
+        await c.rpc("erlang", "exit", [pid, A("kill")])
+
+
+@pytest.mark.parametrize("limits,reason", [
+    (dict(max_queue=200, check_every=100, queue_shed_limit=3), "overload_queue"),
+    (dict(max_memory=20_000, check_every=100), "overload_memory"),
+], ids=["queue", "memory"])
+async def test_overload_stops_the_capture(erl_node_module, store, storm, limits, reason):
+    plan = CapturePlan(specs=(compile_spec("es_storm:f/1 -> return"),), call_procs=(storm,))
+    lim = CaptureLimits(max_events=10_000_000, max_rate=10_000_000, max_seconds=30, **limits)
+    node, conn, s = await _start(erl_node_module, store, plan, lim)
+    try:
+        result = await s.wait(60)
+    finally:
+        await node.close()
+    assert result.end_reason == reason, result
+    _check_invariant(store, result)
+    if reason == "overload_queue":
+        assert result.stats.queue_sheds == 3 and result.stats.dropped > 0
+        assert "overload_queue" in {g.reason for g in store.recording(result.recording_id).gaps()}
