@@ -185,3 +185,23 @@ def test_large_state_rebuilt_from_deltas_still_matches(store):
     assert store.db.query_one("SELECT count(*) FROM events WHERE kind = 13 AND payload IS NULL")[0] == 4
     res = run_query(rec, "state of MyApp.Big where state.count >= 2")
     assert ids(res) == [r.ids["s2"], r.ids["s3"]]
+
+
+def test_exception_after_a_state_change(store):
+    r = Rec(store)
+    b = r.b
+    srv = b.pid(7, "MyApp.Counter")
+    cb = b.mfa("MyApp.Counter", "handle_call", 3)
+    b.state(srv, cb, "before", {A("n"): 1}, MS)
+    r.at("same").state(srv, cb, "after", {A("n"): 1}, MS)      # the callback changed nothing
+    r.at("exc1").exc(srv, cb, "error", A("boom"), MS)
+    b.state(srv, cb, "before", {A("n"): 1}, MS)
+    r.at("changed").state(srv, cb, "after", {A("n"): 2}, MS)   # a real change …
+    r.at("exc2").exc(srv, cb, "error", A("boom"), MS)          # … then a crash
+    rec = r.done(store)
+    q = "sequence state where phase = :after and changed = true then exception within 1s same process"
+    assert match_ids(run_query(rec, q)) == [[r.ids["changed"], r.ids["exc2"]]]
+    assert ids(run_query(rec, "states where changed = true and phase = :after")) == [r.ids["changed"]]
+    # the Python side (an OR with a payload condition) agrees with SQL
+    assert ids(run_query(rec, "states where changed = true and phase = :after or state = :never")) == [r.ids["changed"]]
+    assert r.ids["same"] in ids(run_query(rec, "states where changed = false"))

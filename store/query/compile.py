@@ -19,9 +19,23 @@ from .errors import QuerySyntaxError
 from .fields import MFA_KINDS, text_matches
 from .nodes import And, Compare, Cond, Not, Or, PAtom, PBin, PNum, Step, TimeWindow
 from .terms import has_wildcard
-from .vocab import KIND_WORDS, METADATA_FIELDS, PAYLOAD_FIELD_KINDS, STORE_KINDS, closest
+from .vocab import (
+    FLAG_FIELD_KINDS, KIND_WORDS, METADATA_FIELDS, PAYLOAD_FIELD_KINDS, STORE_KINDS, closest,
+)
 
 KIND_CODE = {name: i + 1 for i, name in enumerate(STORE_KINDS)}
+
+#: ids of state events whose state differs from the process's previous state row. Rows are
+#: compared by their stored bytes: a `full` row with the previous row's bytes (the same
+#: encoder wrote both), a `delta` row by not being the empty delta (store/states.py).
+CHANGED_SQL = (
+    "SELECT event_id FROM (SELECT event_id, encoding, data, "
+    "LAG(data) OVER (PARTITION BY node_id, pid ORDER BY id) AS prev, "
+    "LAG(encoding) OVER (PARTITION BY node_id, pid ORDER BY id) AS prev_enc "
+    "FROM states WHERE recording_id = ?) "
+    "WHERE CASE WHEN encoding = 'delta' THEN data != X'836A' "
+    "ELSE prev IS NULL OR prev_enc != 'full' OR data != prev END"
+)
 MAX_SQL_KEYS = 20_000
 
 
@@ -70,8 +84,8 @@ def validate_step(step: Step, text: str) -> None:
             walk(c.operand)
             return
         name = c.field.name
-        if name in PAYLOAD_FIELD_KINDS:
-            has = PAYLOAD_FIELD_KINDS[name]
+        if name in PAYLOAD_FIELD_KINDS or name in FLAG_FIELD_KINDS:
+            has = PAYLOAD_FIELD_KINDS.get(name) or FLAG_FIELD_KINDS[name]
             if not set(kinds) & set(has):
                 shown = "arg[N]" if name == "args" and c.field.path else name
                 raise _fail(text, f"{_names(step.kinds)} have no field '{shown}'", c.field.start,
@@ -338,6 +352,12 @@ class StepCompiler:
                 parts.append(f"(e.node_id = ? AND {sub})")
                 params += [cl.id, *p]
             return "(" + " OR ".join(parts) + ")", params
+        if name == "changed":
+            sql = f"e.id IN ({CHANGED_SQL})"
+            want = getattr(c.value, "name", "true") == "true"
+            if (c.op == "=") != want:
+                sql = f"(e.kind = 13 AND NOT {sql})"
+            return sql, [self.qc.rid]
         if name == "phase" and c.op in ("=", "!=", "in") and all(isinstance(v, PAtom) for v in values):  # type: ignore[union-attr]
             phases = [v.name for v in values]  # type: ignore[union-attr]
             # the states table holds the phase of every state event: read it once (a scan of

@@ -70,6 +70,7 @@ class QueryContext:
         self.start_wall_ns: int = min(starts) if starts else 0
         self.total_events: int = recording.info.event_count
         self._decoded: dict[bytes, tuple] = {}
+        self._changed: set[int] | None = None
         self.end_wall_ns: int = max(ends) if ends else 0
 
     def payload_of(self, event) -> Any:
@@ -87,6 +88,14 @@ class QueryContext:
 
             hit = self._decoded[data] = (decode(data),)
         return hit[0]
+
+    def changed_state_ids(self) -> set[int]:
+        """State events whose state differs from the previous one (see compile.CHANGED_SQL)."""
+        if self._changed is None:
+            from .compile import CHANGED_SQL
+
+            self._changed = {r[0] for r in self.db.query(CHANGED_SQL, (self.rid,))}
+        return self._changed
 
     @property
     def single_node(self) -> bool:

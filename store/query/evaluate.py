@@ -34,6 +34,11 @@ def evaluate(cond: Cond, row: Row, qc: "QueryContext") -> bool:
 
 def _compare(c: Compare, row: Row, qc: "QueryContext") -> bool:
     name = c.field.name
+    if name == "changed":
+        if int(row.event.kind) != 13:
+            return False
+        hit = row.event.id in qc.changed_state_ids()
+        return hit == ((c.op == "=") == (getattr(c.value, "name", "true") == "true"))
     if name in TIME_FIELDS or name == "arity":
         value = meta_text(name, row, qc)
         if value is None:

@@ -313,7 +313,7 @@ class TermParser:
                 end = self.expect_op("]", "']' to close the index").end
             else:
                 break
-        if path and name in METADATA_FIELDS + TIME_FIELDS:
+        if path and name in METADATA_FIELDS + TIME_FIELDS + ("changed",):
             raise self.fail(f"the field '{name}' has no parts to index into", tok,
                             f"compare '{name}' directly", start=tok.start, end=end)
         return FieldRef(name, tuple(path), tok.start, end)
@@ -322,6 +322,8 @@ class TermParser:
         ref = self.field_ref()
         op_tok = self.peek()
         if op_tok.kind == "IDENT" and op_tok.value == "in":
+            if ref.name == "changed":
+                raise self.fail("'changed' is true or false", op_tok, "write 'changed = true'")
             self.advance()
             self.expect_op("[", "'[' to start the list of values after 'in'")
             values = self._items_bare("]", ref.name in METADATA_FIELDS)
@@ -336,6 +338,13 @@ class TermParser:
         op = {"==": "=", "=~": "~"}.get(str(op_tok.value), str(op_tok.value))
         if ref.name in TIME_FIELDS:
             value: Pattern = PNum(self.duration(f"a {ref.name}"))
+        elif ref.name == "changed":
+            vtok = self.peek()
+            if op not in ("=", "!=") or not (vtok.kind == "IDENT" and vtok.value in ("true", "false")):
+                raise self.fail("'changed' is true or false", vtok,
+                                "write 'changed = true' (or 'changed = false')")
+            self.advance()
+            value = PAtom(str(vtok.value))
         else:
             value = self.pattern(bare_words=ref.name in METADATA_FIELDS)
         return Compare(ref, op, value, ref.start, self.tokens[self.i - 1].end)

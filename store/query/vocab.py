@@ -10,6 +10,7 @@ import difflib
 
 __all__ = [
     "STORE_KINDS", "KIND_WORDS", "FIELDS", "METADATA_FIELDS", "TIME_FIELDS", "PAYLOAD_FIELD_KINDS",
+    "FLAG_FIELD_KINDS",
     "GROUP_KEYS", "AGG_FUNCS", "PERCENTILES", "closest", "did_you_mean",
 ]
 
@@ -51,7 +52,12 @@ PAYLOAD_FIELD_KINDS: dict[str, tuple[str, ...]] = {
     "payload": STORE_KINDS,
 }
 
-FIELDS: tuple[str, ...] = METADATA_FIELDS + TIME_FIELDS + ("arg",) + tuple(PAYLOAD_FIELD_KINDS)
+#: `changed = true`: a state event whose state differs from the process's previous recorded
+#: state (an `after` that is not a copy of its `before`) — "a state change"
+FLAG_FIELD_KINDS: dict[str, tuple[str, ...]] = {"changed": ("state",)}
+
+FIELDS: tuple[str, ...] = (METADATA_FIELDS + TIME_FIELDS + ("arg",) + tuple(PAYLOAD_FIELD_KINDS)
+                           + tuple(FLAG_FIELD_KINDS))
 
 GROUP_KEYS = ("function", "module", "process", "node", "kind")
 PERCENTILES = ("p50", "p75", "p90", "p95", "p99", "p999")
