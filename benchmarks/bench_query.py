@@ -159,7 +159,7 @@ def main() -> None:
               f"{res.total_estimate} matches | naive full scan: {t_n * 1000:.0f} ms, {naive} matches "
               f"| speed-up ×{t_n / t_q:.1f}")
         others = [
-            "sequence state where phase = :after then exception within 1s same process",
+            "sequence state where phase = :after and changed = true then exception within 1s same process",
             "calls MyApp.Cart.add without return",
             "calls without return",
             "calls MyApp.Repo.* | stats count, p50(duration), p95(duration), p99(duration) by function",
