@@ -24,7 +24,7 @@ from ..config import ServerConfig
 from ..errors import tool_errors
 from ..state import app_state
 from .annotations import READ_ONLY_LOCAL
-from .common import RecordingArg, in_thread
+from .common import RecordingArg, in_thread, term_text
 
 PAYLOAD_CHARS = 600
 
@@ -80,12 +80,33 @@ def _bounded(item: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _payload(event_row: Any) -> str:
+    try:
+        return term_text(event_row.event.payload, limit=20, printable_limit=PAYLOAD_CHARS)
+    except Exception as exc:  # a damaged payload must not hide the rest of the row
+        return f"«undecodable payload: {exc}»"
+
+
+def _item(row: Any) -> dict[str, Any]:
+    """One result row as JSON, payloads as bounded Elixir text (rendered once, at the bound)."""
+    d = row.as_dict(payloads=False)
+    if hasattr(row, "steps"):  # a sequence match
+        for step, out in zip(row.steps, d["steps"]):
+            out["payload"] = _payload(step)
+    elif hasattr(row, "missing"):  # an absence: the event that got no follower
+        d["payload"] = _payload(row.event)
+    elif hasattr(row, "event"):
+        d["payload"] = _payload(row)
+    return _bounded(d)
+
+
 def query_page(result: Any, limit: int) -> QueryPage:
-    d = result.as_dict(payloads=True)
+    d = result.as_dict(payloads=False)
+    rows = result.groups if result.shape == "groups" else result.rows
     nxt = d["next_cursor"]
     return QueryPage(
         query=d["query"], recording=d["recording_id"], shape=d["shape"], columns=d["columns"],
-        items=[_bounded(i) for i in d["items"]], crosses_gaps=d["crosses_gaps"], gaps=d["gaps"],
+        items=[_item(r) for r in rows], crosses_gaps=d["crosses_gaps"], gaps=d["gaps"],
         total_estimate=d["total_estimate"], total_is_exact=d["total_is_exact"], notes=d["notes"],
         next_cursor=nxt,
         hint=(f"query(text={d['query']!r}, recording={d['recording_id']}, limit={limit}, cursor={nxt!r}) "
