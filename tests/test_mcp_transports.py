@@ -126,3 +126,18 @@ async def test_sdk_client_over_http_against_a_real_node(tmp_path, sample_app_mod
             assert again.structured_content["connected"] == [node.name]
     finally:
         server.stop()
+
+
+async def test_beyond_loopback_only_the_allowed_hosts_and_the_token_pass(tmp_path):
+    server = start_http_server(tmp_path, "--host", "0.0.0.0", "--allowed-host", "127.0.0.1:*",
+                               env=server_env(ELIXIR_SCOPE_TOKEN=TOKEN, ELIXIR_SCOPE_STORE=str(tmp_path / "t.db")))
+    try:
+        async with httpx2.AsyncClient() as http:
+            auth = {**HEADERS, "Authorization": f"Bearer {TOKEN}"}
+            assert (await http.post(server.url, json=INIT, headers=HEADERS)).status_code == 401
+            bad_host = {**auth, "Host": f"localhost:{server.port}"}  # loopback, but not in the list
+            assert (await http.post(server.url, json=INIT, headers=bad_host)).status_code == 421
+            assert (await http.post(server.url, json=INIT, headers=auth)).status_code == 200
+        await _still_serving(server.url)
+    finally:
+        server.stop()
