@@ -14,6 +14,7 @@ connection that went down is dropped by the node, so the next call reconnects cl
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,8 @@ class AppState:
     cache: dict[str, Any] = field(default_factory=dict)
     # Diagnosis reports of this server session, by id (also served as MCP resources).
     reports: dict[str, Any] = field(default_factory=dict)
+    # Store work runs in worker threads (tools.common.in_thread): open the store only once.
+    store_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # -- nodes ---------------------------------------------------------------------------
     @property
@@ -87,13 +90,14 @@ class AppState:
     # -- store ---------------------------------------------------------------------------
     def store(self) -> TraceStore:
         """The trace store, opened on first use (creating its folder)."""
-        if self.store_ is None:
-            from elixir_scope.store import TraceStore
+        with self.store_lock:
+            if self.store_ is None:
+                from elixir_scope.store import TraceStore
 
-            path = self.config.resolved_store_path
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.store_ = TraceStore.open(path)
-        return self.store_
+                path = self.config.resolved_store_path
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.store_ = TraceStore.open(path)
+            return self.store_
 
     async def close(self) -> None:
         """Stop captures, close connections and the store; one failure must not skip the rest."""
