@@ -39,6 +39,7 @@ class Proc:
     pid: str
     name: str | None
     initial_call: str | None  # "Module.fun/arity" as Elixir shows it
+    init_module: str | None = None  # the initial call's module as the node names it ("Elixir.Foo")
 
     @property
     def label(self) -> str:
@@ -198,8 +199,8 @@ class RecordingView:
                 counts[c.pid][c.module] += 1
         out = {pid: max(d, key=d.get) for pid, d in counts.items()}
         for idx, p in self.procs.items():
-            if idx not in out and p.initial_call and "." in p.initial_call:
-                out[idx] = "Elixir." + p.initial_call.rsplit(".", 1)[0] if p.initial_call[0].isupper() else p.initial_call.rsplit(".", 1)[0]
+            if idx not in out and p.init_module:
+                out[idx] = p.init_module
         return out
 
     def gap_notes(self) -> list[str]:
@@ -245,8 +246,8 @@ def from_recording(rec) -> RecordingView:
     by_text: dict[str, int] = {}
     for p in rec.processes():
         k = _key(p.node_id, p.idx)
-        ic = str(p.initial_call) if p.initial_call else None
-        procs[k] = Proc(k, p.pid_text, _short(p.reg_name), ic)
+        ic = p.initial_call
+        procs[k] = Proc(k, p.pid_text, _short(p.reg_name), str(ic) if ic else None, ic.module if ic else None)
         by_text[p.pid_text] = k
     events = _all(rec, [EventKind.CALL, EventKind.RETURN, EventKind.EXCEPTION, EventKind.EXIT,
                         EventKind.SPAWN, EventKind.STATE, EventKind.MARK, EventKind.RECEIVE])

@@ -63,3 +63,15 @@ def sample_app_module() -> BeamNode:
     node = start_sample_app()
     yield node
     node.stop()
+
+
+@pytest.fixture(scope="session")
+def kb_index_dir(tmp_path_factory):
+    """One knowledge index (real Chroma + the packaged model) built once per test session and
+    shared by the tests that only read it; tests of building and syncing make their own."""
+    from elixir_scope.knowledge.index import KnowledgeIndex
+    from elixir_scope.knowledge.kb import KnowledgeBase
+
+    path = tmp_path_factory.mktemp("kb-index-shared")
+    KnowledgeIndex.open(path).sync(KnowledgeBase.load())
+    return path

@@ -43,8 +43,8 @@ def tokens(literal: str) -> set[str]:
 
 
 @pytest.fixture(scope="session")
-def kb_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("kb-index")
+def kb_dir(kb_index_dir) -> Path:
+    return kb_index_dir
 
 
 async def run_diagnosis(name: str, tmp_path: Path, kb_dir: Path, **ctx_kw) -> tuple[Report, TraceStore]:

@@ -19,8 +19,8 @@ from test_diagnose import run_diagnosis
 
 
 @pytest.fixture(scope="module")
-def kb_module_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("kb-llm")
+def kb_module_dir(kb_index_dir):
+    return kb_index_dir
 
 
 @pytest.fixture(scope="module")

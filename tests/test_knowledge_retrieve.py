@@ -20,8 +20,8 @@ def kb() -> KnowledgeBase:
 
 
 @pytest.fixture(scope="module")
-def retriever(kb, tmp_path_factory) -> Retriever:
-    index = KnowledgeIndex.open(tmp_path_factory.mktemp("kb-index"))
+def retriever(kb, kb_index_dir) -> Retriever:
+    index = KnowledgeIndex.open(kb_index_dir)
     index.sync(kb)
     return Retriever(kb, index)
 
