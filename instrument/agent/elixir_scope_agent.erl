@@ -23,7 +23,7 @@
 %% - on OTP 27+ it traces inside its own trace session (trace:session_create/3), so it coexists
 %%   with dbg or recon; on older releases it refuses to start when a tracer is already active.
 -module(elixir_scope_agent).
--vsn("9").
+-vsn("10").
 
 -export([version/0, start_capture/2, stop_capture/1, stop_capture/2, snapshot/1,
          init/3, checkpoint_loop/4]).
@@ -39,7 +39,7 @@
              mode, session, pflags = [], patterns = [], state_mods = #{},
              helper, stoppers = []}).
 
-version() -> 9.
+version() -> 10.
 
 %% ---------------------------------------------------------------------------------------------
 %% Public API (called over rpc from Python)
@@ -161,6 +161,14 @@ setup(Config, S0) ->
                                         [self(), maps:keys(StateMods), infinity, 1000]);
                          _ -> undefined
                      end,
+            %% the first checkpoint round runs before any flag is set, so it is the state
+            %% "when the capture starts", ahead of every traced event (bounded wait)
+            case Helper of
+                undefined -> ok;
+                _ ->
+                    Helper ! go,
+                    receive es_first_round -> ok after 3000 -> ok end
+            end,
             Session = case Mode of
                           session -> trace:session_create(elixir_scope, self(), []);
                           classic -> undefined
@@ -192,10 +200,6 @@ setup(Config, S0) ->
             %% never trace ourselves or our helper: that would feed back into the capture
             Mine = [self() | [Helper || is_pid(Helper)]],
             [set_flags(S4, P, false, [call, send, 'receive', procs]) || P <- Mine],
-            case Helper of
-                undefined -> ok;
-                _ -> Helper ! go
-            end,
             {ok, S4}
     end.
 
@@ -365,18 +369,22 @@ state_after(gen_statem, Cur, Ret) ->
 %% The checkpoint helper: sys:get_state/2 blocks the caller, so it never runs in the tracer.
 checkpoint_loop(Agent, Mods, Ms, Timeout) ->
     receive go -> ok end,
-    checkpoint_round(Agent, Mods, Ms, Timeout).
+    checkpoint_round(Agent, Mods, Ms, Timeout, first).
 
-checkpoint_round(Agent, Mods, Ms, Timeout) ->
+checkpoint_round(Agent, Mods, Ms, Timeout, Round) ->
     Pids = [{P, M} || P <- processes(), P =/= Agent, P =/= self(), M <- Mods, runs_module(P, M)],
     [case catch sys:get_state(P, Timeout) of
          {'EXIT', _} -> ok;
          St -> Agent ! {es_checkpoint, P, M, St, erlang:monotonic_time(),
                         erlang:unique_integer([monotonic])}
      end || {P, M} <- Pids],
+    case Round of
+        first -> Agent ! es_first_round;
+        _ -> ok
+    end,
     case Ms of
         infinity -> receive stop -> ok end;
-        _ -> receive stop -> ok after Ms -> checkpoint_round(Agent, Mods, Ms, Timeout) end
+        _ -> receive stop -> ok after Ms -> checkpoint_round(Agent, Mods, Ms, Timeout, next) end
     end.
 
 %% ---------------------------------------------------------------------------------------------
@@ -412,6 +420,8 @@ loop(S) ->
         {'DOWN', OMon, process, _, Why} when OMon =:= S#st.omon ->
             owner_down(Why, S);
         {'EXIT', _, _} ->
+            loop(S);
+        es_first_round ->
             loop(S);
         _Other ->
             loop(S)
