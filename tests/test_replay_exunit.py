@@ -124,7 +124,6 @@ def test_init_first_and_refusals():
         run_test(source, app_files=APP, expected=Outcome.returned(1))
 
 
-@pytest.mark.skipif(shutil.which("mix") is None, reason="mix is not installed")
 def test_runs_under_mix_test(live, tmp_path):
     state, _, _ = live
     subprocess.run(["mix", "new", "accounts_app"], cwd=tmp_path, check=True, capture_output=True)

@@ -98,7 +98,6 @@ EXPECTED_FLAGS = {"call_cycle": "call_cycle", "lost_update": "ets_read_modify_wr
                   "unheard_pubsub": "topic_without_subscriber"}
 
 
-@pytest.mark.skipif(not _scenarios(), reason="examples/ not present")
 @pytest.mark.parametrize("folder", _scenarios(), ids=lambda p: p.name)
 def test_example_apps_parse_and_their_flags_show(folder):
     result = analyze_tree(folder)
@@ -115,7 +114,6 @@ def test_example_apps_parse_and_their_flags_show(folder):
     assert f"{culprit['module']}.{culprit['function']}" in [c.spec for c in top], [c.spec for c in top]
 
 
-@pytest.mark.skipif(not (EXAMPLES / "sample_app" / "lib").is_dir(), reason="examples/sample_app not present")
 def test_sample_app_is_healthy():
     result = analyze_tree(EXAMPLES / "sample_app" / "lib")
     assert not result.errors and len(result.modules) >= 5

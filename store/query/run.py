@@ -49,11 +49,12 @@ def _recording(target: Any):
 
 
 def run_query(store_or_recording: Any, text: str, *, limit: int = 100,
-              cursor: str | None = None) -> QueryResult:
+              cursor: str | None = None, scan_budget: int = SCAN_BUDGET) -> QueryResult:
     """Run one query and return one page of its result.
 
     `limit` is the page size (1..1000); pass `next_cursor` back as `cursor` (with the same
-    text) for the next page. Raises `QuerySyntaxError` for a wrong query (position, caret and
+    text) for the next page. `scan_budget` bounds how many candidate rows a payload condition
+    examines per page before handing out a cursor. Raises `QuerySyntaxError` for a wrong query (position, caret and
     a suggested fix), `QueryCursorError` for a foreign cursor, `QueryStoreError` when the
     store cannot answer.
     """
@@ -64,7 +65,7 @@ def run_query(store_or_recording: Any, text: str, *, limit: int = 100,
     qc = QueryContext(recording)
     engine = Engine(qc, query)
     position = decode_cursor(cursor, text, qc.rid) if cursor else None
-    result = _Runner(engine, query, limit, position).run()
+    result = _Runner(engine, query, limit, position, scan_budget).run()
     if note:
         result.notes.insert(0, note)
     result.notes = list(dict.fromkeys(result.notes))
@@ -90,8 +91,10 @@ def _gap_facts(engine: Engine, result: QueryResult) -> None:
 
 
 class _Runner:
-    def __init__(self, engine: Engine, query: Query, limit: int, position: list | None) -> None:
+    def __init__(self, engine: Engine, query: Query, limit: int, position: list | None,
+                 scan_budget: int = SCAN_BUDGET) -> None:
         self.engine = engine
+        self.scan_budget = scan_budget
         self.qc = engine.qc
         self.query = query
         self.text = query.text
@@ -145,7 +148,7 @@ class _Runner:
         want = self.page if self.cap is None else max(0, min(self.page, self.cap - emitted))
         rows: list[Row] = []
         state = ScanState()
-        budget = SCAN_BUDGET if plan.residual is not None else None
+        budget = self.scan_budget if plan.residual is not None else None
         if want:
             for row in e.scan(plan, step, payload=True, state=state, after=after, budget=budget):
                 rows.append(row)
