@@ -9,9 +9,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from elixir_scope.instrument.agent.loader import compile_on  # noqa: E402
-from elixir_scope.instrument.etf import Atom, Charlist  # noqa: E402
-from elixir_scope.instrument.limits import CaptureLimits  # noqa: E402
+from elixir_scope.instrument.agent.loader import compile_on
+from elixir_scope.instrument.etf import Atom, Charlist
+from elixir_scope.instrument.limits import CaptureLimits
 
 WORKLOAD = b"""
 -module(es_bench_wl).

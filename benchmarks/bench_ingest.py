@@ -16,7 +16,6 @@ import tempfile
 import time
 
 from _bench_common import bench_limits, load_workload
-
 from elixir_scope.instrument.capture import CapturePlan
 from elixir_scope.instrument.dist import Node
 from elixir_scope.instrument.etf import Atom, Charlist

@@ -17,7 +17,6 @@ import tempfile
 
 from _bench_common import bench_limits, load_workload
 from bench_ingest import CountingSink
-
 from elixir_scope.instrument.capture import CapturePlan
 from elixir_scope.instrument.dist import Node
 from elixir_scope.instrument.etf import Atom

@@ -17,7 +17,6 @@ import time
 
 import psutil
 from _bench_common import load_workload
-
 from elixir_scope.instrument.capture import CapturePlan
 from elixir_scope.instrument.dist import Node
 from elixir_scope.instrument.etf import Atom

@@ -16,10 +16,10 @@ the agent on the node is ``instrument/agent/elixir_scope_agent.erl``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 from .etf import Atom, Pid
-from .specs import SpecError, TraceSpec, compile_spec
+from .specs import TraceSpec, compile_spec
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,11 @@ class RunningModule:
     module: str
 
 
-ProcTarget = Union[Pid, Registered, RunningModule]
-ProcSelection = Union[Literal["all", "new", "existing"], tuple[ProcTarget, ...]]
+ProcTarget = Pid | Registered | RunningModule
+ProcSelection = Literal["all", "new", "existing"] | tuple[ProcTarget, ...]
 
 END_REASONS = ("stopped", "max_events", "max_seconds", "max_rate", "overload_queue",
-               "overload_memory", "owner_down", "node_down", "error")
+               "overload_memory", "owner_down", "node_down", "store_error", "error")
 
 
 class CaptureError(Exception):
@@ -89,14 +89,9 @@ class CapturePlan:
     force: bool = False
 
     @classmethod
-    def from_strings(cls, specs: list[str], *, force: bool = False, **kw) -> "CapturePlan":
-        compiled = []
-        for s in specs:
-            try:
-                compiled.append(compile_spec(s, force=force))
-            except SpecError:
-                raise
-        return cls(specs=tuple(compiled), force=force, **kw)
+    def from_strings(cls, specs: list[str], *, force: bool = False, **kw) -> CapturePlan:
+        """Compile spec strings (raises ``SpecError`` naming the bad one)."""
+        return cls(specs=tuple(compile_spec(s, force=force) for s in specs), force=force, **kw)
 
     def is_empty(self) -> bool:
         return not (self.specs or self.message_procs or self.lifecycle_procs or self.state_modules)

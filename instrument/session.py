@@ -20,10 +20,17 @@ from typing import Any
 
 from .agent import ensure_agent
 from .agent.loader import MODULE
-from .capture import (CaptureError, CapturePlan, CaptureResult, CaptureStats, TracerBusyError)
+from .capture import (
+    CaptureError,
+    CapturePlan,
+    CaptureResult,
+    CaptureStats,
+    TracerBusyError,
+)
 from .dist import Connection, MailboxClosed, NodeDown, RpcError
 from .etf import Atom, Pid
 from .limits import CaptureLimits
+from ..store import StoreError
 
 _ES_BATCH, _ES_DONE, _ES_ACK = Atom("es_batch"), Atom("es_done"), Atom("es_ack")
 
@@ -72,7 +79,7 @@ class CaptureSession:
 
     @classmethod
     async def start(cls, conn: Connection, recording: Any, plan: CapturePlan,
-                    limits: CaptureLimits | None = None) -> "CaptureSession":
+                    limits: CaptureLimits | None = None) -> CaptureSession:
         """Load the agent on ``conn``'s node and start capturing into ``recording`` (a store
         ``RecordingWriter``)."""
         limits = limits or CaptureLimits()
@@ -113,7 +120,7 @@ class CaptureSession:
                         return self._node_lost()
                     try:
                         msgs = [await mbox.receive(timeout=0.25)]
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         continue
                 # Batches that queued up while we were storing are stored together, in one
                 # transaction (fewer commits when Python lags), then acknowledged at once: the
@@ -137,7 +144,10 @@ class CaptureSession:
                         break
                 if chunks:
                     events = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                    self.stored += self.recording.ingest_batch(self.node_id, dicts, events)
+                    try:
+                        self.stored += self.recording.ingest_batch(self.node_id, dicts, events)
+                    except StoreError as exc:
+                        return self._store_failed(exc)
                     try:
                         await conn.send(self.agent, (_ES_ACK, last_seq))
                     except NodeDown:
@@ -169,6 +179,17 @@ class CaptureSession:
         self.recording.add_gap(self.node_id, ts=ts, count=0, reason="node_down", detail=detail)
         self.recording.finish("node_down", {**st.__dict__, "detail": detail})
         self._result = CaptureResult(self.recording.id, self.conn.node_name, "node_down", st, detail)
+
+    def _store_failed(self, exc: Exception) -> None:
+        """The store refused a batch (disk full, read-only ...): what is stored stays; closing
+        our mailbox (in ``_run``'s ``finally``) makes the agent clean up and exit."""
+        st = _stats(self.last_stats, self.stored)
+        detail = f"the store refused a batch: {exc}"
+        try:
+            self.recording.finish("store_error", {**st.__dict__, "detail": detail})
+        except StoreError:
+            pass
+        self._result = CaptureResult(self.recording.id, self.conn.node_name, "store_error", st, detail)
 
     async def wait(self, timeout: float | None = None) -> CaptureResult:
         """Wait for the capture to end by itself (a limit, or the node lost)."""

@@ -12,8 +12,12 @@ import sys
 import textwrap
 
 import pytest
-
-from elixir_scope.instrument.agent import AgentLoadError, agent_source, agent_version, ensure_agent
+from elixir_scope.instrument.agent import (
+    AgentLoadError,
+    agent_source,
+    agent_version,
+    ensure_agent,
+)
 from elixir_scope.instrument.agent.loader import MODULE, compile_on, load_beam
 from elixir_scope.instrument.capture import CapturePlan, TracerBusyError
 from elixir_scope.instrument.dist import Node

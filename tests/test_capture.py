@@ -7,9 +7,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from elixir_scope.instrument.capture import CapturePlan, Registered, RunningModule
-from elixir_scope.instrument.dist import Node
+from elixir_scope.instrument.dist import Node, RpcError
 from elixir_scope.instrument.etf import Atom
 from elixir_scope.instrument.limits import CaptureLimits, LimitsError
 from elixir_scope.instrument.session import CaptureSession
@@ -134,7 +133,7 @@ async def test_count_limit(sample_app_module, store):
 
 async def test_time_limit(sample_app_module, store):
     plan = CapturePlan(specs=(compile_spec("SampleApp.Cart.handle_call/3"),))
-    node, conn, s = await _start(sample_app_module, store, plan, CaptureLimits(max_seconds=0.5))
+    node, _conn, s = await _start(sample_app_module, store, plan, CaptureLimits(max_seconds=0.5))
     try:
         result = await s.wait(30)
     finally:
@@ -258,7 +257,7 @@ async def test_exceptions_are_captured(erl_node_module, store):
     plan = CapturePlan(specs=(compile_spec("lists:nth(N, L) when N == 99 -> return"),))
     node, conn, s = await _start(erl_node_module, store, plan)
     try:
-        with pytest.raises(Exception):
+        with pytest.raises(RpcError, match="function_clause"):
             await conn.rpc("lists", "nth", [99, [1, 2]])
         result = await s.stop()
     finally:
@@ -339,7 +338,7 @@ async def storm(erl_node_module):
 async def test_overload_stops_the_capture(erl_node_module, store, storm, limits, reason):
     plan = CapturePlan(specs=(compile_spec("es_storm:f/1 -> return"),), call_procs=(storm,))
     lim = CaptureLimits(max_events=10_000_000, max_rate=10_000_000, max_seconds=30, **limits)
-    node, conn, s = await _start(erl_node_module, store, plan, lim)
+    node, _conn, s = await _start(erl_node_module, store, plan, lim)
     try:
         result = await s.wait(60)
     finally:
@@ -349,3 +348,31 @@ async def test_overload_stops_the_capture(erl_node_module, store, storm, limits,
     if reason == "overload_queue":
         assert result.stats.queue_sheds == 3 and result.stats.dropped > 0
         assert "overload_queue" in {g.reason for g in store.recording(result.recording_id).gaps()}
+
+
+async def test_a_full_store_ends_the_capture_and_the_agent_cleans_up(erl_node_module, store, storm):
+    plan = CapturePlan(specs=(compile_spec("es_storm:f/1 -> return"),), call_procs=(storm,))
+    lim = CaptureLimits(max_events=10_000_000, max_rate=10_000_000, max_seconds=30, batch_ms=20)
+    node, conn, s = await _start(erl_node_module, store, plan, lim)
+    try:
+        for _ in range(200):
+            if s.stored > 0:
+                break
+            await asyncio.sleep(0.05)
+        pages = store.db.conn.execute("PRAGMA page_count").fetchone()[0]
+        store.db.conn.execute(f"PRAGMA max_page_count = {pages + 2}")  # a real SQLITE_FULL
+        result = await s.wait(60)
+        assert result.end_reason == "store_error" and "refused" in result.detail
+        kept = result.stats.stored
+        assert kept > 0
+        for _ in range(100):  # the agent saw its owner mailbox close, and cleaned up
+            flags = await conn.rpc("erlang", "trace_info", [storm, A("flags")])
+            if flags == (A("flags"), []):
+                break
+            await asyncio.sleep(0.1)
+        assert flags == (A("flags"), [])
+        assert await conn.rpc("erlang", "trace_info", [(A("es_storm"), A("f"), 1), A("traced")]) == (A("traced"), False)
+    finally:
+        store.db.conn.execute("PRAGMA max_page_count = 1073741823")
+        await node.close()
+    assert store.recording(result.recording_id).stats.event_count == kept

@@ -4,7 +4,6 @@ compiled match spec validated by the BEAM itself (erlang:match_spec_test/3)."""
 from __future__ import annotations
 
 import pytest
-
 from elixir_scope.instrument.dist import Node
 from elixir_scope.instrument.etf import Atom, Charlist, ImproperList
 from elixir_scope.instrument.specs import DangerousSpecError, SpecError, compile_spec

@@ -4,6 +4,12 @@
 (see ``loader``); the agent's protocol is docs/event-format.md.
 """
 
-from .loader import AgentLoadError, LoadResult, agent_source, agent_version, ensure_agent
+from .loader import (
+    AgentLoadError,
+    LoadResult,
+    agent_source,
+    agent_version,
+    ensure_agent,
+)
 
 __all__ = ["AgentLoadError", "LoadResult", "agent_source", "agent_version", "ensure_agent"]

@@ -27,9 +27,9 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from ..dist import Connection, RpcError
 from ..etf import Atom, Charlist
@@ -37,7 +37,7 @@ from ..etf import Atom, Charlist
 MODULE = "elixir_scope_agent"
 SOURCE_PATH = Path(__file__).with_name(f"{MODULE}.erl")
 
-__all__ = ["AgentLoadError", "LoadResult", "agent_source", "agent_version", "ensure_agent", "MODULE"]
+__all__ = ["MODULE", "AgentLoadError", "LoadResult", "agent_source", "agent_version", "ensure_agent"]
 
 
 class AgentLoadError(Exception):
@@ -62,7 +62,7 @@ def agent_source() -> bytes:
 @functools.cache
 def agent_version() -> int:
     """The version compiled into the shipped source (``version() -> N.``)."""
-    m = re.search(rb"^version\(\) -> (\d+)\.", agent_source(), re.M)
+    m = re.search(rb"^version\(\) -> (\d+)\.", agent_source(), re.MULTILINE)
     if not m:
         raise AgentLoadError(f"{SOURCE_PATH} has no 'version() -> N.' clause")
     return int(m.group(1))
@@ -135,7 +135,7 @@ def _local_beam(digest: str, source: bytes) -> bytes:
     with tempfile.TemporaryDirectory(prefix="es_agent_") as tmp:
         src = Path(tmp) / f"{MODULE}.erl"
         src.write_bytes(source)
-        proc = subprocess.run([erlc, "-o", tmp, str(src)], capture_output=True, text=True, timeout=120)
+        proc = subprocess.run([erlc, "-o", tmp, str(src)], capture_output=True, text=True, timeout=120, check=False)
         if proc.returncode != 0:
             raise AgentLoadError(f"erlc failed on the agent source:\n{proc.stdout}{proc.stderr}")
         return (Path(tmp) / f"{MODULE}.beam").read_bytes()
@@ -179,7 +179,7 @@ async def ensure_agent(conn: Connection, *, peers: Sequence[Connection] = (), fo
                 if await has_compiler(peer) and await otp_release(peer) <= target_rel:
                     beam, how = await compile_on(peer), "peer_compile"
                     break
-            except (RpcError, AgentLoadError, asyncio.TimeoutError):
+            except (TimeoutError, RpcError, AgentLoadError):
                 continue
         if beam is None:
             beam = await asyncio.to_thread(local_beam)

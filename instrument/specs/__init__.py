@@ -13,4 +13,4 @@ safety unless ``force=True``.
 from .errors import DangerousSpecError, SpecError
 from .generate import HOT_MODULES, TraceSpec, compile_spec
 
-__all__ = ["DangerousSpecError", "HOT_MODULES", "SpecError", "TraceSpec", "compile_spec"]
+__all__ = ["HOT_MODULES", "DangerousSpecError", "SpecError", "TraceSpec", "compile_spec"]

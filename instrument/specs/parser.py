@@ -12,7 +12,7 @@ Tree nodes are tuples: ``("var", name)``, ``("wild",)``, ``("lit", value)``,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from ..etf import Atom, Charlist
 from .errors import SpecError
@@ -299,7 +299,7 @@ class Parser:
             left = ("op", "andalso", left, self.g_cmp())
         return left
 
-    _CMP = {"elixir": {"==": "==", "!=": "/=", "===": "=:=", "!==": "=/=", "<": "<", ">": ">",
+    _CMP: ClassVar[dict[str, dict[str, str]]] = {"elixir": {"==": "==", "!=": "/=", "===": "=:=", "!==": "=/=", "<": "<", ">": ">",
                        "<=": "=<", ">=": ">="},
             "erlang": {"==": "==", "/=": "/=", "=:=": "=:=", "=/=": "=/=", "<": "<", ">": ">",
                        "=<": "=<", ">=": ">="}}
