@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from functools import lru_cache
 from typing import Literal
 
@@ -111,36 +112,18 @@ async def survey(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
 
     ctx = runtime.context
     await ctx.report_progress(f"surveying {state.node}", 0.15)
-    s = await survey_node(ctx.conn)
-    top = sorted(s.processes, key=lambda p: p.message_queue_len, reverse=True)[:5]
-    return {"survey": {
-        "node": s.node,
-        "app_modules": [m[len("Elixir."):] if m.startswith("Elixir.") else m for m in s.modules],
-        "genservers": s.genservers,
-        "ets_tables": [[t.name, t.owner_module] for t in s.ets],
-        "registries": s.registries,
-        "process_count": s.process_count,
-        "longest_mailboxes": [[p.registered_name or str(p.pid), p.message_queue_len] for p in top],
-    }}
+    return {"survey": asdict(planner.Survey.from_app_survey(await survey_node(ctx.conn)))}
 
 
 @_timed("plan")
 async def plan(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> dict:
-    sv = state.survey
-    survey_obj = planner.Survey(
-        node=sv.get("node", state.node or ""),
-        app_modules=sv.get("app_modules", []),
-        genservers=sv.get("genservers", {}),
-        ets_tables=[tuple(t) for t in sv.get("ets_tables", [])],
-        registries=sv.get("registries", []),
-        process_count=sv.get("process_count", 0),
-    )
+    sv = planner.Survey(**{**state.survey, "ets_tables": [tuple(t) for t in state.survey.get("ets_tables", [])]})
 
     class _C:  # candidates as the planner reads them
         def __init__(self, d):
             self.spec, self.reasons = d["spec"], d["reasons"]
 
-    p = planner.plan(state.symptom, survey_obj, signatures=state.signatures,
+    p = planner.plan(state.symptom, sv, signatures=state.signatures,
                      candidates=[_C(c) for c in state.candidates], focus=state.focus,
                      seconds=state.seconds, max_events=runtime.context.max_events)
     return {"plan": p}

@@ -35,6 +35,16 @@ class Survey:
     ets_tables: list[tuple[str, str | None]] = field(default_factory=list)  # (table, owner module)
     registries: list[str] = field(default_factory=list)           # app registries, Elixir names
     process_count: int = 0
+    longest_mailboxes: list[tuple[str, int]] = field(default_factory=list)
+
+    @classmethod
+    def from_app_survey(cls, s) -> "Survey":
+        """From ``instrument.survey.AppSurvey`` (what the live node runs)."""
+        top = sorted(s.processes, key=lambda p: p.message_queue_len, reverse=True)[:5]
+        return cls(node=s.node, app_modules=[m.removeprefix("Elixir.") for m in s.modules],
+                   genservers=dict(s.genservers), ets_tables=[(t.name, t.owner_module) for t in s.ets],
+                   registries=list(s.registries), process_count=s.process_count,
+                   longest_mailboxes=[(p.registered_name or str(p.pid), p.message_queue_len) for p in top])
 
 
 def classify(symptom: str, signatures: list[str] | None = None) -> list[str]:
@@ -110,3 +120,11 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
         reasons.append("lost messages: publish/subscribe calls and the registries' live keys")
     return Plan(specs=specs, state_modules=state_modules, message_processes=message_processes,
                 lifecycle=True, seconds=seconds, max_events=max_events, reasons=reasons)
+
+
+async def plan_for(conn, symptom: str, **kw) -> tuple[Plan, Survey]:
+    """Survey the node behind ``conn`` (read-only) and plan for ``symptom``; ``kw`` as :func:`plan`."""
+    from elixir_scope.instrument.survey import survey
+
+    sv = Survey.from_app_survey(await survey(conn))
+    return plan(symptom, sv, **kw), sv

@@ -18,8 +18,8 @@ CALL_CYCLE = REPO / "examples" / "call_cycle"
 
 
 @pytest.fixture(scope="module")
-def kb_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("kb-index")  # built once for this module
+def kb_dir(kb_index_dir):
+    return kb_index_dir  # the session's shared index
 
 
 @pytest.fixture(scope="module")

@@ -67,20 +67,15 @@ def register(server: MCPServer, config: ServerConfig) -> None:
     ) -> PlannedCapture:
         """What to record for a symptom on a live node — which calls, whose state and messages —
         each with the reason, ready for start_capture. Surveys the node read-only."""
-        from elixir_scope.agents import planner
-        from elixir_scope.instrument.survey import survey
+        from elixir_scope.agents.planner import plan_for
 
         conn = await app_state(ctx).connection(node)
-        s = await survey(conn)
         candidates: list = []
         if source_path:
             from elixir_scope.knowledge.source import analyze_tree, rank_candidates
 
             candidates = await in_thread(lambda: rank_candidates(analyze_tree(source_path), symptom, focus=list(focus)))
-        plan = planner.plan(symptom, planner.Survey(
-            node=s.node, app_modules=[m.removeprefix("Elixir.") for m in s.modules], genservers=s.genservers,
-            ets_tables=[(t.name, t.owner_module) for t in s.ets], registries=s.registries,
-            process_count=s.process_count), candidates=candidates, focus=list(focus))
+        plan, _ = await plan_for(conn, symptom, candidates=candidates, focus=list(focus))
         return PlannedCapture(
             node=conn.node_name, specs=[{"spec": p.spec, "why": p.why} for p in plan.specs],
             state_of=plan.state_modules, messages_of=plan.message_processes, lifecycle=plan.lifecycle,
