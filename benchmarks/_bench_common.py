@@ -111,6 +111,6 @@ async def load_workload(conn) -> None:
 def bench_limits(**kw) -> CaptureLimits:
     base = dict(max_events=50_000_000, max_seconds=600, max_rate=50_000_000, max_queue=5_000_000,
                 queue_shed_limit=1000, max_memory=4_000_000_000, max_buffer=2_000_000,
-                batch_size=5000, batch_ms=50, window=16, check_every=5000)
+                batch_size=10000, batch_ms=50, window=16, check_every=5000)
     base.update(kw)
     return CaptureLimits(**base)
