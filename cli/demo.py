@@ -1,4 +1,5 @@
-"""Launch the bundled sample app (``examples/sample_app``) as a distributed Elixir node.
+"""Launch the bundled example apps (``examples/``) as distributed Elixir nodes: the healthy
+sample app, and the buggy apps of ``examples/*/scenario.json`` that the demo diagnoses.
 
 ``elixir-scope demo`` needs a live target that anyone can start with one command, so this
 module starts ``SampleApp`` exactly as the tests do (``tests/support/nodes.py``): plain
@@ -10,6 +11,7 @@ kill by name: other nodes on the machine are not ours).
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -25,7 +27,9 @@ from .errors import CliError
 
 READY = "ES_DEMO_READY"
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_APP = REPO / "examples" / "sample_app"
+EXAMPLES = REPO / "examples"
+DEFAULT_APP = EXAMPLES / "sample_app"
+DEFAULT_SCENARIO = "corrupted_state"
 
 
 class DemoError(CliError):
@@ -65,18 +69,43 @@ class DemoNode:
 def start_sample_app(app_dir: Path = DEFAULT_APP, *, sname: str | None = None,
                      cookie: str | None = None, ready_timeout: float = 90.0) -> DemoNode:
     """Start ``SampleApp`` from ``app_dir`` and wait until it runs."""
-    if shutil.which("elixir") is None:
-        raise DemoError("elixir is not installed", "install Erlang/OTP and Elixir: bash scripts/setup.sh")
     files = sorted((app_dir / "lib").rglob("*.ex"))
     if not files:
         raise DemoError(f"no sample app sources under {app_dir}/lib", "pass --app-dir pointing at examples/sample_app")
+    return start_app(files, "SampleApp.start()", sname=sname, cookie=cookie, ready_timeout=ready_timeout)
+
+
+def scenario_names() -> list[str]:
+    return sorted(p.parent.name for p in EXAMPLES.glob("*/scenario.json"))
+
+
+def load_scenario(name: str) -> dict:
+    """A buggy example's ``scenario.json`` (files, start, trigger, symptom, culprit)."""
+    path = EXAMPLES / name / "scenario.json"
+    if not path.is_file():
+        raise DemoError(f"no example scenario {name!r}", "choose one of: " + ", ".join(scenario_names()))
+    return json.loads(path.read_text())
+
+
+def start_scenario(name: str, **kw) -> DemoNode:
+    """Start the buggy example ``name`` (``examples/<name>``) as its scenario says."""
+    sc = load_scenario(name)
+    return start_app([EXAMPLES / name / f for f in sc["files"]], sc["start"], **kw)
+
+
+def start_app(files: list[Path], start_expr: str, *, sname: str | None = None,
+              cookie: str | None = None, ready_timeout: float = 90.0) -> DemoNode:
+    """Start an Elixir node that requires ``files`` and runs ``start_expr`` (which must return
+    ``{:ok, pid}``); wait until it runs."""
+    if shutil.which("elixir") is None:
+        raise DemoError("elixir is not installed", "install Erlang/OTP and Elixir: bash scripts/setup.sh")
     subprocess.run(["epmd", "-daemon"], check=False)
     sname = sname or f"es_demo_{os.getpid()}_{secrets.token_hex(2)}"
     cookie = cookie or secrets.token_hex(12)
     argv = ["elixir", "--sname", sname, "--cookie", cookie, "--no-halt"]
     for f in files:
         argv += ["-r", str(f)]
-    argv += ["-e", f'{{:ok, _}} = SampleApp.start()\nIO.puts("{READY}")']
+    argv += ["-e", f'{{:ok, _}} = {start_expr}\nIO.puts("{READY}")']
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     node = DemoNode(sname=sname, cookie=cookie, proc=proc)
@@ -95,9 +124,9 @@ def start_sample_app(app_dir: Path = DEFAULT_APP, *, sname: str | None = None,
     while not ready.wait(0.05):
         if time.monotonic() > deadline:
             node.stop()
-            raise DemoError(f"the sample app did not start within {ready_timeout:.0f}s", node.log()[-500:] or None)
+            raise DemoError(f"the app did not start within {ready_timeout:.0f}s", node.log()[-500:] or None)
     if READY not in node.log():
         node.stop()
         tail = node.log().strip().splitlines()[-3:]
-        raise DemoError("the sample app exited while starting", " | ".join(tail) or None)
+        raise DemoError("the app exited while starting", " | ".join(tail) or None)
     return node

@@ -112,6 +112,11 @@ def test_demo_runs_the_main_job_end_to_end(capsys, tmp_path):
     calls = {row["function"]: row["count"] for row in rec["calls_by_function"]}
     assert calls["SampleApp.Cart.add/3"] == rec["workload"]["add"]
     assert rec["inventory_changes"][0]["message"].startswith("{:reserve, ")
+    # the main job ends with the diagnosis of a buggy example app, which must find the true culprit
+    diag = got["diagnosis"]
+    assert diag["verdict"] == "root_cause_found"
+    assert diag["root_cause"]["culprit"]["module"] == "CorruptedState.Accounts"
+    assert diag["root_cause"]["culprit"]["function"] == "handle_cast/2"
 
 
 def test_record_with_background_traffic(capsys, target, sample_app_module, tmp_path):

@@ -1,4 +1,4 @@
-"""``elixir-scope demo``: the main job, end to end, on the bundled sample app.
+"""``elixir-scope demo``: the main job, end to end, on the bundled example apps.
 
 Starts ``examples/sample_app`` as a distributed Elixir node, attaches to it with no code
 change, and shows what a developer sees first: the node, the busiest processes by memory,
@@ -7,14 +7,20 @@ traffic (calls with their returns, the inventory's messages and state history) i
 trace store and answers questions from the recording: calls and latencies per function, and
 how the inventory's state changed and why. The node is stopped at the end unless ``--keep``
 is given (then the command prints how to attach to it again).
+
+Last, the diagnosis: it starts a buggy example app (``--scenario``, default
+``corrupted_state``), gives ElixirScope only the symptom a user would report and the
+expression that reproduces it, and prints the report — root cause, evidence from the
+recording, causal chain, state diffs and the fix — on the embedded defaults (no API key).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
-from ..demo import DEFAULT_APP, start_sample_app
+from ..demo import DEFAULT_APP, DEFAULT_SCENARIO, load_scenario, scenario_names, start_sample_app, start_scenario
 from ..render import Output
 
 
@@ -26,6 +32,9 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--keep", action="store_true", help="leave the sample app running and print how to attach")
     p.add_argument("--record-seconds", type=float, default=3.0, help="length of the demo recording (default 3)")
     p.add_argument("--no-record", action="store_true", help="only attach and show the live overview")
+    p.add_argument("--scenario", default=DEFAULT_SCENARIO, choices=scenario_names(),
+                   help=f"the buggy example app to diagnose (default {DEFAULT_SCENARIO})")
+    p.add_argument("--no-diagnose", action="store_true", help="skip the diagnosis of a buggy example app")
     p.set_defaults(run=run)
 
 
@@ -52,9 +61,7 @@ async def run(args: argparse.Namespace, out: Output) -> int:
         report.update(overview=ov, top_by_memory=ranks["memory"], top_by_reductions=ranks["reductions"],
                       top_by_mailbox=ranks["message_queue_len"],
                       supervision_tree=[t for t in trees if t.application == "sample_app"], recording=recorded)
-        if out.json_mode:
-            out.emit_json(report)
-        else:
+        if not out.json_mode:
             show_overview(out, ov)
             show_processes(out, ranks["memory"], f"Top {args.top} processes by memory")
             show_processes(out, ranks["reductions"], f"Top {args.top} processes by reductions")
@@ -73,7 +80,57 @@ async def run(args: argparse.Namespace, out: Output) -> int:
     finally:
         if not args.keep:
             app.stop()
-    return 0
+    code = 0
+    if not args.no_diagnose:
+        diagnosis = await _diagnose(args, out)
+        report["diagnosis"] = json.loads(diagnosis.to_json())
+        code = 0 if diagnosis.verdict != "inconclusive" else 3
+    if out.json_mode:
+        out.emit_json(report)
+    return code
+
+
+async def _diagnose(args: argparse.Namespace, out: Output):
+    """Start a buggy example, reproduce its bug while recording, and print the diagnosis."""
+    from elixir_scope.agents.context import DiagnosisContext
+    from elixir_scope.agents.graph import diagnose
+    from elixir_scope.agents.report import render_markdown
+    from elixir_scope.agents.state import DiagnosisInput
+    from elixir_scope.instrument.dist import Node
+
+    from ..demo import EXAMPLES
+    from ..session import config_from, opened_store
+
+    sc = load_scenario(args.scenario)
+    out.note(f"starting the buggy example {args.scenario!r}; the symptom, as a user reports it: {sc['symptom']!r}")
+    app = start_scenario(args.scenario)
+
+    async def progress(message: str, fraction: float) -> None:
+        out.note(f"[{fraction * 100:3.0f}%] {message}")
+
+    try:
+        with opened_store(args, must_exist=False) as store:
+            async with Node() as dist:
+                conn = await dist.connect(app.name, cookie=app.cookie, timeout=args.timeout)
+                ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist,
+                                       knowledge_dir=config_from(args).knowledge_dir, progress=progress)
+                report = await diagnose(DiagnosisInput(
+                    symptom=sc["symptom"], node=app.name, trigger=sc["trigger"],
+                    seconds=3.5 if args.scenario == "call_cycle" else 1.5,
+                    source_path=str(EXAMPLES / args.scenario)), ctx)
+    finally:
+        app.stop()
+    if not out.json_mode:
+        from rich.markdown import Markdown
+
+        out.console.print(Markdown(render_markdown(report)))
+        rc = report.root_cause
+        truth = sc["culprit"]
+        if rc is not None:
+            same = rc.culprit.module == truth["module"] and rc.culprit.function == truth["function"]
+            out.note(f"the example's known culprit is {truth['module']}.{truth['function']} "
+                     f"({truth['detail']}): the diagnosis {'found it' if same else 'named something else'}")
+    return report
 
 
 SPECS = ["SampleApp.Cart.add/3 :: return", "SampleApp.Cart.checkout/1 :: return"]

@@ -86,9 +86,9 @@ async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
 
     checkpointer = None
     if args.checkpoint:
-        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+        from elixir_scope.agents.graph import sqlite_checkpointer
 
-        saver_cm = AsyncSqliteSaver.from_conn_string(str(args.checkpoint))
+        saver_cm = sqlite_checkpointer(args.checkpoint)
         checkpointer = await saver_cm.__aenter__()
     try:
         with opened_store(args, must_exist=args.recording is not None) as store:
