@@ -192,3 +192,21 @@ def test_index_rebuild_can_be_left_for_later(store):
     assert store.build_indexes() is False  # another live writer: keep them deferred
     other.finish("stopped", {}, build_indexes=False)
     assert store.build_indexes() is True and not event_indexes_pending(store.db)
+
+
+def test_named_view_and_function_filter(store):
+    rec, node = new_rec(store)
+    t = SyntheticTrace()
+    server, client = t.new_pid(reg_name="Elixir.Cart"), t.new_pid()
+    t.gen_call(client, server, "Elixir.Cart", Atom("peek"), {}, {}, Atom("ok"))
+    batch = t.take()
+    rec.ingest_batch(node, batch.dict_entries, batch.events)
+    rows = store.db.query("SELECT kind, node_name, pid_text, reg_name, module, function, arity "
+                          "FROM events_named WHERE kind = 1")
+    assert rows == [(1, "test@localhost", str(server[0]), "Elixir.Cart", "Elixir.Cart", "handle_call", 3)]
+    r = store.recording(rec.id)
+    from elixir_scope.store import MFA
+
+    got = r.events(function=MFA("Elixir.Cart", "handle_call", 3))
+    assert [e.kind for e in got] == [EventKind.CALL, EventKind.STATE, EventKind.RETURN, EventKind.STATE]
+    assert r.events(function=MFA("Elixir.Cart", "nope", 1)) == []
