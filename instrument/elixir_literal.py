@@ -5,7 +5,7 @@ code — a generated ExUnit test has to rebuild the exact recorded state and mes
 every rendering here round-trips: ``Code.eval_string(render(t)) == t`` on a real node
 (``tests/test_replay_literal.py`` checks it, property-based).
 
-Terms that have no literal — pids, references, ports, local funs — become placeholder
+Terms that have no literal — pids, references, ports, local funs — become stand-in
 variables (``pid_1``, ``ref_1`` …). The same recorded pid always becomes the same variable,
 so identity inside the term survives (a map keyed by monitor refs keeps distinct keys).
 ``Literal.bindings`` gives the lines that bind them, each with a comment saying what it
@@ -85,7 +85,7 @@ class Binding:
 
 @dataclass
 class Literal:
-    """A renderer that remembers the placeholders it introduced (shared across calls, so one
+    """A renderer that remembers the stand-ins it introduced (shared across calls, so one
     pid used in the state and in a message is one variable)."""
 
     structs: bool = True  # False: write structs as %{__struct__: Mod, ...} (no compile-time check)
@@ -96,8 +96,8 @@ class Literal:
     def render(self, term: Any) -> str:
         return self._term(term, "")
 
-    # -- placeholders ------------------------------------------------------------------
-    def _placeholder(self, term: Any, kind: str, expr: str, shown: str) -> str:
+    # -- stand-ins ------------------------------------------------------------------
+    def _stand_in(self, term: Any, kind: str, expr: str, shown: str) -> str:
         name = self._names.get(term)
         if name is None:
             name = f"{kind}_{sum(1 for b in self.bindings if b.name.startswith(kind + '_')) + 1}"
@@ -144,16 +144,16 @@ class Literal:
                 return f"&{module_source(t.module)}.{t.function.name}/{t.arity}"
             return f"Function.capture({module_source(t.module)}, {atom_source(t.function)}, {t.arity})"
         if tt is Pid:
-            return self._placeholder(t, "pid", "spawn(fn -> Process.sleep(:infinity) end)",
+            return self._stand_in(t, "pid", "spawn(fn -> Process.sleep(:infinity) end)",
                                      f"#PID<{t.id}.{t.serial}> of {t.node}")
         if tt is Ref:
-            return self._placeholder(t, "ref", "make_ref()", str(t).replace("#Ref", "#Reference"))
+            return self._stand_in(t, "ref", "make_ref()", str(t).replace("#Ref", "#Reference"))
         if tt is Port:
-            return self._placeholder(t, "port", 'Port.open({:spawn, "cat"}, [])', str(t))
+            return self._stand_in(t, "port", 'Port.open({:spawn, "cat"}, [])', str(t))
         if tt is Fun:
             args = ", ".join(f"_a{i}" for i in range(t.arity))
             body = f'raise "ElixirScope: stands for an anonymous function of {_safe_module(t)}; it cannot be rebuilt"'
-            return self._placeholder(t, "fun", f"fn {args} -> {body} end" if args else f"fn -> {body} end",
+            return self._stand_in(t, "fun", f"fn {args} -> {body} end" if args else f"fn -> {body} end",
                                      f"#Function<{_safe_module(t)}/{t.arity}>")
         raise LiteralError(f"cannot write a {tt.__name__} at {path or 'the top'} as Elixir source: {t!r}")
 
@@ -190,7 +190,7 @@ class Literal:
 
 
 def render(term: Any) -> str:
-    """One term as source, refusing placeholders (for terms known to hold none)."""
+    """One term as source, refusing stand-ins (for terms known to hold none)."""
     lit = Literal()
     out = lit.render(term)
     if lit.bindings:

@@ -13,7 +13,7 @@ recorded error; once the bug is fixed it passes, and it stays in the suite::
     run = run_test(source, app_files=[...], expected=invocations[-1].recorded)
     run.fails_as_recorded      # True: FunctionClauseError in String.downcase/2, as recorded
 
-Terms with no literal (pids, refs, ports, anonymous funs) become placeholder variables bound
+Terms with no literal (pids, refs, ports, anonymous funs) become stand-in variables bound
 at the top of the test, each with a comment saying what it stands for (see
 ``elixir_literal``). Truncated terms are refused (``LiteralError``); redacted values are
 kept as the atom ``:"[REDACTED]"`` with a warning comment.
@@ -150,7 +150,7 @@ def generate_test(
     ]
     if lit.bindings:
         header.append("#")
-        header.append("# Placeholders: these recorded values cannot be written as literals; the test")
+        header.append("# Stand-ins: these recorded values cannot be written as literals; the test")
         header.append("# binds fresh stand-ins of the same type (identity within the test is kept):")
         header += [f"#   {b.name} stands for {b.stands_for}" for b in lit.bindings]
     if lit.redacted:

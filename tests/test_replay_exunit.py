@@ -95,7 +95,7 @@ def test_a_different_recorded_error_is_not_a_match(live):
     assert not run.fails_as_recorded  # ArgumentError expected, FunctionClauseError raised
 
 
-def test_pids_and_refs_in_the_state_become_placeholders(live):
+def test_pids_and_refs_in_the_state_become_stand_ins(live):
     state, pid, ref = live
     state = {**state, A("owner"): pid, A("monitors"): {ref: pid}}
     invs = sequence()

@@ -127,7 +127,7 @@ def test_structs_are_written_with_their_module(ev, elixir_node):
     assert ev.eval(f"({as_map}) === expected", expected=struct) is True
 
 
-def test_pids_refs_and_funs_become_bound_placeholders(ev):
+def test_pids_refs_and_funs_become_bound_stand_ins(ev):
     pid, ref, fun = ev.eval("{self(), make_ref(), fn x, y -> x + y end}")
     lit = Literal()
     src = lit.render({Atom("owner"): pid, Atom("monitors"): {ref: pid}, Atom("cb"): fun})
