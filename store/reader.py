@@ -12,6 +12,9 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
+if TYPE_CHECKING:
+    from datetime import datetime
+
 from .db import writer_alive
 from .errors import RecordingNotFound
 from .events import MFA, Event, EventContext, EventKind, NodeInfo, ProcessInfo
@@ -143,6 +146,20 @@ class Recording:
 
     def nodes(self) -> list[NodeInfo]:
         return sorted(self.context.nodes.values(), key=lambda n: n.id)
+
+    def ts_from_wall(self, when: "datetime", node_id: int | None = None) -> int:
+        """The node's monotonic time (native units) at wall-clock ``when`` (aware datetime;
+        naive means UTC): the inverse of ``Event.wall_time``. Default node: the first."""
+        from datetime import timezone
+
+        nodes = self.context.nodes
+        if not nodes:
+            raise RecordingNotFound(f"recording {self.id} has no node yet")
+        node = nodes[node_id] if node_id is not None else nodes[min(nodes)]
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        micros = int(when.timestamp()) * 1_000_000 + when.microsecond
+        return micros * node.time_unit // 1_000_000 - node.time_offset
 
     def processes(self) -> list[ProcessInfo]:
         return sorted(self.context.processes.values(), key=lambda p: (p.node_id, p.idx))

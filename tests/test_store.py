@@ -60,6 +60,7 @@ def test_batch_roundtrip_typed_events(store):
     assert str(call.mfa) == "Cart.add/2" and call.pid_text == "<0.80.0>"
     assert call.process.reg_name == "Elixir.Cart" and str(call.process.initial_call) == "Cart.init/1"
     assert call.wall_time.year == 2023 and call.wall_time.second == (1_700_000_000 + 5) % 60
+    assert store.recording(rec.id).ts_from_wall(ret.wall_time) == ret.ts - ret.ts % 1000  # µs precision
     assert r.processes()[0].pid_text == "<0.80.0>"
     assert [m for _, _, m in r.functions()][0].function == "add"
 
