@@ -76,7 +76,7 @@ class CaptureLimits:
         if self.max_term_bytes < 64:
             raise LimitsError("max_term_bytes below 64 leaves nothing readable; use 64 or more")
 
-    def with_(self, **changes: Any) -> "CaptureLimits":
+    def with_(self, **changes: Any) -> CaptureLimits:
         from dataclasses import replace
         return replace(self, **changes)
 

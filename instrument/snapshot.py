@@ -16,7 +16,8 @@ from .agent import ensure_agent
 from .agent.loader import MODULE
 from .dist import Connection
 from .etf import Atom, Pid
-from .introspect._terms import mfa as _mfa, text as _text
+from .introspect._terms import mfa as _mfa
+from .introspect._terms import text as _text
 from .introspect.models import MFA, Application
 
 
@@ -41,7 +42,7 @@ class SupTreeNode:
     module: str | None
     type: str  # supervisor | worker
     id: Any = None
-    children: list["SupTreeNode"] = field(default_factory=list)
+    children: list[SupTreeNode] = field(default_factory=list)
 
     def walk(self):
         yield self
