@@ -74,23 +74,29 @@ def ensure_causal(rec: "Recording") -> None:
         done = db.query_one("SELECT causal_upto FROM recordings WHERE id = ?", (rec.id,))[0]
     if done >= top:
         return
-    links = match_messages(rec)
-    clocks = lamport_clocks(rec, links)
+    step = _incremental(rec, done) if done > 0 else None
+    if step is None:
+        links = match_messages(rec)
+        clocks = lamport_clocks(rec, links)
+    else:
+        links, clocks = step
     clocks.sort()  # insert in key order: appends to the B-trees instead of random inserts
     rows = sorted((s, rec.id, r, m, sn, sp, rn, rp) for (s, r, m, sn, sp, rn, rp) in links)
     rows = [(rid, s, r, m, sn, sp, rn, rp) for (s, rid, r, m, sn, sp, rn, rp) in rows]
     if db.readonly:
         with db.lock:
             c = db.conn
-            c.execute("DELETE FROM temp.msg_links WHERE recording_id = ?", (rec.id,))
-            c.execute("DELETE FROM temp.clocks WHERE recording_id = ?", (rec.id,))
+            if step is None:
+                c.execute("DELETE FROM temp.msg_links WHERE recording_id = ?", (rec.id,))
+                c.execute("DELETE FROM temp.clocks WHERE recording_id = ?", (rec.id,))
             c.executemany("INSERT INTO temp.msg_links VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
             c.executemany("INSERT INTO temp.clocks VALUES (?, ?, ?)", [(e, rec.id, l) for e, l in clocks])
             c.execute("INSERT OR REPLACE INTO causal_done VALUES (?, ?)", (rec.id, top))
         return
     with db.write("storing causal order") as c:
-        c.execute("DELETE FROM msg_links WHERE recording_id = ?", (rec.id,))
-        c.execute("DELETE FROM clocks WHERE recording_id = ?", (rec.id,))
+        if step is None:
+            c.execute("DELETE FROM msg_links WHERE recording_id = ?", (rec.id,))
+            c.execute("DELETE FROM clocks WHERE recording_id = ?", (rec.id,))
         c.executemany("INSERT INTO msg_links VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
         c.executemany("INSERT INTO clocks VALUES (?, ?, ?)", [(e, rec.id, l) for e, l in clocks])
         c.execute("UPDATE recordings SET causal_upto = ? WHERE id = ?", (top, rec.id))
@@ -106,14 +112,18 @@ def _wall_ns(rec: "Recording"):
     return key
 
 
-def match_messages(rec: "Recording") -> list[tuple[int, int, str, int, int, int, int]]:
+_MSG_COLS = "id, node_id, kind, ts, uniq, pid, aux, payload"
+
+
+def match_messages(rec: "Recording", rows: list[tuple] | None = None) -> list[tuple[int, int, str, int, int, int, int]]:
     """(send_id, recv_id, method, send_node, send_pid, recv_node, recv_pid) for every matched
-    send→receive and spawn→spawned pair of the recording."""
+    send→receive and spawn→spawned pair among ``rows`` (default: the whole recording)."""
     wall = _wall_ns(rec)
     names = Names(rec)
     pids = {(p.node_id, p.pid_text): p.idx for p in rec.context.processes.values()}
-    rows = rec.db.query("SELECT id, node_id, kind, ts, uniq, pid, aux, payload FROM events "
-                        "WHERE recording_id = ? AND kind IN (4, 6, 7, 16) ORDER BY id", (rec.id,))
+    if rows is None:
+        rows = rec.db.query(f"SELECT {_MSG_COLS} FROM events "
+                            "WHERE recording_id = ? AND kind IN (4, 6, 7, 16) ORDER BY id", (rec.id,))
     evs = sorted(rows, key=lambda r: (wall(r[1], r[3]), r[1], r[3], r[4], r[0]))
     pending: dict[tuple[int, int], dict[bytes, deque]] = defaultdict(lambda: defaultdict(deque))
     spawns: dict[tuple[int, int, int], deque] = defaultdict(deque)
@@ -154,16 +164,20 @@ def match_messages(rec: "Recording") -> list[tuple[int, int, str, int, int, int,
     return out
 
 
-def lamport_clocks(rec: "Recording", links: list[tuple]) -> list[tuple[int, int]]:
-    """(event_id, lamport) for every event: a topological sweep over process order plus links."""
+def lamport_clocks(rec: "Recording", links: list[tuple], after_id: int = 0,
+                   start: dict | None = None, known: dict | None = None) -> list[tuple[int, int]]:
+    """(event_id, lamport) for every event with id > ``after_id``: a topological sweep over
+    process order plus links. ``start``: each process's clock before that point; ``known``:
+    clocks of earlier sends that new receives depend on."""
     dep = {r[1]: r[0] for r in links}
     per_proc: dict[tuple[int, int], list[int]] = defaultdict(list)
     for eid, node_id, pid in rec.db.query(
-            "SELECT id, node_id, pid FROM events WHERE recording_id = ? ORDER BY id", (rec.id,)):
+            "SELECT id, node_id, pid FROM events WHERE recording_id = ? AND id > ? ORDER BY id",
+            (rec.id, after_id)):
         per_proc[(node_id, pid)].append(eid)
-    lam: dict[int, int] = {}
+    lam: dict[int, int] = dict(known or {})
     pos = dict.fromkeys(per_proc, 0)
-    last = dict.fromkeys(per_proc, 0)
+    last = {p: (start or {}).get(p, 0) for p in per_proc}
     waiting: dict[int, list] = defaultdict(list)
     needed = set(dep.values())
     out: list[tuple[int, int]] = []
@@ -200,6 +214,46 @@ def lamport_clocks(rec: "Recording", links: list[tuple]) -> list[tuple[int, int]
         stack = blocked
         waiting.clear()
     return out
+
+
+def _incremental(rec: "Recording", done: int) -> tuple[list, list] | None:
+    """Links and clocks of the events after ``done``, or None when they cannot be computed
+    without revisiting earlier ones (then everything is recomputed). Safe only when every new
+    event is later, in wall-clock time, than every already-analysed one — otherwise a late
+    send could take the place of an earlier match (the matching is FIFO over time)."""
+    db, wall = rec.db, _wall_ns(rec)
+    old_max = db.query("SELECT node_id, max(ts) FROM events WHERE recording_id = ? AND id <= ? "
+                       "GROUP BY node_id", (rec.id, done))
+    new_min = db.query("SELECT node_id, min(ts) FROM events WHERE recording_id = ? AND id > ? "
+                       "GROUP BY node_id", (rec.id, done))
+    if not old_max or not new_min:
+        return None
+    if min(wall(n, t) for n, t in new_min) <= max(wall(n, t) for n, t in old_max):
+        return None
+    # the new message events, plus earlier sends / spawns still waiting for their other half
+    rows = db.query(f"SELECT {_MSG_COLS} FROM events e WHERE recording_id = ? AND kind IN (4, 6, 7, 16) "
+                    "AND (id > ? OR (kind IN (4, 7) AND NOT EXISTS "
+                    "(SELECT 1 FROM msg_links l WHERE l.send_id = e.id))) ORDER BY id", (rec.id, done))
+    links = match_messages(rec, rows)
+    if any(r[1] <= done for r in links):
+        return None
+    old_sends = [r[0] for r in links if r[0] <= done]
+    known = {}
+    for i in range(0, len(old_sends), 900):
+        part = old_sends[i:i + 900]
+        known.update(db.query(f"SELECT event_id, lamport FROM clocks WHERE event_id IN "
+                              f"({','.join('?' * len(part))})", part))
+    last_ids = db.query("SELECT node_id, pid, max(id) FROM events WHERE recording_id = ? AND id <= ? "
+                        "GROUP BY node_id, pid", (rec.id, done))
+    by_id = {eid: (n, p) for n, p, eid in last_ids}
+    start = {}
+    ids = list(by_id)
+    for i in range(0, len(ids), 900):
+        part = ids[i:i + 900]
+        for eid, lam in db.query(f"SELECT event_id, lamport FROM clocks WHERE event_id IN "
+                                 f"({','.join('?' * len(part))})", part):
+            start[by_id[eid]] = lam
+    return links, lamport_clocks(rec, links, done, start, known)
 
 
 # -- walks ---------------------------------------------------------------------------------------

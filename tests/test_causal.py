@@ -193,3 +193,51 @@ def test_messages_between_two_recorded_nodes_are_matched(tmp_path):
     flows = r.message_flow()
     assert flows.messages[0].receiver.pid_text == str(pb[0]) and flows.messages[0].latency is None
     store.close()
+
+
+def test_live_recording_causality_is_extended_incrementally_and_equals_a_full_pass(tmp_path):
+    from elixir_scope.store import causal
+
+    store = TraceStore.open(tmp_path / "inc.db")
+    rec = store.create_recording("live", spec={}, limits={})
+    node = rec.add_node("test@localhost", otp_release="25", time_unit=NS, time_offset=0)
+    t = SyntheticTrace()
+    a, b, c = t.new_pid(), t.new_pid(), t.new_pid()
+    r = store.recording(rec.id)
+    calls = {"full": 0, "incremental": 0}
+    full, inc = causal.match_messages, causal._incremental
+
+    def counting_full(*args, **kw):
+        if len(args) == 1 and not kw:
+            calls["full"] += 1
+        return full(*args, **kw)
+
+    def counting_inc(*args):
+        out = inc(*args)
+        calls["incremental"] += out is not None
+        return out
+
+    causal.match_messages, causal._incremental = counting_full, counting_inc
+    try:
+        for round_ in range(6):
+            t.send(a[1], b[1], b[0], Atom("same"), received=False)   # received in the next batch
+            if round_:
+                t.builder.add(EventKind.RECEIVE, b[1], 0, Atom("same"), ts=t.tick())
+            t.send(b[1], c[1], c[0], (Atom("n"), round_))
+            if round_ == 4:  # a batch whose events are earlier than what was analysed: full pass
+                t.builder.add(EventKind.SEND, c[1], a[1], (Atom("late"), a[0]), ts=5)
+            batch = t.take()
+            rec.ingest_batch(node, batch.dict_entries, batch.events)
+            causal.ensure_causal(r)
+    finally:
+        causal.match_messages, causal._incremental = full, inc
+    assert calls["incremental"] >= 3 and calls["full"] >= 2
+    got_links = store.db.query("SELECT * FROM msg_links ORDER BY send_id")
+    got_clocks = store.db.query("SELECT * FROM clocks ORDER BY event_id")
+    with store.db.write("reset") as conn:
+        conn.execute("UPDATE recordings SET causal_upto = 0")
+    causal.ensure_causal(r)
+    assert store.db.query("SELECT * FROM msg_links ORDER BY send_id") == got_links
+    assert store.db.query("SELECT * FROM clocks ORDER BY event_id") == got_clocks
+    assert len(got_clocks) == r.info.event_count and len(got_links) == 5 + 6
+    store.close()
