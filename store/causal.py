@@ -24,9 +24,11 @@ in its own order, a receive waiting for its matched send. Causal past/future are
 influenced by) the event — by following links from receives (sends) inside the horizon until
 nothing grows. The answer is then a union of per-process ranges, paged by event id.
 
-All of this is derived data, computed once per recording on first use (or again when the
-recording has grown since) and stored in ``msg_links`` / ``clocks``; on a read-only store it is
-kept in TEMP tables of the same names for the life of the connection.
+All of this is derived data, computed once per recording on first use and stored in
+``msg_links`` / ``clocks`` (on a read-only store: TEMP tables of the same names, for the life of
+the connection). When the recording has grown since, only the new events are analysed
+(``_incremental``), unless they reach back in time before the analysed ones: then everything
+is recomputed.
 """
 
 from __future__ import annotations
