@@ -85,7 +85,7 @@ async def run_capture(ctx: DiagnosisContext, plan: Plan, *, symptom: str, trigge
     session = await capture(ctx.conn, ctx.store, f"diagnose: {symptom[:80]}", cplan, limits)
     stop = asyncio.Event()
     regs = registries if registries is not None else [
-        s.spec.split("(")[1].split(",")[0].strip(':"').removeprefix("Elixir.")
+        s.spec.split("(")[1].split(",")[0].strip()
         for s in plan.specs if s.spec.startswith("Registry.dispatch(")]
     await _registries(ctx, session, regs, errors)
     sampler = asyncio.create_task(_sampler(ctx, session, stop, errors))

@@ -103,9 +103,8 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
                     why=f"ETS table {table}" + (f" of {owner}" if owner else "") + ": read-modify-write races show as interleaved lookup/insert"))
     if survey.registries:
         for reg in survey.registries[:3]:
-            atom = f':"Elixir.{reg}"' if reg[:1].isupper() else reg
-            specs.append(PlannedSpec(spec=f"Registry.dispatch({atom}, _, _)", why=f"publishes on {reg}: which topics get messages"))
-            specs.append(PlannedSpec(spec=f"Registry.register({atom}, _, _)", why=f"subscriptions on {reg}"))
+            specs.append(PlannedSpec(spec=f"Registry.dispatch({reg}, _, _)", why=f"publishes on {reg}: which topics get messages"))
+            specs.append(PlannedSpec(spec=f"Registry.register({reg}, _, _)", why=f"subscriptions on {reg}"))
     state_modules = list(survey.genservers)
     message_processes = [m for m in survey.genservers]
     if "timeout" in classes:

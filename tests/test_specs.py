@@ -36,6 +36,11 @@ VALID = [
                                  [([V1], [(A("/="), V1, (A("const"), (1, 2)))], [])])),
     ("M.f(x) when not is_nil(x) and -x < 0", ((A("Elixir.M"), A("f"), 1),
         [([V1], [(A("andalso"), (A("not"), (A("=:="), V1, A("nil"))), (A("<"), (A("-"), V1), 0))], [])])),
+    # an Elixir alias in a pattern or a guard is the module atom it stands for
+    ("Registry.dispatch(MyApp.Bus, _, _)", ((A("Elixir.Registry"), A("dispatch"), 3),
+                                            [([A("Elixir.MyApp.Bus"), W, W], [], [])])),
+    ("GenServer.call(name, _, _) when name == MyApp.Cart", ((A("Elixir.GenServer"), A("call"), 3),
+        [([V1, W, W], [(A("=="), V1, A("Elixir.MyApp.Cart"))], [])])),
     ("cart:add/2", ((A("cart"), A("add"), 2), [(W, [], [])])),
     ("cart", ((A("cart"), W, W), [(W, [], [])])),
     ("cart:add(X, Y) when Y > 100 -> return",

@@ -195,6 +195,12 @@ class Parser:
                 if v[0].islower():
                     self.take()
                     return ("var", v)
+                if v[0].isupper():  # an alias is an atom: MyApp.Bus is :"Elixir.MyApp.Bus"
+                    parts = [self.take().value]
+                    while self.is_op(".") and self.peek().kind == "name" and self.peek().value[0].isupper():
+                        self.take()
+                        parts.append(self.take().value)
+                    return ("lit", Atom("Elixir." + ".".join(parts)))
             else:
                 if v[0].isupper():
                     self.take()
