@@ -259,3 +259,58 @@ def mailbox_at(rec: "Recording", proc: ProcessInfo, ts: int, uniq: int = 2**63 -
                     del queue[i]
                     break
     return [e for _, e in queue]
+
+
+# -- the traced stack of an event ---------------------------------------------------------------
+
+@dataclass(slots=True)
+class TracedStack:
+    """The traced calls that were open in a process at an event, innermost first.
+
+    For an exception (or return) event, frame 0 is the call it ended: for an exception, the
+    call that raised or let the exception through.
+    The BEAM's ``exception_from`` trace carries the class and reason but no stacktrace; this is
+    the stack as far as calls were traced. ``complete`` is False when the walk reached the
+    start of the recording with calls possibly still open before it, or stopped at
+    ``max_frames``. A process that crashes still has the raise-point stacktrace in its ``exit``
+    reason (``{reason, [{M, F, A, Location} | _]}``)."""
+
+    frames: list[Event]
+    complete: bool
+    gaps: list[Gap]
+
+    def describe(self) -> str:
+        return " <- ".join(str(f.mfa) for f in self.frames) or "(no traced call was open)"
+
+
+def traced_stack(rec: "Recording", event: Event, *, max_frames: int = 64, page: int = 2000) -> TracedStack:
+    """The traced calls open in ``event``'s process when ``event`` happened (see TracedStack)."""
+    kinds = (EventKind.CALL, EventKind.RETURN, EventKind.EXCEPTION)
+    frames: list[Event] = []
+    closed: list[int] = []  # aux of calls that ended before the event (walking backwards)
+    ending = event.kind in (EventKind.EXCEPTION, EventKind.RETURN)
+    if ending:
+        closed.append(event.aux)
+    before = event.id
+    first_ts = event.ts
+    while True:
+        evs = rec.events(kind=kinds, pid=(event.node_id, event.pid), before_id=before, limit=page,
+                         descending=True)
+        for e in evs:
+            first_ts = e.ts
+            if e.kind == EventKind.CALL:
+                if closed and closed[-1] == e.aux:
+                    closed.pop()
+                    if ending and not frames and not closed:
+                        frames.append(e)  # the call this return/exception ended
+                    continue
+                frames.append(e)
+                if len(frames) >= max_frames:
+                    return TracedStack(frames, False, rec.gaps(first_ts, event.ts, node_id=event.node_id))
+            else:
+                closed.append(e.aux)
+        if evs.next_after_id is None or not evs:
+            break
+        before = evs[-1].id
+    gaps = rec.gaps(first_ts, event.ts, node_id=event.node_id)
+    return TracedStack(frames, not gaps, gaps)

@@ -347,6 +347,12 @@ class Recording:
 
         return process_timeline(self, process, since, until, **kw)
 
+    def traced_stack(self, event: Event, **kw):
+        """The traced calls open in ``event``'s process at that moment, innermost first."""
+        from .flows import traced_stack
+
+        return traced_stack(self, event, **kw)
+
     def message_flow(self, since: int | None = None, until: int | None = None, **kw):
         from .flows import message_flow
 

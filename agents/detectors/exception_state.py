@@ -98,6 +98,11 @@ def _explain(view: RecordingView, fail: Call, history: list[StateStep]) -> Findi
             break
     reason = fmt(fail.value, 200)
     request = fail.args[0] if fail.args else None
+    chain_up, p = [], fail.parent
+    while p is not None and len(chain_up) < 8:
+        chain_up.append(p.mfa)
+        p = p.parent
+    stack = f" (traced stack: {' <- '.join([fail.mfa, *chain_up])})" if chain_up else ""
     evidence = [
         view.call_evidence(fail, f"{fail.mfa} called with {fmt(request)}"),
         view.end_evidence(fail, f"{fail.mfa} raised {reason}"),
@@ -129,7 +134,7 @@ def _explain(view: RecordingView, fail: Call, history: list[StateStep]) -> Findi
                           detail=fmt(msg), process=view.label(fail.pid))
         bad_path = diff_changes[0].path
         summary = (
-            f"{fail.mfa} crashed with {reason} while handling {fmt(request)}. The state it ran with had "
+            f"{fail.mfa} crashed with {reason} while handling {fmt(request)}{stack}. The state it ran with had "
             f"{bad_path} = {diff_changes[0].after}; that value was put there earlier, at "
             f"+{view.at_ms(corrupting.ts):.1f} ms, by {culprit_call.mfa} handling {fmt(msg)}. The crash is the "
             "symptom; the earlier message is the cause."
@@ -139,7 +144,7 @@ def _explain(view: RecordingView, fail: Call, history: list[StateStep]) -> Findi
     else:
         culprit = Culprit(module=mod_name(fail.module), function=f"{fail.function}/{fail.arity}",
                           detail=fmt(request), process=view.label(fail.pid))
-        summary = (f"{fail.mfa} crashed with {reason} while handling {fmt(request)}, with state "
+        summary = (f"{fail.mfa} crashed with {reason} while handling {fmt(request)}{stack}, with state "
                    f"{fmt(state_then, 200)}. No earlier transition introduced a suspicious value, so the "
                    "request itself is the likely trigger.")
         title = f"{fail.mfa} raises {reason[:60]}"
