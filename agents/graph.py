@@ -119,12 +119,8 @@ async def survey(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
 async def plan(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> dict:
     sv = planner.Survey(**{**state.survey, "ets_tables": [tuple(t) for t in state.survey.get("ets_tables", [])]})
 
-    class _C:  # candidates as the planner reads them
-        def __init__(self, d):
-            self.spec, self.reasons = d["spec"], d["reasons"]
-
     p = planner.plan(state.symptom, sv, signatures=state.signatures,
-                     candidates=[_C(c) for c in state.candidates], focus=state.focus,
+                     candidates=state.candidates, focus=state.focus,
                      seconds=state.seconds, max_events=runtime.context.max_events)
     return {"plan": p}
 

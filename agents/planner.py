@@ -75,6 +75,14 @@ def _mentioned(symptom: str, modules: list[str]) -> list[str]:
     return hits
 
 
+def _candidate(c) -> tuple[str | None, list[str]]:
+    """(spec, reasons) of a source-analysis candidate: a ``knowledge.source.Candidate`` or its
+    dict form as the diagnosis state keeps it."""
+    if isinstance(c, dict):
+        return c.get("spec"), list(c.get("reasons", []))
+    return getattr(c, "spec", None), list(getattr(c, "reasons", []))
+
+
 def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
          candidates: list | None = None, focus: list[str] | None = None,
          seconds: float = 5.0, max_events: int = 50_000) -> Plan:
@@ -90,11 +98,11 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
             else "application module: calls with returns and exceptions")
         specs.append(PlannedSpec(spec=f"{m} :: return", why=why))
     for c in candidates or []:
-        spec = getattr(c, "spec", None)
+        spec, c_reasons = _candidate(c)
         whole = {s.spec.split(" ")[0] for s in specs}
         module = spec.rsplit(".", 1)[0] if spec and "/" in spec else spec
         if spec and spec not in whole and module not in whole:
-            specs.append(PlannedSpec(spec=f"{spec} :: return", why="source analysis: " + "; ".join(getattr(c, "reasons", [])[:2])))
+            specs.append(PlannedSpec(spec=f"{spec} :: return", why="source analysis: " + "; ".join(c_reasons[:2])))
     if "data" in classes or survey.ets_tables:
         for table, owner in survey.ets_tables[:5]:
             for fun in ("lookup", "insert"):

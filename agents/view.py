@@ -145,7 +145,6 @@ class RecordingView:
     samples: list[Sample]
     gaps: list[Gap]
     registry_keys: dict[str, set[str]] = field(default_factory=dict)  # live Registry keys, by registry
-    events_kinds: dict[int, str] = field(default_factory=dict)  # event id → kind (for checks)
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -262,10 +261,8 @@ def from_recording(rec) -> RecordingView:
     samples: list[Sample] = []
     registry: dict[str, set[str]] = defaultdict(set)
     receives: dict[int, object] = {}
-    kinds: dict[int, str] = {}
     for e in events:
         pid = _key(e.node_id, e.pid)
-        kinds[e.id] = e.kind.name.lower()
         kind = e.kind
         if kind == EventKind.CALL:
             mfa = e.mfa
@@ -332,9 +329,8 @@ def from_recording(rec) -> RecordingView:
             messages.append(Message(None, rid, None, _key(r.node_id, r.pid), r.payload, None, r.ts))
     messages.sort(key=lambda m: (m.send_ts if m.send_ts is not None else m.receive_ts or 0))
     gaps = [Gap(g.ts, g.count, g.reason) for g in rec.gaps()]
-    kinds.update({m.send_id: "send" for m in messages if m.send_id is not None})
     return RecordingView(rec.id, unit, start, procs, calls, messages, exits, spawns, states,
-                         samples, gaps, registry_keys=dict(registry), events_kinds=kinds)
+                         samples, gaps, registry_keys=dict(registry))
 
 
 def _short(name: str | None) -> str | None:

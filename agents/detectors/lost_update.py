@@ -31,16 +31,12 @@ def _key_of_insert(c: Call):
     return None
 
 
-def _enclosing(view: RecordingView, c: Call) -> Call | None:
-    """The innermost non-ETS call of the same process that contains ``c``."""
-    best = None
-    for o in view.calls_by_pid.get(c.pid, []):
-        if o.module == "ets" or o is c:
-            continue
-        if o.ts <= c.ts and (o.end_ts is None or o.end_ts >= c.ts):
-            if best is None or o.ts >= best.ts:
-                best = o
-    return best
+def _enclosing(c: Call) -> Call | None:
+    """The innermost traced non-ETS call of the same process that contains ``c``."""
+    p = c.parent
+    while p is not None and p.module == "ets":
+        p = p.parent
+    return p
 
 
 def detect(view: RecordingView) -> list[Finding]:
@@ -75,7 +71,7 @@ def detect(view: RecordingView) -> list[Finding]:
 
 def _finding(view: RecordingView, table: str, key: str, spans, races) -> Finding:
     (r1, w1), (r2, w2) = races[0]
-    outer = _enclosing(view, r1) or _enclosing(view, r2)
+    outer = _enclosing(r1) or _enclosing(r2)
     module = mod_name(outer.module) if outer else "unknown"
     function = f"{outer.function}/{outer.arity}" if outer else None
     v1 = fmt(w1.args[1]) if len(w1.args) > 1 else "?"
