@@ -10,6 +10,12 @@ matter between `+++` lines (TOML because the standard library reads it — no YA
     tags = ["genserver", "call", "deadlock"]
     signatures = ["call:cycle", "exception:timeout:GenServer.call"]
     related = ["genserver-call-timeout"]          # optional
+
+    [evidence]                                    # the evidence signature (see below)
+    supports = ["call:cycle", "call:blocked_waiting"]
+    contradicts = ["callback:slow"]
+    record = ["calls", "messages"]
+    misleads = "a slow callback that calls another server looks the same until the second call returns"
     +++
 
     One paragraph: what goes wrong and why.
@@ -27,6 +33,15 @@ matter between `+++` lines (TOML because the standard library reads it — no YA
     ```elixir
     ...
     ```
+
+The optional ``[evidence]`` table is the entry's **evidence signature**, in the shape of a
+Sigma rule: what in a recording supports the pattern (``supports``: fact tokens — a fact of the
+diagnosis's evidence layer that carries one of them supports it), what argues against it
+(``contradicts``), which of the supporting tokens must be present for the pattern to be a
+candidate at all (``primary``, default: all of ``supports``), what to record to tell it apart
+(``record``: capture needs, see :data:`RECORD_NEEDS`) and how it is known to mislead
+(``misleads``). An entry whose failure cannot be seen in a recording says why instead:
+``[evidence] none = "..."``. Every entry has one or the other.
 
 Everything is checked once, here, and turned into frozen `Entry` objects; an invalid file
 raises `EntryError` naming the file and the field. `signatures` must use the vocabulary in
@@ -72,6 +87,84 @@ CATEGORIES: Mapping[str, str] = {
     "timers": "timers and timeouts",
 }
 
+# What a signature can ask the capture to record (agents/planner.py turns these into a plan).
+RECORD_NEEDS: Mapping[str, str] = {
+    "calls": "calls with returns and exceptions of the application's functions",
+    "callbacks": "GenServer / gen_statem callbacks with returns (durations, outcomes)",
+    "state": "state history of the processes involved (before/after every callback)",
+    "messages": "sends and receives of the processes involved",
+    "lifecycle": "spawns, exits with reasons, links, restarts",
+    "supervision": "supervisor strategies, intensities and children's restart types",
+    "samples": "periodic samples: mailboxes, memory, binaries, reductions, process and atom counts",
+    "ets": "ETS calls on the application's tables, and table sizes",
+    "registry": "Registry / pubsub calls and the registries' live keys",
+    "timers": "timer calls (send_after, :timer) and the timer messages they produce",
+    "logs": "log events",
+}
+
+
+@dataclass(frozen=True)
+class EvidenceSignature:
+    """What in a recording supports or contradicts an entry (the entry's ``[evidence]`` table)."""
+
+    supports: tuple[str, ...] = ()
+    primary: tuple[str, ...] = ()
+    contradicts: tuple[str, ...] = ()
+    record: tuple[str, ...] = ()
+    misleads: str = ""
+    none: str = ""          # why the failure cannot be seen in a recording (then the rest is empty)
+
+    @property
+    def checkable(self) -> bool:
+        return bool(self.supports)
+
+
+_EVIDENCE_KEYS = {"supports", "primary", "contradicts", "record", "misleads", "none"}
+
+
+def _evidence(meta: dict, source: str) -> EvidenceSignature | None:
+    raw = meta.get("evidence")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise EntryError(f"{source}: `evidence` must be a TOML table ([evidence])")
+    unknown = set(raw) - _EVIDENCE_KEYS
+    if unknown:
+        raise EntryError(f"{source}: unknown [evidence] keys {sorted(unknown)}; expected {sorted(_EVIDENCE_KEYS)}")
+    for key in ("misleads", "none"):
+        if key in raw and (not isinstance(raw[key], str) or not raw[key].strip()):
+            raise EntryError(f"{source}: [evidence] `{key}` must be a non-empty string")
+    if "none" in raw:
+        if set(raw) - {"none"}:
+            raise EntryError(f"{source}: [evidence] `none` (cannot be seen in a recording) goes alone")
+        return EvidenceSignature(none=" ".join(raw["none"].split()))
+    lists = {}
+    for key in ("supports", "primary", "contradicts", "record"):
+        value = raw.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise EntryError(f"{source}: [evidence] `{key}` must be a list of non-empty strings")
+        lists[key] = tuple(value)
+    if not lists["supports"]:
+        raise EntryError(f"{source}: [evidence] needs `supports` (or `none = \"why it cannot be seen\"`)")
+    try:
+        for key in ("supports", "primary", "contradicts"):
+            check_tokens(lists[key], where=f"{source} [evidence] {key}")
+    except SignatureError as exc:
+        raise EntryError(str(exc)) from exc
+    stray = [t for t in lists["primary"] if t not in lists["supports"]]
+    if stray:
+        raise EntryError(f"{source}: [evidence] primary tokens {stray} are not in `supports`")
+    both = sorted(set(lists["supports"]) & set(lists["contradicts"]))
+    if both:
+        raise EntryError(f"{source}: [evidence] tokens {both} both support and contradict")
+    bad = [r for r in lists["record"] if r not in RECORD_NEEDS]
+    if bad:
+        raise EntryError(f"{source}: [evidence] record needs {bad} unknown; expected some of {sorted(RECORD_NEEDS)}")
+    return EvidenceSignature(supports=lists["supports"], primary=lists["primary"] or lists["supports"],
+                             contradicts=lists["contradicts"], record=lists["record"],
+                             misleads=" ".join(str(raw.get("misleads", "")).split()))
+
+
 _SECTIONS = ("Symptoms", "Trace signature", "Fix", "Example")
 _FRONT_RE = re.compile(r"\A\+\+\+\n(.*?)\n\+\+\+\n(.*)\Z", re.S)
 _FENCE_RE = re.compile(r"```elixir\n(.*?)```", re.S)
@@ -93,11 +186,14 @@ class Entry:
     fix: str
     example: str
     source: str
+    evidence: EvidenceSignature | None = None
 
     @property
     def content_hash(self) -> str:
         """sha256 over every field but `source`: changes exactly when the entry's content does."""
-        payload = {k: v for k, v in self.__dict__.items() if k != "source"}
+        payload = {k: v for k, v in self.__dict__.items() if k not in ("source", "evidence")}
+        if self.evidence is not None:
+            payload["evidence"] = self.evidence.__dict__
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def search_text(self) -> str:
@@ -204,7 +300,7 @@ def parse_entry(text: str, source: str = "<string>") -> Entry:
         meta = tomllib.loads(m.group(1))
     except tomllib.TOMLDecodeError as exc:
         raise EntryError(f"{source}: front matter is not valid TOML: {exc}") from exc
-    unknown = set(meta) - {"id", "title", "category", "tags", "signatures", "related"}
+    unknown = set(meta) - {"id", "title", "category", "tags", "signatures", "related", "evidence"}
     if unknown:
         raise EntryError(f"{source}: unknown front-matter keys {sorted(unknown)}")
     for key in ("id", "title", "category"):
@@ -236,4 +332,5 @@ def parse_entry(text: str, source: str = "<string>") -> Entry:
         summary=" ".join(summary.split()), symptoms=symptoms,
         trace_signature=sec["Trace signature"], fix=sec["Fix"],
         example=code.group(1).rstrip() + "\n", source=source,
+        evidence=_evidence(meta, source),
     )
