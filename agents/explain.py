@@ -23,7 +23,7 @@ def _location(state: DiagnosisState, f: Finding) -> Location | None:
 def narrative(report: Report) -> str:
     rc = report.root_cause
     if rc is None:
-        lines = [f"No detector could prove a root cause for “{report.symptom}” in this recording."]
+        lines = [f"The evidence could not single out a root cause for “{report.symptom}” in this recording."]
         if report.findings:
             lines.append("It did show: " + "; ".join(f.title for f in report.findings[:3]) + ".")
         if report.knowledge:
@@ -47,9 +47,66 @@ def narrative(report: Report) -> str:
     return "\n\n".join(parts)
 
 
+def _root(state: DiagnosisState) -> Finding | None:
+    """The winner's first cause as the report's root cause, its causal chain running from that
+    first cause to what the user saw."""
+    if not state.hypotheses:
+        return None
+    winner = state.hypotheses[0]
+    facts = {f.id: f for f in state.findings}
+    origin = facts.get(winner.origin_fact or "")
+    if origin is None:
+        return None
+    chain = [facts[i] for i in state.chain if i in facts] or [origin]
+    root = origin.model_copy(deep=True)
+    if winner.culprit is not None:
+        root.culprit = winner.culprit.model_copy()
+    steps = []
+    for f in chain:
+        steps.extend(f.causal_chain or f.evidence[:3])
+    seen, ordered = set(), []
+    for e in steps:
+        key = (e.event_id, e.summary)
+        if key not in seen:
+            seen.add(key)
+            ordered.append(e)
+    root.causal_chain = ordered[:12]
+    if len(chain) > 1:
+        later = "; then ".join(f.title for f in chain[1:])
+        root.summary = f"{origin.summary} This is the first cause of what followed: {later}."
+        root.evidence = root.evidence + [e for f in chain[1:] for e in f.evidence[:2]]
+        for f in chain[1:]:
+            root.state_diffs = root.state_diffs + [d for d in f.state_diffs if d not in root.state_diffs]
+            root.messages = root.messages + f.messages[:3]
+    if not winner.id.startswith("fact:"):
+        root.signatures = list(dict.fromkeys(root.signatures + [t for f in chain for t in f.signatures]))
+    return root
+
+
+def why_winner(state: DiagnosisState) -> str | None:
+    hs = state.hypotheses
+    if not hs:
+        return None
+    w = hs[0]
+    text = f"“{w.title}” ranks first (score {w.score:.2f}): " + "; ".join(w.why[:4]) + "."
+    if len(hs) > 1:
+        r = hs[1]
+        text += (f" The runner-up “{r.title}” scores {r.score:.2f}"
+                 + (f" (contradicted by {', '.join(r.contradicting_facts[:2])})" if r.contradicting_facts else "")
+                 + ".")
+    if state.claims:
+        text += " The symptom's own words weighed in: " + ", ".join(state.claims) + "."
+    return text
+
+
 def build_report(state: DiagnosisState, knowledge: list[KnowledgeRef]) -> Report:
+    from .hypotheses import MIN_VERDICT
+
     findings = list(state.findings)
-    root = findings[0] if findings and findings[0].confidence >= 0.6 else None
+    root = _root(state)
+    best = state.hypotheses[0].evidence_score if state.hypotheses else 0.0
+    if root is not None and best < MIN_VERDICT:
+        root = None
     verdict = "root_cause_found" if root else ("problems_found" if findings else "inconclusive")
     top = knowledge[0] if knowledge else None
     report = Report(
@@ -58,7 +115,9 @@ def build_report(state: DiagnosisState, knowledge: list[KnowledgeRef]) -> Report
         recording_id=state.recording_id,
         verdict=verdict,
         root_cause=root,
-        findings=findings,
+        findings=findings[:10],
+        hypotheses=list(state.hypotheses),
+        why_winner=why_winner(state),
         knowledge=knowledge,
         plan=state.plan,
         capture=state.capture,

@@ -77,9 +77,13 @@ class MessageArrow(BaseModel):
 
 
 class Finding(BaseModel):
-    """A problem a detector proved from the recording."""
+    """A fact of the evidence layer (``agents/evidence``): something the recording proves, with
+    the events that prove it, who would be at fault if it were the first cause, and — when
+    another fact explains it — that fact's id (``caused_by``), so a report can follow a chain of
+    failures back to its origin."""
 
-    detector: str
+    id: str = Field("", description="stable id of the fact within one diagnosis (kind#n)")
+    detector: str = Field(description="the fact's kind (the analysis that proved it)")
     title: str
     summary: str
     severity: Literal["critical", "high", "medium", "low"] = "high"
@@ -93,6 +97,30 @@ class Finding(BaseModel):
         default_factory=list, description="trace-signature tokens, used to retrieve knowledge"
     )
     fix_hint: str | None = None
+    caused_by: str | None = Field(None, description="id of the fact that caused this one")
+
+    @property
+    def event_ids(self) -> list[int]:
+        return [e.event_id for e in self.evidence + self.causal_chain if e.event_id is not None]
+
+
+class Hypothesis(BaseModel):
+    """A candidate explanation, ranked: a knowledge-base pattern (or, with no knowledge base, a
+    fact on its own) with the facts and events that support and contradict it."""
+
+    id: str
+    title: str
+    score: float
+    symptom_score: float = 0.0
+    evidence_score: float = 0.0
+    supporting_facts: list[str] = []
+    contradicting_facts: list[str] = []
+    supporting_events: list[int] = []
+    contradicting_events: list[int] = []
+    culprit: Culprit | None = None
+    origin_fact: str | None = None
+    record: list[str] = []
+    why: list[str] = []
 
 
 class KnowledgeRef(BaseModel):
@@ -139,6 +167,8 @@ class Report(BaseModel):
     verdict: Literal["root_cause_found", "problems_found", "inconclusive"]
     root_cause: Finding | None = None
     findings: list[Finding] = []
+    hypotheses: list[Hypothesis] = Field(default_factory=list, description="ranked; the first is the verdict's")
+    why_winner: str | None = None
     knowledge: list[KnowledgeRef] = []
     plan: Plan | None = None
     capture: dict = {}

@@ -26,8 +26,9 @@ from . import explain as explain_mod
 from . import planner
 from .capture import run_capture
 from .context import DiagnosisContext
-from .detectors import run_all
+from .evidence import build_facts
 from .findings import KnowledgeRef, Report
+from .hypotheses import rank
 from .state import DiagnosisInput, DiagnosisState
 from .view import RecordingView
 
@@ -139,11 +140,23 @@ async def capture(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> 
 @_timed("detect")
 async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> dict:
     ctx = runtime.context
-    await ctx.report_progress("running detectors", 0.8)
+    await ctx.report_progress("computing the evidence and ranking hypotheses", 0.8)
     rec = ctx.store.recording(state.recording_id)
     view = RecordingView.from_recording(rec)
-    findings = run_all(view)
-    return {"findings": findings, "gaps": view.gap_notes()}
+    book = build_facts(view)
+    kb, sym = None, {}
+    if ctx.use_knowledge:
+        retriever = retriever_for(ctx)
+        kb = retriever.kb
+        hits = retriever.search_text(state.symptom, k=len(kb))
+        top = max((h.score for h in hits), default=0.0) or 1.0
+        sym = {h.id: h.score / top for h in hits}
+    sources = set(state.source_summary.get("modules", {})) if state.source_summary else set()
+    ranking = rank(book, state.symptom, kb=kb, symptom_scores=sym, source_modules=sources)
+    order = {f.id: i for i, f in enumerate(book.facts)}
+    facts = sorted(book.facts, key=lambda f: (-ranking.relevance[f.id], order[f.id]))
+    return {"findings": facts, "hypotheses": ranking.hypotheses, "claims": ranking.claims,
+            "chain": [f.id for f in ranking.chain], "gaps": view.gap_notes()}
 
 
 @_timed("explain")
@@ -151,10 +164,12 @@ async def explain(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> 
     ctx = runtime.context
     await ctx.report_progress("explaining", 0.9)
     knowledge = list(state.knowledge)
-    root = state.findings[0] if state.findings else None
-    if root is not None and ctx.use_knowledge:
-        hits = retriever_for(ctx).search(f"{root.title}. {root.summary}", signatures=root.signatures, k=3)
-        knowledge = knowledge_refs(hits)
+    winner = state.hypotheses[0] if state.hypotheses else None
+    if winner is not None and ctx.use_knowledge and not winner.id.startswith("fact:"):
+        entry = retriever_for(ctx).kb.get(winner.id)
+        ref = KnowledgeRef(id=entry.id, title=entry.title, score=winner.score, fix=entry.fix,
+                           code_example=entry.example)
+        knowledge = [ref] + [k for k in knowledge if k.id != entry.id]
     report = explain_mod.build_report(state, knowledge)
     if ctx.llm.enabled:
         from .evidence_tools import StoreEvidenceTools
@@ -176,7 +191,7 @@ async def finish(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
 # The types the graph's state holds, allowed when a checkpoint is read back (LangGraph refuses
 # unregistered classes from msgpack checkpoints).
 CHECKPOINT_TYPES = [("elixir_scope.agents.findings", n) for n in (
-    "Report", "Finding", "KnowledgeRef", "Plan", "PlannedSpec", "Culprit", "Evidence", "StateDiff",
+    "Report", "Finding", "Hypothesis", "KnowledgeRef", "Plan", "PlannedSpec", "Culprit", "Evidence", "StateDiff",
     "StateChange", "MessageArrow", "Location", "Narrative")]
 
 

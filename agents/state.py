@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .findings import Finding, KnowledgeRef, Plan, Report
+from .findings import Finding, Hypothesis, KnowledgeRef, Plan, Report
 
 
 @dataclass(kw_only=True)
@@ -38,7 +38,10 @@ class DiagnosisState(DiagnosisInput):
     survey: dict = field(default_factory=dict)
     plan: Plan | None = None
     capture: dict = field(default_factory=dict)               # stats and end reason
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)        # the evidence layer's facts, most relevant first
+    hypotheses: list[Hypothesis] = field(default_factory=list)   # ranked explanations
+    claims: list[str] = field(default_factory=list)              # what the symptom claims (quiet, never, slow …)
+    chain: list[str] = field(default_factory=list)               # fact ids from the first cause to the winner's evidence
     gaps: list[str] = field(default_factory=list)
     report: Report | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)

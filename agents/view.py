@@ -125,6 +125,28 @@ class Sample:
 
 
 @dataclass
+class Link:
+    """A link made or broken (``link``/``unlink`` events and their ``getting_*`` mirrors)."""
+
+    event_id: int
+    pid: int
+    other: int | None
+    ts: int
+    made: bool
+
+
+@dataclass
+class DeadSend:
+    """A message sent to a process that no longer existed (``send_dead``)."""
+
+    event_id: int
+    sender: int
+    ts: int
+    msg: Any
+    to: Any
+
+
+@dataclass
 class Gap:
     ts: int
     count: int
@@ -145,6 +167,8 @@ class RecordingView:
     samples: list[Sample]
     gaps: list[Gap]
     registry_keys: dict[str, set[str]] = field(default_factory=dict)  # live Registry keys, by registry
+    links: list[Link] = field(default_factory=list)
+    dead_sends: list[DeadSend] = field(default_factory=list)
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -202,8 +226,51 @@ class RecordingView:
                 out[idx] = p.init_module
         return out
 
+    def open_call_at(self, pid: int, ts: int, *, app_only: bool = True) -> Call | None:
+        """The innermost traced call running in ``pid`` at ``ts`` (application code only by
+        default: not ``:ets``, ``Registry`` and the like)."""
+        best = None
+        for c in self.calls_by_pid.get(pid, []):
+            if c.ts > ts:
+                break
+            if (c.end_ts is None or c.end_ts >= ts) and (not app_only or is_app_module(c.module)):
+                if best is None or c.depth >= best.depth:
+                    best = c
+        return best
+
+    def linked(self, a: int, b: int) -> bool:
+        """Whether ``a`` and ``b`` were linked in the recording (a link event, or one spawned
+        the other and the child has ``spawned`` with a link), as far as the events show."""
+        pair = {a, b}
+        for ln in self.links:
+            if ln.made and {ln.pid, ln.other} == pair:
+                return True
+        return False
+
     def gap_notes(self) -> list[str]:
         return [f"{g.count} events dropped ({g.reason}) at +{self.at_ms(g.ts):.0f} ms" for g in self.gaps]
+
+
+_LIBRARY_PREFIXES = ("Elixir.Registry", "Elixir.GenServer", "Elixir.Supervisor", "Elixir.Agent",
+                     "Elixir.Task", "Elixir.Enum", "Elixir.Map", "Elixir.Keyword", "Elixir.String",
+                     "Elixir.Kernel", "Elixir.Process", "Elixir.DynamicSupervisor", "Elixir.Logger")
+
+
+_OTP_MODULES = frozenset("""
+    erlang ets dets gen gen_server gen_statem gen_event proc_lib supervisor supervisor_bridge lists maps
+    timer io io_lib logger logger_server application application_master code rpc erpc sys global pg pg2
+    string unicode binary file inet gen_tcp gen_udp ssl crypto queue dict sets orddict ordsets gb_trees
+    gb_sets math os re calendar persistent_term atomics counters error_logger net_kernel zlib erl_eval
+    mnesia prim_inet prim_file erts_internal init heart user_drv group shell erl_prim_loader
+""".split())
+
+
+def is_app_module(module: str) -> bool:
+    """An application module, as far as a recording can tell: not Erlang/OTP (``ets``,
+    ``gen_server`` …) and not the Elixir standard library (``Enum``, ``Registry`` …)."""
+    if module.startswith("Elixir."):
+        return not module.startswith(_LIBRARY_PREFIXES)
+    return module not in _OTP_MODULES and not module.startswith(("elixir", "Elixir"))
 
 
 def is_atom(term: Any, name: str) -> bool:
@@ -249,7 +316,9 @@ def from_recording(rec) -> RecordingView:
         procs[k] = Proc(k, p.pid_text, _short(p.reg_name), str(ic) if ic else None, ic.module if ic else None)
         by_text[p.pid_text] = k
     events = _all(rec, [EventKind.CALL, EventKind.RETURN, EventKind.EXCEPTION, EventKind.EXIT,
-                        EventKind.SPAWN, EventKind.STATE, EventKind.MARK, EventKind.RECEIVE])
+                        EventKind.SPAWN, EventKind.STATE, EventKind.MARK, EventKind.RECEIVE,
+                        EventKind.LINK, EventKind.GETTING_LINKED, EventKind.UNLINK,
+                        EventKind.GETTING_UNLINKED, EventKind.SEND_DEAD])
     start = min((e.ts for e in events), default=0)
     if nodes and nodes[0].mono_at_start:
         start = min(start, nodes[0].mono_at_start) if events else nodes[0].mono_at_start
@@ -261,6 +330,8 @@ def from_recording(rec) -> RecordingView:
     samples: list[Sample] = []
     registry: dict[str, set[str]] = defaultdict(set)
     receives: dict[int, object] = {}
+    links: list[Link] = []
+    dead_sends: list[DeadSend] = []
     for e in events:
         pid = _key(e.node_id, e.pid)
         kind = e.kind
@@ -307,6 +378,13 @@ def from_recording(rec) -> RecordingView:
                 registry[fmt(term[1])].update(fmt(k) for k in term[2])
         elif kind == EventKind.RECEIVE:
             receives[e.id] = e
+        elif kind in (EventKind.LINK, EventKind.GETTING_LINKED, EventKind.UNLINK, EventKind.GETTING_UNLINKED):
+            other = _key(e.node_id, e.aux) if e.aux else None
+            links.append(Link(e.id, pid, other, e.ts, kind in (EventKind.LINK, EventKind.GETTING_LINKED)))
+        elif kind == EventKind.SEND_DEAD:
+            payload = e.payload
+            msg, to = (payload if isinstance(payload, tuple) and len(payload) == 2 else (payload, None))
+            dead_sends.append(DeadSend(e.id, pid, e.ts, msg, to))
     messages: list[Message] = []
     matched: set[int] = set()
     cursor = None
@@ -330,7 +408,7 @@ def from_recording(rec) -> RecordingView:
     messages.sort(key=lambda m: (m.send_ts if m.send_ts is not None else m.receive_ts or 0))
     gaps = [Gap(g.ts, g.count, g.reason) for g in rec.gaps()]
     return RecordingView(rec.id, unit, start, procs, calls, messages, exits, spawns, states,
-                         samples, gaps, registry_keys=dict(registry))
+                         samples, gaps, registry_keys=dict(registry), links=links, dead_sends=dead_sends)
 
 
 def _short(name: str | None) -> str | None:

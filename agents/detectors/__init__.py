@@ -7,7 +7,6 @@ recorded events.
 | ``call_cycle`` | GenServer call cycles and deadlocks | ``$gen_call`` sends outstanding at once, forming a cycle in the wait-for graph |
 | ``slow_callback`` | slow callbacks and caller timeouts | callback durations vs callers' ``{:timeout, {GenServer, :call, _}}`` exits |
 | ``mailbox_growth`` | mailbox overload | sampled queue lengths growing, receive rate vs callback rate |
-| ``crash_loop`` | crash loops, exhausted restart intensity | repeated abnormal exits of one child spec, supervisor shutdown |
 | ``exception_state`` | an exception, the state that caused it and the earlier transition that corrupted it | callback exceptions + state history |
 | ``lost_update`` | read-modify-write races on ETS | interleaved ``:ets.lookup``/``:ets.insert`` of the same key by different processes |
 | ``unheard_pubsub`` | messages published where nobody listens | ``Registry.dispatch`` topics vs registered keys |
@@ -22,7 +21,6 @@ from ..findings import Finding
 from ..view import RecordingView
 from . import (
     call_cycle,
-    crash_loop,
     exception_state,
     lost_update,
     mailbox_growth,
@@ -37,7 +35,6 @@ DETECTORS: dict[str, Detector] = {
     "call_cycle": call_cycle.detect,
     "slow_callback": slow_callback.detect,
     "mailbox_growth": mailbox_growth.detect,
-    "crash_loop": crash_loop.detect,
     "exception_state": exception_state.detect,
     "lost_update": lost_update.detect,
     "unheard_pubsub": unheard_pubsub.detect,

@@ -1,0 +1,82 @@
+"""The evidence layer: general, typed facts computed from any recording.
+
+A fact is a :class:`~elixir_scope.agents.findings.Finding` with a stable id (``kind#n``), the
+signature tokens it shows (``knowledge/signatures.py``), the events that prove it, the culprit
+it would name if it were the first cause, and — when another fact explains it — ``caused_by``.
+Facts know nothing of any particular bug; knowledge-base signatures and the hypothesis ranking
+(:mod:`~elixir_scope.agents.hypotheses`) turn them into an explanation.
+
+The analyses, each a pure function of a :class:`~elixir_scope.agents.view.RecordingView`:
+
+- :mod:`.failures` — exceptions of every class, abnormal exits and what took them down,
+  restart loops, children not restarted, messages to dead processes, failed calls;
+- :mod:`.silent` — ignored error returns, messages handled with no effect, hot callbacks,
+  unbounded state growth;
+- the analyses in :mod:`~elixir_scope.agents.detectors` — call cycles, slow callbacks,
+  mailbox growth, state corrupted by an earlier message, ETS read-modify-write races,
+  publishes nobody hears, process leaks.
+
+:func:`build_facts` runs them all, then links effects to causes (a caller's timeout to the
+slow callback or cycle it waited on, a crash to the earlier message that corrupted the state,
+a ``noproc`` to the crash of its target) and returns the :class:`~.book.FactBook`.
+The order is deterministic: the same recording always gives the same facts and ids.
+"""
+
+from __future__ import annotations
+
+from ..view import RecordingView
+from . import failures, silent
+from .book import FactBook
+
+__all__ = ["FactBook", "build_facts"]
+
+
+def _detectors(view: RecordingView, book: FactBook) -> None:
+    from ..detectors import (call_cycle, exception_state, lost_update, mailbox_growth, process_leak,
+                             slow_callback, unheard_pubsub)
+
+    for mod in (call_cycle, slow_callback, mailbox_growth, lost_update, unheard_pubsub, process_leak):
+        for f in mod.detect(view):
+            ids = f.event_ids
+            book.add(f, pid=None, ts=None, event_ids=ids)
+    for f in exception_state.detect(view):
+        if f.state_diffs:  # an earlier transition wrote the bad value: that is a fact of its own
+            f.detector = "state_corruption"
+            book.add(f, pid=None, ts=None)
+
+
+def _link_corruption(book: FactBook) -> None:
+    """A crash whose exception event a state-corruption fact cites was caused by it."""
+    for corr in book.of_kind("state_corruption"):
+        cited = set(corr.event_ids)
+        for f in book.of_kind("exception"):
+            if cited & set(f.event_ids):
+                book.link(f, corr, "the state it ran with was corrupted earlier")
+
+
+def _link_blocked(book: FactBook) -> None:
+    """A callback that was slow because its process was stuck in a call cycle is explained by
+    the cycle."""
+    for cyc in book.of_kind("call_cycle"):
+        members = {e.process for e in cyc.evidence + cyc.causal_chain if e.process}
+        for f in book.of_kind("slow_callback"):
+            if f.culprit.process in members or f.culprit.module in {m for m in members}:
+                book.link(f, cyc, "the callback was blocked in a call cycle")
+
+
+def build_facts(view: RecordingView) -> FactBook:
+    book = FactBook()
+    failures.exceptions(view, book)
+    _detectors(view, book)
+    _link_corruption(book)
+    _link_blocked(book)
+    failures.exits(view, book)
+    failures.restarts(view, book)
+    failures.not_restarted(view, book)
+    failures.dead_sends(view, book)
+    failures.link_calls(view, book)
+    silent.ignored_errors(view, book)
+    silent.no_effect_messages(view, book)
+    silent.hot_callbacks(view, book)
+    silent.state_growth(view, book)
+    return book

@@ -1,0 +1,89 @@
+"""The fact book: every fact of one recording, with stable ids, the links between them
+(``caused_by``) and the private details the analyses use to link them."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..findings import Finding
+
+
+@dataclass
+class FactBook:
+    facts: list[Finding] = field(default_factory=list)
+    meta: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, fact: Finding, **meta: Any) -> Finding:
+        self._counts[fact.detector] += 1
+        fact.id = f"{fact.detector}#{self._counts[fact.detector]}"
+        self.facts.append(fact)
+        self.meta[fact.id] = meta
+        return fact
+
+    def get(self, fact_id: str | None) -> Finding | None:
+        if fact_id is None:
+            return None
+        for f in self.facts:
+            if f.id == fact_id:
+                return f
+        return None
+
+    def of_kind(self, *kinds: str) -> list[Finding]:
+        return [f for f in self.facts if f.detector in kinds]
+
+    def link(self, effect: Finding, cause: Finding, note: str | None = None) -> None:
+        """``effect`` happened because of ``cause`` (never a cycle: a link that would close one
+        is ignored)."""
+        if effect.id == cause.id or effect.caused_by is not None:
+            return
+        seen, cur = {effect.id}, cause
+        while cur is not None:
+            if cur.id in seen:
+                return
+            seen.add(cur.id)
+            cur = self.get(cur.caused_by)
+        effect.caused_by = cause.id
+        if note:
+            self.meta[effect.id]["link_note"] = note
+
+    def origin(self, fact: Finding) -> Finding:
+        """Follow ``caused_by`` to the first cause."""
+        seen, cur = {fact.id}, fact
+        while cur.caused_by is not None:
+            nxt = self.get(cur.caused_by)
+            if nxt is None or nxt.id in seen:
+                break
+            seen.add(nxt.id)
+            cur = nxt
+        return cur
+
+    def chain(self, fact: Finding) -> list[Finding]:
+        """From the first cause to ``fact``."""
+        out, seen, cur = [fact], {fact.id}, fact
+        while cur.caused_by is not None:
+            nxt = self.get(cur.caused_by)
+            if nxt is None or nxt.id in seen:
+                break
+            seen.add(nxt.id)
+            out.append(nxt)
+            cur = nxt
+        return list(reversed(out))
+
+    def by_event(self) -> dict[int, list[Finding]]:
+        out: dict[int, list[Finding]] = defaultdict(list)
+        for f in self.facts:
+            for eid in f.event_ids:
+                out[eid].append(f)
+        return out
+
+    def observed(self) -> dict[str, list[str]]:
+        """signature token → ids of the facts that show it (what a signature check takes)."""
+        out: dict[str, list[str]] = defaultdict(list)
+        for f in self.facts:
+            for t in f.signatures:
+                if f.id not in out[t]:
+                    out[t].append(f.id)
+        return dict(out)

@@ -1,0 +1,373 @@
+"""Failures and how they propagate: exceptions of every class, process exits, restarts, calls
+that failed because of another process, messages sent to dead processes — and the links
+between them, so that a report follows a chain of failures back to its first cause.
+
+Facts made here (``Finding.detector``):
+
+| kind | what | culprit if it is the first cause |
+| --- | --- | --- |
+| ``exception`` | an exception (error, exit, throw) unwinding through traced calls | the innermost application frame, with the message it was handling |
+| ``call_failed`` | a call that failed because of its target: timeout, noproc, calling self, the target crashing | the caller's frame (calling itself, a stale pid), else explained by the target |
+| ``exit`` | a process exiting abnormally | its own exception, the application frame of its stack trace, or the process that took it down |
+| ``restart_loop`` | the same child crashing and being replaced again and again | the first crash's origin |
+| ``not_restarted`` | a supervised child that exited and was not replaced | the callback that ended it |
+| ``dead_send`` | a message sent to a process that had exited | the sending function (a stale pid) |
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ..findings import Culprit, Finding, MessageArrow
+from ..view import Call, Exit, RecordingView, fmt, is_app_module, mod_name
+from . import reasons as R
+from .book import FactBook
+
+CALLBACKS = ("handle_call", "handle_cast", "handle_info", "handle_continue", "handle_event", "init",
+             "terminate", "code_change")
+
+
+def _culprit(view: RecordingView, c: Call, detail=None) -> Culprit:
+    fn = R.source_function(c.function, c.arity)
+    if detail is None:
+        if c.function.startswith("handle_") and c.args:
+            detail = c.args[0]
+        elif c.args:
+            detail = c.args[0] if len(c.args) == 1 else c.args
+    return Culprit(module=mod_name(c.module), function=fn,
+                   detail=fmt(detail, 150) if detail is not None else None, process=view.label(c.pid))
+
+
+def _same(a, b) -> bool:
+    return fmt(a, 300) == fmt(b, 300)
+
+
+# ----------------------------------------------------------------------------- exceptions
+def _incidents(view: RecordingView) -> list[list[Call]]:
+    """Exception events grouped by the throw that produced them: a throw unwinds through
+    every traced frame, each ending with the same ``{Class, Reason}``."""
+    groups: dict[int, list[Call]] = {}
+    for c in view.calls:
+        if c.outcome != "exception":
+            continue
+        top = c
+        while top.parent is not None and top.parent.outcome == "exception" and _same(top.parent.value, c.value):
+            top = top.parent
+        groups.setdefault(top.call_id, []).append(c)
+    return [sorted(cs, key=lambda c: c.depth) for _, cs in sorted(groups.items())]
+
+
+def exceptions(view: RecordingView, book: FactBook) -> None:
+    seen: dict[tuple, object] = {}
+    for frames in _incidents(view):
+        app = [c for c in frames if is_app_module(c.module)]
+        inner = (app or frames)[-1]
+        outer = frames[0]
+        value = inner.value
+        cls = R.atom_name(value[0]) if isinstance(value, tuple) and len(value) == 2 else "error"
+        reason = value[1] if isinstance(value, tuple) and len(value) == 2 else value
+        gc = R.gen_call(reason) if cls in ("exit", "error") else None
+        callback = next((c for c in reversed(frames) if c.function in CALLBACKS), None)
+        evidence = [view.call_evidence(inner), view.end_evidence(inner, f"{inner.mfa} raised {cls}: {fmt(reason, 200)}")]
+        if outer is not inner:
+            evidence.append(view.end_evidence(outer, f"… and unwound through {outer.mfa}"))
+        stack = " <- ".join(c.mfa for c in reversed(frames[-6:]))
+        if gc is not None:
+            tokens = R.call_tokens(gc)
+            title = f"{inner.mfa}: {gc.api} to {fmt(gc.target, 60)} failed ({gc.why})"
+            book.add(Finding(
+                detector="call_failed", title=title,
+                summary=(f"{inner.mfa} called {fmt(gc.target, 80)} ({gc.api}) with {fmt(gc.request, 100)} and the call "
+                         f"failed with {gc.why} (traced stack: {stack})."),
+                severity="high", confidence=0.7 if gc.why in ("calling_self",) else 0.5,
+                culprit=_culprit(view, inner), evidence=evidence, signatures=tokens,
+                fix_hint=_call_fix(gc.why)),
+                pid=inner.pid, ts=inner.end_ts, gc=gc, call=inner)
+            continue
+        key = (inner.module, inner.function, inner.arity, cls, fmt(R.core(reason), 200))
+        if key in seen:  # the same failure again (a crash loop, a retried request): one fact, more evidence
+            fact = seen[key]
+            if len(fact.evidence) < 8:
+                fact.evidence.append(view.end_evidence(inner, f"{inner.mfa} raised the same again"))
+            book.meta[fact.id]["more"].append((inner.pid, inner.end_ts, reason))
+            continue
+        if cls == "throw":
+            tokens = ["exception:throw"]
+        elif cls == "exit":
+            tokens = ["exception:exit"]
+        else:
+            tokens = ["exception:error", *R.error_tokens(reason)]
+        if callback is not None and callback is inner and "exception:function_clause" in tokens \
+                and inner.function.startswith("handle_"):
+            tokens.append("callback:unhandled_message")
+        detail = None
+        core = R.core(reason)
+        if isinstance(core, tuple) and len(core) == 2 and R.atom_name(core[0]) in ("badmatch", "case_clause", "badkey"):
+            detail = core[1]
+        culprit = _culprit(view, inner, detail if (detail is not None and not inner.function.startswith("handle_")) else None)
+        during = f" while handling {fmt(callback.args[0], 100)}" if callback is not None and callback.args else ""
+        seen[key] = book.add(Finding(
+            detector="exception",
+            title=f"{inner.mfa} raised {fmt(core, 80)}",
+            summary=f"{inner.mfa} raised ({cls}) {fmt(reason, 200)}{during} (traced stack: {stack}).",
+            severity="high", confidence=0.75 if cls != "exit" else 0.6,
+            culprit=culprit, evidence=evidence, signatures=tokens,
+            messages=[MessageArrow(sender="caller", receiver=view.label(inner.pid), message=fmt(callback.args[0], 50),
+                                   at_ms=view.at_ms(callback.ts), kind="call")] if callback is not None and callback.args else [],
+            fix_hint=("Handle the failing case where it happens: match the value explicitly, return "
+                      "{:error, reason} for expected failures, and let only bugs crash.")),
+            pid=inner.pid, ts=inner.end_ts, reason=reason, cls=cls, callback=callback, call=inner, more=[])
+
+
+def _call_fix(why: str) -> str:
+    return {
+        "timeout": "Find what the called process was doing (it was busy or blocked); move slow work out of "
+                   "its callbacks or make the caller's timeout match the work.",
+        "noproc": "Look the process up by name (Registry / a registered name) at call time instead of keeping "
+                  "its pid, and handle {:noproc, _} exits where the callee may be gone.",
+        "calling_self": "A process cannot GenServer.call itself: do the work directly in the callback, or "
+                        "send itself a message and handle it later.",
+    }.get(why, "Fix the called process's failure; the caller is its victim.")
+
+
+# ----------------------------------------------------------------------------- exits
+def _identity(view: RecordingView, pid: int) -> str | None:
+    p = view.proc(pid)
+    if p is None:
+        return None
+    mod = view.module_of_pid.get(pid)
+    if p.name:
+        return p.name
+    if mod and is_app_module(mod):
+        return mod_name(mod)
+    if p.initial_call and not p.initial_call.startswith((":proc_lib", "proc_lib", ":erlang")):
+        return p.initial_call
+    return None
+
+
+def exits(view: RecordingView, book: FactBook) -> None:
+    by_pid_exc: dict[int, list[tuple[int, object, Finding]]] = defaultdict(list)
+    for f in book.of_kind("exception", "call_failed"):
+        m = book.meta[f.id]
+        for pid, ts, reason in [(m["pid"], m["ts"], m.get("reason")), *m.get("more", [])]:
+            by_pid_exc[pid].append((ts or 0, reason, f))
+    parent_of = {s.child: s.parent for s in view.spawns}
+    earlier: list[tuple[Exit, Finding]] = []
+    for e in sorted(view.exits, key=lambda x: (x.ts, x.event_id)):
+        if R.is_normal(e.reason):
+            continue
+        ident = _identity(view, e.pid)
+        core = R.core(e.reason)
+        tokens = ["exit:abnormal"]
+        if R.atom_name(core) == "killed":
+            tokens.append("exit:killed")
+        gc = R.gen_call(e.reason)
+        tokens += R.call_tokens(gc) if gc else R.error_tokens(e.reason)
+        own = sorted((x for x in by_pid_exc.get(e.pid, []) if x[0] <= e.ts), key=lambda x: x[0])
+        cause = None
+        for _ts, reason, f in reversed(own):
+            if f.detector == "call_failed" or _same(R.core(reason), core) or _same(reason, e.reason):
+                cause = f
+                break
+        frame, value = R.app_frame(e.reason)
+        if cause is not None and cause.culprit.detail is None and frame is not None \
+                and (mod_name(frame.module), frame.function) == (cause.culprit.module, cause.culprit.function):
+            cause.culprit.detail = fmt(value, 150)  # the offending value the stack trace names
+        mod = view.module_of_pid.get(e.pid)
+        if frame is not None:
+            culprit = Culprit(module=mod_name(frame.module), function=frame.function, detail=fmt(value, 150),
+                              process=view.label(e.pid))
+        else:
+            culprit = Culprit(module=mod_name(mod) if mod else (ident or view.label(e.pid)), function=None,
+                              detail=fmt(core, 150), process=view.label(e.pid))
+        # propagation: the same reason from a process it was linked to (or its parent/child) just before
+        source = None
+        if cause is None and gc is None:
+            for pe, pf in reversed(earlier):
+                if pe.pid == e.pid or not _same(R.core(pe.reason), core):
+                    continue
+                related = view.linked(e.pid, pe.pid) or parent_of.get(e.pid) == pe.pid or parent_of.get(pe.pid) == e.pid
+                if related or (e.ts - pe.ts) * 1000.0 / view.time_unit < 20.0:
+                    source = (pe, pf)
+                    break
+            if source is None and R.atom_name(core) == "killed":
+                source = None
+        if source is not None:
+            tokens += ["exit:caused_by_other", "link:unexpected_exit", "exit:linked_cascade"]
+            if parent_of.get(source[0].pid) == e.pid:
+                tokens.append("task:crash_propagates")
+        ev = view.evidence(e.event_id, "exit", e.ts, e.pid, f"{view.label(e.pid)} exited: {fmt(e.reason, 200)}")
+        fact = book.add(Finding(
+            detector="exit", title=f"{ident or view.label(e.pid)} exited: {fmt(core, 80)}",
+            summary=f"{view.label(e.pid)} exited abnormally with {fmt(e.reason, 200)}."
+                    + (f" It was taken down by {view.label(source[0].pid)}, which had exited with the same reason just before."
+                       if source else ""),
+            severity="high", confidence=0.6, culprit=culprit, evidence=[ev], signatures=list(dict.fromkeys(tokens)),
+            fix_hint="Fix the first failure in the chain; the processes that went down with it are its victims."),
+            pid=e.pid, ts=e.ts, reason=e.reason, ident=ident, gc=gc, exit=e)
+        if cause is not None:
+            book.link(fact, cause, "the exit is the end of its own exception")
+        elif source is not None:
+            book.link(fact, source[1], "taken down by a linked process")
+        earlier.append((e, fact))
+
+
+# ----------------------------------------------------------------------------- restarts
+def restarts(view: RecordingView, book: FactBook) -> None:
+    exit_facts = book.of_kind("exit")
+    groups: dict[str, list[Finding]] = defaultdict(list)
+    for f in exit_facts:
+        ident = book.meta[f.id]["ident"]
+        if ident and (f.caused_by is None or book.get(f.caused_by).detector != "exit"):
+            groups[ident].append(f)
+    parent_of = {s.child: s.parent for s in view.spawns}
+    spawned: dict[str, list] = defaultdict(list)
+    for s in view.spawns:
+        ident = _identity(view, s.child)
+        if ident:
+            spawned[ident].append(s)
+    for ident in sorted(groups):
+        crashes = groups[ident]
+        exits_ = [book.meta[f.id]["exit"] for f in crashes]
+        pids = {e.pid for e in exits_}
+        times = sorted({round(e.ts * 1000.0 / view.time_unit, 1) for e in exits_})
+        replacements = [s for s in spawned.get(ident, []) if any(s.ts > e.ts for e in exits_)
+                        and parent_of.get(s.child) in {parent_of.get(p) for p in pids}]
+        if len(pids) < 3 or len(times) < 3 or len(replacements) < 2:
+            continue
+        first = min(crashes, key=lambda f: book.meta[f.id]["ts"])
+        parents = {parent_of.get(p) for p in pids} - {None}
+        tokens = ["restart:loop", "exit:abnormal"]
+        sup_exit = next((e for e in sorted(view.exits, key=lambda x: x.ts) if e.pid in parents
+                         and e.ts >= book.meta[first.id]["ts"]), None)
+        evidence = [f.evidence[0] for f in crashes[:5]] + [
+            view.evidence(s.event_id, "spawn", s.ts, s.parent, f"restarted {ident} as {view.label(s.child)}")
+            for s in replacements[:3]]
+        gave_up = ""
+        if sup_exit is not None:
+            tokens.append("exit:reached_max_restart_intensity")
+            evidence.append(view.evidence(sup_exit.event_id, "exit", sup_exit.ts, sup_exit.pid,
+                                          f"supervisor {view.label(sup_exit.pid)} exited: {fmt(sup_exit.reason)}"))
+            gave_up = f" Its supervisor {view.label(sup_exit.pid)} then gave up and exited with {fmt(sup_exit.reason)}."
+            sibs = [e for e in view.exits if parent_of.get(e.pid) in parents and e.pid not in pids and e.ts >= sup_exit.ts - 1]
+            if sibs:
+                tokens.append("restart:siblings")
+        origin = book.origin(first)
+        loop = book.add(Finding(
+            detector="restart_loop", title=f"Crash loop: {ident} crashed {len(crashes)} times",
+            summary=(f"{ident} crashed {len(crashes)} times and was restarted {len(replacements)} times, each time with "
+                     f"{fmt(R.core(book.meta[first.id]['reason']), 120)}: restarting cannot help.{gave_up}"),
+            severity="critical", confidence=0.85, culprit=origin.culprit.model_copy(), evidence=evidence,
+            signatures=tokens,
+            fix_hint=("Fix the crash itself (it is the same every time); validate configuration before starting the "
+                      "child and return {:stop, reason} from init for expected failures.")),
+            pid=book.meta[first.id]["pid"], ts=book.meta[first.id]["ts"])
+        book.link(loop, first, "the loop is the same crash, restarted")
+
+
+def not_restarted(view: RecordingView, book: FactBook) -> None:
+    """A child of a supervisor that exited (normally or not) and was not replaced."""
+    parent_of = {s.child: s.parent for s in view.spawns}
+    children: dict[int, list[int]] = defaultdict(list)
+    for s in view.spawns:
+        children[s.parent].append(s.child)
+    exit_fact = {book.meta[f.id]["exit"].event_id: f for f in book.of_kind("exit")}
+    dead_parents = {e.pid for e in view.exits}
+    for e in sorted(view.exits, key=lambda x: (x.ts, x.event_id)):
+        parent = parent_of.get(e.pid)
+        if parent is None or parent in dead_parents or not _is_supervisor(view, parent):
+            continue
+        ident = _identity(view, e.pid)
+        if ident is None:
+            continue
+        later = [c for c in children[parent] if c != e.pid and _identity(view, c) == ident
+                 and any(s.ts > e.ts for s in view.spawns if s.child == c)]
+        if later:
+            continue
+        last = next((c for c in reversed(view.calls_by_pid.get(e.pid, [])) if is_app_module(c.module)
+                     and c.function in CALLBACKS and c.ts <= e.ts), None)
+        culprit = _culprit(view, last) if last else Culprit(module=ident, process=view.label(e.pid))
+        ev = [view.evidence(e.event_id, "exit", e.ts, e.pid, f"{view.label(e.pid)} exited with {fmt(e.reason)} and was not restarted")]
+        if last is not None:
+            ev.insert(0, view.end_evidence(last, f"{last.mfa} returned {fmt(last.value, 120)}"))
+        fact = book.add(Finding(
+            detector="not_restarted", title=f"{ident} exited ({fmt(R.core(e.reason), 40)}) and was not restarted",
+            summary=(f"{view.label(e.pid)} ({ident}), a child of {view.label(parent)}, exited with {fmt(e.reason, 120)} "
+                     "and no replacement was started: it is gone for good (its restart type does not restart it "
+                     "for this reason, or nothing supervises it)."),
+            severity="high", confidence=0.5 if R.is_normal(e.reason) else 0.4, culprit=culprit, evidence=ev,
+            signatures=["exit:not_restarted"] + (["exit:shutdown"] if R.is_normal(e.reason) else []),
+            fix_hint=("Choose the restart type on purpose: a :transient child is not restarted after a :normal exit, "
+                      "a :temporary one never; return {:stop, reason} only when the process should really end.")),
+            pid=e.pid, ts=e.ts)
+        ef = exit_fact.get(e.event_id)
+        if ef is not None:
+            book.link(fact, ef, "it exited abnormally")
+
+
+def _is_supervisor(view: RecordingView, pid: int) -> bool:
+    p = view.proc(pid)
+    mod = view.module_of_pid.get(pid) or (p.init_module if p else None) or ""
+    text = " ".join(x for x in (p.name if p else None, p.initial_call if p else None, mod) if x)
+    return "supervisor" in text.lower() or "Sup" in text
+
+
+# ----------------------------------------------------------------------------- dead targets
+def dead_sends(view: RecordingView, book: FactBook) -> None:
+    exited = {view.proc(e.pid).pid: e for e in view.exits if view.proc(e.pid)}
+    for d in view.dead_sends:
+        frame = view.open_call_at(d.sender, d.ts)
+        target = fmt(d.to, 60)
+        dead = exited.get(str(d.to))
+        stale = dead is not None and any(
+            _identity(view, s.child) == _identity(view, dead.pid) and s.ts > dead.ts for s in view.spawns)
+        culprit = _culprit(view, frame, d.msg) if frame else Culprit(module=mod_name(view.module_of_pid.get(d.sender, "?")),
+                                                                       detail=fmt(d.msg, 150), process=view.label(d.sender))
+        fact = book.add(Finding(
+            detector="dead_send", title=f"message sent to dead process {target}",
+            summary=(f"{view.label(d.sender)} sent {fmt(d.msg, 100)} to {target}, which no longer existed"
+                     + (" — it had been restarted under a new pid, so the sender holds a stale pid." if stale else ".")),
+            severity="high", confidence=0.6 if stale else 0.45, culprit=culprit,
+            evidence=[view.evidence(d.event_id, "send_dead", d.ts, d.sender, f"sent {fmt(d.msg, 80)} to dead {target}")],
+            signatures=["message:send_dead", "call:noproc"] if stale else ["message:send_dead"],
+            fix_hint="Address processes by name (Registry, registered names) or monitor them and drop the pid on :DOWN."),
+            pid=d.sender, ts=d.ts, stale=stale)
+        if dead is not None and not stale:
+            cause = next((f for f in book.of_kind("exit") if book.meta[f.id]["exit"] is dead), None)
+            if cause is not None:
+                book.link(fact, cause, "the target had crashed")
+
+
+def link_calls(view: RecordingView, book: FactBook) -> None:
+    """Explain failed calls by their target: the target's crash, slow callback or call cycle."""
+    exits_by_label: dict[str, list[Finding]] = defaultdict(list)
+    for f in book.of_kind("exit"):
+        e = book.meta[f.id]["exit"]
+        p = view.proc(e.pid)
+        if p is not None:
+            exits_by_label[p.pid].append(f)
+            if p.name:
+                exits_by_label[p.name].append(f)
+                exits_by_label[":" + p.name].append(f)
+    by_event = book.by_event()
+    for f in book.of_kind("call_failed", "exit"):
+        gc = book.meta[f.id].get("gc")
+        if gc is None or f.caused_by is not None:
+            continue
+        ts = book.meta[f.id]["ts"] or 0
+        # a detector that already explained this very event (slow callback, call cycle)
+        for eid in f.event_ids:
+            for other in by_event.get(eid, []):
+                if other.detector in ("slow_callback", "call_cycle") and other.id != f.id:
+                    book.link(f, other, f"the target was busy ({other.detector})")
+        if f.caused_by is not None:
+            continue
+        target = fmt(gc.target, 200).removeprefix("#PID")
+        candidates = [x for key in (str(gc.target), fmt(gc.target, 200), target) for x in exits_by_label.get(key, [])]
+        crashed = [x for x in candidates if (book.meta[x.id]["ts"] or 0) <= ts + view.time_unit]
+        if gc.why in ("noproc", "crashed", "normal", "killed", "shutdown") and crashed:
+            book.link(f, crashed[-1], "the target had crashed")
+            continue
+        if gc.why == "noproc" and not crashed and fmt(gc.target).startswith("#PID"):
+            f.summary += " The call addressed a pid that no longer existed: a stale pid kept after the process ended."
+            f.confidence = max(f.confidence, 0.6)

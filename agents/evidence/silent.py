@@ -1,0 +1,314 @@
+"""Failures that raise nothing: error returns that callers ignore, messages handled with no
+effect, callbacks that run far too often, and state that only grows.
+
+These are the bugs behind "no errors in the logs", "the update never shows up", "CPU is busy
+doing nothing" and "memory creeps up after a while": the recording holds them as ordinary
+calls, returns and state steps, and only their pattern gives them away.
+
+| kind | what | culprit |
+| --- | --- | --- |
+| ``ignored_error`` | a function returned ``{:error, _}``/``:error`` and its traced caller returned success | the caller that dropped the error |
+| ``no_effect_message`` | every message of one shape a process got was handled without a state change or a send | the function that sent it (application code), else the handler |
+| ``hot_callback`` | one callback of a process runs far more often than every other, on a message it sends itself | the application function it calls to reschedule, else the callback |
+| ``state_growth`` | a process's state grows at almost every step and never shrinks | the callback that grows it |
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+from elixir_scope.instrument.etf import Atom
+
+from ..findings import Culprit, Finding, StateChange, StateDiff
+from ..view import Call, RecordingView, fmt, is_app_module, is_atom, mod_name
+from .book import FactBook
+from .reasons import source_function
+
+
+def _culprit(view: RecordingView, c: Call, detail: Any = None) -> Culprit:
+    return Culprit(module=mod_name(c.module), function=source_function(c.function, c.arity),
+                   detail=fmt(detail, 150) if detail is not None else None, process=view.label(c.pid))
+
+
+def is_error(v: Any) -> bool:
+    if is_atom(v, "error"):
+        return True
+    return isinstance(v, tuple) and len(v) >= 2 and is_atom(v[0], "error")
+
+
+def is_success(v: Any) -> bool:
+    """What a caller returns when it went on as if nothing failed."""
+    if is_atom(v, "ok") or is_atom(v, "true"):
+        return True
+    if isinstance(v, tuple) and v:
+        head = v[0]
+        if is_atom(head, "ok") or is_atom(head, "noreply"):
+            return True
+        if is_atom(head, "reply") and len(v) == 3:
+            return not is_error(v[1])
+    return False
+
+
+def ignored_errors(view: RecordingView, book: FactBook) -> None:
+    groups: dict[tuple, list[tuple[Call, Call]]] = defaultdict(list)
+    for c in view.calls:
+        if c.outcome != "return" or not is_error(c.value) or not is_app_module(c.module):
+            continue
+        p = c.parent
+        if p is None or p.outcome != "return" or not is_app_module(p.module):
+            continue
+        if is_success(p.value) and not _mentions(p.value, c.value):
+            groups[(p.module, p.function, p.arity, c.module, c.function, c.arity)].append((p, c))
+    for key in sorted(groups):
+        pairs = groups[key]
+        p, c = pairs[0]
+        fix = ("Act on the error where it is returned: match {:error, reason} and return it (or log and "
+               "retry); with `with`, make the else branch return the error instead of :ok.")
+        ev = []
+        for pp, cc in pairs[:4]:
+            ev.append(view.end_evidence(cc, f"{cc.mfa} returned {fmt(cc.value, 100)}"))
+            ev.append(view.end_evidence(pp, f"… and its caller {pp.mfa} returned {fmt(pp.value, 80)} anyway"))
+        book.add(Finding(
+            detector="ignored_error",
+            title=f"{p.mfa} ignores the error {c.mfa} returns",
+            summary=(f"{c.mfa} returned {fmt(c.value, 120)} {len(pairs)} time(s), and each time its caller {p.mfa} "
+                     f"went on and returned {fmt(p.value, 80)}: the failure is silently dropped."),
+            severity="high", confidence=min(0.75, 0.5 + 0.05 * len(pairs)),
+            culprit=_culprit(view, p, c.value), evidence=ev, signatures=["return:error_ignored", "return:error"],
+            fix_hint=fix), pid=p.pid, ts=c.end_ts)
+
+
+def _mentions(outer: Any, inner: Any) -> bool:
+    """The caller passed the error on (inside its own return value)."""
+    text = fmt(inner, 200)
+    return len(text) > 8 and text in fmt(outer, 2000)
+
+
+# ------------------------------------------------------------------------ no-effect messages
+def _shape(msg: Any) -> str:
+    if isinstance(msg, tuple) and len(msg) == 3 and is_atom(msg[0], "$gen_cast"):
+        msg = msg[1]
+    if isinstance(msg, tuple) and msg:
+        head = msg[0]
+        return f"{{{fmt(head, 40) if isinstance(head, Atom) else '_'}, … /{len(msg)}}}"
+    if isinstance(msg, Atom):
+        return fmt(msg)
+    return type(msg).__name__
+
+
+def _state_pairs(view: RecordingView) -> dict[int, tuple[Any, Any]]:
+    """callback call id → (state before, state after), from the state history."""
+    by_pid: dict[int, list] = defaultdict(list)
+    for s in view.states:
+        by_pid[s.pid].append(s)
+    out: dict[int, tuple[Any, Any]] = {}
+    for pid, steps in by_pid.items():
+        calls = [c for c in view.calls_by_pid.get(pid, []) if c.function.startswith("handle_")]
+        for c in calls:
+            if c.end_ts is None:
+                continue
+            before = next((s for s in steps if s.phase == "before" and c.ts <= s.ts <= c.end_ts), None)
+            after = next((s for s in steps if s.phase == "after" and c.ts <= s.ts and s.ts >= c.end_ts - 1
+                          and (s.ts - c.end_ts) * 1000.0 / view.time_unit < 5.0), None)
+            if before is not None and after is not None:
+                out[c.call_id] = (before.state, after.state)
+    return out
+
+
+def no_effect_messages(view: RecordingView, book: FactBook) -> None:
+    pairs = _state_pairs(view)
+    if not pairs:
+        return
+    sends_by_pid: dict[int, list[int]] = defaultdict(list)
+    for m in view.messages:
+        if m.sender is not None and m.send_ts is not None:
+            sends_by_pid[m.sender].append(m.send_ts)
+    groups: dict[tuple, list[Call]] = defaultdict(list)
+    effect: set[tuple] = set()
+    for c in view.calls:
+        if c.call_id not in pairs or c.function not in ("handle_info", "handle_cast") or not c.args:
+            continue
+        key = (c.pid, c.module, c.function, _shape(c.args[0]))
+        before, after = pairs[c.call_id]
+        sent = any(c.ts <= t <= (c.end_ts or c.ts) for t in sends_by_pid.get(c.pid, []))
+        nested = any(x.parent is c for x in view.calls_by_pid.get(c.pid, []))
+        if fmt(before, 4000) == fmt(after, 4000) and not sent and not nested:
+            groups[key].append(c)
+        else:
+            effect.add(key)
+    senders = _senders(view)
+    for key in sorted(groups, key=str):
+        if key in effect:
+            continue
+        calls = groups[key]
+        c = calls[0]
+        origin = senders.get(c.call_id)
+        culprit = _culprit(view, c, c.args[0])
+        who = ""
+        if origin is not None and origin.pid != c.pid:
+            culprit = _culprit(view, origin, c.args[0])
+            who = f" It was sent by {origin.mfa} in {view.label(origin.pid)}."
+        book.add(Finding(
+            detector="no_effect_message",
+            title=f"{view.label(c.pid)} ignores {key[3]} messages",
+            summary=(f"{view.label(c.pid)} handled {len(calls)} message(s) shaped {key[3]} in {c.mfa} and not one "
+                     f"changed its state or made it send anything (e.g. {fmt(c.args[0], 100)}): the message is "
+                     f"swallowed, most likely by a catch-all clause, so whatever it should have done never happens.{who}"),
+            severity="medium", confidence=min(0.6, 0.4 + 0.05 * len(calls)), culprit=culprit,
+            evidence=[view.call_evidence(x, f"{x.mfa} got {fmt(x.args[0], 80)}: no state change, nothing sent")
+                      for x in calls[:5]],
+            signatures=["message:no_effect", "callback:unhandled_message"],
+            fix_hint=("Make the message and the clause agree (tag, arity, field names); log or crash on "
+                      "unexpected messages instead of a silent catch-all.")),
+            pid=c.pid, ts=c.ts)
+
+
+def _senders(view: RecordingView) -> dict[int, Call]:
+    """callback call id → the application call that sent the message it handles (computed
+    once per view: the message received last before the callback that carries its argument)."""
+    cached = getattr(view, "_es_senders", None)
+    if cached is not None:
+        return cached
+    import bisect
+
+    out: dict[int, Call] = {}
+    by_receiver: dict[int, list] = defaultdict(list)
+    for m in view.messages:
+        if m.receiver is not None and m.receive_ts is not None and m.sender is not None:
+            by_receiver[m.receiver].append(m)
+    for pid, msgs in by_receiver.items():
+        msgs.sort(key=lambda m: m.receive_ts)
+        times = [m.receive_ts for m in msgs]
+        texts: dict[int, str] = {}
+        for c in view.calls_by_pid.get(pid, []):
+            if c.function not in ("handle_info", "handle_cast") or not c.args:
+                continue
+            text = fmt(c.args[0], 300)
+            i = bisect.bisect_right(times, c.ts)
+            for j in range(i - 1, max(i - 40, 0) - 1, -1):
+                m = msgs[j]
+                t = texts.get(j)
+                if t is None:
+                    t = texts[j] = fmt(m.msg, 400)
+                if text in t:
+                    if m.send_ts is not None:
+                        frame = view.open_call_at(m.sender, m.send_ts)
+                        if frame is not None:
+                            out[c.call_id] = frame
+                    break
+    view._es_senders = out
+    return out
+
+
+# ------------------------------------------------------------------------ rates
+HOT_RATE = 100.0      # callbacks per second on one message shape
+HOT_SHARE = 0.6       # …and this share of all its callbacks
+
+
+def hot_callbacks(view: RecordingView, book: FactBook) -> None:
+    for pid in sorted(view.calls_by_pid):
+        cbs = [c for c in view.calls_by_pid[pid] if c.function in ("handle_info", "handle_cast") and c.args]
+        if len(cbs) < 50:
+            continue
+        shapes = Counter((c.module, c.function, _shape(c.args[0])) for c in cbs)
+        (mod, fun, shape), n = sorted(shapes.items(), key=lambda kv: (-kv[1], str(kv[0])))[0]
+        hits = [c for c in cbs if (c.module, c.function, _shape(c.args[0])) == (mod, fun, shape)]
+        span = (hits[-1].ts - hits[0].ts) / view.time_unit
+        if span <= 0:
+            continue
+        rate = len(hits) / span
+        if rate < HOT_RATE or n < HOT_SHARE * len(cbs):
+            continue
+        # a process that schedules its own work (timer messages: no sender, or itself), not one
+        # that is fed by others (that is mailbox pressure, not a hot loop)
+        fed = _fed_by_others(view, pid, {h.call_id for h in hits})
+        if fed > 0.2 * len(hits):
+            continue
+        helpers = Counter((x.module, x.function, x.arity) for h in hits for x in view.calls_by_pid[pid]
+                          if x.parent is h and is_app_module(x.module))
+        c0 = hits[0]
+        culprit = _culprit(view, c0, c0.args[0])
+        if helpers:
+            (hm, hf, ha), _ = sorted(helpers.items(), key=lambda kv: (-kv[1], str(kv[0])))[0]
+            inner = next(x for x in view.calls_by_pid[pid] if (x.module, x.function, x.arity) == (hm, hf, ha))
+            culprit = _culprit(view, inner, inner.args[0] if len(inner.args) == 1 else inner.args or None)
+        book.add(Finding(
+            detector="hot_callback",
+            title=f"{view.label(pid)} runs {c0.mfa} on {shape} {rate:.0f} times a second",
+            summary=(f"{view.label(pid)} handled {len(hits)} {shape} messages in {span * 1000:.0f} ms ({rate:.0f}/s), "
+                     f"{n * 100 // len(cbs)}% of its work: a timer rescheduled far too fast (an interval in the "
+                     "wrong unit, or 0) keeps it busy doing the same thing."),
+            severity="high", confidence=0.65, culprit=culprit,
+            evidence=[view.call_evidence(h, f"{h.mfa} got {fmt(h.args[0], 60)}") for h in hits[:3]],
+            signatures=["callback:rate_high", "reductions:high", "timer:leak"],
+            fix_hint="Check the interval (milliseconds, not seconds) and reschedule only once per tick."),
+            pid=pid, ts=c0.ts)
+
+
+def _fed_by_others(view: RecordingView, pid: int, call_ids: set[int]) -> int:
+    senders = _senders(view)
+    return sum(1 for cid in call_ids if cid in senders and senders[cid].pid != pid)
+
+
+# ------------------------------------------------------------------------ state growth
+def _size(term: Any, budget: int = 20000) -> int:
+    stack, n = [term], 0
+    while stack and n < budget:
+        t = stack.pop()
+        n += 1
+        if isinstance(t, (list, tuple)):
+            stack.extend(t)
+        elif isinstance(t, dict):
+            for k, v in t.items():
+                stack.append(k)
+                stack.append(v)
+        elif isinstance(t, (bytes, str)):
+            n += len(t) // 64
+    return n
+
+
+def state_growth(view: RecordingView, book: FactBook) -> None:
+    by_pid: dict[int, list] = defaultdict(list)
+    for s in view.states:
+        if s.phase in ("after", "checkpoint"):
+            by_pid[s.pid].append(s)
+    for pid in sorted(by_pid):
+        steps = sorted(by_pid[pid], key=lambda s: (s.ts, s.event_id))
+        if len(steps) < 8:
+            continue
+        sizes = [_size(s.state) for s in steps]
+        ups = sum(1 for a, b in zip(sizes, sizes[1:]) if b > a)
+        downs = sum(1 for a, b in zip(sizes, sizes[1:]) if b < a)
+        if sizes[-1] < 2 * max(sizes[0], 1) or sizes[-1] - sizes[0] < 20 or ups < 0.6 * (len(sizes) - 1) or downs > 0.1 * len(sizes):
+            continue
+        growers = Counter()
+        example: dict[tuple, tuple] = {}
+        for prev, nxt in zip(steps, steps[1:]):
+            if _size(nxt.state) > _size(prev.state):
+                cb = next((c for c in reversed(view.calls_by_pid.get(pid, [])) if c.function.startswith("handle_")
+                           and c.ts <= nxt.ts), None)
+                if cb is not None:
+                    k = (cb.module, cb.function, cb.arity)
+                    growers[k] += 1
+                    example.setdefault(k, (cb, prev, nxt))
+        if not growers:
+            continue
+        k, _ = sorted(growers.items(), key=lambda kv: (-kv[1], str(kv[0])))[0]
+        cb, prev, nxt = example[k]
+        changes = [ch for ch in view.state_changes(prev.state, nxt.state) if ch.op in ("grown", "added")][:5]
+        where = f" ({', '.join(ch.path for ch in changes)})" if changes else ""
+        book.add(Finding(
+            detector="state_growth",
+            title=f"{view.label(pid)}'s state grows without bound",
+            summary=(f"The state of {view.label(pid)} grew from {sizes[0]} to {sizes[-1]} terms over {len(steps)} steps and "
+                     f"never shrank; {cb.mfa} grows it{where}, and nothing removes entries."),
+            severity="high", confidence=0.6, culprit=_culprit(view, cb, cb.args[0] if cb.args else None),
+            evidence=[view.evidence(s.event_id, "state", s.ts, pid, f"state size {z}") for s, z in
+                      list(zip(steps, sizes))[:: max(1, len(steps) // 4)][:5]] + [view.call_evidence(cb)],
+            state_diffs=[StateDiff(pid=view.proc(pid).pid if view.proc(pid) else str(pid), process=view.label(pid),
+                                   event_id=nxt.event_id, caused_by=cb.mfa, changes=[
+                                       StateChange(path=ch.path, op=ch.op, before=ch.before, after=ch.after) for ch in changes])],
+            signatures=["state:growing", "memory:process_heap_growing"],
+            fix_hint="Bound what the state keeps: evict old entries (by age or count), or move it to ETS with a cleanup."),
+            pid=pid, ts=steps[0].ts)
