@@ -105,22 +105,34 @@ class DeltaError(ValueError):
     """A delta that does not fit the state it is applied to (a store bug or a damaged file)."""
 
 
+def _hashable(key: Any) -> Any:
+    """A map key as the decoder keeps it: a key holding a list or a map (``{"ip", [lang: "en"]}``)
+    is stored in its frozen form, so a key decoded from a stored delta is frozen the same way."""
+    try:
+        hash(key)
+        return key
+    except TypeError:
+        from elixir_scope.instrument.etf.terms import freeze
+
+        return freeze(key)
+
+
 def apply(base: Any, ops: list) -> Any:
     """The state after applying ``ops`` (from ``diff`` or decoded from storage) to ``base``."""
     owned: set[int] = set()
     root = base
     for op in ops:
         code = op[0]
-        path = list(op[1])
+        path = [_hashable(k) for k in op[1]]
         try:
             if code == SET:
                 value = op[2]
                 root = _update(root, path, 0, lambda _old, v=value: v, owned)
             elif code == PUT:
-                key, value = op[2], op[3]
+                key, value = _hashable(op[2]), op[3]
                 root = _update(root, path, 0, lambda m, k=key, v=value: _put(m, k, v, owned), owned)
             elif code == DEL:
-                key = op[2]
+                key = _hashable(op[2])
                 root = _update(root, path, 0, lambda m, k=key: _del(m, k, owned), owned)
             elif code == SPLICE:
                 pos, ndel, items = op[2], op[3], op[4]

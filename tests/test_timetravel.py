@@ -48,6 +48,20 @@ def test_diff_then_apply_is_exact_and_survives_etf(old, new):
     assert ops == [] or not same(old, new)
 
 
+def test_map_keys_holding_lists_survive_a_stored_delta():
+    # a cache keyed by {ip, [lang: "en"]}: the decoder keeps such keys frozen, and a delta read
+    # back from storage names them unfrozen; applying it must find the same key
+    from elixir_scope.instrument.etf.terms import freeze
+
+    key = (b"10.0.0.1", [(Atom("lang"), b"en")])
+    old = decode(encode({Atom("cache"): {freeze(key): 1}}))
+    new = decode(encode({Atom("cache"): {freeze(key): 2, freeze((b"10.0.0.2", [])): 3}}))
+    ops = diff(old, new)
+    assert same(apply(old, decode(encode(ops))), new)
+    gone = diff(new, old)
+    assert same(apply(new, decode(encode(gone))), old)
+
+
 def test_changes_are_described_structurally():
     old = {Atom("items"): [1, 2], Atom("user"): b"ann", Atom("gone"): 1, Atom("n"): 1}
     new = {Atom("items"): [1, 2, 3], Atom("user"): NIL, Atom("added"): 2, Atom("n"): 2}
