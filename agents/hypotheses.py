@@ -47,6 +47,9 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "crash": (r"\bcrash\w*|\brestart\w*|\bdies\b|\bdied\b|\bkilled\b|\bexit\w*|\bgoes down|\bwent down|\b500\b"
               r"|\berrors?\b|\bexceptions?\b|\braise\w*|\bfail\w*",
               ("exception:", "exit:", "restart:", "task:crash_propagates", "link:unexpected_exit"), ()),
+    "cascade": (r"\ball\b[^.;]*\bat (?:the same|once)|\bat the same (?:moment|time)|\bsimultaneous\w*|\ball together\b"
+                r"|\ball of (?:them|the \w+) (?:go|went|die|died|restart|reset|crash)\w*|\beverything (?:restarts|resets|goes)",
+                ("restart:siblings", "exit:linked_cascade", "link:unexpected_exit", "exit:caused_by_other"), ()),
     "busy": (r"\bcpu\b|\bbusy\b|\bspin\w*|\bhot\b|\bload\b|\bschedulers?\b|\breductions\b",
              ("callback:rate_high", "reductions:high", "timer:leak", "mailbox:growing"), ()),
     "wrong": (r"\bwrong\b|\bincorrect\b|\bstale\b|\binconsistent\b|\bcounts? (?:are|is) (?:off|low|lower)|\blower than\b"

@@ -62,6 +62,7 @@ def exceptions(view: RecordingView, book: FactBook) -> None:
     for frames in _incidents(view):
         app = [c for c in frames if is_app_module(c.module)]
         inner = (app or frames)[-1]
+        table = _ets_table(frames[-1], frames[-1].value)
         outer = frames[0]
         value = inner.value
         cls = R.atom_name(value[0]) if isinstance(value, tuple) and len(value) == 2 else "error"
@@ -116,7 +117,96 @@ def exceptions(view: RecordingView, book: FactBook) -> None:
                                    at_ms=view.at_ms(callback.ts), kind="call")] if callback is not None and callback.args else [],
             fix_hint=("Handle the failing case where it happens: match the value explicitly, return "
                       "{:error, reason} for expected failures, and let only bugs crash.")),
-            pid=inner.pid, ts=inner.end_ts, reason=reason, cls=cls, callback=callback, call=inner, more=[])
+            pid=inner.pid, ts=inner.end_ts, reason=reason, cls=cls, callback=callback, call=inner, more=[],
+            table=table)
+
+
+def _ets_table(innermost: Call | None, reason) -> object | None:
+    """The table an ETS call failed on: the traced ``:ets`` call's first argument, or the
+    ``:ets`` frame's in a stack trace."""
+    if innermost is not None and innermost.module == "ets" and innermost.args:
+        return innermost.args[0]
+    for f in R.stack_frames(reason):
+        if f.module == "ets" and f.args:
+            return f.args[0]
+    return None
+
+
+def ets_owners(view: RecordingView, book: FactBook) -> None:
+    """An ETS call that failed because the table was gone: its owner — the process that worked
+    on the table and exited before — is the first cause (a table dies with its owner)."""
+    exit_at = {}
+    for e in view.exits:
+        exit_at.setdefault(e.pid, e)
+    for f in book.of_kind("exception", "exit"):
+        m = book.meta[f.id]
+        table = m.get("table")
+        if table is None and f.detector == "exit":
+            table = _ets_table(None, m.get("reason"))
+        if table is None or not ("exception:badarg" in f.signatures or "exception:badarg:ets" in f.signatures):
+            continue
+        name = fmt(table, 80)
+        ts = m.get("ts") or 0
+        best = None
+        for c in view.calls:
+            if c.ts >= ts or c.pid == m.get("pid"):
+                continue
+            e = exit_at.get(c.pid)
+            if e is None or e.ts > ts or not any(fmt(a, 200) == name for a in (c.args or [])):
+                continue
+            if not is_app_module(c.module):
+                c = view.open_call_at(c.pid, c.ts) or c
+                if not is_app_module(c.module):
+                    continue
+            while c.parent is not None and is_app_module(c.parent.module) and any(
+                    fmt(a, 200) == name for a in (c.parent.args or [])):
+                c = c.parent
+            if best is None or c.ts > best[0].ts:
+                best = (c, e)
+        confidence = 0.8
+        if best is None:
+            best = _short_lived_before(view, m.get("pid"), ts)
+            confidence = 0.6
+        if best is None:
+            continue
+        c, e = best
+        owner = book.add(Finding(
+            detector="ets_owner_exit",
+            title=f"ETS table {name} died with its owner {view.label(e.pid)}",
+            summary=(f"{view.label(e.pid)} ran {c.mfa} on the table {name} and then exited ({fmt(e.reason, 60)}); an ETS "
+                     f"table belongs to the process that created it and is deleted when that process ends, so every "
+                     f"later call on {name} fails with badarg."),
+            severity="high", confidence=confidence, culprit=_culprit(view, c, table),
+            evidence=[view.call_evidence(c), view.evidence(e.event_id, "exit", e.ts, e.pid,
+                                                           f"{view.label(e.pid)} exited: {fmt(e.reason, 80)}")],
+            signatures=["ets:owner_exit", "exception:badarg:ets"],
+            fix_hint=("Create the table in a long-lived process (a GenServer under the supervisor) and fill it from "
+                      "anywhere with :public access, or give it an heir; never from a Task or a request process.")),
+            pid=e.pid, ts=e.ts)
+        book.link(book.origin(f), owner, "the table's owner had exited")
+
+
+def _spawned_by_rpc(view: RecordingView, pid: int) -> bool:
+    parent = next((s.parent for s in view.spawns if s.child == pid), None)
+    p = view.proc(parent)
+    return p is not None and p.name == "rex"
+
+
+def _short_lived_before(view: RecordingView, failing_pid, ts: int):
+    """The last process to exit before ``ts`` that ran application code (not an rpc handler):
+    (its outermost application call, its exit)."""
+    best = None
+    for e in view.exits:
+        if e.ts > ts or e.pid == failing_pid or _spawned_by_rpc(view, e.pid):
+            continue
+        calls = [c for c in view.calls_by_pid.get(e.pid, []) if is_app_module(c.module)]
+        named = [c for c in calls if not c.function.startswith("-")]
+        if not named:
+            continue
+        top = min(named, key=lambda c: (c.depth, c.ts))
+        if best is None or e.ts > best[1].ts:
+            best = (top, e)
+    return best
 
 
 def _call_fix(why: str) -> str:
@@ -265,6 +355,89 @@ def restarts(view: RecordingView, book: FactBook) -> None:
         book.link(loop, first, "the loop is the same crash, restarted")
 
 
+def sibling_restarts(view: RecordingView, book: FactBook) -> None:
+    """A child's crash made its supervisor (which lived on) stop and restart healthy siblings:
+    the restart strategy (``:one_for_all``, ``:rest_for_one``) turned one crash into many.
+
+    Children started before the recording have no spawn event: their supervisor is the process
+    that spawned their replacement (same registered name or module) afterwards."""
+    parent_of = {s.child: s.parent for s in view.spawns}
+    dead = {e.pid for e in view.exits}
+    ms = view.time_unit / 1000.0
+
+    def replacement(pid: int, after: int):
+        ident = _identity(view, pid)
+        if ident is None:
+            return None
+        return next((s for s in sorted(view.spawns, key=lambda s: s.ts) if s.ts > after and s.child != pid
+                     and _identity(view, s.child) == ident), None)
+
+    done: set[int] = set()
+    for f in sorted(book.of_kind("exit"), key=lambda f: book.meta[f.id]["ts"]):
+        e = book.meta[f.id]["exit"]
+        own = replacement(e.pid, e.ts)
+        sup = parent_of.get(e.pid) or (own.parent if own else None)
+        if sup is None or sup in dead or sup in done:
+            continue
+        replaced = []
+        for x in view.exits:
+            if x.pid == e.pid or not R.is_normal(x.reason) or not (0 <= x.ts - e.ts <= 200 * ms):
+                continue
+            r = replacement(x.pid, x.ts)
+            if r is not None and r.parent == sup:
+                replaced.append((x, r))
+        if not replaced:
+            continue
+        done.add(sup)
+        older = [x for x, r in replaced if own is not None and r.ts < own.ts]
+        strategy = _strategy(view, sup) or (":one_for_all" if older or own is None else ":rest_for_one")
+        ev = [f.evidence[0]] + [view.evidence(x.event_id, "exit", x.ts, x.pid,
+                                              f"sibling {view.label(x.pid)} stopped ({fmt(x.reason, 40)})")
+                                for x, _r in replaced[:4]] + [
+            view.evidence(r.event_id, "spawn", r.ts, r.parent, f"{view.label(sup)} restarted {view.label(r.child)}")
+            for _x, r in replaced[:4]]
+        book.add(Finding(
+            detector="sibling_restart",
+            title=f"one crash in {view.label(e.pid)} restarted {len(replaced)} healthy sibling(s)",
+            summary=(f"When {view.label(e.pid)} crashed, its supervisor {view.label(sup)} also stopped and restarted "
+                     f"{', '.join(view.label(x.pid) for x, _r in replaced[:4])}, which had not failed: its restart "
+                     f"strategy ({strategy}) ties their fate to the crashing child, so their state (sessions, caches, "
+                     "connections) is lost with every such crash."),
+            severity="high", confidence=0.8,
+            culprit=Culprit(module=_module_of_supervisor(view, sup), function="init/1", detail=strategy,
+                            process=view.label(sup)),
+            evidence=ev, signatures=["restart:siblings", "exit:shutdown"],
+            fix_hint=("Use :one_for_one unless children really depend on each other, or move the crash-prone child "
+                      "under a supervisor of its own.")),
+            pid=sup, ts=e.ts)
+
+
+def _module_of_supervisor(view: RecordingView, sup: int) -> str:
+    """A supervisor's callback module: ``{supervisor, Mod, 1}`` is how proc_lib names its initial call."""
+    p = view.proc(sup)
+    if p is not None and p.initial_call:
+        text = p.initial_call
+        for prefix in ("supervisor:", ":supervisor."):
+            if text.startswith(prefix):
+                return mod_name(text[len(prefix):].rsplit("/", 1)[0])
+    mod = view.module_of_pid.get(sup)
+    if mod and is_app_module(mod):
+        return mod_name(mod)
+    return (p.name if p and p.name else view.label(sup))
+
+
+def _strategy(view: RecordingView, sup: int) -> str | None:
+    """The supervisor's strategy when the recording holds its supervision facts."""
+    facts = getattr(view, "supervisors", None) or {}
+    p = view.proc(sup)
+    for key in (p.pid if p else None, p.name if p else None):
+        info = facts.get(key) if key else None
+        strat = getattr(info, "strategy", None) if info is not None else None
+        if strat:
+            return ":" + str(strat).lstrip(":")
+    return None
+
+
 def not_restarted(view: RecordingView, book: FactBook) -> None:
     """A child of a supervisor that exited (normally or not) and was not replaced."""
     parent_of = {s.child: s.parent for s in view.spawns}
@@ -313,26 +486,65 @@ def _is_supervisor(view: RecordingView, pid: int) -> bool:
 
 
 # ----------------------------------------------------------------------------- dead targets
+def pid_source(view: RecordingView, pid: int, target, before: int) -> Culprit | None:
+    """Where process ``pid`` got hold of ``target`` (a pid it used after that process died):
+    the callback whose result first put it into the state — ``init/1`` when the first state
+    recorded already held it — else the first traced call that returned it. That is where the
+    stale pid was cached."""
+    text = fmt(target, 80)
+    if not text.startswith("#PID"):
+        return None
+    for s in sorted((s for s in view.states if s.pid == pid and s.ts <= before), key=lambda s: (s.ts, s.event_id)):
+        if text not in fmt(s.state, 20000):
+            continue
+        best = None
+        for c in view.calls_by_pid.get(pid, []):
+            if c.function in CALLBACKS and c.ts <= s.ts and (c.end_ts is None or c.end_ts >= s.ts):
+                best = c
+        if best is not None:
+            return _culprit(view, best, target)
+        mod = view.module_of_pid.get(pid)
+        if mod:  # held since before the recording: cached when the process started
+            return Culprit(module=mod_name(mod), function="init/1", detail=text, process=view.label(pid))
+        return None
+    for c in view.calls_by_pid.get(pid, []):
+        if c.ts > before:
+            break
+        if c.outcome == "return" and is_app_module(c.module) and text in fmt(c.value, 4000):
+            return _culprit(view, c, target)
+    return None
+
+
 def dead_sends(view: RecordingView, book: FactBook) -> None:
     exited = {view.proc(e.pid).pid: e for e in view.exits if view.proc(e.pid)}
+    groups: dict[tuple, list] = defaultdict(list)
     for d in view.dead_sends:
+        groups[(d.sender, fmt(d.to, 80))].append(d)
+    for (sender, target), sends in sorted(groups.items(), key=lambda kv: kv[1][0].ts):
+        d = sends[0]
         frame = view.open_call_at(d.sender, d.ts)
-        target = fmt(d.to, 60)
         dead = exited.get(str(d.to))
         stale = dead is not None and any(
             _identity(view, s.child) == _identity(view, dead.pid) and s.ts > dead.ts for s in view.spawns)
         culprit = _culprit(view, frame, d.msg) if frame else Culprit(module=mod_name(view.module_of_pid.get(d.sender, "?")),
                                                                        detail=fmt(d.msg, 150), process=view.label(d.sender))
+        keeper = pid_source(view, d.sender, d.to, d.ts) if (stale or dead is None) else None
+        where = ""
+        if keeper is not None:
+            culprit = keeper
+            where = f" The pid was kept by {keeper.module}.{keeper.function}."
         fact = book.add(Finding(
-            detector="dead_send", title=f"message sent to dead process {target}",
-            summary=(f"{view.label(d.sender)} sent {fmt(d.msg, 100)} to {target}, which no longer existed"
-                     + (" — it had been restarted under a new pid, so the sender holds a stale pid." if stale else ".")),
-            severity="high", confidence=0.6 if stale else 0.45, culprit=culprit,
-            evidence=[view.evidence(d.event_id, "send_dead", d.ts, d.sender, f"sent {fmt(d.msg, 80)} to dead {target}")],
-            signatures=["message:send_dead", "call:noproc"] if stale else ["message:send_dead"],
+            detector="dead_send", title=f"{view.label(d.sender)} sends to dead process {target}",
+            summary=(f"{view.label(d.sender)} sent {len(sends)} message(s) (e.g. {fmt(d.msg, 100)}) to {target}, which no "
+                     "longer existed" + (" — it had been restarted under a new pid, so the sender holds a stale pid."
+                                         if stale else ": the messages are silently lost.") + where),
+            severity="high", confidence=0.65 if (stale or keeper) else 0.45, culprit=culprit,
+            evidence=[view.evidence(x.event_id, "send_dead", x.ts, x.sender, f"sent {fmt(x.msg, 80)} to dead {target}")
+                      for x in sends[:5]],
+            signatures=["message:send_dead", "call:noproc"] if (stale or keeper) else ["message:send_dead"],
             fix_hint="Address processes by name (Registry, registered names) or monitor them and drop the pid on :DOWN."),
             pid=d.sender, ts=d.ts, stale=stale)
-        if dead is not None and not stale:
+        if dead is not None and not stale and keeper is None:
             cause = next((f for f in book.of_kind("exit") if book.meta[f.id]["exit"] is dead), None)
             if cause is not None:
                 book.link(fact, cause, "the target had crashed")

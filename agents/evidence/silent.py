@@ -38,7 +38,8 @@ def is_error(v: Any) -> bool:
 
 
 def is_success(v: Any) -> bool:
-    """What a caller returns when it went on as if nothing failed."""
+    """What a caller returns when it says it succeeded (``:ok``, ``{:ok, _}``, a reply that is
+    not an error); a caller that returns anything but an error went on all the same."""
     if is_atom(v, "ok") or is_atom(v, "true"):
         return True
     if isinstance(v, tuple) and v:
@@ -53,12 +54,17 @@ def is_success(v: Any) -> bool:
 def ignored_errors(view: RecordingView, book: FactBook) -> None:
     groups: dict[tuple, list[tuple[Call, Call]]] = defaultdict(list)
     for c in view.calls:
-        if c.outcome != "return" or not is_error(c.value) or not is_app_module(c.module):
+        if c.outcome != "return" or not is_error(c.value) or not is_app_module(c.module) or _generated(c.function):
             continue
         p = c.parent
+        # the error may travel up through frames that only pass it on (an Enum.each fun, a helper
+        # returning it as is) before the frame that drops it
+        while p is not None and p.outcome == "return" and is_app_module(p.module) and (
+                _generated(p.function) or (is_error(p.value) and fmt(p.value, 300) == fmt(c.value, 300))):
+            p = p.parent
         if p is None or p.outcome != "return" or not is_app_module(p.module):
             continue
-        if is_success(p.value) and not _mentions(p.value, c.value):
+        if not is_error(p.value) and not _mentions(p.value, c.value):
             groups[(p.module, p.function, p.arity, c.module, c.function, c.arity)].append((p, c))
     for key in sorted(groups):
         pairs = groups[key]
@@ -74,9 +80,13 @@ def ignored_errors(view: RecordingView, book: FactBook) -> None:
             title=f"{p.mfa} ignores the error {c.mfa} returns",
             summary=(f"{c.mfa} returned {fmt(c.value, 120)} {len(pairs)} time(s), and each time its caller {p.mfa} "
                      f"went on and returned {fmt(p.value, 80)}: the failure is silently dropped."),
-            severity="high", confidence=min(0.75, 0.5 + 0.05 * len(pairs)),
+            severity="high", confidence=min(0.75, (0.5 if is_success(p.value) else 0.45) + 0.05 * len(pairs)),
             culprit=_culprit(view, p, c.value), evidence=ev, signatures=["return:error_ignored", "return:error"],
             fix_hint=fix), pid=p.pid, ts=c.end_ts)
+
+
+def _generated(name: str) -> bool:
+    return name.startswith("-")
 
 
 def _mentions(outer: Any, inner: Any) -> bool:
@@ -251,6 +261,148 @@ def _fed_by_others(view: RecordingView, pid: int, call_ids: set[int]) -> int:
     return sum(1 for cid in call_ids if cid in senders and senders[cid].pid != pid)
 
 
+def _ints(term: Any, depth: int = 0) -> list[int]:
+    if isinstance(term, bool):
+        return []
+    if isinstance(term, int):
+        return [term] if 5 <= term <= 3_600_000 else []
+    if depth > 3:
+        return []
+    if isinstance(term, (list, tuple)):
+        return [i for t in term[:20] for i in _ints(t, depth + 1)]
+    if isinstance(term, dict):
+        return [i for v in list(term.values())[:20] for i in _ints(v, depth + 1)]
+    return []
+
+
+def rate_changes(view: RecordingView, book: FactBook) -> None:
+    """A self-scheduled callback (a periodic timer) whose rate jumps after another callback of
+    the same process ran — faster than any interval that callback was given: the old timer
+    was not cancelled when a new one was started, so every change adds a timer."""
+    senders = _senders(view)
+    for pid in sorted(view.calls_by_pid):
+        calls = view.calls_by_pid[pid]
+        periodic = [c for c in calls if c.function == "handle_info" and c.args and
+                    not (c.call_id in senders and senders[c.call_id].pid != pid)]
+        if len(periodic) < 8:
+            continue
+        shape = Counter(_shape(c.args[0]) for c in periodic).most_common(1)[0][0]
+        ticks = [c.ts for c in periodic if _shape(c.args[0]) == shape]
+        controls = [c for c in calls if c.function in ("handle_call", "handle_cast") and c.end_ts is not None]
+        if len(ticks) < 8 or not controls:
+            continue
+        end = ticks[-1]
+        best = None
+        for i, k in enumerate(controls):
+            nxt = controls[i + 1].ts if i + 1 < len(controls) else end
+            after = [t for t in ticks if k.end_ts <= t <= nxt]
+            if len(after) < 4:
+                continue
+            span = (after[-1] - after[0]) / view.time_unit
+            if span <= 0:
+                continue
+            rate = (len(after) - 1) / span
+            intervals = _ints(k.args[0] if k.args else None)
+            expected = max((1000.0 / i for i in intervals), default=None)
+            before = [t for t in ticks if t < k.ts]
+            prev_rate = None
+            if len(before) >= 3:
+                bspan = (before[-1] - before[0]) / view.time_unit
+                prev_rate = (len(before) - 1) / bspan if bspan > 0 else None
+            ratio = rate / expected if expected else (rate / prev_rate if prev_rate else 0.0)
+            if ratio >= 1.6 and (best is None or ratio > best[0]):
+                best = (ratio, k, rate, expected, prev_rate, after)
+        if best is None:
+            continue
+        ratio, k, rate, expected, prev_rate, after = best
+        than = (f"{ratio:.1f}× the {1000.0 / expected:.0f} ms interval it was given" if expected
+                else f"{ratio:.1f}× its rate before ({prev_rate:.1f}/s)")
+        book.add(Finding(
+            detector="rate_change",
+            title=f"{view.label(pid)}'s {shape} timer runs {than} after {k.mfa}",
+            summary=(f"After {k.mfa} handled {fmt(k.args[0] if k.args else None, 80)}, {view.label(pid)} handled {shape} "
+                     f"{rate:.1f} times a second — {than}: the previous timer was not cancelled when the new one "
+                     "started, so each change adds one more periodic timer."),
+            severity="high", confidence=0.75, culprit=_culprit(view, k, k.args[0] if k.args else None),
+            evidence=[view.call_evidence(k)] + [view.evidence(None, "sample", t, pid, f"{shape} handled") for t in after[:0]]
+                     + [view.call_evidence(c) for c in periodic if c.ts in set(after[:4])],
+            signatures=["callback:rate_high", "timer:leak"],
+            fix_hint=("Keep the timer reference in the state and Process.cancel_timer/1 it before starting a new one "
+                      "(or use a single :timer.send_interval and replace it).")),
+            pid=pid, ts=k.ts)
+
+
+# ------------------------------------------------------------------------ gen_statem
+_EVENT_TYPES = ("cast", "info", "internal", "timeout", "state_timeout")
+
+
+def _event_type(arg: Any) -> str | None:
+    if isinstance(arg, Atom) and arg.name in _EVENT_TYPES:
+        return arg.name
+    if isinstance(arg, tuple) and arg and isinstance(arg[0], Atom) and arg[0].name in ("call", "timeout"):
+        return arg[0].name
+    return None
+
+
+def _statem_effect(c: Call) -> bool | None:
+    """Whether a state function's return did anything: None when it did not return."""
+    v = c.value
+    if c.outcome != "return":
+        return None
+    if is_atom(v, "keep_state_and_data") or is_atom(v, "repeat_state_and_data"):
+        return False
+    if isinstance(v, tuple) and v and isinstance(v[0], Atom):
+        tag = v[0].name
+        if tag in ("keep_state_and_data", "repeat_state_and_data"):
+            return any(is_atom(a[0], "reply") for a in (v[1] if isinstance(v[1], list) else [v[1]])
+                       if isinstance(a, tuple) and a)
+        if tag in ("keep_state", "repeat_state"):
+            return fmt(v[1], 4000) != fmt(c.args[-1], 4000) if c.args else True
+        if tag == "next_state":
+            return True
+    return True
+
+
+def statem_events(view: RecordingView, book: FactBook) -> None:
+    """Per-state handling of a gen_statem: an event the machine acts on in one state but drops
+    (``keep_state_and_data``) in another."""
+    groups: dict[tuple, list[tuple[Call, bool]]] = defaultdict(list)
+    for c in view.calls:
+        if c.arity not in (3, 4) or not c.args or not is_app_module(c.module) or c.function.startswith(("handle_", "-")):
+            continue
+        etype = _event_type(c.args[0])
+        if etype is None:
+            continue
+        eff = _statem_effect(c)
+        if eff is None:
+            continue
+        state = c.function if c.arity == 3 else fmt(c.args[2], 40)
+        groups[(c.module, _shape(c.args[1]), etype)].append((c, eff, state))
+    for key in sorted(groups, key=str):
+        items = groups[key]
+        acted = sorted({st for _c, eff, st in items if eff})
+        for state in sorted({st for _c, _e, st in items}):
+            dropped = [c for c, eff, st in items if st == state and not eff]
+            if not dropped or any(eff for _c, eff, st in items if st == state):
+                continue
+            c = dropped[0]
+            other = f" — in {', '.join(acted)} the same event changes the machine" if acted else ""
+            book.add(Finding(
+                detector="statem_dropped_event",
+                title=f"{mod_name(c.module)} drops {key[1]} in state {state}",
+                summary=(f"{mod_name(c.module)} got {len(dropped)} {key[2]} event(s) {fmt(c.args[1], 100)} in state "
+                         f"{state} and did nothing with them (kept state and data, no reply){other}. The event is "
+                         "swallowed, most likely by a catch-all clause of that state."),
+                severity="high", confidence=0.75 if acted else 0.45,
+                culprit=_culprit(view, c, c.args[1]),
+                evidence=[view.call_evidence(x, f"{x.mfa} in state {state} got {fmt(x.args[1], 60)}") for x in dropped[:3]]
+                         + [view.end_evidence(x, f"… and returned {fmt(x.value, 60)}") for x in dropped[:3]],
+                signatures=["statem:unhandled_event", "message:no_effect"],
+                fix_hint=("Handle the event in every state where it can arrive (match its current shape), and make the "
+                          "catch-all clause log or postpone unexpected events instead of dropping them.")),
+                pid=c.pid, ts=c.ts)
+
+
 # ------------------------------------------------------------------------ state growth
 def _size(term: Any, budget: int = 20000) -> int:
     stack, n = [term], 0
@@ -275,7 +427,7 @@ def state_growth(view: RecordingView, book: FactBook) -> None:
             by_pid[s.pid].append(s)
     for pid in sorted(by_pid):
         steps = sorted(by_pid[pid], key=lambda s: (s.ts, s.event_id))
-        if len(steps) < 8:
+        if len(steps) < 15:
             continue
         sizes = [_size(s.state) for s in steps]
         ups = sum(1 for a, b in zip(sizes, sizes[1:]) if b > a)
@@ -303,7 +455,8 @@ def state_growth(view: RecordingView, book: FactBook) -> None:
             title=f"{view.label(pid)}'s state grows without bound",
             summary=(f"The state of {view.label(pid)} grew from {sizes[0]} to {sizes[-1]} terms over {len(steps)} steps and "
                      f"never shrank; {cb.mfa} grows it{where}, and nothing removes entries."),
-            severity="high", confidence=0.6, culprit=_culprit(view, cb, cb.args[0] if cb.args else None),
+            severity="high", confidence=round(min(0.7, 0.4 + len(steps) / 100), 3),
+            culprit=_culprit(view, cb, cb.args[0] if cb.args else None),
             evidence=[view.evidence(s.event_id, "state", s.ts, pid, f"state size {z}") for s, z in
                       list(zip(steps, sizes))[:: max(1, len(steps) // 4)][:5]] + [view.call_evidence(cb)],
             state_diffs=[StateDiff(pid=view.proc(pid).pid if view.proc(pid) else str(pid), process=view.label(pid),
