@@ -48,7 +48,10 @@ def detect(view: RecordingView) -> list[Finding]:
     for s in view.samples:
         pids.update(s.queues)
     findings = []
-    for pid in pids:
+    for pid in sorted(pids):
+        if pid < 0 and not (view.proc(pid) and view.proc(pid).name):
+            # sampled but never seen in the recording: not traced at all (the tracer itself is one)
+            continue
         series = [(s.ts, s.queues.get(pid, 0)) for s in view.samples]
         first, last = series[0][1], series[-1][1]
         peak = max(q for _, q in series)
