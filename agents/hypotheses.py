@@ -52,14 +52,14 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
                 ("restart:siblings", "exit:linked_cascade", "link:unexpected_exit", "exit:caused_by_other"), ()),
     "busy": (r"\bcpu\b|\bbusy\b|\bspin\w*|\bhot\b|\bload\b|\bschedulers?\b|\breductions\b",
              ("callback:rate_high", "reductions:high", "timer:leak", "mailbox:growing"), ()),
-    "wrong": (r"\bwrong\b|\bincorrect\b|\bstale\b|\binconsistent\b|\bcounts? (?:are|is) (?:off|low|lower)|\blower than\b"
+    "wrong": (r"\b(?:is|are|was|were|look|looks|comes? out|ends? up) (?:wrong|off|incorrect)\b|\bwrong (?:total|count|value|number|amount|result|data|balance|price|state)s?\b|\bincorrect\b|\bstale\b|\binconsistent\b|\bcounts? (?:are|is) (?:off|low|lower)|\blower than\b"
               r"|\bdoubled?\b|\bduplicat\w*|\bmismatch\w*",
               ("ets:read_modify_write", "state:", "return:", "message:no_effect", "pubsub:"), ()),
 }
 BOOST, DAMP = 1.35, 0.55
 
 W_SYMPTOM, W_EVIDENCE, W_CONTRA = 0.4, 0.6, 0.3
-MIN_VERDICT = 0.5   # a winner's best fact must reach this relevance for "root cause found"
+MIN_VERDICT = 0.6   # a winner's evidence must reach this for "root cause found"
 
 
 def claims(symptom: str) -> list[str]:

@@ -33,7 +33,7 @@ def render_markdown(report: Report) -> str:
         out.append("## Verdict: inconclusive")
         out.append("")
         out.append(
-            "No detector proved a root cause in this recording. "
+            "The evidence did not single out a root cause in this recording. "
             + ("Other problems were found (below). " if report.findings else "")
             + "Capture longer, reproduce the problem while recording, or widen the plan."
         )
@@ -92,12 +92,21 @@ def render_markdown(report: Report) -> str:
             out.append(report.fix_example.strip())
             out.append("```")
             out.append("")
-    others = [f for f in report.findings if rc is None or f is not rc and f.title != rc.title]
-    if others:
-        out.append("## Other findings")
+    if report.hypotheses:
+        out.append("## Hypotheses")
         out.append("")
-        for f in others:
-            out.append(f"- **{f.title}** ({f.detector}, confidence {f.confidence:.0%}): {f.summary}")
+        if report.why_winner:
+            out.append(report.why_winner)
+            out.append("")
+        out.extend(_hypothesis_table(report))
+        out.append("")
+    others = [f for f in report.findings if rc is None or f.id != rc.id and f.title != rc.title]
+    if others:
+        out.append("## Other facts")
+        out.append("")
+        for f in others[:8]:
+            cause = f" (caused by `{f.caused_by}`)" if f.caused_by else ""
+            out.append(f"- `{f.id}` **{f.title}** (confidence {f.confidence:.0%}){cause}: {f.summary}")
         out.append("")
     if report.knowledge:
         out.append("## Related knowledge")
@@ -126,6 +135,20 @@ def render_markdown(report: Report) -> str:
             "_Timings: " + ", ".join(f"{k} {v:.0f} ms" for k, v in report.timings_ms.items()) + "_"
         )
     return "\n".join(out).rstrip() + "\n"
+
+
+def _hypothesis_table(report: Report) -> list[str]:
+    rows = ["| # | hypothesis | score | symptom | evidence | supported by | contradicted by | culprit |",
+            "| ---: | --- | ---: | ---: | ---: | --- | --- | --- |"]
+    for i, h in enumerate(report.hypotheses[:6], 1):
+        sup = ", ".join(f"#{e}" for e in h.supporting_events[:5]) or "–"
+        con = ", ".join(f"#{e}" for e in h.contradicting_events[:5]) or "–"
+        who = f"`{h.culprit.module}.{h.culprit.function}`" if h.culprit and h.culprit.function else (
+            f"`{h.culprit.module}`" if h.culprit else "–")
+        title = h.title.replace("|", "/")
+        rows.append(f"| {i} | {title} (`{h.id}`) | {h.score:.2f} | {h.symptom_score:.2f} | {h.evidence_score:.2f} "
+                    f"| {sup} | {con} | {who} |")
+    return rows
 
 
 def _culprit_line(f: Finding) -> str:

@@ -80,7 +80,10 @@ def ignored_errors(view: RecordingView, book: FactBook) -> None:
             title=f"{p.mfa} ignores the error {c.mfa} returns",
             summary=(f"{c.mfa} returned {fmt(c.value, 120)} {len(pairs)} time(s), and each time its caller {p.mfa} "
                      f"went on and returned {fmt(p.value, 80)}: the failure is silently dropped."),
-            severity="high", confidence=min(0.75, (0.5 if is_success(p.value) else 0.45) + 0.05 * len(pairs)),
+            # a caller that says it succeeded is the clearer case; one that returns a count or a
+            # summary may have accounted for the error in it
+            severity="high", confidence=(min(0.7, 0.5 + 0.05 * len(pairs)) if is_success(p.value)
+                                         else min(0.55, 0.43 + 0.02 * len(pairs))),
             culprit=_culprit(view, p, c.value), evidence=ev, signatures=["return:error_ignored", "return:error"],
             fix_hint=fix), pid=p.pid, ts=c.end_ts)
 
