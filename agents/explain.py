@@ -5,7 +5,7 @@ chain, and a suggested fix with its code location.
 
 from __future__ import annotations
 
-from .findings import Finding, KnowledgeRef, Location, Narrative, Report
+from .findings import Finding, KnowledgeRef, Location, Narrative, Report, RoundRecord
 from .state import DiagnosisState
 
 
@@ -28,14 +28,19 @@ def narrative(report: Report) -> str:
             lines.append("It did show: " + "; ".join(f.title for f in report.findings[:3]) + ".")
         if report.knowledge:
             lines.append("Patterns that match the symptom: " + ", ".join(k.title for k in report.knowledge[:3]) + ".")
-        lines.append("Record while the problem happens (give a trigger), or for longer, and diagnose again.")
+        if len(report.rounds) > 1:
+            lines.append(f"{len(report.rounds)} capture rounds were tried: " + report.rounds[-1].next + ".")
+        elif report.rounds and not report.rounds[-1].decided:
+            lines.append(report.rounds[-1].next[:1].upper() + report.rounds[-1].next[1:] + ".")
+        lines.append("Record while the problem happens (a trigger that reproduces it), or for longer, and diagnose again.")
         return " ".join(lines)
     parts = [rc.summary]
     if rc.causal_chain:
         steps = "; then ".join(
             (f"[#{e.event_id}] " if e.event_id is not None else "") + e.summary for e in rc.causal_chain[:5])
         parts.append(f"In order: {steps}.")
-    k = report.knowledge[0] if report.knowledge else None
+    win = report.hypotheses[0].id if report.hypotheses else None
+    k = report.knowledge[0] if report.knowledge and report.knowledge[0].id == win else None
     if k is not None:
         parts.append(f"This is the pattern “{k.title}” from the knowledge base.")
     c = rc.culprit
@@ -108,7 +113,9 @@ def build_report(state: DiagnosisState, knowledge: list[KnowledgeRef]) -> Report
     if root is not None and best < MIN_VERDICT:
         root = None
     verdict = "root_cause_found" if root else ("problems_found" if findings else "inconclusive")
-    top = knowledge[0] if knowledge else None
+    # the fix of the winning pattern; a winner no knowledge entry explains has only its own fix hint
+    winner = state.hypotheses[0] if state.hypotheses else None
+    top = knowledge[0] if (knowledge and winner is not None and knowledge[0].id == winner.id) else None
     report = Report(
         symptom=state.symptom,
         node=state.node,
@@ -118,6 +125,7 @@ def build_report(state: DiagnosisState, knowledge: list[KnowledgeRef]) -> Report
         findings=findings[:10],
         hypotheses=list(state.hypotheses),
         why_winner=why_winner(state),
+        rounds=[RoundRecord(**r) for r in state.rounds],
         knowledge=knowledge,
         plan=state.plan,
         capture=state.capture,

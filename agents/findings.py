@@ -148,6 +148,19 @@ class Plan(BaseModel):
     reasons: list[str] = []
 
 
+class RoundRecord(BaseModel):
+    """One capture round of a diagnosis: what it recorded, what it concluded, and why another
+    round followed (or not)."""
+
+    round: int
+    recording_id: int | None = None
+    seconds: float | None = None
+    plan_reasons: list[str] = []
+    top: list[dict] = Field(default_factory=list, description="the leading hypotheses: id, title, score, culprit")
+    decided: bool = False
+    next: str = ""
+
+
 class Narrative(BaseModel):
     source: Literal["template", "claude"]
     text: str
@@ -169,6 +182,7 @@ class Report(BaseModel):
     findings: list[Finding] = []
     hypotheses: list[Hypothesis] = Field(default_factory=list, description="ranked; the first is the verdict's")
     why_winner: str | None = None
+    rounds: list[RoundRecord] = Field(default_factory=list, description="capture rounds, each its own recording")
     knowledge: list[KnowledgeRef] = []
     plan: Plan | None = None
     capture: dict = {}

@@ -3,7 +3,16 @@
 ::
 
     START → retrieve → analyze_sources ─┬─(live node)──→ survey → plan → capture ─┐
-                                        └─(a recording given)─────────────────────┴→ detect → explain → report → END
+                                        └─(a recording given)─────────────────────┴→ detect → judge ─┐
+                                                   ┌──────────── refocus ◀─(not decided, rounds left)─┤
+                                                   ▼                                                  │
+                                                  plan                                  (decided) explain → report → END
+
+After each capture round, ``judge`` asks whether a hypothesis is confirmed (its evidence
+reaches the verdict bar and the runner-up is clearly behind, or names the same culprit). If
+not, and rounds and time are left, ``refocus`` plans the next round: longer when nothing was
+seen, with the modules that appeared in the last round, and with what the leading hypotheses'
+knowledge signatures say to record; the trigger runs again and a new recording is made.
 
 Each node is ``async (state, runtime) -> partial update``; the runtime context
 (:class:`~elixir_scope.agents.context.DiagnosisContext`) carries the node connection, the
@@ -63,6 +72,14 @@ def knowledge_refs(hits) -> list[KnowledgeRef]:
                          fix=h.entry.fix, code_example=h.entry.example) for h in hits]
 
 
+async def start(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> dict:
+    if state.max_rounds < 1:
+        raise ValueError(f"max_rounds must be at least 1, not {state.max_rounds}")
+    if state.time_budget <= 0:
+        raise ValueError(f"time_budget must be positive seconds, not {state.time_budget}")
+    return {"started_at": state.started_at or time.time()}
+
+
 @_timed("retrieve")
 async def retrieve(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> dict:
     ctx = runtime.context
@@ -71,9 +88,13 @@ async def retrieve(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) ->
     await ctx.report_progress("searching the OTP knowledge base", 0.05)
     hits = retriever_for(ctx).search(state.symptom, k=5)
     sigs: list[str] = []
+    needs: list[str] = list(state.needs)
     for h in hits[:3]:
         sigs.extend(s for s in h.entry.signatures if s not in sigs)
-    return {"knowledge": knowledge_refs(hits), "signatures": sigs}
+        ev = h.entry.evidence
+        if ev is not None:
+            needs.extend(n for n in ev.record if n not in needs)
+    return {"knowledge": knowledge_refs(hits), "signatures": sigs, "needs": needs}
 
 
 @_timed("analyze_sources")
@@ -122,14 +143,16 @@ async def plan(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> dic
 
     p = planner.plan(state.symptom, sv, signatures=state.signatures,
                      candidates=state.candidates, focus=state.focus,
-                     seconds=state.seconds, max_events=runtime.context.max_events)
+                     seconds=state.seconds, max_events=runtime.context.max_events, needs=state.needs)
+    if state.round > 1:
+        p.reasons.insert(0, f"round {state.round}: " + (state.rounds[-1].get("next", "") if state.rounds else ""))
     return {"plan": p}
 
 
 @_timed("capture")
 async def capture(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> dict:
     ctx = runtime.context
-    await ctx.report_progress("recording", 0.3)
+    await ctx.report_progress(f"round {state.round}: recording", 0.3)
     result = await run_capture(ctx, state.plan, symptom=state.symptom, trigger=state.trigger,
                                seconds=state.seconds)
     return {"recording_id": result.recording_id, "capture": result.summary,
@@ -140,7 +163,7 @@ async def capture(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> 
 @_timed("detect")
 async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> dict:
     ctx = runtime.context
-    await ctx.report_progress("computing the evidence and ranking hypotheses", 0.8)
+    await ctx.report_progress(f"round {state.round}: computing the evidence and ranking hypotheses", 0.8)
     rec = ctx.store.recording(state.recording_id)
     view = RecordingView.from_recording(rec)
     book = build_facts(view)
@@ -157,6 +180,123 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
     facts = sorted(book.facts, key=lambda f: (-ranking.relevance[f.id], order[f.id]))
     return {"findings": facts, "hypotheses": ranking.hypotheses, "claims": ranking.claims,
             "chain": [f.id for f in ranking.chain], "gaps": view.gap_notes()}
+
+
+def decided(state: DiagnosisState) -> tuple[bool, str]:
+    """Whether the leading hypothesis is confirmed, and why (or why not)."""
+    from .hypotheses import MIN_VERDICT
+
+    hs = state.hypotheses
+    if not hs:
+        return False, "no fact in the recording supports any explanation"
+    top = hs[0]
+    if top.evidence_score < MIN_VERDICT:
+        return False, f"the best evidence ({top.title}) is too weak ({top.evidence_score:.2f} < {MIN_VERDICT})"
+    if len(hs) > 1:
+        second = hs[1]
+        same = (top.culprit and second.culprit and (top.culprit.module, top.culprit.function)
+                == (second.culprit.module, second.culprit.function))
+        if not same and top.score - second.score < 0.03 and second.evidence_score >= MIN_VERDICT:
+            return False, f"two explanations remain close: {top.title} ({top.score:.2f}) and {second.title} ({second.score:.2f})"
+    return True, f"{top.title} is confirmed by {len(top.supporting_events)} event(s)"
+
+
+@_timed("judge")
+async def judge(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> dict:
+    ok, why = decided(state)
+    live = state.node is not None and runtime.context.conn is not None and state.recording_id is not None
+    elapsed = time.time() - (state.started_at or time.time())
+    more = (not ok and live and state.plan is not None and state.round < state.max_rounds
+            and elapsed + state.seconds < state.time_budget)
+    if ok:
+        nxt = "decided: " + why
+    elif more:
+        nxt = "not decided (" + why + "): " + _next_round_reason(state)
+    elif not live or state.plan is None:
+        nxt = "not decided (" + why + "); a saved recording gets no further round"
+    elif state.round >= state.max_rounds:
+        nxt = f"not decided ({why}); the maximum of {state.max_rounds} round(s) is reached"
+    else:
+        nxt = f"not decided ({why}); the time budget of {state.time_budget:g} s is spent"
+    record = {"round": state.round, "recording_id": state.recording_id, "seconds": state.seconds,
+              "plan_reasons": list(state.plan.reasons) if state.plan else [],
+              "top": [{"id": h.id, "title": h.title, "score": h.score,
+                       "culprit": (f"{h.culprit.module}.{h.culprit.function}" if h.culprit and h.culprit.function
+                                   else (h.culprit.module if h.culprit else None))} for h in state.hypotheses[:3]],
+              "decided": ok, "next": nxt}
+    return {"rounds": state.rounds + [record], "another_round": more}
+
+
+def _weak(state: DiagnosisState) -> bool:
+    """Nothing decisive was seen: no hypothesis, or the best one's evidence under the bar."""
+    from .hypotheses import MIN_VERDICT
+
+    return not state.hypotheses or state.hypotheses[0].evidence_score < MIN_VERDICT
+
+
+def _next_round_reason(state: DiagnosisState) -> str:
+    if _weak(state):
+        return f"nothing relevant was seen: record {_wider(state.seconds):g} s instead of {state.seconds:g} s, with every module that appeared"
+    names = ", ".join(h.title for h in state.hypotheses[:2])
+    return f"refocus on {names}: record what their signatures need, with the modules that appeared"
+
+
+def _wider(seconds: float) -> float:
+    return round(min(seconds * 3.0, 60.0), 1)
+
+
+def route_after_judge(state: DiagnosisState) -> Literal["refocus", "explain"]:
+    return "refocus" if state.another_round else "explain"
+
+
+@_timed("refocus")
+async def refocus(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> dict:
+    """Plan the next round from what the last one showed."""
+    ctx = runtime.context
+    rec = ctx.store.recording(state.recording_id)
+    view = RecordingView.from_recording(rec)
+    appeared = _modules_seen(view)
+    known = set(state.survey.get("app_modules", []))
+    focus = list(state.focus)
+    for m in sorted(appeared - known):
+        if m not in focus:
+            focus.append(m)
+    for h in state.hypotheses[:2]:
+        if h.culprit and h.culprit.module and h.culprit.module not in focus and not h.culprit.module.startswith(":"):
+            focus.append(h.culprit.module)
+    needs = list(state.needs)
+    if ctx.use_knowledge:
+        kb = retriever_for(ctx).kb
+        for h in state.hypotheses[:3]:
+            if not h.id.startswith("fact:"):
+                ev = kb.get(h.id).evidence
+                needs.extend(n for n in (ev.record if ev else ()) if n not in needs)
+    seconds = _wider(state.seconds) if _weak(state) else state.seconds
+    budget_left = state.time_budget - (time.time() - (state.started_at or time.time()))
+    seconds = max(0.5, min(seconds, budget_left - 1.0))
+    await ctx.report_progress(f"round {state.round + 1}: refocusing", 0.2)
+    return {"round": state.round + 1, "focus": focus, "needs": needs, "seconds": seconds,
+            "survey": {**state.survey, "app_modules": sorted(known | {m for m in appeared})}}
+
+
+def _modules_seen(view: RecordingView) -> set[str]:
+    """Application modules the recording shows running: callbacks, initial calls, registered
+    module names, stack frames of exits."""
+    from .evidence.reasons import stack_frames
+    from .view import is_app_module
+
+    out = set()
+    for c in view.calls:
+        if is_app_module(c.module):
+            out.add(c.module.removeprefix("Elixir."))
+    for p in view.procs.values():
+        if p.init_module and is_app_module(p.init_module):
+            out.add(p.init_module.removeprefix("Elixir."))
+    for e in view.exits:
+        for f in stack_frames(e.reason):
+            if is_app_module(f.module):
+                out.add(f.module.removeprefix("Elixir."))
+    return out
 
 
 @_timed("explain")
@@ -192,7 +332,7 @@ async def finish(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
 # unregistered classes from msgpack checkpoints).
 CHECKPOINT_TYPES = [("elixir_scope.agents.findings", n) for n in (
     "Report", "Finding", "Hypothesis", "KnowledgeRef", "Plan", "PlannedSpec", "Culprit", "Evidence", "StateDiff",
-    "StateChange", "MessageArrow", "Location", "Narrative")]
+    "StateChange", "MessageArrow", "Location", "Narrative", "RoundRecord")]
 
 
 def checkpoint_serde():
@@ -215,21 +355,27 @@ async def sqlite_checkpointer(path):
 
 def build_graph(checkpointer=None):
     g = StateGraph(DiagnosisState, context_schema=DiagnosisContext, input_schema=DiagnosisInput)
+    g.add_node("start", start)
     g.add_node("retrieve", retrieve)
     g.add_node("analyze_sources", analyze_sources)
     g.add_node("survey", survey)
     g.add_node("plan", plan)
     g.add_node("capture", capture)
     g.add_node("detect", detect)
+    g.add_node("judge", judge)
+    g.add_node("refocus", refocus)
     g.add_node("explain", explain)
     g.add_node("report", finish)
-    g.add_edge(START, "retrieve")
+    g.add_edge(START, "start")
+    g.add_edge("start", "retrieve")
     g.add_edge("retrieve", "analyze_sources")
     g.add_conditional_edges("analyze_sources", route_after_sources, ["survey", "detect"])
     g.add_edge("survey", "plan")
     g.add_edge("plan", "capture")
     g.add_edge("capture", "detect")
-    g.add_edge("detect", "explain")
+    g.add_edge("detect", "judge")
+    g.add_conditional_edges("judge", route_after_judge, ["refocus", "explain"])
+    g.add_edge("refocus", "plan")
     g.add_edge("explain", "report")
     g.add_edge("report", END)
     return g.compile(checkpointer=checkpointer)

@@ -85,10 +85,18 @@ def _candidate(c) -> tuple[str | None, list[str]]:
 
 def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
          candidates: list | None = None, focus: list[str] | None = None,
-         seconds: float = 5.0, max_events: int = 50_000) -> Plan:
-    """A capture plan for ``symptom`` on the surveyed node."""
+         seconds: float = 5.0, max_events: int = 50_000, needs: list[str] | None = None) -> Plan:
+    """A capture plan for ``symptom`` on the surveyed node. ``needs`` are what the leading
+    hypotheses' knowledge signatures say to record (``knowledge.kb.RECORD_NEEDS``)."""
     classes = classify(symptom, signatures)
+    needs = list(needs or [])
     reasons = [f"symptom classes: {', '.join(classes)}"]
+    if needs:
+        reasons.append("the leading hypotheses need: " + ", ".join(needs))
+    if "ets" in needs and "data" not in classes:
+        classes.append("data")
+    if "samples" in needs and "memory" not in classes:
+        classes.append("memory")
     focus = list(focus or []) + _mentioned(symptom, survey.app_modules)
     modules = list(dict.fromkeys(focus + survey.app_modules))
     specs: list[PlannedSpec] = []

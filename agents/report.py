@@ -92,6 +92,13 @@ def render_markdown(report: Report) -> str:
             out.append(report.fix_example.strip())
             out.append("```")
             out.append("")
+    if len(report.rounds) > 1 or (report.rounds and not report.rounds[0].decided):
+        out.append("## Rounds")
+        out.append("")
+        for r in report.rounds:
+            lead = "; ".join(f"{t['title']} ({t['score']:.2f})" for t in r.top[:2]) or "no hypothesis"
+            out.append(f"{r.round}. recording {r.recording_id}, {r.seconds or 0:g} s — leading: {lead}. {r.next}")
+        out.append("")
     if report.hypotheses:
         out.append("## Hypotheses")
         out.append("")

@@ -25,6 +25,8 @@ class DiagnosisInput:
     trigger: str | None = None         # Elixir expression run on the node to reproduce the problem
     seconds: float = 5.0               # how long to record (after the trigger, if any)
     recording_id: int | None = None    # diagnose an existing recording instead of capturing
+    max_rounds: int = 3                # capture rounds at most (a live node only)
+    time_budget: float = 180.0         # seconds for the whole diagnosis; no new round starts past it
 
 
 @dataclass(kw_only=True)
@@ -46,3 +48,8 @@ class DiagnosisState(DiagnosisInput):
     report: Report | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    round: int = 1                                               # the capture round under way
+    rounds: list[dict] = field(default_factory=list)             # one summary per finished round (RoundRecord)
+    needs: list[str] = field(default_factory=list)               # what the next plan must record (knowledge `record` needs)
+    another_round: bool = False                                  # judge's decision: plan and capture again
+    started_at: float = 0.0                                      # wall clock (time.time) when the diagnosis started

@@ -152,7 +152,7 @@ def no_effect_messages(view: RecordingView, book: FactBook) -> None:
             effect.add(key)
     senders = _senders(view)
     for key in sorted(groups, key=str):
-        if key in effect:
+        if key in effect or len(groups[key]) < 2:   # once is no pattern (it may have set a timer we cannot see)
             continue
         calls = groups[key]
         c = calls[0]

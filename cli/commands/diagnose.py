@@ -29,6 +29,10 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--sources", help="folder with the application's Elixir sources (for code locations)")
     p.add_argument("--focus", action="append", default=[], help="a module or process you suspect (repeatable)")
     p.add_argument("--seconds", type=float, default=5.0, help="how long to record (after the trigger)")
+    p.add_argument("--max-rounds", type=int, default=3,
+                   help="capture rounds at most: an undecided round is followed by a refocused one (default 3)")
+    p.add_argument("--time-budget", type=float, default=180.0,
+                   help="seconds for the whole diagnosis; no new round starts past it (default 180)")
     p.add_argument("--report", type=Path, help="also write the Markdown report to this file")
     p.add_argument("--checkpoint", type=Path, help="checkpoint the diagnosis graph in this SQLite file")
     p.set_defaults(run=run_diagnose)
@@ -101,6 +105,7 @@ async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
                 report = await diagnose(DiagnosisInput(
                     symptom=args.symptom, node=node_name if conn else None, focus=args.focus,
                     source_path=args.sources, trigger=args.trigger, seconds=args.seconds,
+                max_rounds=args.max_rounds, time_budget=args.time_budget,
                     recording_id=args.recording), ctx, checkpointer=checkpointer)
     finally:
         if checkpointer is not None:

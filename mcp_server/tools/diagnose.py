@@ -91,6 +91,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         recording: Annotated[int | None, Field(description="Diagnose this existing recording instead of recording anew.")] = None,
         seconds: Annotated[float, Field(gt=0, le=120, description="How long to record (after the trigger, if any).")] = 5.0,
         trigger: Annotated[str | None, Field(description="Elixir expression run on the node to reproduce the problem (needs --allow-mutations).")] = None,
+        max_rounds: Annotated[int, Field(ge=1, le=5, description="Capture rounds at most: an undecided round is followed by a refocused one.")] = 3,
+        time_budget: Annotated[float, Field(gt=0, le=600, description="Seconds for the whole diagnosis; no new round starts past it.")] = 180.0,
         source_path: Annotated[str | None, Field(description="Folder with the application's Elixir sources (for code locations).")] = None,
         focus: Annotated[list[str], Field(description="Modules or processes you already suspect.")] = [],
         node: NodeArg = None,
@@ -121,7 +123,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
                                 progress=progress)
         report = await run_diagnosis(DiagnosisInput(
             symptom=symptom, node=node_name, focus=list(focus), source_path=source_path, trigger=trigger,
-            seconds=seconds, recording_id=recording), dctx)
+            seconds=seconds, recording_id=recording, max_rounds=max_rounds, time_budget=time_budget), dctx)
         report_id = secrets.token_hex(4)
         state.reports[report_id] = report
         md = render_markdown(report)
