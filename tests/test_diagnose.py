@@ -97,6 +97,14 @@ async def test_report_names_the_true_culprit(name, tmp_path, kb_dir):
     data = json.loads(report.to_json())
     assert data["schema"] == "elixir-scope/diagnosis-report@1"
     assert Report.model_validate(data).root_cause.culprit == c
+    # the same recording always gives the same report: diagnose it again, twice, offline
+    again = [await diagnose(DiagnosisInput(symptom=scenario(name)["symptom"], recording_id=report.recording_id,
+                                           source_path=str(EXAMPLES / name)),
+                            DiagnosisContext(store=store, knowledge_dir=kb_dir)) for _ in range(2)]
+    for r in again:
+        assert r.root_cause.culprit == report.root_cause.culprit
+        assert [h.id for h in r.hypotheses] == [h.id for h in report.hypotheses]
+        assert [f.id for f in r.findings] == [f.id for f in report.findings]
     store.close()
 
 

@@ -532,6 +532,9 @@ def dead_sends(view: RecordingView, book: FactBook) -> None:
         where = ""
         if keeper is not None:
             culprit = keeper
+            whose = _identity(view, dead.pid) if dead is not None else None
+            if whose:
+                culprit.detail = whose   # the process the stale pid stood for
             where = f" The pid was kept by {keeper.module}.{keeper.function}."
         fact = book.add(Finding(
             detector="dead_send", title=f"{view.label(d.sender)} sends to dead process {target}",
