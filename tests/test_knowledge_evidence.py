@@ -167,6 +167,8 @@ SCENARIOS = [
     (["callback:slow_init", "call:cycle", "call:blocked_waiting"], ["supervisor-init-deadlock"]),
     (["pubsub:topic_mismatch", "pubsub:no_subscribers"], ["pubsub-topic-mismatch"]),
     (["pubsub:no_subscribers"], ["pubsub-no-subscribers"]),
+    (["call:blocked_waiting", "exception:timeout:GenServer.call"], ["handle-call-never-replies"]),
+    (["message:send_dead", "exit:not_restarted"], ["cast-to-missing-process-lost"]),
 ]
 
 
