@@ -172,6 +172,28 @@ SCENARIOS = [
 ]
 
 
+# Single facts with the tokens the evidence layer (agents/evidence) puts on one fact together:
+# a signature must not be contradicted by the very fact that is its best evidence.
+SCENARIOS += [
+    (["callback:slow", "exception:timeout:GenServer.call"], ["slow-callback-blocks-callers"]),
+    (["call:cycle", "call:nested_in_callback", "exception:timeout:GenServer.call"], ["genserver-call-cycle"]),
+    (["mailbox:growing", "message:rate_high", "callback:slow"], ["mailbox-overload"]),
+    (["callback:rate_high", "reductions:high", "timer:leak"], ["hot-loop-reductions", "timer-interval-wrong-unit", "timer-leak-send-after"]),
+    (["message:no_effect", "callback:unhandled_message"], ["catch-all-handle-info-swallows"]),
+    (["statem:unhandled_event", "message:no_effect"], ["statem-unhandled-event"]),
+    (["state:growing", "memory:process_heap_growing"], ["state-growing-unbounded", "cache-without-eviction"]),
+    (["ets:owner_exit", "exception:badarg:ets"], ["ets-table-owner-death"]),
+    (["exception:error", "exception:badarg", "exception:badarg:ets"], ["ets-access-rights"]),
+    (["restart:siblings", "exit:shutdown"], ["one-for-all-cascade"]),
+    (["exit:not_restarted", "exit:shutdown"], ["restart-type-surprises"]),
+    (["message:send_dead"], ["cast-to-missing-process-lost"]),
+    (["message:send_dead", "call:noproc"], ["registry-stale-lookup"]),
+    (["exception:error", "exception:function_clause", "callback:unhandled_message"], ["unexpected-message-function-clause"]),
+    (["exit:abnormal", "exit:caused_by_other", "link:unexpected_exit", "exit:linked_cascade", "task:crash_propagates"],
+     ["task-async-crash-kills-caller"]),
+]
+
+
 @pytest.mark.parametrize(("observed", "expected"), SCENARIOS, ids=[s[1][0] for s in SCENARIOS])
 def test_the_right_pattern_ranks_first_on_its_evidence(kb, observed, expected):
     ranked = _ranked(kb, {t: [f"f{i}"] for i, t in enumerate(observed)})
