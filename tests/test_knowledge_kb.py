@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from elixir_scope.knowledge import SIGNATURES, EntryError, KnowledgeBase, SignatureError
-from elixir_scope.knowledge.kb import CATEGORIES, parse_entry
+from elixir_scope.knowledge.kb import CATEGORIES, RECORD_NEEDS, parse_entry
 from elixir_scope.knowledge.signatures import check_tokens, is_known, relation
 
 KB_DIR = Path(__file__).resolve().parents[1] / "knowledge" / "kb"
@@ -159,3 +159,104 @@ def test_signature_vocabulary_rules():
         check_tokens(["mailbox:grow"], where="t")
     with pytest.raises(SignatureError, match="family:detail"):
         check_tokens(["mailbox"], where="t")
+
+
+# -- evidence signatures ([evidence] in the front matter) ----------------------------------
+
+# Tokens that say "something failed" without saying what: never enough to make a specific
+# pattern a candidate on their own.
+GENERIC_TOKENS = {"exit:abnormal", "exit:shutdown", "exit:caused_by_other", "exception:error", "restart:loop"}
+
+
+def test_every_entry_has_an_evidence_signature_or_says_why_not(kb):
+    for e in kb:
+        sig = e.evidence
+        assert sig is not None, f"{e.id}: no [evidence] table"
+        if not sig.checkable:
+            assert len(sig.none) > 40 and not (sig.primary or sig.contradicts or sig.record), e.id
+            continue
+        assert sig.primary and set(sig.primary) <= set(sig.supports), e.id
+        assert not set(sig.primary) <= GENERIC_TOKENS, f"{e.id}: only generic primary tokens {sig.primary}"
+        assert not set(sig.supports) & set(sig.contradicts), e.id
+        assert sig.record and set(sig.record) <= set(RECORD_NEEDS), e.id
+        assert len(sig.misleads) > 60, f"{e.id}: say how the pattern misleads"
+    checkable = [e for e in kb if e.evidence.checkable]
+    assert len(checkable) / len(kb) > 0.95
+
+
+def test_signatures_field_agrees_with_the_evidence(kb):
+    """The retrieval field names every primary token (or a relative), and no contradiction."""
+    for e in kb:
+        if not e.evidence.checkable:
+            continue
+        for p in e.evidence.primary:
+            assert any(relation(p, s) > 0 for s in e.signatures), f"{e.id}: primary {p} not in signatures"
+        assert not set(e.evidence.contradicts) & set(e.signatures), e.id
+
+
+def test_docs_state_the_signature_count_and_list_the_entries_without_one(kb):
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "knowledge.md").read_text()
+    checkable = sum(e.evidence.checkable for e in kb)
+    assert f"**{checkable} of {len(kb)}**" in docs
+    for e in kb:
+        if not e.evidence.checkable:
+            assert f"`{e.id}`" in docs, f"docs/knowledge.md does not list {e.id} among entries without a signature"
+
+
+EVIDENCE = '''
+[evidence]
+supports = ["call:self", "exception:calling_self", "exit:abnormal"]
+primary = ["call:self"]
+contradicts = ["call:cycle"]
+record = ["calls", "callbacks"]
+misleads = "a call through a registered name hangs instead of raising"
++++
+'''
+
+
+def _with_evidence(block: str) -> str:
+    head, _, body = GOOD.partition("\n+++\n")   # the first +++ line opens, the next closes
+    opening, _, front = head.partition("+++\n")
+    front = front.split("\n[evidence]\n")[0]
+    return f"+++\n{front}\n{block.strip()}\n+++\n{body}"
+
+
+def test_an_evidence_table_is_parsed():
+    e = parse_entry(_with_evidence(EVIDENCE), "genserver-call-self.md")
+    assert e.evidence.supports == ("call:self", "exception:calling_self", "exit:abnormal")
+    assert e.evidence.primary == ("call:self",) and e.evidence.contradicts == ("call:cycle",)
+    assert e.evidence.record == ("calls", "callbacks") and e.evidence.checkable
+    assert e.evidence.misleads.startswith("a call through")
+    # primary defaults to every supporting token
+    no_primary = parse_entry(_with_evidence(EVIDENCE.replace('primary = ["call:self"]\n', "")), "genserver-call-self.md")
+    assert no_primary.evidence.primary == no_primary.evidence.supports
+    none = parse_entry(_with_evidence('[evidence]\nnone = "only a crash dump shows it"'), "genserver-call-self.md")
+    assert not none.evidence.checkable and none.evidence.none == "only a crash dump shows it"
+    # the signature is part of the content hash
+    assert e.content_hash != no_primary.content_hash
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        (EVIDENCE.replace("misleads =", "severity = 3\nmisleads ="), "unknown [evidence] keys ['severity']"),
+        (EVIDENCE.replace('"exception:calling_self"', '"exception:caling_self"'), "did you mean exception:calling_self"),
+        (EVIDENCE.replace('contradicts = ["call:cycle"]', 'contradicts = ["Call Cycle"]'), "not a signature token"),
+        (EVIDENCE.replace('primary = ["call:self"]', 'primary = ["call:cycle"]'), "primary tokens ['call:cycle'] are not in `supports`"),
+        (EVIDENCE.replace('contradicts = ["call:cycle"]', 'contradicts = ["exit:abnormal"]'), "['exit:abnormal'] both support and contradict"),
+        (EVIDENCE.replace('record = ["calls", "callbacks"]', 'record = ["calls", "heap_dump"]'), "record needs ['heap_dump'] unknown"),
+        (EVIDENCE.replace("[evidence]\n", '[evidence]\nnone = "cannot be seen"\n'), "`none` (cannot be seen in a recording) goes alone"),
+        ('[evidence]\nnone = "  "', "`none` must be a non-empty string"),
+        (EVIDENCE.replace('supports = ["call:self", "exception:calling_self", "exit:abnormal"]', "supports = []")
+         .replace('primary = ["call:self"]\n', ""), "needs `supports`"),
+        (EVIDENCE.replace('record = ["calls", "callbacks"]', 'record = "calls"'), "`record` must be a list"),
+        (EVIDENCE.replace("[evidence]\n", "").replace("supports =", "evidence = 1\nsupports =", 1), "must be a TOML table"),
+    ],
+)
+def test_malformed_evidence_is_rejected_naming_the_file(block, message):
+    text = _with_evidence(block)
+    if "evidence = 1" in block:   # a plain key instead of a table
+        text = _with_evidence("").replace("related = [", "evidence = 1\nrelated = [")
+    with pytest.raises(EntryError, match=re.escape(message)) as err:
+        parse_entry(text, "kb/genserver-call-self.md")
+    assert str(err.value).startswith("kb/genserver-call-self.md")
