@@ -1,7 +1,7 @@
 """What the application on a node is made of, for planning a capture: its own modules (not
 OTP's or Elixir's), its GenServers, its ETS tables with their owners, its registries and the
-keys registered in them — plus cheap samples (mailbox lengths, process count) to take while
-recording.
+keys registered in them. (What is sampled while recording: :mod:`.resources`; the
+supervisors' facts: :mod:`.supervisors`.)
 
 All of it over rpc with standard functions and export funs (no code loaded, a handful of
 round trips), like :mod:`~elixir_scope.instrument.introspect`, which it builds on.
@@ -125,15 +125,3 @@ async def registry_keys(conn: Connection, registry: str) -> list:
     keys = await conn.rpc("Elixir.Registry", "select", [name, spec], timeout=5.0)
     return sorted(set(keys), key=repr) if isinstance(keys, list) else []
 
-
-@dataclass
-class Sample:
-    process_count: int
-    queues: list[tuple[Pid, int]]  # the processes with the longest mailboxes
-
-
-async def sample(conn: Connection, *, top: int = 10, min_queue: int = 1) -> Sample:
-    """A cheap sample: the process count and the longest mailboxes."""
-    count = await conn.rpc("erlang", "system_info", [Atom("process_count")])
-    procs = await process_overview(conn, sort_by="message_queue_len", limit=top)
-    return Sample(int(count), [(p.pid, p.message_queue_len) for p in procs if p.message_queue_len >= min_queue])
