@@ -48,6 +48,9 @@ EXPECTED = {
     "ignored_error",
     "timer_leak",
     "wrong_strategy",
+    "message_shape",
+    "task_crash",
+    "throw_escape",
 }
 
 
@@ -478,3 +481,57 @@ def test_wrong_strategy_a_fetcher_crash_logs_everybody_out(scenario_node):
     # the sessions process did not crash: its supervisor shut it down because the fetcher did
     assert out == "{:shutdown, 0, true}", out
     assert "(MatchError)" in node.log() and "Feeds.Fetcher" in node.log()
+
+
+@scenario("message_shape")
+def test_message_shape_crashes_the_cache_which_forgets_its_updates(scenario_node):
+    s, node = scenario_node
+    out = eval_on(node, f"""
+        pid = Process.whereis(Inventory.Cache)
+        ref = Process.monitor(pid)
+        {s.trigger}
+        receive do
+          {{:DOWN, ^ref, :process, _, {{reason, [{{mod, fun, [msg, _state], _}} | _]}}}} ->
+            Process.sleep(100)
+            inspect({{reason, mod, fun, msg, Inventory.Cache.level("mug"), Inventory.Warehouse.levels()["mug"]}})
+        after 3_000 -> "no crash"
+        end
+    """)
+    # the victim crashed on the sender's old message shape and restarted with stale levels
+    assert out == '{:function_clause, Inventory.Cache, :handle_info, {:stock_changed, "mug", 40}, 10, 40}', out
+
+
+@scenario("task_crash")
+def test_task_crash_takes_the_albums_down(scenario_node):
+    s, node = scenario_node
+    out = eval_on(node, f"""
+        pid = Process.whereis(Gallery.Albums)
+        ref = Process.monitor(pid)
+        {s.trigger}
+        before = Gallery.Albums.albums()
+        receive do
+          {{:DOWN, ^ref, :process, _, {{reason, [top | _]}}}} ->
+            Process.sleep(50)
+            inspect({{before, reason, top |> Tuple.to_list() |> Enum.take(3), Gallery.Albums.albums()}})
+        after 3_000 -> "no crash"
+        end
+    """)
+    assert out == '{%{"cats" => 1, "holidays" => 1}, :badarith, [Gallery.Thumbs, :scale, 2], %{}}', out
+
+
+@scenario("throw_escape")
+def test_throw_escape_stops_the_store_with_a_bad_return_value(scenario_node):
+    s, node = scenario_node
+    out = eval_on(node, f"""
+        pid = Process.whereis(Settings.Store)
+        ref = Process.monitor(pid)
+        {s.trigger}
+        receive do
+          {{:DOWN, ^ref, :process, _, reason}} ->
+            Process.sleep(50)
+            inspect({{reason, Settings.Store.get("http.port"), Settings.Store.version()}})
+        after 3_000 -> "no crash"
+        end
+    """)
+    # the thrown term became the callback's return value; the restart lost the day's changes
+    assert out == '{{:bad_return_value, {:bad_line, "port 587"}}, "4000", 0}', out
