@@ -2,10 +2,14 @@
 capture, reproduce the problem while it runs, and keep what was seen from outside.
 
 While the capture runs, the trigger expression (if any) is evaluated on the node; mailbox
-lengths and the process count are sampled every ``sample_every`` seconds; the registries'
-keys are read at the start and the end. Those observations go into the recording itself as
-``mark`` events (see :mod:`~elixir_scope.agents.view`), so a saved recording can be
-diagnosed again without the live node.
+lengths and the process count, and the resources (per-process memory, heap, binaries,
+mailboxes, reductions; ETS tables; node totals — :mod:`~elixir_scope.instrument.resources`)
+are sampled every ``sample_every`` seconds; the registries' keys and the application's
+supervisors (strategy, intensity, period, children's restart types —
+:mod:`~elixir_scope.instrument.supervisors`) are read at the start and the end. Those
+observations go into the recording itself as ``mark`` events (see
+:mod:`~elixir_scope.agents.marks` and :mod:`~elixir_scope.agents.view`), so a saved recording
+can be diagnosed again without the live node.
 """
 
 from __future__ import annotations
@@ -19,10 +23,13 @@ from elixir_scope.instrument.etf import Atom
 from elixir_scope.instrument.limits import CaptureLimits
 from elixir_scope.instrument.session import capture
 from elixir_scope.instrument.specs import SpecError, compile_spec
-from elixir_scope.instrument.survey import registry_keys, sample
+from elixir_scope.instrument.resources import ResourceSampler
+from elixir_scope.instrument.supervisors import app_supervisors
+from elixir_scope.instrument.survey import app_modules, registry_keys
 
 from .context import DiagnosisContext
 from .findings import Plan
+from .marks import resource_mark, supervisor_mark
 from .view import REGISTRY_TAG, SAMPLE_TAG
 
 
@@ -53,12 +60,14 @@ def capture_plan(plan: Plan) -> tuple[CapturePlan, list[str]]:
                        state_modules=state, checkpoint_ms=0), errors
 
 
-async def _sampler(ctx: DiagnosisContext, session, stop: asyncio.Event, errors: list[str]) -> None:
+async def _sampler(ctx: DiagnosisContext, session, stop: asyncio.Event, errors: list[str], budget: int) -> None:
+    resources = ResourceSampler(ctx.conn)
     while not stop.is_set():
         try:
-            s = await sample(ctx.conn, top=10)
-            await session.mark((Atom(SAMPLE_TAG), s.process_count,
-                                [(str(pid).encode(), q) for pid, q in s.queues]))
+            snap = await resources.sample()
+            await session.mark((Atom(SAMPLE_TAG), snap.node.process_count,
+                                [(str(pid).encode(), q) for pid, q in snap.queues]))
+            await session.mark(resource_mark(snap, budget))
         except Exception as exc:  # sampling is best effort: the recording itself goes on
             errors.append(f"sampling stopped: {exc}")
             return
@@ -66,6 +75,18 @@ async def _sampler(ctx: DiagnosisContext, session, stop: asyncio.Event, errors: 
             await asyncio.wait_for(stop.wait(), ctx.sample_every)
         except asyncio.TimeoutError:
             pass
+
+
+async def _supervision(ctx: DiagnosisContext, session, phase: str, modules: list[str], errors: list[str],
+                       budget: int) -> None:
+    """The application's supervisors as marks (one per supervisor), read at ``phase``."""
+    if not modules:
+        return
+    try:
+        for sup in await app_supervisors(ctx.conn, modules):
+            await session.mark(supervisor_mark(phase, sup, budget))
+    except Exception as exc:  # best effort, like the samples
+        errors.append(f"could not read the supervisors at the {phase}: {exc}")
 
 
 async def _registries(ctx: DiagnosisContext, session, registries: list[str], errors: list[str]) -> None:
@@ -88,7 +109,15 @@ async def run_capture(ctx: DiagnosisContext, plan: Plan, *, symptom: str, trigge
         s.spec.split("(")[1].split(",")[0].strip()
         for s in plan.specs if s.spec.startswith("Registry.dispatch(")]
     await _registries(ctx, session, regs, errors)
-    sampler = asyncio.create_task(_sampler(ctx, session, stop, errors))
+    # marks must fit the agent's term limit whole (it would truncate them)
+    budget = max(256, limits.max_term_bytes - 96)
+    try:
+        modules = await app_modules(ctx.conn)
+    except Exception as exc:
+        modules = []
+        errors.append(f"could not list the application's modules: {exc}")
+    await _supervision(ctx, session, "start", modules, errors, budget)
+    sampler = asyncio.create_task(_sampler(ctx, session, stop, errors, budget))
     t0 = time.perf_counter()
     try:
         await session.mark((Atom("es_trigger"), trigger.encode() if trigger else Atom("none")))
@@ -103,6 +132,7 @@ async def run_capture(ctx: DiagnosisContext, plan: Plan, *, symptom: str, trigge
         await sampler
         if regs:
             await _registries(ctx, session, regs, errors)
+        await _supervision(ctx, session, "end", modules, errors, budget)
         result = await session.stop()
     wait_ms = (time.perf_counter() - t0) * 1000.0
     st = result.stats

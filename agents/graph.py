@@ -104,7 +104,7 @@ async def analyze_sources(state: DiagnosisState, runtime: Runtime[DiagnosisConte
     from elixir_scope.knowledge.source import analyze_tree, rank_candidates
 
     await runtime.context.report_progress("analysing the Elixir sources", 0.1)
-    analysis = analyze_tree(state.source_path)
+    analysis = analyze_tree(state.source_path, include_tests=state.include_tests)
     cands = rank_candidates(analysis, state.symptom, limit=8)
     modules = {m.name: (m.file, m.line, {(f.name, f.arity): f.line for f in m.functions})
                for m in analysis.modules}

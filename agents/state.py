@@ -22,6 +22,7 @@ class DiagnosisInput:
     node: str | None = None            # "app@host": a live node to survey and record
     focus: list[str] = field(default_factory=list)   # modules or processes to look at first
     source_path: str | None = None     # Elixir sources to analyse
+    include_tests: bool = False        # analyse test/ folders and .exs scripts too
     trigger: str | None = None         # Elixir expression run on the node to reproduce the problem
     seconds: float = 5.0               # how long to record (after the trigger, if any)
     recording_id: int | None = None    # diagnose an existing recording instead of capturing

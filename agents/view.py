@@ -18,6 +18,7 @@ from elixir_scope.instrument.etf import Atom
 from elixir_scope.instrument.etf.inspect import inspect as _inspect
 
 from .findings import Evidence
+from .marks import ResourceSample, SupervisorInfo, parse_resources, parse_supervisor
 
 
 def fmt(term: Any, limit: int = 120) -> str:
@@ -169,6 +170,8 @@ class RecordingView:
     registry_keys: dict[str, set[str]] = field(default_factory=dict)  # live Registry keys, by registry
     links: list[Link] = field(default_factory=list)
     dead_sends: list[DeadSend] = field(default_factory=list)
+    resources: list[ResourceSample] = field(default_factory=list)     # periodic resource samples, in time order
+    supervisors: dict[str, list[SupervisorInfo]] = field(default_factory=dict)  # "start"/"end" → the app's supervisors
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -246,6 +249,14 @@ class RecordingView:
             if ln.made and {ln.pid, ln.other} == pair:
                 return True
         return False
+    def supervisor_of(self, proc: int, phase: str = "start") -> tuple[SupervisorInfo, Any] | None:
+        """The supervisor (as read at ``phase``) that has process ``proc`` as a child, and
+        that child's facts (restart type, shutdown, ...)."""
+        for sup in self.supervisors.get(phase, []):
+            child = sup.child_of(proc)
+            if child is not None:
+                return sup, child
+        return None
 
     def gap_notes(self) -> list[str]:
         return [f"{g.count} events dropped ({g.reason}) at +{self.at_ms(g.ts):.0f} ms" for g in self.gaps]
@@ -282,6 +293,7 @@ def is_atom(term: Any, name: str) -> bool:
 # itself as ``mark`` events, so a saved recording can be diagnosed again later:
 #   {es_sample, ProcessCount, [{PidText :: binary, QueueLen}]}
 #   {es_registry_keys, RegistryName :: atom, [Key]}
+#   {es_resources, ...} and {es_supervisor, Phase, ...}: see agents/marks.py
 SAMPLE_TAG = "es_sample"
 REGISTRY_TAG = "es_registry_keys"
 
@@ -329,9 +341,18 @@ def from_recording(rec) -> RecordingView:
     states: list[StateStep] = []
     samples: list[Sample] = []
     registry: dict[str, set[str]] = defaultdict(set)
+    resources: list[ResourceSample] = []
+    supervisors: dict[str, list[SupervisorInfo]] = defaultdict(list)
     receives: dict[int, object] = {}
     links: list[Link] = []
     dead_sends: list[DeadSend] = []
+
+    def pid_key(text: str) -> int:
+        if text not in by_text:
+            k = -(len(by_text) + 1)
+            by_text[text] = k
+            procs[k] = Proc(k, text, None, None)
+        return by_text[text]
     for e in events:
         pid = _key(e.node_id, e.pid)
         kind = e.kind
@@ -357,6 +378,8 @@ def from_recording(rec) -> RecordingView:
         elif kind == EventKind.EXIT:
             exits.append(Exit(e.id, pid, e.ts, e.payload))
         elif kind == EventKind.SPAWN:
+            if procs.get(pid) is not None and procs[pid].name == "rex":
+                continue  # a worker rex starts per rpc: the diagnosis's own calls (samples, supervisors, trigger)
             spawns.append(Spawn(e.id, pid, _key(e.node_id, e.aux), e.ts, e.payload))
         elif kind == EventKind.STATE:
             phase, state = e.payload if isinstance(e.payload, tuple) and len(e.payload) == 2 else ("?", e.payload)
@@ -368,14 +391,14 @@ def from_recording(rec) -> RecordingView:
                 queues = {}
                 for item in term[2]:
                     text = item[0].decode() if isinstance(item[0], bytes) else str(item[0])
-                    if text not in by_text:
-                        k = -(len(by_text) + 1)
-                        by_text[text] = k
-                        procs[k] = Proc(k, text, None, None)
-                    queues[by_text[text]] = int(item[1])
+                    queues[pid_key(text)] = int(item[1])
                 samples.append(Sample(e.ts, int(term[1]), queues))
             elif isinstance(term, tuple) and term and is_atom(term[0], REGISTRY_TAG) and len(term) == 3:
                 registry[fmt(term[1])].update(fmt(k) for k in term[2])
+            elif (res := parse_resources(e.id, e.ts, term, pid_key)) is not None:
+                resources.append(res)
+            elif (sup := parse_supervisor(e.id, e.ts, term, pid_key)) is not None:
+                supervisors[sup.phase].append(sup)
         elif kind == EventKind.RECEIVE:
             receives[e.id] = e
         elif kind in (EventKind.LINK, EventKind.GETTING_LINKED, EventKind.UNLINK, EventKind.GETTING_UNLINKED):
@@ -408,7 +431,8 @@ def from_recording(rec) -> RecordingView:
     messages.sort(key=lambda m: (m.send_ts if m.send_ts is not None else m.receive_ts or 0))
     gaps = [Gap(g.ts, g.count, g.reason) for g in rec.gaps()]
     return RecordingView(rec.id, unit, start, procs, calls, messages, exits, spawns, states,
-                         samples, gaps, registry_keys=dict(registry), links=links, dead_sends=dead_sends)
+                         samples, gaps, registry_keys=dict(registry), links=links, dead_sends=dead_sends,
+                         resources=resources, supervisors=dict(supervisors))
 
 
 def _short(name: str | None) -> str | None:

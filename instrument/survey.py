@@ -1,7 +1,7 @@
 """What the application on a node is made of, for planning a capture: its own modules (not
 OTP's or Elixir's), its GenServers, its ETS tables with their owners, its registries and the
-keys registered in them — plus cheap samples (mailbox lengths, process count) to take while
-recording.
+keys registered in them. (What is sampled while recording: :mod:`.resources`; the
+supervisors' facts: :mod:`.supervisors`.)
 
 All of it over rpc with standard functions and export funs (no code loaded, a handful of
 round trips), like :mod:`~elixir_scope.instrument.introspect`, which it builds on.
@@ -9,6 +9,7 @@ round trips), like :mod:`~elixir_scope.instrument.introspect`, which it builds o
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from .dist import Connection
@@ -17,6 +18,9 @@ from .introspect import ProcessSummary, process_overview
 
 # Modules that are never "the application": the tooling itself and interactive shells.
 _TOOLING = ("elixir_scope_agent", "Elixir.IEx", "Elixir.Mix", "Elixir.Hex", "Elixir.ExUnit")
+# Modules Elixir compiles a script's top-level code into (`elixir_compiler_0`, ...): they have
+# no source file of their own and are gone at the next purge — tracing them records nothing.
+_SCRIPT_MODULE = re.compile(r"elixir_compiler_\d+\Z")
 
 
 def _text(x) -> str:
@@ -56,7 +60,8 @@ class AppSurvey:
 
 async def app_modules(conn: Connection) -> list[str]:
     """Loaded modules that belong to the application: not under the OTP root, not Elixir's
-    own, not tooling. Modules compiled in memory (``elixir -r``, ``Code.eval``) count."""
+    own, not tooling, not a script's top-level code (``elixir_compiler_N``). Modules compiled
+    in memory (``elixir -r``, ``Code.eval``) count."""
     loaded = await conn.rpc("code", "all_loaded", [], timeout=10.0)
     root = _text(await conn.rpc("code", "root_dir", []))
     elixir_dir = await conn.rpc("code", "lib_dir", [Atom("elixir")])
@@ -64,7 +69,7 @@ async def app_modules(conn: Connection) -> list[str]:
     out = []
     for mod, path in loaded:
         name, where = _text(mod), _text(path) if not isinstance(path, Atom) else path.name
-        if name.startswith(_TOOLING) or where in ("preloaded", "cover_compiled"):
+        if name.startswith(_TOOLING) or where in ("preloaded", "cover_compiled") or _SCRIPT_MODULE.match(name):
             continue
         if where.startswith(root) or (elixir_root and where.startswith(elixir_root)):
             continue
@@ -125,15 +130,3 @@ async def registry_keys(conn: Connection, registry: str) -> list:
     keys = await conn.rpc("Elixir.Registry", "select", [name, spec], timeout=5.0)
     return sorted(set(keys), key=repr) if isinstance(keys, list) else []
 
-
-@dataclass
-class Sample:
-    process_count: int
-    queues: list[tuple[Pid, int]]  # the processes with the longest mailboxes
-
-
-async def sample(conn: Connection, *, top: int = 10, min_queue: int = 1) -> Sample:
-    """A cheap sample: the process count and the longest mailboxes."""
-    count = await conn.rpc("erlang", "system_info", [Atom("process_count")])
-    procs = await process_overview(conn, sort_by="message_queue_len", limit=top)
-    return Sample(int(count), [(p.pid, p.message_queue_len) for p in procs if p.message_queue_len >= min_queue])

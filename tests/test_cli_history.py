@@ -84,6 +84,12 @@ def test_analyze_sources(capsys):
     assert got["candidates"][0]["spec"] == "CallCycle.Orders.handle_call/3"
     code, _, err = run(capsys, "analyze", "/no/such/folder")
     assert code == 2 and "is not a folder" in err
+    # test/ folders and .exs scripts only on request
+    umbrella = str(REPO / "tests" / "fixtures" / "elixir_umbrella")
+    code, out, _ = run(capsys, "analyze", umbrella, "--json")
+    assert code == 0 and "Shop.CartTest" not in {m["name"] for m in json.loads(out)["modules"]}
+    code, out, _ = run(capsys, "analyze", umbrella, "--include-tests", "--json")
+    assert code == 0 and "Shop.CartTest" in {m["name"] for m in json.loads(out)["modules"]}
 
 
 def test_diagnose_needs_a_node_or_a_recording(capsys, monkeypatch):

@@ -39,6 +39,18 @@ EXPECTED = {
     "lost_update",
     "unheard_pubsub",
     "process_leak",
+    # kinds added for issue 10 (each a chain or a quiet failure, the crash is not the culprit)
+    "linked_crash",
+    "statem_cancel",
+    "ets_owner_gone",
+    "stale_pid",
+    "cache_growth",
+    "ignored_error",
+    "timer_leak",
+    "wrong_strategy",
+    "message_shape",
+    "task_crash",
+    "throw_escape",
 }
 
 
@@ -322,3 +334,204 @@ def test_process_leak_grows_the_process_count(scenario_node):
     before, after, stuck = ints(out)
     assert after - before >= 200
     assert stuck >= 200
+
+
+# --- the kinds added for issue 10 ---------------------------------------------------------------
+
+
+@scenario("linked_crash")
+def test_linked_crash_takes_the_collector_down_with_the_flusher(scenario_node):
+    s, node = scenario_node
+    out = eval_on(node, f"""
+        Process.sleep(250)
+        pid = Process.whereis(LinkedCrash.Collector)
+        ref = Process.monitor(pid)
+        {s.trigger}
+        receive do
+          {{:DOWN, ^ref, :process, _, {{reason, [top | _]}}}} ->
+            Process.sleep(300)
+            inspect({{reason, top, LinkedCrash.Collector.totals(), LinkedCrash.Exporter.lines(),
+                     Process.whereis(LinkedCrash.Collector) != pid}})
+        after 3_000 -> "no crash"
+        end
+    """)
+    # the victim (the collector) died with the origin's reason: the flusher's format_value/1
+    assert out.startswith("{:badarith, {LinkedCrash.Flusher, :format_value, 1,"), out
+    # restarted, its totals gone; the batch holding the bad sample never reached the exporter
+    assert out.endswith(", %{}, [], true}"), out
+    assert "Process #PID<" in node.log() and "ArithmeticError" in node.log()
+
+
+@scenario("statem_cancel")
+def test_statem_cancel_is_dropped_after_payment_only(scenario_node):
+    s, node = scenario_node
+    out = eval_on(node, f"""
+        {s.trigger}
+        Process.sleep(100)
+        inspect({{Enum.map(101..104, fn id -> elem(OrderFlow.status(id), 0) end), OrderFlow.Refunds.issued()}})
+    """)
+    assert out == "{[:cancelled, :paid, :shipped, :paid], []}", out
+    assert "error" not in node.log().lower(), node.log()
+
+
+@scenario("ets_owner_gone")
+def test_ets_owner_gone_every_quote_crashes_after_the_refresh(scenario_node):
+    s, node = scenario_node
+    assert eval_on(node, 'inspect(PriceBook.Quotes.quote("tea", 2))') == "{:ok, 800}"
+    out = eval_on(node, f"""
+        pid = Process.whereis(PriceBook.Quotes)
+        ref = Process.monitor(pid)
+        {s.trigger}
+        down = receive do
+          {{:DOWN, ^ref, :process, _, {{reason, [top | _]}}}} -> {{reason, elem(top, 0), elem(top, 1)}}
+        after 3_000 -> :no_crash
+        end
+        Process.sleep(50)
+        later = try do PriceBook.Quotes.quote("mug", 1) catch :exit, {{{{r, _}}, _}} -> r end
+        inspect({{down, :ets.info(:price_book), later, Process.alive?(Process.whereis(PriceBook.Table))}})
+    """)
+    # the reader crashed on a table that no longer exists; the old owner is alive and innocent
+    assert out == "{{:badarg, :ets, :lookup}, :undefined, :badarg, true}", out
+
+
+@scenario("stale_pid")
+def test_stale_pid_notifications_vanish_after_the_mailer_restarts(scenario_node):
+    s, node = scenario_node
+    out = eval_on(node, f"""
+        old = Process.whereis(Notify.Mailer)
+        {s.trigger}
+        Process.sleep(100)
+        for n <- 1..5, do: Notify.Dispatcher.notify(1, "later #{{n}}")
+        Process.sleep(100)
+        cached = :sys.get_state(Notify.Dispatcher).mailer
+        inspect({{Process.whereis(Notify.Mailer) != old, cached == old, Process.alive?(cached),
+                 Notify.Mailer.delivered(), Notify.Dispatcher.sent()}})
+    """)
+    # the mailer restarted (by design); the dispatcher still casts to the old pid: 15 lost
+    assert out == "{true, true, false, 0, 35}", out
+    assert "error" not in node.log().lower(), node.log()
+
+
+@scenario("cache_growth")
+def test_cache_growth_never_hits_and_memory_grows(scenario_node):
+    s, node = scenario_node
+    out = eval_on(node, f"""
+        pid = Process.whereis(Geo.Resolver)
+        {s.trigger}
+        samples = for _ <- 1..4 do
+          Process.sleep(250)
+          {{:binary, bins}} = Process.info(pid, :binary)
+          bin = bins |> Enum.map(fn {{_, size, _}} -> size end) |> Enum.sum()
+          %{{entries: n, hits: h}} = Geo.Resolver.stats()
+          "#{{bin}} #{{n}} #{{h}} #{{Geo.Upstream.requests()}}"
+        end
+        Enum.join(samples, " ")
+    """)
+    rows = [ints(out)[i:i + 4] for i in range(0, 16, 4)]
+    binaries = [r[0] for r in rows]
+    assert all(a < b for a, b in zip(binaries, binaries[1:])), rows
+    for _bin, entries, hits, upstream in rows:
+        assert hits == 0 and entries == upstream, rows  # 40 clients, yet every lookup missed
+    assert rows[-1][1] > 40, rows
+
+
+@scenario("ignored_error")
+def test_ignored_error_rows_silently_disappear(scenario_node):
+    s, node = scenario_node
+    out = eval_on(node, f"inspect({{{s.trigger}, Ledger.Store.count(), Map.has_key?(Ledger.Store.totals(), \"initech\")}})")
+    assert out == "{{:ok, 10}, 7, false}", out
+    assert "error" not in node.log().lower(), node.log()
+
+
+@scenario("timer_leak")
+def test_timer_leak_multiplies_the_sync_rate(scenario_node):
+    s, node = scenario_node
+    out = eval_on(node, f"""
+        Process.sleep(200)
+        p0 = Sync.Upstream.pulls()
+        Process.sleep(1_000)
+        p1 = Sync.Upstream.pulls()
+        {s.trigger}
+        Process.sleep(400)
+        p2 = Sync.Upstream.pulls()
+        Process.sleep(1_000)
+        p3 = Sync.Upstream.pulls()
+        "#{{p1 - p0}} #{{p3 - p2}} #{{Sync.Scheduler.info().interval}}"
+    """)
+    before, after, interval = ints(out)
+    assert interval == 200
+    assert 3 <= before <= 6, out  # one chain: about 5 per second
+    assert after >= 3 * before, out  # six chains after five changes
+
+
+@scenario("wrong_strategy")
+def test_wrong_strategy_a_fetcher_crash_logs_everybody_out(scenario_node):
+    s, node = scenario_node
+    out = eval_on(node, f"""
+        old = Process.whereis(Feeds.Sessions)
+        ref = Process.monitor(old)
+        {s.trigger}
+        reason = receive do
+          {{:DOWN, ^ref, :process, _, r}} -> r
+        after 3_000 -> :still_alive
+        end
+        Process.sleep(50)
+        inspect({{reason, Feeds.Sessions.count(), Process.whereis(Feeds.Sessions) != old}})
+    """)
+    # the sessions process did not crash: its supervisor shut it down because the fetcher did
+    assert out == "{:shutdown, 0, true}", out
+    assert "(MatchError)" in node.log() and "Feeds.Fetcher" in node.log()
+
+
+@scenario("message_shape")
+def test_message_shape_crashes_the_cache_which_forgets_its_updates(scenario_node):
+    s, node = scenario_node
+    out = eval_on(node, f"""
+        pid = Process.whereis(Inventory.Cache)
+        ref = Process.monitor(pid)
+        {s.trigger}
+        receive do
+          {{:DOWN, ^ref, :process, _, {{reason, [{{mod, fun, [msg, _state], _}} | _]}}}} ->
+            Process.sleep(100)
+            inspect({{reason, mod, fun, msg, Inventory.Cache.level("mug"), Inventory.Warehouse.levels()["mug"]}})
+        after 3_000 -> "no crash"
+        end
+    """)
+    # the victim crashed on the sender's old message shape and restarted with stale levels
+    assert out == '{:function_clause, Inventory.Cache, :handle_info, {:stock_changed, "mug", 40}, 10, 40}', out
+
+
+@scenario("task_crash")
+def test_task_crash_takes_the_albums_down(scenario_node):
+    s, node = scenario_node
+    out = eval_on(node, f"""
+        pid = Process.whereis(Gallery.Albums)
+        ref = Process.monitor(pid)
+        {s.trigger}
+        before = Gallery.Albums.albums()
+        receive do
+          {{:DOWN, ^ref, :process, _, {{reason, [top | _]}}}} ->
+            Process.sleep(50)
+            inspect({{before, reason, top |> Tuple.to_list() |> Enum.take(3), Gallery.Albums.albums()}})
+        after 3_000 -> "no crash"
+        end
+    """)
+    assert out == '{%{"cats" => 1, "holidays" => 1}, :badarith, [Gallery.Thumbs, :scale, 2], %{}}', out
+
+
+@scenario("throw_escape")
+def test_throw_escape_stops_the_store_with_a_bad_return_value(scenario_node):
+    s, node = scenario_node
+    out = eval_on(node, f"""
+        pid = Process.whereis(Settings.Store)
+        ref = Process.monitor(pid)
+        {s.trigger}
+        receive do
+          {{:DOWN, ^ref, :process, _, reason}} ->
+            Process.sleep(50)
+            inspect({{reason, Settings.Store.get("http.port"), Settings.Store.version()}})
+        after 3_000 -> "no crash"
+        end
+    """)
+    # the thrown term became the callback's return value; the restart lost the day's changes
+    assert out == '{{:bad_return_value, {:bad_line, "port 587"}}, "4000", 0}', out

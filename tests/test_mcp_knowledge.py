@@ -49,6 +49,10 @@ async def test_knowledge_search_and_source_analysis(tmp_path, kb_dir):
         assert got["candidates"][0]["spec"] == "CallCycle.Orders.handle_call/3"
         r = await client.call_tool("analyze_source", {"path": str(tmp_path / "missing")})
         assert r.is_error and "not a folder" in r.content[0].text
+        umbrella = REPO / "tests" / "fixtures" / "elixir_umbrella"
+        r = await client.call_tool("analyze_source", {"path": str(umbrella)})
+        r_all = await client.call_tool("analyze_source", {"path": str(umbrella), "include_tests": True})
+        assert r_all.structured_content["files"] == r.structured_content["files"] + 6  # 5 .exs scripts, 1 test
 
 
 async def test_plan_and_diagnose_a_real_deadlock(tmp_path, kb_dir, call_cycle_node):

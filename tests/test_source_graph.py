@@ -26,11 +26,26 @@ def test_syntax_error_file_is_reported_and_skipped(umbrella):
 
 def test_all_apps_are_analyzed_and_deps_are_excluded(umbrella):
     names = {m.name for m in umbrella.modules}
-    assert {"Shop.Cart", "Notify.EmailListener", "ShopWeb.CartLive", "Shop.CartTest"} <= names
+    assert {"Shop.Cart", "Notify.EmailListener", "ShopWeb.CartLive"} <= names
     assert "FakeDep" not in names
-    assert umbrella.files == 27  # config/config.exs defines no module but is counted
-    assert len({m.file for m in umbrella.modules}) == 26
+    # by default: the code that runs in the node — no test/ and no .exs scripts (mix.exs, config)
+    assert "Shop.CartTest" not in names and not [m for m in umbrella.modules if m.name.endswith("MixProject")]
+    assert not [m.file for m in umbrella.modules if m.file.endswith(".exs") or "/test/" in m.file]
+    assert umbrella.files == 21
+    assert len({m.file for m in umbrella.modules}) == 21
     assert umbrella.lines > 500
+
+
+def test_tests_and_scripts_are_included_on_request(umbrella):
+    everything = analyze_tree(UMBRELLA, include_tests=True)
+    names = {m.name for m in everything.modules}
+    assert {"Shop.CartTest", "ShopUmbrella.MixProject"} <= names and "FakeDep" not in names
+    assert everything.files == 27  # config/config.exs defines no module but is counted
+    assert everything.module("Shop.CartTest").file == "apps/shop/test/cart_test.exs"
+    # explicit globs replace the defaults one by one: .exs included, test/ still excluded
+    scripts = analyze_tree(UMBRELLA, include=("**/*.exs",))
+    assert scripts.module("ShopUmbrella.MixProject") is not None and scripts.module("Shop.CartTest") is None
+    assert analyze_tree(UMBRELLA, include=("**/*.exs",), exclude=()).module("Shop.CartTest") is not None
 
 
 def test_include_and_exclude_globs(umbrella):

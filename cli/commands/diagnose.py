@@ -17,6 +17,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--symptom", help="rank trace specs for this problem, e.g. 'checkout times out'")
     p.add_argument("--focus", action="append", default=[], help="a module or function you suspect (repeatable)")
     p.add_argument("--limit", type=int, default=10)
+    p.add_argument("--include-tests", action="store_true", help="also analyze test/ folders and .exs scripts")
     p.set_defaults(run=run_analyze)
 
     p = sub.add_parser("diagnose", parents=[common], help="find the root cause of a symptom, with evidence",
@@ -27,6 +28,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--recording", type=int, help="diagnose this existing recording instead of recording anew")
     p.add_argument("--trigger", help="Elixir expression run on the node to reproduce the problem")
     p.add_argument("--sources", help="folder with the application's Elixir sources (for code locations)")
+    p.add_argument("--include-tests", action="store_true", help="with --sources: also analyze test/ folders and .exs scripts")
     p.add_argument("--focus", action="append", default=[], help="a module or process you suspect (repeatable)")
     p.add_argument("--seconds", type=float, default=5.0, help="how long to record (after the trigger)")
     p.add_argument("--max-rounds", type=int, default=3,
@@ -43,7 +45,7 @@ def run_analyze(args: argparse.Namespace, out: Output) -> int:
 
     if not args.path.is_dir():
         raise CliError(f"{args.path} is not a folder", "pass the folder holding the application's .ex files")
-    result = analyze_tree(args.path)
+    result = analyze_tree(args.path, include_tests=args.include_tests)
     cands = rank_candidates(result, args.symptom, limit=args.limit, focus=args.focus) if args.symptom else []
     flags = result.flags[: args.limit]
     if out.json_mode:
@@ -104,8 +106,8 @@ async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
                                        knowledge_dir=config.knowledge_dir, llm=llm_config(config), progress=progress)
                 report = await diagnose(DiagnosisInput(
                     symptom=args.symptom, node=node_name if conn else None, focus=args.focus,
-                    source_path=args.sources, trigger=args.trigger, seconds=args.seconds,
-                max_rounds=args.max_rounds, time_budget=args.time_budget,
+                    source_path=args.sources, include_tests=args.include_tests, trigger=args.trigger,
+                    seconds=args.seconds, max_rounds=args.max_rounds, time_budget=args.time_budget,
                     recording_id=args.recording), ctx, checkpointer=checkpointer)
     finally:
         if checkpointer is not None:

@@ -18,7 +18,7 @@ from .extract import FileResult, RawModule, extract
 from .facts import FileFacts, ModuleFacts
 from .model import FunctionInfo, InteractionGraph, ModuleInfo, ParseProblem, SourceAnalysis
 from .otp import callbacks_of, detect_roles
-from .parse import DEFAULT_EXCLUDE, DEFAULT_INCLUDE, DEFAULT_MAX_FILE_BYTES, Parsed, SourceParser, discover
+from .parse import DEFAULT_MAX_FILE_BYTES, Parsed, SourceParser, default_globs, discover
 
 
 class _Collector:
@@ -87,13 +87,18 @@ def _module_info(raw: RawModule, file: str) -> ModuleInfo:
                       tuple(u for u, _ in facts.uses), facts.supervisor)
 
 
-def analyze_tree(path: str | Path, *, include: Sequence[str] = DEFAULT_INCLUDE,
-                 exclude: Sequence[str] = DEFAULT_EXCLUDE,
+def analyze_tree(path: str | Path, *, include: Sequence[str] | None = None,
+                 exclude: Sequence[str] | None = None, include_tests: bool = False,
                  max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> SourceAnalysis:
     """Analyze every Elixir file under `path` (an umbrella root, an app, or `lib/`).
 
-    Files are streamed: one syntax tree at a time. Files with syntax errors land in
-    `.errors` and are skipped. File names in the result are relative to `path`."""
+    By default only `.ex` files outside `test/` folders (the code that runs in the node);
+    `include_tests=True` adds `.exs` scripts and `test/`. Explicit `include` / `exclude` globs
+    replace the defaults. Files are streamed: one syntax tree at a time. Files with syntax
+    errors land in `.errors` and are skipped. File names in the result are relative to `path`."""
+    default_include, default_exclude = default_globs(include_tests)
+    include = default_include if include is None else include
+    exclude = default_exclude if exclude is None else exclude
     root = Path(path)
     if not root.exists():
         raise SourcePathError(f"{root} does not exist; pass the project root (the folder with mix.exs) "

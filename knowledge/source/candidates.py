@@ -6,9 +6,12 @@ diagnosis agent (and the person reading its report) can see why `Shop.Cart.handl
 came first. The parts, per function:
 
 * Names: a symptom word that matches a word of the function name (+3), of the module name
-  (+2), or the tag of a message the function sends or handles (+3). Words match when equal
-  or when they share a prefix of five letters ("notifications" ~ "Notify"), so inflections
-  and abbreviations still meet.
+  (+2), or the tag of a message the function sends or handles (+3). The symptom is read
+  through the knowledge base's vocabulary first (vocabulary.py): words of the domain match
+  when equal or when they share a prefix of five letters ("notifications" ~ "Notify"), so
+  inflections and abbreviations still meet; words that name the condition ("timeout",
+  "cache", "restarted") match only the same word; phrases ("times out", "cancel timer") only
+  the same words in a row — "times out" never pulls in `time_zone/1`.
 * Symptom class (classify_symptom): timeouts favour `handle_call` of servers that receive
   synchronous calls (+3) and the functions making them (+2); crashes favour server callbacks
   (+2, `init`/`terminate` +1 more) and supervisors; memory (and growing process counts)
@@ -40,6 +43,7 @@ from enum import StrEnum
 from .errors import SymptomError
 from .model import Candidate, FlagKind, FunctionInfo, ModuleInfo, RoleKind, SourceAnalysis
 from .otp import SERVER_CALLBACKS, is_process
+from .vocabulary import SymptomWords, phrase_in, read_symptom, same_word, tokens
 
 
 class SymptomClass(StrEnum):
@@ -77,6 +81,9 @@ FLAG_CLASS: dict[FlagKind, SymptomClass] = {
     FlagKind.TOPIC_WITHOUT_SUBSCRIBER: SymptomClass.MESSAGING,
     FlagKind.TOPIC_WITHOUT_PUBLISHER: SymptomClass.MESSAGING,
 }
+
+#: Function kinds that run at compile time: never trace candidates.
+MACRO_KINDS = frozenset({"defmacro", "defmacrop", "defguard", "defguardp"})
 
 STOPWORDS = frozenset("the a an and or of to in on at is are was were be been it its this that when while with "
                       "for from by after before never not no does doesn t don some sometimes always under our "
@@ -127,15 +134,18 @@ def rank_candidates(result: SourceAnalysis, symptom: str, *, limit: int = 10,
     if limit < 1:
         raise SymptomError(f"limit must be at least 1, got {limit}")
     classes = set(classify_symptom(symptom))
-    said = words(symptom)
+    said = read_symptom(symptom, STOPWORDS)
     mentions_config = any(w in symptom.lower() for w in CONFIG_WORDS)
     ctx = _Context(result)
     scores: dict[tuple[str, str], _Score] = defaultdict(_Score)
     for mod in result.modules:
-        mod_words = words(mod.name.split(".", 1)[-1]) or words(mod.name)
+        short = mod.name.split(".", 1)[-1] if words(mod.name.split(".", 1)[-1]) else mod.name
+        mod_names = (words(short), tokens(short))
         for fn in mod.functions:
+            if fn.kind in MACRO_KINDS:
+                continue  # runs at compile time: nothing to trace
             s = scores[(mod.name, fn.key)]
-            _names(s, said, fn, mod_words, ctx.tags.get((mod.name, fn.key), set()))
+            _names(s, said, fn, mod_names, ctx.tags.get((mod.name, fn.key), set()))
             _classes(s, classes, mod, fn, ctx, mentions_config)
             _flags(s, classes, mod, fn, ctx)
             _focus(s, focus, mod, fn)
@@ -214,16 +224,33 @@ class _Context:
                     self.flagged_mods[m].append(f.kind)
 
 
-def _names(s: _Score, said: list[str], fn: FunctionInfo, mod_words: list[str], tags: set[str]) -> None:
-    fn_words = words(fn.name)
+def _names(s: _Score, said: SymptomWords, fn: FunctionInfo, mod_names: tuple[list[str], list[str]],
+           tags: set[str]) -> None:
+    fn_words, fn_tokens = words(fn.name), tokens(fn.name)
+    mod_words, mod_tokens = mod_names
     tag_words = [w for t in tags for w in words(t)]
-    for w in dict.fromkeys(said):
+    for w in said.domain:
         if any(similar(w, x) for x in fn_words):
             s.add(3, f"function name matches {w!r}")
         elif any(similar(w, x) for x in tag_words):
             s.add(3, f"sends or handles a message matching {w!r}")
         if any(similar(w, x) for x in mod_words):
             s.add(2, f"module name matches {w!r}")
+    for w in said.conditions:
+        if any(same_word(w, x) for x in fn_words):
+            s.add(3, f"function name matches {w!r}")
+        elif any(same_word(w, x) for x in tag_words):
+            s.add(3, f"sends or handles a message matching {w!r}")
+        if any(same_word(w, x) for x in mod_words):
+            s.add(2, f"module name matches {w!r}")
+    for phrase in said.phrases:
+        text = " ".join(phrase)
+        if phrase_in(phrase, fn_tokens):
+            s.add(3, f"function name matches {text!r}")
+        elif any(phrase_in(phrase, tokens(t)) for t in tags):
+            s.add(3, f"sends or handles a message matching {text!r}")
+        if phrase_in(phrase, mod_tokens):
+            s.add(2, f"module name matches {text!r}")
 
 
 def _classes(s: _Score, classes: set[SymptomClass], mod: ModuleInfo, fn: FunctionInfo, ctx: _Context,

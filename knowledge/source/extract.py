@@ -186,6 +186,8 @@ class _FileWalk:
                 continue
             tally.calls += 1
             mod = clause.module
+            if self.in_quote(node):
+                continue  # counted for the macro's size; what it calls or spawns belongs to the user of the quote
             if kw in LOCAL_SPAWNS:
                 out.spawns.append(Location(self.file, line_of(node), mod.facts.name, clause.key))
             if kw in self.local_names[id(mod)]:
@@ -226,10 +228,12 @@ class _FileWalk:
             if not target:
                 continue
             function = clause.key if clause is not None else None
+            quoted = self.in_quote(call)
             if clause is not None:
                 clause.function.tally.calls += 1
-                self.out.fun_calls.append(FunCall(mod.facts.name, clause.key, target, fun, arg_count(call)))
-            if not self.in_quote(call):
+                if not quoted:
+                    self.out.fun_calls.append(FunCall(mod.facts.name, clause.key, target, fun, arg_count(call)))
+            if not quoted:
                 interpret_remote(call, target, fun, mod.scope, mod.facts, function,
                                  clause.node if clause is not None else None, self.file, self.out)
 
@@ -238,7 +242,7 @@ class _FileWalk:
         string-literal arguments (for topic wrappers), and via-tuple helpers."""
         for name, node in self.c.captures:
             clause = self.clause_at(node)
-            if clause is not None and name in self.local_names[id(clause.module)]:
+            if clause is not None and name in self.local_names[id(clause.module)] and not self.in_quote(node):
                 self.out.fun_calls.append(FunCall(clause.module.facts.name, clause.key, clause.module.facts.name,
                                                   name, _capture_arity(node)))
         for node in self.c.litcalls.values():
@@ -252,7 +256,7 @@ class _FileWalk:
                     self.out.literal_calls.append(lit)
         for node in self.c.vias:
             clause = self.clause_at(node)
-            if clause is not None:
+            if clause is not None and not self.in_quote(node):
                 note_via_helper(node, clause.module.scope, clause.module.facts, clause.function.name)
 
     def gen_statem_mode(self, tree: Tree) -> None:

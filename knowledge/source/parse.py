@@ -23,8 +23,20 @@ from .errors import SourcePathError
 from .extract import compile_query
 from .model import ParseProblem
 
-DEFAULT_INCLUDE = ("**/*.ex", "**/*.exs")
-DEFAULT_EXCLUDE = ("deps/**", "_build/**", "**/deps/**", "**/_build/**", "**/node_modules/**", "**/.*/**")
+#: What a diagnosis analyzes by default: the application's compiled code. Scripts (`.exs`: tests,
+#: `mix.exs`, config) and everything under `test/` do not run in the node being diagnosed; a
+#: test module named like the symptom would only mislead the ranking.
+DEFAULT_INCLUDE = ("**/*.ex",)
+DEFAULT_EXCLUDE = ("deps/**", "_build/**", "**/deps/**", "**/_build/**", "**/node_modules/**", "**/.*/**",
+                   "test/**", "**/test/**")
+#: With tests and scripts (`include_tests=True`).
+TESTS_INCLUDE = ("**/*.ex", "**/*.exs")
+TESTS_EXCLUDE = ("deps/**", "_build/**", "**/deps/**", "**/_build/**", "**/node_modules/**", "**/.*/**")
+
+
+def default_globs(include_tests: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(include, exclude) for a tree: the application's code, or with tests and scripts too."""
+    return (TESTS_INCLUDE, TESTS_EXCLUDE) if include_tests else (DEFAULT_INCLUDE, DEFAULT_EXCLUDE)
 #: Larger files are almost always generated (fixtures, Unicode tables); they are reported, not parsed.
 DEFAULT_MAX_FILE_BYTES = 4_000_000
 

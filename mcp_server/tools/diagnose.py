@@ -63,6 +63,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         symptom: Annotated[str, Field(min_length=3, description="The problem in words, e.g. 'checkout times out'.")],
         source_path: Annotated[str | None, Field(description="Folder with the application's Elixir sources (optional: sharpens the plan).")] = None,
         focus: Annotated[list[str], Field(description="Modules or processes you already suspect.")] = [],
+        include_tests: Annotated[bool, Field(description="Also analyze test/ folders and .exs scripts (by default only the application's .ex files).")] = False,
         node: NodeArg = None,
     ) -> PlannedCapture:
         """What to record for a symptom on a live node — which calls, whose state and messages —
@@ -74,7 +75,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         if source_path:
             from elixir_scope.knowledge.source import analyze_tree, rank_candidates
 
-            candidates = await in_thread(lambda: rank_candidates(analyze_tree(source_path), symptom, focus=list(focus)))
+            candidates = await in_thread(lambda: rank_candidates(analyze_tree(source_path, include_tests=include_tests),
+                                                                 symptom, focus=list(focus)))
         plan, _ = await plan_for(conn, symptom, candidates=candidates, focus=list(focus))
         return PlannedCapture(
             node=conn.node_name, specs=[{"spec": p.spec, "why": p.why} for p in plan.specs],
@@ -95,6 +97,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         time_budget: Annotated[float, Field(gt=0, le=600, description="Seconds for the whole diagnosis; no new round starts past it.")] = 180.0,
         source_path: Annotated[str | None, Field(description="Folder with the application's Elixir sources (for code locations).")] = None,
         focus: Annotated[list[str], Field(description="Modules or processes you already suspect.")] = [],
+        include_tests: Annotated[bool, Field(description="Also analyze test/ folders and .exs scripts (by default only the application's .ex files).")] = False,
         node: NodeArg = None,
     ) -> DiagnosisResult:
         """Find the root cause of a symptom: plan and record what matters (or use a recording),
@@ -122,8 +125,9 @@ def register(server: MCPServer, config: ServerConfig) -> None:
                                 knowledge_dir=state.config.knowledge_dir, llm=llm_config(state.config),
                                 progress=progress)
         report = await run_diagnosis(DiagnosisInput(
-            symptom=symptom, node=node_name, focus=list(focus), source_path=source_path, trigger=trigger,
-            seconds=seconds, recording_id=recording, max_rounds=max_rounds, time_budget=time_budget), dctx)
+            symptom=symptom, node=node_name, focus=list(focus), source_path=source_path,
+            include_tests=include_tests, trigger=trigger, seconds=seconds, recording_id=recording,
+            max_rounds=max_rounds, time_budget=time_budget), dctx)
         report_id = secrets.token_hex(4)
         state.reports[report_id] = report
         md = render_markdown(report)

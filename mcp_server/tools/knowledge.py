@@ -102,6 +102,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         symptom: Annotated[str | None, Field(description="Describe the problem to get ranked trace specs, e.g. 'checkout times out'.")] = None,
         focus: Annotated[list[str], Field(description="Modules or functions you already suspect.")] = [],
         limit: Annotated[int, Field(ge=1, le=50, description="Flags and candidates to return.")] = 10,
+        include_tests: Annotated[bool, Field(description="Also analyze test/ folders and .exs scripts (by default only the application's .ex files).")] = False,
     ) -> SourceSummary:
         """Static analysis of an Elixir code base: OTP roles, risk flags (call cycles, unbounded
         mailboxes, ETS races...), and — given a symptom — which functions to trace first."""
@@ -112,7 +113,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
             raise ToolError(f"{path} is not a folder on the server's machine: pass the folder holding the .ex files")
 
         def run() -> SourceSummary:
-            result = analyze_tree(root)
+            result = analyze_tree(root, include_tests=include_tests)
             cands = rank_candidates(result, symptom, limit=limit, focus=list(focus)) if symptom else []
             return SourceSummary(
                 root=str(root), files=result.files, lines=result.lines, modules=len(result.modules),
