@@ -1,0 +1,158 @@
+"""Replay tools: a recorded GenServer's callbacks re-run on the node, with or without a
+suspected message, and the ExUnit test that fails the way the recording did
+(docs/replay.md).
+
+``generate_exunit`` reads only the store and is always served. ``replay`` runs the module's
+own code on the target (in a scratch process, never the recorded one — but callbacks with
+side effects do them again), and ``generate_exunit(run=true)`` runs the application's code
+in a local ``elixir``/``mix`` VM: both exist only when the server was started with
+``--allow-mutations``, like the other tools that run code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace as dc_replace
+from pathlib import Path
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, Field
+
+from ..config import ServerConfig
+from ..errors import tool_errors
+from ..replay_models import (
+    MAX_SOURCE_CHARS,
+    CounterfactualReport,
+    ExUnitReport,
+    ReplayReport,
+    check_window,
+    counterfactual_report,
+    replay_report,
+    run_notes,
+)
+from ..state import app_state
+from .annotations import ADDITIVE, DESTRUCTIVE
+from .common import NodeArg, RecordingArg, in_thread, latest_recording_id
+
+ProcessArg = Annotated[str, Field(description="The recorded GenServer: pid text (<0.150.0>) or registered name "
+                                  "(MyApp.Server). A name that a restart reused means the incarnation that crashed.")]
+UntilEvent = Annotated[int | None, Field(description="Only callbacks up to this event id (typically the crash).")]
+Last = Annotated[int | None, Field(ge=1, le=500, description="Only the last N callbacks of the window.")]
+ModuleArg = Annotated[str | None, Field(description="The callback module, when the process ran several.")]
+
+
+class ReplayAnswer(BaseModel):
+    replay: ReplayReport | None = Field(description="The replay as recorded (when no without_event was given).")
+    counterfactual: CounterfactualReport | None = Field(
+        description="With without_event: both replays and whether the failure needs that invocation.")
+
+
+def _run(ctx: Context, recording: int | None, process: str, module: str | None, until_event: int | None,
+         last: int | None) -> tuple[Any, Any]:
+    from elixir_scope.instrument.replay_recording import recorded_run
+
+    store = app_state(ctx).store()
+    rec = store.recording(latest_recording_id(store, recording))
+    run = recorded_run(rec, process, module=module, until_event=until_event, last=last)
+    check_window(run)
+    return rec, run
+
+
+def register(server: MCPServer, config: ServerConfig) -> None:
+    @server.tool(annotations=ADDITIVE)
+    @tool_errors
+    async def generate_exunit(
+        ctx: Context,
+        process: ProcessArg,
+        recording: RecordingArg = None,
+        until_event: UntilEvent = None,
+        last: Last = None,
+        module: ModuleArg = None,
+        path: Annotated[str | None, Field(description="Also write the .exs file here (a new or existing .exs path).")] = None,
+        run: Annotated[bool, Field(description="Run the test once to prove it fails as recorded (needs --allow-mutations, "
+                                   "and app_files or mix_project).")] = False,
+        app_files: Annotated[list[str], Field(description="With run: the application's source files the test loads.")] = [],
+        mix_project: Annotated[str | None, Field(description="With run: run with `mix test` inside this mix project.")] = None,
+    ) -> ExUnitReport:
+        """The ExUnit test that replays a recorded GenServer failure: the recorded state as a
+        literal, then the recorded messages, calling the callbacks directly. It fails with the
+        recorded error until the bug is fixed — the regression test to keep. With run=true it is
+        run once to prove it fails the way the recording did."""
+        from elixir_scope.instrument.exunit import exunit_module_name, generate_test, run_test
+
+        if run and not config.allow_mutations:
+            raise ToolError("run=true runs the application's code: start the server with --allow-mutations, "
+                            "or call without run and run the test yourself")
+        if run and not (app_files or mix_project):
+            raise ToolError("run=true needs the application's code: pass app_files (its .ex files) or mix_project")
+        if app_files and mix_project:
+            raise ToolError("give app_files or mix_project, not both")
+        if path is not None and not path.endswith(".exs"):
+            raise ToolError(f"path must name an .exs file, got {path!r}")
+
+        def build() -> ExUnitReport:
+            _, rec_run = _run(ctx, recording, process, module, until_event, last)
+            source = generate_test(rec_run.module, rec_run.initial_state, rec_run.invocations,
+                                   description=rec_run.description)
+            failure = rec_run.failure
+            if run and failure is None:
+                raise ToolError(f"nothing failed in that window of {rec_run.process}, so there is no failure to "
+                                "prove: widen the window (until_event = the crash, no last) or call without run")
+            if path is not None:
+                Path(path).write_text(source)
+            ex = None
+            if run:
+                ex = run_test(source, app_files=[Path(f) for f in app_files],
+                              mix_project=Path(mix_project) if mix_project else None, expected=failure.recorded)
+            return ExUnitReport(
+                module=exunit_module_name(rec_run.module), window=rec_run.description,
+                failing_callback=f"{failure.callback.value} [{failure.source}]" if failure else None,
+                source=source[:MAX_SOURCE_CHARS], source_truncated=len(source) > MAX_SOURCE_CHARS, path=path,
+                ran=ex is not None, fails_as_recorded=ex.fails_as_recorded if ex else None,
+                failure_banner=ex.failures[0].banner if ex and ex.failures else None,
+                output_tail=ex.output[-1500:] if ex else None)
+
+        return await in_thread(build)
+
+    if not config.allow_mutations:
+        return
+
+    @server.tool(annotations=DESTRUCTIVE)
+    @tool_errors
+    async def replay(
+        ctx: Context,
+        process: ProcessArg,
+        recording: RecordingArg = None,
+        until_event: UntilEvent = None,
+        last: Last = None,
+        module: ModuleArg = None,
+        without_event: Annotated[int | None, Field(
+            description="Counterfactual: also replay without this invocation (its call event id, or the receive "
+                        "event of its message) and say whether the failure needs it.")] = None,
+        step_timeout: Annotated[float, Field(gt=0, le=60, description="Seconds per callback.")] = 5.0,
+        node: NodeArg = None,
+    ) -> ReplayAnswer:
+        """Re-run a recorded GenServer's callbacks in a scratch process on the node, from the
+        recorded state with the recorded messages, and compare each outcome with the recording
+        (verdict reproduced / diverged). With without_event, test a hypothesis: confirmed (the
+        failure goes away without that message), refuted (it persists) or undetermined (why).
+        RUNS THE MODULE'S CODE on the node (never in the recorded process): callbacks with side
+        effects do them again."""
+        from elixir_scope.instrument.counterfactual import counterfactual, find_suspect
+        from elixir_scope.instrument.replay_recording import replay_run
+
+        rec, rec_run = await in_thread(_run, ctx, recording, process, module, until_event, last)
+        notes = run_notes(rec_run)
+        conn = await app_state(ctx).connection(node)
+        if without_event is None:
+            result = await replay_run(conn, rec_run, step_timeout=step_timeout)
+            return ReplayAnswer(replay=replay_report(result, process=rec_run.process, window=rec_run.description,
+                                                     notes=notes, initial_state=rec_run.initial_state),
+                                counterfactual=None)
+        index = await in_thread(find_suspect, rec, rec_run, without_event)
+        cf = await counterfactual(conn, rec_run.module, rec_run.initial_state, rec_run.invocations, index,
+                                  notes=notes, step_timeout=step_timeout)
+        cf = dc_replace(cf, source=rec_run.description)
+        return ReplayAnswer(replay=None, counterfactual=counterfactual_report(
+            cf, process=rec_run.process, initial_state=rec_run.initial_state))
