@@ -16,7 +16,7 @@ from elixir_scope.instrument.counterfactual import (
     counterfactual_from_recording,
     find_suspect,
 )
-from elixir_scope.instrument.dist import Node
+from elixir_scope.instrument.dist import Node, RpcError
 from elixir_scope.instrument.etf import Atom
 from elixir_scope.instrument.replay import Callback, Invocation, Outcome, ReplayInputError
 from elixir_scope.instrument.replay_recording import recorded_run
@@ -111,6 +111,9 @@ async def test_undetermined_cases_say_why(traced):
 
         gone = await counterfactual(conn, "CorruptedState.NoSuchModule", run.initial_state, run.invocations, 1)
         assert gone.verdict is CounterfactualVerdict.UNDETERMINED and "not available" in gone.reason
+        # the name a user typed did not become an atom on the target
+        with pytest.raises(RpcError):
+            await conn.rpc("erlang", "binary_to_existing_atom", [b"Elixir.CorruptedState.NoSuchModule", A("utf8")])
 
         with pytest.raises(ReplayInputError, match="out of range"):
             await counterfactual(conn, run.module, run.initial_state, run.invocations, 9)
