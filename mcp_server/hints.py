@@ -54,6 +54,7 @@ HINTS: dict[str, str | tuple[str, str]] = {
     # replay and ExUnit generation
     "ReplayInputError": ("see `elixir-scope replay --help` for the window options (--last, --until-event)",
                          "narrow the window with last= / until_event=, or pass a pid text for the process"),
+    "ObjectCodeError": "give the application's sources (--app-file / app_files) or its mix project instead",
     "ReplayRemoteError": "replay runs the module's own code: it must be loaded on the node, and the node reachable",
     "ReplayWindowError": "narrow the window: the last N callbacks, up to the crash event",
     "ExUnitError": "check elixir/mix are installed and the application files or mix project are right",

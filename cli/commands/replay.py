@@ -4,8 +4,9 @@ down as an ExUnit test (docs/replay.md).
 ``replay`` needs the node (the module's own code runs there, in a scratch process; never in
 the recorded process); ``--without EVENT`` replays twice, with and without that invocation,
 and says whether the failure needs it (counterfactual replay). ``exunit`` reads only the
-store; ``--run`` runs the generated test once (``elixir`` with ``--app-file``s, or
-``mix test`` in ``--mix-project``) to prove it fails the way the recording did.
+store; ``--run`` runs the generated test once to prove it fails the way the recording did:
+with the node's own compiled code (``--node``; copied with ``code:get_object_code``), with
+``--app-file``s (``elixir -r``), or with ``mix test`` in ``--mix-project``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from ..errors import CliError
 from ..render import Output
-from ..session import attached, opened_store
+from ..session import attached, config_from, opened_store
 
 REPLAY_HELP = """\
 examples:
@@ -30,6 +31,7 @@ with side effects (ETS, messages to others, files) do them again."""
 EXUNIT_HELP = """\
 examples:
   elixir-scope exunit CorruptedState.Accounts --out test/accounts_replay_test.exs
+  elixir-scope exunit CorruptedState.Accounts --run --node app@host     # the node's own code
   elixir-scope exunit CorruptedState.Accounts --run --app-file lib/corrupted_state.ex
   elixir-scope exunit CorruptedState.Accounts --run --mix-project ."""
 
@@ -56,7 +58,8 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                        epilog=EXUNIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     _window_args(p)
     p.add_argument("--out", type=Path, help="write the test file here (default: print it)")
-    p.add_argument("--run", dest="run_once", action="store_true", help="run the test once to prove it fails as recorded")
+    p.add_argument("--run", dest="run_once", action="store_true",
+                   help="run the test once to prove it fails as recorded (with --node: the node's compiled code)")
     p.add_argument("--app-file", type=Path, action="append", default=[],
                    help="an application source file the test needs (repeatable; with --run)")
     p.add_argument("--mix-project", type=Path, help="run with `mix test` inside this mix project (with --run)")
@@ -112,14 +115,16 @@ async def run_replay(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
-def run_exunit(args: argparse.Namespace, out: Output) -> int:
+async def run_exunit(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.instrument.exunit import exunit_module_name, generate_test, run_test
 
     if not args.run_once and (args.app_file or args.mix_project):
         raise CliError("--app-file and --mix-project are for --run", "add --run to run the test once")
-    if args.run_once and not (args.app_file or args.mix_project):
+    from_node = args.run_once and not (args.app_file or args.mix_project)
+    if from_node and not config_from(args).default_node:
         raise CliError("--run needs the application's code",
-                       "pass --app-file FILE (repeatable) for the sources to load, or --mix-project DIR")
+                       "pass --node to run it with the node's own compiled code, --app-file FILE (repeatable) "
+                       "for its sources, or --mix-project DIR")
     if args.app_file and args.mix_project:
         raise CliError("give --app-file or --mix-project, not both")
     with opened_store(args) as store:
@@ -135,7 +140,10 @@ def run_exunit(args: argparse.Namespace, out: Output) -> int:
         if failure is None:
             raise CliError(f"nothing failed in that window of {run.process}: there is no failure to prove",
                            "widen the window (--until-event the crash, or no --last) or drop --run")
-        ex = run_test(source, app_files=args.app_file, mix_project=args.mix_project, expected=failure.recorded)
+        if from_node:
+            ex = await _run_with_node_code(args, out, run.module, source, failure.recorded)
+        else:
+            ex = run_test(source, app_files=args.app_file, mix_project=args.mix_project, expected=failure.recorded)
     if out.json_mode:
         from elixir_scope.mcp_server.replay_models import ExUnitReport
 
@@ -159,3 +167,18 @@ def run_exunit(args: argparse.Namespace, out: Output) -> int:
                           "see the output below; the failure may depend on other processes")
                 out.err.print(ex.output[-3000:], markup=False)
     return 1 if ex is not None and not ex.fails_as_recorded else 0
+
+
+async def _run_with_node_code(args: argparse.Namespace, out: Output, module: Any, source: str, expected: Any) -> Any:
+    """Copy the node's compiled code of the module's application, run the test against it."""
+    import tempfile
+
+    from elixir_scope.instrument.exunit import run_test
+    from elixir_scope.instrument.object_code import fetch_object_code
+
+    with tempfile.TemporaryDirectory(prefix="es_beams_") as folder:
+        async with attached(args) as conn:
+            code = await fetch_object_code(conn, module, Path(folder))
+        out.note(f"running with {len(code.modules)} module(s) of {code.application or 'the node'} "
+                 f"copied from {conn.node_name}")
+        return run_test(source, code_paths=[code.folder], expected=expected)

@@ -2,11 +2,13 @@
 suspected message, and the ExUnit test that fails the way the recording did
 (docs/replay.md).
 
-``generate_exunit`` reads only the store and is always served. ``replay`` runs the module's
-own code on the target (in a scratch process, never the recorded one — but callbacks with
-side effects do them again), and ``generate_exunit(run=true)`` runs the application's code
-in a local ``elixir``/``mix`` VM: both exist only when the server was started with
-``--allow-mutations``, like the other tools that run code.
+``generate_exunit`` reads only the store and is always served; ``run=true`` runs the
+application's code in a local ``elixir``/``mix`` VM (its sources, its mix project, or the
+node's own compiled code copied read-only with ``code:get_object_code``) and needs
+``--allow-mutations``. ``replay`` runs the module's own code on the target (in a scratch
+process, never the recorded one — but callbacks with side effects do them again): it exists
+only when the server was started with ``--allow-mutations``, like the other tools that run
+code.
 """
 
 from __future__ import annotations
@@ -70,50 +72,59 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         last: Last = None,
         module: ModuleArg = None,
         path: Annotated[str | None, Field(description="Also write the .exs file here (a new or existing .exs path).")] = None,
-        run: Annotated[bool, Field(description="Run the test once to prove it fails as recorded (needs --allow-mutations, "
-                                   "and app_files or mix_project).")] = False,
+        run: Annotated[bool, Field(description="Run the test once to prove it fails as recorded (needs --allow-mutations). "
+                                   "Without app_files or mix_project it runs with the node's own compiled code.")] = False,
         app_files: Annotated[list[str], Field(description="With run: the application's source files the test loads.")] = [],
         mix_project: Annotated[str | None, Field(description="With run: run with `mix test` inside this mix project.")] = None,
+        node: NodeArg = None,
     ) -> ExUnitReport:
         """The ExUnit test that replays a recorded GenServer failure: the recorded state as a
         literal, then the recorded messages, calling the callbacks directly. It fails with the
         recorded error until the bug is fixed — the regression test to keep. With run=true it is
-        run once to prove it fails the way the recording did."""
+        run once (locally, in a fresh VM) to prove it fails the way the recording did."""
+        import tempfile
+
         from elixir_scope.instrument.exunit import exunit_module_name, generate_test, run_test
 
         if run and not config.allow_mutations:
             raise ToolError("run=true runs the application's code: start the server with --allow-mutations, "
                             "or call without run and run the test yourself")
-        if run and not (app_files or mix_project):
-            raise ToolError("run=true needs the application's code: pass app_files (its .ex files) or mix_project")
         if app_files and mix_project:
             raise ToolError("give app_files or mix_project, not both")
         if path is not None and not path.endswith(".exs"):
             raise ToolError(f"path must name an .exs file, got {path!r}")
 
-        def build() -> ExUnitReport:
+        def build() -> tuple[Any, str]:
             _, rec_run = _run(ctx, recording, process, module, until_event, last)
             source = generate_test(rec_run.module, rec_run.initial_state, rec_run.invocations,
                                    description=rec_run.description)
-            failure = rec_run.failure
-            if run and failure is None:
+            if run and rec_run.failure is None:
                 raise ToolError(f"nothing failed in that window of {rec_run.process}, so there is no failure to "
                                 "prove: widen the window (until_event = the crash, no last) or call without run")
             if path is not None:
                 Path(path).write_text(source)
-            ex = None
-            if run:
-                ex = run_test(source, app_files=[Path(f) for f in app_files],
-                              mix_project=Path(mix_project) if mix_project else None, expected=failure.recorded)
-            return ExUnitReport(
-                module=exunit_module_name(rec_run.module), window=rec_run.description,
-                failing_callback=f"{failure.callback.value} [{failure.source}]" if failure else None,
-                source=source[:MAX_SOURCE_CHARS], source_truncated=len(source) > MAX_SOURCE_CHARS, path=path,
-                ran=ex is not None, fails_as_recorded=ex.fails_as_recorded if ex else None,
-                failure_banner=ex.failures[0].banner if ex and ex.failures else None,
-                output_tail=ex.output[-1500:] if ex else None)
+            return rec_run, source
 
-        return await in_thread(build)
+        rec_run, source = await in_thread(build)
+        failure = rec_run.failure
+        ex = None
+        if run and (app_files or mix_project):
+            ex = await in_thread(run_test, source, app_files=[Path(f) for f in app_files],
+                                 mix_project=Path(mix_project) if mix_project else None, expected=failure.recorded)
+        elif run:
+            from elixir_scope.instrument.object_code import fetch_object_code
+
+            conn = await app_state(ctx).connection(node)
+            with tempfile.TemporaryDirectory(prefix="es_beams_") as folder:
+                code = await fetch_object_code(conn, rec_run.module, Path(folder))
+                ex = await in_thread(run_test, source, code_paths=[code.folder], expected=failure.recorded)
+        return ExUnitReport(
+            module=exunit_module_name(rec_run.module), window=rec_run.description,
+            failing_callback=f"{failure.callback.value} [{failure.source}]" if failure else None,
+            source=source[:MAX_SOURCE_CHARS], source_truncated=len(source) > MAX_SOURCE_CHARS, path=path,
+            ran=ex is not None, fails_as_recorded=ex.fails_as_recorded if ex else None,
+            failure_banner=ex.failures[0].banner if ex and ex.failures else None,
+            output_tail=ex.output[-1500:] if ex else None)
 
     if not config.allow_mutations:
         return
