@@ -220,8 +220,10 @@ async def counterfactual(
 
 def find_suspect(recording: "Recording", run: "RecordedRun", event_id: int) -> int:
     """The index in ``run.invocations`` of the invocation an event stands for: the callback's
-    own ``call`` event, or the ``receive`` of its message (the first invocation of that message
-    at or after the receive). Raises ``ReplayInputError`` saying what to pass instead."""
+    own ``call`` event; the ``receive`` of its message (the first invocation of that message
+    at or after the receive); or a ``state`` / ``return`` / ``exception`` event of the process
+    while the callback ran (e.g. the state change a diagnosis cites). Raises
+    ``ReplayInputError`` saying what to pass instead."""
     from elixir_scope.store import EventKind
 
     for i, inv in enumerate(run.invocations):
@@ -236,10 +238,17 @@ def find_suspect(recording: "Recording", run: "RecordedRun", event_id: int) -> i
         for i, inv in enumerate(run.invocations):
             if _event_number(inv.source) >= event_id and same_term(inv.message, message):
                 return i
+    same_process = event.pid_text == run.process.split()[0]
+    if same_process and event.kind in (EventKind.STATE, EventKind.RETURN, EventKind.EXCEPTION):
+        # an event of a callback in flight (its state change, its return): that callback
+        opened = [i for i, inv in enumerate(run.invocations) if 0 <= _event_number(inv.source) <= event_id]
+        if opened:
+            return opened[-1]
     ids = ", ".join(str(inv.source) for inv in run.invocations[:12])
     raise ReplayInputError(
         f"event {event_id} ({event}) is not one of the replayed callbacks of {run.process}; pass the call "
-        f"event of a callback in the window (one of: {ids}) or the receive event of its message")
+        f"event of a callback in the window (one of: {ids}), the receive event of its message, or a state "
+        "event of that process")
 
 
 def _event_number(source: str | None) -> int:

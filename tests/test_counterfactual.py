@@ -86,8 +86,15 @@ async def test_the_suspect_as_a_received_message(traced):
     receives = rec.events(kind=EventKind.RECEIVE, pid=crashed_pid, limit=50)
     gen_cast = next(e for e in receives if e.payload == (A("$gen_cast"), BAD_CAST))
     assert find_suspect(rec, run, gen_cast.id) == 1
+    # the state change the cast made (what a diagnosis cites) stands for the cast
+    bad_call = int(run.invocations[1].source.split()[1])
+    after = [e for e in rec.events(kind=EventKind.STATE, pid=crashed_pid, limit=50) if e.id > bad_call]
+    assert find_suspect(rec, run, after[0].id) == 1
+    # an event of another process is not one of the callbacks
+    successor = next(p for p in rec.resolve_processes("CorruptedState.Accounts") if p.pid_text != crashed_pid)
+    other = next(iter(rec.events(pid=successor.pid_text, limit=1)))
     with pytest.raises(ReplayInputError, match="not one of the replayed callbacks"):
-        find_suspect(rec, run, next(iter(rec.events(kind=EventKind.STATE, pid=crashed_pid, limit=1))).id)
+        find_suspect(rec, run, other.id)
     with pytest.raises(ReplayInputError, match="no event 999999"):
         find_suspect(rec, run, 999_999)
 
