@@ -8,6 +8,8 @@ and a recording whose failure needs more than the process's own state, are undet
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from elixir_scope.instrument.counterfactual import (
@@ -35,7 +37,7 @@ def traced(tmp_path_factory):
         rid = record_crash(node, path)
         store = TraceStore.open(path)
         try:
-            yield node, store.recording(rid)
+            yield node, store.recording(rid), store
         finally:
             store.close()
     finally:
@@ -48,7 +50,7 @@ def event_of(run, message) -> int:
 
 
 async def test_confirmed_and_refuted_on_the_recording(traced):
-    node, rec = traced
+    node, rec, _ = traced
     run = recorded_run(rec, "CorruptedState.Accounts")
     async with Node() as n:
         conn = await n.connect(node.name, cookie=node.cookie)
@@ -80,7 +82,7 @@ async def test_confirmed_and_refuted_on_the_recording(traced):
 
 
 async def test_the_suspect_as_a_received_message(traced):
-    node, rec = traced
+    node, rec, _ = traced
     run = recorded_run(rec, "CorruptedState.Accounts")
     crashed_pid = run.process.split()[0]
     receives = rec.events(kind=EventKind.RECEIVE, pid=crashed_pid, limit=50)
@@ -100,7 +102,7 @@ async def test_the_suspect_as_a_received_message(traced):
 
 
 async def test_undetermined_cases_say_why(traced):
-    node, rec = traced
+    node, rec, _ = traced
     run = recorded_run(rec, "CorruptedState.Accounts")
     async with Node() as n:
         conn = await n.connect(node.name, cookie=node.cookie)
@@ -124,3 +126,22 @@ async def test_undetermined_cases_say_why(traced):
 
         with pytest.raises(ReplayInputError, match="out of range"):
             await counterfactual(conn, run.module, run.initial_state, run.invocations, 9)
+
+
+async def test_the_model_can_ask_for_a_counterfactual(traced):
+    from elixir_scope.agents.evidence_tools import StoreEvidenceTools
+
+    node, rec, store = traced
+    run = recorded_run(rec, "CorruptedState.Accounts")
+    assert "replay_without" not in {d["name"] for d in StoreEvidenceTools(store, rec.id).definitions()}
+    async with Node() as n:
+        conn = await n.connect(node.name, cookie=node.cookie)
+        # a connection alone is not consent: replay runs code on the node
+        assert "replay_without" not in {d["name"] for d in StoreEvidenceTools(store, rec.id, conn=conn).definitions()}
+        tools = StoreEvidenceTools(store, rec.id, conn=conn, allow_replay=True)
+        assert "replay_without" in {d["name"] for d in tools.definitions()}
+        got = json.loads(await tools.call("replay_without", {"process": run.process.split()[0],
+                                                             "suspect_event": event_of(run, BAD_CAST)}))
+        assert got["verdict"] == "confirmed" and got["failure_without_suspect"] is None
+        with pytest.raises(ReplayInputError, match="not one of the replayed callbacks|no event"):
+            await tools.call("replay_without", {"process": "CorruptedState.Accounts", "suspect_event": 999_999})
