@@ -42,7 +42,6 @@ from .replay_model import (
     ReplayInputError,
     ReplayResult,
     Step,
-    StepStatus,
     same_term,
 )
 

@@ -5,7 +5,6 @@ from there; the generated test then runs against the object code copied from tha
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 

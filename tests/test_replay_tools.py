@@ -11,7 +11,6 @@ from mcp import Client
 from elixir_scope.cli import main
 from elixir_scope.mcp_server.config import ServerConfig
 from elixir_scope.mcp_server.server import build_server
-from elixir_scope.instrument.etf import Atom
 from elixir_scope.instrument.replay_recording import recorded_run
 from elixir_scope.store import TraceStore
 from support.corrupted_recording import APP_FILES, record_crash, start_corrupted_state
