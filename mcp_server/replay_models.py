@@ -66,7 +66,7 @@ class ExUnitReport(BaseModel):
     module: str = Field(description="The ExUnit test module generated.")
     window: str
     failing_callback: str | None = Field(description="The recorded failure the test replays, if any.")
-    source: str = Field(description="The .exs test file (bounded; write it with path= for the whole file).")
+    source: str = Field(description="The .exs test file (bounded; file_name= writes the whole file).")
     source_truncated: bool = False
     path: str | None = Field(None, description="Where the file was written, if asked.")
     ran: bool = False

@@ -125,14 +125,18 @@ async def test_mcp_replay_tools(traced, tmp_path):
         r = await client.call_tool("replay", {"process": "CorruptedState.Nobody"})
         assert r.is_error and "Next step" in r.content[0].text
 
-        out = tmp_path / "replay_test.exs"
         r = await client.call_tool("generate_exunit", {
-            "process": "CorruptedState.Accounts", "path": str(out), "run": True,
+            "process": "CorruptedState.Accounts", "file_name": "accounts_replay_test.exs", "run": True,
             "app_files": [str(f) for f in APP_FILES]})
         assert not r.is_error, r.content[0].text
         ex = r.structured_content
         assert ex["fails_as_recorded"] is True and ex["failing_callback"].startswith("handle_call [event ")
-        assert out.read_text() == ex["source"] and not ex["source_truncated"]
+        # written inside the server's exports folder, nowhere else
+        assert ex["path"] == str(path.parent / "exports" / "accounts_replay_test.exs")
+        assert open(ex["path"]).read() == ex["source"] and not ex["source_truncated"]
+        for bad in ("../escape_test.exs", "/tmp/x_test.exs", "notes.txt"):
+            r = await client.call_tool("generate_exunit", {"process": "CorruptedState.Accounts", "file_name": bad})
+            assert r.is_error and "invalid file name" in r.content[0].text
 
         r = await client.call_tool("generate_exunit", {"process": "CorruptedState.Accounts", "run": True})
         assert r.is_error and "app_files" in r.content[0].text

@@ -36,6 +36,7 @@ from ..replay_models import (
 from ..state import app_state
 from .annotations import ADDITIVE, DESTRUCTIVE
 from .common import NodeArg, RecordingArg, in_thread, latest_recording_id
+from .recordings import SAFE_FILE, export_dir
 
 ProcessArg = Annotated[str, Field(description="The recorded GenServer: pid text (<0.150.0>) or registered name "
                                   "(MyApp.Server). A name that a restart reused means the incarnation that crashed.")]
@@ -71,7 +72,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         until_event: UntilEvent = None,
         last: Last = None,
         module: ModuleArg = None,
-        path: Annotated[str | None, Field(description="Also write the .exs file here (a new or existing .exs path).")] = None,
+        file_name: Annotated[str | None, Field(description="Also write the test to this file (a name ending in .exs, no "
+                                               "folders) in the server's exports folder.")] = None,
         run: Annotated[bool, Field(description="Run the test once to prove it fails as recorded (needs --allow-mutations). "
                                    "Without app_files or mix_project it runs with the node's own compiled code.")] = False,
         app_files: Annotated[list[str], Field(description="With run: the application's source files the test loads.")] = [],
@@ -91,8 +93,12 @@ def register(server: MCPServer, config: ServerConfig) -> None:
                             "or call without run and run the test yourself")
         if app_files and mix_project:
             raise ToolError("give app_files or mix_project, not both")
-        if path is not None and not path.endswith(".exs"):
-            raise ToolError(f"path must name an .exs file, got {path!r}")
+        path = None
+        if file_name is not None:
+            if not SAFE_FILE.match(file_name) or ".." in file_name or not file_name.endswith(".exs"):
+                raise ToolError(f"invalid file name {file_name!r}: a name ending in .exs with letters, digits, '.', "
+                                "'_' or '-' only, no folders (it is written to the server's exports folder)")
+            path = export_dir(app_state(ctx).config) / file_name
 
         def build() -> tuple[Any, str]:
             _, rec_run = _run(ctx, recording, process, module, until_event, last)
@@ -102,7 +108,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
                 raise ToolError(f"nothing failed in that window of {rec_run.process}, so there is no failure to "
                                 "prove: widen the window (until_event = the crash, no last) or call without run")
             if path is not None:
-                Path(path).write_text(source)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(source)
             return rec_run, source
 
         rec_run, source = await in_thread(build)
@@ -121,7 +128,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         return ExUnitReport(
             module=exunit_module_name(rec_run.module), window=rec_run.description,
             failing_callback=f"{failure.callback.value} [{failure.source}]" if failure else None,
-            source=source[:MAX_SOURCE_CHARS], source_truncated=len(source) > MAX_SOURCE_CHARS, path=path,
+            source=source[:MAX_SOURCE_CHARS], source_truncated=len(source) > MAX_SOURCE_CHARS,
+            path=str(path) if path is not None else None,
             ran=ex is not None, fails_as_recorded=ex.fails_as_recorded if ex else None,
             failure_banner=ex.failures[0].banner if ex and ex.failures else None,
             output_tail=ex.output[-1500:] if ex else None)
