@@ -14,6 +14,7 @@ from mcp import Client, types
 
 from elixir_scope.mcp_server.config import ServerConfig
 from elixir_scope.mcp_server.server import build_server
+from support.scripted_sampling import SamplingScript, answer, asks, final
 from test_diagnose import run_diagnosis
 
 
@@ -24,36 +25,6 @@ def recorded(tmp_path_factory, kb_index_dir):
     report, store = asyncio.run(run_diagnosis("corrupted_state", folder, kb_index_dir))
     store.close()
     return report, folder / "diag.db", kb_index_dir
-
-
-class SamplingScript:
-    """Answers sampling requests in order (the last repeats); records every request."""
-
-    def __init__(self, replies):
-        self.replies = list(replies)
-        self.requests: list[types.CreateMessageRequestParams] = []
-
-    async def __call__(self, context, params: types.CreateMessageRequestParams):
-        self.requests.append(params)
-        reply = self.replies[min(len(self.requests), len(self.replies)) - 1]
-        return reply(params) if callable(reply) else reply
-
-
-def answer(text: str) -> types.CreateMessageResult:
-    return types.CreateMessageResult(role="assistant", content=types.TextContent(type="text", text=text),
-                                     model="client-model", stop_reason="endTurn")
-
-
-def asks(name: str, arguments: dict) -> types.CreateMessageResultWithTools:
-    return types.CreateMessageResultWithTools(
-        role="assistant", model="client-model", stop_reason="toolUse",
-        content=[types.TextContent(type="text", text="Checking."),
-                 types.ToolUseContent(type="tool_use", id=f"call_{name}", name=name, input=arguments)])
-
-
-def final_with_tools(text: str) -> types.CreateMessageResultWithTools:
-    return types.CreateMessageResultWithTools(role="assistant", model="client-model", stop_reason="endTurn",
-                                              content=[types.TextContent(type="text", text=text)])
 
 
 async def run_tool(recorded, script, *, tools: bool, mode: str | None = "legacy", **server_kw):
@@ -72,11 +43,11 @@ async def run_tool(recorded, script, *, tools: bool, mode: str | None = "legacy"
 async def test_tool_use_over_sampling(recorded):
     report = recorded[0]
     crash = next(e for e in report.root_cause.causal_chain if e.kind == "exception")
-    final = f"The digest crashed at [#{crash.event_id}]: a cast stored email: nil. Validate updates."
+    final_text = f"The digest crashed at [#{crash.event_id}]: a cast stored email: nil. Validate updates."
     script = SamplingScript([asks("state_at", {"process": crash.pid, "at_event": crash.event_id}),
-                             final_with_tools(final)])
+                             final(final_text)])
     got = await run_tool(recorded, script, tools=True)
-    assert got["narrative"] == {"source": "claude", "text": final, "model": "client-model", "steps": 2}
+    assert got["narrative"] == {"source": "claude", "text": final_text, "model": "client-model", "steps": 2}
     first, second = script.requests
     assert {t.name for t in first.tools} == {"query", "event", "state_at", "causal_past"}
     assert "CorruptedState.Accounts" in first.messages[0].content_as_list[0].text
