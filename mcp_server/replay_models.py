@@ -141,6 +141,12 @@ def run_notes(run: Any) -> list[str]:
     return notes
 
 
+def recorded_node(recording: Any) -> str | None:
+    """The node a single-node recording was made on (where its code runs), else None."""
+    nodes = recording.nodes()
+    return nodes[0].name if len(nodes) == 1 else None
+
+
 def check_window(run: Any) -> None:
     n = len(run.invocations)
     if n > MAX_INVOCATIONS:

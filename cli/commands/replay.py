@@ -67,6 +67,14 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     p.set_defaults(run=run_exunit)
 
 
+def _default_to_recorded_node(args: argparse.Namespace, rec: Any) -> None:
+    """Without --node (or ELIXIR_SCOPE_NODE), use the node the recording was made on."""
+    from elixir_scope.mcp_server.replay_models import recorded_node
+
+    if not config_from(args).default_node:
+        args.node = recorded_node(rec)
+
+
 def _recorded_run(store: Any, args: argparse.Namespace) -> tuple[Any, Any]:
     from elixir_scope.instrument.replay_recording import recorded_run
     from elixir_scope.mcp_server.replay_models import check_window
@@ -91,6 +99,7 @@ async def run_replay(args: argparse.Namespace, out: Output) -> int:
         rec, run = _recorded_run(store, args)
         suspect = find_suspect(rec, run, args.without) if args.without is not None else None
         notes = run_notes(run)
+        _default_to_recorded_node(args, rec)
         async with attached(args) as conn:
             if suspect is None:
                 result = await replay_run(conn, run, **options)
@@ -121,14 +130,16 @@ async def run_exunit(args: argparse.Namespace, out: Output) -> int:
     if not args.run_once and (args.app_file or args.mix_project):
         raise CliError("--app-file and --mix-project are for --run", "add --run to run the test once")
     from_node = args.run_once and not (args.app_file or args.mix_project)
+    if args.app_file and args.mix_project:
+        raise CliError("give --app-file or --mix-project, not both")
+    with opened_store(args) as store:
+        rec, run = _recorded_run(store, args)
+        if from_node:
+            _default_to_recorded_node(args, rec)
     if from_node and not config_from(args).default_node:
         raise CliError("--run needs the application's code",
                        "pass --node to run it with the node's own compiled code, --app-file FILE (repeatable) "
                        "for its sources, or --mix-project DIR")
-    if args.app_file and args.mix_project:
-        raise CliError("give --app-file or --mix-project, not both")
-    with opened_store(args) as store:
-        _, run = _recorded_run(store, args)
     source = generate_test(run.module, run.initial_state, run.invocations, description=run.description,
                            structs=not args.plain_structs)
     failure = run.failure

@@ -29,13 +29,14 @@ from ..replay_models import (
     ExUnitReport,
     ReplayReport,
     check_window,
+    recorded_node,
     counterfactual_report,
     replay_report,
     run_notes,
 )
 from ..state import app_state
 from .annotations import ADDITIVE, DESTRUCTIVE
-from .common import NodeArg, RecordingArg, in_thread, latest_recording_id
+from .common import RecordingArg, in_thread, latest_recording_id
 from .recordings import SAFE_FILE, export_dir
 
 ProcessArg = Annotated[str, Field(description="The recorded GenServer: pid text (<0.150.0>) or registered name "
@@ -78,7 +79,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
                                    "Without app_files or mix_project it runs with the node's own compiled code.")] = False,
         app_files: Annotated[list[str], Field(description="With run: the application's source files the test loads.")] = [],
         mix_project: Annotated[str | None, Field(description="With run: run with `mix test` inside this mix project.")] = None,
-        node: NodeArg = None,
+        node: Annotated[str | None, Field(description="With run and no sources: the node whose compiled code to use; "
+                                          "omit for the node the recording was made on.")] = None,
     ) -> ExUnitReport:
         """The ExUnit test that replays a recorded GenServer failure: the recorded state as a
         literal, then the recorded messages, calling the callbacks directly. It fails with the
@@ -100,8 +102,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
                                 "'_' or '-' only, no folders (it is written to the server's exports folder)")
             path = export_dir(app_state(ctx).config) / file_name
 
-        def build() -> tuple[Any, str]:
-            _, rec_run = _run(ctx, recording, process, module, until_event, last)
+        def build() -> tuple[Any, str, str | None]:
+            rec, rec_run = _run(ctx, recording, process, module, until_event, last)
             source = generate_test(rec_run.module, rec_run.initial_state, rec_run.invocations,
                                    description=rec_run.description)
             if run and rec_run.failure is None:
@@ -110,9 +112,9 @@ def register(server: MCPServer, config: ServerConfig) -> None:
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(source)
-            return rec_run, source
+            return rec_run, source, recorded_node(rec)
 
-        rec_run, source = await in_thread(build)
+        rec_run, source, rec_node = await in_thread(build)
         failure = rec_run.failure
         ex = None
         if run and (app_files or mix_project):
@@ -121,7 +123,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         elif run:
             from elixir_scope.instrument.object_code import fetch_object_code
 
-            conn = await app_state(ctx).connection(node)
+            conn = await app_state(ctx).connection(node or rec_node)
             with tempfile.TemporaryDirectory(prefix="es_beams_") as folder:
                 code = await fetch_object_code(conn, rec_run.module, Path(folder))
                 ex = await in_thread(run_test, source, code_paths=[code.folder], expected=failure.recorded)
@@ -150,7 +152,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
             description="Counterfactual: also replay without this invocation (its call event id, or the receive "
                         "event of its message) and say whether the failure needs it.")] = None,
         step_timeout: Annotated[float, Field(gt=0, le=60, description="Seconds per callback.")] = 5.0,
-        node: NodeArg = None,
+        node: Annotated[str | None, Field(description="Node to replay on (name@host); omit for the node the "
+                                          "recording was made on.")] = None,
     ) -> ReplayAnswer:
         """Re-run a recorded GenServer's callbacks in a scratch process on the node, from the
         recorded state with the recorded messages, and compare each outcome with the recording
@@ -163,7 +166,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
 
         rec, rec_run = await in_thread(_run, ctx, recording, process, module, until_event, last)
         notes = run_notes(rec_run)
-        conn = await app_state(ctx).connection(node)
+        conn = await app_state(ctx).connection(node or recorded_node(rec))
         if without_event is None:
             result = await replay_run(conn, rec_run, step_timeout=step_timeout)
             return ReplayAnswer(replay=replay_report(result, process=rec_run.process, window=rec_run.description,
