@@ -49,7 +49,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                        epilog=REPLAY_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     _window_args(p)
     p.add_argument("--without", type=int, metavar="EVENT",
-                   help="counterfactual: also replay without this invocation (its call or receive event id)")
+                   help="counterfactual: also replay without this invocation (its call, receive or state event id)")
     p.add_argument("--step-timeout", type=float, default=5.0, help="seconds per callback (default 5)")
     p.add_argument("--allow-redacted", action="store_true", help="replay even if the capture redacted values")
     p.set_defaults(run=run_replay)

@@ -149,8 +149,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         last: Last = None,
         module: ModuleArg = None,
         without_event: Annotated[int | None, Field(
-            description="Counterfactual: also replay without this invocation (its call event id, or the receive "
-                        "event of its message) and say whether the failure needs it.")] = None,
+            description="Counterfactual: also replay without this invocation (its call event id, the receive "
+                        "event of its message, or a state event of it) and say whether the failure needs it.")] = None,
         step_timeout: Annotated[float, Field(gt=0, le=60, description="Seconds per callback.")] = 5.0,
         node: Annotated[str | None, Field(description="Node to replay on (name@host); omit for the node the "
                                           "recording was made on.")] = None,
