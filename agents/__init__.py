@@ -11,7 +11,8 @@ explains, plus report rendering. Does not format MCP replies.
 
 Module map: ``state`` (input and full state), ``context`` (run configuration and live
 resources), ``planner``, ``capture``, ``view`` + ``detectors/`` (what a recording proves),
-``explain`` (templated narrative), ``llm`` + ``evidence_tools`` (Claude, optional),
+``explain`` (templated narrative), ``llm`` + ``evidence_tools`` (a model, optional: ``model_api``
+is the backend interface, ``anthropic_backend`` one backend, ``tool_loop`` the loop),
 ``findings`` (the report's typed model and JSON schema), ``report`` (Markdown), ``graph``.
 
 Heavy libraries (langgraph, anthropic) load only when ``diagnose`` runs.

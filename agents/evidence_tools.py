@@ -1,6 +1,9 @@
-"""The evidence tools Claude may call during a diagnosis — the same capabilities an MCP
+"""The evidence tools the model may call during a diagnosis — the same capabilities an MCP
 client has, over the recording being diagnosed: the query language, one event with its
-neighbours, the state of a process at a moment, and an event's causal past.
+neighbours, the state of a process at a moment, and an event's causal past. Given a
+connection to the live node and ``allow_replay=True``, also ``replay_without``: replay a
+GenServer's recorded callbacks with and without a suspected message
+(``instrument.counterfactual``) — it runs the module's code on the node, so it is opt-in.
 
 Each returns bounded text (Elixir-formatted terms, JSON) the model can cite by event id.
 """
@@ -27,15 +30,19 @@ def _event_line(e) -> dict[str, Any]:
 class StoreEvidenceTools:
     """Evidence tools over one recording of an open :class:`~elixir_scope.store.TraceStore`."""
 
-    def __init__(self, store, recording_id: int) -> None:
+    def __init__(self, store, recording_id: int, *, conn=None, allow_replay: bool = False) -> None:
         self.store = store
         self.recording_id = recording_id
+        self.conn = conn if allow_replay else None  # replay runs code on the node: opt-in
 
     @property
     def recording(self):
         return self.store.recording(self.recording_id)
 
     def definitions(self) -> list[dict[str, Any]]:
+        return self._store_tools() + (_REPLAY_TOOL if self.conn is not None else [])
+
+    def _store_tools(self) -> list[dict[str, Any]]:
         return [
             {"name": "query", "description": "Run an ElixirScope query (see the query language: e.g. "
              "'exceptions | count by function', 'calls MyApp.Cart.add/2 where arg[1] > 100', "
@@ -76,4 +83,24 @@ class StoreEvidenceTools:
         if name == "causal_past":
             page = rec.causal_past(rec.event(int(arguments["id"])), limit=20)
             return json.dumps([_event_line(x) for x in page.events], default=str)[:_MAX]
-        raise ValueError(f"unknown tool {name!r}; available: query, event, state_at, causal_past")
+        if name == "replay_without" and self.conn is not None:
+            from elixir_scope.instrument.counterfactual import counterfactual_from_recording
+
+            cf = await counterfactual_from_recording(
+                self.conn, rec, str(arguments["process"]), int(arguments["suspect_event"]),
+                until_event=int(arguments["until_event"]) if arguments.get("until_event") is not None else None)
+            return json.dumps(cf.as_dict(), default=str)[:_MAX]
+        names = ", ".join(d["name"] for d in self.definitions())
+        raise ValueError(f"unknown tool {name!r}; available: {names}")
+
+
+_REPLAY_TOOL = [
+    {"name": "replay_without", "description": "Test whether a message caused a GenServer's failure: replay the "
+     "process's recorded callbacks (up to until_event, e.g. the crash) in a scratch process on the live node, with and "
+     "without the suspected invocation (its call, receive or state event id). Answers confirmed (the failure goes "
+     "away without it), refuted (it persists) or undetermined, with why.",
+     "input_schema": {"type": "object", "properties": {
+         "process": {"type": "string", "description": "pid text or registered name"},
+         "suspect_event": {"type": "integer"}, "until_event": {"type": "integer"}},
+         "required": ["process", "suspect_event"]}},
+]

@@ -1,24 +1,38 @@
-"""Claude as narrator: with ``ANTHROPIC_API_KEY`` set, Claude writes the explanation from
-the detectors' findings and may ask for more evidence through the same tools a person or
+"""A model as narrator: when one is available — ``ANTHROPIC_API_KEY``, or the MCP client's own
+model through sampling when ``diagnose`` runs as an MCP tool — it writes the explanation
+from the detectors' findings and may ask for more evidence through the same tools a person or
 an MCP client has (the query language, state at a moment, an event's causal past), within a
 step and token budget.
 
-The loop is plain anthropic SDK calls (no LangChain wrapper): send the findings and the tool
-definitions, run each ``tool_use`` block against the recording, send the results back, stop
-at ``end_turn`` or when a budget is spent. If the model fails (network, auth, budget), the
-templated narrative stands: the report never depends on the model being reachable.
+The model is reached through a ``ModelBackend`` (``model_api``): ``AnthropicBackend`` (HTTP)
+by default, or ``LLMConfig.backend`` (e.g. ``mcp_server.sampling.SamplingBackend``). With a
+backend that can use tools, the loop is ``tool_loop.run_tool_loop``. With one that cannot
+(an MCP client without ``sampling.tools``), the evidence a tool would have fetched — each
+cited event with its neighbours, the culprit's state at the failure, the failure's causal
+past — is fetched first and put in the prompt, and the model answers in a small JSON format.
 
-Tests script the model's replies with ``httpx2.MockTransport`` as the client's
-``http_client`` (the SDK talks httpx2).
+If the model fails (network, auth, budget) or its reply is not usable, the templated
+narrative stands and the run says why (``NarratorRun.stopped_by``): the report never depends
+on the model being reachable.
+
+Tests drive the real SDK against a scripted Messages-API server over loopback HTTP
+(``tests/support/scripted_anthropic.py``) and a real MCP client session that answers
+sampling requests from a script.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from .findings import Narrative, Report
+from .model_api import ModelBackend
+from .tool_loop import EvidenceTools, run_tool_loop
+
+__all__ = ["DEFAULT_MODEL", "SYSTEM_PROMPT", "LLMConfig", "NarratorRun", "EvidenceTools", "findings_brief",
+           "narrate", "parse_json_answer"]
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
 
@@ -30,18 +44,18 @@ why it happens (the OTP mechanism); and the fix, with a short code example. Use 
 when the findings leave a real question open. Never invent event ids: cite only ids you were
 given or that a tool returned. Be concise (at most ~300 words)."""
 
+JSON_FORMAT = """
+You cannot call tools here: the evidence they would return is already below the findings.
+Answer with ONE JSON object and nothing else:
+{"explanation": "<the explanation, Markdown, citing event ids as [#id]>", "cited_events": [<ids>]}"""
 
-class EvidenceTools(Protocol):
-    """The tools Claude may call for more evidence (implemented over the store)."""
-
-    def definitions(self) -> list[dict[str, Any]]: ...
-
-    async def call(self, name: str, arguments: dict[str, Any]) -> str: ...
+EVIDENCE_CHARS = 12_000
 
 
 @dataclass(frozen=True)
 class LLMConfig:
-    """How the narrator runs. ``api_key`` None means: no narrator (template only)."""
+    """How the narrator runs: an API key (Anthropic over HTTP) or an explicit ``backend``
+    (e.g. MCP sampling); neither means no narrator (template only)."""
 
     api_key: str | None = None
     model: str = DEFAULT_MODEL
@@ -49,11 +63,20 @@ class LLMConfig:
     max_steps: int = 4          # model calls, including the final answer
     max_tokens: int = 1500      # per model call
     token_budget: int = 40_000  # input + output tokens over the whole loop
-    http_client: Any = field(default=None, compare=False, repr=False)  # httpx2.AsyncClient (tests)
+    http_client: Any = field(default=None, compare=False, repr=False)  # httpx2.AsyncClient for the SDK
+    backend: ModelBackend | None = field(default=None, compare=False, repr=False)
 
     @property
     def enabled(self) -> bool:
-        return bool(self.api_key)
+        return bool(self.api_key) or self.backend is not None
+
+    def model_backend(self) -> ModelBackend:
+        """The backend to use: the explicit one, else Anthropic over HTTP."""
+        if self.backend is not None:
+            return self.backend
+        from .anthropic_backend import AnthropicBackend
+
+        return AnthropicBackend(self)
 
 
 @dataclass
@@ -61,7 +84,8 @@ class NarratorRun:
     narrative: Narrative | None
     tool_calls: list[tuple[str, dict]]
     tokens_used: int
-    stopped_by: str  # end_turn | max_steps | token_budget | error: ...
+    stopped_by: str  # end_turn | max_steps | token_budget | error: ... | unusable reply: ...
+    backend: str = "anthropic"
 
 
 def findings_brief(report: Report) -> str:
@@ -83,55 +107,66 @@ def findings_brief(report: Report) -> str:
     return text[:30_000]
 
 
-async def narrate(report: Report, tools: EvidenceTools, config: LLMConfig) -> NarratorRun:
-    """Run the tool loop; return Claude's narrative (or None and why it stopped)."""
-    import anthropic  # heavy: imported only when a key is configured
-
-    kwargs: dict[str, Any] = {"api_key": config.api_key, "max_retries": 0}
-    if config.base_url:
-        kwargs["base_url"] = config.base_url
-    if config.http_client is not None:
-        kwargs["http_client"] = config.http_client
-    client = anthropic.AsyncAnthropic(**kwargs)
-    messages: list[dict[str, Any]] = [
-        {"role": "user", "content": "Findings:\n" + findings_brief(report)}
-    ]
-    tool_defs = tools.definitions()
-    calls: list[tuple[str, dict]] = []
+async def prefetch_evidence(report: Report, tools: EvidenceTools) -> str:
+    """What the tools would have shown, fetched up front (bounded): the root cause's cited
+    events with their neighbours, the state of the failing process at its failure, and the
+    failure's causal past."""
+    root = report.root_cause
+    if root is None:
+        return ""
+    chain = [e for e in (root.causal_chain or root.evidence) if e.event_id is not None]
+    calls: list[tuple[str, dict[str, Any]]] = [("event", {"id": e.event_id}) for e in chain[:3]]
+    failing = next((e for e in reversed(chain) if e.kind in ("exception", "exit")), chain[-1] if chain else None)
+    if failing is not None and failing.pid:
+        calls.append(("state_at", {"process": failing.pid, "at_event": failing.event_id}))
+    if failing is not None:
+        calls.append(("causal_past", {"id": failing.event_id}))
+    parts: list[str] = []
     used = 0
-    for step in range(1, config.max_steps + 1):
-        last_step = step == config.max_steps or used >= config.token_budget
+    for name, arguments in calls:
         try:
-            reply = await client.messages.create(
-                model=config.model,
-                max_tokens=config.max_tokens,
-                system=SYSTEM_PROMPT
-                + ("\nThis is your last step: answer now, without tools." if last_step else ""),
-                messages=messages,
-                **({} if last_step else {"tools": tool_defs}),
-            )
-        except anthropic.APIError as exc:
-            return NarratorRun(None, calls, used, f"error: {type(exc).__name__}: {exc}")
-        used += reply.usage.input_tokens + reply.usage.output_tokens
-        text = "".join(b.text for b in reply.content if b.type == "text").strip()
-        uses = [b for b in reply.content if b.type == "tool_use"]
-        if reply.stop_reason != "tool_use" or not uses:
-            narrative = Narrative(source="claude", text=text, model=reply.model, steps=step) if text else None
-            return NarratorRun(narrative, calls, used, "end_turn" if text else "error: empty answer")
-        if used >= config.token_budget or last_step:
-            # cut off while still asking for evidence: no finished answer, the template stands
-            return NarratorRun(None, calls, used, "token_budget" if used >= config.token_budget else "max_steps")
-        messages.append({"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in reply.content]})
-        results = []
-        for use in uses:
-            calls.append((use.name, dict(use.input)))
-            try:
-                content = await tools.call(use.name, dict(use.input))
-                is_error = False
-            except Exception as exc:  # a tool error goes back to the model, which can adapt
-                content, is_error = f"{type(exc).__name__}: {exc}", True
-            results.append(
-                {"type": "tool_result", "tool_use_id": use.id, "content": content[:8000], "is_error": is_error}
-            )
-        messages.append({"role": "user", "content": results})
-    return NarratorRun(None, calls, used, "max_steps")
+            content = await tools.call(name, arguments)
+        except Exception as exc:  # evidence that cannot be fetched is said so, not fatal
+            content = f"(unavailable: {type(exc).__name__}: {exc})"
+        part = f"{name}({json.dumps(arguments)}):\n{content[:3000]}"
+        if used + len(part) > EVIDENCE_CHARS:
+            break
+        parts.append(part)
+        used += len(part)
+    return "\n\n".join(parts)
+
+
+def parse_json_answer(text: str) -> dict[str, Any] | None:
+    """The JSON object in a reply (a bare object, or one in a ```json fence); None if there is none."""
+    fenced = re.search(r"```(?:json)?\s*(\{.*\})\s*```", text, re.S)
+    candidate = fenced.group(1) if fenced else text.strip()
+    try:
+        data = json.loads(candidate)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+async def narrate(report: Report, tools: EvidenceTools, config: LLMConfig) -> NarratorRun:
+    """Ask the model for the narrative; return it (or None, and why the template stands)."""
+    backend = config.model_backend()
+    budgets = {"max_tokens": config.max_tokens, "token_budget": config.token_budget}
+    prompt = "Findings:\n" + findings_brief(report)
+    if backend.supports_tools:
+        loop = await run_tool_loop(backend, SYSTEM_PROMPT, prompt, tools, max_steps=config.max_steps, **budgets)
+        narrative = (Narrative(source="claude", text=loop.text, model=loop.model, steps=loop.steps)
+                     if loop.text else None)
+        return NarratorRun(narrative, loop.tool_calls, loop.tokens_used, loop.stopped_by, backend.name)
+
+    evidence = await prefetch_evidence(report, tools)
+    prompt += "\n\nEvidence:\n" + (evidence or "(none beyond the findings)")
+    loop = await run_tool_loop(backend, SYSTEM_PROMPT + JSON_FORMAT, prompt, None, max_steps=1, **budgets)
+    if loop.text is None:
+        return NarratorRun(None, [], loop.tokens_used, loop.stopped_by, backend.name)
+    answer = parse_json_answer(loop.text)
+    explanation = answer.get("explanation") if answer else None
+    if not isinstance(explanation, str) or not explanation.strip():
+        return NarratorRun(None, [], loop.tokens_used,
+                           "unusable reply: not the JSON object asked for ({\"explanation\": ...})", backend.name)
+    narrative = Narrative(source="claude", text=explanation.strip(), model=loop.model, steps=loop.steps)
+    return NarratorRun(narrative, [], loop.tokens_used, "end_turn", backend.name)

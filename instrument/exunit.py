@@ -292,12 +292,15 @@ def run_test(
     app_files: Sequence[Path] = (),
     expected: Outcome | None = None,
     mix_project: Path | None = None,
+    code_paths: Sequence[Path] = (),
     timeout: float = 120.0,
     keep_dir: Path | None = None,
 ) -> ExUnitRun:
     """Run a generated test and report how it failed.
 
-    Without ``mix_project``: ``elixir -r <app_files...> test.exs`` in a scratch directory.
+    Without ``mix_project``: ``elixir -pa <code_paths...> -r <app_files...> test.exs`` in a
+    scratch directory (``code_paths``: folders of compiled ``.beam`` files, e.g. the node's own
+    code fetched by ``object_code.fetch_object_code``).
     With it: the file goes to ``<mix_project>/test/elixir_scope_replay/`` and runs with
     ``mix test <that file>`` (the project must compile offline). ``expected`` is the recorded
     outcome of the failing step (``Invocation.recorded``)."""
@@ -324,6 +327,10 @@ def run_test(
         path.write_text(source)
         env["ES_REPLAY_START"] = "1"
         argv = ["elixir"]
+        for folder in code_paths:
+            if not Path(folder).is_dir():
+                raise ExUnitError(f"code path not found: {folder}")
+            argv += ["-pa", str(Path(folder).resolve())]
         for f in app_files:
             argv += ["-r", str(Path(f).resolve())]
         argv += ["-r", str(harness), str(path)]

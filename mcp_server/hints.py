@@ -51,6 +51,14 @@ HINTS: dict[str, str | tuple[str, str]] = {
     "TracerBusyError": "another tracer (dbg, recon, redbug) is active on this pre-OTP-27 node: stop it first",
     "EmptyCapture": ("name trace specs, --state-of, --messages-of or --lifecycle", "give spec, state_of, messages_of or lifecycle=true"),
     "CaptureError": ("see `elixir-scope record --help`", "capture_status lists this server's captures"),
+    # replay and ExUnit generation
+    "ReplayInputError": ("see `elixir-scope replay --help` for the window options (--last, --until-event)",
+                         "narrow the window with last= / until_event=, or pass a pid text for the process"),
+    "ObjectCodeError": "give the application's sources (--app-file / app_files) or its mix project instead",
+    "ReplayRemoteError": "replay runs the module's own code: it must be loaded on the node, and the node reachable",
+    "ReplayWindowError": "narrow the window: the last N callbacks, up to the crash event",
+    "ExUnitError": "check elixir/mix are installed and the application files or mix project are right",
+    "LiteralError": "record again with a larger max_term_bytes so no term is truncated",
     # knowledge
     "SourcePathError": "pass the folder holding the application's .ex files",
     "SymptomError": "describe the symptom in a few words, e.g. 'checkout times out'",

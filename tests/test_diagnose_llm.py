@@ -1,13 +1,14 @@
-"""The Claude path, with the model's replies scripted (there is no network): the tool loop runs
-real evidence tools over a real recording, stays within its step and token budgets, and a
-failing model leaves the templated report standing."""
+"""The model path, with the model's replies scripted (there is no network): the real
+``anthropic`` client talks real HTTP to a scripted Messages-API server
+(``support.scripted_anthropic``); the tool loop runs real evidence tools over a real
+recording, stays within its step and token budgets, and a failing model leaves the
+templated report standing."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 
-import httpx2
 import pytest
 
 from elixir_scope.agents.context import DiagnosisContext
@@ -15,6 +16,7 @@ from elixir_scope.agents.graph import diagnose
 from elixir_scope.agents.llm import LLMConfig
 from elixir_scope.agents.report import render_markdown
 from elixir_scope.agents.state import DiagnosisInput
+from support.scripted_anthropic import ErrorReply, ScriptedAnthropic, message, text, tool_use
 from test_diagnose import run_diagnosis
 
 
@@ -31,29 +33,8 @@ def recorded(tmp_path_factory, kb_module_dir):
     store.close()
 
 
-def message(content: list[dict], stop: str, tokens=(200, 50)) -> dict:
-    return {"id": "msg_x", "type": "message", "role": "assistant", "model": "claude-scripted",
-            "content": content, "stop_reason": stop, "stop_sequence": None,
-            "usage": {"input_tokens": tokens[0], "output_tokens": tokens[1]}}
-
-
-class Script:
-    """Replies in order; records every request body the SDK sent."""
-
-    def __init__(self, replies):
-        self.replies = list(replies)
-        self.requests: list[dict] = []
-
-    def __call__(self, request: httpx2.Request) -> httpx2.Response:
-        self.requests.append(json.loads(request.content))
-        reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
-        if isinstance(reply, httpx2.Response):
-            return reply
-        return httpx2.Response(200, json=reply)
-
-    def config(self, **kw) -> LLMConfig:
-        client = httpx2.AsyncClient(transport=httpx2.MockTransport(self))
-        return LLMConfig(api_key="sk-test", model="claude-scripted", http_client=client, **kw)
+def config(server: ScriptedAnthropic, **kw) -> LLMConfig:
+    return LLMConfig(api_key="sk-test", model="claude-scripted", base_url=server.url, **kw)
 
 
 async def rediagnose(report, store, kb_dir, llm: LLMConfig):
@@ -66,24 +47,26 @@ async def test_tool_loop_uses_real_evidence(recorded, kb_module_dir):
     crash = next(e for e in report.root_cause.causal_chain if e.kind == "exception")
     final = (f"The weekly digest crashed at [#{crash.event_id}] because an earlier cast stored a nil "
              "email. Validate the profile update.")
-    script = Script([
-        message([{"type": "tool_use", "id": "tu_1", "name": "query",
-                  "input": {"q": "exceptions | count by function"}}], "tool_use"),
-        message([{"type": "text", "text": "Let me check the state."},
-                 {"type": "tool_use", "id": "tu_2", "name": "state_at",
-                  "input": {"process": crash.pid, "at_event": crash.event_id}}], "tool_use"),
-        message([{"type": "text", "text": final}], "end_turn"),
-    ])
-    out = await rediagnose(report, store, kb_module_dir, script.config())
+    with ScriptedAnthropic([
+        tool_use("query", {"q": "exceptions | count by function"}),
+        tool_use("state_at", {"process": crash.pid, "at_event": crash.event_id}, preface="Let me check the state."),
+        text(final),
+    ]) as model:
+        out = await rediagnose(report, store, kb_module_dir, config(model))
+    assert model.rejected == []  # every request was one the real API accepts
     assert out.narrative.source == "claude" and out.narrative.text == final and out.narrative.steps == 3
-    assert len(script.requests) == 3
-    assert "tools" in script.requests[0] and script.requests[0]["model"] == "claude-scripted"
+    requests = [r.body for r in model.requests]
+    assert len(requests) == 3
+    assert "tools" in requests[0] and requests[0]["model"] == "claude-scripted"
+    assert model.requests[0].headers.get("x-api-key") == "sk-test" or \
+        model.requests[0].headers.get("authorization") == "Bearer sk-test"
     # the findings reached the model, and each tool result came from the recording
-    assert "CorruptedState.Accounts" in json.dumps(script.requests[0]["messages"][0])
-    first_result = script.requests[1]["messages"][-1]["content"][0]
+    assert "CorruptedState.Accounts" in json.dumps(requests[0]["messages"][0])
+    first_result = requests[1]["messages"][-1]["content"][0]
     assert first_result["type"] == "tool_result" and not first_result.get("is_error")
+    assert first_result["tool_use_id"] == requests[1]["messages"][-2]["content"][0]["id"]
     assert "handle_call" in first_result["content"]
-    state_result = script.requests[2]["messages"][-1]["content"][0]["content"]
+    state_result = requests[2]["messages"][-1]["content"][0]["content"]
     assert "email" in state_result and "users" in state_result
     # the evidence and the culprit are the detectors', whatever the model says
     a, b = out.root_cause.culprit, report.root_cause.culprit
@@ -93,41 +76,69 @@ async def test_tool_loop_uses_real_evidence(recorded, kb_module_dir):
 
 async def test_tool_errors_go_back_to_the_model(recorded, kb_module_dir):
     report, store = recorded
-    script = Script([
-        message([{"type": "tool_use", "id": "tu_1", "name": "query", "input": {"q": "calls whre x"}}], "tool_use"),
-        message([{"type": "text", "text": "Done."}], "end_turn"),
-    ])
-    out = await rediagnose(report, store, kb_module_dir, script.config())
-    result = script.requests[1]["messages"][-1]["content"][0]
+    with ScriptedAnthropic([tool_use("query", {"q": "calls whre x"}), text("Done.")]) as model:
+        out = await rediagnose(report, store, kb_module_dir, config(model))
+    result = model.requests[1].body["messages"][-1]["content"][0]
     assert result["is_error"] is True and "QuerySyntaxError" in result["content"]
-    assert out.narrative.text == "Done."
+    assert out.narrative.text == "Done." and model.rejected == []
 
 
 async def test_step_budget_stops_the_loop(recorded, kb_module_dir):
     report, store = recorded
-    script = Script([message([{"type": "text", "text": "more"},
-                              {"type": "tool_use", "id": "tu", "name": "event", "input": {"id": 1}}], "tool_use")])
-    out = await rediagnose(report, store, kb_module_dir, script.config(max_steps=3))
-    assert len(script.requests) == 3
-    assert "tools" not in script.requests[-1]  # the last step may not ask for more
+    with ScriptedAnthropic([tool_use("event", {"id": 1}, preface="more")]) as model:
+        out = await rediagnose(report, store, kb_module_dir, config(model, max_steps=3))
+    assert len(model.requests) == 3
+    assert "tools" not in model.requests[-1].body  # the last step may not ask for more
+    assert "last step" in model.requests[-1].body["system"]
     assert out.narrative.source == "template"
     assert any("max_steps" in g for g in out.gaps)
 
 
 async def test_token_budget_stops_the_loop(recorded, kb_module_dir):
     report, store = recorded
-    script = Script([message([{"type": "tool_use", "id": "tu", "name": "event", "input": {"id": 1}}],
-                             "tool_use", tokens=(50_000, 10))])
-    out = await rediagnose(report, store, kb_module_dir, script.config(token_budget=40_000))
-    assert len(script.requests) == 1
+    with ScriptedAnthropic([message([{"type": "tool_use", "id": "tu", "name": "event", "input": {"id": 1}}],
+                                    "tool_use", tokens=(50_000, 10))]) as model:
+        out = await rediagnose(report, store, kb_module_dir, config(model, token_budget=40_000))
+    assert len(model.requests) == 1
     assert out.narrative.source == "template" and any("token_budget" in g for g in out.gaps)
 
 
 async def test_a_failing_model_leaves_the_template(recorded, kb_module_dir):
     report, store = recorded
-    script = Script([httpx2.Response(401, json={"type": "error", "error": {
-        "type": "authentication_error", "message": "invalid x-api-key"}})])
-    out = await rediagnose(report, store, kb_module_dir, script.config())
+    with ScriptedAnthropic([ErrorReply(401, "authentication_error", "invalid x-api-key")]) as model:
+        out = await rediagnose(report, store, kb_module_dir, config(model))
     assert out.narrative.source == "template"
     assert out.root_cause.culprit.module == "CorruptedState.Accounts"
     assert any("AuthenticationError" in g for g in out.gaps)
+
+
+async def test_an_unreachable_model_leaves_the_template(recorded, kb_module_dir):
+    report, store = recorded
+    with ScriptedAnthropic([text("never sent")]) as model:
+        url = model.url
+    out = await rediagnose(report, store, kb_module_dir,
+                           LLMConfig(api_key="sk-test", model="claude-scripted", base_url=url))
+    assert out.narrative.source == "template" and any("APIConnectionError" in g for g in out.gaps)
+
+
+def test_the_scripted_server_refuses_what_the_real_api_refuses():
+    """The server's own checks (a test double that accepted anything could not catch a
+    malformed tool_result): driven with the real SDK."""
+    import anthropic
+
+    async def go(server):
+        client = anthropic.AsyncAnthropic(api_key="k", base_url=server.url, max_retries=0)
+        with pytest.raises(anthropic.BadRequestError, match="tool_result for unknown tool_use_id"):
+            await client.messages.create(model="m", max_tokens=10, messages=[
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "a", "name": "q", "input": {}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "b", "content": "x"}]}])
+        with pytest.raises(anthropic.BadRequestError, match="alternate"):
+            await client.messages.create(model="m", max_tokens=10, messages=[
+                {"role": "user", "content": "a"}, {"role": "user", "content": "b"}])
+        reply = await client.messages.create(model="m", max_tokens=10, messages=[{"role": "user", "content": "a"}])
+        assert reply.content[0].text == "ok" and reply.usage.input_tokens == 200
+
+    with ScriptedAnthropic([text("ok")]) as server:
+        asyncio.run(go(server))
+    assert len(server.rejected) == 2 and len(server.requests) == 3

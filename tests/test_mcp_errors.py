@@ -17,6 +17,8 @@ ERROR_MODULES = [
     "elixir_scope.store.errors", "elixir_scope.store.query.errors", "elixir_scope.knowledge.errors",
     "elixir_scope.knowledge.source.errors", "elixir_scope.mcp_server.config", "elixir_scope.mcp_server.state",
     "elixir_scope.mcp_server.targets", "elixir_scope.mcp_server.history_models", "builtins",
+    "elixir_scope.instrument.replay_model", "elixir_scope.instrument.exunit", "elixir_scope.instrument.elixir_literal",
+    "elixir_scope.mcp_server.replay_models", "elixir_scope.instrument.object_code",
 ]
 
 

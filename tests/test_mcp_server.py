@@ -15,7 +15,7 @@ from elixir_scope.mcp_server.config import ServerConfig
 from elixir_scope.mcp_server.server import build_server
 from support.nodes import short_host, start_node
 
-MUTATIONS = {"eval_code", "send_message", "kill_process"}
+MUTATIONS = {"eval_code", "send_message", "kill_process", "replay"}
 
 
 def make_server(tmp_path, **kw):

@@ -1,14 +1,13 @@
 """Recording → replay → ExUnit, on a real capture of the real ``corrupted_state`` app.
 
-ElixirScope's own capture (the tracer agent on the node, ``instrument.session.capture``)
-records the state history of ``CorruptedState.Accounts`` while the scenario's trigger runs
+ElixirScope's own capture (the tracer agent on the node, ``instrument.session.capture``,
+through ``support.corrupted_recording``, which the replay tool tests share) records the state history of ``CorruptedState.Accounts`` while the scenario's trigger runs
 into a real ``TraceStore``. Then ``recorded_run`` pairs the callbacks, ``replay_run`` re-runs
 them on the node, and the generated ExUnit test fails with the recorded error.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 
@@ -16,42 +15,33 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from support.nodes import REPO, start_node  # noqa: E402
+from support.corrupted_recording import APP_FILES, record_crash, start_corrupted_state  # noqa: E402
 
-from elixir_scope.instrument.capture import CapturePlan  # noqa: E402
 from elixir_scope.instrument.dist import Node  # noqa: E402
 from elixir_scope.instrument.etf import Atom  # noqa: E402
 from elixir_scope.instrument.exunit import generate_test, run_test  # noqa: E402
 from elixir_scope.instrument.replay import Callback, ReplayInputError, Verdict  # noqa: E402
 from elixir_scope.instrument.replay_recording import recorded_run, replay_run  # noqa: E402
-from elixir_scope.instrument.session import capture  # noqa: E402
 from elixir_scope.store import TraceStore  # noqa: E402
 from elixir_scope.store.timetravel import state_at  # noqa: E402
 
 A = Atom
-APP = [REPO / "examples" / "corrupted_state" / "lib" / "corrupted_state.ex"]
+APP = APP_FILES
 
 
 @pytest.fixture(scope="module")
 def traced(tmp_path_factory):
     """(node, recording) — the live app, and a capture of its state history through the crash."""
-    node = start_node("elixir", elixir_files=APP, eval_code="{:ok, _} = CorruptedState.start()")
-    store = TraceStore.open(tmp_path_factory.mktemp("rec") / "trace.db")
-
-    async def record():
-        async with Node() as n:
-            conn = await n.connect(node.name, cookie=node.cookie)
-            session = await capture(conn, store, "corrupted_state",
-                                    CapturePlan(state_modules=("Elixir.CorruptedState.Accounts",)))
-            await conn.rpc("Elixir.Code", "eval_string", [b"CorruptedState.trigger(); Process.sleep(300)"],
-                           timeout=30)
-            return await session.stop()
-
+    node = start_corrupted_state()
+    path = tmp_path_factory.mktemp("rec") / "trace.db"
     try:
-        result = asyncio.run(record())
-        yield node, store.recording(result.recording_id)
+        rid = record_crash(node, path)
+        store = TraceStore.open(path)
+        try:
+            yield node, store.recording(rid)
+        finally:
+            store.close()
     finally:
-        store.close()
         node.stop()
 
 

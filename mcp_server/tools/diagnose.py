@@ -46,12 +46,18 @@ class DiagnosisResult(BaseModel):
     report: dict[str, Any] = Field(description="The JSON report (schema elixir-scope/diagnosis-report@1).")
 
 
-def llm_config(config: ServerConfig) -> Any:
+def llm_config(config: ServerConfig, ctx: Context | None = None) -> Any:
+    """The narrator's model: the server's ``ANTHROPIC_API_KEY`` if it has one; else, inside a
+    tool call, the client's own model through MCP sampling when the client offers it."""
     from elixir_scope.agents.llm import LLMConfig
 
     kw: dict[str, Any] = {"api_key": config.anthropic_api_key, "base_url": config.anthropic_base_url}
     if config.llm_model:
         kw["model"] = config.llm_model
+    if not config.anthropic_api_key and ctx is not None:
+        from ..sampling import sampling_backend
+
+        kw["backend"] = sampling_backend(ctx)
     return LLMConfig(**kw)
 
 
@@ -122,7 +128,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
             await ctx.report_progress(round(fraction * 100, 1), 100, message)
 
         dctx = DiagnosisContext(store=state.store(), conn=conn, dist_node=state.node if conn else None,
-                                knowledge_dir=state.config.knowledge_dir, llm=llm_config(state.config),
+                                knowledge_dir=state.config.knowledge_dir, llm=llm_config(state.config, ctx),
                                 progress=progress)
         report = await run_diagnosis(DiagnosisInput(
             symptom=symptom, node=node_name, focus=list(focus), source_path=source_path,
