@@ -170,6 +170,7 @@ class RecordingView:
     registry_keys: dict[str, set[str]] = field(default_factory=dict)  # live Registry keys, by registry
     links: list[Link] = field(default_factory=list)
     dead_sends: list[DeadSend] = field(default_factory=list)
+    rpc_workers: set[int] = field(default_factory=set)   # processes rex started for an rpc (not application spawns)
     resources: list[ResourceSample] = field(default_factory=list)     # periodic resource samples, in time order
     supervisors: dict[str, list[SupervisorInfo]] = field(default_factory=dict)  # "start"/"end" → the app's supervisors
 
@@ -346,6 +347,7 @@ def from_recording(rec) -> RecordingView:
     receives: dict[int, object] = {}
     links: list[Link] = []
     dead_sends: list[DeadSend] = []
+    rpc_workers: set[int] = set()
 
     def pid_key(text: str) -> int:
         if text not in by_text:
@@ -379,6 +381,7 @@ def from_recording(rec) -> RecordingView:
             exits.append(Exit(e.id, pid, e.ts, e.payload))
         elif kind == EventKind.SPAWN:
             if procs.get(pid) is not None and procs[pid].name == "rex":
+                rpc_workers.add(_key(e.node_id, e.aux))
                 continue  # a worker rex starts per rpc: the diagnosis's own calls (samples, supervisors, trigger)
             spawns.append(Spawn(e.id, pid, _key(e.node_id, e.aux), e.ts, e.payload))
         elif kind == EventKind.STATE:
@@ -432,7 +435,7 @@ def from_recording(rec) -> RecordingView:
     gaps = [Gap(g.ts, g.count, g.reason) for g in rec.gaps()]
     return RecordingView(rec.id, unit, start, procs, calls, messages, exits, spawns, states,
                          samples, gaps, registry_keys=dict(registry), links=links, dead_sends=dead_sends,
-                         resources=resources, supervisors=dict(supervisors))
+                         resources=resources, supervisors=dict(supervisors), rpc_workers=rpc_workers)
 
 
 def _short(name: str | None) -> str | None:

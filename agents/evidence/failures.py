@@ -106,6 +106,14 @@ def exceptions(view: RecordingView, book: FactBook) -> None:
         if isinstance(core, tuple) and len(core) == 2 and R.atom_name(core[0]) in ("badmatch", "case_clause", "badkey"):
             detail = core[1]
         culprit = _culprit(view, inner, detail if (detail is not None and not inner.function.startswith("handle_")) else None)
+        if cls == "throw" and callback is not None and callback is not inner and is_app_module(callback.module):
+            # a throw is control flow for a caller to catch: the callback that let it escape is at fault
+            culprit = _culprit(view, callback)
+            tokens.append("exception:bad_return")
+        if "callback:unhandled_message" in tokens:
+            sender = _inconsistent_sender(view, inner)
+            if sender is not None:
+                culprit = _culprit(view, sender, inner.args[0])
         during = f" while handling {fmt(callback.args[0], 100)}" if callback is not None and callback.args else ""
         seen[key] = book.add(Finding(
             detector="exception",
@@ -119,6 +127,27 @@ def exceptions(view: RecordingView, book: FactBook) -> None:
                       "{:error, reason} for expected failures, and let only bugs crash.")),
             pid=inner.pid, ts=inner.end_ts, reason=reason, cls=cls, callback=callback, call=inner, more=[],
             table=table)
+
+
+def _inconsistent_sender(view: RecordingView, handler: Call) -> Call | None:
+    """The application function that sent a message no clause of ``handler`` matched — when the
+    receiver handled messages with the same tag in another shape, so the receiver's contract is
+    known and the sender broke it."""
+    from .silent import _senders, _shape
+
+    msg = handler.args[0] if handler.args else None
+    if not (isinstance(msg, tuple) and msg):
+        return None
+    tag = fmt(msg[0], 60)
+    shape = _shape(msg)
+    handled = any(c.function == handler.function and c.outcome == "return" and c.args
+                  and isinstance(c.args[0], tuple) and c.args[0] and fmt(c.args[0][0], 60) == tag
+                  and _shape(c.args[0]) != shape
+                  for c in view.calls_by_pid.get(handler.pid, []))
+    if not handled:
+        return None
+    sender = _senders(view).get(handler.call_id)
+    return sender if sender is not None and sender.pid != handler.pid else None
 
 
 def _ets_table(innermost: Call | None, reason) -> object | None:
@@ -187,9 +216,7 @@ def ets_owners(view: RecordingView, book: FactBook) -> None:
 
 
 def _spawned_by_rpc(view: RecordingView, pid: int) -> bool:
-    parent = next((s.parent for s in view.spawns if s.child == pid), None)
-    p = view.proc(parent)
-    return p is not None and p.name == "rex"
+    return pid in view.rpc_workers
 
 
 def _short_lived_before(view: RecordingView, failing_pid, ts: int):
@@ -200,7 +227,7 @@ def _short_lived_before(view: RecordingView, failing_pid, ts: int):
         if e.ts > ts or e.pid == failing_pid or _spawned_by_rpc(view, e.pid):
             continue
         calls = [c for c in view.calls_by_pid.get(e.pid, []) if is_app_module(c.module)]
-        named = [c for c in calls if not c.function.startswith("-")]
+        named = [c for c in calls if not c.function.startswith(("-", "__")) and c.function != "module_info"]
         if not named:
             continue
         top = min(named, key=lambda c: (c.depth, c.ts))

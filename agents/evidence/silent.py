@@ -104,7 +104,9 @@ def _shape(msg: Any) -> str:
         msg = msg[1]
     if isinstance(msg, tuple) and msg:
         head = msg[0]
-        return f"{{{fmt(head, 40) if isinstance(head, Atom) else '_'}, … /{len(msg)}}}"
+        kinds = "".join("m" if isinstance(x, dict) else "l" if isinstance(x, list) else "t" if isinstance(x, tuple)
+                        else "_" for x in msg[1:])
+        return f"{{{fmt(head, 40) if isinstance(head, Atom) else '_'}, … /{len(msg)}{kinds and ' ' + kinds}}}"
     if isinstance(msg, Atom):
         return fmt(msg)
     return type(msg).__name__
@@ -187,9 +189,14 @@ def _senders(view: RecordingView) -> dict[int, Call]:
 
     out: dict[int, Call] = {}
     by_receiver: dict[int, list] = defaultdict(list)
+    # sends the store could not pair with their receive (addressed by a registered name): found
+    # again by the message itself
+    loose: dict[str, list] = defaultdict(list)
     for m in view.messages:
         if m.receiver is not None and m.receive_ts is not None and m.sender is not None:
             by_receiver[m.receiver].append(m)
+        elif m.sender is not None and m.send_ts is not None and m.receive_id is None:
+            loose[fmt(m.msg, 300)].append(m)
     for pid, msgs in by_receiver.items():
         msgs.sort(key=lambda m: m.receive_ts)
         times = [m.receive_ts for m in msgs]
@@ -210,6 +217,19 @@ def _senders(view: RecordingView) -> dict[int, Call]:
                         if frame is not None:
                             out[c.call_id] = frame
                     break
+    if loose:
+        for c in view.calls:
+            if c.call_id in out or c.function not in ("handle_info", "handle_cast") or not c.args:
+                continue
+            msg = c.args[0]
+            if c.function == "handle_cast":
+                msg = (Atom("$gen_cast"), msg)
+            cands = [m for m in loose.get(fmt(msg, 300), []) if m.send_ts <= c.ts]
+            if cands:
+                m = cands[-1]
+                frame = view.open_call_at(m.sender, m.send_ts)
+                if frame is not None:
+                    out[c.call_id] = frame
     view._es_senders = out
     return out
 
