@@ -183,6 +183,8 @@ class Report(BaseModel):
     hypotheses: list[Hypothesis] = Field(default_factory=list, description="ranked; the first is the verdict's")
     why_winner: str | None = None
     rounds: list[RoundRecord] = Field(default_factory=list, description="capture rounds, each its own recording")
+    decided_by: Literal["rules", "model"] = Field("rules", description="who set the verdict: the offline rules, or the model with cited evidence")
+    model_claims: list[str] = Field(default_factory=list, description="what became of the model's decision: applied, agreed, or uncited claims")
     knowledge: list[KnowledgeRef] = []
     plan: Plan | None = None
     capture: dict = {}

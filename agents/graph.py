@@ -35,6 +35,7 @@ from . import explain as explain_mod
 from . import planner
 from .capture import run_capture
 from .context import DiagnosisContext
+from .decide import apply_decision, read_decision
 from .evidence import build_facts
 from .findings import KnowledgeRef, Report
 from .hypotheses import rank
@@ -320,7 +321,34 @@ async def explain(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> 
             report.narrative = run.narrative
         else:
             report.gaps.append(f"the model's narrative is missing ({run.stopped_by}); the templated one stands")
-    return {"report": report, "knowledge": knowledge}
+        decision = read_decision(run.answer, run.narrative.text if run.narrative else None)
+        if decision is not None:
+            rids = [r["recording_id"] for r in state.rounds if r.get("recording_id") is not None] or [state.recording_id]
+            apply_decision(report, decision, ctx.store, rids)
+            if decision.another_round is not None:
+                return _model_round(state, report, knowledge, decision)
+    return {"report": report, "knowledge": knowledge, "another_round": False}
+
+
+def _model_round(state: DiagnosisState, report: Report, knowledge, decision) -> dict:
+    """The model asked for another capture round: allowed within the same limits as judge's."""
+    live = state.node is not None and state.plan is not None
+    elapsed = time.time() - (state.started_at or time.time())
+    why = decision.another_round.get("why") or "the model asked for more evidence"
+    if live and state.round < state.max_rounds and elapsed + state.seconds < state.time_budget:
+        rounds = list(state.rounds)
+        if rounds:
+            rounds[-1] = {**rounds[-1], "decided": False, "next": f"the model asked for another round: {why}"}
+        focus = list(state.focus) + [m for m in decision.another_round.get("focus", []) if m not in state.focus]
+        report.model_claims.append(f"the model asked for another round: {why}")
+        return {"report": report, "knowledge": knowledge, "another_round": True, "rounds": rounds, "focus": focus}
+    report.model_claims.append(f"the model asked for another round ({why}), but no round is left "
+                               f"(round {state.round} of {state.max_rounds}, or no live node, or no time)")
+    return {"report": report, "knowledge": knowledge, "another_round": False}
+
+
+def route_after_explain(state: DiagnosisState) -> Literal["refocus", "report"]:
+    return "refocus" if state.another_round else "report"
 
 
 async def finish(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> dict:
@@ -376,7 +404,7 @@ def build_graph(checkpointer=None):
     g.add_edge("detect", "judge")
     g.add_conditional_edges("judge", route_after_judge, ["refocus", "explain"])
     g.add_edge("refocus", "plan")
-    g.add_edge("explain", "report")
+    g.add_conditional_edges("explain", route_after_explain, ["refocus", "report"])
     g.add_edge("report", END)
     return g.compile(checkpointer=checkpointer)
 

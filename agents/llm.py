@@ -42,12 +42,21 @@ the live system (each with evidence event ids), and related OTP knowledge. Expla
 cause to an Elixir developer: what happened, in causal order, citing event ids as [#id];
 why it happens (the OTP mechanism); and the fix, with a short code example. Use the tools only
 when the findings leave a real question open. Never invent event ids: cite only ids you were
-given or that a tool returned. Be concise (at most ~300 words)."""
+given or that a tool returned. Be concise (at most ~300 words).
+
+You may also decide. The offline verdict and the ranked hypotheses are given; if the evidence
+you gathered shows a different culprit, or that the question is still open, end your answer
+with ONE JSON object (and nothing after it):
+{"explanation": "<Markdown, citing [#id]>", "cited_events": [<ids that prove it>],
+ "verdict": "root_cause_found" | "inconclusive", "culprit": {"module": "...", "function": "name/arity", "detail": "..."},
+ "fix": "...", "another_round": {"why": "...", "focus": ["Module"]}}   (another_round only when a new capture is needed)
+A culprit you name is accepted only with cited events that exist in the recording."""
 
 JSON_FORMAT = """
 You cannot call tools here: the evidence they would return is already below the findings.
 Answer with ONE JSON object and nothing else:
-{"explanation": "<the explanation, Markdown, citing event ids as [#id]>", "cited_events": [<ids>]}"""
+{"explanation": "<the explanation, Markdown, citing event ids as [#id]>", "cited_events": [<ids>]}
+(optionally with "verdict", "culprit", "fix" and "another_round" as described above)"""
 
 EVIDENCE_CHARS = 12_000
 
@@ -86,6 +95,7 @@ class NarratorRun:
     tokens_used: int
     stopped_by: str  # end_turn | max_steps | token_budget | error: ... | unusable reply: ...
     backend: str = "anthropic"
+    answer: dict | None = None  # the JSON object the final answer ended with, if any (a decision)
 
 
 def findings_brief(report: Report) -> str:
@@ -100,6 +110,10 @@ def findings_brief(report: Report) -> str:
             for f in report.findings
             if report.root_cause is None or f.title != report.root_cause.title
         ][:5],
+        "hypotheses": [{"id": h.id, "title": h.title, "score": h.score, "supporting_events": h.supporting_events[:8],
+                        "contradicting_events": h.contradicting_events[:8],
+                        "culprit": h.culprit.model_dump(exclude_none=True) if h.culprit else None}
+                       for h in report.hypotheses[:5]],
         "knowledge": [k.model_dump(exclude_none=True) for k in report.knowledge[:3]],
         "gaps": report.gaps,
     }
@@ -154,9 +168,13 @@ async def narrate(report: Report, tools: EvidenceTools, config: LLMConfig) -> Na
     prompt = "Findings:\n" + findings_brief(report)
     if backend.supports_tools:
         loop = await run_tool_loop(backend, SYSTEM_PROMPT, prompt, tools, max_steps=config.max_steps, **budgets)
-        narrative = (Narrative(source="claude", text=loop.text, model=loop.model, steps=loop.steps)
-                     if loop.text else None)
-        return NarratorRun(narrative, loop.tool_calls, loop.tokens_used, loop.stopped_by, backend.name)
+        answer = _trailing_json(loop.text) if loop.text else None
+        text = loop.text
+        if answer is not None and isinstance(answer.get("explanation"), str) and answer["explanation"].strip():
+            text = answer["explanation"].strip()
+        narrative = (Narrative(source="claude", text=text, model=loop.model, steps=loop.steps)
+                     if text else None)
+        return NarratorRun(narrative, loop.tool_calls, loop.tokens_used, loop.stopped_by, backend.name, answer)
 
     evidence = await prefetch_evidence(report, tools)
     prompt += "\n\nEvidence:\n" + (evidence or "(none beyond the findings)")
@@ -169,4 +187,15 @@ async def narrate(report: Report, tools: EvidenceTools, config: LLMConfig) -> Na
         return NarratorRun(None, [], loop.tokens_used,
                            "unusable reply: not the JSON object asked for ({\"explanation\": ...})", backend.name)
     narrative = Narrative(source="claude", text=explanation.strip(), model=loop.model, steps=loop.steps)
-    return NarratorRun(narrative, [], loop.tokens_used, "end_turn", backend.name)
+    return NarratorRun(narrative, [], loop.tokens_used, "end_turn", backend.name, answer)
+
+
+def _trailing_json(text: str) -> dict[str, Any] | None:
+    """A decision: the whole answer as a JSON object, or a JSON object (fenced or not) ending it."""
+    whole = parse_json_answer(text)
+    if whole is not None:
+        return whole
+    start = text.rfind("\n{")
+    if start < 0:
+        return None
+    return parse_json_answer(text[start + 1:])
