@@ -26,6 +26,8 @@ class DiagnosisContext:
     settle_seconds: float = 1.0         # keep recording this long after the trigger returned
     trigger_timeout: float = 30.0
     max_events: int = 200_000
+    confirm_by_replay: bool = False     # replay the blamed callbacks on the node (runs the module's code)
+    prove_test: bool = True             # …and run the generated ExUnit test once to prove it fails
     progress: Progress | None = None
 
     async def report_progress(self, message: str, fraction: float) -> None:

@@ -185,6 +185,7 @@ class Report(BaseModel):
     rounds: list[RoundRecord] = Field(default_factory=list, description="capture rounds, each its own recording")
     decided_by: Literal["rules", "model"] = Field("rules", description="who set the verdict: the offline rules, or the model with cited evidence")
     model_claims: list[str] = Field(default_factory=list, description="what became of the model's decision: applied, agreed, or uncited claims")
+    replay_check: dict | None = Field(None, description="counterfactual replay of the blamed message, and the ExUnit test that fails as recorded")
     knowledge: list[KnowledgeRef] = []
     plan: Plan | None = None
     capture: dict = {}

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from contextlib import asynccontextmanager
+from pathlib import Path
 from dataclasses import asdict
 from functools import lru_cache
 from typing import Literal
@@ -312,6 +313,9 @@ async def explain(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> 
                            code_example=entry.example)
         knowledge = [ref] + [k for k in knowledge if k.id != entry.id]
     report = explain_mod.build_report(state, knowledge)
+    if ctx.confirm_by_replay and ctx.conn is not None and report.root_cause is not None:
+        await ctx.report_progress("confirming by replay", 0.92)
+        await _confirm_by_replay(ctx, state, report)
     if ctx.llm.enabled:
         from .evidence_tools import StoreEvidenceTools
         from .llm import narrate
@@ -328,6 +332,29 @@ async def explain(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> 
             if decision.another_round is not None:
                 return _model_round(state, report, knowledge, decision)
     return {"report": report, "knowledge": knowledge, "another_round": False}
+
+
+async def _confirm_by_replay(ctx: DiagnosisContext, state: DiagnosisState, report: Report) -> None:
+    """Counterfactual replay of the blamed message (and the ExUnit test that fails as recorded);
+    the outcome goes into the report as evidence for or against the verdict."""
+    from .replay_check import check_by_replay
+
+    run_with = "none"
+    if ctx.prove_test:
+        # the application's sources when given (a node that compiled them in memory has no object code to copy)
+        run_with = sorted(Path(state.source_path).rglob("*.ex")) if state.source_path else "node"
+    try:
+        check = await check_by_replay(ctx.conn, ctx.store.recording(state.recording_id), report.root_cause,
+                                      run_test_with=run_with)
+    except Exception as exc:  # replay is extra evidence: its failure never loses the report
+        report.gaps.append(f"confirming by replay failed: {type(exc).__name__}: {exc}")
+        return
+    if check is None:
+        report.gaps.append("confirming by replay: the verdict names no crashed callback to replay")
+        return
+    report.replay_check = check.as_dict()
+    if check.verdict.value == "refuted":
+        report.gaps.append("replay refuted the verdict: without the blamed message the failure still happens")
 
 
 def _model_round(state: DiagnosisState, report: Report, knowledge, decision) -> dict:

@@ -92,6 +92,32 @@ def render_markdown(report: Report) -> str:
             out.append(report.fix_example.strip())
             out.append("```")
             out.append("")
+    if report.replay_check:
+        rc_ = report.replay_check
+        out.append(f"## Confirmed by replay: {rc_['verdict']}")
+        out.append("")
+        out.append(rc_["reason"])
+        ex = rc_.get("exunit") or {}
+        if ex.get("source"):
+            state = ("it fails as recorded" if ex.get("fails_as_recorded") else
+                     "it was run and did not fail as recorded" if ex.get("ran") else "not run")
+            out.append("")
+            out.append(f"The regression test ({state}; it passes once the bug is fixed):")
+            out.append("")
+            out.append("```elixir")
+            out.append(ex["source"].strip()[:6000])
+            out.append("```")
+        elif ex.get("error"):
+            out.append("")
+            out.append(f"No regression test: {ex['error']}")
+        out.append("")
+    if report.model_claims:
+        out.append("## The model's decision")
+        out.append("")
+        out.append(f"Verdict set by: {report.decided_by}.")
+        for n in report.model_claims:
+            out.append(f"- {n}")
+        out.append("")
     if len(report.rounds) > 1 or (report.rounds and not report.rounds[0].decided):
         out.append("## Rounds")
         out.append("")

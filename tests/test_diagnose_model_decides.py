@@ -17,7 +17,7 @@ from elixir_scope.agents.state import DiagnosisInput
 from elixir_scope.instrument.dist import Node
 from elixir_scope.store import TraceStore
 from support.scripted_anthropic import ScriptedAnthropic, text
-from test_diagnose import run_diagnosis, scenario, start_scenario
+from test_diagnose import EXAMPLES, run_diagnosis, scenario, start_scenario
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +113,28 @@ async def test_the_model_asks_for_another_round(tmp_path, kb_module_dir):
     assert out.rounds[0].recording_id != out.rounds[1].recording_id
     assert out.verdict == "root_cause_found" and out.root_cause.culprit.module == "CorruptedState.Accounts"
     assert any("asked for another round" in n for n in out.model_claims) or out.decided_by == "rules"
+
+
+async def test_the_verdict_is_confirmed_by_replay_and_hands_over_a_failing_test(tmp_path, kb_module_dir):
+    """With confirm_by_replay, the blamed cast is replayed away (the crash disappears) and the
+    report carries the ExUnit test, run once on the node's code to prove it fails as recorded."""
+    sc = scenario("corrupted_state")
+    node = start_scenario("corrupted_state")
+    dist = Node()
+    try:
+        conn = await dist.connect(node.name, cookie=node.cookie)
+        store = TraceStore.open(tmp_path / "r.db")
+        ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, knowledge_dir=kb_module_dir,
+                               confirm_by_replay=True)
+        out = await diagnose(DiagnosisInput(symptom=sc["symptom"], node=node.name, trigger=sc["trigger"],
+                                            seconds=1.5, source_path=str(EXAMPLES / "corrupted_state")), ctx)
+    finally:
+        await dist.close()
+        node.stop()
+    md = render_markdown(out)
+    check = out.replay_check
+    assert check is not None and check["verdict"] == "confirmed", md
+    assert check["confirmed_events"], md
+    assert check["exunit"]["source"] and "ExUnit" in check["exunit"]["source"]
+    assert check["exunit"]["ran"] and check["exunit"]["fails_as_recorded"], check["exunit"]
+    assert "## Confirmed by replay: confirmed" in md and "```elixir" in md

@@ -35,6 +35,9 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                    help="capture rounds at most: an undecided round is followed by a refocused one (default 3)")
     p.add_argument("--time-budget", type=float, default=180.0,
                    help="seconds for the whole diagnosis; no new round starts past it (default 180)")
+    p.add_argument("--confirm-by-replay", action="store_true",
+                   help="replay the blamed callbacks on the node with and without the suspected message, and run "
+                        "the generated ExUnit test once (runs the module's code on the node)")
     p.add_argument("--report", type=Path, help="also write the Markdown report to this file")
     p.add_argument("--checkpoint", type=Path, help="checkpoint the diagnosis graph in this SQLite file")
     p.set_defaults(run=run_diagnose)
@@ -103,7 +106,8 @@ async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
                 if args.recording is None:
                     conn = await dist.connect(node_name, cookie=config.cookie, timeout=args.timeout)
                 ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist if conn else None,
-                                       knowledge_dir=config.knowledge_dir, llm=llm_config(config), progress=progress)
+                                       knowledge_dir=config.knowledge_dir, llm=llm_config(config), progress=progress,
+                                       confirm_by_replay=args.confirm_by_replay)
                 report = await diagnose(DiagnosisInput(
                     symptom=args.symptom, node=node_name if conn else None, focus=args.focus,
                     source_path=args.sources, include_tests=args.include_tests, trigger=args.trigger,

@@ -70,6 +70,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         source_path: Annotated[str | None, Field(description="Folder with the application's Elixir sources (optional: sharpens the plan).")] = None,
         focus: Annotated[list[str], Field(description="Modules or processes you already suspect.")] = [],
         include_tests: Annotated[bool, Field(description="Also analyze test/ folders and .exs scripts (by default only the application's .ex files).")] = False,
+        confirm_by_replay: Annotated[bool, Field(description="Replay the blamed callbacks with and without the suspected message and run the generated ExUnit test once (runs the module's code: needs --allow-mutations).")] = False,
         node: NodeArg = None,
     ) -> PlannedCapture:
         """What to record for a symptom on a live node — which calls, whose state and messages —
@@ -104,6 +105,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         source_path: Annotated[str | None, Field(description="Folder with the application's Elixir sources (for code locations).")] = None,
         focus: Annotated[list[str], Field(description="Modules or processes you already suspect.")] = [],
         include_tests: Annotated[bool, Field(description="Also analyze test/ folders and .exs scripts (by default only the application's .ex files).")] = False,
+        confirm_by_replay: Annotated[bool, Field(description="Replay the blamed callbacks with and without the suspected message and run the generated ExUnit test once (runs the module's code: needs --allow-mutations).")] = False,
         node: NodeArg = None,
     ) -> DiagnosisResult:
         """Find the root cause of a symptom: plan and record what matters (or use a recording),
@@ -118,6 +120,9 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         if trigger and not state.config.allow_mutations:
             raise ToolError("a trigger runs code on the node: start the server with --allow-mutations to use one, "
                             "or reproduce the problem yourself while diagnose records (no trigger)")
+        if confirm_by_replay and not state.config.allow_mutations:
+            raise ToolError("confirming by replay runs the module's code on the node: start the server with "
+                            "--allow-mutations to use it")
         conn = None
         node_name = None
         if recording is None:
@@ -129,7 +134,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
 
         dctx = DiagnosisContext(store=state.store(), conn=conn, dist_node=state.node if conn else None,
                                 knowledge_dir=state.config.knowledge_dir, llm=llm_config(state.config, ctx),
-                                progress=progress)
+                                progress=progress, confirm_by_replay=confirm_by_replay)
         report = await run_diagnosis(DiagnosisInput(
             symptom=symptom, node=node_name, focus=list(focus), source_path=source_path,
             include_tests=include_tests, trigger=trigger, seconds=seconds, recording_id=recording,
