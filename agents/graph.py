@@ -220,13 +220,27 @@ async def judge(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> di
         nxt = f"not decided ({why}); the maximum of {state.max_rounds} round(s) is reached"
     else:
         nxt = f"not decided ({why}); the time budget of {state.time_budget:g} s is spent"
+    update: dict = {}
+    if not more and state.best_round and not ok:
+        # the diagnosis ends undecided: explain the round whose evidence was strongest, not the last one
+        best = state.best_round
+        top_now = state.hypotheses[0].evidence_score if state.hypotheses else 0.0
+        if best["score"] > top_now:
+            update = {"findings": best["findings"], "hypotheses": best["hypotheses"], "chain": best["chain"],
+                      "recording_id": best["recording_id"], "claims": best["claims"]}
+            nxt += f"; the report explains round {best['round']}, whose evidence was strongest"
     record = {"round": state.round, "recording_id": state.recording_id, "seconds": state.seconds,
               "plan_reasons": list(state.plan.reasons) if state.plan else [],
               "top": [{"id": h.id, "title": h.title, "score": h.score,
                        "culprit": (f"{h.culprit.module}.{h.culprit.function}" if h.culprit and h.culprit.function
                                    else (h.culprit.module if h.culprit else None))} for h in state.hypotheses[:3]],
               "decided": ok, "next": nxt}
-    return {"rounds": state.rounds + [record], "another_round": more}
+    top = state.hypotheses[0].evidence_score if state.hypotheses else 0.0
+    best_round = state.best_round
+    if not best_round or top > best_round["score"]:
+        best_round = {"round": state.round, "score": top, "findings": state.findings, "hypotheses": state.hypotheses,
+                      "chain": state.chain, "recording_id": state.recording_id, "claims": state.claims}
+    return {"rounds": state.rounds + [record], "another_round": more, "best_round": best_round, **update}
 
 
 def _weak(state: DiagnosisState) -> bool:

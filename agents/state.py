@@ -52,5 +52,6 @@ class DiagnosisState(DiagnosisInput):
     round: int = 1                                               # the capture round under way
     rounds: list[dict] = field(default_factory=list)             # one summary per finished round (RoundRecord)
     needs: list[str] = field(default_factory=list)               # what the next plan must record (knowledge `record` needs)
+    best_round: dict = field(default_factory=dict)               # the round whose evidence was strongest so far
     another_round: bool = False                                  # judge's decision: plan and capture again
     started_at: float = 0.0                                      # wall clock (time.time) when the diagnosis started

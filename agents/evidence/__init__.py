@@ -25,7 +25,7 @@ The order is deterministic: the same recording always gives the same facts and i
 from __future__ import annotations
 
 from ..view import RecordingView
-from . import failures, silent
+from . import failures, silent, values, waits
 from .book import FactBook
 
 __all__ = ["FactBook", "build_facts"]
@@ -76,6 +76,9 @@ def build_facts(view: RecordingView) -> FactBook:
     failures.ets_owners(view, book)
     failures.not_restarted(view, book)
     failures.dead_sends(view, book)
+    failures.init_calls_parent(view, book)
+    failures.already_started(view, book)
+    waits.blocked_chains(view, book)
     failures.link_calls(view, book)
     silent.ignored_errors(view, book)
     silent.no_effect_messages(view, book)
@@ -83,4 +86,6 @@ def build_facts(view: RecordingView) -> FactBook:
     silent.rate_changes(view, book)
     silent.statem_events(view, book)
     silent.state_growth(view, book)
+    values.state_reverts(view, book)
+    values.children_down(view, book)
     return book

@@ -314,12 +314,14 @@ def exits(view: RecordingView, book: FactBook) -> None:
             if parent_of.get(source[0].pid) == e.pid:
                 tokens.append("task:crash_propagates")
         ev = view.evidence(e.event_id, "exit", e.ts, e.pid, f"{view.label(e.pid)} exited: {fmt(e.reason, 200)}")
+        app_culprit = frame is not None or (mod is not None and is_app_module(mod))
         fact = book.add(Finding(
             detector="exit", title=f"{ident or view.label(e.pid)} exited: {fmt(core, 80)}",
             summary=f"{view.label(e.pid)} exited abnormally with {fmt(e.reason, 200)}."
                     + (f" It was taken down by {view.label(source[0].pid)}, which had exited with the same reason just before."
                        if source else ""),
-            severity="high", confidence=0.6, culprit=culprit, evidence=[ev], signatures=list(dict.fromkeys(tokens)),
+            severity="high", confidence=0.6 if app_culprit else 0.3, culprit=culprit, evidence=[ev],
+            signatures=list(dict.fromkeys(tokens)),
             fix_hint="Fix the first failure in the chain; the processes that went down with it are its victims."),
             pid=e.pid, ts=e.ts, reason=e.reason, ident=ident, gc=gc, exit=e)
         if cause is not None:
@@ -475,7 +477,13 @@ def not_restarted(view: RecordingView, book: FactBook) -> None:
     dead_parents = {e.pid for e in view.exits}
     for e in sorted(view.exits, key=lambda x: (x.ts, x.event_id)):
         parent = parent_of.get(e.pid)
-        if parent is None or parent in dead_parents or not _is_supervisor(view, parent):
+        restart = None
+        found = view.supervisor_of(e.pid, "start") if hasattr(view, "supervisor_of") else None
+        if found is not None:
+            parent, restart = found[0].proc, found[1].restart
+        if parent is None or parent in dead_parents or (found is None and not _is_supervisor(view, parent)):
+            continue
+        if restart == "permanent" and not R.is_normal(e.reason):
             continue
         ident = _identity(view, e.pid)
         if ident is None:
@@ -490,12 +498,15 @@ def not_restarted(view: RecordingView, book: FactBook) -> None:
         ev = [view.evidence(e.event_id, "exit", e.ts, e.pid, f"{view.label(e.pid)} exited with {fmt(e.reason)} and was not restarted")]
         if last is not None:
             ev.insert(0, view.end_evidence(last, f"{last.mfa} returned {fmt(last.value, 120)}"))
+        kind = f" (restart type :{restart})" if restart else ""
         fact = book.add(Finding(
             detector="not_restarted", title=f"{ident} exited ({fmt(R.core(e.reason), 40)}) and was not restarted",
-            summary=(f"{view.label(e.pid)} ({ident}), a child of {view.label(parent)}, exited with {fmt(e.reason, 120)} "
-                     "and no replacement was started: it is gone for good (its restart type does not restart it "
-                     "for this reason, or nothing supervises it)."),
-            severity="high", confidence=0.5 if R.is_normal(e.reason) else 0.4, culprit=culprit, evidence=ev,
+            summary=(f"{view.label(e.pid)} ({ident}), a child of {view.label(parent)}{kind}, exited with "
+                     f"{fmt(e.reason, 120)} and no replacement was started: it is gone for good, and whatever "
+                     "it did stops happening without an error."),
+            severity="high", confidence=(0.7 if restart in ("transient", "temporary") and R.is_normal(e.reason)
+                                         else 0.5 if R.is_normal(e.reason) else 0.4),
+            culprit=culprit, evidence=ev,
             signatures=["exit:not_restarted"] + (["exit:shutdown"] if R.is_normal(e.reason) else []),
             fix_hint=("Choose the restart type on purpose: a :transient child is not restarted after a :normal exit, "
                       "a :temporary one never; return {:stop, reason} only when the process should really end.")),
@@ -510,6 +521,70 @@ def _is_supervisor(view: RecordingView, pid: int) -> bool:
     mod = view.module_of_pid.get(pid) or (p.init_module if p else None) or ""
     text = " ".join(x for x in (p.name if p else None, p.initial_call if p else None, mod) if x)
     return "supervisor" in text.lower() or "Sup" in text
+
+
+def init_calls_parent(view: RecordingView, book: FactBook) -> None:
+    """An ``init/1`` that makes a synchronous call to the process starting it (its supervisor):
+    the supervisor waits for ``init`` to return and cannot answer, so both hang until the call
+    times out — everything that calls the supervisor meanwhile hangs too."""
+    parent_of = {s.child: s.parent for s in view.spawns}
+    for c in view.calls:
+        if c.function != "init" or not is_app_module(c.module):
+            continue
+        parent = parent_of.get(c.pid)
+        end = c.end_ts if c.end_ts is not None else None
+        for m in view.messages:
+            if m.sender != c.pid or m.send_ts is None or m.send_ts < c.ts or (end is not None and m.send_ts > end):
+                continue
+            gcall = m.msg if isinstance(m.msg, tuple) and len(m.msg) == 3 and R.atom_name(m.msg[0]) == "$gen_call" else None
+            if gcall is None:
+                continue
+            target = m.receiver
+            if target is None or (target != parent and not _is_supervisor(view, target)):
+                continue
+            waited = ((end if end is not None else max((x.ts for x in view.exits), default=m.send_ts)) - m.send_ts)
+            frame = view.open_call_at(c.pid, m.send_ts) or c
+            book.add(Finding(
+                detector="init_calls_supervisor",
+                title=f"{c.mfa} calls {view.label(target)}, which is waiting for it to start",
+                summary=(f"While {view.label(target)} was starting {view.label(c.pid)}, its {c.mfa} made a synchronous call "
+                         f"to {view.label(target)} ({fmt(gcall[2], 80)}); a supervisor answers nothing until init/1 returns, "
+                         f"so both waited {waited * 1000.0 / view.time_unit:.0f} ms (until the call timed out), and every "
+                         "caller of the supervisor hung meanwhile."),
+                severity="critical", confidence=0.85, culprit=_culprit(view, c, gcall[2]),
+                evidence=[view.call_evidence(c), view.evidence(m.send_id, "send", m.send_ts, c.pid,
+                                                               f"{frame.mfa} called {view.label(target)} with {fmt(gcall[2], 60)}")],
+                signatures=["call:cycle", "callback:slow_init", "call:blocked_waiting"],
+                fix_hint=("Never call your own supervisor (or whoever starts you) from init/1: return from init fast and "
+                          "do the work in handle_continue/2, or ask the supervisor from another process.")),
+                pid=c.pid, ts=m.send_ts)
+            break
+
+
+def already_started(view: RecordingView, book: FactBook) -> None:
+    """A ``start_link`` that returned ``{:error, {:already_started, pid}}``: a process registered
+    under a name that is already taken — two instances meant to run share one name."""
+    groups: dict[tuple, list[Call]] = defaultdict(list)
+    for c in view.calls:
+        v = c.value
+        if c.outcome == "return" and is_app_module(c.module) and isinstance(v, tuple) and len(v) == 2 \
+                and R.atom_name(v[0]) == "error" and isinstance(v[1], tuple) and v[1] \
+                and R.atom_name(v[1][0]) == "already_started":
+            groups[(c.module, c.function, c.arity)].append(c)
+    for key in sorted(groups):
+        calls = groups[key]
+        c = calls[0]
+        book.add(Finding(
+            detector="already_started",
+            title=f"{c.mfa} found its name already taken {len(calls)} time(s)",
+            summary=(f"{c.mfa} returned {fmt(c.value, 80)} for {fmt(c.args, 80)}: the name it registers is already held "
+                     "by another process, so the new instance never starts and callers talk to the old one."),
+            severity="high", confidence=0.75, culprit=_culprit(view, c, c.args[0] if c.args else None),
+            evidence=[view.end_evidence(x, f"{x.mfa}({fmt(x.args, 60)}) returned {fmt(x.value, 60)}") for x in calls[:5]],
+            signatures=["registry:already_started", "supervisor:start_error"],
+            fix_hint=("Give each instance its own name (a {:via, Registry, {MyRegistry, id}} tuple), or do not "
+                      "register instances that are meant to be many.")),
+            pid=c.pid, ts=c.ts)
 
 
 # ----------------------------------------------------------------------------- dead targets

@@ -1,0 +1,132 @@
+"""Values that go wrong without an error: a state field set back to an older value, and a
+supervised child that is simply not running.
+
+| kind | what | culprit |
+| --- | --- | --- |
+| ``state_revert`` | a field of a process's state, changed by one callback, is set back to its previous value by a *different* kind of message (a late reply, a stale refresh) | the callback that wrote the old value back, and its message |
+| ``child_down`` | the supervision facts show a child with no process (transient or temporary: not restarted) | the child's module |
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from ..findings import Culprit, Finding, StateChange, StateDiff
+from ..view import RecordingView, fmt, mod_name
+from .book import FactBook
+from .silent import _culprit, _shape
+
+
+def _fields(state: Any) -> dict[str, str]:
+    """Top-level (and one level nested) fields of a map state, printed, for comparison."""
+    out = {}
+    if isinstance(state, dict):
+        for k, v in state.items():
+            key = fmt(k, 60)
+            if isinstance(v, dict) and len(v) <= 50:
+                for k2, v2 in v.items():
+                    out[f"{key}.{fmt(k2, 60)}"] = fmt(v2, 200)
+            else:
+                out[key] = fmt(v, 200)
+    return out
+
+
+def state_reverts(view: RecordingView, book: FactBook) -> None:
+    by_pid: dict[int, list] = defaultdict(list)
+    for s in view.states:
+        if s.phase in ("after", "checkpoint"):
+            by_pid[s.pid].append(s)
+    for pid in sorted(by_pid):
+        steps = sorted(by_pid[pid], key=lambda s: (s.ts, s.event_id))
+        if len(steps) < 3:
+            continue
+        callbacks = [c for c in view.calls_by_pid.get(pid, []) if c.function.startswith("handle_") and c.args]
+        history: dict[str, list[tuple[str, Any, Any]]] = defaultdict(list)   # field → [(value, step, callback)]
+        for s in steps:
+            cb = None
+            for c in callbacks:
+                if c.ts <= s.ts and (c.end_ts is None or c.end_ts >= s.ts - 1):
+                    cb = c
+            for f, v in _fields(s.state).items():
+                h = history[f]
+                if not h or h[-1][0] != v:
+                    h.append((v, s, cb))
+        found = None
+        for f in sorted(history):
+            h = history[f]
+            for i in range(2, len(h)):
+                old, _s0, _c0 = h[i - 2]
+                new, s1, c1 = h[i - 1]
+                back, s2, c2 = h[i]
+                if back != old or c1 is None or c2 is None or c2.call_id == c1.call_id:
+                    continue
+                if (c1.function, _shape(c1.args[0])) == (c2.function, _shape(c2.args[0])):
+                    continue  # the same kind of request setting values back and forth is ordinary
+                found = (f, old, new, s1, c1, s2, c2)
+                break
+            if found:
+                break
+        if not found:
+            continue
+        f, old, new, s1, c1, s2, c2 = found
+        # a message carrying a reference is a reply to an earlier request: a late reply is the classic
+        # way an old value comes back; without one it may be an ordinary toggle (checkout/checkin)
+        late = _has_ref(c2.args[0])
+        book.add(Finding(
+            detector="state_revert",
+            title=f"{view.label(pid)}: {f} set back to {old[:40]} by {c2.mfa}",
+            summary=(f"{c1.mfa} handling {fmt(c1.args[0], 80)} changed {f} from {old[:60]} to {new[:60]}; then "
+                     f"{c2.mfa} handling {fmt(c2.args[0], 80)} set it back to {old[:60]} — an older value written "
+                     "over a newer one (a late reply or stale data applied without checking it is still current)."),
+            severity="high", confidence=0.7 if late else 0.35, culprit=_culprit(view, c2, c2.args[0]),
+            evidence=[view.call_evidence(c1), view.evidence(s1.event_id, "state", s1.ts, pid, f"{f} = {new[:60]}"),
+                      view.call_evidence(c2), view.evidence(s2.event_id, "state", s2.ts, pid, f"{f} = {old[:60]} again")],
+            state_diffs=[StateDiff(pid=view.proc(pid).pid if view.proc(pid) else str(pid), process=view.label(pid),
+                                   event_id=s2.event_id, caused_by=f"{c2.mfa} {fmt(c2.args[0], 60)}",
+                                   changes=[StateChange(path=f"state.{f}", op="changed", before=new[:80], after=old[:80])])],
+            signatures=["state:value_overwritten", "message:unmatched"],
+            fix_hint=("Apply a reply or refresh only if it is still current: tag requests with a ref or version and "
+                      "drop answers that do not match the latest one (or compare timestamps).")),
+            pid=pid, ts=s2.ts)
+
+
+def _has_ref(term: Any, depth: int = 0) -> bool:
+    from elixir_scope.instrument.etf.terms import Ref
+
+    if isinstance(term, Ref):
+        return True
+    if depth < 3 and isinstance(term, (tuple, list)):
+        return any(_has_ref(t, depth + 1) for t in term[:10])
+    return False
+
+
+def children_down(view: RecordingView, book: FactBook) -> None:
+    sups = getattr(view, "supervisors", {}) or {}
+    seen: set[tuple] = set()
+    for phase in ("end", "start"):
+        for sup in sups.get(phase, []):
+            for ch in sup.children:
+                if ch.pid is not None or ch.restart not in ("transient", "temporary"):
+                    continue
+                key = (sup.pid, ch.id)
+                if key in seen:
+                    continue
+                seen.add(key)
+                module = ch.id if ch.id[:1].isupper() else None
+                book.add(Finding(
+                    detector="child_down",
+                    title=f"{ch.id} is not running under {sup.name or sup.pid} (restart :{ch.restart})",
+                    summary=(f"At the {phase} of the recording {sup.name or sup.pid} lists the child {ch.id} with no process: "
+                             f"as a :{ch.restart} child it is not restarted after it ends "
+                             + ("normally" if ch.restart == "transient" else "for any reason")
+                             + ", so whatever it does silently stops (its messages go nowhere)."),
+                    severity="high", confidence=0.65,
+                    culprit=Culprit(module=mod_name("Elixir." + module) if module else (sup.name or sup.pid),
+                                    detail=f":{ch.restart}", process=ch.id),
+                    evidence=[view.evidence(sup.event_id, "mark", sup.ts, sup.proc,
+                                            f"supervision facts: {ch.id} restart :{ch.restart}, no process")],
+                    signatures=["exit:not_restarted"],
+                    fix_hint=("Make the child :permanent if it must always run, or make it stop only when its work "
+                              "is really over (don't return {:stop, :normal, _} while work can still arrive).")),
+                    pid=sup.proc, ts=sup.ts)
