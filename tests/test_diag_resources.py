@@ -158,6 +158,7 @@ def test_marks_fit_the_budget_and_round_trip():
     what is kept reads back unchanged."""
     procs = [ProcessFigures(_pid(i), f"Elixir.App.Worker{i}", "Elixir.App.Worker", "gen_server.loop/7",
                             1000 * i, 800 * i, 4000 * i, i, i % 3, 10 * i) for i in range(1, 40)]
+    procs[1] = ProcessFigures(_pid(2), None, None, None, 64 << 20, 60 << 20, None, None, 0, 5)  # binaries not listed
     ets = [EtsFigures(f":table_{i}", _pid(i), i, 100 * i) for i in range(1, 40)]
     snap = ResourceSnapshot(procs, ets, NodeFigures(120, 15000, 7, {"total": 10 ** 7, "binary": 10 ** 5}))
     term = resource_mark(snap, budget=1500)
@@ -167,6 +168,8 @@ def test_marks_fit_the_budget_and_round_trip():
     p = back.processes[0]
     assert (p.proc, p.name, p.module, p.memory, p.binary_bytes, p.queue_len) == (
         1, "App.Worker1", "Elixir.App.Worker", 1000, 4000, 1)
+    huge = back.processes[1]
+    assert (huge.name, huge.module, huge.binary_bytes, huge.binaries, huge.memory) == (None, None, None, None, 64 << 20)
     assert back.ets[0].name == ":table_1" and back.ets[0].owner == 1
     assert (back.process_count, back.atom_count, back.port_count, back.memory["binary"]) == (120, 15000, 7, 10 ** 5)
 
@@ -189,3 +192,36 @@ def test_other_marks_are_not_mistaken_for_samples():
                  (Atom("es_supervisor"), b"start", (b"<0.1.0>",)), b"es_resources", [1, 2]]:
         assert parse_resources(1, 1, term, key) is None
         assert parse_supervisor(1, 1, term, key) is None
+
+
+@pytest.mark.parametrize("kind", ["erl", "otp28"])
+async def test_sampler_and_supervisors_on_plain_erlang_nodes(kind):
+    """Both on OTP 25 and on the OTP 28 runtime: the supervisor record is read at the same
+    positions (kernel_sup is one_for_all with intensity 0 in 1 s), and a sample has figures."""
+    from elixir_scope.instrument.resources import ResourceSampler
+    from elixir_scope.instrument.supervisors import app_supervisors
+
+    node = start_node(kind)
+    dist = Node()
+    try:
+        conn = await dist.connect(node.name, cookie=node.cookie)
+        sups = {s.registered_name: s for s in await app_supervisors(conn, {"kernel"})}
+        kernel = sups["kernel_sup"]
+        assert (kernel.strategy, kernel.intensity, kernel.period, kernel.kind) == ("one_for_all", 0, 1, "supervisor")
+        code = next(c for c in kernel.children if c.id == ":code_server")
+        assert (code.restart, code.type, code.status) == ("permanent", "worker", "running") and code.pid
+        assert "kernel_safe_sup" in sups  # a supervisor below, also run by `kernel`
+        sampler = ResourceSampler(conn)
+        first, second = await sampler.sample(), await sampler.sample()
+        assert second.node.process_count > 10 and second.node.atom_count > 1000
+        assert second.node.memory["total"] > second.node.memory["processes"] > 0
+        names = {p.registered_name for p in second.processes}
+        assert "code_server" in names and all(p.memory > 0 for p in second.processes)
+        assert {p.pid for p in first.processes} & {p.pid for p in second.processes}  # followed across samples
+        assert all(p.binaries is not None for p in second.processes)
+        # a process bigger than the limit does not get its binaries listed
+        small = await ResourceSampler(conn, binary_list_max_memory=1).sample()
+        assert small.processes and all(p.binaries is None and p.binary_bytes is None for p in small.processes)
+    finally:
+        await dist.close()
+        node.stop()
