@@ -177,7 +177,10 @@ class ResourceSampler:
             [_fun("proc_lib", "translate_initial_call", 1), new]]], timeout=self.timeout)
         for p, m in zip(new, translated if isinstance(translated, list) else [None] * len(new)):
             found = mfa(m)
-            self._modules[p] = None if found is None or found.module == "proc_lib" else found.module
+            if found is None or found.module == "proc_lib":
+                self._modules[p] = None
+            else:  # a supervisor's is {supervisor, CallbackModule, 1}
+                self._modules[p] = found.function if found.module == "supervisor" else found.module
         out = []
         for i, (p, raw) in enumerate(zip(watch, details if isinstance(details, list) else [])):
             if not isinstance(raw, list):

@@ -217,6 +217,9 @@ async def test_sampler_and_supervisors_on_plain_erlang_nodes(kind):
         assert second.node.memory["total"] > second.node.memory["processes"] > 0
         names = {p.registered_name for p in second.processes}
         assert "code_server" in names and all(p.memory > 0 for p in second.processes)
+        # a supervisor is named by its callback module (proc_lib says {supervisor, kernel, 1})
+        wide = await ResourceSampler(conn, top=40, max_watch=80).sample()
+        assert [p.module for p in wide.processes if p.registered_name == "kernel_sup"] == ["kernel"]
         assert {p.pid for p in first.processes} & {p.pid for p in second.processes}  # followed across samples
         assert all(p.binaries is not None for p in second.processes)
         # a process bigger than the limit does not get its binaries listed
