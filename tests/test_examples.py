@@ -433,7 +433,8 @@ def test_cache_growth_never_hits_and_memory_grows(scenario_node):
     binaries = [r[0] for r in rows]
     assert all(a < b for a, b in zip(binaries, binaries[1:])), rows
     for _bin, entries, hits, upstream in rows:
-        assert hits == 0 and entries == upstream, rows  # 40 clients, yet every lookup missed
+        # 40 clients, yet every lookup missed (one more may be under way between the two reads)
+        assert hits == 0 and entries <= upstream <= entries + 1, rows
     assert rows[-1][1] > 40, rows
 
 
@@ -510,15 +511,15 @@ def test_task_crash_takes_the_albums_down(scenario_node):
         pid = Process.whereis(Gallery.Albums)
         ref = Process.monitor(pid)
         {s.trigger}
-        before = Gallery.Albums.albums()
         receive do
           {{:DOWN, ^ref, :process, _, {{reason, [top | _]}}}} ->
             Process.sleep(50)
-            inspect({{before, reason, top |> Tuple.to_list() |> Enum.take(3), Gallery.Albums.albums()}})
+            inspect({{reason, top |> Tuple.to_list() |> Enum.take(3), Gallery.Albums.albums()}})
         after 3_000 -> "no crash"
         end
     """)
-    assert out == '{%{"cats" => 1, "holidays" => 1}, :badarith, [Gallery.Thumbs, :scale, 2], %{}}', out
+    # the two uploads before (matched {:ok, _} in the trigger) are gone with the restart
+    assert out == '{:badarith, [Gallery.Thumbs, :scale, 2], %{}}', out
 
 
 @scenario("throw_escape")
