@@ -149,7 +149,7 @@ class SupervisorInfo:
     pid: str
     name: str | None          # "Feeds.Supervisor"
     module: str | None        # callback module as the node names it
-    kind: str                 # supervisor | dynamic_supervisor
+    kind: str                 # supervisor | dynamic_supervisor | unknown (its state was not read)
     strategy: str | None
     intensity: int | None
     period: int | None

@@ -228,3 +228,41 @@ async def test_sampler_and_supervisors_on_plain_erlang_nodes(kind):
     finally:
         await dist.close()
         node.stop()
+
+
+async def test_large_supervisors_are_described_within_bounds(hoard_node):
+    """A supervisor with more children than the limits: counted, not listed (or only the
+    first ones described), with the reason."""
+    from elixir_scope.instrument.supervisors import app_supervisors
+
+    dist = Node()
+    try:
+        conn = await dist.connect(hoard_node.name, cookie=hoard_node.cookie)
+        await conn.rpc("Elixir.Code", "eval_string", [b"""
+            {:ok, big} = DynamicSupervisor.start_link(strategy: :one_for_one, name: Hoard.Big)
+            Process.unlink(big)
+            for n <- 1..31 do
+              DynamicSupervisor.start_child(Hoard.Big, %{id: n, start: {Agent, :start_link, [fn -> n end]}, restart: :temporary})
+            end
+            :ok"""])
+        # the children run Agent: that makes Hoard.Big (and Hoard.Dyn, whose :job is one) the app's
+        app = {"Elixir.Agent"}
+        # too many to list: kept only through its callback module (here the inline one's)
+        sups = {s.registered_name: s for s in await app_supervisors(conn, app, max_children=10, list_limit=20)}
+        assert "Elixir.Hoard.Big" not in sups and "Elixir.Hoard.Dyn" in sups
+        sups = {s.registered_name: s for s in await app_supervisors(
+            conn, app | {"Elixir.Supervisor.Default"}, max_children=10, list_limit=20)}
+        big = sups["Elixir.Hoard.Big"]
+        assert big.child_count == 31 and big.children == [] and "too many to list" in big.error
+        assert big.strategy is None and big.intensity is None and big.kind == "unknown"  # state not copied
+        sups = {s.registered_name: s for s in await app_supervisors(conn, app, max_children=10)}
+        big = sups["Elixir.Hoard.Big"]
+        assert big.child_count == 31 and len(big.children) == 10 and "only the first 10" in big.error
+        assert sups["Elixir.Hoard.Dyn"].error is None and sups["Elixir.Hoard.Dyn"].intensity == 7
+        with pytest.raises(ValueError, match="list_limit"):
+            await app_supervisors(conn, app, max_children=10, list_limit=5)
+        # never harmed: a DynamicSupervisor gets no request it has no clause for (it would crash)
+        assert await conn.rpc("Elixir.Code", "eval_string", [b"DynamicSupervisor.stop(Hoard.Big)"]) == (
+            Atom("ok"), [])
+    finally:
+        await dist.close()
