@@ -45,7 +45,7 @@ def resource_mark(snap: ResourceSnapshot, budget: int = 3800) -> tuple:
     totals = (node.process_count, node.atom_count, node.port_count,
               [(k.encode(), v) for k, v in node.memory.items()])
     procs = [(str(p.pid).encode(), _bin(p.registered_name), _bin(p.module), _bin(p.current), p.memory,
-              p.heap_bytes, p.binary_bytes, p.binaries, p.queue_len, p.reductions) for p in snap.processes]
+              p.heap_bytes, _num(p.binary_bytes), _num(p.binaries), p.queue_len, p.reductions) for p in snap.processes]
     tables = [(e.name.encode(), _bin(str(e.owner) if e.owner else None), e.size, e.memory) for e in snap.ets]
     term = (Atom(RESOURCES_TAG), totals, procs, tables)
     while not _fits(term, budget) and (procs or tables):
@@ -92,8 +92,8 @@ class ProcessResource:
     current: str | None       # current function: "gen_server.loop/7"
     memory: int               # bytes
     heap_bytes: int
-    binary_bytes: int         # off-heap binaries it refers to, summed
-    binaries: int
+    binary_bytes: int | None  # off-heap binaries it refers to, summed (None: not listed, a very large process)
+    binaries: int | None
     queue_len: int
     reductions: int
 
@@ -149,7 +149,7 @@ class SupervisorInfo:
     pid: str
     name: str | None          # "Feeds.Supervisor"
     module: str | None        # callback module as the node names it
-    kind: str                 # supervisor | dynamic_supervisor
+    kind: str                 # supervisor | dynamic_supervisor | unknown (its state was not read)
     strategy: str | None
     intensity: int | None
     period: int | None
@@ -197,8 +197,10 @@ def parse_resources(event_id: int, ts: int, term: Any, pid_key: Callable[[str], 
         if not (isinstance(row, tuple) and len(row) == 10 and isinstance(row[0], bytes)):
             continue
         pid = row[0].decode()
+        mem_bytes, heap, bin_bytes, bins, queue, reductions = row[4:]
         procs.append(ProcessResource(pid_key(pid), pid, _short(_text(row[1])), _text(row[2]), _text(row[3]),
-                                     *(_int(v) for v in row[4:])))
+                                     _int(mem_bytes), _int(heap), _opt_int(bin_bytes), _opt_int(bins), _int(queue),
+                                     _int(reductions)))
     tables = []
     for row in term[3] if isinstance(term[3], list) else []:
         if not (isinstance(row, tuple) and len(row) == 4 and isinstance(row[0], bytes)):

@@ -18,7 +18,7 @@ from elixir_scope.instrument.etf import Atom
 from elixir_scope.instrument.etf.inspect import inspect as _inspect
 
 from .findings import Evidence
-from .marks import ResourceSample, SupervisorInfo, parse_resources, parse_supervisor
+from .marks import ResourceSample, SupervisedChild, SupervisorInfo, parse_resources, parse_supervisor
 
 
 def fmt(term: Any, limit: int = 120) -> str:
@@ -250,7 +250,8 @@ class RecordingView:
             if ln.made and {ln.pid, ln.other} == pair:
                 return True
         return False
-    def supervisor_of(self, proc: int, phase: str = "start") -> tuple[SupervisorInfo, Any] | None:
+
+    def supervisor_of(self, proc: int, phase: str = "start") -> tuple[SupervisorInfo, SupervisedChild] | None:
         """The supervisor (as read at ``phase``) that has process ``proc`` as a child, and
         that child's facts (restart type, shutdown, ...)."""
         for sup in self.supervisors.get(phase, []):

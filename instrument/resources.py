@@ -12,7 +12,8 @@ calls in one round trip. Three per sample, whatever the process count:
 3. for the candidates only — the top ``top`` by memory, by memory growth, by mailbox length and
    by reductions since the previous sample, then the processes already followed, at most
    ``max_watch`` — their heap, name, current function and binaries (``process_info(P,
-   binary)``, summed here), and, once per process, the initial call as ``proc_lib`` translates
+   binary)``, summed here; not for a process above ``binary_list_max_memory``, whose list would
+   be large), and, once per process, the initial call as ``proc_lib`` translates
    it. The ``ets_top`` largest tables by memory are kept.
 
 A :class:`ResourceSampler` keeps following the processes it has seen, so their figures form
@@ -38,6 +39,9 @@ _RANK_ITEMS = [_A("memory"), _A("message_queue_len"), _A("reductions")]
 _DETAIL_ITEMS = [_A("registered_name"), _A("memory"), _A("total_heap_size"), _A("message_queue_len"),
                  _A("reductions"), _A("current_function"), _A("initial_call")]
 _MEMORY_TYPES = ("total", "processes", "system", "atom", "binary", "code", "ets")
+#: Above this much process memory its binaries are not listed: the list (one tuple per binary,
+#: each one's ProcBin taking ~48 bytes of heap) would be a large reply built on the target.
+BINARY_LIST_MAX_MEMORY = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +52,8 @@ class ProcessFigures:
     current: str | None           # the current function: "gen_server.loop/7"
     memory: int                   # bytes (process_info memory: heap, stack, mailbox, internal)
     heap_bytes: int               # total_heap_size in bytes
-    binary_bytes: int             # sum of the sizes of the off-heap binaries it refers to
-    binaries: int                 # how many such binaries
+    binary_bytes: int | None      # sum of the sizes of the off-heap binaries it refers to (None: not listed)
+    binaries: int | None          # how many such binaries (None: not listed)
     queue_len: int
     reductions: int
 
@@ -100,6 +104,7 @@ class ResourceSampler:
     max_watch: int = 20
     ets_top: int = 12
     queues_top: int = 10
+    binary_list_max_memory: int = BINARY_LIST_MAX_MEMORY
     timeout: float = 5.0
     _watch: list[Pid] = field(default_factory=list)
     _modules: dict[Pid, str | None] = field(default_factory=dict)
@@ -125,7 +130,8 @@ class ResourceSampler:
         rows = [(p, proplist(r)) for p, r in zip(pids, ranks) if isinstance(r, list)]
         queues = sorted(((p, _int(i.get("message_queue_len"))) for p, i in rows), key=lambda pq: pq[1], reverse=True)
         # 3: the details of the processes worth following
-        procs = await self._processes(self._candidates(rows))
+        memory_of = {p: _int(i.get("memory")) for p, i in rows}
+        procs = await self._processes(self._candidates(rows), memory_of)
         memory = proplist(mem)
         node = NodeFigures(_int(counts[0]), _int(counts[1]), _int(counts[2]),
                            {k: _int(memory[k]) for k in _MEMORY_TYPES if k in memory})
@@ -160,25 +166,30 @@ class ResourceSampler:
         self._watch = picked[: self.max_watch]
         return self._watch
 
-    async def _processes(self, watch: list[Pid]) -> list[ProcessFigures]:
+    async def _processes(self, watch: list[Pid], memory_of: dict[Pid, int]) -> list[ProcessFigures]:
         if not watch:
             return []
         new = [p for p in watch if p not in self._modules]
+        listed = [memory_of.get(p, 0) <= self.binary_list_max_memory for p in watch]
         details, bins, translated = await self.conn.rpc("lists", "zipwith", [_APPLY, [
             _fun("lists", "zipwith", 3), _fun("lists", "zipwith", 3), _fun("lists", "map", 2)], [
-            [_INFO2, watch, [_DETAIL_ITEMS] * len(watch)], [_INFO2, watch, [_A("binary")] * len(watch)],
+            [_INFO2, watch, [_DETAIL_ITEMS] * len(watch)], [_INFO2, watch, [_A("binary") if ok else _A("status") for ok in listed]],
             [_fun("proc_lib", "translate_initial_call", 1), new]]], timeout=self.timeout)
         for p, m in zip(new, translated if isinstance(translated, list) else [None] * len(new)):
             found = mfa(m)
-            self._modules[p] = None if found is None or found.module == "proc_lib" else found.module
+            if found is None or found.module == "proc_lib":
+                self._modules[p] = None
+            else:  # a supervisor's is {supervisor, CallbackModule, 1}
+                self._modules[p] = found.function if found.module == "supervisor" else found.module
         out = []
         for i, (p, raw) in enumerate(zip(watch, details if isinstance(details, list) else [])):
             if not isinstance(raw, list):
                 continue  # exited between the calls
             info = proplist(raw)
             b = bins[i] if isinstance(bins, list) and i < len(bins) else None
-            refs = b[1] if isinstance(b, tuple) and len(b) == 2 and isinstance(b[1], list) else []
-            sizes = [r[1] for r in refs if isinstance(r, tuple) and len(r) >= 2 and isinstance(r[1], int)]
+            sizes: list[int] | None = None
+            if listed[i] and isinstance(b, tuple) and len(b) == 2 and isinstance(b[1], list):
+                sizes = [r[1] for r in b[1] if isinstance(r, tuple) and len(r) >= 2 and isinstance(r[1], int)]
             reg = info.get("registered_name")
             if self._modules.get(p) is None:
                 ic = mfa(info.get("initial_call"))
@@ -188,7 +199,8 @@ class ResourceSampler:
                 pid=p, registered_name=reg.name if isinstance(reg, Atom) else None, module=self._modules[p],
                 current=f"{cf.module}.{cf.function}/{cf.arity}" if cf else None,
                 memory=_int(info.get("memory")), heap_bytes=_int(info.get("total_heap_size")) * self._wordsize,
-                binary_bytes=sum(sizes), binaries=len(sizes), queue_len=_int(info.get("message_queue_len")),
+                binary_bytes=None if sizes is None else sum(sizes), binaries=None if sizes is None else len(sizes),
+                queue_len=_int(info.get("message_queue_len")),
                 reductions=_int(info.get("reductions"))))
         return out
 

@@ -5,13 +5,19 @@ crash was restarted, whether a sibling went down with it, or why a supervisor ga
 Which supervisors: every supervisor process (its initial call, as ``proc_lib`` translates it,
 is ``{supervisor, CallbackModule, 1}``; a ``DynamicSupervisor``'s too) whose callback module belongs to the application, or that has a child
 running an application module, plus the supervisors below those. Elixir's inline
-``Supervisor.start_link(children, opts)`` runs ``Supervisor.Default``, so the children decide.
+``Supervisor.start_link(children, opts)`` runs ``Supervisor.Default``, so the children decide
+(a supervisor with more than ``list_limit`` children is not listed, so it is kept only by its
+callback module or by sitting below a kept one).
 
 Bounded and safe on the target:
 - every request to a supervisor is a ``gen_server:call`` with a timeout (``which_children``,
   ``count_children``, ``get_childspec``) or ``sys:get_state/2`` with a timeout, so a busy or
   stuck supervisor costs at most ``timeout`` and is reported without its details;
-- ``sys:get_state`` (for intensity and period, and a ``DynamicSupervisor``'s children) is read
+  ``get_childspec`` goes only to a process whose state shows OTP's ``supervisor`` (a
+  ``DynamicSupervisor`` also calls itself ``{supervisor, Supervisor.Default, 1}`` but has no
+  clause for that request: it would crash);
+- ``count_children`` comes first: the children are listed only up to ``list_limit``;
+  ``sys:get_state`` (for intensity and period, and a ``DynamicSupervisor``'s children) is read
   only when the supervisor has at most ``max_children`` children; at most ``max_supervisors``
   supervisors and ``max_children`` children each are described;
 - no atom is created: the names sent are the node's own atoms or fixed ones.
@@ -50,7 +56,7 @@ class SupervisorFacts:
     pid: Pid
     registered_name: str | None    # "Elixir.Feeds.Supervisor"
     module: str | None             # callback module ("Elixir.Supervisor.Default" for inline ones)
-    kind: str                      # supervisor | dynamic_supervisor (told apart by its state)
+    kind: str                      # supervisor | dynamic_supervisor (told apart by its state) | unknown (state not read)
     strategy: str | None
     intensity: int | None          # max restarts ...
     period: int | None             # ... within this many seconds
@@ -100,9 +106,8 @@ def _state_limits(state: Any) -> tuple[str | None, int | None, int | None, dict[
 
 
 async def _describe(conn: Connection, pid: Pid, reg: str | None, module: str | None, children_raw: list,
-                    *, max_children: int, timeout: float) -> SupervisorFacts:
+                    count: int, *, max_children: int, timeout: float) -> SupervisorFacts:
     ms = int(timeout * 1000)
-    count = len(children_raw)
     error = None
     kind = "supervisor"
     state = None
@@ -110,15 +115,22 @@ async def _describe(conn: Connection, pid: Pid, reg: str | None, module: str | N
         state = await _call(conn, "sys", "get_state", [pid, ms], timeout)
         if state is None:
             error = "its state could not be read in time"
+    elif len(children_raw) < count:
+        error = f"{count} children: too many to list them or to read the restart limits"
     else:
         error = f"{count} children: only the first {max_children} are described, no restart limits"
     strategy, intensity, period, dyn = _state_limits(state)
+    otp_supervisor = isinstance(state, tuple) and len(state) > 6 and state[0] == _A("state")
     if isinstance(state, dict) and state.get(_A("__struct__")) == _A("Elixir.DynamicSupervisor"):
         # a DynamicSupervisor says {supervisor, Supervisor.Default, 1} as its initial call
         kind = "dynamic_supervisor"
-    rows = children_raw[:max_children]
+    elif not otp_supervisor:
+        kind = "unknown"  # its state was not read
+    rows = [r for r in children_raw[:max_children] if isinstance(r, tuple) and len(r) == 4]
     specs: list[Any] = []
-    if kind == "supervisor" and rows:
+    # get_childspec only to a process known (by its state) to run OTP's supervisor: a
+    # DynamicSupervisor has no clause for it and would crash
+    if otp_supervisor and rows:
         keys = [c[1] if c[0] == _A("undefined") and isinstance(c[1], Pid) else c[0] for c in rows]
         specs = await _call(conn, "lists", "zipwith3",
                             [Export(_A("gen_server"), _A("call"), 3), [pid] * len(keys),
@@ -127,8 +139,6 @@ async def _describe(conn: Connection, pid: Pid, reg: str | None, module: str | N
             error = "its child specs could not be read in time"
     children = []
     for i, row in enumerate(rows):
-        if not (isinstance(row, tuple) and len(row) == 4):
-            continue
         cid, child, ctype, mods = row
         cpid = child if isinstance(child, Pid) else None
         restart = shutdown = None
@@ -177,19 +187,34 @@ async def _supervisor_processes(conn: Connection, timeout: float) -> dict[Pid, t
     return out
 
 
+def _child_count(reply: Any) -> int:
+    """``count_children``'s ``specs`` (a proplist; a DynamicSupervisor's call answers one too)."""
+    if isinstance(reply, list):
+        for item in reply:
+            if isinstance(item, tuple) and len(item) == 2 and item[0] == _A("specs") and isinstance(item[1], int):
+                return item[1]
+    return 0
+
+
 async def app_supervisors(conn: Connection, app_modules: list[str] | set[str], *, max_supervisors: int = 20,
-                          max_children: int = 50, timeout: float = 2.0) -> list[SupervisorFacts]:
+                          max_children: int = 50, list_limit: int = 1000,
+                          timeout: float = 2.0) -> list[SupervisorFacts]:
     """The supervisors of the application made of ``app_modules`` (``"Elixir.MyApp.X"`` names,
-    as :func:`~elixir_scope.instrument.survey.app_modules` returns them)."""
-    if max_supervisors < 1 or max_children < 1:
-        raise ValueError("max_supervisors and max_children must be at least 1")
+    as :func:`~elixir_scope.instrument.survey.app_modules` returns them). A supervisor's
+    children are listed only when it has at most ``list_limit`` (``count_children`` first)."""
+    if max_supervisors < 1 or max_children < 1 or list_limit < max_children:
+        raise ValueError("max_supervisors and max_children must be at least 1, list_limit at least max_children")
     mods = set(app_modules)
     sups = await _supervisor_processes(conn, timeout)
     ms = int(timeout * 1000)
     order = list(sups)
+    counts = dict(zip(order, [_child_count(r) for r in await asyncio.gather(*(
+        _call(conn, "gen_server", "call", [pid, _A("count_children"), ms], timeout, None) for pid in order))]))
+    listable = [pid for pid in order if counts[pid] <= list_limit]
     raw = await asyncio.gather(*(
-        _call(conn, "gen_server", "call", [pid, _A("which_children"), ms], timeout, None) for pid in order))
-    children = {pid: (r if isinstance(r, list) else []) for pid, r in zip(order, raw)}
+        _call(conn, "gen_server", "call", [pid, _A("which_children"), ms], timeout, None) for pid in listable))
+    children: dict[Pid, list] = {pid: [] for pid in order}
+    children.update({pid: (r if isinstance(r, list) else []) for pid, r in zip(listable, raw)})
 
     def runs_app_code(pid: Pid) -> bool:
         if sups[pid][1] in mods:
@@ -209,6 +234,7 @@ async def app_supervisors(conn: Connection, app_modules: list[str] | set[str], *
         i += 1
     kept = kept[:max_supervisors]
     facts = await asyncio.gather(*(
-        _describe(conn, pid, sups[pid][0], sups[pid][1], children[pid], max_children=max_children, timeout=timeout)
+        _describe(conn, pid, sups[pid][0], sups[pid][1], children[pid], max(counts[pid], len(children[pid])),
+                  max_children=max_children, timeout=timeout)
         for pid in kept))
     return list(facts)

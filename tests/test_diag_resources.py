@@ -158,6 +158,7 @@ def test_marks_fit_the_budget_and_round_trip():
     what is kept reads back unchanged."""
     procs = [ProcessFigures(_pid(i), f"Elixir.App.Worker{i}", "Elixir.App.Worker", "gen_server.loop/7",
                             1000 * i, 800 * i, 4000 * i, i, i % 3, 10 * i) for i in range(1, 40)]
+    procs[1] = ProcessFigures(_pid(2), None, None, None, 64 << 20, 60 << 20, None, None, 0, 5)  # binaries not listed
     ets = [EtsFigures(f":table_{i}", _pid(i), i, 100 * i) for i in range(1, 40)]
     snap = ResourceSnapshot(procs, ets, NodeFigures(120, 15000, 7, {"total": 10 ** 7, "binary": 10 ** 5}))
     term = resource_mark(snap, budget=1500)
@@ -167,6 +168,8 @@ def test_marks_fit_the_budget_and_round_trip():
     p = back.processes[0]
     assert (p.proc, p.name, p.module, p.memory, p.binary_bytes, p.queue_len) == (
         1, "App.Worker1", "Elixir.App.Worker", 1000, 4000, 1)
+    huge = back.processes[1]
+    assert (huge.name, huge.module, huge.binary_bytes, huge.binaries, huge.memory) == (None, None, None, None, 64 << 20)
     assert back.ets[0].name == ":table_1" and back.ets[0].owner == 1
     assert (back.process_count, back.atom_count, back.port_count, back.memory["binary"]) == (120, 15000, 7, 10 ** 5)
 
@@ -189,3 +192,77 @@ def test_other_marks_are_not_mistaken_for_samples():
                  (Atom("es_supervisor"), b"start", (b"<0.1.0>",)), b"es_resources", [1, 2]]:
         assert parse_resources(1, 1, term, key) is None
         assert parse_supervisor(1, 1, term, key) is None
+
+
+@pytest.mark.parametrize("kind", ["erl", "otp28"])
+async def test_sampler_and_supervisors_on_plain_erlang_nodes(kind):
+    """Both on OTP 25 and on the OTP 28 runtime: the supervisor record is read at the same
+    positions (kernel_sup is one_for_all with intensity 0 in 1 s), and a sample has figures."""
+    from elixir_scope.instrument.resources import ResourceSampler
+    from elixir_scope.instrument.supervisors import app_supervisors
+
+    node = start_node(kind)
+    dist = Node()
+    try:
+        conn = await dist.connect(node.name, cookie=node.cookie)
+        sups = {s.registered_name: s for s in await app_supervisors(conn, {"kernel"})}
+        kernel = sups["kernel_sup"]
+        assert (kernel.strategy, kernel.intensity, kernel.period, kernel.kind) == ("one_for_all", 0, 1, "supervisor")
+        code = next(c for c in kernel.children if c.id == ":code_server")
+        assert (code.restart, code.type, code.status) == ("permanent", "worker", "running") and code.pid
+        assert "kernel_safe_sup" in sups  # a supervisor below, also run by `kernel`
+        sampler = ResourceSampler(conn)
+        first, second = await sampler.sample(), await sampler.sample()
+        assert second.node.process_count > 10 and second.node.atom_count > 1000
+        assert second.node.memory["total"] > second.node.memory["processes"] > 0
+        names = {p.registered_name for p in second.processes}
+        assert "code_server" in names and all(p.memory > 0 for p in second.processes)
+        # a supervisor is named by its callback module (proc_lib says {supervisor, kernel, 1})
+        wide = await ResourceSampler(conn, top=40, max_watch=80).sample()
+        assert [p.module for p in wide.processes if p.registered_name == "kernel_sup"] == ["kernel"]
+        assert {p.pid for p in first.processes} & {p.pid for p in second.processes}  # followed across samples
+        assert all(p.binaries is not None for p in second.processes)
+        # a process bigger than the limit does not get its binaries listed
+        small = await ResourceSampler(conn, binary_list_max_memory=1).sample()
+        assert small.processes and all(p.binaries is None and p.binary_bytes is None for p in small.processes)
+    finally:
+        await dist.close()
+        node.stop()
+
+
+async def test_large_supervisors_are_described_within_bounds(hoard_node):
+    """A supervisor with more children than the limits: counted, not listed (or only the
+    first ones described), with the reason."""
+    from elixir_scope.instrument.supervisors import app_supervisors
+
+    dist = Node()
+    try:
+        conn = await dist.connect(hoard_node.name, cookie=hoard_node.cookie)
+        await conn.rpc("Elixir.Code", "eval_string", [b"""
+            {:ok, big} = DynamicSupervisor.start_link(strategy: :one_for_one, name: Hoard.Big)
+            Process.unlink(big)
+            for n <- 1..31 do
+              DynamicSupervisor.start_child(Hoard.Big, %{id: n, start: {Agent, :start_link, [fn -> n end]}, restart: :temporary})
+            end
+            :ok"""])
+        # the children run Agent: that makes Hoard.Big (and Hoard.Dyn, whose :job is one) the app's
+        app = {"Elixir.Agent"}
+        # too many to list: kept only through its callback module (here the inline one's)
+        sups = {s.registered_name: s for s in await app_supervisors(conn, app, max_children=10, list_limit=20)}
+        assert "Elixir.Hoard.Big" not in sups and "Elixir.Hoard.Dyn" in sups
+        sups = {s.registered_name: s for s in await app_supervisors(
+            conn, app | {"Elixir.Supervisor.Default"}, max_children=10, list_limit=20)}
+        big = sups["Elixir.Hoard.Big"]
+        assert big.child_count == 31 and big.children == [] and "too many to list" in big.error
+        assert big.strategy is None and big.intensity is None and big.kind == "unknown"  # state not copied
+        sups = {s.registered_name: s for s in await app_supervisors(conn, app, max_children=10)}
+        big = sups["Elixir.Hoard.Big"]
+        assert big.child_count == 31 and len(big.children) == 10 and "only the first 10" in big.error
+        assert sups["Elixir.Hoard.Dyn"].error is None and sups["Elixir.Hoard.Dyn"].intensity == 7
+        with pytest.raises(ValueError, match="list_limit"):
+            await app_supervisors(conn, app, max_children=10, list_limit=5)
+        # never harmed: a DynamicSupervisor gets no request it has no clause for (it would crash)
+        assert await conn.rpc("Elixir.Code", "eval_string", [b"DynamicSupervisor.stop(Hoard.Big)"]) == (
+            Atom("ok"), [])
+    finally:
+        await dist.close()

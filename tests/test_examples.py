@@ -51,6 +51,8 @@ EXPECTED = {
     "message_shape",
     "task_crash",
     "throw_escape",
+    "hot_loop",
+    "ets_growth",
 }
 
 
@@ -431,7 +433,8 @@ def test_cache_growth_never_hits_and_memory_grows(scenario_node):
     binaries = [r[0] for r in rows]
     assert all(a < b for a, b in zip(binaries, binaries[1:])), rows
     for _bin, entries, hits, upstream in rows:
-        assert hits == 0 and entries == upstream, rows  # 40 clients, yet every lookup missed
+        # 40 clients, yet every lookup missed (one more may be under way between the two reads)
+        assert hits == 0 and entries <= upstream <= entries + 1, rows
     assert rows[-1][1] > 40, rows
 
 
@@ -508,15 +511,15 @@ def test_task_crash_takes_the_albums_down(scenario_node):
         pid = Process.whereis(Gallery.Albums)
         ref = Process.monitor(pid)
         {s.trigger}
-        before = Gallery.Albums.albums()
         receive do
           {{:DOWN, ^ref, :process, _, {{reason, [top | _]}}}} ->
             Process.sleep(50)
-            inspect({{before, reason, top |> Tuple.to_list() |> Enum.take(3), Gallery.Albums.albums()}})
+            inspect({{reason, top |> Tuple.to_list() |> Enum.take(3), Gallery.Albums.albums()}})
         after 3_000 -> "no crash"
         end
     """)
-    assert out == '{%{"cats" => 1, "holidays" => 1}, :badarith, [Gallery.Thumbs, :scale, 2], %{}}', out
+    # the two uploads before (matched {:ok, _} in the trigger) are gone with the restart
+    assert out == '{:badarith, [Gallery.Thumbs, :scale, 2], %{}}', out
 
 
 @scenario("throw_escape")
@@ -535,3 +538,44 @@ def test_throw_escape_stops_the_store_with_a_bad_return_value(scenario_node):
     """)
     # the thrown term became the callback's return value; the restart lost the day's changes
     assert out == '{{:bad_return_value, {:bad_line, "port 587"}}, "4000", 0}', out
+
+
+@scenario("hot_loop")
+def test_hot_loop_flushes_without_pause_after_the_reconfiguration(scenario_node):
+    s, node = scenario_node
+    out = eval_on(node, f"""
+        pid = Process.whereis(Metrics.Flusher)
+        Process.sleep(1_100)
+        p0 = Metrics.Backend.pushes()
+        {{:reductions, r0}} = Process.info(pid, :reductions)
+        Process.sleep(500)
+        p1 = Metrics.Backend.pushes()
+        {{:reductions, r1}} = Process.info(pid, :reductions)
+        {s.trigger}
+        Process.sleep(500)
+        p2 = Metrics.Backend.pushes()
+        {{:reductions, r2}} = Process.info(pid, :reductions)
+        "#{{p1 - p0}} #{{p2 - p1}} #{{r1 - r0}} #{{r2 - r1}} #{{Metrics.Flusher.info().interval}}"
+    """)
+    before, after, red_before, red_after, interval = ints(out)
+    assert before <= 1 and after >= 50, out  # once a second, then without pause
+    assert red_after > 20 * max(red_before, 1), out
+    assert interval == 0
+
+
+@scenario("ets_growth")
+def test_ets_growth_sessions_never_expire(scenario_node):
+    s, node = scenario_node
+    out = eval_on(node, f"""
+        {s.trigger}
+        rows = for _ <- 1..4 do
+          Process.sleep(300)
+          "#{{Sessions.Store.count()}} #{{:erlang.memory(:ets)}} #{{Sessions.Sweeper.stats().sweeps}} #{{Sessions.Sweeper.stats().expired}}"
+        end
+        Enum.join(rows, " ")
+    """)
+    rows = [ints(out)[i:i + 4] for i in range(0, 16, 4)]
+    sizes = [r[0] for r in rows]
+    assert all(a < b for a, b in zip(sizes, sizes[1:])), rows  # sessions older than the TTL stay
+    assert rows[-1][1] > rows[0][1], rows  # and so does the ETS memory
+    assert rows[-1][2] >= 8 and all(r[3] == 0 for r in rows), rows  # the sweeper runs, expires nothing

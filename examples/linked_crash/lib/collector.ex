@@ -12,6 +12,9 @@ defmodule LinkedCrash.Collector do
   @doc "Record one sample of metric `name`."
   def record(name, value), do: GenServer.cast(__MODULE__, {:record, name, value})
 
+  @doc "Record several `{name, value}` samples at once."
+  def record_all(samples), do: GenServer.cast(__MODULE__, {:record_all, samples})
+
   @doc "How many samples were recorded per metric since the collector started."
   def totals, do: GenServer.call(__MODULE__, :totals)
 
@@ -25,14 +28,19 @@ defmodule LinkedCrash.Collector do
   end
 
   @impl true
-  def handle_cast({:record, name, value}, state) do
-    totals = Map.update(state.totals, name, 1, &(&1 + 1))
-    {:noreply, %{state | buffer: [{name, value} | state.buffer], totals: totals}}
-  end
+  def handle_cast({:record, name, value}, state), do: {:noreply, add(state, name, value)}
+
+  def handle_cast({:record_all, samples}, state),
+    do: {:noreply, Enum.reduce(samples, state, fn {name, value}, acc -> add(acc, name, value) end)}
 
   @impl true
   def handle_call(:totals, _from, state), do: {:reply, state.totals, state}
   def handle_call(:drain, _from, state), do: {:reply, Enum.reverse(state.buffer), %{state | buffer: []}}
+
+  defp add(state, name, value) do
+    totals = Map.update(state.totals, name, 1, &(&1 + 1))
+    %{state | buffer: [{name, value} | state.buffer], totals: totals}
+  end
 end
 
 defmodule LinkedCrash.Flusher do

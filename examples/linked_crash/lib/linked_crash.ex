@@ -18,13 +18,10 @@ defmodule LinkedCrash do
     end
   end
 
-  @doc "Reproduce once: normal traffic, then a cache gauge that has no value yet."
+  @doc "Reproduce once: a batch of samples from a request handler, with a cache gauge that has no value yet."
   def trigger do
-    alias LinkedCrash.Collector
-    for n <- 1..5, do: Collector.record("http.requests", n)
-    Collector.record("db.query_ms", 12.5)
-    Collector.record("cache.hit_ratio", "n/a")
-    Collector.record("http.requests", 6)
-    :ok
+    samples = for(n <- 1..5, do: {"http.requests", n}) ++
+                [{"db.query_ms", 12.5}, {"cache.hit_ratio", "n/a"}, {"http.requests", 6}]
+    LinkedCrash.Collector.record_all(samples)
   end
 end
