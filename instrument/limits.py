@@ -34,6 +34,10 @@ class CaptureLimits:
     max_events: int = 50_000
     # Stop after this many seconds: the time limit.
     max_seconds: float = 30.0
+    # Python waits at most max_seconds + this for the agent to end (its own end takes up to
+    # ~8 s: trace messages delivered, last batches acknowledged); then it ends the capture
+    # itself with `deadline`, so the CLI and MCP never hang on a stuck agent.
+    grace_seconds: float = 20.0
     # Records per second kept; above it, records are shed (counted in a `rate` gap).
     max_rate: int = 20_000
     # Stop with `max_rate` after this many consecutive seconds over max_rate.

@@ -13,7 +13,7 @@ our mailbox fires, and the agent removes its trace flags and patterns and exits.
 Never hanging: the session monitors the agent. If the agent dies without its ``es_done``
 (killed, crashed), the capture ends with ``agent_down`` and a gap (a cleaner process on the
 node removes what the agent had set). If the agent neither finishes nor dies by
-``max_seconds`` + ``DEADLINE_GRACE`` seconds, the session asks it to stop once more and then
+``max_seconds`` + ``grace_seconds`` (limits.py), the session asks it to stop once more and then
 ends the capture itself with ``deadline`` and a gap. Everything stored so far is kept.
 """
 
@@ -42,10 +42,6 @@ from ..store import StoreError
 _ES_BATCH, _ES_DONE, _ES_ACK = Atom("es_batch"), Atom("es_done"), Atom("es_ack")
 _DOWN = Atom("DOWN")
 
-# Seconds past max_seconds before the session stops waiting for the agent: its own end takes
-# up to ~3 s (trace messages delivered) + 5 s (last batches acknowledged), plus the time the
-# store needs for what is queued.
-DEADLINE_GRACE = 20.0
 
 
 class SessionState(enum.Enum):
@@ -92,7 +88,7 @@ class CaptureSession:
         # names of the plan the node did not know (only with strict_names=False)
         self.unknown_names: list[tuple[str, str]] = unknown_names(info.get("unknown_names"))
         self._t0 = time.monotonic()
-        self._deadline = self._t0 + float(limits.max_seconds) + DEADLINE_GRACE
+        self._deadline = self._t0 + float(limits.max_seconds) + float(limits.grace_seconds)
         self._result: CaptureResult | None = None
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"capture {conn.node_name}")
 
@@ -266,7 +262,8 @@ class CaptureSession:
                 return self._done(msg[2], msg[3])
         st = _stats(self.last_stats, self.stored)
         limit = float(self.limits.max_seconds)
-        detail = (f"the agent did not end within max_seconds ({limit:g}s) + {DEADLINE_GRACE:g}s; the "
+        detail = (f"the agent did not end within max_seconds ({limit:g}s) + grace_seconds "
+                  f"({float(self.limits.grace_seconds):g}s); the "
                   "capture was ended here. Events after this point are missing (count unknown)")
         self.recording.add_gap(self.node_id, ts=self._now_ts(), count=0, reason="deadline", detail=detail)
         self.recording.finish("deadline", {**st.__dict__, "detail": detail})
