@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .etf import Atom, Pid
-from .names import name_term
+from .names import UnknownNameError, name_term  # noqa: F401  (raised by CaptureSession.start)
 from .specs import TraceSpec, compile_spec
 
 # Names typed by a user or a model never travel as atoms (each would be created on the

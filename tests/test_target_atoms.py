@@ -6,6 +6,8 @@ functions the MCP tools and the CLI use."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from elixir_scope.instrument.agent import ensure_agent
 from elixir_scope.instrument.capture import CapturePlan, Labelled, Registered, RunningModule
@@ -154,3 +156,45 @@ async def test_processes_are_found_by_label(tmp_path):
             assert [e.payload for e in recs] == [A("hello")]
     finally:
         node28.stop()
+
+
+@pytest.mark.parametrize("kind", ["erl", "otp28"])
+async def test_mcp_tools_and_cli_runs_create_no_atoms(kind, tmp_path, capsys):
+    """The MCP tools (a real client session) and CLI runs (each a fresh Python node) with
+    unknown names: the node's atom table does not grow."""
+    from support.nodes import start_node
+    from mcp import Client
+
+    from elixir_scope.cli import main
+    from elixir_scope.mcp_server.config import ServerConfig
+    from elixir_scope.mcp_server.server import build_server
+
+    target = start_node(kind)
+    try:
+        config = ServerConfig(store_path=tmp_path / "mcp.db", default_node=target.name, cookie=target.cookie)
+        async with Client(build_server(config)) as client:
+            async def tools(i: int) -> None:
+                r = await client.call_tool("process_details", {"process": f"NoSuch.Proc{i}"})
+                assert r.is_error and "no process" in r.content[0].text
+                r = await client.call_tool("start_capture", {"state_of": [f"NoSuch.Server{i}"]})
+                assert r.is_error and f"no such module `NoSuch.Server{i}`" in r.content[0].text
+                r = await client.call_tool("start_capture", {"spec": [f"NoSuch.Mod{i}.run(x)"],
+                                                             "messages_of": [f"NoSuch.Worker{i}"]})
+                assert r.is_error and "no such module" in r.content[0].text
+
+            await tools(1000)
+            async with Node() as node:
+                conn = await node.connect(target.name, cookie=target.cookie)
+                before = await atom_count(conn)
+            for i in range(60):
+                await tools(i)
+        for i in range(5):  # five CLI runs, each its own Python node
+            argv = ["process", f"NoSuch.Cli{i}", "--node", target.name, "--cookie", target.cookie]
+            assert await asyncio.to_thread(main, argv) == 1
+            assert "no process" in capsys.readouterr().err
+        async with Node() as node:
+            conn = await node.connect(target.name, cookie=target.cookie)
+            after = await atom_count(conn)
+        assert after - before <= 3, (before, after)
+    finally:
+        target.stop()
