@@ -127,8 +127,9 @@ def _guard(term: Any) -> Any:
 
 def _pattern(spec: TraceSpec) -> tuple:
     """The spec's trace pattern with module, function and literal atoms as name terms."""
-    (_m, f, a), ms, flags = spec.pattern()
-    mfa = (name_term(spec.module), f if f == Atom("_") else name_term(spec.function or ""), a)
+    (m, f, a), ms, flags = spec.pattern()
+    module = m if m == Atom("_") else name_term(spec.module)
+    mfa = (module, f if f == Atom("_") else name_term(spec.function or ""), a)
     return (mfa, [(_head(h), [_guard(g) for g in gs], body) for h, gs, body in ms], flags)
 
 

@@ -20,7 +20,6 @@ DEFAULT_REDACT_KEYS: tuple[str, ...] = (
     "password", "passwd", "passphrase", "pass", "pwd", "secret", "token", "authorization",
     "auth", "cookie", "api_key", "private_key", "access_key", "secret_key", "credential",
     "bearer", "jwt", "session_id", "session_key", "signing_key", "encryption_key", "salt",
-    "pin",
 )
 
 

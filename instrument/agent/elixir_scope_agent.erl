@@ -315,6 +315,9 @@ resolve_module_name(B) ->
         error -> unknown(module, B)
     end.
 
+resolve_pattern({{'_', '_', '_'}, MS, PF}) when is_list(PF) ->
+    %% every function of every module (only with force): nothing to resolve
+    [{{'_', '_', '_'}, resolve_literals(MS), PF}];
 resolve_pattern({{M0, F0, A}, MS, PF}) when is_list(PF) ->
     case resolve_module(M0) of
         [M] ->
@@ -1099,10 +1102,11 @@ compile_redact(Keys, Pats, Values) ->
                                             | case_mixes(<<"bearer ">>)])
            end,
     %% The fast precheck must be a superset of the exact rules: every case mix of the first
-    %% three characters of each key (words are rarely split inside their first three letters)
-    %% and the value markers, searched with binary:match (Aho-Corasick) in the encoded term.
+    %% four characters of the first word of each key as configured (a key is written with its
+    %% word breaks: api_key -> "api", which x-api-key and apiKey contain) and the value
+    %% markers, searched with binary:match (Aho-Corasick) in the encoded term.
     FirstWords = [W || K <- Keys, [W | _] <- [key_words(to_bin(K))], W =/= <<>>],
-    PreList = lists:usort(lists:append([case_mixes(binary:part(W, 0, min(3, byte_size(W))))
+    PreList = lists:usort(lists:append([case_mixes(binary:part(W, 0, min(4, byte_size(W))))
                                         || W <- FirstWords]))
         ++ case VPats of [] -> []; _ -> [<<"://">>, <<"eyJ">>, <<"-----BEGIN">> | case_mixes(<<"bearer">>)] end,
     case {PreList, CPats} of
@@ -1152,7 +1156,7 @@ payload(Term, Max, Redact, Fun) ->
         case Redact of
             none -> {Term, Bin, 0};
             #{pre := Pre, pats := Pats} = R ->
-                ByName = Fun =/= none andalso sensitive(Fun, R),
+                ByName = Fun =/= none andalso sensitive_fun(Fun, R),
                 %% fast path: no key or marker text anywhere in the encoded term (atoms,
                 %% binaries and charlists appear verbatim in the external format)
                 case not ByName andalso Pats =:= [] andalso
@@ -1254,6 +1258,13 @@ redact_value(B, #{vpats := VPats, vpre := VPre}) when VPats =/= [], byte_size(B)
             {B2, B2 =/= B}
     end;
 redact_value(B, _) -> {B, false}.
+
+%% Function names repeat on every call: decided once per name (process dictionary).
+sensitive_fun(F, R) ->
+    case get({es_sfun, F}) of
+        undefined -> B = sensitive(F, R), put({es_sfun, F}, B), B;
+        B -> B
+    end.
 
 sensitive(Key, R) when is_atom(Key); is_binary(Key) ->
     key_match(Key, R);
