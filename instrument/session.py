@@ -157,13 +157,13 @@ class CaptureSession:
                     if type(msg) is not tuple or not msg:
                         continue
                     tag = msg[0]
-                    if tag == _ES_BATCH:
+                    if tag == _ES_BATCH and len(msg) == 6:
                         _, _agent, seq, dict_entries, events, stats = msg
                         dicts.extend(dict_entries)
                         chunks.append(events)
                         last_seq = seq
                         self.last_stats = stats
-                    elif tag == _ES_DONE:
+                    elif tag == _ES_DONE and len(msg) == 4:
                         done = msg
                         break
                     elif tag == _DOWN and len(msg) == 5 and msg[1] == self._agent_mon:

@@ -204,3 +204,29 @@ async def test_gen_server2_state_is_the_callback_state(store, beams, kind):
     assert ("after", (A("queue_state"), 2, [b"m2", b"m1"])) in states
     assert all(st[0] == A("queue_state") for _, st in states), states
     assert len(events(store, result, EventKind.RECEIVE)) >= 2
+
+
+@pytest.mark.parametrize("kind", ["erl", "otp28"])
+async def test_stray_and_malformed_messages_do_not_crash_the_agent(store, kind):
+    target = start_node(kind)
+    try:
+        async with Node() as node:
+            conn = await node.connect(target.name, cookie=target.cookie)
+            rec = store.create_recording("strays", spec={}, limits={})
+            s = await CaptureSession.start(conn, rec, CapturePlan(specs=(compile_spec(SEQ),), lifecycle_procs="all"))
+            strays = [42, b"junk", (), (A("trace_ts"),), (A("trace_ts"), A("x"), A("call"), 1, 2),
+                      (A("trace_ts"), s.agent, A("call"), (A("m"), A("f"), [1]), (1, 2, 3)),
+                      (A("es_ack"), A("not_a_number")), (A("es_stop"), A("nobody"), 1),
+                      (A("es_limit"), A("whatever")), (A("es_checkpoint"), 1, 2, 3, A("x"), A("y")),
+                      (A("es_mark"), {A("any"): [1, 2]}), (A("DOWN"), 1, 2, 3, 4), (A("EXIT"), 1, 2)]
+            for m in strays:
+                await conn.send(s.agent, m)
+            await conn.rpc("lists", "seq", [1, 60])
+            await asyncio.sleep(0.3)
+            assert await conn.rpc("erlang", "is_process_alive", [s.agent]) is True
+            result = await s.stop()
+    finally:
+        target.stop()
+    assert result.end_reason == "stopped" and result.stats.consistent
+    assert result.stats.agent_errors >= 1  # the malformed trace messages, counted
+    assert len(events(store, result, EventKind.CALL)) == 1

@@ -606,7 +606,7 @@ handle(Msg, S) when element(1, Msg) =:= trace_ts ->
         {stop, Reason, S1} -> finish(Reason, S1);
         S1 -> loop(S1)
     end;
-handle({es_ack, Seq}, S) ->
+handle({es_ack, Seq}, S) when is_integer(Seq) ->
     loop(pump(S#st{acked = max(S#st.acked, Seq)}));
 handle(es_tick, S) ->
     erlang:send_after(S#st.batch_ms, self(), es_tick),
@@ -627,9 +627,9 @@ handle({es_checkpoint, P, M, St, Mono, Uniq}, S) ->
                  end,
             loop(S1)
     end;
-handle({es_limit, Reason}, S) ->
+handle({es_limit, Reason}, S) when Reason =:= max_seconds ->
     finish(Reason, S);
-handle({es_stop, From, Ref}, S) ->
+handle({es_stop, From, Ref}, S) when is_pid(From) ->
     finish(stopped, S#st{stoppers = [{From, Ref} | S#st.stoppers]});
 handle({es_mark, Term}, S) ->
     S1 = try mark(Term, S) catch _:_ -> S#st{agent_errors = S#st.agent_errors + 1} end,
@@ -1032,10 +1032,14 @@ drain(S) ->
                     {Mono, Uniq} = element(tuple_size(Msg), Msg),
                     case S#st.nbuf >= S#st.max_buffer of
                         true -> drain(drop(backpressure, 1, Mono, Uniq, S));
-                        false -> drain(record(Msg, Mono, Uniq, S))
+                        false ->
+                            S1 = try record(Msg, Mono, Uniq, S)
+                                 catch _:_ -> agent_error(Msg, S)
+                                 end,
+                            drain(S1)
                     end
             end;
-        {es_stop, From, Ref} ->
+        {es_stop, From, Ref} when is_pid(From) ->
             drain(S#st{stoppers = [{From, Ref} | S#st.stoppers]})
     after 0 -> S
     end.
@@ -1049,8 +1053,8 @@ flush_all(#st{ready = Q} = S0, Deadline) ->
         false ->
             Left = Deadline - erlang:monotonic_time(millisecond),
             receive
-                {es_ack, Seq} -> flush_all(S#st{acked = max(S#st.acked, Seq)}, Deadline);
-                {es_stop, From, Ref} -> flush_all(S#st{stoppers = [{From, Ref} | S#st.stoppers]}, Deadline);
+                {es_ack, Seq} when is_integer(Seq) -> flush_all(S#st{acked = max(S#st.acked, Seq)}, Deadline);
+                {es_stop, From, Ref} when is_pid(From) -> flush_all(S#st{stoppers = [{From, Ref} | S#st.stoppers]}, Deadline);
                 {'DOWN', OMon, process, _, _} when OMon =:= S#st.omon -> exit(normal)
             after max(0, Left) ->
                 _ = Q,
@@ -1070,7 +1074,7 @@ flush_all(#st{ready = Q} = S0, Deadline) ->
 
 reply_late_stoppers(Stats) ->
     receive
-        {es_stop, From, Ref} -> From ! {Ref, Stats}, reply_late_stoppers(Stats)
+        {es_stop, From, Ref} when is_pid(From) -> From ! {Ref, Stats}, reply_late_stoppers(Stats)
     after 0 -> ok
     end.
 
