@@ -272,6 +272,13 @@ def _contains(needle: Atom, term: Any) -> bool:
 
 async def _ensure_exports(conn: Connection, mod: Atom, callbacks: Iterable[Callback]) -> None:
     """Load the module if needed and check it exports the callbacks, with a clear error."""
+    from .names import existing_atom
+
+    if await existing_atom(conn, mod.name) is None:  # asked first: a typed name creates no atom there
+        raise ReplayRemoteError(
+            f"module {mod.name} is not available on {conn.node_name}: no such module; replay runs the "
+            "module's own code, so it must be loaded there (check the name: Elixir modules are "
+            "'Elixir.My.Module')")
     loaded = await conn.rpc("code", "ensure_loaded", [mod])
     if not (type(loaded) is tuple and loaded[0] is Atom("module")):
         raise ReplayRemoteError(
