@@ -20,7 +20,7 @@ from .dist import Connection
 from .dist.errors import DistError, RpcError
 from .etf import Atom, Pid
 
-__all__ = ["UnknownNameError", "display_name", "existing_atom", "name_term", "whereis"]
+__all__ = ["UnknownNameError", "display_name", "existing_atom", "name_term", "unknown_names", "whereis"]
 
 _NAME_TAG = Atom("$es_name")
 _UTF8 = Atom("utf8")
