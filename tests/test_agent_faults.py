@@ -230,3 +230,21 @@ async def test_stray_and_malformed_messages_do_not_crash_the_agent(store, kind):
     assert result.end_reason == "stopped" and result.stats.consistent
     assert result.stats.agent_errors >= 1  # the malformed trace messages, counted
     assert len(events(store, result, EventKind.CALL)) == 1
+
+
+async def test_processes_are_found_by_the_module_they_run_now(store, beams):
+    target = start_node("erl", code_paths=[beams])
+    try:
+        async with Node() as node:
+            conn = await node.connect(target.name, cookie=target.cookie)
+            # initial call erlang:apply/2, running es_secrets:sink/0 now
+            sink = await conn.rpc("erlang", "spawn", [A("erlang"), A("apply"), [A("es_secrets"), A("sink"), []]])
+            rec = store.create_recording("current", spec={}, limits={})
+            s = await CaptureSession.start(conn, rec, CapturePlan(message_procs=(RunningModule("es_secrets"),)))
+            await conn.send(sink, A("ping"))
+            await asyncio.sleep(0.1)
+            result = await s.stop()
+            await conn.send(sink, A("stop"))
+    finally:
+        target.stop()
+    assert [e.payload for e in events(store, result, EventKind.RECEIVE)] == [A("ping")]

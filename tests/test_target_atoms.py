@@ -136,20 +136,20 @@ async def test_the_tool_node_name_is_stable_and_adds_no_atom_per_run(erl_node):
         await b.connect(erl_node.name, cookie=erl_node.cookie)
 
 
-async def test_processes_are_found_by_label(tmp_path):
+@pytest.mark.parametrize("kind,setter", [("otp28", "proc_lib:set_label(<<\"worker-7\">>)"),
+                                         ("erl", "put('$process_label', <<\"worker-7\">>)")])
+async def test_processes_are_found_by_label(tmp_path, kind, setter):
     from support.nodes import start_node
 
-    node28 = start_node("otp28", eval_code=(
-        "spawn(fun() -> proc_lib:set_label(<<\"worker-7\">>), receive stop -> ok end end)"))
+    node28 = start_node(kind, eval_code=(
+        "register(es_labelled, spawn(fun() -> " + setter + ", receive stop -> ok end end))"))
     try:
         store = TraceStore.open(tmp_path / "label.db")
         async with Node() as node:
             conn = await node.connect(node28.name, cookie=node28.cookie)
             plan = CapturePlan(message_procs=(Labelled("worker-7"),))
             s = await CaptureSession.start(conn, store.create_recording("label", spec={}, limits={}), plan)
-            pids = await conn.rpc("erlang", "processes", [])
-            labels = [await conn.rpc("proc_lib", "get_label", [p]) for p in pids]
-            worker = pids[labels.index(b"worker-7")]
+            worker = await conn.rpc("erlang", "whereis", [A("es_labelled")])
             await conn.send(worker, A("hello"))
             result = await s.stop()
             recs = [e for e in store.recording(result.recording_id).events() if e.kind.name == "RECEIVE"]
