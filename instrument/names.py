@@ -34,9 +34,8 @@ class UnknownNameError(DistError, LookupError):
         self.node = node
         shown = ", ".join(f"no such {kind} `{display_name(n)}`" for kind, n in names[:10])
         more = f" (and {len(names) - 10} more)" if len(names) > 10 else ""
-        super().__init__(f"{shown}{more} on node {node}: check the spelling; modules must be loaded "
-                         "(or loadable) there and processes registered under that name (list them "
-                         "with process_overview)")
+        super().__init__(f"{shown}{more} on node {node}: a module must be loaded (or loadable) "
+                         "there, a function exist in it, a process be registered under that name")
 
 
 def display_name(name: str) -> str:
