@@ -14,6 +14,7 @@ from elixir_scope.instrument.etf import Atom
 from elixir_scope.instrument.introspect import process_overview
 from elixir_scope.instrument.limits import CaptureLimits
 from elixir_scope.instrument.session import CaptureSession
+from elixir_scope.instrument.snapshot import snapshot
 from elixir_scope.instrument.specs import compile_spec
 from elixir_scope.store import EventKind, TraceStore
 from support.erlang_fixtures import compile_erlang_fixtures
@@ -190,6 +191,8 @@ async def test_gen_server2_state_is_the_callback_state(store, beams, kind):
             procs = await process_overview(conn, limit=500)
             q = next(p for p in procs if p.registered_name == "es_queue2")
             assert q.behaviour == "gen_server" and q.initial_call.module == "es_queue2"
+            snap = await snapshot(conn)
+            assert snap.by_name("es_queue2").behaviour == "gen_server"
             rec = store.create_recording("gs2", spec={}, limits={})
             plan = CapturePlan(state_modules=("es_queue2",), message_procs=(RunningModule("es_queue2"),))
             s = await CaptureSession.start(conn, rec, plan)

@@ -1393,7 +1393,13 @@ cached_behaviour({Mod, _, _}) when is_atom(Mod) ->
                         false -> []
                     end,
             Bs = lists:append([V || {K, V} <- Attrs, K =:= behaviour orelse K =:= behavior]),
-            B = case Bs of [] -> undefined; [First | _] -> First end,
+            %% RabbitMQ's gen_server2 / supervisor2 speak gen_server's protocol
+            B = case Bs of
+                    [] -> undefined;
+                    [gen_server2 | _] -> gen_server;
+                    [supervisor2 | _] -> supervisor;
+                    [First | _] -> First
+                end,
             put(es_beh, Cache#{Mod => B}),
             B
     end;
