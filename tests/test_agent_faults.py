@@ -134,7 +134,7 @@ async def test_a_stuck_agent_cannot_hang_the_capture(erl_node, store):
         assert await eventually(clean)
 
 
-@pytest.mark.parametrize("takeover", ["new_tracer", "patterns_cleared"])
+@pytest.mark.parametrize("takeover", ["new_tracer", "patterns_cleared", "flags_cleared"])
 async def test_another_tracer_taking_over_ends_tracer_lost_otp25(erl_node, store, takeover):
     async with Node() as node:
         conn = await node.connect(erl_node.name, cookie=erl_node.cookie)
@@ -148,8 +148,10 @@ async def test_another_tracer_taking_over_ends_tracer_lost_otp25(erl_node, store
         other = await conn.rpc("erlang", "spawn", [A("timer"), A("sleep"), [A("infinity")]])
         if takeover == "new_tracer":  # what recon_trace:calls/2 does
             await conn.rpc("erlang", "trace", [A("new"), True, [A("call"), (A("tracer"), other)]])
-        else:  # what recon_trace:clear/0 does to every pattern
+        elif takeover == "patterns_cleared":  # what recon_trace:clear/0 does to every pattern
             await conn.rpc("erlang", "trace_pattern", [(A("_"), A("_"), A("_")), False, [A("local")]])
+        else:  # ... and to every process's flags
+            await conn.rpc("erlang", "trace", [A("all"), False, [A("all")]])
         for _ in range(5):
             await conn.rpc("lists", "seq", [1, 60])
         result = await s.wait(30)

@@ -122,7 +122,7 @@ async def _module_behaviours(conn: Connection, modules: set[str], timeout: float
 
 def _behaviour(initial: MFA | None, current: MFA | None, by_module: dict[str, str | None]) -> str | None:
     if initial is not None:
-        if initial.module == "supervisor":  # proc_lib reports {supervisor, CallbackMod, 1}
+        if initial.module in ("supervisor", "supervisor2"):  # proc_lib: {supervisor, CallbackMod, 1}
             return "supervisor"
         if initial.module in ("Elixir.DynamicSupervisor", "Elixir.Task.Supervisor"):
             return "supervisor"
