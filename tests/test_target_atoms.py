@@ -108,10 +108,12 @@ async def test_non_strict_plans_skip_and_report_unknown_names(erl_node, tmp_path
     store = TraceStore.open(tmp_path / "soft.db")
     async with Node() as node:
         conn = await node.connect(erl_node.name, cookie=erl_node.cookie)
-        plan = CapturePlan(specs=(compile_spec("NoSuch.Thing.run(x)"), compile_spec("lists:seq(A, B) when B > 2 -> return")),
+        plan = CapturePlan(specs=(compile_spec("NoSuch.Thing.run(x)"), compile_spec("lists:seq(A, B) when B > 2 -> return"),
+                                  compile_spec("lists:seq(A, B, C, D) when D > 2")),
                            message_procs=(Registered("no_such_proc_q"),), strict_names=False)
         s = await CaptureSession.start(conn, store.create_recording("soft", spec={}, limits={}), plan)
-        assert sorted(s.unknown_names) == [("module", "Elixir.NoSuch.Thing"), ("process", "no_such_proc_q")]
+        assert sorted(s.unknown_names) == [("function", "lists.seq/4"), ("module", "Elixir.NoSuch.Thing"),
+                                           ("process", "no_such_proc_q")]
         await conn.rpc("lists", "seq", [1, 3])
         result = await s.stop()
         kinds = [e.kind.name for e in store.recording(result.recording_id).events()]

@@ -323,9 +323,12 @@ resolve_pattern({{M0, F0, A}, MS, PF}) when is_list(PF) ->
         [M] ->
             case resolve_function(M, F0) of
                 {ok, F} ->
-                    case F =:= '_' orelse lists:keymember(F, 1, M:module_info(functions)) of
+                    Fs = M:module_info(functions),
+                    Known = F =:= '_' orelse
+                        lists:any(fun({F1, A1}) -> F1 =:= F andalso (A =:= '_' orelse A1 =:= A) end, Fs),
+                    case Known of
                         true -> [{{M, F, A}, resolve_literals(MS), PF}];
-                        false -> unknown(function, {atom_to_binary(M, utf8), name_bin(F0)})
+                        false -> unknown(function, {atom_to_binary(M, utf8), fun_text(F0, A)})
                     end;
                 error -> unknown(function, {atom_to_binary(M, utf8), name_bin(F0)})
             end;
@@ -335,6 +338,17 @@ resolve_pattern(Other) -> unknown(pattern, Other).
 
 name_bin({'$es_name', B}) -> B;
 name_bin(X) -> X.
+
+fun_text(F, A) when is_integer(A) ->
+    iolist_to_binary([name_bin_text(F), "/", integer_to_binary(A)]);
+fun_text(F, _) -> name_bin_text(F).
+
+name_bin_text(F) ->
+    case name_bin(F) of
+        B when is_binary(B) -> B;
+        A when is_atom(A) -> atom_to_binary(A, utf8);
+        _ -> <<"?">>
+    end.
 
 resolve_function(_M, '_') -> {ok, '_'};
 resolve_function(_M, {'$es_name', B}) -> existing_atom(B);
