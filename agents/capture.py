@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from elixir_scope.instrument.capture import CapturePlan, RunningModule
 from elixir_scope.instrument.etf import Atom
 from elixir_scope.instrument.limits import CaptureLimits
+from elixir_scope.instrument.names import display_name, existing_atom
 from elixir_scope.instrument.session import capture
 from elixir_scope.instrument.specs import SpecError, compile_spec
 from elixir_scope.instrument.resources import ResourceSampler
@@ -55,9 +56,10 @@ def capture_plan(plan: Plan) -> tuple[CapturePlan, list[str]]:
             errors.append(f"spec {s.spec!r} skipped: {exc}")
     state = tuple(_elixir_module(m) for m in plan.state_modules)
     msgs = tuple(RunningModule(_elixir_module(m)) for m in plan.message_processes)
+    # names the node does not know are skipped (and reported), not fatal: a plan may guess
     return CapturePlan(specs=tuple(specs), call_procs="all", message_procs=msgs,
                        lifecycle_procs="all" if plan.lifecycle else (),
-                       state_modules=state, checkpoint_ms=0), errors
+                       state_modules=state, checkpoint_ms=0, strict_names=False), errors
 
 
 async def _sampler(ctx: DiagnosisContext, session, stop: asyncio.Event, errors: list[str], budget: int) -> None:
@@ -92,8 +94,12 @@ async def _supervision(ctx: DiagnosisContext, session, phase: str, modules: list
 async def _registries(ctx: DiagnosisContext, session, registries: list[str], errors: list[str]) -> None:
     for reg in registries:
         try:
+            name = await existing_atom(ctx.conn, _elixir_module(reg))
+            if name is None:  # a name the node does not know is not made into an atom there
+                errors.append(f"no registry {reg} on {ctx.conn.node_name}")
+                continue
             keys = await registry_keys(ctx.conn, reg)
-            await session.mark((Atom(REGISTRY_TAG), Atom(_elixir_module(reg)), keys))
+            await session.mark((Atom(REGISTRY_TAG), name, keys))
         except Exception as exc:
             errors.append(f"could not read the keys of registry {reg}: {exc}")
 
@@ -104,6 +110,8 @@ async def run_capture(ctx: DiagnosisContext, plan: Plan, *, symptom: str, trigge
     trigger_budget = ctx.trigger_timeout if trigger else 0.0
     limits = CaptureLimits(max_events=plan.max_events, max_seconds=seconds + trigger_budget + 30.0)
     session = await capture(ctx.conn, ctx.store, f"diagnose: {symptom[:80]}", cplan, limits)
+    errors += [f"no such {kind} `{display_name(name)}` on {ctx.conn.node_name}: skipped"
+               for kind, name in session.unknown_names]
     stop = asyncio.Event()
     regs = registries if registries is not None else [
         s.spec.split("(")[1].split(",")[0].strip()

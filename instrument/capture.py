@@ -7,7 +7,8 @@ the agent on the node is ``instrument/agent/elixir_scope_agent.erl``.
 
     plan = CapturePlan(
         specs=(compile_spec("MyApp.Cart.add(item, price) when price > 100 :: return"),),
-        message_procs=(Registered("MyApp.Cart"),),     # or a Pid, or RunningModule("Elixir.MyApp.Cart")
+        message_procs=(Registered("MyApp.Cart"),),     # or a Pid, RunningModule("Elixir.MyApp.Cart"),
+                                                        # or Labelled("cart 42")
         lifecycle_procs="all",
         state_modules=("Elixir.MyApp.Cart",), checkpoint_ms=1000,
     )
@@ -15,11 +16,16 @@ the agent on the node is ``instrument/agent/elixir_scope_agent.erl``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from .etf import Atom, Pid
+from .names import UnknownNameError, name_term  # noqa: F401  (raised by CaptureSession.start)
 from .specs import TraceSpec, compile_spec
+
+# Names typed by a user or a model never travel as atoms (each would be created on the
+# target): they go as binaries (instrument/names.py) and the agent resolves them.
 
 
 @dataclass(frozen=True)
@@ -31,16 +37,27 @@ class Registered:
 
 @dataclass(frozen=True)
 class RunningModule:
-    """Every process (at capture start) whose initial call is in this module."""
+    """Every process (at capture start) whose initial call, or the function it is in now, is
+    in this module."""
 
     module: str
 
 
-ProcTarget = Pid | Registered | RunningModule
+@dataclass(frozen=True)
+class Labelled:
+    """Every process (at capture start) with this process label (``proc_lib:set_label/1`` on
+    OTP 27+, the ``'$process_label'`` dictionary key): a string label, or the label as
+    printed (``~0tp``) when it is another term."""
+
+    label: str
+
+
+ProcTarget = Pid | Registered | RunningModule | Labelled
 ProcSelection = Literal["all", "new", "existing"] | tuple[ProcTarget, ...]
 
 END_REASONS = ("stopped", "max_events", "max_seconds", "max_rate", "overload_queue",
-               "overload_memory", "owner_down", "node_down", "store_error", "error")
+               "overload_memory", "owner_down", "node_down", "store_error", "agent_down",
+               "deadline", "tracer_lost", "error")
 
 
 class CaptureError(Exception):
@@ -55,10 +72,65 @@ def _target(t: ProcTarget) -> object:
     if isinstance(t, Pid):
         return t
     if isinstance(t, Registered):
-        return Atom(t.name)
+        return name_term(t.name)
     if isinstance(t, RunningModule):
-        return (Atom("module"), Atom(t.module))
-    raise CaptureError(f"a process target is a Pid, Registered(name) or RunningModule(module), got {t!r}")
+        return (Atom("module"), t.module.encode("utf-8"))
+    if isinstance(t, Labelled):
+        return (Atom("label"), t.label.encode("utf-8"))
+    raise CaptureError("a process target is a Pid, Registered(name), RunningModule(module) or "
+                       f"Labelled(label), got {t!r}")
+
+
+_MS_VAR = re.compile(r"\$\d+\Z")
+
+
+def _literals(term: Any) -> Any:
+    """Every atom of a literal (match-spec head or quoted constant) as a name term."""
+    if isinstance(term, Atom):
+        return name_term(term.name)
+    if isinstance(term, tuple):
+        return tuple(_literals(x) for x in term)
+    if isinstance(term, list):
+        return [_literals(x) for x in term]
+    if isinstance(term, dict):
+        return {_literals(k): _literals(v) for k, v in term.items()}
+    return term
+
+
+def _head(term: Any) -> Any:
+    """A match-spec head: `'_'` and `'$N'` stay, every other atom is a literal."""
+    if isinstance(term, Atom):
+        return term if term.name == "_" or _MS_VAR.match(term.name) else name_term(term.name)
+    if isinstance(term, tuple):
+        return tuple(_head(x) for x in term)
+    if isinstance(term, list):
+        return [_head(x) for x in term]
+    if isinstance(term, dict):
+        return {_head(k): _head(v) for k, v in term.items()}
+    return term
+
+
+_CONST = Atom("const")
+
+
+def _guard(term: Any) -> Any:
+    """A match-spec guard: `{Op, Args...}` keeps its operator, `{const, X}` quotes a literal,
+    `'$N'` is a variable, any other atom is a literal."""
+    if isinstance(term, Atom):
+        return term if _MS_VAR.match(term.name) else name_term(term.name)
+    if isinstance(term, tuple) and term:
+        if term[0] == _CONST and len(term) == 2:
+            return (_CONST, _literals(term[1]))
+        return (term[0], *(_guard(x) for x in term[1:]))
+    return term
+
+
+def _pattern(spec: TraceSpec) -> tuple:
+    """The spec's trace pattern with module, function and literal atoms as name terms."""
+    (m, f, a), ms, flags = spec.pattern()
+    module = m if m == Atom("_") else name_term(spec.module)
+    mfa = (module, f if f == Atom("_") else name_term(spec.function or ""), a)
+    return (mfa, [(_head(h), [_guard(g) for g in gs], body) for h, gs, body in ms], flags)
 
 
 def _selection(sel: ProcSelection) -> object:
@@ -87,6 +159,9 @@ class CapturePlan:
     checkpoint_ms: int = 0
     # Allow a tracer conflict on OTP < 27 (dangerous specs are forced at compile_spec time).
     force: bool = False
+    # A module, function or registered name the node does not know: an UnknownNameError
+    # (True), or skipped and listed in the session's ``unknown_names`` (False).
+    strict_names: bool = True
 
     @classmethod
     def from_strings(cls, specs: list[str], *, force: bool = False, **kw) -> CapturePlan:
@@ -103,13 +178,14 @@ class CapturePlan:
         if self.checkpoint_ms < 0:
             raise CaptureError("checkpoint_ms must be >= 0")
         return {
-            Atom("patterns"): [s.pattern() for s in self.specs],
+            Atom("patterns"): [_pattern(s) for s in self.specs],
             Atom("call_procs"): _selection(self.call_procs),
             Atom("message_procs"): _selection(self.message_procs),
             Atom("lifecycle_procs"): _selection(self.lifecycle_procs),
-            Atom("state_modules"): [Atom(m) for m in self.state_modules],
+            Atom("state_modules"): [name_term(m) for m in self.state_modules],
             Atom("checkpoint_ms"): int(self.checkpoint_ms),
             Atom("force"): bool(self.force),
+            Atom("strict_names"): bool(self.strict_names),
         }
 
     def describe(self) -> dict:
@@ -131,6 +207,11 @@ class CaptureStats:
     peak_queue: int = 0
     peak_memory: int = 0
     queue_sheds: int = 0
+    # `receive ... after` timeouts seen (the runtime reports them as receiving `timeout`):
+    # not messages, so not stored as receive records.
+    receive_timeouts: int = 0
+    # trace messages the agent could not turn into a record (counted in `agent_error` gaps)
+    agent_errors: int = 0
 
     @property
     def consistent(self) -> bool:

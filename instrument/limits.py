@@ -13,8 +13,14 @@ from typing import Any
 
 from .etf import Atom
 
-DEFAULT_REDACT_KEYS: tuple[str, ...] = ("password", "passwd", "token", "secret", "authorization",
-                                        "cookie", "api_key", "apikey", "private_key", "credentials")
+# Matched on the node after normalising both sides (lower case, `-`, `_`, `.`, `:`, `/` and
+# spaces removed): a key of 5+ characters matches inside a key (`x-api-key`, `DB_PASSWORD`),
+# a shorter one only as a whole word (`pwd`, `user-pass`, but not `passenger`).
+DEFAULT_REDACT_KEYS: tuple[str, ...] = (
+    "password", "passwd", "passphrase", "pass", "pwd", "secret", "token", "authorization",
+    "auth", "cookie", "api_key", "private_key", "access_key", "secret_key", "credential",
+    "bearer", "jwt", "session_id", "session_key", "signing_key", "encryption_key", "salt",
+)
 
 
 class LimitsError(ValueError):
@@ -27,6 +33,10 @@ class CaptureLimits:
     max_events: int = 50_000
     # Stop after this many seconds: the time limit.
     max_seconds: float = 30.0
+    # Python waits at most max_seconds + this for the agent to end (its own end takes up to
+    # ~8 s: trace messages delivered, last batches acknowledged); then it ends the capture
+    # itself with `deadline`, so the CLI and MCP never hang on a stuck agent.
+    grace_seconds: float = 20.0
     # Records per second kept; above it, records are shed (counted in a `rate` gap).
     max_rate: int = 20_000
     # Stop with `max_rate` after this many consecutive seconds over max_rate.
@@ -55,8 +65,11 @@ class CaptureLimits:
     # Keys whose values are replaced by '[REDACTED]' (map, keyword/proplist, struct keys; atom,
     # binary or charlist; case-insensitive; a key *containing* one of these matches).
     redact_keys: tuple[str, ...] = DEFAULT_REDACT_KEYS
-    # Extra regular expressions matched (case-insensitively) against lower-cased key text.
+    # Extra regular expressions matched (case-insensitively) against the key text.
     redact_patterns: tuple[str, ...] = field(default_factory=tuple)
+    # Also redact strings that look like secrets wherever they are (URL user info
+    # `https://u:[REDACTED]@h`, JWTs, PEM blocks, `Bearer <token>`).
+    redact_values: bool = True
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -64,6 +77,10 @@ class CaptureLimits:
             if f.name in ("redact_keys", "redact_patterns"):
                 if isinstance(v, str) or not all(isinstance(x, str) for x in v):
                     raise LimitsError(f"{f.name} must be a tuple of strings, got {v!r}")
+                continue
+            if f.name == "redact_values":
+                if not isinstance(v, bool):
+                    raise LimitsError(f"redact_values must be True or False, got {v!r}")
                 continue
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
                 raise LimitsError(f"{f.name} must be a positive number, got {v!r} "
@@ -87,6 +104,8 @@ class CaptureLimits:
             v = getattr(self, f.name)
             if f.name in ("redact_keys", "redact_patterns"):
                 out[Atom(f.name)] = [x.encode() for x in v]
+            elif f.name == "redact_values":
+                out[Atom(f.name)] = bool(v)
             elif f.name == "max_seconds":
                 out[Atom(f.name)] = float(v)
             else:
@@ -94,5 +113,6 @@ class CaptureLimits:
         return out
 
     def as_dict(self) -> dict:
-        return {f.name: (list(getattr(self, f.name)) if f.name.startswith("redact") else getattr(self, f.name))
+        return {f.name: (list(getattr(self, f.name)) if f.name in ("redact_keys", "redact_patterns")
+                         else getattr(self, f.name))
                 for f in fields(self)}

@@ -270,21 +270,15 @@ def _contains(needle: Atom, term: Any) -> bool:
     return False
 
 
-async def existing_module(conn: Connection, mod: Atom) -> Atom:
-    """``mod`` as the node knows it, resolved *on the node* with ``binary_to_existing_atom``:
-    a module name that was never loaded there must not become a new atom on the target."""
-    try:
-        return await conn.rpc("erlang", "binary_to_existing_atom", [mod.name.encode(), Atom("utf8")])
-    except RpcError as exc:
-        raise ReplayRemoteError(
-            f"module {mod.name} is not available on {conn.node_name} (the node has never heard of it); replay "
-            "runs the module's own code, so it must be loaded there (check the name: Elixir modules are "
-            "'Elixir.My.Module')") from exc
-
-
 async def _ensure_exports(conn: Connection, mod: Atom, callbacks: Iterable[Callback]) -> None:
     """Load the module if needed and check it exports the callbacks, with a clear error."""
-    mod = await existing_module(conn, mod)
+    from .names import existing_atom
+
+    if await existing_atom(conn, mod.name) is None:  # asked first: a typed name creates no atom there
+        raise ReplayRemoteError(
+            f"module {mod.name} is not available on {conn.node_name}: no such module; replay runs the "
+            "module's own code, so it must be loaded there (check the name: Elixir modules are "
+            "'Elixir.My.Module')")
     loaded = await conn.rpc("code", "ensure_loaded", [mod])
     if not (type(loaded) is tuple and loaded[0] is Atom("module")):
         raise ReplayRemoteError(

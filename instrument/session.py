@@ -9,6 +9,12 @@ up to then is kept, and a gap notes that an unknown number of events may be miss
 
 If this Python process dies (even ``kill -9``), the connection drops, the agent's monitor on
 our mailbox fires, and the agent removes its trace flags and patterns and exits.
+
+Never hanging: the session monitors the agent. If the agent dies without its ``es_done``
+(killed, crashed), the capture ends with ``agent_down`` and a gap (a cleaner process on the
+node removes what the agent had set). If the agent neither finishes nor dies by
+``max_seconds`` + ``grace_seconds`` (limits.py), the session asks it to stop once more and then
+ends the capture itself with ``deadline`` and a gap. Everything stored so far is kept.
 """
 
 from __future__ import annotations
@@ -27,12 +33,15 @@ from .capture import (
     CaptureStats,
     TracerBusyError,
 )
-from .dist import Connection, MailboxClosed, NodeDown, RpcError
+from .dist import Connection, MailboxClosed, NodeDown, RpcError, RpcTimeout
 from .etf import Atom, Pid
 from .limits import CaptureLimits
+from .names import UnknownNameError, unknown_names
 from ..store import StoreError
 
 _ES_BATCH, _ES_DONE, _ES_ACK = Atom("es_batch"), Atom("es_done"), Atom("es_ack")
+_DOWN = Atom("DOWN")
+
 
 
 class SessionState(enum.Enum):
@@ -55,14 +64,16 @@ def _stats(m: Any, stored: int) -> CaptureStats:
                         dropped=ints.get("dropped", 0), stored=stored,
                         over_limit=ints.get("over_limit", 0), batches=ints.get("batches", 0),
                         peak_queue=ints.get("peak_queue", 0), peak_memory=ints.get("peak_memory", 0),
-                        queue_sheds=ints.get("queue_sheds", 0))
+                        queue_sheds=ints.get("queue_sheds", 0),
+                        receive_timeouts=ints.get("receive_timeouts", 0),
+                        agent_errors=ints.get("agent_errors", 0))
 
 
 class CaptureSession:
     """One running capture. Create with ``await CaptureSession.start(...)``."""
 
     def __init__(self, conn: Connection, recording: Any, node_id: int, agent: Pid, mbox: Any,
-                 info: dict, limits: CaptureLimits) -> None:
+                 info: dict, limits: CaptureLimits, agent_mon: Any = None) -> None:
         self.conn = conn
         self.recording = recording
         self.node_id = node_id
@@ -73,7 +84,11 @@ class CaptureSession:
         self.stored = 0
         self.last_stats: Any = {}
         self._mbox = mbox
+        self._agent_mon = agent_mon
+        # names of the plan the node did not know (only with strict_names=False)
+        self.unknown_names: list[tuple[str, str]] = unknown_names(info.get("unknown_names"))
         self._t0 = time.monotonic()
+        self._deadline = self._t0 + float(limits.max_seconds) + float(limits.grace_seconds)
         self._result: CaptureResult | None = None
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"capture {conn.node_name}")
 
@@ -96,14 +111,20 @@ class CaptureSession:
             why = reply[1] if isinstance(reply, tuple) and len(reply) == 2 else reply
             if isinstance(why, tuple) and why and why[0] == Atom("tracer_active"):
                 raise TracerBusyError(_text(why[1]))
+            if isinstance(why, tuple) and len(why) == 2 and why[0] == Atom("unknown_names"):
+                raise UnknownNameError(unknown_names(why[1]), conn.node_name)
             raise CaptureError(f"the agent on {conn.node_name} refused to start: {why!r}")
         _, agent, raw = reply
         info = {_text(k): v for k, v in raw.items()}
+        try:
+            agent_mon = await conn.monitor(mbox, agent)
+        except NodeDown:
+            agent_mon = None
         node_id = recording.add_node(
             conn.node_name, otp_release=_text(info.get("otp_release", "")),
             time_unit=int(info["time_unit"]), time_offset=int(info["time_offset"]),
             mono_at_start=int(info["mono_now"]))
-        return cls(conn, recording, node_id, agent, mbox, info, limits)
+        return cls(conn, recording, node_id, agent, mbox, info, limits, agent_mon)
 
     @property
     def mode(self) -> str:
@@ -118,6 +139,8 @@ class CaptureSession:
                 if not msgs:
                     if conn.closed.is_set():
                         return self._node_lost()
+                    if time.monotonic() >= self._deadline:
+                        return await self._deadline_passed()
                     try:
                         msgs = [await mbox.receive(timeout=0.25)]
                     except TimeoutError:
@@ -129,18 +152,22 @@ class CaptureSession:
                 chunks: list = []
                 last_seq = None
                 done = None
+                down = None
                 for msg in msgs:
                     if type(msg) is not tuple or not msg:
                         continue
                     tag = msg[0]
-                    if tag == _ES_BATCH:
+                    if tag == _ES_BATCH and len(msg) == 6:
                         _, _agent, seq, dict_entries, events, stats = msg
                         dicts.extend(dict_entries)
                         chunks.append(events)
                         last_seq = seq
                         self.last_stats = stats
-                    elif tag == _ES_DONE:
+                    elif tag == _ES_DONE and len(msg) == 4:
                         done = msg
+                        break
+                    elif tag == _DOWN and len(msg) == 5 and msg[1] == self._agent_mon:
+                        down = msg[4]
                         break
                 if chunks:
                     events = chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -155,6 +182,10 @@ class CaptureSession:
                 if done is not None:
                     _, _agent, reason, stats = done
                     return self._done(reason, stats)
+                if down is not None:
+                    if down == Atom("noconnection") or conn.closed.is_set():
+                        return self._node_lost()
+                    return self._agent_down(down)
         except MailboxClosed:
             return self._node_lost()
         finally:
@@ -167,6 +198,8 @@ class CaptureSession:
         else:
             name, detail = _text(reason), ""
         st = _stats(stats, self.stored)
+        if name == "tracer_lost":
+            detail = self._tracer_lost_gap(stats)
         self.recording.finish(name, {**st.__dict__, "detail": detail, "mode": self.mode})
         self._result = CaptureResult(self.recording.id, self.conn.node_name, name, st, detail)
 
@@ -179,6 +212,62 @@ class CaptureSession:
         self.recording.add_gap(self.node_id, ts=ts, count=0, reason="node_down", detail=detail)
         self.recording.finish("node_down", {**st.__dict__, "detail": detail})
         self._result = CaptureResult(self.recording.id, self.conn.node_name, "node_down", st, detail)
+
+    def _tracer_lost_gap(self, stats: Any) -> str:
+        """Another tracer took over (OTP < 27): a gap with the agent's estimate of what went
+        to it between its last good check and the moment it noticed."""
+        raw = stats.get(Atom("tracer_lost"), {}) if isinstance(stats, dict) else {}
+        lost = {_text(k): v for k, v in raw.items()} if isinstance(raw, dict) else {}
+        est = lost.get("lost_estimate", 0)
+        est = est if isinstance(est, int) and est >= 0 else 0
+        since = lost.get("lost_since")
+        ts = since if isinstance(since, int) else self._now_ts()
+        detail = (f"another tracer (dbg, recon_trace, redbug?) took over or cleared our trace settings "
+                  f"({_text(lost.get('lost_what', b'?'))}); about {est} events (an estimate from the "
+                  "capture's own rate) went to it or were not traced before the capture stopped")
+        self.recording.add_gap(self.node_id, ts=ts, count=est, reason="tracer_lost", detail=detail)
+        return detail
+
+    def _now_ts(self) -> int:
+        unit = int(self.info["time_unit"])
+        return int(self.info["mono_now"]) + int((time.monotonic() - self._t0) * unit)
+
+    def _agent_down(self, reason: Any) -> None:
+        """The agent died without finishing (killed, crashed): what is stored stays; the
+        cleaner on the node removes its flags and patterns."""
+        st = _stats(self.last_stats, self.stored)
+        detail = (f"the agent on {self.conn.node_name} exited ({reason!r:.200}) without finishing; "
+                  "events after this point, and any it had not yet sent, are missing (count unknown). "
+                  "Its trace flags and patterns were removed on the node")
+        self.recording.add_gap(self.node_id, ts=self._now_ts(), count=0, reason="agent_down", detail=detail)
+        self.recording.finish("agent_down", {**st.__dict__, "detail": detail})
+        self._result = CaptureResult(self.recording.id, self.conn.node_name, "agent_down", st, detail)
+
+    async def _deadline_passed(self) -> None:
+        """max_seconds + grace went by without the agent's end: ask it to stop (bounded) and
+        end here, whatever it does."""
+        try:
+            await self.conn.rpc(MODULE, "stop_capture", [self.agent, 2000], timeout=3.0)
+        except (NodeDown, RpcError, RpcTimeout):
+            pass
+        # batches that arrived meanwhile are stored before ending
+        for msg in self._mbox.drain(1000):
+            if type(msg) is tuple and len(msg) == 6 and msg[0] == _ES_BATCH:
+                try:
+                    self.stored += self.recording.ingest_batch(self.node_id, msg[3], msg[4])
+                    self.last_stats = msg[5]
+                except StoreError:
+                    break
+            elif type(msg) is tuple and len(msg) == 4 and msg[0] == _ES_DONE:
+                return self._done(msg[2], msg[3])
+        st = _stats(self.last_stats, self.stored)
+        limit = float(self.limits.max_seconds)
+        detail = (f"the agent did not end within max_seconds ({limit:g}s) + grace_seconds "
+                  f"({float(self.limits.grace_seconds):g}s); the "
+                  "capture was ended here. Events after this point are missing (count unknown)")
+        self.recording.add_gap(self.node_id, ts=self._now_ts(), count=0, reason="deadline", detail=detail)
+        self.recording.finish("deadline", {**st.__dict__, "detail": detail})
+        self._result = CaptureResult(self.recording.id, self.conn.node_name, "deadline", st, detail)
 
     def _store_failed(self, exc: Exception) -> None:
         """The store refused a batch (disk full, read-only ...): what is stored stays; closing

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from .dist import Connection
 from .etf import Atom, Export, Pid
 from .introspect import ProcessSummary, process_overview
+from .names import existing_atom
 
 # Modules that are never "the application": the tooling itself and interactive shells.
 _TOOLING = ("elixir_scope_agent", "Elixir.IEx", "Elixir.Mix", "Elixir.Hex", "Elixir.ExUnit")
@@ -125,7 +126,9 @@ async def survey(conn: Connection, *, limit: int = 5000) -> AppSurvey:
 
 async def registry_keys(conn: Connection, registry: str) -> list:
     """Every key registered in an Elixir ``Registry`` (``Registry.select/2``)."""
-    name = Atom("Elixir." + registry if registry[:1].isupper() else registry.lstrip(":"))
+    name = await existing_atom(conn, "Elixir." + registry if registry[:1].isupper() else registry.lstrip(":"))
+    if name is None:  # no such registry: the name is not even an atom there (none is created)
+        return []
     spec = [((Atom("$1"), Atom("_"), Atom("_")), [], [Atom("$1")])]
     keys = await conn.rpc("Elixir.Registry", "select", [name, spec], timeout=5.0)
     return sorted(set(keys), key=repr) if isinstance(keys, list) else []

@@ -30,6 +30,8 @@ HINTS: dict[str, str | tuple[str, str]] = {
     "NodeDown": "the node went down or the connection dropped: start it again and reconnect",
     "RpcTimeout": "the node did not answer in time (busy or overloaded): retry with a larger timeout or a narrower request",
     "RpcError": "the call raised on the node; the message carries the node's error",
+    "UnknownNameError": ("check the spelling (Elixir modules as Foo.Bar); `elixir-scope processes --find TEXT` lists live processes",
+                         "check the spelling (Elixir modules as Foo.Bar); find_processes lists live processes"),
     "ProcessNotFound": ("find it again with `elixir-scope processes --find TEXT`",
                         "find it again with find_processes or list_processes"),
     "NoNodeSelected": ("pass --node name@host or set ELIXIR_SCOPE_NODE",

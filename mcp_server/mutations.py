@@ -103,7 +103,12 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         CHANGES THE TARGET."""
         conn = await app_state(ctx).connection(node)
         pid = await resolve_pid(conn, process)
-        await conn.rpc("erlang", "exit", [pid, Atom(reason)])
+        from elixir_scope.instrument.names import existing_atom
+
+        # an atom the node already has (kill, shutdown, normal ...); any other text goes as a
+        # binary reason: a typed reason never creates an atom there
+        why = await existing_atom(conn, reason) or reason.encode("utf-8")
+        await conn.rpc("erlang", "exit", [pid, why])
         await asyncio.sleep(0.05)
         alive = await conn.rpc("erlang", "is_process_alive", [pid])
         return Killed(node=conn.node_name, process=process, pid=term_text(pid), reason=reason, alive_after=alive is True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from elixir_scope.instrument.etf import Atom, Charlist, Pid
+from elixir_scope.instrument.etf import Charlist, Pid
 
 PID_TEXT = re.compile(r"(?:#PID)?<(\d+)\.(\d+)\.(\d+)>\Z")
 
@@ -27,7 +27,9 @@ async def resolve_pid(conn: Any, process: str) -> Pid:
     name = text.removeprefix(":")
     if name[:1].isupper() and not name.startswith("Elixir."):
         name = "Elixir." + name
-    pid = await conn.rpc("erlang", "whereis", [Atom(name)])
+    from elixir_scope.instrument.names import whereis
+
+    pid = await whereis(conn, name)  # an existing atom only: nothing is created on the node
     if not isinstance(pid, Pid):
         raise ProcessNotFound(f"registered as {process!r}", conn.node_name)
     return pid
@@ -46,7 +48,9 @@ async def message_targets(conn: Any, names: list[str]) -> tuple:
         full = text.removeprefix(":")
         if full[:1].isupper() and not full.startswith("Elixir."):
             full = "Elixir." + full
-        found = await conn.rpc("erlang", "whereis", [Atom(full)])
+        from elixir_scope.instrument.names import whereis
+
+        found = await whereis(conn, full)
         out.append(Registered(full) if isinstance(found, Pid) else RunningModule(full))
     return tuple(out)
 

@@ -23,10 +23,10 @@
 %% - on OTP 27+ it traces inside its own trace session (trace:session_create/3), so it coexists
 %%   with dbg or recon; on older releases it refuses to start when a tracer is already active.
 -module(elixir_scope_agent).
--vsn("11").
+-vsn("12").
 
 -export([version/0, start_capture/2, stop_capture/1, stop_capture/2, snapshot/1,
-         init/3, checkpoint_loop/4]).
+         init/3, checkpoint_loop/4, cleaner/2]).
 
 -record(st, {owner, omon, tu,
              seq = 0, acked = 0, window, batch_size, batch_ms, max_buffer,
@@ -37,9 +37,11 @@
              peak_memory = 0, peak_queue = 0, batches = 0,
              max_term, max_state, redact,
              mode, session, pflags = [], patterns = [], state_mods = #{},
-             helper, stoppers = [], nap_ms = 1}).
+             helper, stoppers = [], nap_ms = 1,
+             cleaner, guard_ms = 1000, guard_next = 0, guard_samples = [],
+             receive_timeouts = 0, agent_errors = 0, last_guard_offered = 0, guard_window = 0}).
 
-version() -> 11.
+version() -> 12.
 
 %% ---------------------------------------------------------------------------------------------
 %% Public API (called over rpc from Python)
@@ -110,7 +112,9 @@ init(Caller, Ref, {Owner, Config}) ->
              max_term = C(max_term_bytes, 4096),
              nap_ms = C(nap_ms, 1),
              max_state = C(max_state_bytes, 65536),
-             redact = compile_redact(C(redact_keys, []), C(redact_patterns, []))},
+             guard_ms = C(guard_ms, 1000),
+             redact = compile_redact(C(redact_keys, []), C(redact_patterns, []),
+                                     C(redact_values, true))},
     try setup(Config, S0) of
         {ok, S1} ->
             OMon = erlang:monitor(process, Owner),
@@ -120,6 +124,7 @@ init(Caller, Ref, {Owner, Config}) ->
                      otp_release => list_to_binary(erlang:system_info(otp_release)),
                      node => node(),
                      mode => S1#st.mode,
+                     unknown_names => get(es_unknown),
                      version => version()},
             case C(max_seconds, 30) of
                 infinity -> ok;
@@ -140,7 +145,18 @@ init(Caller, Ref, {Owner, Config}) ->
 
 %% -------- setting up and tearing down trace flags and patterns --------
 
-setup(Config, S0) ->
+setup(Config0, S0) ->
+    case resolve_config(Config0) of
+        {ok, Config, []} -> setup1(Config, S0);
+        {ok, Config, Unknown} ->
+            case maps:get(strict_names, Config0, true) of
+                true -> {error, {unknown_names, Unknown}};
+                false -> put(es_unknown, Unknown), setup1(Config, S0)
+            end
+    end.
+
+setup1(Config, S0) ->
+    put(es_unknown, case get(es_unknown) of undefined -> []; U -> U end),
     Force = maps:get(force, Config, false),
     Mode = case has_sessions() of true -> session; false -> classic end,
     case Mode =:= classic andalso not Force andalso other_tracer() of
@@ -151,8 +167,7 @@ setup(Config, S0) ->
                          [Who]))}};
         _ ->
             S1 = S0#st{mode = Mode},
-            StateMods = maps:from_list([{M, behaviour_of(M)} || M <- maps:get(state_modules, Config, []),
-                                                               code:ensure_loaded(M) =/= false]),
+            StateMods = maps:from_list([{M, behaviour_of(M)} || M <- maps:get(state_modules, Config, [])]),
             Helper = case maps:get(checkpoint_ms, Config, 0) of
                          Ms when is_integer(Ms), Ms > 0, map_size(StateMods) > 0 ->
                              spawn_link(elixir_scope_agent, checkpoint_loop,
@@ -174,14 +189,17 @@ setup(Config, S0) ->
                           session -> trace:session_create(elixir_scope, self(), []);
                           classic -> undefined
                       end,
-            S2 = S1#st{session = Session, helper = Helper, state_mods = StateMods},
-            put(es_partial, S2),
+            %% the cleaner outlives us: if this process dies however it dies, it removes what
+            %% we set (put_partial keeps it up to date)
+            Cleaner = spawn(elixir_scope_agent, cleaner, [self(), Session]),
+            S2 = S1#st{session = Session, helper = Helper, state_mods = StateMods, cleaner = Cleaner},
+            put_partial(S2),
             Patterns = [{MFA, MS, PF} || {MFA, MS, PF} <- maps:get(patterns, Config, [])]
                 ++ state_patterns(StateMods),
             S3 = lists:foldl(fun({MFA, MS, PF}, Acc) ->
                                      set_pattern(Acc, MFA, MS, PF),
                                      Acc1 = Acc#st{patterns = [{MFA, PF} | Acc#st.patterns]},
-                                     put(es_partial, Acc1),
+                                     put_partial(Acc1),
                                      Acc1
                              end, S2, Patterns),
             TS = strict_monotonic_timestamp,
@@ -194,14 +212,44 @@ setup(Config, S0) ->
                 ++ [{P, [procs, TS]} || P <- resolve(maps:get(lifecycle_procs, Config, []))],
             S4 = lists:foldl(fun({P, Fl}, Acc) ->
                                      Acc1 = Acc#st{pflags = [{P, Fl} | Acc#st.pflags]},
-                                     put(es_partial, Acc1),
+                                     put_partial(Acc1),
                                      set_flags(Acc1, P, true, Fl),
                                      Acc1
                              end, S3, Groups),
             %% never trace ourselves or our helper: that would feed back into the capture
-            Mine = [self() | [Helper || is_pid(Helper)]],
+            Mine = [self(), Cleaner | [Helper || is_pid(Helper)]],
             [set_flags(S4, P, false, [call, send, 'receive', procs]) || P <- Mine],
-            {ok, S4}
+            {ok, S4#st{guard_samples = guard_samples(S4),
+                       guard_next = erlang:monotonic_time(millisecond) + S4#st.guard_ms}}
+    end.
+
+put_partial(#st{cleaner = Cleaner} = S) ->
+    put(es_partial, S),
+    case is_pid(Cleaner) of
+        true -> Cleaner ! {es_track, S#st.mode, S#st.pflags, S#st.patterns};
+        false -> ok
+    end.
+
+%% The cleaner: a small process that monitors the agent. When the agent ends normally it has
+%% cleaned up itself; when it dies any other way (a crash, exit(Agent, kill)) the cleaner
+%% removes the trace flags and patterns the agent had set, and its trace session.
+cleaner(Agent, Session) ->
+    MRef = erlang:monitor(process, Agent),
+    cleaner_loop(Agent, MRef, Session, classic, [], []).
+
+cleaner_loop(Agent, MRef, Session, Mode, PFlags, Patterns) ->
+    receive
+        {es_track, Mode1, PFlags1, Patterns1} ->
+            cleaner_loop(Agent, MRef, Session, Mode1, PFlags1, Patterns1);
+        es_clean_done ->
+            erlang:demonitor(MRef, [flush]);
+        {'DOWN', MRef, process, Agent, normal} -> ok;
+        {'DOWN', MRef, process, Agent, _} ->
+            S = #st{mode = Mode, session = Session, pflags = PFlags, patterns = Patterns},
+            catch cleanup(S),
+            catch destroy_session(S),
+            ok;
+        _ -> cleaner_loop(Agent, MRef, Session, Mode, PFlags, Patterns)
     end.
 
 has_sessions() ->
@@ -225,6 +273,129 @@ other_tracer() ->
             end
     end.
 
+%% -------- names a user or a model typed: resolved here, never turned into new atoms --------
+
+%% Python sends every such name as {'$es_name', Binary}: only atoms this node already has are
+%% used (binary_to_existing_atom), so no request ever adds an atom here. A name the node does
+%% not know is reported back ({unknown_names, [{Kind, Binary}]}), not created.
+existing_atom(B) when is_binary(B) ->
+    try {ok, binary_to_existing_atom(B, utf8)} catch error:_ -> error end;
+existing_atom(A) when is_atom(A) -> {ok, A};
+existing_atom(_) -> error.
+
+resolve_config(Config) ->
+    put(es_unknown_acc, []),
+    Pats = lists:append([resolve_pattern(P) || P <- list_of(maps:get(patterns, Config, []))]),
+    Mods = lists:append([resolve_module(M) || M <- list_of(maps:get(state_modules, Config, []))]),
+    Procs = [{K, resolve_targets(maps:get(K, Config, D))}
+             || {K, D} <- [{call_procs, all}, {message_procs, []}, {lifecycle_procs, []}]],
+    Unknown = lists:reverse(erase(es_unknown_acc)),
+    {ok, maps:merge(Config#{patterns => Pats, state_modules => Mods}, maps:from_list(Procs)), Unknown}.
+
+list_of(L) when is_list(L) -> L;
+list_of(_) -> [].
+
+unknown(Kind, Name) ->
+    put(es_unknown_acc, [{Kind, Name} | get(es_unknown_acc)]),
+    [].
+
+%% A module must exist and be loadable (an existing atom is loaded if it names a module on
+%% the code path, as a call to it would).
+resolve_module({'$es_name', B}) -> resolve_module_name(B);
+resolve_module(M) when is_atom(M) -> resolve_module_name(M);
+resolve_module(Other) -> unknown(module, Other).
+
+resolve_module_name(B) ->
+    case existing_atom(B) of
+        {ok, M} ->
+            case code:ensure_loaded(M) of
+                {module, M} -> [M];
+                _ -> unknown(module, B)
+            end;
+        error -> unknown(module, B)
+    end.
+
+resolve_pattern({{'_', '_', '_'}, MS, PF}) when is_list(PF) ->
+    %% every function of every module (only with force): nothing to resolve
+    [{{'_', '_', '_'}, resolve_literals(MS), PF}];
+resolve_pattern({{M0, F0, A}, MS, PF}) when is_list(PF) ->
+    case resolve_module(M0) of
+        [M] ->
+            case resolve_function(M, F0) of
+                {ok, F} ->
+                    Fs = M:module_info(functions),
+                    Known = F =:= '_' orelse
+                        lists:any(fun({F1, A1}) -> F1 =:= F andalso (A =:= '_' orelse A1 =:= A) end, Fs),
+                    case Known of
+                        true -> [{{M, F, A}, resolve_literals(MS), PF}];
+                        false -> unknown(function, {atom_to_binary(M, utf8), fun_text(F0, A)})
+                    end;
+                error -> unknown(function, {atom_to_binary(M, utf8), name_bin(F0)})
+            end;
+        [] -> []
+    end;
+resolve_pattern(Other) -> unknown(pattern, Other).
+
+name_bin({'$es_name', B}) -> B;
+name_bin(X) -> X.
+
+fun_text(F, A) when is_integer(A) ->
+    iolist_to_binary([name_bin_text(F), "/", integer_to_binary(A)]);
+fun_text(F, _) -> name_bin_text(F).
+
+name_bin_text(F) ->
+    case name_bin(F) of
+        B when is_binary(B) -> B;
+        A when is_atom(A) -> atom_to_binary(A, utf8);
+        _ -> <<"?">>
+    end.
+
+resolve_function(_M, '_') -> {ok, '_'};
+resolve_function(_M, {'$es_name', B}) -> existing_atom(B);
+resolve_function(_M, F) when is_atom(F) -> {ok, F};
+resolve_function(_M, _) -> error.
+
+%% Literal atoms of a match spec arrive as {'$es_name', B}. One the node does not have cannot
+%% be equal to any term there: a fresh reference stands in for it (equal to nothing).
+resolve_literals({'$es_name', B}) when is_binary(B) ->
+    case existing_atom(B) of {ok, A} -> A; error -> make_ref() end;
+resolve_literals(L) when is_list(L) -> resolve_list(L);
+resolve_literals(T) when is_tuple(T) -> list_to_tuple(resolve_list(tuple_to_list(T)));
+resolve_literals(M) when is_map(M) ->
+    maps:from_list([{resolve_literals(K), resolve_literals(V)} || {K, V} <- maps:to_list(M)]);
+resolve_literals(X) -> X.
+
+resolve_list([H | T]) -> [resolve_literals(H) | resolve_list(T)];
+resolve_list([]) -> [];
+resolve_list(Tail) -> resolve_literals(Tail).
+
+%% Process selections: all | new | existing | [Target], a target being a pid,
+%% {'$es_name', B} (a registered name), {module, B} (processes running that module) or
+%% {label, B} (a process label, OTP 27+ proc_lib:set_label/1, or '$process_label').
+resolve_targets(Sel) when Sel =:= all; Sel =:= new; Sel =:= existing -> Sel;
+resolve_targets(L) when is_list(L) -> lists:append([resolve_target(T) || T <- L]);
+resolve_targets(Other) -> unknown(processes, Other).
+
+resolve_target(P) when is_pid(P) -> [P];
+resolve_target(all) -> [all];
+resolve_target({'$es_name', B}) ->
+    case existing_atom(B) of
+        {ok, A} ->
+            case whereis(A) of
+                undefined -> unknown(process, B);
+                P -> [P]
+            end;
+        error -> unknown(process, B)
+    end;
+resolve_target(Name) when is_atom(Name) -> resolve_target({'$es_name', Name});
+resolve_target({module, B}) ->
+    case existing_atom(B) of
+        {ok, M} -> [{module, M}];
+        error -> unknown(module, B)
+    end;
+resolve_target({label, B}) when is_binary(B) -> [{label, B}];
+resolve_target(Other) -> unknown(process, Other).
+
 resolve(all) -> [all];
 resolve(new) -> [new];
 resolve(existing) -> [existing];
@@ -232,20 +403,42 @@ resolve(L) when is_list(L) -> lists:usort(lists:flatmap(fun resolve_one/1, L)).
 
 resolve_one(P) when is_pid(P) -> [P];
 resolve_one(all) -> [all];
-resolve_one(Name) when is_atom(Name) ->
-    case whereis(Name) of undefined -> []; P -> [P] end;
 resolve_one({module, M}) ->
     [P || P <- processes(), P =/= self(), runs_module(P, M)];
+resolve_one({label, L}) ->
+    [P || P <- processes(), P =/= self(), has_label(P, L)];
 resolve_one(_) -> [].
 
+%% A process runs a module when its initial call (as proc_lib translates it) or the function
+%% it is in now belongs to that module (a gen_server2 queue process that switched modules is
+%% found under its current one only through the latter).
 runs_module(P, M) ->
     case catch proc_lib:translate_initial_call(P) of
         {M, _, _} -> true;
         _ ->
-            case erlang:process_info(P, initial_call) of
-                {initial_call, {M, _, _}} -> true;
+            case erlang:process_info(P, [initial_call, current_function]) of
+                [{initial_call, {M, _, _}}, _] -> true;
+                [_, {current_function, {M, _, _}}] -> true;
                 _ -> false
             end
+    end.
+
+has_label(P, L) ->
+    case erlang:process_info(P, dictionary) of
+        {dictionary, D} ->
+            case lists:keyfind('$process_label', 1, D) of
+                {_, Label} -> label_text(Label) =:= L;
+                false -> false
+            end;
+        _ -> false
+    end.
+
+label_text(B) when is_binary(B) -> B;
+label_text(A) when is_atom(A) -> atom_to_binary(A, utf8);
+label_text(T) ->
+    case catch unicode:characters_to_binary(T) of
+        B when is_binary(B) -> B;
+        _ -> iolist_to_binary(io_lib:format("~0tp", [T]))
     end.
 
 set_flags(#st{mode = session, session = Sess}, P, How, Fl) ->
@@ -295,6 +488,8 @@ wait_delivered(Ref) ->
 
 %% -------- GenServer / gen_statem state history --------
 
+%% gen_server2 (RabbitMQ) speaks gen_server's callback protocol: its callbacks take and return
+%% the state exactly as gen_server's do; only sys:get_state/1 sees its wrapper record.
 behaviour_of(M) ->
     Attrs = try M:module_info(attributes) catch _:_ -> [] end,
     Bs = lists:append([V || {K, V} <- Attrs, K =:= behaviour orelse K =:= behavior]),
@@ -302,6 +497,11 @@ behaviour_of(M) ->
         true -> gen_statem;
         false -> gen_server
     end.
+
+%% The state as the callbacks see it. gen_server2 keeps the callback state inside its own
+%% #gs2_state{parent, name, state, mod, ...} record, and sys:get_state/1 returns that record.
+callback_state(T) when is_tuple(T), tuple_size(T) >= 5, element(1, T) =:= gs2_state -> element(4, T);
+callback_state(St) -> St.
 
 state_patterns(StateMods) ->
     MS = [{'_', [], [{exception_trace}]}],
@@ -376,7 +576,7 @@ checkpoint_round(Agent, Mods, Ms, Timeout, Round) ->
     Pids = [{P, M} || P <- processes(), P =/= Agent, P =/= self(), M <- Mods, runs_module(P, M)],
     [case catch sys:get_state(P, Timeout) of
          {'EXIT', _} -> ok;
-         St -> Agent ! {es_checkpoint, P, M, St, erlang:monotonic_time(),
+         St -> Agent ! {es_checkpoint, P, M, callback_state(St), erlang:monotonic_time(),
                         erlang:unique_integer([monotonic])}
      end || {P, M} <- Pids],
     case Round of
@@ -411,39 +611,127 @@ nap(0) -> ok;
 nap(Ms) -> receive after Ms -> ok end.
 
 handle(Msg, S) when element(1, Msg) =:= trace_ts ->
-    case trace_msg(Msg, S) of
+    %% total: a trace message this agent cannot turn into a record (a pid of another node, a
+    %% process gone meanwhile, a shape never seen) is counted and dropped, never a crash
+    R = try trace_msg(Msg, S)
+        catch _:_ -> agent_error(Msg, S)
+        end,
+    case R of
         {stop, Reason, S1} -> finish(Reason, S1);
         S1 -> loop(S1)
     end;
-handle({es_ack, Seq}, S) ->
+handle({es_ack, Seq}, S) when is_integer(Seq) ->
     loop(pump(S#st{acked = max(S#st.acked, Seq)}));
 handle(es_tick, S) ->
     erlang:send_after(S#st.batch_ms, self(), es_tick),
     case check_overload(S) of
         {stop, Reason, S1} -> finish(Reason, S1);
-        S1 -> loop(pump(close_chunk(S1)))
+        S1 ->
+            case guard_tracer(S1) of
+                {stop, Reason, S2} -> finish(Reason, S2);
+                S2 -> loop(pump(close_chunk(S2)))
+            end
     end;
 handle({es_checkpoint, P, M, St, Mono, Uniq}, S) ->
     case S#st.offered >= S#st.max_events of
         true -> finish(max_events, S#st{over_limit = S#st.over_limit + 1});
-        false -> loop(add_state(S, P, 0, checkpoint, St, Mono, Uniq, M))
+        false ->
+            S1 = try add_state(S, P, 0, checkpoint, St, Mono, Uniq, M)
+                 catch _:_ -> S#st{agent_errors = S#st.agent_errors + 1}
+                 end,
+            loop(S1)
     end;
-handle({es_limit, Reason}, S) ->
+handle({es_limit, Reason}, S) when Reason =:= max_seconds ->
     finish(Reason, S);
-handle({es_stop, From, Ref}, S) ->
+handle({es_stop, From, Ref}, S) when is_pid(From) ->
     finish(stopped, S#st{stoppers = [{From, Ref} | S#st.stoppers]});
 handle({es_mark, Term}, S) ->
-    loop(mark(Term, S));
+    S1 = try mark(Term, S) catch _:_ -> S#st{agent_errors = S#st.agent_errors + 1} end,
+    loop(S1);
 handle({'DOWN', OMon, process, _, Why}, #st{omon = OMon} = S) ->
     owner_down(Why, S);
 handle(_Other, S) ->
     %% 'EXIT' from the helper, es_first_round, strays: nothing to do
     loop(S).
 
+%% A trace message that could not be recorded: counted as dropped (an `agent_error` gap).
+agent_error(Msg, S) ->
+    {Mono, Uniq} = case element(tuple_size(Msg), Msg) of
+                       {M, U} when is_integer(M), is_integer(U) -> {M, U};
+                       _ -> {erlang:monotonic_time(), erlang:unique_integer([monotonic])}
+                   end,
+    drop(agent_error, 1, Mono, Uniq, S#st{agent_errors = S#st.agent_errors + 1}).
+
 owner_down(_Why, S) ->
     S1 = cleanup(S),
     _ = destroy_session(S1),
     exit(normal).
+
+%% -------- another tracer taking over (classic mode: one global trace state) --------
+
+%% Before OTP 27 every tracer shares the node's trace state: recon_trace or dbg started during
+%% a capture becomes the tracer of new processes, and their clear() removes our flags and
+%% patterns. Nothing tells the old tracer, so every `guard_ms` the agent checks a few samples:
+%% the tracer of new processes, of the processes it traces by pid, and one traced function per
+%% pattern. When one is no longer ours the capture ends with `tracer_lost`; how many events
+%% went to the other tracer is estimated from our own event rate (stats lost_estimate).
+guard_samples(#st{mode = session}) -> [];
+guard_samples(S) ->
+    Flags = [{flags, new} || lists:any(fun({P, _}) -> P =:= all orelse P =:= new end, S#st.pflags)],
+    Pids = lists:sublist([{pid, P} || {P, _} <- S#st.pflags, is_pid(P)], 20),
+    Pats = lists:sublist([{pattern, MFA} || {{M, F, A}, _} <- S#st.patterns,
+                                            (MFA = traced_sample(M, F, A)) =/= none], 20),
+    lists:usort(Flags ++ Pids ++ Pats).
+
+traced_sample(M, F, A) ->
+    Fs = try M:module_info(functions) catch _:_ -> [] end,
+    Cands = [{M, F1, A1} || {F1, A1} <- Fs, F =:= '_' orelse F =:= F1, A =:= '_' orelse A =:= A1],
+    case [MFA || MFA <- lists:sublist(Cands, 50), still_traced(MFA)] of
+        [First | _] -> First;
+        [] -> none
+    end.
+
+still_traced(MFA) ->
+    case catch erlang:trace_info(MFA, traced) of
+        {traced, local} -> true;
+        {traced, global} -> true;
+        _ -> false
+    end.
+
+guard_tracer(#st{guard_samples = []} = S) -> S;
+guard_tracer(#st{guard_next = Next} = S) ->
+    Now = erlang:monotonic_time(millisecond),
+    case Now >= Next of
+        false -> S;
+        true ->
+            Self = self(),
+            Lost = [X || X <- S#st.guard_samples,
+                         (catch guard_ok(X, Self)) =/= true],
+            case Lost of
+                [] -> S#st{guard_next = Now + S#st.guard_ms, last_guard_offered = S#st.offered,
+                           guard_window = S#st.offered - S#st.last_guard_offered};
+                _ ->
+                    %% events were going to the other tracer since at most one interval ago:
+                    %% estimated as what we got in the last good interval, less what we got
+                    %% in this one
+                    Est = max(0, S#st.guard_window - (S#st.offered - S#st.last_guard_offered)),
+                    Since = erlang:convert_time_unit(Next - S#st.guard_ms, millisecond, native),
+                    put(es_lost, #{lost_estimate => Est, lost_since => Since,
+                                   lost_what => iolist_to_binary(io_lib:format("~0p", [hd(Lost)]))}),
+                    {stop, tracer_lost, S}
+            end
+    end.
+
+guard_ok({flags, new}, Self) ->
+    erlang:trace_info(new, tracer) =:= {tracer, Self};
+guard_ok({pid, P}, Self) ->
+    case erlang:trace_info(P, tracer) of
+        undefined -> true;
+        {tracer, Self} -> true;
+        _ -> false
+    end;
+guard_ok({pattern, MFA}, _Self) ->
+    still_traced(MFA).
 
 %% -------- limits --------
 
@@ -547,7 +835,7 @@ record({trace_ts, P, call, {M, F, Args}, Ts}, Mono, Uniq, S) ->
     record({trace_ts, P, call, {M, F, Args}, x, Ts}, Mono, Uniq, S);
 record({trace_ts, P, call, {M, F, Args}, _Extra, _Ts}, Mono, Uniq, S) ->
     MFA = {M, F, length(Args)},
-    S1 = event(1, P, mfa_idx(MFA, S), Args, Mono, Uniq, S),
+    S1 = event(1, P, mfa_idx(MFA, S), Args, Mono, Uniq, S, F),
     case S1#st.state_mods of
         #{M := B} ->
             case B =:= gen_statem of
@@ -561,7 +849,7 @@ record({trace_ts, P, call, {M, F, Args}, _Extra, _Ts}, Mono, Uniq, S) ->
         _ -> S1
     end;
 record({trace_ts, P, return_from, {M, F, A} = MFA, Ret, _}, Mono, Uniq, S) ->
-    S1 = event(2, P, mfa_idx(MFA, S), Ret, Mono, Uniq, S),
+    S1 = event(2, P, mfa_idx(MFA, S), Ret, Mono, Uniq, S, F),
     case S1#st.state_mods of
         #{M := B} ->
             Cur = case B of gen_statem -> erase({es_sn, P}); _ -> undefined end,
@@ -581,6 +869,10 @@ record({trace_ts, P, send, Msg, To, _}, Mono, Uniq, S) ->
     event(4, P, Aux, {Msg, To}, Mono, Uniq, S);
 record({trace_ts, P, send_to_non_existing_process, Msg, To, _}, Mono, Uniq, S) ->
     event(5, P, 0, {Msg, To}, Mono, Uniq, S);
+record({trace_ts, _P, 'receive', timeout, _}, _Mono, _Uniq, S) ->
+    %% the runtime reports a `receive ... after` that timed out as receiving the atom
+    %% `timeout`: not a message, so not a receive record; counted (receive_timeouts)
+    S#st{receive_timeouts = S#st.receive_timeouts + 1};
 record({trace_ts, P, 'receive', Msg, _}, Mono, Uniq, S) ->
     event(6, P, 0, Msg, Mono, Uniq, S);
 record({trace_ts, P, spawn, Child, MFA, _}, Mono, Uniq, S) ->
@@ -625,8 +917,11 @@ add_state(S, P, AuxIdx, Phase, St, Mono, Uniq, _M) ->
              (byte_size(Payload)):32>> | Payload], S1).
 
 event(Kind, P, Aux, Term, Mono, Uniq, S0) ->
+    event(Kind, P, Aux, Term, Mono, Uniq, S0, none).
+
+event(Kind, P, Aux, Term, Mono, Uniq, S0, Fun) ->
     S = case S0#st.gap of none -> S0; _ -> flush_gap(S0) end,
-    {Payload, Flags} = payload(Term, S#st.max_term, S#st.redact),
+    {Payload, Flags} = payload(Term, S#st.max_term, S#st.redact, Fun),
     PI = case is_pid(P) of true -> pid_idx(P, S); false -> 0 end,
     %% an improper iolist [Header | Payload]: no per-event copy; the chunk is flattened once
     append([<<Kind:8, Flags:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32,
@@ -646,11 +941,14 @@ pid_idx(P, _S) ->
         undefined ->
             I = new_idx(),
             put(P, I),
-            Name = case erlang:process_info(P, registered_name) of
+            %% process_info/2 raises badarg for a pid of another node (a link or monitor from
+            %% a node that connected, e.g. rabbitmqctl): only local pids are looked up
+            Local = is_pid(P) andalso node(P) =:= node(),
+            Name = case Local andalso (catch erlang:process_info(P, registered_name)) of
                        {registered_name, N} when is_atom(N) -> N;
                        _ -> undefined
                    end,
-            Init = case catch proc_lib:translate_initial_call(P) of
+            Init = case Local andalso (catch proc_lib:translate_initial_call(P)) of
                        {_, _, _} = MFA -> MFA;
                        _ -> undefined
                    end,
@@ -716,7 +1014,10 @@ stats(S) ->
                  peak_queue => S#st.peak_queue,
                  peak_memory => S#st.peak_memory,
                  queue_sheds => S#st.queue_sheds,
-                 mode => S#st.mode}.
+                 receive_timeouts => S#st.receive_timeouts,
+                 agent_errors => S#st.agent_errors,
+                 mode => S#st.mode,
+                 tracer_lost => case get(es_lost) of undefined -> #{}; L -> L end}.
 
 %% -------- the end of a capture --------
 
@@ -745,10 +1046,14 @@ drain(S) ->
                     {Mono, Uniq} = element(tuple_size(Msg), Msg),
                     case S#st.nbuf >= S#st.max_buffer of
                         true -> drain(drop(backpressure, 1, Mono, Uniq, S));
-                        false -> drain(record(Msg, Mono, Uniq, S))
+                        false ->
+                            S1 = try record(Msg, Mono, Uniq, S)
+                                 catch _:_ -> agent_error(Msg, S)
+                                 end,
+                            drain(S1)
                     end
             end;
-        {es_stop, From, Ref} ->
+        {es_stop, From, Ref} when is_pid(From) ->
             drain(S#st{stoppers = [{From, Ref} | S#st.stoppers]})
     after 0 -> S
     end.
@@ -762,8 +1067,8 @@ flush_all(#st{ready = Q} = S0, Deadline) ->
         false ->
             Left = Deadline - erlang:monotonic_time(millisecond),
             receive
-                {es_ack, Seq} -> flush_all(S#st{acked = max(S#st.acked, Seq)}, Deadline);
-                {es_stop, From, Ref} -> flush_all(S#st{stoppers = [{From, Ref} | S#st.stoppers]}, Deadline);
+                {es_ack, Seq} when is_integer(Seq) -> flush_all(S#st{acked = max(S#st.acked, Seq)}, Deadline);
+                {es_stop, From, Ref} when is_pid(From) -> flush_all(S#st{stoppers = [{From, Ref} | S#st.stoppers]}, Deadline);
                 {'DOWN', OMon, process, _, _} when OMon =:= S#st.omon -> exit(normal)
             after max(0, Left) ->
                 _ = Q,
@@ -783,7 +1088,7 @@ flush_all(#st{ready = Q} = S0, Deadline) ->
 
 reply_late_stoppers(Stats) ->
     receive
-        {es_stop, From, Ref} -> From ! {Ref, Stats}, reply_late_stoppers(Stats)
+        {es_stop, From, Ref} when is_pid(From) -> From ! {Ref, Stats}, reply_late_stoppers(Stats)
     after 0 -> ok
     end.
 
@@ -791,18 +1096,63 @@ reply_late_stoppers(Stats) ->
 %% Payloads: redaction and truncation on this node, before anything leaves it
 %% ---------------------------------------------------------------------------------------------
 
-compile_redact([], []) -> none;
-compile_redact(Keys, Pats) ->
-    LowKeys = [string:lowercase(to_bin(K)) || K <- Keys],
-    %% The fast precheck must be a superset of the exact rule (a key whose lower-cased text
-    %% contains a redact key): every case mix of each key's first four characters, searched
-    %% with binary:match (Aho-Corasick). re:run over every payload was 10x slower.
-    Pre = binary:compile_pattern(lists:usort(lists:append([case_mixes(prefix4(K)) || K <- LowKeys, K =/= <<>>]))),
+%% Redaction. A key is sensitive when, lower-cased and cut into words at `-`, `_`, `.`, `:`,
+%% `/` and spaces, its words joined contain a redact key of 5 characters or more (`x-api-key`,
+%% `API_KEY`, `private-key`, `session_id`, `db_password_hash`), or one of its words *is* a
+%% shorter redact key (`pwd`, `pass`, `jwt`: `pass` matches `user-pass` but not `passenger`).
+%% Redact keys are normalised the same way. Sensitive are: map and keyword/proplist keys,
+%% the first element of a tagged tuple ({password, V} and {password, V, X}), and the name of
+%% a called function (verify_password(User, "hunter2"): its string arguments and string
+%% results). With redact_values, strings that look like secrets are redacted wherever they
+%% are: URL user info (https://u:[REDACTED]@h), JWTs, PEM blocks, `Bearer <token>`.
+compile_redact(Keys, Pats, Values) ->
+    Norm = lists:usort([norm_key(to_bin(K)) || K <- Keys]) -- [<<>>],
+    Long = [K || K <- Norm, byte_size(K) >= 5],
+    Short = [K || K <- Norm, byte_size(K) < 5],
     CPats = [begin {ok, R} = re:compile(to_bin(P), [caseless, unicode]), R end || P <- Pats],
-    {Pre, LowKeys, CPats}.
+    VPats = case Values of
+                true -> value_patterns();
+                _ -> []
+            end,
+    VPre = case VPats of
+               [] -> none;
+               _ -> binary:compile_pattern([<<"://">>, <<"eyJ">>, <<"-----BEGIN">>
+                                            | case_mixes(<<"bearer ">>)])
+           end,
+    %% The fast precheck must be a superset of the exact rules: every case mix of the first
+    %% four characters of the first word of each key as configured (a key is written with its
+    %% word breaks: api_key -> "api", which x-api-key and apiKey contain) and the value
+    %% markers, searched with binary:match (Aho-Corasick) in the encoded term.
+    FirstWords = [W || K <- Keys, [W | _] <- [key_words(to_bin(K))], W =/= <<>>],
+    PreList = lists:usort(lists:append([case_mixes(binary:part(W, 0, min(4, byte_size(W))))
+                                        || W <- FirstWords]))
+        ++ case VPats of [] -> []; _ -> [<<"://">>, <<"eyJ">>, <<"-----BEGIN">> | case_mixes(<<"bearer">>)] end,
+    case {PreList, CPats} of
+        {[], []} -> none;
+        _ ->
+            Pre = case PreList of [] -> none; _ -> binary:compile_pattern(PreList) end,
+            #{pre => Pre, long => Long, short => Short, pats => CPats, vpats => VPats, vpre => VPre}
+    end.
 
-prefix4(K) when byte_size(K) > 4 -> binary:part(K, 0, 4);
-prefix4(K) -> K.
+value_patterns() ->
+    Specs = [%% URL user info: keep the user, hide the password
+             {"([a-z][a-z0-9+.-]*://[^/\\s:@]*:)[^@/\\s]+@", "\\1[REDACTED]@"},
+             %% JSON web tokens
+             {"eyJ[A-Za-z0-9_-]{4,}\\.[A-Za-z0-9_-]{4,}\\.[A-Za-z0-9_-]*", "[REDACTED]"},
+             %% PEM blocks (keys, certificates)
+             {"-----BEGIN [A-Z0-9 ]+-----.*?(-----END [A-Z0-9 ]+-----|$)", "[REDACTED]"},
+             %% bearer tokens
+             {"(bearer\\s+)[A-Za-z0-9._~+/=-]+", "\\1[REDACTED]"}],
+    [begin {ok, R} = re:compile(Re, [caseless, dotall]), {R, Rep} end || {Re, Rep} <- Specs].
+
+norm_key(Bin) when byte_size(Bin) > 256 -> <<>>;
+norm_key(Bin) -> iolist_to_binary(key_words(Bin)).
+
+key_words(Bin) ->
+    case catch string:lowercase(Bin) of
+        Low when is_binary(Low) -> string:lexemes(Low, "-_ .:/");
+        _ -> []
+    end.
 
 case_mixes(<<>>) -> [<<>>];
 case_mixes(<<C, Rest/binary>>) ->
@@ -814,20 +1164,30 @@ to_bin(A) when is_atom(A) -> atom_to_binary(A, utf8);
 to_bin(L) when is_list(L) -> unicode:characters_to_binary(L);
 to_bin(B) when is_binary(B) -> B.
 
-payload(Term, Max, Redact) ->
+payload(Term, Max, Redact) -> payload(Term, Max, Redact, none).
+
+%% Fun: the called function's name for call/return records (its arguments or result are
+%% redacted when the name is sensitive), none otherwise.
+payload(Term, Max, Redact, Fun) ->
     Bin = term_to_binary(Term),
     {Term1, Bin1, F1} =
         case Redact of
             none -> {Term, Bin, 0};
-            {Pre, Keys, Pats} ->
-                %% fast path: no key text anywhere in the encoded term (atoms, binaries and
-                %% charlists appear verbatim in the external format) means nothing to redact
-                case Pats =:= [] andalso binary:match(Bin, Pre) =:= nomatch of
+            #{pre := Pre, pats := Pats} = R ->
+                ByName = Fun =/= none andalso sensitive_fun(Fun, R),
+                %% fast path: no key or marker text anywhere in the encoded term (atoms,
+                %% binaries and charlists appear verbatim in the external format)
+                case not ByName andalso Pats =:= [] andalso
+                    (Pre =:= none orelse binary:match(Bin, Pre) =:= nomatch) of
                     true -> {Term, Bin, 0};
                     false ->
-                        case redact(Term, Keys, Pats) of
-                            {T2, true} -> {T2, term_to_binary(T2), 2};
-                            {_, false} -> {Term, Bin, 0}
+                        {T1, C1} = case ByName of
+                                       true -> redact_strings(Term);
+                                       false -> {Term, false}
+                                   end,
+                        case redact(T1, R) of
+                            {T2, C2} when C1 orelse C2 -> {T2, term_to_binary(T2), 2};
+                            _ -> {Term, Bin, 0}
                         end
                 end
         end,
@@ -836,55 +1196,111 @@ payload(Term, Max, Redact) ->
         true -> {truncate(Term1, Max, byte_size(Bin1)), F1 bor 1}
     end.
 
-redact(T, K, P) when is_map(T) ->
+%% Every string (binary, printable charlist) in a list of arguments or a result, at any depth.
+redact_strings(T) when is_binary(T) -> {'[REDACTED]', true};
+redact_strings([]) -> {[], false};
+redact_strings(T) when is_list(T) ->
+    case io_lib:printable_unicode_list(T) of
+        true -> {'[REDACTED]', true};
+        false ->
+            case catch lists:mapfoldl(fun(X, C) -> {X2, C2} = redact_strings(X), {X2, C orelse C2} end,
+                                      false, T) of
+                {L, C} when is_list(L) -> {L, C};
+                _ -> {T, false}
+            end
+    end;
+redact_strings(T) when is_tuple(T) ->
+    {L, C} = redact_strings(tuple_to_list(T)),
+    case C of true -> {list_to_tuple(L), true}; false -> {T, false} end;
+redact_strings(T) when is_map(T) ->
+    {L, C} = redact_strings(maps:to_list(T)),
+    case C of true -> {maps:from_list(L), true}; false -> {T, false} end;
+redact_strings(T) -> {T, false}.
+
+redact(T, R) when is_map(T) ->
     {L, C} = lists:mapfoldl(
                fun({Key, V}, Acc) ->
-                       case sensitive(Key, K, P) of
+                       case sensitive(Key, R) of
                            true -> {{Key, '[REDACTED]'}, true};
-                           false -> {V2, C2} = redact(V, K, P), {{Key, V2}, Acc orelse C2}
+                           false -> {V2, C2} = redact(V, R), {{Key, V2}, Acc orelse C2}
                        end
                end, false, maps:to_list(T)),
     case C of true -> {maps:from_list(L), true}; false -> {T, false} end;
-redact({Key, V} = T, K, P) ->
-    case sensitive(Key, K, P) of
-        true -> {{Key, '[REDACTED]'}, true};
+redact(T, R) when is_tuple(T), tuple_size(T) >= 2 ->
+    Key = element(1, T),
+    case sensitive(Key, R) of
+        true ->
+            %% {password, V} and {password, V, X}: everything after the tag
+            {list_to_tuple([Key | lists:duplicate(tuple_size(T) - 1, '[REDACTED]')]), true};
         false ->
-            {V2, C} = redact(V, K, P),
-            {K2, C2} = redact(Key, K, P),
-            case C orelse C2 of true -> {{K2, V2}, true}; false -> {T, false} end
+            {L, C} = redact_list(tuple_to_list(T), R),
+            case C of true -> {list_to_tuple(L), true}; false -> {T, false} end
     end;
-redact(T, K, P) when is_tuple(T) ->
-    {L, C} = redact_list(tuple_to_list(T), K, P),
+redact(T, R) when is_tuple(T) ->
+    {L, C} = redact_list(tuple_to_list(T), R),
     case C of true -> {list_to_tuple(L), true}; false -> {T, false} end;
-redact(T, K, P) when is_list(T) ->
-    case redact_list(T, K, P) of
-        {_, false} -> {T, false};
-        Changed -> Changed
+redact(T, R) when is_binary(T) -> redact_value(T, R);
+redact([], _R) -> {[], false};
+redact(T, R) when is_list(T) ->
+    case maps:get(vpats, R) =/= [] andalso io_lib:printable_unicode_list(T) of
+        true ->
+            case redact_value(unicode:characters_to_binary(T), R) of
+                {B, true} -> {unicode:characters_to_list(B), true};
+                _ -> {T, false}
+            end;
+        false ->
+            case redact_list(T, R) of
+                {_, false} -> {T, false};
+                Changed -> Changed
+            end
     end;
-redact(T, _, _) -> {T, false}.
+redact(T, _) -> {T, false}.
 
-redact_list([], _, _) -> {[], false};
-redact_list([H | T], K, P) ->
-    {H2, C1} = redact(H, K, P),
-    {T2, C2} = redact_list(T, K, P),
+redact_list([], _) -> {[], false};
+redact_list([H | T], R) ->
+    {H2, C1} = redact(H, R),
+    {T2, C2} = redact_list(T, R),
     {[H2 | T2], C1 orelse C2};
-redact_list(Tail, K, P) ->
-    redact(Tail, K, P).
+redact_list(Tail, R) ->
+    redact(Tail, R).
 
-sensitive(Key, Keys, Pats) when is_atom(Key); is_binary(Key) ->
-    key_match(Key, Keys, Pats);
-sensitive(Key, Keys, Pats) when is_list(Key), Key =/= [] ->
+%% A string that looks like a secret (see value_patterns/0). Strings over 1 MB are left as
+%% they are (truncation cuts them anyway).
+redact_value(B, #{vpats := VPats, vpre := VPre}) when VPats =/= [], byte_size(B) =< 1048576 ->
+    case binary:match(B, VPre) of
+        nomatch -> {B, false};
+        _ ->
+            B2 = lists:foldl(fun({Re, Rep}, Acc) ->
+                                     iolist_to_binary(re:replace(Acc, Re, Rep, [global]))
+                             end, B, VPats),
+            {B2, B2 =/= B}
+    end;
+redact_value(B, _) -> {B, false}.
+
+%% Function names repeat on every call: decided once per name (process dictionary).
+sensitive_fun(F, R) ->
+    case get({es_sfun, F}) of
+        undefined -> B = sensitive(F, R), put({es_sfun, F}, B), B;
+        B -> B
+    end.
+
+sensitive(Key, R) when is_atom(Key); is_binary(Key) ->
+    key_match(Key, R);
+sensitive(Key, R) when is_list(Key), Key =/= [] ->
     case io_lib:printable_unicode_list(Key) of
-        true -> key_match(Key, Keys, Pats);
+        true -> key_match(Key, R);
         false -> false
     end;
-sensitive(_, _, _) -> false.
+sensitive(_, _) -> false.
 
-key_match(Key, Keys, Pats) ->
-    case catch string:lowercase(to_bin(Key)) of
-        Low when is_binary(Low) ->
-            lists:any(fun(K) -> binary:match(Low, K) =/= nomatch end, Keys)
-                orelse lists:any(fun(R) -> re:run(Low, R, [{capture, none}]) =:= match end, Pats);
+key_match(Key, #{long := Long, short := Short, pats := Pats}) ->
+    case catch to_bin(Key) of
+        Bin when is_binary(Bin), byte_size(Bin) =< 256 ->
+            Words = key_words(Bin),
+            Joined = iolist_to_binary(Words),
+            lists:any(fun(K) -> binary:match(Joined, K) =/= nomatch end, Long)
+                orelse lists:any(fun(K) -> lists:member(K, Words) end, Short)
+                orelse lists:any(fun(Re) -> re:run(Bin, Re, [{capture, none}]) =:= match end, Pats);
         _ -> false
     end.
 
@@ -991,7 +1407,13 @@ cached_behaviour({Mod, _, _}) when is_atom(Mod) ->
                         false -> []
                     end,
             Bs = lists:append([V || {K, V} <- Attrs, K =:= behaviour orelse K =:= behavior]),
-            B = case Bs of [] -> undefined; [First | _] -> First end,
+            %% RabbitMQ's gen_server2 / supervisor2 speak gen_server's protocol
+            B = case Bs of
+                    [] -> undefined;
+                    [gen_server2 | _] -> gen_server;
+                    [supervisor2 | _] -> supervisor;
+                    [First | _] -> First
+                end,
             put(es_beh, Cache#{Mod => B}),
             B
     end;

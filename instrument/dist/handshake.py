@@ -40,8 +40,12 @@ def _packet16(body: bytes) -> bytes:
 
 
 async def client_handshake(
-    proto: DistProtocol, *, our_name: str, our_creation: int, cookie: Cookie, target: str, flags: int = OUR_FLAGS
+    proto: DistProtocol, *, our_name: str, our_creation: int, cookie: Cookie, target: str, flags: int = OUR_FLAGS,
+    replace_stale: bool = False,
 ) -> PeerInfo:
+    """``replace_stale``: our name is ours alone (a locked pool name), so a connection the
+    peer still has under it belongs to a dead process: tell the peer to drop it (status
+    ``alive`` answered ``true``) instead of failing."""
     raw_name = our_name.encode("utf-8")
     proto.write(_packet16(b"N" + struct.pack(">QIH", flags, our_creation, len(raw_name)) + raw_name))
     try:
@@ -62,14 +66,16 @@ async def client_handshake(
             "(its log says 'cannot handle [...]' with the names) or net_kernel:allow/1 on the node excludes "
             f"{our_name!r}",
         )
-    if st == "alive":
+    if st == "alive" and replace_stale:
+        proto.write(_packet16(b"strue"))
+    elif st == "alive":
         proto.write(_packet16(b"sfalse"))
         raise HandshakeError(
             f"{target} already has a connection from a node named {our_name!r}; use another local node name"
         )
     if st == "nok":
         raise HandshakeError(f"{target} is connecting to us at the same time (nok); retry the connect")
-    if st not in ("ok", "ok_simultaneous"):
+    if st not in ("ok", "ok_simultaneous", "alive"):
         raise HandshakeError(f"{target} answered the handshake with an unexpected status {st!r}")
 
     try:

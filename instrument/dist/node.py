@@ -2,7 +2,7 @@
 
 ::
 
-    node = Node()                                   # elixir_scope_<hex>@<short host>
+    node = Node()                                   # elixir_scope_<user>_<n>@<short host>
     conn = await node.connect("app@myhost")         # cookie: argument > Node default > env > ~/.erlang.cookie
     await conn.rpc("erlang", "node", [])            # Atom('app@myhost')
     mbox = node.mailbox("inbox")                     # a pid (and a registered name) on our node
@@ -12,15 +12,27 @@
 
 The node is *hidden* (it never sets PUBLISHED), never registers in EPMD (it only connects
 out), and keeps one connection per remote node; ``node.connections`` maps names to them.
+
+Its default name comes from a small pool per user and host, ``elixir_scope_<user>_<n>`` with
+``n < NAME_POOL``: every node name is an atom on the target, created on first contact and kept
+for the target's life, so a fresh random name per run would add one atom per CLI run. A lock
+file per slot (in the temp directory, per user) keeps two live local processes from sharing a
+name; a target still holding a connection from a dead process under the same name is told to
+drop it. Only when every slot is taken is a random name used.
 """
 
 from __future__ import annotations
 
 import asyncio
+import getpass
 import itertools
+import os
+import re
 import secrets
 import socket
-from typing import Any
+import tempfile
+from pathlib import Path
+from typing import IO, Any
 
 from ..etf import Atom, Pid, Ref
 from .connection import Connection
@@ -32,7 +44,45 @@ from .handshake import client_handshake
 from .mailbox import Mailbox
 from .transport import DistProtocol
 
-__all__ = ["Node", "split_node_name"]
+__all__ = ["Node", "split_node_name", "NAME_POOL"]
+
+NAME_POOL = 32
+
+
+def _user() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid()) if hasattr(os, "getuid") else "user"
+    return re.sub(r"[^A-Za-z0-9_]", "_", user)[:32] or "user"
+
+
+def _pooled_name(host: str) -> tuple[str, IO | None]:
+    """The first free name of this user's pool on this host, and the open lock file that
+    holds it (closing it frees the name); a random name when the pool is exhausted."""
+    user = _user()
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): names by process id, stable enough
+        return f"elixir_scope_{user}_p{os.getpid() % NAME_POOL}@{host}", None
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    folder = Path(tempfile.gettempdir()) / f"elixir_scope-{uid}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+    except OSError:
+        return f"elixir_scope_{secrets.token_hex(4)}@{host}", None
+    for n in range(NAME_POOL):
+        try:
+            f = open(folder / f"node-{n}.lock", "a+")
+        except OSError:
+            break
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            continue
+        return f"elixir_scope_{user}_{n}@{host}", f
+    return f"elixir_scope_{secrets.token_hex(4)}@{host}", None
 
 
 def split_node_name(name: str) -> tuple[str, str]:
@@ -49,8 +99,9 @@ class Node:
     """A Python hidden Erlang node."""
 
     def __init__(self, name: str | None = None, cookie: str | Cookie | None = None) -> None:
+        self._name_lock: IO | None = None
         if name is None:
-            name = f"elixir_scope_{secrets.token_hex(4)}@{socket.gethostname().split('.')[0]}"
+            name, self._name_lock = _pooled_name(socket.gethostname().split(".")[0])
         split_node_name(name)
         self.name = name
         self.atom = Atom(name)
@@ -157,7 +208,8 @@ class Node:
                 pass
         try:
             peer = await client_handshake(
-                proto, our_name=self.name, our_creation=self.creation, cookie=secret, target=target, flags=OUR_FLAGS
+                proto, our_name=self.name, our_creation=self.creation, cookie=secret, target=target, flags=OUR_FLAGS,
+                replace_stale=self._name_lock is not None,
             )
         except BaseException:
             proto.abort()
@@ -193,6 +245,9 @@ class Node:
         for mbox in list(self._mailboxes.values()):
             mbox.close()
         await asyncio.gather(*(c.close() for c in list(self.connections.values())), return_exceptions=True)
+        if self._name_lock is not None:
+            self._name_lock.close()
+            self._name_lock = None
 
     async def __aenter__(self) -> "Node":
         return self

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from ..dist import Connection
 from ..dist.errors import DistError, RpcError
 from ..etf import Atom, Export, Pid
+from ..names import whereis
 from ._terms import mfa, name, proplist
 from .models import MFA, ProcessDetails, ProcessSummary
 
@@ -33,6 +34,9 @@ DETAIL_ITEMS = OVERVIEW_ITEMS + [_A(i) for i in ("links", "monitors", "monitored
 _BEHAVIOURS = {
     "gen_server": "gen_server",
     "Elixir.GenServer": "gen_server",
+    # RabbitMQ's gen_server2 / supervisor2 speak gen_server's protocol
+    "gen_server2": "gen_server",
+    "supervisor2": "supervisor",
     "supervisor": "supervisor",
     "Elixir.Supervisor": "supervisor",
     "gen_statem": "gen_statem",
@@ -41,7 +45,8 @@ _BEHAVIOURS = {
     "application": "application",
     "Elixir.Application": "application",
 }
-_LOOP_MODULES = {"gen_server": "gen_server", "gen_statem": "gen_statem", "gen_event": "gen_event"}
+_LOOP_MODULES = {"gen_server": "gen_server", "gen_statem": "gen_statem", "gen_event": "gen_event",
+                 "gen_server2": "gen_server"}
 _PROC_LIB_FALLBACK = MFA("proc_lib", "init_p", 5)
 
 
@@ -51,15 +56,18 @@ class ProcessNotFound(DistError, LookupError):
 
 
 async def resolve_pid(conn: Connection, pid_or_name: Pid | Atom | str) -> Pid:
-    """A pid as is; a registered name (``"Elixir.Foo"`` or Elixir-style ``"Foo"``) via whereis."""
+    """A pid as is; a registered name (``"Elixir.Foo"`` or Elixir-style ``"Foo"``) via whereis.
+
+    The name travels as a binary and is looked up as an *existing* atom (instrument/names.py):
+    an unknown name creates nothing on the node."""
     if isinstance(pid_or_name, Pid):
         return pid_or_name
-    names = [pid_or_name] if isinstance(pid_or_name, Atom) else [Atom(pid_or_name)]
+    names = [pid_or_name.name if isinstance(pid_or_name, Atom) else pid_or_name]
     if isinstance(pid_or_name, str) and pid_or_name[:1].isupper() and not pid_or_name.startswith("Elixir."):
-        names.append(Atom("Elixir." + pid_or_name))
+        names.append("Elixir." + pid_or_name)
     for n in names:
-        found = await conn.rpc("erlang", "whereis", [n])
-        if isinstance(found, Pid):
+        found = await whereis(conn, n)
+        if found is not None:
             return found
     raise ProcessNotFound(pid_or_name, conn.node_name)
 
@@ -114,7 +122,7 @@ async def _module_behaviours(conn: Connection, modules: set[str], timeout: float
 
 def _behaviour(initial: MFA | None, current: MFA | None, by_module: dict[str, str | None]) -> str | None:
     if initial is not None:
-        if initial.module == "supervisor":  # proc_lib reports {supervisor, CallbackMod, 1}
+        if initial.module in ("supervisor", "supervisor2"):  # proc_lib: {supervisor, CallbackMod, 1}
             return "supervisor"
         if initial.module in ("Elixir.DynamicSupervisor", "Elixir.Task.Supervisor"):
             return "supervisor"
