@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from .db import (Database, build_event_indexes, defer_event_indexes, open_database, writer_alive,
                  writer_identity)
+from .import_check import ImportLimits
 from .ingest import RecordingWriter
 from .reader import RECORDING_COLUMNS, Recording, RecordingInfo, recording_info
 from .states import StatePolicy
@@ -124,8 +125,9 @@ class TraceStore:
 
         return export_recording(self._db, recording_id, Path(path))
 
-    def import_recording(self, path: str | Path) -> int:
-        """Import a recording file made by ``export_recording``; returns its new id here."""
+    def import_recording(self, path: str | Path, limits: ImportLimits | None = None) -> int:
+        """Import a recording file made by ``export_recording``; returns its new id here.
+        The file is checked first (read-only, integrity, exact schema, ``ImportLimits``)."""
         from .archive import import_recording
 
-        return import_recording(self._db, Path(path))
+        return import_recording(self._db, Path(path), limits)
