@@ -38,6 +38,7 @@ HINTS: dict[str, str | tuple[str, str]] = {
     # store and query language
     "QuerySyntaxError": ("fix the query at the position shown; `elixir-scope query --help` lists the syntax",
                          "fix the query at the position shown; query_help lists the syntax and examples"),
+    "QueryLimitError": "narrow the query (a function, a process, 'where', 'last 30s', fewer sequence steps) and retry",
     "QueryCursorError": "pass the next_cursor of the previous page with the same query text, or drop the cursor to start over",
     "QueryStoreError": ("list recordings with `elixir-scope recordings`", "list recordings with list_recordings"),
     "RecordingNotFound": ("list recordings with `elixir-scope recordings` and use one of their ids",
