@@ -20,9 +20,19 @@ from .errors import CliError
 
 def config_from(args: argparse.Namespace) -> ServerConfig:
     store = getattr(args, "store", None)
+    cookie: Any = getattr(args, "cookie", None)
+    cookie_file = getattr(args, "cookie_file", None)
+    if cookie_file:
+        from elixir_scope.instrument.dist.cookie import CookieFileError, read_cookie_file
+
+        try:
+            cookie = read_cookie_file(cookie_file)
+        except CookieFileError as exc:
+            raise CliError(str(exc), "pass --cookie-file with the file holding the node's cookie, "
+                                     "or set ELIXIR_SCOPE_COOKIE") from None
     return ServerConfig.from_env().with_(
         default_node=getattr(args, "node", None),
-        cookie=getattr(args, "cookie", None),
+        cookie=cookie,
         store_path=Path(store) if store else None,
     )
 
