@@ -60,6 +60,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+# A bearer token guarding a non-loopback bind must not be guessable.
+MIN_TOKEN_CHARS = 16
+
+
 def _cookie_file(path: str | None) -> "Cookie | None":
     """The cookie of ``$ELIXIR_SCOPE_COOKIE_FILE`` (a ``Cookie``: redacted in every repr)."""
     if not path:
@@ -91,6 +95,8 @@ class ServerConfig:
     # Node a tool uses when it names none and nothing is connected yet.
     default_node: str | None = None
     cookie: "str | Cookie | None" = field(default=None, repr=False)
+    # HTTP sessions one client address may hold; one more closes that client's oldest.
+    max_sessions_per_client: int = 32
     # Tools that change the target (eval, send, kill) are registered only when True.
     allow_mutations: bool = False
     # Items per page for listing tools; a model asks for the next page with the cursor.
@@ -141,6 +147,8 @@ class ServerConfig:
             raise ConfigError(f"HTTP path {self.path!r} must start with '/'")
         if self.page_size < 1:
             raise ConfigError("page size must be at least 1")
+        if self.max_sessions_per_client < 1:
+            raise ConfigError("max_sessions_per_client must be at least 1")
         if self.transport == "http" and not is_loopback(self.host):
             missing = []
             if not self.token:
@@ -151,5 +159,11 @@ class ServerConfig:
                 raise ConfigError(
                     f"refusing to serve HTTP on non-loopback address {self.host}: "
                     f"it needs {' and '.join(missing)}"
+                )
+            if len(self.token) < MIN_TOKEN_CHARS:
+                raise ConfigError(
+                    f"refusing to serve HTTP on non-loopback address {self.host}: the bearer token has "
+                    f"{len(self.token)} characters, at least {MIN_TOKEN_CHARS} are needed (e.g. "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(24))'`)"
                 )
         return self

@@ -26,6 +26,7 @@ HINTS: dict[str, str | tuple[str, str]] = {
     "NodeNotFound": "no node of that name is registered with epmd on that host: list them with `epmd -names` and check --sname/--name",
     "AuthenticationFailed": "the cookie does not match: pass the node's cookie (--cookie, or ELIXIR_SCOPE_COOKIE for the MCP server)",
     "CookieFileError": "point --cookie-file / ELIXIR_SCOPE_COOKIE_FILE at the file holding the node's cookie (one line), or set ELIXIR_SCOPE_COOKIE",
+    "CookieMismatch": "omit the cookie to use the live connection, or disconnect_node and connect_node again with the right cookie",
     "NotAllowed": "the node refused the connection (name kind sname/name mismatch, or net_kernel:allow/1 is set on the node)",
     "ConnectError": "check the node name, that the node runs with distribution on, and the cookie",
     "NodeDown": "the node went down or the connection dropped: start it again and reconnect",
