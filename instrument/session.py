@@ -147,7 +147,7 @@ class CaptureSession:
                     try:
                         self.stored += self.recording.ingest_batch(self.node_id, dicts, events)
                     except StoreError as exc:
-                        return self._store_failed(exc)
+                        return self._store_failed(exc, events)
                     try:
                         await conn.send(self.agent, (_ES_ACK, last_seq))
                     except NodeDown:
@@ -180,11 +180,25 @@ class CaptureSession:
         self.recording.finish("node_down", {**st.__dict__, "detail": detail})
         self._result = CaptureResult(self.recording.id, self.conn.node_name, "node_down", st, detail)
 
-    def _store_failed(self, exc: Exception) -> None:
+    def _store_failed(self, exc: Exception, events: bytes = b"") -> None:
         """The store refused a batch (disk full, read-only ...): what is stored stays; closing
-        our mailbox (in ``_run``'s ``finally``) makes the agent clean up and exit."""
+        our mailbox (in ``_run``'s ``finally``) makes the agent clean up and exit. The refused
+        batch is not lost silently: it is recorded as a ``store_error`` gap with its record
+        count (when the store still takes that one row) and named in the result's detail."""
+        from ..store.ingest import parse_records
+
         st = _stats(self.last_stats, self.stored)
-        detail = f"the store refused a batch: {exc}"
+        try:
+            lost = len(parse_records(events))
+        except StoreError:
+            lost = 0
+        detail = f"the store refused a batch of {lost} events, which are missing: {exc}"
+        try:
+            unit = int(self.info["time_unit"])
+            ts = int(self.info["mono_now"]) + int((time.monotonic() - self._t0) * unit)
+            self.recording.add_gap(self.node_id, ts=ts, count=lost, reason="store_error", detail=detail)
+        except (StoreError, KeyError, TypeError, ValueError):
+            detail += " (the store could not even record this gap)"
         try:
             self.recording.finish("store_error", {**st.__dict__, "detail": detail})
         except StoreError:
