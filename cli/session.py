@@ -67,6 +67,8 @@ def opened_store(args: argparse.Namespace, *, must_exist: bool = True) -> Iterat
     """The trace store named by --store / ELIXIR_SCOPE_STORE, closed afterwards."""
     from elixir_scope.store import TraceStore
 
+    from elixir_scope.store import StoreOpenError, StoreReadOnlyError
+
     path = config_from(args).resolved_store_path
     if must_exist and not path.exists():
         raise CliError(
@@ -74,7 +76,13 @@ def opened_store(args: argparse.Namespace, *, must_exist: bool = True) -> Iterat
             "record something first (elixir-scope record ...) or pass --store FILE",
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    store = TraceStore.open(path)
+    try:
+        store = TraceStore.open(path)
+    except (StoreOpenError, StoreReadOnlyError):
+        if not must_exist:
+            raise
+        # a store on read-only media or in a directory we may not write: read commands still work
+        store = TraceStore.open(path, readonly=True)
     try:
         yield store
     finally:

@@ -66,7 +66,7 @@ def export_recording(db: "Database", recording_id: int, path: Path) -> Path:
     out = open_database(partial)
     try:
         conn = out.conn
-        conn.execute("ATTACH DATABASE ? AS src", (str(db.path),))
+        _attach_source(conn, db)
         conn.execute("BEGIN IMMEDIATE")
         for table, (cols, where) in _TABLES.items():
             conn.execute(f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM src.{table} WHERE {where}",
@@ -84,6 +84,30 @@ def export_recording(db: "Database", recording_id: int, path: Path) -> Path:
     out.close()
     os.replace(partial, path)
     return path
+
+
+def _attach_source(conn: sqlite3.Connection, db: "Database") -> None:
+    """Attach the store being exported as ``src``; a store opened read-only (e.g. in a
+    directory we may not write) is attached read-only, as immutable when SQLite cannot make
+    its -shm file there and no -wal holds pending writes (db.py's rule for read-only opens)."""
+    if not db.readonly:
+        conn.execute("ATTACH DATABASE ? AS src", (str(db.path),))
+        return
+    uri = readonly_uri(db.path)
+    try:
+        conn.execute("ATTACH DATABASE ? AS src", (uri,))
+        conn.execute("SELECT count(*) FROM src.sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        if _attached(conn, "src"):
+            conn.execute("DETACH DATABASE src")
+        wal = Path(str(db.path) + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise
+        conn.execute("ATTACH DATABASE ? AS src", (uri + "&immutable=1",))
+
+
+def _attached(conn: sqlite3.Connection, name: str) -> bool:
+    return any(r[1] == name for r in conn.execute("PRAGMA database_list"))
 
 
 def import_recording(db: "Database", path: Path, limits: ImportLimits | None = None) -> int:

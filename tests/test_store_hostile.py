@@ -59,3 +59,59 @@ async def test_a_batch_refused_by_a_full_store_becomes_a_gap(target, tmp_path):
     gaps = [g for g in store.recording(result.recording_id).gaps() if g.reason == "store_error"]
     assert len(gaps) == 1 and gaps[0].count > 0
     store.close()
+
+
+# --- a store in a directory nobody may write ----------------------------------------------
+
+def _make_read_only(folder) -> None:
+    import os
+    import subprocess
+
+    if os.geteuid() == 0:  # root ignores permission bits: use the immutable attribute
+        subprocess.run(["chattr", "+i", str(folder)], check=True)
+    else:
+        folder.chmod(0o555)
+
+
+def _make_writable(folder) -> None:
+    import os
+    import subprocess
+
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+    else:
+        folder.chmod(0o755)
+
+
+def test_read_commands_work_on_a_read_only_store_directory(tmp_path, capsys):
+    import json
+
+    from elixir_scope.cli import main
+    from support.cart_recording import build_cart_recording
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    store = folder / "traces.db"
+    build_cart_recording(store)
+    out_file = tmp_path / "out.esrec"
+    _make_read_only(folder)
+    try:
+        with pytest.raises(OSError):
+            (folder / "probe").write_text("x")
+
+        def run(*argv):
+            code = main([*argv, "--store", str(store), "--json"])
+            captured = capsys.readouterr()
+            assert code == 0, captured.err
+            return json.loads(captured.out)
+
+        assert [r["name"] for r in run("recordings")] == ["cart session"]
+        counted = run("query", "calls | count by function")
+        assert counted["items"][0]["count"] == 3
+        state = run("state-at", "SampleApp.Cart")
+        assert "plum" in json.dumps(state)
+        run("export", "1", str(out_file))
+        assert out_file.is_file()
+        assert sorted(p.name for p in folder.iterdir()) == ["traces.db"]  # nothing written there
+    finally:
+        _make_writable(folder)
