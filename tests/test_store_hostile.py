@@ -115,3 +115,45 @@ def test_read_commands_work_on_a_read_only_store_directory(tmp_path, capsys):
         assert sorted(p.name for p in folder.iterdir()) == ["traces.db"]  # nothing written there
     finally:
         _make_writable(folder)
+
+
+# --- names chosen by the traced application -------------------------------------------------
+
+EVIL_PROC = "[bold red]evil[/]\x1b[2J\x1b]0;pwned\x07\u202e"
+EVIL_FUN = "f[/]\x1b[31m\x9b"
+
+
+def test_control_characters_and_markup_in_names_are_shown_escaped(tmp_path, capsys):
+    import json
+
+    from elixir_scope.cli import main
+    from elixir_scope.mcp_server.tools.query import _item
+    from elixir_scope.store.query import run_query
+    from support.query_records import Batch, flush, new_recording
+
+    path = tmp_path / "evil.db"
+    st = TraceStore.open(path)
+    w, node, b = new_recording(st, "evil\x1b[5m [blink]")
+    p = b.pid(1, name=EVIL_PROC)
+    f = b.mfa("MyApp.Evil", EVIL_FUN, 1)
+    b.call(p, f, [b"\x1b[2Jpayload"])
+    b.ret(p, f, 1)
+    flush(w, node, b)
+    w.finish("stopped", {})
+    rows = run_query(st, "calls").rows
+    st.close()
+
+    for argv in (["query", "calls"], ["recordings"], ["query", "calls | count by process"]):
+        assert main([*argv, "--store", str(path)]) == 0
+        out = capsys.readouterr().out
+        assert "\x1b" not in out and "\x9b" not in out and "\u202e" not in out and "\x07" not in out
+    assert main(["query", "calls", "--store", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "red]evil[/]" in out and "\\x1b[2J" in out and "f[/]" in out  # shown, not interpreted
+    # JSON output escapes them too (as JSON does)
+    assert main(["query", "calls", "--store", str(path), "--json"]) == 0
+    raw = capsys.readouterr().out
+    assert "\x1b" not in raw and json.loads(raw)["items"]
+    # and so does the MCP query tool's output
+    item = json.dumps(_item(rows[0]), ensure_ascii=False)
+    assert "\x1b" not in item and "\x9b" not in item and "\\\\x1b" in item

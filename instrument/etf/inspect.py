@@ -58,7 +58,7 @@ from .terms import (
     Ref,
 )
 
-__all__ = ["inspect", "InspectOptions"]
+__all__ = ["inspect", "InspectOptions", "visible"]
 
 Syntax = Literal["elixir", "erlang"]
 
@@ -384,6 +384,23 @@ class _Printer:
 _ASCII_UNPRINTABLE = re.compile(rb"[\x00-\x06\x0e-\x1a\x1c-\x1f]")
 # Characters that need an escape inside quotes (checked before the slow per-character path).
 _NEEDS_ESCAPE = {q: re.compile(r"[\\%s\x00-\x1f\x7f]|#\{" % re.escape(q)) for q in ("\"", "'")}
+
+
+# Characters that can drive a terminal or reorder text: C0 controls (tab excepted), DEL, C1
+# controls (U+009B is a one-character CSI) and the bidirectional overrides/isolates.
+_INVISIBLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """``text`` with every control character shown as an escape (``\x1b``, ``\u202e``), so a
+    name chosen by the traced application cannot move the cursor, recolour or clear a
+    terminal, or reorder what is shown. Printable text is unchanged."""
+    if not isinstance(text, str):
+        text = str(text)
+    if not _INVISIBLE.search(text):
+        return text
+    return _INVISIBLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                          else f"\\u{ord(m.group()):04x}", text)
 
 
 def _utf8_prefix(b: bytes) -> bytes:

@@ -24,6 +24,8 @@ from ..config import ServerConfig
 from ..errors import tool_errors
 from ..state import app_state
 from .annotations import READ_ONLY_LOCAL
+from elixir_scope.instrument.etf.inspect import visible
+
 from .common import RecordingArg, in_thread, term_text
 
 PAYLOAD_CHARS = 600
@@ -72,10 +74,12 @@ class QueryHelp(BaseModel):
 
 
 def _bounded(item: dict[str, Any]) -> dict[str, Any]:
+    """Long texts cut, and control characters (terminal escapes in a process or function
+    name chosen by the traced application) shown as escapes."""
     out = {}
     for k, v in item.items():
-        if isinstance(v, str) and len(v) > PAYLOAD_CHARS:
-            v = v[:PAYLOAD_CHARS] + f"… ({len(v)} chars)"
+        if isinstance(v, str):
+            v = visible(v[:PAYLOAD_CHARS] + f"… ({len(v)} chars)" if len(v) > PAYLOAD_CHARS else v)
         elif isinstance(v, dict):
             v = _bounded(v)
         elif isinstance(v, list):
