@@ -198,3 +198,52 @@ async def test_stateless_http_requests_do_not_share_the_current_node_across_addr
         # the same client (address) keeps its choice across stateless requests
         assert (await a.call_tool("list_connections", {})).structured_content["current"] == erl_target.name
         assert not (await a.call_tool("node_overview", {})).is_error
+
+
+async def test_at_the_global_cap_the_biggest_holder_is_evicted_not_the_newcomer(tmp_path):
+    """Three client addresses against a server capped at 2 sessions per client and 3 in all
+    (the real SDK session manager behind a real uvicorn socket)."""
+    import asyncio
+
+    import httpx2
+    import uvicorn
+
+    from elixir_scope.mcp_server.http_sessions import install
+    from elixir_scope.mcp_server.transports import http_app
+    from support.mcp_servers import free_port
+
+    port = free_port()
+    config = ServerConfig(transport="http", port=port, store_path=tmp_path / "t.db")
+    server = build_server(config)
+    app = http_app(server, config)
+    install(server, max_per_client=2, max_total=3)
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.ensure_future(uv.serve())
+    try:
+        while not uv.started:
+            await asyncio.sleep(0.05)
+        url = f"http://127.0.0.1:{port}/mcp"
+        headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+        def client(addr: str):
+            return httpx2.AsyncClient(transport=httpx2.AsyncHTTPTransport(local_address=addr))
+
+        async def open_session(http) -> str:
+            r = await http.post(url, json=INIT, headers=headers)
+            assert r.status_code == 200, r.text
+            return r.headers["mcp-session-id"]
+
+        async def alive(http, sid: str) -> bool:
+            r = await http.post(url, json={"jsonrpc": "2.0", "id": 9, "method": "ping"},
+                                headers={**headers, "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18"})
+            return r.status_code == 200
+
+        async with client("127.0.0.2") as a, client("127.0.0.3") as b, client("127.0.0.4") as c:
+            a1, a2 = await open_session(a), await open_session(a)
+            b1 = await open_session(b)
+            c1 = await open_session(c)  # the server is full: a newcomer still gets in
+            assert [await alive(a, a1), await alive(a, a2), await alive(b, b1), await alive(c, c1)] == [
+                False, True, True, True]
+    finally:
+        uv.should_exit = True
+        await asyncio.wait_for(task, 30)
