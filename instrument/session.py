@@ -147,7 +147,8 @@ class CaptureSession:
                     try:
                         self.stored += self.recording.ingest_batch(self.node_id, dicts, events)
                     except StoreError as exc:
-                        return self._store_failed(exc, events)
+                        self._record_refused_batch(exc, events)
+                        return self._store_failed(exc)
                     try:
                         await conn.send(self.agent, (_ES_ACK, last_seq))
                     except NodeDown:
@@ -180,14 +181,23 @@ class CaptureSession:
         self.recording.finish("node_down", {**st.__dict__, "detail": detail})
         self._result = CaptureResult(self.recording.id, self.conn.node_name, "node_down", st, detail)
 
-    def _store_failed(self, exc: Exception, events: bytes = b"") -> None:
+    def _store_failed(self, exc: Exception) -> None:
         """The store refused a batch (disk full, read-only ...): what is stored stays; closing
-        our mailbox (in ``_run``'s ``finally``) makes the agent clean up and exit. The refused
-        batch is not lost silently: it is recorded as a ``store_error`` gap with its record
-        count (when the store still takes that one row) and named in the result's detail."""
+        our mailbox (in ``_run``'s ``finally``) makes the agent clean up and exit."""
+        st = _stats(self.last_stats, self.stored)
+        detail = getattr(self, "_refused_detail", None) or f"the store refused a batch: {exc}"
+        try:
+            self.recording.finish("store_error", {**st.__dict__, "detail": detail})
+        except StoreError:
+            pass
+        self._result = CaptureResult(self.recording.id, self.conn.node_name, "store_error", st, detail)
+
+    def _record_refused_batch(self, exc: Exception, events: bytes) -> None:
+        """The batch the store refused is not lost silently: it becomes a ``store_error`` gap
+        with its record count (when the store still takes that one row), and the count is
+        named in the capture's result."""
         from ..store.ingest import parse_records
 
-        st = _stats(self.last_stats, self.stored)
         try:
             lost = len(parse_records(events))
         except StoreError:
@@ -199,11 +209,7 @@ class CaptureSession:
             self.recording.add_gap(self.node_id, ts=ts, count=lost, reason="store_error", detail=detail)
         except (StoreError, KeyError, TypeError, ValueError):
             detail += " (the store could not even record this gap)"
-        try:
-            self.recording.finish("store_error", {**st.__dict__, "detail": detail})
-        except StoreError:
-            pass
-        self._result = CaptureResult(self.recording.id, self.conn.node_name, "store_error", st, detail)
+        self._refused_detail = detail
 
     async def wait(self, timeout: float | None = None) -> CaptureResult:
         """Wait for the capture to end by itself (a limit, or the node lost)."""
