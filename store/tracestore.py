@@ -24,10 +24,14 @@ import time
 from pathlib import Path
 from .db import (Database, build_event_indexes, defer_event_indexes, open_database, writer_alive,
                  writer_identity)
-from .import_check import ImportLimits
 from .ingest import RecordingWriter
 from .reader import RECORDING_COLUMNS, Recording, RecordingInfo, recording_info
 from .states import StatePolicy
+
+import typing
+
+if typing.TYPE_CHECKING:
+    from .import_check import ImportLimits
 
 
 class TraceStore:
@@ -127,7 +131,8 @@ class TraceStore:
 
     def import_recording(self, path: str | Path, limits: ImportLimits | None = None) -> int:
         """Import a recording file made by ``export_recording``; returns its new id here.
-        The file is checked first (read-only, integrity, exact schema, ``ImportLimits``)."""
+        The file is checked first (read-only, integrity, exact schema, ``limits``: an
+        ``import_check.ImportLimits``)."""
         from .archive import import_recording
 
         return import_recording(self._db, Path(path), limits)
