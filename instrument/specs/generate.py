@@ -1,17 +1,14 @@
 """Turn a parsed spec into a trace pattern with a real match spec, and refuse dangerous ones.
 
 A match spec is Python data ``[(head, guards, body)]`` with ``Atom('$1')`` variables, ready for
-``instrument.etf.encode`` and ``erlang:trace_pattern/3`` on the target. Safety rules, as in
-recon_trace: no pattern over every module; never the agent itself; no hot stdlib module with
-wildcard arguments (every process calls them all the time) unless ``force=True``.
+``instrument.etf.encode`` and ``erlang:trace_pattern/3`` on the target. The safety rules live
+in ``safety.py``.
 
 Literal atoms that mean something in a match spec (``:_``, ``:"$1"``, ``:"$_"``, ``:"$$"``)
 are matched *literally*: in the head such an atom becomes a fresh variable plus a guard
 ``{'=:=', '$N', {const, Atom}}``; inside guards it is quoted with ``const``. A guard that is
 always true (``when true``, ``when 1 == 1``, ``when x == x``, ``when is_atom(:a) or ...``) does
-not count as a restriction for the hot-module rule: a guard restricts only if every ``or``
-branch reads an argument, and a comparison restricts only if it is not of a variable with
-itself.
+not count as a restriction for the hot-module rule (``safety.py``).
 """
 
 from __future__ import annotations
@@ -21,22 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..etf import Atom
-from .errors import DangerousSpecError, SpecError
+from .errors import SpecError
 from .parser import ParsedSpec, parse
+from .safety import AGENT_MODULE, HOT_MODULES, check_safety
 
-AGENT_MODULE = "elixir_scope_agent"
+__all__ = ["TraceSpec", "compile_spec", "generate", "AGENT_MODULE", "HOT_MODULES", "MAX_SPEC_CHARS"]
+
 # A trace spec is one line: this bounds the work of parsing it and the match spec sent.
 MAX_SPEC_CHARS = 4_000
-
-# Modules nearly every process calls constantly: tracing them unrestricted floods the node.
-HOT_MODULES = frozenset({
-    "erlang", "lists", "maps", "io", "io_lib", "gen", "gen_server", "gen_statem", "gen_event",
-    "proc_lib", "ets", "string", "binary", "unicode", "sys", "code", "application", "supervisor",
-    "timer", "erl_eval", "re", "dict", "sets", "orddict", "queue", "file", "prim_file",
-    "logger", "Elixir.Enum", "Elixir.Map", "Elixir.List", "Elixir.Kernel", "Elixir.String",
-    "Elixir.Keyword", "Elixir.GenServer", "Elixir.Access", "Elixir.Stream", "Elixir.IO",
-    "Elixir.Logger", "Elixir.Agent", "Elixir.Process", "Elixir.Task",
-})
 
 _GUARD_FUNS = {
     "is_atom", "is_binary", "is_bitstring", "is_boolean", "is_float", "is_function", "is_integer",
@@ -207,70 +196,6 @@ def generate(p: ParsedSpec, text: str, *, force: bool = False) -> TraceSpec:
     spec = TraceSpec(text, p.syntax, p.module, p.function, p.arity, [(head, guards, body)], returns)
     check_safety(spec, p, force=force)
     return spec
-
-
-def _restricted(p: ParsedSpec) -> bool:
-    """Does the spec narrow the calls beyond module/function/arity?"""
-    if p.guard is not None and _guard_restricts(p.guard):
-        return True
-    args = p.args or []
-    names = [a[1] for a in args if a[0] == "var"]
-    if len(names) != len(set(names)):  # f(x, x): the two arguments must be equal
-        return True
-    return any(a[0] not in ("wild", "var") for a in args)
-
-
-_REFLEXIVE = {"==", "=:=", ">=", "=<", "<="}
-
-
-def _reads_var(e: Any) -> bool:
-    if isinstance(e, tuple) and e:
-        if e[0] == "var":
-            return True
-        return any(_reads_var(x) for x in e[1:])
-    if isinstance(e, list):
-        return any(_reads_var(x) for x in e)
-    return False
-
-
-def _guard_restricts(e: tuple) -> bool:
-    """Whether a guard can be false for some call (conservative: a constant part counts as
-    possibly true). ``when true``, ``when 1 == 1``, ``when x == x``, ``when f or true`` do not
-    restrict."""
-    kind = e[0]
-    if kind == "op":
-        op, a, b = e[1], e[2], e[3]
-        if op in ("or", "orelse"):
-            return _guard_restricts(a) and _guard_restricts(b)
-        if op in ("and", "andalso"):
-            return _guard_restricts(a) or _guard_restricts(b)
-        if op in _REFLEXIVE and a == b:
-            return False
-        return _reads_var(a) or _reads_var(b)
-    if kind == "not":
-        return _reads_var(e[1])
-    return _reads_var(e)
-
-
-def check_safety(spec: TraceSpec, p: ParsedSpec, *, force: bool) -> None:
-    if spec.module == AGENT_MODULE:
-        raise DangerousSpecError(
-            "agent", "tracing the ElixirScope agent itself is never allowed: it would trace its "
-            "own work and loop", text=spec.source, hint="pick the module you are debugging")
-    if force:
-        return
-    if spec.module == "_":
-        raise DangerousSpecError(
-            "everything", "this spec matches every function of every module", text=spec.source,
-            hint="name a module, e.g. MyApp.Cart or cart (or force it: --force on the command line, "
-                 "force=true in start_capture)")
-    if spec.module in HOT_MODULES and not _restricted(p):
-        shown = spec.module.removeprefix("Elixir.")
-        raise DangerousSpecError(
-            "hot_module", f"{shown} is called constantly by the whole node; tracing it with "
-            "wildcard arguments can flood the node", text=spec.source,
-            hint="restrict the arguments (e.g. :ets.insert(:my_table, _)) or add a guard that reads "
-                 "an argument, or force it: --force on the command line, force=true in start_capture")
 
 
 def compile_spec(text: str, *, syntax: str | None = None, force: bool = False) -> TraceSpec:
