@@ -41,7 +41,10 @@ from .terms import Atom, BitBinary, Charlist, ExactKey, Export, Fun, ImproperLis
 __all__ = ["decode", "decode_one", "inflate", "DecodeError", "MAX_INFLATED_BYTES"]
 
 # The most bytes one compressed term may inflate to (its header may declare less, never more).
-MAX_INFLATED_BYTES = 64 * 1024 * 1024
+# Nothing ElixirScope receives is compressed (the agent and distribution send plain terms), so
+# this only has to fit terms a user compresses on purpose; kept small because decoding can
+# multiply the inflated size by ~10-30 in Python objects (a list of small integers).
+MAX_INFLATED_BYTES = 16 * 1024 * 1024
 
 
 class DecodeError(ValueError):
