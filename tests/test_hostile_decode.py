@@ -255,3 +255,57 @@ def test_decode_one_never_raises_anything_else():
             decode_one(data)
         except DecodeError:
             pass
+
+
+# --- fuzzing the packet handler on a real connection --------------------------------------
+
+def test_packet_handler_fuzz_raises_nothing(target):
+    """Random control tuples (operation numbers 0-40, random arities and element types) fed to
+    a live connection: the handler delivers, answers, ignores or closes the connection with a
+    reason - no exception ever reaches the event loop. Only atoms and pids that already exist
+    on the node are used, so nothing the fuzz sends back creates an atom there."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    async def reconnect(node):
+        # the node may not have noticed our abort yet ("already has a connection"): retry
+        for _ in range(100):
+            try:
+                return await node.connect(target.name, cookie=target.cookie)
+            except HandshakeError:
+                await asyncio.sleep(0.05)
+        return await node.connect(target.name, cookie=target.cookie)
+
+    async def scenario(ctrls: list) -> list:
+        errors: list = []
+        async with Node() as node:
+            loop = asyncio.get_running_loop()
+            loop.set_exception_handler(lambda _l, c: errors.append(c))
+            try:
+                conn = await node.connect(target.name, cookie=target.cookie)
+                mbox = node.mailbox()
+                for ctrl, payload in ctrls:
+                    if conn.closed.is_set():
+                        assert str(conn.down_reason).startswith("protocol error"), conn.down_reason
+                        conn = await reconnect(node)
+                    body = encode(ctrl) + (encode(payload) if payload is not None else b"")
+                    conn._proto.data_received(_packet(body))
+                    await asyncio.sleep(0)
+                mbox.close()
+            finally:
+                loop.set_exception_handler(None)
+        return errors
+
+    existing = [Atom("ok"), Atom("error"), Atom("noproc"), Atom("normal"), Atom(""), Atom("rex")]
+    leaves = st.one_of(st.integers(-5, 40), st.sampled_from(existing), st.binary(max_size=6))
+    elems = st.recursive(leaves, lambda inner: st.lists(inner, max_size=3).map(tuple), max_leaves=6)
+
+    tuples = st.integers(0, 40).flatmap(lambda op: st.lists(elems, max_size=5).map(lambda rest: (op, *rest)))
+    odd = st.one_of(st.dictionaries(st.sampled_from(existing), leaves, max_size=2), st.lists(leaves, max_size=3), leaves)
+
+    @settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.tuples(st.one_of(tuples, tuples, odd), st.one_of(st.none(), elems)), min_size=1, max_size=4))
+    def run(ctrls):
+        assert asyncio.run(scenario(ctrls)) == []
+
+    run()
