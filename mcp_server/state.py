@@ -170,9 +170,18 @@ class AppState:
             if self.store_ is None:
                 from elixir_scope.store import TraceStore
 
+                from elixir_scope.store import StoreOpenError, StoreReadOnlyError
+
                 path = self.config.resolved_store_path
                 path.parent.mkdir(parents=True, exist_ok=True)
-                self.store_ = TraceStore.open(path)
+                try:
+                    self.store_ = TraceStore.open(path)
+                except (StoreOpenError, StoreReadOnlyError):
+                    if not path.exists():
+                        raise
+                    # a store on read-only media: the history tools still answer (captures
+                    # into it then fail with StoreReadOnlyError, which says so)
+                    self.store_ = TraceStore.open(path, readonly=True)
             return self.store_
 
     async def close(self) -> None:

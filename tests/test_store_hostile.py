@@ -157,3 +157,25 @@ def test_control_characters_and_markup_in_names_are_shown_escaped(tmp_path, caps
     # and so does the MCP query tool's output
     item = json.dumps(_item(rows[0]), ensure_ascii=False)
     assert "\x1b" not in item and "\x9b" not in item and "\\\\x1b" in item
+
+
+async def test_mcp_history_tools_work_on_a_read_only_store_directory(tmp_path):
+    from mcp import Client
+
+    from elixir_scope.mcp_server.config import ServerConfig
+    from elixir_scope.mcp_server.server import build_server
+    from support.cart_recording import build_cart_recording
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    store = folder / "traces.db"
+    build_cart_recording(store)
+    _make_read_only(folder)
+    try:
+        async with Client(build_server(ServerConfig(store_path=store))) as client:
+            listed = await client.call_tool("list_recordings", {})
+            assert not listed.is_error, listed.content[0].text
+            got = await client.call_tool("query", {"text": "calls | count by function"})
+            assert not got.is_error and got.structured_content["items"][0]["count"] == 3
+    finally:
+        _make_writable(folder)
