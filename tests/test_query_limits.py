@@ -11,7 +11,7 @@ import pytest
 from elixir_scope.store import TraceStore
 from elixir_scope.store.query import QueryLimitError, QueryLimits, QuerySyntaxError, run_query
 from elixir_scope.store.query.limits import Limiter, installed
-from support.query_records import Batch, flush, new_recording
+from support.query_records import flush, new_recording
 
 N_CALLS = 60_000
 

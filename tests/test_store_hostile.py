@@ -129,7 +129,7 @@ def test_control_characters_and_markup_in_names_are_shown_escaped(tmp_path, caps
     from elixir_scope.cli import main
     from elixir_scope.mcp_server.tools.query import _item
     from elixir_scope.store.query import run_query
-    from support.query_records import Batch, flush, new_recording
+    from support.query_records import flush, new_recording
 
     path = tmp_path / "evil.db"
     st = TraceStore.open(path)
