@@ -27,7 +27,10 @@ Attach to a live Elixir/Erlang node with no code change, record what it does, tr
 through the recording, and serve it all to LLM clients over MCP.
 
 Start with:  elixir-scope demo          (runs the bundled sample app and attaches to it)
-             elixir-scope overview --node app@host --cookie SECRET
+             ELIXIR_SCOPE_COOKIE=SECRET elixir-scope overview --node app@host
+
+The cookie: prefer $ELIXIR_SCOPE_COOKIE or --cookie-file FILE (default ~/.erlang.cookie).
+--cookie SECRET works but is visible to every user of the machine in the process list (ps).
 """
 
 
@@ -36,7 +39,13 @@ def common_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("common options")
     g.add_argument("--node", help="target node name@host (default: $ELIXIR_SCOPE_NODE)")
-    g.add_argument("--cookie", help="distribution cookie (default: $ELIXIR_SCOPE_COOKIE, then ~/.erlang.cookie)")
+    cookie = g.add_mutually_exclusive_group()
+    cookie.add_argument("--cookie-file", metavar="FILE",
+                        help="file holding the distribution cookie (preferred; default: $ELIXIR_SCOPE_COOKIE, "
+                             "$ELIXIR_SCOPE_COOKIE_FILE, then ~/.erlang.cookie)")
+    cookie.add_argument("--cookie", metavar="SECRET",
+                        help="the cookie itself - WARNING: visible to other users in the process list (ps); "
+                             "prefer $ELIXIR_SCOPE_COOKIE or --cookie-file")
     g.add_argument("--store", help="trace store file (default: $ELIXIR_SCOPE_STORE or ~/.elixir-scope/traces.db)")
     g.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the node (default 10)")
     g.add_argument("--json", action="store_true", help="print JSON for scripts instead of tables")

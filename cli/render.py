@@ -1,5 +1,11 @@
 """Human and machine output for the command line.
 
+Everything shown comes from a node or a recording, so every text is *data*: table cells,
+field values, titles and lines are shown with control characters escaped (``visible``: a
+name holding ``\x1b[2J`` cannot clear the terminal) and Rich markup escaped (a name holding
+``[red]`` or ``[/]`` is printed as is, never interpreted or crashing the renderer). Only the
+fixed labels of this module add styling.
+
 Human output is rich tables with every Erlang term printed the Elixir way (``inspect``);
 ``--json`` prints one JSON document on stdout for scripts, with terms as their Elixir text
 so a script never has to understand ETF. Progress and errors go to stderr, so ``--json``
@@ -21,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
-from elixir_scope.instrument.etf.inspect import inspect
+from elixir_scope.instrument.etf.inspect import inspect, visible
 
 
 def term(value: Any, *, limit: int = 20, printable_limit: int = 200) -> str:
@@ -76,43 +82,49 @@ class Output:
 
     def table(self, title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]],
               *, right: Sequence[str] = ()) -> None:
-        t = Table(title=title, title_justify="left", header_style="bold")
+        t = Table(title=safe(title) if title else title, title_justify="left", header_style="bold")
         for c in columns:
             t.add_column(c, justify="right" if c in right else "left", overflow="fold")
         for row in rows:
-            t.add_row(*[cell if isinstance(cell, str) else term(cell) for cell in row])
+            t.add_row(*[safe(cell if isinstance(cell, str) else term(cell)) for cell in row])
         self.console.print(t)
 
     def fields(self, title: str | None, pairs: Iterable[tuple[str, Any]]) -> None:
         if title:
-            self.console.print(f"[bold]{_escape(title)}[/bold]")
+            self.console.print(f"[bold]{safe(title)}[/bold]")
         t = Table(show_header=False, box=None, pad_edge=False)
         t.add_column(style="bold")
         t.add_column(overflow="fold")
         for k, v in pairs:
-            t.add_row(k, v if isinstance(v, str) else term(v))
+            t.add_row(safe(k), safe(v if isinstance(v, str) else term(v)))
         self.console.print(t)
 
     def tree(self, tree: Tree) -> None:
         self.console.print(tree)
 
     def line(self, text: str = "") -> None:
-        self.console.print(text, markup=False)
+        self.console.print(visible(text), markup=False, highlight=False)
+
+    def warn(self, text: str) -> None:
+        """A warning for people (stderr), e.g. gaps in what was examined."""
+        self.err.print(f"[yellow]{safe(text)}[/yellow]")
 
     def note(self, text: str) -> None:
         """Status for people (stderr, never mixed into --json output)."""
-        self.err.print(f"[dim]{text}[/dim]")
+        self.err.print(f"[dim]{safe(text)}[/dim]")
 
     def error(self, message: str, hint: str | None) -> None:
-        self.err.print(f"[bold red]error:[/bold red] {_escape(message)}", soft_wrap=True)
+        self.err.print(f"[bold red]error:[/bold red] {safe(message)}", soft_wrap=True)
         if hint:
-            self.err.print(f"[yellow]hint:[/yellow] {_escape(hint)}", soft_wrap=True)
+            self.err.print(f"[yellow]hint:[/yellow] {safe(hint)}", soft_wrap=True)
 
 
-def _escape(text: str) -> str:
+def safe(text: str) -> str:
+    """Text from a node or a recording, ready for a Rich markup string: control characters
+    shown as escapes, markup escaped."""
     from rich.markup import escape
 
-    return escape(text)
+    return escape(visible(text))
 
 
 def human_bytes(n: int | None) -> str:

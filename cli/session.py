@@ -20,9 +20,19 @@ from .errors import CliError
 
 def config_from(args: argparse.Namespace) -> ServerConfig:
     store = getattr(args, "store", None)
+    cookie: Any = getattr(args, "cookie", None)
+    cookie_file = getattr(args, "cookie_file", None)
+    if cookie_file:
+        from elixir_scope.instrument.dist.cookie import CookieFileError, read_cookie_file
+
+        try:
+            cookie = read_cookie_file(cookie_file)
+        except CookieFileError as exc:
+            raise CliError(str(exc), "pass --cookie-file with the file holding the node's cookie, "
+                                     "or set ELIXIR_SCOPE_COOKIE") from None
     return ServerConfig.from_env().with_(
         default_node=getattr(args, "node", None),
-        cookie=getattr(args, "cookie", None),
+        cookie=cookie,
         store_path=Path(store) if store else None,
     )
 
@@ -57,6 +67,8 @@ def opened_store(args: argparse.Namespace, *, must_exist: bool = True) -> Iterat
     """The trace store named by --store / ELIXIR_SCOPE_STORE, closed afterwards."""
     from elixir_scope.store import TraceStore
 
+    from elixir_scope.store import StoreOpenError, StoreReadOnlyError
+
     path = config_from(args).resolved_store_path
     if must_exist and not path.exists():
         raise CliError(
@@ -64,7 +76,13 @@ def opened_store(args: argparse.Namespace, *, must_exist: bool = True) -> Iterat
             "record something first (elixir-scope record ...) or pass --store FILE",
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    store = TraceStore.open(path)
+    try:
+        store = TraceStore.open(path)
+    except (StoreOpenError, StoreReadOnlyError):
+        if not must_exist:
+            raise
+        # a store on read-only media or in a directory we may not write: read commands still work
+        store = TraceStore.open(path, readonly=True)
     try:
         yield store
     finally:

@@ -16,7 +16,7 @@ from elixir_scope.mcp_server.live_models import (
     SupervisorModel,
 )
 
-from .render import Output, human_bytes
+from .render import Output, human_bytes, safe
 
 
 def show_overview(out: Output, ov: NodeOverview) -> None:
@@ -62,9 +62,9 @@ def show_details(out: Output, d: ProcessDetailsModel) -> None:
 
 
 def _sup_label(s: SupervisorModel) -> str:
-    name = s.name or s.pid
-    extra = f" [dim]{s.kind}, {s.strategy or '?'} {s.pid}[/dim]"
-    app = f" [cyan](application {s.application})[/cyan]" if s.application else ""
+    name = safe(s.name or s.pid)
+    extra = f" [dim]{safe(str(s.kind))}, {safe(s.strategy or '?')} {safe(s.pid)}[/dim]"
+    app = f" [cyan](application {safe(s.application)})[/cyan]" if s.application else ""
     return f"[bold]{name}[/bold]{extra}{app}"
 
 
@@ -74,7 +74,8 @@ def _add(tree: Tree, s: SupervisorModel) -> None:
             _add(tree.add(_sup_label(c.supervisor)), c.supervisor)
         else:
             label = c.id if c.id not in ("nil", ":undefined") else ", ".join(c.modules)
-            tree.add(f"{label} [dim]{c.type}, {c.restart or '?'} {c.pid or c.status}[/dim]")
+            tree.add(f"{safe(label)} [dim]{safe(str(c.type))}, {safe(str(c.restart or '?'))} "
+                     f"{safe(str(c.pid or c.status))}[/dim]")
     if s.truncated:
         tree.add("[yellow]... more children (--max-children)[/yellow]")
 

@@ -174,6 +174,7 @@ class CaptureSession:
                     try:
                         self.stored += self.recording.ingest_batch(self.node_id, dicts, events)
                     except StoreError as exc:
+                        self._record_refused_batch(exc, events)
                         return self._store_failed(exc)
                     try:
                         await conn.send(self.agent, (_ES_ACK, last_seq))
@@ -273,12 +274,31 @@ class CaptureSession:
         """The store refused a batch (disk full, read-only ...): what is stored stays; closing
         our mailbox (in ``_run``'s ``finally``) makes the agent clean up and exit."""
         st = _stats(self.last_stats, self.stored)
-        detail = f"the store refused a batch: {exc}"
+        detail = getattr(self, "_refused_detail", None) or f"the store refused a batch: {exc}"
         try:
             self.recording.finish("store_error", {**st.__dict__, "detail": detail})
         except StoreError:
             pass
         self._result = CaptureResult(self.recording.id, self.conn.node_name, "store_error", st, detail)
+
+    def _record_refused_batch(self, exc: Exception, events: bytes) -> None:
+        """The batch the store refused is not lost silently: it becomes a ``store_error`` gap
+        with its record count (when the store still takes that one row), and the count is
+        named in the capture's result."""
+        from ..store.ingest import parse_records
+
+        try:
+            lost = len(parse_records(events))
+        except StoreError:
+            lost = 0
+        detail = f"the store refused a batch of {lost} events, which are missing: {exc}"
+        try:
+            unit = int(self.info["time_unit"])
+            ts = int(self.info["mono_now"]) + int((time.monotonic() - self._t0) * unit)
+            self.recording.add_gap(self.node_id, ts=ts, count=lost, reason="store_error", detail=detail)
+        except (StoreError, KeyError, TypeError, ValueError):
+            detail += " (the store could not even record this gap)"
+        self._refused_detail = detail
 
     async def wait(self, timeout: float | None = None) -> CaptureResult:
         """Wait for the capture to end by itself (a limit, or the node lost)."""

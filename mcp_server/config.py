@@ -12,6 +12,7 @@ Environment variables (all optional):
 ``ELIXIR_SCOPE_STORE``          trace store file (default ``~/.elixir-scope/traces.db``)
 ``ELIXIR_SCOPE_NODE``           node to connect to when a tool names none
 ``ELIXIR_SCOPE_COOKIE``         distribution cookie (default: ``~/.erlang.cookie``)
+``ELIXIR_SCOPE_COOKIE_FILE``    a file holding the cookie (used when ELIXIR_SCOPE_COOKIE is unset)
 ``ELIXIR_SCOPE_TOKEN``          bearer token the HTTP transport requires
 ``ELIXIR_SCOPE_ALLOW_MUTATIONS`` ``1`` registers the tools that change the target
 ``ANTHROPIC_API_KEY``           lets the diagnosis have Claude write its narrative (optional)
@@ -31,7 +32,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from elixir_scope.instrument.dist.cookie import Cookie
 
 Transport = Literal["stdio", "http"]
 
@@ -56,6 +60,19 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+# A bearer token guarding a non-loopback bind must not be guessable.
+MIN_TOKEN_CHARS = 16
+
+
+def _cookie_file(path: str | None) -> "Cookie | None":
+    """The cookie of ``$ELIXIR_SCOPE_COOKIE_FILE`` (a ``Cookie``: redacted in every repr)."""
+    if not path:
+        return None
+    from elixir_scope.instrument.dist.cookie import read_cookie_file
+
+    return read_cookie_file(path)
+
+
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -77,7 +94,9 @@ class ServerConfig:
     store_path: Path = DEFAULT_STORE
     # Node a tool uses when it names none and nothing is connected yet.
     default_node: str | None = None
-    cookie: str | None = None
+    cookie: "str | Cookie | None" = field(default=None, repr=False)
+    # HTTP sessions one client address may hold; one more closes that client's oldest.
+    max_sessions_per_client: int = 32
     # Tools that change the target (eval, send, kill) are registered only when True.
     allow_mutations: bool = False
     # Items per page for listing tools; a model asks for the next page with the cursor.
@@ -97,7 +116,7 @@ class ServerConfig:
         return cls(
             store_path=Path(store) if store else DEFAULT_STORE,
             default_node=env.get("ELIXIR_SCOPE_NODE") or None,
-            cookie=env.get("ELIXIR_SCOPE_COOKIE") or None,
+            cookie=env.get("ELIXIR_SCOPE_COOKIE") or _cookie_file(env.get("ELIXIR_SCOPE_COOKIE_FILE")),
             token=env.get("ELIXIR_SCOPE_TOKEN") or None,
             allow_mutations=_truthy(env.get("ELIXIR_SCOPE_ALLOW_MUTATIONS")),
             anthropic_api_key=env.get("ANTHROPIC_API_KEY") or None,
@@ -128,6 +147,8 @@ class ServerConfig:
             raise ConfigError(f"HTTP path {self.path!r} must start with '/'")
         if self.page_size < 1:
             raise ConfigError("page size must be at least 1")
+        if self.max_sessions_per_client < 1:
+            raise ConfigError("max_sessions_per_client must be at least 1")
         if self.transport == "http" and not is_loopback(self.host):
             missing = []
             if not self.token:
@@ -138,5 +159,11 @@ class ServerConfig:
                 raise ConfigError(
                     f"refusing to serve HTTP on non-loopback address {self.host}: "
                     f"it needs {' and '.join(missing)}"
+                )
+            if len(self.token) < MIN_TOKEN_CHARS:
+                raise ConfigError(
+                    f"refusing to serve HTTP on non-loopback address {self.host}: the bearer token has "
+                    f"{len(self.token)} characters, at least {MIN_TOKEN_CHARS} are needed (e.g. "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(24))'`)"
                 )
         return self

@@ -25,6 +25,8 @@ HINTS: dict[str, str | tuple[str, str]] = {
     "HostUnreachable": "check that the host part of the node name resolves and that epmd runs there (`epmd -names`)",
     "NodeNotFound": "no node of that name is registered with epmd on that host: list them with `epmd -names` and check --sname/--name",
     "AuthenticationFailed": "the cookie does not match: pass the node's cookie (--cookie, or ELIXIR_SCOPE_COOKIE for the MCP server)",
+    "CookieFileError": "point --cookie-file / ELIXIR_SCOPE_COOKIE_FILE at the file holding the node's cookie (one line), or set ELIXIR_SCOPE_COOKIE",
+    "CookieMismatch": "omit the cookie to use the live connection, or disconnect_node and connect_node again with the right cookie",
     "NotAllowed": "the node refused the connection (name kind sname/name mismatch, or net_kernel:allow/1 is set on the node)",
     "ConnectError": "check the node name, that the node runs with distribution on, and the cookie",
     "NodeDown": "the node went down or the connection dropped: start it again and reconnect",
@@ -40,6 +42,7 @@ HINTS: dict[str, str | tuple[str, str]] = {
     # store and query language
     "QuerySyntaxError": ("fix the query at the position shown; `elixir-scope query --help` lists the syntax",
                          "fix the query at the position shown; query_help lists the syntax and examples"),
+    "QueryLimitError": "narrow the query (a function, a process, 'where', 'last 30s', fewer sequence steps) and retry",
     "QueryCursorError": "pass the next_cursor of the previous page with the same query text, or drop the cursor to start over",
     "QueryStoreError": ("list recordings with `elixir-scope recordings`", "list recordings with list_recordings"),
     "RecordingNotFound": ("list recordings with `elixir-scope recordings` and use one of their ids",

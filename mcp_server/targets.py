@@ -64,13 +64,14 @@ class EmptyCapture(ValueError):
 
 
 async def capture_plan(conn: Any, spec: list[str], *, state_of: list[str] = (), messages_of: list[str] = (),
-                       lifecycle: bool = False, checkpoint_ms: int = 0) -> Any:
+                       lifecycle: bool = False, checkpoint_ms: int = 0, force: bool = False) -> Any:
     """The capture plan for a request as tools and the command line phrase it (specs as text,
-    modules and processes by name). Raises ``SpecError`` for a bad spec, ``EmptyCapture``."""
+    modules and processes by name). Raises ``SpecError`` for a bad spec, ``EmptyCapture``.
+    ``force`` lets a spec the safety rules refuse through (never one tracing the agent)."""
     from elixir_scope.instrument.capture import CapturePlan
 
     plan = CapturePlan.from_strings(
-        list(spec), state_modules=tuple(module_name(m) for m in state_of),
+        list(spec), force=force, state_modules=tuple(module_name(m) for m in state_of),
         message_procs=await message_targets(conn, list(messages_of)),
         lifecycle_procs="all" if lifecycle else (), checkpoint_ms=checkpoint_ms)
     if plan.is_empty():

@@ -5,12 +5,14 @@ recording). Why not a compressed archive of JSON/CSV: a second format would need
 writer, reader, versioning and tests, and would lose the binary payloads' exactness or cost a
 re-encode; an SQLite file is one self-describing file that any store code — or the ``sqlite3``
 shell — can open and query directly, it carries its schema version (so an export made by an
-older ElixirScope is migrated on import like any older store), and SQLite's page format is
-checksummed by ``PRAGMA integrity_check``. Payloads are already compact ETF; to ship it small,
+older ElixirScope is migrated on import like any older store), and its structure is verified
+by ``PRAGMA integrity_check`` (structure, not a checksum of the payloads). Payloads are already compact ETF; to ship it small,
 compress the file with any tool (xz typically shrinks a trace to 10–20 %).
 
 Import remaps every id (recording, nodes, events, states, gaps, causal links) past the target
-store's highest ids, in one transaction: a failed import leaves the target as it was.
+store's highest ids, in one transaction: a failed import leaves the target as it was. An
+imported file is untrusted: it is opened read-only, integrity-checked and compared with the
+exact schema before a row is read (``import_check``), within ``ImportLimits``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ArchiveError, StoreError, translate
+from .errors import ArchiveError, StoreCorruptError, StoreError, translate
+from .schema import SCHEMA_VERSION
+from .import_check import ImportLimits, budget, check_rows, check_schema, open_checked, readonly_uri, reject_active_schema
 
 if TYPE_CHECKING:
     from .db import Database
@@ -62,7 +66,7 @@ def export_recording(db: "Database", recording_id: int, path: Path) -> Path:
     out = open_database(partial)
     try:
         conn = out.conn
-        conn.execute("ATTACH DATABASE ? AS src", (str(db.path),))
+        _attach_source(conn, db)
         conn.execute("BEGIN IMMEDIATE")
         for table, (cols, where) in _TABLES.items():
             conn.execute(f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM src.{table} WHERE {where}",
@@ -82,53 +86,144 @@ def export_recording(db: "Database", recording_id: int, path: Path) -> Path:
     return path
 
 
-def import_recording(db: "Database", path: Path) -> int:
-    """Import the single recording of the store file at ``path``; returns its new id."""
-    from .db import open_database
-    from .schema import SCHEMA_VERSION
+def _attach_source(conn: sqlite3.Connection, db: "Database") -> None:
+    """Attach the store being exported as ``src``; a store opened read-only (e.g. in a
+    directory we may not write) is attached read-only, as immutable when SQLite cannot make
+    its -shm file there and no -wal holds pending writes (db.py's rule for read-only opens)."""
+    if not db.readonly:
+        conn.execute("ATTACH DATABASE ? AS src", (str(db.path),))
+        return
+    uri = readonly_uri(db.path)
+    try:
+        conn.execute("ATTACH DATABASE ? AS src", (uri,))
+        conn.execute("SELECT count(*) FROM src.sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        if _attached(conn, "src"):
+            conn.execute("DETACH DATABASE src")
+        wal = Path(str(db.path) + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise
+        conn.execute("ATTACH DATABASE ? AS src", (uri + "&immutable=1",))
 
+
+def _attached(conn: sqlite3.Connection, name: str) -> bool:
+    return any(r[1] == name for r in conn.execute("PRAGMA database_list"))
+
+
+def import_recording(db: "Database", path: Path, limits: ImportLimits | None = None) -> int:
+    """Import the single recording of the store file at ``path``; returns its new id.
+
+    The file is untrusted: see ``import_check`` for what is checked before any of its rows
+    is read. Errors name the file; the target store is left as it was."""
+    limits = limits or ImportLimits()
     if not path.is_file():
         raise ArchiveError(f"no recording file at {path}")
-    try:
-        src = open_database(path, readonly=True)
-        version_ok = True
-    except StoreError as exc:
-        if "older schema" not in str(exc):
-            raise ArchiveError(f"{path} is not a readable ElixirScope recording: {exc}") from exc
-        version_ok = False
+    conn = open_checked(path, limits)
     tmpdir = None
-    if not version_ok:  # migrate a copy, never the user's file
-        tmpdir = tempfile.mkdtemp(prefix="es-import-")
-        copy = Path(tmpdir) / path.name
-        shutil.copyfile(path, copy)
-        src = open_database(copy)
-        path = copy
     try:
-        ids = src.query("SELECT id FROM recordings")
+        version = _file_version(conn, path)
+        if version > SCHEMA_VERSION:
+            raise ArchiveError(f"{path} was written by a newer ElixirScope (schema {version}; this one reads up "
+                               f"to {SCHEMA_VERSION}). Upgrade elixir_scope to import it.")
+        if version < SCHEMA_VERSION:
+            # migrate a copy (in a temporary directory on disk), never the user's file
+            reject_active_schema(conn, path)
+            conn.close()
+            tmpdir = tempfile.mkdtemp(prefix="es-import-")
+            copy = Path(tmpdir) / "recording.esrec"
+            shutil.copyfile(path, copy)
+            _migrate_copy(copy, path, version)
+            conn = open_checked(copy, limits)
+            check_schema(conn, path, migrated_from=version)
+            source = copy
+        else:
+            check_schema(conn, path)
+            source = path
+        check_rows(conn, path, list(_TABLES), limits)
+        ids = conn.execute("SELECT id FROM recordings").fetchall()
         if len(ids) != 1:
             raise ArchiveError(f"{path} holds {len(ids)} recordings; a recording file holds exactly one "
                                "(export one with TraceStore.export_recording).")
-        src_version = int(src.query_one("SELECT value FROM meta WHERE key='schema_version'")[0])
-        if src_version != SCHEMA_VERSION:
-            raise ArchiveError(f"{path} has schema {src_version}, expected {SCHEMA_VERSION}")
-        src.close()
-        return _copy_in(db, path, ids[0][0])
+        conn.close()
+        return _copy_in(db, source, path, ids[0][0], limits)
+    except sqlite3.Error as exc:
+        raise ArchiveError(f"{path} could not be read as a recording file: {exc}. Nothing was imported.") from exc
     finally:
+        conn.close()
         if tmpdir:
             shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-def _copy_in(db: "Database", path: Path, old_rid: int) -> int:
+def _file_version(conn: sqlite3.Connection, path: Path) -> int:
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "meta" not in tables:
+            raise ArchiveError(f"{path} is not a readable ElixirScope recording: an SQLite file without "
+                               "the store's meta table.")
+        if conn.execute("SELECT type FROM sqlite_master WHERE name = 'meta'").fetchone()[0] != "table":
+            raise ArchiveError(f"{path} is not a recording file: 'meta' is not a table.")
+        row = conn.execute("SELECT value FROM main.meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0])
+    except (sqlite3.Error, TypeError, ValueError) as exc:
+        raise ArchiveError(f"{path} is not a readable ElixirScope recording (no schema version: {exc}).") from exc
+
+
+def _migrate_copy(copy: Path, original: Path, version: int) -> None:
+    from .db import MIGRATIONS, migrate
+
+    if version < 1 or any(v not in MIGRATIONS for v in range(version, SCHEMA_VERSION)):
+        raise ArchiveError(f"{original} has schema {version}, which this ElixirScope cannot migrate.")
+    conn = sqlite3.connect(str(copy), isolation_level=None)
+    try:
+        conn.execute("PRAGMA trusted_schema = OFF")
+        conn.execute("PRAGMA temp_store = FILE")
+        conn.execute("PRAGMA journal_mode = DELETE")
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'view'").fetchall():
+            conn.execute(f'DROP VIEW "{name.replace(chr(34), chr(34) * 2)}"')  # derived; recreated as ours
+        migrate(conn, version)
+    except sqlite3.Error as exc:
+        raise ArchiveError(f"migrating a copy of {original} from schema {version} failed: {exc}. "
+                           "Nothing was imported.") from exc
+    finally:
+        conn.close()
+
+
+def _copy_in(db: "Database", source: Path, shown: Path, old_rid: int, limits: ImportLimits) -> int:
+    """Copy the checked file's rows into ``db`` in one transaction (read-only attach)."""
     with db.lock:
+        conn = db.conn
         try:
-            db.conn.execute("ATTACH DATABASE ? AS src", (str(path),))
+            conn.execute("ATTACH DATABASE ? AS src", (readonly_uri(source),))
         except sqlite3.Error as exc:
-            raise ArchiveError(f"cannot read {path}: {exc}") from exc
+            raise ArchiveError(f"cannot read {shown}: {exc}") from exc
+        (temp_store,) = conn.execute("PRAGMA temp_store").fetchone()
+        (trusted,) = conn.execute("PRAGMA trusted_schema").fetchone()
+        conn.execute("PRAGMA temp_store = FILE")
+        conn.execute("PRAGMA trusted_schema = OFF")
         try:
-            with db.write("importing a recording") as c:
-                return _insert_all(c, old_rid)
+            with budget(conn, limits.max_seconds) as b:
+                try:
+                    with db.write("importing a recording") as c:
+                        return _insert_all(c, old_rid)
+                except StoreError as exc:
+                    if b.expired:
+                        raise ArchiveError(f"importing {shown} took longer than {limits.max_seconds} s "
+                                           "(ImportLimits.max_seconds); nothing was imported.") from exc
+                    if isinstance(exc, StoreCorruptError) and _healthy(conn):
+                        raise ArchiveError(f"{shown} turned out damaged while it was copied ({exc}); "
+                                           "your store is fine and unchanged. Nothing was imported.") from exc
+                    raise
         finally:
-            db.conn.execute("DETACH DATABASE src")
+            conn.execute(f"PRAGMA temp_store = {int(temp_store)}")
+            conn.execute(f"PRAGMA trusted_schema = {int(trusted)}")
+            conn.execute("DETACH DATABASE src")
+
+
+def _healthy(conn: sqlite3.Connection) -> bool:
+    try:
+        return conn.execute("PRAGMA main.quick_check(1)").fetchone()[0] == "ok"
+    except sqlite3.Error:
+        return False
 
 
 def _insert_all(c: sqlite3.Connection, old_rid: int) -> int:

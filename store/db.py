@@ -119,8 +119,22 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
         if not path.exists():
             raise StoreOpenError(f"no trace store at {path}: cannot open a missing file read-only. "
                                  "Check the path.")
-        uri = f"file:{path}?mode=ro"
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        uri = path.resolve().as_uri() + "?mode=ro"
+        try:
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError:
+            # A WAL store in a directory we cannot write: SQLite cannot create the -shm file
+            # it needs. With no (or an empty) -wal beside it the file alone is the whole
+            # truth and nobody can be writing it (a writer would need the directory too), so
+            # read it as immutable. A non-empty -wal holds committed data we could not see.
+            wal = Path(str(path) + "-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise StoreOpenError(
+                    f"cannot read {path}: its directory is not writable and {wal.name} still holds "
+                    "recent writes. Copy the store file together with its -wal file to a writable "
+                    "directory and open the copy.") from None
+            conn = sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None, check_same_thread=False)
     else:
         if not path.parent.exists():
             raise StoreOpenError(f"cannot create a trace store at {path}: directory "

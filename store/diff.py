@@ -230,7 +230,11 @@ class Change:
 
 
 def _fmt(x: Any, limit: int = 60) -> str:
-    text = repr(x)
+    """A short Elixir-syntax rendering of a state value (bounded: never raises, however deep
+    or big the value - a state comes from the traced application)."""
+    from elixir_scope.instrument.etf.inspect import inspect
+
+    text = inspect(x, limit=8, printable_limit=limit, max_depth=8, max_chars=4 * limit)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

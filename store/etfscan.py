@@ -8,12 +8,16 @@ mailbox message. A full decode costs 20–60 µs per term in Python; skipping co
 
 Both sides come from ``term_to_binary/1`` on the same node, so equal terms have equal bytes
 (the same encoder walks the same term). That is what makes byte identity a sound test here.
+
+Stored payloads may come from an imported file, so they are treated as hostile: every
+malformed input raises ``BatchFormatError`` (cut short, unknown tag, nested too deeply, not
+UTF-8), and a compressed payload inflates through ``etf.decode.inflate`` - at most its declared
+size and at most ``MAX_INFLATED_BYTES``.
 """
 
 from __future__ import annotations
 
 import struct
-import zlib
 
 from .errors import BatchFormatError
 
@@ -30,9 +34,15 @@ _ATOM8 = (115, 119)    # SMALL_ATOM_EXT, SMALL_ATOM_UTF8_EXT: 1-byte length
 def skip(buf: bytes, off: int) -> int:
     """Offset just past the term starting at ``off`` (no version byte)."""
     try:
-        return _skip(buf, off)
+        end = _skip(buf, off)
     except (IndexError, struct.error) as exc:
         raise BatchFormatError(f"ETF term at offset {off} is cut short ({len(buf)} bytes)") from exc
+    except RecursionError as exc:
+        raise BatchFormatError(f"ETF term at offset {off} is nested too deeply to scan") from exc
+    if end > len(buf):
+        raise BatchFormatError(f"ETF term at offset {off} is cut short: it needs {end - off} bytes, "
+                               f"{len(buf) - off} are there")
+    return end
 
 
 def _skip(buf: bytes, off: int) -> int:
@@ -116,17 +126,27 @@ def body(data: bytes) -> bytes:
     """The term bytes after the version byte, decompressing a compressed term."""
     if not data or data[0] != VERSION:
         raise BatchFormatError("ETF data does not start with the version byte 131")
-    if len(data) > 1 and data[1] == 80:  # compressed: 4-byte size + zlib
-        return zlib.decompress(data[6:])
+    if len(data) < 2:
+        raise BatchFormatError("ETF data holds only the version byte, no term")
+    if data[1] == 80:  # compressed: 4-byte size + zlib, inflated with a bound
+        from elixir_scope.instrument.etf.decode import DecodeError, inflate
+
+        try:
+            inner, end = inflate(data, 1)
+        except DecodeError as exc:
+            raise BatchFormatError(str(exc)) from exc
+        if not inner:
+            raise BatchFormatError("compressed ETF data inflates to nothing")
+        return inner
     return data[1:]
 
 
 def tuple_elements(data: bytes) -> list[bytes]:
     """Each element of a top-level tuple as standalone ETF (with version byte)."""
     b = body(data)
-    if b[0] == 104:
+    if b[0] == 104 and len(b) >= 2:
         n, off = b[1], 2
-    elif b[0] == 105:
+    elif b[0] == 105 and len(b) >= 5:
         n, off = _U32(b, 1)[0], 5
     else:
         raise BatchFormatError(f"expected an ETF tuple, found tag {b[0]}")
@@ -147,10 +167,14 @@ def list_elements(data: bytes) -> list[bytes] | None:
     if tag == 106:
         return []
     if tag == 107:
-        n = _U16(b, 1)[0]
+        n = _U16(b, 1)[0] if len(b) >= 3 else 0
+        if len(b) < 3 + n:
+            raise BatchFormatError(f"ETF string is cut short ({len(b)} bytes)")
         return [bytes((VERSION, 97, c)) for c in b[3:3 + n]]
     if tag != 108:
         return None
+    if len(b) < 5:
+        raise BatchFormatError(f"ETF list header is cut short ({len(b)} bytes)")
     n, off = _U32(b, 1)[0], 5
     out = []
     for _ in range(n):
@@ -164,9 +188,12 @@ def atom_text(data: bytes) -> str | None:
     """The atom's name if ``data`` (standalone ETF) is an atom, else None."""
     b = body(data)
     tag = b[0]
-    if tag in _ATOM16:
-        n = _U16(b, 1)[0]
-        return b[3:3 + n].decode("utf-8" if tag == 118 else "latin-1")
-    if tag in _ATOM8:
-        return b[2:2 + b[1]].decode("utf-8" if tag == 119 else "latin-1")
+    try:
+        if tag in _ATOM16:
+            n = _U16(b, 1)[0]
+            return b[3:3 + n].decode("utf-8" if tag == 118 else "latin-1")
+        if tag in _ATOM8:
+            return b[2:2 + b[1]].decode("utf-8" if tag == 119 else "latin-1")
+    except (IndexError, struct.error, UnicodeDecodeError) as exc:
+        raise BatchFormatError(f"malformed ETF atom: {exc}") from exc
     return None

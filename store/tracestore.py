@@ -28,6 +28,11 @@ from .ingest import RecordingWriter
 from .reader import RECORDING_COLUMNS, Recording, RecordingInfo, recording_info
 from .states import StatePolicy
 
+import typing
+
+if typing.TYPE_CHECKING:
+    from .import_check import ImportLimits
+
 
 class TraceStore:
     """An open trace store file. Use ``TraceStore.open``; close it (or use ``with``)."""
@@ -124,8 +129,10 @@ class TraceStore:
 
         return export_recording(self._db, recording_id, Path(path))
 
-    def import_recording(self, path: str | Path) -> int:
-        """Import a recording file made by ``export_recording``; returns its new id here."""
+    def import_recording(self, path: str | Path, limits: ImportLimits | None = None) -> int:
+        """Import a recording file made by ``export_recording``; returns its new id here.
+        The file is checked first (read-only, integrity, exact schema, ``limits``: an
+        ``import_check.ImportLimits``)."""
         from .archive import import_recording
 
-        return import_recording(self._db, Path(path))
+        return import_recording(self._db, Path(path), limits)

@@ -12,7 +12,7 @@ from elixir_scope.mcp_server.errors import to_tool_error
 from elixir_scope.mcp_server.hints import HINTS, describe
 
 ERROR_MODULES = [
-    "elixir_scope.instrument.dist.errors", "elixir_scope.instrument.introspect",
+    "elixir_scope.instrument.dist.errors", "elixir_scope.instrument.dist.cookie", "elixir_scope.instrument.introspect",
     "elixir_scope.instrument.specs", "elixir_scope.instrument.capture", "elixir_scope.instrument.limits",
     "elixir_scope.store.errors", "elixir_scope.store.query.errors", "elixir_scope.knowledge.errors",
     "elixir_scope.knowledge.source.errors", "elixir_scope.mcp_server.config", "elixir_scope.mcp_server.state",

@@ -13,7 +13,7 @@ from elixir_scope.cli import main
 from elixir_scope.mcp_server.config import ConfigError, ServerConfig
 from support.mcp_servers import server_env, start_http_server
 
-TOKEN = "test-token-7f3a"
+TOKEN = "test-token-7f3a-9c2e"
 INIT = {
     "jsonrpc": "2.0", "id": 1, "method": "initialize",
     "params": {"protocolVersion": "2025-06-18", "capabilities": {},
@@ -24,7 +24,8 @@ HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "app
 
 @pytest.mark.parametrize("kwargs, complaint", [
     ({}, "bearer token"),
-    ({"token": "t"}, "--allowed-host"),
+    ({"token": "t" * 16}, "--allowed-host"),
+    ({"token": "short-token", "allowed_hosts": ("box:1",)}, "at least 16"),
     ({"allowed_hosts": ("box:1",)}, "bearer token"),
 ])
 def test_non_loopback_http_needs_token_and_allowed_hosts(kwargs, complaint):
@@ -36,7 +37,7 @@ def test_non_loopback_http_needs_token_and_allowed_hosts(kwargs, complaint):
 def test_safe_configurations_validate():
     ServerConfig(transport="http").validate()
     ServerConfig(transport="http", host="::1").validate()
-    ServerConfig(transport="http", host="0.0.0.0", token="t", allowed_hosts=("box:8765",)).validate()
+    ServerConfig(transport="http", host="0.0.0.0", token="t" * 16, allowed_hosts=("box:8765",)).validate()
     ServerConfig().validate()  # stdio
 
 

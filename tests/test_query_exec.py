@@ -259,7 +259,7 @@ def test_public_names():
 
     assert set(q.__all__) == {
         "AbsenceRow", "EventRow", "GapSummary", "GroupRow", "MatchRow", "Query",
-        "QueryCursorError", "QueryError", "QueryResult", "QueryStoreError", "QuerySyntaxError",
+        "QueryCursorError", "QueryError", "QueryLimitError", "QueryLimits", "QueryResult", "QueryStoreError", "QuerySyntaxError",
         "parse", "run_query"}
 
 

@@ -123,7 +123,9 @@ async def _diagnose(args: argparse.Namespace, out: Output):
     if not out.json_mode:
         from rich.markdown import Markdown
 
-        out.console.print(Markdown(render_markdown(report)))
+        from elixir_scope.instrument.etf.inspect import visible
+
+        out.console.print(Markdown(visible(render_markdown(report))))
         rc = report.root_cause
         truth = sc["culprit"]
         if rc is not None:

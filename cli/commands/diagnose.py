@@ -124,5 +124,7 @@ async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
     else:
         from rich.markdown import Markdown
 
-        out.console.print(Markdown(md))
+        from elixir_scope.instrument.etf.inspect import visible
+
+        out.console.print(Markdown(visible(md)))
     return 0 if report.verdict != "inconclusive" else 3

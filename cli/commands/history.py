@@ -84,7 +84,7 @@ def run_query_cmd(args: argparse.Namespace, out: Output) -> int:
     for note in page.notes:
         out.note(note)
     if page.crosses_gaps:
-        out.err.print(f"[yellow]{page.gaps}[/yellow]")
+        out.warn(str(page.gaps))
     if page.next_cursor:
         out.note(f"more rows: add --cursor {page.next_cursor}")
     return 0
@@ -142,7 +142,7 @@ def run_state_at(args: argparse.Namespace, out: Output) -> int:
     ])
     out.line(full)
     for g in model.gaps:
-        out.err.print(f"[yellow]{g.description}: the state may have changed there[/yellow]")
+        out.warn(f"{g.description}: the state may have changed there")
     return 0
 
 

@@ -31,6 +31,10 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--max-rate", type=int, default=20_000, help="events per second kept; more are shed as gaps")
     p.add_argument("--checkpoint-ms", type=int, default=0, help="sys:get_state checkpoints every N ms")
     p.add_argument("--name", help="a name for the recording")
+    p.add_argument("--force", action="store_true",
+                   help="record a spec the safety rules refuse (a hot module such as Enum or :ets with "
+                        "wildcard arguments, or every module); on OTP < 27 also take over from another "
+                        "tracer. The limits still apply. Never allowed: tracing the agent itself")
     p.set_defaults(run=run)
 
 
@@ -43,7 +47,8 @@ async def run(args: argparse.Namespace, out: Output) -> int:
     with opened_store(args, must_exist=False) as store:
         async with attached(args) as conn:
             plan = await capture_plan(conn, args.spec, state_of=args.state_of, messages_of=args.messages_of,
-                                      lifecycle=args.lifecycle, checkpoint_ms=args.checkpoint_ms)
+                                      lifecycle=args.lifecycle, checkpoint_ms=args.checkpoint_ms,
+                                      force=args.force)
             name = args.name or ", ".join([*args.spec, *args.state_of, *args.messages_of]) or "lifecycle"
             session = await capture(conn, store, name, plan, limits)
             try:

@@ -13,9 +13,17 @@ import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["Cookie", "resolve_cookie", "ENV_VAR", "NoCookie"]
+__all__ = ["Cookie", "resolve_cookie", "read_cookie_file", "ENV_VAR", "FILE_ENV_VAR", "NoCookie", "CookieFileError"]
 
 ENV_VAR = "ELIXIR_SCOPE_COOKIE"
+FILE_ENV_VAR = "ELIXIR_SCOPE_COOKIE_FILE"
+# A cookie file holds one short line; anything bigger is the wrong file.
+_MAX_COOKIE_FILE = 4096
+
+
+class CookieFileError(ValueError):
+    """A cookie file that cannot be used (missing, unreadable, empty, too big). The message
+    names the file, never its content."""
 
 
 class NoCookie(LookupError):
@@ -55,6 +63,32 @@ class Cookie:
 
     def __reduce__(self):
         raise TypeError("a Cookie is not picklable (it would write the secret out)")
+
+
+def read_cookie_file(path: "str | os.PathLike[str]") -> Cookie:
+    """The cookie in ``path`` (its first line, stripped; like ``~/.erlang.cookie``).
+
+    Passing a file keeps the cookie out of the process list (``ps`` shows ``--cookie SECRET``
+    to every user of the machine)."""
+    p = Path(path).expanduser()
+    try:
+        size = p.stat().st_size
+        if size > _MAX_COOKIE_FILE:
+            raise CookieFileError(f"cookie file {p} is {size} bytes; a cookie file holds one short line "
+                                  "(is it the right file?)")
+        text = p.read_text(encoding="latin-1")
+    except FileNotFoundError:
+        raise CookieFileError(f"cookie file {p} does not exist; create it with the node's cookie "
+                              "(e.g. copy ~/.erlang.cookie) or give the cookie via $ELIXIR_SCOPE_COOKIE") from None
+    except IsADirectoryError:
+        raise CookieFileError(f"cookie file {p} is a directory; pass the file that holds the cookie") from None
+    except OSError as exc:
+        raise CookieFileError(f"cannot read the cookie file {p}: {exc.strerror}") from None
+    lines = text.strip().splitlines()
+    secret = lines[0].strip() if lines else ""
+    if not secret:
+        raise CookieFileError(f"cookie file {p} is empty; write the node's cookie into it")
+    return Cookie(secret)
 
 
 def resolve_cookie(*candidates: "str | Cookie | None", home: Path | None = None) -> Cookie:

@@ -87,7 +87,14 @@ async def client_handshake(
             f"{target} sent an old-style challenge {challenge[:1]!r}; only OTP 23+ (handshake version 6) is supported"
         )
     peer_flags, peer_challenge, peer_creation, nlen = struct.unpack_from(">QIIH", challenge, 1)
-    peer_name = challenge[19:19 + nlen].decode("utf-8")
+    try:
+        peer_name = challenge[19:19 + nlen].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HandshakeError(f"{target} sent a node name that is not valid UTF-8 ({challenge[19:19 + nlen][:64]!r}); "
+                             "it is not a BEAM node, or the stream is corrupt") from exc
+    if len(peer_name) > 255 or "@" not in peer_name:
+        raise HandshakeError(f"{target} sent an invalid node name {peer_name[:64]!r} in its challenge "
+                             "(a node name is name@host, at most 255 characters)")
     missing = REQUIRED_PEER_FLAGS & ~peer_flags
     if missing:
         names = flag_names(missing)

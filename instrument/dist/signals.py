@@ -23,7 +23,9 @@ GROUP_LEADER, NODE_LINK       ignored
 A message to a pid or name we do not have is dropped, as the BEAM does. A message whose
 payload this decoder cannot read (e.g. nested deeper than Python's recursion allows) is not
 dropped silently and does not cost the connection: the mailbox gets an ``UndecodableMessage``
-with the raw bytes and the reason. A control term that cannot be read closes the connection.
+with the raw bytes and the reason. A control term that cannot be read, or that has the wrong
+shape for its operation (a map, a short tuple, a non-pid where a pid belongs), closes the
+connection with ``protocol error: ...`` as its down reason; nothing else escapes the handler.
 """
 
 from __future__ import annotations
@@ -92,6 +94,9 @@ class Dispatcher:
             if data[start] != 112:  # 'p': pass-through; anything else needs flags we never set
                 raise DecodeError(f"unexpected packet type {data[start]} (we negotiated pass-through framing)")
             ctrl, off = decode_one(data, start + 1)
+            if type(ctrl) is not tuple or not ctrl or type(ctrl[0]) is not int:
+                raise DecodeError(f"a control message must be a tuple starting with an operation number, "
+                                  f"got {type(ctrl).__name__}")
             op = ctrl[0]
             if op == 22 or op == 2:  # SEND_SENDER / SEND: {Op, From|'', To}
                 try:
@@ -115,11 +120,15 @@ class Dispatcher:
                 log.warning("ignoring unknown control message %r from %s", ctrl, self.conn.node_name)
                 return
             handler(ctrl, payload)
-        except (DecodeError, IndexError, TypeError, ValueError) as exc:
-            log.error("bad packet from %s: %s; closing the connection", self.conn.node_name, exc)
-            self.conn._go_down(f"protocol error: {exc}", abort=True)
         except DistError:
             pass  # an answer to a connection that just went down: nothing to answer any more
+        except (DecodeError, LookupError, TypeError, ValueError, AttributeError) as exc:
+            # A malformed control message (wrong arity, a map where a tuple belongs, a pid
+            # that is not a pid): the peer is broken or hostile. Never let it escape into
+            # the event loop; close this connection with the reason.
+            detail = f"{type(exc).__name__}: {exc}" if not isinstance(exc, DecodeError) else str(exc)
+            log.error("bad packet from %s: %s; closing the connection", self.conn.node_name, detail[:500])
+            self.conn._go_down(f"protocol error: {detail[:500]}", abort=True)
 
     def deliver(self, to: Any, msg: Any) -> None:
         mbox = self.mailboxes.get(to)

@@ -6,7 +6,10 @@ coroutine switch per packet, which is what keeps trace batches cheap. During the
 the same object offers ``await read_exact(n)``; switching to packet mode is a flag, so no
 byte the peer sends right after the handshake can be lost between two readers.
 
-Framing after the handshake: ``[Len:32][Data]``; ``Len == 0`` is a tick.
+Framing after the handshake: ``[Len:32][Data]``; ``Len == 0`` is a tick. A header
+declaring more than ``max_packet`` bytes (``MAX_PACKET_BYTES`` by default) closes the
+connection at once, before a byte of that packet is buffered: the reason given to the
+connection says how big the packet claimed to be and which limit it broke.
 """
 
 from __future__ import annotations
@@ -15,14 +18,32 @@ import asyncio
 import struct
 from typing import Callable
 
-__all__ = ["DistProtocol"]
+__all__ = ["DistProtocol", "MAX_PACKET_BYTES", "PacketTooLarge"]
 
 _u32 = struct.Struct(">I").unpack_from
 
+# The largest distribution packet accepted. A trace batch is at most batch_size records of
+# max_term_bytes each (8 MB with the defaults); rpc results of whole-node surveys stay well
+# below this.
+MAX_PACKET_BYTES = 256 * 1024 * 1024
+
+
+class PacketTooLarge(ConnectionError):
+    """A packet header declared more bytes than ``max_packet`` (the connection is closed)."""
+
+    def __init__(self, declared: int, limit: int) -> None:
+        self.declared, self.limit = declared, limit
+        super().__init__(
+            f"the peer sent a packet header declaring {declared} bytes, above the {limit}-byte limit "
+            "(max_packet); the connection was closed before buffering it - the peer is not a sane "
+            "BEAM node or the stream is corrupt")
+
 
 class DistProtocol(asyncio.Protocol):
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, max_packet: int = MAX_PACKET_BYTES) -> None:
         self.loop = loop
+        self.max_packet = max_packet
+        self._refused = False
         self.transport: asyncio.Transport | None = None
         self._buf = bytearray()
         self._want = 0
@@ -43,6 +64,8 @@ class DistProtocol(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
         self.last_rx = self.loop.time()
         on_packet = self._on_packet
         if on_packet is None:
@@ -57,6 +80,9 @@ class DistProtocol(asyncio.Protocol):
             pos, n_data = 0, len(data)
             while n_data - pos >= 4:
                 (n,) = _u32(data, pos)
+                if n > self.max_packet:
+                    self._refuse(n)
+                    return
                 end = pos + 4 + n
                 if end > n_data:
                     break
@@ -70,6 +96,9 @@ class DistProtocol(asyncio.Protocol):
         pos, n_buf = 0, len(buf)
         while n_buf - pos >= 4:
             (n,) = _u32(buf, pos)
+            if n > self.max_packet:
+                self._refuse(n)
+                return
             end = pos + 4 + n
             if end > n_buf:
                 break
@@ -78,6 +107,18 @@ class DistProtocol(asyncio.Protocol):
             pos = end
         if pos:
             del buf[:pos]
+
+    def _refuse(self, declared: int) -> None:
+        """An oversized packet header: drop what is buffered, report, and abort the socket."""
+        self._refused = True
+        self._buf.clear()
+        exc = PacketTooLarge(declared, self.max_packet)
+        self.lost_exc = exc
+        on_lost, self._on_lost = self._on_lost, None
+        if self.transport is not None:
+            self.transport.abort()
+        if on_lost is not None:
+            on_lost(exc)
 
     def eof_received(self) -> bool | None:
         self._eof = True
@@ -88,7 +129,8 @@ class DistProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._eof = True
-        self.lost_exc = exc
+        if not self._refused:
+            self.lost_exc = exc
         w = self._read_waiter
         if w is not None and not w.done():
             w.set_result(None)

@@ -16,6 +16,18 @@ Entry points:
 Every tag a node sends over distribution is understood, plus compressed terms (tag 80)
 and the old latin-1 atom, pid, port, reference and float encodings. ``LOCAL_EXT`` (121) is
 node-internal and is refused with a clear error.
+
+Bounds (the bytes come from a peer or a file, so they are hostile until decoded):
+
+- A compressed term is only valid right after the version byte (as ``binary_to_term/1``
+  has it); it inflates to at most its declared size and at most ``max_inflated`` bytes
+  (``MAX_INFLATED_BYTES`` by default), checked while inflating (``zlib.decompressobj`` with
+  ``max_length``), so a 2 KB zlib bomb costs at most that many bytes, never gigabytes.
+- Nesting deeper than Python's recursion allows is a ``DecodeError``.
+- The atom caches are bounded (``_CACHE_LIMIT``, emptied when full), and atoms past
+  ``terms.Atom``'s strong table are interned weakly: a million distinct atoms from a peer
+  are freed once no term holds them.
+- Every failure is a ``DecodeError`` (a ``ValueError``) saying what was wrong and where.
 """
 
 from __future__ import annotations
@@ -26,7 +38,13 @@ from typing import Any
 
 from .terms import Atom, BitBinary, Charlist, ExactKey, Export, Fun, ImproperList, Pid, Port, Ref, freeze
 
-__all__ = ["decode", "decode_one", "DecodeError"]
+__all__ = ["decode", "decode_one", "inflate", "DecodeError", "MAX_INFLATED_BYTES"]
+
+# The most bytes one compressed term may inflate to (its header may declare less, never more).
+# Nothing ElixirScope receives is compressed (the agent and distribution send plain terms), so
+# this only has to fit terms a user compresses on purpose; kept small because decoding can
+# multiply the inflated size by ~10-30 in Python objects (a list of small integers).
+MAX_INFLATED_BYTES = 16 * 1024 * 1024
 
 
 class DecodeError(ValueError):
@@ -65,6 +83,12 @@ _LATIN1_ATOMS: dict[bytes, Any] = {b"true": True, b"false": False}
 _CACHE_LIMIT = 100_000
 
 
+def _reset(cache: dict[bytes, Any]) -> None:
+    cache.clear()
+    cache[b"true"] = True
+    cache[b"false"] = False
+
+
 def _atom_utf8(raw: bytes) -> Any:
     atom = _UTF8_ATOMS.get(raw)
     if atom is None:
@@ -72,8 +96,9 @@ def _atom_utf8(raw: bytes) -> Any:
             atom = Atom(raw.decode("utf-8"))
         except UnicodeDecodeError as exc:
             raise DecodeError(f"atom name is not valid UTF-8: {raw!r}") from exc
-        if len(_UTF8_ATOMS) < _CACHE_LIMIT:
-            _UTF8_ATOMS[raw] = atom
+        if len(_UTF8_ATOMS) >= _CACHE_LIMIT:  # start over: keeps the cache bounded and current
+            _reset(_UTF8_ATOMS)
+        _UTF8_ATOMS[raw] = atom
     return atom
 
 
@@ -82,8 +107,9 @@ def _atom_latin1(raw: bytes) -> Any:
     if atom is None:
         name = raw.decode("latin-1")
         atom = True if name == "true" else False if name == "false" else Atom(name)
-        if len(_LATIN1_ATOMS) < _CACHE_LIMIT:
-            _LATIN1_ATOMS[raw] = atom
+        if len(_LATIN1_ATOMS) >= _CACHE_LIMIT:
+            _reset(_LATIN1_ATOMS)
+        _LATIN1_ATOMS[raw] = atom
     return atom
 
 
@@ -335,19 +361,10 @@ def _dec(data: bytes, pos: int) -> tuple[Any, int]:
         node, pos = _node_atom(data, pos)
         i, c = _u32u8(data, pos)
         return Ref(node, c, (i,)), pos + 5
-    if tag == 80:  # compressed: UncompressedSize:32 then a zlib stream
-        (size,) = _u32(data, pos)
-        z = zlib.decompressobj()
-        try:
-            inner = z.decompress(data[pos + 4:])
-        except zlib.error as exc:
-            raise DecodeError(f"bad compressed term: {exc}") from exc
-        if len(inner) != size or not z.eof:
-            raise DecodeError(f"compressed term inflates to {len(inner)} bytes, header says {size}")
-        term, used = _dec(inner, 0)
-        if used != size:
-            raise DecodeError("trailing bytes inside a compressed term")
-        return term, len(data) - len(z.unused_data)
+    if tag == 80:
+        raise DecodeError(
+            f"a compressed term (tag 80) at offset {pos - 1} is nested inside another term; "
+            "only a whole term may be compressed (as term_to_binary/2 writes it)")
     if tag == 121:
         raise DecodeError(
             "LOCAL_EXT (121) is node-internal and cannot be decoded outside the node that made it; "
@@ -358,10 +375,41 @@ def _dec(data: bytes, pos: int) -> tuple[Any, int]:
     raise DecodeError(f"unknown external term tag {tag} at offset {pos - 1}")
 
 
-def decode_one(data: bytes | bytearray | memoryview, offset: int = 0) -> tuple[Any, int]:
+def inflate(data: bytes, offset: int, max_inflated: int = MAX_INFLATED_BYTES) -> tuple[bytes, int]:
+    """The body of the compressed term whose tag 80 is at ``offset``: ``(inflated, end)``.
+
+    ``UncompressedSize:32`` then a zlib stream. The stream is inflated to at most
+    ``min(UncompressedSize, max_inflated)`` bytes plus one (to tell "more than declared"),
+    so the cost is bounded before a byte is produced. ``end`` is the offset just past the
+    zlib stream. Raises ``DecodeError`` for a bad stream, a size above the cap, or a stream
+    that inflates to more or less than declared.
+    """
+    try:
+        (size,) = _u32(data, offset + 1)
+    except struct.error as exc:
+        raise DecodeError(f"truncated compressed term header at offset {offset}") from exc
+    if size > max_inflated:
+        raise DecodeError(
+            f"compressed term at offset {offset} declares {size} inflated bytes, above the "
+            f"{max_inflated}-byte limit (max_inflated); refusing to inflate it")
+    z = zlib.decompressobj()
+    try:
+        inner = z.decompress(data[offset + 5:], size + 1)
+    except zlib.error as exc:
+        raise DecodeError(f"bad compressed term at offset {offset}: {exc}") from exc
+    if len(inner) != size or not z.eof:
+        more = "more than" if len(inner) > size or not z.eof else f"{len(inner)} bytes,"
+        raise DecodeError(
+            f"compressed term at offset {offset} inflates to {more} the {size} bytes its header declares")
+    return inner, len(data) - len(z.unused_data)
+
+
+def decode_one(data: bytes | bytearray | memoryview, offset: int = 0, *,
+               max_inflated: int = MAX_INFLATED_BYTES) -> tuple[Any, int]:
     """Decode one term (starting with its 131 version byte) at ``offset``.
 
-    Returns ``(term, new_offset)``; bytes after the term are left alone.
+    Returns ``(term, new_offset)``; bytes after the term are left alone. A compressed term
+    inflates to at most ``max_inflated`` bytes (see ``inflate``).
     """
     if type(data) is not bytes:
         data = bytes(data)
@@ -371,6 +419,12 @@ def decode_one(data: bytes | bytearray | memoryview, offset: int = 0) -> tuple[A
                 f"expected the version byte 131 at offset {offset}, got {data[offset]} "
                 "(is this really term_to_binary output?)"
             )
+        if data[offset + 1] == 80:
+            inner, end = inflate(data, offset + 1, max_inflated)
+            term, used = _dec(inner, 0)
+            if used != len(inner):
+                raise DecodeError(f"{len(inner) - used} trailing bytes inside the compressed term at offset {offset}")
+            return term, end
         term, end = _dec(data, offset + 1)
     except DecodeError:
         raise
@@ -378,19 +432,21 @@ def decode_one(data: bytes | bytearray | memoryview, offset: int = 0) -> tuple[A
         raise DecodeError(f"truncated external term ({len(data) - offset} bytes from offset {offset})") from exc
     except RecursionError as exc:
         raise DecodeError("external term nested too deeply for this decoder") from exc
-    except (ValueError, TypeError) as exc:  # e.g. a 300-character atom, a bitstring with 0 bits
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. a 300-character atom, a bitstring with 0 bits
         raise DecodeError(f"invalid external term: {exc}") from exc
+    except MemoryError as exc:
+        raise DecodeError(f"external term too large to hold in memory ({len(data) - offset} bytes)") from exc
     if end > len(data):
         raise DecodeError(f"truncated external term: needs {end - offset} bytes from offset {offset}, got {len(data) - offset}")
     return term, end
 
 
-def decode(data: bytes | bytearray | memoryview) -> Any:
+def decode(data: bytes | bytearray | memoryview, *, max_inflated: int = MAX_INFLATED_BYTES) -> Any:
     """Decode exactly one term; trailing bytes are an error (use ``decode_one`` for a
     sequence of terms)."""
     if type(data) is not bytes:
         data = bytes(data)
-    term, end = decode_one(data, 0)
+    term, end = decode_one(data, 0, max_inflated=max_inflated)
     if end != len(data):
         raise DecodeError(f"{len(data) - end} trailing bytes after the term (at offset {end}); use decode_one")
     return term

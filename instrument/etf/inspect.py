@@ -19,7 +19,12 @@ the real ``IO.inspect`` output of the installed Elixir):
 - ``#PID<0.123.0>``, ``#Reference<0.1.2.3>``, ``#Port<0.5>``, ``#Function<...>``, ``&M.f/1``.
 
 Bounds: ``limit`` caps the items shown per collection (``...`` marks the rest, as Elixir
-does); ``printable_limit`` caps the characters of a string or charlist (``"abc" <> ...``).
+does); ``printable_limit`` caps the characters of a string or charlist (``"abc" <> ...``);
+``max_depth`` caps nesting (a deeper collection prints as ``...``); ``max_chars`` caps the
+whole text (once spent, every further item prints as ``...``), so ``limit ** depth`` items
+never get printed; an integer too long for decimal digits prints as
+``«integer of N bits»``. Printing never raises: a term that still cannot be printed (or a
+value that is not a term) gives a short ``«unprintable ...»`` text.
 
 The tracer agent's markers (docs/event-format.md) are rendered so they cannot be mistaken for
 data: ``'$truncated'`` → ``«truncated»``, ``{'$truncated', What, Size}`` →
@@ -53,7 +58,7 @@ from .terms import (
     Ref,
 )
 
-__all__ = ["inspect", "InspectOptions"]
+__all__ = ["inspect", "InspectOptions", "visible"]
 
 Syntax = Literal["elixir", "erlang"]
 
@@ -87,6 +92,13 @@ class InspectOptions:
     printable_limit: int = 4096
     syntax: Syntax = "elixir"
     charlists: Literal["quotes", "sigil"] = "quotes"
+    max_depth: int = 64
+    max_chars: int = 256_000
+
+
+# Integers longer than this print as «integer of N bits» (CPython refuses to turn ints of
+# more than 4300 digits into text, and such a number is not readable anyway).
+_MAX_INT_BITS = 4096
 
 
 def inspect(
@@ -96,19 +108,30 @@ def inspect(
     printable_limit: int = 4096,
     syntax: Syntax = "elixir",
     charlists: Literal["quotes", "sigil"] = "quotes",
+    max_depth: int = 64,
+    max_chars: int = 256_000,
 ) -> str:
-    """``term`` as Elixir's ``inspect/2`` would print it (single line); see the module docs."""
-    opts = InspectOptions(limit, printable_limit, syntax, charlists)
-    return _Printer(opts).term(term)
+    """``term`` as Elixir's ``inspect/2`` would print it (single line); see the module docs.
+    Never raises."""
+    opts = InspectOptions(max(limit, 0), max(printable_limit, 0), syntax, charlists,
+                          max(max_depth, 1), max(max_chars, 16))
+    try:
+        return _Printer(opts).term(term)
+    except (RecursionError, MemoryError) as exc:
+        return f"«unprintable term: {type(exc).__name__}»"
+    except Exception as exc:  # a value that is not a term, or a bug: diagnostics must still print
+        return f"«unprintable {type(term).__name__}: {type(exc).__name__}»"
 
 
 class _Printer:
     def __init__(self, opts: InspectOptions) -> None:
         self.o = opts
         self.ex = opts.syntax == "elixir"
+        self.depth = 0
+        self.budget = opts.max_chars
         # exact-type fast path for the terms that dominate real payloads
         self._fast = {Atom: self.atom, bytes: self.binary, tuple: self.tuple, list: self.list,
-                      dict: self._dict, int: str, Pid: self._pid}
+                      dict: self._dict, int: self.integer, Pid: self._pid}
 
     def _dict(self, d: dict) -> str:
         return self.map(list(d.items()))
@@ -130,7 +153,7 @@ class _Printer:
         if isinstance(t, Atom):
             return self.atom(t)
         if isinstance(t, int):
-            return str(t)
+            return self.integer(t)
         if isinstance(t, float):
             return _float(t)
         if isinstance(t, (bytes, bytearray, memoryview)):
@@ -166,7 +189,13 @@ class _Printer:
             return self.bitstring(t)
         if isinstance(t, ImproperList):
             return self.improper(t)
-        return repr(t)  # not an Erlang term; never raise while printing diagnostics
+        text = repr(t)  # not an Erlang term; never raise while printing diagnostics
+        return text if len(text) <= 200 else text[:200] + "..."
+
+    def integer(self, n: int) -> str:
+        if -(1 << _MAX_INT_BITS) < n < (1 << _MAX_INT_BITS):
+            return str(n)
+        return f"«integer of {n.bit_length()} bits»" if n > 0 else f"«negative integer of {n.bit_length()} bits»"
 
     # -- atoms ---------------------------------------------------------------------------
     def atom(self, a: Atom) -> str:
@@ -213,6 +242,15 @@ class _Printer:
 
     # -- binaries ------------------------------------------------------------------------
     def binary(self, b: bytes) -> str:
+        if len(b) > 4 * self.o.printable_limit + 4:
+            # only the shown prefix is examined (cut at a character boundary), so a 1 GB
+            # binary costs what its first few KB cost; it is judged printable by that prefix
+            head = b[: 4 * self.o.printable_limit + 4]
+            text = _printable_utf8(_utf8_prefix(head))
+            if text is not None and len(text) > self.o.printable_limit:
+                body = _escape(text[: self.o.printable_limit], '"', interpolation=self.ex)
+                return f'"{body}" <> ...' if self.ex else f'<<"{body}"...>>'
+            return self.bytes_list(list(b[: self.o.limit + 1]), None)
         text = _printable_utf8(b)
         if text is not None:
             cut = len(text) > self.o.printable_limit
@@ -240,12 +278,29 @@ class _Printer:
 
     # -- collections ---------------------------------------------------------------------
     def _items(self, items: list[Any], render) -> list[str]:
-        out = [render(x) for x in items[: self.o.limit]]
+        if self.depth >= self.o.max_depth:
+            return ["..."] if items else []
+        self.depth += 1
+        out = []
+        try:
+            for x in items[: self.o.limit]:
+                if self.budget <= 0:
+                    out.append("...")
+                    return out
+                before = self.budget
+                text = render(x)
+                # nested collections charged their own items already: charge the rest
+                self.budget -= max(len(text) - (before - self.budget), 0) + 2
+                out.append(text)
+        finally:
+            self.depth -= 1
         if len(items) > self.o.limit:
             out.append("...")
         return out
 
     def tuple(self, t: tuple) -> str:
+        if len(t) > self.o.limit + 1:
+            t = t[: self.o.limit + 1]  # _items shows `limit` and an ellipsis
         if len(t) == 3 and t[0] is TRUNCATED:
             what, size = t[1], t[2]
             what_s = what.name if isinstance(what, Atom) else self.term(what)
@@ -269,7 +324,11 @@ class _Printer:
 
     def list(self, items: list[Any]) -> str:
         if items and all(type(c) is int for c in items):
-            return self.charlist(items)
+            if all(c in _ASCII_PRINTABLE for c in items):
+                # only the shown part is turned into text (a 10-million-element charlist
+                # costs its prefix)
+                return self.charlist(items[: self.o.printable_limit + 1])
+            return self.plain_list(items)
         if self.ex and items and all(
             type(x) is tuple and len(x) == 2 and isinstance(x[0], Atom) and self.key(x[0])
             for x in items
@@ -325,6 +384,36 @@ class _Printer:
 _ASCII_UNPRINTABLE = re.compile(rb"[\x00-\x06\x0e-\x1a\x1c-\x1f]")
 # Characters that need an escape inside quotes (checked before the slow per-character path).
 _NEEDS_ESCAPE = {q: re.compile(r"[\\%s\x00-\x1f\x7f]|#\{" % re.escape(q)) for q in ("\"", "'")}
+
+
+# Characters that can drive a terminal or reorder text: C0 controls (tab excepted), DEL, C1
+# controls (U+009B is a one-character CSI) and the bidirectional overrides/isolates.
+_INVISIBLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """``text`` with every control character shown as an escape (``\x1b``, ``\u202e``), so a
+    name chosen by the traced application cannot move the cursor, recolour or clear a
+    terminal, or reorder what is shown. Printable text is unchanged."""
+    if not isinstance(text, str):
+        text = str(text)
+    if not _INVISIBLE.search(text):
+        return text
+    return _INVISIBLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                          else f"\\u{ord(m.group()):04x}", text)
+
+
+def _utf8_prefix(b: bytes) -> bytes:
+    """``b`` without a UTF-8 sequence cut short at its end."""
+    for back in range(1, min(4, len(b)) + 1):
+        byte = b[-back]
+        if byte & 0xC0 == 0x80:
+            continue  # a continuation byte: look further back for its lead byte
+        if byte < 0x80:
+            return b
+        need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+        return b if need <= back else b[:-back]
+    return b
 
 
 def _printable_utf8(b: bytes) -> str | None:

@@ -18,6 +18,7 @@ loses information, and a term sent back to the node is then a different term. So
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -48,7 +49,13 @@ class Atom:
     """
 
     __slots__ = ("name", "__weakref__")
+    # The first ``_STRONG_LIMIT`` atoms are kept for the life of the process (the names a
+    # program uses); any further ones (a peer sending a million distinct atoms) are interned
+    # weakly, so they are freed when no term holds them and the table cannot grow without
+    # bound. Identity still holds: while an atom is alive, ``Atom(name)`` returns it.
     _table: dict[str, "Atom"] = {}
+    _overflow: "weakref.WeakValueDictionary[str, Atom]" = weakref.WeakValueDictionary()
+    _STRONG_LIMIT = 50_000
     name: str
 
     def __new__(cls, name: str) -> "Atom":
@@ -61,9 +68,14 @@ class Atom:
             raise TypeError(f"Atom name must be a str, got {type(name).__name__}: {name!r}")
         if len(name) > 255:
             raise ValueError(f"an atom has at most 255 characters; got {len(name)}")
+        atom = cls._overflow.get(name)
+        if atom is not None:
+            return atom
         atom = object.__new__(cls)
         object.__setattr__(atom, "name", name)
-        return cls._table.setdefault(name, atom)
+        if len(cls._table) < cls._STRONG_LIMIT:
+            return cls._table.setdefault(name, atom)
+        return cls._overflow.setdefault(name, atom)
 
     def __setattr__(self, key: str, value: Any) -> None:
         raise AttributeError("Atom is immutable")

@@ -1,31 +1,31 @@
 """Turn a parsed spec into a trace pattern with a real match spec, and refuse dangerous ones.
 
 A match spec is Python data ``[(head, guards, body)]`` with ``Atom('$1')`` variables, ready for
-``instrument.etf.encode`` and ``erlang:trace_pattern/3`` on the target. Safety rules, as in
-recon_trace: no pattern over every module; never the agent itself; no hot stdlib module with
-wildcard arguments (every process calls them all the time) unless ``force=True``.
+``instrument.etf.encode`` and ``erlang:trace_pattern/3`` on the target. The safety rules live
+in ``safety.py``.
+
+Literal atoms that mean something in a match spec (``:_``, ``:"$1"``, ``:"$_"``, ``:"$$"``)
+are matched *literally*: in the head such an atom becomes a fresh variable plus a guard
+``{'=:=', '$N', {const, Atom}}``; inside guards it is quoted with ``const``. A guard that is
+always true (``when true``, ``when 1 == 1``, ``when x == x``, ``when is_atom(:a) or ...``) does
+not count as a restriction for the hot-module rule (``safety.py``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from ..etf import Atom
-from .errors import DangerousSpecError, SpecError
+from .errors import SpecError
 from .parser import ParsedSpec, parse
+from .safety import AGENT_MODULE, HOT_MODULES, check_safety
 
-AGENT_MODULE = "elixir_scope_agent"
+__all__ = ["TraceSpec", "compile_spec", "generate", "AGENT_MODULE", "HOT_MODULES", "MAX_SPEC_CHARS"]
 
-# Modules nearly every process calls constantly: tracing them unrestricted floods the node.
-HOT_MODULES = frozenset({
-    "erlang", "lists", "maps", "io", "io_lib", "gen", "gen_server", "gen_statem", "gen_event",
-    "proc_lib", "ets", "string", "binary", "unicode", "sys", "code", "application", "supervisor",
-    "timer", "erl_eval", "re", "dict", "sets", "orddict", "queue", "file", "prim_file",
-    "logger", "Elixir.Enum", "Elixir.Map", "Elixir.List", "Elixir.Kernel", "Elixir.String",
-    "Elixir.Keyword", "Elixir.GenServer", "Elixir.Access", "Elixir.Stream", "Elixir.IO",
-    "Elixir.Logger", "Elixir.Agent", "Elixir.Process", "Elixir.Task",
-})
+# A trace spec is one line: this bounds the work of parsing it and the match spec sent.
+MAX_SPEC_CHARS = 4_000
 
 _GUARD_FUNS = {
     "is_atom", "is_binary", "is_bitstring", "is_boolean", "is_float", "is_function", "is_integer",
@@ -37,6 +37,14 @@ _ELIXIR_ONLY = {"elem", "is_nil"}
 _ARITH = {"+": "+", "-": "-", "*": "*", "/": "/", "div": "div", "rem": "rem"}
 
 _UNDERSCORE = Atom("_")
+_CONST = Atom("const")
+_EXACT = Atom("=:=")
+# Atoms a match spec reads as wildcard or variables: '_', '$1', '$_', '$$'.
+_MS_SPECIAL = re.compile(r"_\Z|\$(\d+|_|\$)\Z")
+
+
+def _special(v: Any) -> bool:
+    return isinstance(v, Atom) and _MS_SPECIAL.match(v.name) is not None
 
 
 @dataclass(frozen=True)
@@ -65,11 +73,18 @@ class TraceSpec:
 class _Vars:
     def __init__(self) -> None:
         self.names: dict[str, Atom] = {}
+        self.literal_guards: list[tuple] = []
 
     def bind(self, name: str) -> Atom:
         if name not in self.names:
             self.names[name] = Atom(f"${len(self.names) + 1}")
         return self.names[name]
+
+    def literal(self, value: Atom) -> Atom:
+        """A head position that must equal the atom ``value`` literally (not as a wildcard)."""
+        var = self.bind(f"\x00literal{len(self.literal_guards)}")  # no spec variable has this name
+        self.literal_guards.append((_EXACT, var, (_CONST, value)))
+        return var
 
 
 def _head_term(p: tuple, vs: _Vars) -> Any:
@@ -79,7 +94,7 @@ def _head_term(p: tuple, vs: _Vars) -> Any:
     if kind == "var":
         return vs.bind(p[1])
     if kind == "lit":
-        return p[1]
+        return vs.literal(p[1]) if _special(p[1]) else _literal_term(p[1])
     if kind == "tuple":
         return tuple(_head_term(x, vs) for x in p[1])
     if kind == "list":
@@ -92,13 +107,38 @@ def _head_term(p: tuple, vs: _Vars) -> Any:
             return items + tail
         return ImproperList(items, tail)
     if kind == "map":
-        return {_head_term(k, vs): _head_term(v, vs) for k, v in p[1]}
+        out = {}
+        for k, v in p[1]:
+            if k[0] == "lit" and _special(k[1]):
+                raise SpecError(f"the atom {k[1].name!r} cannot be a map key in a trace spec pattern "
+                                "(match specs read it as a variable)",
+                                hint="match the map with a variable and test the key in a guard, "
+                                     "e.g. f(m) when is_map_key(:_, m)")
+            out[_head_term(k, vs)] = _head_term(v, vs)
+        return out
     raise SpecError(f"unsupported pattern {p!r}")
 
 
+def _literal_term(v: Any) -> Any:
+    """A literal value as a match-spec head term: special atoms nested in it are refused
+    (they cannot be quoted in a head)."""
+    if isinstance(v, (tuple, list)) and any(_special(x) or isinstance(x, (tuple, list, dict)) for x in v):
+        for x in v:
+            _literal_term(x)
+    elif isinstance(v, dict):
+        for k, x in v.items():
+            _literal_term(k)
+            _literal_term(x)
+    elif _special(v):
+        raise SpecError(f"the atom {v.name!r} inside a literal cannot be matched literally in a trace spec",
+                        hint="write the literal as a pattern (tuple/list syntax) so the atom can be tested in a guard")
+    return v
+
+
 def _const(v: Any) -> Any:
-    # Non-atomic constants inside a match-spec condition must be quoted.
-    return (Atom("const"), v) if isinstance(v, (tuple, list, dict)) else v
+    # Non-atomic constants, and atoms a match spec would read as variables ('$1', '_'),
+    # must be quoted inside a condition.
+    return (_CONST, v) if isinstance(v, (tuple, list, dict)) or _special(v) else v
 
 
 def _guard(e: tuple, vs: _Vars, spec: ParsedSpec, text: str) -> Any:
@@ -150,6 +190,7 @@ def generate(p: ParsedSpec, text: str, *, force: bool = False) -> TraceSpec:
     vs = _Vars()
     head: Any = [_head_term(a, vs) for a in p.args] if p.args is not None else _UNDERSCORE
     guards = [_guard(p.guard, vs, p, text)] if p.guard is not None else []
+    guards = vs.literal_guards + guards
     returns = "return" in p.actions
     body = [(Atom("exception_trace"),)] if returns else []
     spec = TraceSpec(text, p.syntax, p.module, p.function, p.arity, [(head, guards, body)], returns)
@@ -157,35 +198,21 @@ def generate(p: ParsedSpec, text: str, *, force: bool = False) -> TraceSpec:
     return spec
 
 
-def _restricted(p: ParsedSpec) -> bool:
-    """Does the spec narrow the calls beyond module/function/arity?"""
-    if p.guard is not None:
-        return True
-    return any(a[0] not in ("wild", "var") for a in (p.args or []))
-
-
-def check_safety(spec: TraceSpec, p: ParsedSpec, *, force: bool) -> None:
-    if spec.module == AGENT_MODULE:
-        raise DangerousSpecError(
-            "agent", "tracing the ElixirScope agent itself is never allowed: it would trace its "
-            "own work and loop", text=spec.source, hint="pick the module you are debugging")
-    if force:
-        return
-    if spec.module == "_":
-        raise DangerousSpecError(
-            "everything", "this spec matches every function of every module", text=spec.source,
-            hint="name a module, e.g. MyApp.Cart or cart (force=True to insist)")
-    if spec.module in HOT_MODULES and not _restricted(p):
-        shown = spec.module.removeprefix("Elixir.")
-        raise DangerousSpecError(
-            "hot_module", f"{shown} is called constantly by the whole node; tracing it with "
-            "wildcard arguments can flood the node", text=spec.source,
-            hint="restrict the arguments (e.g. :ets.insert(:my_table, _)) or add a guard, "
-                 "or pass force=True")
-
-
 def compile_spec(text: str, *, syntax: str | None = None, force: bool = False) -> TraceSpec:
     """Compile one trace spec string; raises ``SpecError`` (``DangerousSpecError``)."""
     if not isinstance(text, str):
         raise SpecError(f"a trace spec is a string, got {type(text).__name__}")
-    return generate(parse(text.strip(), syntax), text.strip(), force=force)
+    text = text.strip()
+    if len(text) > MAX_SPEC_CHARS:
+        raise SpecError(f"a trace spec of {len(text)} characters is too long (at most {MAX_SPEC_CHARS})",
+                        hint="trace a function by name and narrow it with a short guard")
+    try:
+        return generate(parse(text, syntax), text, force=force)
+    except SpecError:
+        raise
+    except RecursionError:
+        raise SpecError("the trace spec is nested too deeply", text=text,
+                        hint="use a flatter pattern (match specs are meant to be small)") from None
+    except (ValueError, OverflowError, ArithmeticError, TypeError) as exc:
+        raise SpecError(f"a value in the trace spec is out of range or malformed ({exc})", text=text,
+                        hint="use smaller numbers and plain literals") from None

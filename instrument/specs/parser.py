@@ -209,15 +209,24 @@ class Parser:
                 return ("lit", True if v == "true" else False if v == "false" else Atom(v))
         return self.literal_or_compound(self.pattern)
 
+    def number(self, t: Token) -> int | float:
+        if t.kind == "int":
+            if len(t.value.lstrip("-")) > 100:
+                raise self.error("an integer literal of more than 100 digits is not a sensible trace pattern")
+            return int(t.value)
+        value = float(t.value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise self.error(f"the float {t.value} is out of range (the BEAM has no infinite floats)")
+        return value
+
     def literal_or_compound(self, sub) -> tuple:
         t = self.tok
         if t.kind in ("int", "float"):
             self.take()
-            return ("lit", int(t.value) if t.kind == "int" else float(t.value))
+            return ("lit", self.number(t))
         if self.is_op("-") and self.peek().kind in ("int", "float"):
             self.take()
-            n = self.take()
-            return ("lit", -(int(n.value) if n.kind == "int" else float(n.value)))
+            return ("lit", -self.number(self.take()))
         if t.kind == "str":
             self.take()
             s = unquote(t.value)

@@ -113,6 +113,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         checkpoint_ms: Annotated[int, Field(ge=0, le=600_000, description="sys:get_state checkpoints of state_of processes every N ms (0: once at start).")] = 0,
         name: Annotated[str | None, Field(description="A name for the recording.")] = None,
         wait: Annotated[bool, Field(description="Wait for the capture to end (reports progress; cancelling the call stops the capture).")] = False,
+        force: Annotated[bool, Field(description="Record a spec the safety rules refuse (a hot module like Enum with wildcard arguments). The limits still apply; only when the user asked for it.")] = False,
         node: NodeArg = None,
     ) -> CaptureStatus:
         """Start recording what a node does — calls, messages, GenServer state, process
@@ -124,7 +125,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         state = app_state(ctx)
         conn = await state.connection(node)
         plan = await capture_plan(conn, list(spec), state_of=list(state_of), messages_of=list(messages_of),
-                                  lifecycle=lifecycle, checkpoint_ms=checkpoint_ms)
+                                  lifecycle=lifecycle, checkpoint_ms=checkpoint_ms, force=force)
         limits = CaptureLimits(max_events=max_events, max_seconds=max_seconds, max_rate=max_rate)
         label = name or ", ".join([*spec, *state_of, *messages_of]) or "lifecycle"
         session = await capture(conn, state.store(), label, plan, limits)

@@ -24,9 +24,15 @@ from ..config import ServerConfig
 from ..errors import tool_errors
 from ..state import app_state
 from .annotations import READ_ONLY_LOCAL
+from elixir_scope.instrument.etf.inspect import visible
+
 from .common import RecordingArg, in_thread, term_text
 
 PAYLOAD_CHARS = 600
+# A query from a model is bounded: its text, and the wall-clock time one call may take (the
+# store's own row budget, QueryLimits.max_rows, applies as everywhere).
+QUERY_MAX_CHARS = 2_000
+QUERY_SECONDS = 20.0
 
 EXAMPLES = [
     "calls SampleApp.Cart.add/3",
@@ -68,10 +74,12 @@ class QueryHelp(BaseModel):
 
 
 def _bounded(item: dict[str, Any]) -> dict[str, Any]:
+    """Long texts cut, and control characters (terminal escapes in a process or function
+    name chosen by the traced application) shown as escapes."""
     out = {}
     for k, v in item.items():
-        if isinstance(v, str) and len(v) > PAYLOAD_CHARS:
-            v = v[:PAYLOAD_CHARS] + f"… ({len(v)} chars)"
+        if isinstance(v, str):
+            v = visible(v[:PAYLOAD_CHARS] + f"… ({len(v)} chars)" if len(v) > PAYLOAD_CHARS else v)
         elif isinstance(v, dict):
             v = _bounded(v)
         elif isinstance(v, list):
@@ -119,7 +127,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
     @tool_errors
     async def query(
         ctx: Context,
-        text: Annotated[str, Field(min_length=1, description="A query in the ElixirScope query language, e.g. 'exceptions | count by function' (see query_help).")],
+        text: Annotated[str, Field(min_length=1, max_length=QUERY_MAX_CHARS, description="A query in the ElixirScope query language, e.g. 'exceptions | count by function' (see query_help). At most 2000 characters; one call may run 20 s.")],
         recording: RecordingArg = None,
         limit: Annotated[int, Field(ge=1, le=200, description="Rows per page.")] = 50,
         cursor: Annotated[str | None, Field(description="next_cursor of the previous page of the SAME query text.")] = None,
@@ -127,12 +135,13 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         """Ask a recording a question in the query language: filter events, find sequences and
         missing replies, count and take percentiles. Results say whether dropped events (gaps)
         could affect the answer."""
-        from elixir_scope.store.query import run_query  # imported on first use: start-up stays fast
+        from elixir_scope.store.query import QueryLimits, run_query  # imported on first use: start-up stays fast
 
         def run() -> QueryPage:
             store = app_state(ctx).store()
             target = store.recording(recording) if recording is not None else store
-            return query_page(run_query(target, text, limit=limit, cursor=cursor), limit)
+            return query_page(run_query(target, text, limit=limit, cursor=cursor,
+                                        limits=QueryLimits(max_seconds=QUERY_SECONDS)), limit)
         return await in_thread(run)
 
     @server.tool(annotations=READ_ONLY_LOCAL)

@@ -20,7 +20,8 @@ return in SQL), `temporal` (sequences and absences), `aggregate` → `results`. 
 `errors.py` (one hierarchy; `QuerySyntaxError` carries position, caret excerpt and a fix).
 """
 
-from .errors import QueryCursorError, QueryError, QueryStoreError, QuerySyntaxError
+from .errors import QueryCursorError, QueryError, QueryLimitError, QueryStoreError, QuerySyntaxError
+from .limits import QueryLimits
 from .nodes import Query
 from .parser import parse
 from .results import AbsenceRow, EventRow, GapSummary, GroupRow, MatchRow, QueryResult
@@ -35,6 +36,8 @@ __all__ = [
     "Query",
     "QueryCursorError",
     "QueryError",
+    "QueryLimitError",
+    "QueryLimits",
     "QueryResult",
     "QueryStoreError",
     "QuerySyntaxError",

@@ -17,6 +17,7 @@ from .compile import StepCompiler, StepPlan
 from .context import QueryContext
 from .evaluate import evaluate
 from .fields import Row
+from .limits import Limiter
 from .nodes import Query, Step
 from .pairing import Pairs, closings_for, pair_calls
 from .results import EventRow
@@ -42,6 +43,7 @@ class Engine:
         self.node_ids = qc.node_ids(query.nodes) if query.nodes else None
         self._gaps: dict[int, list[int]] | None = None
         self._pairs: dict[frozenset | None, Pairs] = {}
+        self.limiter = Limiter()  # run_query installs the query's own limits
 
     # -------------------------------------------------------------- planning
     def plan(self, step: Step) -> StepPlan:
@@ -72,6 +74,7 @@ class Engine:
                 cur = db.conn.execute(sql, params)
             try:
                 while True:
+                    self.limiter.check()
                     with db.lock:
                         rows = cur.fetchmany(CHUNK)
                     if not rows:

@@ -5,6 +5,7 @@
     │                               exist (field, kind, stage); carries the position, a caret
     │                               excerpt and a suggested fix
     ├── QueryCursorError            a paging cursor that is malformed or belongs to another query
+    ├── QueryLimitError             the query ran out of its time or memory budget (limits.py)
     └── QueryStoreError             the store could not answer (missing recording, schema the
                                     planner does not know); lower-level errors are chained
 
@@ -15,7 +16,7 @@ what lets either of them fix the query in one more try, as redbug's trace-patter
 
 from __future__ import annotations
 
-__all__ = ["QueryError", "QuerySyntaxError", "QueryCursorError", "QueryStoreError"]
+__all__ = ["QueryError", "QuerySyntaxError", "QueryCursorError", "QueryLimitError", "QueryStoreError"]
 
 
 class QueryError(Exception):
@@ -71,6 +72,10 @@ class QuerySyntaxError(QueryError):
 
 class QueryCursorError(QueryError):
     """A cursor that was not produced by `run_query` for this same query text."""
+
+
+class QueryLimitError(QueryError):
+    """The query would cost more than its `QueryLimits` allow (time or rows in memory)."""
 
 
 class QueryStoreError(QueryError):

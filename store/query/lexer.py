@@ -26,7 +26,28 @@ from dataclasses import dataclass
 
 from .errors import QuerySyntaxError
 
-__all__ = ["Token", "tokenize", "DURATION_UNITS"]
+__all__ = ["Token", "tokenize", "DURATION_UNITS", "MAX_NUMBER_DIGITS", "MAX_EXPONENT"]
+
+# A number literal has at most this many digits and an exponent of at most this size: a
+# duration of 1e999999999s or a 5,000-digit integer is a mistake (or an attack), never a query.
+MAX_NUMBER_DIGITS = 40
+MAX_EXPONENT = 30
+
+
+def _check_number(text: str, raw: str, start: int, end: int) -> None:
+    mantissa, _, exp = raw.lower().partition("e")
+    digits = sum(c.isdigit() for c in mantissa)
+    if digits > MAX_NUMBER_DIGITS:
+        raise QuerySyntaxError(f"number with {digits} digits is too long (at most {MAX_NUMBER_DIGITS})",
+                               text, start, end, "write a smaller number")
+    if exp:
+        try:
+            e = int(exp)
+        except ValueError:
+            e = MAX_EXPONENT + 1
+        if abs(e) > MAX_EXPONENT:
+            raise QuerySyntaxError(f"exponent {exp} is out of range (at most {MAX_EXPONENT})",
+                                   text, start, end, "write a number between 1e-30 and 1e30")
 
 #: nanoseconds per unit; the first spelling of each is the one the docs use
 DURATION_UNITS: dict[str, int] = {
@@ -103,6 +124,7 @@ def tokenize(text: str) -> list[Token]:
             assert m is not None
             raw = m.group().replace("_", "")
             end = m.end()
+            _check_number(text, raw, i, end)
             unit = _UNIT.match(text, end)
             if unit:
                 factor = DURATION_UNITS[unit.group()]

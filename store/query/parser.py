@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from .errors import QuerySyntaxError
 from .lexer import Token, tokenize
 from .nodes import (
     Agg, AbsenceSource, CountStage, EventsSource, LimitStage, ProcessSel, Query, RateStage,
@@ -29,9 +30,49 @@ STAGES = ("count", "rate", "stats", "sort", "limit")
 SORT_KEYS = ("time", "duration", "count")
 
 
+# Bounds on what a query may ask for (docs/query-language.md, "Limits").
+MAX_QUERY_CHARS = 20_000
+MAX_NESTING = 64
+MAX_SEQUENCE_STEPS = 32
+
+_OPENERS = {"(", "[", "{", "%{", "<<"}
+_CLOSERS = {")", "]", "}", ">>"}
+
+
 def parse(text: str) -> Query:
-    """Parse a query; raise `QuerySyntaxError` (with position and a suggested fix) if wrong."""
-    return QueryParser(text).query()
+    """Parse a query; raise `QuerySyntaxError` (with position and a suggested fix) if wrong.
+    Only `QuerySyntaxError` leaves this function, whatever the text."""
+    if not isinstance(text, str):
+        raise QuerySyntaxError(f"a query is text, got {type(text).__name__}", "", 0)
+    if len(text) > MAX_QUERY_CHARS:
+        raise QuerySyntaxError(f"the query is {len(text)} characters long; at most {MAX_QUERY_CHARS} are accepted",
+                               text[:80], 0, 80, "write a shorter query (filter with 'where', split it up)")
+    try:
+        parser = QueryParser(text)
+        _check_nesting(text, parser.tokens)
+        return parser.query()
+    except QuerySyntaxError:
+        raise
+    except RecursionError:
+        raise QuerySyntaxError("the query is nested too deeply", text, 0, None,
+                               f"use at most {MAX_NESTING} levels of brackets") from None
+    except (ValueError, OverflowError, ArithmeticError) as exc:
+        raise QuerySyntaxError(f"a value in the query is out of range ({exc})", text, 0, None,
+                               "use smaller numbers") from None
+
+
+def _check_nesting(text: str, tokens: list[Token]) -> None:
+    depth = 0
+    for tok in tokens:
+        if tok.kind != "OP":
+            continue
+        if tok.value in _OPENERS:
+            depth += 1
+            if depth > MAX_NESTING:
+                raise QuerySyntaxError(f"brackets nested more than {MAX_NESTING} levels deep", text,
+                                       tok.start, tok.end, "flatten the pattern or the condition")
+        elif tok.value in _CLOSERS:
+            depth = max(depth - 1, 0)
 
 
 class QueryParser(TermParser):
@@ -113,7 +154,10 @@ class QueryParser(TermParser):
                 raise self.fail("a sequence needs at least two steps joined by 'then'",
                                 self.peek(), "write e.g. 'sequence call MyApp.A.f then exception'")
             while self.at_word("then"):
-                self.advance()
+                word = self.advance()
+                if len(steps) >= MAX_SEQUENCE_STEPS:
+                    raise self.fail(f"a sequence has at most {MAX_SEQUENCE_STEPS} steps", word,
+                                    "match a shorter chain, or narrow each step with 'where'")
                 steps.append(self.step())
             within, scope = self.within_scope()
             return SequenceSource(tuple(steps), within, scope, start, self.tokens[self.i - 1].end)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from elixir_scope.store.errors import StoreError
 from elixir_scope.store.gaps import gaps_in
 
 from . import absences, temporal
@@ -13,6 +14,7 @@ from .context import QueryContext
 from .engine import COLS, Engine, ScanState
 from .errors import QueryCursorError, QueryError, QueryStoreError, QuerySyntaxError
 from .evaluate import evaluate
+from .limits import Limiter, QueryLimits, installed
 from .fields import Row
 from .nodes import (
     AbsenceSource, CountStage, EventsSource, LimitStage, Query, RateStage, SequenceSource,
@@ -49,14 +51,16 @@ def _recording(target: Any):
 
 
 def run_query(store_or_recording: Any, text: str, *, limit: int = 100,
-              cursor: str | None = None, scan_budget: int = SCAN_BUDGET) -> QueryResult:
+              cursor: str | None = None, scan_budget: int = SCAN_BUDGET,
+              limits: QueryLimits | None = None) -> QueryResult:
     """Run one query and return one page of its result.
 
     `limit` is the page size (1..1000); pass `next_cursor` back as `cursor` (with the same
     text) for the next page. `scan_budget` bounds how many candidate rows a payload condition
     examines per page before handing out a cursor. Raises `QuerySyntaxError` for a wrong query (position, caret and
     a suggested fix), `QueryCursorError` for a foreign cursor, `QueryStoreError` when the
-    store cannot answer.
+    store cannot answer, `QueryLimitError` when the query outruns `limits` (time budget,
+    rows held in memory; see limits.py).
     """
     if not 1 <= limit <= MAX_PAGE:
         raise QueryError(f"limit must be between 1 and {MAX_PAGE}, got {limit}; page with the cursor")
@@ -64,8 +68,17 @@ def run_query(store_or_recording: Any, text: str, *, limit: int = 100,
     recording, note = _recording(store_or_recording)
     qc = QueryContext(recording)
     engine = Engine(qc, query)
+    engine.limiter = limiter = Limiter(limits)
     position = decode_cursor(cursor, text, qc.rid) if cursor else None
-    result = _Runner(engine, query, limit, position, scan_budget).run()
+    try:
+        with installed(qc.db.conn, limiter):
+            result = _Runner(engine, query, limit, position, scan_budget).run()
+    except StoreError as exc:
+        if limiter.expired:  # SQLite interrupted a statement at the deadline
+            raise limiter.time_error() from exc
+        raise
+    except OverflowError as exc:  # a number too large for SQLite's 64-bit integers
+        raise QueryError(f"a number in the query is out of range for the store ({exc}); use a smaller one") from exc
     if note:
         result.notes.insert(0, note)
     result.notes = list(dict.fromkeys(result.notes))

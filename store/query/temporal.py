@@ -44,9 +44,12 @@ def light_candidates(engine: Engine, plan: StepPlan) -> list[Cand]:
     if plan.empty:
         return []
     order_sql, order_params = engine.qc.wall_order_sql("e")
+    limiter = engine.limiter
     rows = engine.qc.db.query(
         f"SELECT {order_sql}, e.id, e.node_id, e.pid, e.ts, e.kind, e.aux "
-        f"FROM {engine.compiler.source(plan)} WHERE {plan.sql()}", order_params + plan.params)
+        f"FROM {engine.compiler.source(plan)} WHERE {plan.sql()} LIMIT ?",
+        order_params + plan.params + [limiter.allowance() + 1])
+    limiter.take(len(rows))
     out = list(map(Cand._make, rows))
     out.sort()
     return out
@@ -60,7 +63,10 @@ def candidates(engine: Engine, step: Step, plan: StepPlan) -> list[Cand]:
         return light_candidates(engine, plan)
     state = ScanState()
     out = []
+    limiter = engine.limiter
     for row in engine.scan(plan, step, payload=False, state=state):
+        if len(out) % 1024 == 0:
+            limiter.take(1024)
         ev = row.event
         out.append(Cand(engine.qc.order_value(ev.node_id, ev.ts), ev.id, ev.node_id,
                         ev.pid, ev.ts, int(ev.kind), ev.aux))
@@ -126,7 +132,10 @@ def sequence_matches(engine: Engine, src: SequenceSource) -> list[tuple[Cand, ..
     out: list[tuple] = []
     part = None
     pending: list = [None] * k
-    for e in entries:
+    check = engine.limiter.check
+    for n, e in enumerate(entries):
+        if not n & 0xFFFF:
+            check()
         if (e[0], e[1]) != part:
             part = (e[0], e[1])
             pending = [None] * k
@@ -159,10 +168,13 @@ def _entries(engine: Engine, step: Step, plan: StepPlan, j: int, scope: str | No
     part = {"process": ("e.node_id", "e.pid"), "node": ("e.node_id", "0")}.get(scope, ("0", "0"))
     if plan.residual is None and not plan.needs_pairing:
         order_sql, order_params = engine.qc.wall_order_sql("e")
-        return engine.qc.db.query(
+        limiter = engine.limiter
+        rows = engine.qc.db.query(
             f"SELECT {part[0]}, {part[1]}, {order_sql}, e.id, ?, e.node_id, e.pid, e.ts, e.kind, "
-            f"e.aux FROM {engine.compiler.source(plan)} WHERE {plan.sql()}",
-            order_params + [-j] + plan.params)
+            f"e.aux FROM {engine.compiler.source(plan)} WHERE {plan.sql()} LIMIT ?",
+            order_params + [-j] + plan.params + [limiter.allowance() + 1])
+        limiter.take(len(rows))
+        return rows
     out = []
     for c in candidates(engine, step, plan):
         p1 = c.node_id if scope in ("process", "node") else 0
@@ -180,7 +192,10 @@ def generic_absences(engine: Engine, src: AbsenceSource) -> list[tuple[Cand, boo
     idx = _Index(candidates(engine, src.missing, plan_b), src.scope)
     qc = engine.qc
     out = []
-    for a in first:
+    check = engine.limiter.check
+    for n, a in enumerate(first):
+        if not n & 0xFFFF:
+            check()
         b = idx.first_after(a, idx.part(a))
         a_wall = qc.wall_ns(a.node_id, a.ts)
         if b is not None and (src.within_ns is None or
