@@ -6,7 +6,7 @@ import argparse
 
 
 def register_all(sub, common: argparse.ArgumentParser) -> None:
-    from . import demo, diagnose, history, mcp, nodes, record, recordings
+    from . import demo, diagnose, history, mcp, nodes, record, recordings, ui
 
-    for module in (demo, nodes, record, history, recordings, diagnose, mcp):
+    for module in (demo, nodes, record, history, recordings, diagnose, mcp, ui):
         module.register(sub, common)
