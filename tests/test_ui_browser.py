@@ -71,6 +71,20 @@ def wait(d, cond, timeout=10):
         raise AssertionError(f"the screen never showed it (see {shot(d, 'timeout')})") from None
 
 
+def click(d, sel):
+    """Click the element ``sel`` once it is there (lanes are redrawn when the window changes)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    def attempt():
+        try:
+            d.find_element(By.CSS_SELECTOR, sel).click()
+            return True
+        except StaleElementReferenceException:
+            return False
+
+    wait(d, attempt)
+
+
 def css(d, sel):
     return d.find_elements(By.CSS_SELECTOR, sel)
 
@@ -81,7 +95,8 @@ def key_of(rec, name):
 
 
 def t0_of(rec):
-    return rec.events(limit=100_000)[0].ts if False else min(e.ts for e in rec.events(limit=100_000))
+    """The recording's first moment: the UI shows times relative to it."""
+    return min(e.ts for e in rec.events(limit=100_000))
 
 
 def cursor(d) -> int:
@@ -119,7 +134,7 @@ def test_timeline_scrub_shows_the_state_at_the_cursor(server, browser, store, re
     ledger = key_of(rec, LEDGER)
     n_ledger = len(rec.events(pid=LEDGER, limit=10_000))
     assert f"{n_ledger} events" in labels[ledger].get_attribute("title")
-    labels[ledger].click()  # focus + select the Ledger
+    click(browser, f".tl-label[data-key='{ledger}']")  # focus + select the Ledger
     plot = browser.find_element(By.ID, "tl-plot")
     w = plot.size["width"]
     row = -plot.size["height"] // 2 + 9  # the Ledger's lane (the busiest, on top)
@@ -178,7 +193,7 @@ def test_sequence_diagram_arrows_are_the_recorded_messages(server, browser, stor
     rec = store.recording(recorded[0].recording_id)
     t0 = t0_of(rec)
     teller = key_of(rec, TELLER)
-    browser.find_element(By.CSS_SELECTOR, f".tl-label[data-key='{teller}']").click()  # select it too
+    click(browser, f".tl-label[data-key='{teller}']")  # select it too
     browser.find_element(By.ID, "tab-messages").click()
     flows = rec.message_flow(processes=[LEDGER, TELLER], limit=1000).messages
     expected = {(f.send.id, f.receive.id if f.receive else None) for f in flows}
@@ -232,8 +247,7 @@ def test_calls_view_shows_every_call_of_the_process(server, browser, store, reco
     rec = store.recording(recorded[0].recording_id)
     ledger = key_of(rec, LEDGER)
     browser.find_element(By.ID, "zoom-fit").click()
-    label = browser.find_element(By.CSS_SELECTOR, f".tl-label[data-key='{ledger}']")
-    label.click()  # focus stays on the Ledger (selection toggles)
+    click(browser, f".tl-label[data-key='{ledger}']")  # focus the Ledger
     browser.find_element(By.ID, "tab-calls").click()
     calls = [c for r in rec.timeline(LEDGER).roots for c in r.walk()]
     wait(browser, lambda: len(css(browser, "#icicle > div")) == len(calls) == 7)

@@ -10,6 +10,24 @@ from ..terms import short
 from .common import ApiError, int_param, list_param, ok, process_ref, view_of
 
 MAX_MESSAGES = 400
+UNRESOLVED = {"key": "?", "pid": "?", "name": None, "label": "(receiver not resolved)", "initial": None,
+              "born": None, "died": None}
+
+
+def label(message) -> str:
+    """What a message means, shortly: GenServer calls, casts and replies by their request."""
+    from elixir_scope.instrument.etf import Atom
+
+    if isinstance(message, tuple):
+        if len(message) == 3 and message[0] == Atom("$gen_call"):
+            return "call " + short(message[2], 100)
+        if len(message) == 2 and message[0] == Atom("$gen_cast"):
+            return "cast " + short(message[1], 100)
+        tag = message[0] if len(message) == 2 else None
+        if type(tag).__name__ == "Ref" or (isinstance(tag, list) and tag and tag[0] == Atom("alias")) \
+                or type(tag).__name__ == "ImproperList":
+            return "reply " + short(message[1], 100)
+    return short(message, 120)
 MAX_CAUSAL = 1000
 
 
@@ -26,17 +44,21 @@ def messages(request: Request):
         sender, receiver = v.proc(f.sender), v.proc(f.receiver)
         if keys and not ((sender and sender["key"] in keys) or (receiver and receiver["key"] in keys)):
             continue
+        if receiver is None:
+            receiver = UNRESOLVED
         for p in (sender, receiver):
             if p:
                 lanes.setdefault(p["key"], p)
         try:
-            text = short(f.message, 120)
+            text = label(f.message)
         except Exception as exc:
             text = f"(message not shown: {type(exc).__name__})"
         rows.append({"send": v.ev(f.send), "receive": v.ev(f.receive) if f.receive else None,
-                     "from": sender["key"] if sender else None, "to": receiver["key"] if receiver else None,
+                     "from": sender["key"] if sender else None, "to": receiver["key"],
                      "message": text, "method": f.method})
-    order = [k for k in keys if k in lanes] if keys else list(lanes)
+    order = [k for k in (f"{p.node_id}.{p.idx}" for p in procs) if k in lanes] if keys else list(lanes)
+    if "?" in lanes:  # the unresolved column goes last
+        lanes["?"] = lanes.pop("?")
     return ok({"lanes": [lanes[k] for k in order] + [lanes[k] for k in lanes if k not in order],
                "messages": rows, "gaps": [v.gap(g) for g in flows.gaps[:50]],
                "next_after": flows.next_after_id})

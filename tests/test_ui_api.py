@@ -1,0 +1,111 @@
+"""The web UI's server side without a browser: who may talk to it, its configuration rules,
+and its JSON answers compared with the store's own (over the cart recording, written through
+the real ingest path)."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from elixir_scope.store import TraceStore
+from elixir_scope.store.density import event_density
+from elixir_scope.store.lastchange import last_change
+from elixir_scope.ui import UiConfig, UiConfigError, build_app
+from support.cart_recording import CART, build_cart_recording
+
+HOST = "http://127.0.0.1:8766"
+
+
+@pytest.fixture(scope="module")
+def cart(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ui-api") / "traces.db"
+    rid = build_cart_recording(path)
+    return path, rid
+
+
+@pytest.fixture
+def client(cart):
+    config = UiConfig(store_path=cart[0])
+    with TestClient(build_app(config), base_url=HOST) as c:
+        c.headers["Authorization"] = f"Bearer {config.token}"
+        yield c, config
+
+
+def test_config_refuses_unsafe_or_broken_settings(tmp_path):
+    with pytest.raises(UiConfigError, match="--allowed-host"):
+        UiConfig(store_path=tmp_path, host="0.0.0.0").validate()
+    with pytest.raises(UiConfigError, match="16 characters"):
+        UiConfig(store_path=tmp_path, token="short").validate()
+    UiConfig(store_path=tmp_path, host="0.0.0.0", allowed_hosts=("devbox:*",)).validate()
+    assert UiConfig(store_path=tmp_path).token != UiConfig(store_path=tmp_path).token  # fresh each time
+    assert "?token=" in UiConfig(store_path=tmp_path, port=9000).url()
+
+
+def test_token_host_and_origin_rules(cart):
+    config = UiConfig(store_path=cart[0])
+    with TestClient(build_app(config), base_url=HOST) as c:
+        assert c.get("/api/recordings").status_code == 401
+        assert c.get("/").status_code == 401
+        assert c.get("/api/recordings", headers={"Authorization": "Bearer " + "x" * 32}).status_code == 401
+        page = c.get(f"/?token={config.token}")
+        assert page.status_code == 200 and "es_ui_token=" in page.headers["set-cookie"]
+        assert "SameSite=Strict" in page.headers["set-cookie"] and "HttpOnly" in page.headers["set-cookie"]
+        assert c.get("/api/recordings").status_code == 200  # the cookie now opens the API
+        assert c.get("/static/app.js").status_code == 200
+        # the MCP HTTP transport's rules: foreign Host 421, foreign Origin 403
+        assert c.get("/api/recordings", headers={"Host": "evil.example"}).status_code == 421
+        assert c.get("/api/recordings", headers={"Origin": "http://evil.example"}).status_code == 403
+        assert c.get("/api/recordings", headers={"Origin": "http://localhost:5173"}).status_code == 200
+
+
+def test_density_counts_every_event_and_shows_the_gap(client, cart):
+    c, _ = client
+    d = c.get(f"/api/recordings/{cart[1]}/density", params={"buckets": 10}).json()
+    store = TraceStore.open(cart[0], readonly=True)
+    rec = store.recording(cart[1])
+    lanes = {lane["proc"]["name"]: lane for lane in d["lanes"]}
+    for name, lane in lanes.items():
+        assert sum(lane["counts"]) == lane["total"] == len(rec.events(pid=lane["proc"]["pid"], limit=1000))
+    assert "SampleApp.Cart" in lanes
+    assert d["total"] == rec.info.event_count
+    assert [g["count"] for g in d["gaps"]] == [7]
+    # a narrower window counts only its own events
+    half = d["until"] // 2
+    part = c.get(f"/api/recordings/{cart[1]}/density", params={"until": half, "buckets": 5}).json()
+    t0 = min(e.ts for e in rec.events(limit=1000))
+    assert part["total"] == len(rec.events(until=t0 + half, limit=1000))
+    direct = event_density(rec, t0, t0 + half, buckets=5)
+    assert [lane["counts"] for lane in part["lanes"]] == [lane.counts for lane in direct.lanes]
+    store.close()
+
+
+def test_state_at_with_diff_and_cause(client, cart):
+    c, _ = client
+    store = TraceStore.open(cart[0], readonly=True)
+    rec = store.recording(cart[1])
+    t0 = min(e.ts for e in rec.events(limit=1000))
+    end = max(e.ts for e in rec.events(limit=1000))
+    cart_key = f"{rec.resolve_process(CART).node_id}.{rec.resolve_process(CART).idx}"
+    st = c.get(f"/api/recordings/{cart[1]}/state", params={"t": end - t0, "proc": cart_key}).json()
+    change = last_change(rec, CART, end)
+    assert st["change"]["message"] == '{:add, "plum"}' and change.cause is not None
+    assert [ch["kind"] for ch in st["change"]["changes"]] == [ch.kind for ch in change.changes]
+    items = dict(st["state"]["c"])[":items"]
+    assert items["mark"] == "changed" and [x[1]["s"] for x in items["c"]] == ['"apple"', '"pear"', '"plum"']
+    store.close()
+
+
+def test_bad_requests_say_what_to_do(client, cart):
+    c, _ = client
+    r = c.get(f"/api/recordings/{cart[1]}/density", params={"buckets": 0})
+    assert r.status_code == 400 and "buckets must be between" in r.json()["error"]
+    r = c.get(f"/api/recordings/{cart[1]}/state", params={"proc": "<0.300.0>"})
+    assert r.status_code == 400 and "t=" in r.json()["error"]
+    r = c.get(f"/api/recordings/{cart[1]}/state", params={"t": 0, "proc": "Nope.Server"})
+    assert r.status_code == 404 and "no process" in r.json()["error"]
+    assert c.get("/api/recordings/999").status_code == 404
+    r = c.post(f"/api/recordings/{cart[1]}/query", json={"text": "calls whre"})
+    assert r.status_code == 400 and "did you mean" in r.json()["error"]
+    r = c.post("/api/recordings/import", content=b"not a store")
+    assert r.status_code == 400 and "not an importable recording" in r.json()["error"]
+    assert c.get("/api/nothing").status_code == 404
