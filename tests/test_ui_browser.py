@@ -63,10 +63,13 @@ def browser():
 
 
 def wait(d, cond, timeout=10):
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import (NoSuchElementException, StaleElementReferenceException,
+                                            TimeoutException)
 
-    try:
-        return WebDriverWait(d, timeout, poll_frequency=0.05).until(lambda _: cond())
+    try:  # panels are redrawn as answers arrive: an element read mid-redraw is read again
+        return WebDriverWait(d, timeout, poll_frequency=0.05,
+                             ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
+                             ).until(lambda _: cond())
     except TimeoutException:
         raise AssertionError(f"the screen never showed it (see {shot(d, 'timeout')})") from None
 
@@ -253,6 +256,41 @@ def test_calls_view_shows_every_call_of_the_process(server, browser, store, reco
     wait(browser, lambda: len(css(browser, "#icicle > div")) == len(calls) == 7)
     assert len(css(browser, "#slowest li")) == 7
     shot(browser, "calls")
+
+
+def test_diagnosis_report_links_its_evidence_into_the_timeline(server, browser, store, recorded):
+    import json
+
+    rec = store.recording(recorded[0].recording_id)
+    t0 = t0_of(rec)
+    audit = next(f for f in rec.message_flow(processes=[LEDGER], limit=1000).messages
+                 if short(f.message) == ":audit")
+    handled = rec.events(kind="call", pid=LEDGER, since=audit.receive.ts, limit=1)[0]
+    # a report in the shape `elixir-scope diagnose --json` writes (docs/diagnosis.md)
+    report = {"schema": "elixir-scope/report/1", "symptom": "balance audited twice",
+              "recording_id": rec.id, "verdict": "root_cause_found",
+              "root_cause": {"detector": "demo", "title": "audit flag set by a plain message",
+                             "summary": "the Teller sends :audit", "severity": "medium", "confidence": 0.8,
+                             "culprit": {"module": "EsUi.Teller", "function": "handle_call/3"},
+                             "evidence": [{"event_id": audit.send.id, "kind": "send", "summary": "sent :audit"},
+                                          {"event_id": handled.id, "kind": "call", "summary": "handled it"}]},
+              "findings": [], "gaps": []}
+    browser.find_element(By.ID, "tab-diagnosis").click()
+    browser.find_element(By.ID, "report-json").send_keys(json.dumps(report))
+    browser.find_element(By.ID, "report-load").click()
+    wait(browser, lambda: browser.find_element(By.ID, "report-verdict").text == "root cause found")
+    links = css(browser, "#report a.ev")
+    assert [int(a.get_attribute("data-id")) for a in links] == [audit.send.id, handled.id]
+    shot(browser, "diagnosis")
+    links[1].click()
+    wait(browser, lambda: cursor(browser) == handled.ts - t0)
+    wait(browser, lambda: browser.find_element(By.ID, "event-box").text.startswith(f"Event #{handled.id}"))
+    browser.find_element(By.ID, "tab-diagnosis").click()
+    box = browser.find_element(By.ID, "report-json")
+    box.clear()
+    box.send_keys('{"symptom": "x"}')
+    browser.find_element(By.ID, "report-load").click()
+    wait(browser, lambda: "no \"verdict\"" in browser.find_element(By.ID, "report-error").text)
 
 
 def test_gaps_are_drawn_where_events_were_dropped(server, browser, store, recorded):

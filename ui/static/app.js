@@ -10,6 +10,7 @@ import { mountMessages, refresh as refreshMessages } from './messages.js';
 import { mountEvent } from './event.js';
 import { mountQuery } from './query.js';
 import { mountCalls, refresh as refreshCalls } from './calls.js';
+import { mountDiagnosis } from './diagnosis.js';
 
 // the token came in the URL; the server answered with a cookie: keep it out of history
 if (location.search.includes('token=')) history.replaceState(null, '', location.pathname + location.hash);
@@ -19,6 +20,7 @@ let mounted = false;
 
 const TABS = [
   ['moment', 'At the cursor'], ['messages', 'Messages'], ['query', 'Query'], ['calls', 'Calls'],
+  ['diagnosis', 'Diagnosis'],
 ];
 
 async function openRecording(rid) {
@@ -46,6 +48,7 @@ async function openRecording(rid) {
   mountMessages(panels.messages);
   mountQuery(panels.query);
   mountCalls(panels.calls);
+  mountDiagnosis(panels.diagnosis);
   mountEvent(eventCol);
   mounted = true;
   function choose(id) {
@@ -55,7 +58,7 @@ async function openRecording(rid) {
     if (id === 'calls') refreshCalls();
     if (id === 'moment') emit('scrubbed');
   }
-  on('event', () => { if (S.event && !body.contains(panels.messages) && !body.contains(panels.query) && !body.contains(panels.calls)) choose('moment'); });
+  on('event', () => { if (S.event && body.contains(panels.diagnosis)) choose('moment'); });
   on('window', () => { if (body.contains(panels.messages)) refreshMessages(); });
   choose('moment');
   S.cursor = 0;
