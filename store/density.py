@@ -2,9 +2,11 @@
 
 This is the aggregate a timeline draws (one swimlane per process, one cell per bucket), so a
 viewer of a million-event recording receives a few thousand numbers instead of the events.
-Two statements: the busiest processes of the window (the lanes) — for the whole recording a
-covering scan of the per-process index (``node_id, pid``), no table reads; for a narrower
-window the ``events_by_time`` index — then counts per bucket for those lanes only, with the
+The busiest processes of the window become the lanes (for the whole recording a covering
+scan of the per-process index ``(node_id, pid)``, no table reads; for a narrower window the
+``events_by_time`` index), then each lane is counted per bucket — for the whole recording by
+event position (see ``_bucket_by_position``: index-only, about 4× faster on a million events),
+for a zoomed window exactly by time — with the
 error-ish events (exceptions, exits) counted apart so they can be drawn in another colour.
 Gaps in the window come along, capped, so a viewer can show
 where events were dropped instead of an innocent-looking empty stretch.
@@ -12,6 +14,7 @@ where events were dropped instead of an innocent-looking empty stretch.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
 MAX_BUCKETS = 2000
 MAX_LANES = 200
 MAX_GAPS = 500
+MAX_ERRORS = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,32 @@ class Density:
     @property
     def bucket_width(self) -> float:
         return (self.until - self.since + 1) / self.buckets
+
+
+def _bucket_by_position(rec: "Recording", lo: int, span: int, buckets: int,
+                        cells: dict[tuple[int, int], tuple[list[int], list[int]]]) -> None:
+    """The whole-recording overview without reading the events table: each bucket boundary is
+    mapped to the id of the first event at or after it (one seek each in ``events_by_time``),
+    then each lane's ids come from a covering scan of ``events_by_process`` and are placed by
+    id. Ids follow the order events were stored, which is time order up to events that
+    arrived slightly out of order: such an event can land in the neighbouring bucket. Exits
+    and exceptions (rare) are placed by their own time."""
+    bounds: list[int] = []
+    top = 0
+    for i in range(1, buckets):
+        row = rec.db.query_one("SELECT id FROM events WHERE recording_id = ? AND ts >= ? ORDER BY ts LIMIT 1",
+                               (rec.id, lo + span * i // buckets))
+        top = max(top, row[0] if row else 2**63 - 1)
+        bounds.append(top)
+    for (node_id, pid), (counts, _) in cells.items():
+        for (eid,) in rec.db.query("SELECT id FROM events WHERE node_id = ? AND pid = ?", (node_id, pid)):
+            counts[bisect.bisect_right(bounds, eid)] += 1
+    for node_id, pid, ts in rec.db.query(
+            "SELECT node_id, pid, ts FROM events WHERE recording_id = ? AND kind IN (3, 8) LIMIT ?",
+            (rec.id, MAX_ERRORS)):
+        cell = cells.get((node_id, pid))
+        if cell is not None:
+            cell[1][min(max((ts - lo) * buckets // span, 0), buckets - 1)] += 1
 
 
 def time_bounds(rec: "Recording") -> tuple[int, int] | None:
@@ -103,18 +133,18 @@ def event_density(rec: "Recording", since: int | None = None, until: int | None 
     span = hi - lo + 1
     cells: dict[tuple[int, int], tuple[list[int], list[int]]] = {
         k: ([0] * buckets, [0] * buckets) for k, _ in chosen}
-    if chosen:
+    if chosen and whole:
+        _bucket_by_position(rec, lo, span, buckets, cells)
+    elif chosen:
         keys = [k for k, _ in chosen]
         cond = " OR ".join("(node_id = ? AND pid = ?)" for _ in keys)
         params: list = [lo, buckets, span]
         for n, p in keys:
             params += [n, p]
-        if not whole:
-            cond = f"({cond}) AND ts >= ? AND ts <= ?"
-            params += [lo, hi]
         for node_id, pid, b, n, errs in rec.db.query(
                 "SELECT node_id, pid, ((ts - ?) * ?) / ? AS b, count(*), sum(kind IN (3, 8)) "
-                f"FROM events WHERE {cond} GROUP BY node_id, pid, b", params):
+                f"FROM events WHERE ({cond}) AND ts >= ? AND ts <= ? GROUP BY node_id, pid, b",
+                params + [lo, hi]):
             counts, errors = cells[(node_id, pid)]
             i = min(max(int(b), 0), buckets - 1)
             counts[i] += n

@@ -4,6 +4,7 @@ JSON shapes of events and processes."""
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,22 @@ class UiState:
     _recordings: dict[int, Recording] = field(default_factory=dict)
 
     _origins: dict[int, int] = field(default_factory=dict)
+    # answers about ended recordings never change: the last few are kept (timeline revisits)
+    cache: "OrderedDict[tuple, Any]" = field(default_factory=OrderedDict)
+
+    def cached(self, key: tuple, ended: bool, compute):
+        if ended:
+            with self.lock:
+                if key in self.cache:
+                    self.cache.move_to_end(key)
+                    return self.cache[key]
+        value = compute()
+        if ended:
+            with self.lock:
+                self.cache[key] = value
+                while len(self.cache) > 32:
+                    self.cache.popitem(last=False)
+        return value
 
     def view(self, rid: int) -> "View":
         """The recording with its time origin (see ``View``)."""

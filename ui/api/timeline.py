@@ -9,7 +9,7 @@ from starlette.routing import Route
 from elixir_scope.store import EventKind
 from elixir_scope.store.density import MAX_BUCKETS, MAX_LANES, event_density
 
-from .common import ApiError, int_param, list_param, ok, process_ref, view_of
+from .common import ApiError, int_param, list_param, ok, process_ref, state, view_of
 
 MAX_EVENTS = 500
 
@@ -18,11 +18,13 @@ def density(request: Request):
     v = view_of(request)
     rec = v.rec
     procs = [process_ref(rec, p) for p in list_param(request, "procs", MAX_LANES)]
+    since, until = v.moment(request, "since"), v.moment(request, "until")
+    buckets = int_param(request, "buckets", 400, lo=1, hi=MAX_BUCKETS)
+    lanes = int_param(request, "lanes", 60, lo=1, hi=MAX_LANES)
+    key = ("density", rec.id, since, until, buckets, lanes, tuple((p.node_id, p.idx) for p in procs))
     try:
-        d = event_density(rec, v.moment(request, "since"), v.moment(request, "until"),
-                          buckets=int_param(request, "buckets", 400, lo=1, hi=MAX_BUCKETS),
-                          max_lanes=int_param(request, "lanes", 60, lo=1, hi=MAX_LANES),
-                          processes=procs or None)
+        d = state(request).cached(key, rec.info.status != "recording", lambda: event_density(
+            rec, since, until, buckets=buckets, max_lanes=lanes, processes=procs or None))
     except ValueError as exc:
         raise ApiError(400, str(exc)) from exc
     return ok({"since": v.rel(d.since), "until": v.rel(d.until), "buckets": d.buckets,

@@ -60,7 +60,11 @@ async function openRecording(rid) {
   }
   on('event', () => { if (S.event && body.contains(panels.diagnosis)) choose('moment'); });
   on('window', () => { if (body.contains(panels.messages)) refreshMessages(); });
-  choose('moment');
+  // the timeline first: the panels below ask the store only once it is drawn
+  let first = true;
+  on('lanes', () => { if (first) { first = false; choose('moment'); } });
+  for (const [k] of TABS) buttons[k].classList.toggle('on', k === 'moment');
+  body.replaceChildren(panels.moment);
   S.cursor = 0;
   setWindow(0, summary.until || 1);
   setCursor(0);
