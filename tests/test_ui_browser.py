@@ -317,3 +317,73 @@ def test_export_then_import_through_the_page(server, browser, store, recorded, t
     browser.find_element(By.ID, "import-file").send_keys(str(file))
     wait(browser, lambda: len(css(browser, "#rec-list tr.row")) == 3)
     assert "imported as recording" in browser.find_element(By.ID, "status").text
+
+
+def test_live_node_table_tree_charts_and_a_capture_that_fills(server, browser, store, sample_app_module):
+    from elixir_scope.instrument.dist import Node
+    from elixir_scope.instrument.etf import Atom
+
+    url, _ = server
+    node = sample_app_module
+    browser.get(url + "#/live")
+    browser.find_element(By.ID, "live-node").send_keys(node.name)
+    browser.find_element(By.ID, "live-cookie").send_keys(node.cookie)
+    browser.find_element(By.ID, "live-connect").click()
+    wait(browser, lambda: node.name in browser.find_element(By.ID, "live-facts").text, timeout=20)
+    # the table, filtered as typed: the Inventory with its real pid
+
+    async def pid_of(name):
+        async with Node() as me:
+            conn = await me.connect(node.name, cookie=node.cookie)
+            return str(await conn.rpc("erlang", "whereis", [Atom(name)]))
+
+    inventory_pid = asyncio.run(pid_of("Elixir.SampleApp.Inventory"))
+    browser.find_element(By.ID, "live-filter").send_keys("SampleApp.Inventory")
+    wait(browser, lambda: [r.get_attribute("data-pid") for r in css(browser, "#live-procs tr[data-pid]")] == [inventory_pid])
+    browser.find_element(By.ID, "live-filter").clear()
+    browser.find_element(By.ID, "live-filter").send_keys(" ")
+    wait(browser, lambda: len(css(browser, "#live-procs tr[data-pid]")) > 20)
+    # sort by reductions: the column reads in descending order
+    click(browser, "th[data-sort='reductions']")
+
+    def reductions():
+        return [int(r.find_elements(By.TAG_NAME, "td")[6].get_attribute("textContent").replace(",", ""))
+                for r in css(browser, "#live-procs tr[data-pid]")]
+
+    wait(browser, lambda: "▼" in browser.find_element(By.CSS_SELECTOR, "th[data-sort='reductions']").text)
+    wait(browser, lambda: (lambda xs: xs == sorted(xs, reverse=True) and len(xs) > 20)(reductions()))
+    # the supervision trees as the node reports them
+    wait(browser, lambda: "SampleApp.Supervisor" in browser.find_element(By.ID, "live-tree").text)
+    # the charts grow a sample every 2 s
+    wait(browser, lambda: len(css(browser, "#live-mem polyline")[0].get_attribute("points").split()) >= 2, timeout=15)
+    # a name the node does not know is refused before anything reaches it
+    browser.find_element(By.ID, "cap-state").send_keys("Nope.NotAModule")
+    browser.find_element(By.ID, "cap-start").click()
+    wait(browser, lambda: "no module named Elixir.Nope.NotAModule" in browser.find_element(By.ID, "error").text)
+    browser.find_element(By.ID, "error").click()  # dismissed
+    wait(browser, lambda: not browser.find_element(By.ID, "error").is_displayed())
+    # a capture with limits, filled by traffic, watched on the page
+    browser.find_element(By.ID, "cap-state").clear()
+    browser.find_element(By.ID, "cap-state").send_keys("SampleApp.Inventory")
+    browser.find_element(By.ID, "cap-msgs").send_keys("SampleApp.Inventory")
+    box = browser.find_element(By.ID, "cap-max-events")
+    box.clear()
+    box.send_keys("300")
+    browser.find_element(By.ID, "cap-start").click()
+    wait(browser, lambda: "running" in browser.find_element(By.ID, "cap-status").text)
+
+    async def traffic():
+        async with Node() as me:
+            conn = await me.connect(node.name, cookie=node.cookie)
+            for i in range(10):
+                await conn.rpc("Elixir.SampleApp.Inventory", "stock", [b"sku-%d" % i])
+
+    asyncio.run(traffic())
+    wait(browser, lambda: int(browser.find_element(By.ID, "cap-events").text) >= 40)
+    browser.execute_script("window.scrollTo(0, 0); document.getElementById('live-table').parentNode.scrollLeft = 0")
+    shot(browser, "live")
+    browser.find_element(By.ID, "cap-stop").click()
+    wait(browser, lambda: browser.find_element(By.ID, "cap-status").get_attribute("data-running") == "false")
+    rid = int(browser.find_element(By.ID, "cap-open").text.lstrip("#"))
+    shown = int(browser.find_element(By.ID, "cap-events").text)
+    assert store.recording(rid).info.event_count == shown >= 40

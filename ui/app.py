@@ -49,10 +49,15 @@ def build_app(config: UiConfig) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         store = TraceStore.open(config.store_path)
-        app.state.ui = UiState(store)
+        app.state.ui = UiState(store, config)
         try:
             yield
         finally:
+            live = app.state.ui.live
+            if live is not None:
+                from .api.live import close_link
+
+                await close_link(live)
             store.close()
 
     return Starlette(

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 
 def routes() -> list:
-    from . import calls, messages, moment, query, recordings, timeline
+    from . import calls, live, messages, moment, query, recordings, timeline
 
     out: list = []
-    for module in (recordings, timeline, moment, messages, query, calls):
+    for module in (recordings, timeline, moment, messages, query, calls, live):
         out += module.ROUTES
     return out

@@ -32,6 +32,9 @@ class UiState:
     """Shared by the endpoints (held by the app, not a module global): the open store."""
 
     store: TraceStore
+    config: Any = None
+    live: Any = None
+    """The connection to a live node (api/live.py), made when the live page asks for it."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     _recordings: dict[int, Recording] = field(default_factory=dict)
 

@@ -61,6 +61,8 @@ export function fmtTime(rel, unit) {
 export function showError(err) {
   const box = document.getElementById('error');
   box.textContent = err instanceof Error ? err.message : String(err);
+  box.title = 'click to dismiss';
+  box.onclick = () => { box.hidden = true; };
   box.hidden = false;
   clearTimeout(showError.timer);
   showError.timer = setTimeout(() => { box.hidden = true; }, 8000);

@@ -11,6 +11,7 @@ import { mountEvent } from './event.js';
 import { mountQuery } from './query.js';
 import { mountCalls, refresh as refreshCalls } from './calls.js';
 import { mountDiagnosis } from './diagnosis.js';
+import { showLive } from './live.js';
 
 // the token came in the URL; the server answered with a cookie: keep it out of history
 if (location.search.includes('token=')) history.replaceState(null, '', location.pathname + location.hash);
@@ -73,7 +74,12 @@ async function openRecording(rid) {
 async function route() {
   const m = location.hash.match(/^#\/rec\/(\d+)/);
   try {
-    if (m) {
+    if (location.hash.startsWith('#/live')) {
+      if (mounted) { location.reload(); return; }
+      document.getElementById('rec-title').textContent = 'live node';
+      mounted = true;
+      await showLive(main);
+    } else if (m) {
       if (mounted) { location.reload(); return; }
       await openRecording(Number(m[1]));
     } else {
