@@ -112,3 +112,35 @@ def test_bad_requests_say_what_to_do(client, cart):
     r = c.post("/api/recordings/import", content=b"not a store")
     assert r.status_code == 400 and "not an importable recording" in r.json()["error"]
     assert c.get("/api/nothing").status_code == 404
+
+
+def test_the_command_prints_a_url_that_opens_the_ui(cart):
+    """`elixir-scope ui` as a user runs it: a real process, the printed URL, then Ctrl-C."""
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "elixir_scope.cli", "ui", "--port", "0", "--store", str(cart[0])],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:") and "/?token=" in url, (url, proc.stderr.read())
+        page = urllib.request.urlopen(url)
+        assert page.status == 200 and b'src="/static/app.js"' in page.read()
+        cookie = page.headers["set-cookie"].split(";")[0]
+        req = urllib.request.Request(url.split("?")[0] + "api/recordings", headers={"Cookie": cookie})
+        assert [r["id"] for r in __import__("json").loads(urllib.request.urlopen(req).read())["recordings"]] == [cart[1]]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    assert proc.returncode == 0
+
+
+def test_the_command_refuses_an_exposed_bind_without_allowed_hosts(cart):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "elixir_scope.cli", "ui", "--host", "0.0.0.0", "--store", str(cart[0])],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "--allowed-host" in out.stderr
