@@ -35,9 +35,13 @@ class Picture(BaseModel):
 
 
 def _html() -> str:
-    from importlib import resources
+    """The app page, read from the installed ``elixir_scope.ui`` package without importing it
+    (building the server must stay fast)."""
+    from importlib.util import find_spec
+    from pathlib import Path
 
-    return resources.files("elixir_scope.ui").joinpath("static/mcp_app.html").read_text()
+    spec = find_spec("elixir_scope.ui")
+    return (Path(spec.origin).parent / "static" / "mcp_app.html").read_text(encoding="utf-8")
 
 
 def build_apps() -> Apps:
