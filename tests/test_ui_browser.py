@@ -212,6 +212,12 @@ def test_sequence_diagram_arrows_are_the_recorded_messages(server, browser, stor
     browser.find_element(By.CSS_SELECTOR, f"svg#seq g.msg[data-send='{audit.send.id}']").click()
     wait(browser, lambda: browser.find_element(By.ID, "event-text").text.startswith("send :audit"))
     assert cursor(browser) == audit.send.ts - t0
+    # the arrow's other end is its receive event
+    browser.find_element(By.CSS_SELECTOR, f"svg#seq circle.end-recv[data-id='{audit.receive.id}']").click()
+    wait(browser, lambda: browser.find_element(By.ID, "event-box").text.startswith(f"Event #{audit.receive.id}: receive"))
+    assert cursor(browser) == audit.receive.ts - t0
+    browser.find_element(By.CSS_SELECTOR, f"svg#seq g.msg[data-send='{audit.send.id}']").click()
+    wait(browser, lambda: browser.find_element(By.ID, "event-box").text.startswith(f"Event #{audit.send.id}: send"))
     browser.find_element(By.ID, "causal-future").click()
     future = rec.causal_future(audit.send, 1000).events
     lanes = {e.get_attribute("data-key") for e in css(browser, ".tl-label")}

@@ -56,6 +56,9 @@ function draw(r, procs) {
         (m.receive ? `\nreceive #${m.receive.id} at ${fmtTime(m.receive.ts, S.unit)}` : '\nnever received')),
       svg('rect', { x: Math.min(x1, x2), y: y - 13, width: Math.max(Math.abs(x2 - x1), 40), height: 24, fill: 'transparent' }),
       line, arrow,
+      m.receive ? svg('circle', { class: 'end-recv', cx: x2, cy: y + 8, r: 5, 'data-id': m.receive.id,
+        onclick: ev => { ev.stopPropagation(); showEvent(m.receive.id, m.receive.ts, m.to); } },
+        svg('title', {}, `receive #${m.receive.id}`)) : null,
       svg('text', { x: Math.min(x1, x2) + 6, y: y - 3 }, m.message.length > 40 ? m.message.slice(0, 39) + '…' : m.message)));
   });
   fill(box, head, g);
