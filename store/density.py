@@ -117,11 +117,12 @@ def time_bounds(rec: "Recording") -> tuple[int, int] | None:
 
 def event_density(rec: "Recording", since: int | None = None, until: int | None = None, *,
                   buckets: int = 400, max_lanes: int = 60,
-                  processes: list | None = None, exact_max: int = EXACT_MAX) -> Density:
+                  processes: list | None = None, pinned: list | None = None,
+                  exact_max: int = EXACT_MAX) -> Density:
     """Events per process per bucket in ``[since, until]`` (default: the whole recording).
 
-    ``processes`` (any ProcessRef) pins the lanes; otherwise the ``max_lanes`` busiest
-    processes of the window are the lanes. Windows of more than ``exact_max`` events are counted
+    ``processes`` (any ProcessRef) are the lanes; otherwise the ``max_lanes`` busiest processes
+    of the window, after the ``pinned`` ones (shown first even when idle in the window). Windows of more than ``exact_max`` events are counted
     by position (see the module docs). Raises ValueError on a bad window or sizes."""
     if not 1 <= buckets <= MAX_BUCKETS:
         raise ValueError(f"buckets must be 1..{MAX_BUCKETS}, got {buckets}")
@@ -161,7 +162,12 @@ def event_density(rec: "Recording", since: int | None = None, until: int | None 
         by_key = {(n, p): c for n, p, c in totals}
         chosen = [(k, by_key.get(k, 0)) for k in dict.fromkeys(wanted)][:max_lanes]
     else:  # events of no process (gap and mark records) are counted but get no lane
-        chosen = [((n, p), c) for n, p, c in totals if (n, p) in procs][:max_lanes]
+        by_key = {(n, p): c for n, p, c in totals}
+        pins = [(p.node_id, p.idx) for ref in pinned or [] for p in rec.resolve_processes(ref)]
+        pins = list(dict.fromkeys(pins))[:max_lanes]
+        chosen = [(k, by_key.get(k, 0)) for k in pins]
+        chosen += [((n, p), c) for n, p, c in totals if (n, p) in procs and (n, p) not in pins][
+            :max_lanes - len(chosen)]
     span = hi - lo + 1
     cells: dict[tuple[int, int], tuple[list[int], list[int]]] = {
         k: ([0] * buckets, [0] * buckets) for k, _ in chosen}

@@ -148,3 +148,38 @@ def test_the_command_refuses_an_exposed_bind_without_allowed_hosts(cart):
     out = subprocess.run([sys.executable, "-m", "elixir_scope.cli", "ui", "--host", "0.0.0.0", "--store", str(cart[0])],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "--allowed-host" in out.stderr
+
+
+def test_pinned_lanes_come_first_even_when_idle(client, cart):
+    c, _ = client
+    store = TraceStore.open(cart[0], readonly=True)
+    rec = store.recording(cart[1])
+    t0 = min(e.ts for e in rec.events(limit=1000))
+    client_proc = next(p for p in rec.processes() if p.reg_name is None)
+    # a window where only the Cart is busy: the client, pinned, still gets the first lane
+    window = {"since": 2000, "until": 7000, "buckets": 5}
+    plain = c.get(f"/api/recordings/{cart[1]}/density", params=window).json()
+    key = f"{client_proc.node_id}.{client_proc.idx}"
+    pinned = c.get(f"/api/recordings/{cart[1]}/density", params={**window, "pin": key}).json()
+    assert key not in [lane["proc"]["key"] for lane in plain["lanes"]]
+    assert pinned["lanes"][0]["proc"]["key"] == key and pinned["lanes"][0]["total"] == \
+        len(rec.events(pid=client_proc, since=t0 + 2000, until=t0 + 7000, limit=100))
+    store.close()
+
+
+def test_term_trees_are_bounded_and_mark_changes():
+    from elixir_scope.instrument.etf import Atom
+    from elixir_scope.store.diff import changes
+    from elixir_scope.ui.terms import MAX_CHILDREN, term_tree
+
+    old = {Atom("items"): list(range(500)), Atom("owner"): b"ann"}
+    new = {Atom("items"): list(range(500)), Atom("owner"): b"bob", Atom("n"): 1}
+    tree = term_tree(new, changes(old, new))
+    kids = dict(tree["c"])
+    assert len(kids[":items"]["c"]) == MAX_CHILDREN and kids[":items"]["more"] == 500 - MAX_CHILDREN
+    assert kids[":owner"]["mark"] == "changed" and kids[":n"]["mark"] == "added" and tree["mark"] == "inner"
+    assert "mark" not in kids[":items"]
+    deep: list = []
+    for _ in range(100):
+        deep = [deep]
+    assert '"k": "list"' in __import__("json").dumps(term_tree(deep))  # depth-capped, still a tree

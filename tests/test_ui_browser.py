@@ -183,6 +183,9 @@ def test_timeline_scrub_shows_the_state_at_the_cursor(server, browser, store, re
     browser.find_element(By.ID, "next-event").click()
     nxt = rec.events(pid=LEDGER, since=t0 + back + 1, limit=1)[0]
     wait(browser, lambda: cursor(browser) == nxt.ts - t0)
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_RIGHT)  # the keyboard steps too
+    after = rec.events(pid=LEDGER, since=nxt.ts + 1, limit=1)[0]
+    wait(browser, lambda: cursor(browser) == after.ts - t0)
     # zoom in halves the window
     tl = browser.find_element(By.ID, "timeline")
     before = int(tl.get_attribute("data-until")) - int(tl.get_attribute("data-since"))

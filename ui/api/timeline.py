@@ -18,13 +18,15 @@ def density(request: Request):
     v = view_of(request)
     rec = v.rec
     procs = [process_ref(rec, p) for p in list_param(request, "procs", MAX_LANES)]
+    pins = [process_ref(rec, p) for p in list_param(request, "pin", MAX_LANES)]
     since, until = v.moment(request, "since"), v.moment(request, "until")
     buckets = int_param(request, "buckets", 400, lo=1, hi=MAX_BUCKETS)
     lanes = int_param(request, "lanes", 60, lo=1, hi=MAX_LANES)
-    key = ("density", rec.id, since, until, buckets, lanes, tuple((p.node_id, p.idx) for p in procs))
+    key = ("density", rec.id, since, until, buckets, lanes, tuple((p.node_id, p.idx) for p in procs),
+           tuple((p.node_id, p.idx) for p in pins))
     try:
         d = state(request).cached(key, rec.info.status != "recording", lambda: event_density(
-            rec, since, until, buckets=buckets, max_lanes=lanes, processes=procs or None))
+            rec, since, until, buckets=buckets, max_lanes=lanes, processes=procs or None, pinned=pins))
     except ValueError as exc:
         raise ApiError(400, str(exc)) from exc
     return ok({"since": v.rel(d.since), "until": v.rel(d.until), "buckets": d.buckets,

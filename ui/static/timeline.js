@@ -33,6 +33,12 @@ export function mountTimeline(container) {
   on('selected', drawLabels);
   on('focus', drawLabels);
   window.addEventListener('resize', () => density && draw());
+  // ← / → step to the previous / next event, unless typing somewhere
+  window.addEventListener('keydown', ev => {
+    if (ev.target.closest('input, textarea') || !root.isConnected) return;
+    if (ev.key === 'ArrowRight') { ev.preventDefault(); stepEvent(1); }
+    if (ev.key === 'ArrowLeft') { ev.preventDefault(); stepEvent(-1); }
+  });
 }
 
 export async function load() {
@@ -41,7 +47,8 @@ export async function load() {
   try {
     const t = performance.now();
     const d = await get(`/api/recordings/${S.rid}/density`, {
-      since: S.win.since, until: S.win.until, buckets: Math.min(2000, Math.floor(width / 2)), lanes: 40 });
+      since: S.win.since, until: S.win.until, buckets: Math.min(2000, Math.floor(width / 2)), lanes: 40,
+      pin: [...new Set([...S.selected, ...(S.focus ? [S.focus] : [])])].join(',') });
     if (my !== seq) return;
     density = d;
     S.lanes = d.lanes;
