@@ -28,7 +28,11 @@ def register(sub, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    from elixir_scope.ui import UiConfig, UiConfigError, serve
+    try:
+        from elixir_scope.ui import UiConfig, UiConfigError, serve
+    except ImportError as exc:  # Starlette and uvicorn come with the MCP SDK
+        raise CliError(f"the web UI cannot start: {exc}",
+                       "install the full set: pip install 'elixir-scope[all]'") from exc
 
     base = config_from(args)
     path = base.resolved_store_path

@@ -43,7 +43,6 @@ async function openRecording(rid) {
   }
   const eventCol = el('div', {});
   fill(main, tlBox, tabs, el('div', { class: 'cols', style: 'grid-template-columns: 2fr 1fr' }, body, eventCol));
-  if (!mounted) { /* listeners are registered once per page */ }
   mountTimeline(tlBox);
   mountMoment(panels.moment);
   mountMessages(panels.messages);
