@@ -71,7 +71,7 @@ async def import_recording(request: Request):
     size = int(request.headers.get("content-length") or 0)
     if size > MAX_IMPORT_BYTES:
         raise ApiError(413, f"the file is {size} bytes; the UI imports up to {MAX_IMPORT_BYTES} "
-                       "(use `elixir-scope recordings import` for bigger ones)")
+                       "(use `elixir-scope import` for bigger ones)")
     tmp = Path(tempfile.mkdtemp(prefix="es-ui-import-"))
     path = tmp / "upload.esrec"
     got = 0
@@ -81,7 +81,7 @@ async def import_recording(request: Request):
                 got += len(chunk)
                 if got > MAX_IMPORT_BYTES:
                     raise ApiError(413, f"the upload passed {MAX_IMPORT_BYTES} bytes; use "
-                                   "`elixir-scope recordings import` for bigger files")
+                                   "`elixir-scope import` for bigger files")
                 f.write(chunk)
         if got == 0:
             raise ApiError(400, "the request body is empty: send an exported recording file")
