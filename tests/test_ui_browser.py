@@ -210,6 +210,12 @@ def test_sequence_diagram_arrows_are_the_recorded_messages(server, browser, stor
 
     wait(browser, lambda: arrows() == expected)
     assert len(expected) == 18
+    # GenServer replies go to the caller's alias (OTP 24+): the Teller's replies are matched
+    teller_proc = rec.resolve_process(TELLER)
+    replies = [f for f in flows if f.sender and f.sender.reg_name == LEDGER and short(f.message).startswith("{[:alias")
+               and f.receive is not None]
+    assert replies and all(f.receive.pid == teller_proc.idx and f.method == "alias_bytes" for f in replies)
+    assert len(replies) == 5  # deposit, deposit, withdraw, balance, deposit
     # click the arrow of the :audit message, then ask for its causal future
     audit = next(f for f in flows if short(f.message) == ":audit")
     browser.find_element(By.CSS_SELECTOR, f"svg#seq g.msg[data-send='{audit.send.id}']").click()
