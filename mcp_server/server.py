@@ -20,6 +20,7 @@ from mcp.server.mcpserver import MCPServer
 from elixir_scope import __version__
 
 from . import prompts, resources, tools
+from .apps import build_apps
 from .config import ServerConfig
 from .state import AppState
 from .transports import auth_kwargs
@@ -56,6 +57,7 @@ def build_server(config: ServerConfig | None = None) -> MCPServer:
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
+        extensions=[build_apps()],  # MCP Apps: pictures for hosts that render UI (apps.py)
         **auth_kwargs(config),
     )
     tools.register_all(server, config)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything ElixirScope needs on a fresh Debian machine, idempotently:
 #   - Erlang/OTP and Elixir from the OS packages (only when missing),
+#   - Chromium and its WebDriver for the web UI tests (only when missing),
 #   - a virtual environment in .venv with the CPU build of torch pinned first,
 #   - the project itself (editable) with all extras and the test tools.
 # Re-running it is cheap: each step checks before it installs.
@@ -16,6 +17,13 @@ if ! command -v erl >/dev/null 2>&1 || ! command -v elixir >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq erlang-nox elixir >/dev/null
 fi
 epmd -daemon
+
+# A real headless browser for the web UI tests (tests/test_ui_browser.py drives it with Selenium).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    log "installing chromium and chromium-driver from the OS packages"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
 
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then

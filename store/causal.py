@@ -11,6 +11,11 @@ its ``aux`` (an interned local pid) or, when ``aux`` is 0, the decoded ``To``: a
 on another recorded node), a registered name (resolved with the ``register``/``unregister``
 events in force at the send, then the interned names), or ``{Name, Node}``.
 
+A send to a process *alias* (a reference: since OTP 24 every ``gen_server:call`` reply goes to
+the caller's alias, ``Alias ! {[alias | Alias], Reply}``) names no process. Such a send is
+matched to the earliest later receive, by any process, of the same message bytes — which
+carry the alias reference, unique to that call, so the match is exact. Method ``alias_bytes``.
+
 ``seq_trace`` serials: the current record format (docs/event-format.md) carries none, so every
 link is ``fifo_bytes`` (or ``spawn`` for spawn→spawned). ``msg_links.method`` is where a
 serial-based match would be recorded, and a future record kind carrying serials would be
@@ -48,6 +53,7 @@ if TYPE_CHECKING:
     from .reader import Recording
 
 _SEND, _RECV, _SPAWN, _SPAWNED = 4, 6, 7, 16
+_REFERENCE_TAGS = (b"Z", b"r", b"e")  # NEWER_REFERENCE_EXT, NEW_REFERENCE_EXT, REFERENCE_EXT
 
 _TEMP_DDL = [
     "CREATE TEMP TABLE IF NOT EXISTS msg_links (recording_id INTEGER NOT NULL, send_id INTEGER "
@@ -128,6 +134,7 @@ def match_messages(rec: "Recording", rows: list[tuple] | None = None) -> list[tu
                             "WHERE recording_id = ? AND kind IN (4, 6, 7, 16) ORDER BY id", (rec.id,))
     evs = sorted(rows, key=lambda r: (wall(r[1], r[3]), r[1], r[3], r[4], r[0]))
     pending: dict[tuple[int, int], dict[bytes, deque]] = defaultdict(lambda: defaultdict(deque))
+    to_alias: dict[bytes, deque] = defaultdict(deque)  # sends to an alias, by message bytes
     spawns: dict[tuple[int, int, int], deque] = defaultdict(deque)
     early_spawned: dict[tuple[int, int, int], deque] = defaultdict(deque)
     out = []
@@ -143,13 +150,19 @@ def match_messages(rec: "Recording", rows: list[tuple] | None = None) -> list[tu
             target = (node_id, aux) if aux else resolve_receiver(names, pids, node_id, ts, to)
             if target:
                 pending[target][msg].append((eid, node_id, pid))
+            elif to[1:2] in _REFERENCE_TAGS:
+                to_alias[msg].append((eid, node_id, pid))
         elif kind == _RECV:
             q = pending.get((node_id, pid))
-            if q:
-                d = q.get(payload)
+            d = q.get(payload) if q else None
+            if d:
+                sid, sn, sp = d.popleft()
+                out.append((sid, eid, "fifo_bytes", sn, sp, node_id, pid))
+            elif to_alias:
+                d = to_alias.get(payload)
                 if d:
                     sid, sn, sp = d.popleft()
-                    out.append((sid, eid, "fifo_bytes", sn, sp, node_id, pid))
+                    out.append((sid, eid, "alias_bytes", sn, sp, node_id, pid))
         elif kind == _SPAWN:
             key = (node_id, pid, aux)  # parent, child
             if early_spawned[key]:

@@ -6,7 +6,7 @@ import argparse
 
 
 def register_all(sub, common: argparse.ArgumentParser) -> None:
-    from . import demo, diagnose, history, mcp, nodes, record, recordings, replay
+    from . import demo, diagnose, history, mcp, nodes, record, recordings, replay, ui
 
-    for module in (demo, nodes, record, history, recordings, replay, diagnose, mcp):
+    for module in (demo, nodes, record, history, recordings, replay, diagnose, mcp, ui):
         module.register(sub, common)
