@@ -50,6 +50,10 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "cascade": (r"\ball\b[^.;]*\bat (?:the same|once)|\bat the same (?:moment|time)|\bsimultaneous\w*|\ball together\b"
                 r"|\ball of (?:them|the \w+) (?:go|went|die|died|restart|reset|crash)\w*|\beverything (?:restarts|resets|goes)",
                 ("restart:siblings", "exit:linked_cascade", "link:unexpected_exit", "exit:caused_by_other"), ()),
+    "rate": (r"\b(?:once|twice|\d+ times?) (?:a|an|per|every) (?:second|minute|hour|day)\b"
+             r"|\bevery \d+ ?(?:ms|milliseconds?|s|sec|seconds?|min|minutes?|hours?)\b|\b(?:more|many more|too many) "
+             r"(?:requests|calls|check-?ins|syncs|messages|jobs) than\b|\brate[- ]limit\w*",
+             ("callback:rate_high", "timer:leak", "reductions:high"), ()),
     "busy": (r"\bcpu\b|\bbusy\b|\bspin\w*|\bhot\b|\bload\b|\bschedulers?\b|\breductions\b",
              ("callback:rate_high", "reductions:high", "timer:leak", "mailbox:growing"), ()),
     "wrong": (r"\b(?:is|are|was|were|look|looks|comes? out|ends? up) (?:wrong|off|incorrect)\b|\bwrong (?:total|count|value|number|amount|result|data|balance|price|state)s?\b|\bincorrect\b|\bstale\b|\binconsistent\b|\bcounts? (?:are|is) (?:off|low|lower)|\blower than\b"

@@ -88,4 +88,5 @@ def build_facts(view: RecordingView) -> FactBook:
     silent.state_growth(view, book)
     values.state_reverts(view, book)
     values.children_down(view, book)
+    values.atoms_from_input(view, book)
     return book

@@ -91,6 +91,48 @@ def state_reverts(view: RecordingView, book: FactBook) -> None:
             pid=pid, ts=s2.ts)
 
 
+def atoms_from_input(view: RecordingView, book: FactBook) -> None:
+    """A function that turns strings it is given into atoms (``String.to_atom`` on input): every
+    new string is a new atom, and atoms are never collected — the atom table only grows."""
+    from elixir_scope.instrument.etf import Atom
+
+    from ..view import is_app_module
+
+    groups: dict[tuple, list] = defaultdict(list)
+    for c in view.calls:
+        if c.outcome != "return" or not is_app_module(c.module) or c.function.startswith("-") or not c.args:
+            continue
+        texts = {a.decode("utf-8", "replace") for a in c.args if isinstance(a, bytes) and 0 < len(a) <= 255}
+        if not texts:
+            continue
+        vals = c.value if isinstance(c.value, (list, tuple)) else [c.value]
+        made = [v for v in list(vals)[:50] if isinstance(v, Atom) and v.name in texts]
+        if made:
+            groups[(c.module, c.function, c.arity)].append((c, made[0]))
+    samples = getattr(view, "resources", []) or []
+    grew = len(samples) >= 2 and samples[-1].atom_count > samples[0].atom_count
+    for key in sorted(groups):
+        hits = groups[key]
+        distinct = {a.name for _c, a in hits}
+        if len(distinct) < 3:
+            continue
+        c, a = hits[0]
+        more = (f"; the node's atom count grew from {samples[0].atom_count} to {samples[-1].atom_count} meanwhile"
+                if grew else "")
+        book.add(Finding(
+            detector="atoms_from_input",
+            title=f"{c.mfa} turns input strings into atoms ({len(distinct)} distinct)",
+            summary=(f"{c.mfa} returned {len(distinct)} different atoms made from the strings it was given (e.g. "
+                     f"{fmt(a, 60)} from {fmt(c.args, 60)}){more}. Atoms are never garbage collected: with "
+                     "user-supplied input the atom table grows until the node crashes."),
+            severity="critical", confidence=0.8 if grew else 0.7,
+            culprit=_culprit(view, c, c.args[0] if len(c.args) == 1 else c.args),
+            evidence=[view.end_evidence(x, f"{x.mfa}({fmt(x.args, 50)}) returned {fmt(at, 50)}") for x, at in hits[:5]],
+            signatures=["vm:atom_count_growing", "exception:system_limit"],
+            fix_hint="Map known strings to atoms explicitly (or String.to_existing_atom/1); keep user input as strings."),
+            pid=c.pid, ts=c.ts)
+
+
 def _has_ref(term: Any, depth: int = 0) -> bool:
     from elixir_scope.instrument.etf.terms import Ref
 
