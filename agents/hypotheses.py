@@ -54,6 +54,11 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
              r"|\bevery \d+ ?(?:ms|milliseconds?|s|sec|seconds?|min|minutes?|hours?)\b|\b(?:more|many more|too many) "
              r"(?:requests|calls|check-?ins|syncs|messages|jobs) than\b|\brate[- ]limit\w*",
              ("callback:rate_high", "timer:leak", "reductions:high"), ()),
+    # what survives restarting the application but not the node lives in the node itself: atoms,
+    # persistent terms, loaded code, ports, tables owned elsewhere
+    "node_wide": (r"restart(?:ing)? the (?:whole |entire )?(?:node|vm|beam)|only a (?:node|vm|full) restart"
+                  r"|even after (?:we )?restart\w*|survives? (?:a |the )?restart|restarting (?:the|our) \w+ (?:service|app\w*) (?:does ?n[o']t|did ?n[o']t)",
+                  ("vm:", "exception:system_limit", "ets:table_count_growing", "memory:ets_growing"), ()),
     "busy": (r"\bcpu\b|\bbusy\b|\bspin\w*|\bhot\b|\bload\b|\bschedulers?\b|\breductions\b",
              ("callback:rate_high", "reductions:high", "timer:leak", "mailbox:growing"), ()),
     "wrong": (r"\b(?:is|are|was|were|look|looks|comes? out|ends? up) (?:wrong|off|incorrect)\b|\bwrong (?:total|count|value|number|amount|result|data|balance|price|state)s?\b|\bincorrect\b|\bstale\b|\binconsistent\b|\bcounts? (?:are|is) (?:off|low|lower)|\blower than\b"

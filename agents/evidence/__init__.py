@@ -89,4 +89,5 @@ def build_facts(view: RecordingView) -> FactBook:
     values.state_reverts(view, book)
     values.children_down(view, book)
     values.atoms_from_input(view, book)
+    values.type_mismatch(view, book)
     return book

@@ -133,6 +133,63 @@ def atoms_from_input(view: RecordingView, book: FactBook) -> None:
             pid=c.pid, ts=c.ts)
 
 
+def _kind(v: Any) -> str | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return "integer"
+    if isinstance(v, bytes) and v.strip().lstrip(b"-").isdigit() and len(v) <= 20:
+        return "numeric string"
+    return None
+
+
+def type_mismatch(view: RecordingView, book: FactBook) -> None:
+    """The same argument of one function arrives as an integer from some callers and as a
+    numeric string (``"2"``) from others: a map or Registry key, a comparison or a pattern
+    that expects one of them silently misses the other."""
+    from ..view import is_app_module
+
+    calls: dict[tuple, list] = defaultdict(list)
+    for c in view.calls:
+        if is_app_module(c.module) and c.args and not c.function.startswith(("-", "handle_", "init")):
+            calls[(c.module, c.function, c.arity)].append(c)
+    for key in sorted(calls):
+        cs = calls[key]
+        if len(cs) < 3:
+            continue
+        for pos in range(key[2]):
+            kinds = defaultdict(list)
+            for c in cs:
+                if pos < len(c.args):
+                    k = _kind(c.args[pos])
+                    if k:
+                        kinds[k].append(c)
+            if len(kinds) != 2:
+                continue
+            odd_kind = min(kinds, key=lambda k: (len(kinds[k]), k))
+            odd = kinds[odd_kind]
+            normal = [c for k, v in kinds.items() if k != odd_kind for c in v]
+            callers = [c.parent for c in odd if c.parent is not None and is_app_module(c.parent.module)]
+            if not callers or len(odd) > len(normal):
+                continue
+            who = callers[0]
+            c0 = odd[0]
+            book.add(Finding(
+                detector="type_mismatch",
+                title=f"{c0.mfa} gets argument {pos + 1} as a {odd_kind} from {who.mfa}",
+                summary=(f"{c0.mfa} was called {len(normal)} time(s) with argument {pos + 1} as a "
+                         f"{'numeric string' if odd_kind == 'integer' else 'integer'} (e.g. {fmt(normal[0].args[pos], 30)}) "
+                         f"and {len(odd)} time(s) as a {odd_kind} ({fmt(c0.args[pos], 30)}), from {who.mfa}: a key, "
+                         "pattern or comparison written for one silently misses the other, so those calls go "
+                         "nowhere without an error."),
+                severity="high", confidence=0.6, culprit=_culprit(view, who, c0.args[pos]),
+                evidence=[view.call_evidence(x, f"{x.mfa} called with {fmt(x.args, 60)}") for x in (odd[:3] + normal[:2])],
+                signatures=["data:type_mismatch", "message:no_effect"],
+                fix_hint="Convert the id at the boundary where it enters (parse the string once) and keep one type inside."),
+                pid=c0.pid, ts=c0.ts)
+            break
+
+
 def _has_ref(term: Any, depth: int = 0) -> bool:
     from elixir_scope.instrument.etf.terms import Ref
 
