@@ -68,7 +68,8 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
 BOOST, DAMP = 1.35, 0.55
 
 W_SYMPTOM, W_EVIDENCE, W_CONTRA = 0.4, 0.6, 0.3
-MIN_VERDICT = 0.6   # a winner's evidence must reach this for "root cause found"
+MIN_VERDICT = 0.6   # a winner's best fact must reach this relevance for "root cause found"
+WEAK = 0.8          # score factor for a hypothesis whose best fact is below that
 
 
 def claims(symptom: str) -> list[str]:
@@ -157,6 +158,8 @@ def rank(book: FactBook, symptom: str, *, kb=None, symptom_scores: dict[str, flo
             contra = max((rel[f.id] for f in con), default=0.0)
             sym = scores.get(entry.id, 0.0)
             score = W_SYMPTOM * sym + W_EVIDENCE * ev - W_CONTRA * contra
+            if rel[best.id] < MIN_VERDICT:
+                score *= WEAK  # a pattern the words match but the recording barely shows ranks behind proven ones
             origin = book.origin(best)
             explained.update(f.id for f in sup)
             why = [f"symptom match {sym:.2f}", f"best evidence {best.id} ({best.title}) relevance {rel[best.id]:.2f}",
@@ -169,7 +172,7 @@ def rank(book: FactBook, symptom: str, *, kb=None, symptom_scores: dict[str, flo
                 why.append("known to mislead: " + entry.evidence.misleads)
             hyps.append((score, entry.id, Hypothesis(
                 id=entry.id, title=entry.title, score=round(score, 4), symptom_score=round(sym, 4),
-                evidence_score=round(ev, 4), supporting_facts=[f.id for f in sup],
+                evidence_score=round(rel[best.id], 4), supporting_facts=[f.id for f in sup],
                 contradicting_facts=[f.id for f in con],
                 supporting_events=sorted({e for f in sup for e in f.event_ids})[:30],
                 contradicting_events=sorted({e for f in con for e in f.event_ids})[:30],
@@ -178,6 +181,8 @@ def rank(book: FactBook, symptom: str, *, kb=None, symptom_scores: dict[str, flo
         if f.caused_by is not None or f.id in explained:
             continue
         score = W_EVIDENCE * rel[f.id] + W_SYMPTOM * 0.25
+        if rel[f.id] < MIN_VERDICT:
+            score *= WEAK
         hyps.append((score, f.id, Hypothesis(
             id=f"fact:{f.id}", title=f.title, score=round(score, 4), symptom_score=0.25, evidence_score=rel[f.id],
             supporting_facts=[f.id], supporting_events=f.event_ids[:30], culprit=f.culprit, origin_fact=f.id,

@@ -61,6 +61,8 @@ def state_reverts(view: RecordingView, book: FactBook) -> None:
                 back, s2, c2 = h[i]
                 if back != old or c1 is None or c2 is None or c2.call_id == c1.call_id:
                     continue
+                if old in ("[]", "%{}", '""', "0", "nil", "0.0"):
+                    continue  # emptied or zeroed again: a flush or a reset, what buffers and counters do
                 if (c1.function, _shape(c1.args[0])) == (c2.function, _shape(c2.args[0])):
                     continue  # the same kind of request setting values back and forth is ordinary
                 found = (f, old, new, s1, c1, s2, c2)
