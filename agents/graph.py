@@ -450,13 +450,47 @@ def build_graph(checkpointer=None):
     return g.compile(checkpointer=checkpointer)
 
 
-async def diagnose(request: DiagnosisInput, ctx: DiagnosisContext, *, checkpointer=None,
-                   thread_id: str | None = None) -> Report:
-    """Run the whole diagnosis and return the report."""
+class DiagnosisInterrupted(RuntimeError):
+    """The diagnosis stopped before its report (``interrupt_before``); resume it by thread id."""
+
+    def __init__(self, thread_id: str, next_steps: tuple[str, ...]) -> None:
+        super().__init__(f"diagnosis {thread_id} stopped before {', '.join(next_steps) or 'the end'}; "
+                         f"resume it with the same checkpoint file and thread id")
+        self.thread_id = thread_id
+        self.next_steps = next_steps
+
+
+async def diagnose(request: DiagnosisInput | None, ctx: DiagnosisContext, *, checkpointer=None,
+                   thread_id: str | None = None, interrupt_before: list[str] | None = None) -> Report:
+    """Run the whole diagnosis and return the report.
+
+    With a ``checkpointer``, the state after every step is saved under ``thread_id``; a
+    diagnosis that was interrupted (the process died, or ``interrupt_before`` stopped it)
+    resumes from its last completed step when called again with ``request=None`` and the same
+    checkpointer and thread id (:func:`resume`)."""
     import uuid
 
     graph = build_graph(checkpointer)
-    config = {"configurable": {"thread_id": thread_id or f"diagnosis-{uuid.uuid4().hex[:12]}"}}
-    out = await graph.ainvoke(request, config=config, context=ctx)
-    report = out["report"] if isinstance(out, dict) else out.report
+    tid = thread_id or f"diagnosis-{uuid.uuid4().hex[:12]}"
+    config = {"configurable": {"thread_id": tid}}
+    out = await graph.ainvoke(request, config=config, context=ctx, interrupt_before=interrupt_before)
+    report = out.get("report") if isinstance(out, dict) else getattr(out, "report", None)
+    if report is None or (checkpointer is not None and (await graph.aget_state(config)).next):
+        nxt = (await graph.aget_state(config)).next if checkpointer is not None else ()
+        raise DiagnosisInterrupted(tid, tuple(nxt))
     return report
+
+
+async def resume(ctx: DiagnosisContext, *, checkpointer, thread_id: str) -> Report:
+    """Continue an interrupted diagnosis from its last completed step."""
+    graph = build_graph(checkpointer)
+    config = {"configurable": {"thread_id": thread_id}}
+    snap = await graph.aget_state(config)
+    if not snap.values:
+        raise ValueError(f"no diagnosis {thread_id!r} in this checkpoint file")
+    if not snap.next:
+        report = snap.values.get("report")
+        if report is None:
+            raise ValueError(f"diagnosis {thread_id!r} ended without a report")
+        return report
+    return await diagnose(None, ctx, checkpointer=checkpointer, thread_id=thread_id)

@@ -50,6 +50,15 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "cascade": (r"\ball\b[^.;]*\bat (?:the same|once)|\bat the same (?:moment|time)|\bsimultaneous\w*|\ball together\b"
                 r"|\ball of (?:them|the \w+) (?:go|went|die|died|restart|reset|crash)\w*|\beverything (?:restarts|resets|goes)",
                 ("restart:siblings", "exit:linked_cascade", "link:unexpected_exit", "exit:caused_by_other"), ()),
+    "rate": (r"\b(?:once|twice|\d+ times?) (?:a|an|per|every) (?:second|minute|hour|day)\b"
+             r"|\bevery \d+ ?(?:ms|milliseconds?|s|sec|seconds?|min|minutes?|hours?)\b|\b(?:more|many more|too many) "
+             r"(?:requests|calls|check-?ins|syncs|messages|jobs) than\b|\brate[- ]limit\w*",
+             ("callback:rate_high", "timer:leak", "reductions:high"), ()),
+    # what survives restarting the application but not the node lives in the node itself: atoms,
+    # persistent terms, loaded code, ports, tables owned elsewhere
+    "node_wide": (r"restart(?:ing)? the (?:whole |entire )?(?:node|vm|beam)|only a (?:node|vm|full) restart"
+                  r"|even after (?:we )?restart\w*|survives? (?:a |the )?restart|restarting (?:the|our) \w+ (?:service|app\w*) (?:does ?n[o']t|did ?n[o']t)",
+                  ("vm:", "exception:system_limit", "ets:table_count_growing", "memory:ets_growing"), ()),
     "busy": (r"\bcpu\b|\bbusy\b|\bspin\w*|\bhot\b|\bload\b|\bschedulers?\b|\breductions\b",
              ("callback:rate_high", "reductions:high", "timer:leak", "mailbox:growing"), ()),
     "wrong": (r"\b(?:is|are|was|were|look|looks|comes? out|ends? up) (?:wrong|off|incorrect)\b|\bwrong (?:total|count|value|number|amount|result|data|balance|price|state)s?\b|\bincorrect\b|\bstale\b|\binconsistent\b|\bcounts? (?:are|is) (?:off|low|lower)|\blower than\b"
@@ -59,7 +68,8 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
 BOOST, DAMP = 1.35, 0.55
 
 W_SYMPTOM, W_EVIDENCE, W_CONTRA = 0.4, 0.6, 0.3
-MIN_VERDICT = 0.6   # a winner's evidence must reach this for "root cause found"
+MIN_VERDICT = 0.6   # a winner's best fact must reach this relevance for "root cause found"
+WEAK = 0.8          # score factor for a hypothesis whose best fact is below that
 
 
 def claims(symptom: str) -> list[str]:
@@ -148,6 +158,8 @@ def rank(book: FactBook, symptom: str, *, kb=None, symptom_scores: dict[str, flo
             contra = max((rel[f.id] for f in con), default=0.0)
             sym = scores.get(entry.id, 0.0)
             score = W_SYMPTOM * sym + W_EVIDENCE * ev - W_CONTRA * contra
+            if rel[best.id] < MIN_VERDICT:
+                score *= WEAK  # a pattern the words match but the recording barely shows ranks behind proven ones
             origin = book.origin(best)
             explained.update(f.id for f in sup)
             why = [f"symptom match {sym:.2f}", f"best evidence {best.id} ({best.title}) relevance {rel[best.id]:.2f}",
@@ -160,7 +172,7 @@ def rank(book: FactBook, symptom: str, *, kb=None, symptom_scores: dict[str, flo
                 why.append("known to mislead: " + entry.evidence.misleads)
             hyps.append((score, entry.id, Hypothesis(
                 id=entry.id, title=entry.title, score=round(score, 4), symptom_score=round(sym, 4),
-                evidence_score=round(ev, 4), supporting_facts=[f.id for f in sup],
+                evidence_score=round(rel[best.id], 4), supporting_facts=[f.id for f in sup],
                 contradicting_facts=[f.id for f in con],
                 supporting_events=sorted({e for f in sup for e in f.event_ids})[:30],
                 contradicting_events=sorted({e for f in con for e in f.event_ids})[:30],
@@ -169,6 +181,8 @@ def rank(book: FactBook, symptom: str, *, kb=None, symptom_scores: dict[str, flo
         if f.caused_by is not None or f.id in explained:
             continue
         score = W_EVIDENCE * rel[f.id] + W_SYMPTOM * 0.25
+        if rel[f.id] < MIN_VERDICT:
+            score *= WEAK
         hyps.append((score, f.id, Hypothesis(
             id=f"fact:{f.id}", title=f.title, score=round(score, 4), symptom_score=0.25, evidence_score=rel[f.id],
             supporting_facts=[f.id], supporting_events=f.event_ids[:30], culprit=f.culprit, origin_fact=f.id,

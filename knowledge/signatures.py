@@ -87,6 +87,7 @@ VOCABULARY: dict[str, str] = {
     "state:growing": "the state's size increases with every callback and never shrinks",
     "state:large": "the state term is large (truncated in state events, expensive to copy)",
     "state:value_overwritten": "a callback writes a field that another callback wrote just before, losing the first value",
+    "data:type_mismatch": "the same argument arrives as an integer from some callers and as a numeric string from others",
     # -- return values (call/return events of the application's functions)
     "return:error_ignored": "a function returned {:error, _} (or :error) and its caller went on as if it had succeeded",
     "return:error": "a function of the application returned {:error, _} or :error",

@@ -77,3 +77,39 @@ async def test_the_round_limit_ends_an_undecided_diagnosis(tmp_path, kb_dir):
 async def test_bad_round_options_are_refused(tmp_path, kb_dir):
     with pytest.raises(ValueError, match="max_rounds must be at least 1"):
         await _diagnose(tmp_path, kb_dir, max_rounds=0)
+
+
+async def test_an_interrupted_diagnosis_resumes_from_its_last_step(tmp_path, kb_dir):
+    """The graph state is checkpointed after every step: a diagnosis stopped before it explained
+    resumes from there (no new capture, no new detection) and ends with the same culprit."""
+    from elixir_scope.agents.graph import DiagnosisInterrupted, build_graph, resume, sqlite_checkpointer
+
+    node = start_node("elixir", elixir_files=[FIXTURE], eval_code="{:ok, _} = DelayedCrash.start()")
+    dist = Node()
+    steps: list[str] = []
+
+    async def on_progress(message: str, _fraction: float) -> None:
+        steps.append(message)
+
+    try:
+        conn = await dist.connect(node.name, cookie=node.cookie)
+        store = TraceStore.open(tmp_path / "resume.db")
+        async with sqlite_checkpointer(tmp_path / "ckpt.db") as saver:
+            ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, knowledge_dir=kb_dir, progress=on_progress)
+            with pytest.raises(DiagnosisInterrupted) as stopped:
+                await diagnose(DiagnosisInput(symptom=SYMPTOM, node=node.name, trigger="DelayedCrash.trigger()",
+                                              seconds=3.0, max_rounds=1), ctx,
+                               checkpointer=saver, thread_id="t-resume", interrupt_before=["explain"])
+            assert stopped.value.next_steps == ("explain",)
+            snap = await build_graph(saver).aget_state({"configurable": {"thread_id": "t-resume"}})
+            assert snap.values["hypotheses"] and snap.values.get("report") is None
+            captured = len(store.recordings())
+            steps.clear()
+            report = await resume(ctx, checkpointer=saver, thread_id="t-resume")
+    finally:
+        await dist.close()
+        node.stop()
+    assert len(store.recordings()) == captured          # no new capture
+    assert not any("recording" in s or "computing the evidence" in s for s in steps), steps
+    assert report.root_cause.culprit.module == "DelayedCrash.Syncer"
+    assert "detect" in report.timings_ms and "explain" in report.timings_ms

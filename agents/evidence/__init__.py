@@ -25,7 +25,7 @@ The order is deterministic: the same recording always gives the same facts and i
 from __future__ import annotations
 
 from ..view import RecordingView
-from . import failures, silent, values, waits
+from . import failures, resources, silent, values, waits
 from .book import FactBook
 
 __all__ = ["FactBook", "build_facts"]
@@ -88,4 +88,8 @@ def build_facts(view: RecordingView) -> FactBook:
     silent.state_growth(view, book)
     values.state_reverts(view, book)
     values.children_down(view, book)
+    values.atoms_from_input(view, book)
+    values.type_mismatch(view, book)
+    resources.ets_growth(view, book)
+    resources.memory_growth(view, book)
     return book

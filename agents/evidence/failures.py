@@ -493,7 +493,8 @@ def not_restarted(view: RecordingView, book: FactBook) -> None:
         if later:
             continue
         last = next((c for c in reversed(view.calls_by_pid.get(e.pid, [])) if is_app_module(c.module)
-                     and c.function in CALLBACKS and c.ts <= e.ts), None)
+                     and c.function in CALLBACKS and c.function not in ("terminate", "code_change")
+                     and c.ts <= e.ts), None)
         culprit = _culprit(view, last) if last else Culprit(module=ident, process=view.label(e.pid))
         ev = [view.evidence(e.event_id, "exit", e.ts, e.pid, f"{view.label(e.pid)} exited with {fmt(e.reason)} and was not restarted")]
         if last is not None:

@@ -61,6 +61,8 @@ def state_reverts(view: RecordingView, book: FactBook) -> None:
                 back, s2, c2 = h[i]
                 if back != old or c1 is None or c2 is None or c2.call_id == c1.call_id:
                     continue
+                if old in ("[]", "%{}", '""', "0", "nil", "0.0"):
+                    continue  # emptied or zeroed again: a flush or a reset, what buffers and counters do
                 if (c1.function, _shape(c1.args[0])) == (c2.function, _shape(c2.args[0])):
                     continue  # the same kind of request setting values back and forth is ordinary
                 found = (f, old, new, s1, c1, s2, c2)
@@ -89,6 +91,105 @@ def state_reverts(view: RecordingView, book: FactBook) -> None:
             fix_hint=("Apply a reply or refresh only if it is still current: tag requests with a ref or version and "
                       "drop answers that do not match the latest one (or compare timestamps).")),
             pid=pid, ts=s2.ts)
+
+
+def atoms_from_input(view: RecordingView, book: FactBook) -> None:
+    """A function that turns strings it is given into atoms (``String.to_atom`` on input): every
+    new string is a new atom, and atoms are never collected — the atom table only grows."""
+    from elixir_scope.instrument.etf import Atom
+
+    from ..view import is_app_module
+
+    groups: dict[tuple, list] = defaultdict(list)
+    for c in view.calls:
+        if c.outcome != "return" or not is_app_module(c.module) or c.function.startswith("-") or not c.args:
+            continue
+        texts = {a.decode("utf-8", "replace") for a in c.args if isinstance(a, bytes) and 0 < len(a) <= 255}
+        if not texts:
+            continue
+        vals = c.value if isinstance(c.value, (list, tuple)) else [c.value]
+        made = [v for v in list(vals)[:50] if isinstance(v, Atom) and v.name in texts]
+        if made:
+            groups[(c.module, c.function, c.arity)].append((c, made[0]))
+    samples = getattr(view, "resources", []) or []
+    grew = len(samples) >= 2 and samples[-1].atom_count > samples[0].atom_count
+    for key in sorted(groups):
+        hits = groups[key]
+        distinct = {a.name for _c, a in hits}
+        if len(distinct) < 3:
+            continue
+        c, a = hits[0]
+        more = (f"; the node's atom count grew from {samples[0].atom_count} to {samples[-1].atom_count} meanwhile"
+                if grew else "")
+        book.add(Finding(
+            detector="atoms_from_input",
+            title=f"{c.mfa} turns input strings into atoms ({len(distinct)} distinct)",
+            summary=(f"{c.mfa} returned {len(distinct)} different atoms made from the strings it was given (e.g. "
+                     f"{fmt(a, 60)} from {fmt(c.args, 60)}){more}. Atoms are never garbage collected: with "
+                     "user-supplied input the atom table grows until the node crashes."),
+            severity="critical", confidence=0.8 if grew else 0.7,
+            culprit=_culprit(view, c, c.args[0] if len(c.args) == 1 else c.args),
+            evidence=[view.end_evidence(x, f"{x.mfa}({fmt(x.args, 50)}) returned {fmt(at, 50)}") for x, at in hits[:5]],
+            signatures=["vm:atom_count_growing", "exception:system_limit"],
+            fix_hint="Map known strings to atoms explicitly (or String.to_existing_atom/1); keep user input as strings."),
+            pid=c.pid, ts=c.ts)
+
+
+def _kind(v: Any) -> str | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return "integer"
+    if isinstance(v, bytes) and v.strip().lstrip(b"-").isdigit() and len(v) <= 20:
+        return "numeric string"
+    return None
+
+
+def type_mismatch(view: RecordingView, book: FactBook) -> None:
+    """The same argument of one function arrives as an integer from some callers and as a
+    numeric string (``"2"``) from others: a map or Registry key, a comparison or a pattern
+    that expects one of them silently misses the other."""
+    from ..view import is_app_module
+
+    calls: dict[tuple, list] = defaultdict(list)
+    for c in view.calls:
+        if is_app_module(c.module) and c.args and not c.function.startswith(("-", "handle_", "init")):
+            calls[(c.module, c.function, c.arity)].append(c)
+    for key in sorted(calls):
+        cs = calls[key]
+        if len(cs) < 3:
+            continue
+        for pos in range(key[2]):
+            kinds = defaultdict(list)
+            for c in cs:
+                if pos < len(c.args):
+                    k = _kind(c.args[pos])
+                    if k:
+                        kinds[k].append(c)
+            if len(kinds) != 2:
+                continue
+            odd_kind = min(kinds, key=lambda k: (len(kinds[k]), k))
+            odd = kinds[odd_kind]
+            normal = [c for k, v in kinds.items() if k != odd_kind for c in v]
+            callers = [c.parent for c in odd if c.parent is not None and is_app_module(c.parent.module)]
+            if not callers or len(odd) > len(normal):
+                continue
+            who = callers[0]
+            c0 = odd[0]
+            book.add(Finding(
+                detector="type_mismatch",
+                title=f"{c0.mfa} gets argument {pos + 1} as a {odd_kind} from {who.mfa}",
+                summary=(f"{c0.mfa} was called {len(normal)} time(s) with argument {pos + 1} as a "
+                         f"{'numeric string' if odd_kind == 'integer' else 'integer'} (e.g. {fmt(normal[0].args[pos], 30)}) "
+                         f"and {len(odd)} time(s) as a {odd_kind} ({fmt(c0.args[pos], 30)}), from {who.mfa}: a key, "
+                         "pattern or comparison written for one silently misses the other, so those calls go "
+                         "nowhere without an error."),
+                severity="high", confidence=0.6, culprit=_culprit(view, who, c0.args[pos]),
+                evidence=[view.call_evidence(x, f"{x.mfa} called with {fmt(x.args, 60)}") for x in (odd[:3] + normal[:2])],
+                signatures=["data:type_mismatch", "message:no_effect"],
+                fix_hint="Convert the id at the boundary where it enters (parse the string once) and keep one type inside."),
+                pid=c0.pid, ts=c0.ts)
+            break
 
 
 def _has_ref(term: Any, depth: int = 0) -> bool:

@@ -40,6 +40,9 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                         "the generated ExUnit test once (runs the module's code on the node)")
     p.add_argument("--report", type=Path, help="also write the Markdown report to this file")
     p.add_argument("--checkpoint", type=Path, help="checkpoint the diagnosis graph in this SQLite file")
+    p.add_argument("--thread", help="with --checkpoint: the diagnosis's id in that file (default: a new one, printed)")
+    p.add_argument("--resume", action="store_true",
+                   help="with --checkpoint and --thread: continue an interrupted diagnosis from its last completed step")
     p.set_defaults(run=run_diagnose)
 
 
@@ -93,8 +96,18 @@ async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
     async def progress(message: str, fraction: float) -> None:
         out.note(f"[{fraction * 100:3.0f}%] {message}")
 
+    if (args.resume or args.thread) and not args.checkpoint:
+        raise CliError("--resume and --thread need --checkpoint FILE", "pass the checkpoint file the diagnosis wrote")
+    if args.resume and not args.thread:
+        raise CliError("--resume needs --thread ID", "the id was printed when the diagnosis started")
     checkpointer = None
+    thread = args.thread
     if args.checkpoint:
+        import uuid
+
+        thread = thread or f"diagnosis-{uuid.uuid4().hex[:12]}"
+        out.note(f"checkpointing as thread {thread} in {args.checkpoint} (resume with --checkpoint "
+                 f"{args.checkpoint} --thread {thread} --resume)")
         from elixir_scope.agents.graph import sqlite_checkpointer
 
         saver_cm = sqlite_checkpointer(args.checkpoint)
@@ -108,11 +121,19 @@ async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
                 ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist if conn else None,
                                        knowledge_dir=config.knowledge_dir, llm=llm_config(config), progress=progress,
                                        confirm_by_replay=args.confirm_by_replay)
-                report = await diagnose(DiagnosisInput(
-                    symptom=args.symptom, node=node_name if conn else None, focus=args.focus,
-                    source_path=args.sources, include_tests=args.include_tests, trigger=args.trigger,
-                    seconds=args.seconds, max_rounds=args.max_rounds, time_budget=args.time_budget,
-                    recording_id=args.recording), ctx, checkpointer=checkpointer)
+                if args.resume:
+                    from elixir_scope.agents.graph import resume
+
+                    try:
+                        report = await resume(ctx, checkpointer=checkpointer, thread_id=thread)
+                    except ValueError as exc:
+                        raise CliError(str(exc), "check --checkpoint and --thread") from exc
+                else:
+                    report = await diagnose(DiagnosisInput(
+                        symptom=args.symptom, node=node_name if conn else None, focus=args.focus,
+                        source_path=args.sources, include_tests=args.include_tests, trigger=args.trigger,
+                        seconds=args.seconds, max_rounds=args.max_rounds, time_budget=args.time_budget,
+                        recording_id=args.recording), ctx, checkpointer=checkpointer, thread_id=thread)
     finally:
         if checkpointer is not None:
             await saver_cm.__aexit__(None, None, None)
