@@ -55,7 +55,9 @@ def test_token_host_and_origin_rules(cart):
         # the MCP HTTP transport's rules: foreign Host 421, foreign Origin 403
         assert c.get("/api/recordings", headers={"Host": "evil.example"}).status_code == 421
         assert c.get("/api/recordings", headers={"Origin": "http://evil.example"}).status_code == 403
-        assert c.get("/api/recordings", headers={"Origin": "http://localhost:5173"}).status_code == 200
+        # loopback origins only on the server's own port (the MCP transport's rule)
+        assert c.get("/api/recordings", headers={"Origin": "http://localhost:5173"}).status_code == 403
+        assert c.get("/api/recordings", headers={"Origin": f"http://localhost:{config.port}"}).status_code == 200
 
 
 def test_density_counts_every_event_and_shows_the_gap(client, cart):

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from elixir_scope.mcp_server.config import is_loopback
-from elixir_scope.mcp_server.transports import LOOPBACK_HOSTS, LOOPBACK_ORIGINS
+from elixir_scope.mcp_server.transports import loopback_hosts, loopback_origins
 
 from .config import UiConfig
 
@@ -32,8 +32,9 @@ COOKIE = "es_ui_token"
 def security_settings(config: UiConfig) -> TransportSecuritySettings:
     hosts, origins = list(config.allowed_hosts), list(config.allowed_origins)
     if is_loopback(config.host) or config.host in ("0.0.0.0", "::"):
-        hosts = LOOPBACK_HOSTS + hosts
-        origins = LOOPBACK_ORIGINS + origins
+        # the same rule as the MCP transport: loopback names on this server's own port only
+        hosts = loopback_hosts(config.port) + hosts
+        origins = loopback_origins(config.port) + origins
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts,
                                      allowed_origins=origins)
 

@@ -15,13 +15,17 @@ def serve(config: UiConfig, announce: Callable[[str], None] = print) -> None:
     import anyio
     import uvicorn
 
+    import dataclasses
+
     config.validate()
-    app = build_app(config)
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((config.host, config.port))
     port = sock.getsockname()[1]
+    # the Host/Origin rules name the port actually bound (with --port 0 the OS picks it)
+    config = dataclasses.replace(config, port=port)
+    app = build_app(config)
     url = config.url(port)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
 
