@@ -19,7 +19,7 @@ from mcp.server.mcpserver import MCPServer
 
 from elixir_scope import __version__
 
-from . import prompts, resources, tools
+from . import craft, prompts, resources, tools
 from .config import ServerConfig
 from .state import AppState
 from .transports import auth_kwargs
@@ -65,4 +65,5 @@ def build_server(config: ServerConfig | None = None) -> MCPServer:
         from . import mutations
 
         mutations.register(server, config)
+    craft.polish(server)
     return server

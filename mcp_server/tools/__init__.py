@@ -13,7 +13,7 @@ from ..config import ServerConfig
 
 
 def register_all(server: MCPServer, config: ServerConfig) -> None:
-    from . import captures, diagnose, knowledge, nodes, processes, query, recordings, timetravel
+    from . import captures, diagnose, knowledge, live, live_node, nodes, processes, query, recordings, timetravel
 
-    for module in (nodes, processes, captures, recordings, query, timetravel, knowledge, diagnose):
+    for module in (nodes, processes, live, live_node, captures, recordings, query, timetravel, knowledge, diagnose):
         module.register(server, config)
