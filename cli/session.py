@@ -24,6 +24,7 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
         default_node=getattr(args, "node", None),
         cookie=getattr(args, "cookie", None),
         store_path=Path(store) if store else None,
+        syntax=getattr(args, "syntax", None),
     )
 
 

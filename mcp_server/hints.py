@@ -34,6 +34,8 @@ HINTS: dict[str, str | tuple[str, str]] = {
                         "find it again with find_processes or list_processes"),
     "NoNodeSelected": ("pass --node name@host or set ELIXIR_SCOPE_NODE",
                        "call connect_node(node='name@host') first, or start the server with ELIXIR_SCOPE_NODE"),
+    "LiveError": ("names come from `elixir-scope processes`, `elixir-scope ets` and `elixir-scope env`",
+                  "names come from list_processes / find_processes, ets_tables and app_env"),
     "DistError": "a distribution-level failure: check the node is up and reachable",
     # store and query language
     "QuerySyntaxError": ("fix the query at the position shown; `elixir-scope query --help` lists the syntax",

@@ -185,3 +185,80 @@ def table_row(t, sx: TermSyntax) -> EtsTableRow:
     return EtsTableRow(table=sx.name(t.name) if t.named else str(t.id), name=sx.name(t.name) or t.name,
                        size=t.size, memory_bytes=t.memory_bytes, type=t.type, protection=t.protection,
                        owner=sx.pid(t.owner), owner_name=sx.name(t.owner_name))
+
+
+# -- conversions, shared by the MCP tools and the command line ------------------------------
+def state_result(node: str, st, sx: TermSyntax) -> ProcessStateResult:
+    return ProcessStateResult(
+        node=node, pid=sx.pid(st.pid), module=sx.name(st.module), behaviour=st.behaviour,
+        state=sx.term(st.state.term, limit=200, printable_limit=2000),
+        state_name=sx.term(st.state_name) if st.state_name is not None else None,
+        data=sx.term(st.data, limit=200, printable_limit=2000) if st.data is not None else None,
+        truncated=st.state.truncated, redacted=st.state.redacted)
+
+
+def mailbox_result(node: str, peek, sx: TermSyntax, budget: int) -> MailboxResult:
+    from .tools.output import fit
+
+    texts = [sx.term(m.term, limit=30, printable_limit=300) for m in peek.messages or []]
+    texts = texts[:fit(texts, budget)]
+    return MailboxResult(node=node, pid=sx.pid(peek.pid), length=peek.length, messages=texts,
+                         shown=len(texts), too_long_to_copy=peek.messages is None)
+
+
+def sample_result(node: str, sample, sx: TermSyntax, budget: int) -> EtsSampleResult:
+    from .tools.output import fit
+
+    texts = [sx.term(o.term, limit=30, printable_limit=300) for o in sample.objects]
+    texts = texts[:fit(texts, budget)]
+    return EtsSampleResult(node=node, table=table_row(sample.table, sx), objects=texts, shown=len(texts),
+                           truncated=any(o.truncated for o in sample.objects),
+                           redacted=any(o.redacted for o in sample.objects))
+
+
+def log_row(e, sx: TermSyntax) -> LogEventRow:
+    mfa = None
+    if e.mfa:
+        mod, rest = e.mfa.split(":", 1)
+        fun, arity = rest.rsplit("/", 1)
+        mfa = sx.mfa(mod, fun, int(arity))
+    return LogEventRow(seq=e.seq, time=iso_us(e.time_us), level=e.level, pid=sx.pid(e.pid), mfa=mfa, text=e.text)
+
+
+def scheduler_result(node: str, u) -> SchedulerUsageResult:
+    return SchedulerUsageResult(
+        node=node, interval_ms=u.interval_ms, normal_average=round(u.average("normal"), 4),
+        dirty_cpu_average=round(u.average("dirty_cpu"), 4), dirty_io_average=round(u.average("dirty_io"), 4),
+        online=u.online, run_queue=u.run_queue,
+        schedulers=[SchedulerRow(id=s.id, type=s.type, utilization=round(s.utilization, 4)) for s in u.schedulers])
+
+
+def memory_result(node: str, m) -> MemoryUsageResult:
+    rows = [AllocatorRow(allocator=a.allocator, carriers_bytes=a.carriers_bytes, blocks_bytes=a.blocks_bytes,
+                         utilization=round(a.utilization, 4), instances=a.instances) for a in m.allocators]
+    return MemoryUsageResult(node=node, by_kind=m.by_kind, allocators=rows)
+
+
+def port_rows(view, sx: TermSyntax) -> list[PortRow]:
+    rows = [PortRow(id=p.port, kind=p.kind, owner=sx.pid(p.owner), owner_name=sx.name(p.owner_name), local=p.local,
+                    peer=p.peer, os_pid=p.os_pid, bytes_in=p.bytes_in, bytes_out=p.bytes_out) for p in view.ports]
+    rows += [PortRow(id=sx.pid(f.pid), kind="file", owner=sx.pid(f.owner), owner_name=sx.name(f.owner_name),
+                     local=f.path) for f in view.files]
+    rows += [PortRow(id=s.socket, kind="socket", owner=sx.pid(s.owner), owner_name=sx.name(s.owner_name),
+                     local=s.local, peer=s.peer) for s in view.sockets]
+    return rows
+
+
+def filter_ports(rows: list[PortRow], kind: str) -> list[PortRow]:
+    if kind == "sockets":
+        return [r for r in rows if r.kind in ("tcp", "udp", "sctp", "socket")]
+    if kind == "files":
+        return [r for r in rows if r.kind == "file"]
+    if kind == "programs":
+        return [r for r in rows if r.os_pid is not None]
+    return rows
+
+
+def env_entries(env, sx: TermSyntax) -> list[EnvEntry]:
+    return [EnvEntry(key=k, value=sx.term(v.term, limit=50, printable_limit=500), truncated=v.truncated)
+            for k, v in env.entries]

@@ -6,7 +6,7 @@ import argparse
 
 
 def register_all(sub, common: argparse.ArgumentParser) -> None:
-    from . import demo, diagnose, history, mcp, nodes, record, recordings
+    from . import demo, diagnose, history, live, mcp, nodes, record, recordings
 
-    for module in (demo, nodes, record, history, recordings, diagnose, mcp):
+    for module in (demo, nodes, live, record, history, recordings, diagnose, mcp):
         module.register(sub, common)

@@ -19,12 +19,15 @@ from ..errors import tool_errors
 from ..inspect_models import (
     EtsSampleResult,
     EtsTablesResult,
-    LogEventRow,
     LogsResult,
     MailboxResult,
     ProcessStateResult,
     bytes_text,
     iso_us,
+    log_row,
+    mailbox_result,
+    sample_result,
+    state_result,
     table_row,
 )
 from ..state import app_state
@@ -79,12 +82,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         conn = await state.connection(node)
         sx = await node_syntax(state, conn)
         st = await live_state(conn, process, timeout_ms=timeout_ms, options=LiveOptions(max_bytes=max_bytes))
-        text = sx.term(st.state.term, limit=200, printable_limit=2000)
-        model = ProcessStateResult(
-            node=conn.node_name, pid=sx.pid(st.pid), module=sx.name(st.module), behaviour=st.behaviour, state=text,
-            state_name=sx.term(st.state_name) if st.state_name is not None else None,
-            data=sx.term(st.data, limit=200, printable_limit=2000) if st.data is not None else None,
-            truncated=st.state.truncated, redacted=st.state.redacted)
+        model = state_result(conn.node_name, st, sx)
+        text = model.state
         head = f"{process} {model.pid} ({st.behaviour or 'process'}, {model.module or '?'}){_flags(model.truncated, model.redacted)}"
         if model.state_name is not None:
             body = f"state name: {model.state_name}\ndata: {_short(model.data or '')}"
@@ -112,10 +111,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         conn = await state.connection(node)
         sx = await node_syntax(state, conn)
         peek = await live_peek(conn, process, limit=limit, options=LiveOptions(max_bytes=DEFAULT_BUDGET // 2))
-        texts = [sx.term(m.term, limit=30, printable_limit=300) for m in peek.messages or []]
-        texts = texts[:fit(texts, DEFAULT_BUDGET // 2)]
-        model = MailboxResult(node=conn.node_name, pid=sx.pid(peek.pid), length=peek.length, messages=texts,
-                              shown=len(texts), too_long_to_copy=peek.messages is None)
+        model = mailbox_result(conn.node_name, peek, sx, DEFAULT_BUDGET // 2)
+        texts = model.messages
         if peek.messages is None:
             summary = (f"{process} {model.pid}: {peek.length} messages waiting, too many to copy safely "
                        f"(limit {peek.copy_limit}); capture its receives with start_capture(messages_of=[...]) instead")
@@ -185,12 +182,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         conn = await state.connection(node)
         sx = await node_syntax(state, conn)
         sample = await live_sample(conn, table, limit=limit, options=LiveOptions(max_bytes=DEFAULT_BUDGET // 2))
-        texts = [sx.term(o.term, limit=30, printable_limit=300) for o in sample.objects]
-        texts = texts[:fit(texts, DEFAULT_BUDGET // 2)]
-        row = table_row(sample.table, sx)
-        model = EtsSampleResult(node=conn.node_name, table=row, objects=texts, shown=len(texts),
-                                truncated=any(o.truncated for o in sample.objects),
-                                redacted=any(o.redacted for o in sample.objects))
+        model = sample_result(conn.node_name, sample, sx, DEFAULT_BUDGET // 2)
+        row, texts = model.table, model.objects
         head = f"{row.table}: {row.size} objects, {row.type}/{row.protection}, owner {row.owner_name or row.owner}"
         lines = [f"{i + 1}. {_short(t, 300)}" for i, t in enumerate(texts)]
         return reply(model, f"{head}; first {len(texts)}{_flags(model.truncated, model.redacted)}:\n" + "\n".join(lines))
@@ -220,9 +213,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         owner = await _log_owner(state, conn)
         ring = await start_log_ring(conn, owner.pid)
         page = await live_read(conn, after_seq=after_seq, min_level=min_level, text=text, limit=limit)
-        rows = [LogEventRow(seq=e.seq, time=iso_us(e.time_us), level=e.level, pid=sx.pid(e.pid),
-                            mfa=e.mfa if not e.mfa or sx.erlang else sx.mfa(*_split_mfa(e.mfa)), text=e.text)
-                for e in page.events]
+        rows = [log_row(e, sx) for e in page.events]
         rows = rows[:fit(rows, DEFAULT_BUDGET // 2 - 500)]
         nxt = str(rows[-1].seq) if rows and len(rows) < page.matched else None
         fresh = ring.last_seq == 0 and after_seq == 0
@@ -237,8 +228,3 @@ def register(server: MCPServer, config: ServerConfig) -> None:
             head = f"log ring installed on {conn.node_name} at {model.ring_started}: events are kept from now on"
         return reply(model, "\n".join([head, *lines, hint]))
 
-
-def _split_mfa(text: str) -> tuple[str, str, int]:
-    mod, rest = text.split(":", 1)
-    fun, arity = rest.rsplit("/", 1)
-    return mod, fun, int(arity)

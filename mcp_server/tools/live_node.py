@@ -15,16 +15,17 @@ from pydantic import Field
 from ..config import ServerConfig
 from ..errors import tool_errors
 from ..inspect_models import (
-    AllocatorRow,
     AppEnvResult,
     AppRow,
-    EnvEntry,
     MemoryUsageResult,
-    PortRow,
     PortsResult,
-    SchedulerRow,
     SchedulerUsageResult,
     bytes_text,
+    env_entries,
+    filter_ports,
+    memory_result,
+    port_rows,
+    scheduler_result,
 )
 from ..state import app_state
 from ..syntax import node_syntax
@@ -33,7 +34,6 @@ from .common import CursorArg, NodeArg, parse_cursor
 from .output import DEFAULT_BUDGET, fit, reply
 
 PortKind = Literal["all", "sockets", "files", "programs"]
-_SOCKET_KINDS = {"tcp", "udp", "sctp", "socket"}
 
 
 def register(server: MCPServer, config: ServerConfig) -> None:
@@ -54,11 +54,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         state = app_state(ctx)
         conn = await state.connection(node)
         u = await live_usage(conn, interval_ms=interval_ms)
-        model = SchedulerUsageResult(
-            node=conn.node_name, interval_ms=u.interval_ms, normal_average=round(u.average("normal"), 4),
-            dirty_cpu_average=round(u.average("dirty_cpu"), 4), dirty_io_average=round(u.average("dirty_io"), 4),
-            online=u.online, run_queue=u.run_queue,
-            schedulers=[SchedulerRow(id=s.id, type=s.type, utilization=round(s.utilization, 4)) for s in u.schedulers])
+        model = scheduler_result(conn.node_name, u)
         normal = " ".join(f"{s.utilization:.0%}" for s in u.schedulers if s.type == "normal")
         summary = (f"over {u.interval_ms} ms: normal schedulers {model.normal_average:.0%} on average ({normal}); "
                    f"dirty cpu {model.dirty_cpu_average:.0%}, dirty io {model.dirty_io_average:.0%}; "
@@ -78,9 +74,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         state = app_state(ctx)
         conn = await state.connection(node)
         m = await live_memory(conn)
-        rows = [AllocatorRow(allocator=a.allocator, carriers_bytes=a.carriers_bytes, blocks_bytes=a.blocks_bytes,
-                             utilization=round(a.utilization, 4), instances=a.instances) for a in m.allocators]
-        model = MemoryUsageResult(node=conn.node_name, by_kind=m.by_kind, allocators=rows)
+        model = memory_result(conn.node_name, m)
+        rows = model.allocators
         kinds = ", ".join(f"{k} {bytes_text(v)}" for k, v in m.by_kind.items()
                           if k in ("total", "processes", "binary", "ets", "code", "atom", "system"))
         allocs = "; ".join(f"{a.allocator} {bytes_text(a.carriers_bytes)} ({a.utilization:.0%} used)" for a in rows[:6])
@@ -105,21 +100,11 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         conn = await state.connection(node)
         sx = await node_syntax(state, conn)
         view = await live_ports(conn)
-        rows = [PortRow(id=p.port, kind=p.kind, owner=sx.pid(p.owner), owner_name=sx.name(p.owner_name), local=p.local,
-                        peer=p.peer, os_pid=p.os_pid, bytes_in=p.bytes_in, bytes_out=p.bytes_out) for p in view.ports]
-        rows += [PortRow(id=sx.pid(f.pid), kind="file", owner=sx.pid(f.owner), owner_name=sx.name(f.owner_name),
-                         local=f.path) for f in view.files]
-        rows += [PortRow(id=s.socket, kind="socket", owner=sx.pid(s.owner), owner_name=sx.name(s.owner_name),
-                         local=s.local, peer=s.peer) for s in view.sockets]
+        rows = port_rows(view, sx)
         counts: dict[str, int] = {}
         for r in rows:
             counts[r.kind] = counts.get(r.kind, 0) + 1
-        if kind == "sockets":
-            rows = [r for r in rows if r.kind in _SOCKET_KINDS]
-        elif kind == "files":
-            rows = [r for r in rows if r.kind == "file"]
-        elif kind == "programs":
-            rows = [r for r in rows if r.os_pid is not None]
+        rows = filter_ports(rows, kind)
         offset = parse_cursor(cursor)
         page = rows[offset:offset + limit]
         page = page[:fit(page, DEFAULT_BUDGET // 2)]
@@ -157,8 +142,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
             lines = [f"{a.application}{'' if a.running else ' (loaded, not running)'}: {a.env_keys} keys" for a in apps]
             return reply(model, f"{len(apps)} applications; app_env(application=NAME) shows one:\n" + "\n".join(lines))
         env = await live_env(conn, application, options=LiveOptions(max_bytes=4096))
-        entries = [EnvEntry(key=k, value=sx.term(v.term, limit=50, printable_limit=500), truncated=v.truncated)
-                   for k, v in env.entries]
+        entries = env_entries(env, sx)
         entries = entries[:fit(entries, DEFAULT_BUDGET // 2)]
         model = AppEnvResult(node=conn.node_name, application=env.application, entries=entries)
         lines = [f"{e.key}: {e.value if len(e.value) <= 300 else e.value[:300] + '…'}" for e in entries]
