@@ -84,6 +84,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if getattr(args, "debug", False):
             raise
+        from .extras import missing_extra
+
+        missing = missing_extra(exc)
+        if missing is not None:
+            out.error(*missing)
+            return EXIT_ERROR
         from elixir_scope.mcp_server.hints import describe
 
         d = describe(exc, audience="cli")

@@ -50,7 +50,7 @@ def _flags(truncated: bool, redacted: bool) -> str:
     return f" [{'; '.join(notes)}]" if notes else ""
 
 
-async def _log_owner(state, conn):
+async def log_owner(state, conn):
     """The mailbox that owns this server's log ring on a node (one per node, kept open)."""
     key = f"log_owner:{conn.node_name}"
     box = state.cache.get(key)
@@ -210,7 +210,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         state = app_state(ctx)
         conn = await state.connection(node)
         sx = await node_syntax(state, conn)
-        owner = await _log_owner(state, conn)
+        owner = await log_owner(state, conn)
         ring = await start_log_ring(conn, owner.pid)
         page = await live_read(conn, after_seq=after_seq, min_level=min_level, text=text, limit=limit)
         rows = [log_row(e, sx) for e in page.events]
