@@ -182,11 +182,22 @@ def supervisor_model(s: Any) -> SupervisorModel:
     )
 
 
+STRATEGY_MEANING = {
+    "one_for_one": "a crashed child is restarted alone",
+    "one_for_all": "a crashed child restarts all children",
+    "rest_for_one": "a crashed child restarts itself and the children listed after it",
+    "simple_one_for_one": "dynamic children of one spec, each restarted alone",
+}
+
+
 def tree_outline(sup: SupervisorModel, indent: str = "") -> list[str]:
-    """A supervision tree as indented text lines (compact for a model to read)."""
+    """A supervision tree as indented text lines (compact for a model to read); children of a
+    static supervisor in start order."""
     head = sup.name or sup.pid
+    meaning = STRATEGY_MEANING.get(sup.strategy or "")
     lines = [f"{indent}{head} [{sup.kind}, {sup.strategy or '?'}] {sup.pid}"
-             + (f" (application {sup.application})" if sup.application else "")]
+             + (f" (application {sup.application})" if sup.application else "")
+             + (f" - {meaning}" if meaning else "")]
     for c in sup.children:
         if c.supervisor is not None:
             lines += tree_outline(c.supervisor, indent + "  ")

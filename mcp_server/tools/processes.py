@@ -38,7 +38,7 @@ FIND_SCAN_LIMIT = 20_000
 class SupervisionForest(BaseModel):
     """Supervision trees of the running applications."""
 
-    outline: str = Field(description="The trees as indented text: name [kind, strategy] pid.")
+    outline: str = Field(description="The trees as indented text: name [kind, strategy] pid - what the strategy does; children in start order.")
     trees: list[SupervisorModel]
     applications: list[str]
 
@@ -113,8 +113,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         max_children: Annotated[int, Field(ge=1, le=500, description="Children listed per supervisor (a DynamicSupervisor may have thousands).")] = 50,
         node: NodeArg = None,
     ) -> SupervisionForest:
-        """The supervision trees of the node's applications: supervisors with strategy, and
-        children with restart type and pid."""
+        """The supervision trees of the node's applications: supervisors with their strategy
+        (and what it means on a crash), children in start order with restart type and pid."""
         from elixir_scope.instrument.introspect import supervision_trees
 
         conn = await app_state(ctx).connection(node)
