@@ -19,7 +19,7 @@ from mcp.server.mcpserver import MCPServer
 
 from elixir_scope import __version__
 
-from . import craft, prompts, resources, tools
+from . import craft, discovery, prompts, resources, tools
 from .config import ServerConfig
 from .state import AppState
 from .transports import auth_kwargs
@@ -61,6 +61,7 @@ def build_server(config: ServerConfig | None = None) -> MCPServer:
     tools.register_all(server, config)
     resources.register(server)
     prompts.register(server)
+    discovery.register(server)
     if config.allow_mutations:
         from . import mutations
 

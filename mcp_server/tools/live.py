@@ -226,5 +226,9 @@ def register(server: MCPServer, config: ServerConfig) -> None:
                 + (f", text ~ {text!r}" if text else "") + f"); showing {len(rows)}")
         if fresh and not rows:
             head = f"log ring installed on {conn.node_name} at {model.ring_started}: events are kept from now on"
+            from ..discovery import notify
+
+            await notify(ctx, "notice", f"installed a logger handler on {conn.node_name}; it is removed when "
+                                        "this server disconnects")
         return reply(model, "\n".join([head, *lines, hint]))
 
