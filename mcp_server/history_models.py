@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from elixir_scope.instrument.etf.inspect import inspect
 
-from .models import EventRow, GapRow, event_row, gap_row, process_label, term_text
+from .models import EventRow, GapRow, event_row, gap_row, process_label, since_start, term_text
 
 class MomentError(ValueError):
     """A moment was given in two ways, or the recording has no events to take its end from."""
@@ -118,6 +118,7 @@ class CallModel(BaseModel):
     function: str | None
     call_event: int
     ts: int
+    at: str | None = Field(default=None, description="Time since the recording started, e.g. '+12.400 ms'.")
     end_event: int | None = Field(description="The return/exception event; null while open.")
     duration_us: float | None
     outcome: str = Field(description="returned, raised, or open (no return recorded).")
@@ -125,17 +126,24 @@ class CallModel(BaseModel):
     result: str | None = None
 
 
-def call_models(roots: list, max_calls: int) -> tuple[list[CallModel], bool]:
+def call_models(roots: list, max_calls: int, offset: int = 0) -> tuple[list[CallModel], bool]:
+    """The calls of a timeline depth-first, from the ``offset``-th, at most ``max_calls``;
+    True when more follow."""
     out: list[CallModel] = []
+    seen = 0
     for root in roots:
         for node in root.walk():
+            if seen < offset:
+                seen += 1
+                continue
             if len(out) >= max_calls:
                 return out, True
             end = node.end
             outcome = "open" if end is None else ("raised" if node.raised else "returned")
             out.append(CallModel(
                 depth=node.depth, function=str(node.mfa) if node.mfa else None, call_event=node.call.id,
-                ts=node.call.ts, end_event=end.id if end is not None else None,
+                ts=node.call.ts, at=since_start(node.call.ts, node.call.node),
+                end_event=end.id if end is not None else None,
                 duration_us=node.duration_us, outcome=outcome,
                 args=_safe_payload(node.call), result=_safe_payload(end) if end is not None else None,
             ))
@@ -154,12 +162,15 @@ class TimelineModel(BaseModel):
     calls: list[CallModel] = Field(description="Call tree in order, depth-first (depth 0 = outermost).")
     truncated: bool = Field(description="The window held more: narrow it with since_ts/until_ts.")
     gaps: list[GapRow]
+    next_cursor: str | None = Field(default=None, description="More calls follow: pass as cursor= to continue.")
+    hint: str | None = None
 
 
 class MessageModel(BaseModel):
     send_event: int
     receive_event: int | None = Field(description="Null: never received (or not recorded).")
     ts: int
+    at: str | None = Field(default=None, description="Time since the recording started, e.g. '+12.400 ms'.")
     sender: str | None
     receiver: str | None
     message: str
@@ -171,7 +182,7 @@ def message_model(m: Any) -> MessageModel:
     node = m.send.node
     return MessageModel(
         send_event=m.send.id, receive_event=m.receive.id if m.receive is not None else None,
-        ts=m.send.ts, sender=process_label(m.sender) if m.sender else None,
+        ts=m.send.ts, at=since_start(m.send.ts, node), sender=process_label(m.sender) if m.sender else None,
         receiver=process_label(m.receiver) if m.receiver else None,
         message=term_text(m.message, limit=10, printable_limit=300),
         latency_us=(latency * 1_000_000 / node.time_unit) if latency is not None and node else None,

@@ -22,9 +22,9 @@ __all__ = ["DEFAULT_BUDGET", "reply", "fit", "json_size"]
 
 T = TypeVar("T")
 
-# Bytes of one tool result (structured JSON + text): about 4k tokens, a tenth of a small
-# context window.
-DEFAULT_BUDGET = 16_000
+# Bytes of one tool result (structured JSON + text summary): about 6k tokens, a few percent
+# of a model's context window.
+DEFAULT_BUDGET = 24_000
 
 
 def json_size(value: Any) -> int:

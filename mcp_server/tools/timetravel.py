@@ -128,17 +128,23 @@ def register(server: MCPServer, config: ServerConfig) -> None:
     @tool_errors
     async def process_timeline(ctx: Context, process: ProcessRefArg, recording: RecordingArg = None,
                                since_ts: SinceTs = None, until_ts: UntilTs = None,
-                               max_calls: Annotated[int, Field(ge=1, le=500, description="Calls to list.")] = 100) -> TimelineModel:
+                               max_calls: Annotated[int, Field(ge=1, le=500, description="Calls per page.")] = 30,
+                               cursor: CursorArg = None) -> TimelineModel:
         """A process's call tree over time: each traced call with its arguments, result or
-        exception, and duration."""
+        exception, and duration, depth-first, a page at a time."""
         from elixir_scope.store import flows
+
+        offset = parse_cursor(cursor)
 
         def run() -> TimelineModel:
             rec = _recording(ctx, recording)
             tl = flows.process_timeline(rec, process, since_ts, until_ts)
-            calls, cut = call_models(tl.roots, max_calls)
-            return TimelineModel(process=process_label(tl.process), calls=calls, truncated=tl.truncated or cut,
-                                 gaps=[gap_row(g) for g in tl.gaps])
+            calls, more = call_models(tl.roots, max_calls, offset)
+            nxt = str(offset + len(calls)) if more else None
+            return TimelineModel(process=process_label(tl.process), calls=calls, truncated=tl.truncated,
+                                 gaps=[gap_row(g) for g in tl.gaps], next_cursor=nxt,
+                                 hint=f"process_timeline(process={process!r}, cursor='{nxt}') returns the next calls"
+                                 if nxt else None)
         return await in_thread(run)
 
     @server.tool(annotations=READ_ONLY_LOCAL)
