@@ -27,10 +27,22 @@ async def resolve_pid(conn: Any, process: str) -> Pid:
     name = text.removeprefix(":")
     if name[:1].isupper() and not name.startswith("Elixir."):
         name = "Elixir." + name
-    pid = await conn.rpc("erlang", "whereis", [Atom(name)])
+    atom = await existing_atom(conn, name)
+    pid = await conn.rpc("erlang", "whereis", [atom]) if atom is not None else None
     if not isinstance(pid, Pid):
         raise ProcessNotFound(f"registered as {process!r}", conn.node_name)
     return pid
+
+
+async def existing_atom(conn: Any, name: str) -> Atom | None:
+    """The atom ``name`` if the node already has it, else None: a name typed by a user or a
+    model is never turned into a new atom on the node (the atom table is never collected)."""
+    from elixir_scope.instrument.dist.errors import RpcError
+
+    try:
+        return await conn.rpc("erlang", "binary_to_existing_atom", [name.encode(), Atom("utf8")])
+    except RpcError:
+        return None
 
 
 async def message_targets(conn: Any, names: list[str]) -> tuple:
@@ -46,7 +58,8 @@ async def message_targets(conn: Any, names: list[str]) -> tuple:
         full = text.removeprefix(":")
         if full[:1].isupper() and not full.startswith("Elixir."):
             full = "Elixir." + full
-        found = await conn.rpc("erlang", "whereis", [Atom(full)])
+        atom = await existing_atom(conn, full)
+        found = await conn.rpc("erlang", "whereis", [atom]) if atom is not None else None
         out.append(Registered(full) if isinstance(found, Pid) else RunningModule(full))
     return tuple(out)
 
