@@ -42,6 +42,7 @@ HINTS: dict[str, str | tuple[str, str]] = {
                          "fix the query at the position shown; query_help lists the syntax and examples"),
     "QueryCursorError": "pass the next_cursor of the previous page with the same query text, or drop the cursor to start over",
     "QueryStoreError": ("list recordings with `elixir-scope recordings`", "list recordings with list_recordings"),
+    "AmbiguousProcess": ("add --pid with one of the pids listed", "pass one of the pids listed as process"),
     "RecordingNotFound": ("list recordings with `elixir-scope recordings` and use one of their ids",
                           "list_recordings shows the ids; recording_summary shows a recording's processes"),
     "StoreError": "check the store path (--store / ELIXIR_SCOPE_STORE) points at an ElixirScope trace store",

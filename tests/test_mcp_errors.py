@@ -16,7 +16,8 @@ ERROR_MODULES = [
     "elixir_scope.instrument.specs", "elixir_scope.instrument.capture", "elixir_scope.instrument.limits",
     "elixir_scope.store.errors", "elixir_scope.store.query.errors", "elixir_scope.knowledge.errors",
     "elixir_scope.knowledge.source.errors", "elixir_scope.mcp_server.config", "elixir_scope.mcp_server.state",
-    "elixir_scope.mcp_server.targets", "elixir_scope.mcp_server.history_models", "builtins",
+    "elixir_scope.mcp_server.targets", "elixir_scope.mcp_server.history_models",
+    "elixir_scope.mcp_server.process_pick", "elixir_scope.instrument.introspect.live_call", "builtins",
 ]
 
 

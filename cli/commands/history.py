@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from elixir_scope.mcp_server.process_pick import pick_process
+
 from ..errors import CliError
 from ..render import Output
 from ..session import opened_store
@@ -41,7 +43,8 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     p.set_defaults(run=run_query_cmd)
 
     p = sub.add_parser("state-at", parents=[common], help="a process's state at a moment of a recording")
-    p.add_argument("process", help="pid text (<0.123.0>) or registered name (SampleApp.Cart)")
+    p.add_argument("process", help="pid (<0.123.0> or #PID<0.123.0>) or registered name (SampleApp.Cart)")
+    p.add_argument("--pid", help="when the name was held by several processes (a restart), the one to show")
     _recording_args(p)
     _moment_args(p)
     p.add_argument("--evolution", action="store_true", help="show every state change instead, with its cause")
@@ -53,7 +56,8 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     p.set_defaults(run=run_snapshot)
 
     p = sub.add_parser("timeline", parents=[common], help="a process's call tree over a recording")
-    p.add_argument("process", help="pid text or registered name")
+    p.add_argument("process", help="pid (<0.123.0> or #PID<0.123.0>) or registered name")
+    p.add_argument("--pid", help="when the name was held by several processes (a restart), the one to show")
     _recording_args(p)
     p.add_argument("--max-calls", type=int, default=200)
     p.set_defaults(run=run_timeline)
@@ -118,7 +122,7 @@ def run_state_at(args: argparse.Namespace, out: Output) -> int:
     with opened_store(args) as store:
         rec = _rec(store, args.recording)
         if args.evolution:
-            evo = timetravel.state_evolution(rec, args.process, limit=1000)
+            evo = timetravel.state_evolution(rec, pick_process(rec, args.process, args.pid, audience="cli"), limit=1000)
             transitions = [transition_model(t) for t in evo.transitions]
             if out.json_mode:
                 out.emit_json({"process": process_label(evo.process), "transitions": transitions})
@@ -128,7 +132,7 @@ def run_state_at(args: argparse.Namespace, out: Output) -> int:
                       [[str(t.ts), str(t.after_event), t.callback or "", t.message or "", "\n".join(t.changes)]
                        for t in transitions])
             return 0
-        found = timetravel.state_at(rec, args.process, resolve_moment(rec, args.at_event, args.at_ts))
+        found = timetravel.state_at(rec, pick_process(rec, args.process, args.pid, audience="cli"), resolve_moment(rec, args.at_event, args.at_ts))
         if found is None:
             raise CliError(f"no state of {args.process} was recorded at or before that moment",
                            "record with its module in the spec so its callbacks are traced")
@@ -174,7 +178,7 @@ def run_timeline(args: argparse.Namespace, out: Output) -> int:
 
     with opened_store(args) as store:
         rec = _rec(store, args.recording)
-        tl = process_timeline(rec, args.process)
+        tl = process_timeline(rec, pick_process(rec, args.process, args.pid, audience="cli"))
         calls, cut = call_models(tl.roots, args.max_calls)
     if out.json_mode:
         out.emit_json({"process": process_label(tl.process), "calls": calls, "truncated": cut or tl.truncated})

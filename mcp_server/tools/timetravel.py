@@ -38,6 +38,7 @@ from ..history_models import (
 from ..models import EventRow, event_row, gap_row, process_label
 from ..state import app_state
 from .annotations import READ_ONLY_LOCAL
+from ..process_pick import pick_process
 from .common import CursorArg, RecordingArg, in_thread, latest_recording_id, parse_cursor
 
 ProcessRefArg = Annotated[str, Field(description="Process as recorded: pid text (<0.123.0>) or registered name (SampleApp.Inventory).")]
@@ -70,7 +71,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
 
         def run() -> StateAtModel:
             rec = _recording(ctx, recording)
-            found = timetravel.state_at(rec, process, resolve_moment(rec, at_event, at_ts))
+            found = timetravel.state_at(rec, pick_process(rec, process), resolve_moment(rec, at_event, at_ts))
             if found is None:
                 raise ToolError(f"no state of {process} was recorded at or before that moment in recording "
                                 f"{rec.id}: capture its module's callbacks (start_capture with the module as spec)")
@@ -90,7 +91,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         def run() -> EvolutionModel:
             rec = _recording(ctx, recording)
             after = parse_cursor(cursor) if cursor else None
-            evo = timetravel.state_evolution(rec, process, since_ts, until_ts, limit=limit, after_state=after)
+            evo = timetravel.state_evolution(rec, pick_process(rec, process), since_ts, until_ts, limit=limit, after_state=after)
             nxt = str(evo.next_after_state) if evo.next_after_state is not None else None
             return EvolutionModel(
                 process=process_label(evo.process), transitions=[transition_model(t) for t in evo.transitions],
@@ -138,7 +139,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
 
         def run() -> TimelineModel:
             rec = _recording(ctx, recording)
-            tl = flows.process_timeline(rec, process, since_ts, until_ts)
+            tl = flows.process_timeline(rec, pick_process(rec, process), since_ts, until_ts)
             calls, more = call_models(tl.roots, max_calls, offset)
             nxt = str(offset + len(calls)) if more else None
             return TimelineModel(process=process_label(tl.process), calls=calls, truncated=tl.truncated,
