@@ -66,6 +66,7 @@ class StateAtModel(BaseModel):
 
     process: str
     ts: int
+    at: str | None = Field(default=None, description="Time since the recording started, e.g. '+12.400 ms'.")
     state: str = Field(description="The state as Elixir text (bounded).")
     source: str = Field(description="checkpoint (sys:get_state), after (returned by a callback) or before (a callback was running with it).")
     from_event: int = Field(description="Id of the state event it comes from.")
@@ -75,7 +76,8 @@ class StateAtModel(BaseModel):
 
 def state_at_model(s: Any) -> StateAtModel:
     return StateAtModel(
-        process=process_label(s.process), ts=s.ts, state=state_text(s.state), source=s.source,
+        process=process_label(s.process), ts=s.ts, at=since_start(s.ts, s.event.node), state=state_text(s.state),
+        source=s.source,
         from_event=s.event.id, callback=str(s.callback) if s.callback else None,
         gaps=[gap_row(g) for g in s.gaps],
     )
@@ -83,6 +85,7 @@ def state_at_model(s: Any) -> StateAtModel:
 
 class TransitionModel(BaseModel):
     ts: int
+    at: str | None = Field(default=None, description="Time since the recording started, e.g. '+12.400 ms'.")
     before_event: int
     after_event: int
     callback: str | None
@@ -95,7 +98,7 @@ class TransitionModel(BaseModel):
 def transition_model(t: Any) -> TransitionModel:
     msg = t.message
     return TransitionModel(
-        ts=t.after.ts, before_event=t.before.event.id, after_event=t.after.event.id,
+        ts=t.after.ts, at=since_start(t.after.ts, t.after.event.node), before_event=t.before.event.id, after_event=t.after.event.id,
         callback=str(t.after.callback) if t.after.callback else None,
         cause_event=t.cause.id if t.cause is not None else None,
         message=term_text(msg) if msg is not None else None,

@@ -128,8 +128,8 @@ def run_state_at(args: argparse.Namespace, out: Output) -> int:
                 out.emit_json({"process": process_label(evo.process), "transitions": transitions})
                 return 0
             out.table(f"State changes of {process_label(evo.process)} (recording {rec.id})",
-                      ["ts", "event", "callback", "message", "changes"],
-                      [[str(t.ts), str(t.after_event), t.callback or "", t.message or "", "\n".join(t.changes)]
+                      ["at", "event", "callback", "message", "changes"],
+                      [[t.at or str(t.ts), str(t.after_event), t.callback or "", t.message or "", "\n".join(t.changes)]
                        for t in transitions])
             return 0
         found = timetravel.state_at(rec, pick_process(rec, args.process, args.pid, audience="cli"), resolve_moment(rec, args.at_event, args.at_ts))
@@ -141,7 +141,7 @@ def run_state_at(args: argparse.Namespace, out: Output) -> int:
     if out.json_mode:
         out.emit_json(model)
         return 0
-    out.fields(f"State of {model.process} at ts {model.ts} (recording {rec.id})", [
+    out.fields(f"State of {model.process} at {model.at or f'ts {model.ts}'} (recording {rec.id})", [
         ("from event", f"#{model.from_event} ({model.source}{', ' + model.callback if model.callback else ''})"),
     ])
     out.line(full)
@@ -183,8 +183,9 @@ def run_timeline(args: argparse.Namespace, out: Output) -> int:
     if out.json_mode:
         out.emit_json({"process": process_label(tl.process), "calls": calls, "truncated": cut or tl.truncated})
         return 0
-    out.table(f"Calls of {process_label(tl.process)} (recording {rec.id})", ["event", "call", "duration", "outcome", "args", "result"],
-              [[str(c.call_event), "  " * c.depth + (c.function or "?"),
+    out.table(f"Calls of {process_label(tl.process)} (recording {rec.id})",
+              ["event", "at", "call", "duration", "outcome", "args", "result"],
+              [[str(c.call_event), c.at or str(c.ts), "  " * c.depth + (c.function or "?"),
                 f"{c.duration_us:.0f} µs" if c.duration_us is not None else "", c.outcome, c.args or "", c.result or ""]
                for c in calls])
     return 0
