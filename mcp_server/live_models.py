@@ -108,6 +108,7 @@ class ProcessDetailsModel(BaseModel):
     """One process in depth: what it is, what it is linked to, where it is now."""
 
     process: ProcessRow
+    label: str | None = Field(default=None, description="The process label (proc_lib:set_label/1) or the process_name the application keeps, when it has one.")
     links: list[str]
     monitors: list[str]
     monitored_by: list[str]
@@ -123,7 +124,8 @@ class ProcessDetailsModel(BaseModel):
 
 def process_details_model(d: Any) -> ProcessDetailsModel:
     return ProcessDetailsModel(
-        process=process_row(d.summary), links=[term_text(x) for x in d.links],
+        process=process_row(d.summary), label=term_text(d.label) if d.label is not None else None,
+        links=[term_text(x) for x in d.links],
         monitors=[term_text(x) for x in d.monitors], monitored_by=[term_text(x) for x in d.monitored_by],
         dictionary_keys=[term_text(x) for x in d.dictionary_keys], heap_size=d.heap_size,
         total_heap_size=d.total_heap_size, stack_size=d.stack_size, trap_exit=d.trap_exit,

@@ -262,3 +262,21 @@ async def test_live_tools_on_the_otp28_runtime(otp28_node):
         assert page.events[0].text == "from otp 28"
     finally:
         await node.close()
+
+
+async def test_process_details_show_the_name_an_app_keeps(conn):
+    """RabbitMQ keeps a `process_name` per channel; OTP 27 has process labels: shown when there
+    is no registered name."""
+    from elixir_scope.instrument.introspect import process_details
+    from elixir_scope.mcp_server.live_models import process_details_model
+
+    pid = await conn.rpc("erlang", "whereis", [Atom("live_app_port_owner")])
+    plain = await process_details(conn, pid)
+    assert plain.label is None
+    labelled = await conn.rpc("Elixir.LiveApp", "labelled", [])
+    for _ in range(50):  # the new process puts its name right after it starts
+        d = process_details_model(await process_details(conn, labelled))
+        if d.label:
+            break
+        await asyncio.sleep(0.02)
+    assert d.label == '{:channel, "amqp 10.0.0.1:5672", 1}'
