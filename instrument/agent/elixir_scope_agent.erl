@@ -1334,7 +1334,7 @@ log_ring_init(Caller, Ref, {Owner, Capacity, Redact}) ->
             case logger:add_handler(elixir_scope_log_ring, elixir_scope_agent, Cfg) of
                 ok ->
                     Caller ! {Ref, {ok, self()}},
-                    log_ring_loop(#{cap => min(max(Capacity, 10), 100000), q => queue:new(), n => 0,
+                    log_ring_loop(#{cap => min(max(Capacity, 10), 10000), q => queue:new(), n => 0,
                                     seq => 0, dropped => 0, fwd => #{},
                                     owners => #{erlang:monitor(process, Owner) => Owner},
                                     since => os:system_time(microsecond)});

@@ -47,8 +47,8 @@ def _page(r: dict) -> LogPage:
 async def start_log_ring(conn: Connection, owner: Pid, *, capacity: int = 1000,
                          options: LiveOptions | None = None) -> LogPage:
     """Install the ring (or join the running one as another owner); its figures, no events."""
-    if not 10 <= capacity <= 100_000:
-        raise ValueError(f"capacity must be between 10 and 100000, got {capacity}")
+    if not 10 <= capacity <= 10_000:  # each event is at most 2000 bytes: at most 20 MB on the node
+        raise ValueError(f"capacity must be between 10 and 10000, got {capacity}")
     return _page(await live_call(conn, (Atom("log_ring"), owner, capacity), options))
 
 
