@@ -98,3 +98,37 @@ def test_live_errors_are_one_line(capsys, target):
     code = main(["state", "No.Such.Thing.Zq", *target])
     err = capsys.readouterr().err
     assert code != 0 and err.startswith("error: ") and "Traceback" not in err
+
+
+def test_record_with_logs_keeps_log_events_as_marks(capsys, target, live_node, tmp_path):
+    from elixir_scope.store import TraceStore
+    from elixir_scope.store.events import EventKind
+
+    def log_later():
+        import asyncio
+
+        from elixir_scope.instrument.dist import Node
+
+        async def go():  # log every half second: some land after the capture has started
+            node = Node()
+            c = await node.connect(live_node.name, cookie=live_node.cookie)
+            for _ in range(10):
+                await asyncio.sleep(0.5)
+                await c.rpc("logger", "warning", [b"logged during the recording"])
+            await node.close()
+
+        asyncio.run(go())
+
+    store = tmp_path / "t.db"
+    t = threading.Thread(target=log_later)
+    t.start()
+    code = main(["record", "Elixir.LiveApp.Light.flip/0", "--logs", "--max-seconds", "3", "--store", str(store), *target])
+    t.join()
+    assert code == 0, capsys.readouterr().err
+    s = TraceStore.open(store)
+    try:
+        rec = s.recording(s.recordings()[-1].id)
+        marks = [e.payload for e in rec.events(limit=1000) if e.kind == EventKind.MARK]
+    finally:
+        s.close()
+    assert any("logged during the recording" in repr(m) for m in marks), marks

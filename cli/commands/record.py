@@ -31,6 +31,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--max-rate", type=int, default=20_000, help="events per second kept; more are shed as gaps")
     p.add_argument("--checkpoint-ms", type=int, default=0, help="sys:get_state checkpoints every N ms")
     p.add_argument("--name", help="a name for the recording")
+    p.add_argument("--logs", action="store_true", help="also record the node's log events (as marks in the recording)")
     p.set_defaults(run=run)
 
 
@@ -46,6 +47,12 @@ async def run(args: argparse.Namespace, out: Output) -> int:
                                       lifecycle=args.lifecycle, checkpoint_ms=args.checkpoint_ms)
             name = args.name or ", ".join([*args.spec, *args.state_of, *args.messages_of]) or "lifecycle"
             session = await capture(conn, store, name, plan, limits)
+            if args.logs:
+                from elixir_scope.instrument.introspect import forward_logs, start_log_ring
+
+                # the ring lives while this command's mailbox does (until the command ends)
+                await start_log_ring(conn, conn.node.mailbox().pid)
+                await forward_logs(conn, session.agent)
             try:
                 await _follow(session, limits, out, SessionState.RUNNING)
             except (KeyboardInterrupt, asyncio.CancelledError):
