@@ -53,6 +53,15 @@ async def attached(args: argparse.Namespace) -> AsyncIterator[Any]:
         await node.close()
 
 
+async def term_syntax(args: argparse.Namespace, conn: Any) -> Any:
+    """How this command prints terms for ``conn``'s node: ``--syntax``, else by the node."""
+    from elixir_scope.instrument.etf.syntax import choose
+    from elixir_scope.mcp_server.syntax import runs_elixir
+
+    choice = config_from(args).syntax
+    return choose(choice, node_runs_elixir=await runs_elixir(conn) if choice == "auto" else None)
+
+
 @contextmanager
 def opened_store(args: argparse.Namespace, *, must_exist: bool = True) -> Iterator[Any]:
     """The trace store named by --store / ELIXIR_SCOPE_STORE, closed afterwards."""

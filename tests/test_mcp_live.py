@@ -114,6 +114,13 @@ async def test_erlang_syntax_for_a_pure_erlang_node(tmp_path, erl_node_module):
         assert st["module"] == "logger_server" and st["pid"].startswith("<0.") and "#PID" not in text
         tabs, _ = await call(client, "ets_tables", {"text": "ac_tab"})
         assert tabs["items"][0]["table"] == "ac_tab" and tabs["items"][0]["owner_name"] == "application_controller"
+        got = await client.call_tool("list_processes", {"limit": 50})
+        rows = got.structured_content["items"]
+        assert all(r["pid"].startswith("<0.") for r in rows)
+        assert "code_server" in {r["name"] for r in rows}
+        assert any(r["current_function"] == "gen_server:loop/7" for r in rows)
+        tree = (await client.call_tool("supervision_tree", {"application": "kernel"})).structured_content
+        assert tree["outline"].startswith("kernel_sup [supervisor, one_for_all] <0.")
 
 
 async def test_syntax_forced_to_erlang_on_an_elixir_node(tmp_path, live_node):

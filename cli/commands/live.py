@@ -11,7 +11,7 @@ import asyncio
 from elixir_scope.mcp_server import inspect_models as im
 
 from ..render import Output, human_bytes
-from ..session import attached, config_from
+from ..session import attached, term_syntax
 
 LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]
 TEXT_BUDGET = 64_000  # bytes of terms a command prints (a terminal is not a context window, but still bounded)
@@ -60,19 +60,11 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     p.set_defaults(run=run_env)
 
 
-async def _syntax(args, conn):
-    from elixir_scope.instrument.etf.syntax import choose
-    from elixir_scope.mcp_server.syntax import runs_elixir
-
-    choice = config_from(args).syntax
-    return choose(choice, node_runs_elixir=await runs_elixir(conn) if choice == "auto" else None)
-
-
 async def run_state(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.instrument.introspect import LiveOptions, get_state
 
     async with attached(args) as conn:
-        sx = await _syntax(args, conn)
+        sx = await term_syntax(args, conn)
         st = await get_state(conn, args.process, timeout_ms=args.timeout_ms,
                              options=LiveOptions(max_bytes=args.max_bytes))
         model = im.state_result(conn.node_name, st, sx)
@@ -95,7 +87,7 @@ async def run_mailbox(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.instrument.introspect import peek_mailbox
 
     async with attached(args) as conn:
-        sx = await _syntax(args, conn)
+        sx = await term_syntax(args, conn)
         model = im.mailbox_result(conn.node_name, await peek_mailbox(conn, args.process, limit=args.limit), sx, TEXT_BUDGET)
     if out.json_mode:
         out.emit_json(model)
@@ -111,7 +103,7 @@ async def run_ets(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.instrument.introspect import ets_sample, ets_tables
 
     async with attached(args) as conn:
-        sx = await _syntax(args, conn)
+        sx = await term_syntax(args, conn)
         if args.table:
             model = im.sample_result(conn.node_name, await ets_sample(conn, args.table, limit=args.limit), sx, TEXT_BUDGET)
         else:
@@ -147,7 +139,7 @@ async def run_logs(args: argparse.Namespace, out: Output) -> int:
 
         raise CliError(f"--seconds must be between 0 and 3600, got {args.seconds}", "e.g. --seconds 30")
     async with attached(args) as conn:
-        sx = await _syntax(args, conn)
+        sx = await term_syntax(args, conn)
         owner = conn.node.mailbox()
         ring = await start_log_ring(conn, owner.pid)
         out.note(f"collecting log events from {conn.node_name} for {args.seconds:g} s (logger keeps no history)")
@@ -206,7 +198,7 @@ async def run_ports(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.instrument.introspect import ports
 
     async with attached(args) as conn:
-        sx = await _syntax(args, conn)
+        sx = await term_syntax(args, conn)
         rows = im.filter_ports(im.port_rows(await ports(conn), sx), args.kind)
     total = len(rows)
     rows = rows[: args.limit]
@@ -224,7 +216,7 @@ async def run_env(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.instrument.introspect import app_env, applications
 
     async with attached(args) as conn:
-        sx = await _syntax(args, conn)
+        sx = await term_syntax(args, conn)
         if args.application is None:
             apps = await applications(conn)
         else:
