@@ -198,7 +198,7 @@ def state_result(node: str, st, sx: TermSyntax) -> ProcessStateResult:
 
 
 def mailbox_result(node: str, peek, sx: TermSyntax, budget: int) -> MailboxResult:
-    from .tools.output import fit
+    from .budget import fit
 
     texts = [sx.term(m.term, limit=30, printable_limit=300) for m in peek.messages or []]
     texts = texts[:fit(texts, budget)]
@@ -207,7 +207,7 @@ def mailbox_result(node: str, peek, sx: TermSyntax, budget: int) -> MailboxResul
 
 
 def sample_result(node: str, sample, sx: TermSyntax, budget: int) -> EtsSampleResult:
-    from .tools.output import fit
+    from .budget import fit
 
     texts = [sx.term(o.term, limit=30, printable_limit=300) for o in sample.objects]
     texts = texts[:fit(texts, budget)]

@@ -1,8 +1,9 @@
 """An install that works anywhere: the wheel, built from this checkout, installed into clean
 virtual environments away from it.
 
-- the bare wheel (no extras) runs ``elixir-scope --help`` and the live commands' help: every
-  module they import is declared (pydantic was not, once);
+- the bare wheel (no extras) runs ``elixir-scope --help``, every command's help and the live
+  commands against a real node: every module they import is declared (pydantic was not,
+  once), and a command that needs an extra says which;
 - the wheel with ``[all]`` (after the local CPU torch wheel, which the packaged embedding
   model's own dependencies pull in) runs ``elixir-scope demo`` from a folder that is not the
   checkout (the example apps ship in the wheel), and serves ``tools/list`` to the MCP Inspector
@@ -25,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from support.mcp_servers import run_inspector
-from support.nodes import REPO
+from support.nodes import REPO, start_node
 
 pytestmark = [pytest.mark.install, pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -85,6 +86,16 @@ def test_bare_wheel_runs_help_without_extras(wheel, tmp_path):
     assert "elixir-scope" in out.stdout and "demo" in out.stdout
     for command in ("state", "logs", "ets", "overview", "query"):
         _run([bin_ / "elixir-scope", command, "--help"], cwd=tmp_path, env=env)
+    # the live commands need no extra: the agent source ships in the wheel
+    node = start_node("erl")
+    try:
+        target = ["--node", node.name, "--cookie", node.cookie]
+        state = json.loads(_run([bin_ / "elixir-scope", "state", "logger", *target, "--json"], cwd=tmp_path, env=env).stdout)
+        assert state["module"] == "logger_server" and state["pid"].startswith("<0.")
+        _run([bin_ / "elixir-scope", "memory", *target], cwd=tmp_path, env=env)
+        _run([bin_ / "elixir-scope", "ets", "ac_tab", *target], cwd=tmp_path, env=env)
+    finally:
+        node.stop()
     # the MCP server needs its extra, and says so instead of a traceback
     out = subprocess.run([bin_ / "elixir-scope", "mcp"], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=60, stdin=subprocess.DEVNULL)
