@@ -235,6 +235,7 @@ class SnapshotProcess(BaseModel):
 
 class SnapshotModel(BaseModel):
     ts: int
+    at: str | None = Field(default=None, description="Time since the recording started, e.g. '+12.400 ms'.")
     node: str | None
     process_count: int
     processes: list[SnapshotProcess]

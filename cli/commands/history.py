@@ -152,6 +152,7 @@ def run_state_at(args: argparse.Namespace, out: Output) -> int:
 
 def run_snapshot(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.mcp_server.history_models import resolve_moment, snapshot_process, tree_text
+    from elixir_scope.mcp_server.models import since_start
     from elixir_scope.store.snapshot import system_snapshot_at
 
     with opened_store(args) as store:
@@ -159,10 +160,11 @@ def run_snapshot(args: argparse.Namespace, out: Output) -> int:
         snap = system_snapshot_at(rec, resolve_moment(rec, args.at_event, args.at_ts))
         procs = [snapshot_process(p) for p in snap.processes]
         tree = tree_text(snap.tree)
+        at = since_start(snap.ts, rec.context.nodes.get(snap.node_id))
     if out.json_mode:
         out.emit_json({"ts": snap.ts, "processes": procs, "tree": tree})
         return 0
-    out.table(f"{len(procs)} processes alive at ts {snap.ts} (recording {rec.id})",
+    out.table(f"{len(procs)} processes alive at {at or f'ts {snap.ts}'} (recording {rec.id})",
               ["process", "status", "current call", "mailbox", "state"],
               [[p.process, p.status, p.current_call or "", "?" if p.mailbox is None else str(p.mailbox),
                 p.state or ""] for p in procs], right=("mailbox",))

@@ -35,7 +35,7 @@ from ..history_models import (
     transition_model,
     tree_text,
 )
-from ..models import EventRow, event_row, gap_row, process_label
+from ..models import EventRow, event_row, gap_row, process_label, since_start
 from ..state import app_state
 from .annotations import READ_ONLY_LOCAL
 from ..process_pick import pick_process
@@ -119,7 +119,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
             nxt = str(offset + len(procs)) if more else None
             node = rec.context.nodes.get(snap.node_id)
             return SnapshotModel(
-                ts=snap.ts, node=node.name if node else None, process_count=len(snap.processes),
+                ts=snap.ts, at=since_start(snap.ts, node), node=node.name if node else None,
+                process_count=len(snap.processes),
                 processes=[snapshot_process(p) for p in procs], tree=tree_text(snap.tree),
                 gaps=[gap_row(g) for g in snap.gaps[:20]], next_cursor=nxt,
                 hint=f"system_snapshot(recording={rec.id}, at_ts={snap.ts}, cursor='{nxt}') returns the next page" if nxt else None)
