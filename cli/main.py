@@ -49,6 +49,8 @@ def common_options() -> argparse.ArgumentParser:
     g.add_argument("--store", help="trace store file (default: $ELIXIR_SCOPE_STORE or ~/.elixir-scope/traces.db)")
     g.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the node (default 10)")
     g.add_argument("--json", action="store_true", help="print JSON for scripts instead of tables")
+    g.add_argument("--syntax", choices=["auto", "elixir", "erlang"],
+                   help="print terms, names and pids as Elixir or Erlang (default: by the node, or $ELIXIR_SCOPE_SYNTAX)")
     g.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
@@ -91,6 +93,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if getattr(args, "debug", False):
             raise
+        from .extras import missing_extra
+
+        missing = missing_extra(exc)
+        if missing is not None:
+            out.error(*missing)
+            return EXIT_ERROR
         from elixir_scope.mcp_server.hints import describe
 
         d = describe(exc, audience="cli")

@@ -34,6 +34,7 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
         default_node=getattr(args, "node", None),
         cookie=cookie,
         store_path=Path(store) if store else None,
+        syntax=getattr(args, "syntax", None),
     )
 
 
@@ -60,6 +61,15 @@ async def attached(args: argparse.Namespace) -> AsyncIterator[Any]:
         yield conn
     finally:
         await node.close()
+
+
+async def term_syntax(args: argparse.Namespace, conn: Any) -> Any:
+    """How this command prints terms for ``conn``'s node: ``--syntax``, else by the node."""
+    from elixir_scope.instrument.etf.syntax import choose
+    from elixir_scope.mcp_server.syntax import runs_elixir
+
+    choice = config_from(args).syntax
+    return choose(choice, node_runs_elixir=await runs_elixir(conn) if choice == "auto" else None)
 
 
 @contextmanager

@@ -45,7 +45,7 @@ def show_processes(out: Output, rows: list[ProcessRow], title: str) -> None:
 
 def show_details(out: Output, d: ProcessDetailsModel) -> None:
     p = d.process
-    out.fields(f"Process {p.pid}" + (f" ({p.name})" if p.name else ""), [
+    out.fields(f"Process {p.pid}" + (f" ({p.name})" if p.name else f" [{d.label}]" if d.label else ""), [
         ("initial call", p.initial_call or "-"), ("current function", p.current_function or "-"),
         ("behaviour", p.behaviour or "-"), ("status", p.status),
         ("mailbox", str(p.message_queue_len)), ("memory", human_bytes(p.memory)),

@@ -189,9 +189,26 @@ class CapturePlan:
         }
 
     def describe(self) -> dict:
-        return {"specs": [s.source for s in self.specs], "call_procs": repr(self.call_procs),
-                "message_procs": repr(self.message_procs), "lifecycle_procs": repr(self.lifecycle_procs),
+        """The plan as plain JSON values (stored with the recording; no Python reprs)."""
+        return {"specs": [s.source for s in self.specs], "call_procs": _procs_text(self.call_procs),
+                "message_procs": _procs_text(self.message_procs),
+                "lifecycle_procs": _procs_text(self.lifecycle_procs),
                 "state_modules": list(self.state_modules), "checkpoint_ms": self.checkpoint_ms}
+
+
+def _procs_text(sel: Any) -> str | list[str]:
+    """``"all"`` / ``["registered Elixir.Shop.Cart", "running Elixir.Shop.Inventory", "<0.1.0>"]``."""
+    if isinstance(sel, str):
+        return sel
+    out = []
+    for p in sel:
+        if isinstance(p, Registered):
+            out.append(f"registered {p.name}")
+        elif isinstance(p, RunningModule):
+            out.append(f"running {p.module}")
+        else:
+            out.append(str(p))
+    return out
 
 
 @dataclass(frozen=True)

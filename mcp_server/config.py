@@ -18,6 +18,7 @@ Environment variables (all optional):
 ``ANTHROPIC_API_KEY``           lets the diagnosis have Claude write its narrative (optional)
 ``ANTHROPIC_BASE_URL``          another Anthropic-compatible endpoint (optional)
 ``ELIXIR_SCOPE_MODEL``          the Claude model for the narrative (optional)
+``ELIXIR_SCOPE_SYNTAX``         ``elixir``, ``erlang`` or ``auto`` (default: by the node)
 ==============================  ===========================================================
 
 ``validate()`` refuses the unsafe combination before anything binds a socket: an HTTP
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from elixir_scope.instrument.dist.cookie import Cookie
 
 Transport = Literal["stdio", "http"]
+SYNTAXES = ("auto", "elixir", "erlang")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -107,6 +109,9 @@ class ServerConfig:
     anthropic_api_key: str | None = field(default=None, repr=False)
     anthropic_base_url: str | None = None
     llm_model: str | None = None
+    # How terms, names, MFAs and pids are printed: auto (Erlang for a node without the
+    # elixir application, else Elixir), elixir or erlang.
+    syntax: str = "auto"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerConfig:
@@ -122,6 +127,7 @@ class ServerConfig:
             anthropic_api_key=env.get("ANTHROPIC_API_KEY") or None,
             anthropic_base_url=env.get("ANTHROPIC_BASE_URL") or None,
             llm_model=env.get("ELIXIR_SCOPE_MODEL") or None,
+            syntax=(env.get("ELIXIR_SCOPE_SYNTAX") or "auto").strip().lower(),
         )
 
     def with_(self, **changes: object) -> ServerConfig:
@@ -145,6 +151,8 @@ class ServerConfig:
             raise ConfigError(f"port {self.port} is out of range 1-65535")
         if not self.path.startswith("/"):
             raise ConfigError(f"HTTP path {self.path!r} must start with '/'")
+        if self.syntax not in SYNTAXES:
+            raise ConfigError(f"unknown syntax {self.syntax!r}: use auto, elixir or erlang")
         if self.page_size < 1:
             raise ConfigError("page size must be at least 1")
         if self.max_sessions_per_client < 1:

@@ -38,6 +38,8 @@ HINTS: dict[str, str | tuple[str, str]] = {
                         "find it again with find_processes or list_processes"),
     "NoNodeSelected": ("pass --node name@host or set ELIXIR_SCOPE_NODE",
                        "call connect_node(node='name@host') first, or start the server with ELIXIR_SCOPE_NODE"),
+    "LiveError": ("names come from `elixir-scope processes`, `elixir-scope ets` and `elixir-scope env`",
+                  "names come from list_processes / find_processes, ets_tables and app_env"),
     "DistError": "a distribution-level failure: check the node is up and reachable",
     # store and query language
     "QuerySyntaxError": ("fix the query at the position shown; `elixir-scope query --help` lists the syntax",
@@ -45,6 +47,7 @@ HINTS: dict[str, str | tuple[str, str]] = {
     "QueryLimitError": "narrow the query (a function, a process, 'where', 'last 30s', fewer sequence steps) and retry",
     "QueryCursorError": "pass the next_cursor of the previous page with the same query text, or drop the cursor to start over",
     "QueryStoreError": ("list recordings with `elixir-scope recordings`", "list recordings with list_recordings"),
+    "AmbiguousProcess": ("add --pid with one of the pids listed", "pass one of the pids listed as process"),
     "RecordingNotFound": ("list recordings with `elixir-scope recordings` and use one of their ids",
                           "list_recordings shows the ids; recording_summary shows a recording's processes"),
     "StoreError": "check the store path (--store / ELIXIR_SCOPE_STORE) points at an ElixirScope trace store",

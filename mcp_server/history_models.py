@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from elixir_scope.instrument.etf.inspect import inspect
 
-from .models import EventRow, GapRow, event_row, gap_row, process_label, term_text
+from .models import EventRow, GapRow, event_row, gap_row, process_label, since_start, term_text
 
 class MomentError(ValueError):
     """A moment was given in two ways, or the recording has no events to take its end from."""
@@ -66,6 +66,7 @@ class StateAtModel(BaseModel):
 
     process: str
     ts: int
+    at: str | None = Field(default=None, description="Time since the recording started, e.g. '+12.400 ms'.")
     state: str = Field(description="The state as Elixir text (bounded).")
     source: str = Field(description="checkpoint (sys:get_state), after (returned by a callback) or before (a callback was running with it).")
     from_event: int = Field(description="Id of the state event it comes from.")
@@ -75,7 +76,8 @@ class StateAtModel(BaseModel):
 
 def state_at_model(s: Any) -> StateAtModel:
     return StateAtModel(
-        process=process_label(s.process), ts=s.ts, state=state_text(s.state), source=s.source,
+        process=process_label(s.process), ts=s.ts, at=since_start(s.ts, s.event.node), state=state_text(s.state),
+        source=s.source,
         from_event=s.event.id, callback=str(s.callback) if s.callback else None,
         gaps=[gap_row(g) for g in s.gaps],
     )
@@ -83,6 +85,7 @@ def state_at_model(s: Any) -> StateAtModel:
 
 class TransitionModel(BaseModel):
     ts: int
+    at: str | None = Field(default=None, description="Time since the recording started, e.g. '+12.400 ms'.")
     before_event: int
     after_event: int
     callback: str | None
@@ -95,7 +98,7 @@ class TransitionModel(BaseModel):
 def transition_model(t: Any) -> TransitionModel:
     msg = t.message
     return TransitionModel(
-        ts=t.after.ts, before_event=t.before.event.id, after_event=t.after.event.id,
+        ts=t.after.ts, at=since_start(t.after.ts, t.after.event.node), before_event=t.before.event.id, after_event=t.after.event.id,
         callback=str(t.after.callback) if t.after.callback else None,
         cause_event=t.cause.id if t.cause is not None else None,
         message=term_text(msg) if msg is not None else None,
@@ -118,6 +121,7 @@ class CallModel(BaseModel):
     function: str | None
     call_event: int
     ts: int
+    at: str | None = Field(default=None, description="Time since the recording started, e.g. '+12.400 ms'.")
     end_event: int | None = Field(description="The return/exception event; null while open.")
     duration_us: float | None
     outcome: str = Field(description="returned, raised, or open (no return recorded).")
@@ -125,17 +129,24 @@ class CallModel(BaseModel):
     result: str | None = None
 
 
-def call_models(roots: list, max_calls: int) -> tuple[list[CallModel], bool]:
+def call_models(roots: list, max_calls: int, offset: int = 0) -> tuple[list[CallModel], bool]:
+    """The calls of a timeline depth-first, from the ``offset``-th, at most ``max_calls``;
+    True when more follow."""
     out: list[CallModel] = []
+    seen = 0
     for root in roots:
         for node in root.walk():
+            if seen < offset:
+                seen += 1
+                continue
             if len(out) >= max_calls:
                 return out, True
             end = node.end
             outcome = "open" if end is None else ("raised" if node.raised else "returned")
             out.append(CallModel(
                 depth=node.depth, function=str(node.mfa) if node.mfa else None, call_event=node.call.id,
-                ts=node.call.ts, end_event=end.id if end is not None else None,
+                ts=node.call.ts, at=since_start(node.call.ts, node.call.node),
+                end_event=end.id if end is not None else None,
                 duration_us=node.duration_us, outcome=outcome,
                 args=_safe_payload(node.call), result=_safe_payload(end) if end is not None else None,
             ))
@@ -154,12 +165,15 @@ class TimelineModel(BaseModel):
     calls: list[CallModel] = Field(description="Call tree in order, depth-first (depth 0 = outermost).")
     truncated: bool = Field(description="The window held more: narrow it with since_ts/until_ts.")
     gaps: list[GapRow]
+    next_cursor: str | None = Field(default=None, description="More calls follow: pass as cursor= to continue.")
+    hint: str | None = None
 
 
 class MessageModel(BaseModel):
     send_event: int
     receive_event: int | None = Field(description="Null: never received (or not recorded).")
     ts: int
+    at: str | None = Field(default=None, description="Time since the recording started, e.g. '+12.400 ms'.")
     sender: str | None
     receiver: str | None
     message: str
@@ -171,7 +185,7 @@ def message_model(m: Any) -> MessageModel:
     node = m.send.node
     return MessageModel(
         send_event=m.send.id, receive_event=m.receive.id if m.receive is not None else None,
-        ts=m.send.ts, sender=process_label(m.sender) if m.sender else None,
+        ts=m.send.ts, at=since_start(m.send.ts, node), sender=process_label(m.sender) if m.sender else None,
         receiver=process_label(m.receiver) if m.receiver else None,
         message=term_text(m.message, limit=10, printable_limit=300),
         latency_us=(latency * 1_000_000 / node.time_unit) if latency is not None and node else None,
@@ -221,6 +235,7 @@ class SnapshotProcess(BaseModel):
 
 class SnapshotModel(BaseModel):
     ts: int
+    at: str | None = Field(default=None, description="Time since the recording started, e.g. '+12.400 ms'.")
     node: str | None
     process_count: int
     processes: list[SnapshotProcess]

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from elixir_scope.instrument.etf import Atom
 from elixir_scope.instrument.etf.inspect import inspect
+from elixir_scope.instrument.etf.syntax import ELIXIR, TermSyntax
 
 from .models import term_text
 
@@ -96,10 +97,19 @@ class ProcessRow(BaseModel):
     reductions: int
 
 
-def process_row(p: Any) -> ProcessRow:
+def mfa_in(mfa: Any, sx: TermSyntax) -> str | None:
+    """An MFA in ``sx``'s syntax (Elixir keeps ``mfa_text``'s wording)."""
+    if not sx.erlang or mfa is None:
+        return mfa_text(mfa)
+    if mfa.module == "supervisor" and mfa.arity == 1:
+        return f"supervisor ({sx.name(mfa.function)})"
+    return sx.mfa(mfa.module, mfa.function, mfa.arity)
+
+
+def process_row(p: Any, sx: TermSyntax = ELIXIR) -> ProcessRow:
     return ProcessRow(
-        pid=inspect(p.pid), name=name_text(p.registered_name), initial_call=mfa_text(p.initial_call),
-        current_function=mfa_text(p.current_function), behaviour=p.behaviour, status=p.status,
+        pid=sx.pid(p.pid), name=sx.name(p.registered_name), initial_call=mfa_in(p.initial_call, sx),
+        current_function=mfa_in(p.current_function, sx), behaviour=p.behaviour, status=p.status,
         message_queue_len=p.message_queue_len, memory=p.memory, reductions=p.reductions,
     )
 
@@ -108,6 +118,7 @@ class ProcessDetailsModel(BaseModel):
     """One process in depth: what it is, what it is linked to, where it is now."""
 
     process: ProcessRow
+    label: str | None = Field(default=None, description="The process label (proc_lib:set_label/1) or the process_name the application keeps, when it has one.")
     links: list[str]
     monitors: list[str]
     monitored_by: list[str]
@@ -121,18 +132,20 @@ class ProcessDetailsModel(BaseModel):
     current_stacktrace: list[str]
 
 
-def process_details_model(d: Any) -> ProcessDetailsModel:
+def process_details_model(d: Any, sx: TermSyntax = ELIXIR) -> ProcessDetailsModel:
+    t = sx.term
     return ProcessDetailsModel(
-        process=process_row(d.summary), links=[term_text(x) for x in d.links],
-        monitors=[term_text(x) for x in d.monitors], monitored_by=[term_text(x) for x in d.monitored_by],
-        dictionary_keys=[term_text(x) for x in d.dictionary_keys], heap_size=d.heap_size,
+        process=process_row(d.summary, sx), label=t(d.label) if d.label is not None else None,
+        links=[t(x) for x in d.links],
+        monitors=[t(x) for x in d.monitors], monitored_by=[t(x) for x in d.monitored_by],
+        dictionary_keys=[t(x) for x in d.dictionary_keys], heap_size=d.heap_size,
         total_heap_size=d.total_heap_size, stack_size=d.stack_size, trap_exit=d.trap_exit,
-        group_leader=inspect(d.group_leader), priority=d.priority,
-        current_stacktrace=[_frame(f) for f in d.current_stacktrace],
+        group_leader=sx.pid(d.group_leader) or "", priority=d.priority,
+        current_stacktrace=[_frame(f, sx) for f in d.current_stacktrace],
     )
 
 
-def _frame(frame: Any) -> str:
+def _frame(frame: Any, sx: TermSyntax = ELIXIR) -> str:
     """``{M, F, A, Location}`` as ``SampleApp.Cart.add/3 (lib/cart.ex:12)``."""
     if isinstance(frame, tuple) and len(frame) == 4 and isinstance(frame[0], Atom):
         m, f, a, loc = frame
@@ -145,8 +158,10 @@ def _frame(frame: Any) -> str:
             if file is not None:
                 ftxt = file.text if hasattr(file, "text") else term_text(file)
                 where = f" ({ftxt}:{line})" if line is not None else f" ({ftxt})"
+        if sx.erlang and isinstance(f, Atom):
+            return f"{sx.mfa(m, f, arity)}{where}"
         return f"{inspect(m)}.{f.name if isinstance(f, Atom) else f}/{arity}{where}"
-    return term_text(frame)
+    return sx.term(frame)
 
 
 class ChildRow(BaseModel):
@@ -170,28 +185,39 @@ class SupervisorModel(BaseModel):
     truncated: bool = Field(description="More children exist than were listed (raise max_children).")
 
 
-def supervisor_model(s: Any) -> SupervisorModel:
+def supervisor_model(s: Any, sx: TermSyntax = ELIXIR) -> SupervisorModel:
     return SupervisorModel(
-        pid=inspect(s.pid), name=name_text(s.registered_name), module=name_text(s.module),
+        pid=sx.pid(s.pid), name=sx.name(s.registered_name), module=sx.name(s.module),
         strategy=s.strategy, kind=s.kind, application=s.application, truncated=s.truncated,
         children=[ChildRow(
-            id=term_text(c.id, limit=5, printable_limit=80), pid=inspect(c.pid) if c.pid else None,
-            status=c.status, type=c.type, restart=c.restart, modules=[name_text(m) or m for m in c.modules],
-            supervisor=supervisor_model(c.supervisor) if c.supervisor is not None else None,
+            id=sx.term(c.id, limit=5, printable_limit=80), pid=sx.pid(c.pid) if c.pid else None,
+            status=c.status, type=c.type, restart=c.restart, modules=[sx.name(m) or m for m in c.modules],
+            supervisor=supervisor_model(c.supervisor, sx) if c.supervisor is not None else None,
         ) for c in s.children],
     )
 
 
+STRATEGY_MEANING = {
+    "one_for_one": "a crashed child is restarted alone",
+    "one_for_all": "a crashed child restarts all children",
+    "rest_for_one": "a crashed child restarts itself and the children listed after it",
+    "simple_one_for_one": "dynamic children of one spec, each restarted alone",
+}
+
+
 def tree_outline(sup: SupervisorModel, indent: str = "") -> list[str]:
-    """A supervision tree as indented text lines (compact for a model to read)."""
+    """A supervision tree as indented text lines (compact for a model to read); children of a
+    static supervisor in start order."""
     head = sup.name or sup.pid
+    meaning = STRATEGY_MEANING.get(sup.strategy or "")
     lines = [f"{indent}{head} [{sup.kind}, {sup.strategy or '?'}] {sup.pid}"
-             + (f" (application {sup.application})" if sup.application else "")]
+             + (f" (application {sup.application})" if sup.application else "")
+             + (f" - {meaning}" if meaning else "")]
     for c in sup.children:
         if c.supervisor is not None:
             lines += tree_outline(c.supervisor, indent + "  ")
         else:
-            label = c.id if c.id not in ("nil", ":undefined") else ", ".join(c.modules)
+            label = c.id if c.id not in ("nil", ":undefined", "undefined") else ", ".join(c.modules)
             lines.append(f"{indent}  {label} [{c.type}, {c.restart or '?'}] {c.pid or c.status}")
     if sup.truncated:
         lines.append(f"{indent}  ... more children (raise max_children)")

@@ -67,12 +67,25 @@ def _jsonish(d: dict) -> dict[str, Any]:
 
 
 # -- events ------------------------------------------------------------------------------
+def since_start(ts: int, node: Any) -> str | None:
+    """``+12.400 ms``: ``ts`` relative to the start of the node's capture (None when unknown)."""
+    if node is None or node.mono_at_start is None or not node.time_unit:
+        return None
+    us = (ts - node.mono_at_start) * 1_000_000 / node.time_unit
+    if abs(us) < 1000:
+        return f"{us:+.0f} µs"
+    if abs(us) < 1_000_000:
+        return f"{us / 1000:+.3f} ms"
+    return f"{us / 1_000_000:+.3f} s"
+
+
 class EventRow(BaseModel):
     """One recorded event, as a model reads it."""
 
     id: int
     kind: str
     ts: int = Field(description="Node monotonic time (native units); order within a node.")
+    at: str | None = Field(default=None, description="Time since the recording started, e.g. '+12.400 ms'.")
     time: str | None = Field(description="UTC wall-clock time, ISO 8601.")
     process: str = Field(description="Pid and registered name of the process the event belongs to.")
     function: str | None = Field(default=None, description="Module.function/arity for call/return/exception/state.")
@@ -94,7 +107,7 @@ def event_row(ev: Any, *, payload: bool = True, limit: int = TERM_LIMIT,
         except LookupError as exc:
             text = f"«unavailable: {exc}»"
     return EventRow(
-        id=ev.id, kind=ev.kind.name.lower(), ts=ev.ts,
+        id=ev.id, kind=ev.kind.name.lower(), ts=ev.ts, at=since_start(ev.ts, ev.node),
         time=wall.isoformat(timespec="microseconds") if wall else None,
         process=process_label(proc) if proc else ev.pid_text,
         function=str(ev.mfa) if ev.mfa else None,

@@ -3,13 +3,14 @@
 They are registered only when the server starts with ``--allow-mutations``
 (``ServerConfig.allow_mutations``); by default ElixirScope is observe-only, and a client
 listing tools does not even see these. Each carries ``destructiveHint=True`` so a client
-asks its user before running it.
+asks its user before running it, and when the client supports elicitation the server itself
+asks the user to confirm the exact change (``confirm``): declined or cancelled, nothing runs.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -29,6 +30,27 @@ ProcessArg = Annotated[
     str,
     Field(description="Pid as <0.123.0> / #PID<0.123.0>, or a registered name (MyApp.Cart, :logger)."),
 ]
+
+
+class Confirm(BaseModel):
+    """What the user is asked to fill in before a change to the target."""
+
+    confirm: bool = Field(description="Yes: make this change on the node.")
+
+
+async def confirm(ctx: Context, action: str) -> None:
+    """Ask the user (through the client) to confirm ``action``; a ToolError unless they do.
+
+    Clients without elicitation are not asked here: the tool's destructiveHint is their cue."""
+    from mcp.types import ClientCapabilities, ElicitationCapability
+
+    session = ctx.request_context.session
+    if not session.check_client_capability(ClientCapabilities(elicitation=ElicitationCapability())):
+        return
+    answer = await ctx.elicit(f"ElixirScope wants to {action}. This changes the running system. Go ahead?", Confirm)
+    if answer.action != "accept" or not getattr(answer.data, "confirm", False):
+        raise ToolError(f"not done: the user did not confirm ({answer.action}) that ElixirScope may {action}; "
+                        "nothing was changed on the node")
 
 
 class EvalResult(BaseModel):
@@ -63,6 +85,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         """Evaluate code on the target node and return its value. CHANGES THE TARGET: whatever
         the code does really happens there."""
         conn = await app_state(ctx).connection(node)
+        await confirm(ctx, f"evaluate this {language} code on {conn.node_name}: {code[:300]}")
         if language == "elixir":
             value, _binding = await conn.rpc("Elixir.Code", "eval_string", [code.encode()], timeout=timeout)
         else:
@@ -86,8 +109,9 @@ def register(server: MCPServer, config: ServerConfig) -> None:
     ) -> Sent:
         """Send a message to a process on the target node. CHANGES THE TARGET."""
         conn = await app_state(ctx).connection(node)
-        term, _binding = await conn.rpc("Elixir.Code", "eval_string", [message.encode()])
         pid = await resolve_pid(conn, to)
+        await confirm(ctx, f"send {message[:200]} to {to} ({pid}) on {conn.node_name}")
+        term, _binding = await conn.rpc("Elixir.Code", "eval_string", [message.encode()])
         await conn.send(pid, term)
         return Sent(node=conn.node_name, to=term_text(pid), message=term_text(term))
 
@@ -108,6 +132,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         # an atom the node already has (kill, shutdown, normal ...); any other text goes as a
         # binary reason: a typed reason never creates an atom there
         why = await existing_atom(conn, reason) or reason.encode("utf-8")
+        await confirm(ctx, f"kill {process} ({pid}) on {conn.node_name} with reason {reason}")
         await conn.rpc("erlang", "exit", [pid, why])
         await asyncio.sleep(0.05)
         alive = await conn.rpc("erlang", "is_process_alive", [pid])

@@ -19,7 +19,7 @@ from mcp.server.mcpserver import MCPServer
 
 from elixir_scope import __version__
 
-from . import prompts, resources, tools
+from . import craft, discovery, prompts, resources, tools
 from .apps import build_apps
 from .config import ServerConfig
 from .state import AppState
@@ -63,8 +63,10 @@ def build_server(config: ServerConfig | None = None) -> MCPServer:
     tools.register_all(server, config)
     resources.register(server)
     prompts.register(server)
+    discovery.register(server)
     if config.allow_mutations:
         from . import mutations
 
         mutations.register(server, config)
+    craft.polish(server)
     return server

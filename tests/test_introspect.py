@@ -143,3 +143,17 @@ async def test_plain_erlang_nodes(kind):
             assert d.summary.behaviour == "gen_server"
     finally:
         target.stop()
+
+
+async def test_supervision_children_in_start_order_with_the_strategy_meaning(conn):
+    from elixir_scope.mcp_server.live_models import supervisor_model, tree_outline
+
+    trees = {t.application: t for t in await supervision_trees(conn)}
+    top = trees["sample_app"]
+    assert [c.id.name for c in top.children] == [
+        "Elixir.SampleApp.Stats", "Elixir.SampleApp.Pricing", "Elixir.SampleApp.Inventory",
+        "Elixir.SampleApp.Carts", "Elixir.SampleApp.Ticker", "Elixir.SampleApp.WorkloadSupervisor"]
+    outline = tree_outline(supervisor_model(top))
+    assert "a crashed child is restarted alone" in outline[0]
+    carts = next(line for line in outline if line.lstrip().startswith("SampleApp.Carts"))
+    assert "restarts itself and the children listed after it" in carts

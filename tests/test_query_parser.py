@@ -174,7 +174,7 @@ def test_stages():
     ('calls where arg[0] = "open', '"open', "unterminated string", 'close it with "'),
     ("calls where arg[0] = 5xs", "xs", "unknown duration unit 'xs'", "ms"),
     ("calls where msg ~ :x", "msg", "unknown field 'msg'", "did you mean 'message'?"),
-    ("calls ets:lookup", "ets", "Erlang-style module 'ets:'", ":ets.function/arity"),
+    ("calls ets: lookup", "ets", "Erlang-style module 'ets:'", ":ets.function/arity"),
     ("calls where arg[0] = 1 && arg[1] = 2", "&", "unexpected character '&'", "write 'and'"),
     ("calls where module > X", "module > X", "'module' cannot be ordered", None),
     ("", "", "the query is empty", "calls MyApp.Cart.add/2"),
@@ -218,3 +218,14 @@ def test_error_excerpt_multiline():
     err = info.value
     assert (err.line, err.column) == (2, 9)
     assert err.excerpt.splitlines() == ["    where fucntion = add", "          ^^^^^^^^"]
+
+
+@pytest.mark.parametrize("text, module, function, arity", [
+    ("calls rabbit_channel:handle_cast/2", "rabbit_channel", "handle_cast", 2),
+    ("calls ets:lookup", "ets", "lookup", None),
+    ("calls gen_server:call/* where arg[1] = :ping", "gen_server", "call", None),
+])
+def test_erlang_style_targets(text, module, function, arity):
+    """Recordings print MFAs as Erlang does for Erlang nodes; queries accept that form too."""
+    target = parse(text).source.step.target
+    assert (target.module, target.function, target.arity) == (module, function, arity)

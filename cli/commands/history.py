@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from elixir_scope.mcp_server.process_pick import pick_process
+
 from ..errors import CliError
 from ..render import Output
 from ..session import opened_store
@@ -41,7 +43,8 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     p.set_defaults(run=run_query_cmd)
 
     p = sub.add_parser("state-at", parents=[common], help="a process's state at a moment of a recording")
-    p.add_argument("process", help="pid text (<0.123.0>) or registered name (SampleApp.Cart)")
+    p.add_argument("process", help="pid (<0.123.0> or #PID<0.123.0>) or registered name (SampleApp.Cart)")
+    p.add_argument("--pid", help="when the name was held by several processes (a restart), the one to show")
     _recording_args(p)
     _moment_args(p)
     p.add_argument("--evolution", action="store_true", help="show every state change instead, with its cause")
@@ -53,7 +56,8 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     p.set_defaults(run=run_snapshot)
 
     p = sub.add_parser("timeline", parents=[common], help="a process's call tree over a recording")
-    p.add_argument("process", help="pid text or registered name")
+    p.add_argument("process", help="pid (<0.123.0> or #PID<0.123.0>) or registered name")
+    p.add_argument("--pid", help="when the name was held by several processes (a restart), the one to show")
     _recording_args(p)
     p.add_argument("--max-calls", type=int, default=200)
     p.set_defaults(run=run_timeline)
@@ -118,17 +122,17 @@ def run_state_at(args: argparse.Namespace, out: Output) -> int:
     with opened_store(args) as store:
         rec = _rec(store, args.recording)
         if args.evolution:
-            evo = timetravel.state_evolution(rec, args.process, limit=1000)
+            evo = timetravel.state_evolution(rec, pick_process(rec, args.process, args.pid, audience="cli"), limit=1000)
             transitions = [transition_model(t) for t in evo.transitions]
             if out.json_mode:
                 out.emit_json({"process": process_label(evo.process), "transitions": transitions})
                 return 0
             out.table(f"State changes of {process_label(evo.process)} (recording {rec.id})",
-                      ["ts", "event", "callback", "message", "changes"],
-                      [[str(t.ts), str(t.after_event), t.callback or "", t.message or "", "\n".join(t.changes)]
+                      ["at", "event", "callback", "message", "changes"],
+                      [[t.at or str(t.ts), str(t.after_event), t.callback or "", t.message or "", "\n".join(t.changes)]
                        for t in transitions])
             return 0
-        found = timetravel.state_at(rec, args.process, resolve_moment(rec, args.at_event, args.at_ts))
+        found = timetravel.state_at(rec, pick_process(rec, args.process, args.pid, audience="cli"), resolve_moment(rec, args.at_event, args.at_ts))
         if found is None:
             raise CliError(f"no state of {args.process} was recorded at or before that moment",
                            "record with its module in the spec so its callbacks are traced")
@@ -137,7 +141,7 @@ def run_state_at(args: argparse.Namespace, out: Output) -> int:
     if out.json_mode:
         out.emit_json(model)
         return 0
-    out.fields(f"State of {model.process} at ts {model.ts} (recording {rec.id})", [
+    out.fields(f"State of {model.process} at {model.at or f'ts {model.ts}'} (recording {rec.id})", [
         ("from event", f"#{model.from_event} ({model.source}{', ' + model.callback if model.callback else ''})"),
     ])
     out.line(full)
@@ -148,6 +152,7 @@ def run_state_at(args: argparse.Namespace, out: Output) -> int:
 
 def run_snapshot(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.mcp_server.history_models import resolve_moment, snapshot_process, tree_text
+    from elixir_scope.mcp_server.models import since_start
     from elixir_scope.store.snapshot import system_snapshot_at
 
     with opened_store(args) as store:
@@ -155,10 +160,11 @@ def run_snapshot(args: argparse.Namespace, out: Output) -> int:
         snap = system_snapshot_at(rec, resolve_moment(rec, args.at_event, args.at_ts))
         procs = [snapshot_process(p) for p in snap.processes]
         tree = tree_text(snap.tree)
+        at = since_start(snap.ts, rec.context.nodes.get(snap.node_id))
     if out.json_mode:
         out.emit_json({"ts": snap.ts, "processes": procs, "tree": tree})
         return 0
-    out.table(f"{len(procs)} processes alive at ts {snap.ts} (recording {rec.id})",
+    out.table(f"{len(procs)} processes alive at {at or f'ts {snap.ts}'} (recording {rec.id})",
               ["process", "status", "current call", "mailbox", "state"],
               [[p.process, p.status, p.current_call or "", "?" if p.mailbox is None else str(p.mailbox),
                 p.state or ""] for p in procs], right=("mailbox",))
@@ -174,13 +180,14 @@ def run_timeline(args: argparse.Namespace, out: Output) -> int:
 
     with opened_store(args) as store:
         rec = _rec(store, args.recording)
-        tl = process_timeline(rec, args.process)
+        tl = process_timeline(rec, pick_process(rec, args.process, args.pid, audience="cli"))
         calls, cut = call_models(tl.roots, args.max_calls)
     if out.json_mode:
         out.emit_json({"process": process_label(tl.process), "calls": calls, "truncated": cut or tl.truncated})
         return 0
-    out.table(f"Calls of {process_label(tl.process)} (recording {rec.id})", ["event", "call", "duration", "outcome", "args", "result"],
-              [[str(c.call_event), "  " * c.depth + (c.function or "?"),
+    out.table(f"Calls of {process_label(tl.process)} (recording {rec.id})",
+              ["event", "at", "call", "duration", "outcome", "args", "result"],
+              [[str(c.call_event), c.at or str(c.ts), "  " * c.depth + (c.function or "?"),
                 f"{c.duration_us:.0f} µs" if c.duration_us is not None else "", c.outcome, c.args or "", c.result or ""]
                for c in calls])
     return 0

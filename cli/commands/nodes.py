@@ -13,7 +13,7 @@ from elixir_scope.mcp_server.live_models import (
 )
 
 from ..render import Output
-from ..session import attached
+from ..session import attached, term_syntax
 from ..views import show_details, show_overview, show_processes, show_trees
 
 SORTS = ["memory", "reductions", "message_queue_len"]
@@ -46,11 +46,12 @@ async def run_overview(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.instrument.introspect import node_info, process_overview, supervision_trees
 
     async with attached(args) as conn:
+        sx = await term_syntax(args, conn)
         ov = node_overview_model(await node_info(conn))
-        by_memory = [process_row(p) for p in await process_overview(conn, sort_by="memory", limit=args.top)]
-        by_reds = [process_row(p) for p in await process_overview(conn, sort_by="reductions", limit=args.top)]
-        by_queue = [process_row(p) for p in await process_overview(conn, sort_by="message_queue_len", limit=args.top)]
-        trees = [supervisor_model(t) for t in await supervision_trees(conn, max_children=20)]
+        by_memory = [process_row(p, sx) for p in await process_overview(conn, sort_by="memory", limit=args.top)]
+        by_reds = [process_row(p, sx) for p in await process_overview(conn, sort_by="reductions", limit=args.top)]
+        by_queue = [process_row(p, sx) for p in await process_overview(conn, sort_by="message_queue_len", limit=args.top)]
+        trees = [supervisor_model(t, sx) for t in await supervision_trees(conn, max_children=20)]
     if out.json_mode:
         out.emit_json({"node": ov, "top_by_memory": by_memory, "top_by_reductions": by_reds,
                        "top_by_mailbox": by_queue, "supervision_trees": trees})
@@ -71,8 +72,9 @@ async def run_processes(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.instrument.introspect import process_overview
 
     async with attached(args) as conn:
+        sx = await term_syntax(args, conn)
         limit = 20_000 if args.find else args.limit
-        rows = [process_row(p) for p in await process_overview(conn, sort_by=args.sort, limit=limit)]
+        rows = [process_row(p, sx) for p in await process_overview(conn, sort_by=args.sort, limit=limit)]
     if args.find:
         needle = args.find.lower()
         rows = [r for r in rows if any(needle in (v or "").lower() for v in (
@@ -90,7 +92,7 @@ async def run_process(args: argparse.Namespace, out: Output) -> int:
 
     async with attached(args) as conn:
         pid = await resolve_pid(conn, args.process)
-        d = process_details_model(await process_details(conn, pid))
+        d = process_details_model(await process_details(conn, pid), await term_syntax(args, conn))
     if out.json_mode:
         out.emit_json(d)
     else:
@@ -102,8 +104,9 @@ async def run_tree(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.instrument.introspect import supervision_trees
 
     async with attached(args) as conn:
+        sx = await term_syntax(args, conn)
         trees = await supervision_trees(conn, max_depth=args.depth, max_children=args.max_children)
-    models = [supervisor_model(t) for t in trees if args.app is None or t.application == args.app]
+    models = [supervisor_model(t, sx) for t in trees if args.app is None or t.application == args.app]
     if out.json_mode:
         out.emit_json(models)
     else:

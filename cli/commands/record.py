@@ -35,6 +35,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                    help="record a spec the safety rules refuse (a hot module such as Enum or :ets with "
                         "wildcard arguments, or every module); on OTP < 27 also take over from another "
                         "tracer. The limits still apply. Never allowed: tracing the agent itself")
+    p.add_argument("--logs", action="store_true", help="also record the node's log events (as marks in the recording)")
     p.set_defaults(run=run)
 
 
@@ -51,6 +52,12 @@ async def run(args: argparse.Namespace, out: Output) -> int:
                                       force=args.force)
             name = args.name or ", ".join([*args.spec, *args.state_of, *args.messages_of]) or "lifecycle"
             session = await capture(conn, store, name, plan, limits)
+            if args.logs:
+                from elixir_scope.instrument.introspect import forward_logs, start_log_ring
+
+                # the ring lives while this command's mailbox does (until the command ends)
+                await start_log_ring(conn, conn.node.mailbox().pid)
+                await forward_logs(conn, session.agent)
             try:
                 await _follow(session, limits, out, SessionState.RUNNING)
             except (KeyboardInterrupt, asyncio.CancelledError):

@@ -23,10 +23,12 @@
 %% - on OTP 27+ it traces inside its own trace session (trace:session_create/3), so it coexists
 %%   with dbg or recon; on older releases it refuses to start when a tracer is already active.
 -module(elixir_scope_agent).
--vsn("12").
+-vsn("13").
 
 -export([version/0, start_capture/2, stop_capture/1, stop_capture/2, snapshot/1,
          init/3, checkpoint_loop/4, cleaner/2]).
+%% live inspection (no capture needed); log/2 is the logger handler callback of the log ring
+-export([live/2, log/2, log_ring_init/3]).
 
 -record(st, {owner, omon, tu,
              seq = 0, acked = 0, window, batch_size, batch_ms, max_buffer,
@@ -41,7 +43,7 @@
              cleaner, guard_ms = 1000, guard_next = 0, guard_samples = [],
              receive_timeouts = 0, agent_errors = 0, last_guard_offered = 0, guard_window = 0}).
 
-version() -> 12.
+version() -> 13.
 
 %% ---------------------------------------------------------------------------------------------
 %% Public API (called over rpc from Python)
@@ -1446,3 +1448,406 @@ child({Id, Child, Type, Mods}, Timeout, Depth) ->
                false -> #{pid => Child, module => Mod, type => Type, children => []}
            end,
     Node#{id => Id}.
+
+%% ---------------------------------------------------------------------------------------------
+%% Live inspection: live(Request, Opts) -> {ok, Result} | {error, Reason}
+%% ---------------------------------------------------------------------------------------------
+%% Called over rpc by instrument/introspect/live*.py. Names arrive as binaries and are resolved
+%% with binary_to_existing_atom (never a new atom); every term that leaves is redacted and cut
+%% by payload/3 (so it travels as an encoded binary with its flags). Total: any failure is an
+%% {error, Reason} reply. Opts: #{max_bytes, redact_keys, redact_patterns}.
+
+live(Req, Opts) when is_map(Opts) ->
+    try
+        R = compile_redact(maps:get(redact_keys, Opts, []), maps:get(redact_patterns, Opts, []),
+                           maps:get(redact_values, Opts, true)),
+        live1(Req, maps:get(max_bytes, Opts, 4096), R)
+    catch
+        throw:{es_live, Why} -> {error, Why};
+        Class:Reason -> {error, {Class, iolist_to_binary(io_lib:format("~0P", [Reason, 12]))}}
+    end;
+live(_, _) -> {error, badarg}.
+
+live1({get_state, Who, Timeout}, Max, R) ->
+    P = live_proc(Who),
+    %% only proc_lib processes answer sys messages; anything else would keep the request in
+    %% its mailbox forever, so it is not asked
+    case catch proc_lib:initial_call(P) of
+        {_, _, _} -> ok;
+        _ -> throw({es_live, {not_sys_process, P}})
+    end,
+    St = try sys:get_state(P, min(max(Timeout, 10), 30000))
+         catch exit:{timeout, _} -> throw({es_live, {timeout, Timeout}});
+               exit:_ -> throw({es_live, {not_sys_process, P}})
+         end,
+    Mod = case catch proc_lib:translate_initial_call(P) of
+              {M, _, _} when is_atom(M) -> M;
+              _ -> undefined
+          end,
+    Beh = cached_behaviour({Mod, init, 1}),
+    erase(es_beh),
+    {ok, #{pid => P, module => Mod, behaviour => Beh, state => payload(St, Max, R)}};
+live1({peek_mailbox, Who, N, MaxCopy}, Max, R) ->
+    P = live_proc(Who),
+    Len = live_info(P, message_queue_len),
+    Msgs = case Len of
+               0 -> [];
+               _ when Len > MaxCopy -> too_many;
+               _ -> lists:sublist(live_info(P, messages), N)
+           end,
+    Each = max(256, Max div max(1, min(N, Len))),
+    {ok, #{pid => P, len => Len,
+           messages => case Msgs of too_many -> too_many; _ -> [payload(M, Each, R) || M <- Msgs] end}};
+live1({ets_tables, Limit}, _Max, _R) ->
+    All = ets:all(),
+    Infos = [I || T <- lists:sublist(All, Limit), (I = live_table(T)) =/= undefined],
+    {ok, #{total => length(All), tables => Infos, word => erlang:system_info(wordsize)}};
+live1({ets_sample, Which, N}, Max, R) ->
+    T = live_tab(Which),
+    case ets:info(T, protection) of
+        private -> throw({es_live, {private_table, ets:info(T, owner)}});
+        undefined -> throw({es_live, {no_such_table, Which}});
+        _ -> ok
+    end,
+    Objs = case ets:match_object(T, '_', max(1, N)) of
+               {L, _} -> L;
+               '$end_of_table' -> []
+           end,
+    Each = max(256, Max div max(1, length(Objs))),
+    {ok, #{table => live_table(T), word => erlang:system_info(wordsize),
+           objects => [payload(O, Each, R) || O <- Objs]}};
+live1({app_env, AppBin}, Max, R) ->
+    App = live_atom(AppBin, no_such_application),
+    Env = lists:keysort(1, application:get_all_env(App)),
+    case Env =:= [] andalso not lists:keymember(App, 1, application:loaded_applications()) of
+        true -> throw({es_live, {no_such_application, AppBin}});
+        false -> ok
+    end,
+    Red = case R of none -> Env; _ -> element(1, redact(Env, R)) end,
+    Each = max(256, Max div max(1, length(Red))),
+    {ok, #{app => App, env => [{Key, payload(V, Each, none)} || {Key, V} <- Red]}};
+live1(applications, _Max, _R) ->
+    Running = [A || {A, _, _} <- application:which_applications(5000)],
+    {ok, [{A, lists:member(A, Running), length(application:get_all_env(A))}
+          || {A, _, _} <- application:loaded_applications()]};
+live1({scheduler_usage, Ms}, _Max, _R) ->
+    Interval = min(max(Ms, 50), 10000),
+    Old = erlang:system_flag(scheduler_wall_time, true),
+    S1 = lists:sort(erlang:statistics(scheduler_wall_time_all)),
+    receive after Interval -> ok end,
+    S2 = lists:sort(erlang:statistics(scheduler_wall_time_all)),
+    _ = erlang:system_flag(scheduler_wall_time, Old),
+    N = erlang:system_info(schedulers),
+    DC = erlang:system_info(dirty_cpu_schedulers),
+    Type = fun(I) when I =< N -> normal; (I) when I =< N + DC -> dirty_cpu; (_) -> dirty_io end,
+    Us = [{I, Type(I), A2 - A1, T2 - T1} || {{I, A1, T1}, {I, A2, T2}} <- lists:zip(S1, S2)],
+    {ok, #{interval_ms => Interval, schedulers => Us,
+           online => erlang:system_info(schedulers_online),
+           run_queue => erlang:statistics(total_run_queue_lengths_all)}};
+live1(memory_usage, _Max, _R) ->
+    Allocs = [{A, live_alloc(A)} || A <- erlang:system_info(alloc_util_allocators)],
+    {ok, #{memory => erlang:memory(),
+           allocators => [{A, C, B, I} || {A, {C, B, I}} <- Allocs, I > 0]}};
+live1({ports, Limit}, _Max, _R) ->
+    Ps = erlang:ports(),
+    Ports = [I || P <- lists:sublist(Ps, Limit), (I = live_port(P)) =/= undefined],
+    Files = [F || P <- processes(), (F = live_file(P)) =/= undefined],
+    Socks = case catch socket:which_sockets() of L when is_list(L) -> lists:sublist(L, Limit); _ -> [] end,
+    {ok, #{total_ports => length(Ps), ports => Ports,
+           files => lists:sublist(Files, Limit), total_files => length(Files),
+           sockets => [S || K <- Socks, (S = live_socket(K)) =/= undefined]}};
+live1({log_ring, Owner, Capacity}, _Max, R) when is_pid(Owner) ->
+    Ring = case whereis(elixir_scope_log_ring) of
+               undefined ->
+                   Ref = make_ref(),
+                   {Pid, MRef} = spawn_monitor(elixir_scope_agent, log_ring_init, [self(), Ref, {Owner, Capacity, R}]),
+                   receive
+                       {Ref, Reply} -> erlang:demonitor(MRef, [flush]), Reply;
+                       {'DOWN', MRef, process, Pid, Why} -> throw({es_live, {log_ring_failed, Why}})
+                   after 5000 -> exit(Pid, kill), throw({es_live, log_ring_timeout})
+                   end;
+               Pid -> {ok, Pid}
+           end,
+    case Ring of
+        {ok, RP} -> live_ring_call(RP, {owner, Owner});
+        {error, E} -> throw({es_live, E})
+    end;
+live1({read_logs, After, MinLevel, Text, Limit}, _Max, _R) ->
+    live_ring_call(live_ring(), {read, After, MinLevel, string:lowercase(Text), Limit});
+live1({log_forward, To}, _Max, _R) when is_pid(To) ->
+    live_ring_call(live_ring(), {forward, To});
+live1({log_release, Owner}, _Max, _R) ->
+    case whereis(elixir_scope_log_ring) of
+        undefined -> {ok, stopped};
+        RP -> live_ring_call(RP, {release, Owner})
+    end;
+live1(Other, _Max, _R) ->
+    throw({es_live, {unknown_request, element(1, {Other})}}).
+
+live_proc(P) when is_pid(P) ->
+    case node(P) =:= node() andalso is_process_alive(P) of
+        true -> P;
+        false -> throw({es_live, {no_such_process, P}})
+    end;
+live_proc(<<"<", _/binary>> = B) ->
+    case catch list_to_pid(binary_to_list(B)) of
+        P when is_pid(P) -> live_proc(P);
+        _ -> throw({es_live, {no_such_process, B}})
+    end;
+live_proc(B) when is_binary(B) ->
+    case whereis(live_atom(B, no_such_process)) of
+        undefined -> throw({es_live, {no_such_process, B}});
+        P -> P
+    end;
+live_proc(Other) -> throw({es_live, {no_such_process, Other}}).
+
+live_atom(B, Err) when is_binary(B) ->
+    try binary_to_existing_atom(B, utf8)
+    catch error:badarg -> throw({es_live, {Err, B}})
+    end;
+live_atom(A, _) when is_atom(A) -> A;
+live_atom(Other, Err) -> throw({es_live, {Err, Other}}).
+
+live_info(P, Item) ->
+    case erlang:process_info(P, Item) of
+        {Item, V} -> V;
+        undefined -> throw({es_live, {no_such_process, P}})
+    end.
+
+live_tab(B) when is_binary(B) ->
+    case B of
+        <<"#Ref<", _/binary>> ->
+            case catch list_to_ref(binary_to_list(B)) of
+                Ref when is_reference(Ref) -> Ref;
+                _ -> throw({es_live, {no_such_table, B}})
+            end;
+        _ -> live_atom(B, no_such_table)
+    end;
+live_tab(T) when is_atom(T); is_reference(T) -> T;
+live_tab(Other) -> throw({es_live, {no_such_table, Other}}).
+
+live_table(T) ->
+    case catch ets:info(T) of
+        L when is_list(L) ->
+            G = fun(K) -> case lists:keyfind(K, 1, L) of {K, V} -> V; false -> undefined end end,
+            Owner = G(owner),
+            OName = case catch erlang:process_info(Owner, registered_name) of
+                        {registered_name, N} -> N;
+                        _ -> undefined
+                    end,
+            #{id => T, name => G(name), size => G(size), memory => G(memory), type => G(type),
+              protection => G(protection), owner => Owner, owner_name => OName,
+              named_table => G(named_table), keypos => G(keypos)};
+        _ -> undefined
+    end.
+
+live_alloc(A) ->
+    case catch erlang:system_info({allocator, A}) of
+        L when is_list(L) ->
+            lists:foldl(
+              fun({instance, _, Props}, {C, B, I}) when is_list(Props) ->
+                      {C1, B1} = live_alloc_sum([mbcs, sbcs], Props),
+                      {C + C1, B + B1, I + 1};
+                 (_, Acc) -> Acc
+              end, {0, 0, 0}, L);
+        _ -> {0, 0, 0}
+    end.
+
+live_alloc_sum(Kinds, Props) ->
+    lists:foldl(
+      fun(K, {C, B}) ->
+              case lists:keyfind(K, 1, Props) of
+                  {K, L} when is_list(L) -> {C + live_cur(carriers_size, L), B + live_blocks(L)};
+                  _ -> {C, B}
+              end
+      end, {0, 0}, Kinds).
+
+live_cur(Key, L) ->
+    case lists:keyfind(Key, 1, L) of
+        {Key, V, _, _} when is_integer(V) -> V;
+        {Key, V} when is_integer(V) -> V;
+        _ -> 0
+    end.
+
+%% OTP 23+: {blocks, [{Alloc, [{count, ...}, {size, Cur, _, _}]}]}; older: {blocks_size, Cur, ...}
+live_blocks(L) ->
+    case lists:keyfind(blocks, 1, L) of
+        {blocks, Bs} when is_list(Bs) ->
+            lists:sum([live_cur(size, Ps) || {_, Ps} <- Bs, is_list(Ps)]);
+        _ -> live_cur(blocks_size, L)
+    end.
+
+live_port(P) ->
+    case catch erlang:port_info(P) of
+        L when is_list(L) ->
+            G = fun(K) -> case lists:keyfind(K, 1, L) of {K, V} -> V; false -> undefined end end,
+            Name = G(name),
+            Inet = lists:member(Name, ["tcp_inet", "udp_inet", "sctp_inet"]),
+            Owner = G(connected),
+            #{port => P, name => live_bin(Name), owner => Owner, owner_name => live_regname(Owner),
+              os_pid => G(os_pid), input => G(input), output => G(output),
+              local => case Inet of true -> live_addr(catch inet:sockname(P)); false -> undefined end,
+              peer => case Inet of true -> live_addr(catch inet:peername(P)); false -> undefined end};
+        _ -> undefined
+    end.
+
+live_socket(S) ->
+    case catch socket:info(S) of
+        #{} = I ->
+            Owner = maps:get(ctrl, I, undefined),
+            #{socket => live_bin(io_lib:format("~p", [S])), owner => Owner, owner_name => live_regname(Owner),
+              domain => maps:get(domain, I, undefined), type => maps:get(type, I, undefined),
+              protocol => maps:get(protocol, I, undefined),
+              local => live_addr(catch socket:sockname(S)), peer => live_addr(catch socket:peername(S))};
+        _ -> undefined
+    end.
+
+live_file(P) ->
+    case erlang:process_info(P, [current_function, monitors]) of
+        [{current_function, {file_io_server, _, _}}, {monitors, Ms}] ->
+            Owner = case [O || {process, O} <- Ms, is_pid(O)] of [O | _] -> O; [] -> undefined end,
+            Name = case catch file:pid2name(P) of {ok, F} -> live_bin(F); _ -> undefined end,
+            #{pid => P, file => Name, owner => Owner, owner_name => live_regname(Owner)};
+        _ -> undefined
+    end.
+
+live_regname(P) when is_pid(P) ->
+    case catch erlang:process_info(P, registered_name) of
+        {registered_name, N} when is_atom(N) -> N;
+        _ -> undefined
+    end;
+live_regname(_) -> undefined.
+
+live_addr({ok, {Ip, Port}}) when is_tuple(Ip) -> live_bin([inet:ntoa(Ip), ":", integer_to_list(Port)]);
+live_addr({ok, #{addr := Ip, port := Port}}) when is_tuple(Ip) -> live_bin([inet:ntoa(Ip), ":", integer_to_list(Port)]);
+live_addr({ok, Other}) -> live_bin(io_lib:format("~0p", [Other]));
+live_addr(_) -> undefined.
+
+live_bin(L) -> case catch unicode:characters_to_binary(L) of B when is_binary(B) -> B; _ -> <<>> end.
+
+%% -------- the log ring: a bounded buffer fed by a logger handler --------
+%% One ring per node (registered elixir_scope_log_ring). It installs the logger handler
+%% elixir_scope_log_ring (this module's log/2) and keeps the last Capacity events. It monitors
+%% its owners (mailboxes on Python nodes) and, when the last one goes (disconnect, kill -9 of
+%% the Python node), removes the handler and exits. Forward targets (capture agents) get each
+%% event as an es_mark {log, Level, Pid, Text} record while they live.
+
+live_ring() ->
+    case whereis(elixir_scope_log_ring) of
+        undefined -> throw({es_live, no_log_ring});
+        P -> P
+    end.
+
+live_ring_call(Ring, Req) ->
+    MRef = erlang:monitor(process, Ring),
+    Ring ! {es_ring, self(), MRef, Req},
+    receive
+        {MRef, Reply} -> erlang:demonitor(MRef, [flush]), Reply;
+        {'DOWN', MRef, process, _, _} -> throw({es_live, no_log_ring})
+    after 5000 ->
+        erlang:demonitor(MRef, [flush]),
+        throw({es_live, log_ring_timeout})
+    end.
+
+log_ring_init(Caller, Ref, {Owner, Capacity, Redact}) ->
+    case catch register(elixir_scope_log_ring, self()) of
+        true ->
+            Cfg = #{level => all, config => #{ring => self(), redact => Redact}},
+            _ = logger:remove_handler(elixir_scope_log_ring),
+            case logger:add_handler(elixir_scope_log_ring, elixir_scope_agent, Cfg) of
+                ok ->
+                    Caller ! {Ref, {ok, self()}},
+                    log_ring_loop(#{cap => min(max(Capacity, 10), 10000), q => queue:new(), n => 0,
+                                    seq => 0, dropped => 0, fwd => #{},
+                                    owners => #{erlang:monitor(process, Owner) => Owner},
+                                    since => os:system_time(microsecond)});
+                {error, E} -> Caller ! {Ref, {error, {logger, E}}}
+            end;
+        _ ->
+            case whereis(elixir_scope_log_ring) of
+                undefined -> Caller ! {Ref, {error, log_ring_race}};
+                P -> Caller ! {Ref, {ok, P}}
+            end
+    end.
+
+log_ring_loop(S) ->
+    receive
+        {es_log, Ev} -> log_ring_loop(log_ring_add(Ev, S));
+        {es_ring, From, MRef, Req} ->
+            {Reply, S1} = log_ring_req(Req, S),
+            From ! {MRef, Reply},
+            log_ring_next(S1);
+        {'DOWN', M, process, P, _} ->
+            #{owners := Os, fwd := Fw} = S,
+            log_ring_next(S#{owners := maps:remove(M, Os),
+                             fwd := maps:filter(fun(To, _) -> To =/= P end, Fw)});
+        _ -> log_ring_loop(S)
+    end.
+
+log_ring_next(#{owners := Os} = S) when map_size(Os) =:= 0 ->
+    _ = logger:remove_handler(elixir_scope_log_ring),
+    S;
+log_ring_next(S) -> log_ring_loop(S).
+
+log_ring_add(Ev, #{q := Q, n := N, cap := Cap, seq := Seq, fwd := Fw} = S) ->
+    Seq1 = Seq + 1,
+    {_, _, Level, Pid, _, Text} = Ev1 = setelement(1, Ev, Seq1),
+    maps:foreach(fun(To, _) -> To ! {es_mark, {log, Level, Pid, Text}} end, Fw),
+    case N >= Cap of
+        true -> {_, Q1} = queue:out(Q),
+                S#{q := queue:in(Ev1, Q1), seq := Seq1, dropped := maps:get(dropped, S) + 1};
+        false -> S#{q := queue:in(Ev1, Q), n := N + 1, seq := Seq1}
+    end.
+
+log_ring_req({owner, Owner}, #{owners := Os} = S) ->
+    case lists:member(Owner, maps:values(Os)) of
+        true -> {{ok, log_ring_info(S)}, S};
+        false -> M = erlang:monitor(process, Owner),
+                 {{ok, log_ring_info(S)}, S#{owners := Os#{M => Owner}}}
+    end;
+log_ring_req({release, Owner}, #{owners := Os} = S) ->
+    Keep = maps:filter(fun(M, O) -> O =/= Owner orelse not erlang:demonitor(M, [flush]) end, Os),
+    {{ok, released}, S#{owners := Keep}};
+log_ring_req({forward, To}, #{fwd := Fw} = S) ->
+    _ = erlang:monitor(process, To),
+    {{ok, forwarding}, S#{fwd := Fw#{To => true}}};
+log_ring_req({read, After, MinLevel, Text, Limit}, #{q := Q} = S) ->
+    Match = fun({Seq, _, Level, _, _, T}) ->
+                    Seq > After
+                        andalso (MinLevel =:= all orelse logger:compare_levels(Level, MinLevel) =/= lt)
+                        andalso (Text =:= <<>> orelse binary:match(string:lowercase(T), Text) =/= nomatch)
+            end,
+    Hits = [E || E <- queue:to_list(Q), Match(E)],
+    {{ok, (log_ring_info(S))#{events => lists:sublist(Hits, max(0, Limit)), matched => length(Hits)}}, S};
+log_ring_req(_, S) -> {{error, bad_request}, S}.
+
+log_ring_info(#{seq := Seq, n := N, dropped := D, cap := C, since := Since}) ->
+    #{last_seq => Seq, held => N, dropped => D, capacity => C, since => Since}.
+
+%% logger handler callback: runs in the process that logs, so it is cheap, bounded and total.
+log(#{level := Level, msg := Msg, meta := Meta}, #{config := #{ring := Ring} = Cfg}) ->
+    try
+        case erlang:process_info(Ring, message_queue_len) of
+            {message_queue_len, QL} when QL < 10000 ->
+                Msg1 = case maps:get(redact, Cfg, none) of
+                           none -> Msg;
+                           R when is_map(R) ->
+                               case Msg of
+                                   {report, Rep} -> {report, element(1, redact(Rep, R))};
+                                   {F, A} when is_list(A) -> {F, element(1, redact(A, R))};
+                                   {string, Str} -> {string, element(1, redact(Str, R))};
+                                   _ -> Msg
+                               end
+                       end,
+                Text = iolist_to_binary(logger_formatter:format(
+                                          #{level => Level, msg => Msg1, meta => Meta},
+                                          #{single_line => true, max_size => 2000, depth => 30,
+                                            template => [msg]})),
+                Ring ! {es_log, {0, maps:get(time, Meta, 0), Level, maps:get(pid, Meta, undefined),
+                                 maps:get(mfa, Meta, undefined), Text}};
+            _ -> ok
+        end
+    catch _:_ -> ok
+    end,
+    ok;
+log(_, _) -> ok.

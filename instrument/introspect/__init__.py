@@ -9,14 +9,60 @@ cover every process).
     top = await process_overview(conn, sort_by="memory", limit=20)
     details = await process_details(conn, "Elixir.SampleApp.Inventory")
     trees = await supervision_trees(conn)
+
+The live tools (``live_*`` modules) run inside the agent instead, so that terms are redacted
+and cut on the node before they leave it::
+
+    state = await get_state(conn, "SampleApp.Inventory")
+    peek = await peek_mailbox(conn, "<0.123.0>", limit=5)
+    tables, total = await ets_tables(conn)
+    logs = await read_logs(conn, min_level="warning")
 """
 
 from .models import MFA, Application, ChildSpec, Memory, NodeInfo, ProcessDetails, ProcessSummary, SupervisorNode
 from .node_info import node_info
 from .processes import ProcessNotFound, process_details, process_overview, resolve_pid
 from .supervision import supervision_trees, supervisor_tree
+from .live_call import (
+    LiveError,
+    LiveOptions,
+    LiveTimeout,
+    NoLogRing,
+    NoSuchApplication,
+    NoSuchTable,
+    NotSysProcess,
+    PrivateTable,
+    Shown,
+)
+from .live_ets import ets_sample, ets_tables
+from .live_logs import LEVELS, forward_logs, read_logs, release_log_ring, start_log_ring
+from .live_procs import get_state, peek_mailbox
+from .live_system import app_env, applications, memory_usage, ports, scheduler_usage
 
 __all__ = [
+    "LEVELS",
+    "LiveError",
+    "LiveOptions",
+    "LiveTimeout",
+    "NoLogRing",
+    "NoSuchApplication",
+    "NoSuchTable",
+    "NotSysProcess",
+    "PrivateTable",
+    "Shown",
+    "app_env",
+    "applications",
+    "ets_sample",
+    "ets_tables",
+    "forward_logs",
+    "get_state",
+    "memory_usage",
+    "peek_mailbox",
+    "ports",
+    "read_logs",
+    "release_log_ring",
+    "scheduler_usage",
+    "start_log_ring",
     "MFA",
     "Application",
     "ChildSpec",

@@ -101,6 +101,9 @@ class ProcessDetails:
     group_leader: Pid
     priority: str
     current_stacktrace: list[Any] = field(default_factory=list)
+    # What the application calls the process when it has no registered name: the OTP 27+
+    # process label (proc_lib:set_label/1) or a `process_name` dictionary entry (RabbitMQ).
+    label: Any = None
 
     @property
     def pid(self) -> Pid:

@@ -192,4 +192,17 @@ async def process_details(conn: Connection, pid_or_name: Pid | Atom | str, *, ti
         group_leader=info.get("group_leader"),
         priority=str(info.get("priority")),
         current_stacktrace=list(info.get("current_stacktrace") or []),
+        label=_label(dictionary),
     )
+
+
+_LABEL_KEYS = (Atom("$process_label"), Atom("process_name"))
+
+
+def _label(dictionary: Any) -> Any:
+    """The process label (OTP 27+ ``proc_lib:set_label/1``) or an app-kept ``process_name``."""
+    for key in _LABEL_KEYS:
+        for kv in dictionary if isinstance(dictionary, list) else []:
+            if isinstance(kv, tuple) and len(kv) == 2 and kv[0] == key:
+                return kv[1]
+    return None

@@ -7,7 +7,8 @@ How: ``application:which_applications/0``, then per application its master
 ``#state{}`` record of ``supervisor``, or the ``%DynamicSupervisor{}`` struct), read only
 when it has at most ``state_limit`` children so a huge dynamic supervisor is never copied;
 restart types come from one ``lists:zipwith(fun supervisor:get_childspec/2, ...)`` per
-supervisor. Sibling supervisors are walked in parallel. The walk is bounded by ``max_depth``
+supervisor. Children of a static supervisor are listed in start order (``which_children``
+gives them newest first). Sibling supervisors are walked in parallel. The walk is bounded by ``max_depth``
 and ``max_children`` (``SupervisorNode.truncated`` says when it cut).
 """
 
@@ -71,11 +72,14 @@ async def supervisor_tree(
     )
     reg = name(info[0][1]) if isinstance(info, list) and info else None
     children_raw = children_raw if isinstance(children_raw, list) else []
-    truncated = len(children_raw) > max_children
-    children_raw = children_raw[:max_children]
-
     state = await _safe(conn.rpc("sys", "get_state", [sup], timeout=timeout)) if len(children_raw) <= state_limit else None
     strategy, kind, dyn_restarts = _strategy_and_restarts(state)
+    if kind == "supervisor" and strategy in ("one_for_one", "one_for_all", "rest_for_one"):
+        # which_children lists a static supervisor's children last-started first: put them in
+        # start order, the order rest_for_one and shutdown (reversed) follow
+        children_raw = children_raw[::-1]
+    truncated = len(children_raw) > max_children
+    children_raw = children_raw[:max_children]
     module = await _safe(conn.rpc("proc_lib", "translate_initial_call", [sup], timeout=timeout))
     module_name = text(module[1]) if isinstance(module, tuple) and module[0] == _A("supervisor") else None
     if kind == "dynamic_supervisor":

@@ -13,7 +13,9 @@ from ..config import ServerConfig
 
 
 def register_all(server: MCPServer, config: ServerConfig) -> None:
-    from . import captures, diagnose, knowledge, nodes, processes, query, recordings, replay, timetravel
+    from . import (captures, diagnose, knowledge, live, live_node, nodes, processes, query, recordings, replay,
+                   timetravel)
 
-    for module in (nodes, processes, captures, recordings, query, timetravel, replay, knowledge, diagnose):
+    for module in (nodes, processes, live, live_node, captures, recordings, query, timetravel, replay, knowledge,
+                   diagnose):
         module.register(server, config)

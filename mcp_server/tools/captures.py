@@ -111,6 +111,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         max_seconds: Annotated[float, Field(gt=0, le=3600, description="Stop after this many seconds.")] = 30.0,
         max_rate: Annotated[int, Field(ge=1, le=1_000_000, description="Events per second kept; more are shed and counted as gaps.")] = 20_000,
         checkpoint_ms: Annotated[int, Field(ge=0, le=600_000, description="sys:get_state checkpoints of state_of processes every N ms (0: once at start).")] = 0,
+        logs: Annotated[bool, Field(description="Also record the node's log events (Logger/logger) into the recording, as marks.")] = False,
         name: Annotated[str | None, Field(description="A name for the recording.")] = None,
         wait: Annotated[bool, Field(description="Wait for the capture to end (reports progress; cancelling the call stops the capture).")] = False,
         force: Annotated[bool, Field(description="Record a spec the safety rules refuse (a hot module like Enum with wildcard arguments). The limits still apply; only when the user asked for it.")] = False,
@@ -129,6 +130,13 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         limits = CaptureLimits(max_events=max_events, max_seconds=max_seconds, max_rate=max_rate)
         label = name or ", ".join([*spec, *state_of, *messages_of]) or "lifecycle"
         session = await capture(conn, state.store(), label, plan, limits)
+        if logs:
+            from elixir_scope.instrument.introspect import forward_logs, start_log_ring
+
+            from .live import log_owner
+
+            await start_log_ring(conn, (await log_owner(state, conn)).pid)
+            await forward_logs(conn, session.agent)
         cap = RunningCapture(session, label, [*spec, *(f"state of {m}" for m in state_of),
                                               *(f"messages of {m}" for m in messages_of)], limits)
         state.captures[session.recording.id] = cap

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from ..config import ServerConfig
 from ..errors import tool_errors
 from ..state import app_state
-from .annotations import ADDITIVE, READ_ONLY
+from .annotations import ADDITIVE, DESTRUCTIVE, READ_ONLY
 from .common import NodeArg, in_thread
 
 MARKDOWN_CHARS = 12_000
@@ -92,7 +92,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
             next_step="start_capture(spec=[...the specs...], state_of=..., messages_of=..., "
                       f"max_seconds={plan.seconds:g}) while the problem happens, or diagnose(symptom=...)")
 
-    @server.tool(annotations=ADDITIVE)
+    # With --allow-mutations a trigger runs code on the node: then diagnose may change it.
+    @server.tool(annotations=DESTRUCTIVE if config.allow_mutations else ADDITIVE)
     @tool_errors
     async def diagnose(
         ctx: Context,

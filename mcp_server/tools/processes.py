@@ -26,6 +26,7 @@ from ..live_models import (
     tree_outline,
 )
 from ..state import app_state
+from ..syntax import node_syntax
 from .annotations import READ_ONLY
 from ..targets import resolve_pid
 from .common import CursorArg, NodeArg, Page, page, parse_cursor
@@ -38,7 +39,7 @@ FIND_SCAN_LIMIT = 20_000
 class SupervisionForest(BaseModel):
     """Supervision trees of the running applications."""
 
-    outline: str = Field(description="The trees as indented text: name [kind, strategy] pid.")
+    outline: str = Field(description="The trees as indented text: name [kind, strategy] pid - what the strategy does; children in start order.")
     trees: list[SupervisorModel]
     applications: list[str]
 
@@ -58,10 +59,11 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         from elixir_scope.instrument.introspect import process_overview
 
         conn = await app_state(ctx).connection(node)
+        sx = await node_syntax(app_state(ctx), conn)
         offset = parse_cursor(cursor)
         top = await process_overview(conn, sort_by=sort_by, limit=offset + limit)
         total = await conn.rpc("erlang", "system_info", [Atom("process_count")])
-        items = [process_row(p) for p in top[offset:offset + limit]]
+        items = [process_row(p, sx) for p in top[offset:offset + limit]]
         return Page[ProcessRow](**page(
             items, offset, limit, total=total,
             call=f"list_processes(sort_by='{sort_by}', limit={limit}, cursor='{{cursor}}')"))
@@ -79,10 +81,11 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         from elixir_scope.instrument.introspect import process_overview
 
         conn = await app_state(ctx).connection(node)
+        sx = await node_syntax(app_state(ctx), conn)
         offset = parse_cursor(cursor)
         everyone = await process_overview(conn, sort_by="memory", limit=FIND_SCAN_LIMIT)
         needle = text.lower()
-        rows = [process_row(p) for p in everyone]
+        rows = [process_row(p, sx) for p in everyone]
         hits = [r for r in rows if any(needle in (v or "").lower() for v in (
             r.name, r.initial_call, r.current_function, r.behaviour, r.pid))]
         return Page[ProcessRow](**page(
@@ -102,7 +105,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
 
         conn = await app_state(ctx).connection(node)
         pid = await resolve_pid(conn, process)
-        return process_details_model(await details_of(conn, pid))
+        return process_details_model(await details_of(conn, pid), await node_syntax(app_state(ctx), conn))
 
     @server.tool(annotations=READ_ONLY)
     @tool_errors
@@ -113,15 +116,16 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         max_children: Annotated[int, Field(ge=1, le=500, description="Children listed per supervisor (a DynamicSupervisor may have thousands).")] = 50,
         node: NodeArg = None,
     ) -> SupervisionForest:
-        """The supervision trees of the node's applications: supervisors with strategy, and
-        children with restart type and pid."""
+        """The supervision trees of the node's applications: supervisors with their strategy
+        (and what it means on a crash), children in start order with restart type and pid."""
         from elixir_scope.instrument.introspect import supervision_trees
 
         conn = await app_state(ctx).connection(node)
+        sx = await node_syntax(app_state(ctx), conn)
         trees = await supervision_trees(conn, max_depth=max_depth, max_children=max_children)
         if application is not None:
             trees = [t for t in trees if t.application == application]
-        models = [supervisor_model(t) for t in trees]
+        models = [supervisor_model(t, sx) for t in trees]
         lines: list[str] = []
         for m in models:
             lines += tree_outline(m)

@@ -35,9 +35,10 @@ from ..history_models import (
     transition_model,
     tree_text,
 )
-from ..models import EventRow, event_row, gap_row, process_label
+from ..models import EventRow, event_row, gap_row, process_label, since_start
 from ..state import app_state
 from .annotations import READ_ONLY_LOCAL
+from ..process_pick import pick_process
 from .common import CursorArg, RecordingArg, in_thread, latest_recording_id, parse_cursor
 
 ProcessRefArg = Annotated[str, Field(description="Process as recorded: pid text (<0.123.0>) or registered name (SampleApp.Inventory).")]
@@ -70,7 +71,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
 
         def run() -> StateAtModel:
             rec = _recording(ctx, recording)
-            found = timetravel.state_at(rec, process, resolve_moment(rec, at_event, at_ts))
+            found = timetravel.state_at(rec, pick_process(rec, process), resolve_moment(rec, at_event, at_ts))
             if found is None:
                 raise ToolError(f"no state of {process} was recorded at or before that moment in recording "
                                 f"{rec.id}: capture its module's callbacks (start_capture with the module as spec)")
@@ -90,7 +91,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         def run() -> EvolutionModel:
             rec = _recording(ctx, recording)
             after = parse_cursor(cursor) if cursor else None
-            evo = timetravel.state_evolution(rec, process, since_ts, until_ts, limit=limit, after_state=after)
+            evo = timetravel.state_evolution(rec, pick_process(rec, process), since_ts, until_ts, limit=limit, after_state=after)
             nxt = str(evo.next_after_state) if evo.next_after_state is not None else None
             return EvolutionModel(
                 process=process_label(evo.process), transitions=[transition_model(t) for t in evo.transitions],
@@ -118,7 +119,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
             nxt = str(offset + len(procs)) if more else None
             node = rec.context.nodes.get(snap.node_id)
             return SnapshotModel(
-                ts=snap.ts, node=node.name if node else None, process_count=len(snap.processes),
+                ts=snap.ts, at=since_start(snap.ts, node), node=node.name if node else None,
+                process_count=len(snap.processes),
                 processes=[snapshot_process(p) for p in procs], tree=tree_text(snap.tree),
                 gaps=[gap_row(g) for g in snap.gaps[:20]], next_cursor=nxt,
                 hint=f"system_snapshot(recording={rec.id}, at_ts={snap.ts}, cursor='{nxt}') returns the next page" if nxt else None)
@@ -128,17 +130,23 @@ def register(server: MCPServer, config: ServerConfig) -> None:
     @tool_errors
     async def process_timeline(ctx: Context, process: ProcessRefArg, recording: RecordingArg = None,
                                since_ts: SinceTs = None, until_ts: UntilTs = None,
-                               max_calls: Annotated[int, Field(ge=1, le=500, description="Calls to list.")] = 100) -> TimelineModel:
+                               max_calls: Annotated[int, Field(ge=1, le=500, description="Calls per page.")] = 30,
+                               cursor: CursorArg = None) -> TimelineModel:
         """A process's call tree over time: each traced call with its arguments, result or
-        exception, and duration."""
+        exception, and duration, depth-first, a page at a time."""
         from elixir_scope.store import flows
+
+        offset = parse_cursor(cursor)
 
         def run() -> TimelineModel:
             rec = _recording(ctx, recording)
-            tl = flows.process_timeline(rec, process, since_ts, until_ts)
-            calls, cut = call_models(tl.roots, max_calls)
-            return TimelineModel(process=process_label(tl.process), calls=calls, truncated=tl.truncated or cut,
-                                 gaps=[gap_row(g) for g in tl.gaps])
+            tl = flows.process_timeline(rec, pick_process(rec, process), since_ts, until_ts)
+            calls, more = call_models(tl.roots, max_calls, offset)
+            nxt = str(offset + len(calls)) if more else None
+            return TimelineModel(process=process_label(tl.process), calls=calls, truncated=tl.truncated,
+                                 gaps=[gap_row(g) for g in tl.gaps], next_cursor=nxt,
+                                 hint=f"process_timeline(process={process!r}, cursor='{nxt}') returns the next calls"
+                                 if nxt else None)
         return await in_thread(run)
 
     @server.tool(annotations=READ_ONLY_LOCAL)

@@ -132,7 +132,7 @@ class QueryParser(TermParser):
                                  "in a sequence, put 'where'/'in'/'of' right after the step "
                                  "they refine (before 'then', 'within' or 'without')")
             nxt = self.peek(1)
-            if nxt.start == tok.end and (nxt.kind == "ATOM" or (nxt.kind == "OP" and nxt.value == ":")):
+            if nxt.start == tok.end and nxt.kind == "OP" and nxt.value == ":":
                 return self.fail(f"Erlang-style module '{word}:' is not supported", tok,
                                  f"write :{word}.function/arity")
             choices = STEP_CLAUSES + QUERY_CLAUSES + ("then", "within", "same", "without")
@@ -247,9 +247,14 @@ class QueryParser(TermParser):
                 cond = more if cond is None else _and(cond, more)
         return Step(kinds, target, process, cond, tok.start, self.tokens[self.i - 1].end)
 
+    def _erlang_mfa_at(self, tok: Token) -> bool:
+        """``module:function`` as Erlang writes it: a word and, touching it, an atom."""
+        nxt = self.peek(1)
+        return tok.kind == "IDENT" and nxt.kind == "ATOM" and nxt.start == tok.end
+
     def _at_target(self) -> bool:
         tok = self.peek()
-        if tok.kind == "ALIAS":
+        if tok.kind == "ALIAS" or self._erlang_mfa_at(tok):
             return True
         if tok.kind == "ATOM":
             return True
@@ -268,6 +273,21 @@ class QueryParser(TermParser):
         elif tok.kind == "OP" and tok.value == "*":
             self.advance()
             module = None
+        elif self._erlang_mfa_at(tok):  # rabbit_channel:handle_cast/2, as Erlang prints it
+            module = str(self.advance().value)
+            function: str | None = str(self.advance().value)
+            arity: int | None = None
+            if self.at_op("/"):
+                self.advance()
+                atok = self.peek()
+                if atok.kind == "INT":
+                    arity = int(self.advance().value)  # type: ignore[arg-type]
+                elif atok.kind == "OP" and atok.value == "*":
+                    self.advance()
+                else:
+                    raise self.fail(f"expected an arity after '/', found {self.describe(atok)}",
+                                    atok, "write e.g. /2, or leave the arity out for any")
+            return Target(module, False, function, arity, start, self.tokens[self.i - 1].end)
         elif tok.kind == "IDENT" and self.peek(1).kind == "OP" and self.peek(1).value == ":":
             raise self.fail(f"Erlang-style module '{tok.value}:' is not supported", tok,
                             f"write :{tok.value}.function/arity")

@@ -1,0 +1,58 @@
+"""A live process's state (``sys:get_state`` with a timeout) and the head of its mailbox.
+
+::
+
+    st = await get_state(conn, "SampleApp.Inventory")
+    peek = await peek_mailbox(conn, "<0.123.0>", limit=5)
+"""
+
+from __future__ import annotations
+
+from ..dist import Connection
+from ..etf import Atom, Pid
+from .live_call import LiveOptions, live_call, process_ref, shown
+from .live_models import MailboxPeek, ProcessState
+from .processes import _BEHAVIOURS
+
+__all__ = ["get_state", "peek_mailbox", "MAILBOX_COPY_LIMIT"]
+
+# Reading a mailbox copies all of it (process_info(P, messages) has no limit): beyond this many
+# messages only the length is reported.
+MAILBOX_COPY_LIMIT = 10_000
+
+
+def _a(m: dict, key: str):
+    return m.get(Atom(key))
+
+
+def _name(v) -> str | None:
+    return v.name if isinstance(v, Atom) and v.name != "undefined" else None
+
+
+async def get_state(conn: Connection, process: str | Pid, *, timeout_ms: int = 5000,
+                    options: LiveOptions | None = None) -> ProcessState:
+    """The state of a GenServer, gen_statem or other ``sys``-speaking process (redacted and cut
+    to ``options.max_bytes`` on the node)."""
+    if not 10 <= timeout_ms <= 30_000:
+        raise ValueError(f"timeout_ms must be between 10 and 30000, got {timeout_ms}")
+    r = await live_call(conn, (Atom("get_state"), process_ref(process), timeout_ms), options,
+                        timeout=timeout_ms / 1000 + 10)
+    state = shown(_a(r, "state"))
+    raw = _name(_a(r, "behaviour"))
+    beh = _BEHAVIOURS.get(raw, raw) if raw else None
+    name = data = None
+    if beh == "gen_statem" and isinstance(state.term, tuple) and len(state.term) == 2:
+        name, data = state.term
+    return ProcessState(pid=_a(r, "pid"), module=_name(_a(r, "module")), behaviour=beh, state=state,
+                        state_name=name, data=data)
+
+
+async def peek_mailbox(conn: Connection, process: str | Pid, *, limit: int = 10,
+                       copy_limit: int = MAILBOX_COPY_LIMIT, options: LiveOptions | None = None) -> MailboxPeek:
+    """The first ``limit`` messages waiting in a process's mailbox (oldest first)."""
+    if not 1 <= limit <= 1000:
+        raise ValueError(f"limit must be between 1 and 1000, got {limit}")
+    r = await live_call(conn, (Atom("peek_mailbox"), process_ref(process), limit, copy_limit), options)
+    msgs = _a(r, "messages")
+    return MailboxPeek(pid=_a(r, "pid"), length=_a(r, "len"), copy_limit=copy_limit,
+                       messages=None if msgs == Atom("too_many") else [shown(m) for m in msgs])
