@@ -155,3 +155,9 @@ async def test_beam_accepts_every_compiled_match_spec(erl_for_specs, text):
         assert res[3] == [], f"warnings from the BEAM: {res[3]}"
         if matches is not None:
             assert (res[1] is not False) == matches, (text, args, res)
+
+
+def test_a_leading_elixir_in_an_alias_is_the_prefix_not_part_of_the_name():
+    from elixir_scope.instrument.specs import compile_spec
+
+    assert compile_spec("Elixir.MyApp.Cart.add/2").module == compile_spec("MyApp.Cart.add/2").module == "Elixir.MyApp.Cart"

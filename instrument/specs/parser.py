@@ -22,7 +22,16 @@ _HINT_SHAPE = ("write Module.function/arity, Module.function(args) when guard ::
                "(Elixir) or module:function/arity, module:function(Args) when Guard -> return (Erlang)")
 
 
+def _alias(parts: list[str]) -> str:
+    """An Elixir alias as the module atom: ``MyApp.Bus`` and ``Elixir.MyApp.Bus`` are both
+    ``:"Elixir.MyApp.Bus"`` (Elixir itself reads a leading ``Elixir.`` as the prefix)."""
+    if parts and parts[0] == "Elixir" and len(parts) > 1:
+        parts = parts[1:]
+    return "Elixir." + ".".join(parts)
+
+
 @dataclass
+
 class ParsedSpec:
     syntax: str  # "elixir" | "erlang"
     module: str
@@ -122,7 +131,7 @@ class Parser:
             while self.is_op(".") and self.peek().kind == "name" and self.peek().value[0].isupper():
                 self.take()
                 parts.append(self.take().value)
-            module = "Elixir." + ".".join(parts)
+            module = _alias(parts)
         elif t.kind == "name" and t.value == "_":
             self.take()
             module = "_"
@@ -200,7 +209,7 @@ class Parser:
                     while self.is_op(".") and self.peek().kind == "name" and self.peek().value[0].isupper():
                         self.take()
                         parts.append(self.take().value)
-                    return ("lit", Atom("Elixir." + ".".join(parts)))
+                    return ("lit", Atom(_alias(parts)))
             else:
                 if v[0].isupper():
                     self.take()
