@@ -188,10 +188,9 @@ def rank(book: FactBook, symptom: str, *, kb=None, symptom_scores: dict[str, flo
             supporting_facts=[f.id], supporting_events=f.event_ids[:30], culprit=f.culprit, origin_fact=f.id,
             why=[f"a first cause no knowledge-base pattern explains; relevance {rel[f.id]:.2f}"]), f))
     hyps.sort(key=lambda h: (-h[0], h[1]))
-    # one hypothesis per first cause in the list: runners-up are different explanations
+    # a first cause already explained by a knowledge pattern above is not listed again on its own
     ranked, seen_origin = [], {}
-    for score, _id, h, best in hyps:
-        key = (h.origin_fact, h.id.split(":")[0] == "fact")
+    for _score, _id, h, best in hyps:
         if h.origin_fact in seen_origin and h.id.startswith("fact:"):
             continue
         seen_origin.setdefault(h.origin_fact, h.id)

@@ -248,8 +248,8 @@ def hot_callbacks(view: RecordingView, book: FactBook) -> None:
         (mod, fun, shape), n = sorted(shapes.items(), key=lambda kv: (-kv[1], str(kv[0])))[0]
         hits = [c for c in cbs if (c.module, c.function, _shape(c.args[0])) == (mod, fun, shape)]
         span = (hits[-1].ts - hits[0].ts) / view.time_unit
-        if span <= 0:
-            continue
+        if span < 0.25:
+            continue  # a burst is not a loop: a hot callback keeps going
         rate = len(hits) / span
         if rate < HOT_RATE or n < HOT_SHARE * len(cbs):
             continue
