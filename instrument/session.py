@@ -145,7 +145,11 @@ class CaptureSession:
                 if chunks:
                     events = chunks[0] if len(chunks) == 1 else b"".join(chunks)
                     try:
-                        self.stored += self.recording.ingest_batch(self.node_id, dicts, events)
+                        # SQLite works in a thread (it releases the GIL while it writes): the
+                        # event loop goes on receiving and decoding the next batches meanwhile,
+                        # and those queue up to be stored together in the next transaction.
+                        self.stored += await asyncio.to_thread(
+                            self.recording.ingest_batch, self.node_id, dicts, events)
                     except StoreError as exc:
                         return self._store_failed(exc)
                     try:

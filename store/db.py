@@ -126,7 +126,7 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
             raise StoreOpenError(f"cannot create a trace store at {path}: directory "
                                  f"{path.parent} does not exist. Create it first.")
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA busy_timeout = 30000")  # an index rebuild can hold the lock for seconds
+    conn.execute("PRAGMA busy_timeout = 30000")  # a large batch or an import holds the write lock
     return conn
 
 
@@ -238,25 +238,16 @@ def live_writers(db: Database, exclude: int | None = None) -> list[int]:
     return [r[0] for r in rows if r[0] != exclude and writer_alive(r[1], r[2], r[3])]
 
 
-def defer_event_indexes(db: Database) -> None:
-    """Drop the events' secondary indexes for the duration of a capture (see
-    schema.EVENT_INDEXES for why); ``build_event_indexes`` puts them back."""
-    from .schema import EVENT_INDEXES
-
-    with db.write("deferring event indexes for fast ingest") as c:
-        for name in EVENT_INDEXES:
-            c.execute(f"DROP INDEX IF EXISTS {name}")
-        c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('event_indexes', 'pending')")
-
-
 def event_indexes_pending(db: Database) -> bool:
     row = db.query_one("SELECT value FROM meta WHERE key = 'event_indexes'")
     return bool(row and row[0] == "pending")
 
 
 def build_event_indexes(db: Database, *, exclude_writer: int | None = None) -> bool:
-    """Rebuild deferred event indexes unless another live writer is still recording.
-    Returns True if the indexes are in place afterwards."""
+    """Build the event indexes of a file written by an older ElixirScope, which dropped them
+    while it captured (``meta.event_indexes = 'pending'``), unless one of its writers is still
+    alive. Returns True if the indexes are in place afterwards. Stores written by this version
+    keep them live at all times (schema.EVENT_INDEXES), so this is a no-op for them."""
     from .schema import EVENT_INDEXES
 
     if db.readonly or not event_indexes_pending(db):
@@ -267,5 +258,4 @@ def build_event_indexes(db: Database, *, exclude_writer: int | None = None) -> b
         for stmt in EVENT_INDEXES.values():
             c.execute(stmt)
         c.execute("DELETE FROM meta WHERE key = 'event_indexes'")
-        c.execute("ANALYZE")
     return True

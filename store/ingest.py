@@ -15,7 +15,6 @@ import struct
 import time
 from typing import TYPE_CHECKING, Any
 
-from .db import build_event_indexes
 from .errors import BatchFormatError, RecordingClosedError, RecordingNotFound, StoreCorruptError
 from .events import EventKind
 from .states import StateIngestor, StatePolicy
@@ -264,21 +263,15 @@ class RecordingWriter:
             c.execute("UPDATE recordings SET event_count = event_count + 1 WHERE id = ?", (self.id,))
         return eid
 
-    def finish(self, end_reason: str, stats: dict | None = None, *, build_indexes: bool = True) -> None:
+    def finish(self, end_reason: str, stats: dict | None = None) -> None:
         """End the recording (it stays readable): ``stopped``, ``max_events``, ``node_down`` …
-
-        If this was the last live writer, the deferred event indexes are rebuilt here: about a
-        second per million events of the store, during which the store is locked for writing.
-        From asyncio code, run it in a thread (``await asyncio.to_thread(rec.finish, ...)``), or
-        pass ``build_indexes=False`` and call ``TraceStore.build_indexes()`` later (the next
-        writable open does it too)."""
+        One small transaction: the event indexes are already up to date (schema.EVENT_INDEXES),
+        so finishing costs the same whatever the size of the store."""
         self._check_open()
         with self._db.write("finishing the recording") as c:
             c.execute("UPDATE recordings SET ended_at = ?, end_reason = ?, stats_json = ? WHERE id = ?",
                       (time.time(), str(end_reason), json.dumps(stats or {}, default=str), self.id))
         self._finished = True
-        if build_indexes:
-            build_event_indexes(self._db, exclude_writer=self.id)
 
     @property
     def finished(self) -> bool:
