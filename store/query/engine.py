@@ -48,10 +48,12 @@ class Engine:
         return self.compiler.compile(step, self.query.window, self.node_ids)
 
     # -------------------------------------------------------------- SQL
-    def _stream(self, plan: StepPlan, *, payload: bool, after: tuple | None) -> Iterator[list[tuple]]:
-        """The step's rows in recording order after `after`, CHUNK rows at a time, from ONE
-        statement (re-issuing a keyset query per chunk would redo the index walk and the sort
-        every time). The connection lock is held per fetch, never across a yield."""
+    def _stream(self, plan: StepPlan, *, payload: bool, after: tuple | None,
+                first_chunk: int = CHUNK) -> Iterator[list[tuple]]:
+        """The step's rows in recording order after `after`, from ONE statement (re-issuing a
+        keyset query per chunk would redo the index walk and the sort every time): first
+        `first_chunk` rows (a page asks for just what it shows), then CHUNK rows at a time.
+        The connection lock is held per fetch, never across a yield."""
         import sqlite3
 
         from elixir_scope.store.errors import translate
@@ -71,9 +73,11 @@ class Engine:
             with db.lock:
                 cur = db.conn.execute(sql, params)
             try:
+                size = max(1, first_chunk)
                 while True:
                     with db.lock:
-                        rows = cur.fetchmany(CHUNK)
+                        rows = cur.fetchmany(size)
+                    size = CHUNK
                     if not rows:
                         return
                     yield rows
@@ -123,7 +127,7 @@ class Engine:
 
     def scan(self, plan: StepPlan, step: Step, *, payload: bool, state: ScanState,
              after: tuple | None = None, budget: int | None = None,
-             pairing: bool | None = None) -> Iterator[Row]:
+             pairing: bool | None = None, first_chunk: int = CHUNK) -> Iterator[Row]:
         """Rows of the step in recording order after `after`, residual applied. Updates `state`
         (last examined key, count) so a caller can stop and hand out a cursor."""
         if plan.empty:
@@ -132,7 +136,7 @@ class Engine:
         pairing = plan.needs_pairing if pairing is None else pairing
         pairs = self.pairs(plan) if pairing else None
         need_payload = payload or plan.residual is not None
-        for raw in self._stream(plan, payload=need_payload, after=after):
+        for raw in self._stream(plan, payload=need_payload, after=after, first_chunk=first_chunk):
             rows = self.rows_from(raw, pairs=pairs, closing_payloads=need_payload)
             for r, row in zip(raw, rows):
                 state.last_key = (r[-1], r[0])
