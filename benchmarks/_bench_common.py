@@ -17,7 +17,7 @@ WORKLOAD = b"""
 -module(es_bench_wl).
 -export([f/2, loop/1, spawn_worker/0, worker/0, go/2, dbg_run/2, server/0, start_server/0,
          calls/2, dbg_calls/3, dbg_calls_default/2, handle_call/3, init/1, storm/0, spawn_storm/0,
-         spawn_workers/1, go_all/2, dbg_file/3, dbg_count/2]).
+         spawn_workers/1, go_all/2, dbg_file/3, dbg_count/2, dbg_calls_file/3]).
 
 f(I, X) -> {I, X}.
 
@@ -136,6 +136,16 @@ dbg_calls(P, N, Dummy) ->
     dbg:tpl(es_bench_wl, handle_call, 3, [{'_', [], [{return_trace}]}]),
     Us = calls(P, N),
     dbg:stop(),
+    Us.
+
+%% The same call workload traced by dbg's file trace port, same spec.
+dbg_calls_file(P, N, File) ->
+    dbg:tracer(port, dbg:trace_port(file, File)),
+    dbg:p(P, [call, timestamp]),
+    dbg:tpl(es_bench_wl, handle_call, 3, [{'_', [], [{return_trace}]}]),
+    Us = calls(P, N),
+    dbg:flush_trace_port(),
+    dbg:ctpl(), dbg:stop(),
     Us.
 
 %% dbg as people run it: its default handler formats every trace message (dbg:dhandler/2);
