@@ -37,7 +37,12 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE recordings SET causal_upto = 0")
 
 
-MIGRATIONS: dict[int, Migration] = {1: _migrate_1_to_2}
+def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
+    """Schema 3 adds the ``blobs`` table (created with the current DDL right after this); the
+    recorded payloads stay as they are (plain ETF is still read as such)."""
+
+
+MIGRATIONS: dict[int, Migration] = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
 """``MIGRATIONS[v]`` upgrades a file from schema version v to v + 1, inside one transaction
 (SQLite DDL is transactional: a failed migration leaves the file as it was)."""
 
@@ -66,10 +71,14 @@ class Database:
     query runs in another) and error translation."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path, readonly: bool) -> None:
+        from .blobs import BlobCache
+
         self.conn = conn
         self.path = path
         self.readonly = readonly
         self.lock = threading.RLock()
+        self.blobs = BlobCache(self.query_one)
+        """Inflates stored skeletons back to their ETF (store/blobs.py): ``db.blobs.real(b)``."""
 
     @contextmanager
     def write(self, doing: str) -> Iterator[sqlite3.Connection]:

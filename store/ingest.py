@@ -15,6 +15,7 @@ import struct
 import time
 from typing import TYPE_CHECKING, Any
 
+from . import blobs as _blobs
 from .errors import BatchFormatError, RecordingClosedError, RecordingNotFound, StoreCorruptError
 from .events import EventKind
 from .states import StateIngestor, StatePolicy
@@ -77,17 +78,20 @@ def parse_records(buf: bytes | memoryview) -> list[tuple]:
     return out
 
 
-def _rows(buf: bytes) -> tuple[list[tuple], list[int]]:
-    """Event rows ``(kind, flags, ts, uniq, pid, aux, payload)`` of a records binary, and the
-    positions of the rare kinds needing side tables. This loop is the ingest hot path: one
-    precompiled header unpack and one bytes slice per record; the ids, recording and node are
-    not bound per row (see ``_insert_sql``)."""
+def _rows(buf: bytes) -> tuple[list[tuple], list[int], list[int]]:
+    """Event rows ``(kind, flags, ts, uniq, pid, aux, payload)`` of a records binary, the
+    positions of the rare kinds needing side tables, and those of payloads large enough to be
+    cut (store/blobs.py). This loop is the ingest hot path: one precompiled header unpack and
+    one bytes slice per record; the ids, recording and node are not bound per row (see
+    ``_insert_sql``)."""
     unpack = HEADER.unpack_from
     n = len(buf)
     off = 0
     rows: list[tuple] = []
     append = rows.append
     special: list[int] = []
+    big: list[int] = []
+    min_big = _blobs.MIN_PAYLOAD
     try:
         while off < n:
             kind, flags, ts, uniq, pid, aux, ln = unpack(buf, off)
@@ -99,13 +103,15 @@ def _rows(buf: bytes) -> tuple[list[tuple], list[int]]:
                                            f"{kind}; see docs/event-format.md")
                 if kind in _SPECIAL:
                     special.append(len(rows))
+            if ln >= min_big:
+                big.append(len(rows))
             append((kind, flags, ts, uniq, pid, aux, buf[start:off]))
     except struct.error as exc:
         raise BatchFormatError(f"events binary cut inside a record header at byte {off} of {n}") from exc
     if off != n:
         raise BatchFormatError(f"the last record's payload runs past the end of the events "
                                f"binary ({off} > {n} bytes); see docs/event-format.md")
-    return rows, special
+    return rows, special, big
 
 
 def _insert_sql(rid: int, node_id: int) -> str:
@@ -125,6 +131,8 @@ class RecordingWriter:
         self._states = StateIngestor(policy)
         self._nodes: set[int] = set()
         self._finished = False
+        self._known_blobs: set[bytes] = set()  # hashes this writer already stored
+        self._deltas = _blobs.DeltaWriter()
 
     # -- nodes -------------------------------------------------------------------------------
     def add_node(self, name: str, *, otp_release: str, time_unit: int, time_offset: int,
@@ -149,11 +157,22 @@ class RecordingWriter:
         self._check_open()
         self._check_node(node_id)
         procs, funcs = self._dict_rows(node_id, dict_entries)
-        rid = self.id
         buf = bytes(events)
+        saved = self._deltas.save()
+        try:
+            stored = self._write_batch(node_id, procs, funcs, buf)
+        except BaseException:
+            self._deltas.restore(saved)  # a rolled-back batch stored no element
+            raise
+        if stored[1]:
+            self._remember(stored[1])
+        return stored[0]
+
+    def _write_batch(self, node_id: int, procs: list, funcs: list, buf: bytes) -> tuple[int, list[bytes]]:
+        rid = self.id
         with self._db.write("storing a batch of trace events") as c:
             first = (c.execute("SELECT max(id) FROM events").fetchone()[0] or 0) + 1
-            rows, special = _rows(buf)
+            rows, special, big = _rows(buf)
             if procs:
                 c.executemany(
                     "INSERT OR REPLACE INTO processes (recording_id, node_id, idx, pid_text, pid_node, "
@@ -162,7 +181,11 @@ class RecordingWriter:
             if funcs:
                 c.executemany("INSERT OR REPLACE INTO functions (recording_id, node_id, idx, module, "
                               "function, arity) VALUES (?, ?, ?, ?, ?, ?)", funcs)
-            dropped = self._special(c, node_id, first, rows, special) if special else 0
+            elements: dict[bytes, bytes] = {}
+            dropped = self._special(c, node_id, first, rows, special, elements) if special else 0
+            if big:
+                self._cut(rows, big, elements)
+            stored = self._store_elements(c, elements) if elements else []
             c.executemany(_insert_sql(rid, node_id), rows)
             last = c.execute("SELECT max(id) FROM events").fetchone()[0]
             if rows and last != first + len(rows) - 1:  # never expected: ids are sequential here
@@ -170,9 +193,42 @@ class RecordingWriter:
                                         f"(max is {last}); the batch was rolled back")
             c.execute("UPDATE recordings SET event_count = event_count + ?, dropped_count = "
                       "dropped_count + ? WHERE id = ?", (len(rows), dropped, rid))
-        return len(rows)
+        return len(rows), stored
 
-    def _special(self, c, node_id: int, first: int, rows: list, special: list) -> int:
+    @staticmethod
+    def _cut(rows: list, big: list, elements: dict) -> None:
+        """Large call/return/state payloads -> skeletons; their large elements -> ``elements``."""
+        for pos in big:
+            row = rows[pos]
+            if row[0] in _blobs.CUT_KINDS and row[6] is not None:
+                got = _blobs.cut(row[6])
+                if got is not None:
+                    rows[pos] = row[:6] + (got[0],)
+                    elements.update(got[1])
+
+    def _store_elements(self, c, elements: dict) -> list[bytes]:
+        """Insert the elements this writer has not stored yet; returns their hashes (to be
+        remembered once the transaction has committed, never before: a rolled-back batch must
+        not make a later one skip an element)."""
+        known = self._known_blobs
+        new = [h for h in elements if h not in known]
+        if new:
+            have = set()
+            for i in range(0, len(new), 500):  # stored by another writer or an earlier capture
+                part = new[i:i + 500]
+                have.update(r[0] for r in c.execute(
+                    f"SELECT hash FROM blobs WHERE hash IN ({','.join('?' * len(part))})", part))
+            form = self._deltas.stored_form
+            c.executemany("INSERT INTO blobs (hash, data) VALUES (?, ?)",
+                          [(h, form(h, elements[h])) for h in new if h not in have])
+        return new
+
+    def _remember(self, hashes: list[bytes]) -> None:
+        if len(self._known_blobs) + len(hashes) > 100_000:
+            self._known_blobs.clear()
+        self._known_blobs.update(hashes)
+
+    def _special(self, c, node_id: int, first: int, rows: list, special: list, elements: dict) -> int:
         """State, gap, spawned and exit records: side tables (same transaction). Returns the
         number of events the batch's gap records say were dropped."""
         from .gaps import decode_gap_payload
@@ -193,6 +249,12 @@ class RecordingWriter:
         if states:
             first_sid = (c.execute("SELECT max(id) FROM states").fetchone()[0] or 0) + 1
             srows, large = self._states.rows(first_sid, self.id, node_id, [s for _, s in states])
+            for i, srow in enumerate(srows):  # full states: stored once, by content
+                if srow[9] == "full":
+                    got = _blobs.cut_whole(srow[12])
+                    if got is not None:
+                        srows[i] = srow[:12] + (got[0],)
+                        elements.update(got[1])
             c.executemany("INSERT INTO states (id, recording_id, node_id, pid, event_id, ts, uniq, "
                           "phase, callback, encoding, anchor_id, size, data) "
                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", srows)

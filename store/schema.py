@@ -57,7 +57,8 @@ Tables and columns
 ``events`` — one row per record, see docs/event-format.md for kinds and payloads.
     id; recording_id; node_id; kind (code, see events.EventKind); flags (bit 0 truncated,
     bit 1 redacted); ts; uniq; pid (process idx); aux (kind-dependent idx); payload (raw ETF
-    bytes with the 131 version byte). ``payload`` is NULL only for ``state`` events whose state
+    bytes with the 131 version byte, or for large ``call``/``return``/``state`` payloads a
+    skeleton referring to ``blobs``). ``payload`` is NULL only for ``state`` events whose state
     is large: the state then lives in ``states`` (full or as a delta) and the reader rebuilds
     the ``{Phase, State}`` term from there.
 
@@ -83,6 +84,11 @@ Tables and columns
     recv_pid (the two processes, as in ``events``; schema 2). A ``send`` with no row here was
     never seen received (lost, not traced, or still in flight when the capture ended).
 
+``blobs`` — large sub-terms stored once (schema 3, store/blobs.py).
+    hash (blake2b-128 of ``data``); data (the element's ETF bytes, no version byte). A
+    ``call``/``return``/``state`` payload or a ``states.data`` whose first byte is 0 instead of
+    131 is a *skeleton* referring to rows here; readers inflate it to the original bytes.
+
 ``clocks`` — a Lamport clock per event (store/causal.py).
     event_id; recording_id; lamport: 1 + max(previous event of the same process, the matched
     send for a receive / spawn for a spawned). If a → b (happens-before) then
@@ -95,14 +101,16 @@ Indexes (live at all times, see EVENT_INDEXES) serve per-process order (``node_i
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Version of the layout below. Older files are migrated on open (see store/db.py);
 newer ones are refused with a clear error.
 
 History: 1 — first layout. 2 — ``msg_links`` carries the sender's and receiver's process
 (so causal walks need no join through ``events``); migrating drops the derived causal tables
 (``msg_links``, ``clocks``) and resets ``recordings.causal_upto``: they are recomputed on first
-use. No recorded data changes."""
+use. No recorded data changes. 3 — the ``blobs`` table: large elements of ``call``, ``return``
+and ``state`` payloads and of ``states`` rows stored once by content (store/blobs.py); older
+files only gain the empty table."""
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -217,6 +225,11 @@ CREATE TABLE IF NOT EXISTS msg_links (
     recv_node     INTEGER NOT NULL,
     recv_pid      INTEGER NOT NULL,
     PRIMARY KEY (send_id)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS blobs (
+    hash          BLOB PRIMARY KEY,
+    data          BLOB NOT NULL
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS clocks (

@@ -101,6 +101,8 @@ class Engine:
 
     # -------------------------------------------------------------- rows
     def _event(self, r: tuple, payload: bytes | None) -> Event:
+        if payload and payload[0] == 0:  # a skeleton: large elements stored once (store/blobs.py)
+            payload = self.qc.db.blobs.real(payload)
         return Event(r[0], r[1], r[2], KINDS[r[3]], r[4], r[5], r[6], r[7], r[8], payload,
                      self.qc.ctx)
 

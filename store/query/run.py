@@ -269,7 +269,7 @@ class _Runner:
             part = ids[i:i + 900]
             for eid, payload in self.qc.db.query(
                     f"SELECT id, payload FROM events WHERE id IN ({','.join('?' * len(part))})", part):
-                byid[eid].payload_bytes = payload
+                byid[eid].payload_bytes = self.qc.db.blobs.real(payload)
 
     def _functions_without_returns(self, keys) -> set[tuple[int, int]]:
         from .pairing import functions_without_closings
