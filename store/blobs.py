@@ -79,15 +79,24 @@ def cut(payload: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
         n, off = payload[2], 3
     else:
         return None
+    if n == 0:
+        return None
+    # The last element needs no walk (a state usually comes last, and walking its bytes in
+    # Python would cost more than the rest of ingest): it ends where the tuple ends, or before
+    # a proper list's NIL tail. Cutting a byte range is exact whatever the range: inflating
+    # puts the same bytes back, so a misjudged end only costs sharing, never correctness.
+    last_end = len(payload) - 1 if tag == 108 and payload[-1] == 106 else len(payload)
     cuts = []
     try:
-        for _ in range(n):
+        for _ in range(n - 1):
             end = etfscan.skip(payload, off)
-            if end - off >= MIN_ELEMENT and len(cuts) < 255:
+            if end - off >= MIN_ELEMENT and len(cuts) < 254:
                 cuts.append((off, end))
             off = end
     except BatchFormatError:
         return None
+    if off < last_end and last_end - off >= MIN_ELEMENT:
+        cuts.append((off, last_end))
     return _skeleton(payload, cuts) if cuts else None
 
 

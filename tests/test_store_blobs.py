@@ -105,3 +105,31 @@ def test_a_missing_element_is_a_clear_error(store, tmp_path):
     with pytest.raises(ArchiveError, match="missing"):
         store.export_recording(r.id, tmp_path / "broken.esrec")
     assert not (tmp_path / "broken.esrec").exists()
+
+
+@pytest.mark.parametrize("term", [
+    [Atom("req"), (1, 2), channel_state(1)],                     # args: the state comes last
+    (Atom("reply"), channel_state(2), channel_state(3)),          # two large elements
+    [channel_state(4), 7],                                        # a large element first
+    (channel_state(5),),
+    [b"x" * 600],
+    [b"y" * 300, b"z" * 300],
+])
+def test_cutting_and_inflating_is_byte_exact(term):
+    from elixir_scope.instrument.etf import encode
+    from elixir_scope.store import blobs
+
+    payload = encode(term)
+    skeleton, elements = blobs.cut(payload)
+    assert skeleton[0] == 0 and len(skeleton) < len(payload) // 4
+    assert blobs.inflate(skeleton, dict(elements).get) == payload
+
+
+def test_an_improper_list_round_trips_even_when_its_tail_ends_like_nil():
+    from elixir_scope.store import blobs
+
+    # [<<big>> | <<..., 106>>]: LIST_EXT, 1 element, a binary tail whose last byte is 106
+    big, tail = b"\x6d" + (600).to_bytes(4, "big") + b"a" * 600, b"\x6d\x00\x00\x00\x01\x6a"
+    payload = b"\x83\x6c\x00\x00\x00\x01" + big + tail
+    skeleton, elements = blobs.cut(payload)
+    assert blobs.inflate(skeleton, dict(elements).get) == payload
