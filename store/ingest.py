@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from . import blobs as _blobs
+from .db import refresh_statistics
 from .errors import BatchFormatError, RecordingClosedError, RecordingNotFound, StoreCorruptError
 from .events import EventKind
 from .states import StateIngestor, StatePolicy
@@ -327,13 +328,15 @@ class RecordingWriter:
 
     def finish(self, end_reason: str, stats: dict | None = None) -> None:
         """End the recording (it stays readable): ``stopped``, ``max_events``, ``node_down`` …
-        One small transaction: the event indexes are already up to date (schema.EVENT_INDEXES),
-        so finishing costs the same whatever the size of the store."""
+        One small transaction: the event indexes are already up to date (schema.EVENT_INDEXES).
+        The planner's statistics are refreshed when the store has doubled since they were
+        last gathered (``db.refresh_statistics``): constant cost per stored event."""
         self._check_open()
         with self._db.write("finishing the recording") as c:
             c.execute("UPDATE recordings SET ended_at = ?, end_reason = ?, stats_json = ? WHERE id = ?",
                       (time.time(), str(end_reason), json.dumps(stats or {}, default=str), self.id))
         self._finished = True
+        refresh_statistics(self._db)
 
     @property
     def finished(self) -> bool:
