@@ -158,7 +158,9 @@ class CaptureSession:
                         return self._node_lost()
                 if done is not None:
                     _, _agent, reason, stats = done
-                    return self._done(reason, stats)
+                    # finishing may refresh the planner's statistics (once per doubling of the
+                    # store): off the event loop like the batches
+                    return await asyncio.to_thread(self._done, reason, stats)
         except MailboxClosed:
             return self._node_lost()
         finally:
