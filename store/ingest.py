@@ -5,7 +5,9 @@ precompiled ``struct`` header unpack per record, slices each payload as raw byte
 the whole batch with one ``executemany`` in one transaction (so a batch is stored entirely or
 not at all — a crash mid-batch leaves the previous batches intact). Only the rare kinds are
 looked at more closely: ``state`` (stored full or as a delta, store/states.py), ``gap``
-(decoded into the gaps table), ``spawned``/``exit`` (process lifetimes).
+(decoded into the gaps table), ``spawned``/``exit`` (process lifetimes); and large ``call``,
+``return`` and ``state`` payloads, whose large elements are stored once by content
+(store/blobs.py).
 """
 
 from __future__ import annotations
