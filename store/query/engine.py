@@ -8,6 +8,7 @@ decoded only when a condition reads them (`Event.payload` is lazy).
 from __future__ import annotations
 
 import bisect
+import weakref
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -22,6 +23,9 @@ from .pairing import Pairs, closings_for, pair_calls
 from .results import EventRow
 
 COLS = "e.id, e.recording_id, e.node_id, e.kind, e.flags, e.ts, e.uniq, e.pid, e.aux"
+_SOURCE_CACHE: "weakref.WeakKeyDictionary[object, dict]" = weakref.WeakKeyDictionary()
+"""Per recording object: a step's SQL -> the source its pages read (``_time_ordered_source``),
+keyed with the recording's event count so a growing recording decides again."""
 KINDS = {int(k): k for k in EventKind}
 CHUNK = 5_000
 
@@ -103,9 +107,15 @@ class Engine:
         if not self._time_index:
             return "events e"
         cap = max(1000, self.qc.total_events // 200)
-        n = self.qc.db.query_one(f"SELECT count(*) FROM (SELECT 1 FROM events e WHERE {plan.sql()} "
-                                 "LIMIT ?)", [*plan.params, cap])[0]
-        return "events e INDEXED BY events_by_time" if n >= cap else "events e"
+        key = (plan.sql(), tuple(plan.params), self.qc.total_events)
+        known = _SOURCE_CACHE.setdefault(self.qc.recording, {})
+        if key not in known:  # the next pages of the same query (and repeats) skip the count
+            n = self.qc.db.query_one(f"SELECT count(*) FROM (SELECT 1 FROM events e WHERE {plan.sql()} "
+                                     "LIMIT ?)", [*plan.params, cap])[0]
+            if len(known) >= 256:
+                known.clear()
+            known[key] = "events e INDEXED BY events_by_time" if n >= cap else "events e"
+        return known[key]
 
     def pairs(self, plan: StepPlan) -> Pairs:
         """Call → closing pairs for the functions of a calls step (see pairing.py)."""
