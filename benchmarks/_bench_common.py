@@ -16,7 +16,8 @@ from elixir_scope.instrument.limits import CaptureLimits
 WORKLOAD = b"""
 -module(es_bench_wl).
 -export([f/2, loop/1, spawn_worker/0, worker/0, go/2, dbg_run/2, server/0, start_server/0,
-         calls/2, dbg_calls/3, dbg_calls_default/2, handle_call/3, init/1, storm/0, spawn_storm/0]).
+         calls/2, dbg_calls/3, dbg_calls_default/2, handle_call/3, init/1, storm/0, spawn_storm/0,
+         spawn_workers/1, go_all/2, dbg_file/3, dbg_count/2, dbg_calls_file/3]).
 
 f(I, X) -> {I, X}.
 
@@ -58,6 +59,56 @@ dbg_run(N, File) ->
     exit(W, kill),
     {T1 - T0, filelib:file_size(File)}.
 
+%% K workers at once (the multi-process workload): each runs loop(N); the time until the last
+%% one is done.
+spawn_workers(K) -> [spawn_worker() || _ <- lists:seq(1, K)].
+
+go_all(Ws, N) ->
+    T0 = erlang:monotonic_time(microsecond),
+    [W ! {go, N, self()} || W <- Ws],
+    [receive {done, _} -> ok end || _ <- Ws],
+    erlang:monotonic_time(microsecond) - T0.
+
+delivered(Ws) ->
+    [begin Ref = erlang:trace_delivered(W), receive {trace_delivered, W, Ref} -> ok end end
+     || W <- Ws].
+
+%% Baseline 1: dbg's file trace port (the BEAM's fastest capture), K workers, call + return
+%% with timestamps; done when every trace message is in the file.
+%% {Microseconds until captured, workload microseconds, file bytes}
+dbg_file(K, N, File) ->
+    Ws = spawn_workers(K),
+    dbg:tracer(port, dbg:trace_port(file, File)),
+    [dbg:p(W, [call, timestamp]) || W <- Ws],
+    dbg:tpl(es_bench_wl, f, 2, [{'_', [], [{return_trace}]}]),
+    T0 = erlang:monotonic_time(microsecond),
+    Us = go_all(Ws, N),
+    delivered(Ws),
+    dbg:flush_trace_port(),
+    T1 = erlang:monotonic_time(microsecond),
+    dbg:ctpl(), dbg:stop(),
+    [exit(W, kill) || W <- Ws],
+    {T1 - T0, Us, filelib:file_size(File)}.
+
+%% Baseline 2: dbg forwarding every trace message to a process that counts them (dbg's
+%% cheapest process tracer: no formatting); done when the counter has seen them all.
+%% {Microseconds until counted, workload microseconds}
+dbg_count(K, N) ->
+    Ws = spawn_workers(K),
+    Want = 2 * K * N,
+    Self = self(),
+    dbg:tracer(process, {fun(_, C) when C + 1 =:= Want -> Self ! es_counted, C + 1;
+                            (_, C) -> C + 1 end, 0}),
+    [dbg:p(W, [call, timestamp]) || W <- Ws],
+    dbg:tpl(es_bench_wl, f, 2, [{'_', [], [{return_trace}]}]),
+    T0 = erlang:monotonic_time(microsecond),
+    Us = go_all(Ws, N),
+    receive es_counted -> ok end,
+    T1 = erlang:monotonic_time(microsecond),
+    dbg:ctpl(), dbg:stop(),
+    [exit(W, kill) || W <- Ws],
+    {T1 - T0, Us}.
+
 %% A tiny gen_server-like call workload for the overhead benchmark (plain gen_server).
 start_server() ->
     {ok, P} = gen_server:start(es_bench_wl, [], []),
@@ -87,6 +138,16 @@ dbg_calls(P, N, Dummy) ->
     dbg:stop(),
     Us.
 
+%% The same call workload traced by dbg's file trace port, same spec.
+dbg_calls_file(P, N, File) ->
+    dbg:tracer(port, dbg:trace_port(file, File)),
+    dbg:p(P, [call, timestamp]),
+    dbg:tpl(es_bench_wl, handle_call, 3, [{'_', [], [{return_trace}]}]),
+    Us = calls(P, N),
+    dbg:flush_trace_port(),
+    dbg:ctpl(), dbg:stop(),
+    Us.
+
 %% dbg as people run it: its default handler formats every trace message (dbg:dhandler/2);
 %% the text goes to /dev/null so no console is involved.
 dbg_calls_default(P, N) ->
@@ -114,3 +175,25 @@ def bench_limits(**kw) -> CaptureLimits:
                 batch_size=10000, batch_ms=50, window=16, check_every=5000)
     base.update(kw)
     return CaptureLimits(**base)
+
+
+def spread(xs: list[float]) -> dict[str, float]:
+    """min / median / max of a list of figures."""
+    import statistics
+
+    return {"min": min(xs), "median": statistics.median(xs), "max": max(xs)}
+
+
+def show(xs: list[float], fmt: str = "{:,.0f}") -> str:
+    d = spread(xs)
+    return "/".join(fmt.format(d[k]) for k in ("min", "median", "max"))
+
+
+def load_average() -> list[float]:
+    import os
+
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+SHARED_NOTE = ("the machine is shared (2 cores, up to 8 sessions): compare figures within one "
+               "run, with the load average printed beside them")

@@ -1,24 +1,43 @@
-"""End-to-end ingest: events/s from a busy workload on the target into the store, with call +
-return tracing, against dbg's file trace port (the BEAM's fastest capture) on the same
-workload in the same run.
+"""End-to-end ingest: events/s from a busy workload on the target until the recording is
+stored, finished and queryable (its indexes included), into a store that already holds other
+recordings — against two baselines run on the same node in the same round:
 
-    .venv/bin/python benchmarks/bench_ingest.py [--calls 150000]
+* ``:dbg`` with the file trace port (the BEAM's fastest capture: nothing decoded, nothing
+  indexed), done when every trace message is in the file;
+* ``:dbg`` forwarding every trace message to a process that counts them (dbg's cheapest
+  process tracer, no formatting), done when the counter has seen them all.
 
-Goal: >= 250k events/s and >= 0.5x the file-port rate.
+Workload: 1 and 8 processes calling a traced function (call + return tracing, timestamps) in
+a tight loop: a capture-rate workload, where tracing is nearly all the work (the slowdown of a
+realistic workload is benchmarks/bench_overhead.py's).
+
+Each round runs every variant once, interleaved (so machine load hits all alike); ``--rounds``
+(>= 3) rounds; min/median/max printed with the load average; the last line is one JSON object.
+
+Limits: the throughput rows use generous limits (``bench_limits``: the default limits cap a
+capture at 50,000 events and 20,000 events/s, which a workload of this rate exceeds at once);
+one extra row per workload runs with the *default* limits and reports what a user gets there:
+how many events were stored and dropped, and when the capture ended.
+
+    .venv/bin/python benchmarks/bench_ingest.py [--calls 300000] [--rounds 3] [--prefill 1000000]
+
+Goal (issue 13): ours >= 0.5x the file-port rate, 1 and 8 processes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import tempfile
 import time
 
-from _bench_common import bench_limits, load_workload
+from _bench_common import SHARED_NOTE, bench_limits, load_average, load_workload, show, spread
 from elixir_scope.instrument.capture import CapturePlan
 from elixir_scope.instrument.dist import Node
 from elixir_scope.instrument.etf import Atom, Charlist
+from elixir_scope.instrument.limits import CaptureLimits
 from elixir_scope.instrument.session import CaptureSession
 from elixir_scope.instrument.specs import compile_spec
 from elixir_scope.store import TraceStore
@@ -50,51 +69,112 @@ class CountingSink:
         pass
 
 
-async def ours(conn, store, calls: int, sink=None) -> tuple[float, int, float]:
-    worker = await conn.rpc("es_bench_wl", "spawn_worker", [])
-    rec = sink if sink is not None else store.create_recording("bench", spec={}, limits={})
-    plan = CapturePlan(specs=(compile_spec("es_bench_wl:f/2 -> return"),), call_procs=(worker,))
-    s = await CaptureSession.start(conn, rec, plan, bench_limits())
-    want = 2 * calls
+def prefill(store: TraceStore, events: int) -> None:
+    """Other recordings already in the store (finished, indexed), written through the real
+    ingest: what a store looks like after a few captures."""
+    from bench_store import build_batches
+
+    left = events
+    while left > 0:
+        n = min(left, 500_000)
+        rec = store.create_recording("earlier capture", spec={}, limits={})
+        node = rec.add_node("earlier@host", otp_release="25", time_unit=1_000_000_000, time_offset=0)
+        for b in build_batches(n):
+            rec.ingest_batch(node, b.dict_entries, b.events)
+        rec.finish("stopped", {})
+        left -= n
+
+
+async def ours(conn, store, procs: int, calls: int, limits: CaptureLimits) -> dict:
+    """Seconds from the workload's start until the recording is finished and queryable."""
+    workers = await conn.rpc("es_bench_wl", "spawn_workers", [procs])
+    rec = store.create_recording("bench", spec={}, limits=limits.as_dict())
+    plan = CapturePlan(specs=(compile_spec("es_bench_wl:f/2 -> return"),), call_procs=tuple(workers))
+    s = await CaptureSession.start(conn, rec, plan, limits)
+    want = 2 * calls * procs
     t0 = time.perf_counter()
-    us = await conn.rpc("es_bench_wl", "go", [worker, calls], timeout=600)
-    while s.stored < want:
-        await asyncio.sleep(0.005)
-    t1 = time.perf_counter()
-    result = await s.stop()
-    await conn.rpc("erlang", "exit", [worker, Atom("kill")])
-    assert result.stats.dropped == 0, result.stats
-    return t1 - t0, s.stored, us / 1e6
+    us = await conn.rpc("es_bench_wl", "go_all", [workers, calls], timeout=600)
+    while s.stored < want and s.state.value == "running":
+        await asyncio.sleep(0.002)
+    result = await s.stop(timeout=300)
+    info = store.recording(rec.id).info  # queryable: indexes are live, nothing left to build
+    secs = time.perf_counter() - t0
+    for w in workers:
+        await conn.rpc("erlang", "exit", [w, Atom("kill")])
+    return {"secs": secs, "stored": info.event_count, "dropped": result.stats.dropped,
+            "offered": result.stats.offered, "end": result.end_reason, "workload_us": us}
+
+
+async def one_round(conn, store, tmp: str, procs: int, calls: int) -> dict:
+    events = 2 * calls * procs
+    trace_file = os.path.join(tmp, f"dbg{procs}.trace")
+    file_us, _wl_us, size = await conn.rpc(
+        "es_bench_wl", "dbg_file", [procs, calls, Charlist(map(ord, trace_file))], timeout=600)
+    os.unlink(trace_file)
+    count_us, _wl_us = await conn.rpc("es_bench_wl", "dbg_count", [procs, calls], timeout=600)
+    o = await ours(conn, store, procs, calls, bench_limits())
+    # every event stored (plus the agent's own closing records), none dropped
+    assert o["stored"] >= events and o["dropped"] == 0, o
+    return {
+        "file_port": events / (file_us / 1e6), "dbg_count": events / (count_us / 1e6),
+        "ours": events / o["secs"], "ours_secs": o["secs"], "file_bytes": size,
+        "load": load_average()[0],
+    }
 
 
 async def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--calls", type=int, default=150_000)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--calls", type=int, default=300_000, help="calls in all (split over the processes)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--prefill", type=int, default=1_000_000, help="events of other recordings already in the store")
     args = ap.parse_args()
+    rounds = max(3, args.rounds)
     target = start_node("erl")
+    out: dict = {"bench": "ingest", "calls": args.calls, "prefill_events": args.prefill, "rounds": rounds}
     try:
         async with Node() as node:
             conn = await node.connect(target.name, cookie=target.cookie)
             await load_workload(conn)
-            untraced_us = await conn.rpc("es_bench_wl", "go", [await conn.rpc("es_bench_wl", "spawn_worker", []), args.calls])
             with tempfile.TemporaryDirectory() as tmp:
-                trace_file = os.path.join(tmp, "dbg.trace")
-                dbg_us, size = await conn.rpc("es_bench_wl", "dbg_run", [args.calls, Charlist(map(ord, trace_file))], timeout=600)
                 store = TraceStore.open(os.path.join(tmp, "bench.db"))
-                secs, stored, wl_secs = await ours(conn, store, args.calls)
-                nsecs, nstored, _ = await ours(conn, store, args.calls, CountingSink())
-            events = 2 * args.calls
-            dbg_rate = events / (dbg_us / 1e6)
-            our_rate = stored / secs
-            print(f"workload: {args.calls} calls -> {events} call+return events (untraced run {untraced_us / 1e3:.0f} ms)")
-            print(f"dbg file trace port : {dbg_rate:>10,.0f} events/s  ({dbg_us / 1e3:.0f} ms, {size / 1e6:.1f} MB file, nothing decoded)")
-            print(f"ElixirScope -> store: {our_rate:>10,.0f} events/s  ({secs * 1e3:.0f} ms to the last stored event; "
-                  f"workload itself {wl_secs * 1e3:.0f} ms; {stored} stored)")
-            print(f"  of which agent + distribution alone (batches counted, not stored): "
-                  f"{nstored / nsecs:,.0f} events/s")
-            print(f"ratio ours/file-port: {our_rate / dbg_rate:.2f}x   (goal >= 250,000 events/s and >= 0.5x)")
+                t = time.perf_counter()
+                prefill(store, args.prefill)
+                print(f"store prefilled with {args.prefill:,} events of earlier recordings "
+                      f"({time.perf_counter() - t:.1f} s); {SHARED_NOTE}")
+                for procs in (1, 8):
+                    calls = args.calls // procs
+                    events = 2 * calls * procs
+                    rows: list[dict] = []
+                    for r in range(rounds):
+                        rows.append(await one_round(conn, store, tmp, procs, calls))
+                        print(f"  {procs} proc round {r + 1}: file port {rows[-1]['file_port']:,.0f}, "
+                              f"dbg->counter {rows[-1]['dbg_count']:,.0f}, ours {rows[-1]['ours']:,.0f} ev/s "
+                              f"(load {rows[-1]['load']})")
+                    col = {k: [x[k] for x in rows] for k in rows[0]}
+                    ratio = [x["ours"] / x["file_port"] for x in rows]
+                    ratio_c = [x["ours"] / x["dbg_count"] for x in rows]
+                    print(f"\n{procs} process(es), {events:,} call+return events, min/median/max of {rounds} rounds:")
+                    print(f"  :dbg file port          {show(col['file_port']):>30} ev/s")
+                    print(f"  :dbg -> counting proc   {show(col['dbg_count']):>30} ev/s")
+                    print(f"  ElixirScope -> store    {show(col['ours']):>30} ev/s   (until finished and queryable)")
+                    print(f"  ours / file port: {show(ratio, '{:.2f}')}x (goal >= 0.5x); ours / dbg->counter: "
+                          f"{show(ratio_c, '{:.2f}')}x")
+                    print(f"  load average: {show(col['load'], '{:.2f}')}")
+                    dflt = await ours(conn, store, procs, calls, CaptureLimits())
+                    print(f"  default limits (same workload): stored {dflt['stored']:,} of {dflt['offered']:,} "
+                          f"offered, {dflt['dropped']:,} dropped, ended '{dflt['end']}' after {dflt['secs']:.2f} s")
+                    out[f"procs{procs}"] = {
+                        "events": events,
+                        "file_port_evps": spread(col["file_port"]), "dbg_count_evps": spread(col["dbg_count"]),
+                        "ours_evps": spread(col["ours"]), "ours_vs_file_port": spread(ratio),
+                        "ours_vs_dbg_count": spread(ratio_c), "load_avg": spread(col["load"]),
+                        "default_limits": {k: dflt[k] for k in ("stored", "offered", "dropped", "end", "secs")},
+                    }
+                store.close()
     finally:
         target.stop()
+    out["load_avg_end"] = load_average()
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

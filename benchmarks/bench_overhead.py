@@ -1,11 +1,16 @@
 """Overhead on the target: gen_server call throughput untraced, traced by ElixirScope
 (handle_call/3 with returns, and the full state-history mode), and traced by :dbg with the
-same spec to a process: with a no-op handler fun (dbg's cheapest process tracer) and with
-dbg's default handler, which formats every message (output to /dev/null) - same node, same run.
+same spec: to its file trace port, to a process that counts (a no-op handler fun: dbg's
+cheapest process tracer) and to dbg's default handler, which formats every message (output to
+/dev/null) - same node, same round, interleaved. Slowdown = traced time / untraced time of the
+same round (untraced measured before and after, averaged).
 
-    .venv/bin/python benchmarks/bench_overhead.py [--calls 100000]
+Each round runs every variant once; ``--rounds`` (>= 3); min/median/max printed with the load
+average; the last line is one JSON object.
 
-Goal: our slowdown <= dbg's.
+    .venv/bin/python benchmarks/bench_overhead.py [--calls 100000] [--rounds 3]
+
+Goal (issue 13): our slowdown <= :dbg's process tracer (counting); moonshot <= its file port's.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from _bench_common import bench_limits, load_workload
 from bench_ingest import CountingSink
 from elixir_scope.instrument.capture import CapturePlan
 from elixir_scope.instrument.dist import Node
-from elixir_scope.instrument.etf import Atom
+from elixir_scope.instrument.etf import Atom, Charlist
 from elixir_scope.instrument.session import CaptureSession
 from elixir_scope.instrument.specs import compile_spec
 from elixir_scope.store import TraceStore
@@ -35,11 +40,23 @@ async def traced_by_us(conn, store, server, calls: int, plan: CapturePlan, sink=
 
 
 async def main() -> None:
+    import json
+
+    from _bench_common import SHARED_NOTE, load_average, show, spread
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=100_000)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     n = args.calls
+    rounds = max(3, args.rounds)
     target = start_node("erl")
+    labels = ["ElixirScope handle_call/3 + return", "  same, batches counted in Python, not stored",
+              ":dbg same spec, file trace port", ":dbg same spec, to a counting process",
+              ":dbg same spec, default handler (to /dev/null)",
+              "ElixirScope state history (calls+returns+states)"]
+    slow: dict[str, list[float]] = {k: [] for k in labels}
+    loads: list[float] = []
     try:
         async with Node() as node:
             conn = await node.connect(target.name, cookie=target.cookie)
@@ -48,40 +65,44 @@ async def main() -> None:
             await conn.rpc("es_bench_wl", "calls", [server, n // 10])  # warm up
             with tempfile.TemporaryDirectory() as tmp:
                 store = TraceStore.open(os.path.join(tmp, "overhead.db"))
-                rows = []
                 spec = compile_spec("es_bench_wl:handle_call/3 -> return")
+                plan = CapturePlan(specs=(spec,), call_procs=(server,))
+                trace_file = Charlist(map(ord, os.path.join(tmp, "dbg.trace")))
                 # warm up every path once (code loading, first batches) before measuring
-                await traced_by_us(conn, store, server, n // 10, CapturePlan(specs=(spec,), call_procs=(server,)))
+                await traced_by_us(conn, store, server, n // 10, plan)
                 await conn.rpc("es_bench_wl", "dbg_calls", [server, n // 10, Atom("x")], timeout=600)
-                base = await conn.rpc("es_bench_wl", "calls", [server, n], timeout=600)
-                rows.append(("untraced", base, 0))
-                us, offered = await traced_by_us(conn, store, server, n,
-                                                 CapturePlan(specs=(spec,), call_procs=(server,)))
-                rows.append(("ElixirScope handle_call/3 + return", us, offered))
-                us, offered = await traced_by_us(conn, store, server, n,
-                                                 CapturePlan(specs=(spec,), call_procs=(server,)), CountingSink())
-                rows.append(("  same, batches counted in Python, not stored", us, offered))
-                dbg = await conn.rpc("es_bench_wl", "dbg_calls", [server, n, Atom("x")], timeout=600)
-                rows.append((":dbg same spec, no-op handler fun", dbg, 2 * n))
-                dbg_default = await conn.rpc("es_bench_wl", "dbg_calls_default", [server, n], timeout=600)
-                rows.append((":dbg same spec, default handler (to /dev/null)", dbg_default, 2 * n))
-                us, offered = await traced_by_us(conn, store, server, n,
-                                                 CapturePlan(state_modules=("es_bench_wl",), call_procs=(server,)))
-                rows.append(("ElixirScope state history (calls+returns+states)", us, offered))
-                base2 = await conn.rpc("es_bench_wl", "calls", [server, n], timeout=600)
-                rows.append(("untraced (again)", base2, 0))
-            untraced = (base + base2) / 2
-            print(f"{n} gen_server:call round trips per run")
-            for label, us, events in rows:
-                rate = n / (us / 1e6)
-                print(f"  {label:<50} {rate:>10,.0f} calls/s  slowdown {us / untraced:5.2f}x"
-                      + (f"  ({events} records)" if events else ""))
-            ours = rows[1][1]
-            print(f"our slowdown / dbg's (no-op handler): {ours / rows[3][1]:.2f} "
-                  f"(without the store's CPU: {rows[2][1] / rows[3][1]:.2f}); "
-                  f"/ dbg's (default handler): {ours / rows[4][1]:.2f}  (goal <= 1.0)")
+                for _ in range(rounds):
+                    base = await conn.rpc("es_bench_wl", "calls", [server, n], timeout=600)
+                    got = [
+                        (await traced_by_us(conn, store, server, n, plan))[0],
+                        (await traced_by_us(conn, store, server, n, plan, CountingSink()))[0],
+                        await conn.rpc("es_bench_wl", "dbg_calls_file", [server, n, trace_file], timeout=600),
+                        await conn.rpc("es_bench_wl", "dbg_calls", [server, n, Atom("x")], timeout=600),
+                        await conn.rpc("es_bench_wl", "dbg_calls_default", [server, n], timeout=600),
+                        (await traced_by_us(conn, store, server, n,
+                                            CapturePlan(state_modules=("es_bench_wl",), call_procs=(server,))))[0],
+                    ]
+                    base2 = await conn.rpc("es_bench_wl", "calls", [server, n], timeout=600)
+                    untraced = (base + base2) / 2
+                    for label, us in zip(labels, got):
+                        slow[label].append(us / untraced)
+                    loads.append(load_average()[0])
+                store.close()
     finally:
         target.stop()
+    print(f"{n} gen_server:call round trips per run; slowdown min/median/max of {rounds} rounds "
+          f"({SHARED_NOTE}):")
+    for label in labels:
+        print(f"  {label:<50} slowdown {show(slow[label], '{:.2f}')}x")
+    ours, count, port = slow[labels[0]], slow[labels[3]], slow[labels[2]]
+    vs_count = [a / b for a, b in zip(ours, count)]
+    vs_port = [a / b for a, b in zip(ours, port)]
+    print(f"our slowdown / :dbg->counting process's: {show(vs_count, '{:.2f}')} (goal <= 1.0); "
+          f"/ :dbg file port's: {show(vs_port, '{:.2f}')} (moonshot <= 1.0); load {show(loads, '{:.2f}')}")
+    print(json.dumps({"bench": "overhead", "calls": n, "rounds": rounds,
+                      "slowdown": {label.strip(): spread(v) for label, v in slow.items()},
+                      "ours_vs_dbg_count": spread(vs_count), "ours_vs_dbg_file_port": spread(vs_port),
+                      "load_avg": spread(loads), "load_avg_end": load_average()}))
 
 
 if __name__ == "__main__":

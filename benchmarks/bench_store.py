@@ -1,21 +1,23 @@
-"""Ingest rate into the trace store (SQLite, WAL, synchronous=NORMAL).
+"""Ingest rate into the trace store (SQLite, WAL, synchronous=NORMAL), Python API only (no
+node, no network): what the store itself costs per event.
 
 Builds realistic agent batches (2000 call/return records each, across 200 processes and 50
 functions, payloads encoded by instrument.etf as the agent's term_to_binary would) once, then
-measures in the same run:
+measures in the same round:
 
   1. baseline: raw ``executemany`` of the same rows, parsed beforehand (not timed), into a bare
      table with no indexes, recording/node inlined and ids left to SQLite (the floor of what
      SQLite + Python can do with this row shape);
-  2. TraceStore.ingest_batch with the store's indexes (the real path: parse headers, build
-     rows, one transaction per batch);
-  3. TraceStore.ingest_batch with the event indexes dropped (what the indexes cost).
+  2. ``TraceStore.ingest_batch`` into an empty store, until finished (the indexes are live:
+     the recording is queryable when ``finish`` returns);
+  3. the same into a store already holding ``--prefill`` events of other recordings: ingest
+     must cost the same (nothing is rebuilt over the whole store).
 
-The machine is shared: each variant runs ``--rounds`` times, interleaved with the others, and
-the best wall-clock round is reported, together with events per CPU-second of this process
-(SQLite runs in-process, so CPU time is a load-insensitive view of the same cost).
+Each variant runs ``--rounds`` (>= 3) times, interleaved; min/median/max of wall-clock events/s
+and of events per CPU-second of this process (SQLite runs in-process, so CPU time is the
+load-insensitive view) are printed with the load average; the last line is one JSON object.
 
-Run: .venv/bin/python benchmarks/bench_store.py [--events 200000] [--rounds 3]
+Run: .venv/bin/python benchmarks/bench_store.py [--events 200000] [--rounds 3] [--prefill 1000000]
 """
 
 from __future__ import annotations
@@ -82,64 +84,93 @@ def bench_baseline(path: Path, batches: list, rid: int = 1, node: int = 1) -> fl
     return dt, cpu
 
 
-def bench_store(path: Path, batches: list, drop_indexes: bool) -> float:
+def bench_store(path: Path, batches: list) -> tuple[float, float]:
     store = TraceStore.open(path)
-    rec = store.create_recording("bench", spec={}, limits={}, defer_indexes=drop_indexes)
+    before = store.db.query_one("SELECT count(*) FROM events")[0]
+    rec = store.create_recording("bench", spec={}, limits={})
     node = rec.add_node("bench@host", otp_release="25", time_unit=1_000_000_000, time_offset=0)
     t0, c0 = time.perf_counter(), time.process_time()
     for bt in batches:
         rec.ingest_batch(node, bt.dict_entries, bt.events)
-    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
-    t1 = time.perf_counter()
     rec.finish("stopped", {})
-    if drop_indexes:
-        FINISH.append(time.perf_counter() - t1)
-    n = store.db.query_one("SELECT count(*) FROM events")[0]
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+    n = store.db.query_one("SELECT count(*) FROM events")[0] - before
     assert n == sum(b.count for b in batches), n
     store.close()
     return dt, cpu
 
 
-FINISH: list[float] = []
-"""Seconds spent in finish() rebuilding deferred indexes, per round."""
+def prefilled(path: Path, events: int) -> None:
+    store = TraceStore.open(path)
+    left = events
+    while left > 0:
+        n = min(left, 200_000)
+        rec = store.create_recording("earlier", spec={}, limits={})
+        node = rec.add_node("earlier@host", otp_release="25", time_unit=1_000_000_000, time_offset=0)
+        for bt in build_batches(n):
+            rec.ingest_batch(node, bt.dict_entries, bt.events)
+        rec.finish("stopped", {})
+        left -= n
+    store.close()
 
 
 def main() -> None:
+    import json
+    import os
+    import shutil
+
+    from _bench_common import SHARED_NOTE, load_average, show, spread
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--prefill", type=int, default=1_000_000)
     args = ap.parse_args()
+    rounds = max(3, args.rounds)
     t0 = time.perf_counter()
     batches = build_batches(args.events)
     total = sum(b.count for b in batches)
     avg = sum(len(b.events) for b in batches) / total
     print(f"built {len(batches)} batches, {total} records, avg record {avg:.0f} bytes "
-          f"({time.perf_counter() - t0:.1f}s)")
-    base_l = "baseline: raw executemany, bare table"
-    live_l = "TraceStore.ingest_batch, indexes maintained"
-    defer_l = "TraceStore.ingest_batch, indexes deferred (default)"
-    best: dict[str, tuple[float, float]] = {}
+          f"({time.perf_counter() - t0:.1f}s); {SHARED_NOTE}")
+    labels = ("baseline: raw executemany, bare table", "ingest_batch until finished, empty store",
+              f"ingest_batch until finished, store holding {args.prefill:,} events")
+    wall: dict[str, list[float]] = {k: [] for k in labels}
+    cpu: dict[str, list[float]] = {k: [] for k in labels}
+    loads = []
     with tempfile.TemporaryDirectory() as d:
-        for rnd in range(args.rounds):
-            for label, fn in [
-                (base_l, lambda: bench_baseline(Path(d) / f"base{rnd}.db", batches)),
-                (defer_l, lambda: bench_store(Path(d) / f"defer{rnd}.db", batches, True)),
-                (live_l, lambda: bench_store(Path(d) / f"live{rnd}.db", batches, False)),
-            ]:
-                dt, cpu = fn()
-                prev = best.get(label)
-                if prev is None or total / dt > prev[0]:
-                    best[label] = (total / dt, total / cpu)
+        full = Path(d) / "prefilled.db"
+        t0 = time.perf_counter()
+        prefilled(full, args.prefill)
+        print(f"prefilled a store with {args.prefill:,} events in {time.perf_counter() - t0:.1f} s")
+        for rnd in range(rounds):
+            copy = Path(d) / f"copy{rnd}.db"
+            shutil.copy(full, copy)
+            for label, fn in zip(labels, (
+                    lambda: bench_baseline(Path(d) / f"base{rnd}.db", batches),
+                    lambda: bench_store(Path(d) / f"empty{rnd}.db", batches),
+                    lambda: bench_store(copy, batches))):
+                dt, c = fn()
+                wall[label].append(total / dt)
+                cpu[label].append(total / c)
+            loads.append(load_average()[0])
             for f in Path(d).glob("*.db*"):
-                f.unlink()
-    for label in (base_l, defer_l, live_l):
-        wall, cpu = best[label]
-        print(f"{label:52s} {wall:>10,.0f} events/s (best of {args.rounds}), {cpu:>10,.0f} events/CPU-s")
-    base, ours = best[base_l], best[defer_l]
-    print(f"deferred-index ingest = {ours[0] / base[0]:.2f}x the raw executemany baseline "
-          f"({ours[1] / base[1]:.2f}x in CPU time); index build at finish: "
-          f"{min(FINISH):.2f}s for {total:,} events (best)")
-    print(f"goal >= 250,000 events/s: {'MET' if ours[0] >= 250_000 else 'NOT MET'} on wall clock this run")
+                if f.name.startswith(("base", "empty", "copy")):
+                    f.unlink()
+    print(f"min/median/max of {rounds} rounds (load average {show(loads, '{:.2f}')}):")
+    for label in labels:
+        print(f"  {label:<58} {show(wall[label]):>26} events/s   {show(cpu[label]):>26} events/CPU-s")
+    base, empty, full_l = labels
+    ratio = [a / b for a, b in zip(cpu[full_l], cpu[empty])]
+    print(f"  ingest into the full store / into the empty one (CPU): {show(ratio, '{:.2f}')}x "
+          "(1.0 = cost independent of the store's size)")
+    print(json.dumps({"bench": "store", "events": total, "prefill": args.prefill, "rounds": rounds,
+                      "baseline_evps": spread(wall[base]), "empty_store_evps": spread(wall[empty]),
+                      "full_store_evps": spread(wall[full_l]), "baseline_ev_per_cpu_s": spread(cpu[base]),
+                      "empty_store_ev_per_cpu_s": spread(cpu[empty]),
+                      "full_store_ev_per_cpu_s": spread(cpu[full_l]),
+                      "full_over_empty_cpu": spread(ratio), "load_avg": spread(loads),
+                      "load_avg_end": load_average()}))
     sys.stdout.flush()
 
 

@@ -172,7 +172,11 @@ class CaptureSession:
                 if chunks:
                     events = chunks[0] if len(chunks) == 1 else b"".join(chunks)
                     try:
-                        self.stored += self.recording.ingest_batch(self.node_id, dicts, events)
+                        # SQLite works in a thread (it releases the GIL while it writes): the
+                        # event loop goes on receiving and decoding the next batches meanwhile,
+                        # and those queue up to be stored together in the next transaction.
+                        self.stored += await asyncio.to_thread(
+                            self.recording.ingest_batch, self.node_id, dicts, events)
                     except StoreError as exc:
                         self._record_refused_batch(exc, events)
                         return self._store_failed(exc)
@@ -182,7 +186,9 @@ class CaptureSession:
                         return self._node_lost()
                 if done is not None:
                     _, _agent, reason, stats = done
-                    return self._done(reason, stats)
+                    # finishing may refresh the planner's statistics (once per doubling of the
+                    # store): off the event loop like the batches
+                    return await asyncio.to_thread(self._done, reason, stats)
                 if down is not None:
                     if down == Atom("noconnection") or conn.closed.is_set():
                         return self._node_lost()

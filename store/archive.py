@@ -73,10 +73,15 @@ def export_recording(db: "Database", recording_id: int, path: Path) -> Path:
                          (recording_id,))
         conn.execute("UPDATE main.recordings SET writer_pid = NULL, writer_host = NULL, writer_started = NULL, "
                      "end_reason = coalesce(end_reason, 'interrupted')")
+        _copy_elements(conn, recording_id)
         conn.execute("COMMIT")
         conn.execute("DETACH DATABASE src")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
+    except ArchiveError:
+        out.close()
+        partial.unlink(missing_ok=True)
+        raise
     except sqlite3.Error as exc:
         out.close()
         partial.unlink(missing_ok=True)
@@ -104,6 +109,32 @@ def _attach_source(conn: sqlite3.Connection, db: "Database") -> None:
         if wal.exists() and wal.stat().st_size > 0:
             raise
         conn.execute("ATTACH DATABASE ? AS src", (uri + "&immutable=1",))
+
+
+def _copy_elements(conn: sqlite3.Connection, recording_id: int) -> None:
+    """The ``blobs`` rows the exported skeletons refer to (store/blobs.py), and only those."""
+    from .blobs import delta_base, referenced
+
+    wanted: set[bytes] = set()
+    for sql in ("SELECT payload FROM main.events WHERE substr(payload, 1, 1) = X'00'",
+                "SELECT data FROM main.states WHERE substr(data, 1, 1) = X'00'"):
+        for (data,) in conn.execute(sql):
+            wanted.update(referenced(data))
+    todo = list(wanted)
+    while todo:  # and the elements they are deltas against, transitively
+        h = todo.pop()
+        row = conn.execute("SELECT data FROM src.blobs WHERE hash = ?", (h,)).fetchone()
+        base = delta_base(row[0]) if row else None
+        if base is not None and base not in wanted:
+            wanted.add(base)
+            todo.append(base)
+    conn.executemany("INSERT OR IGNORE INTO main.blobs (hash, data) SELECT hash, data FROM src.blobs "
+                     "WHERE hash = ?", [(h,) for h in wanted])
+    got = conn.execute("SELECT count(*) FROM main.blobs").fetchone()[0]
+    if got != len(wanted):
+        raise ArchiveError(f"recording {recording_id} refers to {len(wanted) - got} stored element(s) "
+                           "missing from its store: the store file is damaged (run PRAGMA "
+                           "integrity_check); nothing was exported.")
 
 
 def _attached(conn: sqlite3.Connection, name: str) -> bool:
@@ -256,4 +287,6 @@ def _insert_all(c: sqlite3.Connection, old_rid: int) -> int:
     c.execute("INSERT INTO main.msg_links SELECT ?, send_id + ?, recv_id + ?, method, send_node + ?, send_pid, "
               "recv_node + ?, recv_pid FROM src.msg_links", (rid, ev_off, ev_off, node_off, node_off))
     c.execute("INSERT INTO main.clocks SELECT event_id + ?, ?, lamport FROM src.clocks", (ev_off, rid))
+    # large elements are stored by content: ones this store already holds are shared
+    c.execute("INSERT OR IGNORE INTO main.blobs (hash, data) SELECT hash, data FROM src.blobs")
     return rid

@@ -5,7 +5,9 @@ precompiled ``struct`` header unpack per record, slices each payload as raw byte
 the whole batch with one ``executemany`` in one transaction (so a batch is stored entirely or
 not at all — a crash mid-batch leaves the previous batches intact). Only the rare kinds are
 looked at more closely: ``state`` (stored full or as a delta, store/states.py), ``gap``
-(decoded into the gaps table), ``spawned``/``exit`` (process lifetimes).
+(decoded into the gaps table), ``spawned``/``exit`` (process lifetimes); and large ``call``,
+``return`` and ``state`` payloads, whose large elements are stored once by content
+(store/blobs.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import struct
 import time
 from typing import TYPE_CHECKING, Any
 
-from .db import build_event_indexes
+from . import blobs as _blobs
+from .db import refresh_statistics
 from .errors import BatchFormatError, RecordingClosedError, RecordingNotFound, StoreCorruptError
 from .events import EventKind
 from .states import StateIngestor, StatePolicy
@@ -78,17 +81,20 @@ def parse_records(buf: bytes | memoryview) -> list[tuple]:
     return out
 
 
-def _rows(buf: bytes) -> tuple[list[tuple], list[int]]:
-    """Event rows ``(kind, flags, ts, uniq, pid, aux, payload)`` of a records binary, and the
-    positions of the rare kinds needing side tables. This loop is the ingest hot path: one
-    precompiled header unpack and one bytes slice per record; the ids, recording and node are
-    not bound per row (see ``_insert_sql``)."""
+def _rows(buf: bytes) -> tuple[list[tuple], list[int], list[int]]:
+    """Event rows ``(kind, flags, ts, uniq, pid, aux, payload)`` of a records binary, the
+    positions of the rare kinds needing side tables, and those of payloads large enough to be
+    cut (store/blobs.py). This loop is the ingest hot path: one precompiled header unpack and
+    one bytes slice per record; the ids, recording and node are not bound per row (see
+    ``_insert_sql``)."""
     unpack = HEADER.unpack_from
     n = len(buf)
     off = 0
     rows: list[tuple] = []
     append = rows.append
     special: list[int] = []
+    big: list[int] = []
+    min_big = _blobs.MIN_PAYLOAD
     try:
         while off < n:
             kind, flags, ts, uniq, pid, aux, ln = unpack(buf, off)
@@ -100,13 +106,15 @@ def _rows(buf: bytes) -> tuple[list[tuple], list[int]]:
                                            f"{kind}; see docs/event-format.md")
                 if kind in _SPECIAL:
                     special.append(len(rows))
+            if ln >= min_big:
+                big.append(len(rows))
             append((kind, flags, ts, uniq, pid, aux, buf[start:off]))
     except struct.error as exc:
         raise BatchFormatError(f"events binary cut inside a record header at byte {off} of {n}") from exc
     if off != n:
         raise BatchFormatError(f"the last record's payload runs past the end of the events "
                                f"binary ({off} > {n} bytes); see docs/event-format.md")
-    return rows, special
+    return rows, special, big
 
 
 def _insert_sql(rid: int, node_id: int) -> str:
@@ -126,6 +134,8 @@ class RecordingWriter:
         self._states = StateIngestor(policy)
         self._nodes: set[int] = set()
         self._finished = False
+        self._known_blobs: set[bytes] = set()  # hashes this writer already stored
+        self._deltas = _blobs.DeltaWriter()
 
     # -- nodes -------------------------------------------------------------------------------
     def add_node(self, name: str, *, otp_release: str, time_unit: int, time_offset: int,
@@ -150,11 +160,22 @@ class RecordingWriter:
         self._check_open()
         self._check_node(node_id)
         procs, funcs = self._dict_rows(node_id, dict_entries)
-        rid = self.id
         buf = bytes(events)
+        saved = self._deltas.save()
+        try:
+            stored = self._write_batch(node_id, procs, funcs, buf)
+        except BaseException:
+            self._deltas.restore(saved)  # a rolled-back batch stored no element
+            raise
+        if stored[1]:
+            self._remember(stored[1])
+        return stored[0]
+
+    def _write_batch(self, node_id: int, procs: list, funcs: list, buf: bytes) -> tuple[int, list[bytes]]:
+        rid = self.id
         with self._db.write("storing a batch of trace events") as c:
             first = (c.execute("SELECT max(id) FROM events").fetchone()[0] or 0) + 1
-            rows, special = _rows(buf)
+            rows, special, big = _rows(buf)
             if procs:
                 c.executemany(
                     "INSERT OR REPLACE INTO processes (recording_id, node_id, idx, pid_text, pid_node, "
@@ -163,7 +184,11 @@ class RecordingWriter:
             if funcs:
                 c.executemany("INSERT OR REPLACE INTO functions (recording_id, node_id, idx, module, "
                               "function, arity) VALUES (?, ?, ?, ?, ?, ?)", funcs)
-            dropped = self._special(c, node_id, first, rows, special) if special else 0
+            elements: dict[bytes, bytes] = {}
+            dropped = self._special(c, node_id, first, rows, special, elements) if special else 0
+            if big:
+                self._cut(rows, big, elements)
+            stored = self._store_elements(c, elements) if elements else []
             c.executemany(_insert_sql(rid, node_id), rows)
             last = c.execute("SELECT max(id) FROM events").fetchone()[0]
             if rows and last != first + len(rows) - 1:  # never expected: ids are sequential here
@@ -171,9 +196,42 @@ class RecordingWriter:
                                         f"(max is {last}); the batch was rolled back")
             c.execute("UPDATE recordings SET event_count = event_count + ?, dropped_count = "
                       "dropped_count + ? WHERE id = ?", (len(rows), dropped, rid))
-        return len(rows)
+        return len(rows), stored
 
-    def _special(self, c, node_id: int, first: int, rows: list, special: list) -> int:
+    @staticmethod
+    def _cut(rows: list, big: list, elements: dict) -> None:
+        """Large call/return/state payloads -> skeletons; their large elements -> ``elements``."""
+        for pos in big:
+            row = rows[pos]
+            if row[0] in _blobs.CUT_KINDS and row[6] is not None:
+                got = _blobs.cut(row[6])
+                if got is not None:
+                    rows[pos] = row[:6] + (got[0],)
+                    elements.update(got[1])
+
+    def _store_elements(self, c, elements: dict) -> list[bytes]:
+        """Insert the elements this writer has not stored yet; returns their hashes (to be
+        remembered once the transaction has committed, never before: a rolled-back batch must
+        not make a later one skip an element)."""
+        known = self._known_blobs
+        new = [h for h in elements if h not in known]
+        if new:
+            have = set()
+            for i in range(0, len(new), 500):  # stored by another writer or an earlier capture
+                part = new[i:i + 500]
+                have.update(r[0] for r in c.execute(
+                    f"SELECT hash FROM blobs WHERE hash IN ({','.join('?' * len(part))})", part))
+            form = self._deltas.stored_form
+            c.executemany("INSERT INTO blobs (hash, data) VALUES (?, ?)",
+                          [(h, form(h, elements[h])) for h in new if h not in have])
+        return new
+
+    def _remember(self, hashes: list[bytes]) -> None:
+        if len(self._known_blobs) + len(hashes) > 100_000:
+            self._known_blobs.clear()
+        self._known_blobs.update(hashes)
+
+    def _special(self, c, node_id: int, first: int, rows: list, special: list, elements: dict) -> int:
         """State, gap, spawned and exit records: side tables (same transaction). Returns the
         number of events the batch's gap records say were dropped."""
         from .gaps import decode_gap_payload
@@ -194,6 +252,12 @@ class RecordingWriter:
         if states:
             first_sid = (c.execute("SELECT max(id) FROM states").fetchone()[0] or 0) + 1
             srows, large = self._states.rows(first_sid, self.id, node_id, [s for _, s in states])
+            for i, srow in enumerate(srows):  # full states: stored once, by content
+                if srow[9] == "full":
+                    got = _blobs.cut_whole(srow[12])
+                    if got is not None:
+                        srows[i] = srow[:12] + (got[0],)
+                        elements.update(got[1])
             c.executemany("INSERT INTO states (id, recording_id, node_id, pid, event_id, ts, uniq, "
                           "phase, callback, encoding, anchor_id, size, data) "
                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", srows)
@@ -264,21 +328,17 @@ class RecordingWriter:
             c.execute("UPDATE recordings SET event_count = event_count + 1 WHERE id = ?", (self.id,))
         return eid
 
-    def finish(self, end_reason: str, stats: dict | None = None, *, build_indexes: bool = True) -> None:
+    def finish(self, end_reason: str, stats: dict | None = None) -> None:
         """End the recording (it stays readable): ``stopped``, ``max_events``, ``node_down`` …
-
-        If this was the last live writer, the deferred event indexes are rebuilt here: about a
-        second per million events of the store, during which the store is locked for writing.
-        From asyncio code, run it in a thread (``await asyncio.to_thread(rec.finish, ...)``), or
-        pass ``build_indexes=False`` and call ``TraceStore.build_indexes()`` later (the next
-        writable open does it too)."""
+        One small transaction: the event indexes are already up to date (schema.EVENT_INDEXES).
+        The planner's statistics are refreshed when the store has doubled since they were
+        last gathered (``db.refresh_statistics``): constant cost per stored event."""
         self._check_open()
         with self._db.write("finishing the recording") as c:
             c.execute("UPDATE recordings SET ended_at = ?, end_reason = ?, stats_json = ? WHERE id = ?",
                       (time.time(), str(end_reason), json.dumps(stats or {}, default=str), self.id))
         self._finished = True
-        if build_indexes:
-            build_event_indexes(self._db, exclude_writer=self.id)
+        refresh_statistics(self._db)
 
     @property
     def finished(self) -> bool:

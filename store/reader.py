@@ -109,7 +109,7 @@ class Recording:
                                     "TraceStore.recordings().")
         self._ctx: EventContext | None = None
         self._ctx_count = -1
-        self.states = StateReader(db.query)
+        self.states = StateReader(db.query, real=db.blobs.real)
         self._cache: dict[str, Any] = {}
 
     @property
@@ -214,8 +214,11 @@ class Recording:
 
     # -- events ------------------------------------------------------------------------------
     def _event(self, row: tuple, ctx: EventContext) -> Event:
+        payload = row[9]
+        if payload and payload[0] == 0:  # a skeleton: large elements stored once (store/blobs.py)
+            payload = self._db.blobs.real(payload)
         return Event(row[0], row[1], row[2], EventKind(row[3]), row[4], row[5], row[6], row[7],
-                     row[8], row[9], ctx)
+                     row[8], payload, ctx)
 
     def events_from_rows(self, rows: Iterable[tuple]) -> list[Event]:
         ctx = self.context

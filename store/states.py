@@ -131,8 +131,9 @@ class StateIngestor:
 class StateReader:
     """Rebuilds states from the ``states`` table, with an LRU cache of rebuilt states."""
 
-    def __init__(self, conn_query, cache_size: int = 256) -> None:
+    def __init__(self, conn_query, cache_size: int = 256, real=None) -> None:
         self._query = conn_query
+        self._real = real or (lambda data: data)  # inflates stored skeletons (store/blobs.py)
         self._cache: OrderedDict[int, Any] = OrderedDict()
         self._cache_size = cache_size
 
@@ -153,7 +154,7 @@ class StateReader:
             self._cache.move_to_end(sid)
             return hit, 0
         if encoding == "full":
-            state = decode(data)
+            state = decode(self._real(data))
             self._remember(sid, state)
             return state, 0
         chain = self._query(
@@ -170,11 +171,11 @@ class StateReader:
                 start, state = i + 1, self._cache[chain[i][0]]
                 break
         else:
-            state, start = decode(chain[0][2]), 1
+            state, start = decode(self._real(chain[0][2])), 1
         applied = 0
         for rid, enc, blob in chain[start:]:
             if enc == "full":
-                state = decode(blob)
+                state = decode(self._real(blob))
             elif blob != EMPTY_DELTA:
                 state = _diff.apply(state, decode(blob))
                 applied += 1

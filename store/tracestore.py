@@ -22,8 +22,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from .db import (Database, build_event_indexes, defer_event_indexes, open_database, writer_alive,
-                 writer_identity)
+from .db import Database, build_event_indexes, open_database, writer_alive, writer_identity
 from .ingest import RecordingWriter
 from .reader import RECORDING_COLUMNS, Recording, RecordingInfo, recording_info
 from .states import StatePolicy
@@ -83,13 +82,9 @@ class TraceStore:
 
     # -- writing -----------------------------------------------------------------------------
     def create_recording(self, name: str, *, spec: dict, limits: dict, meta: dict | None = None,
-                         state_policy: StatePolicy | None = None,
-                         defer_indexes: bool = True) -> RecordingWriter:
-        """Start a new recording; returns its writer (``.id`` is the recording id).
-
-        ``defer_indexes`` (default) drops the events' secondary indexes while this capture
-        writes, for ~2-3x the ingest rate; they are rebuilt when the last live writer finishes
-        (schema.EVENT_INDEXES). Pass False to keep them maintained row by row."""
+                         state_policy: StatePolicy | None = None) -> RecordingWriter:
+        """Start a new recording; returns its writer (``.id`` is the recording id). The
+        store's indexes stay live while it writes (schema.EVENT_INDEXES)."""
         pid, host, started = writer_identity()
         try:
             texts = [json.dumps(x, default=str) for x in (spec, limits, meta or {})]
@@ -101,13 +96,12 @@ class TraceStore:
                 "writer_pid, writer_host, writer_started) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (str(name), *texts, time.time(), pid, host, started))
             rid = cur.lastrowid
-        if defer_indexes:
-            defer_event_indexes(self._db)
         return RecordingWriter(self._db, rid, state_policy)
 
     def build_indexes(self) -> bool:
-        """Rebuild the events' deferred indexes now unless a live writer is still recording.
-        Returns True if they are in place afterwards (see schema.EVENT_INDEXES)."""
+        """Build the event indexes of a file an older ElixirScope left without them, unless
+        one of its writers is still alive (a no-op otherwise: see schema.EVENT_INDEXES).
+        Returns True if they are in place afterwards."""
         return build_event_indexes(self._db)
 
     # -- reading -----------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def otp28_module():
 async def test_loads_by_compiling_on_the_target_and_twice_is_harmless(erl_node):
     async with Node() as node:
         conn = await node.connect(erl_node.name, cookie=erl_node.cookie)
-        first = await ensure_agent(conn)
+        first = await ensure_agent(conn, use_prebuilt=False)
         assert (first.how, first.version, first.replaced) == ("target_compile", agent_version(), None)
         again = await ensure_agent(conn)
         assert again.how == "already_loaded"
@@ -75,11 +75,11 @@ async def test_loads_on_otp28_without_compiler(otp28_module, erl_node_module):
     async with Node() as node:
         conn = await node.connect(otp28_module.name, cookie=otp28_module.cookie)
         assert await conn.rpc("code", "which", [A("compile")]) == A("non_existing")
-        res = await ensure_agent(conn, force_reload=True)
+        res = await ensure_agent(conn, force_reload=True, use_prebuilt=False)
         assert res.how == "local_erlc"
         # a connected node with a compiler and an older OTP compiles it instead
         peer = await node.connect(erl_node_module.name, cookie=erl_node_module.cookie)
-        res = await ensure_agent(conn, peers=[peer], force_reload=True)
+        res = await ensure_agent(conn, peers=[peer], force_reload=True, use_prebuilt=False)
         assert res.how == "peer_compile"
         assert await conn.rpc(MODULE, "version", []) == agent_version()
 

@@ -132,7 +132,9 @@ def test_event_rows_are_typed(shop):
     assert d["payload"] == '["carol", 500]' and d["duration_ms"] == 40.0
     assert d["closing"] == {"id": ev["add3_ret"], "kind": "return",
                             "payload": "{:error, %{status: :failed}}"}
-    assert res.total_estimate is None and not res.crosses_gaps
+    # a payload condition scanned the whole recording on this one page: the total is known
+    assert (res.total_estimate, res.total_is_exact, res.next_cursor) == (1, True, None)
+    assert not res.crosses_gaps
 
 
 # --------------------------------------------------------------------------- absences
@@ -230,7 +232,26 @@ def test_limit_stage_caps_and_cursor_checks(many):
     res = run_query(rec, "calls | limit 15", limit=10)
     nxt = run_query(rec, "calls | limit 15", limit=10, cursor=res.next_cursor)
     assert len(res.rows) == 10 and len(nxt.rows) == 5 and nxt.next_cursor is None
-    assert res.total_estimate == 15
+    # totals only when asked: a first page does not count every match, the last page knows
+    assert (res.total_estimate, res.total_is_exact) == (None, False)
+    assert (nxt.total_estimate, nxt.total_is_exact) == (15, True)
+    counted = run_query(rec, "calls | limit 15", limit=10, count_total=True)
+    assert (counted.total_estimate, counted.total_is_exact) == (15, True)
+    assert run_query(rec, "calls", limit=10, count_total=True).total_estimate == \
+        rec.db.query_one("SELECT count(*) FROM events WHERE recording_id = 1 AND kind = 1")[0]
+    desc = run_query(rec, "calls | sort time desc", limit=10)
+    assert desc.total_estimate is None and desc.next_cursor is not None
+    seen, cursor = [], None
+    while True:  # the descending pages, read to the end, are the ascending order reversed
+        page = run_query(rec, "calls | sort time desc", limit=10, cursor=cursor)
+        seen += [r.id for r in page.rows]
+        cursor = page.next_cursor
+        if cursor is None:
+            assert page.total_estimate == len(seen)
+            break
+    asc = [r[0] for r in rec.db.query("SELECT id FROM events WHERE recording_id = 1 AND kind = 1 "
+                                      "ORDER BY ts, id")]
+    assert seen == asc[::-1]
     with pytest.raises(QueryCursorError, match="different query"):
         run_query(rec, "returns", cursor=res.next_cursor)
     with pytest.raises(QueryCursorError):

@@ -125,6 +125,9 @@ def test_without_return_with_nesting_recursion_and_a_gap(store):
     res = run_query(rec, "calls MyApp.Math.fact | sort duration desc")
     assert [(row.event.id, row.duration_ns) for row in res.rows] == [
         (r.ids["f2"], 34 * MS), (r.ids["f1"], MS), (r.ids["f3"], None)]
+    # a plain page finds the same closings (walked per page, several calls per statement)
+    page = run_query(rec, "calls MyApp.Math.fact", limit=2)
+    assert [(row.event.id, row.duration_ns) for row in page.rows] == [(r.ids["f3"], None), (r.ids["f2"], 34 * MS)]
     # a window before the gap does not cross it
     early = run_query(rec, "calls from 0ms to 3ms")
     assert not early.crosses_gaps and early.gap_summary.count == 0

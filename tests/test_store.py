@@ -149,14 +149,17 @@ def test_gaps_are_stored_and_reported_by_queries_that_cross_them(store):
     assert r.stats.by_kind["gap"] == 1
 
 
-def test_finish_closes_the_writer_and_builds_deferred_indexes(store):
+EVENT_INDEX_NAMES = {"events_by_process", "events_by_kind", "events_by_time"}
+
+
+def _index_names(store) -> set[str]:
+    return {r[0] for r in store.db.query("SELECT name FROM sqlite_master WHERE type='index'")}
+
+
+def test_finish_closes_the_writer(store):
     rec, node = new_rec(store)
-    assert event_indexes_pending(store.db)
     rec.mark(node, ts=1, term_bytes=encode((Atom("capture_start"), 1)))
     rec.finish("max_events", {"offered": 1})
-    assert not event_indexes_pending(store.db)
-    names = {r[0] for r in store.db.query("SELECT name FROM sqlite_master WHERE type='index'")}
-    assert {"events_by_process", "events_by_kind", "events_by_time"} <= names
     with pytest.raises(RecordingClosedError):
         rec.ingest_batch(node, [], b"")
     info = store.recordings()[0]
@@ -185,14 +188,43 @@ def test_large_states_live_only_in_the_states_table(store):
     assert enc == ["full", "delta"]
 
 
-def test_index_rebuild_can_be_left_for_later(store):
-    rec, node = new_rec(store)
-    other, _ = new_rec(store, "still recording")
-    rec.finish("stopped", {}, build_indexes=False)
-    assert event_indexes_pending(store.db)
-    assert store.build_indexes() is False  # another live writer: keep them deferred
-    other.finish("stopped", {}, build_indexes=False)
-    assert store.build_indexes() is True and not event_indexes_pending(store.db)
+def test_indexes_stay_live_while_a_capture_writes(store):
+    """Older recordings stay indexed while another capture writes: no index is dropped, and
+    the planner answers a per-process lookup of a finished recording from its index."""
+    old, old_node = new_rec(store, "finished")
+    t = SyntheticTrace()
+    server, client = t.new_pid(), t.new_pid()
+    t.gen_call(client, server, "Elixir.Srv", Atom("ping"), {}, {}, Atom("pong"))
+    b = t.take()
+    old.ingest_batch(old_node, b.dict_entries, b.events)
+    old.finish("stopped", {})
+    live, live_node = new_rec(store, "capturing")
+    live.ingest_batch(live_node, b.dict_entries, b.events)
+    assert EVENT_INDEX_NAMES <= _index_names(store) and not event_indexes_pending(store.db)
+    plan = " ".join(r[3] for r in store.db.query(
+        "EXPLAIN QUERY PLAN SELECT id FROM events WHERE node_id = ? AND pid = ? ORDER BY id",
+        (old_node, server[1])))
+    assert "events_by_process" in plan, plan
+    assert [e.kind for e in store.recording(old.id).events(pid=server[0])] == \
+        [e.kind for e in store.recording(live.id).events(pid=server[0])]
+
+
+def test_a_store_left_without_indexes_by_an_older_version_is_repaired_on_open(tmp_path):
+    path = tmp_path / "old.db"
+    s = TraceStore.open(path)
+    rec, node = new_rec(s)
+    rec.finish("stopped", {})
+    with s.db.write("simulating an older version's deferred indexes") as c:
+        for name in EVENT_INDEX_NAMES:
+            c.execute(f"DROP INDEX {name}")
+        c.execute("INSERT INTO meta(key, value) VALUES ('event_indexes', 'pending')")
+    s.close()
+    ro = TraceStore.open(path, readonly=True)
+    assert not EVENT_INDEX_NAMES & _index_names(ro)  # a read-only open changes nothing
+    ro.close()
+    s = TraceStore.open(path)
+    assert EVENT_INDEX_NAMES <= _index_names(s) and not event_indexes_pending(s.db)
+    s.close()
 
 
 def test_named_view_and_function_filter(store):

@@ -1,16 +1,23 @@
 """Loading the tracer agent onto a target node, with no file written there.
 
-Why this way: the agent must match the target's OTP release, and production releases often
-ship without the ``compiler`` application, so the loader tries, in order:
+Why this way: the agent must match the target's OTP release, production releases often ship
+without the ``compiler`` application, and compiling on the target costs it ~0.6 s of CPU per
+attach, so the loader tries, in order:
 
 1. the agent is already loaded at the current version -> nothing to do (loading twice is
    harmless);
-2. the target has ``compile`` -> scan, parse and compile the shipped source *on the target*
+2. the prebuilt beam shipped next to the source (``elixir_scope_agent.beam``, compiled by OTP 25,
+   the oldest supported release, which every later release loads) -> ``code:load_binary/3``: one
+   round trip, a few milliseconds of the target's CPU. It is used only if it was built from the
+   shipped source: it carries the source's sha256 (attribute ``es_source_sha256``, written by
+   ``scripts/build_agent.sh``); after an edit of the .erl without a rebuild it is stale and the
+   loader goes on to compiling;
+3. the target has ``compile`` -> scan, parse and compile the shipped source *on the target*
    (three rpcs: the source travels as a binary, the compile step runs there through
    ``erl_eval``), then ``code:load_binary/3``;
-3. another connected node has a compiler and an OTP release not newer than the target's ->
+4. another connected node has a compiler and an OTP release not newer than the target's ->
    compile there, load the beam on the target;
-4. otherwise compile locally with ``erlc`` into a temporary directory (a beam built by OTP N
+5. otherwise compile locally with ``erlc`` into a temporary directory (a beam built by OTP N
    loads on later releases: the OTP 25 beam loads on the OTP 28 runtime).
 
 A stale version is replaced: the old code is soft-purged first (never ``code:purge``, which
@@ -36,8 +43,11 @@ from ..etf import Atom, Charlist
 
 MODULE = "elixir_scope_agent"
 SOURCE_PATH = Path(__file__).with_name(f"{MODULE}.erl")
+PREBUILT_PATH = Path(__file__).with_name(f"{MODULE}.beam")
+HASH_ATTRIBUTE = "es_source_sha256"
 
-__all__ = ["MODULE", "AgentLoadError", "LoadResult", "agent_source", "agent_version", "ensure_agent"]
+__all__ = ["MODULE", "AgentLoadError", "LoadResult", "Prebuilt", "agent_source", "agent_version",
+           "beam_attributes", "ensure_agent", "prebuilt"]
 
 
 class AgentLoadError(Exception):
@@ -46,17 +56,78 @@ class AgentLoadError(Exception):
 
 @dataclass(frozen=True)
 class LoadResult:
-    """How the agent got onto the node. ``how`` is ``already_loaded``, ``target_compile``,
-    ``peer_compile`` or ``local_erlc``."""
+    """How the agent got onto the node. ``how`` is ``already_loaded``, ``prebuilt``,
+    ``target_compile``, ``peer_compile`` or ``local_erlc``; ``note`` says why the prebuilt beam
+    was not used when it was not (stale, missing, refused by the target)."""
 
     node: str
     version: int
     how: str
     replaced: int | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Prebuilt:
+    """The shipped beam and whether it matches the shipped source: ``beam`` is None when it
+    cannot be used, and ``why`` says why (and how to fix it)."""
+
+    beam: bytes | None
+    why: str = ""
 
 
 def agent_source() -> bytes:
     return SOURCE_PATH.read_bytes()
+
+
+def beam_attributes(beam: bytes) -> dict[str, object]:
+    """The module attributes stored in a beam file's ``Attr`` chunk, read without Erlang
+    (``[{Name, Value}]`` in External Term Format inside the IFF container). Raises
+    AgentLoadError on a file that is not a beam."""
+    from ..etf import decode
+
+    if len(beam) < 12 or beam[:4] != b"FOR1" or beam[8:12] != b"BEAM":
+        raise AgentLoadError("not a BEAM file (no FOR1/BEAM header)")
+    off, end = 12, min(len(beam), 8 + int.from_bytes(beam[4:8], "big"))
+    while off + 8 <= end:
+        cid, size = beam[off:off + 4], int.from_bytes(beam[off + 4:off + 8], "big")
+        if cid == b"Attr":
+            try:
+                attrs = decode(beam[off + 8:off + 8 + size])
+            except Exception as exc:  # the etf decoder's own errors, whatever their class
+                raise AgentLoadError(f"the beam's Attr chunk does not decode: {exc}") from exc
+            out: dict[str, object] = {}
+            for item in attrs if isinstance(attrs, list) else []:
+                if isinstance(item, tuple) and len(item) == 2:
+                    out[getattr(item[0], "name", str(item[0]))] = item[1]
+            return out
+        off += 8 + ((size + 3) & ~3)
+    return {}
+
+
+def prebuilt(source: bytes | None = None) -> Prebuilt:
+    """The shipped prebuilt beam if it was built from ``source`` (default: the shipped .erl)."""
+    src = agent_source() if source is None else source
+    return _prebuilt(hashlib.sha256(src).hexdigest(), PREBUILT_PATH)
+
+
+@functools.cache
+def _prebuilt(digest: str, path: Path) -> Prebuilt:
+    rebuild = "run scripts/build_agent.sh to rebuild it"
+    if not path.exists():
+        return Prebuilt(None, f"no prebuilt agent at {path}; {rebuild}")
+    beam = path.read_bytes()
+    try:
+        built_from = beam_attributes(beam).get(HASH_ATTRIBUTE)
+    except AgentLoadError as exc:
+        return Prebuilt(None, f"{path} is unreadable ({exc}); {rebuild}")
+    if isinstance(built_from, list) and len(built_from) == 1:  # `-attr(X)` is stored as [X]
+        built_from = built_from[0]
+    if built_from != digest.encode():
+        was = built_from[:12].decode("ascii", "replace") if isinstance(built_from, bytes) else "unknown"
+        return Prebuilt(None, f"the prebuilt agent is stale (built from source {was}…, the shipped "
+                              f"source is {digest[:12]}…); {rebuild}")
+    return Prebuilt(beam)
 
 
 @functools.cache
@@ -161,12 +232,33 @@ async def load_beam(conn: Connection, beam: bytes) -> None:
             "target's OTP release or older)")
 
 
-async def ensure_agent(conn: Connection, *, peers: Sequence[Connection] = (), force_reload: bool = False) -> LoadResult:
-    """Make sure the current agent version is loaded on ``conn``'s node."""
+async def _load_prebuilt(conn: Connection) -> str:
+    """Load the shipped beam; "" on success, else why it was not used."""
+    pre = prebuilt()
+    if pre.beam is None:
+        return pre.why
+    try:
+        await load_beam(conn, pre.beam)
+    except AgentLoadError as exc:
+        if "still alive" in str(exc):
+            raise  # compiling would be refused for the same reason
+        return f"the target refused the prebuilt agent ({exc})"
+    return ""
+
+
+async def ensure_agent(conn: Connection, *, peers: Sequence[Connection] = (), force_reload: bool = False,
+                       use_prebuilt: bool = True) -> LoadResult:
+    """Make sure the current agent version is loaded on ``conn``'s node: the prebuilt beam if
+    it matches the source (``use_prebuilt=False`` skips it), else compiled (module docstring)."""
     want = agent_version()
     have = await _loaded_version(conn)
     if have == want and not force_reload:
         return LoadResult(conn.node_name, want, "already_loaded")
+    note = "not asked to use the prebuilt agent"
+    if use_prebuilt:
+        note = await _load_prebuilt(conn)
+        if not note:
+            return await _checked(conn, want, "prebuilt", have, "")
     if await has_compiler(conn):
         beam, how = await compile_on(conn), "target_compile"
     else:
@@ -184,7 +276,11 @@ async def ensure_agent(conn: Connection, *, peers: Sequence[Connection] = (), fo
         if beam is None:
             beam = await asyncio.to_thread(local_beam)
     await load_beam(conn, beam)
+    return await _checked(conn, want, how, have, note)
+
+
+async def _checked(conn: Connection, want: int, how: str, have: int | None, note: str) -> LoadResult:
     got = await _loaded_version(conn)
     if got != want:
         raise AgentLoadError(f"loaded the agent on {conn.node_name} but it reports version {got}, not {want}")
-    return LoadResult(conn.node_name, want, how, replaced=have)
+    return LoadResult(conn.node_name, want, how, replaced=have, note=note)

@@ -8,6 +8,7 @@ decoded only when a condition reads them (`Event.payload` is lazy).
 from __future__ import annotations
 
 import bisect
+import weakref
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -23,6 +24,9 @@ from .pairing import Pairs, closings_for, pair_calls
 from .results import EventRow
 
 COLS = "e.id, e.recording_id, e.node_id, e.kind, e.flags, e.ts, e.uniq, e.pid, e.aux"
+_SOURCE_CACHE: "weakref.WeakKeyDictionary[object, dict]" = weakref.WeakKeyDictionary()
+"""Per recording object: a step's SQL -> the source its pages read (``_time_ordered_source``),
+keyed with the recording's event count so a growing recording decides again."""
 KINDS = {int(k): k for k in EventKind}
 CHUNK = 5_000
 
@@ -42,6 +46,7 @@ class Engine:
         self.compiler = StepCompiler(qc, query.text)
         self.node_ids = qc.node_ids(query.nodes) if query.nodes else None
         self._gaps: dict[int, list[int]] | None = None
+        self._time_index: bool | None = None
         self._pairs: dict[frozenset | None, Pairs] = {}
         self.limiter = Limiter()  # run_query installs the query's own limits
 
@@ -50,10 +55,12 @@ class Engine:
         return self.compiler.compile(step, self.query.window, self.node_ids)
 
     # -------------------------------------------------------------- SQL
-    def _stream(self, plan: StepPlan, *, payload: bool, after: tuple | None) -> Iterator[list[tuple]]:
-        """The step's rows in recording order after `after`, CHUNK rows at a time, from ONE
-        statement (re-issuing a keyset query per chunk would redo the index walk and the sort
-        every time). The connection lock is held per fetch, never across a yield."""
+    def _stream(self, plan: StepPlan, *, payload: bool, after: tuple | None,
+                first_chunk: int = CHUNK) -> Iterator[list[tuple]]:
+        """The step's rows in recording order after `after`, from ONE statement (re-issuing a
+        keyset query per chunk would redo the index walk and the sort every time): first
+        `first_chunk` rows (a page asks for just what it shows), then CHUNK rows at a time.
+        The connection lock is held per fetch, never across a yield."""
         import sqlite3
 
         from elixir_scope.store.errors import translate
@@ -61,22 +68,25 @@ class Engine:
         order_sql, order_params = self.qc.wall_order_sql("e")
         cols = COLS + (", e.payload" if payload else ", NULL")
         where = plan.sql()
+        source = self._time_ordered_source(plan) if first_chunk < CHUNK else "events e"
         params = list(order_params) + list(plan.params)
         if after is not None:
             where += f" AND ({order_sql}, e.id) > (?, ?)"
             params += order_params + list(after)
         # no NOT INDEXED hint here: in time order, the (recording_id, ts) index lets a page stop
         # after its first rows instead of sorting the whole selection
-        sql = f"SELECT {cols}, {order_sql} AS okey FROM events e WHERE {where} ORDER BY okey, e.id"
+        sql = f"SELECT {cols}, {order_sql} AS okey FROM {source} WHERE {where} ORDER BY okey, e.id"
         db = self.qc.db
         try:
             with db.lock:
                 cur = db.conn.execute(sql, params)
             try:
+                size = max(1, first_chunk)
                 while True:
                     self.limiter.check()
                     with db.lock:
-                        rows = cur.fetchmany(CHUNK)
+                        rows = cur.fetchmany(size)
+                    size = CHUNK
                     if not rows:
                         return
                     yield rows
@@ -84,6 +94,31 @@ class Engine:
                 cur.close()
         except sqlite3.Error as exc:
             raise translate(exc, "reading the store", db.path) from exc
+
+    def _time_ordered_source(self, plan: StepPlan) -> str:
+        """For a page: walk the time index (no sort; the page stops after its rows) unless the
+        step matches so few events that sorting them is cheaper than walking past the others.
+        With planner statistics, SQLite would sort every match of a kind or function filter
+        before the first row (the 145 ms page at 1M events); the decision here costs a count
+        capped at 0.5 % of the recording, on the step's own index."""
+        if not self.qc.single_node or plan.where == ["e.recording_id = ?"] or plan.empty:
+            return "events e"
+        if self._time_index is None:
+            from elixir_scope.store.db import event_indexes_pending
+
+            self._time_index = not event_indexes_pending(self.qc.db)
+        if not self._time_index:
+            return "events e"
+        cap = max(1000, self.qc.total_events // 200)
+        key = (plan.sql(), tuple(plan.params), self.qc.total_events)
+        known = _SOURCE_CACHE.setdefault(self.qc.recording, {})
+        if key not in known:  # the next pages of the same query (and repeats) skip the count
+            n = self.qc.db.query_one(f"SELECT count(*) FROM (SELECT 1 FROM events e WHERE {plan.sql()} "
+                                     "LIMIT ?)", [*plan.params, cap])[0]
+            if len(known) >= 256:
+                known.clear()
+            known[key] = "events e INDEXED BY events_by_time" if n >= cap else "events e"
+        return known[key]
 
     def pairs(self, plan: StepPlan) -> Pairs:
         """Call → closing pairs for the functions of a calls step (see pairing.py)."""
@@ -100,6 +135,8 @@ class Engine:
 
     # -------------------------------------------------------------- rows
     def _event(self, r: tuple, payload: bytes | None) -> Event:
+        if payload and payload[0] == 0:  # a skeleton: large elements stored once (store/blobs.py)
+            payload = self.qc.db.blobs.real(payload)
         return Event(r[0], r[1], r[2], KINDS[r[3]], r[4], r[5], r[6], r[7], r[8], payload,
                      self.qc.ctx)
 
@@ -126,7 +163,7 @@ class Engine:
 
     def scan(self, plan: StepPlan, step: Step, *, payload: bool, state: ScanState,
              after: tuple | None = None, budget: int | None = None,
-             pairing: bool | None = None) -> Iterator[Row]:
+             pairing: bool | None = None, first_chunk: int = CHUNK) -> Iterator[Row]:
         """Rows of the step in recording order after `after`, residual applied. Updates `state`
         (last examined key, count) so a caller can stop and hand out a cursor."""
         if plan.empty:
@@ -135,7 +172,7 @@ class Engine:
         pairing = plan.needs_pairing if pairing is None else pairing
         pairs = self.pairs(plan) if pairing else None
         need_payload = payload or plan.residual is not None
-        for raw in self._stream(plan, payload=need_payload, after=after):
+        for raw in self._stream(plan, payload=need_payload, after=after, first_chunk=first_chunk):
             rows = self.rows_from(raw, pairs=pairs, closing_payloads=need_payload)
             for r, row in zip(raw, rows):
                 state.last_key = (r[-1], r[0])

@@ -159,20 +159,37 @@ def functions_without_closings(qc: "QueryContext", keys: set[tuple[int, int]] | 
 
 def closings_for(qc: "QueryContext", calls: list[tuple[int, int, int, int]]) -> dict[int, tuple[int, int, int]]:
     """Closings of a few calls `(id, node, pid, aux)` (a page of rows), found by walking each
-    call's own process forward from it through the `(node_id, pid)` index."""
+    call's own process forward from it through the `(node_id, pid)` index. The first step
+    reads two events of the call's function after each call — most calls close there — for
+    every call of the page in ONE statement (a page of 50 calls is one round trip, not 50);
+    the calls still open go on 64 events at a time."""
     out: dict[int, tuple[int, int, int]] = {}
-    for cid, node, pid, aux in calls:
-        depth, after = 1, cid
-        while depth:
-            rows = qc.db.query(
-                "SELECT id, kind, ts FROM events WHERE node_id = ? AND pid = ? AND id > ? "
-                "AND aux = ? AND kind IN (1, 2, 3) ORDER BY id LIMIT 64", (node, pid, after, aux))
+    step = ("SELECT * FROM (SELECT ? AS cid, id, kind, ts FROM events WHERE node_id = ? AND "
+            "pid = ? AND id > ? AND aux = ? AND kind IN (1, 2, 3) ORDER BY id LIMIT {n})")
+    todo = [(cid, node, pid, aux, 1, cid) for cid, node, pid, aux in calls]
+    n = 2  # most calls close at the next event of their function in their process
+    while todo:
+        step_n = step.format(n=n)
+        rows_of: dict[int, list[tuple[int, int, int]]] = {}
+        for i in range(0, len(todo), 100):  # ≤ 500 parameters per statement
+            part = todo[i:i + 100]
+            params: list[int] = []
+            for cid, node, pid, aux, _depth, after in part:
+                params += [cid, node, pid, after, aux]
+            for cid, eid, kind, ts in qc.db.query(" UNION ALL ".join([step_n] * len(part)), params):
+                rows_of.setdefault(cid, []).append((eid, kind, ts))
+        again = []
+        for cid, node, pid, aux, depth, _after in todo:
+            rows = rows_of.get(cid)
             if not rows:
-                break
-            for eid, kind, ts in rows:
+                continue
+            for eid, kind, ts in sorted(rows):
                 depth += 1 if kind == 1 else -1
                 if depth == 0:
                     out[cid] = (eid, kind, ts)
                     break
-            after = rows[-1][0]
+            else:
+                again.append((cid, node, pid, aux, depth, max(r[0] for r in rows)))
+        todo = again
+        n = 64
     return out

@@ -52,12 +52,15 @@ def _recording(target: Any):
 
 def run_query(store_or_recording: Any, text: str, *, limit: int = 100,
               cursor: str | None = None, scan_budget: int = SCAN_BUDGET,
-              limits: QueryLimits | None = None) -> QueryResult:
+              limits: QueryLimits | None = None, count_total: bool = False) -> QueryResult:
     """Run one query and return one page of its result.
 
     `limit` is the page size (1..1000); pass `next_cursor` back as `cursor` (with the same
     text) for the next page. `scan_budget` bounds how many candidate rows a payload condition
-    examines per page before handing out a cursor. Raises `QuerySyntaxError` for a wrong query (position, caret and
+    examines per page before handing out a cursor. An event listing reads only its page (keyset
+    on the time index): its `total_estimate` is exact on the last page and None before it,
+    unless `count_total=True` asks for a count of every match (which reads them all: at a
+    million events that is a large share of the page's cost). Raises `QuerySyntaxError` for a wrong query (position, caret and
     a suggested fix), `QueryCursorError` for a foreign cursor, `QueryStoreError` when the
     store cannot answer, `QueryLimitError` when the query outruns `limits` (time budget,
     rows held in memory; see limits.py).
@@ -72,7 +75,7 @@ def run_query(store_or_recording: Any, text: str, *, limit: int = 100,
     position = decode_cursor(cursor, text, qc.rid) if cursor else None
     try:
         with installed(qc.db.conn, limiter):
-            result = _Runner(engine, query, limit, position, scan_budget).run()
+            result = _Runner(engine, query, limit, position, scan_budget, count_total).run()
     except StoreError as exc:
         if limiter.expired:  # SQLite interrupted a statement at the deadline
             raise limiter.time_error() from exc
@@ -105,8 +108,9 @@ def _gap_facts(engine: Engine, result: QueryResult) -> None:
 
 class _Runner:
     def __init__(self, engine: Engine, query: Query, limit: int, position: list | None,
-                 scan_budget: int = SCAN_BUDGET) -> None:
+                 scan_budget: int = SCAN_BUDGET, count_total: bool = False) -> None:
         self.engine = engine
+        self.count_total = count_total
         self.scan_budget = scan_budget
         self.qc = engine.qc
         self.query = query
@@ -163,7 +167,8 @@ class _Runner:
         state = ScanState()
         budget = self.scan_budget if plan.residual is not None else None
         if want:
-            for row in e.scan(plan, step, payload=True, state=state, after=after, budget=budget):
+            for row in e.scan(plan, step, payload=True, state=state, after=after, budget=budget,
+                              first_chunk=want + 1):
                 rows.append(row)
                 if len(rows) > want:
                     break
@@ -181,7 +186,9 @@ class _Runner:
             nxt = None
         e.attach_closings(rows)
         total = None
-        if plan.residual is None:
+        if nxt is None and (plan.residual is None or state.exhausted):
+            total = emitted + len(rows)  # the last page: every match has been seen
+        elif plan.residual is None and self.count_total:
             total = e.count(plan)
             if self.cap is not None:
                 total = min(total, self.cap)
@@ -202,18 +209,21 @@ class _Runner:
         if plan.residual is None and key == "time":
             # the time index serves both directions: read just the page
             start = self._offset()
-            total = e.count(plan)
-            if self.cap is not None:
-                total = min(total, self.cap)
-            end = min(start + self.page, total)
+            want = self.page if self.cap is None else max(0, min(self.page, self.cap - start))
             order_sql, order_params = self.qc.wall_order_sql("e")
             way = "DESC" if desc else "ASC"
             ids = [r[0] for r in self.qc.db.query(
                 f"SELECT e.id, {order_sql} AS okey FROM events e WHERE {plan.sql()} "
                 f"ORDER BY okey {way}, e.id {way} LIMIT ? OFFSET ?",
-                order_params + plan.params + [max(0, end - start), start])]
+                order_params + plan.params + [want + 1, start])] if want else []
+            more = len(ids) > want and (self.cap is None or start + want < self.cap)
+            ids = ids[:want]
             page = self._rows_by_id(ids)
-            nxt = encode_cursor(self.text, self.qc.rid, [end]) if end < total else None
+            end = start + len(ids)
+            nxt = encode_cursor(self.text, self.qc.rid, [end]) if more else None
+            total = end if nxt is None else None
+            if nxt is not None and self.count_total:
+                total = e.count(plan) if self.cap is None else min(e.count(plan), self.cap)
         elif plan.residual is None:
             cands = temporal.light_candidates(e, plan)
             durations: dict[int, int] = {}
@@ -248,7 +258,7 @@ class _Runner:
             total = len(rows) if self.cap is None else min(len(rows), self.cap)
         e.attach_closings(page)
         return QueryResult("events", EVENT_COLUMNS, rows=[e.event_row(r) for r in page],
-                           next_cursor=nxt, total_estimate=total, total_is_exact=True,
+                           next_cursor=nxt, total_estimate=total, total_is_exact=total is not None,
                            notes=self.notes)
 
     def _rows_by_id(self, ids: list[int]) -> list[Row]:
@@ -271,7 +281,7 @@ class _Runner:
             part = ids[i:i + 900]
             for eid, payload in self.qc.db.query(
                     f"SELECT id, payload FROM events WHERE id IN ({','.join('?' * len(part))})", part):
-                byid[eid].payload_bytes = payload
+                byid[eid].payload_bytes = self.qc.db.blobs.real(payload)
 
     def _functions_without_returns(self, keys) -> set[tuple[int, int]]:
         from .pairing import functions_without_closings
