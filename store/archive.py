@@ -170,7 +170,7 @@ def import_recording(db: "Database", path: Path, limits: ImportLimits | None = N
         else:
             check_schema(conn, path)
             source = path
-        check_rows(conn, path, list(_TABLES), limits)
+        check_rows(conn, path, list(_TABLES) + ["blobs"], limits)  # blobs: large terms stored once
         ids = conn.execute("SELECT id FROM recordings").fetchall()
         if len(ids) != 1:
             raise ArchiveError(f"{path} holds {len(ids)} recordings; a recording file holds exactly one "
