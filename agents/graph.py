@@ -181,7 +181,7 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
     order = {f.id: i for i, f in enumerate(book.facts)}
     facts = sorted(book.facts, key=lambda f: (-ranking.relevance[f.id], order[f.id]))
     return {"findings": facts, "hypotheses": ranking.hypotheses, "claims": ranking.claims,
-            "chain": [f.id for f in ranking.chain], "gaps": view.gap_notes()}
+            "chain": [f.id for f in ranking.chain], "gaps": view.gap_notes() + book.errors}
 
 
 def decided(state: DiagnosisState) -> tuple[bool, str]:

@@ -65,31 +65,23 @@ def _link_blocked(book: FactBook) -> None:
 
 
 def build_facts(view: RecordingView) -> FactBook:
+    """Every analysis over ``view``, then the links between their facts. An analysis that fails
+    on an unusual recording is skipped and named in ``book.errors``: the others still count."""
     book = FactBook()
-    failures.exceptions(view, book)
-    _detectors(view, book)
-    _link_corruption(book)
-    _link_blocked(book)
-    failures.exits(view, book)
-    failures.restarts(view, book)
-    failures.sibling_restarts(view, book)
-    failures.ets_owners(view, book)
-    failures.not_restarted(view, book)
-    failures.dead_sends(view, book)
-    failures.init_calls_parent(view, book)
-    failures.already_started(view, book)
-    waits.blocked_chains(view, book)
-    failures.link_calls(view, book)
-    silent.ignored_errors(view, book)
-    silent.no_effect_messages(view, book)
-    silent.hot_callbacks(view, book)
-    silent.rate_changes(view, book)
-    silent.statem_events(view, book)
-    silent.state_growth(view, book)
-    values.state_reverts(view, book)
-    values.children_down(view, book)
-    values.atoms_from_input(view, book)
-    values.type_mismatch(view, book)
-    resources.ets_growth(view, book)
-    resources.memory_growth(view, book)
+    steps = [
+        failures.exceptions, _detectors, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
+        failures.exits, failures.restarts, failures.sibling_restarts, failures.ets_owners,
+        failures.not_restarted, failures.dead_sends, failures.init_calls_parent, failures.already_started,
+        waits.blocked_chains, failures.link_calls,
+        silent.ignored_errors, silent.no_effect_messages, silent.hot_callbacks, silent.rate_changes,
+        silent.statem_events, silent.state_growth,
+        values.state_reverts, values.children_down, values.atoms_from_input, values.type_mismatch,
+        resources.ets_growth, resources.memory_growth,
+    ]
+    for step in steps:
+        try:
+            step(view, book)
+        except Exception as exc:  # one analysis must never cost the whole diagnosis
+            name = getattr(step, "__name__", "analysis")
+            book.errors.append(f"the {name} analysis failed on this recording ({type(exc).__name__}: {exc})")
     return book

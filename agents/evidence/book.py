@@ -14,6 +14,7 @@ from ..findings import Finding
 class FactBook:
     facts: list[Finding] = field(default_factory=list)
     meta: dict[str, dict[str, Any]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)   # analyses that failed on this recording (and why)
     _counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def add(self, fact: Finding, **meta: Any) -> Finding:

@@ -24,7 +24,8 @@ from .reasons import source_function
 CLEANUP = re.compile(r"(sweep|expire|evict|prune|purge|clean|gc|trim|delete|remove|reap|vacuum|compact)", re.I)
 
 
-def _growing(series: list[int], min_rise: int) -> bool:
+def _growing(series: list, min_rise: int) -> bool:
+    series = [v for v in series if isinstance(v, int)]  # a sample may not have measured it (None)
     if len(series) < 3 or series[-1] - series[0] < min_rise:
         return False
     ups = sum(1 for a, b in zip(series, series[1:]) if b > a)
@@ -93,8 +94,8 @@ def memory_growth(view: RecordingView, book: FactBook) -> None:
         series = [p for s in samples if (p := s.process(proc)) is not None]
         if len(series) < 3:
             continue
-        mem = [p.memory for p in series]
-        binm = [p.binary_bytes for p in series]
+        mem = [p.memory or 0 for p in series]
+        binm = [p.binary_bytes or 0 for p in series]
         kind = None
         if _growing(binm, 1_000_000):
             kind, vals, token = "binary memory", binm, "memory:binary_growing"
