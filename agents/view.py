@@ -230,6 +230,16 @@ class RecordingView:
                 out[idx] = p.init_module
         return out
 
+    def state_steps(self, phases: tuple[str, ...] = ("after", "checkpoint")) -> dict[int, list[StateStep]]:
+        """Each process's recorded states of the given phases, in time order."""
+        out: dict[int, list[StateStep]] = defaultdict(list)
+        for s in self.states:
+            if s.phase in phases:
+                out[s.pid].append(s)
+        for steps in out.values():
+            steps.sort(key=lambda s: (s.ts, s.event_id))
+        return dict(out)
+
     def open_call_at(self, pid: int, ts: int, *, app_only: bool = True) -> Call | None:
         """The innermost traced call running in ``pid`` at ``ts`` (application code only by
         default: not ``:ets``, ``Registry`` and the like)."""

@@ -85,6 +85,12 @@ def ets_growth(view: RecordingView, book: FactBook) -> None:
             pid=first.owner, ts=t0)
 
 
+def _ours(p) -> bool:
+    """ElixirScope's own processes on the node (the tracer agent, its log ring): never a culprit."""
+    text = " ".join(str(x) for x in (p.module, p.current, p.name) if x)
+    return "elixir_scope" in text
+
+
 def memory_growth(view: RecordingView, book: FactBook) -> None:
     samples = getattr(view, "resources", []) or []
     if len(samples) < 3:
@@ -92,7 +98,7 @@ def memory_growth(view: RecordingView, book: FactBook) -> None:
     procs = sorted({p.proc for s in samples for p in s.processes})
     for proc in procs:
         series = [p for s in samples if (p := s.process(proc)) is not None]
-        if len(series) < 3:
+        if len(series) < 3 or _ours(series[0]):
             continue
         mem = [p.memory or 0 for p in series]
         binm = [p.binary_bytes or 0 for p in series]

@@ -474,12 +474,9 @@ def _unique_key_builder(view: RecordingView, pid: int, growing: list[Call]):
 
 
 def state_growth(view: RecordingView, book: FactBook) -> None:
-    by_pid: dict[int, list] = defaultdict(list)
-    for s in view.states:
-        if s.phase in ("after", "checkpoint"):
-            by_pid[s.pid].append(s)
+    by_pid = view.state_steps()
     for pid in sorted(by_pid):
-        steps = sorted(by_pid[pid], key=lambda s: (s.ts, s.event_id))
+        steps = by_pid[pid]
         if len(steps) < 15:
             continue
         sizes = [_size(s.state) for s in steps]

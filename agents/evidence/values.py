@@ -33,12 +33,9 @@ def _fields(state: Any) -> dict[str, str]:
 
 
 def state_reverts(view: RecordingView, book: FactBook) -> None:
-    by_pid: dict[int, list] = defaultdict(list)
-    for s in view.states:
-        if s.phase in ("after", "checkpoint"):
-            by_pid[s.pid].append(s)
+    by_pid = view.state_steps()
     for pid in sorted(by_pid):
-        steps = sorted(by_pid[pid], key=lambda s: (s.ts, s.event_id))
+        steps = by_pid[pid]
         if len(steps) < 3:
             continue
         callbacks = [c for c in view.calls_by_pid.get(pid, []) if c.function.startswith("handle_") and c.args]
