@@ -339,6 +339,17 @@ def rate_changes(view: RecordingView, book: FactBook) -> None:
         if best is None:
             continue
         ratio, k, rate, expected, prev_rate, after = best
+        culprit = _culprit(view, k, k.args[0] if k.args else None)
+        converted = ""
+        configured = set(_ints(k.args[0] if k.args else None))
+        for x in view.calls_by_pid.get(pid, []):
+            # the configured value went through a conversion that changed it (the wrong unit)
+            if x.parent is k and x.outcome == "return" and is_app_module(x.module) and not _generated(x.function) \
+                    and isinstance(x.value, int) and not isinstance(x.value, bool) \
+                    and any(a in configured for a in x.args if isinstance(a, int)) and x.value not in configured:
+                culprit = _culprit(view, x, x.args[0] if len(x.args) == 1 else x.args)
+                converted = f" {x.mfa} turned {fmt(x.args, 40)} into {x.value}, the interval actually used."
+                break
         than = (f"{ratio:.1f}× the {1000.0 / expected:.0f} ms interval it was given" if expected
                 else f"{ratio:.1f}× its rate before ({prev_rate:.1f}/s)")
         book.add(Finding(
@@ -346,8 +357,9 @@ def rate_changes(view: RecordingView, book: FactBook) -> None:
             title=f"{view.label(pid)}'s {shape} timer runs {than} after {k.mfa}",
             summary=(f"After {k.mfa} handled {fmt(k.args[0] if k.args else None, 80)}, {view.label(pid)} handled {shape} "
                      f"{rate:.1f} times a second — {than}: the previous timer was not cancelled when the new one "
-                     "started, so each change adds one more periodic timer."),
-            severity="high", confidence=0.75, culprit=_culprit(view, k, k.args[0] if k.args else None),
+                     "started, so each change adds one more periodic timer — or the interval it set is not "
+                     "the one it was given." + converted),
+            severity="high", confidence=0.75, culprit=culprit,
             evidence=[view.call_evidence(k)] + [view.evidence(None, "sample", t, pid, f"{shape} handled") for t in after[:0]]
                      + [view.call_evidence(c) for c in periodic if c.ts in set(after[:4])],
             signatures=["callback:rate_high", "timer:leak"],
