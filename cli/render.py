@@ -103,7 +103,9 @@ class Output:
         self.console.print(tree)
 
     def line(self, text: str = "") -> None:
-        self.console.print(visible(text), markup=False, highlight=False)
+        """Plain text (possibly several lines, e.g. a generated test): control characters other
+        than the line breaks are shown as escapes, markup is not interpreted."""
+        self.console.print("\n".join(visible(part) for part in text.split("\n")), markup=False, highlight=False)
 
     def warn(self, text: str) -> None:
         """A warning for people (stderr), e.g. gaps in what was examined."""

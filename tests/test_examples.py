@@ -433,8 +433,9 @@ def test_cache_growth_never_hits_and_memory_grows(scenario_node):
     binaries = [r[0] for r in rows]
     assert all(a < b for a, b in zip(binaries, binaries[1:])), rows
     for _bin, entries, hits, upstream in rows:
-        # 40 clients, yet every lookup missed (one more may be under way between the two reads)
-        assert hits == 0 and entries <= upstream <= entries + 1, rows
+        # 40 clients, yet every lookup missed (some may be under way between the two reads: at most
+        # one per client)
+        assert hits == 0 and entries <= upstream <= entries + 40, rows
     assert rows[-1][1] > 40, rows
 
 
