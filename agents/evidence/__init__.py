@@ -71,7 +71,7 @@ def build_facts(view: RecordingView) -> FactBook:
     steps = [
         failures.exceptions, _detectors, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
         failures.exits, failures.restarts, failures.sibling_restarts, failures.ets_owners,
-        failures.not_restarted, failures.dead_sends, failures.init_calls_parent, failures.already_started,
+        failures.not_restarted, failures.dead_sends, failures.lost_mailboxes, failures.init_calls_parent, failures.already_started,
         waits.blocked_chains, failures.link_calls,
         silent.ignored_errors, silent.no_effect_messages, silent.hot_callbacks, silent.rate_changes,
         silent.statem_events, silent.state_growth,

@@ -656,6 +656,43 @@ def dead_sends(view: RecordingView, book: FactBook) -> None:
                 book.link(fact, cause, "the target had crashed")
 
 
+def lost_mailboxes(view: RecordingView, book: FactBook) -> None:
+    """Messages sent to a process that exited before it received them: they die with its
+    mailbox. When the process was then replaced (restarted under a new pid) and the senders
+    go on addressing the old pid, the pid they keep is the first cause."""
+    for e in sorted(view.exits, key=lambda x: (x.ts, x.event_id)):
+        lost = [m for m in view.messages if m.receiver == e.pid and m.send_ts is not None and m.send_ts <= e.ts
+                and m.receive_id is None and m.sender is not None and m.sender != e.pid]
+        if not lost:
+            continue
+        ident = _identity(view, e.pid)
+        replaced = ident is not None and any(_identity(view, s.child) == ident and s.ts > e.ts for s in view.spawns)
+        senders = sorted({m.sender for m in lost})
+        sender = senders[0]
+        target = view.proc(e.pid).pid if view.proc(e.pid) else None
+        keeper = pid_source(view, sender, lost[0].to, e.ts) if target else None
+        frame = view.open_call_at(sender, lost[0].send_ts)
+        culprit = keeper or (_culprit(view, frame, lost[0].msg) if frame else
+                             Culprit(module=mod_name(view.module_of_pid.get(e.pid, "?")), process=view.label(e.pid)))
+        if keeper is not None and ident:
+            culprit.detail = ident
+        book.add(Finding(
+            detector="lost_in_mailbox",
+            title=f"{len(lost)} message(s) died in {view.label(e.pid)}'s mailbox",
+            summary=(f"{view.label(e.pid)} exited ({fmt(e.reason, 40)}) with {len(lost)} message(s) it had not received yet "
+                     f"(from {', '.join(view.label(s) for s in senders[:3])}, e.g. {fmt(lost[0].msg, 80)}): they were "
+                     "lost without an error" + ("; it was restarted under a new pid, and senders that keep the old "
+                                                "pid lose every later message too." if replaced else ".")),
+            severity="high", confidence=0.65 if (replaced and keeper) else 0.5,
+            culprit=culprit,
+            evidence=[view.evidence(m.send_id, "send", m.send_ts, m.sender, f"sent {fmt(m.msg, 60)}, never received")
+                      for m in lost[:4]] + [view.evidence(e.event_id, "exit", e.ts, e.pid, f"exited: {fmt(e.reason, 60)}")],
+            signatures=["message:unmatched", "message:send_dead"] + (["call:noproc"] if replaced else []),
+            fix_hint=("Address the process by name (or through a Registry) so messages reach the current process, "
+                      "and stop a server only when its mailbox is drained (or hand the work over).")),
+            pid=sender, ts=e.ts)
+
+
 def link_calls(view: RecordingView, book: FactBook) -> None:
     """Explain failed calls by their target: the target's crash, slow callback or call cycle."""
     exits_by_label: dict[str, list[Finding]] = defaultdict(list)
