@@ -18,11 +18,14 @@ def make_server(tmp_path, node, **kw):
 
 async def test_recordings_are_listed_as_resources_and_readable(tmp_path, sample_app_module):
     async with Client(make_server(tmp_path, sample_app_module)) as client:
-        assert (await client.list_resources()).resources == []
+        def recordings(resources):  # other resources (the MCP Apps page) are listed too
+            return [r for r in resources if str(r.uri).startswith("elixir-scope://recordings/")]
+
+        assert recordings((await client.list_resources()).resources) == []
         for _ in range(2):
             got = await client.call_tool("start_capture", {"spec": ["SampleApp.Inventory"], "max_seconds": 0.5, "wait": True})
             assert not got.is_error, got.content[0].text
-        listed = (await client.list_resources()).resources
+        listed = recordings((await client.list_resources()).resources)
         uris = [str(r.uri) for r in listed]
         assert uris == ["elixir-scope://recordings/2", "elixir-scope://recordings/1"]
         assert "events" in listed[0].description and listed[0].mime_type == "application/json"
