@@ -74,8 +74,11 @@ def _install(bin_: Path, *requirements: str, cwd: Path) -> None:
         argv = [uv, "pip", "install", "-q", "--python", bin_ / "python", *links, *requirements]
     else:
         argv = [bin_ / "pip", "install", "-q", *requirements]
-    _run(argv, cwd=cwd, env={**_clean_env(), **{k: v for k, v in os.environ.items() if k.startswith(("PIP_", "UV_"))}},
-         timeout=1200)
+    # the machine's package settings (pip's and uv's own variables, and the CA bundle its network
+    # needs: uv does not read pip's `cert` setting) go to the installer; nothing of the project
+    net = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+    passed = {k: v for k, v in os.environ.items() if k.startswith(("PIP_", "UV_")) or k in net}
+    _run(argv, cwd=cwd, env={**_clean_env(), **passed}, timeout=1200)
 
 
 def test_bare_wheel_runs_help_without_extras(wheel, tmp_path):
