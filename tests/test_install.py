@@ -78,6 +78,10 @@ def _install(bin_: Path, *requirements: str, cwd: Path) -> None:
     # needs: uv does not read pip's `cert` setting) go to the installer; nothing of the project
     net = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
     passed = {k: v for k, v in os.environ.items() if k.startswith(("PIP_", "UV_")) or k in net}
+    if "SSL_CERT_FILE" not in passed:  # pip may know the bundle only from its config
+        cert = os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.crt"
+        if Path(cert).is_file():
+            passed["SSL_CERT_FILE"] = cert
     _run(argv, cwd=cwd, env={**_clean_env(), **passed}, timeout=1200)
 
 
