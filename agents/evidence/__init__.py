@@ -9,7 +9,8 @@ Facts know nothing of any particular bug; knowledge-base signatures and the hypo
 The analyses, each a pure function of a :class:`~elixir_scope.agents.view.RecordingView`:
 
 - :mod:`.failures` — exceptions of every class, abnormal exits and what took them down,
-  restart loops, children not restarted, messages to dead processes, failed calls;
+  messages to dead processes, failed calls; :mod:`.supervision` — restart loops, siblings
+  restarted by a strategy, children not restarted, init calling its supervisor;
 - :mod:`.silent` — ignored error returns, messages handled with no effect, hot callbacks,
   unbounded state growth;
 - the analyses in :mod:`~elixir_scope.agents.detectors` — call cycles, slow callbacks,
@@ -25,7 +26,7 @@ The order is deterministic: the same recording always gives the same facts and i
 from __future__ import annotations
 
 from ..view import RecordingView
-from . import failures, resources, silent, values, waits
+from . import failures, resources, silent, supervision, values, waits
 from .book import FactBook
 
 __all__ = ["FactBook", "build_facts"]
@@ -70,8 +71,9 @@ def build_facts(view: RecordingView) -> FactBook:
     book = FactBook()
     steps = [
         failures.exceptions, _detectors, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
-        failures.exits, failures.restarts, failures.sibling_restarts, failures.ets_owners,
-        failures.not_restarted, failures.dead_sends, failures.lost_mailboxes, failures.init_calls_parent, failures.already_started,
+        failures.exits, supervision.restarts, supervision.sibling_restarts, failures.ets_owners,
+        supervision.not_restarted, failures.dead_sends, failures.lost_mailboxes, supervision.init_calls_parent,
+        supervision.already_started,
         waits.blocked_chains, failures.link_calls,
         silent.ignored_errors, silent.no_effect_messages, silent.hot_callbacks, silent.rate_changes,
         silent.statem_events, silent.state_growth,
