@@ -1,8 +1,7 @@
-"""Failures and how they propagate: exceptions of every class, process exits, restarts, calls
-that failed because of another process, messages sent to dead processes — and the links
-between them (restarts and supervision are :mod:`.supervision`), so that a report follows a chain of failures back to its first cause.
-
-Restarts and supervision live in :mod:`.supervision`.
+"""Failures and how they propagate: exceptions of every class, process exits, calls that failed
+because of another process, messages sent to dead processes — and the links between them, so
+that a report follows a chain of failures back to its first cause (restarts and supervision
+are :mod:`.supervision`).
 
 Facts made here (``Finding.detector``):
 
