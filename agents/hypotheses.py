@@ -32,7 +32,7 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
               r"|\bsilent(?:ly)?\b|without (?:an? )?(?:error|crash|trace)|logs? (?:are|is|look|looks) (?:clean|fine|empty)"
               r"|never (?:crash|fail|raise)\w*",
               ("return:", "message:no_effect", "pubsub:", "ets:read_modify_write", "exit:not_restarted",
-               "message:send_dead", "state:", "callback:rate_high", "mailbox:", "process:count", "memory:"),
+               "message:send_dead", "state:", "callback:rate_high", "mailbox:", "process:count", "memory:", "data:"),
               ("exception:error", "exception:throw", "exception:exit", "exit:abnormal", "restart:loop")),
     "never": (r"\bnever\b|\bnot (?:received|delivered|arriv\w*|show\w*|updated|saved|sent|processed|applied)\b"
               r"|\bmissing\b|\blost\b|\bdisappear\w*|\bvanish\w*|\bdropp\w*|\bignored?\b|doesn'?t (?:arrive|show|happen|update)",
@@ -63,7 +63,11 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
              ("callback:rate_high", "reductions:high", "timer:leak", "mailbox:growing"), ()),
     "wrong": (r"\b(?:is|are|was|were|look|looks|comes? out|ends? up) (?:wrong|off|incorrect)\b|\bwrong (?:total|count|value|number|amount|result|data|balance|price|state)s?\b|\bincorrect\b|\bstale\b|\binconsistent\b|\bcounts? (?:are|is) (?:off|low|lower)|\blower than\b"
               r"|\bdoubled?\b|\bduplicat\w*|\bmismatch\w*",
-              ("ets:read_modify_write", "state:", "return:", "message:no_effect", "pubsub:"), ()),
+              ("ets:read_modify_write", "state:", "return:", "message:no_effect", "pubsub:", "data:"), ()),
+    # amounts that should balance and do not: a quantity split or converted loses units
+    "unbalanced": (r"(?:do|does|did)(?: not|n'?t) add up|reconcil\w*|(?:cents?|units?|items?) (?:short|off|missing|too (?:few|many))"
+                   r"|(?:short|off) by (?:a few|one|\d+)|rounding|remainders?|less than (?:we|it|they) (?:invoice|bill|charge|expect)\w*",
+                   ("data:sum_mismatch", "data:", "ets:read_modify_write", "state:value_overwritten"), ()),
 }
 BOOST, DAMP = 1.35, 0.55
 

@@ -85,6 +85,7 @@ CATEGORIES: Mapping[str, str] = {
     "distribution": "clusters, partitions, remote calls",
     "logging": "Logger and log volume",
     "timers": "timers and timeouts",
+    "data": "values that go wrong without an error: arithmetic, conversions, lost units",
 }
 
 # What a signature can ask the capture to record (agents/planner.py turns these into a plan).

@@ -88,6 +88,7 @@ VOCABULARY: dict[str, str] = {
     "state:large": "the state term is large (truncated in state events, expensive to copy)",
     "state:value_overwritten": "a callback writes a field that another callback wrote just before, losing the first value",
     "data:type_mismatch": "the same argument arrives as an integer from some callers and as a numeric string from others",
+    "data:sum_mismatch": "a function splits an integer argument into near-equal parts that do not add up to it (a remainder lost)",
     # -- return values (call/return events of the application's functions)
     "return:error_ignored": "a function returned {:error, _} (or :error) and its caller went on as if it had succeeded",
     "return:error": "a function of the application returned {:error, _} or :error",

@@ -53,6 +53,7 @@ EXPECTED = {
     "throw_escape",
     "hot_loop",
     "ets_growth",
+    "uneven_split",
 }
 
 
@@ -580,3 +581,17 @@ def test_ets_growth_sessions_never_expire(scenario_node):
     assert all(a < b for a, b in zip(sizes, sizes[1:])), rows  # sessions older than the TTL stay
     assert rows[-1][1] > rows[0][1], rows  # and so does the ETS memory
     assert rows[-1][2] >= 8 and all(r[3] == 0 for r in rows), rows  # the sweeper runs, expires nothing
+
+
+@scenario("uneven_split")
+def test_uneven_split_count_differs_from_receiving(scenario_node):
+    s, node = scenario_node
+    out = eval_on(node, f"""
+        r = {s.trigger}
+        d = r.differences
+        "#{{d["mug"]}} #{{d["lamp"]}} #{{d["desk"]}} #{{map_size(d)}} #{{r.received["kettle"]}} #{{r.on_shelves["kettle"]}}"
+    """)
+    mug, lamp, desk, n, kettle_in, kettle_on = ints(out)
+    # uneven deliveries are off by a unit either way; even ones add up
+    assert (mug, lamp, desk, n) == (-1, 1, -1, 3), out
+    assert kettle_in == kettle_on == 300, out

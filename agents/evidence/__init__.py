@@ -78,6 +78,7 @@ def build_facts(view: RecordingView) -> FactBook:
         silent.ignored_errors, silent.no_effect_messages, silent.hot_callbacks, silent.rate_changes,
         silent.statem_events, silent.state_growth,
         values.state_reverts, values.children_down, values.atoms_from_input, values.type_mismatch,
+        values.sum_mismatch,
         resources.ets_growth, resources.memory_growth,
     ]
     for step in steps:

@@ -5,6 +5,7 @@ supervised child that is simply not running.
 | --- | --- | --- |
 | ``state_revert`` | a field of a process's state, changed by one callback, is set back to its previous value by a *different* kind of message (a late reply, a stale refresh) | the callback that wrote the old value back, and its message |
 | ``child_down`` | the supervision facts show a child with no process (transient or temporary: not restarted) | the child's module |
+| ``sum_mismatch`` | a function splits an integer argument into integer parts (shares, chunks, allocations) and the parts do not add up to it: a remainder of integer division or rounding is lost (or counted twice) | the function that returned the parts, and the call |
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections import defaultdict
 from typing import Any
 
 from ..findings import Culprit, Finding, StateChange, StateDiff
-from ..view import RecordingView, fmt, mod_name
+from ..view import RecordingView, fmt, is_atom, mod_name
 from .book import FactBook
 from .silent import _culprit, _shape
 
@@ -187,6 +188,96 @@ def type_mismatch(view: RecordingView, book: FactBook) -> None:
                 fix_hint="Convert the id at the boundary where it enters (parse the string once) and keep one type inside."),
                 pid=c0.pid, ts=c0.ts)
             break
+
+
+def _int_parts(v: Any) -> list[int] | None:
+    """The integer parts of a returned collection: a list (or ``{:ok, list}``) of integers,
+    or of tuples/maps that each hold exactly one integer (``{member, cents}``)."""
+    if isinstance(v, tuple) and len(v) == 2 and isinstance(v[1], list) and is_atom(v[0], "ok"):
+        v = v[1]
+    if isinstance(v, dict):
+        v = list(v.values())
+    if not isinstance(v, list) or not 2 <= len(v) <= 10_000:
+        return None
+    out = []
+    for x in v:
+        if isinstance(x, dict):
+            x = tuple(x.values())
+        if isinstance(x, tuple):
+            ints = [y for y in x if isinstance(y, int) and not isinstance(y, bool)]
+            if len(ints) != 1:
+                return None
+            x = ints[0]
+        if not isinstance(x, int) or isinstance(x, bool):
+            return None
+        out.append(x)
+    return out
+
+
+def sum_mismatch(view: RecordingView, book: FactBook) -> None:
+    """Conservation of a quantity: a function called with an integer ``N`` returns ``k >= 2``
+    integer parts whose sum misses ``N`` by less than ``k`` (the signature of a remainder lost
+    to ``div``/``round``/``trunc``), while the parts are near-equal (a split). Splitting money,
+    stock, pages or batches this way loses (or adds) a few units on every uneven split and
+    nothing fails."""
+    from ..view import is_app_module
+
+    by_fn: dict[tuple, list] = defaultdict(list)
+    for c in view.calls:
+        if c.outcome != "return" or not c.args or not is_app_module(c.module) or c.function.startswith("-"):
+            continue
+        parts = _int_parts(c.value)
+        if parts is None:
+            continue
+        total = sum(parts)
+        for pos, a in enumerate(c.args):
+            if isinstance(a, bool) or not isinstance(a, int) or a < 2 * len(parts):
+                continue
+            if max(parts) - min(parts) > max(1, a // (len(parts) * 10)):
+                continue        # not a split into (near-)equal shares
+            if total == a:
+                by_fn[(c.module, c.function, c.arity, pos)].append((c, parts, 0))
+            elif abs(a - total) < len(parts):
+                by_fn[(c.module, c.function, c.arity, pos)].append((c, parts, a - total))
+    # a caller that only passes on parts computed elsewhere (in its own process or, through a
+    # call, in another) is not where they went wrong: of the calls that returned the same
+    # parts of the same whole, the first to return computed them
+    first: dict[tuple, tuple[int, int]] = {}
+    for (_m, _f, _a, pos), rows in by_fn.items():
+        for c, parts, _lost in rows:
+            k = (c.args[pos], tuple(parts))
+            at = (c.end_ts if c.end_ts is not None else c.ts, c.call_id)
+            if k not in first or at < first[k]:
+                first[k] = at
+    origins = {(at[1], k[1]) for k, at in first.items()}
+    for key in sorted(by_fn):
+        rows = [r for r in by_fn[key] if (r[0].call_id, tuple(r[1])) in origins]
+        bad = [r for r in rows if r[2] != 0]
+        if not bad:
+            continue
+        c0, parts0, lost0 = bad[0]
+        exact = len(rows) - len(bad)
+        pos = key[3]
+        units = sum(r[2] for r in bad)
+        book.add(Finding(
+            detector="sum_mismatch",
+            title=f"{c0.mfa} splits {c0.args[pos]} into parts that add up to {sum(parts0)}",
+            summary=(f"{c0.mfa} was called {len(rows)} time(s) with an integer (argument {pos + 1}) it "
+                     f"returns in near-equal parts; in {len(bad)} call(s) the parts do not add up to it "
+                     f"({fmt(c0.args[pos], 20)} → {len(parts0)} parts summing to {sum(parts0)}, "
+                     f"{'lost' if lost0 > 0 else 'added'} {abs(lost0)}); {abs(units)} unit(s) "
+                     f"{'lost' if units > 0 else 'added'} in all"
+                     + (f", while {exact} split(s) that divide evenly add up" if exact else "")
+                     + ": the remainder of an integer division or a rounding is dropped, silently."),
+            severity="high", confidence=0.55 + (0.1 if exact else 0.0),
+            culprit=_culprit(view, c0, c0.args),
+            evidence=[view.call_evidence(c, f"{c.mfa}({fmt(c.args, 50)}) returned {len(p)} parts summing to "
+                                            f"{sum(p)} (argument {fmt(c.args[pos], 20)})")
+                      for c, p, _ in (bad[:3] + [r for r in rows if r[2] == 0][:1])],
+            signatures=["data:sum_mismatch"],
+            fix_hint="Distribute the remainder (rem/2) over the first parts, or compute the last part as the total "
+                     "minus the others, so the parts always add up to the whole."),
+            pid=c0.pid, ts=c0.ts)
 
 
 def _has_ref(term: Any, depth: int = 0) -> bool:
