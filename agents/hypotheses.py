@@ -64,6 +64,11 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "wrong": (r"\b(?:is|are|was|were|look|looks|comes? out|ends? up) (?:wrong|off|incorrect)\b|\bwrong (?:total|count|value|number|amount|result|data|balance|price|state)s?\b|\bincorrect\b|\bstale\b|\binconsistent\b|\bcounts? (?:are|is) (?:off|low|lower)|\blower than\b"
               r"|\bdoubled?\b|\bduplicat\w*|\bmismatch\w*",
               ("ets:read_modify_write", "state:", "return:", "message:no_effect", "pubsub:", "data:"), ()),
+    # work that stopped half-way: something waits for a message, a reply or a step that never comes
+    "stalled": (r"\bstill (?:\w+ing|shows?|showing|pending|waiting|open|signed in|logged in|busy)\b|\bwaiting (?:behind|for|on)\b"
+                r"|\b(?:has|have|had) stopped\b|\bstays? (?:stuck|busy|pending|lit|on|open)\b|\bnever (?:finish|complete|move|return)\w*",
+                ("message:no_effect", "callback:unhandled_message", "call:blocked_waiting", "call:reply_dropped",
+                 "callback:timeout_cancelled", "statem:", "exit:not_restarted", "message:send_dead"), ()),
     # amounts that should balance and do not: a quantity split or converted loses units
     "unbalanced": (r"(?:do|does|did)(?: not|n'?t) add up|reconcil\w*|(?:cents?|units?|items?) (?:short|off|missing|too (?:few|many))"
                    r"|(?:short|off) by (?:a few|one|\d+)|rounding|remainders?|less than (?:we|it|they) (?:invoice|bill|charge|expect)\w*",

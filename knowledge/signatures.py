@@ -64,11 +64,13 @@ VOCABULARY: dict[str, str] = {
     "call:fan_in": "many processes call the same server pid; its call rate approaches its service rate",
     "call:nested_in_callback": "a handle_call/handle_cast of one server makes a synchronous call to another",
     "call:noproc": "a call or send addressed a process that had already exited (a stale pid or name)",
+    "call:reply_dropped": "a handle_call deferred its reply (:noreply, the caller's from kept in the state) and a later callback dropped it without replying",
     "call:stale_reply": "a {ref, reply} message arrives after the caller's timeout fired",
     # -- callbacks (call/return timing of init/handle_* with return_trace)
     "callback:slow": "handle_* call→return latency far above the others, callers queue behind it",
     "callback:slow_init": "init/1 takes long; the parent supervisor (and its start order) waits",
     "callback:blocking_io": "a callback calls file, HTTP, DB or :timer.sleep while holding callers",
+    "callback:timeout_cancelled": "a GenServer callback returns without the timeout the others arm, so a message cancels the idle timeout and it never fires",
     "callback:rate_high": "one callback runs far more often than the others (a timer rescheduled too fast, a hot loop)",
     "callback:unhandled_message": "handle_info logs or crashes on a message it does not expect",
     # -- mailboxes and messages (send/receive events, message_queue_len checkpoints)

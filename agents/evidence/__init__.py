@@ -26,7 +26,7 @@ The order is deterministic: the same recording always gives the same facts and i
 from __future__ import annotations
 
 from ..view import RecordingView
-from . import failures, resources, silent, supervision, values, waits
+from . import failures, replies, resources, silent, supervision, timeouts, values, waits
 from .book import FactBook
 
 __all__ = ["FactBook", "build_facts"]
@@ -70,7 +70,7 @@ def build_facts(view: RecordingView) -> FactBook:
     on an unusual recording is skipped and named in ``book.errors``: the others still count."""
     book = FactBook()
     steps = [
-        failures.exceptions, _detectors, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
+        failures.exceptions, replies.deferred_replies, _detectors, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
         failures.exits, supervision.restarts, supervision.sibling_restarts, failures.ets_owners,
         supervision.not_restarted, failures.dead_sends, failures.lost_mailboxes, supervision.init_calls_parent,
         supervision.already_started,
@@ -78,7 +78,7 @@ def build_facts(view: RecordingView) -> FactBook:
         silent.ignored_errors, silent.no_effect_messages, silent.hot_callbacks, silent.rate_changes,
         silent.statem_events, silent.state_growth,
         values.state_reverts, values.children_down, values.atoms_from_input, values.type_mismatch,
-        values.sum_mismatch,
+        values.sum_mismatch, timeouts.cancelled_timeouts,
         resources.ets_growth, resources.memory_growth,
     ]
     for step in steps:

@@ -157,11 +157,13 @@ def no_effect_messages(view: RecordingView, book: FactBook) -> None:
         if key in effect or len(groups[key]) < 2:   # once is no pattern (it may have set a timer we cannot see)
             continue
         calls = groups[key]
-        c = calls[0]
+        c = next((x for x in calls if _crash_notice(x.args[0])), calls[0])
         origin = senders.get(c.call_id)
         culprit = _culprit(view, c, c.args[0])
         who = ""
-        if origin is not None and origin.pid != c.pid:
+        # a message sent by the receiving module's own API is the shape its clauses were
+        # written for: the handler, not the sender, decides what it does
+        if origin is not None and origin.pid != c.pid and origin.module != c.module:
             culprit = _culprit(view, origin, c.args[0])
             who = f" It was sent by {origin.mfa} in {view.label(origin.pid)}."
         book.add(Finding(
@@ -170,13 +172,23 @@ def no_effect_messages(view: RecordingView, book: FactBook) -> None:
             summary=(f"{view.label(c.pid)} handled {len(calls)} message(s) shaped {key[3]} in {c.mfa} and not one "
                      f"changed its state or made it send anything (e.g. {fmt(c.args[0], 100)}): the message is "
                      f"swallowed, most likely by a catch-all clause, so whatever it should have done never happens.{who}"),
-            severity="medium", confidence=min(0.6, 0.4 + 0.05 * len(calls)), culprit=culprit,
+            severity="medium", confidence=min(0.6, 0.4 + 0.05 * len(calls)) + (0.1 if _crash_notice(c.args[0]) else 0.0),
+            culprit=culprit,
             evidence=[view.call_evidence(x, f"{x.mfa} got {fmt(x.args[0], 80)}: no state change, nothing sent")
                       for x in calls[:5]],
             signatures=["message:no_effect", "callback:unhandled_message"],
             fix_hint=("Make the message and the clause agree (tag, arity, field names); log or crash on "
                       "unexpected messages instead of a silent catch-all.")),
             pid=c.pid, ts=c.ts)
+
+
+def _crash_notice(msg: Any) -> bool:
+    """A monitor's ``{:DOWN, ref, :process, pid, reason}`` or a trapped ``{:EXIT, pid, reason}``
+    with an abnormal reason: the one message whose whole point is to be acted on."""
+    if isinstance(msg, tuple) and len(msg) in (3, 5) and (is_atom(msg[0], "DOWN") or is_atom(msg[0], "EXIT")):
+        reason = msg[-1]
+        return not any(is_atom(reason, r) for r in ("normal", "shutdown", "noproc"))
+    return False
 
 
 def _senders(view: RecordingView) -> dict[int, Call]:
