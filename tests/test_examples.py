@@ -54,6 +54,8 @@ EXPECTED = {
     "hot_loop",
     "ets_growth",
     "uneven_split",
+    "deferred_reply",
+    "idle_keepalive",
 }
 
 
@@ -595,3 +597,32 @@ def test_uneven_split_count_differs_from_receiving(scenario_node):
     # uneven deliveries are off by a unit either way; even ones add up
     assert (mug, lamp, desk, n) == (-1, 1, -1, 3), out
     assert kettle_in == kettle_on == 300, out
+
+
+@scenario("deferred_reply")
+def test_deferred_reply_error_path_times_out_an_idle_server(scenario_node):
+    s, node = scenario_node
+    out = eval_on(node, f"""
+        {s.trigger}
+        Process.sleep(1200)
+        o = FX.Checkout.orders()
+        st = FX.Rates.stats()
+        "#{{inspect(o[501])}} #{{inspect(o[502])}} #{{inspect(o[503])}} pending=#{{st.pending}} failures=#{{st.failures}}"
+    """)
+    assert out.startswith("{:ok, 11040} {:ok, 1815600} {:failed, :timeout}"), out
+    assert "pending=0 failures=1" in out, out   # idle, not busy: the error path dropped the caller
+
+
+@scenario("idle_keepalive")
+def test_idle_keepalive_replica_connections_never_close(scenario_node):
+    s, node = scenario_node
+    out = eval_on(node, f"""
+        {s.trigger}
+        Process.sleep(1200)
+        closed = Pool.Stats.get().closed
+        st = for db <- ["primary", "replica"], n <- [1, 2], do: Pool.Conn.status({{db, n}})
+        "#{{Enum.count(closed, &match?({{"primary", _}}, &1))}} #{{Enum.count(closed, &match?({{"replica", _}}, &1))}} #{{inspect(st)}}"
+    """)
+    prim, repl = ints(out)[:2]
+    assert prim >= 2 and repl == 0, out   # primaries closed (at boot and after the burst), replicas never
+    assert out.endswith("[:closed, :closed, :open, :open]"), out
