@@ -43,6 +43,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from . import etfscan
 from .errors import BatchFormatError
 from .events import Event, EventKind
 from .gaps import Gap
@@ -133,6 +134,15 @@ def match_messages(rec: "Recording", rows: list[tuple] | None = None) -> list[tu
         rows = rec.db.query(f"SELECT {_MSG_COLS} FROM events "
                             "WHERE recording_id = ? AND kind IN (4, 6, 7, 16) ORDER BY id", (rec.id,))
     evs = sorted(rows, key=lambda r: (wall(r[1], r[3]), r[1], r[3], r[4], r[0]))
+    # nodes of different releases encode equal messages differently (atoms): compare the
+    # canonical bytes then (etfscan.canonical); one release: the bytes as they are
+    mixed = len({n.otp_release for n in rec.context.nodes.values()}) > 1
+
+    def canon(b: bytes) -> bytes:
+        try:
+            return etfscan.canonical(b)
+        except BatchFormatError:
+            return b
     pending: dict[tuple[int, int], dict[bytes, deque]] = defaultdict(lambda: defaultdict(deque))
     to_alias: dict[bytes, deque] = defaultdict(deque)  # sends to an alias, by message bytes
     spawns: dict[tuple[int, int, int], deque] = defaultdict(deque)
@@ -147,12 +157,16 @@ def match_messages(rec: "Recording", rows: list[tuple] | None = None) -> list[tu
                 msg, to = split(payload)
             except BatchFormatError:
                 continue
+            if mixed:
+                msg = canon(msg)
             target = (node_id, aux) if aux else resolve_receiver(names, pids, node_id, ts, to)
             if target:
                 pending[target][msg].append((eid, node_id, pid))
             elif to[1:2] in _REFERENCE_TAGS:
                 to_alias[msg].append((eid, node_id, pid))
         elif kind == _RECV:
+            if mixed:
+                payload = canon(payload)
             q = pending.get((node_id, pid))
             d = q.get(payload) if q else None
             if d:

@@ -156,14 +156,14 @@ async def test_three_nodes_one_recording_cross_node_causality_and_a_node_lost(cl
             assert where[send_id] < where[recv_id]
 
     # the query language filters by node
-    assert _count(run_query(rec, f"receives on {b.name} | count")) == 6 + 6 + 4
+    assert _count(run_query(rec, f"receives on {b.name} | count")) == 3 + 3 + 2 + 2
     assert _count(run_query(rec, f'messages where node = "{c.name}" | count')) == 12
     by = {g.key["node"]: g.values["count"] for g in run_query(rec, "sends | count by node").groups}
-    assert by == {a.name: 16, b.name: 16, c.name: 12}
+    assert by == {a.name: 16, b.name: 10, c.name: 6}
     # one process of one node of a multi-node recording
     srv_b = next(p for p in rec.processes() if p.reg_name == "srv" and p.node_id == nodes[b.name].id)
     own = rec.events(pid=(srv_b.node_id, srv_b.idx), limit=1000)
-    assert len(own) == 16 + 16 - 8 and all(e.node_id == srv_b.node_id for e in own)
+    assert len(own) == 20 and all(e.node_id == srv_b.node_id for e in own)
 
 
 async def test_cluster_members_and_the_overall_limit(cluster, store):
