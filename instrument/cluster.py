@@ -97,11 +97,18 @@ def check_node_names(names: list[str]) -> list[str]:
     return out
 
 
-async def _connect(local: Node, name: str, cookie: str | None) -> Connection:
+async def _connect(local: Node, name: str, cookie: str | None, timeout: float = 5.0) -> Connection:
     try:
-        return await local.connect(name, cookie=cookie)
-    except ConnectError as exc:
+        return await local.connect(name, cookie=cookie, timeout=timeout)
+    except (ConnectError, OSError, TimeoutError) as exc:
         raise ClusterError(f"cannot connect to node {name}: {exc}") from exc
+
+
+async def connect_nodes(local: Node, names: list[str], *, cookie: str | None = None,
+                        timeout: float = 5.0) -> list[Connection]:
+    """A connection to each node of ``names`` (checked with ``check_node_names``); the first
+    that cannot be reached raises ``ClusterError`` naming it."""
+    return [await _connect(local, n, cookie, timeout) for n in check_node_names(list(names))]
 
 
 async def cluster_members(local: Node, first: str, *, cookie: str | None = None) -> list[str]:

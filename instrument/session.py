@@ -139,6 +139,11 @@ class CaptureSession:
         return cls(conn, recording, node_id, agent, mbox, info, limits, agent_mon, owns_recording)
 
     @property
+    def result(self) -> CaptureResult | None:
+        """How the capture ended (None while it runs)."""
+        return self._result
+
+    @property
     def mode(self) -> str:
         """``session`` (OTP 27+ trace session) or ``classic``."""
         return _text(self.info.get("mode", ""))
