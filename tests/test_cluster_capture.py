@@ -19,7 +19,7 @@ from elixir_scope.instrument.etf import Atom
 from elixir_scope.instrument.limits import CaptureLimits
 from elixir_scope.instrument.names import UnknownNameError
 from elixir_scope.store import EventKind, TraceStore
-from elixir_scope.store.causal import ensure_causal
+from elixir_scope.store.causal import ensure_causal, unmatched_sends
 from elixir_scope.store.clocks import happens_before_order
 from elixir_scope.store.query.run import run_query
 from support.cluster import have_otp28, start_cluster, stop_cluster
@@ -124,6 +124,8 @@ async def test_three_nodes_one_recording_cross_node_causality_and_a_node_lost(cl
     # the replies of the gen:call calls go to the caller's alias, across nodes
     alias = [l for l in links if l[2] == "alias_bytes"]
     assert len(alias) == 3 + 3 + 2 and all(l[3] != l[4] for l in alias)
+    # and every send of the recording (pongs to a's pid on b and c too) found its receive
+    assert unmatched_sends(rec) == []
 
     # causal past of the last receive on a reaches b's server; the merged order respects it
     last_recv = rec.events(kind=EventKind.RECEIVE, node_id=nodes[a.name].id, limit=1, descending=True)[0]
