@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .clocks import moment_on
 from .diff import Change, changes
 from .errors import RecordingNotFound
 from .events import Event, EventKind, ProcessInfo
@@ -83,7 +84,7 @@ def state_at(rec: "Recording", process: "ProcessRef", t: "int | Event") -> State
     """The exact state of ``process`` at moment ``t``; None if no state was recorded for it
     at or before ``t``."""
     proc = rec.resolve_process(process)
-    ts, uniq = moment(t)
+    ts, uniq = moment_on(rec, t, proc.node_id, proc.idx)  # an event of another node: store/clocks.py
     row = _latest_state_row(rec, proc, ts, uniq)
     if row is None:
         return None

@@ -141,3 +141,43 @@ def test_schema_4_migration_and_export_import_keep_the_node_columns(store, tmp_p
         assert [x.clock_error for x in old] == [None, None] and len(_links(again.recording(rec.id))) == 3
     finally:
         again.close()
+
+
+def test_state_at_an_event_of_another_node_follows_happens_before(store):
+    """a's client calls b's GenServer (state 1 -> 2) and receives the reply; b's clock, even
+    corrected, stamps the whole call after a's receive. The state of b's server at a's receive
+    is still 2: the reply (sent after the change) happens-before it."""
+    from elixir_scope.instrument.etf import Ref
+    from elixir_scope.store.snapshot import system_snapshot_at
+
+    rec = store.create_recording("call", spec={}, limits={})
+    na = rec.add_node(A, otp_release="25", time_unit=NS, time_offset=0, mono_at_start=0)
+    nb = rec.add_node(B, otp_release="25", time_unit=NS, time_offset=0, mono_at_start=0)
+    for n in (na, nb):
+        rec.set_node_clock(n, at="start", skew=0, error=10_000)
+    ba, bb = BatchBuilder(A), BatchBuilder(B)
+    client_pid, srv_pid = Pid(Atom(A), 80, 0, 1), Pid(Atom(B), 90, 0, 1)
+    client, srv = ba.pid(client_pid, "client"), bb.pid(srv_pid, "srv")
+    ref = Ref(Atom(A), 1, (7, 0, 0))
+    call = (Atom("$gen_call"), (client_pid, ref), Atom("bump"))
+    ba.add(EventKind.SEND, client, 0, (call, srv_pid), ts=1_000)
+    f = bb.mfa(("Elixir.Srv", "handle_call", 3))
+    bb.add(EventKind.STATE, srv, 0, (Atom("checkpoint"), 1), ts=500)
+    bb.add(EventKind.RECEIVE, srv, 0, call, ts=11_000)
+    bb.add(EventKind.CALL, srv, f, [Atom("bump"), (client_pid, ref), 1], ts=12_000)
+    bb.add(EventKind.STATE, srv, f, (Atom("before"), 1), ts=13_000)
+    bb.add(EventKind.RETURN, srv, f, (Atom("reply"), Atom("ok"), 2), ts=14_000)
+    bb.add(EventKind.STATE, srv, f, (Atom("after"), 2), ts=15_000)
+    bb.add(EventKind.SEND, srv, 0, ((ref, Atom("ok")), client_pid), ts=16_000)
+    ba.add(EventKind.RECEIVE, client, 0, (ref, Atom("ok")), ts=4_000)  # before the send, by the clocks
+    for node, b in ((na, ba), (nb, bb)):
+        batch = b.take()
+        rec.ingest_batch(node, batch.dict_entries, batch.events)
+    rec.finish("stopped", {})
+    r = store.recording(rec.id)
+    assert len(_links(r)) == 2
+    got = r.events(kind=EventKind.RECEIVE, node_id=na, limit=1)[0]
+    assert r.state_at((nb, srv), got).state == 2
+    assert r.state_at((nb, srv), 4_000).state == 1  # a time of b's own clock: before the call
+    snap = system_snapshot_at(r, got, node_id=nb)
+    assert snap.process("srv").state == 2
