@@ -427,6 +427,15 @@ def _page(rec: "Recording", origin: Event, horizon: dict, past: bool, limit: int
                                 f"({','.join('?' * len(part))})", part):
             by_id[row[0]] = row
     events = rec.events_from_rows([by_id[i] for i in picked])
+    cursor_next = events[-1].id if more and events else None
+    if len(rec.context.nodes) > 1 and len({e.node_id for e in events}) > 1:
+        # ids are ingest order, arbitrary between nodes: show the page in happens-before order
+        # (the common clock between unrelated events); the cursor stays an id
+        from .clocks import happens_before_order
+
+        events = happens_before_order(rec, events)
+        if past:
+            events.reverse()
     clocks = {}
     if events:
         ids = [e.id for e in events]
@@ -439,7 +448,7 @@ def _page(rec: "Recording", origin: Event, horizon: dict, past: bool, limit: int
         for node_id in {e.node_id for e in events}:
             gaps += rec.gaps(lo, hi, node_id=node_id)
     return CausalPage(origin, "past" if past else "future", events, clocks, len(horizon),
-                      events[-1].id if more and events else None, gaps)
+                      cursor_next, gaps)
 
 
 def causal_past(rec: "Recording", event: Event, limit: int = 100, cursor: int | None = None) -> CausalPage:

@@ -181,3 +181,31 @@ def test_state_at_an_event_of_another_node_follows_happens_before(store):
     assert r.state_at((nb, srv), 4_000).state == 1  # a time of b's own clock: before the call
     snap = system_snapshot_at(r, got, node_id=nb)
     assert snap.process("srv").state == 2
+
+
+def test_a_causal_page_across_nodes_is_in_happens_before_order(store):
+    """b's batch is stored before a's (ids say b first); a's send to b still comes before
+    b's receive of it in a causal page."""
+    rec = store.create_recording("order", spec={}, limits={})
+    na = rec.add_node(A, otp_release="25", time_unit=NS, time_offset=0, mono_at_start=0)
+    nb = rec.add_node(B, otp_release="25", time_unit=NS, time_offset=0, mono_at_start=0)
+    ba, bb = BatchBuilder(A), BatchBuilder(B)
+    client_pid, srv_pid = Pid(Atom(A), 80, 0, 1), Pid(Atom(B), 90, 0, 1)
+    client, srv = ba.pid(client_pid, "client"), bb.pid(srv_pid, "srv")
+    ba.add(EventKind.SEND, client, 0, ((Atom("ping"), client_pid), srv_pid), ts=1_000)
+    ba.add(EventKind.RECEIVE, client, 0, Atom("pong"), ts=9_000)
+    bb.add(EventKind.RECEIVE, srv, 0, (Atom("ping"), client_pid), ts=3_000)
+    bb.add(EventKind.SEND, srv, 0, (Atom("pong"), client_pid), ts=5_000)
+    for node, b in ((nb, bb), (na, ba)):  # b first: lower ids
+        batch = b.take()
+        rec.ingest_batch(node, batch.dict_entries, batch.events)
+    rec.finish("stopped", {})
+    r = store.recording(rec.id)
+    last = r.events(kind=EventKind.RECEIVE, node_id=na, limit=1)[0]
+    past = r.causal_past(last)
+    assert [(e.node_id, e.kind) for e in past.events] == [
+        (nb, EventKind.SEND), (nb, EventKind.RECEIVE), (na, EventKind.SEND)]  # most recent first
+    first = r.events(kind=EventKind.SEND, node_id=na, limit=1)[0]
+    future = r.causal_future(first)
+    assert [(e.node_id, e.kind) for e in future.events] == [
+        (nb, EventKind.RECEIVE), (nb, EventKind.SEND), (na, EventKind.RECEIVE)]
