@@ -13,7 +13,7 @@ from elixir_scope.instrument.etf import Atom, Pid
 from elixir_scope.store import EventKind, TraceStore
 from elixir_scope.store.batch import BatchBuilder
 from elixir_scope.store.causal import ensure_causal
-from elixir_scope.store.clocks import combine, happens_before_order
+from elixir_scope.store.clocks import combine, common_ns, happens_before_order
 from elixir_scope.store.etfscan import canonical
 from elixir_scope.store.query.run import run_query
 from elixir_scope.store.schema import SCHEMA_VERSION
@@ -209,3 +209,19 @@ def test_a_causal_page_across_nodes_is_in_happens_before_order(store):
     future = r.causal_future(first)
     assert [(e.node_id, e.kind) for e in future.events] == [
         (nb, EventKind.RECEIVE), (nb, EventKind.SEND), (na, EventKind.RECEIVE)]
+
+
+def test_stepping_through_a_multi_node_recording_follows_the_common_clock(store):
+    # b's own clock runs 5 s ahead; corrected, its receives interleave with a's sends
+    rec = _two_nodes(store, recv_before_send_ns=-50_000, error_ns=500, skew_b=5 * NS)
+    nodes = rec.context.nodes
+    every = sorted(rec.events(limit=100), key=lambda e: (common_ns(nodes[e.node_id], e.ts), e.node_id, e.id))
+    assert [e.node_id for e in every] == [1, 2, 1, 2, 1, 2]  # uncorrected, b would come 5 s later
+    seen, e = [every[0]], every[0]
+    while (e := rec.step(e, 1)) is not None:
+        seen.append(e)
+    assert [x.id for x in seen] == [x.id for x in every]
+    back, e = [every[-1]], every[-1]
+    while (e := rec.step(e, -1)) is not None:
+        back.append(e)
+    assert [x.id for x in back] == [x.id for x in reversed(every)]
