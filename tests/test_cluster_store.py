@@ -225,3 +225,27 @@ def test_stepping_through_a_multi_node_recording_follows_the_common_clock(store)
     while (e := rec.step(e, -1)) is not None:
         back.append(e)
     assert [x.id for x in back] == [x.id for x in reversed(every)]
+
+
+def test_a_spawn_on_another_node_is_linked_to_the_child(store):
+    """``spawn(b@host, ...)`` from a: the parent's ``spawn`` names a pid of b, the child's
+    ``spawned`` names a pid of a; both ends meet across the nodes."""
+    rec = store.create_recording("spawn", spec={}, limits={})
+    na = rec.add_node(A, otp_release="25", time_unit=NS, time_offset=0, mono_at_start=0)
+    nb = rec.add_node(B, otp_release="25", time_unit=NS, time_offset=0, mono_at_start=0)
+    ba, bb = BatchBuilder(A), BatchBuilder(B)
+    parent_pid, child_pid = Pid(Atom(A), 80, 0, 1), Pid(Atom(B), 90, 0, 1)
+    parent, child_on_a = ba.pid(parent_pid), ba.pid(child_pid)
+    child, parent_on_b = bb.pid(child_pid), bb.pid(parent_pid)
+    mfa = (Atom("timer"), Atom("sleep"), [50])
+    ba.add(EventKind.SPAWN, parent, child_on_a, mfa, ts=1_000)
+    bb.add(EventKind.SPAWNED, child, parent_on_b, mfa, ts=2_000)
+    bb.add(EventKind.EXIT, child, 0, Atom("normal"), ts=3_000)
+    for node, b in ((na, ba), (nb, bb)):
+        batch = b.take()
+        rec.ingest_batch(node, batch.dict_entries, batch.events)
+    rec.finish("stopped", {})
+    r = store.recording(rec.id)
+    assert [(l[2], l[3], l[4]) for l in _links(r)] == [("spawn", na, nb)]
+    exit_ = r.events(kind=EventKind.EXIT, limit=1)[0]
+    assert (na, parent) in {(e.node_id, e.pid) for e in r.causal_past(exit_).events}
