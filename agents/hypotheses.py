@@ -58,7 +58,9 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     # persistent terms, loaded code, ports, tables owned elsewhere
     "node_wide": (r"restart(?:ing)? the (?:whole |entire )?(?:node|vm|beam)|only a (?:node|vm|full) restart"
                   r"|even after (?:we )?restart\w*|survives? (?:a |the )?restart|restarting (?:the|our) \w+ (?:service|app\w*) (?:does ?n[o']t|did ?n[o']t)",
-                  ("vm:", "exception:system_limit", "ets:table_count_growing", "memory:ets_growing"), ()),
+                  ("vm:", "exception:system_limit", "ets:table_count_growing", "memory:ets_growing"),
+                  # …and restarting the application would have cleared what lives in its processes
+                  ("state:growing", "memory:process_heap_growing", "mailbox:growing")),
     "busy": (r"\bcpu\b|\bbusy\b|\bspin\w*|\bhot\b|\bload\b|\bschedulers?\b|\breductions\b",
              ("callback:rate_high", "reductions:high", "timer:leak", "mailbox:growing"), ()),
     "wrong": (r"\b(?:is|are|was|were|look|looks|comes? out|ends? up) (?:wrong|off|incorrect)\b|\bwrong (?:total|count|value|number|amount|result|data|balance|price|state)s?\b|\bincorrect\b|\bstale\b|\binconsistent\b|\bcounts? (?:are|is) (?:off|low|lower)|\blower than\b"

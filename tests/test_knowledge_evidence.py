@@ -167,7 +167,10 @@ SCENARIOS = [
     (["callback:slow_init", "call:cycle", "call:blocked_waiting"], ["supervisor-init-deadlock"]),
     (["pubsub:topic_mismatch", "pubsub:no_subscribers"], ["pubsub-topic-mismatch"]),
     (["pubsub:no_subscribers"], ["pubsub-no-subscribers"]),
-    (["call:blocked_waiting", "exception:timeout:GenServer.call"], ["handle-call-never-replies"]),
+    (["call:blocked_waiting", "call:reply_dropped", "exception:timeout:GenServer.call"], ["handle-call-never-replies"]),
+    (["call:reply_dropped", "exception:timeout:GenServer.call"], ["handle-call-never-replies"]),
+    (["callback:timeout_cancelled", "message:no_effect"], ["genserver-timeout-cancelled"]),
+    (["data:sum_mismatch"], ["integer-split-remainder-lost"]),
     (["message:send_dead", "exit:not_restarted"], ["cast-to-missing-process-lost"]),
 ]
 

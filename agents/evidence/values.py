@@ -10,11 +10,12 @@ supervised child that is simply not running.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import Any
 
 from ..findings import Culprit, Finding, StateChange, StateDiff
-from ..view import RecordingView, fmt, is_atom, mod_name
+from ..view import Call, RecordingView, fmt, is_atom, mod_name
 from .book import FactBook
 from .silent import _culprit, _shape
 
@@ -98,20 +99,30 @@ def atoms_from_input(view: RecordingView, book: FactBook) -> None:
 
     from ..view import is_app_module
 
+    def norm(text: str) -> str:   # String.to_atom(String.downcase(String.trim(s))) is still s
+        return re.sub(r"[^0-9a-z]+", "", text.lower())
+
     groups: dict[tuple, list] = defaultdict(list)
     for c in view.calls:
         if c.outcome != "return" or not is_app_module(c.module) or c.function.startswith("-") or not c.args:
             continue
-        texts = {a.decode("utf-8", "replace") for a in c.args if isinstance(a, bytes) and 0 < len(a) <= 255}
+        flat = [x for a in c.args for x in (a[:50] if isinstance(a, list) else [a])]
+        texts = {norm(a.decode("utf-8", "replace")) for a in flat if isinstance(a, bytes) and 0 < len(a) <= 255}
+        texts.discard("")
         if not texts:
             continue
         vals = c.value if isinstance(c.value, (list, tuple)) else [c.value]
-        made = [v for v in list(vals)[:50] if isinstance(v, Atom) and v.name in texts]
+        made = [v for v in list(vals)[:50] if isinstance(v, Atom) and norm(v.name) in texts]
         if made:
             groups[(c.module, c.function, c.arity)].append((c, made[0]))
+    # a function that only collects what an inner one made is not where the atoms are made
+    inner_parents = {id(x.parent) for hits in groups.values() for x, _a in hits if x.parent is not None}
+    outer = {k for k, hits in groups.items() if all(id(x) in inner_parents or _encloses(x, groups, k) for x, _a in hits)}
     samples = getattr(view, "resources", []) or []
     grew = len(samples) >= 2 and samples[-1].atom_count > samples[0].atom_count
     for key in sorted(groups):
+        if key in outer:
+            continue
         hits = groups[key]
         distinct = {a.name for _c, a in hits}
         if len(distinct) < 3:
@@ -131,6 +142,13 @@ def atoms_from_input(view: RecordingView, book: FactBook) -> None:
             signatures=["vm:atom_count_growing", "exception:system_limit"],
             fix_hint="Map known strings to atoms explicitly (or String.to_existing_atom/1); keep user input as strings."),
             pid=c.pid, ts=c.ts)
+
+
+def _encloses(c: Call, groups: dict[tuple, list], own: tuple) -> bool:
+    """Whether a call of another group runs inside ``c`` (the same process, within its time)."""
+    end = c.end_ts if c.end_ts is not None else c.ts
+    return any(x.pid == c.pid and c.ts < x.ts <= end
+               for k, hits in groups.items() if k != own for x, _a in hits)
 
 
 def _kind(v: Any) -> str | None:
