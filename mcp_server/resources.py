@@ -72,7 +72,8 @@ def register(server: MCPServer) -> None:
         """A diagnosis report of this session (from the diagnose tool), as Markdown."""
         report = app_state(ctx).reports.get(report_id)
         if report is None:
-            raise ResourceError(f"no report {report_id!r} in this server session: run the diagnose tool first")
+            raise ResourceError(f"no report {report_id!r} in this client session (reports belong to the session "
+                                "that ran diagnose; the oldest are dropped after 100): run the diagnose tool first")
         from elixir_scope.agents.report import render_markdown
 
         return render_markdown(report)

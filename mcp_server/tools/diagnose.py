@@ -141,7 +141,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
             include_tests=include_tests, trigger=trigger, seconds=seconds, recording_id=recording,
             max_rounds=max_rounds, time_budget=time_budget), dctx)
         report_id = secrets.token_hex(4)
-        state.reports[report_id] = report
+        state.add_report(report_id, report)
         md = render_markdown(report)
         return DiagnosisResult(
             report_id=report_id, verdict=report.verdict, recording=report.recording_id,
