@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import weakref
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Iterator
 
 from elixir_scope.store.events import Event, EventKind
 
