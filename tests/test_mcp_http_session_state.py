@@ -18,6 +18,7 @@ from elixir_scope.mcp_server.config import ServerConfig
 from elixir_scope.mcp_server.server import build_server
 from elixir_scope.mcp_server.transports import http_app
 from support.cart_recording import build_cart_recording
+from support.mcp_calls import err, ok
 from support.mcp_servers import free_port
 
 TOKEN = "session-state-token-0123456789"
@@ -30,18 +31,6 @@ def erl_target():
     n = start_node("erl")
     yield n
     n.stop()
-
-
-async def ok(client, name, args=None) -> dict:
-    r = await client.call_tool(name, args or {})
-    assert not r.is_error, f"{name}: {r.content[0].text}"
-    return r.structured_content
-
-
-async def err(client, name, args=None) -> str:
-    r = await client.call_tool(name, args or {})
-    assert r.is_error, f"{name} unexpectedly succeeded: {r.structured_content}"
-    return r.content[0].text
 
 
 async def test_two_concurrent_http_sessions_keep_captures_reports_and_node_apart(

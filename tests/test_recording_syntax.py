@@ -20,6 +20,7 @@ from elixir_scope.instrument.etf import Atom
 from elixir_scope.mcp_server.config import ServerConfig
 from elixir_scope.mcp_server.server import build_server
 from support.erlang_fixtures import compile_erlang_fixtures
+from support.mcp_calls import ok
 from support.nodes import start_node
 
 
@@ -55,12 +56,6 @@ def recorded(tmp_path_factory):
     finally:
         node.stop()
     return store, rid
-
-
-async def ok(client, name, args=None) -> dict:
-    r = await client.call_tool(name, args or {})
-    assert not r.is_error, f"{name}: {r.content[0].text}"
-    return r.structured_content
 
 
 def dumped(value) -> str:

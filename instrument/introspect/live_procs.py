@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ..dist import Connection
 from ..etf import Atom, Pid
 from .live_call import LiveOptions, Shown, live_call, process_ref, shown
+from .live_call import atom_name as _name, reply_field as _a
 from .live_models import MailboxPeek, ProcessState
 from .processes import _BEHAVIOURS
 
@@ -23,14 +24,6 @@ __all__ = ["get_state", "peek_mailbox", "process_labels", "AppNames", "MAILBOX_C
 # Reading a mailbox copies all of it (process_info(P, messages) has no limit): beyond this many
 # messages only the length is reported.
 MAILBOX_COPY_LIMIT = 10_000
-
-
-def _a(m: dict, key: str):
-    return m.get(Atom(key))
-
-
-def _name(v) -> str | None:
-    return v.name if isinstance(v, Atom) and v.name != "undefined" else None
 
 
 async def get_state(conn: Connection, process: str | Pid, *, timeout_ms: int = 5000,
