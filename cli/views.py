@@ -40,6 +40,7 @@ def process_names(r: ProcessRow) -> str:
     initial call."""
     names = [r.name] if r.name else []
     names += [f"[{n}]" for n in (r.label, r.process_name) if n]
+    names += [f"[global {r.global_name}]"] if r.global_name else []
     return " ".join(names) or r.initial_call or ""
 
 

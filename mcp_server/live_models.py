@@ -97,6 +97,7 @@ class ProcessRow(BaseModel):
     reductions: int
     label: str | None = Field(default=None, description="The process label (proc_lib:set_label/1 on OTP 27+, the '$process_label' dictionary entry), when it has one.")
     process_name: str | None = Field(default=None, description="The name the application keeps in the process dictionary under process_name (RabbitMQ style), when it has one.")
+    global_name: str | None = Field(default=None, description="The name it is registered under with global ({:global, name} / {global, Name} via names), when it has one.")
 
 
 def mfa_in(mfa: Any, sx: TermSyntax) -> str | None:
@@ -116,6 +117,7 @@ def process_row(p: Any, sx: TermSyntax = ELIXIR, names: Any = None) -> ProcessRo
         message_queue_len=p.message_queue_len, memory=p.memory, reductions=p.reductions,
         label=_app_name(names.label if names else None, sx),
         process_name=_app_name(names.process_name if names else None, sx),
+        global_name=_app_name(names.global_name if names else None, sx),
     )
 
 

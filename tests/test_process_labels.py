@@ -12,6 +12,7 @@ from mcp import Client
 
 from elixir_scope.cli import main
 from elixir_scope.instrument.dist import Node
+from elixir_scope.instrument.etf import Atom
 from elixir_scope.instrument.introspect import process_labels, process_overview
 from elixir_scope.mcp_server.config import ServerConfig
 from elixir_scope.mcp_server.server import build_server
@@ -27,7 +28,8 @@ def otp28_labelled():
     node = start_node("otp28", eval_code=(
         f"spawn(fun() -> proc_lib:set_label(<<\"checkout worker\">>), {WAIT} end), "
         f"spawn(fun() -> proc_lib:set_label({{cart, 42}}), {WAIT} end), "
-        f"spawn(fun() -> put(process_name, {{rabbit_reader, <<\"10.0.0.7:5672\">>}}), {WAIT} end)"))
+        f"spawn(fun() -> put(process_name, {{rabbit_reader, <<\"10.0.0.7:5672\">>}}), {WAIT} end), "
+        f"yes = global:register_name(es_global_worker, spawn(fun() -> {WAIT} end))"))
     yield node
     node.stop()
 
@@ -50,8 +52,9 @@ async def test_agent_reads_labels_and_app_names_on_otp28(otp28_labelled):
     assert "b'checkout worker'" in labels and any("cart" in t and "42" in t for t in labels)
     pn = [n.process_name.term for n in names.values() if n.process_name]
     assert len(pn) == 1 and pn[0][1] == b"10.0.0.7:5672"
+    assert [n.global_name.term for n in names.values() if n.global_name] == [Atom("es_global_worker")]
     # processes without any are not listed: a bare node has a few hundred processes
-    assert len(names) == 3
+    assert len(names) == 4
 
 
 async def test_mcp_lists_show_labels_otp28(tmp_path, otp28_labelled):
@@ -67,6 +70,8 @@ async def test_mcp_lists_show_labels_otp28(tmp_path, otp28_labelled):
         assert [r["label"] for r in cart] == ["{cart,42}"]  # a pure Erlang node: Erlang syntax
         rabbit = (await client.call_tool("find_processes", {"text": "10.0.0.7"})).structured_content["items"]
         assert len(rabbit) == 1 and rabbit[0]["process_name"] == '{rabbit_reader,<<"10.0.0.7:5672">>}'
+        glob = (await client.call_tool("find_processes", {"text": "es_global"})).structured_content["items"]
+        assert [r["global_name"] for r in glob] == ["es_global_worker"]
         listed = (await client.call_tool("list_processes", {"limit": 200})).structured_content["items"]
         assert "checkout worker" in {r["label"] for r in listed}
 

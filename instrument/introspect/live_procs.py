@@ -63,10 +63,12 @@ LABELS_MAX = 20_000
 class AppNames:
     """Names a process carries besides its registered name: the process label
     (``proc_lib:set_label/1`` on OTP 27+, kept under ``'$process_label'``; the same key set by
-    hand on older releases) and an app-kept ``process_name`` entry (RabbitMQ)."""
+    hand on older releases), an app-kept ``process_name`` entry (RabbitMQ) and a ``global``
+    name (``{global, Name}`` / ``{:global, name}`` via registrations)."""
 
     label: Shown | None = None
     process_name: Shown | None = None
+    global_name: Shown | None = None
 
 
 async def process_labels(conn: Connection, pids: list[Pid], *, options: LiveOptions | None = None,
@@ -81,5 +83,6 @@ async def process_labels(conn: Connection, pids: list[Pid], *, options: LiveOpti
     out: dict[Pid, AppNames] = {}
     for pid, entries in rows:
         found = {k.name: shown(v) for k, v in entries if isinstance(k, Atom)}
-        out[pid] = AppNames(label=found.get("$process_label"), process_name=found.get("process_name"))
+        out[pid] = AppNames(label=found.get("$process_label"), process_name=found.get("process_name"),
+                            global_name=found.get("global_name"))
     return out
