@@ -126,8 +126,8 @@ async def main(n_terms: int, rounds: int) -> None:
                 ep = rate(erlpack.unpack, plain, rounds)
                 ours_plain = rate(decode, plain, rounds)
                 print(f"      erlpack {ep:12,.0f} terms/s  vs ours {ours_plain:12,.0f} terms/s on the same bytes")
-                print(f"      erlpack maps atoms to its own Atom(str) type and strings/binaries inexactly; "
-                      f"not used")
+                print("      erlpack maps atoms to its own Atom(str) type and strings/binaries inexactly; "
+                      "not used")
         except ImportError:
             print("  erlpack not installed")
         print(f"  mailbox end to end: {n_batches} es_batch messages with a {len(events):,}-byte binary -> "

@@ -62,7 +62,7 @@ async def one(app: str, tmp: Path, kb: Path) -> dict:
         node.stop()
     wait = report.timings_ms.get("capture_wait", 0.0)
     t1 = time.perf_counter()
-    offline = await diagnose(DiagnosisInput(symptom=sc["symptom"], recording_id=report.recording_id,
+    await diagnose(DiagnosisInput(symptom=sc["symptom"], recording_id=report.recording_id,
                                             source_path=str(EXAMPLES / app)),
                              DiagnosisContext(store=store, knowledge_dir=kb))
     offline_ms = (time.perf_counter() - t1) * 1000

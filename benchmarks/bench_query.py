@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from elixir_scope.instrument.etf import Atom, encode  # noqa: E402
 from elixir_scope.store import TraceStore  # noqa: E402
 from elixir_scope.store.query import run_query  # noqa: E402
-from support.query_records import Batch, new_recording  # noqa: E402
+from support.query_records import new_recording  # noqa: E402
 
 MODULES = {
     "MyApp.Cart": [("add", 2), ("remove", 2), ("total", 1), ("checkout", 1)],

@@ -116,7 +116,6 @@ def prefilled(path: Path, events: int) -> None:
 
 def main() -> None:
     import json
-    import os
     import shutil
 
     from _bench_common import SHARED_NOTE, load_average, show, spread

@@ -84,6 +84,32 @@ async def term_syntax(args: argparse.Namespace, conn: Any) -> Any:
     return choose(choice, node_runs_elixir=await runs_elixir(conn) if choice == "auto" else None)
 
 
+def recording_syntax(args: argparse.Namespace, rec: Any) -> Any:
+    """How this command prints a recording: ``--syntax``, else by the recording's names (a
+    pure Erlang node's recording prints in Erlang; ``mcp_server.syntax``)."""
+    from elixir_scope.mcp_server.syntax import recording_syntax as by_recording
+
+    return by_recording(config_from(args).syntax, rec)
+
+
+@contextmanager
+def opened_recording(args: argparse.Namespace, recording: int | None) -> Iterator[Any]:
+    """The recording ``recording`` (default: the newest) of the store named by --store, with
+    everything printed inside the block in its language (``recording_syntax``)."""
+    from elixir_scope.instrument.etf.syntax import printing
+
+    with opened_store(args) as store:
+        if recording is not None:
+            rec = store.recording(recording)
+        else:
+            infos = store.recordings()
+            if not infos:
+                raise CliError("the trace store has no recordings yet", "record one with `elixir-scope record`")
+            rec = store.recording(infos[-1].id)
+        with printing(recording_syntax(args, rec)):
+            yield rec
+
+
 @contextmanager
 def opened_store(args: argparse.Namespace, *, must_exist: bool = True) -> Iterator[Any]:
     """The trace store named by --store / ELIXIR_SCOPE_STORE, closed afterwards."""

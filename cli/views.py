@@ -35,9 +35,18 @@ def show_overview(out: Output, ov: NodeOverview) -> None:
     ])
 
 
+def process_names(r: ProcessRow) -> str:
+    """``SampleApp.Cart``, ``[cart 42]`` (a process label or app-kept name), both, or else the
+    initial call."""
+    names = [r.name] if r.name else []
+    names += [f"[{n}]" for n in (r.label, r.process_name) if n]
+    names += [f"[global {r.global_name}]"] if r.global_name else []
+    return " ".join(names) or r.initial_call or ""
+
+
 def show_processes(out: Output, rows: list[ProcessRow], title: str) -> None:
     out.table(title, ["pid", "process", "current function", "behaviour", "mailbox", "memory", "reductions"],
-              [[r.pid, r.name or r.initial_call or "", r.current_function or "", r.behaviour or "",
+              [[r.pid, process_names(r), r.current_function or "", r.behaviour or "",
                 str(r.message_queue_len), human_bytes(r.memory), str(r.reductions)]
                for r in rows],
               right=("mailbox", "memory", "reductions"))

@@ -53,7 +53,7 @@ from __future__ import annotations
 import weakref
 from typing import Any, Iterable, Sequence
 
-from .dist import Connection, DistError, RpcError
+from .dist import Connection, DistError
 from .etf import Atom, Charlist, ImproperList
 from .replay_model import (
     REDACTED,

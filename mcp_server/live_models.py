@@ -95,6 +95,9 @@ class ProcessRow(BaseModel):
     message_queue_len: int
     memory: int = Field(description="Bytes.")
     reductions: int
+    label: str | None = Field(default=None, description="The process label (proc_lib:set_label/1 on OTP 27+, the '$process_label' dictionary entry), when it has one.")
+    process_name: str | None = Field(default=None, description="The name the application keeps in the process dictionary under process_name (RabbitMQ style), when it has one.")
+    global_name: str | None = Field(default=None, description="The name it is registered under with global ({:global, name} / {global, Name} via names), when it has one.")
 
 
 def mfa_in(mfa: Any, sx: TermSyntax) -> str | None:
@@ -106,12 +109,31 @@ def mfa_in(mfa: Any, sx: TermSyntax) -> str | None:
     return sx.mfa(mfa.module, mfa.function, mfa.arity)
 
 
-def process_row(p: Any, sx: TermSyntax = ELIXIR) -> ProcessRow:
+def process_row(p: Any, sx: TermSyntax = ELIXIR, names: Any = None) -> ProcessRow:
+    """A live process summary; ``names`` its ``AppNames`` (label, process_name) when known."""
     return ProcessRow(
         pid=sx.pid(p.pid), name=sx.name(p.registered_name), initial_call=mfa_in(p.initial_call, sx),
         current_function=mfa_in(p.current_function, sx), behaviour=p.behaviour, status=p.status,
         message_queue_len=p.message_queue_len, memory=p.memory, reductions=p.reductions,
+        label=_app_name(names.label if names else None, sx),
+        process_name=_app_name(names.process_name if names else None, sx),
+        global_name=_app_name(names.global_name if names else None, sx),
     )
+
+
+def _app_name(value: Any, sx: TermSyntax) -> str | None:
+    """A label as text: a string label bare (``cart 42``), any other term in ``sx``'s syntax."""
+    if value is None:
+        return None
+    term = value.term
+    if isinstance(term, bytes) and not value.truncated:
+        try:
+            text = term.decode("utf-8")
+            if text.isprintable():
+                return text[:200]
+        except UnicodeDecodeError:
+            pass
+    return sx.term(term, limit=10, printable_limit=200)
 
 
 class ProcessDetailsModel(BaseModel):

@@ -27,15 +27,22 @@ def register(server: MCPServer) -> None:
     )
     async def recording_resource(recording_id: int, ctx: Context) -> str:
         """A recording's metadata, event counts by kind, gaps and processes (JSON)."""
+        from elixir_scope.instrument.etf.syntax import printing
+
+        from .syntax import recording_syntax
+
+        state = app_state(ctx)
         try:
-            rec = app_state(ctx).store().recording(recording_id)
+            rec = state.store().recording(recording_id)
             stats = rec.stats
+            with printing(recording_syntax(state.config.syntax, rec)):
+                labels = [process_label(p) for p in rec.processes()]
             doc = {
                 "recording": recording_row(rec.info).model_dump(),
                 "events_by_kind": stats.by_kind,
                 "gaps": [gap_row(g).model_dump() for g in rec.gaps()],
                 "nodes": [n.name for n in rec.nodes()],
-                "processes": [process_label(p) for p in rec.processes()],
+                "processes": labels,
             }
         except Exception as exc:
             raise ResourceError(describe(exc).one_line()) from exc
@@ -46,15 +53,21 @@ def register(server: MCPServer) -> None:
         name="recording-timeline", title="Recording timeline", mime_type="text/plain",
     )
     async def timeline_resource(recording_id: int, ctx: Context) -> str:
-        """The first events of a recording, one per line, terms in Elixir syntax."""
+        """The first events of a recording, one per line, terms in the recording's language."""
+        from elixir_scope.instrument.etf.syntax import printing
+
+        from .syntax import recording_syntax
+
+        state = app_state(ctx)
         try:
-            rec = app_state(ctx).store().recording(recording_id)
+            rec = state.store().recording(recording_id)
             events = rec.events(limit=TIMELINE_EVENTS)
         except Exception as exc:
             raise ResourceError(describe(exc).one_line()) from exc
         lines = []
-        for ev in events:
-            r = event_row(ev, limit=10, printable_limit=120)
+        with printing(recording_syntax(state.config.syntax, rec)):
+            rows = [event_row(ev, limit=10, printable_limit=120) for ev in events]
+        for r in rows:
             fn = f" {r.function}" if r.function else ""
             other = f" -> {r.other}" if r.other else ""
             lines.append(f"#{r.id} {r.time or r.ts} {r.kind} {r.process}{fn}{other} {r.payload or ''}".rstrip())
@@ -72,7 +85,15 @@ def register(server: MCPServer) -> None:
         """A diagnosis report of this session (from the diagnose tool), as Markdown."""
         report = app_state(ctx).reports.get(report_id)
         if report is None:
-            raise ResourceError(f"no report {report_id!r} in this server session: run the diagnose tool first")
+            raise ResourceError(f"no report {report_id!r} in this client session (reports belong to the session "
+                                "that ran diagnose; the oldest are dropped after 100): run the diagnose tool first")
         from elixir_scope.agents.report import render_markdown
+        from elixir_scope.instrument.etf.syntax import ELIXIR, printing
 
-        return render_markdown(report)
+        from .syntax import recording_syntax
+
+        state = app_state(ctx)
+        rid = getattr(report, "recording_id", None)
+        sx = recording_syntax(state.config.syntax, state.store().recording(rid)) if rid is not None else ELIXIR
+        with printing(sx):
+            return render_markdown(report)

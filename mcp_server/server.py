@@ -23,7 +23,6 @@ from . import craft, discovery, prompts, resources, tools
 from .apps import build_apps
 from .config import ServerConfig
 from .state import AppState
-from .transports import auth_kwargs
 
 INSTRUCTIONS = """\
 ElixirScope debugs live Elixir/Erlang (BEAM) systems. Typical flow:
@@ -58,7 +57,6 @@ def build_server(config: ServerConfig | None = None) -> MCPServer:
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         extensions=[build_apps()],  # MCP Apps: pictures for hosts that render UI (apps.py)
-        **auth_kwargs(config),
     )
     tools.register_all(server, config)
     resources.register(server)

@@ -11,7 +11,11 @@ one connected most recently *in the same client session*, or ``ServerConfig.defa
 (connecting on first use). Over HTTP each MCP session (``Mcp-Session-Id``) has its own current
 node (``SessionScope``) - stateless requests of the newest protocol, which carry no session,
 one per client address - so one client's ``connect_node`` never redirects another client's
-tools; stdio has one client and one scope. A connection that went down is dropped by the
+tools; stdio has one client and one scope. The captures a session started and the diagnosis
+reports it produced belong to its scope too: ``capture_status`` lists, ``stop_capture`` stops
+and ``elixir-scope://reports/{id}`` reads only the caller's own (the recordings themselves are
+in the shared store, for every session to read). Every capture the server started is also
+kept in ``AppState.running``, so shutdown stops them all, whichever session started them. A connection that went down is dropped by the
 node, so the next call reconnects cleanly.
 
 The cookie a connection was made with is remembered (as a redacted ``Cookie``): asking for an
@@ -52,11 +56,23 @@ class CookieMismatch(PermissionError):
             "use the existing connection, or disconnect_node first to reconnect with another cookie")
 
 
+# Diagnosis reports kept per session (the oldest is dropped first; its resource then says so).
+MAX_REPORTS = 100
+
+
 @dataclass
 class SessionScope:
-    """What one client session has chosen: its current node."""
+    """What one client session owns: its current node, the captures it started (by id) and
+    the diagnosis reports it produced (by id, the newest ``MAX_REPORTS``)."""
 
     current: str | None = None
+    captures: dict[int, Any] = field(default_factory=dict)
+    reports: OrderedDict[str, Any] = field(default_factory=OrderedDict)
+
+    def keep_report(self, report_id: str, report: Any) -> None:
+        self.reports[report_id] = report
+        while len(self.reports) > MAX_REPORTS:
+            self.reports.popitem(last=False)
 
 
 # Per-session scopes kept at most (least recently used dropped first; a dropped session's
@@ -71,11 +87,10 @@ class AppState:
     config: ServerConfig
     node_: Node | None = None
     store_: TraceStore | None = None
-    captures: dict[int, Any] = field(default_factory=dict)
+    # Every capture this server started, whichever session did (stopped at shutdown).
+    running: dict[int, Any] = field(default_factory=dict)
     # Heavy objects built on first use by the tools that need them (the knowledge retriever).
     cache: dict[str, Any] = field(default_factory=dict)
-    # Diagnosis reports of this server session, by id (also served as MCP resources).
-    reports: dict[str, Any] = field(default_factory=dict)
     # Store work runs in worker threads (tools.common.in_thread): open the store only once.
     store_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     # The scope of stdio / in-process clients, and per-HTTP-session scopes by session id.
@@ -91,6 +106,24 @@ class AppState:
     @current.setter
     def current(self, name: str | None) -> None:
         self.scope.current = name
+
+    @property
+    def captures(self) -> dict[int, Any]:
+        """The captures of the shared scope (stdio / in-process clients)."""
+        return self.scope.captures
+
+    @property
+    def reports(self) -> OrderedDict[str, Any]:
+        """The diagnosis reports of the shared scope (also served as MCP resources)."""
+        return self.scope.reports
+
+    def add_capture(self, capture_id: int, capture: Any, *, scope: SessionScope | None = None) -> None:
+        """Register a capture started by ``scope``'s client (default: the shared scope)."""
+        (scope or self.scope).captures[capture_id] = capture
+        self.running[capture_id] = capture
+
+    def add_report(self, report_id: str, report: Any, *, scope: SessionScope | None = None) -> None:
+        (scope or self.scope).keep_report(report_id, report)
 
     def for_session(self, session_id: str | None) -> "AppState | SessionView":
         """The state as the client session ``session_id`` sees it (None: the shared scope)."""
@@ -186,12 +219,14 @@ class AppState:
 
     async def close(self) -> None:
         """Stop captures, close connections and the store; one failure must not skip the rest."""
-        for cap in list(self.captures.values()):
+        for cap in list(self.running.values()):
             try:
                 await cap.stop()
             except Exception:
                 log.warning("stopping a capture at shutdown failed", exc_info=True)
-        self.captures.clear()
+        self.running.clear()
+        for sc in [self.scope, *self.session_scopes.values()]:
+            sc.captures.clear()
         if self.node_ is not None:
             await self.node_.close()
             self.node_ = None
@@ -201,8 +236,8 @@ class AppState:
 
 
 class SessionView:
-    """``AppState`` as one HTTP client session sees it: its own current node, everything else
-    (node, connections, store, captures, reports) shared."""
+    """``AppState`` as one HTTP client session sees it: its own current node, captures and
+    reports; everything else (node, connections, store, caches) shared."""
 
     __slots__ = ("_shared", "_scope")
 
@@ -220,6 +255,20 @@ class SessionView:
     @current.setter
     def current(self, name: str | None) -> None:
         self._scope.current = name
+
+    @property
+    def captures(self) -> dict[int, Any]:
+        return self._scope.captures
+
+    @property
+    def reports(self) -> OrderedDict[str, Any]:
+        return self._scope.reports
+
+    def add_capture(self, capture_id: int, capture: Any) -> None:
+        self._shared.add_capture(capture_id, capture, scope=self._scope)
+
+    def add_report(self, report_id: str, report: Any) -> None:
+        self._shared.add_report(report_id, report, scope=self._scope)
 
     async def connect(self, name: str, cookie: Any = None, timeout: float = 10.0) -> Connection:
         return await self._shared.connect(name, cookie, timeout, scope=self._scope)
@@ -251,6 +300,7 @@ def _session_id(ctx: Any) -> str | None:
 
 def app_state(ctx: Any) -> AppState | SessionView:
     """The server's state as this request's client session sees it (``ctx`` is the tool's
-    ``Context``): shared, except the current node, which is per HTTP session."""
+    ``Context``): shared, except the current node, captures and reports, which are per HTTP
+    session."""
     shared: AppState = ctx.request_context.lifespan_context
     return shared.for_session(_session_id(ctx))

@@ -13,20 +13,27 @@ Safety rules (DESIGN decision 8), enforced here and in ``ServerConfig.validate``
 - Sessions are capped per client address with eviction of that client's oldest session
   (``http_sessions``), so one client cannot lock everyone else out.
 - With a token, every request must carry ``Authorization: Bearer <token>``; otherwise 401
-  with ``WWW-Authenticate``. Tokens are compared in constant time.
+  with ``WWW-Authenticate: Bearer`` (``BearerGuard``, an ASGI middleware in front of the whole
+  app). Tokens are compared in constant time.
+
+Why not the SDK's OAuth support (``AuthSettings``): it publishes OAuth protected-resource
+metadata (``/.well-known/oauth-protected-resource``) naming an authorization server, and a
+static token has none - a client that follows the metadata finds a 404. A shared bearer token
+is not OAuth, so no metadata is published and the 401 names no ``resource_metadata``.
 """
 
 from __future__ import annotations
 
 import hmac
-from typing import TYPE_CHECKING, Any
+import json
+from typing import TYPE_CHECKING
 
 from .config import ServerConfig, is_loopback
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
     from mcp.server.transport_security import TransportSecuritySettings
-    from starlette.applications import Starlette
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
 LOOPBACK_NAMES = ["127.0.0.1", "localhost", "[::1]"]
 
@@ -43,31 +50,51 @@ def loopback_origins(port: int) -> list[str]:
     return [f"http://{name}:{port}" for name in LOOPBACK_NAMES]
 
 
-class StaticTokenVerifier:
-    """Accepts exactly one bearer token (the one the server was started with)."""
+class BearerGuard:
+    """ASGI middleware: every HTTP request needs ``Authorization: Bearer <token>``.
 
-    def __init__(self, token: str) -> None:
+    A missing, malformed or wrong token gets 401 with ``WWW-Authenticate: Bearer`` and a
+    JSON-RPC error body that says what to send; nothing behind the guard runs. The
+    comparison is constant-time (``hmac.compare_digest`` on bytes). Non-HTTP scopes (the
+    ASGI lifespan) pass through."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
         self._token = token.encode()
 
-    async def verify_token(self, token: str) -> Any:
-        from mcp.server.auth.provider import AccessToken
+    def accepts(self, authorization: str | None) -> bool:
+        """Whether an ``Authorization`` header value carries the server's token."""
+        if not authorization:
+            return False
+        scheme, _, credentials = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        return hmac.compare_digest(credentials.strip().encode(), self._token)
 
-        if hmac.compare_digest(token.encode(), self._token):
-            return AccessToken(token=token, client_id="elixir-scope-client", scopes=[])
-        return None
-
-
-def auth_kwargs(config: ServerConfig) -> dict[str, Any]:
-    """``MCPServer`` constructor arguments for bearer auth (empty when no token is set)."""
-    if config.transport != "http" or not config.token:
-        return {}
-    from mcp.server.auth.settings import AuthSettings
-
-    base = config.url.removesuffix(config.path)
-    return {
-        "token_verifier": StaticTokenVerifier(config.token),
-        "auth": AuthSettings(issuer_url=base, resource_server_url=config.url, validate_token_resource=False),
-    }
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.lower(): v for k, v in scope.get("headers", [])}
+        raw = headers.get(b"authorization")
+        authorization = raw.decode("latin-1") if raw is not None else None
+        if self.accepts(authorization):
+            await self.app(scope, receive, send)
+            return
+        why = ("no Authorization header" if authorization is None
+               else "the bearer token is wrong" if authorization.lower().startswith("bearer ")
+               else "the Authorization header is not 'Bearer <token>'")
+        error = "invalid_request" if authorization is None else "invalid_token"
+        body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {
+            "code": -32001,
+            "message": f"unauthorized: {why}; send 'Authorization: Bearer <token>' with the token "
+                       "the server was started with (ELIXIR_SCOPE_TOKEN or --token)"}}).encode()
+        await send({"type": "http.response.start", "status": 401, "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"www-authenticate", f'Bearer realm="elixir-scope", error="{error}"'.encode()),
+        ]})
+        await send({"type": "http.response.body", "body": body})
 
 
 def security_settings(config: ServerConfig) -> TransportSecuritySettings:
@@ -84,8 +111,9 @@ def security_settings(config: ServerConfig) -> TransportSecuritySettings:
     )
 
 
-def http_app(server: MCPServer, config: ServerConfig) -> Starlette:
-    """The ASGI app for streamable HTTP at ``config.path``, with the security settings."""
+def http_app(server: MCPServer, config: ServerConfig) -> ASGIApp:
+    """The ASGI app for streamable HTTP at ``config.path``, with the security settings and,
+    when the server has a token, the ``BearerGuard`` in front of everything."""
     from .http_sessions import install
 
     app = server.streamable_http_app(
@@ -94,7 +122,7 @@ def http_app(server: MCPServer, config: ServerConfig) -> Starlette:
         host=config.host,
     )
     install(server, max_per_client=config.max_sessions_per_client)
-    return app
+    return BearerGuard(app, config.token) if config.token else app
 
 
 def serve(server: MCPServer, config: ServerConfig) -> None:

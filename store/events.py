@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
+from elixir_scope.instrument.etf.inspect import PRINT_SYNTAX
+from elixir_scope.instrument.etf.syntax import ERLANG
+
 FLAG_TRUNCATED = 0x01
 FLAG_REDACTED = 0x02
 
@@ -81,6 +84,10 @@ class MFA:
     arity: int
 
     def __str__(self) -> str:
+        """``SampleApp.Cart.add/3`` / ``lists:seq/2``; in an Erlang ``printing`` block
+        (``instrument.etf.syntax``) always ``mod:fun/arity`` (``'Elixir.SampleApp.Cart':add/3``)."""
+        if PRINT_SYNTAX.get() == "erlang":
+            return ERLANG.mfa(self.module, self.function, self.arity)
         mod = self.module[7:] if self.module.startswith("Elixir.") else self.module
         sep = "." if self.module.startswith("Elixir.") else ":"
         return f"{mod}{sep}{self.function}/{self.arity}"

@@ -3,7 +3,6 @@ arguments, the logging capability - through the SDK's client against a real node
 
 from __future__ import annotations
 
-import pytest
 from mcp import Client
 from mcp.types import PromptReference, ResourceTemplateReference
 

@@ -8,7 +8,6 @@ tools behind ``allow_mutations``.
 
 from __future__ import annotations
 
-import pytest
 from mcp import Client
 
 from elixir_scope.mcp_server.config import ServerConfig

@@ -4,6 +4,8 @@ After every rejected request the same server answers a real client's tool call."
 
 from __future__ import annotations
 
+import json
+
 import httpx2
 import pytest
 from mcp import Client
@@ -11,7 +13,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from elixir_scope.cli import main
 from elixir_scope.mcp_server.config import ConfigError, ServerConfig
-from support.mcp_servers import server_env, start_http_server
+from support.mcp_servers import INSPECTOR_WITH_HEADERS, run_inspector, server_env, start_http_server
 
 TOKEN = "test-token-7f3a-9c2e"
 INIT = {
@@ -87,6 +89,46 @@ async def test_missing_or_wrong_token_is_401_and_server_keeps_serving(http_serve
         r = await http.post(http_server.url, json=INIT, headers={**HEADERS, "Authorization": "Bearer nope"})
         assert r.status_code == 401
     await _still_serving(http_server.url)
+
+
+async def test_401_names_no_oauth_metadata_and_none_is_published(http_server):
+    """A static token is not OAuth: the 401 points at no resource metadata, and no well-known
+    OAuth document exists (the SDK's AuthSettings used to publish one naming an authorization
+    server that answered 404)."""
+    base = http_server.url.removesuffix("/mcp")
+    async with httpx2.AsyncClient() as http:
+        r = await http.post(http_server.url, json=INIT, headers={**HEADERS, "Authorization": "Basic eDp5"})
+        assert r.status_code == 401
+        challenge = r.headers["www-authenticate"]
+        assert challenge.startswith("Bearer ") and "resource_metadata" not in challenge
+        assert "Authorization: Bearer <token>" in r.json()["error"]["message"]
+        for path in ("/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp",
+                     "/.well-known/oauth-authorization-server"):
+            got = await http.get(base + path, headers={"Authorization": f"Bearer {TOKEN}"})
+            assert got.status_code == 404, (path, got.status_code, got.text)
+        # a token that is right but for one trailing character, and one with a longer prefix
+        for wrong in (TOKEN[:-1] + "x", TOKEN + "x", TOKEN[:-1]):
+            r = await http.post(http_server.url, json=INIT, headers={**HEADERS, "Authorization": f"Bearer {wrong}"})
+            assert r.status_code == 401
+        ok = await http.post(http_server.url, json=INIT, headers={**HEADERS, "Authorization": f"bearer {TOKEN}"})
+        assert ok.status_code == 200  # the scheme is case-insensitive (RFC 7235)
+
+
+def test_inspector_over_http_with_and_without_the_token(http_server):
+    """The MCP Inspector CLI (a client nobody here wrote) over HTTP: refused without the token,
+    served with it."""
+    common = (http_server.url, "--transport", "http", "--method", "tools/call",
+              "--tool-name", "list_recordings")
+    refused = run_inspector(*common, inspector=INSPECTOR_WITH_HEADERS)
+    assert refused.returncode != 0
+    assert "unauthorized: no Authorization header" in refused.stdout + refused.stderr
+    wrong = run_inspector(*common, "--header", "Authorization: Bearer not-the-token",
+                          inspector=INSPECTOR_WITH_HEADERS)
+    assert wrong.returncode != 0 and "the bearer token is wrong" in wrong.stdout + wrong.stderr
+    served = run_inspector(*common, "--header", f"Authorization: Bearer {TOKEN}", inspector=INSPECTOR_WITH_HEADERS)
+    assert served.returncode == 0, served.stdout + served.stderr
+    got = json.loads(served.stdout)
+    assert got["structuredContent"]["items"] == []
 
 
 async def test_foreign_origin_is_403_and_server_keeps_serving(http_server):

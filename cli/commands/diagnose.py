@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from ..errors import CliError
 from ..render import Output
-from ..session import config_from, opened_store
+from ..session import config_from, opened_store, recording_syntax, term_syntax
 
 
 def register(sub, common: argparse.ArgumentParser) -> None:
@@ -86,6 +87,7 @@ async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.agents.report import render_markdown
     from elixir_scope.agents.state import DiagnosisInput
     from elixir_scope.instrument.dist import Node
+    from elixir_scope.instrument.etf.syntax import printing
     from elixir_scope.mcp_server.tools.diagnose import llm_config
 
     config = config_from(args)
@@ -121,23 +123,26 @@ async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
                 ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist if conn else None,
                                        knowledge_dir=config.knowledge_dir, llm=llm_config(config), progress=progress,
                                        confirm_by_replay=args.confirm_by_replay)
-                if args.resume:
-                    from elixir_scope.agents.graph import resume
+                sx = await term_syntax(args, conn) if conn is not None else _recording_syntax(args, store)
+                with printing(sx):  # the report speaks the node's language
+                    if args.resume:
+                        from elixir_scope.agents.graph import resume
 
-                    try:
-                        report = await resume(ctx, checkpointer=checkpointer, thread_id=thread)
-                    except ValueError as exc:
-                        raise CliError(str(exc), "check --checkpoint and --thread") from exc
-                else:
-                    report = await diagnose(DiagnosisInput(
-                        symptom=args.symptom, node=node_name if conn else None, focus=args.focus,
-                        source_path=args.sources, include_tests=args.include_tests, trigger=args.trigger,
-                        seconds=args.seconds, max_rounds=args.max_rounds, time_budget=args.time_budget,
-                        recording_id=args.recording), ctx, checkpointer=checkpointer, thread_id=thread)
+                        try:
+                            report = await resume(ctx, checkpointer=checkpointer, thread_id=thread)
+                        except ValueError as exc:
+                            raise CliError(str(exc), "check --checkpoint and --thread") from exc
+                    else:
+                        report = await diagnose(DiagnosisInput(
+                            symptom=args.symptom, node=node_name if conn else None, focus=args.focus,
+                            source_path=args.sources, include_tests=args.include_tests, trigger=args.trigger,
+                            seconds=args.seconds, max_rounds=args.max_rounds, time_budget=args.time_budget,
+                            recording_id=args.recording), ctx, checkpointer=checkpointer, thread_id=thread)
     finally:
         if checkpointer is not None:
             await saver_cm.__aexit__(None, None, None)
-    md = render_markdown(report)
+    with printing(sx):
+        md = render_markdown(report)
     if args.report:
         args.report.write_text(md)
     if out.json_mode:
@@ -149,3 +154,14 @@ async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
 
         out.console.print(Markdown(visible(md)))
     return 0 if report.verdict != "inconclusive" else 3
+
+
+def _recording_syntax(args: argparse.Namespace, store: Any) -> Any:
+    """The language of ``--recording``'s node; Elixir when it cannot be read (the diagnosis
+    then says why)."""
+    from elixir_scope.instrument.etf.syntax import ELIXIR
+
+    try:
+        return recording_syntax(args, store.recording(args.recording))
+    except Exception:
+        return ELIXIR

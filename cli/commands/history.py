@@ -11,7 +11,7 @@ from elixir_scope.mcp_server.process_pick import pick_process
 
 from ..errors import CliError
 from ..render import Output
-from ..session import opened_store
+from ..session import opened_recording, opened_store, recording_syntax
 
 QUERY_HELP = """\
 examples:
@@ -73,12 +73,16 @@ def _rec(store: Any, recording: int | None) -> Any:
 
 
 def run_query_cmd(args: argparse.Namespace, out: Output) -> int:
+    from elixir_scope.instrument.etf.syntax import ELIXIR, printing
     from elixir_scope.mcp_server.tools.query import query_page
     from elixir_scope.store.query import run_query
 
     with opened_store(args) as store:
         target = store.recording(args.recording) if args.recording is not None else store
-        page = query_page(run_query(target, args.text, limit=args.limit, cursor=args.cursor), args.limit)
+        infos = store.recordings() if args.recording is None else None
+        shown = target if args.recording is not None else store.recording(infos[-1].id) if infos else None
+        with printing(recording_syntax(args, shown) if shown is not None else ELIXIR):
+            page = query_page(run_query(target, args.text, limit=args.limit, cursor=args.cursor), args.limit)
     if out.json_mode:
         out.emit_json(page)
         return 0
@@ -119,15 +123,15 @@ def run_state_at(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.mcp_server.models import process_label
     from elixir_scope.store import timetravel
 
-    with opened_store(args) as store:
-        rec = _rec(store, args.recording)
+    with opened_recording(args, args.recording) as rec:
         if args.evolution:
             evo = timetravel.state_evolution(rec, pick_process(rec, args.process, args.pid, audience="cli"), limit=1000)
             transitions = [transition_model(t) for t in evo.transitions]
+            label = process_label(evo.process)
             if out.json_mode:
-                out.emit_json({"process": process_label(evo.process), "transitions": transitions})
+                out.emit_json({"process": label, "transitions": transitions})
                 return 0
-            out.table(f"State changes of {process_label(evo.process)} (recording {rec.id})",
+            out.table(f"State changes of {label} (recording {rec.id})",
                       ["at", "event", "callback", "message", "changes"],
                       [[t.at or str(t.ts), str(t.after_event), t.callback or "", t.message or "", "\n".join(t.changes)]
                        for t in transitions])
@@ -155,8 +159,7 @@ def run_snapshot(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.mcp_server.models import since_start
     from elixir_scope.store.snapshot import system_snapshot_at
 
-    with opened_store(args) as store:
-        rec = _rec(store, args.recording)
+    with opened_recording(args, args.recording) as rec:
         snap = system_snapshot_at(rec, resolve_moment(rec, args.at_event, args.at_ts))
         procs = [snapshot_process(p) for p in snap.processes]
         tree = tree_text(snap.tree)
@@ -178,14 +181,14 @@ def run_timeline(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.mcp_server.models import process_label
     from elixir_scope.store.flows import process_timeline
 
-    with opened_store(args) as store:
-        rec = _rec(store, args.recording)
+    with opened_recording(args, args.recording) as rec:
         tl = process_timeline(rec, pick_process(rec, args.process, args.pid, audience="cli"))
         calls, cut = call_models(tl.roots, args.max_calls)
+        label = process_label(tl.process)
     if out.json_mode:
-        out.emit_json({"process": process_label(tl.process), "calls": calls, "truncated": cut or tl.truncated})
+        out.emit_json({"process": label, "calls": calls, "truncated": cut or tl.truncated})
         return 0
-    out.table(f"Calls of {process_label(tl.process)} (recording {rec.id})",
+    out.table(f"Calls of {label} (recording {rec.id})",
               ["event", "at", "call", "duration", "outcome", "args", "result"],
               [[str(c.call_event), c.at or str(c.ts), "  " * c.depth + (c.function or "?"),
                 f"{c.duration_us:.0f} µs" if c.duration_us is not None else "", c.outcome, c.args or "", c.result or ""]

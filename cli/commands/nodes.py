@@ -28,7 +28,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("processes", parents=[common], help="top processes by memory, reductions or mailbox")
     p.add_argument("--sort", choices=SORTS, default="memory")
     p.add_argument("--limit", type=int, default=20)
-    p.add_argument("--find", metavar="TEXT", help="only processes whose name/initial call/function/behaviour contains TEXT")
+    p.add_argument("--find", metavar="TEXT", help="only processes whose name (registered, label or app-kept), initial call, function or behaviour contains TEXT")
     p.set_defaults(run=run_processes)
 
     p = sub.add_parser("process", parents=[common], help="one process in depth (links, monitors, stacktrace)")
@@ -70,15 +70,14 @@ async def run_overview(args: argparse.Namespace, out: Output) -> int:
 
 async def run_processes(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.instrument.introspect import process_overview
+    from elixir_scope.mcp_server.process_rows import matches, process_rows
 
     async with attached(args) as conn:
         sx = await term_syntax(args, conn)
         limit = 20_000 if args.find else args.limit
-        rows = [process_row(p, sx) for p in await process_overview(conn, sort_by=args.sort, limit=limit)]
+        rows = await process_rows(conn, await process_overview(conn, sort_by=args.sort, limit=limit), sx)
     if args.find:
-        needle = args.find.lower()
-        rows = [r for r in rows if any(needle in (v or "").lower() for v in (
-            r.name, r.initial_call, r.current_function, r.behaviour, r.pid))][: args.limit]
+        rows = [r for r in rows if matches(r, args.find)][: args.limit]
     if out.json_mode:
         out.emit_json(rows)
     else:

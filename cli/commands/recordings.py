@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from elixir_scope.mcp_server.models import gap_row, node_row, recording_row
+from elixir_scope.mcp_server.models import gap_row, node_row, process_label, recording_row
 
 from ..errors import CliError
 from ..render import Output
-from ..session import opened_store
+from ..session import opened_recording, opened_store
 
 
 def register(sub, common: argparse.ArgumentParser) -> None:
@@ -29,9 +29,10 @@ def register(sub, common: argparse.ArgumentParser) -> None:
 
 
 def run_list(args: argparse.Namespace, out: Output) -> int:
+    if args.id is not None:
+        with opened_recording(args, args.id) as rec:
+            return _show(rec, out)
     with opened_store(args) as store:
-        if args.id is not None:
-            return _show(store, args.id, out)
         rows = [recording_row(i) for i in store.recordings()]
     if out.json_mode:
         out.emit_json(rows)
@@ -46,12 +47,12 @@ def run_list(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
-def _show(store, rid: int, out: Output) -> int:
-    rec = store.recording(rid)
+def _show(rec, out: Output) -> int:
+    """One recording; names in its language (inside ``opened_recording``)."""
     row = recording_row(rec.info)
     stats = rec.stats
     gaps = [gap_row(g) for g in rec.gaps()]
-    procs = [p.label for p in rec.processes()]
+    procs = [process_label(p) for p in rec.processes()]
     nodes = [node_row(n) for n in rec.nodes()]
     if out.json_mode:
         out.emit_json({"recording": row, "events_by_kind": stats.by_kind, "gaps": gaps, "processes": procs,

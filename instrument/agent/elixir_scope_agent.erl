@@ -43,7 +43,7 @@
              cleaner, guard_ms = 1000, guard_next = 0, guard_samples = [],
              receive_timeouts = 0, agent_errors = 0, last_guard_offered = 0, guard_window = 0}).
 
-version() -> 13.
+version() -> 14.
 
 %% ---------------------------------------------------------------------------------------------
 %% Public API (called over rpc from Python)
@@ -1581,8 +1581,42 @@ live1({log_release, Owner}, _Max, _R) ->
         undefined -> {ok, stopped};
         RP -> live_ring_call(RP, {release, Owner})
     end;
+live1({labels, Pids}, Max, R) when is_list(Pids) ->
+    %% what apps call their processes: the process label (proc_lib:set_label/1 on OTP 27+,
+    %% stored under '$process_label'), RabbitMQ-style process_name entries and global names
+    %% ({global, Name} via registrations); only processes that have one are listed, each
+    %% value cut to its share of Max
+    Ps = [P || P <- lists:sublist(Pids, 20000), is_pid(P), node(P) =:= node()],
+    Each = max(64, min(1024, Max div max(1, length(Ps)))),
+    Globals = live_globals(),
+    {ok, [{P, L} || P <- Ps, (L = live_labels(P, Each, R, Globals)) =/= []]};
 live1(Other, _Max, _R) ->
     throw({es_live, {unknown_request, element(1, {Other})}}).
+
+live_labels(P, Max, R, Globals) ->
+    Dict = case erlang:process_info(P, dictionary) of
+               {dictionary, D} ->
+                   [{K, payload(V, Max, R)} || K <- ['$process_label', process_name],
+                                                {_, V} <- [lists:keyfind(K, 1, D)]];
+               _ -> []
+           end,
+    case maps:find(P, Globals) of
+        {ok, G} -> [{global_name, payload(G, Max, R)} | Dict];
+        error -> Dict
+    end.
+
+%% pid => its first global name (at most 10000 names looked at)
+live_globals() ->
+    Names = case catch global:registered_names() of
+                L when is_list(L) -> lists:sublist(L, 10000);
+                _ -> []
+            end,
+    lists:foldl(fun(N, Acc) ->
+                        case catch global:whereis_name(N) of
+                            P when is_pid(P), not is_map_key(P, Acc) -> Acc#{P => N};
+                            _ -> Acc
+                        end
+                end, #{}, Names).
 
 live_proc(P) when is_pid(P) ->
     case node(P) =:= node() andalso is_process_alive(P) of

@@ -31,7 +31,11 @@ data: ``'$truncated'`` → ``«truncated»``, ``{'$truncated', What, Size}`` →
 ``«truncated What: Size bytes»``, ``'[REDACTED]'`` → ``«redacted»``.
 
 ``syntax="erlang"`` prints the same terms the way ``io:format("~p")`` does (``ok``,
-``<<"abc">>``, ``#{a => 1}``, ``<0.123.0>``).
+``<<"abc">>``, ``#{a => 1}``, ``<0.123.0>``). With no ``syntax`` argument the syntax in force
+is used: Elixir, unless a caller rendering one recording chose otherwise for the duration of a
+block (``instrument.etf.syntax.printing``) - so the many small printers under a tool (event
+rows, state texts, diffs, report lines) follow the recording's language without each being
+handed it.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import math
 import re
 import struct
 import unicodedata
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -61,6 +66,9 @@ from .terms import (
 __all__ = ["inspect", "InspectOptions", "visible"]
 
 Syntax = Literal["elixir", "erlang"]
+
+# The syntax ``inspect`` uses when given none (set for a block by ``syntax.printing``).
+PRINT_SYNTAX: ContextVar[Syntax] = ContextVar("elixir_scope_print_syntax", default="elixir")
 
 TRUNCATED = Atom("$truncated")
 REDACTED = Atom("[REDACTED]")
@@ -106,14 +114,14 @@ def inspect(
     *,
     limit: int = 50,
     printable_limit: int = 4096,
-    syntax: Syntax = "elixir",
+    syntax: Syntax | None = None,
     charlists: Literal["quotes", "sigil"] = "quotes",
     max_depth: int = 64,
     max_chars: int = 256_000,
 ) -> str:
     """``term`` as Elixir's ``inspect/2`` would print it (single line); see the module docs.
-    Never raises."""
-    opts = InspectOptions(max(limit, 0), max(printable_limit, 0), syntax, charlists,
+    Never raises. ``syntax`` None: the syntax in force (module docs)."""
+    opts = InspectOptions(max(limit, 0), max(printable_limit, 0), syntax or PRINT_SYNTAX.get(), charlists,
                           max(max_depth, 1), max(max_chars, 16))
     try:
         return _Printer(opts).term(term)

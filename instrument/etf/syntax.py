@@ -20,17 +20,29 @@ term               ``%{a: 1}``                 ``#{a => 1}``
 
     s = TermSyntax("erlang")
     s.mfa("rabbit_channel", "handle_cast", 2)  # 'rabbit_channel:handle_cast/2'
+
+A tool that renders one recording prints everything in that recording's language for the
+duration of a block::
+
+    with printing(ERLANG):
+        rows = [event_row(e) for e in events]   # terms, names and MFAs in Erlang syntax
+
+``printing`` sets a context variable (``inspect.PRINT_SYNTAX``) that ``inspect`` and the
+store's ``MFA`` read when given no syntax; it is restored when the block ends and does not
+leak into other tasks (each asyncio task and each ``to_thread`` job has its own context).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .inspect import Syntax, inspect
+from .inspect import PRINT_SYNTAX, Syntax, inspect
 from .terms import Atom, Pid
 
-__all__ = ["TermSyntax", "Syntax", "SyntaxChoice", "ELIXIR", "ERLANG", "choose"]
+__all__ = ["TermSyntax", "Syntax", "SyntaxChoice", "ELIXIR", "ERLANG", "choose", "printing", "in_force"]
 
 SyntaxChoice = Literal["auto", "elixir", "erlang"]
 
@@ -93,3 +105,18 @@ def choose(choice: SyntaxChoice, *, node_runs_elixir: bool | None) -> TermSyntax
     if choice == "erlang" or (choice == "auto" and node_runs_elixir is False):
         return ERLANG
     return ELIXIR
+
+
+def in_force() -> TermSyntax:
+    """The syntax of the enclosing ``printing`` block (Elixir outside any)."""
+    return ERLANG if PRINT_SYNTAX.get() == "erlang" else ELIXIR
+
+
+@contextmanager
+def printing(syntax: TermSyntax) -> Iterator[TermSyntax]:
+    """Print in ``syntax`` wherever no syntax is passed explicitly, until the block ends."""
+    token = PRINT_SYNTAX.set(syntax.syntax)
+    try:
+        yield syntax
+    finally:
+        PRINT_SYNTAX.reset(token)

@@ -36,7 +36,7 @@ from .live_call import (
 )
 from .live_ets import ets_sample, ets_tables
 from .live_logs import LEVELS, forward_logs, read_logs, release_log_ring, start_log_ring
-from .live_procs import get_state, peek_mailbox
+from .live_procs import AppNames, get_state, peek_mailbox, process_labels
 from .live_system import app_env, applications, memory_usage, ports, scheduler_usage
 
 __all__ = [
@@ -58,6 +58,8 @@ __all__ = [
     "get_state",
     "memory_usage",
     "peek_mailbox",
+    "process_labels",
+    "AppNames",
     "ports",
     "read_logs",
     "release_log_ring",

@@ -40,6 +40,7 @@ from .processes import ProcessNotFound
 __all__ = [
     "LiveError", "NoSuchTable", "PrivateTable", "NoSuchApplication", "NotSysProcess", "LiveTimeout",
     "NoLogRing", "LiveOptions", "Shown", "live_call", "shown", "process_ref", "table_ref",
+    "reply_field", "atom_name",
 ]
 
 PID_TEXT = re.compile(r"(?:#PID)?<(\d+)\.(\d+)\.(\d+)>\Z")
@@ -109,6 +110,16 @@ def shown(raw: Any) -> Shown:
     if isinstance(raw, tuple) and len(raw) == 2 and isinstance(raw[0], bytes) and isinstance(raw[1], int):
         return Shown(decode(raw[0]), bool(raw[1] & 1), bool(raw[1] & 2))
     raise LiveError(f"the agent sent a term in an unexpected form: {str(raw)[:80]}")
+
+
+def reply_field(reply: dict, key: str) -> Any:
+    """``key`` of a map the agent replied with (its keys are atoms); None when absent."""
+    return reply.get(Atom(key))
+
+
+def atom_name(v: Any) -> str | None:
+    """An atom's name; None for ``undefined`` and anything that is not an atom."""
+    return v.name if isinstance(v, Atom) and v.name != "undefined" else None
 
 
 def _elixir_name(text: str) -> str:

@@ -12,20 +12,13 @@ from __future__ import annotations
 from ..dist import Connection
 from ..etf import Atom
 from .live_call import LiveOptions, live_call, shown, table_ref
+from .live_call import atom_name as _name, reply_field as _a
 from .live_models import EtsSample, EtsTable
 
 __all__ = ["ets_tables", "ets_sample", "TABLE_SCAN_LIMIT"]
 
 # Tables described per call; a node with more gets the first this many (ets:all/0 order).
 TABLE_SCAN_LIMIT = 20_000
-
-
-def _a(m: dict, key: str):
-    return m.get(Atom(key))
-
-
-def _name(v) -> str | None:
-    return v.name if isinstance(v, Atom) and v.name != "undefined" else None
 
 
 def _table(m: dict, word: int) -> EtsTable:

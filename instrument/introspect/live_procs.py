@@ -1,32 +1,29 @@
-"""A live process's state (``sys:get_state`` with a timeout) and the head of its mailbox.
+"""A live process's state (``sys:get_state`` with a timeout), the head of its mailbox, and
+what the application calls its processes.
 
 ::
 
     st = await get_state(conn, "SampleApp.Inventory")
     peek = await peek_mailbox(conn, "<0.123.0>", limit=5)
+    names = await process_labels(conn, pids)   # {pid: AppNames(label=..., process_name=...)}
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..dist import Connection
 from ..etf import Atom, Pid
-from .live_call import LiveOptions, live_call, process_ref, shown
+from .live_call import LiveOptions, Shown, live_call, process_ref, shown
+from .live_call import atom_name as _name, reply_field as _a
 from .live_models import MailboxPeek, ProcessState
 from .processes import _BEHAVIOURS
 
-__all__ = ["get_state", "peek_mailbox", "MAILBOX_COPY_LIMIT"]
+__all__ = ["get_state", "peek_mailbox", "process_labels", "AppNames", "MAILBOX_COPY_LIMIT", "LABELS_MAX"]
 
 # Reading a mailbox copies all of it (process_info(P, messages) has no limit): beyond this many
 # messages only the length is reported.
 MAILBOX_COPY_LIMIT = 10_000
-
-
-def _a(m: dict, key: str):
-    return m.get(Atom(key))
-
-
-def _name(v) -> str | None:
-    return v.name if isinstance(v, Atom) and v.name != "undefined" else None
 
 
 async def get_state(conn: Connection, process: str | Pid, *, timeout_ms: int = 5000,
@@ -56,3 +53,36 @@ async def peek_mailbox(conn: Connection, process: str | Pid, *, limit: int = 10,
     msgs = _a(r, "messages")
     return MailboxPeek(pid=_a(r, "pid"), length=_a(r, "len"), copy_limit=copy_limit,
                        messages=None if msgs == Atom("too_many") else [shown(m) for m in msgs])
+
+
+# Processes one process_labels call asks about (the agent refuses more).
+LABELS_MAX = 20_000
+
+
+@dataclass(frozen=True)
+class AppNames:
+    """Names a process carries besides its registered name: the process label
+    (``proc_lib:set_label/1`` on OTP 27+, kept under ``'$process_label'``; the same key set by
+    hand on older releases), an app-kept ``process_name`` entry (RabbitMQ) and a ``global``
+    name (``{global, Name}`` / ``{:global, name}`` via registrations)."""
+
+    label: Shown | None = None
+    process_name: Shown | None = None
+    global_name: Shown | None = None
+
+
+async def process_labels(conn: Connection, pids: list[Pid], *, options: LiveOptions | None = None,
+                         timeout: float = 30.0) -> dict[Pid, AppNames]:
+    """The ``AppNames`` of those of ``pids`` that have any (read on the node from each process
+    dictionary; values redacted and cut there)."""
+    if len(pids) > LABELS_MAX:
+        raise ValueError(f"at most {LABELS_MAX} processes per call, got {len(pids)}")
+    if not pids:
+        return {}
+    rows = await live_call(conn, (Atom("labels"), list(pids)), options, timeout=timeout)
+    out: dict[Pid, AppNames] = {}
+    for pid, entries in rows:
+        found = {k.name: shown(v) for k, v in entries if isinstance(k, Atom)}
+        out[pid] = AppNames(label=found.get("$process_label"), process_name=found.get("process_name"),
+                            global_name=found.get("global_name"))
+    return out

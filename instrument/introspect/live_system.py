@@ -15,6 +15,7 @@ from __future__ import annotations
 from ..dist import Connection
 from ..etf import Atom
 from .live_call import LiveOptions, live_call, shown
+from .live_call import atom_name as _name, reply_field as _a
 from .live_models import (
     AllocatorUsage,
     AppEnv,
@@ -33,14 +34,6 @@ __all__ = ["scheduler_usage", "memory_usage", "ports", "app_env", "applications"
 # Ports, files and sockets described per call.
 PORT_SCAN_LIMIT = 5_000
 _INET = {"tcp_inet": "tcp", "udp_inet": "udp", "sctp_inet": "sctp"}
-
-
-def _a(m: dict, key: str):
-    return m.get(Atom(key))
-
-
-def _name(v) -> str | None:
-    return v.name if isinstance(v, Atom) and v.name != "undefined" else None
 
 
 def _text(v) -> str | None:

@@ -171,7 +171,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
             await forward_logs(conn, session.agent)
         cap = RunningCapture(session, label, [*spec, *(f"state of {m}" for m in state_of),
                                               *(f"messages of {m}" for m in messages_of)], limits)
-        state.captures[session.recording.id] = cap
+        state.add_capture(session.recording.id, cap)
         if wait:
             await _follow(ctx, cap)
         return status_of(await cap.refresh())
@@ -180,15 +180,16 @@ def register(server: MCPServer, config: ServerConfig) -> None:
     @tool_errors
     async def capture_status(
         ctx: Context,
-        capture_id: Annotated[int | None, Field(description="One capture; omit for every capture this server started.")] = None,
+        capture_id: Annotated[int | None, Field(description="One capture; omit for every capture this client session started.")] = None,
     ) -> Captures:
-        """Running and finished captures of this server: events stored so far, elapsed time,
-        and why each one ended."""
+        """Running and finished captures this client session started: events stored so far,
+        elapsed time, and why each one ended (another session's captures are its own; every
+        recording is in list_recordings)."""
         caps = app_state(ctx).captures
         if capture_id is not None:
             if capture_id not in caps:
-                raise ToolError(f"no capture {capture_id} in this server session; capture_status() lists them "
-                                "(older recordings: list_recordings)")
+                raise ToolError(f"no capture {capture_id} in this client session; capture_status() lists the "
+                                "captures this session started (every recording: list_recordings)")
             return Captures(captures=[status_of(await caps[capture_id].refresh())])
         return Captures(captures=[status_of(await c.refresh()) for c in caps.values()])
 
@@ -202,7 +203,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         the recording is finished. Stopping an ended capture just returns its status."""
         caps = app_state(ctx).captures
         if capture_id not in caps:
-            raise ToolError(f"no capture {capture_id} in this server session; capture_status() lists them")
+            raise ToolError(f"no capture {capture_id} in this client session (a session stops only the captures "
+                            "it started); capture_status() lists them")
         await caps[capture_id].stop()
         return status_of(caps[capture_id])
 

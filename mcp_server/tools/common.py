@@ -1,5 +1,5 @@
-"""What every tool module shares: paging that tells the model how to continue, and terms as
-Elixir text.
+"""What every tool module shares: paging that tells the model how to continue, terms as
+text, and store work in a worker thread - for one recording, in its language (``on_recording``).
 
 Paging: a listing tool returns at most ``limit`` items and, when there are more, a
 ``next_cursor`` plus a ``hint`` sentence naming the exact call that gets the next page. A
@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field
 
 from ..models import term_text
 
-__all__ = ["NodeArg", "CursorArg", "RecordingArg", "Page", "page", "parse_cursor", "term_text"]
+__all__ = ["NodeArg", "CursorArg", "RecordingArg", "Page", "page", "parse_cursor", "term_text",
+           "in_thread", "on_recording", "latest_recording_id"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -79,6 +80,25 @@ def latest_recording_id(store: Any, recording: int | None) -> int:
     if not infos:
         raise ToolError("the trace store has no recordings yet: record one with start_capture first")
     return infos[-1].id
+
+
+async def on_recording(ctx: Any, recording: int | None, fn: Callable[[Any], R]) -> R:
+    """``fn(rec)`` in a worker thread (``in_thread``) for the recording ``recording`` (default:
+    the newest), printing in that recording's language (``mcp_server.syntax``): every term,
+    registered name and MFA ``fn`` renders follows it."""
+    from elixir_scope.instrument.etf.syntax import printing
+
+    from ..state import app_state
+    from ..syntax import recording_syntax
+
+    state = app_state(ctx)
+
+    def run() -> R:
+        store = state.store()
+        rec = store.recording(latest_recording_id(store, recording))
+        with printing(recording_syntax(state.config.syntax, rec)):
+            return fn(rec)
+    return await in_thread(run)
 
 
 async def in_thread(fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:

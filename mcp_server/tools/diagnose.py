@@ -23,6 +23,9 @@ from ..config import ServerConfig
 from ..errors import tool_errors
 from ..state import app_state
 from .annotations import ADDITIVE, DESTRUCTIVE, READ_ONLY
+from elixir_scope.instrument.etf.syntax import ELIXIR, TermSyntax, printing
+
+from ..syntax import node_syntax, recording_syntax
 from .common import NodeArg, in_thread
 
 MARKDOWN_CHARS = 12_000
@@ -136,14 +139,25 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         dctx = DiagnosisContext(store=state.store(), conn=conn, dist_node=state.node if conn else None,
                                 knowledge_dir=state.config.knowledge_dir, llm=llm_config(state.config, ctx),
                                 progress=progress, confirm_by_replay=confirm_by_replay)
-        report = await run_diagnosis(DiagnosisInput(
-            symptom=symptom, node=node_name, focus=list(focus), source_path=source_path,
-            include_tests=include_tests, trigger=trigger, seconds=seconds, recording_id=recording,
-            max_rounds=max_rounds, time_budget=time_budget), dctx)
+        # the report speaks the node's language: asked of the live node, or told by the recording
+        sx = await node_syntax(state, conn) if conn is not None else await in_thread(_recording_syntax, state, recording)
+        with printing(sx):
+            report = await run_diagnosis(DiagnosisInput(
+                symptom=symptom, node=node_name, focus=list(focus), source_path=source_path,
+                include_tests=include_tests, trigger=trigger, seconds=seconds, recording_id=recording,
+                max_rounds=max_rounds, time_budget=time_budget), dctx)
+            md = render_markdown(report)
         report_id = secrets.token_hex(4)
-        state.reports[report_id] = report
-        md = render_markdown(report)
+        state.add_report(report_id, report)
         return DiagnosisResult(
             report_id=report_id, verdict=report.verdict, recording=report.recording_id,
             markdown=md[:MARKDOWN_CHARS] + ("\n… (full report: the resource)" if len(md) > MARKDOWN_CHARS else ""),
             report=report.model_dump(mode="json", by_alias=True))
+
+
+def _recording_syntax(state: Any, recording: int) -> TermSyntax:
+    """The recording's language; Elixir when it cannot be read (the diagnosis then says why)."""
+    try:
+        return recording_syntax(state.config.syntax, state.store().recording(recording))
+    except Exception:
+        return ELIXIR

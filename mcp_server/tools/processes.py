@@ -21,10 +21,10 @@ from ..live_models import (
     ProcessRow,
     SupervisorModel,
     process_details_model,
-    process_row,
     supervisor_model,
     tree_outline,
 )
+from ..process_rows import matches, process_rows
 from ..state import app_state
 from ..syntax import node_syntax
 from .annotations import READ_ONLY
@@ -55,7 +55,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         node: NodeArg = None,
     ) -> Page[ProcessRow]:
         """The top processes of a node, ranked by memory, reductions or mailbox length, with
-        name, initial call, current function and behaviour."""
+        registered name, process label / app-kept name, initial call, current function and
+        behaviour."""
         from elixir_scope.instrument.introspect import process_overview
 
         conn = await app_state(ctx).connection(node)
@@ -63,7 +64,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         offset = parse_cursor(cursor)
         top = await process_overview(conn, sort_by=sort_by, limit=offset + limit)
         total = await conn.rpc("erlang", "system_info", [Atom("process_count")])
-        items = [process_row(p, sx) for p in top[offset:offset + limit]]
+        items = await process_rows(conn, top[offset:offset + limit], sx)
         return Page[ProcessRow](**page(
             items, offset, limit, total=total,
             call=f"list_processes(sort_by='{sort_by}', limit={limit}, cursor='{{cursor}}')"))
@@ -77,17 +78,15 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         cursor: CursorArg = None,
         node: NodeArg = None,
     ) -> Page[ProcessRow]:
-        """Find live processes by name, module, function or behaviour (largest memory first)."""
+        """Find live processes by name (registered, label or app-kept), module, function or
+        behaviour (largest memory first)."""
         from elixir_scope.instrument.introspect import process_overview
 
         conn = await app_state(ctx).connection(node)
         sx = await node_syntax(app_state(ctx), conn)
         offset = parse_cursor(cursor)
         everyone = await process_overview(conn, sort_by="memory", limit=FIND_SCAN_LIMIT)
-        needle = text.lower()
-        rows = [process_row(p, sx) for p in everyone]
-        hits = [r for r in rows if any(needle in (v or "").lower() for v in (
-            r.name, r.initial_call, r.current_function, r.behaviour, r.pid))]
+        hits = [r for r in await process_rows(conn, everyone, sx) if matches(r, text)]
         return Page[ProcessRow](**page(
             hits[offset:offset + limit], offset, limit, total=len(hits),
             call=f"find_processes(text={text!r}, limit={limit}, cursor='{{cursor}}')"))

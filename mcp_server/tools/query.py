@@ -137,11 +137,21 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         could affect the answer."""
         from elixir_scope.store.query import QueryLimits, run_query  # imported on first use: start-up stays fast
 
+        from elixir_scope.instrument.etf.syntax import ELIXIR, printing
+
+        from ..syntax import recording_syntax
+
+        state = app_state(ctx)
+
         def run() -> QueryPage:
-            store = app_state(ctx).store()
+            store = state.store()
             target = store.recording(recording) if recording is not None else store
-            return query_page(run_query(target, text, limit=limit, cursor=cursor,
-                                        limits=QueryLimits(max_seconds=QUERY_SECONDS)), limit)
+            infos = store.recordings() if recording is None else None
+            shown = target if recording is not None else store.recording(infos[-1].id) if infos else None
+            sx = recording_syntax(state.config.syntax, shown) if shown is not None else ELIXIR
+            with printing(sx):  # rows in the recording's language (mcp_server.syntax)
+                return query_page(run_query(target, text, limit=limit, cursor=cursor,
+                                            limits=QueryLimits(max_seconds=QUERY_SECONDS)), limit)
         return await in_thread(run)
 
     @server.tool(annotations=READ_ONLY_LOCAL)

@@ -36,10 +36,9 @@ from ..history_models import (
     tree_text,
 )
 from ..models import EventRow, event_row, gap_row, process_label, since_start
-from ..state import app_state
 from .annotations import READ_ONLY_LOCAL
 from ..process_pick import pick_process
-from .common import CursorArg, RecordingArg, in_thread, latest_recording_id, parse_cursor
+from .common import CursorArg, RecordingArg, on_recording, parse_cursor
 
 ProcessRefArg = Annotated[str, Field(description="Process as recorded: pid text (<0.123.0>) or registered name (SampleApp.Inventory).")]
 AtEvent = Annotated[int | None, Field(description="Moment: just after this event id.")]
@@ -55,11 +54,6 @@ class StepResult(BaseModel):
     context: list[EventRow] = Field(description="A few events around it in its process.")
 
 
-def _recording(ctx: Context, recording: int | None) -> Any:
-    store = app_state(ctx).store()
-    return store.recording(latest_recording_id(store, recording))
-
-
 def register(server: MCPServer, config: ServerConfig) -> None:
     @server.tool(annotations=READ_ONLY_LOCAL)
     @tool_errors
@@ -69,14 +63,13 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         capture that traced its callbacks), with the state event it comes from."""
         from elixir_scope.store import timetravel
 
-        def run() -> StateAtModel:
-            rec = _recording(ctx, recording)
+        def run(rec: Any) -> StateAtModel:
             found = timetravel.state_at(rec, pick_process(rec, process), resolve_moment(rec, at_event, at_ts))
             if found is None:
                 raise ToolError(f"no state of {process} was recorded at or before that moment in recording "
                                 f"{rec.id}: capture its module's callbacks (start_capture with the module as spec)")
             return state_at_model(found)
-        return await in_thread(run)
+        return await on_recording(ctx, recording, run)
 
     @server.tool(annotations=READ_ONLY_LOCAL)
     @tool_errors
@@ -88,8 +81,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         and the message/request that caused it."""
         from elixir_scope.store import timetravel
 
-        def run() -> EvolutionModel:
-            rec = _recording(ctx, recording)
+        def run(rec: Any) -> EvolutionModel:
             after = parse_cursor(cursor) if cursor else None
             evo = timetravel.state_evolution(rec, pick_process(rec, process), since_ts, until_ts, limit=limit, after_state=after)
             nxt = str(evo.next_after_state) if evo.next_after_state is not None else None
@@ -98,7 +90,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
                 gaps=[gap_row(g) for g in evo.gaps], next_cursor=nxt,
                 hint=(f"state_evolution(process={process!r}, recording={rec.id}, cursor='{nxt}') returns the next page"
                       if nxt else None))
-        return await in_thread(run)
+        return await on_recording(ctx, recording, run)
 
     @server.tool(annotations=READ_ONLY_LOCAL)
     @tool_errors
@@ -110,8 +102,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         whether they were inside a call, their mailbox, and the spawn/supervision tree."""
         from elixir_scope.store import snapshot
 
-        def run() -> SnapshotModel:
-            rec = _recording(ctx, recording)
+        def run(rec: Any) -> SnapshotModel:
             snap = snapshot.system_snapshot_at(rec, resolve_moment(rec, at_event, at_ts))
             offset = parse_cursor(cursor)
             procs = snap.processes[offset:offset + limit]
@@ -124,7 +115,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
                 processes=[snapshot_process(p) for p in procs], tree=tree_text(snap.tree),
                 gaps=[gap_row(g) for g in snap.gaps[:20]], next_cursor=nxt,
                 hint=f"system_snapshot(recording={rec.id}, at_ts={snap.ts}, cursor='{nxt}') returns the next page" if nxt else None)
-        return await in_thread(run)
+        return await on_recording(ctx, recording, run)
 
     @server.tool(annotations=READ_ONLY_LOCAL)
     @tool_errors
@@ -138,8 +129,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
 
         offset = parse_cursor(cursor)
 
-        def run() -> TimelineModel:
-            rec = _recording(ctx, recording)
+        def run(rec: Any) -> TimelineModel:
             tl = flows.process_timeline(rec, pick_process(rec, process), since_ts, until_ts)
             calls, more = call_models(tl.roots, max_calls, offset)
             nxt = str(offset + len(calls)) if more else None
@@ -147,7 +137,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
                                  gaps=[gap_row(g) for g in tl.gaps], next_cursor=nxt,
                                  hint=f"process_timeline(process={process!r}, cursor='{nxt}') returns the next calls"
                                  if nxt else None)
-        return await in_thread(run)
+        return await on_recording(ctx, recording, run)
 
     @server.tool(annotations=READ_ONLY_LOCAL)
     @tool_errors
@@ -160,15 +150,14 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         message, and when it was received (null: never received)."""
         from elixir_scope.store import flows
 
-        def run() -> FlowModel:
-            rec = _recording(ctx, recording)
+        def run(rec: Any) -> FlowModel:
             after = parse_cursor(cursor) if cursor else None
             fl = flows.message_flow(rec, since_ts, until_ts, processes=processes, limit=limit, after_id=after)
             nxt = str(fl.next_after_id) if fl.next_after_id is not None else None
             return FlowModel(messages=[message_model(m) for m in fl.messages], gaps=[gap_row(g) for g in fl.gaps],
                              next_cursor=nxt,
                              hint=f"message_flow(recording={rec.id}, cursor='{nxt}') with the same filters returns the next page" if nxt else None)
-        return await in_thread(run)
+        return await on_recording(ctx, recording, run)
 
     @server.tool(annotations=READ_ONLY_LOCAL)
     @tool_errors
@@ -178,14 +167,13 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         """Step from an event to the next/previous one, like a debugger stepping through a recording."""
         from elixir_scope.store import timetravel
 
-        def run() -> StepResult:
-            rec = _recording(ctx, recording)
+        def run(rec: Any) -> StepResult:
             found = timetravel.step(rec, rec.event(event_id), 1 if direction == "next" else -1, scope)
             if found is None:
                 return StepResult(event=None, context=[])
             around = timetravel.events_around(rec, found, before=2, after=2)
             return StepResult(event=event_row(found), context=[event_row(e, limit=8, printable_limit=120) for e in around])
-        return await in_thread(run)
+        return await on_recording(ctx, recording, run)
 
     @server.tool(annotations=READ_ONLY_LOCAL)
     @tool_errors
@@ -195,7 +183,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         across processes (ordered by send→receive, not by wall clocks)."""
         from elixir_scope.store.causal import causal_past as walk
 
-        return await in_thread(_causal, ctx, walk, event_id, recording, limit, cursor)
+        return await on_recording(ctx, recording, lambda rec: _causal(rec, walk, event_id, limit, cursor))
 
     @server.tool(annotations=READ_ONLY_LOCAL)
     @tool_errors
@@ -205,11 +193,9 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         across processes."""
         from elixir_scope.store.causal import causal_future as walk
 
-        return await in_thread(_causal, ctx, walk, event_id, recording, limit, cursor)
+        return await on_recording(ctx, recording, lambda rec: _causal(rec, walk, event_id, limit, cursor))
 
 
-def _causal(ctx: Context, walk: Any, event_id: int, recording: int | None, limit: int,
-            cursor: str | None) -> CausalModel:
-    rec = _recording(ctx, recording)
+def _causal(rec: Any, walk: Any, event_id: int, limit: int, cursor: str | None) -> CausalModel:
     page = walk(rec, rec.event(event_id), limit=limit, cursor=parse_cursor(cursor) if cursor else None)
     return causal_model(page, f"{walk.__name__}(event_id={event_id}, recording={rec.id}, cursor='{{cursor}}')")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import weakref
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Iterator
 
 from elixir_scope.store.events import Event, EventKind
 
@@ -233,7 +233,13 @@ class Engine:
 
 
 def display_name(name: str | None) -> str | None:
-    """`Elixir.MyApp.Cart` → `MyApp.Cart` (as Elixir prints it); other names unchanged."""
+    """`Elixir.MyApp.Cart` → `MyApp.Cart` (as Elixir prints it); other names unchanged. In an
+    Erlang `printing` block (instrument.etf.syntax) the name as Erlang writes the atom
+    (`'Elixir.MyApp.Cart'`, `rabbit`)."""
+    from elixir_scope.instrument.etf.syntax import in_force
+
+    if name and in_force().erlang:
+        return in_force().name(name)
     if name and name.startswith("Elixir."):
         return name[7:]
     return name

@@ -15,6 +15,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 INSPECTOR = "@modelcontextprotocol/inspector@0.15.0"
+# The first release whose CLI sends HTTP headers (``--header "Authorization: Bearer ..."``);
+# it declares node >= 22 but its CLI runs on the node 20 of Debian (tests prove it).
+INSPECTOR_WITH_HEADERS = "@modelcontextprotocol/inspector@0.17.5"
 
 
 def free_port() -> int:
@@ -88,10 +91,11 @@ def npx() -> str:
     return path
 
 
-def run_inspector(*args: str, timeout: float = 240.0, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_inspector(*args: str, timeout: float = 240.0, env: dict[str, str] | None = None,
+                  inspector: str = INSPECTOR) -> subprocess.CompletedProcess:
     """``npx -y @modelcontextprotocol/inspector --cli <args>`` (first run fills the npm cache)."""
     return subprocess.run(
-        [npx(), "-y", INSPECTOR, "--cli", *args],
+        [npx(), "-y", inspector, "--cli", *args],
         capture_output=True, text=True, timeout=timeout, env=env or server_env(), cwd=REPO,
     )
 

@@ -5,7 +5,6 @@ it uses ``instrument/`` (agent-less introspection over rpc, capture sessions) li
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
