@@ -64,7 +64,8 @@ def traces_url(endpoint: str) -> str:
     try:
         parts.port
     except ValueError as exc:
-        raise ExportError(f"OTLP endpoint {endpoint!r}: {exc}") from exc
+        raise ExportError(f"OTLP endpoint {endpoint!r} has a bad port ({exc}); OTLP/HTTP usually "
+                          "listens on 4318") from exc
     path = parts.path.rstrip("/")
     if not path.endswith(TRACES_PATH):
         path += TRACES_PATH

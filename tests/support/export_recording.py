@@ -1,6 +1,6 @@
 """A recording of the real sample app for the export tests (OTLP and Parquet): carts calling
 the inventory (nested traced calls in three kinds of processes, request and reply messages
-between them), one call that raises, and a cart whose user holds a password the agent redacts.
+between them), the inventory's state history, one call that raises, and a cart whose user holds a password the agent redacts.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ async def record_sample_app(app, path: Path, ops: int = 40) -> int:
     from elixir_scope.instrument.etf import Atom
 
     store = TraceStore.open(path)
-    plan = CapturePlan(specs=tuple(compile_spec(s) for s in SPECS), message_procs="all")
+    plan = CapturePlan(specs=tuple(compile_spec(s) for s in SPECS), message_procs="all",
+                       state_modules=("Elixir.SampleApp.Inventory",))
     node = Node()
     try:
         conn = await node.connect(app.name, cookie=app.cookie)
