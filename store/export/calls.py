@@ -81,6 +81,8 @@ class CallSpan:
     sent: list[Event] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
     dropped_messages: int = 0
+    args_text: str | None = None
+    """The call's arguments as text, when a consumer printed them already (see ``top``)."""
 
     @property
     def ref(self) -> SpanRef:
@@ -178,6 +180,12 @@ class CallTracker:
             proc.pending.clear()
             return out
         return []
+
+    def top(self, event: Event) -> CallSpan | None:
+        """The innermost open call of ``event``'s process (after feeding a ``call`` event: its
+        own span, unless it was too deep to be spanned)."""
+        proc = self._procs.get((event.node_id, event.pid))
+        return proc.stack[-1] if proc and proc.stack else None
 
     def finish(self) -> list[CallSpan]:
         """Close every call still open (outcome ``open``, ended at its node's last event)."""
@@ -308,26 +316,32 @@ def _handled(call: Event, pending: list[Received]) -> int | None:
     return None
 
 
+def event_pages(rec: "Recording", kinds: tuple[EventKind, ...] | None, page: int
+                ) -> Iterator[tuple[list[Event], dict[int, int]]]:
+    """The recording's events of ``kinds`` (all when None) in id order, a page at a time, each
+    with the matched send of every receive in it (``receive id -> send id``, from msg_links)."""
+    from ..causal import ensure_causal
+
+    ensure_causal(rec)
+    after = 0
+    while True:
+        events = rec.events(kind=kinds, after_id=after, limit=page)
+        if not events:
+            return
+        yield events, _matched_sends(rec, [e.id for e in events if e.kind == EventKind.RECEIVE])
+        if events.next_after_id is None:
+            return
+        after = events.next_after_id
+
+
 def call_spans(rec: "Recording", limits: CallLimits | None = None,
                tracker: CallTracker | None = None) -> Iterator[CallSpan]:
     """Every traced call of ``rec`` as a closed CallSpan, in the order they close (see the
     module docs); ``tracker.stats`` afterwards says what could not be paired."""
-    from ..causal import ensure_causal
-
     tracker = tracker or CallTracker(limits)
-    ensure_causal(rec)
-    after = 0
-    while True:
-        page = rec.events(kind=READ_KINDS, after_id=after, limit=tracker.limits.page)
-        if not page:
-            break
-        recv_ids = [e.id for e in page if e.kind == EventKind.RECEIVE]
-        send_of = _matched_sends(rec, recv_ids)
-        for event in page:
+    for events, send_of in event_pages(rec, READ_KINDS, tracker.limits.page):
+        for event in events:
             yield from tracker.feed(event, send_of)
-        if page.next_after_id is None:
-            break
-        after = page.next_after_id
     yield from tracker.finish()
 
 

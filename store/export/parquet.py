@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from ..errors import ExportError
 from ..events import Event, EventKind
 from ..states import STATE_ROW_COLUMNS
-from .calls import CallLimits, CallTracker, call_spans
+from .calls import READ_KINDS, CallLimits, CallSpan, CallTracker, event_pages
 from .text import bounded_text, payload_text, process_name, unix_nanos
 
 if TYPE_CHECKING:
@@ -171,17 +171,47 @@ class _Export:
         self.limit = options.value_bytes
 
     def run(self) -> None:
-        for name, rows in (("nodes", self._nodes()), ("processes", self._processes()),
-                           ("functions", self._functions()), ("events", self._events()),
-                           ("calls", self._calls()), ("messages", self._messages()),
-                           ("states", self._states()), ("gaps", self._gaps())):
-            w = _TableWriter(self.pa, self.pq, self.out / f"{name}.parquet", TABLES[name], self.options)
-            try:
+        writers: dict[str, _TableWriter] = {}
+        try:
+            for name in TABLES:
+                writers[name] = _TableWriter(self.pa, self.pq, self.out / f"{name}.parquet", TABLES[name],
+                                             self.options)
+            for name, rows in (("nodes", self._nodes()), ("processes", self._processes()),
+                               ("functions", self._functions())):
                 for row in rows:
-                    w.add(row)
-            finally:
+                    writers[name].add(row)
+            self._one_pass(writers["events"], writers["calls"], writers["messages"])
+            for name, rows in (("states", self._states()), ("gaps", self._gaps())):
+                for row in rows:
+                    writers[name].add(row)
+        finally:
+            for w in writers.values():
                 w.close()
-            self.report.rows[name] = w.rows
+        self.report.rows = {name: w.rows for name, w in writers.items()}
+
+    def _one_pass(self, events: "_TableWriter", calls: "_TableWriter", messages: "_TableWriter") -> None:
+        """Events, calls and messages from one read of the events: each payload is decoded and
+        printed once, and a call's arguments are printed for its event row and reused for its
+        calls row."""
+        tracker = CallTracker(self.options.calls)
+        for page, send_of in event_pages(self.rec, None, 5000):
+            links = self._links([e.id for e in page if e.kind in (EventKind.SEND, EventKind.SEND_DEAD)])
+            for e in page:
+                text = payload_text(e, self.limit)
+                events.add(self._event_row(e, text))
+                if e.kind in (EventKind.SEND, EventKind.SEND_DEAD):
+                    messages.add(self._message_row(e, links.get(e.id)))
+                if e.kind not in READ_KINDS:
+                    continue
+                closed = tracker.feed(e, send_of)
+                if e.kind == EventKind.CALL:
+                    span = tracker.top(e)
+                    if span is not None and span.call is e:
+                        span.args_text = text
+                for cs in closed:
+                    calls.add(self._call_row(cs, text if cs.end is e else None))
+        for cs in tracker.finish():
+            calls.add(self._call_row(cs, None))
 
     # -- helpers ---------------------------------------------------------------------------------
     def _node(self, node_id: int) -> str:
@@ -216,17 +246,7 @@ class _Export:
         for node_id, idx, m in self.rec.functions():
             yield self._node(node_id), idx, m.module, m.function, m.arity, str(m)
 
-    def _events(self) -> Iterator[tuple]:
-        after = 0
-        while True:
-            page = self.rec.events(after_id=after, limit=5000)
-            for e in page:
-                yield self._event_row(e)
-            if page.next_after_id is None or not page:
-                return
-            after = page.next_after_id
-
-    def _event_row(self, e: Event) -> tuple:
+    def _event_row(self, e: Event, text: str) -> tuple:
         pid, name = self._proc(e.node_id, e.pid)
         module = function = arity = mfa = other = None
         if e.kind.aux_is_mfa:
@@ -235,41 +255,30 @@ class _Export:
             other = self._proc(e.node_id, e.aux)[0]
         size = len(e.payload_bytes) if e.payload_bytes is not None else None
         return (e.id, self._node(e.node_id), e.kind.name.lower(), self._time(e.node_id, e.ts), e.ts, e.uniq,
-                pid, name, module, function, arity, mfa, other, e.truncated, e.redacted,
-                payload_text(e, self.limit), size)
+                pid, name, module, function, arity, mfa, other, e.truncated, e.redacted, text, size)
 
-    def _calls(self) -> Iterator[tuple]:
-        tracker = CallTracker(self.options.calls)
-        for cs in call_spans(self.rec, tracker=tracker):
-            c = cs.call
-            pid, name = self._proc(c.node_id, c.pid)
-            module, function, arity, mfa = self._mfa(c.node_id, c.aux)
-            start, end = self._time(c.node_id, c.ts), self._time(c.node_id, cs.end_ts)
-            result = payload_text(cs.end, self.limit) if cs.end is not None else (
-                payload_text(cs.exit_event, self.limit) if cs.exit_event is not None else None)
-            yield (c.id, cs.end.id if cs.end is not None else None, cs.parent_id, cs.root_id, cs.depth,
-                   self._node(c.node_id), pid, name, module, function, arity, mfa, start, end,
-                   (end - start) if (end is not None and start is not None) else None, cs.outcome,
-                   payload_text(c, self.limit), result)
+    def _call_row(self, cs: CallSpan, end_text: str | None) -> tuple:
+        c = cs.call
+        pid, name = self._proc(c.node_id, c.pid)
+        module, function, arity, mfa = self._mfa(c.node_id, c.aux)
+        start, end = self._time(c.node_id, c.ts), self._time(c.node_id, cs.end_ts)
+        last = cs.end if cs.end is not None else cs.exit_event
+        result = end_text if end_text is not None else (payload_text(last, self.limit) if last is not None else None)
+        args = cs.args_text if cs.args_text is not None else payload_text(c, self.limit)
+        return (c.id, cs.end.id if cs.end is not None else None, cs.parent_id, cs.root_id, cs.depth,
+                self._node(c.node_id), pid, name, module, function, arity, mfa, start, end,
+                (end - start) if (end is not None and start is not None) else None, cs.outcome, args, result)
 
-    def _messages(self) -> Iterator[tuple]:
-        after = 0
-        while True:
-            page = self.rec.events(kind=(EventKind.SEND, EventKind.SEND_DEAD), after_id=after, limit=5000)
-            ids = [e.id for e in page]
-            links: dict[int, tuple] = {}
-            for i in range(0, len(ids), 900):
-                chunk = ids[i:i + 900]
-                for row in self.rec.db.query(
-                        "SELECT l.send_id, l.recv_id, l.method, l.recv_node, l.recv_pid, r.ts FROM msg_links l "
-                        f"JOIN events r ON r.id = l.recv_id WHERE l.send_id IN ({','.join('?' * len(chunk))})",
-                        chunk):
-                    links[row[0]] = row[1:]
-            for e in page:
-                yield self._message_row(e, links.get(e.id))
-            if page.next_after_id is None or not page:
-                return
-            after = page.next_after_id
+    def _links(self, send_ids: list[int]) -> dict[int, tuple]:
+        """send id -> (receive id, method, receiver node id, receiver pid idx, receive ts)."""
+        links: dict[int, tuple] = {}
+        for i in range(0, len(send_ids), 900):
+            chunk = send_ids[i:i + 900]
+            for row in self.rec.db.query(
+                    "SELECT l.send_id, l.recv_id, l.method, l.recv_node, l.recv_pid, r.ts FROM msg_links l "
+                    f"JOIN events r ON r.id = l.recv_id WHERE l.send_id IN ({','.join('?' * len(chunk))})", chunk):
+                links[row[0]] = row[1:]
+        return links
 
     def _message_row(self, e: Event, link: tuple | None) -> tuple:
         spid, sname = self._proc(e.node_id, e.pid)
