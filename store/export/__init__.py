@@ -13,7 +13,7 @@ extra (``pip install 'elixir-scope[export]'``); without them an ``ExportError`` 
 """
 
 from .calls import CallLimits
-from .otlp import OtlpOptions, OtlpReport, export_otlp
+from .otlp import OtlpOptions, OtlpReport, OtlpStream, export_otlp
 from .otlp_http import HttpOptions, is_loopback, traces_url
 from .otlp_spans import SpanOptions
 from .parquet import TABLES, ParquetOptions, ParquetReport, export_parquet
@@ -23,6 +23,7 @@ __all__ = [
     "HttpOptions",
     "OtlpOptions",
     "OtlpReport",
+    "OtlpStream",
     "ParquetOptions",
     "ParquetReport",
     "SpanOptions",

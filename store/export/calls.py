@@ -316,14 +316,14 @@ def _handled(call: Event, pending: list[Received]) -> int | None:
     return None
 
 
-def event_pages(rec: "Recording", kinds: tuple[EventKind, ...] | None, page: int
+def event_pages(rec: "Recording", kinds: tuple[EventKind, ...] | None, page: int, after: int = 0
                 ) -> Iterator[tuple[list[Event], dict[int, int]]]:
-    """The recording's events of ``kinds`` (all when None) in id order, a page at a time, each
-    with the matched send of every receive in it (``receive id -> send id``, from msg_links)."""
+    """The recording's events of ``kinds`` (all when None) with ids above ``after``, in id
+    order, a page at a time, each with the matched send of every receive in it
+    (``receive id -> send id``, from msg_links, brought up to date first)."""
     from ..causal import ensure_causal
 
     ensure_causal(rec)
-    after = 0
     while True:
         events = rec.events(kind=kinds, after_id=after, limit=page)
         if not events:
@@ -332,17 +332,6 @@ def event_pages(rec: "Recording", kinds: tuple[EventKind, ...] | None, page: int
         if events.next_after_id is None:
             return
         after = events.next_after_id
-
-
-def call_spans(rec: "Recording", limits: CallLimits | None = None,
-               tracker: CallTracker | None = None) -> Iterator[CallSpan]:
-    """Every traced call of ``rec`` as a closed CallSpan, in the order they close (see the
-    module docs); ``tracker.stats`` afterwards says what could not be paired."""
-    tracker = tracker or CallTracker(limits)
-    for events, send_of in event_pages(rec, READ_KINDS, tracker.limits.page):
-        for event in events:
-            yield from tracker.feed(event, send_of)
-    yield from tracker.finish()
 
 
 def _matched_sends(rec: "Recording", recv_ids: list[int]) -> dict[int, int]:

@@ -2,7 +2,7 @@
 
     report = export_otlp(rec, "http://127.0.0.1:4318")
 
-Spans come from ``calls.call_spans`` (one streaming pass, bounded memory), are converted by
+Spans come from ``calls.CallTracker`` (one streaming pass, bounded memory), are converted by
 ``otlp_spans.SpanBuilder`` (the mapping to the semantic conventions is documented there and in
 docs/store.md) and sent by ``otlp_http.OtlpHttpClient`` in requests of at most ``batch_spans``
 spans and ``max_request_bytes`` bytes, as they close — a recording of any size is exported with
@@ -12,10 +12,10 @@ a few requests' worth of memory.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from ..errors import ExportError
-from .calls import CallLimits, CallTracker, call_spans
+from .calls import READ_KINDS, CallLimits, CallTracker, event_pages
 from .otlp_http import HttpOptions, OtlpHttpClient
 from .otlp_spans import SpanBuilder, SpanOptions, proto
 
@@ -100,33 +100,72 @@ class _Batcher:
         self._by_node, self._count, self._bytes = {}, 0, REQUEST_OVERHEAD
 
 
-def export_otlp(rec: "Recording", endpoint: str, options: OtlpOptions | None = None,
-                progress: Callable[[OtlpReport], None] | None = None) -> OtlpReport:
+class OtlpStream:
+    """Export a recording while it is being written (``record --otlp``): each ``poll()`` reads
+    the events stored since the previous one and sends the spans that closed; ``finish()``
+    (once the recording has ended) sends the rest, calls still open included, and returns the
+    report. ``export_otlp`` is one ``finish()`` on a finished recording.
+
+    Live, a receive stored before its send's batch reached the store cannot be linked: the
+    causal match does not exist yet when the receive is read (counted in
+    ``messages_outside_calls`` only when the message was not placed at all; export the
+    finished recording again for every link — the span ids are the same)."""
+
+    def __init__(self, rec: "Recording", endpoint: str, options: OtlpOptions | None = None) -> None:
+        self.options = options or OtlpOptions()
+        self.rec = rec
+        self.client = OtlpHttpClient(endpoint, self.options.http)
+        self.builder = SpanBuilder(rec, self.options.spans)
+        self.report = OtlpReport(rec.id, self.client.url)
+        self._batcher = _Batcher(self.builder, self.client, self.options)
+        self._tracker = CallTracker(self.options.calls)
+        self._after = 0
+        self._finished = False
+
+    def poll(self) -> int:
+        """Send the spans closed by the events stored since the last poll; returns how many."""
+        if self._finished:
+            raise ExportError("this OTLP stream has finished; start a new one to export again")
+        before = self.report.spans
+        for events, send_of in event_pages(self.rec, READ_KINDS, self._tracker.limits.page, self._after):
+            for event in events:
+                for cs in self._tracker.feed(event, send_of):
+                    self._add(cs)
+            self._after = events[-1].id
+        self._batcher.flush()
+        self._sync()
+        return self.report.spans - before
+
+    def finish(self) -> OtlpReport:
+        self.poll()
+        for cs in self._tracker.finish():
+            self._add(cs)
+        self._batcher.flush()
+        self._finished = True
+        self._sync()
+        return self.report
+
+    def _add(self, cs) -> None:
+        span = self.builder.span(cs)
+        self._batcher.add(cs.call.node_id, span)
+        self.report.spans += 1
+        self.report.links += len(span.links)
+
+    def _sync(self) -> None:
+        report, st, cs = self.report, self.client.stats, self._tracker.stats
+        report.requests, report.retries, report.bytes_sent = st.requests, st.retries, st.bytes_sent
+        report.rejected_spans, report.rejected_messages = st.rejected_spans, list(st.messages)
+        report.events_read = cs.events_read
+        report.unfinished_spans = cs.unfinished
+        report.returns_without_call = cs.returns_without_call
+        report.calls_too_deep = cs.too_deep
+        report.messages_outside_calls = cs.messages_outside_calls
+        report.messages_dropped = cs.messages_dropped
+
+
+def export_otlp(rec: "Recording", endpoint: str, options: OtlpOptions | None = None) -> OtlpReport:
     """Send every traced call of ``rec`` to ``endpoint`` as OTLP spans; returns what was sent.
     ExportError (nothing more sent) when the endpoint is unreachable or refuses a request;
     spans sent before that stay sent (OTLP has no transactions; re-exporting sends the same
     span ids, which backends deduplicate)."""
-    options = options or OtlpOptions()
-    client = OtlpHttpClient(endpoint, options.http)
-    builder = SpanBuilder(rec, options.spans)
-    report = OtlpReport(rec.id, client.url)
-    batcher = _Batcher(builder, client, options)
-    tracker = CallTracker(options.calls)
-    for cs in call_spans(rec, tracker=tracker):
-        span = builder.span(cs)
-        batcher.add(cs.call.node_id, span)
-        report.spans += 1
-        report.links += len(span.links)
-        if progress and report.spans % 10_000 == 0:
-            progress(report)
-    batcher.flush()
-    st, cs_stats = client.stats, tracker.stats
-    report.requests, report.retries, report.bytes_sent = st.requests, st.retries, st.bytes_sent
-    report.rejected_spans, report.rejected_messages = st.rejected_spans, list(st.messages)
-    report.events_read = cs_stats.events_read
-    report.unfinished_spans = cs_stats.unfinished
-    report.returns_without_call = cs_stats.returns_without_call
-    report.calls_too_deep = cs_stats.too_deep
-    report.messages_outside_calls = cs_stats.messages_outside_calls
-    report.messages_dropped = cs_stats.messages_dropped
-    return report
+    return OtlpStream(rec, endpoint, options).finish()
