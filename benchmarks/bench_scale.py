@@ -40,19 +40,29 @@ from elixir_scope.store.export import export_parquet  # noqa: E402
 from elixir_scope.store.query import run_query  # noqa: E402
 
 CAUSAL = r"""
-import json, resource, sys, time
+import json, sys, threading, time
+import psutil
 from elixir_scope.store import TraceStore
 from elixir_scope.store.causal import ensure_causal
 store = TraceStore.open(sys.argv[1], readonly=True)
 rec = store.recording(int(sys.argv[2]))
 rec.context
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+me = psutil.Process()
+before = me.memory_info().rss
+peak = [before]
+done = threading.Event()
+def sample():  # the process's RSS every 5 ms while the analysis runs
+    while not done.wait(0.005):
+        peak[0] = max(peak[0], me.memory_info().rss)
+t = threading.Thread(target=sample)
+t.start()
 t0 = time.perf_counter()
 ensure_causal(rec)
 wall = time.perf_counter() - t0
+done.set(); t.join()
 links = store.db.query_one("SELECT count(*) FROM msg_links WHERE recording_id = ?", (rec.id,))[0]
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": wall, "rss_growth_mb": (peak - before) / 1024, "links": links}))
+print(json.dumps({"seconds": wall, "rss_growth_mb": (peak[0] - before) / 2**20, "rss_before_mb": before / 2**20,
+                  "links": links}))
 """
 
 
