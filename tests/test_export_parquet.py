@@ -110,8 +110,10 @@ def test_redacted_values_stay_redacted(recording, tmp_path):
 
 def test_values_are_bounded(recording, tmp_path):
     export_parquet(recording, tmp_path / "small", ParquetOptions(value_bytes=32))
-    assert sql(tmp_path / "small", "SELECT max(length(payload)) FROM events")[0][0] <= 32
-    assert sql(tmp_path / "small", "SELECT max(length(args)) FROM calls")[0][0] <= 32
+    assert sql(tmp_path / "small", "SELECT max(octet_length(encode(payload))) FROM events")[0][0] <= 32
+    assert sql(tmp_path / "small", "SELECT max(octet_length(encode(args))) FROM calls")[0][0] <= 32
+    cut = sql(tmp_path / "small", "SELECT count(*) FROM events WHERE payload LIKE '%…'")[0][0]
+    assert cut > 0  # the long ones say they were cut
 
 
 def test_never_overwrites_and_leaves_nothing_half_written(recording, exported, tmp_path):

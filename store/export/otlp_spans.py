@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ExportError
 from ..events import Event, EventKind, NodeInfo
 from .calls import CallSpan, SpanRef
-from .text import bounded_text, function_name, payload_text, process_name, unix_nanos
+from .text import bounded_text, cut, function_name, payload_text, process_name, unix_nanos
 
 if TYPE_CHECKING:
     from ..reader import Recording
@@ -206,7 +206,7 @@ def _exception(event: Event, limit: int) -> tuple[str, str]:
             msg = reason.get(Atom("message"))
             if isinstance(msg, (bytes, str)):
                 text = msg.decode("utf-8", "replace") if isinstance(msg, bytes) else msg
-                return etype, text[:limit]
+                return etype, cut(text, limit)
     return etype, bounded_text(reason, limit)
 
 

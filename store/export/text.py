@@ -18,9 +18,18 @@ CUT = "…"
 
 
 def bounded_text(term: Any, limit: int) -> str:
-    """``term`` as Elixir text of at most ``limit`` characters (``…`` marks a cut)."""
-    text = inspect(term, limit=50, printable_limit=max(limit, 16), max_chars=max(limit, 16))
-    return text if len(text) <= limit else text[:max(limit - 1, 0)] + CUT
+    """``term`` as Elixir text of at most ``limit`` UTF-8 bytes (``…`` marks a cut)."""
+    return cut(inspect(term, limit=50, printable_limit=max(limit, 16), max_chars=max(limit, 16)), limit)
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes, ending in ``…`` when cut."""
+    if len(text) * 4 <= limit:  # cannot be over: skip encoding
+        return text
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    return data[:max(limit - len(CUT.encode()), 0)].decode("utf-8", "ignore") + CUT
 
 
 def payload_text(event: Event, limit: int) -> str:
