@@ -63,6 +63,8 @@ class OtlpReport:
     calls_too_deep: int = 0
     messages_outside_calls: int = 0
     messages_dropped: int = 0
+    unlinked_receives: int = 0
+    """Receives matched to a send the export could no longer tie to its call (see OtlpStream)."""
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -106,10 +108,9 @@ class OtlpStream:
     (once the recording has ended) sends the rest, calls still open included, and returns the
     report. ``export_otlp`` is one ``finish()`` on a finished recording.
 
-    Live, a receive stored before its send's batch reached the store cannot be linked: the
-    causal match does not exist yet when the receive is read (counted in
-    ``messages_outside_calls`` only when the message was not placed at all; export the
-    finished recording again for every link — the span ids are the same)."""
+    Live, a receive stored before its send's batch reached the store is exported as a span
+    event without a link: the causal match does not exist yet when the receive is read. Export
+    the finished recording again for every link — the span ids are the same."""
 
     def __init__(self, rec: "Recording", endpoint: str, options: OtlpOptions | None = None) -> None:
         self.options = options or OtlpOptions()
@@ -161,6 +162,7 @@ class OtlpStream:
         report.calls_too_deep = cs.too_deep
         report.messages_outside_calls = cs.messages_outside_calls
         report.messages_dropped = cs.messages_dropped
+        report.unlinked_receives = cs.late_senders
 
 
 def export_otlp(rec: "Recording", endpoint: str, options: OtlpOptions | None = None) -> OtlpReport:
