@@ -11,7 +11,9 @@ after) across 50 clients and 8 servers. Then, per round, interleaved:
   2. the store's own recording-file export (``export_recording``, SQLite to SQLite);
   3. OTLP: ``export_otlp`` to a receiver in a *separate process* on loopback that reads each
      request body and answers 200 (so its CPU does not share this process's interpreter);
-  4. Parquet: ``export_parquet`` (all eight tables, zstd, row groups of 65,536).
+  4. OTLP without term text (``value_bytes=0``: names, ids, times and links only — what a
+     stream at high rates would carry);
+  5. Parquet: ``export_parquet`` (all eight tables, zstd, row groups of 65,536).
 
 Each runs ``--rounds`` (>= 3) times; min/median/max of events/s (wall clock) and of events per
 CPU-second of this process are printed with the load average; the last line is one JSON object.
@@ -35,7 +37,7 @@ from pathlib import Path
 from elixir_scope.instrument.etf import Atom
 from elixir_scope.store import EventKind, TraceStore
 from elixir_scope.store.batch import SyntheticTrace
-from elixir_scope.store.export import export_otlp, export_parquet
+from elixir_scope.store.export import OtlpOptions, SpanOptions, export_otlp, export_parquet
 
 RECEIVER = r"""
 import sys
@@ -114,7 +116,7 @@ def main() -> int:
 
         ensure_causal(rec)
         out: dict[str, dict[str, list[float]]] = {k: {"wall": [], "cpu": []}
-                                                  for k in ("read", "file", "otlp", "parquet")}
+                                                  for k in ("read", "file", "otlp", "otlp_bare", "parquet")}
         spans = 0
 
         def read_all() -> None:
@@ -132,6 +134,7 @@ def main() -> int:
                 "read": read_all,
                 "file": lambda: store.export_recording(rid, tmp / f"rec-{r}.esrec"),
                 "otlp": lambda: out.setdefault("_spans", export_otlp(rec, url).spans),
+                "otlp_bare": lambda: export_otlp(rec, url, OtlpOptions(spans=SpanOptions(value_bytes=0))),
                 "parquet": lambda: export_parquet(rec, tmp / f"pq-{r}"),
             }
             for name, fn in steps.items():
@@ -153,7 +156,8 @@ def main() -> int:
     result = {"bench": "export", "events": total, "spans": spans, "rounds": args.rounds,
               "loadavg": [round(x, 2) for x in load]}
     for name, label in (("read", "read + decode (baseline)"), ("file", "recording file (SQLite)"),
-                        ("otlp", "OTLP/HTTP protobuf"), ("parquet", "Parquet (8 tables)")):
+                        ("otlp", "OTLP/HTTP protobuf"), ("otlp_bare", "OTLP, no term text"),
+                        ("parquet", "Parquet (8 tables)")):
         w, c = mmm(out[name]["wall"]), mmm(out[name]["cpu"])
         ratio = [x / base for x in w]
         print(f"{label:28s} events/s {w[0]:>9,.0f} / {w[1]:>9,.0f} / {w[2]:>9,.0f}   "

@@ -218,3 +218,19 @@ def test_ids_are_valid_and_distinct(recording):
     ids = {b.span_id(i) for i in range(1, 2000)}
     assert len(ids) == 1999 and all(len(i) == 8 and any(i) for i in ids)
     assert len(b.trace_id(1)) == 16 and b.trace_id(1) != b.trace_id(2)
+
+
+def test_without_term_text_the_same_spans_carry_names_ids_and_links_only(recording):
+    full, _ = export(recording)
+    bare, report = export(recording, spans=SpanOptions(value_bytes=0))
+    shape = lambda r: sorted((s.span_id, s.parent_span_id, s.name, tuple(l.span_id for l in s.links))  # noqa: E731,E741
+                             for _, s in r.spans())
+    assert shape(bare) == shape(full) and report.links > 0
+    keys = {a.key for _, s in bare.spans() for a in s.attributes}
+    assert not keys & {"elixir_scope.args", "elixir_scope.return_value"} and "code.function.name" in keys
+    assert not any(a.key == "elixir_scope.message" for _, s in bare.spans() for e in s.events for a in e.attributes)
+    (err,) = [s for _, s in bare.spans() if s.status.code == s.status.STATUS_CODE_ERROR]
+    assert err.status.message == ":badarg"  # an exception keeps its (short) reason
+    assert sum(q.ByteSize() for q in bare.requests) < 0.7 * sum(q.ByteSize() for q in full.requests)
+    with pytest.raises(ExportError, match="value_bytes must be 0"):
+        OtlpOptions(spans=SpanOptions(value_bytes=8))

@@ -35,7 +35,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     o = p.add_argument_group("export options")
     o.add_argument("--value-bytes", type=int, metavar="N",
                    help="longest text of one argument, return value, message or state (OTLP default 1024, "
-                        "Parquet default 4096)")
+                        "0 for none: names, ids, times and links only; Parquet default 4096)")
     o.add_argument("--otlp-header", action="append", default=[], metavar="NAME=VALUE",
                    help="an extra request header, e.g. an API key (repeatable)")
     o.add_argument("--otlp-batch", type=int, default=512, metavar="N", help="spans per request (default 512)")
@@ -85,7 +85,8 @@ def _otlp(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.store.export import HttpOptions, OtlpOptions, SpanOptions, export_otlp, traces_url
 
     url = traces_url(args.otlp)  # refuse a bad URL before opening the store
-    spans = SpanOptions(value_bytes=args.value_bytes or 1024, service_name=args.service_name)
+    spans = SpanOptions(value_bytes=1024 if args.value_bytes is None else args.value_bytes,
+                        service_name=args.service_name)
     options = OtlpOptions(batch_spans=args.otlp_batch, spans=spans,
                           http=HttpOptions(gzip=args.otlp_gzip, headers=_headers(args.otlp_header)))
     with opened_store(args) as store:

@@ -42,8 +42,8 @@ class OtlpOptions:
             raise ExportError(f"batch_spans must be 1..100000, got {self.batch_spans}")
         if self.max_request_bytes < 64 * 1024:
             raise ExportError(f"max_request_bytes must be at least 65536, got {self.max_request_bytes}")
-        if not 16 <= self.spans.value_bytes <= 65536:
-            raise ExportError(f"value_bytes must be 16..65536, got {self.spans.value_bytes}")
+        if self.spans.value_bytes != 0 and not 16 <= self.spans.value_bytes <= 65536:
+            raise ExportError(f"value_bytes must be 0 (no term text) or 16..65536, got {self.spans.value_bytes}")
 
 
 @dataclass(slots=True)

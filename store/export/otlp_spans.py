@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ..reader import Recording
 
 SCOPE_NAME = "elixir_scope"
+EXCEPTION_BYTES = 256  # an exception's or exit's reason still has text when value_bytes is 0
 
 
 def proto():
@@ -56,7 +57,8 @@ def proto():
 
 @dataclass(frozen=True, slots=True)
 class SpanOptions:
-    """``value_bytes``: longest text of an argument, return value, message or reason;
+    """``value_bytes``: longest text of an argument, return value, message or reason (0: no
+    term text at all — names, ids, times and links only, for streaming at high rates);
     ``service_name``: the resource's service.name (default: each node's name before ``@``)."""
 
     value_bytes: int = 1024
@@ -105,13 +107,16 @@ class SpanBuilder:
         mfa = call.mfa
         proc = call.process
         limit = self.options.value_bytes
+
+        def text(event: Event) -> str | None:
+            return payload_text(event, limit) if limit else None
         attrs: dict[str, Any] = {
             "code.function.name": function_name(mfa) if mfa else f"#{call.aux}",
             "thread.name": process_name(proc) or call.pid_text,
             "elixir_scope.pid": call.pid_text,
             "elixir_scope.node": node.name if node else "",
             "elixir_scope.event_id": call.id,
-            "elixir_scope.args": payload_text(call, limit),
+            "elixir_scope.args": text(call),
         }
         if mfa:
             attrs["elixir_scope.arity"] = mfa.arity
@@ -122,16 +127,16 @@ class SpanBuilder:
             attrs["elixir_scope.end_event_id"] = cs.end.id
             flags |= cs.end.flags
         if cs.outcome == "return":
-            attrs["elixir_scope.return_value"] = payload_text(cs.end, limit)
+            attrs["elixir_scope.return_value"] = text(cs.end)
         elif cs.outcome == "exception":
-            etype, message = _exception(cs.end, limit)
+            etype, message = _exception(cs.end, limit or EXCEPTION_BYTES)
             status = t.Status(code=t.Status.STATUS_CODE_ERROR, message=message)
             events.append(self._event("exception", cs.end, {"exception.type": etype,
                                                             "exception.message": message}))
         else:
             attrs["elixir_scope.unfinished"] = cs.outcome
             if cs.exit_event is not None:
-                reason = payload_text(cs.exit_event, limit)
+                reason = payload_text(cs.exit_event, limit or EXCEPTION_BYTES)
                 status = t.Status(code=t.Status.STATUS_CODE_ERROR, message=f"process exited: {reason}")
                 events.append(self._event("exit", cs.exit_event, {"elixir_scope.exit_reason": reason}))
         if flags & 0x01:
@@ -141,16 +146,16 @@ class SpanBuilder:
         links = []
         for sent in cs.sent:
             to = sent.aux_process
-            dest = (process_name(to) or to.pid_text) if to else _addressee(sent, limit)
+            dest = (process_name(to) or to.pid_text) if to else (_addressee(sent, limit) if limit else None)
             events.append(self._event("send", sent, {
                 "messaging.operation.type": "send", "messaging.destination.name": dest,
-                "elixir_scope.event_id": sent.id, "elixir_scope.message": _message(sent, limit),
+                "elixir_scope.event_id": sent.id, "elixir_scope.message": _message(sent, limit) if limit else None,
                 **({"elixir_scope.dead_destination": True} if sent.kind == EventKind.SEND_DEAD else {})}))
         for got in cs.received:
             extra = {"elixir_scope.send_event_id": got.send_id} if got.send_id is not None else {}
             events.append(self._event("receive", got.event, {
                 "messaging.operation.type": "receive", "elixir_scope.event_id": got.event.id,
-                "elixir_scope.message": payload_text(got.event, limit), **extra}))
+                "elixir_scope.message": text(got.event), **extra}))
             if got.sender is not None:
                 links.append(self.link(got.sender, got.send_id, got.event.id))
         events.sort(key=lambda e: e.time_unix_nano)
