@@ -112,6 +112,9 @@ class ServerConfig:
     # How terms, names, MFAs and pids are printed: auto (Erlang for a node without the
     # elixir application, else Elixir), elixir or erlang.
     syntax: str = "auto"
+    # OTLP endpoints off this machine the export_recording tool may send to (loopback
+    # endpoints are always allowed); $ELIXIR_SCOPE_OTLP_ENDPOINTS, comma-separated.
+    otlp_endpoints: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerConfig:
@@ -128,6 +131,8 @@ class ServerConfig:
             anthropic_base_url=env.get("ANTHROPIC_BASE_URL") or None,
             llm_model=env.get("ELIXIR_SCOPE_MODEL") or None,
             syntax=(env.get("ELIXIR_SCOPE_SYNTAX") or "auto").strip().lower(),
+            otlp_endpoints=tuple(u.strip() for u in (env.get("ELIXIR_SCOPE_OTLP_ENDPOINTS") or "").split(",")
+                                 if u.strip()),
         )
 
     def with_(self, **changes: object) -> ServerConfig:

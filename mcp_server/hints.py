@@ -50,6 +50,7 @@ HINTS: dict[str, str | tuple[str, str]] = {
     "AmbiguousProcess": ("add --pid with one of the pids listed", "pass one of the pids listed as process"),
     "RecordingNotFound": ("list recordings with `elixir-scope recordings` and use one of their ids",
                           "list_recordings shows the ids; recording_summary shows a recording's processes"),
+    "ExportError": "check the OTLP endpoint (a collector's OTLP/HTTP receiver, usually port 4318) or the Parquet directory",
     "StoreError": "check the store path (--store / ELIXIR_SCOPE_STORE) points at an ElixirScope trace store",
     "MomentError": ("pass --at-event ID or --at-ts TS (one of them)", "pass at_event or at_ts (one of them), or neither for the end"),
     # capture specs and sessions

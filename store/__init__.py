@@ -14,6 +14,7 @@ Public names (pinned by tests/test_store.py)::
 from .errors import (
     ArchiveError,
     BatchFormatError,
+    ExportError,
     RecordingClosedError,
     RecordingNotFound,
     StoreCorruptError,
@@ -36,6 +37,7 @@ __all__ = [
     "Event",
     "EventKind",
     "EventList",
+    "ExportError",
     "Gap",
     "MFA",
     "NodeInfo",

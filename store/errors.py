@@ -11,7 +11,8 @@
     ├── RecordingNotFound       no recording / node / process / event with that id or name
     ├── RecordingClosedError    writing to a recording that already finished
     ├── BatchFormatError        an events binary or Dict that violates docs/event-format.md
-    └── ArchiveError            export / import of a recording file failed
+    ├── ArchiveError            export / import of a recording file failed
+    └── ExportError             an OTLP or Parquet export failed (endpoint, directory, missing extra)
 
 SQLite's own exceptions are translated at the boundary (``translate``) so callers never need
 to know the store is SQLite.
@@ -60,6 +61,11 @@ class BatchFormatError(StoreError, ValueError):
 
 class ArchiveError(StoreError):
     pass
+
+
+class ExportError(StoreError):
+    """Export to OpenTelemetry (OTLP) or Parquet failed; the message names the endpoint or
+    directory and what to do."""
 
 
 def translate(exc: sqlite3.Error, doing: str, path: object = None) -> StoreError:

@@ -121,6 +121,11 @@ def test_full_wheel_runs_the_demo_and_serves_mcp(wheel, tmp_path):
     _run([bin_ / "elixir-scope", "--help"], cwd=tmp_path, env=run_env)
     demo = _run([bin_ / "elixir-scope", "demo", "--record-seconds", "2"], cwd=tmp_path, env=run_env, timeout=600)
     assert "SampleApp" in demo.stdout and "Traceback" not in demo.stderr
+    # the export extra is part of [all]: the demo's recording as Parquet files
+    rid = json.loads(_run([bin_ / "elixir-scope", "recordings", "--json"], cwd=tmp_path, env=run_env).stdout)[0]["id"]
+    pq = json.loads(_run([bin_ / "elixir-scope", "export", str(rid), "--parquet", tmp_path / "pq", "--json"],
+                         cwd=tmp_path, env=run_env).stdout)
+    assert pq["rows"]["events"] > 0 and (tmp_path / "pq" / "calls.parquet").is_file()
     listed = run_inspector(str(bin_ / "elixir-scope"), "mcp", "--method", "tools/list",
                            env={**run_env, "HOME": os.environ["HOME"], "PATH": os.environ["PATH"]})
     assert listed.returncode == 0, listed.stderr

@@ -6,7 +6,7 @@ import argparse
 
 
 def register_all(sub, common: argparse.ArgumentParser) -> None:
-    from . import demo, diagnose, history, live, mcp, nodes, record, recordings, replay, ui
+    from . import demo, diagnose, export, history, live, mcp, nodes, record, recordings, replay, ui
 
-    for module in (demo, nodes, live, record, history, recordings, replay, diagnose, mcp, ui):
+    for module in (demo, nodes, live, record, history, recordings, export, replay, diagnose, mcp, ui):
         module.register(sub, common)

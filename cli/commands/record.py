@@ -45,6 +45,9 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                    help="record the (first) --node and every node connected to it, into one recording")
     p.add_argument("--max-events-total", type=int, default=None, metavar="N",
                    help="with several nodes: stop every node once they have recorded N events together")
+    p.add_argument("--otlp", metavar="URL",
+                   help="also stream the traced calls as OpenTelemetry spans to this OTLP/HTTP endpoint while "
+                        "recording (e.g. http://127.0.0.1:4318; see `elixir-scope export --help`)")
     p.set_defaults(run=run)
 
 
@@ -55,10 +58,18 @@ async def run(args: argparse.Namespace, out: Output) -> int:
 
     limits = CaptureLimits(max_events=args.max_events, max_seconds=args.max_seconds, max_rate=args.max_rate)
     if args.cluster or len(node_names(args)) > 1:
+        if args.otlp:
+            raise CliError("--otlp streams the recording of one node while it records",
+                           "record the nodes, then send the whole recording: elixir-scope export N --otlp URL")
         return await _run_cluster(args, out, limits)
     if args.max_events_total is not None:
         raise CliError("--max-events-total caps several nodes together",
                        "record several nodes (--node repeated, or --cluster), or use --max-events")
+    if args.otlp:
+        from elixir_scope.store.export import traces_url
+
+        args.otlp = traces_url(args.otlp)  # a bad URL is refused before attaching
+    otlp = None
     with opened_store(args, must_exist=False) as store:
         async with attached(args) as conn:
             plan = await capture_plan(conn, args.spec, state_of=args.state_of, messages_of=args.messages_of,
@@ -66,6 +77,10 @@ async def run(args: argparse.Namespace, out: Output) -> int:
                                       force=args.force)
             name = args.name or ", ".join([*args.spec, *args.state_of, *args.messages_of]) or "lifecycle"
             session = await capture(conn, store, name, plan, limits)
+            if args.otlp:
+                from .export_stream import LiveOtlp
+
+                otlp = LiveOtlp(store.recording(session.recording.id), args.otlp, out)
             if args.logs:
                 from elixir_scope.instrument.introspect import forward_logs, start_log_ring
 
@@ -73,21 +88,25 @@ async def run(args: argparse.Namespace, out: Output) -> int:
                 await start_log_ring(conn, conn.node.mailbox().pid)
                 await forward_logs(conn, session.agent)
             try:
-                await _follow(session, limits, out, SessionState.RUNNING)
+                await _follow(session, limits, out, SessionState.RUNNING, otlp)
             except (KeyboardInterrupt, asyncio.CancelledError):
                 out.note("stopping the capture ...")
                 await asyncio.shield(session.stop())
             result = await session.wait(30)
+            otlp_report = await otlp.finish() if otlp else None
     stats = result.stats
     summary = {"recording": result.recording_id, "node": result.node, "end_reason": result.end_reason,
                "events_stored": stats.stored, "dropped": stats.dropped, "detail": result.detail or None}
+    if otlp_report is not None:
+        summary["otlp"] = otlp_report
     if out.json_mode:
         out.emit_json(summary)
         return 0
     out.fields(f"Recording {result.recording_id}", [
         ("node", result.node), ("ended by", result.end_reason), ("events stored", str(stats.stored)),
         ("dropped (gaps)", str(stats.dropped)),
-    ] + ([("detail", result.detail)] if result.detail else []))
+    ] + ([("detail", result.detail)] if result.detail else []) + (
+        [("OpenTelemetry", f"{otlp_report['spans']} spans to {otlp_report['endpoint']}")] if otlp_report else []))
     out.line(f"next: elixir-scope query \"calls | count by function\" --recording {result.recording_id}")
     return 0
 
@@ -144,8 +163,9 @@ async def _run_cluster(args: argparse.Namespace, out: Output, limits) -> int:
     return 0
 
 
-async def _follow(session, limits, out: Output, running) -> None:
-    """A progress bar on stderr until the capture ends by a limit (or Ctrl-C)."""
+async def _follow(session, limits, out: Output, running, otlp=None) -> None:
+    """A progress bar on stderr until the capture ends by a limit (or Ctrl-C); streams the
+    spans closed so far to OTLP about once a second when asked."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     t0 = time.monotonic()
@@ -156,6 +176,8 @@ async def _follow(session, limits, out: Output, running) -> None:
             elapsed = time.monotonic() - t0
             bar.update(task, completed=min(elapsed, limits.max_seconds),
                        description=f"{session.stored} events (limit {limits.max_events})")
+            if otlp is not None:
+                await otlp.tick()
             try:
                 await session.wait(timeout=0.25)
             except asyncio.TimeoutError:

@@ -1,5 +1,5 @@
-"""``recordings``, ``export``, ``import``: what the trace store holds, and moving recordings
-between machines as standalone files."""
+"""``recordings``, ``import``: what the trace store holds, and bringing in a recording file
+made by ``export`` (cli/commands/export.py) elsewhere."""
 
 from __future__ import annotations
 
@@ -17,11 +17,6 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("recordings", parents=[common], help="list the recordings in the trace store")
     p.add_argument("id", nargs="?", type=int, help="show one recording in detail")
     p.set_defaults(run=run_list)
-
-    p = sub.add_parser("export", parents=[common], help="export a recording to a standalone file")
-    p.add_argument("id", type=int, help="recording id (see `elixir-scope recordings`)")
-    p.add_argument("file", type=Path, help="file to write")
-    p.set_defaults(run=run_export)
 
     p = sub.add_parser("import", parents=[common], help="import a recording file into the trace store")
     p.add_argument("file", type=Path, help="file made by `elixir-scope export`")
@@ -78,19 +73,6 @@ def _show(rec, out: Output) -> int:
 
 def _num(v: float | None) -> str:
     return "-" if v is None else f"{v:g}"
-
-
-def run_export(args: argparse.Namespace, out: Output) -> int:
-    if args.file.exists():
-        raise CliError(f"{args.file} already exists", "choose another file name or remove it first")
-    with opened_store(args) as store:
-        path = store.export_recording(args.id, args.file)
-    size = path.stat().st_size
-    if out.json_mode:
-        out.emit_json({"recording": args.id, "path": str(path), "bytes": size})
-    else:
-        out.line(f"exported recording {args.id} to {path} ({size} bytes)")
-    return 0
 
 
 def run_import(args: argparse.Namespace, out: Output) -> int:
