@@ -30,7 +30,7 @@ from .findings import Finding, Hypothesis
 CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "quiet": (r"\bno (?:errors?|crash\w*|exceptions?|warnings?|stack ?traces?)\b|nothing (?:in|shows up in) the logs?"
               r"|\bsilent(?:ly)?\b|without (?:an? )?(?:error|crash|trace)|logs? (?:are|is|look|looks) (?:clean|fine|empty)"
-              r"|never (?:crash|fail|raise)\w*",
+              r"|never (?:crash|fail|raise)\w*|\bnothing (?:has )?(?:errored|errors|failed|fails|crashed|crashes)\b",
               ("return:", "message:no_effect", "pubsub:", "ets:read_modify_write", "exit:not_restarted",
                "message:send_dead", "state:", "callback:rate_high", "mailbox:", "process:count", "memory:"),
               ("exception:error", "exception:throw", "exception:exit", "exit:abnormal", "restart:loop")),
@@ -62,7 +62,7 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "busy": (r"\bcpu\b|\bbusy\b|\bspin\w*|\bhot\b|\bload\b|\bschedulers?\b|\breductions\b",
              ("callback:rate_high", "reductions:high", "timer:leak", "mailbox:growing"), ()),
     "wrong": (r"\b(?:is|are|was|were|look|looks|comes? out|ends? up) (?:wrong|off|incorrect)\b|\bwrong (?:total|count|value|number|amount|result|data|balance|price|state)s?\b|\bincorrect\b|\bstale\b|\binconsistent\b|\bcounts? (?:are|is) (?:off|low|lower)|\blower than\b"
-              r"|\bdoubled?\b|\bduplicat\w*|\bmismatch\w*",
+              r"|\bdoubled?\b|\bduplicat\w*|\bmismatch\w*|\bshould (?:be|have been) (?:far |much |a lot )?(?:higher|lower|more|less|bigger|smaller)\b",
               ("ets:read_modify_write", "state:", "return:", "message:no_effect", "pubsub:"), ()),
 }
 BOOST, DAMP = 1.35, 0.55

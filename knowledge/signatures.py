@@ -91,6 +91,7 @@ VOCABULARY: dict[str, str] = {
     # -- return values (call/return events of the application's functions)
     "return:error_ignored": "a function returned {:error, _} (or :error) and its caller went on as if it had succeeded",
     "return:error": "a function of the application returned {:error, _} or :error",
+    "return:exception_caught": "a call raised or exited (a call timeout, a badarg) and its caller caught it and returned a normal value (a default) instead",
     # -- restarts and supervision (spawn/spawned/exit events of children and supervisors)
     "restart:loop": "the same child spec is spawned, exits and is spawned again repeatedly",
     "restart:siblings": "the exit of one child is followed by the restart of its siblings",
