@@ -90,6 +90,8 @@ def caught_failures(view: RecordingView, book: FactBook) -> None:
         tokens = ["return:exception_caught"]
         tokens += R.call_tokens(gc) if gc is not None else (
             ["exception:exit"] if cls == "exit" else ["exception:error", *R.error_tokens(reason)])
+        if top.module == "ets" and "exception:badarg" in tokens:
+            tokens.append("exception:badarg:ets")   # refused by the table: access rights, a table gone
         ev = []
         for t, q, _c, r in items[:4]:
             ev.append(view.end_evidence(t, f"{t.mfa} {what if t is top else 'failed: ' + fmt(R.core(r), 100)}"))
