@@ -32,12 +32,14 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
               r"|\bsilent(?:ly)?\b|without (?:an? )?(?:error|crash|trace)|logs? (?:are|is|look|looks) (?:clean|fine|empty)"
               r"|never (?:crash|fail|raise)\w*|\bnothing (?:has )?(?:errored|errors|failed|fails|crashed|crashes)\b",
               ("return:", "message:no_effect", "pubsub:", "ets:read_modify_write", "exit:not_restarted",
-               "message:send_dead", "state:", "callback:rate_high", "mailbox:", "process:count", "memory:"),
+               "message:send_dead", "state:", "callback:rate_high", "mailbox:", "process:count", "memory:",
+               "statem:postponed_never_retried"),
               ("exception:error", "exception:throw", "exception:exit", "exit:abnormal", "restart:loop")),
     "never": (r"\bnever\b|\bnot (?:received|delivered|arriv\w*|show\w*|updated|saved|sent|processed|applied)\b"
               r"|\bmissing\b|\blost\b|\bdisappear\w*|\bvanish\w*|\bdropp\w*|\bignored?\b|doesn'?t (?:arrive|show|happen|update)",
               ("return:", "message:no_effect", "message:unmatched", "pubsub:", "message:send_dead", "exit:not_restarted",
-               "ets:read_modify_write", "callback:unhandled_message", "call:noproc", "state:value_overwritten"), ()),
+               "ets:read_modify_write", "callback:unhandled_message", "call:noproc", "state:value_overwritten",
+               "statem:postponed_never_retried"), ()),
     "slow": (r"\bslow\w*|\btim(?:es|ed|ing)? ?out\b|\btimeouts?\b|\bhang\w*|\bstuck\b|\bfreez\w*|\blatenc\w*|\bblock\w*|\bunresponsive\b",
              ("callback:slow", "call:", "exception:timeout", "mailbox:", "exit:caused_by_other"), ()),
     "gradual": (r"after a while|over time|\bgradual\w*|\bcreep\w*|\bgrow\w*|\bleak\w*|\bmemory\b|\beventually\b"

@@ -139,6 +139,7 @@ VOCABULARY: dict[str, str] = {
     # -- gen_statem
     "statem:unhandled_event": "a gen_statem crashes or logs on an event not handled in the current state",
     "statem:postponed_growing": "postponed events accumulate and are never consumed",
+    "statem:postponed_never_retried": "an event was postponed and the machine never left that state (keep_state), so the event was never retried",
     "statem:timeout_cancelled": "a state or event timeout is implicitly cancelled by a state change or event",
     # -- Phoenix LiveView
     "liveview:double_mount": "mount/3 runs twice (disconnected render then connected) and does work both times",
