@@ -126,6 +126,10 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
                 specs.append(PlannedSpec(
                     spec=f":ets.{fun}({', '.join([table] + ['_'] * (arity - 1))}) :: return",
                     why=f"ETS table {table}: writes and whether they fail (access rights, missing table)"))
+    # exit(pid, :normal) aimed at another process: ignored unless the target traps exits (a
+    # "cancel" or "stop" that does nothing); rare, so the narrow spec costs nothing
+    specs.append(PlannedSpec(spec=":erlang.exit(_, :normal) :: return",
+                             why="exit signals :normal sent to other processes (ignored unless the target traps exits)"))
     if survey.registries:
         for reg in survey.registries[:3]:
             specs.append(PlannedSpec(spec=f"Registry.dispatch({reg}, _, _)", why=f"publishes on {reg}: which topics get messages"))

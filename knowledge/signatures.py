@@ -57,6 +57,7 @@ VOCABULARY: dict[str, str] = {
     "exit:caused_by_other": "a process exited because of another process's failure (a link, a call to a process that died or hung)",
     "exit:not_restarted": "a supervised child exited and its supervisor did not start a replacement (restart type, normal exit)",
     "exit:shutdown_timeout": "a child did not stop within its shutdown time and was killed",
+    "exit:normal_signal_ignored": "exit(pid, :normal) sent to another process, which kept running (a :normal signal is ignored unless it traps exits)",
     # -- calls between processes (call/return events, send/receive of $gen_call)
     "call:cycle": "a cycle in the wait-for graph: A waits in GenServer.call on B while B calls A (or longer)",
     "call:blocked_waiting": "a call event with no matching return for a long time; the caller sits in receive",

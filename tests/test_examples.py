@@ -56,6 +56,7 @@ EXPECTED = {
     # kinds added from the second held-out set: failures that show only as a wrong value
     "free_shipping",
     "held_dose",
+    "rain_stop",
 }
 
 
@@ -475,6 +476,19 @@ def test_held_dose_postponed_order_is_never_given(scenario_node):
     """)
     # the pump says it is dosing with nothing to dose; the order sits in its postponed queue
     assert out == '{["saline"], {:dosing, nil}, true}', out
+    assert "error" not in node.log().lower(), node.log()
+
+
+@scenario("rain_stop")
+def test_rain_stop_normal_exit_does_not_stop_the_run(scenario_node):
+    s, node = scenario_node
+    out = eval_on(node, f"""
+        {s.trigger}
+        Process.sleep(450)
+        inspect({{Garden.Irrigation.zones(), Garden.Meter.used()}})
+    """)
+    # stopped by rain, says the app; every one of the eight 5-litre pulses ran all the same
+    assert out == '{%{"lawn" => :stopped_by_rain}, %{"lawn" => 40}}', out
     assert "error" not in node.log().lower(), node.log()
 
 

@@ -14,6 +14,7 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
 - :mod:`.silent` — ignored error returns, messages handled with no effect, hot callbacks,
   unbounded state growth; :mod:`.caught` — failures caught and turned into an ordinary value;
   :mod:`.postponed` — gen_statem events postponed in a state the machine never leaves;
+  :mod:`.signals` — ``exit(pid, :normal)`` sent to a process that ignores it;
 - the analyses in :mod:`~elixir_scope.agents.detectors` — call cycles, slow callbacks,
   mailbox growth, state corrupted by an earlier message, ETS read-modify-write races,
   publishes nobody hears, process leaks.
@@ -27,7 +28,7 @@ The order is deterministic: the same recording always gives the same facts and i
 from __future__ import annotations
 
 from ..view import RecordingView
-from . import caught, failures, postponed, resources, silent, supervision, values, waits
+from . import caught, failures, postponed, resources, signals, silent, supervision, values, waits
 from .book import FactBook
 
 __all__ = ["FactBook", "build_facts"]
@@ -77,7 +78,7 @@ def build_facts(view: RecordingView) -> FactBook:
         supervision.already_started,
         waits.blocked_chains, failures.link_calls,
         silent.ignored_errors, caught.caught_failures, silent.no_effect_messages, silent.hot_callbacks, silent.rate_changes,
-        silent.statem_events, postponed.postponed_events, silent.state_growth,
+        silent.statem_events, postponed.postponed_events, signals.normal_exits, silent.state_growth,
         values.state_reverts, values.children_down, values.atoms_from_input, values.type_mismatch,
         resources.ets_growth, resources.memory_growth,
     ]
