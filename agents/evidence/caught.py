@@ -87,10 +87,10 @@ def caught_failures(view: RecordingView, book: FactBook) -> None:
         differs = bool(normal) and all(fmt(x.value, 200) not in fallbacks for x in normal)
         gc = R.gen_call(reason)
         what = f"{gc.api} to {fmt(gc.target, 60)} failed ({gc.why})" if gc is not None else f"raised {fmt(R.core(reason), 100)}"
+        # the failure itself is a fact of its own (exception, call_failed): this one shows only
+        # that it was hidden, so a symptom about the failure (slow, crashing) does not lift it
         tokens = ["return:exception_caught"]
-        tokens += R.call_tokens(gc) if gc is not None else (
-            ["exception:exit"] if cls == "exit" else ["exception:error", *R.error_tokens(reason)])
-        if top.module == "ets" and "exception:badarg" in tokens:
+        if top.module == "ets" and "exception:badarg" in R.error_tokens(reason):
             tokens.append("exception:badarg:ets")   # refused by the table: access rights, a table gone
         ev = []
         for t, q, _c, r in items[:4]:
