@@ -98,3 +98,72 @@ async def test_a_rescued_ets_badarg_is_a_caught_failure(tmp_path: Path, kb_index
     finally:
         await dist.close()
         node.stop()
+
+
+CRASH_APP = '''
+defmodule Bakery do
+  def start do
+    {:ok, pid} = Supervisor.start_link([Bakery.Stock, Bakery.Counter], strategy: :one_for_one, name: Bakery.Supervisor)
+    Process.unlink(pid)
+    {:ok, pid}
+  end
+
+  def trigger do
+    spawn(fn -> for item <- ["rye", "croissant", "rye"], do: Bakery.Counter.sell(item) end)
+    :ok
+  end
+end
+
+defmodule Bakery.Stock do
+  use Agent
+  def start_link(_), do: Agent.start_link(fn -> %{"rye" => 5} end, name: __MODULE__)
+  def take(item), do: Agent.update(__MODULE__, fn stock -> Map.update!(stock, item, &(&1 - 1)) end)
+end
+
+defmodule Bakery.Counter do
+  use GenServer
+  def start_link(_), do: GenServer.start_link(__MODULE__, [], name: __MODULE__)
+  def sell(item), do: GenServer.call(__MODULE__, {:sell, item})
+  @impl true
+  def init([]), do: {:ok, 0}
+  @impl true
+  def handle_call({:sell, item}, _from, sold) do
+    {:reply, :ok, sold + take(item)}
+  end
+  defp take(item) do
+    try do
+      Bakery.Stock.take(item)
+      1
+    catch
+      :exit, _ -> 1
+    end
+  end
+end
+'''
+
+
+async def test_a_fallback_after_the_target_crashed_is_explained_by_the_crash(tmp_path: Path, kb_index_dir):
+    """The caller catches the exit of a call whose target crashed: the crash is the first cause
+    (it is logged anyway), the fallback only its consequence."""
+    src = tmp_path / "bakery.ex"
+    src.write_text(CRASH_APP)
+    node = start_node("elixir", elixir_files=[src], eval_code="{:ok, _} = Bakery.start()")
+    dist = Node()
+    try:
+        conn = await dist.connect(node.name, cookie=node.cookie)
+        store = TraceStore.open(tmp_path / "d.db")
+        ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, knowledge_dir=kb_index_dir)
+        report = await diagnose(DiagnosisInput(
+            symptom="the stock of rye bread was reset after a croissant was sold",
+            node=node.name, trigger="Bakery.trigger()", seconds=1.0, max_rounds=1), ctx)
+        book = build_facts(RecordingView.from_recording(store.recording(report.recording_id)))
+        caught = book.of_kind("caught_failure")
+        assert len(caught) == 1, [f.title for f in book.facts]
+        assert (caught[0].culprit.module, caught[0].culprit.function) == ("Bakery.Counter", "take/1")  # the catcher
+        origin = book.origin(caught[0])
+        assert origin.detector == "exception", [(f.id, f.caused_by) for f in book.facts]
+        assert (origin.culprit.module, origin.culprit.function) == ("Bakery.Stock", "take/1")
+        store.close()
+    finally:
+        await dist.close()
+        node.stop()

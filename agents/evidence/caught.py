@@ -9,7 +9,7 @@ it stands in for a real answer: a price computed with a neutral factor, a rate l
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``caught_failure`` | a traced call ended with an exception (class ``error`` or ``exit``) and its traced caller returned normally with a value that is not an error and does not carry the reason | the caller that caught it, and the value it returned instead |
+| ``caught_failure`` | a traced call ended with an exception (class ``error`` or ``exit``) and its traced caller returned normally with a value that is not an error and does not carry the reason | the caller that caught it, and the value it returned instead — unless the call failed because its target crashed: then it is caused by that crash |
 
 Throws are left out: ``throw``/``catch`` is ordinary control flow. A caller that calls the same
 function again and gets an answer (a retry) did not fall back, nor did one that returned an
@@ -99,7 +99,7 @@ def caught_failures(view: RecordingView, book: FactBook) -> None:
         for x in normal[:2]:
             ev.append(view.end_evidence(x, f"{x.mfa} returned {fmt(x.value, 80)} when the call worked"))
         conf = min(0.8, 0.62 + 0.03 * len(items) + (0.1 if differs else 0.0))
-        book.add(Finding(
+        fact = book.add(Finding(
             detector="caught_failure",
             title=f"{p.mfa} catches the failure of {top.mfa} and returns {fmt(p.value, 60)} instead",
             summary=(f"{top.mfa} {what} {len(items)} time(s); each time its caller {p.mfa} caught the {cls} and "
@@ -115,3 +115,17 @@ def caught_failures(view: RecordingView, book: FactBook) -> None:
                       "it and mark the result as degraded. Then fix why the call failed (its timeout, the "
                       "table's access mode, the bad input).")),
             pid=p.pid, ts=p.end_ts, call=top, catcher=p)
+        _link_crash(book, fact, top, gc)
+
+
+def _link_crash(book: FactBook, fact: Finding, top: Call, gc) -> None:
+    """A call that failed because its target crashed (or was gone) is explained by that crash,
+    which the log shows anyway: the fallback is its consequence. A timeout is not: the target
+    only took longer than the caller chose to wait, and the fallback is the caller's policy."""
+    if gc is None or gc.why == "timeout":
+        return
+    for cf in book.of_kind("call_failed"):
+        call = book.meta.get(cf.id, {}).get("call")
+        if call is not None and call.call_id == top.call_id and cf.caused_by is not None:
+            book.link(fact, cf, "the call failed because its target crashed")
+            return
