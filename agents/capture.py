@@ -104,11 +104,18 @@ async def _registries(ctx: DiagnosisContext, session, registries: list[str], err
             errors.append(f"could not read the keys of registry {reg}: {exc}")
 
 
+# the agent mailbox length at which a diagnosis capture sheds (the default is 5,000)
+DIAGNOSIS_MAX_QUEUE = 20_000
+
 async def run_capture(ctx: DiagnosisContext, plan: Plan, *, symptom: str, trigger: str | None,
                       seconds: float, registries: list[str] | None = None) -> CaptureRun:
     cplan, errors = capture_plan(plan)
     trigger_budget = ctx.trigger_timeout if trigger else 0.0
-    limits = CaptureLimits(max_events=plan.max_events, max_seconds=seconds + trigger_budget + 30.0)
+    # a reproduction is often a burst (a request per process, a batch): the agent's mailbox may
+    # hold that burst for a moment instead of shedding it, which would drop the very evidence;
+    # the memory limit still stops the capture if the agent grows too big
+    limits = CaptureLimits(max_events=plan.max_events, max_seconds=seconds + trigger_budget + 30.0,
+                           max_queue=DIAGNOSIS_MAX_QUEUE)
     session = await capture(ctx.conn, ctx.store, f"diagnose: {symptom[:80]}", cplan, limits)
     errors += [f"no such {kind} `{display_name(name)}` on {ctx.conn.node_name}: skipped"
                for kind, name in session.unknown_names]

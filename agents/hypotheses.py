@@ -30,14 +30,16 @@ from .findings import Finding, Hypothesis
 CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "quiet": (r"\bno (?:errors?|crash\w*|exceptions?|warnings?|stack ?traces?)\b|nothing (?:in|shows up in) the logs?"
               r"|\bsilent(?:ly)?\b|without (?:an? )?(?:error|crash|trace)|logs? (?:are|is|look|looks) (?:clean|fine|empty)"
-              r"|never (?:crash|fail|raise)\w*",
+              r"|never (?:crash|fail|raise)\w*|\bnothing (?:has )?(?:errored|errors|failed|fails|crashed|crashes)\b",
               ("return:", "message:no_effect", "pubsub:", "ets:read_modify_write", "exit:not_restarted",
-               "message:send_dead", "state:", "callback:rate_high", "mailbox:", "process:count", "memory:", "data:"),
+               "message:send_dead", "state:", "callback:rate_high", "mailbox:", "process:count", "memory:", "data:",
+               "statem:postponed_never_retried"),
               ("exception:error", "exception:throw", "exception:exit", "exit:abnormal", "restart:loop")),
     "never": (r"\bnever\b|\bnot (?:received|delivered|arriv\w*|show\w*|updated|saved|sent|processed|applied)\b"
               r"|\bmissing\b|\blost\b|\bdisappear\w*|\bvanish\w*|\bdropp\w*|\bignored?\b|doesn'?t (?:arrive|show|happen|update)",
               ("return:", "message:no_effect", "message:unmatched", "pubsub:", "message:send_dead", "exit:not_restarted",
-               "ets:read_modify_write", "callback:unhandled_message", "call:noproc", "state:value_overwritten"), ()),
+               "ets:read_modify_write", "callback:unhandled_message", "call:noproc", "state:value_overwritten",
+               "statem:postponed_never_retried"), ()),
     "slow": (r"\bslow\w*|\btim(?:es|ed|ing)? ?out\b|\btimeouts?\b|\bhang\w*|\bstuck\b|\bfreez\w*|\blatenc\w*|\bblock\w*|\bunresponsive\b",
              ("callback:slow", "call:", "exception:timeout", "mailbox:", "exit:caused_by_other"), ()),
     "gradual": (r"after a while|over time|\bgradual\w*|\bcreep\w*|\bgrow\w*|\bleak\w*|\bmemory\b|\beventually\b"
@@ -64,7 +66,7 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "busy": (r"\bcpu\b|\bbusy\b|\bspin\w*|\bhot\b|\bload\b|\bschedulers?\b|\breductions\b",
              ("callback:rate_high", "reductions:high", "timer:leak", "mailbox:growing"), ()),
     "wrong": (r"\b(?:is|are|was|were|look|looks|comes? out|ends? up) (?:wrong|off|incorrect)\b|\bwrong (?:total|count|value|number|amount|result|data|balance|price|state)s?\b|\bincorrect\b|\bstale\b|\binconsistent\b|\bcounts? (?:are|is) (?:off|low|lower)|\blower than\b"
-              r"|\bdoubled?\b|\bduplicat\w*|\bmismatch\w*",
+              r"|\bdoubled?\b|\bduplicat\w*|\bmismatch\w*|\bshould (?:be|have been) (?:far |much |a lot )?(?:higher|lower|more|less|bigger|smaller)\b",
               ("ets:read_modify_write", "state:", "return:", "message:no_effect", "pubsub:", "data:"), ()),
     # work that stopped half-way: something waits for a message, a reply or a step that never comes
     "stalled": (r"\bstill (?:\w+ing|shows?|showing|pending|waiting|open|signed in|logged in|busy)\b|\bwaiting (?:behind|for|on)\b"
@@ -72,8 +74,8 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
                 ("message:no_effect", "callback:unhandled_message", "call:blocked_waiting", "call:reply_dropped",
                  "callback:timeout_cancelled", "statem:", "exit:not_restarted", "message:send_dead"), ()),
     # amounts that should balance and do not: a quantity split or converted loses units
-    "unbalanced": (r"(?:do|does|did)(?: not|n'?t) add up|reconcil\w*|(?:cents?|units?|items?) (?:short|off|missing|too (?:few|many))"
-                   r"|(?:short|off) by (?:a few|one|\d+)|rounding|remainders?|less than (?:we|it|they) (?:invoice|bill|charge|expect)\w*",
+    "unbalanced": (r"(?:do|does|did)(?: not|n'?t) add up|\breconcil\w*|\b(?:cents?|units?|items?) (?:short|off|missing|too (?:few|many))"
+                   r"|\b(?:short|off) by (?:a few|one|\d+)|\brounding\b|\bremainders?\b|\bless than (?:we|it|they) (?:invoice|bill|charge|expect)\w*",
                    ("data:sum_mismatch", "data:", "ets:read_modify_write", "state:value_overwritten"), ()),
 }
 BOOST, DAMP = 1.35, 0.55

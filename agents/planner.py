@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 
 from .findings import Plan, PlannedSpec
 
+# ETS writes traced with their outcome for every table of the application (name, arity)
+ETS_WRITES = (("update_counter", 3), ("update_counter", 4), ("insert_new", 2), ("update_element", 3))
+
 SYMPTOM_CLASSES: dict[str, tuple[str, ...]] = {
     "timeout": ("timeout", "time out", "timed out", "hang", "hangs", "stuck", "deadlock", "slow", "latency", "freeze", "blocked"),
     "crash": ("crash", "crashes", "restart", "restarting", "exit", "dies", "died", "down", "error", "exception", "raise", "500"),
@@ -115,8 +118,18 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
         for table, owner in survey.ets_tables[:5]:
             for fun in ("lookup", "insert"):
                 specs.append(PlannedSpec(
-                    spec=f":ets.{fun}({table}, _)",
+                    spec=f":ets.{fun}({table}, _)" + (" :: return" if fun == "insert" else ""),
                     why=f"ETS table {table}" + (f" of {owner}" if owner else "") + ": read-modify-write races show as interleaved lookup/insert"))
+            # writes with their outcome: a write refused with badarg (a :protected table written
+            # by a process that does not own it) shows only as the write's exception
+            for fun, arity in ETS_WRITES:
+                specs.append(PlannedSpec(
+                    spec=f":ets.{fun}({', '.join([table] + ['_'] * (arity - 1))}) :: return",
+                    why=f"ETS table {table}: writes and whether they fail (access rights, missing table)"))
+    # exit(pid, :normal) aimed at another process: ignored unless the target traps exits (a
+    # "cancel" or "stop" that does nothing); rare, so the narrow spec costs nothing
+    specs.append(PlannedSpec(spec=":erlang.exit(_, :normal) :: return",
+                             why="exit signals :normal sent to other processes (ignored unless the target traps exits)"))
     if survey.registries:
         for reg in survey.registries[:3]:
             specs.append(PlannedSpec(spec=f"Registry.dispatch({reg}, _, _)", why=f"publishes on {reg}: which topics get messages"))

@@ -57,6 +57,7 @@ VOCABULARY: dict[str, str] = {
     "exit:caused_by_other": "a process exited because of another process's failure (a link, a call to a process that died or hung)",
     "exit:not_restarted": "a supervised child exited and its supervisor did not start a replacement (restart type, normal exit)",
     "exit:shutdown_timeout": "a child did not stop within its shutdown time and was killed",
+    "exit:normal_signal_ignored": "exit(pid, :normal) sent to another process, which kept running (a :normal signal is ignored unless it traps exits)",
     # -- calls between processes (call/return events, send/receive of $gen_call)
     "call:cycle": "a cycle in the wait-for graph: A waits in GenServer.call on B while B calls A (or longer)",
     "call:blocked_waiting": "a call event with no matching return for a long time; the caller sits in receive",
@@ -94,6 +95,7 @@ VOCABULARY: dict[str, str] = {
     # -- return values (call/return events of the application's functions)
     "return:error_ignored": "a function returned {:error, _} (or :error) and its caller went on as if it had succeeded",
     "return:error": "a function of the application returned {:error, _} or :error",
+    "return:exception_caught": "a call raised or exited (a call timeout, a badarg) and its caller caught it and returned a normal value (a default) instead",
     # -- restarts and supervision (spawn/spawned/exit events of children and supervisors)
     "restart:loop": "the same child spec is spawned, exits and is spawned again repeatedly",
     "restart:siblings": "the exit of one child is followed by the restart of its siblings",
@@ -141,6 +143,7 @@ VOCABULARY: dict[str, str] = {
     # -- gen_statem
     "statem:unhandled_event": "a gen_statem crashes or logs on an event not handled in the current state",
     "statem:postponed_growing": "postponed events accumulate and are never consumed",
+    "statem:postponed_never_retried": "an event was postponed and the machine never left that state (keep_state), so the event was never retried",
     "statem:timeout_cancelled": "a state or event timeout is implicitly cancelled by a state change or event",
     # -- Phoenix LiveView
     "liveview:double_mount": "mount/3 runs twice (disconnected render then connected) and does work both times",

@@ -12,7 +12,9 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   messages to dead processes, failed calls; :mod:`.supervision` — restart loops, siblings
   restarted by a strategy, children not restarted, init calling its supervisor;
 - :mod:`.silent` — ignored error returns, messages handled with no effect, hot callbacks,
-  unbounded state growth;
+  unbounded state growth; :mod:`.caught` — failures caught and turned into an ordinary value;
+  :mod:`.postponed` — gen_statem events postponed in a state the machine never leaves;
+  :mod:`.signals` — ``exit(pid, :normal)`` sent to a process that ignores it;
 - the analyses in :mod:`~elixir_scope.agents.detectors` — call cycles, slow callbacks,
   mailbox growth, state corrupted by an earlier message, ETS read-modify-write races,
   publishes nobody hears, process leaks.
@@ -26,7 +28,7 @@ The order is deterministic: the same recording always gives the same facts and i
 from __future__ import annotations
 
 from ..view import RecordingView
-from . import failures, replies, resources, silent, supervision, timeouts, values, waits
+from . import caught, failures, postponed, replies, resources, signals, silent, supervision, timeouts, values, waits
 from .book import FactBook
 
 __all__ = ["FactBook", "build_facts"]
@@ -75,8 +77,8 @@ def build_facts(view: RecordingView) -> FactBook:
         supervision.not_restarted, failures.dead_sends, failures.lost_mailboxes, supervision.init_calls_parent,
         supervision.already_started,
         waits.blocked_chains, failures.link_calls,
-        silent.ignored_errors, silent.no_effect_messages, silent.hot_callbacks, silent.rate_changes,
-        silent.statem_events, silent.state_growth,
+        silent.ignored_errors, caught.caught_failures, silent.no_effect_messages, silent.hot_callbacks, silent.rate_changes,
+        silent.statem_events, postponed.postponed_events, signals.normal_exits, silent.state_growth,
         values.state_reverts, values.children_down, values.atoms_from_input, values.type_mismatch,
         values.sum_mismatch, timeouts.cancelled_timeouts,
         resources.ets_growth, resources.memory_growth,

@@ -402,8 +402,9 @@ def _statem_effect(c: Call) -> bool | None:
     if isinstance(v, tuple) and v and isinstance(v[0], Atom):
         tag = v[0].name
         if tag in ("keep_state_and_data", "repeat_state_and_data"):
-            return any(is_atom(a[0], "reply") for a in (v[1] if isinstance(v[1], list) else [v[1]])
-                       if isinstance(a, tuple) and a)
+            # a reply answers the event; a postpone keeps it for the next state (not a drop)
+            return any((isinstance(a, tuple) and a and is_atom(a[0], "reply")) or is_atom(a, "postpone")
+                       for a in (v[1] if isinstance(v[1], list) else [v[1]]))
         if tag in ("keep_state", "repeat_state"):
             return fmt(v[1], 4000) != fmt(c.args[-1], 4000) if c.args else True
         if tag == "next_state":

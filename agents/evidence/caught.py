@@ -1,0 +1,131 @@
+"""Failures caught and turned into an ordinary value: the caller of a call that raised or exited
+(an error, an exit such as a ``GenServer.call`` timeout) caught it and returned a value as if
+the call had worked — a default, a neutral factor, ``true``, ``0``.
+
+Nothing is logged and nothing crashes, so the only trace of the failure is the exception event
+of the inner call followed by a normal ``return`` of its caller. The fallback is the bug when
+it stands in for a real answer: a price computed with a neutral factor, a rate limit that
+"allows" because its counter could not be written.
+
+| kind | what | culprit |
+| --- | --- | --- |
+| ``caught_failure`` | a traced call ended with an exception (class ``error`` or ``exit``) and its traced caller returned normally with a value that is not an error and does not carry the reason | the caller that caught it, and the value it returned instead — unless the call failed because its target crashed: then it is caused by that crash |
+
+Throws are left out: ``throw``/``catch`` is ordinary control flow. A caller that calls the same
+function again and gets an answer (a retry) did not fall back, nor did one that returned an
+error of its own (it passed the failure on).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from ..findings import Culprit, Finding
+from ..view import Call, RecordingView, fmt, is_app_module, mod_name
+from . import reasons as R
+from .book import FactBook
+from .silent import is_error
+
+
+def _same(a: Any, b: Any) -> bool:
+    return fmt(a, 300) == fmt(b, 300)
+
+
+def _catcher(c: Call) -> tuple[Call, Call] | None:
+    """(the frame that raised as seen by its caller, the caller that returned normally), when
+    the exception of ``c`` stopped inside traced application code."""
+    top = c
+    while top.parent is not None and top.parent.outcome == "exception" and _same(top.parent.value, c.value):
+        top = top.parent
+    p = top.parent
+    # an anonymous function inside the catching function (a `try` in an Enum callback) passes
+    # the fallback on to the function that holds it
+    while p is not None and p.outcome == "return" and p.function.startswith("-") and p.parent is not None \
+            and p.parent.outcome == "return" and is_app_module(p.parent.module):
+        p = p.parent
+    if p is None or p.outcome != "return" or not is_app_module(p.module) or p.function.startswith("-"):
+        return None
+    return top, p
+
+
+def _retried(catcher: Call, failed: Call, children: dict[int, list[Call]]) -> bool:
+    return any(k.call_id != failed.call_id and k.ts > failed.ts and k.outcome == "return"
+               and (k.module, k.function, k.arity) == (failed.module, failed.function, failed.arity)
+               for k in children.get(catcher.call_id, []))
+
+
+def caught_failures(view: RecordingView, book: FactBook) -> None:
+    children: dict[int, list[Call]] = defaultdict(list)
+    for c in view.calls:
+        if c.parent is not None:
+            children[c.parent.call_id].append(c)
+    groups: dict[tuple, list[tuple[Call, Call, str, Any]]] = defaultdict(list)
+    seen_tops: set[int] = set()
+    for c in view.calls:
+        if c.outcome != "exception" or not isinstance(c.value, tuple) or len(c.value) != 2:
+            continue
+        cls, reason = R.atom_name(c.value[0]), c.value[1]
+        if cls not in ("error", "exit"):
+            continue
+        found = _catcher(c)
+        if found is None or found[0].call_id in seen_tops:
+            continue
+        top, p = found
+        seen_tops.add(top.call_id)
+        if is_error(p.value) or fmt(R.core(reason), 200) in fmt(p.value, 2000) or _retried(p, top, children):
+            continue
+        groups[(p.module, p.function, p.arity, top.module, top.function, top.arity)].append((top, p, cls, reason))
+    for key in sorted(groups):
+        items = groups[key]
+        top, p, cls, reason = items[0]
+        # what the catching function returns when the call works: a fallback that differs from
+        # every real answer stands in for one
+        normal = [x for x in view.calls if (x.module, x.function, x.arity) == key[:3] and x.outcome == "return"
+                  and not any(x.call_id == q.call_id for _t, q, _c, _r in items)]
+        fallbacks = {fmt(q.value, 200) for _t, q, _c, _r in items}
+        differs = bool(normal) and all(fmt(x.value, 200) not in fallbacks for x in normal)
+        gc = R.gen_call(reason)
+        what = f"{gc.api} to {fmt(gc.target, 60)} failed ({gc.why})" if gc is not None else f"raised {fmt(R.core(reason), 100)}"
+        # the failure itself is a fact of its own (exception, call_failed): this one shows only
+        # that it was hidden, so a symptom about the failure (slow, crashing) does not lift it
+        tokens = ["return:exception_caught"]
+        if top.module == "ets" and "exception:badarg" in R.error_tokens(reason):
+            tokens.append("exception:badarg:ets")   # refused by the table: access rights, a table gone
+        ev = []
+        for t, q, _c, r in items[:4]:
+            ev.append(view.end_evidence(t, f"{t.mfa} {what if t is top else 'failed: ' + fmt(R.core(r), 100)}"))
+            ev.append(view.end_evidence(q, f"… and its caller {q.mfa} caught it and returned {fmt(q.value, 80)}"))
+        for x in normal[:2]:
+            ev.append(view.end_evidence(x, f"{x.mfa} returned {fmt(x.value, 80)} when the call worked"))
+        conf = min(0.8, 0.62 + 0.03 * len(items) + (0.1 if differs else 0.0))
+        fact = book.add(Finding(
+            detector="caught_failure",
+            title=f"{p.mfa} catches the failure of {top.mfa} and returns {fmt(p.value, 60)} instead",
+            summary=(f"{top.mfa} {what} {len(items)} time(s); each time its caller {p.mfa} caught the {cls} and "
+                     f"returned {fmt(p.value, 100)} as if it had worked"
+                     + (f" (when the call works it returns e.g. {fmt(normal[0].value, 60)})" if differs else "")
+                     + ": the failure never shows, the fallback value stands in for the real answer."),
+            severity="high", confidence=round(conf, 3),
+            culprit=Culprit(module=mod_name(p.module), function=R.source_function(p.function, p.arity),
+                            detail=fmt(p.value, 150), process=view.label(p.pid)),
+            evidence=ev, signatures=tokens,
+            fix_hint=("Do not turn the failure into a normal-looking value: return {:error, reason} (or let it "
+                      "crash) so the caller can refuse, retry or report; if a fallback is really wanted, log "
+                      "it and mark the result as degraded. Then fix why the call failed (its timeout, the "
+                      "table's access mode, the bad input).")),
+            pid=p.pid, ts=p.end_ts, call=top, catcher=p)
+        _link_crash(book, fact, top, gc)
+
+
+def _link_crash(book: FactBook, fact: Finding, top: Call, gc) -> None:
+    """A call that failed because its target crashed (or was gone) is explained by that crash,
+    which the log shows anyway: the fallback is its consequence. A timeout is not: the target
+    only took longer than the caller chose to wait, and the fallback is the caller's policy."""
+    if gc is None or gc.why == "timeout":
+        return
+    for cf in book.of_kind("call_failed"):
+        call = book.meta.get(cf.id, {}).get("call")
+        if call is not None and call.call_id == top.call_id and cf.caused_by is not None:
+            book.link(fact, cf, "the call failed because its target crashed")
+            return
