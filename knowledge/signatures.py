@@ -91,6 +91,10 @@ VOCABULARY: dict[str, str] = {
     "state:large": "the state term is large (truncated in state events, expensive to copy)",
     "state:value_overwritten": "a callback writes a field that another callback wrote just before, losing the first value",
     "data:type_mismatch": "the same argument arrives as an integer from some callers and as a numeric string from others",
+    "data:invalid_utf8": "a function given valid UTF-8 text returns a binary that is not valid UTF-8 (cut by bytes)",
+    "data:parse_lossy": "a number written with group separators is parsed as its first digits only (the rest ignored)",
+    "data:term_order_compare": "dates or times picked by Erlang term order (struct fields, day first) instead of in time",
+    "state:error_cached": "an {:error, _} result is stored in the process state and served from there to later calls",
     "data:sum_mismatch": "a function splits an integer argument into near-equal parts that do not add up to it (a remainder lost)",
     # -- return values (call/return events of the application's functions)
     "return:error_ignored": "a function returned {:error, _} (or :error) and its caller went on as if it had succeeded",

@@ -171,6 +171,10 @@ SCENARIOS = [
     (["call:reply_dropped", "exception:timeout:GenServer.call"], ["handle-call-never-replies"]),
     (["callback:timeout_cancelled", "message:no_effect"], ["genserver-timeout-cancelled"]),
     (["data:sum_mismatch"], ["integer-split-remainder-lost"]),
+    (["data:invalid_utf8"], ["text-cut-by-bytes"]),
+    (["data:parse_lossy"], ["number-parse-stops-at-separator"]),
+    (["data:term_order_compare"], ["date-compared-by-term-order"]),
+    (["state:error_cached"], ["error-result-cached"]),
     (["message:send_dead", "exit:not_restarted"], ["cast-to-missing-process-lost"]),
 ]
 
