@@ -31,6 +31,7 @@ class Culprit(BaseModel):
     function: str | None = None
     detail: str | None = None
     process: str | None = None
+    node: str | None = None          # the node the process runs on (recordings of several nodes)
     location: Location | None = None
 
 

@@ -191,6 +191,8 @@ def _culprit_line(f: Finding) -> str:
         parts[0] = f"**Culprit:** `{c.module}.{c.function}`"
     if c.process:
         parts.append(f"in process `{c.process}`")
+    if c.node:
+        parts.append(f"on node `{c.node}`")
     if c.detail:
         parts.append(f"— offending value: `{c.detail}`")
     if c.location:
