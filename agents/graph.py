@@ -135,8 +135,15 @@ async def survey(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
     from elixir_scope.instrument.survey import survey as survey_node
 
     ctx = runtime.context
-    await ctx.report_progress(f"surveying {state.node}", 0.15)
-    return {"survey": asdict(planner.Survey.from_app_survey(await survey_node(ctx.conn)))}
+    await ctx.report_progress(f"surveying {', '.join([state.node, *state.nodes])}", 0.15)
+    found = planner.Survey.from_app_survey(await survey_node(ctx.conn))
+    errors = list(state.errors)
+    for conn in ctx.peers:  # every node recorded: the plan covers what runs on any of them
+        try:
+            found = found.merged(planner.Survey.from_app_survey(await survey_node(conn)))
+        except Exception as exc:  # a node that cannot be surveyed is still recorded
+            errors.append(f"could not survey {conn.node_name}: {exc}")
+    return {"survey": asdict(found), "errors": errors}
 
 
 @_timed("plan")
@@ -181,7 +188,8 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
     order = {f.id: i for i, f in enumerate(book.facts)}
     facts = sorted(book.facts, key=lambda f: (-ranking.relevance[f.id], order[f.id]))
     return {"findings": facts, "hypotheses": ranking.hypotheses, "claims": ranking.claims,
-            "chain": [f.id for f in ranking.chain], "gaps": view.gap_notes() + book.errors}
+            "chain": [f.id for f in ranking.chain], "gaps": view.gap_notes() + book.errors,
+            "recorded_nodes": [view.nodes[k] for k in sorted(view.nodes)] if view.multi_node else []}
 
 
 def decided(state: DiagnosisState) -> tuple[bool, str]:

@@ -21,7 +21,9 @@ def render_markdown(report: Report) -> str:
     out: list[str] = []
     out.append(f"# Diagnosis: {report.symptom}")
     meta = []
-    if report.node:
+    if report.nodes:
+        meta.append("nodes " + ", ".join(f"`{n}`" for n in report.nodes))
+    elif report.node:
         meta.append(f"node `{report.node}`")
     if report.recording_id is not None:
         meta.append(f"recording {report.recording_id}" + (f" in `{report.store}`" if report.store else ""))

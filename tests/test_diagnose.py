@@ -21,7 +21,9 @@ from elixir_scope.store import TraceStore
 from support.nodes import REPO, start_node
 
 EXAMPLES = REPO / "examples"
-SCENARIOS = sorted(p.parent.name for p in EXAMPLES.glob("*/scenario.json"))
+# one node each (scenarios on several nodes, `"nodes"` in scenario.json: tests/test_diagnose_cluster.py)
+SCENARIOS = sorted(p.parent.name for p in EXAMPLES.glob("*/scenario.json")
+                   if not json.loads(p.read_text()).get("nodes"))
 # how long to keep recording after the trigger returned (the call cycle needs its 3 s timeouts)
 RECORD_SECONDS = {"call_cycle": 3.5}
 EXACT_DETAIL = {"call_cycle", "corrupted_state", "crash_loop", "lost_update", "mailbox_growth", "process_leak",
