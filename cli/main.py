@@ -34,11 +34,24 @@ The cookie: prefer $ELIXIR_SCOPE_COOKIE or --cookie-file FILE (default ~/.erlang
 """
 
 
+class _NodesAction(argparse.Action):
+    """``--node`` may be repeated: ``args.node`` is the first (the target of every command),
+    ``args.nodes`` all of them in order (commands that work on several nodes read it)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        nodes = list(getattr(namespace, "nodes", None) or [])
+        nodes.append(values)
+        namespace.nodes = nodes
+        namespace.node = nodes[0]
+
+
 def common_options() -> argparse.ArgumentParser:
     """Options every subcommand accepts (so they may follow the subcommand name)."""
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("common options")
-    g.add_argument("--node", help="target node name@host (default: $ELIXIR_SCOPE_NODE)")
+    g.add_argument("--node", action=_NodesAction,
+                   help="target node name@host (default: $ELIXIR_SCOPE_NODE); repeat it where a command works on "
+                        "several nodes (diagnose)")
     cookie = g.add_mutually_exclusive_group()
     cookie.add_argument("--cookie-file", metavar="FILE",
                         help="file holding the distribution cookie (preferred; default: $ELIXIR_SCOPE_COOKIE, "

@@ -24,6 +24,9 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                        description="Record what matters for SYMPTOM on the node (or read --recording), run the "
                        "failure detectors and explain the root cause with evidence and a fix.")
     p.add_argument("target", nargs="?", help="node name@host (or use --node); omit with --recording")
+    p.add_argument("--cluster", action="store_true",
+                   help="also record every node connected to the target (its erlang:nodes()); or name the further "
+                        "nodes with --node repeated. The trigger runs on the target")
     p.add_argument("symptom", help="what goes wrong, in words")
     p.add_argument("--recording", type=int, help="diagnose this existing recording instead of recording anew")
     p.add_argument("--trigger", help="Elixir expression run on the node to reproduce the problem")
@@ -80,6 +83,13 @@ def run_analyze(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+async def connected_nodes(conn) -> list[str]:
+    """The nodes ``conn``'s node is connected to (``erlang:nodes()``: visible nodes, not hidden
+    ones such as ours), as names."""
+    names = await conn.rpc("erlang", "nodes", [], timeout=10.0)
+    return [getattr(n, "name", str(n)) for n in names] if isinstance(names, list) else []
+
+
 async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.agents.context import DiagnosisContext
     from elixir_scope.agents.graph import diagnose
@@ -92,6 +102,10 @@ async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
     node_name = args.target or config.default_node
     if args.recording is None and not node_name:
         raise CliError("no target node given", "pass the node (diagnose app@host \"symptom\"), --node, or --recording ID")
+    further = [n for n in (getattr(args, "nodes", None) or []) if n != node_name]
+    if args.recording is not None and (further or args.cluster):
+        raise CliError("--recording diagnoses a saved recording: it takes no further nodes",
+                       "drop --cluster / the extra --node, or drop --recording to record the nodes anew")
 
     async def progress(message: str, fraction: float) -> None:
         out.note(f"[{fraction * 100:3.0f}%] {message}")
@@ -115,10 +129,15 @@ async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
     try:
         with opened_store(args, must_exist=args.recording is not None) as store:
             async with Node() as dist:
-                conn = None
+                conn, peers = None, []
                 if args.recording is None:
                     conn = await dist.connect(node_name, cookie=config.cookie, timeout=args.timeout)
-                ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist if conn else None,
+                    if args.cluster:
+                        further += [n for n in await connected_nodes(conn) if n not in further and n != conn.node_name]
+                    peers = [await dist.connect(n, cookie=config.cookie, timeout=args.timeout) for n in further]
+                    if peers:
+                        out.note("recording " + ", ".join([conn.node_name, *(p.node_name for p in peers)]))
+                ctx = DiagnosisContext(store=store, conn=conn, peers=peers, dist_node=dist if conn else None,
                                        knowledge_dir=config.knowledge_dir, llm=llm_config(config), progress=progress,
                                        confirm_by_replay=args.confirm_by_replay)
                 if args.resume:
@@ -130,7 +149,8 @@ async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
                         raise CliError(str(exc), "check --checkpoint and --thread") from exc
                 else:
                     report = await diagnose(DiagnosisInput(
-                        symptom=args.symptom, node=node_name if conn else None, focus=args.focus,
+                        symptom=args.symptom, node=node_name if conn else None,
+                        nodes=[p.node_name for p in peers], focus=args.focus,
                         source_path=args.sources, include_tests=args.include_tests, trigger=args.trigger,
                         seconds=args.seconds, max_rounds=args.max_rounds, time_budget=args.time_budget,
                         recording_id=args.recording), ctx, checkpointer=checkpointer, thread_id=thread)
