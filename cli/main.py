@@ -34,9 +34,9 @@ The cookie: prefer $ELIXIR_SCOPE_COOKIE or --cookie-file FILE (default ~/.erlang
 """
 
 
-class _NodesAction(argparse.Action):
-    """``--node`` may be repeated: ``args.node`` is the first (the target of every command),
-    ``args.nodes`` all of them in order (commands that work on several nodes read it)."""
+class NodeOption(argparse.Action):
+    """``--node`` may be repeated: ``args.nodes`` lists every one given, ``args.node`` is the
+    first (the one a single-node command uses; see session.node_name)."""
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:
         nodes = list(getattr(namespace, "nodes", None) or [])
@@ -49,9 +49,8 @@ def common_options() -> argparse.ArgumentParser:
     """Options every subcommand accepts (so they may follow the subcommand name)."""
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("common options")
-    g.add_argument("--node", action=_NodesAction,
-                   help="target node name@host (default: $ELIXIR_SCOPE_NODE); repeat it where a command works on "
-                        "several nodes (diagnose)")
+    g.add_argument("--node", action=NodeOption,
+                   help="target node name@host (default: $ELIXIR_SCOPE_NODE); `record` and `diagnose` take several")
     cookie = g.add_mutually_exclusive_group()
     cookie.add_argument("--cookie-file", metavar="FILE",
                         help="file holding the distribution cookie (preferred; default: $ELIXIR_SCOPE_COOKIE, "

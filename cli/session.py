@@ -39,6 +39,10 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
 
 
 def node_name(args: argparse.Namespace) -> str:
+    given = getattr(args, "nodes", None) or []
+    if len(given) > 1:
+        raise CliError(f"this command works on one node, but --node was given {len(given)} times",
+                       "pass one --node; `elixir-scope record` records several nodes at once")
     name = config_from(args).default_node
     if not name:
         raise CliError(
@@ -46,6 +50,14 @@ def node_name(args: argparse.Namespace) -> str:
             "pass --node app@host (the node's --sname/--name and host) or set ELIXIR_SCOPE_NODE",
         )
     return name
+
+
+def node_names(args: argparse.Namespace) -> list[str]:
+    """Every ``--node`` given (at least one: the default node when none was)."""
+    given = list(getattr(args, "nodes", None) or [])
+    if given:
+        return given
+    return [node_name(args)]
 
 
 @asynccontextmanager

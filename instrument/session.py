@@ -26,6 +26,7 @@ from typing import Any
 
 from .agent import ensure_agent
 from .agent.loader import MODULE
+from .clock import ClockProbeError, probe_clock
 from .capture import (
     CaptureError,
     CapturePlan,
@@ -73,8 +74,11 @@ class CaptureSession:
     """One running capture. Create with ``await CaptureSession.start(...)``."""
 
     def __init__(self, conn: Connection, recording: Any, node_id: int, agent: Pid, mbox: Any,
-                 info: dict, limits: CaptureLimits, agent_mon: Any = None) -> None:
+                 info: dict, limits: CaptureLimits, agent_mon: Any = None,
+                 owns_recording: bool = True) -> None:
         self.conn = conn
+        # False when the recording is shared by several nodes: ending ends only this node's part
+        self.owns_recording = owns_recording
         self.recording = recording
         self.node_id = node_id
         self.agent = agent
@@ -94,9 +98,12 @@ class CaptureSession:
 
     @classmethod
     async def start(cls, conn: Connection, recording: Any, plan: CapturePlan,
-                    limits: CaptureLimits | None = None) -> CaptureSession:
+                    limits: CaptureLimits | None = None, *,
+                    owns_recording: bool = True) -> CaptureSession:
         """Load the agent on ``conn``'s node and start capturing into ``recording`` (a store
-        ``RecordingWriter``)."""
+        ``RecordingWriter``). ``owns_recording=False``: the recording is shared with other
+        nodes' sessions (instrument/cluster.py) and the end of this one ends only its node's
+        part."""
         limits = limits or CaptureLimits()
         config = {**plan.agent_config(), **limits.agent_config()}
         await ensure_agent(conn)
@@ -124,7 +131,17 @@ class CaptureSession:
             conn.node_name, otp_release=_text(info.get("otp_release", "")),
             time_unit=int(info["time_unit"]), time_offset=int(info["time_offset"]),
             mono_at_start=int(info["mono_now"]))
-        return cls(conn, recording, node_id, agent, mbox, info, limits, agent_mon)
+        try:
+            est = await probe_clock(conn, int(info["time_unit"]))
+            recording.set_node_clock(node_id, at="start", skew=est.skew, error=est.error)
+        except ClockProbeError:
+            pass  # the node went away: the session notices it at once and ends with node_down
+        return cls(conn, recording, node_id, agent, mbox, info, limits, agent_mon, owns_recording)
+
+    @property
+    def result(self) -> CaptureResult | None:
+        """How the capture ended (None while it runs)."""
+        return self._result
 
     @property
     def mode(self) -> str:
@@ -186,6 +203,7 @@ class CaptureSession:
                         return self._node_lost()
                 if done is not None:
                     _, _agent, reason, stats = done
+                    await self._probe_end()
                     # finishing may refresh the planner's statistics (once per doubling of the
                     # store): off the event loop like the batches
                     return await asyncio.to_thread(self._done, reason, stats)
@@ -199,6 +217,23 @@ class CaptureSession:
             self.state = SessionState.ENDED
             mbox.close()
 
+    def _finish(self, end_reason: str, stats: dict) -> None:
+        """End this capture: the whole recording, or only this node's part of it when the
+        recording is shared with other nodes (instrument/cluster.py ends the recording)."""
+        if self.owns_recording:
+            self.recording.finish(end_reason, stats)
+        else:
+            self.recording.finish_node(self.node_id, end_reason, stats, stats.get("detail") or None)
+
+    async def _probe_end(self) -> None:
+        """The clock probes at the end (store/clocks.py); skipped when the node is gone."""
+        try:
+            est = await probe_clock(self.conn, int(self.info["time_unit"]))
+            await asyncio.to_thread(self.recording.set_node_clock, self.node_id, at="end",
+                                    skew=est.skew, error=est.error)
+        except (ClockProbeError, StoreError, KeyError, ValueError):
+            pass
+
     def _done(self, reason: Any, stats: Any) -> None:
         if isinstance(reason, tuple):
             name, detail = "error", repr(reason)
@@ -207,17 +242,20 @@ class CaptureSession:
         st = _stats(stats, self.stored)
         if name == "tracer_lost":
             detail = self._tracer_lost_gap(stats)
-        self.recording.finish(name, {**st.__dict__, "detail": detail, "mode": self.mode})
+        self._finish(name, {**st.__dict__, "detail": detail, "mode": self.mode})
         self._result = CaptureResult(self.recording.id, self.conn.node_name, name, st, detail)
 
     def _node_lost(self) -> None:
         st = _stats(self.last_stats, self.stored)
         unit = int(self.info["time_unit"])
         ts = int(self.info["mono_now"]) + int((time.monotonic() - self._t0) * unit)
-        detail = (f"the node was lost ({self.conn.down_reason!r}); events after this point, and "
-                  "any the agent had not yet sent, are missing (count unknown)")
-        self.recording.add_gap(self.node_id, ts=ts, count=0, reason="node_down", detail=detail)
-        self.recording.finish("node_down", {**st.__dict__, "detail": detail})
+        # traced but neither sent nor dropped at the agent's last report: lost with the node
+        lost = max(0, st.offered - st.sent - st.dropped)
+        detail = (f"the node {self.conn.node_name} was lost ({self.conn.down_reason!r}); at least "
+                  f"{lost} events the agent had traced but not yet sent are missing, and any "
+                  "traced after its last report (count unknown)")
+        self.recording.add_gap(self.node_id, ts=ts, count=lost, reason="node_down", detail=detail)
+        self._finish("node_down", {**st.__dict__, "detail": detail})
         self._result = CaptureResult(self.recording.id, self.conn.node_name, "node_down", st, detail)
 
     def _tracer_lost_gap(self, stats: Any) -> str:
@@ -247,7 +285,7 @@ class CaptureSession:
                   "events after this point, and any it had not yet sent, are missing (count unknown). "
                   "Its trace flags and patterns were removed on the node")
         self.recording.add_gap(self.node_id, ts=self._now_ts(), count=0, reason="agent_down", detail=detail)
-        self.recording.finish("agent_down", {**st.__dict__, "detail": detail})
+        self._finish("agent_down", {**st.__dict__, "detail": detail})
         self._result = CaptureResult(self.recording.id, self.conn.node_name, "agent_down", st, detail)
 
     async def _deadline_passed(self) -> None:
@@ -273,7 +311,7 @@ class CaptureSession:
                   f"({float(self.limits.grace_seconds):g}s); the "
                   "capture was ended here. Events after this point are missing (count unknown)")
         self.recording.add_gap(self.node_id, ts=self._now_ts(), count=0, reason="deadline", detail=detail)
-        self.recording.finish("deadline", {**st.__dict__, "detail": detail})
+        self._finish("deadline", {**st.__dict__, "detail": detail})
         self._result = CaptureResult(self.recording.id, self.conn.node_name, "deadline", st, detail)
 
     def _store_failed(self, exc: Exception) -> None:
@@ -282,7 +320,7 @@ class CaptureSession:
         st = _stats(self.last_stats, self.stored)
         detail = getattr(self, "_refused_detail", None) or f"the store refused a batch: {exc}"
         try:
-            self.recording.finish("store_error", {**st.__dict__, "detail": detail})
+            self._finish("store_error", {**st.__dict__, "detail": detail})
         except StoreError:
             pass
         self._result = CaptureResult(self.recording.id, self.conn.node_name, "store_error", st, detail)

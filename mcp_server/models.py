@@ -127,3 +127,23 @@ class GapRow(BaseModel):
 
 def gap_row(gap: Any) -> GapRow:
     return GapRow(ts=gap.ts, count=gap.count, reason=gap.reason, description=gap.describe())
+
+
+class NodeRow(BaseModel):
+    """One traced node of a recording: how its part ended and its clock against this host."""
+
+    name: str
+    otp_release: str
+    end_reason: str | None = Field(default=None, description="How this node's part ended (node_down: it left "
+                                   "mid-capture); null for one-node recordings (see the recording's end).")
+    clock_skew_us: float | None = Field(default=None, description="Node clock minus this host's, microseconds "
+                                        "(round-trip probes); cross-node order corrects for it.")
+    clock_error_us: float | None = Field(default=None, description="Bound on the skew estimate's error, microseconds.")
+
+
+def node_row(node: Any) -> NodeRow:
+    def us(v: int | None) -> float | None:
+        return None if v is None else round(v * 1_000_000 / node.time_unit, 1)
+
+    return NodeRow(name=node.name, otp_release=node.otp_release, end_reason=node.end_reason,
+                   clock_skew_us=us(node.clock_skew), clock_error_us=us(node.clock_error))

@@ -36,9 +36,14 @@ async def resolve_pid(conn: Any, process: str) -> Pid:
 
 
 async def message_targets(conn: Any, names: list[str]) -> tuple:
-    """Registered names, pids, or (when nothing has the name) every process of that module."""
+    """Registered names, pids, or (when nothing has the name) every process of that module.
+    ``conn`` may be a list of connections (a multi-node capture): a name registered on any of
+    them is a registered name (each node's agent skips it where it is not); a pid is the first
+    node's."""
     from elixir_scope.instrument.capture import Registered, RunningModule
 
+    conns = list(conn) if isinstance(conn, (list, tuple)) else [conn]
+    conn = conns[0]
     out: list = []
     for name in names:
         text = name.strip()
@@ -50,8 +55,12 @@ async def message_targets(conn: Any, names: list[str]) -> tuple:
             full = "Elixir." + full
         from elixir_scope.instrument.names import whereis
 
-        found = await whereis(conn, full)
-        out.append(Registered(full) if isinstance(found, Pid) else RunningModule(full))
+        found = False
+        for c in conns:
+            if isinstance(await whereis(c, full), Pid):
+                found = True
+                break
+        out.append(Registered(full) if found else RunningModule(full))
     return tuple(out)
 
 
@@ -66,7 +75,8 @@ class EmptyCapture(ValueError):
 async def capture_plan(conn: Any, spec: list[str], *, state_of: list[str] = (), messages_of: list[str] = (),
                        lifecycle: bool = False, checkpoint_ms: int = 0, force: bool = False) -> Any:
     """The capture plan for a request as tools and the command line phrase it (specs as text,
-    modules and processes by name). Raises ``SpecError`` for a bad spec, ``EmptyCapture``.
+    modules and processes by name; ``conn`` may be a list of connections, see
+    ``message_targets``). Raises ``SpecError`` for a bad spec, ``EmptyCapture``.
     ``force`` lets a spec the safety rules refuse through (never one tracing the agent)."""
     from elixir_scope.instrument.capture import CapturePlan
 

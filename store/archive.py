@@ -36,7 +36,8 @@ _TABLES = {
     "recordings": ("id, name, spec_json, limits_json, meta_json, created_at, ended_at, end_reason, "
                    "stats_json, writer_pid, writer_host, writer_started, event_count, dropped_count, "
                    "causal_upto", "id = ?"),
-    "nodes": ("id, recording_id, name, otp_release, time_unit, time_offset, mono_at_start", "recording_id = ?"),
+    "nodes": ("id, recording_id, name, otp_release, time_unit, time_offset, mono_at_start, clock_skew, "
+              "clock_error, clock_skew_end, clock_error_end, end_reason, end_detail, stats_json", "recording_id = ?"),
     "processes": ("recording_id, node_id, idx, pid_text, pid_node, pid_id, pid_serial, pid_creation, "
                   "reg_name, init_module, init_function, init_arity, born_ts, died_ts, exit_event_id",
                   "recording_id = ?"),
@@ -270,7 +271,8 @@ def _insert_all(c: sqlite3.Connection, old_rid: int) -> int:
         "event_count, dropped_count, CASE WHEN causal_upto > 0 THEN causal_upto + ? ELSE 0 END "
         "FROM src.recordings WHERE id = ?", (rid, ev_off, old_rid))
     c.execute("INSERT INTO main.nodes SELECT id + ?, ?, name, otp_release, time_unit, time_offset, "
-              "mono_at_start FROM src.nodes", (node_off, rid))
+              "mono_at_start, clock_skew, clock_error, clock_skew_end, clock_error_end, end_reason, "
+              "end_detail, stats_json FROM src.nodes", (node_off, rid))
     c.execute("INSERT INTO main.processes SELECT ?, node_id + ?, idx, pid_text, pid_node, pid_id, pid_serial, "
               "pid_creation, reg_name, init_module, init_function, init_arity, born_ts, died_ts, "
               "exit_event_id + ? FROM src.processes", (rid, node_off, ev_off))

@@ -43,6 +43,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from . import etfscan
 from .errors import BatchFormatError
 from .events import Event, EventKind
 from .gaps import Gap
@@ -123,6 +124,33 @@ def _wall_ns(rec: "Recording"):
 _MSG_COLS = "id, node_id, kind, ts, uniq, pid, aux, payload"
 
 
+def _clock_slack(rec: "Recording") -> dict[int, int]:
+    """Per node, its clock error bound in ns, for a multi-node recording with probed clocks
+    (empty otherwise: then there is nothing to tolerate)."""
+    nodes = rec.context.nodes
+    if len(nodes) < 2:
+        return {}
+    out = {nid: (n.clock_error or 0) * 1_000_000_000 // n.time_unit for nid, n in nodes.items()}
+    return out if any(out.values()) else {}
+
+
+def _take_early(early: dict, msg: bytes, target: tuple | None, send_node: int, send_wall: int,
+                slack: dict[int, int]) -> tuple | None:
+    """The earliest receive of ``msg`` already seen on another node (by ``target``, or by
+    anyone for an alias send) that the clocks' error bounds allow to follow this send."""
+    d = early.get(msg)
+    if not d:
+        return None
+    for i, item in enumerate(d):
+        _eid, rwall, rnode, rpid = item
+        if rnode == send_node or (target is not None and (rnode, rpid) != target):
+            continue
+        if rwall >= send_wall - slack.get(send_node, 0) - slack.get(rnode, 0):
+            del d[i]
+            return item
+    return None
+
+
 def match_messages(rec: "Recording", rows: list[tuple] | None = None) -> list[tuple[int, int, str, int, int, int, int]]:
     """(send_id, recv_id, method, send_node, send_pid, recv_node, recv_pid) for every matched
     send→receive and spawn→spawned pair among ``rows`` (default: the whole recording)."""
@@ -133,6 +161,19 @@ def match_messages(rec: "Recording", rows: list[tuple] | None = None) -> list[tu
         rows = rec.db.query(f"SELECT {_MSG_COLS} FROM events "
                             "WHERE recording_id = ? AND kind IN (4, 6, 7, 16) ORDER BY id", (rec.id,))
     evs = sorted(rows, key=lambda r: (wall(r[1], r[3]), r[1], r[3], r[4], r[0]))
+    # nodes of different releases encode equal messages differently (atoms): compare the
+    # canonical bytes then (etfscan.canonical); one release: the bytes as they are
+    mixed = len({n.otp_release for n in rec.context.nodes.values()}) > 1
+    # cross-node order: happens-before first, clocks second. A receive on one node may show,
+    # on the corrected clocks, up to the two nodes' error bounds before its send on another
+    slack = _clock_slack(rec)
+    early: dict[bytes, deque] = defaultdict(deque)
+
+    def canon(b: bytes) -> bytes:
+        try:
+            return etfscan.canonical(b)
+        except BatchFormatError:
+            return b
     pending: dict[tuple[int, int], dict[bytes, deque]] = defaultdict(lambda: defaultdict(deque))
     to_alias: dict[bytes, deque] = defaultdict(deque)  # sends to an alias, by message bytes
     spawns: dict[tuple[int, int, int], deque] = defaultdict(deque)
@@ -147,22 +188,37 @@ def match_messages(rec: "Recording", rows: list[tuple] | None = None) -> list[tu
                 msg, to = split(payload)
             except BatchFormatError:
                 continue
+            if mixed:
+                msg = canon(msg)
             target = (node_id, aux) if aux else resolve_receiver(names, pids, node_id, ts, to)
+            alias = not target and to[1:2] in _REFERENCE_TAGS
+            if early and (target or alias):
+                got = _take_early(early, msg, target, node_id, wall(node_id, ts), slack)
+                if got is not None:
+                    out.append((eid, got[0], "fifo_bytes" if target else "alias_bytes", node_id, pid,
+                                got[2], got[3]))
+                    continue
             if target:
                 pending[target][msg].append((eid, node_id, pid))
-            elif to[1:2] in _REFERENCE_TAGS:
+            elif alias:
                 to_alias[msg].append((eid, node_id, pid))
         elif kind == _RECV:
+            if mixed:
+                payload = canon(payload)
             q = pending.get((node_id, pid))
             d = q.get(payload) if q else None
             if d:
                 sid, sn, sp = d.popleft()
                 out.append((sid, eid, "fifo_bytes", sn, sp, node_id, pid))
-            elif to_alias:
-                d = to_alias.get(payload)
-                if d:
-                    sid, sn, sp = d.popleft()
-                    out.append((sid, eid, "alias_bytes", sn, sp, node_id, pid))
+                continue
+            d = to_alias.get(payload) if to_alias else None
+            if d:
+                sid, sn, sp = d.popleft()
+                out.append((sid, eid, "alias_bytes", sn, sp, node_id, pid))
+            elif slack:
+                # maybe sent from another node whose clock, even corrected, puts the send a
+                # little later: kept for a send within the clocks' error bounds
+                early[payload].append((eid, wall(node_id, ts), node_id, pid))
         elif kind == _SPAWN:
             key = (node_id, pid, aux)  # parent, child
             if early_spawned[key]:

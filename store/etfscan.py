@@ -197,3 +197,73 @@ def atom_text(data: bytes) -> str | None:
     except (IndexError, struct.error, UnicodeDecodeError) as exc:
         raise BatchFormatError(f"malformed ETF atom: {exc}") from exc
     return None
+
+
+def canonical(data: bytes) -> bytes:
+    """``data`` (standalone ETF) with every atom re-encoded one way (UTF-8, SMALL_ATOM_UTF8_EXT
+    or ATOM_UTF8_EXT by length), so equal terms encoded by *different* releases compare equal
+    byte for byte: OTP 25's ``term_to_binary`` writes latin-1 ``ATOM_EXT`` atoms where OTP 26+
+    writes UTF-8 ones. Everything else is copied as it is (both releases encode it alike)."""
+    b = body(data)
+    out = bytearray(b"\x83")
+    try:
+        end = _canon(b, 0, out)
+    except (IndexError, struct.error, UnicodeDecodeError) as exc:
+        raise BatchFormatError(f"ETF term is cut short or malformed: {exc}") from exc
+    except RecursionError as exc:
+        raise BatchFormatError("ETF term is nested too deeply") from exc
+    if end != len(b):
+        raise BatchFormatError(f"ETF term ends at {end} of {len(b)} bytes")
+    return bytes(out)
+
+
+def _canon_atom(text: bytes, latin1: bool, out: bytearray) -> None:
+    raw = text.decode("latin-1").encode("utf-8") if latin1 else text
+    if len(raw) < 256:
+        out += bytes((119, len(raw)))
+    else:
+        out += b"\x76" + struct.pack(">H", len(raw))
+    out += raw
+
+
+def _canon(buf: bytes, off: int, out: bytearray) -> int:
+    tag = buf[off]
+    if tag in _ATOM16:
+        n = _U16(buf, off + 1)[0]
+        _canon_atom(buf[off + 3:off + 3 + n], tag == 100, out)
+        return off + 3 + n
+    if tag in _ATOM8:
+        n = buf[off + 1]
+        _canon_atom(buf[off + 2:off + 2 + n], tag == 115, out)
+        return off + 2 + n
+    if tag in (104, 105, 108, 116):  # tuples, lists, maps: header, then the elements
+        if tag == 104:
+            n, head = buf[off + 1], 2
+        else:
+            n, head = _U32(buf, off + 1)[0], 5
+        out += buf[off:off + head]
+        off += head
+        for _ in range(n * 2 if tag == 116 else n + 1 if tag == 108 else n):
+            off = _canon(buf, off, out)
+        return off
+    if tag in (88, 103, 89, 120, 102, 101):  # pid / port / old ref: node atom + fixed bytes
+        out.append(tag)
+        end = _canon(buf, off + 1, out)
+        stop = _skip(buf, off)
+        out += buf[end:stop]
+        return stop
+    if tag in (90, 114):  # NEWER / NEW_REFERENCE: length, node atom, creation and ids
+        out += buf[off:off + 3]
+        end = _canon(buf, off + 3, out)
+        stop = _skip(buf, off)
+        out += buf[end:stop]
+        return stop
+    if tag == 113:  # EXPORT: M, F, A
+        out.append(tag)
+        off += 1
+        for _ in range(3):
+            off = _canon(buf, off, out)
+        return off
+    stop = _skip(buf, off)  # no atoms inside (or a fun, copied as it is)
+    out += buf[off:stop]
+    return stop

@@ -105,6 +105,12 @@ class ProcessInfo:
 
 @dataclass(frozen=True, slots=True)
 class NodeInfo:
+    """A traced node of a recording. ``time_offset`` turns the node's ``ts`` into the common
+    clock of the recording (this host's system time): the node's own ``erlang:time_offset()``
+    minus its measured ``clock_skew`` (0 when not probed); ``node_time_offset`` is the raw value
+    the node reported. ``clock_error`` bounds the skew estimate (native units, None when not
+    probed). ``end_reason`` / ``end_detail``: how this node's part of the capture ended."""
+
     id: int
     recording_id: int
     name: str
@@ -112,6 +118,13 @@ class NodeInfo:
     time_unit: int
     time_offset: int
     mono_at_start: int | None
+    node_time_offset: int | None = None
+    clock_skew: int | None = None
+    clock_error: int | None = None
+    clock_skew_start: int | None = None
+    clock_skew_end: int | None = None
+    end_reason: str | None = None
+    end_detail: str | None = None
 
 
 class EventContext:

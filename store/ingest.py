@@ -13,6 +13,7 @@ looked at more closely: ``state`` (stored full or as a delta, store/states.py), 
 from __future__ import annotations
 
 import json
+import threading
 import struct
 import time
 from typing import TYPE_CHECKING, Any
@@ -136,6 +137,7 @@ class RecordingWriter:
         self._finished = False
         self._known_blobs: set[bytes] = set()  # hashes this writer already stored
         self._deltas = _blobs.DeltaWriter()
+        self._batch_lock = threading.Lock()
 
     # -- nodes -------------------------------------------------------------------------------
     def add_node(self, name: str, *, otp_release: str, time_unit: int, time_offset: int,
@@ -153,6 +155,30 @@ class RecordingWriter:
         self._nodes.add(node_id)
         return node_id
 
+    def set_node_clock(self, node_id: int, *, at: str, skew: int, error: int) -> None:
+        """Store a clock estimate of a node (instrument/clock.py): ``skew`` = node system time
+        minus host system time, ``error`` its bound, both in the node's native units; ``at`` is
+        ``start`` or ``end`` (of the capture)."""
+        if at not in ("start", "end"):
+            raise ValueError(f"at must be 'start' or 'end', got {at!r}")
+        if int(error) < 0:
+            raise ValueError(f"a clock error bound is >= 0, got {error}")
+        self._check_node(node_id)
+        cols = ("clock_skew", "clock_error") if at == "start" else ("clock_skew_end", "clock_error_end")
+        with self._db.write("storing a node's clock estimate") as c:
+            c.execute(f"UPDATE nodes SET {cols[0]} = ?, {cols[1]} = ? WHERE id = ?",
+                      (int(skew), int(error), int(node_id)))
+
+    def finish_node(self, node_id: int, end_reason: str, stats: dict | None = None,
+                    detail: str | None = None) -> None:
+        """End one node's part of a multi-node recording (the recording itself goes on until
+        ``finish``): its end reason, detail and agent counters."""
+        self._check_open()
+        self._check_node(node_id)
+        with self._db.write("ending a node's part of the recording") as c:
+            c.execute("UPDATE nodes SET end_reason = ?, end_detail = ?, stats_json = ? WHERE id = ?",
+                      (str(end_reason), detail, json.dumps(stats or {}, default=str), int(node_id)))
+
     # -- batches -----------------------------------------------------------------------------
     def ingest_batch(self, node_id: int, dict_entries: list, events: bytes) -> int:
         """Store one agent batch (its Dict entries and records binary) in one transaction.
@@ -161,14 +187,17 @@ class RecordingWriter:
         self._check_node(node_id)
         procs, funcs = self._dict_rows(node_id, dict_entries)
         buf = bytes(events)
-        saved = self._deltas.save()
-        try:
-            stored = self._write_batch(node_id, procs, funcs, buf)
-        except BaseException:
-            self._deltas.restore(saved)  # a rolled-back batch stored no element
-            raise
-        if stored[1]:
-            self._remember(stored[1])
+        # several nodes' sessions may share this writer (instrument/cluster.py), each storing
+        # from its own thread: the delta and blob bookkeeping below is per writer
+        with self._batch_lock:
+            saved = self._deltas.save()
+            try:
+                stored = self._write_batch(node_id, procs, funcs, buf)
+            except BaseException:
+                self._deltas.restore(saved)  # a rolled-back batch stored no element
+                raise
+            if stored[1]:
+                self._remember(stored[1])
         return stored[0]
 
     def _write_batch(self, node_id: int, procs: list, funcs: list, buf: bytes) -> tuple[int, list[bytes]]:

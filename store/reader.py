@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 from .db import writer_alive
 from .errors import RecordingNotFound
+from .clocks import NODE_COLUMNS, node_info
 from .events import MFA, Event, EventContext, EventKind, NodeInfo, ProcessInfo
 from .gaps import Gap, gaps_in
 from .states import STATE_ROW_COLUMNS, StateReader
@@ -127,9 +128,8 @@ class Recording:
         """Nodes, processes and functions of the recording (reloaded while it is growing)."""
         count = self._db.query_one("SELECT event_count FROM recordings WHERE id = ?", (self.id,))[0]
         if self._ctx is None or count != self._ctx_count:
-            nodes = {r[0]: NodeInfo(*r) for r in self._db.query(
-                "SELECT id, recording_id, name, otp_release, time_unit, time_offset, mono_at_start "
-                "FROM nodes WHERE recording_id = ?", (self.id,))}
+            nodes = {r[0]: node_info(r) for r in self._db.query(
+                f"SELECT {NODE_COLUMNS} FROM nodes WHERE recording_id = ?", (self.id,))}
             procs = {}
             for (node_id, idx, pid_text, reg, m, f, a, born, died) in self._db.query(
                     "SELECT node_id, idx, pid_text, reg_name, init_module, init_function, init_arity, "

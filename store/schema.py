@@ -41,7 +41,15 @@ Tables and columns
 ``nodes`` — a traced node within a recording.
     id; recording_id; name (``'app@host'``); otp_release; time_unit (native units per second,
     ``erlang:convert_time_unit(1, second, native)``); time_offset (``erlang:time_offset()`` in
-    native units at capture start); mono_at_start (monotonic time at capture start, or NULL).
+    native units at capture start); mono_at_start (monotonic time at capture start, or NULL);
+    clock_skew / clock_error (schema 4): the node's system time minus this host's system time,
+    and the bound on that estimate's error, both in the node's native units, from round-trip
+    probes at capture start (instrument/clock.py; NULL: not probed); clock_skew_end /
+    clock_error_end: the same from probes at the end (NULL when the node was gone); end_reason,
+    end_detail, stats_json (schema 4): how this node's part of the capture ended (a node that
+    leaves a multi-node capture ends its part with ``node_down`` while the others go on) and
+    its agent's counters (JSON); NULL while running or for recordings made before schema 4.
+    Cross-node order uses ``ts + time_offset - clock_skew`` (the host's clock; store/clocks.py).
 
 ``processes`` — interned processes (from the batch Dict ``{pid, Idx, Pid, RegName, InitialCall}``).
     recording_id; node_id; idx; pid_text (``'<0.123.0>'``); pid_node (node atom text of the
@@ -101,7 +109,7 @@ Indexes (live at all times, see EVENT_INDEXES) serve per-process order (``node_i
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Version of the layout below. Older files are migrated on open (see store/db.py);
 newer ones are refused with a clear error.
 
@@ -110,7 +118,9 @@ History: 1 — first layout. 2 — ``msg_links`` carries the sender's and receiv
 (``msg_links``, ``clocks``) and resets ``recordings.causal_upto``: they are recomputed on first
 use. No recorded data changes. 3 — the ``blobs`` table: large elements of ``call``, ``return``
 and ``state`` payloads and of ``states`` rows stored once by content (store/blobs.py); older
-files only gain the empty table."""
+files only gain the empty table. 4 — per-node clock estimates (``nodes.clock_skew``,
+``clock_error``, ``clock_skew_end``, ``clock_error_end``) and per-node ends (``nodes.end_reason``,
+``end_detail``, ``stats_json``) for multi-node captures; older files gain NULL columns."""
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -143,7 +153,14 @@ CREATE TABLE IF NOT EXISTS nodes (
     otp_release    TEXT NOT NULL,
     time_unit      INTEGER NOT NULL,
     time_offset    INTEGER NOT NULL,
-    mono_at_start  INTEGER
+    mono_at_start  INTEGER,
+    clock_skew      INTEGER,
+    clock_error     INTEGER,
+    clock_skew_end  INTEGER,
+    clock_error_end INTEGER,
+    end_reason     TEXT,
+    end_detail     TEXT,
+    stats_json     TEXT
 );
 
 CREATE TABLE IF NOT EXISTS processes (

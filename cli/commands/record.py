@@ -1,5 +1,9 @@
 """``elixir-scope record``: capture what a node does into the trace store, with a progress bar.
 
+Several nodes into one recording: ``--node a@h --node b@h`` (one agent per node), or
+``--cluster`` (the first node and every node connected to it); ``--max-events`` is then per
+node and ``--max-events-total`` caps them together (instrument/cluster.py).
+
 Always bounded (count, time and rate limits, as every capture). Ctrl-C stops the capture
 cleanly: trace flags come off the node and everything received so far is stored.
 """
@@ -10,8 +14,9 @@ import argparse
 import asyncio
 import time
 
+from ..errors import CliError
 from ..render import Output
-from ..session import attached, opened_store
+from ..session import attached, config_from, node_names, opened_store
 
 SPEC_HELP = ("trace specs: Module.function/arity, 'Module.function(x, n) when n > 100 :: return', "
              "a whole module (SampleApp.Cart), or Erlang syntax (ets:insert/2)")
@@ -36,6 +41,10 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                         "wildcard arguments, or every module); on OTP < 27 also take over from another "
                         "tracer. The limits still apply. Never allowed: tracing the agent itself")
     p.add_argument("--logs", action="store_true", help="also record the node's log events (as marks in the recording)")
+    p.add_argument("--cluster", action="store_true",
+                   help="record the (first) --node and every node connected to it, into one recording")
+    p.add_argument("--max-events-total", type=int, default=None, metavar="N",
+                   help="with several nodes: stop every node once they have recorded N events together")
     p.set_defaults(run=run)
 
 
@@ -45,6 +54,11 @@ async def run(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.mcp_server.targets import capture_plan
 
     limits = CaptureLimits(max_events=args.max_events, max_seconds=args.max_seconds, max_rate=args.max_rate)
+    if args.cluster or len(node_names(args)) > 1:
+        return await _run_cluster(args, out, limits)
+    if args.max_events_total is not None:
+        raise CliError("--max-events-total caps several nodes together",
+                       "record several nodes (--node repeated, or --cluster), or use --max-events")
     with opened_store(args, must_exist=False) as store:
         async with attached(args) as conn:
             plan = await capture_plan(conn, args.spec, state_of=args.state_of, messages_of=args.messages_of,
@@ -75,6 +89,58 @@ async def run(args: argparse.Namespace, out: Output) -> int:
         ("dropped (gaps)", str(stats.dropped)),
     ] + ([("detail", result.detail)] if result.detail else []))
     out.line(f"next: elixir-scope query \"calls | count by function\" --recording {result.recording_id}")
+    return 0
+
+
+async def _run_cluster(args: argparse.Namespace, out: Output, limits) -> int:
+    from elixir_scope.instrument.cluster import (
+        ClusterError, ClusterLimits, capture_cluster, cluster_members, connect_nodes)
+    from elixir_scope.instrument.dist import Node
+    from elixir_scope.instrument.session import SessionState
+    from elixir_scope.mcp_server.targets import capture_plan
+
+    if args.logs:
+        raise CliError("--logs records one node's log events", "record the logs of one node at a time")
+    cookie = config_from(args).cookie
+    names = node_names(args)
+    local = Node()
+    try:
+        with opened_store(args, must_exist=False) as store:
+            try:
+                if args.cluster:
+                    members = await cluster_members(local, names[0], cookie=cookie)
+                    names = members + [n for n in names[1:] if n not in members]
+                conns = await connect_nodes(local, names, cookie=cookie, timeout=args.timeout)
+                plan = await capture_plan(conns, args.spec, state_of=args.state_of,
+                                          messages_of=args.messages_of, lifecycle=args.lifecycle,
+                                          checkpoint_ms=args.checkpoint_ms, force=args.force)
+                name = args.name or ", ".join([*args.spec, *args.state_of, *args.messages_of]) or "lifecycle"
+                cap = await capture_cluster(local, names, store, name, plan, cookie=cookie, limits=limits,
+                                            cluster_limits=ClusterLimits(max_events=args.max_events_total))
+            except ClusterError as exc:
+                raise CliError(str(exc), "check the node names (name@host), that the nodes run, "
+                                         "and the cookie (--cookie-file or $ELIXIR_SCOPE_COOKIE)") from None
+            try:
+                await _follow(cap, limits, out, SessionState.RUNNING)
+            except (KeyboardInterrupt, asyncio.CancelledError):
+                out.note("stopping the capture on every node ...")
+                await asyncio.shield(cap.stop())
+            result = await cap.wait(30 + limits.grace_seconds)
+    finally:
+        await local.close()
+    stats, parts = result.stats, result.extra["nodes"]
+    summary = {"recording": result.recording_id, "nodes": parts, "end_reason": result.end_reason,
+               "events_stored": stats.stored, "dropped": stats.dropped, "detail": result.detail or None}
+    if out.json_mode:
+        out.emit_json(summary)
+        return 0
+    out.fields(f"Recording {result.recording_id} ({len(parts)} nodes)", [
+        ("ended by", result.end_reason), ("events stored", str(stats.stored)),
+        ("dropped (gaps)", str(stats.dropped)),
+    ] + ([("detail", result.detail)] if result.detail else []))
+    out.table("Nodes", ["node", "ended by", "events"],
+              [[n, v["end_reason"], str(v["stored"])] for n, v in parts.items()], right=("events",))
+    out.line(f"next: elixir-scope query \"messages | count by node\" --recording {result.recording_id}")
     return 0
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from elixir_scope.mcp_server.models import gap_row, recording_row
+from elixir_scope.mcp_server.models import gap_row, node_row, recording_row
 
 from ..errors import CliError
 from ..render import Output
@@ -52,8 +52,10 @@ def _show(store, rid: int, out: Output) -> int:
     stats = rec.stats
     gaps = [gap_row(g) for g in rec.gaps()]
     procs = [p.label for p in rec.processes()]
+    nodes = [node_row(n) for n in rec.nodes()]
     if out.json_mode:
-        out.emit_json({"recording": row, "events_by_kind": stats.by_kind, "gaps": gaps, "processes": procs})
+        out.emit_json({"recording": row, "events_by_kind": stats.by_kind, "gaps": gaps, "processes": procs,
+                       "nodes": nodes})
         return 0
     out.fields(f"Recording {row.id}: {row.name}", [
         ("status", row.status), ("started", row.created_at or "-"), ("ended", row.ended_at or "-"),
@@ -61,12 +63,20 @@ def _show(store, rid: int, out: Output) -> int:
         ("dropped", str(row.dropped_count)), ("spec", str(row.spec)), ("limits", str(row.limits)),
         ("processes", str(len(procs))),
     ])
+    if len(nodes) > 1 or any(n.end_reason for n in nodes):
+        out.table("Nodes", ["node", "OTP", "ended by", "clock skew (us)", "± (us)"],
+                  [[n.name, n.otp_release, n.end_reason or "-", _num(n.clock_skew_us), _num(n.clock_error_us)]
+                   for n in nodes], right=("clock skew (us)", "± (us)"))
     out.table("Events by kind", ["kind", "count"], sorted(
         ([k, str(n)] for k, n in stats.by_kind.items()), key=lambda r: -int(r[1])), right=("count",))
     if gaps:
         out.table("Gaps (events dropped)", ["ts", "count", "reason"],
                   [[str(g.ts), str(g.count), g.reason] for g in gaps], right=("count",))
     return 0
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:g}"
 
 
 def run_export(args: argparse.Namespace, out: Output) -> int:

@@ -61,6 +61,12 @@ class RunningCapture:
         return self
 
 
+class NodePart(BaseModel):
+    node: str
+    events_stored: int
+    end_reason: str | None = Field(default=None, description="How this node's part ended (node_down: it left).")
+
+
 class CaptureStatus(BaseModel):
     capture_id: int = Field(description="Also the recording id in the trace store.")
     name: str
@@ -73,6 +79,7 @@ class CaptureStatus(BaseModel):
     end_reason: str | None = Field(default=None, description="stopped, max_events, max_seconds, max_rate, overload_*, node_down...")
     dropped: int | None = Field(default=None, description="Events the agent dropped (recorded as gaps).")
     detail: str | None = None
+    nodes: list[NodePart] | None = Field(default=None, description="A multi-node capture: each node's part.")
     next_steps: str
 
 
@@ -85,8 +92,14 @@ def status_of(cap: RunningCapture) -> CaptureStatus:
     end = (cap.ended_at or time.monotonic()) if not cap.running else time.monotonic()
     result = cap.result
     rid = s.recording.id
+    parts = None
+    if hasattr(s, "sessions"):  # instrument.cluster.ClusterCapture
+        parts = [NodePart(node=p.conn.node_name, events_stored=p.stored,
+                          end_reason=p.result.end_reason if p.result is not None else None)
+                 for p in s.sessions]
     return CaptureStatus(
-        capture_id=rid, name=cap.name, node=s.conn.node_name, running=cap.running,
+        capture_id=rid, name=cap.name, node=", ".join(getattr(s, "node_names", [s.conn.node_name])),
+        running=cap.running, nodes=parts,
         events_stored=s.stored, elapsed_seconds=round(end - cap.started, 2), spec=cap.spec,
         limits={"max_events": cap.limits.max_events, "max_seconds": cap.limits.max_seconds,
                 "max_rate": cap.limits.max_rate},
@@ -116,19 +129,38 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         wait: Annotated[bool, Field(description="Wait for the capture to end (reports progress; cancelling the call stops the capture).")] = False,
         force: Annotated[bool, Field(description="Record a spec the safety rules refuse (a hot module like Enum with wildcard arguments). The limits still apply; only when the user asked for it.")] = False,
         node: NodeArg = None,
+        nodes: Annotated[list[str], Field(max_length=32, description="Several nodes (name@host) into ONE recording, one agent per node; max_events is then per node.")] = [],
+        cluster: Annotated[bool, Field(description="Record the node and every node connected to it (erlang:nodes() on it), into one recording.")] = False,
+        max_events_total: Annotated[int | None, Field(ge=1, le=10_000_000, description="With several nodes: stop every node once they have recorded this many events together.")] = None,
     ) -> CaptureStatus:
         """Start recording what a node does — calls, messages, GenServer state, process
         lifecycle — into the trace store, within count/time/rate limits. Returns the capture
-        id (= recording id) to query afterwards."""
+        id (= recording id) to query afterwards. `nodes` or `cluster` record several nodes of a
+        cluster into one recording (messages matched across nodes)."""
         from elixir_scope.instrument.limits import CaptureLimits
         from elixir_scope.instrument.session import capture
 
         state = app_state(ctx)
-        conn = await state.connection(node)
-        plan = await capture_plan(conn, list(spec), state_of=list(state_of), messages_of=list(messages_of),
-                                  lifecycle=lifecycle, checkpoint_ms=checkpoint_ms, force=force)
+        conn = await state.connection(node or (nodes[0] if nodes else None))
         limits = CaptureLimits(max_events=max_events, max_seconds=max_seconds, max_rate=max_rate)
         label = name or ", ".join([*spec, *state_of, *messages_of]) or "lifecycle"
+        if nodes or cluster:
+            if logs:
+                raise ToolError("logs=true records one node's log events; start a one-node capture for logs")
+            session = await _start_cluster(state, conn, list(nodes), cluster, max_events_total, label, limits,
+                                           dict(spec=list(spec), state_of=list(state_of),
+                                                messages_of=list(messages_of), lifecycle=lifecycle,
+                                                checkpoint_ms=checkpoint_ms, force=force))
+            cap = RunningCapture(session, label, [*spec, *(f"state of {m}" for m in state_of),
+                                                  *(f"messages of {m}" for m in messages_of)], limits)
+            state.captures[session.recording.id] = cap
+            if wait:
+                await _follow(ctx, cap)
+            return status_of(await cap.refresh())
+        if max_events_total is not None:
+            raise ToolError("max_events_total caps several nodes together: give nodes=[...] or cluster=true")
+        plan = await capture_plan(conn, list(spec), state_of=list(state_of), messages_of=list(messages_of),
+                                  lifecycle=lifecycle, checkpoint_ms=checkpoint_ms, force=force)
         session = await capture(conn, state.store(), label, plan, limits)
         if logs:
             from elixir_scope.instrument.introspect import forward_logs, start_log_ring
@@ -173,6 +205,28 @@ def register(server: MCPServer, config: ServerConfig) -> None:
             raise ToolError(f"no capture {capture_id} in this server session; capture_status() lists them")
         await caps[capture_id].stop()
         return status_of(caps[capture_id])
+
+
+async def _start_cluster(state: Any, first: Any, nodes: list[str], cluster: bool, total: int | None,
+                         label: str, limits: Any, request: dict) -> Any:
+    """A multi-node capture (instrument/cluster.py): ``first`` and ``nodes`` (and with
+    ``cluster`` every node connected to ``first``), with ``first``'s cookie."""
+    from elixir_scope.instrument.cluster import (
+        ClusterError, ClusterLimits, capture_cluster, cluster_members, connect_nodes)
+
+    cookie = state.cookies.get(first.node_name) or state.config.cookie
+    names = [first.node_name, *(n for n in nodes if n != first.node_name)]
+    try:
+        if cluster:
+            members = await cluster_members(state.node, first.node_name, cookie=cookie)
+            names = members + [n for n in names if n not in members]
+        conns = await connect_nodes(state.node, names, cookie=cookie)
+        plan = await capture_plan(conns, **request)
+        return await capture_cluster(state.node, names, state.store(), label, plan, cookie=cookie,
+                                     limits=limits, cluster_limits=ClusterLimits(max_events=total))
+    except ClusterError as exc:
+        raise ToolError(f"{exc}. Check the node names (name@host), that each node runs, and that they "
+                        "share the first node's cookie (connect_node with cookie=... first)") from None
 
 
 async def _follow(ctx: Context, cap: RunningCapture) -> None:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from ..config import ServerConfig
 from ..errors import tool_errors
-from ..models import GapRow, RecordingRow, gap_row, recording_row
+from ..models import GapRow, NodeRow, RecordingRow, gap_row, node_row, recording_row
 from ..state import app_state
 from .annotations import ADDITIVE, READ_ONLY_LOCAL
 from .common import CursorArg, Page, RecordingArg, latest_recording_id, page, parse_cursor
@@ -30,6 +30,7 @@ class RecordingSummary(BaseModel):
     gap_count: int
     gaps: list[GapRow] = Field(description="The first gaps (events dropped under load).")
     nodes: list[str]
+    node_parts: list[NodeRow] = Field(default_factory=list, description="Each node: its end and clock estimate.")
     process_count: int
     agent_stats: dict[str, object]
 
@@ -70,7 +71,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         return RecordingSummary(
             recording=recording_row(rec.info), events_by_kind=stats.by_kind, gap_count=stats.gap_count,
             gaps=[gap_row(g) for g in rec.gaps()[:20]], nodes=[n.name for n in rec.nodes()],
-            process_count=len(rec.processes()), agent_stats={str(k): v for k, v in stats.agent.items()},
+            node_parts=[node_row(n) for n in rec.nodes()], process_count=len(rec.processes()), agent_stats={str(k): v for k, v in stats.agent.items()},
         )
 
     @server.tool(annotations=ADDITIVE)
