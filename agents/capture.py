@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 from elixir_scope.instrument.capture import CapturePlan, RunningModule
+from elixir_scope.instrument.cluster import ClusterCapture, ClusterLimits
 from elixir_scope.instrument.etf import Atom
 from elixir_scope.instrument.limits import CaptureLimits
 from elixir_scope.instrument.names import display_name, existing_atom
@@ -104,22 +105,6 @@ async def _registries(conn, session, registries: list[str], errors: list[str], *
             errors.append(f"could not read the keys of registry {reg}: {exc}")
 
 
-class _SharedPart:
-    """Another node's share of a recording that the first node's session owns: everything
-    passes through to the store's writer, except that the end of this node's capture does not
-    end the recording (its reason is kept here); the first node's session ends it, last."""
-
-    def __init__(self, writer) -> None:
-        self._writer = writer
-        self.end_reason: str | None = None
-
-    def finish(self, end_reason: str, stats: dict | None = None) -> None:
-        self.end_reason = end_reason
-
-    def __getattr__(self, name: str):
-        return getattr(self._writer, name)
-
-
 @dataclass
 class _Part:
     """One node of the capture: its connection, its session, what it runs."""
@@ -130,18 +115,33 @@ class _Part:
 
 
 async def _start_parts(ctx: DiagnosisContext, cplan: CapturePlan, limits: CaptureLimits, symptom: str,
-                       errors: list[str]) -> list[_Part]:
-    """A session on every node (the first, then ``ctx.peers``) writing one recording. A further
-    node whose agent cannot start is reported and left out: the others still record."""
-    first = await capture(ctx.conn, ctx.store, f"diagnose: {symptom[:80]}", cplan, limits)
-    parts = [_Part(ctx.conn, first)]
-    for conn in ctx.peers:
-        try:
-            session = await CaptureSession.start(conn, _SharedPart(first.recording), cplan, limits)
-        except Exception as exc:  # one node that cannot record must not cost the others
-            errors.append(f"could not record {conn.node_name}: {exc}")
-            continue
-        parts.append(_Part(conn, session))
+                       errors: list[str]) -> tuple[list[_Part], object]:
+    """A session on every node (the first, then ``ctx.peers``) writing one recording, and what
+    ends it: the first node's session alone, or a :class:`~elixir_scope.instrument.cluster.ClusterCapture`
+    over every node's part (a node that goes away ends its part with ``node_down``; the others
+    go on). A further node whose agent cannot start is reported and left out."""
+    if not ctx.peers:
+        first = await capture(ctx.conn, ctx.store, f"diagnose: {symptom[:80]}", cplan, limits)
+        parts, whole = [_Part(ctx.conn, first)], first
+    else:
+        conns = [ctx.conn, *ctx.peers]
+        rec = ctx.store.create_recording(f"diagnose: {symptom[:80]}",
+                                         spec={**cplan.describe(), "nodes": [c.node_name for c in conns]},
+                                         limits=limits.as_dict())
+        parts = []
+        for conn in conns:
+            try:
+                session = await CaptureSession.start(conn, rec, cplan, limits, owns_recording=False)
+            except Exception as exc:  # one further node that cannot record must not cost the others
+                if conn is ctx.conn:
+                    for part in parts:
+                        await part.session.stop()
+                    rec.finish("error", {"detail": f"the capture could not start on {conn.node_name}: {exc}"})
+                    raise
+                errors.append(f"could not record {conn.node_name}: {exc}")
+                continue
+            parts.append(_Part(conn, session))
+        whole = ClusterCapture(rec, [p.session for p in parts], ClusterLimits())
     for part in parts:
         errors += [f"no such {kind} `{display_name(name)}` on {part.conn.node_name}: skipped"
                    for kind, name in part.session.unknown_names]
@@ -149,17 +149,7 @@ async def _start_parts(ctx: DiagnosisContext, cplan: CapturePlan, limits: Captur
             part.modules = await app_modules(part.conn)
         except Exception as exc:
             errors.append(f"could not list the application's modules on {part.conn.node_name}: {exc}")
-    return parts
-
-
-async def _stop_parts(parts: list[_Part]):
-    """Stop the further nodes first, then the first node, whose session ends the recording."""
-    for part in parts[1:]:
-        try:
-            await part.session.stop()
-        except Exception:  # a node that went away has ended its part already (node_down)
-            pass
-    return await parts[0].session.stop()
+    return parts, whole
 
 
 async def run_capture(ctx: DiagnosisContext, plan: Plan, *, symptom: str, trigger: str | None,
@@ -169,7 +159,7 @@ async def run_capture(ctx: DiagnosisContext, plan: Plan, *, symptom: str, trigge
     cplan, errors = capture_plan(plan)
     trigger_budget = ctx.trigger_timeout if trigger else 0.0
     limits = CaptureLimits(max_events=plan.max_events, max_seconds=seconds + trigger_budget + 30.0)
-    parts = await _start_parts(ctx, cplan, limits, symptom, errors)
+    parts, whole = await _start_parts(ctx, cplan, limits, symptom, errors)
     session = parts[0].session
     stop = asyncio.Event()
     regs = registries if registries is not None else [
@@ -200,14 +190,12 @@ async def run_capture(ctx: DiagnosisContext, plan: Plan, *, symptom: str, trigge
             if regs:
                 await _registries(part.conn, part.session, regs, errors, quiet=i > 0)
             await _supervision(part.conn, part.session, "end", part.modules, errors, budget)
-        result = await _stop_parts(parts)
+        result = await whole.stop()
     wait_ms = (time.perf_counter() - t0) * 1000.0
     st = result.stats
     summary = {"end_reason": result.end_reason, "offered": st.offered, "stored": st.stored,
                "dropped": st.dropped, "specs": len(cplan.specs)}
-    if len(parts) > 1:
-        ends = [result.end_reason] + [p.session.recording.end_reason or "stopped" for p in parts[1:]]
-        summary["nodes"] = [{"node": p.conn.node_name, "end_reason": end, "stored": p.session.stored}
-                            for p, end in zip(parts, ends)]
-        summary["stored"] = sum(p.session.stored for p in parts)
+    if len(parts) > 1:  # each node's part: how it ended, what it stored
+        summary["nodes"] = [{"node": node, "end_reason": part["end_reason"], "stored": part["stored"]}
+                            for node, part in result.extra.get("nodes", {}).items()]
     return CaptureRun(result.recording_id, summary, errors, wait_ms)

@@ -83,18 +83,12 @@ def run_analyze(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
-async def connected_nodes(conn) -> list[str]:
-    """The nodes ``conn``'s node is connected to (``erlang:nodes()``: visible nodes, not hidden
-    ones such as ours), as names."""
-    names = await conn.rpc("erlang", "nodes", [], timeout=10.0)
-    return [getattr(n, "name", str(n)) for n in names] if isinstance(names, list) else []
-
-
 async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.agents.context import DiagnosisContext
     from elixir_scope.agents.graph import diagnose
     from elixir_scope.agents.report import render_markdown
     from elixir_scope.agents.state import DiagnosisInput
+    from elixir_scope.instrument.cluster import ClusterError, cluster_members, connect_nodes
     from elixir_scope.instrument.dist import Node
     from elixir_scope.mcp_server.tools.diagnose import llm_config
 
@@ -132,9 +126,15 @@ async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
                 conn, peers = None, []
                 if args.recording is None:
                     conn = await dist.connect(node_name, cookie=config.cookie, timeout=args.timeout)
-                    if args.cluster:
-                        further += [n for n in await connected_nodes(conn) if n not in further and n != conn.node_name]
-                    peers = [await dist.connect(n, cookie=config.cookie, timeout=args.timeout) for n in further]
+                    try:
+                        if args.cluster:  # every node connected to the target (its erlang:nodes())
+                            members = await cluster_members(dist, node_name, cookie=config.cookie)
+                            further += [n for n in members[1:] if n not in further]
+                        peers = await connect_nodes(dist, further, cookie=config.cookie, timeout=args.timeout) \
+                            if further else []
+                    except ClusterError as exc:
+                        raise CliError(str(exc), "check the node names (name@host) and that they share the cookie") \
+                            from exc
                     if peers:
                         out.note("recording " + ", ".join([conn.node_name, *(p.node_name for p in peers)]))
                 ctx = DiagnosisContext(store=store, conn=conn, peers=peers, dist_node=dist if conn else None,
