@@ -159,3 +159,33 @@ async def test_mcp_diagnose_with_a_nodes_list(tmp_path, kb_dir, cycle_nodes):
         bad = await client.call_tool("diagnose", {"symptom": sc["symptom"], "recording": report.recording_id,
                                                   "nodes": [second.name]})
         assert bad.is_error and "takes no `nodes`" in bad.content[0].text
+
+
+async def test_sends_to_a_node_that_went_away_name_where_the_pid_was_kept(tmp_path, kb_dir):
+    """The mailer node stops during the capture (the trigger stops it); the web node keeps
+    casting to the pid it cached at init. The report names that init, on the web node."""
+    expected = scenario("node_gone")["culprit"]
+    nodes = start_cluster_scenario("node_gone")
+    try:
+        report, store, names = await run_cluster_diagnosis("node_gone", nodes, tmp_path, kb_dir, seconds=2.5)
+    finally:
+        for n in nodes:
+            n.stop()
+    md = render_markdown(report)
+    rec = store.recording(report.recording_id)
+    ends = {n.name: n.end_reason for n in rec.nodes()}
+    assert ends[names[1]] == "node_down", ends         # the mailer's part ended when it went away
+    assert report.verdict == "root_cause_found", md
+    c = report.root_cause.culprit
+    assert (c.module, c.function) == (expected["module"], expected["function"]), md
+    assert c.detail == expected["detail"], md
+    assert c.node == names[expected["node"]], md
+    gone = next(f for f in report.findings if f.detector == "send_to_gone_node")
+    assert {"dist:send_to_gone_node", "dist:nodedown"} <= set(gone.signatures)
+    sends = [e for e in gone.evidence if e.kind == "send"]
+    assert len(sends) == 2 and names[1] in gone.summary   # bob's and cy's e-mails, to the mailer's node
+    for ev in sends:
+        assert rec.event(ev.event_id).kind.name.lower() == "send"
+    assert report.hypotheses[0].id == "send-to-gone-node", md
+    assert assert_evidence_exists(report, store) >= 2
+    store.close()

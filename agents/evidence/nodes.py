@@ -157,8 +157,11 @@ def sends_to_gone_nodes(view: RecordingView, book: FactBook) -> None:
         at = first.send_ts if first else book.meta[calls[0].id].get("ts") or when
         keeper = _address_source(view, sender, to, node, at)
         frame = view.open_call_at(sender, at)
+        whose = _remote_name(view, to, node)
         if keeper is not None:
             culprit, where = keeper, f" The address was kept by {keeper.module}.{keeper.function}."
+            if whose:
+                culprit.detail = whose   # the remote process the stale address stood for
         elif frame is not None:
             culprit, where = _culprit(view, frame, first.msg if first else None), ""
         else:
@@ -203,6 +206,19 @@ def sends_to_gone_nodes(view: RecordingView, book: FactBook) -> None:
             e = book.meta[f.id]["exit"]
             if e.pid == sender and R.atom_name(R.core(e.reason)) == "noconnection":
                 book.link(f, fact, "the process was linked to a process on the node that went away")
+
+
+def _remote_name(view: RecordingView, to: Any, node: str) -> str | None:
+    """The registered name of the process a remote pid stood for, when its node was recorded
+    (``{name, node}`` names it already)."""
+    if isinstance(to, tuple) and len(to) == 2 and isinstance(to[0], Atom):
+        return mod_name(to[0].name)
+    if isinstance(to, Pid):
+        text = str(to)
+        for p in view.procs.values():
+            if p.node == node and p.pid == text and p.name:
+                return p.name
+    return None
 
 
 def _first_ts(sends: list[Message] | None, calls: list[Finding] | None) -> int:
