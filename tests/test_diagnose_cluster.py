@@ -189,3 +189,12 @@ async def test_sends_to_a_node_that_went_away_name_where_the_pid_was_kept(tmp_pa
     assert report.hypotheses[0].id == "send-to-gone-node", md
     assert assert_evidence_exists(report, store) >= 2
     store.close()
+
+
+def test_the_demo_offers_only_one_node_scenarios_and_says_why_not_the_others():
+    from elixir_scope.cli.demo import DemoError, scenario_names, start_scenario
+
+    names = scenario_names()
+    assert "call_cycle" in names and "cross_node_cycle" not in names and "node_gone" not in names
+    with pytest.raises(DemoError, match="runs on 2 nodes"):
+        start_scenario("cross_node_cycle")
