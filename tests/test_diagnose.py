@@ -19,6 +19,7 @@ from elixir_scope.agents.state import DiagnosisInput
 from elixir_scope.instrument.dist import Node
 from elixir_scope.store import TraceStore
 from support.nodes import REPO, start_node
+from support.reports import assert_evidence_exists
 
 EXAMPLES = REPO / "examples"
 # one node each (scenarios on several nodes, `"nodes"` in scenario.json: tests/test_diagnose_cluster.py)
@@ -69,20 +70,6 @@ async def run_diagnosis(name: str, tmp_path: Path, kb_dir: Path, **ctx_kw) -> tu
     finally:
         await dist.close()
         node.stop()
-
-
-def assert_evidence_exists(report: Report, store: TraceStore) -> int:
-    rec = store.recording(report.recording_id)
-    cited = 0
-    for f in report.findings:
-        for ev in [*f.evidence, *f.causal_chain]:
-            if ev.event_id is None:
-                assert ev.kind == "sample", f"only samples may lack an event id: {ev}"
-                continue
-            stored = rec.event(ev.event_id)
-            assert stored.kind.name.lower() == ev.kind, (ev, stored)
-            cited += 1
-    return cited
 
 
 @pytest.mark.parametrize("name", SCENARIOS)

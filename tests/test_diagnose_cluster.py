@@ -25,6 +25,7 @@ from elixir_scope.mcp_server.config import ServerConfig
 from elixir_scope.mcp_server.server import build_server
 from elixir_scope.store import TraceStore
 from support.cluster_scenarios import EXAMPLES, scenario, start_cluster_scenario, trigger
+from support.reports import assert_evidence_exists
 
 
 def tokens(literal: str) -> set[str]:
@@ -71,18 +72,6 @@ def assert_culprit(report: Report, names: list[str]) -> None:
     assert tokens(c.detail) == tokens(expected["detail"]), (c.detail, expected["detail"])
     assert c.node == names[expected["node"]], md          # the directory runs on the second node
     assert f"on node `{c.node}`" in md
-
-
-def assert_evidence_exists(report: Report, store: TraceStore) -> int:
-    rec = store.recording(report.recording_id)
-    cited = 0
-    for f in report.findings:
-        for ev in [*f.evidence, *f.causal_chain]:
-            if ev.event_id is None:
-                continue
-            assert rec.event(ev.event_id).kind.name.lower() == ev.kind, ev
-            cited += 1
-    return cited
 
 
 async def test_cross_node_call_cycle_names_the_culprit_and_its_node(tmp_path, kb_dir, cycle_nodes):

@@ -35,7 +35,7 @@ from ..findings import Culprit, Evidence, Finding, MessageArrow
 from ..view import Message, RecordingView, fmt, is_atom, mod_name
 from . import reasons as R
 from .book import FactBook
-from .failures import CALLBACKS, _culprit, pid_source
+from .failures import _culprit, kept_since, pid_source
 
 TOKENS = ["dist:send_to_gone_node", "dist:nodedown"]
 
@@ -106,21 +106,8 @@ def _address_source(view: RecordingView, pid: int, to: Any, node: str, before: i
         found = pid_source(view, pid, to, before)
         if found is not None:
             return found
-    needle = fmt(Atom(node), 200)
-    for s in sorted((s for s in view.states if s.pid == pid and s.ts <= before), key=lambda s: (s.ts, s.event_id)):
-        if needle not in fmt(s.state, 20000):
-            continue
-        best = None
-        for c in view.calls_by_pid.get(pid, []):
-            if c.function in CALLBACKS and c.ts <= s.ts and (c.end_ts is None or c.end_ts >= s.ts):
-                best = c
-        if best is not None:
-            return _culprit(view, best, to)
-        mod = view.module_of_pid.get(pid)
-        if mod:
-            return Culprit(module=mod_name(mod), function="init/1", detail=fmt(to, 150), process=view.label(pid))
-        return None
-    return None
+    found = kept_since(view, pid, fmt(Atom(node), 200), to, before)
+    return found or None
 
 
 def sends_to_gone_nodes(view: RecordingView, book: FactBook) -> None:
