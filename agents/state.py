@@ -48,6 +48,7 @@ class DiagnosisState(DiagnosisInput):
     chain: list[str] = field(default_factory=list)               # fact ids from the first cause to the winner's evidence
     gaps: list[str] = field(default_factory=list)
     recorded_nodes: list[str] = field(default_factory=list)      # every node of the recording (when several)
+    unrecorded: list[list[str]] = field(default_factory=list)    # [node, caller]: calls into nodes not recorded, unanswered
     report: Report | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)

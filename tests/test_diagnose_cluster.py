@@ -187,3 +187,46 @@ def test_the_demo_offers_only_one_node_scenarios_and_says_why_not_the_others():
     assert "call_cycle" in names and "cross_node_cycle" not in names and "node_gone" not in names
     with pytest.raises(DemoError, match="runs on 2 nodes"):
         start_scenario("cross_node_cycle")
+
+
+async def test_given_one_node_the_diagnosis_widens_to_the_node_its_calls_wait_on(tmp_path, kb_dir, cycle_nodes):
+    """Only the billing node is named. Round 1 sees billing stuck in a call to the directory on a
+    node nobody recorded, so it does not decide; round 2 records that node too and finds the
+    cycle, with the culprit on the accounts node."""
+    first, second = cycle_nodes
+    sc = scenario("cross_node_cycle")
+    dist = Node()
+    try:
+        conn = await dist.connect(first.name, cookie=first.cookie)
+        store = TraceStore.open(tmp_path / "widen.db")
+        ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, knowledge_dir=kb_dir,
+                               connect_node=lambda name: dist.connect(name, cookie=first.cookie))
+        report = await diagnose(DiagnosisInput(
+            symptom=sc["symptom"], node=first.name, trigger=trigger("cross_node_cycle", cycle_nodes), seconds=3.5,
+            source_path=str(EXAMPLES / "cross_node_cycle"), max_rounds=2), ctx)
+    finally:
+        await dist.close()
+    assert [r.decided for r in report.rounds] == [False, True], [r.next for r in report.rounds]
+    assert f"record {second.name} too" in report.rounds[0].next
+    assert [n.name for n in store.recording(report.rounds[0].recording_id).nodes()] == [first.name]
+    assert sorted(report.nodes) == sorted([first.name, second.name])
+    assert_culprit(report, [first.name, second.name])
+    store.close()
+
+
+async def test_without_a_way_to_reach_it_the_report_says_which_node_to_record(tmp_path, kb_dir, cycle_nodes):
+    first, second = cycle_nodes
+    sc = scenario("cross_node_cycle")
+    dist = Node()
+    try:
+        conn = await dist.connect(first.name, cookie=first.cookie)
+        store = TraceStore.open(tmp_path / "narrow.db")
+        ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, knowledge_dir=kb_dir)
+        report = await diagnose(DiagnosisInput(
+            symptom=sc["symptom"], node=first.name, trigger=trigger("cross_node_cycle", cycle_nodes), seconds=3.5,
+            source_path=str(EXAMPLES / "cross_node_cycle"), max_rounds=2), ctx)
+    finally:
+        await dist.close()
+    assert len(report.rounds) == 1 and report.nodes == []
+    assert any(f"waits in a call to {second.name}, which was not recorded" in g for g in report.gaps), report.gaps
+    store.close()

@@ -50,6 +50,30 @@ def target_node(to: Any) -> str | None:
     return None
 
 
+def unrecorded_calls(view: RecordingView) -> list[tuple[str, str]]:
+    """(node, caller) for every ``$gen_call`` to a process on a node the recording does not hold
+    that got no reply in the recording: the caller waited on something out of sight. Callers by
+    label, in order of the first such call."""
+    recorded = set(view.nodes.values())
+    if not recorded:
+        return []
+    replied = {fmt(m.msg[0], 200) for m in view.messages if isinstance(m.msg, tuple) and len(m.msg) == 2}
+    out = []
+    for m in view.messages:
+        if m.receiver is not None or m.sender is None or not (
+                isinstance(m.msg, tuple) and len(m.msg) == 3 and is_atom(m.msg[0], "$gen_call")):
+            continue
+        node = target_node(m.to)
+        if node is None or node in recorded:
+            continue
+        frm = m.msg[1]
+        tag = frm[1] if isinstance(frm, tuple) and len(frm) == 2 else None
+        if tag is not None and fmt(tag, 200) in replied:
+            continue
+        out.append((node, view.label(m.sender)))
+    return list(dict.fromkeys(out))
+
+
 def _down_message(msg: Any) -> tuple[str, str] | None:
     """(node, how) for ``{:nodedown, node[, info]}`` or ``{:DOWN, _, :process, target,
     :noconnection}``; else None."""

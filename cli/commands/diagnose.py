@@ -138,6 +138,8 @@ async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
                     if peers:
                         out.note("recording " + ", ".join([conn.node_name, *(p.node_name for p in peers)]))
                 ctx = DiagnosisContext(store=store, conn=conn, peers=peers, dist_node=dist if conn else None,
+                                       connect_node=(lambda n: dist.connect(n, cookie=config.cookie,
+                                                                            timeout=args.timeout)) if conn else None,
                                        knowledge_dir=config.knowledge_dir, llm=llm_config(config), progress=progress,
                                        confirm_by_replay=args.confirm_by_replay)
                 if args.resume:

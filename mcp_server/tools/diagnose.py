@@ -141,6 +141,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
             await ctx.report_progress(round(fraction * 100, 1), 100, message)
 
         dctx = DiagnosisContext(store=state.store(), conn=conn, peers=peers, dist_node=state.node if conn else None,
+                                connect_node=state.connection if conn else None,
                                 knowledge_dir=state.config.knowledge_dir, llm=llm_config(state.config, ctx),
                                 progress=progress, confirm_by_replay=confirm_by_replay)
         report = await run_diagnosis(DiagnosisInput(
