@@ -176,6 +176,7 @@ class RecordingView:
     supervisors: dict[str, list[SupervisorInfo]] = field(default_factory=dict)  # "start"/"end" → the app's supervisors
     nodes: dict[int, str] = field(default_factory=dict)   # node id → name, every node of the recording
     node_gone: dict[str, int] = field(default_factory=dict)  # node name → when the recording lost it (view ts)
+    node_creation: dict[str, int] = field(default_factory=dict)  # node name → the creation of its recorded run
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -378,6 +379,19 @@ def _remote_aliases(rec, nodes) -> dict[int, int]:
     return out
 
 
+def _creations(rec, nodes) -> dict[str, int]:
+    """node name → the ``creation`` of the run that was recorded (from its own processes' pids):
+    a pid of that node with another creation belongs to an earlier run, gone since it restarted."""
+    names = {n.id: n.name for n in nodes}
+    out = {}
+    for node_id, pid_node, creation in rec.db.query(
+            "SELECT node_id, pid_node, max(pid_creation) FROM processes WHERE recording_id = ? "
+            "GROUP BY node_id, pid_node", (rec.id,)):
+        if names.get(node_id) == pid_node and creation is not None:
+            out[pid_node] = int(creation)
+    return out
+
+
 def from_recording(rec) -> RecordingView:
     """Build the detectors' view of a stored recording (``elixir_scope.store.Recording``).
 
@@ -391,6 +405,7 @@ def from_recording(rec) -> RecordingView:
     frame = _Frames(nodes)
     node_names = {n.id: n.name for n in nodes}
     alias = _remote_aliases(rec, nodes) if len(nodes) > 1 else {}
+    creation = _creations(rec, nodes) if len(nodes) > 1 else {}
 
     def key(node_id: int, idx: int) -> int:
         k = _key(node_id, idx)
@@ -525,7 +540,7 @@ def from_recording(rec) -> RecordingView:
     return RecordingView(rec.id, unit, start, procs, calls, messages, exits, spawns, states,
                          samples, gaps, registry_keys=dict(registry), links=links, dead_sends=dead_sends,
                          resources=resources, supervisors=dict(supervisors), rpc_workers=rpc_workers,
-                         nodes=node_names, node_gone=gone)
+                         nodes=node_names, node_gone=gone, node_creation=creation)
 
 
 def _target_node(to: Any) -> str | None:

@@ -25,6 +25,7 @@ from elixir_scope.mcp_server.config import ServerConfig
 from elixir_scope.mcp_server.server import build_server
 from elixir_scope.store import TraceStore
 from support.cluster_scenarios import EXAMPLES, scenario, start_cluster_scenario, trigger
+from support.nodes import start_node
 from support.reports import assert_evidence_exists
 
 
@@ -229,4 +230,36 @@ async def test_without_a_way_to_reach_it_the_report_says_which_node_to_record(tm
         await dist.close()
     assert len(report.rounds) == 1 and report.nodes == []
     assert any(f"waits in a call to {second.name}, which was not recorded" in g for g in report.gaps), report.gaps
+    store.close()
+
+
+async def test_a_pid_kept_from_before_its_node_restarted_is_an_address_that_is_gone(tmp_path, kb_dir):
+    """The mailer node restarts (same name, a new run) before the capture: the web node still
+    casts to the pid of the old run. Both nodes are recorded and up; the pid's creation says it
+    belongs to a run that is gone."""
+    web, mailer = start_cluster_scenario("node_gone")
+    files = [EXAMPLES / "node_gone" / f for f in scenario("node_gone")["nodes"][0]["files"]]
+    mailer.stop()
+    mailer = start_node("elixir", sname=mailer.sname, cookie=mailer.cookie, elixir_files=files,
+                        eval_code="{:ok, _} = NodeGone.start_mailer()")
+    dist = Node()
+    try:
+        conns = [await dist.connect(n.name, cookie=n.cookie) for n in (web, mailer)]
+        store = TraceStore.open(tmp_path / "restart.db")
+        ctx = DiagnosisContext(store=store, conn=conns[0], peers=conns[1:], dist_node=dist, knowledge_dir=kb_dir)
+        report = await diagnose(DiagnosisInput(
+            symptom="since the mailer node was restarted, welcome e-mails are silently lost; no error anywhere",
+            node=web.name, nodes=[mailer.name], seconds=1.5, source_path=str(EXAMPLES / "node_gone"), max_rounds=1,
+            trigger='for to <- ["dan@example.com", "eve@example.com"], do: NodeGone.Notifier.notify(to, "welcome")'),
+            ctx)
+    finally:
+        await dist.close()
+        web.stop()
+        mailer.stop()
+    md = render_markdown(report)
+    assert report.verdict == "root_cause_found", md
+    c = report.root_cause.culprit
+    assert (c.module, c.function, c.node) == ("NodeGone.Notifier", "init/1", web.name), md
+    gone = next(f for f in report.findings if f.detector == "send_to_gone_node")
+    assert "earlier run" in gone.summary and len([e for e in gone.evidence if e.kind == "send"]) == 2, gone.summary
     store.close()

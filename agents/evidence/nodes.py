@@ -12,7 +12,9 @@ When a node went, as far as the recording shows (the earliest of):
 - a process received ``{:nodedown, node}`` (``monitor_node``) or ``{:nodedown, node, info}``
   (``:net_kernel.monitor_nodes``);
 - a process received ``{:DOWN, ref, :process, target, :noconnection}`` for a target on it;
-- a call to it failed with ``{:nodedown, node}``.
+- a call to it failed with ``{:nodedown, node}``;
+- (for a pid) the node was recorded, but running under another ``creation``: the pid belongs to
+  an earlier run of the node, gone since it restarted.
 
 Fact made here (``Finding.detector``):
 
@@ -72,6 +74,12 @@ def unrecorded_calls(view: RecordingView) -> list[tuple[str, str]]:
             continue
         out.append((node, view.label(m.sender)))
     return list(dict.fromkeys(out))
+
+
+def _earlier_run(view: RecordingView, to: Any, node: str) -> bool:
+    """A pid of ``node`` whose creation is not that of the node's recorded run."""
+    current = view.node_creation.get(node)
+    return isinstance(to, Pid) and current is not None and getattr(to, "creation", current) != current
 
 
 def _down_message(msg: Any) -> tuple[str, str] | None:
@@ -136,14 +144,20 @@ def _address_source(view: RecordingView, pid: int, to: Any, node: str, before: i
 
 def sends_to_gone_nodes(view: RecordingView, book: FactBook) -> None:
     gone = gone_nodes(view, book)
-    if not gone:
+    if not gone and not view.node_creation:
         return
+    restarted: dict[str, tuple[int, str, Evidence | None]] = {}   # node → the first send to an earlier run's pid
     groups: dict[tuple[int, str], list[Message]] = defaultdict(list)
     for m in view.messages:
         if m.send_id is None or m.sender is None or m.receive_id is not None or m.send_ts is None:
             continue
         node = target_node(m.to)
-        if node is None or node not in gone or m.send_ts < gone[node][0]:
+        if node is None:
+            continue
+        if _earlier_run(view, m.to, node):
+            restarted.setdefault(node, (m.send_ts, f"the pid {fmt(m.to, 40)} is of an earlier run of {node}: the "
+                                                   "node restarted since, and that process is gone with it", None))
+        elif node not in gone or m.send_ts < gone[node][0]:
             continue
         if view.node_of(m.sender) == node:
             continue
@@ -162,7 +176,8 @@ def sends_to_gone_nodes(view: RecordingView, book: FactBook) -> None:
         calls = failed_calls.get(key, [])
         if not sends and not calls:
             continue
-        when, how, down_event = gone[node]
+        when, how, down_event = gone[node] if node in gone and (node not in restarted or gone[node][0] <= restarted[node][0]) \
+            else restarted[node]
         first = sends[0] if sends else None
         to = first.to if first else book.meta[calls[0].id]["gc"].target
         at = first.send_ts if first else book.meta[calls[0].id].get("ts") or when
