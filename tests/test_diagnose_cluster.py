@@ -190,23 +190,31 @@ def test_the_demo_offers_only_one_node_scenarios_and_says_why_not_the_others():
         start_scenario("cross_node_cycle")
 
 
-async def test_given_one_node_the_diagnosis_widens_to_the_node_its_calls_wait_on(tmp_path, kb_dir, cycle_nodes):
-    """Only the billing node is named. Round 1 sees billing stuck in a call to the directory on a
-    node nobody recorded, so it does not decide; round 2 records that node too and finds the
-    cycle, with the culprit on the accounts node."""
-    first, second = cycle_nodes
+async def diagnose_first_node_only(cycle_nodes, tmp_path: Path, kb_dir: Path, *, can_widen: bool) -> tuple[Report, TraceStore]:
+    """Diagnose the cross-node cycle naming only the billing node, two rounds at most; with
+    ``can_widen`` the diagnosis may connect further nodes (same cookie)."""
+    first = cycle_nodes[0]
     sc = scenario("cross_node_cycle")
     dist = Node()
     try:
         conn = await dist.connect(first.name, cookie=first.cookie)
-        store = TraceStore.open(tmp_path / "widen.db")
-        ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, knowledge_dir=kb_dir,
-                               connect_node=lambda name: dist.connect(name, cookie=first.cookie))
+        store = TraceStore.open(tmp_path / "one-node.db")
+        reach = (lambda name: dist.connect(name, cookie=first.cookie)) if can_widen else None
+        ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, knowledge_dir=kb_dir, connect_node=reach)
         report = await diagnose(DiagnosisInput(
             symptom=sc["symptom"], node=first.name, trigger=trigger("cross_node_cycle", cycle_nodes), seconds=3.5,
             source_path=str(EXAMPLES / "cross_node_cycle"), max_rounds=2), ctx)
     finally:
         await dist.close()
+    return report, store
+
+
+async def test_given_one_node_the_diagnosis_widens_to_the_node_its_calls_wait_on(tmp_path, kb_dir, cycle_nodes):
+    """Only the billing node is named. Round 1 sees billing stuck in a call to the directory on a
+    node nobody recorded, so it does not decide; round 2 records that node too and finds the
+    cycle, with the culprit on the accounts node."""
+    first, second = cycle_nodes
+    report, store = await diagnose_first_node_only(cycle_nodes, tmp_path, kb_dir, can_widen=True)
     assert [r.decided for r in report.rounds] == [False, True], [r.next for r in report.rounds]
     assert f"record {second.name} too" in report.rounds[0].next
     assert [n.name for n in store.recording(report.rounds[0].recording_id).nodes()] == [first.name]
@@ -216,20 +224,10 @@ async def test_given_one_node_the_diagnosis_widens_to_the_node_its_calls_wait_on
 
 
 async def test_without_a_way_to_reach_it_the_report_says_which_node_to_record(tmp_path, kb_dir, cycle_nodes):
-    first, second = cycle_nodes
-    sc = scenario("cross_node_cycle")
-    dist = Node()
-    try:
-        conn = await dist.connect(first.name, cookie=first.cookie)
-        store = TraceStore.open(tmp_path / "narrow.db")
-        ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, knowledge_dir=kb_dir)
-        report = await diagnose(DiagnosisInput(
-            symptom=sc["symptom"], node=first.name, trigger=trigger("cross_node_cycle", cycle_nodes), seconds=3.5,
-            source_path=str(EXAMPLES / "cross_node_cycle"), max_rounds=2), ctx)
-    finally:
-        await dist.close()
+    report, store = await diagnose_first_node_only(cycle_nodes, tmp_path, kb_dir, can_widen=False)
     assert len(report.rounds) == 1 and report.nodes == []
-    assert any(f"waits in a call to {second.name}, which was not recorded" in g for g in report.gaps), report.gaps
+    assert any(f"waits in a call to {cycle_nodes[1].name}, which was not recorded" in g for g in report.gaps), \
+        report.gaps
     store.close()
 
 
