@@ -32,12 +32,14 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
               r"|\bsilent(?:ly)?\b|without (?:an? )?(?:error|crash|trace)|logs? (?:are|is|look|looks) (?:clean|fine|empty)"
               r"|never (?:crash|fail|raise)\w*",
               ("return:", "message:no_effect", "pubsub:", "ets:read_modify_write", "exit:not_restarted",
-               "message:send_dead", "state:", "callback:rate_high", "mailbox:", "process:count", "memory:"),
+               "message:send_dead", "state:", "callback:rate_high", "mailbox:", "process:count", "memory:",
+               "dist:send_to_gone_node"),
               ("exception:error", "exception:throw", "exception:exit", "exit:abnormal", "restart:loop")),
     "never": (r"\bnever\b|\bnot (?:received|delivered|arriv\w*|show\w*|updated|saved|sent|processed|applied)\b"
               r"|\bmissing\b|\blost\b|\bdisappear\w*|\bvanish\w*|\bdropp\w*|\bignored?\b|doesn'?t (?:arrive|show|happen|update)",
               ("return:", "message:no_effect", "message:unmatched", "pubsub:", "message:send_dead", "exit:not_restarted",
-               "ets:read_modify_write", "callback:unhandled_message", "call:noproc", "state:value_overwritten"), ()),
+               "ets:read_modify_write", "callback:unhandled_message", "call:noproc", "state:value_overwritten",
+               "dist:send_to_gone_node"), ()),
     "slow": (r"\bslow\w*|\btim(?:es|ed|ing)? ?out\b|\btimeouts?\b|\bhang\w*|\bstuck\b|\bfreez\w*|\blatenc\w*|\bblock\w*|\bunresponsive\b",
              ("callback:slow", "call:", "exception:timeout", "mailbox:", "exit:caused_by_other"), ()),
     "gradual": (r"after a while|over time|\bgradual\w*|\bcreep\w*|\bgrow\w*|\bleak\w*|\bmemory\b|\beventually\b"
@@ -59,6 +61,10 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "node_wide": (r"restart(?:ing)? the (?:whole |entire )?(?:node|vm|beam)|only a (?:node|vm|full) restart"
                   r"|even after (?:we )?restart\w*|survives? (?:a |the )?restart|restarting (?:the|our) \w+ (?:service|app\w*) (?:does ?n[o']t|did ?n[o']t)",
                   ("vm:", "exception:system_limit", "ets:table_count_growing", "memory:ets_growing"), ()),
+    # the user points at another node: the facts about distribution count more
+    "remote": (r"\b(?:other|another|remote|second|both|two|each) nodes?\b|\bnodes? (?:went|goes|is|was) (?:down|away)"
+               r"|\bcluster\w*|\bnode (?:was |is |got )?restart\w*|\bnetsplit\b|\bdistribut\w*|\bacross nodes\b",
+               ("dist:", "call:cycle:across_nodes", "exception:noconnection", "exit:noconnection"), ()),
     "busy": (r"\bcpu\b|\bbusy\b|\bspin\w*|\bhot\b|\bload\b|\bschedulers?\b|\breductions\b",
              ("callback:rate_high", "reductions:high", "timer:leak", "mailbox:growing"), ()),
     "wrong": (r"\b(?:is|are|was|were|look|looks|comes? out|ends? up) (?:wrong|off|incorrect)\b|\bwrong (?:total|count|value|number|amount|result|data|balance|price|state)s?\b|\bincorrect\b|\bstale\b|\binconsistent\b|\bcounts? (?:are|is) (?:off|low|lower)|\blower than\b"
