@@ -261,3 +261,18 @@ async def test_a_pid_kept_from_before_its_node_restarted_is_an_address_that_is_g
     gone = next(f for f in report.findings if f.detector == "send_to_gone_node")
     assert "earlier run" in gone.summary and len([e for e in gone.evidence if e.kind == "send"]) == 2, gone.summary
     store.close()
+
+
+def test_every_nodes_timestamps_land_in_the_first_nodes_frame():
+    """ts + time_offset is a node's clock on the recording's common clock; the view puts it in
+    the first node's monotonic frame, whatever the node's time unit."""
+    from elixir_scope.agents.view import _Frames
+    from elixir_scope.store.events import NodeInfo
+
+    a = NodeInfo(1, 1, "a@h", "25", 1_000_000_000, 5_000_000_000, 0)       # ns, offset 5 s
+    b = NodeInfo(2, 1, "b@h", "28", 1_000_000, 9_000_000, 0)               # µs, offset 9 s
+    frame = _Frames([a, b])
+    assert frame(1, 123) == 123                                            # the first node: unchanged
+    # b at its 1 s is common time 10 s, which is a's 5 s
+    assert frame(2, 1_000_000) == 5_000_000_000
+    assert frame(3, 42) == 42                                              # a node the recording lacks
