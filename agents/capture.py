@@ -198,4 +198,4 @@ async def run_capture(ctx: DiagnosisContext, plan: Plan, *, symptom: str, trigge
     if len(parts) > 1:  # each node's part: how it ended, what it stored
         summary["nodes"] = [{"node": node, "end_reason": part["end_reason"], "stored": part["stored"]}
                             for node, part in result.extra.get("nodes", {}).items()]
-    return CaptureRun(result.recording_id, summary, errors, wait_ms)
+    return CaptureRun(result.recording_id, summary, list(dict.fromkeys(errors)), wait_ms)

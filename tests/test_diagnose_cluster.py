@@ -276,3 +276,54 @@ def test_every_nodes_timestamps_land_in_the_first_nodes_frame():
     # b at its 1 s is common time 10 s, which is a's 5 s
     assert frame(2, 1_000_000) == 5_000_000_000
     assert frame(3, 42) == 42                                              # a node the recording lacks
+
+
+RELAY = '''
+defmodule Relay do
+  use GenServer
+  def start_link(peer), do: GenServer.start_link(__MODULE__, peer, name: __MODULE__)
+  def relay(x), do: GenServer.cast(__MODULE__, {:relay, x})
+  @impl true
+  def init(peer), do: {:ok, %{sink: :rpc.call(peer, :erlang, :whereis, [:sink]), relayed: 0}}
+  @impl true
+  def handle_cast({:relay, x}, state) do
+    send(state.sink, {:event, x})
+    {:noreply, %{state | relayed: state.relayed + 1}}
+  end
+end
+'''
+
+
+async def test_an_otp28_node_that_goes_away_is_found_from_an_otp25_recording(tmp_path, kb_dir):
+    """Two releases: the sink is a plain process on an OTP 28 node, the relay an Elixir GenServer
+    on OTP 25 that caches the sink's pid at init. The OTP 28 node stops mid-capture; the relay's
+    later sends are the fact, and its init is the culprit."""
+    source = tmp_path / "relay.ex"
+    source.write_text(RELAY)
+    cookie = "relaytest" + str(abs(hash(str(tmp_path))) % 10_000)
+    sink = start_node("otp28", cookie=cookie,
+                      eval_code="Loop = fun L() -> receive _ -> L() end end, register(sink, spawn(Loop))")
+    relay = start_node("elixir", cookie=cookie, elixir_files=[source],
+                       eval_code=f'{{:ok, pid}} = Relay.start_link(:"{sink.name}"); Process.unlink(pid)')
+    dist = Node()
+    try:
+        conns = [await dist.connect(n.name, cookie=cookie) for n in (relay, sink)]
+        store = TraceStore.open(tmp_path / "otp28.db")
+        ctx = DiagnosisContext(store=store, conn=conns[0], peers=conns[1:], dist_node=dist, knowledge_dir=kb_dir)
+        report = await diagnose(DiagnosisInput(
+            symptom="after the sink node went down, relayed events are silently lost", node=relay.name,
+            nodes=[sink.name], seconds=2.5, max_rounds=1, focus=["Relay"],
+            trigger=(f'spawn(fn -> Relay.relay(1); Process.sleep(300); :rpc.call(:"{sink.name}", :init, :stop, []); '
+                     'Process.sleep(1500); Relay.relay(2); Relay.relay(3) end)')), ctx)
+    finally:
+        await dist.close()
+        relay.stop()
+        sink.stop()
+    md = render_markdown(report)
+    rec = store.recording(report.recording_id)
+    assert {n.otp_release for n in rec.nodes()} >= {"25", "28"}, [n.otp_release for n in rec.nodes()]
+    assert report.verdict == "root_cause_found", md
+    c = report.root_cause.culprit
+    assert (c.module, c.function, c.node) == ("Relay", "init/1", relay.name), md
+    assert c.detail.startswith("#PID<0."), md   # the stale pid (the sink itself never showed in the events)
+    store.close()
