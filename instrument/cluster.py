@@ -181,7 +181,13 @@ class ClusterCapture:
                     self._capped = True
                     asyncio.get_running_loop().create_task(self._stop_all())
                 await asyncio.sleep(_POLL)
-            results = [await s.wait() for s in self.sessions]
+            results = []
+            for s in self.sessions:
+                try:
+                    results.append(await s.wait())
+                except Exception as exc:  # a session that failed outright still gets its line
+                    results.append(CaptureResult(self.recording.id, s.conn.node_name, "error",
+                                                 CaptureStats(stored=s.stored), f"{exc!r:.300}"))
             by_node = {r.node: r for r in results}
             if self._stopping:
                 reason = "stopped"

@@ -134,6 +134,19 @@ def _clock_slack(rec: "Recording") -> dict[int, int]:
     return out if any(out.values()) else {}
 
 
+def _process_identity(rec: "Recording"):
+    """(node_id, idx) -> one key per real process: a process interned on its own node and the
+    same pid interned on another node (a remote parent or child of a spawn) get the same key.
+    One node: the identity."""
+    nodes = rec.context.nodes
+    if len(nodes) < 2:
+        return lambda node_id, idx: (node_id, idx)
+    by_name = {n.name: nid for nid, n in nodes.items()}
+    keys = {(nid, idx): (by_name.get(pnode, nid), text) for nid, idx, text, pnode in rec.db.query(
+        "SELECT node_id, idx, pid_text, pid_node FROM processes WHERE recording_id = ?", (rec.id,))}
+    return lambda node_id, idx: keys.get((node_id, idx), (node_id, idx))
+
+
 def _take_early(early: dict, msg: bytes, target: tuple | None, send_node: int, send_wall: int,
                 slack: dict[int, int]) -> tuple | None:
     """The earliest receive of ``msg`` already seen on another node (by ``target``, or by
@@ -176,8 +189,9 @@ def match_messages(rec: "Recording", rows: list[tuple] | None = None) -> list[tu
             return b
     pending: dict[tuple[int, int], dict[bytes, deque]] = defaultdict(lambda: defaultdict(deque))
     to_alias: dict[bytes, deque] = defaultdict(deque)  # sends to an alias, by message bytes
-    spawns: dict[tuple[int, int, int], deque] = defaultdict(deque)
-    early_spawned: dict[tuple[int, int, int], deque] = defaultdict(deque)
+    spawns: dict[tuple, deque] = defaultdict(deque)
+    early_spawned: dict[tuple, deque] = defaultdict(deque)
+    ident = _process_identity(rec)
     out = []
     split = SendSplitter({r[0] for r in rec.db.query(
         "SELECT DISTINCT pid_node FROM processes WHERE recording_id = ? AND pid_node IS NOT NULL",
@@ -220,18 +234,19 @@ def match_messages(rec: "Recording", rows: list[tuple] | None = None) -> list[tu
                 # little later: kept for a send within the clocks' error bounds
                 early[payload].append((eid, wall(node_id, ts), node_id, pid))
         elif kind == _SPAWN:
-            key = (node_id, pid, aux)  # parent, child
+            key = (ident(node_id, pid), ident(node_id, aux))  # parent, child
             if early_spawned[key]:
-                rid = early_spawned[key].popleft()
-                out.append((eid, rid, "spawn", node_id, pid, node_id, aux))
+                rid, rn, rp = early_spawned[key].popleft()
+                out.append((eid, rid, "spawn", node_id, pid, rn, rp))
             else:
-                spawns[key].append(eid)
+                spawns[key].append((eid, node_id, pid))
         elif kind == _SPAWNED:
-            key = (node_id, aux, pid)
+            key = (ident(node_id, aux), ident(node_id, pid))
             if spawns[key]:
-                out.append((spawns[key].popleft(), eid, "spawn", node_id, aux, node_id, pid))
+                sid, sn, sp = spawns[key].popleft()
+                out.append((sid, eid, "spawn", sn, sp, node_id, pid))
             else:  # same-ts ordering between two processes can put the child's event first
-                early_spawned[key].append(eid)
+                early_spawned[key].append((eid, node_id, pid))
     return out
 
 
@@ -427,6 +442,15 @@ def _page(rec: "Recording", origin: Event, horizon: dict, past: bool, limit: int
                                 f"({','.join('?' * len(part))})", part):
             by_id[row[0]] = row
     events = rec.events_from_rows([by_id[i] for i in picked])
+    cursor_next = events[-1].id if more and events else None
+    if len(rec.context.nodes) > 1 and len({e.node_id for e in events}) > 1:
+        # ids are ingest order, arbitrary between nodes: show the page in happens-before order
+        # (the common clock between unrelated events); the cursor stays an id
+        from .clocks import happens_before_order
+
+        events = happens_before_order(rec, events)
+        if past:
+            events.reverse()
     clocks = {}
     if events:
         ids = [e.id for e in events]
@@ -439,7 +463,7 @@ def _page(rec: "Recording", origin: Event, horizon: dict, past: bool, limit: int
         for node_id in {e.node_id for e in events}:
             gaps += rec.gaps(lo, hi, node_id=node_id)
     return CausalPage(origin, "past" if past else "future", events, clocks, len(horizon),
-                      events[-1].id if more and events else None, gaps)
+                      cursor_next, gaps)
 
 
 def causal_past(rec: "Recording", event: Event, limit: int = 100, cursor: int | None = None) -> CausalPage:

@@ -122,3 +122,44 @@ def happens_before_order(rec: "Recording", events: Iterable["Event"]) -> list["E
         for q in waiting.pop(e.id, ()):
             offer(q)
     return out
+
+
+_BIG = 2**63 - 1
+
+
+def moment_on(rec: "Recording", t: "int | Event", node_id: int, pid: int | None = None) -> tuple[int, int]:
+    """The moment ``t`` as an "at or before" bound ``(ts, uniq)`` on ``node_id``'s clock.
+
+    An int is already a time of that node; so is an event of that node. An event of another
+    node is placed with happens-before first: whatever of ``node_id`` (of process ``pid``, or
+    of any of its processes) happens-before the event is at or before the bound, whatever
+    the event happens-before is after it; only between those does the common clock decide."""
+    from .events import Event
+
+    if not isinstance(t, Event):
+        if isinstance(t, bool) or not isinstance(t, int):
+            raise TypeError(f"a moment is a node monotonic time (int) or an Event, got {t!r}")
+        return t, _BIG
+    if t.node_id == node_id:
+        return t.ts, t.uniq
+    from .causal import future_horizon, past_horizon
+
+    nodes = rec.context.nodes
+    dst = nodes[node_id]
+    ts = common_ns(nodes[t.node_id], t.ts) * dst.time_unit // 1_000_000_000 - dst.time_offset
+    bound = (ts, _BIG)
+
+    def mine(p: tuple[int, int]) -> bool:
+        return p[0] == node_id and (pid is None or p[1] == pid)
+
+    before = [i for p, i in past_horizon(rec, t).items() if mine(p)]
+    after = [i for p, i in future_horizon(rec, t).items() if mine(p)]
+    if after:
+        row = rec.db.query_one("SELECT ts, uniq FROM events WHERE id = ?", (min(after),))
+        if row is not None and (row[0], row[1]) <= bound:
+            bound = (row[0], row[1] - 1)  # just before the first event t happens-before
+    if before:
+        row = rec.db.query_one("SELECT ts, uniq FROM events WHERE id = ?", (max(before),))
+        if row is not None and (row[0], row[1]) > bound:
+            bound = (row[0], row[1])
+    return bound

@@ -42,20 +42,21 @@ def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
     recorded payloads stay as they are (plain ETF is still read as such)."""
 
 
-NODE_COLUMNS_4 = ("clock_skew INTEGER", "clock_error INTEGER", "clock_skew_end INTEGER",
+NODE_COLUMNS_ADDED = ("clock_skew INTEGER", "clock_error INTEGER", "clock_skew_end INTEGER",
                   "clock_error_end INTEGER", "end_reason TEXT", "end_detail TEXT", "stats_json TEXT")
 
 
-def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
+def _add_node_columns(conn: sqlite3.Connection) -> None:
     """Schema 4 adds per-node clock estimates and per-node ends to ``nodes`` (NULL for the
-    recordings made before: not probed, one node whose end is the recording's)."""
+    recordings made before: not probed, one node whose end is the recording's). Adds only the
+    columns missing, so it is safe whichever migration runs before it."""
     have = {r[1] for r in conn.execute("PRAGMA table_info(nodes)")}
-    for col in NODE_COLUMNS_4:
+    for col in NODE_COLUMNS_ADDED:
         if col.split()[0] not in have:
             conn.execute(f"ALTER TABLE nodes ADD COLUMN {col}")
 
 
-MIGRATIONS: dict[int, Migration] = {1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4}
+MIGRATIONS: dict[int, Migration] = {1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _add_node_columns}
 """``MIGRATIONS[v]`` upgrades a file from schema version v to v + 1, inside one transaction
 (SQLite DDL is transactional: a failed migration leaves the file as it was)."""
 

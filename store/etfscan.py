@@ -8,6 +8,8 @@ mailbox message. A full decode costs 20–60 µs per term in Python; skipping co
 
 Both sides come from ``term_to_binary/1`` on the same node, so equal terms have equal bytes
 (the same encoder walks the same term). That is what makes byte identity a sound test here.
+Across nodes of different releases it is not (OTP 25 writes latin-1 atoms, OTP 26+ UTF-8
+ones): ``canonical`` re-encodes every atom one way before such a comparison.
 
 Stored payloads may come from an imported file, so they are treated as hostile: every
 malformed input raises ``BatchFormatError`` (cut short, unknown tag, nested too deeply, not

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, Iterable
 if TYPE_CHECKING:
     from datetime import datetime
 
+from .clocks import NODE_COLUMNS, node_info
 from .db import writer_alive
 from .errors import RecordingNotFound
-from .clocks import NODE_COLUMNS, node_info
 from .events import MFA, Event, EventContext, EventKind, NodeInfo, ProcessInfo
 from .gaps import Gap, gaps_in
 from .states import STATE_ROW_COLUMNS, StateReader

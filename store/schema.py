@@ -16,7 +16,8 @@ Identity conventions (read these before writing SQL against the store):
   Index 0 means "none" and has no row.
 * ``events.id`` is global to the file and increases in ingest order. Within one process,
   ingest order is event order (the BEAM delivers one process's trace messages in order); across
-  processes of one node order by ``(ts, uniq)``; across nodes by ``ts + nodes.time_offset``.
+  processes of one node order by ``(ts, uniq)``; across nodes by happens-before, then by the
+  common clock ``ts + nodes.time_offset - nodes.clock_skew`` (store/clocks.py).
 * ``events.ts`` is the node's ``erlang:monotonic_time()`` in native units
   (``nodes.time_unit`` per second). Wall-clock time = ``ts + time_offset`` (same unit).
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .clocks import moment_on
 from .db import event_indexes_pending
 from .events import Event, EventKind, ProcessInfo
 from .gaps import Gap
@@ -154,7 +155,8 @@ def system_snapshot_at(rec: "Recording", t: "int | Event", node_id: int | None =
     """Every recorded process of ``node_id`` (default: the recording's first node, or the
     event's node) alive at ``t``, with state, status, mailbox and the supervision tree."""
     if isinstance(t, Event):
-        ts, node_id = t.ts, t.node_id if node_id is None else node_id
+        node_id = t.node_id if node_id is None else node_id
+        ts = moment_on(rec, t, node_id)[0]  # another node's event: happens-before, then clocks
     else:
         ts = t
     if node_id is None:

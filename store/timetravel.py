@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .clocks import common_ns, moment_on
 from .diff import Change, changes
 from .errors import RecordingNotFound
 from .events import Event, EventKind, ProcessInfo
@@ -83,7 +84,7 @@ def state_at(rec: "Recording", process: "ProcessRef", t: "int | Event") -> State
     """The exact state of ``process`` at moment ``t``; None if no state was recorded for it
     at or before ``t``."""
     proc = rec.resolve_process(process)
-    ts, uniq = moment(t)
+    ts, uniq = moment_on(rec, t, proc.node_id, proc.idx)  # an event of another node: store/clocks.py
     row = _latest_state_row(rec, proc, ts, uniq)
     if row is None:
         return None
@@ -190,7 +191,8 @@ def step(rec: "Recording", event: Event, direction: int = 1, scope: str = "recor
          module: str | None = None) -> Event | None:
     """The next (``direction=1``) or previous (``-1``) event from ``event`` within ``scope``:
 
-    * ``recording`` — the whole recording, in node time order ``(ts, uniq, id)``;
+    * ``recording`` — the whole recording, in node time order ``(ts, uniq, id)``; with several
+      nodes, across them on the common clock (store/clocks.py), ties by node;
     * ``process`` — the same process, in its own order;
     * ``module`` — call/return/exception/state events of ``module`` (default: the event's own
       module), in time order;
@@ -233,12 +235,46 @@ def step(rec: "Recording", event: Event, direction: int = 1, scope: str = "recor
             f"AND kind IN (1, 2, 3, 13) AND aux IN ({','.join('?' * len(keys))}) "
             f"AND (ts, uniq, id) {op} (?, ?, ?) ORDER BY ts {order}, uniq {order}, id {order} LIMIT 1",
             (rec.id, event.node_id, *keys, event.ts, event.uniq, event.id))
+    elif len(rec.context.nodes) > 1:
+        return _step_across_nodes(rec, event, nxt)
     else:
         row = rec.db.query_one(
             f"SELECT {EVENT_COLUMNS} FROM events WHERE recording_id = ? AND node_id = ? "
             f"AND (ts, uniq, id) {op} (?, ?, ?) ORDER BY ts {order}, uniq {order}, id {order} LIMIT 1",
             (rec.id, event.node_id, event.ts, event.uniq, event.id))
     return rec.events_from_rows([row])[0] if row else None
+
+
+def _step_across_nodes(rec: "Recording", event: Event, nxt: bool) -> Event | None:
+    """The next / previous event of a multi-node recording on its common clock (store/clocks.py),
+    ties broken by node, then the node's own order: each node's nearest candidate, the
+    nearest of those."""
+    nodes = rec.context.nodes
+    c = common_ns(nodes[event.node_id], event.ts)
+    op, order = (">", "ASC") if nxt else ("<", "DESC")
+    best: tuple | None = None
+    for n in nodes.values():
+        if n.id == event.node_id:
+            cond, params = f"(ts, uniq, id) {op} (?, ?, ?)", [event.ts, event.uniq, event.id]
+        else:
+            # same common time: this node's events come after the event's node if its id is higher
+            later_on_tie = n.id > event.node_id
+            if nxt:
+                edge = c if later_on_tie else c + 1  # first common ns allowed
+                cond, params = "ts >= ?", [-((-edge * n.time_unit) // 1_000_000_000) - n.time_offset]
+            else:
+                edge = c if not later_on_tie else c - 1  # last common ns allowed
+                cond, params = "ts <= ?", [((edge + 1) * n.time_unit - 1) // 1_000_000_000 - n.time_offset]
+        row = rec.db.query_one(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE recording_id = ? AND node_id = ? AND {cond} "
+            f"ORDER BY ts {order}, uniq {order}, id {order} LIMIT 1", (rec.id, n.id, *params))
+        if row is None:
+            continue
+        e = rec.events_from_rows([row])[0]
+        key = (common_ns(n, e.ts), n.id, e.ts, e.uniq, e.id)
+        if best is None or (key < best[0] if nxt else key > best[0]):
+            best = (key, e)
+    return best[1] if best else None
 
 
 def events_around(rec: "Recording", event: Event, before: int = 5, after: int = 5) -> EventList:

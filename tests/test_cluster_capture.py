@@ -202,3 +202,32 @@ async def test_clear_errors_name_the_node(cluster, store):
         pytest.fail("no_such_proc became an atom on the node")
     finally:
         await probe.close()
+
+
+async def test_clock_probes_bound_the_skew_and_agree(erl_node, otp28_node):
+    """The NTP-style estimate on real nodes of both releases: each bound covers the true skew
+    (0: one machine, one clock) and any two estimates agree within their bounds."""
+    from elixir_scope.instrument.clock import ClockProbeError, probe_clock
+
+    local = Node()
+    try:
+        for target in (erl_node, otp28_node):
+            conn = await local.connect(target.name, cookie=target.cookie)
+            unit = await conn.rpc("erlang", "convert_time_unit", [1, A("second"), A("native")])
+            ests = [await probe_clock(conn, unit, probes=p) for p in (1, 4, 8, 8)]
+            for e in ests:
+                assert e.error > 0 and abs(e.skew) <= e.error, (target.kind, e)
+            for x in ests:
+                for y in ests:
+                    assert abs(x.skew - y.skew) <= x.error + y.error
+            with pytest.raises(ValueError, match="probes must be 1..64"):
+                await probe_clock(conn, unit, probes=0)
+        target = erl_node
+        conn = local.connections[target.name]
+        target.kill()
+        with pytest.raises(ClockProbeError, match=target.name):
+            for _ in range(50):
+                await probe_clock(conn, 1_000_000_000, probes=1)
+                await asyncio.sleep(0.05)
+    finally:
+        await local.close()
