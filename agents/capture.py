@@ -19,10 +19,11 @@ import time
 from dataclasses import dataclass, field
 
 from elixir_scope.instrument.capture import CapturePlan, RunningModule
+from elixir_scope.instrument.cluster import ClusterCapture, ClusterLimits
 from elixir_scope.instrument.etf import Atom
 from elixir_scope.instrument.limits import CaptureLimits
 from elixir_scope.instrument.names import display_name, existing_atom
-from elixir_scope.instrument.session import capture
+from elixir_scope.instrument.session import CaptureSession, SessionState, capture
 from elixir_scope.instrument.specs import SpecError, compile_spec
 from elixir_scope.instrument.resources import ResourceSampler
 from elixir_scope.instrument.supervisors import app_supervisors
@@ -62,8 +63,8 @@ def capture_plan(plan: Plan) -> tuple[CapturePlan, list[str]]:
                        state_modules=state, checkpoint_ms=0, strict_names=False), errors
 
 
-async def _sampler(ctx: DiagnosisContext, session, stop: asyncio.Event, errors: list[str], budget: int) -> None:
-    resources = ResourceSampler(ctx.conn)
+async def _sampler(ctx: DiagnosisContext, conn, session, stop: asyncio.Event, errors: list[str], budget: int) -> None:
+    resources = ResourceSampler(conn)
     while not stop.is_set():
         try:
             snap = await resources.sample()
@@ -71,7 +72,7 @@ async def _sampler(ctx: DiagnosisContext, session, stop: asyncio.Event, errors: 
                                 [(str(pid).encode(), q) for pid, q in snap.queues]))
             await session.mark(resource_mark(snap, budget))
         except Exception as exc:  # sampling is best effort: the recording itself goes on
-            errors.append(f"sampling stopped: {exc}")
+            errors.append(f"sampling {conn.node_name} stopped: {exc}")
             return
         try:
             await asyncio.wait_for(stop.wait(), ctx.sample_every)
@@ -79,26 +80,26 @@ async def _sampler(ctx: DiagnosisContext, session, stop: asyncio.Event, errors: 
             pass
 
 
-async def _supervision(ctx: DiagnosisContext, session, phase: str, modules: list[str], errors: list[str],
-                       budget: int) -> None:
+async def _supervision(conn, session, phase: str, modules: list[str], errors: list[str], budget: int) -> None:
     """The application's supervisors as marks (one per supervisor), read at ``phase``."""
     if not modules:
         return
     try:
-        for sup in await app_supervisors(ctx.conn, modules):
+        for sup in await app_supervisors(conn, modules):
             await session.mark(supervisor_mark(phase, sup, budget))
     except Exception as exc:  # best effort, like the samples
-        errors.append(f"could not read the supervisors at the {phase}: {exc}")
+        errors.append(f"could not read the supervisors of {conn.node_name} at the {phase}: {exc}")
 
 
-async def _registries(ctx: DiagnosisContext, session, registries: list[str], errors: list[str]) -> None:
+async def _registries(conn, session, registries: list[str], errors: list[str], *, quiet: bool = False) -> None:
     for reg in registries:
         try:
-            name = await existing_atom(ctx.conn, _elixir_module(reg))
+            name = await existing_atom(conn, _elixir_module(reg))
             if name is None:  # a name the node does not know is not made into an atom there
-                errors.append(f"no registry {reg} on {ctx.conn.node_name}")
+                if not quiet:
+                    errors.append(f"no registry {reg} on {conn.node_name}")
                 continue
-            keys = await registry_keys(ctx.conn, reg)
+            keys = await registry_keys(conn, reg)
             await session.mark((Atom(REGISTRY_TAG), name, keys))
         except Exception as exc:
             errors.append(f"could not read the keys of registry {reg}: {exc}")
@@ -107,8 +108,58 @@ async def _registries(ctx: DiagnosisContext, session, registries: list[str], err
 # the agent mailbox length at which a diagnosis capture sheds (the default is 5,000)
 DIAGNOSIS_MAX_QUEUE = 20_000
 
+
+@dataclass
+class _Part:
+    """One node of the capture: its connection, its session, what it runs."""
+
+    conn: object
+    session: object
+    modules: list[str] = field(default_factory=list)
+
+
+async def _start_parts(ctx: DiagnosisContext, cplan: CapturePlan, limits: CaptureLimits, symptom: str,
+                       errors: list[str]) -> tuple[list[_Part], object]:
+    """A session on every node (the first, then ``ctx.peers``) writing one recording, and what
+    ends it: the first node's session alone, or a :class:`~elixir_scope.instrument.cluster.ClusterCapture`
+    over every node's part (a node that goes away ends its part with ``node_down``; the others
+    go on). A further node whose agent cannot start is reported and left out."""
+    if not ctx.peers:
+        first = await capture(ctx.conn, ctx.store, f"diagnose: {symptom[:80]}", cplan, limits)
+        parts, whole = [_Part(ctx.conn, first)], first
+    else:
+        conns = [ctx.conn, *ctx.peers]
+        rec = ctx.store.create_recording(f"diagnose: {symptom[:80]}",
+                                         spec={**cplan.describe(), "nodes": [c.node_name for c in conns]},
+                                         limits=limits.as_dict())
+        parts = []
+        for conn in conns:
+            try:
+                session = await CaptureSession.start(conn, rec, cplan, limits, owns_recording=False)
+            except Exception as exc:  # one further node that cannot record must not cost the others
+                if conn is ctx.conn:
+                    for part in parts:
+                        await part.session.stop()
+                    rec.finish("error", {"detail": f"the capture could not start on {conn.node_name}: {exc}"})
+                    raise
+                errors.append(f"could not record {conn.node_name}: {exc}")
+                continue
+            parts.append(_Part(conn, session))
+        whole = ClusterCapture(rec, [p.session for p in parts], ClusterLimits())
+    for part in parts:
+        errors += [f"no such {kind} `{display_name(name)}` on {part.conn.node_name}: skipped"
+                   for kind, name in part.session.unknown_names]
+        try:
+            part.modules = await app_modules(part.conn)
+        except Exception as exc:
+            errors.append(f"could not list the application's modules on {part.conn.node_name}: {exc}")
+    return parts, whole
+
+
 async def run_capture(ctx: DiagnosisContext, plan: Plan, *, symptom: str, trigger: str | None,
                       seconds: float, registries: list[str] | None = None) -> CaptureRun:
+    """Record ``plan`` on the node (and on ``ctx.peers``, into the same recording) while the
+    trigger runs on the first node."""
     cplan, errors = capture_plan(plan)
     trigger_budget = ctx.trigger_timeout if trigger else 0.0
     # a reproduction is often a burst (a request per process, a batch): the agent's mailbox may
@@ -116,23 +167,18 @@ async def run_capture(ctx: DiagnosisContext, plan: Plan, *, symptom: str, trigge
     # the memory limit still stops the capture if the agent grows too big
     limits = CaptureLimits(max_events=plan.max_events, max_seconds=seconds + trigger_budget + 30.0,
                            max_queue=DIAGNOSIS_MAX_QUEUE)
-    session = await capture(ctx.conn, ctx.store, f"diagnose: {symptom[:80]}", cplan, limits)
-    errors += [f"no such {kind} `{display_name(name)}` on {ctx.conn.node_name}: skipped"
-               for kind, name in session.unknown_names]
+    parts, whole = await _start_parts(ctx, cplan, limits, symptom, errors)
+    session = parts[0].session
     stop = asyncio.Event()
     regs = registries if registries is not None else [
         s.spec.split("(")[1].split(",")[0].strip()
         for s in plan.specs if s.spec.startswith("Registry.dispatch(")]
-    await _registries(ctx, session, regs, errors)
     # marks must fit the agent's term limit whole (it would truncate them)
     budget = max(256, limits.max_term_bytes - 96)
-    try:
-        modules = await app_modules(ctx.conn)
-    except Exception as exc:
-        modules = []
-        errors.append(f"could not list the application's modules: {exc}")
-    await _supervision(ctx, session, "start", modules, errors, budget)
-    sampler = asyncio.create_task(_sampler(ctx, session, stop, errors, budget))
+    for i, part in enumerate(parts):
+        await _registries(part.conn, part.session, regs, errors, quiet=i > 0)
+        await _supervision(part.conn, part.session, "start", part.modules, errors, budget)
+    samplers = [asyncio.create_task(_sampler(ctx, part.conn, part.session, stop, errors, budget)) for part in parts]
     t0 = time.perf_counter()
     try:
         await session.mark((Atom("es_trigger"), trigger.encode() if trigger else Atom("none")))
@@ -144,13 +190,20 @@ async def run_capture(ctx: DiagnosisContext, plan: Plan, *, symptom: str, trigge
         await asyncio.sleep(seconds)
     finally:
         stop.set()
-        await sampler
-        if regs:
-            await _registries(ctx, session, regs, errors)
-        await _supervision(ctx, session, "end", modules, errors, budget)
-        result = await session.stop()
+        for task in samplers:
+            await task
+        for i, part in enumerate(parts):
+            if part.session.state is SessionState.ENDED:
+                continue  # the node went away during the capture: its part ended with node_down
+            if regs:
+                await _registries(part.conn, part.session, regs, errors, quiet=i > 0)
+            await _supervision(part.conn, part.session, "end", part.modules, errors, budget)
+        result = await whole.stop()
     wait_ms = (time.perf_counter() - t0) * 1000.0
     st = result.stats
     summary = {"end_reason": result.end_reason, "offered": st.offered, "stored": st.stored,
                "dropped": st.dropped, "specs": len(cplan.specs)}
-    return CaptureRun(result.recording_id, summary, errors, wait_ms)
+    if len(parts) > 1:  # each node's part: how it ended, what it stored
+        summary["nodes"] = [{"node": node, "end_reason": part["end_reason"], "stored": part["stored"]}
+                            for node, part in result.extra.get("nodes", {}).items()]
+    return CaptureRun(result.recording_id, summary, list(dict.fromkeys(errors)), wait_ms)

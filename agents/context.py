@@ -18,6 +18,10 @@ Progress = Callable[[str, float], Awaitable[None]]
 class DiagnosisContext:
     store: Any                          # elixir_scope.store.TraceStore (open, writable)
     conn: Any = None                    # elixir_scope.instrument.dist.Connection to the target
+    peers: list[Any] = field(default_factory=list)  # connections to further nodes recorded with it
+    # how to reach another node by name (same cookie): lets a round widen the recording to a node
+    # the calls went to (None: the diagnosis records only the nodes it was given)
+    connect_node: Callable[[str], Awaitable[Any]] | None = None
     dist_node: Any = None               # the local hidden node (for mailboxes)
     knowledge_dir: Path | None = None   # the Chroma index; None: the per-user default
     use_knowledge: bool = True

@@ -119,6 +119,7 @@ def build_report(state: DiagnosisState, knowledge: list[KnowledgeRef]) -> Report
     report = Report(
         symptom=state.symptom,
         node=state.node,
+        nodes=list(state.recorded_nodes),
         recording_id=state.recording_id,
         verdict=verdict,
         root_cause=root,

@@ -31,6 +31,7 @@ class Culprit(BaseModel):
     function: str | None = None
     detail: str | None = None
     process: str | None = None
+    node: str | None = None          # the node the process runs on (recordings of several nodes)
     location: Location | None = None
 
 
@@ -175,6 +176,7 @@ class Report(BaseModel):
     schema_: str = Field(REPORT_SCHEMA, alias="schema")
     symptom: str
     node: str | None = None
+    nodes: list[str] = Field(default_factory=list, description="every node recorded, when there were several")
     store: str | None = None
     recording_id: int | None = None
     verdict: Literal["root_cause_found", "problems_found", "inconclusive"]

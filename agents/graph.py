@@ -38,6 +38,7 @@ from .capture import run_capture
 from .context import DiagnosisContext
 from .decide import apply_decision, read_decision
 from .evidence import build_facts
+from .evidence.nodes import unrecorded_calls
 from .findings import KnowledgeRef, Report
 from .hypotheses import rank
 from .state import DiagnosisInput, DiagnosisState
@@ -135,8 +136,15 @@ async def survey(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
     from elixir_scope.instrument.survey import survey as survey_node
 
     ctx = runtime.context
-    await ctx.report_progress(f"surveying {state.node}", 0.15)
-    return {"survey": asdict(planner.Survey.from_app_survey(await survey_node(ctx.conn)))}
+    await ctx.report_progress(f"surveying {', '.join([state.node, *state.nodes])}", 0.15)
+    found = planner.Survey.from_app_survey(await survey_node(ctx.conn))
+    errors = list(state.errors)
+    for conn in ctx.peers:  # every node recorded: the plan covers what runs on any of them
+        try:
+            found = found.merged(planner.Survey.from_app_survey(await survey_node(conn)))
+        except Exception as exc:  # a node that cannot be surveyed is still recorded
+            errors.append(f"could not survey {conn.node_name}: {exc}")
+    return {"survey": asdict(found), "errors": errors}
 
 
 @_timed("plan")
@@ -154,12 +162,32 @@ async def plan(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> dic
 @_timed("capture")
 async def capture(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> dict:
     ctx = runtime.context
+    errors = await _reach_nodes(state, ctx)
     await ctx.report_progress(f"round {state.round}: recording", 0.3)
     result = await run_capture(ctx, state.plan, symptom=state.symptom, trigger=state.trigger,
                                seconds=state.seconds)
     return {"recording_id": result.recording_id, "capture": result.summary,
-            "errors": state.errors + result.errors, "_wait_ms": result.wait_ms,
+            "errors": state.errors + errors + result.errors, "_wait_ms": result.wait_ms,
             "timings_ms": {"capture_wait": result.wait_ms}}
+
+
+async def _reach_nodes(state: DiagnosisState, ctx: DiagnosisContext) -> list[str]:
+    """Connections for every further node the state names (a round may have widened to a node
+    the calls went to; a resumed diagnosis has none yet). A node that cannot be reached is
+    reported and left out."""
+    have = {c.node_name for c in ctx.peers} | {ctx.conn.node_name}
+    errors = []
+    for name in state.nodes:
+        if name in have:
+            continue
+        if ctx.connect_node is None:
+            errors.append(f"{name} is not recorded: no way to connect to it in this diagnosis")
+            continue
+        try:
+            ctx.peers.append(await ctx.connect_node(name))
+        except Exception as exc:
+            errors.append(f"could not connect to {name} to record it: {exc}")
+    return errors
 
 
 @_timed("detect")
@@ -181,7 +209,9 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
     order = {f.id: i for i, f in enumerate(book.facts)}
     facts = sorted(book.facts, key=lambda f: (-ranking.relevance[f.id], order[f.id]))
     return {"findings": facts, "hypotheses": ranking.hypotheses, "claims": ranking.claims,
-            "chain": [f.id for f in ranking.chain], "gaps": view.gap_notes() + book.errors}
+            "chain": [f.id for f in ranking.chain], "gaps": view.gap_notes() + book.errors,
+            "recorded_nodes": [view.nodes[k] for k in sorted(view.nodes)] if view.multi_node else [],
+            "unrecorded": [list(x) for x in unrecorded_calls(view)]}
 
 
 def decided(state: DiagnosisState) -> tuple[bool, str]:
@@ -203,15 +233,32 @@ def decided(state: DiagnosisState) -> tuple[bool, str]:
     return True, f"{top.title} is confirmed by {len(top.supporting_events)} event(s)"
 
 
+def out_of_sight(state: DiagnosisState) -> list[str]:
+    """The nodes not recorded that the leading culprit's process called without an answer: what
+    holds it up is there, out of sight."""
+    top = state.hypotheses[0] if state.hypotheses else None
+    if top is None or top.culprit is None or not top.culprit.process:
+        return []
+    return list(dict.fromkeys(node for node, caller in state.unrecorded if caller == top.culprit.process))
+
+
 @_timed("judge")
 async def judge(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> dict:
     ok, why = decided(state)
     live = state.node is not None and runtime.context.conn is not None and state.recording_id is not None
     elapsed = time.time() - (state.started_at or time.time())
-    more = (not ok and live and state.plan is not None and state.round < state.max_rounds
-            and elapsed + state.seconds < state.time_budget)
+    rounds_left = (live and state.plan is not None and state.round < state.max_rounds
+                   and elapsed + state.seconds < state.time_budget)
+    beyond = out_of_sight(state) if not _weak(state) else []
+    if beyond and rounds_left and runtime.context.connect_node is not None:
+        # the culprit itself waits on a node nobody recorded: what holds it up is there
+        ok, why = False, (f"{state.hypotheses[0].culprit.process} waits in a call to a process on "
+                          f"{', '.join(beyond)}, which this recording does not hold")
+    more = not ok and rounds_left
     if ok:
         nxt = "decided: " + why
+    elif more and beyond:
+        nxt = "not decided (" + why + "): record " + ", ".join(beyond) + " too, in the same recording"
     elif more:
         nxt = "not decided (" + why + "): " + _next_round_reason(state)
     elif not live or state.plan is None:
@@ -240,6 +287,12 @@ async def judge(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> di
     if not best_round or top > best_round["score"]:
         best_round = {"round": state.round, "score": top, "findings": state.findings, "hypotheses": state.hypotheses,
                       "chain": state.chain, "recording_id": state.recording_id, "claims": state.claims}
+    if more and beyond:
+        update["nodes"] = list(state.nodes) + [n for n in beyond if n not in state.nodes and n != state.node]
+    elif beyond:
+        update["errors"] = list(state.errors) + [
+            f"{state.hypotheses[0].culprit.process} waits in a call to {', '.join(beyond)}, which was not recorded: "
+            "what holds it up is there — diagnose with --node for that node too (or --cluster)"]
     return {"rounds": state.rounds + [record], "another_round": more, "best_round": best_round, **update}
 
 
@@ -291,8 +344,23 @@ async def refocus(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> 
     budget_left = state.time_budget - (time.time() - (state.started_at or time.time()))
     seconds = max(0.5, min(seconds, budget_left - 1.0))
     await ctx.report_progress(f"round {state.round + 1}: refocusing", 0.2)
-    return {"round": state.round + 1, "focus": focus, "needs": needs, "seconds": seconds,
-            "survey": {**state.survey, "app_modules": sorted(known | {m for m in appeared})}}
+    survey = {**state.survey, "app_modules": sorted(known | {m for m in appeared})}
+    errors = list(state.errors)
+    widened = [n for n in state.nodes if n not in set(state.recorded_nodes) | {state.node}]
+    if widened:  # nodes the last round's calls went to: reach them and plan for what they run too
+        from elixir_scope.instrument.survey import survey as survey_node
+
+        errors += await _reach_nodes(state, ctx)
+        merged = planner.Survey(**{**survey, "ets_tables": [tuple(t) for t in survey.get("ets_tables", [])]})
+        for conn in ctx.peers:
+            if conn.node_name in widened:
+                try:
+                    merged = merged.merged(planner.Survey.from_app_survey(await survey_node(conn)))
+                except Exception as exc:
+                    errors.append(f"could not survey {conn.node_name}: {exc}")
+        survey = asdict(merged)
+    return {"round": state.round + 1, "focus": focus, "needs": needs, "seconds": seconds, "survey": survey,
+            "errors": errors}
 
 
 def _modules_seen(view: RecordingView) -> set[str]:

@@ -33,13 +33,13 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
               r"|never (?:crash|fail|raise)\w*|\bnothing (?:has )?(?:errored|errors|failed|fails|crashed|crashes)\b",
               ("return:", "message:no_effect", "pubsub:", "ets:read_modify_write", "exit:not_restarted",
                "message:send_dead", "state:", "callback:rate_high", "mailbox:", "process:count", "memory:", "data:",
-               "statem:postponed_never_retried"),
+               "statem:postponed_never_retried", "dist:send_to_gone_node"),
               ("exception:error", "exception:throw", "exception:exit", "exit:abnormal", "restart:loop")),
     "never": (r"\bnever\b|\bnot (?:received|delivered|arriv\w*|show\w*|updated|saved|sent|processed|applied)\b"
               r"|\bmissing\b|\blost\b|\bdisappear\w*|\bvanish\w*|\bdropp\w*|\bignored?\b|doesn'?t (?:arrive|show|happen|update)",
               ("return:", "message:no_effect", "message:unmatched", "pubsub:", "message:send_dead", "exit:not_restarted",
                "ets:read_modify_write", "callback:unhandled_message", "call:noproc", "state:value_overwritten",
-               "statem:postponed_never_retried"), ()),
+               "statem:postponed_never_retried", "dist:send_to_gone_node"), ()),
     "slow": (r"\bslow\w*|\btim(?:es|ed|ing)? ?out\b|\btimeouts?\b|\bhang\w*|\bstuck\b|\bfreez\w*|\blatenc\w*|\bblock\w*|\bunresponsive\b",
              ("callback:slow", "call:", "exception:timeout", "mailbox:", "exit:caused_by_other"), ()),
     "gradual": (r"after a while|over time|\bgradual\w*|\bcreep\w*|\bgrow\w*|\bleak\w*|\bmemory\b|\beventually\b"
@@ -63,6 +63,10 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
                   ("vm:", "exception:system_limit", "ets:table_count_growing", "memory:ets_growing"),
                   # …and restarting the application would have cleared what lives in its processes
                   ("state:growing", "memory:process_heap_growing", "mailbox:growing")),
+    # the user points at another node: the facts about distribution count more
+    "remote": (r"\b(?:other|another|remote|second|both|two|each) nodes?\b|\bnodes? (?:went|goes|is|was) (?:down|away)"
+               r"|\bcluster\w*|\bnode (?:was |is |got )?restart\w*|\bnetsplit\b|\bdistribut\w*|\bacross nodes\b",
+               ("dist:", "call:cycle:across_nodes", "exception:noconnection", "exit:noconnection"), ()),
     "busy": (r"\bcpu\b|\bbusy\b|\bspin\w*|\bhot\b|\bload\b|\bschedulers?\b|\breductions\b",
              ("callback:rate_high", "reductions:high", "timer:leak", "mailbox:growing"), ()),
     "wrong": (r"\b(?:is|are|was|were|look|looks|comes? out|ends? up) (?:wrong|off|incorrect)\b|\bwrong (?:total|count|value|number|amount|result|data|balance|price|state)s?\b|\bincorrect\b|\bstale\b|\binconsistent\b|\bcounts? (?:are|is) (?:off|low|lower)|\blower than\b"

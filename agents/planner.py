@@ -40,6 +40,17 @@ class Survey:
     process_count: int = 0
     longest_mailboxes: list[tuple[str, int]] = field(default_factory=list)
 
+    def merged(self, other: "Survey") -> "Survey":
+        """This node's survey with another node's (a diagnosis that records several nodes)."""
+        servers = {k: list(v) for k, v in self.genservers.items()}
+        for mod, procs in other.genservers.items():
+            servers.setdefault(mod, []).extend(procs)
+        longest = sorted(self.longest_mailboxes + other.longest_mailboxes, key=lambda x: -x[1])[:5]
+        return Survey(node=self.node, app_modules=list(dict.fromkeys(self.app_modules + other.app_modules)),
+                      genservers=servers, ets_tables=list(dict.fromkeys(self.ets_tables + other.ets_tables)),
+                      registries=list(dict.fromkeys(self.registries + other.registries)),
+                      process_count=self.process_count + other.process_count, longest_mailboxes=longest)
+
     @classmethod
     def from_app_survey(cls, s) -> "Survey":
         """From ``instrument.survey.AppSurvey`` (what the live node runs)."""

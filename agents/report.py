@@ -21,7 +21,9 @@ def render_markdown(report: Report) -> str:
     out: list[str] = []
     out.append(f"# Diagnosis: {report.symptom}")
     meta = []
-    if report.node:
+    if report.nodes:
+        meta.append("nodes " + ", ".join(f"`{n}`" for n in report.nodes))
+    elif report.node:
         meta.append(f"node `{report.node}`")
     if report.recording_id is not None:
         meta.append(f"recording {report.recording_id}" + (f" in `{report.store}`" if report.store else ""))
@@ -191,6 +193,8 @@ def _culprit_line(f: Finding) -> str:
         parts[0] = f"**Culprit:** `{c.module}.{c.function}`"
     if c.process:
         parts.append(f"in process `{c.process}`")
+    if c.node:
+        parts.append(f"on node `{c.node}`")
     if c.detail:
         parts.append(f"— offending value: `{c.detail}`")
     if c.location:

@@ -19,7 +19,8 @@ class DiagnosisInput:
     """What the asker says: a symptom, and optionally where to look."""
 
     symptom: str
-    node: str | None = None            # "app@host": a live node to survey and record
+    node: str | None = None            # "app@host": a live node to survey and record (the trigger runs here)
+    nodes: list[str] = field(default_factory=list)   # further nodes recorded with it (one recording)
     focus: list[str] = field(default_factory=list)   # modules or processes to look at first
     source_path: str | None = None     # Elixir sources to analyse
     include_tests: bool = False        # analyse test/ folders and .exs scripts too
@@ -46,6 +47,8 @@ class DiagnosisState(DiagnosisInput):
     claims: list[str] = field(default_factory=list)              # what the symptom claims (quiet, never, slow …)
     chain: list[str] = field(default_factory=list)               # fact ids from the first cause to the winner's evidence
     gaps: list[str] = field(default_factory=list)
+    recorded_nodes: list[str] = field(default_factory=list)      # every node of the recording (when several)
+    unrecorded: list[list[str]] = field(default_factory=list)    # [node, caller]: calls into nodes not recorded, unanswered
     report: Report | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)

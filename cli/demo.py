@@ -76,7 +76,10 @@ def start_sample_app(app_dir: Path = DEFAULT_APP, *, sname: str | None = None,
 
 
 def scenario_names() -> list[str]:
-    return sorted(p.parent.name for p in EXAMPLES.glob("*/scenario.json"))
+    """The buggy examples the demo can run: those on one node (a scenario on several nodes,
+    ``"nodes"`` in its scenario.json, needs them all started: see examples/README.md)."""
+    return sorted(p.parent.name for p in EXAMPLES.glob("*/scenario.json")
+                  if not json.loads(p.read_text()).get("nodes"))
 
 
 def load_scenario(name: str) -> dict:
@@ -90,6 +93,10 @@ def load_scenario(name: str) -> dict:
 def start_scenario(name: str, **kw) -> DemoNode:
     """Start the buggy example ``name`` (``examples/<name>``) as its scenario says."""
     sc = load_scenario(name)
+    if sc.get("nodes"):
+        raise DemoError(f"the example {name!r} runs on {1 + len(sc['nodes'])} nodes; the demo starts one",
+                        "start its nodes as examples/" + name + "/README.md shows, then run elixir-scope "
+                        "diagnose with --node for each; or choose one of: " + ", ".join(scenario_names()))
     return start_app([EXAMPLES / name / f for f in sc["files"]], sc["start"], **kw)
 
 

@@ -50,7 +50,7 @@ def common_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("common options")
     g.add_argument("--node", action=NodeOption,
-                   help="target node name@host (default: $ELIXIR_SCOPE_NODE); `record` takes several")
+                   help="target node name@host (default: $ELIXIR_SCOPE_NODE); `record` and `diagnose` take several")
     cookie = g.add_mutually_exclusive_group()
     cookie.add_argument("--cookie-file", metavar="FILE",
                         help="file holding the distribution cookie (preferred; default: $ELIXIR_SCOPE_COOKIE, "

@@ -60,6 +60,7 @@ VOCABULARY: dict[str, str] = {
     "exit:normal_signal_ignored": "exit(pid, :normal) sent to another process, which kept running (a :normal signal is ignored unless it traps exits)",
     # -- calls between processes (call/return events, send/receive of $gen_call)
     "call:cycle": "a cycle in the wait-for graph: A waits in GenServer.call on B while B calls A (or longer)",
+    "call:cycle:across_nodes": "a wait-for cycle through processes on more than one node (calls to remote pids or {name, node})",
     "call:blocked_waiting": "a call event with no matching return for a long time; the caller sits in receive",
     "call:self": "a process sends a $gen_call to its own pid",
     "call:fan_in": "many processes call the same server pid; its call rate approaches its service rate",
@@ -160,6 +161,7 @@ VOCABULARY: dict[str, str] = {
     "ecto:n_plus_one": "many small repeated queries from one request",
     # -- distribution
     "dist:nodedown": "nodedown / {:nodedown, node} messages or monitor_node events",
+    "dist:send_to_gone_node": "send events to a remote pid or {name, node} after that node went away (nodedown, noconnection, the capture lost it), never received",
     "dist:partition": "nodes disconnect and reconnect; each side kept working alone",
     "dist:global_conflict": ":global name conflict resolution kills one of two registered processes",
     "dist:busy_port": "busy_dist_port: senders suspended on a congested distribution connection",

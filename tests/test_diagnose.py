@@ -19,9 +19,12 @@ from elixir_scope.agents.state import DiagnosisInput
 from elixir_scope.instrument.dist import Node
 from elixir_scope.store import TraceStore
 from support.nodes import REPO, start_node
+from support.reports import assert_evidence_exists
 
 EXAMPLES = REPO / "examples"
-SCENARIOS = sorted(p.parent.name for p in EXAMPLES.glob("*/scenario.json"))
+# one node each (scenarios on several nodes, `"nodes"` in scenario.json: tests/test_diagnose_cluster.py)
+SCENARIOS = sorted(p.parent.name for p in EXAMPLES.glob("*/scenario.json")
+                   if not json.loads(p.read_text()).get("nodes"))
 # how long to keep recording after the trigger returned (the call cycle needs its 3 s timeouts)
 RECORD_SECONDS = {"call_cycle": 3.5}
 EXACT_DETAIL = {"call_cycle", "corrupted_state", "crash_loop", "lost_update", "mailbox_growth", "process_leak",
@@ -67,20 +70,6 @@ async def run_diagnosis(name: str, tmp_path: Path, kb_dir: Path, **ctx_kw) -> tu
     finally:
         await dist.close()
         node.stop()
-
-
-def assert_evidence_exists(report: Report, store: TraceStore) -> int:
-    rec = store.recording(report.recording_id)
-    cited = 0
-    for f in report.findings:
-        for ev in [*f.evidence, *f.causal_chain]:
-            if ev.event_id is None:
-                assert ev.kind == "sample", f"only samples may lack an event id: {ev}"
-                continue
-            stored = rec.event(ev.event_id)
-            assert stored.kind.name.lower() == ev.kind, (ev, stored)
-            cited += 1
-    return cited
 
 
 @pytest.mark.parametrize("name", SCENARIOS)

@@ -24,6 +24,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from support.cluster_scenarios import start_cluster_scenario, substitute  # noqa: E402
 from support.nodes import REPO, BeamNode, start_node  # noqa: E402
 
 from elixir_scope.instrument.dist import Node  # noqa: E402
@@ -60,6 +61,9 @@ EXPECTED = {
     "free_shipping",
     "held_dose",
     "rain_stop",
+    # on two nodes (issue 16): `"nodes"` in scenario.json, started by support/cluster_scenarios.py
+    "cross_node_cycle",
+    "node_gone",
 }
 
 
@@ -671,3 +675,50 @@ def test_idle_keepalive_replica_connections_never_close(scenario_node):
     prim, repl = ints(out)[:2]
     assert prim >= 2 and repl == 0, out   # primaries closed (at boot and after the burst), replicas never
     assert out.endswith("[:closed, :closed, :open, :open]"), out
+# --- scenarios on two nodes ------------------------------------------------------------------
+
+
+@pytest.fixture
+def cluster_nodes(request):
+    nodes = start_cluster_scenario(request.param)
+    yield Scenario.load(request.param), nodes
+    for n in nodes:
+        n.stop()
+
+
+def on_cluster(name):
+    return pytest.mark.parametrize("cluster_nodes", [name], indirect=True)
+
+
+@on_cluster("cross_node_cycle")
+def test_cross_node_cycle_blocks_both_nodes_for_a_sub_account_only(cluster_nodes):
+    s, (billing, accounts) = cluster_nodes
+    assert eval_on(billing, 'inspect(CrossNodeCycle.Billing.invoice("globex"))') == "{:ok, 1}"
+    eval_on(billing, f"inspect({substitute(s.trigger, [billing, accounts])})")
+    out = eval_on(billing, """
+        Process.sleep(200)
+        r = try do CrossNodeCycle.Billing.invoice("globex") catch :exit, r -> r end
+        inspect({Process.info(Process.whereis(CrossNodeCycle.Billing), :current_function), r})
+    """)
+    # billing waits in its call to the directory on the other node, which waits on billing
+    assert out.startswith("{{:current_function, {:gen, :do_call, 4}}"), out
+    assert "{:timeout, {GenServer, :call, [CrossNodeCycle.Billing, {:invoice, \"globex\"}" in out, out
+    blocked = eval_on(accounts, "inspect(Process.info(Process.whereis(CrossNodeCycle.Directory), :current_function))")
+    assert blocked == "{:current_function, {:gen, :do_call, 4}}", blocked
+
+
+@on_cluster("node_gone")
+def test_node_gone_emails_are_lost_without_an_error(cluster_nodes):
+    s, (web, mailer) = cluster_nodes
+    out = eval_on(web, f"""
+        NodeGone.Notifier.notify("zed@example.com", "hello")
+        Process.sleep(200)
+        before = NodeGone.Mailer.delivered({substitute("{node1}", [web, mailer])})
+        {substitute(s.trigger, [web, mailer])}
+        Process.sleep(2500)
+        inspect({{length(before), NodeGone.Notifier.handed_over(), Node.list()}})
+    """)
+    # one delivered before the mailer node stopped; four handed over in all; the mailer node is gone
+    assert out == "{1, 4, []}", out
+    assert mailer.proc.wait(timeout=10) is not None   # it really stopped
+    assert "error" not in web.log().lower(), web.log()

@@ -6,6 +6,10 @@ send until its reply reaches the caller, or the caller gives up. Outstanding cal
 edges of a wait-for graph; a cycle in it at one moment is a deadlock: A waits on B while B
 waits on A (or longer chains), and nobody can answer until a timeout breaks it.
 
+Calls to a process on another node (a remote pid or ``{name, node}``) are edges like any other
+when the recording holds both nodes (the view matches their sends and receives): a cycle
+through several nodes is the same deadlock, named with each process's node.
+
 The culprit is the call that *closed* the cycle — the callback that called a process which
 was already waiting on it. Its request is the offending message.
 """
@@ -17,6 +21,7 @@ from ..view import Message, RecordingView, fmt, is_atom, mod_name
 
 # trace-signature tokens (knowledge/signatures.py VOCABULARY) this detector proves
 SIGNATURES = ("call:cycle", "call:nested_in_callback", "exception:timeout:GenServer.call")
+ACROSS_NODES = "call:cycle:across_nodes"  # ... and the cycle's processes run on more than one node
 
 
 def _gen_call(msg) -> tuple | None:
@@ -113,6 +118,9 @@ def _finding(view: RecordingView, chain, closing: Message) -> Finding:
     module = mod_name(func.module) if func else (mod_name(callee_mod) if callee_mod else view.label(closing.sender))
     handled = fmt(func.args[0]) if func and func.args else None
     names = [view.label(c.sender) for c, _ in chain]
+    nodes = list(dict.fromkeys(n for c, _ in chain if (n := view.node_of(c.sender))))
+    if len(nodes) > 1:  # a cycle through several nodes: say where each process runs
+        names = [f"{view.label(c.sender)} ({view.node_of(c.sender)})" for c, _ in chain]
     cycle = " → ".join(names + [names[0]])
     evidence = []
     arrows = []
@@ -140,6 +148,8 @@ def _finding(view: RecordingView, chain, closing: Message) -> Finding:
         f"was already waiting on it (request {fmt(closing_req)}"
         + (f", made from {module}.{func.function}/{func.arity} handling {handled}" if func else "")
         + "). Neither can reply until a call timeout fires."
+        + (f" The cycle runs across {len(nodes)} nodes ({', '.join(nodes)}): each node alone looks merely slow."
+           if len(nodes) > 1 else "")
     )
     return Finding(
         detector="call_cycle",
@@ -148,11 +158,12 @@ def _finding(view: RecordingView, chain, closing: Message) -> Finding:
         severity="critical",
         confidence=0.95,
         culprit=Culprit(module=module, function=f"{func.function}/{func.arity}" if func else None,
-                        detail=fmt(closing_req), process=view.label(closing.sender)),
+                        detail=fmt(closing_req), process=view.label(closing.sender),
+                        node=view.node_of(closing.sender) if len(nodes) > 1 else None),
         evidence=evidence,
         causal_chain=evidence[: len(chain)],
         messages=arrows,
-        signatures=list(SIGNATURES),
+        signatures=list(SIGNATURES) + ([ACROSS_NODES] if len(nodes) > 1 else []),
         fix_hint=(
             "Break the cycle: a callback must not synchronously call a process that may be calling it. "
             "Reply first and do the work after (`{:reply, :ok, state, {:continue, ...}}`), use `cast`/`send` "

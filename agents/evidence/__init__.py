@@ -9,7 +9,8 @@ Facts know nothing of any particular bug; knowledge-base signatures and the hypo
 The analyses, each a pure function of a :class:`~elixir_scope.agents.view.RecordingView`:
 
 - :mod:`.failures` — exceptions of every class, abnormal exits and what took them down,
-  messages to dead processes, failed calls; :mod:`.supervision` — restart loops, siblings
+  messages to dead processes, failed calls; :mod:`.nodes` — messages and calls still addressed
+  to a node after it went away; :mod:`.supervision` — restart loops, siblings
   restarted by a strategy, children not restarted, init calling its supervisor;
 - :mod:`.silent` — ignored error returns, messages handled with no effect, hot callbacks,
   unbounded state growth; :mod:`.caught` — failures caught and turned into an ordinary value;
@@ -28,7 +29,7 @@ The order is deterministic: the same recording always gives the same facts and i
 from __future__ import annotations
 
 from ..view import RecordingView
-from . import caught, data, failures, postponed, replies, resources, signals, silent, supervision, timeouts, values, waits
+from . import caught, data, failures, nodes, postponed, replies, resources, signals, silent, supervision, timeouts, values, waits
 from .book import FactBook
 
 __all__ = ["FactBook", "build_facts"]
@@ -74,7 +75,8 @@ def build_facts(view: RecordingView) -> FactBook:
     steps = [
         failures.exceptions, replies.deferred_replies, _detectors, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
         failures.exits, supervision.restarts, supervision.sibling_restarts, failures.ets_owners,
-        supervision.not_restarted, failures.dead_sends, failures.lost_mailboxes, supervision.init_calls_parent,
+        supervision.not_restarted, failures.dead_sends, nodes.sends_to_gone_nodes, failures.lost_mailboxes,
+        supervision.init_calls_parent,
         supervision.already_started,
         waits.blocked_chains, failures.link_calls,
         silent.ignored_errors, caught.caught_failures, silent.no_effect_messages, silent.hot_callbacks, silent.rate_changes,
@@ -90,4 +92,26 @@ def build_facts(view: RecordingView) -> FactBook:
         except Exception as exc:  # one analysis must never cost the whole diagnosis
             name = getattr(step, "__name__", "analysis")
             book.errors.append(f"the {name} analysis failed on this recording ({type(exc).__name__}: {exc})")
+    if view.multi_node:
+        _name_nodes(view, book)
     return book
+
+
+def _name_nodes(view: RecordingView, book: FactBook) -> None:
+    """In a recording of several nodes every culprit says which node it runs on: from the
+    process the fact was about, else the process its culprit names (when only one node has a
+    process of that name)."""
+    by_label: dict[str, set[str]] = {}
+    for p in view.procs.values():
+        if p.node:
+            by_label.setdefault(p.label, set()).add(p.node)
+    for f in book.facts:
+        c = f.culprit
+        if c is None or c.node:
+            continue
+        pid = book.meta.get(f.id, {}).get("pid")
+        node = view.node_of(pid) if isinstance(pid, int) and c.process == view.label(pid) else None
+        if node is None and c.process:
+            found = by_label.get(c.process, set())
+            node = next(iter(found)) if len(found) == 1 else None
+        c.node = node

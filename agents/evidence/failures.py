@@ -331,14 +331,11 @@ def exits(view: RecordingView, book: FactBook) -> None:
 
 
 # ----------------------------------------------------------------------------- dead targets
-def pid_source(view: RecordingView, pid: int, target, before: int) -> Culprit | None:
-    """Where process ``pid`` got hold of ``target`` (a pid it used after that process died):
-    the callback whose result first put it into the state — ``init/1`` when the first state
-    recorded already held it — else the first traced call that returned it. That is where the
-    stale pid was cached."""
-    text = fmt(target, 80)
-    if not text.startswith("#PID"):
-        return None
+def kept_since(view: RecordingView, pid: int, text: str, detail, before: int) -> Culprit | None | bool:
+    """The callback of process ``pid`` whose result first put ``text`` (a term as :func:`fmt`
+    prints it) into its state, before ``before`` — ``init/1`` when the first state recorded
+    already held it. None when a state held it but nothing names the writer; False when no
+    recorded state held it."""
     for s in sorted((s for s in view.states if s.pid == pid and s.ts <= before), key=lambda s: (s.ts, s.event_id)):
         if text not in fmt(s.state, 20000):
             continue
@@ -347,11 +344,25 @@ def pid_source(view: RecordingView, pid: int, target, before: int) -> Culprit | 
             if c.function in CALLBACKS and c.ts <= s.ts and (c.end_ts is None or c.end_ts >= s.ts):
                 best = c
         if best is not None:
-            return _culprit(view, best, target)
+            return _culprit(view, best, detail)
         mod = view.module_of_pid.get(pid)
-        if mod:  # held since before the recording: cached when the process started
-            return Culprit(module=mod_name(mod), function="init/1", detail=text, process=view.label(pid))
+        if mod:  # held since before the recording: kept when the process started
+            return Culprit(module=mod_name(mod), function="init/1", detail=fmt(detail, 150), process=view.label(pid))
         return None
+    return False
+
+
+def pid_source(view: RecordingView, pid: int, target, before: int) -> Culprit | None:
+    """Where process ``pid`` got hold of ``target`` (a pid it used after that process died):
+    the callback whose result first put it into the state — ``init/1`` when the first state
+    recorded already held it — else the first traced call that returned it. That is where the
+    stale pid was cached."""
+    text = fmt(target, 80)
+    if not text.startswith("#PID"):
+        return None
+    found = kept_since(view, pid, text, target, before)
+    if found is not False:
+        return found
     for c in view.calls_by_pid.get(pid, []):
         if c.ts > before:
             break

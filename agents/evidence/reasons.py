@@ -35,6 +35,7 @@ _ERROR_TOKENS = {
     "if_clause": "exception:case_clause", "CondClauseError": "exception:case_clause",
     "bad_return_value": "exception:bad_return",
     "system_limit": "exception:system_limit", "SystemLimitError": "exception:system_limit",
+    "noconnection": "exit:noconnection",   # linked to a process on a node that went away
 }
 
 

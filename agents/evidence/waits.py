@@ -6,9 +6,14 @@ its process wait. Wait-for edges come from three kinds of evidence:
 
 - a ``$gen_call`` sent and not answered (sender waits on receiver);
 - a client function of a server's module running in another process (``Shop.Admin.sign_up/2``
-  running in a caller waits on the process registered as ``Shop.Admin``);
+  running in a caller waits on the process registered as ``Shop.Admin`` — on the node the
+  function's arguments name, else on the caller's node: a cluster may run it on every node);
 - a process that spawned a child whose ``init`` is still running (``start_link`` /
   ``start_child`` wait for ``init`` to return).
+
+In a recording of several nodes the edges cross nodes like any other (the view matches a call
+to a remote pid or ``{name, node}`` with its receive on the other node). A call to a node the
+recording does not hold is named in the fact, with the advice to record that node too.
 
 Following the edges from the processes that were kept waiting leads to a process that waits
 on nobody the recording can see: its innermost running application frame — a blocking
@@ -23,6 +28,7 @@ from collections import defaultdict
 from ..findings import Culprit, Finding
 from ..view import Call, RecordingView, fmt, is_app_module, mod_name
 from .book import FactBook
+from .nodes import target_node
 from .reasons import source_function
 
 MIN_BLOCKED_MS = 500.0
@@ -39,15 +45,49 @@ def _open_frames(view: RecordingView, end: int) -> dict[int, list[Call]]:
     return out
 
 
-def _server_of(view: RecordingView) -> dict[str, int]:
-    """module (as the node names it) → the process that runs it as a server."""
-    out = {}
+def _server_of(view: RecordingView) -> dict[str, dict[str | None, int]]:
+    """module (as the node names it) → node → the process that runs it as a server there (a
+    cluster may run the same server on every node)."""
+    out: dict[str, dict[str | None, int]] = defaultdict(dict)
     for pid, mod in view.module_of_pid.items():
-        out.setdefault(mod, pid)
+        out[mod].setdefault(view.node_of(pid), pid)
     for pid, p in view.procs.items():
-        if p.name and ("Elixir." + p.name) not in out:
-            out["Elixir." + p.name] = pid
+        if p.name:
+            out["Elixir." + p.name].setdefault(p.node, pid)
     return out
+
+
+def _server_for(view: RecordingView, servers: dict[str, dict[str | None, int]], c: Call) -> int | None:
+    """The server a client function running in a caller waits on: on the node its arguments
+    name (``Directory.lookup(:"accounts@host", key)``), else on the caller's own node, else the
+    only one there is."""
+    where = servers.get(c.module)
+    if not where:
+        return None
+    for a in c.args:
+        name = getattr(a, "name", None)
+        if isinstance(name, str) and name in where:
+            return where[name]
+    own = view.node_of(c.pid)
+    if own in where:
+        return where[own]
+    return next(iter(where.values())) if len(where) == 1 else None
+
+
+def _unrecorded_targets(view: RecordingView, pid: int, since: int) -> list[str]:
+    """``$gen_call``s of ``pid`` (since ``since``) to a process on a node this recording does not
+    hold: where its wait leads, out of sight."""
+    recorded = set(view.nodes.values())
+    out = []
+    for m in view.messages:
+        if m.sender != pid or m.receiver is not None or m.send_ts is None or m.send_ts < since:
+            continue
+        if not (isinstance(m.msg, tuple) and len(m.msg) == 3 and getattr(m.msg[0], "name", None) == "$gen_call"):
+            continue
+        node = target_node(m.to)
+        if node and recorded and node not in recorded:
+            out.append(f"{fmt(m.to, 80)} on {node}")
+    return list(dict.fromkeys(out))
 
 
 def blocked_chains(view: RecordingView, book: FactBook) -> None:
@@ -71,7 +111,7 @@ def blocked_chains(view: RecordingView, book: FactBook) -> None:
             waits[m.sender].add(m.receiver)
     for pid, fs in blocked.items():
         for c in fs:
-            srv = servers.get(c.module)
+            srv = _server_for(view, servers, c)
             if srv is not None and srv != pid and not c.function.startswith(("handle_", "init", "-")):
                 waits[pid].add(srv)
     for s in view.spawns:
@@ -108,12 +148,16 @@ def blocked_chains(view: RecordingView, book: FactBook) -> None:
             tokens.append("callback:slow")
         chain = [view.call_evidence(blocked[v][0], f"{view.label(v)} waits in {blocked[v][-1].mfa}")
                  for v in sorted(victims, key=lambda v: blocked[v][0].ts) if v in blocked][:5]
+        beyond = _unrecorded_targets(view, pid, blocked[pid][0].ts)
         book.add(Finding(
             detector="blocked_chain",
             title=f"{culprit_call.mfa} never returns and {len(victims)} process(es) wait on it",
             summary=(f"{view.label(pid)} has been inside {culprit_call.mfa} for {held:.0f} ms without returning, and "
                      f"{', '.join(view.label(v) for v in sorted(victims)[:4])} wait on it (calls, or a start that "
-                     "waits for init): everything behind it hangs until a timeout."),
+                     "waits for init): everything behind it hangs until a timeout."
+                     + (f" It is itself waiting in a call to {', '.join(beyond[:2])}, a node this recording does not "
+                        "hold: record that node too (diagnose --node for each, or --cluster) to see what holds it."
+                        if beyond else "")),
             severity="critical", confidence=min(0.8, 0.55 + 0.08 * len(victims)),
             culprit=Culprit(module=mod_name(culprit_call.module),
                             function=source_function(culprit_call.function, culprit_call.arity),

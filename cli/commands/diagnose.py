@@ -25,6 +25,9 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                        description="Record what matters for SYMPTOM on the node (or read --recording), run the "
                        "failure detectors and explain the root cause with evidence and a fix.")
     p.add_argument("target", nargs="?", help="node name@host (or use --node); omit with --recording")
+    p.add_argument("--cluster", action="store_true",
+                   help="also record every node connected to the target (its erlang:nodes()); or name the further "
+                        "nodes with --node repeated. The trigger runs on the target")
     p.add_argument("symptom", help="what goes wrong, in words")
     p.add_argument("--recording", type=int, help="diagnose this existing recording instead of recording anew")
     p.add_argument("--trigger", help="Elixir expression run on the node to reproduce the problem")
@@ -86,6 +89,7 @@ async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.agents.graph import diagnose
     from elixir_scope.agents.report import render_markdown
     from elixir_scope.agents.state import DiagnosisInput
+    from elixir_scope.instrument.cluster import ClusterError, cluster_members, connect_nodes
     from elixir_scope.instrument.dist import Node
     from elixir_scope.instrument.etf.syntax import printing
     from elixir_scope.mcp_server.tools.diagnose import llm_config
@@ -94,6 +98,10 @@ async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
     node_name = args.target or config.default_node
     if args.recording is None and not node_name:
         raise CliError("no target node given", "pass the node (diagnose app@host \"symptom\"), --node, or --recording ID")
+    further = [n for n in (getattr(args, "nodes", None) or []) if n != node_name]
+    if args.recording is not None and (further or args.cluster):
+        raise CliError("--recording diagnoses a saved recording: it takes no further nodes",
+                       "drop --cluster / the extra --node, or drop --recording to record the nodes anew")
 
     async def progress(message: str, fraction: float) -> None:
         out.note(f"[{fraction * 100:3.0f}%] {message}")
@@ -117,10 +125,23 @@ async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
     try:
         with opened_store(args, must_exist=args.recording is not None) as store:
             async with Node() as dist:
-                conn = None
+                conn, peers = None, []
                 if args.recording is None:
                     conn = await dist.connect(node_name, cookie=config.cookie, timeout=args.timeout)
-                ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist if conn else None,
+                    try:
+                        if args.cluster:  # every node connected to the target (its erlang:nodes())
+                            members = await cluster_members(dist, node_name, cookie=config.cookie)
+                            further += [n for n in members[1:] if n not in further]
+                        peers = await connect_nodes(dist, further, cookie=config.cookie, timeout=args.timeout) \
+                            if further else []
+                    except ClusterError as exc:
+                        raise CliError(str(exc), "check the node names (name@host) and that they share the cookie") \
+                            from exc
+                    if peers:
+                        out.note("recording " + ", ".join([conn.node_name, *(p.node_name for p in peers)]))
+                ctx = DiagnosisContext(store=store, conn=conn, peers=peers, dist_node=dist if conn else None,
+                                       connect_node=(lambda n: dist.connect(n, cookie=config.cookie,
+                                                                            timeout=args.timeout)) if conn else None,
                                        knowledge_dir=config.knowledge_dir, llm=llm_config(config), progress=progress,
                                        confirm_by_replay=args.confirm_by_replay)
                 sx = await term_syntax(args, conn) if conn is not None else _recording_syntax(args, store)
@@ -134,7 +155,8 @@ async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
                             raise CliError(str(exc), "check --checkpoint and --thread") from exc
                     else:
                         report = await diagnose(DiagnosisInput(
-                            symptom=args.symptom, node=node_name if conn else None, focus=args.focus,
+                            symptom=args.symptom, node=node_name if conn else None,
+                            nodes=[p.node_name for p in peers], focus=args.focus,
                             source_path=args.sources, include_tests=args.include_tests, trigger=args.trigger,
                             seconds=args.seconds, max_rounds=args.max_rounds, time_budget=args.time_budget,
                             recording_id=args.recording), ctx, checkpointer=checkpointer, thread_id=thread)

@@ -111,6 +111,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         include_tests: Annotated[bool, Field(description="Also analyze test/ folders and .exs scripts (by default only the application's .ex files).")] = False,
         confirm_by_replay: Annotated[bool, Field(description="Replay the blamed callbacks with and without the suspected message and run the generated ExUnit test once (runs the module's code: needs --allow-mutations).")] = False,
         node: NodeArg = None,
+        nodes: Annotated[list[str], Field(max_length=16, description="Further nodes (name@host) to record together with `node` in one recording, e.g. the other side of a cross-node call; the trigger runs on `node`. Same cookie as `node`.")] = [],
     ) -> DiagnosisResult:
         """Find the root cause of a symptom: plan and record what matters (or use a recording),
         run the failure detectors, and explain with evidence (event ids), the causal chain and
@@ -129,23 +130,30 @@ def register(server: MCPServer, config: ServerConfig) -> None:
                             "--allow-mutations to use it")
         conn = None
         node_name = None
+        peers = []
+        if recording is not None and nodes:
+            raise ToolError("`recording` diagnoses a saved recording: it takes no `nodes`; drop one of them")
         if recording is None:
             conn = await state.connection(node)
             node_name = conn.node_name
+            for name in dict.fromkeys(nodes):
+                if name != node_name:
+                    peers.append(await state.connection(name))
 
         async def progress(message: str, fraction: float) -> None:
             await ctx.report_progress(round(fraction * 100, 1), 100, message)
 
-        dctx = DiagnosisContext(store=state.store(), conn=conn, dist_node=state.node if conn else None,
+        dctx = DiagnosisContext(store=state.store(), conn=conn, peers=peers, dist_node=state.node if conn else None,
+                                connect_node=state.connection if conn else None,
                                 knowledge_dir=state.config.knowledge_dir, llm=llm_config(state.config, ctx),
                                 progress=progress, confirm_by_replay=confirm_by_replay)
         # the report speaks the node's language: asked of the live node, or told by the recording
         sx = await node_syntax(state, conn) if conn is not None else await in_thread(_recording_syntax, state, recording)
         with printing(sx):
             report = await run_diagnosis(DiagnosisInput(
-                symptom=symptom, node=node_name, focus=list(focus), source_path=source_path,
-                include_tests=include_tests, trigger=trigger, seconds=seconds, recording_id=recording,
-                max_rounds=max_rounds, time_budget=time_budget), dctx)
+                symptom=symptom, node=node_name, nodes=[p.node_name for p in peers], focus=list(focus),
+                source_path=source_path, include_tests=include_tests, trigger=trigger, seconds=seconds,
+                recording_id=recording, max_rounds=max_rounds, time_budget=time_budget), dctx)
             md = render_markdown(report)
         report_id = secrets.token_hex(4)
         state.add_report(report_id, report)
