@@ -55,7 +55,8 @@ def common_options() -> argparse.ArgumentParser:
     return p
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``command="mcp"`` only that subcommand is registered (fast start)."""
     from .commands import register_all
 
     parser = argparse.ArgumentParser(
@@ -64,14 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"elixir-scope {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    register_all(sub, common_options())
+    register_all(sub, common_options(), only=command)
     return parser
 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``elixir-scope`` console script; returns the exit code."""
-    parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser("mcp" if words[:1] == ["mcp"] else None)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse already printed usage and the problem
