@@ -13,6 +13,10 @@ meanwhile reads the client's lines itself:
   list is followed by ``notifications/tools/list_changed``);
 - requests that need the server (tool calls, resources) simply wait for it.
 
+The build starts as soon as nothing more can be answered early (after the cached
+``tools/list``, on a cache miss, on any other request, or after ``HOLD_S``): both in one
+process would fight over the GIL, and on a loaded machine that costs the early answers most.
+
 With an empty cache (first start, new code, new configuration, a new client) nothing is
 answered early and the server's answers fill the cache for the next start.
 """
@@ -37,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["serve_stdio", "Relay", "Wire"]
 
 CACHED = ("initialize", "tools/list")
+HOLD_S = 1.0  # the longest the build waits for the early answers to go out
 
 
 class Wire:
@@ -82,6 +87,10 @@ class Relay:
         # request id (as JSON text) -> (method, cache key, result served early or None)
         self.watched: dict[str, tuple[str, str, dict[str, Any] | None]] = {}
         self._lock = threading.Lock()
+        # set when nothing (more) can be answered early: the build may take the CPU now
+        self.go = threading.Event()
+        if not cache.entries["initialize"]:
+            self.go.set()
 
     # -- reading -------------------------------------------------------------------------
     def _fill(self) -> None:
@@ -133,8 +142,10 @@ class Relay:
         try:
             msg = json.loads(line)
         except ValueError:
-            return
+            msg = None
         if not isinstance(msg, dict) or msg.get("method") not in CACHED or "id" not in msg:
+            if not (isinstance(msg, dict) and msg.get("method") == "notifications/initialized"):
+                self.go.set()  # something only the server can answer
             return
         rid = json.dumps(msg["id"])
         params = msg.get("params")
@@ -156,6 +167,8 @@ class Relay:
         if served is not None:
             self.wire.write_line(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": served},
                                             separators=(",", ":")))
+        if served is None or msg["method"] == "tools/list":
+            self.go.set()
 
     def settle(self, rid_json: str, result: dict[str, Any] | None) -> tuple[bool, bool]:
         """The server answered request ``rid_json``: ``(suppress, stale_tools)`` - whether the
@@ -177,7 +190,11 @@ class Relay:
         return True, stale and method == "tools/list"
 
 
-def _build(config: ServerConfig, out: dict[str, Any], wake_w: int) -> None:
+def _build(config: ServerConfig, out: dict[str, Any], wake_w: int, go: threading.Event) -> None:
+    # Wait (briefly) until the handshake has been answered from the cache: importing the SDK
+    # holds the GIL, and on a loaded machine a thread that holds it while descheduled would
+    # delay the early answers by whole scheduler slices.
+    go.wait(timeout=HOLD_S)
     try:
         from .server import build_server
 
@@ -197,7 +214,8 @@ def serve_stdio(config: ServerConfig) -> None:
         relay = Relay(wire, cache)
         wake_r, wake_w = os.pipe()
         built: dict[str, Any] = {}
-        builder = threading.Thread(target=_build, args=(config, built, wake_w), name="es-build", daemon=True)
+        builder = threading.Thread(target=_build, args=(config, built, wake_w, relay.go), name="es-build",
+                                   daemon=True)
         builder.start()
         while relay.pump_early(wake_r):
             pass

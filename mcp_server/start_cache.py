@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -121,6 +120,8 @@ class StartCache:
         that cannot be written only costs the next start its head start."""
         if not self.changed:
             return
+        import tempfile  # (brings shutil and lzma: not on the way to the early answers)
+
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".start-", suffix=".tmp")

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from ..errors import CliError
-from ..render import Output
 from ..session import config_from
+
+if TYPE_CHECKING:
+    from ..render import Output
 
 
 def register(sub, common: argparse.ArgumentParser) -> None:
