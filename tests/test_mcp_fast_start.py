@@ -140,3 +140,23 @@ def test_damaged_cache_file_counts_as_empty(tmp_path):
     second = session(tmp_path, cache_dir)
     assert by_id(second, 2) == by_id(first, 2)
     assert json.loads(path.read_text())["format"] == 1
+
+
+def test_start_cache_setting_from_the_environment(tmp_path):
+    from elixir_scope.mcp_server.config import DEFAULT_START_CACHE
+
+    assert ServerConfig.from_env({}).start_cache_dir == DEFAULT_START_CACHE
+    assert ServerConfig.from_env({"ELIXIR_SCOPE_START_CACHE": "off"}).start_cache_dir is None
+    assert ServerConfig.from_env({"ELIXIR_SCOPE_START_CACHE": " 0 "}).start_cache_dir is None
+    assert ServerConfig.from_env({"ELIXIR_SCOPE_START_CACHE": str(tmp_path)}).start_cache_dir == tmp_path
+
+
+def test_only_the_mcp_subcommand_is_registered_for_mcp():
+    from elixir_scope.cli.main import build_parser
+
+    def commands(parser):
+        sub = next(a for a in parser._actions if a.dest == "command")
+        return set(sub.choices)
+
+    assert commands(build_parser("mcp")) == {"mcp"}
+    assert {"mcp", "query", "record", "overview"} <= commands(build_parser())
