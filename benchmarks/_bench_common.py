@@ -17,7 +17,7 @@ WORKLOAD = b"""
 -module(es_bench_wl).
 -export([f/2, loop/1, spawn_worker/0, worker/0, go/2, dbg_run/2, server/0, start_server/0,
          calls/2, dbg_calls/3, dbg_calls_default/2, handle_call/3, init/1, storm/0, spawn_storm/0,
-         spawn_workers/1, go_all/2, dbg_file/3, dbg_count/2, dbg_calls_file/3]).
+         spawn_workers/1, go_all/2, dbg_file/3, dbg_count/2, dbg_calls_file/3, dbg_calls_ts/2]).
 
 f(I, X) -> {I, X}.
 
@@ -133,6 +133,15 @@ dbg_calls(P, N, Dummy) ->
     _ = Dummy,
     dbg:tracer(process, {fun(_, C) -> C + 1 end, 0}),
     dbg:p(P, [call]),
+    dbg:tpl(es_bench_wl, handle_call, 3, [{'_', [], [{return_trace}]}]),
+    Us = calls(P, N),
+    dbg:stop(),
+    Us.
+
+%% The same, with the trace flags the agent sets (strict monotonic timestamps on every message).
+dbg_calls_ts(P, N) ->
+    dbg:tracer(process, {fun(_, C) -> C + 1 end, 0}),
+    dbg:p(P, [call, strict_monotonic_timestamp]),
     dbg:tpl(es_bench_wl, handle_call, 3, [{'_', [], [{return_trace}]}]),
     Us = calls(P, N),
     dbg:stop(),

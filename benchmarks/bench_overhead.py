@@ -10,6 +10,10 @@ average; the last line is one JSON object.
 
     .venv/bin/python benchmarks/bench_overhead.py [--calls 100000] [--rounds 3]
 
+Besides wall time, the node's CPU time per variant (``erlang:statistics(runtime)``: workload,
+tracer and distribution on all schedulers) and the tracing's extra CPU per event; and :dbg's
+counting tracer once more with the flags the agent sets (strict monotonic timestamps).
+
 Goal (issue 13): our slowdown <= :dbg's process tracer (counting); moonshot <= its file port's.
 """
 
@@ -31,12 +35,25 @@ from elixir_scope.store import TraceStore
 from support.nodes import start_node
 
 
-async def traced_by_us(conn, store, server, calls: int, plan: CapturePlan, sink=None) -> tuple[int, int]:
+async def node_cpu_ms(conn) -> int:
+    """CPU milliseconds the target node has used (all schedulers): the workload, the tracer,
+    the distribution - less sensitive to the shared machine's load than wall time."""
+    return (await conn.rpc("erlang", "statistics", [Atom("runtime")]))[0]
+
+
+async def traced_by_us(conn, store, server, calls: int, plan: CapturePlan, sink=None) -> tuple[int, int, int]:
     rec = sink if sink is not None else store.create_recording("overhead", spec={}, limits={})
+    c0 = await node_cpu_ms(conn)
     s = await CaptureSession.start(conn, rec, plan, bench_limits())
     us = await conn.rpc("es_bench_wl", "calls", [server, calls], timeout=600)
     result = await s.stop(timeout=120)
-    return us, result.stats.offered
+    return us, result.stats.offered, await node_cpu_ms(conn) - c0
+
+
+async def rpc_cpu(conn, fun: str, args: list) -> tuple[int, int]:
+    c0 = await node_cpu_ms(conn)
+    us = await conn.rpc("es_bench_wl", fun, args, timeout=600)
+    return us, await node_cpu_ms(conn) - c0
 
 
 async def main() -> None:
@@ -53,9 +70,11 @@ async def main() -> None:
     target = start_node("erl")
     labels = ["ElixirScope handle_call/3 + return", "  same, batches counted in Python, not stored",
               ":dbg same spec, file trace port", ":dbg same spec, to a counting process",
+              "  same + strict monotonic timestamps (our flags)",
               ":dbg same spec, default handler (to /dev/null)",
               "ElixirScope state history (calls+returns+states)"]
     slow: dict[str, list[float]] = {k: [] for k in labels}
+    cpu: dict[str, list[float]] = {k: [] for k in ["untraced", *labels]}
     loads: list[float] = []
     try:
         async with Node() as node:
@@ -72,36 +91,52 @@ async def main() -> None:
                 await traced_by_us(conn, store, server, n // 10, plan)
                 await conn.rpc("es_bench_wl", "dbg_calls", [server, n // 10, Atom("x")], timeout=600)
                 for _ in range(rounds):
-                    base = await conn.rpc("es_bench_wl", "calls", [server, n], timeout=600)
+                    base, base_cpu = await rpc_cpu(conn, "calls", [server, n])
+                    ours = await traced_by_us(conn, store, server, n, plan)
+                    counted = await traced_by_us(conn, store, server, n, plan, CountingSink())
                     got = [
-                        (await traced_by_us(conn, store, server, n, plan))[0],
-                        (await traced_by_us(conn, store, server, n, plan, CountingSink()))[0],
-                        await conn.rpc("es_bench_wl", "dbg_calls_file", [server, n, trace_file], timeout=600),
-                        await conn.rpc("es_bench_wl", "dbg_calls", [server, n, Atom("x")], timeout=600),
-                        await conn.rpc("es_bench_wl", "dbg_calls_default", [server, n], timeout=600),
-                        (await traced_by_us(conn, store, server, n,
-                                            CapturePlan(state_modules=("es_bench_wl",), call_procs=(server,))))[0],
+                        ours[::2],
+                        counted[::2],
+                        await rpc_cpu(conn, "dbg_calls_file", [server, n, trace_file]),
+                        await rpc_cpu(conn, "dbg_calls", [server, n, Atom("x")]),
+                        await rpc_cpu(conn, "dbg_calls_ts", [server, n]),
+                        await rpc_cpu(conn, "dbg_calls_default", [server, n]),
                     ]
-                    base2 = await conn.rpc("es_bench_wl", "calls", [server, n], timeout=600)
+                    history = await traced_by_us(conn, store, server, n,
+                                                 CapturePlan(state_modules=("es_bench_wl",), call_procs=(server,)))
+                    got.append(history[::2])
+                    base2, base2_cpu = await rpc_cpu(conn, "calls", [server, n])
                     untraced = (base + base2) / 2
-                    for label, us in zip(labels, got):
+                    cpu["untraced"].append((base_cpu + base2_cpu) / 2)
+                    for label, (us, ms) in zip(labels, got):
                         slow[label].append(us / untraced)
+                        cpu[label].append(ms)
                     loads.append(load_average()[0])
                 store.close()
     finally:
         target.stop()
     print(f"{n} gen_server:call round trips per run; slowdown min/median/max of {rounds} rounds "
           f"({SHARED_NOTE}):")
+    print(f"  {'':<50} {'slowdown':>22}   {'node CPU ms (tracing extra per event, us)':>40}")
+    print(f"  {'untraced':<50} {'':>22}   {show(cpu['untraced'], '{:.0f}'):>26}")
+    extra: dict[str, list[float]] = {}
     for label in labels:
-        print(f"  {label:<50} slowdown {show(slow[label], '{:.2f}')}x")
-    ours, count, port = slow[labels[0]], slow[labels[3]], slow[labels[2]]
+        extra[label] = [(c - u) * 1000 / (2 * n) for c, u in zip(cpu[label], cpu["untraced"])]
+        print(f"  {label:<50} {show(slow[label], '{:.2f}'):>21}x   {show(cpu[label], '{:.0f}'):>26} "
+              f"({show(extra[label], '{:.2f}')})")
+    ours, count, port, count_ts = slow[labels[0]], slow[labels[3]], slow[labels[2]], slow[labels[4]]
     vs_count = [a / b for a, b in zip(ours, count)]
+    vs_count_ts = [a / b for a, b in zip(ours, count_ts)]
     vs_port = [a / b for a, b in zip(ours, port)]
     print(f"our slowdown / :dbg->counting process's: {show(vs_count, '{:.2f}')} (goal <= 1.0); "
+          f"with the same timestamps: {show(vs_count_ts, '{:.2f}')}; "
           f"/ :dbg file port's: {show(vs_port, '{:.2f}')} (moonshot <= 1.0); load {show(loads, '{:.2f}')}")
     print(json.dumps({"bench": "overhead", "calls": n, "rounds": rounds,
                       "slowdown": {label.strip(): spread(v) for label, v in slow.items()},
-                      "ours_vs_dbg_count": spread(vs_count), "ours_vs_dbg_file_port": spread(vs_port),
+                      "node_cpu_ms": {label.strip(): spread(v) for label, v in cpu.items()},
+                      "extra_cpu_us_per_event": {label.strip(): spread(v) for label, v in extra.items()},
+                      "ours_vs_dbg_count": spread(vs_count), "ours_vs_dbg_count_same_timestamps": spread(vs_count_ts),
+                      "ours_vs_dbg_file_port": spread(vs_port),
                       "load_avg": spread(loads), "load_avg_end": load_average()}))
 
 

@@ -12,15 +12,16 @@ handlers that need them, so ``elixir-scope --help`` and the node commands start 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import inspect
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from elixir_scope import __version__
 
 from .errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, CliError
-from .render import Output
+
+if TYPE_CHECKING:
+    from .render import Output
 
 DESCRIPTION = """\
 Attach to a live Elixir/Erlang node with no code change, record what it does, travel
@@ -67,7 +68,8 @@ def common_options() -> argparse.ArgumentParser:
     return p
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``command="mcp"`` only that subcommand is registered (fast start)."""
     from .commands import register_all
 
     parser = argparse.ArgumentParser(
@@ -76,22 +78,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"elixir-scope {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    register_all(sub, common_options())
+    register_all(sub, common_options(), only=command)
     return parser
 
 
 
+class _LazyOutput:
+    """The ``Output`` of a command, made on first use: rich and the term printer cost ~0.1 s
+    of start-up that ``elixir-scope mcp`` (whose client waits) mostly never needs."""
+
+    def __init__(self, json_mode: bool) -> None:
+        self._json_mode = json_mode
+        self._out: Output | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._out is None:
+            from .render import Output
+
+            self._out = Output(json_mode=self._json_mode)
+        return getattr(self._out, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``elixir-scope`` console script; returns the exit code."""
-    parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser("mcp" if words[:1] == ["mcp"] else None)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse already printed usage and the problem
         return int(exc.code or 0)
-    out = Output(json_mode=getattr(args, "json", False))
+    out: Any = _LazyOutput(json_mode=getattr(args, "json", False))
     try:
         result = args.run(args, out)
-        if inspect.isawaitable(result):
+        if hasattr(result, "__await__"):
+            import asyncio
+
             result = asyncio.run(result)
         return int(result or 0)
     except KeyboardInterrupt:

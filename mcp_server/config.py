@@ -19,6 +19,8 @@ Environment variables (all optional):
 ``ANTHROPIC_BASE_URL``          another Anthropic-compatible endpoint (optional)
 ``ELIXIR_SCOPE_MODEL``          the Claude model for the narrative (optional)
 ``ELIXIR_SCOPE_SYNTAX``         ``elixir``, ``erlang`` or ``auto`` (default: by the node)
+``ELIXIR_SCOPE_START_CACHE``    folder of the stdio start cache (default
+                                ``~/.elixir-scope/mcp-start``); ``off`` disables it
 ==============================  ===========================================================
 
 ``validate()`` refuses the unsafe combination before anything binds a socket: an HTTP
@@ -45,6 +47,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 DEFAULT_PATH = "/mcp"
 DEFAULT_STORE = Path("~/.elixir-scope/traces.db")
+DEFAULT_START_CACHE = Path("~/.elixir-scope/mcp-start")
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
@@ -115,12 +118,16 @@ class ServerConfig:
     # OTLP endpoints off this machine the export_recording tool may send to (loopback
     # endpoints are always allowed); $ELIXIR_SCOPE_OTLP_ENDPOINTS, comma-separated.
     otlp_endpoints: tuple[str, ...] = ()
+    # stdio only: where the answers to initialize and tools/list are kept so the next start
+    # can give them while the server still loads (mcp_server/start_cache.py); None: off.
+    start_cache_dir: Path | None = DEFAULT_START_CACHE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerConfig:
         """Defaults overridden by ``ELIXIR_SCOPE_*`` variables (see the module docs)."""
         env = os.environ if environ is None else environ
         store = env.get("ELIXIR_SCOPE_STORE")
+        start_cache = (env.get("ELIXIR_SCOPE_START_CACHE") or "").strip()
         return cls(
             store_path=Path(store) if store else DEFAULT_STORE,
             default_node=env.get("ELIXIR_SCOPE_NODE") or None,
@@ -133,6 +140,8 @@ class ServerConfig:
             syntax=(env.get("ELIXIR_SCOPE_SYNTAX") or "auto").strip().lower(),
             otlp_endpoints=tuple(u.strip() for u in (env.get("ELIXIR_SCOPE_OTLP_ENDPOINTS") or "").split(",")
                                  if u.strip()),
+            start_cache_dir=(None if start_cache.lower() in {"off", "0", "false", "no"}
+                             else Path(start_cache) if start_cache else DEFAULT_START_CACHE),
         )
 
     def with_(self, **changes: object) -> ServerConfig:

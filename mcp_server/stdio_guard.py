@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
+    from .fast_start import Relay
+
 __all__ = ["run_stdio", "error_for"]
 
 PARSE_ERROR = -32700
@@ -40,16 +42,24 @@ def error_for(exc: BaseException) -> tuple[int, Any, str]:
                                  "and method (with id for a request) or result/error with id)")
 
 
-async def run_stdio(server: "MCPServer") -> None:
+async def run_stdio(server: "MCPServer", *, stdin: Any = None, stdout: Any = None, relay: "Relay | None" = None) -> None:
+    """Serve ``server`` on stdio (the process's, or the given ``stdin``/``stdout`` async files).
+
+    With a ``relay`` (``fast_start``), the server's answers pass through it first: answers to
+    requests the client already got from the start cache are dropped (and stored), a stale
+    cached tool list is followed by ``notifications/tools/list_changed``."""
+    import json
+
     import anyio
     from mcp.server.stdio import stdio_server
     from mcp.shared._context_streams import create_context_streams
     from mcp.shared.message import SessionMessage
-    from mcp_types import ErrorData, JSONRPCError
+    from mcp_types import ErrorData, JSONRPCError, JSONRPCNotification, JSONRPCResponse
 
     low = server._lowlevel_server
-    async with stdio_server() as (read_stream, write_stream):
+    async with stdio_server(stdin, stdout) as (read_stream, write_stream):
         to_server, from_guard = create_context_streams[Any](0)
+        server_out, from_server = create_context_streams[Any](0)
 
         async def guard() -> None:
             async with to_server:
@@ -61,7 +71,29 @@ async def run_stdio(server: "MCPServer") -> None:
                         continue
                     await to_server.send(item)
 
+        async def answers(done: anyio.Event) -> None:
+            try:
+                async with from_server:
+                    async for item in from_server:
+                        msg = item.message
+                        if relay is not None and isinstance(msg, (JSONRPCResponse, JSONRPCError)):
+                            result = msg.result if isinstance(msg, JSONRPCResponse) else None
+                            suppress, stale = relay.settle(json.dumps(msg.id), result)
+                            if stale:
+                                changed = JSONRPCNotification(jsonrpc="2.0", method="notifications/tools/list_changed")
+                                await write_stream.send(SessionMessage(changed))
+                            if suppress:
+                                continue
+                        await write_stream.send(item)
+            finally:
+                await write_stream.aclose()  # lets the transport's writer finish
+                done.set()
+
         async with anyio.create_task_group() as tg:
+            done = anyio.Event()
             tg.start_soon(guard)
-            await low.run(from_guard, write_stream, low.create_initialization_options())
+            tg.start_soon(answers, done)
+            await low.run(from_guard, server_out, low.create_initialization_options())
+            await server_out.aclose()
+            await done.wait()  # the last answers reach the wire before the transport closes
             tg.cancel_scope.cancel()

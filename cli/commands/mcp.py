@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from ..errors import CliError
-from ..render import Output
 from ..session import config_from
+
+if TYPE_CHECKING:
+    from ..render import Output
 
 
 def register(sub, common: argparse.ArgumentParser) -> None:
@@ -27,6 +32,9 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                    help="an extra Origin accepted on HTTP, e.g. http://devbox:3000 (repeatable)")
     p.add_argument("--allow-mutations", action="store_true",
                    help="also register tools that change the target: eval code, send a message, kill a process")
+    p.add_argument("--no-start-cache", action="store_true",
+                   help="stdio: do not answer initialize/tools/list from the start cache while loading "
+                        "(or set ELIXIR_SCOPE_START_CACHE=off)")
     p.set_defaults(run=run)
 
 
@@ -43,10 +51,17 @@ def run(args: argparse.Namespace, out: Output) -> int:
         allowed_origins=tuple(args.allowed_origin) or None,
         allow_mutations=True if args.allow_mutations else None,
     )
+    if args.no_start_cache:
+        config = replace(config, start_cache_dir=None)
     try:
         config.validate()
     except ConfigError as exc:
         raise CliError(str(exc), "see `elixir-scope mcp --help`") from exc
+    if config.transport == "stdio" and config.start_cache_dir is not None and os.name == "posix":
+        from elixir_scope.mcp_server.fast_start import serve_stdio
+
+        serve_stdio(config)  # builds the server while answering the handshake from the cache
+        return 0
     from elixir_scope.mcp_server.server import build_server
     from elixir_scope.mcp_server.transports import serve
 

@@ -23,7 +23,7 @@
 %% - on OTP 27+ it traces inside its own trace session (trace:session_create/3), so it coexists
 %%   with dbg or recon; on older releases it refuses to start when a tracer is already active.
 -module(elixir_scope_agent).
--vsn("13").
+-vsn("15").
 
 -export([version/0, start_capture/2, stop_capture/1, stop_capture/2, snapshot/1,
          init/3, checkpoint_loop/4, cleaner/2]).
@@ -43,7 +43,7 @@
              cleaner, guard_ms = 1000, guard_next = 0, guard_samples = [],
              receive_timeouts = 0, agent_errors = 0, last_guard_offered = 0, guard_window = 0}).
 
-version() -> 14.
+version() -> 15.
 
 %% ---------------------------------------------------------------------------------------------
 %% Public API (called over rpc from Python)
@@ -117,6 +117,10 @@ init(Caller, Ref, {Owner, Config}) ->
              guard_ms = C(guard_ms, 1000),
              redact = compile_redact(C(redact_keys, []), C(redact_patterns, []),
                                      C(redact_values, true))},
+    %% A 1 MB heap from the start (at most 1/8 of max_memory): the chunk being built survives
+    %% until it is sent, and a small heap collected thousands of times per capture cost ~10 %
+    %% of the agent's CPU
+    process_flag(min_heap_size, min(1 bsl 17, S0#st.max_memory div (8 * erlang:system_info(wordsize)))),
     try setup(Config, S0) of
         {ok, S1} ->
             OMon = erlang:monitor(process, Owner),
@@ -833,25 +837,13 @@ shed_done(Count, {Mono, Uniq}, S) ->
 
 %% -------- building records --------
 
-record({trace_ts, P, call, {M, F, Args}, Ts}, Mono, Uniq, S) ->
-    record({trace_ts, P, call, {M, F, Args}, x, Ts}, Mono, Uniq, S);
+record({trace_ts, P, call, {M, F, Args}, _Ts}, Mono, Uniq, S) ->
+    call_record(P, M, F, Args, Mono, Uniq, S);
 record({trace_ts, P, call, {M, F, Args}, _Extra, _Ts}, Mono, Uniq, S) ->
-    MFA = {M, F, length(Args)},
-    S1 = event(1, P, mfa_idx(MFA, S), Args, Mono, Uniq, S, F),
-    case S1#st.state_mods of
-        #{M := B} ->
-            case B =:= gen_statem of
-                true -> put({es_sn, P}, statem_name(F, Args));
-                false -> ok
-            end,
-            case state_before(B, F, Args) of
-                {ok, St} -> extra_state(S1, P, MFA, before, St, Mono, Uniq, M);
-                none -> S1
-            end;
-        _ -> S1
-    end;
+    call_record(P, M, F, Args, Mono, Uniq, S);
 record({trace_ts, P, return_from, {M, F, A} = MFA, Ret, _}, Mono, Uniq, S) ->
-    S1 = event(2, P, mfa_idx(MFA, S), Ret, Mono, Uniq, S, F),
+    {Idx, ByName} = mfa_entry(MFA, S),
+    S1 = event(2, P, Idx, Ret, Mono, Uniq, S, ByName),
     case S1#st.state_mods of
         #{M := B} ->
             Cur = case B of gen_statem -> erase({es_sn, P}); _ -> undefined end,
@@ -896,6 +888,24 @@ record(Other, Mono, Uniq, S) ->
     %% a trace message this agent does not model (e.g. return_to): kept as a mark, not lost
     event(15, element(2, Other), 0, {unmodelled, Other}, Mono, Uniq, S).
 
+%% A call record (and, for a state-history module, the state before the callback).
+call_record(P, M, F, Args, Mono, Uniq, S) ->
+    MFA = {M, F, length(Args)},
+    {Idx, ByName} = mfa_entry(MFA, S),
+    S1 = event(1, P, Idx, Args, Mono, Uniq, S, ByName),
+    case S1#st.state_mods of
+        #{M := B} ->
+            case B =:= gen_statem of
+                true -> put({es_sn, P}, statem_name(F, Args));
+                false -> ok
+            end,
+            case state_before(B, F, Args) of
+                {ok, St} -> extra_state(S1, P, MFA, before, St, Mono, Uniq, M);
+                none -> S1
+            end;
+        _ -> S1
+    end.
+
 statem_name(handle_event, [_, _, St, _]) -> St;
 statem_name(F, _) -> F.
 
@@ -919,11 +929,11 @@ add_state(S, P, AuxIdx, Phase, St, Mono, Uniq, _M) ->
              (byte_size(Payload)):32>> | Payload], S1).
 
 event(Kind, P, Aux, Term, Mono, Uniq, S0) ->
-    event(Kind, P, Aux, Term, Mono, Uniq, S0, none).
+    event(Kind, P, Aux, Term, Mono, Uniq, S0, false).
 
-event(Kind, P, Aux, Term, Mono, Uniq, S0, Fun) ->
+event(Kind, P, Aux, Term, Mono, Uniq, S0, ByName) ->
     S = case S0#st.gap of none -> S0; _ -> flush_gap(S0) end,
-    {Payload, Flags} = payload(Term, S#st.max_term, S#st.redact, Fun),
+    {Payload, Flags} = payload(Term, S#st.max_term, S#st.redact, ByName),
     PI = case is_pid(P) of true -> pid_idx(P, S); false -> 0 end,
     %% an improper iolist [Header | Payload]: no per-event copy; the chunk is flattened once
     append([<<Kind:8, Flags:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32,
@@ -959,14 +969,23 @@ pid_idx(P, _S) ->
         I -> I
     end.
 
-mfa_idx(MFA, _S) ->
+mfa_idx(MFA, S) -> element(1, mfa_entry(MFA, S)).
+
+%% An MFA's index and whether its function name is sensitive (its arguments and result are then
+%% redacted): decided once per MFA, one process-dictionary lookup per call or return record.
+mfa_entry(MFA, S) ->
     case get(MFA) of
         undefined ->
             I = new_idx(),
-            put(MFA, I),
+            ByName = case {S#st.redact, MFA} of
+                         {none, _} -> false;
+                         {R, {_, F, _}} -> sensitive(F, R);
+                         _ -> false
+                     end,
+            put(MFA, {I, ByName}),
             put(es_dict, [{mfa, I, MFA} | get_dict()]),
-            I;
-        I -> I
+            {I, ByName};
+        E -> E
     end.
 
 new_idx() ->
@@ -1166,17 +1185,16 @@ to_bin(A) when is_atom(A) -> atom_to_binary(A, utf8);
 to_bin(L) when is_list(L) -> unicode:characters_to_binary(L);
 to_bin(B) when is_binary(B) -> B.
 
-payload(Term, Max, Redact) -> payload(Term, Max, Redact, none).
+payload(Term, Max, Redact) -> payload(Term, Max, Redact, false).
 
-%% Fun: the called function's name for call/return records (its arguments or result are
-%% redacted when the name is sensitive), none otherwise.
-payload(Term, Max, Redact, Fun) ->
+%% ByName: true for the arguments or result of a function whose name is sensitive (mfa_entry/2):
+%% every string in them is redacted.
+payload(Term, Max, Redact, ByName) ->
     Bin = term_to_binary(Term),
     {Term1, Bin1, F1} =
         case Redact of
             none -> {Term, Bin, 0};
             #{pre := Pre, pats := Pats} = R ->
-                ByName = Fun =/= none andalso sensitive_fun(Fun, R),
                 %% fast path: no key or marker text anywhere in the encoded term (atoms,
                 %% binaries and charlists appear verbatim in the external format)
                 case not ByName andalso Pats =:= [] andalso
@@ -1279,12 +1297,6 @@ redact_value(B, #{vpats := VPats, vpre := VPre}) when VPats =/= [], byte_size(B)
     end;
 redact_value(B, _) -> {B, false}.
 
-%% Function names repeat on every call: decided once per name (process dictionary).
-sensitive_fun(F, R) ->
-    case get({es_sfun, F}) of
-        undefined -> B = sensitive(F, R), put({es_sfun, F}, B), B;
-        B -> B
-    end.
 
 sensitive(Key, R) when is_atom(Key); is_binary(Key) ->
     key_match(Key, R);
