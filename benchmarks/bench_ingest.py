@@ -21,6 +21,9 @@ how many events were stored and dropped, and when the capture ended.
 
     .venv/bin/python benchmarks/bench_ingest.py [--calls 300000] [--rounds 3] [--prefill 1000000]
 
+Also printed: the CPU this Python process spends per event (receiving, decoding, staging and
+publishing: store/staging.py), the load-insensitive view of what the store costs.
+
 Goal (issue 13): ours >= 0.5x the file-port rate, 1 and 8 processes.
 """
 
@@ -92,16 +95,17 @@ async def ours(conn, store, procs: int, calls: int, limits: CaptureLimits) -> di
     plan = CapturePlan(specs=(compile_spec("es_bench_wl:f/2 -> return"),), call_procs=tuple(workers))
     s = await CaptureSession.start(conn, rec, plan, limits)
     want = 2 * calls * procs
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     us = await conn.rpc("es_bench_wl", "go_all", [workers, calls], timeout=600)
     while s.stored < want and s.state.value == "running":
         await asyncio.sleep(0.002)
     result = await s.stop(timeout=300)
     info = store.recording(rec.id).info  # queryable: indexes are live, nothing left to build
     secs = time.perf_counter() - t0
+    cpu = time.process_time() - c0  # this process: receiving, decoding, storing, publishing
     for w in workers:
         await conn.rpc("erlang", "exit", [w, Atom("kill")])
-    return {"secs": secs, "stored": info.event_count, "dropped": result.stats.dropped,
+    return {"secs": secs, "cpu_us_per_event": cpu / max(1, info.event_count) * 1e6, "stored": info.event_count, "dropped": result.stats.dropped,
             "offered": result.stats.offered, "end": result.end_reason, "workload_us": us}
 
 
@@ -118,6 +122,7 @@ async def one_round(conn, store, tmp: str, procs: int, calls: int) -> dict:
     return {
         "file_port": events / (file_us / 1e6), "dbg_count": events / (count_us / 1e6),
         "ours": events / o["secs"], "ours_secs": o["secs"], "file_bytes": size,
+        "python_cpu_us": o["cpu_us_per_event"],
         "load": load_average()[0],
     }
 
@@ -159,6 +164,8 @@ async def main() -> None:
                     print(f"  ElixirScope -> store    {show(col['ours']):>30} ev/s   (until finished and queryable)")
                     print(f"  ours / file port: {show(ratio, '{:.2f}')}x (goal >= 0.5x); ours / dbg->counter: "
                           f"{show(ratio_c, '{:.2f}')}x")
+                    print(f"  Python CPU per event (receive, decode, stage, publish): "
+                          f"{show(col['python_cpu_us'], '{:.2f}')} us")
                     print(f"  load average: {show(col['load'], '{:.2f}')}")
                     dflt = await ours(conn, store, procs, calls, CaptureLimits())
                     print(f"  default limits (same workload): stored {dflt['stored']:,} of {dflt['offered']:,} "
@@ -168,6 +175,7 @@ async def main() -> None:
                         "file_port_evps": spread(col["file_port"]), "dbg_count_evps": spread(col["dbg_count"]),
                         "ours_evps": spread(col["ours"]), "ours_vs_file_port": spread(ratio),
                         "ours_vs_dbg_count": spread(ratio_c), "load_avg": spread(col["load"]),
+                        "python_cpu_us_per_event": spread(col["python_cpu_us"]),
                         "default_limits": {k: dflt[k] for k in ("stored", "offered", "dropped", "end", "secs")},
                     }
                 store.close()
