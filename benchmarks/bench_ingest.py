@@ -21,8 +21,8 @@ how many events were stored and dropped, and when the capture ended.
 
     .venv/bin/python benchmarks/bench_ingest.py [--calls 300000] [--rounds 3] [--prefill 1000000]
 
-Also printed: the CPU this Python process spends per event (receiving, decoding, staging and
-publishing: store/staging.py), the load-insensitive view of what the store costs.
+Also printed: the CPU this Python process spends per event (receiving, decoding and storing),
+the load-insensitive view of what the store costs.
 
 Goal (issue 13): ours >= 0.5x the file-port rate, 1 and 8 processes.
 """
