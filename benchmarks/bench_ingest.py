@@ -164,7 +164,7 @@ async def main() -> None:
                     print(f"  ElixirScope -> store    {show(col['ours']):>30} ev/s   (until finished and queryable)")
                     print(f"  ours / file port: {show(ratio, '{:.2f}')}x (goal >= 0.5x); ours / dbg->counter: "
                           f"{show(ratio_c, '{:.2f}')}x")
-                    print(f"  Python CPU per event (receive, decode, stage, publish): "
+                    print(f"  Python CPU per event (receive, decode, store): "
                           f"{show(col['python_cpu_us'], '{:.2f}')} us")
                     print(f"  load average: {show(col['load'], '{:.2f}')}")
                     dflt = await ours(conn, store, procs, calls, CaptureLimits())
