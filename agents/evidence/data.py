@@ -204,24 +204,31 @@ def _errors_in(term: Any, depth: int = 0) -> list[tuple[str, str]]:
 def errors_cached(view: RecordingView, book: FactBook) -> None:
     pairs = _state_pairs(view)
     stored: dict[int, list[tuple[Call, str, str]]] = defaultdict(list)
-    for c in view.calls:
-        if c.call_id not in pairs:
-            continue
+    seen_pids: set[int] = set()
+    for c in sorted((c for c in view.calls if c.call_id in pairs), key=lambda c: c.ts):
         before, after = pairs[c.call_id]
+        if c.pid not in seen_pids and c.function == "handle_call":
+            # stored before the recording began: the first callback that serves one names the cache
+            seen_pids.add(c.pid)
+            for key, err in sorted(set(_errors_in(before)) & set(_errors_in(after))):
+                if isinstance(c.value, tuple) and len(c.value) >= 2 and fmt(c.value[1], 120) == err \
+                        and c.args and key in fmt(c.args[0], 200):
+                    stored[c.pid].append((c, key, err))
         new = set(_errors_in(after)) - set(_errors_in(before))
         for key, err in sorted(new):
             stored[c.pid].append((c, key, err))
     for pid, rows in sorted(stored.items()):
         for c, key, err in rows[:1]:
             later = [x for x in view.calls_by_pid.get(pid, [])
-                     if x.ts > c.ts and x.function == "handle_call" and isinstance(x.value, tuple) and len(x.value) >= 2
+                     if x.ts >= c.ts and x.function == "handle_call" and isinstance(x.value, tuple) and len(x.value) >= 2
                      and fmt(x.value[1], 120) == err and x.args and key in fmt(x.args[0], 200)]
             if not later:
                 continue
             book.add(Finding(
                 detector="error_cached",
-                title=f"{c.mfa} stores {err} for {key} in the state, and it is served from there",
-                summary=(f"{c.mfa} put the failure {err} into {view.label(pid)}'s state under {key}; "
+                title=f"{view.label(pid)} keeps {err} for {key} in its state and serves it from there",
+                summary=(f"{view.label(pid)}'s state holds the failure {err} under {key} ({c.mfa} "
+                         f"{'put it there' if fmt(pairs[c.call_id][0], 20000).count(err) < fmt(pairs[c.call_id][1], 20000).count(err) else 'answers with it'}); "
                          f"{len(later)} later call(s) for {key} were answered with that same error from the state. A "
                          "transient failure cached like a result stays until the entry is evicted — here, "
                          "for good."),
