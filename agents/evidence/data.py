@@ -100,7 +100,8 @@ def lossy_parse(view: RecordingView, book: FactBook) -> None:
         if digits is None:
             continue
         want, got = _sig(re.sub(rb"\D", b"", src).decode()), _sig(digits)
-        if got and want.startswith(got) and len(want) - len(got) >= 2:
+        first = _sig(re.match(rb"\s*[-+]?(\d*)", src).group(1).decode())   # the digits before the first separator
+        if got and got == first and want != got:
             hits[(c.module, c.function, c.arity)].append((c, src, out))
     for key in sorted(hits):
         c, src, out = hits[key][0]
@@ -203,7 +204,7 @@ def _errors_in(term: Any, depth: int = 0) -> list[tuple[str, str]]:
 
 def errors_cached(view: RecordingView, book: FactBook) -> None:
     pairs = _state_pairs(view)
-    stored: dict[int, list[tuple[Call, str, str]]] = defaultdict(list)
+    stored: dict[int, list[tuple[Call, str, str, bool]]] = defaultdict(list)
     seen_pids: set[int] = set()
     for c in sorted((c for c in view.calls if c.call_id in pairs), key=lambda c: c.ts):
         before, after = pairs[c.call_id]
@@ -213,15 +214,16 @@ def errors_cached(view: RecordingView, book: FactBook) -> None:
             for key, err in sorted(set(_errors_in(before)) & set(_errors_in(after))):
                 if isinstance(c.value, tuple) and len(c.value) >= 2 and fmt(c.value[1], 120) == err \
                         and c.args and key in fmt(c.args[0], 200):
-                    stored[c.pid].append((c, key, err))
+                    stored[c.pid].append((c, key, err, True))
         new = set(_errors_in(after)) - set(_errors_in(before))
         for key, err in sorted(new):
-            stored[c.pid].append((c, key, err))
+            stored[c.pid].append((c, key, err, False))
     for pid, rows in sorted(stored.items()):
-        for c, key, err in rows[:1]:
-            later = [x for x in view.calls_by_pid.get(pid, [])
-                     if x.ts >= c.ts and x.function == "handle_call" and isinstance(x.value, tuple) and len(x.value) >= 2
-                     and fmt(x.value[1], 120) == err and x.args and key in fmt(x.args[0], 200)]
+        for c, key, err, served in rows[:1]:
+            later = ([c] if served else []) + [
+                x for x in view.calls_by_pid.get(pid, [])
+                if x.ts > c.ts and x.function == "handle_call" and isinstance(x.value, tuple) and len(x.value) >= 2
+                and fmt(x.value[1], 120) == err and x.args and key in fmt(x.args[0], 200)]
             if not later:
                 continue
             book.add(Finding(

@@ -1,0 +1,141 @@
+"""The value facts of ``agents/evidence/data.py`` on a real node: each buggy function is called
+beside a correct twin, recorded with its returns (and the cache's state), and only the buggy
+one may become a fact — with its own module, function and input."""
+
+from __future__ import annotations
+
+import pytest
+
+from elixir_scope.agents.evidence import build_facts
+from elixir_scope.agents.view import RecordingView
+from elixir_scope.instrument.capture import CapturePlan
+from elixir_scope.instrument.dist import Node
+from elixir_scope.instrument.session import CaptureSession
+from elixir_scope.instrument.specs import compile_spec
+from elixir_scope.store import TraceStore
+from support.nodes import start_node
+
+APP = r'''
+defmodule Texts do
+  @max 24
+  def cut(text) when byte_size(text) <= @max, do: text
+  def cut(text), do: binary_part(text, 0, @max)
+  def cut_right(text), do: String.slice(text, 0, @max)
+end
+
+defmodule Amounts do
+  def cents(text) do
+    {v, _rest} = Float.parse(String.trim(text))
+    {:ok, round(v * 100)}
+  end
+
+  def cents_right(text) do
+    {v, ""} = Float.parse(text |> String.trim() |> String.replace(",", ""))
+    {:ok, round(v * 100)}
+  end
+end
+
+defmodule Visits do
+  def last(visits), do: visits |> Enum.max_by(& &1.on) |> Map.fetch!(:on)
+  def last_right(visits), do: visits |> Enum.max_by(& &1.on, Date) |> Map.fetch!(:on)
+end
+
+defmodule Quotes do
+  use GenServer
+  def start_link(_), do: GenServer.start_link(__MODULE__, %{}, name: __MODULE__)
+  def get(key), do: GenServer.call(__MODULE__, {:get, key})
+  def init(m), do: {:ok, %{entries: m, asked: 0}}
+
+  def handle_call({:get, key}, _from, state) do
+    case Map.fetch(state.entries, key) do
+      {:ok, v} -> {:reply, v, state}
+      :error ->
+        v = lookup(key)
+        {:reply, v, %{state | entries: Map.put(state.entries, key, v), asked: state.asked + 1}}
+    end
+  end
+
+  defp lookup("down-" <> _), do: {:error, :unavailable}
+  defp lookup(key), do: {:ok, byte_size(key)}
+end
+
+defmodule DataApp do
+  def start do
+    {:ok, pid} = Supervisor.start_link([Quotes], strategy: :one_for_one, name: DataApp.Supervisor)
+    Process.unlink(pid)
+    {:ok, pid}
+  end
+
+  def run do
+    texts = ["Grüße, Jürgen Weiß — bis morgen früh um acht", "plain ascii text that is long enough"]
+    for t <- texts, do: {Texts.cut(t), Texts.cut_right(t)}
+    for a <- ["1,049.00", "18.40", "12,500.00"], do: {Amounts.cents(a), Amounts.cents_right(a)}
+    visits = [%{on: ~D[2026-10-01]}, %{on: ~D[2026-11-28]}, %{on: ~D[2026-12-03]}]
+    {Visits.last(visits), Visits.last_right(visits)}
+    for k <- ["down-a", "ok-b", "down-a", "ok-b", "down-a"], do: Quotes.get(k)
+    :ok
+  end
+end
+'''
+
+SPECS = ["Texts.cut/1 :: return", "Texts.cut_right/1 :: return", "Amounts.cents/1 :: return",
+         "Amounts.cents_right/1 :: return", "Visits.last/1 :: return", "Visits.last_right/1 :: return",
+         "Quotes.handle_call/3 :: return"]
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory):
+    import asyncio
+
+    tmp = tmp_path_factory.mktemp("data")
+    src = tmp / "data_app.ex"
+    src.write_text(APP)
+    node = start_node("elixir", elixir_files=[src], eval_code="{:ok, _} = DataApp.start()")
+
+    async def record() -> RecordingView:
+        dist = Node()
+        try:
+            conn = await dist.connect(node.name, cookie=node.cookie)
+            store = TraceStore.open(tmp / "d.db")
+            plan = CapturePlan(specs=tuple(compile_spec(s) for s in SPECS), state_modules=("Elixir.Quotes",))
+            rec = store.create_recording("data facts", spec=plan.describe(), limits={})
+            session = await CaptureSession.start(conn, rec, plan)
+            await conn.rpc("Elixir.DataApp", "run", [])
+            result = await session.stop()
+            assert result.stats.dropped == 0
+            return RecordingView.from_recording(store.recording(result.recording_id))
+        finally:
+            await dist.close()
+
+    try:
+        view = asyncio.run(record())
+    finally:
+        node.stop()
+    b = build_facts(view)
+    assert not b.errors, b.errors
+    return b
+
+def _only(book, kind):
+    facts = book.of_kind(kind)
+    assert len(facts) == 1, [f.title for f in book.facts]
+    return facts[0]
+
+def test_text_cut_by_bytes(book):
+    f = _only(book, "invalid_utf8")
+    assert (f.culprit.module, f.culprit.function) == ("Texts", "cut/1")
+    assert "Jürgen" in f.culprit.detail and f.signatures == ["data:invalid_utf8"]
+
+def test_number_parsed_up_to_a_separator(book):
+    f = _only(book, "lossy_parse")
+    assert (f.culprit.module, f.culprit.function) == ("Amounts", "cents/1")
+    assert f.culprit.detail == '"1,049.00"' and "2 such call(s)" in f.summary, f.summary
+
+def test_date_picked_by_term_order(book):
+    f = _only(book, "term_order_pick")
+    assert (f.culprit.module, f.culprit.function) == ("Visits", "last/1")
+    assert "2026-12-3" in f.summary, f.summary   # the latest, which it did not return
+
+def test_error_cached_in_state(book):
+    f = _only(book, "error_cached")
+    assert (f.culprit.module, f.culprit.function) == ("Quotes", "handle_call/3")
+    assert '"down-a"' in f.title and ":unavailable" in f.title, f.title
+    assert "2 later call(s)" in f.summary, f.summary
