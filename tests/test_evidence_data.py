@@ -59,6 +59,18 @@ defmodule Quotes do
   defp lookup(key), do: {:ok, byte_size(key)}
 end
 
+defmodule Rates do
+  def get(pair) do
+    case :ets.lookup(:rates, pair) do
+      [{_, r}] -> r
+      [] -> r = fetch(pair); :ets.insert(:rates, {pair, r}); r
+    end
+  end
+
+  def fetch(pair), do: (Process.sleep(30); {byte_size(elem(pair, 0)), 1.08})
+  def lookup_local(pair), do: elem(pair, 0)
+end
+
 defmodule DataApp do
   def start do
     {:ok, pid} = Supervisor.start_link([Quotes], strategy: :one_for_one, name: DataApp.Supervisor)
@@ -73,6 +85,10 @@ defmodule DataApp do
     visits = [%{on: ~D[2026-10-01]}, %{on: ~D[2026-11-28]}, %{on: ~D[2026-12-03]}]
     {Visits.last(visits), Visits.last_right(visits)}
     for k <- ["down-a", "ok-b", "down-a", "ok-b", "down-a"], do: Quotes.get(k)
+    :ets.new(:rates, [:named_table, :public])
+    # eight shoppers at once on a cold cache; a cheap local call made by all of them is no stampede
+    tasks = for _ <- 1..8, do: Task.async(fn -> {Rates.get({"EUR", "USD"}), Rates.lookup_local({"EUR", "USD"})} end)
+    Enum.each(tasks, &Task.await/1)
     :ok
   end
 end
@@ -80,7 +96,8 @@ end
 
 SPECS = ["Texts.cut/1 :: return", "Texts.cut_right/1 :: return", "Amounts.cents/1 :: return",
          "Amounts.cents_right/1 :: return", "Visits.last/1 :: return", "Visits.last_right/1 :: return",
-         "Quotes.handle_call/3 :: return"]
+         "Quotes.handle_call/3 :: return", "Rates.get/1 :: return", "Rates.fetch/1 :: return",
+         "Rates.lookup_local/1 :: return"]
 
 @pytest.fixture(scope="module")
 def book(tmp_path_factory):
@@ -139,3 +156,9 @@ def test_error_cached_in_state(book):
     assert (f.culprit.module, f.culprit.function) == ("Quotes", "handle_call/3")
     assert '"down-a"' in f.title and ":unavailable" in f.title, f.title
     assert "2 later call(s)" in f.summary, f.summary
+
+
+def test_stampede_on_a_cold_cache(book):
+    f = _only(book, "stampede")
+    assert (f.culprit.module, f.culprit.function) == ("Rates", "get/1")
+    assert "8 processes call Rates.fetch/1" in f.title, f.title

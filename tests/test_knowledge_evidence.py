@@ -175,6 +175,7 @@ SCENARIOS = [
     (["data:parse_lossy"], ["number-parse-stops-at-separator"]),
     (["data:term_order_compare"], ["date-compared-by-term-order"]),
     (["state:error_cached"], ["error-result-cached"]),
+    (["call:stampede"], ["cache-stampede"]),
     (["message:send_dead", "exit:not_restarted"], ["cast-to-missing-process-lost"]),
 ]
 

@@ -29,7 +29,7 @@ The order is deterministic: the same recording always gives the same facts and i
 from __future__ import annotations
 
 from ..view import RecordingView
-from . import caught, data, failures, nodes, postponed, replies, resources, signals, silent, supervision, timeouts, values, waits
+from . import bursts, caught, data, failures, nodes, postponed, replies, resources, signals, silent, supervision, timeouts, values, waits
 from .book import FactBook
 
 __all__ = ["FactBook", "build_facts"]
@@ -83,7 +83,7 @@ def build_facts(view: RecordingView) -> FactBook:
         silent.statem_events, postponed.postponed_events, signals.normal_exits, silent.state_growth,
         values.state_reverts, values.children_down, values.atoms_from_input, values.type_mismatch,
         values.sum_mismatch, timeouts.cancelled_timeouts,
-        data.invalid_utf8, data.lossy_parse, data.term_order_picks, data.errors_cached,
+        data.invalid_utf8, data.lossy_parse, data.term_order_picks, data.errors_cached, bursts.stampedes,
         resources.ets_growth, resources.memory_growth,
     ]
     for step in steps:
