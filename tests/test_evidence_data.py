@@ -71,9 +71,36 @@ defmodule Rates do
   def lookup_local(pair), do: elem(pair, 0)
 end
 
+defmodule Jobs do
+  use GenServer
+  def start_link(flush), do: GenServer.start_link(__MODULE__, flush, name: if(flush, do: JobsRight, else: Jobs))
+  def init(flush), do: {:ok, %{flush: flush, runs: %{}, done: []}}
+  def handle_cast({:run, job}, s), do: {:noreply, start(s, job, 1)}
+
+  def handle_info({ref, {:done, job}}, s) when is_reference(ref) do
+    if s.flush, do: Process.demonitor(ref, [:flush])
+    {:noreply, %{s | done: [job | s.done]}}
+  end
+
+  def handle_info({:DOWN, ref, :process, _pid, _reason}, s) do
+    case Map.pop(s.runs, ref) do
+      {{job, n}, runs} when n < 3 -> {:noreply, start(%{s | runs: runs}, job, n + 1)}
+      {_, runs} -> {:noreply, %{s | runs: runs}}
+    end
+  end
+
+  def start(s, job, attempt) do
+    me = self()
+    {pid, mref} = spawn_monitor(fn -> receive do {:go, r} -> send(me, {r, {:done, job}}) end end)
+    send(pid, {:go, mref})
+    %{s | runs: Map.put(s.runs, mref, {job, attempt})}
+  end
+end
+
 defmodule DataApp do
   def start do
-    {:ok, pid} = Supervisor.start_link([Quotes], strategy: :one_for_one, name: DataApp.Supervisor)
+    children = [Quotes, Supervisor.child_spec({Jobs, false}, id: :jobs), Supervisor.child_spec({Jobs, true}, id: :right)]
+    {:ok, pid} = Supervisor.start_link(children, strategy: :one_for_one, name: DataApp.Supervisor)
     Process.unlink(pid)
     {:ok, pid}
   end
@@ -89,6 +116,9 @@ defmodule DataApp do
     # eight shoppers at once on a cold cache; a cheap local call made by all of them is no stampede
     tasks = for _ <- 1..8, do: Task.async(fn -> {Rates.get({"EUR", "USD"}), Rates.lookup_local({"EUR", "USD"})} end)
     Enum.each(tasks, &Task.await/1)
+    GenServer.cast(Jobs, {:run, "contract-7"})
+    GenServer.cast(JobsRight, {:run, "contract-8"})
+    Process.sleep(200)
     :ok
   end
 end
@@ -97,7 +127,8 @@ end
 SPECS = ["Texts.cut/1 :: return", "Texts.cut_right/1 :: return", "Amounts.cents/1 :: return",
          "Amounts.cents_right/1 :: return", "Visits.last/1 :: return", "Visits.last_right/1 :: return",
          "Quotes.handle_call/3 :: return", "Rates.get/1 :: return", "Rates.fetch/1 :: return",
-         "Rates.lookup_local/1 :: return"]
+         "Rates.lookup_local/1 :: return", "Jobs.handle_info/2 :: return", "Jobs.handle_cast/2 :: return",
+         "Jobs.start/3 :: return"]
 
 @pytest.fixture(scope="module")
 def book(tmp_path_factory):
@@ -162,3 +193,9 @@ def test_stampede_on_a_cold_cache(book):
     f = _only(book, "stampede")
     assert (f.culprit.module, f.culprit.function) == ("Rates", "get/1")
     assert "8 processes call Rates.fetch/1" in f.title, f.title
+
+
+def test_normal_down_retried(book):
+    f = _only(book, "retry_after_normal_exit")
+    assert (f.culprit.module, f.culprit.function) == ("Jobs", "handle_info/2")
+    assert ":normal" in f.culprit.detail and '"contract-7"' in f.summary and "contract-8" not in f.summary, f.summary

@@ -176,6 +176,7 @@ SCENARIOS = [
     (["data:term_order_compare"], ["date-compared-by-term-order"]),
     (["state:error_cached"], ["error-result-cached"]),
     (["call:stampede"], ["cache-stampede"]),
+    (["monitor:normal_down_retried"], ["normal-down-treated-as-failure"]),
     (["message:send_dead", "exit:not_restarted"], ["cast-to-missing-process-lost"]),
 ]
 

@@ -84,6 +84,7 @@ def build_facts(view: RecordingView) -> FactBook:
         values.state_reverts, values.children_down, values.atoms_from_input, values.type_mismatch,
         values.sum_mismatch, timeouts.cancelled_timeouts,
         data.invalid_utf8, data.lossy_parse, data.term_order_picks, data.errors_cached, bursts.stampedes,
+        bursts.retries_after_normal_exit,
         resources.ets_growth, resources.memory_growth,
     ]
     for step in steps:

@@ -3,6 +3,7 @@
 | kind | what | culprit |
 | --- | --- | --- |
 | ``stampede`` | many processes make the same call with the same arguments at the same moment — each started before the first one returned (a cold cache, every reader fetching for itself) | the application function the calls are made from |
+| ``retry_after_normal_exit`` | a callback for a ``:DOWN``/``:EXIT`` with reason ``:normal`` starts work already done before again | that callback and the notice |
 """
 
 from __future__ import annotations
@@ -76,3 +77,54 @@ def stampedes(view: RecordingView, book: FactBook) -> None:
             fix_hint="Let one process fetch and the others wait for its answer (a GenServer that owns the refresh and "
                      "replies to every waiting caller), or refresh before expiry; never let every reader fetch on a miss."),
             pid=c0.pid, ts=c0.ts)
+
+
+def _normal_exit_notice(msg: object) -> bool:
+    """``{:DOWN, ref, :process, pid, :normal}`` or ``{:EXIT, pid, :normal}``."""
+    from ..view import is_atom
+
+    return (isinstance(msg, tuple) and len(msg) in (3, 5) and (is_atom(msg[0], "DOWN") or is_atom(msg[0], "EXIT"))
+            and is_atom(msg[-1], "normal"))
+
+
+def retries_after_normal_exit(view: RecordingView, book: FactBook) -> None:
+    """A process that finished its work and exited ``:normal`` is treated as failed: the
+    callback for its ``:DOWN``/``:EXIT`` starts the same work again (a task whose result was
+    already handled, whose monitor was not flushed)."""
+    def work(c: Call) -> tuple | None:
+        """What a call does, without the state it carries and its attempt counter."""
+        key = tuple(fmt(a, 200) for a in c.args if not isinstance(a, dict)
+                    and not (isinstance(a, int) and not isinstance(a, bool) and abs(a) < 100))
+        return (c.module, c.function, c.arity, key) if key else None
+
+    first_seen: dict[tuple, Call] = {}
+    for c in sorted(view.calls, key=lambda c: c.ts):
+        if is_app_module(c.module) and c.args and not c.function.startswith("-") and work(c) is not None:
+            first_seen.setdefault(work(c), c)
+    hits: dict[tuple, list[tuple[Call, Call, Call]]] = defaultdict(list)
+    for h in view.calls:
+        if h.function != "handle_info" or not h.args or not _normal_exit_notice(h.args[0]) or h.end_ts is None:
+            continue
+        for x in view.calls_by_pid.get(h.pid, []):
+            if not (h.ts < x.ts <= h.end_ts) or x.parent is not h or not is_app_module(x.module) or not x.args:
+                continue
+            before = first_seen.get(work(x)) if work(x) is not None else None
+            if before is not None and before.ts < h.ts:
+                hits[(h.pid, h.module)].append((h, x, before))
+    for (pid, _mod), rows in sorted(hits.items()):
+        h, x, before = rows[0]
+        book.add(Finding(
+            detector="retry_after_normal_exit",
+            title=f"{h.mfa} redoes {x.mfa} when a process ends normally",
+            summary=(f"{view.label(pid)} got {fmt(h.args[0], 90)} — a process that ended *normally* — and "
+                     f"started {x.mfa}({fmt(x.args, 50)}) again, work already done before "
+                     f"({len(rows)} time(s)): a normal exit is treated as a failure and the work is repeated "
+                     "(for a task whose result was already handled, the monitor was not flushed)."),
+            severity="high", confidence=0.7, culprit=_culprit(view, h, h.args[0]),
+            evidence=[view.call_evidence(before, f"first {before.mfa}({fmt(before.args, 40)})"),
+                      view.call_evidence(h, f"{h.mfa} got a normal exit notice"),
+                      view.call_evidence(x, f"… and called {x.mfa}({fmt(x.args, 40)}) again")],
+            signatures=["monitor:normal_down_retried"],
+            fix_hint="When a task's result arrives, Process.demonitor(ref, [:flush]) (Task.Supervisor.async_nolink); "
+                     "treat :DOWN with reason :normal as done, not as a failure."),
+            pid=pid, ts=h.ts)
