@@ -59,11 +59,13 @@ def resource_mark(snap: ResourceSnapshot, budget: int = 3800) -> tuple:
 
 def supervisor_mark(phase: str, sup: SupervisorFacts, budget: int = 3800) -> tuple:
     """``{es_supervisor, Phase, {Pid, Name, Module, Kind, Strategy, Intensity, Period,
-    ChildCount, Error, [{Id, Pid, Status, Restart, Shutdown, Type}]}}``."""
+    ChildCount, Error, [{Id, Pid, Status, Restart, Shutdown, Type, Module}]}}`` (Module: the
+    child's first callback module, ``<<>>`` when dynamic)."""
     if phase not in ("start", "end"):
         raise ValueError(f"phase must be 'start' or 'end', not {phase!r}")
     children = [(c.id.encode(), _bin(str(c.pid) if c.pid else None), c.status.encode(), _bin(c.restart),
-                 c.shutdown if isinstance(c.shutdown, int) else _bin(c.shutdown), c.type.encode())
+                 c.shutdown if isinstance(c.shutdown, int) else _bin(c.shutdown), c.type.encode(),
+                 _bin(c.modules[0] if c.modules and c.modules[0] != "dynamic" else None))
                 for c in sup.children]
 
     def build() -> tuple:
@@ -136,6 +138,7 @@ class SupervisedChild:
     restart: str | None       # permanent | transient | temporary
     shutdown: int | str | None  # ms, "brutal_kill", "infinity"
     type: str                 # worker | supervisor
+    module: str | None = None  # its callback module as the node names it ("Elixir.Foo"), when known
 
 
 @dataclass(frozen=True)
@@ -220,12 +223,13 @@ def parse_supervisor(event_id: int, ts: int, term: Any, pid_key: Callable[[str],
     pid_b, name, module, kind, strategy, intensity, period, count, error, rows = term[2]
     children = []
     for row in rows if isinstance(rows, list) else []:
-        if not (isinstance(row, tuple) and len(row) == 6):
+        if not (isinstance(row, tuple) and len(row) in (6, 7)):
             continue
         cpid = _text(row[1])
         shutdown = row[4] if isinstance(row[4], int) else _text(row[4])
         children.append(SupervisedChild(_text(row[0]) or "?", pid_key(cpid) if cpid else None, cpid,
-                                        _text(row[2]) or "?", _text(row[3]), shutdown, _text(row[5]) or "?"))
+                                        _text(row[2]) or "?", _text(row[3]), shutdown, _text(row[5]) or "?",
+                                        (_text(row[6]) or None) if len(row) >= 7 else None))
     pid = pid_b.decode()
     return SupervisorInfo(event_id, ts, _text(term[1]) or "?", pid_key(pid), pid, _short(_text(name)),
                           _text(module), _text(kind) or "supervisor", _text(strategy), _opt_int(intensity),

@@ -67,6 +67,7 @@ VOCABULARY: dict[str, str] = {
     "call:nested_in_callback": "a handle_call/handle_cast of one server makes a synchronous call to another",
     "call:noproc": "a call or send addressed a process that had already exited (a stale pid or name)",
     "monitor:normal_down_retried": "a :DOWN/:EXIT with reason :normal makes the process start the same work again",
+    "registry:registered_wrong_process": "a name or Registry key resolves to the supervisor (registered from start_link, in the caller) instead of the child",
     "call:stampede": "many processes make the same call with the same arguments at once, each before the first returned (a cold cache)",
     "call:reply_dropped": "a handle_call deferred its reply (:noreply, the caller's from kept in the state) and a later callback dropped it without replying",
     "call:stale_reply": "a {ref, reply} message arrives after the caller's timeout fired",

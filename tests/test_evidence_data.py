@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from elixir_scope.agents.capture import _supervision
 from elixir_scope.agents.evidence import build_facts
 from elixir_scope.agents.view import RecordingView
 from elixir_scope.instrument.capture import CapturePlan
@@ -97,11 +98,27 @@ defmodule Jobs do
   end
 end
 
+defmodule Shelf do
+  use GenServer
+  def start_link(id) do
+    Registry.register(Shelves, id, :shelf)
+    GenServer.start_link(__MODULE__, id)
+  end
+
+  def put(id, item), do: GenServer.cast(addr(id), {:put, item})
+  defp addr(id), do: (case Registry.lookup(Shelves, id) do [{pid, _}] -> pid; [] -> :nobody end)
+  def init(id), do: {:ok, {id, []}}
+  def handle_cast({:put, item}, {id, items}), do: {:noreply, {id, [item | items]}}
+end
+
 defmodule DataApp do
   def start do
-    children = [Quotes, Supervisor.child_spec({Jobs, false}, id: :jobs), Supervisor.child_spec({Jobs, true}, id: :right)]
+    children = [Quotes, Supervisor.child_spec({Jobs, false}, id: :jobs), Supervisor.child_spec({Jobs, true}, id: :right),
+                {Registry, keys: :unique, name: Shelves},
+                {DynamicSupervisor, name: Shelves.Sup, strategy: :one_for_one}]
     {:ok, pid} = Supervisor.start_link(children, strategy: :one_for_one, name: DataApp.Supervisor)
     Process.unlink(pid)
+    {:ok, _} = DynamicSupervisor.start_child(Shelves.Sup, {Shelf, "s1"})
     {:ok, pid}
   end
 
@@ -118,6 +135,7 @@ defmodule DataApp do
     Enum.each(tasks, &Task.await/1)
     GenServer.cast(Jobs, {:run, "contract-7"})
     GenServer.cast(JobsRight, {:run, "contract-8"})
+    for item <- ["tea", "jam", "oats"], do: Shelf.put("s1", item)
     Process.sleep(200)
     :ok
   end
@@ -144,9 +162,12 @@ def book(tmp_path_factory):
         try:
             conn = await dist.connect(node.name, cookie=node.cookie)
             store = TraceStore.open(tmp / "d.db")
-            plan = CapturePlan(specs=tuple(compile_spec(s) for s in SPECS), state_modules=("Elixir.Quotes",))
+            plan = CapturePlan(specs=tuple(compile_spec(s) for s in SPECS), state_modules=("Elixir.Quotes",),
+                               message_procs="all")
             rec = store.create_recording("data facts", spec=plan.describe(), limits={})
             session = await CaptureSession.start(conn, rec, plan)
+            # the supervisors as a diagnosis reads them (agents/capture.py)
+            await _supervision(conn, session, "start", ["Elixir.DataApp", "Elixir.Shelf"], [], 20_000)
             await conn.rpc("Elixir.DataApp", "run", [])
             result = await session.stop()
             assert result.stats.dropped == 0
@@ -199,3 +220,9 @@ def test_normal_down_retried(book):
     f = _only(book, "retry_after_normal_exit")
     assert (f.culprit.module, f.culprit.function) == ("Jobs", "handle_info/2")
     assert ":normal" in f.culprit.detail and '"contract-7"' in f.summary and "contract-8" not in f.summary, f.summary
+
+
+def test_casts_to_a_supervisor_name_the_childs_start_link(book):
+    f = _only(book, "sent_to_supervisor")
+    assert (f.culprit.module, f.culprit.function) == ("Shelf", "start_link/1")
+    assert "Shelves.Sup" in f.title and '"tea"' in f.culprit.detail, (f.title, f.culprit.detail)

@@ -177,6 +177,7 @@ SCENARIOS = [
     (["state:error_cached"], ["error-result-cached"]),
     (["call:stampede"], ["cache-stampede"]),
     (["monitor:normal_down_retried"], ["normal-down-treated-as-failure"]),
+    (["registry:registered_wrong_process", "message:no_effect"], ["registered-from-start-link"]),
     (["message:send_dead", "exit:not_restarted"], ["cast-to-missing-process-lost"]),
 ]
 

@@ -29,7 +29,7 @@ The order is deterministic: the same recording always gives the same facts and i
 from __future__ import annotations
 
 from ..view import RecordingView
-from . import bursts, caught, data, failures, nodes, postponed, replies, resources, signals, silent, supervision, timeouts, values, waits
+from . import addresses, bursts, caught, data, failures, nodes, postponed, replies, resources, signals, silent, supervision, timeouts, values, waits
 from .book import FactBook
 
 __all__ = ["FactBook", "build_facts"]
@@ -84,7 +84,7 @@ def build_facts(view: RecordingView) -> FactBook:
         values.state_reverts, values.children_down, values.atoms_from_input, values.type_mismatch,
         values.sum_mismatch, timeouts.cancelled_timeouts,
         data.invalid_utf8, data.lossy_parse, data.term_order_picks, data.errors_cached, bursts.stampedes,
-        bursts.retries_after_normal_exit,
+        bursts.retries_after_normal_exit, addresses.sends_to_supervisors,
         resources.ets_growth, resources.memory_growth,
     ]
     for step in steps:

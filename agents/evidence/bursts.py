@@ -16,6 +16,7 @@ from .book import FactBook
 from .silent import _culprit
 
 MIN_PROCS = 5
+MIN_MS = 5.0   # median duration of the calls of a burst
 
 
 def _caller(c: Call) -> Call | None:
@@ -42,7 +43,10 @@ def stampedes(view: RecordingView, book: FactBook) -> None:
         first_end = min(c.end_ts for c in calls)
         burst = [c for c in calls if c.ts < first_end]
         pids = {c.pid for c in burst}
-        if len(pids) >= MIN_PROCS:
+        # the work must cost something (an external request, a query): a cheap local call that
+        # many processes make at once is just concurrency
+        took = sorted((c.end_ts - c.ts) * 1000.0 / view.time_unit for c in burst)
+        if len(pids) >= MIN_PROCS and took[len(took) // 2] >= MIN_MS:
             cands.append((burst, pids))
     # a burst of calls that each only wrap a burst further in (everyone asks the cache, the
     # cache asks the provider) is the same stampede: the innermost one names it
