@@ -74,6 +74,7 @@ VOCABULARY: dict[str, str] = {
     # -- mailboxes and messages (send/receive events, message_queue_len checkpoints)
     "mailbox:growing": "message_queue_len of one process increases over the capture",
     "mailbox:large": "a process holds thousands of messages at a checkpoint",
+    "receive:nested_swallowed": "a $gen_cast/$gen_call/system message (or one a callback handles) received by a receive inside a callback and never handled",
     "receive:selective_scan": "a receive that matches on a fresh ref/pattern while many older messages wait",
     "message:unmatched": "messages sent to a process are never received (they stay in the queue)",
     "message:large": "send events with large payloads (copied on every send between processes)",

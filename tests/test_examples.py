@@ -53,6 +53,9 @@ EXPECTED = {
     "throw_escape",
     "hot_loop",
     "ets_growth",
+    # diagnosis generalisation (held-out set 2): facts that fire on kinds of bug, each with an app
+    "nested_receive",
+    "double_subscribe",
 }
 
 
@@ -580,3 +583,35 @@ def test_ets_growth_sessions_never_expire(scenario_node):
     assert all(a < b for a, b in zip(sizes, sizes[1:])), rows  # sessions older than the TTL stay
     assert rows[-1][1] > rows[0][1], rows  # and so does the ETS memory
     assert rows[-1][2] >= 8 and all(r[3] == 0 for r in rows), rows  # the sweeper runs, expires nothing
+
+
+@scenario("nested_receive")
+def test_nested_receive_readings_during_a_calibration_are_lost(scenario_node):
+    s, node = scenario_node
+    out = eval_on(node, f"""
+        Process.sleep(50)
+        before = Greenhouse.Controller.temperatures()
+        {s.trigger}
+        Process.sleep(400)
+        now = Greenhouse.Controller.temperatures()
+        {{:message_queue_len, q}} = Process.info(Process.whereis(Greenhouse.Controller), :message_queue_len)
+        inspect({{before["north"], now["south"], now["north"], now["east"], q}})
+    """)
+    # the south reading before the calibration arrives; north and east, sent during it, are gone
+    # (not left queued either)
+    assert out == "{18.0, 24.0, 18.0, 19.0, 0}", out
+    assert "error" not in node.log().lower(), node.log()
+
+
+@scenario("double_subscribe")
+def test_double_subscribe_one_driver_gets_every_offer_twice(scenario_node):
+    s, node = scenario_node
+    out = eval_on(node, f"""
+        {s.trigger}
+        Process.sleep(200)
+        inspect({{Taxi.Driver.offers("D-17"), Taxi.Driver.offers("D-42"),
+                  Registry.lookup(Taxi.Areas, "harbour") |> Enum.map(&elem(&1, 1)) |> Enum.sort()}})
+    """)
+    assert out == ('{[{"R-301", "harbour"}, {"R-301", "harbour"}], [{"R-301", "harbour"}], '
+                   '["D-17", "D-17", "D-42"]}'), out
+    assert "error" not in node.log().lower(), node.log()

@@ -12,7 +12,9 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   messages to dead processes, failed calls; :mod:`.supervision` — restart loops, siblings
   restarted by a strategy, children not restarted, init calling its supervisor;
 - :mod:`.silent` — ignored error returns, messages handled with no effect, hot callbacks,
-  unbounded state growth;
+  unbounded state growth; :mod:`.receives` — messages a receive inside a callback took from
+  the behaviour loop and dropped; :mod:`.deliveries` — one dispatch delivering the same message
+  twice to one process;
 - the analyses in :mod:`~elixir_scope.agents.detectors` — call cycles, slow callbacks,
   mailbox growth, state corrupted by an earlier message, ETS read-modify-write races,
   publishes nobody hears, process leaks.
@@ -26,7 +28,7 @@ The order is deterministic: the same recording always gives the same facts and i
 from __future__ import annotations
 
 from ..view import RecordingView
-from . import failures, resources, silent, supervision, values, waits
+from . import deliveries, failures, receives, resources, silent, supervision, values, waits
 from .book import FactBook
 
 __all__ = ["FactBook", "build_facts"]
@@ -76,7 +78,8 @@ def build_facts(view: RecordingView) -> FactBook:
         supervision.already_started,
         waits.blocked_chains, failures.link_calls,
         silent.ignored_errors, silent.no_effect_messages, silent.hot_callbacks, silent.rate_changes,
-        silent.statem_events, silent.state_growth,
+        silent.statem_events, silent.state_growth, receives.nested_receive_lost,
+        deliveries.duplicate_deliveries,
         values.state_reverts, values.children_down, values.atoms_from_input, values.type_mismatch,
         resources.ets_growth, resources.memory_growth,
     ]
