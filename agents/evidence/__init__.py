@@ -14,7 +14,9 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
 - :mod:`.silent` — ignored error returns, messages handled with no effect, hot callbacks,
   unbounded state growth; :mod:`.receives` — messages a receive inside a callback took from
   the behaviour loop and dropped; :mod:`.deliveries` — one dispatch delivering the same message
-  twice to one process;
+  twice to one process; :mod:`.ordering` — a message dropped because the one introducing
+  what it refers to came later by another path; :mod:`.readiness` — calls answered before
+  the set-up ``init/1`` started elsewhere finished;
 - the analyses in :mod:`~elixir_scope.agents.detectors` — call cycles, slow callbacks,
   mailbox growth, state corrupted by an earlier message, ETS read-modify-write races,
   publishes nobody hears, process leaks.
@@ -28,7 +30,7 @@ The order is deterministic: the same recording always gives the same facts and i
 from __future__ import annotations
 
 from ..view import RecordingView
-from . import deliveries, failures, receives, resources, silent, supervision, values, waits
+from . import deliveries, failures, ordering, readiness, receives, resources, silent, supervision, values, waits
 from .book import FactBook
 
 __all__ = ["FactBook", "build_facts"]
@@ -79,7 +81,8 @@ def build_facts(view: RecordingView) -> FactBook:
         waits.blocked_chains, failures.link_calls,
         silent.ignored_errors, silent.no_effect_messages, silent.hot_callbacks, silent.rate_changes,
         silent.statem_events, silent.state_growth, receives.nested_receive_lost,
-        deliveries.duplicate_deliveries,
+        deliveries.duplicate_deliveries, ordering.early_messages,
+        readiness.answered_before_ready,
         values.state_reverts, values.children_down, values.atoms_from_input, values.type_mismatch,
         resources.ets_growth, resources.memory_growth,
     ]
