@@ -69,6 +69,24 @@ def _link_blocked(book: FactBook) -> None:
                 book.link(f, cyc, "the callback was blocked in a call cycle")
 
 
+def _link_lost_to_crash(view: RecordingView, book: FactBook) -> None:
+    """Messages that died in the mailbox of a process that crashed are an effect of the crash —
+    unless senders went on sending to it after it had gone (then the pid they keep is the cause)."""
+    from ..view import fmt
+
+    crashes = {book.meta[f.id]["exit"].event_id: f for f in book.of_kind("exit") if "exit" in book.meta[f.id]}
+    for lost in book.of_kind("lost_in_mailbox"):
+        for ev in lost.evidence:
+            crash = crashes.get(ev.event_id) if ev.kind == "exit" else None
+            if crash is None:
+                continue
+            pid = book.meta[crash.id]["exit"].pid
+            proc = view.proc(pid)
+            if proc is not None and any(proc.pid in fmt(d.to, 200) for d in view.dead_sends):
+                continue
+            book.link(lost, crash, "the process crashed with these messages still in its mailbox")
+
+
 def build_facts(view: RecordingView) -> FactBook:
     """Every analysis over ``view``, then the links between their facts. An analysis that fails
     on an unusual recording is skipped and named in ``book.errors``: the others still count."""
@@ -76,7 +94,8 @@ def build_facts(view: RecordingView) -> FactBook:
     steps = [
         failures.exceptions, _detectors, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
         failures.exits, supervision.restarts, supervision.sibling_restarts, failures.ets_owners,
-        supervision.not_restarted, failures.dead_sends, failures.lost_mailboxes, supervision.init_calls_parent,
+        supervision.not_restarted, failures.dead_sends, failures.lost_mailboxes, _link_lost_to_crash,
+        supervision.init_calls_parent,
         supervision.already_started,
         waits.blocked_chains, failures.link_calls,
         silent.ignored_errors, silent.no_effect_messages, silent.hot_callbacks, silent.rate_changes,
