@@ -2,15 +2,16 @@
 acks, replies, a task's result) that also takes messages meant for the process's own loop.
 
 A GenServer, gen_statem or Agent receives in its behaviour loop, between callbacks. A message
-received *while one of the process's application functions is running* was taken by a
-``receive`` in application code. When that message is one the loop should have had — a
-``$gen_cast``/``$gen_call``/system message, or a message of a shape the process's callbacks
-handle at other times — and no callback ever handles it (nor does it come back, re-sent to
-self), it is lost: a catch-all clause in the nested receive threw it away.
+delivered *while one of the process's application functions is running* waits in the mailbox
+for the loop — unless a ``receive`` in that application code takes it. When such a message is
+one the loop should have had — a ``$gen_cast``/``$gen_call``/system message, or a message of a
+shape the process's callbacks handle at other times — and no callback handles it once the
+running one has ended (nor does it come back, re-sent to self), it is lost: a catch-all
+clause in the nested receive threw it away. (A trace's ``receive`` event marks the delivery.)
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``nested_receive_lost`` | a message meant for the behaviour loop was received by a receive inside a callback and never handled | the innermost application function running when it was taken |
+| ``nested_receive_lost`` | a message meant for the behaviour loop was delivered while a callback ran and never handled | the innermost application function running when it was delivered (the one holding the receive) |
 """
 
 from __future__ import annotations
@@ -75,11 +76,24 @@ def _is_reply(msg: Any) -> bool:
     return _tag(msg) == "DOWN"
 
 
+# the loop takes a queued message within microseconds of the callback's end; this long after it,
+# a message that was still queued would have been handled (the recording did not just stop first)
+SETTLE_MS = 50.0
+
+
+def _recording_end(view: RecordingView) -> int:
+    ends = ([m.receive_ts or m.send_ts or 0 for m in view.messages] + [c.end_ts or c.ts for c in view.calls]
+            + [x.ts for x in view.samples] + [x.ts for x in view.states] + [x.ts for x in view.exits])
+    return max(ends, default=0)
+
+
 def nested_receive_lost(view: RecordingView, book: FactBook) -> None:
     by_receiver: dict[int, list[Message]] = defaultdict(list)
     for m in view.messages:
         if m.receiver is not None and m.receive_ts is not None:
             by_receiver[m.receiver].append(m)
+    settle = int(SETTLE_MS * view.time_unit / 1000.0)
+    end = _recording_end(view)
     for pid in sorted(by_receiver):
         calls = view.calls_by_pid.get(pid, [])
         callbacks = [c for c in calls if _is_callback(c)]
@@ -101,6 +115,11 @@ def nested_receive_lost(view: RecordingView, book: FactBook) -> None:
             frame = view.open_call_at(pid, m.receive_ts)
             if frame is None or _is_reply(m.msg):
                 continue
+            top = frame
+            while top.parent is not None:
+                top = top.parent
+            if top.end_ts is None or top.end_ts + settle > end:
+                continue   # the callback had not ended long enough before the recording did to tell
             shape = _shape(m.msg)
             meant_for_loop = shape[0] in _LOOP_TAGS or shape in handled_shapes
             if not meant_for_loop:
