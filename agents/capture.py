@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from elixir_scope.instrument.capture import CapturePlan, RunningModule
 from elixir_scope.instrument.cluster import ClusterCapture, ClusterLimits
@@ -47,6 +47,26 @@ def _elixir_module(name: str) -> str:
     return name if name.startswith(("Elixir.", ":")) or not name[:1].isupper() else "Elixir." + name
 
 
+def _merge_same_function(specs: list) -> list:
+    """One spec per function: ``trace_pattern`` on a function replaces the match spec set
+    before, so two specs of one function with different arguments (``Registry.register`` of
+    two registries) would leave only the last. Their match-spec clauses are joined instead."""
+    out: list = []
+    seen: dict[tuple, int] = {}
+    for spec in specs:
+        key = (spec.module, spec.function, spec.arity)
+        if spec.function is None or spec.arity is None or key not in seen:
+            if spec.function is not None and spec.arity is not None:
+                seen[key] = len(out)
+            out.append(spec)
+            continue
+        first = out[seen[key]]
+        out[seen[key]] = replace(first, source=f"{first.source}; {spec.source}",
+                                 match_spec=list(first.match_spec) + list(spec.match_spec),
+                                 returns=first.returns or spec.returns)
+    return out
+
+
 def capture_plan(plan: Plan) -> tuple[CapturePlan, list[str]]:
     """The instrument-level plan, and the specs that could not be compiled (with why)."""
     specs, errors = [], []
@@ -55,6 +75,7 @@ def capture_plan(plan: Plan) -> tuple[CapturePlan, list[str]]:
             specs.append(compile_spec(s.spec))
         except SpecError as exc:
             errors.append(f"spec {s.spec!r} skipped: {exc}")
+    specs = _merge_same_function(specs)
     state = tuple(_elixir_module(m) for m in plan.state_modules)
     msgs = tuple(RunningModule(_elixir_module(m)) for m in plan.message_processes)
     # names the node does not know are skipped (and reported), not fatal: a plan may guess

@@ -76,15 +76,18 @@ VOCABULARY: dict[str, str] = {
     "callback:slow_init": "init/1 takes long; the parent supervisor (and its start order) waits",
     "callback:blocking_io": "a callback calls file, HTTP, DB or :timer.sleep while holding callers",
     "callback:timeout_cancelled": "a GenServer callback returns without the timeout the others arm, so a message cancels the idle timeout and it never fires",
+    "callback:answered_before_ready": "init/1 spawned its set-up and returned; calls were answered before the set-up's result reached the state",
     "callback:rate_high": "one callback runs far more often than the others (a timer rescheduled too fast, a hot loop)",
     "callback:unhandled_message": "handle_info logs or crashes on a message it does not expect",
     # -- mailboxes and messages (send/receive events, message_queue_len checkpoints)
     "mailbox:growing": "message_queue_len of one process increases over the capture",
     "mailbox:large": "a process holds thousands of messages at a checkpoint",
+    "receive:nested_swallowed": "a $gen_cast/$gen_call/system message (or one a callback handles) received by a receive inside a callback and never handled",
     "receive:selective_scan": "a receive that matches on a fresh ref/pattern while many older messages wait",
     "message:unmatched": "messages sent to a process are never received (they stay in the queue)",
     "message:large": "send events with large payloads (copied on every send between processes)",
     "message:no_effect": "a message was handled without changing the state or sending anything (swallowed by a catch-all clause)",
+    "message:order_race": "a message naming a key the receiver did not hold yet was handled without effect; a message by another path added that key just after",
     "message:send_dead": "send_dead events: messages sent to a pid or name that no longer exists",
     "message:rate_high": "send events to one receiver at a rate above what it consumes",
     # -- state history (state events before/after callbacks)

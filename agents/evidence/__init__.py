@@ -16,6 +16,11 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   unbounded state growth; :mod:`.caught` — failures caught and turned into an ordinary value;
   :mod:`.postponed` — gen_statem events postponed in a state the machine never leaves;
   :mod:`.signals` — ``exit(pid, :normal)`` sent to a process that ignores it;
+  unbounded state growth; :mod:`.receives` — messages a receive inside a callback took from
+  the behaviour loop and dropped; :mod:`.deliveries` — one dispatch delivering the same message
+  twice to one process; :mod:`.ordering` — a message dropped because the one introducing
+  what it refers to came later by another path; :mod:`.readiness` — calls answered before
+  the set-up ``init/1`` started elsewhere finished;
 - the analyses in :mod:`~elixir_scope.agents.detectors` — call cycles, slow callbacks,
   mailbox growth, state corrupted by an earlier message, ETS read-modify-write races,
   publishes nobody hears, process leaks.
@@ -29,7 +34,8 @@ The order is deterministic: the same recording always gives the same facts and i
 from __future__ import annotations
 
 from ..view import RecordingView
-from . import addresses, bursts, caught, data, failures, nodes, postponed, replies, resources, signals, silent, supervision, timeouts, values, waits
+from . import (addresses, bursts, caught, data, deliveries, failures, nodes, ordering, postponed, readiness,
+               receives, replies, resources, signals, silent, supervision, timeouts, values, waits)
 from .book import FactBook
 
 __all__ = ["FactBook", "build_facts"]
@@ -68,6 +74,24 @@ def _link_blocked(book: FactBook) -> None:
                 book.link(f, cyc, "the callback was blocked in a call cycle")
 
 
+def _link_lost_to_crash(view: RecordingView, book: FactBook) -> None:
+    """Messages that died in the mailbox of a process that crashed are an effect of the crash —
+    unless senders went on sending to it after it had gone (then the pid they keep is the cause)."""
+    from ..view import fmt
+
+    crashes = {book.meta[f.id]["exit"].event_id: f for f in book.of_kind("exit") if "exit" in book.meta[f.id]}
+    for lost in book.of_kind("lost_in_mailbox"):
+        for ev in lost.evidence:
+            crash = crashes.get(ev.event_id) if ev.kind == "exit" else None
+            if crash is None:
+                continue
+            pid = book.meta[crash.id]["exit"].pid
+            proc = view.proc(pid)
+            if proc is not None and any(proc.pid in fmt(d.to, 200) for d in view.dead_sends):
+                continue
+            book.link(lost, crash, "the process crashed with these messages still in its mailbox")
+
+
 def build_facts(view: RecordingView) -> FactBook:
     """Every analysis over ``view``, then the links between their facts. An analysis that fails
     on an unusual recording is skipped and named in ``book.errors``: the others still count."""
@@ -76,11 +100,14 @@ def build_facts(view: RecordingView) -> FactBook:
         failures.exceptions, replies.deferred_replies, _detectors, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
         failures.exits, supervision.restarts, supervision.sibling_restarts, failures.ets_owners,
         supervision.not_restarted, failures.dead_sends, nodes.sends_to_gone_nodes, failures.lost_mailboxes,
+        _link_lost_to_crash,
         supervision.init_calls_parent,
         supervision.already_started,
         waits.blocked_chains, failures.link_calls,
         silent.ignored_errors, caught.caught_failures, silent.no_effect_messages, silent.hot_callbacks, silent.rate_changes,
         silent.statem_events, postponed.postponed_events, signals.normal_exits, silent.state_growth,
+        receives.nested_receive_lost, deliveries.duplicate_deliveries, ordering.early_messages,
+        readiness.answered_before_ready,
         values.state_reverts, values.children_down, values.atoms_from_input, values.type_mismatch,
         values.sum_mismatch, timeouts.cancelled_timeouts,
         data.invalid_utf8, data.lossy_parse, data.term_order_picks, data.errors_cached, bursts.stampedes,
