@@ -77,6 +77,10 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
                 r"|\b(?:has|have|had) stopped\b|\bstays? (?:stuck|busy|pending|lit|on|open)\b|\bnever (?:finish|complete|move|return)\w*",
                 ("message:no_effect", "callback:unhandled_message", "call:blocked_waiting", "call:reply_dropped",
                  "callback:timeout_cancelled", "statem:", "exit:not_restarted", "message:send_dead"), ()),
+    # more requests than the work needs: a limit, a quota or a backend hit by a burst
+    "burst": (r"\bquota\b|\brate[- ]limit\w*|\btoo many (?:requests|calls|queries|connections)\b|\bthundering\b|\bstampede\b"
+              r"|\b(?:right |just )?after (?:a |the |every )?(?:deploy\w*|restart\w*|cache (?:flush|clear)\w*)|\b(?:request|traffic) spike",
+              ("call:stampede", "process:count_growing", "mailbox:growing"), ()),
     # amounts that should balance and do not: a quantity split or converted loses units
     "unbalanced": (r"(?:do|does|did)(?: not|n'?t) add up|\breconcil\w*|\b(?:cents?|units?|items?) (?:short|off|missing|too (?:few|many))"
                    r"|\b(?:short|off) by (?:a few|one|\d+)|\brounding\b|\bremainders?\b|\bless than (?:we|it|they) (?:invoice|bill|charge|expect)\w*",

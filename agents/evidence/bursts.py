@@ -75,7 +75,8 @@ def stampedes(view: RecordingView, book: FactBook) -> None:
                      + (f", each from {where.mfa}" if callers else "")
                      + ": every caller found nothing (a cold cache, an expired entry) and did the work itself, at once "
                        "— a stampede on whatever that call costs (an external API's quota, a database)."),
-            severity="high", confidence=0.7, culprit=_culprit(view, where, c0.args[0] if len(c0.args) == 1 else c0.args),
+            severity="medium", confidence=0.55,
+            culprit=_culprit(view, where, c0.args[0] if len(c0.args) == 1 else c0.args),
             evidence=[view.call_evidence(x, f"{view.label(x.pid)} calls {x.mfa}({fmt(x.args, 40)})") for x in burst[:5]],
             signatures=["call:stampede"],
             fix_hint="Let one process fetch and the others wait for its answer (a GenServer that owns the refresh and "
