@@ -33,6 +33,7 @@ from .signatures import check_tokens, relation
 TEXT_WEIGHTS = {"dense": 0.65, "bm25": 0.35}
 COMBINED_WEIGHTS = {"text": 0.5, "signatures": 0.5}
 _SIG_RECALL, _SIG_PRECISION = 0.7, 0.3
+_SIG_PRIMARY_UNSEEN = 0.8   # none of the entry's primary tokens observed as such
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,12 @@ class Retriever:
             entry_w = sum(self._idf(t) for t in e.signatures)
             covered = sum(self._idf(t) for t in matched)
             score = _SIG_RECALL * explained / total_obs + _SIG_PRECISION * covered / entry_w
+            # an entry whose defining token is a *narrower* one than anything observed (observed
+            # call:cycle, the entry is about call:cycle:across_nodes) explains less than one whose
+            # defining token was seen itself
+            primary = e.evidence.primary if e.evidence is not None else ()
+            if primary and not any(relation(o, p) == 1.0 for o in obs for p in primary):
+                score *= _SIG_PRIMARY_UNSEEN
             out[e.id] = (score, tuple(t for t in e.signatures if t in matched))
         return out
 

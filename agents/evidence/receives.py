@@ -110,6 +110,15 @@ def nested_receive_lost(view: RecordingView, book: FactBook) -> None:
         received_texts: dict[str, list[int]] = defaultdict(list)
         for m in msgs:
             received_texts[fmt(m.msg, 400)].append(m.receive_ts)
+        # a message still queued behind a backlog is not lost: the loop never went idle after it
+        # arrived. Idle spells of the process (no callback running for SETTLE_MS):
+        spans = sorted((c.ts, c.end_ts if c.end_ts is not None else end + settle) for c in callbacks)
+        idle_at: list[int] = []
+        for (_a0, a1), (b0, _b1) in zip(spans, spans[1:]):
+            if b0 - a1 >= settle:
+                idle_at.append(a1)
+        if spans and spans[-1][1] + settle <= end:
+            idle_at.append(spans[-1][1])
         lost: dict[tuple, list[tuple[Message, Call]]] = defaultdict(list)
         for m in msgs:
             frame = view.open_call_at(pid, m.receive_ts)
@@ -129,6 +138,8 @@ def nested_receive_lost(view: RecordingView, book: FactBook) -> None:
                 continue   # a callback handled it after all (re-sent to self, or handled inline)
             if any(t > m.receive_ts for t in received_texts[text]):
                 continue   # it came back: put back into the mailbox by the nested receive
+            if not any(t >= m.receive_ts for t in idle_at):
+                continue   # the loop never went idle after it arrived: a backlog, not a loss
             lost[(frame.module, frame.function, frame.arity)].append((m, frame))
         for key in sorted(lost):
             items = lost[key]
