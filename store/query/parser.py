@@ -276,18 +276,7 @@ class QueryParser(TermParser):
         elif self._erlang_mfa_at(tok):  # rabbit_channel:handle_cast/2, as Erlang prints it
             module = str(self.advance().value)
             function: str | None = str(self.advance().value)
-            arity: int | None = None
-            if self.at_op("/"):
-                self.advance()
-                atok = self.peek()
-                if atok.kind == "INT":
-                    arity = int(self.advance().value)  # type: ignore[arg-type]
-                elif atok.kind == "OP" and atok.value == "*":
-                    self.advance()
-                else:
-                    raise self.fail(f"expected an arity after '/', found {self.describe(atok)}",
-                                    atok, "write e.g. /2, or leave the arity out for any")
-            return Target(module, False, function, arity, start, self.tokens[self.i - 1].end)
+            return Target(module, False, function, self._arity(), start, self.tokens[self.i - 1].end)
         elif tok.kind == "IDENT" and self.peek(1).kind == "OP" and self.peek(1).value == ":":
             raise self.fail(f"Erlang-style module '{tok.value}:' is not supported", tok,
                             f"write :{tok.value}.function/arity")
@@ -296,7 +285,6 @@ class QueryParser(TermParser):
                             f":ets.lookup/2, found {self.describe(tok)}", tok,
                             "write Module, Module.function, Module.function/arity or Module.*")
         function: str | None = None
-        arity: int | None = None
         if self.at_op(".") and not prefix:
             self.advance()
             ftok = self.peek()
@@ -310,17 +298,21 @@ class QueryParser(TermParser):
                 raise self.fail(f"expected a function name after '.', found "
                                 f"{self.describe(ftok)}", ftok,
                                 "function names are lower case, e.g. MyApp.Cart.add")
-        if self.at_op("/"):
+        return Target(module, prefix, function, self._arity(), start, self.tokens[self.i - 1].end)
+
+    def _arity(self) -> int | None:
+        """``/N`` (an arity), ``/*`` or nothing (any arity): None for any."""
+        if not self.at_op("/"):
+            return None
+        self.advance()
+        atok = self.peek()
+        if atok.kind == "INT":
+            return int(self.advance().value)  # type: ignore[arg-type]
+        if atok.kind == "OP" and atok.value == "*":
             self.advance()
-            atok = self.peek()
-            if atok.kind == "INT":
-                arity = int(self.advance().value)  # type: ignore[arg-type]
-            elif atok.kind == "OP" and atok.value == "*":
-                self.advance()
-            else:
-                raise self.fail(f"expected an arity after '/', found {self.describe(atok)}",
-                                atok, "write e.g. /2, or leave the arity out for any")
-        return Target(module, prefix, function, arity, start, self.tokens[self.i - 1].end)
+            return None
+        raise self.fail(f"expected an arity after '/', found {self.describe(atok)}",
+                        atok, "write e.g. /2, or leave the arity out for any")
 
     def process(self) -> ProcessSel:
         tok = self.peek()
