@@ -11,7 +11,14 @@ measures in the same round:
   2. ``TraceStore.ingest_batch`` into an empty store, until finished (the indexes are live:
      the recording is queryable when ``finish`` returns);
   3. the same into a store already holding ``--prefill`` events of other recordings: ingest
-     must cost the same (nothing is rebuilt over the whole store).
+     must cost the same (nothing is rebuilt over the whole store);
+  4. the layout's floor: the same rows copied by SQLite alone (``INSERT … SELECT`` from a
+     staging table filled beforehand, not timed: no Python per row) into the events table
+     with its three live indexes, and into a bare one — what one row per event costs before
+     any Python runs;
+  5. the block layout's floor: one row per batch (the records binary as it arrives) plus a
+     block index (one row per process and per function the batch holds), the header walk
+     that finds them included — what a store writing blocks instead of rows would cost.
 
 Each variant runs ``--rounds`` (>= 3) times, interleaved; min/median/max of wall-clock events/s
 and of events per CPU-second of this process (SQLite runs in-process, so CPU time is the
@@ -84,6 +91,83 @@ def bench_baseline(path: Path, batches: list, rid: int = 1, node: int = 1) -> fl
     return dt, cpu
 
 
+_EVENTS_DDL = ("CREATE TABLE events (id INTEGER PRIMARY KEY, recording_id INTEGER NOT NULL, "
+               "node_id INTEGER NOT NULL, kind INTEGER NOT NULL, flags INTEGER NOT NULL, ts INTEGER "
+               "NOT NULL, uniq INTEGER NOT NULL, pid INTEGER NOT NULL, aux INTEGER NOT NULL, payload BLOB)")
+
+
+def _bare(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA cache_size=-65536")
+    return conn
+
+
+def bench_sql_rows(path: Path, batches: list, indexed: bool, per_txn: int = 1) -> tuple[float, float]:
+    """Rows copied by SQLite alone, ``per_txn`` batches per transaction, from a staging table
+    filled beforehand (untimed): the C cost of one row per event, with or without the store's
+    three event indexes (store/schema.py EVENT_INDEXES). Index upkeep is paid mostly at commit
+    (every index page a transaction touched is written to the WAL), hence ``per_txn``."""
+    from elixir_scope.store.schema import EVENT_INDEXES
+
+    conn = _bare(path)
+    conn.execute(_EVENTS_DDL)
+    if indexed:
+        for ddl in EVENT_INDEXES.values():
+            conn.execute(ddl)
+    conn.execute(_EVENTS_DDL.replace("TABLE events", "TABLE staging"))
+    spans = []
+    for bt in batches:
+        rows = parse_records(bt.events)
+        first = (conn.execute("SELECT max(id) FROM staging").fetchone()[0] or 0) + 1
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO staging (recording_id, node_id, kind, flags, ts, uniq, pid, aux, "
+                         "payload) VALUES (1, 1, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.execute("COMMIT")
+        spans.append((first, first + len(rows) - 1))
+    spans = [(spans[i][0], spans[min(i + per_txn, len(spans)) - 1][1]) for i in range(0, len(spans), per_txn)]
+    t0, c0 = time.perf_counter(), time.process_time()
+    for lo, hi in spans:
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO events SELECT * FROM staging WHERE id BETWEEN ? AND ?", (lo, hi))
+        conn.execute("COMMIT")
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+    conn.close()
+    return dt, cpu
+
+
+def bench_blocks(path: Path, batches: list) -> tuple[float, float]:
+    """One row per batch (its records binary, as the agent sent it) plus a block index: one
+    row per process and one per (kind, function) the batch holds, found by the same header
+    walk the ingest does."""
+    from elixir_scope.store.ingest import _rows
+
+    conn = _bare(path)
+    conn.execute("CREATE TABLE blocks (id INTEGER PRIMARY KEY, recording_id INTEGER NOT NULL, "
+                 "node_id INTEGER NOT NULL, first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL, "
+                 "count INTEGER NOT NULL, data BLOB NOT NULL)")
+    conn.execute("CREATE TABLE block_procs (node_id INTEGER, pid INTEGER, block INTEGER, "
+                 "PRIMARY KEY (node_id, pid, block)) WITHOUT ROWID")
+    conn.execute("CREATE TABLE block_kinds (recording_id INTEGER, kind INTEGER, aux INTEGER, "
+                 "block INTEGER, PRIMARY KEY (recording_id, kind, aux, block)) WITHOUT ROWID")
+    t0, c0 = time.perf_counter(), time.process_time()
+    for bt in batches:
+        rows = _rows(bt.events)[0]
+        pids = {r[4] for r in rows}
+        kinds = {(r[0], r[5]) for r in rows}
+        conn.execute("BEGIN")
+        block = conn.execute("INSERT INTO blocks (recording_id, node_id, first_ts, last_ts, count, data) "
+                             "VALUES (1, 1, ?, ?, ?, ?)", (min(r[2] for r in rows), max(r[2] for r in rows),
+                                                           len(rows), bt.events)).lastrowid
+        conn.executemany("INSERT INTO block_procs VALUES (1, ?, ?)", [(p, block) for p in pids])
+        conn.executemany("INSERT INTO block_kinds VALUES (1, ?, ?, ?)", [(k, a, block) for k, a in kinds])
+        conn.execute("COMMIT")
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+    conn.close()
+    return dt, cpu
+
+
 def bench_store(path: Path, batches: list) -> tuple[float, float]:
     store = TraceStore.open(path)
     before = store.db.query_one("SELECT count(*) FROM events")[0]
@@ -133,7 +217,10 @@ def main() -> None:
     print(f"built {len(batches)} batches, {total} records, avg record {avg:.0f} bytes "
           f"({time.perf_counter() - t0:.1f}s); {SHARED_NOTE}")
     labels = ("baseline: raw executemany, bare table", "ingest_batch until finished, empty store",
-              f"ingest_batch until finished, store holding {args.prefill:,} events")
+              f"ingest_batch until finished, store holding {args.prefill:,} events",
+              "floor: rows by SQL alone, three indexes", "floor: the same, 10 batches per transaction",
+              "floor: rows by SQL alone, no index",
+              "floor: one row per batch + block index")
     wall: dict[str, list[float]] = {k: [] for k in labels}
     cpu: dict[str, list[float]] = {k: [] for k in labels}
     loads = []
@@ -148,18 +235,26 @@ def main() -> None:
             for label, fn in zip(labels, (
                     lambda: bench_baseline(Path(d) / f"base{rnd}.db", batches),
                     lambda: bench_store(Path(d) / f"empty{rnd}.db", batches),
-                    lambda: bench_store(copy, batches))):
+                    lambda: bench_store(copy, batches),
+                    lambda: bench_sql_rows(Path(d) / f"rowsi{rnd}.db", batches, True),
+                    lambda: bench_sql_rows(Path(d) / f"rowst{rnd}.db", batches, True, 10),
+                    lambda: bench_sql_rows(Path(d) / f"rows{rnd}.db", batches, False),
+                    lambda: bench_blocks(Path(d) / f"blocks{rnd}.db", batches))):
                 dt, c = fn()
                 wall[label].append(total / dt)
                 cpu[label].append(total / c)
             loads.append(load_average()[0])
             for f in Path(d).glob("*.db*"):
-                if f.name.startswith(("base", "empty", "copy")):
+                if f.name.startswith(("base", "empty", "copy", "rows", "blocks")):
                     f.unlink()
     print(f"min/median/max of {rounds} rounds (load average {show(loads, '{:.2f}')}):")
     for label in labels:
         print(f"  {label:<58} {show(wall[label]):>26} events/s   {show(cpu[label]):>26} events/CPU-s")
-    base, empty, full_l = labels
+    base, empty, full_l, rows_i, rows_t, rows_b, blocks = labels
+    us = {k: [1e6 / v for v in cpu[k]] for k in labels}
+    print("  CPU per event (µs), the layout's floors beside the store:")
+    for k in (empty, rows_i, rows_t, rows_b, blocks):
+        print(f"    {k:<56} {show(us[k], '{:.2f}'):>20}")
     ratio = [a / b for a, b in zip(cpu[full_l], cpu[empty])]
     print(f"  ingest into the full store / into the empty one (CPU): {show(ratio, '{:.2f}')}x "
           "(1.0 = cost independent of the store's size)")
@@ -168,7 +263,13 @@ def main() -> None:
                       "full_store_evps": spread(wall[full_l]), "baseline_ev_per_cpu_s": spread(cpu[base]),
                       "empty_store_ev_per_cpu_s": spread(cpu[empty]),
                       "full_store_ev_per_cpu_s": spread(cpu[full_l]),
-                      "full_over_empty_cpu": spread(ratio), "load_avg": spread(loads),
+                      "full_over_empty_cpu": spread(ratio),
+                      "cpu_us_per_event": {"ingest_empty_store": spread(us[empty]),
+                                           "rows_by_sql_three_indexes": spread(us[rows_i]),
+                                           "rows_by_sql_three_indexes_10_batches_per_txn": spread(us[rows_t]),
+                                           "rows_by_sql_no_index": spread(us[rows_b]),
+                                           "blocks_with_block_index": spread(us[blocks])},
+                      "load_avg": spread(loads),
                       "load_avg_end": load_average()}))
     sys.stdout.flush()
 
