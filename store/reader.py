@@ -346,13 +346,13 @@ class Recording:
         return system_snapshot_at(self, t, node_id)
 
     def timeline(self, process: ProcessRef, since: int | None = None, until: int | None = None, **kw):
-        from .flows import process_timeline
+        from .timeline import process_timeline
 
         return process_timeline(self, process, since, until, **kw)
 
     def traced_stack(self, event: Event, **kw):
         """The traced calls open in ``event``'s process at that moment, innermost first."""
-        from .flows import traced_stack
+        from .timeline import traced_stack
 
         return traced_stack(self, event, **kw)
 

@@ -125,12 +125,12 @@ def register(server: MCPServer, config: ServerConfig) -> None:
                                cursor: CursorArg = None) -> TimelineModel:
         """A process's call tree over time: each traced call with its arguments, result or
         exception, and duration, depth-first, a page at a time."""
-        from elixir_scope.store import flows
+        from elixir_scope.store.timeline import process_timeline
 
         offset = parse_cursor(cursor)
 
         def run(rec: Any) -> TimelineModel:
-            tl = flows.process_timeline(rec, pick_process(rec, process), since_ts, until_ts)
+            tl = process_timeline(rec, pick_process(rec, process), since_ts, until_ts)
             calls, more = call_models(tl.roots, max_calls, offset)
             nxt = str(offset + len(calls)) if more else None
             return TimelineModel(process=process_label(tl.process), calls=calls, truncated=tl.truncated,
