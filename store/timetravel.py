@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .clocks import common_ns, moment_on
-from .diff import Change, changes
+from .state_changes import Change, changes
 from .errors import RecordingNotFound
 from .events import Event, EventKind, ProcessInfo
 from .gaps import Gap
