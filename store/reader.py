@@ -336,7 +336,7 @@ class Recording:
         return state_evolution(self, process, since, until, **kw)
 
     def step(self, event: Event, direction: int = 1, scope: str = "recording", module: str | None = None):
-        from .timetravel import step
+        from .stepping import step
 
         return step(self, event, direction, scope, module)
 

@@ -165,13 +165,13 @@ def register(server: MCPServer, config: ServerConfig) -> None:
                          direction: Annotated[Literal["next", "previous"], Field(description="Which way to step.")] = "next",
                          scope: Annotated[Literal["recording", "process", "module", "causal"], Field(description="recording: next event on the node; process: same process; module: same module's calls; causal: along send→receive.")] = "recording") -> StepResult:
         """Step from an event to the next/previous one, like a debugger stepping through a recording."""
-        from elixir_scope.store import timetravel
+        from elixir_scope.store import stepping
 
         def run(rec: Any) -> StepResult:
-            found = timetravel.step(rec, rec.event(event_id), 1 if direction == "next" else -1, scope)
+            found = stepping.step(rec, rec.event(event_id), 1 if direction == "next" else -1, scope)
             if found is None:
                 return StepResult(event=None, context=[])
-            around = timetravel.events_around(rec, found, before=2, after=2)
+            around = stepping.events_around(rec, found, before=2, after=2)
             return StepResult(event=event_row(found), context=[event_row(e, limit=8, printable_limit=120) for e in around])
         return await on_recording(ctx, recording, run)
 
