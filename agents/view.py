@@ -592,8 +592,8 @@ _OPS = {"to_nil": "became_nil", "list_grown": "grown", "list_shrunk": "shrunk", 
 
 
 def state_changes(before: Any, after: Any) -> list:
-    """Structural changes between two states (``store.diff``), as report rows."""
-    from elixir_scope.store.diff import changes
+    """Structural changes between two states (``store.state_changes``), as report rows."""
+    from elixir_scope.store.state_changes import changes
 
     from .findings import StateChange
 

@@ -27,7 +27,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
-from elixir_scope.instrument.etf.inspect import inspect, visible
+from elixir_scope.instrument.etf.inspect import inspect
+from elixir_scope.instrument.etf.visible import visible
 
 
 def term(value: Any, *, limit: int = 20, printable_limit: int = 200) -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .diff import changes, same
+from .diff import same
+from .state_changes import changes
 from .states import STATE_ROW_COLUMNS
 from .timetravel import _BIG, Transition, _cause, _state_from_row, moment
 

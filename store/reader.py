@@ -336,7 +336,7 @@ class Recording:
         return state_evolution(self, process, since, until, **kw)
 
     def step(self, event: Event, direction: int = 1, scope: str = "recording", module: str | None = None):
-        from .timetravel import step
+        from .stepping import step
 
         return step(self, event, direction, scope, module)
 
@@ -346,13 +346,13 @@ class Recording:
         return system_snapshot_at(self, t, node_id)
 
     def timeline(self, process: ProcessRef, since: int | None = None, until: int | None = None, **kw):
-        from .flows import process_timeline
+        from .timeline import process_timeline
 
         return process_timeline(self, process, since, until, **kw)
 
     def traced_stack(self, event: Event, **kw):
         """The traced calls open in ``event``'s process at that moment, innermost first."""
-        from .flows import traced_stack
+        from .timeline import traced_stack
 
         return traced_stack(self, event, **kw)
 

@@ -85,7 +85,7 @@ Tables and columns
     the Python side); ts (where it happened, node monotonic time); count (events lost); reason
     (``rate_limit``, ``overload_queue``, ``node_lost`` …); detail (text).
 
-``msg_links`` — happens-before edges between events of different processes (store/causal.py).
+``msg_links`` — happens-before edges between events of different processes (store/causal/matching.py).
     recording_id; send_id (the ``send`` event, or the parent's ``spawn`` event); recv_id (the
     matching ``receive`` event, or the child's ``spawned`` event); method (``fifo_bytes``:
     receive matched to the earliest unmatched send of identical message bytes to that receiver;
@@ -98,7 +98,7 @@ Tables and columns
     ``call``/``return``/``state`` payload or a ``states.data`` whose first byte is 0 instead of
     131 is a *skeleton* referring to rows here; readers inflate it to the original bytes.
 
-``clocks`` — a Lamport clock per event (store/causal.py).
+``clocks`` — a Lamport clock per event (store/causal/lamport_clocks.py).
     event_id; recording_id; lamport: 1 + max(previous event of the same process, the matched
     send for a receive / spawn for a spawned). If a → b (happens-before) then
     lamport(a) < lamport(b).

@@ -102,9 +102,9 @@ class ProcessAt:
     @property
     def mailbox(self) -> list[Event] | None:
         """``receive`` events of messages in the mailbox at ``ts`` (received, not yet handled by
-        a callback); None when the recording cannot tell (see store/flows.py)."""
+        a callback); None when the recording cannot tell (see store/mailbox.py)."""
         if self._mailbox is _UNSET:
-            from .flows import mailbox_at
+            from .mailbox import mailbox_at
 
             self._mailbox = mailbox_at(self.rec, self.process, self.ts)
         return self._mailbox

@@ -1,4 +1,5 @@
-"""Time travel: the state of a process at any moment, its evolution, stepping through events.
+"""Time travel: the state of a process at any moment and its evolution (stepping through
+events is store/stepping.py).
 
 A *moment* ``t`` is a node's monotonic time in native units (``Event.ts``), or an ``Event``
 (meaning "just after that event": ties at the same ts are broken by ``uniq``).
@@ -18,12 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .clocks import common_ns, moment_on
-from .diff import Change, changes
-from .errors import RecordingNotFound
+from .clocks import moment_on
 from .events import Event, EventKind, ProcessInfo
 from .gaps import Gap
-from .reader import EVENT_COLUMNS, EventList
+from .reader import EVENT_COLUMNS
+from .state_changes import Change, changes
 from .states import STATE_ROW_COLUMNS
 
 if TYPE_CHECKING:
@@ -180,107 +180,3 @@ def state_evolution(rec: "Recording", process: "ProcessRef", since: int | None =
     lo = rows[0][3] if rows else since
     hi = until if next_cursor is None else (out[-1].after.ts if out else until)
     return Evolution(proc, out, rec.gaps(lo, hi, node_id=proc.node_id), next_cursor)
-
-
-# -- stepping ----------------------------------------------------------------------------------
-
-SCOPES = ("recording", "process", "module", "causal")
-
-
-def step(rec: "Recording", event: Event, direction: int = 1, scope: str = "recording",
-         module: str | None = None) -> Event | None:
-    """The next (``direction=1``) or previous (``-1``) event from ``event`` within ``scope``:
-
-    * ``recording`` — the whole recording, in node time order ``(ts, uniq, id)``; with several
-      nodes, across them on the common clock (store/clocks.py), ties by node;
-    * ``process`` — the same process, in its own order;
-    * ``module`` — call/return/exception/state events of ``module`` (default: the event's own
-      module), in time order;
-    * ``causal`` — along the causal chain: forward from a ``send`` to its matched ``receive``
-      (from a ``spawn`` to the child's ``spawned``), otherwise to the next event of the same
-      process; backward from a ``receive`` to its matched ``send``, otherwise to the previous
-      event of the same process.
-
-    None at either end."""
-    if direction not in (1, -1):
-        raise ValueError("direction must be 1 (next) or -1 (previous)")
-    if scope not in SCOPES:
-        raise ValueError(f"unknown scope {scope!r}; use one of {', '.join(SCOPES)}")
-    nxt = direction == 1
-    op, order = (">", "ASC") if nxt else ("<", "DESC")
-    if scope == "process" or scope == "causal":
-        if scope == "causal":
-            from .causal import ensure_causal
-
-            ensure_causal(rec)
-            if nxt:
-                row = rec.db.query_one("SELECT recv_id FROM msg_links WHERE send_id = ?", (event.id,))
-            else:
-                row = rec.db.query_one("SELECT send_id FROM msg_links WHERE recv_id = ?", (event.id,))
-            if row is not None:
-                return rec.event(row[0])
-        row = rec.db.query_one(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE node_id = ? AND pid = ? AND id {op} ? "
-            f"ORDER BY id {order} LIMIT 1", (event.node_id, event.pid, event.id))
-    elif scope == "module":
-        mod = module or (event.mfa.module if event.mfa else None)
-        if mod is None:
-            raise ValueError(f"event {event.id} has no module; pass module=")
-        keys = [i for (n, i), m in rec.context.functions.items() if n == event.node_id
-                and (m.module == mod or m.module == "Elixir." + mod)]
-        if not keys:
-            raise RecordingNotFound(f"module {mod!r} has no traced function in recording {rec.id}")
-        row = rec.db.query_one(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE recording_id = ? AND node_id = ? "
-            f"AND kind IN (1, 2, 3, 13) AND aux IN ({','.join('?' * len(keys))}) "
-            f"AND (ts, uniq, id) {op} (?, ?, ?) ORDER BY ts {order}, uniq {order}, id {order} LIMIT 1",
-            (rec.id, event.node_id, *keys, event.ts, event.uniq, event.id))
-    elif len(rec.context.nodes) > 1:
-        return _step_across_nodes(rec, event, nxt)
-    else:
-        row = rec.db.query_one(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE recording_id = ? AND node_id = ? "
-            f"AND (ts, uniq, id) {op} (?, ?, ?) ORDER BY ts {order}, uniq {order}, id {order} LIMIT 1",
-            (rec.id, event.node_id, event.ts, event.uniq, event.id))
-    return rec.events_from_rows([row])[0] if row else None
-
-
-def _step_across_nodes(rec: "Recording", event: Event, nxt: bool) -> Event | None:
-    """The next / previous event of a multi-node recording on its common clock (store/clocks.py),
-    ties broken by node, then the node's own order: each node's nearest candidate, the
-    nearest of those."""
-    nodes = rec.context.nodes
-    c = common_ns(nodes[event.node_id], event.ts)
-    op, order = (">", "ASC") if nxt else ("<", "DESC")
-    best: tuple | None = None
-    for n in nodes.values():
-        if n.id == event.node_id:
-            cond, params = f"(ts, uniq, id) {op} (?, ?, ?)", [event.ts, event.uniq, event.id]
-        else:
-            # same common time: this node's events come after the event's node if its id is higher
-            later_on_tie = n.id > event.node_id
-            if nxt:
-                edge = c if later_on_tie else c + 1  # first common ns allowed
-                cond, params = "ts >= ?", [-((-edge * n.time_unit) // 1_000_000_000) - n.time_offset]
-            else:
-                edge = c if not later_on_tie else c - 1  # last common ns allowed
-                cond, params = "ts <= ?", [((edge + 1) * n.time_unit - 1) // 1_000_000_000 - n.time_offset]
-        row = rec.db.query_one(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE recording_id = ? AND node_id = ? AND {cond} "
-            f"ORDER BY ts {order}, uniq {order}, id {order} LIMIT 1", (rec.id, n.id, *params))
-        if row is None:
-            continue
-        e = rec.events_from_rows([row])[0]
-        key = (common_ns(n, e.ts), n.id, e.ts, e.uniq, e.id)
-        if best is None or (key < best[0] if nxt else key > best[0]):
-            best = (key, e)
-    return best[1] if best else None
-
-
-def events_around(rec: "Recording", event: Event, before: int = 5, after: int = 5) -> EventList:
-    """Context of an event in its process: up to ``before`` earlier and ``after`` later ones."""
-    prev = rec.events(pid=(event.node_id, event.pid), before_id=event.id, limit=max(before, 1),
-                      descending=True)[:before]
-    nxt = rec.events(pid=(event.node_id, event.pid), after_id=event.id, limit=max(after, 1))[:after]
-    evs = list(reversed(prev)) + [event] + list(nxt)
-    return EventList(evs, rec.gaps(evs[0].ts, evs[-1].ts, node_id=event.node_id), None)

@@ -196,7 +196,7 @@ def test_messages_between_two_recorded_nodes_are_matched(tmp_path):
 
 
 def test_live_recording_causality_is_extended_incrementally_and_equals_a_full_pass(tmp_path):
-    from elixir_scope.store import causal
+    from elixir_scope.store.causal import derive
 
     store = TraceStore.open(tmp_path / "inc.db")
     rec = store.create_recording("live", spec={}, limits={})
@@ -205,7 +205,7 @@ def test_live_recording_causality_is_extended_incrementally_and_equals_a_full_pa
     a, b, c = t.new_pid(), t.new_pid(), t.new_pid()
     r = store.recording(rec.id)
     calls = {"full": 0, "incremental": 0}
-    full, inc = causal.match_messages, causal._incremental
+    full, inc = derive.match_messages, derive._incremental
 
     def counting_full(*args, **kw):
         if len(args) == 1 and not kw:
@@ -217,7 +217,7 @@ def test_live_recording_causality_is_extended_incrementally_and_equals_a_full_pa
         calls["incremental"] += out is not None
         return out
 
-    causal.match_messages, causal._incremental = counting_full, counting_inc
+    derive.match_messages, derive._incremental = counting_full, counting_inc
     try:
         for round_ in range(6):
             t.send(a[1], b[1], b[0], Atom("same"), received=False)   # received in the next batch
@@ -228,15 +228,15 @@ def test_live_recording_causality_is_extended_incrementally_and_equals_a_full_pa
                 t.builder.add(EventKind.SEND, c[1], a[1], (Atom("late"), a[0]), ts=5)
             batch = t.take()
             rec.ingest_batch(node, batch.dict_entries, batch.events)
-            causal.ensure_causal(r)
+            derive.ensure_causal(r)
     finally:
-        causal.match_messages, causal._incremental = full, inc
+        derive.match_messages, derive._incremental = full, inc
     assert calls["incremental"] >= 3 and calls["full"] >= 2
     got_links = store.db.query("SELECT * FROM msg_links ORDER BY send_id")
     got_clocks = store.db.query("SELECT * FROM clocks ORDER BY event_id")
     with store.db.write("reset") as conn:
         conn.execute("UPDATE recordings SET causal_upto = 0")
-    causal.ensure_causal(r)
+    derive.ensure_causal(r)
     assert store.db.query("SELECT * FROM msg_links ORDER BY send_id") == got_links
     assert store.db.query("SELECT * FROM clocks ORDER BY event_id") == got_clocks
     assert len(got_clocks) == r.info.event_count and len(got_links) == 5 + 6

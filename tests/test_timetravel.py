@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from elixir_scope.instrument.etf import Atom, decode, encode
 from elixir_scope.store import EventKind, StatePolicy, TraceStore
 from elixir_scope.store.batch import SyntheticTrace
-from elixir_scope.store.diff import apply, changes, diff, same
+from elixir_scope.store.diff import apply, diff, same
+from elixir_scope.store.state_changes import changes
 
 NS = 1_000_000_000
 NIL = Atom("nil")

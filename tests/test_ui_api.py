@@ -171,7 +171,7 @@ def test_pinned_lanes_come_first_even_when_idle(client, cart):
 
 def test_term_trees_are_bounded_and_mark_changes():
     from elixir_scope.instrument.etf import Atom
-    from elixir_scope.store.diff import changes
+    from elixir_scope.store.state_changes import changes
     from elixir_scope.ui.terms import MAX_CHILDREN, term_tree
 
     old = {Atom("items"): list(range(500)), Atom("owner"): b"ann"}

@@ -7,7 +7,7 @@ A node is ``{"k": kind, "s": text, "c": [[label, node], ...], "more": n, "mark":
 - ``more``: children left out (a container shows at most ``MAX_CHILDREN``; the whole tree at
   most ``MAX_NODES`` nodes, deeper than ``MAX_DEPTH`` a container is a leaf);
 - ``mark`` (optional): ``changed`` (this value differs from the previous state), ``added``
-  (a new map key), or ``inner`` (something below changed) — from ``store.diff.changes``.
+  (a new map key), or ``inner`` (something below changed) — from ``store.state_changes.changes``.
 
 Paths of changes are compared by the printed form of each step (map key or list index), which
 is how they are shown too.
@@ -88,7 +88,7 @@ class _Builder:
 
 
 def term_tree(term: Any, changes: list | None = None) -> dict:
-    """The JSON tree of ``term``; ``changes`` (``store.diff.Change`` objects) mark what changed."""
+    """The JSON tree of ``term``; ``changes`` (``store.state_changes.Change`` objects) mark what changed."""
     marks: dict[tuple[str, ...], str] = {}
     for ch in changes or []:
         marks[tuple(path_text(ch.path))] = "added" if ch.kind == "added" else "changed"
@@ -96,7 +96,7 @@ def term_tree(term: Any, changes: list | None = None) -> dict:
 
 
 def change_json(ch) -> dict:
-    """One ``store.diff.Change`` for the browser: where, what kind, old and new (shortened)."""
+    """One ``store.state_changes.Change`` for the browser: where, what kind, old and new (shortened)."""
     out = {"kind": ch.kind, "path": path_text(ch.path)}
     if ch.kind in ("list_grown", "list_shrunk", "list_changed"):
         out.update(added=ch.added, removed=ch.removed)

@@ -123,7 +123,7 @@ async def _diagnose(args: argparse.Namespace, out: Output):
     if not out.json_mode:
         from rich.markdown import Markdown
 
-        from elixir_scope.instrument.etf.inspect import visible
+        from elixir_scope.instrument.etf.visible import visible
 
         out.console.print(Markdown(visible(render_markdown(report))))
         rc = report.root_cause

@@ -172,7 +172,7 @@ async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
     else:
         from rich.markdown import Markdown
 
-        from elixir_scope.instrument.etf.inspect import visible
+        from elixir_scope.instrument.etf.visible import visible
 
         out.console.print(Markdown(visible(md)))
     return 0 if report.verdict != "inconclusive" else 3

@@ -179,7 +179,7 @@ def run_snapshot(args: argparse.Namespace, out: Output) -> int:
 def run_timeline(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.mcp_server.history_models import call_models
     from elixir_scope.mcp_server.models import process_label
-    from elixir_scope.store.flows import process_timeline
+    from elixir_scope.store.timeline import process_timeline
 
     with opened_recording(args, args.recording) as rec:
         tl = process_timeline(rec, pick_process(rec, args.process, args.pid, audience="cli"))

@@ -36,18 +36,31 @@ is used: Elixir, unless a caller rendering one recording chose otherwise for the
 block (``instrument.etf.syntax.printing``) - so the many small printers under a tool (event
 rows, state texts, diffs, report lines) follow the recording's language without each being
 handed it.
+
+This module decides a term's structure, its bounds and the markers; how one atom, string or
+number is spelled (quoting, escapes, which binaries are text) is ``spelling``'s. Text that must
+be safe on a terminal as a whole (names, report lines) goes through ``visible.visible``.
 """
 
 from __future__ import annotations
 
-import math
-import re
 import struct
-import unicodedata
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .spelling import (
+    ASCII_PRINTABLE,
+    alias_name,
+    elixir_atom,
+    elixir_fun_name,
+    elixir_key,
+    erlang_atom,
+    escape,
+    float_text,
+    printable_utf8,
+    utf8_prefix,
+)
 from .terms import (
     Atom,
     BitBinary,
@@ -63,7 +76,7 @@ from .terms import (
     Ref,
 )
 
-__all__ = ["inspect", "InspectOptions", "visible"]
+__all__ = ["inspect", "InspectOptions"]
 
 Syntax = Literal["elixir", "erlang"]
 
@@ -72,24 +85,6 @@ PRINT_SYNTAX: ContextVar[Syntax] = ContextVar("elixir_scope_print_syntax", defau
 
 TRUNCATED = Atom("$truncated")
 REDACTED = Atom("[REDACTED]")
-
-_ELIXIR_PLAIN_ATOM = re.compile(r"[a-zA-Z_][a-zA-Z0-9_@]*[?!]?\Z")
-_ELIXIR_ALIAS = re.compile(r"[A-Z][a-zA-Z0-9_]*(\.[A-Z][a-zA-Z0-9_]*)*\Z")
-_ELIXIR_OPERATORS = frozenset(
-    "+ - * / ++ -- ** ! ^ & && || &&& ||| <<< >>> <<~ ~>> <~ ~> <~> <|> < > <= >= == != === !== "
-    "=~ |> . .. ... <- -> \\\\ :: @ = | ~~~ ^^^ %{} {} % <<>> +++ ---".split()
-)
-_ERLANG_PLAIN_ATOM = re.compile(r"[a-z][a-zA-Z0-9_@]*\Z")
-_ERLANG_RESERVED = frozenset(
-    "after and andalso band begin bnot bor bsl bsr bxor case catch cond div end fun if let not "
-    "of or orelse receive rem try when xor maybe else".split()
-)
-# Escapes Elixir (and Erlang) print by name inside strings and charlists.
-_ESCAPES = {
-    "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v", "\b": "\\b", "\f": "\\f",
-    "\x1b": "\\e", "\x7f": "\\d", "\x07": "\\a",
-}
-_ASCII_PRINTABLE = frozenset(range(32, 127)) | {ord(c) for c in _ESCAPES}
 
 
 @dataclass(frozen=True)
@@ -163,7 +158,7 @@ class _Printer:
         if isinstance(t, int):
             return self.integer(t)
         if isinstance(t, float):
-            return _float(t)
+            return float_text(t)
         if isinstance(t, (bytes, bytearray, memoryview)):
             return self.binary(bytes(t))
         if isinstance(t, str):  # a Python-side string: shown like the binary it stands for
@@ -189,7 +184,7 @@ class _Printer:
             return f"#Port<0.{t.id}>"
         if isinstance(t, Export):
             if self.ex:
-                return f"&{self.module(t.module)}.{self.fun_name(t.function)}/{t.arity}"
+                return f"&{self.module(t.module)}.{elixir_fun_name(t.function.name)}/{t.arity}"
             return f"fun {self.atom(t.module)}:{self.atom(t.function)}/{t.arity}"
         if isinstance(t, Fun):
             return self.fun(t)
@@ -207,46 +202,22 @@ class _Printer:
 
     # -- atoms ---------------------------------------------------------------------------
     def atom(self, a: Atom) -> str:
-        name = a.name
         if a is TRUNCATED:
             return "«truncated»"
         if a is REDACTED:
             return "«redacted»"
-        if self.ex:
-            if name == "nil":
-                return "nil"
-            if name.startswith("Elixir.") and _ELIXIR_ALIAS.match(name[7:]):
-                return name[7:]
-            if _ELIXIR_PLAIN_ATOM.match(name) or name in _ELIXIR_OPERATORS:
-                return ":" + name
-            return ':"' + _escape(name, '"') + '"'
-        if _ERLANG_PLAIN_ATOM.match(name) and name not in _ERLANG_RESERVED:
-            return name
-        return "'" + _escape(name, "'") + "'"
+        return elixir_atom(a.name) if self.ex else erlang_atom(a.name)
 
     def module(self, a: Atom) -> str:
         """A module name in Elixir call position: ``String``, ``:lists``."""
-        name = a.name
-        if name.startswith("Elixir.") and _ELIXIR_ALIAS.match(name[7:]):
-            return name[7:]
-        return self.atom(a)
-
-    def fun_name(self, a: Atom) -> str:
-        name = a.name
-        if _ELIXIR_PLAIN_ATOM.match(name) or name in _ELIXIR_OPERATORS:
-            return name
-        return '"' + _escape(name, '"') + '"'
+        alias = alias_name(a.name)
+        return alias if alias is not None else self.atom(a)
 
     def key(self, a: Atom) -> str | None:
         """``a:`` for a keyword/map key, or None when it must be printed ``:a =>``."""
-        name = a.name
         if a is TRUNCATED or a is REDACTED:
             return None
-        if name.startswith("Elixir.") and _ELIXIR_ALIAS.match(name[7:]):
-            return None
-        if _ELIXIR_PLAIN_ATOM.match(name):
-            return name + ":"
-        return '"' + _escape(name, '"') + '":'
+        return elixir_key(a.name)
 
     # -- binaries ------------------------------------------------------------------------
     def binary(self, b: bytes) -> str:
@@ -254,15 +225,15 @@ class _Printer:
             # only the shown prefix is examined (cut at a character boundary), so a 1 GB
             # binary costs what its first few KB cost; it is judged printable by that prefix
             head = b[: 4 * self.o.printable_limit + 4]
-            text = _printable_utf8(_utf8_prefix(head))
+            text = printable_utf8(utf8_prefix(head))
             if text is not None and len(text) > self.o.printable_limit:
-                body = _escape(text[: self.o.printable_limit], '"', interpolation=self.ex)
+                body = escape(text[: self.o.printable_limit], '"', interpolation=self.ex)
                 return f'"{body}" <> ...' if self.ex else f'<<"{body}"...>>'
             return self.bytes_list(list(b[: self.o.limit + 1]), None)
-        text = _printable_utf8(b)
+        text = printable_utf8(b)
         if text is not None:
             cut = len(text) > self.o.printable_limit
-            body = _escape(text[: self.o.printable_limit], '"', interpolation=self.ex)
+            body = escape(text[: self.o.printable_limit], '"', interpolation=self.ex)
             if self.ex:
                 return f'"{body}"' + (" <> ..." if cut else "")
             return f'<<"{body}"' + ("...>>" if cut else ">>")
@@ -317,22 +288,22 @@ class _Printer:
         return "{" + sep.join(self._items(list(t), self.term)) + "}"
 
     def charlist(self, items: list[int]) -> str:
-        if items and all(isinstance(c, int) and c in _ASCII_PRINTABLE for c in items):
+        if items and all(isinstance(c, int) and c in ASCII_PRINTABLE for c in items):
             text = "".join(map(chr, items))
             cut = len(text) > self.o.printable_limit
             if not self.ex:
-                body = _escape(text[: self.o.printable_limit], '"')
+                body = escape(text[: self.o.printable_limit], '"')
                 return f'"{body}"' + ("..." if cut else "")
             if self.o.charlists == "sigil":
-                body = _escape(text[: self.o.printable_limit], '"', interpolation=True)
+                body = escape(text[: self.o.printable_limit], '"', interpolation=True)
                 return f'~c"{body}"' + (" ++ ..." if cut else "")
-            body = _escape(text[: self.o.printable_limit], "'", interpolation=True)
+            body = escape(text[: self.o.printable_limit], "'", interpolation=True)
             return f"'{body}'" + (" ++ ..." if cut else "")
         return self.plain_list(list(items))
 
     def list(self, items: list[Any]) -> str:
         if items and all(type(c) is int for c in items):
-            if all(c in _ASCII_PRINTABLE for c in items):
+            if all(c in ASCII_PRINTABLE for c in items):
                 # only the shown part is turned into text (a 10-million-element charlist
                 # costs its prefix)
                 return self.charlist(items[: self.o.printable_limit + 1])
@@ -386,94 +357,3 @@ class _Printer:
         if self.ex:
             return f"#Function<{index}/{f.arity} in {self.module(module)}>"
         return f"#Fun<{self.atom(module)}.{index}/{f.arity}>"
-
-
-# ASCII bytes that make a binary non-printable (everything else ASCII prints or escapes).
-_ASCII_UNPRINTABLE = re.compile(rb"[\x00-\x06\x0e-\x1a\x1c-\x1f]")
-# Characters that need an escape inside quotes (checked before the slow per-character path).
-_NEEDS_ESCAPE = {q: re.compile(r"[\\%s\x00-\x1f\x7f]|#\{" % re.escape(q)) for q in ("\"", "'")}
-
-
-# Characters that can drive a terminal or reorder text: C0 controls (tab excepted), DEL, C1
-# controls (U+009B is a one-character CSI) and the bidirectional overrides/isolates.
-_INVISIBLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def visible(text: str) -> str:
-    """``text`` with every control character shown as an escape (``\x1b``, ``\u202e``), so a
-    name chosen by the traced application cannot move the cursor, recolour or clear a
-    terminal, or reorder what is shown. Printable text is unchanged."""
-    if not isinstance(text, str):
-        text = str(text)
-    if not _INVISIBLE.search(text):
-        return text
-    return _INVISIBLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
-                          else f"\\u{ord(m.group()):04x}", text)
-
-
-def _utf8_prefix(b: bytes) -> bytes:
-    """``b`` without a UTF-8 sequence cut short at its end."""
-    for back in range(1, min(4, len(b)) + 1):
-        byte = b[-back]
-        if byte & 0xC0 == 0x80:
-            continue  # a continuation byte: look further back for its lead byte
-        if byte < 0x80:
-            return b
-        need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
-        return b if need <= back else b[:-back]
-    return b
-
-
-def _printable_utf8(b: bytes) -> str | None:
-    if b.isascii():  # the common case, answered without a per-character loop
-        return None if _ASCII_UNPRINTABLE.search(b) else b.decode("ascii")
-    try:
-        text = b.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    for ch in text:
-        if ch in _ESCAPES:
-            continue
-        o = ord(ch)
-        if 0x20 <= o < 0x7F:
-            continue
-        if o < 0xA0 or unicodedata.category(ch) in ("Cc", "Cs", "Cn"):
-            return None
-    return text
-
-
-def _escape(text: str, quote: str, interpolation: bool = False) -> str:
-    fast = _NEEDS_ESCAPE.get(quote)
-    if fast is not None and not fast.search(text):
-        return text
-    out = []
-    prev = ""
-    for ch in text:
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == quote:
-            out.append("\\" + quote)
-        elif ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif interpolation and ch == "{" and prev == "#":
-            out[-1] = "\\#"
-            out.append("{")
-        elif ord(ch) < 0x20:
-            out.append(f"\\x{ord(ch):02X}")
-        else:
-            out.append(ch)
-        prev = ch
-    return "".join(out)
-
-
-def _float(x: float) -> str:
-    """Shortest round-trip digits, written as Elixir does (``1.0e20``, ``0.1``)."""
-    if math.isnan(x) or math.isinf(x):
-        return repr(x)  # not produced by the BEAM; shown plainly rather than crashing
-    s = repr(x)
-    if "e" not in s:
-        return s
-    mantissa, exp = s.split("e")
-    if "." not in mantissa:
-        mantissa += ".0"
-    return f"{mantissa}e{int(exp)}"

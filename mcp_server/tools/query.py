@@ -24,7 +24,7 @@ from ..config import ServerConfig
 from ..errors import tool_errors
 from ..state import app_state
 from .annotations import READ_ONLY_LOCAL
-from elixir_scope.instrument.etf.inspect import visible
+from elixir_scope.instrument.etf.visible import visible
 
 from .common import RecordingArg, in_thread, term_text
 

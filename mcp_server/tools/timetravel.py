@@ -125,12 +125,12 @@ def register(server: MCPServer, config: ServerConfig) -> None:
                                cursor: CursorArg = None) -> TimelineModel:
         """A process's call tree over time: each traced call with its arguments, result or
         exception, and duration, depth-first, a page at a time."""
-        from elixir_scope.store import flows
+        from elixir_scope.store.timeline import process_timeline
 
         offset = parse_cursor(cursor)
 
         def run(rec: Any) -> TimelineModel:
-            tl = flows.process_timeline(rec, pick_process(rec, process), since_ts, until_ts)
+            tl = process_timeline(rec, pick_process(rec, process), since_ts, until_ts)
             calls, more = call_models(tl.roots, max_calls, offset)
             nxt = str(offset + len(calls)) if more else None
             return TimelineModel(process=process_label(tl.process), calls=calls, truncated=tl.truncated,
@@ -165,13 +165,13 @@ def register(server: MCPServer, config: ServerConfig) -> None:
                          direction: Annotated[Literal["next", "previous"], Field(description="Which way to step.")] = "next",
                          scope: Annotated[Literal["recording", "process", "module", "causal"], Field(description="recording: next event on the node; process: same process; module: same module's calls; causal: along send→receive.")] = "recording") -> StepResult:
         """Step from an event to the next/previous one, like a debugger stepping through a recording."""
-        from elixir_scope.store import timetravel
+        from elixir_scope.store import stepping
 
         def run(rec: Any) -> StepResult:
-            found = timetravel.step(rec, rec.event(event_id), 1 if direction == "next" else -1, scope)
+            found = stepping.step(rec, rec.event(event_id), 1 if direction == "next" else -1, scope)
             if found is None:
                 return StepResult(event=None, context=[])
-            around = timetravel.events_around(rec, found, before=2, after=2)
+            around = stepping.events_around(rec, found, before=2, after=2)
             return StepResult(event=event_row(found), context=[event_row(e, limit=8, printable_limit=120) for e in around])
         return await on_recording(ctx, recording, run)
 

@@ -7,7 +7,7 @@ Parquet writes it as a row of the ``calls`` table. It also places messages: a ``
 to the innermost call open in the sender when it was sent; a ``receive`` belongs to the
 innermost call open in the receiver, or — a GenServer receives its request *before* the
 callback that handles it is called — to the next call the receiver opens ("the span that
-received it"). Matched send → receive pairs come from ``msg_links`` (store/causal.py).
+received it"). Matched send → receive pairs come from ``msg_links`` (store/causal/matching.py).
 
 Bounded: the events are read in pages; what stays in memory is the open calls of each process
 (at most ``max_depth`` deep), at most ``max_messages`` messages per call (the rest counted),

@@ -1,6 +1,6 @@
 """Which sends were never received — by message identity, not by content alone.
 
-The matching itself is the causal-order analysis's (store/causal.py, `ensure_causal`): a
+The matching itself is the causal-order analysis's (store/causal/, `ensure_causal`): a
 receive takes the earliest still-unmatched send of identical bytes to that receiver, so two
 identical messages sent twice and received once leave exactly one — the later — unmatched;
 its result is `msg_links`. This module only decides which sends can be *judged*: a send to a

@@ -74,7 +74,7 @@ def process_state(request: Request):
                 "cause": v.ev(change.cause) if change.cause else None,
                 "message": short(change.message, 400) if change.cause else None,
             }
-    from elixir_scope.store.flows import mailbox_at
+    from elixir_scope.store.mailbox import mailbox_at
 
     box = mailbox_at(rec, proc, t)
     out["mailbox"] = None if box is None else [v.ev(e) for e in box[:MAX_MAILBOX]]

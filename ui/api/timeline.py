@@ -66,7 +66,7 @@ def event_detail(request: Request):
         raise ApiError(404, str(exc)) from exc
     out = v.ev(e, detail=True)
     if e.kind in (EventKind.SEND, EventKind.RECEIVE):
-        from elixir_scope.store.timetravel import step
+        from elixir_scope.store.stepping import step
 
         other = step(rec, e, 1 if e.kind == EventKind.SEND else -1, "causal")
         if other is not None and other.kind in (EventKind.SEND, EventKind.RECEIVE) and other.kind != e.kind:
