@@ -106,7 +106,15 @@ class Output:
     def line(self, text: str = "") -> None:
         """Plain text (possibly several lines, e.g. a generated test): control characters other
         than the line breaks are shown as escapes, markup is not interpreted."""
-        self.console.print("\n".join(visible(part) for part in text.split("\n")), markup=False, highlight=False)
+        self.console.print(visible_lines(text), markup=False, highlight=False)
+
+    def markdown(self, text: str) -> None:
+        """A Markdown document (a diagnosis report) rendered for people: control characters
+        other than the line breaks are shown as escapes first, line by line (escaping the
+        whole text would print every line break as a literal ``\\x0a``)."""
+        from rich.markdown import Markdown
+
+        self.console.print(Markdown(visible_lines(text)))
 
     def warn(self, text: str) -> None:
         """A warning for people (stderr), e.g. gaps in what was examined."""
@@ -120,6 +128,11 @@ class Output:
         self.err.print(f"[bold red]error:[/bold red] {safe(message)}", soft_wrap=True)
         if hint:
             self.err.print(f"[yellow]hint:[/yellow] {safe(hint)}", soft_wrap=True)
+
+
+def visible_lines(text: str) -> str:
+    """``text`` with control characters shown as escapes, its line breaks kept."""
+    return "\n".join(visible(part) for part in text.split("\n"))
 
 
 def safe(text: str) -> str:

@@ -35,7 +35,9 @@ def budget(n: int) -> settings:
 
 # -- terms ---------------------------------------------------------------------------------
 
-atoms = st.text(max_size=20).map(Atom)
+# the atoms true and false are Python's booleans once decoded (st.booleans() covers them), so an
+# Atom("false") does not survive a round trip as an Atom by design
+atoms = st.text(max_size=20).filter(lambda s: s not in ("true", "false")).map(Atom)
 leaves = st.one_of(
     st.integers(min_value=-(2 ** 70), max_value=2 ** 70), st.floats(allow_nan=False, allow_infinity=False),
     st.binary(max_size=40), atoms, st.booleans(),

@@ -121,6 +121,8 @@ def test_full_wheel_runs_the_demo_and_serves_mcp(wheel, tmp_path):
     _run([bin_ / "elixir-scope", "--help"], cwd=tmp_path, env=run_env)
     demo = _run([bin_ / "elixir-scope", "demo", "--record-seconds", "2"], cwd=tmp_path, env=run_env, timeout=600)
     assert "SampleApp" in demo.stdout and "Traceback" not in demo.stderr
+    # the report is rendered Markdown, its line breaks intact (not shown as escapes)
+    assert "\\x0a" not in demo.stdout and "Root cause" in demo.stdout, demo.stdout[-3000:]
     # the export extra is part of [all]: the demo's recording as Parquet files
     rid = json.loads(_run([bin_ / "elixir-scope", "recordings", "--json"], cwd=tmp_path, env=run_env).stdout)[0]["id"]
     pq = json.loads(_run([bin_ / "elixir-scope", "export", str(rid), "--parquet", tmp_path / "pq", "--json"],

@@ -121,11 +121,7 @@ async def _diagnose(args: argparse.Namespace, out: Output):
     finally:
         app.stop()
     if not out.json_mode:
-        from rich.markdown import Markdown
-
-        from elixir_scope.instrument.etf.visible import visible
-
-        out.console.print(Markdown(visible(render_markdown(report))))
+        out.markdown(render_markdown(report))
         rc = report.root_cause
         truth = sc["culprit"]
         if rc is not None:

@@ -170,11 +170,7 @@ async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
     if out.json_mode:
         out.console.file.write(report.to_json() + "\n")
     else:
-        from rich.markdown import Markdown
-
-        from elixir_scope.instrument.etf.visible import visible
-
-        out.console.print(Markdown(visible(md)))
+        out.markdown(md)
     return 0 if report.verdict != "inconclusive" else 3
 
 
