@@ -199,10 +199,11 @@ class Relay:
         if entry is None:
             return False, False
         method, version, served = entry
-        if method == "initialize" and result is not None:
-            version = self._version = result.get("protocolVersion")  # what the server negotiated
-        elif version is None:
-            version = self._version
+        if method == "initialize":
+            if result is not None:
+                version = self._version = result.get("protocolVersion")  # what the server negotiated
+        else:
+            version = self._version  # the server's answer to initialize came first
         if result is not None and isinstance(version, str):
             self.cache.put(method, version, result)
             self.cache.save()

@@ -184,6 +184,8 @@ class Answers:
         self.versions = tuple(versions)
         self.latest = latest
         self.results: dict[str, dict[str, dict[str, Any]]] = {m: {} for m in METHODS}
+        # False once a known answer turned out stale here: the shipped ones are not merged in again
+        self.trust_shipped = True
 
     @classmethod
     def from_json(cls, data: Any, key: str) -> Answers | None:
@@ -197,6 +199,7 @@ class Answers:
         if not sources_match(data.get("sources")):
             return None
         answers = cls(key, data["sources"], tuple(versions), latest)
+        answers.trust_shipped = data.get("trust_shipped", True) is not False
         for method in METHODS:
             got = data.get(method)
             if isinstance(got, dict):
@@ -218,7 +221,7 @@ class Answers:
             index[v] = lists.index(result)
         return {"format": FORMAT, "key": self.key, "sources": self.sources, "versions": list(self.versions),
                 "latest": self.latest, "initialize": self.results["initialize"], "tools/list_index": index,
-                "tool_lists": lists}
+                "tool_lists": lists, **({} if self.trust_shipped else {"trust_shipped": False})}
 
 
 def _read_json(path: Path) -> Any:
@@ -259,7 +262,7 @@ class StartCache:
         user = Answers.from_json(_read_json(path), key)
         ship = shipped_answers(config, key, shipped)
         if user is not None:
-            if ship is not None and ship.versions == user.versions:
+            if ship is not None and ship.versions == user.versions and user.trust_shipped:
                 for method in METHODS:  # the same key and current sources: both are right
                     user.results[method] = {**ship.results[method], **user.results[method]}
             return cls(path, user, "user")
@@ -297,6 +300,7 @@ class StartCache:
         if known.get(version) != result:
             if version in known:
                 known.clear()
+                self.answers.trust_shipped = False
             known[version] = result
             self.changed = True
 

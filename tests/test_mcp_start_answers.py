@@ -131,6 +131,12 @@ def test_the_user_cache_completes_and_overrides_the_shipped_answers(tmp_path):
     # the server's answer replaces a stale one, and the others known with it are dropped
     cache.put("tools/list", "2025-06-18", {"tools": [{"name": "x"}]})
     assert cache.get("tools/list", "2025-03-26") is None and cache.changed
+    cache.save()
+    # answers seen stale here: the shipped ones are not merged in again
+    again = StartCache.open(ServerConfig(), user_dir, shipped=_copy_shipped(tmp_path))
+    assert again.origin == "user" and again.get("tools/list", "2025-06-18") == {"tools": [{"name": "x"}]}
+    assert again.get("tools/list", "2025-03-26") is None
+    assert again.get("initialize", "2025-03-26") is not None  # the user file's own
 
 
 @pytest.mark.parametrize("requested", ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28",
