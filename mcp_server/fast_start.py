@@ -100,7 +100,7 @@ class Relay:
         self._version: str | None = None  # the protocol version negotiated by the first initialize
         self._init_served = False
         # request id (as JSON text) -> (method, protocol version, result served early or None)
-        self.watched: dict[str, tuple[str, str, dict[str, Any] | None]] = {}
+        self.watched: dict[str, tuple[str, str | None, dict[str, Any] | None]] = {}
         self._lock = threading.Lock()
         # set when nothing (more) can be answered early: the build may take the CPU now
         self.go = threading.Event()
@@ -165,8 +165,9 @@ class Relay:
         rid = json.dumps(msg["id"])
         params = msg.get("params")
         if msg["method"] == "initialize":
-            if self._init_seen:
-                self.go.set()  # a second handshake: the server's business
+            if self._init_seen:  # a second handshake: the server's business, and all after it
+                self.early = False
+                self.go.set()
                 return
             self._init_seen = True
             if _plausible_initialize(params):

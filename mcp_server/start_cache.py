@@ -50,8 +50,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .config import ServerConfig
 
-__all__ = ["StartCache", "Answers", "environment_key", "loaded_sources", "sources_match", "params_key",
-           "shipped_path", "SHIPPED_DIR", "MAX_FILES"]
+__all__ = ["StartCache", "Answers", "environment_key", "loaded_sources", "sources_match", "shipped_path",
+           "SHIPPED_DIR", "MAX_FILES"]
 
 FORMAT = 2
 MAX_FILES = 16
@@ -64,14 +64,6 @@ DEPENDENCIES = ("mcp", "mcp_types", "pydantic", "pydantic_core")
 ANSWER_FIELDS = ("allow_mutations",)
 # The packages the server is built from (the command line's modules only start it).
 SERVER_PACKAGES = ("mcp_server", "store", "instrument", "agents", "knowledge")
-
-
-def params_key(params: Any) -> str:
-    """A stable hash of a request's parameters (``_meta`` left out: progress tokens vary)."""
-    if isinstance(params, dict):
-        params = {k: v for k, v in params.items() if k != "_meta"}
-    text = json.dumps(params, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def dependency_versions() -> dict[str, str]:

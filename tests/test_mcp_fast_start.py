@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from elixir_scope.mcp_server.config import ServerConfig
-from elixir_scope.mcp_server.start_cache import environment_key, params_key, shipped_path
+from elixir_scope.mcp_server.start_cache import environment_key, shipped_path
 from support.mcp_servers import server_argv, stdio_client_env
 
 PARAMS = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "fast-start-test", "version": "1"}}
@@ -180,8 +180,6 @@ def test_environment_key_follows_the_settings_that_shape_answers(tmp_path):
     assert environment_key(base) == environment_key(ServerConfig())
     assert environment_key(base) == environment_key(base.with_(token="x" * 20, default_node="a@b", syntax="erlang"))
     assert environment_key(base) != environment_key(base.with_(allow_mutations=True))
-    assert params_key({"a": 1, "_meta": {"progressToken": 7}}) == params_key({"a": 1})
-    assert params_key({"a": 1}) != params_key({"a": 2})
 
 
 def test_start_cache_setting_from_the_environment(tmp_path):
