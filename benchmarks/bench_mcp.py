@@ -125,7 +125,19 @@ def stop_load(procs: list[subprocess.Popen]) -> None:
         p.wait(timeout=10)
 
 
+def shipped_answers_current() -> bool:
+    """Whether the start answers shipped in the package hold for this code (else the "first
+    start" row would silently measure the slow path)."""
+    from elixir_scope.mcp_server.config import ServerConfig
+    from elixir_scope.mcp_server.start_cache import StartCache
+
+    return StartCache.open(ServerConfig(), Path(tempfile.gettempdir()) / "no-such-start-cache").origin == "shipped"
+
+
 def bench_cold_start(runs: int, load: int) -> None:
+    if not shipped_answers_current():
+        sys.exit("bench_mcp: the shipped start answers are stale for this code: run "
+                 ".venv/bin/python scripts/build_start_cache.py first")
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     with tempfile.TemporaryDirectory() as tmp:
         baseline = Path(tmp) / "baseline_server.py"
