@@ -224,7 +224,7 @@ def _answer_basis() -> tuple[dict[str, str], tuple[str, ...], str]:
     """What the built server's answers depend on: its sources and the SDK's handshake versions."""
     from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
 
-    from .start_cache import loaded_sources
+    from .start_key import loaded_sources
 
     return loaded_sources(), tuple(HANDSHAKE_PROTOCOL_VERSIONS), LATEST_HANDSHAKE_VERSION
 

@@ -18,7 +18,8 @@ import json
 import queue
 from typing import TYPE_CHECKING, Any
 
-from .start_cache import Answers, environment_key, loaded_sources, shipped_path
+from .start_cache import Answers, environment_key, shipped_path
+from .start_key import loaded_sources
 
 if TYPE_CHECKING:
     from .config import ServerConfig

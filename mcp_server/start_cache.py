@@ -7,16 +7,11 @@ server, once loaded, answers the same requests again: its answers are compared w
 ones and replace them in the cache (a served tool list that turns out stale is followed by
 ``notifications/tools/list_changed``, so the client asks again).
 
-What the answers depend on, and so what makes a cached answer valid (content, never file
-dates, so an answer computed once is valid on every install of the same code):
-
-- the *environment key*: the cache format, the installed versions of the distributions that
-  shape the answers (``DEPENDENCIES``: the SDK and pydantic, read from their ``.dist-info``
-  folder names) and the settings that shape them (``ANSWER_FIELDS``: ``allow_mutations``;
-  tests/test_mcp_start_answers.py checks that changing any other setting changes no answer);
-- the *sources*: the sha256 of every ElixirScope module the server had imported when it was
-  built (the answers are computed by that code and no other), recorded with the answers and
-  checked against the files on disk before anything is served.
+What the answers depend on, and so what makes stored answers valid, is ``start_key``'s: an
+*environment key* (the SDK's and pydantic's installed versions, ``--allow-mutations``, the
+format) naming them, and the *sources* (the sha256 of every module that built the server)
+recorded with them and checked against the files on disk before anything is served - content,
+never file dates, so answers computed once hold on every install of the same code.
 
 The answers themselves are kept per negotiated protocol version, not per client: the SDK
 answers ``initialize`` from the requested version alone (``requested`` if it is one of the
@@ -39,130 +34,28 @@ Files are small JSON, written atomically; the folder keeps the ``MAX_FILES`` mos
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import sys
-from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from . import start_key
+from .start_key import sources_match
 
 if TYPE_CHECKING:
     from .config import ServerConfig
 
-__all__ = ["StartCache", "Answers", "environment_key", "loaded_sources", "sources_match", "shipped_path",
-           "SHIPPED_DIR", "MAX_FILES"]
+__all__ = ["StartCache", "Answers", "environment_key", "shipped_path", "SHIPPED_DIR", "MAX_FILES", "FORMAT"]
 
 FORMAT = 2
 MAX_FILES = 16
 METHODS = ("initialize", "tools/list")
 SHIPPED_DIR = Path(__file__).parent  # start_answers-<settings>.json (shipped_path)
-PACKAGE = "elixir_scope"
-# The distributions whose code shapes the answers (schemas, serialisation, negotiation).
-DEPENDENCIES = ("mcp", "mcp_types", "pydantic", "pydantic_core")
-# The settings that shape the answers (the tools registered); every other one leaves them alone.
-ANSWER_FIELDS = ("allow_mutations",)
-# The packages the server is built from (the command line's modules only start it).
-SERVER_PACKAGES = ("mcp_server", "store", "instrument", "agents", "knowledge")
-
-
-def dependency_versions() -> dict[str, str]:
-    """``{distribution: version}`` from the ``.dist-info`` folders beside each package
-    (no import, no metadata parsing); ``"?"`` when it cannot be told."""
-    found: dict[str, str] = {}
-    listed: dict[str, list[str]] = {}
-    for name in DEPENDENCIES:
-        version = "?"
-        spec = find_spec(name)
-        if spec is not None and spec.origin:
-            folder = os.path.dirname(os.path.dirname(spec.origin))
-            if folder not in listed:
-                try:
-                    listed[folder] = os.listdir(folder)
-                except OSError:
-                    listed[folder] = []
-            prefix = name + "-"
-            for entry in listed[folder]:
-                if entry.endswith(".dist-info") and entry.startswith(prefix) and "-" not in entry[len(prefix):-10]:
-                    version = entry[len(prefix):-10]
-                    break
-        found[name] = version
-    return found
 
 
 def environment_key(config: ServerConfig) -> str:
-    """The hash naming the answers for ``config`` with the installed dependencies."""
-    settings = {f: getattr(config, f) for f in ANSWER_FIELDS}
-    text = json.dumps({"format": FORMAT, "dependencies": dependency_versions(), "settings": settings},
-                      sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:40]
-
-
-def _sha256_file(path: str) -> str | None:
-    try:
-        with open(path, "rb") as f:
-            return hashlib.sha256(f.read()).hexdigest()
-    except OSError:
-        return None
-
-
-def loaded_sources() -> dict[str, str]:
-    """``{relative path: sha256}`` of every module of ``SERVER_PACKAGES`` (and the root package)
-    imported so far, the path taken
-    from its top-level package (``mcp_server/tools/query.py``; ``__init__.py`` for the root)."""
-    out: dict[str, str] = {}
-    for name, module in list(sys.modules.items()):
-        if name != PACKAGE and not name.startswith(PACKAGE + "."):
-            continue
-        parts = name.split(".")
-        if len(parts) > 1 and parts[1] not in SERVER_PACKAGES:
-            continue
-        file = getattr(module, "__file__", None)
-        if not file or not file.endswith(".py"):
-            continue
-        if len(parts) == 1:
-            rel = "__init__.py"
-        else:
-            top = sys.modules.get(f"{PACKAGE}.{parts[1]}")
-            roots = list(getattr(top, "__path__", []) or [])
-            if not roots:
-                continue
-            rel = parts[1] + "/" + os.path.relpath(file, roots[0]).replace(os.sep, "/")
-        digest = _sha256_file(file)
-        if digest is not None:
-            out[rel] = digest
-    return out
-
-
-def _package_root(top: str, roots: dict[str, str | None]) -> str | None:
-    if top not in roots:
-        try:
-            spec = find_spec(f"{PACKAGE}.{top}")  # imports only the elixir_scope package itself
-        except (ImportError, ValueError):
-            spec = None
-        locations = list(spec.submodule_search_locations or []) if spec else []
-        roots[top] = locations[0] if locations else None
-    return roots[top]
-
-
-def sources_match(sources: Any) -> bool:
-    """True when every recorded source file still has the recorded content."""
-    if not isinstance(sources, dict) or not sources:
-        return False
-    roots: dict[str, str | None] = {}
-    for rel, digest in sources.items():
-        if not isinstance(rel, str) or ".." in rel.split("/"):
-            return False
-        if rel == "__init__.py":
-            spec = find_spec(PACKAGE)
-            path = spec.origin if spec else None
-        else:
-            top, _, rest = rel.partition("/")
-            root = _package_root(top, roots)
-            path = os.path.join(root, *rest.split("/")) if root else None
-        if path is None or _sha256_file(path) != digest:
-            return False
-    return True
+    """The key naming the answers for ``config`` with the installed dependencies (start_key)."""
+    return start_key.environment_key(config, FORMAT)
 
 
 class Answers:
@@ -226,7 +119,7 @@ def _read_json(path: Path) -> Any:
 def shipped_path(config: ServerConfig, directory: Path = SHIPPED_DIR) -> Path:
     """The shipped answers' file for ``config``'s settings: ``start_answers-default.json``,
     ``start_answers-allow_mutations.json``."""
-    name = "-".join(f for f in ANSWER_FIELDS if getattr(config, f)) or "default"
+    name = "-".join(f for f in start_key.ANSWER_FIELDS if getattr(config, f)) or "default"
     return directory / f"start_answers-{name}.json"
 
 

@@ -22,10 +22,10 @@ from elixir_scope.mcp_server.start_cache import (
     SHIPPED_DIR,
     Answers,
     StartCache,
-    dependency_versions,
     environment_key,
     shipped_path,
 )
+from elixir_scope.mcp_server.start_key import dependency_versions
 from support.mcp_servers import run_inspector, server_argv, stdio_client_env
 from support.nodes import REPO
 
