@@ -5,8 +5,9 @@ and stderr, as the SDK's own stdio transport does, so stray output never reaches
 starts building the server (importing the MCP SDK, registering the tools) in a thread, and
 meanwhile reads the client's lines itself:
 
-- ``initialize`` whose exact parameters were answered before (``start_cache``) is answered
-  from the cache, and then so is ``tools/list`` (first page, no cursor);
+- ``initialize`` is answered from the cache (``start_cache``: the shipped answers or the user
+  cache) for the protocol version the SDK would negotiate with these parameters - any client,
+  also one never seen before - and then so is ``tools/list`` (first page, no cursor);
 - every line, answered or not, is kept and replayed to the server once it is built, in
   order, so the server's session goes through the same handshake; its answers to requests
   already answered are not sent again but compared and stored in the cache (a stale tool
@@ -17,8 +18,11 @@ The build starts as soon as nothing more can be answered early (after the cached
 ``tools/list``, on a cache miss, on any other request, or after ``HOLD_S``): both in one
 process would fight over the GIL, and on a loaded machine that costs the early answers most.
 
-With an empty cache (first start, new code, new configuration, a new client) nothing is
-answered early and the server's answers fill the cache for the next start.
+With no current answers (edited code, another SDK version, no shipped answers for the
+configuration) nothing is answered early and the server's answers fill the user cache for the
+next start. ``initialize`` parameters that the SDK might refuse (no string ``protocolVersion``,
+no ``capabilities`` object, no ``clientInfo`` with string ``name`` and ``version``) are left
+to the server.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from .start_cache import StartCache, params_key
+from .start_cache import StartCache
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -71,6 +75,16 @@ class Wire:
         os.close(self.out_fd)
 
 
+def _plausible_initialize(params: Any) -> bool:
+    """Parameters the SDK's ``initialize`` accepts as far as a cheap look can tell."""
+    if not isinstance(params, dict):
+        return False
+    info = params.get("clientInfo")
+    return (isinstance(params.get("protocolVersion"), str) and isinstance(params.get("capabilities"), dict)
+            and isinstance(info, dict) and isinstance(info.get("name"), str)
+            and isinstance(info.get("version"), str))
+
+
 class Relay:
     """Lines from the client (``readline`` for the SDK's stdio reader) and the bookkeeping of
     which requests were answered early and which answers go to the cache."""
@@ -82,14 +96,15 @@ class Relay:
         self._replay: deque[bytes] = deque()
         self.eof = False
         self.early = True  # answering from the cache is allowed (before the server runs)
-        self._init_key: str | None = None
+        self._init_seen = False
+        self._version: str | None = None  # the protocol version negotiated by the first initialize
         self._init_served = False
-        # request id (as JSON text) -> (method, cache key, result served early or None)
-        self.watched: dict[str, tuple[str, str, dict[str, Any] | None]] = {}
+        # request id (as JSON text) -> (method, protocol version, result served early or None)
+        self.watched: dict[str, tuple[str, str | None, dict[str, Any] | None]] = {}
         self._lock = threading.Lock()
         # set when nothing (more) can be answered early: the build may take the CPU now
         self.go = threading.Event()
-        if not cache.entries["initialize"]:
+        if cache.empty:
             self.go.set()
 
     # -- reading -------------------------------------------------------------------------
@@ -150,23 +165,30 @@ class Relay:
         rid = json.dumps(msg["id"])
         params = msg.get("params")
         if msg["method"] == "initialize":
-            key = params_key(params)
-            if self._init_key is None:
-                self._init_key = key
+            if self._init_seen:  # a second handshake: the server's business, and all after it
+                self.early = False
+                self.go.set()
+                return
+            self._init_seen = True
+            if _plausible_initialize(params):
+                self._version = self.cache.negotiate(params["protocolVersion"])
+            version = self._version
         else:
-            if self._init_key is None or (isinstance(params, dict) and set(params) - {"_meta"}):
+            if not self._init_seen or (isinstance(params, dict) and set(params) - {"_meta"}):
                 return  # a later page, or before any handshake: not cached
-            key = self._init_key
-        served = self.cache.get(msg["method"], key) if self.early else None
+            version = self._version
+        served = self.cache.get(msg["method"], version) if self.early else None
         if msg["method"] == "initialize":
             self._init_served = self._init_served or served is not None
         elif not self._init_served:
             served = None  # the handshake itself was not answered early: the server does both
         with self._lock:
-            self.watched[rid] = (msg["method"], key, served)
+            self.watched[rid] = (msg["method"], version, served)
         if served is not None:
             self.wire.write_line(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": served},
                                             separators=(",", ":")))
+            print(f"elixir-scope: answered {msg['method']} from the {self.cache.origin} start answers while "
+                  "the server loads", file=sys.stderr)
         if served is None or msg["method"] == "tools/list":
             self.go.set()
 
@@ -177,17 +199,34 @@ class Relay:
             entry = self.watched.pop(rid_json, None)
         if entry is None:
             return False, False
-        method, key, served = entry
-        if result is not None:
-            self.cache.put(method, key, result)
+        method, version, served = entry
+        if method == "initialize":
+            if result is not None:
+                version = self._version = result.get("protocolVersion")  # what the server negotiated
+        else:
+            version = self._version  # the server's answer to initialize came first
+        if result is not None and isinstance(version, str):
+            self.cache.put(method, version, result)
             self.cache.save()
         if served is None:
             return False, False
+        if result is None:
+            print(f"elixir-scope: the server refused the {method} request answered early from the start "
+                  "cache; later requests get the server's own answers", file=sys.stderr)
         stale = result is not None and result != served
         if stale:
             print(f"elixir-scope: the cached {method} answer was out of date; the cache is updated",
                   file=sys.stderr)
         return True, stale and method == "tools/list"
+
+
+def _answer_basis() -> tuple[dict[str, str], tuple[str, ...], str]:
+    """What the built server's answers depend on: its sources and the SDK's handshake versions."""
+    from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
+
+    from .start_key import loaded_sources
+
+    return loaded_sources(), tuple(HANDSHAKE_PROTOCOL_VERSIONS), LATEST_HANDSHAKE_VERSION
 
 
 def _build(config: ServerConfig, out: dict[str, Any], wake_w: int, go: threading.Event) -> None:
@@ -199,6 +238,7 @@ def _build(config: ServerConfig, out: dict[str, Any], wake_w: int, go: threading
         from .server import build_server
 
         out["server"] = build_server(config)
+        out["bind"] = _answer_basis()
     except BaseException as exc:  # re-raised in the main thread
         out["error"] = exc
     finally:
@@ -225,6 +265,7 @@ def serve_stdio(config: ServerConfig) -> None:
         relay.early = False
         if "error" in built:
             raise built["error"]
+        cache.bind(*built["bind"])
         _run(built["server"], relay)
     finally:
         wire.restore()

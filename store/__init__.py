@@ -25,11 +25,35 @@ from .errors import (
     StoreSchemaError,
 )
 from .events import MFA, Event, EventKind, NodeInfo, ProcessInfo
-from .gaps import Gap
-from .ingest import RecordingWriter
-from .reader import EventList, Recording, RecordingInfo, RecordingStats
-from .states import StatePolicy
-from .tracestore import TraceStore
+
+# The rest is imported on first use (PEP 562): importing the package for its errors or events
+# - as the MCP server does while it starts - must not load SQLite, psutil and the ingest path.
+_LAZY = {
+    "Gap": "gaps",
+    "RecordingWriter": "ingest",
+    "EventList": "reader",
+    "Recording": "reader",
+    "RecordingInfo": "reader",
+    "RecordingStats": "reader",
+    "StatePolicy": "states",
+    "TraceStore": "tracestore",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "ArchiveError",

@@ -118,6 +118,16 @@ def test_full_wheel_runs_the_demo_and_serves_mcp(wheel, tmp_path):
     where = _run([bin_ / "python", "-c", "import elixir_scope, pathlib; print(pathlib.Path(elixir_scope.__file__).parent)"],
                  cwd=tmp_path, env=run_env)
     assert not where.stdout.strip().startswith(str(REPO)), "the test must exercise the installed wheel"
+    # the MCP start answers shipped in the wheel hold on this install (content, not file dates),
+    # provided the SDK and pydantic versions are the ones they were computed with
+    probe = ("import json, pathlib; from elixir_scope.mcp_server.config import ServerConfig; "
+             "from elixir_scope.mcp_server.start_cache import StartCache; from elixir_scope.mcp_server.start_key import dependency_versions; "
+             "c = StartCache.open(ServerConfig(), pathlib.Path('no-user-cache')); "
+             "print(json.dumps([c.origin, dependency_versions()]))")
+    origin, versions = json.loads(_run([bin_ / "python", "-c", probe], cwd=tmp_path, env=run_env).stdout)
+    from elixir_scope.mcp_server.start_key import dependency_versions
+
+    assert origin == ("shipped" if versions == dependency_versions() else None), (origin, versions)
     _run([bin_ / "elixir-scope", "--help"], cwd=tmp_path, env=run_env)
     demo = _run([bin_ / "elixir-scope", "demo", "--record-seconds", "2"], cwd=tmp_path, env=run_env, timeout=600)
     assert "SampleApp" in demo.stdout and "Traceback" not in demo.stderr

@@ -11,7 +11,8 @@ from mcp import Client, StdioServerParameters
 
 from support.mcp_servers import server_argv, stdio_client_env
 
-HEAVY = ["torch", "sentence_transformers", "chromadb", "langgraph", "anthropic", "transformers"]
+HEAVY = ["torch", "sentence_transformers", "chromadb", "langgraph", "anthropic", "transformers", "numpy", "pyarrow",
+         "psutil", "elixir_scope.store.ingest", "elixir_scope.store.tracestore"]
 
 
 def test_building_the_server_imports_no_heavy_library():
