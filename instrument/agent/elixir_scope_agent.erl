@@ -948,7 +948,7 @@ mark(Term, S) ->
 
 %% Interned indices live in the process dictionary (the agent is one process per capture).
 %% New entries are collected in es_dict and travel with the chunk that first refers to them.
-pid_idx(P, _S) ->
+pid_idx(P, S) ->
     case get(P) of
         undefined ->
             I = new_idx(),
@@ -964,9 +964,63 @@ pid_idx(P, _S) ->
                        {_, _, _} = MFA -> MFA;
                        _ -> undefined
                    end,
-            put(es_dict, [{pid, I, P, Name, Init} | get_dict()]),
+            Names = case Local of
+                        true -> app_names(P, S);
+                        false -> []
+                    end,
+            put(es_dict, [pid_entry(I, P, Name, Init, Names) | get_dict()]),
+            case Local andalso Names =:= [] of
+                true -> relabel_later(P, I);
+                false -> ok
+            end,
             I;
         I -> I
+    end.
+
+%% A process interned without names (typically at its spawn, before its init sets a label or
+%% registers) is looked at once more when the chunk after the current one closes; its names
+%% then travel as {names, Idx, Names}. At most 1000 such processes wait per chunk.
+relabel_later(P, I) ->
+    case get(es_relabel) of
+        {N, L} when N < 1000 -> put(es_relabel, {N + 1, [{P, I} | L]});
+        {_, _} -> ok;
+        undefined -> put(es_relabel, {1, [{P, I}]})
+    end.
+
+relabel(S) ->
+    Due = case get(es_relabel_due) of undefined -> []; D -> D end,
+    put(es_relabel_due, case get(es_relabel) of {_, L} -> L; undefined -> [] end),
+    put(es_relabel, {0, []}),
+    [{names, I, Ns} || {P, I} <- lists:reverse(Due), (Ns = app_names(P, S)) =/= []].
+
+pid_entry(I, P, Name, Init, []) -> {pid, I, P, Name, Init};
+pid_entry(I, P, Name, Init, Names) -> {pid, I, P, Name, Init, Names}.
+
+%% What the application calls a process, read once when it is interned: its process label
+%% (proc_lib:set_label/1 on OTP 27+, or '$process_label'), a process_name entry and the Elixir
+%% Registry names it holds (registries found at the first intern of the capture), each as
+%% {Kind, {Bin, Flags}} cut to 256 bytes and redacted like every recorded term.
+app_names(P, S) ->
+    Dict = [{K, payload(V, 256, S#st.redact)} || {K, V} <- dict_values(P, ['$process_label', process_name])],
+    Regs = case get(es_regs) of
+               undefined -> R = (catch live_registries()), put(es_regs, R), R;
+               R -> R
+           end,
+    Via = case is_list(Regs) of
+              true -> [{via, payload(RK, 256, S#st.redact)} || RK <- live_reg_keys(P, Regs)];
+              false -> []
+          end,
+    Dict ++ Via.
+
+%% {Key, Value} of those Keys in P's dictionary: one key at a time where the node can (OTP 26.2+),
+%% else the whole dictionary once
+dict_values(P, Keys) ->
+    try [{K, V} || K <- Keys, {_, V} <- [erlang:process_info(P, {dictionary, K})], V =/= undefined]
+    catch error:badarg ->
+            case catch erlang:process_info(P, dictionary) of
+                {dictionary, D} -> [KV || K <- Keys, {_, _} = KV <- [lists:keyfind(K, 1, D)]];
+                _ -> []
+            end
     end.
 
 mfa_idx(MFA, S) -> element(1, mfa_entry(MFA, S)).
@@ -1006,7 +1060,7 @@ append(Rec, #st{cur = Cur, ncur = N, batch_size = BS, nbuf = NB, offered = Off, 
 
 close_chunk(#st{ncur = 0} = S) -> S;
 close_chunk(#st{cur = Cur, ncur = N, ready = Q} = S) ->
-    Dict = lists:reverse(get_dict()),
+    Dict = lists:reverse(get_dict()) ++ relabel(S),
     put(es_dict, []),
     Bin = iolist_to_binary(lists:reverse(Cur)),
     S#st{cur = [], ncur = 0, ready = queue:in({Dict, Bin, N}, Q), qbytes = S#st.qbytes + byte_size(Bin)}.
