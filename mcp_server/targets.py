@@ -62,7 +62,8 @@ async def resolve_pid(conn: Any, process: Any) -> Pid:
 
 
 async def message_targets(conn: Any, names: list[str]) -> tuple:
-    """Registered names, pids, or (when nothing has the name) every process of that module.
+    """Registered names, pids, via / global names (``{:via, Registry, {MyApp.Registry, "k"}}``,
+    resolved to the pid holding it now), or (when nothing has the name) every process of that module.
     ``conn`` may be a list of connections (a multi-node capture): a name registered on any of
     them is a registered name (each node's agent skips it where it is not); a pid is the first
     node's."""
@@ -73,7 +74,7 @@ async def message_targets(conn: Any, names: list[str]) -> tuple:
     out: list = []
     for name in names:
         text = name.strip()
-        if PID_TEXT.match(text):
+        if PID_TEXT.match(text) or text.startswith("{"):  # a pid, or a via / global name
             out.append(await resolve_pid(conn, text))
             continue
         full = text.removeprefix(":")

@@ -96,6 +96,15 @@ async def test_get_state_and_mailbox_by_registry_key(conn):
     assert ledger.state.term[Atom("key")] == b"ledger"
 
 
+async def test_capture_targets_take_via_names(conn):
+    from elixir_scope.mcp_server.targets import message_targets
+
+    user42 = await whereis_process(conn, '{:via, Registry, {ViaApp.Registry, "user-42"}}')
+    assert await message_targets(conn, ['{:via, Registry, {ViaApp.Registry, "user-42"}}']) == (user42,)
+    with pytest.raises(NoSuchKey):
+        await message_targets(conn, ['{:via, Registry, {ViaApp.Registry, "user-0"}}'])
+
+
 async def test_bad_via_names_get_clear_errors_and_create_no_atom(conn):
     before = await _atoms(conn)
     with pytest.raises(NoSuchKey, match=r'no process is registered under \{:via, Registry, \{ViaApp.Registry, "user-43"\}\}'):
