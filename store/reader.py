@@ -193,11 +193,26 @@ class Recording:
         text = str(ref)
         if text.startswith("<"):
             return [p for p in procs.values() if p.pid_text == text]
+        if text.lstrip().startswith("{"):
+            return self._held_via(text)
         alt = {text, text[7:] if text.startswith("Elixir.") else "Elixir." + text}
         named = [p for p in procs.values() if p.reg_name in alt]
         if named:
             return named
         return [p for p in procs.values() if p.pid_text in self._registered_as(alt)]
+
+    def _held_via(self, text: str) -> list[ProcessInfo]:
+        """Processes that held a Registry name (``{:via, Registry, {MyApp.Registry, "k"}}``)
+        when the agent saw them; a malformed tuple raises ``LiteralSyntaxError``."""
+        from elixir_scope.instrument.etf import Atom
+        from elixir_scope.instrument.introspect.via import ViaName, parse_process_name
+
+        name = parse_process_name(text)
+        if not isinstance(name, ViaName):
+            return []
+        want = (Atom(name.registry), name.key)
+        return [p for p in self.context.processes.values()
+                if any(a.kind == "via" and a.term == want for a in p.app_names)]
 
     def _registered_as(self, names: set[str]) -> set[str]:
         """Pid texts of processes that registered one of ``names`` during the recording."""

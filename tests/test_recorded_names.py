@@ -133,7 +133,7 @@ def test_registry_names_are_recorded_and_named_everywhere(tmp_path, via_node, ca
         _wait_recording_started(store)
         _rpc(n, traffic)
 
-    _record(["record", "ViaApp.Session.handle_call/3", "--lifecycle", "--max-seconds", "4", "--store", str(store),
+    _record(["record", "ViaApp.Session.handle_call/3", "--state-of", "ViaApp.Session", "--lifecycle", "--max-seconds", "4", "--store", str(store),
              "--node", n.name, "--cookie", n.cookie], during)
     vias = [a.term for names in _names(store).values() for a in names if a.kind == "via"]
     reg = Atom("Elixir.ViaApp.Registry")
@@ -142,6 +142,10 @@ def test_registry_names_are_recorded_and_named_everywhere(tmp_path, via_node, ca
     assert main(["recordings", "1", "--store", str(store)]) == 0
     out = capsys.readouterr().out
     assert '[via {ViaApp.Registry, "user-42"}]' in out and '[via {ViaApp.Registry, "late-9"}]' in out
+    assert main(["state-at", '{:via, Registry, {ViaApp.Registry, "user-42"}}', "--store", str(store), "--json"]) == 0
+    assert "user-42" in capsys.readouterr().out  # a recorded process found by the Registry name it held
+    assert main(["state-at", '{:via, Registry, {ViaApp.Registry, "user-0"}}', "--store", str(store)]) != 0
+    assert "no process" in capsys.readouterr().err
     assert main(["query", "calls ViaApp.Session.handle_call/3 | limit 1", "--store", str(store), "--json"]) == 0
     assert "via {ViaApp.Registry" in capsys.readouterr().out  # the query names the process by it
 
