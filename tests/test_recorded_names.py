@@ -152,6 +152,9 @@ def test_registry_names_are_recorded_and_named_everywhere(tmp_path, via_node, ca
     async def summary():
         server = build_server(ServerConfig(store_path=store))
         async with Client(server) as client:
+            st = await client.call_tool("state_at", {"process": '{:via, Registry, {ViaApp.Registry, {:user, 7}}}'})
+            assert not st.is_error, st.content[0].text
+            assert ":user, 7" in st.structured_content["state"] and "[via {ViaApp.Registry, {:user, 7}}]" in st.structured_content["process"]
             return await client.call_tool("recording_summary", {})
 
     got = asyncio.run(summary())
