@@ -30,6 +30,10 @@ def process_of(args: argparse.Namespace) -> Any:
     from elixir_scope.mcp_server.targets import named_process
 
     registry, key = args.via if args.via else (None, None)
+    if registry is None and not (args.process or "").strip():
+        raise CliError("name a process: a registered name (SampleApp.Cart), a pid (<0.123.0>), a via tuple "
+                       "('{:via, Registry, {MyApp.Registry, \"user-42\"}}') or --via REGISTRY KEY",
+                       "e.g. elixir-scope state --via MyApp.Registry '\"user-42\"'")
     try:
         return named_process(args.process, registry, key)
     except ValueError as exc:
