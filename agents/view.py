@@ -16,6 +16,7 @@ from typing import Any
 
 from elixir_scope.instrument.etf import Atom
 from elixir_scope.instrument.etf.inspect import inspect as _inspect
+from elixir_scope.store.app_names import first_app_name
 
 from .findings import Evidence
 from .marks import ResourceSample, SupervisedChild, SupervisorInfo, parse_resources, parse_supervisor
@@ -42,10 +43,12 @@ class Proc:
     initial_call: str | None  # "Module.fun/arity" as Elixir shows it
     init_module: str | None = None  # the initial call's module as the node names it ("Elixir.Foo")
     node: str | None = None  # the node it runs on ("app@host"; None when not known)
+    app_name: str | None = None  # what the app calls it: label or Registry name ("via {Reg, 42}")
 
     @property
     def label(self) -> str:
-        return self.name or (f"{self.pid} ({self.initial_call})" if self.initial_call else self.pid)
+        base = self.name or (f"{self.pid} ({self.initial_call})" if self.initial_call else self.pid)
+        return f"{base} [{self.app_name}]" if self.app_name and not self.name else base
 
 
 @dataclass
@@ -419,7 +422,7 @@ def from_recording(rec) -> RecordingView:
             continue
         ic = p.initial_call
         procs[k] = Proc(k, p.pid_text, _short(p.reg_name), str(ic) if ic else None, ic.module if ic else None,
-                        node=node_names.get(p.node_id))
+                        node=node_names.get(p.node_id), app_name=first_app_name(p.app_names))
         by_text.setdefault((p.node_id, p.pid_text), k)
     events = _all(rec, [EventKind.CALL, EventKind.RETURN, EventKind.EXCEPTION, EventKind.EXIT,
                         EventKind.SPAWN, EventKind.STATE, EventKind.MARK, EventKind.RECEIVE,

@@ -36,11 +36,12 @@ def show_overview(out: Output, ov: NodeOverview) -> None:
 
 
 def process_names(r: ProcessRow) -> str:
-    """``SampleApp.Cart``, ``[cart 42]`` (a process label or app-kept name), both, or else the
-    initial call."""
+    """``SampleApp.Cart``, ``[cart 42]`` (a process label or app-kept name), ``[via {MyApp.Registry,
+    "user-42"}]`` (a Registry name), several of them, or else the initial call."""
     names = [r.name] if r.name else []
     names += [f"[{n}]" for n in (r.label, r.process_name) if n]
     names += [f"[global {r.global_name}]"] if r.global_name else []
+    names += [f"[via {v}]" for v in r.registry_names]
     return " ".join(names) or r.initial_call or ""
 
 

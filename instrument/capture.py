@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .etf import Atom, Pid
-from .names import UnknownNameError, name_term  # noqa: F401  (raised by CaptureSession.start)
+from .names import UnknownNameError, literal_term, name_term  # noqa: F401  (raised by CaptureSession.start)
 from .specs import TraceSpec, compile_spec
 
 # Names typed by a user or a model never travel as atoms (each would be created on the
@@ -84,17 +84,8 @@ def _target(t: ProcTarget) -> object:
 _MS_VAR = re.compile(r"\$\d+\Z")
 
 
-def _literals(term: Any) -> Any:
-    """Every atom of a literal (match-spec head or quoted constant) as a name term."""
-    if isinstance(term, Atom):
-        return name_term(term.name)
-    if isinstance(term, tuple):
-        return tuple(_literals(x) for x in term)
-    if isinstance(term, list):
-        return [_literals(x) for x in term]
-    if isinstance(term, dict):
-        return {_literals(k): _literals(v) for k, v in term.items()}
-    return term
+#: every atom of a literal (match-spec head or quoted constant) as a name term
+_literals = literal_term
 
 
 def _head(term: Any) -> Any:

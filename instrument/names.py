@@ -18,9 +18,10 @@ from typing import Any
 
 from .dist import Connection
 from .dist.errors import DistError, RpcError
-from .etf import Atom, Pid
+from .etf import Atom, FrozenMap, Pid
 
-__all__ = ["UnknownNameError", "display_name", "existing_atom", "name_term", "unknown_names", "whereis"]
+__all__ = ["UnknownNameError", "display_name", "existing_atom", "literal_term", "name_term", "unknown_names",
+           "whereis"]
 
 _NAME_TAG = Atom("$es_name")
 _UTF8 = Atom("utf8")
@@ -48,6 +49,25 @@ def name_term(name: str) -> tuple:
     if not isinstance(name, str):
         raise TypeError(f"a name is a str, got {type(name).__name__}")
     return (_NAME_TAG, name.encode("utf-8"))
+
+
+def literal_term(term: Any) -> Any:
+    """A typed literal (a Registry key, a match-spec constant) with every atom inside as a name
+    term, for the agent to resolve (``resolve_literals``: an atom the node lacks becomes a
+    value equal to nothing there)."""
+    if isinstance(term, Atom):
+        return name_term(term.name)
+    if isinstance(term, tuple):
+        return tuple(literal_term(x) for x in term)
+    if isinstance(term, list):
+        return [literal_term(x) for x in term]
+    if isinstance(term, (dict, FrozenMap)):
+        return {_hashable(literal_term(k)): literal_term(v) for k, v in term.items()}
+    return term
+
+
+def _hashable(key: Any) -> Any:
+    return FrozenMap(key) if isinstance(key, dict) else key
 
 
 async def existing_atom(conn: Connection, name: str | Atom, *, timeout: float = 5.0) -> Atom | None:

@@ -98,6 +98,7 @@ class ProcessRow(BaseModel):
     label: str | None = Field(default=None, description="The process label (proc_lib:set_label/1 on OTP 27+, the '$process_label' dictionary entry), when it has one.")
     process_name: str | None = Field(default=None, description="The name the application keeps in the process dictionary under process_name (RabbitMQ style), when it has one.")
     global_name: str | None = Field(default=None, description="The name it is registered under with global ({:global, name} / {global, Name} via names), when it has one.")
+    registry_names: list[str] = Field(default_factory=list, description="The Elixir Registry names it holds, as {Registry, key} (first 5): pass one to get_state / peek_mailbox / process_details as process='{:via, Registry, {MyApp.Registry, key}}' or as registry + key.")
 
 
 def mfa_in(mfa: Any, sx: TermSyntax) -> str | None:
@@ -118,7 +119,13 @@ def process_row(p: Any, sx: TermSyntax = ELIXIR, names: Any = None) -> ProcessRo
         label=_app_name(names.label if names else None, sx),
         process_name=_app_name(names.process_name if names else None, sx),
         global_name=_app_name(names.global_name if names else None, sx),
+        registry_names=[_via_text(reg, key, sx) for reg, key in (names.registry_names if names else ())],
     )
+
+
+def _via_text(registry: str, key: Any, sx: TermSyntax) -> str:
+    """``{MyApp.Registry, "user-42"}`` (the ``{Registry, key}`` of a via-name) in ``sx``'s syntax."""
+    return sx.term((Atom(registry), key.term), limit=10, printable_limit=200)
 
 
 def _app_name(value: Any, sx: TermSyntax) -> str | None:

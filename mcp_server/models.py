@@ -25,14 +25,27 @@ def term_text(value: Any, *, limit: int = TERM_LIMIT, printable_limit: int = TER
 
 
 def process_label(proc: Any) -> str:
-    """``<0.300.0> (SampleApp.Cart)``: a recorded process with its name in Elixir syntax."""
+    """``<0.300.0> (SampleApp.Cart)``: a recorded process with its name in Elixir syntax, and
+    what the application calls it when the agent saw that (``<0.301.0> [cart 42]``,
+    ``<0.302.0> [via {MyApp.Registry, "user-42"}]``)."""
     if proc is None:
         return "?"
+    extra = "".join(f" [{t}]" for t in app_name_texts(proc))
     if not proc.reg_name:
-        return proc.pid_text
+        return proc.pid_text + extra
     from elixir_scope.instrument.etf import Atom
 
-    return f"{proc.pid_text} ({inspect(Atom(proc.reg_name))})"
+    return f"{proc.pid_text} ({inspect(Atom(proc.reg_name))}){extra}"
+
+
+def app_name_texts(proc: Any) -> list[str]:
+    """A recorded process's app names (label, process_name, Registry names) as bounded text."""
+    names = getattr(proc, "app_names", ())
+    if not names:
+        return []
+    from elixir_scope.store.app_names import app_names_text
+
+    return app_names_text(names, lambda t: inspect(t, limit=8, printable_limit=80))
 
 
 def _iso(ts: float | None) -> str | None:

@@ -3,7 +3,9 @@
 
 A row carries the registered name from the overview plus the process label
 (``proc_lib:set_label/1`` on OTP 27+, the ``'$process_label'`` entry), an app-kept
-``process_name`` entry and a ``global`` name (``{:global, name}`` via registrations), read by the agent on the node (``instrument.introspect.process_labels``).
+``process_name`` entry, a ``global`` name (``{:global, name}`` via registrations) and the
+Elixir ``Registry`` names it holds (``{MyApp.Registry, "user-42"}``), read by the agent on the
+node (``instrument.introspect.process_labels``).
 The labels are a nicety: when the agent cannot be asked, the rows come without them (logged),
 never as a failed tool.
 """
@@ -37,4 +39,5 @@ def matches(row: ProcessRow, text: str) -> bool:
     """Whether ``text`` (case-insensitive) is in the row's names, calls, behaviour or pid."""
     needle = text.lower()
     return any(needle in (v or "").lower() for v in (
-        row.name, row.label, row.process_name, row.global_name, row.initial_call, row.current_function, row.behaviour, row.pid))
+        row.name, row.label, row.process_name, row.global_name, *row.registry_names, row.initial_call,
+        row.current_function, row.behaviour, row.pid))

@@ -14,13 +14,39 @@ from elixir_scope.instrument.etf import Charlist, Pid
 PID_TEXT = re.compile(r"(?:#PID)?<(\d+)\.(\d+)\.(\d+)>\Z")
 
 
-async def resolve_pid(conn: Any, process: str) -> Pid:
-    """A pid on ``conn``'s node from ``<0.123.0>`` / ``#PID<0.123.0>`` or a registered name
-    (``SampleApp.Cart``, ``Elixir.SampleApp.Cart``, ``:logger``, ``logger``).
+def named_process(process: str | None, registry: str | None = None, key: str | int | None = None) -> Any:
+    """What a tool's process arguments name: ``process`` as typed (pid, registered name, or a
+    ``{:via, Registry, {...}}`` / ``{:global, ...}`` tuple), or a ``ViaName`` from ``registry``
+    (``MyApp.Registry``) and ``key`` (an Elixir literal: ``"user-42"`` with its quotes, ``42``,
+    ``{:user, 42}``). Raises ``ValueError`` saying which argument is missing or extra."""
+    if registry is None and key is None:
+        if process is None or not process.strip():
+            raise ValueError("name a process: a registered name (SampleApp.Cart), a pid (<0.123.0>), "
+                             'or registry + key for a Registry via-name (registry="MyApp.Registry", key=\'"user-42"\')')
+        return process
+    if registry is None or key is None:
+        raise ValueError("a Registry via-name needs both registry (e.g. MyApp.Registry) and key (an Elixir "
+                         'literal, e.g. "user-42" with its quotes, 42, {:user, 42})')
+    if process:
+        raise ValueError("give either process or registry + key, not both")
+    from elixir_scope.instrument.introspect.via import via_name
+
+    return via_name(registry, key)
+
+
+async def resolve_pid(conn: Any, process: Any) -> Pid:
+    """A pid on ``conn``'s node from ``<0.123.0>`` / ``#PID<0.123.0>``, a registered name
+    (``SampleApp.Cart``, ``Elixir.SampleApp.Cart``, ``:logger``, ``logger``) or a via / global
+    name (text ``{:via, Registry, {MyApp.Registry, "k"}}``, ``{:global, :x}`` or a ``ViaName``;
+    resolved by the agent).
 
     Raises ``ProcessNotFound`` when no process has that name."""
     from elixir_scope.instrument.introspect import ProcessNotFound
 
+    if not isinstance(process, str) or process.strip().startswith("{"):
+        from elixir_scope.instrument.introspect import whereis_process
+
+        return await whereis_process(conn, process)
     text = process.strip()
     if PID_TEXT.match(text):
         return await conn.rpc("erlang", "list_to_pid", [Charlist.from_text(text.removeprefix("#PID"))])
@@ -36,7 +62,8 @@ async def resolve_pid(conn: Any, process: str) -> Pid:
 
 
 async def message_targets(conn: Any, names: list[str]) -> tuple:
-    """Registered names, pids, or (when nothing has the name) every process of that module.
+    """Registered names, pids, via / global names (``{:via, Registry, {MyApp.Registry, "k"}}``,
+    resolved to the pid holding it now), or (when nothing has the name) every process of that module.
     ``conn`` may be a list of connections (a multi-node capture): a name registered on any of
     them is a registered name (each node's agent skips it where it is not); a pid is the first
     node's."""
@@ -47,7 +74,7 @@ async def message_targets(conn: Any, names: list[str]) -> tuple:
     out: list = []
     for name in names:
         text = name.strip()
-        if PID_TEXT.match(text):
+        if PID_TEXT.match(text) or text.startswith("{"):  # a pid, or a via / global name
             out.append(await resolve_pid(conn, text))
             continue
         full = text.removeprefix(":")

@@ -275,7 +275,7 @@ def _insert_all(c: sqlite3.Connection, old_rid: int) -> int:
               "end_detail, stats_json FROM src.nodes", (node_off, rid))
     c.execute("INSERT INTO main.processes SELECT ?, node_id + ?, idx, pid_text, pid_node, pid_id, pid_serial, "
               "pid_creation, reg_name, init_module, init_function, init_arity, born_ts, died_ts, "
-              "exit_event_id + ? FROM src.processes", (rid, node_off, ev_off))
+              "exit_event_id + ?, app_names FROM src.processes", (rid, node_off, ev_off))
     c.execute("INSERT INTO main.functions SELECT ?, node_id + ?, idx, module, function, arity "
               "FROM src.functions", (rid, node_off))
     c.execute("INSERT INTO main.events SELECT id + ?, ?, node_id + ?, kind, flags, ts, uniq, pid, aux, "

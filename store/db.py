@@ -56,7 +56,15 @@ def _add_node_columns(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE nodes ADD COLUMN {col}")
 
 
-MIGRATIONS: dict[int, Migration] = {1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _add_node_columns}
+def _add_app_names(conn: sqlite3.Connection) -> None:
+    """Schema 5 adds ``processes.app_names`` (process labels and Registry names; NULL for the
+    processes recorded before)."""
+    if "app_names" not in {r[1] for r in conn.execute("PRAGMA table_info(processes)")}:
+        conn.execute("ALTER TABLE processes ADD COLUMN app_names BLOB")
+
+
+MIGRATIONS: dict[int, Migration] = {1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _add_node_columns,
+                                    4: _add_app_names}
 """``MIGRATIONS[v]`` upgrades a file from schema version v to v + 1, inside one transaction
 (SQLite DDL is transactional: a failed migration leaves the file as it was)."""
 

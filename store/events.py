@@ -104,6 +104,8 @@ class ProcessInfo:
     initial_call: MFA | None
     born_ts: int | None = None
     died_ts: int | None = None
+    #: what the application calls it (process label, process_name, Registry names; store/app_names.py)
+    app_names: tuple = ()
 
     @property
     def label(self) -> str:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from . import blobs as _blobs
 from .db import refresh_statistics
 from .errors import BatchFormatError, RecordingClosedError, RecordingNotFound, StoreCorruptError
+from .app_names import app_names_blob
 from .events import EventKind
 from .states import StateIngestor, StatePolicy
 
@@ -209,7 +210,10 @@ class RecordingWriter:
                 c.executemany(
                     "INSERT OR REPLACE INTO processes (recording_id, node_id, idx, pid_text, pid_node, "
                     "pid_id, pid_serial, pid_creation, reg_name, init_module, init_function, "
-                    "init_arity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", procs)
+                    "init_arity, app_names) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [p for p in procs if len(p) == 13])
+                c.executemany("UPDATE processes SET app_names = ? WHERE node_id = ? AND idx = ?",
+                              [p for p in procs if len(p) == 3])
             if funcs:
                 c.executemany("INSERT OR REPLACE INTO functions (recording_id, node_id, idx, module, "
                               "function, arity) VALUES (?, ?, ?, ?, ?, ?)", funcs)
@@ -310,13 +314,15 @@ class RecordingWriter:
             if not isinstance(entry, tuple) or not entry:
                 raise BatchFormatError(f"batch Dict entry is not a tagged tuple: {entry!r}")
             tag = _name(entry[0])
-            if tag == "pid" and len(entry) == 5:
-                _, idx, pid, reg, initial = entry
+            if tag == "pid" and len(entry) in (5, 6):
+                _, idx, pid, reg, initial = entry[:5]
                 mfa = _mfa(initial) or (None, None, None)
                 procs.append((self.id, node_id, int(idx), str(pid), _name(getattr(pid, "node", "")) or None,
                               getattr(pid, "id", None), getattr(pid, "serial", None),
                               getattr(pid, "creation", None), None if _undefined(reg) else _name(reg),
-                              *mfa))
+                              *mfa, app_names_blob(entry[5]) if len(entry) == 6 else None))
+            elif tag == "names" and len(entry) == 3:  # names read a batch after the pid was interned
+                procs.append((app_names_blob(entry[2]), node_id, int(entry[1])))
             elif tag == "mfa" and len(entry) == 3:
                 _, idx, mfa = entry
                 m = _mfa(mfa)
@@ -326,7 +332,7 @@ class RecordingWriter:
             else:
                 raise BatchFormatError(
                     f"unknown batch Dict entry {entry!r}: expected {{pid, Idx, Pid, RegName, "
-                    "InitialCall}} or {mfa, Idx, {M, F, A}} (docs/event-format.md)")
+                    "InitialCall[, Names]}}, {names, Idx, Names} or {mfa, Idx, {M, F, A}} (docs/event-format.md)")
         return procs, funcs
 
     # -- python-side events ------------------------------------------------------------------

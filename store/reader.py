@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 if TYPE_CHECKING:
     from datetime import datetime
 
+from .app_names import read_app_names
 from .clocks import NODE_COLUMNS, node_info
 from .db import writer_alive
 from .errors import RecordingNotFound
@@ -131,11 +132,12 @@ class Recording:
             nodes = {r[0]: node_info(r) for r in self._db.query(
                 f"SELECT {NODE_COLUMNS} FROM nodes WHERE recording_id = ?", (self.id,))}
             procs = {}
-            for (node_id, idx, pid_text, reg, m, f, a, born, died) in self._db.query(
+            for (node_id, idx, pid_text, reg, m, f, a, born, died, names) in self._db.query(
                     "SELECT node_id, idx, pid_text, reg_name, init_module, init_function, init_arity, "
-                    "born_ts, died_ts FROM processes WHERE recording_id = ?", (self.id,)):
+                    "born_ts, died_ts, app_names FROM processes WHERE recording_id = ?", (self.id,)):
                 procs[(node_id, idx)] = ProcessInfo(node_id, idx, pid_text, reg,
-                                                    MFA(m, f, a) if m is not None else None, born, died)
+                                                    MFA(m, f, a) if m is not None else None, born, died,
+                                                    read_app_names(names))
             funcs = {(n, i): MFA(m, f, a) for n, i, m, f, a in self._db.query(
                 "SELECT node_id, idx, module, function, arity FROM functions WHERE recording_id = ?",
                 (self.id,))}
@@ -191,11 +193,26 @@ class Recording:
         text = str(ref)
         if text.startswith("<"):
             return [p for p in procs.values() if p.pid_text == text]
+        if text.lstrip().startswith("{"):
+            return self._held_via(text)
         alt = {text, text[7:] if text.startswith("Elixir.") else "Elixir." + text}
         named = [p for p in procs.values() if p.reg_name in alt]
         if named:
             return named
         return [p for p in procs.values() if p.pid_text in self._registered_as(alt)]
+
+    def _held_via(self, text: str) -> list[ProcessInfo]:
+        """Processes that held a Registry name (``{:via, Registry, {MyApp.Registry, "k"}}``)
+        when the agent saw them; a malformed tuple raises ``LiteralSyntaxError``."""
+        from elixir_scope.instrument.etf import Atom
+        from elixir_scope.instrument.introspect.via import ViaName, parse_process_name
+
+        name = parse_process_name(text)
+        if not isinstance(name, ViaName):
+            return []
+        want = (Atom(name.registry), name.key)
+        return [p for p in self.context.processes.values()
+                if any(a.kind == "via" and a.term == want for a in p.app_names)]
 
     def _registered_as(self, names: set[str]) -> set[str]:
         """Pid texts of processes that registered one of ``names`` during the recording."""

@@ -57,7 +57,12 @@ Tables and columns
     Pid); pid_id, pid_serial, pid_creation; reg_name (registered name when interned, or NULL);
     init_module, init_function, init_arity (real initial call, or NULL);
     born_ts (ts of its ``spawned`` event, NULL if it existed before / never seen born);
-    died_ts (ts of its ``exit`` event, NULL if not seen dying); exit_event_id.
+    died_ts (ts of its ``exit`` event, NULL if not seen dying); exit_event_id;
+    app_names (schema 5): what the application calls the process, read by the agent when it
+    interned the pid (or once more a batch later, for one interned at its spawn): ETF of a list
+    of ``{Kind, Term, Flags}``, Kind ``'$process_label'`` (``proc_lib:set_label/1`` or set by
+    hand), ``process_name`` or ``via`` (``{Registry, Key}`` of an Elixir Registry name), Term cut
+    to 256 bytes and redacted on the node (Flags bit 0 cut, bit 1 redacted); NULL when none.
 
 ``functions`` — interned MFAs (from ``{mfa, Idx, {M, F, A}}``).
     recording_id; node_id; idx; module (atom text, Elixir modules as ``'Elixir.Foo'``);
@@ -110,7 +115,7 @@ Indexes (live at all times, see EVENT_INDEXES) serve per-process order (``node_i
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Version of the layout below. Older files are migrated on open (see store/db.py);
 newer ones are refused with a clear error.
 
@@ -180,6 +185,7 @@ CREATE TABLE IF NOT EXISTS processes (
     born_ts        INTEGER,
     died_ts        INTEGER,
     exit_event_id  INTEGER,
+    app_names      BLOB,
     PRIMARY KEY (node_id, idx)
 ) WITHOUT ROWID;
 

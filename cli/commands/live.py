@@ -10,6 +10,7 @@ import asyncio
 
 from elixir_scope.mcp_server import inspect_models as im
 
+from ..process_arg import add_process_args, process_of, process_text
 from ..render import Output, human_bytes
 from ..session import attached, term_syntax
 
@@ -19,13 +20,13 @@ TEXT_BUDGET = 64_000  # bytes of terms a command prints (a terminal is not a con
 
 def register(sub, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("state", parents=[common], help="live state of a GenServer / gen_statem (sys:get_state)")
-    p.add_argument("process", help="registered name (SampleApp.Cart, :logger) or pid (<0.123.0>)")
+    add_process_args(p)
     p.add_argument("--timeout-ms", type=int, default=5000, help="how long the process may take to answer")
     p.add_argument("--max-bytes", type=int, default=65536, help="largest encoded state sent back (cut on the node)")
     p.set_defaults(run=run_state)
 
     p = sub.add_parser("mailbox", parents=[common], help="the first messages waiting in a process's mailbox")
-    p.add_argument("process", help="registered name or pid")
+    add_process_args(p)
     p.add_argument("--limit", type=int, default=10)
     p.set_defaults(run=run_mailbox)
 
@@ -63,9 +64,10 @@ def register(sub, common: argparse.ArgumentParser) -> None:
 async def run_state(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.instrument.introspect import LiveOptions, get_state
 
+    who = process_of(args)
     async with attached(args) as conn:
         sx = await term_syntax(args, conn)
-        st = await get_state(conn, args.process, timeout_ms=args.timeout_ms,
+        st = await get_state(conn, who, timeout_ms=args.timeout_ms,
                              options=LiveOptions(max_bytes=args.max_bytes))
         model = im.state_result(conn.node_name, st, sx)
     if out.json_mode:
@@ -79,22 +81,23 @@ async def run_state(args: argparse.Namespace, out: Output) -> int:
     notes = [n for n, on in (("cut on the node (--max-bytes)", model.truncated), ("values redacted", model.redacted)) if on]
     if notes:
         pairs.append(("note", "; ".join(notes)))
-    out.fields(f"State of {args.process}", pairs)
+    out.fields(f"State of {process_text(who)}", pairs)
     return 0
 
 
 async def run_mailbox(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.instrument.introspect import peek_mailbox
 
+    who = process_of(args)
     async with attached(args) as conn:
         sx = await term_syntax(args, conn)
-        model = im.mailbox_result(conn.node_name, await peek_mailbox(conn, args.process, limit=args.limit), sx, TEXT_BUDGET)
+        model = im.mailbox_result(conn.node_name, await peek_mailbox(conn, who, limit=args.limit), sx, TEXT_BUDGET)
     if out.json_mode:
         out.emit_json(model)
     elif model.too_long_to_copy:
-        out.line(f"{args.process} {model.pid}: {model.length} messages waiting, too many to copy safely")
+        out.line(f"{process_text(who)} {model.pid}: {model.length} messages waiting, too many to copy safely")
     else:
-        out.table(f"{args.process} {model.pid}: {model.length} waiting, first {model.shown}", ["#", "message"],
+        out.table(f"{process_text(who)} {model.pid}: {model.length} waiting, first {model.shown}", ["#", "message"],
                   [[str(i + 1), m] for i, m in enumerate(model.messages)])
     return 0
 

@@ -12,6 +12,7 @@ from elixir_scope.mcp_server.live_models import (
     supervisor_model,
 )
 
+from ..process_arg import add_process_args, process_of
 from ..render import Output
 from ..session import attached, term_syntax
 from ..views import show_details, show_overview, show_processes, show_trees
@@ -32,7 +33,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     p.set_defaults(run=run_processes)
 
     p = sub.add_parser("process", parents=[common], help="one process in depth (links, monitors, stacktrace)")
-    p.add_argument("process", help="registered name (SampleApp.Cart, :logger) or pid (<0.123.0>)")
+    add_process_args(p)
     p.set_defaults(run=run_process)
 
     p = sub.add_parser("tree", parents=[common], help="supervision trees of the running applications")
@@ -89,8 +90,9 @@ async def run_process(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.instrument.introspect import process_details
     from elixir_scope.mcp_server.targets import resolve_pid
 
+    who = process_of(args)
     async with attached(args) as conn:
-        pid = await resolve_pid(conn, args.process)
+        pid = await resolve_pid(conn, who)
         d = process_details_model(await process_details(conn, pid), await term_syntax(args, conn))
     if out.json_mode:
         out.emit_json(d)

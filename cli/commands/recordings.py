@@ -42,6 +42,9 @@ def run_list(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+NAMED_SHOWN = 50
+
+
 def _show(rec, out: Output) -> int:
     """One recording; names in its language (inside ``opened_recording``)."""
     row = recording_row(rec.info)
@@ -68,6 +71,10 @@ def _show(rec, out: Output) -> int:
     if gaps:
         out.table("Gaps (events dropped)", ["ts", "count", "reason"],
                   [[str(g.ts), str(g.count), g.reason] for g in gaps], right=("count",))
+    named = [p for p in rec.processes() if p.app_names][:NAMED_SHOWN]
+    if named:
+        out.table("Processes the application names (labels, Registry names)", ["process"],
+                  [[process_label(p)] for p in named])
     return 0
 
 

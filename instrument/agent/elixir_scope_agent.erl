@@ -43,7 +43,7 @@
              cleaner, guard_ms = 1000, guard_next = 0, guard_samples = [],
              receive_timeouts = 0, agent_errors = 0, last_guard_offered = 0, guard_window = 0}).
 
-version() -> 15.
+version() -> 16.
 
 %% ---------------------------------------------------------------------------------------------
 %% Public API (called over rpc from Python)
@@ -948,7 +948,7 @@ mark(Term, S) ->
 
 %% Interned indices live in the process dictionary (the agent is one process per capture).
 %% New entries are collected in es_dict and travel with the chunk that first refers to them.
-pid_idx(P, _S) ->
+pid_idx(P, S) ->
     case get(P) of
         undefined ->
             I = new_idx(),
@@ -964,9 +964,63 @@ pid_idx(P, _S) ->
                        {_, _, _} = MFA -> MFA;
                        _ -> undefined
                    end,
-            put(es_dict, [{pid, I, P, Name, Init} | get_dict()]),
+            Names = case Local of
+                        true -> app_names(P, S);
+                        false -> []
+                    end,
+            put(es_dict, [pid_entry(I, P, Name, Init, Names) | get_dict()]),
+            case Local andalso Names =:= [] of
+                true -> relabel_later(P, I);
+                false -> ok
+            end,
             I;
         I -> I
+    end.
+
+%% A process interned without names (typically at its spawn, before its init sets a label or
+%% registers) is looked at once more when the chunk after the current one closes; its names
+%% then travel as {names, Idx, Names}. At most 1000 such processes wait per chunk.
+relabel_later(P, I) ->
+    case get(es_relabel) of
+        {N, L} when N < 1000 -> put(es_relabel, {N + 1, [{P, I} | L]});
+        {_, _} -> ok;
+        undefined -> put(es_relabel, {1, [{P, I}]})
+    end.
+
+relabel(S) ->
+    Due = case get(es_relabel_due) of undefined -> []; D -> D end,
+    put(es_relabel_due, case get(es_relabel) of {_, L} -> L; undefined -> [] end),
+    put(es_relabel, {0, []}),
+    [{names, I, Ns} || {P, I} <- lists:reverse(Due), (Ns = app_names(P, S)) =/= []].
+
+pid_entry(I, P, Name, Init, []) -> {pid, I, P, Name, Init};
+pid_entry(I, P, Name, Init, Names) -> {pid, I, P, Name, Init, Names}.
+
+%% What the application calls a process, read once when it is interned: its process label
+%% (proc_lib:set_label/1 on OTP 27+, or '$process_label'), a process_name entry and the Elixir
+%% Registry names it holds (registries found at the first intern of the capture), each as
+%% {Kind, {Bin, Flags}} cut to 256 bytes and redacted like every recorded term.
+app_names(P, S) ->
+    Dict = [{K, payload(V, 256, S#st.redact)} || {K, V} <- dict_values(P, ['$process_label', process_name])],
+    Regs = case get(es_regs) of
+               undefined -> R = (catch live_registries()), put(es_regs, R), R;
+               R -> R
+           end,
+    Via = case is_list(Regs) of
+              true -> [{via, payload(RK, 256, S#st.redact)} || RK <- live_reg_keys(P, Regs)];
+              false -> []
+          end,
+    Dict ++ Via.
+
+%% {Key, Value} of those Keys in P's dictionary: one key at a time where the node can (OTP 26.2+),
+%% else the whole dictionary once
+dict_values(P, Keys) ->
+    try [{K, V} || K <- Keys, {_, V} <- [erlang:process_info(P, {dictionary, K})], V =/= undefined]
+    catch error:badarg ->
+            case catch erlang:process_info(P, dictionary) of
+                {dictionary, D} -> [KV || K <- Keys, {_, _} = KV <- [lists:keyfind(K, 1, D)]];
+                _ -> []
+            end
     end.
 
 mfa_idx(MFA, S) -> element(1, mfa_entry(MFA, S)).
@@ -1006,7 +1060,7 @@ append(Rec, #st{cur = Cur, ncur = N, batch_size = BS, nbuf = NB, offered = Off, 
 
 close_chunk(#st{ncur = 0} = S) -> S;
 close_chunk(#st{cur = Cur, ncur = N, ready = Q} = S) ->
-    Dict = lists:reverse(get_dict()),
+    Dict = lists:reverse(get_dict()) ++ relabel(S),
     put(es_dict, []),
     Bin = iolist_to_binary(lists:reverse(Cur)),
     S#st{cur = [], ncur = 0, ready = queue:in({Dict, Bin, N}, Q), qbytes = S#st.qbytes + byte_size(Bin)}.
@@ -1601,21 +1655,96 @@ live1({labels, Pids}, Max, R) when is_list(Pids) ->
     Ps = [P || P <- lists:sublist(Pids, 20000), is_pid(P), node(P) =:= node()],
     Each = max(64, min(1024, Max div max(1, length(Ps)))),
     Globals = live_globals(),
-    {ok, [{P, L} || P <- Ps, (L = live_labels(P, Each, R, Globals)) =/= []]};
+    Regs = live_registries(),
+    {ok, [{P, L} || P <- Ps, (L = live_labels(P, Each, R, Globals, Regs)) =/= []]};
+live1({whereis, Who}, _Max, _R) ->
+    {ok, live_proc(Who)};
 live1(Other, _Max, _R) ->
     throw({es_live, {unknown_request, element(1, {Other})}}).
 
-live_labels(P, Max, R, Globals) ->
+live_labels(P, Max, R, Globals, Regs) ->
     Dict = case erlang:process_info(P, dictionary) of
                {dictionary, D} ->
                    [{K, payload(V, Max, R)} || K <- ['$process_label', process_name],
                                                 {_, V} <- [lists:keyfind(K, 1, D)]];
                _ -> []
            end,
-    case maps:find(P, Globals) of
-        {ok, G} -> [{global_name, payload(G, Max, R)} | Dict];
-        error -> Dict
+    Named = case maps:find(P, Globals) of
+                {ok, G} -> [{global_name, payload(G, Max, R)} | Dict];
+                error -> Dict
+            end,
+    case live_reg_keys(P, Regs) of
+        [] -> Named;
+        Via -> [{registry_names, [{Reg, payload(K, Max, R)} || {Reg, K} <- Via]} | Named]
     end.
+
+%% Elixir Registry names, read from the registry's own ETS tables with bounded selects (no
+%% call into Elixir code, nothing created). A Registry Reg keeps its metadata in a table named
+%% Reg owned by its supervisor (registered as Reg): {-1, {Kind, Partitions, KeyEts, PidInfo, _}}
+%% with KeyEts/PidInfo nil when partitioned ({I, KeyEts, {Owner, PidEts}} per partition I).
+%% Key tables hold {Key, {Pid, Value}}, pid tables {Pid, Key, KeyEts, Counter}.
+%% -> [{Reg, KeyTabs, PidTabs}] of at most 100 registries ([] where Elixir's Registry is not loaded)
+live_registries() ->
+    case erlang:module_loaded('Elixir.Registry') of
+        true -> lists:sublist([E || T <- ets:all(), is_atom(T), (E = live_registry(T)) =/= none], 100);
+        false -> []
+    end.
+
+live_registry(T) ->
+    try
+        Owner = ets:info(T, owner),
+        Owner = whereis(T),
+        [{-1, Info}] = ets:lookup(T, -1),
+        true = is_tuple(Info) andalso tuple_size(Info) >= 4,
+        true = lists:member(element(1, Info), [unique, duplicate]),
+        Parts = element(2, Info),
+        case {element(3, Info), element(4, Info)} of
+            {nil, nil} ->
+                Ls = [{K, E} || I <- lists:seq(0, min(Parts, 256) - 1),
+                                [{_, K, {_, E}}] <- [ets:lookup(T, I)]],
+                {T, [K || {K, _} <- Ls], [E || {_, E} <- Ls]};
+            {K, {_, E}} -> {T, [K], [E]}
+        end
+    catch _:_ -> none
+    end.
+
+%% the first 5 {Registry, Key} a process is registered under
+live_reg_keys(P, Regs) ->
+    lists:sublist([{Reg, K} || {Reg, _, PidTabs} <- Regs, E <- PidTabs,
+                               K <- live_select(E, [{{P, '$1', '_', '_'}, [], ['$1']}], 5)], 5).
+
+live_select(Tab, MS, Limit) ->
+    case catch ets:select(Tab, MS, Limit) of
+        {L, _} when is_list(L) -> L;
+        _ -> []
+    end.
+
+%% The process registered under Key in the Registry named RegB (a binary): Key arrives with its
+%% atoms as {'$es_name', B} (an atom the node lacks stands for nothing, so no key has it).
+live_via(RegB, Key0) ->
+    Reg = live_atom(RegB, no_such_registry),
+    {_, KeyTabs, _} = case erlang:module_loaded('Elixir.Registry') andalso live_registry(Reg) of
+                          {_, _, _} = Found -> Found;
+                          _ -> throw({es_live, {no_such_registry, RegB}})
+                      end,
+    Key = resolve_literals(Key0),
+    %% a key holding '_' or '$N' atoms would be a pattern: compare it as a constant instead
+    MS = case live_plain(Key) of
+             true -> [{{Key, {'$1', '_'}}, [], ['$1']}];
+             false -> [{{'$2', {'$1', '_'}}, [{'=:=', '$2', {const, Key}}], ['$1']}]
+         end,
+    case lists:usort(lists:append([live_select(T, MS, 11) || T <- KeyTabs])) of
+        [P] -> live_proc(P);
+        [] -> throw({es_live, {no_such_key, RegB}});
+        Ps -> throw({es_live, {ambiguous_key, lists:sublist(Ps, 10)}})
+    end.
+
+live_plain(A) when is_atom(A) ->
+    case atom_to_list(A) of "_" -> false; "$" ++ _ -> false; _ -> true end;
+live_plain(T) when is_tuple(T) -> live_plain(tuple_to_list(T));
+live_plain([H | T]) -> live_plain(H) andalso live_plain(T);
+live_plain(M) when is_map(M) -> live_plain(maps:to_list(M));
+live_plain(_) -> true.
 
 %% pid => its first global name (at most 10000 names looked at)
 live_globals() ->
@@ -1644,6 +1773,12 @@ live_proc(B) when is_binary(B) ->
     case whereis(live_atom(B, no_such_process)) of
         undefined -> throw({es_live, {no_such_process, B}});
         P -> P
+    end;
+live_proc({via, RegB, Key}) when is_binary(RegB) -> live_via(RegB, Key);
+live_proc({global, Name}) ->
+    case global:whereis_name(resolve_literals(Name)) of
+        P when is_pid(P) -> live_proc(P);
+        _ -> throw({es_live, {no_such_global, Name}})
     end;
 live_proc(Other) -> throw({es_live, {no_such_process, Other}}).
 

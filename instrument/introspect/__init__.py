@@ -26,9 +26,12 @@ from .supervision import supervision_trees, supervisor_tree
 from .live_call import (
     LiveError,
     LiveOptions,
+    AmbiguousKey,
     LiveTimeout,
     NoLogRing,
     NoSuchApplication,
+    NoSuchKey,
+    NoSuchRegistry,
     NoSuchTable,
     NotSysProcess,
     PrivateTable,
@@ -36,10 +39,19 @@ from .live_call import (
 )
 from .live_ets import ets_sample, ets_tables
 from .live_logs import LEVELS, forward_logs, read_logs, release_log_ring, start_log_ring
-from .live_procs import AppNames, get_state, peek_mailbox, process_labels
+from .live_procs import AppNames, get_state, peek_mailbox, process_labels, whereis_process
 from .live_system import app_env, applications, memory_usage, ports, scheduler_usage
+from .via import GlobalName, ViaName, parse_process_name, via_name
 
 __all__ = [
+    "AmbiguousKey",
+    "GlobalName",
+    "NoSuchKey",
+    "NoSuchRegistry",
+    "ViaName",
+    "parse_process_name",
+    "via_name",
+    "whereis_process",
     "LEVELS",
     "LiveError",
     "LiveOptions",

@@ -18,7 +18,10 @@ Errors form one hierarchy below ``DistError``::
     ├── NoSuchApplication    no loaded application of that name
     ├── NotSysProcess        the process does not answer sys calls (not an OTP behaviour)
     ├── LiveTimeout          the process did not answer in time (busy or stuck)
-    └── NoLogRing            read_logs before the log ring was installed (or after it stopped)
+    ├── NoLogRing            read_logs before the log ring was installed (or after it stopped)
+    ├── NoSuchRegistry       a via-name's Registry is not running on the node
+    ├── NoSuchKey            no process is registered under that key in the Registry
+    └── AmbiguousKey         several processes hold the key (a duplicate Registry)
 
 ``ProcessNotFound`` (from ``processes``) is raised for an unknown process.
 """
@@ -36,10 +39,11 @@ from ..dist.errors import DistError
 from ..etf import Atom, Pid, decode
 from ..limits import DEFAULT_REDACT_KEYS
 from .processes import ProcessNotFound
+from .via import GlobalName, ViaName, name_text, parse_process_name, via_request
 
 __all__ = [
     "LiveError", "NoSuchTable", "PrivateTable", "NoSuchApplication", "NotSysProcess", "LiveTimeout",
-    "NoLogRing", "LiveOptions", "Shown", "live_call", "shown", "process_ref", "table_ref",
+    "NoLogRing", "NoSuchRegistry", "NoSuchKey", "AmbiguousKey", "LiveOptions", "Shown", "live_call", "shown", "process_ref", "table_ref",
     "reply_field", "atom_name",
 ]
 
@@ -72,6 +76,18 @@ class LiveTimeout(LiveError, TimeoutError):
 
 
 class NoLogRing(LiveError):
+    pass
+
+
+class NoSuchRegistry(LiveError, LookupError):
+    pass
+
+
+class NoSuchKey(LiveError, LookupError):
+    pass
+
+
+class AmbiguousKey(LiveError):
     pass
 
 
@@ -129,18 +145,50 @@ def _elixir_name(text: str) -> str:
     return name
 
 
-def process_ref(process: str | Pid) -> Pid | bytes:
-    """A process as the agent takes it: a pid, ``<0.1.2>`` text, or a registered name as a
-    binary (``SampleApp.Cart`` -> ``Elixir.SampleApp.Cart``, ``:logger`` -> ``logger``)."""
+def process_ref(process: str | Pid | ViaName | GlobalName) -> Any:
+    """A process as the agent takes it: a pid, ``<0.1.2>`` text, a registered name as a
+    binary (``SampleApp.Cart`` -> ``Elixir.SampleApp.Cart``, ``:logger`` -> ``logger``), or a
+    via / global name (``{:via, Registry, {MyApp.Registry, "user-42"}}``, ``{:global, :x}``,
+    or a ``ViaName`` / ``GlobalName``; see ``via``)."""
     if isinstance(process, Pid):
         return process
+    if isinstance(process, (ViaName, GlobalName)):
+        return via_request(process)
     text = process.strip()
     if not text:
-        raise ValueError("name a process: a registered name (SampleApp.Cart, :logger) or a pid (<0.123.0>)")
+        raise ValueError("name a process: a registered name (SampleApp.Cart, :logger), a pid (<0.123.0>) "
+                         'or a via-name ({:via, Registry, {MyApp.Registry, "user-42"}})')
     m = PID_TEXT.match(text)
     if m:
         return f"<{m.group(1)}.{m.group(2)}.{m.group(3)}>".encode()
+    named = parse_process_name(text)
+    if named is not None:
+        return via_request(named)
     return _elixir_name(text).encode()
+
+
+def _named_in(request: Any) -> str:
+    """The via / global name a request refers to, as text ('' if none): for error messages."""
+    for x in request if isinstance(request, tuple) else ():
+        if isinstance(x, tuple) and x and x[0] in (Atom("via"), Atom("global")):
+            term = _unname(x[2] if x[0] == Atom("via") else x[1])
+            if x[0] == Atom("via"):
+                return name_text(ViaName(x[1].decode("utf-8", "replace"), term))
+            return name_text(GlobalName(term))
+    return ""
+
+
+def _unname(term: Any) -> Any:
+    """A term sent with ``names.literal_term`` back as it was typed."""
+    if isinstance(term, tuple) and len(term) == 2 and term[0] == Atom("$es_name"):
+        return Atom(term[1].decode("utf-8", "replace"))
+    if isinstance(term, tuple):
+        return tuple(_unname(x) for x in term)
+    if isinstance(term, list):
+        return [_unname(x) for x in term]
+    if isinstance(term, dict):
+        return {_unname(k): _unname(v) for k, v in term.items()}
+    return term
 
 
 def table_ref(table: str) -> bytes:
@@ -155,6 +203,10 @@ def table_ref(table: str) -> bytes:
     return _elixir_name(text).encode()
 
 
+def _elixir_text(name: str) -> str:
+    return name.removeprefix("Elixir.")
+
+
 def _show(x: Any) -> str:
     if isinstance(x, bytes):
         return x.decode("utf-8", "replace")
@@ -163,12 +215,26 @@ def _show(x: Any) -> str:
     return str(x)
 
 
-def _raise(reason: Any, node: str) -> None:
+def _raise(reason: Any, node: str, named: str = "") -> None:
     tag = reason[0].name if isinstance(reason, tuple) and reason and isinstance(reason[0], Atom) else (
         reason.name if isinstance(reason, Atom) else None)
     arg = _show(reason[1]) if isinstance(reason, tuple) and len(reason) > 1 else ""
     if tag == "no_such_process":
         raise ProcessNotFound(arg, node)
+    if tag == "no_such_global":
+        raise ProcessNotFound(f"registered with :global as {named}", node)
+    if tag == "no_such_registry":
+        raise NoSuchRegistry(f"no Registry {_elixir_text(arg)} runs on {node} (in {named}): a Registry is named by "
+                             "the name: option of Registry.start_link; list_processes shows the via-names "
+                             "processes hold")
+    if tag == "no_such_key":
+        raise NoSuchKey(f"no process is registered under {named} on {node}: check the key's type and "
+                        'quotes ("user-42" is a string, :user_42 an atom); find_processes shows the '
+                        "via-names processes hold")
+    if tag == "ambiguous_key":
+        pids = ", ".join(_show(p) for p in reason[1]) if isinstance(reason[1], list) else arg
+        raise AmbiguousKey(f"several processes are registered under {named} on {node} (a duplicate "
+                           f"Registry): {pids}; name one of them by its pid")
     if tag == "no_such_table":
         raise NoSuchTable(f"no ETS table {arg} on {node}: list them with ets_tables")
     if tag == "private_table":
@@ -197,5 +263,5 @@ async def live_call(conn: Connection, request: Any, options: LiveOptions | None 
     if isinstance(reply, tuple) and len(reply) == 2 and reply[0] == Atom("ok"):
         return reply[1]
     if isinstance(reply, tuple) and len(reply) == 2 and reply[0] == Atom("error"):
-        _raise(reply[1], conn.node_name)
+        _raise(reply[1], conn.node_name, _named_in(request))
     raise LiveError(f"unexpected reply from the agent on {conn.node_name}: {str(reply)[:200]}")

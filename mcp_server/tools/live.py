@@ -32,17 +32,28 @@ from ..inspect_models import (
 )
 from ..state import app_state
 from ..syntax import node_syntax
+from ..targets import named_process
 from .annotations import READ_ONLY
 from .common import CursorArg, NodeArg, parse_cursor
 from .output import DEFAULT_BUDGET, fit, reply
 
-ProcessArg = Annotated[str, Field(description="Registered name (SampleApp.Cart, :logger, rabbit_event) or pid (<0.123.0>, #PID<0.123.0>).")]
+ProcessArg = Annotated[str | None, Field(description="Registered name (SampleApp.Cart, :logger, rabbit_event), pid (<0.123.0>, #PID<0.123.0>) or a via/global name ({:via, Registry, {MyApp.Registry, \"user-42\"}}, {:global, :name}). Omit it when giving registry + key.")]
+RegistryArg = Annotated[str | None, Field(description="An Elixir Registry (MyApp.Registry): name the process by its key there, with key, instead of process.")]
+KeyArg = Annotated[str | int | None, Field(description='The Registry key, as an Elixir literal: "user-42" (a string, with its quotes), 42, :alice, {:user, 42}.')]
 Level = Literal["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]
 SUMMARY_TERM_CHARS = 1500
 
 
 def _short(text: str, n: int = SUMMARY_TERM_CHARS) -> str:
     return text if len(text) <= n else text[:n] + f"… ({len(text)} chars; the whole term is in structuredContent)"
+
+
+def _who_text(who) -> str:
+    if isinstance(who, str):
+        return who.strip()
+    from elixir_scope.instrument.introspect.via import name_text
+
+    return name_text(who)
 
 
 def _flags(truncated: bool, redacted: bool) -> str:
@@ -65,7 +76,9 @@ def register(server: MCPServer, config: ServerConfig) -> None:
     @tool_errors
     async def get_state(
         ctx: Context,
-        process: ProcessArg,
+        process: ProcessArg = None,
+        registry: RegistryArg = None,
+        key: KeyArg = None,
         timeout_ms: Annotated[int, Field(ge=10, le=30_000, description="How long the process may take to answer (ms).")] = 5000,
         max_bytes: Annotated[int, Field(ge=256, le=65_536, description="Largest encoded state sent back; bigger states are cut on the node.")] = 8192,
         node: NodeArg = None,
@@ -74,14 +87,18 @@ def register(server: MCPServer, config: ServerConfig) -> None:
 
         Use it to see what a process holds right now; for how the state changed over time,
         record with start_capture(state_of=[...]) and use state_evolution. A gen_statem's
-        state name and data are given apart. Sensitive values are redacted on the node."""
+        state name and data are given apart. Sensitive values are redacted on the node.
+        A process held by an Elixir Registry is named by registry + key (key an Elixir
+        literal, e.g. registry='MyApp.Registry', key='"user-42"')."""
         from elixir_scope.instrument.introspect import LiveOptions
         from elixir_scope.instrument.introspect import get_state as live_state
 
+        who = named_process(process, registry, key)
+        process = _who_text(who)
         state = app_state(ctx)
         conn = await state.connection(node)
         sx = await node_syntax(state, conn)
-        st = await live_state(conn, process, timeout_ms=timeout_ms, options=LiveOptions(max_bytes=max_bytes))
+        st = await live_state(conn, who, timeout_ms=timeout_ms, options=LiveOptions(max_bytes=max_bytes))
         model = state_result(conn.node_name, st, sx)
         text = model.state
         head = f"{process} {model.pid} ({st.behaviour or 'process'}, {model.module or '?'}){_flags(model.truncated, model.redacted)}"
@@ -95,7 +112,9 @@ def register(server: MCPServer, config: ServerConfig) -> None:
     @tool_errors
     async def peek_mailbox(
         ctx: Context,
-        process: ProcessArg,
+        process: ProcessArg = None,
+        registry: RegistryArg = None,
+        key: KeyArg = None,
         limit: Annotated[int, Field(ge=1, le=100, description="Messages to show, oldest first.")] = 10,
         node: NodeArg = None,
     ) -> Annotated[CallToolResult, MailboxResult]:
@@ -103,14 +122,17 @@ def register(server: MCPServer, config: ServerConfig) -> None:
 
         Use it when process_details or list_processes(sort_by='message_queue_len') shows a
         backlog: what is queued tells why the process falls behind. A mailbox longer than
-        10,000 messages is not copied (only its length is given)."""
+        10,000 messages is not copied (only its length is given). A Registry-named process:
+        registry + key, as for get_state."""
         from elixir_scope.instrument.introspect import LiveOptions
         from elixir_scope.instrument.introspect import peek_mailbox as live_peek
 
+        who = named_process(process, registry, key)
+        process = _who_text(who)
         state = app_state(ctx)
         conn = await state.connection(node)
         sx = await node_syntax(state, conn)
-        peek = await live_peek(conn, process, limit=limit, options=LiveOptions(max_bytes=DEFAULT_BUDGET // 2))
+        peek = await live_peek(conn, who, limit=limit, options=LiveOptions(max_bytes=DEFAULT_BUDGET // 2))
         model = mailbox_result(conn.node_name, peek, sx, DEFAULT_BUDGET // 2)
         texts = model.messages
         if peek.messages is None:

@@ -28,7 +28,7 @@ from ..process_rows import matches, process_rows
 from ..state import app_state
 from ..syntax import node_syntax
 from .annotations import READ_ONLY
-from ..targets import resolve_pid
+from ..targets import named_process, resolve_pid
 from .common import CursorArg, NodeArg, Page, page, parse_cursor
 
 SortBy = Literal["memory", "reductions", "message_queue_len"]
@@ -95,15 +95,18 @@ def register(server: MCPServer, config: ServerConfig) -> None:
     @tool_errors
     async def process_details(
         ctx: Context,
-        process: Annotated[str, Field(description="Registered name (SampleApp.Cart, :logger) or pid text (<0.123.0>, #PID<0.123.0>).")],
+        process: Annotated[str | None, Field(description="Registered name (SampleApp.Cart, :logger), pid text (<0.123.0>, #PID<0.123.0>) or a via/global name ({:via, Registry, {MyApp.Registry, \"user-42\"}}, {:global, :name}). Omit it when giving registry + key.")] = None,
+        registry: Annotated[str | None, Field(description="An Elixir Registry (MyApp.Registry): name the process by its key there, with key.")] = None,
+        key: Annotated[str | int | None, Field(description='The Registry key as an Elixir literal: "user-42" (with its quotes), 42, :alice, {:user, 42}.')] = None,
         node: NodeArg = None,
     ) -> ProcessDetailsModel:
         """One process in depth: links, monitors, mailbox, heap, trap_exit, dictionary keys,
-        and its current stacktrace (where it is right now)."""
+        and its current stacktrace (where it is right now). A process held by an Elixir
+        Registry is named by registry + key."""
         from elixir_scope.instrument.introspect import process_details as details_of
 
         conn = await app_state(ctx).connection(node)
-        pid = await resolve_pid(conn, process)
+        pid = await resolve_pid(conn, named_process(process, registry, key))
         return process_details_model(await details_of(conn, pid), await node_syntax(app_state(ctx), conn))
 
     @server.tool(annotations=READ_ONLY)

@@ -19,11 +19,12 @@ from pydantic import BaseModel, Field
 
 from ..config import ServerConfig
 from ..errors import tool_errors
-from ..models import GapRow, NodeRow, RecordingRow, gap_row, node_row, recording_row
+from ..models import GapRow, NodeRow, RecordingRow, gap_row, node_row, process_label, recording_row
 from ..state import app_state
 from .annotations import ADDITIVE, READ_ONLY_LOCAL
 from .common import CursorArg, Page, RecordingArg, in_thread, latest_recording_id, page, parse_cursor
 
+NAMED_MAX = 50
 SAFE_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}\Z")
 
 
@@ -35,6 +36,9 @@ class RecordingSummary(BaseModel):
     nodes: list[str]
     node_parts: list[NodeRow] = Field(default_factory=list, description="Each node: its end and clock estimate.")
     process_count: int
+    named_processes: list[str] = Field(default_factory=list, description=(
+        "Processes with a registered name or an app name (process label, process_name, Elixir "
+        f"Registry name), first {NAMED_MAX}: '<0.150.0> [via {{MyApp.Registry, \"user-42\"}}]'."))
     agent_stats: dict[str, object]
 
 
@@ -80,13 +84,22 @@ def register(server: MCPServer, config: ServerConfig) -> None:
     @tool_errors
     async def recording_summary(ctx: Context, recording: RecordingArg = None) -> RecordingSummary:
         """One recording at a glance: events by kind, gaps (dropped events), nodes, processes."""
-        store = app_state(ctx).store()
+        from elixir_scope.instrument.etf.syntax import printing
+
+        from ..syntax import recording_syntax
+
+        state = app_state(ctx)
+        store = state.store()
         rec = store.recording(latest_recording_id(store, recording))
         stats = rec.stats
+        procs = rec.processes()
+        with printing(recording_syntax(state.config.syntax, rec)):
+            named = [process_label(p) for p in procs if p.reg_name or p.app_names][:NAMED_MAX]
         return RecordingSummary(
             recording=recording_row(rec.info), events_by_kind=stats.by_kind, gap_count=stats.gap_count,
             gaps=[gap_row(g) for g in rec.gaps()[:20]], nodes=[n.name for n in rec.nodes()],
-            node_parts=[node_row(n) for n in rec.nodes()], process_count=len(rec.processes()), agent_stats={str(k): v for k, v in stats.agent.items()},
+            node_parts=[node_row(n) for n in rec.nodes()], process_count=len(procs), named_processes=named,
+            agent_stats={str(k): v for k, v in stats.agent.items()},
         )
 
     @server.tool(annotations=ADDITIVE)

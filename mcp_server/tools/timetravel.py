@@ -40,7 +40,7 @@ from .annotations import READ_ONLY_LOCAL
 from ..process_pick import pick_process
 from .common import CursorArg, RecordingArg, on_recording, parse_cursor
 
-ProcessRefArg = Annotated[str, Field(description="Process as recorded: pid text (<0.123.0>) or registered name (SampleApp.Inventory).")]
+ProcessRefArg = Annotated[str, Field(description="Process as recorded: pid text (<0.123.0>), registered name (SampleApp.Inventory) or the Registry via-name it held ({:via, Registry, {MyApp.Registry, \"user-42\"}}).")]
 AtEvent = Annotated[int | None, Field(description="Moment: just after this event id.")]
 AtTs = Annotated[int | None, Field(description="Moment: this node monotonic time (the ts events show).")]
 SinceTs = Annotated[int | None, Field(description="Window start (node monotonic ts); omit for the recording start.")]

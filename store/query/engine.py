@@ -12,6 +12,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Iterator
 
+from elixir_scope.store.app_names import first_app_name
 from elixir_scope.store.events import Event, EventKind
 
 from .compile import StepCompiler, StepPlan
@@ -210,7 +211,8 @@ class Engine:
         proc = self.qc.ctx.processes.get((ev.node_id, ev.pid))
         mfa = ev.mfa
         return EventRow(ev, self.qc.offset_ns(ev.node_id, ev.ts), self.qc.clocks[ev.node_id].name,
-                        proc.pid_text if proc else f"#{ev.pid}", display_name(proc.reg_name) if proc else None,
+                        proc.pid_text if proc else f"#{ev.pid}",
+                        (display_name(proc.reg_name) if proc.reg_name else first_app_name(proc.app_names)) if proc else None,
                         str(mfa) if mfa else None, row.closing, row.duration_ns)
 
     # -------------------------------------------------------------- gaps
