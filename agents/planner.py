@@ -141,6 +141,14 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
     # "cancel" or "stop" that does nothing); rare, so the narrow spec costs nothing
     specs.append(PlannedSpec(spec=":erlang.exit(_, :normal) :: return",
                              why="exit signals :normal sent to other processes (ignored unless the target traps exits)"))
+    # configuration changed at runtime, and boot-time copies of it: which value a key was set to,
+    # so a reader still answering the old one shows (rare calls: the specs cost nothing)
+    for spec in ("Application.put_env/3", "Application.put_env/4", ":persistent_term.put/2"):
+        specs.append(PlannedSpec(spec=f"{spec} :: return",
+                                 why="runtime configuration writes: the value a key was set to, against what its readers return"))
+    # a UTC timestamp shifted into local time: the offset the application works with
+    specs.append(PlannedSpec(spec="DateTime.add/4 :: return",
+                             why="time arithmetic: the UTC offset the application shifts its timestamps by"))
     if survey.registries:
         for reg in survey.registries[:3]:
             specs.append(PlannedSpec(spec=f"Registry.dispatch({reg}, _, _)", why=f"publishes on {reg}: which topics get messages"))

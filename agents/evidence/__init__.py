@@ -34,8 +34,8 @@ The order is deterministic: the same recording always gives the same facts and i
 from __future__ import annotations
 
 from ..view import RecordingView
-from . import (addresses, bursts, caught, data, deliveries, failures, nodes, ordering, postponed, readiness,
-               receives, replies, resources, signals, silent, supervision, timeouts, values, waits)
+from . import (addresses, bursts, caught, data, deliveries, failures, nodes, ordering, paging, postponed, readiness,
+               receives, replies, resources, signals, silent, stale, supervision, timeouts, values, waits, zones)
 from .book import FactBook
 
 __all__ = ["FactBook", "build_facts"]
@@ -113,6 +113,7 @@ def build_facts(view: RecordingView) -> FactBook:
         data.invalid_utf8, data.lossy_parse, data.term_order_picks, data.errors_cached, bursts.stampedes,
         bursts.retries_after_normal_exit, addresses.sends_to_supervisors,
         resources.ets_growth, resources.memory_growth,
+        stale.stale_reads, zones.utc_dates, paging.page_skips,
     ]
     for step in steps:
         try:

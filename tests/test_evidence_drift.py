@@ -1,0 +1,220 @@
+"""Facts about values that drift from the truth without any error (``agents/evidence/stale.py``,
+``zones.py``, ``paging.py``) on a real node: each buggy function runs beside a correct twin, the
+node is recorded the way a diagnosis plans it (whole modules, configuration writes,
+``DateTime.add/4``), and only the buggy one may become a fact — with its own module, function
+and detail."""
+
+from __future__ import annotations
+
+import pytest
+
+from elixir_scope.agents.evidence import build_facts
+from elixir_scope.agents.planner import Survey, plan
+from elixir_scope.agents.view import RecordingView
+from elixir_scope.instrument.capture import CapturePlan
+from elixir_scope.instrument.dist import Node
+from elixir_scope.instrument.session import CaptureSession
+from elixir_scope.instrument.specs import compile_spec
+from elixir_scope.store import TraceStore
+from support.nodes import start_node
+
+APP = r'''
+defmodule Greenhouse.Sensors do
+  use Agent
+  def start_link(_), do: Agent.start_link(fn -> %{"bed-1" => 31.5, "bed-2" => 28.0} end, name: __MODULE__)
+  def set_max_temp(bed, t), do: Agent.update(__MODULE__, &Map.put(&1, bed, t))
+  def max_temp(bed), do: Agent.get(__MODULE__, &Map.fetch!(&1, bed))
+end
+
+defmodule Greenhouse.Vents do
+  use GenServer
+  def start_link(_), do: GenServer.start_link(__MODULE__, [], name: __MODULE__)
+  def open?(bed, t), do: GenServer.call(__MODULE__, {:open?, bed, t})
+  def init([]), do: {:ok, 0}
+  def handle_call({:open?, bed, t}, _from, n), do: {:reply, t > limit(bed), n + 1}
+
+  # remembered on first use, never read again
+  defp limit(bed) do
+    case Process.get({:limit, bed}) do
+      nil -> v = Greenhouse.Sensors.max_temp(bed); Process.put({:limit, bed}, v); v
+      v -> v
+    end
+  end
+end
+
+defmodule Greenhouse.Fans do
+  use GenServer
+  def start_link(_), do: GenServer.start_link(__MODULE__, [], name: __MODULE__)
+  def on?(bed, t), do: GenServer.call(__MODULE__, {:on?, bed, t})
+  def init([]), do: {:ok, 0}
+  def handle_call({:on?, bed, t}, _from, n), do: {:reply, t > limit(bed), n + 1}
+  defp limit(bed), do: Greenhouse.Sensors.max_temp(bed)
+end
+
+defmodule Library.Loans do
+  def load, do: :persistent_term.put({Library, :loan_days}, Application.fetch_env!(:library, :loan_days))
+  def days_for(kind), do: Map.fetch!(:persistent_term.get({Library, :loan_days}), kind)
+  def renewals_for(kind), do: Map.fetch!(Application.fetch_env!(:library, :renewals), kind)
+end
+
+defmodule Library.Admin do
+  use GenServer
+  def start_link(_), do: GenServer.start_link(__MODULE__, [], name: __MODULE__)
+  def set_loan_days(kind, days), do: GenServer.call(__MODULE__, {:set, :loan_days, kind, days})
+  def set_renewals(kind, n), do: GenServer.call(__MODULE__, {:set, :renewals, kind, n})
+  def init([]), do: {:ok, []}
+
+  def handle_call({:set, key, kind, v}, _from, log) do
+    Application.put_env(:library, key, Map.put(Application.fetch_env!(:library, key), kind, v))
+    {:reply, :ok, [{key, kind, v} | log]}
+  end
+end
+
+defmodule Bakery.Sales do
+  @offset 11 * 3600
+  def day_of(sale), do: DateTime.to_date(sale.at)
+  def local_day(sale), do: sale.at |> DateTime.add(@offset, :second) |> DateTime.to_date()
+end
+
+defmodule Archive.Api do
+  use Agent
+  def start_link(_) do
+    rows = for id <- 1..14, do: %{id: id, stamp: if(id in 5..9, do: 500, else: id * 100)}
+    Agent.start_link(fn -> Enum.sort_by(rows, &{&1.stamp, &1.id}) end, name: __MODULE__)
+  end
+
+  def since(stamp, limit), do: Agent.get(__MODULE__, fn rows -> rows |> Enum.filter(&(&1.stamp >= stamp)) |> Enum.take(limit) end)
+
+  def after_key({stamp, id}, limit),
+    do: Agent.get(__MODULE__, fn rows -> rows |> Enum.filter(&({&1.stamp, &1.id} > {stamp, id})) |> Enum.take(limit) end)
+end
+
+defmodule Archive.Export do
+  @page 6
+  def all, do: pages(0, [])
+  def all_right, do: pages_right({-1, 0}, [])
+
+  defp pages(since, acc) do
+    page = Archive.Api.since(since, @page)
+    kept = Enum.filter(page, &keep?/1)
+    if length(page) < @page, do: acc ++ kept, else: pages(List.last(page).stamp + 1, acc ++ kept)
+  end
+
+  defp pages_right(cursor, acc) do
+    page = Archive.Api.after_key(cursor, @page)
+    kept = Enum.filter(page, &keep?/1)
+    last = List.last(page)
+    if length(page) < @page, do: acc ++ kept, else: pages_right({last.stamp, last.id}, acc ++ kept)
+  end
+
+  def keep?(row), do: row.id > 0
+end
+
+defmodule DriftApp do
+  def start do
+    Application.put_env(:library, :loan_days, %{"book" => 21, "dvd" => 7})
+    Application.put_env(:library, :renewals, %{"book" => 2, "dvd" => 1})
+    Library.Loans.load()
+    children = [Greenhouse.Sensors, Greenhouse.Vents, Greenhouse.Fans, Library.Admin, Archive.Api]
+    {:ok, pid} = Supervisor.start_link(children, strategy: :one_for_one, name: DriftApp.Supervisor)
+    Process.unlink(pid)
+    {Greenhouse.Vents.open?("bed-1", 30.0), Greenhouse.Fans.on?("bed-1", 30.0)}
+    {:ok, pid}
+  end
+
+  def run do
+    :ok = Greenhouse.Sensors.set_max_temp("bed-1", 26.0)
+    {Greenhouse.Vents.open?("bed-1", 29.0), Greenhouse.Fans.on?("bed-1", 29.0)}
+    :ok = Library.Admin.set_loan_days("dvd", 14)
+    {Library.Loans.days_for("dvd"), Library.Loans.days_for("book")}
+    :ok = Library.Admin.set_renewals("dvd", 3)
+    {Library.Loans.renewals_for("dvd"), Library.Loans.renewals_for("book")}
+    sales = for at <- [~U[2026-12-04 20:15:00Z], ~U[2026-12-05 01:30:00Z], ~U[2026-12-05 13:30:00Z]], do: %{at: at}
+    for s <- sales, do: {Bakery.Sales.day_of(s), Bakery.Sales.local_day(s)}
+    {Archive.Export.all(), Archive.Export.all_right()}
+    :ok
+  end
+end
+'''
+
+MODULES = ["Greenhouse.Sensors", "Greenhouse.Vents", "Greenhouse.Fans", "Library.Loans", "Library.Admin",
+           "Bakery.Sales", "Archive.Api", "Archive.Export"]
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory):
+    import asyncio
+
+    tmp = tmp_path_factory.mktemp("drift")
+    src = tmp / "drift_app.ex"
+    src.write_text(APP)
+    node = start_node("elixir", elixir_files=[src], eval_code="{:ok, _} = DriftApp.start()")
+    # the specs a diagnosis plans for this application (whole modules, configuration writes, time shifts)
+    planned = plan("the vents open too late", Survey(node=node.name, app_modules=MODULES))
+    specs = [s.spec for s in planned.specs if not s.spec.startswith(":erlang.exit")]
+    assert "Application.put_env/3 :: return" in specs and "DateTime.add/4 :: return" in specs, specs
+
+    async def record() -> RecordingView:
+        dist = Node()
+        try:
+            conn = await dist.connect(node.name, cookie=node.cookie)
+            store = TraceStore.open(tmp / "d.db")
+            cplan = CapturePlan(specs=tuple(compile_spec(s) for s in specs), message_procs="all")
+            rec = store.create_recording("drift facts", spec=cplan.describe(), limits={})
+            session = await CaptureSession.start(conn, rec, cplan)
+            await conn.rpc("Elixir.DriftApp", "run", [])
+            result = await session.stop()
+            assert result.stats.dropped == 0
+            return RecordingView.from_recording(store.recording(result.recording_id))
+        finally:
+            await dist.close()
+
+    try:
+        view = asyncio.run(record())
+    finally:
+        node.stop()
+    b = build_facts(view)
+    assert not b.errors, b.errors
+    return b
+
+
+def _only(book, kind):
+    facts = book.of_kind(kind)
+    assert len(facts) == 1, [f.title for f in book.facts]
+    return facts[0]
+
+
+def test_memo_that_misses_a_change_names_the_reader(book):
+    facts = {(f.culprit.module, f.culprit.function): f for f in book.of_kind("stale_read")}
+    f = facts.pop(("Greenhouse.Vents", "limit/1"))
+    assert '"bed-1"' in f.title and "31.5" in f.title and "26.0" in f.title, f.title
+    # another reader of the key returned the new value: the write landed, the memo is the culprit
+    assert ("Greenhouse.Fans.limit/1 returns the new value" in f.summary
+            or "Greenhouse.Sensors.max_temp/1 returns the new value" in f.summary), f.summary
+    assert f.signatures == ["data:stale_read"]
+    # the readers that see the change (Fans, Sensors) and the config the readers do see are no fact
+    assert all(m not in ("Greenhouse.Fans", "Greenhouse.Sensors") for m, _ in facts), list(facts)
+
+
+def test_boot_copy_missing_a_config_change_names_the_writer(book):
+    facts = [f for f in book.of_kind("stale_read") if f.culprit.module == "Library.Admin"]
+    assert len(facts) == 1, [f.title for f in book.of_kind("stale_read")]
+    f = facts[0]
+    assert f.culprit.function == "handle_call/3" and "Application.put_env(:library, :loan_days" in f.culprit.detail
+    assert "Library.Loans.days_for/1" in f.title and '"dvd"' in f.title and "14" in f.title, f.title
+    assert "renewals" not in f.summary, f.summary
+    assert len(book.of_kind("stale_read")) == 2, [x.title for x in book.of_kind("stale_read")]
+
+
+def test_day_of_a_utc_timestamp(book):
+    f = _only(book, "utc_date")
+    assert (f.culprit.module, f.culprit.function) == ("Bakery.Sales", "day_of/1")
+    assert f.culprit.detail == "~U[2026-12-04 20:15:00Z]", f.culprit.detail
+    assert "2 of them" in f.summary and "39600" in f.summary, f.summary
+
+
+def test_keyset_page_past_a_tie(book):
+    f = _only(book, "page_skip")
+    assert (f.culprit.module, f.culprit.function) == ("Archive.Export", "pages/2")
+    assert f.culprit.detail.startswith("501 = 500 + 1"), f.culprit.detail
+    assert "2 rows sharing" in f.title, f.title
