@@ -20,7 +20,10 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   the behaviour loop and dropped; :mod:`.deliveries` — one dispatch delivering the same message
   twice to one process; :mod:`.ordering` — a message dropped because the one introducing
   what it refers to came later by another path; :mod:`.readiness` — calls answered before
-  the set-up ``init/1`` started elsewhere finished;
+  the set-up ``init/1`` started elsewhere finished; :mod:`.stale` — reads that still answer
+  a value a write changed (a copy the change did not reach); :mod:`.zones` — calendar days
+  of UTC timestamps under the application's local offset; :mod:`.paging` — keyset pages whose
+  next cursor passes rows tied with the last one;
 - the analyses in :mod:`~elixir_scope.agents.detectors` — call cycles, slow callbacks,
   mailbox growth, state corrupted by an earlier message, ETS read-modify-write races,
   publishes nobody hears, process leaks.

@@ -13,6 +13,7 @@ long list) and the rows the same process handled before asking for the next page
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -24,6 +25,7 @@ from .book import FactBook
 from .reasons import source_function
 
 _MAX_ROWS = 2000
+_MAX_PAGES = 200
 _TRUNCATED = Atom("$truncated")
 
 
@@ -53,13 +55,15 @@ def _sort_fields(rows: list[dict]) -> list[Any]:
     return out
 
 
-def _seen_rows(view: RecordingView, pid: int, start: int, end: int, shape: frozenset) -> list[dict]:
-    """Rows of ``shape`` (the page rows' keys) in the arguments of the calls ``pid`` made while
-    handling a page."""
+def _seen_rows(by_pid: tuple[list[Call], list[int]], start: int, end: int, shape: frozenset) -> list[dict]:
+    """Rows of ``shape`` (the page rows' keys) in the arguments of the calls a process made
+    while handling a page (``by_pid``: its calls in time order, and their times)."""
     out = []
-    for c in view.calls_by_pid.get(pid, []):
-        if not (start < c.ts < end):
-            continue
+    calls, times = by_pid
+    lo = bisect.bisect_right(times, start)
+    for c in calls[lo:lo + _MAX_ROWS]:
+        if c.ts >= end:
+            break
         for a in c.args:
             items = a if isinstance(a, list) else [a]
             out += [x for x in items[:_MAX_ROWS] if isinstance(x, dict) and frozenset(x) == shape]
@@ -92,15 +96,19 @@ def page_skips(view: RecordingView, book: FactBook) -> None:
                 and c.args and _rows(c.value) is not None:
             series[(c.pid, c.module, c.function, c.arity)].append(c)
     reported: set[tuple] = set()
+    ordered: dict[int, tuple[list[Call], list[int]]] = {}
     for key in sorted(series, key=lambda k: (k[1], k[2], k[3], k[0])):
         calls = sorted(series[key], key=lambda c: c.ts)
-        for a, b in zip(calls, calls[1:]):
+        for a, b in list(zip(calls, calls[1:]))[:_MAX_PAGES]:
             i = _cursor_arg(a, b)
             if i is None or a.end_ts is None:
                 continue
             page = _rows(a.value) or []
             shape = frozenset(page[0])
-            seen = {fmt(r, 2000): r for r in page + _seen_rows(view, a.pid, a.end_ts, b.ts, shape)}
+            if a.pid not in ordered:
+                mine = sorted(view.calls_by_pid.get(a.pid, []), key=lambda c: c.ts)
+                ordered[a.pid] = (mine, [c.ts for c in mine])
+            seen = {fmt(r, 2000): r for r in page + _seen_rows(ordered[a.pid], a.end_ts, b.ts, shape)}
             rows = list(seen.values())
             for f in _sort_fields(page):
                 vals = [r[f] for r in rows if _number(r.get(f)) and r[f] >= a.args[i]]

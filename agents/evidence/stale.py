@@ -113,10 +113,10 @@ def _reads(view: RecordingView) -> list[Call]:
             and not c.function.startswith(("-", "handle_", "init")) and _val_ok(_unwrap(c.value))]
 
 
-def _latest(writes: list[_Write], key: Any, ts: int) -> tuple[_Write, ...]:
+def _latest(by_key: dict[str, list[_Write]], key: Any, ts: int) -> tuple[_Write, ...]:
     """The writes that gave ``key`` its value at ``ts``: the latest one, and the others of the
     same change (an application setter and the ``put_env`` inside it write the same value)."""
-    before = [w for w in writes if w.call.end_ts < ts and _equal(w.key, key)]
+    before = [w for w in by_key.get(fmt(key, 200), []) if w.call.end_ts < ts and _equal(w.key, key)]
     if not before:
         return ()
     last = before[-1]
@@ -156,46 +156,52 @@ def stale_reads(view: RecordingView, book: FactBook) -> None:
     if not writes:
         return
     reads = _reads(view)
-    # each read against the latest write of its key before it: (read, write, fresh?)
+    by_key: dict[str, list[_Write]] = defaultdict(list)
+    for w in writes:
+        by_key[fmt(w.key, 200)].append(w)
+    # each read against the latest write of its key before it: (read, writes, fresh?)
     judged: list[tuple[Call, tuple[_Write, ...], bool]] = []
     for r in reads:
-        ws = _latest(writes, r.args[0], r.ts)
+        ws = _latest(by_key, r.args[0], r.ts)
         x = _unwrap(r.value)
         if not ws or any(w.call.call_id in _ancestors(r) for w in ws) or not _same_kind(x, ws[-1].value):
             continue
         judged.append((r, ws, _equal(x, ws[-1].value)))
-    stale_ids = {r.call_id for r, _w, fresh in judged if not fresh}
+    # an outer function that only passes an inner stale read on is not the reader at fault
+    outer = {a for r, _w, fresh in judged if not fresh for a in _ancestors(r)}
     by_reader: dict[tuple, list[tuple[Call, tuple[_Write, ...], bool]]] = defaultdict(list)
     for r, w, fresh in judged:
         by_reader[(r.module, r.function, r.arity)].append((r, w, fresh))
+    fresh_by_write: dict[int, list[tuple[tuple, Call]]] = defaultdict(list)
+    for k2, rows2 in by_reader.items():
+        for x, xw, fresh in rows2:
+            for w in xw if fresh else ():
+                fresh_by_write[id(w)].append((k2, x))
     for key in sorted(by_reader):
         rows = by_reader[key]
-        # an outer function that only passes an inner stale read on is not the reader at fault
-        stale = [(r, ws) for r, ws, fresh in rows if not fresh
-                 and not any(c.call_id in stale_ids and r.call_id in _ancestors(c) for c in view.calls_by_pid.get(r.pid, []))]
+        stale = [(r, ws) for r, ws, fresh in rows if not fresh and r.call_id not in outer]
         if not stale:
             continue
         r, ws = stale[0]
         if any(fresh and _equal(x.args[0], r.args[0]) and set(xw) & set(ws) for x, xw, fresh in rows):
             continue  # the same reader also saw the new value for this key: not a copy
-        others = [x for k2, rows2 in by_reader.items() if k2 != key
-                  for x, xw, fresh in rows2 if fresh and set(xw) & set(ws)]
+        others = [x for w in ws for k2, x in fresh_by_write.get(id(w), []) if k2 != key]
         store_calls = {w.call.call_id for w in ws if w.store}
         same_store = [x for x, xw, fresh in rows if fresh and store_calls & {w.call.call_id for w in xw if w.store}]
         w = next((w for w in ws if w.store), ws[-1]) if not others else ws[-1]
-        old = _old_value(writes, reads, r, ws[0])
+        old = _old_value(by_key, reads, r, ws[0])
         if not (others or same_store or old is not None):
             continue
         _add(view, book, r, w, len(stale), others, same_store, old)
 
 
-def _old_value(writes: list[_Write], reads: list[Call], r: Call, w: _Write) -> Call | None:
+def _old_value(by_key: dict[str, list[_Write]], reads: list[Call], r: Call, w: _Write) -> Call | None:
     """An earlier read or write of the key that had the value the stale read returned."""
     x = _unwrap(r.value)
     for c in reads:
         if c.ts < w.call.ts and _equal(c.args[0], r.args[0]) and _equal(_unwrap(c.value), x):
             return c
-    for e in writes:
+    for e in by_key.get(fmt(r.args[0], 200), []):
         if e.call.end_ts < w.call.ts and _equal(e.key, r.args[0]) and _equal(e.value, x):
             return e.call
     return None
