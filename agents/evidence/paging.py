@@ -14,6 +14,7 @@ long list) and the rows the same process handled before asking for the next page
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -33,6 +34,27 @@ def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _ord(v: Any) -> float | None:
+    """A cursor or sort value as a number: numbers as they are, ``DateTime``/``NaiveDateTime``
+    as seconds since the epoch (so ``DateTime.add(last.at, 1)`` is "+ 1")."""
+    if _number(v):
+        return v
+    if not isinstance(v, dict):
+        return None
+    st = v.get(Atom("__struct__"))
+    if not isinstance(st, Atom) or st.name not in ("Elixir.DateTime", "Elixir.NaiveDateTime"):
+        return None
+    f = {k.name: x for k, x in v.items() if isinstance(k, Atom)}
+    try:
+        t = dt.datetime(*(int(f[k]) for k in ("year", "month", "day", "hour", "minute", "second")),
+                        tzinfo=dt.timezone.utc)
+        us = f.get("microsecond")
+        frac = us[0] / 1e6 if isinstance(us, tuple) and us and _number(us[0]) else 0.0
+        return t.timestamp() + frac - int(f.get("utc_offset", 0) or 0) - int(f.get("std_offset", 0) or 0)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _rows(v: Any) -> list[dict] | None:
     if isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], Atom) and v[0].name == "ok":
         v = v[1]
@@ -49,8 +71,8 @@ def _sort_fields(rows: list[dict]) -> list[Any]:
         keys &= set(r)
     out = []
     for k in sorted(keys, key=lambda k: fmt(k, 40)):
-        vals = [r[k] for r in rows]
-        if all(_number(x) for x in vals) and all(a <= b for a, b in zip(vals, vals[1:])) and len(set(vals)) > 1:
+        vals = [_ord(r[k]) for r in rows]
+        if all(x is not None for x in vals) and all(a <= b for a, b in zip(vals, vals[1:])) and len(set(vals)) > 1:
             out.append(k)
     return out
 
@@ -76,7 +98,8 @@ def _cursor_arg(a: Call, b: Call) -> int | None:
     if len(moving) != 1:
         return None
     i = moving[0]
-    return i if _number(a.args[i]) and _number(b.args[i]) and b.args[i] > a.args[i] else None
+    x, y = _ord(a.args[i]), _ord(b.args[i])
+    return i if x is not None and y is not None and y > x else None
 
 
 def _computed_by(nxt: Call, cursor: Any) -> Call:
@@ -111,24 +134,26 @@ def page_skips(view: RecordingView, book: FactBook) -> None:
             seen = {fmt(r, 2000): r for r in page + _seen_rows(ordered[a.pid], a.end_ts, b.ts, shape)}
             rows = list(seen.values())
             for f in _sort_fields(page):
-                vals = [r[f] for r in rows if _number(r.get(f)) and r[f] >= a.args[i]]
+                start = _ord(a.args[i])
+                vals = [(o, r[f]) for r in rows for o in [_ord(r.get(f))] if o is not None and o >= start]
                 if not vals:
                     continue
-                last = max(vals)
-                tied = Counter(vals)[last]
+                last = max(vals, key=lambda v: v[0])
+                tied = Counter(o for o, _ in vals)[last[0]]
                 cursor = b.args[i]
-                if tied < 2 or not (last < cursor) or (key[1:], f) in reported:
+                if tied < 2 or not (last[0] < _ord(cursor)) or (key[1:], f) in reported:
                     continue
                 reported.add((key[1:], f))
-                _add(view, book, a, b, i, f, last, tied, cursor)
+                _add(view, book, a, b, f, last[1], tied, cursor, _ord(cursor) - last[0])
                 break
 
 
-def _add(view: RecordingView, book: FactBook, a: Call, b: Call, i: int, f: Any, last: Any, tied: int, cursor: Any) -> None:
+def _add(view: RecordingView, book: FactBook, a: Call, b: Call, f: Any, last: Any, tied: int, cursor: Any,
+         step: float) -> None:
     frame = _computed_by(b, cursor)
     field = fmt(f, 40)
-    step = cursor - last
-    how = f"the last row's {field} + {fmt(step, 20)}" if step > 0 else f"past the last row's {field}"
+    step_text = fmt(step, 20) if _number(last) else f"{step:g} s"
+    how = f"the last row's {field} + {step_text}"
     book.add(Finding(
         detector="page_skip",
         title=f"{mod_name(frame.module)}.{source_function(frame.function, frame.arity)} asks for the next page "
@@ -139,7 +164,7 @@ def _add(view: RecordingView, book: FactBook, a: Call, b: Call, i: int, f: Any, 
                  "computed the same way. A cursor on a non-unique column needs a tie-breaker."),
         severity="high", confidence=0.75,
         culprit=Culprit(module=mod_name(frame.module), function=source_function(frame.function, frame.arity),
-                        detail=f"{fmt(cursor, 30)} = {fmt(last, 30)} + {fmt(step, 20)} (the last row's {field})",
+                        detail=f"{fmt(cursor, 30)} = {fmt(last, 30)} + {step_text} (the last row's {field})",
                         process=view.label(frame.pid)),
         evidence=[view.end_evidence(a, f"{a.mfa}({', '.join(fmt(x, 30) for x in a.args)}) ended with {tied} rows "
                                        f"at {field} = {fmt(last, 30)}"),
