@@ -207,6 +207,20 @@ def _old_value(by_key: dict[str, list[_Write]], reads: list[Call], r: Call, w: _
     return None
 
 
+def _served_by(view: RecordingView, r: Call) -> Call | None:
+    """The ``handle_call`` of another process that answered the reader's request (a client
+    function), replying the value the reader returned, for a message naming the key."""
+    x, key = _unwrap(r.value), fmt(r.args[0], 200)
+    if r.end_ts is None:
+        return None
+    for c in view.calls:
+        if (c.pid != r.pid and c.function == "handle_call" and c.ts >= r.ts and c.end_ts is not None
+                and c.end_ts <= r.end_ts and c.args and key in fmt(c.args[0], 400)
+                and isinstance(c.value, tuple) and len(c.value) >= 2 and _equal(_unwrap(c.value[1]), x)):
+            return c
+    return None
+
+
 def _add(view: RecordingView, book: FactBook, r: Call, w: _Write, n: int, others: list[Call],
          same_store: list[Call], old: Call | None) -> None:
     key, x = fmt(r.args[0], 60), fmt(_unwrap(r.value), 60)
@@ -218,8 +232,15 @@ def _add(view: RecordingView, book: FactBook, r: Call, w: _Write, n: int, others
     if others:
         o = others[0]
         ev.append(view.end_evidence(o, f"{o.mfa}({fmt(o.args[0], 60)}) returned {written}: the new value"))
-        culprit = _culprit(view, r, r.args[0])
-        why = (f"{o.mfa} returns the new value for {key}, so the write landed; {r.mfa} answers from a copy taken "
+        server = _served_by(view, r)
+        if server is not None:
+            # a client function: the server answered from the copy in its state
+            ev.append(view.end_evidence(server, f"{server.mfa} answered {x} for {key} from its state"))
+            culprit = _culprit(view, server, server.args[0])
+        else:
+            culprit = _culprit(view, r, r.args[0])
+        holder = server.mfa if server is not None else r.mfa
+        why = (f"{o.mfa} returns the new value for {key}, so the write landed; {holder} answers from a copy taken "
                "earlier (a memo in the process dictionary or the state, a boot-time copy) that nothing refreshes")
         fix = ("Read the current value where it is kept (no private copy), or invalidate/refresh the copy when the "
                "value changes (subscribe to the change, or give the memo a short TTL).")
