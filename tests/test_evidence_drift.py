@@ -60,6 +60,17 @@ defmodule Greenhouse.Lamps do
   def handle_call({:cutoff, bed}, _from, limits), do: {:reply, Map.fetch!(limits, bed), limits}
 end
 
+defmodule Pantry do
+  use Agent
+  def start_link(_), do: Agent.start_link(fn -> %{} end, name: __MODULE__)
+  def add(item, n), do: Agent.update(__MODULE__, &Map.update(&1, item, n, fn q -> q + n end))
+  def count(item), do: Agent.get(__MODULE__, &Map.get(&1, item, 0))
+end
+
+defmodule Pantry.Stock do
+  def level(item), do: if(item == "oats", do: 12, else: 3)
+end
+
 defmodule Library.Loans do
   def load, do: :persistent_term.put({Library, :loan_days}, Application.fetch_env!(:library, :loan_days))
   def days_for(kind), do: Map.fetch!(:persistent_term.get({Library, :loan_days}), kind)
@@ -136,7 +147,7 @@ defmodule DriftApp do
     Application.put_env(:library, :loan_days, %{"book" => 21, "dvd" => 7})
     Application.put_env(:library, :renewals, %{"book" => 2, "dvd" => 1})
     Library.Loans.load()
-    children = [Greenhouse.Sensors, Greenhouse.Vents, Greenhouse.Fans, Greenhouse.Lamps, Library.Admin, Archive.Api]
+    children = [Greenhouse.Sensors, Greenhouse.Vents, Greenhouse.Fans, Greenhouse.Lamps, Pantry, Library.Admin, Archive.Api]
     {:ok, pid} = Supervisor.start_link(children, strategy: :one_for_one, name: DriftApp.Supervisor)
     Process.unlink(pid)
     {Greenhouse.Vents.open?("bed-1", 30.0), Greenhouse.Fans.on?("bed-1", 30.0)}
@@ -148,6 +159,10 @@ defmodule DriftApp do
     {Greenhouse.Vents.open?("bed-1", 29.0), Greenhouse.Fans.on?("bed-1", 29.0)}
     :ok = Greenhouse.Sensors.set_max_temp("bed-2", 25.0)
     {Greenhouse.Lamps.cutoff("bed-2"), Greenhouse.Fans.on?("bed-2", 26.0)}
+    # an add is no set: the cart count and the stock level answered differently before it
+    {Pantry.count("oats"), Pantry.Stock.level("oats")}
+    :ok = Pantry.add("oats", 2)
+    {Pantry.count("oats"), Pantry.Stock.level("oats")}
     :ok = Library.Admin.set_loan_days("dvd", 14)
     {Library.Loans.days_for("dvd"), Library.Loans.days_for("book")}
     :ok = Library.Admin.set_renewals("dvd", 3)
@@ -160,7 +175,7 @@ defmodule DriftApp do
 end
 '''
 
-MODULES = ["Greenhouse.Sensors", "Greenhouse.Vents", "Greenhouse.Fans", "Greenhouse.Lamps", "Library.Loans", "Library.Admin",
+MODULES = ["Greenhouse.Sensors", "Greenhouse.Vents", "Greenhouse.Fans", "Greenhouse.Lamps", "Pantry", "Pantry.Stock", "Library.Loans", "Library.Admin",
            "Bakery.Sales", "Archive.Api", "Archive.Export"]
 
 

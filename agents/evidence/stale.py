@@ -4,14 +4,16 @@ dictionary, a boot-time copy in ``:persistent_term``, a cache) that the change n
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``stale_read`` | after a write set a key to a value (``Application.put_env``, ``:persistent_term.put``, an ETS insert, or an application setter ``f(key, value)``), a one-argument reader of that key returned a different value of the same kind — and the reader demonstrably reads that data: another reader returned the new value for the key, or it returned the written value for another key of the same write, or the value it returned is the key's old one | the reader when another reader sees the new value (it keeps a copy); else the function that made the write (it wrote where the readers do not look) |
+| ``stale_read`` | after a write set a key to a value (``Application.put_env``, ``:persistent_term.put``, an ETS insert, or an application setter ``f(key, value)``), a one-argument reader of that key returned a different value of the same kind — and the reader demonstrably reads that data: another reader returned the new value for the key, or it returned the written value for another key of the same write (an application setter not named ``set_…``/``put_…``/``update_…`` … weighs less: it may add or count rather than set) | the reader when another reader sees the new value (it keeps a copy); else the function that made the write (it wrote where the readers do not look) |
 
 Only scalar values count (numbers, strings): a reader that builds something new from the key
-is not a copy of it.
+is not a copy of it. Two readers that already answered differently for the key before the write
+read different data, and do not confirm each other.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +29,7 @@ from .silent import _culprit
 # stores written through the standard library: module → (function, arities)
 _STORE_WRITES = {"Elixir.Application": ("put_env", (3, 4)), "persistent_term": ("put", (2,))}
 _MAX_ENTRIES = 200
+_SETTER = re.compile(r"^(?:set|put|update|change|configure|assign|replace|store|save|write)(?:_|$)")
 
 
 @dataclass(frozen=True, eq=False)
@@ -189,22 +192,20 @@ def stale_reads(view: RecordingView, book: FactBook) -> None:
         store_calls = {w.call.call_id for w in ws if w.store}
         same_store = [x for x, xw, fresh in rows if fresh and store_calls & {w.call.call_id for w in xw if w.store}]
         w = next((w for w in ws if w.store), ws[-1]) if not others else ws[-1]
-        old = _old_value(by_key, reads, r, ws[0])
-        if not (others or same_store or old is not None):
+        others = [o for o in others if not _disagreed_before(reads, r, o, ws[0])]
+        if not (others or same_store):
             continue
-        _add(view, book, r, w, len(stale), others, same_store, old)
+        _add(view, book, r, w, len(stale), others, same_store)
 
 
-def _old_value(by_key: dict[str, list[_Write]], reads: list[Call], r: Call, w: _Write) -> Call | None:
-    """An earlier read or write of the key that had the value the stale read returned."""
-    x = _unwrap(r.value)
-    for c in reads:
-        if c.ts < w.call.ts and _equal(c.args[0], r.args[0]) and _equal(_unwrap(c.value), x):
-            return c
-    for e in by_key.get(fmt(r.args[0], 200), []):
-        if e.call.end_ts < w.call.ts and _equal(e.key, r.args[0]) and _equal(e.value, x):
-            return e.call
-    return None
+def _disagreed_before(reads: list[Call], r: Call, o: Call, w: _Write) -> bool:
+    """Before the write, the two readers answered differently for the key: they do not read the
+    same data, so one cannot be a stale copy of the other."""
+    key = r.args[0]
+    mine = [c for c in reads if c.end_ts is not None and c.end_ts < w.call.ts and _equal(c.args[0], key)]
+    a = {fmt(_unwrap(c.value), 200) for c in mine if (c.module, c.function, c.arity) == (r.module, r.function, r.arity)}
+    b = {fmt(_unwrap(c.value), 200) for c in mine if (c.module, c.function, c.arity) == (o.module, o.function, o.arity)}
+    return bool(a and b and not a & b)
 
 
 def _served_by(view: RecordingView, r: Call) -> Call | None:
@@ -221,8 +222,16 @@ def _served_by(view: RecordingView, r: Call) -> Call | None:
     return None
 
 
+def _confidence(w: _Write, same_store: list[Call]) -> float:
+    """Full for a write that says it sets (configuration, a store, a ``set_…``/``put_…`` setter);
+    lower for any other ``f(key, value)`` returning ``:ok`` (it may add or count, not set)."""
+    if w.store or same_store or _SETTER.match(w.call.function):
+        return 0.75
+    return 0.6
+
+
 def _add(view: RecordingView, book: FactBook, r: Call, w: _Write, n: int, others: list[Call],
-         same_store: list[Call], old: Call | None) -> None:
+         same_store: list[Call]) -> None:
     key, x = fmt(r.args[0], 60), fmt(_unwrap(r.value), 60)
     written = f"{fmt(w.value, 60)}"
     wcall = w.call
@@ -252,10 +261,8 @@ def _add(view: RecordingView, book: FactBook, r: Call, w: _Write, n: int, others
         if same_store:
             s = same_store[0]
             ev.append(view.end_evidence(s, f"{s.mfa}({fmt(s.args[0], 60)}) returned the value written for it"))
-        if old is not None:
-            ev.append(view.end_evidence(old, f"{key} was {x} before the write"))
         why = (f"no reader returned the new value: {r.mfa} reads the data the write meant to change "
-               f"({'it returns the written value for the keys that did not change' if same_store else f'{x} was the old value'}), "
+               "(it returns the written value for the keys that did not change), "
                f"but the write went to {wdesc} only — the readers use another copy")
         fix = ("Make the change where the readers read (or update every copy: e.g. refresh the :persistent_term or "
                "cached copy in the same place that changes the configuration), or have the readers read the source.")
@@ -263,6 +270,6 @@ def _add(view: RecordingView, book: FactBook, r: Call, w: _Write, n: int, others
         detector="stale_read",
         title=f"{r.mfa} still returns {x} for {key} after it was set to {written}",
         summary=(f"{wdesc} set {key} to {written}; afterwards {r.mfa}({key}) returned {x} ({n} such read(s)): {why}."),
-        severity="high", confidence=0.75 if others or same_store else 0.65, culprit=culprit, evidence=ev,
+        severity="high", confidence=_confidence(w, same_store), culprit=culprit, evidence=ev,
         signatures=["data:stale_read"], fix_hint=fix),
         pid=r.pid, ts=r.ts)
