@@ -147,8 +147,9 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
         specs.append(PlannedSpec(spec=f"{spec} :: return",
                                  why="runtime configuration writes: the value a key was set to, against what its readers return"))
     # a UTC timestamp shifted into local time: the offset the application works with
-    specs.append(PlannedSpec(spec="DateTime.add/4 :: return",
-                             why="time arithmetic: the UTC offset the application shifts its timestamps by"))
+    for spec in ("DateTime.add/4", "NaiveDateTime.add/3"):
+        specs.append(PlannedSpec(spec=f"{spec} :: return",
+                                 why="time arithmetic: the UTC offset the application shifts its timestamps by"))
     if survey.registries:
         for reg in survey.registries[:3]:
             specs.append(PlannedSpec(spec=f"Registry.dispatch({reg}, _, _)", why=f"publishes on {reg}: which topics get messages"))

@@ -93,7 +93,11 @@ end
 defmodule Bakery.Sales do
   @offset 11 * 3600
   def day_of(sale), do: DateTime.to_date(sale.at)
-  def local_day(sale), do: sale.at |> DateTime.add(@offset, :second) |> DateTime.to_date()
+  def local_day(sale), do: sale.at |> DateTime.to_naive() |> NaiveDateTime.add(@offset) |> NaiveDateTime.to_date()
+end
+
+defmodule Bakery.Receipts do
+  def stamp(sale), do: sale.at |> DateTime.add(11 * 3600, :second) |> Calendar.strftime("%d %b %H:%M")
 end
 
 defmodule Archive.Api do
@@ -168,7 +172,7 @@ defmodule DriftApp do
     :ok = Library.Admin.set_renewals("dvd", 3)
     {Library.Loans.renewals_for("dvd"), Library.Loans.renewals_for("book")}
     sales = for at <- [~U[2026-12-04 20:15:00Z], ~U[2026-12-05 01:30:00Z], ~U[2026-12-05 13:30:00Z]], do: %{at: at}
-    for s <- sales, do: {Bakery.Sales.day_of(s), Bakery.Sales.local_day(s)}
+    for s <- sales, do: {Bakery.Sales.day_of(s), Bakery.Sales.local_day(s), Bakery.Receipts.stamp(s)}
     {Archive.Export.all(), Archive.Export.all_right(), Archive.Export.changes()}
     :ok
   end
@@ -176,7 +180,7 @@ end
 '''
 
 MODULES = ["Greenhouse.Sensors", "Greenhouse.Vents", "Greenhouse.Fans", "Greenhouse.Lamps", "Pantry", "Pantry.Stock", "Library.Loans", "Library.Admin",
-           "Bakery.Sales", "Archive.Api", "Archive.Export"]
+           "Bakery.Sales", "Bakery.Receipts", "Archive.Api", "Archive.Export"]
 
 
 @pytest.fixture(scope="module")
@@ -253,6 +257,9 @@ def test_day_of_a_utc_timestamp(book):
     assert (f.culprit.module, f.culprit.function) == ("Bakery.Sales", "day_of/1")
     assert f.culprit.detail == "~U[2026-12-04 20:15:00Z]", f.culprit.detail
     assert "2 of them" in f.summary and "39600" in f.summary, f.summary
+    # the offset as the application applies it, to a DateTime and to its naive form
+    assert "DateTime.add/4 in Bakery.Receipts.stamp/1" in f.summary, f.summary
+    assert "NaiveDateTime.add/3 in Bakery.Sales.local_day/1" in f.summary, f.summary
 
 
 def test_keyset_page_past_a_tie(book):

@@ -4,7 +4,7 @@ offset — so what happened in the local morning (or late evening) lands on anot
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``utc_date`` | a function given a UTC ``DateTime`` returns the ``Date`` of its UTC day, while the recording shows the application using a UTC offset (``DateTime.add(dt, 39600, :second)``, a function such as ``utc_offset/0`` returning 39600) under which that timestamp's local day is another one | the function that returned the date, and a timestamp it misdated |
+| ``utc_date`` | a function given a UTC ``DateTime`` returns the ``Date`` of its UTC day, while the recording shows the application using a UTC offset (``DateTime.add(dt, 39600, :second)``, ``NaiveDateTime.add/3`` on its naive form, a function such as ``utc_offset/0`` returning 39600) under which that timestamp's local day is another one | the function that returned the date, and a timestamp it misdated |
 """
 
 from __future__ import annotations
@@ -82,7 +82,8 @@ def _offsets(view: RecordingView) -> list[tuple[int, Call]]:
     for c in view.calls:
         if c.outcome != "return":
             continue
-        if c.module == "Elixir.DateTime" and c.function == "add" and len(c.args) >= 2 and _utc(c.args[0]) is not None \
+        if c.module in ("Elixir.DateTime", "Elixir.NaiveDateTime") and c.function == "add" and len(c.args) >= 2 \
+                and (_utc(c.args[0]) is not None or _fields(c.args[0], "Elixir.NaiveDateTime") is not None) \
                 and _offset_ok(c.args[1]) and (len(c.args) < 3 or c.args[2] == Atom("second")):
             out.append((c.args[1], c))
         elif is_app_module(c.module) and c.arity <= 1 and _ZONE_WORDS.search(c.function) and _offset_ok(c.value):
@@ -90,12 +91,23 @@ def _offsets(view: RecordingView) -> list[tuple[int, Call]]:
     return out
 
 
+def _place(c: Call) -> str:
+    """Where an offset is used: the time function and the application function calling it."""
+    if is_app_module(c.module):
+        return c.mfa
+    p = c.parent
+    while p is not None and not is_app_module(p.module):
+        p = p.parent
+    return f"{c.mfa} in {p.mfa}" if p is not None else c.mfa
+
+
 def utc_dates(view: RecordingView, book: FactBook) -> None:
     offsets = _offsets(view)
     if not offsets:
         return
-    offset, source = Counter(n for n, _ in offsets).most_common(1)[0][0], None
+    offset = Counter(n for n, _ in offsets).most_common(1)[0][0]
     source = next(c for n, c in offsets if n == offset)
+    used_in = ", ".join(list(dict.fromkeys(_place(c) for n, c in offsets if n == offset))[:3])
     shift = dt.timedelta(seconds=offset)
     hits: dict[int, tuple[Call, Any, dt.date, dt.date]] = {}
     for c in view.calls:
@@ -127,7 +139,7 @@ def utc_dates(view: RecordingView, book: FactBook) -> None:
             title=f"{c.mfa} dates {term} by its UTC day ({day}); at UTC{hours:+g} h it is {local}",
             summary=(f"{c.mfa} returned the UTC calendar day of the timestamps it was given ({len(rows)} call(s)), "
                      f"while the application uses a UTC offset of {offset} s ({hours:+g} h; "
-                     f"{source.mfa}): under it {len(wrong)} of them fall on another day — {term} is "
+                     f"{used_in}): under it {len(wrong)} of them fall on another day — {term} is "
                      f"{day} in UTC but {local} locally. DateTime.to_date/1 on a UTC DateTime gives the UTC day, "
                      "so whatever is grouped or filtered by that day moves across midnight."),
             severity="high", confidence=0.75, culprit=Culprit(module=mod_name(c.module), function=source_function(c.function, c.arity),
