@@ -8,15 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from elixir_scope.agents.evidence import build_facts
 from elixir_scope.agents.planner import Survey, plan
-from elixir_scope.agents.view import RecordingView
-from elixir_scope.instrument.capture import CapturePlan
-from elixir_scope.instrument.dist import Node
-from elixir_scope.instrument.session import CaptureSession
-from elixir_scope.instrument.specs import compile_spec
-from elixir_scope.store import TraceStore
-from support.nodes import start_node
+from support.fact_recording import only, record_facts
 
 APP = r'''
 defmodule Greenhouse.Sensors do
@@ -185,45 +178,12 @@ MODULES = ["Greenhouse.Sensors", "Greenhouse.Vents", "Greenhouse.Fans", "Greenho
 
 @pytest.fixture(scope="module")
 def book(tmp_path_factory):
-    import asyncio
-
-    tmp = tmp_path_factory.mktemp("drift")
-    src = tmp / "drift_app.ex"
-    src.write_text(APP)
-    node = start_node("elixir", elixir_files=[src], eval_code="{:ok, _} = DriftApp.start()")
     # the specs a diagnosis plans for this application (whole modules, configuration writes, time shifts)
-    planned = plan("the vents open too late", Survey(node=node.name, app_modules=MODULES))
+    planned = plan("the vents open too late", Survey(node="drift@localhost", app_modules=MODULES))
     specs = [s.spec for s in planned.specs if not s.spec.startswith(":erlang.exit")]
     assert "Application.put_env/3 :: return" in specs and "DateTime.add/4 :: return" in specs, specs
-
-    async def record() -> RecordingView:
-        dist = Node()
-        try:
-            conn = await dist.connect(node.name, cookie=node.cookie)
-            store = TraceStore.open(tmp / "d.db")
-            cplan = CapturePlan(specs=tuple(compile_spec(s) for s in specs), message_procs="all")
-            rec = store.create_recording("drift facts", spec=cplan.describe(), limits={})
-            session = await CaptureSession.start(conn, rec, cplan)
-            await conn.rpc("Elixir.DriftApp", "run", [])
-            result = await session.stop()
-            assert result.stats.dropped == 0
-            return RecordingView.from_recording(store.recording(result.recording_id))
-        finally:
-            await dist.close()
-
-    try:
-        view = asyncio.run(record())
-    finally:
-        node.stop()
-    b = build_facts(view)
-    assert not b.errors, b.errors
-    return b
-
-
-def _only(book, kind):
-    facts = book.of_kind(kind)
-    assert len(facts) == 1, [f.title for f in book.facts]
-    return facts[0]
+    return record_facts(tmp_path_factory.mktemp("drift"), APP, start="DriftApp.start()", run="Elixir.DriftApp",
+                        specs=specs)
 
 
 def test_memo_that_misses_a_change_names_the_reader(book):
@@ -253,7 +213,7 @@ def test_boot_copy_missing_a_config_change_names_the_writer(book):
 
 
 def test_day_of_a_utc_timestamp(book):
-    f = _only(book, "utc_date")
+    f = only(book, "utc_date")
     assert (f.culprit.module, f.culprit.function) == ("Bakery.Sales", "day_of/1")
     assert f.culprit.detail == "~U[2026-12-04 20:15:00Z]", f.culprit.detail
     assert "2 of them" in f.summary and "39600" in f.summary, f.summary
