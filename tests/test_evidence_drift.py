@@ -14,8 +14,9 @@ from support.fact_recording import only, record_facts
 APP = r'''
 defmodule Greenhouse.Sensors do
   use Agent
-  def start_link(_), do: Agent.start_link(fn -> %{"bed-1" => 31.5, "bed-2" => 28.0} end, name: __MODULE__)
+  def start_link(_), do: Agent.start_link(fn -> %{"bed-1" => 31.5, "bed-2" => 28.0, "bed-3" => 30.0} end, name: __MODULE__)
   def set_max_temp(bed, t), do: Agent.update(__MODULE__, &Map.put(&1, bed, t))
+  def put_max_temps(temps), do: Agent.update(__MODULE__, &Map.merge(&1, temps))
   def max_temp(bed), do: Agent.get(__MODULE__, &Map.fetch!(&1, bed))
 end
 
@@ -51,6 +52,12 @@ defmodule Greenhouse.Lamps do
   # a copy of the limits taken at start
   def init([]), do: {:ok, %{"bed-2" => Greenhouse.Sensors.max_temp("bed-2")}}
   def handle_call({:cutoff, bed}, _from, limits), do: {:reply, Map.fetch!(limits, bed), limits}
+end
+
+defmodule Greenhouse.Misters do
+  use Agent
+  def start_link(_), do: Agent.start_link(fn -> %{"bed-3" => Greenhouse.Sensors.max_temp("bed-3")} end, name: __MODULE__)
+  def threshold(bed), do: Agent.get(__MODULE__, &Map.fetch!(&1, bed))
 end
 
 defmodule Pantry do
@@ -144,7 +151,7 @@ defmodule DriftApp do
     Application.put_env(:library, :loan_days, %{"book" => 21, "dvd" => 7})
     Application.put_env(:library, :renewals, %{"book" => 2, "dvd" => 1})
     Library.Loans.load()
-    children = [Greenhouse.Sensors, Greenhouse.Vents, Greenhouse.Fans, Greenhouse.Lamps, Pantry, Library.Admin, Archive.Api]
+    children = [Greenhouse.Sensors, Greenhouse.Vents, Greenhouse.Fans, Greenhouse.Lamps, Greenhouse.Misters, Pantry, Library.Admin, Archive.Api]
     {:ok, pid} = Supervisor.start_link(children, strategy: :one_for_one, name: DriftApp.Supervisor)
     Process.unlink(pid)
     {Greenhouse.Vents.open?("bed-1", 30.0), Greenhouse.Fans.on?("bed-1", 30.0)}
@@ -156,6 +163,8 @@ defmodule DriftApp do
     {Greenhouse.Vents.open?("bed-1", 29.0), Greenhouse.Fans.on?("bed-1", 29.0)}
     :ok = Greenhouse.Sensors.set_max_temp("bed-2", 25.0)
     {Greenhouse.Lamps.cutoff("bed-2"), Greenhouse.Fans.on?("bed-2", 26.0)}
+    :ok = Greenhouse.Sensors.put_max_temps(%{"bed-3" => 27.5})
+    {Greenhouse.Misters.threshold("bed-3"), Greenhouse.Sensors.max_temp("bed-3")}
     # an add is no set: the cart count and the stock level answered differently before it
     {Pantry.count("oats"), Pantry.Stock.level("oats")}
     :ok = Pantry.add("oats", 2)
@@ -172,7 +181,7 @@ defmodule DriftApp do
 end
 '''
 
-MODULES = ["Greenhouse.Sensors", "Greenhouse.Vents", "Greenhouse.Fans", "Greenhouse.Lamps", "Pantry", "Pantry.Stock", "Library.Loans", "Library.Admin",
+MODULES = ["Greenhouse.Sensors", "Greenhouse.Vents", "Greenhouse.Fans", "Greenhouse.Lamps", "Greenhouse.Misters", "Pantry", "Pantry.Stock", "Library.Loans", "Library.Admin",
            "Bakery.Sales", "Bakery.Receipts", "Archive.Api", "Archive.Export"]
 
 
@@ -198,6 +207,9 @@ def test_memo_that_misses_a_change_names_the_reader(book):
     f = facts.pop(("Greenhouse.Lamps", "handle_call/3"))
     assert '"bed-2"' in f.title and "28.0" in f.title and "25.0" in f.title, f.title
     assert "Greenhouse.Lamps.handle_call/3 answers from a copy" in f.summary, f.summary
+    # a setter given a map of keys
+    f = facts.pop(("Greenhouse.Misters", "threshold/1"))
+    assert '"bed-3"' in f.title and "30.0" in f.title and "27.5" in f.title and "put_max_temps/1" in f.summary, f.summary
     # the readers that see the change (Fans, Sensors) are no fact, the boot copy of the config is the other one
     assert [m for m, _ in facts] == ["Library.Admin"], list(facts)
 
@@ -209,7 +221,7 @@ def test_boot_copy_missing_a_config_change_names_the_writer(book):
     assert f.culprit.function == "handle_call/3" and "Application.put_env(:library, :loan_days" in f.culprit.detail
     assert "Library.Loans.days_for/1" in f.title and '"dvd"' in f.title and "14" in f.title, f.title
     assert "renewals" not in f.summary, f.summary
-    assert len(book.of_kind("stale_read")) == 3, [x.title for x in book.of_kind("stale_read")]
+    assert len(book.of_kind("stale_read")) == 4, [x.title for x in book.of_kind("stale_read")]
 
 
 def test_day_of_a_utc_timestamp(book):

@@ -4,7 +4,7 @@ dictionary, a boot-time copy in ``:persistent_term``, a cache) that the change n
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``stale_read`` | after a write set a key to a value (``Application.put_env``, ``:persistent_term.put``, an ETS insert, or an application setter ``f(key, value)``), a one-argument reader of that key returned a different value of the same kind — and the reader demonstrably reads that data: another reader returned the new value for the key, or it returned the written value for another key of the same write (an application setter not named ``set_…``/``put_…``/``update_…`` … weighs less: it may add or count rather than set) | the reader when another reader sees the new value (it keeps a copy); else the function that made the write (it wrote where the readers do not look) |
+| ``stale_read`` | after a write set a key to a value (``Application.put_env``, ``:persistent_term.put``, an ETS insert, an application setter ``f(key, value)`` returning ``:ok``, or a ``set_…``/``put_…``/``update_…`` function given a map of keys), a one-argument reader of that key returned a different value of the same kind — and the reader demonstrably reads that data: another reader returned the new value for the key, or it returned the written value for another key of the same write (an application setter not named ``set_…``/``put_…``/``update_…`` … weighs less: it may add or count rather than set) | the reader when another reader sees the new value (it keeps a copy); else the function that made the write (it wrote where the readers do not look) |
 
 Only scalar values count (numbers, strings): a reader that builds something new from the key
 is not a copy of it. Two readers that already answered differently for the key before the write
@@ -107,6 +107,10 @@ def _writes(view: RecordingView) -> list[_Write]:
         elif (is_app_module(c.module) and len(c.args) == 2 and not c.function.startswith(("-", "handle_", "init"))
               and isinstance(c.value, Atom) and c.value.name == "ok" and _key_ok(c.args[0]) and _val_ok(c.args[1])):
             out.append(_Write(c, c.args[0], c.args[1], False))
+        elif (is_app_module(c.module) and len(c.args) == 1 and isinstance(c.args[0], (dict, list))
+              and _SETTER.match(c.function) and isinstance(c.value, Atom) and c.value.name == "ok"):
+            # a setter given several keys at once: put_rates(%{"dhl" => 4.5, ...})
+            out += [_Write(c, k, v, False) for k, v in _entries(None, c.args[0])]
     return sorted(out, key=lambda w: w.call.end_ts)
 
 
