@@ -63,7 +63,7 @@ def _utc_in(term: Any, depth: int = 0) -> list[tuple[str, dt.datetime]]:
     u = _utc(term)
     if u is not None:
         return [(_sigil(u), u)]
-    if depth >= 2:
+    if depth >= 3:
         return []
     if isinstance(term, dict):
         return [x for v in list(term.values())[:50] for x in _utc_in(v, depth + 1)]
@@ -111,7 +111,9 @@ def utc_dates(view: RecordingView, book: FactBook) -> None:
     shift = dt.timedelta(seconds=offset)
     hits: dict[int, tuple[Call, Any, dt.date, dt.date]] = {}
     for c in view.calls:
-        if c.outcome != "return" or not is_app_module(c.module) or c.function.startswith("-"):
+        # anonymous functions count too (Enum.group_by(orders, &DateTime.to_date(&1.at))): the
+        # culprit is the function that holds them
+        if c.outcome != "return" or not is_app_module(c.module):
             continue
         day = _date(c.value[1] if isinstance(c.value, tuple) and len(c.value) == 2 else c.value)
         if day is None:
@@ -134,18 +136,22 @@ def utc_dates(view: RecordingView, book: FactBook) -> None:
             continue
         c, term, day, local = wrong[0]
         hours = offset / 3600
+        name = f"{mod_name(c.module)}.{source_function(c.function, c.arity)}"
+        if c.function.startswith("-"):
+            name += " (a function inside it)"
         book.add(Finding(
             detector="utc_date",
-            title=f"{c.mfa} dates {term} by its UTC day ({day}); at UTC{hours:+g} h it is {local}",
-            summary=(f"{c.mfa} returned the UTC calendar day of the timestamps it was given ({len(rows)} call(s)), "
+            title=f"{name} dates {term} by its UTC day ({day}); at UTC{hours:+g} h it is {local}",
+            summary=(f"{name} returned the UTC calendar day of the timestamps it was given ({len(rows)} call(s)), "
                      f"while the application uses a UTC offset of {offset} s ({hours:+g} h; "
                      f"{used_in}): under it {len(wrong)} of them fall on another day — {term} is "
                      f"{day} in UTC but {local} locally. DateTime.to_date/1 on a UTC DateTime gives the UTC day, "
                      "so whatever is grouped or filtered by that day moves across midnight."),
-            severity="high", confidence=0.75, culprit=Culprit(module=mod_name(c.module), function=source_function(c.function, c.arity),
-                                                             detail=term, process=view.label(c.pid)),
+            severity="high", confidence=0.75,
+            culprit=Culprit(module=mod_name(c.module), function=source_function(c.function, c.arity),
+                            detail=term, process=view.label(c.pid)),
             evidence=[view.end_evidence(source, f"{source.mfa} uses a UTC offset of {offset} s")]
-            + [view.end_evidence(x, f"{x.mfa} gave {d} for {t} (locally {loc})") for x, t, d, loc in wrong[:4]],
+            + [view.end_evidence(x, f"{name} gave {d} for {t} (locally {loc})") for x, t, d, loc in wrong[:4]],
             signatures=["data:utc_date"],
             fix_hint="Shift the timestamp into the business's time zone before taking its date "
                      "(DateTime.shift_zone/2 with a time zone database, or DateTime.add(at, offset) then "

@@ -50,9 +50,3 @@ def record_facts(tmp: Path, source: str, *, start: str, run: str, specs: list[st
     assert not book.errors, book.errors
     return book
 
-
-def only(book: FactBook, kind: str):
-    """The one fact of ``kind`` (failing with every fact's title when there is not exactly one)."""
-    facts = book.of_kind(kind)
-    assert len(facts) == 1, [f.title for f in book.facts]
-    return facts[0]
