@@ -8,7 +8,8 @@ fetched, on every run.
 | ``page_skip`` | successive calls of one function by one process, each returning a page of rows sorted by a numeric field, where the next call's cursor is greater than the last row's value of that field although the page ended with two or more rows sharing it | the function that computed the next cursor (the caller of the next page's call), and the cursor |
 
 The rows of a page are what the recording shows of it: the page itself (the agent may shorten a
-long list) and the rows the same process handled before asking for the next page.
+long list) and the rows handed to functions — in any process — before the next page was asked
+for (a row filtered, stored, sent on).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .reasons import source_function
 
 _MAX_ROWS = 2000
 _MAX_PAGES = 200
+_MAX_SCAN = 20_000
 _TRUNCATED = Atom("$truncated")
 
 
@@ -77,18 +79,21 @@ def _sort_fields(rows: list[dict]) -> list[Any]:
     return out
 
 
-def _seen_rows(by_pid: tuple[list[Call], list[int]], start: int, end: int, shape: frozenset) -> list[dict]:
-    """Rows of ``shape`` (the page rows' keys) in the arguments of the calls a process made
-    while handling a page (``by_pid``: its calls in time order, and their times)."""
-    out = []
-    calls, times = by_pid
+def _seen_rows(timeline: tuple[list[Call], list[int]], start: int, end: int, shape: frozenset) -> list[dict]:
+    """Rows of ``shape`` (the page rows' keys) handed to calls — of any process — between one
+    page and the next: each row given to a function, and lists of rows (direct arguments, or in
+    a message). A callback's state argument is not looked at: a server may hold every row."""
+    out: list[dict] = []
+    calls, times = timeline
     lo = bisect.bisect_right(times, start)
-    for c in calls[lo:lo + _MAX_ROWS]:
+    for c in calls[lo:lo + _MAX_SCAN]:
         if c.ts >= end:
             break
-        for a in c.args:
-            items = a if isinstance(a, list) else [a]
-            out += [x for x in items[:_MAX_ROWS] if isinstance(x, dict) and frozenset(x) == shape]
+        args = c.args[:-1] if c.function.startswith(("handle_", "init")) else c.args
+        for a in args:
+            for item in (a if isinstance(a, (list, tuple)) else [a])[:_MAX_ROWS]:
+                items = item if isinstance(item, list) else [item]
+                out += [x for x in items[:_MAX_ROWS] if isinstance(x, dict) and frozenset(x) == shape]
     return out
 
 
@@ -119,7 +124,7 @@ def page_skips(view: RecordingView, book: FactBook) -> None:
                 and c.args and _rows(c.value) is not None:
             series[(c.pid, c.module, c.function, c.arity)].append(c)
     reported: set[tuple] = set()
-    ordered: dict[int, tuple[list[Call], list[int]]] = {}
+    timeline: tuple[list[Call], list[int]] | None = None
     for key in sorted(series, key=lambda k: (k[1], k[2], k[3], k[0])):
         calls = sorted(series[key], key=lambda c: c.ts)
         for a, b in list(zip(calls, calls[1:]))[:_MAX_PAGES]:
@@ -128,10 +133,10 @@ def page_skips(view: RecordingView, book: FactBook) -> None:
                 continue
             page = _rows(a.value) or []
             shape = frozenset(page[0])
-            if a.pid not in ordered:
-                mine = sorted(view.calls_by_pid.get(a.pid, []), key=lambda c: c.ts)
-                ordered[a.pid] = (mine, [c.ts for c in mine])
-            seen = {fmt(r, 2000): r for r in page + _seen_rows(ordered[a.pid], a.end_ts, b.ts, shape)}
+            if timeline is None:
+                everything = sorted(view.calls, key=lambda c: c.ts)
+                timeline = (everything, [c.ts for c in everything])
+            seen = {fmt(r, 2000): r for r in page + _seen_rows(timeline, a.end_ts, b.ts, shape)}
             rows = list(seen.values())
             for f in _sort_fields(page):
                 start = _ord(a.args[i])
@@ -141,9 +146,12 @@ def page_skips(view: RecordingView, book: FactBook) -> None:
                 last = max(vals, key=lambda v: v[0])
                 tied = Counter(o for o, _ in vals)[last[0]]
                 cursor = b.args[i]
-                if tied < 2 or not (last[0] < _ord(cursor)) or (key[1:], f) in reported:
+                if tied < 2 or not (last[0] < _ord(cursor)):
                     continue
-                reported.add((key[1:], f))
+                frame = _computed_by(b, cursor)
+                if (key[1:], f, frame.module, frame.function) in reported:
+                    continue
+                reported.add((key[1:], f, frame.module, frame.function))
                 _add(view, book, a, b, f, last[1], tied, cursor, _ord(cursor) - last[0])
                 break
 
