@@ -195,10 +195,11 @@ def stale_reads(view: RecordingView, book: FactBook) -> None:
         others = [x for w in ws for k2, x in fresh_by_write.get(id(w), []) if k2 != key]
         store_calls = {w.call.call_id for w in ws if w.store}
         same_store = [x for x, xw, fresh in rows if fresh and store_calls & {w.call.call_id for w in xw if w.store}]
-        w = next((w for w in ws if w.store), ws[-1]) if not others else ws[-1]
-        others = [o for o in others if not _disagreed_before(reads, r, o, ws[0])]
+        others = [o for o in others[:20] if not _disagreed_before(reads, r, o, ws[0])]
         if not (others or same_store):
             continue
+        # the write to name: when nobody reads the new value, the store write (its caller wrote it there)
+        w = ws[-1] if others else next((w for w in ws if w.store), ws[-1])
         _add(view, book, r, w, len(stale), others, same_store)
 
 
