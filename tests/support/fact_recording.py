@@ -4,7 +4,9 @@ the evidence layer's facts from that recording (tests of ``agents/evidence`` ana
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from elixir_scope.agents.evidence import FactBook, build_facts
 from elixir_scope.agents.view import RecordingView
@@ -18,11 +20,13 @@ from .nodes import start_node
 
 
 def record_facts(tmp: Path, source: str, *, start: str, run: str, specs: list[str],
-                 state_modules: tuple[str, ...] = ()) -> FactBook:
+                 state_modules: tuple[str, ...] = (),
+                 before_run: Callable[[Any, CaptureSession], Awaitable[None]] | None = None) -> FactBook:
     """Start ``source`` on a fresh node with ``start`` (Elixir), record ``specs`` while
     ``run`` (``"Elixir.Mod"``, a function of arity 0 named ``run``) runs over rpc, and return
-    the facts — failing when the capture dropped events or an analysis failed."""
-    src = tmp / "app.ex"
+    the facts — failing when the capture dropped events or an analysis failed. ``before_run``
+    (connection, session) runs once the capture is on, before ``run``."""
+    src = tmp / "app.ex"   # one app per tmp folder
     src.write_text(source)
     node = start_node("elixir", elixir_files=[src], eval_code="{:ok, _} = " + start)
 
@@ -35,6 +39,8 @@ def record_facts(tmp: Path, source: str, *, start: str, run: str, specs: list[st
                                message_procs="all")
             rec = store.create_recording("facts", spec=plan.describe(), limits={})
             session = await CaptureSession.start(conn, rec, plan)
+            if before_run is not None:
+                await before_run(conn, session)
             await conn.rpc(run, "run", [])
             result = await session.stop()
             assert result.stats.dropped == 0
