@@ -28,6 +28,13 @@ SYMPTOM_CLASSES: dict[str, tuple[str, ...]] = {
 }
 
 
+# a symptom about days, dates or local times
+_CALENDAR = re.compile(r"\b(?:day|days|daily|date[ds]?|today|yesterday|tomorrow|midnight|morning|evening|night|overnight"
+                       r"|week(?:ly)?|month(?:ly)?|time ?zones?|utc|local time|(?:mon|tues|wednes|thurs|fri|satur|sun)days?"
+                       r"|jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|june?|july?|aug(?:ust)?|sep(?:tember)?|oct(?:ober)?"
+                       r"|nov(?:ember)?|dec(?:ember)?|\d{1,2}:\d{2})\b", re.I)
+
+
 @dataclass
 class Survey:
     """What the live node runs, as far as planning needs it."""
@@ -141,6 +148,17 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
     # "cancel" or "stop" that does nothing); rare, so the narrow spec costs nothing
     specs.append(PlannedSpec(spec=":erlang.exit(_, :normal) :: return",
                              why="exit signals :normal sent to other processes (ignored unless the target traps exits)"))
+    # configuration changed at runtime, and boot-time copies of it: which value a key was set to,
+    # so a reader still answering the old one shows (rare calls: the specs cost nothing)
+    for spec in ("Application.put_env/3", "Application.put_env/4", ":persistent_term.put/2"):
+        specs.append(PlannedSpec(spec=f"{spec} :: return",
+                                 why="runtime configuration writes: the value a key was set to, against what its readers return"))
+    # a UTC timestamp shifted into local time: the offset the application works with (only when
+    # the symptom speaks of days or times: time arithmetic can be frequent)
+    if _CALENDAR.search(symptom):
+        for spec in ("DateTime.add/4", "NaiveDateTime.add/3"):
+            specs.append(PlannedSpec(spec=f"{spec} :: return",
+                                     why="the symptom speaks of days or times: the UTC offset the application shifts its timestamps by"))
     if survey.registries:
         for reg in survey.registries[:3]:
             specs.append(PlannedSpec(spec=f"Registry.dispatch({reg}, _, _)", why=f"publishes on {reg}: which topics get messages"))

@@ -293,6 +293,9 @@ class RecordingView:
 _LIBRARY_PREFIXES = ("Elixir.Registry", "Elixir.GenServer", "Elixir.Supervisor", "Elixir.Agent",
                      "Elixir.Task", "Elixir.Enum", "Elixir.Map", "Elixir.Keyword", "Elixir.String",
                      "Elixir.Kernel", "Elixir.Process", "Elixir.DynamicSupervisor", "Elixir.Logger")
+# standard-library modules the plan may trace by name (configuration writes, time arithmetic)
+_LIBRARY_MODULES = frozenset({"Elixir.Application", "Elixir.DateTime", "Elixir.Date", "Elixir.NaiveDateTime",
+                              "Elixir.Calendar", "Elixir.Calendar.ISO"})
 
 
 _OTP_MODULES = frozenset("""
@@ -308,7 +311,7 @@ def is_app_module(module: str) -> bool:
     """An application module, as far as a recording can tell: not Erlang/OTP (``ets``,
     ``gen_server`` …) and not the Elixir standard library (``Enum``, ``Registry`` …)."""
     if module.startswith("Elixir."):
-        return not module.startswith(_LIBRARY_PREFIXES)
+        return not module.startswith(_LIBRARY_PREFIXES) and module not in _LIBRARY_MODULES
     return module not in _OTP_MODULES and not module.startswith(("elixir", "Elixir"))
 
 

@@ -7,14 +7,7 @@ from __future__ import annotations
 import pytest
 
 from elixir_scope.agents.capture import _supervision
-from elixir_scope.agents.evidence import build_facts
-from elixir_scope.agents.view import RecordingView
-from elixir_scope.instrument.capture import CapturePlan
-from elixir_scope.instrument.dist import Node
-from elixir_scope.instrument.session import CaptureSession
-from elixir_scope.instrument.specs import compile_spec
-from elixir_scope.store import TraceStore
-from support.nodes import start_node
+from support.fact_recording import record_facts
 
 APP = r'''
 defmodule Texts do
@@ -150,38 +143,12 @@ SPECS = ["Texts.cut/1 :: return", "Texts.cut_right/1 :: return", "Amounts.cents/
 
 @pytest.fixture(scope="module")
 def book(tmp_path_factory):
-    import asyncio
+    async def supervisors(conn, session) -> None:
+        # the supervisors as a diagnosis reads them (agents/capture.py)
+        await _supervision(conn, session, "start", ["Elixir.DataApp", "Elixir.Shelf"], [], 20_000)
 
-    tmp = tmp_path_factory.mktemp("data")
-    src = tmp / "data_app.ex"
-    src.write_text(APP)
-    node = start_node("elixir", elixir_files=[src], eval_code="{:ok, _} = DataApp.start()")
-
-    async def record() -> RecordingView:
-        dist = Node()
-        try:
-            conn = await dist.connect(node.name, cookie=node.cookie)
-            store = TraceStore.open(tmp / "d.db")
-            plan = CapturePlan(specs=tuple(compile_spec(s) for s in SPECS), state_modules=("Elixir.Quotes",),
-                               message_procs="all")
-            rec = store.create_recording("data facts", spec=plan.describe(), limits={})
-            session = await CaptureSession.start(conn, rec, plan)
-            # the supervisors as a diagnosis reads them (agents/capture.py)
-            await _supervision(conn, session, "start", ["Elixir.DataApp", "Elixir.Shelf"], [], 20_000)
-            await conn.rpc("Elixir.DataApp", "run", [])
-            result = await session.stop()
-            assert result.stats.dropped == 0
-            return RecordingView.from_recording(store.recording(result.recording_id))
-        finally:
-            await dist.close()
-
-    try:
-        view = asyncio.run(record())
-    finally:
-        node.stop()
-    b = build_facts(view)
-    assert not b.errors, b.errors
-    return b
+    return record_facts(tmp_path_factory.mktemp("data"), APP, start="DataApp.start()", run="Elixir.DataApp",
+                        specs=SPECS, state_modules=("Elixir.Quotes",), before_run=supervisors)
 
 def _only(book, kind):
     facts = book.of_kind(kind)

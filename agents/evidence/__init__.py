@@ -20,7 +20,10 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   the behaviour loop and dropped; :mod:`.deliveries` — one dispatch delivering the same message
   twice to one process; :mod:`.ordering` — a message dropped because the one introducing
   what it refers to came later by another path; :mod:`.readiness` — calls answered before
-  the set-up ``init/1`` started elsewhere finished;
+  the set-up ``init/1`` started elsewhere finished; :mod:`.stale` — reads that still answer
+  a value a write changed (a copy the change did not reach); :mod:`.zones` — calendar days
+  of UTC timestamps under the application's local offset; :mod:`.paging` — keyset pages whose
+  next cursor passes rows tied with the last one;
 - the analyses in :mod:`~elixir_scope.agents.detectors` — call cycles, slow callbacks,
   mailbox growth, state corrupted by an earlier message, ETS read-modify-write races,
   publishes nobody hears, process leaks.
@@ -34,8 +37,8 @@ The order is deterministic: the same recording always gives the same facts and i
 from __future__ import annotations
 
 from ..view import RecordingView
-from . import (addresses, bursts, caught, data, deliveries, failures, nodes, ordering, postponed, readiness,
-               receives, replies, resources, signals, silent, supervision, timeouts, values, waits)
+from . import (addresses, bursts, caught, data, deliveries, failures, nodes, ordering, paging, postponed, readiness,
+               receives, replies, resources, signals, silent, stale, supervision, timeouts, values, waits, zones)
 from .book import FactBook
 
 __all__ = ["FactBook", "build_facts"]
@@ -113,6 +116,7 @@ def build_facts(view: RecordingView) -> FactBook:
         data.invalid_utf8, data.lossy_parse, data.term_order_picks, data.errors_cached, bursts.stampedes,
         bursts.retries_after_normal_exit, addresses.sends_to_supervisors,
         resources.ets_growth, resources.memory_growth,
+        stale.stale_reads, zones.utc_dates, paging.page_skips,
     ]
     for step in steps:
         try:
