@@ -57,6 +57,7 @@ VOCABULARY: dict[str, str] = {
     "exit:caused_by_other": "a process exited because of another process's failure (a link, a call to a process that died or hung)",
     "exit:not_restarted": "a supervised child exited and its supervisor did not start a replacement (restart type, normal exit)",
     "exit:shutdown_timeout": "a child did not stop within its shutdown time and was killed",
+    "exit:terminate_skipped": "a process stopped with :shutdown while its state held entries its callbacks collected, and no terminate/2 ran (it does not trap exits)",
     "exit:normal_signal_ignored": "exit(pid, :normal) sent to another process, which kept running (a :normal signal is ignored unless it traps exits)",
     # -- calls between processes (call/return events, send/receive of $gen_call)
     "call:cycle": "a cycle in the wait-for graph: A waits in GenServer.call on B while B calls A (or longer)",
@@ -87,6 +88,7 @@ VOCABULARY: dict[str, str] = {
     "message:unmatched": "messages sent to a process are never received (they stay in the queue)",
     "message:large": "send events with large payloads (copied on every send between processes)",
     "message:no_effect": "a message was handled without changing the state or sending anything (swallowed by a catch-all clause)",
+    "message:variant_unhandled": "a callback acted on messages of one shape and did nothing for the same shape with another nested tag ({:noeol, _} where {:eol, _} is handled)",
     "message:order_race": "a message naming a key the receiver did not hold yet was handled without effect; a message by another path added that key just after",
     "message:send_dead": "send_dead events: messages sent to a pid or name that no longer exists",
     "message:rate_high": "send events to one receiver at a rate above what it consumes",

@@ -20,7 +20,9 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   the behaviour loop and dropped; :mod:`.deliveries` — one dispatch delivering the same message
   twice to one process; :mod:`.ordering` — a message dropped because the one introducing
   what it refers to came later by another path; :mod:`.readiness` — calls answered before
-  the set-up ``init/1`` started elsewhere finished;
+  the set-up ``init/1`` started elsewhere finished; :mod:`.shutdown` — a process stopped
+  with work in its state and no ``terminate/2``; :mod:`.variants` — a message dropped where
+  its sibling with another nested tag is handled;
 - the analyses in :mod:`~elixir_scope.agents.detectors` — call cycles, slow callbacks,
   mailbox growth, state corrupted by an earlier message, ETS read-modify-write races,
   publishes nobody hears, process leaks.
@@ -35,7 +37,7 @@ from __future__ import annotations
 
 from ..view import RecordingView
 from . import (addresses, bursts, caught, data, deliveries, failures, nodes, ordering, postponed, readiness,
-               receives, replies, resources, signals, silent, supervision, timeouts, values, waits)
+               receives, replies, resources, shutdown, signals, silent, supervision, timeouts, values, variants, waits)
 from .book import FactBook
 
 __all__ = ["FactBook", "build_facts"]
@@ -113,6 +115,7 @@ def build_facts(view: RecordingView) -> FactBook:
         data.invalid_utf8, data.lossy_parse, data.term_order_picks, data.errors_cached, bursts.stampedes,
         bursts.retries_after_normal_exit, addresses.sends_to_supervisors,
         resources.ets_growth, resources.memory_growth,
+        shutdown.terminate_skipped, variants.unhandled_variants,
     ]
     for step in steps:
         try:

@@ -1,0 +1,122 @@
+"""Stopped without its clean-up: a process shut down while its state held work not yet handed on.
+
+A supervisor stops a child with an exit signal (``:shutdown``). A GenServer runs ``terminate/2``
+on that signal only when it traps exits; one that does not dies at once, and whatever its state
+held — buffered lines, pending writes, accumulated counts — is gone. The recording shows it as an
+exit with reason ``:shutdown`` in a process whose callbacks were traced, no ``terminate/2`` call
+before it, and a last state with entries its callbacks had added (and that the module elsewhere
+hands on and empties: a buffer).
+
+| kind | what | culprit |
+| --- | --- | --- |
+| ``terminate_skipped`` | a process stopped with ``:shutdown`` without ``terminate/2`` running, its state holding entries its callbacks had collected | the module's ``init/1`` (it does not trap exits), with the field and what was lost |
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from elixir_scope.instrument.etf import Atom
+
+from ..findings import Culprit, Finding
+from ..view import RecordingView, StateStep, fmt, is_app_module, is_atom, mod_name
+from .book import FactBook
+
+
+def _is_shutdown(reason: Any) -> bool:
+    return is_atom(reason, "shutdown") or (isinstance(reason, tuple) and len(reason) == 2
+                                            and is_atom(reason[0], "shutdown"))
+
+
+def _pending(state: Any) -> dict[str, int]:
+    """Collections in a state (the whole state, or a map's fields) → how many entries they hold."""
+    if isinstance(state, (list, dict)) and not (isinstance(state, dict) and all(isinstance(k, Atom) for k in state)):
+        return {"state": len(state)} if state else {}
+    if not isinstance(state, dict):
+        return {}
+    out = {}
+    for k, v in state.items():
+        if isinstance(v, (list, dict)) and v:
+            out[f"state.{k.name}"] = len(v)
+    return out
+
+
+def _emptied(steps: list[StateStep], field: str) -> StateStep | None:
+    """The first step at which ``field`` went from holding entries to empty (a flush)."""
+    prev = None
+    for s in steps:
+        n = _pending(s.state).get(field, 0)
+        if prev is not None and prev > 0 and n == 0:
+            return s
+        prev = n
+    return None
+
+
+def terminate_skipped(view: RecordingView, book: FactBook) -> None:
+    steps_by_pid = view.state_steps(("before", "after", "checkpoint"))
+    for e in view.exits:
+        if not _is_shutdown(e.reason):
+            continue
+        module = view.module_of_pid.get(e.pid)
+        if module is None or not is_app_module(module):
+            continue
+        calls = [c for c in view.calls_by_pid.get(e.pid, []) if c.module == module and c.ts <= e.ts]
+        callbacks = [c for c in calls if c.function.startswith("handle_")]
+        if not callbacks or any(c.function == "terminate" for c in calls):
+            continue  # callbacks not traced here (nothing to tell), or terminate/2 did run
+        steps = [s for s in steps_by_pid.get(e.pid, []) if s.ts <= e.ts]
+        if not steps:
+            continue
+        last = steps[-1]
+        held = _pending(last.state)
+        grown = {}
+        for field_name, n in held.items():
+            before = [_pending(s.state).get(field_name, 0) for s in steps]
+            if any(b > a for a, b in zip(before, before[1:])):
+                grown[field_name] = n   # callbacks added the entries it held at the end
+        if not grown:
+            continue
+        field_name = max(sorted(grown), key=lambda f: grown[f])
+        n = grown[field_name]
+        # the same module emptying that field elsewhere (a flush that hands it on) says it is a buffer
+        flush = None
+        for pid, other in sorted(steps_by_pid.items()):
+            if view.module_of_pid.get(pid) == module:
+                flush = _emptied(other, field_name)
+                if flush is not None:
+                    break
+        adders = [c for c in callbacks if c.end_ts is not None and c.end_ts <= last.ts + 1][-3:]
+        mod = mod_name(module)
+        proc = view.label(e.pid)
+        detail = (f"no Process.flag(:trap_exit, true) in init/1: terminate/2 did not run when {proc} was stopped "
+                  f"({fmt(e.reason, 40)}); the {n} entries in {field_name} were lost")
+        ev = [view.call_evidence(c, f"{c.mfa} added to {field_name}") for c in adders]
+        ev.append(view.evidence(last.event_id, "state", last.ts, e.pid, f"{field_name} holds {n} entries: "
+                                f"{fmt(_field(last.state, field_name), 80)}"))
+        ev.append(view.evidence(e.event_id, "exit", e.ts, e.pid,
+                                f"{proc} exited {fmt(e.reason, 40)} with no terminate/2 call"))
+        if flush is not None:
+            ev.append(view.evidence(flush.event_id, "state", flush.ts, flush.pid,
+                                    f"elsewhere {mod} empties {field_name} (hands the entries on)"))
+        book.add(Finding(
+            detector="terminate_skipped",
+            title=f"{proc} was stopped ({fmt(e.reason, 30)}) with {n} entries in {field_name}; terminate/2 never ran",
+            summary=(f"{proc} ({mod}) exited with {fmt(e.reason, 40)} — the signal a supervisor stops a child with — "
+                     f"while {field_name} held {n} entries its callbacks had collected"
+                     + (f", entries that {mod} otherwise hands on and empties" if flush is not None else "")
+                     + ". No terminate/2 ran before the exit: a GenServer that does not trap exits dies on the "
+                     "shutdown signal at once, so its clean-up (a final flush) is skipped and the entries are lost."),
+            severity="high", confidence=0.75 if flush is not None else 0.5,
+            culprit=Culprit(module=mod, function="init/1", detail=detail, process=proc),
+            evidence=ev, signatures=["exit:terminate_skipped", "exit:shutdown"],
+            fix_hint=("Trap exits in init/1 (Process.flag(:trap_exit, true)) so that the supervisor's shutdown "
+                      "runs terminate/2, and keep the child's shutdown time long enough for the flush — or hand "
+                      "the entries on as they come instead of holding them in the state.")),
+            pid=e.pid, ts=e.ts)
+
+
+def _field(state: Any, field_name: str) -> Any:
+    if field_name == "state" or not isinstance(state, dict):
+        return state
+    key = field_name.removeprefix("state.")
+    return next((v for k, v in state.items() if isinstance(k, Atom) and k.name == key), None)
