@@ -103,6 +103,8 @@ VOCABULARY: dict[str, str] = {
     "data:invalid_utf8": "a function given valid UTF-8 text returns a binary that is not valid UTF-8 (cut by bytes)",
     "data:parse_lossy": "a number written with group separators is parsed as its first digits only (the rest ignored)",
     "data:term_order_compare": "dates or times picked by Erlang term order (struct fields, day first) instead of in time",
+    "state:counter_not_reset": "an integer state field only grows (attempts, errors), a function's result grows with it (a backoff delay), and the state went back to its healthy status without setting it back",
+    "state:demand_lost": "a function set a demand/credit field from a to 0 while handing out fewer than a entries of a queue; later entries wait with the field at 0",
     "state:error_cached": "an {:error, _} result is stored in the process state and served from there to later calls",
     "data:sum_mismatch": "a function splits an integer argument into near-equal parts that do not add up to it (a remainder lost)",
     # -- return values (call/return events of the application's functions)

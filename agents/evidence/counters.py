@@ -1,0 +1,207 @@
+"""Counters that keep the wrong value: one never set back when the episode it counts ends, one
+set to zero when only part of it was used.
+
+Both are bookkeeping bugs that never raise: the numbers in the state drift away from what they
+stand for, and what they control (a delay, how much may be sent) goes wrong later.
+
+| kind | what | culprit |
+| --- | --- | --- |
+| ``counter_not_reset`` | an integer field of a process's state only grows (an attempt or error count), a function's result grows with it (a backoff delay), and the state went back to how it was before (status ``:connected`` again) without setting the counter back | the function whose return restored the state but kept the counter, and that return |
+| ``demand_lost`` | a function set an integer field (demand, credit, a window) from ``a`` to ``0`` while handing out only ``b < a`` entries of a queue; later entries then waited in the queue with the field at ``0`` | that function, and the field's drop |
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from elixir_scope.instrument.etf import Atom
+
+from ..findings import Culprit, Finding
+from ..view import Call, RecordingView, fmt, is_app_module, mod_name
+from .book import FactBook
+from .reasons import source_function
+
+
+def _fields(term: Any) -> dict[str, Any] | None:
+    """A map state with atom keys as ``{field: value}``."""
+    if isinstance(term, dict) and term and all(isinstance(k, Atom) for k in term):
+        return {k.name: v for k, v in term.items()}
+    return None
+
+
+def _state_in(term: Any) -> dict[str, Any] | None:
+    """The state map a return holds: the map itself, or the last map of ``{:noreply, s}``,
+    ``{:reply, r, s}``, ``{:ok, s}``."""
+    f = _fields(term)
+    if f is not None:
+        return f
+    if isinstance(term, tuple):
+        for x in reversed(term):
+            f = _fields(x)
+            if f is not None:
+                return f
+    return None
+
+
+def _arg_state(c: Call) -> dict[str, Any] | None:
+    for a in reversed(c.args):
+        f = _fields(a)
+        if f is not None:
+            return f
+    return None
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _marker(v: Any) -> bool:
+    """A status-like value: an atom (``nil``, ``:connected``) — what a state goes back to."""
+    return isinstance(v, Atom)
+
+
+def _culprit(view: RecordingView, c: Call, detail: str) -> Culprit:
+    return Culprit(module=mod_name(c.module), function=source_function(c.function, c.arity), detail=detail,
+                   process=view.label(c.pid))
+
+
+def _app_calls(view: RecordingView, pid: int) -> list[Call]:
+    return [c for c in view.calls_by_pid.get(pid, []) if c.outcome == "return" and is_app_module(c.module)]
+
+
+# ------------------------------------------------------------------ counter never reset
+def _growing_use(calls: list[Call], values: set[int]) -> list[Call] | None:
+    """Calls of one function given the counter's values (as its only integer argument) whose
+    integer result grows with it: what the counter controls (a delay, a limit)."""
+    by_fn: dict[tuple, list[Call]] = {}
+    for c in calls:
+        if c.function.startswith(("handle_", "init", "-")) or not _is_int(c.value):
+            continue
+        ints = [a for a in c.args if _is_int(a)]
+        if len(ints) == 1 and ints[0] in values:
+            by_fn.setdefault((c.module, c.function, c.arity), []).append(c)
+    for key in sorted(by_fn, key=str):
+        seq = by_fn[key]
+        args = [next(a for a in c.args if _is_int(a)) for c in seq]
+        if len(set(args)) >= 3 and all(b > a for a, b in zip(args, args[1:])) \
+                and all(y > x for x, y in zip([c.value for c in seq], [c.value for c in seq][1:])):
+            return seq
+    return None
+
+
+def counters_not_reset(view: RecordingView, book: FactBook) -> None:
+    for pid in sorted(view.calls_by_pid):
+        calls = _app_calls(view, pid)
+        states = [(c, _arg_state(c), _state_in(c.value)) for c in calls]
+        states = [(c, a, r) for c, a, r in states if a is not None and r is not None]
+        if len(states) < 4:
+            continue
+        found = _not_reset(states)
+        if found is None:
+            continue
+        counter, status, healthy, start, restore = found
+        values = {r[counter] for _c, _a, r in states if _is_int(r.get(counter))} | \
+                 {a[counter] for _c, a, _r in states if _is_int(a.get(counter))}
+        use = _growing_use(calls, values)
+        if use is None:
+            continue
+        c, before, after = restore
+        kept = after[counter]
+        detail = f"{status}: {fmt(healthy, 30)} again with {counter} still {kept} (not reset to {start})"
+        grow = ", ".join(f"{fmt(x.args, 20)} → {fmt(x.value, 20)}" for x in use[-4:])
+        book.add(Finding(
+            detector="counter_not_reset",
+            title=f"{view.label(pid)}: {counter} keeps counting after {status} went back to {fmt(healthy, 30)}",
+            summary=(f"{c.mfa} set {status} back to {fmt(healthy, 30)} (as before {counter} started counting) but "
+                     f"left {counter} at {kept} instead of {start}. {counter} only ever grew, and "
+                     f"{use[0].mfa} computes from it ({grow}): after one bad episode every later one starts from "
+                     f"the old count, so what it controls (a delay, a limit) keeps growing."),
+            severity="high", confidence=0.7,
+            culprit=_culprit(view, c, detail),
+            evidence=([view.call_evidence(c, f"{c.mfa} with {status} = {fmt(before[status], 30)}, {counter} = "
+                                             f"{before[counter]}"),
+                       view.end_evidence(c, f"{c.mfa} returned {status} = {fmt(healthy, 30)}, {counter} = {kept}")]
+                      + [view.end_evidence(x, f"{x.mfa}({fmt(x.args, 20)}) = {fmt(x.value, 20)}") for x in use[-3:]]),
+            signatures=["state:counter_not_reset"],
+            fix_hint=(f"Set {counter} back to {start} where the episode ends ({c.mfa}, when {status} becomes "
+                      f"{fmt(healthy, 30)}), so the next episode starts from the beginning.")),
+            pid=pid, ts=c.ts)
+
+
+def _not_reset(states: list) -> tuple | None:
+    """(counter, status field, its healthy value, the counter's value then, (call, before, after)
+    of the deepest call that restored the status but kept the counter)."""
+    first = states[0][1]
+    for counter in sorted(k for k, v in first.items() if _is_int(v)):
+        seq = [a.get(counter) for _c, a, _r in states] + [states[-1][2].get(counter)]
+        if not all(_is_int(v) for v in seq) or any(b < a for a, b in zip(seq, seq[1:])):
+            continue
+        if sum(1 for a, b in zip(seq, seq[1:]) if b > a) < 3:
+            continue
+        markers = [k for k, v in first.items() if k != counter and _marker(v)]
+        for status in sorted(markers, key=lambda k: (first[k] == Atom("nil"), k)):
+            healthy = first[status]
+            start = first[counter]
+            away = False
+            for c, a, r in states:
+                if a.get(status) != healthy:
+                    away = True
+                if away and a.get(status) != healthy and r.get(status) == healthy \
+                        and r.get(counter) == a.get(counter) and _is_int(r.get(counter)) and r[counter] > start:
+                    # the deepest call with this before → after is the one that wrote it
+                    best = max((x for x in states if x[1].get(status) == a.get(status) and x[2].get(status) == healthy
+                                and x[2].get(counter) == r[counter] and x[0].ts >= c.ts
+                                and (c.end_ts is None or x[0].ts <= c.end_ts)), key=lambda x: x[0].depth,
+                               default=(c, a, r))
+                    return counter, status, healthy, start, best
+    return None
+
+
+# ------------------------------------------------------------------ demand set to zero
+def demand_lost(view: RecordingView, book: FactBook) -> None:
+    steps_by_pid = view.state_steps()
+    for pid in sorted(view.calls_by_pid):
+        hits = []
+        for c in _app_calls(view, pid):
+            a, r = _arg_state(c), _state_in(c.value)
+            if a is None or r is None:
+                continue
+            for field in sorted(a):
+                if not (_is_int(a[field]) and a[field] > 0 and r.get(field) == 0):
+                    continue
+                for q in sorted(a):
+                    if isinstance(a[q], list) and isinstance(r.get(q), list) and 0 < len(a[q]) - len(r[q]) < a[field]:
+                        hits.append((c, field, q, a[field], len(a[q]) - len(r[q])))
+        if not hits:
+            continue
+        # the first such step, and of the calls it is made of the deepest (the function that wrote it)
+        first = hits[0][0]
+        hit = max((h for h in hits if first.ts <= h[0].ts and (first.end_ts is None or h[0].ts <= first.end_ts)),
+                  key=lambda h: h[0].depth)
+        c, field, q, demand, handed = hit
+        # afterwards: entries wait in the queue while the field stays at zero
+        later = [s for s in steps_by_pid.get(pid, []) if s.ts > (c.end_ts or c.ts)]
+        waiting = [s for s in later if (_fields(s.state) or {}).get(field) == 0
+                   and isinstance((_fields(s.state) or {}).get(q), list) and (_fields(s.state) or {})[q]]
+        stalled = bool(waiting) and waiting[-1] is later[-1]
+        detail = f"{field}: {demand} → 0 while only {handed} of {q} were handed out ({demand - handed} lost)"
+        summary = (f"{c.mfa} set {field} from {demand} to 0 but handed out only {handed} entries of {q} (all it "
+                   f"had): the other {demand - handed} of {field} were thrown away, while whoever asked for "
+                   f"{demand} still waits for them.")
+        ev = [view.call_evidence(c, f"{c.mfa} with {field} = {demand}, {handed} entries in {q}"),
+              view.end_evidence(c, f"{c.mfa} returned {field} = 0, {q} = []")]
+        if stalled:
+            last = later[-1]
+            n = len(_fields(last.state)[q])
+            summary += (f" Afterwards {n} entries arrived in {q} and stayed there with {field} = 0: "
+                        "the flow stalled.")
+            ev.append(view.evidence(last.event_id, "state", last.ts, pid, f"{q} holds {n} entries, {field} = 0"))
+        book.add(Finding(
+            detector="demand_lost",
+            title=f"{view.label(pid)}: {c.mfa} drops {demand - handed} of {field} (set to 0 after sending {handed})",
+            summary=summary, severity="high", confidence=0.75 if stalled else 0.45,
+            culprit=_culprit(view, c, detail), evidence=ev,
+            signatures=["state:demand_lost"],
+            fix_hint=(f"Keep what was not used: {field} - {handed} (the unmet part), not 0, so the entries that "
+                      "arrive later are sent against it; only the consumer's new requests add to it.")),
+            pid=pid, ts=c.ts)

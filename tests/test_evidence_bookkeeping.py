@@ -1,0 +1,203 @@
+"""The bookkeeping facts (``agents/evidence/shutdown.py``, ``variants.py``, ``counters.py``) on a
+real node: each buggy server runs beside a correct twin, both recorded with their callbacks,
+local functions and state, and only the buggy one may become a fact — with its own module,
+function and values."""
+
+from __future__ import annotations
+
+import pytest
+
+from elixir_scope.agents.evidence import build_facts
+from elixir_scope.agents.view import RecordingView
+from elixir_scope.instrument.capture import CapturePlan
+from elixir_scope.instrument.dist import Node
+from elixir_scope.instrument.session import CaptureSession
+from elixir_scope.instrument.specs import compile_spec
+from elixir_scope.store import TraceStore
+from support.nodes import start_node
+
+APP = r'''
+defmodule Loans.Archive do
+  use Agent
+  def start_link(_), do: Agent.start_link(fn -> [] end, name: __MODULE__)
+  def store(lines), do: Agent.update(__MODULE__, &(&1 ++ lines))
+  def all, do: Agent.get(__MODULE__, & &1)
+end
+
+defmodule Loans.Log do
+  # check-outs of a library desk, kept in a buffer and archived in batches
+  use GenServer
+  def start_link(trap), do: GenServer.start_link(__MODULE__, trap, name: if(trap, do: Loans.SafeLog, else: Loans.Log))
+  def init(trap) do
+    if trap, do: Process.flag(:trap_exit, true)
+    {:ok, %{pending: [], count: 0}}
+  end
+  def handle_call({:lend, book}, _from, s), do: {:reply, :ok, %{s | pending: [book | s.pending], count: s.count + 1}}
+  def handle_info(:archive, s), do: {:noreply, archive(s)}
+  def terminate(_reason, s), do: archive(s)
+  defp archive(%{pending: []} = s), do: s
+  defp archive(s) do
+    Loans.Archive.store(Enum.reverse(s.pending))
+    %{s | pending: []}
+  end
+end
+
+defmodule Weather.Gauge do
+  # readings of a station: {:reading, {:ok, v}} counts, {:reading, {:gust, v}} should too
+  use GenServer
+  def start_link(all), do: GenServer.start_link(__MODULE__, all, name: if(all, do: Weather.FullGauge, else: Weather.Gauge))
+  def init(all), do: {:ok, %{all: all, readings: []}}
+  def readings(name), do: GenServer.call(name, :readings)
+  def handle_call(:readings, _from, s), do: {:reply, s.readings, s}
+  def handle_info({:reading, {:ok, v}}, s), do: {:noreply, %{s | readings: [v | s.readings]}}
+  def handle_info({:reading, {:gust, v}}, %{all: true} = s), do: {:noreply, %{s | readings: [v | s.readings]}}
+  def handle_info(_other, s), do: {:noreply, s}
+end
+
+defmodule Mail.Relay do
+  # a mail relay's health checks: every failed check waits longer before the next
+  use GenServer
+  def start_link(reset), do: GenServer.start_link(__MODULE__, reset, name: if(reset, do: Mail.GoodRelay, else: Mail.Relay))
+  def init(reset), do: {:ok, %{reset: reset, health: :up, failures: 0, waits: []}}
+  def check(name, result), do: GenServer.call(name, {:check, result})
+  def handle_call({:check, :ok}, _from, s), do: {:reply, :ok, recovered(s)}
+  def handle_call({:check, :error}, _from, s) do
+    w = pause(s.failures)
+    {:reply, w, %{s | health: :down, failures: s.failures + 1, waits: [w | s.waits]}}
+  end
+  defp recovered(%{reset: true} = s), do: %{s | health: :up, failures: 0}
+  defp recovered(s), do: %{s | health: :up}
+  defp pause(n), do: 50 * Integer.pow(2, n)
+end
+
+defmodule Mill.Jobs do
+  # a print shop's job queue: the press asks for a number of jobs and waits for all of them
+  use GenServer
+  def start_link(keep), do: GenServer.start_link(__MODULE__, keep, name: if(keep, do: Mill.GoodJobs, else: Mill.Jobs))
+  def init(keep), do: {:ok, %{keep: keep, jobs: [], credit: 0, press: nil}}
+  def handle_call({:add, jobs}, _from, s), do: {:reply, :ok, deliver(%{s | jobs: s.jobs ++ jobs})}
+  def handle_call({:want, press, n}, _from, s), do: {:reply, :ok, deliver(%{s | press: press, credit: s.credit + n})}
+  def handle_call(:state, _from, s), do: {:reply, s, s}
+  defp deliver(%{credit: 0} = s), do: s
+  defp deliver(%{jobs: []} = s), do: s
+  defp deliver(s) do
+    {batch, rest} = Enum.split(s.jobs, s.credit)
+    send(s.press, {:jobs, batch})
+    left = if s.keep, do: s.credit - length(batch), else: 0
+    %{s | jobs: rest, credit: left}
+  end
+end
+
+defmodule Books do
+  def start do
+    children = [Loans.Archive,
+                Supervisor.child_spec({Loans.Log, false}, id: :log),
+                Supervisor.child_spec({Loans.Log, true}, id: :safe_log),
+                Supervisor.child_spec({Weather.Gauge, false}, id: :gauge),
+                Supervisor.child_spec({Weather.Gauge, true}, id: :full_gauge),
+                Supervisor.child_spec({Mail.Relay, false}, id: :relay),
+                Supervisor.child_spec({Mail.Relay, true}, id: :good_relay),
+                Supervisor.child_spec({Mill.Jobs, false}, id: :jobs),
+                Supervisor.child_spec({Mill.Jobs, true}, id: :good_jobs)]
+    {:ok, pid} = Supervisor.start_link(children, strategy: :one_for_one, name: Books.Supervisor)
+    Process.unlink(pid)
+    {:ok, pid}
+  end
+
+  def run do
+    for log <- [Loans.Log, Loans.SafeLog] do
+      GenServer.call(log, {:lend, "Dune"})
+      send(log, :archive)
+      GenServer.call(log, {:lend, "Emma"})
+      GenServer.call(log, {:lend, "Ulysses"})
+    end
+    :ok = Supervisor.terminate_child(Books.Supervisor, :log)
+    :ok = Supervisor.terminate_child(Books.Supervisor, :safe_log)
+    for g <- [Weather.Gauge, Weather.FullGauge] do
+      for r <- [{:ok, 12}, {:ok, 14}, {:gust, 31}, {:ok, 13}], do: send(g, {:reading, r})
+      Weather.Gauge.readings(g)
+    end
+    for relay <- [Mail.Relay, Mail.GoodRelay], r <- [:ok, :error, :error, :error, :ok, :error, :ok, :error, :ok] do
+      Mail.Relay.check(relay, r)
+    end
+    for q <- [Mill.Jobs, Mill.GoodJobs] do
+      GenServer.call(q, {:want, self(), 5})
+      GenServer.call(q, {:add, ["flyer", "menu"]})
+      GenServer.call(q, {:add, ["poster", "card", "banner"]})
+      GenServer.call(q, :state)
+    end
+    :ok
+  end
+end
+'''
+
+MODULES = ["Loans.Log", "Weather.Gauge", "Mail.Relay", "Mill.Jobs"]
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory):
+    import asyncio
+
+    tmp = tmp_path_factory.mktemp("bookkeeping")
+    src = tmp / "books.ex"
+    src.write_text(APP)
+    node = start_node("elixir", elixir_files=[src], eval_code="{:ok, _} = Books.start()")
+
+    async def record() -> RecordingView:
+        dist = Node()
+        try:
+            conn = await dist.connect(node.name, cookie=node.cookie)
+            store = TraceStore.open(tmp / "b.db")
+            plan = CapturePlan(specs=tuple(compile_spec(f"{m} :: return") for m in MODULES),
+                               state_modules=tuple(f"Elixir.{m}" for m in MODULES), message_procs="all",
+                               lifecycle_procs="all")
+            rec = store.create_recording("bookkeeping facts", spec=plan.describe(), limits={})
+            session = await CaptureSession.start(conn, rec, plan)
+            await conn.rpc("Elixir.Books", "run", [])
+            result = await session.stop()
+            assert result.stats.dropped == 0
+            return RecordingView.from_recording(store.recording(result.recording_id))
+        finally:
+            await dist.close()
+
+    try:
+        view = asyncio.run(record())
+    finally:
+        node.stop()
+    b = build_facts(view)
+    assert not b.errors, b.errors
+    return b
+
+
+def _only(book, kind):
+    facts = book.of_kind(kind)
+    assert len(facts) == 1, [f.title for f in book.facts]
+    return facts[0]
+
+
+def test_stopped_without_terminate_names_init(book):
+    f = _only(book, "terminate_skipped")
+    assert (f.culprit.module, f.culprit.function, f.culprit.process) == ("Loans.Log", "init/1", "Loans.Log")
+    assert "state.pending" in f.culprit.detail and "2 entries" in f.culprit.detail, f.culprit.detail
+    assert f.confidence == 0.75 and "hands on and empties" in f.summary, f.summary   # it archived once before
+    assert "exit:terminate_skipped" in f.signatures
+
+
+def test_nested_tag_variant_dropped(book):
+    f = _only(book, "variant_unhandled")
+    assert (f.culprit.module, f.culprit.function, f.culprit.process) == ("Weather.Gauge", "handle_info/2", "Weather.Gauge")
+    assert "{:gust, 31}" in f.culprit.detail and ":gust" in f.title and ":ok" in f.title, (f.title, f.culprit.detail)
+
+
+def test_counter_not_reset_names_the_recovery(book):
+    f = _only(book, "counter_not_reset")
+    assert (f.culprit.module, f.culprit.function, f.culprit.process) == ("Mail.Relay", "recovered/1", "Mail.Relay")
+    assert f.culprit.detail == "health: :up again with failures still 3 (not reset to 0)", f.culprit.detail
+    assert "Mail.Relay.pause/1" in f.summary and "[3] → 400" in f.summary, f.summary
+
+
+def test_demand_zeroed_after_a_partial_delivery(book):
+    f = _only(book, "demand_lost")
+    assert (f.culprit.module, f.culprit.function, f.culprit.process) == ("Mill.Jobs", "deliver/1", "Mill.Jobs")
+    assert f.culprit.detail == "credit: 5 → 0 while only 2 of jobs were handed out (3 lost)", f.culprit.detail
+    assert "stalled" in f.summary and f.confidence == 0.75, f.summary
