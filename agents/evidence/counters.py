@@ -55,6 +55,10 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _marker(v: Any) -> bool:
     """A status-like value: an atom (``nil``, ``:connected``) — what a state goes back to."""
     return isinstance(v, Atom)
@@ -70,22 +74,28 @@ def _app_calls(view: RecordingView, pid: int) -> list[Call]:
 
 
 # ------------------------------------------------------------------ counter never reset
-def _growing_use(calls: list[Call], values: set[int]) -> list[Call] | None:
-    """Calls of one function given the counter's values (as its only integer argument) whose
-    integer result grows with it: what the counter controls (a delay, a limit)."""
-    by_fn: dict[tuple, list[Call]] = {}
+def _growing_use(calls: list[Call], counter: str, values: set[int]) -> list[Call] | None:
+    """Calls of one function given the counter — its value as the only integer argument, or the
+    state map holding it — whose numeric result grows with it: what the counter controls (a
+    delay, a limit)."""
+    by_fn: dict[tuple, list[tuple[int, Call]]] = {}
     for c in calls:
-        if c.function.startswith(("handle_", "init", "-")) or not _is_int(c.value):
+        if c.function.startswith(("handle_", "init", "-")) or not _is_num(c.value):
             continue
         ints = [a for a in c.args if _is_int(a)]
+        state = _arg_state(c)
         if len(ints) == 1 and ints[0] in values:
-            by_fn.setdefault((c.module, c.function, c.arity), []).append(c)
+            x = ints[0]
+        elif not ints and state is not None and _is_int(state.get(counter)):
+            x = state[counter]
+        else:
+            continue
+        by_fn.setdefault((c.module, c.function, c.arity), []).append((x, c))
     for key in sorted(by_fn, key=str):
         seq = by_fn[key]
-        args = [next(a for a in c.args if _is_int(a)) for c in seq]
-        if len(set(args)) >= 3 and all(b > a for a, b in zip(args, args[1:])) \
-                and all(y > x for x, y in zip([c.value for c in seq], [c.value for c in seq][1:])):
-            return seq
+        xs, ys = [x for x, _c in seq], [c.value for _x, c in seq]
+        if len(set(xs)) >= 3 and all(b > a for a, b in zip(xs, xs[1:])) and all(b > a for a, b in zip(ys, ys[1:])):
+            return [c for _x, c in seq]
     return None
 
 
@@ -102,13 +112,13 @@ def counters_not_reset(view: RecordingView, book: FactBook) -> None:
         counter, status, healthy, start, restore = found
         values = {r[counter] for _c, _a, r in states if _is_int(r.get(counter))} | \
                  {a[counter] for _c, a, _r in states if _is_int(a.get(counter))}
-        use = _growing_use(calls, values)
+        use = _growing_use(calls, counter, values)
         if use is None:
             continue
         c, before, after = restore
         kept = after[counter]
         detail = f"{status}: {fmt(healthy, 30)} again with {counter} still {kept} (not reset to {start})"
-        grow = ", ".join(f"{fmt(x.args, 20)} → {fmt(x.value, 20)}" for x in use[-4:])
+        grow = ", ".join(f"{_arg_text(x, counter)} → {fmt(x.value, 20)}" for x in use[-4:])
         book.add(Finding(
             detector="counter_not_reset",
             title=f"{view.label(pid)}: {counter} keeps counting after {status} went back to {fmt(healthy, 30)}",
@@ -121,11 +131,17 @@ def counters_not_reset(view: RecordingView, book: FactBook) -> None:
             evidence=([view.call_evidence(c, f"{c.mfa} with {status} = {fmt(before[status], 30)}, {counter} = "
                                              f"{before[counter]}"),
                        view.end_evidence(c, f"{c.mfa} returned {status} = {fmt(healthy, 30)}, {counter} = {kept}")]
-                      + [view.end_evidence(x, f"{x.mfa}({fmt(x.args, 20)}) = {fmt(x.value, 20)}") for x in use[-3:]]),
+                      + [view.end_evidence(x, f"{x.mfa} given {_arg_text(x, counter)} = {fmt(x.value, 20)}")
+                         for x in use[-3:]]),
             signatures=["state:counter_not_reset"],
             fix_hint=(f"Set {counter} back to {start} where the episode ends ({c.mfa}, when {status} becomes "
                       f"{fmt(healthy, 30)}), so the next episode starts from the beginning.")),
             pid=pid, ts=c.ts)
+
+
+def _arg_text(c: Call, counter: str) -> str:
+    ints = [a for a in c.args if _is_int(a)]
+    return f"[{ints[0]}]" if ints else f"{counter}: {(_arg_state(c) or {}).get(counter)}"
 
 
 def _not_reset(states: list) -> tuple | None:
@@ -158,6 +174,15 @@ def _not_reset(states: list) -> tuple | None:
 
 
 # ------------------------------------------------------------------ demand set to zero
+def _size(v: Any) -> int | None:
+    """Entries of a queue-like value: a list, or an Erlang ``:queue`` (a pair of lists)."""
+    if isinstance(v, list):
+        return len(v)
+    if isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, list) for x in v):
+        return len(v[0]) + len(v[1])
+    return None
+
+
 def demand_lost(view: RecordingView, book: FactBook) -> None:
     steps_by_pid = view.state_steps()
     for pid in sorted(view.calls_by_pid):
@@ -170,8 +195,9 @@ def demand_lost(view: RecordingView, book: FactBook) -> None:
                 if not (_is_int(a[field]) and a[field] > 0 and r.get(field) == 0):
                     continue
                 for q in sorted(a):
-                    if isinstance(a[q], list) and isinstance(r.get(q), list) and 0 < len(a[q]) - len(r[q]) < a[field]:
-                        hits.append((c, field, q, a[field], len(a[q]) - len(r[q])))
+                    before, after = _size(a[q]), _size(r.get(q))
+                    if before is not None and after is not None and 0 < before - after < a[field]:
+                        hits.append((c, field, q, a[field], before - after))
         if not hits:
             continue
         # the first such step, and of the calls it is made of the deepest (the function that wrote it)
@@ -182,17 +208,17 @@ def demand_lost(view: RecordingView, book: FactBook) -> None:
         # afterwards: entries wait in the queue while the field stays at zero
         later = [s for s in steps_by_pid.get(pid, []) if s.ts > (c.end_ts or c.ts)]
         waiting = [s for s in later if (_fields(s.state) or {}).get(field) == 0
-                   and isinstance((_fields(s.state) or {}).get(q), list) and (_fields(s.state) or {})[q]]
+                   and (_size((_fields(s.state) or {}).get(q)) or 0) > 0]
         stalled = bool(waiting) and waiting[-1] is later[-1]
         detail = f"{field}: {demand} → 0 while only {handed} of {q} were handed out ({demand - handed} lost)"
         summary = (f"{c.mfa} set {field} from {demand} to 0 but handed out only {handed} entries of {q} (all it "
                    f"had): the other {demand - handed} of {field} were thrown away, while whoever asked for "
                    f"{demand} still waits for them.")
         ev = [view.call_evidence(c, f"{c.mfa} with {field} = {demand}, {handed} entries in {q}"),
-              view.end_evidence(c, f"{c.mfa} returned {field} = 0, {q} = []")]
+              view.end_evidence(c, f"{c.mfa} returned {field} = 0 after handing out {handed} of {q}")]
         if stalled:
             last = later[-1]
-            n = len(_fields(last.state)[q])
+            n = _size(_fields(last.state)[q])
             summary += (f" Afterwards {n} entries arrived in {q} and stayed there with {field} = 0: "
                         "the flow stalled.")
             ev.append(view.evidence(last.event_id, "state", last.ts, pid, f"{q} holds {n} entries, {field} = 0"))

@@ -10,7 +10,7 @@ nothing at all for a message of the same shape whose nested tag differs.
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``variant_unhandled`` | a callback handled messages of one shape and changed nothing for the variant with another nested tag (``{:noeol, _}`` where ``{:eol, _}`` is handled) | the callback (it has no clause for the variant), and the message |
+| ``variant_unhandled`` | a ``handle_info``/``handle_cast`` handled messages of one shape and changed nothing for the variant with another nested tag (``{:noeol, _}`` where ``{:eol, _}`` is handled) | the callback (it has no clause for the variant), and the message |
 """
 
 from __future__ import annotations
@@ -82,7 +82,8 @@ def unhandled_variants(view: RecordingView, book: FactBook) -> None:
             sends[m.sender].append(m.send_ts)
     families: dict[tuple, list[Call]] = defaultdict(list)
     for c in view.calls:
-        if c.call_id not in pairs or c.function != "handle_info" or not c.args or not _is_tuple(c.args[0]):
+        if c.call_id not in pairs or c.function not in ("handle_info", "handle_cast") or not c.args \
+                or not _is_tuple(c.args[0]):
             continue
         families[(c.pid, c.module, c.function, _layout(c.args[0]))].append(c)
     for key in sorted(families, key=str):
