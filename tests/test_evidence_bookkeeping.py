@@ -27,7 +27,7 @@ end
 defmodule Loans.Log do
   # check-outs of a library desk, kept in a buffer and archived in batches
   use GenServer
-  def start_link(trap), do: GenServer.start_link(__MODULE__, trap, name: if(trap, do: Loans.SafeLog, else: Loans.Log))
+  def start_link({trap, name}), do: GenServer.start_link(__MODULE__, trap, name: name)
   def init(trap) do
     if trap, do: Process.flag(:trap_exit, true)
     {:ok, %{pending: [], count: 0}}
@@ -40,6 +40,14 @@ defmodule Loans.Log do
     Loans.Archive.store(Enum.reverse(s.pending))
     %{s | pending: []}
   end
+end
+
+defmodule Loans.Scanner do
+  # a branch's barcode scanner, restarted together with the branch's log (one_for_all)
+  use GenServer
+  def start_link(_), do: GenServer.start_link(__MODULE__, 0, name: __MODULE__)
+  def init(n), do: {:ok, n}
+  def handle_cast({:scan, code}, n), do: {:noreply, n + String.to_integer(code)}
 end
 
 defmodule Weather.Gauge do
@@ -102,8 +110,11 @@ end
 defmodule Books do
   def start do
     children = [Loans.Archive,
-                Supervisor.child_spec({Loans.Log, false}, id: :log),
-                Supervisor.child_spec({Loans.Log, true}, id: :safe_log),
+                Supervisor.child_spec({Loans.Log, {false, Loans.Log}}, id: :log),
+                Supervisor.child_spec({Loans.Log, {true, Loans.SafeLog}}, id: :safe_log),
+                %{id: :branch, type: :supervisor,
+                  start: {Supervisor, :start_link, [[Supervisor.child_spec({Loans.Log, {false, Loans.BranchLog}}, id: :branch_log),
+                                                     Loans.Scanner], [strategy: :one_for_all]]}},
                 Supervisor.child_spec({Weather.Gauge, false}, id: :gauge),
                 Supervisor.child_spec({Weather.Gauge, true}, id: :full_gauge),
                 Supervisor.child_spec({Mail.Relay, false}, id: :relay),
@@ -125,6 +136,11 @@ defmodule Books do
     end
     :ok = Supervisor.terminate_child(Books.Supervisor, :log)
     :ok = Supervisor.terminate_child(Books.Supervisor, :safe_log)
+    GenServer.call(Loans.BranchLog, {:lend, "Persuasion"})
+    GenServer.call(Loans.BranchLog, {:lend, "Middlemarch"})
+    GenServer.cast(Loans.Scanner, {:scan, "97801"})
+    GenServer.cast(Loans.Scanner, {:scan, "no barcode"})   # crashes: its one_for_all supervisor restarts the log too
+    Process.sleep(100)
     for g <- [Weather.Gauge, Weather.FullGauge] do
       for r <- [{:ok, 12}, {:ok, 14}, {:gust, 31}, {:ok, 13}], do: send(g, {:reading, r})
       Weather.Gauge.readings(g)
@@ -144,7 +160,7 @@ defmodule Books do
 end
 '''
 
-MODULES = ["Loans.Log", "Weather.Gauge", "Mail.Relay", "Dns.Upstream", "Mill.Jobs"]
+MODULES = ["Loans.Log", "Loans.Scanner", "Weather.Gauge", "Mail.Relay", "Dns.Upstream", "Mill.Jobs"]
 
 
 @pytest.fixture(scope="module")
@@ -189,11 +205,20 @@ def _only(book, kind):
 
 
 def test_stopped_without_terminate_names_init(book):
-    f = _only(book, "terminate_skipped")
-    assert (f.culprit.module, f.culprit.function, f.culprit.process) == ("Loans.Log", "init/1", "Loans.Log")
+    facts = {f.culprit.process: f for f in book.of_kind("terminate_skipped")}
+    assert set(facts) == {"Loans.Log", "Loans.BranchLog"}, [f.title for f in book.facts]   # not Loans.SafeLog
+    f = facts["Loans.Log"]
+    assert (f.culprit.module, f.culprit.function) == ("Loans.Log", "init/1")
     assert "state.pending" in f.culprit.detail and "2 entries" in f.culprit.detail, f.culprit.detail
     assert f.confidence == 0.75 and "hands on and empties" in f.summary, f.summary   # it archived once before
-    assert "exit:terminate_skipped" in f.signatures
+    assert "exit:terminate_skipped" in f.signatures and f.caused_by is None
+
+
+def test_stopped_by_a_siblings_crash_is_caused_by_the_restart(book):
+    f = {f.culprit.process: f for f in book.of_kind("terminate_skipped")}["Loans.BranchLog"]
+    restart = book.get(f.caused_by)
+    assert restart is not None and restart.detector == "sibling_restart", f.caused_by
+    assert "Loans.Scanner" in restart.title, restart.title
 
 
 def test_nested_tag_variant_dropped(book):

@@ -10,6 +10,9 @@ hands on and empties: a buffer).
 | kind | what | culprit |
 | --- | --- | --- |
 | ``terminate_skipped`` | a process stopped with ``:shutdown`` without ``terminate/2`` running, its state holding entries its callbacks had collected | the module's ``init/1`` (it does not trap exits), with the field and what was lost |
+
+A stop that a sibling's crash caused (a ``sibling_restart`` fact cites the exit) is linked to it:
+the restart is the first cause.
 """
 
 from __future__ import annotations
@@ -98,7 +101,7 @@ def terminate_skipped(view: RecordingView, book: FactBook) -> None:
         if flush is not None:
             ev.append(view.evidence(flush.event_id, "state", flush.ts, flush.pid,
                                     f"elsewhere {mod} empties {field_name} (hands the entries on)"))
-        book.add(Finding(
+        fact = book.add(Finding(
             detector="terminate_skipped",
             title=f"{proc} was stopped ({fmt(e.reason, 30)}) with {n} entries in {field_name}; terminate/2 never ran",
             summary=(f"{proc} ({mod}) exited with {fmt(e.reason, 40)} — the signal a supervisor stops a child with — "
@@ -113,6 +116,10 @@ def terminate_skipped(view: RecordingView, book: FactBook) -> None:
                       "runs terminate/2, and keep the child's shutdown time long enough for the flush — or hand "
                       "the entries on as they come instead of holding them in the state.")),
             pid=e.pid, ts=e.ts)
+        # stopped because a sibling crashed and the strategy restarts the others: that restart comes first
+        for restart in book.of_kind("sibling_restart"):
+            if e.event_id in restart.event_ids:
+                book.link(fact, restart, "it was stopped by the restart another child's crash caused")
 
 
 def _field(state: Any, field_name: str) -> Any:
