@@ -246,3 +246,15 @@ def test_demand_zeroed_after_a_partial_delivery(book):
     assert (f.culprit.module, f.culprit.function, f.culprit.process) == ("Mill.Jobs", "deliver/1", "Mill.Jobs")
     assert f.culprit.detail == "credit: 5 → 0 while only 2 of jobs were handed out (3 lost)", f.culprit.detail
     assert "stalled" in f.summary and f.confidence == 0.75, f.summary
+
+
+def test_what_a_state_holds_is_read_from_maps_tuples_and_lists():
+    from elixir_scope.agents.evidence.shutdown import _field, _pending
+    from elixir_scope.instrument.etf import Atom
+
+    buffer = [b"croissant", b"rye"]
+    assert _pending({Atom("buffer"): buffer, Atom("seq"): 2}) == {"state.buffer": 2}
+    assert _pending((7, buffer, {})) == {"elem(state, 1)": 2}
+    assert _pending(buffer) == {"state": 2} and _pending({b"k": 1}) == {"state": 1}
+    assert _pending({Atom("buffer"): [], Atom("seq"): 0}) == {} and _pending(3) == {}
+    assert _field((7, buffer, {}), "elem(state, 1)") == buffer

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from elixir_scope.instrument.etf import Atom
+from elixir_scope.instrument.etf.terms import FrozenList
 
 from ..findings import Culprit, Finding
 from ..view import RecordingView, StateStep, fmt, is_app_module, is_atom, mod_name
@@ -32,15 +33,19 @@ def _is_shutdown(reason: Any) -> bool:
 
 
 def _pending(state: Any) -> dict[str, int]:
-    """Collections in a state (the whole state, or a map's fields) → how many entries they hold."""
-    if isinstance(state, (list, dict)) and not (isinstance(state, dict) and all(isinstance(k, Atom) for k in state)):
+    """Collections in a state (the whole state, a map's fields, a tuple's elements) → how many
+    entries they hold."""
+    if isinstance(state, list) or (isinstance(state, dict) and not all(isinstance(k, Atom) for k in state)):
         return {"state": len(state)} if state else {}
-    if not isinstance(state, dict):
-        return {}
     out = {}
-    for k, v in state.items():
-        if isinstance(v, (list, dict)) and v:
-            out[f"state.{k.name}"] = len(v)
+    if isinstance(state, dict):
+        for k, v in state.items():
+            if isinstance(v, (list, dict)) and v:
+                out[f"state.{k.name}"] = len(v)
+    elif isinstance(state, tuple) and not isinstance(state, FrozenList):
+        for i, v in enumerate(state):
+            if isinstance(v, (list, dict)) and v:
+                out[f"elem(state, {i})"] = len(v)
     return out
 
 
@@ -123,7 +128,10 @@ def terminate_skipped(view: RecordingView, book: FactBook) -> None:
 
 
 def _field(state: Any, field_name: str) -> Any:
-    if field_name == "state" or not isinstance(state, dict):
+    if field_name == "state":
         return state
+    if field_name.startswith("elem(state, ") and isinstance(state, tuple):
+        return state[int(field_name[len("elem(state, "):-1])]
     key = field_name.removeprefix("state.")
-    return next((v for k, v in state.items() if isinstance(k, Atom) and k.name == key), None)
+    return next((v for k, v in state.items() if isinstance(k, Atom) and k.name == key), None) \
+        if isinstance(state, dict) else None
