@@ -89,6 +89,20 @@ defmodule Dns.Upstream do
   defp cooldown(s), do: 20 + 15 * s.misses
 end
 
+defmodule Sync.Link do
+  # a file-sync link that retries after a drop, waiting twice as long each time (computed inline)
+  use GenServer
+  def start_link(_), do: GenServer.start_link(__MODULE__, [], name: __MODULE__)
+  def init([]), do: {:ok, %{link: :online, tries: 0, flaky: 0}}
+  def handle_info({:drop, flaky}, s), do: {:noreply, retry_later(%{s | link: :offline, flaky: flaky})}
+  def handle_info(:retry, %{flaky: 0} = s), do: {:noreply, %{s | link: :online}}
+  def handle_info(:retry, s), do: {:noreply, retry_later(%{s | flaky: s.flaky - 1})}
+  defp retry_later(s) do
+    Process.send_after(self(), :retry, 25 * Integer.pow(2, s.tries))
+    %{s | tries: s.tries + 1}
+  end
+end
+
 defmodule Mill.Jobs do
   # a print shop's job queue: the press asks for a number of jobs and waits for all of them
   use GenServer
@@ -120,6 +134,7 @@ defmodule Books do
                 Supervisor.child_spec({Mail.Relay, false}, id: :relay),
                 Supervisor.child_spec({Mail.Relay, true}, id: :good_relay),
                 Dns.Upstream,
+                Sync.Link,
                 Supervisor.child_spec({Mill.Jobs, false}, id: :jobs),
                 Supervisor.child_spec({Mill.Jobs, true}, id: :good_jobs)]
     {:ok, pid} = Supervisor.start_link(children, strategy: :one_for_one, name: Books.Supervisor)
@@ -149,6 +164,10 @@ defmodule Books do
       Mail.Relay.check(relay, r)
     end
     for r <- [:hit, :miss, :miss, :hit, :miss, :hit], do: Dns.Upstream.answer(r)
+    send(Sync.Link, {:drop, 3})       # retries after 25, 50, 100 and 200 ms
+    Process.sleep(500)
+    send(Sync.Link, {:drop, 0})       # one blip: waits 400 ms, since tries was never reset
+    Process.sleep(600)
     for q <- [Mill.Jobs, Mill.GoodJobs] do
       GenServer.call(q, {:want, self(), 5})
       GenServer.call(q, {:add, ["flyer", "menu"]})
@@ -160,7 +179,7 @@ defmodule Books do
 end
 '''
 
-MODULES = ["Loans.Log", "Loans.Scanner", "Weather.Gauge", "Mail.Relay", "Dns.Upstream", "Mill.Jobs"]
+MODULES = ["Loans.Log", "Loans.Scanner", "Weather.Gauge", "Mail.Relay", "Dns.Upstream", "Sync.Link", "Mill.Jobs"]
 
 
 @pytest.fixture(scope="module")
@@ -229,7 +248,7 @@ def test_nested_tag_variant_dropped(book):
 
 def test_counter_not_reset_names_the_recovery(book):
     facts = {f.culprit.process: f for f in book.of_kind("counter_not_reset")}
-    assert set(facts) == {"Mail.Relay", "Dns.Upstream"}, [f.title for f in book.facts]   # not Mail.GoodRelay
+    assert set(facts) == {"Mail.Relay", "Dns.Upstream", "Sync.Link"}, [f.title for f in book.facts]   # not Mail.GoodRelay
     f = facts["Mail.Relay"]
     assert (f.culprit.module, f.culprit.function) == ("Mail.Relay", "recovered/1")
     assert f.culprit.detail == "health: :up again with failures still 3 (not reset to 0)", f.culprit.detail
@@ -239,6 +258,11 @@ def test_counter_not_reset_names_the_recovery(book):
     assert (f.culprit.module, f.culprit.function) == ("Dns.Upstream", "handle_call/3")
     assert f.culprit.detail == "link: :ok again with misses still 2 (not reset to 0)", f.culprit.detail
     assert "Dns.Upstream.cooldown/1" in f.summary and "misses: 2 → 50" in f.summary, f.summary
+    # no function computes the delay: the waits before the self-scheduled retries grow with the counter
+    f = facts["Sync.Link"]
+    assert (f.culprit.module, f.culprit.function) == ("Sync.Link", "handle_info/2")
+    assert f.culprit.detail == "link: :online again with tries still 4 (not reset to 0)", f.culprit.detail
+    assert "waits before its :retry callbacks grow with it" in f.summary and "at tries = 5" in f.summary, f.summary
 
 
 def test_demand_zeroed_after_a_partial_delivery(book):

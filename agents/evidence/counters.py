@@ -113,30 +113,72 @@ def counters_not_reset(view: RecordingView, book: FactBook) -> None:
         values = {r[counter] for _c, _a, r in states if _is_int(r.get(counter))} | \
                  {a[counter] for _c, a, _r in states if _is_int(a.get(counter))}
         use = _growing_use(calls, counter, values)
-        if use is None:
-            continue
+        if use is not None:
+            grow = ", ".join(f"{_arg_text(x, counter)} → {fmt(x.value, 20)}" for x in use[-4:])
+            controls = f"{use[0].mfa} computes from it ({grow})"
+            use_ev = [view.end_evidence(x, f"{x.mfa} given {_arg_text(x, counter)} = {fmt(x.value, 20)}")
+                      for x in use[-3:]]
+        else:
+            waits = _growing_waits(view, pid, counter)
+            if waits is None:
+                continue
+            shape, seq = waits
+            grow = ", ".join(f"{gap:.0f} ms at {counter} = {k}" for _c, k, gap in seq[-4:])
+            controls = f"the waits before its {shape} callbacks grow with it ({grow})"
+            use_ev = [view.call_evidence(x, f"{x.mfa} got {shape} after {gap:.0f} ms, {counter} = {k}")
+                      for x, k, gap in seq[-3:]]
         c, before, after = restore
         kept = after[counter]
         detail = f"{status}: {fmt(healthy, 30)} again with {counter} still {kept} (not reset to {start})"
-        grow = ", ".join(f"{_arg_text(x, counter)} → {fmt(x.value, 20)}" for x in use[-4:])
         book.add(Finding(
             detector="counter_not_reset",
             title=f"{view.label(pid)}: {counter} keeps counting after {status} went back to {fmt(healthy, 30)}",
             summary=(f"{c.mfa} set {status} back to {fmt(healthy, 30)} (as before {counter} started counting) but "
-                     f"left {counter} at {kept} instead of {start}. {counter} only ever grew, and "
-                     f"{use[0].mfa} computes from it ({grow}): after one bad episode every later one starts from "
-                     f"the old count, so what it controls (a delay, a limit) keeps growing."),
+                     f"left {counter} at {kept} instead of {start}. {counter} only ever grew, and {controls}: after "
+                     "one bad episode every later one starts from the old count, so what it controls (a delay, a "
+                     "limit) keeps growing."),
             severity="high", confidence=0.7,
             culprit=_culprit(view, c, detail),
             evidence=([view.call_evidence(c, f"{c.mfa} with {status} = {fmt(before[status], 30)}, {counter} = "
                                              f"{before[counter]}"),
                        view.end_evidence(c, f"{c.mfa} returned {status} = {fmt(healthy, 30)}, {counter} = {kept}")]
-                      + [view.end_evidence(x, f"{x.mfa} given {_arg_text(x, counter)} = {fmt(x.value, 20)}")
-                         for x in use[-3:]]),
+                      + use_ev),
             signatures=["state:counter_not_reset"],
             fix_hint=(f"Set {counter} back to {start} where the episode ends ({c.mfa}, when {status} becomes "
                       f"{fmt(healthy, 30)}), so the next episode starts from the beginning.")),
             pid=pid, ts=c.ts)
+
+
+def _growing_waits(view: RecordingView, pid: int, counter: str) -> tuple[str, list] | None:
+    """A message the process schedules for itself (a retry, a reconnect timer) whose wait — from
+    the end of the process's previous callback to the callback for it — grows with the counter:
+    the delay is computed from the counter inline (``send_after(self(), :retry, base * 2 ** n)``).
+    Geometric growth only (each wait ≥ 1.2× the one before but one, the last ≥ 4× the first and
+    ≥ 50 ms): scheduling noise does not grow like that."""
+    from .silent import _senders, _shape
+
+    senders = _senders(view)
+    ms = view.time_unit / 1000.0
+    callbacks = [c for c in view.calls_by_pid.get(pid, [])
+                 if c.depth == 0 and (c.function.startswith("handle_") or c.function == "init")]
+    groups: dict[str, list] = {}
+    prev_end = None
+    for c in callbacks:
+        a = _arg_state(c)
+        if c.function == "handle_info" and c.args and prev_end is not None and a is not None \
+                and _is_int(a.get(counter)) and not (c.call_id in senders and senders[c.call_id].pid != pid):
+            groups.setdefault(_shape(c.args[0]), []).append((c, a[counter], (c.ts - prev_end) / ms))
+        if c.end_ts is not None:
+            prev_end = c.end_ts
+    for shape in sorted(groups):
+        seq = groups[shape]
+        ks, gaps = [k for _c, k, _g in seq], [g for _c, _k, g in seq]
+        if len(seq) < 3 or any(b <= a for a, b in zip(ks, ks[1:])):
+            continue
+        slow_steps = sum(1 for a, b in zip(gaps, gaps[1:]) if b < 1.2 * a)
+        if slow_steps <= 1 and gaps[-1] >= 4 * max(gaps[0], 1.0) and gaps[-1] >= 50:
+            return shape, seq
+    return None
 
 
 def _arg_text(c: Call, counter: str) -> str:
