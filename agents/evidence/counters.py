@@ -6,7 +6,7 @@ stand for, and what they control (a delay, how much may be sent) goes wrong late
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``counter_not_reset`` | an integer field of a process's state only grows (an attempt or error count), a function's result grows with it (a backoff delay), and the state went back to how it was before (status ``:connected`` again) without setting the counter back | the function whose return restored the state but kept the counter, and that return |
+| ``counter_not_reset`` | an integer field of a process's state only grows (an attempt or error count), a function's result grows with it (a backoff delay) — or the waits before a self-scheduled callback do — and the state went back to how it was before (status ``:connected`` again) without setting the counter back | the function whose return restored the state but kept the counter, and that return |
 | ``demand_lost`` | a function set an integer field (demand, credit, a window) from ``a`` to ``0`` while handing out only ``b < a`` entries of a queue; later entries then waited in the queue with the field at ``0`` | that function, and the field's drop |
 """
 
