@@ -7,7 +7,7 @@ stand for, and what they control (a delay, how much may be sent) goes wrong late
 | kind | what | culprit |
 | --- | --- | --- |
 | ``counter_not_reset`` | an integer field of a process's state only grows (an attempt or error count), a function's result grows with it (a backoff delay) — or the waits before a self-scheduled callback do — and the state went back to how it was before (status ``:connected`` again) without setting the counter back | the function whose return restored the state but kept the counter, and that return |
-| ``demand_lost`` | a function set an integer field (demand, credit, a window) from ``a`` to ``0`` while handing out only ``b < a`` entries of a queue; later entries then waited in the queue with the field at ``0`` | that function, and the field's drop |
+| ``demand_lost`` | a function set an integer field (demand, credit, a window) from ``a`` to ``0`` while handing out only ``b < a`` entries of a queue (or sending a batch of ``b``: then only when entries waited in a queue with the field at ``0`` afterwards) | that function, and the field's drop |
 """
 
 from __future__ import annotations
@@ -225,6 +225,28 @@ def _size(v: Any) -> int | None:
     return None
 
 
+def _sent_lists(view: RecordingView, c: Call) -> list[int]:
+    """Lengths of the lists in the messages ``c``'s process sent while ``c`` ran (a batch handed
+    out inline, in the callback itself)."""
+    out = []
+    end = c.end_ts if c.end_ts is not None else c.ts
+    for m in view.messages:
+        if m.sender != c.pid or m.send_ts is None or not c.ts <= m.send_ts <= end:
+            continue
+        msg = m.msg
+        if isinstance(msg, tuple) and len(msg) == 2 and isinstance(msg[0], Atom) and msg[0].name == "$gen_cast":
+            msg = msg[1]
+        if isinstance(msg, tuple) and msg and not isinstance(msg[0], Atom):
+            continue   # a reply to a call ({tag, reply}) hands out nothing
+        parts = msg if isinstance(msg, tuple) else (msg,)
+        out += [len(x) for x in parts if isinstance(x, list) and x]
+    return out
+
+
+def _queued(state: Any) -> list[tuple[str, int]]:
+    return [(k, n) for k, v in sorted((_fields(state) or {}).items()) if (n := _size(v) or 0) > 0]
+
+
 def demand_lost(view: RecordingView, book: FactBook) -> None:
     steps_by_pid = view.state_steps()
     for pid in sorted(view.calls_by_pid):
@@ -240,30 +262,33 @@ def demand_lost(view: RecordingView, book: FactBook) -> None:
                     before, after = _size(a[q]), _size(r.get(q))
                     if before is not None and after is not None and 0 < before - after < a[field]:
                         hits.append((c, field, q, a[field], before - after))
+                # handed out inline: a batch the callback sent, shorter than the demand it cleared
+                hits += [(c, field, None, a[field], n) for n in _sent_lists(view, c) if n < a[field]][:1]
         if not hits:
             continue
         # the first such step, and of the calls it is made of the deepest (the function that wrote it)
         first = hits[0][0]
         hit = max((h for h in hits if first.ts <= h[0].ts and (first.end_ts is None or h[0].ts <= first.end_ts)),
-                  key=lambda h: h[0].depth)
+                  key=lambda h: (h[0].depth, h[2] is not None))
         c, field, q, demand, handed = hit
-        # afterwards: entries wait in the queue while the field stays at zero
+        # afterwards: entries wait in a queue while the field stays at zero
         later = [s for s in steps_by_pid.get(pid, []) if s.ts > (c.end_ts or c.ts)]
-        waiting = [s for s in later if (_fields(s.state) or {}).get(field) == 0
-                   and (_size((_fields(s.state) or {}).get(q)) or 0) > 0]
-        stalled = bool(waiting) and waiting[-1] is later[-1]
-        detail = f"{field}: {demand} → 0 while only {handed} of {q} were handed out ({demand - handed} lost)"
-        summary = (f"{c.mfa} set {field} from {demand} to 0 but handed out only {handed} entries of {q} (all it "
-                   f"had): the other {demand - handed} of {field} were thrown away, while whoever asked for "
-                   f"{demand} still waits for them.")
-        ev = [view.call_evidence(c, f"{c.mfa} with {field} = {demand}, {handed} entries in {q}"),
-              view.end_evidence(c, f"{c.mfa} returned {field} = 0 after handing out {handed} of {q}")]
+        last = later[-1] if later else None
+        queued = [(k, n) for k, n in _queued(last.state) if q is None or k == q] if last is not None else []
+        stalled = bool(queued) and (_fields(last.state) or {}).get(field) == 0
+        if q is None and not stalled:
+            continue   # a batch shorter than a cleared count is no loss by itself (a reset counter)
+        detail = (f"{field}: {demand} → 0 while only {handed} of {q} were handed out ({demand - handed} lost)"
+                  if q is not None else f"{field}: {demand} → 0 after a batch of only {handed} ({demand - handed} lost)")
+        summary = (f"{c.mfa} set {field} from {demand} to 0 but handed out only {handed} entries (all it had): the "
+                   f"other {demand - handed} of {field} were thrown away, while whoever asked for {demand} still "
+                   "waits for them.")
+        ev = [view.call_evidence(c, f"{c.mfa} with {field} = {demand}"),
+              view.end_evidence(c, f"{c.mfa} returned {field} = 0 after handing out {handed}")]
         if stalled:
-            last = later[-1]
-            n = _size(_fields(last.state)[q])
-            summary += (f" Afterwards {n} entries arrived in {q} and stayed there with {field} = 0: "
-                        "the flow stalled.")
-            ev.append(view.evidence(last.event_id, "state", last.ts, pid, f"{q} holds {n} entries, {field} = 0"))
+            k, n = queued[0]
+            summary += f" Afterwards {n} entries arrived in {k} and stayed there with {field} = 0: the flow stalled."
+            ev.append(view.evidence(last.event_id, "state", last.ts, pid, f"{k} holds {n} entries, {field} = 0"))
         book.add(Finding(
             detector="demand_lost",
             title=f"{view.label(pid)}: {c.mfa} drops {demand - handed} of {field} (set to 0 after sending {handed})",
