@@ -82,10 +82,10 @@ defmodule Dns.Upstream do
   # a resolver's upstream: after a run of misses it cools down, longer each time
   use GenServer
   def start_link(_), do: GenServer.start_link(__MODULE__, [], name: __MODULE__)
-  def init([]), do: {:ok, %{link: :ok, misses: 0}}
+  def init([]), do: {:ok, %{up?: true, misses: 0}}
   def answer(result), do: GenServer.call(__MODULE__, {:answer, result})
-  def handle_call({:answer, :hit}, _from, s), do: {:reply, 0, %{s | link: :ok}}
-  def handle_call({:answer, :miss}, _from, s), do: {:reply, cooldown(s), %{s | link: :flaky, misses: s.misses + 1}}
+  def handle_call({:answer, :hit}, _from, s), do: {:reply, 0, %{s | up?: true}}
+  def handle_call({:answer, :miss}, _from, s), do: {:reply, cooldown(s), %{s | up?: false, misses: s.misses + 1}}
   defp cooldown(s), do: 20 + 15 * s.misses
 end
 
@@ -275,10 +275,10 @@ def test_counter_not_reset_names_the_recovery(book):
     assert (f.culprit.module, f.culprit.function) == ("Mail.Relay", "recovered/1")
     assert f.culprit.detail == "health: :up again with failures still 3 (not reset to 0)", f.culprit.detail
     assert "Mail.Relay.pause/1" in f.summary and "[3] → 400" in f.summary, f.summary
-    # the counter read from the state map by the function that computes from it
+    # the counter read from the state map by the function that computes from it; a boolean status
     f = facts["Dns.Upstream"]
     assert (f.culprit.module, f.culprit.function) == ("Dns.Upstream", "handle_call/3")
-    assert f.culprit.detail == "link: :ok again with misses still 2 (not reset to 0)", f.culprit.detail
+    assert f.culprit.detail == "up?: true again with misses still 2 (not reset to 0)", f.culprit.detail
     assert "Dns.Upstream.cooldown/1" in f.summary and "misses: 2 → 50" in f.summary, f.summary
     # no function computes the delay: the waits before the self-scheduled retries grow with the counter
     f = facts["Sync.Link"]

@@ -60,8 +60,8 @@ def _is_num(v: Any) -> bool:
 
 
 def _marker(v: Any) -> bool:
-    """A status-like value: an atom (``nil``, ``:connected``) — what a state goes back to."""
-    return isinstance(v, Atom)
+    """A status-like value: an atom (``nil``, ``:connected``) or a boolean — what a state goes back to."""
+    return isinstance(v, (Atom, bool))
 
 
 def _culprit(view: RecordingView, c: Call, detail: str) -> Culprit:
@@ -197,7 +197,7 @@ def _not_reset(states: list) -> tuple | None:
         if sum(1 for a, b in zip(seq, seq[1:]) if b > a) < 3:
             continue
         markers = [k for k, v in first.items() if k != counter and _marker(v)]
-        for status in sorted(markers, key=lambda k: (first[k] == Atom("nil"), k)):
+        for status in sorted(markers, key=lambda k: (first[k] is Atom("nil"), k)):
             healthy = first[status]
             start = first[counter]
             away = False
