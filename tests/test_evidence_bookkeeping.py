@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from elixir_scope.agents.capture import _supervision
 from elixir_scope.agents.evidence import build_facts
 from elixir_scope.agents.view import RecordingView
 from elixir_scope.instrument.capture import CapturePlan
@@ -40,6 +41,19 @@ defmodule Loans.Log do
     Loans.Archive.store(Enum.reverse(s.pending))
     %{s | pending: []}
   end
+end
+
+defmodule Loans.Ledger do
+  # a ledger that settles its open entries in terminate/2, slowly
+  use GenServer
+  def start_link(_), do: GenServer.start_link(__MODULE__, [], name: __MODULE__)
+  def init([]) do
+    Process.flag(:trap_exit, true)
+    {:ok, %{open: []}}
+  end
+  def handle_call({:post, entry}, _from, s), do: {:reply, :ok, %{s | open: [entry | s.open]}}
+  def terminate(_reason, s), do: settle(s.open)
+  defp settle(open), do: Process.sleep(300 * length(open))
 end
 
 defmodule Loans.Scanner do
@@ -144,6 +158,8 @@ defmodule Books do
     children = [Loans.Archive,
                 Supervisor.child_spec({Loans.Log, {false, Loans.Log}}, id: :log),
                 Supervisor.child_spec({Loans.Log, {true, Loans.SafeLog}}, id: :safe_log),
+                Supervisor.child_spec({Loans.Log, {true, Loans.KioskLog}}, id: :kiosk_log, shutdown: :brutal_kill),
+                Supervisor.child_spec(Loans.Ledger, shutdown: 40),
                 %{id: :branch, type: :supervisor,
                   start: {Supervisor, :start_link, [[Supervisor.child_spec({Loans.Log, {false, Loans.BranchLog}}, id: :branch_log),
                                                      Loans.Scanner], [strategy: :one_for_all]]}},
@@ -170,6 +186,10 @@ defmodule Books do
     end
     :ok = Supervisor.terminate_child(Books.Supervisor, :log)
     :ok = Supervisor.terminate_child(Books.Supervisor, :safe_log)
+    GenServer.call(Loans.KioskLog, {:lend, "Walden"})
+    :ok = Supervisor.terminate_child(Books.Supervisor, :kiosk_log)   # traps exits, but is killed
+    GenServer.call(Loans.Ledger, {:post, {"fine", 150}})
+    :ok = Supervisor.terminate_child(Books.Supervisor, Loans.Ledger)  # killed 40 ms into a 300 ms terminate/2
     GenServer.call(Loans.BranchLog, {:lend, "Persuasion"})
     GenServer.call(Loans.BranchLog, {:lend, "Middlemarch"})
     GenServer.cast(Loans.Scanner, {:scan, "97801"})
@@ -201,7 +221,7 @@ defmodule Books do
 end
 '''
 
-MODULES = ["Loans.Log", "Loans.Scanner", "Weather.Gauge", "Mail.Relay", "Dns.Upstream", "Sync.Link", "Mill.Jobs", "Print.Queue"]
+MODULES = ["Loans.Log", "Loans.Ledger", "Loans.Scanner", "Weather.Gauge", "Mail.Relay", "Dns.Upstream", "Sync.Link", "Mill.Jobs", "Print.Queue"]
 
 
 @pytest.fixture(scope="module")
@@ -223,6 +243,8 @@ def book(tmp_path_factory):
                                lifecycle_procs="all")
             rec = store.create_recording("bookkeeping facts", spec=plan.describe(), limits={})
             session = await CaptureSession.start(conn, rec, plan)
+            # the supervisors as a diagnosis reads them (agents/capture.py): the children's shutdown values
+            await _supervision(conn, session, "start", ["Elixir.Books"] + [f"Elixir.{m}" for m in MODULES], [], 20_000)
             await conn.rpc("Elixir.Books", "run", [])
             result = await session.stop()
             assert result.stats.dropped == 0
@@ -260,6 +282,21 @@ def test_stopped_by_a_siblings_crash_is_caused_by_the_restart(book):
     restart = book.get(f.caused_by)
     assert restart is not None and restart.detector == "sibling_restart", f.caused_by
     assert "Loans.Scanner" in restart.title, restart.title
+
+
+def test_killed_at_shutdown_names_the_cut_clean_up_or_the_child_spec(book):
+    facts = {f.title.split(" ")[0]: f for f in book.of_kind("terminate_cut")}
+    assert set(facts) == {"Loans.Ledger", "Loans.KioskLog"}, [f.title for f in book.facts]
+    f = facts["Loans.Ledger"]
+    assert (f.culprit.module, f.culprit.function) == ("Loans.Ledger", "terminate/2")
+    assert "into terminate/2 (its shutdown time: 40 ms), before it returned" in f.culprit.detail, f.culprit.detail
+    assert "1 entries in state.open" in f.culprit.detail and "exit:shutdown_timeout" in f.signatures
+    effects = [x for x in book.facts if x.caused_by == f.id]
+    assert effects and all("killed" in x.title for x in effects), [x.title for x in book.facts]   # not a crash of its own
+    f = facts["Loans.KioskLog"]
+    # under a supervisor started inline (Supervisor.start_link(children, opts)): the child's spec
+    assert (f.culprit.module, f.culprit.function, f.culprit.process) == ("Loans.Log", "child_spec/1", "Loans.KioskLog")
+    assert f.culprit.detail.startswith("shutdown: :brutal_kill for :kiosk_log"), f.culprit.detail
 
 
 def test_nested_tag_variant_dropped(book):

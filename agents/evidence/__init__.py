@@ -21,9 +21,10 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   twice to one process; :mod:`.ordering` — a message dropped because the one introducing
   what it refers to came later by another path; :mod:`.readiness` — calls answered before
   the set-up ``init/1`` started elsewhere finished; :mod:`.shutdown` — a process stopped
-  with work in its state and no ``terminate/2``; :mod:`.variants` — a message dropped where
-  its sibling with another nested tag is handled; :mod:`.counters` — a counter never set back
-  when its episode ends, a demand zeroed when only part of it was used;
+  with work in its state and no ``terminate/2``, or killed before it finished;
+  :mod:`.variants` — a message dropped where its sibling with another nested tag is handled;
+  :mod:`.counters` — a counter never set back when its episode ends, a demand zeroed when only
+  part of it was used;
 - the analyses in :mod:`~elixir_scope.agents.detectors` — call cycles, slow callbacks,
   mailbox growth, state corrupted by an earlier message, ETS read-modify-write races,
   publishes nobody hears, process leaks.
@@ -116,7 +117,8 @@ def build_facts(view: RecordingView) -> FactBook:
         data.invalid_utf8, data.lossy_parse, data.term_order_picks, data.errors_cached, bursts.stampedes,
         bursts.retries_after_normal_exit, addresses.sends_to_supervisors,
         resources.ets_growth, resources.memory_growth,
-        shutdown.terminate_skipped, variants.unhandled_variants, counters.counters_not_reset, counters.demand_lost,
+        shutdown.terminate_skipped, shutdown.terminate_cut, variants.unhandled_variants,
+        counters.counters_not_reset, counters.demand_lost,
     ]
     for step in steps:
         try:
