@@ -1,7 +1,7 @@
-"""The bookkeeping facts (``agents/evidence/shutdown.py``, ``variants.py``, ``counters.py``) on a
-real node: each buggy server runs beside a correct twin, both recorded with their callbacks,
-local functions and state, and only the buggy one may become a fact — with its own module,
-function and values."""
+"""The bookkeeping facts (``agents/evidence/shutdown.py``, ``variants.py``, ``counters.py``,
+``demand.py``) on a real node: each buggy server runs beside a correct twin, both recorded with
+their callbacks, local functions and state, and only the buggy one may become a fact — with its
+own module, function and values."""
 
 from __future__ import annotations
 

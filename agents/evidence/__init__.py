@@ -23,8 +23,8 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   the set-up ``init/1`` started elsewhere finished; :mod:`.shutdown` — a process stopped
   with work in its state and no ``terminate/2``, or killed before it finished;
   :mod:`.variants` — a message dropped where its sibling with another nested tag is handled;
-  :mod:`.counters` — a counter never set back when its episode ends, a demand zeroed when only
-  part of it was used;
+  :mod:`.counters` — a counter never set back when its episode ends; :mod:`.demand` — a demand
+  zeroed when only part of it was used;
 - the analyses in :mod:`~elixir_scope.agents.detectors` — call cycles, slow callbacks,
   mailbox growth, state corrupted by an earlier message, ETS read-modify-write races,
   publishes nobody hears, process leaks.
@@ -38,7 +38,7 @@ The order is deterministic: the same recording always gives the same facts and i
 from __future__ import annotations
 
 from ..view import RecordingView
-from . import (addresses, bursts, caught, counters, data, deliveries, failures, nodes, ordering, postponed, readiness,
+from . import (addresses, bursts, caught, counters, data, demand, deliveries, failures, nodes, ordering, postponed, readiness,
                receives, replies, resources, shutdown, signals, silent, supervision, timeouts, values, variants, waits)
 from .book import FactBook
 
@@ -118,7 +118,7 @@ def build_facts(view: RecordingView) -> FactBook:
         bursts.retries_after_normal_exit, addresses.sends_to_supervisors,
         resources.ets_growth, resources.memory_growth,
         shutdown.terminate_skipped, shutdown.terminate_cut, variants.unhandled_variants,
-        counters.counters_not_reset, counters.demand_lost,
+        counters.counters_not_reset, demand.demand_lost,
     ]
     for step in steps:
         try:
