@@ -39,7 +39,7 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
               r"|\bmissing\b|\blost\b|\bdisappear\w*|\bvanish\w*|\bdropp\w*|\bignored?\b|doesn'?t (?:arrive|show|happen|update)",
               ("return:", "message:no_effect", "message:unmatched", "pubsub:", "message:send_dead", "exit:not_restarted",
                "ets:read_modify_write", "callback:unhandled_message", "call:noproc", "state:value_overwritten",
-               "statem:postponed_never_retried", "dist:send_to_gone_node"), ()),
+               "statem:postponed_never_retried", "dist:send_to_gone_node", "exit:terminate_skipped"), ()),
     "slow": (r"\bslow\w*|\btim(?:es|ed|ing)? ?out\b|\btimeouts?\b|\bhang\w*|\bstuck\b|\bfreez\w*|\blatenc\w*|\bblock\w*|\bunresponsive\b",
              ("callback:slow", "call:", "exception:timeout", "mailbox:", "exit:caused_by_other"), ()),
     "gradual": (r"after a while|over time|\bgradual\w*|\bcreep\w*|\bgrow\w*|\bleak\w*|\bmemory\b|\beventually\b"
@@ -76,11 +76,16 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "stalled": (r"\bstill (?:\w+ing|shows?|showing|pending|waiting|open|signed in|logged in|busy)\b|\bwaiting (?:behind|for|on)\b"
                 r"|\b(?:has|have|had) stopped\b|\bstays? (?:stuck|busy|pending|lit|on|open)\b|\bnever (?:finish|complete|move|return)\w*",
                 ("message:no_effect", "callback:unhandled_message", "call:blocked_waiting", "call:reply_dropped",
-                 "callback:timeout_cancelled", "statem:", "exit:not_restarted", "message:send_dead"), ()),
+                 "callback:timeout_cancelled", "statem:", "exit:not_restarted", "message:send_dead", "state:demand_lost"), ()),
     # more requests than the work needs: a limit, a quota or a backend hit by a burst
     "burst": (r"\bquota\b|\brate[- ]limit\w*|\btoo many (?:requests|calls|queries|connections)\b|\bthundering\b|\bstampede\b"
               r"|\b(?:right |just )?after (?:a |the |every )?(?:deploy\w*|restart\w*|cache (?:flush|clear)\w*)|\b(?:request|traffic) spike",
               ("call:stampede", "process:count_growing", "mailbox:growing"), ()),
+    # each time worse than the last: a delay, a wait or a penalty that escalates and never comes back down
+    "escalating": (r"\b(?:longer|slower|worse) than (?:the )?(?:one |time )?before\b|\b(?:longer|slower|worse) (?:each|every) time\b"
+                   r"|\beach (?:one |time |\w+ )?(?:is |was |gets |got )?(?:longer|slower)\b|\bdoubl(?:es|ing|ed)\b"
+                   r"|\bkeeps? getting (?:longer|slower|worse)|\bbackoff\b|\bever longer\b",
+                   ("state:counter_not_reset", "state:growing", "mailbox:growing"), ()),
     # amounts that should balance and do not: a quantity split or converted loses units
     "unbalanced": (r"(?:do|does|did)(?: not|n'?t) add up|\breconcil\w*|\b(?:cents?|units?|items?) (?:short|off|missing|too (?:few|many))"
                    r"|\b(?:short|off) by (?:a few|one|\d+)|\brounding\b|\bremainders?\b|\bless than (?:we|it|they) (?:invoice|bill|charge|expect)\w*",

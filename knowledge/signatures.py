@@ -57,6 +57,7 @@ VOCABULARY: dict[str, str] = {
     "exit:caused_by_other": "a process exited because of another process's failure (a link, a call to a process that died or hung)",
     "exit:not_restarted": "a supervised child exited and its supervisor did not start a replacement (restart type, normal exit)",
     "exit:shutdown_timeout": "a child did not stop within its shutdown time and was killed",
+    "exit:terminate_skipped": "a process stopped with :shutdown while its state held entries its callbacks collected, and no terminate/2 ran (it does not trap exits)",
     "exit:normal_signal_ignored": "exit(pid, :normal) sent to another process, which kept running (a :normal signal is ignored unless it traps exits)",
     # -- calls between processes (call/return events, send/receive of $gen_call)
     "call:cycle": "a cycle in the wait-for graph: A waits in GenServer.call on B while B calls A (or longer)",
@@ -87,6 +88,7 @@ VOCABULARY: dict[str, str] = {
     "message:unmatched": "messages sent to a process are never received (they stay in the queue)",
     "message:large": "send events with large payloads (copied on every send between processes)",
     "message:no_effect": "a message was handled without changing the state or sending anything (swallowed by a catch-all clause)",
+    "message:variant_unhandled": "a callback acted on messages of one shape and did nothing for the same shape with another nested tag ({:noeol, _} where {:eol, _} is handled)",
     "message:order_race": "a message naming a key the receiver did not hold yet was handled without effect; a message by another path added that key just after",
     "message:send_dead": "send_dead events: messages sent to a pid or name that no longer exists",
     "message:rate_high": "send events to one receiver at a rate above what it consumes",
@@ -104,6 +106,8 @@ VOCABULARY: dict[str, str] = {
     "data:utc_date": "a function takes the calendar day of a UTC timestamp while the application uses a local UTC offset under which the day differs",
     "data:page_skip": "a page-by-page fetch whose next cursor is past the last row's key although the page ended with rows sharing that key",
     "data:term_order_compare": "dates or times picked by Erlang term order (struct fields, day first) instead of in time",
+    "state:counter_not_reset": "an integer state field only grows (attempts, errors), a function's result grows with it (a backoff delay), and the state went back to its healthy status without setting it back",
+    "state:demand_lost": "a function set a demand/credit field from a to 0 while handing out fewer than a entries of a queue; later entries wait with the field at 0",
     "state:error_cached": "an {:error, _} result is stored in the process state and served from there to later calls",
     "data:sum_mismatch": "a function splits an integer argument into near-equal parts that do not add up to it (a remainder lost)",
     # -- return values (call/return events of the application's functions)

@@ -88,6 +88,12 @@ def test_normal_exits(reason, normal):
     ("all logged-in users are logged out at the same moment", {"cascade"}),
     ("CPU is busy all the time", {"busy"}),
     ("the page view counter ends lower than the number of requests", {"wrong"}),
+    ("every blip freezes the board, each freeze longer than the one before", {"escalating"}),
+    ("since the outage the retry delay keeps getting longer", {"escalating"}),
 ])
 def test_symptom_claims(symptom, expected):
     assert expected <= set(claims(symptom))
+
+
+def test_an_ordinary_slow_symptom_is_not_escalating():
+    assert "escalating" not in claims("checkout is slow and takes longer than five seconds")

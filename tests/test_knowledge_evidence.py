@@ -200,7 +200,10 @@ SCENARIOS += [
     (["message:send_dead", "call:noproc"], ["registry-stale-lookup"]),
     (["exception:error", "exception:function_clause", "callback:unhandled_message"], ["unexpected-message-function-clause"]),
     (["exit:abnormal", "exit:caused_by_other", "link:unexpected_exit", "exit:linked_cascade", "task:crash_propagates"],
-     ["task-async-crash-kills-caller"]),
+     ["task-async-crash-kills-caller"]),    (["exit:terminate_skipped", "exit:shutdown"], ["shutdown-timeout-brutal-kill"]),
+    (["message:variant_unhandled", "message:no_effect", "callback:unhandled_message"], ["catch-all-handle-info-swallows"]),
+    (["state:counter_not_reset"], ["retry-counter-never-reset"]),
+    (["state:demand_lost"], ["demand-lost-partial-dispatch"]),
 ]
 
 

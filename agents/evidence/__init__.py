@@ -23,7 +23,11 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   the set-up ``init/1`` started elsewhere finished; :mod:`.stale` — reads that still answer
   a value a write changed (a copy the change did not reach); :mod:`.zones` — calendar days
   of UTC timestamps under the application's local offset; :mod:`.paging` — keyset pages whose
-  next cursor passes rows tied with the last one;
+  next cursor passes rows tied with the last one; :mod:`.shutdown` — a process stopped
+  with work in its state and no ``terminate/2``, or killed before it finished;
+  :mod:`.variants` — a message dropped where its sibling with another nested tag is handled;
+  :mod:`.counters` — a counter never set back when its episode ends; :mod:`.demand` — a demand
+  zeroed when only part of it was used;
 - the analyses in :mod:`~elixir_scope.agents.detectors` — call cycles, slow callbacks,
   mailbox growth, state corrupted by an earlier message, ETS read-modify-write races,
   publishes nobody hears, process leaks.
@@ -37,8 +41,9 @@ The order is deterministic: the same recording always gives the same facts and i
 from __future__ import annotations
 
 from ..view import RecordingView
-from . import (addresses, bursts, caught, data, deliveries, failures, nodes, ordering, paging, postponed, readiness,
-               receives, replies, resources, signals, silent, stale, supervision, timeouts, values, waits, zones)
+from . import (addresses, bursts, caught, counters, data, demand, deliveries, failures, nodes, ordering, paging,
+               postponed, readiness, receives, replies, resources, shutdown, signals, silent, stale, supervision,
+               timeouts, values, variants, waits, zones)
 from .book import FactBook
 
 __all__ = ["FactBook", "build_facts"]
@@ -117,6 +122,8 @@ def build_facts(view: RecordingView) -> FactBook:
         bursts.retries_after_normal_exit, addresses.sends_to_supervisors,
         resources.ets_growth, resources.memory_growth,
         stale.stale_reads, zones.utc_dates, paging.page_skips,
+        shutdown.terminate_skipped, shutdown.terminate_cut, variants.unhandled_variants,
+        counters.counters_not_reset, demand.demand_lost,
     ]
     for step in steps:
         try:
