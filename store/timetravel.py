@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .blocks import KIND_FROM, PROC_FROM, PROC_WHERE, kind_where, qualified, step_sql
 from .clocks import common_ns, moment_on
 from .state_changes import Change, changes
 from .errors import RecordingNotFound
@@ -134,9 +135,9 @@ def _cause(rec: "Recording", proc: ProcessInfo, state_event: Event) -> Event | N
     if not state_event.aux:
         return None
     row = rec.db.query_one(
-        f"SELECT {EVENT_COLUMNS} FROM events WHERE node_id = ? AND pid = ? AND kind = ? AND aux = ? "
-        "AND id < ? ORDER BY id DESC LIMIT 1",
-        (proc.node_id, proc.idx, int(EventKind.CALL), state_event.aux, state_event.id))
+        f"SELECT {qualified(EVENT_COLUMNS)} FROM {PROC_FROM} WHERE {PROC_WHERE} AND e.kind = ? "
+        "AND e.aux = ? AND b.first_id < ? AND e.id < ? ORDER BY b.first_id DESC, e.id DESC LIMIT 1",
+        (proc.node_id, proc.idx, int(EventKind.CALL), state_event.aux, state_event.id, state_event.id))
     return rec.events_from_rows([row])[0] if row else None
 
 
@@ -219,9 +220,8 @@ def step(rec: "Recording", event: Event, direction: int = 1, scope: str = "recor
                 row = rec.db.query_one("SELECT send_id FROM msg_links WHERE recv_id = ?", (event.id,))
             if row is not None:
                 return rec.event(row[0])
-        row = rec.db.query_one(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE node_id = ? AND pid = ? AND id {op} ? "
-            f"ORDER BY id {order} LIMIT 1", (event.node_id, event.pid, event.id))
+        row = rec.db.query_one(step_sql(EVENT_COLUMNS, nxt),
+                               (event.node_id, event.pid, *[event.id] * (3 if nxt else 2)))
     elif scope == "module":
         mod = module or (event.mfa.module if event.mfa else None)
         if mod is None:
@@ -231,10 +231,10 @@ def step(rec: "Recording", event: Event, direction: int = 1, scope: str = "recor
         if not keys:
             raise RecordingNotFound(f"module {mod!r} has no traced function in recording {rec.id}")
         row = rec.db.query_one(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE recording_id = ? AND node_id = ? "
-            f"AND kind IN (1, 2, 3, 13) AND aux IN ({','.join('?' * len(keys))}) "
-            f"AND (ts, uniq, id) {op} (?, ?, ?) ORDER BY ts {order}, uniq {order}, id {order} LIMIT 1",
-            (rec.id, event.node_id, *keys, event.ts, event.uniq, event.id))
+            f"SELECT {qualified(EVENT_COLUMNS)} FROM {KIND_FROM} WHERE {kind_where((1, 2, 3, 13))} "
+            f"AND k.aux IN ({','.join('?' * len(keys))}) AND e.node_id = ? AND (e.ts, e.uniq, e.id) "
+            f"{op} (?, ?, ?) ORDER BY e.ts {order}, e.uniq {order}, e.id {order} LIMIT 1",
+            (rec.id, *keys, event.node_id, event.ts, event.uniq, event.id))
     elif len(rec.context.nodes) > 1:
         return _step_across_nodes(rec, event, nxt)
     else:
