@@ -31,9 +31,9 @@ index on ``events`` for the key columns: the only access to ``events`` is the ro
 (checked with EXPLAIN QUERY PLAN in tests/test_store.py). Two bounds keep the rows read
 per block small:
 
-* ``GAP``: a block is closed when the next event of its key is more than ``GAP`` rows further
-  on, so a block is at least ~1/GAP dense in its key (a rare process or function gets short
-  blocks instead of one spanning the whole batch);
+* ``GAP``: a block holds at least one event of its key per ``GAP`` rows of its span: a key
+  that sparse in a batch gets one block per run of its events with no gap above ``GAP``
+  instead of one spanning the whole batch (a rare process or function gets short blocks);
 * ``SPAN``: no block spans more than ``SPAN`` ids, so "blocks that reach id X" is a range on
   the primary key: ``first_id > X - SPAN`` (``reach``).
 """
@@ -41,9 +41,10 @@ per block small:
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 
 GAP = 256
-"""Close a block when its key's next event is more than this many rows further on."""
+"""A block holds at least one event of its key per GAP rows (bounds the rows a reader skips)."""
 
 SPAN = 4096
 """No block spans more than this many ids (``last_id - first_id < SPAN``)."""
@@ -92,6 +93,17 @@ def kind_where(kinds: tuple[int, ...] | list[int], *, aux: bool = False) -> str:
     return sql + " AND k.aux = ?" if aux else sql
 
 
+def kind_source(recording_id: int, kinds: tuple[int, ...] | list[int], auxes: list[int] | None) -> str:
+    """A FROM item named ``e`` holding the events of ``kinds`` (all if empty) and, when given,
+    of these ``aux`` values, read through their blocks (integers inlined)."""
+    where = [f"k.recording_id = {int(recording_id)}"]
+    if kinds:
+        where.append(f"k.kind IN ({','.join(str(int(k)) for k in kinds)})")
+    if auxes is not None:
+        where.append(f"k.aux IN ({','.join(str(int(a)) for a in auxes) or 'NULL'})")
+    return f"(SELECT e.* FROM {KIND_FROM} WHERE {' AND '.join(where)}) e"
+
+
 def reach(lo: str = "?", alias: str = "b") -> str:
     """Blocks that may hold ids >= ``lo`` (an SQL expression, default a bound parameter): a
     range on the primary key plus the exact test."""
@@ -100,40 +112,53 @@ def reach(lo: str = "?", alias: str = "b") -> str:
 
 def batch_blocks(rows: list[tuple], first: int, recording_id: int, node_id: int) -> tuple[list, list]:
     """Block rows of one batch: ``rows`` are ``(kind, flags, ts, uniq, pid, aux, payload)`` with
-    ids ``first, first + 1, …``. This loop runs once per stored event (the ingest hot path)."""
-    procs: dict[int, list[int]] = {}
-    kinds: dict[int, list[int]] = {}
+    ids ``first, first + 1, …``. This runs once per stored batch on the ingest hot path, so the
+    per-row work is done by C loops (comprehensions, ``Counter``, ``dict(zip(…))``); only the
+    rare sparse keys are walked row by row."""
     out_p: list[tuple] = []
     out_k: list[tuple] = []
-    gap, span = GAP, SPAN
-    i = 0
-    for row in rows:
-        pid = row[4]
-        b = procs.get(pid)
-        if b is None:
-            procs[pid] = [i, i, 1]
-        elif i - b[1] > gap or i - b[0] >= span:
-            out_p.append((node_id, pid, first + b[0], first + b[1], b[2]))
-            procs[pid] = [i, i, 1]
-        else:
-            b[1] = i
-            b[2] += 1
-        key = (row[5] << 5) | row[0]  # kind < 32
-        b = kinds.get(key)
-        if b is None:
-            kinds[key] = [i, i, 1]
-        elif i - b[1] > gap or i - b[0] >= span:
-            out_k.append((recording_id, key & 31, key >> 5, first + b[0], first + b[1], b[2]))
-            kinds[key] = [i, i, 1]
-        else:
-            b[1] = i
-            b[2] += 1
-        i += 1
-    for pid, b in procs.items():
-        out_p.append((node_id, pid, first + b[0], first + b[1], b[2]))
-    for key, b in kinds.items():
-        out_k.append((recording_id, key & 31, key >> 5, first + b[0], first + b[1], b[2]))
+    for start in range(0, len(rows), SPAN):  # no block spans more than SPAN ids
+        part = rows[start:start + SPAN] if len(rows) > SPAN else rows
+        base = first + start
+        pids = [r[4] for r in part]
+        for pid, lo, hi, n in _runs(pids):
+            out_p.append((node_id, pid, base + lo, base + hi, n))
+        for key, lo, hi, n in _runs([(r[5] << 5) | r[0] for r in part]):  # kind < 32
+            out_k.append((recording_id, key & 31, key >> 5, base + lo, base + hi, n))
     return out_p, out_k
+
+
+def _runs(keys: list[int]) -> list[tuple[int, int, int, int]]:
+    """(key, first position, last position, count) per block of a batch's keys: one block
+    per key, or, for a key too sparse for that (fewer than one event per ``GAP`` rows of its
+    span), one block per run of its events with no gap above ``GAP``."""
+    counts = Counter(keys)
+    last = dict(zip(keys, range(len(keys))))
+    firsts = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))
+    out = []
+    sparse = set()
+    for key, n in counts.items():
+        lo, hi = firsts[key], last[key]
+        if (hi - lo) < GAP * n:
+            out.append((key, lo, hi, n))
+        else:
+            sparse.add(key)
+    if sparse:
+        at: dict[int, list[int]] = {k: [] for k in sparse}
+        for i, key in enumerate(keys):
+            if key in sparse:
+                at[key].append(i)
+        for key, pos in at.items():
+            lo = prev = pos[0]
+            n = 1
+            for i in pos[1:]:
+                if i - prev > GAP:
+                    out.append((key, lo, prev, n))
+                    lo, n = i, 0
+                prev = i
+                n += 1
+            out.append((key, lo, prev, n))
+    return out
 
 
 def insert_blocks(c: sqlite3.Connection, procs: list, kinds: list) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..blocks import kind_source
 from .context import QueryContext
 from .errors import QuerySyntaxError
 from .fields import MFA_KINDS, text_matches
@@ -133,18 +134,23 @@ class StepCompiler:
         self.text = text
 
     def source(self, plan: StepPlan) -> str:
-        """`events e`, or `events e NOT INDEXED` when the step selects so large a share of the
-        recording (counted on the covering `(recording_id, kind, aux)` index alone) that a
-        sequential read is cheaper than random row lookups."""
+        """`events e NOT INDEXED` when the step selects so large a share of the recording
+        (counted on the block index alone, store/blocks.py) that a sequential read is cheaper
+        than reading the candidates' blocks; otherwise the events of the step's kinds and
+        functions through their blocks."""
         return self.source_for(plan.kind_codes, plan.function_keys)
 
     def source_for(self, kinds: tuple[int, ...], keys: set[tuple[int, int]] | None) -> str:
-        return "events e NOT INDEXED" if self.large(kinds, keys) else "events e"
+        if self.large(kinds, keys):
+            return "events e NOT INDEXED"
+        auxes = None if keys is None else sorted({a for _, a in keys})
+        return kind_source(self.qc.rid, kinds, auxes)
 
-    def large(self, kinds: tuple[int, ...], keys: set[tuple[int, int]] | None) -> bool:
-        total = self.qc.total_events
-        if not total:
-            return False
+    def block_count(self, kinds: tuple[int, ...], keys: set[tuple[int, int]] | None) -> int | None:
+        """Events of these kinds (and functions' aux) in the recording, from the block counts;
+        None when neither is restricted."""
+        if not kinds and keys is None:
+            return None
         where, params = ["recording_id = ?"], [self.qc.rid]
         if kinds:
             where.append(f"kind IN ({','.join('?' * len(kinds))})")
@@ -152,13 +158,18 @@ class StepCompiler:
         if keys is not None:
             auxes = sorted({a for _, a in keys})
             if not auxes:
-                return False
+                return 0
             where.append(f"aux IN ({','.join('?' * len(auxes))})")
             params += auxes
-        if not kinds and keys is None:
-            return True
-        n = self.qc.db.query_one(f"SELECT count(*) FROM events WHERE {' AND '.join(where)}", params)[0]
-        return n > SCAN_SHARE * total
+        return self.qc.db.query_one(f"SELECT coalesce(sum(n), 0) FROM block_kinds WHERE {' AND '.join(where)}",
+                                    params)[0]
+
+    def large(self, kinds: tuple[int, ...], keys: set[tuple[int, int]] | None) -> bool:
+        total = self.qc.total_events
+        if not total:
+            return False
+        n = self.block_count(kinds, keys)
+        return n is None or n > SCAN_SHARE * total
 
     # -------------------------------------------------------------- key sets
     def function_keys(self, pred) -> set[tuple[int, int]]:
