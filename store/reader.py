@@ -284,6 +284,8 @@ class Recording:
                               f"AND k.aux IN ({','.join('?' * len(aux))})")
                 bparams = [self.id, *aux]
                 alias = "k"
+        if not block and codes and self._rare(codes):  # a rare kind: through its blocks
+            block, bwhere, bparams, alias = KIND_FROM, [kind_where(codes)], [self.id], "k"
         order = "DESC" if descending else "ASC"
         if block:
             # one key: its blocks never overlap and come in id order, so no sort is needed
@@ -314,6 +316,13 @@ class Recording:
             hi = max(e.ts for e in evs)
         gaps = self.gaps(lo, hi, node_id=node_id)
         return EventList(evs, gaps, evs[-1].id if (more and evs) else None)
+
+    def _rare(self, codes: list[int]) -> bool:
+        """Whether events of these kinds are under 1/16 of the recording (block counts): then
+        reading their blocks beats walking the recording in id order."""
+        n = self._db.query_one(f"SELECT coalesce(sum(n), 0) FROM block_kinds WHERE recording_id = ? "
+                               f"AND kind IN ({','.join('?' * len(codes))})", [self.id, *codes])[0]
+        return n * 16 < self.info.event_count
 
     def gaps(self, since: int | None = None, until: int | None = None, *,
              node_id: int | None = None) -> list[Gap]:

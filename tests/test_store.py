@@ -224,6 +224,7 @@ def test_block_index_rows_and_plans(store):
         t.gen_call(client, servers[i % 8], "Elixir.Srv", Atom("ping"), {}, {}, Atom("pong"))
     b = t.take()
     assert rec.ingest_batch(node, b.dict_entries, b.events) > 3000
+    marks = [rec.mark(node, ts=10**12 + i, term_bytes=encode(Atom("m"))) for i in range(3)]
     rec.finish("stopped", {})
     refresh_statistics(store.db, force=True)
     n_events = store.db.query_one("SELECT count(*) FROM events")[0]
@@ -250,6 +251,11 @@ def test_block_index_rows_and_plans(store):
     assert [e.id for e in r.events(pid=servers[3][0], limit=5000, descending=True)] == want[::-1]
     page = r.events(pid=servers[3][0], limit=7, after_id=want[10])
     assert [e.id for e in page] == want[11:18]
+    # by kind: a rare kind through its blocks, a common one in id order; same as a plain scan
+    assert [e.id for e in r.events(kind="mark")] == marks
+    for kind in by_kind:
+        want = [row[0] for row in store.db.query("SELECT id FROM events WHERE kind = ? ORDER BY id", (kind,))]
+        assert [e.id for e in r.events(kind=kind, limit=5000)] == want
 
 
 def test_a_store_left_without_indexes_by_an_older_version_is_repaired_on_open(tmp_path):
