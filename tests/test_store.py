@@ -216,6 +216,7 @@ def test_block_index_rows_and_plans(store):
     """Per batch, one block row per process and per (kind, function): exact id ranges whose
     counts add up to the events; readers seek through them by rowid range (no table scan, no
     automatic index, no sort for one process)."""
+    assert max(EventKind) < 32  # block_kinds keys pack (aux, kind) with kind in 5 bits
     rec, node = new_rec(store)
     t = SyntheticTrace()
     servers = [t.new_pid() for _ in range(8)]
