@@ -11,7 +11,9 @@ A window of more than ``EXACT_MAX`` events is counted *by position*, from the bl
 (store/blocks.py): the window and the bucket boundaries are mapped to event ids (one seek each
 in ``events_by_time``), lanes and their totals come from the per-process blocks over that id
 range (a block's count ``n``; only blocks straddling the range's ends are read), and each
-lane's blocks are placed between the boundary ids (a block straddling a boundary is read). Ids are the order events were
+lane's blocks are placed between the boundary ids (a block straddling a boundary is read, up
+to ``STRADDLE_READ_MAX`` rows in all; past that its count is split in proportion to its ids on
+either side). Ids are the order events were
 stored, which is time order except for the few records stored later than their time (a state
 checkpoint taken as the capture starts, say): such an event is drawn with the events stored
 around it rather than at its own time, and at a window's edges it can fall just inside or
@@ -39,6 +41,9 @@ MAX_GAPS = 500
 MAX_ERRORS = 200_000
 EXACT_MAX = 50_000
 """Windows with up to this many events are counted exactly by time; bigger ones by position."""
+STRADDLE_READ_MAX = 200_000
+"""Counting by position reads the events of blocks that straddle a bucket boundary, up to this
+many rows in all; beyond it a straddling block's count is split in proportion to its ids."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,23 +100,45 @@ def _bucket_by_position(rec: "Recording", lo: int, hi: int, buckets: int, ids: t
         found = _first_id_at(rec, lo - (-span * i // buckets))
         top = max(top, found if found is not None else ids[1])
         bounds.append(top)
+    budget = STRADDLE_READ_MAX
     for (node_id, pid), (counts, _) in cells.items():
         for first, last, n in rec.db.query(
                 "SELECT first_id, last_id, n FROM block_procs WHERE node_id = ? AND pid = ? "
                 f"AND {reach('?', 'block_procs')} AND first_id < ?", (node_id, pid, ids[0], ids[0], ids[1])):
             at = bisect.bisect_right(bounds, first)
-            if first >= ids[0] and last < ids[1] and at == bisect.bisect_right(bounds, last):
+            inside = first >= ids[0] and last < ids[1]
+            if inside and at == bisect.bisect_right(bounds, last):
                 counts[at] += n  # the whole block lies in one bucket
-                continue
-            for (eid,) in rec.db.query("SELECT id FROM events WHERE id BETWEEN ? AND ? AND node_id = ? "
-                                       "AND pid = ?", (max(first, ids[0]), min(last, ids[1] - 1), node_id, pid)):
-                counts[bisect.bisect_right(bounds, eid)] += 1
+            elif inside and last - first >= budget:
+                _spread(counts, bounds, first, last, n)
+            else:
+                lo_id, hi_id = max(first, ids[0]), min(last, ids[1] - 1)
+                budget -= hi_id - lo_id + 1
+                for (eid,) in rec.db.query("SELECT id FROM events WHERE id BETWEEN ? AND ? AND node_id = ? "
+                                           "AND pid = ?", (lo_id, hi_id, node_id, pid)):
+                    counts[bisect.bisect_right(bounds, eid)] += 1
     for node_id, pid, ts in rec.db.query(
             f"SELECT e.node_id, e.pid, e.ts FROM {KIND_FROM} WHERE {kind_where((3, 8))} "
             "AND e.ts >= ? AND e.ts <= ? LIMIT ?", (rec.id, lo, hi, MAX_ERRORS)):
         cell = cells.get((node_id, pid))
         if cell is not None:
             cell[1][min(max((ts - lo) * buckets // span, 0), buckets - 1)] += 1
+
+
+def _spread(counts: list[int], bounds: list[int], first: int, last: int, n: int) -> None:
+    """Place a block's ``n`` events over the buckets its id range crosses, in proportion to the
+    ids on each side of each boundary (cumulative rounding: the parts add up to ``n``)."""
+    span = last - first + 1
+    done = 0
+    b = bisect.bisect_right(bounds, first)
+    while True:
+        end = bounds[b] if b < len(bounds) and bounds[b] <= last else last + 1
+        upto = (n * (end - first) + span // 2) // span
+        counts[b] += upto - done
+        done = upto
+        if end > last:
+            return
+        b += 1
 
 
 def _totals_by_position(rec: "Recording", node_ids: list[int], ids: tuple[int, int]) -> list[tuple]:
