@@ -101,7 +101,9 @@ def kind_source(recording_id: int, kinds: tuple[int, ...] | list[int], auxes: li
         where.append(f"k.kind IN ({','.join(str(int(k)) for k in kinds)})")
     if auxes is not None:
         where.append(f"k.aux IN ({','.join(str(int(a)) for a in auxes) or 'NULL'})")
-    return f"(SELECT e.* FROM {KIND_FROM} WHERE {' AND '.join(where)}) e"
+    # LIMIT -1 (no limit) keeps SQLite from flattening it into the outer query, whose other
+    # terms (an `e.id IN (…)` say) would otherwise drive a rowid probe per block
+    return f"(SELECT e.* FROM {KIND_FROM} WHERE {' AND '.join(where)} LIMIT -1) e"
 
 
 def reach(lo: str = "?", alias: str = "b") -> str:

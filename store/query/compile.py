@@ -136,8 +136,11 @@ class StepCompiler:
     def source(self, plan: StepPlan) -> str:
         """`events e NOT INDEXED` when the step selects so large a share of the recording
         (counted on the block index alone, store/blocks.py) that a sequential read is cheaper
-        than reading the candidates' blocks; otherwise the events of the step's kinds and
+        than reading the candidates' blocks; `events e` when a condition lists event ids (its
+        rowid lookups are the best access); otherwise the events of the step's kinds and
         functions through their blocks."""
+        if any("e.id IN (" in w for w in plan.where):
+            return "events e"  # a list of event ids (states conditions): rowid lookups already
         return self.source_for(plan.kind_codes, plan.function_keys)
 
     def source_for(self, kinds: tuple[int, ...], keys: set[tuple[int, int]] | None) -> str:
