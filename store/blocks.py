@@ -106,6 +106,20 @@ def kind_source(recording_id: int, kinds: tuple[int, ...] | list[int], auxes: li
     return f"(SELECT e.* FROM {KIND_FROM} WHERE {' AND '.join(where)} LIMIT -1) e"
 
 
+def proc_from(lo: bool = False, hi: bool = False) -> str:
+    """``PROC_FROM`` with a cursor: the rowid range of each block clipped to ``id >= ?`` (``lo``)
+    and/or ``id <= ?`` (``hi``), so a walk from an id starts there instead of at its block's
+    first row. Binds lo, then hi — in the FROM clause, so before the WHERE's parameters."""
+    return (f"block_procs b CROSS JOIN events e ON e.id BETWEEN {'max(b.first_id, ?)' if lo else 'b.first_id'} "
+            f"AND {'min(b.last_id, ?)' if hi else 'b.last_id'} AND +e.node_id = b.node_id AND +e.pid = b.pid")
+
+
+def kind_from(lo: bool = False, hi: bool = False) -> str:
+    """``KIND_FROM`` with a cursor, as ``proc_from``."""
+    return (f"block_kinds k CROSS JOIN events e ON e.id BETWEEN {'max(k.first_id, ?)' if lo else 'k.first_id'} "
+            f"AND {'min(k.last_id, ?)' if hi else 'k.last_id'} AND +e.kind = k.kind AND +e.aux = k.aux")
+
+
 def reach(lo: str = "?", alias: str = "b") -> str:
     """Blocks that may hold ids >= ``lo`` (an SQL expression, default a bound parameter): a
     range on the primary key plus the exact test."""
@@ -207,9 +221,9 @@ def qualified(columns: str, alias: str = "e") -> str:
 
 def step_sql(columns: str, forward: bool) -> str:
     """The next (``forward``) or previous event of one process after/before an id: binds
-    (node_id, pid, id, id, id) forward and (node_id, pid, id, id) backward."""
+    (id + 1, node_id, pid, id + 1, id + 1) forward and (id - 1, node_id, pid, id - 1) backward."""
     if forward:
-        return (f"SELECT {qualified(columns)} FROM {PROC_FROM} WHERE {PROC_WHERE} AND {reach()} "
-                f"AND e.id > ? ORDER BY {PROC_ORDER} LIMIT 1")
-    return (f"SELECT {qualified(columns)} FROM {PROC_FROM} WHERE {PROC_WHERE} AND b.first_id < ? "
-            "AND e.id < ? ORDER BY b.first_id DESC, e.id DESC LIMIT 1")
+        return (f"SELECT {qualified(columns)} FROM {proc_from(lo=True)} WHERE {PROC_WHERE} AND {reach()} "
+                f"ORDER BY {PROC_ORDER} LIMIT 1")
+    return (f"SELECT {qualified(columns)} FROM {proc_from(hi=True)} WHERE {PROC_WHERE} AND b.first_id <= ? "
+            "ORDER BY b.first_id DESC, e.id DESC LIMIT 1")

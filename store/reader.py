@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
 from .clocks import NODE_COLUMNS, node_info
-from .blocks import KIND_FROM, PROC_FROM, kind_where, qualified, reach
+from .blocks import KIND_FROM, kind_from, kind_where, proc_from, qualified, reach
 from .db import writer_alive
 from .errors import RecordingNotFound
 from .events import MFA, Event, EventContext, EventKind, NodeInfo, ProcessInfo
@@ -265,7 +265,7 @@ class Recording:
             procs = self.resolve_processes(pid)
             if not procs:
                 raise RecordingNotFound(f"no process {pid!r} in recording {self.id}")
-            block = PROC_FROM
+            block = "b"
             keys = " OR ".join("(b.node_id = ? AND b.pid = ?)" for _ in procs)
             bwhere.append(f"({keys})")
             bparams = [x for p in procs for x in (p.node_id, p.idx)]
@@ -278,14 +278,14 @@ class Recording:
             where.append(f"e.kind IN (1, 2, 3, 13) AND ({fkeys})")
             params += [x for k in keys for x in k]
             if not block:
-                block = KIND_FROM
+                block = "k"
                 aux = sorted({i for _, i in keys})
                 bwhere.append(f"k.recording_id = ? AND k.kind IN (1, 2, 3, 13) "
                               f"AND k.aux IN ({','.join('?' * len(aux))})")
                 bparams = [self.id, *aux]
                 alias = "k"
         if not block and codes and self._rare(codes):  # a rare kind: through its blocks
-            block, bwhere, bparams, alias = KIND_FROM, [kind_where(codes)], [self.id], "k"
+            block, bwhere, bparams, alias = "k", [kind_where(codes)], [self.id], "k"
         order = "DESC" if descending else "ASC"
         if block:
             # one key: its blocks never overlap and come in id order, so no sort is needed
@@ -297,9 +297,12 @@ class Recording:
                 bwhere.append(f"{alias}.first_id <= ?")
                 bparams.append(hi_id)
             by = f"{alias}.first_id {order}, e.id {order}" if one_key else f"e.id {order}"
-            rows = self._db.query(f"SELECT {qualified(EVENT_COLUMNS)} FROM {block} WHERE "
+            # the cursor clips each block's rowid range (store/blocks.py): bound in the FROM
+            source = (proc_from if alias == "b" else kind_from)(lo=lo_id is not None, hi=hi_id is not None)
+            fparams = [x for x in (lo_id, hi_id) if x is not None]
+            rows = self._db.query(f"SELECT {qualified(EVENT_COLUMNS)} FROM {source} WHERE "
                                   f"{' AND '.join(bwhere + where)} ORDER BY {by} LIMIT ?",
-                                  bparams + params + [limit + 1])
+                                  fparams + bparams + params + [limit + 1])
         else:
             rows = self._db.query(f"SELECT {qualified(EVENT_COLUMNS)} FROM events e WHERE {' AND '.join(where)} "
                                   f"ORDER BY e.id {order} LIMIT ?", params + [limit + 1])

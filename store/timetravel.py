@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .blocks import KIND_FROM, PROC_FROM, PROC_WHERE, kind_where, qualified, step_sql
+from .blocks import KIND_FROM, PROC_WHERE, kind_where, proc_from, qualified, step_sql
 from .clocks import common_ns, moment_on
 from .state_changes import Change, changes
 from .errors import RecordingNotFound
@@ -135,9 +135,9 @@ def _cause(rec: "Recording", proc: ProcessInfo, state_event: Event) -> Event | N
     if not state_event.aux:
         return None
     row = rec.db.query_one(
-        f"SELECT {qualified(EVENT_COLUMNS)} FROM {PROC_FROM} WHERE {PROC_WHERE} AND e.kind = ? "
-        "AND e.aux = ? AND b.first_id < ? AND e.id < ? ORDER BY b.first_id DESC, e.id DESC LIMIT 1",
-        (proc.node_id, proc.idx, int(EventKind.CALL), state_event.aux, state_event.id, state_event.id))
+        f"SELECT {qualified(EVENT_COLUMNS)} FROM {proc_from(hi=True)} WHERE {PROC_WHERE} AND e.kind = ? "
+        "AND e.aux = ? AND b.first_id < ? ORDER BY b.first_id DESC, e.id DESC LIMIT 1",
+        (state_event.id - 1, proc.node_id, proc.idx, int(EventKind.CALL), state_event.aux, state_event.id))
     return rec.events_from_rows([row])[0] if row else None
 
 
@@ -220,8 +220,9 @@ def step(rec: "Recording", event: Event, direction: int = 1, scope: str = "recor
                 row = rec.db.query_one("SELECT send_id FROM msg_links WHERE recv_id = ?", (event.id,))
             if row is not None:
                 return rec.event(row[0])
+        at = event.id + 1 if nxt else event.id - 1
         row = rec.db.query_one(step_sql(EVENT_COLUMNS, nxt),
-                               (event.node_id, event.pid, *[event.id] * (3 if nxt else 2)))
+                               (at, event.node_id, event.pid, at, at) if nxt else (at, event.node_id, event.pid, at))
     elif scope == "module":
         mod = module or (event.mfa.module if event.mfa else None)
         if mod is None:

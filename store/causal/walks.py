@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..events import Event, EventKind
 from ..gaps import Gap
-from ..blocks import PROC_FROM, PROC_ORDER, PROC_WHERE, reach
+from ..blocks import PROC_ORDER, PROC_WHERE, proc_from, reach
 from ..reader import EVENT_COLUMNS
 from .derive import ensure_causal
 
@@ -99,13 +99,12 @@ def _page(rec: "Recording", origin: Event, horizon: dict, past: bool, limit: int
     for (node_id, pid), bound in horizon.items():  # through the block index (store/blocks.py)
         if past:
             hi = bound if cursor is None else min(bound, cursor - 1)
-            rows = rec.db.query(f"SELECT e.id FROM {PROC_FROM} WHERE {PROC_WHERE} AND b.first_id <= ? "
-                                "AND e.id <= ? ORDER BY b.first_id DESC, e.id DESC LIMIT ?",
-                                (node_id, pid, hi, hi, limit + 1))
+            rows = rec.db.query(f"SELECT e.id FROM {proc_from(hi=True)} WHERE {PROC_WHERE} AND b.first_id <= ? "
+                                "ORDER BY b.first_id DESC, e.id DESC LIMIT ?", (hi, node_id, pid, hi, limit + 1))
         else:
             lo = bound if cursor is None else max(bound, cursor + 1)
-            rows = rec.db.query(f"SELECT e.id FROM {PROC_FROM} WHERE {PROC_WHERE} AND {reach()} "
-                                f"AND e.id >= ? ORDER BY {PROC_ORDER} LIMIT ?", (node_id, pid, lo, lo, lo, limit + 1))
+            rows = rec.db.query(f"SELECT e.id FROM {proc_from(lo=True)} WHERE {PROC_WHERE} AND {reach()} "
+                                f"ORDER BY {PROC_ORDER} LIMIT ?", (lo, node_id, pid, lo, lo, limit + 1))
         streams.append([r[0] for r in rows])
     merged = heapq.merge(*streams, reverse=past)
     picked = []

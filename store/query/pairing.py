@@ -23,7 +23,7 @@ import weakref
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from ..blocks import PROC_FROM, PROC_ORDER, PROC_WHERE, reach
+from ..blocks import PROC_ORDER, PROC_WHERE, proc_from, reach
 from .compile import StepCompiler
 
 if TYPE_CHECKING:
@@ -165,8 +165,8 @@ def closings_for(qc: "QueryContext", calls: list[tuple[int, int, int, int]]) -> 
     every call of the page in ONE statement (a page of 50 calls is one round trip, not 50);
     the calls still open go on 64 events at a time."""
     out: dict[int, tuple[int, int, int]] = {}
-    step = (f"SELECT * FROM (SELECT ? AS cid, e.id, e.kind, e.ts FROM {PROC_FROM} WHERE {PROC_WHERE} "
-            f"AND {reach()} AND e.id > ? AND e.aux = ? AND e.kind IN (1, 2, 3) ORDER BY {PROC_ORDER} "
+    step = (f"SELECT * FROM (SELECT ? AS cid, e.id, e.kind, e.ts FROM {proc_from(lo=True)} WHERE {PROC_WHERE} "
+            f"AND {reach()} AND e.aux = ? AND e.kind IN (1, 2, 3) ORDER BY {PROC_ORDER} "
             "LIMIT {n})")
     todo = [(cid, node, pid, aux, 1, cid) for cid, node, pid, aux in calls]
     n = 2  # most calls close at the next event of their function in their process
@@ -177,7 +177,7 @@ def closings_for(qc: "QueryContext", calls: list[tuple[int, int, int, int]]) -> 
             part = todo[i:i + 70]
             params: list[int] = []
             for cid, node, pid, aux, _depth, after in part:
-                params += [cid, node, pid, after, after, after, aux]
+                params += [cid, after + 1, node, pid, after + 1, after + 1, aux]
             for cid, eid, kind, ts in qc.db.query(" UNION ALL ".join([step_n] * len(part)), params):
                 rows_of.setdefault(cid, []).append((eid, kind, ts))
         again = []
