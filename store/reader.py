@@ -321,11 +321,14 @@ class Recording:
         return EventList(evs, gaps, evs[-1].id if (more and evs) else None)
 
     def _rare(self, codes: list[int]) -> bool:
-        """Whether events of these kinds are under 1/16 of the recording (block counts): then
-        reading their blocks beats walking the recording in id order."""
-        n = self._db.query_one(f"SELECT coalesce(sum(n), 0) FROM block_kinds WHERE recording_id = ? "
-                               f"AND kind IN ({','.join('?' * len(codes))})", [self.id, *codes])[0]
-        return n * 16 < self.info.event_count
+        """Whether events of these kinds are under 1/16 of the recording and their blocks span
+        under half of it (block counts): then reading their blocks beats walking the recording
+        in id order."""
+        n, rows = self._db.query_one(
+            "SELECT coalesce(sum(n), 0), coalesce(sum(last_id - first_id + 1), 0) FROM block_kinds "
+            f"WHERE recording_id = ? AND kind IN ({','.join('?' * len(codes))})", [self.id, *codes])
+        total = self.info.event_count
+        return n * 16 < total and rows * 2 < total
 
     def gaps(self, since: int | None = None, until: int | None = None, *,
              node_id: int | None = None) -> list[Gap]:

@@ -152,6 +152,11 @@ class StepCompiler:
     def block_count(self, kinds: tuple[int, ...], keys: set[tuple[int, int]] | None) -> int | None:
         """Events of these kinds (and functions' aux) in the recording, from the block counts;
         None when neither is restricted."""
+        got = self._blocks(kinds, keys)
+        return None if got is None else got[0]
+
+    def _blocks(self, kinds: tuple[int, ...], keys: set[tuple[int, int]] | None) -> tuple[int, int] | None:
+        """(events, rows their blocks span) of these kinds and functions; None if unrestricted."""
         if not kinds and keys is None:
             return None
         where, params = ["recording_id = ?"], [self.qc.rid]
@@ -161,18 +166,19 @@ class StepCompiler:
         if keys is not None:
             auxes = sorted({a for _, a in keys})
             if not auxes:
-                return 0
+                return 0, 0
             where.append(f"aux IN ({','.join('?' * len(auxes))})")
             params += auxes
-        return self.qc.db.query_one(f"SELECT coalesce(sum(n), 0) FROM block_kinds WHERE {' AND '.join(where)}",
-                                    params)[0]
+        return self.qc.db.query_one("SELECT coalesce(sum(n), 0), coalesce(sum(last_id - first_id + 1), 0) "
+                                    f"FROM block_kinds WHERE {' AND '.join(where)}", params)
 
     def large(self, kinds: tuple[int, ...], keys: set[tuple[int, int]] | None) -> bool:
         total = self.qc.total_events
         if not total:
             return False
-        n = self.block_count(kinds, keys)
-        return n is None or n > SCAN_SHARE * total
+        got = self._blocks(kinds, keys)
+        # many matches, or blocks so sparse that reading their ranges reads most of the table
+        return got is None or got[0] > SCAN_SHARE * total or got[1] > total // 2
 
     # -------------------------------------------------------------- key sets
     def function_keys(self, pred) -> set[tuple[int, int]]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from elixir_scope.store.blocks import KIND_FROM, kind_where
 from elixir_scope.store.causal import ensure_causal
 
 if TYPE_CHECKING:
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
 
 def traced_receivers(qc: "QueryContext") -> set[tuple[int, int]]:
     return {(n, p) for n, p in qc.db.query(
-        f"SELECT DISTINCT e.node_id, e.pid FROM {KIND_FROM} WHERE {kind_where((6,))}", (qc.rid,))}
+        "SELECT DISTINCT node_id, pid FROM events WHERE recording_id = ? AND kind = 6", (qc.rid,))}
 
 
 def received(qc: "QueryContext") -> dict[int, int]:
