@@ -293,3 +293,33 @@ def test_named_view_and_function_filter(store):
     got = r.events(function=MFA("Elixir.Cart", "handle_call", 3))
     assert [e.kind for e in got] == [EventKind.CALL, EventKind.STATE, EventKind.RETURN, EventKind.STATE]
     assert r.events(function=MFA("Elixir.Cart", "nope", 1)) == []
+
+
+def test_density_by_position_from_blocks_is_exact_then_proportional_past_its_read_budget(store, monkeypatch):
+    """Counting by position places whole blocks by their counts and reads the events of blocks
+    straddling a bucket boundary; past STRADDLE_READ_MAX rows read, a straddling block's count is
+    split in proportion to its ids (lane totals stay exact)."""
+    from elixir_scope.store import density
+
+    rec, node = new_rec(store)
+    t = SyntheticTrace()
+    servers = [t.new_pid() for _ in range(6)]
+    client = t.new_pid()
+    for i in range(900):
+        t.gen_call(client, servers[i % 6 if i % 5 else 0], "Elixir.Srv", Atom("ping"), {}, {}, Atom("pong"))
+        if i % 300 == 299:
+            b = t.take()
+            rec.ingest_batch(node, b.dict_entries, b.events)
+    rec.finish("stopped", {})
+    r = store.recording(rec.id)
+    by_time = density.event_density(r, buckets=9)
+    exact = density.event_density(r, buckets=9, exact_max=0)
+    assert [(lane.process, lane.total, lane.counts) for lane in exact.lanes] == \
+        [(lane.process, lane.total, lane.counts) for lane in by_time.lanes]
+    monkeypatch.setattr(density, "STRADDLE_READ_MAX", 0)
+    split = density.event_density(r, buckets=9, exact_max=0)
+    assert [(lane.process, lane.total) for lane in split.lanes] == [(lane.process, lane.total) for lane in exact.lanes]
+    for lane, want in zip(split.lanes, exact.lanes):
+        assert sum(lane.counts) == lane.total
+        assert sum(abs(a - b) for a, b in zip(lane.counts, want.counts)) <= lane.total // 5
+    assert any(lane.counts != want.counts for lane, want in zip(split.lanes, exact.lanes))
