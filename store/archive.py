@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .blocks import build_blocks
 from .errors import ArchiveError, StoreCorruptError, StoreError, translate
 from .schema import SCHEMA_VERSION
 from .import_check import ImportLimits, budget, check_rows, check_schema, open_checked, readonly_uri, reject_active_schema
@@ -49,6 +50,9 @@ _TABLES = {
     "msg_links": ("recording_id, send_id, recv_id, method, send_node, send_pid, recv_node, recv_pid",
                   "recording_id = ?"),
     "clocks": ("event_id, recording_id, lamport", "recording_id = ?"),
+    # the block index (store/blocks.py) is copied on export; an import rebuilds it from the events
+    "block_procs": ("node_id, pid, first_id, last_id, n", "node_id IN (SELECT id FROM src.nodes WHERE recording_id = ?)"),
+    "block_kinds": ("recording_id, kind, aux, first_id, last_id, n", "recording_id = ?"),
 }
 
 
@@ -280,6 +284,9 @@ def _insert_all(c: sqlite3.Connection, old_rid: int) -> int:
               "FROM src.functions", (rid, node_off))
     c.execute("INSERT INTO main.events SELECT id + ?, ?, node_id + ?, kind, flags, ts, uniq, pid, aux, "
               "payload FROM src.events ORDER BY id", (ev_off, rid, node_off))
+    last = top("events")
+    if last > ev_off:
+        build_blocks(c, ev_off + 1, last)  # the block index of the imported events (store/blocks.py)
     c.execute("INSERT INTO main.states SELECT id + ?, ?, node_id + ?, pid, event_id + ?, ts, uniq, phase, "
               "callback, encoding, anchor_id + ?, size, data FROM src.states ORDER BY id",
               (st_off, rid, node_off, ev_off, st_off))

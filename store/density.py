@@ -7,10 +7,13 @@ with the error-ish events (exceptions, exits) counted apart so they can be drawn
 Gaps in the window come along, capped, so a viewer can show where events were dropped
 instead of an innocent-looking empty stretch.
 
-A window of more than ``EXACT_MAX`` events is counted *by position*, reading indexes only: the
-window and the bucket boundaries are mapped to event ids (one seek each in ``events_by_time``),
-lanes come from a covering scan of ``events_by_process`` (``node_id, pid`` + id) over that id
-range, and each lane's ids are placed between the boundary ids. Ids are the order events were
+A window of more than ``EXACT_MAX`` events is counted *by position*, from the block index
+(store/blocks.py): the window and the bucket boundaries are mapped to event ids (one seek each
+in ``events_by_time``), lanes and their totals come from the per-process blocks over that id
+range (a block's count ``n``; only blocks straddling the range's ends are read), and each
+lane's blocks are placed between the boundary ids (a block straddling a boundary is read, up
+to ``STRADDLE_READ_MAX`` rows in all; past that its count is split in proportion to its ids on
+either side). Ids are the order events were
 stored, which is time order except for the few records stored later than their time (a state
 checkpoint taken as the capture starts, say): such an event is drawn with the events stored
 around it rather than at its own time, and at a window's edges it can fall just inside or
@@ -24,6 +27,7 @@ import bisect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .blocks import KIND_FROM, PROC_FROM, kind_where, reach
 from .db import event_indexes_pending
 from .events import ProcessInfo
 from .gaps import Gap
@@ -37,6 +41,9 @@ MAX_GAPS = 500
 MAX_ERRORS = 200_000
 EXACT_MAX = 50_000
 """Windows with up to this many events are counted exactly by time; bigger ones by position."""
+STRADDLE_READ_MAX = 200_000
+"""Counting by position reads the events of blocks that straddle a bucket boundary, up to this
+many rows in all; beyond it a straddling block's count is split in proportion to its ids."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +87,11 @@ def _first_id_at(rec: "Recording", ts: int) -> int | None:
 
 def _bucket_by_position(rec: "Recording", lo: int, hi: int, buckets: int, ids: tuple[int, int],
                         cells: dict[tuple[int, int], tuple[list[int], list[int]]]) -> None:
-    """Counts per bucket without reading the events table (see the module docs): each bucket
-    boundary is mapped to the id of the first event at or after it (one seek each), then each
-    lane's ids in the window's id range come from a covering scan of ``events_by_process`` and
-    are placed by id. Exits and exceptions (rare) are placed by their own time."""
+    """Counts per bucket from the block index (see the module docs): each bucket boundary is
+    mapped to the id of the first event at or after it (one seek each), then each lane's blocks
+    in the window's id range are placed by id: a block between two boundaries adds its count,
+    only a block that straddles a boundary has its events' ids read. Exits and exceptions
+    (rare) are placed by their own time."""
     span = hi - lo + 1
     bounds: list[int] = []
     top = ids[0]
@@ -92,17 +100,61 @@ def _bucket_by_position(rec: "Recording", lo: int, hi: int, buckets: int, ids: t
         found = _first_id_at(rec, lo - (-span * i // buckets))
         top = max(top, found if found is not None else ids[1])
         bounds.append(top)
+    budget = STRADDLE_READ_MAX
     for (node_id, pid), (counts, _) in cells.items():
-        for (eid,) in rec.db.query("SELECT id FROM events WHERE node_id = ? AND pid = ? AND id >= ? AND id < ?",
-                                   (node_id, pid, ids[0], ids[1])):
-            counts[bisect.bisect_right(bounds, eid)] += 1
-    hint = "" if event_indexes_pending(rec.db) else "INDEXED BY events_by_kind"  # rare kinds
+        for first, last, n in rec.db.query(
+                "SELECT first_id, last_id, n FROM block_procs WHERE node_id = ? AND pid = ? "
+                f"AND {reach('?', 'block_procs')} AND first_id < ?", (node_id, pid, ids[0], ids[0], ids[1])):
+            at = bisect.bisect_right(bounds, first)
+            inside = first >= ids[0] and last < ids[1]
+            if inside and at == bisect.bisect_right(bounds, last):
+                counts[at] += n  # the whole block lies in one bucket
+            elif inside and last - first >= budget:
+                _spread(counts, bounds, first, last, n)
+            else:
+                lo_id, hi_id = max(first, ids[0]), min(last, ids[1] - 1)
+                budget -= hi_id - lo_id + 1
+                for (eid,) in rec.db.query("SELECT id FROM events WHERE id BETWEEN ? AND ? AND node_id = ? "
+                                           "AND pid = ?", (lo_id, hi_id, node_id, pid)):
+                    counts[bisect.bisect_right(bounds, eid)] += 1
     for node_id, pid, ts in rec.db.query(
-            f"SELECT node_id, pid, ts FROM events {hint} WHERE recording_id = ? AND kind IN (3, 8) "
-            "AND ts >= ? AND ts <= ? LIMIT ?", (rec.id, lo, hi, MAX_ERRORS)):
+            f"SELECT e.node_id, e.pid, e.ts FROM {KIND_FROM} WHERE {kind_where((3, 8))} "
+            "AND e.ts >= ? AND e.ts <= ? LIMIT ?", (rec.id, lo, hi, MAX_ERRORS)):
         cell = cells.get((node_id, pid))
         if cell is not None:
             cell[1][min(max((ts - lo) * buckets // span, 0), buckets - 1)] += 1
+
+
+def _spread(counts: list[int], bounds: list[int], first: int, last: int, n: int) -> None:
+    """Place a block's ``n`` events over the buckets its id range crosses, in proportion to the
+    ids on each side of each boundary (cumulative rounding: the parts add up to ``n``)."""
+    span = last - first + 1
+    done = 0
+    b = bisect.bisect_right(bounds, first)
+    while True:
+        end = bounds[b] if b < len(bounds) and bounds[b] <= last else last + 1
+        upto = (n * (end - first) + span // 2) // span
+        counts[b] += upto - done
+        done = upto
+        if end > last:
+            return
+        b += 1
+
+
+def _totals_by_position(rec: "Recording", node_ids: list[int], ids: tuple[int, int]) -> list[tuple]:
+    """(node_id, pid, events) of each process in the id range, busiest first, from the block
+    index: blocks inside the range add their counts, the few straddling its ends are read."""
+    nodes = ",".join("?" * len(node_ids))
+    return rec.db.query(
+        "SELECT node_id, pid, sum(c) AS total FROM ("
+        f"SELECT node_id, pid, n AS c FROM block_procs WHERE node_id IN ({nodes}) AND first_id >= ? "
+        "AND last_id < ? UNION ALL "
+        f"SELECT b.node_id, b.pid, count(*) FROM {PROC_FROM} WHERE b.node_id IN ({nodes}) "
+        "AND b.first_id < ? AND b.last_id >= ? "
+        "AND (b.first_id < ? OR b.last_id >= ?) AND e.id >= ? AND e.id < ? "
+        "GROUP BY b.node_id, b.pid, b.first_id"
+        ") GROUP BY node_id, pid ORDER BY total DESC",
+        [*node_ids, ids[0], ids[1], *node_ids, ids[1], ids[0], ids[0], ids[1], ids[0], ids[1]])
 
 
 def time_bounds(rec: "Recording") -> tuple[int, int] | None:
@@ -146,16 +198,11 @@ def event_density(rec: "Recording", since: int | None = None, until: int | None 
         after_id = _first_id_at(rec, hi + 1)
         ids = (first_id if first_id is not None else last + 1, after_id if after_id is not None else last + 1)
     positional = ids[1] - ids[0] > exact_max
-    table = "events"
-    if positional:  # a covering scan of the per-process index, no table reads
-        window = f"node_id IN ({','.join('?' * len(node_ids))}) AND id >= ? AND id < ?"
-        wparams = [*node_ids, *ids]
-        # the planner would rather walk the id range through the table: name the index
-        table = "events" if event_indexes_pending(rec.db) else "events INDEXED BY events_by_process"
+    if positional:  # from the block index (store/blocks.py)
+        totals = _totals_by_position(rec, node_ids, ids)
     else:
-        window, wparams = "recording_id = ? AND ts >= ? AND ts <= ?", [rec.id, lo, hi]
-    totals = rec.db.query(f"SELECT node_id, pid, count(*) AS n FROM {table} WHERE {window} "
-                          "GROUP BY node_id, pid ORDER BY n DESC", wparams)
+        totals = rec.db.query("SELECT node_id, pid, count(*) AS n FROM events WHERE recording_id = ? "
+                              "AND ts >= ? AND ts <= ? GROUP BY node_id, pid ORDER BY n DESC", (rec.id, lo, hi))
     all_events = sum(r[2] for r in totals)
     if processes:
         wanted = [(p.node_id, p.idx) for ref in processes for p in rec.resolve_processes(ref)]

@@ -19,6 +19,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from . import blobs as _blobs
+from .blocks import batch_blocks, insert_blocks
 from .db import refresh_statistics
 from .errors import BatchFormatError, RecordingClosedError, RecordingNotFound, StoreCorruptError
 from .app_names import app_names_blob
@@ -227,6 +228,7 @@ class RecordingWriter:
             if rows and last != first + len(rows) - 1:  # never expected: ids are sequential here
                 raise StoreCorruptError(f"event ids of the batch are not {first}..{first + len(rows) - 1} "
                                         f"(max is {last}); the batch was rolled back")
+            insert_blocks(c, *batch_blocks(rows, first, rid, node_id))
             c.execute("UPDATE recordings SET event_count = event_count + ?, dropped_count = "
                       "dropped_count + ? WHERE id = ?", (len(rows), dropped, rid))
         return len(rows), stored
@@ -360,6 +362,7 @@ class RecordingWriter:
             eid = (c.execute("SELECT max(id) FROM events").fetchone()[0] or 0) + 1
             c.execute(_INSERT_EVENTS, (eid, self.id, node_id, int(EventKind.MARK), 0, int(ts), 0, 0, 0,
                                        bytes(term_bytes)))
+            insert_blocks(c, [(node_id, 0, eid, eid, 1)], [(self.id, int(EventKind.MARK), 0, eid, eid, 1)])
             c.execute("UPDATE recordings SET event_count = event_count + 1 WHERE id = ?", (self.id,))
         return eid
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from . import etfscan
 from .errors import BatchFormatError
 from .events import MFA, Event, EventKind, ProcessInfo
+from .blocks import PROC_FROM, PROC_ORDER, PROC_WHERE, qualified
 from .reader import EVENT_COLUMNS
 
 if TYPE_CHECKING:
@@ -67,8 +68,8 @@ def mailbox_at(rec: "Recording", proc: ProcessInfo, ts: int, uniq: int = 2**63 -
     """Messages received by ``proc`` at or before ``(ts, uniq)`` and not yet handled by a
     callback; None if the recording cannot tell (no receive or no callback call traced)."""
     rows = rec.db.query(
-        f"SELECT {EVENT_COLUMNS} FROM events WHERE node_id = ? AND pid = ? AND kind IN (1, 6) "
-        "AND (ts < ? OR (ts = ? AND uniq <= ?)) ORDER BY id", (proc.node_id, proc.idx, ts, ts, uniq))
+        f"SELECT {qualified(EVENT_COLUMNS)} FROM {PROC_FROM} WHERE {PROC_WHERE} AND e.kind IN (1, 6) "
+        f"AND (e.ts < ? OR (e.ts = ? AND e.uniq <= ?)) ORDER BY {PROC_ORDER}", (proc.node_id, proc.idx, ts, ts, uniq))
     evs = rec.events_from_rows(rows)
     if not any(e.kind == EventKind.RECEIVE for e in evs):
         return None

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 from .app_names import read_app_names
 from .clocks import NODE_COLUMNS, node_info
+from .blocks import KIND_FROM, kind_from, kind_where, proc_from, qualified, reach
 from .db import writer_alive
 from .errors import RecordingNotFound
 from .events import MFA, Event, EventContext, EventKind, NodeInfo, ProcessInfo
@@ -220,8 +221,8 @@ class Recording:
 
         out = set()
         for node_id, pid, payload in self._db.query(
-                "SELECT node_id, pid, payload FROM events WHERE recording_id = ? AND kind = ?",
-                (self.id, int(EventKind.REGISTER))):
+                f"SELECT e.node_id, e.pid, e.payload FROM {KIND_FROM} WHERE {kind_where((int(EventKind.REGISTER),))}",
+                (self.id,)):
             name = getattr(decode(payload), "name", None)
             if name in names:
                 p = self.context.processes.get((node_id, pid))
@@ -258,45 +259,70 @@ class Recording:
         window and the cursor of the next page."""
         if not 0 < limit <= MAX_PAGE:
             raise ValueError(f"limit must be 1..{MAX_PAGE}, got {limit}; page with after_id")
-        where, params = ["recording_id = ?"], [self.id]
+        where, params = ["e.recording_id = ?"], [self.id]
+        codes: list[int] = []
         if kind is not None:
             kinds = [kind] if isinstance(kind, (EventKind, int, str)) else list(kind)
             codes = [int(EventKind.parse(k)) for k in kinds]
-            where.append(f"kind IN ({','.join('?' * len(codes))})")
+            where.append(f"e.kind IN ({','.join('?' * len(codes))})")
             params += codes
+        if node_id is not None:
+            where.append("e.node_id = ?")
+            params.append(node_id)
+        for col, op, value in (("ts", ">=", since), ("ts", "<=", until), ("id", ">", after_id),
+                               ("id", "<", before_id)):
+            if value is not None:
+                where.append(f"e.{col} {op} ?")
+                params.append(value)
+        # driven by the block index (store/blocks.py) when a process or a function is asked for
+        block, bwhere, bparams = "", [], []
+        lo_id = after_id + 1 if after_id is not None else None
+        hi_id = before_id - 1 if before_id is not None else None
         if pid is not None:
             procs = self.resolve_processes(pid)
             if not procs:
                 raise RecordingNotFound(f"no process {pid!r} in recording {self.id}")
-            where.append("(" + " OR ".join("(node_id = ? AND pid = ?)" for _ in procs) + ")")
-            for p in procs:
-                params += [p.node_id, p.idx]
-        if node_id is not None:
-            where.append("node_id = ?")
-            params.append(node_id)
+            block = "b"
+            keys = " OR ".join("(b.node_id = ? AND b.pid = ?)" for _ in procs)
+            bwhere.append(f"({keys})")
+            bparams = [x for p in procs for x in (p.node_id, p.idx)]
+            alias = "b"
         if function is not None:
             keys = [k for k, m in self.context.functions.items() if m == function]
             if not keys:
                 return EventList([], [], None)
-            where.append("kind IN (1, 2, 3, 13) AND (" +
-                         " OR ".join("(node_id = ? AND aux = ?)" for _ in keys) + ")")
-            for n, i in keys:
-                params += [n, i]
-        if since is not None:
-            where.append("ts >= ?")
-            params.append(since)
-        if until is not None:
-            where.append("ts <= ?")
-            params.append(until)
-        if after_id is not None:
-            where.append("id > ?")
-            params.append(after_id)
-        if before_id is not None:
-            where.append("id < ?")
-            params.append(before_id)
+            fkeys = " OR ".join("(e.node_id = ? AND e.aux = ?)" for _ in keys)
+            where.append(f"e.kind IN (1, 2, 3, 13) AND ({fkeys})")
+            params += [x for k in keys for x in k]
+            if not block:
+                block = "k"
+                aux = sorted({i for _, i in keys})
+                bwhere.append(f"k.recording_id = ? AND k.kind IN (1, 2, 3, 13) "
+                              f"AND k.aux IN ({','.join('?' * len(aux))})")
+                bparams = [self.id, *aux]
+                alias = "k"
+        if not block and codes and self._rare(codes):  # a rare kind: through its blocks
+            block, bwhere, bparams, alias = "k", [kind_where(codes)], [self.id], "k"
         order = "DESC" if descending else "ASC"
-        rows = self._db.query(f"SELECT {EVENT_COLUMNS} FROM events WHERE {' AND '.join(where)} "
-                              f"ORDER BY id {order} LIMIT ?", params + [limit + 1])
+        if block:
+            # one key: its blocks never overlap and come in id order, so no sort is needed
+            one_key = alias == "b" and len(bparams) == 2
+            if lo_id is not None:
+                bwhere.append(reach("?", alias))
+                bparams += [lo_id, lo_id]
+            if hi_id is not None:
+                bwhere.append(f"{alias}.first_id <= ?")
+                bparams.append(hi_id)
+            by = f"{alias}.first_id {order}, e.id {order}" if one_key else f"e.id {order}"
+            # the cursor clips each block's rowid range (store/blocks.py): bound in the FROM
+            source = (proc_from if alias == "b" else kind_from)(lo=lo_id is not None, hi=hi_id is not None)
+            fparams = [x for x in (lo_id, hi_id) if x is not None]
+            rows = self._db.query(f"SELECT {qualified(EVENT_COLUMNS)} FROM {source} WHERE "
+                                  f"{' AND '.join(bwhere + where)} ORDER BY {by} LIMIT ?",
+                                  fparams + bparams + params + [limit + 1])
+        else:
+            rows = self._db.query(f"SELECT {qualified(EVENT_COLUMNS)} FROM events e WHERE {' AND '.join(where)} "
+                                  f"ORDER BY e.id {order} LIMIT ?", params + [limit + 1])
         more = len(rows) > limit
         evs = self.events_from_rows(rows[:limit])
         # the window this page covers: from the previous page's last event (or `since`, or
@@ -311,6 +337,16 @@ class Recording:
         gaps = self.gaps(lo, hi, node_id=node_id)
         return EventList(evs, gaps, evs[-1].id if (more and evs) else None)
 
+    def _rare(self, codes: list[int]) -> bool:
+        """Whether events of these kinds are under 1/16 of the recording and their blocks span
+        under half of it (block counts): then reading their blocks beats walking the recording
+        in id order."""
+        n, rows = self._db.query_one(
+            "SELECT coalesce(sum(n), 0), coalesce(sum(last_id - first_id + 1), 0) FROM block_kinds "
+            f"WHERE recording_id = ? AND kind IN ({','.join('?' * len(codes))})", [self.id, *codes])
+        total = self.info.event_count
+        return n * 16 < total and rows * 2 < total
+
     def gaps(self, since: int | None = None, until: int | None = None, *,
              node_id: int | None = None) -> list[Gap]:
         return gaps_in(self._db, self.id, since, until, node_id)
@@ -319,7 +355,7 @@ class Recording:
     def stats(self) -> RecordingStats:
         info = self.info
         by_kind = {EventKind(k).name.lower(): n for k, n in self._db.query(
-            "SELECT kind, count(*) FROM events WHERE recording_id = ? GROUP BY kind", (self.id,))}
+            "SELECT kind, sum(n) FROM block_kinds WHERE recording_id = ? GROUP BY kind", (self.id,))}
         ngaps = self._db.query_one("SELECT count(*) FROM gaps WHERE recording_id = ?", (self.id,))[0]
         return RecordingStats(info.event_count, info.dropped_count, ngaps, by_kind, info.stats)
 

@@ -13,6 +13,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from . import etfscan
+from .blocks import KIND_FROM, kind_where
 from .errors import BatchFormatError
 
 if TYPE_CHECKING:
@@ -30,8 +31,8 @@ class Names:
 
         self.timeline: dict[tuple[int, str], list[tuple[int, int, int]]] = defaultdict(list)
         for eid, node_id, kind, ts, pid, payload in rec.db.query(
-                "SELECT id, node_id, kind, ts, pid, payload FROM events WHERE recording_id = ? "
-                "AND kind IN (11, 12) ORDER BY id", (rec.id,)):
+                f"SELECT e.id, e.node_id, e.kind, e.ts, e.pid, e.payload FROM {KIND_FROM} "
+                f"WHERE {kind_where((11, 12))} ORDER BY e.id", (rec.id,)):
             name = getattr(decode(payload), "name", None)
             if name is not None:
                 self.timeline[(node_id, name)].append((ts, pid if kind == _REG else 0, eid))

@@ -108,14 +108,22 @@ Tables and columns
     send for a receive / spawn for a spawned). If a → b (happens-before) then
     lamport(a) < lamport(b).
 
-Indexes (live at all times, see EVENT_INDEXES) serve per-process order (``node_id, pid`` + rowid), kind/function filters
-(``recording_id, kind, aux``), time windows (``recording_id, ts``), state lookup
-(``node_id, pid, ts, uniq`` on states) and gaps by time.
+``block_procs`` / ``block_kinds`` — the block index (schema 6, store/blocks.py): per stored batch,
+    one row per process (node_id, pid) and one per (recording_id, kind, aux) it holds, with the
+    exact id range first_id .. last_id of those events in the batch and their count n. Readers
+    that seek events by process or by kind/function read the candidate ranges here, then the
+    events by rowid range (``id BETWEEN first_id AND last_id AND pid = …``).
+
+Indexes (live at all times, see EVENT_INDEXES) serve time windows (``recording_id, ts``), state
+lookup (``node_id, pid, ts, uniq`` on states) and gaps by time; per-process order and kind/function
+filters go through the block index.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+from .blocks import TABLES as BLOCK_TABLES
+
+SCHEMA_VERSION = 6
 """Version of the layout below. Older files are migrated on open (see store/db.py);
 newer ones are refused with a clear error.
 
@@ -126,7 +134,11 @@ use. No recorded data changes. 3 — the ``blobs`` table: large elements of ``ca
 and ``state`` payloads and of ``states`` rows stored once by content (store/blobs.py); older
 files only gain the empty table. 4 — per-node clock estimates (``nodes.clock_skew``,
 ``clock_error``, ``clock_skew_end``, ``clock_error_end``) and per-node ends (``nodes.end_reason``,
-``end_detail``, ``stats_json``) for multi-node captures; older files gain NULL columns."""
+``end_detail``, ``stats_json``) for multi-node captures; older files gain NULL columns. 5 — ``processes.app_names`` (process
+labels and Registry names; NULL for older files). 6 — the
+block index (``block_procs``, ``block_kinds``, store/blocks.py) replaces the per-event indexes
+``events_by_process`` and ``events_by_kind``; migrating builds the block rows from the stored
+events and drops those two indexes."""
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -261,15 +273,15 @@ CREATE TABLE IF NOT EXISTS clocks (
     recording_id  INTEGER NOT NULL,
     lamport       INTEGER NOT NULL
 );
-"""
+""" + BLOCK_TABLES
 
 EVENT_INDEXES = {
-    "events_by_process": "CREATE INDEX IF NOT EXISTS events_by_process ON events (node_id, pid)",
-    "events_by_kind": "CREATE INDEX IF NOT EXISTS events_by_kind ON events (recording_id, kind, aux)",
     "events_by_time": "CREATE INDEX IF NOT EXISTS events_by_time ON events (recording_id, ts)",
 }
-"""Secondary indexes of ``events``, kept live at all times: every batch updates them in its
-own transaction, so a recording is queryable (indexed) the moment its batch commits, older
+"""Secondary indexes of ``events``, kept live at all times (one since schema 6: the entries per
+process and per kind/function became the block index, store/blocks.py, whose upkeep per event
+is a fraction of theirs; ``events_by_time`` is appended to in ts order, so it stays cheap):
+every batch updates them in its own transaction, so a recording is queryable (indexed) the moment its batch commits, older
 recordings stay indexed while a capture writes, and ingest costs the same in an empty store
 and in one holding millions of events. (Earlier versions dropped them for the whole store
 during a capture and rebuilt them at ``finish``: the rebuild grew with the store — 8 s at 3M

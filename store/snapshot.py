@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .clocks import moment_on
-from .db import event_indexes_pending
+from .blocks import KIND_FROM, PROC_FROM, PROC_ORDER, PROC_WHERE, kind_where, qualified
 from .events import Event, EventKind, ProcessInfo
 from .gaps import Gap
 from .reader import EVENT_COLUMNS
@@ -79,8 +79,9 @@ class ProcessAt:
         ``unknown`` (no call traced for this process)."""
         if self._status is _UNSET:
             rows = self.rec.db.query(
-                f"SELECT {EVENT_COLUMNS} FROM events WHERE node_id = ? AND pid = ? AND kind IN (1, 2, 3) "
-                "AND ts <= ? ORDER BY id", (self.process.node_id, self.process.idx, self.ts))
+                f"SELECT {qualified(EVENT_COLUMNS)} FROM {PROC_FROM} WHERE {PROC_WHERE} "
+                f"AND e.kind IN (1, 2, 3) AND e.ts <= ? ORDER BY {PROC_ORDER}",
+                (self.process.node_id, self.process.idx, self.ts))
             if not rows:
                 self._status = ("unknown", None)
             else:
@@ -176,11 +177,10 @@ def system_snapshot_at(rec: "Recording", t: "int | Event", node_id: int | None =
     # parentage and links in force at ts
     parent: dict[int, int] = {}
     links: set[frozenset] = set()
-    # these kinds are rare; ANALYZE's per-column statistics cannot know that, so name the index
-    hint = "" if event_indexes_pending(db) else "INDEXED BY events_by_kind"
+    # these kinds are rare: their blocks (store/blocks.py) lead to them
     for _id, kind, pid, aux in sorted(db.query(
-            f"SELECT id, kind, pid, aux FROM events {hint} WHERE recording_id = ? AND node_id = ? "
-            "AND ts <= ? AND kind IN (7, 9, 10, 16, 17, 18)", (rec.id, node_id, ts))):
+            f"SELECT e.id, e.kind, e.pid, e.aux FROM {KIND_FROM} WHERE {kind_where((7, 9, 10, 16, 17, 18))} "
+            "AND e.node_id = ? AND e.ts <= ?", (rec.id, node_id, ts))):
         if kind == EventKind.SPAWN and aux:
             parent.setdefault(aux, pid)
         elif kind == EventKind.SPAWNED and aux:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .blocks import KIND_FROM, kind_where, qualified, step_sql
 from .clocks import common_ns
 from .errors import RecordingNotFound
 from .events import Event
@@ -55,9 +56,9 @@ def step(rec: "Recording", event: Event, direction: int = 1, scope: str = "recor
                 row = rec.db.query_one("SELECT send_id FROM msg_links WHERE recv_id = ?", (event.id,))
             if row is not None:
                 return rec.event(row[0])
-        row = rec.db.query_one(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE node_id = ? AND pid = ? AND id {op} ? "
-            f"ORDER BY id {order} LIMIT 1", (event.node_id, event.pid, event.id))
+        at = event.id + 1 if nxt else event.id - 1
+        row = rec.db.query_one(step_sql(EVENT_COLUMNS, nxt),
+                               (at, event.node_id, event.pid, at, at) if nxt else (at, event.node_id, event.pid, at))
     elif scope == "module":
         mod = module or (event.mfa.module if event.mfa else None)
         if mod is None:
@@ -67,10 +68,10 @@ def step(rec: "Recording", event: Event, direction: int = 1, scope: str = "recor
         if not keys:
             raise RecordingNotFound(f"module {mod!r} has no traced function in recording {rec.id}")
         row = rec.db.query_one(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE recording_id = ? AND node_id = ? "
-            f"AND kind IN (1, 2, 3, 13) AND aux IN ({','.join('?' * len(keys))}) "
-            f"AND (ts, uniq, id) {op} (?, ?, ?) ORDER BY ts {order}, uniq {order}, id {order} LIMIT 1",
-            (rec.id, event.node_id, *keys, event.ts, event.uniq, event.id))
+            f"SELECT {qualified(EVENT_COLUMNS)} FROM {KIND_FROM} WHERE {kind_where((1, 2, 3, 13))} "
+            f"AND k.aux IN ({','.join('?' * len(keys))}) AND e.node_id = ? AND (e.ts, e.uniq, e.id) "
+            f"{op} (?, ?, ?) ORDER BY e.ts {order}, e.uniq {order}, e.id {order} LIMIT 1",
+            (rec.id, *keys, event.node_id, event.ts, event.uniq, event.id))
     elif len(rec.context.nodes) > 1:
         return _step_across_nodes(rec, event, nxt)
     else:

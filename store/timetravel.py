@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .blocks import PROC_WHERE, proc_from, qualified
 from .clocks import moment_on
 from .events import Event, EventKind, ProcessInfo
 from .gaps import Gap
@@ -134,9 +135,9 @@ def _cause(rec: "Recording", proc: ProcessInfo, state_event: Event) -> Event | N
     if not state_event.aux:
         return None
     row = rec.db.query_one(
-        f"SELECT {EVENT_COLUMNS} FROM events WHERE node_id = ? AND pid = ? AND kind = ? AND aux = ? "
-        "AND id < ? ORDER BY id DESC LIMIT 1",
-        (proc.node_id, proc.idx, int(EventKind.CALL), state_event.aux, state_event.id))
+        f"SELECT {qualified(EVENT_COLUMNS)} FROM {proc_from(hi=True)} WHERE {PROC_WHERE} AND e.kind = ? "
+        "AND e.aux = ? AND b.first_id < ? ORDER BY b.first_id DESC, e.id DESC LIMIT 1",
+        (state_event.id - 1, proc.node_id, proc.idx, int(EventKind.CALL), state_event.aux, state_event.id))
     return rec.events_from_rows([row])[0] if row else None
 
 

@@ -16,7 +16,8 @@ from elixir_scope.store import (
     TraceStore,
 )
 from elixir_scope.store.batch import BatchBuilder, SyntheticTrace
-from elixir_scope.store.db import event_indexes_pending
+from elixir_scope.store.blocks import KIND_FROM, PROC_FROM, PROC_ORDER, PROC_WHERE, kind_where
+from elixir_scope.store.db import event_indexes_pending, refresh_statistics
 
 NS = 1_000_000_000
 
@@ -149,7 +150,7 @@ def test_gaps_are_stored_and_reported_by_queries_that_cross_them(store):
     assert r.stats.by_kind["gap"] == 1
 
 
-EVENT_INDEX_NAMES = {"events_by_process", "events_by_kind", "events_by_time"}
+EVENT_INDEX_NAMES = {"events_by_time"}
 
 
 def _index_names(store) -> set[str]:
@@ -201,12 +202,61 @@ def test_indexes_stay_live_while_a_capture_writes(store):
     live, live_node = new_rec(store, "capturing")
     live.ingest_batch(live_node, b.dict_entries, b.events)
     assert EVENT_INDEX_NAMES <= _index_names(store) and not event_indexes_pending(store.db)
-    plan = " ".join(r[3] for r in store.db.query(
-        "EXPLAIN QUERY PLAN SELECT id FROM events WHERE node_id = ? AND pid = ? ORDER BY id",
-        (old_node, server[1])))
-    assert "events_by_process" in plan, plan
+    # per process and per kind/function: no per-event index entries, the block index instead
+    assert not {"events_by_process", "events_by_kind"} & _index_names(store)
     assert [e.kind for e in store.recording(old.id).events(pid=server[0])] == \
         [e.kind for e in store.recording(live.id).events(pid=server[0])]
+
+
+def _plan(store, sql: str, params: tuple) -> str:
+    return " | ".join(r[3] for r in store.db.query("EXPLAIN QUERY PLAN " + sql, params))
+
+
+def test_block_index_rows_and_plans(store):
+    """Per batch, one block row per process and per (kind, function): exact id ranges whose
+    counts add up to the events; readers seek through them by rowid range (no table scan, no
+    automatic index, no sort for one process)."""
+    assert max(EventKind) < 32  # block_kinds keys pack (aux, kind) with kind in 5 bits
+    rec, node = new_rec(store)
+    t = SyntheticTrace()
+    servers = [t.new_pid() for _ in range(8)]
+    client = t.new_pid()
+    for i in range(400):
+        t.gen_call(client, servers[i % 8], "Elixir.Srv", Atom("ping"), {}, {}, Atom("pong"))
+    b = t.take()
+    assert rec.ingest_batch(node, b.dict_entries, b.events) > 3000
+    marks = [rec.mark(node, ts=10**12 + i, term_bytes=encode(Atom("m"))) for i in range(3)]
+    rec.finish("stopped", {})
+    refresh_statistics(store.db, force=True)
+    n_events = store.db.query_one("SELECT count(*) FROM events")[0]
+    n_blocks = store.db.query_one("SELECT count(*) FROM block_procs")[0]
+    assert n_blocks < n_events / 50  # a few dozen rows, not one per event
+    for (node_id, pid, n, lo, hi) in store.db.query(
+            "SELECT node_id, pid, sum(n), min(first_id), max(last_id) FROM block_procs GROUP BY node_id, pid"):
+        ids = [r[0] for r in store.db.query("SELECT id FROM events WHERE node_id = ? AND pid = ? ORDER BY id",
+                                            (node_id, pid))]
+        assert (n, lo, hi) == (len(ids), ids[0], ids[-1])
+    by_kind = dict(store.db.query("SELECT kind, count(*) FROM events GROUP BY kind"))
+    assert {EventKind[k.upper()]: n for k, n in store.recording(rec.id).stats.by_kind.items()} == by_kind
+    plan = _plan(store, f"SELECT e.id FROM {PROC_FROM} WHERE {PROC_WHERE} ORDER BY {PROC_ORDER}",
+                 (node, servers[0][1]))
+    assert plan == "SEARCH b USING PRIMARY KEY (node_id=? AND pid=?) | " \
+                   "SEARCH e USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)", plan
+    plan = _plan(store, f"SELECT e.id FROM {KIND_FROM} WHERE {kind_where((1, 2))} ORDER BY e.id", (rec.id,))
+    assert "SEARCH k USING PRIMARY KEY" in plan and "SEARCH e USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)" in plan
+    assert "SCAN" not in plan and "AUTOMATIC" not in plan, plan
+    # what the readers return through the blocks is what a plain scan returns
+    r = store.recording(rec.id)
+    want = [row[0] for row in store.db.query("SELECT id FROM events WHERE pid = ? ORDER BY id", (servers[3][1],))]
+    assert [e.id for e in r.events(pid=servers[3][0], limit=5000)] == want
+    assert [e.id for e in r.events(pid=servers[3][0], limit=5000, descending=True)] == want[::-1]
+    page = r.events(pid=servers[3][0], limit=7, after_id=want[10])
+    assert [e.id for e in page] == want[11:18]
+    # by kind: a rare kind through its blocks, a common one in id order; same as a plain scan
+    assert [e.id for e in r.events(kind="mark")] == marks
+    for kind in by_kind:
+        want = [row[0] for row in store.db.query("SELECT id FROM events WHERE kind = ? ORDER BY id", (kind,))]
+        assert [e.id for e in r.events(kind=kind, limit=5000)] == want
 
 
 def test_a_store_left_without_indexes_by_an_older_version_is_repaired_on_open(tmp_path):
@@ -243,3 +293,33 @@ def test_named_view_and_function_filter(store):
     got = r.events(function=MFA("Elixir.Cart", "handle_call", 3))
     assert [e.kind for e in got] == [EventKind.CALL, EventKind.STATE, EventKind.RETURN, EventKind.STATE]
     assert r.events(function=MFA("Elixir.Cart", "nope", 1)) == []
+
+
+def test_density_by_position_from_blocks_is_exact_then_proportional_past_its_read_budget(store, monkeypatch):
+    """Counting by position places whole blocks by their counts and reads the events of blocks
+    straddling a bucket boundary; past STRADDLE_READ_MAX rows read, a straddling block's count is
+    split in proportion to its ids (lane totals stay exact)."""
+    from elixir_scope.store import density
+
+    rec, node = new_rec(store)
+    t = SyntheticTrace()
+    servers = [t.new_pid() for _ in range(6)]
+    client = t.new_pid()
+    for i in range(900):
+        t.gen_call(client, servers[i % 6 if i % 5 else 0], "Elixir.Srv", Atom("ping"), {}, {}, Atom("pong"))
+        if i % 300 == 299:
+            b = t.take()
+            rec.ingest_batch(node, b.dict_entries, b.events)
+    rec.finish("stopped", {})
+    r = store.recording(rec.id)
+    by_time = density.event_density(r, buckets=9)
+    exact = density.event_density(r, buckets=9, exact_max=0)
+    assert [(lane.process, lane.total, lane.counts) for lane in exact.lanes] == \
+        [(lane.process, lane.total, lane.counts) for lane in by_time.lanes]
+    monkeypatch.setattr(density, "STRADDLE_READ_MAX", 0)
+    split = density.event_density(r, buckets=9, exact_max=0)
+    assert [(lane.process, lane.total) for lane in split.lanes] == [(lane.process, lane.total) for lane in exact.lanes]
+    for lane, want in zip(split.lanes, exact.lanes):
+        assert sum(lane.counts) == lane.total
+        assert sum(abs(a - b) for a, b in zip(lane.counts, want.counts)) <= lane.total // 5
+    assert any(lane.counts != want.counts for lane, want in zip(split.lanes, exact.lanes))

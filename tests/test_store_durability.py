@@ -78,7 +78,10 @@ def test_kill_9_mid_ingest_keeps_every_committed_batch(tmp_path):
     last_state = r.state_at(server, r.events(descending=True, limit=1)[0].ts)
     assert last_state.state == {Atom("log"): list(range(calls))}
     names = {row[0] for row in store.db.query("SELECT name FROM sqlite_master WHERE type='index'")}
-    assert "events_by_process" in names  # the indexes were live throughout
+    assert "events_by_time" in names  # the indexes were live throughout
+    # every committed batch came with its block rows (store/blocks.py): whole or not at all
+    assert store.db.query_one("SELECT sum(n) FROM block_procs")[0] == count
+    assert store.db.query_one("SELECT sum(n) FROM block_kinds")[0] == count
     store.close()
 
 
@@ -203,3 +206,52 @@ def test_newer_or_foreign_files_are_refused_untouched(tmp_path):
     with pytest.raises(Exception) as info:
         TraceStore.open(junk)
     assert "damaged or not a database" in str(info.value)
+
+
+def test_schema_4_file_gets_its_block_index_on_open(tmp_path):
+    """A file of schema 4 (per-event indexes on process and kind, no block index) is migrated
+    on its first writable open: block rows built from its events, the two indexes dropped, and
+    every read by process, function or kind returns what it returned before."""
+    path = tmp_path / "v4.db"
+    store = TraceStore.open(path)
+    rec = store.create_recording("old", spec={}, limits={})
+    node = rec.add_node("test@localhost", otp_release="25", time_unit=NS, time_offset=0)
+    t = SyntheticTrace()
+    servers = [t.new_pid() for _ in range(5)]
+    client = t.new_pid()
+    for i in range(600):
+        t.gen_call(client, servers[i % 5 if i % 7 else 0], "Elixir.Srv", Atom("x"), {Atom("n"): i},
+                   {Atom("n"): i + 1}, Atom("ok"))
+        if i % 150 == 149:
+            b = t.take()
+            rec.ingest_batch(node, b.dict_entries, b.events)
+    rec.finish("stopped", {})
+    r = store.recording(rec.id)
+    fn = next(e.mfa for e in r.events(kind="call", limit=1))
+    before = ([[e.id for e in r.events(pid=s[0], limit=10_000)] for s in servers],
+              [e.id for e in r.events(function=fn, limit=10_000)], r.stats.by_kind)
+    assert len(before[0][0]) > len(before[0][1]) > 0
+    store.close()
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        DROP TABLE block_procs;
+        DROP TABLE block_kinds;
+        CREATE INDEX events_by_process ON events (node_id, pid);
+        CREATE INDEX events_by_kind ON events (recording_id, kind, aux);
+        UPDATE meta SET value = '4' WHERE key = 'schema_version';
+    """)
+    conn.close()
+    with pytest.raises(StoreSchemaError, match="older schema 4"):
+        TraceStore.open(path, readonly=True)
+    store = TraceStore.open(path)
+    assert store.db.query_one("SELECT value FROM meta WHERE key='schema_version'")[0] == str(SCHEMA_VERSION)
+    names = {row[0] for row in store.db.query("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert not {"events_by_process", "events_by_kind"} & names
+    total = store.db.query_one("SELECT count(*) FROM events")[0]
+    assert store.db.query_one("SELECT sum(n) FROM block_procs")[0] == total
+    assert 0 < store.db.query_one("SELECT count(*) FROM block_procs")[0] < total / 20
+    r = store.recording(rec.id)
+    after = ([[e.id for e in r.events(pid=s[0], limit=10_000)] for s in servers],
+             [e.id for e in r.events(function=fn, limit=10_000)], r.stats.by_kind)
+    assert after == before
+    store.close()

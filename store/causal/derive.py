@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..blocks import PROC_FROM
 from .lamport_clocks import lamport_clocks
 from .matching import MSG_COLUMNS, match_messages, wall_ns
 
@@ -101,8 +102,15 @@ def _incremental(rec: "Recording", done: int) -> tuple[list, list] | None:
         part = old_sends[i:i + 900]
         known.update(db.query(f"SELECT event_id, lamport FROM clocks WHERE event_id IN "
                               f"({','.join('?' * len(part))})", part))
-    last_ids = db.query("SELECT node_id, pid, max(id) FROM events WHERE recording_id = ? AND id <= ? "
-                        "GROUP BY node_id, pid", (rec.id, done))
+    # each process's last event up to `done`, from the block index (store/blocks.py): blocks
+    # that end by then give it directly, the few straddling `done` are read
+    nodes = "SELECT id FROM nodes WHERE recording_id = ?"
+    last_ids = db.query(
+        "SELECT node_id, pid, max(m) FROM ("
+        f"SELECT node_id, pid, last_id AS m FROM block_procs WHERE node_id IN ({nodes}) AND last_id <= ? "
+        f"UNION ALL SELECT b.node_id, b.pid, max(e.id) FROM {PROC_FROM} WHERE b.node_id IN ({nodes}) "
+        "AND b.first_id <= ? AND b.last_id > ? AND e.id <= ? GROUP BY b.node_id, b.pid, b.first_id"
+        ") GROUP BY node_id, pid", (rec.id, done, rec.id, done, done, done))
     by_id = {eid: (n, p) for n, p, eid in last_ids}
     start = {}
     ids = list(by_id)

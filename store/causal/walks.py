@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..events import Event, EventKind
 from ..gaps import Gap
+from ..blocks import PROC_ORDER, PROC_WHERE, proc_from, reach
 from ..reader import EVENT_COLUMNS
 from .derive import ensure_causal
 
@@ -95,15 +96,15 @@ def _page(rec: "Recording", origin: Event, horizon: dict, past: bool, limit: int
     if not 0 < limit <= 10_000:
         raise ValueError(f"limit must be 1..10000, got {limit}; page with the cursor")
     streams = []
-    for (node_id, pid), bound in horizon.items():  # ids only: the (node_id, pid) index covers them
+    for (node_id, pid), bound in horizon.items():  # through the block index (store/blocks.py)
         if past:
             hi = bound if cursor is None else min(bound, cursor - 1)
-            rows = rec.db.query("SELECT id FROM events WHERE node_id = ? AND pid = ? AND id <= ? "
-                                "ORDER BY id DESC LIMIT ?", (node_id, pid, hi, limit + 1))
+            rows = rec.db.query(f"SELECT e.id FROM {proc_from(hi=True)} WHERE {PROC_WHERE} AND b.first_id <= ? "
+                                "ORDER BY b.first_id DESC, e.id DESC LIMIT ?", (hi, node_id, pid, hi, limit + 1))
         else:
             lo = bound if cursor is None else max(bound, cursor + 1)
-            rows = rec.db.query("SELECT id FROM events WHERE node_id = ? AND pid = ? AND id >= ? "
-                                "ORDER BY id LIMIT ?", (node_id, pid, lo, limit + 1))
+            rows = rec.db.query(f"SELECT e.id FROM {proc_from(lo=True)} WHERE {PROC_WHERE} AND {reach()} "
+                                f"ORDER BY {PROC_ORDER} LIMIT ?", (lo, node_id, pid, lo, lo, limit + 1))
         streams.append([r[0] for r in rows])
     merged = heapq.merge(*streams, reverse=past)
     picked = []

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..blocks import kind_source
 from .context import QueryContext
 from .errors import QuerySyntaxError
 from .fields import MFA_KINDS, text_matches
@@ -133,18 +134,31 @@ class StepCompiler:
         self.text = text
 
     def source(self, plan: StepPlan) -> str:
-        """`events e`, or `events e NOT INDEXED` when the step selects so large a share of the
-        recording (counted on the covering `(recording_id, kind, aux)` index alone) that a
-        sequential read is cheaper than random row lookups."""
+        """`events e NOT INDEXED` when the step selects so large a share of the recording
+        (counted on the block index alone, store/blocks.py) that a sequential read is cheaper
+        than reading the candidates' blocks; `events e` when a condition lists event ids (its
+        rowid lookups are the best access); otherwise the events of the step's kinds and
+        functions through their blocks."""
+        if any("e.id IN (" in w for w in plan.where):
+            return "events e"  # a list of event ids (states conditions): rowid lookups already
         return self.source_for(plan.kind_codes, plan.function_keys)
 
     def source_for(self, kinds: tuple[int, ...], keys: set[tuple[int, int]] | None) -> str:
-        return "events e NOT INDEXED" if self.large(kinds, keys) else "events e"
+        if self.large(kinds, keys):
+            return "events e NOT INDEXED"
+        auxes = None if keys is None else sorted({a for _, a in keys})
+        return kind_source(self.qc.rid, kinds, auxes)
 
-    def large(self, kinds: tuple[int, ...], keys: set[tuple[int, int]] | None) -> bool:
-        total = self.qc.total_events
-        if not total:
-            return False
+    def block_count(self, kinds: tuple[int, ...], keys: set[tuple[int, int]] | None) -> int | None:
+        """Events of these kinds (and functions' aux) in the recording, from the block counts;
+        None when neither is restricted."""
+        got = self._blocks(kinds, keys)
+        return None if got is None else got[0]
+
+    def _blocks(self, kinds: tuple[int, ...], keys: set[tuple[int, int]] | None) -> tuple[int, int] | None:
+        """(events, rows their blocks span) of these kinds and functions; None if unrestricted."""
+        if not kinds and keys is None:
+            return None
         where, params = ["recording_id = ?"], [self.qc.rid]
         if kinds:
             where.append(f"kind IN ({','.join('?' * len(kinds))})")
@@ -152,13 +166,19 @@ class StepCompiler:
         if keys is not None:
             auxes = sorted({a for _, a in keys})
             if not auxes:
-                return False
+                return 0, 0
             where.append(f"aux IN ({','.join('?' * len(auxes))})")
             params += auxes
-        if not kinds and keys is None:
-            return True
-        n = self.qc.db.query_one(f"SELECT count(*) FROM events WHERE {' AND '.join(where)}", params)[0]
-        return n > SCAN_SHARE * total
+        return self.qc.db.query_one("SELECT coalesce(sum(n), 0), coalesce(sum(last_id - first_id + 1), 0) "
+                                    f"FROM block_kinds WHERE {' AND '.join(where)}", params)
+
+    def large(self, kinds: tuple[int, ...], keys: set[tuple[int, int]] | None) -> bool:
+        total = self.qc.total_events
+        if not total:
+            return False
+        got = self._blocks(kinds, keys)
+        # many matches, or blocks so sparse that reading their ranges reads most of the table
+        return got is None or got[0] > SCAN_SHARE * total or got[1] > total // 2
 
     # -------------------------------------------------------------- key sets
     def function_keys(self, pred) -> set[tuple[int, int]]:

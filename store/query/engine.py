@@ -69,7 +69,7 @@ class Engine:
         order_sql, order_params = self.qc.wall_order_sql("e")
         cols = COLS + (", e.payload" if payload else ", NULL")
         where = plan.sql()
-        source = self._time_ordered_source(plan) if first_chunk < CHUNK else "events e"
+        source = self._time_ordered_source(plan) if first_chunk < CHUNK else self._whole_source(plan)
         params = list(order_params) + list(plan.params)
         if after is not None:
             where += f" AND ({order_sql}, e.id) > (?, ?)"
@@ -96,6 +96,13 @@ class Engine:
         except sqlite3.Error as exc:
             raise translate(exc, "reading the store", db.path) from exc
 
+    def _whole_source(self, plan: StepPlan) -> str:
+        """For a whole stream: the step's kinds/functions through their blocks when they are a
+        small share of the recording (store/blocks.py), else the table in time order."""
+        if plan.empty or self.compiler.large(plan.kind_codes, plan.function_keys):
+            return "events e"
+        return self.compiler.source(plan)
+
     def _time_ordered_source(self, plan: StepPlan) -> str:
         """For a page: walk the time index (no sort; the page stops after its rows) unless the
         step matches so few events that sorting them is cheaper than walking past the others.
@@ -114,11 +121,17 @@ class Engine:
         key = (plan.sql(), tuple(plan.params), self.qc.total_events)
         known = _SOURCE_CACHE.setdefault(self.qc.recording, {})
         if key not in known:  # the next pages of the same query (and repeats) skip the count
-            n = self.qc.db.query_one(f"SELECT count(*) FROM (SELECT 1 FROM events e WHERE {plan.sql()} "
-                                     "LIMIT ?)", [*plan.params, cap])[0]
+            # a step of rare kinds/functions: their blocks, then a sort of the few matches
+            n = self.compiler.block_count(plan.kind_codes, plan.function_keys)
+            if n is not None and n < cap:
+                src = self.compiler.source(plan)
+            else:
+                n = self.qc.db.query_one(f"SELECT count(*) FROM (SELECT 1 FROM events e WHERE {plan.sql()} "
+                                         "LIMIT ?)", [*plan.params, cap])[0]
+                src = "events e INDEXED BY events_by_time" if n >= cap else "events e"
             if len(known) >= 256:
                 known.clear()
-            known[key] = "events e INDEXED BY events_by_time" if n >= cap else "events e"
+            known[key] = src
         return known[key]
 
     def pairs(self, plan: StepPlan) -> Pairs:

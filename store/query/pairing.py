@@ -23,6 +23,7 @@ import weakref
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from ..blocks import PROC_ORDER, PROC_WHERE, proc_from, reach
 from .compile import StepCompiler
 
 if TYPE_CHECKING:
@@ -143,10 +144,10 @@ def functions_without_closings(qc: "QueryContext", keys: set[tuple[int, int]] | 
     (called at least twice — certainly traced without return_trace, so "without return" says
     nothing about them; called once — ambiguous: a hang, or no return tracing)."""
     def counts(kinds: str) -> dict[tuple[int, int], int]:
-        if qc.single_node:  # covered by the (recording_id, kind, aux) index: no table reads
+        if qc.single_node:  # the block counts (store/blocks.py): no table reads
             (node,) = qc.clocks
             return {(node, a): n for a, n in qc.db.query(
-                f"SELECT aux, count(*) FROM events WHERE recording_id = ? AND kind IN ({kinds}) "
+                f"SELECT aux, sum(n) FROM block_kinds WHERE recording_id = ? AND kind IN ({kinds}) "
                 "GROUP BY aux", (qc.rid,))}
         return {(nd, a): n for nd, a, n in qc.db.query(
             f"SELECT node_id, aux, count(*) FROM events WHERE recording_id = ? AND kind IN ({kinds}) "
@@ -159,23 +160,24 @@ def functions_without_closings(qc: "QueryContext", keys: set[tuple[int, int]] | 
 
 def closings_for(qc: "QueryContext", calls: list[tuple[int, int, int, int]]) -> dict[int, tuple[int, int, int]]:
     """Closings of a few calls `(id, node, pid, aux)` (a page of rows), found by walking each
-    call's own process forward from it through the `(node_id, pid)` index. The first step
+    call's own process forward from it through its blocks (store/blocks.py). The first step
     reads two events of the call's function after each call — most calls close there — for
     every call of the page in ONE statement (a page of 50 calls is one round trip, not 50);
     the calls still open go on 64 events at a time."""
     out: dict[int, tuple[int, int, int]] = {}
-    step = ("SELECT * FROM (SELECT ? AS cid, id, kind, ts FROM events WHERE node_id = ? AND "
-            "pid = ? AND id > ? AND aux = ? AND kind IN (1, 2, 3) ORDER BY id LIMIT {n})")
+    step = (f"SELECT * FROM (SELECT ? AS cid, e.id, e.kind, e.ts FROM {proc_from(lo=True)} WHERE {PROC_WHERE} "
+            f"AND {reach()} AND e.aux = ? AND e.kind IN (1, 2, 3) ORDER BY {PROC_ORDER} "
+            "LIMIT {n})")
     todo = [(cid, node, pid, aux, 1, cid) for cid, node, pid, aux in calls]
     n = 2  # most calls close at the next event of their function in their process
     while todo:
         step_n = step.format(n=n)
         rows_of: dict[int, list[tuple[int, int, int]]] = {}
-        for i in range(0, len(todo), 100):  # ≤ 500 parameters per statement
-            part = todo[i:i + 100]
+        for i in range(0, len(todo), 70):  # ≤ 500 parameters per statement
+            part = todo[i:i + 70]
             params: list[int] = []
             for cid, node, pid, aux, _depth, after in part:
-                params += [cid, node, pid, after, aux]
+                params += [cid, after + 1, node, pid, after + 1, after + 1, aux]
             for cid, eid, kind, ts in qc.db.query(" UNION ALL ".join([step_n] * len(part)), params):
                 rows_of.setdefault(cid, []).append((eid, kind, ts))
         again = []
