@@ -70,29 +70,40 @@ def resolve_receiver(names: Names, pids: dict, node_id: int, ts: int, to_bytes: 
 
 
 class SendSplitter:
-    """``{Msg, To}`` send payload -> (Msg ETF, To ETF), fast when ``To`` is a pid.
+    """``{Msg, To}`` send payload -> (Msg ETF, To ETF), fast when ``To`` is known to be a pid.
 
     Skipping a large message term by term is the cost of matching; a pid's encoding has a
-    known length given its node name, so the split is tried from the end first: a NEW_PID /
-    PID tail that parses exactly to the end of the payload. Anything else takes the full walk."""
+    known length given its node name, so when the caller knows ``To`` is a pid (the record's
+    ``aux`` names a local receiver) the split is tried from the end first: a NEW_PID / PID
+    whose node atom is one of the recording's node names, parsing exactly to the end of the
+    payload, longest first. Otherwise — and whenever no such tail parses — the message is
+    walked. (A tail test alone is not exact when ``To`` is not a pid: a message ending in
+    ``88`` followed by a ``{Name, Node}`` can parse as a NEW_PID to the end.)"""
 
     _HEAD = b"\x83h\x02"
 
     def __init__(self, node_names: set[str]) -> None:
-        tails = set()
+        self.atoms: dict[int, set[bytes]] = {}  # tail length -> encodings of the node atom
         for name in node_names:
-            n = len(name.encode("utf-8"))
-            for atom_len in (2 + n, 3 + n):  # SMALL_ATOM(_UTF8): tag+1; ATOM(_UTF8): tag+2
-                tails.add(1 + atom_len + 12)  # NEW_PID_EXT
-                tails.add(1 + atom_len + 9)   # PID_EXT
-        self.tails = sorted(tails)
+            b = name.encode("utf-8")
+            n = len(b)
+            encs = [bytes((118,)) + n.to_bytes(2, "big") + b, bytes((100,)) + n.to_bytes(2, "big") + b]
+            if n < 256:
+                encs += [bytes((119, n)) + b, bytes((115, n)) + b]
+            for enc in encs:
+                for fixed in (12, 9):  # NEW_PID_EXT: ID, Serial, Creation(4); PID_EXT: Creation(1)
+                    self.atoms.setdefault(1 + len(enc) + fixed, set()).add(enc)
+        self.tails = sorted(self.atoms, reverse=True)
 
-    def __call__(self, payload: bytes) -> tuple[bytes, bytes]:
+    def __call__(self, payload: bytes, to_is_pid: bool = False) -> tuple[bytes, bytes]:
         n = len(payload)
-        if payload[:3] == self._HEAD:
+        if to_is_pid and payload[:3] == self._HEAD:
             for tail in self.tails:
                 start = n - tail
                 if start > 3 and payload[start] in (88, 103):
+                    head = payload[start + 1:start + 1 + tail - 13 if payload[start] == 88 else start + tail - 9]
+                    if head not in self.atoms[tail]:
+                        continue
                     try:
                         if etfscan.skip(payload, start) == n:
                             return b"\x83" + payload[3:start], b"\x83" + payload[start:]

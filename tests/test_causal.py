@@ -163,12 +163,19 @@ def test_send_payload_split_is_exact_for_any_message():
     msgs = st.recursive(leaves, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                         st.tuples(inner, inner)), max_leaves=12)
 
-    @given(msgs, st.sampled_from([pid, Atom("Elixir.Cache"), (Atom("reg"), Atom("b@h"))]))
+    @given(msgs, st.sampled_from([pid, Atom("Elixir.Cache"), (Atom("reg"), Atom("b@h"))]), st.booleans())
     @settings(max_examples=300, deadline=None)
-    def check(msg, to):
-        assert split(encode((msg, to))) == (encode(msg), encode(to))
+    def check(msg, to, told):
+        # told: the caller knows To is a pid (the fast path); otherwise it must not assume one
+        assert split(encode((msg, to)), to_is_pid=told and isinstance(to, Pid)) == (encode(msg), encode(to))
 
     check()
+    # found by Hypothesis: the integer 88 ('X', NEW_PID_EXT's tag) then a {Name, Node} parses
+    # as a pid to the end of the payload
+    for msg in [(88, 0), (88, Atom("test@localhost"))]:
+        to = (Atom("reg"), Atom("b@h"))
+        assert split(encode((msg, to))) == (encode(msg), encode(to))
+        assert split(encode((msg, pid)), to_is_pid=True) == (encode(msg), encode(pid))
 
 
 def test_messages_between_two_recorded_nodes_are_matched(tmp_path):

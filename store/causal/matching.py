@@ -135,7 +135,7 @@ def match_messages(rec: "Recording", rows: list[tuple] | None = None) -> list[tu
     for eid, node_id, kind, ts, uniq, pid, aux, payload in evs:
         if kind == _SEND:
             try:
-                msg, to = split(payload)
+                msg, to = split(payload, to_is_pid=bool(aux))
             except BatchFormatError:
                 continue
             if mixed:
