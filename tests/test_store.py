@@ -243,3 +243,27 @@ def test_named_view_and_function_filter(store):
     got = r.events(function=MFA("Elixir.Cart", "handle_call", 3))
     assert [e.kind for e in got] == [EventKind.CALL, EventKind.STATE, EventKind.RETURN, EventKind.STATE]
     assert r.events(function=MFA("Elixir.Cart", "nope", 1)) == []
+
+
+def test_ingest_rows_bind_payloads_without_an_adapter_and_hand_bytes_to_python(store):
+    """The hot path hands payloads to SQLite as bytearray slices (bound directly, no adapter
+    lookup per row); the rare rows Python looks into (side tables, large payloads) get bytes.
+    Whatever the type on the way in, the stored events read back byte for byte."""
+    from elixir_scope.store.ingest import _rows
+
+    b = BatchBuilder()
+    p = b.pid(Pid(Atom("test@localhost"), 100, 0, 1))
+    f = b.mfa(("m", "f", 1))
+    small, big = encode([1, b"x"]), encode([b"y" * 2000])
+    b.add(EventKind.CALL, p, f, [1, b"x"])
+    b.raw(EventKind.CALL, p, f, big)
+    b.add(EventKind.EXIT, p, 0, Atom("normal"))
+    batch = b.take()
+    rows, special, large = _rows(bytearray(batch.events))
+    assert [type(r[6]) for r in rows] == [bytearray, bytes, bytes]
+    assert special == [2] and large == [1]
+    rec, node = new_rec(store)
+    assert rec.ingest_batch(node, batch.dict_entries, batch.events) == 3
+    got = store.recording(rec.id).events()
+    assert {type(e.payload_bytes) for e in got} == {bytes}
+    assert got[0].payload_bytes == small and got[1].payload_bytes == big
