@@ -24,6 +24,7 @@ statements in batch order, and ``RecordingWriter`` checks that the batch got con
 
 from __future__ import annotations
 
+import sqlite3
 import struct
 from functools import lru_cache
 
@@ -39,9 +40,10 @@ K_STATE, K_GAP, K_SPAWNED, K_EXIT = 13, 14, 16, 8
 SPECIAL = frozenset({K_STATE, K_GAP, K_SPAWNED, K_EXIT})
 MAX_KIND = max(EventKind)
 CHUNK = 256
-"""Rows per INSERT statement (2 + 8 x 256 = 2,050 parameters, far below SQLite's 32,766). A
-batch's remainder goes in statements of 64, 16, 4 and 1 rows: five statement shapes in all,
-shared by every recording, so they stay in the connection's statement cache."""
+"""Rows per INSERT statement (2 + 8 x 256 = 2,050 parameters; SQLite allows 32,766 since 3.32).
+A batch's remainder goes in statements of 64, 16, 4 and 1 rows: five statement shapes in all,
+shared by every recording, so they stay in the connection's statement cache. A SQLite built
+with a lower parameter limit (999 before 3.32) gets only the shapes that fit."""
 _SIZES = (CHUNK, 64, 16, 4, 1)
 
 
@@ -109,8 +111,11 @@ def insert(c, recording_id: int, node_id: int, values: list) -> int:
     inside the caller's transaction). Returns the number of rows."""
     total = len(values) // VALUES_PER_RECORD
     head = [int(recording_id), int(node_id)]
+    most = c.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     pos, left = 0, total
     for size in _SIZES:
+        if len(head) + VALUES_PER_RECORD * size > most:
+            continue
         sql = None
         step = VALUES_PER_RECORD * size
         while left >= size:

@@ -294,6 +294,26 @@ def test_every_batch_size_is_stored_whole_in_arrival_order(store, count):
     assert store.recording(other.id).info.event_count == 2
 
 
+def test_a_sqlite_with_a_low_parameter_limit_gets_smaller_statements(store):
+    """SQLite builds before 3.32 allow 999 parameters per statement: the 256-row shape (2,050)
+    is skipped and the batch still goes in whole, in order."""
+    import sqlite3
+
+    conn = store._db.conn
+    old = conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    try:
+        b = BatchBuilder()
+        p = b.pid(Pid(Atom("test@localhost"), 100, 0, 1))
+        for i in range(600):
+            b.add(EventKind.SEND, p, 0, (i, Atom("x")), ts=10 + i)
+        rec, node = new_rec(store)
+        assert rec.ingest_batch(node, *_as_args(b.take())) == 600
+    finally:
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, old)
+    got = store.recording(rec.id).events(limit=601)
+    assert [e.ts for e in got] == [10 + i for i in range(600)]
+
+
 def _as_args(batch):
     return batch.dict_entries, batch.events
 
