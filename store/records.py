@@ -72,7 +72,7 @@ def walk(buf: bytearray) -> tuple[list, list[int], list[int]]:
                     raise BatchFormatError(f"bad record at byte {start - HEADER_SIZE}: unknown kind "
                                            f"{kind}; see docs/event-format.md")
                 if kind in SPECIAL:
-                    special.append(len(values) >> 3)
+                    special.append(len(values) >> 3)  # record number: VALUES_PER_RECORD is 8
             if ln >= min_big:
                 big.append(len(values) >> 3)
             extend(h)
