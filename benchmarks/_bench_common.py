@@ -17,7 +17,8 @@ WORKLOAD = b"""
 -module(es_bench_wl).
 -export([f/2, loop/1, spawn_worker/0, worker/0, go/2, dbg_run/2, server/0, start_server/0,
          calls/2, dbg_calls/3, dbg_calls_default/2, handle_call/3, init/1, storm/0, spawn_storm/0,
-         spawn_workers/1, go_all/2, dbg_file/3, dbg_count/2, dbg_calls_file/3, dbg_calls_ts/2]).
+         spawn_workers/1, go_all/2, dbg_file/3, dbg_count/2, dbg_calls_file/3, dbg_calls_ts/2,
+         untraced/2]).
 
 f(I, X) -> {I, X}.
 
@@ -136,6 +137,7 @@ dbg_calls(P, N, Dummy) ->
     dbg:tpl(es_bench_wl, handle_call, 3, [{'_', [], [{return_trace}]}]),
     Us = calls(P, N),
     dbg:stop(),
+    untraced(P, 1000),
     Us.
 
 %% The same, with the trace flags the agent sets (strict monotonic timestamps on every message).
@@ -145,6 +147,7 @@ dbg_calls_ts(P, N) ->
     dbg:tpl(es_bench_wl, handle_call, 3, [{'_', [], [{return_trace}]}]),
     Us = calls(P, N),
     dbg:stop(),
+    untraced(P, 1000),
     Us.
 
 %% The same call workload traced by dbg's file trace port, same spec.
@@ -155,7 +158,20 @@ dbg_calls_file(P, N, File) ->
     Us = calls(P, N),
     dbg:flush_trace_port(),
     dbg:ctpl(), dbg:stop(),
+    untraced(P, 1000),
     Us.
+
+%% dbg:stop/0 may return while P still names dbg's tracer (the default handler can still be
+%% formatting its queue): the next variant of the round would find a tracer active. Clear P's
+%% flags and wait (at most Tries x 10 ms) until it has no tracer; after the timed part.
+untraced(_P, 0) -> busy;
+untraced(P, Tries) ->
+    catch erlang:trace(P, false, [all]),
+    case erlang:trace_info(P, tracer) of
+        {tracer, []} -> ok;
+        undefined -> ok;
+        _ -> timer:sleep(10), untraced(P, Tries - 1)
+    end.
 
 %% dbg as people run it: its default handler formats every trace message (dbg:dhandler/2);
 %% the text goes to /dev/null so no console is involved.
@@ -166,6 +182,7 @@ dbg_calls_default(P, N) ->
     dbg:tpl(es_bench_wl, handle_call, 3, [{'_', [], [{return_trace}]}]),
     Us = calls(P, N),
     dbg:stop(),
+    untraced(P, 1000),
     file:close(Dev),
     Us.
 """

@@ -60,6 +60,9 @@ class CountingSink:
     def add_node(self, *a, **kw) -> int:
         return 1
 
+    def set_node_clock(self, *a, **kw) -> None:
+        pass
+
     def ingest_batch(self, node_id, dict_entries, events) -> int:
         n, off, size = 0, 0, len(events)
         while off < size:

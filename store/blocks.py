@@ -126,20 +126,22 @@ def reach(lo: str = "?", alias: str = "b") -> str:
     return f"{alias}.first_id > {lo} - {SPAN} AND {alias}.last_id >= {lo}"
 
 
-def batch_blocks(rows: list[tuple], first: int, recording_id: int, node_id: int) -> tuple[list, list]:
-    """Block rows of one batch: ``rows`` are ``(kind, flags, ts, uniq, pid, aux, payload)`` with
-    ids ``first, first + 1, …``. This runs once per stored batch on the ingest hot path, so the
-    per-row work is done by C loops (comprehensions, ``Counter``, ``dict(zip(…))``); only the
-    rare sparse keys are walked row by row."""
+def batch_blocks(kinds: list[int], pids: list[int], auxs: list[int], first: int, recording_id: int,
+                 node_id: int) -> tuple[list, list]:
+    """Block rows of one batch, given its records' ``kind``, ``pid`` and ``aux`` columns (ids
+    ``first, first + 1, …``). This runs once per stored batch on the ingest hot path, so the
+    per-row work is done by C loops (slices, comprehensions, ``Counter``, ``dict(zip(…))``);
+    only the rare sparse keys are walked row by row."""
     out_p: list[tuple] = []
     out_k: list[tuple] = []
-    for start in range(0, len(rows), SPAN):  # no block spans more than SPAN ids
-        part = rows[start:start + SPAN] if len(rows) > SPAN else rows
+    total = len(kinds)
+    for start in range(0, total, SPAN):  # no block spans more than SPAN ids
+        stop = start + SPAN
         base = first + start
-        pids = [r[4] for r in part]
-        for pid, lo, hi, n in _runs(pids):
+        for pid, lo, hi, n in _runs(pids[start:stop] if total > SPAN else pids):
             out_p.append((node_id, pid, base + lo, base + hi, n))
-        for key, lo, hi, n in _runs([(r[5] << 5) | r[0] for r in part]):  # kind < 32
+        keys = [(a << 5) | k for a, k in zip(auxs[start:stop], kinds[start:stop])]  # kind < 32
+        for key, lo, hi, n in _runs(keys):
             out_k.append((recording_id, key & 31, key >> 5, base + lo, base + hi, n))
     return out_p, out_k
 
@@ -209,8 +211,8 @@ def build_blocks(c: sqlite3.Connection, lo: int, hi: int, chunk: int = 2000) -> 
 
 def _store_run(c: sqlite3.Connection, run: list[tuple]) -> None:
     """One contiguous run of ids of one recording and node."""
-    rows = [(r[3], 0, 0, 0, r[4], r[5], None) for r in run]
-    procs, kinds = batch_blocks(rows, run[0][0], run[0][1], run[0][2])
+    procs, kinds = batch_blocks([r[3] for r in run], [r[4] for r in run], [r[5] for r in run],
+                                run[0][0], run[0][1], run[0][2])
     insert_blocks(c, procs, kinds)
 
 

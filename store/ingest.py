@@ -1,9 +1,9 @@
 """Writing a recording: nodes, batches of records, gaps, marks, the end.
 
-The hot path is ``RecordingWriter.ingest_batch``: it walks the records binary with one
-precompiled ``struct`` header unpack per record, slices each payload as raw bytes, and inserts
-the whole batch with one ``executemany`` in one transaction (so a batch is stored entirely or
-not at all — a crash mid-batch leaves the previous batches intact). Only the rare kinds are
+The hot path is ``RecordingWriter.ingest_batch``: store/records.py walks the records binary
+(one precompiled ``struct`` header unpack and one payload slice per record) and inserts the
+rows with multi-row INSERT statements, all in one transaction (so a batch is stored entirely
+or not at all — a crash mid-batch leaves the previous batches intact). Only the rare kinds are
 looked at more closely: ``state`` (stored full or as a delta, store/states.py), ``gap``
 (decoded into the gaps table), ``spawned``/``exit`` (process lifetimes); and large ``call``,
 ``return`` and ``state`` payloads, whose large elements are stored once by content
@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 import threading
-import struct
 import time
 from typing import TYPE_CHECKING, Any
 
 from . import blobs as _blobs
+from . import records as _records
 from .blocks import batch_blocks, insert_blocks
 from .db import refresh_statistics
 from .errors import BatchFormatError, RecordingClosedError, RecordingNotFound, StoreCorruptError
@@ -29,11 +29,8 @@ from .states import StateIngestor, StatePolicy
 if TYPE_CHECKING:
     from .db import Database
 
-HEADER = struct.Struct(">BBqqIII")
-HEADER_SIZE = HEADER.size  # 30
-_K_STATE, _K_GAP, _K_SPAWNED, _K_EXIT = 13, 14, 16, 8
-_SPECIAL = frozenset({_K_STATE, _K_GAP, _K_SPAWNED, _K_EXIT})
-_MAX_KIND = max(EventKind)
+HEADER, HEADER_SIZE, _MAX_KIND = _records.HEADER, _records.HEADER_SIZE, _records.MAX_KIND
+_K_STATE, _K_GAP, _K_SPAWNED = _records.K_STATE, _records.K_GAP, _records.K_SPAWNED
 
 _INSERT_EVENTS = ("INSERT INTO events (id, recording_id, node_id, kind, flags, ts, uniq, pid, aux, "
                   "payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -82,50 +79,6 @@ def parse_records(buf: bytes | memoryview) -> list[tuple]:
                                    "docs/event-format.md")
         append((kind, flags, ts, uniq, pid, aux, bytes(mv[start:off])))
     return out
-
-
-def _rows(buf: bytes) -> tuple[list[tuple], list[int], list[int]]:
-    """Event rows ``(kind, flags, ts, uniq, pid, aux, payload)`` of a records binary, the
-    positions of the rare kinds needing side tables, and those of payloads large enough to be
-    cut (store/blobs.py). This loop is the ingest hot path: one precompiled header unpack and
-    one bytes slice per record; the ids, recording and node are not bound per row (see
-    ``_insert_sql``)."""
-    unpack = HEADER.unpack_from
-    n = len(buf)
-    off = 0
-    rows: list[tuple] = []
-    append = rows.append
-    special: list[int] = []
-    big: list[int] = []
-    min_big = _blobs.MIN_PAYLOAD
-    try:
-        while off < n:
-            kind, flags, ts, uniq, pid, aux, ln = unpack(buf, off)
-            start = off + HEADER_SIZE
-            off = start + ln
-            if kind >= 8 or kind == 0:
-                if kind > _MAX_KIND or kind == 0:
-                    raise BatchFormatError(f"bad record at byte {start - HEADER_SIZE}: unknown kind "
-                                           f"{kind}; see docs/event-format.md")
-                if kind in _SPECIAL:
-                    special.append(len(rows))
-            if ln >= min_big:
-                big.append(len(rows))
-            append((kind, flags, ts, uniq, pid, aux, buf[start:off]))
-    except struct.error as exc:
-        raise BatchFormatError(f"events binary cut inside a record header at byte {off} of {n}") from exc
-    if off != n:
-        raise BatchFormatError(f"the last record's payload runs past the end of the events "
-                               f"binary ({off} > {n} bytes); see docs/event-format.md")
-    return rows, special, big
-
-
-def _insert_sql(rid: int, node_id: int) -> str:
-    """The batch INSERT with the recording and node as literals (two fewer bindings per row,
-    measurably faster) and ids left to SQLite: inside the batch's IMMEDIATE transaction they
-    are max(id)+1, +2, … — checked after the insert."""
-    return ("INSERT INTO events (recording_id, node_id, kind, flags, ts, uniq, pid, aux, payload) "
-            f"VALUES ({int(rid)}, {int(node_id)}, ?, ?, ?, ?, ?, ?, ?)")
 
 
 class RecordingWriter:
@@ -188,7 +141,7 @@ class RecordingWriter:
         self._check_open()
         self._check_node(node_id)
         procs, funcs = self._dict_rows(node_id, dict_entries)
-        buf = bytes(events)
+        buf = bytearray(events)  # payload slices bind without an adapter lookup (store/records.py)
         # several nodes' sessions may share this writer (instrument/cluster.py), each storing
         # from its own thread: the delta and blob bookkeeping below is per writer
         with self._batch_lock:
@@ -202,11 +155,11 @@ class RecordingWriter:
                 self._remember(stored[1])
         return stored[0]
 
-    def _write_batch(self, node_id: int, procs: list, funcs: list, buf: bytes) -> tuple[int, list[bytes]]:
+    def _write_batch(self, node_id: int, procs: list, funcs: list, buf: bytearray) -> tuple[int, list[bytes]]:
         rid = self.id
         with self._db.write("storing a batch of trace events") as c:
             first = (c.execute("SELECT max(id) FROM events").fetchone()[0] or 0) + 1
-            rows, special, big = _rows(buf)
+            values, special, big = _records.walk(buf)
             if procs:
                 c.executemany(
                     "INSERT OR REPLACE INTO processes (recording_id, node_id, idx, pid_text, pid_node, "
@@ -219,29 +172,30 @@ class RecordingWriter:
                 c.executemany("INSERT OR REPLACE INTO functions (recording_id, node_id, idx, module, "
                               "function, arity) VALUES (?, ?, ?, ?, ?, ?)", funcs)
             elements: dict[bytes, bytes] = {}
-            dropped = self._special(c, node_id, first, rows, special, elements) if special else 0
+            dropped = self._special(c, node_id, first, values, special, elements) if special else 0
             if big:
-                self._cut(rows, big, elements)
+                self._cut(values, big, elements)
             stored = self._store_elements(c, elements) if elements else []
-            c.executemany(_insert_sql(rid, node_id), rows)
+            count = _records.insert(c, rid, node_id, values)
             last = c.execute("SELECT max(id) FROM events").fetchone()[0]
-            if rows and last != first + len(rows) - 1:  # never expected: ids are sequential here
-                raise StoreCorruptError(f"event ids of the batch are not {first}..{first + len(rows) - 1} "
+            if count and last != first + count - 1:  # never expected: ids are sequential here
+                raise StoreCorruptError(f"event ids of the batch are not {first}..{first + count - 1} "
                                         f"(max is {last}); the batch was rolled back")
-            insert_blocks(c, *batch_blocks(rows, first, rid, node_id))
+            per = _records.VALUES_PER_RECORD
+            insert_blocks(c, *batch_blocks(values[0::per], values[4::per], values[5::per], first, rid, node_id))
             c.execute("UPDATE recordings SET event_count = event_count + ?, dropped_count = "
-                      "dropped_count + ? WHERE id = ?", (len(rows), dropped, rid))
-        return len(rows), stored
+                      "dropped_count + ? WHERE id = ?", (count, dropped, rid))
+        return count, stored
 
     @staticmethod
-    def _cut(rows: list, big: list, elements: dict) -> None:
+    def _cut(values: list, big: list, elements: dict) -> None:
         """Large call/return/state payloads -> skeletons; their large elements -> ``elements``."""
-        for pos in big:
-            row = rows[pos]
-            if row[0] in _blobs.CUT_KINDS and row[6] is not None:
-                got = _blobs.cut(row[6])
+        for i in big:
+            kind, *_, payload = _records.record(values, i)
+            if kind in _blobs.CUT_KINDS and payload is not None:
+                got = _blobs.cut(payload)
                 if got is not None:
-                    rows[pos] = row[:6] + (got[0],)
+                    _records.set_payload(values, i, got[0])
                     elements.update(got[1])
 
     def _store_elements(self, c, elements: dict) -> list[bytes]:
@@ -266,14 +220,14 @@ class RecordingWriter:
             self._known_blobs.clear()
         self._known_blobs.update(hashes)
 
-    def _special(self, c, node_id: int, first: int, rows: list, special: list, elements: dict) -> int:
+    def _special(self, c, node_id: int, first: int, values: list, special: list, elements: dict) -> int:
         """State, gap, spawned and exit records: side tables (same transaction). Returns the
         number of events the batch's gap records say were dropped."""
         from .gaps import decode_gap_payload
 
         states, gaps, born, died = [], [], [], []
         for pos in special:
-            kind, flags, ts, uniq, pid, aux, payload = rows[pos]
+            kind, flags, ts, uniq, pid, aux, _len, payload = _records.record(values, pos)
             eid = first + pos
             if kind == _K_STATE:
                 states.append((pos, (eid, ts, uniq, pid, aux, payload)))
@@ -298,7 +252,7 @@ class RecordingWriter:
                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", srows)
             for pos, s in states:
                 if s[0] in large:
-                    rows[pos] = rows[pos][:-1] + (None,)
+                    _records.set_payload(values, pos, None)
         if gaps:
             c.executemany("INSERT INTO gaps (recording_id, node_id, event_id, ts, count, reason, "
                           "detail) VALUES (?, ?, ?, ?, ?, ?, ?)", gaps)
