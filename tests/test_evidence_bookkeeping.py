@@ -8,14 +8,7 @@ from __future__ import annotations
 import pytest
 
 from elixir_scope.agents.capture import _supervision
-from elixir_scope.agents.evidence import build_facts
-from elixir_scope.agents.view import RecordingView
-from elixir_scope.instrument.capture import CapturePlan
-from elixir_scope.instrument.dist import Node
-from elixir_scope.instrument.session import CaptureSession
-from elixir_scope.instrument.specs import compile_spec
-from elixir_scope.store import TraceStore
-from support.nodes import start_node
+from support.fact_recording import record_facts
 
 APP = r'''
 defmodule Loans.Archive do
@@ -226,39 +219,14 @@ MODULES = ["Loans.Log", "Loans.Ledger", "Loans.Scanner", "Weather.Gauge", "Mail.
 
 @pytest.fixture(scope="module")
 def book(tmp_path_factory):
-    import asyncio
+    async def supervisors(conn, session):
+        # the supervisors as a diagnosis reads them (agents/capture.py): the children's shutdown values
+        await _supervision(conn, session, "start", ["Elixir.Books"] + [f"Elixir.{m}" for m in MODULES], [], 20_000)
 
-    tmp = tmp_path_factory.mktemp("bookkeeping")
-    src = tmp / "books.ex"
-    src.write_text(APP)
-    node = start_node("elixir", elixir_files=[src], eval_code="{:ok, _} = Books.start()")
-
-    async def record() -> RecordingView:
-        dist = Node()
-        try:
-            conn = await dist.connect(node.name, cookie=node.cookie)
-            store = TraceStore.open(tmp / "b.db")
-            plan = CapturePlan(specs=tuple(compile_spec(f"{m} :: return") for m in MODULES),
-                               state_modules=tuple(f"Elixir.{m}" for m in MODULES), message_procs="all",
-                               lifecycle_procs="all")
-            rec = store.create_recording("bookkeeping facts", spec=plan.describe(), limits={})
-            session = await CaptureSession.start(conn, rec, plan)
-            # the supervisors as a diagnosis reads them (agents/capture.py): the children's shutdown values
-            await _supervision(conn, session, "start", ["Elixir.Books"] + [f"Elixir.{m}" for m in MODULES], [], 20_000)
-            await conn.rpc("Elixir.Books", "run", [])
-            result = await session.stop()
-            assert result.stats.dropped == 0
-            return RecordingView.from_recording(store.recording(result.recording_id))
-        finally:
-            await dist.close()
-
-    try:
-        view = asyncio.run(record())
-    finally:
-        node.stop()
-    b = build_facts(view)
-    assert not b.errors, b.errors
-    return b
+    return record_facts(tmp_path_factory.mktemp("bookkeeping"), APP, start="Books.start()", run="Elixir.Books",
+                        specs=[f"{m} :: return" for m in MODULES],
+                        state_modules=tuple(f"Elixir.{m}" for m in MODULES), lifecycle_procs="all",
+                        before_run=supervisors)
 
 
 def _only(book, kind):

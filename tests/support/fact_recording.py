@@ -20,12 +20,13 @@ from .nodes import start_node
 
 
 def record_facts(tmp: Path, source: str, *, start: str, run: str, specs: list[str],
-                 state_modules: tuple[str, ...] = (),
+                 state_modules: tuple[str, ...] = (), lifecycle_procs: Any = None,
                  before_run: Callable[[Any, CaptureSession], Awaitable[None]] | None = None) -> FactBook:
     """Start ``source`` on a fresh node with ``start`` (Elixir), record ``specs`` while
     ``run`` (``"Elixir.Mod"``, a function of arity 0 named ``run``) runs over rpc, and return
     the facts — failing when the capture dropped events or an analysis failed. ``before_run``
-    (connection, session) runs once the capture is on, before ``run``."""
+    (connection, session) runs once the capture is on, before ``run``; ``lifecycle_procs``
+    (CapturePlan's) when spawns, exits and links are needed too."""
     src = tmp / "app.ex"   # one app per tmp folder
     src.write_text(source)
     node = start_node("elixir", elixir_files=[src], eval_code="{:ok, _} = " + start)
@@ -35,8 +36,9 @@ def record_facts(tmp: Path, source: str, *, start: str, run: str, specs: list[st
         try:
             conn = await dist.connect(node.name, cookie=node.cookie)
             store = TraceStore.open(tmp / "facts.db")
+            extra = {"lifecycle_procs": lifecycle_procs} if lifecycle_procs is not None else {}
             plan = CapturePlan(specs=tuple(compile_spec(s) for s in specs), state_modules=state_modules,
-                               message_procs="all")
+                               message_procs="all", **extra)
             rec = store.create_recording("facts", spec=plan.describe(), limits={})
             session = await CaptureSession.start(conn, rec, plan)
             if before_run is not None:
