@@ -72,32 +72,41 @@ def test_plan_traces_ets_writes_with_their_outcome():
     assert ":ets.lookup(:garage_levels, _)" in specs
 
 
-async def test_a_rescued_ets_badarg_is_a_caught_failure(tmp_path: Path, kb_index_dir):
-    src = tmp_path / "parking.ex"
-    src.write_text(APP)
-    node = start_node("elixir", elixir_files=[src], eval_code="{:ok, _} = Parking.start()")
+async def _diagnose(tmp_path: Path, kb_index_dir, source: str, app: str, symptom: str):
+    """Start ``source`` on a fresh node (``App.start()``), diagnose ``symptom`` with ``App.trigger()``
+    in one round; the report and the facts of its recording."""
+    src = tmp_path / "app.ex"
+    src.write_text(source)
+    node = start_node("elixir", elixir_files=[src], eval_code=f"{{:ok, _}} = {app}.start()")
     dist = Node()
     try:
         conn = await dist.connect(node.name, cookie=node.cookie)
         store = TraceStore.open(tmp_path / "d.db")
-        ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, knowledge_dir=kb_index_dir)
-        report = await diagnose(DiagnosisInput(
-            symptom="the garage barrier lets every car in although level-1 has only 5 places; nothing errors",
-            node=node.name, trigger="Parking.trigger()", seconds=1.0, max_rounds=1), ctx)
-        assert report.capture["dropped"] == 0, report.capture
-        book = build_facts(RecordingView.from_recording(store.recording(report.recording_id)))
-        caught = book.of_kind("caught_failure")
-        assert caught, [f.title for f in book.facts]
-        f = caught[0]
-        assert (f.culprit.module, f.culprit.function, f.culprit.detail) == ("Parking.Gate", "room?/1", "true")
-        assert f.signatures == ["return:exception_caught", "exception:badarg:ets"], f.signatures
-        # 120 cars, each refused by the table and let in: one fact, the repeats as evidence
-        assert len(caught) == 1 and "120 time(s)" in f.summary, f.summary
-        assert report.root_cause is not None and report.root_cause.culprit.module == "Parking.Gate"
-        store.close()
+        try:
+            ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, knowledge_dir=kb_index_dir)
+            report = await diagnose(DiagnosisInput(symptom=symptom, node=node.name, trigger=f"{app}.trigger()",
+                                                   seconds=1.0, max_rounds=1), ctx)
+            return report, build_facts(RecordingView.from_recording(store.recording(report.recording_id)))
+        finally:
+            store.close()
     finally:
         await dist.close()
         node.stop()
+
+
+async def test_a_rescued_ets_badarg_is_a_caught_failure(tmp_path: Path, kb_index_dir):
+    report, book = await _diagnose(
+        tmp_path, kb_index_dir, APP, "Parking",
+        "the garage barrier lets every car in although level-1 has only 5 places; nothing errors")
+    assert report.capture["dropped"] == 0, report.capture
+    caught = book.of_kind("caught_failure")
+    assert caught, [f.title for f in book.facts]
+    f = caught[0]
+    assert (f.culprit.module, f.culprit.function, f.culprit.detail) == ("Parking.Gate", "room?/1", "true")
+    assert f.signatures == ["return:exception_caught", "exception:badarg:ets"], f.signatures
+    # 120 cars, each refused by the table and let in: one fact, the repeats as evidence
+    assert len(caught) == 1 and "120 time(s)" in f.summary, f.summary
+    assert report.root_cause is not None and report.root_cause.culprit.module == "Parking.Gate"
 
 
 CRASH_APP = '''
@@ -145,25 +154,11 @@ end
 async def test_a_fallback_after_the_target_crashed_is_explained_by_the_crash(tmp_path: Path, kb_index_dir):
     """The caller catches the exit of a call whose target crashed: the crash is the first cause
     (it is logged anyway), the fallback only its consequence."""
-    src = tmp_path / "bakery.ex"
-    src.write_text(CRASH_APP)
-    node = start_node("elixir", elixir_files=[src], eval_code="{:ok, _} = Bakery.start()")
-    dist = Node()
-    try:
-        conn = await dist.connect(node.name, cookie=node.cookie)
-        store = TraceStore.open(tmp_path / "d.db")
-        ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, knowledge_dir=kb_index_dir)
-        report = await diagnose(DiagnosisInput(
-            symptom="the stock of rye bread was reset after a croissant was sold",
-            node=node.name, trigger="Bakery.trigger()", seconds=1.0, max_rounds=1), ctx)
-        book = build_facts(RecordingView.from_recording(store.recording(report.recording_id)))
-        caught = book.of_kind("caught_failure")
-        assert len(caught) == 1, [f.title for f in book.facts]
-        assert (caught[0].culprit.module, caught[0].culprit.function) == ("Bakery.Counter", "take/1")  # the catcher
-        origin = book.origin(caught[0])
-        assert origin.detector == "exception", [(f.id, f.caused_by) for f in book.facts]
-        assert (origin.culprit.module, origin.culprit.function) == ("Bakery.Stock", "take/1")
-        store.close()
-    finally:
-        await dist.close()
-        node.stop()
+    _, book = await _diagnose(tmp_path, kb_index_dir, CRASH_APP, "Bakery",
+                              "the stock of rye bread was reset after a croissant was sold")
+    caught = book.of_kind("caught_failure")
+    assert len(caught) == 1, [f.title for f in book.facts]
+    assert (caught[0].culprit.module, caught[0].culprit.function) == ("Bakery.Counter", "take/1")  # the catcher
+    origin = book.origin(caught[0])
+    assert origin.detector == "exception", [(f.id, f.caused_by) for f in book.facts]
+    assert (origin.culprit.module, origin.culprit.function) == ("Bakery.Stock", "take/1")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
@@ -11,29 +10,13 @@ import pytest
 
 from elixir_scope.cli import main
 from support.nodes import short_host
+from support.cli_run import run_fail, run_json
 
 
 @pytest.fixture(scope="module")
 def target(sample_app_module):
     n = sample_app_module
     return ["--node", n.name, "--cookie", n.cookie]
-
-
-def run_json(capsys, *argv):
-    code = main([*argv, "--json"])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    return json.loads(captured.out)
-
-
-def run_fail(capsys, *argv) -> str:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    assert code != 0
-    assert "Traceback" not in captured.err
-    lines = captured.err.strip().splitlines()
-    assert lines[0].startswith("error: ")
-    return captured.err
 
 
 def test_overview_json(capsys, target, sample_app_module):

@@ -9,9 +9,9 @@ import socket
 import duckdb
 import pytest
 
-from elixir_scope.cli import main
 from support.cart_recording import build_cart_recording
 from support.otlp_receiver import OtlpReceiver
+from support.cli_run import run
 
 
 @pytest.fixture(scope="module")
@@ -19,12 +19,6 @@ def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli_export") / "traces.db"
     build_cart_recording(path)
     return str(path)
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
 
 
 def test_export_to_otlp(capsys, store):

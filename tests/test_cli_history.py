@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from elixir_scope.cli import main
 from support.cart_recording import build_cart_recording
+from support.cli_run import run
 
 
 @pytest.fixture(scope="module")
@@ -16,12 +16,6 @@ def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli_history") / "traces.db"
     build_cart_recording(path)
     return str(path)
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
 
 
 def test_query_table_json_and_paging(capsys, store):

@@ -4,7 +4,6 @@ Elixir and (--syntax erlang) Erlang."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 
@@ -12,6 +11,7 @@ import pytest
 
 from elixir_scope.cli import main
 from support.nodes import REPO, start_node
+from support.cli_run import run_json, run_ok as run
 
 LIVE_APP = REPO / "tests" / "fixtures" / "live_app" / "live_app.ex"
 
@@ -26,17 +26,6 @@ def live_node():
 @pytest.fixture(scope="module")
 def target(live_node):
     return ["--node", live_node.name, "--cookie", live_node.cookie]
-
-
-def run(capsys, *argv) -> str:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    return captured.out
-
-
-def run_json(capsys, *argv):
-    return json.loads(run(capsys, *argv, "--json"))
 
 
 def test_state_in_elixir_and_erlang(capsys, target):

@@ -4,17 +4,15 @@ and MCP (``start_capture`` with ``nodes`` / ``cluster``) against a real three-no
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from mcp import Client
 
-from elixir_scope.cli import main
 from elixir_scope.mcp_server.config import ServerConfig
 from elixir_scope.mcp_server.server import build_server
 from elixir_scope.store import TraceStore
 from support.cluster import start_cluster, stop_cluster
 from support.nodes import short_host, unique
+from support.cli_run import run_fail, run_json
 
 
 @pytest.fixture(scope="module")
@@ -22,21 +20,6 @@ def busy_cluster():
     nodes = start_cluster(traffic_ms=50)
     yield nodes
     stop_cluster(nodes)
-
-
-def run_json(capsys, *argv):
-    code = main([*argv, "--json"])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    return json.loads(captured.out)
-
-
-def run_fail(capsys, *argv) -> str:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    assert code != 0 and "Traceback" not in captured.err
-    assert captured.err.strip().splitlines()[0].startswith("error: ")
-    return captured.err
 
 
 def test_cli_record_two_nodes_then_the_whole_cluster(capsys, busy_cluster, tmp_path):

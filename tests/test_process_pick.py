@@ -9,12 +9,12 @@ import json
 import pytest
 from mcp import Client
 
-from elixir_scope.cli import main
 from elixir_scope.instrument.etf import Atom
 from elixir_scope.mcp_server.config import ServerConfig
 from elixir_scope.mcp_server.server import build_server
 from elixir_scope.store import TraceStore
 from support.query_records import flush, new_recording
+from support.cli_run import run
 
 
 @pytest.fixture
@@ -32,12 +32,6 @@ def restarted(tmp_path) -> str:
     writer.finish("stopped")
     store.close()
     return str(path)
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_cli_state_at_by_pid_forms_and_ambiguous_name(capsys, restarted):
