@@ -23,7 +23,6 @@ checkpointer, a long diagnosis can be inspected step by step or resumed (``threa
 from __future__ import annotations
 
 import time
-from contextlib import asynccontextmanager
 from pathlib import Path
 from dataclasses import asdict
 from functools import lru_cache
@@ -41,6 +40,7 @@ from .evidence import build_facts
 from .evidence.nodes import unrecorded_calls
 from .findings import KnowledgeRef, Report
 from .hypotheses import rank
+from .rounds import decided, modules_seen, next_round_reason, out_of_sight, weak, wider
 from .state import DiagnosisInput, DiagnosisState
 from .view import RecordingView
 
@@ -214,34 +214,6 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
             "unrecorded": [list(x) for x in unrecorded_calls(view)]}
 
 
-def decided(state: DiagnosisState) -> tuple[bool, str]:
-    """Whether the leading hypothesis is confirmed, and why (or why not)."""
-    from .hypotheses import MIN_VERDICT
-
-    hs = state.hypotheses
-    if not hs:
-        return False, "no fact in the recording supports any explanation"
-    top = hs[0]
-    if top.evidence_score < MIN_VERDICT:
-        return False, f"the best evidence ({top.title}) is too weak ({top.evidence_score:.2f} < {MIN_VERDICT})"
-    if len(hs) > 1:
-        second = hs[1]
-        same = (top.culprit and second.culprit and (top.culprit.module, top.culprit.function)
-                == (second.culprit.module, second.culprit.function))
-        if not same and top.score - second.score < 0.03 and second.evidence_score >= MIN_VERDICT:
-            return False, f"two explanations remain close: {top.title} ({top.score:.2f}) and {second.title} ({second.score:.2f})"
-    return True, f"{top.title} is confirmed by {len(top.supporting_events)} event(s)"
-
-
-def out_of_sight(state: DiagnosisState) -> list[str]:
-    """The nodes not recorded that the leading culprit's process called without an answer: what
-    holds it up is there, out of sight."""
-    top = state.hypotheses[0] if state.hypotheses else None
-    if top is None or top.culprit is None or not top.culprit.process:
-        return []
-    return list(dict.fromkeys(node for node, caller in state.unrecorded if caller == top.culprit.process))
-
-
 @_timed("judge")
 async def judge(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> dict:
     ok, why = decided(state)
@@ -249,7 +221,7 @@ async def judge(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> di
     elapsed = time.time() - (state.started_at or time.time())
     rounds_left = (live and state.plan is not None and state.round < state.max_rounds
                    and elapsed + state.seconds < state.time_budget)
-    beyond = out_of_sight(state) if not _weak(state) else []
+    beyond = out_of_sight(state) if not weak(state) else []
     if beyond and rounds_left and runtime.context.connect_node is not None:
         # the culprit itself waits on a node nobody recorded: what holds it up is there
         ok, why = False, (f"{state.hypotheses[0].culprit.process} waits in a call to a process on "
@@ -260,7 +232,7 @@ async def judge(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> di
     elif more and beyond:
         nxt = "not decided (" + why + "): record " + ", ".join(beyond) + " too, in the same recording"
     elif more:
-        nxt = "not decided (" + why + "): " + _next_round_reason(state)
+        nxt = "not decided (" + why + "): " + next_round_reason(state)
     elif not live or state.plan is None:
         nxt = "not decided (" + why + "); a saved recording gets no further round"
     elif state.round >= state.max_rounds:
@@ -296,24 +268,6 @@ async def judge(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> di
     return {"rounds": state.rounds + [record], "another_round": more, "best_round": best_round, **update}
 
 
-def _weak(state: DiagnosisState) -> bool:
-    """Nothing decisive was seen: no hypothesis, or the best one's evidence under the bar."""
-    from .hypotheses import MIN_VERDICT
-
-    return not state.hypotheses or state.hypotheses[0].evidence_score < MIN_VERDICT
-
-
-def _next_round_reason(state: DiagnosisState) -> str:
-    if _weak(state):
-        return f"nothing relevant was seen: record {_wider(state.seconds):g} s instead of {state.seconds:g} s, with every module that appeared"
-    names = ", ".join(h.title for h in state.hypotheses[:2])
-    return f"refocus on {names}: record what their signatures need, with the modules that appeared"
-
-
-def _wider(seconds: float) -> float:
-    return round(min(seconds * 3.0, 60.0), 1)
-
-
 def route_after_judge(state: DiagnosisState) -> Literal["refocus", "explain"]:
     return "refocus" if state.another_round else "explain"
 
@@ -324,7 +278,7 @@ async def refocus(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> 
     ctx = runtime.context
     rec = ctx.store.recording(state.recording_id)
     view = RecordingView.from_recording(rec)
-    appeared = _modules_seen(view)
+    appeared = modules_seen(view)
     known = set(state.survey.get("app_modules", []))
     focus = list(state.focus)
     for m in sorted(appeared - known):
@@ -340,7 +294,7 @@ async def refocus(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> 
             if not h.id.startswith("fact:"):
                 ev = kb.get(h.id).evidence
                 needs.extend(n for n in (ev.record if ev else ()) if n not in needs)
-    seconds = _wider(state.seconds) if _weak(state) else state.seconds
+    seconds = wider(state.seconds) if weak(state) else state.seconds
     budget_left = state.time_budget - (time.time() - (state.started_at or time.time()))
     seconds = max(0.5, min(seconds, budget_left - 1.0))
     await ctx.report_progress(f"round {state.round + 1}: refocusing", 0.2)
@@ -361,26 +315,6 @@ async def refocus(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> 
         survey = asdict(merged)
     return {"round": state.round + 1, "focus": focus, "needs": needs, "seconds": seconds, "survey": survey,
             "errors": errors}
-
-
-def _modules_seen(view: RecordingView) -> set[str]:
-    """Application modules the recording shows running: callbacks, initial calls, registered
-    module names, stack frames of exits."""
-    from .evidence.reasons import stack_frames
-    from .view import is_app_module
-
-    out = set()
-    for c in view.calls:
-        if is_app_module(c.module):
-            out.add(c.module.removeprefix("Elixir."))
-    for p in view.procs.values():
-        if p.init_module and is_app_module(p.init_module):
-            out.add(p.init_module.removeprefix("Elixir."))
-    for e in view.exits:
-        for f in stack_frames(e.reason):
-            if is_app_module(f.module):
-                out.add(f.module.removeprefix("Elixir."))
-    return out
 
 
 @_timed("explain")
@@ -463,31 +397,6 @@ def route_after_explain(state: DiagnosisState) -> Literal["refocus", "report"]:
 async def finish(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> dict:
     report = state.report.model_copy(update={"timings_ms": dict(state.timings_ms)})
     return {"report": report}
-
-
-# The types the graph's state holds, allowed when a checkpoint is read back (LangGraph refuses
-# unregistered classes from msgpack checkpoints).
-CHECKPOINT_TYPES = [("elixir_scope.agents.findings", n) for n in (
-    "Report", "Finding", "Hypothesis", "KnowledgeRef", "Plan", "PlannedSpec", "Culprit", "Evidence", "StateDiff",
-    "StateChange", "MessageArrow", "Location", "Narrative", "RoundRecord")]
-
-
-def checkpoint_serde():
-    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-
-    return JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES)
-
-
-@asynccontextmanager
-async def sqlite_checkpointer(path):
-    """A SQLite checkpointer (``langgraph-checkpoint-sqlite``) for resumable diagnoses."""
-    import aiosqlite
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-    async with aiosqlite.connect(str(path)) as conn:
-        saver = AsyncSqliteSaver(conn, serde=checkpoint_serde())
-        await saver.setup()
-        yield saver
 
 
 def build_graph(checkpointer=None):

@@ -130,7 +130,7 @@ async def test_healthy_app_is_not_blamed(tmp_path, kb_dir):
 async def test_diagnose_an_existing_recording_with_checkpoints(tmp_path, kb_dir):
     """A saved recording is diagnosed again without the live node (the samples and registry keys
     travel inside it), and the checkpointed graph state can be inspected afterwards."""
-    from elixir_scope.agents.graph import sqlite_checkpointer
+    from elixir_scope.agents.checkpoints import sqlite_checkpointer
 
     first, store = await run_diagnosis("unheard_pubsub", tmp_path, kb_dir)
     async with sqlite_checkpointer(tmp_path / "ckpt.db") as saver:

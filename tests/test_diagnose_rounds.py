@@ -82,7 +82,8 @@ async def test_bad_round_options_are_refused(tmp_path, kb_dir):
 async def test_an_interrupted_diagnosis_resumes_from_its_last_step(tmp_path, kb_dir):
     """The graph state is checkpointed after every step: a diagnosis stopped before it explained
     resumes from there (no new capture, no new detection) and ends with the same culprit."""
-    from elixir_scope.agents.graph import DiagnosisInterrupted, build_graph, resume, sqlite_checkpointer
+    from elixir_scope.agents.checkpoints import sqlite_checkpointer
+    from elixir_scope.agents.graph import DiagnosisInterrupted, build_graph, resume
 
     node = start_node("elixir", elixir_files=[FIXTURE], eval_code="{:ok, _} = DelayedCrash.start()")
     dist = Node()

@@ -118,7 +118,7 @@ async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
         thread = thread or f"diagnosis-{uuid.uuid4().hex[:12]}"
         out.note(f"checkpointing as thread {thread} in {args.checkpoint} (resume with --checkpoint "
                  f"{args.checkpoint} --thread {thread} --resume)")
-        from elixir_scope.agents.graph import sqlite_checkpointer
+        from elixir_scope.agents.checkpoints import sqlite_checkpointer
 
         saver_cm = sqlite_checkpointer(args.checkpoint)
         checkpointer = await saver_cm.__aenter__()
