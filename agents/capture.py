@@ -32,7 +32,7 @@ from elixir_scope.instrument.survey import app_modules, registry_keys
 from .context import DiagnosisContext
 from .findings import Plan
 from .marks import resource_mark, supervisor_mark
-from .view import REGISTRY_TAG, SAMPLE_TAG
+from .view_build import REGISTRY_TAG, SAMPLE_TAG
 
 
 @dataclass

@@ -266,7 +266,7 @@ async def test_a_pid_kept_from_before_its_node_restarted_is_an_address_that_is_g
 def test_every_nodes_timestamps_land_in_the_first_nodes_frame():
     """ts + time_offset is a node's clock on the recording's common clock; the view puts it in
     the first node's monotonic frame, whatever the node's time unit."""
-    from elixir_scope.agents.view import _Frames
+    from elixir_scope.agents.view_build import _Frames
     from elixir_scope.store.events import NodeInfo
 
     a = NodeInfo(1, 1, "a@h", "25", 1_000_000_000, 5_000_000_000, 0)       # ns, offset 5 s
