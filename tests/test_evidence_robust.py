@@ -17,7 +17,7 @@ def test_a_failing_analysis_is_named_and_the_others_still_run(monkeypatch):
     def broken(view, book):
         raise ValueError("an unusual recording")
 
-    monkeypatch.setattr(evidence.silent, "hot_callbacks", broken)
+    monkeypatch.setattr(evidence.rates, "hot_callbacks", broken)
     book = evidence.build_facts(_empty_view())
     assert book.facts == []
     assert len(book.errors) == 1 and "an unusual recording" in book.errors[0]

@@ -12,12 +12,14 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   messages to dead processes, failed calls; :mod:`.nodes` — messages and calls still addressed
   to a node after it went away; :mod:`.supervision` — restart loops, siblings
   restarted by a strategy, children not restarted, init calling its supervisor;
-- :mod:`.silent` — ignored error returns, messages handled with no effect, hot callbacks,
-  unbounded state growth; :mod:`.caught` — failures caught and turned into an ordinary value;
-  :mod:`.postponed` — gen_statem events postponed in a state the machine never leaves;
-  :mod:`.signals` — ``exit(pid, :normal)`` sent to a process that ignores it;
-  unbounded state growth; :mod:`.receives` — messages a receive inside a callback took from
-  the behaviour loop and dropped; :mod:`.deliveries` — one dispatch delivering the same message
+- :mod:`.ignored` — ignored error returns, messages handled with no effect; :mod:`.rates` — hot
+  callbacks, periodic timers whose rate jumps; :mod:`.statem` — gen_statem events dropped in one
+  state; :mod:`.growth` — unbounded state growth (these four share :mod:`.common`, the
+  vocabulary of culprits, message shapes, state pairs and senders); :mod:`.caught` — failures
+  caught and turned into an ordinary value; :mod:`.postponed` — gen_statem events postponed in
+  a state the machine never leaves; :mod:`.signals` — ``exit(pid, :normal)`` sent to a process
+  that ignores it; :mod:`.receives` — messages a receive inside a callback took from the
+  behaviour loop and dropped; :mod:`.deliveries` — one dispatch delivering the same message
   twice to one process; :mod:`.ordering` — a message dropped because the one introducing
   what it refers to came later by another path; :mod:`.readiness` — calls answered before
   the set-up ``init/1`` started elsewhere finished; :mod:`.stale` — reads that still answer
@@ -41,9 +43,9 @@ The order is deterministic: the same recording always gives the same facts and i
 from __future__ import annotations
 
 from ..view import RecordingView
-from . import (addresses, bursts, caught, counters, data, demand, deliveries, failures, nodes, ordering, paging,
-               postponed, readiness, receives, replies, resources, shutdown, signals, silent, stale, supervision,
-               timeouts, values, variants, waits, zones)
+from . import (addresses, bursts, caught, counters, data, demand, deliveries, failures, growth, ignored, nodes,
+               ordering, paging, postponed, rates, readiness, receives, replies, resources, shutdown, signals, stale,
+               statem, supervision, timeouts, values, variants, waits, zones)
 from .book import FactBook
 
 __all__ = ["FactBook", "build_facts"]
@@ -112,8 +114,8 @@ def build_facts(view: RecordingView) -> FactBook:
         supervision.init_calls_parent,
         supervision.already_started,
         waits.blocked_chains, failures.link_calls,
-        silent.ignored_errors, caught.caught_failures, silent.no_effect_messages, silent.hot_callbacks, silent.rate_changes,
-        silent.statem_events, postponed.postponed_events, signals.normal_exits, silent.state_growth,
+        ignored.ignored_errors, caught.caught_failures, ignored.no_effect_messages, rates.hot_callbacks, rates.rate_changes,
+        statem.statem_events, postponed.postponed_events, signals.normal_exits, growth.state_growth,
         receives.nested_receive_lost, deliveries.duplicate_deliveries, ordering.early_messages,
         readiness.answered_before_ready,
         values.state_reverts, values.children_down, values.atoms_from_input, values.type_mismatch,

@@ -13,7 +13,7 @@ from collections import defaultdict
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
-from .silent import _culprit
+from .common import culprit_of
 
 MIN_PROCS = 5
 MIN_MS = 5.0   # median duration of the calls of a burst
@@ -76,7 +76,7 @@ def stampedes(view: RecordingView, book: FactBook) -> None:
                      + ": every caller found nothing (a cold cache, an expired entry) and did the work itself, at once "
                        "— a stampede on whatever that call costs (an external API's quota, a database)."),
             severity="medium", confidence=0.55,
-            culprit=_culprit(view, where, c0.args[0] if len(c0.args) == 1 else c0.args),
+            culprit=culprit_of(view, where, c0.args[0] if len(c0.args) == 1 else c0.args),
             evidence=[view.call_evidence(x, f"{view.label(x.pid)} calls {x.mfa}({fmt(x.args, 40)})") for x in burst[:5]],
             signatures=["call:stampede"],
             fix_hint="Let one process fetch and the others wait for its answer (a GenServer that owns the refresh and "
@@ -125,7 +125,7 @@ def retries_after_normal_exit(view: RecordingView, book: FactBook) -> None:
                      f"started {x.mfa}({fmt(x.args, 50)}) again, work already done before "
                      f"({len(rows)} time(s)): a normal exit is treated as a failure and the work is repeated "
                      "(for a task whose result was already handled, the monitor was not flushed)."),
-            severity="high", confidence=0.7, culprit=_culprit(view, h, h.args[0]),
+            severity="high", confidence=0.7, culprit=culprit_of(view, h, h.args[0]),
             evidence=[view.call_evidence(before, f"first {before.mfa}({fmt(before.args, 40)})"),
                       view.call_evidence(h, f"{h.mfa} got a normal exit notice"),
                       view.call_evidence(x, f"… and called {x.mfa}({fmt(x.args, 40)}) again")],

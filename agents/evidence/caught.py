@@ -25,7 +25,7 @@ from ..findings import Culprit, Finding
 from ..view import Call, RecordingView, fmt, is_app_module, mod_name
 from . import reasons as R
 from .book import FactBook
-from .silent import is_error
+from .common import is_error
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -15,6 +15,7 @@ from elixir_scope.instrument.etf import Atom
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt
 from .book import FactBook
+from .common import message_senders, message_shape
 from .statemap import app_calls, arg_state, culprit, is_int, is_num, marker, state_in
 
 
@@ -100,9 +101,7 @@ def _growing_waits(view: RecordingView, pid: int, counter: str) -> tuple[str, li
     the delay is computed from the counter inline (``send_after(self(), :retry, base * 2 ** n)``).
     Geometric growth only (each wait ≥ 1.2× the one before but one, the last ≥ 4× the first and
     ≥ 50 ms): scheduling noise does not grow like that."""
-    from .silent import _senders, _shape
-
-    senders = _senders(view)
+    senders = message_senders(view)
     ms = view.time_unit / 1000.0
     callbacks = [c for c in view.calls_by_pid.get(pid, [])
                  if c.depth == 0 and (c.function.startswith("handle_") or c.function == "init")]
@@ -112,7 +111,7 @@ def _growing_waits(view: RecordingView, pid: int, counter: str) -> tuple[str, li
         a = arg_state(c)
         if c.function == "handle_info" and c.args and prev_end is not None and a is not None \
                 and is_int(a.get(counter)) and not (c.call_id in senders and senders[c.call_id].pid != pid):
-            groups.setdefault(_shape(c.args[0]), []).append((c, a[counter], (c.ts - prev_end) / ms))
+            groups.setdefault(message_shape(c.args[0]), []).append((c, a[counter], (c.ts - prev_end) / ms))
         if c.end_ts is not None:
             prev_end = c.end_ts
     for shape in sorted(groups):

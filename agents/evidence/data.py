@@ -20,7 +20,7 @@ from elixir_scope.instrument.etf import Atom
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
-from .silent import _culprit, _state_pairs, is_error
+from .common import callback_states, culprit_of, is_error
 
 _GROUPED = re.compile(rb"^\s*[-+]?\d{1,3}(?:[,' \xa0.]\d{3})+(?:[.,]\d+)?\s*$|^\s*[-+]?\d+[,' ]\d+[.,]\d+\s*$")
 
@@ -62,7 +62,7 @@ def invalid_utf8(view: RecordingView, book: FactBook) -> None:
             summary=(f"{c.mfa} was given valid UTF-8 text ({len(src)} bytes, with non-ASCII characters) and returned "
                      f"{len(out)} bytes that are not valid UTF-8 (…{fmt(out[-12:], 40)}): the text was cut or taken apart "
                      "by bytes, splitting a multi-byte character; whatever receives it may refuse it."),
-            severity="high", confidence=0.75, culprit=_culprit(view, c, src),
+            severity="high", confidence=0.75, culprit=culprit_of(view, c, src),
             evidence=[view.call_evidence(c, f"{c.mfa}({fmt(src, 50)})"),
                       view.end_evidence(c, f"returned {len(out)} bytes, not valid UTF-8")],
             signatures=["data:invalid_utf8"],
@@ -111,7 +111,7 @@ def lossy_parse(view: RecordingView, book: FactBook) -> None:
             summary=(f"{c.mfa} was given {fmt(src, 30)} — a number written with group separators — and returned "
                      f"{fmt(c.value, 40)}, which keeps only its first digits: the parse stopped at the separator and "
                      f"the rest was ignored ({len(hits[key])} such call(s))."),
-            severity="high", confidence=0.75, culprit=_culprit(view, c, src),
+            severity="high", confidence=0.75, culprit=culprit_of(view, c, src),
             evidence=[view.call_evidence(x, f"{x.mfa}({fmt(s, 30)}) returned {fmt(x.value, 40)}") for x, s, _ in hits[key][:4]],
             signatures=["data:parse_lossy"],
             fix_hint="Remove the group separators before parsing (or parse with a known locale), and reject input "
@@ -181,7 +181,7 @@ def term_order_picks(view: RecordingView, book: FactBook) -> None:
                      f"{'largest' if which == 'latest' else 'smallest'} by Erlang term order (a struct compares its "
                      f"fields alphabetically: the day before the month and year), not in time — the {which} is "
                      f"{'-'.join(str(x) for x in right[:3])}. Enum.max/min(_by), sort and >/< on Date structs do this."),
-            severity="high", confidence=0.75, culprit=_culprit(view, c, None),
+            severity="high", confidence=0.75, culprit=culprit_of(view, c, None),
             evidence=[view.call_evidence(c, f"{c.mfa} got {len(cands)} dates"),
                       view.end_evidence(c, f"returned {fmt(picked[0], 60)}")],
             signatures=["data:term_order_compare"],
@@ -203,7 +203,7 @@ def _errors_in(term: Any, depth: int = 0) -> list[tuple[str, str]]:
 
 
 def errors_cached(view: RecordingView, book: FactBook) -> None:
-    pairs = _state_pairs(view)
+    pairs = callback_states(view)
     stored: dict[int, list[tuple[Call, str, str, bool]]] = defaultdict(list)
     seen_pids: set[int] = set()
     for c in sorted((c for c in view.calls if c.call_id in pairs), key=lambda c: c.ts):
@@ -234,7 +234,7 @@ def errors_cached(view: RecordingView, book: FactBook) -> None:
                          f"{len(later)} later call(s) for {key} were answered with that same error from the state. A "
                          "transient failure cached like a result stays until the entry is evicted — here, "
                          "for good."),
-                severity="high", confidence=0.7, culprit=_culprit(view, c, c.args[0] if c.args else None),
+                severity="high", confidence=0.7, culprit=culprit_of(view, c, c.args[0] if c.args else None),
                 evidence=[view.call_evidence(c, f"{c.mfa} stored {err} under {key}")]
                 + [view.end_evidence(x, f"answered {err} for {key} from the state") for x in later[:3]],
                 signatures=["state:error_cached"],

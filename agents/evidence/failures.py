@@ -21,6 +21,7 @@ from ..findings import Culprit, Finding, MessageArrow
 from ..view import Call, Exit, RecordingView, fmt, is_app_module, mod_name
 from . import reasons as R
 from .book import FactBook
+from .common import message_senders, message_shape
 
 CALLBACKS = ("handle_call", "handle_cast", "handle_info", "handle_continue", "handle_event", "init",
              "terminate", "code_change")
@@ -132,20 +133,18 @@ def _inconsistent_sender(view: RecordingView, handler: Call) -> Call | None:
     """The application function that sent a message no clause of ``handler`` matched — when the
     receiver handled messages with the same tag in another shape, so the receiver's contract is
     known and the sender broke it."""
-    from .silent import _senders, _shape
-
     msg = handler.args[0] if handler.args else None
     if not (isinstance(msg, tuple) and msg):
         return None
     tag = fmt(msg[0], 60)
-    shape = _shape(msg)
+    shape = message_shape(msg)
     handled = any(c.function == handler.function and c.outcome == "return" and c.args
                   and isinstance(c.args[0], tuple) and c.args[0] and fmt(c.args[0][0], 60) == tag
-                  and _shape(c.args[0]) != shape
+                  and message_shape(c.args[0]) != shape
                   for c in view.calls_by_pid.get(handler.pid, []))
     if not handled:
         return None
-    sender = _senders(view).get(handler.call_id)
+    sender = message_senders(view).get(handler.call_id)
     return sender if sender is not None and sender.pid != handler.pid else None
 
 

@@ -21,7 +21,7 @@ from ..findings import Culprit, Finding
 from ..view import Call, RecordingView, fmt, is_app_module, mod_name
 from .book import FactBook
 from .reasons import source_function
-from .silent import _senders, _state_pairs
+from .common import callback_states, message_senders
 
 WINDOW_S = 5.0          # the introducing message arrives within this time of the early one
 _MAX_KEYS = 12
@@ -68,7 +68,7 @@ def _client_call(view: RecordingView, cb: Call) -> Call | None:
 
 
 def _sender(view: RecordingView, cb: Call) -> Call | None:
-    frame = _senders(view).get(cb.call_id)
+    frame = message_senders(view).get(cb.call_id)
     found = _caller_frame(frame, cb.module) if frame is not None else None
     if found is None:
         client = _client_call(view, cb)
@@ -77,7 +77,7 @@ def _sender(view: RecordingView, cb: Call) -> Call | None:
 
 
 def early_messages(view: RecordingView, book: FactBook) -> None:
-    pairs = _state_pairs(view)
+    pairs = callback_states(view)
     if not pairs:
         return
     window = int(WINDOW_S * view.time_unit)

@@ -24,13 +24,13 @@ from ..findings import Culprit, Finding
 from ..view import Call, RecordingView, fmt, is_app_module, is_atom, mod_name
 from .book import FactBook
 from .reasons import source_function
-from .silent import _event_type
+from .statem import event_type
 
 
 def _is_callback(c: Call) -> bool:
     if not c.args or not is_app_module(c.module) or c.function.startswith("-") or c.outcome != "return":
         return False
-    if _event_type(c.args[0]) is None:
+    if event_type(c.args[0]) is None:
         return False
     if c.arity == 4:
         return c.function == "handle_event"

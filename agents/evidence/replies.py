@@ -15,7 +15,7 @@ from typing import Any
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_atom
 from .book import FactBook
-from .silent import _culprit, _state_pairs
+from .common import callback_states, culprit_of
 
 LIMIT = 20_000      # printed state size the search looks into
 
@@ -38,7 +38,7 @@ def _replied(view: RecordingView, pid: int, tag: str, after: int) -> bool:
 
 
 def deferred_replies(view: RecordingView, book: FactBook) -> None:
-    pairs = _state_pairs(view)
+    pairs = callback_states(view)
     deferred: list[tuple[Call, str]] = []
     for c in view.calls:
         if (c.function == "handle_call" and c.arity == 3 and len(c.args) == 3 and c.outcome == "return"
@@ -76,7 +76,7 @@ def deferred_replies(view: RecordingView, book: FactBook) -> None:
                          f":noreply and kept the caller's `from` in its state); {dropped_by.mfa} on "
                          f"{fmt(msg, 100)} removed that entry and no reply was ever sent to the caller, "
                          "which waits until its call times out."),
-                severity="high", confidence=0.75, culprit=_culprit(view, dropped_by, msg),
+                severity="high", confidence=0.75, culprit=culprit_of(view, dropped_by, msg),
                 evidence=[view.call_evidence(c, f"{c.mfa}({fmt(c.args[0], 60)}) returned :noreply, keeping the caller"),
                           view.call_evidence(dropped_by, f"{dropped_by.mfa}({fmt(msg, 60)}) removed the pending caller, no reply sent")],
                 signatures=["call:reply_dropped", "exception:timeout:GenServer.call"],
@@ -89,7 +89,7 @@ def deferred_replies(view: RecordingView, book: FactBook) -> None:
                 title=f"{c.mfa} deferred {fmt(c.args[0], 60)} and never replied",
                 summary=(f"{c.mfa} returned :noreply for {fmt(c.args[0], 80)} and kept the caller's `from` in its "
                          "state, where it still sits unanswered at the end of the recording; the caller timed out."),
-                severity="high", confidence=0.65, culprit=_culprit(view, c, c.args[0]),
+                severity="high", confidence=0.65, culprit=culprit_of(view, c, c.args[0]),
                 evidence=[view.call_evidence(c, f"{c.mfa}({fmt(c.args[0], 60)}) returned :noreply")],
                 signatures=["call:blocked_waiting", "exception:timeout:GenServer.call"],
                 fix_hint="Reply from the callback that completes the deferred work, on every path."),

@@ -24,7 +24,7 @@ from ..findings import Culprit, Finding
 from ..view import Call, RecordingView, fmt, is_app_module, mod_name
 from .book import FactBook
 from .reasons import source_function
-from .silent import _culprit
+from .common import culprit_of
 
 # stores written through the standard library: module → (function, arities)
 _STORE_WRITES = {"Elixir.Application": ("put_env", (3, 4)), "persistent_term": ("put", (2,))}
@@ -250,9 +250,9 @@ def _add(view: RecordingView, book: FactBook, r: Call, w: _Write, n: int, others
         if server is not None:
             # a client function: the server answered from the copy in its state
             ev.append(view.end_evidence(server, f"{server.mfa} answered {x} for {key} from its state"))
-            culprit = _culprit(view, server, server.args[0])
+            culprit = culprit_of(view, server, server.args[0])
         else:
-            culprit = _culprit(view, r, r.args[0])
+            culprit = culprit_of(view, r, r.args[0])
         holder = server.mfa if server is not None else r.mfa
         why = (f"{o.mfa} returns the new value for {key}, so the write landed; {holder} answers from a copy taken "
                "earlier (a memo in the process dictionary or the state, a boot-time copy) that nothing refreshes")

@@ -14,7 +14,7 @@ from typing import Any
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_atom
 from .book import FactBook
-from .silent import _culprit, _shape
+from .common import culprit_of, message_shape
 
 CALLBACKS = ("init", "handle_call", "handle_cast", "handle_info", "handle_continue")
 
@@ -60,7 +60,7 @@ def cancelled_timeouts(view: RecordingView, book: FactBook) -> None:
                         for x in cancels[k]:
                             fired_after.setdefault(x[1].call_id, True)
                 elif waited < t and r[1] is None and c.function != "init":
-                    cancels[(c.function, _shape(c.args[0]) if c.args else "")].append((prev, c, t))
+                    cancels[(c.function, message_shape(c.args[0]) if c.args else "")].append((prev, c, t))
             armed = (c, r[1]) if r[1] is not None else None
         for key, rows in sorted(cancels.items(), key=lambda kv: str(kv[0])):
             # the timeout never fired after one of these cancellations, though time enough passed
@@ -76,7 +76,7 @@ def cancelled_timeouts(view: RecordingView, book: FactBook) -> None:
                 summary=(f"{prev.mfa} returned with a {t} ms timeout, but {c.mfa} handled {fmt(msg, 80)} before it "
                          f"fired and returned without one ({fmt(c.value, 80)}): a GenServer timeout is cancelled by "
                          f"any message, and {len(rows)} such message(s) kept {view.label(pid)} from ever timing out."),
-                severity="high", confidence=0.7, culprit=_culprit(view, c, msg),
+                severity="high", confidence=0.7, culprit=culprit_of(view, c, msg),
                 evidence=[view.call_evidence(prev, f"{prev.mfa} armed a {t} ms timeout"),
                           view.call_evidence(c, f"{c.mfa}({fmt(msg, 50)}) returned without a timeout")],
                 signatures=["callback:timeout_cancelled", "message:no_effect"],

@@ -17,7 +17,7 @@ from typing import Any
 from ..findings import Culprit, Finding, StateChange, StateDiff
 from ..view import Call, RecordingView, fmt, is_atom, mod_name
 from .book import FactBook
-from .silent import _culprit, _shape
+from .common import culprit_of, message_shape
 
 
 def _fields(state: Any) -> dict[str, str]:
@@ -62,7 +62,7 @@ def state_reverts(view: RecordingView, book: FactBook) -> None:
                     continue
                 if old in ("[]", "%{}", '""', "0", "nil", "0.0"):
                     continue  # emptied or zeroed again: a flush or a reset, what buffers and counters do
-                if (c1.function, _shape(c1.args[0])) == (c2.function, _shape(c2.args[0])):
+                if (c1.function, message_shape(c1.args[0])) == (c2.function, message_shape(c2.args[0])):
                     continue  # the same kind of request setting values back and forth is ordinary
                 found = (f, old, new, s1, c1, s2, c2)
                 break
@@ -80,7 +80,7 @@ def state_reverts(view: RecordingView, book: FactBook) -> None:
             summary=(f"{c1.mfa} handling {fmt(c1.args[0], 80)} changed {f} from {old[:60]} to {new[:60]}; then "
                      f"{c2.mfa} handling {fmt(c2.args[0], 80)} set it back to {old[:60]} — an older value written "
                      "over a newer one (a late reply or stale data applied without checking it is still current)."),
-            severity="high", confidence=0.7 if late else 0.35, culprit=_culprit(view, c2, c2.args[0]),
+            severity="high", confidence=0.7 if late else 0.35, culprit=culprit_of(view, c2, c2.args[0]),
             evidence=[view.call_evidence(c1), view.evidence(s1.event_id, "state", s1.ts, pid, f"{f} = {new[:60]}"),
                       view.call_evidence(c2), view.evidence(s2.event_id, "state", s2.ts, pid, f"{f} = {old[:60]} again")],
             state_diffs=[StateDiff(pid=view.proc(pid).pid if view.proc(pid) else str(pid), process=view.label(pid),
@@ -137,7 +137,7 @@ def atoms_from_input(view: RecordingView, book: FactBook) -> None:
                      f"{fmt(a, 60)} from {fmt(c.args, 60)}){more}. Atoms are never garbage collected: with "
                      "user-supplied input the atom table grows until the node crashes."),
             severity="critical", confidence=0.8 if grew else 0.7,
-            culprit=_culprit(view, c, c.args[0] if len(c.args) == 1 else c.args),
+            culprit=culprit_of(view, c, c.args[0] if len(c.args) == 1 else c.args),
             evidence=[view.end_evidence(x, f"{x.mfa}({fmt(x.args, 50)}) returned {fmt(at, 50)}") for x, at in hits[:5]],
             signatures=["vm:atom_count_growing", "exception:system_limit"],
             fix_hint="Map known strings to atoms explicitly (or String.to_existing_atom/1); keep user input as strings."),
@@ -200,7 +200,7 @@ def type_mismatch(view: RecordingView, book: FactBook) -> None:
                          f"and {len(odd)} time(s) as a {odd_kind} ({fmt(c0.args[pos], 30)}), from {who.mfa}: a key, "
                          "pattern or comparison written for one silently misses the other, so those calls go "
                          "nowhere without an error."),
-                severity="high", confidence=0.6, culprit=_culprit(view, who, c0.args[pos]),
+                severity="high", confidence=0.6, culprit=culprit_of(view, who, c0.args[pos]),
                 evidence=[view.call_evidence(x, f"{x.mfa} called with {fmt(x.args, 60)}") for x in (odd[:3] + normal[:2])],
                 signatures=["data:type_mismatch", "message:no_effect"],
                 fix_hint="Convert the id at the boundary where it enters (parse the string once) and keep one type inside."),
@@ -288,7 +288,7 @@ def sum_mismatch(view: RecordingView, book: FactBook) -> None:
                      + (f", while {exact} split(s) that divide evenly add up" if exact else "")
                      + ": the remainder of an integer division or a rounding is dropped, silently."),
             severity="high", confidence=0.55 + (0.1 if exact else 0.0),
-            culprit=_culprit(view, c0, c0.args),
+            culprit=culprit_of(view, c0, c0.args),
             evidence=[view.call_evidence(c, f"{c.mfa}({fmt(c.args, 50)}) returned {len(p)} parts summing to "
                                             f"{sum(p)} (argument {fmt(c.args[pos], 20)})")
                       for c, p, _ in (bad[:3] + [r for r in rows if r[2] == 0][:1])],

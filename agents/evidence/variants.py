@@ -24,7 +24,7 @@ from elixir_scope.instrument.etf.terms import FrozenList
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt
 from .book import FactBook
-from .silent import _culprit, _state_pairs
+from .common import callback_states, culprit_of
 
 _MAX_DEPTH = 4
 
@@ -73,7 +73,7 @@ def _acted(c: Call, pairs: dict, sends: dict[int, list[int]], view: RecordingVie
 
 
 def unhandled_variants(view: RecordingView, book: FactBook) -> None:
-    pairs = _state_pairs(view)
+    pairs = callback_states(view)
     if not pairs:
         return
     sends: dict[int, list[int]] = defaultdict(list)
@@ -117,7 +117,7 @@ def unhandled_variants(view: RecordingView, book: FactBook) -> None:
                          f"{fmt(c.args[0], 90)}): no state change, nothing sent, nothing called. There is no clause "
                          f"for the :{mine} variant, so it falls into a catch-all and is lost."),
                 severity="high", confidence=min(0.75, 0.6 + 0.05 * len(done)),
-                culprit=_culprit(view, c, c.args[0]),
+                culprit=culprit_of(view, c, c.args[0]),
                 evidence=([view.call_evidence(x, f"{x.mfa} got {fmt(x.args[0], 80)}: acted on it") for x in done[:2]]
                           + [view.call_evidence(x, f"{x.mfa} got {fmt(x.args[0], 80)}: no state change, nothing sent")
                              for x in ignored[:3]]),

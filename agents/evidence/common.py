@@ -1,0 +1,144 @@
+"""The vocabulary the evidence analyses share: who a fact blames (:func:`culprit_of`), what a
+return value says (:func:`is_error`, :func:`is_success`), compiler-generated functions
+(:func:`is_generated`), the shape of a message (:func:`message_shape`), a callback's state before
+and after (:func:`callback_states`) and the application call that sent the message a callback
+handles (:func:`message_senders`).
+
+Each is a pure function of a :class:`~elixir_scope.agents.view.RecordingView` or of a term;
+the two that walk the whole recording are computed once per view.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from typing import Any
+
+from elixir_scope.instrument.etf import Atom
+
+from ..findings import Culprit
+from ..view import Call, RecordingView, fmt, is_atom, mod_name
+from .reasons import source_function
+
+__all__ = ["callback_states", "culprit_of", "is_error", "is_generated", "is_success", "message_senders",
+           "message_shape"]
+
+
+def culprit_of(view: RecordingView, c: Call, detail: Any = None) -> Culprit:
+    """The culprit a fact names for the call ``c``: its module, its source-level function, a
+    bounded rendering of ``detail`` and the process it ran in."""
+    return Culprit(module=mod_name(c.module), function=source_function(c.function, c.arity),
+                   detail=fmt(detail, 150) if detail is not None else None, process=view.label(c.pid))
+
+
+def is_error(v: Any) -> bool:
+    """``:error`` or a tuple tagged ``:error``."""
+    if is_atom(v, "error"):
+        return True
+    return isinstance(v, tuple) and len(v) >= 2 and is_atom(v[0], "error")
+
+
+def is_success(v: Any) -> bool:
+    """What a caller returns when it says it succeeded (``:ok``, ``{:ok, _}``, a reply that is
+    not an error); a caller that returns anything but an error went on all the same."""
+    if is_atom(v, "ok") or is_atom(v, "true"):
+        return True
+    if isinstance(v, tuple) and v:
+        head = v[0]
+        if is_atom(head, "ok") or is_atom(head, "noreply"):
+            return True
+        if is_atom(head, "reply") and len(v) == 3:
+            return not is_error(v[1])
+    return False
+
+
+def is_generated(name: str) -> bool:
+    """A function the compiler made (an anonymous fun, a comprehension): its name starts with ``-``."""
+    return name.startswith("-")
+
+
+def message_shape(msg: Any) -> str:
+    """A message's shape: its tag, size and the kinds of its fields (a cast is unwrapped), so
+    messages of one kind group together whatever their values."""
+    if isinstance(msg, tuple) and len(msg) == 3 and is_atom(msg[0], "$gen_cast"):
+        msg = msg[1]
+    if isinstance(msg, tuple) and msg:
+        head = msg[0]
+        kinds = "".join("m" if isinstance(x, dict) else "l" if isinstance(x, list) else "t" if isinstance(x, tuple)
+                        else "_" for x in msg[1:])
+        return f"{{{fmt(head, 40) if isinstance(head, Atom) else '_'}, … /{len(msg)}{kinds and ' ' + kinds}}}"
+    if isinstance(msg, Atom):
+        return fmt(msg)
+    return type(msg).__name__
+
+
+def callback_states(view: RecordingView) -> dict[int, tuple[Any, Any]]:
+    """callback call id → (state before, state after), from the state history."""
+    by_pid: dict[int, list] = defaultdict(list)
+    for s in view.states:
+        by_pid[s.pid].append(s)
+    out: dict[int, tuple[Any, Any]] = {}
+    for pid, steps in by_pid.items():
+        calls = [c for c in view.calls_by_pid.get(pid, []) if c.function.startswith("handle_")]
+        for c in calls:
+            if c.end_ts is None:
+                continue
+            before = next((s for s in steps if s.phase == "before" and c.ts <= s.ts <= c.end_ts), None)
+            after = next((s for s in steps if s.phase == "after" and c.ts <= s.ts and s.ts >= c.end_ts - 1
+                          and (s.ts - c.end_ts) * 1000.0 / view.time_unit < 5.0), None)
+            if before is not None and after is not None:
+                out[c.call_id] = (before.state, after.state)
+    return out
+
+
+def message_senders(view: RecordingView) -> dict[int, Call]:
+    """callback call id → the application call that sent the message it handles (computed
+    once per view: the message received last before the callback that carries its argument)."""
+    cached = getattr(view, "_es_senders", None)
+    if cached is not None:
+        return cached
+    out: dict[int, Call] = {}
+    by_receiver: dict[int, list] = defaultdict(list)
+    # sends the store could not pair with their receive (addressed by a registered name): found
+    # again by the message itself
+    loose: dict[str, list] = defaultdict(list)
+    for m in view.messages:
+        if m.receiver is not None and m.receive_ts is not None and m.sender is not None:
+            by_receiver[m.receiver].append(m)
+        elif m.sender is not None and m.send_ts is not None and m.receive_id is None:
+            loose[fmt(m.msg, 300)].append(m)
+    for pid, msgs in by_receiver.items():
+        msgs.sort(key=lambda m: m.receive_ts)
+        times = [m.receive_ts for m in msgs]
+        texts: dict[int, str] = {}
+        for c in view.calls_by_pid.get(pid, []):
+            if c.function not in ("handle_info", "handle_cast") or not c.args:
+                continue
+            text = fmt(c.args[0], 300)
+            i = bisect.bisect_right(times, c.ts)
+            for j in range(i - 1, max(i - 40, 0) - 1, -1):
+                m = msgs[j]
+                t = texts.get(j)
+                if t is None:
+                    t = texts[j] = fmt(m.msg, 400)
+                if text in t:
+                    if m.send_ts is not None:
+                        frame = view.open_call_at(m.sender, m.send_ts)
+                        if frame is not None:
+                            out[c.call_id] = frame
+                    break
+    if loose:
+        for c in view.calls:
+            if c.call_id in out or c.function not in ("handle_info", "handle_cast") or not c.args:
+                continue
+            msg = c.args[0]
+            if c.function == "handle_cast":
+                msg = (Atom("$gen_cast"), msg)
+            cands = [m for m in loose.get(fmt(msg, 300), []) if m.send_ts <= c.ts]
+            if cands:
+                m = cands[-1]
+                frame = view.open_call_at(m.sender, m.send_ts)
+                if frame is not None:
+                    out[c.call_id] = frame
+    view._es_senders = out
+    return out

@@ -1,0 +1,116 @@
+"""State that only grows: a process whose state grows at almost every step and never shrinks.
+
+| kind | what | culprit |
+| --- | --- | --- |
+| ``state_growth`` | a process's state grows at almost every step and never shrinks | the callback that grows it, or the helper that keys every entry by something unique |
+
+This is the bug behind "memory creeps up after a while".
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+from ..findings import Finding, StateChange, StateDiff
+from ..view import Call, RecordingView, fmt, is_app_module, is_atom
+from .book import FactBook
+from .common import culprit_of, is_generated
+
+
+def _size(term: Any, budget: int = 20000) -> int:
+    """A term's size in elements, counting what the agent cut off (``{'$truncated', What,
+    OriginalBytes}``) by its original size, so a state past the size limit still shows growth."""
+    stack, n = [term], 0
+    while stack and n < budget:
+        t = stack.pop()
+        n += 1
+        if isinstance(t, tuple) and len(t) == 3 and is_atom(t[0], "$truncated") and isinstance(t[2], int):
+            n += t[2] // 16
+            continue
+        if isinstance(t, (list, tuple)):
+            stack.extend(t)
+        elif isinstance(t, dict):
+            for k, v in t.items():
+                if is_atom(k, "$truncated") and isinstance(v, int):
+                    n += 8 * v   # entries the agent elided: count them, or a capped state looks flat
+                    continue
+                stack.append(k)
+                stack.append(v)
+        elif isinstance(t, (bytes, str)):
+            n += len(t) // 64
+    return n
+
+
+def _unique_key_builder(view: RecordingView, pid: int, growing: list[Call]):
+    """A helper called once by every growing callback whose result is new every time (a key
+    built from something unique per request): (an example call, how many distinct results)."""
+    children: dict[tuple, list[Call]] = defaultdict(list)
+    ids = {c.call_id for c in growing}
+    for x in view.calls_by_pid.get(pid, []):
+        if x.parent is not None and x.parent.call_id in ids and is_app_module(x.module) and x.outcome == "return" \
+                and not is_generated(x.function):
+            children[(x.module, x.function, x.arity)].append(x)
+    best = None
+    for key in sorted(children, key=str):
+        xs = children[key]
+        if len(xs) < max(10, 0.8 * len(growing)):
+            continue
+        vals = {fmt(x.value, 300) for x in xs}
+        small = all(len(fmt(x.value, 300)) < 200 for x in xs[:20])
+        if small and len(vals) >= 0.95 * len(xs) and (best is None or len(vals) > best[1]):
+            best = (xs[0], len(vals))
+    return best
+
+
+def state_growth(view: RecordingView, book: FactBook) -> None:
+    by_pid = view.state_steps()
+    for pid in sorted(by_pid):
+        steps = by_pid[pid]
+        if len(steps) < 15:
+            continue
+        sizes = [_size(s.state) for s in steps]
+        ups = sum(1 for a, b in zip(sizes, sizes[1:]) if b > a)
+        downs = sum(1 for a, b in zip(sizes, sizes[1:]) if b < a)
+        if sizes[-1] < 2 * max(sizes[0], 1) or sizes[-1] - sizes[0] < 20 or ups < 0.6 * (len(sizes) - 1) or downs > 0.1 * len(sizes):
+            continue
+        growers = Counter()
+        example: dict[tuple, tuple] = {}
+        for prev, nxt in zip(steps, steps[1:]):
+            if _size(nxt.state) > _size(prev.state):
+                cb = next((c for c in reversed(view.calls_by_pid.get(pid, [])) if c.function.startswith("handle_")
+                           and c.ts <= nxt.ts), None)
+                if cb is not None:
+                    k = (cb.module, cb.function, cb.arity)
+                    growers[k] += 1
+                    example.setdefault(k, (cb, prev, nxt))
+        if not growers:
+            continue
+        k, _ = sorted(growers.items(), key=lambda kv: (-kv[1], str(kv[0])))[0]
+        cb, prev, nxt = example[k]
+        changes = [ch for ch in view.state_changes(prev.state, nxt.state) if ch.op in ("grown", "added")][:5]
+        where = f" ({', '.join(ch.path for ch in changes)})" if changes else ""
+        growing = [c for c in view.calls_by_pid.get(pid, []) if (c.module, c.function, c.arity) == k]
+        keyer = _unique_key_builder(view, pid, growing)
+        culprit = culprit_of(view, cb, cb.args[0] if cb.args else None)
+        if keyer is not None:
+            kc, n_distinct = keyer
+            culprit = culprit_of(view, kc, kc.value)
+            where += (f"; every call of {kc.mfa} inside it returned a different value ({n_distinct} of {len(growing)}), "
+                      f"e.g. {fmt(kc.value, 80)}: entries keyed that way are never found again, so nothing is reused "
+                      "and nothing is evicted")
+        book.add(Finding(
+            detector="state_growth",
+            title=f"{view.label(pid)}'s state grows without bound",
+            summary=(f"The state of {view.label(pid)} grew from {sizes[0]} to {sizes[-1]} terms over {len(steps)} steps and "
+                     f"never shrank; {cb.mfa} grows it{where}, and nothing removes entries."),
+            severity="high", confidence=round(min(0.7, 0.4 + len(steps) / 100), 3),
+            culprit=culprit,
+            evidence=[view.evidence(s.event_id, "state", s.ts, pid, f"state size {z}") for s, z in
+                      list(zip(steps, sizes))[:: max(1, len(steps) // 4)][:5]] + [view.call_evidence(cb)],
+            state_diffs=[StateDiff(pid=view.proc(pid).pid if view.proc(pid) else str(pid), process=view.label(pid),
+                                   event_id=nxt.event_id, caused_by=cb.mfa, changes=[
+                                       StateChange(path=ch.path, op=ch.op, before=ch.before, after=ch.after) for ch in changes])],
+            signatures=["state:growing", "memory:process_heap_growing"],
+            fix_hint="Bound what the state keeps: evict old entries (by age or count), or move it to ETS with a cleanup."),
+            pid=pid, ts=steps[0].ts)

@@ -1,0 +1,125 @@
+"""Errors and messages that are dropped without a trace: an error return its caller ignores,
+and messages a process handles with no effect at all.
+
+| kind | what | culprit |
+| --- | --- | --- |
+| ``ignored_error`` | a function returned ``{:error, _}``/``:error`` and its traced caller returned success | the caller that dropped the error |
+| ``no_effect_message`` | every message of one shape a process got was handled without a state change or a send | the function that sent it (application code), else the handler |
+
+These are the bugs behind "no errors in the logs" and "the update never shows up": the
+recording holds them as ordinary calls and returns, and only their pattern gives them away.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from ..findings import Finding
+from ..view import Call, RecordingView, fmt, is_app_module, is_atom
+from .book import FactBook
+from .common import (callback_states, culprit_of, is_error, is_generated, is_success, message_senders,
+                     message_shape)
+
+
+def ignored_errors(view: RecordingView, book: FactBook) -> None:
+    groups: dict[tuple, list[tuple[Call, Call]]] = defaultdict(list)
+    for c in view.calls:
+        if c.outcome != "return" or not is_error(c.value) or not is_app_module(c.module) or is_generated(c.function):
+            continue
+        p = c.parent
+        # the error may travel up through frames that only pass it on (an Enum.each fun, a helper
+        # returning it as is) before the frame that drops it
+        while p is not None and p.outcome == "return" and is_app_module(p.module) and (
+                is_generated(p.function) or (is_error(p.value) and fmt(p.value, 300) == fmt(c.value, 300))):
+            p = p.parent
+        if p is None or p.outcome != "return" or not is_app_module(p.module):
+            continue
+        if not is_error(p.value) and not _mentions(p.value, c.value):
+            groups[(p.module, p.function, p.arity, c.module, c.function, c.arity)].append((p, c))
+    for key in sorted(groups):
+        pairs = groups[key]
+        p, c = pairs[0]
+        fix = ("Act on the error where it is returned: match {:error, reason} and return it (or log and "
+               "retry); with `with`, make the else branch return the error instead of :ok.")
+        ev = []
+        for pp, cc in pairs[:4]:
+            ev.append(view.end_evidence(cc, f"{cc.mfa} returned {fmt(cc.value, 100)}"))
+            ev.append(view.end_evidence(pp, f"… and its caller {pp.mfa} returned {fmt(pp.value, 80)} anyway"))
+        book.add(Finding(
+            detector="ignored_error",
+            title=f"{p.mfa} ignores the error {c.mfa} returns",
+            summary=(f"{c.mfa} returned {fmt(c.value, 120)} {len(pairs)} time(s), and each time its caller {p.mfa} "
+                     f"went on and returned {fmt(p.value, 80)}: the failure is silently dropped."),
+            # a caller that says it succeeded is the clearer case; one that returns a count or a
+            # summary may have accounted for the error in it
+            severity="high", confidence=(min(0.7, 0.5 + 0.05 * len(pairs)) if is_success(p.value)
+                                         else min(0.55, 0.43 + 0.02 * len(pairs))),
+            culprit=culprit_of(view, p, c.value), evidence=ev, signatures=["return:error_ignored", "return:error"],
+            fix_hint=fix), pid=p.pid, ts=c.end_ts)
+
+
+def _mentions(outer: Any, inner: Any) -> bool:
+    """The caller passed the error on (inside its own return value)."""
+    text = fmt(inner, 200)
+    return len(text) > 8 and text in fmt(outer, 2000)
+
+
+def no_effect_messages(view: RecordingView, book: FactBook) -> None:
+    pairs = callback_states(view)
+    if not pairs:
+        return
+    sends_by_pid: dict[int, list[int]] = defaultdict(list)
+    for m in view.messages:
+        if m.sender is not None and m.send_ts is not None:
+            sends_by_pid[m.sender].append(m.send_ts)
+    groups: dict[tuple, list[Call]] = defaultdict(list)
+    effect: set[tuple] = set()
+    for c in view.calls:
+        if c.call_id not in pairs or c.function not in ("handle_info", "handle_cast") or not c.args:
+            continue
+        key = (c.pid, c.module, c.function, message_shape(c.args[0]))
+        before, after = pairs[c.call_id]
+        sent = any(c.ts <= t <= (c.end_ts or c.ts) for t in sends_by_pid.get(c.pid, []))
+        nested = any(x.parent is c for x in view.calls_by_pid.get(c.pid, []))
+        if fmt(before, 4000) == fmt(after, 4000) and not sent and not nested:
+            groups[key].append(c)
+        else:
+            effect.add(key)
+    senders = message_senders(view)
+    for key in sorted(groups, key=str):
+        if key in effect or len(groups[key]) < 2:   # once is no pattern (it may have set a timer we cannot see)
+            continue
+        calls = groups[key]
+        c = next((x for x in calls if _crash_notice(x.args[0])), calls[0])
+        origin = senders.get(c.call_id)
+        culprit = culprit_of(view, c, c.args[0])
+        who = ""
+        # a message sent by the receiving module's own API is the shape its clauses were
+        # written for: the handler, not the sender, decides what it does
+        if origin is not None and origin.pid != c.pid and origin.module != c.module:
+            culprit = culprit_of(view, origin, c.args[0])
+            who = f" It was sent by {origin.mfa} in {view.label(origin.pid)}."
+        book.add(Finding(
+            detector="no_effect_message",
+            title=f"{view.label(c.pid)} ignores {key[3]} messages",
+            summary=(f"{view.label(c.pid)} handled {len(calls)} message(s) shaped {key[3]} in {c.mfa} and not one "
+                     f"changed its state or made it send anything (e.g. {fmt(c.args[0], 100)}): the message is "
+                     f"swallowed, most likely by a catch-all clause, so whatever it should have done never happens.{who}"),
+            severity="medium", confidence=min(0.6, 0.4 + 0.05 * len(calls)) + (0.1 if _crash_notice(c.args[0]) else 0.0),
+            culprit=culprit,
+            evidence=[view.call_evidence(x, f"{x.mfa} got {fmt(x.args[0], 80)}: no state change, nothing sent")
+                      for x in calls[:5]],
+            signatures=["message:no_effect", "callback:unhandled_message"],
+            fix_hint=("Make the message and the clause agree (tag, arity, field names); log or crash on "
+                      "unexpected messages instead of a silent catch-all.")),
+            pid=c.pid, ts=c.ts)
+
+
+def _crash_notice(msg: Any) -> bool:
+    """A monitor's ``{:DOWN, ref, :process, pid, reason}`` or a trapped ``{:EXIT, pid, reason}``
+    with an abnormal reason: the one message whose whole point is to be acted on."""
+    if isinstance(msg, tuple) and len(msg) in (3, 5) and (is_atom(msg[0], "DOWN") or is_atom(msg[0], "EXIT")):
+        reason = msg[-1]
+        return not any(is_atom(reason, r) for r in ("normal", "shutdown", "noproc"))
+    return False

@@ -1,0 +1,154 @@
+"""Callbacks that run far too often: a process that keeps itself busy on a message it schedules
+for itself, and a periodic timer whose rate jumps after a reconfiguration.
+
+| kind | what | culprit |
+| --- | --- | --- |
+| ``hot_callback`` | one callback of a process runs far more often than every other, on a message it sends itself | the application function it calls to reschedule, else the callback |
+| ``rate_change`` | a self-scheduled callback runs faster after another callback of the process than any interval it was given | the callback that changed the timer (or the conversion that changed the interval) |
+
+These are the bugs behind "CPU is busy doing nothing" and "it got faster after we changed the
+setting".
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from ..findings import Finding
+from ..view import RecordingView, fmt, is_app_module
+from .book import FactBook
+from .common import culprit_of, is_generated, message_senders, message_shape
+
+
+HOT_RATE = 20.0       # callbacks per second on one self-scheduled message shape
+HOT_SHARE = 0.6       # …and this share of all its callbacks
+
+
+def hot_callbacks(view: RecordingView, book: FactBook) -> None:
+    for pid in sorted(view.calls_by_pid):
+        cbs = [c for c in view.calls_by_pid[pid] if c.function in ("handle_info", "handle_cast") and c.args]
+        if len(cbs) < 30:
+            continue
+        shapes = Counter((c.module, c.function, message_shape(c.args[0])) for c in cbs)
+        (mod, fun, shape), n = sorted(shapes.items(), key=lambda kv: (-kv[1], str(kv[0])))[0]
+        hits = [c for c in cbs if (c.module, c.function, message_shape(c.args[0])) == (mod, fun, shape)]
+        span = (hits[-1].ts - hits[0].ts) / view.time_unit
+        if span < 0.25:
+            continue  # a burst is not a loop: a hot callback keeps going
+        rate = len(hits) / span
+        if rate < HOT_RATE or n < HOT_SHARE * len(cbs):
+            continue
+        # a process that schedules its own work (timer messages: no sender, or itself), not one
+        # that is fed by others (that is mailbox pressure, not a hot loop)
+        fed = _fed_by_others(view, pid, {h.call_id for h in hits})
+        if fed > 0.2 * len(hits):
+            continue
+        # the helper that reschedules lives in the callback's own module (an API of another module is work, not timing)
+        helpers = Counter((x.module, x.function, x.arity) for h in hits for x in view.calls_by_pid[pid]
+                          if x.parent is h and x.module == h.module and not is_generated(x.function))
+        c0 = hits[0]
+        culprit = culprit_of(view, c0, c0.args[0])
+        if helpers:
+            (hm, hf, ha), _ = sorted(helpers.items(), key=lambda kv: (-kv[1], str(kv[0])))[0]
+            inner = next(x for x in view.calls_by_pid[pid] if (x.module, x.function, x.arity) == (hm, hf, ha))
+            culprit = culprit_of(view, inner, inner.args[0] if len(inner.args) == 1 else inner.args or None)
+        book.add(Finding(
+            detector="hot_callback",
+            title=f"{view.label(pid)} runs {c0.mfa} on {shape} {rate:.0f} times a second",
+            summary=(f"{view.label(pid)} handled {len(hits)} {shape} messages in {span * 1000:.0f} ms ({rate:.0f}/s), "
+                     f"{n * 100 // len(cbs)}% of its work: a timer rescheduled far too fast (an interval in the "
+                     "wrong unit, or 0) keeps it busy doing the same thing."),
+            severity="high", confidence=0.65, culprit=culprit,
+            evidence=[view.call_evidence(h, f"{h.mfa} got {fmt(h.args[0], 60)}") for h in hits[:3]],
+            signatures=["callback:rate_high", "reductions:high", "timer:leak"],
+            fix_hint="Check the interval (milliseconds, not seconds) and reschedule only once per tick."),
+            pid=pid, ts=c0.ts)
+
+
+def _fed_by_others(view: RecordingView, pid: int, call_ids: set[int]) -> int:
+    senders = message_senders(view)
+    return sum(1 for cid in call_ids if cid in senders and senders[cid].pid != pid)
+
+
+def _ints(term: Any, depth: int = 0) -> list[int]:
+    if isinstance(term, bool):
+        return []
+    if isinstance(term, int):
+        return [term] if 5 <= term <= 3_600_000 else []
+    if depth > 3:
+        return []
+    if isinstance(term, (list, tuple)):
+        return [i for t in term[:20] for i in _ints(t, depth + 1)]
+    if isinstance(term, dict):
+        return [i for v in list(term.values())[:20] for i in _ints(v, depth + 1)]
+    return []
+
+
+def rate_changes(view: RecordingView, book: FactBook) -> None:
+    """A self-scheduled callback (a periodic timer) whose rate jumps after another callback of
+    the same process ran — faster than any interval that callback was given: the old timer
+    was not cancelled when a new one was started, so every change adds a timer."""
+    senders = message_senders(view)
+    for pid in sorted(view.calls_by_pid):
+        calls = view.calls_by_pid[pid]
+        periodic = [c for c in calls if c.function == "handle_info" and c.args and
+                    not (c.call_id in senders and senders[c.call_id].pid != pid)]
+        if len(periodic) < 8:
+            continue
+        shape = Counter(message_shape(c.args[0]) for c in periodic).most_common(1)[0][0]
+        ticks = [c.ts for c in periodic if message_shape(c.args[0]) == shape]
+        controls = [c for c in calls if c.function in ("handle_call", "handle_cast") and c.end_ts is not None]
+        if len(ticks) < 8 or not controls:
+            continue
+        end = ticks[-1]
+        best = None
+        for i, k in enumerate(controls):
+            nxt = controls[i + 1].ts if i + 1 < len(controls) else end
+            after = [t for t in ticks if k.end_ts <= t <= nxt]
+            if len(after) < 4:
+                continue
+            span = (after[-1] - after[0]) / view.time_unit
+            if span <= 0:
+                continue
+            rate = (len(after) - 1) / span
+            intervals = _ints(k.args[0] if k.args else None)
+            expected = max((1000.0 / i for i in intervals), default=None)
+            before = [t for t in ticks if t < k.ts]
+            prev_rate = None
+            if len(before) >= 3:
+                bspan = (before[-1] - before[0]) / view.time_unit
+                prev_rate = (len(before) - 1) / bspan if bspan > 0 else None
+            ratio = rate / expected if expected else (rate / prev_rate if prev_rate else 0.0)
+            if ratio >= 1.6 and (best is None or ratio > best[0]):
+                best = (ratio, k, rate, expected, prev_rate, after)
+        if best is None:
+            continue
+        ratio, k, rate, expected, prev_rate, after = best
+        culprit = culprit_of(view, k, k.args[0] if k.args else None)
+        converted = ""
+        configured = set(_ints(k.args[0] if k.args else None))
+        for x in view.calls_by_pid.get(pid, []):
+            # the configured value went through a conversion that changed it (the wrong unit)
+            if x.parent is k and x.outcome == "return" and is_app_module(x.module) and not is_generated(x.function) \
+                    and isinstance(x.value, int) and not isinstance(x.value, bool) \
+                    and any(a in configured for a in x.args if isinstance(a, int)) and x.value not in configured:
+                culprit = culprit_of(view, x, x.args[0] if len(x.args) == 1 else x.args)
+                converted = f" {x.mfa} turned {fmt(x.args, 40)} into {x.value}, the interval actually used."
+                break
+        than = (f"{ratio:.1f}× the {1000.0 / expected:.0f} ms interval it was given" if expected
+                else f"{ratio:.1f}× its rate before ({prev_rate:.1f}/s)")
+        book.add(Finding(
+            detector="rate_change",
+            title=f"{view.label(pid)}'s {shape} timer runs {than} after {k.mfa}",
+            summary=(f"After {k.mfa} handled {fmt(k.args[0] if k.args else None, 80)}, {view.label(pid)} handled {shape} "
+                     f"{rate:.1f} times a second — {than}: the previous timer was not cancelled when the new one "
+                     "started, so each change adds one more periodic timer — or the interval it set is not "
+                     "the one it was given." + converted),
+            severity="high", confidence=0.75, culprit=culprit,
+            evidence=[view.call_evidence(k)] + [view.evidence(None, "sample", t, pid, f"{shape} handled") for t in after[:0]]
+                     + [view.call_evidence(c) for c in periodic if c.ts in set(after[:4])],
+            signatures=["callback:rate_high", "timer:leak"],
+            fix_hint=("Keep the timer reference in the state and Process.cancel_timer/1 it before starting a new one "
+                      "(or use a single :timer.send_interval and replace it).")),
+            pid=pid, ts=k.ts)
