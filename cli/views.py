@@ -65,6 +65,11 @@ def show_details(out: Output, d: ProcessDetailsModel) -> None:
         ("monitored by", ", ".join(d.monitored_by) or "-"), ("group leader", d.group_leader),
         ("dictionary keys", ", ".join(d.dictionary_keys) or "-"),
     ])
+    for m in d.pg_groups:
+        more = f" (+{m.count - len(m.groups)} more)" if m.count > len(m.groups) else ""
+        out.line(f":pg scope {m.scope}: {', '.join(m.groups)}{more}" + (" (first 10,000 groups looked at)" if m.partial else ""))
+    if d.pg_note:
+        out.line(d.pg_note)
     if d.current_stacktrace:
         out.line("stacktrace:")
         for frame in d.current_stacktrace:

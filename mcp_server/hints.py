@@ -43,6 +43,8 @@ HINTS: dict[str, str | tuple[str, str]] = {
     "NoSuchKey": ("`elixir-scope processes --find KEY` shows the via-names processes hold, keys in their exact type",
                   "find_processes(text=KEY) shows the via-names processes hold, keys in their exact type"),
     "AmbiguousKey": "pass one of the pids listed instead of the via-name",
+    "NoSuchPgScope": ("`elixir-scope pg` lists the running :pg scopes", "pg_groups with no scope lists the running :pg scopes"),
+    "NoSuchPgGroup": ("`elixir-scope pg SCOPE` lists the scope's groups", "pg_groups(scope=...) lists the scope's groups"),
     "LiteralSyntaxError": 'write the key as an Elixir literal: "user-42" (a string, with its quotes), 42, :alice, {:user, 42}',
     "LiveError": ("names come from `elixir-scope processes`, `elixir-scope ets` and `elixir-scope env`",
                   "names come from list_processes / find_processes, ets_tables and app_env"),

@@ -16,6 +16,7 @@ from elixir_scope.instrument.etf.inspect import inspect
 from elixir_scope.instrument.etf.syntax import ELIXIR, TermSyntax
 
 from .models import term_text
+from .pg_models import PgMembershipRow, membership_rows
 
 
 def name_text(name: str | None) -> str | None:
@@ -159,9 +160,13 @@ class ProcessDetailsModel(BaseModel):
     group_leader: str
     priority: str
     current_stacktrace: list[str]
+    pg_groups: list[PgMembershipRow] = Field(default_factory=list, description="The :pg groups it is in, per running scope (pg_groups lists a scope's groups and members).")
+    pg_note: str | None = Field(default=None, description="Why the :pg groups could not be read, when they could not.")
 
 
-def process_details_model(d: Any, sx: TermSyntax = ELIXIR) -> ProcessDetailsModel:
+def process_details_model(d: Any, sx: TermSyntax = ELIXIR, pg: list[Any] = (),
+                          pg_note: str | None = None) -> ProcessDetailsModel:
+    """``d`` (``ProcessDetails``) with ``pg``, the ``PgMembership``s of the process."""
     t = sx.term
     return ProcessDetailsModel(
         process=process_row(d.summary, sx), label=t(d.label) if d.label is not None else None,
@@ -171,6 +176,7 @@ def process_details_model(d: Any, sx: TermSyntax = ELIXIR) -> ProcessDetailsMode
         total_heap_size=d.total_heap_size, stack_size=d.stack_size, trap_exit=d.trap_exit,
         group_leader=sx.pid(d.group_leader) or "", priority=d.priority,
         current_stacktrace=[_frame(f, sx) for f in d.current_stacktrace],
+        pg_groups=membership_rows(list(pg), sx), pg_note=pg_note,
     )
 
 

@@ -1,5 +1,5 @@
 """Live inspection from the terminal: ``state``, ``mailbox``, ``ets``, ``logs``,
-``schedulers``, ``memory``, ``ports``, ``env``. The same calls and models as the MCP live
+``schedulers``, ``memory``, ``ports``, ``env``, ``pg``. The same calls and models as the MCP live
 tools (``mcp_server.inspect_models``): terms redacted and cut on the node, printed in the
 node's syntax (``--syntax`` overrides), ``--json`` for scripts."""
 
@@ -59,6 +59,13 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("env", parents=[common], help="an application's environment (secrets redacted), or the list")
     p.add_argument("application", nargs="?", help="e.g. sample_app; omit to list the applications")
     p.set_defaults(run=run_env)
+
+    p = sub.add_parser("pg", parents=[common], help=":pg process groups: the scopes, a scope's groups, one group's members")
+    p.add_argument("scope", nargs="?", help="pg (the default scope) or an app's scope (MyApp.PubSub); omit to list the scopes")
+    p.add_argument("--group", metavar="LITERAL", help='one group, as an Elixir literal: :workers, \'"lobby"\', \'{:room, 42}\'')
+    p.add_argument("--limit", type=int, default=100, help="groups to list (default 100, at most 500)")
+    p.add_argument("--members", type=int, default=10, help="members shown per group (default 10, at most 100)")
+    p.set_defaults(run=run_pg)
 
 
 async def run_state(args: argparse.Namespace, out: Output) -> int:
@@ -236,4 +243,23 @@ async def run_env(args: argparse.Namespace, out: Output) -> int:
         out.emit_json(entries)
     else:
         out.table(f"Environment of {env.application}", ["key", "value"], [[e.key, e.value] for e in entries])
+    return 0
+
+
+async def run_pg(args: argparse.Namespace, out: Output) -> int:
+    from elixir_scope.mcp_server.process_rows import pg_view
+
+    async with attached(args) as conn:
+        sx = await term_syntax(args, conn)
+        model = await pg_view(conn, sx, args.scope, args.group, limit=args.limit, member_limit=args.members)
+    if out.json_mode:
+        out.emit_json(model)
+    elif args.scope is None:
+        out.table(f":pg scopes on {model.node}", ["scope", "groups"], [[s.scope, str(s.groups)] for s in model.scopes],
+                  right=["groups"])
+    else:
+        out.table(f"{model.scope}: {model.total_groups} groups", ["group", "members", "first members"],
+                  [[g.group, str(g.members), ", ".join(g.first_members)] for g in model.groups], right=["members"])
+    if model.hint and not out.json_mode:
+        out.line(model.hint)
     return 0

@@ -7,7 +7,6 @@ import argparse
 
 from elixir_scope.mcp_server.live_models import (
     node_overview_model,
-    process_details_model,
     process_row,
     supervisor_model,
 )
@@ -87,13 +86,13 @@ async def run_processes(args: argparse.Namespace, out: Output) -> int:
 
 
 async def run_process(args: argparse.Namespace, out: Output) -> int:
-    from elixir_scope.instrument.introspect import process_details
+    from elixir_scope.mcp_server.process_rows import details_model
     from elixir_scope.mcp_server.targets import resolve_pid
 
     who = process_of(args)
     async with attached(args) as conn:
         pid = await resolve_pid(conn, who)
-        d = process_details_model(await process_details(conn, pid), await term_syntax(args, conn))
+        d = await details_model(conn, pid, await term_syntax(args, conn))
     if out.json_mode:
         out.emit_json(d)
     else:

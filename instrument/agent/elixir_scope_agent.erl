@@ -1659,6 +1659,33 @@ live1({labels, Pids}, Max, R) when is_list(Pids) ->
     {ok, [{P, L} || P <- Ps, (L = live_labels(P, Each, R, Globals, Regs)) =/= []]};
 live1({whereis, Who}, _Max, _R) ->
     {ok, live_proc(Who)};
+live1({pg_of, Who, Limit}, Max, R) ->
+    %% the :pg groups a local process is in, per running scope (at most Limit per scope); a
+    %% scope's table holds {Group, AllPids, LocalPids}; past 10000 groups only the first are read
+    P = live_proc(Who),
+    Found = [{S, [G || {G, Local} <- live_select(S, [{{'$1', '_', '$2'}, [], [{{'$1', '$2'}}]}], 10000),
+                       lists:member(P, Local)], ets:info(S, size) > 10000} || S <- live_pg_scopes()],
+    Each = max(64, min(1024, Max div max(1, length(lists:append([Gs || {_, Gs, _} <- Found]))))),
+    {ok, [{S, [payload(G, Each, R) || G <- lists:sublist(Gs, Limit)], length(Gs), Cut}
+          || {S, Gs, Cut} <- Found, Gs =/= []]};
+live1(pg_scopes, _Max, _R) ->
+    {ok, [{S, ets:info(S, size)} || S <- live_pg_scopes()]};
+live1({pg_groups, ScopeB, Which, Limit, MemberLimit}, Max, R) ->
+    %% the groups of one scope (Which = all: the first Limit) or one group ({group, G}, its
+    %% atoms as {'$es_name', B}), each with its member count and first MemberLimit members
+    S = live_atom(ScopeB, no_such_pg_scope),
+    lists:member(S, live_pg_scopes()) orelse throw({es_live, {no_such_pg_scope, ScopeB}}),
+    Rows = case Which of
+               all -> live_select(S, [{{'$1', '$2', '_'}, [], [{{'$1', '$2'}}]}], Limit);
+               {group, G0} ->
+                   case ets:lookup(S, resolve_literals(G0)) of
+                       [{G, All, _}] -> [{G, All}];
+                       [] -> throw({es_live, {no_such_pg_group, ScopeB}})
+                   end
+           end,
+    Each = max(64, min(1024, Max div max(1, length(Rows)))),
+    {ok, #{scope => S, total => ets:info(S, size),
+           groups => [{payload(G, Each, R), length(All), lists:sublist(All, MemberLimit)} || {G, All} <- Rows]}};
 live1(Other, _Max, _R) ->
     throw({es_live, {unknown_request, element(1, {Other})}}).
 
@@ -1758,6 +1785,18 @@ live_globals() ->
                             _ -> Acc
                         end
                 end, #{}, Names).
+
+%% the running :pg scopes (at most 50): registered gen_servers started by pg that own the
+%% named table of their scope name
+live_pg_scopes() ->
+    lists:sublist([S || S <- lists:sort(registered()), live_pg_scope(S)], 50).
+
+live_pg_scope(S) ->
+    case whereis(S) of
+        P when is_pid(P) ->
+            ets:info(S, owner) =:= P andalso (catch proc_lib:translate_initial_call(P)) =:= {pg, init, 1};
+        _ -> false
+    end.
 
 live_proc(P) when is_pid(P) ->
     case node(P) =:= node() andalso is_process_alive(P) of

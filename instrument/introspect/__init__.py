@@ -17,6 +17,7 @@ and cut on the node before they leave it::
     peek = await peek_mailbox(conn, "<0.123.0>", limit=5)
     tables, total = await ets_tables(conn)
     logs = await read_logs(conn, min_level="warning")
+    groups = await pg_memberships(conn, "<0.123.0>")   # :pg groups, per scope
 """
 
 from .models import MFA, Application, ChildSpec, Memory, NodeInfo, ProcessDetails, ProcessSummary, SupervisorNode
@@ -31,6 +32,8 @@ from .live_call import (
     NoLogRing,
     NoSuchApplication,
     NoSuchKey,
+    NoSuchPgGroup,
+    NoSuchPgScope,
     NoSuchRegistry,
     NoSuchTable,
     NotSysProcess,
@@ -39,6 +42,7 @@ from .live_call import (
 )
 from .live_ets import ets_sample, ets_tables
 from .live_logs import LEVELS, forward_logs, read_logs, release_log_ring, start_log_ring
+from .live_pg import pg_groups, pg_memberships, pg_scopes
 from .live_procs import AppNames, get_state, peek_mailbox, process_labels, whereis_process
 from .live_system import app_env, applications, memory_usage, ports, scheduler_usage
 from .via import GlobalName, ViaName, parse_process_name, via_name
@@ -47,6 +51,8 @@ __all__ = [
     "AmbiguousKey",
     "GlobalName",
     "NoSuchKey",
+    "NoSuchPgGroup",
+    "NoSuchPgScope",
     "NoSuchRegistry",
     "ViaName",
     "parse_process_name",
@@ -70,6 +76,9 @@ __all__ = [
     "get_state",
     "memory_usage",
     "peek_mailbox",
+    "pg_groups",
+    "pg_memberships",
+    "pg_scopes",
     "process_labels",
     "AppNames",
     "ports",

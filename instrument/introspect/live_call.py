@@ -21,7 +21,9 @@ Errors form one hierarchy below ``DistError``::
     ├── NoLogRing            read_logs before the log ring was installed (or after it stopped)
     ├── NoSuchRegistry       a via-name's Registry is not running on the node
     ├── NoSuchKey            no process is registered under that key in the Registry
-    └── AmbiguousKey         several processes hold the key (a duplicate Registry)
+    ├── AmbiguousKey         several processes hold the key (a duplicate Registry)
+    ├── NoSuchPgScope        no :pg scope of that name runs on the node
+    └── NoSuchPgGroup        the :pg scope has no group of that name
 
 ``ProcessNotFound`` (from ``processes``) is raised for an unknown process.
 """
@@ -43,7 +45,7 @@ from .via import GlobalName, ViaName, name_text, parse_process_name, via_request
 
 __all__ = [
     "LiveError", "NoSuchTable", "PrivateTable", "NoSuchApplication", "NotSysProcess", "LiveTimeout",
-    "NoLogRing", "NoSuchRegistry", "NoSuchKey", "AmbiguousKey", "LiveOptions", "Shown", "live_call", "shown", "process_ref", "table_ref",
+    "NoLogRing", "NoSuchRegistry", "NoSuchKey", "AmbiguousKey", "NoSuchPgScope", "NoSuchPgGroup", "LiveOptions", "Shown", "live_call", "shown", "process_ref", "table_ref",
     "reply_field", "atom_name",
 ]
 
@@ -88,6 +90,14 @@ class NoSuchKey(LiveError, LookupError):
 
 
 class AmbiguousKey(LiveError):
+    pass
+
+
+class NoSuchPgScope(LiveError, LookupError):
+    pass
+
+
+class NoSuchPgGroup(LiveError, LookupError):
     pass
 
 
@@ -235,6 +245,12 @@ def _raise(reason: Any, node: str, named: str = "") -> None:
         pids = ", ".join(_show(p) for p in reason[1]) if isinstance(reason[1], list) else arg
         raise AmbiguousKey(f"several processes are registered under {named} on {node} (a duplicate "
                            f"Registry): {pids}; name one of them by its pid")
+    if tag == "no_such_pg_scope":
+        raise NoSuchPgScope(f"no :pg scope {_elixir_text(arg)} runs on {node}: a scope is the name given to "
+                            ":pg.start_link/1 (the default scope is pg); pg_groups with no scope lists the running ones")
+    if tag == "no_such_pg_group":
+        raise NoSuchPgGroup(f"in :pg scope {_elixir_text(arg)} on {node}: check the group's type and quotes "
+                            '("lobby" is a string, :lobby an atom); pg_groups with the scope alone lists its groups')
     if tag == "no_such_table":
         raise NoSuchTable(f"no ETS table {arg} on {node}: list them with ets_tables")
     if tag == "private_table":

@@ -171,3 +171,44 @@ class LogPage:
     dropped: int  # older events pushed out of the ring since it started
     capacity: int
     since_us: int  # when the ring started (system time, microseconds)
+
+
+@dataclass(frozen=True)
+class PgScope:
+    """A running ``:pg`` scope (the default one is ``pg``) and how many groups it has."""
+
+    name: str
+    groups: int
+
+
+@dataclass(frozen=True)
+class PgGroup:
+    """One group of a ``:pg`` scope: its name as the node let it out, how many memberships it
+    has (a process that joined twice counts twice; members on other nodes count too) and the
+    first of its members."""
+
+    group: Shown
+    members: int
+    first_members: tuple[Pid, ...]
+
+
+@dataclass(frozen=True)
+class PgGroups:
+    """Groups of one scope: ``total`` groups exist, ``groups`` holds the first of them (or the
+    one asked for)."""
+
+    scope: str
+    total: int
+    groups: tuple[PgGroup, ...]
+
+
+@dataclass(frozen=True)
+class PgMembership:
+    """The groups of one scope a process is in: ``groups`` the first of them, ``count`` how
+    many there are; ``partial`` when the scope has more groups than one look reads (10,000),
+    so groups past those were not looked at."""
+
+    scope: str
+    groups: tuple[Shown, ...]
+    count: int
+    partial: bool = False

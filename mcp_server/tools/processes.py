@@ -1,8 +1,10 @@
-"""Live process tools: top processes, search, one process in depth, supervision trees.
+"""Live process tools: top processes, search, one process in depth, supervision trees,
+``:pg`` process groups.
 
-The introspection module is imported on first use (start-up stays fast). All read-only and
-agent-less: they call standard OTP functions over rpc
-(``instrument.introspect``), load nothing onto the node, and return bounded pages.
+The introspection module is imported on first use (start-up stays fast). All read-only: they
+call standard OTP functions over rpc (``instrument.introspect``); what the application calls
+its processes (labels, via-names) and the ``:pg`` groups are read by the agent, which bounds
+what it sends. Every result is a bounded page.
 """
 
 from __future__ import annotations
@@ -16,15 +18,16 @@ from elixir_scope.instrument.etf import Atom
 
 from ..config import ServerConfig
 from ..errors import tool_errors
+from ..budget import DEFAULT_BUDGET, fit
 from ..live_models import (
     ProcessDetailsModel,
     ProcessRow,
     SupervisorModel,
-    process_details_model,
     supervisor_model,
     tree_outline,
 )
-from ..process_rows import matches, process_rows
+from ..pg_models import PgGroupsResult
+from ..process_rows import details_model, matches, pg_view, process_rows
 from ..state import app_state
 from ..syntax import node_syntax
 from .annotations import READ_ONLY
@@ -101,13 +104,37 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         node: NodeArg = None,
     ) -> ProcessDetailsModel:
         """One process in depth: links, monitors, mailbox, heap, trap_exit, dictionary keys,
-        and its current stacktrace (where it is right now). A process held by an Elixir
-        Registry is named by registry + key."""
-        from elixir_scope.instrument.introspect import process_details as details_of
-
+        the :pg groups it is in (per scope), and its current stacktrace (where it is right
+        now). A process held by an Elixir Registry is named by registry + key."""
         conn = await app_state(ctx).connection(node)
         pid = await resolve_pid(conn, named_process(process, registry, key))
-        return process_details_model(await details_of(conn, pid), await node_syntax(app_state(ctx), conn))
+        return await details_model(conn, pid, await node_syntax(app_state(ctx), conn))
+
+    @server.tool(title="Process groups (:pg)", annotations=READ_ONLY)
+    @tool_errors
+    async def pg_groups(
+        ctx: Context,
+        scope: Annotated[str | None, Field(description="A :pg scope: pg (the default scope) or the name an app gave :pg.start_link/1 (MyApp.PubSub). Omit it to list the running scopes.")] = None,
+        group: Annotated[str | None, Field(description='One group of the scope, as an Elixir literal: :workers, "lobby" (a string, with its quotes), {:room, 42}. Omit it to list the scope\'s groups.')] = None,
+        limit: Annotated[int, Field(ge=1, le=200, description="Groups to list.")] = 50,
+        member_limit: Annotated[int, Field(ge=0, le=50, description="Members shown per group.")] = 5,
+        node: NodeArg = None,
+    ) -> PgGroupsResult:
+        """Erlang :pg process groups: the running scopes, the groups of one scope with their
+        member counts and first members, or one group's members.
+
+        Phoenix.PubSub, Horde, Swarm and many apps fan messages out through :pg groups: a
+        subscriber missing from its group never hears a broadcast. process_details shows the
+        groups one process is in."""
+        conn = await app_state(ctx).connection(node)
+        sx = await node_syntax(app_state(ctx), conn)
+        model = await pg_view(conn, sx, scope, group, limit=limit, member_limit=member_limit)
+        keep = fit(model.groups, DEFAULT_BUDGET - 2000)
+        if keep < len(model.groups):
+            model.groups = model.groups[:keep]
+            model.hint = (f"{keep} of {model.total_groups} groups fit this reply: lower member_limit, or name one "
+                          "group (group=...) to see it alone")
+        return model
 
     @server.tool(annotations=READ_ONLY)
     @tool_errors
