@@ -162,6 +162,21 @@ def test_registry_names_are_recorded_and_named_everywhere(tmp_path, via_node, ca
     named = got.structured_content["named_processes"]
     assert any('[via {ViaApp.Registry, "user-42"}]' in p for p in named), named
 
+    # the Parquet export: every name in processes.app_names, the first one naming the process in
+    # the event / call / state rows (a Registry-named session has no registered name)
+    import pyarrow.parquet as pq
+
+    assert main(["export", "1", "--parquet", str(tmp_path / "pq"), "--store", str(store)]) == 0
+    procs = pq.read_table(tmp_path / "pq" / "processes.parquet", columns=["pid", "registered_name", "app_names"]).to_pylist()
+    user42 = [p for p in procs if 'via {ViaApp.Registry, "user-42"}' in p["app_names"]]
+    assert len(user42) == 1 and user42[0]["registered_name"] is None, procs
+    assert all(p["app_names"] == [] for p in procs if p["pid"] != user42[0]["pid"] and not any(
+        "ViaApp" in n for n in p["app_names"]))
+    calls = pq.read_table(tmp_path / "pq" / "calls.parquet", columns=["pid", "process_name"]).to_pylist()
+    assert {c["process_name"] for c in calls if c["pid"] == user42[0]["pid"]} == {'via {ViaApp.Registry, "user-42"}'}
+    states = pq.read_table(tmp_path / "pq" / "states.parquet", columns=["pid", "process_name"]).to_pylist()
+    assert {s["process_name"] for s in states if s["pid"] == user42[0]["pid"]} == {'via {ViaApp.Registry, "user-42"}'}
+
 
 def test_app_names_blob_round_trip_and_hostile_blobs():
     from elixir_scope.instrument.etf import encode

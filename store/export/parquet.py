@@ -4,8 +4,11 @@
 
 The directory gets ``nodes``, ``processes``, ``functions``, ``events``, ``calls``,
 ``messages``, ``states`` and ``gaps`` ``.parquet`` files (columns: ``TABLES`` below and
-docs/store.md). Names are denormalised into every row (node name, pid text, registered name,
-module/function/arity), so a question is one ``SELECT`` without joins; the ids
+docs/store.md). Names are denormalised into every row (node name, pid text, process name,
+module/function/arity), so a question is one ``SELECT`` without joins; a process's name in the
+event, call, message and state rows is its registered name, else the first name the
+application gives it (process label, ``process_name``, Registry name), and the processes table
+lists them all (``app_names``); the ids
 (``event_id``, ``call_id``, ``send_id`` …) are the store's, so a row can be looked up again
 with every other tool. Terms are bounded Elixir text (``value_bytes``): as stored, so what the
 agent redacted on the node stays redacted.
@@ -27,7 +30,7 @@ from ..errors import ExportError
 from ..events import Event, EventKind
 from ..states import STATE_ROW_COLUMNS
 from .calls import READ_KINDS, CallLimits, CallSpan, CallTracker, event_pages
-from .text import bounded_text, payload_text, process_name, unix_nanos
+from .text import app_names_texts, bounded_text, payload_text, process_name, shown_name, unix_nanos
 
 if TYPE_CHECKING:
     from ..reader import Recording
@@ -37,7 +40,7 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "nodes": (("node_id", "int64"), ("node", "string"), ("otp_release", "string"),
               ("time_unit", "int64"), ("time_offset", "int64")),
     "processes": (("node", "string"), ("pid_idx", "int64"), ("pid", "string"), ("registered_name", "string"),
-                  ("initial_call", "string"), ("born_time", TIME), ("died_time", TIME)),
+                  ("app_names", "list<string>"), ("initial_call", "string"), ("born_time", TIME), ("died_time", TIME)),
     "functions": (("node", "string"), ("function_idx", "int64"), ("module", "string"), ("function", "string"),
                   ("arity", "int32"), ("mfa", "string")),
     "events": (("event_id", "int64"), ("node", "string"), ("kind", "string"), ("time", TIME), ("ts", "int64"),
@@ -107,7 +110,7 @@ class _TableWriter:
 
     def __init__(self, pa, pq, path: Path, columns: tuple[tuple[str, str], ...], options: ParquetOptions) -> None:
         types = {"int64": pa.int64(), "int32": pa.int32(), "string": pa.string(), "bool": pa.bool_(),
-                 TIME: pa.timestamp("ns", tz="UTC")}
+                 TIME: pa.timestamp("ns", tz="UTC"), "list<string>": pa.list_(pa.string())}
         self._pa = pa
         self.schema = pa.schema([(name, types[t]) for name, t in columns])
         self._names = [name for name, _ in columns]
@@ -169,6 +172,7 @@ class _Export:
         self.rec, self.options, self.pa, self.pq, self.out, self.report = rec, options, pa, pq, out, report
         self.ctx = rec.context
         self.limit = options.value_bytes
+        self._procs: dict[tuple[int, int], tuple[str | None, str | None]] = {}
 
     def run(self) -> None:
         writers: dict[str, _TableWriter] = {}
@@ -222,10 +226,14 @@ class _Export:
         return None if ts is None else unix_nanos(self.ctx.nodes.get(node_id), ts)
 
     def _proc(self, node_id: int, idx: int) -> tuple[str | None, str | None]:
+        """(pid text, name) of a process, printed once per process."""
         if not idx:
             return None, None
-        p = self.ctx.processes.get((node_id, idx))
-        return (p.pid_text, process_name(p)) if p else (f"#{idx}", None)
+        got = self._procs.get((node_id, idx))
+        if got is None:
+            p = self.ctx.processes.get((node_id, idx))
+            got = self._procs[(node_id, idx)] = (p.pid_text, shown_name(p)) if p else (f"#{idx}", None)
+        return got
 
     def _mfa(self, node_id: int, idx: int) -> tuple[str | None, str | None, int | None, str | None]:
         m = self.ctx.functions.get((node_id, idx)) if idx else None
@@ -238,7 +246,7 @@ class _Export:
 
     def _processes(self) -> Iterator[tuple]:
         for p in self.rec.processes():
-            yield (self._node(p.node_id), p.idx, p.pid_text, process_name(p),
+            yield (self._node(p.node_id), p.idx, p.pid_text, process_name(p), app_names_texts(p),
                    str(p.initial_call) if p.initial_call else None,
                    self._time(p.node_id, p.born_ts), self._time(p.node_id, p.died_ts))
 

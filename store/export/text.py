@@ -12,6 +12,7 @@ from typing import Any
 
 from elixir_scope.instrument.etf.inspect import inspect
 
+from ..app_names import app_names_text, first_app_name
 from ..events import MFA, Event, NodeInfo, ProcessInfo
 
 CUT = "…"
@@ -56,6 +57,22 @@ def process_name(proc: ProcessInfo | None) -> str | None:
     if proc is None or not proc.reg_name:
         return None
     return module_text(proc.reg_name)
+
+
+def shown_name(proc: ProcessInfo | None) -> str | None:
+    """How a process is named in rows: its registered name, else the first name the application
+    gives it (a process label, a ``process_name``, a Registry name: ``via {MyApp.Registry,
+    "user-42"}``), else None."""
+    if proc is None:
+        return None
+    return process_name(proc) or first_app_name(proc.app_names)
+
+
+def app_names_texts(proc: ProcessInfo | None) -> list[str]:
+    """Every name the application gives the process, as bounded Elixir text."""
+    if proc is None or not proc.app_names:
+        return []
+    return app_names_text(proc.app_names, lambda t: inspect(t, limit=8, printable_limit=80))
 
 
 def unix_nanos(node: NodeInfo | None, ts: int) -> int:
