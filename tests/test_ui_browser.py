@@ -402,3 +402,56 @@ def test_live_node_table_tree_charts_and_a_capture_that_fills(server, browser, s
     rid = int(browser.find_element(By.ID, "cap-open").text.lstrip("#"))
     shown = int(browser.find_element(By.ID, "cap-events").text)
     assert store.recording(rid).info.event_count == shown >= 40
+
+
+def test_app_names_name_processes_in_lanes_and_in_the_live_table(browser, tmp_path):
+    """Processes with no registered name, held in an Elixir Registry: the recorded lanes and the
+    live table name them by their Registry names, as every other view of ElixirScope does."""
+    from elixir_scope.instrument.dist import Node
+    from elixir_scope.instrument.etf import Atom
+    from elixir_scope.instrument.capture import CapturePlan
+    from elixir_scope.instrument.session import capture
+    from support.nodes import REPO
+
+    node = start_node("elixir", elixir_files=[REPO / "tests" / "fixtures" / "via_app" / "via_app.ex"],
+                      eval_code=":ok = ViaApp.start()")
+    try:
+        path = tmp_path / "traces.db"
+
+        async def record():
+            s = TraceStore.open(path)
+            try:
+                async with Node() as me:
+                    conn = await me.connect(node.name, cookie=node.cookie)
+                    session = await capture(conn, s, "sessions", CapturePlan(state_modules=("Elixir.ViaApp.Session",)))
+                    for _ in range(5):
+                        for key in (b"user-42", (Atom("user"), 7)):
+                            await conn.rpc("gen_server", "call", [(Atom("via"), Atom("Elixir.Registry"),
+                                                                   (Atom("Elixir.ViaApp.Registry"), key)), Atom("ping")])
+                    return (await session.stop()).recording_id
+            finally:
+                s.close()
+
+        rid = asyncio.run(record())
+        with ui_server(UiConfig(store_path=path, port=free_port())) as url:
+            browser.get(f"{url}#/rec/{rid}")
+            wait(browser, lambda: len(css(browser, ".tl-label")) >= 2, timeout=20)
+            lanes = [e.get_attribute("textContent") for e in css(browser, ".tl-label")]
+            assert any('via {ViaApp.Registry, "user-42"} <' in t for t in lanes), lanes
+            assert any("via {ViaApp.Registry, {:user, 7}} <" in t for t in lanes), lanes
+            shot(browser, "app-names-lanes")
+            # the live table: the same names, and the filter finds a process by its key
+            browser.get(url + "#/live")
+            browser.find_element(By.ID, "live-node").send_keys(node.name)
+            browser.find_element(By.ID, "live-cookie").send_keys(node.cookie)
+            browser.find_element(By.ID, "live-connect").click()
+            wait(browser, lambda: node.name in browser.find_element(By.ID, "live-facts").text, timeout=20)
+            browser.find_element(By.ID, "live-filter").send_keys("user-42")
+
+            def names():
+                return [r.find_elements(By.TAG_NAME, "td")[1].get_attribute("textContent")
+                        for r in css(browser, "#live-procs tr[data-pid]")]
+
+            wait(browser, lambda: names() == ['[via {ViaApp.Registry, "user-42"}]'], timeout=15)
+    finally:
+        node.stop()

@@ -162,14 +162,35 @@ def ok(data: Any) -> JSONResponse:
     return JSONResponse(data)
 
 
+APP_NAME_CHARS = 120  # longest app name shown for a process
+
+
 def proc_json(p: ProcessInfo | None) -> dict | None:
+    """A recorded process for the browser: ``name`` its registered name, ``app_names`` what the
+    application calls it (process label, ``process_name``, ``via {MyApp.Registry, "user-42"}``),
+    ``label`` how lanes and lists name it: the registered name, else the first app name, then
+    the pid."""
     if p is None:
         return None
-    name = p.reg_name[7:] if p.reg_name and p.reg_name.startswith("Elixir.") else p.reg_name
-    return {"key": f"{p.node_id}.{p.idx}", "pid": p.pid_text, "name": name,
-            "label": f"{name} {p.pid_text}" if name else p.pid_text,
+    name, app_names = _names(p)
+    return {"key": f"{p.node_id}.{p.idx}", "pid": p.pid_text, "name": name, "app_names": app_names,
+            "label": proc_label(p),
             "initial": str(p.initial_call) if p.initial_call else None,
             "born": p.born_ts, "died": p.died_ts}
+
+
+def _names(p: ProcessInfo) -> tuple[str | None, list[str]]:
+    from elixir_scope.store.app_names import app_names_text
+
+    name = p.reg_name[7:] if p.reg_name and p.reg_name.startswith("Elixir.") else p.reg_name
+    return name, app_names_text(p.app_names, lambda t: short(t, APP_NAME_CHARS)) if p.app_names else []
+
+
+def proc_label(p: ProcessInfo) -> str:
+    """``EsUi.Ledger <0.150.0>``, ``via {MyApp.Registry, "user-42"} <0.151.0>``, or the pid."""
+    name, app_names = _names(p)
+    shown = name or (app_names[0] if app_names else None)
+    return f"{shown} {p.pid_text}" if shown else p.pid_text
 
 
 def describe(e: Event) -> str:
@@ -184,11 +205,11 @@ def describe(e: Event) -> str:
             payload = e.payload
             msg = payload[0] if isinstance(payload, tuple) and payload else payload
             other = e.aux_process
-            return f"send {short(msg, 80)}" + (f" to {other.label}" if other else "")
+            return f"send {short(msg, 80)}" + (f" to {proc_label(other)}" if other else "")
         if kind == EventKind.RECEIVE:
             return f"receive {short(e.payload, 80)}"
         other = e.aux_process
-        return kind.name.lower() + (f" {other.label}" if other else f" {short(e.payload, 80)}")
+        return kind.name.lower() + (f" {proc_label(other)}" if other else f" {short(e.payload, 80)}")
     except Exception as exc:  # a payload this view cannot show must not hide the rest
         return f"{kind.name.lower()} (payload not shown: {type(exc).__name__})"
 

@@ -5,6 +5,7 @@ it uses ``instrument/`` (agent-less introspection over rpc, capture sessions) li
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -13,7 +14,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import Route
 
-from .common import ApiError, int_param, ok, state
+from .common import APP_NAME_CHARS, ApiError, int_param, ok, state
+
+log = logging.getLogger(__name__)
 
 SAMPLES = 300  # 10 minutes at one sample every 2 s
 MAX_ROWS = 500
@@ -103,10 +106,12 @@ async def processes(request: Request):
     needle = request.query_params.get("filter", "").strip().lower()
     # a filter looks further down the table than it shows
     rows = await process_overview(link.conn, sort_by=sort, limit=MAX_ROWS if needle else limit)
+    names = await _app_names(link.conn, [p.pid for p in rows])
     out = []
     for p in rows:
         name = _short(p.registered_name)
-        row = {"pid": str(p.pid), "name": name, "initial": str(p.initial_call) if p.initial_call else None,
+        row = {"pid": str(p.pid), "name": name, "app_names": names.get(p.pid, []),
+               "initial": str(p.initial_call) if p.initial_call else None,
                "current": str(p.current_function) if p.current_function else None, "status": p.status,
                "queue": p.message_queue_len, "memory": p.memory, "reductions": p.reductions,
                "behaviour": p.behaviour}
@@ -114,6 +119,34 @@ async def processes(request: Request):
             continue
         out.append(row)
     return ok({"sort": sort, "rows": out[:limit]})
+
+
+async def _app_names(conn: Any, pids: list) -> dict:
+    """pid -> what the application calls the process (its label, ``process_name``, ``global``
+    and Registry names), read by the agent; a nicety: when the agent cannot be asked, none."""
+    from elixir_scope.instrument.agent.loader import AgentLoadError
+    from elixir_scope.instrument.dist.errors import DistError
+    from elixir_scope.instrument.etf import Atom
+    from elixir_scope.instrument.introspect import process_labels
+    from elixir_scope.store.app_names import AppName, app_names_text
+
+    from ..terms import short
+
+    try:
+        found = await process_labels(conn, pids)
+    except (DistError, AgentLoadError, ValueError) as exc:
+        log.warning("process labels unavailable on %s: %s", getattr(conn, "node_name", "?"), exc)
+        return {}
+    out = {}
+    for pid, n in found.items():
+        names = [AppName(kind, v.term, v.truncated, v.redacted)
+                 for kind, v in (("$process_label", n.label), ("process_name", n.process_name)) if v is not None]
+        names += [AppName("via", (Atom(reg), key.term), key.truncated, key.redacted) for reg, key in n.registry_names]
+        texts = app_names_text(tuple(names), lambda t: short(t, APP_NAME_CHARS))
+        if n.global_name is not None:
+            texts.append("global " + short(n.global_name.term, APP_NAME_CHARS))
+        out[pid] = texts
+    return out
 
 
 async def trees(request: Request):

@@ -60,7 +60,8 @@ export async function showLive(main) {
       fill(table, el('table', { id: 'live-procs' },
         el('tr', {}, head.map(([h, key]) => el('th', key ? { class: 'sortable', style: 'cursor:pointer', dataset: { sort: key },
           onclick: () => { sort = key; refreshTable(); } } : {}, h + (key === sort ? ' ▼' : '')))),
-        r.rows.map(p => el('tr', { dataset: { pid: p.pid } }, el('td', { class: 'mono' }, p.pid), el('td', {}, p.name ?? ''),
+        r.rows.map(p => el('tr', { dataset: { pid: p.pid } }, el('td', { class: 'mono' }, p.pid),
+          el('td', { class: 'names' }, [p.name, ...(p.app_names ?? []).map(n => `[${n}]`)].filter(Boolean).join(' ')),
           el('td', { class: 'mono' }, p.current ?? ''), el('td', {}, p.behaviour ?? ''), el('td', {}, p.queue),
           el('td', {}, p.memory.toLocaleString()), el('td', {}, p.reductions.toLocaleString())))));
     } catch (e) { showError(e); }
