@@ -67,7 +67,7 @@ def show_details(out: Output, d: ProcessDetailsModel) -> None:
     ])
     for m in d.pg_groups:
         more = f" (+{m.count - len(m.groups)} more)" if m.count > len(m.groups) else ""
-        out.line(f":pg scope {m.scope}: {', '.join(m.groups)}{more}" + (" (first 10,000 groups looked at)" if m.partial else ""))
+        out.line(f":pg scope {m.scope}: {', '.join(m.groups)}{more}" + (" (a large scope: only part of it was read)" if m.partial else ""))
     if d.pg_note:
         out.line(d.pg_note)
     if d.current_stacktrace:

@@ -51,7 +51,7 @@ class PgMembershipRow(BaseModel):
     scope: str
     groups: list[str] = Field(description="Group names as terms (the first 20).")
     count: int = Field(description="How many groups of the scope it is in.")
-    partial: bool = Field(default=False, description="The scope has more than 10,000 groups: only the first were looked at.")
+    partial: bool = Field(default=False, description="The scope's groups hold more than 200,000 memberships: only the groups read before that were looked at.")
 
 
 def scope_text(scope: str, sx: TermSyntax = ELIXIR) -> str:

@@ -68,8 +68,10 @@ async def pg_view(conn: Any, sx: Any, scope: str | None = None, group: str | Non
     model = pg_groups_result(conn.node_name, await pg_groups(conn, scope, group=group, limit=limit,
                                                              member_limit=member_limit), sx)
     if group is None and model.total_groups is not None and model.total_groups > len(model.groups):
-        model.hint = (f"{len(model.groups)} of {model.total_groups} groups shown: raise limit, or name one "
-                      "group (group=...) to see it alone")
+        why = ("raise limit" if len(model.groups) >= limit else
+               "their members fill what one look reads (200,000 entries)")
+        model.hint = (f"{len(model.groups)} of {model.total_groups} groups shown ({why}); name one group "
+                      "(group=...) to see it alone")
     return model
 
 

@@ -57,7 +57,7 @@ async def _atoms(conn) -> int:
 async def test_scopes_and_their_groups(conn):
     scopes = {s.name: s.groups for s in await pg_scopes(conn)}
     # the lobby + :announcements + 30 shards + the big one; :workers in the default scope
-    assert scopes == {"Elixir.PgApp.Rooms": 33, "pg": 1}
+    assert scopes == {"Elixir.PgApp.Rooms": 33, "pg": 1, "Elixir.PgApp.Crowd": 2, "Elixir.PgApp.Wide": 150}
     page = await pg_groups(conn, "PgApp.Rooms", limit=500)
     assert page.scope == "Elixir.PgApp.Rooms" and page.total == 33 and len(page.groups) == 33
     by = {repr(g.group.term): g for g in page.groups if not g.group.truncated}
@@ -79,6 +79,22 @@ async def test_one_group_by_its_literal_name(conn):
     assert workers.scope == "pg" and workers.groups[0].first_members == (alice,)
     shard = await pg_groups(conn, "PgApp.Rooms", group="{:shard, 7}")
     assert shard.groups[0].first_members == (await whereis_process(conn, "PgApp.Bob"),)
+
+
+async def test_a_crowded_scope_is_read_within_bounds(conn):
+    crowded = await whereis_process(conn, "PgApp.Crowded")
+    crowd = await pg_groups(conn, "PgApp.Crowd", group=":crowd", member_limit=3)
+    assert crowd.groups[0].members == 200_001 and crowd.groups[0].first_members == (crowded,) * 3
+    listed = await pg_groups(conn, "PgApp.Crowd", member_limit=2)
+    assert listed.total == 2 and {g.group.term: g.members for g in listed.groups} == {
+        Atom("crowd"): 200_001, Atom("side"): 1}
+    (mine,) = await pg_memberships(conn, "PgApp.Crowded")
+    assert sorted(g.term.name for g in mine.groups) == ["crowd", "side"] and not mine.partial  # read to its end
+    # 150 groups x 2,000 members: the look stops after its budget and says so
+    (wide,) = await pg_memberships(conn, "PgApp.Wider", limit=500)
+    assert wide.partial and 0 < wide.count < 150 and len(wide.groups) == wide.count
+    listed = await pg_groups(conn, "PgApp.Wide", limit=150, member_limit=0)
+    assert listed.total == 150 and 0 < len(listed.groups) < 150
 
 
 async def test_the_groups_a_process_is_in(conn):
@@ -131,7 +147,11 @@ async def test_mcp_process_details_and_pg_groups(tmp_path, pg_node):
         loner = await client.call_tool("process_details", {"process": "PgApp.Loner"})
         assert loner.structured_content["pg_groups"] == [] and loner.structured_content["pg_note"] is None
         scopes = await client.call_tool("pg_groups", {})
-        assert scopes.structured_content["scopes"] == [{"scope": ":pg", "groups": 1}, {"scope": "PgApp.Rooms", "groups": 33}]
+        assert scopes.structured_content["scopes"] == [{"scope": ":pg", "groups": 1}, {"scope": "PgApp.Crowd", "groups": 2},
+                                                       {"scope": "PgApp.Rooms", "groups": 33},
+                                                       {"scope": "PgApp.Wide", "groups": 150}]
+        wide = await client.call_tool("pg_groups", {"scope": "PgApp.Wide", "limit": 150})
+        assert "groups shown" in wide.structured_content["hint"]
         rooms = await client.call_tool("pg_groups", {"scope": "PgApp.Rooms", "limit": 200, "member_limit": 50})
         sc = rooms.structured_content
         assert not rooms.is_error and sc["total_groups"] == 33 and len(sc["groups"]) == 33 and sc["hint"] is None

@@ -1660,32 +1660,35 @@ live1({labels, Pids}, Max, R) when is_list(Pids) ->
 live1({whereis, Who}, _Max, _R) ->
     {ok, live_proc(Who)};
 live1({pg_of, Who, Limit}, Max, R) ->
-    %% the :pg groups a local process is in, per running scope (at most Limit per scope); a
-    %% scope's table holds {Group, AllPids, LocalPids}; past 10000 groups only the first are read
+    %% the :pg groups a local process is in, per running scope (the first Limit of each); a
+    %% scope's table holds {Group, AllPids, LocalPids}, read in chunks (live_pg_rows: a bounded
+    %% number of member entries looked at; Cut: the scope was not read to its end)
     P = live_proc(Who),
-    Found = [{S, [G || {G, Local} <- live_select(S, [{{'$1', '_', '$2'}, [], [{{'$1', '$2'}}]}], 10000),
-                       lists:member(P, Local)], ets:info(S, size) > 10000} || S <- live_pg_scopes()],
+    Found = [{S, Gs, Cut} || S <- live_pg_scopes(),
+                             {Gs, Cut} <- [live_pg_rows(S, 3, fun(G, Local) -> lists:member(P, Local) andalso {true, G} end)]],
     Each = max(64, min(1024, Max div max(1, length(lists:append([Gs || {_, Gs, _} <- Found]))))),
     {ok, [{S, [payload(G, Each, R) || G <- lists:sublist(Gs, Limit)], length(Gs), Cut}
           || {S, Gs, Cut} <- Found, Gs =/= []]};
 live1(pg_scopes, _Max, _R) ->
     {ok, [{S, ets:info(S, size)} || S <- live_pg_scopes()]};
 live1({pg_groups, ScopeB, Which, Limit, MemberLimit}, Max, R) ->
-    %% the groups of one scope (Which = all: the first Limit) or one group ({group, G}, its
-    %% atoms as {'$es_name', B}), each with its member count and first MemberLimit members
+    %% the groups of one scope (Which = all: the first Limit, fewer when they hold more than
+    %% the member budget) or one group ({group, G}, its atoms as {'$es_name', B}), each with
+    %% its member count and first MemberLimit members
     S = live_atom(ScopeB, no_such_pg_scope),
     lists:member(S, live_pg_scopes()) orelse throw({es_live, {no_such_pg_scope, ScopeB}}),
+    Keep = fun(G, All) -> {true, {G, length(All), lists:sublist(All, MemberLimit)}} end,
     Rows = case Which of
-               all -> live_select(S, [{{'$1', '$2', '_'}, [], [{{'$1', '$2'}}]}], Limit);
+               all -> element(1, live_pg_rows(S, 2, Keep, Limit));
                {group, G0} ->
                    case ets:lookup(S, resolve_literals(G0)) of
-                       [{G, All, _}] -> [{G, All}];
+                       [{G, All, _}] -> [{G, length(All), lists:sublist(All, MemberLimit)}];
                        [] -> throw({es_live, {no_such_pg_group, ScopeB}})
                    end
            end,
     Each = max(64, min(1024, Max div max(1, length(Rows)))),
     {ok, #{scope => S, total => ets:info(S, size),
-           groups => [{payload(G, Each, R), length(All), lists:sublist(All, MemberLimit)} || {G, All} <- Rows]}};
+           groups => [{payload(G, Each, R), N, First} || {G, N, First} <- Rows]}};
 live1(Other, _Max, _R) ->
     throw({es_live, {unknown_request, element(1, {Other})}}).
 
@@ -1785,6 +1788,25 @@ live_globals() ->
                             _ -> Acc
                         end
                 end, #{}, Names).
+
+%% Rows of a :pg scope's table as Keep(Group, Members) gives them ({true, V} kept, false not;
+%% Members: element Pos of the row, 2 every member, 3 the local ones), read 100 rows at a time
+%% until Limit were kept or 200000 member entries were looked at: {Kept, Cut}, Cut when the
+%% table was not read to its end
+live_pg_rows(S, Pos, Keep) -> live_pg_rows(S, Pos, Keep, 1000000).
+
+live_pg_rows(S, Pos, Keep, Limit) ->
+    MS = [{case Pos of 2 -> {'$1', '$2', '_'}; 3 -> {'$1', '_', '$2'} end, [], [{{'$1', '$2'}}]}],
+    live_pg_chunk(catch ets:select(S, MS, 100), Keep, Limit, 200000, []).
+
+live_pg_chunk({Rows, Cont}, Keep, Limit, Budget, Acc0) when is_list(Rows) ->
+    Acc = lists:foldl(fun({G, Ms}, A) -> case Keep(G, Ms) of {true, V} -> [V | A]; false -> A end end, Acc0, Rows),
+    Left = Budget - lists:sum([length(Ms) + 1 || {_, Ms} <- Rows]),
+    case length(Acc) >= Limit orelse Left =< 0 of
+        true -> {lists:sublist(lists:reverse(Acc), Limit), Cont =/= '$end_of_table'};
+        false -> live_pg_chunk(catch ets:select(Cont), Keep, Limit, Left, Acc)
+    end;
+live_pg_chunk(_, _Keep, _Limit, _Budget, Acc) -> {lists:reverse(Acc), false}.
 
 %% the running :pg scopes (at most 50): registered gen_servers started by pg that own the
 %% named table of their scope name

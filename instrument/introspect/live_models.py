@@ -205,8 +205,8 @@ class PgGroups:
 @dataclass(frozen=True)
 class PgMembership:
     """The groups of one scope a process is in: ``groups`` the first of them, ``count`` how
-    many there are; ``partial`` when the scope has more groups than one look reads (10,000),
-    so groups past those were not looked at."""
+    many there are; ``partial`` when the scope's groups hold more members than one look reads
+    (200,000 member entries), so groups past those were not looked at."""
 
     scope: str
     groups: tuple[Shown, ...]
