@@ -1,7 +1,7 @@
 """``overview`` (alias ``attach``), ``processes``, ``process``, ``tree``: what runs on a node,
 read live over distribution with standard OTP calls; what the application calls its processes
 (labels, Registry names) and the ``:pg`` groups a process is in are read by the agent, and
-left out (with a note) when it cannot be asked."""
+left out when it cannot be asked (``process`` then says so)."""
 
 from __future__ import annotations
 
