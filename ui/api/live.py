@@ -18,6 +18,7 @@ from .common import APP_NAME_CHARS, ApiError, int_param, ok, state
 
 log = logging.getLogger(__name__)
 
+NAMES_TTL_S = 15.0
 SAMPLES = 300  # 10 minutes at one sample every 2 s
 MAX_ROWS = 500
 
@@ -33,6 +34,9 @@ class LiveLink:
     session: Any = None
     recording_id: int | None = None
     last_reductions: tuple[float, int] | None = None
+    #: pid -> (what the application calls it, when that was read): the table refreshes every
+    #: 2 s, the names are asked of the agent again only after NAMES_TTL_S
+    names: dict = field(default_factory=dict)
 
 
 def _link(request: Request) -> LiveLink:
@@ -106,7 +110,7 @@ async def processes(request: Request):
     needle = request.query_params.get("filter", "").strip().lower()
     # a filter looks further down the table than it shows
     rows = await process_overview(link.conn, sort_by=sort, limit=MAX_ROWS if needle else limit)
-    names = await _app_names(link.conn, [p.pid for p in rows])
+    names = await _cached_app_names(link, [p.pid for p in rows])
     out = []
     for p in rows:
         name = _short(p.registered_name)
@@ -121,9 +125,24 @@ async def processes(request: Request):
     return ok({"sort": sort, "rows": out[:limit]})
 
 
-async def _app_names(conn: Any, pids: list) -> dict:
+async def _cached_app_names(link: LiveLink, pids: list) -> dict:
+    """pid -> its app names, read again only for pids not read in the last ``NAMES_TTL_S``."""
+    now = time.monotonic()
+    stale = [p for p in pids if now - link.names.get(p, (None, -NAMES_TTL_S))[1] >= NAMES_TTL_S]
+    if stale:
+        fresh = await _app_names(link.conn, stale)
+        if fresh is not None:
+            for p in stale:
+                link.names[p] = (fresh.get(p, []), now)
+        if len(link.names) > 4 * MAX_ROWS:  # bounded: forget the oldest
+            for p in sorted(link.names, key=lambda p: link.names[p][1])[:len(link.names) - 2 * MAX_ROWS]:
+                del link.names[p]
+    return {p: link.names[p][0] for p in pids if p in link.names}
+
+
+async def _app_names(conn: Any, pids: list) -> dict | None:
     """pid -> what the application calls the process (its label, ``process_name``, ``global``
-    and Registry names), read by the agent; a nicety: when the agent cannot be asked, none."""
+    and Registry names), read by the agent; a nicety: when the agent cannot be asked, None."""
     from elixir_scope.instrument.agent.loader import AgentLoadError
     from elixir_scope.instrument.dist.errors import DistError
     from elixir_scope.instrument.etf import Atom
@@ -136,7 +155,7 @@ async def _app_names(conn: Any, pids: list) -> dict:
         found = await process_labels(conn, pids)
     except (DistError, AgentLoadError, ValueError) as exc:
         log.warning("process labels unavailable on %s: %s", getattr(conn, "node_name", "?"), exc)
-        return {}
+        return None
     out = {}
     for pid, n in found.items():
         names = [AppName(kind, v.term, v.truncated, v.redacted)
