@@ -14,7 +14,7 @@ measures in the same round:
      must cost the same (nothing is rebuilt over the whole store);
   4. the layout's floor: the same rows copied by SQLite alone (``INSERT … SELECT`` from a
      staging table filled beforehand, not timed: no Python per row) into the events table
-     with its three live indexes, and into a bare one — what one row per event costs before
+     with its live index (the time index, store/schema.py EVENT_INDEXES), and into a bare one — what one row per event costs before
      any Python runs;
   5. the block layout's floor: one row per batch (the records binary as it arrives) plus a
      block index (one row per process and per function the batch holds), the header walk
@@ -107,7 +107,7 @@ def _bare(path: Path) -> sqlite3.Connection:
 def bench_sql_rows(path: Path, batches: list, indexed: bool, per_txn: int = 1) -> tuple[float, float]:
     """Rows copied by SQLite alone, ``per_txn`` batches per transaction, from a staging table
     filled beforehand (untimed): the C cost of one row per event, with or without the store's
-    three event indexes (store/schema.py EVENT_INDEXES). Index upkeep is paid mostly at commit
+    per-event index (store/schema.py EVENT_INDEXES: the time index). Index upkeep is paid mostly at commit
     (every index page a transaction touched is written to the WAL), hence ``per_txn``."""
     from elixir_scope.store.schema import EVENT_INDEXES
 
@@ -141,7 +141,7 @@ def bench_blocks(path: Path, batches: list) -> tuple[float, float]:
     """One row per batch (its records binary, as the agent sent it) plus a block index: one
     row per process and one per (kind, function) the batch holds, found by the same header
     walk the ingest does."""
-    from elixir_scope.store.ingest import _rows
+    from elixir_scope.store.records import VALUES_PER_RECORD as per, walk
 
     conn = _bare(path)
     conn.execute("CREATE TABLE blocks (id INTEGER PRIMARY KEY, recording_id INTEGER NOT NULL, "
@@ -153,19 +153,33 @@ def bench_blocks(path: Path, batches: list) -> tuple[float, float]:
                  "block INTEGER, PRIMARY KEY (recording_id, kind, aux, block)) WITHOUT ROWID")
     t0, c0 = time.perf_counter(), time.process_time()
     for bt in batches:
-        rows = _rows(bt.events)[0]
-        pids = {r[4] for r in rows}
-        kinds = {(r[0], r[5]) for r in rows}
+        values = walk(bytearray(bt.events))[0]
+        pids = set(values[4::per])
+        kinds = set(zip(values[0::per], values[5::per]))
+        ts = values[2::per]
         conn.execute("BEGIN")
         block = conn.execute("INSERT INTO blocks (recording_id, node_id, first_ts, last_ts, count, data) "
-                             "VALUES (1, 1, ?, ?, ?, ?)", (min(r[2] for r in rows), max(r[2] for r in rows),
-                                                           len(rows), bt.events)).lastrowid
+                             "VALUES (1, 1, ?, ?, ?, ?)", (min(ts), max(ts), len(ts), bt.events)).lastrowid
         conn.executemany("INSERT INTO block_procs VALUES (1, ?, ?)", [(p, block) for p in pids])
         conn.executemany("INSERT INTO block_kinds VALUES (1, ?, ?, ?)", [(k, a, block) for k, a in kinds])
         conn.execute("COMMIT")
     dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     conn.close()
     return dt, cpu
+
+
+def bench_python_parts(batches: list) -> tuple[float, float]:
+    """CPU seconds of the ingest's two Python passes over the batches, no SQLite: the header walk
+    (store/records.py ``walk``) and the block rows (store/blocks.py ``batch_blocks``)."""
+    from elixir_scope.store.blocks import batch_blocks
+    from elixir_scope.store.records import VALUES_PER_RECORD as per, walk
+
+    c0 = time.process_time()
+    walked = [walk(bytearray(bt.events))[0] for bt in batches]
+    c1 = time.process_time()
+    for v in walked:
+        batch_blocks(v[0::per], v[4::per], v[5::per], 1, 1, 1)
+    return c1 - c0, time.process_time() - c1
 
 
 def bench_store(path: Path, batches: list) -> tuple[float, float]:
@@ -218,12 +232,13 @@ def main() -> None:
           f"({time.perf_counter() - t0:.1f}s); {SHARED_NOTE}")
     labels = ("baseline: raw executemany, bare table", "ingest_batch until finished, empty store",
               f"ingest_batch until finished, store holding {args.prefill:,} events",
-              "floor: rows by SQL alone, three indexes", "floor: the same, 10 batches per transaction",
+              "floor: rows by SQL alone, time index", "floor: the same, 10 batches per transaction",
               "floor: rows by SQL alone, no index",
               "floor: one row per batch + block index")
     wall: dict[str, list[float]] = {k: [] for k in labels}
     cpu: dict[str, list[float]] = {k: [] for k in labels}
     loads = []
+    parts: dict[str, list[float]] = {"header walk": [], "block rows": []}
     with tempfile.TemporaryDirectory() as d:
         full = Path(d) / "prefilled.db"
         t0 = time.perf_counter()
@@ -243,6 +258,8 @@ def main() -> None:
                 dt, c = fn()
                 wall[label].append(total / dt)
                 cpu[label].append(total / c)
+            for label, secs in zip(parts, bench_python_parts(batches)):
+                parts[label].append(secs / total * 1e6)
             loads.append(load_average()[0])
             for f in Path(d).glob("*.db*"):
                 if f.name.startswith(("base", "empty", "copy", "rows", "blocks")):
@@ -255,6 +272,8 @@ def main() -> None:
     print("  CPU per event (µs), the layout's floors beside the store:")
     for k in (empty, rows_i, rows_t, rows_b, blocks):
         print(f"    {k:<56} {show(us[k], '{:.2f}'):>20}")
+    for k, v in parts.items():
+        print(f"    of the store's, Python alone: {k:<26} {show(v, '{:.2f}'):>20}")
     ratio = [a / b for a, b in zip(cpu[full_l], cpu[empty])]
     print(f"  ingest into the full store / into the empty one (CPU): {show(ratio, '{:.2f}')}x "
           "(1.0 = cost independent of the store's size)")
@@ -265,10 +284,12 @@ def main() -> None:
                       "full_store_ev_per_cpu_s": spread(cpu[full_l]),
                       "full_over_empty_cpu": spread(ratio),
                       "cpu_us_per_event": {"ingest_empty_store": spread(us[empty]),
-                                           "rows_by_sql_three_indexes": spread(us[rows_i]),
-                                           "rows_by_sql_three_indexes_10_batches_per_txn": spread(us[rows_t]),
+                                           "rows_by_sql_time_index": spread(us[rows_i]),
+                                           "rows_by_sql_time_index_10_batches_per_txn": spread(us[rows_t]),
                                            "rows_by_sql_no_index": spread(us[rows_b]),
-                                           "blocks_with_block_index": spread(us[blocks])},
+                                           "blocks_with_block_index": spread(us[blocks]),
+                                           "python_header_walk": spread(parts["header walk"]),
+                                           "python_block_rows": spread(parts["block rows"])},
                       "load_avg": spread(loads),
                       "load_avg_end": load_average()}))
     sys.stdout.flush()
