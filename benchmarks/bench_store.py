@@ -25,6 +25,7 @@ and of events per CPU-second of this process (SQLite runs in-process, so CPU tim
 load-insensitive view) are printed with the load average; the last line is one JSON object.
 
 Run: .venv/bin/python benchmarks/bench_store.py [--events 200000] [--rounds 3] [--prefill 1000000]
+     [--procs 200] [--functions 50]   (--procs 8 --functions 1: bench_ingest.py's capture shape)
 """
 
 from __future__ import annotations
@@ -44,11 +45,13 @@ from elixir_scope.store.ingest import parse_records
 BATCH = 2000
 
 
-def build_batches(total: int) -> list:
+def build_batches(total: int, n_procs: int = 200, n_funcs: int = 50) -> list:
+    """Batches of ``BATCH`` call/return records cycling over ``n_procs`` processes and
+    ``n_funcs`` functions (``--procs 8 --functions 1``: the shape of bench_ingest.py's capture)."""
     b = BatchBuilder()
     procs = [b.pid(Pid(Atom("bench@host"), 100 + i, 0, 1), None, ("Elixir.Bench.Worker", "init", 1))
-             for i in range(200)]
-    funcs = [b.mfa(("Elixir.Bench.Worker", f"handle_{i}", 2)) for i in range(50)]
+             for i in range(n_procs)]
+    funcs = [b.mfa(("Elixir.Bench.Worker", f"handle_{i}", 2)) for i in range(n_funcs)]
     from elixir_scope.instrument.etf import encode
 
     call_payloads = [encode([(Atom("add"), i, b"item-%d" % i), {Atom("count"): i, Atom("total"): i * 3}])
@@ -222,13 +225,16 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--prefill", type=int, default=1_000_000)
+    ap.add_argument("--procs", type=int, default=200, help="processes the batches' records cycle over")
+    ap.add_argument("--functions", type=int, default=50, help="functions the batches' records cycle over")
     args = ap.parse_args()
     rounds = max(3, args.rounds)
     t0 = time.perf_counter()
-    batches = build_batches(args.events)
+    batches = build_batches(args.events, max(1, args.procs), max(1, args.functions))
     total = sum(b.count for b in batches)
     avg = sum(len(b.events) for b in batches) / total
-    print(f"built {len(batches)} batches, {total} records, avg record {avg:.0f} bytes "
+    print(f"built {len(batches)} batches, {total} records over {args.procs} processes and "
+          f"{args.functions} functions, avg record {avg:.0f} bytes "
           f"({time.perf_counter() - t0:.1f}s); {SHARED_NOTE}")
     labels = ("baseline: raw executemany, bare table", "ingest_batch until finished, empty store",
               f"ingest_batch until finished, store holding {args.prefill:,} events",
@@ -278,6 +284,7 @@ def main() -> None:
     print(f"  ingest into the full store / into the empty one (CPU): {show(ratio, '{:.2f}')}x "
           "(1.0 = cost independent of the store's size)")
     print(json.dumps({"bench": "store", "events": total, "prefill": args.prefill, "rounds": rounds,
+                      "procs": args.procs, "functions": args.functions,
                       "baseline_evps": spread(wall[base]), "empty_store_evps": spread(wall[empty]),
                       "full_store_evps": spread(wall[full_l]), "baseline_ev_per_cpu_s": spread(cpu[base]),
                       "empty_store_ev_per_cpu_s": spread(cpu[empty]),
