@@ -14,11 +14,14 @@ measures in the same round:
      must cost the same (nothing is rebuilt over the whole store);
   4. the layout's floor: the same rows copied by SQLite alone (``INSERT … SELECT`` from a
      staging table filled beforehand, not timed: no Python per row) into the events table
-     with its live index (the time index, store/schema.py EVENT_INDEXES), and into a bare one — what one row per event costs before
-     any Python runs;
+     with its live index (the time index, store/schema.py EVENT_INDEXES), and into a bare
+     one — what one row per event costs before any Python runs;
   5. the block layout's floor: one row per batch (the records binary as it arrives) plus a
      block index (one row per process and per function the batch holds), the header walk
      that finds them included — what a store writing blocks instead of rows would cost.
+  6. the Python alone: the header walk and the block rows over the same batches, no SQLite;
+  7. the planner's statistics of the prefilled store (after 3.): ``refresh_statistics`` as a
+     ``finish`` crossing a doubling runs it, and a plain ``ANALYZE`` beside it.
 
 Each variant runs ``--rounds`` (>= 3) times, interleaved; min/median/max of wall-clock events/s
 and of events per CPU-second of this process (SQLite runs in-process, so CPU time is the
@@ -185,6 +188,24 @@ def bench_python_parts(batches: list) -> tuple[float, float]:
     return c1 - c0, time.process_time() - c1
 
 
+def bench_statistics(path: Path) -> tuple[float, float]:
+    """CPU seconds of gathering the planner's statistics on a store, the store's way
+    (``refresh_statistics``, what a ``finish`` that crosses a doubling runs) and by a plain
+    ``ANALYZE`` (the baseline: every index read in full)."""
+    from elixir_scope.store.db import refresh_statistics
+
+    store = TraceStore.open(path)
+    try:
+        c0 = time.process_time()
+        refresh_statistics(store.db, force=True)
+        c1 = time.process_time()
+        with store.db.write("benchmark: a plain ANALYZE") as c:
+            c.execute("ANALYZE")
+        return c1 - c0, time.process_time() - c1
+    finally:
+        store.close()
+
+
 def bench_store(path: Path, batches: list) -> tuple[float, float]:
     store = TraceStore.open(path)
     before = store.db.query_one("SELECT count(*) FROM events")[0]
@@ -245,6 +266,7 @@ def main() -> None:
     cpu: dict[str, list[float]] = {k: [] for k in labels}
     loads = []
     parts: dict[str, list[float]] = {"header walk": [], "block rows": []}
+    stats: dict[str, list[float]] = {"refresh_statistics": [], "plain ANALYZE": []}
     with tempfile.TemporaryDirectory() as d:
         full = Path(d) / "prefilled.db"
         t0 = time.perf_counter()
@@ -266,6 +288,8 @@ def main() -> None:
                 cpu[label].append(total / c)
             for label, secs in zip(parts, bench_python_parts(batches)):
                 parts[label].append(secs / total * 1e6)
+            for label, secs in zip(stats, bench_statistics(copy)):  # the prefilled store + this round's batches
+                stats[label].append(secs * 1e3)
             loads.append(load_average()[0])
             for f in Path(d).glob("*.db*"):
                 if f.name.startswith(("base", "empty", "copy", "rows", "blocks")):
@@ -280,6 +304,9 @@ def main() -> None:
         print(f"    {k:<56} {show(us[k], '{:.2f}'):>20}")
     for k, v in parts.items():
         print(f"    of the store's, Python alone: {k:<26} {show(v, '{:.2f}'):>20}")
+    held = args.prefill + total
+    for k, v in stats.items():
+        print(f"  planner statistics of the store holding {held:,} events, {k:<20} {show(v, '{:.1f}'):>20} ms CPU")
     ratio = [a / b for a, b in zip(cpu[full_l], cpu[empty])]
     print(f"  ingest into the full store / into the empty one (CPU): {show(ratio, '{:.2f}')}x "
           "(1.0 = cost independent of the store's size)")
@@ -297,6 +324,8 @@ def main() -> None:
                                            "blocks_with_block_index": spread(us[blocks]),
                                            "python_header_walk": spread(parts["header walk"]),
                                            "python_block_rows": spread(parts["block rows"])},
+                      "statistics_cpu_ms": {"refresh_statistics": spread(stats["refresh_statistics"]),
+                                            "plain_analyze": spread(stats["plain ANALYZE"])},
                       "load_avg": spread(loads),
                       "load_avg_end": load_average()}))
     sys.stdout.flush()
