@@ -14,17 +14,21 @@ measures in the same round:
      must cost the same (nothing is rebuilt over the whole store);
   4. the layout's floor: the same rows copied by SQLite alone (``INSERT … SELECT`` from a
      staging table filled beforehand, not timed: no Python per row) into the events table
-     with its three live indexes, and into a bare one — what one row per event costs before
-     any Python runs;
+     with its live index (the time index, store/schema.py EVENT_INDEXES), and into a bare
+     one — what one row per event costs before any Python runs;
   5. the block layout's floor: one row per batch (the records binary as it arrives) plus a
      block index (one row per process and per function the batch holds), the header walk
      that finds them included — what a store writing blocks instead of rows would cost.
+  6. the Python alone: the header walk and the block rows over the same batches, no SQLite;
+  7. the planner's statistics of the prefilled store (after 3.): ``refresh_statistics`` as a
+     ``finish`` crossing a doubling runs it, and a plain ``ANALYZE`` beside it.
 
 Each variant runs ``--rounds`` (>= 3) times, interleaved; min/median/max of wall-clock events/s
 and of events per CPU-second of this process (SQLite runs in-process, so CPU time is the
 load-insensitive view) are printed with the load average; the last line is one JSON object.
 
 Run: .venv/bin/python benchmarks/bench_store.py [--events 200000] [--rounds 3] [--prefill 1000000]
+     [--procs 200] [--functions 50]   (--procs 8 --functions 1: bench_ingest.py's capture shape)
 """
 
 from __future__ import annotations
@@ -44,11 +48,13 @@ from elixir_scope.store.ingest import parse_records
 BATCH = 2000
 
 
-def build_batches(total: int) -> list:
+def build_batches(total: int, n_procs: int = 200, n_funcs: int = 50) -> list:
+    """Batches of ``BATCH`` call/return records cycling over ``n_procs`` processes and
+    ``n_funcs`` functions (``--procs 8 --functions 1``: the shape of bench_ingest.py's capture)."""
     b = BatchBuilder()
     procs = [b.pid(Pid(Atom("bench@host"), 100 + i, 0, 1), None, ("Elixir.Bench.Worker", "init", 1))
-             for i in range(200)]
-    funcs = [b.mfa(("Elixir.Bench.Worker", f"handle_{i}", 2)) for i in range(50)]
+             for i in range(n_procs)]
+    funcs = [b.mfa(("Elixir.Bench.Worker", f"handle_{i}", 2)) for i in range(n_funcs)]
     from elixir_scope.instrument.etf import encode
 
     call_payloads = [encode([(Atom("add"), i, b"item-%d" % i), {Atom("count"): i, Atom("total"): i * 3}])
@@ -107,7 +113,7 @@ def _bare(path: Path) -> sqlite3.Connection:
 def bench_sql_rows(path: Path, batches: list, indexed: bool, per_txn: int = 1) -> tuple[float, float]:
     """Rows copied by SQLite alone, ``per_txn`` batches per transaction, from a staging table
     filled beforehand (untimed): the C cost of one row per event, with or without the store's
-    three event indexes (store/schema.py EVENT_INDEXES). Index upkeep is paid mostly at commit
+    per-event index (store/schema.py EVENT_INDEXES: the time index). Index upkeep is paid mostly at commit
     (every index page a transaction touched is written to the WAL), hence ``per_txn``."""
     from elixir_scope.store.schema import EVENT_INDEXES
 
@@ -141,7 +147,7 @@ def bench_blocks(path: Path, batches: list) -> tuple[float, float]:
     """One row per batch (its records binary, as the agent sent it) plus a block index: one
     row per process and one per (kind, function) the batch holds, found by the same header
     walk the ingest does."""
-    from elixir_scope.store.ingest import _rows
+    from elixir_scope.store.records import VALUES_PER_RECORD as per, walk
 
     conn = _bare(path)
     conn.execute("CREATE TABLE blocks (id INTEGER PRIMARY KEY, recording_id INTEGER NOT NULL, "
@@ -153,19 +159,51 @@ def bench_blocks(path: Path, batches: list) -> tuple[float, float]:
                  "block INTEGER, PRIMARY KEY (recording_id, kind, aux, block)) WITHOUT ROWID")
     t0, c0 = time.perf_counter(), time.process_time()
     for bt in batches:
-        rows = _rows(bt.events)[0]
-        pids = {r[4] for r in rows}
-        kinds = {(r[0], r[5]) for r in rows}
+        values = walk(bytearray(bt.events))[0]
+        pids = set(values[4::per])
+        kinds = set(zip(values[0::per], values[5::per]))
+        ts = values[2::per]
         conn.execute("BEGIN")
         block = conn.execute("INSERT INTO blocks (recording_id, node_id, first_ts, last_ts, count, data) "
-                             "VALUES (1, 1, ?, ?, ?, ?)", (min(r[2] for r in rows), max(r[2] for r in rows),
-                                                           len(rows), bt.events)).lastrowid
+                             "VALUES (1, 1, ?, ?, ?, ?)", (min(ts), max(ts), len(ts), bt.events)).lastrowid
         conn.executemany("INSERT INTO block_procs VALUES (1, ?, ?)", [(p, block) for p in pids])
         conn.executemany("INSERT INTO block_kinds VALUES (1, ?, ?, ?)", [(k, a, block) for k, a in kinds])
         conn.execute("COMMIT")
     dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     conn.close()
     return dt, cpu
+
+
+def bench_python_parts(batches: list) -> tuple[float, float]:
+    """CPU seconds of the ingest's two Python passes over the batches, no SQLite: the header walk
+    (store/records.py ``walk``) and the block rows (store/blocks.py ``batch_blocks``)."""
+    from elixir_scope.store.blocks import batch_blocks
+    from elixir_scope.store.records import VALUES_PER_RECORD as per, walk
+
+    c0 = time.process_time()
+    walked = [walk(bytearray(bt.events))[0] for bt in batches]
+    c1 = time.process_time()
+    for v in walked:
+        batch_blocks(v[0::per], v[4::per], v[5::per], 1, 1, 1)
+    return c1 - c0, time.process_time() - c1
+
+
+def bench_statistics(path: Path) -> tuple[float, float]:
+    """CPU seconds of gathering the planner's statistics on a store, the store's way
+    (``refresh_statistics``, what a ``finish`` that crosses a doubling runs) and by a plain
+    ``ANALYZE`` (the baseline: every index read in full)."""
+    from elixir_scope.store.db import refresh_statistics
+
+    store = TraceStore.open(path)
+    try:
+        c0 = time.process_time()
+        refresh_statistics(store.db, force=True)
+        c1 = time.process_time()
+        with store.db.write("benchmark: a plain ANALYZE") as c:
+            c.execute("ANALYZE")
+        return c1 - c0, time.process_time() - c1
+    finally:
+        store.close()
 
 
 def bench_store(path: Path, batches: list) -> tuple[float, float]:
@@ -208,22 +246,27 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--prefill", type=int, default=1_000_000)
+    ap.add_argument("--procs", type=int, default=200, help="processes the batches' records cycle over")
+    ap.add_argument("--functions", type=int, default=50, help="functions the batches' records cycle over")
     args = ap.parse_args()
     rounds = max(3, args.rounds)
     t0 = time.perf_counter()
-    batches = build_batches(args.events)
+    batches = build_batches(args.events, max(1, args.procs), max(1, args.functions))
     total = sum(b.count for b in batches)
     avg = sum(len(b.events) for b in batches) / total
-    print(f"built {len(batches)} batches, {total} records, avg record {avg:.0f} bytes "
+    print(f"built {len(batches)} batches, {total} records over {args.procs} processes and "
+          f"{args.functions} functions, avg record {avg:.0f} bytes "
           f"({time.perf_counter() - t0:.1f}s); {SHARED_NOTE}")
     labels = ("baseline: raw executemany, bare table", "ingest_batch until finished, empty store",
               f"ingest_batch until finished, store holding {args.prefill:,} events",
-              "floor: rows by SQL alone, three indexes", "floor: the same, 10 batches per transaction",
+              "floor: rows by SQL alone, time index", "floor: the same, 10 batches per transaction",
               "floor: rows by SQL alone, no index",
               "floor: one row per batch + block index")
     wall: dict[str, list[float]] = {k: [] for k in labels}
     cpu: dict[str, list[float]] = {k: [] for k in labels}
     loads = []
+    parts: dict[str, list[float]] = {"header walk": [], "block rows": []}
+    stats: dict[str, list[float]] = {"refresh_statistics": [], "plain ANALYZE": []}
     with tempfile.TemporaryDirectory() as d:
         full = Path(d) / "prefilled.db"
         t0 = time.perf_counter()
@@ -243,6 +286,10 @@ def main() -> None:
                 dt, c = fn()
                 wall[label].append(total / dt)
                 cpu[label].append(total / c)
+            for label, secs in zip(parts, bench_python_parts(batches)):
+                parts[label].append(secs / total * 1e6)
+            for label, secs in zip(stats, bench_statistics(copy)):  # the prefilled store + this round's batches
+                stats[label].append(secs * 1e3)
             loads.append(load_average()[0])
             for f in Path(d).glob("*.db*"):
                 if f.name.startswith(("base", "empty", "copy", "rows", "blocks")):
@@ -255,20 +302,30 @@ def main() -> None:
     print("  CPU per event (µs), the layout's floors beside the store:")
     for k in (empty, rows_i, rows_t, rows_b, blocks):
         print(f"    {k:<56} {show(us[k], '{:.2f}'):>20}")
+    for k, v in parts.items():
+        print(f"    of the store's, Python alone: {k:<26} {show(v, '{:.2f}'):>20}")
+    held = args.prefill + total
+    for k, v in stats.items():
+        print(f"  planner statistics of the store holding {held:,} events, {k:<20} {show(v, '{:.1f}'):>20} ms CPU")
     ratio = [a / b for a, b in zip(cpu[full_l], cpu[empty])]
     print(f"  ingest into the full store / into the empty one (CPU): {show(ratio, '{:.2f}')}x "
           "(1.0 = cost independent of the store's size)")
     print(json.dumps({"bench": "store", "events": total, "prefill": args.prefill, "rounds": rounds,
+                      "procs": args.procs, "functions": args.functions,
                       "baseline_evps": spread(wall[base]), "empty_store_evps": spread(wall[empty]),
                       "full_store_evps": spread(wall[full_l]), "baseline_ev_per_cpu_s": spread(cpu[base]),
                       "empty_store_ev_per_cpu_s": spread(cpu[empty]),
                       "full_store_ev_per_cpu_s": spread(cpu[full_l]),
                       "full_over_empty_cpu": spread(ratio),
                       "cpu_us_per_event": {"ingest_empty_store": spread(us[empty]),
-                                           "rows_by_sql_three_indexes": spread(us[rows_i]),
-                                           "rows_by_sql_three_indexes_10_batches_per_txn": spread(us[rows_t]),
+                                           "rows_by_sql_time_index": spread(us[rows_i]),
+                                           "rows_by_sql_time_index_10_batches_per_txn": spread(us[rows_t]),
                                            "rows_by_sql_no_index": spread(us[rows_b]),
-                                           "blocks_with_block_index": spread(us[blocks])},
+                                           "blocks_with_block_index": spread(us[blocks]),
+                                           "python_header_walk": spread(parts["header walk"]),
+                                           "python_block_rows": spread(parts["block rows"])},
+                      "statistics_cpu_ms": {"refresh_statistics": spread(stats["refresh_statistics"]),
+                                            "plain_analyze": spread(stats["plain ANALYZE"])},
                       "load_avg": spread(loads),
                       "load_avg_end": load_average()}))
     sys.stdout.flush()

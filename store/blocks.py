@@ -49,6 +49,11 @@ GAP = 256
 SPAN = 4096
 """No block spans more than this many ids (``last_id - first_id < SPAN``)."""
 
+FEW_KEYS = 16
+"""Up to this many keys in a stretch of a batch, ``_runs`` finds each key's ends by scanning
+(``list.index`` from either end: at most 2 x FEW_KEYS passes in C, usually a few elements each)
+instead of building two dicts over every position."""
+
 TABLES = """
 CREATE TABLE IF NOT EXISTS block_procs (
     node_id   INTEGER NOT NULL,
@@ -151,12 +156,20 @@ def _runs(keys: list[int]) -> list[tuple[int, int, int, int]]:
     per key, or, for a key too sparse for that (fewer than one event per ``GAP`` rows of its
     span), one block per run of its events with no gap above ``GAP``."""
     counts = Counter(keys)
-    last = dict(zip(keys, range(len(keys))))
-    firsts = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))
+    total = len(keys)
+    if len(counts) <= FEW_KEYS:
+        # few keys (the common batch: a handful of processes and functions): each key's first
+        # and last position by a C scan from either end, which stops at the key's first
+        # occurrence; cheaper than two dicts built over every position
+        rev = keys[::-1]
+        ends = [(key, keys.index(key), total - 1 - rev.index(key), n) for key, n in counts.items()]
+    else:
+        last = dict(zip(keys, range(total)))
+        first = dict(zip(reversed(keys), range(total - 1, -1, -1)))
+        ends = [(key, first[key], last[key], n) for key, n in counts.items()]
     out = []
     sparse = set()
-    for key, n in counts.items():
-        lo, hi = firsts[key], last[key]
+    for key, lo, hi, n in ends:
         if (hi - lo) < GAP * n:
             out.append((key, lo, hi, n))
         else:

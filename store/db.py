@@ -21,6 +21,7 @@ from typing import Callable, Iterator
 import psutil
 
 from .errors import StoreError, StoreOpenError, StoreReadOnlyError, StoreSchemaError, translate
+from .planner_stats import refresh_statistics  # noqa: F401  (re-exported: store.db.refresh_statistics)
 from .schema import SCHEMA_VERSION, create_statements
 
 APPLICATION_ID = 0x45534350  # 'ESCP' in the SQLite header: marks our files
@@ -327,26 +328,4 @@ def build_event_indexes(db: Database, *, exclude_writer: int | None = None) -> b
             c.execute(stmt)
         c.execute("DELETE FROM meta WHERE key = 'event_indexes'")
     refresh_statistics(db, force=True)
-    return True
-
-
-def refresh_statistics(db: Database, *, force: bool = False) -> bool:
-    """Run ANALYZE when the store has no planner statistics yet or has doubled in events since
-    they were gathered. The query planner needs them (without them a per-process walk may scan
-    the table backwards instead of reading through the block index: 5x the CPU of a causal query,
-    measured); refreshing at every doubling keeps their cost per stored event constant, where
-    an ANALYZE at every ``finish`` would grow with the store. Returns True if it ran."""
-    if db.readonly:
-        return False
-    events = db.query_one("SELECT coalesce(max(id), 0) FROM events")[0]
-    row = db.query_one("SELECT value FROM meta WHERE key = 'analyzed_at_events'")
-    try:
-        last = int(row[0]) if row else 0
-    except ValueError:
-        last = 0
-    if not force and (events == 0 or (last > 0 and events < 2 * last)):
-        return False
-    with db.write("refreshing the query planner's statistics") as c:
-        c.execute("ANALYZE")
-        c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('analyzed_at_events', ?)", (str(events),))
     return True

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from . import blobs as _blobs
 from . import records as _records
 from .blocks import batch_blocks, insert_blocks
-from .db import refresh_statistics
+from .planner_stats import refresh_statistics
 from .errors import BatchFormatError, RecordingClosedError, RecordingNotFound, StoreCorruptError
 from .app_names import app_names_blob
 from .events import EventKind
