@@ -11,13 +11,13 @@ from .index import descendants
 from .match import atom_in_list, call_name, inside
 from .model import Found, Project, rule
 
-MONEY = re.compile(r"cent|price|amount|total|net|gross|vat|tax|fee|money|cost|balance", re.I)
+MONEY = re.compile(r"cents|price|amount|vat|tax|fee|money", re.I)
 
 
 @rule(id="money_in_floats", family="data",
       title="money rounded in binary floating point",
       matches="`Float.round(expr, 2)` where `expr` divides by 100 or works on an amount-named value "
-              "(cents, price, amount, vat, tax…)",
+              "(cents, price, amount, vat, tax, fee)",
       why="decimal fractions like 0.475 have no exact binary float; rounding them to cents goes the wrong way "
           "about half the time (0.475 → 0.47), so totals are a cent off",
       symptoms="amounts, taxes or totals are off by one cent; invoices are rejected for a rounding mismatch; "

@@ -78,6 +78,13 @@ def ets_continuation_dropped(project: Project) -> Iterator[Found]:
                 yield Found(site.file, site.node, f":ets.{fun}/3 continuation ignored", site.fn)
 
 
+def _whole_pipe(node):
+    cur = node
+    while cur.parent is not None and cur.parent.type == "binary_operator" and operator(cur.parent) == "|>":
+        cur = cur.parent
+    return cur
+
+
 @rule(id="ets_set_read_as_bag", family="ets",
       title="a :set table read as if a key held several rows",
       matches="`:ets.lookup(table, key)` iterated (`for … <- :ets.lookup`, `Enum.*`, `length`) on a table "
@@ -111,6 +118,8 @@ def ets_set_read_as_bag(project: Project) -> Iterator[Found]:
         if parent is not None and parent.type == "binary_operator" and operator(parent) == "|>":
             right = parent.child_by_field_name("right")
             iterated = iterated or (right is not None and call_name(right)[0] in ("Enum", "Stream"))
+        if iterated and any(w in text(_whole_pipe(site.node)) for w in ("List.first", "hd(", "Enum.at(")):
+            iterated = False   # the reader takes the one row there is
         if iterated:
             yield Found(site.file, new_site.node, f"{name} is a set (one row per key) but {site.fn.label if site.fn else 'a reader'} "
                         "iterates its lookup", new_site.fn, ran=(site.fn,) if site.fn else ())

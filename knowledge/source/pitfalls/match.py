@@ -8,7 +8,7 @@ import re
 from tree_sitter import Node
 
 from ..syntax import args_of, keyword_pairs, operator, text
-from .index import CallSite, FileIndex, descendants, remote_calls
+from .index import CallSite, FileIndex, remote_calls
 
 INT_FUNS = frozenset({"round", "trunc", "div", "rem", "ceil", "floor", "length", "byte_size", "map_size",
                       "tuple_size", "abs", "max", "min", "bit_size"})
@@ -90,26 +90,37 @@ def pipeline_top(node: Node) -> Node:
 
 
 def key_field(fun: Node | None) -> str | None:
-    """The field a key function reads: `& &1.version`, `&(&1.version)`, `fn r -> r.version end`,
-    `& &1[:version]`, `&Map.get(&1, :version)`."""
+    """The field a key function returns, when it returns exactly one field: `& &1.version`,
+    `&(&1.version)`, `fn r -> r.version end`, `& &1[:version]`, `&Map.get(&1, :version)`.
+    A key built of several values (`&{&1.at, &1.id}`) is None."""
     if fun is None:
         return None
-    for n in descendants(fun):
-        if n.type == "call":
-            target = n.child_by_field_name("target")
-            if target is not None and target.type == "dot" and not args_of(n) and "(" not in text(n)[-2:]:
-                right = target.child_by_field_name("right")
-                if right is not None and right.type == "identifier":
-                    return text(right)
-        if n.type == "access_call":
-            key = n.child_by_field_name("key")
-            if key is not None and key.type == "atom":
-                return text(key).lstrip(":")
-    for mod, f, call in remote_calls(fun):
-        if mod == "Map" and f in ("get", "fetch!"):
-            args = args_of(call)
+    body = None
+    if fun.type == "unary_operator" and operator(fun) == "&":
+        body = fun.child_by_field_name("operand")
+    elif fun.type == "anonymous_function":
+        clauses = [c for c in fun.named_children if c.type == "stab_clause"]
+        if len(clauses) == 1:
+            b = clauses[0].child_by_field_name("right")
+            stmts = [c for c in b.named_children if c.type != "comment"] if b is not None else []
+            body = stmts[0] if len(stmts) == 1 else None
+    while body is not None and body.type == "block" and body.named_child_count == 1:
+        body = body.named_children[0]
+    if body is None:
+        return None
+    if body.type == "call":
+        target = body.child_by_field_name("target")
+        if target is not None and target.type == "dot" and not args_of(body) and not text(body).endswith(")"):
+            right = target.child_by_field_name("right")
+            return text(right) if right is not None and right.type == "identifier" else None
+        if target is not None and target.type == "dot" and text(target.child_by_field_name("left") or body) == "Map":
+            args = args_of(body)
             if len(args) >= 2 and args[1].type == "atom":
                 return text(args[1]).lstrip(":")
+    if body.type == "access_call":
+        key = body.child_by_field_name("key")
+        if key is not None and key.type == "atom":
+            return text(key).lstrip(":")
     return None
 
 

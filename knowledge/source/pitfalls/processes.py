@@ -193,7 +193,9 @@ def batch_flushed_only_when_full(project: Project) -> Iterator[Found]:
                 if parent is None or parent.type != "binary_operator" or operator(parent) not in (">=", "==", ">"):
                     continue
                 other = parent.child_by_field_name("right")
-                if other is not None and (other.type == "integer" or BATCH.search(text(other))):
+                resets = any(n.type == "list" and n.named_child_count == 0 and n.parent is not None
+                             and n.parent.type in ("pair", "binary_operator") for n in descendants(s.fn.node))
+                if resets and other is not None and (other.type == "integer" or BATCH.search(text(other))):
                     yield Found(ix.file, parent, "flushes only when the buffer reaches the batch size", s.fn)
                     break
 
