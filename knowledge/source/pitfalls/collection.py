@@ -26,7 +26,8 @@ def _defaults_like(node) -> bool:
     return False
 
 
-@rule(id="merge_defaults_last", family="collections",
+@rule(id="merge_defaults_last", family="collections", shows=('wrong', 'never'),
+      cues=r'\bdefaults?\b|\boptions?\b|\bchose\w*|\bselected\b|\bpreferences?\b|\bignored\b|\bpriority\b|\bpaid for\b',
       title="defaults merged over the caller's options",
       matches="`Keyword.merge(opts, defaults)` / `Map.merge(opts, defaults)` (call or pipe) whose second "
               "argument is named like defaults (`@defaults`, `default_opts`, `defaults()`)",
@@ -49,7 +50,8 @@ CHANGES = re.compile(r"^(?:changes|change|patch|updates?|overrides?|params|attrs
                      r"new_\w+|\w+_changes|\w+_patch|\w+_updates?)$")
 
 
-@rule(id="shallow_merge_nested", family="collections",
+@rule(id="shallow_merge_nested", family="collections", shows=('wrong', 'never'),
+      cues=r'\bsettings?\b|\bpreferences?\b|\bnotifications?\b|\bswitched (?:on|off)\b|\bturned (?:on|off)\b|\bonly (?:changed|switched|turned|updated)\b',
       title="a partial update of nested settings applied with a shallow Map.merge",
       matches="`Map.merge(current, changes)` (2 arguments, call or pipe) where the second map is a "
               "parameter named like a patch (`changes`, `params`, `attrs`, `updates`…) in a module whose maps "
@@ -94,7 +96,8 @@ def _values(node):
             yield v
 
 
-@rule(id="binary_split_first_only", family="collections",
+@rule(id="binary_split_first_only", family="collections", shows=('wrong', 'never', 'unbalanced'),
+      cues=r'\bonly (?:the )?(?:first|one)\b|\blines?\b|\brows?\b|\bfile\b|\bimport\w*|\bcsv\b',
       title=":binary.split without [:global] used to split a whole text",
       matches="`:binary.split(text, sep)` without the `:global` option whose result is not matched as exactly "
               "two parts (`[head, rest] = …`)",
@@ -126,7 +129,8 @@ SEPARATORS = frozenset({'"\\n"', '","', '";"', '"\\t"', '"\\r\\n"', '"|"'})
 ITERATORS = ("Enum", "Stream")
 
 
-@rule(id="string_split_keeps_empty", family="collections",
+@rule(id="string_split_keeps_empty", family="collections", shows=('wrong', 'crash'),
+      cues=r'\bempty\b|\bblank\b|\bextra (?:row|line|record)s?\b|\bone too many\b',
       title="String.split of text with a trailing separator keeps an empty last element",
       matches="`String.split(text, \"\\n\")` (or \",\", \";\", tab) without `trim: true`, on a value not "
               "trimmed first, whose parts are iterated (piped or passed to Enum/Stream)",
@@ -180,7 +184,8 @@ def _order_sites(project: Project, rx: re.Pattern[str]):
                 yield site, text(site.args[0])
 
 
-@rule(id="version_strings_compared", family="collections",
+@rule(id="version_strings_compared", family="collections", shows=('wrong', 'never'),
+      cues=r'\bversions?\b|\breleases?\b|\bfirmware\b|\bupgrad\w*|\bdowngrad\w*|\bnewest\b|\blatest\b|\bput back\b|\b\d+\.\d+\.\d+\b',
       title="version strings ordered as text",
       matches="`Enum.max_by/min_by/sort_by(list, & &1.version)` (no sorter module) or `Enum.max/sort(versions)`",
       why="strings compare byte by byte: \"2.9.4\" > \"2.10.0\" because \"9\" > \"1\"; the newest release "
@@ -195,7 +200,8 @@ def version_strings_compared(project: Project) -> Iterator[Found]:
         yield Found(site.file, site.node, f"orders by {field} as strings", site.fn)
 
 
-@rule(id="date_structs_term_order", family="collections",
+@rule(id="date_structs_term_order", family="collections", shows=('wrong',),
+      cues=r'\blatest\b|\bnewest\b|\boldest\b|\bearliest\b|\blast (?:payment|visit|date|order)\b|\bdates?\b|\bchronolog\w*',
       title="dates ordered by Erlang term order",
       matches="`Enum.max_by/min_by/sort_by(list, & &1.date)` on a field named like a date or time, "
               "without the `Date`/`DateTime` module argument",
@@ -210,7 +216,8 @@ def date_structs_term_order(project: Project) -> Iterator[Found]:
         yield Found(site.file, site.node, f"orders by {field} with term order", site.fn)
 
 
-@rule(id="lazy_stream_dropped", family="collections",
+@rule(id="lazy_stream_dropped", family="collections", shows=('never', 'quiet'),
+      cues=r'\bnotified\b|\bnobody (?:got|received)\b|\bnot a single\b|\bno (?:messages?|texts?|mails?|e-?mails?|sms)\b|\bnever (?:sent|got|received)\b|\bsaid\b',
       title="a lazy Stream built and never run",
       matches="a `Stream.map/each/filter/…` pipeline whose last step is a Stream call and whose value is "
               "thrown away (a statement followed by others, or bound to `_`)",
@@ -255,7 +262,8 @@ ASYNC_STREAMS = (("Task", "async_stream"), ("Task.Supervisor", "async_stream"),
                  ("Task.Supervisor", "async_stream_nolink"))
 
 
-@rule(id="zip_after_unordered_stream", family="collections",
+@rule(id="zip_after_unordered_stream", family="collections", shows=('wrong', 'unbalanced'),
+      cues=r'\bwrong (?:price|item|row|branch|customer|result)s?\b|\bnot what\b|\bmixed up\b|\bswapped\b|\bbelongs? to\b|\bshown?\b.*\bbilled\b|\bcharges?\b',
       title="results of an unordered async_stream zipped back with the inputs",
       matches="`Enum.zip`/`Enum.zip_with` in a function that runs `Task.async_stream…(…, ordered: false)`",
       why="with `ordered: false` results arrive in completion order; pairing them with the input list by "
@@ -273,6 +281,19 @@ def zip_after_unordered_stream(project: Project) -> Iterator[Found]:
                 continue
             ix = project.index_of(site.owner or "")
             for z in (ix.by_fn.get(site.fn, []) if ix else []):
-                if z.module == "Enum" and z.fun in ("zip", "zip_with"):
+                if z.module == "Enum" and z.fun in ("zip", "zip_with") and any(
+                        _carries(ix, z, arg, site.node) for arg in z.args):
                     yield Found(z.file, z.node, "zips inputs with results that came back unordered", site.fn)
                     break
+
+
+def _carries(ix, z, arg, stream) -> bool:
+    """`arg` is the unordered stream's result: written there, or a variable bound to it."""
+    def within(node) -> bool:
+        return node is not None and node.start_byte <= stream.start_byte and stream.end_byte <= node.end_byte
+
+    if within(arg):
+        return True
+    if arg.type == "identifier":
+        return within(ix.binding(z.fn, text(arg), arg.start_byte))
+    return False

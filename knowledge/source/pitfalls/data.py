@@ -14,7 +14,8 @@ from .model import Found, Project, rule
 MONEY = re.compile(r"cents|price|amount|vat|tax|fee|money", re.I)
 
 
-@rule(id="money_in_floats", family="data",
+@rule(id="money_in_floats", family="data", shows=('wrong', 'unbalanced'),
+      cues=r'\bcents?\b|\brounding\b|\bvat\b|\btax\w*|\bmismatch\b|\boff by one\b|\binvoices?\b',
       title="money rounded in binary floating point",
       matches="`Float.round(expr, 2)` where `expr` divides by 100 or works on an amount-named value "
               "(cents, price, amount, vat, tax, fee)",
@@ -41,7 +42,8 @@ CONTROL_S = re.compile(r"~(?:-?(?:\d+|\*))?(?:\.(?:\d+|\*)?(?:\..?)?)?([tlkK]*)s
 IO_FORMAT = ((":io_lib", "format"), (":io_lib", "fwrite"), (":io", "format"), (":io", "fwrite"))
 
 
-@rule(id="io_format_s_unicode", family="data",
+@rule(id="io_format_s_unicode", family="data", shows=('wrong',),
+      cues=r'\bgarbl\w*|\baccent\w*|\bumlaut\w*|\bunicode\b|\bencoding\b|\bmojibake\b|Ã|\bspecial characters\b',
       title="~s in an :io_lib.format string used for Unicode text",
       matches="a literal format string of `:io_lib.format/2`, `:io.format` or `:io_lib.fwrite` with a `~s` "
               "control (width/padding allowed) without the `t` modifier",
@@ -66,7 +68,8 @@ def io_format_s_unicode(project: Project) -> Iterator[Found]:
 RUNTIME_ENV = ("get_env", "fetch_env", "fetch_env!", "get_all_env")
 
 
-@rule(id="config_frozen_at_compile_time", family="data",
+@rule(id="config_frozen_at_compile_time", family="data", shows=('wrong', 'never'),
+      cues=r'\blimit\b|\bthreshold\b|\bconfig\w*|\bsettings?\b|\bdeploy\w*|\benvironment\b|\blowered\b|\braised\b',
       title="runtime configuration read into a module attribute",
       matches="`@attr Application.get_env/fetch_env!(…)` (always), or `@attr Application.compile_env(app, key)` "
               "when the same app/key is also read or put at run time elsewhere",
@@ -104,7 +107,8 @@ def config_frozen_at_compile_time(project: Project) -> Iterator[Found]:
 INCREMENT = re.compile(r"line|row|entr|batch|pending|buffer|chunk|sample|event|record|log", re.I)
 
 
-@rule(id="file_rewritten_not_appended", family="data",
+@rule(id="file_rewritten_not_appended", family="data", shows=('wrong', 'never'),
+      cues=r'\bonly (?:the )?last\b|\bheader\b|\bfile\b|\bcsv\b|\blog\b|\bfrom the start\b|\boverwrit\w*|\bonly contains\b',
       title="File.write without :append where lines are added over time",
       matches="`File.write/2,3` or `File.write!/2,3` without `[:append]`, writing values named like "
               "lines/rows/entries/batch/buffer, in a server callback or a loop (or a helper they call)",
@@ -139,7 +143,8 @@ TO_ATOM = (("String", "to_atom"), (":erlang", "binary_to_atom"), (":erlang", "li
            ("List", "to_atom"))
 
 
-@rule(id="atom_from_input", family="data",
+@rule(id="atom_from_input", family="data", shows=('gradual', 'node_wide', 'crash'),
+      cues=r'\batoms?\b|\bmemory\b|\bsystem_limit\b|\bkeeps? growing\b',
       title="atoms created from runtime strings",
       matches="`String.to_atom/1`, `List.to_atom/1`, `:erlang.binary_to_atom/1,2` on a non-literal value",
       why="atoms are never garbage-collected and the table is limited (about a million); atoms made from "
@@ -170,7 +175,8 @@ def _segments(node):
         yield size, end
 
 
-@rule(id="binary_endianness_mismatch", family="data",
+@rule(id="binary_endianness_mismatch", family="data", shows=('wrong',),
+      cues=r'\babsurd\b|\bhuge\b|\bmillions\b|\brandom\b|\bnegative\b|\bnew (?:\w+ )?(?:devices?|meters?|generation|models?|firmware)\b|\bgarbage\b',
       title="a binary pattern reads big-endian what another part writes little-endian",
       matches="an integer segment of 16 bits or more with no endianness (`x::32`, big by default) in a "
               "binary pattern, where the analysed code elsewhere writes or reads the same size `-little`",

@@ -36,7 +36,8 @@ def _table_name(site: CallSite, node) -> str | None:
     return None
 
 
-@rule(id="ets_continuation_dropped", family="ets",
+@rule(id="ets_continuation_dropped", family="ets", shows=('wrong', 'never', 'unbalanced'),
+      cues=r'\bonly (?:part|some|\d+)\b|\b\d+ (?:of|out of) (?:the )?\d+|\bfewer\b|\bonly \w+ \d+|\bsent only\b|\bdue\b',
       title="the continuation of a chunked :ets.select/match thrown away",
       matches="`:ets.select/3`, `match/3`, `match_object/3`, `select_reverse/3` (with a limit) whose result is "
               "matched as `{rows, _}` or taken with `elem(…, 0)`",
@@ -85,7 +86,8 @@ def _whole_pipe(node):
     return cur
 
 
-@rule(id="ets_set_read_as_bag", family="ets",
+@rule(id="ets_set_read_as_bag", family="ets", shows=('wrong', 'never', 'unbalanced'),
+      cues=r'\bonly one\b|\bseveral\b|\bmultiple\b|\blast one\b|\boverwrit\w*|\bbut only \d+|\bonly \d+ (?:were|was|of)',
       title="a :set table read as if a key held several rows",
       matches="`:ets.lookup(table, key)` iterated (`for … <- :ets.lookup`, `Enum.*`, `length`) on a table "
               "created without `:bag` / `:duplicate_bag`",
@@ -125,7 +127,8 @@ def ets_set_read_as_bag(project: Project) -> Iterator[Found]:
                         "iterates its lookup", new_site.fn, ran=(site.fn,) if site.fn else ())
 
 
-@rule(id="ets_named_table_per_instance", family="ets",
+@rule(id="ets_named_table_per_instance", family="ets", shows=('wrong',),
+      cues=r"\bnot (?:theirs|ours|mine|his|hers)\b|\beach (?:customer|tenant|account|user)\b|\bits own\b|\bsomeone else'?s?\b|\bother (?:customer|tenant|account)'?s?\b|\bas well\b",
       title="one named ETS table shared by every instance of a process",
       matches="`:ets.new(:name, [:named_table, …])` in `init/1` guarded by `:ets.whereis(:name)` / "
               "`:ets.info(:name)` (create-or-reuse), or in a server started under several names",
@@ -156,7 +159,8 @@ def ets_named_table_per_instance(project: Project) -> Iterator[Found]:
                         ran=mod_fns)
 
 
-@rule(id="ets_check_then_insert", family="ets",
+@rule(id="ets_check_then_insert", family="ets", shows=('wrong', 'unbalanced'),
+      cues=r'\btwice\b|\bduplicat\w*|\bdouble\w*|\bre-?sent\b|\bredeliver\w*|\bonce\b',
       title="check-then-insert on a shared ETS table",
       matches="`:ets.member/2` (or `lookup`) in a condition followed by `:ets.insert/2` on the same table in "
               "the same function, on a `:public` table, with no `insert_new` there",

@@ -38,6 +38,8 @@ class Pitfall:
     id: str
     family: str
     title: str
+    shows: tuple[str, ...]  # how it shows at run time: the symptom claims it fits (agents/hypotheses.CLAIMS)
+    cues: str               # words a user reporting its effect tends to use (a regex, case-insensitive)
     matches: str      # what the rule looks for in the syntax tree
     why: str          # why the code is wrong
     symptoms: str     # how it shows at run time, in a user's words (compared with the symptom)
@@ -69,7 +71,7 @@ class PitfallHit:
 CATALOGUE: dict[str, Pitfall] = {}
 
 
-def rule(*, id: str, family: str, title: str, matches: str, why: str, symptoms: str, source: str, fix: str
+def rule(*, id: str, family: str, shows: tuple[str, ...], cues: str, title: str, matches: str, why: str, symptoms: str, source: str, fix: str
          ) -> Callable[[Callable[["Project"], Iterable[Found]]], Callable[["Project"], Iterable[Found]]]:
     """Register a rule in the catalogue (ids are unique; the family is one of FAMILIES)."""
     if family not in FAMILIES:
@@ -78,7 +80,7 @@ def rule(*, id: str, family: str, title: str, matches: str, why: str, symptoms: 
     def register(check: Callable[["Project"], Iterable[Found]]) -> Callable[["Project"], Iterable[Found]]:
         if id in CATALOGUE:
             raise ValueError(f"pitfall {id} is registered twice")
-        CATALOGUE[id] = Pitfall(id, family, title, matches, why, symptoms, source, fix, check)
+        CATALOGUE[id] = Pitfall(id, family, title, shows, cues, matches, why, symptoms, source, fix, check)
         return check
 
     return register

@@ -32,7 +32,8 @@ def _task_entries(project: Project) -> set[tuple[str, str]]:
     return out
 
 
-@rule(id="start_link_from_short_lived", family="processes",
+@rule(id="start_link_from_short_lived", family="processes", shows=('never', 'stalled', 'quiet'),
+      cues=r'\bempty\b|\bstopp?ed\b|\bdisappear\w*|\bgone\b|\b0 (?:seconds|bytes|items)\b|\bright after\b|\bnever started\b',
       title="a long-lived process started with start_link from a short-lived one",
       matches="`X.start_link(…)` / `GenServer.start_link` / `Agent.start_link` written inside a task or "
               "spawned function (`Task.start(fn -> … end)`, `Task.Supervisor.start_child(sup, M, :f, a)`)",
@@ -66,7 +67,8 @@ def start_link_from_short_lived(project: Project) -> Iterator[Found]:
                                 site.fn)
 
 
-@rule(id="async_stream_timeout_exits_caller", family="processes",
+@rule(id="async_stream_timeout_exits_caller", family="processes", shows=('crash', 'never'),
+      cues=r'\bslow\b|\bnothing at all\b|\bwhole (?:run|import|batch|night)\b|\bnone of\b|\btim(?:e|ed|es) ?out\b',
       title="Task.async_stream with a timeout but no on_timeout: :kill_task",
       matches="`Task.async_stream` / `Task.Supervisor.async_stream(_nolink)` given `timeout:` without "
               "`on_timeout: :kill_task`",
@@ -88,7 +90,8 @@ def async_stream_timeout_exits_caller(project: Project) -> Iterator[Found]:
                 yield Found(site.file, site.node, f"timeout {text(timeout)} exits the caller on a slow item", site.fn)
 
 
-@rule(id="task_async_never_awaited", family="processes",
+@rule(id="task_async_never_awaited", family="processes", shows=('crash', 'gradual'),
+      cues=r'\bcrash\w*|\brestart\w*|\bmailbox\b|\bunexpected message',
       title="Task.async whose task is never awaited",
       matches="`Task.async(…)` whose result is thrown away (a statement followed by others, or bound to `_`)",
       why="Task.async links the task and sends its reply to the caller, which must await it; unawaited, "
@@ -104,7 +107,8 @@ def task_async_never_awaited(project: Project) -> Iterator[Found]:
             yield Found(site.file, site.node, "the task is never awaited", site.fn)
 
 
-@rule(id="init_casts_to_later_sibling", family="processes",
+@rule(id="init_casts_to_later_sibling", family="processes", shows=('never', 'quiet'),
+      cues=r'\bsince (?:the )?(?:\w+ )?(?:was )?restart\w*|\bafter (?:a |the )?(?:restart|reboot|deploy)\w*|\bboot\w*|\bscreen\b|\bsubscri\w*|\ball (?:morning|day)\b|\bsays 0\b',
       title="init/1 casts to a sibling that the supervisor starts later",
       matches="a server's `init/1` that casts (directly or through the sibling's client function) to a "
               "registered sibling listed AFTER it in the same supervisor's children",
@@ -166,7 +170,8 @@ def _children_orders(project: Project) -> list[tuple[FnRef, str, list[str], obje
 BATCH = re.compile(r"batch|max|limit|size|flush", re.I)
 
 
-@rule(id="batch_flushed_only_when_full", family="processes",
+@rule(id="batch_flushed_only_when_full", family="processes", shows=('never', 'stalled'),
+      cues=r'\blast (?:few|three|two|\d+|results?|items?|samples?|orders?)\b|\btail\b|\bremaining\b|\bnever reached\b|\bhours later\b|\bonly \d+ of\b',
       title="a buffer flushed only when it is full (no flush timer)",
       matches="a server that compares `length(buffer)` with a batch size to flush, in a module that starts "
               "no timer (`Process.send_after`, `:timer.send_interval`, a callback timeout)",
@@ -220,7 +225,8 @@ RETRY = re.compile(r"retr", re.I)
 LIMIT = re.compile(r"attempt|retries|tries|max_|limit|count", re.I)
 
 
-@rule(id="retry_every_error_forever", family="processes",
+@rule(id="retry_every_error_forever", family="processes", shows=('rate', 'burst', 'crash'),
+      cues=r'\bretr\w*|\bhammer\w*|\bhundreds of (?:requests|calls)\b|\bsuspend\w*|\brate[- ]limit\w*|\babuse\b|\bflood\w*',
       title="every error retried, with no limit and no distinction of permanent errors",
       matches="a `{:error, _}` clause that schedules a retry (`Process.send_after(self(), {:retry, …}, t)` or "
               "a local `retry*`/`schedule_retry` call) in a module that never compares an attempt counter",

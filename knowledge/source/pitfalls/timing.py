@@ -28,7 +28,8 @@ def _time_args(project: Project) -> Iterator[tuple[CallSite, object]]:
                 yield site, site.args[i]
 
 
-@rule(id="timer_cancel_wrong_api", family="time",
+@rule(id="timer_cancel_wrong_api", family="time", shows=('wrong', 'stalled', 'never'),
+      cues=r'\bcancel\w*|\bextend\w*|\bpostpon\w*|\breschedul\w*|\bstill (?:fired?|went off|closed|ran)|\bclosed on time|\btime left',
       title=":timer.cancel/1 on a Process.send_after reference",
       matches="`:timer.cancel(ref)` in a module that starts its timers with `Process.send_after` / "
               "`:erlang.send_after` / `:erlang.start_timer` and never with the :timer module",
@@ -53,7 +54,8 @@ def timer_cancel_wrong_api(project: Project) -> Iterator[Found]:
                         site.fn)
 
 
-@rule(id="float_timer_value", family="time",
+@rule(id="float_timer_value", family="time", shows=('crash', 'never'),
+      cues=r'\bretr(?:y|ies|ied)\b|\bbackoff\b|\bargumenterror\b|\bbadarg\b|\bdelay\w*',
       title="a float passed as a timer or sleep time",
       matches="the time argument of `Process.send_after`, `Process.sleep`, `:timer.sleep`, `:erlang.send_after`, "
               "`:timer.send_interval`… built with `/`, `:math.pow` or a float literal (followed through local "
@@ -73,7 +75,8 @@ def float_timer_value(project: Project) -> Iterator[Found]:
             yield Found(site.file, site.node, f"the time {text(arg)[:60]} is a float", site.fn)
 
 
-@rule(id="monotonic_vs_system_time", family="time",
+@rule(id="monotonic_vs_system_time", family="time", shows=('wrong', 'never'),
+      cues=r'\bexpir\w*|\bvalid\w*|\bttl\b|\bdeadline\w*|\bsessions?\b|\btokens?\b|\btickets?\b',
       title="a monotonic-time deadline compared with wall-clock time",
       matches="a module that adds to `System.monotonic_time` (a deadline or expiry) and compares "
               "`System.system_time`/`os_time` values, with no comparison against monotonic time",
@@ -128,7 +131,8 @@ def _compared(ix, site: CallSite) -> bool:
 NATIVE_DIVISORS = frozenset({"1000", "1_000", "1000000", "1_000_000", "1000000000", "1_000_000_000"})
 
 
-@rule(id="native_time_unit_assumed", family="time",
+@rule(id="native_time_unit_assumed", family="time", shows=('wrong', 'rate', 'slow'),
+      cues=r'\bduration\w*|\blatenc\w*|\btook\b|\bmilliseconds?\b|\bthousand',
       title="native time units divided by a guessed constant",
       matches="`System.monotonic_time()` / `system_time()` / `os_time()` / `:erlang.monotonic_time()` without a "
               "unit, whose value (or a difference of such values) is divided by 1000, 1_000_000 or 1_000_000_000",
@@ -177,7 +181,8 @@ SECONDS_NAME = re.compile(r"(?:^|_)(?:s|sec|secs|second|seconds)$")
 MS_NAME = re.compile(r"(?:^|_)(?:ms|msec|millis|milliseconds)$")
 
 
-@rule(id="timer_unit_mismatch", family="time",
+@rule(id="timer_unit_mismatch", family="time", shows=('rate', 'busy', 'slow', 'wrong'),
+      cues=r'\bevery \w+|\binterval\w*|\btoo often\b|\bhundreds of times\b|\bpoll\w*',
       title="seconds passed where milliseconds are expected (or milliseconds scaled again)",
       matches="a timer or sleep time written as a variable/attribute named in seconds (`interval_s`, "
               "`@timeout_seconds`) with no conversion, or a `*_ms` value multiplied by 1000",
@@ -201,7 +206,8 @@ def timer_unit_mismatch(project: Project) -> Iterator[Found]:
 SEED_FUNS = ((":rand", "seed"), (":random", "seed"), (":rand", "seed_s"))
 
 
-@rule(id="rand_reseeded_per_call", family="time",
+@rule(id="rand_reseeded_per_call", family="time", shows=('wrong', 'unbalanced'),
+      cues=r'\bsame (?:card |voucher |gift )?(?:code|token|id|number)s?\b|\bvery same\b|\bidentical\b|\bduplicate (?:codes?|tokens?|ids?)',
       title="the random generator reseeded from the clock (or a constant) on every call",
       matches="`:rand.seed/2` / `:random.seed/1` whose seed contains a clock reading (`System.system_time`, "
               "`:os.timestamp`, …) or is a literal, outside `init/1`",
@@ -227,7 +233,8 @@ def rand_reseeded_per_call(project: Project) -> Iterator[Found]:
                             + ("the clock" if not literal else "a constant") + " on every call", site.fn)
 
 
-@rule(id="statem_generic_timeout_kept", family="time",
+@rule(id="statem_generic_timeout_kept", family="time", shows=('wrong', 'stalled'),
+      cues=r'\bitself again\b|\blocks? itself\b|\bon its own\b|\bback to\b|\bhold\w*|\bwrong state\b|\ba moment later\b',
       title="a gen_statem generic timeout that survives the state change it belonged to",
       matches="a generic timeout action `{{:timeout, name}, time, msg}` in a module that never cancels that "
               "name (`{{:timeout, name}, :cancel}` or `:infinity`)",
@@ -263,7 +270,8 @@ def statem_generic_timeout_kept(project: Project) -> Iterator[Found]:
                 break
 
 
-@rule(id="timer_restarted_without_cancel", family="time",
+@rule(id="timer_restarted_without_cancel", family="time", shows=('rate', 'busy', 'gradual'),
+      cues=r'\bmore and more\b|\btwice\b|\bduplicate \w+|\btoo often\b|\bever more\b',
       title="a timer started again on every request without cancelling the previous one",
       matches="`Process.send_after(self(), msg, t)` inside handle_call/handle_cast whose reference is thrown "
               "away, for a message whose handle_info reschedules itself (a periodic loop), in a module that "
