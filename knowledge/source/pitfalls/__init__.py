@@ -23,11 +23,14 @@ from pathlib import Path
 from ..errors import SourcePathError
 from ..model import ParseProblem
 from ..parse import SourceParser, default_globs, discover
-from . import collection, data, ets, processes, timing  # noqa: F401  (registers the rules)
+from . import collection, data, ets, processes, timing
 from .index import FileIndex, index_tree
 from .model import CATALOGUE, FAMILIES, Pitfall, PitfallHit, Project, to_hit
 
 __all__ = ["CATALOGUE", "FAMILIES", "Pitfall", "PitfallHit", "PitfallScan", "scan_source", "scan_tree"]
+
+#: The family modules; importing them registers their rules in CATALOGUE.
+FAMILY_MODULES = (timing, collection, ets, processes, data)
 
 #: Bounds: the trees of every file are kept for the cross-file rules.
 MAX_FILES = 2_000

@@ -123,8 +123,11 @@ def ets_set_read_as_bag(project: Project) -> Iterator[Found]:
         if iterated and any(w in text(_whole_pipe(site.node)) for w in ("List.first", "hd(", "Enum.at(")):
             iterated = False   # the reader takes the one row there is
         if iterated:
+            # the rows are lost where they are written: the inserts ran when the loss happened
+            writers = tuple(s.fn for s in project.sites(":ets", "insert") if s.fn is not None and s.args
+                            and _table_name(s, s.args[0]) == name)
             yield Found(site.file, new_site.node, f"{name} is a set (one row per key) but {site.fn.label if site.fn else 'a reader'} "
-                        "iterates its lookup", new_site.fn, ran=(site.fn,) if site.fn else ())
+                        "iterates its lookup", new_site.fn, ran=((site.fn,) if site.fn else ()) + writers)
 
 
 @rule(id="ets_named_table_per_instance", family="ets", shows=('wrong',),

@@ -92,6 +92,10 @@ class FileIndex:
         for f in funs:
             yield from self.by_key.get((module, f), ())
 
+    def calls_of(self, module: str | None) -> list[CallSite]:
+        """Every call written in `module` (in any of its functions, or at module level)."""
+        return [s for s in self.calls if s.owner == module]
+
     def module(self, name: str | None) -> ModuleIndex | None:
         return self.modules.get(name) if name else None
 

@@ -10,8 +10,6 @@ from tree_sitter import Node
 from ..syntax import args_of, keyword_pairs, operator, text
 from .index import CallSite, FileIndex, remote_calls
 
-INT_FUNS = frozenset({"round", "trunc", "div", "rem", "ceil", "floor", "length", "byte_size", "map_size",
-                      "tuple_size", "abs", "max", "min", "bit_size"})
 TIME_CALLS = frozenset({("System", "system_time"), ("System", "os_time"), ("System", "monotonic_time"),
                         (":os", "system_time"), (":os", "timestamp"), (":erlang", "now"), (":erlang", "system_time"),
                         (":erlang", "monotonic_time"), (":os", "perf_counter"), ("DateTime", "utc_now"),
@@ -42,7 +40,7 @@ def floaty(ix: FileIndex, site: CallSite, node: Node | None, depth: int = 0) -> 
         if target is None:
             return False
         if target.type == "identifier":
-            return False if text(target) in INT_FUNS else False
+            return False   # round/trunc/div/… give integers; a local function's type is unknown
         if target.type == "dot":
             left = target.child_by_field_name("left")
             mod = text(left) if left is not None else ""

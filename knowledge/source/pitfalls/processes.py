@@ -186,7 +186,7 @@ BATCH = re.compile(r"batch|max|limit|size|flush", re.I)
 def batch_flushed_only_when_full(project: Project) -> Iterator[Found]:
     for ix in project.files:
         for mod in ix.modules.values():
-            sites = [s for s in ix.calls if s.owner == mod.name]
+            sites = ix.calls_of(mod.name)
             if any(s.fun in ("send_after", "send_interval", "apply_interval", "start_timer") for s in sites):
                 continue
             if "GenServer" not in mod.uses and not any(f.name == "handle_cast" for f in mod.functions):

@@ -46,7 +46,7 @@ def timer_cancel_wrong_api(project: Project) -> Iterator[Found]:
         ix = project.index_of(site.owner or "")
         if ix is None:
             continue
-        owner_sites = [s for s in ix.calls if s.owner == site.owner]
+        owner_sites = ix.calls_of(site.owner)
         starts_with_timer = any(s.module == ":timer" and s.fun in TIMER_MODULE_STARTS for s in owner_sites)
         erlang_timers = any((s.module, s.fun) in SEND_AFTER for s in owner_sites)
         if erlang_timers and not starts_with_timer:
@@ -92,7 +92,7 @@ def float_timer_value(project: Project) -> Iterator[Found]:
 def monotonic_vs_system_time(project: Project) -> Iterator[Found]:
     for ix in project.files:
         for mod in ix.modules.values():
-            sites = [s for s in ix.calls if s.owner == mod.name]
+            sites = ix.calls_of(mod.name)
             deadlines = [s for s in sites if s.key in MONOTONIC and _added(s.expr)]
             if not deadlines:
                 continue
@@ -290,7 +290,7 @@ def timer_restarted_without_cancel(project: Project) -> Iterator[Found]:
         if not site.args or text(site.args[0]) != "self()":
             continue
         ix = project.index_of(site.owner or "")
-        owner = [s for s in ix.calls if s.owner == site.owner] if ix else []
+        owner = ix.calls_of(site.owner) if ix else []
         if any(s.fun in ("cancel_timer", "cancel") for s in owner):
             continue
         tag = _tag(site.args[1]) if len(site.args) > 1 else None
