@@ -726,3 +726,22 @@ def test_no_false_positive_in_the_correct_parts_of_the_examples(root):
     hits = [(d.name, h.pitfall, h.spec) for d in sorted(base.iterdir()) if (d / "lib").is_dir()
             for h in scan_tree(d).hits]
     assert hits == [("corrupted_state", "shallow_merge_nested", "CorruptedState.Accounts.handle_cast/2")], hits
+
+
+def _case(pid: str, n: int = 0) -> str:
+    return [src for p, src, e in CASES if p == pid and e][n]
+
+
+def test_ran_in_names_the_path_of_the_symptom():
+    """A pitfall whose own function runs at boot names the functions that run when its effect
+    shows: the sibling that should have heard the lost cast, the writers of a :set read as a bag,
+    the reader of a compile-time attribute, the caller dropping a helper's stream."""
+    [sib] = [h for h in scan_source(_case("init_casts_to_later_sibling")) if h.pitfall == "init_casts_to_later_sibling"]
+    assert sib.spec == "App.Sup.init/1"
+    assert {"App.Screen.init/1", "App.Events.subscribe/1"} <= set(sib.ran_in)
+    [bag] = [h for h in scan_source(_case("ets_set_read_as_bag")) if h.pitfall == "ets_set_read_as_bag"]
+    assert bag.spec == "App.Server.init/1" and "App.Server.for_booking/2" in bag.ran_in
+    [cfg] = [h for h in scan_source(_case("config_frozen_at_compile_time")) if h.pitfall == "config_frozen_at_compile_time"]
+    assert cfg.spec == "App.Screening.review?/1"
+    [lazy] = [h for h in scan_source(_case("lazy_stream_dropped", 1)) if h.pitfall == "lazy_stream_dropped"]
+    assert lazy.spec == "App.Mod.send_all/1" and lazy.ran_in == ("App.Mod.send_all/1", "App.Mod.run/1")

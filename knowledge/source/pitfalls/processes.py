@@ -139,8 +139,10 @@ def init_casts_to_later_sibling(project: Project) -> Iterator[Found]:
             for target in targets:
                 for sup_fn, sup_file, order, node in orders:
                     if fn.module in order and target in order and order.index(fn.module) < order.index(target):
+                        # the caster and the sibling that should have heard it: when the sibling works
+                        # (publishes, dispatches) in the recording, the lost subscription is on the path
                         yield Found(sup_file, node, f"{fn.module} (casts to {target} in init) starts before {target}",
-                                    sup_fn, ran=(fn, *project.functions(fn.module)))
+                                    sup_fn, ran=(fn, *project.functions(fn.module), *project.functions(target)))
 
 
 def _children_orders(project: Project) -> list[tuple[FnRef, str, list[str], object]]:
