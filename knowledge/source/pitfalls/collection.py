@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 
 from ..syntax import operator, text
-from .index import descendants
+
 from .match import atom_in_list, call_name, key_field, option, pipeline_top, statement_dropped
 from .model import Found, Project, rule
 
@@ -68,8 +68,8 @@ def shallow_merge_nested(project: Project) -> Iterator[Found]:
     nested_modules = set()
     for ix in project.files:
         for mod in ix.modules.values():
-            for n in descendants(mod.node):
-                if n.type == "map" and any(c.type == "map" for p in n.named_children for c in _values(p)):
+            for n in ix.nodes("map", module=mod.name):
+                if any(c.type == "map" for p in n.named_children for c in _values(p)):
                     nested_modules.add(mod.name)
                     break
     for site in project.sites("Map", "merge"):

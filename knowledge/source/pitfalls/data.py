@@ -191,9 +191,7 @@ def binary_endianness_mismatch(project: Project) -> Iterator[Found]:
     patterns = []
     for ix in project.files:
         for mod in ix.modules.values():
-            for n in descendants(mod.node):
-                if n.type != "bitstring":
-                    continue
+            for n in ix.nodes("bitstring", module=mod.name):
                 segs = list(_segments(n))
                 little.update(size for size, end in segs if end == "little")
                 is_pattern = _is_pattern(n)

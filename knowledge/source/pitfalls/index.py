@@ -18,6 +18,8 @@ from tree_sitter import Node
 from ..syntax import COMMENT, args_of, function_head, line_of, operator, text
 
 DEFS = frozenset({"def", "defp"})
+#: Node kinds the walker files by kind, so that rules never walk a tree again.
+KEPT = frozenset({"map", "tuple", "bitstring", "stab_clause", "binary_operator", "list"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,11 +88,18 @@ class FileIndex:
     by_key: dict[tuple[str | None, str], list[CallSite]] = field(default_factory=lambda: defaultdict(list))
     by_fn: dict[FnRef, list[CallSite]] = field(default_factory=lambda: defaultdict(list))
     attr_uses: dict[tuple[str, str], list[FnRef]] = field(default_factory=lambda: defaultdict(list))
+    kept: dict[str, list[tuple[Node, str | None, FnRef | None]]] = field(default_factory=lambda: defaultdict(list))
     _binds: dict[FnRef, dict[str, list[tuple[int, Node]]]] = field(default_factory=dict)
 
     def sites(self, module: str | None, *funs: str) -> Iterator[CallSite]:
         for f in funs:
             yield from self.by_key.get((module, f), ())
+
+    def nodes(self, kind: str, *, module: str | None = None, fn: FnRef | None = None) -> Iterator[Node]:
+        """The nodes of one kind (see KEPT) written in `module` / in `fn`, in source order."""
+        for node, owner, in_fn in self.kept.get(kind, ()):
+            if (module is None or owner == module) and (fn is None or in_fn == fn):
+                yield node
 
     def calls_of(self, module: str | None) -> list[CallSite]:
         """Every call written in `module` (in any of its functions, or at module level)."""
@@ -214,6 +223,8 @@ class _Walker:
             kind = node.type
             if kind == COMMENT:
                 continue
+            if kind in KEPT:
+                self.ix.kept[kind].append((node, mod.name if mod else None, fn))
             if kind == "call":
                 mod, fn, skip = self._call(node, mod, fn)
                 if skip:

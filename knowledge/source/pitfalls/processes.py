@@ -207,16 +207,14 @@ def batch_flushed_only_when_full(project: Project) -> Iterator[Found]:
                     break
 
 
-def _error_branches(fn: FnRef):
+def _error_branches(ix, fn: FnRef):
     """(clause, body) of the `{:error, …} ->` clauses in `fn`, and `fn` itself when its head
     matches `{:error, …}`."""
     head = function_head(fn.node)
     if head is not None and head.head.type == "call" and any(
             text(p).startswith("{:error") for p in args_of(head.head)):
         yield fn.node, fn.node
-    for n in descendants(fn.node):
-        if n.type != "stab_clause":
-            continue
+    for n in ix.nodes("stab_clause", fn=fn):
         pattern = n.child_by_field_name("left")
         body = n.child_by_field_name("right")
         if pattern is not None and body is not None and text(pattern).lstrip("(").startswith("{:error"):
@@ -242,15 +240,11 @@ LIMIT = re.compile(r"attempt|retries|tries|max_|limit|count", re.I)
 def retry_every_error_forever(project: Project) -> Iterator[Found]:
     for ix in project.files:
         for mod in ix.modules.values():
-            limited = False
-            for n in descendants(mod.node):
-                if n.type == "binary_operator" and operator(n) in ("<", ">", "<=", ">=", "==") and LIMIT.search(text(n)):
-                    limited = True
-                    break
-            if limited:
+            if any(operator(n) in ("<", ">", "<=", ">=", "==") and LIMIT.search(text(n))
+                   for n in ix.nodes("binary_operator", module=mod.name)):
                 continue
             for fn in mod.functions:
-                for n, body in _error_branches(fn):
+                for n, body in _error_branches(ix, fn):
                     if any(c.type == "call" and RETRY.search(text(c)[:80]) and (
                             call_name(c)[1] in ("send_after",) or RETRY.search(call_name(c)[1]))
                            for c in descendants(body)):

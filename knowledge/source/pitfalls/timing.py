@@ -250,8 +250,8 @@ def statem_generic_timeout_kept(project: Project) -> Iterator[Found]:
     for ix in project.files:
         for mod in ix.modules.values():
             sets, cancels = [], set()
-            for n in descendants(mod.node):
-                if n.type != "tuple" or n.named_child_count < 2:
+            for n in ix.nodes("tuple", module=mod.name):
+                if n.named_child_count < 2:
                     continue
                 head = n.named_children[0]
                 if head.type == "tuple" and head.named_child_count == 2 and text(head.named_children[0]) == ":timeout":
