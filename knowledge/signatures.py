@@ -186,7 +186,7 @@ VOCABULARY: dict[str, str] = {
     "code:pitfall:collections": "a function that ran holds a documented collections/options pitfall (merge order, shallow merge, split options, strings or dates compared as terms, a lazy stream dropped, an unordered stream zipped)",
     "code:pitfall:ets": "a function that ran holds a documented ETS pitfall (a continuation dropped, a :set read as a bag, a named table per instance, check-then-insert)",
     "code:pitfall:processes": "a function that ran holds a documented process pitfall (start_link from a task, async_stream timeouts, a cast to a sibling not started yet, size-only batching, endless retries)",
-    "code:pitfall:data": "a function that ran holds a documented data pitfall (money in floats, ~s with Unicode, config frozen at compile time, a file rewritten, atoms from input, byte order)",
+    "code:pitfall:data": "a function that ran holds a documented data pitfall (money in floats, ~s with Unicode, config frozen at compile time, a file rewritten, atoms from input, byte order, a parse's rest ignored, text cut by bytes)",
 }
 
 

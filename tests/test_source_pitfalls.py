@@ -654,6 +654,41 @@ end
 """, False),
 ]
 
+CASES += [
+    ("parse_rest_ignored", mod("""
+  def cents(text) do
+    {v, _rest} = Float.parse(String.trim(text))
+    round(v * 100)
+  end"""), True),
+    ("parse_rest_ignored", mod("""
+  def qty(text) do
+    case text |> String.trim() |> Integer.parse() do
+      {n, _} -> n
+      :error -> 0
+    end
+  end"""), True),
+    ("parse_rest_ignored", mod("""
+  def cents(text) do
+    {v, ""} = Float.parse(String.replace(text, ",", ""))
+    round(v * 100)
+  end
+  def qty(text) do
+    case Integer.parse(text) do
+      {n, ""} -> n
+      _ -> 0
+    end
+  end"""), False),
+    ("binary_part_cuts_text", mod("""
+  @max 24
+  def preview(text), do: binary_part(text, 0, @max)
+  def short(msg), do: :binary.part(msg.body, 0, 40)"""), True),
+    ("binary_part_cuts_text", mod("""
+  def label(item), do: item.name |> binary_part(0, 10)"""), True),
+    ("binary_part_cuts_text", mod("""
+  def preview(text), do: String.slice(text, 0, 24)
+  def header(frame), do: binary_part(frame, 0, 4)"""), False),
+]
+
 
 @pytest.mark.parametrize("pid,source,expected", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_rule(pid, source, expected):

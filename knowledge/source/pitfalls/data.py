@@ -221,3 +221,61 @@ def _is_pattern(node) -> bool:
     return False
 
 
+
+
+PARSERS = (("Integer", "parse"), ("Float", "parse"))
+
+
+@rule(id="parse_rest_ignored", family="data", shows=("wrong", "unbalanced"),
+      cues=r"\bthousands?\b|\bseparators?\b|\bcomma\w*|\bparsed?\b|\bimport\w*|\bamounts?\b|\bonly (?:the )?first\b|\btoo (?:low|small)\b",
+      title="Integer.parse / Float.parse with the unparsed rest thrown away",
+      matches="`{n, _} = Integer.parse(text)` / `Float.parse` (also in a `case` clause or piped) where the "
+              "rest of the string is matched by `_` or `_name`",
+      why="parse/1 reads the longest valid prefix and returns the rest: \"1,049.00\" parses as {1, \",049.00\"}; "
+          "ignoring the rest silently accepts a wrong number",
+      symptoms="amounts, quantities or prices are far too small (1 instead of 1049); numbers written with "
+               "thousands separators or units are misread without an error",
+      source="Elixir docs, Integer.parse/2 and Float.parse/1 (returns {value, rest}); String.to_integer/1 "
+             "raises on trailing characters",
+      fix="match the empty rest (`{n, \"\"} = Integer.parse(text)`) and handle the error, or normalise "
+          "separators first")
+def parse_rest_ignored(project: Project) -> Iterator[Found]:
+    for mod, fun in PARSERS:
+        for site in project.sites(mod, fun):
+            parent = site.expr.parent
+            pattern = None
+            if parent is not None and parent.type == "binary_operator" and operator(parent) == "=":
+                pattern = parent.child_by_field_name("left")
+            elif parent is not None and parent.type == "arguments" and parent.parent is not None \
+                    and call_name(parent.parent)[1] == "case":
+                for clause in (c for c in descendants(parent.parent) if c.type == "stab_clause"):
+                    pats = clause.child_by_field_name("left")
+                    pat = pats.named_children[0] if pats is not None and pats.named_child_count else None
+                    if pat is not None and pat.type == "tuple" and pat.named_child_count == 2:
+                        pattern = pat
+                        break
+            if pattern is not None and pattern.type == "tuple" and pattern.named_child_count == 2 \
+                    and pattern.named_children[1].type == "identifier" and text(pattern.named_children[1]).startswith("_"):
+                yield Found(site.file, site.node, f"{mod}.parse keeps a prefix and drops {text(pattern.named_children[1])}",
+                            site.fn)
+
+
+@rule(id="binary_part_cuts_text", family="data", shows=("wrong", "crash"),
+      cues=r"\bgarbl\w*|\bcut\w*|\btruncat\w*|\binvalid (?:utf-?8|characters?)\b|\bunicode\b|\baccent\w*|\bemoji\w*|\bsearch\b|\bpreview\w*",
+      title="text truncated by bytes (binary_part) instead of by characters",
+      matches="`binary_part(text, 0, n)` / `:binary.part(text, 0, n)` on a value named like text (`text`, "
+              "`name`, `title`, `body`, `message`, `description`, `summary`, `comment`)",
+      why="a UTF-8 character can take 2–4 bytes; cutting at a byte count splits one and leaves an invalid "
+          "binary that later crashes String functions, JSON encoders or the database",
+      symptoms="previews, titles or messages with accents or emoji end in a broken character; JSON encoding "
+               "or inserts fail with invalid UTF-8 for some texts only",
+      source="Elixir docs, String module ('Bytes vs code points vs graphemes'), String.slice/3",
+      fix="`String.slice(text, 0, n)` (graphemes), or cut at a valid boundary")
+def binary_part_cuts_text(project: Project) -> Iterator[Found]:
+    for mod, fun in ((None, "binary_part"), ("Kernel", "binary_part"), (":binary", "part"), (":erlang", "binary_part")):
+        for site in project.sites(mod, fun):
+            if len(site.args) == 3 and text(site.args[1]) == "0" and TEXTY.search(text(site.args[0])):
+                yield Found(site.file, site.node, f"cuts {text(site.args[0])} at a byte count", site.fn)
+
+
+TEXTY = re.compile(r"(?:^|[._])(?:text|name|title|body|message|msg|description|summary|comment|label|note)s?$")

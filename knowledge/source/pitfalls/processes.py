@@ -251,3 +251,4 @@ def retry_every_error_forever(project: Project) -> Iterator[Found]:
                         yield Found(ix.file, n, "retries every {:error, _} with no attempt limit", fn,
                                     ran=tuple(mod.functions))
                         break
+
