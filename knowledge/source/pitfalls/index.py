@@ -241,7 +241,8 @@ class _Walker:
                         if target is not None and target.type == "identifier" and len(vals) == 1:
                             mod.attributes[text(target)] = vals[0]
             for child in reversed(node.named_children):
-                stack.append((child, mod, fn))
+                if child.named_child_count:   # leaves (names, atoms, numbers) hold nothing a rule reads
+                    stack.append((child, mod, fn))
 
     def _call(self, node: Node, mod: ModuleIndex | None, fn: FnRef | None
               ) -> tuple[ModuleIndex | None, FnRef | None, bool]:
