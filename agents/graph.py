@@ -36,7 +36,8 @@ from . import planner
 from .capture import run_capture
 from .context import DiagnosisContext
 from .decide import apply_decision, read_decision
-from .evidence import build_facts
+from .evidence import CodeEvidence, build_facts
+from .evidence.pitfalls import code_evidence, encoder_similarity
 from .evidence.nodes import unrecorded_calls
 from .findings import KnowledgeRef, Report
 from .hypotheses import rank
@@ -196,7 +197,7 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
     await ctx.report_progress(f"round {state.round}: computing the evidence and ranking hypotheses", 0.8)
     rec = ctx.store.recording(state.recording_id)
     view = RecordingView.from_recording(rec)
-    book = build_facts(view)
+    book = build_facts(view, code=_code_evidence(state, ctx))
     kb, sym = None, {}
     if ctx.use_knowledge:
         retriever = retriever_for(ctx)
@@ -212,6 +213,14 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
             "chain": [f.id for f in ranking.chain], "gaps": view.gap_notes() + book.errors,
             "recorded_nodes": [view.nodes[k] for k in sorted(view.nodes)] if view.multi_node else [],
             "unrecorded": [list(x) for x in unrecorded_calls(view)]}
+
+
+def _code_evidence(state: DiagnosisState, ctx: DiagnosisContext) -> CodeEvidence | None:
+    """The sources' well-known pitfalls, for facts about the ones that ran (no sources: None)."""
+    if not state.source_path:
+        return None
+    sim = encoder_similarity() if ctx.use_knowledge else None
+    return code_evidence(state.source_path, state.symptom, include_tests=state.include_tests, similarity=sim)
 
 
 @_timed("judge")

@@ -30,6 +30,7 @@ from tree_sitter import QueryCursor
 
 from elixir_scope.knowledge.source import analyze_tree
 from elixir_scope.knowledge.source.parse import SourceParser, discover
+from elixir_scope.knowledge.source.pitfalls import scan_tree
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "elixir_umbrella"
 PER_FILE = 8
@@ -92,9 +93,17 @@ def main() -> int:
             nonlocal result
             result = analyze_tree(root)
 
+        scan = None
+
+        def pitfalls() -> None:
+            nonlocal scan
+            scan = scan_tree(root)
+
         rows = [("baseline: read + parse", timed(parse_only, args.repeat)),
                 ("baseline: read + parse + query (C)", timed(parse_and_query, args.repeat)),
-                ("analyze_tree (full analysis)", timed(full, args.repeat))]
+                ("analyze_tree (full analysis)", timed(full, args.repeat)),
+                ("scan_tree (pitfall catalogue)", timed(pitfalls, args.repeat))]
+        assert scan is not None and not scan.truncated and not scan.errors
         assert result is not None and result.lines == lines and not result.errors
         print(f"{'stage':36} {'wall best':>9} {'wall med':>9} {'lines/s wall':>13} {'cpu best':>9} "
               f"{'lines/s cpu':>12}")
@@ -105,6 +114,10 @@ def main() -> int:
         print(f"analysis overhead over parse alone: {min(fw) / min(pw):.2f}x wall, {min(fc) / min(pc):.2f}x cpu")
         print(f"full analysis: {lines / min(fw):,.0f} lines/s wall-clock, {lines / min(fc):,.0f} lines/s per "
               f"CPU second (goal >= 50,000); load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        sw, sc = rows[3][1]
+        print(f"pitfall scan (separate pass, diagnosis only): {lines / min(sw):,.0f} lines/s wall-clock, "
+              f"{lines / min(sc):,.0f} lines/s per CPU second, {min(sc) / min(pc):.2f}x the parse; "
+              f"{len(scan.hits)} hits")
         print(f"found: {len(result.modules)} modules, {len(result.graph.edges)} call edges, "
               f"{len(result.graph.topics)} topic uses, {len(result.flags)} flags")
     return 0

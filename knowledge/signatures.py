@@ -181,6 +181,12 @@ VOCABULARY: dict[str, str] = {
     # -- logging
     "logger:sync_mode": "Logger switches to sync/drop mode; logging processes block in Logger calls",
     "logger:high_volume": "a very high rate of log calls from hot paths",
+    # -- well-known code pitfalls (knowledge/source/pitfalls) in functions the recording shows ran
+    "code:pitfall:time": "a function that ran holds a documented time/timer pitfall (clocks mixed, a timer cancelled with the wrong API, float or wrong-unit times, a generator reseeded from the clock, a gen_statem timeout kept)",
+    "code:pitfall:collections": "a function that ran holds a documented collections/options pitfall (merge order, shallow merge, split options, strings or dates compared as terms, a lazy stream dropped, an unordered stream zipped)",
+    "code:pitfall:ets": "a function that ran holds a documented ETS pitfall (a continuation dropped, a :set read as a bag, a named table per instance, check-then-insert)",
+    "code:pitfall:processes": "a function that ran holds a documented process pitfall (start_link from a task, async_stream timeouts, a cast to a sibling not started yet, size-only batching, endless retries)",
+    "code:pitfall:data": "a function that ran holds a documented data pitfall (money in floats, ~s with Unicode, config frozen at compile time, a file rewritten, atoms from input, byte order, a parse's rest ignored, text cut by bytes)",
 }
 
 

@@ -76,6 +76,14 @@ def test_analyze_sources(capsys):
     got = json.loads(out)
     assert code == 0 and [f["kind"] for f in got["flags"]] == ["call_cycle"]
     assert got["candidates"][0]["spec"] == "CallCycle.Orders.handle_call/3"
+    assert got["pitfalls"] == []
+    # the catalogue's well-known pitfalls, with where they are and the fix
+    code, out, _ = run(capsys, "analyze", str(REPO / "examples" / "corrupted_state"), "--json")
+    [p] = json.loads(out)["pitfalls"]
+    assert code == 0 and (p["pitfall"], p["spec"]) == ("shallow_merge_nested", "CorruptedState.Accounts.handle_cast/2")
+    assert p["where"].startswith("lib/") and "Map.merge" in p["code"] and "Map.merge(" in p["fix"]
+    code, out, _ = run(capsys, "analyze", str(REPO / "examples" / "corrupted_state"))
+    assert code == 0 and "Known pitfalls" in out and "shallow Map.merge" in out
     code, _, err = run(capsys, "analyze", "/no/such/folder")
     assert code == 2 and "is not a folder" in err
     # test/ folders and .exs scripts only on request

@@ -29,7 +29,8 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   with work in its state and no ``terminate/2``, or killed before it finished;
   :mod:`.variants` — a message dropped where its sibling with another nested tag is handled;
   :mod:`.counters` — a counter never set back when its episode ends; :mod:`.demand` — a demand
-  zeroed when only part of it was used;
+  zeroed when only part of it was used; :mod:`.pitfalls` — well-known code pitfalls of the
+  sources (knowledge/source/pitfalls) in functions the recording shows ran (given ``code``);
 - the analyses in :mod:`~elixir_scope.agents.detectors` — call cycles, slow callbacks,
   mailbox growth, state corrupted by an earlier message, ETS read-modify-write races,
   publishes nobody hears, process leaks.
@@ -46,9 +47,11 @@ from ..view import RecordingView
 from . import (addresses, bursts, caught, counters, data, demand, deliveries, failures, growth, ignored, nodes,
                ordering, paging, postponed, rates, readiness, receives, replies, resources, shutdown, signals, stale,
                statem, supervision, timeouts, values, variants, waits, zones)
+from . import pitfalls
 from .book import FactBook
+from .pitfalls import CodeEvidence
 
-__all__ = ["FactBook", "build_facts"]
+__all__ = ["CodeEvidence", "FactBook", "build_facts"]
 
 
 def _detectors(view: RecordingView, book: FactBook) -> None:
@@ -102,9 +105,10 @@ def _link_lost_to_crash(view: RecordingView, book: FactBook) -> None:
             book.link(lost, crash, "the process crashed with these messages still in its mailbox")
 
 
-def build_facts(view: RecordingView) -> FactBook:
+def build_facts(view: RecordingView, *, code: CodeEvidence | None = None) -> FactBook:
     """Every analysis over ``view``, then the links between their facts. An analysis that fails
-    on an unusual recording is skipped and named in ``book.errors``: the others still count."""
+    on an unusual recording is skipped and named in ``book.errors``: the others still count.
+    ``code``: the sources' pitfall hits and the symptom, for the ``code_pitfall`` facts."""
     book = FactBook()
     steps = [
         failures.exceptions, replies.deferred_replies, _detectors, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
@@ -127,6 +131,10 @@ def build_facts(view: RecordingView) -> FactBook:
         shutdown.terminate_skipped, shutdown.terminate_cut, variants.unhandled_variants,
         counters.counters_not_reset, demand.demand_lost,
     ]
+    if code is not None:
+        def code_pitfalls(v: RecordingView, b: FactBook) -> None:
+            pitfalls.code_pitfalls(v, b, code.hits, code.symptom, code.similarity)
+        steps.append(code_pitfalls)
     for step in steps:
         try:
             step(view, book)

@@ -52,12 +52,14 @@ def register(sub, common: argparse.ArgumentParser) -> None:
 
 def run_analyze(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.knowledge.source import analyze_tree, rank_candidates
+    from elixir_scope.knowledge.source.pitfalls import CATALOGUE, scan_tree
 
     if not args.path.is_dir():
         raise CliError(f"{args.path} is not a folder", "pass the folder holding the application's .ex files")
     result = analyze_tree(args.path, include_tests=args.include_tests)
     cands = rank_candidates(result, args.symptom, limit=args.limit, focus=args.focus) if args.symptom else []
     flags = result.flags[: args.limit]
+    pitfalls = scan_tree(args.path, include_tests=args.include_tests).hits[: args.limit]
     if out.json_mode:
         out.emit_json({
             "root": str(args.path), "files": result.files, "lines": result.lines,
@@ -66,6 +68,9 @@ def run_analyze(args: argparse.Namespace, out: Output) -> int:
             "flags": [{"kind": str(getattr(f.kind, "value", f.kind)), "severity": f.severity, "message": f.message,
                        "where": [str(x) for x in f.locations]} for f in flags],
             "candidates": [{"spec": c.spec, "score": c.score, "reasons": list(c.reasons)} for c in cands],
+            "pitfalls": [{"pitfall": h.pitfall, "family": h.family, "title": h.title, "spec": h.spec,
+                          "where": f"{h.file}:{h.line}", "code": h.code, "fix": CATALOGUE[h.pitfall].fix}
+                         for h in pitfalls],
         })
         return 0
     out.fields(f"{args.path}", [("files", str(result.files)), ("lines", str(result.lines)),
@@ -78,6 +83,9 @@ def run_analyze(args: argparse.Namespace, out: Output) -> int:
         out.table("Risk flags", ["kind", "severity", "message", "where"],
                   [[str(getattr(f.kind, "value", f.kind)), f.severity, f.message, "\n".join(str(x) for x in f.locations[:3])]
                    for f in flags])
+    if pitfalls:
+        out.table("Known pitfalls (docs/source-analysis.md)", ["pitfall", "function", "where", "code"],
+                  [[h.title, h.spec, f"{h.file}:{h.line}", h.code] for h in pitfalls])
     if cands:
         out.table(f"What to trace first for {args.symptom!r}", ["spec", "score", "why"],
                   [[c.spec, f"{c.score:.1f}", "; ".join(c.reasons)] for c in cands])

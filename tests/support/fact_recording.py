@@ -21,12 +21,14 @@ from .nodes import start_node
 
 def record_facts(tmp: Path, source: str, *, start: str, run: str, specs: list[str],
                  state_modules: tuple[str, ...] = (), lifecycle_procs: Any = None,
-                 before_run: Callable[[Any, CaptureSession], Awaitable[None]] | None = None) -> FactBook:
+                 before_run: Callable[[Any, CaptureSession], Awaitable[None]] | None = None,
+                 views: list[RecordingView] | None = None, code: Any = None) -> FactBook:
     """Start ``source`` on a fresh node with ``start`` (Elixir), record ``specs`` while
     ``run`` (``"Elixir.Mod"``, a function of arity 0 named ``run``) runs over rpc, and return
     the facts — failing when the capture dropped events or an analysis failed. ``before_run``
     (connection, session) runs once the capture is on, before ``run``; ``lifecycle_procs``
-    (CapturePlan's) when spawns, exits and links are needed too."""
+    (CapturePlan's) when spawns, exits and links are needed too. ``code``: the sources'
+    pitfalls (``CodeEvidence``) for the code facts; ``views`` receives the recording's view."""
     src = tmp / "app.ex"   # one app per tmp folder
     src.write_text(source)
     node = start_node("elixir", elixir_files=[src], eval_code="{:ok, _} = " + start)
@@ -54,7 +56,9 @@ def record_facts(tmp: Path, source: str, *, start: str, run: str, specs: list[st
         view = asyncio.run(record())
     finally:
         node.stop()
-    book = build_facts(view)
+    if views is not None:
+        views.append(view)
+    book = build_facts(view, code=code)
     assert not book.errors, book.errors
     return book
 
