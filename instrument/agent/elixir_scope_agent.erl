@@ -23,7 +23,7 @@
 %% - on OTP 27+ it traces inside its own trace session (trace:session_create/3), so it coexists
 %%   with dbg or recon; on older releases it refuses to start when a tracer is already active.
 -module(elixir_scope_agent).
--vsn("15").
+-vsn("17").
 
 -export([version/0, start_capture/2, stop_capture/1, stop_capture/2, snapshot/1,
          init/3, checkpoint_loop/4, cleaner/2]).
@@ -43,7 +43,7 @@
              cleaner, guard_ms = 1000, guard_next = 0, guard_samples = [],
              receive_timeouts = 0, agent_errors = 0, last_guard_offered = 0, guard_window = 0}).
 
-version() -> 16.
+version() -> 17.
 
 %% ---------------------------------------------------------------------------------------------
 %% Public API (called over rpc from Python)
@@ -617,14 +617,9 @@ nap(0) -> ok;
 nap(Ms) -> receive after Ms -> ok end.
 
 handle(Msg, S) when element(1, Msg) =:= trace_ts ->
-    %% total: a trace message this agent cannot turn into a record (a pid of another node, a
-    %% process gone meanwhile, a shape never seen) is counted and dropped, never a crash
-    R = try trace_msg(Msg, S)
-        catch _:_ -> agent_error(Msg, S)
-        end,
-    case R of
-        {stop, Reason, S1} -> finish(Reason, S1);
-        S1 -> loop(S1)
+    case room(S) of
+        0 -> slow(Msg, S);
+        Room -> hot(Msg, S, S#st.cur, 0, Room)
     end;
 handle({es_ack, Seq}, S) when is_integer(Seq) ->
     loop(pump(S#st{acked = max(S#st.acked, Seq)}));
@@ -659,6 +654,105 @@ handle({'DOWN', OMon, process, _, Why}, #st{omon = OMon} = S) ->
 handle(_Other, S) ->
     %% 'EXIT' from the helper, es_first_round, strays: nothing to do
     loop(S).
+
+%% Any trace message, every limit checked (trace_msg/2). Total: a trace message this agent
+%% cannot turn into a record (a pid of another node, a process gone meanwhile, a shape never
+%% seen) is counted and dropped, never a crash.
+slow(Msg, S) ->
+    R = try trace_msg(Msg, S)
+        catch _:_ -> agent_error(Msg, S)
+        end,
+    case R of
+        {stop, Reason, S1} -> finish(Reason, S1);
+        S1 -> loop(S1)
+    end.
+
+%% -------- the fast path --------
+
+%% Most trace messages are calls, returns, sends and receives of processes and functions
+%% already interned, far from every limit. hot/5 records those with the state record left
+%% untouched (an update copies its ~55 fields): the chunk and the count of records taken since
+%% the last sync travel as arguments, and sync/3 writes them back - before any other message,
+%% any message the fast path does not take (fast_rec/2 returns `none`: it goes through slow/2,
+%% which checks everything), and after `Room` records. room/1 is how many records can be taken
+%% with no limit reached on the way (max_events, the overload check every check_every, the
+%% batch size, max_rate within the current rate window, max_buffer); with a gap pending it is
+%% 0, so the gap is closed first, exactly as on the slow path. The records, the counts and the
+%% order are those slow/2 would give.
+room(#st{gap = none, offered = Off, max_events = ME, check_every = CE, ncur = NC,
+         batch_size = BS, rate_n = RN, max_rate = MR, nbuf = NB, max_buffer = MB}) ->
+    Check = case Off rem CE of
+                0 when Off > 0 -> 0;
+                X -> CE - X
+            end,
+    max(0, min(min(Check, ME - Off), min(min(BS - NC, MR - RN), MB - NB)));
+room(#st{}) -> 0.
+
+hot(Msg, S, Cur, K, Room) ->
+    Rec = try fast_rec(Msg, S) catch _:_ -> none end,
+    case Rec of
+        none -> slow(Msg, sync(S, Cur, K));
+        _ when K + 1 >= Room -> loop(sync(S, [Rec | Cur], K + 1));
+        _ ->
+            receive
+                Next when element(1, Next) =:= trace_ts -> hot(Next, S, [Rec | Cur], K + 1, Room);
+                Next -> handle(Next, sync(S, [Rec | Cur], K + 1))
+            after 0 ->
+                loop(sync(S, [Rec | Cur], K + 1))
+            end
+    end.
+
+%% What append/2 would have counted for K records, in one update.
+sync(S, _Cur, 0) -> S;
+sync(#st{ncur = NC, nbuf = NB, offered = Off, rate_n = RN, batch_size = BS} = S, Cur, K) ->
+    S1 = S#st{cur = Cur, ncur = NC + K, nbuf = NB + K, offered = Off + K, rate_n = RN + K},
+    case NC + K >= BS of
+        true -> pump(close_chunk(S1));
+        false -> S1
+    end.
+
+%% The record of a common trace message whose process (and function) are interned, inside the
+%% current rate window and not a state-history callback; `none` for anything else.
+fast_rec({trace_ts, P, call, {M, F, Args}, {Mono, Uniq}}, #st{state_mods = SM} = S)
+  when not is_map_key(M, SM), Mono - S#st.rate_start < S#st.tu ->
+    case get({M, F, length(Args)}) of
+        {Idx, ByName} -> fast_rec(1, get(P), Idx, Args, Mono, Uniq, S, ByName);
+        _ -> none
+    end;
+fast_rec({trace_ts, P, return_from, {M, _, _} = MFA, Ret, {Mono, Uniq}}, #st{state_mods = SM} = S)
+  when not is_map_key(M, SM), Mono - S#st.rate_start < S#st.tu ->
+    case get(MFA) of
+        {Idx, ByName} -> fast_rec(2, get(P), Idx, Ret, Mono, Uniq, S, ByName);
+        _ -> none
+    end;
+fast_rec({trace_ts, P, exception_from, {_, _, _} = MFA, CV, {Mono, Uniq}}, S)
+  when Mono - S#st.rate_start < S#st.tu ->
+    case get(MFA) of
+        {Idx, _} -> fast_rec(3, get(P), Idx, CV, Mono, Uniq, S, false);
+        _ -> none
+    end;
+fast_rec({trace_ts, P, send, Msg, To, {Mono, Uniq}}, S)
+  when is_pid(To), Mono - S#st.rate_start < S#st.tu ->
+    case node(To) =:= node() of
+        true ->
+            case get(To) of
+                Aux when is_integer(Aux) -> fast_rec(4, get(P), Aux, {Msg, To}, Mono, Uniq, S, false);
+                _ -> none
+            end;
+        false -> fast_rec(4, get(P), 0, {Msg, To}, Mono, Uniq, S, false)
+    end;
+fast_rec({trace_ts, P, send, Msg, To, {Mono, Uniq}}, S) when Mono - S#st.rate_start < S#st.tu ->
+    fast_rec(4, get(P), 0, {Msg, To}, Mono, Uniq, S, false);
+fast_rec({trace_ts, P, 'receive', Msg, {Mono, Uniq}}, S)
+  when Msg =/= timeout, Mono - S#st.rate_start < S#st.tu ->
+    fast_rec(6, get(P), 0, Msg, Mono, Uniq, S, false);
+fast_rec(_, _) -> none.
+
+fast_rec(Kind, PI, Aux, Term, Mono, Uniq, S, ByName) when is_integer(PI) ->
+    {Payload, Flags} = payload(Term, S#st.max_term, S#st.redact, ByName),
+    [<<Kind:8, Flags:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32,
+       (byte_size(Payload)):32>> | Payload];
+fast_rec(_, _, _, _, _, _, _, _) -> none.
 
 %% A trace message that could not be recorded: counted as dropped (an `agent_error` gap).
 agent_error(Msg, S) ->
