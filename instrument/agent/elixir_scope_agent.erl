@@ -39,7 +39,7 @@
              peak_memory = 0, peak_queue = 0, batches = 0,
              max_term, max_state, redact,
              mode, session, pflags = [], patterns = [], state_mods = #{},
-             helper, stoppers = [], nap_ms = 1,
+             helper, stoppers = [], nap_ms = 1, fast_pre = slow,
              cleaner, guard_ms = 1000, guard_next = 0, guard_samples = [],
              receive_timeouts = 0, agent_errors = 0, last_guard_offered = 0, guard_window = 0}).
 
@@ -96,7 +96,7 @@ init(Caller, Ref, {Owner, Config}) ->
     process_flag(trap_exit, true),
     process_flag(message_queue_data, off_heap),
     C = fun(K, D) -> maps:get(K, Config, D) end,
-    S0 = #st{owner = Owner,
+    S00 = #st{owner = Owner,
              tu = erlang:convert_time_unit(1, second, native),
              window = C(window, 8),
              batch_size = C(batch_size, 2000),
@@ -117,6 +117,7 @@ init(Caller, Ref, {Owner, Config}) ->
              guard_ms = C(guard_ms, 1000),
              redact = compile_redact(C(redact_keys, []), C(redact_patterns, []),
                                      C(redact_values, true))},
+    S0 = S00#st{fast_pre = fast_pre(S00#st.redact)},
     %% A 1 MB heap from the start (at most 1/8 of max_memory): the chunk being built survives
     %% until it is sent, and a small heap collected thousands of times per capture cost ~10 %
     %% of the agent's CPU
@@ -748,11 +749,29 @@ fast_rec({trace_ts, P, 'receive', Msg, {Mono, Uniq}}, S)
     fast_rec(6, get(P), 0, Msg, Mono, Uniq, S, false);
 fast_rec(_, _) -> none.
 
+fast_rec(Kind, PI, Aux, Term, Mono, Uniq, #st{fast_pre = Pre} = S, false) when is_integer(PI), Pre =/= slow ->
+    %% payload/4's own fast path, inlined: the term encoded once, no key or marker text in it
+    %% (Pre: the redaction precheck; none when nothing is redacted), within max_term
+    Bin = term_to_binary(Term),
+    case byte_size(Bin) =< S#st.max_term andalso (Pre =:= none orelse binary:match(Bin, Pre) =:= nomatch) of
+        true ->
+            [<<Kind:8, 0:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32, (byte_size(Bin)):32>> | Bin];
+        false ->
+            {Payload, Flags} = payload_bin(Term, Bin, S#st.max_term, S#st.redact, false),
+            [<<Kind:8, Flags:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32,
+               (byte_size(Payload)):32>> | Payload]
+    end;
 fast_rec(Kind, PI, Aux, Term, Mono, Uniq, S, ByName) when is_integer(PI) ->
     {Payload, Flags} = payload(Term, S#st.max_term, S#st.redact, ByName),
     [<<Kind:8, Flags:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32,
        (byte_size(Payload)):32>> | Payload];
 fast_rec(_, _, _, _, _, _, _, _) -> none.
+
+%% The redaction precheck fast_rec/8 may use by itself: none (nothing redacted), the compiled
+%% key and marker pattern, or slow (user patterns: every payload goes through payload/4).
+fast_pre(none) -> none;
+fast_pre(#{pats := [], pre := Pre}) -> Pre;
+fast_pre(#{}) -> slow.
 
 %% A trace message that could not be recorded: counted as dropped (an `agent_error` gap).
 agent_error(Msg, S) ->
@@ -1338,7 +1357,10 @@ payload(Term, Max, Redact) -> payload(Term, Max, Redact, false).
 %% ByName: true for the arguments or result of a function whose name is sensitive (mfa_entry/2):
 %% every string in them is redacted.
 payload(Term, Max, Redact, ByName) ->
-    Bin = term_to_binary(Term),
+    payload_bin(Term, term_to_binary(Term), Max, Redact, ByName).
+
+%% The same with the term already encoded (Bin).
+payload_bin(Term, Bin, Max, Redact, ByName) ->
     {Term1, Bin1, F1} =
         case Redact of
             none -> {Term, Bin, 0};
