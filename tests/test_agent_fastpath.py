@@ -19,7 +19,7 @@ from elixir_scope.store import EventKind, TraceStore
 A = Atom
 WL = b"""
 -module(es_fastpath_wl).
--export([run/1, f/2, set_password/2, echo/0, chat/1]).
+-export([run/1, f/2, set_password/2, echo/0, chat/1, mixed/1]).
 
 f(I, X) -> {I, X}.
 set_password(I, Pw) -> {ok, I, Pw}.
@@ -27,6 +27,10 @@ set_password(I, Pw) -> {ok, I, Pw}.
 run(N) -> run(1, N).
 run(I, N) when I > N -> ok;
 run(I, N) -> f(I, <<"payload">>), set_password(I, <<"hunter2">>), run(I + 1, N).
+
+mixed(N) ->
+    [case I rem 2 of 0 -> f(I, binary:copy(<<"x">>, 5000)); 1 -> f(I, <<"small">>) end || I <- lists:seq(1, N)],
+    ok.
 
 echo() -> receive {From, I, Text} -> From ! {echoed, I, Text}, echo() end.
 
@@ -141,3 +145,16 @@ async def test_messages_both_ways(erl_node_module, store):
     sent = [e.payload for e in r.events(kind=EventKind.SEND, limit=100000)]
     assert [m[1:] for m in got] == [(i, b"hello") for i in range(1, n + 1)]
     assert [m[0] for m in sent] == [(A("echoed"), i, b"hello") for i in range(1, n + 1)]
+
+
+async def test_truncation_of_every_big_term(erl_node_module, store):
+    plan = CapturePlan(specs=(compile_spec("es_fastpath_wl:f/2"),))
+    limits = CaptureLimits(max_term_bytes=300)
+    result, r = await _capture(erl_node_module, store, plan, limits, "mixed", 400)
+    calls, _ = _calls(r, "f")
+    assert len(calls) == 400
+    for i, e in enumerate(calls, 1):
+        if i % 2 == 0:
+            assert e.truncated and len(e.payload_bytes) <= 300 and b"$truncated" in e.payload_bytes
+        else:
+            assert not e.truncated and e.payload == [i, b"small"]
