@@ -19,7 +19,7 @@ from elixir_scope.store import EventKind, TraceStore
 A = Atom
 WL = b"""
 -module(es_fastpath_wl).
--export([run/1, f/2, set_password/2, echo/0, chat/1, mixed/1]).
+-export([run/1, f/2, set_password/2, echo/0, chat/1, mixed/1, srv/1, init/1, handle_call/3]).
 
 f(I, X) -> {I, X}.
 set_password(I, Pw) -> {ok, I, Pw}.
@@ -27,6 +27,15 @@ set_password(I, Pw) -> {ok, I, Pw}.
 run(N) -> run(1, N).
 run(I, N) when I > N -> ok;
 run(I, N) -> f(I, <<"payload">>), set_password(I, <<"hunter2">>), run(I + 1, N).
+
+init(_) -> {ok, 0}.
+handle_call({add, I}, _From, N) -> {reply, {ok, I}, N + 1}.
+
+srv(N) ->
+    {ok, P} = gen_server:start(es_fastpath_wl, [], []),
+    [{ok, I} = gen_server:call(P, {add, I}) || I <- lists:seq(1, N)],
+    exit(P, kill),
+    ok.
 
 mixed(N) ->
     [case I rem 2 of 0 -> f(I, binary:copy(<<"x">>, 5000)); 1 -> f(I, <<"small">>) end || I <- lists:seq(1, N)],
@@ -158,3 +167,25 @@ async def test_truncation_of_every_big_term(erl_node_module, store):
             assert e.truncated and len(e.payload_bytes) <= 300 and b"$truncated" in e.payload_bytes
         else:
             assert not e.truncated and e.payload == [i, b"small"]
+
+
+async def test_gen_server_state_history(erl_node_module, store):
+    n = 700
+    plan = CapturePlan(state_modules=("es_fastpath_wl",))
+    limits = CaptureLimits(batch_size=9, check_every=7)
+    result, r = await _capture(erl_node_module, store, plan, limits, "srv", n)
+    assert result.stats.dropped == 0
+    evs = [e for e in r.events(limit=100000) if e.kind in (EventKind.CALL, EventKind.RETURN, EventKind.STATE)]
+    evs = [e for e in evs if e.kind == EventKind.STATE or e.mfa.function in ("init", "handle_call")]
+    # init: call, return, state after; then per call: call, state before, return, state after
+    want = [(EventKind.CALL, None), (EventKind.RETURN, None), (EventKind.STATE, (A("after"), 0))]
+    for i in range(1, n + 1):
+        want += [(EventKind.CALL, None), (EventKind.STATE, (A("before"), i - 1)),
+                 (EventKind.RETURN, None), (EventKind.STATE, (A("after"), i))]
+    assert [(e.kind, e.payload if e.kind == EventKind.STATE else None) for e in evs] == want
+    calls = [e for e in evs if e.kind == EventKind.CALL][1:]
+    assert [e.payload[0] for e in calls] == [(A("add"), i) for i in range(1, n + 1)]
+    # a state record has the time, process and function of the record it follows
+    for a, b in zip(evs, evs[1:]):
+        if b.kind == EventKind.STATE:
+            assert (a.ts, a.uniq, a.pid, a.aux) == (b.ts, b.uniq, b.pid, b.aux)

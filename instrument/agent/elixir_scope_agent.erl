@@ -693,14 +693,18 @@ hot(Msg, S, Cur, K, Room) ->
     Rec = try fast_rec(Msg, S) catch _:_ -> none end,
     case Rec of
         none -> slow(Msg, sync(S, Cur, K));
-        _ when K + 1 >= Room -> loop(sync(S, [Rec | Cur], K + 1));
-        _ ->
-            receive
-                Next when element(1, Next) =:= trace_ts -> hot(Next, S, [Rec | Cur], K + 1, Room);
-                Next -> handle(Next, sync(S, [Rec | Cur], K + 1))
-            after 0 ->
-                loop(sync(S, [Rec | Cur], K + 1))
-            end
+        {2, R1, R2} when K + 2 =< Room -> hot_next(S, [R2, R1 | Cur], K + 2, Room);
+        {2, _, _} -> slow(Msg, sync(S, Cur, K));
+        _ -> hot_next(S, [Rec | Cur], K + 1, Room)
+    end.
+
+hot_next(S, Cur, K, Room) when K >= Room -> loop(sync(S, Cur, K));
+hot_next(S, Cur, K, Room) ->
+    receive
+        Next when element(1, Next) =:= trace_ts -> hot(Next, S, Cur, K, Room);
+        Next -> handle(Next, sync(S, Cur, K))
+    after 0 ->
+        loop(sync(S, Cur, K))
     end.
 
 %% What append/2 would have counted for K records, in one update.
@@ -713,17 +717,28 @@ sync(#st{ncur = NC, nbuf = NB, offered = Off, rate_n = RN, batch_size = BS} = S,
     end.
 
 %% The record of a common trace message whose process (and function) are interned, inside the
-%% current rate window and not a state-history callback; `none` for anything else.
+%% current rate window; `none` for anything else. A callback of a gen_server state-history
+%% module gives {2, Record, StateRecord} when it has a state before (call) or after (return),
+%% as call_record/7 and record/4 do; gen_statem callbacks (their state name is kept between
+%% call and return) always take the slow path.
 fast_rec({trace_ts, P, call, {M, F, Args}, {Mono, Uniq}}, #st{state_mods = SM} = S)
-  when not is_map_key(M, SM), Mono - S#st.rate_start < S#st.tu ->
-    case get({M, F, length(Args)}) of
-        {Idx, ByName} -> fast_rec(1, get(P), Idx, Args, Mono, Uniq, S, ByName);
+  when Mono - S#st.rate_start < S#st.tu ->
+    case {get({M, F, length(Args)}), SM} of
+        {{Idx, ByName}, #{M := gen_server}} ->
+            with_state(fast_rec(1, get(P), Idx, Args, Mono, Uniq, S, ByName),
+                       state_before(gen_server, F, Args), before, Idx, Mono, Uniq, S);
+        {{_, _}, #{M := _}} -> none;
+        {{Idx, ByName}, _} -> fast_rec(1, get(P), Idx, Args, Mono, Uniq, S, ByName);
         _ -> none
     end;
 fast_rec({trace_ts, P, return_from, {M, _, _} = MFA, Ret, {Mono, Uniq}}, #st{state_mods = SM} = S)
-  when not is_map_key(M, SM), Mono - S#st.rate_start < S#st.tu ->
-    case get(MFA) of
-        {Idx, ByName} -> fast_rec(2, get(P), Idx, Ret, Mono, Uniq, S, ByName);
+  when Mono - S#st.rate_start < S#st.tu ->
+    case {get(MFA), SM} of
+        {{Idx, ByName}, #{M := gen_server}} ->
+            with_state(fast_rec(2, get(P), Idx, Ret, Mono, Uniq, S, ByName),
+                       state_after(gen_server, undefined, Ret), 'after', Idx, Mono, Uniq, S);
+        {{_, _}, #{M := _}} -> none;
+        {{Idx, ByName}, _} -> fast_rec(2, get(P), Idx, Ret, Mono, Uniq, S, ByName);
         _ -> none
     end;
 fast_rec({trace_ts, P, exception_from, {_, _, _} = MFA, CV, {Mono, Uniq}}, S)
@@ -766,6 +781,15 @@ fast_rec(Kind, PI, Aux, Term, Mono, Uniq, S, ByName) when is_integer(PI) ->
     [<<Kind:8, Flags:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32,
        (byte_size(Payload)):32>> | Payload];
 fast_rec(_, _, _, _, _, _, _, _) -> none.
+
+%% A call or return record and, when the callback had a state, the state record after it (what
+%% add_state/8 writes: same time, process and function).
+with_state(none, _, _, _, _, _, _) -> none;
+with_state(Rec, none, _, _, _, _, _) -> Rec;
+with_state([<<_:8, _:8, _:64, _:64, PI:32, _/binary>> | _] = Rec, {ok, St}, Phase, Idx, Mono, Uniq, S) ->
+    {Payload, Flags} = payload({Phase, St}, S#st.max_state, S#st.redact),
+    {2, Rec, [<<13:8, Flags:8, Mono:64/signed, Uniq:64/signed, PI:32, Idx:32,
+                (byte_size(Payload)):32>> | Payload]}.
 
 %% The redaction precheck fast_rec/8 may use by itself: none (nothing redacted), the compiled
 %% key and marker pattern, or slow (user patterns: every payload goes through payload/4).
