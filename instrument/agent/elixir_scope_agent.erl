@@ -770,16 +770,14 @@ fast_rec(Kind, PI, Aux, Term, Mono, Uniq, #st{fast_pre = Pre} = S, false) when i
     Bin = term_to_binary(Term),
     case byte_size(Bin) =< S#st.max_term andalso (Pre =:= none orelse binary:match(Bin, Pre) =:= nomatch) of
         true ->
-            [<<Kind:8, 0:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32, (byte_size(Bin)):32>> | Bin];
+            record_bin(Kind, 0, Mono, Uniq, PI, Aux, Bin);
         false ->
             {Payload, Flags} = payload_bin(Term, Bin, S#st.max_term, S#st.redact, false),
-            [<<Kind:8, Flags:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32,
-               (byte_size(Payload)):32>> | Payload]
+            record_bin(Kind, Flags, Mono, Uniq, PI, Aux, Payload)
     end;
 fast_rec(Kind, PI, Aux, Term, Mono, Uniq, S, ByName) when is_integer(PI) ->
     {Payload, Flags} = payload(Term, S#st.max_term, S#st.redact, ByName),
-    [<<Kind:8, Flags:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32,
-       (byte_size(Payload)):32>> | Payload];
+    record_bin(Kind, Flags, Mono, Uniq, PI, Aux, Payload);
 fast_rec(_, _, _, _, _, _, _, _) -> none.
 
 %% A call or return record and, when the callback had a state, the state record after it (what
@@ -788,8 +786,12 @@ with_state(none, _, _, _, _, _, _) -> none;
 with_state(Rec, none, _, _, _, _, _) -> Rec;
 with_state([<<_:8, _:8, _:64, _:64, PI:32, _/binary>> | _] = Rec, {ok, St}, Phase, Idx, Mono, Uniq, S) ->
     {Payload, Flags} = payload({Phase, St}, S#st.max_state, S#st.redact),
-    {2, Rec, [<<13:8, Flags:8, Mono:64/signed, Uniq:64/signed, PI:32, Idx:32,
-                (byte_size(Payload)):32>> | Payload]}.
+    {2, Rec, record_bin(13, Flags, Mono, Uniq, PI, Idx, Payload)}.
+
+%% One record of the wire format (docs/event-format.md): the 30-byte header, then the payload,
+%% as an improper iolist (no per-record copy; the chunk is flattened once).
+record_bin(Kind, Flags, Mono, Uniq, PI, Aux, Payload) ->
+    [<<Kind:8, Flags:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32, (byte_size(Payload)):32>> | Payload].
 
 %% The redaction precheck fast_rec/8 may use by itself: none (nothing redacted), the compiled
 %% key and marker pattern, or slow (user patterns: every payload goes through payload/4).
@@ -929,8 +931,7 @@ flush_gap(#st{gap = none} = S) -> S;
 flush_gap(#st{gap = {Reason, Count, Mono, Uniq}} = S) ->
     Payload = term_to_binary({Reason, Count, #{}}),
     S1 = S#st{gap = none},
-    append([<<14:8, 0:8, Mono:64/signed, Uniq:64/signed, 0:32, 0:32,
-             (byte_size(Payload)):32>> | Payload], S1).
+    append(record_bin(14, 0, Mono, Uniq, 0, 0, Payload), S1).
 
 check_overload(S) ->
     %% process_info(self(), memory) walks a long mailbox (about 1 ms at 100k messages): use the
@@ -1062,8 +1063,7 @@ add_state(S, P, AuxIdx, Phase, St, Mono, Uniq, _M) ->
     S1 = S,
     PI = pid_idx(P, S1),
     Aux = case AuxIdx of 0 -> 0; _ -> AuxIdx end,
-    append([<<13:8, Flags:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32,
-             (byte_size(Payload)):32>> | Payload], S1).
+    append(record_bin(13, Flags, Mono, Uniq, PI, Aux, Payload), S1).
 
 event(Kind, P, Aux, Term, Mono, Uniq, S0) ->
     event(Kind, P, Aux, Term, Mono, Uniq, S0, false).
@@ -1072,16 +1072,13 @@ event(Kind, P, Aux, Term, Mono, Uniq, S0, ByName) ->
     S = case S0#st.gap of none -> S0; _ -> flush_gap(S0) end,
     {Payload, Flags} = payload(Term, S#st.max_term, S#st.redact, ByName),
     PI = case is_pid(P) of true -> pid_idx(P, S); false -> 0 end,
-    %% an improper iolist [Header | Payload]: no per-event copy; the chunk is flattened once
-    append([<<Kind:8, Flags:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32,
-              (byte_size(Payload)):32>> | Payload], S).
+    append(record_bin(Kind, Flags, Mono, Uniq, PI, Aux, Payload), S).
 
 mark(Term, S) ->
     Mono = erlang:monotonic_time(),
     Uniq = erlang:unique_integer([monotonic]),
     {Payload, Flags} = payload(Term, S#st.max_term, S#st.redact),
-    append([<<15:8, Flags:8, Mono:64/signed, Uniq:64/signed, 0:32, 0:32,
-             (byte_size(Payload)):32>> | Payload], S).
+    append(record_bin(15, Flags, Mono, Uniq, 0, 0, Payload), S).
 
 %% Interned indices live in the process dictionary (the agent is one process per capture).
 %% New entries are collected in es_dict and travel with the chunk that first refers to them.
@@ -1288,8 +1285,7 @@ flush_all(#st{ready = Q} = S0, Deadline) ->
                 Mono = erlang:monotonic_time(),
                 Uniq = erlang:unique_integer([monotonic]),
                 Payload = term_to_binary({ack_timeout, Lost, #{}}),
-                Gap = [<<14:8, 0:8, Mono:64/signed, Uniq:64/signed, 0:32, 0:32,
-                        (byte_size(Payload)):32>> | Payload],
+                Gap = record_bin(14, 0, Mono, Uniq, 0, 0, Payload),
                 Dict = lists:append([D || {D, _, _} <- queue:to_list(S#st.ready)]),
                 %% records never sent become dropped; the gap record itself is offered + sent
                 S1 = S#st{ready = queue:new(), nbuf = 0, qbytes = 0, dropped = S#st.dropped + Lost,
