@@ -19,7 +19,7 @@ from elixir_scope.store import EventKind, TraceStore
 A = Atom
 WL = b"""
 -module(es_fastpath_wl).
--export([run/1, f/2, set_password/2, echo/0, chat/1, mixed/1, srv/1, init/1, handle_call/3]).
+-export([run/1, f/2, set_password/2, echo/0, chat/1, mixed/1, srv/1, init/1, handle_call/3, burst/2]).
 
 f(I, X) -> {I, X}.
 set_password(I, Pw) -> {ok, I, Pw}.
@@ -35,6 +35,14 @@ srv(N) ->
     {ok, P} = gen_server:start(es_fastpath_wl, [], []),
     [{ok, I} = gen_server:call(P, {add, I}) || I <- lists:seq(1, N)],
     exit(P, kill),
+    ok.
+
+%% N iterations while the agent is suspended: its mailbox fills far beyond max_queue, then
+%% nothing more is traced
+burst(Agent, N) ->
+    erlang:suspend_process(Agent),
+    run(N),
+    erlang:resume_process(Agent),
     ok.
 
 mixed(N) ->
@@ -189,3 +197,21 @@ async def test_gen_server_state_history(erl_node_module, store):
     for a, b in zip(evs, evs[1:]):
         if b.kind == EventKind.STATE:
             assert (a.ts, a.uniq, a.pid, a.aux) == (b.ts, b.uniq, b.pid, b.aux)
+
+
+async def test_count_reached_by_shedding_ends_the_capture(erl_node_module, store):
+    # a burst far over the mailbox limit, then silence: what the overload check drains counts
+    # as offered, and once that reaches max_events the capture ends with max_events (before
+    # agent v17 it waited for another trace message - here none comes - until max_seconds)
+    limits = CaptureLimits(max_events=2000, max_queue=100, queue_shed_limit=1000, check_every=50,
+                           max_seconds=60, max_rate=10_000_000)
+    async with Node() as node:
+        conn = await node.connect(erl_node_module.name, cookie=erl_node_module.cookie)
+        await _load(conn)
+        rec = store.create_recording("shed", spec=PLAN.describe(), limits=limits.as_dict())
+        s = await CaptureSession.start(conn, rec, PLAN, limits)
+        await conn.rpc("es_fastpath_wl", "burst", [s.agent, 5000], timeout=60)
+        result = await s.wait(30)
+    assert result.end_reason == "max_events", result
+    assert result.stats.offered >= 2000 and result.stats.dropped > 0
+    assert result.stats.offered == result.stats.sent + result.stats.dropped

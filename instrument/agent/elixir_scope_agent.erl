@@ -628,6 +628,10 @@ handle(es_tick, S) ->
     erlang:send_after(S#st.batch_ms, self(), es_tick),
     case check_overload(S) of
         {stop, Reason, S1} -> finish(Reason, S1);
+        #st{offered = Off, max_events = ME} = S1 when Off >= ME ->
+            %% the count is reached (shedding an overloaded mailbox counts what it drains):
+            %% the capture ends now, not at the next trace message, which may never come
+            finish(max_events, S1);
         S1 ->
             case guard_tracer(S1) of
                 {stop, Reason, S2} -> finish(Reason, S2);
