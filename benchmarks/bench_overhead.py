@@ -41,13 +41,24 @@ async def node_cpu_ms(conn) -> int:
     return (await conn.rpc("erlang", "statistics", [Atom("runtime")]))[0]
 
 
-async def traced_by_us(conn, store, server, calls: int, plan: CapturePlan, sink=None) -> tuple[int, int, int]:
+async def agent_reductions(conn, agent) -> int:
+    return (await conn.rpc("erlang", "process_info", [agent, Atom("reductions")]))[1]
+
+
+async def traced_by_us(conn, store, server, calls: int, plan: CapturePlan, sink=None,
+                       per_call: int = 2) -> tuple[int, int, int, float]:
+    """Workload microseconds, records offered, node CPU ms, the agent's reductions per record
+    (read once every record is stored: the agent's own work, insensitive to the machine's load)."""
     rec = sink if sink is not None else store.create_recording("overhead", spec={}, limits={})
     c0 = await node_cpu_ms(conn)
     s = await CaptureSession.start(conn, rec, plan, bench_limits())
+    r0 = await agent_reductions(conn, s.agent)
     us = await conn.rpc("es_bench_wl", "calls", [server, calls], timeout=600)
+    while s.stored < per_call * calls and s.state.value == "running":
+        await asyncio.sleep(0.005)
+    red = (await agent_reductions(conn, s.agent) - r0) / max(1, s.stored)
     result = await s.stop(timeout=120)
-    return us, result.stats.offered, await node_cpu_ms(conn) - c0
+    return us, result.stats.offered, await node_cpu_ms(conn) - c0, red
 
 
 async def rpc_cpu(conn, fun: str, args: list) -> tuple[int, int]:
@@ -74,6 +85,7 @@ async def main() -> None:
               ":dbg same spec, default handler (to /dev/null)",
               "ElixirScope state history (calls+returns+states)"]
     slow: dict[str, list[float]] = {k: [] for k in labels}
+    reds: dict[str, list[float]] = {k: [] for k in (labels[0], labels[1], labels[6])}
     cpu: dict[str, list[float]] = {k: [] for k in ["untraced", *labels]}
     loads: list[float] = []
     try:
@@ -95,16 +107,19 @@ async def main() -> None:
                     ours = await traced_by_us(conn, store, server, n, plan)
                     counted = await traced_by_us(conn, store, server, n, plan, CountingSink())
                     got = [
-                        ours[::2],
-                        counted[::2],
+                        ours[0:3:2],
+                        counted[0:3:2],
                         await rpc_cpu(conn, "dbg_calls_file", [server, n, trace_file]),
                         await rpc_cpu(conn, "dbg_calls", [server, n, Atom("x")]),
                         await rpc_cpu(conn, "dbg_calls_ts", [server, n]),
                         await rpc_cpu(conn, "dbg_calls_default", [server, n]),
                     ]
                     history = await traced_by_us(conn, store, server, n,
-                                                 CapturePlan(state_modules=("es_bench_wl",), call_procs=(server,)))
-                    got.append(history[::2])
+                                                 CapturePlan(state_modules=("es_bench_wl",), call_procs=(server,)),
+                                                 per_call=4)
+                    got.append(history[0:3:2])
+                    for label, run in ((labels[0], ours), (labels[1], counted), (labels[6], history)):
+                        reds[label].append(run[3])
                     base2, base2_cpu = await rpc_cpu(conn, "calls", [server, n])
                     untraced = (base + base2) / 2
                     cpu["untraced"].append((base_cpu + base2_cpu) / 2)
@@ -124,6 +139,8 @@ async def main() -> None:
         extra[label] = [(c - u) * 1000 / (2 * n) for c, u in zip(cpu[label], cpu["untraced"])]
         print(f"  {label:<50} {show(slow[label], '{:.2f}'):>21}x   {show(cpu[label], '{:.0f}'):>26} "
               f"({show(extra[label], '{:.2f}')})")
+    for label, v in reds.items():
+        print(f"  agent reductions per record, {label.strip()}: {show(v, '{:.1f}')}")
     ours, count, port, count_ts = slow[labels[0]], slow[labels[3]], slow[labels[2]], slow[labels[4]]
     vs_count = [a / b for a, b in zip(ours, count)]
     vs_count_ts = [a / b for a, b in zip(ours, count_ts)]
@@ -135,6 +152,7 @@ async def main() -> None:
                       "slowdown": {label.strip(): spread(v) for label, v in slow.items()},
                       "node_cpu_ms": {label.strip(): spread(v) for label, v in cpu.items()},
                       "extra_cpu_us_per_event": {label.strip(): spread(v) for label, v in extra.items()},
+                      "agent_reductions_per_record": {label.strip(): spread(v) for label, v in reds.items()},
                       "ours_vs_dbg_count": spread(vs_count), "ours_vs_dbg_count_same_timestamps": spread(vs_count_ts),
                       "ours_vs_dbg_file_port": spread(vs_port),
                       "load_avg": spread(loads), "load_avg_end": load_average()}))

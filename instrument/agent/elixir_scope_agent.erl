@@ -23,7 +23,7 @@
 %% - on OTP 27+ it traces inside its own trace session (trace:session_create/3), so it coexists
 %%   with dbg or recon; on older releases it refuses to start when a tracer is already active.
 -module(elixir_scope_agent).
--vsn("15").
+-vsn("17").
 
 -export([version/0, start_capture/2, stop_capture/1, stop_capture/2, snapshot/1,
          init/3, checkpoint_loop/4, cleaner/2]).
@@ -39,11 +39,11 @@
              peak_memory = 0, peak_queue = 0, batches = 0,
              max_term, max_state, redact,
              mode, session, pflags = [], patterns = [], state_mods = #{},
-             helper, stoppers = [], nap_ms = 1,
+             helper, stoppers = [], nap_ms = 1, fast_pre = slow,
              cleaner, guard_ms = 1000, guard_next = 0, guard_samples = [],
              receive_timeouts = 0, agent_errors = 0, last_guard_offered = 0, guard_window = 0}).
 
-version() -> 16.
+version() -> 17.
 
 %% ---------------------------------------------------------------------------------------------
 %% Public API (called over rpc from Python)
@@ -96,7 +96,7 @@ init(Caller, Ref, {Owner, Config}) ->
     process_flag(trap_exit, true),
     process_flag(message_queue_data, off_heap),
     C = fun(K, D) -> maps:get(K, Config, D) end,
-    S0 = #st{owner = Owner,
+    S00 = #st{owner = Owner,
              tu = erlang:convert_time_unit(1, second, native),
              window = C(window, 8),
              batch_size = C(batch_size, 2000),
@@ -117,6 +117,7 @@ init(Caller, Ref, {Owner, Config}) ->
              guard_ms = C(guard_ms, 1000),
              redact = compile_redact(C(redact_keys, []), C(redact_patterns, []),
                                      C(redact_values, true))},
+    S0 = S00#st{fast_pre = fast_pre(S00#st.redact)},
     %% A 1 MB heap from the start (at most 1/8 of max_memory): the chunk being built survives
     %% until it is sent, and a small heap collected thousands of times per capture cost ~10 %
     %% of the agent's CPU
@@ -617,14 +618,9 @@ nap(0) -> ok;
 nap(Ms) -> receive after Ms -> ok end.
 
 handle(Msg, S) when element(1, Msg) =:= trace_ts ->
-    %% total: a trace message this agent cannot turn into a record (a pid of another node, a
-    %% process gone meanwhile, a shape never seen) is counted and dropped, never a crash
-    R = try trace_msg(Msg, S)
-        catch _:_ -> agent_error(Msg, S)
-        end,
-    case R of
-        {stop, Reason, S1} -> finish(Reason, S1);
-        S1 -> loop(S1)
+    case room(S) of
+        0 -> slow(Msg, S);
+        Room -> hot(Msg, S, S#st.cur, 0, Room)
     end;
 handle({es_ack, Seq}, S) when is_integer(Seq) ->
     loop(pump(S#st{acked = max(S#st.acked, Seq)}));
@@ -632,6 +628,10 @@ handle(es_tick, S) ->
     erlang:send_after(S#st.batch_ms, self(), es_tick),
     case check_overload(S) of
         {stop, Reason, S1} -> finish(Reason, S1);
+        #st{offered = Off, max_events = ME} = S1 when Off >= ME ->
+            %% the count is reached (shedding an overloaded mailbox counts what it drains):
+            %% the capture ends now, not at the next trace message, which may never come
+            finish(max_events, S1);
         S1 ->
             case guard_tracer(S1) of
                 {stop, Reason, S2} -> finish(Reason, S2);
@@ -659,6 +659,149 @@ handle({'DOWN', OMon, process, _, Why}, #st{omon = OMon} = S) ->
 handle(_Other, S) ->
     %% 'EXIT' from the helper, es_first_round, strays: nothing to do
     loop(S).
+
+%% Any trace message, every limit checked (trace_msg/2). Total: a trace message this agent
+%% cannot turn into a record (a pid of another node, a process gone meanwhile, a shape never
+%% seen) is counted and dropped, never a crash.
+slow(Msg, S) ->
+    R = try trace_msg(Msg, S)
+        catch _:_ -> agent_error(Msg, S)
+        end,
+    case R of
+        {stop, Reason, S1} -> finish(Reason, S1);
+        S1 -> loop(S1)
+    end.
+
+%% -------- the fast path --------
+
+%% Most trace messages are calls, returns, sends and receives of processes and functions
+%% already interned, far from every limit. hot/5 records those with the state record left
+%% untouched (an update copies its ~55 fields): the chunk and the count of records taken since
+%% the last sync travel as arguments, and sync/3 writes them back - before any other message,
+%% any message the fast path does not take (fast_rec/2 returns `none`: it goes through slow/2,
+%% which checks everything), and after `Room` records. room/1 is how many records can be taken
+%% with no limit reached on the way (max_events, the overload check every check_every, the
+%% batch size, max_rate within the current rate window, max_buffer); with a gap pending it is
+%% 0, so the gap is closed first, exactly as on the slow path. The records, the counts and the
+%% order are those slow/2 would give.
+room(#st{gap = none, offered = Off, max_events = ME, check_every = CE, ncur = NC,
+         batch_size = BS, rate_n = RN, max_rate = MR, nbuf = NB, max_buffer = MB}) ->
+    Check = case Off rem CE of
+                0 when Off > 0 -> 0;
+                X -> CE - X
+            end,
+    max(0, min(min(Check, ME - Off), min(min(BS - NC, MR - RN), MB - NB)));
+room(#st{}) -> 0.
+
+hot(Msg, S, Cur, K, Room) ->
+    Rec = try fast_rec(Msg, S) catch _:_ -> none end,
+    case Rec of
+        none -> slow(Msg, sync(S, Cur, K));
+        {2, R1, R2} when K + 2 =< Room -> hot_next(S, [R2, R1 | Cur], K + 2, Room);
+        {2, _, _} -> slow(Msg, sync(S, Cur, K));
+        _ -> hot_next(S, [Rec | Cur], K + 1, Room)
+    end.
+
+hot_next(S, Cur, K, Room) when K >= Room -> loop(sync(S, Cur, K));
+hot_next(S, Cur, K, Room) ->
+    receive
+        Next when element(1, Next) =:= trace_ts -> hot(Next, S, Cur, K, Room);
+        Next -> handle(Next, sync(S, Cur, K))
+    after 0 ->
+        loop(sync(S, Cur, K))
+    end.
+
+%% What append/2 would have counted for K records, in one update.
+sync(S, _Cur, 0) -> S;
+sync(#st{ncur = NC, nbuf = NB, offered = Off, rate_n = RN, batch_size = BS} = S, Cur, K) ->
+    S1 = S#st{cur = Cur, ncur = NC + K, nbuf = NB + K, offered = Off + K, rate_n = RN + K},
+    case NC + K >= BS of
+        true -> pump(close_chunk(S1));
+        false -> S1
+    end.
+
+%% The record of a common trace message whose process (and function) are interned, inside the
+%% current rate window; `none` for anything else. A callback of a gen_server state-history
+%% module gives {2, Record, StateRecord} when it has a state before (call) or after (return),
+%% as call_record/7 and record/4 do; gen_statem callbacks (their state name is kept between
+%% call and return) always take the slow path.
+fast_rec({trace_ts, P, call, {M, F, Args}, {Mono, Uniq}}, #st{state_mods = SM} = S)
+  when Mono - S#st.rate_start < S#st.tu ->
+    case {get({M, F, length(Args)}), SM} of
+        {{Idx, ByName}, #{M := gen_server}} ->
+            with_state(fast_rec(1, get(P), Idx, Args, Mono, Uniq, S, ByName),
+                       state_before(gen_server, F, Args), before, Idx, Mono, Uniq, S);
+        {{_, _}, #{M := _}} -> none;
+        {{Idx, ByName}, _} -> fast_rec(1, get(P), Idx, Args, Mono, Uniq, S, ByName);
+        _ -> none
+    end;
+fast_rec({trace_ts, P, return_from, {M, _, _} = MFA, Ret, {Mono, Uniq}}, #st{state_mods = SM} = S)
+  when Mono - S#st.rate_start < S#st.tu ->
+    case {get(MFA), SM} of
+        {{Idx, ByName}, #{M := gen_server}} ->
+            with_state(fast_rec(2, get(P), Idx, Ret, Mono, Uniq, S, ByName),
+                       state_after(gen_server, undefined, Ret), 'after', Idx, Mono, Uniq, S);
+        {{_, _}, #{M := _}} -> none;
+        {{Idx, ByName}, _} -> fast_rec(2, get(P), Idx, Ret, Mono, Uniq, S, ByName);
+        _ -> none
+    end;
+fast_rec({trace_ts, P, exception_from, {_, _, _} = MFA, CV, {Mono, Uniq}}, S)
+  when Mono - S#st.rate_start < S#st.tu ->
+    case get(MFA) of
+        {Idx, _} -> fast_rec(3, get(P), Idx, CV, Mono, Uniq, S, false);
+        _ -> none
+    end;
+fast_rec({trace_ts, P, send, Msg, To, {Mono, Uniq}}, S)
+  when is_pid(To), Mono - S#st.rate_start < S#st.tu ->
+    case node(To) =:= node() of
+        true ->
+            case get(To) of
+                Aux when is_integer(Aux) -> fast_rec(4, get(P), Aux, {Msg, To}, Mono, Uniq, S, false);
+                _ -> none
+            end;
+        false -> fast_rec(4, get(P), 0, {Msg, To}, Mono, Uniq, S, false)
+    end;
+fast_rec({trace_ts, P, send, Msg, To, {Mono, Uniq}}, S) when Mono - S#st.rate_start < S#st.tu ->
+    fast_rec(4, get(P), 0, {Msg, To}, Mono, Uniq, S, false);
+fast_rec({trace_ts, P, 'receive', Msg, {Mono, Uniq}}, S)
+  when Msg =/= timeout, Mono - S#st.rate_start < S#st.tu ->
+    fast_rec(6, get(P), 0, Msg, Mono, Uniq, S, false);
+fast_rec(_, _) -> none.
+
+fast_rec(Kind, PI, Aux, Term, Mono, Uniq, #st{fast_pre = Pre} = S, false) when is_integer(PI), Pre =/= slow ->
+    %% payload/4's own fast path, inlined: the term encoded once, no key or marker text in it
+    %% (Pre: the redaction precheck; none when nothing is redacted), within max_term
+    Bin = term_to_binary(Term),
+    case byte_size(Bin) =< S#st.max_term andalso (Pre =:= none orelse binary:match(Bin, Pre) =:= nomatch) of
+        true ->
+            record_bin(Kind, 0, Mono, Uniq, PI, Aux, Bin);
+        false ->
+            {Payload, Flags} = payload_bin(Term, Bin, S#st.max_term, S#st.redact, false),
+            record_bin(Kind, Flags, Mono, Uniq, PI, Aux, Payload)
+    end;
+fast_rec(Kind, PI, Aux, Term, Mono, Uniq, S, ByName) when is_integer(PI) ->
+    {Payload, Flags} = payload(Term, S#st.max_term, S#st.redact, ByName),
+    record_bin(Kind, Flags, Mono, Uniq, PI, Aux, Payload);
+fast_rec(_, _, _, _, _, _, _, _) -> none.
+
+%% A call or return record and, when the callback had a state, the state record after it (what
+%% add_state/8 writes: same time, process and function).
+with_state(none, _, _, _, _, _, _) -> none;
+with_state(Rec, none, _, _, _, _, _) -> Rec;
+with_state([<<_:8, _:8, _:64, _:64, PI:32, _/binary>> | _] = Rec, {ok, St}, Phase, Idx, Mono, Uniq, S) ->
+    {Payload, Flags} = payload({Phase, St}, S#st.max_state, S#st.redact),
+    {2, Rec, record_bin(13, Flags, Mono, Uniq, PI, Idx, Payload)}.
+
+%% One record of the wire format (docs/event-format.md): the 30-byte header, then the payload,
+%% as an improper iolist (no per-record copy; the chunk is flattened once).
+record_bin(Kind, Flags, Mono, Uniq, PI, Aux, Payload) ->
+    [<<Kind:8, Flags:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32, (byte_size(Payload)):32>> | Payload].
+
+%% The redaction precheck fast_rec/8 may use by itself: none (nothing redacted), the compiled
+%% key and marker pattern, or slow (user patterns: every payload goes through payload/4).
+fast_pre(none) -> none;
+fast_pre(#{pats := [], pre := Pre}) -> Pre;
+fast_pre(#{}) -> slow.
 
 %% A trace message that could not be recorded: counted as dropped (an `agent_error` gap).
 agent_error(Msg, S) ->
@@ -792,8 +935,7 @@ flush_gap(#st{gap = none} = S) -> S;
 flush_gap(#st{gap = {Reason, Count, Mono, Uniq}} = S) ->
     Payload = term_to_binary({Reason, Count, #{}}),
     S1 = S#st{gap = none},
-    append([<<14:8, 0:8, Mono:64/signed, Uniq:64/signed, 0:32, 0:32,
-             (byte_size(Payload)):32>> | Payload], S1).
+    append(record_bin(14, 0, Mono, Uniq, 0, 0, Payload), S1).
 
 check_overload(S) ->
     %% process_info(self(), memory) walks a long mailbox (about 1 ms at 100k messages): use the
@@ -925,8 +1067,7 @@ add_state(S, P, AuxIdx, Phase, St, Mono, Uniq, _M) ->
     S1 = S,
     PI = pid_idx(P, S1),
     Aux = case AuxIdx of 0 -> 0; _ -> AuxIdx end,
-    append([<<13:8, Flags:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32,
-             (byte_size(Payload)):32>> | Payload], S1).
+    append(record_bin(13, Flags, Mono, Uniq, PI, Aux, Payload), S1).
 
 event(Kind, P, Aux, Term, Mono, Uniq, S0) ->
     event(Kind, P, Aux, Term, Mono, Uniq, S0, false).
@@ -935,16 +1076,13 @@ event(Kind, P, Aux, Term, Mono, Uniq, S0, ByName) ->
     S = case S0#st.gap of none -> S0; _ -> flush_gap(S0) end,
     {Payload, Flags} = payload(Term, S#st.max_term, S#st.redact, ByName),
     PI = case is_pid(P) of true -> pid_idx(P, S); false -> 0 end,
-    %% an improper iolist [Header | Payload]: no per-event copy; the chunk is flattened once
-    append([<<Kind:8, Flags:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32,
-              (byte_size(Payload)):32>> | Payload], S).
+    append(record_bin(Kind, Flags, Mono, Uniq, PI, Aux, Payload), S).
 
 mark(Term, S) ->
     Mono = erlang:monotonic_time(),
     Uniq = erlang:unique_integer([monotonic]),
     {Payload, Flags} = payload(Term, S#st.max_term, S#st.redact),
-    append([<<15:8, Flags:8, Mono:64/signed, Uniq:64/signed, 0:32, 0:32,
-             (byte_size(Payload)):32>> | Payload], S).
+    append(record_bin(15, Flags, Mono, Uniq, 0, 0, Payload), S).
 
 %% Interned indices live in the process dictionary (the agent is one process per capture).
 %% New entries are collected in es_dict and travel with the chunk that first refers to them.
@@ -1151,8 +1289,7 @@ flush_all(#st{ready = Q} = S0, Deadline) ->
                 Mono = erlang:monotonic_time(),
                 Uniq = erlang:unique_integer([monotonic]),
                 Payload = term_to_binary({ack_timeout, Lost, #{}}),
-                Gap = [<<14:8, 0:8, Mono:64/signed, Uniq:64/signed, 0:32, 0:32,
-                        (byte_size(Payload)):32>> | Payload],
+                Gap = record_bin(14, 0, Mono, Uniq, 0, 0, Payload),
                 Dict = lists:append([D || {D, _, _} <- queue:to_list(S#st.ready)]),
                 %% records never sent become dropped; the gap record itself is offered + sent
                 S1 = S#st{ready = queue:new(), nbuf = 0, qbytes = 0, dropped = S#st.dropped + Lost,
@@ -1244,7 +1381,10 @@ payload(Term, Max, Redact) -> payload(Term, Max, Redact, false).
 %% ByName: true for the arguments or result of a function whose name is sensitive (mfa_entry/2):
 %% every string in them is redacted.
 payload(Term, Max, Redact, ByName) ->
-    Bin = term_to_binary(Term),
+    payload_bin(Term, term_to_binary(Term), Max, Redact, ByName).
+
+%% The same with the term already encoded (Bin).
+payload_bin(Term, Bin, Max, Redact, ByName) ->
     {Term1, Bin1, F1} =
         case Redact of
             none -> {Term, Bin, 0};
