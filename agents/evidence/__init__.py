@@ -42,8 +42,8 @@ from __future__ import annotations
 
 from ..view import RecordingView
 from . import (addresses, bursts, caught, counters, data, demand, deliveries, failures, nodes, ordering, paging,
-               postponed, readiness, receives, replies, resources, shutdown, signals, silent, stale, supervision,
-               timeouts, values, variants, waits, zones)
+               postponed, provenance, readiness, receives, replies, resources, shutdown, signals, silent, stale,
+               supervision, timeouts, values, variants, waits, zones)
 from .book import FactBook
 
 __all__ = ["FactBook", "build_facts"]
@@ -100,9 +100,10 @@ def _link_lost_to_crash(view: RecordingView, book: FactBook) -> None:
             book.link(lost, crash, "the process crashed with these messages still in its mailbox")
 
 
-def build_facts(view: RecordingView) -> FactBook:
+def build_facts(view: RecordingView, symptom: str = "") -> FactBook:
     """Every analysis over ``view``, then the links between their facts. An analysis that fails
-    on an unusual recording is skipped and named in ``book.errors``: the others still count."""
+    on an unusual recording is skipped and named in ``book.errors``: the others still count.
+    ``symptom`` (the user's words) lets :mod:`.provenance` follow the values it states."""
     book = FactBook()
     steps = [
         failures.exceptions, replies.deferred_replies, _detectors, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
@@ -124,6 +125,7 @@ def build_facts(view: RecordingView) -> FactBook:
         stale.stale_reads, zones.utc_dates, paging.page_skips,
         shutdown.terminate_skipped, shutdown.terminate_cut, variants.unhandled_variants,
         counters.counters_not_reset, demand.demand_lost,
+        *provenance.analyses(symptom),
     ]
     for step in steps:
         try:
