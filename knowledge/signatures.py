@@ -110,6 +110,12 @@ VOCABULARY: dict[str, str] = {
     "state:demand_lost": "a function set a demand/credit field from a to 0 while handing out fewer than a entries of a queue; later entries wait with the field at 0",
     "state:error_cached": "an {:error, _} result is stored in the process state and served from there to later calls",
     "data:sum_mismatch": "a function splits an integer argument into near-equal parts that do not add up to it (a remainder lost)",
+    "data:value_origin": "a value the symptom states first occurs in the return of an application function whose arguments (and the state it was given) do not hold it",
+    "data:value_lost": "a function given both the value the symptom expected and the one it saw returns the one it saw, not the expected one",
+    "data:served_for_other_request": "a callback answers a request with a value from its state that it computed and stored for a different request",
+    "data:option_ignored": "a function given an option returns that key with the value it uses when no option is given (the defaults win)",
+    "data:nested_keys_lost": "a function given a record and a change to one nested map returns the nested map replaced by the change (its other keys lost)",
+    "data:records_joined": "a function splitting a text into records returns a piece that still holds the separator (the split stopped early)",
     # -- return values (call/return events of the application's functions)
     "return:error_ignored": "a function returned {:error, _} (or :error) and its caller went on as if it had succeeded",
     "return:error": "a function of the application returned {:error, _} or :error",
