@@ -35,7 +35,8 @@ _SEEN = re.compile(r"(?:\b(?:only|just|shows?|showed|showing|got|gets|finds?|fou
                    r"|comes out|charg\w*|billed|return\w*|garbled|display\w*|ends? up|instead|actually)\b|:)"
                    r"\s*(?:\w+\s+){0,2}$", re.I)
 _EXPECTED = re.compile(r"\b(?:expect\w*|should(?: (?:be|have|say|show))?|instead of|rather than|supposed to"
-                       r"|publish\w*|released|correct\w*|right|real|actual|intended|paid|bought|ordered"
+                       r"|publish\w*|released|added|uploaded|created|configured|set to|(?:upgrad|updat|chang)ed to"
+                       r"|correct\w*|right|real|actual|intended|paid|bought|ordered"
                        r"|spelled|written|entered|chose|chosen|selected|not|never|no)\b\s*(?:\w+\s+){0,2}$", re.I)
 _EXPECTED_AFTER = re.compile(r"^\s*(?:\w+\s+){0,3}?(?:but no|was published|were published|is right|are right"
                              r"|as expected|was expected|should)", re.I)

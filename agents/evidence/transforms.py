@@ -46,7 +46,10 @@ def _unwrap(v: Any) -> Any:
 
 
 def _options(term: Any) -> dict | None:
-    """A keyword list or an atom-keyed map, as a dict (``None`` for anything else)."""
+    """A keyword list or an atom-keyed map, as a dict (``None`` for anything else; an empty list
+    or map is no options at all: ``{}``)."""
+    if isinstance(term, (list, dict)) and not term:
+        return {}
     if isinstance(term, dict) and term and all(isinstance(k, Atom) for k in term) \
             and Atom("__struct__") not in term:
         return term
@@ -76,7 +79,7 @@ def options_ignored(view: RecordingView, book: FactBook) -> None:
     by_fun: dict[tuple, list[tuple[Call, dict, dict]]] = defaultdict(list)
     for c in _app_returns(view):
         out = _options(_unwrap(c.value))
-        if out is None:
+        if not out:
             continue
         for a in c.args:
             opts = _options(a)

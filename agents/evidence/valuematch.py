@@ -4,8 +4,8 @@ cut by the agent (then absence cannot be proven).
 
 A value *occurs* in a term when a leaf shows it the way a program holds it: a version, an
 identifier or quoted text inside a binary or charlist; an amount as the number (``249``,
-``249.0``), in cents (``24900``) or written in a binary (``"EUR 249.00"``); a count as an integer
-or as the length of a list; a date as a ``Date`` struct or its ISO text.
+``249.0``), in cents (``24900``) or written in a binary (``"EUR 249.00"``); a count as the length
+of a list, or as a result that is that integer; a date as a ``Date`` struct or its ISO text.
 """
 
 from __future__ import annotations
@@ -100,9 +100,9 @@ class Digest:
     """What :func:`occurs` needs of one term, computed once: its numbers, texts and list lengths."""
 
     numbers: set[Decimal] = field(default_factory=set)
-    ints: set[int] = field(default_factory=set)
     texts: list[str] = field(default_factory=list)
     lengths: set[int] = field(default_factory=set)
+    whole: int | None = None   # the term is this integer (or ``{:ok, n}``): a count stands alone
     cut: bool = False
 
 
@@ -111,13 +111,15 @@ MAX_TEXTS, MAX_TEXT_LEN = 300, 4000
 
 def digest(term: Any) -> Digest:
     d = Digest()
+    top = term[1] if isinstance(term, tuple) and len(term) == 2 and getattr(term[0], "name", None) == "ok" else term
+    if isinstance(top, int) and not isinstance(top, bool):
+        d.whole = top
     for leaf in leaves(term):
         if isinstance(leaf, bool):
             continue
         if isinstance(leaf, Atom):
             d.cut = d.cut or leaf.name == TRUNCATED
         elif isinstance(leaf, int):
-            d.ints.add(leaf)
             d.numbers.add(Decimal(leaf))
         elif isinstance(leaf, float):
             d.numbers.add(Decimal(repr(leaf)))
@@ -136,7 +138,9 @@ def occurs(v: StatedValue, d: Digest, *, lengths: bool = True) -> bool:
     nums = _numbers(v)
     if v.kind == "count":
         n = int(v.number) if v.number is not None else None
-        return n is not None and (n in d.ints or (lengths and n in d.lengths))
+        # a count is a number of things: a list of that length, or a result that is that number
+        # (an integer deep inside a struct — a version's minor — is not a count)
+        return n is not None and (n == d.whole or (lengths and n in d.lengths))
     if nums and any(abs(x - n) < Decimal("0.0001") for x in d.numbers for n in nums):
         return True
     if v.kind == "text":
