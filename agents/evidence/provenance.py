@@ -45,14 +45,17 @@ class _Seen:
 
 
 def _calls(view: RecordingView) -> list[_Seen]:
+    """The application's returned calls, not the trigger itself (the outermost call of an rpc
+    worker: it returns whatever it ran, and nothing calls it)."""
     out = []
     for c in view.calls:
-        if c.outcome != "return" or not is_app_module(c.module) or c.function.startswith("__"):
+        if c.outcome != "return" or not is_app_module(c.module) or c.function.startswith("__") \
+                or (c.pid in view.rpc_workers and c.parent is None):
             continue
         callback = c.function.startswith("handle_") and len(c.args) >= 2
-        out.append(_Seen(c, digest(c.args), digest(c.value),
+        out.append(_Seen(c, digest(tuple(c.args)), digest(c.value),
                          digest(c.args[-1]) if callback else None,
-                         digest(c.args[:-1]) if callback else None,
+                         digest(tuple(c.args[:-1])) if callback else None,
                          digest(_reply(c.value)) if callback else None))
         if len(out) >= MAX_CALLS:
             break
@@ -89,6 +92,14 @@ def _targets(values: list[StatedValue], calls: list[_Seen]) -> list[StatedValue]
     return [v for v in usable if v.role == "seen"] + [v for v in usable if v.role != "seen"]
 
 
+def _grown(v: StatedValue, s: _Seen) -> bool:
+    """A count reached by adding to a shorter list the call was given (an accumulation: a store
+    that received n items in batches), not made here by a filter, a query or a split."""
+    if v.number is None or v.kind not in ("count", "number"):
+        return False
+    return any(0 < n < v.number for n in s.args.lengths)
+
+
 def _served_by_other_process(view: RecordingView, s: _Seen, v: StatedValue, calls: list[_Seen]) -> bool:
     """``s`` is a client function whose result came back in a reply: a callback of another
     process that ran while it waited returned the value (its origin is there, not here)."""
@@ -112,14 +123,17 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
     for v in _targets(values, calls):
         if v.text in done:
             continue
-        hits = [s for s in calls if not s.args.cut and occurs(v, s.value) and not occurs(v, s.args)]
-        hits = [h for h in _innermost(hits) if not _served_by_other_process(view, h, v, calls)]
+        hits = [s for s in calls if not s.args.cut and occurs(v, s.value) and not occurs(v, s.args)
+                and not _grown(v, s)]
+        # a process's outermost function that is no callback returns to nobody (a spawned body)
+        hits = [h for h in _innermost(hits) if not _served_by_other_process(view, h, v, calls)
+                and (h.call.parent is not None or h.state is not None)]
         if not hits:
             continue
         first = min(hits, key=lambda h: (h.call.ts, h.call.call_id))
         c = first.call
         same = [h for h in hits if (h.call.module, h.call.function, h.call.arity) == (c.module, c.function, c.arity)]
-        conf = 0.72 if v.role == "seen" else 0.55
+        conf = 0.72 if v.role == "seen" else 0.45
         book.add(Finding(
             detector="value_origin",
             title=f"{c.mfa} is where {v.text} first came out",

@@ -4,8 +4,8 @@ cut by the agent (then absence cannot be proven).
 
 A value *occurs* in a term when a leaf shows it the way a program holds it: a version, an
 identifier or quoted text inside a binary or charlist; an amount as the number (``249``,
-``249.0``), in cents (``24900``) or written in a binary (``"EUR 249.00"``); a count as the length
-of a list, or as a result that is that integer; a date as a ``Date`` struct or its ISO text.
+``249.0``), in cents (``24900``) or written in a binary (``"EUR 249.00"``); a count — or a whole number
+with no unit — as the length of a list, or as a result that is that integer; a date as a ``Date`` struct or its ISO text.
 """
 
 from __future__ import annotations
@@ -136,7 +136,8 @@ def digest(term: Any) -> Digest:
 def occurs(v: StatedValue, d: Digest, *, lengths: bool = True) -> bool:
     """Whether ``v`` occurs in the term ``d`` digests (see the module's docstring)."""
     nums = _numbers(v)
-    if v.kind == "count":
+    if v.kind == "count" or (v.kind == "number" and v.unit != "%" and v.number is not None
+                             and v.number == v.number.to_integral_value()):
         n = int(v.number) if v.number is not None else None
         # a count is a number of things: a list of that length, or a result that is that number
         # (an integer deep inside a struct — a version's minor — is not a count)
