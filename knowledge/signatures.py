@@ -115,6 +115,7 @@ VOCABULARY: dict[str, str] = {
     "data:served_for_other_request": "a callback answers a request with a value from its state that it computed and stored for a different request",
     "data:option_ignored": "a function given an option returns that key with the value it uses when no option is given (the defaults win)",
     "data:nested_keys_lost": "a function given a record and a change to one nested map returns the nested map replaced by the change (its other keys lost)",
+    "data:half_rounded_down": "a function rounding an integer amount times a float factor to the nearest unit returns the lower unit where the exact product ends in .5 (float money)",
     "data:records_joined": "a function splitting a text into records returns a piece that still holds the separator (the split stopped early)",
     # -- return values (call/return events of the application's functions)
     "return:error_ignored": "a function returned {:error, _} (or :error) and its caller went on as if it had succeeded",

@@ -63,6 +63,12 @@ defmodule Lib.Import do
   def rows_right(csv), do: csv |> String.trim_trailing() |> :binary.split("\n", [:global]) |> tl()
 end
 
+defmodule Lib.Fines do
+  # a late fee as a share of the loan's value: float arithmetic, rounded afterwards
+  def fee(value_cents, share), do: round(Float.round(value_cents / 100 * share, 2) * 100)
+  def fee_right(value_cents, share_bp), do: div(value_cents * share_bp + 5_000, 10_000)
+end
+
 defmodule Lib do
   def start do
     {:ok, a} = Lib.Blurbs.start_link(false)
@@ -92,13 +98,17 @@ defmodule Lib do
     csv = "member;isbn;days\nM-1;978-1;14\nM-2;978-2;7\nM-3;978-3;21\n"
     Lib.Import.rows(csv)
     Lib.Import.rows_right(csv)
+    for {v, share, bp} <- [{3780, 0.07, 700}, {2580, 0.07, 700}, {250, 0.19, 1900}, {2450, 0.19, 1900}] do
+      Lib.Fines.fee(v, share)
+      Lib.Fines.fee_right(v, bp)
+    end
     :ok
   end
 end
 '''
 
 SPECS = ["Lib.Editions :: return", "Lib.Overdue :: return", "Lib.Blurbs :: return", "Lib.Holds :: return",
-         "Lib.Members :: return", "Lib.Import :: return"]
+         "Lib.Members :: return", "Lib.Import :: return", "Lib.Fines :: return"]
 
 # what a librarian would write, with the values they saw and the ones they expected
 EDITIONS = "we added edition 4.10.0 of the atlas last week, but the catalogue shows 4.9.2 as the newest edition"
@@ -172,3 +182,9 @@ def test_records_joined_names_the_split_that_stopped(view):
     facts = _facts(view, "", "records_joined")
     assert [(f.culprit.module, f.culprit.function) for f in facts] == [("Lib.Import", "rows/1")]
     assert "4 records into 1 piece" in facts[0].title
+
+
+def test_half_rounded_down_names_the_float_product(view):
+    facts = _facts(view, "", "half_rounded_down")
+    assert [(f.culprit.module, f.culprit.function) for f in facts] == [("Lib.Fines", "fee/2")]
+    assert "(250, 0.19) returned 47, not 48" in facts[0].title, facts[0].title

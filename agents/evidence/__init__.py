@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from ..view import RecordingView
 from . import (addresses, bursts, caught, counters, data, demand, deliveries, failures, nodes, ordering, paging,
-               postponed, provenance, readiness, receives, replies, resources, shutdown, signals, silent, stale,
+               postponed, provenance, readiness, receives, replies, resources, rounding, shutdown, signals, silent, stale,
                supervision, timeouts, transforms, values, variants, waits, zones)
 from .book import FactBook
 
@@ -125,7 +125,7 @@ def build_facts(view: RecordingView, symptom: str = "") -> FactBook:
         stale.stale_reads, zones.utc_dates, paging.page_skips,
         shutdown.terminate_skipped, shutdown.terminate_cut, variants.unhandled_variants,
         counters.counters_not_reset, demand.demand_lost,
-        transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined,
+        transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, rounding.halves_rounded_down,
         *provenance.analyses(symptom),
     ]
     for step in steps:
