@@ -69,6 +69,18 @@ defmodule Lib.Fines do
   def fee_right(value_cents, share_bp), do: div(value_cents * share_bp + 5_000, 10_000)
 end
 
+defmodule Lib.Cards do
+  # a library card number: the generator reseeded from the clock on every call
+  def number do
+    :rand.seed(:exsss, {System.system_time(:second), 17, 4242})
+    "LC-" <> Integer.to_string(:rand.uniform(899_999) + 100_000)
+  end
+
+  def number_right, do: "LC-" <> Integer.to_string(System.unique_integer([:positive, :monotonic]) + 100_000)
+  def issue(member), do: {:ok, member, number()}
+  def issue_right(member), do: {:ok, member, number_right()}
+end
+
 defmodule Lib do
   def start do
     {:ok, a} = Lib.Blurbs.start_link(false)
@@ -98,6 +110,9 @@ defmodule Lib do
     csv = "member;isbn;days\nM-1;978-1;14\nM-2;978-2;7\nM-3;978-3;21\n"
     Lib.Import.rows(csv)
     Lib.Import.rows_right(csv)
+    for f <- [&Lib.Cards.issue/1, &Lib.Cards.issue_right/1] do
+      ["M-7", "M-8", "M-9"] |> Enum.map(fn m -> Task.async(fn -> f.(m) end) end) |> Enum.map(&Task.await/1)
+    end
     for {v, share, bp} <- [{3780, 0.07, 700}, {2580, 0.07, 700}, {250, 0.19, 1900}, {2450, 0.19, 1900}] do
       Lib.Fines.fee(v, share)
       Lib.Fines.fee_right(v, bp)
@@ -108,7 +123,8 @@ end
 '''
 
 SPECS = ["Lib.Editions :: return", "Lib.Overdue :: return", "Lib.Blurbs :: return", "Lib.Holds :: return",
-         "Lib.Members :: return", "Lib.Import :: return", "Lib.Fines :: return"]
+         "Lib.Members :: return", "Lib.Import :: return", "Lib.Fines :: return",
+         "Lib.Cards :: return"]
 
 # what a librarian would write, with the values they saw and the ones they expected
 EDITIONS = "we added edition 4.10.0 of the atlas last week, but the catalogue shows 4.9.2 as the newest edition"
@@ -188,3 +204,13 @@ def test_half_rounded_down_names_the_float_product(view):
     facts = _facts(view, "", "half_rounded_down")
     assert [(f.culprit.module, f.culprit.function) for f in facts] == [("Lib.Fines", "fee/2")]
     assert "(250, 0.19) returned 47, not 48" in facts[0].title, facts[0].title
+
+
+def test_repeated_value_names_the_generator_when_the_symptom_speaks_of_duplicates(view):
+    symptom = "three new members got the very same library card number this morning"
+    facts = _facts(view, symptom, "repeated_value")
+    # the numbers are made within a few ms: the same (two, should a second start in between);
+    # the twin's are unique
+    assert [(f.culprit.module, f.culprit.function) for f in facts] == [("Lib.Cards", "number/0")]
+    assert facts[0].title.endswith(("3 times", "2 times")) and facts[0].culprit.detail.startswith('"LC-')
+    assert _facts(view, "the card numbers look odd", "repeated_value") == []

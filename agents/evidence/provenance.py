@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
+from .repeats import claims_duplicates, repeated_values
 from .silent import _culprit
 from .stated import StatedValue, stated_values
 from .valuematch import Digest, digest, occurs, significant
@@ -134,7 +135,7 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
         c = first.call
         same = [h for h in hits if (h.call.module, h.call.function, h.call.arity) == (c.module, c.function, c.arity)]
         conf = 0.72 if v.role == "seen" else 0.45
-        book.add(Finding(
+        fact = book.add(Finding(
             detector="value_origin",
             title=f"{c.mfa} is where {v.text} first came out",
             summary=(f"The symptom states {v.describe()}. The first recorded call whose result holds it while its "
@@ -148,8 +149,25 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
             fix_hint=(f"Check how {c.mfa} computes its result from its arguments: the value the user sees wrong is "
                       "made here, not in the functions that pass it on.")),
             pid=c.pid, ts=c.ts, value=v.text)
+        _link_repeats(book, fact, c)
         n += 1
         if n >= MAX_FACTS:
+            return
+
+
+def _link_repeats(book: FactBook, fact: Finding, c: Call) -> None:
+    """A wrong value made by a call that was handed a duplicated identifier (a balance loaded on a
+    card whose code several buyers got) is an effect of the duplicate."""
+    reps = book.of_kind("repeated_value")
+    if not reps:
+        return
+    args, p = [fmt(c.args, 400)], c.parent
+    while p is not None and len(args) < 20:
+        args.append(fmt(p.args, 400))
+        p = p.parent
+    for rep in reps:
+        if any(book.meta[rep.id]["value"] in a for a in args):
+            book.link(fact, rep, "it was computed for an identifier that several callers were given")
             return
 
 
@@ -233,10 +251,14 @@ def served_for_other_requests(view: RecordingView, book: FactBook, values: list[
 
 
 def analyses(symptom: str) -> list[Callable[[RecordingView, FactBook], None]]:
-    """The provenance analyses for ``symptom`` (none when it states no concrete value)."""
+    """The provenance analyses for ``symptom`` (none when it states no concrete value and speaks
+    of no duplicate identifiers)."""
     values = stated_values(symptom)
+    steps: list[Callable[[RecordingView, FactBook], None]] = []
+    if claims_duplicates(symptom):
+        steps.append(repeated_values)
     if not values:
-        return []
+        return steps
     cache: dict[int, list[_Seen]] = {}
 
     def seen(view: RecordingView) -> list[_Seen]:
@@ -254,4 +276,4 @@ def analyses(symptom: str) -> list[Callable[[RecordingView, FactBook], None]]:
     def served(view: RecordingView, book: FactBook) -> None:
         served_for_other_requests(view, book, values, seen(view))
 
-    return [lost, served, origins]
+    return steps + [lost, served, origins]
