@@ -27,7 +27,10 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   with work in its state and no ``terminate/2``, or killed before it finished;
   :mod:`.variants` — a message dropped where its sibling with another nested tag is handled;
   :mod:`.counters` — a counter never set back when its episode ends; :mod:`.demand` — a demand
-  zeroed when only part of it was used;
+  zeroed when only part of it was used; :mod:`.transforms` — options, nested keys and records
+  lost between a call's arguments and its result; :mod:`.rounding` — exact halves of float
+  money rounded down; :mod:`.provenance` (with :mod:`.stated` and :mod:`.repeats`) — the values
+  the symptom states, followed to the call that produced them;
 - the analyses in :mod:`~elixir_scope.agents.detectors` — call cycles, slow callbacks,
   mailbox growth, state corrupted by an earlier message, ETS read-modify-write races,
   publishes nobody hears, process leaks.
