@@ -141,7 +141,8 @@ def occurs(v: StatedValue, d: Digest, *, lengths: bool = True) -> bool:
         n = int(v.number) if v.number is not None else None
         # a count is a number of things: a list of that length, or a result that is that number
         # (an integer deep inside a struct — a version's minor — is not a count)
-        return n is not None and (n == d.whole or (lengths and n in d.lengths))
+        # (a small number alone is any field's value: only a list of that length counts for it)
+        return n is not None and ((n == d.whole and n >= 10) or (lengths and n in d.lengths))
     if nums and any(abs(x - n) < Decimal("0.0001") for x in d.numbers for n in nums):
         return True
     if v.kind == "text":
