@@ -121,7 +121,11 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
     calls = _calls(view) if calls is None else calls
     done = _explained(book)
     n = 0
-    for v in _targets(values, calls):
+    targets = _targets(values, calls)
+    if any(v.role == "seen" for v in targets):
+        # the user said what came out: the other values are the context (what went in, what is right)
+        targets = [v for v in targets if v.role == "seen"]
+    for v in targets:
         if v.text in done:
             continue
         hits = [s for s in calls if not s.args.cut and occurs(v, s.value) and not occurs(v, s.args)
@@ -134,7 +138,7 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
         first = min(hits, key=lambda h: (h.call.ts, h.call.call_id))
         c = first.call
         same = [h for h in hits if (h.call.module, h.call.function, h.call.arity) == (c.module, c.function, c.arity)]
-        conf = 0.72 if v.role == "seen" else 0.45
+        conf = 0.72 if v.role == "seen" else 0.35
         fact = book.add(Finding(
             detector="value_origin",
             title=f"{c.mfa} is where {v.text} first came out",
