@@ -111,6 +111,24 @@ def _served_by_other_process(view: RecordingView, s: _Seen, v: StatedValue, call
                for o in calls)
 
 
+def _made_part(producer: _Seen, v: StatedValue, calls: list[_Seen]) -> _Seen:
+    """For a text value: the deepest call inside ``producer`` that made a part of it — a text of
+    its result that is a piece of the value and not in its arguments — when the producer only
+    put the value together ("J 782.42 OLD | " <> the title a helper got wrong)."""
+    if v.kind != "text":
+        return producer
+    best, depth = producer, producer.call.depth
+    for s in calls:
+        c = s.call
+        if c.pid != producer.call.pid or c.depth <= depth or producer.call.call_id not in _ancestors(c):
+            continue
+        if isinstance(c.value, bytes) and len(c.value) >= 3 and not s.args.cut:
+            part = c.value.decode("utf-8", "replace")
+            if part in v.text and part != v.text and not any(part in t for t in s.args.texts):
+                best, depth = s, c.depth
+    return best
+
+
 def _explained(book: FactBook) -> set[str]:
     """Values a more precise provenance fact already follows."""
     return {book.meta[f.id].get("value") for f in book.of_kind("value_lost", "served_for_other_request")}
@@ -136,8 +154,10 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
         if not hits:
             continue
         first = min(hits, key=lambda h: (h.call.ts, h.call.call_id))
+        first = _made_part(first, v, calls)
         c = first.call
         same = [h for h in hits if (h.call.module, h.call.function, h.call.arity) == (c.module, c.function, c.arity)]
+        same = same or [first]
         conf = 0.72 if v.role == "seen" else 0.35
         fact = book.add(Finding(
             detector="value_origin",
