@@ -120,6 +120,7 @@ VOCABULARY: dict[str, str] = {
     "data:records_joined": "a function splitting a text into records returns a piece that still holds the separator (the split stopped early)",
     # -- return values (call/return events of the application's functions)
     "return:error_ignored": "a function returned {:error, _} (or :error) and its caller went on as if it had succeeded",
+    "return:lazy_stream_dropped": "a function returned a lazy %Stream{} built from its own functions and none of them ran afterwards (the stream was never consumed)",
     "return:error": "a function of the application returned {:error, _} or :error",
     "return:exception_caught": "a call raised or exited (a call timeout, a badarg) and its caller caught it and returned a normal value (a default) instead",
     # -- restarts and supervision (spawn/spawned/exit events of children and supervisors)

@@ -81,6 +81,14 @@ defmodule Lib.Cards do
   def issue_right(member), do: {:ok, member, number_right()}
 end
 
+defmodule Lib.Notices do
+  # a reading-room closure announced to the members waiting for a book
+  def notify(members, text), do: members |> Stream.map(fn m -> {m, text} end) |> Stream.each(fn {m, t} -> send(self(), {:sms, m, t}) end)
+  def notify_right(members, text), do: Enum.each(members, fn m -> send(self(), {:sms, m, text}) end)
+  def announce(members, text), do: (notify(members, text); length(members))
+  def announce_right(members, text), do: (notify_right(members, text); length(members))
+end
+
 defmodule Lib do
   def start do
     {:ok, a} = Lib.Blurbs.start_link(false)
@@ -113,6 +121,8 @@ defmodule Lib do
     for f <- [&Lib.Cards.issue/1, &Lib.Cards.issue_right/1] do
       ["M-7", "M-8", "M-9"] |> Enum.map(fn m -> Task.async(fn -> f.(m) end) end) |> Enum.map(&Task.await/1)
     end
+    Lib.Notices.announce(["M-1", "M-2"], "reading room closed")
+    Lib.Notices.announce_right(["M-1", "M-2"], "reading room closed")
     for {v, share, bp} <- [{3780, 0.07, 700}, {2580, 0.07, 700}, {250, 0.19, 1900}, {2450, 0.19, 1900}] do
       Lib.Fines.fee(v, share)
       Lib.Fines.fee_right(v, bp)
@@ -124,7 +134,7 @@ end
 
 SPECS = ["Lib.Editions :: return", "Lib.Overdue :: return", "Lib.Blurbs :: return", "Lib.Holds :: return",
          "Lib.Members :: return", "Lib.Import :: return", "Lib.Fines :: return",
-         "Lib.Cards :: return"]
+         "Lib.Cards :: return", "Lib.Notices :: return"]
 
 # what a librarian would write, with the values they saw and the ones they expected
 EDITIONS = "we added edition 4.10.0 of the atlas last week, but the catalogue shows 4.9.2 as the newest edition"
@@ -214,3 +224,10 @@ def test_repeated_value_names_the_generator_when_the_symptom_speaks_of_duplicate
     assert [(f.culprit.module, f.culprit.function) for f in facts] == [("Lib.Cards", "number/0")]
     assert facts[0].title.endswith(("3 times", "2 times")) and facts[0].culprit.detail.startswith('"LC-')
     assert _facts(view, "the card numbers look odd", "repeated_value") == []
+
+
+def test_stream_never_run_names_the_function_that_built_it(view):
+    facts = _facts(view, "", "stream_never_run")
+    # notify_right/2's Enum.each ran its function: no fact for it
+    assert [(f.culprit.module, f.culprit.function) for f in facts] == [("Lib.Notices", "notify/2")]
+    assert facts[0].signatures == ["return:lazy_stream_dropped"]

@@ -29,8 +29,9 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   :mod:`.counters` — a counter never set back when its episode ends; :mod:`.demand` — a demand
   zeroed when only part of it was used; :mod:`.transforms` — options, nested keys and records
   lost between a call's arguments and its result; :mod:`.rounding` — exact halves of float
-  money rounded down; :mod:`.provenance` (with :mod:`.stated` and :mod:`.repeats`) — the values
-  the symptom states, followed to the call that produced them;
+  money rounded down; :mod:`.lazy` — lazy streams returned and never run;
+  :mod:`.provenance` (with :mod:`.stated` and :mod:`.repeats`) — the values the symptom
+  states, followed to the call that produced them;
 - the analyses in :mod:`~elixir_scope.agents.detectors` — call cycles, slow callbacks,
   mailbox growth, state corrupted by an earlier message, ETS read-modify-write races,
   publishes nobody hears, process leaks.
@@ -44,9 +45,9 @@ The order is deterministic: the same recording always gives the same facts and i
 from __future__ import annotations
 
 from ..view import RecordingView
-from . import (addresses, bursts, caught, counters, data, demand, deliveries, failures, nodes, ordering, paging,
-               postponed, provenance, readiness, receives, replies, resources, rounding, shutdown, signals, silent, stale,
-               supervision, timeouts, transforms, values, variants, waits, zones)
+from . import (addresses, bursts, caught, counters, data, demand, deliveries, failures, lazy, nodes, ordering,
+               paging, postponed, provenance, readiness, receives, replies, resources, rounding, shutdown, signals,
+               silent, stale, supervision, timeouts, transforms, values, variants, waits, zones)
 from .book import FactBook
 
 __all__ = ["FactBook", "build_facts"]
@@ -128,7 +129,8 @@ def build_facts(view: RecordingView, symptom: str = "") -> FactBook:
         stale.stale_reads, zones.utc_dates, paging.page_skips,
         shutdown.terminate_skipped, shutdown.terminate_cut, variants.unhandled_variants,
         counters.counters_not_reset, demand.demand_lost,
-        transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, rounding.halves_rounded_down,
+        transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined,
+        rounding.halves_rounded_down, lazy.streams_never_run,
         *provenance.analyses(symptom),
     ]
     for step in steps:
