@@ -89,6 +89,13 @@ defmodule Lib.Notices do
   def announce_right(members, text), do: (notify_right(members, text); length(members))
 end
 
+defmodule Lib.Gate do
+  # turnstile counters: the new gates send the count little-endian
+  def decode(<<gate, count::32>>), do: {:ok, %{gate: gate, count: count}}
+  def decode_right(<<gate, count::32>>) when gate < 10, do: {:ok, %{gate: gate, count: count}}
+  def decode_right(<<gate, count::little-32>>), do: {:ok, %{gate: gate, count: count}}
+end
+
 defmodule Lib do
   def start do
     {:ok, a} = Lib.Blurbs.start_link(false)
@@ -121,6 +128,8 @@ defmodule Lib do
     for f <- [&Lib.Cards.issue/1, &Lib.Cards.issue_right/1] do
       ["M-7", "M-8", "M-9"] |> Enum.map(fn m -> Task.async(fn -> f.(m) end) end) |> Enum.map(&Task.await/1)
     end
+    frames = [<<1, 18_250::32>>, <<2, 9_120::32>>, <<3, 40_007::32>>, <<11, 23_500::little-32>>]
+    for f <- frames, do: {Lib.Gate.decode(f), Lib.Gate.decode_right(f)}
     Lib.Notices.announce(["M-1", "M-2"], "reading room closed")
     Lib.Notices.announce_right(["M-1", "M-2"], "reading room closed")
     for {v, share, bp} <- [{3780, 0.07, 700}, {2580, 0.07, 700}, {250, 0.19, 1900}, {2450, 0.19, 1900}] do
@@ -134,7 +143,7 @@ end
 
 SPECS = ["Lib.Editions :: return", "Lib.Overdue :: return", "Lib.Blurbs :: return", "Lib.Holds :: return",
          "Lib.Members :: return", "Lib.Import :: return", "Lib.Fines :: return",
-         "Lib.Cards :: return", "Lib.Notices :: return"]
+         "Lib.Cards :: return", "Lib.Notices :: return", "Lib.Gate :: return"]
 
 # what a librarian would write, with the values they saw and the ones they expected
 EDITIONS = "we added edition 4.10.0 of the atlas last week, but the catalogue shows 4.9.2 as the newest edition"
@@ -231,3 +240,9 @@ def test_stream_never_run_names_the_function_that_built_it(view):
     # notify_right/2's Enum.each ran its function: no fact for it
     assert [(f.culprit.module, f.culprit.function) for f in facts] == [("Lib.Notices", "notify/2")]
     assert facts[0].signatures == ["return:lazy_stream_dropped"]
+
+
+def test_byte_order_swapped_names_the_decoder(view):
+    facts = _facts(view, "", "byte_order_swapped")
+    assert [(f.culprit.module, f.culprit.function) for f in facts] == [("Lib.Gate", "decode/1")]
+    assert "in the other byte order it is 23500" in facts[0].title, facts[0].title

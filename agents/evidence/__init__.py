@@ -30,6 +30,7 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   zeroed when only part of it was used; :mod:`.transforms` — options, nested keys and records
   lost between a call's arguments and its result; :mod:`.rounding` — exact halves of float
   money rounded down; :mod:`.lazy` — lazy streams returned and never run;
+  :mod:`.byteorder` — integers decoded from binaries in the wrong byte order;
   :mod:`.provenance` (with :mod:`.stated` and :mod:`.repeats`) — the values the symptom
   states, followed to the call that produced them;
 - the analyses in :mod:`~elixir_scope.agents.detectors` — call cycles, slow callbacks,
@@ -45,8 +46,8 @@ The order is deterministic: the same recording always gives the same facts and i
 from __future__ import annotations
 
 from ..view import RecordingView
-from . import (addresses, bursts, caught, counters, data, demand, deliveries, failures, lazy, nodes, ordering,
-               paging, postponed, provenance, readiness, receives, replies, resources, rounding, shutdown, signals,
+from . import (addresses, bursts, byteorder, caught, counters, data, demand, deliveries, failures, lazy, nodes,
+               ordering, paging, postponed, provenance, readiness, receives, replies, resources, rounding, shutdown, signals,
                silent, stale, supervision, timeouts, transforms, values, variants, waits, zones)
 from .book import FactBook
 
@@ -130,7 +131,7 @@ def build_facts(view: RecordingView, symptom: str = "") -> FactBook:
         shutdown.terminate_skipped, shutdown.terminate_cut, variants.unhandled_variants,
         counters.counters_not_reset, demand.demand_lost,
         transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined,
-        rounding.halves_rounded_down, lazy.streams_never_run,
+        rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders,
         *provenance.analyses(symptom),
     ]
     for step in steps:
