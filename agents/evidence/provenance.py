@@ -31,6 +31,8 @@ from .valuematch import Digest, digest, occurs, significant
 
 MAX_CALLS = 20_000   # app calls looked at per recording
 MAX_FACTS = 3        # facts of one kind per recording
+MAX_TARGETS = 8      # stated values followed per analysis
+MAX_CHECKS = 200     # candidate calls examined closely per value
 
 
 @dataclass
@@ -90,7 +92,7 @@ def _targets(values: list[StatedValue], calls: list[_Seen]) -> list[StatedValue]
     """The values to follow: what the symptom says came out, then the other values it states
     that are not expectations."""
     usable = [v for v in values if significant(v) and v.role != "expected"]
-    return [v for v in usable if v.role == "seen"] + [v for v in usable if v.role != "seen"]
+    return ([v for v in usable if v.role == "seen"] + [v for v in usable if v.role != "seen"])[:MAX_TARGETS]
 
 
 def _grown(v: StatedValue, s: _Seen) -> bool:
@@ -149,11 +151,11 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
         hits = [s for s in calls if not s.args.cut and occurs(v, s.value) and not occurs(v, s.args)
                 and not _grown(v, s)]
         # a process's outermost function that is no callback returns to nobody (a spawned body)
-        hits = [h for h in _innermost(hits) if not _served_by_other_process(view, h, v, calls)
-                and (h.call.parent is not None or h.state is not None)]
-        if not hits:
+        hits = sorted((h for h in _innermost(hits) if h.call.parent is not None or h.state is not None),
+                      key=lambda h: (h.call.ts, h.call.call_id))
+        first = next((h for h in hits[:MAX_CHECKS] if not _served_by_other_process(view, h, v, calls)), None)
+        if first is None:
             continue
-        first = min(hits, key=lambda h: (h.call.ts, h.call.call_id))
         first = _made_part(first, v, calls)
         c = first.call
         same = [h for h in hits if (h.call.module, h.call.function, h.call.arity) == (c.module, c.function, c.arity)]
@@ -237,13 +239,22 @@ def served_for_other_requests(view: RecordingView, book: FactBook, values: list[
                               calls: list[_Seen] | None = None) -> None:
     calls = _calls(view) if calls is None else calls
     callbacks = [s for s in calls if s.state is not None]
+    by_pid: dict[int, list[_Seen]] = {}
+    for s in calls:
+        by_pid.setdefault(s.call.pid, []).append(s)
     n = 0
     for v in _targets(values, calls):
+        checked = 0
         for s in callbacks:
             c = s.call
             if s.reply is None or not occurs(v, s.reply) or occurs(v, s.request) or not occurs(v, s.state) or s.state.cut:
                 continue
-            inside = [o for o in calls if o.call.pid == c.pid and c.call_id in _ancestors(o.call) and occurs(v, o.value)]
+            checked += 1
+            if checked > MAX_CHECKS:
+                break
+            end = c.end_ts if c.end_ts is not None else c.ts
+            inside = [o for o in by_pid[c.pid] if c.ts <= o.call.ts <= end and o.call.call_id != c.call_id
+                      and c.call_id in _ancestors(o.call) and occurs(v, o.value)]
             if inside:
                 continue   # computed again, not served from the state
             stored = next((o for o in callbacks if o.call.pid == c.pid and o.call.ts < c.ts
