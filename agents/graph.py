@@ -197,7 +197,7 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
     await ctx.report_progress(f"round {state.round}: computing the evidence and ranking hypotheses", 0.8)
     rec = ctx.store.recording(state.recording_id)
     view = RecordingView.from_recording(rec)
-    book = build_facts(view, code=_code_evidence(state, ctx))
+    book = build_facts(view, state.symptom, code=_code_evidence(state, ctx))
     kb, sym = None, {}
     if ctx.use_knowledge:
         retriever = retriever_for(ctx)

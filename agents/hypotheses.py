@@ -90,6 +90,10 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "unbalanced": (r"(?:do|does|did)(?: not|n'?t) add up|\breconcil\w*|\b(?:cents?|units?|items?) (?:short|off|missing|too (?:few|many))"
                    r"|\b(?:short|off) by (?:a few|one|\d+)|\brounding\b|\bremainders?\b|\bless than (?:we|it|they) (?:invoice|bill|charge|expect)\w*",
                    ("data:sum_mismatch", "data:", "ets:read_modify_write", "state:value_overwritten"), ()),
+    # the user states what came out (a number, a version, quoted text): the facts that follow those
+    # very values to where they were made speak for the wrong value itself
+    "values": (r"\d|['\"‘“«][^'\"’”»]{3,}['\"’”»]",
+               ("data:value_origin", "data:value_lost", "data:served_for_other_request", "data:repeated_value"), ()),
 }
 BOOST, DAMP = 1.35, 0.55
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .evidence.stated import stated_values
 from .findings import Plan, PlannedSpec
 
 # ETS writes traced with their outcome for every table of the application (name, arity)
@@ -175,6 +176,13 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
         reasons.append("wrong data: state history of every GenServer and ETS reads/writes")
     if "messaging" in classes:
         reasons.append("lost messages: publish/subscribe calls and the registries' live keys")
+    stated = stated_values(symptom)
+    if stated:
+        # every application module is traced with its returns, private helpers included (the
+        # specs match local calls): the path a stated value took can be followed back
+        reasons.append("the symptom states values (" + ", ".join(v.text for v in stated[:4])
+                       + "): every call of the application's modules is recorded with its arguments and result, "
+                       "private helpers included, to find the call that produced them")
     return Plan(specs=specs, state_modules=state_modules, message_processes=message_processes,
                 lifecycle=True, seconds=seconds, max_events=max_events, reasons=reasons)
 

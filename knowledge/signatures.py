@@ -110,8 +110,18 @@ VOCABULARY: dict[str, str] = {
     "state:demand_lost": "a function set a demand/credit field from a to 0 while handing out fewer than a entries of a queue; later entries wait with the field at 0",
     "state:error_cached": "an {:error, _} result is stored in the process state and served from there to later calls",
     "data:sum_mismatch": "a function splits an integer argument into near-equal parts that do not add up to it (a remainder lost)",
+    "data:value_origin": "a value the symptom states first occurs in the return of an application function whose arguments (and the state it was given) do not hold it",
+    "data:value_lost": "a function given both the value the symptom expected and the one it saw returns the one it saw, not the expected one",
+    "data:served_for_other_request": "a callback answers a request with a value from its state that it computed and stored for a different request",
+    "data:option_ignored": "a function given an option returns that key with the value it uses when no option is given (the defaults win)",
+    "data:nested_keys_lost": "a function given a record and a change to one nested map returns the nested map replaced by the change (its other keys lost)",
+    "data:half_rounded_down": "a function rounding an integer amount times a float factor to the nearest unit returns the lower unit where the exact product ends in .5 (float money)",
+    "data:repeated_value": "a function making identifiers returned the same one to several calls (different processes or arguments) where the symptom says codes or ids repeat",
+    "data:byte_order_swapped": "a function decoding integers from binaries returns, for some inputs, values far above the others that read in the other byte order fall in their range",
+    "data:records_joined": "a function splitting a text into records returns a piece that still holds the separator (the split stopped early)",
     # -- return values (call/return events of the application's functions)
     "return:error_ignored": "a function returned {:error, _} (or :error) and its caller went on as if it had succeeded",
+    "return:lazy_stream_dropped": "a function returned a lazy %Stream{} built from its own functions and none of them ran afterwards (the stream was never consumed)",
     "return:error": "a function of the application returned {:error, _} or :error",
     "return:exception_caught": "a call raised or exited (a call timeout, a badarg) and its caller caught it and returned a normal value (a default) instead",
     # -- restarts and supervision (spawn/spawned/exit events of children and supervisors)

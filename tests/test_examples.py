@@ -69,6 +69,8 @@ EXPECTED = {
     "double_subscribe",
     "early_message",
     "early_answer",
+    # value provenance: a wrong value found from the value the symptom quotes
+    "spine_labels",
 }
 
 
@@ -651,6 +653,21 @@ def test_uneven_split_count_differs_from_receiving(scenario_node):
     # uneven deliveries are off by a unit either way; even ones add up
     assert (mug, lamp, desk, n) == (-1, 1, -1, 3), out
     assert kettle_in == kettle_on == 300, out
+
+
+@scenario("spine_labels")
+def test_spine_labels_lose_capitals_the_catalogue_keeps(scenario_node):
+    s, node = scenario_node
+    out = eval_on(node, f"""
+        {s.trigger}
+        Process.sleep(200)
+        labels = Library.Printer.printed() |> Enum.map(&elem(&1, 1))
+        {{:ok, book}} = Library.Catalog.get("978-1-5247-6313-8")
+        Enum.join(labels ++ [book.title], "#")
+    """)
+    parts = out.split("#")
+    assert "J 782.42 OLD | Old Mcdonald Had A Farm" in parts and "004.167 IPA | The Ipad Pocket Guide" in parts, out
+    assert parts[-1] == "Old McDonald had a farm", out   # the catalogue has it right
 
 
 @scenario("deferred_reply")

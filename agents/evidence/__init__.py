@@ -29,8 +29,14 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   with work in its state and no ``terminate/2``, or killed before it finished;
   :mod:`.variants` — a message dropped where its sibling with another nested tag is handled;
   :mod:`.counters` — a counter never set back when its episode ends; :mod:`.demand` — a demand
-  zeroed when only part of it was used; :mod:`.pitfalls` — well-known code pitfalls of the
-  sources (knowledge/source/pitfalls) in functions the recording shows ran (given ``code``);
+  zeroed when only part of it was used; :mod:`.transforms` — options, nested keys and records
+  lost between a call's arguments and its result; :mod:`.rounding` — exact halves of float
+  money rounded down; :mod:`.lazy` — lazy streams returned and never run;
+  :mod:`.byteorder` — integers decoded from binaries in the wrong byte order;
+  :mod:`.provenance` (with :mod:`.stated` and :mod:`.repeats`) — the values the symptom
+  states, followed to the call that produced them; :mod:`.pitfalls` — well-known code
+  pitfalls of the sources (knowledge/source/pitfalls) in functions the recording shows ran
+  (given ``code``);
 - the analyses in :mod:`~elixir_scope.agents.detectors` — call cycles, slow callbacks,
   mailbox growth, state corrupted by an earlier message, ETS read-modify-write races,
   publishes nobody hears, process leaks.
@@ -44,10 +50,10 @@ The order is deterministic: the same recording always gives the same facts and i
 from __future__ import annotations
 
 from ..view import RecordingView
-from . import (addresses, bursts, caught, counters, data, demand, deliveries, failures, growth, ignored, nodes,
-               ordering, paging, postponed, rates, readiness, receives, replies, resources, shutdown, signals, stale,
-               statem, supervision, timeouts, values, variants, waits, zones)
-from . import pitfalls
+from . import (addresses, bursts, byteorder, caught, counters, data, demand, deliveries, failures, growth, ignored,
+               lazy, nodes, ordering, paging, pitfalls, postponed, provenance, rates, readiness, receives, replies,
+               resources, rounding, shutdown, signals, stale, statem, supervision, timeouts, transforms, values,
+               variants, waits, zones)
 from .book import FactBook
 from .pitfalls import CodeEvidence
 
@@ -105,9 +111,10 @@ def _link_lost_to_crash(view: RecordingView, book: FactBook) -> None:
             book.link(lost, crash, "the process crashed with these messages still in its mailbox")
 
 
-def build_facts(view: RecordingView, *, code: CodeEvidence | None = None) -> FactBook:
+def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | None = None) -> FactBook:
     """Every analysis over ``view``, then the links between their facts. An analysis that fails
     on an unusual recording is skipped and named in ``book.errors``: the others still count.
+    ``symptom`` (the user's words) lets :mod:`.provenance` follow the values it states;
     ``code``: the sources' pitfall hits and the symptom, for the ``code_pitfall`` facts."""
     book = FactBook()
     steps = [
@@ -130,6 +137,9 @@ def build_facts(view: RecordingView, *, code: CodeEvidence | None = None) -> Fac
         stale.stale_reads, zones.utc_dates, paging.page_skips,
         shutdown.terminate_skipped, shutdown.terminate_cut, variants.unhandled_variants,
         counters.counters_not_reset, demand.demand_lost,
+        transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined,
+        rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders,
+        *provenance.analyses(symptom),
     ]
     if code is not None:
         def code_pitfalls(v: RecordingView, b: FactBook) -> None:

@@ -22,13 +22,27 @@ from .nodes import start_node
 def record_facts(tmp: Path, source: str, *, start: str, run: str, specs: list[str],
                  state_modules: tuple[str, ...] = (), lifecycle_procs: Any = None,
                  before_run: Callable[[Any, CaptureSession], Awaitable[None]] | None = None,
-                 views: list[RecordingView] | None = None, code: Any = None) -> FactBook:
+                 views: list[RecordingView] | None = None, code: Any = None, symptom: str = "") -> FactBook:
     """Start ``source`` on a fresh node with ``start`` (Elixir), record ``specs`` while
     ``run`` (``"Elixir.Mod"``, a function of arity 0 named ``run``) runs over rpc, and return
-    the facts — failing when the capture dropped events or an analysis failed. ``before_run``
-    (connection, session) runs once the capture is on, before ``run``; ``lifecycle_procs``
-    (CapturePlan's) when spawns, exits and links are needed too. ``code``: the sources'
-    pitfalls (``CodeEvidence``) for the code facts; ``views`` receives the recording's view."""
+    the facts (for ``symptom``, the user's words) — failing when the capture dropped events or
+    an analysis failed. ``before_run`` (connection, session) runs once the capture is on, before
+    ``run``; ``lifecycle_procs`` (CapturePlan's) when spawns, exits and links are needed too.
+    ``code``: the sources' pitfalls (``CodeEvidence``) for the code facts; ``views`` receives
+    the recording's view."""
+    view = record_view(tmp, source, start=start, run=run, specs=specs, state_modules=state_modules,
+                       lifecycle_procs=lifecycle_procs, before_run=before_run)
+    if views is not None:
+        views.append(view)
+    book = build_facts(view, symptom, code=code)
+    assert not book.errors, book.errors
+    return book
+
+
+def record_view(tmp: Path, source: str, *, start: str, run: str, specs: list[str],
+                state_modules: tuple[str, ...] = (), lifecycle_procs: Any = None,
+                before_run: Callable[[Any, CaptureSession], Awaitable[None]] | None = None) -> RecordingView:
+    """The recording :func:`record_facts` makes, as a view (to compute facts for several symptoms)."""
     src = tmp / "app.ex"   # one app per tmp folder
     src.write_text(source)
     node = start_node("elixir", elixir_files=[src], eval_code="{:ok, _} = " + start)
@@ -53,12 +67,7 @@ def record_facts(tmp: Path, source: str, *, start: str, run: str, specs: list[st
             await dist.close()
 
     try:
-        view = asyncio.run(record())
+        return asyncio.run(record())
     finally:
         node.stop()
-    if views is not None:
-        views.append(view)
-    book = build_facts(view, code=code)
-    assert not book.errors, book.errors
-    return book
 

@@ -1,0 +1,314 @@
+"""Value provenance: from the values the symptom states to the function that produced them.
+
+A wrong value leaves no crash and no timeout; the user names it ("only 17 reminders", "put back
+on 2.9.4", "'JÃ¼rgen MÃ¼ller'"). :mod:`.stated` reads those values and their roles (what came
+out — ``seen`` — and what should have — ``expected``); these analyses look for them in the
+recorded calls of the application (arguments and results, the state a callback was given):
+
+| kind | what | culprit |
+| --- | --- | --- |
+| ``value_origin`` | the first call whose result holds a value the symptom says came out, while its arguments (and the state it was given) do not — the deepest such call: its callers only pass it on | that function, and the value |
+| ``value_lost`` | a call given a value the symptom says should have come out, together with the one that came out, returns the latter and not the former: a choice or a lookup picked the wrong one | that function, both values |
+| ``served_for_other_request`` | a callback answers a request with a stated value it did not compute but took from its state, where an earlier call of the same callback had stored it while answering a different request (a cache or memo keyed too coarsely) | that callback, both requests |
+
+Only the application's own functions count (not the stdlib, whose calls are not recorded
+anyway), every value a symptom states is looked for in a bounded number of calls, and a call
+whose arguments the agent cut proves nothing (the value might be in the part cut off).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..findings import Finding
+from ..view import Call, RecordingView, fmt, is_app_module
+from .book import FactBook
+from .repeats import claims_duplicates, repeated_values
+from .common import culprit_of
+from .stated import StatedValue, stated_values
+from .valuematch import Digest, digest, occurs, significant
+
+MAX_CALLS = 20_000   # app calls looked at per recording
+MAX_FACTS = 3        # facts of one kind per recording
+MAX_TARGETS = 8      # stated values followed per analysis
+MAX_CHECKS = 200     # candidate calls examined closely per value
+
+
+@dataclass
+class _Seen:
+    """A recorded call with its arguments and result digested once."""
+
+    call: Call
+    args: Digest
+    value: Digest
+    state: Digest | None   # the last argument of a callback (its state), else None
+    request: Digest | None  # the other arguments of a callback
+    reply: Digest | None    # what a callback answered (``{:reply, r, _}``), else None
+
+
+def _calls(view: RecordingView) -> list[_Seen]:
+    """The application's returned calls, not the trigger itself (the outermost call of an rpc
+    worker: it returns whatever it ran, and nothing calls it)."""
+    out = []
+    for c in view.calls:
+        if c.outcome != "return" or not is_app_module(c.module) or c.function.startswith("__") \
+                or (c.pid in view.rpc_workers and c.parent is None):
+            continue
+        callback = c.function.startswith("handle_") and len(c.args) >= 2
+        out.append(_Seen(c, digest(tuple(c.args)), digest(c.value),
+                         digest(c.args[-1]) if callback else None,
+                         digest(tuple(c.args[:-1])) if callback else None,
+                         digest(_reply(c.value)) if callback else None))
+        if len(out) >= MAX_CALLS:
+            break
+    return out
+
+
+def _reply(value: object) -> object:
+    """The answer in a ``handle_call`` result (``{:reply, r, state}``), else ``None``."""
+    if isinstance(value, tuple) and len(value) >= 3 and getattr(value[0], "name", None) == "reply":
+        return value[1]
+    return None
+
+
+def _ancestors(c: Call) -> set[int]:
+    out, p = set(), c.parent
+    while p is not None and len(out) < 200:
+        out.add(p.call_id)
+        p = p.parent
+    return out
+
+
+def _innermost(hits: list[_Seen]) -> list[_Seen]:
+    """The hits no other hit lies inside (a caller that only passes a value on is not kept)."""
+    outer = set()
+    for h in hits:
+        outer |= _ancestors(h.call)
+    return [h for h in hits if h.call.call_id not in outer]
+
+
+def _targets(values: list[StatedValue], calls: list[_Seen]) -> list[StatedValue]:
+    """The values to follow: what the symptom says came out, then the other values it states
+    that are not expectations."""
+    usable = [v for v in values if significant(v) and v.role != "expected"]
+    return ([v for v in usable if v.role == "seen"] + [v for v in usable if v.role != "seen"])[:MAX_TARGETS]
+
+
+def _grown(v: StatedValue, s: _Seen) -> bool:
+    """A count reached by adding to a shorter list the call was given (an accumulation: a store
+    that received n items in batches), not made here by a filter, a query or a split."""
+    if v.number is None or v.kind not in ("count", "number"):
+        return False
+    return any(0 < n < v.number for n in s.args.lengths)
+
+
+def _served_by_other_process(view: RecordingView, s: _Seen, v: StatedValue, calls: list[_Seen]) -> bool:
+    """``s`` is a client function whose result came back in a reply: a callback of another
+    process that ran while it waited returned the value (its origin is there, not here)."""
+    c = s.call
+    if c.end_ts is None:
+        return False
+    return any(o.call.pid != c.pid and o.state is not None and c.ts <= o.call.ts <= c.end_ts and occurs(v, o.value)
+               for o in calls)
+
+
+def _made_part(producer: _Seen, v: StatedValue, calls: list[_Seen]) -> _Seen:
+    """For a text value: the deepest call inside ``producer`` that made a part of it — a text of
+    its result that is a piece of the value and not in its arguments — when the producer only
+    put the value together ("J 782.42 OLD | " <> the title a helper got wrong)."""
+    if v.kind != "text":
+        return producer
+    best, depth = producer, producer.call.depth
+    for s in calls:
+        c = s.call
+        if c.pid != producer.call.pid or c.depth <= depth or producer.call.call_id not in _ancestors(c):
+            continue
+        if isinstance(c.value, bytes) and len(c.value) >= 3 and not s.args.cut:
+            part = c.value.decode("utf-8", "replace")
+            if part in v.text and part != v.text and not any(part in t for t in s.args.texts):
+                best, depth = s, c.depth
+    return best
+
+
+def _explained(book: FactBook) -> set[str]:
+    """Values a more precise provenance fact already follows."""
+    return {book.meta[f.id].get("value") for f in book.of_kind("value_lost", "served_for_other_request")}
+
+
+def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue],
+                  calls: list[_Seen] | None = None) -> None:
+    calls = _calls(view) if calls is None else calls
+    done = _explained(book)
+    n = 0
+    targets = _targets(values, calls)
+    if any(v.role == "seen" for v in targets):
+        # the user said what came out: the other values are the context (what went in, what is right)
+        targets = [v for v in targets if v.role == "seen"]
+    for v in targets:
+        if v.text in done:
+            continue
+        hits = [s for s in calls if not s.args.cut and occurs(v, s.value) and not occurs(v, s.args)
+                and not _grown(v, s)]
+        # a process's outermost function that is no callback returns to nobody (a spawned body)
+        hits = sorted((h for h in _innermost(hits) if h.call.parent is not None or h.state is not None),
+                      key=lambda h: (h.call.ts, h.call.call_id))
+        first = next((h for h in hits[:MAX_CHECKS] if not _served_by_other_process(view, h, v, calls)), None)
+        if first is None:
+            continue
+        first = _made_part(first, v, calls)
+        c = first.call
+        same = [h for h in hits if (h.call.module, h.call.function, h.call.arity) == (c.module, c.function, c.arity)]
+        same = same or [first]
+        conf = 0.72 if v.role == "seen" else 0.35
+        fact = book.add(Finding(
+            detector="value_origin",
+            title=f"{c.mfa} is where {v.text} first came out",
+            summary=(f"The symptom states {v.describe()}. The first recorded call whose result holds it while its "
+                     f"arguments{' and the state it was given' if first.state is not None else ''} do not is "
+                     f"{c.mfa}({fmt(c.args, 80)}) → {fmt(c.value, 80)}; the functions that called it only passed the "
+                     f"value on ({len(same)} such call(s) of {c.mfa})."),
+            severity="high", confidence=conf, culprit=culprit_of(view, c, v.text),
+            evidence=[view.call_evidence(h.call, f"{h.call.mfa}({fmt(h.call.args, 60)})") for h in same[:2]]
+            + [view.end_evidence(c, f"returned {fmt(c.value, 80)}, which holds {v.text}")],
+            signatures=["data:value_origin"],
+            fix_hint=(f"Check how {c.mfa} computes its result from its arguments: the value the user sees wrong is "
+                      "made here, not in the functions that pass it on.")),
+            pid=c.pid, ts=c.ts, value=v.text)
+        _link_repeats(book, fact, c)
+        n += 1
+        if n >= MAX_FACTS:
+            return
+
+
+def _link_repeats(book: FactBook, fact: Finding, c: Call) -> None:
+    """A wrong value made by a call that was handed a duplicated identifier (a balance loaded on a
+    card whose code several buyers got) is an effect of the duplicate."""
+    reps = book.of_kind("repeated_value")
+    if not reps:
+        return
+    args, p = [fmt(c.args, 400)], c.parent
+    while p is not None and len(args) < 20:
+        args.append(fmt(p.args, 400))
+        p = p.parent
+    for rep in reps:
+        if any(book.meta[rep.id]["value"] in a for a in args):
+            book.link(fact, rep, "it was computed for an identifier that several callers were given")
+            return
+
+
+def values_lost(view: RecordingView, book: FactBook, values: list[StatedValue],
+                calls: list[_Seen] | None = None) -> None:
+    expected = [v for v in values if v.role == "expected" and significant(v)]
+    if not expected:
+        return
+    calls = _calls(view) if calls is None else calls
+    came_out = [v for v in _targets(values, calls) if v.kind in {e.kind for e in expected}]
+    n = 0
+    for e in expected:
+        for v in came_out:
+            if v.text == e.text:
+                continue
+            hits = [s for s in calls if not s.args.cut and not s.value.cut and occurs(e, s.args) and occurs(v, s.args)
+                    and occurs(v, s.value) and not occurs(e, s.value)]
+            hits = _innermost(hits)
+            if not hits:
+                continue
+            first = min(hits, key=lambda h: (h.call.ts, h.call.call_id))
+            c = first.call
+            book.add(Finding(
+                detector="value_lost",
+                title=f"{c.mfa} was given {e.text} and returned {v.text}",
+                summary=(f"The symptom expects {e.describe()} and saw {v.describe()}. {c.mfa} was given both "
+                         f"({fmt(c.args, 100)}) and returned {fmt(c.value, 80)}: it kept {v.text} and dropped {e.text} "
+                         f"({len(hits)} such call(s)) — the choice, comparison or lookup inside it picked the wrong one."),
+                severity="high", confidence=0.78, culprit=culprit_of(view, c, f"{v.text} instead of {e.text}"),
+                evidence=[view.call_evidence(c, f"{c.mfa}({fmt(c.args, 80)})"),
+                          view.end_evidence(c, f"returned {fmt(c.value, 60)} (not {e.text})")],
+                signatures=["data:value_lost"],
+                fix_hint=(f"Look at how {c.mfa} chooses among its inputs: compare the values by what they mean "
+                          "(Version.compare/2, Date.compare/2, Decimal.compare/2, the right key) rather than as terms "
+                          "or text, and check which argument wins.")),
+                pid=c.pid, ts=c.ts, value=v.text)
+            n += 1
+            if n >= MAX_FACTS:
+                return
+
+
+def served_for_other_requests(view: RecordingView, book: FactBook, values: list[StatedValue],
+                              calls: list[_Seen] | None = None) -> None:
+    calls = _calls(view) if calls is None else calls
+    callbacks = [s for s in calls if s.state is not None]
+    by_pid: dict[int, list[_Seen]] = {}
+    for s in calls:
+        by_pid.setdefault(s.call.pid, []).append(s)
+    n = 0
+    for v in _targets(values, calls):
+        checked = 0
+        for s in callbacks:
+            c = s.call
+            if s.reply is None or not occurs(v, s.reply) or occurs(v, s.request) or not occurs(v, s.state) or s.state.cut:
+                continue
+            checked += 1
+            if checked > MAX_CHECKS:
+                break
+            end = c.end_ts if c.end_ts is not None else c.ts
+            inside = [o for o in by_pid[c.pid] if c.ts <= o.call.ts <= end and o.call.call_id != c.call_id
+                      and c.call_id in _ancestors(o.call) and occurs(v, o.value)]
+            if inside:
+                continue   # computed again, not served from the state
+            stored = next((o for o in callbacks if o.call.pid == c.pid and o.call.ts < c.ts
+                           and (o.call.module, o.call.function) == (c.module, c.function)
+                           and occurs(v, o.value) and not occurs(v, o.args) and not o.args.cut), None)
+            if stored is None or stored.call.args[:-1] == c.args[:-1]:
+                continue
+            book.add(Finding(
+                detector="served_for_other_request",
+                title=f"{c.mfa} answered {fmt(c.args[0], 50)} with what it computed for {fmt(stored.call.args[0], 50)}",
+                summary=(f"The symptom states {v.describe()}. {c.mfa} answered {fmt(c.args[0], 80)} with "
+                         f"{fmt(c.value, 80)} without computing it: it took it from its state, where it had stored it "
+                         f"while answering {fmt(stored.call.args[0], 80)}. The two requests differ, the answer does not: "
+                         "whatever keys the stored value leaves out of the request that made it."),
+                severity="high", confidence=0.8,
+                culprit=culprit_of(view, c, c.args[0]),
+                evidence=[view.call_evidence(stored.call, f"{stored.call.mfa}({fmt(stored.call.args[0], 60)}) computed it"),
+                          view.end_evidence(stored.call, f"returned {fmt(stored.call.value, 80)}"),
+                          view.call_evidence(c, f"{c.mfa}({fmt(c.args[0], 60)})"),
+                          view.end_evidence(c, f"answered {fmt(c.value, 80)} from its state")],
+                signatures=["data:served_for_other_request"],
+                fix_hint=("Key what is stored by everything the answer depends on (every argument of the request "
+                          "that changes it: the market, the currency, the user), or do not share it between requests.")),
+                pid=c.pid, ts=c.ts, value=v.text)
+            n += 1
+            break
+        if n >= MAX_FACTS:
+            return
+
+
+def analyses(symptom: str) -> list[Callable[[RecordingView, FactBook], None]]:
+    """The provenance analyses for ``symptom`` (none when it states no concrete value and speaks
+    of no duplicate identifiers)."""
+    values = stated_values(symptom)
+    steps: list[Callable[[RecordingView, FactBook], None]] = []
+    if claims_duplicates(symptom):
+        steps.append(repeated_values)
+    if not values:
+        return steps
+    cache: dict[int, list[_Seen]] = {}
+
+    def seen(view: RecordingView) -> list[_Seen]:
+        if id(view) not in cache:
+            cache.clear()
+            cache[id(view)] = _calls(view)
+        return cache[id(view)]
+
+    def origins(view: RecordingView, book: FactBook) -> None:
+        value_origins(view, book, values, seen(view))
+
+    def lost(view: RecordingView, book: FactBook) -> None:
+        values_lost(view, book, values, seen(view))
+
+    def served(view: RecordingView, book: FactBook) -> None:
+        served_for_other_requests(view, book, values, seen(view))
+
+    return steps + [lost, served, origins]

@@ -1,0 +1,196 @@
+"""The concrete values a symptom states, in the user's words: amounts with their currency or
+unit, counts ("46 animals", "six lines", "booked: 1"), versions, quoted text, identifiers.
+
+A user who says *what* came out wrong gives the diagnosis something to look for in the
+recording (:mod:`.provenance` follows each value to the function that produced it). Each value
+carries the role the words around it give it:
+
+- ``seen`` — what came out ("only 17", "shows EUR 249.00", "put back on 2.9.4", "got 95");
+- ``expected`` — what should have come out ("published 2.10.1", "instead of 48", "should be 6",
+  "spelled correctly");
+- ``stated`` — neither is said.
+
+Extraction is bounded (the first :data:`MAX_TEXT` characters, at most :data:`MAX_VALUES`
+values) and never fails: text with nothing concrete gives an empty list.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+MAX_TEXT = 4000
+MAX_VALUES = 24
+
+CURRENCIES = ("EUR", "USD", "GBP", "CHF", "JPY", "SEK", "NOK", "DKK", "PLN", "CZK", "AUD", "CAD", "NZD", "INR", "BRL")
+_CUR_SIGNS = {"€": "EUR", "$": "USD", "£": "GBP", "¥": "JPY"}
+_CUR_WORDS = {"euro": "EUR", "euros": "EUR", "dollar": "USD", "dollars": "USD", "pound": "GBP", "pounds": "GBP",
+              "franc": "CHF", "francs": "CHF", "cent": "cent", "cents": "cent", "pence": "cent", "penny": "cent"}
+_WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+                 "ten": 10, "eleven": 11, "twelve": 12, "twenty": 20, "a dozen": 12, "none": 0, "zero": 0}
+
+# the words just before a value that say it is what came out, or what should have
+_SEEN = re.compile(r"(?:\b(?:only|just|shows?|showed|showing|got|gets|finds?|found|had|has|now|back (?:on|to)|came out"
+                   r"|comes? out|charg\w*|billed|return\w*|garbled|display\w*|ends? up|instead|actually)\b|:)"
+                   r"\s*(?:\w+\s+){0,2}$", re.I)
+_EXPECTED = re.compile(r"\b(?:expect\w*|should(?: (?:be|have|say|show))?|instead of|rather than|supposed to"
+                       r"|publish\w*|released|added|uploaded|created|configured|set to|(?:upgrad|updat|chang)ed to"
+                       r"|correct\w*|right|real|actual|intended|paid|bought|ordered"
+                       r"|spelled|written|entered|chose|chosen|selected|not|never|no)\b\s*(?:\w+\s+){0,2}$", re.I)
+_EXPECTED_AFTER = re.compile(r"^\s*(?:\w+\s+){0,3}?(?:but no|was published|were published|is right|are right"
+                             r"|as expected|was expected|should)", re.I)
+
+_QUOTED = re.compile(r"""(?:^|[\s(\[{,;:])(['"‘“«])(.{2,80}?)(['"’”»])(?=$|[\s)\]},;:.!?])""")
+_VERSION = re.compile(r"(?<![\w.])v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)(?![\w.]*\d)")
+_ISO_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
+_PHONE = re.compile(r"(?<![\w])\+\d{1,3}(?:[ -]?\d{1,5}){2,5}(?![\w])")
+_IDENT = re.compile(r"(?<![\w-])([A-Za-z]{1,6}[-_]?\d[\w-]*|\d+[-_][A-Za-z][\w-]*)(?![\w-])")
+_NUMBER = re.compile(r"(?<![\w.,])([-+]?\d{1,3}(?:[,\u202f\u00a0 ]\d{3})+(?:\.\d+)?|[-+]?\d+(?:[.,]\d+)?)(?![\w]|[.,]\d)"
+                     r"(\s*%)?")
+_UNIT_AFTER = re.compile(r"^\s*(?:([A-Z]{3})\b|(€|\$|£|¥)|(euros?|dollars?|pounds?|francs?|cents?|pence|penny)\b"
+                         r"|([a-zA-Z][a-zA-Z-]{1,20}))")
+_UNIT_BEFORE = re.compile(r"(?:\b([A-Z]{3})|(€|\$|£|¥))\s*$")
+_NOT_NOUNS = frozenset(("and", "or", "of", "to", "at", "in", "on", "for", "is", "are", "was", "were", "be", "been",
+                        "has", "have", "had", "with", "from", "by", "as", "than", "but", "the", "a", "an", "per"))
+_COUNT_LABEL = re.compile(r"([a-zA-Z][a-zA-Z_-]{1,24})\s*[:=]\s*$")
+_WORDNUM = re.compile(r"\b(" + "|".join(sorted(_WORD_NUMBERS, key=len, reverse=True)) + r")\s+([a-zA-Z][a-zA-Z-]{2,20})\b", re.I)
+
+
+@dataclass(frozen=True)
+class StatedValue:
+    """One value the symptom states. ``kind``: ``money`` (``number`` in major units, ``unit`` the
+    currency or ``cent``), ``number`` (``unit`` the word after it, or ``%``), ``count`` (a number
+    of things: ``unit`` names them), ``version``, ``date``, ``text`` (quoted), ``identifier``."""
+
+    text: str
+    kind: str
+    role: str = "stated"
+    number: Decimal | None = None
+    unit: str | None = None
+
+    def describe(self) -> str:
+        return f"{self.text!r} ({self.kind}{', ' + self.role if self.role != 'stated' else ''})"
+
+
+def _decimal(raw: str) -> Decimal | None:
+    s = raw.replace("\u202f", "").replace("\u00a0", "").replace(" ", "")
+    if re.fullmatch(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?", s):
+        s = s.replace(",", "")
+    elif re.fullmatch(r"[-+]?\d+,\d{1,2}", s):
+        s = s.replace(",", ".")
+    try:
+        return Decimal(s)
+    except InvalidOperation:
+        return None
+
+
+def _role(text: str, start: int, end: int) -> str:
+    before = text[max(0, start - 60):start]
+    # the clause the value sits in: a comma, a semicolon or a full stop ends the words that speak of it
+    before = re.split(r"[.;!?]\s|,\s(?:but|and|while|whereas)\b", before)[-1]
+    after = text[end:end + 60]
+    if _EXPECTED.search(before) or _EXPECTED_AFTER.search(after):
+        # "not" / "never" / "no" before a value say it did not come out: what was expected
+        return "expected"
+    if _SEEN.search(before):
+        return "seen"
+    return "stated"
+
+
+def _unit(text: str, start: int, end: int) -> tuple[str | None, str | None]:
+    """(currency, word) around a number."""
+    m = _UNIT_BEFORE.search(text[max(0, start - 6):start])
+    if m:
+        cur = m.group(1) or _CUR_SIGNS.get(m.group(2) or "")
+        if cur in CURRENCIES or m.group(2):
+            return cur, None
+    m = _UNIT_AFTER.match(text[end:end + 24])
+    if m:
+        if m.group(1) and m.group(1) in CURRENCIES:
+            return m.group(1), None
+        if m.group(2):
+            return _CUR_SIGNS[m.group(2)], None
+        if m.group(3):
+            return _CUR_WORDS[m.group(3).lower()], None
+        if m.group(4):
+            return None, m.group(4).lower()
+    return None, None
+
+
+def stated_values(symptom: str) -> list[StatedValue]:
+    """The concrete values ``symptom`` states, in order of appearance (bounded, deduplicated)."""
+    text = (symptom or "")[:MAX_TEXT]
+    taken: list[tuple[int, int]] = []
+    found: list[tuple[int, StatedValue]] = []
+
+    def free(a: int, b: int) -> bool:
+        return all(b <= x or a >= y for x, y in taken)
+
+    def add(a: int, b: int, value: StatedValue) -> None:
+        taken.append((a, b))
+        found.append((a, value))
+
+    for m in _QUOTED.finditer(text):
+        inner = m.group(2).strip()
+        a, b = m.start(2), m.end(2)
+        if len(inner) >= 3 and free(a, b):
+            add(a - 1, b + 1, StatedValue(inner, "text", _role(text, a - 1, b + 1)))
+    for m in _ISO_DATE.finditer(text):
+        if free(m.start(), m.end()):
+            add(m.start(), m.end(), StatedValue(m.group(1), "date", _role(text, m.start(), m.end())))
+    for m in _VERSION.finditer(text):
+        if free(m.start(), m.end()):
+            add(m.start(), m.end(), StatedValue(m.group(1), "version", _role(text, m.start(), m.end())))
+    for m in _PHONE.finditer(text):
+        if free(m.start(), m.end()):
+            add(m.start(), m.end(), StatedValue(m.group(0), "identifier", _role(text, m.start(), m.end())))
+    for m in _IDENT.finditer(text):
+        tok = m.group(1)
+        if free(m.start(), m.end()) and re.search(r"[A-Za-z]", tok) and re.search(r"\d", tok) and len(tok) >= 4 \
+                and not re.fullmatch(r"\d+(?:st|nd|rd|th|s|ms|h|am|pm|kb|mb|gb|x)", tok, re.I):
+            add(m.start(), m.end(), StatedValue(tok, "identifier", _role(text, m.start(), m.end())))
+    for m in _NUMBER.finditer(text):
+        a, b = m.start(1), m.end()
+        if not free(a, b):
+            continue
+        num = _decimal(m.group(1))
+        if num is None:
+            continue
+        role = _role(text, a, b)
+        if m.group(2):
+            add(a, b, StatedValue(m.group(0).strip(), "number", role, num, "%"))
+            continue
+        cur, word = _unit(text, a, m.end(1))
+        label = _COUNT_LABEL.search(text[max(0, a - 30):a])
+        if cur:
+            major = num / 100 if cur == "cent" else num
+            add(a, b, StatedValue(m.group(0).strip(), "money", role, major, cur))
+        elif label and num == num.to_integral_value():
+            add(a, b, StatedValue(f"{label.group(1).strip()}: {m.group(1)}", "count", role, num,
+                                  label.group(1).strip().lower()))
+        elif word and num == num.to_integral_value() and word not in _NOT_NOUNS:
+            add(a, b, StatedValue(f"{m.group(1)} {word}", "count", role, num, word))
+        else:
+            add(a, b, StatedValue(m.group(1), "number", role, num, word))
+    for m in _WORDNUM.finditer(text):
+        if not free(m.start(), m.end()):
+            continue
+        word, noun = m.group(1).lower(), m.group(2).lower()
+        if noun in _CUR_WORDS:
+            major = Decimal(_WORD_NUMBERS[word]) / (100 if _CUR_WORDS[noun] == "cent" else 1)
+            add(m.start(), m.end(), StatedValue(m.group(0), "money", _role(text, m.start(), m.end()), major,
+                                                _CUR_WORDS[noun]))
+        else:
+            add(m.start(), m.end(), StatedValue(m.group(0), "count", _role(text, m.start(), m.end()),
+                                                Decimal(_WORD_NUMBERS[word]), noun))
+    out, seen = [], set()
+    for _pos, v in sorted(found, key=lambda x: x[0]):
+        key = (v.kind, v.text)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(v)
+        if len(out) >= MAX_VALUES:
+            break
+    return out

@@ -1,0 +1,157 @@
+"""Where a stated value (:mod:`.stated`) occurs in a recorded term: a walk over arguments,
+results and states that is bounded (:data:`MAX_NODES` nodes a term) and knows when a term was
+cut by the agent (then absence cannot be proven).
+
+A value *occurs* in a term when a leaf shows it the way a program holds it: a version, an
+identifier or quoted text inside a binary or charlist; an amount as the number (``249``,
+``249.0``), in cents (``24900``) or written in a binary (``"EUR 249.00"``); a count — or a whole number
+with no unit — as the length of a list, or as a result that is that integer; a date as a ``Date`` struct or its ISO text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from elixir_scope.instrument.etf import Atom
+from elixir_scope.instrument.etf.terms import Charlist, FrozenList, FrozenMap
+
+from .stated import StatedValue
+
+MAX_NODES = 4000
+TRUNCATED = "$truncated"
+
+
+def leaves(term: Any, budget: int = MAX_NODES) -> Iterator[Any]:
+    """Every leaf and every list of ``term`` (lists before their elements), at most ``budget``
+    nodes. Map keys are leaves too."""
+    stack, n = [term], 0
+    while stack and n < budget:
+        t = stack.pop()
+        n += 1
+        if isinstance(t, Charlist):
+            yield t
+        elif isinstance(t, (list, FrozenList)):
+            yield t
+            stack.extend(reversed(list(t)))
+        elif isinstance(t, tuple):
+            stack.extend(reversed(t))
+        elif isinstance(t, FrozenMap):
+            stack.extend(reversed([x for kv in t.items() for x in kv]))
+        elif isinstance(t, dict):
+            date = _date_text(t)
+            if date:
+                yield date.encode()
+            stack.extend(reversed([x for kv in t.items() for x in kv]))
+        else:
+            yield t
+
+
+def _date_text(t: dict) -> str | None:
+    st = t.get(Atom("__struct__"))
+    if isinstance(st, Atom) and st.name == "Elixir.Date":
+        y, m, d = (t.get(Atom(k)) for k in ("year", "month", "day"))
+        if all(isinstance(x, int) for x in (y, m, d)):
+            return f"{y:04d}-{m:02d}-{d:02d}"
+    return None
+
+
+def _text(leaf: Any) -> str | None:
+    if isinstance(leaf, bytes):
+        return leaf.decode("utf-8", "replace")
+    if isinstance(leaf, Charlist):
+        try:
+            return "".join(chr(c) for c in leaf)
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def _bounded(pattern: str) -> re.Pattern:
+    return re.compile(r"(?<![\w.])" + re.escape(pattern) + r"(?![\w]|\.\d)")
+
+
+def _numbers(v: StatedValue) -> set[Decimal]:
+    if v.number is None:
+        return set()
+    if v.kind == "money":
+        return {v.number, v.number * 100}
+    return {v.number}
+
+
+def significant(v: StatedValue) -> bool:
+    """Whether ``v`` is specific enough to look for: small integers occur everywhere."""
+    if v.kind in ("text", "version", "identifier", "date"):
+        return len(v.text) >= 3
+    if v.number is None:
+        return False
+    if v.kind == "money":   # "one cent" is 1 in cents: it occurs everywhere
+        return abs(v.number) >= 5 or (abs(v.number) >= 1 and v.number != v.number.to_integral_value())
+    if v.kind == "count":
+        return v.number >= 3
+    return abs(v.number) >= 10 or v.number != v.number.to_integral_value()
+
+
+@dataclass
+class Digest:
+    """What :func:`occurs` needs of one term, computed once: its numbers, texts and list lengths."""
+
+    numbers: set[Decimal] = field(default_factory=set)
+    texts: list[str] = field(default_factory=list)
+    lengths: set[int] = field(default_factory=set)
+    whole: int | None = None   # the term is this integer (or ``{:ok, n}``): a count stands alone
+    cut: bool = False
+
+
+MAX_TEXTS, MAX_TEXT_LEN = 300, 4000
+
+
+def digest(term: Any) -> Digest:
+    d = Digest()
+    top = term[1] if isinstance(term, tuple) and len(term) == 2 and getattr(term[0], "name", None) == "ok" else term
+    if isinstance(top, int) and not isinstance(top, bool):
+        d.whole = top
+    for leaf in leaves(term):
+        if isinstance(leaf, bool):
+            continue
+        if isinstance(leaf, Atom):
+            d.cut = d.cut or leaf.name == TRUNCATED
+        elif isinstance(leaf, int):
+            d.numbers.add(Decimal(leaf))
+        elif isinstance(leaf, float):
+            d.numbers.add(Decimal(repr(leaf)))
+        elif isinstance(leaf, (list, FrozenList)) and not isinstance(leaf, Charlist):
+            if not any(isinstance(x, Atom) and x.name == TRUNCATED for x in leaf):
+                d.lengths.add(len(leaf))
+        else:
+            s = _text(leaf)
+            if s is not None and len(d.texts) < MAX_TEXTS:
+                d.texts.append(s[:MAX_TEXT_LEN])
+    return d
+
+
+def occurs(v: StatedValue, d: Digest, *, lengths: bool = True) -> bool:
+    """Whether ``v`` occurs in the term ``d`` digests (see the module's docstring)."""
+    nums = _numbers(v)
+    if v.kind == "count" or (v.kind == "number" and v.unit != "%" and v.number is not None
+                             and v.number == v.number.to_integral_value()):
+        n = int(v.number) if v.number is not None else None
+        # a count is a number of things: a list of that length, or a result that is that number
+        # (an integer deep inside a struct — a version's minor — is not a count)
+        # (a small number alone is any field's value: only a list of that length counts for it)
+        return n is not None and ((n == d.whole and n >= 10) or (lengths and n in d.lengths))
+    if nums and any(abs(x - n) < Decimal("0.0001") for x in d.numbers for n in nums):
+        return True
+    if v.kind == "text":
+        return any(v.text in s for s in d.texts)
+    if v.kind in ("version", "identifier", "date"):
+        rx = _bounded(v.text)
+        return any(rx.search(s) for s in d.texts)
+    written = re.sub(r"^[^\d-]+|[^\d]+$", "", v.text)
+    if written and any(ch in written for ch in ".,"):
+        rx = _bounded(written)
+        return any(rx.search(s) for s in d.texts)
+    return False

@@ -1,0 +1,55 @@
+"""The values a symptom states (agents/evidence/stated.py), table-driven: text → the values
+with their kind and role; and bounded, total on any text."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+import pytest
+
+from elixir_scope.agents.evidence.stated import MAX_VALUES, stated_values
+
+
+def _by_text(symptom):
+    return {v.text: v for v in stated_values(symptom)}
+
+
+@pytest.mark.parametrize("symptom, text, kind, role, number", [
+    ("we published firmware 2.10.1 this evening, but the scooters were put back on 2.9.4", "2.10.1", "version", "expected", None),
+    ("we published firmware 2.10.1 this evening, but the scooters were put back on 2.9.4", "2.9.4", "version", "seen", None),
+    ("the report says 46 animals are due, but the run sent only 17 reminders", "17 reminders", "count", "seen", Decimal(17)),
+    ("the report says 46 animals are due, but the run sent only 17 reminders", "46 animals", "count", "stated", Decimal(46)),
+    ("the page shows the price in euros (EUR 249.00) and checkout charges CHF 275", "249.00", "money", "stated", Decimal("249.00")),
+    ("the difference is always exactly one cent", "one cent", "money", "stated", Decimal("0.01")),
+    ("the order file has six lines for two stores", "six lines", "count", "seen", Decimal(6)),
+    ("the import log says booked: 1, rejected: 0", "booked: 1", "count", "seen", Decimal(1)),
+    ("badges come out as 'JÃ¼rgen MÃ¼ller' at the kiosk", "JÃ¼rgen MÃ¼ller", "text", "seen", None),
+    ("subscriber +31 6 1234 0081 got no warning at 80% of her data", "+31 6 1234 0081", "identifier", "stated", None),
+    ("store FM-022 got nothing", "FM-022", "identifier", "stated", None),
+    ("the reminders for 2026-12-01 were never sent", "2026-12-01", "date", "stated", None),
+    ("the reminders were never sent for 2026-12-01", "2026-12-01", "date", "expected", None),
+    ("the bill was 1,049.00 USD", "1,049.00", "money", "stated", Decimal("1049.00")),
+])
+def test_stated_values(symptom, text, kind, role, number):
+    v = _by_text(symptom).get(text)
+    assert v is not None, [x.describe() for x in stated_values(symptom)]
+    assert (v.kind, v.role) == (kind, role), v
+    if number is not None:
+        assert v.number == number, v
+
+
+def test_nothing_concrete_gives_nothing():
+    assert stated_values("") == []
+    assert stated_values("checkout hangs and times out, no errors in the logs") == []
+
+
+def test_bounded_and_total_on_any_text():
+    rng = random.Random(7)
+    alphabet = "abc 0123456789.,;:'\"-+€$£%()\n\tÃ¼ß"
+    for _ in range(300):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 400)))
+        values = stated_values(text)
+        assert len(values) <= MAX_VALUES
+    many = " ".join(f"order O-{i} cost {i}.50 EUR" for i in range(500))
+    assert len(stated_values(many)) == MAX_VALUES
