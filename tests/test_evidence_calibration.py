@@ -75,6 +75,22 @@ defmodule Gate do
   end
 end
 
+defmodule Billing do
+  use GenServer
+  def start_link(_), do: GenServer.start_link(__MODULE__, %{}, name: __MODULE__)
+  def bill(trip), do: GenServer.cast(__MODULE__, {:bill, trip})
+  def init(s), do: {:ok, s}
+  def handle_cast({:bill, trip}, s) do
+    result =
+      case charge(trip) do
+        {:ok, id} -> {:paid, id}
+        {:error, reason} -> {:unpaid, reason}
+      end
+    {:noreply, Map.put(s, trip, result)}
+  end
+  def charge(_trip), do: {:error, :psp_timeout}
+end
+
 defmodule Importer do
   def store_all(rows) do
     Enum.each(rows, &insert/1)
@@ -109,7 +125,7 @@ end
 
 defmodule CalibApp do
   def start do
-    children = [Tick, Flush, Mailer, Cache, Gate, Starter,
+    children = [Tick, Flush, Mailer, Cache, Gate, Billing, Starter,
                 {DynamicSupervisor, name: CalibApp.Dyn, strategy: :one_for_one}]
     {:ok, pid} = Supervisor.start_link(children, strategy: :one_for_one, name: CalibApp.Supervisor)
     Process.unlink(pid)
@@ -122,6 +138,7 @@ defmodule CalibApp do
     for i <- 1..30, do: Cache.get("10.0.0.#{rem(i, 3)}")
     for code <- ["MUS-7701", "MUS-7702", "ok-7703"], do: Gate.enter(code)
     :ok = Importer.store_all([1200, -5, 900, -7])
+    for trip <- ["T-1", "T-2"], do: Billing.bill(trip)
     # the reproduction run twice: the second run finds its probe started
     for _ <- 1..2 do
       case DynamicSupervisor.start_child(CalibApp.Dyn, {Probe, "FV-4"}) do
@@ -139,7 +156,8 @@ end
 SPECS = ["Tick.handle_info/2 :: return", "Flush.handle_info/2 :: return", "Flush.handle_call/3 :: return",
          "Mailer.handle_cast/2 :: return", "Cache.handle_call/3 :: return", "Cache.cache_key/1 :: return",
          "Tickets.check/1 :: return", "Gate.handle_call/3 :: return", "Importer.store_all/1 :: return",
-         "Importer.insert/1 :: return", "Probe.start_link/1 :: return", "Lane.start_link/1 :: return",
+         "Importer.insert/1 :: return",
+         "Billing.handle_cast/2 :: return", "Billing.charge/1 :: return", "Probe.start_link/1 :: return", "Lane.start_link/1 :: return",
          "Starter.handle_cast/2 :: return", "CalibApp.run/0 :: return"]
 
 NEUTRAL = "the report shows the wrong numbers"
@@ -196,6 +214,11 @@ def test_an_error_dropped_by_its_caller_is_still_a_fact(book):
     f = _fact(book, "ignored_error", "Importer")
     assert f.culprit.function == "store_all/1"
     assert f.weak is None
+
+
+def test_an_error_kept_in_the_state_of_a_cast_reaches_no_caller(book):
+    f = _fact(book, "ignored_error", "Billing")
+    assert f.culprit.function == "handle_cast/2"
 
 
 def test_a_name_taken_by_the_triggers_earlier_run_is_weak(book):
