@@ -231,3 +231,12 @@ def test_two_instances_under_one_name_count_in_full(book):
     f = _fact(book, "already_started", "Lane")
     assert f.weak is None
     assert relevance(book, NEUTRAL)[f.id] >= MIN_VERDICT
+
+
+def test_the_report_says_why_a_fact_is_weak(book):
+    from elixir_scope.agents.findings import Report
+    from elixir_scope.agents.report import render_markdown
+
+    f = _fact(book, "hot_callback", "Tick")
+    md = render_markdown(Report(symptom=NEUTRAL, verdict="problems_found", findings=[f]))
+    assert "Weak evidence on its own: " + f.weak in md
