@@ -112,6 +112,12 @@ defmodule Lane do
   def init(lane), do: {:ok, lane}
 end
 
+defmodule Sensor do
+  use GenServer
+  def start_link(device), do: GenServer.start_link(__MODULE__, device, name: Sensor)
+  def init(device), do: {:ok, device}
+end
+
 defmodule Starter do
   use GenServer
   def start_link(_), do: GenServer.start_link(__MODULE__, [], name: __MODULE__)
@@ -129,6 +135,7 @@ defmodule CalibApp do
                 {DynamicSupervisor, name: CalibApp.Dyn, strategy: :one_for_one}]
     {:ok, pid} = Supervisor.start_link(children, strategy: :one_for_one, name: CalibApp.Supervisor)
     Process.unlink(pid)
+    {:ok, _} = DynamicSupervisor.start_child(CalibApp.Dyn, {Sensor, "north"})
     {:ok, pid}
   end
 
@@ -147,6 +154,13 @@ defmodule CalibApp do
       end
     end
     Starter.open_lanes()
+    # three devices, one name: the first got it before the capture, the other two are refused
+    for device <- ["south", "east"] do
+      case DynamicSupervisor.start_child(CalibApp.Dyn, {Sensor, device}) do
+        {:ok, _} -> :ok
+        {:error, {:already_started, _}} -> :ok
+      end
+    end
     Process.sleep(900)
     :ok
   end
@@ -158,6 +172,7 @@ SPECS = ["Tick.handle_info/2 :: return", "Flush.handle_info/2 :: return", "Flush
          "Tickets.check/1 :: return", "Gate.handle_call/3 :: return", "Importer.store_all/1 :: return",
          "Importer.insert/1 :: return",
          "Billing.handle_cast/2 :: return", "Billing.charge/1 :: return", "Probe.start_link/1 :: return", "Lane.start_link/1 :: return",
+         "Sensor.start_link/1 :: return",
          "Starter.handle_cast/2 :: return", "CalibApp.run/0 :: return"]
 
 NEUTRAL = "the report shows the wrong numbers"
@@ -225,6 +240,13 @@ def test_a_name_taken_by_the_triggers_earlier_run_is_weak(book):
     f = _fact(book, "already_started", "Probe")
     assert f.weak and "CalibApp.run/0" in f.weak, f.weak
     assert relevance(book, NEUTRAL)[f.id] <= WEAK_FACT
+
+
+def test_devices_refused_one_name_inside_the_trigger_count_in_full(book):
+    # the first instance started before the capture; two others, with other arguments, are refused
+    f = _fact(book, "already_started", "Sensor")
+    assert f.weak is None
+    assert relevance(book, NEUTRAL)[f.id] >= MIN_VERDICT
 
 
 def test_two_instances_under_one_name_count_in_full(book):

@@ -283,11 +283,13 @@ def already_started(view: RecordingView, book: FactBook) -> None:
 
 def _trigger_restart(view: RecordingView, calls: list[Call]) -> str | None:
     """Why a name found taken is no evidence on its own: every such start ran while the trigger
-    (a call of an rpc worker) was running, the trigger went on to succeed, and no instance with
-    other arguments got the name in the recording — the reproduction, run once more, asked again
+    (a call of an rpc worker) was running, the trigger went on to succeed, the refused starts all
+    had the same arguments, and no instance with other arguments got the name in the recording — the reproduction, run once more, asked again
     for the named process its earlier run had started."""
     c0 = calls[0]
     failed = {fmt(x.args, 300) for x in calls}
+    if len(failed) > 1:
+        return None   # instances with different arguments were refused the one name
     if any((x.module, x.function, x.arity) == (c0.module, c0.function, c0.arity) and x.outcome == "return"
            and isinstance(x.value, tuple) and x.value and R.atom_name(x.value[0]) == "ok"
            and fmt(x.args, 300) not in failed for x in view.calls):
