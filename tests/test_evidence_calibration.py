@@ -197,6 +197,8 @@ def test_a_steady_tick_is_weak_evidence(book):
     assert rel[f.id] <= WEAK_FACT < MIN_VERDICT
     # a user who says the CPU is busy makes the loop count in full
     assert relevance(book, "one CPU core is busy all the time")[f.id] >= MIN_VERDICT
+    # …and so does one who says how often it should run
+    assert relevance(book, "a gateway is only supposed to check in twice a minute")[f.id] >= MIN_VERDICT
 
 
 def test_a_tick_that_sped_up_after_a_reconfiguration_counts_in_full(book):

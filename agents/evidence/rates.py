@@ -64,7 +64,7 @@ def hot_callbacks(view: RecordingView, book: FactBook) -> None:
             evidence=[view.call_evidence(h, f"{h.mfa} got {fmt(h.args[0], 60)}") for h in hits[:3]],
             signatures=["callback:rate_high", "reductions:high", "timer:leak"],
             fix_hint="Check the interval (milliseconds, not seconds) and reschedule only once per tick.",
-            weak=steady, lifted_by=["busy"] if steady else []),
+            weak=steady, lifted_by=["busy", "rate"] if steady else []),
             pid=pid, ts=c0.ts)
 
 
