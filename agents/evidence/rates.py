@@ -92,9 +92,9 @@ def _steady(view: RecordingView, pid: int, hits: list) -> str | None:
         rates.append((len(part) - 1) / span)
     if max(rates) > STEADY_RATIO * min(rates):
         return None
-    return (f"{view.label(pid)} ran {first.mfa} at the same rate ({rates[0]:.0f}/s, then {rates[1]:.0f}/s) from the "
-            "start of the capture to its end, before anything else it did: a steady tick, by design or not, "
-            "is no evidence on its own")
+    return (f"{view.label(pid)} ran {first.mfa} at the same rate ({rates[0]:.0f}/s, then {rates[1]:.0f}/s) from its "
+            "first tick to its last, and nothing else the process did came before it: a steady tick, by design "
+            "or not, is no evidence on its own")
 
 
 def _fed_by_others(view: RecordingView, pid: int, hits: list) -> int:
