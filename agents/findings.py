@@ -99,6 +99,10 @@ class Finding(BaseModel):
     )
     fix_hint: str | None = None
     caused_by: str | None = Field(None, description="id of the fact that caused this one")
+    weak: str | None = Field(None, description="why this fact alone cannot name a root cause (a steady rate, "
+                             "growth bounded by the work of a short capture): it ranks, but under the verdict bar")
+    lifted_by: list[str] = Field(default_factory=list, description="symptom claims (agents/hypotheses.CLAIMS) that "
+                                 "make a weak fact count in full: the user saw over time what the capture is too short to show")
 
     @property
     def event_ids(self) -> list[int]:

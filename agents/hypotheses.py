@@ -100,6 +100,7 @@ BOOST, DAMP = 1.35, 0.55
 W_SYMPTOM, W_EVIDENCE, W_CONTRA = 0.4, 0.6, 0.3
 MIN_VERDICT = 0.6   # a winner's best fact must reach this relevance for "root cause found"
 WEAK = 0.8          # score factor for a hypothesis whose best fact is below that
+WEAK_FACT = 0.5     # the most a fact marked weak (Finding.weak) counts, unless the symptom lifts it
 
 
 def claims(symptom: str) -> list[str]:
@@ -156,6 +157,8 @@ def relevance(book: FactBook, symptom: str, *, source_modules: set[str] = frozen
             r *= 1.1
         if f.culprit.module in source_modules:
             r *= 1.05
+        if f.weak and not set(f.lifted_by) & set(cl):
+            r = min(r, WEAK_FACT)   # vague on its own: a hypothesis, never the verdict
         out[f.id] = round(min(r, 1.5), 4)
     return out
 

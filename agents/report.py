@@ -141,7 +141,8 @@ def render_markdown(report: Report) -> str:
         out.append("")
         for f in others[:8]:
             cause = f" (caused by `{f.caused_by}`)" if f.caused_by else ""
-            out.append(f"- `{f.id}` **{f.title}** (confidence {f.confidence:.0%}){cause}: {f.summary}")
+            weak = f" Weak evidence on its own: {f.weak}." if f.weak else ""
+            out.append(f"- `{f.id}` **{f.title}** (confidence {f.confidence:.0%}){cause}: {f.summary}{weak}")
         out.append("")
     if report.knowledge:
         out.append("## Related knowledge")

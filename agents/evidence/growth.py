@@ -112,5 +112,17 @@ def state_growth(view: RecordingView, book: FactBook) -> None:
                                    event_id=nxt.event_id, caused_by=cb.mfa, changes=[
                                        StateChange(path=ch.path, op=ch.op, before=ch.before, after=ch.after) for ch in changes])],
             signatures=["state:growing", "memory:process_heap_growing"],
-            fix_hint="Bound what the state keeps: evict old entries (by age or count), or move it to ETS with a cleanup."),
+            fix_hint="Bound what the state keeps: evict old entries (by age or count), or move it to ETS with a cleanup.",
+            weak=None if keyer is not None else _bounded_by_work(view, steps, len(growing)),
+            lifted_by=["gradual", "node_wide"]),
             pid=pid, ts=steps[0].ts)
+
+
+def _bounded_by_work(view: RecordingView, steps: list, handled: int) -> str:
+    """Why growth seen in one capture proves nothing on its own: a state that gains an entry for
+    each piece of work it is given grows during any short capture in which work is done, whether
+    or not something evicts later. Only entries that can never be found again (a unique key per
+    request), or the user's own report of growth over time, make it evidence."""
+    span = (steps[-1].ts - steps[0].ts) / view.time_unit
+    return (f"the state grew over {len(steps)} steps in {span:.1f} s while {handled} callback(s) did work: growth bounded "
+            "by the work of a short capture, with no sign that entries are never reused")

@@ -35,7 +35,7 @@ def ignored_errors(view: RecordingView, book: FactBook) -> None:
             p = p.parent
         if p is None or p.outcome != "return" or not is_app_module(p.module):
             continue
-        if not is_error(p.value) and not _mentions(p.value, c.value):
+        if not is_error(p.value) and not _mentions(p.value, c.value) and not _passes_reason(p, c.value):
             groups[(p.module, p.function, p.arity, c.module, c.function, c.arity)].append((p, c))
     for key in sorted(groups):
         pairs = groups[key]
@@ -57,6 +57,24 @@ def ignored_errors(view: RecordingView, book: FactBook) -> None:
                                          else min(0.55, 0.43 + 0.02 * len(pairs))),
             culprit=culprit_of(view, p, c.value), evidence=ev, signatures=["return:error_ignored", "return:error"],
             fix_hint=fix), pid=p.pid, ts=c.end_ts)
+
+
+def _passes_reason(caller: Call, error: Any) -> bool:
+    """The caller answered its own caller with the error's reason, in other words (``{:error,
+    :expired}`` → ``{:reply, {:refused, :expired}, state}``): the error reached whoever asked — it
+    is what the user sees, not an error dropped. What a callback keeps in its state does not count: a
+    ``{:noreply, state}`` reaches no caller, and of a ``{:reply, reply, state}`` only the reply does."""
+    if not (isinstance(error, tuple) and len(error) >= 2):
+        return False
+    reason = error[1] if len(error) == 2 else error[1:]
+    answer = caller.value
+    if isinstance(answer, tuple) and answer and (is_atom(answer[0], "noreply") or is_atom(answer[0], "stop")
+                                                or is_atom(answer[0], "next_state") or is_atom(answer[0], "keep_state")):
+        return False   # kept in the state of a process nobody waits on: it did not reach a caller
+    if isinstance(answer, tuple) and len(answer) >= 3 and is_atom(answer[0], "reply"):
+        answer = answer[1]
+    text = fmt(reason, 200)
+    return len(text) >= 3 and text in fmt(answer, 2000)
 
 
 def _mentions(outer: Any, inner: Any) -> bool:

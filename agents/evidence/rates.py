@@ -41,7 +41,7 @@ def hot_callbacks(view: RecordingView, book: FactBook) -> None:
             continue
         # a process that schedules its own work (timer messages: no sender, or itself), not one
         # that is fed by others (that is mailbox pressure, not a hot loop)
-        fed = _fed_by_others(view, pid, {h.call_id for h in hits})
+        fed = _fed_by_others(view, pid, hits)
         if fed > 0.2 * len(hits):
             continue
         # the helper that reschedules lives in the callback's own module (an API of another module is work, not timing)
@@ -53,6 +53,7 @@ def hot_callbacks(view: RecordingView, book: FactBook) -> None:
             (hm, hf, ha), _ = sorted(helpers.items(), key=lambda kv: (-kv[1], str(kv[0])))[0]
             inner = next(x for x in view.calls_by_pid[pid] if (x.module, x.function, x.arity) == (hm, hf, ha))
             culprit = culprit_of(view, inner, inner.args[0] if len(inner.args) == 1 else inner.args or None)
+        steady = _steady(view, pid, hits)
         book.add(Finding(
             detector="hot_callback",
             title=f"{view.label(pid)} runs {c0.mfa} on {shape} {rate:.0f} times a second",
@@ -62,13 +63,51 @@ def hot_callbacks(view: RecordingView, book: FactBook) -> None:
             severity="high", confidence=0.65, culprit=culprit,
             evidence=[view.call_evidence(h, f"{h.mfa} got {fmt(h.args[0], 60)}") for h in hits[:3]],
             signatures=["callback:rate_high", "reductions:high", "timer:leak"],
-            fix_hint="Check the interval (milliseconds, not seconds) and reschedule only once per tick."),
+            fix_hint="Check the interval (milliseconds, not seconds) and reschedule only once per tick.",
+            weak=steady, lifted_by=["busy", "rate"] if steady else []),
             pid=pid, ts=c0.ts)
 
 
-def _fed_by_others(view: RecordingView, pid: int, call_ids: set[int]) -> int:
+STEADY_RATIO = 1.5    # first and last third of a loop within this factor of each other: one rate throughout
+
+
+def _steady(view: RecordingView, pid: int, hits: list) -> str | None:
+    """Why the loop is no evidence of a change: it ran at one rate from its first tick to its last,
+    and no other callback of the process came before it (a callback that changed its settings
+    would show where it began) — a tick by design, or the pace of work the trigger started.
+    None when it changed."""
+    first = hits[0]
+    ids = {h.call_id for h in hits}
+    if any(c.ts < first.ts and c.depth == 0 and c.call_id not in ids and c.function.startswith("handle_")
+           for c in view.calls_by_pid.get(pid, [])):
+        return None   # another callback ran before it: that may have set the loop going
+    third = len(hits) // 3
+    if third < 3:
+        return None
+    rates = []
+    for part in (hits[:third], hits[-third:]):
+        span = (part[-1].ts - part[0].ts) / view.time_unit
+        if span <= 0:
+            return None
+        rates.append((len(part) - 1) / span)
+    if max(rates) > STEADY_RATIO * min(rates):
+        return None
+    return (f"{view.label(pid)} ran {first.mfa} at the same rate ({rates[0]:.0f}/s, then {rates[1]:.0f}/s) from its "
+            "first tick to its last, and nothing else the process did came before it: a steady tick, by design "
+            "or not, is no evidence on its own")
+
+
+def _fed_by_others(view: RecordingView, pid: int, hits: list) -> int:
+    """How many of the callbacks handled a message another process sent. A cast whose sender the
+    recording does not show counts too: a cast is a request from whoever asks (work, not a timer
+    the process set itself), unless the process is seen casting to itself."""
     senders = message_senders(view)
-    return sum(1 for cid in call_ids if cid in senders and senders[cid].pid != pid)
+    n = 0
+    for h in hits:
+        s = senders.get(h.call_id)
+        if (s is not None and s.pid != pid) or (s is None and h.function == "handle_cast"):
+            n += 1
+    return n
 
 
 def _ints(term: Any, depth: int = 0) -> list[int]:

@@ -19,6 +19,7 @@ from ..findings import Culprit, Finding
 from ..view import Call, RecordingView, fmt, is_app_module, mod_name
 from . import reasons as R
 from .book import FactBook
+from .common import is_error
 from .failures import CALLBACKS, _culprit, _identity
 
 
@@ -275,5 +276,29 @@ def already_started(view: RecordingView, book: FactBook) -> None:
             evidence=[view.end_evidence(x, f"{x.mfa}({fmt(x.args, 60)}) returned {fmt(x.value, 60)}") for x in calls[:5]],
             signatures=["registry:already_started", "supervisor:start_error"],
             fix_hint=("Give each instance its own name (a {:via, Registry, {MyRegistry, id}} tuple), or do not "
-                      "register instances that are meant to be many.")),
+                      "register instances that are meant to be many."),
+            weak=_trigger_restart(view, calls)),
             pid=c.pid, ts=c.ts)
+
+
+def _trigger_restart(view: RecordingView, calls: list[Call]) -> str | None:
+    """Why a name found taken is no evidence on its own: every such start ran while the trigger
+    (a call of an rpc worker) was running, the trigger went on to succeed, the refused starts all
+    had the same arguments, and no instance with other arguments got the name in the recording — the reproduction, run once more, asked again
+    for the named process its earlier run had started."""
+    c0 = calls[0]
+    failed = {fmt(x.args, 300) for x in calls}
+    if len(failed) > 1:
+        return None   # instances with different arguments were refused the one name
+    if any((x.module, x.function, x.arity) == (c0.module, c0.function, c0.arity) and x.outcome == "return"
+           and isinstance(x.value, tuple) and x.value and R.atom_name(x.value[0]) == "ok"
+           and fmt(x.args, 300) not in failed for x in view.calls):
+        return None   # another instance, with other arguments, holds the name: two meant to run share it
+    runs = [c for c in view.calls if c.pid in view.rpc_workers and c.depth == 0 and c.end_ts is not None
+            and c.outcome == "return" and not is_error(c.value)]
+    for x in calls:
+        if not any(t.ts <= x.ts and x.ts <= t.end_ts for t in runs):
+            return None
+    t = next(t for t in runs if t.ts <= calls[0].ts <= t.end_ts)
+    return (f"every start that found the name taken ran inside {t.mfa}, which then returned {fmt(t.value, 40)}: "
+            "the reproduction asked again for the process its earlier run started")
