@@ -33,6 +33,8 @@ class DiagnosisContext:
     confirm_by_replay: bool = False     # replay the blamed callbacks on the node (runs the module's code)
     prove_test: bool = True             # …and run the generated ExUnit test once to prove it fails
     progress: Progress | None = None
+    # the sources' pitfall scans, by (path, include_tests): parsed once, read by every round
+    source_scans: dict[tuple[str, bool], tuple] = field(default_factory=dict, repr=False)
 
     async def report_progress(self, message: str, fraction: float) -> None:
         if self.progress is not None:

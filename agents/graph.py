@@ -220,7 +220,8 @@ def _code_evidence(state: DiagnosisState, ctx: DiagnosisContext) -> CodeEvidence
     if not state.source_path:
         return None
     sim = encoder_similarity() if ctx.use_knowledge else None
-    return code_evidence(state.source_path, state.symptom, include_tests=state.include_tests, similarity=sim)
+    return code_evidence(state.source_path, state.symptom, include_tests=state.include_tests, similarity=sim,
+                         scans=ctx.source_scans)
 
 
 @_timed("judge")

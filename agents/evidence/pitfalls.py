@@ -152,8 +152,16 @@ class CodeEvidence:
 
 
 def code_evidence(source_path: str, symptom: str, *, include_tests: bool = False,
-                  similarity: Similarity | None = None) -> CodeEvidence:
-    """Scan the sources once for the catalogue's pitfalls (raises SourcePathError for a missing path)."""
+                  similarity: Similarity | None = None, scans: dict | None = None) -> CodeEvidence:
+    """The catalogue's pitfalls in the sources (raises SourcePathError for a missing path).
+    ``scans`` keeps each scan by (path, include_tests), so that the later rounds of one
+    diagnosis do not parse the sources again."""
     from elixir_scope.knowledge.source.pitfalls import scan_tree
 
-    return CodeEvidence(tuple(scan_tree(source_path, include_tests=include_tests).hits), symptom, similarity)
+    key = (source_path, include_tests)
+    hits = scans.get(key) if scans is not None else None
+    if hits is None:
+        hits = tuple(scan_tree(source_path, include_tests=include_tests).hits)
+        if scans is not None:
+            scans[key] = hits
+    return CodeEvidence(hits, symptom, similarity)
