@@ -22,7 +22,11 @@ how many events were stored and dropped, and when the capture ended.
     .venv/bin/python benchmarks/bench_ingest.py [--calls 300000] [--rounds 3] [--prefill 1000000]
 
 Also printed: the CPU this Python process spends per event (receiving, decoding and storing),
-the load-insensitive view of what the store costs.
+the load-insensitive view of what the store costs; the same capture with its batches counted,
+not stored (``CountingSink``: the agent, the distribution and Python's receive path alone — if
+that row keeps up with the file port, the agent is not what limits ingest); and when the
+traced processes were done against when the last event was stored (with 8 processes the node
+is done early and the store catches up alone afterwards).
 
 Goal (issue 13): ours >= 0.5x the file-port rate, 1 and 8 processes.
 """
@@ -91,25 +95,30 @@ def prefill(store: TraceStore, events: int) -> None:
         left -= n
 
 
-async def ours(conn, store, procs: int, calls: int, limits: CaptureLimits) -> dict:
-    """Seconds from the workload's start until the recording is finished and queryable."""
+async def ours(conn, store, procs: int, calls: int, limits: CaptureLimits, *, counted: bool = False) -> dict:
+    """Seconds from the workload's start until the recording is finished and queryable.
+    ``counted``: the batches go to a ``CountingSink`` instead of the store (the agent, the
+    distribution and Python's receive path alone: what the store is compared with)."""
     workers = await conn.rpc("es_bench_wl", "spawn_workers", [procs])
-    rec = store.create_recording("bench", spec={}, limits=limits.as_dict())
+    rec = CountingSink() if counted else store.create_recording("bench", spec={}, limits=limits.as_dict())
     plan = CapturePlan(specs=(compile_spec("es_bench_wl:f/2 -> return"),), call_procs=tuple(workers))
     s = await CaptureSession.start(conn, rec, plan, limits)
     want = 2 * calls * procs
     t0, c0 = time.perf_counter(), time.process_time()
     us = await conn.rpc("es_bench_wl", "go_all", [workers, calls], timeout=600)
+    workload_secs = time.perf_counter() - t0  # the traced processes are done (the rpc's reply)
     while s.stored < want and s.state.value == "running":
         await asyncio.sleep(0.002)
     result = await s.stop(timeout=300)
-    info = store.recording(rec.id).info  # queryable: indexes are live, nothing left to build
+    # queryable: indexes are live, nothing left to build
+    count = rec.records if counted else store.recording(rec.id).info.event_count
     secs = time.perf_counter() - t0
     cpu = time.process_time() - c0  # this process: receiving, decoding, storing, publishing
     for w in workers:
         await conn.rpc("erlang", "exit", [w, Atom("kill")])
-    return {"secs": secs, "cpu_us_per_event": cpu / max(1, info.event_count) * 1e6, "stored": info.event_count, "dropped": result.stats.dropped,
-            "offered": result.stats.offered, "end": result.end_reason, "workload_us": us}
+    return {"secs": secs, "cpu_us_per_event": cpu / max(1, count) * 1e6, "stored": count, "dropped": result.stats.dropped,
+            "offered": result.stats.offered, "end": result.end_reason, "workload_us": us,
+            "workload_secs": workload_secs}
 
 
 async def one_round(conn, store, tmp: str, procs: int, calls: int) -> dict:
@@ -119,13 +128,19 @@ async def one_round(conn, store, tmp: str, procs: int, calls: int) -> dict:
         "es_bench_wl", "dbg_file", [procs, calls, Charlist(map(ord, trace_file))], timeout=600)
     os.unlink(trace_file)
     count_us, _wl_us = await conn.rpc("es_bench_wl", "dbg_count", [procs, calls], timeout=600)
+    k = await ours(conn, store, procs, calls, bench_limits(), counted=True)
     o = await ours(conn, store, procs, calls, bench_limits())
     # every event stored (plus the agent's own closing records), none dropped
     assert o["stored"] >= events and o["dropped"] == 0, o
+    assert k["stored"] >= events and k["dropped"] == 0, k
     return {
         "file_port": events / (file_us / 1e6), "dbg_count": events / (count_us / 1e6),
         "ours": events / o["secs"], "ours_secs": o["secs"], "file_bytes": size,
         "python_cpu_us": o["cpu_us_per_event"],
+        "counted": events / k["secs"], "counted_cpu_us": k["cpu_us_per_event"],
+        "workload_secs": o["workload_secs"],
+        # after the traced processes were done: the Python side catching up alone
+        "drain_secs": o["secs"] - o["workload_secs"],
         "load": load_average()[0],
     }
 
@@ -156,19 +171,28 @@ async def main() -> None:
                     for r in range(rounds):
                         rows.append(await one_round(conn, store, tmp, procs, calls))
                         print(f"  {procs} proc round {r + 1}: file port {rows[-1]['file_port']:,.0f}, "
-                              f"dbg->counter {rows[-1]['dbg_count']:,.0f}, ours {rows[-1]['ours']:,.0f} ev/s "
+                              f"dbg->counter {rows[-1]['dbg_count']:,.0f}, counted {rows[-1]['counted']:,.0f}, "
+                              f"ours {rows[-1]['ours']:,.0f} ev/s "
                               f"(load {rows[-1]['load']})")
                     col = {k: [x[k] for x in rows] for k in rows[0]}
                     ratio = [x["ours"] / x["file_port"] for x in rows]
                     ratio_c = [x["ours"] / x["dbg_count"] for x in rows]
+                    ratio_k = [x["counted"] / x["file_port"] for x in rows]
                     print(f"\n{procs} process(es), {events:,} call+return events, min/median/max of {rounds} rounds:")
                     print(f"  :dbg file port          {show(col['file_port']):>30} ev/s")
                     print(f"  :dbg -> counting proc   {show(col['dbg_count']):>30} ev/s")
+                    print(f"  ElixirScope -> counted  {show(col['counted']):>30} ev/s   (agent + distribution + "
+                          "receive, not stored)")
                     print(f"  ElixirScope -> store    {show(col['ours']):>30} ev/s   (until finished and queryable)")
                     print(f"  ours / file port: {show(ratio, '{:.2f}')}x (goal >= 0.5x); ours / dbg->counter: "
                           f"{show(ratio_c, '{:.2f}')}x")
+                    print(f"  counted, not stored / file port: {show(ratio_k, '{:.2f}')}x (above 1: the agent "
+                          "is not the limit)")
                     print(f"  Python CPU per event (receive, decode, store): "
-                          f"{show(col['python_cpu_us'], '{:.2f}')} us")
+                          f"{show(col['python_cpu_us'], '{:.2f}')} us; counted, not stored: "
+                          f"{show(col['counted_cpu_us'], '{:.2f}')} us")
+                    print(f"  traced processes done after {show(col['workload_secs'], '{:.3f}')} s; stored "
+                          f"{show(col['drain_secs'], '{:.3f}')} s later")
                     print(f"  load average: {show(col['load'], '{:.2f}')}")
                     dflt = await ours(conn, store, procs, calls, CaptureLimits())
                     print(f"  default limits (same workload): stored {dflt['stored']:,} of {dflt['offered']:,} "
@@ -178,6 +202,9 @@ async def main() -> None:
                         "file_port_evps": spread(col["file_port"]), "dbg_count_evps": spread(col["dbg_count"]),
                         "ours_evps": spread(col["ours"]), "ours_vs_file_port": spread(ratio),
                         "ours_vs_dbg_count": spread(ratio_c), "load_avg": spread(col["load"]),
+                        "counted_evps": spread(col["counted"]), "counted_vs_file_port": spread(ratio_k),
+                        "counted_cpu_us_per_event": spread(col["counted_cpu_us"]),
+                        "workload_secs": spread(col["workload_secs"]), "drain_secs": spread(col["drain_secs"]),
                         "python_cpu_us_per_event": spread(col["python_cpu_us"]),
                         "default_limits": {k: dflt[k] for k in ("stored", "offered", "dropped", "end", "secs")},
                     }
