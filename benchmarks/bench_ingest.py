@@ -25,8 +25,9 @@ Also printed: the CPU this Python process spends per event (receiving, decoding 
 the load-insensitive view of what the store costs; the same capture with its batches counted,
 not stored (``CountingSink``: the agent, the distribution and Python's receive path alone — if
 that row keeps up with the file port, the agent is not what limits ingest); and when the
-traced processes were done against when the last event was stored (with 8 processes the node
-is done early and the store catches up alone afterwards).
+traced processes were done against when the last event was stored, and when the agent's first
+batch reached Python (with 8 processes the agent sends little before its traced processes are
+done, and the store catches up alone afterwards).
 
 Goal (issue 13): ours >= 0.5x the file-port rate, 1 and 8 processes.
 """
@@ -60,6 +61,7 @@ class CountingSink:
 
     def __init__(self) -> None:
         self.records = 0
+        self.first_at: float | None = None  # perf_counter() when the first batch arrived
 
     def add_node(self, *a, **kw) -> int:
         return 1
@@ -68,6 +70,8 @@ class CountingSink:
         pass
 
     def ingest_batch(self, node_id, dict_entries, events) -> int:
+        if self.first_at is None:
+            self.first_at = time.perf_counter()
         n, off, size = 0, 0, len(events)
         while off < size:
             off += 30 + int.from_bytes(events[off + 26:off + 30], "big")
@@ -116,9 +120,10 @@ async def ours(conn, store, procs: int, calls: int, limits: CaptureLimits, *, co
     cpu = time.process_time() - c0  # this process: receiving, decoding, storing, publishing
     for w in workers:
         await conn.rpc("erlang", "exit", [w, Atom("kill")])
+    first = (rec.first_at - t0) if counted and rec.first_at is not None else None
     return {"secs": secs, "cpu_us_per_event": cpu / max(1, count) * 1e6, "stored": count, "dropped": result.stats.dropped,
             "offered": result.stats.offered, "end": result.end_reason, "workload_us": us,
-            "workload_secs": workload_secs}
+            "workload_secs": workload_secs, "first_batch_secs": first}
 
 
 async def one_round(conn, store, tmp: str, procs: int, calls: int) -> dict:
@@ -139,6 +144,8 @@ async def one_round(conn, store, tmp: str, procs: int, calls: int) -> dict:
         "python_cpu_us": o["cpu_us_per_event"],
         "counted": events / k["secs"], "counted_cpu_us": k["cpu_us_per_event"],
         "workload_secs": o["workload_secs"],
+        # when the agent's first batch reached Python, against when its traced processes were done
+        "counted_first_batch_secs": k["first_batch_secs"], "counted_workload_secs": k["workload_secs"],
         # after the traced processes were done: the Python side catching up alone
         "drain_secs": o["secs"] - o["workload_secs"],
         "load": load_average()[0],
@@ -193,6 +200,9 @@ async def main() -> None:
                           f"{show(col['counted_cpu_us'], '{:.2f}')} us")
                     print(f"  traced processes done after {show(col['workload_secs'], '{:.3f}')} s; stored "
                           f"{show(col['drain_secs'], '{:.3f}')} s later")
+                    print(f"  counted run: the agent's first batch reached Python after "
+                          f"{show(col['counted_first_batch_secs'], '{:.3f}')} s, its traced processes were done "
+                          f"after {show(col['counted_workload_secs'], '{:.3f}')} s")
                     print(f"  load average: {show(col['load'], '{:.2f}')}")
                     dflt = await ours(conn, store, procs, calls, CaptureLimits())
                     print(f"  default limits (same workload): stored {dflt['stored']:,} of {dflt['offered']:,} "
@@ -205,6 +215,8 @@ async def main() -> None:
                         "counted_evps": spread(col["counted"]), "counted_vs_file_port": spread(ratio_k),
                         "counted_cpu_us_per_event": spread(col["counted_cpu_us"]),
                         "workload_secs": spread(col["workload_secs"]), "drain_secs": spread(col["drain_secs"]),
+                        "counted_first_batch_secs": spread(col["counted_first_batch_secs"]),
+                        "counted_workload_secs": spread(col["counted_workload_secs"]),
                         "python_cpu_us_per_event": spread(col["python_cpu_us"]),
                         "default_limits": {k: dflt[k] for k in ("stored", "offered", "dropped", "end", "secs")},
                     }
