@@ -1,0 +1,114 @@
+"""Checkpointing the WAL beside the writer instead of inside its commits.
+
+Why: SQLite's automatic checkpoint runs inside the COMMIT that finds the WAL past
+``wal_autocheckpoint`` pages (10,000 here, store/db.py). It copies every frame of the WAL back
+into the database file and, with ``synchronous=NORMAL``, waits for two fsyncs (the WAL before,
+the database file after). Measured here (6 Dec 2026, batches recorded by
+benchmarks/bench_ingest.py): a checkpoint of a 30-32 MB WAL (~400k stored events) took
+0.25-0.48 s of wall-clock time for 0.055 s of CPU — the rest is waiting for the disk — and the
+capture's writer thread, the one thing a capture's ingest rate depends on, sat idle for all of
+it once every ~500k events.
+
+How: a writable ``Database`` asks its ``BackgroundCheckpointer`` for a PASSIVE checkpoint every
+``rows`` rows its transactions wrote. The checkpointer runs it on its own connection, in its
+own thread (SQLite releases the GIL while it copies and syncs, so the writer goes on writing and
+readers go on reading: a PASSIVE checkpoint never waits for either). The writer's own
+autocheckpoint stays as the bound on the WAL's size: when it fires, the frames the background
+already copied and synced are not copied again, so its stall is short; and it is still what
+restarts the WAL from its beginning (a checkpoint running beside a writer that keeps appending
+rarely finds the whole log copied). If the background checkpoint is running at that moment the
+writer's attempt is skipped (SQLite does not wait for another checkpointer) and retried at its
+next commit.
+
+Safety: a checkpoint changes nothing a reader sees and nothing a crash can lose (committed
+transactions are in the WAL until copied; an interrupted checkpoint is redone from the WAL on
+the next open). A failed background checkpoint (the file went away, the disk is full) is
+counted and dropped: the writer's own autocheckpoint still bounds the WAL. The thread starts at
+the first request, ends after ``idle_seconds`` without one (a store left open costs no thread),
+and ``close()`` stops it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+ROWS = 100_000
+"""Rows written between two background checkpoints (~10 MB of WAL for trace events, a
+quarter of what the writer's autocheckpoint lets accumulate)."""
+
+IDLE_SECONDS = 30.0
+"""The thread ends after this long without a request (it restarts at the next one)."""
+
+
+class BackgroundCheckpointer:
+    """PASSIVE checkpoints of one store file, in a thread of their own. ``note_rows`` is called
+    by the writer after each commit; everything else happens in the thread."""
+
+    def __init__(self, path: Path, *, rows: int = ROWS, idle_seconds: float = IDLE_SECONDS) -> None:
+        if rows <= 0:
+            raise ValueError(f"rows between checkpoints must be > 0, got {rows}")
+        self.path = path
+        self.rows = rows
+        self.idle_seconds = idle_seconds
+        self.completed = 0  # checkpoints run to their end (frames copied, file synced)
+        self.failed = 0  # checkpoints SQLite refused (counted, dropped: the autocheckpoint remains)
+        self._pending_rows = 0
+        self._wanted = threading.Event()
+        self._closing = False
+        self._guard = threading.Lock()  # thread start/stop
+        self._thread: threading.Thread | None = None
+
+    def note_rows(self, rows: int) -> None:
+        """``rows`` more rows were committed; ask for a checkpoint once ``self.rows`` have."""
+        self._pending_rows += rows
+        if self._pending_rows < self.rows or self._closing:
+            return
+        self._pending_rows = 0
+        with self._guard:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=f"checkpoint {self.path.name}",
+                                                daemon=True)
+                self._thread.start()
+            self._wanted.set()
+
+    @property
+    def running(self) -> bool:
+        t = self._thread
+        return t is not None and t.is_alive()
+
+    def _run(self) -> None:
+        conn = None
+        try:
+            conn = sqlite3.connect(str(self.path), isolation_level=None)
+            while True:
+                if not self._wanted.wait(self.idle_seconds):
+                    with self._guard:  # idle: end, unless a request came in meanwhile
+                        if not self._wanted.is_set():
+                            self._thread = None
+                            return
+                if self._closing:
+                    return
+                self._wanted.clear()
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    self.completed += 1
+                except sqlite3.Error:
+                    self.failed += 1
+        except sqlite3.Error:  # could not even open the file: the autocheckpoint remains
+            self.failed += 1
+            with self._guard:
+                self._thread = None
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the thread (a checkpoint under way finishes first, bounded by ``timeout``)."""
+        self._closing = True
+        self._wanted.set()
+        with self._guard:
+            t = self._thread
+        if t is not None:
+            t.join(timeout)
