@@ -50,6 +50,7 @@ class BackgroundCheckpointer:
         if rows <= 0:
             raise ValueError(f"rows between checkpoints must be > 0, got {rows}")
         self.path = path
+        self._file = str(Path(path).absolute())  # the thread opens it later, whatever the cwd then
         self.rows = rows
         self.idle_seconds = idle_seconds
         self.completed = 0  # checkpoints run to their end (frames copied, file synced)
@@ -81,7 +82,7 @@ class BackgroundCheckpointer:
     def _run(self) -> None:
         conn = None
         try:
-            conn = sqlite3.connect(str(self.path), isolation_level=None)
+            conn = sqlite3.connect(self._file, isolation_level=None)
             while True:
                 if not self._wanted.wait(self.idle_seconds):
                     with self._guard:  # idle: end, unless a request came in meanwhile
