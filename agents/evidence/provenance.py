@@ -88,10 +88,16 @@ def _innermost(hits: list[_Seen]) -> list[_Seen]:
     return [h for h in hits if h.call.call_id not in outer]
 
 
+def _when(v: StatedValue) -> bool:
+    """A time of day, or a day without its year, that the symptom does not say came out: when
+    something happened ("at 07:58 the screen lists …"), which the clock made, not the bug."""
+    return v.role != "seen" and (v.kind == "time" or (v.kind == "date" and v.text.startswith("--")))
+
+
 def _targets(values: list[StatedValue], calls: list[_Seen]) -> list[StatedValue]:
     """The values to follow: what the symptom says came out, then the other values it states
     that are not expectations."""
-    usable = [v for v in values if significant(v) and v.role != "expected"]
+    usable = [v for v in values if significant(v) and v.role != "expected" and not _when(v)]
     return ([v for v in usable if v.role == "seen"] + [v for v in usable if v.role != "seen"])[:MAX_TARGETS]
 
 

@@ -1,0 +1,330 @@
+"""Failing and passing cases: where the data flow of the cases the user calls wrong parts from
+the cases the user calls right (spectrum localisation, without knowing the kind of bug).
+
+A report of a wrong value usually names both: "customers in the Ain (01200 Bellegarde) get their
+wine late … Paris and Lyon orders arrive on time", "the alarm for OL-FR 905 was right". The
+entities of each kind of clause — names, places, identifiers, numbers, days — mark the recorded
+calls that handled them: a call whose arguments hold an entity of a *failing* clause (and none
+of a *passing* one) belongs to the failing group, and the other way round.
+
+| kind | what | culprit |
+| --- | --- | --- |
+| ``diverges_on_failing`` | the deepest application function (callee before caller) that handled both groups, whose arguments have the same shape for both while its results do not (nil, ``[]``, an error, ``false``, a negative number, a different type, its input handed back unchanged … for one group and never for the other) | that function, and a failing case's arguments |
+
+The fact is **weak** (``Finding.weak``): a function may rightly answer different cases
+differently, so on its own it names where to look first, not a root cause. Entities are matched
+case- and accent-insensitively on word boundaries in the texts, atoms and numbers of the
+arguments; an entity both kinds of clause name is ignored; bounded (:data:`MAX_CALLS` calls,
+:data:`MAX_ENTITIES` entities).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from elixir_scope.instrument.etf import Atom
+from elixir_scope.instrument.etf.terms import Charlist, FrozenList, FrozenMap
+
+from ..findings import Finding
+from ..view import Call, RecordingView, fmt, is_app_module
+from .book import FactBook
+from .common import culprit_of
+from .valuematch import TRUNCATED, calendar_text
+
+MAX_CALLS = 20_000
+MAX_ENTITIES = 24
+MAX_LEAVES = 600
+MAX_TEXT = 4000
+
+# a clause that says its cases are right
+_PASSING = re.compile(
+    r"\b(?:fine|correct(?:ly)?|right|normal(?:ly)?|on time|as (?:before|expected|usual|they should|it should)"
+    r"|no difference|unaffected|not affected|(?:still )?works?|working|worked|okay|ok|as normal|properly"
+    r"|(?:is|are|was|were) (?:all )?(?:good|in order))\b", re.I)
+_CLAUSE_SPLIT = re.compile(r"(?<=[.!?;:])\s+|\s+[—–]\s+|,\s*(?=(?:and|but|while|whereas|although|though|yet)\b)"
+                           r"|\b(?:but|although|whereas|while|though)\b", re.I)
+# a name (capitalised), a time of day, an identifier with digits, a number of three digits or more
+_ENTITY = re.compile(r"(?<![\w:-])(?:[A-ZÀ-ÖØ-Þ][\w'’.-]*[\w](?:\s+[A-ZÀ-ÖØ-Þ][\w'’.-]*[\w])*|\d{1,2}:\d\d|[A-Za-z]+[-_]?\d[\w-]*|\d+[-_][A-Za-z][\w-]*"
+                     r"|\d{3,})(?![\w:-])")
+_COMMON = frozenset("""
+    the a an and or but our we us it its they them their this that these those there here he she his her him you
+    your i my me yes no not nobody everybody everyone someone some all any every each one two three four five six
+    seven eight nine ten when what which who why how if then than so also only just even still since after before
+    in on at of to for from by with without into onto over under about as is are was were be been has have had
+    do does did done can could will would should may might must shall error errors ok api app apps http https
+    customers customer users user guests guest people staff team teams nothing something everything since
+    monday's tuesday's wednesday's thursday's friday's saturday's sunday's it's that's there's
+""".split())
+
+
+def _fold(text: str) -> str:
+    """Lower case without accents, in one normal form (NFD ``u`` + U+0308 and NFC ``ü`` fold alike)."""
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch)).casefold()
+
+
+@dataclass(frozen=True)
+class Entities:
+    """The entities of the symptom's failing clauses and of its passing clauses (folded)."""
+
+    failing: tuple[str, ...]
+    passing: tuple[str, ...]
+
+
+def symptom_entities(symptom: str) -> Entities:
+    """Names, identifiers and numbers of the clauses that say something went wrong, and of those
+    that say it went right ("… arrive on time", "… was right", "… work as before")."""
+    failing: list[str] = []
+    passing: list[str] = []
+    for clause in _CLAUSE_SPLIT.split((symptom or "")[:MAX_TEXT]):
+        if not clause or not clause.strip():
+            continue
+        into = passing if _PASSING.search(clause) else failing
+        for m in _ENTITY.finditer(clause):
+            words = [_fold(re.sub(r"['’]s$", "", w.strip(".'’"))) for w in m.group(0).split()]
+            while words and words[0] in _COMMON:   # a sentence's first word is capitalised too
+                words.pop(0)
+            tok = " ".join(words)
+            if len(tok) < 2 or tok in _COMMON:
+                continue
+            if tok not in into:
+                into.append(tok)
+    both = set(failing) & set(passing)
+    return Entities(tuple(t for t in failing if t not in both)[:MAX_ENTITIES],
+                    tuple(t for t in passing if t not in both)[:MAX_ENTITIES])
+
+
+def _words(term: Any) -> str:
+    """The texts, atom values (not a map's keys or a struct's name) and integers of ``term``,
+    with a date's weekday and month in words, folded and joined (bounded)."""
+    out: list[str] = []
+    stack, n = [term], 0
+    while stack and n < MAX_LEAVES:
+        t = stack.pop()
+        n += 1
+        if isinstance(t, bytes):
+            out.append(t[:400].decode("utf-8", "replace"))
+        elif isinstance(t, Charlist):
+            out.append("".join(chr(c) for c in list(t)[:400] if isinstance(c, int) and 0 <= c < 0x110000))
+        elif isinstance(t, Atom):
+            if t.name not in ("nil", "true", "false", TRUNCATED) and not t.name.startswith("Elixir."):
+                out.append(t.name)
+        elif isinstance(t, int) and not isinstance(t, bool):
+            out.append(str(t))
+        elif isinstance(t, (list, FrozenList, tuple)):
+            stack.extend(reversed(list(t)[:MAX_LEAVES]))
+        elif isinstance(t, (dict, FrozenMap)):
+            date = calendar_text(t) if isinstance(t, dict) else None
+            if date:
+                out.append(date)
+                out.extend(_calendar_words(date))
+                continue
+            for k, v in list(t.items())[:MAX_LEAVES]:
+                if not (isinstance(k, Atom) and k.name == "__struct__"):
+                    stack.append(v)
+                if not isinstance(k, Atom):
+                    stack.append(k)
+    return _fold(" \x00 ".join(out))
+
+
+_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
+
+
+def _calendar_words(text: str) -> list[str]:
+    """A date's weekday and month in words ("saturday", "december"): how a user names it."""
+    import datetime
+
+    m = _ISO.match(text)
+    if not m:
+        return []
+    try:
+        d = datetime.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        return []
+    day = d.strftime("%A").lower()
+    return [day, day + "s", d.strftime("%B").lower()]
+
+
+def _mentions(words: str, tokens: tuple[str, ...]) -> bool:
+    return any(re.search(r"(?<![a-z0-9])" + re.escape(t).replace(r"\ ", r"[\s_.-]+") + r"(?![a-z0-9])", words)
+               for t in tokens)
+
+
+def shape(v: Any) -> str:
+    """A coarse class of a value: what differs between a right and a wrong answer in general
+    (nothing, empty, an error, false, a sign, a type), not the value itself."""
+    if isinstance(v, Atom):
+        return {"nil": "nil", "true": "true", "false": "false", "ok": "ok", "error": "error"}.get(v.name, "atom")
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return "negative" if v < 0 else ("zero" if v == 0 else "positive")
+    if isinstance(v, (bytes, Charlist)):
+        return "text" if len(v) else "empty text"
+    if isinstance(v, (list, FrozenList)):
+        return "list" if v else "[]"
+    if isinstance(v, tuple):
+        head = v[0] if v else None
+        if isinstance(head, Atom):
+            if head.name == "error":
+                return "error"
+            if head.name in ("ok", "reply") and len(v) >= 2:
+                return f"{head.name}:{shape(v[1])}"
+            return f"tuple:{head.name}"
+        return f"tuple/{len(v)}"
+    if isinstance(v, (dict, FrozenMap)):
+        st = v.get(Atom("__struct__")) if isinstance(v, dict) else None
+        return f"%{st.name}" if isinstance(st, Atom) else ("map" if len(v) else "%{}")
+    try:
+        return "list" if len(v) else "[]"
+    except TypeError:
+        return type(v).__name__
+
+
+@dataclass
+class _Group:
+    fails: list[Call] = field(default_factory=list)
+    passes: list[Call] = field(default_factory=list)
+
+
+def _key(x: Any) -> Any:
+    """What a list element is ordered by: itself (a number, a text), or a tuple's first element."""
+    if isinstance(x, tuple) and x:
+        x = x[0]
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        return (0, x)
+    if isinstance(x, bytes):
+        return (1, x)
+    return None
+
+
+def _order(v: Any) -> str:
+    """``ascending`` / ``descending`` / ``unordered`` for a list of three comparable elements or more."""
+    items = list(v)[:200] if isinstance(v, (list, FrozenList)) else []
+    keys = [_key(x) for x in items]
+    if len(keys) < 3 or any(k is None for k in keys) or len({k[0] for k in keys}) > 1:
+        return ""
+    if all(a <= b for a, b in zip(keys, keys[1:])):
+        return "ascending"
+    if all(a >= b for a, b in zip(keys, keys[1:])):
+        return "descending"
+    return "unordered"
+
+
+def _result_shape(c: Call) -> str:
+    """The shape of a call's result and how it relates to its arguments: its input handed back,
+    a list shorter or longer than the list it was given, a list out of order."""
+    v = c.value
+    s = shape(v)
+    if not isinstance(v, Atom) and any(v == a for a in c.args):
+        return s + " (its input, unchanged)"
+    order = _order(v)
+    if order:
+        s += f", {order}"
+    lists = [len(a) for a in c.args if isinstance(a, (list, FrozenList))]
+    if isinstance(v, (list, FrozenList)) and lists:
+        n = max(lists)
+        s += ", " + ("fewer items than its input" if len(v) < n else
+                     "as many items as its input" if len(v) == n else "more items than its input")
+    return s
+
+
+def _arg_shapes(c: Call) -> tuple[str, ...]:
+    args = c.args[:-1] if c.function.startswith("handle_") and len(c.args) >= 2 else c.args
+    return tuple(shape(a) for a in args)
+
+
+def _ancestors(c: Call) -> set[int]:
+    out, p = set(), c.parent
+    while p is not None and len(out) < 200:
+        out.add(p.call_id)
+        p = p.parent
+    return out
+
+
+def failing_divergence(view: RecordingView, book: FactBook, entities: Entities) -> None:
+    """With no right case named, the calls that handled none of the failing cases stand for the
+    right ones (the symptom's "the others are fine"), and the fact is weaker."""
+    if not entities.failing:
+        return
+    implicit = not entities.passing
+    groups: dict[tuple[str, str, int], _Group] = defaultdict(_Group)
+    n = 0
+    for c in view.calls:
+        if c.outcome != "return" or not is_app_module(c.module) or c.function.startswith("__") \
+                or (c.pid in view.rpc_workers and c.parent is None):
+            continue
+        n += 1
+        if n > MAX_CALLS:
+            break
+        words = _words(tuple(c.args))
+        if TRUNCATED.lower() in words:
+            continue
+        fail = _mentions(words, entities.failing)
+        ok = not fail if implicit else _mentions(words, entities.passing)
+        if fail == ok:
+            continue
+        g = groups[(c.module, c.function, c.arity)]
+        (g.fails if fail else g.passes).append(c)
+    diverging: list[tuple[_Group, set[str], set[str]]] = []
+    for (mod, fun, _arity), g in groups.items():
+        if not g.fails or not g.passes:
+            continue
+        if implicit and (fun.startswith("-") or len(g.passes) < 2):
+            continue   # the calls that named nothing are not a right case of a fold's step
+        out_f, out_p = {_result_shape(c) for c in g.fails}, {_result_shape(c) for c in g.passes}
+        if out_f & out_p:
+            continue
+        if not ({_arg_shapes(c) for c in g.fails} & {_arg_shapes(c) for c in g.passes}):
+            continue   # the inputs differ already: the difference was made before this function
+        diverging.append((g, out_f, out_p))
+    if not diverging:
+        return
+    # callee before caller: a function that called another diverging one only passed its answer on
+    inner_ids = {c.call_id for g, _, _ in diverging for c in g.fails}
+    outer = set()
+    for g, _, _ in diverging:
+        for c in g.fails:
+            outer |= _ancestors(c) & inner_ids
+    deepest = [d for d in diverging if not any(c.call_id in outer for c in d[0].fails)] or diverging
+    g, out_f, out_p = max(deepest, key=lambda d: (max(c.depth for c in d[0].fails), -d[0].fails[0].ts,
+                                                 -d[0].fails[0].call_id))
+    c, p = g.fails[0], g.passes[0]
+    book.add(Finding(
+        detector="diverges_on_failing",
+        title=(f"{c.mfa} answers the cases the symptom calls wrong with {' / '.join(sorted(out_f))[:70]}, "
+               f"the others with {' / '.join(sorted(out_p))[:70]}"),
+        summary=(f"The symptom names cases that go wrong ({', '.join(entities.failing[:4])}) and "
+                 + (f"cases that are right ({', '.join(entities.passing[:4])})" if not implicit else
+                    "no right ones: the calls that handled none of them stand for those")
+                 + f". {c.mfa} handled both with arguments of the same shape, and "
+                 f"returned {', '.join(sorted(out_f))} for the failing ones ({len(g.fails)} call(s), e.g. "
+                 f"{fmt(c.args, 80)} → {fmt(c.value, 60)}) but {', '.join(sorted(out_p))} for the right ones "
+                 f"(e.g. {fmt(p.args, 80)} → {fmt(p.value, 60)}); no function it called parts the two groups."),
+        severity="medium", confidence=0.45 if implicit else 0.55, culprit=culprit_of(view, c, c.args[0] if len(c.args) == 1 else c.args),
+        evidence=[view.call_evidence(c, f"{c.mfa}({fmt(c.args, 60)}) — a failing case"),
+                  view.end_evidence(c, f"returned {fmt(c.value, 80)}"),
+                  view.call_evidence(p, f"{p.mfa}({fmt(p.args, 60)}) — a right case"),
+                  view.end_evidence(p, f"returned {fmt(p.value, 80)}")],
+        signatures=["data:diverges_on_failing"],
+        weak=("a function may rightly answer different cases differently: this says where the failing cases part "
+              "from the right ones, not that the function is wrong"),
+        fix_hint=(f"Start at {c.mfa}: compare what it does with a failing case and with a right one (the branch, "
+                  "the lookup, the conversion or the range it applies) — the wrong value is made there or in "
+                  "what produced its input.")),
+        pid=c.pid, ts=c.ts)
+
+
+def analyses(symptom: str):
+    """The failing/passing analysis for ``symptom`` (none when it names no failing case)."""
+    entities = symptom_entities(symptom)
+    if not entities.failing:
+        return []
+
+    def diverging_calls(view: RecordingView, book: FactBook) -> None:
+        failing_divergence(view, book, entities)
+
+    return [diverging_calls]

@@ -1,0 +1,146 @@
+"""Where the failing cases part from the right ones (agents/evidence/diag_flow.py), and dates
+stated in words followed to where they were made (stated.py, valuematch.py), on a real node: each
+buggy function runs beside a correct twin given the same input, in one recording; only the buggy
+one may become a fact. Symptoms that name no failing case, or cases the recording never handled,
+leave the facts silent."""
+
+from __future__ import annotations
+
+import pytest
+
+from elixir_scope.agents.evidence import build_facts
+from elixir_scope.agents.evidence.diag_flow import shape, symptom_entities
+from elixir_scope.agents.evidence.stated import stated_values
+from elixir_scope.instrument.etf import Atom
+from support.fact_recording import record_view
+
+APP = r'''
+defmodule Sky.Catalog do
+  def station("Paranal"), do: %{name: "Paranal", lat: -24}
+  def station("Kitt Peak"), do: %{name: "Kitt Peak", lat: 32}
+  def station("La Silla"), do: %{name: "La Silla", lat: -29}
+
+  def objects(%{lat: lat}) when lat < 0,
+    do: [%{id: "NGC 104", dec: -72}, %{id: "NGC 5139", dec: -47}, %{id: "NGC 6752", dec: -60}]
+
+  def objects(_), do: [%{id: "M 31", dec: 41}, %{id: "M 42", dec: -5}, %{id: "M 13", dec: 36}]
+end
+
+defmodule Sky.Visibility do
+  # what a station sees above the horizon: the latitude taken without its sign, so a southern
+  # station's window is the northern one's
+  def visible(station, objects) do
+    lat = abs(station.lat)
+    Enum.filter(objects, fn o -> o.dec >= lat - 60 and o.dec <= lat + 60 end)
+  end
+
+  def visible_right(station, objects) do
+    Enum.filter(objects, fn o -> o.dec >= station.lat - 60 and o.dec <= station.lat + 60 end)
+  end
+end
+
+defmodule Sky.Planner do
+  def tonight(name) do
+    station = Sky.Catalog.station(name)
+    Sky.Visibility.visible(station, Sky.Catalog.objects(station))
+  end
+
+  def tonight_right(name) do
+    station = Sky.Catalog.station(name)
+    Sky.Visibility.visible_right(station, Sky.Catalog.objects(station))
+  end
+end
+
+defmodule Sky.Service do
+  # the next mirror cleaning: a week counted as five days
+  def next_cleaning(from, weeks), do: Date.add(from, weeks * 5)
+  def next_cleaning_right(from, weeks), do: Date.add(from, weeks * 7)
+end
+
+defmodule Sky do
+  def start, do: {:ok, spawn(fn -> Process.sleep(:infinity) end)}
+
+  def run do
+    for name <- ["Paranal", "Kitt Peak"] do
+      Sky.Planner.tonight(name)
+      Sky.Planner.tonight_right(name)
+    end
+
+    Sky.Service.next_cleaning(~D[2027-02-26], 4)
+    Sky.Service.next_cleaning_right(~D[2027-02-26], 4)
+    :ok
+  end
+end
+'''
+
+SPECS = ["Sky :: return", "Sky.Catalog :: return", "Sky.Visibility :: return", "Sky.Planner :: return", "Sky.Service :: return"]
+
+# what an observer would write: the failing station and the one that is right
+EMPTY_PLAN = ("the observing plan for Paranal is empty every night, no targets at all, although the southern sky "
+              "is clear. The plan for Kitt Peak is fine.")
+CLEANING = ("the last mirror cleaning was on 26 February 2027 and the next one (every four weeks) was put on "
+            "18 March, ten days too early")
+
+
+@pytest.fixture(scope="module")
+def view(tmp_path_factory):
+    return record_view(tmp_path_factory.mktemp("diag_flow"), APP, start="Sky.start()", run="Elixir.Sky", specs=SPECS)
+
+
+def _facts(view, symptom, kind):
+    book = build_facts(view, symptom)
+    assert not book.errors, book.errors
+    return book.of_kind(kind)
+
+
+def test_diverges_on_failing_names_the_deepest_function_that_parts_the_cases(view):
+    facts = _facts(view, EMPTY_PLAN, "diverges_on_failing")
+    assert len(facts) == 1, [f.title for f in facts]
+    f = facts[0]
+    # tonight/1 only passes visible/2's answer on; visible_right/2 answers both stations with a list
+    assert (f.culprit.module, f.culprit.function) == ("Sky.Visibility", "visible/2"), f.title
+    assert "[]" in f.title and "paranal" in f.summary and "kitt peak" in f.summary
+    assert f.weak and f.signatures == ["data:diverges_on_failing"]
+    assert all("visible_right" not in e.summary for e in f.evidence)
+
+
+def test_diverges_on_failing_is_silent_when_the_cases_are_not_in_the_recording(view):
+    unknown = "the observing plan for La Palma is empty every night. The plan for Mauna Kea is fine."
+    swapped = "the plan for Kitt Peak and the plan for Paranal both look fine, as before"
+    for symptom in (unknown, swapped, "the observing plans look odd"):
+        assert _facts(view, symptom, "diverges_on_failing") == [], symptom
+
+
+def test_value_origin_follows_a_date_stated_in_words(view):
+    facts = _facts(view, CLEANING, "value_origin")
+    assert [(f.culprit.module, f.culprit.function) for f in facts] == [("Sky.Service", "next_cleaning/2")]
+    assert "--03-18" in facts[0].title
+
+
+def test_symptom_entities_part_failing_from_passing_clauses():
+    e = symptom_entities("customers in Oslo (postcode 0150) get the wrong rate, while Bergen and Trondheim are fine; "
+                         "the alarm for unit HX-204 was right")
+    assert e.failing == ("oslo", "0150")
+    assert e.passing == ("bergen", "trondheim", "hx-204")
+    both = symptom_entities("Oslo is wrong. Oslo was right yesterday")
+    assert "oslo" not in both.failing + both.passing
+    assert symptom_entities("nothing works at all, the plans look odd").failing == ()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("charged on 10 January, five days early", [("--01-10", "date", "seen"), ("five days", "count", "stated")]),
+    ("signed up on 15 January 2026", [("2026-01-15", "date", "stated")]),
+    ("it shows March 3rd, 2027 as the due date", [("2027-03-03", "date", "seen")]),
+    ("pushes at 23:41 or 05:52", [("23:41", "time", "stated"), ("05:52", "time", "stated")]),
+    ("the kiosk shows 7:05 pm", [("19:05", "time", "seen")]),
+    ("on 31 April nothing", [("31 april", "count", "stated")]),   # no such date
+    ("it said booked: 3 and shows: 17 rows", [("booked: 3", "count", "seen"), ("shows: 17", "count", "seen")]),
+])
+def test_dates_and_times_in_words(text, expected):
+    assert [(v.text, v.kind, v.role) for v in stated_values(text)] == expected
+
+
+def test_shape_is_coarse():
+    assert shape(Atom("nil")) == "nil" and shape([]) == "[]" and shape([1]) == "list"
+    assert shape((Atom("error"), Atom("x"))) == "error" and shape((Atom("ok"), -3)) == "ok:negative"
+    assert shape(b"") == "empty text" and shape(b"a") == "text" and shape(0) == "zero"
