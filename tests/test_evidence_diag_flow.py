@@ -144,3 +144,36 @@ def test_shape_is_coarse():
     assert shape(Atom("nil")) == "nil" and shape([]) == "[]" and shape([1]) == "list"
     assert shape((Atom("error"), Atom("x"))) == "error" and shape((Atom("ok"), -3)) == "ok:negative"
     assert shape(b"") == "empty text" and shape(b"a") == "text" and shape(0) == "zero"
+
+
+async def test_report_names_a_suspect_when_no_root_cause_reaches_the_bar(tmp_path, kb_index_dir):
+    """End to end: the divergence alone is weak, so the verdict stays below the bar — and the
+    report still says where to look first, in its JSON and its Markdown."""
+    from elixir_scope.agents.context import DiagnosisContext
+    from elixir_scope.agents.graph import diagnose
+    from elixir_scope.agents.report import render_markdown
+    from elixir_scope.agents.state import DiagnosisInput
+    from elixir_scope.instrument.dist import Node
+    from elixir_scope.store import TraceStore
+    from support.nodes import start_node
+
+    src = tmp_path / "sky.ex"
+    src.write_text(APP)
+    node = start_node("elixir", elixir_files=[src], eval_code="{:ok, _} = Sky.start()")
+    dist = Node()
+    try:
+        conn = await dist.connect(node.name, cookie=node.cookie)
+        ctx = DiagnosisContext(store=TraceStore.open(tmp_path / "diag.db"), conn=conn, dist_node=dist,
+                               knowledge_dir=kb_index_dir)
+        report = await diagnose(DiagnosisInput(symptom=EMPTY_PLAN, node=node.name, trigger="Sky.run()",
+                                               seconds=1.0, max_rounds=1), ctx)
+    finally:
+        await dist.close()
+        node.stop()
+    md = render_markdown(report)
+    assert report.verdict == "problems_found" and report.root_cause is None, md
+    s = report.suspect
+    assert s is not None and (s.culprit.module, s.culprit.function) == ("Sky.Visibility", "visible/2"), md
+    assert s.confidence < 0.6 and s.detector == "diverges_on_failing"
+    assert "Where to look first (low confidence)" in md and "**Suspect:** `Sky.Visibility.visible/2`" in md
+    assert '"suspect"' in report.to_json()

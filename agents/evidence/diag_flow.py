@@ -57,6 +57,7 @@ _COMMON = frozenset("""
     in on at of to for from by with without into onto over under about as is are was were be been has have had
     do does did done can could will would should may might must shall error errors ok api app apps http https
     customers customer users user guests guest people staff team teams nothing something everything since
+    other others smaller larger bigger normal most many few both new old single another
     monday's tuesday's wednesday's thursday's friday's saturday's sunday's it's that's there's
 """.split())
 

@@ -32,7 +32,8 @@ _WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
 
 # the words just before a value that say it is what came out, or what should have
 _SEEN = re.compile(r"(?:\b(?:only|just|shows?|showed|showing|got|gets|finds?|found|had|has|now|back (?:on|to)|came out"
-                   r"|comes? out|charg\w*|billed|return\w*|garbled|display\w*|ends? up|instead|actually)\b|(?<!\d):)"
+                   r"|comes? out|charg\w*|billed|return\w*|garbled|display\w*|ends? up|instead|actually"
+                   r"|says|said|reads|lists|listed|prints|printed)\b|(?<!\d):)"
                    r"\s*(?:\w+\s+){0,2}$", re.I)
 _EXPECTED = re.compile(r"\b(?:expect\w*|should(?: (?:be|have|say|show))?|instead of|rather than|supposed to"
                        r"|publish\w*|released|added|uploaded|created|configured|set to|(?:upgrad|updat|chang)ed to"
@@ -51,6 +52,8 @@ _MONTH = r"(Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug
 # a date in words: "15 January 2026", "10 December", "March 3rd, 2027" (a day and a month at least)
 _DAY_MONTH = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTH + r"(?:,?\s+(\d{4}))?\b", re.I)
 _MONTH_DAY = re.compile(r"\b" + _MONTH + r"\s+(\d{1,2})(?:st|nd|rd|th)?\b(?:,?\s+(\d{4})\b)?", re.I)
+# a range as a program prints it: "-15..-11", "20..29" (a band, a bucket, a slice)
+_RANGE = re.compile(r"(?<![\w.])(-?\d+(?:\.\d+)?\.\.-?\d+(?:\.\d+)?)(?![\w]|\.\d)")
 # a time of day: "07:58", "23:41", "7:05 pm" (not a ratio or a score: minutes below 60)
 _CLOCK = re.compile(r"(?<![\w:.])([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?\s*(am|pm|a\.m\.|p\.m\.)?(?![\w:])", re.I)
 _PHONE = re.compile(r"(?<![\w])\+\d{1,3}(?:[ -]?\d{1,5}){2,5}(?![\w])")
@@ -171,6 +174,9 @@ def stated_values(symptom: str) -> list[StatedValue]:
     for m in _ISO_DATE.finditer(text):
         if free(m.start(), m.end()):
             add(m.start(), m.end(), StatedValue(m.group(1), "date", _role(text, m.start(), m.end())))
+    for m in _RANGE.finditer(text):
+        if free(m.start(), m.end()):
+            add(m.start(), m.end(), StatedValue(m.group(1), "text", _role(text, m.start(), m.end())))
     for rx, day_at, month_at in ((_DAY_MONTH, 1, 2), (_MONTH_DAY, 2, 1)):
         for m in rx.finditer(text):
             iso = _word_date(m.group(day_at), m.group(month_at), m.group(3))
