@@ -78,8 +78,8 @@ SPECS = ["Sky :: return", "Sky.Catalog :: return", "Sky.Visibility :: return", "
 # what an observer would write: the failing station and the one that is right
 EMPTY_PLAN = ("the observing plan for Paranal is empty every night, no targets at all, although the southern sky "
               "is clear. The plan for Kitt Peak is fine.")
-CLEANING = ("the last mirror cleaning was on 26 February 2027 and the next one (every four weeks) was put on "
-            "18 March, ten days too early")
+CLEANING = ("the last mirror cleaning was on 26 February 2027 and for the next one (every four weeks) the planner "
+            "shows 18 March, ten days too early")
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,8 @@ def test_diverges_on_failing_names_the_deepest_function_that_parts_the_cases(vie
     f = facts[0]
     # tonight/1 only passes visible/2's answer on; visible_right/2 answers both stations with a list
     assert (f.culprit.module, f.culprit.function) == ("Sky.Visibility", "visible/2"), f.title
-    assert "[]" in f.title and "paranal" in f.summary and "kitt peak" in f.summary
+    # the filter inside visible/2 is where they part: false for every southern object, true for the others
+    assert "with false, the others with true" in f.title and "paranal" in f.summary and "kitt peak" in f.summary
     assert f.weak and f.signatures == ["data:diverges_on_failing"]
     assert all("visible_right" not in e.summary for e in f.evidence)
 
@@ -115,6 +116,9 @@ def test_value_origin_follows_a_date_stated_in_words(view):
     facts = _facts(view, CLEANING, "value_origin")
     assert [(f.culprit.module, f.culprit.function) for f in facts] == [("Sky.Service", "next_cleaning/2")]
     assert "--03-18" in facts[0].title
+    # the same day said as when something happened is context, not what came out
+    when = "the mirror was cleaned on 26 February 2027, and on 18 March the dome would not open"
+    assert _facts(view, when, "value_origin") == []
 
 
 def test_symptom_entities_part_failing_from_passing_clauses():

@@ -233,8 +233,12 @@ def _result_shape(c: Call) -> str:
     return s
 
 
+def _is_callback(c: Call) -> bool:
+    return c.function.startswith("handle_") and len(c.args) >= 2
+
+
 def _arg_shapes(c: Call) -> tuple[str, ...]:
-    args = c.args[:-1] if c.function.startswith("handle_") and len(c.args) >= 2 else c.args
+    args = c.args[:-1] if _is_callback(c) else c.args
     return tuple(shape(a) for a in args)
 
 
@@ -253,23 +257,36 @@ def failing_divergence(view: RecordingView, book: FactBook, entities: Entities) 
         return
     implicit = not entities.passing
     groups: dict[tuple[str, str, int], _Group] = defaultdict(_Group)
+    side: dict[int, bool | None] = {}   # call id → True (a failing case), False (a right one), None
     n = 0
     for c in view.calls:
-        if c.outcome != "return" or not is_app_module(c.module) or c.function.startswith("__") \
-                or (c.pid in view.rpc_workers and c.parent is None):
+        if c.outcome != "return" or not is_app_module(c.module) or c.function.startswith("__"):
             continue
         n += 1
         if n > MAX_CALLS:
             break
-        words = _words(tuple(c.args))
+        # a callback's state holds every case it has seen: only the request speaks of this one
+        words = _words(tuple(c.args[:-1] if _is_callback(c) else c.args))
         if TRUNCATED.lower() in words:
+            side[c.call_id] = None
             continue
         fail = _mentions(words, entities.failing)
-        ok = not fail if implicit else _mentions(words, entities.passing)
+        ok = _mentions(words, entities.passing) if not implicit else False
         if fail == ok:
+            # a helper that names no case works for the case its caller handles
+            inherited = side.get(c.parent.call_id) if (c.parent is not None and not fail) else None
+            side[c.call_id] = inherited
+        else:
+            side[c.call_id] = fail
+        if c.pid in view.rpc_workers and c.parent is None:
+            continue   # the trigger itself
+        s_ = side[c.call_id]
+        if s_ is None and implicit:
+            s_ = False if not fail else None
+        if s_ is None:
             continue
         g = groups[(c.module, c.function, c.arity)]
-        (g.fails if fail else g.passes).append(c)
+        (g.fails if s_ else g.passes).append(c)
     diverging: list[tuple[_Group, set[str], set[str]]] = []
     for (mod, fun, _arity), g in groups.items():
         if not g.fails or not g.passes:
@@ -294,18 +311,20 @@ def failing_divergence(view: RecordingView, book: FactBook, entities: Entities) 
     g, out_f, out_p = max(deepest, key=lambda d: (max(c.depth for c in d[0].fails), -d[0].fails[0].ts,
                                                  -d[0].fails[0].call_id))
     c, p = g.fails[0], g.passes[0]
+    culprit = culprit_of(view, c, c.args[0] if len(c.args) == 1 else c.args)
+    where = f"{culprit.module}.{culprit.function}" + (f" (its anonymous function {c.function})" if c.function.startswith("-") else "")
     book.add(Finding(
         detector="diverges_on_failing",
-        title=(f"{c.mfa} answers the cases the symptom calls wrong with {' / '.join(sorted(out_f))[:70]}, "
+        title=(f"{where} answers the cases the symptom calls wrong with {' / '.join(sorted(out_f))[:70]}, "
                f"the others with {' / '.join(sorted(out_p))[:70]}"),
         summary=(f"The symptom names cases that go wrong ({', '.join(entities.failing[:4])}) and "
                  + (f"cases that are right ({', '.join(entities.passing[:4])})" if not implicit else
                     "no right ones: the calls that handled none of them stand for those")
-                 + f". {c.mfa} handled both with arguments of the same shape, and "
+                 + f". {where} handled both with arguments of the same shape, and "
                  f"returned {', '.join(sorted(out_f))} for the failing ones ({len(g.fails)} call(s), e.g. "
                  f"{fmt(c.args, 80)} → {fmt(c.value, 60)}) but {', '.join(sorted(out_p))} for the right ones "
                  f"(e.g. {fmt(p.args, 80)} → {fmt(p.value, 60)}); no function it called parts the two groups."),
-        severity="medium", confidence=0.45 if implicit else 0.55, culprit=culprit_of(view, c, c.args[0] if len(c.args) == 1 else c.args),
+        severity="medium", confidence=0.45 if implicit else 0.55, culprit=culprit,
         evidence=[view.call_evidence(c, f"{c.mfa}({fmt(c.args, 60)}) — a failing case"),
                   view.end_evidence(c, f"returned {fmt(c.value, 80)}"),
                   view.call_evidence(p, f"{p.mfa}({fmt(p.args, 60)}) — a right case"),
@@ -313,7 +332,7 @@ def failing_divergence(view: RecordingView, book: FactBook, entities: Entities) 
         signatures=["data:diverges_on_failing"],
         weak=("a function may rightly answer different cases differently: this says where the failing cases part "
               "from the right ones, not that the function is wrong"),
-        fix_hint=(f"Start at {c.mfa}: compare what it does with a failing case and with a right one (the branch, "
+        fix_hint=(f"Start at {culprit.module}.{culprit.function}: compare what it does with a failing case and with a right one (the branch, "
                   "the lookup, the conversion or the range it applies) — the wrong value is made there or in "
                   "what produced its input.")),
         pid=c.pid, ts=c.ts)
