@@ -57,6 +57,13 @@ defmodule Sky.Service do
   def next_cleaning_right(from, weeks), do: Date.add(from, weeks * 7)
 end
 
+defmodule Sky.Proposals do
+  # an observing proposal's number read as an integer ("00731" becomes 731); a key made canonical
+  def parse(%{"number" => n} = form), do: %{form | "number" => String.to_integer(n)}
+  def parse_right(form), do: form
+  def key(name), do: name |> :unicode.characters_to_nfc_binary() |> String.downcase()
+end
+
 defmodule Sky do
   def start, do: {:ok, spawn(fn -> Process.sleep(:infinity) end)}
 
@@ -66,6 +73,10 @@ defmodule Sky do
       Sky.Planner.tonight_right(name)
     end
 
+    form = %{"number" => "00731", "pi" => "Zoë Ng", "cycle" => "2027A"}
+    Sky.Proposals.parse(form)
+    Sky.Proposals.parse_right(form)
+    Sky.Proposals.key("Zoë Ng")
     Sky.Service.next_cleaning(~D[2027-02-26], 4)
     Sky.Service.next_cleaning_right(~D[2027-02-26], 4)
     :ok
@@ -73,7 +84,8 @@ defmodule Sky do
 end
 '''
 
-SPECS = ["Sky :: return", "Sky.Catalog :: return", "Sky.Visibility :: return", "Sky.Planner :: return", "Sky.Service :: return"]
+SPECS = ["Sky :: return", "Sky.Catalog :: return", "Sky.Visibility :: return", "Sky.Planner :: return",
+         "Sky.Service :: return", "Sky.Proposals :: return"]
 
 # what an observer would write: the failing station and the one that is right
 EMPTY_PLAN = ("the observing plan for Paranal is empty every night, no targets at all, although the southern sky "
@@ -119,6 +131,26 @@ def test_value_origin_follows_a_date_stated_in_words(view):
     # the same day said as when something happened is context, not what came out
     when = "the mirror was cleaned on 26 February 2027, and on 18 March the dome would not open"
     assert _facts(view, when, "value_origin") == []
+
+
+def test_value_altered_names_the_function_that_dropped_the_leading_zeros(view):
+    symptom = "proposal 00731 by Zoë Ng was filed under the wrong cycle. The others are fine."
+    facts = _facts(view, symptom, "value_altered")
+    # parse_right/1 hands the number on as written, key/1 only makes the name canonical (case, NFC)
+    assert [(f.culprit.module, f.culprit.function) for f in facts] == [("Sky.Proposals", "parse/1")]
+    assert "'00731'" in facts[0].title and "leading zeros dropped (731)" in facts[0].title
+    assert facts[0].weak and facts[0].signatures == ["data:value_altered"]
+    assert _facts(view, "proposal 00999 by Ada Ng was filed under the wrong cycle", "value_altered") == []
+
+
+def test_loss_is_information_lost_not_a_canonical_form():
+    from elixir_scope.agents.evidence.altered import loss
+
+    assert loss("01200", ["Paris"], {1200}) == "its leading zeros dropped (1200)"
+    assert loss("Inês Gonçalves", ["ines goncalves"], set()) == "its accents stripped ('Ines Goncalves')"
+    assert loss("Inês Gonçalves", ["inês gonçalves"], set()) is None   # lower case: canonical
+    assert loss("Bellegarde-sur-Valserine", ["Bellegarde-sur-Va"], set()) == "cut short ('Bellegarde-sur-Va')"
+    assert loss("01200", ["01200 Bellegarde"], {1200}) is None   # still there as written
 
 
 def test_symptom_entities_part_failing_from_passing_clauses():

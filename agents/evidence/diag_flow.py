@@ -48,7 +48,7 @@ _PASSING = re.compile(
 _CLAUSE_SPLIT = re.compile(r"(?<=[.!?;:])\s+|\s+[—–]\s+|,\s*(?=(?:and|but|while|whereas|although|though|yet)\b)"
                            r"|\b(?:but|although|whereas|while|though)\b", re.I)
 # a name (capitalised), a time of day, an identifier with digits, a number of three digits or more
-_ENTITY = re.compile(r"(?<![\w:-])(?:[A-ZÀ-ÖØ-Þ][\w'’.-]*[\w](?:\s+[A-ZÀ-ÖØ-Þ][\w'’.-]*[\w])*|\d{1,2}:\d\d|[A-Za-z]+[-_]?\d[\w-]*|\d+[-_][A-Za-z][\w-]*"
+_ENTITY = re.compile(r"(?<![\w:-])(?:[A-ZÀ-ÖØ-ÞĀ-ſ][\w'’.-]*[\w](?:\s+[A-ZÀ-ÖØ-ÞĀ-ſ][\w'’.-]*[\w])*|\d{1,2}:\d\d|[A-Za-z]+[-_]?\d[\w-]*|\d+[-_][A-Za-z][\w-]*"
                      r"|\d{3,})(?![\w:-])")
 _COMMON = frozenset("""
     the a an and or but our we us it its they them their this that these those there here he she his her him you
@@ -75,15 +75,24 @@ class Entities:
     passing: tuple[str, ...]
 
 
-def symptom_entities(symptom: str) -> Entities:
-    """Names, identifiers and numbers of the clauses that say something went wrong, and of those
-    that say it went right ("… arrive on time", "… was right", "… work as before")."""
+def clauses(symptom: str) -> tuple[list[str], list[str]]:
+    """The symptom's clauses that say something went wrong, and those that say it went right
+    ("… arrive on time", "… was right", "… work as before")."""
     failing: list[str] = []
     passing: list[str] = []
     for clause in _CLAUSE_SPLIT.split((symptom or "")[:MAX_TEXT]):
-        if not clause or not clause.strip():
-            continue
-        into = passing if _PASSING.search(clause) else failing
+        if clause and clause.strip():
+            (passing if _PASSING.search(clause) else failing).append(clause)
+    return failing, passing
+
+
+def symptom_entities(symptom: str) -> Entities:
+    """Names, identifiers and numbers of the clauses that say something went wrong, and of those
+    that say it went right."""
+    failing: list[str] = []
+    passing: list[str] = []
+    bad, good = clauses(symptom)
+    for clause, into in [(c, failing) for c in bad] + [(c, passing) for c in good]:
         for m in _ENTITY.finditer(clause):
             words = [_fold(re.sub(r"['’]s$", "", w.strip(".'’"))) for w in m.group(0).split()]
             while words and words[0] in _COMMON:   # a sentence's first word is capitalised too
@@ -339,12 +348,20 @@ def failing_divergence(view: RecordingView, book: FactBook, entities: Entities) 
 
 
 def analyses(symptom: str):
-    """The failing/passing analysis for ``symptom`` (none when it names no failing case)."""
+    """The analyses of the cases ``symptom`` names (none when it names no failing case): where
+    the failing ones part from the right ones, and (:mod:`.altered`) where a value they were
+    named by lost information."""
+    from .altered import failing_values, values_altered
+
     entities = symptom_entities(symptom)
     if not entities.failing:
         return []
+    values = failing_values(clauses(symptom)[0], _COMMON)
 
     def diverging_calls(view: RecordingView, book: FactBook) -> None:
         failing_divergence(view, book, entities)
 
-    return [diverging_calls]
+    def altered_values(view: RecordingView, book: FactBook) -> None:
+        values_altered(view, book, values)
+
+    return [diverging_calls, altered_values]
