@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from elixir_scope.agents.evidence import build_facts
-from elixir_scope.agents.evidence.diag_flow import shape, symptom_entities
+from elixir_scope.agents.evidence.cases import symptom_entities
+from elixir_scope.agents.evidence.diag_flow import shape
 from elixir_scope.agents.evidence.stated import stated_values
 from elixir_scope.instrument.etf import Atom
 from support.fact_recording import record_view

@@ -14,14 +14,12 @@ of a *passing* one) belongs to the failing group, and the other way round.
 The fact is **weak** (``Finding.weak``): a function may rightly answer different cases
 differently, so on its own it names where to look first, not a root cause. Entities are matched
 case- and accent-insensitively on word boundaries in the texts, atoms and numbers of the
-arguments; an entity both kinds of clause name is ignored; bounded (:data:`MAX_CALLS` calls,
-:data:`MAX_ENTITIES` entities).
+arguments (:mod:`.cases`); an entity both kinds of clause name is ignored; bounded
+(:data:`MAX_CALLS` calls). A helper that names no case works for the case its caller handles.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,134 +31,10 @@ from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
 from .common import culprit_of
-from .valuematch import TRUNCATED, calendar_text
+from .cases import COMMON, Entities, clauses, mentions, symptom_entities, words_of
+from .valuematch import TRUNCATED
 
 MAX_CALLS = 20_000
-MAX_ENTITIES = 24
-MAX_LEAVES = 600
-MAX_TEXT = 4000
-
-# a clause that says its cases are right
-_PASSING = re.compile(
-    r"\b(?:fine|correct(?:ly)?|right|normal(?:ly)?|on time|as (?:before|expected|usual|they should|it should)"
-    r"|no difference|unaffected|not affected|(?:still )?works?|working|worked|okay|ok|as normal|properly"
-    r"|(?:is|are|was|were) (?:all )?(?:good|in order))\b", re.I)
-_CLAUSE_SPLIT = re.compile(r"(?<=[.!?;:])\s+|\s+[—–]\s+|,\s*(?=(?:and|but|while|whereas|although|though|yet)\b)"
-                           r"|\b(?:but|although|whereas|while|though)\b", re.I)
-# a name (capitalised), a time of day, an identifier with digits, a number of three digits or more
-_ENTITY = re.compile(r"(?<![\w:-])(?:[A-ZÀ-ÖØ-ÞĀ-ſ][\w'’.-]*[\w](?:\s+[A-ZÀ-ÖØ-ÞĀ-ſ][\w'’.-]*[\w])*|\d{1,2}:\d\d|[A-Za-z]+[-_]?\d[\w-]*|\d+[-_][A-Za-z][\w-]*"
-                     r"|\d{3,})(?![\w:-])")
-_COMMON = frozenset("""
-    the a an and or but our we us it its they them their this that these those there here he she his her him you
-    your i my me yes no not nobody everybody everyone someone some all any every each one two three four five six
-    seven eight nine ten when what which who why how if then than so also only just even still since after before
-    in on at of to for from by with without into onto over under about as is are was were be been has have had
-    do does did done can could will would should may might must shall error errors ok api app apps http https
-    customers customer users user guests guest people staff team teams nothing something everything since
-    other others smaller larger bigger normal most many few both new old single another
-    monday's tuesday's wednesday's thursday's friday's saturday's sunday's it's that's there's
-""".split())
-
-
-def _fold(text: str) -> str:
-    """Lower case without accents, in one normal form (NFD ``u`` + U+0308 and NFC ``ü`` fold alike)."""
-    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch)).casefold()
-
-
-@dataclass(frozen=True)
-class Entities:
-    """The entities of the symptom's failing clauses and of its passing clauses (folded)."""
-
-    failing: tuple[str, ...]
-    passing: tuple[str, ...]
-
-
-def clauses(symptom: str) -> tuple[list[str], list[str]]:
-    """The symptom's clauses that say something went wrong, and those that say it went right
-    ("… arrive on time", "… was right", "… work as before")."""
-    failing: list[str] = []
-    passing: list[str] = []
-    for clause in _CLAUSE_SPLIT.split((symptom or "")[:MAX_TEXT]):
-        if clause and clause.strip():
-            (passing if _PASSING.search(clause) else failing).append(clause)
-    return failing, passing
-
-
-def symptom_entities(symptom: str) -> Entities:
-    """Names, identifiers and numbers of the clauses that say something went wrong, and of those
-    that say it went right."""
-    failing: list[str] = []
-    passing: list[str] = []
-    bad, good = clauses(symptom)
-    for clause, into in [(c, failing) for c in bad] + [(c, passing) for c in good]:
-        for m in _ENTITY.finditer(clause):
-            words = [_fold(re.sub(r"['’]s$", "", w.strip(".'’"))) for w in m.group(0).split()]
-            while words and words[0] in _COMMON:   # a sentence's first word is capitalised too
-                words.pop(0)
-            tok = " ".join(words)
-            if len(tok) < 2 or tok in _COMMON:
-                continue
-            if tok not in into:
-                into.append(tok)
-    both = set(failing) & set(passing)
-    return Entities(tuple(t for t in failing if t not in both)[:MAX_ENTITIES],
-                    tuple(t for t in passing if t not in both)[:MAX_ENTITIES])
-
-
-def _words(term: Any) -> str:
-    """The texts, atom values (not a map's keys or a struct's name) and integers of ``term``,
-    with a date's weekday and month in words, folded and joined (bounded)."""
-    out: list[str] = []
-    stack, n = [term], 0
-    while stack and n < MAX_LEAVES:
-        t = stack.pop()
-        n += 1
-        if isinstance(t, bytes):
-            out.append(t[:400].decode("utf-8", "replace"))
-        elif isinstance(t, Charlist):
-            out.append("".join(chr(c) for c in list(t)[:400] if isinstance(c, int) and 0 <= c < 0x110000))
-        elif isinstance(t, Atom):
-            if t.name not in ("nil", "true", "false", TRUNCATED) and not t.name.startswith("Elixir."):
-                out.append(t.name)
-        elif isinstance(t, int) and not isinstance(t, bool):
-            out.append(str(t))
-        elif isinstance(t, (list, FrozenList, tuple)):
-            stack.extend(reversed(list(t)[:MAX_LEAVES]))
-        elif isinstance(t, (dict, FrozenMap)):
-            date = calendar_text(t) if isinstance(t, dict) else None
-            if date:
-                out.append(date)
-                out.extend(_calendar_words(date))
-                continue
-            for k, v in list(t.items())[:MAX_LEAVES]:
-                if not (isinstance(k, Atom) and k.name == "__struct__"):
-                    stack.append(v)
-                if not isinstance(k, Atom):
-                    stack.append(k)
-    return _fold(" \x00 ".join(out))
-
-
-_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
-
-
-def _calendar_words(text: str) -> list[str]:
-    """A date's weekday and month in words ("saturday", "december"): how a user names it."""
-    import datetime
-
-    m = _ISO.match(text)
-    if not m:
-        return []
-    try:
-        d = datetime.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-    except ValueError:
-        return []
-    day = d.strftime("%A").lower()
-    return [day, day + "s", d.strftime("%B").lower()]
-
-
-def _mentions(words: str, tokens: tuple[str, ...]) -> bool:
-    return any(re.search(r"(?<![a-z0-9])" + re.escape(t).replace(r"\ ", r"[\s_.-]+") + r"(?![a-z0-9])", words)
-               for t in tokens)
 
 
 def shape(v: Any) -> str:
@@ -275,12 +149,12 @@ def failing_divergence(view: RecordingView, book: FactBook, entities: Entities) 
         if n > MAX_CALLS:
             break
         # a callback's state holds every case it has seen: only the request speaks of this one
-        words = _words(tuple(c.args[:-1] if _is_callback(c) else c.args))
+        words = words_of(tuple(c.args[:-1] if _is_callback(c) else c.args))
         if TRUNCATED.lower() in words:
             side[c.call_id] = None
             continue
-        fail = _mentions(words, entities.failing)
-        ok = _mentions(words, entities.passing) if not implicit else False
+        fail = mentions(words, entities.failing)
+        ok = mentions(words, entities.passing) if not implicit else False
         if fail == ok:
             # a helper that names no case works for the case its caller handles
             inherited = side.get(c.parent.call_id) if (c.parent is not None and not fail) else None
@@ -356,7 +230,7 @@ def analyses(symptom: str):
     entities = symptom_entities(symptom)
     if not entities.failing:
         return []
-    values = failing_values(clauses(symptom)[0], _COMMON)
+    values = failing_values(clauses(symptom)[0], COMMON)
 
     def diverging_calls(view: RecordingView, book: FactBook) -> None:
         failing_divergence(view, book, entities)
