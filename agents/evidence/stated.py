@@ -33,7 +33,7 @@ _WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
 # the words just before a value that say it is what came out, or what should have
 _SEEN = re.compile(r"(?:\b(?:only|just|shows?|showed|showing|got|gets|finds?|found|had|has|now|back (?:on|to)|came out"
                    r"|comes? out|charg\w*|billed|return\w*|garbled|display\w*|ends? up|instead|actually"
-                   r"|says|said|reads|lists|listed|prints|printed)\b|(?<!\d):)"
+                   r"|lists|listed|prints|printed)\b|(?<!\d):)"
                    r"\s*(?:\w+\s+){0,2}$", re.I)
 _EXPECTED = re.compile(r"\b(?:expect\w*|should(?: (?:be|have|say|show))?|instead of|rather than|supposed to"
                        r"|publish\w*|released|added|uploaded|created|configured|set to|(?:upgrad|updat|chang)ed to"
