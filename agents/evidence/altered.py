@@ -22,16 +22,15 @@ import unicodedata
 from typing import Any
 
 from elixir_scope.instrument.etf import Atom
-from elixir_scope.instrument.etf.terms import Charlist, FrozenList, FrozenMap
 
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
+from .cases import term_leaves
 from .common import culprit_of
 from .valuematch import TRUNCATED
 
 MAX_CALLS = 20_000
-MAX_LEAVES = 600
 MAX_FACTS = 2
 
 
@@ -40,23 +39,13 @@ def _leaves(term: Any) -> tuple[list[str], set[int], bool]:
     texts: list[str] = []
     ints: set[int] = set()
     cut = False
-    stack, n = [term], 0
-    while stack and n < MAX_LEAVES:
-        t = stack.pop()
-        n += 1
-        if isinstance(t, bytes):
-            texts.append(t[:400].decode("utf-8", "replace"))
-        elif isinstance(t, Charlist):
-            texts.append("".join(chr(c) for c in list(t)[:400] if isinstance(c, int) and 0 <= c < 0x110000))
-        elif isinstance(t, Atom):
-            cut = cut or t.name == TRUNCATED
-        elif isinstance(t, int) and not isinstance(t, bool):
-            ints.add(t)
-        elif isinstance(t, (list, FrozenList, tuple)):
-            stack.extend(list(t)[:MAX_LEAVES])
-        elif isinstance(t, (dict, FrozenMap)):
-            for k, v in list(t.items())[:MAX_LEAVES]:
-                stack.extend((k, v))
+    for leaf in term_leaves(term, atom_keys=True):
+        if isinstance(leaf, str):
+            texts.append(leaf)
+        elif isinstance(leaf, Atom):
+            cut = cut or leaf.name == TRUNCATED
+        else:
+            ints.add(leaf)
     return texts, ints, cut
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 from elixir_scope.instrument.etf import Atom
@@ -92,36 +93,47 @@ def symptom_entities(symptom: str) -> Entities:
                     tuple(t for t in passing if t not in both)[:MAX_ENTITIES])
 
 
-def words_of(term: Any) -> str:
-    """The texts, atom values (not a map's keys or a struct's name) and integers of ``term``,
-    with a date's weekday and month in words, folded and joined (bounded)."""
-    out: list[str] = []
+def term_leaves(term: Any, *, atom_keys: bool = False) -> Iterator[Any]:
+    """The leaves of ``term`` a person could name, bounded (:data:`MAX_LEAVES` nodes): texts (binaries
+    and charlists, decoded), atoms, integers, and a ``Date`` / ``Time`` / date-time struct as its ISO
+    text. A map's atom keys (field names) only with ``atom_keys``; a struct's name never."""
     stack, n = [term], 0
     while stack and n < MAX_LEAVES:
         t = stack.pop()
         n += 1
         if isinstance(t, bytes):
-            out.append(t[:400].decode("utf-8", "replace"))
+            yield t[:400].decode("utf-8", "replace")
         elif isinstance(t, Charlist):
-            out.append("".join(chr(c) for c in list(t)[:400] if isinstance(c, int) and 0 <= c < 0x110000))
-        elif isinstance(t, Atom):
-            if t.name not in ("nil", "true", "false", TRUNCATED) and not t.name.startswith("Elixir."):
-                out.append(t.name)
-        elif isinstance(t, int) and not isinstance(t, bool):
-            out.append(str(t))
+            yield "".join(chr(c) for c in list(t)[:400] if isinstance(c, int) and 0 <= c < 0x110000)
+        elif isinstance(t, (Atom, int)) and not isinstance(t, bool):
+            yield t
         elif isinstance(t, (list, FrozenList, tuple)):
             stack.extend(reversed(list(t)[:MAX_LEAVES]))
         elif isinstance(t, (dict, FrozenMap)):
             date = calendar_text(t) if isinstance(t, dict) else None
             if date:
-                out.append(date)
-                out.extend(_calendar_words(date))
+                yield date
                 continue
             for k, v in list(t.items())[:MAX_LEAVES]:
                 if not (isinstance(k, Atom) and k.name == "__struct__"):
                     stack.append(v)
-                if not isinstance(k, Atom):
+                if atom_keys or not isinstance(k, Atom):
                     stack.append(k)
+
+
+def words_of(term: Any) -> str:
+    """The texts, atom values (not a map's keys or a struct's name) and integers of ``term``,
+    with a date's weekday and month in words, folded and joined (bounded)."""
+    out: list[str] = []
+    for leaf in term_leaves(term):
+        if isinstance(leaf, str):
+            out.append(leaf)
+            out.extend(_calendar_words(leaf))
+        elif isinstance(leaf, Atom):
+            if leaf.name not in ("nil", "true", "false", TRUNCATED) and not leaf.name.startswith("Elixir."):
+                out.append(leaf.name)
+        else:
+            out.append(str(leaf))
     return fold(" \x00 ".join(out))
 
 

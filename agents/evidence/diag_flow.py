@@ -30,7 +30,7 @@ from elixir_scope.instrument.etf.terms import Charlist, FrozenList, FrozenMap
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
-from .common import culprit_of
+from .common import ancestors as _ancestors, culprit_of
 from .cases import COMMON, Entities, clauses, mentions, symptom_entities, words_of
 from .valuematch import TRUNCATED
 
@@ -123,14 +123,6 @@ def _is_callback(c: Call) -> bool:
 def _arg_shapes(c: Call) -> tuple[str, ...]:
     args = c.args[:-1] if _is_callback(c) else c.args
     return tuple(shape(a) for a in args)
-
-
-def _ancestors(c: Call) -> set[int]:
-    out, p = set(), c.parent
-    while p is not None and len(out) < 200:
-        out.add(p.call_id)
-        p = p.parent
-    return out
 
 
 def failing_divergence(view: RecordingView, book: FactBook, entities: Entities) -> None:

@@ -25,7 +25,7 @@ from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
 from .repeats import claims_duplicates, repeated_values
-from .common import culprit_of
+from .common import ancestors as _ancestors, culprit_of
 from .stated import StatedValue, stated_values
 from .valuematch import Digest, digest, occurs, significant
 
@@ -70,14 +70,6 @@ def _reply(value: object) -> object:
     if isinstance(value, tuple) and len(value) >= 3 and getattr(value[0], "name", None) == "reply":
         return value[1]
     return None
-
-
-def _ancestors(c: Call) -> set[int]:
-    out, p = set(), c.parent
-    while p is not None and len(out) < 200:
-        out.add(p.call_id)
-        p = p.parent
-    return out
 
 
 def _innermost(hits: list[_Seen]) -> list[_Seen]:
