@@ -114,6 +114,7 @@ VOCABULARY: dict[str, str] = {
     "data:value_lost": "a function given both the value the symptom expected and the one it saw returns the one it saw, not the expected one",
     "data:diverges_on_failing": "the deepest function that handled both the cases the symptom calls wrong and those it calls right, with inputs of one shape, answers them with results of different shapes",
     "data:value_altered": "a value the symptom names among the failing cases goes into a function as written and comes out only with information lost (leading zeros, accents, cut short)",
+    "data:spelled_apart": "a function given a failing case's text returned two spellings of it that differ only in case, accents, Unicode form or spacing",
     "data:served_for_other_request": "a callback answers a request with a value from its state that it computed and stored for a different request",
     "data:option_ignored": "a function given an option returns that key with the value it uses when no option is given (the defaults win)",
     "data:nested_keys_lost": "a function given a record and a change to one nested map returns the nested map replaced by the change (its other keys lost)",

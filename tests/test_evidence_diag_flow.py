@@ -65,6 +65,12 @@ defmodule Sky.Proposals do
   def key(name), do: name |> :unicode.characters_to_nfc_binary() |> String.downcase()
 end
 
+defmodule Sky.Observers do
+  # an observer's account key: trimmed, not case-folded; the twin folds the case
+  def key(email), do: String.trim(email)
+  def key_right(email), do: email |> String.trim() |> String.downcase()
+end
+
 defmodule Sky do
   def start, do: {:ok, spawn(fn -> Process.sleep(:infinity) end)}
 
@@ -78,6 +84,11 @@ defmodule Sky do
     Sky.Proposals.parse(form)
     Sky.Proposals.parse_right(form)
     Sky.Proposals.key("Zoë Ng")
+    for email <- ["Ada.Ng@Obs.example", "ada.ng@obs.example ", "bo.li@obs.example"] do
+      Sky.Observers.key(email)
+      Sky.Observers.key_right(email)
+    end
+
     Sky.Service.next_cleaning(~D[2027-02-26], 4)
     Sky.Service.next_cleaning_right(~D[2027-02-26], 4)
     :ok
@@ -86,7 +97,7 @@ end
 '''
 
 SPECS = ["Sky :: return", "Sky.Catalog :: return", "Sky.Visibility :: return", "Sky.Planner :: return",
-         "Sky.Service :: return", "Sky.Proposals :: return"]
+         "Sky.Service :: return", "Sky.Proposals :: return", "Sky.Observers :: return"]
 
 # what an observer would write: the failing station and the one that is right
 EMPTY_PLAN = ("the observing plan for Paranal is empty every night, no targets at all, although the southern sky "
@@ -142,6 +153,18 @@ def test_value_altered_names_the_function_that_dropped_the_leading_zeros(view):
     assert "'00731'" in facts[0].title and "leading zeros dropped (731)" in facts[0].title
     assert facts[0].weak and facts[0].signatures == ["data:value_altered"]
     assert _facts(view, "proposal 00999 by Ada Ng was filed under the wrong cycle", "value_altered") == []
+
+
+def test_spelled_apart_names_the_key_that_keeps_two_spellings(view):
+    symptom = "observer Ada Ng booked telescope time twice this week, but her account shows no bookings"
+    facts = _facts(view, symptom, "spelled_apart")
+    # key_right/1 returned one text for both spellings
+    assert [(f.culprit.module, f.culprit.function) for f in facts] == [("Sky.Observers", "key/1")]
+    assert "'Ada.Ng@Obs.example' and 'ada.ng@obs.example'" in facts[0].title, facts[0].title
+    assert not facts[0].weak
+    # Bo Li has one spelling only; a case the recording never handled
+    for other in ("observer Bo Li has no bookings", "observer Cy Oh has no bookings"):
+        assert _facts(view, other, "spelled_apart") == [], other
 
 
 def test_loss_is_information_lost_not_a_canonical_form():

@@ -36,7 +36,8 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   :mod:`.provenance` (with :mod:`.stated` and :mod:`.repeats`) — the values the symptom
   states, followed to the call that produced them; :mod:`.diag_flow` (with :mod:`.cases`) — where
   the cases the symptom calls wrong part from those it calls right, and (:mod:`.altered`) where a
-  value they are named by lost information; :mod:`.pitfalls` — well-known code
+  value they are named by lost information, and (:mod:`.spellings`) where one got two spellings;
+  :mod:`.pitfalls` — well-known code
   pitfalls of the sources (knowledge/source/pitfalls) in functions the recording shows ran
   (given ``code``);
 - the analyses in :mod:`~elixir_scope.agents.detectors` — call cycles, slow callbacks,

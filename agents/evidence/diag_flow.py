@@ -216,8 +216,9 @@ def failing_divergence(view: RecordingView, book: FactBook, entities: Entities) 
 def analyses(symptom: str):
     """The analyses of the cases ``symptom`` names (none when it names no failing case): where
     the failing ones part from the right ones, and (:mod:`.altered`) where a value they were
-    named by lost information."""
+    named by lost information, and (:mod:`.spellings`) where one of them got two spellings."""
     from .altered import failing_values, values_altered
+    from .spellings import spelled_apart
 
     entities = symptom_entities(symptom)
     if not entities.failing:
@@ -230,4 +231,7 @@ def analyses(symptom: str):
     def altered_values(view: RecordingView, book: FactBook) -> None:
         values_altered(view, book, values)
 
-    return [diverging_calls, altered_values]
+    def two_spellings(view: RecordingView, book: FactBook) -> None:
+        spelled_apart(view, book, entities)
+
+    return [diverging_calls, altered_values, two_spellings]
