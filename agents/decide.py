@@ -120,6 +120,7 @@ def apply_decision(report: Report, decision: Decision, store, recording_ids: lis
     if report.root_cause is not None:
         report.findings.insert(0, report.root_cause)
     report.root_cause = base
+    report.suspect = None   # a verdict now names the culprit: no low-confidence pointer beside it
     report.verdict = "root_cause_found" if decision.verdict in (None, "root_cause_found") else decision.verdict
     report.decided_by = "model"
     if decision.fix:

@@ -24,6 +24,10 @@ def narrative(report: Report) -> str:
     rc = report.root_cause
     if rc is None:
         lines = [f"The evidence could not single out a root cause for “{report.symptom}” in this recording."]
+        if report.suspect is not None:
+            c = report.suspect.culprit
+            lines.append(f"Where to look first (confidence {report.suspect.confidence:.0%}, below the bar for a root "
+                         f"cause): {c.module}{'.' + c.function if c.function else ''} — {report.suspect.title}.")
         if report.findings:
             lines.append("It did show: " + "; ".join(f.title for f in report.findings[:3]) + ".")
         if report.knowledge:
@@ -110,8 +114,11 @@ def build_report(state: DiagnosisState, knowledge: list[KnowledgeRef]) -> Report
     findings = list(state.findings)
     root = _root(state)
     best = state.hypotheses[0].evidence_score if state.hypotheses else 0.0
+    suspect = None
     if root is not None and best < MIN_VERDICT:
-        root = None
+        # too weak for a verdict, still where a developer should look first: named, and labelled so
+        suspect, root = root, None
+        suspect.confidence = round(min(suspect.confidence, best), 2)
     verdict = "root_cause_found" if root else ("problems_found" if findings else "inconclusive")
     # the fix of the winning pattern; a winner no knowledge entry explains has only its own fix hint
     winner = state.hypotheses[0] if state.hypotheses else None
@@ -123,6 +130,7 @@ def build_report(state: DiagnosisState, knowledge: list[KnowledgeRef]) -> Report
         recording_id=state.recording_id,
         verdict=verdict,
         root_cause=root,
+        suspect=suspect,
         findings=findings[:10],
         hypotheses=list(state.hypotheses),
         why_winner=why_winner(state),
@@ -137,5 +145,7 @@ def build_report(state: DiagnosisState, knowledge: list[KnowledgeRef]) -> Report
     )
     if root is not None and report.fix_location is not None:
         root.culprit.location = report.fix_location
+    if suspect is not None:
+        suspect.culprit.location = _location(state, suspect)
     report.narrative = Narrative(source="template", text=narrative(report))
     return report

@@ -185,6 +185,8 @@ class Report(BaseModel):
     recording_id: int | None = None
     verdict: Literal["root_cause_found", "problems_found", "inconclusive"]
     root_cause: Finding | None = None
+    suspect: Finding | None = Field(None, description="with no root cause: where to look first — the best-ranked "
+                                    "hypothesis's first cause, its confidence capped at that hypothesis's evidence")
     findings: list[Finding] = []
     hypotheses: list[Hypothesis] = Field(default_factory=list, description="ranked; the first is the verdict's")
     why_winner: str | None = None

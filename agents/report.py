@@ -39,6 +39,16 @@ def render_markdown(report: Report) -> str:
             + ("Other problems were found (below). " if report.findings else "")
             + "Capture longer, reproduce the problem while recording, or widen the plan."
         )
+        if report.suspect is not None:
+            out.append("")
+            out.append(f"### Where to look first (low confidence): {report.suspect.title}")
+            out.append("")
+            out.append(report.suspect.summary)
+            out.append("")
+            out.append(_culprit_line(report.suspect).replace("**Culprit:**", "**Suspect:**", 1))
+            if report.suspect.weak:
+                out.append("")
+                out.append(f"_Not a verdict: {report.suspect.weak}._")
     else:
         out.append(f"## Root cause: {rc.title}")
         out.append("")

@@ -34,7 +34,10 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   money rounded down; :mod:`.lazy` — lazy streams returned and never run;
   :mod:`.byteorder` — integers decoded from binaries in the wrong byte order;
   :mod:`.provenance` (with :mod:`.stated` and :mod:`.repeats`) — the values the symptom
-  states, followed to the call that produced them; :mod:`.pitfalls` — well-known code
+  states, followed to the call that produced them; :mod:`.diag_flow` (with :mod:`.cases`) — where
+  the cases the symptom calls wrong part from those it calls right, and (:mod:`.altered`) where a
+  value they are named by lost information, and (:mod:`.spellings`) where one got two spellings;
+  :mod:`.pitfalls` — well-known code
   pitfalls of the sources (knowledge/source/pitfalls) in functions the recording shows ran
   (given ``code``);
 - the analyses in :mod:`~elixir_scope.agents.detectors` — call cycles, slow callbacks,
@@ -50,6 +53,7 @@ The order is deterministic: the same recording always gives the same facts and i
 from __future__ import annotations
 
 from ..view import RecordingView
+from . import diag_flow
 from . import (addresses, bursts, byteorder, caught, counters, data, demand, deliveries, failures, growth, ignored,
                lazy, nodes, ordering, paging, pitfalls, postponed, provenance, rates, readiness, receives, replies,
                resources, rounding, shutdown, signals, stale, statem, supervision, timeouts, transforms, values,
@@ -139,7 +143,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         counters.counters_not_reset, demand.demand_lost,
         transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined,
         rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders,
-        *provenance.analyses(symptom),
+        *provenance.analyses(symptom), *diag_flow.analyses(symptom),
     ]
     if code is not None:
         def code_pitfalls(v: RecordingView, b: FactBook) -> None:

@@ -31,6 +31,15 @@ def culprit_of(view: RecordingView, c: Call, detail: Any = None) -> Culprit:
                    detail=fmt(detail, 150) if detail is not None else None, process=view.label(c.pid))
 
 
+def ancestors(c: Call) -> set[int]:
+    """The call ids of the calls ``c`` ran inside (its callers, bounded)."""
+    out, p = set(), c.parent
+    while p is not None and len(out) < 200:
+        out.add(p.call_id)
+        p = p.parent
+    return out
+
+
 def is_error(v: Any) -> bool:
     """``:error`` or a tuple tagged ``:error``."""
     if is_atom(v, "error"):

@@ -25,7 +25,7 @@ from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
 from .repeats import claims_duplicates, repeated_values
-from .common import culprit_of
+from .common import ancestors as _ancestors, culprit_of
 from .stated import StatedValue, stated_values
 from .valuematch import Digest, digest, occurs, significant
 
@@ -72,14 +72,6 @@ def _reply(value: object) -> object:
     return None
 
 
-def _ancestors(c: Call) -> set[int]:
-    out, p = set(), c.parent
-    while p is not None and len(out) < 200:
-        out.add(p.call_id)
-        p = p.parent
-    return out
-
-
 def _innermost(hits: list[_Seen]) -> list[_Seen]:
     """The hits no other hit lies inside (a caller that only passes a value on is not kept)."""
     outer = set()
@@ -88,10 +80,16 @@ def _innermost(hits: list[_Seen]) -> list[_Seen]:
     return [h for h in hits if h.call.call_id not in outer]
 
 
+def _when(v: StatedValue) -> bool:
+    """A time of day, or a day without its year, that the symptom does not say came out: when
+    something happened ("at 07:58 the screen lists …"), which the clock made, not the bug."""
+    return v.role != "seen" and (v.kind == "time" or (v.kind == "date" and v.text.startswith("--")))
+
+
 def _targets(values: list[StatedValue], calls: list[_Seen]) -> list[StatedValue]:
     """The values to follow: what the symptom says came out, then the other values it states
     that are not expectations."""
-    usable = [v for v in values if significant(v) and v.role != "expected"]
+    usable = [v for v in values if significant(v) and v.role != "expected" and not _when(v)]
     return ([v for v in usable if v.role == "seen"] + [v for v in usable if v.role != "seen"])[:MAX_TARGETS]
 
 

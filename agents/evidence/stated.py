@@ -32,7 +32,8 @@ _WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
 
 # the words just before a value that say it is what came out, or what should have
 _SEEN = re.compile(r"(?:\b(?:only|just|shows?|showed|showing|got|gets|finds?|found|had|has|now|back (?:on|to)|came out"
-                   r"|comes? out|charg\w*|billed|return\w*|garbled|display\w*|ends? up|instead|actually)\b|:)"
+                   r"|comes? out|charg\w*|billed|return\w*|garbled|display\w*|ends? up|instead|actually"
+                   r"|lists|listed|prints|printed)\b|(?<!\d):)"
                    r"\s*(?:\w+\s+){0,2}$", re.I)
 _EXPECTED = re.compile(r"\b(?:expect\w*|should(?: (?:be|have|say|show))?|instead of|rather than|supposed to"
                        r"|publish\w*|released|added|uploaded|created|configured|set to|(?:upgrad|updat|chang)ed to"
@@ -44,6 +45,17 @@ _EXPECTED_AFTER = re.compile(r"^\s*(?:\w+\s+){0,3}?(?:but no|was published|were 
 _QUOTED = re.compile(r"""(?:^|[\s(\[{,;:])(['"‘“«])(.{2,80}?)(['"’”»])(?=$|[\s)\]},;:.!?])""")
 _VERSION = re.compile(r"(?<![\w.])v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)(?![\w.]*\d)")
 _ISO_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
+_MONTHS = {m: i + 1 for i, m in enumerate(("january", "february", "march", "april", "may", "june", "july", "august",
+                                           "september", "october", "november", "december"))}
+_MONTH = r"(Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?|Oct(?:ober)?" \
+         r"|Nov(?:ember)?|Dec(?:ember)?)\.?"
+# a date in words: "15 January 2026", "10 December", "March 3rd, 2027" (a day and a month at least)
+_DAY_MONTH = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTH + r"(?:,?\s+(\d{4}))?\b", re.I)
+_MONTH_DAY = re.compile(r"\b" + _MONTH + r"\s+(\d{1,2})(?:st|nd|rd|th)?\b(?:,?\s+(\d{4})\b)?", re.I)
+# a range as a program prints it: "-15..-11", "20..29" (a band, a bucket, a slice)
+_RANGE = re.compile(r"(?<![\w.])(-?\d+(?:\.\d+)?\.\.-?\d+(?:\.\d+)?)(?![\w]|\.\d)")
+# a time of day: "07:58", "23:41", "7:05 pm" (not a ratio or a score: minutes below 60)
+_CLOCK = re.compile(r"(?<![\w:.])([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?\s*(am|pm|a\.m\.|p\.m\.)?(?![\w:])", re.I)
 _PHONE = re.compile(r"(?<![\w])\+\d{1,3}(?:[ -]?\d{1,5}){2,5}(?![\w])")
 _IDENT = re.compile(r"(?<![\w-])([A-Za-z]{1,6}[-_]?\d[\w-]*|\d+[-_][A-Za-z][\w-]*)(?![\w-])")
 _NUMBER = re.compile(r"(?<![\w.,])([-+]?\d{1,3}(?:[,\u202f\u00a0 ]\d{3})+(?:\.\d+)?|[-+]?\d+(?:[.,]\d+)?)(?![\w]|[.,]\d)"
@@ -85,8 +97,19 @@ def _decimal(raw: str) -> Decimal | None:
         return None
 
 
-def _role(text: str, start: int, end: int) -> str:
+_WHEN = re.compile(r"(\S+)\s+(?:at|on|since|from|until|till|by|before|after|around)\s+(?:\S+\s+(?:or|and|to|-)\s+)?$",
+                   re.I)
+
+
+def _role(text: str, start: int, end: int, *, when: bool = False) -> str:
+    """The role of the value at ``text[start:end]``. ``when``: a date or a time of day, which after
+    "at" / "on" / "since" … says when something happened ("at 07:58 it lists …") — context, not what
+    came out — unless the word before is a verb of what came out ("charged on 10 January")."""
     before = text[max(0, start - 60):start]
+    if when:
+        m = _WHEN.search(before)
+        if m and not _SEEN.search(m.group(1).rstrip(":;,")):
+            return "stated"
     # the clause the value sits in: a comma, a semicolon or a full stop ends the words that speak of it
     before = re.split(r"[.;!?]\s|,\s(?:but|and|while|whereas)\b", before)[-1]
     after = text[end:end + 60]
@@ -118,6 +141,18 @@ def _unit(text: str, start: int, end: int) -> tuple[str | None, str | None]:
     return None, None
 
 
+def _word_date(day: str, month: str, year: str | None) -> str | None:
+    """ISO text of a date in words; ``--MM-DD`` (ISO 8601's form without a year) when no year is
+    given. ``None`` when it is no date (a 31st of April)."""
+    import calendar
+
+    mon = next((n for name, n in _MONTHS.items() if name.startswith(month.lower().rstrip("."))), None)
+    d = int(day)
+    if mon is None or not 1 <= d <= calendar.monthrange(int(year) if year else 2024, mon)[1]:
+        return None
+    return f"{year}-{mon:02d}-{d:02d}" if year else f"--{mon:02d}-{d:02d}"
+
+
 def stated_values(symptom: str) -> list[StatedValue]:
     """The concrete values ``symptom`` states, in order of appearance (bounded, deduplicated)."""
     text = (symptom or "")[:MAX_TEXT]
@@ -139,6 +174,22 @@ def stated_values(symptom: str) -> list[StatedValue]:
     for m in _ISO_DATE.finditer(text):
         if free(m.start(), m.end()):
             add(m.start(), m.end(), StatedValue(m.group(1), "date", _role(text, m.start(), m.end())))
+    for m in _RANGE.finditer(text):
+        if free(m.start(), m.end()):
+            add(m.start(), m.end(), StatedValue(m.group(1), "text", _role(text, m.start(), m.end())))
+    for rx, day_at, month_at in ((_DAY_MONTH, 1, 2), (_MONTH_DAY, 2, 1)):
+        for m in rx.finditer(text):
+            iso = _word_date(m.group(day_at), m.group(month_at), m.group(3))
+            if iso and free(m.start(), m.end()):
+                add(m.start(), m.end(), StatedValue(iso, "date", _role(text, m.start(), m.end(), when=True)))
+    for m in _CLOCK.finditer(text):
+        hour, suffix = int(m.group(1)), (m.group(4) or "").lower().replace(".", "")
+        if suffix and not 1 <= hour <= 12:
+            continue
+        hour = hour % 12 + (12 if suffix == "pm" else 0) if suffix else hour
+        if free(m.start(), m.end()):
+            add(m.start(), m.end(), StatedValue(f"{hour:02d}:{m.group(2)}", "time",
+                                                          _role(text, m.start(), m.end(), when=True)))
     for m in _VERSION.finditer(text):
         if free(m.start(), m.end()):
             add(m.start(), m.end(), StatedValue(m.group(1), "version", _role(text, m.start(), m.end())))

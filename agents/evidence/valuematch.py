@@ -5,7 +5,9 @@ cut by the agent (then absence cannot be proven).
 A value *occurs* in a term when a leaf shows it the way a program holds it: a version, an
 identifier or quoted text inside a binary or charlist; an amount as the number (``249``,
 ``249.0``), in cents (``24900``) or written in a binary (``"EUR 249.00"``); a count — or a whole number
-with no unit — as the length of a list, or as a result that is that integer; a date as a ``Date`` struct or its ISO text.
+with no unit — as the length of a list, or as a result that is that integer; a date as a ``Date`` (or
+``NaiveDateTime``/``DateTime``) struct or its ISO text — a date stated without a year (``--01-10``)
+in any year; a time of day as a ``Time`` (or date-time) struct or its text (``23:41``, ``23:41:07``).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def leaves(term: Any, budget: int = MAX_NODES) -> Iterator[Any]:
         elif isinstance(t, FrozenMap):
             stack.extend(reversed([x for kv in t.items() for x in kv]))
         elif isinstance(t, dict):
-            date = _date_text(t)
+            date = calendar_text(t)
             if date:
                 yield date.encode()
             stack.extend(reversed([x for kv in t.items() for x in kv]))
@@ -50,13 +52,18 @@ def leaves(term: Any, budget: int = MAX_NODES) -> Iterator[Any]:
             yield t
 
 
-def _date_text(t: dict) -> str | None:
+def calendar_text(t: dict) -> str | None:
+    """A ``Date``, ``Time``, ``NaiveDateTime`` or ``DateTime`` struct as its ISO text."""
     st = t.get(Atom("__struct__"))
-    if isinstance(st, Atom) and st.name == "Elixir.Date":
-        y, m, d = (t.get(Atom(k)) for k in ("year", "month", "day"))
-        if all(isinstance(x, int) for x in (y, m, d)):
-            return f"{y:04d}-{m:02d}-{d:02d}"
-    return None
+    if not isinstance(st, Atom) or st.name not in _CALENDAR_STRUCTS:
+        return None
+    y, m, d, hh, mm, ss = (t.get(Atom(k)) for k in ("year", "month", "day", "hour", "minute", "second"))
+    date = f"{y:04d}-{m:02d}-{d:02d}" if all(isinstance(x, int) for x in (y, m, d)) else ""
+    clock = f"{hh:02d}:{mm:02d}:{ss:02d}" if all(isinstance(x, int) for x in (hh, mm, ss)) else ""
+    return "T".join(p for p in (date, clock) if p) or None
+
+
+_CALENDAR_STRUCTS = frozenset(("Elixir.Date", "Elixir.Time", "Elixir.NaiveDateTime", "Elixir.DateTime"))
 
 
 def _text(leaf: Any) -> str | None:
@@ -84,7 +91,7 @@ def _numbers(v: StatedValue) -> set[Decimal]:
 
 def significant(v: StatedValue) -> bool:
     """Whether ``v`` is specific enough to look for: small integers occur everywhere."""
-    if v.kind in ("text", "version", "identifier", "date"):
+    if v.kind in ("text", "version", "identifier", "date", "time"):
         return len(v.text) >= 3
     if v.number is None:
         return False
@@ -147,6 +154,12 @@ def occurs(v: StatedValue, d: Digest, *, lengths: bool = True) -> bool:
         return True
     if v.kind == "text":
         return any(v.text in s for s in d.texts)
+    if v.kind == "date" and v.text.startswith("--"):   # a day of a month, in any year
+        rx = re.compile(r"(?<![\w.])\d{4}" + re.escape(v.text[1:]) + r"(?![\d])")
+        return any(rx.search(s) for s in d.texts)
+    if v.kind == "time":   # a time of day, with or without its seconds
+        rx = re.compile(r"(?<![\d:.])" + re.escape(v.text) + r"(?![\d]|:\d\d\.)")
+        return any(rx.search(s) for s in d.texts)
     if v.kind in ("version", "identifier", "date"):
         rx = _bounded(v.text)
         return any(rx.search(s) for s in d.texts)
