@@ -302,6 +302,18 @@ def test_diagnosis_report_links_its_evidence_into_the_timeline(server, browser, 
     wait(browser, lambda: browser.find_element(By.ID, "event-box").text.startswith(f"Event #{handled.id}"))
     browser.find_element(By.ID, "tab-diagnosis").click()
     box = browser.find_element(By.ID, "report-json")
+    # no root cause reached the bar: the suspect is shown as where to look first, not as a verdict
+    suspect = dict(report["root_cause"], confidence=0.41, weak="one weak fact")
+    box.clear()
+    box.send_keys(json.dumps(dict(report, verdict="problems_found", root_cause=None, suspect=suspect,
+                                  findings=[suspect])))
+    browser.find_element(By.ID, "report-load").click()
+    wait(browser, lambda: browser.find_element(By.ID, "report-verdict").text == "problems found")
+    head = css(browser, "#report .finding.suspect h3")
+    assert len(head) == 1 and head[0].text.startswith("Where to look first (low confidence): audit flag")
+    assert "Suspect: EsUi.Teller.handle_call" in browser.find_element(By.CSS_SELECTOR, "#report .finding.suspect").text
+    assert "Not a verdict: one weak fact." in browser.find_element(By.CSS_SELECTOR, "#report .finding.suspect").text
+    assert len(css(browser, "#report .finding")) == 1  # the suspect is not listed twice
     box.clear()
     box.send_keys('{"symptom": "x"}')
     browser.find_element(By.ID, "report-load").click()

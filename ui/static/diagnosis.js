@@ -33,14 +33,17 @@ function evidence(ev) {
     ev.changes ? el('ul', {}, ev.changes.map(c => el('li', { class: 'change' }, `${c.path}: ${c.before ?? ''} → ${c.after ?? ''}`))) : null);
 }
 
-function finding(f, root = false) {
-  return el('div', { class: 'box finding', style: 'margin: 8px 0' },
-    el('h3', {}, (root ? 'Root cause: ' : '') + f.title, el('span', { class: 'muted' }, ` · ${f.severity}, confidence ${Math.round(f.confidence * 100)}%`)),
+const HEADS = { root: 'Root cause: ', suspect: 'Where to look first (low confidence): ' };
+
+function finding(f, role = '') {
+  return el('div', { class: 'box finding' + (role ? ` ${role}` : ''), style: 'margin: 8px 0' },
+    el('h3', {}, (HEADS[role] || '') + f.title, el('span', { class: 'muted' }, ` · ${f.severity}, confidence ${Math.round(f.confidence * 100)}%`)),
     el('p', {}, f.summary),
-    f.culprit ? el('div', {}, 'Culprit: ', el('code', {}, [f.culprit.module, f.culprit.function].filter(Boolean).join('.')),
+    f.culprit ? el('div', {}, role === 'suspect' ? 'Suspect: ' : 'Culprit: ', el('code', {}, [f.culprit.module, f.culprit.function].filter(Boolean).join('.')),
       f.culprit.detail ? ` — ${f.culprit.detail}` : '') : null,
     ...['evidence', 'causal_chain', 'state_diffs', 'messages'].filter(k => Array.isArray(f[k]) && f[k].length)
-      .map(k => [el('h4', {}, k.replace('_', ' ')), el('ul', { class: `ev-${k}` }, f[k].map(evidence))]));
+      .map(k => [el('h4', {}, k.replace('_', ' ')), el('ul', { class: `ev-${k}` }, f[k].map(evidence))]),
+    role === 'suspect' && f.weak ? el('p', { class: 'muted' }, `Not a verdict: ${f.weak}.`) : null);
 }
 
 function load(text) {
@@ -54,8 +57,9 @@ function load(text) {
   fill(out,
     other ? el('div', { class: 'error-inline' }, `This report is about recording ${r.recording_id}: `, el('a', { href: `#/rec/${r.recording_id}` }, 'open it'), ' to follow its links.') : null,
     el('h3', {}, `${r.symptom} — `, el('span', { id: 'report-verdict' }, r.verdict.replaceAll('_', ' '))),
-    r.root_cause ? finding(r.root_cause, true) : null,
-    (r.findings || []).filter(f => !r.root_cause || f.title !== r.root_cause.title).map(f => finding(f)),
+    r.root_cause ? finding(r.root_cause, 'root') : null,
+    !r.root_cause && r.suspect ? finding(r.suspect, 'suspect') : null,
+    (r.findings || []).filter(f => f.title !== (r.root_cause || r.suspect || {}).title).map(f => finding(f)),
     r.fix ? el('div', { class: 'box' }, el('h3', {}, 'Fix'), el('p', {}, r.fix), r.fix_example ? el('pre', { class: 'mono' }, r.fix_example) : null) : null,
     (r.gaps || []).length ? el('div', { class: 'muted' }, 'Gaps: ', r.gaps.join('; ')) : null);
 }
