@@ -50,8 +50,8 @@ The order is deterministic: the same recording always gives the same facts and i
 from __future__ import annotations
 
 from ..view import RecordingView
-from . import (addresses, bursts, byteorder, caught, counters, data, demand, deliveries, failures, growth, ignored,
-               lazy, nodes, ordering, paging, pitfalls, postponed, provenance, rates, readiness, receives, replies,
+from . import (addresses, bursts, byteorder, caught, counters, data, demand, deliveries, expected, failures, growth,
+               ignored, lazy, nodes, ordering, paging, pitfalls, postponed, provenance, rates, readiness, receives, replies,
                resources, rounding, shutdown, signals, stale, statem, supervision, timeouts, transforms, values,
                variants, waits, zones)
 from .book import FactBook
@@ -124,8 +124,8 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         _link_lost_to_crash,
         supervision.init_calls_parent,
         supervision.already_started,
-        waits.blocked_chains, failures.link_calls,
-        ignored.ignored_errors, caught.caught_failures, ignored.no_effect_messages, rates.hot_callbacks, rates.rate_changes,
+        waits.blocked_chains, failures.link_calls, lambda v, b: expected.expected_slowness(v, b, symptom),
+        lambda v, b: ignored.ignored_errors(v, b, symptom), caught.caught_failures, ignored.no_effect_messages, rates.hot_callbacks, rates.rate_changes,
         statem.statem_events, postponed.postponed_events, signals.normal_exits, growth.state_growth,
         receives.nested_receive_lost, deliveries.duplicate_deliveries, ordering.early_messages,
         readiness.answered_before_ready,

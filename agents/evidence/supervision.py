@@ -6,7 +6,7 @@ it, and names already taken.
 | --- | --- | --- |
 | ``restart_loop`` | the same child crashing and being replaced again and again | the first crash's origin |
 | ``sibling_restart`` | one child's crash made its (surviving) supervisor restart healthy siblings | the supervisor's ``init/1`` and strategy |
-| ``not_restarted`` | a supervised child that exited and was not replaced | the callback that ended it |
+| ``not_restarted`` | a supervised child that exited and was not replaced | the callback that ended it — for a child stopped on request (``terminate_child``), the callback whose request to start it again the supervisor refused, else the one that stopped it (:mod:`.stopped`) |
 | ``init_calls_supervisor`` | an ``init/1`` calling the process that is starting it | that ``init/1`` |
 | ``already_started`` | a ``start_link`` finding its name taken | that ``start_link`` |
 """
@@ -19,8 +19,9 @@ from ..findings import Culprit, Finding
 from ..view import Call, RecordingView, fmt, is_app_module, mod_name
 from . import reasons as R
 from .book import FactBook
-from .common import is_error
+from .common import is_error, is_success
 from .failures import CALLBACKS, _culprit, _identity
+from .stopped import stopped_on_request
 
 
 # ----------------------------------------------------------------------------- restarts
@@ -192,11 +193,23 @@ def not_restarted(view: RecordingView, book: FactBook) -> None:
         if last is not None:
             ev.insert(0, view.end_evidence(last, f"{last.mfa} returned {fmt(last.value, 120)}"))
         kind = f" (restart type :{restart})" if restart else ""
+        asked = stopped_on_request(view, parent, e.ts) if R.is_normal(e.reason) else None
+        why = ""
+        if asked is not None and asked.starter is not None and not is_success(asked.answer):
+            # asked to start it again, and nothing started: the request failed, unnoticed
+            culprit = _culprit(view, asked.starter)
+            refused = f"refused ({fmt(asked.answer, 60)})" if asked.answer is not None else "started nothing"
+            why = (f" It was stopped on request ({asked.stopper.mfa} sent {fmt(asked.request, 60)}); "
+                   f"{asked.starter.mfa} then asked for it again with {fmt(asked.start_request, 80)} and the "
+                   f"supervisor {refused}, which went unnoticed.")
+        elif asked is not None and asked.starter is None:
+            culprit = _culprit(view, asked.stopper)
+            why = f" It was stopped on request ({asked.stopper.mfa} sent {fmt(asked.request, 60)}) and never started again."
         fact = book.add(Finding(
             detector="not_restarted", title=f"{ident} exited ({fmt(R.core(e.reason), 40)}) and was not restarted",
             summary=(f"{view.label(e.pid)} ({ident}), a child of {view.label(parent)}{kind}, exited with "
                      f"{fmt(e.reason, 120)} and no replacement was started: it is gone for good, and whatever "
-                     "it did stops happening without an error."),
+                     "it did stops happening without an error." + why),
             severity="high", confidence=(0.7 if restart in ("transient", "temporary") and R.is_normal(e.reason)
                                          else 0.5 if R.is_normal(e.reason) else 0.4),
             culprit=culprit, evidence=ev,
