@@ -64,7 +64,7 @@ def stopped_on_request(view: RecordingView, supervisor: int, exit_ts: int) -> St
     """The request that stopped a child of ``supervisor`` which exited at ``exit_ts``: the last
     ``terminate_child``/``delete_child`` call an application callback sent the supervisor before
     that exit, and the first ``start_child``/``restart_child`` one sent after it, if any."""
-    stop = start = None
+    stop = start = stopper = None
     for m in sorted((m for m in view.messages if m.receiver == supervisor and m.send_ts is not None
                      and m.sender is not None), key=lambda m: m.send_ts):
         gc = _gen_call(m.msg)
@@ -72,13 +72,13 @@ def stopped_on_request(view: RecordingView, supervisor: int, exit_ts: int) -> St
             continue
         verb = R.atom_name(gc[1][0])
         if verb in _STOP and m.send_ts <= exit_ts:
-            stop = (m, gc)
+            # the call waits for the child to be gone: this child's exit falls inside the asking callback
+            by = _callback_at(view, m.sender, m.send_ts)
+            if by is not None and by.end_ts is not None and exit_ts <= by.end_ts:
+                stop, stopper = (m, gc), by
         elif verb in _START and m.send_ts > exit_ts and stop is not None and start is None:
             start = (m, gc)
-    if stop is None:
-        return None
-    stopper = _callback_at(view, stop[0].sender, stop[0].send_ts)
-    if stopper is None:
+    if stop is None or stopper is None:
         return None
     if start is None:
         return StopRequest(stopper, stop[1][1])

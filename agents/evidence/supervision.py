@@ -300,7 +300,7 @@ def already_started(view: RecordingView, book: FactBook) -> None:
             signatures=["registry:already_started", "supervisor:start_error"],
             fix_hint=("Give each instance its own name (a {:via, Registry, {MyRegistry, id}} tuple), or do not "
                       "register instances that are meant to be many."),
-            weak=_trigger_restart(view, calls)),
+            weak=_trigger_restart(view, calls) if loser is None else None),
             pid=c.pid, ts=c.ts)
 
 
