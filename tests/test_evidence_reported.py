@@ -11,7 +11,9 @@ count in full:
 - a child stopped on request and asked for again in vain blames the callback whose request
   failed (twin: a child that ended itself);
 - a start race for the same instance blames the caller that turned ``{:already_started, pid}``
-  into a failure.
+  into a failure;
+- a stale copy that another write path keeps fresh blames the write path that does not tell it
+  (the twin, a memo nobody refreshes, names the reader: tests/test_evidence_drift.py).
 """
 
 from __future__ import annotations
@@ -172,9 +174,46 @@ defmodule Boards do
   end
 end
 
+defmodule Catalog do
+  use Agent
+  def start_link(_), do: Agent.start_link(fn -> %{"tea" => 399, "jam" => 259} end, name: __MODULE__)
+  def price(sku), do: Agent.get(__MODULE__, &Map.fetch!(&1, sku))
+  def put(sku, cents), do: Agent.update(__MODULE__, &Map.put(&1, sku, cents))
+  def put_many(rows), do: Agent.update(__MODULE__, &Map.merge(&1, Map.new(rows)))
+end
+
+defmodule PriceCache do
+  use GenServer
+  def start_link(_), do: GenServer.start_link(__MODULE__, %{}, name: __MODULE__)
+  def price(sku), do: GenServer.call(__MODULE__, {:price, sku})
+  def invalidate(sku), do: GenServer.cast(__MODULE__, {:invalidate, sku})
+  def init(m), do: {:ok, m}
+  def handle_call({:price, sku}, _from, m) do
+    case Map.fetch(m, sku) do
+      {:ok, cents} -> {:reply, cents, m}
+      :error -> {:reply, Catalog.price(sku), Map.put(m, sku, Catalog.price(sku))}
+    end
+  end
+  def handle_cast({:invalidate, sku}, m), do: {:noreply, Map.delete(m, sku)}
+end
+
+defmodule Admin do
+  def set_price(sku, cents) do
+    Catalog.put(sku, cents)
+    PriceCache.invalidate(sku)
+  end
+end
+
+defmodule Promo do
+  def run(file, rows) do
+    Catalog.put_many(rows)
+    {:ok, file}
+  end
+end
+
 defmodule ReportedApp do
   def start do
-    children = [Vouchers, Till, Pay, Methods, Recommender,
+    children = [Vouchers, Till, Pay, Methods, Recommender, Catalog, PriceCache,
                 %{id: ReportedApp.GatewaySup, type: :supervisor,
                   start: {Supervisor, :start_link, [[], [strategy: :one_for_one, name: ReportedApp.GatewaySup]]}},
                 {DynamicSupervisor, name: ReportedApp.Dyn, strategy: :one_for_one}]
@@ -200,6 +239,10 @@ defmodule ReportedApp do
     Process.sleep(20)
     spawn(fn -> RecipePage.get("lasagne") end)
     for _ <- 1..2, do: spawn(fn -> Boards.open("wb-1") end)
+    for sku <- ["tea", "jam"], do: PriceCache.price(sku)
+    Admin.set_price("jam", 279)
+    Promo.run("promo.csv", [{"tea", 249}])
+    for sku <- ["tea", "jam"], do: {PriceCache.price(sku), Catalog.price(sku)}
     Process.sleep(400)
     :ok
   end
@@ -212,6 +255,9 @@ SPECS = ["Vouchers.handle_call/3 :: return", "Vouchers.redeem/1 :: return", "Til
          "Methods.handle_call/3 :: return", "Courier.handle_cast/2 :: return",
          "Recommender.similar/1 :: return", "Recommender.handle_call/3 :: return", "RecipePage.get/1 :: return",
          "RecipePage.sidebar/1 :: return", "Board.start_link/1 :: return", "Boards.open/1 :: return",
+         "Catalog.price/1 :: return", "Catalog.put/2 :: return", "Catalog.put_many/1 :: return",
+         "PriceCache.price/1 :: return", "PriceCache.handle_call/3 :: return", "PriceCache.handle_cast/2 :: return",
+         "PriceCache.invalidate/1 :: return", "Admin.set_price/2 :: return", "Promo.run/2 :: return",
          "ReportedApp.run/0 :: return"]
 
 NEUTRAL = "the numbers in the shop look wrong"
@@ -301,3 +347,10 @@ def test_a_start_race_blames_the_caller_that_failed_on_already_started(view):
     f = _one(_facts(view, NEUTRAL), "already_started", "Boards")
     assert f.culprit.function == "open/1"
     assert "already_started" in f.title and f.weak is None
+
+
+def test_a_stale_copy_blames_the_write_path_that_skips_its_invalidation(view):
+    book = _facts(view, NEUTRAL)
+    f = _one(book, "stale_read", "Promo")
+    assert f.culprit.function == "run/2", f.culprit
+    assert "Admin.set_price/2" in f.summary and "tea" in f.title
