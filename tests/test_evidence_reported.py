@@ -12,6 +12,9 @@ count in full:
   failed (twin: a child that ended itself);
 - a start race for the same instance blames the caller that turned ``{:already_started, pid}``
   into a failure;
+- a poll whose pace follows the work it finds (short after "empty", long after a job) is no
+  hot loop on its own (twin: a tick that sped up after a reconfiguration,
+  tests/test_evidence_calibration.py);
 - a stale copy that another write path keeps fresh blames the write path that does not tell it
   (the twin, a memo nobody refreshes, names the reader: tests/test_evidence_drift.py).
 """
@@ -211,9 +214,35 @@ defmodule Promo do
   end
 end
 
+defmodule Jobs do
+  use Agent
+  def start_link(_), do: Agent.start_link(fn -> [] end, name: __MODULE__)
+  def push(n), do: Agent.update(__MODULE__, &(&1 ++ Enum.to_list(1..n)))
+  def next, do: Agent.get_and_update(__MODULE__, fn [] -> {:empty, []}; [j | rest] -> {{:job, j}, rest} end)
+end
+
+defmodule Poller do
+  use GenServer
+  def start_link(_), do: GenServer.start_link(__MODULE__, 0, name: __MODULE__)
+  def init(n) do
+    send(self(), :free)
+    {:ok, n}
+  end
+  def handle_info(:free, n) do
+    case Jobs.next() do
+      {:job, _} ->
+        Process.send_after(self(), :free, 60)
+        {:noreply, n + 1}
+      :empty ->
+        Process.send_after(self(), :free, 12)
+        {:noreply, n}
+    end
+  end
+end
+
 defmodule ReportedApp do
   def start do
-    children = [Vouchers, Till, Pay, Methods, Recommender, Catalog, PriceCache,
+    children = [Vouchers, Till, Pay, Methods, Recommender, Catalog, PriceCache, Jobs,
                 %{id: ReportedApp.GatewaySup, type: :supervisor,
                   start: {Supervisor, :start_link, [[], [strategy: :one_for_one, name: ReportedApp.GatewaySup]]}},
                 {DynamicSupervisor, name: ReportedApp.Dyn, strategy: :one_for_one}]
@@ -226,6 +255,8 @@ defmodule ReportedApp do
     for code <- ["WIN-1", "WIN-2"], do: Till.buy(code)
     for key <- ["busy-shop", "tea-shop"], do: Api.request(key)
     {:ok, _} = Supervisor.start_child(ReportedApp.GatewaySup, Courier)
+    Jobs.push(7)
+    {:ok, _} = Supervisor.start_child(ReportedApp.GatewaySup, Poller)
     :ok = Methods.add("card")
     :ok = Methods.add("paypal")
     Process.sleep(50)   # the recording learns a new process's name and initial call while it runs
@@ -243,7 +274,7 @@ defmodule ReportedApp do
     Admin.set_price("jam", 279)
     Promo.run("promo.csv", [{"tea", 249}])
     for sku <- ["tea", "jam"], do: {PriceCache.price(sku), Catalog.price(sku)}
-    Process.sleep(400)
+    Process.sleep(1000)
     :ok
   end
 end
@@ -258,7 +289,7 @@ SPECS = ["Vouchers.handle_call/3 :: return", "Vouchers.redeem/1 :: return", "Til
          "Catalog.price/1 :: return", "Catalog.put/2 :: return", "Catalog.put_many/1 :: return",
          "PriceCache.price/1 :: return", "PriceCache.handle_call/3 :: return", "PriceCache.handle_cast/2 :: return",
          "PriceCache.invalidate/1 :: return", "Admin.set_price/2 :: return", "Promo.run/2 :: return",
-         "ReportedApp.run/0 :: return"]
+         "Poller.handle_info/2 :: return", "Jobs.next/0 :: return", "ReportedApp.run/0 :: return"]
 
 NEUTRAL = "the numbers in the shop look wrong"
 
@@ -354,3 +385,13 @@ def test_a_stale_copy_blames_the_write_path_that_skips_its_invalidation(view):
     f = _one(book, "stale_read", "Promo")
     assert f.culprit.function == "run/2", f.culprit
     assert "Admin.set_price/2" in f.summary and "tea" in f.title
+
+
+def test_a_poll_paced_by_the_work_it_finds_is_weak(view):
+    book = _facts(view, NEUTRAL)
+    f = _one(book, "hot_callback", "Poller")
+    assert f.weak and "polls" in f.weak and ":empty" in f.weak, f.weak
+    assert relevance(book, NEUTRAL)[f.id] <= WEAK_FACT
+    # many customers ("busy") say nothing about the loop; the rate the user expected does
+    assert relevance(book, "the support desk was busy all morning")[f.id] <= WEAK_FACT
+    assert relevance(book, "it should only check for jobs twice a minute")[f.id] >= MIN_VERDICT
