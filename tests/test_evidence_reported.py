@@ -319,6 +319,12 @@ def test_an_error_the_symptom_reports_is_not_an_ignored_error(view):
     assert relevance(book, "our winter codes are refused at checkout as expired")[f.id] <= WEAK_FACT < MIN_VERDICT
 
 
+def test_an_error_named_by_a_user_who_saw_no_error_still_counts(view):
+    symptom = "the codes are expired but the till takes them silently, with no error"
+    f = _one(_facts(view, symptom), "ignored_error", "Till")
+    assert f.weak is None
+
+
 def test_the_same_error_unnamed_by_the_symptom_counts_in_full(view):
     book = _facts(view, NEUTRAL)
     f = _one(book, "ignored_error", "Till")

@@ -24,8 +24,11 @@ from .reported import reported, symptom_words
 
 
 def ignored_errors(view: RecordingView, book: FactBook, symptom: str = "") -> None:
-    """``symptom``: the user's words — an error the user reports was not dropped (see :func:`_reported`)."""
-    words = symptom_words(symptom)
+    """``symptom``: the user's words — an error the user reports was not dropped (see :func:`_reported`),
+    unless the user also says nothing showed an error (then it was dropped, whatever else they know)."""
+    from ..hypotheses import claims   # the symptom's claims (imported here: hypotheses imports this package)
+
+    words = set() if "quiet" in claims(symptom) else symptom_words(symptom)
     groups: dict[tuple, list[tuple[Call, Call]]] = defaultdict(list)
     for c in view.calls:
         if c.outcome != "return" or not is_error(c.value) or not is_app_module(c.module) or is_generated(c.function):
