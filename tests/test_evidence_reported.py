@@ -15,6 +15,8 @@ count in full:
 - a poll whose pace follows the work it finds (short after "empty", long after a job) is no
   hot loop on its own (twin: a tick that sped up after a reconfiguration,
   tests/test_evidence_calibration.py);
+- a refused multi-step request that keeps the steps that worked is a fact of its own (twin: one
+  that releases them);
 - a stale copy that another write path keeps fresh blames the write path that does not tell it
   (the twin, a memo nobody refreshes, names the reader: tests/test_evidence_drift.py).
 """
@@ -240,9 +242,53 @@ defmodule Poller do
   end
 end
 
+defmodule Stock do
+  use GenServer
+  def start_link(_), do: GenServer.start_link(__MODULE__, %{stock: %{"chair" => 100, "tent" => 1}, holds: %{}}, name: __MODULE__)
+  def hold(event, item, n), do: GenServer.call(__MODULE__, {:hold, event, item, n})
+  def release(event, item, n), do: GenServer.call(__MODULE__, {:release, event, item, n})
+  def free(item), do: GenServer.call(__MODULE__, {:free, item})
+  def init(s), do: {:ok, s}
+  def handle_call({:hold, event, item, n}, _from, s) do
+    if left(s, item) >= n,
+      do: {:reply, :ok, %{s | holds: Map.update(s.holds, {event, item}, n, &(&1 + n))}},
+      else: {:reply, {:error, {:unavailable, item}}, s}
+  end
+  def handle_call({:release, event, item, _n}, _from, s), do: {:reply, :ok, %{s | holds: Map.delete(s.holds, {event, item})}}
+  def handle_call({:free, item}, _from, s), do: {:reply, left(s, item), s}
+  defp left(s, item), do: s.stock[item] - Enum.sum(for {{_e, ^item}, n} <- s.holds, do: n)
+end
+
+defmodule Rental do
+  def reserve_all(event, items) do
+    Enum.reduce_while(items, :ok, fn {item, n}, :ok ->
+      case Stock.hold(event, item, n) do
+        :ok -> {:cont, :ok}
+        {:error, reason} -> {:halt, {:error, reason}}
+      end
+    end)
+  end
+
+  # the twin: gives back what it took when a later step fails
+  def reserve_or_release(event, items) do
+    Enum.reduce_while(items, [], fn {item, n}, taken ->
+      case Stock.hold(event, item, n) do
+        :ok -> {:cont, [{item, n} | taken]}
+        {:error, reason} ->
+          for {i, k} <- taken, do: Stock.release(event, i, k)
+          {:halt, {:error, reason}}
+      end
+    end)
+    |> case do
+      {:error, _} = e -> e
+      _ -> :ok
+    end
+  end
+end
+
 defmodule ReportedApp do
   def start do
-    children = [Vouchers, Till, Pay, Methods, Recommender, Catalog, PriceCache, Jobs,
+    children = [Vouchers, Till, Pay, Methods, Recommender, Catalog, PriceCache, Jobs, Stock,
                 %{id: ReportedApp.GatewaySup, type: :supervisor,
                   start: {Supervisor, :start_link, [[], [strategy: :one_for_one, name: ReportedApp.GatewaySup]]}},
                 {DynamicSupervisor, name: ReportedApp.Dyn, strategy: :one_for_one}]
@@ -270,6 +316,9 @@ defmodule ReportedApp do
     Process.sleep(20)
     spawn(fn -> RecipePage.get("lasagne") end)
     for _ <- 1..2, do: spawn(fn -> Boards.open("wb-1") end)
+    Rental.reserve_or_release("Fair", [{"chair", 10}, {"tent", 5}])
+    Rental.reserve_all("Wedding", [{"chair", 60}, {"tent", 5}])
+    Stock.free("chair")
     for sku <- ["tea", "jam"], do: PriceCache.price(sku)
     Admin.set_price("jam", 279)
     Promo.run("promo.csv", [{"tea", 249}])
@@ -289,7 +338,8 @@ SPECS = ["Vouchers.handle_call/3 :: return", "Vouchers.redeem/1 :: return", "Til
          "Catalog.price/1 :: return", "Catalog.put/2 :: return", "Catalog.put_many/1 :: return",
          "PriceCache.price/1 :: return", "PriceCache.handle_call/3 :: return", "PriceCache.handle_cast/2 :: return",
          "PriceCache.invalidate/1 :: return", "Admin.set_price/2 :: return", "Promo.run/2 :: return",
-         "Poller.handle_info/2 :: return", "Jobs.next/0 :: return", "ReportedApp.run/0 :: return"]
+         "Stock.hold/3 :: return", "Stock.free/1 :: return", "Stock.handle_call/3 :: return", "Stock.release/3 :: return", "Rental.reserve_all/2 :: return",
+         "Rental.reserve_or_release/2 :: return", "Poller.handle_info/2 :: return", "Jobs.next/0 :: return", "ReportedApp.run/0 :: return"]
 
 NEUTRAL = "the numbers in the shop look wrong"
 
@@ -402,3 +452,20 @@ def test_a_poll_paced_by_the_work_it_finds_is_weak(view):
     # many customers ("busy") say nothing about the loop; the rate the user expected does
     assert relevance(book, "the support desk was busy all morning")[f.id] <= WEAK_FACT
     assert relevance(book, "it should only check for jobs twice a minute")[f.id] >= MIN_VERDICT
+
+
+def test_a_refused_request_that_keeps_its_steps_is_a_partial_failure(view):
+    book = _facts(view, NEUTRAL)
+    facts = book.of_kind("partial_failure_kept")
+    assert [(f.culprit.module, f.culprit.function) for f in facts] == [("Rental", "reserve_all/2")], \
+        [f.title for f in facts]
+    assert '"Wedding"' in facts[0].culprit.detail and '"chair"' in facts[0].culprit.detail
+
+
+def test_a_wrong_value_computed_from_what_the_refused_request_left_is_its_effect(view):
+    book = _facts(view, "the availability page shows only 40 chairs free, though nothing is booked")
+    kept = _one(book, "partial_failure_kept", "Rental")
+    origins = [f for f in book.of_kind("value_origin") if "40" in f.title]
+    assert origins and all(f.caused_by == kept.id for f in origins), [(f.title, f.caused_by) for f in origins]
+    # the twin: the same value with no refused request behind it stays a first cause
+    assert not [f for f in book.of_kind("value_origin") if f.caused_by and "40" not in f.title]

@@ -50,8 +50,8 @@ The order is deterministic: the same recording always gives the same facts and i
 from __future__ import annotations
 
 from ..view import RecordingView
-from . import (addresses, bursts, byteorder, caught, counters, data, demand, deliveries, expected, failures, growth,
-               ignored, lazy, nodes, ordering, paging, pitfalls, postponed, provenance, rates, readiness, receives, replies,
+from . import (addresses, bursts, byteorder, caught, compensation, counters, data, demand, deliveries, expected,
+               failures, growth, ignored, lazy, nodes, ordering, paging, pitfalls, postponed, provenance, rates, readiness, receives, replies,
                resources, rounding, shutdown, signals, stale, statem, supervision, timeouts, transforms, values,
                variants, waits, zones)
 from .book import FactBook
@@ -139,7 +139,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         counters.counters_not_reset, demand.demand_lost,
         transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined,
         rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders,
-        *provenance.analyses(symptom),
+        *provenance.analyses(symptom), compensation.partial_failures,
     ]
     if code is not None:
         def code_pitfalls(v: RecordingView, b: FactBook) -> None:
