@@ -36,7 +36,12 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   :mod:`.provenance` (with :mod:`.stated` and :mod:`.repeats`) — the values the symptom
   states, followed to the call that produced them; :mod:`.pitfalls` — well-known code
   pitfalls of the sources (knowledge/source/pitfalls) in functions the recording shows ran
-  (given ``code``);
+  (given ``code``); :mod:`.compensation` — a refused multi-step request that keeps the steps
+  that worked;
+- calibration by the symptom's words: :mod:`.reported` — a failure the user reports is the end
+  of the chain, not an error dropped (used by :mod:`.ignored`); :mod:`.expected` — a slowness
+  the user calls expected blames the caller that did not survive it; :mod:`.stopped` — a child
+  stopped on request (used by :mod:`.supervision`);
 - the analyses in :mod:`~elixir_scope.agents.detectors` — call cycles, slow callbacks,
   mailbox growth, state corrupted by an earlier message, ETS read-modify-write races,
   publishes nobody hears, process leaks.
