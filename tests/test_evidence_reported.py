@@ -17,6 +17,8 @@ count in full:
   tests/test_evidence_calibration.py);
 - a refused multi-step request that keeps the steps that worked is a fact of its own (twin: one
   that releases them);
+- a reply that composes the stated text anew (a log of earlier answers in the state) is not served
+  from the state (twin: a cache keyed too coarsely, tests/test_evidence_provenance.py);
 - a stale copy that another write path keeps fresh blames the write path that does not tell it
   (the twin, a memo nobody refreshes, names the reader: tests/test_evidence_drift.py).
 """
@@ -286,9 +288,20 @@ defmodule Rental do
   end
 end
 
+defmodule Kiosk do
+  use GenServer
+  def start_link(_), do: GenServer.start_link(__MODULE__, [], name: __MODULE__)
+  def pickup(name), do: GenServer.call(__MODULE__, {:pickup, name})
+  def init(log), do: {:ok, log}
+  def handle_call({:pickup, name}, _from, log) do
+    screen = if name == "Anna", do: "Bib 1021", else: "No registration found for #{name}. Please go to the help desk."
+    {:reply, screen, [{name, screen} | log]}
+  end
+end
+
 defmodule ReportedApp do
   def start do
-    children = [Vouchers, Till, Pay, Methods, Recommender, Catalog, PriceCache, Jobs, Stock,
+    children = [Vouchers, Till, Pay, Methods, Recommender, Catalog, PriceCache, Jobs, Stock, Kiosk,
                 %{id: ReportedApp.GatewaySup, type: :supervisor,
                   start: {Supervisor, :start_link, [[], [strategy: :one_for_one, name: ReportedApp.GatewaySup]]}},
                 {DynamicSupervisor, name: ReportedApp.Dyn, strategy: :one_for_one}]
@@ -316,6 +329,7 @@ defmodule ReportedApp do
     Process.sleep(20)
     spawn(fn -> RecipePage.get("lasagne") end)
     for _ <- 1..2, do: spawn(fn -> Boards.open("wb-1") end)
+    for name <- ["Anna", "Jonas", "Ines"], do: Kiosk.pickup(name)
     Rental.reserve_or_release("Fair", [{"chair", 10}, {"tent", 5}])
     Rental.reserve_all("Wedding", [{"chair", 60}, {"tent", 5}])
     Stock.free("chair")
@@ -338,7 +352,7 @@ SPECS = ["Vouchers.handle_call/3 :: return", "Vouchers.redeem/1 :: return", "Til
          "Catalog.price/1 :: return", "Catalog.put/2 :: return", "Catalog.put_many/1 :: return",
          "PriceCache.price/1 :: return", "PriceCache.handle_call/3 :: return", "PriceCache.handle_cast/2 :: return",
          "PriceCache.invalidate/1 :: return", "Admin.set_price/2 :: return", "Promo.run/2 :: return",
-         "Stock.hold/3 :: return", "Stock.free/1 :: return", "Stock.handle_call/3 :: return", "Stock.release/3 :: return", "Rental.reserve_all/2 :: return",
+         "Kiosk.handle_call/3 :: return", "Stock.hold/3 :: return", "Stock.free/1 :: return", "Stock.handle_call/3 :: return", "Stock.release/3 :: return", "Rental.reserve_all/2 :: return",
          "Rental.reserve_or_release/2 :: return", "Poller.handle_info/2 :: return", "Jobs.next/0 :: return", "ReportedApp.run/0 :: return"]
 
 NEUTRAL = "the numbers in the shop look wrong"
@@ -469,3 +483,9 @@ def test_a_wrong_value_computed_from_what_the_refused_request_left_is_its_effect
     assert origins and all(f.caused_by == kept.id for f in origins), [(f.title, f.caused_by) for f in origins]
     # the twin: the same value with no refused request behind it stays a first cause
     assert not [f for f in book.of_kind("value_origin") if f.caused_by and "40" not in f.title]
+
+
+def test_a_text_composed_anew_is_not_served_from_the_state(view):
+    book = _facts(view, "runners with accents get 'No registration found' at the kiosk")
+    assert not book.of_kind("served_for_other_request"), [f.title for f in book.of_kind("served_for_other_request")]
+    assert [f for f in book.of_kind("value_origin") if f.culprit.module == "Kiosk"]
