@@ -69,6 +69,11 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
                ("dist:", "call:cycle:across_nodes", "exception:noconnection", "exit:noconnection"), ()),
     "busy": (r"\bcpu\b|\bbusy\b|\bspin\w*|\bhot\b|\bload\b|\bschedulers?\b|\breductions\b",
              ("callback:rate_high", "reductions:high", "timer:leak", "mailbox:growing"), ()),
+    # the machine itself is busy (not "the shop was busy": many customers): what the user watched over
+    # time that a short capture cannot show — it lifts a steady loop (Finding.lifted_by), weighs nothing
+    "cpu": (r"\bcpu\b|\bspin\w*|\bschedulers?\b|\breductions\b|\bpegged\b|\b100 ?%|\bload average\b"
+            r"|\bbusy (?:doing nothing|loop\w*|wait\w*)|\b(?:core|machine|server|node|vm|beam)s? (?:is |are |was |were )?(?:\w+ )?busy\b",
+            (), ()),
     "wrong": (r"\b(?:is|are|was|were|look|looks|comes? out|ends? up) (?:wrong|off|incorrect)\b|\bwrong (?:total|count|value|number|amount|result|data|balance|price|state)s?\b|\bincorrect\b|\bstale\b|\binconsistent\b|\bcounts? (?:are|is) (?:off|low|lower)|\blower than\b"
               r"|\bdoubled?\b|\bduplicat\w*|\bmismatch\w*|\bshould (?:be|have been) (?:far |much |a lot )?(?:higher|lower|more|less|bigger|smaller)\b",
               ("ets:read_modify_write", "state:", "return:", "message:no_effect", "pubsub:", "data:"), ()),

@@ -108,6 +108,7 @@ VOCABULARY: dict[str, str] = {
     "data:term_order_compare": "dates or times picked by Erlang term order (struct fields, day first) instead of in time",
     "state:counter_not_reset": "an integer state field only grows (attempts, errors), a function's result grows with it (a backoff delay), and the state went back to its healthy status without setting it back",
     "state:demand_lost": "a function set a demand/credit field from a to 0 while handing out fewer than a entries of a queue; later entries wait with the field at 0",
+    "state:partial_not_undone": "a function took several steps through another module, one failed and it returned that error without undoing the steps that worked",
     "state:error_cached": "an {:error, _} result is stored in the process state and served from there to later calls",
     "data:sum_mismatch": "a function splits an integer argument into near-equal parts that do not add up to it (a remainder lost)",
     "data:value_origin": "a value the symptom states first occurs in the return of an application function whose arguments (and the state it was given) do not hold it",

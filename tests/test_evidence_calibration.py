@@ -195,8 +195,9 @@ def test_a_steady_tick_is_weak_evidence(book):
     assert f.weak and "same rate" in f.weak, f.weak
     rel = relevance(book, NEUTRAL)
     assert rel[f.id] <= WEAK_FACT < MIN_VERDICT
-    # a user who says the CPU is busy makes the loop count in full
+    # a user who says the CPU is busy makes the loop count in full; a busy shop (many customers) does not
     assert relevance(book, "one CPU core is busy all the time")[f.id] >= MIN_VERDICT
+    assert relevance(book, "our support chat was busy all morning")[f.id] <= WEAK_FACT
     # …and so does one who says how often it should run
     assert relevance(book, "a gateway is only supposed to check in twice a minute")[f.id] >= MIN_VERDICT
 

@@ -86,13 +86,18 @@ def test_normal_exits(reason, normal):
     ("the node's memory keeps climbing for hours", {"gradual"}),
     ("the poller crashes over and over", {"crash"}),
     ("all logged-in users are logged out at the same moment", {"cascade"}),
-    ("CPU is busy all the time", {"busy"}),
+    ("CPU is busy all the time", {"busy", "cpu"}),
+    ("one core is pegged at 100%", {"cpu"}),
     ("the page view counter ends lower than the number of requests", {"wrong"}),
     ("every blip freezes the board, each freeze longer than the one before", {"escalating"}),
     ("since the outage the retry delay keeps getting longer", {"escalating"}),
 ])
 def test_symptom_claims(symptom, expected):
     assert expected <= set(claims(symptom))
+
+
+def test_a_busy_shop_is_not_a_busy_machine():
+    assert "cpu" not in claims("during the outage our support chat was busy")
 
 
 def test_an_ordinary_slow_symptom_is_not_escalating():

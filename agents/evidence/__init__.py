@@ -39,7 +39,12 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   value they are named by lost information, and (:mod:`.spellings`) where one got two spellings;
   :mod:`.pitfalls` — well-known code
   pitfalls of the sources (knowledge/source/pitfalls) in functions the recording shows ran
-  (given ``code``);
+  (given ``code``); :mod:`.compensation` — a refused multi-step request that keeps the steps
+  that worked;
+- calibration by the symptom's words: :mod:`.reported` — a failure the user reports is the end
+  of the chain, not an error dropped (used by :mod:`.ignored`); :mod:`.expected` — a slowness
+  the user calls expected blames the caller that did not survive it; :mod:`.stopped` — a child
+  stopped on request (used by :mod:`.supervision`);
 - the analyses in :mod:`~elixir_scope.agents.detectors` — call cycles, slow callbacks,
   mailbox growth, state corrupted by an earlier message, ETS read-modify-write races,
   publishes nobody hears, process leaks.
@@ -54,8 +59,8 @@ from __future__ import annotations
 
 from ..view import RecordingView
 from . import diag_flow
-from . import (addresses, bursts, byteorder, caught, counters, data, demand, deliveries, failures, growth, ignored,
-               lazy, nodes, ordering, paging, pitfalls, postponed, provenance, rates, readiness, receives, replies,
+from . import (addresses, bursts, byteorder, caught, compensation, counters, data, demand, deliveries, expected,
+               failures, growth, ignored, lazy, nodes, ordering, paging, pitfalls, postponed, provenance, rates, readiness, receives, replies,
                resources, rounding, shutdown, signals, stale, statem, supervision, timeouts, transforms, values,
                variants, waits, zones)
 from .book import FactBook
@@ -128,8 +133,8 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         _link_lost_to_crash,
         supervision.init_calls_parent,
         supervision.already_started,
-        waits.blocked_chains, failures.link_calls,
-        ignored.ignored_errors, caught.caught_failures, ignored.no_effect_messages, rates.hot_callbacks, rates.rate_changes,
+        waits.blocked_chains, failures.link_calls, lambda v, b: expected.expected_slowness(v, b, symptom),
+        lambda v, b: ignored.ignored_errors(v, b, symptom), caught.caught_failures, ignored.no_effect_messages, rates.hot_callbacks, rates.rate_changes,
         statem.statem_events, postponed.postponed_events, signals.normal_exits, growth.state_growth,
         receives.nested_receive_lost, deliveries.duplicate_deliveries, ordering.early_messages,
         readiness.answered_before_ready,
@@ -143,7 +148,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         counters.counters_not_reset, demand.demand_lost,
         transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined,
         rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders,
-        *provenance.analyses(symptom), *diag_flow.analyses(symptom),
+        *provenance.analyses(symptom), *diag_flow.analyses(symptom), compensation.partial_failures,
     ]
     if code is not None:
         def code_pitfalls(v: RecordingView, b: FactBook) -> None:

@@ -13,7 +13,7 @@ it stands in for a real answer: a price computed with a neutral factor, a rate l
 
 Throws are left out: ``throw``/``catch`` is ordinary control flow. A caller that calls the same
 function again and gets an answer (a retry) did not fall back, nor did one that returned an
-error of its own (it passed the failure on).
+error of its own, or replied one (`{:reply, {:error, _}, state}`): it passed the failure on.
 """
 
 from __future__ import annotations
@@ -49,6 +49,12 @@ def _catcher(c: Call) -> tuple[Call, Call] | None:
     return top, p
 
 
+def _replies_error(value: Any) -> bool:
+    """A callback that answers its caller ``{:reply, {:error, _}, state}`` passed the failure on as an
+    error of its own: it refused, it did not stand a normal value in for the answer."""
+    return isinstance(value, tuple) and len(value) == 3 and R.atom_name(value[0]) == "reply" and is_error(value[1])
+
+
 def _retried(catcher: Call, failed: Call, children: dict[int, list[Call]]) -> bool:
     return any(k.call_id != failed.call_id and k.ts > failed.ts and k.outcome == "return"
                and (k.module, k.function, k.arity) == (failed.module, failed.function, failed.arity)
@@ -73,7 +79,8 @@ def caught_failures(view: RecordingView, book: FactBook) -> None:
             continue
         top, p = found
         seen_tops.add(top.call_id)
-        if is_error(p.value) or fmt(R.core(reason), 200) in fmt(p.value, 2000) or _retried(p, top, children):
+        if is_error(p.value) or _replies_error(p.value) or fmt(R.core(reason), 200) in fmt(p.value, 2000) \
+                or _retried(p, top, children):
             continue
         groups[(p.module, p.function, p.arity, top.module, top.function, top.arity)].append((top, p, cls, reason))
     for key in sorted(groups):

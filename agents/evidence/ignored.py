@@ -20,9 +20,15 @@ from ..view import Call, RecordingView, fmt, is_app_module, is_atom
 from .book import FactBook
 from .common import (callback_states, culprit_of, is_error, is_generated, is_success, message_senders,
                      message_shape)
+from .reported import reported, symptom_words
 
 
-def ignored_errors(view: RecordingView, book: FactBook) -> None:
+def ignored_errors(view: RecordingView, book: FactBook, symptom: str = "") -> None:
+    """``symptom``: the user's words — an error the user reports was not dropped (see :func:`_reported`),
+    unless the user also says nothing showed an error (then it was dropped, whatever else they know)."""
+    from ..hypotheses import claims   # the symptom's claims (imported here: hypotheses imports this package)
+
+    words = set() if "quiet" in claims(symptom) else symptom_words(symptom)
     groups: dict[tuple, list[tuple[Call, Call]]] = defaultdict(list)
     for c in view.calls:
         if c.outcome != "return" or not is_error(c.value) or not is_app_module(c.module) or is_generated(c.function):
@@ -56,7 +62,27 @@ def ignored_errors(view: RecordingView, book: FactBook) -> None:
             severity="high", confidence=(min(0.7, 0.5 + 0.05 * len(pairs)) if is_success(p.value)
                                          else min(0.55, 0.43 + 0.02 * len(pairs))),
             culprit=culprit_of(view, p, c.value), evidence=ev, signatures=["return:error_ignored", "return:error"],
-            fix_hint=fix), pid=p.pid, ts=c.end_ts)
+            fix_hint=fix, weak=_reported(pairs, words)), pid=p.pid, ts=c.end_ts)
+
+
+def _reported(pairs: list[tuple[Call, Call]], words: set[str]) -> str | None:
+    """Why the error is no evidence of being dropped: the user reports it — its reason, or what
+    the caller answered instead (a status code, a refusal), is in the symptom's words. The
+    error reached whoever asked; it is the end of the causal chain, and its cause is where the
+    callee decided it, not the caller that passed it on. None when the symptom does not name it."""
+    for p, c in pairs:
+        reason = c.value[1:] if isinstance(c.value, tuple) else None
+        answer = p.value[1] if (isinstance(p.value, tuple) and len(p.value) == 3 and is_atom(p.value[0], "reply")) \
+            else p.value
+        # a caller that says it succeeded answers with data (names, items) the user may mention too:
+        # only a refusal or a status it answered instead speaks for the failure
+        said = (reported(reason, words) if reason is not None else None) or \
+            (reported(answer, words) if not is_success(answer) else None)
+        if said:
+            return (f"the symptom itself reports this failure (\"{said}\"): {c.mfa} returned {fmt(c.value, 60)} and "
+                    f"{p.mfa} answered {fmt(answer, 60)} — the error reached the user, it was not dropped; its cause "
+                    f"is why {c.mfa} decided it (what it read), not the caller that passed it on")
+    return None
 
 
 def _passes_reason(caller: Call, error: Any) -> bool:

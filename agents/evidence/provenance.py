@@ -247,6 +247,8 @@ def served_for_other_requests(view: RecordingView, book: FactBook, values: list[
             c = s.call
             if s.reply is None or not occurs(v, s.reply) or occurs(v, s.request) or not occurs(v, s.state) or s.state.cut:
                 continue
+            if v.kind == "text" and not any(v.text in t and t in s.state.texts for t in s.reply.texts):
+                continue   # the text it answered holds the value but is not one the state kept: composed here
             checked += 1
             if checked > MAX_CHECKS:
                 break

@@ -54,6 +54,7 @@ def hot_callbacks(view: RecordingView, book: FactBook) -> None:
             inner = next(x for x in view.calls_by_pid[pid] if (x.module, x.function, x.arity) == (hm, hf, ha))
             culprit = culprit_of(view, inner, inner.args[0] if len(inner.args) == 1 else inner.args or None)
         steady = _steady(view, pid, hits)
+        paced = None if steady else _paced_by_work(view, pid, hits)
         book.add(Finding(
             detector="hot_callback",
             title=f"{view.label(pid)} runs {c0.mfa} on {shape} {rate:.0f} times a second",
@@ -64,7 +65,7 @@ def hot_callbacks(view: RecordingView, book: FactBook) -> None:
             evidence=[view.call_evidence(h, f"{h.mfa} got {fmt(h.args[0], 60)}") for h in hits[:3]],
             signatures=["callback:rate_high", "reductions:high", "timer:leak"],
             fix_hint="Check the interval (milliseconds, not seconds) and reschedule only once per tick.",
-            weak=steady, lifted_by=["busy", "rate"] if steady else []),
+            weak=steady or paced, lifted_by=["cpu", "rate"] if steady else ["rate"] if paced else []),
             pid=pid, ts=c0.ts)
 
 
@@ -95,6 +96,37 @@ def _steady(view: RecordingView, pid: int, hits: list) -> str | None:
     return (f"{view.label(pid)} ran {first.mfa} at the same rate ({rates[0]:.0f}/s, then {rates[1]:.0f}/s) from its "
             "first tick to its last, and nothing else the process did came before it: a steady tick, by design "
             "or not, is no evidence on its own")
+
+
+POLL_SHARE = 0.8      # share of ticks that ask another module for work: a poll
+POLL_MIN_MS = 10.0    # …rescheduled at human-chosen intervals, not a runaway (a wrong unit gives 1 ms)
+
+
+def _paced_by_work(view: RecordingView, pid: int, hits: list) -> str | None:
+    """Why the loop is no evidence on its own: it is a poll whose pace follows the work it finds —
+    nearly every tick asks another module for work, and the interval to the next tick depends on
+    the answer (e.g. ~20 ms after ``:empty``, ~80 ms after a piece of work), each 10 ms and more:
+    an interval chosen per tick by design. None otherwise."""
+    calls = view.calls_by_pid.get(pid, [])
+    by_answer: dict[str, list[float]] = {}
+    for a, b in zip(hits, hits[1:]):
+        ask = next((x for x in calls if x.parent is a and is_app_module(x.module) and x.module != a.module
+                    and x.outcome == "return"), None)
+        if ask is not None:
+            v = ask.value
+            shape = (f"{{{fmt(v[0], 30)}, …}}" if isinstance(v, tuple) and v else fmt(v, 40))
+            by_answer.setdefault(shape, []).append((b.ts - a.ts) * 1000.0 / view.time_unit)
+    if sum(len(g) for g in by_answer.values()) < POLL_SHARE * (len(hits) - 1):
+        return None
+    medians = {k: sorted(g)[len(g) // 2] for k, g in by_answer.items() if len(g) >= 3}
+    if len(medians) < 2:
+        return None
+    (fast_k, lo), (slow_k, hi) = min(medians.items(), key=lambda kv: kv[1]), max(medians.items(), key=lambda kv: kv[1])
+    if lo < POLL_MIN_MS or hi < 2 * lo:
+        return None
+    return (f"{view.label(pid)} polls: each {hits[0].mfa} asks another process for work and reschedules itself by "
+            f"the answer (about {lo:.0f} ms after {fast_k}, {hi:.0f} ms after {slow_k}) — a pace chosen by design, "
+            "following the work, is no evidence on its own")
 
 
 def _fed_by_others(view: RecordingView, pid: int, hits: list) -> int:

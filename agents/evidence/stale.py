@@ -4,7 +4,7 @@ dictionary, a boot-time copy in ``:persistent_term``, a cache) that the change n
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``stale_read`` | after a write set a key to a value (``Application.put_env``, ``:persistent_term.put``, an ETS insert, an application setter ``f(key, value)`` returning ``:ok``, or a ``set_…``/``put_…``/``update_…`` function given a map of keys), a one-argument reader of that key returned a different value of the same kind — and the reader demonstrably reads that data: another reader returned the new value for the key, or it returned the written value for another key of the same write (an application setter not named ``set_…``/``put_…``/``update_…`` … weighs less: it may add or count rather than set) | the reader when another reader sees the new value (it keeps a copy); else the function that made the write (it wrote where the readers do not look) |
+| ``stale_read`` | after a write set a key to a value (``Application.put_env``, ``:persistent_term.put``, an ETS insert, an application setter ``f(key, value)`` returning ``:ok``, or a ``set_…``/``put_…``/``update_…`` function given a map of keys), a one-argument reader of that key returned a different value of the same kind — and the reader demonstrably reads that data: another reader returned the new value for the key, or it returned the written value for another key of the same write (an application setter not named ``set_…``/``put_…``/``update_…`` … weighs less: it may add or count rather than set) | the reader when another reader sees the new value (it keeps a copy) — unless another write path of the same data tells the copy's holder while it writes and this one does not: then that write path; else the function that made the write (it wrote where the readers do not look) |
 
 Only scalar values count (numbers, strings): a reader that builds something new from the key
 is not a copy of it. Two readers that already answered differently for the key before the write
@@ -200,7 +200,7 @@ def stale_reads(view: RecordingView, book: FactBook) -> None:
             continue
         # the write to name: when nobody reads the new value, the store write (its caller wrote it there)
         w = ws[-1] if others else next((w for w in ws if w.store), ws[-1])
-        _add(view, book, r, w, len(stale), others, same_store)
+        _add(view, book, r, w, len(stale), others, same_store, writes)
 
 
 def _disagreed_before(reads: list[Call], r: Call, o: Call, w: _Write) -> bool:
@@ -235,8 +235,42 @@ def _confidence(w: _Write, same_store: list[Call]) -> float:
     return 0.6
 
 
+def _path(w: _Write) -> Call:
+    """The application function that asked for the write: the caller of an application setter
+    (``Promo.run/2`` calling ``Catalog.put_many/1``), else the writer frame itself."""
+    f = _writer_frame(w)
+    p = f.parent
+    return p if p is not None and is_app_module(p.module) and not p.function.startswith("-") else f
+
+
+def _tells(view: RecordingView, path: Call, holder: Call, reader: Call) -> bool:
+    """``path`` sent the copy's holder a message while it ran, or called its module's API (other
+    than the reader): an invalidation, a refresh."""
+    end = path.end_ts if path.end_ts is not None else path.ts
+    if any(m.sender == path.pid and m.receiver == holder.pid and m.send_ts is not None and path.ts <= m.send_ts <= end
+           for m in view.messages):
+        return True
+    return any(c.module == holder.module and (c.function, c.arity) != (reader.function, reader.arity)
+               and path.ts <= c.ts <= end for c in view.calls_by_pid.get(path.pid, []))
+
+
+def _skipped_refresh(view: RecordingView, writes: list[_Write], w: _Write, holder: Call,
+                     reader: Call) -> tuple[Call, Call] | None:
+    """(the write path of ``w``, another write path of the same data) when the other one tells the
+    copy's holder while it writes (an invalidation, a refresh) and ``w``'s does not."""
+    path = _path(w)
+    if path.pid == holder.pid or _tells(view, path, holder, reader):
+        return None
+    for w2 in writes:
+        p2 = _path(w2)
+        if w2.call.call_id != w.call.call_id and w2.call.module == w.call.module and p2.call_id != path.call_id \
+                and (p2.module, p2.function) != (path.module, path.function) and _tells(view, p2, holder, reader):
+            return path, p2
+    return None
+
+
 def _add(view: RecordingView, book: FactBook, r: Call, w: _Write, n: int, others: list[Call],
-         same_store: list[Call]) -> None:
+         same_store: list[Call], writes: list[_Write]) -> None:
     key, x = fmt(r.args[0], 60), fmt(_unwrap(r.value), 60)
     written = f"{fmt(w.value, 60)}"
     wcall = w.call
@@ -258,6 +292,16 @@ def _add(view: RecordingView, book: FactBook, r: Call, w: _Write, n: int, others
                "earlier (a memo in the process dictionary or the state, a boot-time copy) that nothing refreshes")
         fix = ("Read the current value where it is kept (no private copy), or invalidate/refresh the copy when the "
                "value changes (subscribe to the change, or give the memo a short TTL).")
+        skipped = _skipped_refresh(view, writes, w, server or r, r)
+        if skipped is not None:
+            # the copy works for the writes that tell it: the write path that does not is at fault
+            path, telling = skipped
+            culprit = culprit_of(view, path, path.args[0] if path.args else None)
+            ev.append(view.end_evidence(telling, f"{telling.mfa} wrote and told {view.label((server or r).pid)}"))
+            why += (f" — but {telling.mfa} tells the copy when it writes ({view.label((server or r).pid)} answers "
+                    f"its new values), and {path.mfa} writes without telling it")
+            fix = (f"Make {path.mfa} refresh or invalidate the copy after its write, as {telling.mfa} does (or "
+                   "route every write through one function that does both).")
     else:
         frame = _writer_frame(w)
         culprit = Culprit(module=mod_name(frame.module), function=source_function(frame.function, frame.arity),

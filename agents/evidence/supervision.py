@@ -6,9 +6,9 @@ it, and names already taken.
 | --- | --- | --- |
 | ``restart_loop`` | the same child crashing and being replaced again and again | the first crash's origin |
 | ``sibling_restart`` | one child's crash made its (surviving) supervisor restart healthy siblings | the supervisor's ``init/1`` and strategy |
-| ``not_restarted`` | a supervised child that exited and was not replaced | the callback that ended it |
+| ``not_restarted`` | a supervised child that exited and was not replaced | the callback that ended it — for a child stopped on request (``terminate_child``), the callback whose request to start it again the supervisor refused, else the one that stopped it (:mod:`.stopped`) |
 | ``init_calls_supervisor`` | an ``init/1`` calling the process that is starting it | that ``init/1`` |
-| ``already_started`` | a ``start_link`` finding its name taken | that ``start_link`` |
+| ``already_started`` | a ``start_link`` finding its name taken | that ``start_link`` — in a race to start the same instance (same arguments, one got the name), the caller that turned ``{:already_started, pid}`` into an error |
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from ..findings import Culprit, Finding
 from ..view import Call, RecordingView, fmt, is_app_module, mod_name
 from . import reasons as R
 from .book import FactBook
-from .common import is_error
+from .common import is_error, is_success
 from .failures import CALLBACKS, _culprit, _identity
+from .stopped import stopped_on_request
 
 
 # ----------------------------------------------------------------------------- restarts
@@ -192,11 +193,23 @@ def not_restarted(view: RecordingView, book: FactBook) -> None:
         if last is not None:
             ev.insert(0, view.end_evidence(last, f"{last.mfa} returned {fmt(last.value, 120)}"))
         kind = f" (restart type :{restart})" if restart else ""
+        asked = stopped_on_request(view, parent, e.ts) if R.is_normal(e.reason) else None
+        why = ""
+        if asked is not None and asked.starter is not None and not is_success(asked.answer):
+            # asked to start it again, and nothing started: the request failed, unnoticed
+            culprit = _culprit(view, asked.starter)
+            refused = f"refused ({fmt(asked.answer, 60)})" if asked.answer is not None else "started nothing"
+            why = (f" It was stopped on request ({asked.stopper.mfa} sent {fmt(asked.request, 60)}); "
+                   f"{asked.starter.mfa} then asked for it again with {fmt(asked.start_request, 80)} and the "
+                   f"supervisor {refused}, which went unnoticed.")
+        elif asked is not None and asked.starter is None:
+            culprit = _culprit(view, asked.stopper)
+            why = f" It was stopped on request ({asked.stopper.mfa} sent {fmt(asked.request, 60)}) and never started again."
         fact = book.add(Finding(
             detector="not_restarted", title=f"{ident} exited ({fmt(R.core(e.reason), 40)}) and was not restarted",
             summary=(f"{view.label(e.pid)} ({ident}), a child of {view.label(parent)}{kind}, exited with "
                      f"{fmt(e.reason, 120)} and no replacement was started: it is gone for good, and whatever "
-                     "it did stops happening without an error."),
+                     "it did stops happening without an error." + why),
             severity="high", confidence=(0.7 if restart in ("transient", "temporary") and R.is_normal(e.reason)
                                          else 0.5 if R.is_normal(e.reason) else 0.4),
             culprit=culprit, evidence=ev,
@@ -267,18 +280,45 @@ def already_started(view: RecordingView, book: FactBook) -> None:
     for key in sorted(groups):
         calls = groups[key]
         c = calls[0]
+        culprit = _culprit(view, c, c.args[0] if c.args else None)
+        title = f"{c.mfa} found its name already taken {len(calls)} time(s)"
+        summary = (f"{c.mfa} returned {fmt(c.value, 80)} for {fmt(c.args, 80)}: the name it registers is already held "
+                   "by another process, so the new instance never starts and callers talk to the old one.")
+        loser = _race_loser(view, calls)
+        if loser is not None:
+            # the very instance asked for is running: the caller that turned that into a failure decided wrong
+            culprit = _culprit(view, loser, loser.args[0] if loser.args else None)
+            title = f"{loser.mfa} treats {{:already_started, pid}} as a failure"
+            summary = (f"{c.mfa} was started twice at once with the same arguments ({fmt(c.args, 80)}); the second "
+                       f"start returned {fmt(c.value, 60)} — the process asked for is running — and {loser.mfa} "
+                       f"turned that into {fmt(loser.value, 60)}: a lookup-or-start race whose loser fails instead "
+                       "of using the pid it was given.")
         book.add(Finding(
-            detector="already_started",
-            title=f"{c.mfa} found its name already taken {len(calls)} time(s)",
-            summary=(f"{c.mfa} returned {fmt(c.value, 80)} for {fmt(c.args, 80)}: the name it registers is already held "
-                     "by another process, so the new instance never starts and callers talk to the old one."),
-            severity="high", confidence=0.75, culprit=_culprit(view, c, c.args[0] if c.args else None),
+            detector="already_started", title=title, summary=summary,
+            severity="high", confidence=0.75, culprit=culprit,
             evidence=[view.end_evidence(x, f"{x.mfa}({fmt(x.args, 60)}) returned {fmt(x.value, 60)}") for x in calls[:5]],
             signatures=["registry:already_started", "supervisor:start_error"],
             fix_hint=("Give each instance its own name (a {:via, Registry, {MyRegistry, id}} tuple), or do not "
                       "register instances that are meant to be many."),
-            weak=_trigger_restart(view, calls)),
+            weak=_trigger_restart(view, calls) if loser is None else None),
             pid=c.pid, ts=c.ts)
+
+
+def _race_loser(view: RecordingView, calls: list[Call]) -> Call | None:
+    """The application function that lost a start race and failed: another start with the same
+    arguments got the name (``{:ok, pid}``), and a caller in another process — running while the
+    refused start ran — returned an error. The innermost such caller, else None."""
+    c0 = calls[0]
+    same = {fmt(x.args, 300) for x in calls}
+    if not any((x.module, x.function, x.arity) == (c0.module, c0.function, c0.arity) and x.outcome == "return"
+               and isinstance(x.value, tuple) and x.value and R.atom_name(x.value[0]) == "ok"
+               and fmt(x.args, 300) in same for x in view.calls):
+        return None
+    found = [x for c in calls for x in view.calls
+             if x.pid != c.pid and x.outcome == "return" and is_app_module(x.module) and x.module != c.module
+             and not x.function.startswith("-") and x.end_ts is not None and x.ts <= c.ts <= x.end_ts
+             and is_error(x.value)]
+    return max(found, key=lambda x: (x.ts, x.depth)) if found else None
 
 
 def _trigger_restart(view: RecordingView, calls: list[Call]) -> str | None:
