@@ -55,6 +55,8 @@ def _handled_payload(c: Call) -> Any:
         return None
     if c.function == "handle_cast":
         return (Atom("$gen_cast"), c.args[0])
+    if c.function == "handle_call" and len(c.args) >= 2:
+        return (Atom("$gen_call"), c.args[1], c.args[0])   # the call as it came: its caller's from, then the request
     return c.args[0]
 
 
