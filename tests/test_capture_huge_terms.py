@@ -15,6 +15,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from elixir_scope.agents.context import DiagnosisContext
+from elixir_scope.agents.graph import diagnose
+from elixir_scope.agents.state import DiagnosisInput
 from elixir_scope.instrument.capture import CapturePlan, RunningModule
 from elixir_scope.instrument.dist import Node
 from elixir_scope.instrument.etf import Atom, Charlist
@@ -79,10 +82,15 @@ end
 
 
 @pytest.fixture(scope="module")
-def huge_node(tmp_path_factory):
+def huge_src(tmp_path_factory):
     src = tmp_path_factory.mktemp("huge") / "huge.ex"
     src.write_text(JOURNAL)
-    node = start_node("elixir", elixir_files=[src], eval_code=":ok = Huge.start()")
+    return src
+
+
+@pytest.fixture(scope="module")
+def huge_node(huge_src):
+    node = start_node("elixir", elixir_files=[huge_src], eval_code=":ok = Huge.start()")
     yield node
     node.stop()
 
@@ -226,3 +234,23 @@ async def test_stop_and_wait_past_their_timeout_end_the_capture_with_deadline(er
                 break
             await asyncio.sleep(0.05)
         assert await clean(), "the agent or its trace settings were left behind"
+
+
+async def test_the_diagnosis_of_an_app_with_huge_replies_completes(huge_src, tmp_path, kb_index_dir):
+    """The held-out failure end to end: the diagnosis records the app while the exporter is
+    killed building the big journal, its capture ends on time, and the report is written."""
+    node = start_node("elixir", elixir_files=[huge_src], eval_code=":ok = Huge.start()")
+    store = TraceStore.open(tmp_path / "diag.db")
+    try:
+        async with Node() as dist:
+            conn = await dist.connect(node.name, cookie=node.cookie)
+            ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, knowledge_dir=kb_index_dir)
+            report = await diagnose(DiagnosisInput(
+                symptom="exporting the journal of our biggest client fails every time; small clients work",
+                node=node.name, trigger="Huge.trigger()", seconds=1.0, source_path=str(huge_src.parent)), ctx)
+    finally:
+        node.stop()
+    assert report.recording_id is not None
+    assert report.capture["end_reason"] == "stopped", report.capture
+    assert report.capture["stored"] == store.recording(report.recording_id).stats.event_count > 0
+    store.close()
