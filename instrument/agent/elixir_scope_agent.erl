@@ -771,7 +771,7 @@ fast_rec(_, _) -> none.
 fast_rec(Kind, PI, Aux, Term, Mono, Uniq, #st{fast_pre = Pre} = S, false) when is_integer(PI), Pre =/= slow ->
     %% payload/4's own fast path, inlined: the term encoded once, no key or marker text in it
     %% (Pre: the redaction precheck; none when nothing is redacted), within max_term. A term
-    %% over max_term is never encoded whole here (payload_sized/6)
+    %% over max_term is never encoded whole here (payload_sized/5)
     Max = S#st.max_term,
     case erlang:external_size(Term) of
         Size when Size =< Max ->
@@ -1581,7 +1581,7 @@ cut(T, B, D, R) when is_list(T) -> cut_string(cut_list(T, B - 5, D, R, []), R);
 cut(T, B, D, R) when is_tuple(T) ->
     {L, B2} = cut_elems(tuple_to_list(T), B - 5, D, R, []),
     {list_to_tuple(L), B2};
-cut(T, B, D, R) when is_map(T) -> cut_map(maps:to_list(T), B - 6, D, R, []);
+cut(T, B, D, R) when is_map(T) -> cut_map(maps:next(maps:iterator(T)), map_size(T), B - 6, D, R, []);
 cut(T, B, _D, _R) when is_bitstring(T) -> {'$truncated', B - 12};
 cut(T, B, _D, _R) -> {T, B - erlang:external_size(T)}.
 
@@ -1600,12 +1600,14 @@ cut_elems([H | T], B, D, R, Acc) ->
     {H2, B2} = cut(H, B, D + 1, R),
     cut_elems(T, B2, D, R, [H2 | Acc]).
 
-cut_map([], B, _D, _R, Acc) -> {maps:from_list(Acc), B};
-cut_map(Rest, B, _D, _R, Acc) when B =< 0 ->
-    {maps:from_list([{'$truncated', length(Rest)} | Acc]), 0};
-cut_map([{K, V} | T], B, D, R, Acc) ->
+%% Pairs taken one by one from an iterator (a huge map is never listed whole); Left: how many
+%% pairs are not taken yet.
+cut_map(none, _Left, B, _D, _R, Acc) -> {maps:from_list(Acc), B};
+cut_map(_Next, Left, B, _D, _R, Acc) when B =< 0 ->
+    {maps:from_list([{'$truncated', Left} | Acc]), 0};
+cut_map({K, V, I}, Left, B, D, R, Acc) ->
     {V2, B2} = cut(V, B - erlang:external_size(K), D + 1, R),
-    cut_map(T, B2, D, R, [{K, V2} | Acc]).
+    cut_map(maps:next(I), Left - 1, B2, D, R, [{K, V2} | Acc]).
 
 %% The first N bytes of a binary; with the value rules on, a prefix showing a secret marker is
 %% that of the redacted string (strings up to 1 MB, as redact_value/2), else '[REDACTED]'.
