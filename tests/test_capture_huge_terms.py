@@ -254,3 +254,33 @@ async def test_the_diagnosis_of_an_app_with_huge_replies_completes(huge_src, tmp
     assert report.capture["end_reason"] == "stopped", report.capture
     assert report.capture["stored"] == store.recording(report.recording_id).stats.event_count > 0
     store.close()
+
+
+SUSPEND_AGENT = """
+agent = Enum.find(Process.list(), fn p ->
+  match?({:initial_call, {:elixir_scope_agent, :init, 3}}, Process.info(p, :initial_call))
+end)
+spawn(fn -> :erlang.suspend_process(agent); Process.sleep(:infinity) end)
+Huge.trigger()
+"""
+
+
+@pytest.mark.slow  # every capture round waits out its stop (30 s) on the suspended agent
+async def test_the_diagnosis_goes_on_when_its_capture_ends_with_deadline(huge_src, tmp_path, kb_index_dir):
+    """The trigger suspends the agent (a node too busy to run it): the capture's stop runs out
+    of time, the capture ends with `deadline`, and the diagnosis still writes its report."""
+    node = start_node("elixir", elixir_files=[huge_src], eval_code=":ok = Huge.start()")
+    store = TraceStore.open(tmp_path / "diag.db")
+    try:
+        async with Node() as dist:
+            conn = await dist.connect(node.name, cookie=node.cookie)
+            ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, knowledge_dir=kb_index_dir)
+            report = await diagnose(DiagnosisInput(
+                symptom="exporting the journal of our biggest client fails every time; small clients work",
+                node=node.name, trigger=SUSPEND_AGENT, seconds=0.5, source_path=str(huge_src.parent)), ctx)
+        ends = [r.end_reason for r in store.recordings()]
+    finally:
+        node.stop()
+    assert ends and ends[0] == "deadline", ends
+    assert report.recording_id is not None and report.verdict
+    store.close()
