@@ -8,7 +8,8 @@ returns, messages, default redaction), and one killed by ``max_heap_size`` while
 mid-call; the capture stops with ``stopped``, the huge payloads are cut to ``max_term_bytes``
 with their shape and a secret inside them redacted. And ``stop``/``wait`` never raise on a
 timeout: a stuck agent ends the capture with ``deadline``, a gap that counts what the agent
-held, the records kept and the agent's trace settings removed."""
+held, the records kept and the agent's trace settings removed. A diagnosis completes on the
+app, and goes on when its capture ends with ``deadline``."""
 
 from __future__ import annotations
 
@@ -265,6 +266,7 @@ Huge.trigger()
 """
 
 
+@pytest.mark.timeout(900)
 @pytest.mark.slow  # every capture round waits out its stop (30 s) on the suspended agent
 async def test_the_diagnosis_goes_on_when_its_capture_ends_with_deadline(huge_src, tmp_path, kb_index_dir):
     """The trigger suspends the agent (a node too busy to run it): the capture's stop runs out
