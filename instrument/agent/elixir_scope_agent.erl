@@ -95,6 +95,7 @@ stop_capture(Agent, Timeout) ->
 init(Caller, Ref, {Owner, Config}) ->
     process_flag(trap_exit, true),
     process_flag(message_queue_data, off_heap),
+    put(es_memo, true),
     C = fun(K, D) -> maps:get(K, Config, D) end,
     S00 = #st{owner = Owner,
              tu = erlang:convert_time_unit(1, second, native),
@@ -1533,7 +1534,15 @@ redact_value(B, #{vpats := VPats, vpre := VPre}) when VPats =/= [], byte_size(B)
 redact_value(B, _) -> {B, false}.
 
 
-sensitive(Key, R) when is_atom(Key); is_binary(Key) ->
+sensitive(Key, R) when is_atom(Key) ->
+    %% atom keys repeat (every map of a list of records has the same ones): in the agent, which
+    %% has one set of rules for its life (es_memo, set by init/3), each is matched once
+    case get(es_memo) =:= true andalso get({es_sensitive, Key}) of
+        false -> key_match(Key, R);
+        undefined -> V = key_match(Key, R), put({es_sensitive, Key}, {V}), V;
+        {V} -> V
+    end;
+sensitive(Key, R) when is_binary(Key) ->
     key_match(Key, R);
 sensitive(Key, R) when is_list(Key), Key =/= [] ->
     case io_lib:printable_unicode_list(Key) of
