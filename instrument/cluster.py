@@ -211,9 +211,25 @@ class ClusterCapture:
         finally:
             self.state = SessionState.ENDED
 
+    async def ended(self, timeout: float) -> ClusterResult | None:
+        """The result if the capture ends within ``timeout`` seconds, else None and it goes
+        on: for progress loops (``wait`` ends a capture that outlives its timeout)."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except TimeoutError:
+            return None
+        return self._result
+
     async def wait(self, timeout: float | None = None) -> ClusterResult:
-        """Wait until every node's part has ended and the recording is finished."""
-        await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        """Wait until every node's part has ended and the recording is finished. Past
+        ``timeout`` seconds every part still running is ended with ``deadline``
+        (``CaptureSession.wait``) and the result returned: a timeout is never raised."""
+        if timeout is not None and not self._task.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except TimeoutError:
+                await asyncio.gather(*(s.wait(0) for s in self.sessions if s.state is SessionState.RUNNING))
+        await asyncio.shield(self._task)
         assert self._result is not None
         return self._result
 

@@ -13,8 +13,11 @@ our mailbox fires, and the agent removes its trace flags and patterns and exits.
 Never hanging: the session monitors the agent. If the agent dies without its ``es_done``
 (killed, crashed), the capture ends with ``agent_down`` and a gap (a cleaner process on the
 node removes what the agent had set). If the agent neither finishes nor dies by
-``max_seconds`` + ``grace_seconds`` (limits.py), the session asks it to stop once more and then
-ends the capture itself with ``deadline`` and a gap. Everything stored so far is kept.
+``max_seconds`` + ``grace_seconds`` (limits.py), or by the ``timeout`` given to ``stop`` or
+``wait``, the session asks it to stop once more (2 s), kills it if it does not (the cleaner
+removes its trace settings), stores the batches that arrived, and ends the capture itself with
+``deadline`` and a gap counting the events the agent had traced but not sent. Everything
+stored so far is kept; ``stop`` and ``wait`` return that result, they never raise on a timeout.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ from ..store import StoreError
 
 _ES_BATCH, _ES_DONE, _ES_ACK = Atom("es_batch"), Atom("es_done"), Atom("es_ack")
 _DOWN = Atom("DOWN")
+# after stop/wait ran out of time: how long the receiving task may take to end with `deadline`
+# (ask the agent 3 s, kill it 3 s, its last batches 3 s) before the capture is ended without it
+_END_NOW_SECONDS = 15.0
 
 
 
@@ -94,6 +100,7 @@ class CaptureSession:
         self._t0 = time.monotonic()
         self._deadline = self._t0 + float(limits.max_seconds) + float(limits.grace_seconds)
         self._result: CaptureResult | None = None
+        self._deadline_why = ""  # set when stop/wait ran out of time (the deadline gap says so)
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"capture {conn.node_name}")
 
     @classmethod
@@ -152,12 +159,14 @@ class CaptureSession:
         mbox, conn = self._mbox, self.conn
         try:
             while True:
+                # checked on every round, not only when idle: a steady stream of batches must
+                # not keep a capture past its deadline
+                if time.monotonic() >= self._deadline and not conn.closed.is_set():
+                    return await self._deadline_passed()
                 msgs = mbox.drain(64)
                 if not msgs:
                     if conn.closed.is_set():
                         return self._node_lost()
-                    if time.monotonic() >= self._deadline:
-                        return await self._deadline_passed()
                     try:
                         msgs = [await mbox.receive(timeout=0.25)]
                     except TimeoutError:
@@ -289,28 +298,60 @@ class CaptureSession:
         self._result = CaptureResult(self.recording.id, self.conn.node_name, "agent_down", st, detail)
 
     async def _deadline_passed(self) -> None:
-        """max_seconds + grace went by without the agent's end: ask it to stop (bounded) and
-        end here, whatever it does."""
+        """The deadline went by without the agent's end (max_seconds + grace, or the timeout
+        of ``stop``/``wait``): ask it to stop (2 s), kill it if it does not answer (a node too
+        busy, an agent stuck on a term), and end here, whatever it does."""
+        stopped = False
         try:
-            await self.conn.rpc(MODULE, "stop_capture", [self.agent, 2000], timeout=3.0)
+            reply = await self.conn.rpc(MODULE, "stop_capture", [self.agent, 2000], timeout=3.0)
+            stopped = isinstance(reply, tuple) and len(reply) == 2 and reply[0] == Atom("ok")
         except (NodeDown, RpcError, RpcTimeout):
             pass
-        # batches that arrived meanwhile are stored before ending
-        for msg in self._mbox.drain(1000):
-            if type(msg) is tuple and len(msg) == 6 and msg[0] == _ES_BATCH:
-                try:
-                    self.stored += self.recording.ingest_batch(self.node_id, msg[3], msg[4])
-                    self.last_stats = msg[5]
-                except StoreError:
+        killed = False
+        if not stopped and not self.conn.closed.is_set():
+            try:  # the cleaner on the node removes the trace flags and patterns it had set
+                await self.conn.rpc("erlang", "exit", [self.agent, Atom("kill")], timeout=3.0)
+                killed = True
+            except (NodeDown, RpcError, RpcTimeout):
+                pass
+        # batches that arrived meanwhile are stored before ending (an agent that stopped sends
+        # its last batches and then its end: wait a little for that end)
+        until = time.monotonic() + (3.0 if stopped else 0.0)
+        while True:
+            msgs = self._mbox.drain(1000)
+            if not msgs:
+                if time.monotonic() >= until:
                     break
-            elif type(msg) is tuple and len(msg) == 4 and msg[0] == _ES_DONE:
-                return self._done(msg[2], msg[3])
+                try:
+                    msgs = [await self._mbox.receive(timeout=max(0.01, until - time.monotonic()))]
+                except (TimeoutError, MailboxClosed):
+                    break
+            for msg in msgs:
+                if type(msg) is tuple and len(msg) == 6 and msg[0] == _ES_BATCH:
+                    try:
+                        self.stored += await asyncio.to_thread(
+                            self.recording.ingest_batch, self.node_id, msg[3], msg[4])
+                        self.last_stats = msg[5]
+                    except StoreError:
+                        return self._end_deadline(killed)
+                elif type(msg) is tuple and len(msg) == 4 and msg[0] == _ES_DONE:
+                    return await asyncio.to_thread(self._done, msg[2], msg[3])
+        self._end_deadline(killed)
+
+    def _end_deadline(self, killed: bool) -> None:
+        """End the capture here with ``deadline``: a gap counting what the agent had traced
+        but not sent at its last report (at least that many events are missing)."""
         st = _stats(self.last_stats, self.stored)
-        limit = float(self.limits.max_seconds)
-        detail = (f"the agent did not end within max_seconds ({limit:g}s) + grace_seconds "
-                  f"({float(self.limits.grace_seconds):g}s); the "
-                  "capture was ended here. Events after this point are missing (count unknown)")
-        self.recording.add_gap(self.node_id, ts=self._now_ts(), count=0, reason="deadline", detail=detail)
+        lost = max(0, st.offered - st.sent - st.dropped)
+        why = self._deadline_why or (
+            f"the agent did not end within max_seconds ({float(self.limits.max_seconds):g}s) + "
+            f"grace_seconds ({float(self.limits.grace_seconds):g}s)")
+        detail = (f"{why}; the capture was ended here"
+                  + (" and the agent was killed (its trace settings were removed on the node)" if killed else "")
+                  + (f". At least {lost} events the agent had traced but not sent are missing, and "
+                     "any traced after its last report (count unknown)" if lost else
+                     ". Events traced after the agent's last report are missing (count unknown)"))
+        self.recording.add_gap(self.node_id, ts=self._now_ts(), count=lost, reason="deadline", detail=detail)
         self._finish("deadline", {**st.__dict__, "detail": detail})
         self._result = CaptureResult(self.recording.id, self.conn.node_name, "deadline", st, detail)
 
@@ -344,20 +385,58 @@ class CaptureSession:
             detail += " (the store could not even record this gap)"
         self._refused_detail = detail
 
+    async def ended(self, timeout: float) -> CaptureResult | None:
+        """The result if the capture ends within ``timeout`` seconds, else None and it goes
+        on: for progress loops (``wait`` ends a capture that outlives its timeout)."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except TimeoutError:
+            return None
+        return self._result
+
     async def wait(self, timeout: float | None = None) -> CaptureResult:
-        """Wait for the capture to end by itself (a limit, or the node lost)."""
-        await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        """Wait for the capture to end by itself (a limit, or the node lost). Past ``timeout``
+        seconds it is ended here with ``deadline`` (``_deadline_passed``: the agent asked to
+        stop, else killed; what arrived is stored; what the agent still held is counted in a
+        gap) and that result is returned: a timeout is never raised to the caller."""
+        if timeout is not None and not self._task.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except TimeoutError:
+                await self._end_now(f"the capture did not end within {timeout:.1f}s of being waited for")
+        await asyncio.shield(self._task)
         assert self._result is not None
         return self._result
 
-    async def stop(self, timeout: float = 30.0) -> CaptureResult:
-        """Ask the agent to stop; returns once every batch is stored. Idempotent."""
-        if not self._task.done():
+    async def _end_now(self, why: str) -> None:
+        """Make the receiving task end with ``deadline`` at its next round (it checks the
+        deadline on every round: at most one batch's store plus ~0.25 s away); if it is stuck
+        even so (a store call that does not return), end the capture here."""
+        self._deadline_why = why
+        self._deadline = 0.0
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), _END_NOW_SECONDS)
+        except TimeoutError:
+            self._task.cancel()
             try:
-                await self.conn.rpc(MODULE, "stop_capture", [self.agent], timeout=timeout)
-            except (NodeDown, RpcError):
+                await self._task
+            except asyncio.CancelledError:
                 pass
-        return await self.wait(timeout)
+            if self._result is None:
+                await asyncio.to_thread(self._end_deadline, False)
+
+    async def stop(self, timeout: float = 30.0) -> CaptureResult:
+        """Ask the agent to stop; returns once every batch is stored. Past ``timeout`` seconds
+        the capture is ended here with ``deadline`` (see ``wait``); never raises on a timeout.
+        Idempotent."""
+        until = time.monotonic() + timeout
+        if not self._task.done():
+            ask = max(0.5, timeout / 2)  # the agent's own end, then the rest for its last batches
+            try:
+                await self.conn.rpc(MODULE, "stop_capture", [self.agent, int(ask * 1000)], timeout=ask + 1.0)
+            except (NodeDown, RpcError, RpcTimeout):
+                pass
+        return await self.wait(max(0.0, until - time.monotonic()))
 
     async def mark(self, term: Any) -> None:
         """Put a ``mark`` record into the stream (ordered with the node's events)."""

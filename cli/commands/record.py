@@ -178,7 +178,4 @@ async def _follow(session, limits, out: Output, running, otlp=None) -> None:
                        description=f"{session.stored} events (limit {limits.max_events})")
             if otlp is not None:
                 await otlp.tick()
-            try:
-                await session.wait(timeout=0.25)
-            except asyncio.TimeoutError:
-                pass
+            await session.ended(0.25)

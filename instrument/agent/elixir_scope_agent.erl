@@ -23,7 +23,7 @@
 %% - on OTP 27+ it traces inside its own trace session (trace:session_create/3), so it coexists
 %%   with dbg or recon; on older releases it refuses to start when a tracer is already active.
 -module(elixir_scope_agent).
--vsn("17").
+-vsn("18").
 
 -export([version/0, start_capture/2, stop_capture/1, stop_capture/2, snapshot/1,
          init/3, checkpoint_loop/4, cleaner/2]).
@@ -43,7 +43,7 @@
              cleaner, guard_ms = 1000, guard_next = 0, guard_samples = [],
              receive_timeouts = 0, agent_errors = 0, last_guard_offered = 0, guard_window = 0}).
 
-version() -> 17.
+version() -> 18.
 
 %% ---------------------------------------------------------------------------------------------
 %% Public API (called over rpc from Python)
@@ -95,6 +95,7 @@ stop_capture(Agent, Timeout) ->
 init(Caller, Ref, {Owner, Config}) ->
     process_flag(trap_exit, true),
     process_flag(message_queue_data, off_heap),
+    put(es_memo, true),
     C = fun(K, D) -> maps:get(K, Config, D) end,
     S00 = #st{owner = Owner,
              tu = erlang:convert_time_unit(1, second, native),
@@ -770,13 +771,21 @@ fast_rec(_, _) -> none.
 
 fast_rec(Kind, PI, Aux, Term, Mono, Uniq, #st{fast_pre = Pre} = S, false) when is_integer(PI), Pre =/= slow ->
     %% payload/4's own fast path, inlined: the term encoded once, no key or marker text in it
-    %% (Pre: the redaction precheck; none when nothing is redacted), within max_term
-    Bin = term_to_binary(Term),
-    case byte_size(Bin) =< S#st.max_term andalso (Pre =:= none orelse binary:match(Bin, Pre) =:= nomatch) of
-        true ->
-            record_bin(Kind, 0, Mono, Uniq, PI, Aux, Bin);
-        false ->
-            {Payload, Flags} = payload_bin(Term, Bin, S#st.max_term, S#st.redact, false),
+    %% (Pre: the redaction precheck; none when nothing is redacted), within max_term. A term
+    %% over max_term is never encoded whole here (payload_sized/5)
+    Max = S#st.max_term,
+    case erlang:external_size(Term) of
+        Size when Size =< Max ->
+            Bin = term_to_binary(Term),
+            case Pre =:= none orelse binary:match(Bin, Pre) =:= nomatch of
+                true ->
+                    record_bin(Kind, 0, Mono, Uniq, PI, Aux, Bin);
+                false ->
+                    {Payload, Flags} = payload_bin(Term, Bin, Max, S#st.redact, false),
+                    record_bin(Kind, Flags, Mono, Uniq, PI, Aux, Payload)
+            end;
+        Size ->
+            {Payload, Flags} = payload_sized(Term, Size, Max, S#st.redact, false),
             record_bin(Kind, Flags, Mono, Uniq, PI, Aux, Payload)
     end;
 fast_rec(Kind, PI, Aux, Term, Mono, Uniq, S, ByName) when is_integer(PI) ->
@@ -1380,8 +1389,41 @@ payload(Term, Max, Redact) -> payload(Term, Max, Redact, false).
 
 %% ByName: true for the arguments or result of a function whose name is sensitive (mfa_entry/2):
 %% every string in them is redacted.
+%%
+%% Bounded in time and memory whatever the term (a 60,000-entry reply, a state of 100 MB):
+%% erlang:external_size/1 (no allocation, ~0.5 ns per byte, a small fraction of what the
+%% runtime spent copying the term into the trace message) tells the size first. A term within
+%% four times the limit is encoded, redacted and then cut as a whole (a redacted secret
+%% frees room for the rest); a bigger one is cut first (cut/4 visits only what it keeps) and
+%% only what was kept is redacted and encoded. Walking a huge term with the redaction rules
+%% took seconds per term (a key match per map key) and stalled the capture past its end.
 payload(Term, Max, Redact, ByName) ->
-    payload_bin(Term, term_to_binary(Term), Max, Redact, ByName).
+    case erlang:external_size(Term) of
+        Size when Size =< Max -> payload_bin(Term, term_to_binary(Term), Max, Redact, ByName);
+        Size -> payload_sized(Term, Size, Max, Redact, ByName)
+    end.
+
+%% A term over Max whose encoded size is Size.
+payload_sized(Term, Size, Max, Redact, ByName) when Size =< 4 * Max ->
+    payload_bin(Term, term_to_binary(Term), Max, Redact, ByName);
+payload_sized(Term, Size, Max, none, _ByName) ->
+    {truncate(Term, Max, Size), 1};
+payload_sized(_Term, Size, _Max, _Redact, true) ->
+    %% every string of a sensitive function's arguments or result is redacted: of a term this
+    %% big only its size is kept (a cut could keep the prefix of such a string)
+    {term_to_binary({'$truncated', term, Size}), 3};
+payload_sized(Term, Size, Max, Redact, false) ->
+    %% the cut keeps no prefix of a string that shows a secret marker (cut/4); the kept part,
+    %% about Max bytes, then goes through every redaction rule
+    erase(es_cut_redacted),
+    {Kept, _} = cut(Term, Max - 64, 0, Redact),
+    {Kept2, Changed} = redact(Kept, Redact),
+    Red = case Changed orelse erase(es_cut_redacted) =:= true of true -> 2; false -> 0 end,
+    Bin = term_to_binary(Kept2),
+    case byte_size(Bin) =< Max of
+        true -> {Bin, 1 bor Red};
+        false -> {truncate(Kept2, Max, Size), 1 bor Red}
+    end.
 
 %% The same with the term already encoded (Bin).
 payload_bin(Term, Bin, Max, Redact, ByName) ->
@@ -1492,7 +1534,15 @@ redact_value(B, #{vpats := VPats, vpre := VPre}) when VPats =/= [], byte_size(B)
 redact_value(B, _) -> {B, false}.
 
 
-sensitive(Key, R) when is_atom(Key); is_binary(Key) ->
+sensitive(Key, R) when is_atom(Key) ->
+    %% atom keys repeat (every map of a list of records has the same ones): in the agent, which
+    %% has one set of rules for its life (es_memo, set by init/3), each is matched once
+    case get(es_memo) =:= true andalso get({es_sensitive, Key}) of
+        false -> key_match(Key, R);
+        undefined -> V = key_match(Key, R), put({es_sensitive, Key}, {V}), V;
+        {V} -> V
+    end;
+sensitive(Key, R) when is_binary(Key) ->
     key_match(Key, R);
 sensitive(Key, R) when is_list(Key), Key =/= [] ->
     case io_lib:printable_unicode_list(Key) of
@@ -1520,49 +1570,84 @@ truncate(Term, Max, Orig) -> truncate(Term, Max, Orig, Max - 64, 6).
 truncate(_Term, _Max, Orig, _Budget, 0) ->
     term_to_binary({'$truncated', term, Orig});
 truncate(Term, Max, Orig, Budget, Tries) ->
-    {T2, _} = cut(Term, max(Budget, 16), 0),
+    {T2, _} = cut(Term, max(Budget, 16), 0, none),
     Bin = term_to_binary(T2),
     case byte_size(Bin) =< Max of
         true -> Bin;
         false -> truncate(Term, Max, Orig, Budget div 2, Tries - 1)
     end.
 
-cut(_T, B, _D) when B =< 0 -> {'$truncated', 0};
-cut(_T, B, D) when D > 50 -> {'$truncated', B - 12};
-cut(T, B, _D) when is_binary(T) ->
+%% R: none, or the redaction rules (payload_sized/5): a string cut to a prefix then keeps no
+%% part of a secret the rules would have hidden in the whole string.
+cut(_T, B, _D, _R) when B =< 0 -> {'$truncated', 0};
+cut(_T, B, D, _R) when D > 50 -> {'$truncated', B - 12};
+cut(T, B, _D, R) when is_binary(T) ->
     case byte_size(T) =< B of
         true -> {T, B - byte_size(T) - 5};
-        false -> {{'$truncated', binary:part(T, 0, max(0, B - 40)), byte_size(T)}, 0}
+        false -> {{'$truncated', cut_prefix(T, max(0, B - 40), R), byte_size(T)}, 0}
     end;
-cut(T, B, D) when is_list(T) -> cut_list(T, B - 5, D, []);
-cut(T, B, D) when is_tuple(T) ->
-    {L, B2} = cut_elems(tuple_to_list(T), B - 5, D, []),
+cut(T, B, D, R) when is_list(T) -> cut_string(cut_list(T, B - 5, D, R, []), R);
+cut(T, B, D, R) when is_tuple(T) ->
+    {L, B2} = cut_elems(tuple_to_list(T), B - 5, D, R, []),
     {list_to_tuple(L), B2};
-cut(T, B, D) when is_map(T) -> cut_map(maps:to_list(T), B - 6, D, []);
-cut(T, B, _D) when is_bitstring(T) -> {'$truncated', B - 12};
-cut(T, B, _D) -> {T, B - erlang:external_size(T)}.
+cut(T, B, D, R) when is_map(T) -> cut_map(maps:next(maps:iterator(T)), map_size(T), B - 6, D, R, []);
+cut(T, B, _D, _R) when is_bitstring(T) -> {'$truncated', B - 12};
+cut(T, B, _D, _R) -> {T, B - erlang:external_size(T)}.
 
-cut_list([], B, _D, Acc) -> {lists:reverse(Acc), B};
-cut_list(_, B, _D, Acc) when B =< 0 -> {lists:reverse(['$truncated' | Acc]), 0};
-cut_list([H | T], B, D, Acc) ->
-    {H2, B2} = cut(H, B, D + 1),
-    cut_list(T, B2, D, [H2 | Acc]);
-cut_list(Tail, B, D, Acc) ->
-    {T2, B2} = cut(Tail, B, D + 1),
+cut_list([], B, _D, _R, Acc) -> {lists:reverse(Acc), B};
+cut_list(_, B, _D, _R, Acc) when B =< 0 -> {lists:reverse(['$truncated' | Acc]), 0};
+cut_list([H | T], B, D, R, Acc) ->
+    {H2, B2} = cut(H, B, D + 1, R),
+    cut_list(T, B2, D, R, [H2 | Acc]);
+cut_list(Tail, B, D, R, Acc) ->
+    {T2, B2} = cut(Tail, B, D + 1, R),
     {lists:reverse(Acc) ++ T2, B2}.
 
-cut_elems([], B, _D, Acc) -> {lists:reverse(Acc), B};
-cut_elems([_ | T], B, D, Acc) when B =< 0 -> cut_elems(T, B, D, ['$truncated' | Acc]);
-cut_elems([H | T], B, D, Acc) ->
-    {H2, B2} = cut(H, B, D + 1),
-    cut_elems(T, B2, D, [H2 | Acc]).
+cut_elems([], B, _D, _R, Acc) -> {lists:reverse(Acc), B};
+cut_elems([_ | T], B, D, R, Acc) when B =< 0 -> cut_elems(T, B, D, R, ['$truncated' | Acc]);
+cut_elems([H | T], B, D, R, Acc) ->
+    {H2, B2} = cut(H, B, D + 1, R),
+    cut_elems(T, B2, D, R, [H2 | Acc]).
 
-cut_map([], B, _D, Acc) -> {maps:from_list(Acc), B};
-cut_map(Rest, B, _D, Acc) when B =< 0 ->
-    {maps:from_list([{'$truncated', length(Rest)} | Acc]), 0};
-cut_map([{K, V} | T], B, D, Acc) ->
-    {V2, B2} = cut(V, B - erlang:external_size(K), D + 1),
-    cut_map(T, B2, D, [{K, V2} | Acc]).
+%% Pairs taken one by one from an iterator (a huge map is never listed whole); Left: how many
+%% pairs are not taken yet.
+cut_map(none, _Left, B, _D, _R, Acc) -> {maps:from_list(Acc), B};
+cut_map(_Next, Left, B, _D, _R, Acc) when B =< 0 ->
+    {maps:from_list([{'$truncated', Left} | Acc]), 0};
+cut_map({K, V, I}, Left, B, D, R, Acc) ->
+    {V2, B2} = cut(V, B - erlang:external_size(K), D + 1, R),
+    cut_map(maps:next(I), Left - 1, B2, D, R, [{K, V2} | Acc]).
+
+%% The first N bytes of a binary; with the value rules on, a prefix showing a secret marker is
+%% that of the redacted string (strings up to 1 MB, as redact_value/2), else '[REDACTED]'.
+cut_prefix(T, N, #{vpats := [_ | _], vpre := VPre} = R) ->
+    P = binary:part(T, 0, N),
+    case binary:match(P, VPre) of
+        nomatch -> P;
+        _ when byte_size(T) =< 1048576 ->
+            case redact_value(T, R) of
+                {T2, true} -> put(es_cut_redacted, true), binary:part(T2, 0, min(N, byte_size(T2)));
+                {_, false} -> P
+            end;
+        _ -> put(es_cut_redacted, true), '[REDACTED]'
+    end;
+cut_prefix(T, N, _R) -> binary:part(T, 0, N).
+
+%% A charlist cut to a prefix ([C1, ..., '$truncated']): with the value rules on, a prefix
+%% showing a secret marker is hidden whole (the rest of the string, which the rule needs to
+%% see, is gone).
+cut_string({[_, _ | _] = L, B}, #{vpats := [_ | _], vpre := VPre}) ->
+    case lists:last(L) of
+        '$truncated' ->
+            Prefix = lists:droplast(L),
+            case io_lib:printable_unicode_list(Prefix) andalso
+                binary:match(unicode:characters_to_binary(Prefix), VPre) =/= nomatch of
+                true -> put(es_cut_redacted, true), {['[REDACTED]', '$truncated'], B};
+                false -> {L, B}
+            end;
+        _ -> {L, B}
+    end;
+cut_string(Cut, _R) -> Cut.
 
 %% ---------------------------------------------------------------------------------------------
 %% Snapshot of the whole node, in one call

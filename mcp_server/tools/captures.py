@@ -11,7 +11,6 @@ is stopped cleanly (trace flags removed on the node, everything stored so far ke
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -242,10 +241,7 @@ async def _follow(ctx: Context, cap: RunningCapture) -> None:
             await ctx.report_progress(
                 cap.session.stored, limits.max_events,
                 f"{cap.session.stored} events stored, {elapsed:.1f}s of {limits.max_seconds:g}s")
-            try:
-                await cap.session.wait(timeout=PROGRESS_EVERY)
-            except asyncio.TimeoutError:
-                pass
+            await cap.session.ended(PROGRESS_EVERY)
         await cap.refresh()
     except BaseException:
         with anyio.CancelScope(shield=True):
