@@ -50,7 +50,7 @@ from .dist import Connection, ConnectError, Node, NodeDown, RpcError, RpcTimeout
 from .etf import Atom
 from .limits import CaptureLimits
 from .names import UnknownNameError
-from .session import CaptureSession, SessionState
+from .session import CaptureSession, SessionState, ends_within
 
 MAX_NODES = 32
 """Nodes in one capture (each costs a connection, an agent and a task)."""
@@ -214,11 +214,7 @@ class ClusterCapture:
     async def ended(self, timeout: float) -> ClusterResult | None:
         """The result if the capture ends within ``timeout`` seconds, else None and it goes
         on: for progress loops (``wait`` ends a capture that outlives its timeout)."""
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout)
-        except TimeoutError:
-            return None
-        return self._result
+        return self._result if await ends_within(self._task, timeout) else None
 
     async def wait(self, timeout: float | None = None) -> ClusterResult:
         """Wait until every node's part has ended and the recording is finished. Past

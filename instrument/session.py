@@ -76,6 +76,15 @@ def _stats(m: Any, stored: int) -> CaptureStats:
                         agent_errors=ints.get("agent_errors", 0))
 
 
+
+async def ends_within(task: "asyncio.Future[Any]", timeout: float) -> bool:
+    """Whether ``task`` ends within ``timeout`` seconds; it goes on either way (shielded)."""
+    try:
+        await asyncio.wait_for(asyncio.shield(task), timeout)
+    except TimeoutError:
+        return False
+    return True
+
 class CaptureSession:
     """One running capture. Create with ``await CaptureSession.start(...)``."""
 
@@ -388,11 +397,7 @@ class CaptureSession:
     async def ended(self, timeout: float) -> CaptureResult | None:
         """The result if the capture ends within ``timeout`` seconds, else None and it goes
         on: for progress loops (``wait`` ends a capture that outlives its timeout)."""
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout)
-        except TimeoutError:
-            return None
-        return self._result
+        return self._result if await ends_within(self._task, timeout) else None
 
     async def wait(self, timeout: float | None = None) -> CaptureResult:
         """Wait for the capture to end by itself (a limit, or the node lost). Past ``timeout``
