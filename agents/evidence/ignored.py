@@ -137,6 +137,7 @@ def no_effect_messages(view: RecordingView, book: FactBook) -> None:
         calls = groups[key]
         c = next((x for x in calls if _crash_notice(x.args[0])), calls[0])
         origin = senders.get(c.call_id)
+        tick = _own_tick(calls, senders)
         culprit = culprit_of(view, c, c.args[0])
         who = ""
         # a message sent by the receiving module's own API is the shape its clauses were
@@ -156,8 +157,24 @@ def no_effect_messages(view: RecordingView, book: FactBook) -> None:
                       for x in calls[:5]],
             signatures=["message:no_effect", "callback:unhandled_message"],
             fix_hint=("Make the message and the clause agree (tag, arity, field names); log or crash on "
-                      "unexpected messages instead of a silent catch-all.")),
+                      "unexpected messages instead of a silent catch-all."),
+            weak=(f"every {key[3]} message came from no other process (a timer the process set itself): a "
+                  "periodic job that found nothing to do looks the same") if tick else None),
             pid=c.pid, ts=c.ts)
+
+
+def _own_tick(calls: list[Call], senders: dict[int, Call]) -> bool:
+    """Whether the messages are a tick the process schedules for itself — `handle_info` of a
+    message no other process sent (`Process.send_after(self(), …)`, `:timer.send_interval`) —
+    rather than a request or a notice someone sent it: a tick handled without effect is also
+    what an idle periodic job looks like."""
+    for x in calls:
+        if x.function != "handle_info" or _crash_notice(x.args[0]):
+            return False
+        s = senders.get(x.call_id)
+        if s is not None and s.pid != x.pid:
+            return False
+    return True
 
 
 def _crash_notice(msg: Any) -> bool:
