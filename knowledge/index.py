@@ -62,7 +62,11 @@ def _dir_lock(path: Path):
     The MCP server, the CLI and the agent may open the same per-user index at once; the
     lock keeps two syncs from diffing against the same old state, and two first opens from
     both creating (or both dropping) the collection."""
-    with open(path / ".sync.lock", "w") as fh:
+    try:
+        fh = open(path / ".sync.lock", "w")
+    except OSError as exc:
+        raise VectorIndexError(f"cannot open the knowledge index at {path}: {exc}") from exc
+    with fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -116,10 +120,15 @@ class KnowledgeIndex:
         path = Path(path) if path is not None else default_index_dir()
         try:
             path.mkdir(parents=True, exist_ok=True)
-            client = chromadb.PersistentClient(str(path), settings=Settings(anonymized_telemetry=False))
-        except Exception as exc:
+        except OSError as exc:
             raise VectorIndexError(f"cannot open the knowledge index at {path}: {exc}") from exc
+        # the client is made under the lock too: two first opens of one directory would both run
+        # Chroma's schema migration ("table collections already exists")
         with _dir_lock(path):
+            try:
+                client = chromadb.PersistentClient(str(path), settings=Settings(anonymized_telemetry=False))
+            except Exception as exc:
+                raise VectorIndexError(f"cannot open the knowledge index at {path}: {exc}") from exc
             ef = MiniLMEmbeddingFunction()
             meta = {"hnsw:space": "cosine", "layout": LAYOUT_VERSION}
             try:
