@@ -151,3 +151,16 @@ def message_senders(view: RecordingView) -> dict[int, Call]:
                     out[c.call_id] = frame
     view._es_senders = out
     return out
+
+
+def fed_by_others(view: RecordingView, pid: int, hits: list) -> int:
+    """How many of the callbacks handled a message another process sent. A cast whose sender the
+    recording does not show counts too: a cast is a request from whoever asks (work, not a timer
+    the process set itself), unless the process is seen casting to itself."""
+    senders = message_senders(view)
+    n = 0
+    for h in hits:
+        s = senders.get(h.call_id)
+        if (s is not None and s.pid != pid) or (s is None and h.function == "handle_cast"):
+            n += 1
+    return n

@@ -18,7 +18,7 @@ from typing import Any
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module, is_atom
 from .book import FactBook
-from .common import (callback_states, culprit_of, is_error, is_generated, is_success, message_senders,
+from .common import (callback_states, culprit_of, fed_by_others, is_error, is_generated, is_success, message_senders,
                      message_shape)
 from .reported import reported, symptom_words
 
@@ -137,7 +137,7 @@ def no_effect_messages(view: RecordingView, book: FactBook) -> None:
         calls = groups[key]
         c = next((x for x in calls if _crash_notice(x.args[0])), calls[0])
         origin = senders.get(c.call_id)
-        tick = _own_tick(calls, senders)
+        tick = _own_tick(view, calls)
         culprit = culprit_of(view, c, c.args[0])
         who = ""
         # a message sent by the receiving module's own API is the shape its clauses were
@@ -163,18 +163,14 @@ def no_effect_messages(view: RecordingView, book: FactBook) -> None:
             pid=c.pid, ts=c.ts)
 
 
-def _own_tick(calls: list[Call], senders: dict[int, Call]) -> bool:
+def _own_tick(view: RecordingView, calls: list[Call]) -> bool:
     """Whether the messages are a tick the process schedules for itself — `handle_info` of a
     message no other process sent (`Process.send_after(self(), …)`, `:timer.send_interval`) —
     rather than a request or a notice someone sent it: a tick handled without effect is also
     what an idle periodic job looks like."""
-    for x in calls:
-        if x.function != "handle_info" or _crash_notice(x.args[0]):
-            return False
-        s = senders.get(x.call_id)
-        if s is not None and s.pid != x.pid:
-            return False
-    return True
+    if any(x.function != "handle_info" or _crash_notice(x.args[0]) for x in calls):
+        return False
+    return fed_by_others(view, calls[0].pid, calls) == 0
 
 
 def _crash_notice(msg: Any) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 from ..findings import Finding
 from ..view import RecordingView, fmt, is_app_module
 from .book import FactBook
-from .common import culprit_of, is_generated, message_senders, message_shape
+from .common import culprit_of, fed_by_others, is_generated, message_senders, message_shape
 
 
 HOT_RATE = 20.0       # callbacks per second on one self-scheduled message shape
@@ -41,7 +41,7 @@ def hot_callbacks(view: RecordingView, book: FactBook) -> None:
             continue
         # a process that schedules its own work (timer messages: no sender, or itself), not one
         # that is fed by others (that is mailbox pressure, not a hot loop)
-        fed = _fed_by_others(view, pid, hits)
+        fed = fed_by_others(view, pid, hits)
         if fed > 0.2 * len(hits):
             continue
         # the helper that reschedules lives in the callback's own module (an API of another module is work, not timing)
@@ -127,19 +127,6 @@ def _paced_by_work(view: RecordingView, pid: int, hits: list) -> str | None:
     return (f"{view.label(pid)} polls: each {hits[0].mfa} asks another process for work and reschedules itself by "
             f"the answer (about {lo:.0f} ms after {fast_k}, {hi:.0f} ms after {slow_k}) — a pace chosen by design, "
             "following the work, is no evidence on its own")
-
-
-def _fed_by_others(view: RecordingView, pid: int, hits: list) -> int:
-    """How many of the callbacks handled a message another process sent. A cast whose sender the
-    recording does not show counts too: a cast is a request from whoever asks (work, not a timer
-    the process set itself), unless the process is seen casting to itself."""
-    senders = message_senders(view)
-    n = 0
-    for h in hits:
-        s = senders.get(h.call_id)
-        if (s is not None and s.pid != pid) or (s is None and h.function == "handle_cast"):
-            n += 1
-    return n
 
 
 def _ints(term: Any, depth: int = 0) -> list[int]:
