@@ -19,7 +19,8 @@ from elixir_scope.store import EventKind, TraceStore
 A = Atom
 WL = b"""
 -module(es_fastpath_wl).
--export([run/1, f/2, set_password/2, echo/0, chat/1, mixed/1, srv/1, init/1, handle_call/3, burst/2]).
+-export([run/1, f/2, set_password/2, echo/0, chat/1, mixed/1, srv/1, init/1, handle_call/3, burst/2,
+         g/1, pending/1, spell/1]).
 
 f(I, X) -> {I, X}.
 set_password(I, Pw) -> {ok, I, Pw}.
@@ -47,6 +48,28 @@ burst(Agent, N) ->
 
 mixed(N) ->
     [case I rem 2 of 0 -> f(I, binary:copy(<<"x">>, 5000)); 1 -> f(I, <<"small">>) end || I <- lists:seq(1, N)],
+    ok.
+
+g(X) -> X.
+
+%% Clean small terms and, among them in the same batches, a secret every 7th call and a local
+%% fun every 11th (erlang:external_size/1 overstates a local fun's size on OTP 25).
+pending(N) ->
+    [case {I rem 7, I rem 11} of
+         {0, _} -> g([{password, <<"hunter", (integer_to_binary(I))/binary>>}]);
+         {_, 0} -> g(fun() -> I end);
+         _ -> g({clean, I})
+     end || I <- lists:seq(1, N)],
+    ok.
+
+%% The integers $p, $a, $s, $s received one after the other, N times: encoded back to back
+%% they read as a charlist "pass" (97,$p,97,$a,...) although no single message holds it.
+spell(N) ->
+    P = case whereis(es_fastpath_sink) of
+            undefined -> Q = spawn(timer, sleep, [infinity]), register(es_fastpath_sink, Q), Q;
+            Q -> Q
+        end,
+    [[P ! C || C <- "pass"] || _ <- lists:seq(1, N)],
     ok.
 
 echo() -> receive {From, I, Text} -> From ! {echoed, I, Text}, echo() end.
@@ -215,3 +238,43 @@ async def test_count_reached_by_shedding_ends_the_capture(erl_node_module, store
     assert result.end_reason == "max_events", result
     assert result.stats.offered >= 2000 and result.stats.dropped > 0
     assert result.stats.offered == result.stats.sent + result.stats.dropped
+
+
+async def test_small_terms_encoded_per_batch_keep_order_and_redaction(erl_node_module, store):
+    """Small terms wait in the batch and are encoded together when it closes (encode_pending/2
+    in the agent): a secret among clean records is redacted and only it; a local fun (whose
+    size erlang:external_size/1 overstates on OTP 25) makes the batch encode term by term;
+    every record in order."""
+    n = 700
+    limits = CaptureLimits(batch_size=100, max_events=100_000, max_rate=1_000_000, max_queue=1_000_000)
+    plan = CapturePlan(specs=(compile_spec("es_fastpath_wl:g/1 -> return"),))
+    result, r = await _capture(erl_node_module, store, plan, limits, "pending", n)
+    assert result.stats.dropped == 0
+    calls, rets = _calls(r, "g")
+    assert len(calls) == len(rets) == n
+    for i, (c, ret) in enumerate(zip(calls, rets), start=1):
+        if i % 7 == 0:
+            assert c.redacted and ret.redacted
+            assert c.payload == [[(A("password"), A("[REDACTED]"))]]
+            assert ret.payload == [(A("password"), A("[REDACTED]"))]
+        elif i % 11 == 0:
+            assert not c.redacted and type(c.payload[0]).__name__ == "Fun"
+        else:
+            assert not c.redacted and not ret.redacted
+            assert c.payload == [(A("clean"), i)] and ret.payload == (A("clean"), i)
+    assert not any(b"hunter" in (e.payload_bytes or b"") for e in r.events(limit=100000))
+
+
+async def test_a_key_spelled_across_records_redacts_nothing(erl_node_module, store):
+    """The batch's one precheck scan finds "pass" spread over four records' encodings; each
+    record is then checked alone, and none is changed."""
+    limits = CaptureLimits(batch_size=1000, max_events=100_000, max_rate=1_000_000, max_queue=1_000_000)
+    plan = CapturePlan(message_procs=(Registered("es_fastpath_sink"),))
+    async with Node() as node:
+        conn = await node.connect(erl_node_module.name, cookie=erl_node_module.cookie)
+        await _load(conn)
+        await conn.rpc("es_fastpath_wl", "spell", [0])  # registers the receiver
+    result, r = await _capture(erl_node_module, store, plan, limits, "spell", 50)
+    got = [e for e in r.events(kind=EventKind.RECEIVE, limit=100000)]
+    assert [e.payload for e in got] == [ord(c) for c in "pass"] * 50
+    assert not any(e.redacted for e in got)

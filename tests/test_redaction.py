@@ -72,6 +72,10 @@ def corpus() -> list:
         {b"X-Auth-Token": s(32)},
         {A("apiKey"): s(33)},
         {A("note"): b"see Bearer " + s(34) + b" in the header"},
+        # a charlist with a character above 255 is encoded one integer per character
+        # (LIST_EXT, not STRING_EXT): the precheck knows that form too
+        [(Charlist.from_text("my_password\u2713"), s(35))],
+        (A("ok"), Charlist.from_text("postgres://u:" + s(36).decode() + "@host/\u2713")),
     ]
     return shapes
 
