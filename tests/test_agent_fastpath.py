@@ -20,7 +20,7 @@ A = Atom
 WL = b"""
 -module(es_fastpath_wl).
 -export([run/1, f/2, set_password/2, echo/0, chat/1, mixed/1, srv/1, init/1, handle_call/3, burst/2,
-         g/1, pending/1, spell/1]).
+         g/1, pending/1, spell/1, sink/0]).
 
 f(I, X) -> {I, X}.
 set_password(I, Pw) -> {ok, I, Pw}.
@@ -62,11 +62,13 @@ pending(N) ->
      end || I <- lists:seq(1, N)],
     ok.
 
+sink() -> receive _ -> sink() end.
+
 %% The integers $p, $a, $s, $s received one after the other, N times: encoded back to back
 %% they read as a charlist "pass" (97,$p,97,$a,...) although no single message holds it.
 spell(N) ->
     P = case whereis(es_fastpath_sink) of
-            undefined -> Q = spawn(timer, sleep, [infinity]), register(es_fastpath_sink, Q), Q;
+            undefined -> Q = spawn(fun sink/0), register(es_fastpath_sink, Q), Q;
             Q -> Q
         end,
     [[P ! C || C <- "pass"] || _ <- lists:seq(1, N)],
