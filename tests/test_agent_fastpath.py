@@ -20,7 +20,7 @@ A = Atom
 WL = b"""
 -module(es_fastpath_wl).
 -export([run/1, f/2, set_password/2, echo/0, chat/1, mixed/1, srv/1, init/1, handle_call/3, burst/2,
-         g/1, pending/1, spell/1, sink/0]).
+         g/1, pending/1, spell/1, sink/0, srv_secret/1]).
 
 f(I, X) -> {I, X}.
 set_password(I, Pw) -> {ok, I, Pw}.
@@ -30,7 +30,14 @@ run(I, N) when I > N -> ok;
 run(I, N) -> f(I, <<"payload">>), set_password(I, <<"hunter2">>), run(I + 1, N).
 
 init(_) -> {ok, 0}.
-handle_call({add, I}, _From, N) -> {reply, {ok, I}, N + 1}.
+handle_call({add, I}, _From, N) -> {reply, {ok, I}, N + 1};
+handle_call({secret, I}, _From, _) -> {reply, ok, #{count => I, password => <<"hunter", (integer_to_binary(I))/binary>>}}.
+
+srv_secret(N) ->
+    {ok, P} = gen_server:start(es_fastpath_wl, [], []),
+    [ok = gen_server:call(P, {secret, I}) || I <- lists:seq(1, N)],
+    exit(P, kill),
+    ok.
 
 srv(N) ->
     {ok, P} = gen_server:start(es_fastpath_wl, [], []),
@@ -222,6 +229,21 @@ async def test_gen_server_state_history(erl_node_module, store):
     for a, b in zip(evs, evs[1:]):
         if b.kind == EventKind.STATE:
             assert (a.ts, a.uniq, a.pid, a.aux) == (b.ts, b.uniq, b.pid, b.aux)
+
+
+async def test_gen_server_states_with_a_secret_redacted(erl_node_module, store):
+    """State records wait in the batch like small call records (state_rec/6 in the agent): a
+    password in the state is redacted in every state record, the rest kept."""
+    n = 300
+    plan = CapturePlan(state_modules=("es_fastpath_wl",))
+    limits = CaptureLimits(batch_size=50)
+    result, r = await _capture(erl_node_module, store, plan, limits, "srv_secret", n)
+    assert result.stats.dropped == 0
+    states = [e for e in r.events(kind=EventKind.STATE, limit=100000)]
+    after = [e.payload[1] for e in states if e.payload[0] == A("after") and isinstance(e.payload[1], dict)]
+    assert after == [{A("count"): i, A("password"): A("[REDACTED]")} for i in range(1, n + 1)]
+    assert all(e.redacted for e in states if isinstance(e.payload[1], dict))
+    assert not any(b"hunter" in (e.payload_bytes or b"") for e in r.events(limit=100000))
 
 
 async def test_count_reached_by_shedding_ends_the_capture(erl_node_module, store):

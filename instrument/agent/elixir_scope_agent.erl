@@ -810,8 +810,22 @@ with_state(Rec, {ok, St}, Phase, Idx, Mono, Uniq, S) ->
              {_, _, _, P, _, _, _} -> P;
              [<<_:8, _:8, _:64, _:64, P:32, _/binary>> | _] -> P
          end,
-    {Payload, Flags} = payload({Phase, St}, S#st.max_state, S#st.redact),
-    {2, Rec, record_bin(13, Flags, Mono, Uniq, PI, Idx, Payload)}.
+    {2, Rec, state_rec(PI, Idx, {Phase, St}, Mono, Uniq, S)}.
+
+%% The state record of with_state/7: pending like fast_rec/8's when small (encode_pending/2
+%% cuts it at max_state), else encoded now.
+state_rec(PI, Idx, Term, Mono, Uniq, #st{fast_pre = Pre, max_state = Max} = S) when Pre =/= slow ->
+    case erlang:external_size(Term) of
+        Size when Size =< 256, Size =< Max -> {13, Mono, Uniq, PI, Idx, Term, Size};
+        Size when Size =< Max ->
+            encode_now(13, PI, Idx, Term, Mono, Uniq, Pre, Max, S#st.redact);
+        Size ->
+            {Payload, Flags} = payload_sized(Term, Size, Max, S#st.redact, false),
+            record_bin(13, Flags, Mono, Uniq, PI, Idx, Payload)
+    end;
+state_rec(PI, Idx, Term, Mono, Uniq, S) ->
+    {Payload, Flags} = payload(Term, S#st.max_state, S#st.redact),
+    record_bin(13, Flags, Mono, Uniq, PI, Idx, Payload).
 
 %% One record of the wire format (docs/event-format.md): the 30-byte header, then the payload,
 %% as an improper iolist (no per-record copy; the chunk is flattened once).
@@ -819,7 +833,7 @@ record_bin(Kind, Flags, Mono, Uniq, PI, Aux, Payload) ->
     [<<Kind:8, Flags:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32, (byte_size(Payload)):32>> | Payload].
 
 %% The records of a closing chunk, in order, each pending one - {Kind, Mono, Uniq, PI, Aux,
-%% Term, Size}, from fast_rec/8: a clean term of at most 256 encoded bytes, Size from
+%% Term, Size}, from fast_rec/8 or state_rec/6: a term of at most 256 encoded bytes, Size from
 %% erlang:external_size/1 - encoded. One term_to_binary/1 of all of them (a list led by [],
 %% never a string) costs half of one call per term, and one precheck scan over it replaces
 %% one per term; each term's encoding is then the next Size - 1 bytes of it (the same bytes
@@ -827,7 +841,8 @@ record_bin(Kind, Flags, Mono, Uniq, PI, Aux, Payload) ->
 %% the terms looked at one by one, and only those that match go through the redaction rules
 %% (payload_bin/5), exactly as encode_now/9 does. external_size/1 may overstate a size (a
 %% local fun on OTP 25): then the sizes do not add up and each term is encoded on its own.
-encode_pending(Recs, #st{fast_pre = Pre, max_term = Max, redact = Redact}) ->
+encode_pending(Recs, #st{fast_pre = Pre, max_term = MaxTerm, max_state = MaxState, redact = Redact}) ->
+    Max = {MaxTerm, MaxState},
     case [T || {_, _, _, _, _, T, _} <- Recs] of
         [] -> Recs;
         Terms ->
@@ -840,7 +855,7 @@ encode_pending(Recs, #st{fast_pre = Pre, max_term = Max, redact = Redact}) ->
                 false ->
                     [case R of
                          {Kind, Mono, Uniq, PI, Aux, Term, _} ->
-                             encode_now(Kind, PI, Aux, Term, Mono, Uniq, Pre, Max, Redact);
+                             encode_now(Kind, PI, Aux, Term, Mono, Uniq, Pre, max_of(Kind, Max), Redact);
                          _ -> R
                      end || R <- Recs]
             end
@@ -852,7 +867,7 @@ slice([{Kind, Mono, Uniq, PI, Aux, Term, Size} | Rest], Enc, Off, Clean, Pre, Ma
               true ->
                   [<<Kind:8, 0:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32, Size:32, 131:8>> | Part];
               false ->
-                  {Payload, Flags} = payload_bin(Term, <<131, Part/binary>>, Max, Redact, false),
+                  {Payload, Flags} = payload_bin(Term, <<131, Part/binary>>, max_of(Kind, Max), Redact, false),
                   record_bin(Kind, Flags, Mono, Uniq, PI, Aux, Payload)
           end,
     slice(Rest, Enc, Off + Size - 1, Clean, Pre, Max, Redact, [Rec | Acc]);
@@ -860,6 +875,10 @@ slice([Rec | Rest], Enc, Off, Clean, Pre, Max, Redact, Acc) ->
     slice(Rest, Enc, Off, Clean, Pre, Max, Redact, [Rec | Acc]);
 slice([], _, _, _, _, _, _, Acc) ->
     lists:reverse(Acc).
+
+%% The size limit of a record's payload: max_state for a state record, else max_term.
+max_of(13, {_, MaxState}) -> MaxState;
+max_of(_, {MaxTerm, _}) -> MaxTerm.
 
 %% The redaction precheck fast_rec/8 may use by itself: none (nothing redacted), the compiled
 %% key and marker pattern, or slow (user patterns: every payload goes through payload/4).
