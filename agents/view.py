@@ -22,8 +22,13 @@ from .marks import ResourceSample, SupervisedChild, SupervisorInfo
 
 
 def fmt(term: Any, limit: int = 120) -> str:
-    """A term as Elixir prints it, bounded for evidence lines."""
-    text = _inspect(term)
+    """A term as Elixir prints it, bounded for evidence lines.
+
+    The printer stops once it has printed well past ``limit`` (its ``max_chars`` budget, charged
+    per item, is never below what it printed): the text is the same as printing the whole term and
+    cutting it, at a cost that does not grow with the term — facts compare and search the states
+    and messages of every callback, and a state can hold thousands of entries."""
+    text = _inspect(term, max_chars=3 * limit + 64)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -82,21 +82,35 @@ def message_shape(msg: Any) -> str:
 
 
 def callback_states(view: RecordingView) -> dict[int, tuple[Any, Any]]:
-    """callback call id → (state before, state after), from the state history."""
-    by_pid: dict[int, list] = defaultdict(list)
+    """callback call id → (state before, state after), from the state history (computed once per
+    view, like :func:`message_senders`; several facts ask). The before state is the first one
+    recorded while the callback ran, the after state the first one from its end on (1 tick of
+    slack) if within 5 ms of it: found by bisection, a busy process has thousands of each."""
+    cached = getattr(view, "_es_callback_states", None)
+    if cached is not None:
+        return cached
+    by_pid: dict[int, dict[str, list]] = defaultdict(lambda: {"before": [], "after": []})
     for s in view.states:
-        by_pid[s.pid].append(s)
+        if s.phase in ("before", "after"):
+            by_pid[s.pid][s.phase].append(s)
     out: dict[int, tuple[Any, Any]] = {}
-    for pid, steps in by_pid.items():
-        calls = [c for c in view.calls_by_pid.get(pid, []) if c.function.startswith("handle_")]
-        for c in calls:
-            if c.end_ts is None:
+    slack = 5.0 * view.time_unit / 1000.0
+    for pid, phases in by_pid.items():
+        befores = sorted(phases["before"], key=lambda s: s.ts)
+        afters = sorted(phases["after"], key=lambda s: s.ts)
+        b_ts = [s.ts for s in befores]
+        a_ts = [s.ts for s in afters]
+        for c in view.calls_by_pid.get(pid, []):
+            if c.end_ts is None or not c.function.startswith("handle_"):
                 continue
-            before = next((s for s in steps if s.phase == "before" and c.ts <= s.ts <= c.end_ts), None)
-            after = next((s for s in steps if s.phase == "after" and c.ts <= s.ts and s.ts >= c.end_ts - 1
-                          and (s.ts - c.end_ts) * 1000.0 / view.time_unit < 5.0), None)
-            if before is not None and after is not None:
-                out[c.call_id] = (before.state, after.state)
+            i = bisect.bisect_left(b_ts, c.ts)
+            if i == len(befores) or befores[i].ts > c.end_ts:
+                continue
+            j = bisect.bisect_left(a_ts, max(c.ts, c.end_ts - 1))
+            if j == len(afters) or afters[j].ts - c.end_ts >= slack:
+                continue
+            out[c.call_id] = (befores[i].state, afters[j].state)
+    view._es_callback_states = out
     return out
 
 

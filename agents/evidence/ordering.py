@@ -86,6 +86,7 @@ def early_messages(view: RecordingView, book: FactBook) -> None:
         cbs = [c for c in view.calls_by_pid[pid]
                if c.call_id in pairs and c.function in ("handle_cast", "handle_info") and c.args]
         texts = {c.call_id: (fmt(pairs[c.call_id][0], 20000), fmt(pairs[c.call_id][1], 20000)) for c in cbs}
+        msgs: dict[int, str] = {}   # each message printed once: a busy process gets thousands in a window
         for i, early in enumerate(cbs):
             before, after = texts[early.call_id]
             if before != after:
@@ -99,7 +100,9 @@ def early_messages(view: RecordingView, book: FactBook) -> None:
                 if later.ts - early.ts > window:
                     break
                 b2, a2 = texts[later.call_id]
-                msg = fmt(later.args[0], 2000)
+                msg = msgs.get(later.call_id)
+                if msg is None:
+                    msg = msgs[later.call_id] = fmt(later.args[0], 2000)
                 added = next((k for k in unknown if k in msg and k not in b2 and k in a2), None)
                 if added is not None:
                     groups[(pid, early.module, early.function, early.arity)].append((early, later, added))
