@@ -24,17 +24,17 @@ pipeline: it and every batch submitted after it are not stored (``lost_batches``
 records binaries, counted by the session into a ``store_error`` gap); what was stored before
 stays. ``failure`` holds the error.
 
-While a capture ingests, the thread that wakes from SQLite must get the GIL back soon: CPython
-hands it over only after the *switch interval* (5 ms by default) when another thread runs
-Python code, far longer than a statement's step (~0.2 ms). ``switch_interval`` lowers it
-process-wide while at least one pipeline runs, and restores the previous value after the last.
+The GIL: CPython hands it to a thread that waits for it (the writer, back from a
+``sqlite3_step``) only after the *switch interval* (5 ms) when another thread runs Python
+code, far longer than a statement's step (~0.2 ms); so the prepare thread's header walk
+pauses (``time.sleep(0)``) every ``store.records.PAUSE_BYTES`` of records, where the writer
+takes the GIL, binds its next statement and lets it go again in SQLite. (Lowering the switch
+interval process-wide instead was measured no better, and would touch every thread.)
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
-import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -42,34 +42,15 @@ from typing import Any
 
 from ..store import StoreError
 
-SWITCH_INTERVAL = 0.0005
-"""Seconds; CPython's default is 0.005 (``sys.getswitchinterval``)."""
 MAX_PENDING_BYTES = 32 * 1024 * 1024
 """Records bytes received (and acknowledged) but not yet stored, at most (~450k events of a
 call-tracing capture, ~10 agent windows of the benchmark's limits)."""
 
-PAUSE = time.sleep  # replaced below
-_interval_lock = threading.Lock()
-_interval_users = 0
-_interval_saved = 0.005
 
-
-def _lower_switch_interval() -> None:
-    global _interval_users, _interval_saved
-    with _interval_lock:
-        if _interval_users == 0:
-            _interval_saved = sys.getswitchinterval()
-            if _interval_saved > SWITCH_INTERVAL:
-                sys.setswitchinterval(SWITCH_INTERVAL)
-        _interval_users += 1
-
-
-def _restore_switch_interval() -> None:
-    global _interval_users
-    with _interval_lock:
-        _interval_users -= 1
-        if _interval_users == 0 and sys.getswitchinterval() == SWITCH_INTERVAL:
-            sys.setswitchinterval(_interval_saved)
+def _pause() -> None:
+    """Between two slices of a header walk: let a thread waiting for the GIL (the writer,
+    back from SQLite) take it now rather than after the switch interval."""
+    time.sleep(0)
 
 
 class StorePipeline:
@@ -94,7 +75,6 @@ class StorePipeline:
         self._prepare = ThreadPoolExecutor(1, thread_name_prefix=f"es-prepare {name}")
         self._write = ThreadPoolExecutor(1, thread_name_prefix=f"es-write {name}")
         self._closed = False
-        _lower_switch_interval()
 
     def submit(self, dict_entries: list, events: bytes) -> None:
         """Queue one batch (or several joined) to be stored after those submitted before."""
@@ -112,7 +92,7 @@ class StorePipeline:
     def _prepare_batch(self, dict_entries: list, events: bytes) -> Any:
         if self.failure is not None:
             return None
-        return self.recording.prepare_batch(self.node_id, dict_entries, events, PAUSE)
+        return self.recording.prepare_batch(self.node_id, dict_entries, events, _pause)
 
     def _store(self, prepared: Future) -> bool:
         """Write thread: store one prepared batch unless an earlier one failed. True if stored."""
@@ -174,7 +154,6 @@ class StorePipeline:
             self._closed = True
             self._prepare.shutdown(wait=False)
             self._write.shutdown(wait=False)
-            _restore_switch_interval()
 
     def close_now(self) -> None:
         """End without waiting (the session's task was cancelled): the threads finish the
@@ -183,11 +162,4 @@ class StorePipeline:
             self._closed = True
             self._prepare.shutdown(wait=False)
             self._write.shutdown(wait=False)
-            _restore_switch_interval()
 
-
-def _pause() -> None:
-    time.sleep(0)
-
-
-PAUSE = _pause
