@@ -1,13 +1,15 @@
 """A capture session: the agent on one node, streaming batches into one recording.
 
 Lifecycle: ``start`` (load the agent, start it, register the node in the recording) ->
-running (a task receives batches and hands them to the store pipeline, instrument/ingest_pipeline.py:
-prepared in one thread, written in another, each in one transaction; a batch is acknowledged
-once received while the batches received but not yet stored stay under the pipeline's bound,
-else once the writer has caught up: the ack is what lets the agent send more, so a slow store
-slows the agent down instead of filling memory) -> ended (``es_done`` from the agent, or the node lost). The recording is finished
-with the agent's end reason, or ``node_down`` when the connection dropped: everything stored
-up to then is kept, and a gap notes that an unknown number of events may be missing.
+running (a task receives batches and hands them to the store pipeline,
+instrument/ingest_pipeline.py: prepared in one thread, written in another, each in one
+transaction; a batch is acknowledged once received while the batches received but not yet
+stored stay under the pipeline's bound, else once the writer has caught up: the ack is what
+lets the agent send more, so a slow store slows the agent down instead of filling memory) ->
+ended (``es_done`` from the agent, or the node lost; every batch received is stored first).
+The recording is finished with the agent's end reason, or ``node_down`` when the connection
+dropped: everything stored up to then is kept, and a gap notes that an unknown number of events
+may be missing.
 
 If this Python process dies (even ``kill -9``), the connection drops, the agent's monitor on
 our mailbox fires, and the agent removes its trace flags and patterns and exits.
