@@ -37,11 +37,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from dataclasses import dataclass
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from ..store import StoreError
 
+MAX_GROUP_BYTES = 8 * 1024 * 1024
+"""At most this many records bytes (~110k events) in one transaction of the write thread."""
 MAX_PENDING_BYTES = 32 * 1024 * 1024
 """Records bytes received (and acknowledged) but not yet stored, at most (~450k events of a
 call-tracing capture, ~10 agent windows of the benchmark's limits)."""
@@ -51,6 +54,13 @@ def _pause() -> None:
     """Between two slices of a header walk: let a thread waiting for the GIL (the writer,
     back from SQLite) take it now rather than after the switch interval."""
     time.sleep(0)
+
+
+@dataclass
+class _Job:
+    prepared: Future  # of the prepare thread: the PreparedBatch
+    size: int  # records bytes
+    stored: bool | None = None  # set by the write thread
 
 
 class StorePipeline:
@@ -72,6 +82,7 @@ class StorePipeline:
         self.failure: StoreError | None = None
         self.lost_batches: list[bytes] = []
         self._jobs: deque[tuple[Future, int, bytes]] = deque()
+        self._unclaimed: deque[_Job] = deque()
         self._prepare = ThreadPoolExecutor(1, thread_name_prefix=f"es-prepare {name}")
         self._write = ThreadPoolExecutor(1, thread_name_prefix=f"es-write {name}")
         self._closed = False
@@ -83,8 +94,9 @@ class StorePipeline:
         if self.failure is not None:
             self.lost_batches.append(events)
             return
-        prepared = self._prepare.submit(self._prepare_batch, dict_entries, events)
-        written = self._write.submit(self._store, prepared)
+        job = _Job(self._prepare.submit(self._prepare_batch, dict_entries, events), len(events))
+        self._unclaimed.append(job)
+        written = self._write.submit(self._store, job)
         self._jobs.append((written, len(events), events))
         self.pending_bytes += len(events)
         self.peak_pending_bytes = max(self.peak_pending_bytes, self.pending_bytes)
@@ -94,21 +106,36 @@ class StorePipeline:
             return None
         return self.recording.prepare_batch(self.node_id, dict_entries, events, _pause)
 
-    def _store(self, prepared: Future) -> bool:
-        """Write thread: store one prepared batch unless an earlier one failed. True if stored."""
+    def _store(self, job: _Job) -> bool:
+        """Write thread: store ``job``'s batch, with those submitted after it that are prepared
+        already (in one transaction, up to ``MAX_GROUP_BYTES``: the writer catching up stores
+        larger transactions), unless an earlier one failed. True if stored."""
+        if job.stored is not None:  # stored (or refused) with an earlier job's transaction
+            return job.stored
         if self.failure is not None:
             return False
+        unclaimed = self._unclaimed  # appended by the event loop, taken from here only
+        group = [unclaimed.popleft()]  # the jobs run in submission order: this is ``job``
         try:
-            batch = prepared.result()
-            self.stored += self.recording.store_prepared(batch)
+            batches = [job.prepared.result()]
+            size = job.size
+            while unclaimed and size < MAX_GROUP_BYTES:
+                nxt = unclaimed[0].prepared
+                if not nxt.done() or nxt.exception() is not None:
+                    break
+                group.append(unclaimed.popleft())
+                batches.append(nxt.result())
+                size += group[-1].size
+            self.stored += self.recording.store_prepared(*batches)
         except StoreError as exc:
             self.failure = exc
-            return False
         except Exception as exc:  # a bug, not the store's refusal: the capture still ends cleanly
             self.failure = StoreError(f"storing a batch failed unexpectedly ({exc!r}); please report "
                                       "it with the capture's spec")
-            return False
-        return True
+        ok = self.failure is None
+        for j in group:
+            j.stored = ok
+        return ok
 
     def may_ack(self) -> bool:
         """Whether the batches received so far may be acknowledged now (under the bound)."""

@@ -182,59 +182,62 @@ class RecordingWriter:
         blocks = batch_blocks(values[0::per], values[4::per], values[5::per], 0, self.id, node_id)
         return PreparedBatch(node_id, procs, funcs, values, special, late, elements, blocks)
 
-    def store_prepared(self, batch: PreparedBatch) -> int:
-        """Write a batch made by ``prepare_batch`` in one transaction (stored whole or not at
-        all); returns the number of records stored. Batches are stored in the order of the calls."""
+    def store_prepared(self, *batches: PreparedBatch) -> int:
+        """Write batches made by ``prepare_batch``, in order, in one transaction (stored whole
+        or not at all); returns the number of records stored."""
         self._check_open()
         # several nodes' sessions may share this writer (instrument/cluster.py), each storing
         # from its own thread: the delta and blob bookkeeping below is per writer
         with self._batch_lock:
             saved = self._deltas.save()
-            states = self._states.save() if batch.special else None
+            states = self._states.save() if any(b.special for b in batches) else None
             try:
-                stored = self._write_batch(batch)
+                with self._db.write("storing a batch of trace events") as c:
+                    done = [self._write_batch(c, batch) for batch in batches]
             except BaseException:
                 self._deltas.restore(saved)  # a rolled-back batch stored no element
                 if states is not None:  # nor any state: deltas go against the last stored one
                     self._states.restore(states)
                 raise
-            if stored[1]:
-                self._remember(stored[1])
-        return stored[0]
+            hashes = [h for _, stored in done for h in stored]
+            if hashes:
+                self._remember(hashes)
+        return sum(count for count, _ in done)
 
-    def _write_batch(self, batch: PreparedBatch) -> tuple[int, list[bytes]]:
+    def _write_batch(self, c, batch: PreparedBatch) -> tuple[int, list[bytes]]:
+        """One batch's rows, inside the caller's transaction: its event count and the hashes of
+        the elements it stored."""
         rid, node_id, values = self.id, batch.node_id, batch.values
         procs, funcs = batch.procs, batch.funcs
         elements = dict(batch.elements)  # the batch can be stored again after a rollback
-        with self._db.write("storing a batch of trace events") as c:
-            first = (c.execute("SELECT max(id) FROM events").fetchone()[0] or 0) + 1
-            if procs:
-                c.executemany(
-                    "INSERT OR REPLACE INTO processes (recording_id, node_id, idx, pid_text, pid_node, "
-                    "pid_id, pid_serial, pid_creation, reg_name, init_module, init_function, "
-                    "init_arity, app_names) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [p for p in procs if len(p) == 13])
-                c.executemany("UPDATE processes SET app_names = ? WHERE node_id = ? AND idx = ?",
-                              [p for p in procs if len(p) == 3])
-            if funcs:
-                c.executemany("INSERT OR REPLACE INTO functions (recording_id, node_id, idx, module, "
-                              "function, arity) VALUES (?, ?, ?, ?, ?, ?)", funcs)
-            if batch.special:
-                values = list(values)  # _special may drop large state payloads: not in the batch
-            dropped = self._special(c, node_id, first, values, batch.special, elements) if batch.special else 0
-            for i in batch.late_cuts:
-                self._cut(values, i, elements)
-            stored = self._store_elements(c, elements) if elements else []
-            count = _records.insert(c, rid, node_id, values)
-            last = c.execute("SELECT max(id) FROM events").fetchone()[0]
-            if count and last != first + count - 1:  # never expected: ids are sequential here
-                raise StoreCorruptError(f"event ids of the batch are not {first}..{first + count - 1} "
-                                        f"(max is {last}); the batch was rolled back")
-            bp, bk = batch.blocks
-            insert_blocks(c, [(n, p, lo + first, hi + first, k) for n, p, lo, hi, k in bp],
-                          [(r, kd, a, lo + first, hi + first, k) for r, kd, a, lo, hi, k in bk])
-            c.execute("UPDATE recordings SET event_count = event_count + ?, dropped_count = "
-                      "dropped_count + ? WHERE id = ?", (count, dropped, rid))
+        first = (c.execute("SELECT max(id) FROM events").fetchone()[0] or 0) + 1
+        if procs:
+            c.executemany(
+                "INSERT OR REPLACE INTO processes (recording_id, node_id, idx, pid_text, pid_node, "
+                "pid_id, pid_serial, pid_creation, reg_name, init_module, init_function, "
+                "init_arity, app_names) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [p for p in procs if len(p) == 13])
+            c.executemany("UPDATE processes SET app_names = ? WHERE node_id = ? AND idx = ?",
+                          [p for p in procs if len(p) == 3])
+        if funcs:
+            c.executemany("INSERT OR REPLACE INTO functions (recording_id, node_id, idx, module, "
+                          "function, arity) VALUES (?, ?, ?, ?, ?, ?)", funcs)
+        if batch.special:
+            values = list(values)  # _special may drop large state payloads: not in the batch
+        dropped = self._special(c, node_id, first, values, batch.special, elements) if batch.special else 0
+        for i in batch.late_cuts:
+            self._cut(values, i, elements)
+        stored = self._store_elements(c, elements) if elements else []
+        count = _records.insert(c, rid, node_id, values)
+        last = c.execute("SELECT max(id) FROM events").fetchone()[0]
+        if count and last != first + count - 1:  # never expected: ids are sequential here
+            raise StoreCorruptError(f"event ids of the batch are not {first}..{first + count - 1} "
+                                    f"(max is {last}); the batch was rolled back")
+        bp, bk = batch.blocks
+        insert_blocks(c, [(n, p, lo + first, hi + first, k) for n, p, lo, hi, k in bp],
+                      [(r, kd, a, lo + first, hi + first, k) for r, kd, a, lo, hi, k in bk])
+        c.execute("UPDATE recordings SET event_count = event_count + ?, dropped_count = "
+                  "dropped_count + ? WHERE id = ?", (count, dropped, rid))
         return count, stored
 
     @staticmethod
