@@ -75,8 +75,8 @@ class CountingSink:
     def prepare_batch(self, node_id, dict_entries, events, pause=None) -> bytes:
         return events
 
-    def store_prepared(self, events) -> int:
-        return self.ingest_batch(1, [], events)
+    def store_prepared(self, *batches) -> int:
+        return sum(self.ingest_batch(1, [], events) for events in batches)
 
     def ingest_batch(self, node_id, dict_entries, events) -> int:
         if self.first_at is None:

@@ -191,3 +191,42 @@ def test_bad_bound_is_refused(tmp_path):
     with pytest.raises(ValueError, match="max_pending_bytes must be > 0"):
         StorePipeline(rec, node, max_pending_bytes=0)
     store.close()
+
+
+class _CountingWriter:
+    """The real RecordingWriter, with the number of batches of each write transaction noted."""
+
+    def __init__(self, rec) -> None:
+        self.rec = rec
+        self.transactions: list[int] = []
+
+    def prepare_batch(self, *args):
+        return self.rec.prepare_batch(*args)
+
+    def store_prepared(self, *batches):
+        self.transactions.append(len(batches))
+        return self.rec.store_prepared(*batches)
+
+
+def test_a_writer_behind_stores_the_prepared_batches_together(tmp_path):
+    batches = _batches(12)
+    store, rec, node = _open(tmp_path / "g.db")
+    writer = _CountingWriter(rec)
+
+    async def run():
+        pipe = StorePipeline(writer, node)
+        for b in batches:  # all at once: the writer is behind from the first one
+            pipe.submit(b.dict_entries, b.events)
+        await pipe.close()
+        return pipe
+
+    pipe = asyncio.run(run())
+    assert pipe.failure is None and pipe.stored == sum(b.count for b in batches) == prec_count(store, rec.id)
+    assert sum(writer.transactions) == len(batches)
+    assert len(writer.transactions) < len(batches)  # some transactions held several batches
+    serial, srec, snode = _open(tmp_path / "serial.db")
+    for b in batches:
+        srec.ingest_batch(snode, b.dict_entries, b.events)
+    assert _rows(store) == _rows(serial)
+    store.close()
+    serial.close()
