@@ -27,7 +27,10 @@ not stored (``CountingSink``: the agent, the distribution and Python's receive p
 that row keeps up with the file port, the agent is not what limits ingest); and when the
 traced processes were done against when the last event was stored, and when the agent's first
 batch reached Python (with 8 processes the agent sends little before its traced processes are
-done, and the store catches up alone afterwards).
+done, and the store catches up alone afterwards); and, same round, the same capture with each
+batch acknowledged only once stored (a store buffer of 1 byte: the flow before the store
+pipeline of instrument/ingest_pipeline.py, which acknowledges while under its bound and
+prepares the next batch while the previous one is written): what the pipeline gains.
 
 Goal (issue 13): ours >= 0.5x the file-port rate, 1 and 8 processes.
 """
@@ -69,6 +72,12 @@ class CountingSink:
     def set_node_clock(self, *a, **kw) -> None:
         pass
 
+    def prepare_batch(self, node_id, dict_entries, events, pause=None) -> bytes:
+        return events
+
+    def store_prepared(self, *batches) -> int:
+        return sum(self.ingest_batch(1, [], events) for events in batches)
+
     def ingest_batch(self, node_id, dict_entries, events) -> int:
         if self.first_at is None:
             self.first_at = time.perf_counter()
@@ -99,14 +108,17 @@ def prefill(store: TraceStore, events: int) -> None:
         left -= n
 
 
-async def ours(conn, store, procs: int, calls: int, limits: CaptureLimits, *, counted: bool = False) -> dict:
+async def ours(conn, store, procs: int, calls: int, limits: CaptureLimits, *, counted: bool = False,
+               ack_after_store: bool = False) -> dict:
     """Seconds from the workload's start until the recording is finished and queryable.
     ``counted``: the batches go to a ``CountingSink`` instead of the store (the agent, the
-    distribution and Python's receive path alone: what the store is compared with)."""
+    distribution and Python's receive path alone: what the store is compared with).
+    ``ack_after_store``: a store buffer of 1 byte, so each batch is acknowledged only once
+    stored - the flow before the store pipeline (instrument/ingest_pipeline.py), its baseline."""
     workers = await conn.rpc("es_bench_wl", "spawn_workers", [procs])
     rec = CountingSink() if counted else store.create_recording("bench", spec={}, limits=limits.as_dict())
     plan = CapturePlan(specs=(compile_spec("es_bench_wl:f/2 -> return"),), call_procs=tuple(workers))
-    s = await CaptureSession.start(conn, rec, plan, limits)
+    s = await CaptureSession.start(conn, rec, plan, limits, **({"store_buffer_bytes": 1} if ack_after_store else {}))
     want = 2 * calls * procs
     t0, c0 = time.perf_counter(), time.process_time()
     us = await conn.rpc("es_bench_wl", "go_all", [workers, calls], timeout=600)
@@ -135,13 +147,17 @@ async def one_round(conn, store, tmp: str, procs: int, calls: int) -> dict:
     count_us, _wl_us = await conn.rpc("es_bench_wl", "dbg_count", [procs, calls], timeout=600)
     k = await ours(conn, store, procs, calls, bench_limits(), counted=True)
     o = await ours(conn, store, procs, calls, bench_limits())
+    a = await ours(conn, store, procs, calls, bench_limits(), ack_after_store=True)
     # every event stored (plus the agent's own closing records), none dropped
     assert o["stored"] >= events and o["dropped"] == 0, o
     assert k["stored"] >= events and k["dropped"] == 0, k
+    assert a["stored"] >= events and a["dropped"] == 0, a
     return {
         "file_port": events / (file_us / 1e6), "dbg_count": events / (count_us / 1e6),
         "ours": events / o["secs"], "ours_secs": o["secs"], "file_bytes": size,
         "python_cpu_us": o["cpu_us_per_event"],
+        "ack_after_store": events / a["secs"], "ack_after_store_cpu_us": a["cpu_us_per_event"],
+        "ack_after_store_drain_secs": a["secs"] - a["workload_secs"],
         "counted": events / k["secs"], "counted_cpu_us": k["cpu_us_per_event"],
         "workload_secs": o["workload_secs"],
         # when the agent's first batch reached Python, against when its traced processes were done
@@ -185,6 +201,7 @@ async def main() -> None:
                     ratio = [x["ours"] / x["file_port"] for x in rows]
                     ratio_c = [x["ours"] / x["dbg_count"] for x in rows]
                     ratio_k = [x["counted"] / x["file_port"] for x in rows]
+                    ratio_a = [x["ours"] / x["ack_after_store"] for x in rows]
                     print(f"\n{procs} process(es), {events:,} call+return events, min/median/max of {rounds} rounds:")
                     print(f"  :dbg file port          {show(col['file_port']):>30} ev/s")
                     print(f"  :dbg -> counting proc   {show(col['dbg_count']):>30} ev/s")
@@ -195,6 +212,10 @@ async def main() -> None:
                           f"{show(ratio_c, '{:.2f}')}x")
                     print(f"  counted, not stored / file port: {show(ratio_k, '{:.2f}')}x (above 1: the agent "
                           "is not the limit)")
+                    print(f"  store pipeline / each batch acked once stored: {show(ratio_a, '{:.2f}')}x "
+                          f"(the latter {show(col['ack_after_store'])} ev/s, {show(col['ack_after_store_cpu_us'], '{:.2f}')}"
+                          f" us CPU per event, stored {show(col['ack_after_store_drain_secs'], '{:.3f}')} s after the "
+                          "traced processes were done)")
                     print(f"  Python CPU per event (receive, decode, store): "
                           f"{show(col['python_cpu_us'], '{:.2f}')} us; counted, not stored: "
                           f"{show(col['counted_cpu_us'], '{:.2f}')} us")
@@ -218,6 +239,10 @@ async def main() -> None:
                         "counted_first_batch_secs": spread(col["counted_first_batch_secs"]),
                         "counted_workload_secs": spread(col["counted_workload_secs"]),
                         "python_cpu_us_per_event": spread(col["python_cpu_us"]),
+                        "ack_after_store_evps": spread(col["ack_after_store"]),
+                        "ours_vs_ack_after_store": spread(ratio_a),
+                        "ack_after_store_cpu_us_per_event": spread(col["ack_after_store_cpu_us"]),
+                        "ack_after_store_drain_secs": spread(col["ack_after_store_drain_secs"]),
                         "default_limits": {k: dflt[k] for k in ("stored", "offered", "dropped", "end", "secs")},
                     }
                 store.close()

@@ -1,11 +1,15 @@
 """A capture session: the agent on one node, streaming batches into one recording.
 
 Lifecycle: ``start`` (load the agent, start it, register the node in the recording) ->
-running (a task receives batches, stores each in one transaction, then acknowledges it: the
-ack is what lets the agent send more, so a slow store slows the agent down instead of filling
-memory) -> ended (``es_done`` from the agent, or the node lost). The recording is finished
-with the agent's end reason, or ``node_down`` when the connection dropped: everything stored
-up to then is kept, and a gap notes that an unknown number of events may be missing.
+running (a task receives batches and hands them to the store pipeline,
+instrument/ingest_pipeline.py: prepared in one thread, written in another, each in one
+transaction; a batch is acknowledged once received while the batches received but not yet
+stored stay under the pipeline's bound, else once the writer has caught up: the ack is what
+lets the agent send more, so a slow store slows the agent down instead of filling memory) ->
+ended (``es_done`` from the agent, or the node lost; every batch received is stored first).
+The recording is finished with the agent's end reason, or ``node_down`` when the connection
+dropped: everything stored up to then is kept, and a gap notes that an unknown number of events
+may be missing.
 
 If this Python process dies (even ``kill -9``), the connection drops, the agent's monitor on
 our mailbox fires, and the agent removes its trace flags and patterns and exits.
@@ -39,6 +43,7 @@ from .capture import (
 )
 from .dist import Connection, MailboxClosed, NodeDown, RpcError, RpcTimeout
 from .etf import Atom, Pid
+from .ingest_pipeline import MAX_PENDING_BYTES, StorePipeline
 from .limits import CaptureLimits
 from .names import UnknownNameError, unknown_names
 from ..store import StoreError
@@ -90,7 +95,7 @@ class CaptureSession:
 
     def __init__(self, conn: Connection, recording: Any, node_id: int, agent: Pid, mbox: Any,
                  info: dict, limits: CaptureLimits, agent_mon: Any = None,
-                 owns_recording: bool = True) -> None:
+                 owns_recording: bool = True, store_buffer_bytes: int = MAX_PENDING_BYTES) -> None:
         self.conn = conn
         # False when the recording is shared by several nodes: ending ends only this node's part
         self.owns_recording = owns_recording
@@ -100,7 +105,8 @@ class CaptureSession:
         self.info = info
         self.limits = limits
         self.state = SessionState.RUNNING
-        self.stored = 0
+        self._pipe = StorePipeline(recording, node_id, max_pending_bytes=store_buffer_bytes,
+                                   name=conn.node_name)
         self.last_stats: Any = {}
         self._mbox = mbox
         self._agent_mon = agent_mon
@@ -115,11 +121,16 @@ class CaptureSession:
     @classmethod
     async def start(cls, conn: Connection, recording: Any, plan: CapturePlan,
                     limits: CaptureLimits | None = None, *,
-                    owns_recording: bool = True) -> CaptureSession:
+                    owns_recording: bool = True,
+                    store_buffer_bytes: int = MAX_PENDING_BYTES) -> CaptureSession:
         """Load the agent on ``conn``'s node and start capturing into ``recording`` (a store
         ``RecordingWriter``). ``owns_recording=False``: the recording is shared with other
         nodes' sessions (instrument/cluster.py) and the end of this one ends only its node's
-        part."""
+        part. ``store_buffer_bytes``: records bytes received but not yet stored beyond which
+        batches are no longer acknowledged until the store catches up
+        (instrument/ingest_pipeline.py)."""
+        if isinstance(store_buffer_bytes, bool) or not isinstance(store_buffer_bytes, int) or store_buffer_bytes <= 0:
+            raise ValueError(f"store_buffer_bytes must be a positive number of bytes, got {store_buffer_bytes!r}")
         limits = limits or CaptureLimits()
         config = {**plan.agent_config(), **limits.agent_config()}
         await ensure_agent(conn)
@@ -152,7 +163,18 @@ class CaptureSession:
             recording.set_node_clock(node_id, at="start", skew=est.skew, error=est.error)
         except ClockProbeError:
             pass  # the node went away: the session notices it at once and ends with node_down
-        return cls(conn, recording, node_id, agent, mbox, info, limits, agent_mon, owns_recording)
+        return cls(conn, recording, node_id, agent, mbox, info, limits, agent_mon, owns_recording,
+                   store_buffer_bytes)
+
+    @property
+    def stored(self) -> int:
+        """Events stored (committed) so far."""
+        return self._pipe.stored
+
+    @property
+    def pipeline(self) -> StorePipeline:
+        """The store pipeline (its bound, peak and back-pressure counts)."""
+        return self._pipe
 
     @property
     def result(self) -> CaptureResult | None:
@@ -165,7 +187,7 @@ class CaptureSession:
         return _text(self.info.get("mode", ""))
 
     async def _run(self) -> None:
-        mbox, conn = self._mbox, self.conn
+        mbox, conn, pipe = self._mbox, self.conn, self._pipe
         try:
             while True:
                 # checked on every round, not only when idle: a steady stream of batches must
@@ -205,35 +227,51 @@ class CaptureSession:
                         down = msg[4]
                         break
                 if chunks:
-                    events = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                    try:
-                        # SQLite works in a thread (it releases the GIL while it writes): the
-                        # event loop goes on receiving and decoding the next batches meanwhile,
-                        # and those queue up to be stored together in the next transaction.
-                        self.stored += await asyncio.to_thread(
-                            self.recording.ingest_batch, self.node_id, dicts, events)
-                    except StoreError as exc:
-                        self._record_refused_batch(exc, events)
-                        return self._store_failed(exc)
+                    # stored by the pipeline's threads (prepared in one, written in the other,
+                    # SQLite releasing the GIL while it writes) while this loop goes on
+                    # receiving and decoding; the batches received together go in one
+                    # transaction
+                    pipe.submit(dicts, chunks[0] if len(chunks) == 1 else b"".join(chunks))
+                    if not pipe.may_ack():
+                        await pipe.settle()  # back-pressure: the agent waits for the writer
+                    if pipe.failure is not None:
+                        return await self._end_stored(self._store_failed, pipe.failure)
                     try:
                         await conn.send(self.agent, (_ES_ACK, last_seq))
                     except NodeDown:
-                        return self._node_lost()
+                        return await self._end_stored(self._node_lost)
+                elif pipe.failure is not None:
+                    return await self._end_stored(self._store_failed, pipe.failure)
                 if done is not None:
                     _, _agent, reason, stats = done
                     await self._probe_end()
                     # finishing may refresh the planner's statistics (once per doubling of the
                     # store): off the event loop like the batches
-                    return await asyncio.to_thread(self._done, reason, stats)
+                    return await self._end_stored(self._done, reason, stats, thread=True)
                 if down is not None:
                     if down == Atom("noconnection") or conn.closed.is_set():
-                        return self._node_lost()
-                    return self._agent_down(down)
+                        return await self._end_stored(self._node_lost)
+                    return await self._end_stored(self._agent_down, down)
         except MailboxClosed:
-            return self._node_lost()
+            return await self._end_stored(self._node_lost)
         finally:
             self.state = SessionState.ENDED
             mbox.close()
+            self._pipe.close_now()
+
+    async def _end_stored(self, end: Any, *args: Any, thread: bool = False) -> None:
+        """End the capture with ``end(*args)`` once every batch received is stored; if the
+        store refused one, the capture ends ``store_error`` instead (the refused batch and
+        those after it counted in a gap)."""
+        pipe = self._pipe
+        await pipe.close()
+        if pipe.failure is not None and end != self._store_failed:
+            end, args = self._store_failed, (pipe.failure,)
+        if end == self._store_failed:
+            self._record_refused_batches(pipe.failure, pipe.lost_batches)
+        if thread:
+            return await asyncio.to_thread(end, *args)
+        return end(*args)
 
     def _finish(self, end_reason: str, stats: dict) -> None:
         """End this capture: the whole recording, or only this node's part of it when the
@@ -337,15 +375,12 @@ class CaptureSession:
                     break
             for msg in msgs:
                 if type(msg) is tuple and len(msg) == 6 and msg[0] == _ES_BATCH:
-                    try:
-                        self.stored += await asyncio.to_thread(
-                            self.recording.ingest_batch, self.node_id, msg[3], msg[4])
-                        self.last_stats = msg[5]
-                    except StoreError:
-                        return self._end_deadline(killed)
+                    self._pipe.submit(msg[3], msg[4])
+                    self.last_stats = msg[5]
+                    await self._pipe.settle()
                 elif type(msg) is tuple and len(msg) == 4 and msg[0] == _ES_DONE:
-                    return await asyncio.to_thread(self._done, msg[2], msg[3])
-        self._end_deadline(killed)
+                    return await self._end_stored(self._done, msg[2], msg[3], thread=True)
+        await self._end_stored(self._end_deadline, killed)
 
     def _end_deadline(self, killed: bool) -> None:
         """End the capture here with ``deadline``: a gap counting what the agent had traced
@@ -375,17 +410,20 @@ class CaptureSession:
             pass
         self._result = CaptureResult(self.recording.id, self.conn.node_name, "store_error", st, detail)
 
-    def _record_refused_batch(self, exc: Exception, events: bytes) -> None:
-        """The batch the store refused is not lost silently: it becomes a ``store_error`` gap
-        with its record count (when the store still takes that one row), and the count is
-        named in the capture's result."""
+    def _record_refused_batches(self, exc: Exception, batches: list[bytes]) -> None:
+        """The batch the store refused, and those received after it (never stored once one
+        was refused), are not lost silently: a ``store_error`` gap with their record count
+        (when the store still takes that one row), and the count named in the capture's
+        result."""
         from ..store.ingest import parse_records
 
-        try:
-            lost = len(parse_records(events))
-        except StoreError:
-            lost = 0
-        detail = f"the store refused a batch of {lost} events, which are missing: {exc}"
+        lost = 0
+        for events in batches:
+            try:
+                lost += len(parse_records(events))
+            except StoreError:
+                pass  # a malformed batch: its records cannot be counted
+        detail = f"the store refused a batch; {lost} events received are missing: {exc}"
         try:
             unit = int(self.info["time_unit"])
             ts = int(self.info["mono_now"]) + int((time.monotonic() - self._t0) * unit)

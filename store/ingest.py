@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import blobs as _blobs
 from . import records as _records
@@ -81,6 +82,24 @@ def parse_records(buf: bytes | memoryview) -> list[tuple]:
     return out
 
 
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A batch walked and ready to be written (``RecordingWriter.prepare_batch``)."""
+
+    node_id: int
+    procs: list
+    funcs: list
+    values: list  # store/records.py: VALUES_PER_RECORD per record
+    special: list[int]  # record numbers of state/gap/spawned/exit records (side tables)
+    late_cuts: list[int]  # large state records: cut once the state history has read them
+    elements: dict[bytes, bytes]  # large elements of the call/return payloads already cut
+    blocks: tuple[list, list]  # block rows, ids relative to the batch's first (store/blocks.py)
+
+    @property
+    def count(self) -> int:
+        return len(self.values) // _records.VALUES_PER_RECORD
+
+
 class RecordingWriter:
     """The write side of one recording. Obtain it from ``TraceStore.create_recording``."""
 
@@ -137,66 +156,99 @@ class RecordingWriter:
     # -- batches -----------------------------------------------------------------------------
     def ingest_batch(self, node_id: int, dict_entries: list, events: bytes) -> int:
         """Store one agent batch (its Dict entries and records binary) in one transaction.
-        Returns the number of records stored."""
+        Returns the number of records stored. The same as ``store_prepared(prepare_batch(…))``."""
+        return self.store_prepared(self.prepare_batch(node_id, dict_entries, events))
+
+    def prepare_batch(self, node_id: int, dict_entries: list, events: bytes,
+                      pause: Callable[[], object] | None = None) -> PreparedBatch:
+        """The part of storing a batch that needs no database: the Dict rows, the header walk,
+        the block rows (relative to the batch's first id) and the large call/return elements.
+        Pure Python, holding the GIL; safe to run in another thread than ``store_prepared``
+        (the capture's pipeline prepares the next batch while the previous one is written:
+        instrument/ingest_pipeline.py). Raises BatchFormatError on a malformed batch."""
         self._check_open()
         self._check_node(node_id)
         procs, funcs = self._dict_rows(node_id, dict_entries)
         buf = bytearray(events)  # payload slices bind without an adapter lookup (store/records.py)
+        values, special, big = _records.walk(buf, pause)
+        elements: dict[bytes, bytes] = {}
+        late = []  # state records: cut after the state history has read them (_special)
+        for i in big:
+            if values[_records.VALUES_PER_RECORD * i] == _K_STATE:
+                late.append(i)
+            else:
+                self._cut(values, i, elements)
+        per = _records.VALUES_PER_RECORD
+        blocks = batch_blocks(values[0::per], values[4::per], values[5::per], 0, self.id, node_id)
+        return PreparedBatch(node_id, procs, funcs, values, special, late, elements, blocks)
+
+    def store_prepared(self, *batches: PreparedBatch) -> int:
+        """Write batches made by ``prepare_batch``, in order, in one transaction (stored whole
+        or not at all); returns the number of records stored."""
+        self._check_open()
         # several nodes' sessions may share this writer (instrument/cluster.py), each storing
         # from its own thread: the delta and blob bookkeeping below is per writer
         with self._batch_lock:
             saved = self._deltas.save()
+            states = self._states.save() if any(b.special for b in batches) else None
             try:
-                stored = self._write_batch(node_id, procs, funcs, buf)
+                with self._db.write("storing a batch of trace events") as c:
+                    done = [self._write_batch(c, batch) for batch in batches]
             except BaseException:
                 self._deltas.restore(saved)  # a rolled-back batch stored no element
+                if states is not None:  # nor any state: deltas go against the last stored one
+                    self._states.restore(states)
                 raise
-            if stored[1]:
-                self._remember(stored[1])
-        return stored[0]
+            hashes = [h for _, stored in done for h in stored]
+            if hashes:
+                self._remember(hashes)
+        return sum(count for count, _ in done)
 
-    def _write_batch(self, node_id: int, procs: list, funcs: list, buf: bytearray) -> tuple[int, list[bytes]]:
-        rid = self.id
-        with self._db.write("storing a batch of trace events") as c:
-            first = (c.execute("SELECT max(id) FROM events").fetchone()[0] or 0) + 1
-            values, special, big = _records.walk(buf)
-            if procs:
-                c.executemany(
-                    "INSERT OR REPLACE INTO processes (recording_id, node_id, idx, pid_text, pid_node, "
-                    "pid_id, pid_serial, pid_creation, reg_name, init_module, init_function, "
-                    "init_arity, app_names) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [p for p in procs if len(p) == 13])
-                c.executemany("UPDATE processes SET app_names = ? WHERE node_id = ? AND idx = ?",
-                              [p for p in procs if len(p) == 3])
-            if funcs:
-                c.executemany("INSERT OR REPLACE INTO functions (recording_id, node_id, idx, module, "
-                              "function, arity) VALUES (?, ?, ?, ?, ?, ?)", funcs)
-            elements: dict[bytes, bytes] = {}
-            dropped = self._special(c, node_id, first, values, special, elements) if special else 0
-            if big:
-                self._cut(values, big, elements)
-            stored = self._store_elements(c, elements) if elements else []
-            count = _records.insert(c, rid, node_id, values)
-            last = c.execute("SELECT max(id) FROM events").fetchone()[0]
-            if count and last != first + count - 1:  # never expected: ids are sequential here
-                raise StoreCorruptError(f"event ids of the batch are not {first}..{first + count - 1} "
-                                        f"(max is {last}); the batch was rolled back")
-            per = _records.VALUES_PER_RECORD
-            insert_blocks(c, *batch_blocks(values[0::per], values[4::per], values[5::per], first, rid, node_id))
-            c.execute("UPDATE recordings SET event_count = event_count + ?, dropped_count = "
-                      "dropped_count + ? WHERE id = ?", (count, dropped, rid))
+    def _write_batch(self, c, batch: PreparedBatch) -> tuple[int, list[bytes]]:
+        """One batch's rows, inside the caller's transaction: its event count and the hashes of
+        the elements it stored."""
+        rid, node_id, values = self.id, batch.node_id, batch.values
+        procs, funcs = batch.procs, batch.funcs
+        elements = dict(batch.elements)  # the batch can be stored again after a rollback
+        first = (c.execute("SELECT max(id) FROM events").fetchone()[0] or 0) + 1
+        if procs:
+            c.executemany(
+                "INSERT OR REPLACE INTO processes (recording_id, node_id, idx, pid_text, pid_node, "
+                "pid_id, pid_serial, pid_creation, reg_name, init_module, init_function, "
+                "init_arity, app_names) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [p for p in procs if len(p) == 13])
+            c.executemany("UPDATE processes SET app_names = ? WHERE node_id = ? AND idx = ?",
+                          [p for p in procs if len(p) == 3])
+        if funcs:
+            c.executemany("INSERT OR REPLACE INTO functions (recording_id, node_id, idx, module, "
+                          "function, arity) VALUES (?, ?, ?, ?, ?, ?)", funcs)
+        if batch.special:
+            values = list(values)  # _special may drop large state payloads: not in the batch
+        dropped = self._special(c, node_id, first, values, batch.special, elements) if batch.special else 0
+        for i in batch.late_cuts:
+            self._cut(values, i, elements)
+        stored = self._store_elements(c, elements) if elements else []
+        count = _records.insert(c, rid, node_id, values)
+        last = c.execute("SELECT max(id) FROM events").fetchone()[0]
+        if count and last != first + count - 1:  # never expected: ids are sequential here
+            raise StoreCorruptError(f"event ids of the batch are not {first}..{first + count - 1} "
+                                    f"(max is {last}); the batch was rolled back")
+        bp, bk = batch.blocks
+        insert_blocks(c, [(n, p, lo + first, hi + first, k) for n, p, lo, hi, k in bp],
+                      [(r, kd, a, lo + first, hi + first, k) for r, kd, a, lo, hi, k in bk])
+        c.execute("UPDATE recordings SET event_count = event_count + ?, dropped_count = "
+                  "dropped_count + ? WHERE id = ?", (count, dropped, rid))
         return count, stored
 
     @staticmethod
-    def _cut(values: list, big: list, elements: dict) -> None:
-        """Large call/return/state payloads -> skeletons; their large elements -> ``elements``."""
-        for i in big:
-            kind, *_, payload = _records.record(values, i)
-            if kind in _blobs.CUT_KINDS and payload is not None:
-                got = _blobs.cut(payload)
-                if got is not None:
-                    _records.set_payload(values, i, got[0])
-                    elements.update(got[1])
+    def _cut(values: list, i: int, elements: dict) -> None:
+        """A large call/return/state payload -> its skeleton; its large elements -> ``elements``."""
+        kind, *_, payload = _records.record(values, i)
+        if kind in _blobs.CUT_KINDS and payload is not None:
+            got = _blobs.cut(payload)
+            if got is not None:
+                _records.set_payload(values, i, got[0])
+                elements.update(got[1])
 
     def _store_elements(self, c, elements: dict) -> list[bytes]:
         """Insert the elements this writer has not stored yet; returns their hashes (to be

@@ -27,6 +27,7 @@ from __future__ import annotations
 import sqlite3
 import struct
 from functools import lru_cache
+from typing import Callable
 
 from . import blobs as _blobs
 from .errors import BatchFormatError
@@ -45,12 +46,16 @@ A batch's remainder goes in statements of 64, 16, 4 and 1 rows: five statement s
 shared by every recording, so they stay in the connection's statement cache. A SQLite built
 with a lower parameter limit (999 before 3.32) gets only the shapes that fit."""
 _SIZES = (CHUNK, 64, 16, 4, 1)
+PAUSE_BYTES = 8192
+"""``walk`` with a ``pause``: bytes of records walked between two pauses (~150 records, ~60 µs)."""
 
 
-def walk(buf: bytearray) -> tuple[list, list[int], list[int]]:
+def walk(buf: bytearray, pause: Callable[[], object] | None = None) -> tuple[list, list[int], list[int]]:
     """Flat values of a records binary (``VALUES_PER_RECORD`` per record), the record numbers
     of the rare kinds needing side tables, and those of payloads large enough to be cut
-    (store/blobs.py). Raises BatchFormatError on a cut record or an unknown kind."""
+    (store/blobs.py). Raises BatchFormatError on a cut record or an unknown kind.
+    ``pause``: called after every ``PAUSE_BYTES`` of the binary (the capture's pipeline lets
+    its writer thread take the GIL there: instrument/ingest_pipeline.py)."""
     unpack = HEADER.unpack_from
     n = len(buf)
     off = 0
@@ -60,23 +65,28 @@ def walk(buf: bytearray) -> tuple[list, list[int], list[int]]:
     special: list[int] = []
     big: list[int] = []
     min_big = _blobs.MIN_PAYLOAD
+    step = PAUSE_BYTES if pause is not None else n
     try:
         while off < n:
-            h = unpack(buf, off)
-            start = off + HEADER_SIZE
-            ln = h[6]
-            off = start + ln
-            kind = h[0]
-            if kind >= 8 or kind == 0:
-                if kind > MAX_KIND or kind == 0:
-                    raise BatchFormatError(f"bad record at byte {start - HEADER_SIZE}: unknown kind "
-                                           f"{kind}; see docs/event-format.md")
-                if kind in SPECIAL:
-                    special.append(len(values) >> 3)  # record number: VALUES_PER_RECORD is 8
-            if ln >= min_big:
-                big.append(len(values) >> 3)
-            extend(h)
-            append(buf[start:off])
+            limit = min(n, off + step)
+            while off < limit:
+                h = unpack(buf, off)
+                start = off + HEADER_SIZE
+                ln = h[6]
+                off = start + ln
+                kind = h[0]
+                if kind >= 8 or kind == 0:
+                    if kind > MAX_KIND or kind == 0:
+                        raise BatchFormatError(f"bad record at byte {start - HEADER_SIZE}: unknown kind "
+                                               f"{kind}; see docs/event-format.md")
+                    if kind in SPECIAL:
+                        special.append(len(values) >> 3)  # record number: VALUES_PER_RECORD is 8
+                if ln >= min_big:
+                    big.append(len(values) >> 3)
+                extend(h)
+                append(buf[start:off])
+            if pause is not None and off < n:
+                pause()
     except struct.error as exc:
         raise BatchFormatError(f"events binary cut inside a record header at byte {off} of {n}") from exc
     if off != n:

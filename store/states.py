@@ -89,6 +89,13 @@ class StateIngestor:
         self.policy = policy or StatePolicy()
         self._last: dict[tuple[int, int], _Last] = {}
 
+    def save(self) -> dict:
+        """What ``restore`` needs to undo the ``rows`` calls of a batch that was rolled back."""
+        return dict(self._last)
+
+    def restore(self, saved: dict) -> None:
+        self._last = saved
+
     def rows(self, first_state_id: int, recording_id: int, node_id: int,
              records: list[tuple[int, int, int, int, int, bytes]]) -> tuple[list[tuple], set[int]]:
         """``records``: (event_id, ts, uniq, pid, aux, payload) of state events in order.

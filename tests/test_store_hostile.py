@@ -53,7 +53,7 @@ async def test_a_batch_refused_by_a_full_store_becomes_a_gap(target, tmp_path):
     finally:
         await node.close()
     assert result.end_reason == "store_error", (result, store.db.conn.execute("PRAGMA page_count").fetchone())
-    assert "events, which are missing" in result.detail
+    assert "events received are missing" in result.detail
     with store.db.lock:
         store.db.conn.execute("PRAGMA max_page_count = 1073741823")
     gaps = [g for g in store.recording(result.recording_id).gaps() if g.reason == "store_error"]

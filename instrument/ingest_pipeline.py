@@ -1,0 +1,192 @@
+"""The capture's store pipeline: received batches are prepared in one thread and written in
+another, so the two cores work at once while the store catches up.
+
+Storing a batch is two kinds of work (store/ingest.py): *preparing* it - the Dict rows, the
+header walk, the block rows - is pure Python and holds the GIL; *writing* it is mostly SQLite
+(``sqlite3_step`` of the multi-row INSERTs, the COMMIT), which runs with the GIL released. One
+thread doing both leaves the second core idle while the first walks headers; here a *prepare*
+thread walks batch N+1 while the *write* thread's SQLite work on batch N runs on the other
+core, and the event loop receives and decodes beside both.
+
+Three stages, each in order (one thread per stage, FIFO): the event loop ``submit``s a batch;
+the prepare thread runs ``RecordingWriter.prepare_batch``; the write thread waits for that
+preparation and runs ``store_prepared``. So event ids stay arrival order and a batch is stored
+whole or not at all, in its own transaction.
+
+Bounded: ``pending_bytes`` counts the records bytes received and not yet stored. The session
+acknowledges a batch to the agent (which lets it send more) only while that is at most
+``max_pending_bytes`` (``may_ack``); past it, the ack waits for the writer (``settle``) -
+back-pressure, counted in ``held_acks``. So Python holds at most that bound plus the agent's
+window of unacknowledged batches.
+
+Failures: the first batch the store refuses (disk full, read-only, malformed) stops the
+pipeline: it and every batch submitted after it are not stored (``lost_batches``: their
+records binaries, counted by the session into a ``store_error`` gap); what was stored before
+stays. ``failure`` holds the error.
+
+The GIL: CPython hands it to a thread that waits for it (the writer, back from a
+``sqlite3_step``) only after the *switch interval* (5 ms) when another thread runs Python
+code, far longer than a statement's step (~0.2 ms); so the prepare thread's header walk
+pauses (``time.sleep(0)``) every ``store.records.PAUSE_BYTES`` of records, where the writer
+takes the GIL, binds its next statement and lets it go again in SQLite. (Lowering the switch
+interval process-wide instead was measured no better, and would touch every thread.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from ..store import StoreError
+
+MAX_GROUP_BYTES = 8 * 1024 * 1024
+"""At most this many records bytes (~110k events) in one transaction of the write thread."""
+MAX_PENDING_BYTES = 32 * 1024 * 1024
+"""Records bytes received (and acknowledged) but not yet stored, at most (~450k events of a
+call-tracing capture, ~10 agent windows of the benchmark's limits)."""
+
+
+def _pause() -> None:
+    """Between two slices of a header walk: let a thread waiting for the GIL (the writer,
+    back from SQLite) take it now rather than after the switch interval."""
+    time.sleep(0)
+
+
+@dataclass
+class _Job:
+    prepared: Future  # of the prepare thread: the PreparedBatch
+    size: int  # records bytes
+    stored: bool | None = None  # set by the write thread
+
+
+class StorePipeline:
+    """Batches of one node into one recording (a store ``RecordingWriter``), prepared and
+    written in two threads. Used from the event loop only (``submit``, ``settle``, ``close``)."""
+
+    def __init__(self, recording: Any, node_id: int, *, max_pending_bytes: int = MAX_PENDING_BYTES,
+                 name: str = "capture") -> None:
+        if max_pending_bytes <= 0:
+            raise ValueError(f"max_pending_bytes must be > 0, got {max_pending_bytes}")
+        self.recording = recording
+        self.node_id = node_id
+        self.max_pending_bytes = max_pending_bytes
+        self.stored = 0
+        """Records stored (committed) so far; updated by the write thread."""
+        self.pending_bytes = 0
+        self.peak_pending_bytes = 0
+        self.held_acks = 0
+        self.failure: StoreError | None = None
+        self.lost_batches: list[bytes] = []
+        self._jobs: deque[tuple[Future, int, bytes]] = deque()
+        self._unclaimed: deque[_Job] = deque()
+        self._prepare = ThreadPoolExecutor(1, thread_name_prefix=f"es-prepare {name}")
+        self._write = ThreadPoolExecutor(1, thread_name_prefix=f"es-write {name}")
+        self._closed = False
+
+    def submit(self, dict_entries: list, events: bytes) -> None:
+        """Queue one batch (or several joined) to be stored after those submitted before."""
+        if self._closed:
+            raise RuntimeError("this store pipeline is closed")
+        if self.failure is not None:
+            self.lost_batches.append(events)
+            return
+        job = _Job(self._prepare.submit(self._prepare_batch, dict_entries, events), len(events))
+        self._unclaimed.append(job)
+        written = self._write.submit(self._store, job)
+        self._jobs.append((written, len(events), events))
+        self.pending_bytes += len(events)
+        self.peak_pending_bytes = max(self.peak_pending_bytes, self.pending_bytes)
+
+    def _prepare_batch(self, dict_entries: list, events: bytes) -> Any:
+        if self.failure is not None:
+            return None
+        return self.recording.prepare_batch(self.node_id, dict_entries, events, _pause)
+
+    def _store(self, job: _Job) -> bool:
+        """Write thread: store ``job``'s batch, with those submitted after it that are prepared
+        already (in one transaction, up to ``MAX_GROUP_BYTES``: the writer catching up stores
+        larger transactions), unless an earlier one failed. True if stored."""
+        if job.stored is not None:  # stored (or refused) with an earlier job's transaction
+            return job.stored
+        if self.failure is not None:
+            return False
+        unclaimed = self._unclaimed  # appended by the event loop, taken from here only
+        group = [unclaimed.popleft()]  # the jobs run in submission order: this is ``job``
+        try:
+            batches = [job.prepared.result()]
+            size = job.size
+            while unclaimed and size < MAX_GROUP_BYTES:
+                nxt = unclaimed[0].prepared
+                if not nxt.done() or nxt.exception() is not None:
+                    break
+                group.append(unclaimed.popleft())
+                batches.append(nxt.result())
+                size += group[-1].size
+            self.stored += self.recording.store_prepared(*batches)
+        except StoreError as exc:
+            self.failure = exc
+        except Exception as exc:  # a bug, not the store's refusal: the capture still ends cleanly
+            self.failure = StoreError(f"storing a batch failed unexpectedly ({exc!r}); please report "
+                                      "it with the capture's spec")
+        ok = self.failure is None
+        for j in group:
+            j.stored = ok
+        return ok
+
+    def may_ack(self) -> bool:
+        """Whether the batches received so far may be acknowledged now (under the bound)."""
+        self._collect()
+        if self.pending_bytes <= self.max_pending_bytes:
+            return True
+        self.held_acks += 1
+        return False
+
+    async def settle(self, limit: int | None = None) -> None:
+        """Wait until at most ``limit`` bytes (default: the bound) are pending, or the pipeline
+        failed. ``limit=0``: until every submitted batch is stored (or refused)."""
+        limit = self.max_pending_bytes if limit is None else limit
+        while self._jobs and self.pending_bytes > limit and self.failure is None:
+            await asyncio.wrap_future(self._jobs[0][0])
+            self._collect()
+        if self.failure is not None:
+            await self._wait_all()
+        self._collect()
+
+    async def _wait_all(self) -> None:
+        for job in list(self._jobs):
+            await asyncio.wrap_future(job[0])
+
+    def _collect(self) -> None:
+        """Take the finished jobs off the queue (in order): their bytes are no longer pending;
+        the records binaries of the refused ones go to ``lost_batches``."""
+        jobs = self._jobs
+        while jobs and jobs[0][0].done():
+            written, size, events = jobs.popleft()
+            self.pending_bytes -= size
+            if not written.result():
+                self.lost_batches.append(events)
+
+    async def close(self) -> None:
+        """Store everything submitted (or, after a failure, count it lost), then end the threads.
+        Idempotent."""
+        if self._closed:
+            return
+        try:
+            await self.settle(0)
+        finally:
+            self._closed = True
+            self._prepare.shutdown(wait=False)
+            self._write.shutdown(wait=False)
+
+    def close_now(self) -> None:
+        """End without waiting (the session's task was cancelled): the threads finish the
+        jobs queued (a batch is stored whole or not at all) and exit."""
+        if not self._closed:
+            self._closed = True
+            self._prepare.shutdown(wait=False)
+            self._write.shutdown(wait=False)
+

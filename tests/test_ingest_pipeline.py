@@ -1,0 +1,232 @@
+"""The capture's store pipeline (instrument/ingest_pipeline.py) against a real store: batches
+prepared in one thread and written in another are stored exactly as the serial path stores
+them (ids, rows, side tables, blobs, block index), in order; the bound on what is received and
+not yet stored holds; a refused batch stops the pipeline with nothing stored before it lost;
+a closed pipeline refuses batches; the prepare thread's
+header walk pauses (for the writer to take the GIL) without changing what it returns. The capture-level tests (real nodes) are in
+tests/test_capture_pipeline.py."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from elixir_scope.instrument.etf import Atom
+from elixir_scope.instrument.ingest_pipeline import StorePipeline
+from elixir_scope.store import BatchFormatError, StatePolicy, StoreFullError, TraceStore
+from elixir_scope.store import records
+from elixir_scope.store.batch import SyntheticTrace
+
+NS = 1_000_000_000
+TABLES = {
+    "events": "SELECT id, recording_id, node_id, kind, flags, ts, uniq, pid, aux, payload FROM events ORDER BY id",
+    "states": "SELECT * FROM states ORDER BY id",
+    "blobs": "SELECT hash, data FROM blobs ORDER BY hash",
+    "block_procs": "SELECT * FROM block_procs ORDER BY node_id, pid, first_id",
+    "block_kinds": "SELECT * FROM block_kinds ORDER BY recording_id, kind, aux, first_id",
+    "processes": "SELECT node_id, idx, pid_text, born_ts, died_ts FROM processes ORDER BY node_id, idx",
+    "recordings": "SELECT id, event_count, dropped_count FROM recordings ORDER BY id",
+}
+
+
+def _batches(n: int = 12) -> list:
+    """GenServer calls with a growing state (large payloads cut into blobs, state records
+    stored full and as deltas), messages, spawns and exits: every side table of a batch."""
+    t = SyntheticTrace()
+    server, client = t.new_pid(), t.new_pid()
+    state = {Atom("log"): []}
+    out, k = [], 0
+    for b in range(n):
+        for _ in range(40):
+            new = {Atom("log"): state[Atom("log")] + [k] * 20}
+            t.gen_call(client, server, "Elixir.Srv", k, state, new, Atom("ok"))
+            state, k = new, k + 1
+        child = t.new_pid()
+        t.spawn(server, child, (Atom("Elixir.Srv"), Atom("child"), []))
+        t.exit(child, Atom("normal"))
+        out.append(t.take())
+    return out
+
+
+def _open(path):
+    store = TraceStore.open(path)
+    rec = store.create_recording("p", spec={}, limits={}, state_policy=StatePolicy(full_max_bytes=300))
+    node = rec.add_node("test@localhost", otp_release="25", time_unit=NS, time_offset=0)
+    return store, rec, node
+
+
+def _rows(store) -> dict:
+    return {name: store.db.query(sql) for name, sql in TABLES.items()}
+
+
+async def _piped(rec, node, batches, bound: int) -> StorePipeline:
+    pipe = StorePipeline(rec, node, max_pending_bytes=bound)
+    peak_after_settle = 0
+    for b in batches:
+        pipe.submit(b.dict_entries, b.events)
+        if not pipe.may_ack():
+            await pipe.settle()
+        peak_after_settle = max(peak_after_settle, pipe.pending_bytes)
+        assert pipe.pending_bytes <= bound or pipe.held_acks > 0
+    await pipe.close()
+    pipe.peak_after_settle = peak_after_settle
+    return pipe
+
+
+def test_the_pipeline_stores_exactly_what_the_serial_path_stores(tmp_path):
+    batches = _batches()
+    serial, srec, snode = _open(tmp_path / "serial.db")
+    for b in batches:
+        srec.ingest_batch(snode, b.dict_entries, b.events)
+    piped, prec, pnode = _open(tmp_path / "piped.db")
+    bound = 3 * max(len(b.events) for b in batches)
+    pipe = asyncio.run(_piped(prec, pnode, batches, bound))
+    assert pipe.failure is None and pipe.lost_batches == []
+    assert pipe.stored == sum(b.count for b in batches) == prec_count(piped, prec.id)
+    assert pipe.pending_bytes == 0
+    want, got = _rows(serial), _rows(piped)
+    assert got["events"] and got["states"] and got["blobs"] and got["block_procs"]
+    assert any(r[9] == "delta" for r in got["states"])  # large states went the delta way
+    for name in TABLES:
+        assert got[name] == want[name], name
+    ids = [r[0] for r in got["events"]]
+    assert ids == list(range(1, len(ids) + 1))  # arrival order, consecutive
+    serial.close()
+    piped.close()
+
+
+def prec_count(store, rid) -> int:
+    return store.recording(rid).info.event_count
+
+
+def test_back_pressure_holds_acks_past_the_bound_and_stores_everything(tmp_path):
+    batches = _batches(20)
+    store, rec, node = _open(tmp_path / "bp.db")
+    bound = len(batches[0].events)  # about one batch: the writer is always behind
+    pipe = asyncio.run(_piped(rec, node, batches, bound))
+    assert pipe.held_acks > 0
+    # after the wait that back-pressure imposes, never more than the bound is pending; the peak
+    # is at most the bound plus the batch just received
+    assert pipe.peak_after_settle <= bound
+    assert pipe.peak_pending_bytes <= bound + max(len(b.events) for b in batches)
+    assert pipe.stored == sum(b.count for b in batches) == prec_count(store, rec.id)
+    store.close()
+
+
+def test_a_refused_batch_stops_the_pipeline_and_keeps_what_was_stored(tmp_path):
+    batches = _batches(6)
+    store, rec, node = _open(tmp_path / "bad.db")
+    cut = batches[3].events[:-5]  # a record cut short: BatchFormatError in the prepare thread
+
+    async def run():
+        pipe = StorePipeline(rec, node)
+        for i, b in enumerate(batches):
+            pipe.submit(b.dict_entries, cut if i == 3 else b.events)
+        await pipe.close()
+        return pipe
+
+    pipe = asyncio.run(run())
+    assert isinstance(pipe.failure, BatchFormatError) and "runs past the end" in str(pipe.failure)
+    assert pipe.lost_batches == [cut, batches[4].events, batches[5].events]
+    first3 = sum(b.count for b in batches[:3])
+    assert pipe.stored == first3 == prec_count(store, rec.id)
+    serial, srec, snode = _open(tmp_path / "serial.db")
+    for b in batches[:3]:
+        srec.ingest_batch(snode, b.dict_entries, b.events)
+    assert _rows(store)["events"] == _rows(serial)["events"]
+    assert store.db.query_one("PRAGMA integrity_check")[0] == "ok"
+    store.close()
+    serial.close()
+
+
+def test_a_prepared_batch_refused_by_a_full_store_can_be_stored_again(tmp_path):
+    """store_prepared after a rollback stores the same rows as the serial path (the prepared
+    batch is not changed by a failed attempt: state records, cut payloads)."""
+    batches = _batches(3)
+    store, rec, node = _open(tmp_path / "full.db")
+    serial, srec, snode = _open(tmp_path / "serial.db")
+    for b in batches:
+        srec.ingest_batch(snode, b.dict_entries, b.events)
+    rec.ingest_batch(node, batches[0].dict_entries, batches[0].events)
+    prepared = [rec.prepare_batch(node, b.dict_entries, b.events) for b in batches[1:]]
+    pages = store.db.query_one("PRAGMA page_count")[0]
+    store.db.conn.execute(f"PRAGMA max_page_count = {pages}")  # a real SQLITE_FULL
+    with pytest.raises(StoreFullError):
+        rec.store_prepared(prepared[0])
+    store.db.conn.execute("PRAGMA max_page_count = 1073741823")
+    for p in prepared:
+        rec.store_prepared(p)
+    assert _rows(store) == _rows(serial)
+    store.close()
+    serial.close()
+
+
+def test_a_closed_pipeline_refuses_batches(tmp_path):
+    store, rec, node = _open(tmp_path / "c.db")
+
+    async def run():
+        pipe = StorePipeline(rec, node)
+        await pipe.close()
+        await pipe.close()  # idempotent
+        with pytest.raises(RuntimeError, match="closed"):
+            pipe.submit([], b"")
+
+    asyncio.run(run())
+    store.close()
+
+
+def test_the_walk_pauses_between_slices_and_returns_the_same_values():
+    batches = _batches(4)
+    buf = bytearray(b"".join(b.events for b in batches))
+    pauses = []
+    assert records.walk(buf, lambda: pauses.append(1)) == records.walk(buf)
+    # at most one between two slices (a large record overshoots its slice)
+    assert 0 < len(pauses) <= len(buf) // records.PAUSE_BYTES
+    with pytest.raises(BatchFormatError, match="runs past the end"):
+        records.walk(buf[:-3], lambda: None)
+
+
+def test_bad_bound_is_refused(tmp_path):
+    store, rec, node = _open(tmp_path / "b.db")
+    with pytest.raises(ValueError, match="max_pending_bytes must be > 0"):
+        StorePipeline(rec, node, max_pending_bytes=0)
+    store.close()
+
+
+class _CountingWriter:
+    """The real RecordingWriter, with the number of batches of each write transaction noted."""
+
+    def __init__(self, rec) -> None:
+        self.rec = rec
+        self.transactions: list[int] = []
+
+    def prepare_batch(self, *args):
+        return self.rec.prepare_batch(*args)
+
+    def store_prepared(self, *batches):
+        self.transactions.append(len(batches))
+        return self.rec.store_prepared(*batches)
+
+
+def test_a_writer_behind_stores_the_prepared_batches_together(tmp_path):
+    batches = _batches(12)
+    store, rec, node = _open(tmp_path / "g.db")
+    writer = _CountingWriter(rec)
+
+    async def run():
+        pipe = StorePipeline(writer, node)
+        for b in batches:  # all at once: the writer is behind from the first one
+            pipe.submit(b.dict_entries, b.events)
+        await pipe.close()
+        return pipe
+
+    pipe = asyncio.run(run())
+    assert pipe.failure is None and pipe.stored == sum(b.count for b in batches) == prec_count(store, rec.id)
+    assert sum(writer.transactions) == len(batches)
+    assert len(writer.transactions) < len(batches)  # some transactions held several batches
+    serial, srec, snode = _open(tmp_path / "serial.db")
+    for b in batches:
+        srec.ingest_batch(snode, b.dict_entries, b.events)
+    assert _rows(store) == _rows(serial)
+    store.close()
+    serial.close()
