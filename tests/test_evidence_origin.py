@@ -1,0 +1,139 @@
+"""Where a wrong value comes from, not where it is seen (agents/evidence/provenance.py,
+regroup.py), on a real node: each function that only passes a value on — picks a field out of
+its input, builds a list of the size it was given, answers the same request again from its
+cache, keeps what it was sent — runs beside one that makes the value, in one recording; only the
+maker may be named."""
+
+from __future__ import annotations
+
+import pytest
+
+from elixir_scope.agents.evidence import build_facts
+from support.fact_recording import record_view
+
+APP = r'''
+defmodule Orig.Readings do
+  # a field picked out of a reading passes the value on; a scaled raw value is made here
+  def pick(r), do: r.level
+  def scaled(r), do: r.raw * 3
+end
+
+defmodule Orig.Roll do
+  # a list built to the size it was given: the count came with the arguments
+  def make(prefix, n), do: for(i <- 1..n, do: "#{prefix}#{i}")
+end
+
+defmodule Orig.Batches do
+  def batches(xs), do: Enum.chunk_every(xs, 4, 4, :discard)
+  def batches_right(xs), do: Enum.chunk_every(xs, 4)
+  def first(xs), do: Enum.take(xs, 3)
+  def numbered(xs), do: Enum.with_index(xs)
+end
+
+defmodule Orig.Tags do
+  def assign(kids), do: store(Enum.zip(kids, tags(length(kids))))
+  def assign_right(kids), do: store(Enum.zip(kids, tags_right(length(kids))))
+  def tags(n), do: Enum.map(1..min(n, 5), &"T#{&1}")
+  def tags_right(n), do: Enum.map(1..n, &"T#{&1}")
+  def store(pairs), do: length(pairs)
+end
+
+defmodule Orig.Pages do
+  use GenServer
+  def start_link(_), do: GenServer.start_link(__MODULE__, %{}, name: __MODULE__)
+  def view(show), do: GenServer.call(__MODULE__, {:view, show})
+  def init(s), do: {:ok, s}
+  def handle_call({:view, show}, _from, shown) do
+    text = "#{seats(show)} seats left"
+    {:reply, text, Map.update(shown, {show, text}, 1, &(&1 + 1))}
+  end
+  defp seats("hamlet"), do: 42
+  defp seats(_), do: 118
+end
+
+defmodule Orig.Sales do
+  use GenServer
+  def start_link(_), do: GenServer.start_link(__MODULE__, [], name: __MODULE__)
+  def close(sale), do: GenServer.call(__MODULE__, {:close, sale})
+  def all, do: GenServer.call(__MODULE__, :all)
+  def init(s), do: {:ok, s}
+  def handle_call({:close, sale}, _from, sales), do: {:reply, :ok, sales ++ [sale]}
+  def handle_call(:all, _from, sales), do: {:reply, sales, sales}
+end
+
+defmodule Orig do
+  def start do
+    {:ok, a} = Orig.Pages.start_link([])
+    {:ok, b} = Orig.Sales.start_link([])
+    Process.unlink(a)
+    Process.unlink(b)
+    {:ok, a}
+  end
+
+  def run do
+    Orig.Readings.pick(%{station: "north", level: 18})
+    Orig.Readings.scaled(%{station: "south", raw: 9})
+    Orig.Roll.make("F", 24)
+    phones = for i <- 1..11, do: "+4917600#{i}"
+    Orig.Batches.batches(phones)
+    Orig.Batches.batches_right(phones)
+    Orig.Batches.first(phones)
+    Orig.Batches.numbered(phones)
+    kids = for i <- 1..7, do: "K#{i}"
+    Orig.Tags.assign(kids)
+    Orig.Tags.assign_right(kids)
+    for show <- ["hamlet", "hamlet", "odd-couple", "hamlet"], do: Orig.Pages.view(show)
+    for {id, amount} <- [{"S-1", 1850000}, {"S-2", 425000}, {"S-3", 990000}, {"S-4", 62000}], do: Orig.Sales.close(%{id: id, amount: amount})
+    Orig.Sales.all()
+    :ok
+  end
+end
+'''
+
+SPECS = ["Orig :: return", "Orig.Readings :: return", "Orig.Roll :: return", "Orig.Batches :: return", "Orig.Tags :: return",
+         "Orig.Pages :: return", "Orig.Sales :: return"]
+
+
+@pytest.fixture(scope="module")
+def view(tmp_path_factory):
+    return record_view(tmp_path_factory.mktemp("origin"), APP, start="Orig.start()", run="Elixir.Orig", specs=SPECS)
+
+
+def _facts(view, symptom, kind):
+    book = build_facts(view, symptom)
+    assert not book.errors, book.errors
+    return book.of_kind(kind)
+
+
+def _named(facts):
+    return [(f.culprit.module, f.culprit.function) for f in facts]
+
+
+def test_a_field_picked_out_of_the_input_is_not_where_the_value_was_made(view):
+    assert _facts(view, "the board shows 18 for the north station", "value_origin") == []
+    # the twin multiplies a raw value: 27 is made there
+    assert _named(_facts(view, "the board shows 27 for the south station", "value_origin")) == \
+        [("Orig.Readings", "scaled/1")]
+
+
+def test_a_list_built_to_the_size_it_was_given_is_not_the_origin_of_the_count(view):
+    assert _facts(view, "the roster has 24 kids", "value_origin") == []
+
+
+def test_a_request_answered_again_from_the_state_is_no_cache_keyed_too_coarsely(view):
+    # hamlet was answered three times, each time for {:view, "hamlet"}: the caller (from) differs, the request not
+    assert _facts(view, "the hamlet page kept saying '42 seats left'", "served_for_other_request") == []
+
+
+def test_a_store_that_accumulated_the_items_did_not_serve_another_request(view):
+    assert _facts(view, "the month only had four sales", "served_for_other_request") == []
+
+
+def test_tail_dropped_names_the_regroupings_that_lost_the_last_items(view):
+    facts = _facts(view, "", "tail_dropped")
+    # the twins keep every item (an incomplete last chunk, a pairing of equal lists); Enum.take/2 is no regrouping
+    assert sorted(_named(facts)) == [("Orig.Batches", "batches/1"), ("Orig.Tags", "assign/1")]
+    by = {f.culprit.function: f for f in facts}
+    assert "the last 3 of 11 items" in by["batches/1"].title and by["batches/1"].weak is None
+    assert "the last 2 of 7 items" in by["assign/1"].title and "Orig.Tags.store/1" in by["assign/1"].summary
+    assert by["assign/1"].signatures == ["data:tail_dropped"]
