@@ -137,3 +137,73 @@ def test_tail_dropped_names_the_regroupings_that_lost_the_last_items(view):
     assert "the last 3 of 11 items" in by["batches/1"].title and by["batches/1"].weak is None
     assert "the last 2 of 7 items" in by["assign/1"].title and "Orig.Tags.store/1" in by["assign/1"].summary
     assert by["assign/1"].signatures == ["data:tail_dropped"]
+
+
+HEAT = r'''
+defmodule Heat.Hub do
+  # the sync re-applies the set points read at start: every change made since is undone
+  use GenServer
+  def start_link(revert), do: GenServer.start_link(__MODULE__, revert, name: name(revert))
+  def name(true), do: Heat.Hub
+  def name(false), do: Heat.HubRight
+  def init(revert), do: {:ok, %{revert: revert, setpoints: %{"living" => 20.0}, snapshot: %{"living" => 20.0}}}
+  def handle_cast({:set, room, c}, s), do: {:noreply, %{s | setpoints: Map.put(s.setpoints, room, c)}}
+  def handle_info(:sync, s) do
+    points = if s.revert, do: s.snapshot, else: s.setpoints
+    Heat.Boiler.demand(boiler(s.revert), points |> Map.values() |> Enum.max())
+    {:noreply, %{s | setpoints: points}}
+  end
+  defp boiler(true), do: Heat.Boiler
+  defp boiler(false), do: Heat.BoilerRight
+end
+
+defmodule Heat.Boiler do
+  use GenServer
+  def start_link(name), do: GenServer.start_link(__MODULE__, [], name: name)
+  def demand(name, c), do: GenServer.cast(name, {:demand, c})
+  def init([]), do: {:ok, %{flow: 42.5}}
+  def handle_cast({:demand, c}, s), do: {:noreply, %{s | flow: 30.0 + (c - 15.0) * 2.5}}
+end
+
+defmodule Heat do
+  def start do
+    for {m, a} <- [{Heat.Boiler, Heat.Boiler}, {Heat.Boiler, Heat.BoilerRight}, {Heat.Hub, true}, {Heat.Hub, false}] do
+      {:ok, pid} = m.start_link(a)
+      Process.unlink(pid)
+    end
+    {:ok, self()}
+  end
+
+  def run do
+    for _ <- 1..2 do
+      GenServer.cast(Heat.Hub, {:set, "living", 22.5})
+      send(Heat.Hub, :sync)
+      send(Heat.HubRight, :sync)
+      Process.sleep(20)
+    end
+    send(Heat.Hub, :sync)
+    send(Heat.HubRight, :sync)
+    Process.sleep(50)
+    :ok
+  end
+end
+'''
+
+
+@pytest.fixture(scope="module")
+def heat(tmp_path_factory):
+    return record_view(tmp_path_factory.mktemp("heat"), HEAT, start="Heat.start()", run="Elixir.Heat",
+                       specs=["Heat.Hub :: return", "Heat.Boiler :: return"],
+                       state_modules=("Elixir.Heat.Hub", "Elixir.Heat.Boiler"))
+
+
+def test_a_message_sent_by_the_callback_that_reverted_its_state_is_the_reverts_effect(heat):
+    book = build_facts(heat, "I set the living room to 22.5 and a moment later it is back at 20")
+    assert not book.errors, book.errors
+    reverts = book.of_kind("state_revert")
+    assert [(f.culprit.module, f.culprit.function) for f in reverts] == [("Heat.Hub", "handle_info/2")]
+    quiet = {f.culprit.process: f for f in book.of_kind("no_effect_message")}
+    # both boilers get the same demand again and again; only the reverting hub's was caused by its revert
+    assert set(quiet) == {"Heat.Boiler", "Heat.BoilerRight"}, [f.title for f in book.facts]
+    assert quiet["Heat.Boiler"].caused_by == reverts[0].id
+    assert quiet["Heat.BoilerRight"].caused_by is None

@@ -138,7 +138,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         statem.statem_events, postponed.postponed_events, signals.normal_exits, growth.state_growth,
         receives.nested_receive_lost, deliveries.duplicate_deliveries, ordering.early_messages,
         readiness.answered_before_ready,
-        values.state_reverts, values.children_down, values.atoms_from_input, values.type_mismatch,
+        values.state_reverts, values.link_reverted_messages, values.children_down, values.atoms_from_input, values.type_mismatch,
         values.sum_mismatch, timeouts.cancelled_timeouts,
         data.invalid_utf8, data.lossy_parse, data.term_order_picks, data.errors_cached, bursts.stampedes,
         bursts.retries_after_normal_exit, addresses.sends_to_supervisors,
