@@ -1,5 +1,5 @@
 """Where a wrong value comes from, not where it is seen (agents/evidence/provenance.py,
-regroup.py), on a real node: each function that only passes a value on — picks a field out of
+regroup.py, keys.py, values.py), on a real node: each function that only passes a value on — picks a field out of
 its input, builds a list of the size it was given, answers the same request again from its
 cache, keeps what it was sent — runs beside one that makes the value, in one recording; only the
 maker may be named."""
@@ -36,6 +36,13 @@ defmodule Orig.Tags do
   def tags(n), do: Enum.map(1..min(n, 5), &"T#{&1}")
   def tags_right(n), do: Enum.map(1..n, &"T#{&1}")
   def store(pairs), do: length(pairs)
+end
+
+defmodule Orig.Refunds do
+  # decoded JSON has text keys: read with an atom, the amount is always nil
+  def from_provider(payload), do: %{amount: payload[:amount], order: payload["order"]}
+  def from_provider_right(payload), do: %{amount: payload["amount"], order: payload["order"]}
+  def handle(payload), do: {:ok, from_provider(payload)}
 end
 
 defmodule Orig.Pages do
@@ -85,12 +92,15 @@ defmodule Orig do
     for show <- ["hamlet", "hamlet", "odd-couple", "hamlet"], do: Orig.Pages.view(show)
     for {id, amount} <- [{"S-1", 1850000}, {"S-2", 425000}, {"S-3", 990000}, {"S-4", 62000}], do: Orig.Sales.close(%{id: id, amount: amount})
     Orig.Sales.all()
+    Orig.Refunds.handle(%{"amount" => 850, "order" => "M-1"})
+    Orig.Refunds.from_provider_right(%{"amount" => 1200, "order" => "M-3"})
+    Orig.Refunds.from_provider_right(%{"order" => "M-2"})
     :ok
   end
 end
 '''
 
-SPECS = ["Orig :: return", "Orig.Readings :: return", "Orig.Roll :: return", "Orig.Batches :: return", "Orig.Tags :: return",
+SPECS = ["Orig :: return", "Orig.Refunds :: return", "Orig.Readings :: return", "Orig.Roll :: return", "Orig.Batches :: return", "Orig.Tags :: return",
          "Orig.Pages :: return", "Orig.Sales :: return"]
 
 
@@ -207,3 +217,11 @@ def test_a_message_sent_by_the_callback_that_reverted_its_state_is_the_reverts_e
     assert set(quiet) == {"Heat.Boiler", "Heat.BoilerRight"}, [f.title for f in book.facts]
     assert quiet["Heat.Boiler"].caused_by == reverts[0].id
     assert quiet["Heat.BoilerRight"].caused_by is None
+
+
+def test_key_kind_missed_names_the_function_that_read_a_text_key_with_an_atom(view):
+    facts = _facts(view, "", "key_kind_missed")
+    # handle/1 only passes the map on; the twin reads "amount", and a payload without it is nil rightly
+    assert _named(facts) == [("Orig.Refunds", "from_provider/1")]
+    assert ':amount as nil although it was given "amount" => 850' in facts[0].title, facts[0].title
+    assert facts[0].signatures == ["data:key_kind_missed"]
