@@ -1,5 +1,5 @@
 """Where a wrong value comes from, not where it is seen (agents/evidence/provenance.py,
-regroup.py, keys.py, values.py), on a real node: each function that only passes a value on — picks a field out of
+regroup.py, keys.py, byteorder.py, values.py), on a real node: each function that only passes a value on — picks a field out of
 its input, builds a list of the size it was given, answers the same request again from its
 cache, keeps what it was sent — runs beside one that makes the value, in one recording; only the
 maker may be named."""
@@ -43,6 +43,13 @@ defmodule Orig.Refunds do
   def from_provider(payload), do: %{amount: payload[:amount], order: payload["order"]}
   def from_provider_right(payload), do: %{amount: payload["amount"], order: payload["order"]}
   def handle(payload), do: {:ok, from_provider(payload)}
+end
+
+defmodule Orig.Frames do
+  # the scale sends temperatures in tenths as signed 16-bit numbers
+  def decode(<<hive, t::16>>), do: {:ok, %{hive: hive, temp: t / 10}}
+  def decode_right(<<hive, t::signed-16>>), do: {:ok, %{hive: hive, temp: t / 10}}
+  def read(frame), do: decode(frame)
 end
 
 defmodule Orig.Pages do
@@ -92,6 +99,9 @@ defmodule Orig do
     for show <- ["hamlet", "hamlet", "odd-couple", "hamlet"], do: Orig.Pages.view(show)
     for {id, amount} <- [{"S-1", 1850000}, {"S-2", 425000}, {"S-3", 990000}, {"S-4", 62000}], do: Orig.Sales.close(%{id: id, amount: amount})
     Orig.Sales.all()
+    for f <- [<<1, 14::signed-16>>, <<2, 9::signed-16>>, <<3, -35::signed-16>>, <<4, 3::signed-16>>] do
+      {Orig.Frames.read(f), Orig.Frames.decode_right(f)}
+    end
     Orig.Refunds.handle(%{"amount" => 850, "order" => "M-1"})
     Orig.Refunds.from_provider_right(%{"amount" => 1200, "order" => "M-3"})
     Orig.Refunds.from_provider_right(%{"order" => "M-2"})
@@ -100,7 +110,7 @@ defmodule Orig do
 end
 '''
 
-SPECS = ["Orig :: return", "Orig.Refunds :: return", "Orig.Readings :: return", "Orig.Roll :: return", "Orig.Batches :: return", "Orig.Tags :: return",
+SPECS = ["Orig :: return", "Orig.Frames :: return", "Orig.Refunds :: return", "Orig.Readings :: return", "Orig.Roll :: return", "Orig.Batches :: return", "Orig.Tags :: return",
          "Orig.Pages :: return", "Orig.Sales :: return"]
 
 
@@ -225,3 +235,10 @@ def test_key_kind_missed_names_the_function_that_read_a_text_key_with_an_atom(vi
     assert _named(facts) == [("Orig.Refunds", "from_provider/1")]
     assert ':amount as nil although it was given "amount" => 850' in facts[0].title, facts[0].title
     assert facts[0].signatures == ["data:key_kind_missed"]
+
+
+def test_sign_lost_names_the_decoder_that_read_a_signed_field_unsigned(view):
+    facts = _facts(view, "", "sign_lost")
+    # read/1 only passes the decoded frame on; the twin reads the field signed
+    assert _named(facts) == [("Orig.Frames", "decode/1")]
+    assert "reads temp as 6550.1; as a signed 16-bit field it is -3.5" in facts[0].title, facts[0].title

@@ -32,7 +32,7 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   zeroed when only part of it was used; :mod:`.transforms` — options, nested keys and records
   lost between a call's arguments and its result; :mod:`.rounding` — exact halves of float
   money rounded down; :mod:`.lazy` — lazy streams returned and never run;
-  :mod:`.byteorder` — integers decoded from binaries in the wrong byte order;
+  :mod:`.byteorder` — integers decoded from binaries in the wrong byte order or unsigned;
   :mod:`.provenance` (with :mod:`.stated` and :mod:`.repeats`) — the values the symptom
   states, followed to the call that produced them; :mod:`.diag_flow` (with :mod:`.cases`) — where
   the cases the symptom calls wrong part from those it calls right, and (:mod:`.altered`) where a
@@ -148,7 +148,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         shutdown.terminate_skipped, shutdown.terminate_cut, variants.unhandled_variants,
         counters.counters_not_reset, demand.demand_lost,
         transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, regroup.tails_dropped, keys.keys_missed,
-        rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders,
+        rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders, byteorder.signs_lost,
         *provenance.analyses(symptom), *diag_flow.analyses(symptom), compensation.partial_failures,
     ]
     if code is not None:
