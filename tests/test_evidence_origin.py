@@ -1,5 +1,5 @@
 """Where a wrong value comes from, not where it is seen (agents/evidence/provenance.py,
-regroup.py, keys.py, byteorder.py, values.py), on a real node: each function that only passes a value on — picks a field out of
+regroup.py, keys.py, byteorder.py, constant.py, values.py), on a real node: each function that only passes a value on — picks a field out of
 its input, builds a list of the size it was given, answers the same request again from its
 cache, keeps what it was sent — runs beside one that makes the value, in one recording; only the
 maker may be named."""
@@ -52,6 +52,13 @@ defmodule Orig.Frames do
   def read(frame), do: decode(frame)
 end
 
+defmodule Orig.Consent do
+  # `!` binds tighter than `==`: a boolean compared with nil, always false
+  def unsubscribed?(c), do: !c.unsubscribed_at == nil
+  def unsubscribed_right?(c), do: c.unsubscribed_at != nil
+  def mailable?(c), do: not unsubscribed?(c) and not String.ends_with?(c.email, ".invalid")
+end
+
 defmodule Orig.Pages do
   use GenServer
   def start_link(_), do: GenServer.start_link(__MODULE__, %{}, name: __MODULE__)
@@ -102,6 +109,10 @@ defmodule Orig do
     for f <- [<<1, 14::signed-16>>, <<2, 9::signed-16>>, <<3, -35::signed-16>>, <<4, 3::signed-16>>] do
       {Orig.Frames.read(f), Orig.Frames.decode_right(f)}
     end
+    for {name, at} <- [{"Anja Weber", nil}, {"Marta Ruiz", ~D[2026-09-14]}, {"Sofie Berg", ~D[2026-03-02]}, {"Piet Lund", nil}] do
+      c = %{name: name, email: "x@#{if at, do: "example.org", else: "bounce.invalid"}", unsubscribed_at: at}
+      {Orig.Consent.mailable?(c), Orig.Consent.unsubscribed_right?(c)}
+    end
     Orig.Refunds.handle(%{"amount" => 850, "order" => "M-1"})
     Orig.Refunds.from_provider_right(%{"amount" => 1200, "order" => "M-3"})
     Orig.Refunds.from_provider_right(%{"order" => "M-2"})
@@ -110,7 +121,7 @@ defmodule Orig do
 end
 '''
 
-SPECS = ["Orig :: return", "Orig.Frames :: return", "Orig.Refunds :: return", "Orig.Readings :: return", "Orig.Roll :: return", "Orig.Batches :: return", "Orig.Tags :: return",
+SPECS = ["Orig :: return", "Orig.Consent :: return", "Orig.Frames :: return", "Orig.Refunds :: return", "Orig.Readings :: return", "Orig.Roll :: return", "Orig.Batches :: return", "Orig.Tags :: return",
          "Orig.Pages :: return", "Orig.Sales :: return"]
 
 
@@ -242,3 +253,15 @@ def test_sign_lost_names_the_decoder_that_read_a_signed_field_unsigned(view):
     # read/1 only passes the decoded frame on; the twin reads the field signed
     assert _named(facts) == [("Orig.Frames", "decode/1")]
     assert "reads temp as 6550.1; as a signed 16-bit field it is -3.5" in facts[0].title, facts[0].title
+
+
+def test_same_answer_for_all_names_the_check_that_cannot_tell_the_cases_apart(view):
+    symptom = "Marta Ruiz unsubscribed in September and still got today's offer"
+    facts = _facts(view, symptom, "same_answer_for_all")
+    # mailable?/2 answers both ways (the bounced addresses), the twin tells set from nil: neither is named
+    assert _named(facts) == [("Orig.Consent", "unsubscribed?/1")]
+    f = facts[0]
+    assert "answered false to all 4 calls" in f.title and f.weak and f.confidence == 0.5
+    assert "Marta Ruiz" in f.culprit.detail and "unsubscribed_at is nil in some" in f.summary
+    # without a failing case named it is weaker still
+    assert [x.confidence for x in _facts(view, "", "same_answer_for_all")] == [0.4]
