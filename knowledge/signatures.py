@@ -126,6 +126,7 @@ VOCABULARY: dict[str, str] = {
     "data:key_kind_missed": "a function given a map whose text key holds a value returns the same field under an atom key as nil (or the other way round)",
     "data:sign_lost": "a function decoding numbers from binaries returns, for some inputs, values far above the others that read as signed integers are small negatives in their range",
     "data:same_answer_for_all": "a check (true/false, 0, nil) gave the same answer to every call, failing cases the symptom names among them",
+    "data:duplicates_made": "a function returns a list holding the same item more than once while no list it was given held a repeat",
     "data:records_joined": "a function splitting a text into records returns a piece that still holds the separator (the split stopped early)",
     # -- return values (call/return events of the application's functions)
     "return:error_ignored": "a function returned {:error, _} (or :error) and its caller went on as if it had succeeded",

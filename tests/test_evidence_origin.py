@@ -1,5 +1,5 @@
 """Where a wrong value comes from, not where it is seen (agents/evidence/provenance.py,
-regroup.py, keys.py, byteorder.py, constant.py, values.py), on a real node: each function that only passes a value on — picks a field out of
+regroup.py, keys.py, byteorder.py, constant.py, dupes.py, values.py), on a real node: each function that only passes a value on — picks a field out of
 its input, builds a list of the size it was given, answers the same request again from its
 cache, keeps what it was sent — runs beside one that makes the value, in one recording; only the
 maker may be named."""
@@ -59,6 +59,15 @@ defmodule Orig.Consent do
   def mailable?(c), do: not unsubscribed?(c) and not String.ends_with?(c.email, ".invalid")
 end
 
+defmodule Orig.News do
+  def members, do: ["lena@x.net", "mats@x.net", "ravi@x.net"]
+  def course, do: ["ida@x.net", "lena@x.net", "ravi@x.net"]
+  # dedup drops only neighbours: lena and ravi stay twice
+  def recipients, do: Enum.dedup(members() ++ course())
+  def recipients_right, do: Enum.uniq(members() ++ course())
+  def issue(list), do: {:ok, list}
+end
+
 defmodule Orig.Pages do
   use GenServer
   def start_link(_), do: GenServer.start_link(__MODULE__, %{}, name: __MODULE__)
@@ -113,6 +122,8 @@ defmodule Orig do
       c = %{name: name, email: "x@#{if at, do: "example.org", else: "bounce.invalid"}", unsubscribed_at: at}
       {Orig.Consent.mailable?(c), Orig.Consent.unsubscribed_right?(c)}
     end
+    Orig.News.issue(Orig.News.recipients())
+    Orig.News.issue(Orig.News.recipients_right())
     Orig.Refunds.handle(%{"amount" => 850, "order" => "M-1"})
     Orig.Refunds.from_provider_right(%{"amount" => 1200, "order" => "M-3"})
     Orig.Refunds.from_provider_right(%{"order" => "M-2"})
@@ -121,7 +132,7 @@ defmodule Orig do
 end
 '''
 
-SPECS = ["Orig :: return", "Orig.Consent :: return", "Orig.Frames :: return", "Orig.Refunds :: return", "Orig.Readings :: return", "Orig.Roll :: return", "Orig.Batches :: return", "Orig.Tags :: return",
+SPECS = ["Orig :: return", "Orig.News :: return", "Orig.Consent :: return", "Orig.Frames :: return", "Orig.Refunds :: return", "Orig.Readings :: return", "Orig.Roll :: return", "Orig.Batches :: return", "Orig.Tags :: return",
          "Orig.Pages :: return", "Orig.Sales :: return"]
 
 
@@ -265,3 +276,11 @@ def test_same_answer_for_all_names_the_check_that_cannot_tell_the_cases_apart(vi
     assert "Marta Ruiz" in f.culprit.detail and "unsubscribed_at is nil in some" in f.summary
     # without a failing case named it is weaker still
     assert [x.confidence for x in _facts(view, "", "same_answer_for_all")] == [0.4]
+
+
+def test_duplicates_made_names_where_the_list_first_held_an_item_twice(view):
+    facts = _facts(view, "Lena and Ravi got the newsletter twice", "duplicates_made")
+    # issue/1 was given the list with its repeats (it passes them on); the twin's list has none
+    assert _named(facts) == [("Orig.News", "recipients/0")]
+    assert "lena@x.net" in facts[0].culprit.detail and "2 item(s)" in facts[0].title
+    assert _facts(view, "Lena got the newsletter late", "duplicates_made") == []

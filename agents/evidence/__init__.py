@@ -37,7 +37,8 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   states, followed to the call that produced them; :mod:`.diag_flow` (with :mod:`.cases`) — where
   the cases the symptom calls wrong part from those it calls right, and (:mod:`.altered`) where a
   value they are named by lost information, and (:mod:`.spellings`) where one got two spellings;
-  :mod:`.constant` — a check that gave every case the same answer;
+  :mod:`.constant` — a check that gave every case the same answer; :mod:`.dupes` — where a list first
+  held an item twice (when the symptom says something came twice);
   :mod:`.pitfalls` — well-known code
   pitfalls of the sources (knowledge/source/pitfalls) in functions the recording shows ran
   (given ``code``); :mod:`.compensation` — a refused multi-step request that keeps the steps
@@ -61,7 +62,7 @@ from __future__ import annotations
 
 from ..view import RecordingView
 from . import diag_flow
-from . import (addresses, bursts, byteorder, caught, compensation, constant, counters, data, demand, deliveries, expected,
+from . import (addresses, bursts, byteorder, caught, compensation, constant, dupes, counters, data, demand, deliveries, expected,
                failures, growth, ignored, keys, lazy, nodes, ordering, paging, pitfalls, postponed, provenance, rates, readiness, receives, regroup, replies,
                resources, rounding, shutdown, signals, stale, statem, supervision, timeouts, transforms, values,
                variants, waits, zones)
@@ -150,7 +151,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         counters.counters_not_reset, demand.demand_lost,
         transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, regroup.tails_dropped, keys.keys_missed,
         rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders, byteorder.signs_lost,
-        *provenance.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom),
+        *provenance.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *dupes.analyses(symptom),
         compensation.partial_failures,
     ]
     if code is not None:
