@@ -22,6 +22,7 @@ from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
 from .cases import Entities, mentions, symptom_entities, words_of
+from .common import culprit_of
 from .diag_flow import shape
 
 MAX_CALLS = 20_000
@@ -106,8 +107,6 @@ def same_answers(view: RecordingView, book: FactBook, entities: Entities) -> Non
     why = (f"the field {field} is nil in some of their arguments and set in others" if field is not None else "")
     if failing:
         why = (why + " and " if why else "") + "a failing case the symptom names is among them"
-    from .common import culprit_of
-
     book.add(Finding(
         detector="same_answer_for_all",
         title=f"{c.mfa} answered {answer} to all {len(calls)} calls",
