@@ -3,7 +3,7 @@ and the recorded calls, no kind of bug assumed:
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``same_answer_for_all`` (weak) | a function that answers with a verdict — ``true``/``false``, ``0`` or ``nil`` — gave the same one to every call (three or more, with different arguments of one shape), among them a failing case the symptom names (in its arguments, or in those of the function that called it) or calls whose arguments differ in a field that is ``nil`` in some and set in others (what a check over a record looks at) — the deepest such function | that function, and a failing case's arguments |
+| ``same_answer_for_all`` (weak) | a function that answers with a verdict — ``true``/``false``, ``0`` or ``nil`` — gave the same one to every call (three or more, with different arguments of one shape; not an anonymous function, whose answer is a step of its caller's loop), among them a failing case the symptom names (in its arguments, or in those of the function that called it) or calls whose arguments differ in a field that is ``nil`` in some and set in others (what a check over a record looks at) — the deepest such function | that function, and a failing case's arguments |
 
 A check that cannot tell the cases apart (an operator bound the wrong way, a comparison with a
 value frozen at compile time, arguments swapped into a clamp) lets everything through or nothing;
@@ -80,7 +80,8 @@ def same_answers(view: RecordingView, book: FactBook, entities: Entities) -> Non
     groups: dict[tuple[str, str, int], list[Call]] = defaultdict(list)
     n = 0
     for c in view.calls:
-        if c.outcome != "return" or not c.args or not is_app_module(c.module) or c.function.startswith("__"):
+        # an anonymous function's answer is a step of its caller's loop (a filter finding nothing)
+        if c.outcome != "return" or not c.args or not is_app_module(c.module) or c.function.startswith(("__", "-")):
             continue
         n += 1
         if n > MAX_CALLS:
