@@ -3,7 +3,7 @@
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``duplicates_made`` | the first application call whose result is a list holding the same item (a text, a map, a tuple) more than once while no list it was given held a repeat: there two sources were merged, or a de-duplication missed (``Enum.dedup/1`` drops only neighbours) — the deepest such call, its callers only pass the list on | that function, and the repeated items |
+| ``duplicates_made`` | the first application call whose result is a list holding the same item (a text, a map, a tuple) more than once while no list it was given held a repeat, and that is not a list it was given with items added at one end (a log that was sent the same entry twice): there two sources were merged, or a de-duplication missed (``Enum.dedup/1`` drops only neighbours) — the deepest such call, its callers only pass the list on | that function, and the repeated items |
 
 Bounded: the first :data:`MAX_CALLS` application calls, lists of at most :data:`MAX_ITEMS` items.
 """
@@ -29,8 +29,21 @@ _TWICE = re.compile(r"\btwice\b|\bduplicat\w*|\bdoubled?\b|\btwo copies\b|\b(?:t
                     r"|\bmore than once\b|\bsame \w+ (?:again|twice)\b", re.I)
 
 
+_NEGATED = re.compile(r"\b(?:not|never|no|cannot|can'?t|couldn'?t|won'?t|isn'?t|aren'?t|wasn'?t)\b(?:\s+\w+){0,4}\s*$", re.I)
+
+
 def claims_twice(symptom: str) -> bool:
-    return bool(_TWICE.search(symptom or ""))
+    """The symptom says something came twice — not that it cannot ("a link can't be used twice")."""
+    text = symptom or ""
+    return any(not _NEGATED.search(text[max(0, m.start() - 60):m.start()]) for m in _TWICE.finditer(text))
+
+
+def _accumulated(given: list[Any], value: Any) -> bool:
+    """``value`` is a list it was given with items added at one end (a log, a store): a repeat there
+    was sent twice by its caller, not made here."""
+    if not isinstance(value, list):
+        return False
+    return any(0 < len(g) < len(value) and (value[:len(g)] == g or value[-len(g):] == g) for g in given)
 
 
 def _key(x: Any) -> str | None:
@@ -78,7 +91,8 @@ def duplicates_made(view: RecordingView, book: FactBook) -> None:
         value = c.value[1] if isinstance(c.value, tuple) and len(c.value) == 2 \
             and getattr(c.value[0], "name", None) == "ok" else c.value
         rep = _repeats(value)
-        if not rep or any(set(rep) & set(_repeats(a)) for a in _lists_given(c)):
+        given = _lists_given(c) if rep else []
+        if not rep or any(set(rep) & set(_repeats(a)) for a in given) or _accumulated(given, value):
             continue
         hits.append((c, rep))
     outer = set()
