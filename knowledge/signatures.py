@@ -98,6 +98,7 @@ VOCABULARY: dict[str, str] = {
     "state:corrupted_by_earlier_message": "the crash happens in message N, the bad value was written by message M < N",
     "state:growing": "the state's size increases with every callback and never shrinks",
     "state:large": "the state term is large (truncated in state events, expensive to copy)",
+    "state:update_ignored": "a callback asked to change fields of a record it keeps by id returned a state with the old values, without answering an error",
     "state:value_overwritten": "a callback writes a field that another callback wrote just before, losing the first value",
     "data:type_mismatch": "the same argument arrives as an integer from some callers and as a numeric string from others",
     "data:invalid_utf8": "a function given valid UTF-8 text returns a binary that is not valid UTF-8 (cut by bytes)",

@@ -1,5 +1,5 @@
 """Where a wrong value comes from, not where it is seen (agents/evidence/provenance.py,
-regroup.py, keys.py, byteorder.py, constant.py, dupes.py, values.py), on a real node: each function that only passes a value on — picks a field out of
+regroup.py, keys.py, byteorder.py, constant.py, dupes.py, updates.py, values.py), on a real node: each function that only passes a value on — picks a field out of
 its input, builds a list of the size it was given, answers the same request again from its
 cache, keeps what it was sent — runs beside one that makes the value, in one recording; only the
 maker may be named."""
@@ -70,6 +70,19 @@ defmodule Orig.News do
   def log(entries, entry), do: [entry | entries]
 end
 
+defmodule Orig.Accounts do
+  # Map.put_new only adds missing keys: the changed plan is accepted and not applied
+  use GenServer
+  def start_link(right), do: GenServer.start_link(__MODULE__, right, name: if(right, do: Orig.AccountsRight, else: Orig.Accounts))
+  def init(right), do: {:ok, %{right: right, subs: %{"sub-1" => %{plan: :classic, city: "Leipzig"}}}}
+  def handle_call({:update, id, changes}, _from, s) do
+    sub = s.subs[id]
+    updated = if s.right, do: Map.merge(sub, changes), else: Enum.reduce(changes, sub, fn {k, v}, acc -> Map.put_new(acc, k, v) end)
+    {:reply, {:ok, updated}, %{s | subs: Map.put(s.subs, id, updated)}}
+  end
+  def handle_call({:freeze, _id, _changes}, _from, s), do: {:reply, {:error, :frozen}, s}
+end
+
 defmodule Orig.Pages do
   use GenServer
   def start_link(_), do: GenServer.start_link(__MODULE__, %{}, name: __MODULE__)
@@ -97,6 +110,7 @@ defmodule Orig do
   def start do
     {:ok, a} = Orig.Pages.start_link([])
     {:ok, b} = Orig.Sales.start_link([])
+    for right <- [true, false], do: ({:ok, p} = Orig.Accounts.start_link(right); Process.unlink(p))
     Process.unlink(a)
     Process.unlink(b)
     {:ok, a}
@@ -124,6 +138,10 @@ defmodule Orig do
       c = %{name: name, email: "x@#{if at, do: "example.org", else: "bounce.invalid"}", unsubscribed_at: at}
       {Orig.Consent.mailable?(c), Orig.Consent.unsubscribed_right?(c)}
     end
+    for server <- [Orig.AccountsRight, Orig.Accounts] do
+      GenServer.call(server, {:freeze, "sub-1", %{city: "Halle"}})
+      GenServer.call(server, {:update, "sub-1", %{plan: :family, note: "back door"}})
+    end
     Orig.News.log(Orig.News.log([], {"lena@x.net", "reset"}), {"lena@x.net", "reset"})
     Orig.News.issue(Orig.News.recipients())
     Orig.News.issue(Orig.News.recipients_right())
@@ -135,7 +153,7 @@ defmodule Orig do
 end
 '''
 
-SPECS = ["Orig :: return", "Orig.News :: return", "Orig.Consent :: return", "Orig.Frames :: return", "Orig.Refunds :: return", "Orig.Readings :: return", "Orig.Roll :: return", "Orig.Batches :: return", "Orig.Tags :: return",
+SPECS = ["Orig :: return", "Orig.Accounts :: return", "Orig.News :: return", "Orig.Consent :: return", "Orig.Frames :: return", "Orig.Refunds :: return", "Orig.Readings :: return", "Orig.Roll :: return", "Orig.Batches :: return", "Orig.Tags :: return",
          "Orig.Pages :: return", "Orig.Sales :: return"]
 
 
@@ -288,3 +306,11 @@ def test_duplicates_made_names_where_the_list_first_held_an_item_twice(view):
     assert "lena@x.net" in facts[0].culprit.detail and "2 item(s)" in facts[0].title
     assert _facts(view, "Lena got the newsletter late", "duplicates_made") == []
     assert _facts(view, "Lena got the newsletter late, and a reset link can't be used twice", "duplicates_made") == []
+
+
+def test_update_ignored_names_the_callback_that_accepted_a_change_and_kept_the_old_value(view):
+    facts = _facts(view, "", "update_ignored")
+    # the twin merges the change; a refused change ({:error, :frozen}) keeps the old value rightly
+    assert _named(facts) == [("Orig.Accounts", "handle_call/3")]
+    assert facts[0].culprit.process == "Orig.Accounts"
+    assert 'change :plan of "sub-1" and kept the old values' in facts[0].title, facts[0].title

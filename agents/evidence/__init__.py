@@ -44,6 +44,7 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   (given ``code``); :mod:`.compensation` — a refused multi-step request that keeps the steps
   that worked; :mod:`.regroup` — a list split into batches or paired up that lost its tail;
   :mod:`.keys` — a field read under the other kind of key (an atom on text keys) that came out nil;
+  :mod:`.updates` — an update of a kept record accepted and not applied;
 - calibration by the symptom's words: :mod:`.reported` — a failure the user reports is the end
   of the chain, not an error dropped (used by :mod:`.ignored`); :mod:`.expected` — a slowness
   the user calls expected blames the caller that did not survive it; :mod:`.stopped` — a child
@@ -64,7 +65,7 @@ from ..view import RecordingView
 from . import diag_flow
 from . import (addresses, bursts, byteorder, caught, compensation, constant, dupes, counters, data, demand, deliveries, expected,
                failures, growth, ignored, keys, lazy, nodes, ordering, paging, pitfalls, postponed, provenance, rates, readiness, receives, regroup, replies,
-               resources, rounding, shutdown, signals, stale, statem, supervision, timeouts, transforms, values,
+               resources, rounding, shutdown, signals, stale, statem, supervision, timeouts, transforms, updates, values,
                variants, waits, zones)
 from .book import FactBook
 from .pitfalls import CodeEvidence
@@ -149,7 +150,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         stale.stale_reads, zones.utc_dates, paging.page_skips,
         shutdown.terminate_skipped, shutdown.terminate_cut, variants.unhandled_variants,
         counters.counters_not_reset, demand.demand_lost,
-        transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, regroup.tails_dropped, keys.keys_missed,
+        transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, regroup.tails_dropped, keys.keys_missed, updates.updates_ignored,
         rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders, byteorder.signs_lost,
         *provenance.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *dupes.analyses(symptom),
         compensation.partial_failures,
