@@ -119,7 +119,7 @@ defmodule Orig do
   def run do
     Orig.Readings.pick(%{station: "north", level: 18})
     Orig.Readings.scaled(%{station: "south", raw: 9})
-    Orig.Roll.make("F", 24)
+    Orig.Roll.make("KID-", 24)
     phones = for i <- 1..11, do: "+4917600#{i}"
     Orig.Batches.batches(phones)
     Orig.Batches.batches_right(phones)
@@ -181,6 +181,12 @@ def test_a_field_picked_out_of_the_input_is_not_where_the_value_was_made(view):
 
 def test_a_list_built_to_the_size_it_was_given_is_not_the_origin_of_the_count(view):
     assert _facts(view, "the roster has 24 kids", "value_origin") == []
+
+
+def test_an_identifier_that_only_names_a_case_is_not_followed(view):
+    assert _facts(view, "kid KID-21 has no wristband", "value_origin") == []
+    # an identifier the user says came out is
+    assert _named(_facts(view, "the new kid's badge shows KID-21", "value_origin")) == [("Orig.Roll", "make/2")]
 
 
 def test_a_request_answered_again_from_the_state_is_no_cache_keyed_too_coarsely(view):

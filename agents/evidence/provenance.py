@@ -150,8 +150,8 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
         # the user said what came out: the other values are the context (what went in, what is right)
         targets = [v for v in targets if v.role == "seen"]
     for v in targets:
-        if v.text in done:
-            continue
+        if v.text in done or (v.kind == "identifier" and v.role != "seen"):
+            continue   # an identifier the user only names a case by was made with its record, not computed wrong
         hits = [s for s in calls if not s.args.cut and occurs(v, s.value) and not held(v, s.args)
                 and not _grown(v, s)]
         # a process's outermost function that is no callback returns to nobody (a spawned body)
