@@ -177,10 +177,7 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
             + [view.end_evidence(c, f"returned {fmt(c.value, 80)}, which holds {v.text}")],
             signatures=["data:value_origin"],
             fix_hint=(f"Check how {c.mfa} computes its result from its arguments: the value the user sees wrong is "
-                      "made here, not in the functions that pass it on."),
-            weak=None if v.role == "seen" else (
-                f"the symptom mentions {v.text} but does not say it came out wrong: where a value the user only "
-                "names was made is where to look first, not the cause")),
+                      "made here, not in the functions that pass it on.")),
             pid=c.pid, ts=c.ts, value=v.text)
         _link_repeats(book, fact, c)
         n += 1
