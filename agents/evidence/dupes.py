@@ -3,7 +3,7 @@
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``duplicates_made`` | the first application call whose result is a list holding the same item (a text, a map, a tuple) more than once while no list it was given held a repeat, and that is not a list it was given with items added at one end (a log that was sent the same entry twice): there two sources were merged, or a de-duplication missed (``Enum.dedup/1`` drops only neighbours) — the deepest such call, its callers only pass the list on | that function, and the repeated items |
+| ``duplicates_made`` | the first application call (not the trigger's own code) whose result is a list holding the same item (a text, a map, a tuple that is no ``{:ok, …}`` answer) more than once while no list it was given held a repeat, and that is not a list it was given with items added at one end (a log that was sent the same entry twice): there two sources were merged, or a de-duplication missed (``Enum.dedup/1`` drops only neighbours) — the deepest such call, its callers only pass the list on | that function, and the repeated items |
 
 Bounded: the first :data:`MAX_CALLS` application calls, lists of at most :data:`MAX_ITEMS` items.
 """
@@ -21,6 +21,7 @@ from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
 from .common import ancestors, culprit_of
+from .reasons import source_function
 
 MAX_CALLS = 20_000
 MAX_ITEMS = 5_000
@@ -47,7 +48,10 @@ def _accumulated(given: list[Any], value: Any) -> bool:
 
 
 def _key(x: Any) -> str | None:
-    """A comparable rendering of a list item that names something (not a small number or an atom)."""
+    """A comparable rendering of a list item that names something (not a small number or an atom,
+    not an answer — ``{:ok, …}``, ``{:error, …}``: the same answer twice is no record made twice)."""
+    if isinstance(x, tuple) and x and isinstance(x[0], Atom) and x[0].name in ("ok", "error", "reply", "noreply"):
+        return None
     if isinstance(x, (bytes, dict, tuple)) or isinstance(x, Charlist):
         return fmt(x, 300)
     if isinstance(x, int) and not isinstance(x, bool) and abs(x) >= 1000:
@@ -79,11 +83,20 @@ def _lists_given(c: Call) -> list[Any]:
     return out
 
 
+def _trigger_code(view: RecordingView) -> set[tuple[int, str, str]]:
+    """(pid, module, source function) of each rpc worker's outermost call: the trigger's own code
+    (its loops collect the answers it got), which makes nothing the application shows."""
+    return {(c.pid, c.module, source_function(c.function, c.arity)) for c in view.calls
+            if c.pid in view.rpc_workers and c.parent is None}
+
+
 def duplicates_made(view: RecordingView, book: FactBook) -> None:
     hits: list[tuple[Call, list[str]]] = []
+    trigger = _trigger_code(view)
     n = 0
     for c in view.calls:
-        if c.outcome != "return" or not is_app_module(c.module) or c.function.startswith("__"):
+        if c.outcome != "return" or not is_app_module(c.module) or c.function.startswith("__") \
+                or (c.pid, c.module, source_function(c.function, c.arity)) in trigger:
             continue
         n += 1
         if n > MAX_CALLS:
