@@ -145,8 +145,6 @@ defmodule Orig do
       GenServer.call(server, {:update, "sub-1", %{plan: :family, note: "back door"}})
     end
     Orig.News.log(Orig.News.log([], {"lena@x.net", "reset"}), {"lena@x.net", "reset"})
-    # the trigger's own loop (an anonymous function of run/0) is no producer
-    Enum.flat_map([1, 2], fn _ -> ["ida@x.net", "ida@x.net"] end)
     Orig.News.send_all(["ida@x.net", "mats@x.net"])
     Orig.News.issue(Orig.News.recipients())
     Orig.News.issue(Orig.News.recipients_right())
@@ -325,3 +323,29 @@ def test_update_ignored_names_the_callback_that_accepted_a_change_and_kept_the_o
     assert _named(facts) == [("Orig.Accounts", "handle_call/3")]
     assert facts[0].culprit.process == "Orig.Accounts"
     assert 'change :plan of "sub-1" and kept the old values' in facts[0].title, facts[0].title
+
+
+TRIGGER = r'''
+defmodule Dup.News do
+  def recipients, do: Enum.dedup(["lena@x.net", "ravi@x.net", "lena@x.net"])
+end
+
+defmodule Dup do
+  def start, do: {:ok, self()}
+
+  def run do
+    # the trigger's own loop collects what it sent: an anonymous function of run/0, no producer
+    Enum.flat_map([1, 2], fn _ -> ["ida@x.net", "ida@x.net"] end)
+    Dup.News.recipients()
+    :ok
+  end
+end
+'''
+
+
+def test_duplicates_made_skips_the_triggers_own_code(tmp_path):
+    view = record_view(tmp_path, TRIGGER, start="Dup.start()", run="Elixir.Dup",
+                       specs=["Dup :: return", "Dup.News :: return"], lifecycle_procs="all")
+    assert view.rpc_workers
+    facts = _facts(view, "Lena got the newsletter twice", "duplicates_made")
+    assert _named(facts) == [("Dup.News", "recipients/0")]
