@@ -160,7 +160,7 @@ def no_effect_messages(view: RecordingView, book: FactBook) -> None:
                       "unexpected messages instead of a silent catch-all."),
             weak=(f"every {key[3]} message came from no other process (a timer the process set itself): a "
                   "periodic job that found nothing to do looks the same") if tick else None),
-            pid=c.pid, ts=c.ts)
+            pid=c.pid, ts=c.ts, calls=[x.call_id for x in calls[:50]])
 
 
 def _own_tick(view: RecordingView, calls: list[Call]) -> bool:

@@ -30,6 +30,7 @@ from elixir_scope.knowledge.source.pitfalls import CATALOGUE, PitfallHit
 from ..findings import Culprit, Finding, Location
 from ..view import Call, RecordingView, mod_name
 from .book import FactBook
+from .valuematch import digest
 
 #: (symptom, texts) -> cosine similarities in [−1, 1], one per text
 Similarity = Callable[[str, Sequence[str]], Sequence[float]]
@@ -107,6 +108,7 @@ def code_pitfalls(view: RecordingView, book: FactBook, hits: Sequence[PitfallHit
     for (hit, calls), sim in zip(ran, sims):
         p = CATALOGUE[hit.pitfall]
         conf, why = fit(symptom, hit, sim)
+        harmless = _harmless(book, hit, calls)
         first = calls[0]
         where = f"{hit.file}:{hit.line}"
         book.add(Finding(
@@ -120,8 +122,23 @@ def code_pitfalls(view: RecordingView, book: FactBook, hits: Sequence[PitfallHit
                             location=Location(file=hit.file, line=hit.line, function=hit.function)),
             evidence=[view.call_evidence(c, f"{c.mfa} ran (the code at {where})") for c in calls[:3]],
             signatures=[f"code:pitfall:{p.family}"],
-            fix_hint=p.fix),
+            fix_hint=p.fix, weak=harmless),
             pid=first.pid, ts=first.ts, pitfall=hit.pitfall)
+
+
+def _harmless(book: FactBook, hit: PitfallHit, calls: list[Call]) -> str | None:
+    """Why the pitfall ran without its effect, or None: it names the run-time fact that shows its
+    effect (``shown_by``), its functions ran with their arguments and results recorded, and no such
+    fact names any of them — the code ran, on input that does not trigger it."""
+    kind = CATALOGUE[hit.pitfall].shown_by
+    whole = [c for c in calls if c.outcome == "return" and not digest((tuple(c.args), c.value)).cut]
+    if kind is None or not whole:
+        return None
+    where = set(hit.ran_in) | ({hit.spec} if hit.function else set())
+    if any(f"{f.culprit.module}.{f.culprit.function}" in where for f in book.of_kind(kind)):
+        return None
+    return (f"{hit.spec} ran {len(whole)} time(s) with its arguments and results recorded, and none shows the "
+            f"pitfall's effect ({kind}): the code ran on input that does not trigger it")
 
 
 def encoder_similarity() -> Similarity | None:

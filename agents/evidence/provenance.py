@@ -27,7 +27,7 @@ from .book import FactBook
 from .repeats import claims_duplicates, repeated_values
 from .common import ancestors as _ancestors, culprit_of
 from .stated import StatedValue, stated_values
-from .valuematch import Digest, digest, occurs, significant
+from .valuematch import Digest, digest, held, occurs, significant
 
 MAX_CALLS = 20_000   # app calls looked at per recording
 MAX_FACTS = 3        # facts of one kind per recording
@@ -70,6 +70,12 @@ def _reply(value: object) -> object:
     if isinstance(value, tuple) and len(value) >= 3 and getattr(value[0], "name", None) == "reply":
         return value[1]
     return None
+
+
+def _request(c: Call) -> tuple:
+    """What a callback was asked: its arguments without its state and, for ``handle_call/3``,
+    without the caller (``from``: a pid and a fresh tag on every call, never the request)."""
+    return tuple(c.args[:1]) if c.function == "handle_call" and len(c.args) == 3 else tuple(c.args[:-1])
 
 
 def _innermost(hits: list[_Seen]) -> list[_Seen]:
@@ -144,9 +150,9 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
         # the user said what came out: the other values are the context (what went in, what is right)
         targets = [v for v in targets if v.role == "seen"]
     for v in targets:
-        if v.text in done:
-            continue
-        hits = [s for s in calls if not s.args.cut and occurs(v, s.value) and not occurs(v, s.args)
+        if v.text in done or (v.kind == "identifier" and v.role != "seen"):
+            continue   # an identifier the user only names a case by was made with its record, not computed wrong
+        hits = [s for s in calls if not s.args.cut and occurs(v, s.value) and not held(v, s.args)
                 and not _grown(v, s)]
         # a process's outermost function that is no callback returns to nobody (a spawned body)
         hits = sorted((h for h in _innermost(hits) if h.call.parent is not None or h.state is not None),
@@ -259,9 +265,9 @@ def served_for_other_requests(view: RecordingView, book: FactBook, values: list[
                 continue   # computed again, not served from the state
             stored = next((o for o in callbacks if o.call.pid == c.pid and o.call.ts < c.ts
                            and (o.call.module, o.call.function) == (c.module, c.function)
-                           and occurs(v, o.value) and not occurs(v, o.args) and not o.args.cut), None)
-            if stored is None or stored.call.args[:-1] == c.args[:-1]:
-                continue
+                           and occurs(v, o.value) and not held(v, o.args) and not o.args.cut), None)
+            if stored is None or _request(stored.call) == _request(c) or _grown(v, stored):
+                continue   # the same request answered again (a cache hit), or a store that accumulated the value
             book.add(Finding(
                 detector="served_for_other_request",
                 title=f"{c.mfa} answered {fmt(c.args[0], 50)} with what it computed for {fmt(stored.call.args[0], 50)}",

@@ -140,6 +140,19 @@ def digest(term: Any) -> Digest:
     return d
 
 
+def held(v: StatedValue, d: Digest) -> bool:
+    """Whether the term ``d`` digests may hold ``v`` in any form: :func:`occurs`, or — for a plain
+    number or a count — any number leaf equal to it (a field of a map or a struct, the size a list
+    is built to). What a call was *given* is
+    matched this loosely, so that a call picking a field out of its input (``& &1.pm25``) is not
+    taken for the one that made the value; what it *returned* is matched by :func:`occurs`."""
+    if occurs(v, d):
+        return True
+    if v.kind not in ("number", "count") or v.number is None:
+        return False   # a count given as a number (``kids("F", 24)``) is given too
+    return any(abs(x - v.number) < Decimal("0.0001") for x in d.numbers)
+
+
 def occurs(v: StatedValue, d: Digest, *, lengths: bool = True) -> bool:
     """Whether ``v`` occurs in the term ``d`` digests (see the module's docstring)."""
     nums = _numbers(v)

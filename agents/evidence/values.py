@@ -17,7 +17,7 @@ from typing import Any
 from ..findings import Culprit, Finding, StateChange, StateDiff
 from ..view import Call, RecordingView, fmt, is_atom, mod_name
 from .book import FactBook
-from .common import culprit_of, message_shape
+from .common import culprit_of, message_senders, message_shape
 
 
 def _fields(state: Any) -> dict[str, str]:
@@ -89,7 +89,30 @@ def state_reverts(view: RecordingView, book: FactBook) -> None:
             signatures=["state:value_overwritten", "message:unmatched"],
             fix_hint=("Apply a reply or refresh only if it is still current: tag requests with a ref or version and "
                       "drop answers that do not match the latest one (or compare timestamps).")),
-            pid=pid, ts=s2.ts)
+            pid=pid, ts=s2.ts, reverter=(pid, c2.module, c2.function, message_shape(c2.args[0])))
+
+
+def link_reverted_messages(view: RecordingView, book: FactBook) -> None:
+    """Messages that changed nothing in their receiver because their sender had just set its own
+    state back: a callback that reverts a value and passes it on sends the old value again, and
+    the receiver, which already holds it, rightly does nothing. The no-effect is the revert's effect."""
+    reverts = [(f, book.meta[f.id]["reverter"]) for f in book.of_kind("state_revert") if "reverter" in book.meta[f.id]]
+    if not reverts:
+        return
+    senders = message_senders(view)
+    for fact in book.of_kind("no_effect_message"):
+        for call_id in book.meta[fact.id].get("calls", ()):
+            origin = senders.get(call_id)
+            chain, cur = [], origin
+            while cur is not None and len(chain) < 50:
+                chain.append(cur)
+                cur = cur.parent
+            cause = next((r for r, (pid, mod, fun, shape) in reverts
+                          if any(c.pid == pid and (c.module, c.function) == (mod, fun) and c.args
+                                 and message_shape(c.args[0]) == shape for c in chain)), None)
+            if cause is not None:
+                book.link(fact, cause, "its sender sent it from the callback that set its own state back")
+                break
 
 
 def atoms_from_input(view: RecordingView, book: FactBook) -> None:

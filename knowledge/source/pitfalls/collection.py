@@ -63,7 +63,8 @@ CHANGES = re.compile(r"^(?:changes|change|patch|updates?|overrides?|params|attrs
       source="Elixir docs, Map.merge/2 (only top-level keys) and Map.merge/3 (conflict resolver); "
              "Elixir forum 'deep merge' threads",
       fix="merge the nested level too: `Map.merge(current, changes, fn _k, a, b when is_map(a) and is_map(b) -> "
-          "Map.merge(a, b); _k, _a, b -> b end)` or a deep-merge helper")
+          "Map.merge(a, b); _k, _a, b -> b end)` or a deep-merge helper",
+      shown_by="nested_keys_lost")
 def shallow_merge_nested(project: Project) -> Iterator[Found]:
     nested_modules = set()
     for ix in project.files:

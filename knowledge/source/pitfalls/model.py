@@ -46,6 +46,9 @@ class Pitfall:
     source: str       # where the pitfall is documented
     fix: str
     check: Callable[["Project"], Iterable[Found]] = field(repr=False, compare=False)
+    # the run-time fact (agents/evidence, its kind) that shows this pitfall's effect in a recorded call
+    # of the function: when that function ran and no such fact names it, the code ran harmlessly
+    shown_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +74,8 @@ class PitfallHit:
 CATALOGUE: dict[str, Pitfall] = {}
 
 
-def rule(*, id: str, family: str, shows: tuple[str, ...], cues: str, title: str, matches: str, why: str, symptoms: str, source: str, fix: str
-         ) -> Callable[[Callable[["Project"], Iterable[Found]]], Callable[["Project"], Iterable[Found]]]:
+def rule(*, id: str, family: str, shows: tuple[str, ...], cues: str, title: str, matches: str, why: str, symptoms: str, source: str, fix: str,
+         shown_by: str | None = None) -> Callable[[Callable[["Project"], Iterable[Found]]], Callable[["Project"], Iterable[Found]]]:
     """Register a rule in the catalogue (ids are unique; the family is one of FAMILIES)."""
     if family not in FAMILIES:
         raise ValueError(f"pitfall {id}: unknown family {family!r}, expected one of {FAMILIES}")
@@ -80,7 +83,7 @@ def rule(*, id: str, family: str, shows: tuple[str, ...], cues: str, title: str,
     def register(check: Callable[["Project"], Iterable[Found]]) -> Callable[["Project"], Iterable[Found]]:
         if id in CATALOGUE:
             raise ValueError(f"pitfall {id} is registered twice")
-        CATALOGUE[id] = Pitfall(id, family, title, shows, cues, matches, why, symptoms, source, fix, check)
+        CATALOGUE[id] = Pitfall(id, family, title, shows, cues, matches, why, symptoms, source, fix, check, shown_by)
         return check
 
     return register
