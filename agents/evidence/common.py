@@ -178,3 +178,17 @@ def fed_by_others(view: RecordingView, pid: int, hits: list) -> int:
         if (s is not None and s.pid != pid) or (s is None and h.function == "handle_cast"):
             n += 1
     return n
+
+
+def maps_in(term: Any, budget: int = 2000) -> list[dict]:
+    """The maps in ``term``, nested ones too, looking at no more than ``budget`` nodes."""
+    out, stack, n = [], [term], 0
+    while stack and n < budget:
+        t = stack.pop()
+        n += 1
+        if isinstance(t, dict):
+            out.append(t)
+            stack.extend(t.values())
+        elif isinstance(t, (list, tuple)):
+            stack.extend(t)
+    return out

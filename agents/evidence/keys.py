@@ -18,7 +18,7 @@ from elixir_scope.instrument.etf import Atom
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
-from .common import ancestors, culprit_of
+from .common import ancestors, culprit_of, maps_in
 
 MAX_CALLS = 20_000
 MAX_NODES = 2000
@@ -37,24 +37,10 @@ def _name(key: Any) -> tuple[str, str] | None:
     return None
 
 
-def _maps(term: Any) -> list[dict]:
-    """The maps in ``term`` (nested ones too), bounded."""
-    out, stack, n = [], [term], 0
-    while stack and n < MAX_NODES:
-        t = stack.pop()
-        n += 1
-        if isinstance(t, dict):
-            out.append(t)
-            stack.extend(t.values())
-        elif isinstance(t, (list, tuple)):
-            stack.extend(t)
-    return out
-
-
 def _given(args: Any) -> dict[tuple[str, str], Any]:
     """(kind, name) → value of every atom or text key of the maps in ``args`` that holds a value."""
     out = {}
-    for m in _maps(args):
+    for m in maps_in(args, MAX_NODES):
         for k, v in m.items():
             n = _name(k)
             if n is not None and v is not None and not (isinstance(v, Atom) and v.name == "nil"):
@@ -72,7 +58,7 @@ def _missed(c: Call) -> tuple[str, str, Any] | None:
     given = _given(tuple(c.args))
     if not given:
         return None
-    for m in _maps(c.value):
+    for m in maps_in(c.value, MAX_NODES):
         for k, v in m.items():
             n = _name(k)
             if n is None or not _nil(v):

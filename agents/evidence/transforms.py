@@ -21,7 +21,7 @@ from elixir_scope.instrument.etf import Atom
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
-from .common import culprit_of
+from .common import culprit_of, maps_in
 
 MAX_CALLS = 20_000
 MAX_NODES = 2000
@@ -60,19 +60,6 @@ def _options(term: Any) -> dict | None:
             out.setdefault(k, v)   # Keyword.get/2 takes the first
         return out
     return None
-
-
-def _maps(term: Any, budget: int = MAX_NODES) -> list[dict]:
-    out, stack, n = [], [term], 0
-    while stack and n < budget:
-        t = stack.pop()
-        n += 1
-        if isinstance(t, dict):
-            out.append(t)
-            stack.extend(t.values())
-        elif isinstance(t, (list, tuple)):
-            stack.extend(t)
-    return out
 
 
 def options_ignored(view: RecordingView, book: FactBook) -> None:
@@ -124,8 +111,8 @@ def options_ignored(view: RecordingView, book: FactBook) -> None:
 
 def _lost_keys(c: Call) -> tuple[Any, dict, dict, list] | None:
     """(key, record before, change, lost keys) when ``c`` replaced a nested map by a change to it."""
-    arg_maps = _maps(list(c.args))
-    out_maps = _maps(c.value)
+    arg_maps = maps_in(list(c.args), MAX_NODES)
+    out_maps = maps_in(c.value, MAX_NODES)
     for change in arg_maps:
         for p, sub in change.items():
             if not isinstance(sub, dict) or not sub:
