@@ -1,5 +1,5 @@
 """Where a wrong value comes from, not where it is seen (agents/evidence/provenance.py,
-regroup.py, keys.py, byteorder.py, constant.py, dupes.py, updates.py, values.py), on a real node: each function that only passes a value on — picks a field out of
+constant.py, values.py), on a real node: each function that only passes a value on — picks a field out of
 its input, builds a list of the size it was given, answers the same request again from its
 cache, keeps what it was sent — runs beside one that makes the value, in one recording; only the
 maker may be named."""
@@ -201,16 +201,6 @@ def test_a_store_that_accumulated_the_items_did_not_serve_another_request(view):
     assert _facts(view, "the month only had four sales", "served_for_other_request") == []
 
 
-def test_tail_dropped_names_the_regroupings_that_lost_the_last_items(view):
-    facts = _facts(view, "", "tail_dropped")
-    # the twins keep every item (an incomplete last chunk, a pairing of equal lists); Enum.take/2 is no regrouping
-    assert sorted(_named(facts)) == [("Orig.Batches", "batches/1"), ("Orig.Tags", "assign/1")]
-    by = {f.culprit.function: f for f in facts}
-    assert "the last 3 of 11 items" in by["batches/1"].title and by["batches/1"].weak is None
-    assert "the last 2 of 7 items" in by["assign/1"].title and "Orig.Tags.store/1" in by["assign/1"].summary
-    assert by["assign/1"].signatures == ["data:tail_dropped"]
-
-
 HEAT = r'''
 defmodule Heat.Hub do
   # the sync re-applies the set points read at start: every change made since is undone
@@ -281,21 +271,6 @@ def test_a_message_sent_by_the_callback_that_reverted_its_state_is_the_reverts_e
     assert quiet["Heat.BoilerRight"].caused_by is None
 
 
-def test_key_kind_missed_names_the_function_that_read_a_text_key_with_an_atom(view):
-    facts = _facts(view, "", "key_kind_missed")
-    # handle/1 only passes the map on; the twin reads "amount", and a payload without it is nil rightly
-    assert _named(facts) == [("Orig.Refunds", "from_provider/1")]
-    assert ':amount as nil although it was given "amount" => 850' in facts[0].title, facts[0].title
-    assert facts[0].signatures == ["data:key_kind_missed"]
-
-
-def test_sign_lost_names_the_decoder_that_read_a_signed_field_unsigned(view):
-    facts = _facts(view, "", "sign_lost")
-    # read/1 only passes the decoded frame on; the twin reads the field signed
-    assert _named(facts) == [("Orig.Frames", "decode/1")]
-    assert "reads temp as 6550.1; as a signed 16-bit field it is -3.5" in facts[0].title, facts[0].title
-
-
 def test_same_answer_for_all_names_the_check_that_cannot_tell_the_cases_apart(view):
     symptom = "Marta Ruiz unsubscribed in September and still got today's offer"
     facts = _facts(view, symptom, "same_answer_for_all")
@@ -306,46 +281,3 @@ def test_same_answer_for_all_names_the_check_that_cannot_tell_the_cases_apart(vi
     assert "Marta Ruiz" in f.culprit.detail and "unsubscribed_at is nil in some" in f.summary
     # without a failing case named it is weaker still
     assert [x.confidence for x in _facts(view, "", "same_answer_for_all")] == [0.4]
-
-
-def test_duplicates_made_names_where_the_list_first_held_an_item_twice(view):
-    facts = _facts(view, "Lena and Ravi got the newsletter twice", "duplicates_made")
-    # issue/1 was given the list with its repeats (it passes them on); the twin's list has none
-    assert _named(facts) == [("Orig.News", "recipients/0")]
-    assert "lena@x.net" in facts[0].culprit.detail and "2 item(s)" in facts[0].title
-    assert _facts(view, "Lena got the newsletter late", "duplicates_made") == []
-    assert _facts(view, "Lena got the newsletter late, and a reset link can't be used twice", "duplicates_made") == []
-
-
-def test_update_ignored_names_the_callback_that_accepted_a_change_and_kept_the_old_value(view):
-    facts = _facts(view, "", "update_ignored")
-    # the twin merges the change; a refused change ({:error, :frozen}) keeps the old value rightly
-    assert _named(facts) == [("Orig.Accounts", "handle_call/3")]
-    assert facts[0].culprit.process == "Orig.Accounts"
-    assert 'change :plan of "sub-1" and kept the old values' in facts[0].title, facts[0].title
-
-
-TRIGGER = r'''
-defmodule Dup.News do
-  def recipients, do: Enum.dedup(["lena@x.net", "ravi@x.net", "lena@x.net"])
-end
-
-defmodule Dup do
-  def start, do: {:ok, self()}
-
-  def run do
-    # the trigger's own loop collects what it sent: an anonymous function of run/0, no producer
-    Enum.flat_map([1, 2], fn _ -> ["ida@x.net", "ida@x.net"] end)
-    Dup.News.recipients()
-    :ok
-  end
-end
-'''
-
-
-def test_duplicates_made_skips_the_triggers_own_code(tmp_path):
-    view = record_view(tmp_path, TRIGGER, start="Dup.start()", run="Elixir.Dup",
-                       specs=["Dup :: return", "Dup.News :: return"], lifecycle_procs="all")
-    assert view.rpc_workers
-    facts = _facts(view, "Lena got the newsletter twice", "duplicates_made")
-    assert _named(facts) == [("Dup.News", "recipients/0")]

@@ -32,19 +32,16 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   zeroed when only part of it was used; :mod:`.transforms` — options, nested keys and records
   lost between a call's arguments and its result; :mod:`.rounding` — exact halves of float
   money rounded down; :mod:`.lazy` — lazy streams returned and never run;
-  :mod:`.byteorder` — integers decoded from binaries in the wrong byte order or unsigned;
+  :mod:`.byteorder` — integers decoded from binaries in the wrong byte order;
   :mod:`.provenance` (with :mod:`.stated` and :mod:`.repeats`) — the values the symptom
   states, followed to the call that produced them; :mod:`.diag_flow` (with :mod:`.cases`) — where
   the cases the symptom calls wrong part from those it calls right, and (:mod:`.altered`) where a
   value they are named by lost information, and (:mod:`.spellings`) where one got two spellings;
-  :mod:`.constant` — a check that gave every case the same answer; :mod:`.dupes` — where a list first
-  held an item twice (when the symptom says something came twice);
+  :mod:`.constant` — a check that gave every case the same answer;
   :mod:`.pitfalls` — well-known code
   pitfalls of the sources (knowledge/source/pitfalls) in functions the recording shows ran
   (given ``code``); :mod:`.compensation` — a refused multi-step request that keeps the steps
-  that worked; :mod:`.regroup` — a list split into batches or paired up that lost its tail;
-  :mod:`.keys` — a field read under the other kind of key (an atom on text keys) that came out nil;
-  :mod:`.updates` — an update of a kept record accepted and not applied;
+  that worked;
 - calibration by the symptom's words: :mod:`.reported` — a failure the user reports is the end
   of the chain, not an error dropped (used by :mod:`.ignored`); :mod:`.expected` — a slowness
   the user calls expected blames the caller that did not survive it; :mod:`.stopped` — a child
@@ -63,9 +60,9 @@ from __future__ import annotations
 
 from ..view import RecordingView
 from . import diag_flow
-from . import (addresses, bursts, byteorder, caught, compensation, constant, dupes, counters, data, demand, deliveries, expected,
-               failures, growth, ignored, keys, lazy, nodes, ordering, paging, pitfalls, postponed, provenance, rates, readiness, receives, regroup, replies,
-               resources, rounding, shutdown, signals, stale, statem, supervision, timeouts, transforms, updates, values,
+from . import (addresses, bursts, byteorder, caught, compensation, constant, counters, data, demand, deliveries, expected,
+               failures, growth, ignored, lazy, nodes, ordering, paging, pitfalls, postponed, provenance, rates, readiness, receives, replies,
+               resources, rounding, shutdown, signals, stale, statem, supervision, timeouts, transforms, values,
                variants, waits, zones)
 from .book import FactBook
 from .pitfalls import CodeEvidence
@@ -150,9 +147,9 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         stale.stale_reads, zones.utc_dates, paging.page_skips,
         shutdown.terminate_skipped, shutdown.terminate_cut, variants.unhandled_variants,
         counters.counters_not_reset, demand.demand_lost,
-        transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, regroup.tails_dropped, keys.keys_missed, updates.updates_ignored,
-        rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders, byteorder.signs_lost,
-        *provenance.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *dupes.analyses(symptom),
+        transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined,
+        rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders,
+        *provenance.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom),
         compensation.partial_failures,
     ]
     if code is not None:

@@ -1,9 +1,8 @@
-"""Integers decoded from binaries in the wrong byte order, or unsigned where they are signed.
+"""Integers decoded from binaries in the wrong byte order.
 
 | kind | what | culprit |
 | --- | --- | --- |
 | ``byte_order_swapped`` | a function decodes integers from binaries (``<<…, wh::32, …>>``); for some inputs the integer it returns is ten times and more above all the others, and the same bytes read in the other byte order give a value in the others' range: those inputs were written little-endian (or big-endian) and read the other way | the function, and one of those inputs |
-| ``sign_lost`` | a function decodes numbers from binaries (maybe scaled: tenths); for some inputs a field is ten times and more above all its other values, and is a raw field of the binary with its top bit set that, read signed, is a small negative number in their range (``t::16`` where the sender writes ``t::signed-16``) | the function, and one of those inputs |
 
 Bounded: the first :data:`MAX_CALLS` application calls, binaries up to :data:`MAX_BYTES` bytes.
 """
@@ -18,7 +17,7 @@ from elixir_scope.instrument.etf import Atom
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
-from .common import ancestors, culprit_of
+from .common import culprit_of
 
 MAX_CALLS = 20_000
 MAX_BYTES = 256
@@ -103,87 +102,4 @@ def swapped_byte_orders(view: RecordingView, book: FactBook) -> None:
             fix_hint=("Read the field in the byte order its sender writes it — `wh::little-32` in the binary "
                       "pattern — and, when senders differ (a new device generation), choose the order by the "
                       "frame's version field.")),
-            pid=c.pid, ts=c.ts)
-
-
-SCALES = (1, 10, 100, 1000)   # a decoder often scales a raw field (tenths of a degree)
-
-
-def _numbers(v: Any) -> dict[str, float]:
-    """The numbers of a decoded result, floats too: ``{field: x}`` of a map (or ``{:ok, map}``)."""
-    if isinstance(v, tuple) and len(v) == 2 and getattr(v[0], "name", None) == "ok":
-        v = v[1]
-    if isinstance(v, dict):
-        return {(k.name if isinstance(k, Atom) else fmt(k, 20)): x for k, x in v.items()
-                if isinstance(x, (int, float)) and not isinstance(x, bool)}
-    return {}
-
-
-def _unsigned(data: bytes, x: float) -> tuple[int, int, float] | None:
-    """(raw field, its width in bytes, the value read signed) when ``x`` is a raw field of ``data``
-    (big- or little-endian, maybe scaled) whose top bit is set: read unsigned, a small negative
-    number becomes a huge positive one."""
-    for scale in SCALES:
-        raw = x * scale
-        n = round(raw)
-        if abs(raw - n) > 1e-6 * max(1.0, abs(raw)):
-            continue
-        for size in (1, 2, 4):
-            if not (1 << (8 * size - 1)) <= n < (1 << (8 * size)):
-                continue
-            if n.to_bytes(size, "big") in data or n.to_bytes(size, "little") in data:
-                return n, size, (n - (1 << (8 * size))) / scale
-    return None
-
-
-def signs_lost(view: RecordingView, book: FactBook) -> None:
-    """``sign_lost``: a function decodes numbers from binaries; for some inputs a field is ten
-    times and more above all its other values, and is a raw field of the binary with its top bit
-    set — read as signed (two's complement) it is a small negative number in the others' range: a
-    signed field read unsigned (``t::16`` for ``t::signed-16``)."""
-    groups: dict[tuple, list[tuple[Call, float, Any]]] = defaultdict(list)
-    for c in view.calls[:MAX_CALLS]:
-        if c.outcome != "return" or not is_app_module(c.module):
-            continue
-        data = next((a for a in c.args if isinstance(a, bytes) and 2 <= len(a) <= MAX_BYTES), None)
-        if data is None:
-            continue
-        for name, x in _numbers(c.value).items():
-            groups[(c.module, c.function, c.arity, name)].append((c, x, _unsigned(data, x) if x > 0 else None))
-    found = []
-    for key in sorted(groups):
-        rows = groups[key]
-        high = [r for r in rows if r[2] is not None]
-        rest = [r for r in rows if r[2] is None]
-        if not high or len(rest) < MIN_OTHERS:
-            continue
-        top = max(abs(r[1]) for r in rest)
-        if top == 0 or min(r[1] for r in high) < SPREAD * top \
-                or not all(abs(r[2][2]) <= SPREAD * top for r in high):
-            continue
-        found.append((key, high, rest, top))
-    outer = set()   # the decoder itself, not the functions that call it and pass its result on
-    for _key, high, *_ in found:
-        outer |= {a for r in high for a in ancestors(r[0])}
-    named = set()
-    for key, high, rest, top in found:
-        if key[:3] in named or any(r[0].call_id in outer for r in high):
-            continue
-        named.add(key[:3])
-        c, x, (n, size, signed) = high[0]
-        field = key[3]
-        book.add(Finding(
-            detector="sign_lost",
-            title=f"{c.mfa} reads {field} as {x}; as a signed {8 * size}-bit field it is {signed:g}",
-            summary=(f"{c.mfa} decoded {field} = {x} from {fmt(c.args[0], 60)}, far above its {len(rest)} other "
-                     f"value(s) (at most {top:g}); the raw field {n} has its top bit set, and read as a signed "
-                     f"{8 * size}-bit integer it is {signed:g}, right in their range ({len(high)} such call(s)). "
-                     "The sender writes a signed number; the decoder reads it unsigned."),
-            severity="high", confidence=0.76, culprit=culprit_of(view, c, c.args[0]),
-            evidence=[view.call_evidence(r[0], f"{r[0].mfa}({fmt(r[0].args[0], 50)}) → {field} {r[1]} "
-                                               f"(signed: {r[2][2]:g})") for r in high[:3]]
-            + [view.call_evidence(rest[0][0], f"{rest[0][0].mfa} → {field} {rest[0][1]}")],
-            signatures=["data:sign_lost"],
-            fix_hint=(f"Match the field as signed — `{field}::signed-{8 * size}` in the binary pattern (the default "
-                      "is unsigned) — as its sender writes it.")),
             pid=c.pid, ts=c.ts)
