@@ -12,6 +12,7 @@ recording holds them as ordinary calls and returns, and only their pattern gives
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -138,6 +139,7 @@ def no_effect_messages(view: RecordingView, book: FactBook) -> None:
         c = next((x for x in calls if _crash_notice(x.args[0])), calls[0])
         origin = senders.get(c.call_id)
         tick = _own_tick(view, calls)
+        known = None if tick else _already_held(calls, pairs)
         culprit = culprit_of(view, c, c.args[0])
         who = ""
         # a message sent by the receiving module's own API is the shape its clauses were
@@ -159,8 +161,55 @@ def no_effect_messages(view: RecordingView, book: FactBook) -> None:
             fix_hint=("Make the message and the clause agree (tag, arity, field names); log or crash on "
                       "unexpected messages instead of a silent catch-all."),
             weak=(f"every {key[3]} message came from no other process (a timer the process set itself): a "
-                  "periodic job that found nothing to do looks the same") if tick else None),
+                  "periodic job that found nothing to do looks the same") if tick else known),
             pid=c.pid, ts=c.ts, calls=[x.call_id for x in calls[:50]])
+
+
+def _already_held(calls: list[Call], pairs: dict[int, tuple[Any, Any]]) -> str | None:
+    """Why the messages may have had nothing left to do: every value each one carries (its
+    names, ids, numbers — not its tag) was in the process's state before it arrived. That is
+    what a repeated delivery looks like to a handler that skips what it already has (a
+    de-duplicating, idempotent handler), which is right, not a swallowed message — a message
+    that brings anything new and changes nothing is still counted in full. None when some
+    message brings a value the state did not hold, or carries nothing to compare."""
+    for c in calls:
+        values = _carried(c.args[0])
+        if not values:
+            return None
+        before = fmt(pairs[c.call_id][0], 20000)
+        if not all(re.search(r"(?<![\w.])" + re.escape(v) + r"(?![\w.])", before) for v in values):
+            return None
+    return (f"every one of these messages carried only values the process already held ({fmt(calls[0].args[0], 80)} "
+            "into a state that had them): a repeated delivery to a handler that skips what it has looks the same")
+
+
+def _carried(msg: Any) -> list[str]:
+    """The printed leaves of a message that identify what it is about: strings and numbers,
+    not the atoms that tag it (a cast is unwrapped; small numbers say too little to compare)."""
+    if isinstance(msg, tuple) and len(msg) == 3 and is_atom(msg[0], "$gen_cast"):
+        msg = msg[1]
+    out: list[str] = []
+
+    def walk(t: Any, depth: int) -> None:
+        if len(out) > 32 or depth > 4:
+            return
+        if isinstance(t, bytes):
+            if len(t) >= 2:
+                out.append(fmt(t, 200))
+        elif isinstance(t, bool) or t is None:
+            return
+        elif isinstance(t, (int, float)):
+            if abs(t) >= 10:
+                out.append(fmt(t, 60))
+        elif isinstance(t, (tuple, list)):
+            for x in t:
+                walk(x, depth + 1)
+        elif isinstance(t, dict):
+            for v in t.values():
+                walk(v, depth + 1)
+
+    walk(msg, 0)
+    return out
 
 
 def _own_tick(view: RecordingView, calls: list[Call]) -> bool:
