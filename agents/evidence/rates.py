@@ -143,6 +143,15 @@ def _ints(term: Any, depth: int = 0) -> list[int]:
     return []
 
 
+def _given_interval(msg: Any) -> list[int]:
+    """The numbers of a control message that may be the interval it gives the timer: one or two
+    (``{:set_interval, 200}``, ``{:configure, 200, 5_000}``). A message carrying more is data — a
+    batch of readings, amounts, ids — and says nothing about the timer: none then (the rate is
+    compared with the rate before instead)."""
+    found = _ints(msg)
+    return found if len(set(found)) <= 2 else []
+
+
 def rate_changes(view: RecordingView, book: FactBook) -> None:
     """A self-scheduled callback (a periodic timer) whose rate jumps after another callback of
     the same process ran — faster than any interval that callback was given: the old timer
@@ -170,7 +179,7 @@ def rate_changes(view: RecordingView, book: FactBook) -> None:
             if span <= 0:
                 continue
             rate = (len(after) - 1) / span
-            intervals = _ints(k.args[0] if k.args else None)
+            intervals = _given_interval(k.args[0] if k.args else None)
             expected = max((1000.0 / i for i in intervals), default=None)
             before = [t for t in ticks if t < k.ts]
             prev_rate = None
