@@ -58,9 +58,15 @@ def _pause() -> None:
 
 @dataclass
 class _Job:
+    events: bytes  # the records binary (counted lost if the store refuses it)
     prepared: Future  # of the prepare thread: the PreparedBatch
-    size: int  # records bytes
+    written: Future | None = None  # of the write thread: True if stored
     stored: bool | None = None  # set by the write thread
+
+    @property
+    def size(self) -> int:
+        """Records bytes."""
+        return len(self.events)
 
 
 class StorePipeline:
@@ -81,8 +87,8 @@ class StorePipeline:
         self.held_acks = 0
         self.failure: StoreError | None = None
         self.lost_batches: list[bytes] = []
-        self._jobs: deque[tuple[Future, int, bytes]] = deque()
-        self._unclaimed: deque[_Job] = deque()
+        self._jobs: deque[_Job] = deque()  # submitted, not yet collected (the event loop's)
+        self._unclaimed: deque[_Job] = deque()  # not yet taken by the write thread (its own)
         self._prepare = ThreadPoolExecutor(1, thread_name_prefix=f"es-prepare {name}")
         self._write = ThreadPoolExecutor(1, thread_name_prefix=f"es-write {name}")
         self._closed = False
@@ -94,11 +100,11 @@ class StorePipeline:
         if self.failure is not None:
             self.lost_batches.append(events)
             return
-        job = _Job(self._prepare.submit(self._prepare_batch, dict_entries, events), len(events))
+        job = _Job(events, self._prepare.submit(self._prepare_batch, dict_entries, events))
         self._unclaimed.append(job)
-        written = self._write.submit(self._store, job)
-        self._jobs.append((written, len(events), events))
-        self.pending_bytes += len(events)
+        job.written = self._write.submit(self._store, job)
+        self._jobs.append(job)
+        self.pending_bytes += job.size
         self.peak_pending_bytes = max(self.peak_pending_bytes, self.pending_bytes)
 
     def _prepare_batch(self, dict_entries: list, events: bytes) -> Any:
@@ -150,7 +156,7 @@ class StorePipeline:
         failed. ``limit=0``: until every submitted batch is stored (or refused)."""
         limit = self.max_pending_bytes if limit is None else limit
         while self._jobs and self.pending_bytes > limit and self.failure is None:
-            await asyncio.wrap_future(self._jobs[0][0])
+            await asyncio.wrap_future(self._jobs[0].written)
             self._collect()
         if self.failure is not None:
             await self._wait_all()
@@ -158,17 +164,17 @@ class StorePipeline:
 
     async def _wait_all(self) -> None:
         for job in list(self._jobs):
-            await asyncio.wrap_future(job[0])
+            await asyncio.wrap_future(job.written)
 
     def _collect(self) -> None:
         """Take the finished jobs off the queue (in order): their bytes are no longer pending;
         the records binaries of the refused ones go to ``lost_batches``."""
         jobs = self._jobs
-        while jobs and jobs[0][0].done():
-            written, size, events = jobs.popleft()
-            self.pending_bytes -= size
-            if not written.result():
-                self.lost_batches.append(events)
+        while jobs and jobs[0].written.done():
+            job = jobs.popleft()
+            self.pending_bytes -= job.size
+            if not job.written.result():
+                self.lost_batches.append(job.events)
 
     async def close(self) -> None:
         """Store everything submitted (or, after a failure, count it lost), then end the threads.
