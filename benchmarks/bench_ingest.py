@@ -52,13 +52,14 @@ from elixir_scope.instrument.limits import CaptureLimits
 from elixir_scope.instrument.session import CaptureSession
 from elixir_scope.instrument.specs import compile_spec
 from elixir_scope.store import TraceStore
+from elixir_scope.store.records import count_records
 from support.nodes import start_node
 
 
 class CountingSink:
     """Where the capture's batches go when measuring the agent + distribution alone: counts the
-    records (header walk, as the store does) and keeps nothing. A measuring tool for the
-    decomposition line, not a stand-in for the store in any test."""
+    records (the segment headers, checked as the store checks them) and keeps nothing. A
+    measuring tool for the decomposition line, not a stand-in for the store in any test."""
 
     id = 0
 
@@ -81,10 +82,7 @@ class CountingSink:
     def ingest_batch(self, node_id, dict_entries, events) -> int:
         if self.first_at is None:
             self.first_at = time.perf_counter()
-        n, off, size = 0, 0, len(events)
-        while off < size:
-            off += 30 + int.from_bytes(events[off + 26:off + 30], "big")
-            n += 1
+        n = count_records(events)  # the segment headers, checked (store/records.py)
         self.records += n
         return n
 

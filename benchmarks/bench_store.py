@@ -159,10 +159,10 @@ def bench_blocks(path: Path, batches: list) -> tuple[float, float]:
                  "block INTEGER, PRIMARY KEY (recording_id, kind, aux, block)) WITHOUT ROWID")
     t0, c0 = time.perf_counter(), time.process_time()
     for bt in batches:
-        values = walk(bytearray(bt.events))[0]
-        pids = set(values[4::per])
-        kinds = set(zip(values[0::per], values[5::per]))
-        ts = values[2::per]
+        walked = walk(bytearray(bt.events))
+        pids = set(walked.pids.tolist())
+        kinds = set(zip(walked.kinds.tolist(), walked.auxs.tolist()))
+        ts = walked.values[2::per]
         conn.execute("BEGIN")
         block = conn.execute("INSERT INTO blocks (recording_id, node_id, first_ts, last_ts, count, data) "
                              "VALUES (1, 1, ?, ?, ?, ?)", (min(ts), max(ts), len(ts), bt.events)).lastrowid
@@ -178,13 +178,13 @@ def bench_python_parts(batches: list) -> tuple[float, float]:
     """CPU seconds of the ingest's two Python passes over the batches, no SQLite: the header walk
     (store/records.py ``walk``) and the block rows (store/blocks.py ``batch_blocks``)."""
     from elixir_scope.store.blocks import batch_blocks
-    from elixir_scope.store.records import VALUES_PER_RECORD as per, walk
+    from elixir_scope.store.records import walk
 
     c0 = time.process_time()
-    walked = [walk(bytearray(bt.events))[0] for bt in batches]
+    walked = [walk(bytearray(bt.events)) for bt in batches]
     c1 = time.process_time()
-    for v in walked:
-        batch_blocks(v[0::per], v[4::per], v[5::per], 1, 1, 1)
+    for w in walked:
+        batch_blocks(w.kinds, w.pids, w.auxs, 1, 1, 1)
     return c1 - c0, time.process_time() - c1
 
 

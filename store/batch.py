@@ -8,13 +8,40 @@ entries of a batch only for entries new since the previous batch.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 from typing import Any
 
 from .events import EventKind
 
-HEADER = struct.Struct(">BBqqIII")
+from .records import FORMAT, HEADER, SEGMENT
+
+
+class RecordsBuffer:
+    """An events binary being built, in agent format 20 (docs/event-format.md): the record
+    headers and the payloads are kept apart and joined behind a segment header by ``binary``."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self._heads = bytearray()
+        self._payloads = bytearray()
+        self.count = 0
+
+    def add(self, kind: int, flags: int, ts: int, uniq: int, pid: int, aux: int, payload: bytes) -> None:
+        self._heads += HEADER.pack(kind, flags, ts, uniq, pid, aux, len(payload))
+        self._payloads += payload
+        self.count += 1
+
+    def binary(self) -> bytes:
+        """The events binary of the records added (empty if none)."""
+        if not self.count:
+            return b""
+        return SEGMENT.pack(0, FORMAT, self.count) + self._heads + self._payloads
+
+    def __len__(self) -> int:
+        """Bytes of the events binary so far."""
+        return (SEGMENT.size if self.count else 0) + len(self._heads) + len(self._payloads)
 
 
 @dataclass
@@ -35,7 +62,7 @@ class BatchBuilder:
     _pids: dict = field(default_factory=dict)
     _mfas: dict = field(default_factory=dict)
     _new: list = field(default_factory=list)
-    _buf: bytearray = field(default_factory=bytearray)
+    _buf: RecordsBuffer = field(default_factory=RecordsBuffer)
     _count: int = 0
     _ts: int = 0
 
@@ -71,8 +98,7 @@ class BatchBuilder:
             ts = self._ts
         else:
             self._ts = max(self._ts, ts)
-        self._buf += HEADER.pack(int(kind), flags, ts, ts if uniq is None else uniq, pid, aux, len(payload))
-        self._buf += payload
+        self._buf.add(int(kind), flags, ts, ts if uniq is None else uniq, pid, aux, payload)
         self._count += 1
         return ts
 
@@ -82,8 +108,9 @@ class BatchBuilder:
         return self.raw(kind, pid, aux, encode(term), **kw)
 
     def take(self) -> Batch:
-        batch = Batch(self._new, bytes(self._buf), self._count)
-        self._new, self._buf, self._count = [], bytearray(), 0
+        batch = Batch(self._new, self._buf.binary(), self._count)
+        self._new, self._count = [], 0
+        self._buf.clear()
         return batch
 
     @property

@@ -41,18 +41,13 @@ per block small:
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter
+from typing import Any
 
 GAP = 256
 """A block holds at least one event of its key per GAP rows (bounds the rows a reader skips)."""
 
 SPAN = 4096
 """No block spans more than this many ids (``last_id - first_id < SPAN``)."""
-
-FEW_KEYS = 16
-"""Up to this many keys in a stretch of a batch, ``_runs`` finds each key's ends by scanning
-(``list.index`` from either end: at most 2 x FEW_KEYS passes in C, usually a few elements each)
-instead of building two dicts over every position."""
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS block_procs (
@@ -131,65 +126,54 @@ def reach(lo: str = "?", alias: str = "b") -> str:
     return f"{alias}.first_id > {lo} - {SPAN} AND {alias}.last_id >= {lo}"
 
 
-def batch_blocks(kinds: list[int], pids: list[int], auxs: list[int], first: int, recording_id: int,
+def batch_blocks(kinds: Any, pids: Any, auxs: Any, first: int, recording_id: int,
                  node_id: int) -> tuple[list, list]:
-    """Block rows of one batch, given its records' ``kind``, ``pid`` and ``aux`` columns (ids
-    ``first, first + 1, …``). This runs once per stored batch on the ingest hot path, so the
-    per-row work is done by C loops (slices, comprehensions, ``Counter``, ``dict(zip(…))``);
-    only the rare sparse keys are walked row by row."""
+    """Block rows of one batch, given its records' ``kind``, ``pid`` and ``aux`` columns (numpy
+    arrays or lists; ids ``first, first + 1, …``). This runs once per stored batch on the
+    ingest hot path, so the per-row work is numpy's (a stable argsort per key column groups
+    each key's positions in order; the blocks are cut where the key changes, or, inside a
+    sparse key, where the gap between two of its events exceeds ``GAP``)."""
+    import numpy as np
+
+    kinds, pids, auxs = (np.asarray(x, dtype=np.int64) for x in (kinds, pids, auxs))
     out_p: list[tuple] = []
     out_k: list[tuple] = []
     total = len(kinds)
     for start in range(0, total, SPAN):  # no block spans more than SPAN ids
         stop = start + SPAN
         base = first + start
-        for pid, lo, hi, n in _runs(pids[start:stop] if total > SPAN else pids):
-            out_p.append((node_id, pid, base + lo, base + hi, n))
-        keys = [(a << 5) | k for a, k in zip(auxs[start:stop], kinds[start:stop])]  # kind < 32
-        for key, lo, hi, n in _runs(keys):
-            out_k.append((recording_id, key & 31, key >> 5, base + lo, base + hi, n))
+        key, lo, hi, n = _runs(np, pids[start:stop])
+        out_p += zip([node_id] * len(key), key.tolist(), (lo + base).tolist(), (hi + base).tolist(),
+                     n.tolist())
+        key, lo, hi, n = _runs(np, (auxs[start:stop] << 5) | kinds[start:stop])  # kind < 32
+        out_k += zip([recording_id] * len(key), (key & 31).tolist(), (key >> 5).tolist(),
+                     (lo + base).tolist(), (hi + base).tolist(), n.tolist())
     return out_p, out_k
 
 
-def _runs(keys: list[int]) -> list[tuple[int, int, int, int]]:
-    """(key, first position, last position, count) per block of a batch's keys: one block
-    per key, or, for a key too sparse for that (fewer than one event per ``GAP`` rows of its
-    span), one block per run of its events with no gap above ``GAP``."""
-    counts = Counter(keys)
+def _runs(np: Any, keys: Any) -> tuple[Any, Any, Any, Any]:
+    """(keys, first positions, last positions, counts) of the blocks of a batch's keys (a
+    non-empty int64 array): one block per key, or, for a key too sparse for that (fewer than
+    one event per ``GAP`` rows of its span), one block per run of its events with no gap above
+    ``GAP``."""
     total = len(keys)
-    if len(counts) <= FEW_KEYS:
-        # few keys (the common batch: a handful of processes and functions): each key's first
-        # and last position by a C scan from either end, which stops at the key's first
-        # occurrence; cheaper than two dicts built over every position
-        rev = keys[::-1]
-        ends = [(key, keys.index(key), total - 1 - rev.index(key), n) for key, n in counts.items()]
-    else:
-        last = dict(zip(keys, range(total)))
-        first = dict(zip(reversed(keys), range(total - 1, -1, -1)))
-        ends = [(key, first[key], last[key], n) for key, n in counts.items()]
-    out = []
-    sparse = set()
-    for key, lo, hi, n in ends:
-        if (hi - lo) < GAP * n:
-            out.append((key, lo, hi, n))
-        else:
-            sparse.add(key)
-    if sparse:
-        at: dict[int, list[int]] = {k: [] for k in sparse}
-        for i, key in enumerate(keys):
-            if key in sparse:
-                at[key].append(i)
-        for key, pos in at.items():
-            lo = prev = pos[0]
-            n = 1
-            for i in pos[1:]:
-                if i - prev > GAP:
-                    out.append((key, lo, prev, n))
-                    lo, n = i, 0
-                prev = i
-                n += 1
-            out.append((key, lo, prev, n))
-    return out
+    order = np.argsort(keys, kind="stable")  # each key's positions, in order, key after key
+    ordered = keys[order]
+    new_key = np.empty(total, dtype=bool)
+    new_key[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new_key[1:])
+    starts = np.flatnonzero(new_key)
+    stops = np.append(starts[1:], total)
+    lo, hi, n = order[starts], order[stops - 1], stops - starts
+    dense = (hi - lo) < GAP * n
+    if dense.all():
+        return ordered[starts], lo, hi, n
+    far = np.zeros(total, dtype=bool)  # more than GAP rows after the key's previous event
+    np.greater(order[1:] - order[:-1], GAP, out=far[1:])
+    cut = new_key | (far & ~dense[np.cumsum(new_key) - 1])
+    starts = np.flatnonzero(cut)
+    stops = np.append(starts[1:], total)
+    return ordered[starts], order[starts], order[stops - 1], stops - starts
 
 
 def insert_blocks(c: sqlite3.Connection, procs: list, kinds: list) -> None:

@@ -1,7 +1,7 @@
 """Writing a recording: nodes, batches of records, gaps, marks, the end.
 
-The hot path is ``RecordingWriter.ingest_batch``: store/records.py walks the records binary
-(one precompiled ``struct`` header unpack and one payload slice per record) and inserts the
+The hot path is ``RecordingWriter.ingest_batch``: store/records.py reads the events binary
+(the record headers as one numpy array, one payload slice per record) and inserts the
 rows with multi-row INSERT statements, all in one transaction (so a batch is stored entirely
 or not at all — a crash mid-batch leaves the previous batches intact). Only the rare kinds are
 looked at more closely: ``state`` (stored full or as a delta, store/states.py), ``gap``
@@ -30,7 +30,6 @@ from .states import StateIngestor, StatePolicy
 if TYPE_CHECKING:
     from .db import Database
 
-HEADER, HEADER_SIZE, _MAX_KIND = _records.HEADER, _records.HEADER_SIZE, _records.MAX_KIND
 _K_STATE, _K_GAP, _K_SPAWNED = _records.K_STATE, _records.K_GAP, _records.K_SPAWNED
 
 _INSERT_EVENTS = ("INSERT INTO events (id, recording_id, node_id, kind, flags, ts, uniq, pid, aux, "
@@ -59,27 +58,13 @@ def _mfa(x: Any) -> tuple[str, str, int] | None:
     return _name(x[0]), _name(x[1]), x[2]
 
 
-def parse_records(buf: bytes | memoryview) -> list[tuple]:
-    """Split a records binary into (kind, flags, ts, uniq, pid, aux, payload) tuples.
-    Raises BatchFormatError (naming the offset) on a cut record or an unknown kind."""
-    unpack = HEADER.unpack_from
-    n = len(buf)
-    off = 0
-    out = []
-    append = out.append
-    mv = memoryview(buf)
-    while off < n:
-        if off + HEADER_SIZE > n:
-            raise BatchFormatError(f"events binary cut inside a record header at byte {off} of {n}")
-        kind, flags, ts, uniq, pid, aux, ln = unpack(buf, off)
-        start = off + HEADER_SIZE
-        off = start + ln
-        if off > n or not 0 < kind <= _MAX_KIND:
-            what = f"unknown kind {kind}" if not 0 < kind <= _MAX_KIND else f"payload of {ln} bytes runs past the end ({n})"
-            raise BatchFormatError(f"bad record at byte {start - HEADER_SIZE}: {what}; see "
-                                   "docs/event-format.md")
-        append((kind, flags, ts, uniq, pid, aux, bytes(mv[start:off])))
-    return out
+def parse_records(buf: bytes | bytearray | memoryview) -> list[tuple]:
+    """Split an events binary into (kind, flags, ts, uniq, pid, aux, payload) tuples.
+    Raises BatchFormatError (naming the offset) on a cut segment, an unknown kind or another
+    format (store/records.py)."""
+    walked = _records.walk(bytearray(buf))
+    v, per = walked.values, _records.VALUES_PER_RECORD
+    return [(*v[i:i + per - 1], bytes(v[i + per - 1])) for i in range(0, len(v), per)]
 
 
 @dataclass(frozen=True)
@@ -170,17 +155,17 @@ class RecordingWriter:
         self._check_node(node_id)
         procs, funcs = self._dict_rows(node_id, dict_entries)
         buf = bytearray(events)  # payload slices bind without an adapter lookup (store/records.py)
-        values, special, big = _records.walk(buf, pause)
+        walked = _records.walk(buf, pause)
+        values = walked.values
         elements: dict[bytes, bytes] = {}
         late = []  # state records: cut after the state history has read them (_special)
-        for i in big:
+        for i in walked.big:
             if values[_records.VALUES_PER_RECORD * i] == _K_STATE:
                 late.append(i)
             else:
                 self._cut(values, i, elements)
-        per = _records.VALUES_PER_RECORD
-        blocks = batch_blocks(values[0::per], values[4::per], values[5::per], 0, self.id, node_id)
-        return PreparedBatch(node_id, procs, funcs, values, special, late, elements, blocks)
+        blocks = batch_blocks(walked.kinds, walked.pids, walked.auxs, 0, self.id, node_id)
+        return PreparedBatch(node_id, procs, funcs, values, walked.special, late, elements, blocks)
 
     def store_prepared(self, *batches: PreparedBatch) -> int:
         """Write batches made by ``prepare_batch``, in order, in one transaction (stored whole
@@ -279,7 +264,7 @@ class RecordingWriter:
 
         states, gaps, born, died = [], [], [], []
         for pos in special:
-            kind, flags, ts, uniq, pid, aux, _len, payload = _records.record(values, pos)
+            kind, flags, ts, uniq, pid, aux, payload = _records.record(values, pos)
             eid = first + pos
             if kind == _K_STATE:
                 states.append((pos, (eid, ts, uniq, pid, aux, payload)))

@@ -26,6 +26,7 @@ from elixir_scope.instrument.etf.inspect import inspect
 from elixir_scope.instrument.specs import SpecError, compile_spec
 from elixir_scope.store import etfscan
 from elixir_scope.store.errors import BatchFormatError
+from elixir_scope.store.batch import RecordsBuffer
 from elixir_scope.store.ingest import parse_records
 from elixir_scope.store.query import QuerySyntaxError, parse
 
@@ -125,15 +126,14 @@ def test_etfscan_on_mutated_terms(term, ops):
     _scan_only_batch_errors(encode(term))
 
 
-HEADER = struct.Struct(">BBqqIII")
-
-
 @budget(150)
 @given(st.lists(st.tuples(st.integers(0, 20), terms), max_size=5), mutations)
 def test_parse_records_on_mutated_batches(records, ops):
-    buf = b"".join(HEADER.pack(kind, 0, i, 0, 1, 0, len(p)) + p
-                   for i, (kind, t) in enumerate(records) for p in [encode(t)])
-    for data in (buf, _mutate(buf, ops) if buf else b"\x00" * 7):
+    out = RecordsBuffer()
+    for i, (kind, t) in enumerate(records):
+        out.add(kind, 0, i, 0, 1, 0, encode(t))
+    buf = out.binary()
+    for data in (buf, _mutate(buf, ops) if buf else b"\x00" * 7, buf + buf):
         try:
             parse_records(data)
         except BatchFormatError:

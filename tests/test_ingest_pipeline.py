@@ -177,11 +177,12 @@ def test_a_closed_pipeline_refuses_batches(tmp_path):
 
 def test_the_walk_pauses_between_slices_and_returns_the_same_values():
     batches = _batches(4)
-    buf = bytearray(b"".join(b.events for b in batches))
+    buf = bytearray(b"".join(b.events for b in batches))  # four segments, joined as the session does
     pauses = []
-    assert records.walk(buf, lambda: pauses.append(1)) == records.walk(buf)
-    # at most one between two slices (a large record overshoots its slice)
-    assert 0 < len(pauses) <= len(buf) // records.PAUSE_BYTES
+    got, plain = records.walk(buf, lambda: pauses.append(1)), records.walk(buf)
+    assert got.values == plain.values and (got.special, got.big) == (plain.special, plain.big)
+    assert plain.count == sum(b.count for b in batches) > records.PAUSE_RECORDS
+    assert len(pauses) == (plain.count - 1) // records.PAUSE_RECORDS  # one between two slices
     with pytest.raises(BatchFormatError, match="runs past the end"):
         records.walk(buf[:-3], lambda: None)
 

@@ -15,7 +15,7 @@ from elixir_scope.store import (
     RecordingNotFound,
     TraceStore,
 )
-from elixir_scope.store.batch import BatchBuilder, SyntheticTrace
+from elixir_scope.store.batch import BatchBuilder, RecordsBuffer, SyntheticTrace
 from elixir_scope.store.blocks import KIND_FROM, PROC_FROM, PROC_ORDER, PROC_WHERE, kind_where
 from elixir_scope.store.db import event_indexes_pending, refresh_statistics
 
@@ -79,9 +79,13 @@ def test_cut_or_unknown_records_are_refused_and_nothing_is_stored(store):
         rec.ingest_batch(node, bad.dict_entries, bad.events[:-3])
     with pytest.raises(BatchFormatError, match="header"):
         rec.ingest_batch(node, [], bad.events + b"\x01\x00")
-    unknown = struct.pack(">BBqqIII", 99, 0, 1, 1, 1, 0, 0)
-    with pytest.raises(BatchFormatError, match="unknown kind 99"):
-        rec.ingest_batch(node, [], bad.events + unknown)
+    unknown = RecordsBuffer()
+    unknown.add(99, 0, 1, 1, 1, 0, b"")
+    with pytest.raises(BatchFormatError, match=f"bad record at byte {len(bad.events) + 6}: unknown kind 99"):
+        rec.ingest_batch(node, [], bad.events + unknown.binary())
+    v19 = struct.pack(">BBqqIII", 4, 0, 1, 1, 1, 0, 2) + b"\x83j"  # format 19: records back to back
+    with pytest.raises(BatchFormatError, match="not in agent format 20 .*agents before version 20.*reload the agent"):
+        rec.ingest_batch(node, [], v19)
     with pytest.raises(BatchFormatError, match="Dict entry"):
         rec.ingest_batch(node, [(Atom("fun"), 1)], b"")
     r = store.recording(rec.id)
@@ -340,10 +344,11 @@ def test_ingest_walk_binds_payloads_without_an_adapter_and_hands_bytes_to_python
     b.raw(EventKind.CALL, p, f, big)
     b.add(EventKind.EXIT, p, 0, Atom("normal"))
     batch = b.take()
-    values, special, large = walk(bytearray(batch.events))
+    walked = walk(bytearray(batch.events))
+    values = walked.values
     assert [type(record(values, i)[-1]) for i in range(3)] == [bytearray, bytes, bytes]
-    assert special == [2] and large == [1]
-    assert record(values, 0)[:7] == [int(EventKind.CALL), 0, 1, 1, p, f, len(small)]
+    assert walked.special == [2] and walked.big == [1]
+    assert record(values, 0) == [int(EventKind.CALL), 0, 1, 1, p, f, small]
     rec, node = new_rec(store)
     assert rec.ingest_batch(node, batch.dict_entries, batch.events) == 3
     got = store.recording(rec.id).events()

@@ -1,8 +1,7 @@
 """The block rows a batch gets (store/blocks.py ``batch_blocks``) against a plain reference
 written from the definition: per stretch of ``SPAN`` ids, one block per key holding at least
 one event per ``GAP`` rows of its span, else one block per run of its events with no gap above
-``GAP``. Both ways ``_runs`` finds a key's ends (a scan for few keys, dicts for many) are
-exercised, with dense, sparse and single-event keys."""
+``GAP``. Few and many keys, dense, sparse and single-event keys, lists and numpy arrays."""
 
 from __future__ import annotations
 
@@ -10,7 +9,9 @@ import random
 
 import pytest
 
-from elixir_scope.store.blocks import FEW_KEYS, GAP, SPAN, batch_blocks
+import numpy as np
+
+from elixir_scope.store.blocks import GAP, SPAN, batch_blocks
 
 
 def reference(kinds, pids, auxs, first, rid, node):
@@ -51,8 +52,8 @@ def batch(rng: random.Random, size: int, n_pids: int, sparse: int):
 
 
 @pytest.mark.parametrize("size,n_pids,sparse", [
-    (1, 1, 0), (37, 1, 0), (3000, 1, 0), (3000, 8, 3), (9000, 2, 5),          # few keys: scans
-    (3000, FEW_KEYS + 1, 0), (9000, 200, 20), (SPAN * 3 + 17, 40, 10),       # many keys: dicts
+    (1, 1, 0), (37, 1, 0), (3000, 1, 0), (3000, 8, 3), (9000, 2, 5),          # few keys
+    (3000, 17, 0), (9000, 200, 20), (SPAN * 3 + 17, 40, 10),                 # many keys
 ])
 def test_batch_blocks_match_the_definition(size, n_pids, sparse):
     rng = random.Random(size * 31 + n_pids * 7 + sparse)
@@ -61,6 +62,9 @@ def test_batch_blocks_match_the_definition(size, n_pids, sparse):
         first = rng.randrange(1, 10**9)
         procs, kind_rows = batch_blocks(kinds, pids, auxs, first, 5, 9)
         assert (sorted(procs), sorted(kind_rows)) == reference(kinds, pids, auxs, first, 5, 9)
+        as_read = batch_blocks(np.array(kinds, np.uint8), np.array(pids, np.uint32),  # as walk gives them
+                               np.array(auxs, np.uint32), first, 5, 9)
+        assert (sorted(as_read[0]), sorted(as_read[1])) == (sorted(procs), sorted(kind_rows))
         assert sum(r[4] for r in procs) == size and sum(r[5] for r in kind_rows) == size
         assert all(r[3] - r[2] < SPAN for r in procs)
 

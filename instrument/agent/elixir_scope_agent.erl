@@ -43,7 +43,7 @@
              cleaner, guard_ms = 1000, guard_next = 0, guard_samples = [],
              receive_timeouts = 0, agent_errors = 0, last_guard_offered = 0, guard_window = 0}).
 
-version() -> 19.
+version() -> 20.
 
 %% ---------------------------------------------------------------------------------------------
 %% Public API (called over rpc from Python)
@@ -828,9 +828,17 @@ state_rec(PI, Idx, Term, Mono, Uniq, S) ->
     record_bin(13, Flags, Mono, Uniq, PI, Idx, Payload).
 
 %% One record of the wire format (docs/event-format.md): the 30-byte header, then the payload,
-%% as an improper iolist (no per-record copy; the chunk is flattened once).
+%% as an improper iolist (no per-record copy; the chunk is flattened once, by chunk_bin/1).
 record_bin(Kind, Flags, Mono, Uniq, PI, Aux, Payload) ->
     [<<Kind:8, Flags:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32, (byte_size(Payload)):32>> | Payload].
+
+%% The Events binary of a chunk (format 20, docs/event-format.md): a 6-byte segment header
+%% <<0, 20, Count:32>>, the records' 30-byte headers back to back, then their payloads back to
+%% back - so the Python side reads the headers as one fixed-width array (numpy) instead of
+%% walking record by record. Every record is [Header | Payload] (record_bin/7, slice/8).
+chunk_bin(Recs) ->
+    Headers = [H || [H | _] <- Recs],
+    iolist_to_binary([<<0:8, 20:8, (length(Headers)):32>>, Headers, [P || [_ | P] <- Recs]]).
 
 %% The records of a closing chunk, in order, each pending one - {Kind, Mono, Uniq, PI, Aux,
 %% Term, Size}, from fast_rec/8 or state_rec/6: a term of at most 256 encoded bytes, Size from
@@ -865,7 +873,7 @@ slice([{Kind, Mono, Uniq, PI, Aux, Term, Size} | Rest], Enc, Off, Clean, Pre, Ma
     Part = binary:part(Enc, Off, Size - 1),
     Rec = case Clean orelse binary:match(Part, Pre) =:= nomatch of
               true ->
-                  [<<Kind:8, 0:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32, Size:32, 131:8>> | Part];
+                  [<<Kind:8, 0:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32, Size:32>>, 131 | Part];
               false ->
                   {Payload, Flags} = payload_bin(Term, <<131, Part/binary>>, max_of(Kind, Max), Redact, false),
                   record_bin(Kind, Flags, Mono, Uniq, PI, Aux, Payload)
@@ -1283,7 +1291,7 @@ close_chunk(#st{ncur = 0} = S) -> S;
 close_chunk(#st{cur = Cur, ncur = N, ready = Q} = S) ->
     Dict = lists:reverse(get_dict()) ++ relabel(S),
     put(es_dict, []),
-    Bin = iolist_to_binary(encode_pending(lists:reverse(Cur), S)),
+    Bin = chunk_bin(encode_pending(lists:reverse(Cur), S)),
     S#st{cur = [], ncur = 0, ready = queue:in({Dict, Bin, N}, Q), qbytes = S#st.qbytes + byte_size(Bin)}.
 
 %% Send ready chunks while the window allows.
@@ -1377,7 +1385,7 @@ flush_all(#st{ready = Q} = S0, Deadline) ->
                 %% records never sent become dropped; the gap record itself is offered + sent
                 S1 = S#st{ready = queue:new(), nbuf = 0, qbytes = 0, dropped = S#st.dropped + Lost,
                           offered = S#st.offered + 1},
-                send_chunk({Dict, iolist_to_binary(Gap), 1}, S1)
+                send_chunk({Dict, chunk_bin([Gap]), 1}, S1)
             end
     end.
 

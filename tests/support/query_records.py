@@ -1,18 +1,17 @@
 """Build realistic trace batches (docs/event-format.md) for query tests and the benchmark.
 
-Records are encoded exactly as the agent sends them — 30-byte header + ETF payload made by
-`instrument.etf.encode` — and stored through the store's real ingest API
+Records are encoded exactly as the agent sends them — format 20: the 30-byte headers, then the
+ETF payloads made by `instrument.etf.encode` (`store.batch.RecordsBuffer`) — and stored through the store's real ingest API
 (`RecordingWriter.ingest_batch`), so queries run against what a capture would produce.
 """
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 from elixir_scope.instrument.etf import Atom, Pid, encode
+from elixir_scope.store.batch import RecordsBuffer
 
-HEADER = struct.Struct(">BBqqIII")
 KIND = {"call": 1, "return": 2, "exception": 3, "send": 4, "send_dead": 5, "receive": 6,
         "spawn": 7, "exit": 8, "link": 9, "unlink": 10, "register": 11, "unregister": 12,
         "state": 13, "gap": 14, "mark": 15, "spawned": 16}
@@ -32,7 +31,7 @@ class Batch:
         self.t = t0
         self.uniq = 0
         self.entries: list[tuple] = []
-        self.buf = bytearray()
+        self.buf = RecordsBuffer()
         self._pids: dict[Any, int] = {}
         self._mfas: dict[tuple, int] = {}
         self.count = 0
@@ -66,7 +65,7 @@ class Batch:
         self.t += dt_ns
         self.uniq += 1
         data = raw if raw is not None else encode(payload)
-        self.buf += HEADER.pack(KIND[kind], flags, self.t, self.uniq, pid, aux, len(data)) + data
+        self.buf.add(KIND[kind], flags, self.t, self.uniq, pid, aux, data)
         self.count += 1
 
     def call(self, pid: int, mfa: int, args: list, dt_ns: int = 1000) -> None:
@@ -93,8 +92,9 @@ class Batch:
 
     def take(self) -> tuple[list, bytes]:
         """The Dict entries and records since the last take (one agent batch)."""
-        out = (self.entries, bytes(self.buf))
-        self.entries, self.buf = [], bytearray()
+        out = (self.entries, self.buf.binary())
+        self.entries = []
+        self.buf.clear()
         return out
 
 
