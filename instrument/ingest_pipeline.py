@@ -27,7 +27,7 @@ stays. ``failure`` holds the error.
 The GIL: CPython hands it to a thread that waits for it (the writer, back from a
 ``sqlite3_step``) only after the *switch interval* (5 ms) when another thread runs Python
 code, far longer than a statement's step (~0.2 ms); so the prepare thread's header walk
-pauses (``time.sleep(0)``) every ``store.records.PAUSE_BYTES`` of records, where the writer
+pauses (``time.sleep(0)``) every ``store.records.PAUSE_RECORDS`` payloads, where the writer
 takes the GIL, binds its next statement and lets it go again in SQLite. (Lowering the switch
 interval process-wide instead was measured no better, and would touch every thread.)
 """

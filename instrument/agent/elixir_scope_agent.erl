@@ -828,21 +828,25 @@ state_rec(PI, Idx, Term, Mono, Uniq, S) ->
     record_bin(13, Flags, Mono, Uniq, PI, Idx, Payload).
 
 %% One record of the wire format (docs/event-format.md): the 30-byte header, then the payload,
-%% as an improper iolist (no per-record copy; the chunk is flattened once, by chunk_bin/1).
+%% as an improper iolist (no per-record copy; the chunk is flattened once, by chunk_bin/2).
 record_bin(Kind, Flags, Mono, Uniq, PI, Aux, Payload) ->
     [<<Kind:8, Flags:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32, (byte_size(Payload)):32>> | Payload].
 
 %% The Events binary of a chunk (format 20, docs/event-format.md): a 6-byte segment header
 %% <<0, 20, Count:32>>, the records' 30-byte headers back to back, then their payloads back to
 %% back - so the Python side reads the headers as one fixed-width array (numpy) instead of
-%% walking record by record. Every record is [Header | Payload] (record_bin/7, slice/8).
-chunk_bin(Recs) ->
-    Headers = [H || [H | _] <- Recs],
-    iolist_to_binary([<<0:8, 20:8, (length(Headers)):32>>, Headers, [P || [_ | P] <- Recs]]).
+%% walking record by record. encode_pending/2 hands the headers and the payloads over as two
+%% lists, built in the one pass that encodes the pending records (no extra pass per record).
+chunk_bin(Recs, S) ->
+    segment(encode_pending(Recs, S)).
+
+segment({Heads, Payloads, Count}) ->
+    iolist_to_binary([<<0:8, 20:8, Count:32>>, Heads, Payloads]).
 
 %% The records of a closing chunk, in order, each pending one - {Kind, Mono, Uniq, PI, Aux,
 %% Term, Size}, from fast_rec/8 or state_rec/6: a term of at most 256 encoded bytes, Size from
-%% erlang:external_size/1 - encoded. One term_to_binary/1 of all of them (a list led by [],
+%% erlang:external_size/1 - encoded; as {Headers, Payloads, Count} (each record is
+%% [Header | Payload]: record_bin/7). One term_to_binary/1 of all of them (a list led by [],
 %% never a string) costs half of one call per term, and one precheck scan over it replaces
 %% one per term; each term's encoding is then the next Size - 1 bytes of it (the same bytes
 %% its own term_to_binary/1 gives, without the version byte). Only when the scan matches are
@@ -852,37 +856,43 @@ chunk_bin(Recs) ->
 encode_pending(Recs, #st{fast_pre = Pre, max_term = MaxTerm, max_state = MaxState, redact = Redact}) ->
     Max = {MaxTerm, MaxState},
     case [T || {_, _, _, _, _, T, _} <- Recs] of
-        [] -> Recs;
+        [] -> split(Recs, [], [], 0);
         Terms ->
             Enc = term_to_binary([[] | Terms]),
             Sizes = lists:sum([Size - 1 || {_, _, _, _, _, _, Size} <- Recs]),
             case byte_size(Enc) =:= 7 + Sizes + 1 of
                 true ->
                     Clean = Pre =:= none orelse binary:match(Enc, Pre) =:= nomatch,
-                    slice(Recs, Enc, 7, Clean, Pre, Max, Redact, []);
+                    slice(Recs, Enc, 7, Clean, Pre, Max, Redact, [], [], 0);
                 false ->
-                    [case R of
-                         {Kind, Mono, Uniq, PI, Aux, Term, _} ->
-                             encode_now(Kind, PI, Aux, Term, Mono, Uniq, Pre, max_of(Kind, Max), Redact);
-                         _ -> R
-                     end || R <- Recs]
+                    split([case R of
+                               {Kind, Mono, Uniq, PI, Aux, Term, _} ->
+                                   encode_now(Kind, PI, Aux, Term, Mono, Uniq, Pre, max_of(Kind, Max), Redact);
+                               _ -> R
+                           end || R <- Recs], [], [], 0)
             end
     end.
 
-slice([{Kind, Mono, Uniq, PI, Aux, Term, Size} | Rest], Enc, Off, Clean, Pre, Max, Redact, Acc) ->
+slice([{Kind, Mono, Uniq, PI, Aux, Term, Size} | Rest], Enc, Off, Clean, Pre, Max, Redact, Hs, Ps, N) ->
     Part = binary:part(Enc, Off, Size - 1),
-    Rec = case Clean orelse binary:match(Part, Pre) =:= nomatch of
-              true ->
-                  [<<Kind:8, 0:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32, Size:32>>, 131 | Part];
-              false ->
-                  {Payload, Flags} = payload_bin(Term, <<131, Part/binary>>, max_of(Kind, Max), Redact, false),
-                  record_bin(Kind, Flags, Mono, Uniq, PI, Aux, Payload)
-          end,
-    slice(Rest, Enc, Off + Size - 1, Clean, Pre, Max, Redact, [Rec | Acc]);
-slice([Rec | Rest], Enc, Off, Clean, Pre, Max, Redact, Acc) ->
-    slice(Rest, Enc, Off, Clean, Pre, Max, Redact, [Rec | Acc]);
-slice([], _, _, _, _, _, _, Acc) ->
-    lists:reverse(Acc).
+    case Clean orelse binary:match(Part, Pre) =:= nomatch of
+        true ->
+            slice(Rest, Enc, Off + Size - 1, Clean, Pre, Max, Redact,
+                  [<<Kind:8, 0:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32, Size:32>> | Hs],
+                  [Part, 131 | Ps], N + 1);
+        false ->
+            {Payload, Flags} = payload_bin(Term, <<131, Part/binary>>, max_of(Kind, Max), Redact, false),
+            [H | P] = record_bin(Kind, Flags, Mono, Uniq, PI, Aux, Payload),
+            slice(Rest, Enc, Off + Size - 1, Clean, Pre, Max, Redact, [H | Hs], [P | Ps], N + 1)
+    end;
+slice([[H | P] | Rest], Enc, Off, Clean, Pre, Max, Redact, Hs, Ps, N) ->
+    slice(Rest, Enc, Off, Clean, Pre, Max, Redact, [H | Hs], [P | Ps], N + 1);
+slice([], _, _, _, _, _, _, Hs, Ps, N) ->
+    {lists:reverse(Hs), lists:reverse(Ps), N}.
+
+%% Records already encoded ([Header | Payload] each) -> {Headers, Payloads, Count}.
+split([[H | P] | Rest], Hs, Ps, N) -> split(Rest, [H | Hs], [P | Ps], N + 1);
+split([], Hs, Ps, N) -> {lists:reverse(Hs), lists:reverse(Ps), N}.
 
 %% The size limit of a record's payload: max_state for a state record, else max_term.
 max_of(13, {_, MaxState}) -> MaxState;
@@ -1291,7 +1301,7 @@ close_chunk(#st{ncur = 0} = S) -> S;
 close_chunk(#st{cur = Cur, ncur = N, ready = Q} = S) ->
     Dict = lists:reverse(get_dict()) ++ relabel(S),
     put(es_dict, []),
-    Bin = chunk_bin(encode_pending(lists:reverse(Cur), S)),
+    Bin = chunk_bin(lists:reverse(Cur), S),
     S#st{cur = [], ncur = 0, ready = queue:in({Dict, Bin, N}, Q), qbytes = S#st.qbytes + byte_size(Bin)}.
 
 %% Send ready chunks while the window allows.
@@ -1385,7 +1395,7 @@ flush_all(#st{ready = Q} = S0, Deadline) ->
                 %% records never sent become dropped; the gap record itself is offered + sent
                 S1 = S#st{ready = queue:new(), nbuf = 0, qbytes = 0, dropped = S#st.dropped + Lost,
                           offered = S#st.offered + 1},
-                send_chunk({Dict, chunk_bin([Gap]), 1}, S1)
+                send_chunk({Dict, segment(split([Gap], [], [], 0)), 1}, S1)
             end
     end.
 
