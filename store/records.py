@@ -6,8 +6,11 @@ segment header ``<<0, 20, Count:32>>``, ``Count`` record headers of 30 bytes bac
 headers of a segment are one fixed-width array, read by numpy in C (one structured-dtype view,
 one ``tolist`` per column); the payload offsets are a cumulative sum of the ``len`` column; so
 no Python bytecode runs per record except the payload slice (``map`` over ``slice`` objects, also
-in C). Measured on the capture's shape (8 processes, 1 function, 2,000-record batches): 0.40 µs
-per record for the record-by-record ``struct`` walk of format 19, 0.25 µs for this.
+in C). Measured on the capture's shape (8 processes, 1 function, 2,000-record batches, 6 Dec):
+0.35-0.37 µs per record for the record-by-record ``struct`` walk of format 19, 0.32-0.33 µs
+for this, of which the payload slices are 0.15 (one bytearray per record: the type SQLite's
+module binds fastest, below) and the column ``tolist`` 0.06; the block rows from the numpy
+columns cost 0.07 µs instead of 0.14.
 
 A batch becomes one flat list of ``VALUES_PER_RECORD`` values per record - ``kind, flags, ts,
 uniq, pid, aux, payload`` - assembled by seven slice assignments, plus the ``kind``, ``pid`` and
@@ -19,8 +22,8 @@ Why flat values and multi-row INSERTs: ``executemany`` pays Python's per-row sta
 of the capture shape into a bare table: 1.2 µs per row with ``executemany``, 0.57 µs with
 256-row statements. The recording and the node are bound once per statement (``?1``, ``?2``).
 (Binding the payload region once per statement and cutting each row's payload in SQL with
-``substr(?3, off, len)`` was measured too: +0.35 µs of CPU per row in SQLite, more than the
-Python slice it saves.)
+``substr(?3, off, len)`` was measured too: +0.4-0.8 µs of CPU per row in SQLite, far more than
+the Python slice it saves.)
 
 Why payloads are bytearray slices: Python's sqlite3 sends every ``bytes`` parameter through its
 adapter registry (a dict miss and an AttributeError raised and cleared inside the C module)
