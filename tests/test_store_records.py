@@ -98,3 +98,47 @@ def test_refusals_name_the_byte_offset():
         walk(bytearray(v19))
     with pytest.raises(BatchFormatError, match="not in agent format 20"):
         count_records(v19)
+
+
+def test_joined_batches_store_the_same_rows_and_blocks_as_one_by_one(tmp_path):
+    """The session stores batches received together as one joined binary: the events, their
+    ids relative to the first, and the block rows are those of storing them one by one."""
+    from elixir_scope.instrument.etf import Atom
+    from elixir_scope.store import TraceStore
+    from elixir_scope.store.batch import SyntheticTrace
+
+    t = SyntheticTrace()
+    server, client = t.new_pid(), t.new_pid()
+    batches = []
+    for b in range(5):
+        for i in range(300 + 50 * b):
+            t.gen_call(client, server, "Elixir.Srv", i, {Atom("n"): i}, {Atom("n"): i + 1}, Atom("ok"))
+        t.send(client[1], server[1], server[0], Atom("hello"))
+        batches.append(t.take())
+    store = TraceStore.open(tmp_path / "j.db")
+
+    def stored(joined: bool) -> tuple[list, list, list]:
+        rec = store.create_recording("j" if joined else "s", spec={}, limits={})
+        node = rec.add_node("test@localhost", otp_release="25", time_unit=1, time_offset=0)
+        if joined:
+            rec.ingest_batch(node, [e for b in batches for e in b.dict_entries], b"".join(b.events for b in batches))
+        else:
+            for b in batches:
+                rec.ingest_batch(node, b.dict_entries, b.events)
+        first = store.db.query_one("SELECT min(id) FROM events WHERE recording_id = ?", (rec.id,))[0]
+        events = store.db.query("SELECT id - ?, kind, flags, ts, uniq, pid, aux, payload FROM events "
+                                "WHERE recording_id = ? ORDER BY id", (first, rec.id))
+        procs = store.db.query("SELECT pid, first_id - ?, last_id - ?, n FROM block_procs WHERE node_id = ? "
+                               "ORDER BY 1, 2", (first, first, node))
+        kinds = store.db.query("SELECT kind, aux, first_id - ?, last_id - ?, n FROM block_kinds "
+                               "WHERE recording_id = ? ORDER BY 1, 2, 3", (first, first, rec.id))
+        return events, procs, kinds
+
+    one_by_one, joined = stored(False), stored(True)
+    assert len(one_by_one[0]) == sum(b.count for b in batches) and joined[0] == one_by_one[0]
+    # blocks never span two batches stored apart; joined, a key's blocks may span them (fewer rows)
+    assert sum(r[3] for r in joined[1]) == sum(r[3] for r in one_by_one[1]) == len(joined[0])
+    assert sum(r[4] for r in joined[2]) == sum(r[4] for r in one_by_one[2]) == len(joined[0])
+    for pid, lo, hi, n in joined[1]:
+        assert [e[5] for e in joined[0][lo:hi + 1]].count(pid) == n
+    store.close()
