@@ -7,7 +7,7 @@ the same Markdown later (``elixir-scope diagnose --from-json``).
 
 from __future__ import annotations
 
-from .findings import Evidence, Finding, MessageArrow, Report, StateDiff
+from .findings import NO_FUNCTION, Culprit, Evidence, Finding, MessageArrow, Report, StateDiff
 
 _MAX_EVIDENCE = 12
 _MAX_ARROWS = 20
@@ -189,19 +189,21 @@ def _hypothesis_table(report: Report) -> list[str]:
     for i, h in enumerate(report.hypotheses[:6], 1):
         sup = ", ".join(f"#{e}" for e in h.supporting_events[:5]) or "–"
         con = ", ".join(f"#{e}" for e in h.contradicting_events[:5]) or "–"
-        who = f"`{h.culprit.module}.{h.culprit.function}`" if h.culprit and h.culprit.function else (
-            f"`{h.culprit.module}`" if h.culprit else "–")
+        who = _who(h.culprit) if h.culprit else "–"
         title = h.title.replace("|", "/")
         rows.append(f"| {i} | {title} (`{h.id}`) | {h.score:.2f} | {h.symptom_score:.2f} | {h.evidence_score:.2f} "
                     f"| {sup} | {con} | {who} |")
     return rows
 
 
+def _who(c: Culprit) -> str:
+    """``Module.fun/1`` in code type; a module alone says no function was identified."""
+    return f"`{c.where}`" + ("" if c.function else f" ({NO_FUNCTION})")
+
+
 def _culprit_line(f: Finding) -> str:
     c = f.culprit
-    parts = [f"**Culprit:** `{c.module}`"]
-    if c.function:
-        parts[0] = f"**Culprit:** `{c.module}.{c.function}`"
+    parts = [f"**Culprit:** {_who(c)}"]
     if c.process:
         parts.append(f"in process `{c.process}`")
     if c.node:

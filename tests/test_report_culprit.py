@@ -1,0 +1,112 @@
+"""A culprit that is a module alone (a supervised child that ended with no traced callback of
+its own: "Letters exited (:normal) and was not restarted") reads as the module in every form a
+report takes — Markdown, the template narrative, the JSON (``function: null``) — never as
+``Letters.None``. Recorded on a real node."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from elixir_scope.agents.capture import _supervision
+from elixir_scope.agents.explain import build_report
+from elixir_scope.agents.findings import NO_FUNCTION, Culprit
+from elixir_scope.agents.hypotheses import rank
+from elixir_scope.agents.report import render_json, render_markdown
+from elixir_scope.agents.state import DiagnosisState
+
+from support.fact_recording import record_facts
+
+APP = r'''
+defmodule Letters do
+  use GenServer, restart: :transient
+  def start_link(_), do: GenServer.start_link(__MODULE__, :ok, name: __MODULE__)
+  def init(:ok), do: {:ok, 0}
+  def handle_cast(:sent, n) do
+    handle_letter(n)
+    {:stop, :normal, n + 1}
+  end
+
+  def handle_letter(n), do: n
+end
+
+defmodule LettersSup do
+  use Supervisor
+  def start_link(_), do: Supervisor.start_link(__MODULE__, :ok, name: __MODULE__)
+  def init(:ok), do: Supervisor.init([Letters], strategy: :one_for_one)
+end
+
+defmodule LettersApp do
+  def start do
+    {:ok, pid} = LettersSup.start_link([])
+    Process.unlink(pid)
+    {:ok, pid}
+  end
+
+  def post, do: GenServer.cast(Letters, :sent)
+
+  def run do
+    post()
+    Process.sleep(300)
+    :ok
+  end
+end
+'''
+
+SYMPTOM = "offer letters stopped going out after the first one"
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    async def supervisors(conn, session):
+        # the supervisors as a diagnosis reads them (agents/capture.py): Letters is LettersSup's child
+        await _supervision(conn, session, "start", ["Elixir.LettersSup", "Elixir.Letters"], [], 20_000)
+
+    # Letters' callbacks are not traced, only a helper of its own: its exit has no callback to blame
+    book = record_facts(tmp_path_factory.mktemp("culprit"), APP, start="LettersApp.start()",
+                        run="Elixir.LettersApp", specs=["LettersApp.post/0 :: return", "Letters.handle_letter/1 :: return"], lifecycle_procs="all",
+                        before_run=supervisors)
+    ranking = rank(book, SYMPTOM)
+    state = DiagnosisState(symptom=SYMPTOM, findings=list(book.facts), hypotheses=ranking.hypotheses,
+                           chain=[f.id for f in ranking.chain])
+    return build_report(state, [])
+
+
+def _module_alone(report):
+    found = [f for f in report.findings if f.detector == "not_restarted"]
+    assert len(found) == 1, [(f.detector, f.culprit) for f in report.findings]
+    assert found[0].culprit.module == "Letters" and found[0].culprit.function is None, found[0].culprit
+    return found[0]
+
+
+def test_a_module_alone_reads_as_the_module_in_markdown(report):
+    fact = _module_alone(report)
+    md = render_markdown(report)
+    lead = report.root_cause or report.suspect
+    assert lead is not None and lead.id == fact.id, (report.verdict, lead)
+    assert "Culprit:** `Letters` (no function identified)" in md or \
+        "Suspect:** `Letters` (no function identified)" in md, md
+    assert f"`Letters` ({NO_FUNCTION})" in md.split("## Hypotheses", 1)[1]   # the hypotheses' table too
+    assert "None" not in md.replace("None of", ""), md
+
+
+def test_the_narrative_names_the_module_alone(report):
+    _module_alone(report)
+    text = report.narrative.text
+    assert f"Letters ({NO_FUNCTION})" in text and "Letters.None" not in text, text
+
+
+def test_the_json_says_function_null(report):
+    _module_alone(report)
+    data = json.loads(render_json(report))
+    lead = data["root_cause"] or data["suspect"]
+    assert lead["culprit"]["module"] == "Letters"
+    assert "function" in lead["culprit"] and lead["culprit"]["function"] is None
+
+
+@pytest.mark.parametrize("written", ["", "None", "null", " nil "])
+def test_a_null_written_as_text_is_no_function(written):
+    c = Culprit(module="Letters", function=written)
+    assert c.function is None and c.where == "Letters" and c.shown == f"Letters ({NO_FUNCTION})"
+    assert Culprit(module="Letters", function="send/1").shown == "Letters.send/1"
