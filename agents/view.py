@@ -19,6 +19,7 @@ from elixir_scope.instrument.etf.inspect import inspect as _inspect
 
 from .findings import Evidence
 from .marks import ResourceSample, SupervisedChild, SupervisorInfo
+from .open_calls import OpenCalls
 
 
 def fmt(term: Any, limit: int = 120) -> str:
@@ -264,15 +265,17 @@ class RecordingView:
 
     def open_call_at(self, pid: int, ts: int, *, app_only: bool = True) -> Call | None:
         """The innermost traced call running in ``pid`` at ``ts`` (application code only by
-        default: not ``:ets``, ``Registry`` and the like)."""
-        best = None
-        for c in self.calls_by_pid.get(pid, []):
-            if c.ts > ts:
-                break
-            if (c.end_ts is None or c.end_ts >= ts) and (not app_only or is_app_module(c.module)):
-                if best is None or c.depth >= best.depth:
-                    best = c
-        return best
+        default: not ``:ets``, ``Registry`` and the like). One bisection per question, on an
+        index of the process's calls built at its first question (agents/open_calls.py)."""
+        index = self._open_calls.get((pid, app_only))
+        if index is None:
+            index = self._open_calls[(pid, app_only)] = OpenCalls(
+                self.calls_by_pid.get(pid, []), is_app_module if app_only else None)
+        return index.at(ts)
+
+    @cached_property
+    def _open_calls(self) -> dict[tuple[int, bool], OpenCalls]:
+        return {}
 
     def linked(self, a: int, b: int) -> bool:
         """Whether ``a`` and ``b`` were linked in the recording (a link event, or one spawned
