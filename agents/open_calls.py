@@ -28,22 +28,27 @@ _QUERY = 0.5   # between a start (0) and an end (1) of the same moment: starts c
 
 class OpenCalls:
     """The innermost open call of one process (``calls`` in recorded order) as a step function
-    of time; ``keep`` chooses the calls that may be the answer (application code only, say)."""
+    of time; ``keep`` chooses the calls that may be the answer (application code only, say).
+
+    The defaults answer ``open_call_at``. ``deepest=False`` answers the open call listed last,
+    whatever its depth; ``scan_stops=False`` counts a call from its own start (not once the calls
+    listed before it have started); ``grace`` keeps a call open that long after its end."""
 
     __slots__ = ("_keys", "_answers")
 
-    def __init__(self, calls: Sequence[Call], keep: Callable[[str], bool] | None = None) -> None:
+    def __init__(self, calls: Sequence[Call], keep: Callable[[str], bool] | None = None, *,
+                 deepest: bool = True, scan_stops: bool = True, grace: int = 0) -> None:
         # A call is reached once every call listed before it has started (the scan stops at the
         # first later start): from the running maximum of the starts. It is open until its end.
         steps: list[tuple[int, int, int]] = []
         reached = None
         for i, c in enumerate(calls):
-            reached = c.ts if reached is None or c.ts > reached else reached
+            reached = c.ts if reached is None or c.ts > reached or not scan_stops else reached
             if keep is not None and not keep(c.module):
                 continue
             steps.append((reached, 0, i))
             if c.end_ts is not None:
-                steps.append((c.end_ts, 1, i))
+                steps.append((c.end_ts + grace, 1, i))
         steps.sort()
         open_: list[tuple[int, int]] = []   # (-depth, -index): the deepest, then the last listed
         ended: set[int] = set()
@@ -51,7 +56,7 @@ class OpenCalls:
         answers: list[Call | None] = []
         for at, kind, i in steps:
             if kind == 0:
-                heapq.heappush(open_, (-calls[i].depth, -i))
+                heapq.heappush(open_, (-calls[i].depth if deepest else 0, -i))
             else:
                 ended.add(i)
             while open_ and -open_[0][1] in ended:

@@ -9,6 +9,7 @@ detector can be read (and tested on a real recording) without knowing SQL.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -276,6 +277,35 @@ class RecordingView:
     @cached_property
     def _open_calls(self) -> dict[tuple[int, bool], OpenCalls]:
         return {}
+
+    def children(self, c: Call) -> list[Call]:
+        """The traced calls made directly inside ``c``, in recorded order."""
+        return self._children.get(c.call_id, [])
+
+    @cached_property
+    def _children(self) -> dict[int, list[Call]]:
+        out: dict[int, list[Call]] = defaultdict(list)
+        for c in self.calls:
+            if c.parent is not None:
+                out[c.parent.call_id].append(c)
+        return dict(out)
+
+    def sent_during(self, pid: int, start: int, end: int) -> bool:
+        """Whether ``pid`` sent a message (one the recording holds with its send) at a moment
+        from ``start`` to ``end``, both included."""
+        times = self._send_times.get(pid)
+        if not times:
+            return False
+        i = bisect_left(times, start)
+        return i < len(times) and times[i] <= end
+
+    @cached_property
+    def _send_times(self) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = defaultdict(list)
+        for m in self.messages:
+            if m.sender is not None and m.send_ts is not None:
+                out[m.sender].append(m.send_ts)
+        return {pid: sorted(times) for pid, times in out.items()}
 
     def linked(self, a: int, b: int) -> bool:
         """Whether ``a`` and ``b`` were linked in the recording (a link event, or one spawned

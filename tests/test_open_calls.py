@@ -107,3 +107,43 @@ def test_the_index_answers_what_the_scan_answered_on_any_order(calls):
         index = OpenCalls(calls, is_app_module if app_only else None)
         for ts in range(0, 120):
             assert index.at(ts) is scanned(calls, ts, app_only), (ts, app_only)
+    # the callback a state step belongs to (agents/evidence/values.py): the last listed that
+    # started by then and had not ended one unit before, whatever its depth
+    running = OpenCalls(calls, deepest=False, scan_stops=False, grace=1)
+    for ts in range(0, 120):
+        last = None
+        for c in calls:
+            if c.ts <= ts and (c.end_ts is None or c.end_ts >= ts - 1):
+                last = c
+        assert running.at(ts) is last, ts
+
+
+def test_the_other_indexes_answer_what_their_scans_answered_on_a_real_recording(view):
+    """The children of a call, the sends during one, the callback a state step belongs to: each
+    was a scan per question in the facts (agents/evidence), each an index now."""
+    sends: dict[int, list[int]] = {}
+    for m in view.messages:
+        if m.sender is not None and m.send_ts is not None:
+            sends.setdefault(m.sender, []).append(m.send_ts)
+    nested = sent = 0
+    for c in view.calls:
+        kids = [x for x in view.calls_by_pid.get(c.pid, []) if x.parent is c]
+        assert view.children(c) == kids
+        end = c.end_ts or c.ts
+        was_sent = any(c.ts <= t <= end for t in sends.get(c.pid, []))
+        assert view.sent_during(c.pid, c.ts, end) is was_sent, c.mfa
+        nested += bool(kids)
+        sent += was_sent
+    assert nested > 10 and sent > 10, (nested, sent)
+    steps = [s for ss in view.state_steps().values() for s in ss]
+    assert len(steps) >= 3
+    owned = 0
+    for s in steps:
+        callbacks = [c for c in view.calls_by_pid.get(s.pid, []) if c.function.startswith("handle_") and c.args]
+        last = None
+        for c in callbacks:
+            if c.ts <= s.ts and (c.end_ts is None or c.end_ts >= s.ts - 1):
+                last = c
+        assert OpenCalls(callbacks, deepest=False, scan_stops=False, grace=1).at(s.ts) is last
+        owned += last is not None
+    assert owned >= 2, owned
