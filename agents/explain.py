@@ -97,7 +97,7 @@ def why_winner(state: DiagnosisState) -> str | None:
     if not hs:
         return None
     w = hs[0]
-    text = f"“{w.title}” ranks first (score {w.score:.2f}): " + "; ".join(w.why[:4]) + "."
+    text = f"“{w.title}” ranks first (score {w.score:.2f}): " + "; ".join(x.rstrip(".") for x in w.why[:4]) + "."
     if len(hs) > 1:
         r = hs[1]
         text += (f" The runner-up “{r.title}” scores {r.score:.2f}"

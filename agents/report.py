@@ -55,13 +55,22 @@ def render_markdown(report: Report) -> str:
         out.append(rc.summary)
         out.append("")
         out.append(_culprit_line(rc))
+        pattern = _winning_pattern(report)
+        if pattern:
+            out.append("")
+            out.append(pattern)
     out.append("")
-    if report.narrative:
+    if report.gaps:   # before the evidence they qualify, not under it
+        out.append("> **Gaps:** " + "; ".join(report.gaps))
+        out.append("")
+    if report.narrative and report.narrative.source == "claude":
+        # the templated narrative tells, in sentences, what the sections of this page show: it is
+        # for readers of the JSON; a model's explanation is new, and shown
         text = report.narrative.text.strip()
-        if rc is not None and text.startswith(rc.summary):  # the template opens with the summary shown above
+        if rc is not None and text.startswith(rc.summary):
             text = text[len(rc.summary):].strip()
         if text:
-            out.append("## Explanation" + (f" (by {report.narrative.model})" if report.narrative.source == "claude" else ""))
+            out.append(f"## Explanation (by {report.narrative.model})")
             out.append("")
             out.append(text)
             out.append("")
@@ -82,10 +91,14 @@ def render_markdown(report: Report) -> str:
             out.append("")
             out.extend(_state_table(rc.state_diffs))
             out.append("")
-        out.append("## Evidence")
-        out.append("")
-        out.extend(_evidence_table(rc.evidence))
-        out.append("")
+        # the causal chain's events are not listed a second time
+        told = {(e.event_id, e.summary) for e in rc.causal_chain}
+        rest = [e for e in rc.evidence if (e.event_id, e.summary) not in told]
+        if rest:
+            out.append("## Evidence" + (" (besides the causal chain)" if len(rest) < len(rc.evidence) else ""))
+            out.append("")
+            out.extend(_evidence_table(rest))
+            out.append("")
     if report.fix or (rc and rc.fix_hint):
         out.append("## Suggested fix")
         out.append("")
@@ -173,9 +186,6 @@ def render_markdown(report: Report) -> str:
             stats = ", ".join(f"{k} {v}" for k, v in report.capture.items())
             out.append(f"- capture: {stats}")
         out.append("")
-    if report.gaps:
-        out.append("> **Gaps:** " + "; ".join(report.gaps))
-        out.append("")
     if report.timings_ms:
         out.append(
             "_Timings: " + ", ".join(f"{k} {v:.0f} ms" for k, v in report.timings_ms.items()) + "_"
@@ -194,6 +204,13 @@ def _hypothesis_table(report: Report) -> list[str]:
         rows.append(f"| {i} | {title} (`{h.id}`) | {h.score:.2f} | {h.symptom_score:.2f} | {h.evidence_score:.2f} "
                     f"| {sup} | {con} | {who} |")
     return rows
+
+
+def _winning_pattern(report: Report) -> str | None:
+    """The knowledge-base pattern the verdict is an instance of, when the winner is one."""
+    win = report.hypotheses[0].id if report.hypotheses else None
+    k = next((k for k in report.knowledge if k.id == win), None)
+    return f"This is the pattern “{k.title}” (`{k.id}`) from the knowledge base." if k else None
 
 
 def _who(c: Culprit) -> str:

@@ -110,3 +110,28 @@ def test_a_null_written_as_text_is_no_function(written):
     c = Culprit(module="Letters", function=written)
     assert c.function is None and c.where == "Letters" and c.shown == f"Letters ({NO_FUNCTION})"
     assert Culprit(module="Letters", function="send/1").shown == "Letters.send/1"
+
+
+def test_the_page_says_each_thing_once(report):
+    """The templated narrative retells the page's own sections (it is for readers of the JSON);
+    the causal chain's events are not listed again as evidence; gaps stand before the evidence
+    they qualify; the hypotheses' reasons end with one full stop."""
+    _module_alone(report)
+    gapped = report.model_copy(update={"gaps": ["3 events dropped (rate) at +5 ms"]})
+    md = render_markdown(gapped)
+    assert report.narrative.source == "template" and "## Explanation" not in md
+    chain = {e.event_id for e in report.root_cause.causal_chain}
+    assert chain and md.count(f"[#{min(chain)}]") == 1 and f"| {min(chain)} |" not in md, md
+    assert md.index("> **Gaps:** 3 events dropped") < md.index("## Causal chain")
+    assert md.count("3 events dropped") == 1
+    assert ".." not in md.replace("...", ""), md
+
+
+def test_a_reason_ending_in_a_full_stop_gets_no_second_one():
+    from elixir_scope.agents.explain import why_winner
+    from elixir_scope.agents.findings import Hypothesis
+
+    h = Hypothesis(id="timer-interval-wrong-unit", title="A timer in the wrong unit", score=1.1,
+                   why=["symptom match 1.00", "known to mislead: a timer chain started twice also raises the rate."])
+    text = why_winner(DiagnosisState(symptom=SYMPTOM, hypotheses=[h]))
+    assert text.endswith("raises the rate.") and ".." not in text, text
