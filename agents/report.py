@@ -94,11 +94,10 @@ def render_markdown(report: Report) -> str:
         # the causal chain's events are not listed a second time
         told = {(e.event_id, e.summary) for e in rc.causal_chain}
         rest = [e for e in rc.evidence if (e.event_id, e.summary) not in told]
-        if rest:
-            out.append("## Evidence" + (" (besides the causal chain)" if len(rest) < len(rc.evidence) else ""))
-            out.append("")
-            out.extend(_evidence_table(rest))
-            out.append("")
+        out.append("## Evidence" + (" (besides the causal chain)" if 0 < len(rest) < len(rc.evidence) else ""))
+        out.append("")
+        out.extend(["The events of the causal chain above."] if rc.causal_chain and not rest else _evidence_table(rest))
+        out.append("")
     if report.fix or (rc and rc.fix_hint):
         out.append("## Suggested fix")
         out.append("")

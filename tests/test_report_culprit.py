@@ -122,6 +122,7 @@ def test_the_page_says_each_thing_once(report):
     assert report.narrative.source == "template" and "## Explanation" not in md
     chain = {e.event_id for e in report.root_cause.causal_chain}
     assert chain and md.count(f"[#{min(chain)}]") == 1 and f"| {min(chain)} |" not in md, md
+    assert "## Evidence\n\nThe events of the causal chain above." in md
     assert md.index("> **Gaps:** 3 events dropped") < md.index("## Causal chain")
     assert md.count("3 events dropped") == 1
     assert ".." not in md.replace("...", ""), md
