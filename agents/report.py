@@ -32,7 +32,9 @@ def render_markdown(report: Report) -> str:
     out.append("")
     rc = report.root_cause
     if rc is None:
-        out.append("## Verdict: inconclusive")
+        # problems_found: facts were found, none strong enough for a root cause (the JSON's verdict)
+        out.append("## Verdict: " + ("problems found, no root cause" if report.verdict == "problems_found"
+                                     else "inconclusive"))
         out.append("")
         out.append(
             "The evidence did not single out a root cause in this recording. "
@@ -147,7 +149,8 @@ def render_markdown(report: Report) -> str:
         out.append("")
         for r in report.rounds:
             lead = "; ".join(f"{t['title']} ({t['score']:.2f})" for t in r.top[:2]) or "no hypothesis"
-            out.append(f"{r.round}. recording {r.recording_id}, {r.seconds or 0:g} s — leading: {lead}. {r.next}")
+            out.append(f"{r.round}. recording {r.recording_id}, {r.seconds or 0:g} s — leading: {lead}. "
+                       f"{r.next[:1].upper()}{r.next[1:]}")
         out.append("")
     if report.hypotheses:
         out.append("## Hypotheses")
@@ -157,7 +160,8 @@ def render_markdown(report: Report) -> str:
             out.append("")
         out.extend(_hypothesis_table(report))
         out.append("")
-    others = [f for f in report.findings if rc is None or f.id != rc.id and f.title != rc.title]
+    shown = [f for f in (rc, report.suspect) if f is not None]   # told above, not listed again
+    others = [f for f in report.findings if not any(f.id == x.id or f.title == x.title for x in shown)]
     if others:
         out.append("## Other facts")
         out.append("")

@@ -136,3 +136,17 @@ def test_a_reason_ending_in_a_full_stop_gets_no_second_one():
                    why=["symptom match 1.00", "known to mislead: a timer chain started twice also raises the rate."])
     text = why_winner(DiagnosisState(symptom=SYMPTOM, hypotheses=[h]))
     assert text.endswith("raises the rate.") and ".." not in text, text
+
+
+def test_a_suspect_report_says_problems_found_and_tells_its_suspect_once(report):
+    from elixir_scope.agents.findings import RoundRecord
+
+    fact = _module_alone(report)
+    weak = report.model_copy(update={
+        "verdict": "problems_found", "root_cause": None, "suspect": fact.model_copy(update={"weak": "one weak fact"}),
+        "rounds": [RoundRecord(round=1, recording_id=1, seconds=1.0, next="not decided (too weak)")]})
+    md = render_markdown(weak)
+    assert "## Verdict: problems found, no root cause" in md and "inconclusive" not in md   # the JSON's verdict
+    assert "Suspect:** `Letters` (no function identified)" in md
+    assert len(weak.findings) == 1 and "## Other facts" not in md, md   # the suspect is not listed again
+    assert "leading: " in md and ". Not decided (too weak)" in md
