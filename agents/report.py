@@ -11,6 +11,8 @@ from .findings import NO_FUNCTION, Culprit, Evidence, Finding, MessageArrow, Rep
 
 _MAX_EVIDENCE = 12
 _MAX_ARROWS = 20
+_MAX_STATE_ROWS = 20
+_MAX_GAPS = 6
 
 
 def render_json(report: Report) -> str:
@@ -63,7 +65,9 @@ def render_markdown(report: Report) -> str:
             out.append(pattern)
     out.append("")
     if report.gaps:   # before the evidence they qualify, not under it
-        out.append("> **Gaps:** " + "; ".join(report.gaps))
+        more = len(report.gaps) - _MAX_GAPS
+        out.append("> **Gaps:** " + "; ".join(report.gaps[:_MAX_GAPS])
+                   + (f"; … {more} more in the JSON report" if more > 0 else ""))
         out.append("")
     if report.narrative and report.narrative.source == "claude":
         # the templated narrative tells, in sentences, what the sections of this page show: it is
@@ -262,19 +266,21 @@ def _evidence_table(items: list[Evidence]) -> list[str]:
 def _state_table(diffs: list[StateDiff]) -> list[str]:
     rows = ["| event | process | caused by | path | change | before | after |",
             "| ---: | --- | --- | --- | --- | --- | --- |"]
-    for d in diffs:
-        for ch in d.changes:
-            rows.append(
-                "| {} | {} | {} | `{}` | {} | {} | {} |".format(
-                    d.event_id if d.event_id is not None else "–",
-                    _cell(d.process or d.pid),
-                    _cell(d.caused_by or "–"),
-                    ch.path,
-                    ch.op,
-                    f"`{_cell(ch.before)}`" if ch.before is not None else "–",
-                    f"`{_cell(ch.after)}`" if ch.after is not None else "–",
-                )
+    changes = [(d, ch) for d in diffs for ch in d.changes]
+    for d, ch in changes[:_MAX_STATE_ROWS]:
+        rows.append(
+            "| {} | {} | {} | `{}` | {} | {} | {} |".format(
+                d.event_id if d.event_id is not None else "–",
+                _cell(d.process or d.pid),
+                _cell(d.caused_by or "–"),
+                _cell(ch.path),
+                ch.op,
+                f"`{_cell(ch.before)}`" if ch.before is not None else "–",
+                f"`{_cell(ch.after)}`" if ch.after is not None else "–",
             )
+        )
+    if len(changes) > _MAX_STATE_ROWS:
+        rows.append(f"| … | | | | | | {len(changes) - _MAX_STATE_ROWS} more in the JSON report |")
     return rows
 
 

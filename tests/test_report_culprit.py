@@ -150,3 +150,17 @@ def test_a_suspect_report_says_problems_found_and_tells_its_suspect_once(report)
     assert "Suspect:** `Letters` (no function identified)" in md
     assert len(weak.findings) == 1 and "## Other facts" not in md, md   # the suspect is not listed again
     assert "leading: " in md and ". Not decided (too weak)" in md
+
+
+def test_long_lists_are_bounded_in_the_markdown(report):
+    from elixir_scope.agents.findings import StateChange, StateDiff
+
+    fact = _module_alone(report)
+    diff = StateDiff(pid="<0.1.0>", event_id=1, changes=[StateChange(path=f"state[{i}]", op="added", after=str(i))
+                                                         for i in range(30)])
+    big = report.model_copy(update={
+        "root_cause": fact.model_copy(update={"state_diffs": [diff]}),
+        "gaps": [f"{i} events dropped (rate) at +{i} ms" for i in range(1, 11)]})
+    md = render_markdown(big)
+    assert "state[19]" in md and "state[20]" not in md and "10 more in the JSON report |" in md
+    assert "6 events dropped" in md and "7 events dropped" not in md and "… 4 more in the JSON report" in md
