@@ -102,7 +102,7 @@ def apply_decision(report: Report, decision: Decision, store, recording_ids: lis
             notes.append("the model agrees with the offline verdict"
                          + (f", citing {len(found)} event(s)" if found else ""))
         return
-    who = decision.culprit.module + (f".{decision.culprit.function}" if decision.culprit.function else "")
+    who = decision.culprit.where
     if not found or missing:
         notes.append(f"the model named {who} as the culprit without evidence in the recordings "
                      "(an uncited claim); the offline verdict stands")

@@ -27,7 +27,7 @@ def narrative(report: Report) -> str:
         if report.suspect is not None:
             c = report.suspect.culprit
             lines.append(f"Where to look first (confidence {report.suspect.confidence:.0%}, below the bar for a root "
-                         f"cause): {c.module}{'.' + c.function if c.function else ''} — {report.suspect.title}.")
+                         f"cause): {c.shown} — {report.suspect.title}.")
         if report.findings:
             lines.append("It did show: " + "; ".join(f.title for f in report.findings[:3]) + ".")
         if report.knowledge:
@@ -48,7 +48,7 @@ def narrative(report: Report) -> str:
     if k is not None:
         parts.append(f"This is the pattern “{k.title}” from the knowledge base.")
     c = rc.culprit
-    where = f"{c.module}.{c.function}" if c.function else c.module
+    where = c.shown
     loc = f" ({report.fix_location.file}:{report.fix_location.line})" if report.fix_location else ""
     parts.append(f"Fix it in {where}{loc}: {rc.fix_hint or (k.fix if k else '')}".rstrip(": "))
     if report.gaps:
@@ -97,7 +97,7 @@ def why_winner(state: DiagnosisState) -> str | None:
     if not hs:
         return None
     w = hs[0]
-    text = f"“{w.title}” ranks first (score {w.score:.2f}): " + "; ".join(w.why[:4]) + "."
+    text = f"“{w.title}” ranks first (score {w.score:.2f}): " + "; ".join(x.rstrip(".") for x in w.why[:4]) + "."
     if len(hs) > 1:
         r = hs[1]
         text += (f" The runner-up “{r.title}” scores {r.score:.2f}"

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 REPORT_SCHEMA = "elixir-scope/diagnosis-report@1"
+
+NO_FUNCTION = "no function identified"
 
 
 class Location(BaseModel):
@@ -25,14 +27,36 @@ class Location(BaseModel):
 
 class Culprit(BaseModel):
     """Who is at fault: module, function (``name/arity``) and the offending detail — a value,
-    topic or message, written as an Elixir literal."""
+    topic or message, written as an Elixir literal. A culprit may be a module alone (a process
+    that ended with no traced callback of its own): ``function`` is then ``None`` (``null`` in
+    the JSON), and people read it as the module with :data:`NO_FUNCTION` (:attr:`shown`)."""
 
     module: str
-    function: str | None = None
+    function: str | None = Field(None, description="name/arity; null when no function was identified "
+                                 "(the culprit is the module)")
     detail: str | None = None
     process: str | None = None
     node: str | None = None          # the node the process runs on (recordings of several nodes)
     location: Location | None = None
+
+    @field_validator("function", mode="before")
+    @classmethod
+    def _no_function(cls, v: object) -> object:
+        """An empty name, or a null written out as text (a model's JSON, ``str(None)``), is no
+        function: never a culprit ``Letters.None``."""
+        if isinstance(v, str) and v.strip() in ("", "None", "nil", "null"):
+            return None
+        return v
+
+    @property
+    def where(self) -> str:
+        """``Module.name/arity``, or the module alone when no function was identified."""
+        return f"{self.module}.{self.function}" if self.function else self.module
+
+    @property
+    def shown(self) -> str:
+        """:attr:`where` for people: a module alone says that no function was identified."""
+        return self.where if self.function else f"{self.module} ({NO_FUNCTION})"
 
 
 class Evidence(BaseModel):

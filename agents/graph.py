@@ -261,8 +261,7 @@ async def judge(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> di
     record = {"round": state.round, "recording_id": state.recording_id, "seconds": state.seconds,
               "plan_reasons": list(state.plan.reasons) if state.plan else [],
               "top": [{"id": h.id, "title": h.title, "score": h.score,
-                       "culprit": (f"{h.culprit.module}.{h.culprit.function}" if h.culprit and h.culprit.function
-                                   else (h.culprit.module if h.culprit else None))} for h in state.hypotheses[:3]],
+                       "culprit": h.culprit.where if h.culprit else None} for h in state.hypotheses[:3]],
               "decided": ok, "next": nxt}
     top = state.hypotheses[0].evidence_score if state.hypotheses else 0.0
     best_round = state.best_round

@@ -7,10 +7,12 @@ the same Markdown later (``elixir-scope diagnose --from-json``).
 
 from __future__ import annotations
 
-from .findings import Evidence, Finding, MessageArrow, Report, StateDiff
+from .findings import NO_FUNCTION, Culprit, Evidence, Finding, MessageArrow, Report, StateDiff
 
 _MAX_EVIDENCE = 12
 _MAX_ARROWS = 20
+_MAX_STATE_ROWS = 20
+_MAX_GAPS = 6
 
 
 def render_json(report: Report) -> str:
@@ -32,7 +34,9 @@ def render_markdown(report: Report) -> str:
     out.append("")
     rc = report.root_cause
     if rc is None:
-        out.append("## Verdict: inconclusive")
+        # problems_found: facts were found, none strong enough for a root cause (the JSON's verdict)
+        out.append("## Verdict: " + ("problems found, no root cause" if report.verdict == "problems_found"
+                                     else "inconclusive"))
         out.append("")
         out.append(
             "The evidence did not single out a root cause in this recording. "
@@ -55,13 +59,24 @@ def render_markdown(report: Report) -> str:
         out.append(rc.summary)
         out.append("")
         out.append(_culprit_line(rc))
+        pattern = _winning_pattern(report)
+        if pattern:
+            out.append("")
+            out.append(pattern)
     out.append("")
-    if report.narrative:
+    if report.gaps:   # before the evidence they qualify, not under it
+        more = len(report.gaps) - _MAX_GAPS
+        out.append("> **Gaps:** " + "; ".join(report.gaps[:_MAX_GAPS])
+                   + (f"; … {more} more in the JSON report" if more > 0 else ""))
+        out.append("")
+    if report.narrative and report.narrative.source == "claude":
+        # the templated narrative tells, in sentences, what the sections of this page show: it is
+        # for readers of the JSON; a model's explanation is new, and shown
         text = report.narrative.text.strip()
-        if rc is not None and text.startswith(rc.summary):  # the template opens with the summary shown above
+        if rc is not None and text.startswith(rc.summary):
             text = text[len(rc.summary):].strip()
         if text:
-            out.append("## Explanation" + (f" (by {report.narrative.model})" if report.narrative.source == "claude" else ""))
+            out.append(f"## Explanation (by {report.narrative.model})")
             out.append("")
             out.append(text)
             out.append("")
@@ -82,9 +97,12 @@ def render_markdown(report: Report) -> str:
             out.append("")
             out.extend(_state_table(rc.state_diffs))
             out.append("")
-        out.append("## Evidence")
+        # the causal chain's events are not listed a second time
+        told = {(e.event_id, e.summary) for e in rc.causal_chain}
+        rest = [e for e in rc.evidence if (e.event_id, e.summary) not in told]
+        out.append("## Evidence" + (" (besides the causal chain)" if 0 < len(rest) < len(rc.evidence) else ""))
         out.append("")
-        out.extend(_evidence_table(rc.evidence))
+        out.extend(["The events of the causal chain above."] if rc.causal_chain and not rest else _evidence_table(rest))
         out.append("")
     if report.fix or (rc and rc.fix_hint):
         out.append("## Suggested fix")
@@ -135,7 +153,8 @@ def render_markdown(report: Report) -> str:
         out.append("")
         for r in report.rounds:
             lead = "; ".join(f"{t['title']} ({t['score']:.2f})" for t in r.top[:2]) or "no hypothesis"
-            out.append(f"{r.round}. recording {r.recording_id}, {r.seconds or 0:g} s — leading: {lead}. {r.next}")
+            out.append(f"{r.round}. recording {r.recording_id}, {r.seconds or 0:g} s — leading: {lead}. "
+                       f"{r.next[:1].upper()}{r.next[1:]}")
         out.append("")
     if report.hypotheses:
         out.append("## Hypotheses")
@@ -145,7 +164,8 @@ def render_markdown(report: Report) -> str:
             out.append("")
         out.extend(_hypothesis_table(report))
         out.append("")
-    others = [f for f in report.findings if rc is None or f.id != rc.id and f.title != rc.title]
+    shown = [f for f in (rc, report.suspect) if f is not None]   # told above, not listed again
+    others = [f for f in report.findings if not any(f.id == x.id or f.title == x.title for x in shown)]
     if others:
         out.append("## Other facts")
         out.append("")
@@ -173,9 +193,6 @@ def render_markdown(report: Report) -> str:
             stats = ", ".join(f"{k} {v}" for k, v in report.capture.items())
             out.append(f"- capture: {stats}")
         out.append("")
-    if report.gaps:
-        out.append("> **Gaps:** " + "; ".join(report.gaps))
-        out.append("")
     if report.timings_ms:
         out.append(
             "_Timings: " + ", ".join(f"{k} {v:.0f} ms" for k, v in report.timings_ms.items()) + "_"
@@ -189,19 +206,28 @@ def _hypothesis_table(report: Report) -> list[str]:
     for i, h in enumerate(report.hypotheses[:6], 1):
         sup = ", ".join(f"#{e}" for e in h.supporting_events[:5]) or "–"
         con = ", ".join(f"#{e}" for e in h.contradicting_events[:5]) or "–"
-        who = f"`{h.culprit.module}.{h.culprit.function}`" if h.culprit and h.culprit.function else (
-            f"`{h.culprit.module}`" if h.culprit else "–")
+        who = _who(h.culprit) if h.culprit else "–"
         title = h.title.replace("|", "/")
         rows.append(f"| {i} | {title} (`{h.id}`) | {h.score:.2f} | {h.symptom_score:.2f} | {h.evidence_score:.2f} "
                     f"| {sup} | {con} | {who} |")
     return rows
 
 
+def _winning_pattern(report: Report) -> str | None:
+    """The knowledge-base pattern the verdict is an instance of, when the winner is one."""
+    win = report.hypotheses[0].id if report.hypotheses else None
+    k = next((k for k in report.knowledge if k.id == win), None)
+    return f"This is the pattern “{k.title}” (`{k.id}`) from the knowledge base." if k else None
+
+
+def _who(c: Culprit) -> str:
+    """``Module.fun/1`` in code type; a module alone says no function was identified."""
+    return f"`{c.where}`" + ("" if c.function else f" ({NO_FUNCTION})")
+
+
 def _culprit_line(f: Finding) -> str:
     c = f.culprit
-    parts = [f"**Culprit:** `{c.module}`"]
-    if c.function:
-        parts[0] = f"**Culprit:** `{c.module}.{c.function}`"
+    parts = [f"**Culprit:** {_who(c)}"]
     if c.process:
         parts.append(f"in process `{c.process}`")
     if c.node:
@@ -240,19 +266,21 @@ def _evidence_table(items: list[Evidence]) -> list[str]:
 def _state_table(diffs: list[StateDiff]) -> list[str]:
     rows = ["| event | process | caused by | path | change | before | after |",
             "| ---: | --- | --- | --- | --- | --- | --- |"]
-    for d in diffs:
-        for ch in d.changes:
-            rows.append(
-                "| {} | {} | {} | `{}` | {} | {} | {} |".format(
-                    d.event_id if d.event_id is not None else "–",
-                    _cell(d.process or d.pid),
-                    _cell(d.caused_by or "–"),
-                    ch.path,
-                    ch.op,
-                    f"`{_cell(ch.before)}`" if ch.before is not None else "–",
-                    f"`{_cell(ch.after)}`" if ch.after is not None else "–",
-                )
+    changes = [(d, ch) for d in diffs for ch in d.changes]
+    for d, ch in changes[:_MAX_STATE_ROWS]:
+        rows.append(
+            "| {} | {} | {} | `{}` | {} | {} | {} |".format(
+                d.event_id if d.event_id is not None else "–",
+                _cell(d.process or d.pid),
+                _cell(d.caused_by or "–"),
+                _cell(ch.path),
+                ch.op,
+                f"`{_cell(ch.before)}`" if ch.before is not None else "–",
+                f"`{_cell(ch.after)}`" if ch.after is not None else "–",
             )
+        )
+    if len(changes) > _MAX_STATE_ROWS:
+        rows.append(f"| … | | | | | | {len(changes) - _MAX_STATE_ROWS} more in the JSON report |")
     return rows
 
 

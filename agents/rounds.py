@@ -20,7 +20,8 @@ def decided(state: DiagnosisState) -> tuple[bool, str]:
         return False, "no fact in the recording supports any explanation"
     top = hs[0]
     if top.evidence_score < MIN_VERDICT:
-        return False, f"the best evidence ({top.title}) is too weak ({top.evidence_score:.2f} < {MIN_VERDICT})"
+        # the round's record names the leading hypothesis already: not again here
+        return False, f"the leading hypothesis's evidence is too weak ({top.evidence_score:.2f} < {MIN_VERDICT})"
     if len(hs) > 1:
         second = hs[1]
         same = (top.culprit and second.culprit and (top.culprit.module, top.culprit.function)

@@ -9,6 +9,7 @@ detector can be read (and tested on a real recording) without knowing SQL.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,6 +20,7 @@ from elixir_scope.instrument.etf.inspect import inspect as _inspect
 
 from .findings import Evidence
 from .marks import ResourceSample, SupervisedChild, SupervisorInfo
+from .open_calls import OpenCalls
 
 
 def fmt(term: Any, limit: int = 120) -> str:
@@ -264,15 +266,46 @@ class RecordingView:
 
     def open_call_at(self, pid: int, ts: int, *, app_only: bool = True) -> Call | None:
         """The innermost traced call running in ``pid`` at ``ts`` (application code only by
-        default: not ``:ets``, ``Registry`` and the like)."""
-        best = None
-        for c in self.calls_by_pid.get(pid, []):
-            if c.ts > ts:
-                break
-            if (c.end_ts is None or c.end_ts >= ts) and (not app_only or is_app_module(c.module)):
-                if best is None or c.depth >= best.depth:
-                    best = c
-        return best
+        default: not ``:ets``, ``Registry`` and the like). One bisection per question, on an
+        index of the process's calls built at its first question (agents/open_calls.py)."""
+        index = self._open_calls.get((pid, app_only))
+        if index is None:
+            index = self._open_calls[(pid, app_only)] = OpenCalls(
+                self.calls_by_pid.get(pid, []), is_app_module if app_only else None)
+        return index.at(ts)
+
+    @cached_property
+    def _open_calls(self) -> dict[tuple[int, bool], OpenCalls]:
+        return {}
+
+    def children(self, c: Call) -> list[Call]:
+        """The traced calls made directly inside ``c``, in recorded order."""
+        return self._children.get(c.call_id, [])
+
+    @cached_property
+    def _children(self) -> dict[int, list[Call]]:
+        out: dict[int, list[Call]] = defaultdict(list)
+        for c in self.calls:
+            if c.parent is not None:
+                out[c.parent.call_id].append(c)
+        return dict(out)
+
+    def sent_during(self, pid: int, start: int, end: int) -> bool:
+        """Whether ``pid`` sent a message (one the recording holds with its send) at a moment
+        from ``start`` to ``end``, both included."""
+        times = self._send_times.get(pid)
+        if not times:
+            return False
+        i = bisect_left(times, start)
+        return i < len(times) and times[i] <= end
+
+    @cached_property
+    def _send_times(self) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = defaultdict(list)
+        for m in self.messages:
+            if m.sender is not None and m.send_ts is not None:
+                out[m.sender].append(m.send_ts)
+        return {pid: sorted(times) for pid, times in out.items()}
 
     def linked(self, a: int, b: int) -> bool:
         """Whether ``a`` and ``b`` were linked in the recording (a link event, or one spawned

@@ -63,7 +63,7 @@ async def test_an_undecided_round_is_followed_by_a_longer_one_that_decides(tmp_p
         if ev.event_id is not None:
             assert rec.event(ev.event_id).kind.name.lower() == ev.kind
     assert any(m.startswith("round 2:") for m in progress), progress
-    assert "## Rounds" in md and "1. recording" in md and "not decided (" in md
+    assert "## Rounds" in md and "1. recording" in md and "Not decided (" in md   # a round's reason starts a sentence
 
 
 async def test_the_round_limit_ends_an_undecided_diagnosis(tmp_path, kb_dir):

@@ -191,3 +191,42 @@ def test_a_fun_names_its_module_and_arity():
 
 def test_never_raises_on_foreign_objects():
     assert inspect(object()).startswith("<object object")
+
+
+def _escaped_by_the_loop(text: str, quote: str, interpolation: bool) -> str:
+    """What escape() wrote character by character before it became one translate pass."""
+    from elixir_scope.instrument.etf.spelling import _ESCAPES
+
+    out, prev = [], ""
+    for ch in text:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == quote:
+            out.append("\\" + quote)
+        elif ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif interpolation and ch == "{" and prev == "#":
+            out[-1] = "\\#"
+            out.append("{")
+        elif ord(ch) < 0x20:
+            out.append(f"\\x{ord(ch):02X}")
+        else:
+            out.append(ch)
+        prev = ch
+    return "".join(out)
+
+
+def test_escape_writes_what_the_per_character_loop_wrote():
+    import random
+
+    from elixir_scope.instrument.etf.spelling import escape
+
+    rnd = random.Random(7)
+    alphabet = list("ab#{}\\\"'\n\r\t\v\b\f\x1b\x7f\x07\x00\x01\x1f é€") + ["##{", "\\#{", "#{#{"]
+    texts = ["", "#{", "##{", "\\#{x}", 'say "hi"\n', "tab\there", "\x00\x1f"]
+    texts += ["".join(rnd.choice(alphabet) for _ in range(rnd.randrange(1, 40))) for _ in range(3000)]
+    for text in texts:
+        for quote in ('"', "'"):
+            for interpolation in (False, True):
+                assert escape(text, quote, interpolation) == _escaped_by_the_loop(text, quote, interpolation), \
+                    (text, quote, interpolation)

@@ -314,6 +314,13 @@ def test_diagnosis_report_links_its_evidence_into_the_timeline(server, browser, 
     assert "Suspect: EsUi.Teller.handle_call" in browser.find_element(By.CSS_SELECTOR, "#report .finding.suspect").text
     assert "Not a verdict: one weak fact." in browser.find_element(By.CSS_SELECTOR, "#report .finding.suspect").text
     assert len(css(browser, "#report .finding")) == 1  # the suspect is not listed twice
+    # a culprit that is a module alone reads as the module, never `EsUi.Teller.null`
+    alone = dict(suspect, culprit={"module": "EsUi.Teller", "function": None})
+    box.clear()
+    box.send_keys(json.dumps(dict(report, verdict="problems_found", root_cause=None, suspect=alone, findings=[alone])))
+    browser.find_element(By.ID, "report-load").click()
+    wait(browser, lambda: "Suspect: EsUi.Teller (no function identified)"
+         in browser.find_element(By.CSS_SELECTOR, "#report .finding.suspect").text)
     box.clear()
     box.send_keys('{"symptom": "x"}')
     browser.find_element(By.ID, "report-load").click()

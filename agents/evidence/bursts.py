@@ -110,8 +110,8 @@ def retries_after_normal_exit(view: RecordingView, book: FactBook) -> None:
     for h in view.calls:
         if h.function != "handle_info" or not h.args or not _normal_exit_notice(h.args[0]) or h.end_ts is None:
             continue
-        for x in view.calls_by_pid.get(h.pid, []):
-            if not (h.ts < x.ts <= h.end_ts) or x.parent is not h or not is_app_module(x.module) or not x.args:
+        for x in view.children(h):
+            if not (h.ts < x.ts <= h.end_ts) or not is_app_module(x.module) or not x.args:
                 continue
             before = first_seen.get(work(x)) if work(x) is not None else None
             if before is not None and before.ts < h.ts:

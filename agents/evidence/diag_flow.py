@@ -187,7 +187,7 @@ def failing_divergence(view: RecordingView, book: FactBook, entities: Entities) 
                                                  -d[0].fails[0].call_id))
     c, p = g.fails[0], g.passes[0]
     culprit = culprit_of(view, c, c.args[0] if len(c.args) == 1 else c.args)
-    where = f"{culprit.module}.{culprit.function}" + (f" (its anonymous function {c.function})" if c.function.startswith("-") else "")
+    where = culprit.where + (f" (its anonymous function {c.function})" if c.function.startswith("-") else "")
     book.add(Finding(
         detector="diverges_on_failing",
         title=(f"{where} answers the cases the symptom calls wrong with {' / '.join(sorted(out_f))[:70]}, "
@@ -207,7 +207,7 @@ def failing_divergence(view: RecordingView, book: FactBook, entities: Entities) 
         signatures=["data:diverges_on_failing"],
         weak=("a function may rightly answer different cases differently: this says where the failing cases part "
               "from the right ones, not that the function is wrong"),
-        fix_hint=(f"Start at {culprit.module}.{culprit.function}: compare what it does with a failing case and with a right one (the branch, "
+        fix_hint=(f"Start at {culprit.where}: compare what it does with a failing case and with a right one (the branch, "
                   "the lookup, the conversion or the range it applies) — the wrong value is made there or in "
                   "what produced its input.")),
         pid=c.pid, ts=c.ts)

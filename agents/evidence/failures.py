@@ -390,7 +390,7 @@ def dead_sends(view: RecordingView, book: FactBook) -> None:
             whose = _identity(view, dead.pid) if dead is not None else None
             if whose:
                 culprit.detail = whose   # the process the stale pid stood for
-            where = f" The pid was kept by {keeper.module}.{keeper.function}."
+            where = f" The pid was kept by {keeper.where}."
         fact = book.add(Finding(
             detector="dead_send", title=f"{view.label(d.sender)} sends to dead process {target}",
             summary=(f"{view.label(d.sender)} sent {len(sends)} message(s) (e.g. {fmt(d.msg, 100)}) to {target}, which no "

@@ -114,10 +114,6 @@ def no_effect_messages(view: RecordingView, book: FactBook) -> None:
     pairs = callback_states(view)
     if not pairs:
         return
-    sends_by_pid: dict[int, list[int]] = defaultdict(list)
-    for m in view.messages:
-        if m.sender is not None and m.send_ts is not None:
-            sends_by_pid[m.sender].append(m.send_ts)
     groups: dict[tuple, list[Call]] = defaultdict(list)
     effect: set[tuple] = set()
     for c in view.calls:
@@ -125,8 +121,8 @@ def no_effect_messages(view: RecordingView, book: FactBook) -> None:
             continue
         key = (c.pid, c.module, c.function, message_shape(c.args[0]))
         before, after = pairs[c.call_id]
-        sent = any(c.ts <= t <= (c.end_ts or c.ts) for t in sends_by_pid.get(c.pid, []))
-        nested = any(x.parent is c for x in view.calls_by_pid.get(c.pid, []))
+        sent = view.sent_during(c.pid, c.ts, c.end_ts or c.ts)
+        nested = bool(view.children(c))
         if fmt(before, 4000) == fmt(after, 4000) and not sent and not nested:
             groups[key].append(c)
         else:

@@ -185,7 +185,7 @@ def sends_to_gone_nodes(view: RecordingView, book: FactBook) -> None:
         frame = view.open_call_at(sender, at)
         whose = _remote_name(view, to, node)
         if keeper is not None:
-            culprit, where = keeper, f" The address was kept by {keeper.module}.{keeper.function}."
+            culprit, where = keeper, f" The address was kept by {keeper.where}."
             if whose:
                 culprit.detail = whose   # the remote process the stale address stood for
         elif frame is not None:

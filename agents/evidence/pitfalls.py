@@ -135,7 +135,7 @@ def _harmless(book: FactBook, hit: PitfallHit, calls: list[Call]) -> str | None:
     if kind is None or not whole:
         return None
     where = set(hit.ran_in) | ({hit.spec} if hit.function else set())
-    if any(f"{f.culprit.module}.{f.culprit.function}" in where for f in book.of_kind(kind)):
+    if any(f.culprit.where in where for f in book.of_kind(kind)):
         return None
     return (f"{hit.spec} ran {len(whole)} time(s) with its arguments and results recorded, and none shows the "
             f"pitfall's effect ({kind}): the code ran on input that does not trigger it")

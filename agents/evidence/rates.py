@@ -45,8 +45,8 @@ def hot_callbacks(view: RecordingView, book: FactBook) -> None:
         if fed > 0.2 * len(hits):
             continue
         # the helper that reschedules lives in the callback's own module (an API of another module is work, not timing)
-        helpers = Counter((x.module, x.function, x.arity) for h in hits for x in view.calls_by_pid[pid]
-                          if x.parent is h and x.module == h.module and not is_generated(x.function))
+        helpers = Counter((x.module, x.function, x.arity) for h in hits for x in view.children(h)
+                          if x.module == h.module and not is_generated(x.function))
         c0 = hits[0]
         culprit = culprit_of(view, c0, c0.args[0])
         if helpers:
@@ -107,10 +107,9 @@ def _paced_by_work(view: RecordingView, pid: int, hits: list) -> str | None:
     nearly every tick asks another module for work, and the interval to the next tick depends on
     the answer (e.g. ~20 ms after ``:empty``, ~80 ms after a piece of work), each 10 ms and more:
     an interval chosen per tick by design. None otherwise."""
-    calls = view.calls_by_pid.get(pid, [])
     by_answer: dict[str, list[float]] = {}
     for a, b in zip(hits, hits[1:]):
-        ask = next((x for x in calls if x.parent is a and is_app_module(x.module) and x.module != a.module
+        ask = next((x for x in view.children(a) if is_app_module(x.module) and x.module != a.module
                     and x.outcome == "return"), None)
         if ask is not None:
             v = ask.value
@@ -195,9 +194,9 @@ def rate_changes(view: RecordingView, book: FactBook) -> None:
         culprit = culprit_of(view, k, k.args[0] if k.args else None)
         converted = ""
         configured = set(_ints(k.args[0] if k.args else None))
-        for x in view.calls_by_pid.get(pid, []):
+        for x in view.children(k):
             # the configured value went through a conversion that changed it (the wrong unit)
-            if x.parent is k and x.outcome == "return" and is_app_module(x.module) and not is_generated(x.function) \
+            if x.outcome == "return" and is_app_module(x.module) and not is_generated(x.function) \
                     and isinstance(x.value, int) and not isinstance(x.value, bool) \
                     and any(a in configured for a in x.args if isinstance(a, int)) and x.value not in configured:
                 culprit = culprit_of(view, x, x.args[0] if len(x.args) == 1 else x.args)

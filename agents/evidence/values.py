@@ -15,6 +15,7 @@ from collections import defaultdict
 from typing import Any
 
 from ..findings import Culprit, Finding, StateChange, StateDiff
+from ..open_calls import OpenCalls
 from ..view import Call, RecordingView, fmt, is_atom, mod_name
 from .book import FactBook
 from .common import culprit_of, message_senders, message_shape
@@ -41,12 +42,11 @@ def state_reverts(view: RecordingView, book: FactBook) -> None:
         if len(steps) < 3:
             continue
         callbacks = [c for c in view.calls_by_pid.get(pid, []) if c.function.startswith("handle_") and c.args]
+        # the callback a step belongs to: the last listed that started by then and had not ended 1 unit before
+        running = OpenCalls(callbacks, deepest=False, scan_stops=False, grace=1)
         history: dict[str, list[tuple[str, Any, Any]]] = defaultdict(list)   # field → [(value, step, callback)]
         for s in steps:
-            cb = None
-            for c in callbacks:
-                if c.ts <= s.ts and (c.end_ts is None or c.end_ts >= s.ts - 1):
-                    cb = c
+            cb = running.at(s.ts)
             for f, v in _fields(s.state).items():
                 h = history[f]
                 if not h or h[-1][0] != v:

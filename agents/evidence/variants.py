@@ -63,23 +63,17 @@ def _tags(term: Any, path: tuple = (), depth: int = 0) -> dict[tuple, str]:
     return out
 
 
-def _acted(c: Call, pairs: dict, sends: dict[int, list[int]], view: RecordingView) -> bool:
+def _acted(c: Call, pairs: dict, view: RecordingView) -> bool:
     before, after = pairs[c.call_id]
     if fmt(before, 4000) != fmt(after, 4000):
         return True
-    if any(c.ts <= t <= (c.end_ts or c.ts) for t in sends.get(c.pid, [])):
-        return True
-    return any(x.parent is c for x in view.calls_by_pid.get(c.pid, []))
+    return view.sent_during(c.pid, c.ts, c.end_ts or c.ts) or bool(view.children(c))
 
 
 def unhandled_variants(view: RecordingView, book: FactBook) -> None:
     pairs = callback_states(view)
     if not pairs:
         return
-    sends: dict[int, list[int]] = defaultdict(list)
-    for m in view.messages:
-        if m.sender is not None and m.send_ts is not None:
-            sends[m.sender].append(m.send_ts)
     families: dict[tuple, list[Call]] = defaultdict(list)
     for c in view.calls:
         if c.call_id not in pairs or c.function not in ("handle_info", "handle_cast") or not c.args \
@@ -93,7 +87,7 @@ def unhandled_variants(view: RecordingView, book: FactBook) -> None:
             variants[tuple(sorted(_tags(c.args[0]).items()))].append(c)
         if len(variants) < 2:
             continue
-        acted = {v: [_acted(c, pairs, sends, view) for c in cs] for v, cs in variants.items()}
+        acted = {v: [_acted(c, pairs, view) for c in cs] for v, cs in variants.items()}
         handled = [v for v, a in acted.items() if all(a)]
         for v in sorted(variants, key=str):
             if any(acted[v]) or not v:

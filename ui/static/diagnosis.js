@@ -40,7 +40,7 @@ function finding(f, role = '') {
     el('h3', {}, (HEADS[role] || '') + f.title, el('span', { class: 'muted' }, ` · ${f.severity}, confidence ${Math.round(f.confidence * 100)}%`)),
     el('p', {}, f.summary),
     f.culprit ? el('div', {}, role === 'suspect' ? 'Suspect: ' : 'Culprit: ', el('code', {}, [f.culprit.module, f.culprit.function].filter(Boolean).join('.')),
-      f.culprit.detail ? ` — ${f.culprit.detail}` : '') : null,
+      f.culprit.function ? '' : ' (no function identified)', f.culprit.detail ? ` — ${f.culprit.detail}` : '') : null,
     ...['evidence', 'causal_chain', 'state_diffs', 'messages'].filter(k => Array.isArray(f[k]) && f[k].length)
       .map(k => [el('h4', {}, k.replace('_', ' ')), el('ul', { class: `ev-${k}` }, f[k].map(evidence))]),
     role === 'suspect' && f.weak ? el('p', { class: 'muted' }, `Not a verdict: ${f.weak}.`) : null);
