@@ -63,7 +63,6 @@ class BatchBuilder:
     _mfas: dict = field(default_factory=dict)
     _new: list = field(default_factory=list)
     _buf: RecordsBuffer = field(default_factory=RecordsBuffer)
-    _count: int = 0
     _ts: int = 0
 
     def pid(self, pid: Any, reg_name: Any = None, initial_call: tuple | None = None) -> int:
@@ -99,7 +98,6 @@ class BatchBuilder:
         else:
             self._ts = max(self._ts, ts)
         self._buf.add(int(kind), flags, ts, ts if uniq is None else uniq, pid, aux, payload)
-        self._count += 1
         return ts
 
     def add(self, kind: EventKind | int, pid: int, aux: int, term: Any, **kw) -> int:
@@ -108,14 +106,14 @@ class BatchBuilder:
         return self.raw(kind, pid, aux, encode(term), **kw)
 
     def take(self) -> Batch:
-        batch = Batch(self._new, self._buf.binary(), self._count)
-        self._new, self._count = [], 0
+        batch = Batch(self._new, self._buf.binary(), self._buf.count)
+        self._new = []
         self._buf.clear()
         return batch
 
     @property
     def pending(self) -> int:
-        return self._count
+        return self._buf.count
 
 
 class SyntheticTrace:
