@@ -2,7 +2,9 @@
 
 The browser clicks, drags and types as a person would; every assertion compares what is on the
 screen with the store's own answers (``state_at``, ``message_flow``, ``causal_future``, the
-query engine, call trees, gaps). Screenshots land in tests/artifacts/ui/."""
+query engine, call trees, gaps). Each test opens the page it needs (``open_recording``) and leaves
+the module's store as it found it, so any one runs alone or in any order. Screenshots land in
+tests/artifacts/ui/."""
 
 from __future__ import annotations
 
@@ -102,12 +104,24 @@ def t0_of(rec):
     return min(e.ts for e in rec.events(limit=100_000))
 
 
+def open_recording(browser, server, rid, select=()):
+    """A fresh page on recording ``rid`` (the token URL, as printed), then a click on each lane in
+    ``select``: every test starts from the page state it needs, whatever ran before it."""
+    url, _ = server
+    browser.get(f"{url}#/rec/{rid}")
+    wait(browser, lambda: len(css(browser, ".tl-label")) >= 2)
+    for key in select:
+        click(browser, f".tl-label[data-key='{key}']")
+        wait(browser, lambda: key in {e.get_attribute("data-key") for e in css(browser, ".tl-label.sel")})
+
+
 def cursor(d) -> int:
     return int(d.find_element(By.ID, "tl-cursor").get_attribute("data-t"))
 
 
 def test_the_page_needs_the_token_from_the_printed_url(server, browser):
     url, config = server
+    browser.delete_all_cookies()  # as a browser that never opened the printed URL
     browser.get(url.split("?")[0])
     assert "401" in browser.find_element(By.TAG_NAME, "body").text
     assert "elixir-scope ui" in browser.find_element(By.TAG_NAME, "body").text
@@ -117,10 +131,11 @@ def test_the_page_needs_the_token_from_the_printed_url(server, browser):
     assert err.value.code == 401
 
 
-def test_recordings_list_search_and_open(server, browser, recorded):
+def test_recordings_list_search_and_open(server, browser, store, recorded):
     url, _ = server
     browser.get(url)
-    wait(browser, lambda: len(css(browser, "#rec-list tr.row")) == 2)
+    # the ledger and cart sessions (and the live test's capture, when it ran first)
+    wait(browser, lambda: len(css(browser, "#rec-list tr.row")) == len(store.recordings()) >= 2)
     assert "token=" not in browser.current_url  # the token is dropped from the address bar
     browser.find_element(By.ID, "rec-search").send_keys("ledger")
     wait(browser, lambda: len(css(browser, "#rec-list tr.row")) == 1)
@@ -133,6 +148,7 @@ def test_recordings_list_search_and_open(server, browser, recorded):
 def test_timeline_scrub_shows_the_state_at_the_cursor(server, browser, store, recorded):
     rec = store.recording(recorded[0].recording_id)
     t0 = t0_of(rec)
+    open_recording(browser, server, rec.id)
     labels = {e.get_attribute("data-key"): e for e in css(browser, ".tl-label")}
     ledger = key_of(rec, LEDGER)
     n_ledger = len(rec.events(pid=LEDGER, limit=10_000))
@@ -198,8 +214,7 @@ def test_timeline_scrub_shows_the_state_at_the_cursor(server, browser, store, re
 def test_sequence_diagram_arrows_are_the_recorded_messages(server, browser, store, recorded):
     rec = store.recording(recorded[0].recording_id)
     t0 = t0_of(rec)
-    teller = key_of(rec, TELLER)
-    click(browser, f".tl-label[data-key='{teller}']")  # select it too
+    open_recording(browser, server, rec.id, select=(key_of(rec, LEDGER), key_of(rec, TELLER)))
     browser.find_element(By.ID, "tab-messages").click()
     flows = rec.message_flow(processes=[LEDGER, TELLER], limit=1000).messages
     expected = {(f.send.id, f.receive.id if f.receive else None) for f in flows}
@@ -241,6 +256,7 @@ def test_sequence_diagram_arrows_are_the_recorded_messages(server, browser, stor
 def test_query_results_link_into_the_timeline(server, browser, store, recorded):
     rec = store.recording(recorded[0].recording_id)
     t0 = t0_of(rec)
+    open_recording(browser, server, rec.id)
     browser.find_element(By.ID, "tab-query").click()
     box = browser.find_element(By.ID, "query-input")
     box.send_keys("calls whre", Keys.ENTER)
@@ -263,9 +279,7 @@ def test_query_results_link_into_the_timeline(server, browser, store, recorded):
 
 def test_calls_view_shows_every_call_of_the_process(server, browser, store, recorded):
     rec = store.recording(recorded[0].recording_id)
-    ledger = key_of(rec, LEDGER)
-    browser.find_element(By.ID, "zoom-fit").click()
-    click(browser, f".tl-label[data-key='{ledger}']")  # focus the Ledger
+    open_recording(browser, server, rec.id, select=(key_of(rec, LEDGER),))  # focus the Ledger
     browser.find_element(By.ID, "tab-calls").click()
     calls = [c for r in rec.timeline(LEDGER).roots for c in r.walk()]
     wait(browser, lambda: len(css(browser, "#icicle > div")) == len(calls) == 7)
@@ -281,6 +295,7 @@ def test_diagnosis_report_links_its_evidence_into_the_timeline(server, browser, 
     audit = next(f for f in rec.message_flow(processes=[LEDGER], limit=1000).messages
                  if short(f.message) == ":audit")
     handled = rec.events(kind="call", pid=LEDGER, since=audit.receive.ts, limit=1)[0]
+    open_recording(browser, server, rec.id)
     # a report in the shape `elixir-scope diagnose --json` writes (docs/diagnosis.md)
     report = {"schema": "elixir-scope/report/1", "symptom": "balance audited twice",
               "recording_id": rec.id, "verdict": "root_cause_found",
@@ -331,7 +346,7 @@ def test_gaps_are_drawn_where_events_were_dropped(server, browser, store, record
     url, _ = server
     cart = store.recording(recorded[1])
     gaps = cart.gaps()
-    browser.get(url.split("?")[0] + f"#/rec/{recorded[1]}")
+    browser.get(f"{url}#/rec/{recorded[1]}")
     wait(browser, lambda: len(css(browser, ".tl-gap")) == len(gaps) == 1)
     g = css(browser, ".tl-gap")[0]
     assert g.get_attribute("data-count") == "7" and "dropped" in g.get_attribute("title")
@@ -339,18 +354,29 @@ def test_gaps_are_drawn_where_events_were_dropped(server, browser, store, record
     shot(browser, "gaps")
 
 
-def test_export_then_import_through_the_page(server, browser, store, recorded, tmp_path):
+def test_export_then_import_through_the_page(server, browser, recorded, tmp_path):
+    import sqlite3
+
     url, config = server
-    base = url.split("?")[0]
-    req = urllib.request.Request(base + f"api/recordings/{recorded[0].recording_id}/export",
+    req = urllib.request.Request(url.split("?")[0] + f"api/recordings/{recorded[0].recording_id}/export",
                                  headers={"Authorization": f"Bearer {config.token}"})
     file = tmp_path / "ledger.esrec"
     file.write_bytes(urllib.request.urlopen(req).read())
-    browser.get(base + "#/")
-    wait(browser, lambda: len(css(browser, "#rec-list tr.row")) == 2)
-    browser.find_element(By.ID, "import-file").send_keys(str(file))
-    wait(browser, lambda: len(css(browser, "#rec-list tr.row")) == 3)
-    assert "imported as recording" in browser.find_element(By.ID, "status").text
+    # the import goes into a copy of the store behind a second server: the module's store
+    # keeps its two recordings for the other tests, whatever order they run in
+    copy = tmp_path / "copy.db"
+    with sqlite3.connect(recorded[0].path) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)  # the WAL's pages included
+    with TraceStore.open(copy, readonly=True) as before:
+        n = len(before.recordings())
+    with ui_server(UiConfig(store_path=copy, port=free_port())) as url2:
+        browser.get(url2 + "#/")
+        wait(browser, lambda: len(css(browser, "#rec-list tr.row")) == n)
+        browser.find_element(By.ID, "import-file").send_keys(str(file))
+        wait(browser, lambda: len(css(browser, "#rec-list tr.row")) == n + 1)
+        assert "imported as recording" in browser.find_element(By.ID, "status").text
+    with TraceStore.open(copy, readonly=True) as after:
+        assert len(after.recordings()) == n + 1
 
 
 def test_live_node_table_tree_charts_and_a_capture_that_fills(server, browser, store, sample_app_module):
