@@ -129,6 +129,16 @@ def test_diverges_on_failing_names_the_deepest_function_that_parts_the_cases(vie
     assert all("visible_right" not in e.summary for e in f.evidence)
 
 
+def test_diverges_on_failing_takes_an_emphatic_did_as_the_passing_case(view):
+    # "Kitt Peak did get its targets" says Kitt Peak went right: without it both stations would be failing
+    did = "the observing plan for Paranal is empty every night; the plan for Kitt Peak did get its targets"
+    facts = _facts(view, did, "diverges_on_failing")
+    assert [(f.culprit.module, f.culprit.function) for f in facts] == [("Sky.Visibility", "visible/2")]
+    assert "paranal" in facts[0].summary and "kitt peak" in facts[0].summary
+    never = "the observing plan for Paranal is empty every night; the plan for Kitt Peak never got its targets either"
+    assert _facts(view, never, "diverges_on_failing") == []
+
+
 def test_diverges_on_failing_is_silent_when_the_cases_are_not_in_the_recording(view):
     unknown = "the observing plan for La Palma is empty every night. The plan for Mauna Kea is fine."
     swapped = "the plan for Kitt Peak and the plan for Paranal both look fine, as before"
@@ -185,6 +195,12 @@ def test_symptom_entities_part_failing_from_passing_clauses():
     both = symptom_entities("Oslo is wrong. Oslo was right yesterday")
     assert "oslo" not in both.failing + both.passing
     assert symptom_entities("nothing works at all, the plans look odd").failing == ()
+    # a contrast said with an emphatic "did", "went through", "rightly": those cases went right
+    did = symptom_entities('VAN-1 and VAN-2 were refused with "no charger free"; VAN-3 and VAN-4 did get a charger')
+    assert (did.failing, did.passing) == (("van-1", "van-2"), ("van-3", "van-4"))
+    assert symptom_entities("order 4411 did not go through; 4412 went through").passing == ("4412",)
+    assert symptom_entities("order 4411 never went through").passing == ()
+    assert symptom_entities("Noah Becker is left out; Leon Richter is rightly left out").passing == ("leon richter",)
 
 
 @pytest.mark.parametrize(("text", "expected"), [
