@@ -19,7 +19,8 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   caught and turned into an ordinary value; :mod:`.postponed` — gen_statem events postponed in
   a state the machine never leaves; :mod:`.signals` — ``exit(pid, :normal)`` sent to a process
   that ignores it; :mod:`.receives` — messages a receive inside a callback took from the
-  behaviour loop and dropped; :mod:`.deliveries` — one dispatch delivering the same message
+  behaviour loop and dropped; :mod:`.monitors` — a ``:DOWN`` for a process the watcher still
+  keeps, taken with no effect; :mod:`.deliveries` — one dispatch delivering the same message
   twice to one process; :mod:`.ordering` — a message dropped because the one introducing
   what it refers to came later by another path; :mod:`.readiness` — calls answered before
   the set-up ``init/1`` started elsewhere finished; :mod:`.stale` — reads that still answer
@@ -61,7 +62,7 @@ from __future__ import annotations
 from ..view import RecordingView
 from . import diag_flow
 from . import (addresses, bursts, byteorder, caught, compensation, constant, counters, data, demand, deliveries, expected,
-               failures, growth, ignored, lazy, nodes, ordering, paging, pitfalls, postponed, provenance, rates, readiness, receives, replies,
+               failures, growth, ignored, lazy, monitors, nodes, ordering, paging, pitfalls, postponed, provenance, rates, readiness, receives, replies,
                resources, rounding, shutdown, signals, stale, statem, supervision, timeouts, transforms, values,
                variants, waits, zones)
 from .book import FactBook
@@ -135,7 +136,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         supervision.init_calls_parent,
         supervision.already_started,
         waits.blocked_chains, failures.link_calls, lambda v, b: expected.expected_slowness(v, b, symptom),
-        lambda v, b: ignored.ignored_errors(v, b, symptom), caught.caught_failures, ignored.no_effect_messages, rates.hot_callbacks, rates.rate_changes,
+        lambda v, b: ignored.ignored_errors(v, b, symptom), caught.caught_failures, ignored.no_effect_messages, monitors.downs_ignored, rates.hot_callbacks, rates.rate_changes,
         statem.statem_events, postponed.postponed_events, signals.normal_exits, growth.state_growth,
         receives.nested_receive_lost, deliveries.duplicate_deliveries, ordering.early_messages,
         readiness.answered_before_ready,
