@@ -137,6 +137,7 @@ VOCABULARY: dict[str, str] = {
     "process:count_growing": "the number of live processes increases and does not come back down",
     "process:orphaned": "a process outlives the process that started it and has nothing to do",
     "process:unsupervised_spawn": "spawn events without a link or monitor from a supervisor",
+    "process:overlapping_runs": "two runs of one job (the same outermost function in two processes) overlap in time and both make the same call with the same arguments",
     "process:many_short_lived": "a high rate of spawn/exit pairs (process per small unit of work)",
     "reductions:high": "one process burns reductions continuously without receiving messages",
     # -- links, monitors, trapping exits
