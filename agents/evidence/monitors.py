@@ -27,6 +27,8 @@ from .common import callback_states, culprit_of
 
 MAX_PIDS = 64        # pids collected from one state
 MAX_NODES = 4000     # terms walked in one state
+MAX_LATER = 500      # later callbacks of the watcher checked
+MAX_FACTS = 3
 
 
 def _pids(term: Any) -> set[str]:
@@ -63,17 +65,18 @@ def _named(view: RecordingView, name: Atom, before: int) -> set[str]:
 
 def _still_held(view: RecordingView, c: Call, pid: str, pairs: dict) -> bool:
     """The process's later callbacks all left ``pid`` in its state (it never let go of it)."""
-    for x in view.calls_by_pid.get(c.pid, []):
-        if x.ts > c.ts and x.call_id in pairs and pid not in _pids(pairs[x.call_id][1]):
-            return False
-    return True
+    later = [x for x in view.calls_by_pid.get(c.pid, []) if x.ts > c.ts and x.call_id in pairs]
+    return all(pid in _pids(pairs[x.call_id][1]) for x in later[:MAX_LATER])
 
 
 def downs_ignored(view: RecordingView, book: FactBook) -> None:
     pairs = callback_states(view)
     if not pairs:
         return
+    named = 0
     for c in view.calls:
+        if named >= MAX_FACTS:
+            return
         if c.function != "handle_info" or c.arity != 2 or not c.args or c.call_id not in pairs:
             continue
         down = _down(c.args[0])
@@ -90,6 +93,7 @@ def downs_ignored(view: RecordingView, book: FactBook) -> None:
         if not kept:
             continue
         pid = kept[0]
+        named += 1
         who = view.label(c.pid)
         dead = f"{pid} ({mod_name(str(obj[0]))})" if by_name else pid
         how = (f"The notice names {fmt(obj, 60)}, a monitor set by registered name, while the state keeps the pid "

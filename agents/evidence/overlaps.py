@@ -34,6 +34,8 @@ _TWICE = re.compile(
     r"published|notified|paid|shipped|posted|created) (?:\w+ )?two times)\b", re.I)
 MAX_GROUPS = 2000   # distinct (function, arguments) pairs looked at
 MAX_FACTS = 3
+MAX_SAME = 200      # calls of one (function, arguments) pair compared
+MAX_CALLS = 50_000  # calls looked at
 
 
 def _root(c: Call) -> Call:
@@ -53,11 +55,11 @@ def _is_callback(c: Call) -> bool:
 
 def overlapping_runs(view: RecordingView, book: FactBook) -> None:
     groups: dict[tuple, list[Call]] = defaultdict(list)
-    for c in view.calls:
-        if not is_app_module(c.module) or is_generated(c.function) or c.function.startswith("-") or _is_callback(c):
+    for c in view.calls[:MAX_CALLS]:
+        if not is_app_module(c.module) or is_generated(c.function) or _is_callback(c):
             continue
         key = (c.module, c.function, c.arity, fmt(c.args, 400))
-        if key in groups or len(groups) < MAX_GROUPS:
+        if (key in groups or len(groups) < MAX_GROUPS) and len(groups[key]) < MAX_SAME:
             groups[key].append(c)
     states = callback_states(view)
     changed = sorted((h for h in view.calls if h.call_id in states

@@ -74,11 +74,12 @@ def _leaves(term: Any) -> dict[tuple, int]:
 
 def sums_replaced(view: RecordingView, book: FactBook, found: list[tuple[int, tuple[int, ...]]]) -> None:
     hits = []
+    every_part = {p for _, parts in found for p in parts}
     for c in view.calls[:MAX_CALLS]:
         if c.outcome != "return" or not is_app_module(c.module) or (c.pid in view.rpc_workers and c.parent is None):
             continue
         result = _leaves(c.value)
-        if not result:
+        if not any(y in every_part for y in result.values()):
             continue
         given: dict[tuple, int] = {}
         for a in c.args:
