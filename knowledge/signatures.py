@@ -147,6 +147,7 @@ VOCABULARY: dict[str, str] = {
     "trap_exit:enabled": "process_flag(:trap_exit, true) is set in the traced process",
     "trap_exit:exit_message": "{:EXIT, pid, reason} messages delivered as ordinary messages",
     # -- ETS (calls to :ets functions)
+    "ets:rekeyed_row": "a record inserted into an ETS table under a new key (a changed field of a tuple key) while its row under the old key was never deleted",
     "ets:read_modify_write": "lookup then insert on the same key by different processes, interleaved",
     "ets:owner_exit": "the process that owns a table exits, then :ets calls on it fail",
     "ets:table_count_growing": "ets:new called repeatedly; the number of tables increases",

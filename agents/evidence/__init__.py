@@ -22,7 +22,8 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   behaviour loop and dropped; :mod:`.monitors` — a ``:DOWN`` for a process the watcher still
   keeps, taken with no effect; :mod:`.overlaps` — two runs of one job overlapping and both
   doing the same thing (when the symptom says twice); :mod:`.sums` — one part kept where the
-  symptom's total adds them; :mod:`.deliveries` — one dispatch delivering the same message
+  symptom's total adds them; :mod:`.rekeyed` — an ETS record moved to a new key with its old
+  row left behind (when the symptom says twice); :mod:`.deliveries` — one dispatch delivering the same message
   twice to one process; :mod:`.ordering` — a message dropped because the one introducing
   what it refers to came later by another path; :mod:`.readiness` — calls answered before
   the set-up ``init/1`` started elsewhere finished; :mod:`.stale` — reads that still answer
@@ -64,7 +65,7 @@ from __future__ import annotations
 from ..view import RecordingView
 from . import diag_flow
 from . import (addresses, bursts, byteorder, caught, compensation, constant, counters, data, demand, deliveries, expected,
-               failures, growth, ignored, lazy, monitors, nodes, ordering, overlaps, paging, pitfalls, postponed, provenance, rates, readiness, receives, replies,
+               failures, growth, ignored, lazy, monitors, nodes, ordering, overlaps, rekeyed, paging, pitfalls, postponed, provenance, rates, readiness, receives, replies,
                resources, rounding, shutdown, signals, stale, statem, sums, supervision, timeouts, transforms, values,
                variants, waits, zones)
 from .book import FactBook
@@ -152,7 +153,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         counters.counters_not_reset, demand.demand_lost,
         transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined,
         rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders,
-        *provenance.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom),
+        *provenance.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom),
         compensation.partial_failures,
     ]
     if code is not None:
