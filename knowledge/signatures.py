@@ -137,6 +137,7 @@ VOCABULARY: dict[str, str] = {
     "process:count_growing": "the number of live processes increases and does not come back down",
     "process:orphaned": "a process outlives the process that started it and has nothing to do",
     "process:unsupervised_spawn": "spawn events without a link or monitor from a supervisor",
+    "process:overlapping_runs": "two runs of one job (the same outermost function in two processes) overlap in time and both make the same call with the same arguments",
     "process:many_short_lived": "a high rate of spawn/exit pairs (process per small unit of work)",
     "reductions:high": "one process burns reductions continuously without receiving messages",
     # -- links, monitors, trapping exits
@@ -146,6 +147,7 @@ VOCABULARY: dict[str, str] = {
     "trap_exit:enabled": "process_flag(:trap_exit, true) is set in the traced process",
     "trap_exit:exit_message": "{:EXIT, pid, reason} messages delivered as ordinary messages",
     # -- ETS (calls to :ets functions)
+    "ets:rekeyed_row": "a record inserted into an ETS table under a new key (a changed field of a tuple key) while its row under the old key was never deleted",
     "ets:read_modify_write": "lookup then insert on the same key by different processes, interleaved",
     "ets:owner_exit": "the process that owns a table exits, then :ets calls on it fail",
     "ets:table_count_growing": "ets:new called repeatedly; the number of tables increases",

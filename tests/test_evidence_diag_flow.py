@@ -71,6 +71,12 @@ defmodule Sky.Observers do
   def key_right(email), do: email |> String.trim() |> String.downcase()
 end
 
+defmodule Sky.Timing do
+  # a night's exposure time kept as a time of day: past 24 hours it wraps around
+  def exposure(from, to), do: Time.add(~T[00:00:00], DateTime.diff(to, from, :second))
+  def exposure_right(from, to), do: DateTime.diff(to, from, :second)
+end
+
 defmodule Sky do
   def start, do: {:ok, spawn(fn -> Process.sleep(:infinity) end)}
 
@@ -89,6 +95,8 @@ defmodule Sky do
       Sky.Observers.key_right(email)
     end
 
+    Sky.Timing.exposure(~U[2027-03-01 18:00:00Z], ~U[2027-03-02 19:12:30Z])
+    Sky.Timing.exposure_right(~U[2027-03-01 18:00:00Z], ~U[2027-03-02 19:12:30Z])
     Sky.Service.next_cleaning(~D[2027-02-26], 4)
     Sky.Service.next_cleaning_right(~D[2027-02-26], 4)
     :ok
@@ -96,7 +104,7 @@ defmodule Sky do
 end
 '''
 
-SPECS = ["Sky :: return", "Sky.Catalog :: return", "Sky.Visibility :: return", "Sky.Planner :: return",
+SPECS = ["Sky :: return", "Sky.Catalog :: return", "Sky.Timing :: return", "Sky.Visibility :: return", "Sky.Planner :: return",
          "Sky.Service :: return", "Sky.Proposals :: return", "Sky.Observers :: return"]
 
 # what an observer would write: the failing station and the one that is right
@@ -129,6 +137,16 @@ def test_diverges_on_failing_names_the_deepest_function_that_parts_the_cases(vie
     assert all("visible_right" not in e.summary for e in f.evidence)
 
 
+def test_diverges_on_failing_takes_an_emphatic_did_as_the_passing_case(view):
+    # "Kitt Peak did get its targets" says Kitt Peak went right: without it both stations would be failing
+    did = "the observing plan for Paranal is empty every night; the plan for Kitt Peak did get its targets"
+    facts = _facts(view, did, "diverges_on_failing")
+    assert [(f.culprit.module, f.culprit.function) for f in facts] == [("Sky.Visibility", "visible/2")]
+    assert "paranal" in facts[0].summary and "kitt peak" in facts[0].summary
+    never = "the observing plan for Paranal is empty every night; the plan for Kitt Peak never got its targets either"
+    assert _facts(view, never, "diverges_on_failing") == []
+
+
 def test_diverges_on_failing_is_silent_when_the_cases_are_not_in_the_recording(view):
     unknown = "the observing plan for La Palma is empty every night. The plan for Mauna Kea is fine."
     swapped = "the plan for Kitt Peak and the plan for Paranal both look fine, as before"
@@ -142,6 +160,16 @@ def test_value_origin_follows_a_date_stated_in_words(view):
     assert "--03-18" in facts[0].title
     # the same day said as when something happened is context, not what came out
     when = "the mirror was cleaned on 26 February 2027, and on 18 March the dome would not open"
+    assert _facts(view, when, "value_origin") == []
+
+
+def test_value_origin_follows_a_time_the_symptom_says_is_shown(view):
+    # "is shown … with 01:12:30" says the time came out: followed to the call that made it
+    shown = "the 25-hour exposure of the Andromeda field is shown with 01:12:30 on the night log"
+    facts = _facts(view, shown, "value_origin")
+    assert [(f.culprit.module, f.culprit.function) for f in facts] == [("Sky.Timing", "exposure/2")]
+    # a time after "at" says when something happened, not what came out: not followed
+    when = "at 01:12:30 the night log of the Andromeda field stopped updating"
     assert _facts(view, when, "value_origin") == []
 
 
@@ -185,6 +213,12 @@ def test_symptom_entities_part_failing_from_passing_clauses():
     both = symptom_entities("Oslo is wrong. Oslo was right yesterday")
     assert "oslo" not in both.failing + both.passing
     assert symptom_entities("nothing works at all, the plans look odd").failing == ()
+    # a contrast said with an emphatic "did", "went through", "rightly": those cases went right
+    did = symptom_entities('VAN-1 and VAN-2 were refused with "no charger free"; VAN-3 and VAN-4 did get a charger')
+    assert (did.failing, did.passing) == (("van-1", "van-2"), ("van-3", "van-4"))
+    assert symptom_entities("order 4411 did not go through; 4412 went through").passing == ("4412",)
+    assert symptom_entities("order 4411 never went through").passing == ()
+    assert symptom_entities("Noah Becker is left out; Leon Richter is rightly left out").passing == ("leon richter",)
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -193,6 +227,7 @@ def test_symptom_entities_part_failing_from_passing_clauses():
     ("it shows March 3rd, 2027 as the due date", [("2027-03-03", "date", "seen")]),
     ("pushes at 23:41 or 05:52", [("23:41", "time", "stated"), ("05:52", "time", "stated")]),
     ("the kiosk shows 7:05 pm", [("19:05", "time", "seen")]),
+    ("Keller is shown first with 01:12:30", [("01:12", "time", "seen")]),
     ("on 31 April nothing", [("31 april", "count", "stated")]),   # no such date
     ("it said booked: 3 and shows: 17 rows", [("booked: 3", "count", "seen"), ("shows: 17", "count", "seen")]),
 ])

@@ -19,7 +19,12 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   caught and turned into an ordinary value; :mod:`.postponed` — gen_statem events postponed in
   a state the machine never leaves; :mod:`.signals` — ``exit(pid, :normal)`` sent to a process
   that ignores it; :mod:`.receives` — messages a receive inside a callback took from the
-  behaviour loop and dropped; :mod:`.deliveries` — one dispatch delivering the same message
+  behaviour loop and dropped; :mod:`.monitors` — a ``:DOWN`` for a process the watcher still
+  keeps, taken with no effect; :mod:`.overlaps` — two runs of one job overlapping and both
+  doing the same thing (when the symptom says twice); :mod:`.sums` — one part kept where the
+  symptom's total adds them; :mod:`.bounces` — one payload handed back and forth between two
+  processes without end; :mod:`.rekeyed` — an ETS record moved to a new key with its old
+  row left behind (when the symptom says twice); :mod:`.deliveries` — one dispatch delivering the same message
   twice to one process; :mod:`.ordering` — a message dropped because the one introducing
   what it refers to came later by another path; :mod:`.readiness` — calls answered before
   the set-up ``init/1`` started elsewhere finished; :mod:`.stale` — reads that still answer
@@ -60,9 +65,9 @@ from __future__ import annotations
 
 from ..view import RecordingView
 from . import diag_flow
-from . import (addresses, bursts, byteorder, caught, compensation, constant, counters, data, demand, deliveries, expected,
-               failures, growth, ignored, lazy, nodes, ordering, paging, pitfalls, postponed, provenance, rates, readiness, receives, replies,
-               resources, rounding, shutdown, signals, stale, statem, supervision, timeouts, transforms, values,
+from . import (addresses, bounces, bursts, byteorder, caught, compensation, constant, counters, data, demand, deliveries, expected,
+               failures, growth, ignored, lazy, monitors, nodes, ordering, overlaps, rekeyed, paging, pitfalls, postponed, provenance, rates, readiness, receives, replies,
+               resources, rounding, shutdown, signals, stale, statem, sums, supervision, timeouts, transforms, values,
                variants, waits, zones)
 from .book import FactBook
 from .pitfalls import CodeEvidence
@@ -135,9 +140,9 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         supervision.init_calls_parent,
         supervision.already_started,
         waits.blocked_chains, failures.link_calls, lambda v, b: expected.expected_slowness(v, b, symptom),
-        lambda v, b: ignored.ignored_errors(v, b, symptom), caught.caught_failures, ignored.no_effect_messages, rates.hot_callbacks, rates.rate_changes,
+        lambda v, b: ignored.ignored_errors(v, b, symptom), caught.caught_failures, ignored.no_effect_messages, monitors.downs_ignored, rates.hot_callbacks, rates.rate_changes,
         statem.statem_events, postponed.postponed_events, signals.normal_exits, growth.state_growth,
-        receives.nested_receive_lost, deliveries.duplicate_deliveries, ordering.early_messages,
+        receives.nested_receive_lost, deliveries.duplicate_deliveries, bounces.bounced_messages, ordering.early_messages,
         readiness.answered_before_ready,
         values.state_reverts, values.link_reverted_messages, values.children_down, values.atoms_from_input, values.type_mismatch,
         values.sum_mismatch, timeouts.cancelled_timeouts,
@@ -149,7 +154,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         counters.counters_not_reset, demand.demand_lost,
         transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined,
         rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders,
-        *provenance.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom),
+        *provenance.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom),
         compensation.partial_failures,
     ]
     if code is not None:

@@ -3,8 +3,8 @@ went right, the entities each names (people, places, identifiers, times, numbers
 or more), and whether a recorded term mentions one of them.
 
 "Customers in the Ain (01200 Bellegarde) get their wine late … Paris and Lyon orders arrive on
-time": a clause is *passing* when it says "fine", "correct", "right", "on time", "as before",
-"works" …, else *failing*. Entities are matched case- and accent-insensitively on word
+time": a clause is *passing* when it says "fine", "correct", "right(ly)", "on time", "as before",
+"works", "did get", "went through", "succeeded" …, else *failing*. Entities are matched case- and accent-insensitively on word
 boundaries; a ``Date`` also answers to its weekday and month in words ("Saturday", "December").
 Used by :mod:`.diag_flow` and :mod:`.altered`; bounded and total.
 """
@@ -27,9 +27,11 @@ MAX_LEAVES = 600
 MAX_TEXT = 4000
 
 # a clause that says its cases are right
+# ("… did get a charger", "… went through", "… rightly left out": the emphatic "did" of a contrast)
 _PASSING = re.compile(
-    r"\b(?:fine|correct(?:ly)?|right|normal(?:ly)?|on time|as (?:before|expected|usual|they should|it should)"
+    r"\b(?:fine|correct(?:ly)?|right(?:ly)?|normal(?:ly)?|on time|as (?:before|expected|usual|they should|it should)"
     r"|no difference|unaffected|not affected|(?:still )?works?|working|worked|okay|ok|as normal|properly"
+    r"|did (?:get|arrive|go through|come through|receive|reach|pass)|(?<!never )(?<!not )(?:succeed(?:ed|s)?|(?:went|got) through)"
     r"|(?:is|are|was|were) (?:all )?(?:good|in order))\b", re.I)
 _CLAUSE_SPLIT = re.compile(r"(?<=[.!?;:])\s+|\s+[—–]\s+|,\s*(?=(?:and|but|while|whereas|although|though|yet)\b)"
                            r"|\b(?:but|although|whereas|while|though)\b", re.I)

@@ -182,6 +182,7 @@ def failing_divergence(view: RecordingView, book: FactBook, entities: Entities) 
     for g, _, _ in diverging:
         for c in g.fails:
             outer |= _ancestors(c) & inner_ids
+    outer |= _clients_of(diverging)
     deepest = [d for d in diverging if not any(c.call_id in outer for c in d[0].fails)] or diverging
     g, out_f, out_p = max(deepest, key=lambda d: (max(c.depth for c in d[0].fails), -d[0].fails[0].ts,
                                                  -d[0].fails[0].call_id))
@@ -211,6 +212,20 @@ def failing_divergence(view: RecordingView, book: FactBook, entities: Entities) 
                   "the lookup, the conversion or the range it applies) — the wrong value is made there or in "
                   "what produced its input.")),
         pid=c.pid, ts=c.ts)
+
+
+def _clients_of(diverging: list[tuple[_Group, set[str], set[str]]]) -> set[int]:
+    """The failing calls of a client function that only passed a server's answer on: while each
+    waited, a diverging callback of another process (``handle_call/3`` of the request) ran — the
+    callback is deeper than the client, though no trace stack joins them."""
+    served = [c for g, _, _ in diverging for c in g.fails if _is_callback(c)]
+    out: set[int] = set()
+    for g, _, _ in diverging:
+        fails = g.fails
+        if fails and all(c.end_ts is not None and any(h.pid != c.pid and c.ts <= h.ts <= c.end_ts for h in served)
+                         for c in fails):
+            out |= {c.call_id for c in fails}
+    return out
 
 
 def analyses(symptom: str):

@@ -31,7 +31,7 @@ _WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
                  "ten": 10, "eleven": 11, "twelve": 12, "twenty": 20, "a dozen": 12, "none": 0, "zero": 0}
 
 # the words just before a value that say it is what came out, or what should have
-_SEEN = re.compile(r"(?:\b(?:only|just|shows?|showed|showing|got|gets|finds?|found|had|has|now|back (?:on|to)|came out"
+_SEEN = re.compile(r"(?:\b(?:only|just|shows?|showed|showing|shown|got|gets|finds?|found|had|has|now|back (?:on|to)|came out"
                    r"|comes? out|charg\w*|billed|return\w*|garbled|display\w*|ends? up|instead|actually"
                    r"|lists|listed|prints|printed)\b|(?<!\d):)"
                    r"\s*(?:\w+\s+){0,2}$", re.I)
