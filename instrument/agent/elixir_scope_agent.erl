@@ -23,7 +23,7 @@
 %% - on OTP 27+ it traces inside its own trace session (trace:session_create/3), so it coexists
 %%   with dbg or recon; on older releases it refuses to start when a tracer is already active.
 -module(elixir_scope_agent).
--vsn("20").
+-vsn("21").
 
 -export([version/0, start_capture/2, stop_capture/1, stop_capture/2, snapshot/1,
          init/3, checkpoint_loop/4, cleaner/2]).
@@ -43,7 +43,7 @@
              cleaner, guard_ms = 1000, guard_next = 0, guard_samples = [],
              receive_timeouts = 0, agent_errors = 0, last_guard_offered = 0, guard_window = 0}).
 
-version() -> 20.
+version() -> 21.
 
 %% ---------------------------------------------------------------------------------------------
 %% Public API (called over rpc from Python)
@@ -95,6 +95,14 @@ stop_capture(Agent, Timeout) ->
 init(Caller, Ref, {Owner, Config}) ->
     process_flag(trap_exit, true),
     process_flag(message_queue_data, off_heap),
+    %% High priority: on a node whose schedulers are all busy with traced processes, a
+    %% normal-priority agent got almost no CPU while they ran - its mailbox grew to ~800k
+    %% trace messages (~190 MB) under the default max_queue of 5,000, and it could not stop
+    %% the capture until the workload ended (tests/test_agent_saturated.py). At high priority
+    %% it keeps up enough to enforce every limit; when its mailbox is empty it naps (loop/1),
+    %% so the traced processes still run undisturbed between bursts. Measured: the same
+    %% slowdown on bench_overhead.py's gen_server workload (docs/capture.md).
+    process_flag(priority, high),
     put(es_memo, true),
     C = fun(K, D) -> maps:get(K, Config, D) end,
     S00 = #st{owner = Owner,
