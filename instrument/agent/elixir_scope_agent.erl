@@ -459,6 +459,30 @@ label_text(T) ->
 
 set_flags(#st{mode = session, session = Sess}, P, How, Fl) ->
     catch trace:process(Sess, P, How, Fl);
+%% Classic mode sets and clears `all` and `existing` process by process, each under that
+%% process's locks, never with one erlang:trace(all | existing, ...). That call stops the normal
+%% schedulers but not the dirty ones, and on releases before the fixes (erlang/otp#6448 in 25.3,
+%% erlang/otp#8286 in 26.2.4) a traced process being scheduled on a dirty scheduler meanwhile -
+%% file I/O runs on the dirty IO schedulers - can segfault the node: an OTP 25.2 node died so
+%% when every trace flag was cleared just as it loaded a module (docs/capture.md). Per process
+%% also spares the node that stop-the-world pause. `new` first, so that a process spawned while
+%% the existing ones are done is covered; a process traced by another tracer (start with force)
+%% is left to it, as erlang:trace(all, ...) does.
+set_flags(#st{} = S, all, How, Fl) ->
+    _ = set_flags(S, new, How, Fl),
+    set_flags(S, existing, How, Fl);
+set_flags(#st{}, existing, true, Fl) ->
+    Self = self(),
+    lists:foldl(fun(P, N) ->
+                        case catch erlang:trace_info(P, tracer) of
+                            {tracer, T} when T =:= []; T =:= Self ->
+                                N + count_set(catch erlang:trace(P, true, [{tracer, Self} | Fl]));
+                            _ -> N
+                        end
+                end, 0, erlang:processes());
+set_flags(#st{}, existing, false, Fl) ->
+    lists:foldl(fun(P, N) -> N + count_set(catch erlang:trace(P, false, Fl)) end,
+                0, erlang:processes());
 set_flags(#st{}, P, true, Fl) ->
     catch erlang:trace(P, true, [{tracer, self()} | Fl]);
 set_flags(#st{}, P, false, Fl) ->
@@ -468,6 +492,9 @@ set_pattern(#st{mode = session, session = Sess}, MFA, MS, PF) ->
     trace:function(Sess, MFA, MS, PF);
 set_pattern(#st{}, MFA, MS, PF) ->
     erlang:trace_pattern(MFA, MS, PF).
+
+count_set(N) when is_integer(N) -> N;
+count_set(_) -> 0.
 
 clear_pattern(#st{mode = session, session = Sess}, MFA, PF) ->
     catch trace:function(Sess, MFA, false, PF);
