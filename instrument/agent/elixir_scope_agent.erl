@@ -95,14 +95,6 @@ stop_capture(Agent, Timeout) ->
 init(Caller, Ref, {Owner, Config}) ->
     process_flag(trap_exit, true),
     process_flag(message_queue_data, off_heap),
-    %% High priority: on a node whose schedulers are all busy with traced processes, a
-    %% normal-priority agent got almost no CPU while they ran - its mailbox grew to ~800k
-    %% trace messages (~190 MB) under the default max_queue of 5,000, and it could not stop
-    %% the capture until the workload ended (tests/test_agent_saturated.py). At high priority
-    %% it keeps up enough to enforce every limit; when its mailbox is empty it naps (loop/1),
-    %% so the traced processes still run undisturbed between bursts. Measured: the same
-    %% slowdown on bench_overhead.py's gen_server workload (docs/capture.md).
-    process_flag(priority, high),
     put(es_memo, true),
     C = fun(K, D) -> maps:get(K, Config, D) end,
     S00 = #st{owner = Owner,
@@ -133,6 +125,15 @@ init(Caller, Ref, {Owner, Config}) ->
     process_flag(min_heap_size, min(1 bsl 17, S0#st.max_memory div (8 * erlang:system_info(wordsize)))),
     try setup(Config, S0) of
         {ok, S1} ->
+            %% High priority once the flags are set (setup, which may walk every process, ran
+            %% at normal priority): on a node whose schedulers are all busy with traced
+            %% processes, a normal-priority agent got almost no CPU while they ran - its mailbox
+            %% grew to 0.9M-1.5M trace messages under the default max_queue of 5,000, and it
+            %% could not end the capture until the workload did (tests/test_agent_saturated.py).
+            %% At high priority it keeps up enough to enforce every limit; when its mailbox is
+            %% empty it naps (loop/1), so the traced processes still run undisturbed between
+            %% bursts. Measured: the same slowdown on bench_overhead.py (docs/capture.md).
+            process_flag(priority, high),
             OMon = erlang:monitor(process, Owner),
             Info = #{time_unit => S1#st.tu,
                      time_offset => erlang:time_offset(),
