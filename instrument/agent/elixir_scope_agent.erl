@@ -463,7 +463,7 @@ set_flags(#st{mode = session, session = Sess}, P, How, Fl) ->
 %% Classic mode sets and clears `all` and `existing` process by process, each under that
 %% process's locks, never with one erlang:trace(all | existing, ...). That call stops the normal
 %% schedulers but not the dirty ones, and on releases before the fixes (erlang/otp#6448 in 25.3,
-%% erlang/otp#8286 in 26.2.4) a traced process being scheduled on a dirty scheduler meanwhile -
+%% erlang/otp#8286, March 2024) a traced process being scheduled on a dirty scheduler meanwhile -
 %% file I/O runs on the dirty IO schedulers - can segfault the node: an OTP 25.2 node died so
 %% when every trace flag was cleared just as it loaded a module (docs/capture.md). Per process
 %% also spares the node that stop-the-world pause. `new` first, so that a process spawned while
