@@ -23,7 +23,7 @@
 %% - on OTP 27+ it traces inside its own trace session (trace:session_create/3), so it coexists
 %%   with dbg or recon; on older releases it refuses to start when a tracer is already active.
 -module(elixir_scope_agent).
--vsn("20").
+-vsn("21").
 
 -export([version/0, start_capture/2, stop_capture/1, stop_capture/2, snapshot/1,
          init/3, checkpoint_loop/4, cleaner/2]).
@@ -43,7 +43,7 @@
              cleaner, guard_ms = 1000, guard_next = 0, guard_samples = [],
              receive_timeouts = 0, agent_errors = 0, last_guard_offered = 0, guard_window = 0}).
 
-version() -> 20.
+version() -> 21.
 
 %% ---------------------------------------------------------------------------------------------
 %% Public API (called over rpc from Python)
@@ -125,6 +125,15 @@ init(Caller, Ref, {Owner, Config}) ->
     process_flag(min_heap_size, min(1 bsl 17, S0#st.max_memory div (8 * erlang:system_info(wordsize)))),
     try setup(Config, S0) of
         {ok, S1} ->
+            %% High priority once the flags are set (setup, which may walk every process, ran
+            %% at normal priority): on a node whose schedulers are all busy with traced
+            %% processes, a normal-priority agent got almost no CPU while they ran - its mailbox
+            %% grew to 0.9M-1.5M trace messages under the default max_queue of 5,000, and it
+            %% could not end the capture until the workload did (tests/test_agent_saturated.py).
+            %% At high priority it keeps up enough to enforce every limit; when its mailbox is
+            %% empty it naps (loop/1), so the traced processes still run undisturbed between
+            %% bursts. Measured: the same slowdown on bench_overhead.py (docs/capture.md).
+            process_flag(priority, high),
             OMon = erlang:monitor(process, Owner),
             Info = #{time_unit => S1#st.tu,
                      time_offset => erlang:time_offset(),
@@ -451,6 +460,30 @@ label_text(T) ->
 
 set_flags(#st{mode = session, session = Sess}, P, How, Fl) ->
     catch trace:process(Sess, P, How, Fl);
+%% Classic mode sets and clears `all` and `existing` process by process, each under that
+%% process's locks, never with one erlang:trace(all | existing, ...). That call stops the normal
+%% schedulers but not the dirty ones, and on releases before the fixes (erlang/otp#6448 in 25.3,
+%% erlang/otp#8286, March 2024) a traced process being scheduled on a dirty scheduler meanwhile -
+%% file I/O runs on the dirty IO schedulers - can segfault the node: an OTP 25.2 node died so
+%% when every trace flag was cleared just as it loaded a module (docs/capture.md). Per process
+%% also spares the node that stop-the-world pause. `new` first, so that a process spawned while
+%% the existing ones are done is covered; a process traced by another tracer (start with force)
+%% is left to it, as erlang:trace(all, ...) does.
+set_flags(#st{} = S, all, How, Fl) ->
+    _ = set_flags(S, new, How, Fl),
+    set_flags(S, existing, How, Fl);
+set_flags(#st{}, existing, true, Fl) ->
+    Self = self(),
+    lists:foldl(fun(P, N) ->
+                        case catch erlang:trace_info(P, tracer) of
+                            {tracer, T} when T =:= []; T =:= Self ->
+                                N + count_set(catch erlang:trace(P, true, [{tracer, Self} | Fl]));
+                            _ -> N
+                        end
+                end, 0, erlang:processes());
+set_flags(#st{}, existing, false, Fl) ->
+    lists:foldl(fun(P, N) -> N + count_set(catch erlang:trace(P, false, Fl)) end,
+                0, erlang:processes());
 set_flags(#st{}, P, true, Fl) ->
     catch erlang:trace(P, true, [{tracer, self()} | Fl]);
 set_flags(#st{}, P, false, Fl) ->
@@ -460,6 +493,9 @@ set_pattern(#st{mode = session, session = Sess}, MFA, MS, PF) ->
     trace:function(Sess, MFA, MS, PF);
 set_pattern(#st{}, MFA, MS, PF) ->
     erlang:trace_pattern(MFA, MS, PF).
+
+count_set(N) when is_integer(N) -> N;
+count_set(_) -> 0.
 
 clear_pattern(#st{mode = session, session = Sess}, MFA, PF) ->
     catch trace:function(Sess, MFA, false, PF);
