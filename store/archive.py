@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .blocks import build_blocks
+from .timeblocks import build_times
 from .errors import ArchiveError, StoreCorruptError, StoreError, translate
 from .schema import SCHEMA_VERSION
 from .import_check import ImportLimits, budget, check_rows, check_schema, open_checked, readonly_uri, reject_active_schema
@@ -287,6 +288,7 @@ def _insert_all(c: sqlite3.Connection, old_rid: int) -> int:
     last = top("events")
     if last > ev_off:
         build_blocks(c, ev_off + 1, last)  # the block index of the imported events (store/blocks.py)
+        build_times(c, ev_off + 1, last)  # and their time blocks (store/timeblocks.py)
     c.execute("INSERT INTO main.states SELECT id + ?, ?, node_id + ?, pid, event_id + ?, ts, uniq, phase, "
               "callback, encoding, anchor_id + ?, size, data FROM src.states ORDER BY id",
               (st_off, rid, node_off, ev_off, st_off))
