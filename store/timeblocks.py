@@ -53,6 +53,11 @@ TIME_FROM = "block_time t CROSS JOIN events e ON e.id BETWEEN t.first_id AND t.l
 TIME_WHERE = "t.recording_id = ? AND t.max_ts >= ? AND t.min_ts <= ? AND e.ts >= ? AND e.ts <= ?"
 """WHERE for ``TIME_FROM``: binds recording id, lo, hi, lo, hi (a ts window, bounds included)."""
 
+MERGE = SPAN
+"""A batch extends the previous row of its recording (consecutive ids, same node) while the
+merged row spans fewer than MERGE ids (at most ``SPAN``: "blocks that reach id X" stays a
+range on the key)."""
+
 NO_LO = -(1 << 63)
 NO_HI = (1 << 63) - 1
 
@@ -80,7 +85,7 @@ def insert_times(c: sqlite3.Connection, recording_id: int, node_id: int, rows: l
     first_id, last_id, lo, hi, n = rows[0]
     prev = c.execute("SELECT first_id, last_id, node_id, min_ts, max_ts, n FROM block_time "
                      "WHERE recording_id = ? ORDER BY first_id DESC LIMIT 1", (recording_id,)).fetchone()
-    if prev is not None and prev[1] + 1 == first_id and prev[2] == node_id and last_id - prev[0] < SPAN:
+    if prev is not None and prev[1] + 1 == first_id and prev[2] == node_id and last_id - prev[0] < MERGE:
         c.execute("UPDATE block_time SET last_id = ?, min_ts = ?, max_ts = ?, n = ? "
                   "WHERE recording_id = ? AND first_id = ?",
                   (last_id, min(lo, prev[3]), max(hi, prev[4]), n + prev[5], recording_id, prev[0]))
@@ -102,7 +107,7 @@ def build_times(c: sqlite3.Connection, lo: int, hi: int, chunk: int = SPAN) -> N
         for eid, rid, node, ts in c.execute("SELECT id, recording_id, node_id, ts FROM events "
                                             "WHERE id BETWEEN ? AND ? ORDER BY id", (start, stop)):
             if (run is not None and run[0] == rid and run[1] == node and run[3] + 1 == eid
-                    and eid - run[2] < SPAN):
+                    and eid - run[2] < MERGE):
                 run[3] = eid
                 run[4] = min(run[4], ts)
                 run[5] = max(run[5], ts)
