@@ -239,6 +239,11 @@ def test_marks_and_imports_carry_their_time_blocks(store, tmp_path):
     check_seeks(store, w.id)
     path = tmp_path / "rec.esrec"
     store.export_recording(w.id, path)
+    exported = TraceStore.open(path, readonly=True)  # the export is a store file of its own
+    try:
+        check_seeks(exported, w.id)
+    finally:
+        exported.close()
     other = TraceStore.open(tmp_path / "other.db")
     try:
         new_id = other.import_recording(path)
