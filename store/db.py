@@ -92,6 +92,7 @@ def _build_time_blocks(conn: sqlite3.Connection) -> None:
     for stmt in _split(TABLES):
         conn.execute(stmt)
     conn.execute("DELETE FROM block_time")
+    conn.execute("DELETE FROM time_spans")
     lo, hi = conn.execute("SELECT min(id), max(id) FROM events").fetchone()
     if lo is not None:
         build_times(conn, lo, hi)

@@ -115,7 +115,7 @@ Tables and columns
     events by rowid range (``id BETWEEN first_id AND last_id AND pid = …``).
 
 ``block_time`` — the time blocks (schema 7, store/timeblocks.py): per stored batch (at most
-    ``blocks.SPAN`` ids a row), recording_id, first_id, last_id, node_id and the batch's min_ts,
+    ``timeblocks.ROWS`` ids a row, an index on ``(recording_id, min_ts)``; ``time_spans`` holds a recording's greatest ``max_ts - min_ts``), recording_id, first_id, last_id, node_id and the batch's min_ts,
     max_ts and count n. Readers that seek events by time (windows, the first event at or after
     a ts, time-ordered walks) read the overlapping blocks, then the events by rowid range.
 

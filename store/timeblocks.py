@@ -4,7 +4,7 @@ Why not a per-event index on ``(recording_id, ts)``
 ===================================================
 An index entry per event costs its B-tree insert at every commit (~0.3-0.5 µs of the writer's
 CPU per event, benchmarks/bench_store.py). Events arrive in batches of one node, nearly in ts
-order, so the store keeps instead, per stored batch (cut into pieces of at most ``SPAN`` ids),
+order, so the store keeps instead, per stored batch (cut into pieces of at most ``ROWS`` ids),
 one row::
 
     block_time (recording_id, first_id, last_id, node_id, min_ts, max_ts, n)
@@ -12,7 +12,7 @@ one row::
 — every event of the recording with an id in ``first_id .. last_id`` belongs to ``node_id``
 and has ``min_ts <= ts <= max_ts``; ``n`` counts them. A batch that directly follows the
 previous batch of the same recording and node (consecutive ids) extends that row while it
-spans fewer than ``SPAN`` ids, so a slow capture of tiny batches does not grow one row per
+spans at most ``ROWS`` ids, so a slow capture of tiny batches does not grow one row per
 batch. The rows are written in the batch's own transaction (whole or not at all).
 
 Reading through it
@@ -32,7 +32,6 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from .blocks import SPAN
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS block_time (
@@ -45,18 +44,31 @@ CREATE TABLE IF NOT EXISTS block_time (
     n             INTEGER NOT NULL,
     PRIMARY KEY (recording_id, first_id)
 ) WITHOUT ROWID;
+
+CREATE INDEX IF NOT EXISTS block_time_by_ts ON block_time (recording_id, min_ts);
+
+CREATE TABLE IF NOT EXISTS time_spans (
+    recording_id  INTEGER PRIMARY KEY,
+    span          INTEGER NOT NULL
+);
 """
+"""``block_time_by_ts`` walks a recording's rows in ``min_ts`` order from any ts;
+``time_spans`` holds the greatest ``max_ts - min_ts`` of a recording's rows, which bounds how
+far back a row that reaches a ts can start (``min_ts >= ts - span``)."""
 
 TIME_FROM = "block_time t CROSS JOIN events e ON e.id BETWEEN t.first_id AND t.last_id"
 """FROM clause joining time blocks to their events by rowid range (bind through ``TIME_WHERE``)."""
 
-TIME_WHERE = "t.recording_id = ? AND t.max_ts >= ? AND t.min_ts <= ? AND e.ts >= ? AND e.ts <= ?"
-"""WHERE for ``TIME_FROM``: binds recording id, lo, hi, lo, hi (a ts window, bounds included)."""
+SPAN_OF = ("coalesce((SELECT span FROM time_spans WHERE recording_id = t.recording_id), "
+           "(SELECT max(max_ts - min_ts) FROM block_time WHERE recording_id = t.recording_id), 0)")
+"""The recording's span, from ``time_spans`` (or its rows, for a file without that row)."""
 
-MERGE = SPAN
+ROWS = 256
+"""A time row spans at most ROWS ids: a seek reads at most that many events per row."""
+
+MERGE = ROWS
 """A batch extends the previous row of its recording (consecutive ids, same node) while the
-merged row spans fewer than MERGE ids (at most ``SPAN``: "blocks that reach id X" stays a
-range on the key)."""
+merged row spans at most MERGE ids."""
 
 NO_LO = -(1 << 63)
 NO_HI = (1 << 63) - 1
@@ -64,13 +76,13 @@ NO_HI = (1 << 63) - 1
 
 def batch_times(tss: Any, first: int) -> list[tuple[int, int, int, int, int]]:
     """Time block rows ``(first_id, last_id, min_ts, max_ts, n)`` of one batch, given its ts
-    column (a numpy array or a list, ids ``first, first + 1, …``): one per ``SPAN`` ids."""
+    column (a numpy array or a list, ids ``first, first + 1, …``): one per ``ROWS`` ids."""
     import numpy as np
 
     ts = np.asarray(tss, dtype=np.int64)
     out = []
-    for start in range(0, len(ts), SPAN):
-        part = ts[start:start + SPAN]
+    for start in range(0, len(ts), ROWS):
+        part = ts[start:start + ROWS]
         out.append((first + start, first + start + len(part) - 1, int(part.min()), int(part.max()),
                     len(part)))
     return out
@@ -79,7 +91,7 @@ def batch_times(tss: Any, first: int) -> list[tuple[int, int, int, int, int]]:
 def insert_times(c: sqlite3.Connection, recording_id: int, node_id: int, rows: list) -> None:
     """Store time block rows ``(first_id, last_id, min_ts, max_ts, n)`` of one node's events
     (inside the caller's transaction). The first one extends the recording's last row when it
-    directly follows it on the same node and the merged row spans fewer than ``SPAN`` ids."""
+    directly follows it on the same node and the merged row spans at most ``MERGE`` ids."""
     if not rows:
         return
     first_id, last_id, lo, hi, n = rows[0]
@@ -89,17 +101,23 @@ def insert_times(c: sqlite3.Connection, recording_id: int, node_id: int, rows: l
         c.execute("UPDATE block_time SET last_id = ?, min_ts = ?, max_ts = ?, n = ? "
                   "WHERE recording_id = ? AND first_id = ?",
                   (last_id, min(lo, prev[3]), max(hi, prev[4]), n + prev[5], recording_id, prev[0]))
+        span = max(hi, prev[4]) - min(lo, prev[3])
         rows = rows[1:]
+    else:
+        span = 0
     if rows:
         c.executemany("INSERT INTO block_time (recording_id, first_id, last_id, node_id, min_ts, "
                       "max_ts, n) VALUES (?, ?, ?, ?, ?, ?, ?)",
                       [(recording_id, a, b, node_id, mn, mx, k) for a, b, mn, mx, k in rows])
+        span = max(span, max(mx - mn for _, _, mn, mx, _ in rows))
+    c.execute("INSERT INTO time_spans (recording_id, span) VALUES (?, ?) ON CONFLICT (recording_id) "
+              "DO UPDATE SET span = max(span, excluded.span)", (recording_id, span))
 
 
-def build_times(c: sqlite3.Connection, lo: int, hi: int, chunk: int = SPAN) -> None:
+def build_times(c: sqlite3.Connection, lo: int, hi: int, chunk: int = 4096) -> None:
     """Time block rows for the events with ids ``lo .. hi`` already in ``events`` (a migration
     from an older schema, an imported recording): one row per run of consecutive ids of one
-    recording and node, at most ``SPAN`` ids each. Inside the caller's transaction."""
+    recording and node, at most ``ROWS`` ids each. Inside the caller's transaction."""
     start = lo
     run: list | None = None  # [recording_id, node_id, first_id, last_id, min_ts, max_ts, n]
     while start <= hi:
@@ -132,12 +150,28 @@ def window_source(recording_id: int, lo: int | None, hi: int | None,
                   node_id: int | None = None) -> tuple[str, list]:
     """A FROM item named ``e`` holding the recording's events with ``lo <= ts <= hi`` (None:
     open), optionally of one node, read through the time blocks; and its parameters."""
+    where, params = _overlap(recording_id, lo, hi, node_id)
     lo = NO_LO if lo is None else int(lo)
     hi = NO_HI if hi is None else int(hi)
-    nsql, np_ = _node_sql(node_id)
     # LIMIT -1 keeps SQLite from flattening it into the outer query (see blocks.kind_source)
-    return (f"(SELECT e.* FROM {TIME_FROM} WHERE {TIME_WHERE}{nsql} LIMIT -1) e",
-            [int(recording_id), lo, hi, lo, hi, *np_])
+    return (f"(SELECT e.* FROM {TIME_FROM} WHERE {where} AND e.ts >= ? AND e.ts <= ? LIMIT -1) e",
+            [*params, lo, hi])
+
+
+def _overlap(recording_id: int, lo: int | None, hi: int | None, node_id: int | None) -> tuple[str, list]:
+    """WHERE over ``t``: the rows that may hold events of ``lo <= ts <= hi`` — a range of
+    ``block_time_by_ts`` (a row reaching ``lo`` starts at most the recording's span before it)."""
+    where, params = ["t.recording_id = ?"], [int(recording_id)]
+    if lo is not None:
+        where.append(f"t.min_ts >= ? - {SPAN_OF} AND t.max_ts >= ?")
+        params += [int(lo), int(lo)]
+    if hi is not None:
+        where.append("t.min_ts <= ?")
+        params.append(int(hi))
+    if node_id is not None:
+        where.append("t.node_id = ?")
+        params.append(int(node_id))
+    return " AND ".join(where), params
 
 
 def time_from(lo: bool = False, hi: bool = False) -> str:
@@ -155,7 +189,7 @@ def time_where(recording_id: int, since: int | None, until: int | None, node_id:
     The caller still filters ``e.ts``."""
     where, params = ["t.recording_id = ?"], [int(recording_id)]
     for cond, value in (("t.max_ts >= ?", since), ("t.min_ts <= ?", until), ("t.node_id = ?", node_id),
-                        ("t.last_id >= ?", lo_id), ("t.first_id <= ?", hi_id)):
+                        ("t.last_id >= ?", lo_id), ("t.first_id <= ?", hi_id)):  # id order: the key
         if value is not None:
             where.append(cond)
             params.append(int(value))
@@ -163,19 +197,33 @@ def time_where(recording_id: int, since: int | None, until: int | None, node_id:
 
 
 def ts_bounds(db: Any, recording_id: int, node_id: int | None = None) -> tuple[int, int] | None:
-    """(first ts, last ts) of the recording's events (of one node), None when it has none."""
+    """(first ts, last ts) of the recording's events (of one node), None when it has none: the
+    least ``min_ts`` and the greatest ``max_ts``, both seeks on ``block_time_by_ts`` (a row
+    ending last starts at most the recording's span before the last start)."""
     nsql, np_ = _node_sql(node_id)
-    row = db.query_one(f"SELECT min(t.min_ts), max(t.max_ts) FROM block_time t WHERE t.recording_id = ?{nsql}",
-                       (int(recording_id), *np_))
-    return None if row is None or row[0] is None else (row[0], row[1])
+    rid = int(recording_id)
+    first = db.query_one(f"SELECT t.min_ts FROM block_time t WHERE t.recording_id = ?{nsql} "
+                         "ORDER BY t.min_ts LIMIT 1", (rid, *np_))
+    if first is None:
+        return None
+    top = db.query_one(f"SELECT t.min_ts FROM block_time t WHERE t.recording_id = ?{nsql} "
+                       "ORDER BY t.min_ts DESC LIMIT 1", (rid, *np_))[0]
+    last = db.query_one(f"SELECT max(t.max_ts) FROM block_time t WHERE t.recording_id = ? "
+                        f"AND t.min_ts >= ?{nsql}", (rid, top - span(db, rid), *np_))[0]
+    return first[0], last
 
 
 def id_bounds(db: Any, recording_id: int) -> tuple[int, int] | None:
     """(lowest, highest) event id of the recording, None when it has none: a rowid range that
-    holds all its events (and those of recordings written at the same time)."""
-    row = db.query_one("SELECT min(first_id), max(last_id) FROM block_time WHERE recording_id = ?",
-                       (int(recording_id),))
-    return None if row is None or row[0] is None else (row[0], row[1])
+    holds all its events (and those of recordings written at the same time). Two seeks on the
+    key (a recording's rows never overlap)."""
+    lo = db.query_one("SELECT first_id FROM block_time WHERE recording_id = ? ORDER BY first_id LIMIT 1",
+                      (int(recording_id),))
+    if lo is None:
+        return None
+    hi = db.query_one("SELECT last_id FROM block_time WHERE recording_id = ? ORDER BY first_id DESC LIMIT 1",
+                      (int(recording_id),))
+    return lo[0], hi[0]
 
 
 def id_range(db: Any, recording_id: int) -> tuple[int, int]:
@@ -201,26 +249,68 @@ def last_at_or_before(db: Any, recording_id: int, ts: int, columns: str = "e.id"
     return _nearest(db, recording_id, ts, columns, node_id, where, params, order, False)
 
 
+def _rows(db: Any, recording_id: int, start: int, stop: int | None, node_id: int | None,
+          backward: bool, page: int = 32) -> Iterator[tuple[int, int, int, int, int]]:
+    """The recording's rows ``(first_id, last_id, min_ts, max_ts, n)`` with ``min_ts`` from
+    ``start`` towards ``stop`` (None: to the end), in ``min_ts`` order (descending when
+    ``backward``), read lazily a page at a time along ``block_time_by_ts``."""
+    nsql, np_ = _node_sql(node_id)
+    op, way = ("<", "DESC") if backward else (">", "ASC")
+    bound = "" if stop is None else (" AND t.min_ts >= ?" if backward else " AND t.min_ts <= ?")
+    bp = [] if stop is None else [int(stop)]
+    key: tuple | None = None
+    while True:
+        if key is None:
+            cond, cp = ("t.min_ts <= ?" if backward else "t.min_ts >= ?"), [int(start)]
+        else:
+            cond, cp = f"(t.min_ts, t.first_id) {op} (?, ?)", list(key)
+        rows = db.query(f"SELECT t.first_id, t.last_id, t.min_ts, t.max_ts, t.n FROM block_time t "
+                        f"WHERE t.recording_id = ? AND {cond}{bound}{nsql} "
+                        f"ORDER BY t.min_ts {way}, t.first_id {way} LIMIT ?",
+                        (int(recording_id), *cp, *bp, *np_, page))
+        yield from rows
+        if len(rows) < page:
+            return
+        key = (rows[-1][2], rows[-1][0])
+        page = min(page * 2, 1024)
+
+
+def span(db: Any, recording_id: int) -> int:
+    """The greatest ``max_ts - min_ts`` of the recording's rows (0 when it has none)."""
+    row = db.query_one("SELECT coalesce((SELECT span FROM time_spans WHERE recording_id = ?1), "
+                       "(SELECT max(max_ts - min_ts) FROM block_time WHERE recording_id = ?1), 0)",
+                       (int(recording_id),))
+    return row[0]
+
+
 def _nearest(db: Any, recording_id: int, ts: int, columns: str, node_id: int | None, where: str,
              params: tuple, order: tuple[str, ...], forward: bool) -> tuple | None:
-    nsql, np_ = _node_sql(node_id)
     extra = f" AND {where}" if where else ""
     k = len(order)
-    if forward:
-        blocks = db.query(f"SELECT t.first_id, t.last_id, t.min_ts FROM block_time t WHERE t.recording_id = ? "
-                          f"AND t.max_ts >= ?{nsql} ORDER BY t.min_ts", (int(recording_id), int(ts), *np_))
+    reach = span(db, recording_id)
+    ts = int(ts)
+    if forward:  # rows in min_ts order from the earliest that can reach ts
+        rows = _rows(db, recording_id, ts - reach, None, node_id, False)
         sql = (f"SELECT {', '.join(order)}, {columns} FROM events e WHERE e.id BETWEEN ? AND ? "
                f"AND e.ts >= ?{extra} ORDER BY {', '.join(order)} LIMIT 1")
-    else:
-        blocks = db.query(f"SELECT t.first_id, t.last_id, t.max_ts FROM block_time t WHERE t.recording_id = ? "
-                          f"AND t.min_ts <= ?{nsql} ORDER BY t.max_ts DESC", (int(recording_id), int(ts), *np_))
+    else:  # rows in descending min_ts order from ts
+        rows = _rows(db, recording_id, ts, None, node_id, True)
         sql = (f"SELECT {', '.join(order)}, {columns} FROM events e WHERE e.id BETWEEN ? AND ? "
                f"AND e.ts <= ?{extra} ORDER BY {' DESC, '.join(order)} DESC LIMIT 1")
     best: tuple | None = None
-    for first_id, last_id, edge in blocks:
-        if best is not None and (edge > best[0] if forward else edge < best[0]):
-            break  # no event of this block or a later one comes before the best
-        row = db.query_one(sql, (first_id, last_id, int(ts), *params))
+    for first_id, last_id, min_ts, max_ts, _n in rows:
+        if forward:
+            if best is not None and min_ts > best[0]:
+                break  # this row and every later one start after the best event
+            if max_ts < ts:
+                continue
+        else:
+            # (the first row holds an event at or before ts: its least one)
+            if best is not None and min_ts + reach < best[0]:
+                break  # this row and every earlier one end before the best event
+            if best is not None and max_ts < best[0]:
+                continue
+        row = db.query_one(sql, (first_id, last_id, ts, *params))
         if row is not None and (best is None or (row[:k] < best[:k] if forward else row[:k] > best[:k])):
             best = row
     return None if best is None else tuple(best[k:])
@@ -241,29 +331,32 @@ def time_slices(db: Any, recording_id: int, lo: int | None = None, hi: int | Non
     backwards), each holding about ``size`` events (the first about ``first``), cut at block
     bounds: the events of a time-ordered walk, read interval by interval, each interval sorted
     alone. An interval never splits one ts value."""
-    nsql, np_ = _node_sql(node_id)
     lo = NO_LO if lo is None else int(lo)
     hi = NO_HI if hi is None else int(hi)
     if lo > hi:
         return
-    key = "t.max_ts" if backward else "t.min_ts"
-    rows = db.query(f"SELECT {key}, t.n FROM block_time t WHERE t.recording_id = ? AND t.max_ts >= ? "
-                    f"AND t.min_ts <= ?{nsql} ORDER BY {key} {'DESC' if backward else ''}",
-                    (int(recording_id), lo, hi, *np_))
-    if not rows:
-        return
+    reach = span(db, recording_id)
+    early = NO_LO if lo == NO_LO else lo - reach  # the earliest start of a row reaching lo
+    if backward:
+        rows = _rows(db, recording_id, hi, early, node_id, True)
+    else:
+        rows = _rows(db, recording_id, early, None if hi == NO_HI else hi, node_id, False)
     want = size if first is None else max(1, first)
-    got = 0
+    got, seen = 0, False
     cut = hi if backward else lo  # the open end of the next interval
-    for edge, n in rows:
-        # a block starting (ending) beyond the events gathered so far opens the next interval
-        if got >= want and (edge > cut if not backward else edge < cut):
+    for _first, _last, edge, max_ts, n in rows:
+        if max_ts < lo:
+            continue
+        seen = True
+        # a row starting beyond the events gathered so far opens the next interval
+        if got >= want and (edge < cut and edge >= lo if backward else edge > cut):
             if backward:
-                yield Slice(max(lo, edge + 1), cut)
+                yield Slice(edge + 1, cut)
                 cut = edge
             else:
-                yield Slice(cut, min(hi, edge - 1))
+                yield Slice(cut, edge - 1)
                 cut = edge
             got, want = 0, size
         got += n
-    yield Slice(lo, cut) if backward else Slice(cut, hi)
+    if seen:
+        yield Slice(lo, cut) if backward else Slice(cut, hi)

@@ -205,8 +205,8 @@ def test_consecutive_small_batches_share_a_row(store):
         flush(w, node, b)  # one event per batch, as a slow capture sends them
     w.finish("stopped")
     rows = store.db.query_one("SELECT count(*) FROM block_time WHERE recording_id = ?", (w.id,))[0]
-    # 900 consecutive ids of one node: one row (< SPAN ids), unless rows are kept per batch
-    assert rows == (1 if timeblocks.MERGE > 1 else 900)
+    # 900 consecutive ids of one node: a row per ROWS ids, unless rows are kept per batch
+    assert rows == (-(-900 // timeblocks.ROWS) if timeblocks.MERGE > 1 else 900)
     check_seeks(store, w.id)
     check_readers(store, w.id)
 
