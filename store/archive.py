@@ -58,7 +58,7 @@ _TABLES = {
     # export; an import rebuilds them from the events
     "block_procs": ("node_id, pid, first_id, last_id, n", "node_id IN (SELECT id FROM src.nodes WHERE recording_id = ?)"),
     "block_kinds": ("recording_id, kind, aux, first_id, last_id, n", "recording_id = ?"),
-    "block_time": ("recording_id, first_id, last_id, node_id, min_ts, max_ts, n", "recording_id = ?"),
+    "block_time": ("recording_id, first_id, last_id, node_id, min_ts, max_ts, n, ordered", "recording_id = ?"),
     "time_spans": ("recording_id, span", "recording_id = ?"),
 }
 

@@ -8,8 +8,8 @@ Gaps in the window come along, capped, so a viewer can show where events were dr
 instead of an innocent-looking empty stretch.
 
 A window of more than ``EXACT_MAX`` events is counted *by position*, from the block index
-(store/blocks.py): the window and the bucket boundaries are mapped to event ids (one seek each
-through the time blocks, store/timeblocks.py), lanes and their totals come from the per-process blocks over that id
+(store/blocks.py): the window and the bucket boundaries are mapped to event ids (one walk over
+the time blocks, store/timeblocks.py), lanes and their totals come from the per-process blocks over that id
 range (a block's count ``n``; only blocks straddling the range's ends are read), and each
 lane's blocks are placed between the boundary ids (a block straddling a boundary is read, up
 to ``STRADDLE_READ_MAX`` rows in all; past that its count is split in proportion to its ids on
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from .blocks import KIND_FROM, PROC_FROM, kind_where, reach
 from .events import ProcessInfo
 from .gaps import Gap
-from .timeblocks import first_at_or_after, id_bounds, ts_bounds, window_source
+from .timeblocks import first_at_or_after, first_ids_at, id_bounds, ts_bounds, window_source
 
 if TYPE_CHECKING:
     from .reader import Recording
@@ -87,16 +87,15 @@ def _first_id_at(rec: "Recording", ts: int) -> int | None:
 def _bucket_by_position(rec: "Recording", lo: int, hi: int, buckets: int, ids: tuple[int, int],
                         cells: dict[tuple[int, int], tuple[list[int], list[int]]]) -> None:
     """Counts per bucket from the block index (see the module docs): each bucket boundary is
-    mapped to the id of the first event at or after it (one seek each), then each lane's blocks
+    mapped to the id of the first event at or after it (one walk over the time blocks), then each lane's blocks
     in the window's id range are placed by id: a block between two boundaries adds its count,
     only a block that straddles a boundary has its events' ids read. Exits and exceptions
     (rare) are placed by their own time."""
     span = hi - lo + 1
     bounds: list[int] = []
     top = ids[0]
-    for i in range(1, buckets):
-        # the first time whose exact bucket, (ts - lo) * buckets // span, is i
-        found = _first_id_at(rec, lo - (-span * i // buckets))
+    # the first time whose exact bucket, (ts - lo) * buckets // span, is i: all in one walk
+    for found in first_ids_at(rec.db, rec.id, [lo - (-span * i // buckets) for i in range(1, buckets)]):
         top = max(top, found if found is not None else ids[1])
         bounds.append(top)
     budget = STRADDLE_READ_MAX

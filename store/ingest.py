@@ -224,7 +224,7 @@ class RecordingWriter:
         bp, bk = batch.blocks
         insert_blocks(c, [(n, p, lo + first, hi + first, k) for n, p, lo, hi, k in bp],
                       [(r, kd, a, lo + first, hi + first, k) for r, kd, a, lo, hi, k in bk])
-        insert_times(c, rid, node_id, [(lo + first, hi + first, a, b, k) for lo, hi, a, b, k in batch.times])
+        insert_times(c, rid, node_id, [(lo + first, hi + first, a, b, k, o) for lo, hi, a, b, k, o in batch.times])
         c.execute("UPDATE recordings SET event_count = event_count + ?, dropped_count = "
                   "dropped_count + ? WHERE id = ?", (count, dropped, rid))
         return count, stored
@@ -358,7 +358,7 @@ class RecordingWriter:
             c.execute(_INSERT_EVENTS, (eid, self.id, node_id, int(EventKind.MARK), 0, int(ts), 0, 0, 0,
                                        bytes(term_bytes)))
             insert_blocks(c, [(node_id, 0, eid, eid, 1)], [(self.id, int(EventKind.MARK), 0, eid, eid, 1)])
-            insert_times(c, self.id, node_id, [(eid, eid, int(ts), int(ts), 1)])
+            insert_times(c, self.id, node_id, [(eid, eid, int(ts), int(ts), 1, 1)])
             c.execute("UPDATE recordings SET event_count = event_count + 1 WHERE id = ?", (self.id,))
         return eid
 

@@ -42,17 +42,22 @@ CREATE TABLE IF NOT EXISTS block_time (
     min_ts        INTEGER NOT NULL,
     max_ts        INTEGER NOT NULL,
     n             INTEGER NOT NULL,
+    ordered       INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (recording_id, first_id)
 ) WITHOUT ROWID;
 
-CREATE INDEX IF NOT EXISTS block_time_by_ts ON block_time (recording_id, min_ts);
+CREATE INDEX IF NOT EXISTS block_time_by_ts ON block_time (recording_id, min_ts, last_id, max_ts, node_id,
+                                                           ordered, n);
 
 CREATE TABLE IF NOT EXISTS time_spans (
     recording_id  INTEGER PRIMARY KEY,
     span          INTEGER NOT NULL
 );
 """
-"""``block_time_by_ts`` walks a recording's rows in ``min_ts`` order from any ts;
+"""``ordered`` is 1 when the row's ts never decrease with id (nearly always: one node's batch
+arrives in time order), so a seek inside it reads the row in id order and stops at its first
+hit instead of sorting the row. ``block_time_by_ts`` walks a recording's rows in ``min_ts``
+order from any ts and covers what a seek reads of them (no lookup of the row itself);
 ``time_spans`` holds the greatest ``max_ts - min_ts`` of a recording's rows, which bounds how
 far back a row that reaches a ts can start (``min_ts >= ts - span``)."""
 
@@ -74,42 +79,49 @@ NO_LO = -(1 << 63)
 NO_HI = (1 << 63) - 1
 
 
-def batch_times(tss: Any, first: int) -> list[tuple[int, int, int, int, int]]:
-    """Time block rows ``(first_id, last_id, min_ts, max_ts, n)`` of one batch, given its ts
-    column (a numpy array or a list, ids ``first, first + 1, …``): one per ``ROWS`` ids."""
+def batch_times(tss: Any, first: int) -> list[tuple[int, int, int, int, int, int]]:
+    """Time block rows ``(first_id, last_id, min_ts, max_ts, n, ordered)`` of one batch, given
+    its ts column (a numpy array or a list, ids ``first, first + 1, …``): one per ``ROWS`` ids;
+    ``ordered`` is 1 when the row's ts never decrease with id."""
     import numpy as np
 
     ts = np.asarray(tss, dtype=np.int64)
+    down = np.flatnonzero(ts[1:] < ts[:-1])  # i: ts[i + 1] < ts[i]
     out = []
     for start in range(0, len(ts), ROWS):
         part = ts[start:start + ROWS]
-        out.append((first + start, first + start + len(part) - 1, int(part.min()), int(part.max()),
-                    len(part)))
+        stop = start + len(part) - 1  # a decrease inside the row: some i with start <= i < stop
+        at = int(np.searchsorted(down, start))
+        ordered = int(at == len(down) or down[at] >= stop)
+        out.append((first + start, first + stop, int(part.min()), int(part.max()), len(part), ordered))
     return out
 
 
 def insert_times(c: sqlite3.Connection, recording_id: int, node_id: int, rows: list) -> None:
-    """Store time block rows ``(first_id, last_id, min_ts, max_ts, n)`` of one node's events
-    (inside the caller's transaction). The first one extends the recording's last row when it
-    directly follows it on the same node and the merged row spans at most ``MERGE`` ids."""
+    """Store time block rows ``(first_id, last_id, min_ts, max_ts, n, ordered)`` of one node's
+    events (inside the caller's transaction). The first one extends the recording's last row
+    when it directly follows it on the same node and the merged row spans at most ``MERGE`` ids
+    (still ordered when both are and the new one starts at or after the old one's end)."""
     if not rows:
         return
-    first_id, last_id, lo, hi, n = rows[0]
-    prev = c.execute("SELECT first_id, last_id, node_id, min_ts, max_ts, n FROM block_time "
+    first_id, last_id, lo, hi, n, ordered = rows[0]
+    prev = c.execute("SELECT first_id, last_id, node_id, min_ts, max_ts, n, ordered FROM block_time "
                      "WHERE recording_id = ? ORDER BY first_id DESC LIMIT 1", (recording_id,)).fetchone()
     if prev is not None and prev[1] + 1 == first_id and prev[2] == node_id and last_id - prev[0] < MERGE:
-        c.execute("UPDATE block_time SET last_id = ?, min_ts = ?, max_ts = ?, n = ? "
+        # an ordered row starts with its least ts
+        merged = int(bool(ordered and prev[6] and prev[4] <= lo))
+        c.execute("UPDATE block_time SET last_id = ?, min_ts = ?, max_ts = ?, n = ?, ordered = ? "
                   "WHERE recording_id = ? AND first_id = ?",
-                  (last_id, min(lo, prev[3]), max(hi, prev[4]), n + prev[5], recording_id, prev[0]))
+                  (last_id, min(lo, prev[3]), max(hi, prev[4]), n + prev[5], merged, recording_id, prev[0]))
         span = max(hi, prev[4]) - min(lo, prev[3])
         rows = rows[1:]
     else:
         span = 0
     if rows:
         c.executemany("INSERT INTO block_time (recording_id, first_id, last_id, node_id, min_ts, "
-                      "max_ts, n) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                      [(recording_id, a, b, node_id, mn, mx, k) for a, b, mn, mx, k in rows])
-        span = max(span, max(mx - mn for _, _, mn, mx, _ in rows))
+                      "max_ts, n, ordered) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                      [(recording_id, a, b, node_id, mn, mx, k, o) for a, b, mn, mx, k, o in rows])
+        span = max(span, max(r[3] - r[2] for r in rows))
     c.execute("INSERT INTO time_spans (recording_id, span) VALUES (?, ?) ON CONFLICT (recording_id) "
               "DO UPDATE SET span = max(span, excluded.span)", (recording_id, span))
 
@@ -119,7 +131,7 @@ def build_times(c: sqlite3.Connection, lo: int, hi: int, chunk: int = 4096) -> N
     from an older schema, an imported recording): one row per run of consecutive ids of one
     recording and node, at most ``ROWS`` ids each. Inside the caller's transaction."""
     start = lo
-    run: list | None = None  # [recording_id, node_id, first_id, last_id, min_ts, max_ts, n]
+    run: list | None = None  # [recording_id, node_id, first_id, last_id, min_ts, max_ts, n, ordered, ts]
     while start <= hi:
         stop = min(start + chunk - 1, hi)
         for eid, rid, node, ts in c.execute("SELECT id, recording_id, node_id, ts FROM events "
@@ -130,13 +142,15 @@ def build_times(c: sqlite3.Connection, lo: int, hi: int, chunk: int = 4096) -> N
                 run[4] = min(run[4], ts)
                 run[5] = max(run[5], ts)
                 run[6] += 1
+                run[7] = int(run[7] and ts >= run[8])
+                run[8] = ts
                 continue
             if run is not None:
-                insert_times(c, run[0], run[1], [tuple(run[2:])])
-            run = [rid, node, eid, eid, ts, ts, 1]
+                insert_times(c, run[0], run[1], [tuple(run[2:8])])
+            run = [rid, node, eid, eid, ts, ts, 1, 1, ts]
         start = stop + 1
     if run is not None:
-        insert_times(c, run[0], run[1], [tuple(run[2:])])
+        insert_times(c, run[0], run[1], [tuple(run[2:8])])
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -249,71 +263,202 @@ def last_at_or_before(db: Any, recording_id: int, ts: int, columns: str = "e.id"
     return _nearest(db, recording_id, ts, columns, node_id, where, params, order, False)
 
 
+_SPAN = ("coalesce((SELECT span FROM time_spans WHERE recording_id = ?), "
+         "(SELECT max(max_ts - min_ts) FROM block_time WHERE recording_id = ?), 0)")
+"""The recording's span as a scalar subquery binding its id twice (see ``span``)."""
+
+PEEK = 4
+"""A seek inside an ordered row reads its first PEEK hits in id order: the best ts is the
+first one's, and unless all PEEK share it, every event of that ts is among them."""
+
+
 def _rows(db: Any, recording_id: int, start: int, stop: int | None, node_id: int | None,
-          backward: bool, page: int = 32) -> Iterator[tuple[int, int, int, int, int]]:
-    """The recording's rows ``(first_id, last_id, min_ts, max_ts, n)`` with ``min_ts`` from
-    ``start`` towards ``stop`` (None: to the end), in ``min_ts`` order (descending when
-    ``backward``), read lazily a page at a time along ``block_time_by_ts``."""
+          backward: bool, page: int = 4, *, spanned: bool = False,
+          ending: int | None = None) -> Iterator[tuple[int, int, int, int, int, int, int]]:
+    """The recording's rows ``(first_id, last_id, min_ts, max_ts, n, ordered, span)`` with
+    ``min_ts`` from ``start`` (less the recording's span when ``spanned``) towards ``stop``
+    (None: to the end) and ``max_ts >= ending`` (None: any), in ``min_ts`` order (descending
+    when ``backward``), read lazily a page at a time along ``block_time_by_ts`` (which covers
+    them); ``span`` is the recording's span (``span``), the same on every row."""
+    rid = int(recording_id)
     nsql, np_ = _node_sql(node_id)
     op, way = ("<", "DESC") if backward else (">", "ASC")
     bound = "" if stop is None else (" AND t.min_ts >= ?" if backward else " AND t.min_ts <= ?")
     bp = [] if stop is None else [int(stop)]
+    if ending is not None:
+        bound += " AND t.max_ts >= ?"
+        bp.append(int(ending))
     key: tuple | None = None
     while True:
         if key is None:
-            cond, cp = ("t.min_ts <= ?" if backward else "t.min_ts >= ?"), [int(start)]
+            cond = "t.min_ts <= ?" if backward else f"t.min_ts >= ?{f' - {_SPAN}' if spanned else ''}"
+            cp = [int(start), rid, rid] if spanned else [int(start)]
         else:
-            cond, cp = f"(t.min_ts, t.first_id) {op} (?, ?)", list(key)
-        rows = db.query(f"SELECT t.first_id, t.last_id, t.min_ts, t.max_ts, t.n FROM block_time t "
-                        f"WHERE t.recording_id = ? AND {cond}{bound}{nsql} "
-                        f"ORDER BY t.min_ts {way}, t.first_id {way} LIMIT ?",
-                        (int(recording_id), *cp, *bp, *np_, page))
+            cond, cp = f"(t.min_ts, t.last_id) {op} (?, ?)", list(key)
+        rows = db.query(f"SELECT t.first_id, t.last_id, t.min_ts, t.max_ts, t.n, t.ordered, {_SPAN} "
+                        f"FROM block_time t WHERE t.recording_id = ? AND {cond}{bound}{nsql} "
+                        f"ORDER BY t.min_ts {way}, t.last_id {way} LIMIT ?",
+                        (rid, rid, rid, *cp, *bp, *np_, page))
         yield from rows
         if len(rows) < page:
             return
-        key = (rows[-1][2], rows[-1][0])
-        page = min(page * 2, 1024)
+        key = (rows[-1][2], rows[-1][1])
+        page = min(page * 4, 1024)
 
 
 def span(db: Any, recording_id: int) -> int:
     """The greatest ``max_ts - min_ts`` of the recording's rows (0 when it has none)."""
-    row = db.query_one("SELECT coalesce((SELECT span FROM time_spans WHERE recording_id = ?1), "
-                       "(SELECT max(max_ts - min_ts) FROM block_time WHERE recording_id = ?1), 0)",
-                       (int(recording_id),))
-    return row[0]
+    return db.query_one(f"SELECT {_SPAN}", (int(recording_id), int(recording_id)))[0]
 
 
 def _nearest(db: Any, recording_id: int, ts: int, columns: str, node_id: int | None, where: str,
              params: tuple, order: tuple[str, ...], forward: bool) -> tuple | None:
     extra = f" AND {where}" if where else ""
     k = len(order)
-    reach = span(db, recording_id)
     ts = int(ts)
-    if forward:  # rows in min_ts order from the earliest that can reach ts
-        rows = _rows(db, recording_id, ts - reach, None, node_id, False)
-        sql = (f"SELECT {', '.join(order)}, {columns} FROM events e WHERE e.id BETWEEN ? AND ? "
-               f"AND e.ts >= ?{extra} ORDER BY {', '.join(order)} LIMIT 1")
+    if forward:  # rows reaching ts in min_ts order, from the earliest that can
+        rows = _rows(db, recording_id, ts, None, node_id, False, spanned=True, ending=ts)
     else:  # rows in descending min_ts order from ts
         rows = _rows(db, recording_id, ts, None, node_id, True)
-        sql = (f"SELECT {', '.join(order)}, {columns} FROM events e WHERE e.id BETWEEN ? AND ? "
-               f"AND e.ts <= ?{extra} ORDER BY {' DESC, '.join(order)} DESC LIMIT 1")
     best: tuple | None = None
-    for first_id, last_id, min_ts, max_ts, _n in rows:
+    for row in rows:
+        min_ts, max_ts, reach = row[2], row[3], row[6]
         if forward:
             if best is not None and min_ts > best[0]:
                 break  # this row and every later one start after the best event
-            if max_ts < ts:
-                continue
         else:
             # (the first row holds an event at or before ts: its least one)
             if best is not None and min_ts + reach < best[0]:
                 break  # this row and every earlier one end before the best event
             if best is not None and max_ts < best[0]:
                 continue
-        row = db.query_one(sql, (first_id, last_id, ts, *params))
-        if row is not None and (best is None or (row[:k] < best[:k] if forward else row[:k] > best[:k])):
-            best = row
+        got = _in_row(db, row, ts, columns, extra, params, order, forward)
+        if got is not None and (best is None or (got[:k] < best[:k] if forward else got[:k] > best[:k])):
+            best = got
     return None if best is None else tuple(best[k:])
+
+
+def _in_row(db: Any, row: tuple, ts: int, columns: str, extra: str, params: tuple,
+            order: tuple[str, ...], forward: bool) -> tuple | None:
+    """``order`` then ``columns`` of the first event (last, backwards) in ``order`` of one row
+    with ts at or after (at or before) ``ts`` and ``extra``. An ordered row is read in id
+    order (backwards: descending), whose first hit has the best ts: its first ``PEEK`` hits
+    hold every event of that ts unless all of them share it; otherwise the row is sorted."""
+    first_id, last_id, ordered = row[0], row[1], row[5]
+    keys = ", ".join(order)
+    cmp, way = (">=", "ASC") if forward else ("<=", "DESC")
+    base = f"SELECT {keys}, {columns} FROM events e WHERE e.id BETWEEN ? AND ? AND e.ts {cmp} ?{extra}"
+    args = (first_id, last_id, ts, *params)
+    if ordered:
+        got = db.query(f"{base} ORDER BY e.id {way} LIMIT {PEEK}", args)
+        if not got:
+            return None
+        if len(got) < PEEK or got[-1][0] != got[0][0]:
+            k = len(order)
+            tied = [r for r in got if r[0] == got[0][0]]
+            return min(tied, key=lambda r: r[:k]) if forward else max(tied, key=lambda r: r[:k])
+    return db.query_one(f"{base} ORDER BY {', '.join(f'{c} {way}' for c in order)} LIMIT 1", args)
+
+
+BATCH = 256
+"""Ids read per statement by ``first_ids_at``."""
+
+PROBE = 6
+"""``first_ids_at`` reads the ids within PROBE of its interpolated guess."""
+
+
+def first_ids_at(db: Any, recording_id: int, edges: list[int]) -> list[int | None]:
+    """``first_at_or_after(db, recording_id, edge)`` (the id) for each of the ascending
+    ``edges``, in one walk over the recording's rows in min_ts order. An edge's answer lies in
+    the first row reaching it unless a later row starts at or before the answer's ts; when
+    that row is ordered and the next row starts after the answer, the answer is its first
+    event at or after the edge in id order, found by interpolation and bisection on the id
+    (primary key lookups, those of many edges in one statement). Any other
+    edge (rows overlapping in time, an unordered row) is answered by ``first_at_or_after``."""
+    out: list[int | None] = [None] * len(edges)
+    if not edges:
+        return out
+    rows = _rows(db, recording_id, edges[0], None, None, False, 256, spanned=True)
+    seen: list[tuple] = []  # rows read so far, min_ts order, that may still reach a later edge
+    done = False
+    plans: list[tuple[int, int, int, int | None]] = []  # (edge's index, first_id, last_id, next min_ts)
+    edge_rows: dict[int, tuple[int, int]] = {}  # edge's index -> its row's (min_ts, max_ts)
+    slow: list[int] = []
+    for at, edge in enumerate(edges):
+        edge = int(edge)
+        seen = [r for r in seen if r[3] >= edge]  # a row ending before an edge ends before the later ones
+        while not seen and not done:
+            nxt = next(rows, None)
+            if nxt is None:
+                done = True
+            elif nxt[3] >= edge:
+                seen.append(nxt)
+        if not seen:
+            continue  # no event at or after this edge (nor after any later one)
+        if len(seen) == 1 and not done:
+            nxt = next(rows, None)
+            if nxt is None:
+                done = True
+            else:
+                seen.append(nxt)
+        row = seen[0]
+        if row[5]:
+            plans.append((at, row[0], row[1], seen[1][2] if len(seen) > 1 else None))
+            edge_rows[at] = (row[2], row[3])
+        else:
+            slow.append(at)
+    # a search in every planned row at once (ts never decrease with id there): the answer is
+    # the first id whose ts reaches the edge; each round reads a few ids of every open bracket,
+    # one statement per BATCH of them
+    known: dict[int, int] = {}  # id -> ts
+    open_: dict[int, list[int]] = {}  # edge's index -> [L, H]: ts(L) < edge <= ts(H)
+    found: dict[int, tuple[int, int]] = {}  # edge's index -> (id, ts)
+    for at, first, last, _ in plans:
+        lo_ts, hi_ts = edge_rows[at]
+        if lo_ts >= edges[at]:
+            found[at] = (first, lo_ts)  # an ordered row starts with its least ts
+        else:
+            known[first], known[last] = lo_ts, hi_ts
+            open_[at] = [first, last]
+    rounds = 0
+    while open_:
+        probes: dict[int, range] = {}
+        for at, (lo, hi) in open_.items():
+            if rounds % 2 == 0:  # interpolate (ts are nearly linear in id), read around the guess
+                guess = lo + (edges[at] - known[lo]) * (hi - lo) // max(1, known[hi] - known[lo])
+                probes[at] = range(max(lo + 1, guess - PROBE), min(hi, guess + PROBE + 1))
+            else:  # halve: at most twice the rounds of a bisection
+                probes[at] = range((lo + hi) // 2, (lo + hi) // 2 + 1)
+        ids = sorted({i for r in probes.values() for i in r} - known.keys())
+        for start in range(0, len(ids), BATCH):
+            part = ids[start:start + BATCH]
+            known.update(db.query(f"SELECT id, ts FROM events WHERE id IN ({','.join('?' * len(part))})", part))
+        for at in list(open_):
+            lo, hi = open_[at]
+            edge = edges[at]
+            for i in probes[at]:
+                ts = known[i]
+                if ts < edge:
+                    lo = i
+                else:
+                    hi = i
+                    break
+            if hi - lo == 1:
+                found[at] = (hi, known[hi])
+                del open_[at]
+            else:
+                open_[at] = [lo, hi]
+        rounds += 1
+    for at, _first, _last, later in plans:
+        hit = found.get(at)
+        if hit is not None and (later is None or later > hit[1]):
+            out[at] = hit[0]
+        else:
+            slow.append(at)
+    for at in slow:
+        row = first_at_or_after(db, recording_id, edges[at])
+        out[at] = row[0] if row else None
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,8 +480,7 @@ def time_slices(db: Any, recording_id: int, lo: int | None = None, hi: int | Non
     hi = NO_HI if hi is None else int(hi)
     if lo > hi:
         return
-    reach = span(db, recording_id)
-    early = NO_LO if lo == NO_LO else lo - reach  # the earliest start of a row reaching lo
+    early = NO_LO if lo == NO_LO else lo - span(db, recording_id)  # the earliest start of a row reaching lo
     if backward:
         rows = _rows(db, recording_id, hi, early, node_id, True)
     else:
@@ -344,7 +488,7 @@ def time_slices(db: Any, recording_id: int, lo: int | None = None, hi: int | Non
     want = size if first is None else max(1, first)
     got, seen = 0, False
     cut = hi if backward else lo  # the open end of the next interval
-    for _first, _last, edge, max_ts, n in rows:
+    for _first, _last, edge, max_ts, n, _ordered, _span in rows:
         if max_ts < lo:
             continue
         seen = True
