@@ -16,7 +16,7 @@ from .clocks import common_ns
 from .errors import RecordingNotFound
 from .events import Event
 from .reader import EVENT_COLUMNS, EventList
-from .timeblocks import first_at_or_after, last_at_or_before
+from .timeblocks import first_at_or_after, last_at_or_before, neighbour
 
 _ORDER = ("e.ts", "e.uniq", "e.id")
 """A node's own order of its events."""
@@ -79,10 +79,9 @@ def step(rec: "Recording", event: Event, direction: int = 1, scope: str = "recor
     elif len(rec.context.nodes) > 1:
         return _step_across_nodes(rec, event, nxt)
     else:
-        near = first_at_or_after if nxt else last_at_or_before  # through the time blocks
-        row = near(rec.db, rec.id, event.ts, qualified(EVENT_COLUMNS), node_id=event.node_id,
-                   where=f"(e.ts, e.uniq, e.id) {op} (?, ?, ?)", params=(event.ts, event.uniq, event.id),
-                   order=_ORDER)
+        # through the time blocks, the event's own row first
+        row = neighbour(rec.db, rec.id, (event.id, event.node_id, event.ts, event.uniq),
+                        qualified(EVENT_COLUMNS), nxt)
     return rec.events_from_rows([row])[0] if row else None
 
 

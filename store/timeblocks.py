@@ -360,6 +360,70 @@ def _in_row(db: Any, row: tuple, ts: int, columns: str, extra: str, params: tupl
     return db.query_one(f"{base} ORDER BY {', '.join(f'{c} {way}' for c in order)} LIMIT 1", args)
 
 
+_SPAN1 = ("coalesce((SELECT span FROM time_spans WHERE recording_id = ?1), "
+          "(SELECT max(max_ts - min_ts) FROM block_time WHERE recording_id = ?1), 0)")
+
+NEAR = 4
+"""``neighbour`` reads this many events of the event's own row around it."""
+
+
+def neighbour(db: Any, recording_id: int, event: tuple[int, int, int, int], columns: str,
+              forward: bool) -> tuple | None:
+    """``columns`` of the event of the same node next to ``event`` = ``(id, node_id, ts, uniq)``
+    in ``(ts, uniq, id)`` order (before it when not ``forward``), None at the end: the answer
+    of ``first_at_or_after`` (``last_at_or_before``) with that order. One statement when the
+    event's row is ordered, holds the answer among the few events around the event, and no
+    other row of the node reaches between the event and that row's end (start); otherwise
+    through ``first_at_or_after`` / ``last_at_or_before``."""
+    eid, node_id, ts, uniq = (int(x) for x in event)
+    if forward:
+        lo, hi, a, b, way = "?3", "r.max_ts", "max(?2 - 1, r.first_id)", "r.last_id", "ASC"
+    else:
+        lo, hi, a, b, way = "r.min_ts", "?3", "r.first_id", "min(?2 + 1, r.last_id)", "DESC"
+    rows = db.query(
+        "WITH r AS (SELECT first_id, last_id, min_ts, max_ts, ordered, node_id FROM block_time "
+        "WHERE recording_id = ?1 AND first_id <= ?2 ORDER BY first_id DESC LIMIT 1), "
+        "s AS (SELECT r.first_id, r.last_id, r.ordered AND r.node_id = ?4 AND r.last_id >= ?2 AND NOT EXISTS "
+        f"(SELECT 1 FROM block_time t WHERE t.recording_id = ?1 AND t.min_ts >= {lo} - {_SPAN1} "
+        f"AND t.min_ts <= {hi} AND t.max_ts >= {lo} AND t.node_id = ?4 AND t.first_id != r.first_id) AS ok, "
+        f"{a} AS a, {b} AS b FROM r) "
+        f"SELECT (SELECT ok FROM s), (SELECT first_id FROM s), (SELECT last_id FROM s), e.ts, e.uniq, e.id, "
+        f"{columns} FROM events e WHERE e.id BETWEEN (SELECT a FROM s) AND (SELECT b FROM s) "
+        f"ORDER BY e.id {way} LIMIT ?5",
+        (int(recording_id), eid, ts, node_id, NEAR))
+    got = _near_in_row(rows, eid, ts, uniq, forward)
+    if got is not False:
+        return got
+    near = first_at_or_after if forward else last_at_or_before
+    return near(db, recording_id, ts, columns, node_id=node_id,
+                where=f"(e.ts, e.uniq, e.id) {'>' if forward else '<'} (?, ?, ?)", params=(ts, uniq, eid),
+                order=("e.ts", "e.uniq", "e.id"))
+
+
+def _near_in_row(rows: list[tuple], eid: int, ts: int, uniq: int, forward: bool) -> tuple | None | bool:
+    """``neighbour``'s answer from the events around the event in its row (rows of its
+    statement, in id order away from the row's start when ``forward``), or False when they
+    cannot tell."""
+    if not rows or not rows[0][0]:
+        return False
+    at = next((i for i, r in enumerate(rows) if r[5] == eid), None)
+    if at is None or at > 1 or (at == 1 and rows[0][3] == ts):
+        return False  # the event not found, or an event of its ts on the other side of it
+    key = (ts, uniq, eid)
+    # past the event, ts only move away from its ts: the best ts is the first qualifying one
+    hits = [r for r in rows[at + 1:] if (r[3:6] > key if forward else r[3:6] < key)]
+    edge = rows[0][2] if forward else rows[0][1]  # the row's last (first) id
+    reached = rows[-1][5] == edge
+    if not hits:
+        return False  # the answer, if any, lies in another row
+    best_ts = hits[0][3]
+    if not (reached or rows[-1][3] != best_ts):
+        return False  # more events of that ts may follow
+    tied = [r for r in hits if r[3] == best_ts]
+    pick = min(tied, key=lambda r: r[3:6]) if forward else max(tied, key=lambda r: r[3:6])
+    return tuple(pick[6:])
+
+
 BATCH = 256
 """Ids read per statement by ``first_ids_at``."""
 
