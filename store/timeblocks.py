@@ -432,8 +432,18 @@ PROBE = 6
 
 
 def first_ids_at(db: Any, recording_id: int, edges: list[int]) -> list[int | None]:
-    """``first_at_or_after(db, recording_id, edge)`` (the id) for each of the ascending
-    ``edges``, in one walk over the recording's rows in min_ts order. An edge's answer lies in
+    """``first_at_or_after(db, recording_id, edge)`` (the id) for each of ``edges``, in one
+    walk over the recording's rows in min_ts order (``_first_ids_ascending``)."""
+    edges = [int(e) for e in edges]
+    if all(a <= b for a, b in zip(edges, edges[1:])):
+        return _first_ids_ascending(db, recording_id, edges)
+    order = sorted(set(edges))
+    got = dict(zip(order, _first_ids_ascending(db, recording_id, order)))
+    return [got[e] for e in edges]
+
+
+def _first_ids_ascending(db: Any, recording_id: int, edges: list[int]) -> list[int | None]:
+    """``first_ids_at`` of ascending ``edges``. An edge's answer lies in
     the first row reaching it unless a later row starts at or before the answer's ts; when
     that row is ordered and the next row starts after the answer, the answer is its first
     event at or after the edge in id order, found by interpolation and bisection on the id
@@ -449,7 +459,6 @@ def first_ids_at(db: Any, recording_id: int, edges: list[int]) -> list[int | Non
     edge_rows: dict[int, tuple[int, int]] = {}  # edge's index -> its row's (min_ts, max_ts)
     slow: list[int] = []
     for at, edge in enumerate(edges):
-        edge = int(edge)
         seen = [r for r in seen if r[3] >= edge]  # a row ending before an edge ends before the later ones
         while not seen and not done:
             nxt = next(rows, None)

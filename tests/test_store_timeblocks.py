@@ -27,7 +27,8 @@ from elixir_scope.store.schema import SCHEMA_VERSION
 from elixir_scope.store import timeblocks
 from elixir_scope.store.stepping import step
 from elixir_scope.store.timeblocks import (
-    first_at_or_after, id_bounds, last_at_or_before, time_slices, ts_bounds, window_source,
+    first_at_or_after, first_ids_at, id_bounds, last_at_or_before, neighbour, time_slices, ts_bounds,
+    window_source,
 )
 from support.nodes import start_node
 from support.query_records import Batch, flush, new_recording
@@ -67,6 +68,15 @@ def check_seeks(store, rid: int) -> None:
     assert id_bounds(db, rid) == ((ids[0], ids[-1]) if ids else None)
     assert (db.query_one("SELECT coalesce(sum(n), 0) FROM block_time WHERE recording_id = ?", (rid,))[0]
             == len(everything))
+    # a row is flagged ordered exactly when its ts never decrease with id
+    for first, last, ordered in db.query("SELECT first_id, last_id, ordered FROM block_time "
+                                         "WHERE recording_id = ?", (rid,)):
+        tss = [r[0] for r in db.query("SELECT ts FROM events WHERE id BETWEEN ? AND ? ORDER BY id", (first, last))]
+        assert ordered == int(tss == sorted(tss)), (first, last, tss)
+    # the batched seek of density's bucket edges: the same answers as one seek per edge
+    pts = probes(everything)
+    assert first_ids_at(db, rid, pts) == [
+        next((e[1] for e in everything if e[0] >= t), None) for t in pts]
     for node in [None, *nodes]:
         evs = scan(store, rid, node)
         assert ts_bounds(db, rid, node) == ((evs[0][0], evs[-1][0]) if evs else None)
@@ -122,6 +132,12 @@ def check_readers(store, rid: int) -> None:
         nxt, prev = step(r, ev, 1), step(r, ev, -1)
         assert (nxt.id if nxt else None) == (order[i + 1][1] if i + 1 < len(order) else None)
         assert (prev.id if prev else None) == (order[i - 1][1] if i else None)
+    # the seek from an event's own row (stepping's), at every event (a sample of big ones)
+    for i in range(0, len(order), max(1, len(order) // 700)):
+        ts, eid, node, uniq = order[i]
+        assert neighbour(r.db, rid, (eid, node, ts, uniq), "e.id", True) == (
+            (order[i + 1][1],) if i + 1 < len(order) else None)
+        assert neighbour(r.db, rid, (eid, node, ts, uniq), "e.id", False) == ((order[i - 1][1],) if i else None)
     want = [e[1] for e in everything]
     seen, cursor = [], None
     while True:
@@ -150,6 +166,27 @@ def test_out_of_order_ts_and_ties_within_batches(store):
             flush(w, node, b)
     flush(w, node, b)
     w.finish("stopped")
+    check_seeks(store, w.id)
+    check_readers(store, w.id)
+
+
+def test_ordered_rows_with_runs_of_equal_ts(store):
+    """Every row ordered (ts never decrease with id) but runs of equal ts, some across batch
+    and row bounds, and uniq not in id order within a run: the seeks that read an ordered row
+    in id order must still pick the least (ts, uniq, id)."""
+    w, node, b = new_recording(store, "runs")
+    f = b.mfa("MyApp.W", "run", 1)
+    pids = [b.pid(100 + i) for i in range(3)]
+    for i in range(2600):
+        b.call(pids[i % 3], f, [i], dt_ns=0 if i % 7 else 1000)  # runs of 7 events of one ts
+        if i % 129 == 128:
+            flush(w, node, b)
+    flush(w, node, b)
+    # uniq against id order inside the runs: the node's own order is (ts, uniq, id)
+    w.finish("stopped")
+    with store.db.write("test") as c:
+        c.execute("UPDATE events SET uniq = 1000000 - id WHERE recording_id = ? AND id % 3 = 0", (w.id,))
+    assert store.db.query_one("SELECT min(ordered) FROM block_time WHERE recording_id = ?", (w.id,))[0] == 1
     check_seeks(store, w.id)
     check_readers(store, w.id)
 
