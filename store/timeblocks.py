@@ -536,19 +536,24 @@ def _first_ids_ascending(db: Any, recording_id: int, edges: list[int]) -> list[i
 
 @dataclass(frozen=True, slots=True)
 class Slice:
-    """A ts interval ``lo .. hi`` (bounds included) of a time-ordered walk."""
+    """A ts interval ``lo .. hi`` (bounds included) of a time-ordered walk; ``ids``: an id
+    range holding all its events, in (ts, id) order when read in id order (None: unknown)."""
 
     lo: int
     hi: int
+    ids: tuple[int, int] | None = None
 
 
 def time_slices(db: Any, recording_id: int, lo: int | None = None, hi: int | None = None, *,
                 size: int = 5000, first: int | None = None, backward: bool = False,
                 node_id: int | None = None) -> Iterator[Slice]:
     """Consecutive disjoint ts intervals covering ``lo .. hi`` (None: open), in ts order (or
-    backwards), each holding about ``size`` events (the first about ``first``), cut at block
-    bounds: the events of a time-ordered walk, read interval by interval, each interval sorted
-    alone. An interval never splits one ts value."""
+    backwards), each holding about ``size`` events (the first about ``first``, the next ones
+    four times their previous one up to ``size``), cut at block bounds: the events of a
+    time-ordered walk, read interval by interval, each interval sorted alone. An interval never
+    splits one ts value. Walking forward, an interval whose rows are ordered, follow each other
+    in ids and in ts (each ends at or before the next one starts) and that no earlier row
+    reaches carries their id range: read in id order, its events need no sort."""
     lo = NO_LO if lo is None else int(lo)
     hi = NO_HI if hi is None else int(hi)
     if lo > hi:
@@ -561,19 +566,33 @@ def time_slices(db: Any, recording_id: int, lo: int | None = None, hi: int | Non
     want = size if first is None else max(1, first)
     got, seen = 0, False
     cut = hi if backward else lo  # the open end of the next interval
-    for _first, _last, edge, max_ts, n, _ordered, _span in rows:
+    reached = NO_LO  # forward: the greatest max_ts of the earlier intervals' rows
+    top = NO_LO  # forward: the greatest max_ts of this interval's rows
+    chain: list | None = None  # forward: [first_id, last_id, max_ts] of this interval's rows, None: not a chain
+    for first_id, last_id, edge, max_ts, n, ordered, _span in rows:
         if max_ts < lo:
             continue
-        seen = True
         # a row starting beyond the events gathered so far opens the next interval
         if got >= want and (edge < cut and edge >= lo if backward else edge > cut):
             if backward:
                 yield Slice(edge + 1, cut)
                 cut = edge
             else:
-                yield Slice(cut, edge - 1)
+                yield Slice(cut, edge - 1, (chain[0], chain[1]) if chain and reached < cut else None)
+                reached, top = max(reached, top), NO_LO
                 cut = edge
-            got, want = 0, size
+                seen = False
+            got, want = 0, min(size, want * 4)  # growing: a filter may match few of them
+        if not backward:
+            if not seen:
+                chain = [first_id, last_id, max_ts] if ordered else None
+            elif chain is not None and ordered and chain[1] < first_id and chain[2] <= edge:
+                chain[1:] = [last_id, max_ts]
+            else:
+                chain = None
+            top = max(top, max_ts)
+        seen = True
         got += n
     if seen:
-        yield Slice(lo, cut) if backward else Slice(cut, hi)
+        yield (Slice(lo, cut) if backward else
+               Slice(cut, hi, (chain[0], chain[1]) if chain and reached < cut else None))

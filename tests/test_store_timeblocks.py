@@ -191,6 +191,23 @@ def test_ordered_rows_with_runs_of_equal_ts(store):
     check_readers(store, w.id)
 
 
+def test_ordered_rows_overlapping_in_time(store):
+    """Each batch in time order, but every batch starts before the previous one ended: rows
+    that are each ordered overlap, so reading several of them in id order is not time order."""
+    w, node, b = new_recording(store, "overlap")
+    f = b.mfa("MyApp.W", "run", 1)
+    pids = [b.pid(100 + i) for i in range(3)]
+    for i in range(2400):
+        b.call(pids[i % 3], f, [i], dt_ns=1000)
+        if i % 150 == 149:
+            flush(w, node, b)
+            b.t -= 90_000  # the next batch starts before this one's last events
+    flush(w, node, b)
+    w.finish("stopped")
+    check_seeks(store, w.id)
+    check_readers(store, w.id)
+
+
 def test_several_nodes_with_unrelated_clocks(store):
     w, n1, b1 = new_recording(store, "cluster", node="a@h", t0=10**15)
     n2 = w.add_node("b@h", otp_release="25", time_unit=10**9, time_offset=-(10**15))

@@ -40,6 +40,10 @@ CHANGED_SQL = (
 MAX_SQL_KEYS = 20_000
 
 
+RECORDING_TERM = "e.recording_id = ? AND e.id BETWEEN ? AND ?"
+"""A plan's first WHERE term (binding the recording id and its id range)."""
+
+
 @dataclass(slots=True)
 class StepPlan:
     """SQL for one step: `where` (joined with AND) + `params`, and the Python residual."""
@@ -209,7 +213,7 @@ class StepCompiler:
         validate_step(step, self.text)
         plan = StepPlan()
         # the recording's id range bounds every rowid walk (``events`` has no other index)
-        plan.where.append("e.recording_id = ? AND e.id BETWEEN ? AND ?")
+        plan.where.append(RECORDING_TERM)
         plan.params += [self.qc.rid, *self.qc.id_range]
         base = len(plan.where)
         if step.kinds:

@@ -15,7 +15,7 @@ from typing import Iterator
 from elixir_scope.store.app_names import first_app_name
 from elixir_scope.store.events import Event, EventKind
 
-from .compile import StepCompiler, StepPlan
+from .compile import RECORDING_TERM, StepCompiler, StepPlan
 from .context import QueryContext
 from .evaluate import evaluate
 from .fields import Row
@@ -134,11 +134,46 @@ class Engine:
         db = self.qc.db
         for part in time_slices(db, self.qc.rid, lo, hi, size=CHUNK, first=first, backward=backward):
             self.limiter.check()
+            if part.ids is not None and plan.where[0] == RECORDING_TERM:  # in time order by id: no sort
+                # the interval's id range instead of the recording's (one rowid range for SQLite)
+                own = " AND ".join(["e.recording_id = ?", *plan.where[1:]]) + where[len(plan.sql()):]
+                yield from self._id_ordered(part, cols, own, [params[0], *params[3:]], first)
+                continue
             src, sparams = window_source(self.qc.rid, part.lo, part.hi)
             rows = db.query(f"SELECT {cols}, e.ts AS okey FROM {src} WHERE {where} "
                             f"ORDER BY okey {way}, e.id {way}", sparams + params)
             if rows:
                 yield rows
+
+    def _id_ordered(self, part, cols: str, where: str, params: list, first: int) -> Iterator[list[tuple]]:
+        """The rows of one interval of ``sliced`` whose events are in time order by id
+        (``Slice.ids``): one statement walking its id range, fetched ``first`` rows, then CHUNK
+        at a time, so a page stops after its rows. The lock is held per fetch, never across a
+        yield."""
+        import sqlite3
+
+        from elixir_scope.store.errors import translate
+
+        db = self.qc.db
+        sql = (f"SELECT {cols}, e.ts AS okey FROM events e WHERE e.id BETWEEN ? AND ? AND e.ts >= ? "
+               f"AND e.ts <= ? AND {where} ORDER BY e.id")
+        try:
+            with db.lock:
+                cur = db.conn.execute(sql, [*part.ids, part.lo, part.hi, *params])
+            try:
+                size = max(1, first)
+                while True:
+                    self.limiter.check()
+                    with db.lock:
+                        rows = cur.fetchmany(size)
+                    size = CHUNK
+                    if not rows:
+                        return
+                    yield rows
+            finally:
+                cur.close()
+        except sqlite3.Error as exc:
+            raise translate(exc, "reading the store", db.path) from exc
 
     def _time_ordered_source(self, plan: StepPlan) -> str:
         """For a page: walk the time index (no sort; the page stops after its rows) unless the
