@@ -376,20 +376,22 @@ def neighbour(db: Any, recording_id: int, event: tuple[int, int, int, int], colu
     other row of the node reaches between the event and that row's end (start); otherwise
     through ``first_at_or_after`` / ``last_at_or_before``."""
     eid, node_id, ts, uniq = (int(x) for x in event)
+    # the NEAR ids from the event's predecessor on (back from its successor): contiguous in the row
     if forward:
-        lo, hi, a, b, way = "?3", "r.max_ts", "max(?2 - 1, r.first_id)", "r.last_id", "ASC"
+        lo, hi, way = "?3", "r.max_ts", "ASC"
+        a, b = "max(?2 - 1, r.first_id)", "min(max(?2 - 1, r.first_id) + ?5 - 1, r.last_id)"
     else:
-        lo, hi, a, b, way = "r.min_ts", "?3", "r.first_id", "min(?2 + 1, r.last_id)", "DESC"
+        lo, hi, way = "r.min_ts", "?3", "DESC"
+        a, b = "max(min(?2 + 1, r.last_id) - ?5 + 1, r.first_id)", "min(?2 + 1, r.last_id)"
     rows = db.query(
         "WITH r AS (SELECT first_id, last_id, min_ts, max_ts, ordered, node_id FROM block_time "
         "WHERE recording_id = ?1 AND first_id <= ?2 ORDER BY first_id DESC LIMIT 1), "
-        "s AS (SELECT r.first_id, r.last_id, r.ordered AND r.node_id = ?4 AND r.last_id >= ?2 AND NOT EXISTS "
+        "s AS MATERIALIZED (SELECT r.first_id, r.last_id, r.ordered AND r.node_id = ?4 AND r.last_id >= ?2 AND NOT EXISTS "
         f"(SELECT 1 FROM block_time t WHERE t.recording_id = ?1 AND t.min_ts >= {lo} - {_SPAN1} "
         f"AND t.min_ts <= {hi} AND t.max_ts >= {lo} AND t.node_id = ?4 AND t.first_id != r.first_id) AS ok, "
         f"{a} AS a, {b} AS b FROM r) "
-        f"SELECT (SELECT ok FROM s), (SELECT first_id FROM s), (SELECT last_id FROM s), e.ts, e.uniq, e.id, "
-        f"{columns} FROM events e WHERE e.id BETWEEN (SELECT a FROM s) AND (SELECT b FROM s) "
-        f"ORDER BY e.id {way} LIMIT ?5",
+        f"SELECT s.ok, s.first_id, s.last_id, e.ts, e.uniq, e.id, {columns} FROM s JOIN events e "
+        f"ON e.id BETWEEN s.a AND s.b ORDER BY e.id {way}",
         (int(recording_id), eid, ts, node_id, NEAR))
     got = _near_in_row(rows, eid, ts, uniq, forward)
     if got is not False:
