@@ -68,6 +68,10 @@ SPAN_OF = ("coalesce((SELECT span FROM time_spans WHERE recording_id = t.recordi
            "(SELECT max(max_ts - min_ts) FROM block_time WHERE recording_id = t.recording_id), 0)")
 """The recording's span, from ``time_spans`` (or its rows, for a file without that row)."""
 
+_SPAN1 = ("coalesce((SELECT span FROM time_spans WHERE recording_id = ?1), "
+          "(SELECT max(max_ts - min_ts) FROM block_time WHERE recording_id = ?1), 0)")
+"""The recording's span (``span``) in a statement binding its id as ``?1``."""
+
 ROWS = 256
 """A time row spans at most ROWS ids: a seek reads at most that many events per row."""
 
@@ -214,17 +218,13 @@ def ts_bounds(db: Any, recording_id: int, node_id: int | None = None) -> tuple[i
     """(first ts, last ts) of the recording's events (of one node), None when it has none: the
     least ``min_ts`` and the greatest ``max_ts``, both seeks on ``block_time_by_ts`` (a row
     ending last starts at most the recording's span before the last start)."""
-    nsql, np_ = _node_sql(node_id)
-    rid = int(recording_id)
-    first = db.query_one(f"SELECT t.min_ts FROM block_time t WHERE t.recording_id = ?{nsql} "
-                         "ORDER BY t.min_ts LIMIT 1", (rid, *np_))
-    if first is None:
-        return None
-    top = db.query_one(f"SELECT t.min_ts FROM block_time t WHERE t.recording_id = ?{nsql} "
-                       "ORDER BY t.min_ts DESC LIMIT 1", (rid, *np_))[0]
-    last = db.query_one(f"SELECT max(t.max_ts) FROM block_time t WHERE t.recording_id = ? "
-                        f"AND t.min_ts >= ?{nsql}", (rid, top - span(db, rid), *np_))[0]
-    return first[0], last
+    nsql = "" if node_id is None else " AND t.node_id = ?2"
+    args = (int(recording_id),) if node_id is None else (int(recording_id), int(node_id))
+    rows = "FROM block_time t WHERE t.recording_id = ?1" + nsql
+    first, last = db.query_one(  # one statement: three seeks
+        f"SELECT (SELECT t.min_ts {rows} ORDER BY t.min_ts LIMIT 1), (SELECT max(t.max_ts) {rows} "
+        f"AND t.min_ts >= (SELECT t.min_ts {rows} ORDER BY t.min_ts DESC LIMIT 1) - {_SPAN1})", args)
+    return None if first is None else (first, last)
 
 
 def id_bounds(db: Any, recording_id: int) -> tuple[int, int] | None:
@@ -360,8 +360,6 @@ def _in_row(db: Any, row: tuple, ts: int, columns: str, extra: str, params: tupl
     return db.query_one(f"{base} ORDER BY {', '.join(f'{c} {way}' for c in order)} LIMIT 1", args)
 
 
-_SPAN1 = ("coalesce((SELECT span FROM time_spans WHERE recording_id = ?1), "
-          "(SELECT max(max_ts - min_ts) FROM block_time WHERE recording_id = ?1), 0)")
 
 NEAR = 4
 """``neighbour`` reads this many events of the event's own row around it."""
