@@ -14,12 +14,14 @@ measures in the same round:
      must cost the same (nothing is rebuilt over the whole store);
   4. the layout's floor: the same rows copied by SQLite alone (``INSERT … SELECT`` from a
      staging table filled beforehand, not timed: no Python per row) into the events table
-     with its live index (the time index, store/schema.py EVENT_INDEXES), and into a bare
-     one — what one row per event costs before any Python runs;
+     with the per-event time index schema 6 kept live (``events_by_time``, replaced by the time
+     blocks in schema 7, store/timeblocks.py), and into a bare one (schema 7's events table) —
+     what one row per event costs before any Python runs;
   5. the block layout's floor: one row per batch (the records binary as it arrives) plus a
      block index (one row per process and per function the batch holds), the header walk
      that finds them included — what a store writing blocks instead of rows would cost.
-  6. the Python alone: the header walk and the block rows over the same batches, no SQLite;
+  6. the Python alone: the header walk, the block rows and the time block rows over the same
+     batches, no SQLite;
   7. the planner's statistics of the prefilled store (after 3.): ``refresh_statistics`` as a
      ``finish`` crossing a doubling runs it, and a plain ``ANALYZE`` beside it.
 
@@ -97,6 +99,9 @@ def bench_baseline(path: Path, batches: list, rid: int = 1, node: int = 1) -> fl
     return dt, cpu
 
 
+TIME_INDEX_DDL = "CREATE INDEX events_by_time ON events (recording_id, ts)"
+"""The per-event time index of schema 6 (the time blocks replaced it: store/timeblocks.py)."""
+
 _EVENTS_DDL = ("CREATE TABLE events (id INTEGER PRIMARY KEY, recording_id INTEGER NOT NULL, "
                "node_id INTEGER NOT NULL, kind INTEGER NOT NULL, flags INTEGER NOT NULL, ts INTEGER "
                "NOT NULL, uniq INTEGER NOT NULL, pid INTEGER NOT NULL, aux INTEGER NOT NULL, payload BLOB)")
@@ -112,16 +117,13 @@ def _bare(path: Path) -> sqlite3.Connection:
 
 def bench_sql_rows(path: Path, batches: list, indexed: bool, per_txn: int = 1) -> tuple[float, float]:
     """Rows copied by SQLite alone, ``per_txn`` batches per transaction, from a staging table
-    filled beforehand (untimed): the C cost of one row per event, with or without the store's
-    per-event index (store/schema.py EVENT_INDEXES: the time index). Index upkeep is paid mostly at commit
-    (every index page a transaction touched is written to the WAL), hence ``per_txn``."""
-    from elixir_scope.store.schema import EVENT_INDEXES
-
+    filled beforehand (untimed): the C cost of one row per event, with or without schema 6's
+    per-event time index (``TIME_INDEX_DDL``). Index upkeep is paid mostly at commit (every
+    index page a transaction touched is written to the WAL), hence ``per_txn``."""
     conn = _bare(path)
     conn.execute(_EVENTS_DDL)
     if indexed:
-        for ddl in EVENT_INDEXES.values():
-            conn.execute(ddl)
+        conn.execute(TIME_INDEX_DDL)
     conn.execute(_EVENTS_DDL.replace("TABLE events", "TABLE staging"))
     spans = []
     for bt in batches:
@@ -175,21 +177,25 @@ def bench_blocks(path: Path, batches: list) -> tuple[float, float]:
 
 
 def bench_python_parts(batches: list) -> tuple[float, float]:
-    """CPU seconds of the ingest's two Python passes over the batches, no SQLite: the header walk
-    (store/records.py ``walk``) and the block rows (store/blocks.py ``batch_blocks``)."""
+    """CPU seconds of the ingest's Python passes over the batches, no SQLite: the header walk
+    (store/records.py ``walk``), the block rows (store/blocks.py ``batch_blocks``) and the time
+    block rows (store/timeblocks.py ``batch_times``)."""
     from elixir_scope.store.blocks import batch_blocks
     from elixir_scope.store.records import walk
+    from elixir_scope.store.timeblocks import batch_times
 
     # one batch at a time, nothing kept, as the ingest does: keeping every walked batch measured
     # the memory growth (~0.2 µs per event) more than the walk
-    walking = blocks = 0.0
+    walking = blocks = times = 0.0
     for bt in batches:
         c0 = time.process_time()
         w = walk(bytearray(bt.events))
         c1 = time.process_time()
         batch_blocks(w.kinds, w.pids, w.auxs, 1, 1, 1)
-        walking, blocks = walking + c1 - c0, blocks + time.process_time() - c1
-    return walking, blocks
+        c2 = time.process_time()
+        batch_times(w.tss, 1)
+        walking, blocks, times = walking + c1 - c0, blocks + c2 - c1, times + time.process_time() - c2
+    return walking, blocks, times
 
 
 def bench_statistics(path: Path) -> tuple[float, float]:
@@ -263,13 +269,13 @@ def main() -> None:
           f"({time.perf_counter() - t0:.1f}s); {SHARED_NOTE}")
     labels = ("baseline: raw executemany, bare table", "ingest_batch until finished, empty store",
               f"ingest_batch until finished, store holding {args.prefill:,} events",
-              "floor: rows by SQL alone, time index", "floor: the same, 10 batches per transaction",
-              "floor: rows by SQL alone, no index",
+              "floor: rows by SQL alone, schema 6's time index", "floor: the same, 10 batches per transaction",
+              "floor: rows by SQL alone, no index (schema 7)",
               "floor: one row per batch + block index")
     wall: dict[str, list[float]] = {k: [] for k in labels}
     cpu: dict[str, list[float]] = {k: [] for k in labels}
     loads = []
-    parts: dict[str, list[float]] = {"header walk": [], "block rows": []}
+    parts: dict[str, list[float]] = {"header walk": [], "block rows": [], "time block rows": []}
     stats: dict[str, list[float]] = {"refresh_statistics": [], "plain ANALYZE": []}
     with tempfile.TemporaryDirectory() as d:
         full = Path(d) / "prefilled.db"
@@ -327,7 +333,8 @@ def main() -> None:
                                            "rows_by_sql_no_index": spread(us[rows_b]),
                                            "blocks_with_block_index": spread(us[blocks]),
                                            "python_header_walk": spread(parts["header walk"]),
-                                           "python_block_rows": spread(parts["block rows"])},
+                                           "python_block_rows": spread(parts["block rows"]),
+                                           "python_time_block_rows": spread(parts["time block rows"])},
                       "statistics_cpu_ms": {"refresh_statistics": spread(stats["refresh_statistics"]),
                                             "plain_analyze": spread(stats["plain ANALYZE"])},
                       "load_avg": spread(loads),

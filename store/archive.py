@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .blocks import build_blocks
+from .timeblocks import build_times
 from .errors import ArchiveError, StoreCorruptError, StoreError, translate
 from .schema import SCHEMA_VERSION
 from .import_check import ImportLimits, budget, check_rows, check_schema, open_checked, readonly_uri, reject_active_schema
@@ -43,16 +44,22 @@ _TABLES = {
                   "reg_name, init_module, init_function, init_arity, born_ts, died_ts, exit_event_id",
                   "recording_id = ?"),
     "functions": ("recording_id, node_id, idx, module, function, arity", "recording_id = ?"),
-    "events": ("id, recording_id, node_id, kind, flags, ts, uniq, pid, aux, payload", "recording_id = ?"),
+    # the recording's id range (its time blocks) bounds the rowid walk: events has no other index
+    "events": ("id, recording_id, node_id, kind, flags, ts, uniq, pid, aux, payload",
+               "id BETWEEN (SELECT min(first_id) FROM src.block_time WHERE recording_id = ?1) "
+               "AND (SELECT max(last_id) FROM src.block_time WHERE recording_id = ?1) AND recording_id = ?1"),
     "states": ("id, recording_id, node_id, pid, event_id, ts, uniq, phase, callback, encoding, anchor_id, "
                "size, data", "recording_id = ?"),
     "gaps": ("id, recording_id, node_id, event_id, ts, count, reason, detail", "recording_id = ?"),
     "msg_links": ("recording_id, send_id, recv_id, method, send_node, send_pid, recv_node, recv_pid",
                   "recording_id = ?"),
     "clocks": ("event_id, recording_id, lamport", "recording_id = ?"),
-    # the block index (store/blocks.py) is copied on export; an import rebuilds it from the events
+    # the block index (store/blocks.py) and the time blocks (store/timeblocks.py) are copied on
+    # export; an import rebuilds them from the events
     "block_procs": ("node_id, pid, first_id, last_id, n", "node_id IN (SELECT id FROM src.nodes WHERE recording_id = ?)"),
     "block_kinds": ("recording_id, kind, aux, first_id, last_id, n", "recording_id = ?"),
+    "block_time": ("recording_id, first_id, last_id, node_id, min_ts, max_ts, n, ordered", "recording_id = ?"),
+    "time_spans": ("recording_id, span", "recording_id = ?"),
 }
 
 
@@ -287,6 +294,7 @@ def _insert_all(c: sqlite3.Connection, old_rid: int) -> int:
     last = top("events")
     if last > ev_off:
         build_blocks(c, ev_off + 1, last)  # the block index of the imported events (store/blocks.py)
+        build_times(c, ev_off + 1, last)  # and their time blocks (store/timeblocks.py)
     c.execute("INSERT INTO main.states SELECT id + ?, ?, node_id + ?, pid, event_id + ?, ts, uniq, phase, "
               "callback, encoding, anchor_id + ?, size, data FROM src.states ORDER BY id",
               (st_off, rid, node_off, ev_off, st_off))

@@ -82,8 +82,25 @@ def _build_block_index(conn: sqlite3.Connection) -> None:
     conn.execute("DROP INDEX IF EXISTS events_by_kind")
 
 
+def _build_time_blocks(conn: sqlite3.Connection) -> None:
+    """Schema 7 replaces the per-event index ``events_by_time`` by the time blocks
+    (store/timeblocks.py): their rows are built from the stored events, then the index is
+    dropped. One transaction, like every migration: a file whose migration was cut off is
+    still at schema 6 and is migrated again on the next writable open. No recorded data changes."""
+    from .timeblocks import TABLES, build_times
+
+    for stmt in _split(TABLES):
+        conn.execute(stmt)
+    conn.execute("DELETE FROM block_time")
+    conn.execute("DELETE FROM time_spans")
+    lo, hi = conn.execute("SELECT min(id), max(id) FROM events").fetchone()
+    if lo is not None:
+        build_times(conn, lo, hi)
+    conn.execute("DROP INDEX IF EXISTS events_by_time")
+
+
 MIGRATIONS: dict[int, Migration] = {1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _add_node_columns,
-                                    4: _add_app_names, 5: _build_block_index}
+                                    4: _add_app_names, 5: _build_block_index, 6: _build_time_blocks}
 """``MIGRATIONS[v]`` upgrades a file from schema version v to v + 1, inside one transaction
 (SQLite DDL is transactional: a failed migration leaves the file as it was)."""
 

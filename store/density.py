@@ -8,8 +8,8 @@ Gaps in the window come along, capped, so a viewer can show where events were dr
 instead of an innocent-looking empty stretch.
 
 A window of more than ``EXACT_MAX`` events is counted *by position*, from the block index
-(store/blocks.py): the window and the bucket boundaries are mapped to event ids (one seek each
-in ``events_by_time``), lanes and their totals come from the per-process blocks over that id
+(store/blocks.py): the window and the bucket boundaries are mapped to event ids (one walk over
+the time blocks, store/timeblocks.py), lanes and their totals come from the per-process blocks over that id
 range (a block's count ``n``; only blocks straddling the range's ends are read), and each
 lane's blocks are placed between the boundary ids (a block straddling a boundary is read, up
 to ``STRADDLE_READ_MAX`` rows in all; past that its count is split in proportion to its ids on
@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .blocks import KIND_FROM, PROC_FROM, kind_where, reach
-from .db import event_indexes_pending
 from .events import ProcessInfo
 from .gaps import Gap
+from .timeblocks import first_at_or_after, first_ids_at, id_bounds, ts_bounds, window_source
 
 if TYPE_CHECKING:
     from .reader import Recording
@@ -79,25 +79,23 @@ class Density:
 
 
 def _first_id_at(rec: "Recording", ts: int) -> int | None:
-    """Id of the first event (in time) at or after ``ts``: one seek in ``events_by_time``."""
-    row = rec.db.query_one("SELECT id FROM events WHERE recording_id = ? AND ts >= ? ORDER BY ts LIMIT 1",
-                           (rec.id, ts))
+    """Id of the first event (in time, then id) at or after ``ts``: through the time blocks."""
+    row = first_at_or_after(rec.db, rec.id, ts, "e.id")
     return row[0] if row else None
 
 
 def _bucket_by_position(rec: "Recording", lo: int, hi: int, buckets: int, ids: tuple[int, int],
                         cells: dict[tuple[int, int], tuple[list[int], list[int]]]) -> None:
     """Counts per bucket from the block index (see the module docs): each bucket boundary is
-    mapped to the id of the first event at or after it (one seek each), then each lane's blocks
+    mapped to the id of the first event at or after it (one walk over the time blocks), then each lane's blocks
     in the window's id range are placed by id: a block between two boundaries adds its count,
     only a block that straddles a boundary has its events' ids read. Exits and exceptions
     (rare) are placed by their own time."""
     span = hi - lo + 1
     bounds: list[int] = []
     top = ids[0]
-    for i in range(1, buckets):
-        # the first time whose exact bucket, (ts - lo) * buckets // span, is i
-        found = _first_id_at(rec, lo - (-span * i // buckets))
+    # the first time whose exact bucket, (ts - lo) * buckets // span, is i: all in one walk
+    for found in first_ids_at(rec.db, rec.id, [lo - (-span * i // buckets) for i in range(1, buckets)]):
         top = max(top, found if found is not None else ids[1])
         bounds.append(top)
     budget = STRADDLE_READ_MAX
@@ -159,12 +157,7 @@ def _totals_by_position(rec: "Recording", node_ids: list[int], ids: tuple[int, i
 
 def time_bounds(rec: "Recording") -> tuple[int, int] | None:
     """First and last event time of the recording (node monotonic units), None if empty."""
-    first = rec.db.query_one("SELECT ts FROM events WHERE recording_id = ? ORDER BY ts LIMIT 1", (rec.id,))
-    if first is None:
-        return None
-    last = rec.db.query_one("SELECT ts FROM events WHERE recording_id = ? ORDER BY ts DESC LIMIT 1",
-                            (rec.id,))
-    return first[0], last[0]
+    return ts_bounds(rec.db, rec.id)
 
 
 def event_density(rec: "Recording", since: int | None = None, until: int | None = None, *,
@@ -189,8 +182,7 @@ def event_density(rec: "Recording", since: int | None = None, until: int | None 
     node_ids = [n.id for n in rec.nodes()] or [-1]
     # the event ids of the window: big windows are counted by position (index-only), small ones
     # (up to EXACT_MAX events) exactly by time
-    last = rec.db.query_one("SELECT max(id) FROM events WHERE node_id IN "
-                            f"({','.join('?' * len(node_ids))})", node_ids)[0] or 0
+    last = (id_bounds(rec.db, rec.id) or (0, 0))[1]
     if bounds is None or (lo <= bounds[0] and hi >= bounds[1]):
         ids = (0, last + 1)  # the whole recording, whatever order its events were stored in
     else:
@@ -201,8 +193,9 @@ def event_density(rec: "Recording", since: int | None = None, until: int | None 
     if positional:  # from the block index (store/blocks.py)
         totals = _totals_by_position(rec, node_ids, ids)
     else:
-        totals = rec.db.query("SELECT node_id, pid, count(*) AS n FROM events WHERE recording_id = ? "
-                              "AND ts >= ? AND ts <= ? GROUP BY node_id, pid ORDER BY n DESC", (rec.id, lo, hi))
+        src, params = window_source(rec.id, lo, hi)
+        totals = rec.db.query(f"SELECT node_id, pid, count(*) AS n FROM {src} GROUP BY node_id, pid "
+                              "ORDER BY n DESC", params)
     all_events = sum(r[2] for r in totals)
     if processes:
         wanted = [(p.node_id, p.idx) for ref in processes for p in rec.resolve_processes(ref)]
@@ -220,12 +213,11 @@ def event_density(rec: "Recording", since: int | None = None, until: int | None 
         k: ([0] * buckets, [0] * buckets) for k, _ in chosen}
     if chosen and positional:
         _bucket_by_position(rec, lo, hi, buckets, ids, cells)
-    elif chosen:  # at most EXACT_MAX rows: read the window through the time index, exactly
-        hint = "" if event_indexes_pending(rec.db) else "INDEXED BY events_by_time"
+    elif chosen:  # at most EXACT_MAX rows: read the window through the time blocks, exactly
+        src, params = window_source(rec.id, lo, hi)
         for node_id, pid, b, n, errs in rec.db.query(
-                f"SELECT node_id, pid, ((ts - ?) * ?) / ? AS b, count(*), sum(kind IN (3, 8)) FROM events {hint} "
-                "WHERE recording_id = ? AND ts >= ? AND ts <= ? GROUP BY node_id, pid, b",
-                (lo, buckets, span, rec.id, lo, hi)):
+                f"SELECT node_id, pid, ((ts - ?) * ?) / ? AS b, count(*), sum(kind IN (3, 8)) FROM {src} "
+                "GROUP BY node_id, pid, b", (lo, buckets, span, *params)):
             cell = cells.get((node_id, pid))
             if cell is None:
                 continue

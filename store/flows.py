@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .events import Event, EventKind, ProcessInfo
 from .gaps import Gap
 from .reader import EVENT_COLUMNS
+from .timeblocks import time_from, time_where
 
 if TYPE_CHECKING:
     from .reader import Recording
@@ -84,10 +85,13 @@ def message_flow(rec: "Recording", since: int | None = None, until: int | None =
             params += [p.node_id, p.idx, p.node_id, p.idx, p.node_id, p.idx]
         where.append("(" + " OR ".join(ors or ["0"]) + ")")
     cols = ", ".join("e." + c.strip() for c in EVENT_COLUMNS.split(","))
+    # the recording's time blocks in id order (store/timeblocks.py): no sort, stops at the page
+    lo_id = None if after_id is None else after_id + 1
+    twhere, tparams = time_where(rec.id, since, until, lo_id=lo_id)
     rows = rec.db.query(
-        f"SELECT {cols}, l.recv_id, l.method, l.recv_node, l.recv_pid FROM events e "
-        f"LEFT JOIN msg_links l ON l.send_id = e.id WHERE {' AND '.join(where)} ORDER BY e.id LIMIT ?",
-        params + [limit + 1])
+        f"SELECT {cols}, l.recv_id, l.method, l.recv_node, l.recv_pid FROM {time_from(lo=lo_id is not None)} "
+        f"LEFT JOIN msg_links l ON l.send_id = e.id WHERE {twhere} AND {' AND '.join(where)} "
+        "ORDER BY t.first_id, e.id LIMIT ?", ([lo_id] if lo_id is not None else []) + tparams + params + [limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
     sends = rec.events_from_rows([r[:10] for r in rows])

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from . import blobs as _blobs
 from . import records as _records
 from .blocks import batch_blocks, insert_blocks
+from .timeblocks import batch_times, insert_times
 from .planner_stats import refresh_statistics
 from .errors import BatchFormatError, RecordingClosedError, RecordingNotFound, StoreCorruptError
 from .app_names import app_names_blob
@@ -79,6 +80,7 @@ class PreparedBatch:
     late_cuts: list[int]  # large state records: cut once the state history has read them
     elements: dict[bytes, bytes]  # large elements of the call/return payloads already cut
     blocks: tuple[list, list]  # block rows, ids relative to the batch's first (store/blocks.py)
+    times: list  # time block rows, ids relative to the batch's first (store/timeblocks.py)
 
     @property
     def count(self) -> int:
@@ -165,7 +167,8 @@ class RecordingWriter:
             else:
                 self._cut(values, i, elements)
         blocks = batch_blocks(walked.kinds, walked.pids, walked.auxs, 0, self.id, node_id)
-        return PreparedBatch(node_id, procs, funcs, values, walked.special, late, elements, blocks)
+        times = batch_times(walked.tss, 0)
+        return PreparedBatch(node_id, procs, funcs, values, walked.special, late, elements, blocks, times)
 
     def store_prepared(self, *batches: PreparedBatch) -> int:
         """Write batches made by ``prepare_batch``, in order, in one transaction (stored whole
@@ -221,6 +224,7 @@ class RecordingWriter:
         bp, bk = batch.blocks
         insert_blocks(c, [(n, p, lo + first, hi + first, k) for n, p, lo, hi, k in bp],
                       [(r, kd, a, lo + first, hi + first, k) for r, kd, a, lo, hi, k in bk])
+        insert_times(c, rid, node_id, [(lo + first, hi + first, a, b, k, o) for lo, hi, a, b, k, o in batch.times])
         c.execute("UPDATE recordings SET event_count = event_count + ?, dropped_count = "
                   "dropped_count + ? WHERE id = ?", (count, dropped, rid))
         return count, stored
@@ -354,6 +358,7 @@ class RecordingWriter:
             c.execute(_INSERT_EVENTS, (eid, self.id, node_id, int(EventKind.MARK), 0, int(ts), 0, 0, 0,
                                        bytes(term_bytes)))
             insert_blocks(c, [(node_id, 0, eid, eid, 1)], [(self.id, int(EventKind.MARK), 0, eid, eid, 1)])
+            insert_times(c, self.id, node_id, [(eid, eid, int(ts), int(ts), 1, 1)])
             c.execute("UPDATE recordings SET event_count = event_count + 1 WHERE id = ?", (self.id,))
         return eid
 

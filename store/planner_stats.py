@@ -6,16 +6,15 @@ instead of reading through the block index: 5x the CPU of a causal query, measur
 are gathered at the first ``finish`` and refreshed whenever the store has doubled in events
 since (``refresh_statistics``).
 
-A plain ``ANALYZE`` reads every entry of every index: on ``events`` that is the whole time index
-(0.1 s of CPU at 1.2M events, paid by the capture that crosses a doubling: ~0.25 µs per event
-of a 400k-event capture). Everything it would learn there is known without reading it: the
-time index's only statistics are its row count, the rows per recording (``ANALYZE``'s
-average: the count over the recordings holding events, rounded up) and the rows per
-(recording, timestamp), 1 (timestamps are strictly monotonic per node). So ``gather`` runs
-``ANALYZE`` on every other table (block index, processes, states, causal tables: a few rows per
-batch, or only as large as what they hold) and writes the ``events`` row itself from the
-recordings' event counts — the row ``ANALYZE events`` would write (tests/test_store_stats.py
-compares them). An index on ``events`` this module does not know is measured by ``ANALYZE``.
+A plain ``ANALYZE`` reads every row of every table it measures: on ``events`` that is the whole
+table (0.1 s of CPU at 1.2M events, paid by the capture that crosses a doubling). Everything it
+would learn there is known without reading it: ``events`` has no index but its rowid since
+schema 7 (the time blocks replaced ``events_by_time``, store/timeblocks.py), so its only
+statistic is its row count, the recordings' event counts summed. So ``gather`` runs ``ANALYZE``
+on every other table (block index, time blocks, processes, states, causal tables: a few rows per
+batch, or only as large as what they hold) and writes the ``events`` row itself — the row
+``ANALYZE events`` would write (tests/test_store_stats.py compares them). An index on ``events``
+(none in this layout) would be measured by ``ANALYZE``.
 """
 
 from __future__ import annotations
@@ -25,9 +24,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .db import Database
-
-TIME_INDEX = "events_by_time"
-
 
 def refresh_statistics(db: "Database", *, force: bool = False) -> bool:
     """Gather the planner's statistics when the store has none yet or has doubled in events
@@ -56,18 +52,11 @@ def gather(c: sqlite3.Connection) -> None:
                                       "AND name NOT LIKE 'sqlite_%' AND name != 'events'")]
     for table in tables:
         c.execute(f'ANALYZE "{table}"')
-    indexes = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
-                                       "AND tbl_name = 'events'")}
-    if indexes - {TIME_INDEX}:
+    if c.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'").fetchone():
         c.execute("ANALYZE events")
         return
-    rows, recordings = c.execute("SELECT coalesce(sum(event_count), 0), count(*) FROM recordings "
-                                 "WHERE event_count > 0").fetchone()
+    rows = c.execute("SELECT coalesce(sum(event_count), 0) FROM recordings").fetchone()[0]
     c.execute("DELETE FROM sqlite_stat1 WHERE tbl = 'events'")
     if rows:
-        if indexes:
-            c.execute("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('events', ?, ?)",
-                      (TIME_INDEX, f"{rows} {-(-rows // recordings)} 1"))
-        else:  # the time index not built yet (a file an older version left): the row count
-            c.execute("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('events', NULL, ?)", (str(rows),))
+        c.execute("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('events', NULL, ?)", (str(rows),))
     c.execute("ANALYZE sqlite_schema")  # the planner reads the rows written above

@@ -23,6 +23,7 @@ from .errors import RecordingNotFound
 from .events import MFA, Event, EventContext, EventKind, NodeInfo, ProcessInfo
 from .gaps import Gap, gaps_in
 from .states import STATE_ROW_COLUMNS, StateReader
+from .timeblocks import time_from, time_where
 
 if TYPE_CHECKING:
     from .db import Database
@@ -320,9 +321,13 @@ class Recording:
             rows = self._db.query(f"SELECT {qualified(EVENT_COLUMNS)} FROM {source} WHERE "
                                   f"{' AND '.join(bwhere + where)} ORDER BY {by} LIMIT ?",
                                   fparams + bparams + params + [limit + 1])
-        else:
-            rows = self._db.query(f"SELECT {qualified(EVENT_COLUMNS)} FROM events e WHERE {' AND '.join(where)} "
-                                  f"ORDER BY e.id {order} LIMIT ?", params + [limit + 1])
+        else:  # the recording's time blocks (store/timeblocks.py), in id order: no sort
+            twhere, tparams = time_where(self.id, since, until, node_id, lo_id, hi_id)
+            fparams = [x for x in (lo_id, hi_id) if x is not None]
+            rows = self._db.query(f"SELECT {qualified(EVENT_COLUMNS)} FROM "
+                                  f"{time_from(lo=lo_id is not None, hi=hi_id is not None)} WHERE {twhere} "
+                                  f"AND {' AND '.join(where)} ORDER BY t.first_id {order}, e.id {order} LIMIT ?",
+                                  fparams + tparams + params + [limit + 1])
         more = len(rows) > limit
         evs = self.events_from_rows(rows[:limit])
         # the window this page covers: from the previous page's last event (or `since`, or

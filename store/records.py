@@ -93,6 +93,8 @@ class Walked:
     """numpy arrays of the ``kind``, ``pid`` and ``aux`` columns (for the block index)."""
     pids: Any
     auxs: Any
+    tss: Any
+    """numpy array of the ``ts`` column (for the time blocks, store/timeblocks.py)."""
 
     @property
     def count(self) -> int:
@@ -155,7 +157,7 @@ def walk(buf: bytearray, pause: Callable[[], object] | None = None) -> Walked:
     segs = _segments(buf)
     if not segs:
         empty = np.zeros(0, np.int64)
-        return Walked([], [], [], empty, empty, empty)
+        return Walked([], [], [], empty, empty, empty, empty)
     heads = segs[0][0] if len(segs) == 1 else np.concatenate([h for h, _ in segs])
     # a payload ends at its segment's payload start plus the lengths up to it, itself included
     ends = np.concatenate([np.cumsum(h["len"], dtype=np.int64) + pstart for h, pstart in segs])
@@ -187,7 +189,7 @@ def walk(buf: bytearray, pause: Callable[[], object] | None = None) -> Walked:
     for i in special + big:
         p = per * i + PAYLOAD
         values[p] = bytes(values[p])
-    return Walked(values, special, big, kinds, heads["pid"], heads["aux"])
+    return Walked(values, special, big, kinds, heads["pid"], heads["aux"], heads["ts"])
 
 
 def count_records(buf: bytes | bytearray) -> int:

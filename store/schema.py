@@ -114,16 +114,22 @@ Tables and columns
     that seek events by process or by kind/function read the candidate ranges here, then the
     events by rowid range (``id BETWEEN first_id AND last_id AND pid = …``).
 
-Indexes (live at all times, see EVENT_INDEXES) serve time windows (``recording_id, ts``), state
-lookup (``node_id, pid, ts, uniq`` on states) and gaps by time; per-process order and kind/function
-filters go through the block index.
+``block_time`` — the time blocks (schema 7, store/timeblocks.py): per stored batch (at most
+    ``timeblocks.ROWS`` ids a row, an index on ``(recording_id, min_ts)``; ``time_spans`` holds a recording's greatest ``max_ts - min_ts``), recording_id, first_id, last_id, node_id and the batch's min_ts,
+    max_ts and count n. Readers that seek events by time (windows, the first event at or after
+    a ts, time-ordered walks) read the overlapping blocks, then the events by rowid range.
+
+Indexes serve state lookup (``node_id, pid, ts, uniq`` on states) and gaps by time; ``events``
+has none but its rowid: time windows go through the time blocks, per-process order and
+kind/function filters through the block index.
 """
 
 from __future__ import annotations
 
 from .blocks import TABLES as BLOCK_TABLES
+from .timeblocks import TABLES as TIME_TABLES
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """Version of the layout below. Older files are migrated on open (see store/db.py);
 newer ones are refused with a clear error.
 
@@ -138,7 +144,9 @@ files only gain the empty table. 4 — per-node clock estimates (``nodes.clock_s
 labels and Registry names; NULL for older files). 6 — the
 block index (``block_procs``, ``block_kinds``, store/blocks.py) replaces the per-event indexes
 ``events_by_process`` and ``events_by_kind``; migrating builds the block rows from the stored
-events and drops those two indexes."""
+events and drops those two indexes. 7 — the time blocks (``block_time``, store/timeblocks.py)
+replace the per-event index ``events_by_time``; migrating builds them from the stored events and
+drops the index."""
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -273,24 +281,23 @@ CREATE TABLE IF NOT EXISTS clocks (
     recording_id  INTEGER NOT NULL,
     lamport       INTEGER NOT NULL
 );
-""" + BLOCK_TABLES
+""" + BLOCK_TABLES + TIME_TABLES
 
-EVENT_INDEXES = {
-    "events_by_time": "CREATE INDEX IF NOT EXISTS events_by_time ON events (recording_id, ts)",
-}
-"""Secondary indexes of ``events``, kept live at all times (one since schema 6: the entries per
-process and per kind/function became the block index, store/blocks.py, whose upkeep per event
-is a fraction of theirs; ``events_by_time`` is appended to in ts order, so it stays cheap):
-every batch updates them in its own transaction, so a recording is queryable (indexed) the moment its batch commits, older
-recordings stay indexed while a capture writes, and ingest costs the same in an empty store
-and in one holding millions of events. (Earlier versions dropped them for the whole store
-during a capture and rebuilt them at ``finish``: the rebuild grew with the store — 8 s at 3M
-events — and every other recording was queried without indexes meanwhile. A file left that way
-has ``meta.event_indexes = 'pending'`` and is repaired on the next writable open.) Their upkeep
-is cheapest per event when a transaction holds many events: the capture stores the batches that
-queued up while it was writing in one transaction (instrument/session.py)."""
+EVENT_INDEXES: dict[str, str] = {}
+"""Secondary indexes of ``events``: none since schema 7. The entries per process and per
+kind/function became the block index (schema 6, store/blocks.py) and the entries per
+``(recording_id, ts)`` the time blocks (schema 7, store/timeblocks.py): rows per stored batch,
+written in the batch's own transaction, whose upkeep per event is a fraction of an index
+entry's. So a recording is queryable the moment its batch commits, older recordings stay
+queryable while a capture writes, and ingest costs the same in an empty store and in one
+holding millions of events. (Earlier versions dropped the indexes for the whole store during a
+capture and rebuilt them at ``finish``: the rebuild grew with the store — 8 s at 3M events. A
+file left that way has ``meta.event_indexes = 'pending'``; the next writable open clears the
+mark — the migrations to schema 6 and 7 built the block rows of every stored event.) Block
+upkeep is cheapest per event when a transaction holds many events: the capture stores the
+batches that queued up while it was writing in one transaction (instrument/session.py)."""
 
-INDEXES = ";\n".join(EVENT_INDEXES.values()) + """;
+INDEXES = "".join(f"{stmt};\n" for stmt in EVENT_INDEXES.values()) + """
 CREATE INDEX IF NOT EXISTS states_by_process ON states (node_id, pid, ts, uniq);
 CREATE INDEX IF NOT EXISTS gaps_by_time      ON gaps (recording_id, ts);
 CREATE INDEX IF NOT EXISTS nodes_by_recording ON nodes (recording_id);

@@ -16,6 +16,10 @@ from .clocks import common_ns
 from .errors import RecordingNotFound
 from .events import Event
 from .reader import EVENT_COLUMNS, EventList
+from .timeblocks import first_at_or_after, last_at_or_before, neighbour
+
+_ORDER = ("e.ts", "e.uniq", "e.id")
+"""A node's own order of its events."""
 
 if TYPE_CHECKING:
     from .reader import Recording
@@ -75,10 +79,9 @@ def step(rec: "Recording", event: Event, direction: int = 1, scope: str = "recor
     elif len(rec.context.nodes) > 1:
         return _step_across_nodes(rec, event, nxt)
     else:
-        row = rec.db.query_one(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE recording_id = ? AND node_id = ? "
-            f"AND (ts, uniq, id) {op} (?, ?, ?) ORDER BY ts {order}, uniq {order}, id {order} LIMIT 1",
-            (rec.id, event.node_id, event.ts, event.uniq, event.id))
+        # through the time blocks, the event's own row first
+        row = neighbour(rec.db, rec.id, (event.id, event.node_id, event.ts, event.uniq),
+                        qualified(EVENT_COLUMNS), nxt)
     return rec.events_from_rows([row])[0] if row else None
 
 
@@ -88,23 +91,23 @@ def _step_across_nodes(rec: "Recording", event: Event, nxt: bool) -> Event | Non
     nearest of those."""
     nodes = rec.context.nodes
     c = common_ns(nodes[event.node_id], event.ts)
-    op, order = (">", "ASC") if nxt else ("<", "DESC")
+    op = ">" if nxt else "<"
     best: tuple | None = None
     for n in nodes.values():
         if n.id == event.node_id:
-            cond, params = f"(ts, uniq, id) {op} (?, ?, ?)", [event.ts, event.uniq, event.id]
+            at, cond, params = event.ts, f"(e.ts, e.uniq, e.id) {op} (?, ?, ?)", (event.ts, event.uniq, event.id)
         else:
             # same common time: this node's events come after the event's node if its id is higher
             later_on_tie = n.id > event.node_id
             if nxt:
                 edge = c if later_on_tie else c + 1  # first common ns allowed
-                cond, params = "ts >= ?", [-((-edge * n.time_unit) // 1_000_000_000) - n.time_offset]
+                at, cond, params = -((-edge * n.time_unit) // 1_000_000_000) - n.time_offset, "", ()
             else:
                 edge = c if not later_on_tie else c - 1  # last common ns allowed
-                cond, params = "ts <= ?", [((edge + 1) * n.time_unit - 1) // 1_000_000_000 - n.time_offset]
-        row = rec.db.query_one(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE recording_id = ? AND node_id = ? AND {cond} "
-            f"ORDER BY ts {order}, uniq {order}, id {order} LIMIT 1", (rec.id, n.id, *params))
+                at, cond, params = ((edge + 1) * n.time_unit - 1) // 1_000_000_000 - n.time_offset, "", ()
+        near = first_at_or_after if nxt else last_at_or_before  # through the time blocks
+        row = near(rec.db, rec.id, at, qualified(EVENT_COLUMNS), node_id=n.id, where=cond, params=params,
+                   order=_ORDER)
         if row is None:
             continue
         e = rec.events_from_rows([row])[0]

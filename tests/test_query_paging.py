@@ -1,4 +1,4 @@
-"""Pages that cost the same at any depth of a large recording: keyset on the time index, no
+"""Pages that cost the same at any depth of a large recording: keyset over the time blocks, no
 count unless asked, and the planner statistics that per-process walks rely on, refreshed when
 the store doubles (not at every finish)."""
 
@@ -11,7 +11,7 @@ from elixir_scope.store import TraceStore
 from elixir_scope.store.db import refresh_statistics
 from elixir_scope.store.query import run_query
 from elixir_scope.store.query.context import QueryContext
-from elixir_scope.store.query.engine import Engine
+from elixir_scope.store.query.engine import SLICED, Engine
 from elixir_scope.store.query.parser import parse
 from support.query_records import flush, new_recording
 
@@ -45,10 +45,10 @@ def source_for(rec, text: str) -> str:
     return engine._time_ordered_source(engine.plan(parse(text).source.step))
 
 
-def test_a_frequent_match_walks_the_time_index_and_a_rare_one_is_sorted(store):
+def test_a_frequent_match_walks_the_time_blocks_and_a_rare_one_is_sorted(store):
     rec = busy_recording(store)
-    assert "INDEXED BY events_by_time" in source_for(rec, "calls MyApp.Hot.run/1")
-    assert "INDEXED BY" not in source_for(rec, "calls MyApp.Cold.run/1")
+    assert source_for(rec, "calls MyApp.Hot.run/1") == SLICED
+    assert source_for(rec, "calls MyApp.Cold.run/1") != SLICED
     # either way the pages are right and in time order, and paging reads to the end
     for text in ("calls MyApp.Hot.run/1", "calls MyApp.Cold.run/1"):
         want = [r[0] for r in rec.db.query(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..blocks import PROC_FROM
+from ..timeblocks import id_range
 from .lamport_clocks import lamport_clocks
 from .matching import MSG_COLUMNS, match_messages, wall_ns
 
@@ -36,7 +37,7 @@ _TEMP_DDL = [
 def ensure_causal(rec: "Recording") -> None:
     """Compute (or refresh) msg_links and clocks for the recording if it has grown."""
     db = rec.db
-    top = db.query_one("SELECT max(id) FROM events WHERE recording_id = ?", (rec.id,))[0] or 0
+    top = max(id_range(db, rec.id)[1], 0)  # the time blocks (store/timeblocks.py)
     if db.readonly:
         with db.lock:
             for stmt in _TEMP_DDL:
@@ -81,18 +82,19 @@ def _incremental(rec: "Recording", done: int) -> tuple[list, list] | None:
     event is later, in wall-clock time, than every already-analysed one — otherwise a late
     send could take the place of an earlier match (the matching is FIFO over time)."""
     db, wall = rec.db, wall_ns(rec)
-    old_max = db.query("SELECT node_id, max(ts) FROM events WHERE recording_id = ? AND id <= ? "
-                       "GROUP BY node_id", (rec.id, done))
-    new_min = db.query("SELECT node_id, min(ts) FROM events WHERE recording_id = ? AND id > ? "
-                       "GROUP BY node_id", (rec.id, done))
+    lo, hi = id_range(db, rec.id)  # the recording's part of the file (store/timeblocks.py)
+    old_max = db.query("SELECT node_id, max(ts) FROM events WHERE recording_id = ? AND id BETWEEN ? AND ? "
+                       "GROUP BY node_id", (rec.id, lo, done))
+    new_min = db.query("SELECT node_id, min(ts) FROM events WHERE recording_id = ? AND id > ? AND id <= ? "
+                       "GROUP BY node_id", (rec.id, done, hi))
     if not old_max or not new_min:
         return None
     if min(wall(n, t) for n, t in new_min) <= max(wall(n, t) for n, t in old_max):
         return None
     # the new message events, plus earlier sends / spawns still waiting for their other half
-    rows = db.query(f"SELECT {MSG_COLUMNS} FROM events e WHERE recording_id = ? AND kind IN (4, 6, 7, 16) "
-                    "AND (id > ? OR (kind IN (4, 7) AND NOT EXISTS "
-                    "(SELECT 1 FROM msg_links l WHERE l.send_id = e.id))) ORDER BY id", (rec.id, done))
+    rows = db.query(f"SELECT {MSG_COLUMNS} FROM events e WHERE recording_id = ? AND id BETWEEN ? AND ? "
+                    "AND kind IN (4, 6, 7, 16) AND (id > ? OR (kind IN (4, 7) AND NOT EXISTS "
+                    "(SELECT 1 FROM msg_links l WHERE l.send_id = e.id))) ORDER BY id", (rec.id, lo, hi, done))
     links = match_messages(rec, rows)
     if any(r[1] <= done for r in links):
         return None

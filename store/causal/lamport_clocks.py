@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+from ..timeblocks import id_range
+
 if TYPE_CHECKING:
     from ..reader import Recording
 
@@ -25,8 +27,8 @@ def lamport_clocks(rec: "Recording", links: list[tuple], after_id: int = 0,
     dep = {r[1]: r[0] for r in links}
     per_proc: dict[tuple[int, int], list[int]] = defaultdict(list)
     for eid, node_id, pid in rec.db.query(
-            "SELECT id, node_id, pid FROM events WHERE recording_id = ? AND id > ? ORDER BY id",
-            (rec.id, after_id)):
+            "SELECT id, node_id, pid FROM events WHERE recording_id = ? AND id > ? AND id <= ? ORDER BY id",
+            (rec.id, after_id, id_range(rec.db, rec.id)[1])):
         per_proc[(node_id, pid)].append(eid)
     lam: dict[int, int] = dict(known or {})
     pos = dict.fromkeys(per_proc, 0)

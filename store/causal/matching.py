@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 from .. import etfscan
 from ..errors import BatchFormatError
 from ..receivers import Names, SendSplitter, resolve_receiver
+from ..timeblocks import id_range
 
 if TYPE_CHECKING:
     from ..reader import Recording
@@ -107,8 +108,9 @@ def match_messages(rec: "Recording", rows: list[tuple] | None = None) -> list[tu
     names = Names(rec)
     pids = {(p.node_id, p.pid_text): p.idx for p in rec.context.processes.values()}
     if rows is None:
-        rows = rec.db.query(f"SELECT {MSG_COLUMNS} FROM events "
-                            "WHERE recording_id = ? AND kind IN (4, 6, 7, 16) ORDER BY id", (rec.id,))
+        rows = rec.db.query(f"SELECT {MSG_COLUMNS} FROM events WHERE id BETWEEN ? AND ? "
+                            "AND recording_id = ? AND kind IN (4, 6, 7, 16) ORDER BY id",
+                            (*id_range(rec.db, rec.id), rec.id))
     evs = sorted(rows, key=lambda r: (wall(r[1], r[3]), r[1], r[3], r[4], r[0]))
     # nodes of different releases encode equal messages differently (atoms): compare the
     # canonical bytes then (etfscan.canonical); one release: the bytes as they are

@@ -18,6 +18,7 @@ from ..events import Event, EventKind
 from ..gaps import Gap
 from ..blocks import PROC_ORDER, PROC_WHERE, proc_from, reach
 from ..reader import EVENT_COLUMNS
+from ..timeblocks import id_range
 from .derive import ensure_causal
 
 if TYPE_CHECKING:
@@ -173,7 +174,7 @@ def unmatched_sends(rec: "Recording", limit: int = 1000, after_id: int = 0) -> l
     """Sends never seen received (lost, untraced receiver, or in flight at the end)."""
     ensure_causal(rec)
     rows = rec.db.query(
-        f"SELECT {EVENT_COLUMNS} FROM events e WHERE recording_id = ? AND kind = ? AND id > ? "
+        f"SELECT {EVENT_COLUMNS} FROM events e WHERE recording_id = ? AND kind = ? AND id > ? AND id <= ? "
         "AND NOT EXISTS (SELECT 1 FROM msg_links l WHERE l.send_id = e.id) ORDER BY id LIMIT ?",
-        (rec.id, int(EventKind.SEND), after_id, limit))
+        (rec.id, int(EventKind.SEND), after_id, id_range(rec.db, rec.id)[1], limit))
     return rec.events_from_rows(rows)

@@ -1,8 +1,8 @@
 """From a step of the syntax tree to parameterised SQL over the store schema.
 
 Plan: everything that is a column filter goes to SQL, driven by the schema's indexes —
-kinds and functions by `(recording_id, kind, aux)`, processes by `(node_id, pid)`, time by
-`(recording_id, ts)`. Names (modules, functions, registered names, pids, nodes) are resolved
+kinds and functions through the block index (store/blocks.py), processes by `(node_id, pid)`,
+time through the time blocks (store/timeblocks.py), the recording as its id range. Names (modules, functions, registered names, pids, nodes) are resolved
 first against the recording's interned tables, so SQL only sees integer sets. What SQL cannot
 answer — patterns over decoded payloads, durations — is left as a *residual* condition that
 `evaluate.py` applies to the survivors. Values never enter the SQL text: every value is a `?`
@@ -40,6 +40,10 @@ CHANGED_SQL = (
 MAX_SQL_KEYS = 20_000
 
 
+RECORDING_TERM = "e.recording_id = ? AND e.id BETWEEN ? AND ?"
+"""A plan's first WHERE term (binding the recording id and its id range)."""
+
+
 @dataclass(slots=True)
 class StepPlan:
     """SQL for one step: `where` (joined with AND) + `params`, and the Python residual."""
@@ -50,6 +54,9 @@ class StepPlan:
     needs_pairing: bool = False   # the step reads `return`/`exception`/`duration` of calls
     function_keys: set[tuple[int, int]] | None = None  # the step's functions, when restricted
     kind_codes: tuple[int, ...] = ()  # the step's kinds (empty: every kind)
+    ts_lo: int | None = None  # the time window in node ts (one-node recordings; None: open)
+    ts_hi: int | None = None
+    filtered: bool = False  # a condition beyond the recording and its id range
     notes: list[str] = field(default_factory=list)
 
     def sql(self) -> str:
@@ -205,8 +212,10 @@ class StepCompiler:
     def compile(self, step: Step, window: TimeWindow, node_ids: list[int] | None) -> StepPlan:
         validate_step(step, self.text)
         plan = StepPlan()
-        plan.where.append("e.recording_id = ?")
-        plan.params.append(self.qc.rid)
+        # the recording's id range bounds every rowid walk (``events`` has no other index)
+        plan.where.append(RECORDING_TERM)
+        plan.params += [self.qc.rid, *self.qc.id_range]
+        base = len(plan.where)
         if step.kinds:
             codes = sorted(KIND_CODE[k] for k in step.kinds)
             plan.kind_codes = tuple(codes)
@@ -227,6 +236,7 @@ class StepCompiler:
                 plan.where.append(sql)
                 plan.params += params
             plan.residual = residual
+        plan.filtered = len(plan.where) > base
         return plan
 
     def _window(self, plan: StepPlan, window: TimeWindow) -> None:
@@ -240,9 +250,11 @@ class StepCompiler:
             if lo is not None:
                 conds.append("e.ts >= ?")
                 p.append(c.ts_at_or_after(lo))
+                plan.ts_lo = p[-1] if self.qc.single_node else None
             if hi is not None:
                 conds.append("e.ts <= ?")
                 p.append(c.ts_at_or_before(hi))
+                plan.ts_hi = p[-1] if self.qc.single_node else None
             parts.append("(" + " AND ".join(conds) + ")")
             params += p
         plan.where.append("(" + " OR ".join(parts) + ")" if parts else "0")

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from elixir_scope.store.timeblocks import id_range, ts_bounds
+
 from .errors import QueryStoreError
 
 if TYPE_CHECKING:
@@ -55,16 +57,15 @@ class QueryContext:
         self.ctx: "EventContext" = recording.context
         clocks: dict[int, NodeClock] = {}
         for node in self.ctx.nodes.values():
-            first = self.db.query_one(
-                "SELECT min(ts) FROM events WHERE recording_id = ? AND node_id = ?", (self.rid, node.id))
-            last = self.db.query_one(
-                "SELECT max(ts) FROM events WHERE recording_id = ? AND node_id = ?", (self.rid, node.id))
-            first_ts = first[0] if first else None
+            span = ts_bounds(self.db, self.rid, node.id)  # the time blocks (store/timeblocks.py)
+            first_ts, last_ts = span if span is not None else (None, None)
             if node.mono_at_start is not None and (first_ts is None or node.mono_at_start < first_ts):
                 first_ts = node.mono_at_start
             clocks[node.id] = NodeClock(node.id, node.name, node.time_unit, node.time_offset,
-                                        first_ts, last[0] if last else None)
+                                        first_ts, last_ts)
         self.clocks = clocks
+        self.id_range = id_range(self.db, self.rid)
+        """The recording's lowest and highest event id (an empty range when it has none)."""
         starts = [c.wall_ns(c.first_ts) for c in clocks.values() if c.first_ts is not None]
         ends = [c.wall_ns(c.last_ts) for c in clocks.values() if c.last_ts is not None]
         self.start_wall_ns: int = min(starts) if starts else 0

@@ -15,7 +15,7 @@ from typing import Iterator
 from elixir_scope.store.app_names import first_app_name
 from elixir_scope.store.events import Event, EventKind
 
-from .compile import StepCompiler, StepPlan
+from .compile import RECORDING_TERM, StepCompiler, StepPlan
 from .context import QueryContext
 from .evaluate import evaluate
 from .fields import Row
@@ -30,6 +30,9 @@ _SOURCE_CACHE: "weakref.WeakKeyDictionary[object, dict]" = weakref.WeakKeyDictio
 keyed with the recording's event count so a growing recording decides again."""
 KINDS = {int(k): k for k in EventKind}
 CHUNK = 5_000
+SLICED = "sliced"
+"""The source of a time-ordered walk of a one-node recording through its time blocks
+(store/timeblocks.py): interval after interval, each sorted alone (``Engine.sliced``)."""
 
 
 @dataclass(slots=True)
@@ -47,7 +50,6 @@ class Engine:
         self.compiler = StepCompiler(qc, query.text)
         self.node_ids = qc.node_ids(query.nodes) if query.nodes else None
         self._gaps: dict[int, list[int]] | None = None
-        self._time_index: bool | None = None
         self._pairs: dict[frozenset | None, Pairs] = {}
         self.limiter = Limiter()  # run_query installs the query's own limits
 
@@ -70,12 +72,13 @@ class Engine:
         cols = COLS + (", e.payload" if payload else ", NULL")
         where = plan.sql()
         source = self._time_ordered_source(plan) if first_chunk < CHUNK else self._whole_source(plan)
+        if source == SLICED:
+            yield from self.sliced(plan, cols, after=after, first=first_chunk)
+            return
         params = list(order_params) + list(plan.params)
         if after is not None:
             where += f" AND ({order_sql}, e.id) > (?, ?)"
             params += order_params + list(after)
-        # no NOT INDEXED hint here: in time order, the (recording_id, ts) index lets a page stop
-        # after its first rows instead of sorting the whole selection
         sql = f"SELECT {cols}, {order_sql} AS okey FROM {source} WHERE {where} ORDER BY okey, e.id"
         db = self.qc.db
         try:
@@ -98,10 +101,79 @@ class Engine:
 
     def _whole_source(self, plan: StepPlan) -> str:
         """For a whole stream: the step's kinds/functions through their blocks when they are a
-        small share of the recording (store/blocks.py), else the table in time order."""
+        small share of the recording (store/blocks.py), else the table in time order (one
+        node: through the time blocks, ``sliced``; several: sorted on their common clock)."""
         if plan.empty or self.compiler.large(plan.kind_codes, plan.function_keys):
-            return "events e"
+            return SLICED if self._sliceable(plan) else "events e"
         return self.compiler.source(plan)
+
+    def _sliceable(self, plan: StepPlan) -> bool:
+        """One node (its ts is the order key) and no list of event ids (rowid lookups)."""
+        return self.qc.single_node and not plan.empty and not any("e.id IN (" in w for w in plan.where)
+
+    def sliced(self, plan: StepPlan, cols: str, *, after: tuple | None = None, first: int = CHUNK,
+               backward: bool = False) -> Iterator[list[tuple]]:
+        """The step's rows (``cols`` plus the order key) of a one-node recording in time order
+        (or backwards) after the key ``after``: its time blocks cut into consecutive ts
+        intervals of about CHUNK events (the first about ``first``), each read and sorted
+        alone (store/timeblocks.py), so no statement sorts the whole selection and a page
+        stops after the intervals it needs. The connection lock is held per statement."""
+        from elixir_scope.store.timeblocks import time_slices, window_source
+
+        lo, hi = plan.ts_lo, plan.ts_hi
+        if after is not None:  # the order key of one node is its ts
+            if backward:
+                hi = after[0] if hi is None else min(hi, after[0])
+            else:
+                lo = after[0] if lo is None else max(lo, after[0])
+        way = "DESC" if backward else "ASC"
+        where, params = plan.sql(), list(plan.params)
+        if after is not None:
+            where += f" AND (e.ts, e.id) {'<' if backward else '>'} (?, ?)"
+            params += list(after)
+        db = self.qc.db
+        for part in time_slices(db, self.qc.rid, lo, hi, size=CHUNK, first=first, backward=backward):
+            self.limiter.check()
+            if part.ids is not None and plan.where[0] == RECORDING_TERM:  # in time order by id: no sort
+                # the interval's id range instead of the recording's (one rowid range for SQLite)
+                own = " AND ".join(["e.recording_id = ?", *plan.where[1:]]) + where[len(plan.sql()):]
+                yield from self._id_ordered(part, cols, own, [params[0], *params[3:]], first)
+                continue
+            src, sparams = window_source(self.qc.rid, part.lo, part.hi)
+            rows = db.query(f"SELECT {cols}, e.ts AS okey FROM {src} WHERE {where} "
+                            f"ORDER BY okey {way}, e.id {way}", sparams + params)
+            if rows:
+                yield rows
+
+    def _id_ordered(self, part, cols: str, where: str, params: list, first: int) -> Iterator[list[tuple]]:
+        """The rows of one interval of ``sliced`` whose events are in time order by id
+        (``Slice.ids``): one statement walking its id range, fetched ``first`` rows, then CHUNK
+        at a time, so a page stops after its rows. The lock is held per fetch, never across a
+        yield."""
+        import sqlite3
+
+        from elixir_scope.store.errors import translate
+
+        db = self.qc.db
+        sql = (f"SELECT {cols}, e.ts AS okey FROM events e WHERE e.id BETWEEN ? AND ? AND e.ts >= ? "
+               f"AND e.ts <= ? AND {where} ORDER BY e.id")
+        try:
+            with db.lock:
+                cur = db.conn.execute(sql, [*part.ids, part.lo, part.hi, *params])
+            try:
+                size = max(1, first)
+                while True:
+                    self.limiter.check()
+                    with db.lock:
+                        rows = cur.fetchmany(size)
+                    size = CHUNK
+                    if not rows:
+                        return
+                    yield rows
+            finally:
+                cur.close()
+        except sqlite3.Error as exc:
+            raise translate(exc, "reading the store", db.path) from exc
 
     def _time_ordered_source(self, plan: StepPlan) -> str:
         """For a page: walk the time index (no sort; the page stops after its rows) unless the
@@ -109,14 +181,10 @@ class Engine:
         With planner statistics, SQLite would sort every match of a kind or function filter
         before the first row (the 145 ms page at 1M events); the decision here costs a count
         capped at 0.5 % of the recording, on the step's own index."""
-        if not self.qc.single_node or plan.where == ["e.recording_id = ?"] or plan.empty:
+        if not self._sliceable(plan):
             return "events e"
-        if self._time_index is None:
-            from elixir_scope.store.db import event_indexes_pending
-
-            self._time_index = not event_indexes_pending(self.qc.db)
-        if not self._time_index:
-            return "events e"
+        if not plan.filtered:
+            return SLICED
         cap = max(1000, self.qc.total_events // 200)
         key = (plan.sql(), tuple(plan.params), self.qc.total_events)
         known = _SOURCE_CACHE.setdefault(self.qc.recording, {})
@@ -128,7 +196,7 @@ class Engine:
             else:
                 n = self.qc.db.query_one(f"SELECT count(*) FROM (SELECT 1 FROM events e WHERE {plan.sql()} "
                                          "LIMIT ?)", [*plan.params, cap])[0]
-                src = "events e INDEXED BY events_by_time" if n >= cap else "events e"
+                src = SLICED if n >= cap else "events e"
             if len(known) >= 256:
                 known.clear()
             known[key] = src

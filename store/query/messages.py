@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from elixir_scope.store.blocks import KIND_FROM
 from elixir_scope.store.causal import ensure_causal
 
 if TYPE_CHECKING:
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 
 def traced_receivers(qc: "QueryContext") -> set[tuple[int, int]]:
     return {(n, p) for n, p in qc.db.query(
-        "SELECT DISTINCT node_id, pid FROM events WHERE recording_id = ? AND kind = 6", (qc.rid,))}
+        f"SELECT DISTINCT e.node_id, e.pid FROM {KIND_FROM} WHERE k.recording_id = ? AND k.kind = 6",
+        (qc.rid,))}
 
 
 def received(qc: "QueryContext") -> dict[int, int]:

@@ -23,7 +23,8 @@ import weakref
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from ..blocks import PROC_ORDER, PROC_WHERE, proc_from, reach
+from ..blocks import KIND_FROM, PROC_ORDER, PROC_WHERE, proc_from, reach
+from ..timeblocks import id_range
 from .compile import StepCompiler
 
 if TYPE_CHECKING:
@@ -57,8 +58,8 @@ def _rows(qc: "QueryContext", keys: set[tuple[int, int]] | None, with_ts: bool) 
     """`(id, key, kind[, ts])` of the calls and closings of `keys` (all if None), in id order."""
     cols = f"e.id, {_KEY}, e.kind" + (", e.ts" if with_ts else "")
     if keys is None:
-        return qc.db.query(f"SELECT {cols} FROM events e NOT INDEXED WHERE e.recording_id = ? "
-                           "AND e.kind IN (1, 2, 3) ORDER BY e.id", (qc.rid,))
+        return qc.db.query(f"SELECT {cols} FROM events e WHERE e.id BETWEEN ? AND ? AND e.recording_id = ? "
+                           "AND e.kind IN (1, 2, 3) ORDER BY e.id", (*id_range(qc.db, qc.rid), qc.rid))
     sql, params = StepCompiler.keyset_sql(keys, "aux")
     source = StepCompiler(qc, "").source_for((1, 2, 3), keys)
     rows = qc.db.query(f"SELECT {cols} FROM {source} WHERE e.recording_id = ? "
@@ -149,9 +150,9 @@ def functions_without_closings(qc: "QueryContext", keys: set[tuple[int, int]] | 
             return {(node, a): n for a, n in qc.db.query(
                 f"SELECT aux, sum(n) FROM block_kinds WHERE recording_id = ? AND kind IN ({kinds}) "
                 "GROUP BY aux", (qc.rid,))}
-        return {(nd, a): n for nd, a, n in qc.db.query(
-            f"SELECT node_id, aux, count(*) FROM events WHERE recording_id = ? AND kind IN ({kinds}) "
-            "GROUP BY node_id, aux", (qc.rid,))}
+        return {(nd, a): n for nd, a, n in qc.db.query(  # those kinds' events, through their blocks
+            f"SELECT e.node_id, e.aux, count(*) FROM {KIND_FROM} WHERE k.recording_id = ? "
+            f"AND k.kind IN ({kinds}) GROUP BY e.node_id, e.aux", (qc.rid,))}
 
     called, closed = counts("1"), counts("2, 3")
     silent = {k: n for k, n in called.items() if k not in closed and (keys is None or k in keys)}

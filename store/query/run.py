@@ -207,15 +207,10 @@ class _Runner:
             raise QuerySyntaxError("only calls have a duration to sort by", self.text,
                                    self.sort.start, self.sort.end, "sort by time instead")
         if plan.residual is None and key == "time":
-            # the time index serves both directions: read just the page
+            # the time blocks serve both directions (one node): read just the page
             start = self._offset()
             want = self.page if self.cap is None else max(0, min(self.page, self.cap - start))
-            order_sql, order_params = self.qc.wall_order_sql("e")
-            way = "DESC" if desc else "ASC"
-            ids = [r[0] for r in self.qc.db.query(
-                f"SELECT e.id, {order_sql} AS okey FROM events e WHERE {plan.sql()} "
-                f"ORDER BY okey {way}, e.id {way} LIMIT ? OFFSET ?",
-                order_params + plan.params + [want + 1, start])] if want else []
+            ids = self._time_page(plan, desc, start, want + 1) if want else []
             more = len(ids) > want and (self.cap is None or start + want < self.cap)
             ids = ids[:want]
             page = self._rows_by_id(ids)
@@ -260,6 +255,28 @@ class _Runner:
         return QueryResult("events", EVENT_COLUMNS, rows=[e.event_row(r) for r in page],
                            next_cursor=nxt, total_estimate=total, total_is_exact=total is not None,
                            notes=self.notes)
+
+    def _time_page(self, plan, desc: bool, start: int, count: int) -> list[int]:
+        """Ids of rows ``start .. start + count - 1`` of the step in time order (or backwards):
+        one node through its time blocks, interval by interval (no sort of every match);
+        several nodes sorted on their common clock."""
+        e = self.engine
+        way = "DESC" if desc else "ASC"
+        if not e._sliceable(plan):
+            order_sql, order_params = self.qc.wall_order_sql("e")
+            return [r[0] for r in self.qc.db.query(
+                f"SELECT e.id, {order_sql} AS okey FROM events e WHERE {plan.sql()} "
+                f"ORDER BY okey {way}, e.id {way} LIMIT ? OFFSET ?", order_params + plan.params + [count, start])]
+        ids: list[int] = []
+        for rows in e.sliced(plan, "e.id", first=start + count, backward=desc):
+            if start >= len(rows):
+                start -= len(rows)
+                continue
+            ids += [r[0] for r in rows[start:start + count - len(ids)]]
+            start = 0
+            if len(ids) >= count:
+                break
+        return ids
 
     def _rows_by_id(self, ids: list[int]) -> list[Row]:
         """Full rows (with payloads) for event ids, in the given order."""
