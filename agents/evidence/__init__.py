@@ -16,7 +16,8 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   callbacks, periodic timers whose rate jumps; :mod:`.statem` — gen_statem events dropped in one
   state; :mod:`.growth` — unbounded state growth (these four share :mod:`.common`, the
   vocabulary of culprits, message shapes, state pairs and senders); :mod:`.caught` — failures
-  caught and turned into an ordinary value; :mod:`.postponed` — gen_statem events postponed in
+  caught and turned into an ordinary value; :mod:`.received` — a crash on a value another process made
+  and sent; :mod:`.postponed` — gen_statem events postponed in
   a state the machine never leaves; :mod:`.signals` — ``exit(pid, :normal)`` sent to a process
   that ignores it; :mod:`.receives` — messages a receive inside a callback took from the
   behaviour loop and dropped; :mod:`.deliveries` — one dispatch delivering the same message
@@ -61,7 +62,8 @@ from __future__ import annotations
 from ..view import RecordingView
 from . import diag_flow
 from . import (addresses, bursts, byteorder, caught, compensation, constant, counters, data, demand, deliveries, expected,
-               failures, growth, ignored, lazy, nodes, ordering, paging, pitfalls, postponed, provenance, rates, readiness, receives, replies,
+               failures, growth, ignored, lazy, nodes, ordering, paging, pitfalls, postponed, provenance, rates, readiness, received,
+               receives, replies,
                resources, rounding, shutdown, signals, stale, statem, supervision, timeouts, transforms, values,
                variants, waits, zones)
 from .book import FactBook
@@ -129,6 +131,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
     book = FactBook()
     steps = [
         failures.exceptions, replies.deferred_replies, _detectors, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
+        received.bad_values_received,
         failures.exits, supervision.restarts, supervision.sibling_restarts, failures.ets_owners,
         supervision.not_restarted, failures.dead_sends, nodes.sends_to_gone_nodes, failures.lost_mailboxes,
         _link_lost_to_crash,
