@@ -139,7 +139,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         supervision.already_started,
         waits.blocked_chains, failures.link_calls, lambda v, b: expected.expected_slowness(v, b, symptom),
         lambda v, b: ignored.ignored_errors(v, b, symptom), caught.caught_failures, ignored.no_effect_messages, rates.hot_callbacks, rates.rate_changes,
-        statem.statem_events, postponed.postponed_events, signals.normal_exits, growth.state_growth,
+        statem.statem_events, postponed.postponed_events, signals.normal_exits, signals.kills_mid_work, growth.state_growth,
         receives.nested_receive_lost, deliveries.duplicate_deliveries, ordering.early_messages,
         readiness.answered_before_ready,
         values.state_reverts, values.link_reverted_messages, values.children_down, values.atoms_from_input, values.type_mismatch,
