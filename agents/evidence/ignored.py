@@ -165,23 +165,28 @@ def _already_held(calls: list[Call], pairs: dict[int, tuple[Any, Any]]) -> str |
     """Why the messages may have had nothing left to do: every value each one carries (its
     names, ids, numbers — not its tag) was in the process's state before it arrived. That is
     what a repeated delivery looks like to a handler that skips what it already has (a
-    de-duplicating, idempotent handler), which is right, not a swallowed message — a message
-    that brings anything new and changes nothing is still counted in full. None when some
-    message brings a value the state did not hold, or carries nothing to compare."""
+    de-duplicating, idempotent handler), which is right, not a swallowed message — and so is
+    every message naming an identifier the state keeps as handled (:func:`_seen_id`: a member of
+    a set of seen ids, the key of an entry recorded from such a message). A message that brings
+    anything new and changes nothing is still counted in full. None when some message brings a
+    value the state did not hold, or carries nothing to compare."""
+    if all(_all_held(c.args[0], pairs[c.call_id][0]) for c in calls):
+        return (f"every one of these messages carried only values the process already held ({fmt(calls[0].args[0], 80)} "
+                "into a state that had them): a repeated delivery to a handler that skips what it has looks the same")
     if all(_seen_id(c.args[0], pairs[c.call_id][0]) for c in calls):
         return (f"every one of these messages named an identifier the process had already recorded as handled "
                 f"({_seen_id(calls[0].args[0], pairs[calls[0].call_id][0])!r} among the entries of its state before "
                 f"{fmt(calls[0].args[0], 60)} arrived): a repeated delivery — the trigger run again, a retry — "
                 "to a handler that skips what it has seen looks the same")
-    for c in calls:
-        values = _carried(c.args[0])
-        if not values:
-            return None
-        before = fmt(pairs[c.call_id][0], 20000)
-        if not all(_holds(before, v) for v in values):
-            return None
-    return (f"every one of these messages carried only values the process already held ({fmt(calls[0].args[0], 80)} "
-            "into a state that had them): a repeated delivery to a handler that skips what it has looks the same")
+    return None
+
+
+def _all_held(msg: Any, state: Any) -> bool:
+    values = _carried(msg)
+    if not values:
+        return False
+    before = fmt(state, 20000)
+    return all(_holds(before, v) for v in values)
 
 
 def _holds(text: str, value: str) -> bool:
