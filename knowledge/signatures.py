@@ -114,6 +114,7 @@ VOCABULARY: dict[str, str] = {
     "data:value_origin": "a value the symptom states first occurs in the return of an application function whose arguments (and the state it was given) do not hold it",
     "data:bad_value_received": "a callback crashed on a value of the message it handled, which the sender got from an application function it called before sending",
     "exit:killed_mid_work": "a process was killed (exit(pid, :kill) from another process) while inside its own traced functions, its work cut between steps",
+    "ets:lock_left_behind": "a lock row inserted with insert_new by a process that then died abnormally stays, and later insert_new of the key by other processes are refused",
     "data:value_lost": "a function given both the value the symptom expected and the one it saw returns the one it saw, not the expected one",
     "data:diverges_on_failing": "the deepest function that handled both the cases the symptom calls wrong and those it calls right, with inputs of one shape, answers them with results of different shapes",
     "data:value_altered": "a value the symptom names among the failing cases goes into a function as written and comes out only with information lost (leading zeros, accents, cut short)",

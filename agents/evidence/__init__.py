@@ -17,7 +17,7 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   state; :mod:`.growth` — unbounded state growth (these four share :mod:`.common`, the
   vocabulary of culprits, message shapes, state pairs and senders); :mod:`.caught` — failures
   caught and turned into an ordinary value; :mod:`.received` — a crash on a value another process made
-  and sent; :mod:`.postponed` — gen_statem events postponed in
+  and sent; :mod:`.locks` — a lock row its dead holder left behind; :mod:`.postponed` — gen_statem events postponed in
   a state the machine never leaves; :mod:`.signals` — ``exit(pid, :normal)`` sent to a process
   that ignores it; :mod:`.receives` — messages a receive inside a callback took from the
   behaviour loop and dropped; :mod:`.deliveries` — one dispatch delivering the same message
@@ -62,7 +62,7 @@ from __future__ import annotations
 from ..view import RecordingView
 from . import diag_flow
 from . import (addresses, bursts, byteorder, caught, compensation, constant, counters, data, demand, deliveries, expected,
-               failures, growth, ignored, lazy, nodes, ordering, paging, pitfalls, postponed, provenance, rates, readiness, received,
+               failures, growth, ignored, lazy, locks, nodes, ordering, paging, pitfalls, postponed, provenance, rates, readiness, received,
                receives, replies,
                resources, rounding, shutdown, signals, stale, statem, supervision, timeouts, transforms, values,
                variants, waits, zones)
@@ -139,7 +139,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         supervision.already_started,
         waits.blocked_chains, failures.link_calls, lambda v, b: expected.expected_slowness(v, b, symptom),
         lambda v, b: ignored.ignored_errors(v, b, symptom), caught.caught_failures, ignored.no_effect_messages, rates.hot_callbacks, rates.rate_changes,
-        statem.statem_events, postponed.postponed_events, signals.normal_exits, signals.kills_mid_work, growth.state_growth,
+        statem.statem_events, postponed.postponed_events, signals.normal_exits, signals.kills_mid_work, locks.locks_left_behind, growth.state_growth,
         receives.nested_receive_lost, deliveries.duplicate_deliveries, ordering.early_messages,
         readiness.answered_before_ready,
         values.state_reverts, values.link_reverted_messages, values.children_down, values.atoms_from_input, values.type_mismatch,
