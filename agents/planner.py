@@ -149,6 +149,10 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
     # "cancel" or "stop" that does nothing); rare, so the narrow spec costs nothing
     specs.append(PlannedSpec(spec=":erlang.exit(_, :normal) :: return",
                              why="exit signals :normal sent to other processes (ignored unless the target traps exits)"))
+    # exit(pid, :kill) aimed at another process: it stops the target wherever it is, in the middle
+    # of its work too (rare, so the narrow spec costs nothing)
+    specs.append(PlannedSpec(spec=":erlang.exit(_, :kill) :: return",
+                             why="exit signals :kill sent to other processes (the target stops wherever it is)"))
     # configuration changed at runtime, and boot-time copies of it: which value a key was set to,
     # so a reader still answering the old one shows (rare calls: the specs cost nothing)
     for spec in ("Application.put_env/3", "Application.put_env/4", ":persistent_term.put/2"):

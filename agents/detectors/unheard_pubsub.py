@@ -10,6 +10,7 @@ subscribed is usually the intended one.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from difflib import SequenceMatcher
 
@@ -60,6 +61,22 @@ def detect(view: RecordingView) -> list[Finding]:
     return findings
 
 
+def _moved_on(nearest: str | None, topic: str) -> str | None:
+    """Why the publisher may be right: the nearest subscribed topic differs from the published
+    one only in its digits (``"hearings:2026-12-07"`` and ``"…-08"``, ``"shard:3"`` and ``"shard:4"``)
+    — a value that moves on, such as today's date. A subscriber that registered once for the value
+    of its day and never again looks the same as a publisher computing a wrong one, and the
+    recording does not tell them apart: where that key was registered is as likely the cause.
+    None for any other difference (a spelling: the topics simply disagree)."""
+    if nearest is None or nearest == topic or not any(ch.isdigit() for ch in topic):
+        return None
+    if re.sub(r"\d+", "#", nearest) != re.sub(r"\d+", "#", topic):
+        return None
+    return (f"the nearest subscribed topic {nearest} differs from {topic} only in its digits (a date, a number "
+            "that moves on): a subscriber that registered once for an earlier value and never again looks the "
+            "same as a wrong topic here — look at where that key was registered too")
+
+
 def _finding(view, registry, topic, calls, known) -> Finding:
     nearest = max(known, key=lambda t: SequenceMatcher(None, t, topic).ratio(), default=None)
     first = calls[0]
@@ -72,6 +89,7 @@ def _finding(view, registry, topic, calls, known) -> Finding:
     hint = f" The registry has subscribers for {', '.join(known[:5])}" if known else " The registry has no subscribers at all"
     near = f"; {nearest} looks like the intended topic." if nearest else "."
     return Finding(
+        weak=_moved_on(nearest, topic),
         detector="unheard_pubsub",
         title=f"Published to {topic} where nobody listens",
         summary=(

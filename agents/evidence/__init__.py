@@ -16,7 +16,8 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   callbacks, periodic timers whose rate jumps; :mod:`.statem` — gen_statem events dropped in one
   state; :mod:`.growth` — unbounded state growth (these four share :mod:`.common`, the
   vocabulary of culprits, message shapes, state pairs and senders); :mod:`.caught` — failures
-  caught and turned into an ordinary value; :mod:`.postponed` — gen_statem events postponed in
+  caught and turned into an ordinary value; :mod:`.received` — a crash on a value another process made
+  and sent; :mod:`.locks` — a lock row its dead holder left behind; :mod:`.postponed` — gen_statem events postponed in
   a state the machine never leaves; :mod:`.signals` — ``exit(pid, :normal)`` sent to a process
   that ignores it; :mod:`.receives` — messages a receive inside a callback took from the
   behaviour loop and dropped; :mod:`.monitors` — a ``:DOWN`` for a process the watcher still
@@ -66,7 +67,8 @@ from __future__ import annotations
 from ..view import RecordingView
 from . import diag_flow
 from . import (addresses, bounces, bursts, byteorder, caught, compensation, constant, counters, data, demand, deliveries, expected,
-               failures, growth, ignored, lazy, monitors, nodes, ordering, overlaps, rekeyed, paging, pitfalls, postponed, provenance, rates, readiness, receives, replies,
+               failures, growth, ignored, lazy, locks, monitors, nodes, ordering, overlaps, rekeyed, paging, pitfalls, postponed,
+               provenance, rates, readiness, received, receives, replies,
                resources, rounding, shutdown, signals, stale, statem, sums, supervision, timeouts, transforms, values,
                variants, waits, zones)
 from .book import FactBook
@@ -134,6 +136,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
     book = FactBook()
     steps = [
         failures.exceptions, replies.deferred_replies, _detectors, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
+        received.bad_values_received,
         failures.exits, supervision.restarts, supervision.sibling_restarts, failures.ets_owners,
         supervision.not_restarted, failures.dead_sends, nodes.sends_to_gone_nodes, failures.lost_mailboxes,
         _link_lost_to_crash,
@@ -141,7 +144,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         supervision.already_started,
         waits.blocked_chains, failures.link_calls, lambda v, b: expected.expected_slowness(v, b, symptom),
         lambda v, b: ignored.ignored_errors(v, b, symptom), caught.caught_failures, ignored.no_effect_messages, monitors.downs_ignored, rates.hot_callbacks, rates.rate_changes,
-        statem.statem_events, postponed.postponed_events, signals.normal_exits, growth.state_growth,
+        statem.statem_events, postponed.postponed_events, signals.normal_exits, signals.kills_mid_work, locks.locks_left_behind, growth.state_growth,
         receives.nested_receive_lost, deliveries.duplicate_deliveries, bounces.bounced_messages, ordering.early_messages,
         readiness.answered_before_ready,
         values.state_reverts, values.link_reverted_messages, values.children_down, values.atoms_from_input, values.type_mismatch,

@@ -125,14 +125,36 @@ def caught_failures(view: RecordingView, book: FactBook) -> None:
         _link_crash(book, fact, top, gc)
 
 
+# facts that say a call's answer was never going to come, however long its caller waited
+NEVER_ANSWERED = ("reply_dropped", "reply_never_sent", "call_cycle")
+
+
 def _link_crash(book: FactBook, fact: Finding, top: Call, gc) -> None:
     """A call that failed because its target crashed (or was gone) is explained by that crash,
-    which the log shows anyway: the fallback is its consequence. A timeout is not: the target
-    only took longer than the caller chose to wait, and the fallback is the caller's policy."""
-    if gc is None or gc.why == "timeout":
+    which the log shows anyway: the fallback is its consequence. A timeout usually is not: the
+    target only took longer than the caller chose to wait, and the fallback is the caller's
+    policy — unless the target was never going to answer (it dropped the pending call, never
+    replied, or was stuck in a call cycle): then no wait was long enough, and the fallback is the
+    consequence of that, as after a crash."""
+    if gc is None:
         return
     for cf in book.of_kind("call_failed"):
         call = book.meta.get(cf.id, {}).get("call")
-        if call is not None and call.call_id == top.call_id and cf.caused_by is not None:
+        if call is None or not _within(call, top) or cf.caused_by is None:
+            continue
+        if gc.why != "timeout":
             book.link(fact, cf, "the call failed because its target crashed")
-            return
+        elif book.origin(cf).detector in NEVER_ANSWERED:
+            book.link(fact, cf, f"the call timed out because its target never answered ({book.origin(cf).detector})")
+        return
+
+
+def _within(call: Call, top: Call) -> bool:
+    """``call`` is ``top`` or ran inside it (a client function's inner call failed and the
+    failure unwound through ``top``)."""
+    cur, hops = call, 0
+    while cur is not None and hops < 12:
+        if cur.call_id == top.call_id:
+            return True
+        cur, hops = cur.parent, hops + 1
+    return False

@@ -17,7 +17,7 @@ from collections import defaultdict
 from typing import Any
 
 from ..findings import Finding
-from ..view import Call, RecordingView, fmt, is_app_module, is_atom
+from ..view import Atom, Call, RecordingView, fmt, is_app_module, is_atom
 from .book import FactBook
 from .common import (callback_states, culprit_of, fed_by_others, is_error, is_generated, is_success, message_senders,
                      message_shape)
@@ -165,18 +165,90 @@ def _already_held(calls: list[Call], pairs: dict[int, tuple[Any, Any]]) -> str |
     """Why the messages may have had nothing left to do: every value each one carries (its
     names, ids, numbers — not its tag) was in the process's state before it arrived. That is
     what a repeated delivery looks like to a handler that skips what it already has (a
-    de-duplicating, idempotent handler), which is right, not a swallowed message — a message
-    that brings anything new and changes nothing is still counted in full. None when some
-    message brings a value the state did not hold, or carries nothing to compare."""
-    for c in calls:
-        values = _carried(c.args[0])
-        if not values:
-            return None
-        before = fmt(pairs[c.call_id][0], 20000)
-        if not all(re.search(r"(?<![\w.])" + re.escape(v) + r"(?![\w.])", before) for v in values):
-            return None
-    return (f"every one of these messages carried only values the process already held ({fmt(calls[0].args[0], 80)} "
-            "into a state that had them): a repeated delivery to a handler that skips what it has looks the same")
+    de-duplicating, idempotent handler), which is right, not a swallowed message — and so is
+    every message naming an identifier the state keeps as handled (:func:`_seen_id`: a member of
+    a set of seen ids, the key of an entry recorded from such a message). A message that brings
+    anything new and changes nothing is still counted in full. None when some message brings a
+    value the state did not hold, or carries nothing to compare."""
+    if all(_all_held(c.args[0], pairs[c.call_id][0]) for c in calls):
+        return (f"every one of these messages carried only values the process already held ({fmt(calls[0].args[0], 80)} "
+                "into a state that had them): a repeated delivery to a handler that skips what it has looks the same")
+    if all(_seen_id(c.args[0], pairs[c.call_id][0]) for c in calls):
+        return (f"every one of these messages named an identifier the process had already recorded as handled "
+                f"({_seen_id(calls[0].args[0], pairs[calls[0].call_id][0])!r} among the entries of its state before "
+                f"{fmt(calls[0].args[0], 60)} arrived): a repeated delivery — the trigger run again, a retry — "
+                "to a handler that skips what it has seen looks the same")
+    return None
+
+
+def _all_held(msg: Any, state: Any) -> bool:
+    values = _carried(msg)
+    if not values:
+        return False
+    before = fmt(state, 20000)
+    return all(_holds(before, v) for v in values)
+
+
+def _holds(text: str, value: str) -> bool:
+    return re.search(r"(?<![\w.])" + re.escape(value) + r"(?![\w.])", text) is not None
+
+
+def _seen_id(msg: Any, state: Any) -> str | None:
+    """The identifier ``msg`` carries that ``state`` already keeps as an entry — a member of a set
+    (a ``MapSet``, a list of identifiers) or a key of a map whose entry also holds at least half of
+    the message's other values and at least one of them (what a handler records of a message it
+    handled, to skip it when it comes again). An identifier is text with a digit in it (``"A-7712"``,
+    ``"19850412-3391"``). A map key whose entry holds none of the message's other values is no
+    sign of a repeat — a message updating an existing record names its key too. None when no
+    identifier of the message is kept so."""
+    carried = _carried(msg)
+    ids = [v for v in carried if v.startswith('"') and len(v) >= 5 and any(ch.isdigit() for ch in v)]
+    if not ids:
+        return None
+    members, entries = _entries(state)
+    for ident in ids:
+        if ident in members:
+            return ident.strip('"')
+        others = [v for v in carried if v != ident]
+        for entry in entries.get(ident, []):
+            text = fmt(entry, 4000)
+            held = sum(1 for v in others if _holds(text, v))
+            if held >= 1 and 2 * held >= len(others):
+                return ident.strip('"')
+    return None
+
+
+def _entries(state: Any) -> tuple[set[str], dict[str, list[Any]]]:
+    """The printed members of the sets in ``state`` (``MapSet`` members, list elements that are
+    text) and its map keys that are text, each with the entries stored under it (a few levels deep,
+    bounded)."""
+    members: set[str] = set()
+    entries: dict[str, list[Any]] = defaultdict(list)
+    budget = [2000]
+
+    def walk(t: Any, depth: int) -> None:
+        if depth > 4 or budget[0] <= 0:
+            return
+        budget[0] -= 1
+        if isinstance(t, dict):
+            struct = t.get(Atom("__struct__"))
+            inner = t.get(Atom("map")) if is_atom(struct, "Elixir.MapSet") else None
+            if isinstance(inner, dict):
+                members.update(fmt(k, 200) for k in inner if isinstance(k, bytes))
+                return
+            for k, v in t.items():
+                if isinstance(k, bytes):
+                    entries[fmt(k, 200)].append(v)
+                walk(v, depth + 1)
+        elif isinstance(t, (list, tuple)):
+            for x in t[:500]:
+                if isinstance(x, bytes) and isinstance(t, list):
+                    members.add(fmt(x, 200))
+                else:
+                    walk(x, depth + 1)
+
+    walk(state, 0)
+    return members, entries
 
 
 def _carried(msg: Any) -> list[str]:

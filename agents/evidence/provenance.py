@@ -102,8 +102,8 @@ def _targets(values: list[StatedValue], calls: list[_Seen]) -> list[StatedValue]
 def _grown(v: StatedValue, s: _Seen) -> bool:
     """A count reached by adding to a shorter list the call was given (an accumulation: a store
     that received n items in batches), not made here by a filter, a query or a split."""
-    if v.number is None or v.kind not in ("count", "number"):
-        return False
+    if v.number is None or v.kind not in ("count", "number") or v.number != v.number.to_integral_value():
+        return False   # a number with decimals is no count of anything
     return any(0 < n < v.number for n in s.args.lengths)
 
 
@@ -145,6 +145,7 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
     calls = _calls(view) if calls is None else calls
     done = _explained(book)
     n = 0
+    made: list[tuple[Finding, StatedValue, _Seen]] = []
     targets = _targets(values, calls)
     if any(v.role == "seen" for v in targets):
         # the user said what came out: the other values are the context (what went in, what is right)
@@ -180,9 +181,26 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
                       "made here, not in the functions that pass it on.")),
             pid=c.pid, ts=c.ts, value=v.text)
         _link_repeats(book, fact, c)
+        made.append((fact, v, first))
         n += 1
         if n >= MAX_FACTS:
-            return
+            break
+    _link_derived(book, made)
+
+
+def _link_derived(book: FactBook, made: list[tuple[Finding, StatedValue, _Seen]]) -> None:
+    """A stated value computed from another stated value that came out wrong earlier (a badge
+    from a distance the user also calls wrong, a total from a wrong amount) is its effect: the
+    call that made it was given the earlier value — in its arguments or the state it was given —
+    after the call that made that one had returned."""
+    for fact, v, s in made:
+        for other, ov, os_ in made:
+            if other is fact or ov.role != "seen" or v.role != "seen" or os_.call.end_ts is None \
+                    or os_.call.end_ts > s.call.ts:
+                continue
+            if held(ov, s.args) or (s.state is not None and held(ov, s.state)):
+                book.link(fact, other, f"it was computed from {ov.text}, which had already come out wrong")
+                break
 
 
 def _link_repeats(book: FactBook, fact: Finding, c: Call) -> None:

@@ -8,6 +8,10 @@ end and does everything it was meant not to do.
 | kind | what | culprit |
 | --- | --- | --- |
 | ``normal_exit_ignored`` | ``:erlang.exit(Pid, :normal)`` called on another process, which went on working afterwards (calls, sends, a normal exit at the end of its work) | the application function that sent the signal, and the call |
+| ``killed_mid_work`` | ``:erlang.exit(Pid, :kill)`` called on another process that was inside its own traced functions and had finished at least one step of that work: its exception ``:killed`` unwound through them, cutting the work between steps (what it had done and what it had not yet are the evidence); the victim's exception and exit are linked to it | the application function that sent the kill, and the call |
+
+The opposite mistake is as general: ``exit(pid, :kill)`` stops the target wherever it is — in the
+middle of a multi-step change (stock taken, not yet put) — and nothing of it is undone.
 """
 
 from __future__ import annotations
@@ -65,3 +69,50 @@ def normal_exits(view: RecordingView, book: FactBook) -> None:
                       "(Task.Supervisor.terminate_child/2 for a supervised task), or send it a message it checks; "
                       "a :normal exit signal only stops the caller itself.")),
             pid=c.pid, ts=c.ts)
+
+
+def kills_mid_work(view: RecordingView, book: FactBook) -> None:
+    by_text = {p.pid: idx for idx, p in view.procs.items()}
+    for c in view.calls:
+        if c.module != "erlang" or c.function != "exit" or c.arity != 2 or len(c.args) != 2 \
+                or not is_atom(c.args[1], "kill"):
+            continue
+        target = by_text.get(fmt(c.args[0], 60).removeprefix("#PID"))
+        if target is None or target == c.pid:
+            continue
+        victims = [f for f in book.of_kind("exception")
+                   if book.meta[f.id].get("pid") == target and (book.meta[f.id].get("ts") or 0) >= c.ts
+                   and is_atom(book.meta[f.id].get("reason"), "killed")]
+        sender = _sender(c)
+        if not victims or sender is None:
+            continue
+        inner = book.meta[victims[0].id]["call"]
+        top = inner
+        while top.parent is not None:
+            top = top.parent
+        # the steps it had finished inside the work the kill cut (none: it had not started, nothing is half done)
+        done = [x for x in view.calls_by_pid.get(target, []) if x.outcome == "return" and x.end_ts is not None
+                and top.ts <= x.ts and x.end_ts <= c.ts and is_app_module(x.module) and not x.function.startswith("-")]
+        if not done:
+            continue
+        ev = [view.call_evidence(c, f"{sender.mfa} sent exit(…, :kill) to {view.label(target)}")]
+        ev += [view.end_evidence(x, f"{view.label(target)} had done {x.mfa}({fmt(x.args, 50)})") for x in done[-3:]]
+        ev.append(view.call_evidence(inner, f"… and was inside {inner.mfa}({fmt(inner.args, 50)}) when it was killed"))
+        fact = book.add(Finding(
+            detector="killed_mid_work",
+            title=f"{sender.mfa} killed {view.label(target)} in the middle of {inner.mfa}",
+            summary=(f"{sender.mfa} called exit({fmt(c.args[0], 40)}, :kill) — while handling "
+                     f"{fmt(sender.args[0] if sender.args else None, 80)} — and {view.label(target)} died inside "
+                     f"{inner.mfa}, after {len(done)} completed traced call(s)"
+                     + (f" (the last: {done[-1].mfa})" if done else "") + ": a kill stops a process between the "
+                     "steps of its work, and nothing it had done is undone."),
+            severity="high", confidence=0.72,
+            culprit=Culprit(module=mod_name(sender.module), function=source_function(sender.function, sender.arity),
+                            detail=f"Process.exit({fmt(c.args[0], 40)}, :kill)", process=view.label(sender.pid)),
+            evidence=ev, signatures=["exit:killed_mid_work"],
+            fix_hint=("Do not kill a worker in the middle of a multi-step change: ask it to stop at a safe point "
+                      "(a message it checks between steps), or undo what it did (compensate) when it is cancelled, "
+                      "or make the steps one atomic operation.")),
+            pid=c.pid, ts=c.ts)
+        for v in victims:
+            book.link(v, fact, "it was killed by another process")

@@ -215,11 +215,23 @@ def not_restarted(view: RecordingView, book: FactBook) -> None:
             culprit=culprit, evidence=ev,
             signatures=["exit:not_restarted"] + (["exit:shutdown"] if R.is_normal(e.reason) else []),
             fix_hint=("Choose the restart type on purpose: a :transient child is not restarted after a :normal exit, "
-                      "a :temporary one never; return {:stop, reason} only when the process should really end.")),
+                      "a :temporary one never; return {:stop, reason} only when the process should really end."),
+            weak=_task_done(view, e) if R.is_normal(e.reason) and asked is None else None),
             pid=e.pid, ts=e.ts)
         ef = exit_fact.get(e.event_id)
         if ef is not None:
             book.link(fact, ef, "it exited abnormally")
+
+
+def _task_done(view: RecordingView, e) -> str | None:
+    """Why a :normal exit of a task is no evidence: a process a ``Task.Supervisor`` started to run a
+    function (its spawn runs ``Task.Supervised``; such children are ``:temporary``) ends :normal when
+    the function returns — its work is done, which is what it is for. None for any other process."""
+    spawn = next((s for s in view.spawns if s.child == e.pid), None)
+    if spawn is None or "Task.Supervised" not in fmt(spawn.mfa, 400):
+        return None
+    return (f"{view.label(e.pid)} is a task a Task.Supervisor started (its children are :temporary): it ended :normal "
+            "when the function it ran returned — a finished job looks the same")
 
 
 def _is_supervisor(view: RecordingView, pid: int) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from elixir_scope.instrument.etf import Atom
@@ -87,6 +87,24 @@ def _numbers(v: StatedValue) -> set[Decimal]:
     if v.kind == "money":
         return {v.number, v.number * 100}
     return {v.number}
+
+
+def _rounds_to(numbers: set[Decimal], stated: Decimal) -> bool:
+    """A computed float that the program rounded for display to the number the user read: the
+    user states ``287.51`` (two decimals), the function that made it returned
+    ``287.5118111019372`` (four or more decimals beyond the stated ones, as float arithmetic
+    leaves them) and rounds to it. A plain number with decimals only (not money: amounts are
+    compared as written and in cents)."""
+    exp = stated.as_tuple().exponent
+    if not isinstance(exp, int) or exp >= 0:
+        return False
+    unit = Decimal(1).scaleb(exp)
+    for x in numbers:
+        xe = x.as_tuple().exponent
+        if isinstance(xe, int) and xe <= exp - 4 and abs(x - stated) < unit \
+                and stated in (x.quantize(unit, ROUND_HALF_UP), x.quantize(unit, ROUND_HALF_EVEN)):
+            return True
+    return False
 
 
 def significant(v: StatedValue) -> bool:
@@ -164,6 +182,8 @@ def occurs(v: StatedValue, d: Digest, *, lengths: bool = True) -> bool:
         # (a small number alone is any field's value: only a list of that length counts for it)
         return n is not None and ((n == d.whole and n >= 10) or (lengths and n in d.lengths))
     if nums and any(abs(x - n) < Decimal("0.0001") for x in d.numbers for n in nums):
+        return True
+    if v.kind == "number" and v.number is not None and _rounds_to(d.numbers, v.number):
         return True
     if v.kind == "text":
         return any(v.text in s for s in d.texts)

@@ -1,0 +1,122 @@
+"""Value provenance when one wrong value is made from another, on a real node.
+
+The user reads a distance the app rounded for display (``286.68 km``) and a badge given for it
+(``"ultra"``). The function that computed the distance returned the unrounded float
+(``286.68240009…``): it still is where the stated number came out, and the badge — computed by
+a process that was given that distance — is its effect, not a first cause of its own. The twin:
+the distance is right (the user says so) and the badge process alone gets it wrong — the badge
+stays the first cause."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from elixir_scope.agents.context import DiagnosisContext
+from elixir_scope.agents.evidence import build_facts
+from elixir_scope.agents.graph import diagnose
+from elixir_scope.agents.state import DiagnosisInput
+from elixir_scope.agents.view import RecordingView
+from elixir_scope.instrument.dist import Node
+from elixir_scope.store import TraceStore
+from support.nodes import start_node
+
+APP = '''
+defmodule Club do
+  def start do
+    {:ok, pid} = Supervisor.start_link([Club.Badges], strategy: :one_for_one, name: Club.Supervisor)
+    Process.unlink(pid)
+    {:ok, pid}
+  end
+
+  def trigger do
+    Club.Uploads.upload("ann", [0.0, 0.011, 0.023, 0.031, 0.045])
+    Process.sleep(50)
+    :ok
+  end
+end
+
+defmodule Club.Geo do
+  def distance_km(lons) do
+    lons |> Enum.zip(tl(lons)) |> Enum.reduce(0.0, fn {a, b}, acc -> acc + segment_km(a, b) end)
+  end
+
+  def segment_km(a, b), do: abs(b - a) * 111.19 * FACTOR
+end
+
+defmodule Club.Uploads do
+  def upload(member, lons), do: Club.Badges.add(member, Float.round(Club.Geo.distance_km(lons), 2))
+end
+
+defmodule Club.Badges do
+  use GenServer
+  def start_link(_), do: GenServer.start_link(__MODULE__, [], name: __MODULE__)
+  def add(member, km), do: GenServer.cast(__MODULE__, {:add, member, km})
+  @impl true
+  def init([]), do: {:ok, %{}}
+  @impl true
+  def handle_cast({:add, member, km}, s) do
+    badge = cond do
+      km >= ULTRA -> "ultra"
+      km >= 21.1 -> "half"
+      true -> "finisher"
+    end
+    {:noreply, Map.put(s, member, {km, badge})}
+  end
+end
+'''
+
+
+def _distance(factor: float) -> float:
+    """The distance Club.Geo computes (the same IEEE double arithmetic, in the same order)."""
+    lons, d = [0.0, 0.011, 0.023, 0.031, 0.045], 0.0
+    for a, b in zip(lons, lons[1:]):
+        d = d + abs(b - a) * 111.19 * factor
+    return d
+
+
+async def _facts(tmp_path: Path, kb_index_dir, source: str, symptom: str):
+    src = tmp_path / "app.ex"
+    src.write_text(source)
+    node = start_node("elixir", elixir_files=[src], eval_code="{:ok, _} = Club.start()")
+    dist = Node()
+    try:
+        conn = await dist.connect(node.name, cookie=node.cookie)
+        store = TraceStore.open(tmp_path / "d.db")
+        try:
+            ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, knowledge_dir=kb_index_dir)
+            report = await diagnose(DiagnosisInput(symptom=symptom, node=node.name, trigger="Club.trigger()",
+                                                   seconds=1.0, max_rounds=1), ctx)
+            view = RecordingView.from_recording(store.recording(report.recording_id))
+            return report, build_facts(view, symptom)
+        finally:
+            store.close()
+    finally:
+        await dist.close()
+        node.stop()
+
+
+async def test_a_badge_given_for_a_wrong_distance_is_the_distances_effect(tmp_path: Path, kb_index_dir):
+    km = _distance(57.2958)   # degrees taken for radians: every step 57 times too long
+    shown = f"{km:.2f}"
+    assert len(repr(km).split(".")[1]) >= 6, repr(km)   # a float with more decimals than shown
+    src = APP.replace("FACTOR", "57.2958").replace("ULTRA", "42.2")
+    report, book = await _facts(tmp_path, kb_index_dir, src,
+                                f'Ann\'s easy run of about 5 km shows as {shown} km in the app and she got the "ultra" badge')
+    origins = {book.meta[f.id]["value"]: f for f in book.of_kind("value_origin")}
+    assert shown in origins and "ultra" in origins, [f.title for f in book.facts]
+    dist_fact = origins[shown]
+    assert (dist_fact.culprit.module, dist_fact.culprit.function) == ("Club.Geo", "distance_km/1"), dist_fact.title
+    assert origins["ultra"].caused_by == dist_fact.id, [(f.id, f.caused_by) for f in book.facts]
+    assert report.root_cause is not None and report.root_cause.culprit.module == "Club.Geo"
+
+
+async def test_a_badge_wrong_for_a_right_distance_stays_the_badges(tmp_path: Path, kb_index_dir):
+    km = _distance(1.0)   # a right distance of a few km (no conversion needed in this toy geometry)
+    shown = f"{km:.2f}"
+    src = APP.replace("FACTOR", "1.0").replace("ULTRA", "4.2")   # the ultra threshold mistyped
+    _, book = await _facts(tmp_path, kb_index_dir, src,
+                           f'Ann ran {shown} km, and the app shows that right, but she got the "ultra" badge for it')
+    origins = {book.meta[f.id]["value"]: f for f in book.of_kind("value_origin")}
+    assert "ultra" in origins, [f.title for f in book.facts]
+    assert origins["ultra"].caused_by is None, [(f.id, f.caused_by) for f in book.facts]
+    assert origins["ultra"].culprit.module == "Club.Badges"

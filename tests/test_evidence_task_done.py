@@ -1,0 +1,85 @@
+"""A task that finished is no child lost, on a real node: a job a ``Task.Supervisor`` started
+(its children are ``:temporary``) ends ``:normal`` when its function returns, and the
+``not_restarted`` fact it leaves is weak — it must not name a root cause over the facts that
+explain the symptom. The twin: a ``:transient`` GenServer that stops ``:normal`` and is gone for
+good keeps the fact at full strength."""
+
+from __future__ import annotations
+
+from elixir_scope.agents.context import DiagnosisContext
+from elixir_scope.agents.evidence import build_facts
+from elixir_scope.agents.graph import diagnose
+from elixir_scope.agents.state import DiagnosisInput
+from elixir_scope.agents.view import RecordingView
+from elixir_scope.instrument.dist import Node
+from elixir_scope.store import TraceStore
+from support.nodes import start_node
+
+APP = r'''
+defmodule Offers do
+  def start do
+    children = [{Task.Supervisor, name: Offers.Jobs}, Offers.Mailer]
+    {:ok, pid} = Supervisor.start_link(children, strategy: :one_for_one, name: Offers.Sup)
+    Process.unlink(pid)
+    {:ok, pid}
+  end
+
+  def run do
+    MODE
+    Process.sleep(300)
+    :ok
+  end
+
+  def print(n), do: n * 2
+end
+
+defmodule Offers.Mailer do
+  use GenServer, restart: :transient
+  def start_link(_), do: GenServer.start_link(__MODULE__, :ok, name: __MODULE__)
+  def init(:ok), do: {:ok, 0}
+  def handle_cast(:sent, n) do
+    Offers.print(n)
+    {:stop, :normal, n + 1}
+  end
+end
+'''
+
+TASK = "Task.Supervisor.start_child(Offers.Jobs, fn -> Process.sleep(100); Offers.print(21) end)"
+STOP = "GenServer.cast(Offers.Mailer, :sent)"
+SYMPTOM = "offer letters stopped going out"
+
+
+async def _book(tmp_path, kb_index_dir, mode):
+    """Diagnose the app on a fresh node in one round (the plan and the supervisors as a diagnosis
+    reads them); the facts of its recording."""
+    src = tmp_path / "app.ex"
+    src.write_text(APP.replace("MODE", mode))
+    node = start_node("elixir", elixir_files=[src], eval_code="{:ok, _} = Offers.start()")
+    dist = Node()
+    try:
+        conn = await dist.connect(node.name, cookie=node.cookie)
+        store = TraceStore.open(tmp_path / "d.db")
+        try:
+            ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, knowledge_dir=kb_index_dir)
+            report = await diagnose(DiagnosisInput(symptom=SYMPTOM, node=node.name, trigger="Offers.run()",
+                                                   seconds=1.0, max_rounds=1), ctx)
+            return build_facts(RecordingView.from_recording(store.recording(report.recording_id)), SYMPTOM)
+        finally:
+            store.close()
+    finally:
+        await dist.close()
+        node.stop()
+
+
+async def test_a_finished_task_is_a_weak_not_restarted(tmp_path, kb_index_dir):
+    book = await _book(tmp_path, kb_index_dir, TASK)
+    found = book.of_kind("not_restarted")
+    assert found, [(f.detector, f.title) for f in book.facts]
+    assert all(f.weak and "Task.Supervisor" in f.weak for f in found), [(f.title, f.weak) for f in found]
+
+
+async def test_a_transient_server_that_stopped_is_a_full_not_restarted(tmp_path, kb_index_dir):
+    book = await _book(tmp_path, kb_index_dir, STOP)
+    found = [f for f in book.of_kind("not_restarted") if f.culprit.module == "Offers.Mailer"]
+    assert found, [(f.detector, f.title) for f in book.facts]
+    assert found[0].weak is None, found[0].weak
