@@ -1,6 +1,7 @@
 """Busy loops on a real node, recorded the way a diagnosis records them (the agent's rate limit and
 an event budget the loop overruns within a fraction of a second): a callback that retries at once
-by sending itself its next message, and a timer of 0, must be named every time — also when the
+by sending itself its next message (started by a request carrying a number, which is no timer
+interval), and a timer of 0, must be named every time — also when the
 capture stored only the loop's first tens of milliseconds and dropped the rest — while their twins
 are not loops: a server kept busy by many clients, and a fast but bounded run of self-sent steps."""
 
@@ -37,11 +38,12 @@ end
 defmodule Outbox.Sender do
   use GenServer
   def start_link(_), do: GenServer.start_link(__MODULE__, %{pending: nil}, name: __MODULE__)
-  def deliver(msg), do: GenServer.cast(__MODULE__, {:deliver, msg})
+  # a request that carries a number (a deadline): no timer interval, whatever it looks like
+  def deliver(msg), do: GenServer.call(__MODULE__, {:deliver, msg, 250})
   def init(s), do: {:ok, s}
-  def handle_cast({:deliver, msg}, s) do
+  def handle_call({:deliver, msg, _deadline_ms}, _from, s) do
     send(self(), :next)
-    {:noreply, %{s | pending: msg}}
+    {:reply, :ok, %{s | pending: msg}}
   end
   def handle_info(:next, s) do
     case Outbox.Pool.take(s.pending) do

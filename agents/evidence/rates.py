@@ -214,6 +214,8 @@ def rate_changes(view: RecordingView, book: FactBook) -> None:
         later = [c for c in periodic if message_shape(c.args[0]) == shape and c.ts >= k.end_ts]
         if len(later) >= 2 and loop_window(view, pid, later).stopped_for >= MIN_LOOP_SPAN:
             continue   # the ticks stopped while the recording went on: a bounded run of work, not a timer
+        if sum(1 for c in later if c.call_id in senders and senders[c.call_id].pid == pid) > 0.8 * len(later):
+            continue   # sent by the process itself at once (send/2), not by a timer: no interval to compare (hot_callback)
         culprit = culprit_of(view, k, k.args[0] if k.args else None)
         converted = ""
         configured = set(_ints(k.args[0] if k.args else None))
