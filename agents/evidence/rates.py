@@ -3,8 +3,8 @@ for itself, and a periodic timer whose rate jumps after a reconfiguration.
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``hot_callback`` | one callback of a process runs far more often than every other, on a message it sends itself | the application function it calls to reschedule, else the callback |
-| ``rate_change`` | a self-scheduled callback runs faster after another callback of the process than any interval it was given | the callback that changed the timer (or the conversion that changed the interval) |
+| ``hot_callback`` | one callback of a process runs far more often than every other, on a message it sends itself, and keeps going (also when the capture dropped most of it: :mod:`.loop_window`) | the application function it calls to reschedule, else the callback |
+| ``rate_change`` | a timer's callback runs faster after another callback of the process than any interval it was given (not a bounded run of steps, not messages the process sends itself with ``send/2``) | the callback that changed the timer (or the conversion that changed the interval) |
 
 These are the bugs behind "CPU is busy doing nothing" and "it got faster after we changed the
 setting".
