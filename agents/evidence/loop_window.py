@@ -111,12 +111,17 @@ def one_at_a_time(view: RecordingView, pid: int, hits: list[Call], shape: str) -
     """The share of consecutive ticks between which exactly one message of ``shape`` reached the
     process: a loop that schedules itself (a message to self, a timer) has one next message in
     flight at a time; a mailbox fed by other processes — senders the capture did not trace —
-    gets them as they come, several or none between two callbacks. 0.0 with fewer than 2 ticks."""
+    gets them as they come, several or none between two callbacks. Pairs the capture dropped
+    events between are left out; 0.0 when no pair is left."""
     if len(hits) < 2:
         return 0.0
     times = sorted(m.receive_ts for m in view.messages
                    if m.receiver == pid and m.receive_ts is not None and message_shape(m.msg) == shape)
-    one = 0
+    gaps = sorted(g.ts for g in view.gaps if g.count > 0)
+    one = pairs = 0
     for a, b in zip(hits, hits[1:]):
+        if bisect.bisect_right(gaps, b.ts) > bisect.bisect_left(gaps, a.ts):
+            continue   # the capture dropped events in between: nothing to count
+        pairs += 1
         one += bisect.bisect_right(times, b.ts) - bisect.bisect_right(times, a.ts) == 1
-    return one / (len(hits) - 1)
+    return one / pairs if pairs else 0.0
