@@ -10,7 +10,9 @@ follows the last stored tick. ``loop_window`` reads both:
 * **seen** — the stored ticks, their span and rate;
 * **cut** — the ticks run up to a gap (nothing of the process stored after it): the dropped events,
   spread like the stored ones, stand for ``more_ticks`` more ticks, ``more_seconds`` at the stored
-  rate (a lower bound, since the stored mix includes every other process);
+  rate (a lower bound, since the stored mix includes every other process) — and, as a faster loop
+  fills the event budget sooner, ``MIN_CUT_TICKS`` ticks stored and dropped count as a loop too,
+  unless the node's samples after the cut show the process idle;
 * **stopped** — the ticks end well before the recording does, with no gap in between: a bounded
   burst that finished, not a loop.
 
@@ -26,6 +28,9 @@ from ..view import Call, Gap, RecordingView
 from .common import message_shape
 
 MIN_LOOP_SPAN = 0.25    # seconds a loop must be seen (or be known) to keep going: a shorter run is a burst
+MIN_CUT_TICKS = 2_000   # …or ticks, stored and dropped, when it outran the capture (a faster loop fills the
+                        # event budget sooner: its known span shrinks as its speed grows)
+IDLE_REDUCTIONS = 1_000  # reductions between two node samples after the cut below which the process had stopped
 CUT_SLACK = 0.005       # seconds between the last stored tick and the gap that cut it (plus 3 ticks' interval)
 
 
@@ -51,8 +56,11 @@ class LoopWindow:
 
     @property
     def is_loop(self) -> bool:
-        """It ran long enough, and still ran when the capture stopped seeing it."""
-        return self.known_span >= MIN_LOOP_SPAN and self.stopped_for < MIN_LOOP_SPAN
+        """It ran long enough (or, cut short, thousands of ticks), and still ran when the capture
+        stopped seeing it."""
+        long_enough = self.known_span >= MIN_LOOP_SPAN or (
+            self.cut is not None and self.ticks + self.more_ticks >= MIN_CUT_TICKS)
+        return long_enough and self.stopped_for < MIN_LOOP_SPAN
 
     def describe(self) -> str:
         """What the capture saw of it, for the fact's summary (the drops when it was cut)."""
@@ -100,8 +108,24 @@ def loop_window(view: RecordingView, pid: int, hits: list[Call]) -> LoopWindow:
               default=last)   # the node samples (marks) show the recording went on when nothing traced ran
     later_gap = any(last <= g.ts <= end and g.count > 0 for g in view.gaps)
     stopped_for = 0.0 if cut is not None or later_gap else max(0.0, (end - last) / unit)
+    if cut is not None:
+        stopped_for = _idle_after(view, pid, cut.ts)
     return LoopWindow(ticks=len(hits), span=span, rate=rate, cut=cut, dropped=dropped, more_ticks=more,
                       stopped_for=stopped_for, share=share)
+
+
+def _idle_after(view: RecordingView, pid: int, ts: int) -> float:
+    """Seconds the node's samples after ``ts`` saw the process do (next to) nothing: its reductions
+    grew by less than ``IDLE_REDUCTIONS`` from one sample to the next from then on — a burst that
+    ended behind the capture's drops. 0.0 when it kept working or the samples do not tell."""
+    seen = sorted((r.ts, p.reductions) for r in view.resources if r.ts >= ts for p in r.processes if p.proc == pid)
+    idle_since = None
+    for (t0, r0), (t1, r1) in zip(seen, seen[1:]):
+        if r1 - r0 < IDLE_REDUCTIONS:
+            idle_since = t0 if idle_since is None else idle_since
+        else:
+            idle_since = None
+    return (seen[-1][0] - idle_since) / view.time_unit if idle_since is not None else 0.0
 
 
 ONE_AT_A_TIME = 0.9     # share of ticks whose message arrived alone, after the tick before began
