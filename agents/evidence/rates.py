@@ -3,8 +3,8 @@ for itself, and a periodic timer whose rate jumps after a reconfiguration.
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``hot_callback`` | one callback of a process runs far more often than every other, on a message it sends itself | the application function it calls to reschedule, else the callback |
-| ``rate_change`` | a self-scheduled callback runs faster after another callback of the process than any interval it was given | the callback that changed the timer (or the conversion that changed the interval) |
+| ``hot_callback`` | one callback of a process runs far more often than every other, on a message it sends itself, and keeps going (also when the capture dropped most of it: :mod:`.loop_window`) | the application function it calls to reschedule, else the callback |
+| ``rate_change`` | a timer's callback runs faster after another callback of the process than any interval it was given (not a bounded run of steps, not messages the process sends itself with ``send/2``) | the callback that changed the timer (or the conversion that changed the interval) |
 
 These are the bugs behind "CPU is busy doing nothing" and "it got faster after we changed the
 setting".
@@ -19,6 +19,7 @@ from ..findings import Finding
 from ..view import RecordingView, fmt, is_app_module
 from .book import FactBook
 from .common import culprit_of, fed_by_others, is_generated, message_senders, message_shape
+from .loop_window import MIN_LOOP_SPAN, ONE_AT_A_TIME, loop_window, one_at_a_time
 
 
 HOT_RATE = 20.0       # callbacks per second on one self-scheduled message shape
@@ -33,16 +34,23 @@ def hot_callbacks(view: RecordingView, book: FactBook) -> None:
         shapes = Counter((c.module, c.function, message_shape(c.args[0])) for c in cbs)
         (mod, fun, shape), n = sorted(shapes.items(), key=lambda kv: (-kv[1], str(kv[0])))[0]
         hits = [c for c in cbs if (c.module, c.function, message_shape(c.args[0])) == (mod, fun, shape)]
-        span = (hits[-1].ts - hits[0].ts) / view.time_unit
-        if span < 0.25:
-            continue  # a burst is not a loop: a hot callback keeps going
-        rate = len(hits) / span
+        # a burst is not a loop: a hot callback keeps going — seen for a while, or cut off by the
+        # capture's drops while still running (a busy loop overruns the capture within ~0.1 s)
+        win = loop_window(view, pid, hits)
+        if not win.is_loop:
+            continue
+        span, rate = win.span, win.rate
         if rate < HOT_RATE or n < HOT_SHARE * len(cbs):
             continue
         # a process that schedules its own work (timer messages: no sender, or itself), not one
         # that is fed by others (that is mailbox pressure, not a hot loop)
         fed = fed_by_others(view, pid, hits)
         if fed > 0.2 * len(hits):
+            continue
+        # messages from senders the capture did not trace: self-scheduled only when one came at a time
+        senders = message_senders(view)
+        unseen = sum(1 for h in hits if h.call_id not in senders)
+        if unseen > 0.2 * len(hits) and one_at_a_time(view, pid, hits, shape) < ONE_AT_A_TIME:
             continue
         # the helper that reschedules lives in the callback's own module (an API of another module is work, not timing)
         helpers = Counter((x.module, x.function, x.arity) for h in hits for x in view.children(h)
@@ -59,14 +67,26 @@ def hot_callbacks(view: RecordingView, book: FactBook) -> None:
             detector="hot_callback",
             title=f"{view.label(pid)} runs {c0.mfa} on {shape} {rate:.0f} times a second",
             summary=(f"{view.label(pid)} handled {len(hits)} {shape} messages in {span * 1000:.0f} ms ({rate:.0f}/s), "
-                     f"{n * 100 // len(cbs)}% of its work: a timer rescheduled far too fast (an interval in the "
-                     "wrong unit, or 0) keeps it busy doing the same thing."),
+                     f"{n * 100 // len(cbs)}% of its work and {win.share:.0%} of every call stored meanwhile: a timer "
+                     "rescheduled far too fast (an interval in the wrong unit, or 0) or a message it sends itself at "
+                     "once keeps it busy doing the same thing." + win.describe() + _reductions(view, pid)),
             severity="high", confidence=0.65, culprit=culprit,
             evidence=[view.call_evidence(h, f"{h.mfa} got {fmt(h.args[0], 60)}") for h in hits[:3]],
             signatures=["callback:rate_high", "reductions:high", "timer:leak"],
             fix_hint="Check the interval (milliseconds, not seconds) and reschedule only once per tick.",
             weak=steady or paced, lifted_by=["cpu", "rate"] if steady else ["rate"] if paced else []),
             pid=pid, ts=c0.ts)
+
+
+def _reductions(view: RecordingView, pid: int) -> str:
+    """The process's reductions as the resource samples saw them (per second between two samples)."""
+    seen = [(r.ts, p.reductions) for r in view.resources for p in r.processes if p.proc == pid]
+    if len(seen) >= 2 and seen[-1][0] > seen[0][0]:
+        per_s = (seen[-1][1] - seen[0][1]) * view.time_unit / (seen[-1][0] - seen[0][0])
+        return f" Its reductions grew {per_s:,.0f} a second between the node's samples."
+    if seen:
+        return f" The node's sample counted {seen[-1][1]:,} reductions for it."
+    return ""
 
 
 STEADY_RATIO = 1.5    # first and last third of a loop within this factor of each other: one rate throughout
@@ -191,6 +211,11 @@ def rate_changes(view: RecordingView, book: FactBook) -> None:
         if best is None:
             continue
         ratio, k, rate, expected, prev_rate, after = best
+        later = [c for c in periodic if message_shape(c.args[0]) == shape and c.ts >= k.end_ts]
+        if len(later) >= 2 and loop_window(view, pid, later).stopped_for >= MIN_LOOP_SPAN:
+            continue   # the ticks stopped while the recording went on: a bounded run of work, not a timer
+        if sum(1 for c in later if c.call_id in senders and senders[c.call_id].pid == pid) > 0.8 * len(later):
+            continue   # sent by the process itself at once (send/2), not by a timer: no interval to compare (hot_callback)
         culprit = culprit_of(view, k, k.args[0] if k.args else None)
         converted = ""
         configured = set(_ints(k.args[0] if k.args else None))
