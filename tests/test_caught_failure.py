@@ -8,15 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from elixir_scope.agents.context import DiagnosisContext
-from elixir_scope.agents.evidence import build_facts
-from elixir_scope.agents.graph import diagnose
 from elixir_scope.agents.planner import Survey, plan
-from elixir_scope.agents.state import DiagnosisInput
-from elixir_scope.agents.view import RecordingView
-from elixir_scope.instrument.dist import Node
-from elixir_scope.store import TraceStore
-from support.nodes import start_node
+from support.diagnose_once import diagnose_once
 
 APP = '''
 defmodule Parking do
@@ -75,23 +68,7 @@ def test_plan_traces_ets_writes_with_their_outcome():
 async def _diagnose(tmp_path: Path, kb_index_dir, source: str, app: str, symptom: str):
     """Start ``source`` on a fresh node (``App.start()``), diagnose ``symptom`` with ``App.trigger()``
     in one round; the report and the facts of its recording."""
-    src = tmp_path / "app.ex"
-    src.write_text(source)
-    node = start_node("elixir", elixir_files=[src], eval_code=f"{{:ok, _}} = {app}.start()")
-    dist = Node()
-    try:
-        conn = await dist.connect(node.name, cookie=node.cookie)
-        store = TraceStore.open(tmp_path / "d.db")
-        try:
-            ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, knowledge_dir=kb_index_dir)
-            report = await diagnose(DiagnosisInput(symptom=symptom, node=node.name, trigger=f"{app}.trigger()",
-                                                   seconds=1.0, max_rounds=1), ctx)
-            return report, build_facts(RecordingView.from_recording(store.recording(report.recording_id)))
-        finally:
-            store.close()
-    finally:
-        await dist.close()
-        node.stop()
+    return await diagnose_once(tmp_path, kb_index_dir, source, app=app, symptom=symptom, facts_symptom=False)
 
 
 async def test_a_rescued_ets_badarg_is_a_caught_failure(tmp_path: Path, kb_index_dir):

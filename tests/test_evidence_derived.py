@@ -11,14 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from elixir_scope.agents.context import DiagnosisContext
-from elixir_scope.agents.evidence import build_facts
-from elixir_scope.agents.graph import diagnose
-from elixir_scope.agents.state import DiagnosisInput
-from elixir_scope.agents.view import RecordingView
-from elixir_scope.instrument.dist import Node
-from elixir_scope.store import TraceStore
-from support.nodes import start_node
+from support.diagnose_once import diagnose_once
 
 APP = '''
 defmodule Club do
@@ -75,24 +68,7 @@ def _distance(factor: float) -> float:
 
 
 async def _facts(tmp_path: Path, kb_index_dir, source: str, symptom: str):
-    src = tmp_path / "app.ex"
-    src.write_text(source)
-    node = start_node("elixir", elixir_files=[src], eval_code="{:ok, _} = Club.start()")
-    dist = Node()
-    try:
-        conn = await dist.connect(node.name, cookie=node.cookie)
-        store = TraceStore.open(tmp_path / "d.db")
-        try:
-            ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, knowledge_dir=kb_index_dir)
-            report = await diagnose(DiagnosisInput(symptom=symptom, node=node.name, trigger="Club.trigger()",
-                                                   seconds=1.0, max_rounds=1), ctx)
-            view = RecordingView.from_recording(store.recording(report.recording_id))
-            return report, build_facts(view, symptom)
-        finally:
-            store.close()
-    finally:
-        await dist.close()
-        node.stop()
+    return await diagnose_once(tmp_path, kb_index_dir, source, app="Club", symptom=symptom)
 
 
 async def test_a_badge_given_for_a_wrong_distance_is_the_distances_effect(tmp_path: Path, kb_index_dir):

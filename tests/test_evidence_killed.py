@@ -8,15 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from elixir_scope.agents.context import DiagnosisContext
-from elixir_scope.agents.evidence import build_facts
-from elixir_scope.agents.graph import diagnose
 from elixir_scope.agents.planner import Survey, plan
-from elixir_scope.agents.state import DiagnosisInput
-from elixir_scope.agents.view import RecordingView
-from elixir_scope.instrument.dist import Node
-from elixir_scope.store import TraceStore
-from support.nodes import start_node
+from support.diagnose_once import diagnose_once
 
 APP = '''
 defmodule Depot do
@@ -90,24 +83,7 @@ def test_the_plan_traces_kill_signals():
 
 
 async def _facts(tmp_path: Path, kb_index_dir, wait_ms: int):
-    src = tmp_path / "app.ex"
-    src.write_text(APP.replace("WAIT", str(wait_ms)))
-    node = start_node("elixir", elixir_files=[src], eval_code="{:ok, _} = Depot.start()")
-    dist = Node()
-    try:
-        conn = await dist.connect(node.name, cookie=node.cookie)
-        store = TraceStore.open(tmp_path / "d.db")
-        try:
-            ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, knowledge_dir=kb_index_dir)
-            report = await diagnose(DiagnosisInput(symptom=SYMPTOM, node=node.name, trigger="Depot.trigger()",
-                                                   seconds=1.0, max_rounds=1), ctx)
-            view = RecordingView.from_recording(store.recording(report.recording_id))
-            return report, build_facts(view, SYMPTOM)
-        finally:
-            store.close()
-    finally:
-        await dist.close()
-        node.stop()
+    return await diagnose_once(tmp_path, kb_index_dir, APP.replace("WAIT", str(wait_ms)), app="Depot", symptom=SYMPTOM)
 
 
 async def test_a_worker_killed_between_its_steps_names_the_killer(tmp_path: Path, kb_index_dir):

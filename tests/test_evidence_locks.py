@@ -9,14 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from elixir_scope.agents.context import DiagnosisContext
-from elixir_scope.agents.evidence import build_facts
-from elixir_scope.agents.graph import diagnose
-from elixir_scope.agents.state import DiagnosisInput
-from elixir_scope.agents.view import RecordingView
-from elixir_scope.instrument.dist import Node
-from elixir_scope.store import TraceStore
-from support.nodes import start_node
+from support.diagnose_once import diagnose_once
 
 APP = '''
 defmodule Rounds do
@@ -88,23 +81,7 @@ SYMPTOM = "since this morning no new north deliveries get routed, not even the o
 
 
 async def _facts(tmp_path: Path, kb_index_dir, body: str):
-    src = tmp_path / "app.ex"
-    src.write_text(APP.replace("BODY", body))
-    node = start_node("elixir", elixir_files=[src], eval_code="{:ok, _} = Rounds.start()")
-    dist = Node()
-    try:
-        conn = await dist.connect(node.name, cookie=node.cookie)
-        store = TraceStore.open(tmp_path / "d.db")
-        try:
-            ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, knowledge_dir=kb_index_dir)
-            report = await diagnose(DiagnosisInput(symptom=SYMPTOM, node=node.name, trigger="Rounds.trigger()",
-                                                   seconds=1.0, max_rounds=1), ctx)
-            return report, build_facts(RecordingView.from_recording(store.recording(report.recording_id)), SYMPTOM)
-        finally:
-            store.close()
-    finally:
-        await dist.close()
-        node.stop()
+    return await diagnose_once(tmp_path, kb_index_dir, APP.replace("BODY", body), app="Rounds", symptom=SYMPTOM)
 
 
 async def test_a_lock_left_by_a_dead_holder_is_the_first_cause(tmp_path: Path, kb_index_dir):

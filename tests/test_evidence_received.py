@@ -17,39 +17,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from elixir_scope.agents.context import DiagnosisContext
-from elixir_scope.agents.evidence import build_facts
-from elixir_scope.agents.graph import diagnose
-from elixir_scope.agents.state import DiagnosisInput
-from elixir_scope.agents.view import RecordingView
-from elixir_scope.instrument.dist import Node
-from elixir_scope.store import TraceStore
-from support.nodes import start_node
+from support.diagnose_once import diagnose_once
 
 
 async def _facts(tmp_path: Path, kb_index_dir, source: str, app: str, symptom: str, *, warm: bool = False):
     """Start ``source`` (``App.start()``; with ``warm``, ``App.trigger()`` once before the
     diagnosis, as an earlier round would), diagnose ``symptom`` with ``App.trigger()`` in one
     round; the report and the facts of its recording."""
-    src = tmp_path / "app.ex"
-    src.write_text(source)
     boot = f"{{:ok, _}} = {app}.start()" + (f"; {app}.trigger(); Process.sleep(300)" if warm else "")
-    node = start_node("elixir", elixir_files=[src], eval_code=boot)
-    dist = Node()
-    try:
-        conn = await dist.connect(node.name, cookie=node.cookie)
-        store = TraceStore.open(tmp_path / "d.db")
-        try:
-            ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, knowledge_dir=kb_index_dir)
-            report = await diagnose(DiagnosisInput(symptom=symptom, node=node.name, trigger=f"{app}.trigger()",
-                                                   seconds=1.0, max_rounds=1), ctx)
-            view = RecordingView.from_recording(store.recording(report.recording_id))
-            return report, build_facts(view, symptom)
-        finally:
-            store.close()
-    finally:
-        await dist.close()
-        node.stop()
+    return await diagnose_once(tmp_path, kb_index_dir, source, app=app, symptom=symptom, boot=boot)
 
 
 SETTLE = '''

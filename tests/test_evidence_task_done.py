@@ -6,14 +6,7 @@ good keeps the fact at full strength."""
 
 from __future__ import annotations
 
-from elixir_scope.agents.context import DiagnosisContext
-from elixir_scope.agents.evidence import build_facts
-from elixir_scope.agents.graph import diagnose
-from elixir_scope.agents.state import DiagnosisInput
-from elixir_scope.agents.view import RecordingView
-from elixir_scope.instrument.dist import Node
-from elixir_scope.store import TraceStore
-from support.nodes import start_node
+from support.diagnose_once import diagnose_once
 
 APP = r'''
 defmodule Offers do
@@ -52,23 +45,9 @@ SYMPTOM = "offer letters stopped going out"
 async def _book(tmp_path, kb_index_dir, mode):
     """Diagnose the app on a fresh node in one round (the plan and the supervisors as a diagnosis
     reads them); the facts of its recording."""
-    src = tmp_path / "app.ex"
-    src.write_text(APP.replace("MODE", mode))
-    node = start_node("elixir", elixir_files=[src], eval_code="{:ok, _} = Offers.start()")
-    dist = Node()
-    try:
-        conn = await dist.connect(node.name, cookie=node.cookie)
-        store = TraceStore.open(tmp_path / "d.db")
-        try:
-            ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, knowledge_dir=kb_index_dir)
-            report = await diagnose(DiagnosisInput(symptom=SYMPTOM, node=node.name, trigger="Offers.run()",
-                                                   seconds=1.0, max_rounds=1), ctx)
-            return build_facts(RecordingView.from_recording(store.recording(report.recording_id)), SYMPTOM)
-        finally:
-            store.close()
-    finally:
-        await dist.close()
-        node.stop()
+    _, book = await diagnose_once(tmp_path, kb_index_dir, APP.replace("MODE", mode), app="Offers",
+                                  symptom=SYMPTOM, trigger="Offers.run()")
+    return book
 
 
 async def test_a_finished_task_is_a_weak_not_restarted(tmp_path, kb_index_dir):

@@ -64,10 +64,6 @@ class Engine:
         keyset query per chunk would redo the index walk and the sort every time): first
         `first_chunk` rows (a page asks for just what it shows), then CHUNK rows at a time.
         The connection lock is held per fetch, never across a yield."""
-        import sqlite3
-
-        from elixir_scope.store.errors import translate
-
         order_sql, order_params = self.qc.wall_order_sql("e")
         cols = COLS + (", e.payload" if payload else ", NULL")
         where = plan.sql()
@@ -80,12 +76,21 @@ class Engine:
             where += f" AND ({order_sql}, e.id) > (?, ?)"
             params += order_params + list(after)
         sql = f"SELECT {cols}, {order_sql} AS okey FROM {source} WHERE {where} ORDER BY okey, e.id"
+        yield from self._fetch(sql, params, first_chunk)
+
+    def _fetch(self, sql: str, params: list, first: int) -> Iterator[list[tuple]]:
+        """The rows of one statement: ``first`` rows, then CHUNK at a time, checking the limits
+        before each fetch. The connection lock is held per fetch, never across a yield."""
+        import sqlite3
+
+        from elixir_scope.store.errors import translate
+
         db = self.qc.db
         try:
             with db.lock:
                 cur = db.conn.execute(sql, params)
             try:
-                size = max(1, first_chunk)
+                size = max(1, first)
                 while True:
                     self.limiter.check()
                     with db.lock:
@@ -150,30 +155,9 @@ class Engine:
         (``Slice.ids``): one statement walking its id range, fetched ``first`` rows, then CHUNK
         at a time, so a page stops after its rows. The lock is held per fetch, never across a
         yield."""
-        import sqlite3
-
-        from elixir_scope.store.errors import translate
-
-        db = self.qc.db
         sql = (f"SELECT {cols}, e.ts AS okey FROM events e WHERE e.id BETWEEN ? AND ? AND e.ts >= ? "
                f"AND e.ts <= ? AND {where} ORDER BY e.id")
-        try:
-            with db.lock:
-                cur = db.conn.execute(sql, [*part.ids, part.lo, part.hi, *params])
-            try:
-                size = max(1, first)
-                while True:
-                    self.limiter.check()
-                    with db.lock:
-                        rows = cur.fetchmany(size)
-                    size = CHUNK
-                    if not rows:
-                        return
-                    yield rows
-            finally:
-                cur.close()
-        except sqlite3.Error as exc:
-            raise translate(exc, "reading the store", db.path) from exc
+        yield from self._fetch(sql, [*part.ids, part.lo, part.hi, *params], first)
 
     def _time_ordered_source(self, plan: StepPlan) -> str:
         """For a page: walk the time index (no sort; the page stops after its rows) unless the
