@@ -185,6 +185,7 @@ class RecordingView:
     supervisors: dict[str, list[SupervisorInfo]] = field(default_factory=dict)  # "start"/"end" → the app's supervisors
     nodes: dict[int, str] = field(default_factory=dict)   # node id → name, every node of the recording
     node_gone: dict[str, int] = field(default_factory=dict)  # node name → when the recording lost it (view ts)
+    earlier_names: dict[str, str] = field(default_factory=dict)  # dead pid text → its name in an earlier recording of the same node run
     node_creation: dict[str, int] = field(default_factory=dict)  # node name → the creation of its recorded run
 
     # ------------------------------------------------------------------ helpers

@@ -240,10 +240,12 @@ def from_recording(rec) -> RecordingView:
     for g in raw_gaps:
         if g.reason == "node_down" and g.node_id in node_names:
             gone.setdefault(node_names[g.node_id], frame(g.node_id, g.ts))
+    earlier = _earlier_names(rec, dead_sends)
     return RecordingView(rec.id, unit, start, procs, calls, messages, exits, spawns, states,
                          samples, gaps, registry_keys=dict(registry), links=links, dead_sends=dead_sends,
                          resources=resources, supervisors=dict(supervisors), rpc_workers=rpc_workers,
-                         nodes=node_names, node_gone=gone, node_creation=creation)
+                         nodes=node_names, node_gone=gone, node_creation=creation,
+                         earlier_names=earlier)
 
 
 def _target_node(to: Any) -> str | None:
@@ -282,6 +284,31 @@ def _match_across_nodes(messages: list[Message], receives: dict, matched: set[in
         r = queue.pop(0)
         matched.add(r.id)
         m.receive_id, m.receive_ts, m.receiver = r.id, frame(r.node_id, r.ts), key(r.node_id, r.pid)
+
+
+def _earlier_names(rec, dead_sends) -> dict[str, str]:
+    """Pid text → registered name of the dead processes ``dead_sends`` address, from the
+    recordings of the same store made before this one on the same run of their node (same node
+    name and creation, so the pid is the same process): a process that died in an earlier
+    recording (a diagnosis's first round) is only a pid here, without its exit."""
+    from elixir_scope.instrument.etf import Pid
+
+    want = {(str(d.to), str(d.to.node), d.to.creation) for d in dead_sends if isinstance(d.to, Pid)}
+    if not want:
+        return {}
+    texts = sorted({w[0] for w in want})[:MAX_EARLIER_NAMES]
+    names: dict[str, str] = {}
+    for text, node, creation, reg in rec.db.query(  # one pass over the processes table
+            f"SELECT pid_text, pid_node, pid_creation, reg_name FROM processes WHERE recording_id < ? "
+            f"AND reg_name IS NOT NULL AND pid_text IN ({', '.join('?' * len(texts))}) "
+            "ORDER BY recording_id DESC", (rec.id, *texts)):
+        if (text, node, creation) in want:
+            names.setdefault(text, _short(reg))
+    return names
+
+
+MAX_EARLIER_NAMES = 64
+"""Dead pids looked up in earlier recordings, at most (one query for all of them)."""
 
 
 def _short(name: str | None) -> str | None:

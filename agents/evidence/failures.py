@@ -387,7 +387,8 @@ def dead_sends(view: RecordingView, book: FactBook) -> None:
         where = ""
         if keeper is not None:
             culprit = keeper
-            whose = _identity(view, dead.pid) if dead is not None else None
+            # the process the stale pid stood for: from its exit here, else from an earlier recording
+            whose = _identity(view, dead.pid) if dead is not None else view.earlier_names.get(str(d.to))
             if whose:
                 culprit.detail = whose   # the process the stale pid stood for
             where = f" The pid was kept by {keeper.where}."
