@@ -64,12 +64,17 @@ far back a row that reaches a ts can start (``min_ts >= ts - span``)."""
 TIME_FROM = "block_time t CROSS JOIN events e ON e.id BETWEEN t.first_id AND t.last_id"
 """FROM clause joining time blocks to their events by rowid range (bind through ``TIME_WHERE``)."""
 
-SPAN_OF = ("coalesce((SELECT span FROM time_spans WHERE recording_id = t.recording_id), "
-           "(SELECT max(max_ts - min_ts) FROM block_time WHERE recording_id = t.recording_id), 0)")
-"""The recording's span, from ``time_spans`` (or its rows, for a file without that row)."""
+def _span_of(recording: str) -> str:
+    """The recording's span as a scalar subquery, from ``time_spans`` (or its rows, for a file
+    without that row); ``recording`` is how the statement names the recording's id."""
+    return (f"coalesce((SELECT span FROM time_spans WHERE recording_id = {recording}), "
+            f"(SELECT max(max_ts - min_ts) FROM block_time WHERE recording_id = {recording}), 0)")
 
-_SPAN1 = ("coalesce((SELECT span FROM time_spans WHERE recording_id = ?1), "
-          "(SELECT max(max_ts - min_ts) FROM block_time WHERE recording_id = ?1), 0)")
+
+SPAN_OF = _span_of("t.recording_id")
+"""The span of the recording of the time row ``t``."""
+
+_SPAN1 = _span_of("?1")
 """The recording's span (``span``) in a statement binding its id as ``?1``."""
 
 ROWS = 256
@@ -263,8 +268,7 @@ def last_at_or_before(db: Any, recording_id: int, ts: int, columns: str = "e.id"
     return _nearest(db, recording_id, ts, columns, node_id, where, params, order, False)
 
 
-_SPAN = ("coalesce((SELECT span FROM time_spans WHERE recording_id = ?), "
-         "(SELECT max(max_ts - min_ts) FROM block_time WHERE recording_id = ?), 0)")
+_SPAN = _span_of("?")
 """The recording's span as a scalar subquery binding its id twice (see ``span``)."""
 
 PEEK = 4
