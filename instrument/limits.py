@@ -62,6 +62,11 @@ class CaptureLimits:
     max_buffer: int = 20_000
     # How often (in trace messages) the agent checks its own mailbox and memory.
     check_every: int = 500
+    # Stack guard: a process calling a function traced with its returns whose stack grows by
+    # this many words (8 bytes each) across the agent's ticks without coming down - a
+    # self-tail-recursive loop keeps one return frame (3 words) per call - has that
+    # function's return tracing removed (its calls stay traced): a `stack_guard` gap.
+    stack_guard_words: int = 20_000
     # Keys whose values are replaced by '[REDACTED]' (map, keyword/proplist, struct keys; atom,
     # binary or charlist; case-insensitive; a key *containing* one of these matches).
     redact_keys: tuple[str, ...] = DEFAULT_REDACT_KEYS

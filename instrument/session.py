@@ -82,6 +82,24 @@ def _stats(m: Any, stored: int) -> CaptureStats:
 
 
 
+def stack_guard_trips(stats: Any) -> list[dict]:
+    """The agent's ``stack_guard`` stat (agent v22+): each function whose return tracing it
+    removed because a caller's stack kept growing, as ``{"function": "m:f/1", "pid": "<0.1.0>",
+    "grown_words": int, "stack_words": int}``."""
+    raw = stats.get(Atom("stack_guard"), []) if isinstance(stats, dict) else []
+    out = []
+    for t in raw if isinstance(raw, list) else []:
+        if not isinstance(t, dict):
+            continue
+        d = {_text(k): v for k, v in t.items()}
+        mfa = d.get("mfa")
+        if not (isinstance(mfa, tuple) and len(mfa) == 3):
+            continue
+        out.append({"function": f"{_text(mfa[0])}:{_text(mfa[1])}/{mfa[2]}", "pid": str(d.get("pid")),
+                    "grown_words": d.get("grown_words", 0), "stack_words": d.get("stack_words", 0)})
+    return out
+
+
 async def ends_within(task: "asyncio.Future[Any]", timeout: float) -> bool:
     """Whether ``task`` ends within ``timeout`` seconds; it goes on either way (shielded)."""
     try:
@@ -298,8 +316,16 @@ class CaptureSession:
         st = _stats(stats, self.stored)
         if name == "tracer_lost":
             detail = self._tracer_lost_gap(stats)
-        self._finish(name, {**st.__dict__, "detail": detail, "mode": self.mode})
-        self._result = CaptureResult(self.recording.id, self.conn.node_name, name, st, detail)
+        trips = stack_guard_trips(stats)
+        extra = {"stack_guard": trips} if trips else {}
+        if trips:
+            said = "; ".join(f"{t['function']} in {t['pid']} (stack +{t['grown_words']} words)" for t in trips[:5])
+            detail = ((detail + ". ") if detail else "") + (
+                f"stack guard: return tracing removed from {said} - a self-tail-recursive loop keeps one "
+                "return frame per call; its calls are still traced (trace it without `return`, or trace "
+                "the functions the loop calls)")
+        self._finish(name, {**st.__dict__, "detail": detail, "mode": self.mode, **extra})
+        self._result = CaptureResult(self.recording.id, self.conn.node_name, name, st, detail, extra)
 
     def _node_lost(self) -> None:
         st = _stats(self.last_stats, self.stored)

@@ -23,7 +23,7 @@
 %% - on OTP 27+ it traces inside its own trace session (trace:session_create/3), so it coexists
 %%   with dbg or recon; on older releases it refuses to start when a tracer is already active.
 -module(elixir_scope_agent).
--vsn("21").
+-vsn("22").
 
 -export([version/0, start_capture/2, stop_capture/1, stop_capture/2, snapshot/1,
          init/3, checkpoint_loop/4, cleaner/2]).
@@ -41,9 +41,12 @@
              mode, session, pflags = [], patterns = [], state_mods = #{},
              helper, stoppers = [], nap_ms = 1, fast_pre = slow,
              cleaner, guard_ms = 1000, guard_next = 0, guard_samples = [],
-             receive_timeouts = 0, agent_errors = 0, last_guard_offered = 0, guard_window = 0}).
+             receive_timeouts = 0, agent_errors = 0, last_guard_offered = 0, guard_window = 0,
+             %% the stack guard (guard_stacks/1): the user's patterns in the order they were
+             %% set, the growth bound in words, and what the guard did
+             user_pats = [], stack_words = 20000, stack_trips = []}).
 
-version() -> 21.
+version() -> 22.
 
 %% ---------------------------------------------------------------------------------------------
 %% Public API (called over rpc from Python)
@@ -116,6 +119,7 @@ init(Caller, Ref, {Owner, Config}) ->
              nap_ms = C(nap_ms, 1),
              max_state = C(max_state_bytes, 65536),
              guard_ms = C(guard_ms, 1000),
+             stack_words = C(stack_guard_words, 20000),
              redact = compile_redact(C(redact_keys, []), C(redact_patterns, []),
                                      C(redact_values, true))},
     S0 = S00#st{fast_pre = fast_pre(S00#st.redact)},
@@ -211,8 +215,9 @@ setup1(Config, S0) ->
             Cleaner = spawn(elixir_scope_agent, cleaner, [self(), Session]),
             S2 = S1#st{session = Session, helper = Helper, state_mods = StateMods, cleaner = Cleaner},
             put_partial(S2),
-            Patterns = [{MFA, MS, PF} || {MFA, MS, PF} <- maps:get(patterns, Config, [])]
-                ++ state_patterns(StateMods),
+            UserPats = [{MFA, MS, PF} || {MFA, MS, PF} <- maps:get(patterns, Config, [])],
+            Patterns = UserPats ++ state_patterns(StateMods),
+            put(es_watch, {0, []}),
             S3 = lists:foldl(fun({MFA, MS, PF}, Acc) ->
                                      set_pattern(Acc, MFA, MS, PF),
                                      Acc1 = Acc#st{patterns = [{MFA, PF} | Acc#st.patterns]},
@@ -236,7 +241,7 @@ setup1(Config, S0) ->
             %% never trace ourselves or our helper: that would feed back into the capture
             Mine = [self(), Cleaner | [Helper || is_pid(Helper)]],
             [set_flags(S4, P, false, [call, send, 'receive', procs]) || P <- Mine],
-            {ok, S4#st{guard_samples = guard_samples(S4),
+            {ok, S4#st{guard_samples = guard_samples(S4), user_pats = UserPats,
                        guard_next = erlang:monotonic_time(millisecond) + S4#st.guard_ms}}
     end.
 
@@ -672,7 +677,7 @@ handle(es_tick, S) ->
         S1 ->
             case guard_tracer(S1) of
                 {stop, Reason, S2} -> finish(Reason, S2);
-                S2 -> loop(pump(close_chunk(S2)))
+                S2 -> loop(pump(close_chunk(guard_stacks(S2))))
             end
     end;
 handle({es_checkpoint, P, M, St, Mono, Uniq}, S) ->
@@ -764,12 +769,16 @@ sync(#st{ncur = NC, nbuf = NB, offered = Off, rate_n = RN, batch_size = BS} = S,
 %% call and return) always take the slow path.
 fast_rec({trace_ts, P, call, {M, F, Args}, {Mono, Uniq}}, #st{state_mods = SM} = S)
   when Mono - S#st.rate_start < S#st.tu ->
-    case {get({M, F, length(Args)}), SM} of
+    MFA = {M, F, length(Args)},
+    case {get(MFA), SM} of
         {{Idx, ByName}, #{M := gen_server}} ->
             with_state(fast_rec(1, get(P), Idx, Args, Mono, Uniq, S, ByName),
                        state_before(gen_server, F, Args), before, Idx, Mono, Uniq, S);
         {{_, _}, #{M := _}} -> none;
         {{Idx, ByName}, _} -> fast_rec(1, get(P), Idx, Args, Mono, Uniq, S, ByName);
+        {{Idx, ByName, ret}, _} ->
+            watch(P, MFA),
+            fast_rec(1, get(P), Idx, Args, Mono, Uniq, S, ByName);
         _ -> none
     end;
 fast_rec({trace_ts, P, return_from, {M, _, _} = MFA, Ret, {Mono, Uniq}}, #st{state_mods = SM} = S)
@@ -780,12 +789,14 @@ fast_rec({trace_ts, P, return_from, {M, _, _} = MFA, Ret, {Mono, Uniq}}, #st{sta
                        state_after(gen_server, undefined, Ret), 'after', Idx, Mono, Uniq, S);
         {{_, _}, #{M := _}} -> none;
         {{Idx, ByName}, _} -> fast_rec(2, get(P), Idx, Ret, Mono, Uniq, S, ByName);
+        {{Idx, ByName, ret}, _} -> fast_rec(2, get(P), Idx, Ret, Mono, Uniq, S, ByName);
         _ -> none
     end;
 fast_rec({trace_ts, P, exception_from, {_, _, _} = MFA, CV, {Mono, Uniq}}, S)
   when Mono - S#st.rate_start < S#st.tu ->
     case get(MFA) of
         {Idx, _} -> fast_rec(3, get(P), Idx, CV, Mono, Uniq, S, false);
+        {Idx, _, ret} -> fast_rec(3, get(P), Idx, CV, Mono, Uniq, S, false);
         _ -> none
     end;
 fast_rec({trace_ts, P, send, Msg, To, {Mono, Uniq}}, S)
@@ -1019,6 +1030,175 @@ guard_ok({pid, P}, Self) ->
 guard_ok({pattern, MFA}, _Self) ->
     still_traced(MFA).
 
+%% -------- the stack guard: return tracing must not grow a traced process's stack --------
+
+%% A function traced with its returns (return_trace or exception_trace) is never called in tail
+%% position: the runtime keeps a return-trace frame (3 words) on the caller's stack per call. A
+%% self-tail-recursive function - the loop(State) of a receive loop - then grows its process's
+%% stack by one frame per round for as long as the pattern is set, and a loop that never returns
+%% keeps those frames after the capture (dbg, redbug and recon_trace all have this trap).
+%%
+%% So while return tracing is on, the agent watches the stacks of the processes that call
+%% return-traced functions (at most 1000 processes, the first seen; watch/2 notes each caller
+%% and the last such function it called). Every tick it samples up to 64 of them with
+%% process_info(P, stack_size). A process whose stack has grown by stack_words (20,000 words by
+%% default) since it was last seen lower, rising on at least two samples in a row, is growing
+%% without bound as far as the capture can tell: a recursion that unwinds (a parser thousands of
+%% levels deep) is seen lower again and never trips. The guard then finds the function whose
+%% return frames fill that stack (its return-trace frames in process_info(P, backtrace); the
+%% last return-traced function the process called when the backtrace names none) and sets that
+%% function's pattern again without the return action: its calls are still traced (their
+%% arguments show the loop's state each round), the stack stops growing. A `stack_guard` gap
+%% record and the `stack_guard` stat name the function, the process and the growth.
+%% docs/capture.md says why this, not ending the capture.
+
+%% Note P as a caller of the return-traced MFA (hot path: one dictionary read when nothing changed).
+watch(P, MFA) ->
+    K = {es_w, P},
+    case get(K) of
+        MFA -> ok;
+        undefined ->
+            case get(es_watch) of
+                {N, L} when N < 1000 -> put(es_watch, {N + 1, [P | L]}), put(K, MFA);
+                _ -> ok
+            end;
+        done -> ok;
+        _ -> put(K, MFA)
+    end.
+
+%% The user's pattern that decides MFA's trace settings (the last one set that covers it, as on
+%% the node) when it traces returns or exceptions: {MS, Flags}; else none. Functions of state
+%% history modules are called by their behaviour, never in tail position: not watched.
+return_pattern({M, _, _} = MFA, #st{user_pats = Pats, state_mods = SM}) ->
+    case maps:is_key(M, SM) of
+        true -> none;
+        false ->
+            case [{MS, PF} || {PMFA, MS, PF} <- lists:reverse(Pats), covers(PMFA, MFA)] of
+                [{MS, PF} | _] ->
+                    case ms_returns(MS) of
+                        true -> {MS, PF};
+                        false -> none
+                    end;
+                [] -> none
+            end
+    end;
+return_pattern(_, _) -> none.
+
+covers({PM, PF, PA}, {M, F, A}) ->
+    (PM =:= '_' orelse PM =:= M) andalso (PF =:= '_' orelse PF =:= F) andalso (PA =:= '_' orelse PA =:= A).
+
+ms_returns(MS) when is_list(MS) ->
+    lists:any(fun({_, _, Body}) when is_list(Body) -> lists:any(fun is_return_action/1, Body);
+                 (_) -> false
+              end, MS);
+ms_returns(_) -> false.
+
+is_return_action(A) -> A =:= {return_trace} orelse A =:= {exception_trace}.
+
+strip_returns(MS) ->
+    [{H, G, [A || A <- Body, not is_return_action(A)]} || {H, G, Body} <- MS].
+
+%% One tick's stack samples (at most 64 watched processes, in turn).
+guard_stacks(#st{user_pats = []} = S) -> S;
+guard_stacks(S) ->
+    case get(es_watch) of
+        {_, []} -> S;
+        {_, L} ->
+            {Now, Later} = lists:split(min(64, length(L)), L),
+            {S1, Gone} = lists:foldl(fun(P, {Acc, G}) ->
+                                             case catch stack_check(P, Acc) of
+                                                 {gone, Acc1} -> {Acc1, [P | G]};
+                                                 #st{} = Acc1 -> {Acc1, G};
+                                                 _ -> {Acc, G}
+                                             end
+                                     end, {S, []}, Now),
+            Kept = Later ++ (Now -- Gone),
+            put(es_watch, {length(Kept), Kept}),
+            S1;
+        _ -> S
+    end.
+
+stack_check(P, S) ->
+    K = {es_ws, P},
+    case erlang:process_info(P, stack_size) of
+        {stack_size, W} ->
+            case get(K) of
+                undefined -> put(K, {W, W, 0}), S;
+                {_, Last, _} when W < Last -> put(K, {W, W, 0}), S;
+                {Base, Last, Rises} when W > Last ->
+                    case W - Base >= S#st.stack_words andalso Rises + 1 >= 2 of
+                        true -> put(K, {W, W, 0}), stack_trip(P, W, W - Base, S);
+                        false -> put(K, {Base, W, Rises + 1}), S
+                    end;
+                _ -> S
+            end;
+        undefined ->
+            erase(K),
+            put({es_w, P}, done),
+            {gone, S}
+    end.
+
+%% P's stack grew by Grown words to W: take the return action off the function filling it.
+stack_trip(P, W, Grown, S) ->
+    case blame(P, W) of
+        none ->
+            %% none of our return frames is on that stack: not ours to fix; stop watching it
+            put({es_w, P}, done),
+            {gone, S};
+        MFA ->
+            case get(MFA) of
+                {I, ByName, ret} ->
+                    {MS, PF} = return_pattern(MFA, S),
+                    catch set_pattern(S, MFA, strip_returns(MS), PF),
+                    put(MFA, {I, ByName}),
+                    S1 = S#st{patterns = [{MFA, PF} | S#st.patterns]},
+                    put_partial(S1),
+                    Trip = #{mfa => MFA, pid => P, grown_words => Grown, stack_words => W},
+                    Detail = iolist_to_binary(io_lib:format(
+                        "~0tp:~0tp/~b in ~p: its stack grew by ~b words (to ~b) while its returns "
+                        "were traced - a self-tail-recursive loop keeps one return frame per call. "
+                        "Return tracing of ~0tp:~0tp/~b was removed here; its calls are still "
+                        "traced. Trace its calls only (no return), or trace the functions the loop "
+                        "calls with their returns.",
+                        [element(1, MFA), element(2, MFA), element(3, MFA), P, Grown, W,
+                         element(1, MFA), element(2, MFA), element(3, MFA)])),
+                    S2 = case S1#st.gap of none -> S1; _ -> flush_gap(S1) end,
+                    Mono = erlang:monotonic_time(),
+                    Uniq = erlang:unique_integer([monotonic]),
+                    Rec = record_bin(14, 0, Mono, Uniq, pid_idx(P, S2), I,
+                                     term_to_binary({stack_guard, 0, Detail})),
+                    append(Rec, S2#st{stack_trips = [Trip | S2#st.stack_trips]});
+                _ ->
+                    put({es_w, P}, done),
+                    {gone, S}
+            end
+    end.
+
+%% The return-traced function whose return-trace frames fill P's stack: the one with the most
+%% of them in the backtrace (a return-trace frame shows the traced function's entry, `(M:F/A +
+%% 0)`; a call's own frame shows an address inside its caller). The backtrace is read only for
+%% a stack of at most 1M words (bounded work); without it, or when it names none of ours, the
+%% last return-traced function P called.
+blame(P, W) ->
+    Cands = [MFA || {{_, _, _} = MFA, {_, _, ret}} <- get()],
+    Counts = case W =< 1000000 andalso catch erlang:process_info(P, backtrace) of
+                 {backtrace, B} when is_binary(B) ->
+                     [{frames(B, MFA), MFA} || MFA <- Cands];
+                 _ -> []
+             end,
+    case lists:reverse(lists:sort([C || {N, _} = C <- Counts, N > 0])) of
+        [{_, MFA} | _] -> MFA;
+        [] ->
+            case get({es_w, P}) of
+                {_, _, _} = MFA -> MFA;
+                _ -> none
+            end
+    end.
+
+frames(B, {M, F, A}) ->
+    Pat = iolist_to_binary(io_lib:format("(~0tp:~0tp/~b + 0)", [M, F, A])),
+    length(binary:matches(B, Pat)).
+
 %% -------- limits --------
 
 %% The hot path. Every record kept goes through append/2, which counts it as offered in the
@@ -1075,11 +1255,9 @@ flush_gap(#st{gap = {Reason, Count, Mono, Uniq}} = S) ->
     append(record_bin(14, 0, Mono, Uniq, 0, 0, Payload), S1).
 
 check_overload(S) ->
-    %% process_info(self(), memory) walks a long mailbox (about 1 ms at 100k messages): use the
-    %% heap size plus the bytes of batches waiting to be sent; the mailbox has max_queue.
     [{message_queue_len, Q}, {total_heap_size, Heap}] =
         erlang:process_info(self(), [message_queue_len, total_heap_size]),
-    Mem = Heap * erlang:system_info(wordsize) + S#st.qbytes,
+    Mem = own_memory(Q, Heap, S),
     S1 = S#st{peak_queue = max(Q, S#st.peak_queue), peak_memory = max(Mem, S#st.peak_memory)},
     if
         Q > S1#st.max_queue, S1#st.queue_sheds >= S1#st.queue_shed_limit ->
@@ -1088,14 +1266,27 @@ check_overload(S) ->
             shed(Q, S1#st{queue_sheds = S1#st.queue_sheds + 1});
         Mem > S1#st.max_memory ->
             garbage_collect(),
-            {total_heap_size, H2} = erlang:process_info(self(), total_heap_size),
-            Mem2 = H2 * erlang:system_info(wordsize) + S1#st.qbytes,
-            case Mem2 > S1#st.max_memory of
+            [{message_queue_len, Q2}, {total_heap_size, H2}] =
+                erlang:process_info(self(), [message_queue_len, total_heap_size]),
+            case own_memory(Q2, H2, S1) > S1#st.max_memory of
                 true -> {stop, overload_memory, S1};
                 false -> S1
             end;
         true -> S1
     end.
+
+%% The agent's memory: process_info(self(), memory) - heap, stack and, on OTP 25 too, the
+%% messages of its off-heap mailbox (measured: 10,000 trace messages of 215 words each add
+%% 17.8 MB to `memory` and nothing to total_heap_size) - plus the bytes of batches waiting to
+%% be sent. `memory` walks the mailbox (about 1 ms at 100k messages), so it is read only while
+%% the mailbox is within max_queue; beyond, the mailbox is shed anyway and the heap stands in.
+own_memory(Q, Heap, #st{max_queue = MaxQ, qbytes = QB}) when Q =< MaxQ ->
+    case erlang:process_info(self(), memory) of
+        {memory, M} -> M + QB;
+        _ -> Heap * erlang:system_info(wordsize) + QB
+    end;
+own_memory(_Q, Heap, #st{qbytes = QB}) ->
+    Heap * erlang:system_info(wordsize) + QB.
 
 %% Drain up to N trace messages from the mailbox, counting each as offered and dropped.
 shed(N, S) -> shed(N, 0, none, S).
@@ -1171,6 +1362,10 @@ record(Other, Mono, Uniq, S) ->
 call_record(P, M, F, Args, Mono, Uniq, S) ->
     MFA = {M, F, length(Args)},
     {Idx, ByName} = mfa_entry(MFA, S),
+    case get(MFA) of
+        {_, _, ret} -> watch(P, MFA);
+        _ -> ok
+    end,
     S1 = event(1, P, Idx, Args, Mono, Uniq, S, ByName),
     case S1#st.state_mods of
         #{M := B} ->
@@ -1311,9 +1506,15 @@ mfa_entry(MFA, S) ->
                          {R, {_, F, _}} -> sensitive(F, R);
                          _ -> false
                      end,
-            put(MFA, {I, ByName}),
+            %% a function whose returns or exceptions are traced (by the user's patterns, not
+            %% the state history's callbacks) is marked: its callers' stacks are watched
+            case return_pattern(MFA, S) of
+                {_, _} -> put(MFA, {I, ByName, ret});
+                none -> put(MFA, {I, ByName})
+            end,
             put(es_dict, [{mfa, I, MFA} | get_dict()]),
             {I, ByName};
+        {I, ByName, _} -> {I, ByName};
         E -> E
     end.
 
@@ -1367,7 +1568,8 @@ stats(S) ->
                  receive_timeouts => S#st.receive_timeouts,
                  agent_errors => S#st.agent_errors,
                  mode => S#st.mode,
-                 tracer_lost => case get(es_lost) of undefined -> #{}; L -> L end}.
+                 tracer_lost => case get(es_lost) of undefined -> #{}; L -> L end,
+                 stack_guard => lists:reverse(S#st.stack_trips)}.
 
 %% -------- the end of a capture --------
 
