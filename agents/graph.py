@@ -115,6 +115,7 @@ async def analyze_sources(state: DiagnosisState, runtime: Runtime[DiagnosisConte
     return {
         "candidates": [{"spec": c.spec, "module": c.module, "score": c.score, "reasons": list(c.reasons)}
                        for c in cands],
+        "tail_loops": analysis.tail_loops(),
         "source_summary": {
             "files": analysis.files, "lines": analysis.lines,
             "flags": [{"kind": str(f.kind), "message": f.message} for f in analysis.flags][:20],
@@ -154,7 +155,8 @@ async def plan(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> dic
 
     p = planner.plan(state.symptom, sv, signatures=state.signatures,
                      candidates=state.candidates, focus=state.focus,
-                     seconds=state.seconds, max_events=runtime.context.max_events, needs=state.needs)
+                     seconds=state.seconds, max_events=runtime.context.max_events, needs=state.needs,
+                     tail_loops=state.tail_loops)
     if state.round > 1:
         p.reasons.insert(0, f"round {state.round}: " + (state.rounds[-1].get("next", "") if state.rounds else ""))
     return {"plan": p}

@@ -105,11 +105,31 @@ def _candidate(c) -> tuple[str | None, list[str]]:
     return getattr(c, "spec", None), list(getattr(c, "reasons", []))
 
 
+#: why a tail loop of the sources is traced without its returns
+LOOP_WHY = ("calls only: the source shows a self-tail-recursive loop; a traced return would keep one "
+            "stack frame per round (its stack would grow for as long as the capture runs), and "
+            "its arguments show the state each round")
+
+
+def _loops_by_module(tail_loops: list[str] | None) -> dict[str, list[str]]:
+    """``["MyApp.W.loop/1"]`` → ``{"MyApp.W": ["loop/1"]}``."""
+    out: dict[str, list[str]] = {}
+    for fa in tail_loops or []:
+        module, _, fun = fa.rpartition(".")
+        if module and "/" in fun:
+            out.setdefault(module, []).append(fun)
+    return out
+
+
 def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
          candidates: list | None = None, focus: list[str] | None = None,
-         seconds: float = 5.0, max_events: int = 50_000, needs: list[str] | None = None) -> Plan:
+         seconds: float = 5.0, max_events: int = 50_000, needs: list[str] | None = None,
+         tail_loops: list[str] | None = None) -> Plan:
     """A capture plan for ``symptom`` on the surveyed node. ``needs`` are what the leading
-    hypotheses' knowledge signatures say to record (``knowledge.kb.RECORD_NEEDS``)."""
+    hypotheses' knowledge signatures say to record (``knowledge.kb.RECORD_NEEDS``).
+    ``tail_loops`` are the functions the source analysis found looping through tail calls
+    (``Module.fun/arity``): their calls are traced, never their returns - each spec for one
+    comes after its module's, so it is the pattern that holds for that function."""
     classes = classify(symptom, signatures)
     needs = list(needs or [])
     reasons = [f"symptom classes: {', '.join(classes)}"]
@@ -122,17 +142,24 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
     focus = list(focus or []) + _mentioned(symptom, survey.app_modules)
     modules = list(dict.fromkeys(focus + survey.app_modules))
     specs: list[PlannedSpec] = []
+    loops = _loops_by_module(tail_loops)
+    loop_specs = {f"{m}.{fa}" for m, fas in loops.items() for fa in fas}
     for m in modules[:40]:
         why = "named in the symptom" if m in focus else (
             "a GenServer of the application: callbacks with returns and exceptions" if m in survey.genservers
             else "application module: calls with returns and exceptions")
         specs.append(PlannedSpec(spec=f"{m} :: return", why=why))
+        specs.extend(PlannedSpec(spec=f"{m}.{fa}", why=LOOP_WHY) for fa in loops.get(m, ()))
     for c in candidates or []:
         spec, c_reasons = _candidate(c)
         whole = {s.spec.split(" ")[0] for s in specs}
         module = spec.rsplit(".", 1)[0] if spec and "/" in spec else spec
         if spec and spec not in whole and module not in whole:
+            if spec in loop_specs:
+                specs.append(PlannedSpec(spec=spec, why=LOOP_WHY))
+                continue
             specs.append(PlannedSpec(spec=f"{spec} :: return", why="source analysis: " + "; ".join(c_reasons[:2])))
+            specs.extend(PlannedSpec(spec=f"{spec}.{fa}", why=LOOP_WHY) for fa in loops.get(spec, ()))
     if "data" in classes or survey.ets_tables:
         for table, owner in survey.ets_tables[:5]:
             for fun in ("lookup", "insert"):

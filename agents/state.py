@@ -38,6 +38,7 @@ class DiagnosisState(DiagnosisInput):
     knowledge: list[KnowledgeRef] = field(default_factory=list)
     signatures: list[str] = field(default_factory=list)
     candidates: list[dict] = field(default_factory=list)      # ranked source candidates
+    tail_loops: list[str] = field(default_factory=list)       # "Mod.fun/arity" looping through tail calls: no returns traced
     source_summary: dict = field(default_factory=dict)
     survey: dict = field(default_factory=dict)
     plan: Plan | None = None

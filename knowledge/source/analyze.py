@@ -19,6 +19,7 @@ from .facts import FileFacts, ModuleFacts
 from .model import FunctionInfo, InteractionGraph, ModuleInfo, ParseProblem, SourceAnalysis
 from .otp import callbacks_of, detect_roles
 from .parse import DEFAULT_MAX_FILE_BYTES, Parsed, SourceParser, default_globs, discover
+from .tailcalls import tail_loops
 
 
 class _Collector:
@@ -76,9 +77,10 @@ class _Collector:
 
 
 def _module_info(raw: RawModule, file: str) -> ModuleInfo:
+    loops = tail_loops({(f.name, f.arity): f.tail_calls for f in raw.functions.values()})
     functions = tuple(
         FunctionInfo(f.name, f.arity, f.kind, f.tally.clauses, f.tally.complexity, f.tally.nesting, f.tally.lines,
-                     f.tally.line, f.tally.calls)
+                     f.tally.line, f.tally.calls, (f.name, f.arity) in loops)
         for f in raw.functions.values())
     facts = raw.facts
     roles = detect_roles(facts)

@@ -23,6 +23,7 @@ from .model import Location
 from .refs import module_name
 from .scopes import RawFunction, RawModule, add_alias, add_attribute, add_import, add_use, build_modules
 from .syntax import arg_count, args_of, function_head, int_literal, line_of, operator, text
+from .tailcalls import called_name, tail_call_nodes
 
 QUERY = """
 (call target: (identifier) @kw) @call
@@ -122,6 +123,7 @@ def extract(tree: Tree, query: Query, file: str) -> FileResult:
     walk.remote_calls()
     walk.captures_and_literals()
     walk.gen_statem_mode(tree)
+    walk.tail_calls()
     return FileResult(walk.modules, walk.out)
 
 
@@ -148,6 +150,7 @@ class _FileWalk:
                 if clause is not None:
                     clauses.append((node.start_byte, node.end_byte, clause))
         self.clauses: Nested[_Clause] = Nested(clauses)
+        self.clause_list = [c for _, _, c in clauses]
         # Scopes before calls: calls are resolved through aliases and attributes.
         for name, node in caps.attrs:
             mod = self.mods.find(node.start_byte)
@@ -258,6 +261,16 @@ class _FileWalk:
             clause = self.clause_at(node)
             if clause is not None and not self.in_quote(node):
                 note_via_helper(node, clause.module.scope, clause.module.facts, clause.function.name)
+
+    def tail_calls(self) -> None:
+        """Each clause's tail calls to functions of its own module (tailcalls.py)."""
+        for clause in self.clause_list:
+            mod = clause.module
+            resolve = lambda node, scope=mod.scope: module_name(node, scope)  # noqa: E731
+            for call in tail_call_nodes(clause.node):
+                called = called_name(call, mod.facts.name, resolve)
+                if called is not None and called[0] not in SPECIAL_FORMS:
+                    clause.function.tail_calls.add(called)
 
     def gen_statem_mode(self, tree: Tree) -> None:
         """gen_statem with `callback_mode` returning :state_functions: its public arity-3

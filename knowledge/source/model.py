@@ -73,6 +73,9 @@ class FunctionInfo:
     lines: int
     line: int
     calls: int = 0
+    # reaches itself through calls in tail position (knowledge/source/tailcalls.py): a loop
+    # whose returns must not be traced (each traced call would keep a stack frame)
+    tail_recursive: bool = False
 
     @property
     def public(self) -> bool:
@@ -220,6 +223,10 @@ class SourceAnalysis:
 
     def flags_of(self, kind: FlagKind) -> list[Flag]:
         return [f for f in self.flags if f.kind == kind]
+
+    def tail_loops(self) -> list[str]:
+        """Every tail-recursive function as ``Module.fun/arity`` (a spec's function form)."""
+        return [f"{m.name}.{f.key}" for m in self.modules for f in m.functions if f.tail_recursive]
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,8 @@ class RawFunction:
     arity: int
     kind: str
     tally: cx.Tally = field(default_factory=cx.Tally)
+    # (name, arity) of the functions of its own module it calls in tail position (tailcalls.py)
+    tail_calls: set = field(default_factory=set)
 
 
 @dataclass(slots=True)

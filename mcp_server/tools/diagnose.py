@@ -82,12 +82,14 @@ def register(server: MCPServer, config: ServerConfig) -> None:
 
         conn = await app_state(ctx).connection(node)
         candidates: list = []
+        loops: list[str] = []
         if source_path:
             from elixir_scope.knowledge.source import analyze_tree, rank_candidates
 
-            candidates = await in_thread(lambda: rank_candidates(analyze_tree(source_path, include_tests=include_tests),
-                                                                 symptom, focus=list(focus)))
-        plan, _ = await plan_for(conn, symptom, candidates=candidates, focus=list(focus))
+            analysis = await in_thread(lambda: analyze_tree(source_path, include_tests=include_tests))
+            candidates = await in_thread(lambda: rank_candidates(analysis, symptom, focus=list(focus)))
+            loops = analysis.tail_loops()
+        plan, _ = await plan_for(conn, symptom, candidates=candidates, focus=list(focus), tail_loops=loops)
         return PlannedCapture(
             node=conn.node_name, specs=[{"spec": p.spec, "why": p.why} for p in plan.specs],
             state_of=plan.state_modules, messages_of=plan.message_processes, lifecycle=plan.lifecycle,
