@@ -64,11 +64,12 @@ async def _returns_traced(conn, fun: str = "loop") -> bool:
     return _returns(info[1] if isinstance(info, tuple) else [])
 
 
-async def _loop_capture(conn, store, name, limits):
+async def _loop_capture(conn, store, name, limits, state_of=()):
     await conn.rpc("code", "ensure_loaded", [A("es_loop")])
     loop = await conn.rpc("es_loop", "start", [])
     rec = store.create_recording(name, spec={}, limits=limits.as_dict())
-    plan = CapturePlan(specs=(compile_spec("es_loop:loop/1 -> return"),), call_procs=(loop,))
+    plan = CapturePlan(specs=(compile_spec("es_loop:loop/1 -> return"),), call_procs=(loop,),
+                       state_modules=tuple(state_of))
     session = await CaptureSession.start(conn, rec, plan, limits)
     return loop, session
 
@@ -133,6 +134,28 @@ async def test_guard_stops_the_growth_and_says_which_function(any_node, tmp_path
     returns = rec.events(kind="return", limit=100_000)
     # calls after the trip are recorded (3 more waves), their returns never come
     assert len(calls) >= len(returns) + 3 * WAVE
+    store.close()
+
+
+async def test_a_loop_in_a_state_history_module_is_guarded_too(loop_node, tmp_path):
+    """Only a state module's behaviour callbacks are left out of the guard (their behaviour
+    calls them, never in tail position); its other functions are watched."""
+    store = TraceStore.open(tmp_path / "state.db")
+    limits = CaptureLimits(max_events=1_000_000, max_seconds=120, max_rate=1_000_000)
+    async with Node() as node:
+        conn = await node.connect(loop_node.name, cookie=loop_node.cookie)
+        loop, session = await _loop_capture(conn, store, "state", limits, state_of=("es_loop",))
+        try:
+            sizes = []
+            for _ in range(WAVES):
+                sizes.append(await conn.rpc("es_loop", "wave", [loop, WAVE]))
+                if len(sizes) >= 2 and sizes[-1] == sizes[-2]:
+                    break
+        finally:
+            result = await session.stop(timeout=60)
+        await conn.rpc("erlang", "exit", [loop, A("kill")])
+    assert len(sizes) < WAVES, sizes
+    assert [t["function"] for t in result.extra["stack_guard"]] == ["es_loop:loop/1"]
     store.close()
 
 

@@ -776,6 +776,7 @@ fast_rec({trace_ts, P, call, {M, F, Args}, {Mono, Uniq}}, #st{state_mods = SM} =
                        state_before(gen_server, F, Args), before, Idx, Mono, Uniq, S);
         {{_, _}, #{M := _}} -> none;
         {{Idx, ByName}, _} -> fast_rec(1, get(P), Idx, Args, Mono, Uniq, S, ByName);
+        {{_, _, ret}, #{M := _}} -> none;
         {{Idx, ByName, ret}, _} ->
             watch(P, MFA),
             fast_rec(1, get(P), Idx, Args, Mono, Uniq, S, ByName);
@@ -789,6 +790,7 @@ fast_rec({trace_ts, P, return_from, {M, _, _} = MFA, Ret, {Mono, Uniq}}, #st{sta
                        state_after(gen_server, undefined, Ret), 'after', Idx, Mono, Uniq, S);
         {{_, _}, #{M := _}} -> none;
         {{Idx, ByName}, _} -> fast_rec(2, get(P), Idx, Ret, Mono, Uniq, S, ByName);
+        {{_, _, ret}, #{M := _}} -> none;
         {{Idx, ByName, ret}, _} -> fast_rec(2, get(P), Idx, Ret, Mono, Uniq, S, ByName);
         _ -> none
     end;
@@ -1067,10 +1069,19 @@ watch(P, MFA) ->
     end.
 
 %% The user's pattern that decides MFA's trace settings (the last one set that covers it, as on
-%% the node) when it traces returns or exceptions: {MS, Flags}; else none. Functions of state
-%% history modules are called by their behaviour, never in tail position: not watched.
-return_pattern({M, _, _} = MFA, #st{user_pats = Pats, state_mods = SM}) ->
-    case maps:is_key(M, SM) of
+%% the node) when it traces returns or exceptions: {MS, Flags}; else none. The callbacks of a
+%% state history module are called by their behaviour, never in tail position: not watched (the
+%% module's other functions are, and take the slow path, which also records states).
+return_pattern({M, F, A} = MFA, #st{user_pats = Pats, state_mods = SM}) ->
+    Callback = case SM of
+                   #{M := B} ->
+                       case catch callbacks(M, B) of
+                           L when is_list(L) -> lists:member({F, A}, L);
+                           _ -> true
+                       end;
+                   _ -> false
+               end,
+    case Callback of
         true -> none;
         false ->
             case [{MS, PF} || {PMFA, MS, PF} <- lists:reverse(Pats), covers(PMFA, MFA)] of
@@ -1146,9 +1157,8 @@ stack_trip(P, W, Grown, S) ->
             put({es_w, P}, done),
             {gone, S};
         MFA ->
-            case get(MFA) of
-                {I, ByName, ret} ->
-                    {MS, PF} = return_pattern(MFA, S),
+            case {get(MFA), return_pattern(MFA, S)} of
+                {{I, ByName, ret}, {MS, PF}} ->
                     catch set_pattern(S, MFA, strip_returns(MS), PF),
                     put(MFA, {I, ByName}),
                     S1 = S#st{patterns = [{MFA, PF} | S#st.patterns]},
