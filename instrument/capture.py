@@ -162,6 +162,21 @@ class CapturePlan:
     def is_empty(self) -> bool:
         return not (self.specs or self.message_procs or self.lifecycle_procs or self.state_modules)
 
+    def returns_note(self) -> str | None:
+        """A warning for the reply to a request whose specs trace return values: a
+        self-tail-recursive function among them (a receive loop) would keep one stack frame
+        per traced call; the agent's stack guard takes its return tracing off when its
+        process's stack keeps growing (docs/capture.md). None when no spec traces returns."""
+        named = [s.source for s in self.specs if s.returns]
+        if not named:
+            return None
+        which = ", ".join(repr(n) for n in named[:3]) + (f" and {len(named) - 3} more" if len(named) > 3 else "")
+        return (f"{which} trace return values: if one of these functions is a self-tail-recursive loop "
+                "(a receive loop calling itself last), each traced call keeps a stack frame on its "
+                "process; the agent then removes that function's return tracing (its calls stay traced) "
+                "and the capture reports a `stack_guard` gap. Trace such a loop without `:: return` "
+                "(its arguments show the state each round), or trace the functions it calls.")
+
     def agent_config(self) -> dict:
         if self.is_empty():
             raise CaptureError("the capture plan is empty: give specs, message_procs, "

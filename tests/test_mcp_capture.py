@@ -40,6 +40,9 @@ async def test_start_status_stop_then_travel_through_it(server, sample_app_modul
             "messages_of": ["SampleApp.Inventory", "SampleApp.Cart"], "max_seconds": 60})
         rid = started["capture_id"]
         assert started["running"] is True and "stop_capture" in started["next_steps"]
+        # a spec with returns: the reply says what a loop among them would do, and what then happens
+        assert len(started["warnings"]) == 1
+        assert "SampleApp.Cart.add/3" in started["warnings"][0] and "stack_guard" in started["warnings"][0]
         ops = await workload(sample_app_module)
         status = (await ok(client, "capture_status", {"capture_id": rid}))["captures"][0]
         assert status["running"] is True

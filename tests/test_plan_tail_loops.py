@@ -166,3 +166,9 @@ async def test_the_node_keeps_the_loops_calls_only_pattern(loop_node, tmp_path):
     assert (Atom("exception_trace"),) in actions["depth"], ms
     store.close()
 
+
+def test_a_request_for_returns_is_warned_about_loops():
+    note = CapturePlan.from_strings(["Shop.Worker.price/1 :: return", "Shop.Worker.loop/1"]).returns_note()
+    assert note and "Shop.Worker.price/1" in note and "Shop.Worker.loop/1" not in note
+    assert "stack_guard" in note and "without `:: return`" in note
+    assert CapturePlan.from_strings(["Shop.Worker.loop/1"]).returns_note() is None

@@ -76,6 +76,9 @@ async def run(args: argparse.Namespace, out: Output) -> int:
                                       lifecycle=args.lifecycle, checkpoint_ms=args.checkpoint_ms,
                                       force=args.force)
             name = args.name or ", ".join([*args.spec, *args.state_of, *args.messages_of]) or "lifecycle"
+            note = plan.returns_note()
+            if note:
+                out.note(note)
             session = await capture(conn, store, name, plan, limits)
             if args.otlp:
                 from .export_stream import LiveOtlp

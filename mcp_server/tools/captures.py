@@ -78,6 +78,7 @@ class CaptureStatus(BaseModel):
     end_reason: str | None = Field(default=None, description="stopped, max_events, max_seconds, max_rate, overload_*, node_down...")
     dropped: int | None = Field(default=None, description="Events the agent dropped (recorded as gaps).")
     detail: str | None = None
+    warnings: list[str] = Field(default_factory=list, description="What to know about the request (e.g. return tracing of a loop).")
     nodes: list[NodePart] | None = Field(default=None, description="A multi-node capture: each node's part.")
     next_steps: str
 
@@ -173,7 +174,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         state.add_capture(session.recording.id, cap)
         if wait:
             await _follow(ctx, cap)
-        return status_of(await cap.refresh())
+        note = plan.returns_note()
+        return status_of(await cap.refresh()).model_copy(update={"warnings": [note] if note else []})
 
     @server.tool(annotations=READ_ONLY_LOCAL)
     @tool_errors
