@@ -84,7 +84,8 @@ def _stats(m: Any, stored: int) -> CaptureStats:
 
 def stack_guard_trips(stats: Any) -> list[dict]:
     """The agent's ``stack_guard`` stat (agent v22+): each function whose return tracing it
-    removed because a caller's stack kept growing, as ``{"function": "m:f/1", "pid": "<0.1.0>",
+    removed because a caller's stack kept growing, as ``{"function": "m:f/1"`` (``"Mod.f/1"``
+    for an Elixir module) ``, "pid": "<0.1.0>",
     "grown_words": int, "stack_words": int}``."""
     raw = stats.get(Atom("stack_guard"), []) if isinstance(stats, dict) else []
     out = []
@@ -95,7 +96,10 @@ def stack_guard_trips(stats: Any) -> list[dict]:
         mfa = d.get("mfa")
         if not (isinstance(mfa, tuple) and len(mfa) == 3):
             continue
-        out.append({"function": f"{_text(mfa[0])}:{_text(mfa[1])}/{mfa[2]}", "pid": str(d.get("pid")),
+        module, fun = _text(mfa[0]), _text(mfa[1])
+        name = (f"{module.removeprefix('Elixir.')}.{fun}/{mfa[2]}" if module.startswith("Elixir.")
+                else f"{module}:{fun}/{mfa[2]}")
+        out.append({"function": name, "pid": str(d.get("pid")),
                     "grown_words": d.get("grown_words", 0), "stack_words": d.get("stack_words", 0)})
     return out
 

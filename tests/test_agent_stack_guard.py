@@ -209,3 +209,19 @@ async def test_peak_memory_counts_the_off_heap_mailbox(loop_node, tmp_path):
     assert result.stats.peak_memory > limits.max_memory
     assert result.stats.offered == result.stats.sent + result.stats.dropped
     store.close()
+
+
+def test_stack_guard_stat_names_elixir_functions_as_elixir():
+    from elixir_scope.instrument.etf import Pid
+    from elixir_scope.instrument.session import stack_guard_trips
+
+    pid = Pid(A("n@h"), 81, 0, 1)
+    stats = {A("stack_guard"): [{A("mfa"): (A("Elixir.Shop.Worker"), A("loop"), 1), A("pid"): pid,
+                                 A("grown_words"): 21_000, A("stack_words"): 21_040},
+                                {A("mfa"): (A("es_loop"), A("loop"), 1), A("pid"): pid,
+                                 A("grown_words"): 20_001, A("stack_words"): 20_005},
+                                "not a trip"]}
+    assert stack_guard_trips(stats) == [
+        {"function": "Shop.Worker.loop/1", "pid": str(pid), "grown_words": 21_000, "stack_words": 21_040},
+        {"function": "es_loop:loop/1", "pid": str(pid), "grown_words": 20_001, "stack_words": 20_005}]
+    assert stack_guard_trips({}) == [] and stack_guard_trips(None) == []

@@ -1164,14 +1164,13 @@ stack_trip(P, W, Grown, S) ->
                     S1 = S#st{patterns = [{MFA, PF} | S#st.patterns]},
                     put_partial(S1),
                     Trip = #{mfa => MFA, pid => P, grown_words => Grown, stack_words => W},
+                    Name = fun_name(MFA),
                     Detail = iolist_to_binary(io_lib:format(
-                        "~0tp:~0tp/~b in ~p: its stack grew by ~b words (to ~b) while its returns "
-                        "were traced - a self-tail-recursive loop keeps one return frame per call. "
-                        "Return tracing of ~0tp:~0tp/~b was removed here; its calls are still "
-                        "traced. Trace its calls only (no return), or trace the functions the loop "
-                        "calls with their returns.",
-                        [element(1, MFA), element(2, MFA), element(3, MFA), P, Grown, W,
-                         element(1, MFA), element(2, MFA), element(3, MFA)])),
+                        "~ts in ~p: its stack grew by ~b words (to ~b) while its returns were "
+                        "traced - a self-tail-recursive loop keeps one return frame per call. "
+                        "Return tracing of ~ts was removed here; its calls are still traced. "
+                        "Trace its calls only (no return), or trace the functions the loop calls "
+                        "with their returns.", [Name, P, Grown, W, Name])),
                     S2 = case S1#st.gap of none -> S1; _ -> flush_gap(S1) end,
                     Mono = erlang:monotonic_time(),
                     Uniq = erlang:unique_integer([monotonic]),
@@ -1203,6 +1202,13 @@ blame(P, W) ->
                 {_, _, _} = MFA -> MFA;
                 _ -> none
             end
+    end.
+
+%% Mod.fun/1 for an Elixir module, mod:fun/1 otherwise.
+fun_name({M, F, A}) ->
+    case atom_to_binary(M, utf8) of
+        <<"Elixir.", Rest/binary>> -> io_lib:format("~ts.~ts/~b", [Rest, atom_to_binary(F, utf8), A]);
+        _ -> io_lib:format("~0tp:~0tp/~b", [M, F, A])
     end.
 
 frames(B, {M, F, A}) ->
