@@ -172,3 +172,29 @@ def test_a_request_for_returns_is_warned_about_loops():
     assert note and "Shop.Worker.price/1" in note and "Shop.Worker.loop/1" not in note
     assert "stack_guard" in note and "without `:: return`" in note
     assert CapturePlan.from_strings(["Shop.Worker.loop/1"]).returns_note() is None
+
+
+async def test_the_diagnosis_graph_carries_the_loops_from_the_sources_to_the_plan():
+    """analyze_sources → state.tail_loops → plan: linked_crash's flusher loop (a receive loop
+    calling itself last) is planned calls only, its module with returns."""
+    from dataclasses import replace
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from elixir_scope.agents import graph
+    from elixir_scope.agents.state import DiagnosisState
+
+    async def progress(*_a, **_k):
+        return None
+
+    runtime = SimpleNamespace(context=SimpleNamespace(report_progress=progress, max_events=50_000))
+    examples = Path(__file__).resolve().parents[1] / "examples" / "linked_crash"
+    state = DiagnosisState(symptom="the collector dies", source_path=str(examples))
+    update = await graph.analyze_sources(state, runtime)
+    assert "LinkedCrash.Flusher.loop/1" in update["tail_loops"]
+    state = replace(state, tail_loops=update["tail_loops"], candidates=update["candidates"],
+                    survey={"node": "n@h", "app_modules": ["LinkedCrash.Flusher"]})
+    plan = (await graph.plan(state, runtime))["plan"]
+    specs = [s.spec for s in plan.specs if s.spec.startswith("LinkedCrash.Flusher")]
+    assert specs.index("LinkedCrash.Flusher :: return") < specs.index("LinkedCrash.Flusher.loop/1")
+    assert "LinkedCrash.Flusher.loop/1 :: return" not in specs
