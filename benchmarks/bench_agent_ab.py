@@ -11,7 +11,8 @@ Two measures, each repeated ``--rounds`` times (>= 3) with the variants interlea
   reductions per record until an Erlang sink (acking each batch, as the Python owner does) has
   them all. The default redaction keys, as a capture from Python has them. Nothing else runs
   on the node meanwhile, so this is the agent's own work per record (receive, encode,
-  precheck, batch), the steadiest figure on a shared machine.
+  precheck, batch), the steadiest figure on a shared machine. The node runs with `+sbwt none`
+  (no scheduler busy-waiting, whose CPU would be counted too), for both measures.
 - **slowdown**: the same call workload traced live by each agent (sink on the node, no Python)
   and by ``:dbg`` forwarding to a counting process, against untraced runs before and after in
   the same round: wall time, noisy on a shared machine.
@@ -189,7 +190,8 @@ async def main() -> None:
     red: dict[str, list[float]] = {k: [] for k in variants}
     slow: dict[str, list[float]] = {k: [] for k in [*variants, ":dbg -> counting process"]}
     loads: list[float] = []
-    target = start_node("erl")
+    # no scheduler busy-wait: a spinning scheduler's CPU would be counted as the agent's
+    target = start_node("erl", extra_args=["+sbwt", "none", "+sbwtdcpu", "none", "+sbwtdio", "none"])
     try:
         async with Node() as node:
             conn = await node.connect(target.name, cookie=target.cookie)
