@@ -1,7 +1,10 @@
 """The tracer agent's own cost per record, A/B: this checkout's agent against another revision's
 (default ``main``), both loaded on one test node under their own module names, alternated.
 
-Two measures, each repeated ``--rounds`` times (>= 3) with the variants interleaved:
+First, the same 9,000 fabricated trace messages (19 term shapes: secrets, local funs, terms
+over 256 bytes and over ``max_term``) go through both agents under five configurations; the
+batches (times relative to each run) and counts must be the same. Then two measures, each
+repeated ``--rounds`` times (>= 3) with the variants interleaved:
 
 - **drain**: ``--calls`` real ``gen_server:call`` round trips are traced once (``handle_call/3``
   with ``exception_trace``, strict monotonic timestamps: the agent's flags) into a process that
@@ -40,7 +43,7 @@ from support.nodes import start_node
 HARNESS = b"""
 -module(es_agent_ab).
 -export([start_server/0, init/1, handle_call/3, calls/2, holder/2, drain/2, live/3, dbg_count/2,
-         sink/2, hold/2]).
+         sink/2, hold/2, same/2, f/2, g/1, idle/0]).
 
 start_server() -> {ok, P} = gen_server:start(es_agent_ab, [], []), P.
 init(_) -> {ok, 0}.
@@ -146,6 +149,92 @@ live(Mod, P, N) ->
     stop(Mod, A, Sink),
     Us.
 
+%% -------- the same records from both agents --------
+
+f(_, _) -> ok.
+g(_) -> ok.
+idle() -> receive stop -> ok end.
+
+keep_batches(Acc) ->
+    receive
+        {es_batch, A, Seq, D, Bin, _} -> A ! {es_ack, Seq}, keep_batches([{D, Bin} | Acc]);
+        {get, F} -> F ! {batches, self(), lists:reverse(Acc)};
+        _ -> keep_batches(Acc)
+    end.
+
+%% Fabricated trace messages of processes Ps: calls, returns, exceptions, sends and receives of
+%% 19 term shapes (secrets, local funs, terms over 256 bytes and over max_term, ...)
+messages(Ps) ->
+    Terms = [ok, 1, <<"x">>, lists:seq(1, 100), lists:seq(1, 2000), {password, <<"hunter2">>},
+             #{secret => 1, a => [1, 2]}, fun() -> ok end, fun lists:map/2, "string",
+             binary:copy(<<"a">>, 300), binary:copy(<<"b">>, 5000), 3.14, make_ref(), self(),
+             [{token, <<"abc">>}], {{nested, [deep]}}, -12345678901234567890, <<1:3>>],
+    L = length(Ps),
+    [begin
+         P = lists:nth(I rem L + 1, Ps),
+         T = lists:nth(I rem length(Terms) + 1, Terms),
+         Ts = {I * 10, I},
+         case I rem 7 of
+             0 -> {trace_ts, P, call, {es_agent_ab, f, [T, I]}, Ts};
+             1 -> {trace_ts, P, return_from, {es_agent_ab, f, 2}, T, Ts};
+             2 -> {trace_ts, P, send, T, lists:nth((I + 1) rem L + 1, Ps), Ts};
+             3 -> {trace_ts, P, 'receive', T, Ts};
+             4 -> {trace_ts, P, exception_from, {es_agent_ab, f, 2}, {error, T}, Ts};
+             5 -> {trace_ts, P, send, T, self(), Ts};
+             _ -> {trace_ts, P, call, {es_agent_ab, g, [T]}, Ts}
+         end
+     end || I <- lists:seq(1, 9000)].
+
+%% {Batches, Stats} of Mod's agent given Msgs in a row (suspended meanwhile: the same path
+%% through the agent for both), every record received before the stop
+batches(Mod, Msgs, Extra) ->
+    K = spawn(fun() -> keep_batches([]) end),
+    Cfg = maps:merge((config([]))#{max_seconds => 60}, Extra),
+    {ok, A, _} = Mod:start_capture(K, Cfg),
+    erlang:suspend_process(A),
+    Base = erlang:monotonic_time(),
+    [A ! setelement(tuple_size(M), M, {Base + Mono, U}) || M <- Msgs, {Mono, U} <- [element(tuple_size(M), M)]],
+    erlang:resume_process(A),
+    wait_empty(A, 1000),
+    {ok, St} = Mod:stop_capture(A),
+    K ! {get, self()},
+    receive {batches, K, Bs} -> {[normalise(Base, B) || B <- Bs], St} end.
+
+wait_empty(_, 0) -> ok;
+wait_empty(A, Tries) ->
+    case process_info(A, message_queue_len) of
+        {message_queue_len, 0} -> ok;
+        _ -> receive after 10 -> wait_empty(A, Tries - 1) end
+    end.
+
+%% Times relative to the run's base; the capture_started mark's time and counter are the run's own.
+normalise(Base, {D, <<0, 20, N:32, Rest/binary>>}) ->
+    HL = 30 * N,
+    <<Hs:HL/binary, Ps/binary>> = Rest,
+    {D, [case K of
+             15 -> <<K, F, 0:128, Tl/binary>>;
+             _ -> <<K, F, (M - Base):64/signed, U:64/signed, Tl/binary>>
+         end || <<K, F, M:64/signed, U:64/signed, Tl:12/binary>> <= Hs], Ps};
+normalise(_, Other) -> Other.
+
+%% [{Config, Same, Records}] for ModA and ModB under five configurations
+same(ModA, ModB) ->
+    Ps = [spawn(es_agent_ab, idle, []) || _ <- lists:seq(1, 5)],
+    Msgs = messages(Ps),
+    Keys = persistent_term:get(es_agent_ab_keys, []),
+    R = [begin
+             {Ba, Sa} = batches(ModA, Msgs, Extra),
+             {Bb, Sb} = batches(ModB, Msgs, Extra),
+             Drop = [peak_memory, peak_queue],
+             {Name, Ba =:= Bb andalso maps:without(Drop, Sa) =:= maps:without(Drop, Sb), maps:get(sent, Sa)}
+         end || {Name, Extra} <- [{<<"default redaction">>, #{}},
+                                  {<<"no redaction keys">>, #{redact_keys => []}},
+                                  {<<"max_term_bytes 200">>, #{max_term_bytes => 200}},
+                                  {<<"batch_size 7">>, #{batch_size => 7}},
+                                  {<<"a redaction pattern">>, #{redact_keys => Keys, redact_patterns => [<<"hunter">>]}}]],
+    [exit(P, kill) || P <- Ps],
+    R.
+
 dbg_count(P, N) ->
     dbg:tracer(process, {fun(_, C) -> C + 1 end, 0}),
     dbg:p(P, [call, strict_monotonic_timestamp]),
@@ -201,6 +290,7 @@ async def main() -> None:
                                                       [k.encode() for k in DEFAULT_REDACT_KEYS]])
             await load(conn, renamed(base_src, "es_agent_a"), "es_agent_a")
             await load(conn, renamed(here_src, "es_agent_b"), "es_agent_b")
+            same = await conn.rpc("es_agent_ab", "same", [Atom("es_agent_a"), Atom("es_agent_b")], timeout=600)
             server = await conn.rpc("es_agent_ab", "start_server", [])
             await conn.rpc("es_agent_ab", "calls", [server, n // 10])
             # one process keeps the recorded trace messages and runs every drain (each rpc runs
@@ -229,6 +319,9 @@ async def main() -> None:
             await conn.rpc("erlang", "send", [holder, Atom("stop")])
     finally:
         target.stop()
+    print("the same 9,000 fabricated trace messages through both agents (times relative to the run):")
+    for name, ok, sent in same:
+        print(f"  {name.decode():<22} {sent} records: {'the same batches and counts' if ok else 'DIFFERENT'}")
     print(f"the agent's own cost per record, {2 * n} records of handle_call/3 + return; min/median/max "
           f"of {rounds} rounds, variants alternated ({SHARED_NOTE}):")
     for label in variants:
@@ -241,6 +334,7 @@ async def main() -> None:
     ratio = [y / x for x, y in zip(ns[a], ns[b])]
     print(f"B / A node CPU per record, same round: {show(ratio, '{:.2f}')}; load {show(loads, '{:.2f}')}")
     print(json.dumps({"bench": "agent_ab", "calls": n, "rounds": rounds, "base": args.base,
+                      "same_records": {name.decode(): bool(ok) for name, ok, _ in same},
                       "ns_per_record": {k: spread(v) for k, v in ns.items()},
                       "reductions_per_record": {k: spread(v) for k, v in red.items()},
                       "slowdown": {k: spread(v) for k, v in slow.items()},
