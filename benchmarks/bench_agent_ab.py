@@ -3,7 +3,8 @@
 
 First, the same 9,000 fabricated trace messages (19 term shapes: secrets, local funs, terms
 over 256 bytes and over ``max_term``) go through both agents under five configurations; the
-batches (times relative to each run) and counts must be the same. Then two measures, each
+records, in order (times relative to each run), the interning entries and the counts must be
+the same. Then two measures, each
 repeated ``--rounds`` times (>= 3) with the variants interleaved:
 
 - **drain**: ``--calls`` real ``gen_server:call`` round trips are traced once (``handle_call/3``
@@ -172,7 +173,12 @@ messages(Ps) ->
     L = length(Ps),
     [begin
          P = lists:nth(I rem L + 1, Ps),
-         T = lists:nth(I rem length(Terms) + 1, Terms),
+         T = case lists:nth(I rem length(Terms) + 1, Terms) of
+                 %% a local fun makes its whole batch encode term by term (external_size/1
+                 %% overstates it): only among the first messages, so most batches slice
+                 F when is_function(F), I > 700 -> {no_fun, I};
+                 T0 -> T0
+             end,
          Ts = {I * 10, I},
          case I rem 7 of
              0 -> {trace_ts, P, call, {es_agent_ab, f, [T, I]}, Ts};
@@ -185,7 +191,7 @@ messages(Ps) ->
          end
      end || I <- lists:seq(1, 9000)].
 
-%% {Batches, Stats} of Mod's agent given Msgs in a row (suspended meanwhile: the same path
+%% {Records, Stats} of Mod's agent given Msgs in a row (suspended meanwhile: the same path
 %% through the agent for both), every record received before the stop
 batches(Mod, Msgs, Extra) ->
     K = spawn(fun() -> keep_batches([]) end),
@@ -198,7 +204,7 @@ batches(Mod, Msgs, Extra) ->
     wait_empty(A, 1000),
     {ok, St} = Mod:stop_capture(A),
     K ! {get, self()},
-    receive {batches, K, Bs} -> {[normalise(Base, B) || B <- Bs], St} end.
+    receive {batches, K, Bs} -> {records(Base, Bs), St} end.
 
 wait_empty(_, 0) -> ok;
 wait_empty(A, Tries) ->
@@ -207,15 +213,27 @@ wait_empty(A, Tries) ->
         _ -> receive after 10 -> wait_empty(A, Tries - 1) end
     end.
 
-%% Times relative to the run's base; the capture_started mark's time and counter are the run's own.
-normalise(Base, {D, <<0, 20, N:32, Rest/binary>>}) ->
+%% Every record of the run in order, {Header, Payload}, times relative to the run's base (the
+%% capture_started mark's time and counter are the run's own); the interning entries sorted.
+%% Where a batch ends depends on the es_tick timer, so batches are not compared one by one.
+records(Base, Batches) ->
+    Recs = lists:append([split_records(Base, Bin) || {_, Bin} <- Batches]),
+    {Recs, lists:sort(lists:append([D || {D, _} <- Batches]))}.
+
+split_records(Base, <<0, 20, N:32, Rest/binary>>) ->
     HL = 30 * N,
     <<Hs:HL/binary, Ps/binary>> = Rest,
-    {D, [case K of
-             15 -> <<K, F, 0:128, Tl/binary>>;
-             _ -> <<K, F, (M - Base):64/signed, U:64/signed, Tl/binary>>
-         end || <<K, F, M:64/signed, U:64/signed, Tl:12/binary>> <= Hs], Ps};
-normalise(_, Other) -> Other.
+    payloads([H || <<H:30/binary>> <= Hs], Ps, Base);
+split_records(_, Other) -> [Other].
+
+payloads([<<K, F, M:64/signed, U:64/signed, PI:32, Aux:32, Size:32>> | Hs], Ps, Base) ->
+    <<P:Size/binary, Rest/binary>> = Ps,
+    H = case K of
+            15 -> <<K, F, 0:128, PI:32, Aux:32, Size:32>>;
+            _ -> <<K, F, (M - Base):64/signed, U:64/signed, PI:32, Aux:32, Size:32>>
+        end,
+    [{H, P} | payloads(Hs, Rest, Base)];
+payloads([], <<>>, _) -> [].
 
 %% [{Config, Same, Records}] for ModA and ModB under five configurations
 same(ModA, ModB) ->
@@ -225,7 +243,7 @@ same(ModA, ModB) ->
     R = [begin
              {Ba, Sa} = batches(ModA, Msgs, Extra),
              {Bb, Sb} = batches(ModB, Msgs, Extra),
-             Drop = [peak_memory, peak_queue],
+             Drop = [peak_memory, peak_queue, batches],
              {Name, Ba =:= Bb andalso maps:without(Drop, Sa) =:= maps:without(Drop, Sb), maps:get(sent, Sa)}
          end || {Name, Extra} <- [{<<"default redaction">>, #{}},
                                   {<<"no redaction keys">>, #{redact_keys => []}},
@@ -321,7 +339,7 @@ async def main() -> None:
         target.stop()
     print("the same 9,000 fabricated trace messages through both agents (times relative to the run):")
     for name, ok, sent in same:
-        print(f"  {name.decode():<22} {sent} records: {'the same batches and counts' if ok else 'DIFFERENT'}")
+        print(f"  {name.decode():<22} {sent} records: {'the same records and counts' if ok else 'DIFFERENT'}")
     print(f"the agent's own cost per record, {2 * n} records of handle_call/3 + return; min/median/max "
           f"of {rounds} rounds, variants alternated ({SHARED_NOTE}):")
     for label in variants:
