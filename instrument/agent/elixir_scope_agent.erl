@@ -29,6 +29,9 @@
          init/3, checkpoint_loop/4, cleaner/2]).
 %% live inspection (no capture needed); log/2 is the logger handler callback of the log ring
 -export([live/2, log/2, log_ring_init/3]).
+%% The fast path: a record taken is one call (hot/5), not four (fast_rec/2, fast_rec/8 and
+%% hot_next/4 inlined into it).
+-compile({inline, [{hot_next, 4}, {fast_rec, 2}, {fast_rec, 8}]}).
 
 -record(st, {owner, omon, tu,
              seq = 0, acked = 0, window, batch_size, batch_ms, max_buffer,
@@ -744,6 +747,7 @@ hot(Msg, S, Cur, K, Room) ->
         _ -> hot_next(S, [Rec | Cur], K + 1, Room)
     end.
 
+%% Inlined into hot/5 (one call less per record).
 hot_next(S, Cur, K, Room) when K >= Room -> loop(sync(S, Cur, K));
 hot_next(S, Cur, K, Room) ->
     receive
@@ -884,64 +888,76 @@ record_bin(Kind, Flags, Mono, Uniq, PI, Aux, Payload) ->
 %% The Events binary of a chunk (format 20, docs/event-format.md): a 6-byte segment header
 %% <<0, 20, Count:32>>, the records' 30-byte headers back to back, then their payloads back to
 %% back - so the Python side reads the headers as one fixed-width array (numpy) instead of
-%% walking record by record. encode_pending/2 hands the headers and the payloads over as two
-%% lists, built in the one pass that encodes the pending records (no extra pass per record).
-chunk_bin(Recs, S) ->
-    segment(encode_pending(Recs, S)).
+%% walking record by record. encode_pending/2 hands the headers over as one binary (appended
+%% to in place) and the payloads as a list, built in the one pass that encodes the pending
+%% records (no extra pass per record). Cur: the chunk's records, newest first, as it holds them.
+chunk_bin(Cur, S) ->
+    segment(encode_pending(Cur, S)).
 
 segment({Heads, Payloads, Count}) ->
-    iolist_to_binary([<<0:8, 20:8, Count:32>>, Heads, Payloads]).
+    iolist_to_binary([<<0:8, 20:8, Count:32>>, Heads | Payloads]).
 
-%% The records of a closing chunk, in order, each pending one - {Kind, Mono, Uniq, PI, Aux,
-%% Term, Size}, from fast_rec/8 or state_rec/6: a term of at most 256 encoded bytes, Size from
-%% erlang:external_size/1 - encoded; as {Headers, Payloads, Count} (each record is
-%% [Header | Payload]: record_bin/7). One term_to_binary/1 of all of them (a list led by [],
-%% never a string) costs half of one call per term, and one precheck scan over it replaces
-%% one per term; each term's encoding is then the next Size - 1 bytes of it (the same bytes
-%% its own term_to_binary/1 gives, without the version byte). Only when the scan matches are
-%% the terms looked at one by one, and only those that match go through the redaction rules
-%% (payload_bin/5), exactly as encode_now/9 does. external_size/1 may overstate a size (a
-%% local fun on OTP 25): then the sizes do not add up and each term is encoded on its own.
-encode_pending(Recs, #st{fast_pre = Pre, max_term = MaxTerm, max_state = MaxState, redact = Redact}) ->
+%% The records of a closing chunk (newest first), in order, each pending one - {Kind, Mono,
+%% Uniq, PI, Aux, Term, Size}, from fast_rec/8 or state_rec/6: a term of at most 256 encoded
+%% bytes, Size from erlang:external_size/1 - encoded; as {Headers, Payloads, Count} (each
+%% record is [Header | Payload]: record_bin/7). One pass (pending/4) puts the records in order
+%% and collects the pending terms and their sizes. One term_to_binary/1 of all of them (a list
+%% led by [], never a string) costs half of one call per term, and one precheck scan over it
+%% replaces one per term; each term's encoding is then the next Size - 1 bytes of it (the same
+%% bytes its own term_to_binary/1 gives, without the version byte), matched off in turn. Only
+%% when the scan matches are the terms looked at one by one, and only those that match go
+%% through the redaction rules (payload_bin/5), exactly as encode_now/9 does. external_size/1
+%% may overstate a size (a local fun on OTP 25): then the sizes do not add up and each term is
+%% encoded on its own.
+encode_pending(Cur, #st{fast_pre = Pre, max_term = MaxTerm, max_state = MaxState, redact = Redact}) ->
     Max = {MaxTerm, MaxState},
-    case [T || {_, _, _, _, _, T, _} <- Recs] of
-        [] -> split(Recs, [], [], 0);
-        Terms ->
-            Enc = term_to_binary([[] | Terms]),
-            Sizes = lists:sum([Size - 1 || {_, _, _, _, _, _, Size} <- Recs]),
-            case byte_size(Enc) =:= 7 + Sizes + 1 of
-                true ->
+    case pending(Cur, [], [], 0) of
+        {Recs, [], _} -> split(Recs, <<>>, [], 0);
+        {Recs, Terms, Sizes} ->
+            case term_to_binary([[] | Terms]) of
+                <<_:7/binary, Body:Sizes/binary, _:8>> = Enc ->
                     Clean = Pre =:= none orelse binary:match(Enc, Pre) =:= nomatch,
-                    slice(Recs, Enc, 7, Clean, Pre, Max, Redact, [], [], 0);
-                false ->
+                    slice(Recs, Body, Clean, Pre, Max, Redact, <<>>, [], 0);
+                _ ->
                     split([case R of
                                {Kind, Mono, Uniq, PI, Aux, Term, _} ->
                                    encode_now(Kind, PI, Aux, Term, Mono, Uniq, Pre, max_of(Kind, Max), Redact);
                                _ -> R
-                           end || R <- Recs], [], [], 0)
+                           end || R <- Recs], <<>>, [], 0)
             end
     end.
 
-slice([{Kind, Mono, Uniq, PI, Aux, Term, Size} | Rest], Enc, Off, Clean, Pre, Max, Redact, Hs, Ps, N) ->
-    Part = binary:part(Enc, Off, Size - 1),
+%% Newest-first records -> {Records in order, their pending terms in order, the sum of those
+%% terms' Size - 1}.
+pending([{_, _, _, _, _, T, Size} = R | Rest], Recs, Terms, Sum) ->
+    pending(Rest, [R | Recs], [T | Terms], Sum + Size - 1);
+pending([R | Rest], Recs, Terms, Sum) ->
+    pending(Rest, [R | Recs], Terms, Sum);
+pending([], Recs, Terms, Sum) ->
+    {Recs, Terms, Sum}.
+
+%% Enc: the rest of the pending terms' encoding, the next term's first.
+slice([{Kind, Mono, Uniq, PI, Aux, Term, Size} | Rest], Enc, Clean, Pre, Max, Redact, Hs, Ps, N) ->
+    Len = Size - 1,
+    <<Part:Len/binary, Enc1/binary>> = Enc,
     case Clean orelse binary:match(Part, Pre) =:= nomatch of
         true ->
-            slice(Rest, Enc, Off + Size - 1, Clean, Pre, Max, Redact,
-                  [<<Kind:8, 0:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32, Size:32>> | Hs],
+            slice(Rest, Enc1, Clean, Pre, Max, Redact,
+                  <<Hs/binary, Kind:8, 0:8, Mono:64/signed, Uniq:64/signed, PI:32, Aux:32, Size:32>>,
                   [Part, 131 | Ps], N + 1);
         false ->
             {Payload, Flags} = payload_bin(Term, <<131, Part/binary>>, max_of(Kind, Max), Redact, false),
             [H | P] = record_bin(Kind, Flags, Mono, Uniq, PI, Aux, Payload),
-            slice(Rest, Enc, Off + Size - 1, Clean, Pre, Max, Redact, [H | Hs], [P | Ps], N + 1)
+            slice(Rest, Enc1, Clean, Pre, Max, Redact, <<Hs/binary, H/binary>>, [P | Ps], N + 1)
     end;
-slice([[H | P] | Rest], Enc, Off, Clean, Pre, Max, Redact, Hs, Ps, N) ->
-    slice(Rest, Enc, Off, Clean, Pre, Max, Redact, [H | Hs], [P | Ps], N + 1);
-slice([], _, _, _, _, _, _, Hs, Ps, N) ->
-    {lists:reverse(Hs), lists:reverse(Ps), N}.
+slice([[H | P] | Rest], Enc, Clean, Pre, Max, Redact, Hs, Ps, N) ->
+    slice(Rest, Enc, Clean, Pre, Max, Redact, <<Hs/binary, H/binary>>, [P | Ps], N + 1);
+slice([], _, _, _, _, _, Hs, Ps, N) ->
+    {Hs, lists:reverse(Ps), N}.
 
 %% Records already encoded ([Header | Payload] each) -> {Headers, Payloads, Count}.
-split([[H | P] | Rest], Hs, Ps, N) -> split(Rest, [H | Hs], [P | Ps], N + 1);
-split([], Hs, Ps, N) -> {lists:reverse(Hs), lists:reverse(Ps), N}.
+split([[H | P] | Rest], Hs, Ps, N) -> split(Rest, <<Hs/binary, H/binary>>, [P | Ps], N + 1);
+split([], Hs, Ps, N) -> {Hs, lists:reverse(Ps), N}.
 
 %% The size limit of a record's payload: max_state for a state record, else max_term.
 max_of(13, {_, MaxState}) -> MaxState;
@@ -1554,7 +1570,7 @@ close_chunk(#st{ncur = 0} = S) -> S;
 close_chunk(#st{cur = Cur, ncur = N, ready = Q} = S) ->
     Dict = lists:reverse(get_dict()) ++ relabel(S),
     put(es_dict, []),
-    Bin = chunk_bin(lists:reverse(Cur), S),
+    Bin = chunk_bin(Cur, S),
     S#st{cur = [], ncur = 0, ready = queue:in({Dict, Bin, N}, Q), qbytes = S#st.qbytes + byte_size(Bin)}.
 
 %% Send ready chunks while the window allows.
@@ -1649,7 +1665,7 @@ flush_all(#st{ready = Q} = S0, Deadline) ->
                 %% records never sent become dropped; the gap record itself is offered + sent
                 S1 = S#st{ready = queue:new(), nbuf = 0, qbytes = 0, dropped = S#st.dropped + Lost,
                           offered = S#st.offered + 1},
-                send_chunk({Dict, segment(split([Gap], [], [], 0)), 1}, S1)
+                send_chunk({Dict, segment(split([Gap], <<>>, [], 0)), 1}, S1)
             end
     end.
 
