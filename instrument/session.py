@@ -110,6 +110,11 @@ class CaptureSession:
         self.last_stats: Any = {}
         self._mbox = mbox
         self._agent_mon = agent_mon
+        # the agent's ack relay (agent v22+): every ack also goes there, where the agent reads
+        # it at once instead of when the ack reaches the front of its mailbox (behind every
+        # trace message queued before it)
+        relay = info.get("ack_relay")
+        self._ack_relay: Pid | None = relay if isinstance(relay, Pid) else None
         # names of the plan the node did not know (only with strict_names=False)
         self.unknown_names: list[tuple[str, str]] = unknown_names(info.get("unknown_names"))
         self._t0 = time.monotonic()
@@ -237,6 +242,8 @@ class CaptureSession:
                     if pipe.failure is not None:
                         return await self._end_stored(self._store_failed, pipe.failure)
                     try:
+                        if self._ack_relay is not None:
+                            await conn.send(self._ack_relay, (_ES_ACK, last_seq))
                         await conn.send(self.agent, (_ES_ACK, last_seq))
                     except NodeDown:
                         return await self._end_stored(self._node_lost)
