@@ -251,7 +251,9 @@ class CaptureSession:
                     return await self._end_stored(self._store_failed, pipe.failure)
                 if done is not None:
                     _, _agent, reason, stats = done
-                    await self._probe_end()
+                    # the clock probes (round trips to the node) while the last batches are
+                    # written, not after
+                    await asyncio.gather(self._probe_end(), pipe.settle(0))
                     # finishing may refresh the planner's statistics (once per doubling of the
                     # store): off the event loop like the batches
                     return await self._end_stored(self._done, reason, stats, thread=True)
