@@ -132,6 +132,11 @@ class CaptureSession:
         self.last_stats: Any = {}
         self._mbox = mbox
         self._agent_mon = agent_mon
+        # the agent's ack relay (agent v22+): every ack also goes there, where the agent reads
+        # it at once instead of when the ack reaches the front of its mailbox (behind every
+        # trace message queued before it)
+        relay = info.get("ack_relay")
+        self._ack_relay: Pid | None = relay if isinstance(relay, Pid) else None
         # names of the plan the node did not know (only with strict_names=False)
         self.unknown_names: list[tuple[str, str]] = unknown_names(info.get("unknown_names"))
         self._t0 = time.monotonic()
@@ -259,6 +264,8 @@ class CaptureSession:
                     if pipe.failure is not None:
                         return await self._end_stored(self._store_failed, pipe.failure)
                     try:
+                        if self._ack_relay is not None:
+                            await conn.send(self._ack_relay, (_ES_ACK, last_seq))
                         await conn.send(self.agent, (_ES_ACK, last_seq))
                     except NodeDown:
                         return await self._end_stored(self._node_lost)
@@ -266,7 +273,9 @@ class CaptureSession:
                     return await self._end_stored(self._store_failed, pipe.failure)
                 if done is not None:
                     _, _agent, reason, stats = done
-                    await self._probe_end()
+                    # the clock probes (round trips to the node) while the last batches are
+                    # written, not after
+                    await asyncio.gather(self._probe_end(), pipe.settle(0))
                     # finishing may refresh the planner's statistics (once per doubling of the
                     # store): off the event loop like the batches
                     return await self._end_stored(self._done, reason, stats, thread=True)

@@ -26,7 +26,7 @@
 -vsn("22").
 
 -export([version/0, start_capture/2, stop_capture/1, stop_capture/2, snapshot/1,
-         init/3, checkpoint_loop/4, cleaner/2]).
+         init/3, checkpoint_loop/4, cleaner/2, ack_relay/2]).
 %% live inspection (no capture needed); log/2 is the logger handler callback of the log ring
 -export([live/2, log/2, log_ring_init/3]).
 %% The fast path: a record taken is one call (hot/5), not four (fast_rec/2, fast_rec/8 and
@@ -43,7 +43,7 @@
              max_term, max_state, redact,
              mode, session, pflags = [], patterns = [], state_mods = #{},
              helper, stoppers = [], nap_ms = 1, fast_pre = slow,
-             cleaner, guard_ms = 1000, guard_next = 0, guard_samples = [],
+             cleaner, ack_cell, ack_relay, guard_ms = 1000, guard_next = 0, guard_samples = [],
              receive_timeouts = 0, agent_errors = 0, last_guard_offered = 0, guard_window = 0,
              %% the stack guard (guard_stacks/1): the user's patterns in the order they were
              %% set, the growth bound in words, and what the guard did
@@ -148,6 +148,7 @@ init(Caller, Ref, {Owner, Config}) ->
                      otp_release => list_to_binary(erlang:system_info(otp_release)),
                      node => node(),
                      mode => S1#st.mode,
+                     ack_relay => S1#st.ack_relay,
                      unknown_names => get(es_unknown),
                      version => version()},
             case C(max_seconds, 30) of
@@ -216,7 +217,9 @@ setup1(Config, S0) ->
             %% the cleaner outlives us: if this process dies however it dies, it removes what
             %% we set (put_partial keeps it up to date)
             Cleaner = spawn(elixir_scope_agent, cleaner, [self(), Session]),
-            S2 = S1#st{session = Session, helper = Helper, state_mods = StateMods, cleaner = Cleaner},
+            {Cell, Relay} = start_ack_relay(),
+            S2 = S1#st{session = Session, helper = Helper, state_mods = StateMods, cleaner = Cleaner,
+                       ack_cell = Cell, ack_relay = Relay},
             put_partial(S2),
             UserPats = [{MFA, MS, PF} || {MFA, MS, PF} <- maps:get(patterns, Config, [])],
             Patterns = UserPats ++ state_patterns(StateMods),
@@ -242,7 +245,7 @@ setup1(Config, S0) ->
                                      Acc1
                              end, S3, Groups),
             %% never trace ourselves or our helper: that would feed back into the capture
-            Mine = [self(), Cleaner | [Helper || is_pid(Helper)]],
+            Mine = [self(), Cleaner, Relay | [Helper || is_pid(Helper)]],
             [set_flags(S4, P, false, [call, send, 'receive', procs]) || P <- Mine],
             {ok, S4#st{guard_samples = guard_samples(S4), user_pats = UserPats,
                        guard_next = erlang:monotonic_time(millisecond) + S4#st.guard_ms}}
@@ -1573,8 +1576,14 @@ close_chunk(#st{cur = Cur, ncur = N, ready = Q} = S) ->
     Bin = chunk_bin(Cur, S),
     S#st{cur = [], ncur = 0, ready = queue:in({Dict, Bin, N}, Q), qbytes = S#st.qbytes + byte_size(Bin)}.
 
-%% Send ready chunks while the window allows.
-pump(#st{seq = Seq, acked = Acked, window = W} = S) when Seq - Acked >= W -> S;
+%% Send ready chunks while the window allows. A full window first looks at the acks the relay
+%% has seen (start_ack_relay/0): the same acks as the es_ack messages, read before those reach
+%% the front of the mailbox.
+pump(#st{seq = Seq, acked = Acked, window = W} = S) when Seq - Acked >= W ->
+    case relayed_ack(S) of
+        A when A > Acked -> pump(S#st{acked = min(A, Seq)});
+        _ -> S
+    end;
 pump(#st{ready = Q} = S) ->
     case queue:out(Q) of
         {empty, _} -> S;
@@ -1602,6 +1611,44 @@ stats(S) ->
                  mode => S#st.mode,
                  tracer_lost => case get(es_lost) of undefined -> #{}; L -> L end,
                  stack_guard => lists:reverse(S#st.stack_trips)}.
+
+%% -------- acknowledgements beside the mailbox --------
+
+%% Python acknowledges every batch twice: to the agent (a message: it wakes an idle agent, and
+%% it is all an agent without a relay gets) and to the ack relay, a small process that keeps
+%% the highest Seq acknowledged in an atomics cell, which pump/1 reads when the window is
+%% full. The message to the agent queues behind every trace message already in its mailbox:
+%% with 8 traced processes calling in a loop on 2 cores the agent was ~300k trace messages
+%% behind when they were done (benchmarks/bench_ingest.py), so each ack reached it only after
+%% those, its ready batches waited meanwhile and went out in one burst at the end, which the
+%% store then caught up with alone. The cell is read at once. An ack the relay took counts as
+%% the message would (the same trust: only the owner knows the Seqs), never for more than the
+%% batches sent (pump/1's min). The relay ends when the agent does (a monitor: the agent's own
+%% exit is normal, which a link would not pass on) and ignores anything else.
+start_ack_relay() ->
+    Cell = atomics:new(1, [{signed, true}]),
+    Agent = self(),
+    {Cell, spawn(elixir_scope_agent, ack_relay, [Agent, Cell])}.
+
+ack_relay(Agent, Cell) ->
+    process_flag(priority, high),  % a few messages per batch; must not wait behind busy processes
+    MRef = erlang:monitor(process, Agent),
+    ack_relay_loop(MRef, Cell).
+
+ack_relay_loop(MRef, Cell) ->
+    receive
+        {es_ack, Seq} when is_integer(Seq), Seq > 0, Seq < 1 bsl 62 ->
+            case atomics:get(Cell, 1) < Seq of
+                true -> atomics:put(Cell, 1, Seq);
+                false -> ok
+            end,
+            ack_relay_loop(MRef, Cell);
+        {'DOWN', MRef, process, _, _} -> ok;
+        _ -> ack_relay_loop(MRef, Cell)
+    end.
+
+relayed_ack(#st{ack_cell = undefined}) -> 0;
+relayed_ack(#st{ack_cell = Cell}) -> atomics:get(Cell, 1).
 
 %% -------- the end of a capture --------
 
