@@ -12,7 +12,7 @@ from pathlib import Path
 from support.diagnose_once import diagnose_once
 
 APPS = Path(__file__).parent / "fixtures" / "lock_apps"
-KINDS = ("lock_order_inversion", "lease_never_released")
+KINDS = ("lock_order_inversion", "lease_never_released", "lease_self_wait")
 
 
 def _app(name: str) -> tuple[str, dict]:
@@ -72,3 +72,23 @@ async def test_a_holder_that_raises_with_the_lease_is_the_culprit_not_the_server
     assert len(found) == 1, _shown(book)
     assert (found[0].culprit.module, found[0].culprit.function) == ("Freezer.Defrost", "run/2"), found[0].culprit
     assert report.root_cause is not None and report.root_cause.culprit.module != "Freezer.Doors", report.root_cause
+
+
+async def test_a_batch_that_holds_every_slot_waits_for_itself(tmp_path: Path, kb_index_dir):
+    report, book = await _diagnose(tmp_path, kb_index_dir, "label_batch")
+    found = book.of_kind("lease_self_wait")
+    assert len(found) == 1, _shown(book)
+    assert (found[0].culprit.module, found[0].culprit.function) == ("Labels.Batch", "print_all/1"), found[0].culprit
+    assert not book.of_kind("lease_never_released"), _shown(book)
+    assert report.root_cause is not None and report.root_cause.culprit.module == "Labels.Batch", report.root_cause
+
+
+async def test_a_batch_that_gives_each_slot_back_before_the_next_leaves_no_lease_fact(tmp_path: Path, kb_index_dir):
+    src, _ = _app("label_batch")
+    fixed = src.replace(
+        "slots = Enum.map(labels, fn label -> {label, Labels.Slots.take()} end)\n"
+        "    Enum.each(slots, fn {_label, {:slot, n}} -> Labels.Slots.give({:slot, n}) end)",
+        "slots = Enum.map(labels, fn label -> slot = Labels.Slots.take(); Labels.Slots.give(slot); {label, slot} end)")
+    assert fixed != src
+    _, book = await _diagnose(tmp_path, kb_index_dir, "label_batch", fixed)
+    assert not book.of_kind(*KINDS), _shown(book)

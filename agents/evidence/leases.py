@@ -20,6 +20,7 @@ The recording shows the three parts without knowing the server's API:
 | kind | what | culprit |
 | --- | --- | --- |
 | ``lock_order_inversion`` | two processes each hold a grant of a server that the other waits for (process 1 took A then waits for B, process 2 took B then waits for A): the waits never end, the callers time out | the application function in which the last of them to wait took both — the order of its acquisitions closed the cycle — with both orders |
+| ``lease_self_wait`` | a process asks a server for one more of what it was granted and has not given back (a slot per item of a batch, from a pool smaller than the batch): the only holder that could release one is itself; the others wait behind it | the application function that took them all, with its argument |
 | ``lease_never_released`` | a caller waits for a grant another process holds and never gave back: that process died after taking it, or the function that took it returned (an early return, an error path) without releasing it | that function (the one above the server's client function that made the grant's call), with what it returned or how its process died |
 
 The waiters' timeouts and the server's deferred replies that are never sent are effects of these
@@ -201,7 +202,7 @@ def holds_and_waits(view: RecordingView):
         for w in waits:
             until = w.end if w.end is not None else end_of_recording
             for g in grants.get(_key(w.request), []):
-                if g.caller == w.caller or g.end > until:
+                if g.end > until or (g.caller == w.caller and g.end > w.start):
                     continue
                 if not _released(view, server, g, until):
                     out.append((server, w, g, until))
@@ -225,13 +226,20 @@ def locks_and_leases(view: RecordingView, book: FactBook) -> None:
         waiting[w.caller].append((server, w, g))
     done: set[tuple[int, int]] = set()
     facts = 0
-    for server, w, g, until in sorted(found, key=lambda x: -x[1].start):
+    # a caller that waits for itself first (the others wait behind it), then the latest waits
+    for server, w, g, until in sorted(found, key=lambda x: (x[1].caller != x[2].caller, -x[1].start)):
         if facts >= MAX_FACTS:
             break
         waiter, holder = w.caller, g.caller
         if (waiter, holder) in done:
             continue
         server_mod = view.module_of_pid.get(server)
+        if waiter == holder:
+            done.add((waiter, holder))
+            behind = {x[1].caller for x in found if x[0] == server and x[2].caller == waiter}
+            if _self_wait(view, book, server, server_mod, w, [x[2] for x in found if x[0] == server and x[1] is w], behind):
+                facts += 1
+            continue
         # a cycle: the holder itself waits for something the waiter holds
         back = next(((s2, w2, g2) for s2, w2, g2 in waiting.get(holder, []) if g2.caller == waiter), None)
         if back is not None:
@@ -296,7 +304,7 @@ def _never_released(view: RecordingView, book: FactBook, server: int, server_mod
     frame = _frame(view, holder, g.start, server_mod)
     if frame is None:
         return False
-    for f in book.of_kind("lease_never_released"):   # one fact per function and server: its other holders are alike
+    for f in book.of_kind("lease_never_released", "lease_self_wait"):   # one fact per function and server
         if book.meta[f.id].get("server") == server and book.meta[f.id].get("mfa") == frame.mfa:
             book.meta[f.id]["holders"].add(holder)
             return False
@@ -306,7 +314,7 @@ def _never_released(view: RecordingView, book: FactBook, server: int, server_mod
     returned = frame.end_ts is not None and frame.end_ts <= until
     if died is None and not returned:
         return False   # still at work: a slow holder, not a lost one
-    waiters = sorted({x[1].caller for x in found if x[2].caller == holder and x[0] == server})
+    waiters = sorted({x[1].caller for x in found if x[2].caller == holder and x[0] == server and x[1].caller != holder})
     srv = view.label(server)
     took = f"{view.label(holder)} ({frame.mfa}) took {fmt(g.request, 60)} from {srv}"
     if g.reply is not None and not isinstance(g.reply, Atom):
@@ -324,8 +332,9 @@ def _never_released(view: RecordingView, book: FactBook, server: int, server_mod
         detail = fmt(g.request, 120)
         end_ev = view.evidence(died.event_id, "exit", died.ts, holder, how)
     ev = [view.call_evidence(g.cb, took + " (granted)"), end_ev]
-    for x in [x for x in found if x[2].caller == holder and x[0] == server][:3]:
-        ev.append(_wait_evidence(view, x[1], f"{view.label(x[1].caller)} asked {srv} for {fmt(x[1].request, 60)}: "
+    waits = {id(x[1]): x[1] for x in found if x[2].caller == holder and x[0] == server and x[1].caller != holder}
+    for x in list(waits.values())[:3]:
+        ev.append(_wait_evidence(view, x, f"{view.label(x.caller)} asked {srv} for {fmt(x.request, 60)}: "
                                  "deferred, never answered"))
     fact = book.add(Finding(
         detector="lease_never_released",
@@ -340,6 +349,38 @@ def _never_released(view: RecordingView, book: FactBook, server: int, server_mod
                   "error path, or let the server monitor each holder and take back what a dead holder held.")),
         pid=holder, ts=g.start, server=server, waiters=waiters, mfa=frame.mfa, holders={holder})
     _link_effects(view, book, fact, server, set(waiters))
+    return True
+
+
+def _self_wait(view: RecordingView, book: FactBook, server: int, server_mod, w: _Call, held: list[_Call],
+               behind: set[int]) -> bool:
+    """A process asks a server for one more of what it already holds and never gave back (a slot
+    per item of a batch, from a pool smaller than the batch): it waits for itself."""
+    frame = _frame(view, w.caller, w.start, server_mod)
+    firsts = [g for g in held if (f := _frame(view, g.caller, g.start, server_mod)) is not None
+              and _common(f, frame) is frame] if frame is not None else []
+    if frame is None or not firsts:
+        return False
+    srv = view.label(server)
+    ev = [view.call_evidence(g.cb, f"{view.label(w.caller)} took {fmt(g.request, 60)} from {srv} (granted "
+                                   f"{fmt(g.reply, 40)})") for g in firsts[:3]]
+    ev.append(_wait_evidence(view, w, f"{view.label(w.caller)} asked {srv} for {fmt(w.request, 60)} once more, "
+                                      f"holding {len(firsts)}: deferred, never answered"))
+    detail = fmt(frame.args[0] if len(frame.args) == 1 else frame.args, 120) if frame.args else fmt(w.request, 120)
+    fact = book.add(Finding(
+        detector="lease_self_wait",
+        title=f"{frame.mfa} waits for {fmt(w.request, 40)} from {srv} while it holds {len(firsts)} it never gave back",
+        summary=(f"{view.label(w.caller)} ({frame.mfa}) took {len(firsts)} grant(s) of {fmt(w.request, 60)} from {srv} "
+                 f"and asked for one more before giving any back: the server has none left to give, and the only "
+                 f"holder that could release one is the caller itself. It waits for itself until its call times out, "
+                 f"and every other caller of {srv} waits behind it."),
+        severity="high", confidence=0.85,
+        culprit=_culprit(view, frame, detail),
+        evidence=ev, signatures=["lock:never_released", "call:blocked_waiting"],
+        fix_hint=("Take one at a time (give each back before taking the next), or bound what one caller may hold "
+                  "below the pool's size, or ask for all of them in one request the server can refuse.")),
+        pid=w.caller, ts=w.start, server=server, waiters=sorted(behind | {w.caller}), mfa=frame.mfa, holders={w.caller})
+    _link_effects(view, book, fact, server, behind | {w.caller})
     return True
 
 
