@@ -43,6 +43,8 @@ from .reasons import source_function
 
 MAX_FACTS = 3
 MIN_WAIT_MS = 500.0
+MAX_DEFERRED = 200     # deferred calls looked at per recording (a busy server defers thousands)
+MAX_WAITS = 40         # failed waits per server matched against the grants
 
 
 @dataclass
@@ -124,12 +126,11 @@ def _culprit(view: RecordingView, c: Call, detail: str) -> Culprit:
                    process=view.label(c.pid))
 
 
-def _caller(view: RecordingView, from_) -> int | None:
+def _caller(by_text: dict[str, int], from_) -> int | None:
     """The process a ``from`` (``{pid, tag}``) names."""
     if not (isinstance(from_, tuple) and len(from_) == 2):
         return None
-    text = fmt(from_[0], 60).removeprefix("#PID")
-    return next((idx for idx, p in view.procs.items() if p.pid == text), None)
+    return by_text.get(fmt(from_[0], 60).removeprefix("#PID"))
 
 
 def _failed(view: RecordingView, caller: int, after: int, client: Call | None, end_of_recording: int) -> int | None:
@@ -149,17 +150,20 @@ def _calls_by_server(view: RecordingView, end_of_recording: int) -> dict[int, li
     """Every ``handle_call/3`` a server ran, as a grant (answered at once, or later: the
     caller's call returned) or a failed wait (deferred, and the caller never got an answer)."""
     out: dict[int, list[_Call]] = defaultdict(list)
+    by_text = {p.pid: idx for idx, p in view.procs.items()}
+    deferred = 0
     for c in view.calls:
         if c.function != "handle_call" or c.arity != 3 or len(c.args) != 3 or c.outcome != "return" \
                 or not isinstance(c.value, tuple) or not c.value:
             continue
-        caller = _caller(view, c.args[1])
+        caller = _caller(by_text, c.args[1])
         if caller is None or caller == c.pid:
             continue
         client = view.open_call_at(caller, c.ts)
         if is_atom(c.value[0], "reply") and len(c.value) >= 3:
             out[c.pid].append(_Call(c, caller, c.ts, c.end_ts or c.ts, True, c.args[0], c.value[1], client))
-        elif is_atom(c.value[0], "noreply"):
+        elif is_atom(c.value[0], "noreply") and deferred < MAX_DEFERRED:
+            deferred += 1
             failed = _failed(view, caller, c.ts, client, end_of_recording)
             if failed is not None:
                 out[c.pid].append(_Call(c, caller, c.ts, failed, False, c.args[0], None, client))
@@ -199,7 +203,7 @@ def holds_and_waits(view: RecordingView):
         for c in calls:
             if c.granted:
                 grants[_key(c.request)].append(c)
-        for w in waits:
+        for w in waits[:MAX_WAITS]:
             until = w.end if w.end is not None else end_of_recording
             for g in grants.get(_key(w.request), []):
                 if g.end > until or (g.caller == w.caller and g.end > w.start):

@@ -21,6 +21,8 @@ that never ran) are linked to this one: the first cause is where the reason came
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from ..findings import Culprit, Finding
 from ..view import Call, Exit, RecordingView, fmt, is_app_module, is_atom, mod_name
 from . import reasons as R
@@ -35,13 +37,13 @@ def _same(a, b) -> bool:
     return fmt(a, 300) == fmt(b, 300)
 
 
-def _victims(view: RecordingView, e: Exit) -> list[Exit]:
-    """Processes that died of ``e``'s reason after it: linked to it, its parent or child, or at
-    once (within WINDOW_MS: a link made before the recording began)."""
-    parent_of = {s.child: s.parent for s in view.spawns}
+def _victims(view: RecordingView, e: Exit, same_reason: list[Exit], parent_of: dict[int, int]) -> list[Exit]:
+    """Processes that died of ``e``'s reason after it (``same_reason``: the exits with that
+    reason): linked to it, its parent or child, or at once (within WINDOW_MS: a link made before
+    the recording began)."""
     out = []
-    for v in view.exits:
-        if v.pid == e.pid or v.ts < e.ts or not _same(v.reason, e.reason):
+    for v in same_reason:
+        if v.pid == e.pid or v.ts < e.ts:
             continue
         related = view.linked(v.pid, e.pid) or parent_of.get(v.pid) == e.pid or parent_of.get(e.pid) == v.pid
         if (related or (v.ts - e.ts) * 1000.0 / view.time_unit <= WINDOW_MS) and _own_producer(view, v) is None:
@@ -56,7 +58,7 @@ def _app_frame(c: Call | None) -> Call | None:
     return c
 
 
-def _producer(view: RecordingView, e: Exit) -> tuple[Call, str] | None:
+def _producer(view: RecordingView, e: Exit, exit_calls: list[Call]) -> tuple[Call, str] | None:
     """(the call that made ``e``'s reason, how) — a ``{:stop, reason, _}`` returned by a callback
     of the process, an ``exit(reason)`` that ended one of its application functions, or an
     ``exit(pid, reason)`` another process aimed at it."""
@@ -64,9 +66,8 @@ def _producer(view: RecordingView, e: Exit) -> tuple[Call, str] | None:
     if own is not None:
         return own
     target = view.proc(e.pid)
-    for c in reversed(view.calls):
-        if c.module == "erlang" and c.function == "exit" and c.arity == 2 and len(c.args) == 2 and c.ts <= e.ts \
-                and c.pid != e.pid and target is not None and fmt(c.args[0], 60).removeprefix("#PID") == target.pid \
+    for c in reversed(exit_calls):
+        if c.ts <= e.ts and c.pid != e.pid and target is not None and fmt(c.args[0], 60).removeprefix("#PID") == target.pid \
                 and _same(c.args[1], e.reason):
             sender = _app_frame(c.parent)
             if sender is not None:
@@ -92,17 +93,23 @@ def _own_producer(view: RecordingView, e: Exit) -> tuple[Call, str] | None:
 
 
 def reasons_produced(view: RecordingView, book: FactBook) -> None:
+    by_reason: dict[str, list[Exit]] = defaultdict(list)
+    for e in view.exits:
+        if not is_atom(e.reason, "normal"):
+            by_reason[fmt(e.reason, 300)].append(e)
+    parent_of = {s.child: s.parent for s in view.spawns}
+    exit_calls = [c for c in view.calls if c.module == "erlang" and c.function == "exit" and c.arity == 2 and len(c.args) == 2]
     done: set[int] = set()
     facts = 0
-    for e in sorted(view.exits, key=lambda x: (x.ts, x.event_id)):
+    for e in sorted((x for group in by_reason.values() if len(group) > 1 for x in group), key=lambda x: (x.ts, x.event_id)):
         if facts >= MAX_FACTS:
             break
-        if is_atom(e.reason, "normal") or e.pid in done:
+        if e.pid in done:
             continue
-        victims = [v for v in _victims(view, e) if v.pid not in done]
+        victims = [v for v in _victims(view, e, by_reason[fmt(e.reason, 300)], parent_of) if v.pid not in done]
         if not victims:
             continue
-        found = _producer(view, e)
+        found = _producer(view, e, exit_calls)
         if found is None:
             continue
         call, how = found
