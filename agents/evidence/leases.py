@@ -9,7 +9,9 @@ order that closes a cycle, or that took one and never gave it back.
 
 The recording shows the three parts without knowing the server's API:
 
-- a **grant**: a call to the server that was answered;
+- a **grant**: a call to the server that was answered and changed the server's state (it took
+  something: a holder recorded, a slot removed from the free ones) — or that was deferred and
+  answered later;
 - a **wait**: a call to the same server for the same thing (the same non-atom values in its
   request — the key; for a request without any, such as ``:checkout``, the same request) that
   was never answered: its caller timed out, died, or still waited at the end;
@@ -161,6 +163,8 @@ def _calls_by_server(view: RecordingView, end_of_recording: int) -> dict[int, li
             continue
         client = view.open_call_at(caller, c.ts)
         if is_atom(c.value[0], "reply") and len(c.value) >= 3:
+            if fmt(c.value[2], 4000) == fmt(c.args[2], 4000):
+                continue   # answered without taking anything: a query, not a grant
             out[c.pid].append(_Call(c, caller, c.ts, c.end_ts or c.ts, True, c.args[0], c.value[1], client))
         elif is_atom(c.value[0], "noreply") and deferred < MAX_DEFERRED:
             deferred += 1
