@@ -92,3 +92,21 @@ async def test_a_batch_that_gives_each_slot_back_before_the_next_leaves_no_lease
     assert fixed != src
     _, book = await _diagnose(tmp_path, kb_index_dir, "label_batch", fixed)
     assert not book.of_kind(*KINDS), _shown(book)
+
+
+async def test_global_locks_taken_in_opposite_orders_blame_the_function_that_took_them(tmp_path: Path, kb_index_dir):
+    report, book = await _diagnose(tmp_path, kb_index_dir, "seat_global")
+    found = book.of_kind("lock_order_inversion")
+    assert len(found) == 1, _shown(book)
+    c = found[0].culprit
+    assert (c.module, c.function) == ("Seats.Swap", "swap/2"), c
+    assert '"12A"' in c.detail and '"14C"' in c.detail, c.detail
+    assert report.root_cause is not None and report.root_cause.culprit.module == "Seats.Swap", report.root_cause
+
+
+async def test_global_locks_taken_in_one_order_leave_no_lock_fact(tmp_path: Path, kb_index_dir):
+    src, _ = _app("seat_global")
+    fixed = src.replace("  def swap(a, b) do\n", "  def swap(a, b) do\n    [a, b] = Enum.sort([a, b])\n")
+    assert fixed != src
+    _, book = await _diagnose(tmp_path, kb_index_dir, "seat_global", fixed)
+    assert not book.of_kind(*KINDS), _shown(book)

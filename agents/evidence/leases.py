@@ -25,6 +25,10 @@ The recording shows the three parts without knowing the server's API:
 | ``lease_self_wait`` | a process asks a server for one more of what it was granted and has not given back (a slot per item of a batch, from a pool smaller than the batch): the only holder that could release one is itself; the others wait behind it | the application function that took them all, with its argument |
 | ``lease_never_released`` | a caller waits for a grant another process holds and never gave back: that process died after taking it, or the function that took it returned (an early return, an error path) without releasing it | that function (the one above the server's client function that made the grant's call), with what it returned or how its process died |
 
+Node-wide ``:global.set_lock`` locks are read the same way: a grant is a ``set_lock`` that returned
+``true``, a wait one that returned ``false``, raised or was still running (≥ 500 ms) at the end, a
+release a ``del_lock`` of the resource by its holder — or the holder's death (:global frees its locks).
+
 The waiters' timeouts and the server's deferred replies that are never sent are effects of these
 facts (linked to them). A correct order (every process takes the keys in the same order) or a
 grant that is given back leaves no such fact: a wait that ends in a grant is not a failure.
@@ -176,9 +180,42 @@ def _calls_by_server(view: RecordingView, end_of_recording: int) -> dict[int, li
     return out
 
 
+GLOBAL = -1   # the "server" of :global.set_lock/2,3 locks (the lock is the node's, not a process's)
+
+
+def _global_locks(view: RecordingView, end_of_recording: int) -> list[_Call]:
+    """``:global.set_lock(lock_id, …)`` calls as grants (returned ``true``) and failed waits
+    (returned ``false``, raised, or still waiting ≥ MIN_WAIT_MS at the end); the lock is the
+    ``lock_id``'s resource (``{resource, requester}``)."""
+    out = []
+    for c in view.calls:
+        if c.module != "global" or c.function != "set_lock" or not c.args or not isinstance(c.args[0], tuple) \
+                or len(c.args[0]) != 2:
+            continue
+        request = (Atom("set_lock"), c.args[0][0])
+        if c.end_ts is not None and c.outcome == "return" and c.value is True:
+            out.append(_Call(c, c.pid, c.ts, c.end_ts, True, request, None, view.open_call_at(c.pid, c.ts)))
+        elif (c.end_ts is not None and (c.outcome == "exception" or c.value is False)) or \
+                (c.end_ts is None and (end_of_recording - c.ts) >= MIN_WAIT_MS * view.time_unit / 1000.0):
+            out.append(_Call(c, c.pid, c.ts, c.end_ts, False, request, None, view.open_call_at(c.pid, c.ts)))
+    return out
+
+
+def _label(view: RecordingView, server: int) -> str:
+    return ":global" if server == GLOBAL else view.label(server)
+
+
 def _released(view: RecordingView, server: int, grant: _Call, until: int) -> bool:
     """Whether a later callback of ``server`` (before ``until``) took it back: a request with
-    another tag that names what was granted."""
+    another tag that names what was granted (for :global, a ``del_lock`` of the resource by the
+    holder — or the holder's death, which :global releases by itself)."""
+    if server == GLOBAL:
+        resource = fmt(grant.request[1], 200)
+        if any(e.pid == grant.caller and grant.end <= e.ts <= until for e in view.exits):
+            return True
+        return any(c.module == "global" and c.function == "del_lock" and c.pid == grant.caller and c.args
+                   and isinstance(c.args[0], tuple) and c.args[0] and fmt(c.args[0][0], 200) == resource
+                   and grant.end <= c.ts <= until for c in view.calls_by_pid.get(grant.caller, []))
     names = _names(grant)
     if not names:
         return True   # nothing tells a release: assume it was given back (no fact)
@@ -199,7 +236,11 @@ def holds_and_waits(view: RecordingView):
     given back: (server, wait, holder's grant, when the wait ended)."""
     end_of_recording = max([c.ts for c in view.calls] + [e.ts for e in view.exits] + [0])
     out = []
-    for server, calls in sorted(_calls_by_server(view, end_of_recording).items()):
+    by_server = _calls_by_server(view, end_of_recording)
+    glob = _global_locks(view, end_of_recording)
+    if glob:
+        by_server[GLOBAL] = glob
+    for server, calls in sorted(by_server.items()):
         waits = [c for c in calls if not c.granted]
         if not waits:
             continue
@@ -280,10 +321,10 @@ def _inversion(view: RecordingView, book: FactBook, server: int, server_mod, ab,
         return False
     opid, ogrant, owait = other
     detail = f"{fmt(grant.request, 60)} then {fmt(wait.request, 60)}"
-    srv = view.label(server)
+    srv = _label(view, server)
     ev = [view.call_evidence(grant.cb, f"{view.label(pid)} took {fmt(grant.request, 60)} from {srv} (granted)"),
           view.call_evidence(ogrant.cb, f"{view.label(opid)} took {fmt(ogrant.request, 60)} from {srv} (granted)"),
-          _wait_evidence(view, owait, f"{view.label(opid)} asked {view.label(s2)} for {fmt(owait.request, 60)}: "
+          _wait_evidence(view, owait, f"{view.label(opid)} asked {_label(view, s2)} for {fmt(owait.request, 60)}: "
                          "deferred, never answered"),
           _wait_evidence(view, wait, f"{view.label(pid)} asked {srv} for {fmt(wait.request, 60)}: deferred, "
                          "never answered")]
@@ -323,7 +364,7 @@ def _never_released(view: RecordingView, book: FactBook, server: int, server_mod
     if died is None and not returned:
         return False   # still at work: a slow holder, not a lost one
     waiters = sorted({x[1].caller for x in found if x[2].caller == holder and x[0] == server and x[1].caller != holder})
-    srv = view.label(server)
+    srv = _label(view, server)
     took = f"{view.label(holder)} ({frame.mfa}) took {fmt(g.request, 60)} from {srv}"
     if g.reply is not None and not isinstance(g.reply, Atom):
         took += f" (got {fmt(g.reply, 60)})"
@@ -369,7 +410,7 @@ def _self_wait(view: RecordingView, book: FactBook, server: int, server_mod, w: 
               and _common(f, frame) is frame] if frame is not None else []
     if frame is None or not firsts:
         return False
-    srv = view.label(server)
+    srv = _label(view, server)
     ev = [view.call_evidence(g.cb, f"{view.label(w.caller)} took {fmt(g.request, 60)} from {srv} (granted "
                                    f"{fmt(g.reply, 40)})") for g in firsts[:3]]
     ev.append(_wait_evidence(view, w, f"{view.label(w.caller)} asked {srv} for {fmt(w.request, 60)} once more, "
@@ -398,7 +439,7 @@ EFFECTS = ("reply_never_sent", "reply_dropped", "call_failed", "exception", "exi
 
 def _link_effects(view: RecordingView, book: FactBook, fact: Finding, server: int, waiters: set[int]) -> None:
     """The waiters' failures and the server's unanswered deferred replies are this fact's effects."""
-    label = view.label(server)
+    label = _label(view, server)
     for f in book.of_kind(*EFFECTS):
         if f.id == fact.id:
             continue
