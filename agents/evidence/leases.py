@@ -266,11 +266,7 @@ def locks_and_leases(view: RecordingView, book: FactBook) -> None:
     found = holds_and_waits(view)
     if not found:
         return
-    # who holds what, who waits on what (per server)
-    held: dict[tuple[int, int], list] = defaultdict(list)     # (server, holder) → [(grant, wait)]
-    for server, w, g, until in found:
-        held[(server, g.caller)].append((g, w))
-    waiting: dict[int, list] = defaultdict(list)               # waiter → [(server, wait, grant)]
+    waiting: dict[int, list] = defaultdict(list)               # waiter → [(server, wait, its holder's grant)]
     for server, w, g, until in found:
         waiting[w.caller].append((server, w, g))
     done: set[tuple[int, int]] = set()
