@@ -251,8 +251,8 @@ def holds_and_waits(view: RecordingView):
         for w in waits[:MAX_WAITS]:
             until = w.end if w.end is not None else end_of_recording
             for g in grants.get(_key(w.request), []):
-                if g.end > until or (g.caller == w.caller and g.end > w.start):
-                    continue
+                if g.end > w.start:
+                    continue   # granted after the wait began: not what the waiter found taken
                 if not _released(view, server, g, until):
                     out.append((server, w, g, until))
     return out
