@@ -180,6 +180,15 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
     # of its work too (rare, so the narrow spec costs nothing)
     specs.append(PlannedSpec(spec=":erlang.exit(_, :kill) :: return",
                              why="exit signals :kill sent to other processes (the target stops wherever it is)"))
+    # exit(pid, :shutdown | {:shutdown, _}) aimed at another process: a "clean" stop that takes down
+    # what is linked to the target too (rare outside supervisors, so the narrow specs cost nothing)
+    for spec in (":erlang.exit(_, :shutdown) :: return", ":erlang.exit(_, {:shutdown, _}) :: return"):
+        specs.append(PlannedSpec(spec=spec, why="shutdown exit signals sent to other processes (what is linked to "
+                                                "the target goes down with it)"))
+    # node-wide locks of :global taken and given back: who holds which resource, who waits for it
+    # (rare calls: the specs cost nothing)
+    for spec in (":global.set_lock/1", ":global.set_lock/2", ":global.set_lock/3", ":global.del_lock/1", ":global.del_lock/2"):
+        specs.append(PlannedSpec(spec=f"{spec} :: return", why=":global locks: who holds a resource, who waits for it"))
     # configuration changed at runtime, and boot-time copies of it: which value a key was set to,
     # so a reader still answering the old one shows (rare calls: the specs cost nothing)
     for spec in ("Application.put_env/3", "Application.put_env/4", ":persistent_term.put/2"):

@@ -17,7 +17,7 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   state; :mod:`.growth` — unbounded state growth (these four share :mod:`.common`, the
   vocabulary of culprits, message shapes, state pairs and senders); :mod:`.caught` — failures
   caught and turned into an ordinary value; :mod:`.received` — a crash on a value another process made
-  and sent; :mod:`.locks` — a lock row its dead holder left behind; :mod:`.postponed` — gen_statem events postponed in
+  and sent; :mod:`.locks` — a lock row its dead holder left behind; :mod:`.leases` — locks and leases of a server taken in an order that closes a cycle, or never given back; :mod:`.postponed` — gen_statem events postponed in
   a state the machine never leaves; :mod:`.signals` — ``exit(pid, :normal)`` sent to a process
   that ignores it; :mod:`.receives` — messages a receive inside a callback took from the
   behaviour loop and dropped; :mod:`.monitors` — a ``:DOWN`` for a process the watcher still
@@ -32,7 +32,8 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   a value a write changed (a copy the change did not reach); :mod:`.zones` — calendar days
   of UTC timestamps under the application's local offset; :mod:`.paging` — keyset pages whose
   next cursor passes rows tied with the last one; :mod:`.shutdown` — a process stopped
-  with work in its state and no ``terminate/2``, or killed before it finished;
+  with work in its state and no ``terminate/2``, or killed before it finished; :mod:`.produced` — where an
+  exit reason a linked process died of was made (a ``{:stop, …}`` return, ``exit/1``, ``exit(pid, reason)``);
   :mod:`.variants` — a message dropped where its sibling with another nested tag is handled;
   :mod:`.counters` — a counter never set back when its episode ends; :mod:`.demand` — a demand
   zeroed when only part of it was used; :mod:`.transforms` — options, nested keys and records
@@ -67,7 +68,7 @@ from __future__ import annotations
 from ..view import RecordingView
 from . import diag_flow
 from . import (addresses, bounces, bursts, byteorder, caught, compensation, constant, counters, data, demand, deliveries, expected,
-               failures, growth, ignored, lazy, locks, monitors, nodes, ordering, overlaps, rekeyed, paging, pitfalls, postponed,
+               failures, growth, ignored, lazy, leases, locks, monitors, nodes, ordering, overlaps, rekeyed, paging, pitfalls, postponed, produced,
                provenance, rates, readiness, received, receives, replies,
                resources, rounding, shutdown, signals, stale, statem, sums, supervision, timeouts, transforms, values,
                variants, waits, zones)
@@ -144,7 +145,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         supervision.already_started,
         waits.blocked_chains, failures.link_calls, lambda v, b: expected.expected_slowness(v, b, symptom),
         lambda v, b: ignored.ignored_errors(v, b, symptom), caught.caught_failures, ignored.no_effect_messages, monitors.downs_ignored, rates.hot_callbacks, rates.rate_changes,
-        statem.statem_events, postponed.postponed_events, signals.normal_exits, signals.kills_mid_work, locks.locks_left_behind, growth.state_growth,
+        statem.statem_events, postponed.postponed_events, signals.normal_exits, signals.kills_mid_work, locks.locks_left_behind, leases.locks_and_leases, growth.state_growth,
         receives.nested_receive_lost, deliveries.duplicate_deliveries, bounces.bounced_messages, ordering.early_messages,
         readiness.answered_before_ready,
         values.state_reverts, values.link_reverted_messages, values.children_down, values.atoms_from_input, values.type_mismatch,
@@ -153,7 +154,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         bursts.retries_after_normal_exit, addresses.sends_to_supervisors,
         resources.ets_growth, resources.memory_growth,
         stale.stale_reads, zones.utc_dates, paging.page_skips,
-        shutdown.terminate_skipped, shutdown.terminate_cut, variants.unhandled_variants,
+        shutdown.terminate_skipped, shutdown.terminate_cut, produced.reasons_produced, variants.unhandled_variants,
         counters.counters_not_reset, demand.demand_lost,
         transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined,
         rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders,

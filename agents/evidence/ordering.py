@@ -87,10 +87,13 @@ def early_messages(view: RecordingView, book: FactBook) -> None:
                if c.call_id in pairs and c.function in ("handle_cast", "handle_info") and c.args]
         texts = {c.call_id: (fmt(pairs[c.call_id][0], 20000), fmt(pairs[c.call_id][1], 20000)) for c in cbs}
         msgs: dict[int, str] = {}   # each message printed once: a busy process gets thousands in a window
+        spawned = sorted(s.ts for s in view.spawns if s.parent == pid)
         for i, early in enumerate(cbs):
             before, after = texts[early.call_id]
             if before != after:
                 continue
+            if early.end_ts is not None and any(early.ts <= t <= early.end_ts for t in spawned):
+                continue   # it started a process to do the work (a task): not a message handled without effect
             keys: list[str] = []
             _keys(early.args[0], keys)
             unknown = [k for k in dict.fromkeys(keys) if k not in before]
