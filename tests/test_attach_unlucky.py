@@ -199,3 +199,57 @@ async def test_a_diagnosis_of_a_saturated_node_ends_with_a_report(hog_node, tmp_
     for rec in store.recordings():  # none is left open
         assert rec.end_reason is not None, rec
     store.close()
+
+
+async def test_mcp_start_capture_on_a_node_whose_setup_gets_stuck_is_a_tool_error(hog_node, tmp_path):
+    """The agent's own 15 s for its setup runs out (the code server does not answer it): the
+    model gets what was wrong, what was left and what to do, and the server goes on serving."""
+    from mcp import Client
+
+    from elixir_scope.mcp_server.config import ServerConfig
+    from elixir_scope.mcp_server.server import build_server
+    from support.mcp_calls import err, ok
+
+    server = build_server(ServerConfig(store_path=tmp_path / "t.db", cookie=hog_node.cookie,
+                                       default_node=hog_node.name))
+    async with Node() as dist:
+        conn = await _connect(hog_node, dist)
+        await ensure_agent(conn)
+        await _suspend(conn, "code_server")
+        try:
+            async with Client(server) as client:
+                text = await err(client, "start_capture", {"spec": ["es_hog:stop/0"], "max_seconds": 5})
+                await _resume(conn)
+                assert "did not answer the agent's setup" in text and "Left on the node: the agent module" in text, text
+                assert "Next step:" in text, text
+                recs = await ok(client, "list_recordings", {})
+                assert [r["end_reason"] for r in recs["items"]] == ["error"], recs
+                # once the code server runs again, the same call records
+                started = await ok(client, "start_capture", {"spec": ["es_hog:stop/0"], "max_seconds": 5})
+                assert started["running"] is True
+                await ok(client, "stop_capture", {"capture_id": started["capture_id"]})
+        finally:
+            await _resume(conn)
+
+
+def test_cli_record_on_a_node_whose_setup_gets_stuck_is_one_error_line(hog_node, tmp_path, capsys):
+    from support.cli_run import run_fail
+
+    async def prepare():
+        async with Node() as dist:
+            conn = await _connect(hog_node, dist)
+            await ensure_agent(conn)
+            await _suspend(conn, "code_server")
+
+    async def resume():
+        async with Node() as dist:
+            await _resume(await dist.connect(hog_node.name, cookie=hog_node.cookie))
+
+    asyncio.run(prepare())
+    try:
+        err = run_fail(capsys, "record", "es_hog:stop/0", "--node", hog_node.name, "--cookie", hog_node.cookie,
+                       "--store", str(tmp_path / "c.db"), "--max-seconds", "5")
+    finally:
+        asyncio.run(resume())
+    assert "did not answer the agent's setup" in err and "Left on the node:" in err, err
+    assert "hint:" in err, err
