@@ -141,6 +141,20 @@ def _initial_call():
     return Export(Atom("proc_lib"), Atom("translate_initial_call"), 1)
 
 
+async def test_a_node_that_dies_while_the_agent_loads_is_node_down(hog_node):
+    """Already clear before this change (the in-flight rpc fails with the connection); kept so
+    the bounded waits never turn it into a timeout or a NodeBusyError about a dead node."""
+    async with Node() as dist:
+        conn = await _connect(hog_node, dist)
+        await _suspend(conn, "rex")  # the load waits in its first rpc when the node dies
+        loading = asyncio.create_task(ensure_agent(conn, timeouts=AttachTimeouts(rpc=60.0)))
+        await asyncio.sleep(0.2)
+        hog_node.kill()
+        with pytest.raises(NodeDown) as err:
+            await loading
+        assert hog_node.name in str(err.value) and "is down" in str(err.value)
+
+
 async def test_a_newer_agent_is_left_alone_unless_taken_over(hog_node):
     newer = re.sub(rb"^version\(\) -> \d+\.", b"version() -> 99.", agent_source(), flags=re.MULTILINE)
     async with Node() as dist:
