@@ -267,3 +267,26 @@ def test_cli_record_on_a_node_whose_setup_gets_stuck_is_one_error_line(hog_node,
         asyncio.run(resume())
     assert "did not answer the agent's setup" in err and "Left on the node:" in err, err
     assert "hint:" in err, err
+
+
+async def test_a_round_that_cannot_record_keeps_the_earlier_rounds_evidence(tmp_path):
+    """The trigger halts the node: round 1 records until the node goes (node_down), round 2
+    cannot attach. The report explains round 1's recording and says round 2 could not record."""
+    node = start_node("elixir", eval_code=":ok")
+    store = TraceStore.open(tmp_path / "r.db")
+    try:
+        async with Node() as dist:
+            conn = await dist.connect(node.name, cookie=node.cookie)
+            ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, use_knowledge=False)
+            report = await diagnose(DiagnosisInput(symptom="the node disappears", node=node.name,
+                                                   trigger=":erlang.halt()", seconds=0.5, max_rounds=2), ctx)
+    finally:
+        node.stop()
+    recs = sorted(store.recordings(), key=lambda r: r.id)
+    # round 1 kept what it recorded; round 2's recording is ended, empty, saying why
+    assert [r.end_reason for r in recs] == ["node_down", "error"], recs
+    assert report.recording_id == recs[0].id  # round 1's evidence is the report's
+    assert report.not_recorded and report.not_recorded.startswith("round 2 could not record"), report.not_recorded
+    assert "is down" in report.not_recorded
+    assert "The last round could not record" in render_markdown(report)
+    store.close()
