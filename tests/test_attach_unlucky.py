@@ -290,3 +290,27 @@ async def test_a_round_that_cannot_record_keeps_the_earlier_rounds_evidence(tmp_
     assert "is down" in report.not_recorded
     assert "The last round could not record" in render_markdown(report)
     store.close()
+
+
+async def test_cli_diagnose_of_a_node_whose_rpc_does_not_answer_prints_an_inconclusive_report(
+        hog_node, tmp_path, kb_index_dir, capsys, monkeypatch):
+    from elixir_scope.cli import main
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "kb-index").symlink_to(kb_index_dir)  # the session's knowledge index, where the CLI looks
+    monkeypatch.setenv("ELIXIR_SCOPE_HOME", str(home))
+    argv = ["diagnose", hog_node.name, "requests hang", "--cookie", hog_node.cookie, "--seconds", "0.5",
+            "--max-rounds", "1", "--store", str(tmp_path / "c.db")]
+    async with Node() as dist:
+        conn = await _connect(hog_node, dist)
+        await _suspend(conn, "rex")
+        try:
+            code = await asyncio.to_thread(main, argv)  # the command line runs its own event loop
+        finally:
+            await _resume(conn)
+    cap = capsys.readouterr()
+    assert code == 3, cap.err  # inconclusive
+    assert "Traceback" not in cap.err
+    assert "Nothing was recorded" in cap.out and "did not answer" in cap.out, cap.out
+    assert "run-queue probe" in cap.out, cap.out
