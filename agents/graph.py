@@ -182,7 +182,7 @@ async def capture(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> 
         why = await node_failure_text(ctx.conn, exc)
         return {"not_recorded": f"round {state.round} could not record {ctx.conn.node_name}: {why}",
                 "errors": state.errors + errors}
-    return {"recording_id": result.recording_id, "capture": result.summary,
+    return {"recording_id": result.recording_id, "capture": result.summary, "not_recorded": "",
             "errors": state.errors + errors + result.errors, "_wait_ms": result.wait_ms,
             "timings_ms": {"capture_wait": result.wait_ms}}
 

@@ -151,7 +151,7 @@ class CaptureSession:
                 conn, "starting the capture (elixir_scope_agent:start_capture/2)",
                 conn.rpc(MODULE, "start_capture", [mbox.pid, config], timeout=timeouts.start),
                 waited=timeouts.start, timeouts=timeouts, left=_LEFT_START_CALL)
-        except (RpcError, NodeDown, NodeBusyError):
+        except BaseException:
             mbox.close()  # an agent that still starts sees its owner gone and removes what it set
             raise
         if not (isinstance(reply, tuple) and len(reply) == 3 and reply[0] == Atom("ok")):
@@ -160,7 +160,7 @@ class CaptureSession:
             if why == Atom("start_timeout"):  # the agent's setup got no CPU for 15 s: it was killed
                 load = await probe_load(conn, timeouts.probe)
                 raise NodeBusyError(conn.node_name, "the agent's setup (trace flags and patterns)", 15.0, load,
-                                    _LEFT_SETUP_KILLED, timeouts.probe)
+                                    _LEFT_SETUP_KILLED, timeouts.probe, verb="did not finish")
             if isinstance(why, tuple) and why and why[0] == Atom("tracer_active"):
                 raise TracerBusyError(_text(why[1]))
             if isinstance(why, tuple) and len(why) == 2 and why[0] == Atom("unknown_names"):

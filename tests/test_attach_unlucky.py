@@ -234,7 +234,7 @@ async def test_mcp_start_capture_on_a_node_whose_setup_gets_stuck_is_a_tool_erro
             async with Client(server) as client:
                 text = await err(client, "start_capture", {"spec": ["es_hog:stop/0"], "max_seconds": 5})
                 await _resume(conn)
-                assert "did not answer the agent's setup" in text and "Left on the node: the agent module" in text, text
+                assert "did not finish the agent's setup" in text and "Left on the node: the agent module" in text, text
                 assert "Next step:" in text, text
                 recs = await ok(client, "list_recordings", {})
                 assert [r["end_reason"] for r in recs["items"]] == ["error"], recs
@@ -265,7 +265,7 @@ def test_cli_record_on_a_node_whose_setup_gets_stuck_is_one_error_line(hog_node,
                        "--store", str(tmp_path / "c.db"), "--max-seconds", "5")
     finally:
         asyncio.run(resume())
-    assert "did not answer the agent's setup" in err and "Left on the node:" in err, err
+    assert "did not finish the agent's setup" in err and "Left on the node:" in err, err
     assert "hint:" in err, err
 
 

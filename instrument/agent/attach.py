@@ -115,10 +115,10 @@ class NodeBusyError(AgentLoadError):
     (None: the probe did not answer either); ``left`` says what is on the node now."""
 
     def __init__(self, node: str, step: str, waited: float, load: NodeLoad | None, left: str,
-                 probe_wait: float) -> None:
+                 probe_wait: float, *, verb: str = "did not answer") -> None:
         self.node, self.step, self.waited, self.load, self.left = node, step, waited, load, left
         super().__init__(
-            f"{node} did not answer {step} within {waited:g} s; {load_text(load, probe_wait)}. Left on the node: {left}. "
+            f"{node} {verb} {step} within {waited:g} s; {load_text(load, probe_wait)}. Left on the node: {left}. "
             "What to do: attach again when the node is less busy, or with longer waits (AttachTimeouts); to "
             "see what hogs it, ask the node for its busiest processes (e.g. recon:proc_window(reductions, 5, "
             "1000) in a remote shell)")
