@@ -18,8 +18,11 @@ import asyncio
 import time
 from dataclasses import dataclass, field, replace
 
-from elixir_scope.instrument.capture import CapturePlan, RunningModule
+from elixir_scope.instrument.agent import AgentLoadError
+from elixir_scope.instrument.agent.attach import why_slow
+from elixir_scope.instrument.capture import CaptureError, CapturePlan, RunningModule
 from elixir_scope.instrument.cluster import ClusterCapture, ClusterLimits
+from elixir_scope.instrument.dist import DistError, RpcTimeout
 from elixir_scope.instrument.etf import Atom
 from elixir_scope.instrument.limits import CaptureLimits
 from elixir_scope.instrument.names import display_name, existing_atom
@@ -126,6 +129,18 @@ async def _registries(conn, session, registries: list[str], errors: list[str], *
             errors.append(f"could not read the keys of registry {reg}: {exc}")
 
 
+# what a node that is too busy, gone or taken raises while it is surveyed or recorded: the
+# diagnosis reports it (graph.py) instead of ending with the exception
+NODE_FAILURES: tuple[type[Exception], ...] = (DistError, AgentLoadError, CaptureError)
+
+
+async def node_failure_text(conn, exc: Exception) -> str:
+    """What a node failure says, and for an rpc that timed out how loaded the node is (one
+    run-queue probe): the report must name the cause, not only the call that waited."""
+    if isinstance(exc, RpcTimeout) and not conn.closed.is_set():
+        return f"{exc}; {await why_slow(conn)}"
+    return str(exc)
+
 # the agent mailbox length at which a diagnosis capture sheds (the default is 5,000)
 DIAGNOSIS_MAX_QUEUE = 20_000
 
@@ -202,7 +217,10 @@ async def run_capture(ctx: DiagnosisContext, plan: Plan, *, symptom: str, trigge
     samplers = [asyncio.create_task(_sampler(ctx, part.conn, part.session, stop, errors, budget)) for part in parts]
     t0 = time.perf_counter()
     try:
-        await session.mark((Atom("es_trigger"), trigger.encode() if trigger else Atom("none")))
+        try:
+            await session.mark((Atom("es_trigger"), trigger.encode() if trigger else Atom("none")))
+        except DistError as exc:  # the node went away: what the capture stored is kept all the same
+            errors.append(f"the trigger's mark could not be sent: {exc}")
         if trigger:
             try:
                 await ctx.conn.rpc("Elixir.Code", "eval_string", [trigger.encode()], timeout=ctx.trigger_timeout)

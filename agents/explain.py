@@ -22,8 +22,13 @@ def _location(state: DiagnosisState, f: Finding) -> Location | None:
 
 def narrative(report: Report) -> str:
     rc = report.root_cause
+    if rc is None and report.not_recorded and report.recording_id is None:
+        return (f"Nothing was recorded for “{report.symptom}”, so there is no evidence to judge: "
+                f"{report.not_recorded}.")
     if rc is None:
         lines = [f"The evidence could not single out a root cause for “{report.symptom}” in this recording."]
+        if report.not_recorded:
+            lines.append(f"The last round could not record: {report.not_recorded}.")
         if report.suspect is not None:
             c = report.suspect.culprit
             lines.append(f"Where to look first (confidence {report.suspect.confidence:.0%}, below the bar for a root "
@@ -139,6 +144,7 @@ def build_report(state: DiagnosisState, knowledge: list[KnowledgeRef]) -> Report
         plan=state.plan,
         capture=state.capture,
         gaps=list(state.gaps) + list(state.errors),
+        not_recorded=state.not_recorded or None,
         fix=top.fix if (root and top) else None,
         fix_example=top.code_example if (root and top) else None,
         fix_location=_location(state, root) if root else None,

@@ -222,6 +222,9 @@ class Report(BaseModel):
     plan: Plan | None = None
     capture: dict = {}
     gaps: list[str] = []
+    not_recorded: str | None = Field(None, description="why the live node could not be surveyed or recorded "
+                                     "(too busy to answer, gone, another tracer on it): what was wrong, what was "
+                                     "left on the node, what to do")
     fix: str | None = None
     fix_example: str | None = None
     fix_location: Location | None = None

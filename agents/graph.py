@@ -8,6 +8,11 @@
                                                    ▼                                                  │
                                                   plan                                  (decided) explain → report → END
 
+A live node that cannot be surveyed or recorded (too busy to answer, gone, another tracer on
+it, a newer agent loaded) does not end the diagnosis with an exception: survey or capture
+notes why (``not_recorded``) and the graph goes straight to ``explain``, whose report says it
+(inconclusive when no earlier round recorded anything, else explaining the last round that did).
+
 After each capture round, ``judge`` asks whether a hypothesis is confirmed (its evidence
 reaches the verdict bar and the runner-up is clearly behind, or names the same culprit). If
 not, and rounds and time are left, ``refocus`` plans the next round: longer when nothing was
@@ -33,7 +38,7 @@ from langgraph.runtime import Runtime
 
 from . import explain as explain_mod
 from . import planner
-from .capture import run_capture
+from .capture import NODE_FAILURES, node_failure_text, run_capture
 from .context import DiagnosisContext
 from .decide import apply_decision, read_decision
 from .evidence import CodeEvidence, build_facts
@@ -139,8 +144,13 @@ async def survey(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
 
     ctx = runtime.context
     await ctx.report_progress(f"surveying {', '.join([state.node, *state.nodes])}", 0.15)
-    found = planner.Survey.from_app_survey(await survey_node(ctx.conn))
     errors = list(state.errors)
+    try:
+        found = planner.Survey.from_app_survey(await survey_node(ctx.conn))
+    except NODE_FAILURES as exc:
+        why = await node_failure_text(ctx.conn, exc)
+        return {"not_recorded": f"the survey of {ctx.conn.node_name} failed, so nothing was recorded: {why}",
+                "errors": errors}
     for conn in ctx.peers:  # every node recorded: the plan covers what runs on any of them
         try:
             found = found.merged(planner.Survey.from_app_survey(await survey_node(conn)))
@@ -167,9 +177,14 @@ async def capture(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> 
     ctx = runtime.context
     errors = await _reach_nodes(state, ctx)
     await ctx.report_progress(f"round {state.round}: recording", 0.3)
-    result = await run_capture(ctx, state.plan, symptom=state.symptom, trigger=state.trigger,
-                               seconds=state.seconds)
-    return {"recording_id": result.recording_id, "capture": result.summary,
+    try:
+        result = await run_capture(ctx, state.plan, symptom=state.symptom, trigger=state.trigger,
+                                   seconds=state.seconds)
+    except NODE_FAILURES as exc:
+        why = await node_failure_text(ctx.conn, exc)
+        return {"not_recorded": f"round {state.round} could not record {ctx.conn.node_name}: {why}",
+                "errors": state.errors + errors}
+    return {"recording_id": result.recording_id, "capture": result.summary, "not_recorded": "",
             "errors": state.errors + errors + result.errors, "_wait_ms": result.wait_ms,
             "timings_ms": {"capture_wait": result.wait_ms}}
 
@@ -279,6 +294,14 @@ async def judge(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> di
     return {"rounds": state.rounds + [record], "another_round": more, "best_round": best_round, **update}
 
 
+def route_after_survey(state: DiagnosisState) -> Literal["plan", "explain"]:
+    return "explain" if state.not_recorded else "plan"
+
+
+def route_after_capture(state: DiagnosisState) -> Literal["detect", "explain"]:
+    return "explain" if state.not_recorded else "detect"
+
+
 def route_after_judge(state: DiagnosisState) -> Literal["refocus", "explain"]:
     return "refocus" if state.another_round else "explain"
 
@@ -343,7 +366,7 @@ async def explain(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> 
     if ctx.confirm_by_replay and ctx.conn is not None and report.root_cause is not None:
         await ctx.report_progress("confirming by replay", 0.92)
         await _confirm_by_replay(ctx, state, report)
-    if ctx.llm.enabled:
+    if ctx.llm.enabled and state.recording_id is not None:
         from .evidence_tools import StoreEvidenceTools
         from .llm import narrate
 
@@ -427,9 +450,9 @@ def build_graph(checkpointer=None):
     g.add_edge("start", "retrieve")
     g.add_edge("retrieve", "analyze_sources")
     g.add_conditional_edges("analyze_sources", route_after_sources, ["survey", "detect"])
-    g.add_edge("survey", "plan")
+    g.add_conditional_edges("survey", route_after_survey, ["plan", "explain"])
     g.add_edge("plan", "capture")
-    g.add_edge("capture", "detect")
+    g.add_conditional_edges("capture", route_after_capture, ["detect", "explain"])
     g.add_edge("detect", "judge")
     g.add_conditional_edges("judge", route_after_judge, ["refocus", "explain"])
     g.add_edge("refocus", "plan")

@@ -38,11 +38,17 @@ def render_markdown(report: Report) -> str:
         out.append("## Verdict: " + ("problems found, no root cause" if report.verdict == "problems_found"
                                      else "inconclusive"))
         out.append("")
-        out.append(
-            "The evidence did not single out a root cause in this recording. "
-            + ("Other problems were found (below). " if report.findings else "")
-            + "Capture longer, reproduce the problem while recording, or widen the plan."
-        )
+        if report.not_recorded and report.recording_id is None:
+            out.append(f"Nothing was recorded, so there is no evidence to judge: {report.not_recorded}.")
+        else:
+            out.append(
+                "The evidence did not single out a root cause in this recording. "
+                + ("Other problems were found (below). " if report.findings else "")
+                + "Capture longer, reproduce the problem while recording, or widen the plan."
+            )
+            if report.not_recorded:
+                out.append("")
+                out.append(f"The last round could not record: {report.not_recorded}.")
         if report.suspect is not None:
             out.append("")
             out.append(f"### Where to look first (low confidence): {report.suspect.title}")

@@ -32,6 +32,7 @@ import time
 from typing import Any
 
 from .agent import ensure_agent
+from .agent.attach import DEFAULT_TIMEOUTS, AttachTimeouts, NodeBusyError, attach_step, probe_load
 from .agent.loader import MODULE
 from .clock import ClockProbeError, probe_clock
 from .capture import (
@@ -54,6 +55,13 @@ _DOWN = Atom("DOWN")
 # (ask the agent 3 s, kill it 3 s, its last batches 3 s) before the capture is ended without it
 _END_NOW_SECONDS = 15.0
 
+
+
+# what is on the node when starting the capture ran out of time (instrument/agent/attach.py)
+_LEFT_START_CALL = ("the agent module; if the start still runs there, the agent finds this session's mailbox "
+                    "gone and removes every trace flag and pattern it set")
+_LEFT_SETUP_KILLED = ("the agent module; the agent was killed in its setup and its cleaner removes every trace "
+                      "flag and pattern it had set (once the node gives it CPU)")
 
 
 class SessionState(enum.Enum):
@@ -149,27 +157,37 @@ class CaptureSession:
     async def start(cls, conn: Connection, recording: Any, plan: CapturePlan,
                     limits: CaptureLimits | None = None, *,
                     owns_recording: bool = True,
-                    store_buffer_bytes: int = MAX_PENDING_BYTES) -> CaptureSession:
+                    store_buffer_bytes: int = MAX_PENDING_BYTES,
+                    timeouts: AttachTimeouts = DEFAULT_TIMEOUTS) -> CaptureSession:
         """Load the agent on ``conn``'s node and start capturing into ``recording`` (a store
         ``RecordingWriter``). ``owns_recording=False``: the recording is shared with other
         nodes' sessions (instrument/cluster.py) and the end of this one ends only its node's
         part. ``store_buffer_bytes``: records bytes received but not yet stored beyond which
         batches are no longer acknowledged until the store catches up
-        (instrument/ingest_pipeline.py)."""
+        (instrument/ingest_pipeline.py). ``timeouts``: how long loading the agent and starting
+        it may wait on a busy node; past them :class:`~.agent.attach.NodeBusyError` says how
+        loaded the node is and what was left there (instrument/agent/attach.py)."""
         if isinstance(store_buffer_bytes, bool) or not isinstance(store_buffer_bytes, int) or store_buffer_bytes <= 0:
             raise ValueError(f"store_buffer_bytes must be a positive number of bytes, got {store_buffer_bytes!r}")
         limits = limits or CaptureLimits()
         config = {**plan.agent_config(), **limits.agent_config()}
-        await ensure_agent(conn)
+        await ensure_agent(conn, timeouts=timeouts)
         mbox = conn.node.mailbox()
         try:
-            reply = await conn.rpc(MODULE, "start_capture", [mbox.pid, config], timeout=30.0)
-        except (RpcError, NodeDown):
-            mbox.close()
+            reply = await attach_step(
+                conn, "starting the capture (elixir_scope_agent:start_capture/2)",
+                conn.rpc(MODULE, "start_capture", [mbox.pid, config], timeout=timeouts.start),
+                waited=timeouts.start, timeouts=timeouts, left=_LEFT_START_CALL)
+        except BaseException:
+            mbox.close()  # an agent that still starts sees its owner gone and removes what it set
             raise
         if not (isinstance(reply, tuple) and len(reply) == 3 and reply[0] == Atom("ok")):
             mbox.close()
             why = reply[1] if isinstance(reply, tuple) and len(reply) == 2 else reply
+            if why == Atom("start_timeout"):  # the agent's setup got no CPU for 15 s: it was killed
+                load = await probe_load(conn, timeouts.probe)
+                raise NodeBusyError(conn.node_name, "the agent's setup (trace flags and patterns)", 15.0, load,
+                                    _LEFT_SETUP_KILLED, timeouts.probe, verb="did not finish")
             if isinstance(why, tuple) and why and why[0] == Atom("tracer_active"):
                 raise TracerBusyError(_text(why[1]))
             if isinstance(why, tuple) and len(why) == 2 and why[0] == Atom("unknown_names"):
@@ -526,8 +544,16 @@ class CaptureSession:
 
 
 async def capture(conn: Connection, store: Any, name: str, plan: CapturePlan,
-                  limits: CaptureLimits | None = None) -> CaptureSession:
+                  limits: CaptureLimits | None = None, *,
+                  timeouts: AttachTimeouts = DEFAULT_TIMEOUTS) -> CaptureSession:
     """Create a recording in ``store`` (a ``TraceStore``) and start capturing into it."""
     limits = limits or CaptureLimits()
     rec = store.create_recording(name, spec=plan.describe(), limits=limits.as_dict())
-    return await CaptureSession.start(conn, rec, plan, limits)
+    try:
+        return await CaptureSession.start(conn, rec, plan, limits, timeouts=timeouts)
+    except BaseException as exc:  # the recording says why it holds nothing: never left open
+        try:
+            rec.finish("error", {"detail": f"the capture could not start on {conn.node_name}: {exc}"})
+        except Exception:  # the store's own failure must not hide why the capture did not start
+            pass
+        raise

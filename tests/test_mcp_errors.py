@@ -20,7 +20,7 @@ ERROR_MODULES = [
     "elixir_scope.instrument.replay_model", "elixir_scope.instrument.exunit", "elixir_scope.instrument.elixir_literal",
     "elixir_scope.mcp_server.replay_models", "elixir_scope.instrument.object_code",
     "elixir_scope.mcp_server.process_pick", "elixir_scope.instrument.introspect.live_call",
-    "elixir_scope.instrument.literal_text",
+    "elixir_scope.instrument.literal_text", "elixir_scope.instrument.agent.attach",
 ]
 
 

@@ -6,10 +6,13 @@
 
 from .loader import (
     AgentLoadError,
+    AttachTimeouts,
     LoadResult,
+    NewerAgentError,
+    NodeBusyError,
     agent_source,
     agent_version,
     ensure_agent,
 )
 
-__all__ = ["AgentLoadError", "LoadResult", "agent_source", "agent_version", "ensure_agent"]
+__all__ = ["AgentLoadError", "AttachTimeouts", "LoadResult", "NewerAgentError", "NodeBusyError", "agent_source", "agent_version", "ensure_agent"]

@@ -22,7 +22,12 @@ attach, so the loader tries, in order:
 
 A stale version is replaced: the old code is soft-purged first (never ``code:purge``, which
 would kill a running agent that still holds trace flags) and loading is refused with a clear
-error while an agent running even older code is alive.
+error while an agent running even older code is alive. A *newer* version (another, newer
+ElixirScope attached) is left alone unless ``force_reload`` (``NewerAgentError``).
+
+Each rpc may wait ``AttachTimeouts.rpc`` (20 s by default: a node whose schedulers are all taken
+answers in seconds); one that does not answer raises ``NodeBusyError`` with the node's run
+queues and what was left on the node (attach.py), not a bare ``RpcTimeout``.
 """
 
 from __future__ import annotations
@@ -38,20 +43,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..dist import Connection, RpcError
+from ..dist import Connection, RpcError, RpcTimeout
 from ..etf import Atom, Charlist
+from .attach import DEFAULT_TIMEOUTS, AttachTimeouts, NewerAgentError, NodeBusyError, attach_step
+from .errors import AgentLoadError
 
 MODULE = "elixir_scope_agent"
 SOURCE_PATH = Path(__file__).with_name(f"{MODULE}.erl")
 PREBUILT_PATH = Path(__file__).with_name(f"{MODULE}.beam")
 HASH_ATTRIBUTE = "es_source_sha256"
 
-__all__ = ["MODULE", "AgentLoadError", "LoadResult", "Prebuilt", "agent_source", "agent_version",
+__all__ = ["MODULE", "AgentLoadError", "AttachTimeouts", "LoadResult", "NewerAgentError", "NodeBusyError", "Prebuilt", "agent_source", "agent_version",
            "beam_attributes", "ensure_agent", "prebuilt"]
-
-
-class AgentLoadError(Exception):
-    """The agent could not be loaded on the target; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -159,35 +162,37 @@ end.
 """
 
 
-async def _loaded_version(conn: Connection) -> int | None:
-    exported = await conn.rpc("erlang", "function_exported", [Atom(MODULE), Atom("version"), 0])
+async def _loaded_version(conn: Connection, timeout: float = 5.0) -> int | None:
+    exported = await conn.rpc("erlang", "function_exported", [Atom(MODULE), Atom("version"), 0], timeout=timeout)
     if exported is not True:
         return None
-    v = await conn.rpc(MODULE, "version", [])
+    v = await conn.rpc(MODULE, "version", [], timeout=timeout)
     return v if isinstance(v, int) else None
 
 
-async def has_compiler(conn: Connection) -> bool:
-    where = await conn.rpc("code", "which", [Atom("compile")])
+async def has_compiler(conn: Connection, timeout: float = 5.0) -> bool:
+    where = await conn.rpc("code", "which", [Atom("compile")], timeout=timeout)
     return not (isinstance(where, Atom) and str(where) == "non_existing")
 
 
-async def otp_release(conn: Connection) -> int:
-    rel = await conn.rpc("erlang", "system_info", [Atom("otp_release")])
+async def otp_release(conn: Connection, timeout: float = 5.0) -> int:
+    rel = await conn.rpc("erlang", "system_info", [Atom("otp_release")], timeout=timeout)
     return int("".join(chr(c) for c in rel) if isinstance(rel, list) else rel)
 
 
-async def compile_on(conn: Connection, source: bytes | None = None) -> bytes:
-    """Compile the agent source on ``conn``'s node (which needs ``compiler``); the beam."""
+async def compile_on(conn: Connection, source: bytes | None = None, timeout: float = 5.0) -> bytes:
+    """Compile the agent source on ``conn``'s node (which needs ``compiler``); the beam.
+    ``timeout``: each of the scan and parse rpcs (the compile itself gets at least 60 s)."""
     src = agent_source() if source is None else source
     try:
-        scanned = await conn.rpc("erl_scan", "string", [Charlist(ord(c) for c in _COMPILE_EXPR)])
+        scanned = await conn.rpc("erl_scan", "string", [Charlist(ord(c) for c in _COMPILE_EXPR)], timeout=timeout)
         if not (isinstance(scanned, tuple) and scanned[0] == Atom("ok")):
             raise AgentLoadError(f"cannot scan the compile expression on {conn.node_name}: {scanned!r}")
-        parsed = await conn.rpc("erl_parse", "parse_exprs", [scanned[1]])
+        parsed = await conn.rpc("erl_parse", "parse_exprs", [scanned[1]], timeout=timeout)
         if not (isinstance(parsed, tuple) and parsed[0] == Atom("ok")):
             raise AgentLoadError(f"cannot parse the compile expression on {conn.node_name}: {parsed!r}")
-        value = await conn.rpc("erl_eval", "exprs", [parsed[1], [(Atom("Src"), src)]], timeout=60.0)
+        value = await conn.rpc("erl_eval", "exprs", [parsed[1], [(Atom("Src"), src)]],
+                               timeout=max(60.0, timeout))
     except RpcError as exc:
         raise AgentLoadError(f"compiling the agent on {conn.node_name} failed: {exc}") from exc
     result = value[1] if isinstance(value, tuple) and value and value[0] == Atom("value") else value
@@ -217,14 +222,15 @@ def local_beam(source: bytes | None = None) -> bytes:
     return _local_beam(hashlib.sha256(src).hexdigest(), src)
 
 
-async def load_beam(conn: Connection, beam: bytes) -> None:
+async def load_beam(conn: Connection, beam: bytes, timeout: float = 5.0) -> None:
     """Soft-purge old code, then ``code:load_binary/3`` (no file written on the target)."""
-    purged = await conn.rpc("code", "soft_purge", [Atom(MODULE)])
+    purged = await conn.rpc("code", "soft_purge", [Atom(MODULE)], timeout=timeout)
     if purged is not True:
         raise AgentLoadError(
             f"an agent running old code is still alive on {conn.node_name}: stop its capture "
             f"(or wait for it to end) before loading version {agent_version()}")
-    res = await conn.rpc("code", "load_binary", [Atom(MODULE), Charlist(ord(c) for c in f"{MODULE}.erl"), beam])
+    res = await conn.rpc("code", "load_binary", [Atom(MODULE), Charlist(ord(c) for c in f"{MODULE}.erl"), beam],
+                         timeout=timeout)
     if not (isinstance(res, tuple) and res[0] == Atom("module")):
         raise AgentLoadError(
             f"code:load_binary refused the agent on {conn.node_name}: {res!r} (a beam built by a "
@@ -232,55 +238,77 @@ async def load_beam(conn: Connection, beam: bytes) -> None:
             "target's OTP release or older)")
 
 
-async def _load_prebuilt(conn: Connection) -> str:
+# what is on the node when a step of loading runs out of time
+_LEFT_NOTHING = "nothing (this ElixirScope had loaded nothing there yet)"
+_LEFT_LOADING = ("possibly the agent module: the load may still complete there; no agent process, no trace "
+                 "flags")
+_LEFT_LOADED = "the agent module, loaded but inert (no agent process, no trace flags)"
+
+
+async def _load_prebuilt(conn: Connection, timeouts: AttachTimeouts) -> str:
     """Load the shipped beam; "" on success, else why it was not used."""
     pre = prebuilt()
     if pre.beam is None:
         return pre.why
     try:
-        await load_beam(conn, pre.beam)
+        await attach_step(conn, "loading the agent (code:load_binary/3)", load_beam(conn, pre.beam, timeouts.rpc),
+                          waited=timeouts.rpc, left=_LEFT_LOADING, timeouts=timeouts)
     except AgentLoadError as exc:
-        if "still alive" in str(exc):
-            raise  # compiling would be refused for the same reason
+        if "still alive" in str(exc) or type(exc) is not AgentLoadError:
+            raise  # compiling would be refused, or wait, for the same reason
         return f"the target refused the prebuilt agent ({exc})"
     return ""
 
 
 async def ensure_agent(conn: Connection, *, peers: Sequence[Connection] = (), force_reload: bool = False,
-                       use_prebuilt: bool = True) -> LoadResult:
+                       use_prebuilt: bool = True, timeouts: AttachTimeouts = DEFAULT_TIMEOUTS) -> LoadResult:
     """Make sure the current agent version is loaded on ``conn``'s node: the prebuilt beam if
-    it matches the source (``use_prebuilt=False`` skips it), else compiled (module docstring)."""
+    it matches the source (``use_prebuilt=False`` skips it), else compiled (module docstring).
+
+    Each rpc may wait ``timeouts.rpc`` seconds (a saturated node answers slowly); one that does
+    not answer in time raises :class:`~.attach.NodeBusyError` saying how loaded the node is and
+    what was left there. A newer agent already loaded (another ElixirScope) is not replaced
+    unless ``force_reload``: :class:`~.attach.NewerAgentError`."""
     want = agent_version()
-    have = await _loaded_version(conn)
+    t = timeouts.rpc
+
+    def step(what: str, call, left: str = _LEFT_NOTHING):
+        return attach_step(conn, what, call, waited=t, left=left, timeouts=timeouts)
+
+    have = await step("the check for a loaded agent (erlang:function_exported/3)", _loaded_version(conn, t))
     if have == want and not force_reload:
         return LoadResult(conn.node_name, want, "already_loaded")
+    if have is not None and have > want and not force_reload:
+        raise NewerAgentError(conn.node_name, have, want)
     note = "not asked to use the prebuilt agent"
     if use_prebuilt:
-        note = await _load_prebuilt(conn)
+        note = await _load_prebuilt(conn, timeouts)
         if not note:
-            return await _checked(conn, want, "prebuilt", have, "")
-    if await has_compiler(conn):
-        beam, how = await compile_on(conn), "target_compile"
+            return await _checked(conn, want, "prebuilt", have, "", timeouts)
+    if await step("the check for a compiler (code:which/1)", has_compiler(conn, t)):
+        beam, how = await step("compiling the agent on the node", compile_on(conn, timeout=t)), "target_compile"
     else:
         beam, how = None, "local_erlc"
-        target_rel = await otp_release(conn)
+        target_rel = await step("reading the OTP release", otp_release(conn, t))
         for peer in peers:
             if peer is conn or peer.closed.is_set():
                 continue
             try:
-                if await has_compiler(peer) and await otp_release(peer) <= target_rel:
-                    beam, how = await compile_on(peer), "peer_compile"
+                if await has_compiler(peer, t) and await otp_release(peer, t) <= target_rel:
+                    beam, how = await compile_on(peer, timeout=t), "peer_compile"
                     break
-            except (TimeoutError, RpcError, AgentLoadError):
+            except (TimeoutError, RpcError, RpcTimeout, AgentLoadError):
                 continue
         if beam is None:
             beam = await asyncio.to_thread(local_beam)
-    await load_beam(conn, beam)
-    return await _checked(conn, want, how, have, note)
+    await step("loading the agent (code:load_binary/3)", load_beam(conn, beam, t), _LEFT_LOADING)
+    return await _checked(conn, want, how, have, note, timeouts)
 
 
-async def _checked(conn: Connection, want: int, how: str, have: int | None, note: str) -> LoadResult:
-    got = await _loaded_version(conn)
+async def _checked(conn: Connection, want: int, how: str, have: int | None, note: str,
+                   timeouts: AttachTimeouts = DEFAULT_TIMEOUTS) -> LoadResult:
+    got = await attach_step(conn, "the check of the loaded agent's version", _loaded_version(conn, timeouts.rpc),
+                            waited=timeouts.rpc, left=_LEFT_LOADED, timeouts=timeouts)
     if got != want:
         raise AgentLoadError(f"loaded the agent on {conn.node_name} but it reports version {got}, not {want}")
     return LoadResult(conn.node_name, want, how, replaced=have, note=note)
