@@ -2091,9 +2091,11 @@ snapshot(Opts) ->
             || {A, D, V} <- catch_list(fun() -> application:which_applications(Timeout) end)],
     Sups = [#{application => A, tree => app_tree(A, Timeout)} || #{name := A} <- Apps],
     erase(es_beh),
+    %% the processes alive when read, and those past the cut (not read): a process that ended
+    %% between processes/0 and its process_info/2 is neither listed nor counted
     #{node => node(),
       otp_release => list_to_binary(erlang:system_info(otp_release)),
-      process_count => length(All),
+      process_count => length(Procs) + max(0, length(All) - Max),
       truncated => length(All) > Max,
       processes => Procs,
       applications => Apps,
