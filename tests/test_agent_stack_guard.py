@@ -77,7 +77,8 @@ async def _loop_capture(conn, store, name, limits, state_of=()):
 async def test_unguarded_loop_stack_grows_by_thousands_of_words(loop_node, tmp_path):
     """The trap itself, with the guard's bound out of reach: 3 words per round, kept."""
     store = TraceStore.open(tmp_path / "unguarded.db")
-    limits = CaptureLimits(stack_guard_words=10**9, max_events=1_000_000, max_seconds=120, max_rate=1_000_000)
+    limits = CaptureLimits(stack_guard_words=10**9, max_events=1_000_000, max_seconds=120, max_rate=1_000_000,
+                           max_queue=1_000_000)
     async with Node() as node:
         conn = await node.connect(loop_node.name, cookie=loop_node.cookie)
         loop, session = await _loop_capture(conn, store, "unguarded", limits)
@@ -98,7 +99,7 @@ async def test_unguarded_loop_stack_grows_by_thousands_of_words(loop_node, tmp_p
 
 async def test_guard_stops_the_growth_and_says_which_function(any_node, tmp_path):
     store = TraceStore.open(tmp_path / "guarded.db")
-    limits = CaptureLimits(max_events=1_000_000, max_seconds=120, max_rate=1_000_000)
+    limits = CaptureLimits(max_events=1_000_000, max_seconds=120, max_rate=1_000_000, max_queue=1_000_000)
     async with Node() as node:
         conn = await node.connect(any_node.name, cookie=any_node.cookie)
         loop, session = await _loop_capture(conn, store, "guarded", limits)
@@ -118,12 +119,12 @@ async def test_guard_stops_the_growth_and_says_which_function(any_node, tmp_path
         await conn.rpc("erlang", "exit", [loop, A("kill")])
     # cut within the waves (the guard acts on its ticks: a storm overshoots the bound by what
     # it adds in a tick or two), and past the bound: it grew that much before
-    assert len(sizes) < WAVES and tripped >= limits.stack_guard_words, sizes
+    assert len(sizes) < WAVES and tripped >= limits.stack_guard_words, (sizes, result.end_reason)
     # it did grow until the wave the guard acted in
     assert all(b - a >= 3 * WAVE for a, b in zip(sizes[:-2], sizes[1:-2])), sizes
     rec = store.recording(result.recording_id)
     guard = [g for g in rec.gaps() if g.reason == "stack_guard"]
-    assert len(guard) == 1, rec.gaps()
+    assert len(guard) == 1, (rec.gaps(), result.end_reason, result.detail)
     assert "es_loop:loop/1" in guard[0].detail and str(loop) in guard[0].detail
     assert "calls only" in guard[0].detail or "its calls are still traced" in guard[0].detail
     assert result.end_reason == "stopped"
@@ -141,7 +142,7 @@ async def test_a_loop_in_a_state_history_module_is_guarded_too(loop_node, tmp_pa
     """Only a state module's behaviour callbacks are left out of the guard (their behaviour
     calls them, never in tail position); its other functions are watched."""
     store = TraceStore.open(tmp_path / "state.db")
-    limits = CaptureLimits(max_events=1_000_000, max_seconds=120, max_rate=1_000_000)
+    limits = CaptureLimits(max_events=1_000_000, max_seconds=120, max_rate=1_000_000, max_queue=1_000_000)
     async with Node() as node:
         conn = await node.connect(loop_node.name, cookie=loop_node.cookie)
         loop, session = await _loop_capture(conn, store, "state", limits, state_of=("es_loop",))
