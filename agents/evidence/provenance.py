@@ -26,7 +26,7 @@ from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
 from .repeats import claims_duplicates, repeated_values
 from .common import ancestors as _ancestors, culprit_of
-from .stated import StatedValue, stated_values
+from .stated import MEASURES, StatedValue, stated_values
 from .valuematch import Digest, digest, held, occurs, significant
 
 MAX_CALLS = 20_000   # app calls looked at per recording
@@ -102,8 +102,9 @@ def _targets(values: list[StatedValue], calls: list[_Seen]) -> list[StatedValue]
 def _grown(v: StatedValue, s: _Seen) -> bool:
     """A count reached by adding to a shorter list the call was given (an accumulation: a store
     that received n items in batches), not made here by a filter, a query or a split."""
-    if v.number is None or v.kind not in ("count", "number") or v.number != v.number.to_integral_value():
-        return False   # a number with decimals is no count of anything
+    if v.number is None or v.kind not in ("count", "number") or v.number != v.number.to_integral_value() \
+            or v.unit in MEASURES:
+        return False   # a number with decimals, or a measurement (180 degrees), is no count of anything
     return any(0 < n < v.number for n in s.args.lengths)
 
 
