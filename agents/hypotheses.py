@@ -98,7 +98,8 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     # the user states what came out (a number, a version, quoted text): the facts that follow those
     # very values to where they were made speak for the wrong value itself
     "values": (r"\d|['\"‘“«][^'\"’”»]{3,}['\"’”»]",
-               ("data:value_origin", "data:value_lost", "data:served_for_other_request", "data:repeated_value"), ()),
+               ("data:value_origin", "data:value_lost", "data:served_for_other_request", "data:repeated_value",
+                "data:order_inverted"), ()),
 }
 BOOST, DAMP = 1.35, 0.55
 

@@ -59,15 +59,55 @@ class AppSurvey:
     process_count: int = 0
 
 
+MAX_CODE_DIRS = 20     # directories of the application's .beam files listed
+MAX_UNLOADED = 100     # modules not loaded yet that are checked and listed
+
+
 async def app_modules(conn: Connection) -> list[str]:
-    """Loaded modules that belong to the application: not under the OTP root, not Elixir's
-    own, not tooling, not a script's top-level code (``elixir_compiler_N``). Modules compiled
-    in memory (``elixir -r``, ``Code.eval``) count."""
+    """Modules that belong to the application: not under the OTP root, not Elixir's own, not
+    tooling, not a script's top-level code (``elixir_compiler_N``). Modules compiled in memory
+    (``elixir -r``, ``Code.eval``) count. The loaded ones first (sorted), then those of the
+    application not loaded yet (:func:`_unloaded`)."""
+    loaded, paths = await _loaded_app_modules(conn)
+    return loaded + await _unloaded(conn, set(loaded), paths)
+
+
+async def _unloaded(conn: Connection, loaded: set[str], paths: list[str]) -> list[str]:
+    """The application's modules not loaded yet: a node in interactive mode (``mix run``,
+    ``iex -S mix``, ``elixir -pa ebin``) loads a module at its first call, so a pure helper no
+    process has called yet is not among the loaded ones — and a capture planned from those alone
+    never traces it. These are the ``.beam`` files beside the loaded application modules' own
+    whose name is already an atom on the node (loaded code refers to it; a module nothing refers
+    to cannot be called). Read-only: ``file:list_dir/1`` and ``binary_to_existing_atom``; nothing
+    is loaded here and no atom is made (the capture's agent loads a traced module, as a call to
+    it would)."""
+    dirs = sorted({p.rsplit("/", 1)[0] for p in paths if p.endswith(".beam") and "/" in p})[:MAX_CODE_DIRS]
+    out: list[str] = []
+    for d in dirs:
+        try:
+            listed = await conn.rpc("file", "list_dir", [d.encode()], timeout=10.0)
+        except Exception:   # noqa: BLE001 - an unreadable directory lists nothing
+            continue
+        if not (isinstance(listed, tuple) and len(listed) == 2 and listed[0] == Atom("ok")):
+            continue
+        for f in sorted(_text(x) for x in listed[1]):
+            name = f[:-len(".beam")] if f.endswith(".beam") else None
+            if not name or name in loaded or name in out or name.startswith(_TOOLING) or _SCRIPT_MODULE.match(name):
+                continue
+            if len(out) >= MAX_UNLOADED:
+                return out
+            if await existing_atom(conn, name) is not None:
+                out.append(name)
+    return out
+
+
+async def _loaded_app_modules(conn: Connection) -> tuple[list[str], list[str]]:
+    """(the loaded application modules, sorted; the paths of their .beam files)."""
     loaded = await conn.rpc("code", "all_loaded", [], timeout=10.0)
     root = _text(await conn.rpc("code", "root_dir", []))
     elixir_dir = await conn.rpc("code", "lib_dir", [Atom("elixir")])
     elixir_root = _text(elixir_dir).rsplit("/lib/", 1)[0] if not isinstance(elixir_dir, tuple) else None
-    out = []
+    out, paths = [], []
     for mod, path in loaded:
         name, where = _text(mod), _text(path) if not isinstance(path, Atom) else path.name
         if name.startswith(_TOOLING) or where in ("preloaded", "cover_compiled") or _SCRIPT_MODULE.match(name):
@@ -77,7 +117,8 @@ async def app_modules(conn: Connection) -> list[str]:
         if "/lib/elixir/" in where or "/lib/erlang/" in where:
             continue
         out.append(name)
-    return sorted(out)
+        paths.append(where)
+    return sorted(out), paths
 
 
 async def ets_tables(conn: Connection, owners: dict[Pid, str]) -> list[EtsTable]:

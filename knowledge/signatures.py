@@ -111,6 +111,7 @@ VOCABULARY: dict[str, str] = {
     "state:partial_not_undone": "a function took several steps through another module, one failed and it returned that error without undoing the steps that worked",
     "state:error_cached": "an {:error, _} result is stored in the process state and served from there to later calls",
     "data:sum_mismatch": "a function splits an integer argument into near-equal parts that do not add up to it (a remainder lost)",
+    "data:order_inverted": "the symptom says a ranking runs the wrong way; an application function returned records ordered that way by a numeric field it was not given in that order",
     "data:value_origin": "a value the symptom states first occurs in the return of an application function whose arguments (and the state it was given) do not hold it",
     "data:bad_value_received": "a callback crashed on a value of the message it handled, which the sender got from an application function it called before sending",
     "exit:killed_mid_work": "a process was killed (exit(pid, :kill) from another process) while inside its own traced functions, its work cut between steps",

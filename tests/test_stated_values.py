@@ -53,3 +53,32 @@ def test_bounded_and_total_on_any_text():
         assert len(values) <= MAX_VALUES
     many = " ".join(f"order O-{i} cost {i}.50 EUR" for i in range(500))
     assert len(stated_values(many)) == MAX_VALUES
+
+
+@pytest.mark.parametrize("symptom, text, kind, role, number", [
+    # a unit of measure makes a measurement (any number field), not a number of things
+    ("the race board shows the fleet's mean heading as 180 degrees although the boats sail north", "180", "number", "seen",
+     Decimal(180)),
+    ("the table puts Rovers, with 1 point, first and Harbour, with 10 points, last", "10", "number", "stated", Decimal(10)),
+    ("the scale shows 82 kg for an empty crate", "82", "number", "seen", Decimal(82)),
+    # a display verb, the thing shown, then the value
+    ("the statement shows a closing balance of EUR 1425.77 for an opening balance of EUR 1000.00", "1425.77", "money",
+     "seen", Decimal("1425.77")),
+    ("the statement shows a closing balance of EUR 1425.77 for an opening balance of EUR 1000.00", "1000.00", "money",
+     "stated", Decimal("1000.00")),
+    # a total the program came to, and the value it fell short of
+    ("the receipt totals EUR 3.98, one cent short of EUR 3.99", "3.98", "money", "seen", Decimal("3.98")),
+    ("the receipt totals EUR 3.98, one cent short of EUR 3.99", "3.99", "money", "expected", Decimal("3.99")),
+    # things counted stay counts
+    ("the run sent only 17 reminders", "17 reminders", "count", "seen", Decimal(17)),
+])
+def test_measures_and_display_verbs(symptom, text, kind, role, number):
+    v = _by_text(symptom)[text]
+    assert (v.kind, v.role, v.number) == (kind, role, number)
+
+
+def test_cents_are_significant_from_ten():
+    from elixir_scope.agents.evidence.valuematch import significant
+
+    vs = _by_text("the stamp line is charged 28 cents, the difference is one cent")
+    assert significant(vs["28"]) and not significant(vs["one cent"])

@@ -23,7 +23,8 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   behaviour loop and dropped; :mod:`.monitors` — a ``:DOWN`` for a process the watcher still
   keeps, taken with no effect; :mod:`.overlaps` — two runs of one job overlapping and both
   doing the same thing (when the symptom says twice); :mod:`.sums` — one part kept where the
-  symptom's total adds them; :mod:`.bounces` — one payload handed back and forth between two
+  symptom's total adds them; :mod:`.ranking` — a ranking the symptom says runs the wrong way, at the
+  function that ordered it; :mod:`.bounces` — one payload handed back and forth between two
   processes without end; :mod:`.rekeyed` — an ETS record moved to a new key with its old
   row left behind (when the symptom says twice); :mod:`.deliveries` — one dispatch delivering the same message
   twice to one process; :mod:`.ordering` — a message dropped because the one introducing
@@ -69,7 +70,7 @@ from ..view import RecordingView
 from . import diag_flow
 from . import (addresses, bounces, bursts, byteorder, caught, compensation, constant, counters, data, demand, deliveries, expected,
                failures, growth, ignored, lazy, leases, locks, monitors, nodes, ordering, overlaps, rekeyed, paging, pitfalls, postponed, produced,
-               provenance, rates, readiness, received, receives, replies,
+               provenance, ranking, rates, readiness, received, receives, replies,
                resources, rounding, shutdown, signals, stale, statem, sums, supervision, timeouts, transforms, values,
                variants, waits, zones)
 from .book import FactBook
@@ -158,7 +159,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         counters.counters_not_reset, demand.demand_lost,
         transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined,
         rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders,
-        *provenance.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom),
+        *provenance.analyses(symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom),
         compensation.partial_failures,
     ]
     if code is not None:

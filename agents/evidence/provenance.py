@@ -25,8 +25,8 @@ from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
 from .repeats import claims_duplicates, repeated_values
-from .common import ancestors as _ancestors, culprit_of
-from .stated import StatedValue, stated_values
+from .common import ancestors as _ancestors, culprit_of, message_senders
+from .stated import MEASURES, StatedValue, stated_values
 from .valuematch import Digest, digest, held, occurs, significant
 
 MAX_CALLS = 20_000   # app calls looked at per recording
@@ -102,8 +102,9 @@ def _targets(values: list[StatedValue], calls: list[_Seen]) -> list[StatedValue]
 def _grown(v: StatedValue, s: _Seen) -> bool:
     """A count reached by adding to a shorter list the call was given (an accumulation: a store
     that received n items in batches), not made here by a filter, a query or a split."""
-    if v.number is None or v.kind not in ("count", "number") or v.number != v.number.to_integral_value():
-        return False   # a number with decimals is no count of anything
+    if v.number is None or v.kind not in ("count", "number") or v.number != v.number.to_integral_value() \
+            or v.unit in MEASURES:
+        return False   # a number with decimals, or a measurement (180 degrees), is no count of anything
     return any(0 < n < v.number for n in s.args.lengths)
 
 
@@ -160,6 +161,8 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
                       key=lambda h: (h.call.ts, h.call.call_id))
         first = next((h for h in hits[:MAX_CHECKS] if not _served_by_other_process(view, h, v, calls)), None)
         if first is None:
+            if v.role == "seen" and _made_inline(view, book, v):
+                n += 1
             continue
         first = _made_part(first, v, calls)
         c = first.call
@@ -186,6 +189,45 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
         if n >= MAX_FACTS:
             break
     _link_derived(book, made)
+
+
+def _made_inline(view: RecordingView, book: FactBook, v: StatedValue) -> bool:
+    """No recorded call returned the value the user saw, but a process received it in a message
+    (a cast or plain message, into a state that did not hold it): the sender made it — the
+    first function up the sender's stack that was not given it (past client functions such as
+    ``Board.show(key, value)`` that only pass it on), by its own code or by a function the
+    capture did not trace. Said as a weak ``value_origin``: where to look, not a verdict."""
+    senders = message_senders(view)
+    for c in sorted((c for c in view.calls if c.function in ("handle_cast", "handle_info") and c.outcome == "return"
+                     and len(c.args) >= 2 and c.call_id in senders), key=lambda c: (c.ts, c.call_id))[:MAX_CHECKS]:
+        msg = digest(c.args[0])
+        if msg.cut or not occurs(v, msg) or held(v, digest(c.args[-1])):
+            continue
+        m = senders[c.call_id]
+        while m is not None and held(v, digest(tuple(m.args))):
+            m = m.parent
+        if m is None or not is_app_module(m.module) or (m.pid in view.rpc_workers and m.parent is None):
+            return False   # the value came with the request that started it all (the trigger's own)
+        if m.function.startswith("handle_") and len(m.args) >= 2 and held(v, digest(m.args[-1])):
+            return False   # it was already in the sender's state: kept, not made there
+        book.add(Finding(
+            detector="value_origin",
+            title=f"{m.mfa} made {v.text} and sent it on to {view.label(c.pid)}",
+            summary=(f"The symptom says {v.describe()} came out. No recorded call returned it; {view.label(c.pid)} "
+                     f"received it in {fmt(c.args[0], 80)} from {m.mfa}({fmt(m.args, 80)}), which was not given it: "
+                     f"it was computed inside {m.mfa}, by its own code or by a function it calls that the capture "
+                     "did not trace. The process that holds or shows the value only received it."),
+            severity="medium", confidence=0.5, culprit=culprit_of(view, m, v.text),
+            evidence=[view.call_evidence(m, f"{m.mfa}({fmt(m.args, 60)})"),
+                      view.call_evidence(c, f"{c.mfa} received {fmt(c.args[0], 60)}")],
+            signatures=["data:value_origin"],
+            weak=(f"the value was made inside {m.mfa} where no traced call returned it: record the functions it "
+                  "calls with their results (a helper module not in the capture) to see which one made it"),
+            fix_hint=(f"Read {m.mfa} and the functions it calls: the value the user sees is computed there "
+                      "before it is sent; the receiving process only keeps or shows it.")),
+            pid=m.pid, ts=m.ts, value=v.text)
+        return True
+    return False
 
 
 def _link_derived(book: FactBook, made: list[tuple[Finding, StatedValue, _Seen]]) -> None:

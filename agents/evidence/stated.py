@@ -39,6 +39,24 @@ _EXPECTED = re.compile(r"\b(?:expect\w*|should(?: (?:be|have|say|show))?|instead
                        r"|publish\w*|released|added|uploaded|created|configured|set to|(?:upgrad|updat|chang)ed to"
                        r"|correct\w*|right|real|actual|intended|paid|bought|ordered"
                        r"|spelled|written|entered|chose|chosen|selected|not|never|no)\b\s*(?:\w+\s+){0,2}$", re.I)
+# a display verb, then the thing shown, then the value: "shows the mean heading as 180", "prints a
+# closing balance of EUR 1425.77" — the value after "as" / "of" / "at" / ":" is what came out
+_SEEN_AS = re.compile(r"\b(?:shows?|showed|showing|shown|display\w*|prints?|printed|reports?|reported|reads?|puts?)\b"
+                      r"\s+(?:[\w'’-]+\s+){1,6}?(?:as|of|at|is|reads?)\s+(?:[A-Z]{3}\s*|[€$£¥]\s*)?$", re.I)
+# a total the program came to: "totals EUR 3.98", "adds up to 41", "comes to 12.50"
+_SEEN_TOTAL = re.compile(r"\b(?:totals?|totalled|totaled|adds? up to|comes? to|came to)\s+(?:[A-Z]{3}\s*|[€$£¥]\s*)?$",
+                         re.I)
+# a value the result fell short of (or went past) is the one that was expected: "one cent short of EUR 3.99"
+_SHORT_OF = re.compile(r"\b(?:short of|shy of|off from|away from)\s+(?:[A-Z]{3}\s*|[€$£¥]\s*)?$", re.I)
+# units of measure: a number with one of them is a measurement, not a number of things ("180
+# degrees" is a heading, an angle, a temperature — any number field, not a list of 180 items);
+# durations stay counts (a timeout's "500 ms" is matched as the program holds it, a whole number)
+MEASURES = frozenset((
+    "degree", "degrees", "deg", "celsius", "fahrenheit", "kelvin", "percent", "per-cent", "points", "point", "pts",
+    "metre", "metres", "meter", "meters", "m", "km", "kilometres", "kilometers", "cm", "mm", "mile", "miles",
+    "knot", "knots", "kn", "mph", "kph", "kmh", "kg", "kilograms", "kilos", "g", "grams", "gram", "lb", "lbs", "tons",
+    "tonnes", "litre", "litres", "liter", "liters", "l", "ml", "kwh", "wh", "kw", "watts", "watt", "w", "volts", "volt",
+    "v", "amps", "bar", "hpa", "rpm", "bpm"))
 _EXPECTED_AFTER = re.compile(r"^\s*(?:\w+\s+){0,3}?(?:but no|was published|were published|is right|are right"
                              r"|as expected|was expected|should)", re.I)
 
@@ -113,10 +131,10 @@ def _role(text: str, start: int, end: int, *, when: bool = False) -> str:
     # the clause the value sits in: a comma, a semicolon or a full stop ends the words that speak of it
     before = re.split(r"[.;!?]\s|,\s(?:but|and|while|whereas)\b", before)[-1]
     after = text[end:end + 60]
-    if _EXPECTED.search(before) or _EXPECTED_AFTER.search(after):
+    if _EXPECTED.search(before) or _EXPECTED_AFTER.search(after) or _SHORT_OF.search(before):
         # "not" / "never" / "no" before a value say it did not come out: what was expected
         return "expected"
-    if _SEEN.search(before):
+    if _SEEN.search(before) or _SEEN_AS.search(before) or _SEEN_TOTAL.search(before):
         return "seen"
     return "stated"
 
@@ -220,7 +238,7 @@ def stated_values(symptom: str) -> list[StatedValue]:
         elif label and num == num.to_integral_value():
             add(a, b, StatedValue(f"{label.group(1).strip()}: {m.group(1)}", "count", role, num,
                                   label.group(1).strip().lower()))
-        elif word and num == num.to_integral_value() and word not in _NOT_NOUNS:
+        elif word and num == num.to_integral_value() and word not in _NOT_NOUNS and word not in MEASURES:
             add(a, b, StatedValue(f"{m.group(1)} {word}", "count", role, num, word))
         else:
             add(a, b, StatedValue(m.group(1), "number", role, num, word))

@@ -21,7 +21,7 @@ from typing import Any
 from elixir_scope.instrument.etf import Atom
 from elixir_scope.instrument.etf.terms import Charlist, FrozenList, FrozenMap
 
-from .stated import StatedValue
+from .stated import MEASURES, StatedValue
 
 MAX_NODES = 4000
 TRUNCATED = "$truncated"
@@ -113,8 +113,9 @@ def significant(v: StatedValue) -> bool:
         return len(v.text) >= 3
     if v.number is None:
         return False
-    if v.kind == "money":   # "one cent" is 1 in cents: it occurs everywhere
-        return abs(v.number) >= 5 or (abs(v.number) >= 1 and v.number != v.number.to_integral_value())
+    if v.kind == "money":   # "one cent" is 1 in cents: it occurs everywhere; "28 cents" is as specific as 28
+        return abs(v.number) >= 5 or (abs(v.number) >= 1 and v.number != v.number.to_integral_value()) \
+            or (v.unit == "cent" and abs(v.number) >= Decimal("0.10"))
     if v.kind == "count":
         return v.number >= 3
     return abs(v.number) >= 10 or v.number != v.number.to_integral_value()
@@ -174,7 +175,8 @@ def held(v: StatedValue, d: Digest) -> bool:
 def occurs(v: StatedValue, d: Digest, *, lengths: bool = True) -> bool:
     """Whether ``v`` occurs in the term ``d`` digests (see the module's docstring)."""
     nums = _numbers(v)
-    if v.kind == "count" or (v.kind == "number" and v.unit != "%" and v.number is not None
+    measure = v.kind == "number" and v.unit in MEASURES   # "180 degrees": a field's value, int or float
+    if v.kind == "count" or (v.kind == "number" and v.unit != "%" and not measure and v.number is not None
                              and v.number == v.number.to_integral_value()):
         n = int(v.number) if v.number is not None else None
         # a count is a number of things: a list of that length, or a result that is that number
