@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from itertools import islice
 from typing import Any
 
 from elixir_scope.instrument.etf import Atom
 
 from ..findings import Finding
-from ..view import Call, RecordingView, fmt, is_app_module
+from ..view import Call, RecordingView, fmt
 from .book import FactBook
 from .cases import term_leaves
-from .common import culprit_of
+from .common import app_returns, culprit_of
 from .valuematch import TRUNCATED
 
 MAX_CALLS = 20_000
@@ -100,14 +101,7 @@ def values_altered(view: RecordingView, book: FactBook, values: list[str]) -> No
     if not values:
         return
     hits: list[tuple[Call, str, str]] = []
-    n = 0
-    for c in view.calls:
-        if c.outcome != "return" or not is_app_module(c.module) or c.function.startswith("__") \
-                or (c.pid in view.rpc_workers and c.parent is None):
-            continue
-        n += 1
-        if n > MAX_CALLS:
-            break
+    for c in islice(app_returns(view), MAX_CALLS):
         a_texts, _, a_cut = _leaves(tuple(c.args))
         given = [v for v in values if _has(a_texts, v)]
         if not given or a_cut:

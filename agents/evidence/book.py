@@ -50,6 +50,20 @@ class FactBook:
         if note:
             self.meta[effect.id]["link_note"] = note
 
+    def link_origin(self, effect: Finding, cause: Finding, note: str, *, origins: tuple[str, ...]) -> bool:
+        """``effect`` happened because of ``cause``: linked when it has no cause yet; when it has
+        one, the first cause of its chain is linked instead if its detector is one of ``origins``
+        (a failure ``cause`` explains better). False, and nothing linked, when that chain already
+        starts at ``cause``."""
+        origin = self.origin(effect)
+        if origin.id == cause.id:
+            return False
+        if effect.caused_by is None:
+            self.link(effect, cause, note)
+        elif origin.detector in origins:
+            self.link(origin, cause, note)
+        return True
+
     def origin(self, fact: Finding) -> Finding:
         """Follow ``caused_by`` to the first cause."""
         seen, cur = {fact.id}, fact

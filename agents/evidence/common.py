@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 from elixir_scope.instrument.etf import Atom
 
 from ..findings import Culprit
-from ..view import Call, RecordingView, fmt, is_atom, mod_name
+from ..view import Call, RecordingView, fmt, is_app_module, is_atom, mod_name
 from .reasons import source_function
 
 __all__ = ["callback_states", "culprit_of", "is_error", "is_generated", "is_success", "message_senders",
@@ -29,6 +30,16 @@ def culprit_of(view: RecordingView, c: Call, detail: Any = None) -> Culprit:
     bounded rendering of ``detail`` and the process it ran in."""
     return Culprit(module=mod_name(c.module), function=source_function(c.function, c.arity),
                    detail=fmt(detail, 150) if detail is not None else None, process=view.label(c.pid))
+
+
+def app_returns(view: RecordingView) -> Iterator[Call]:
+    """The application's calls that returned, in order: not generated functions (``__info__``)
+    nor the trigger itself (the outermost call of an rpc worker: it returns whatever it ran,
+    and nothing calls it)."""
+    for c in view.calls:
+        if c.outcome == "return" and is_app_module(c.module) and not c.function.startswith("__") \
+                and not (c.pid in view.rpc_workers and c.parent is None):
+            yield c
 
 
 def ancestors(c: Call) -> set[int]:

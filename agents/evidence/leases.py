@@ -453,10 +453,7 @@ def _link_effects(view: RecordingView, book: FactBook, fact: Finding, server: in
 def _relink(book: FactBook, effect: Finding, cause: Finding, note: str) -> None:
     """Link ``effect`` (or, when it already has a cause, the first cause of its chain that the
     lock explains better: the server's or a waiter's own failure) to ``cause``."""
-    origin = book.origin(effect)
-    if origin.id == cause.id:
-        return
-    if effect.caused_by is None:
-        book.link(effect, cause, note)
-    elif origin.detector in EFFECTS and origin.detector != "exception":
-        book.link(origin, cause, note)
+    book.link_origin(effect, cause, note, origins=_RELINKED)
+
+
+_RELINKED = tuple(k for k in EFFECTS if k != "exception")

@@ -151,13 +151,9 @@ def _link_victims(book: FactBook, fact: Finding, pids: set[int]) -> None:
         if f.id == fact.id or book.meta.get(f.id, {}).get("pid") not in pids:
             continue
         if f.detector in ("exit", "terminate_skipped", "not_restarted", "lost_in_mailbox", "child_down"):
-            origin = book.origin(f)
-            if origin.id == fact.id:
+            if not book.link_origin(f, fact, "it went down with a linked process's exit reason",
+                                    origins=("exit", "terminate_skipped")):
                 continue
-            if f.caused_by is None:
-                book.link(f, fact, "it went down with a linked process's exit reason")
-            elif origin.detector in ("exit", "terminate_skipped"):
-                book.link(origin, fact, "it went down with a linked process's exit reason")
         if f.detector == "terminate_skipped" and f.weak is None:
             f.weak = ("it was stopped by a linked process's exit, not by its supervisor: the reason was made "
                       "elsewhere (exit_reason_produced)")

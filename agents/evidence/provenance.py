@@ -25,7 +25,7 @@ from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
 from .repeats import claims_duplicates, repeated_values
-from .common import ancestors as _ancestors, culprit_of, message_senders
+from .common import ancestors as _ancestors, app_returns, culprit_of, message_senders
 from .stated import MEASURES, StatedValue, stated_values
 from .valuematch import Digest, digest, held, occurs, significant
 
@@ -51,10 +51,7 @@ def _calls(view: RecordingView) -> list[_Seen]:
     """The application's returned calls, not the trigger itself (the outermost call of an rpc
     worker: it returns whatever it ran, and nothing calls it)."""
     out = []
-    for c in view.calls:
-        if c.outcome != "return" or not is_app_module(c.module) or c.function.startswith("__") \
-                or (c.pid in view.rpc_workers and c.parent is None):
-            continue
+    for c in app_returns(view):
         callback = c.function.startswith("handle_") and len(c.args) >= 2
         out.append(_Seen(c, digest(tuple(c.args)), digest(c.value),
                          digest(c.args[-1]) if callback else None,

@@ -29,15 +29,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 from elixir_scope.instrument.etf import Atom
 from elixir_scope.instrument.etf.terms import FrozenList
 
 from ..findings import Finding
-from ..view import Call, RecordingView, fmt, is_app_module
+from ..view import Call, RecordingView, fmt
 from .book import FactBook
-from .common import ancestors, culprit_of
+from .common import ancestors, app_returns, culprit_of
 from .stated import stated_values
 
 MAX_CALLS = 20_000   # app calls looked at
@@ -138,14 +139,7 @@ def _key(k: Any) -> str:
 
 def orders_inverted(view: RecordingView, book: FactBook, way: str, numbers: set[Decimal]) -> None:
     hits: list[tuple[Call, Any, list[Decimal]]] = []
-    n = 0
-    for c in view.calls:
-        if c.outcome != "return" or not is_app_module(c.module) or c.function.startswith("__") \
-                or (c.pid in view.rpc_workers and c.parent is None):
-            continue
-        n += 1
-        if n > MAX_CALLS:
-            break
+    for c in islice(app_returns(view), MAX_CALLS):
         returned: list[list] = []
         _lists(c.value, returned)
         if not returned:
