@@ -48,6 +48,7 @@ from .ingest_pipeline import MAX_PENDING_BYTES, StorePipeline
 from .limits import CaptureLimits
 from .names import UnknownNameError, unknown_names
 from ..store import StoreError
+from ..store.events import MFA
 
 _ES_BATCH, _ES_DONE, _ES_ACK = Atom("es_batch"), Atom("es_done"), Atom("es_ack")
 _DOWN = Atom("DOWN")
@@ -104,9 +105,7 @@ def stack_guard_trips(stats: Any) -> list[dict]:
         mfa = d.get("mfa")
         if not (isinstance(mfa, tuple) and len(mfa) == 3):
             continue
-        module, fun = _text(mfa[0]), _text(mfa[1])
-        name = (f"{module.removeprefix('Elixir.')}.{fun}/{mfa[2]}" if module.startswith("Elixir.")
-                else f"{module}:{fun}/{mfa[2]}")
+        name = str(MFA(_text(mfa[0]), _text(mfa[1]), mfa[2]))
         out.append({"function": name, "pid": str(d.get("pid")),
                     "grown_words": d.get("grown_words", 0), "stack_words": d.get("stack_words", 0)})
     return out
