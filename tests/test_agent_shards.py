@@ -13,7 +13,7 @@ import asyncio
 import pytest
 from elixir_scope.instrument.capture import CapturePlan
 from elixir_scope.instrument.dist import Node
-from elixir_scope.instrument.etf import Atom, Pid
+from elixir_scope.instrument.etf import Atom, ImproperList, Pid, Ref
 from elixir_scope.instrument.limits import CaptureLimits
 from elixir_scope.instrument.session import CaptureSession
 from elixir_scope.instrument.specs import compile_spec
@@ -82,9 +82,14 @@ async def _no_tracer_left(conn, workers, shards, agent) -> None:
 
 
 def _norm(t):
-    """A payload with its pids blanked (they differ from run to run, the rest must not)."""
+    """A payload with its pids and references blanked (they differ from run to run, the rest
+    must not)."""
     if isinstance(t, Pid):
         return "pid"
+    if isinstance(t, Ref):
+        return "ref"
+    if isinstance(t, ImproperList):
+        return ("improper", _norm(list(t.items)), _norm(t.tail))
     if isinstance(t, tuple):
         return tuple(_norm(x) for x in t)
     if isinstance(t, list):
@@ -94,9 +99,9 @@ def _norm(t):
     return t
 
 
-def _per_worker(store, result) -> dict[int, list]:
+def _per_worker(store, result, key=lambda args: args[0]) -> dict[int, list]:
     """Each traced worker's records in stored order as (kind, payload), keyed by the worker's
-    number (its first call's first argument); checks each process's times increase."""
+    number (``key`` of its first call's arguments); checks each process's times increase."""
     rec = store.recording(result.recording_id)
     events = list(rec.events(limit=100_000))
     assert len(events) < 100_000
@@ -109,9 +114,11 @@ def _per_worker(store, result) -> dict[int, list]:
     out = {}
     for evs in by_pid.values():
         stamps = [(e.ts, e.uniq) for e in evs]
-        assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+        assert stamps == sorted(stamps)
+        # unique but for a state record, which has its callback's call or return time
+        assert len(set(stamps)) == len([e for e in evs if e.kind.name != "STATE" or e.aux == 0])
         first_call = next(e for e in evs if e.kind.name == "CALL")
-        out[first_call.payload[0]] = [(e.kind.name.lower(), _norm(e.payload)) for e in evs]
+        out[key(first_call.payload)] = [(e.kind.name.lower(), _norm(e.payload)) for e in evs]
     return out
 
 
@@ -287,3 +294,30 @@ async def test_stack_guard_acts_on_a_process_a_shard_traces(shard_node, store):
     guard = [g for g in store.recording(result.recording_id).gaps() if g.reason == "stack_guard"]
     assert len(guard) == 1 and "es_loop:loop/1" in guard[0].detail and str(loops[0]) in guard[0].detail
     _check_invariant(store, result)
+
+
+async def test_sharded_state_history_is_that_of_one_tracer(shard_node, store):
+    """gen_server callbacks with their state before and after (the shard's fast path makes
+    both records) and the start checkpoints (the agent's helper): the same per process."""
+    async with Node() as node:
+        conn = await node.connect(shard_node.name, cookie=shard_node.cookie)
+        got = {}
+        for max_shards in (1, 4):
+            servers = await conn.rpc("es_shard_srv", "start", [4])
+            limits = CaptureLimits(**WIDE, tracer_shards=max_shards)
+            rec = store.create_recording(f"states{max_shards}", spec={}, limits=limits.as_dict())
+            plan = CapturePlan(state_modules=("es_shard_srv",), call_procs=tuple(servers))
+            s = await CaptureSession.start(conn, rec, plan, limits)
+            assert len(s.info.get("tracer_shards") or []) == (0 if max_shards == 1 else 2)
+            await conn.rpc("es_shard_srv", "calls", [servers, 500], timeout=120)
+            result = await s.stop(timeout=60)
+            assert result.end_reason == "stopped" and result.stats.dropped == 0, result
+            _check_invariant(store, result)
+            got[max_shards] = _per_worker(store, result, key=lambda args: args[2][0])
+            for p in servers:
+                await conn.rpc("erlang", "exit", [p, A("kill")])
+    assert sorted(got[1]) == sorted(got[4]) == [1, 2, 3, 4]
+    for w, recs in got[1].items():
+        # the start checkpoint, then 500 x (call, state before, return, state after)
+        assert len(recs) == 1 + 4 * 500 and recs[0] == ("state", (A("checkpoint"), (w, 0, [])))
+        assert got[4][w] == recs, w
