@@ -321,3 +321,22 @@ async def test_sharded_state_history_is_that_of_one_tracer(shard_node, store):
         # the start checkpoint, then 500 x (call, state before, return, state after)
         assert len(recs) == 1 + 4 * 500 and recs[0] == ("state", (A("checkpoint"), (w, 0, [])))
         assert got[4][w] == recs, w
+
+
+async def test_otp27_trace_sessions_keep_one_tracer(tmp_path_factory, store):
+    """A trace session (OTP 27+) has one tracer: no shards there, the agent traces as before."""
+    node28 = start_node("otp28", code_paths=[compile_erlang_fixtures(tmp_path_factory.mktemp("beams28"))])
+    try:
+        async with Node() as node:
+            conn = await node.connect(node28.name, cookie=node28.cookie)
+            workers = await conn.rpc("es_shards", "start", [WORKERS])
+            s, shards = await _start(conn, store, workers, CaptureLimits(**WIDE), "session")
+            assert s.mode == "session" and shards == []
+            await conn.rpc("es_shards", "go", [workers, 300], timeout=120)
+            result = await s.stop(timeout=60)
+            assert result.end_reason == "stopped"
+            per = _per_worker(store, result)
+            assert len(per) == WORKERS and all(len(v) == 3 * 300 + 2 for v in per.values())
+            _check_invariant(store, result)
+    finally:
+        node28.stop()
