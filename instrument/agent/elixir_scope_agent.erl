@@ -6,7 +6,9 @@
 %% erl_parse has no preprocessor.
 %%
 %% What it does: start_capture/2 spawns one agent process that is the tracer itself (a local
-%% process, as the BEAM requires). It turns every trace message into a compact binary record
+%% process, as the BEAM requires; when it traces processes given by pid on a node with several
+%% schedulers, a few tracer shards share that work - start_shards/2). It turns every trace
+%% message into a compact binary record
 %% (see docs/event-format.md), batches records and sends the batches to a mailbox on the Python
 %% node, which acknowledges each batch. At most `window` batches are unacknowledged; beyond
 %% that records wait in a bounded buffer and then are dropped - never silently: every drop is
