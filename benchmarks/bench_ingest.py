@@ -30,7 +30,9 @@ batch reached Python (with 8 processes the agent sends little before its traced 
 done, and the store catches up alone afterwards); and, same round, the same capture with each
 batch acknowledged only once stored (a store buffer of 1 byte: the flow before the store
 pipeline of instrument/ingest_pipeline.py, which acknowledges while under its bound and
-prepares the next batch while the previous one is written): what the pipeline gains.
+prepares the next batch while the previous one is written): what the pipeline gains. And, same
+round, the stored and the counted captures with one tracer process (``tracer_shards=1``): what
+the tracer shards gain (agent 23; docs/capture.md, "Tracer shards").
 
 Goal (issue 13): ours >= 0.5x the file-port rate, 1 and 8 processes.
 """
@@ -117,6 +119,7 @@ async def ours(conn, store, procs: int, calls: int, limits: CaptureLimits, *, co
     rec = CountingSink() if counted else store.create_recording("bench", spec={}, limits=limits.as_dict())
     plan = CapturePlan(specs=(compile_spec("es_bench_wl:f/2 -> return"),), call_procs=tuple(workers))
     s = await CaptureSession.start(conn, rec, plan, limits, **({"store_buffer_bytes": 1} if ack_after_store else {}))
+    shards = len(s.info.get("tracer_shards") or [])
     want = 2 * calls * procs
     t0, c0 = time.perf_counter(), time.process_time()
     us = await conn.rpc("es_bench_wl", "go_all", [workers, calls], timeout=600)
@@ -133,7 +136,7 @@ async def ours(conn, store, procs: int, calls: int, limits: CaptureLimits, *, co
     first = (rec.first_at - t0) if counted and rec.first_at is not None else None
     return {"secs": secs, "cpu_us_per_event": cpu / max(1, count) * 1e6, "stored": count, "dropped": result.stats.dropped,
             "offered": result.stats.offered, "end": result.end_reason, "workload_us": us,
-            "workload_secs": workload_secs, "first_batch_secs": first}
+            "workload_secs": workload_secs, "first_batch_secs": first, "shards": shards}
 
 
 async def one_round(conn, store, tmp: str, procs: int, calls: int) -> dict:
@@ -146,10 +149,14 @@ async def one_round(conn, store, tmp: str, procs: int, calls: int) -> dict:
     k = await ours(conn, store, procs, calls, bench_limits(), counted=True)
     o = await ours(conn, store, procs, calls, bench_limits())
     a = await ours(conn, store, procs, calls, bench_limits(), ack_after_store=True)
+    k1 = await ours(conn, store, procs, calls, bench_limits(tracer_shards=1), counted=True)
+    o1 = await ours(conn, store, procs, calls, bench_limits(tracer_shards=1))
     # every event stored (plus the agent's own closing records), none dropped
     assert o["stored"] >= events and o["dropped"] == 0, o
     assert k["stored"] >= events and k["dropped"] == 0, k
     assert a["stored"] >= events and a["dropped"] == 0, a
+    assert o1["stored"] >= events and o1["dropped"] == 0 and o1["shards"] == 0, o1
+    assert k1["stored"] >= events and k1["dropped"] == 0 and k1["shards"] == 0, k1
     return {
         "file_port": events / (file_us / 1e6), "dbg_count": events / (count_us / 1e6),
         "ours": events / o["secs"], "ours_secs": o["secs"], "file_bytes": size,
@@ -157,6 +164,8 @@ async def one_round(conn, store, tmp: str, procs: int, calls: int) -> dict:
         "ack_after_store": events / a["secs"], "ack_after_store_cpu_us": a["cpu_us_per_event"],
         "ack_after_store_drain_secs": a["secs"] - a["workload_secs"],
         "counted": events / k["secs"], "counted_cpu_us": k["cpu_us_per_event"],
+        "shards": o["shards"], "one_tracer": events / o1["secs"], "counted_one_tracer": events / k1["secs"],
+        "one_tracer_workload_secs": o1["workload_secs"],
         "workload_secs": o["workload_secs"],
         # when the agent's first batch reached Python, against when its traced processes were done
         "counted_first_batch_secs": k["first_batch_secs"], "counted_workload_secs": k["workload_secs"],
@@ -200,6 +209,8 @@ async def main() -> None:
                     ratio_c = [x["ours"] / x["dbg_count"] for x in rows]
                     ratio_k = [x["counted"] / x["file_port"] for x in rows]
                     ratio_a = [x["ours"] / x["ack_after_store"] for x in rows]
+                    ratio_1 = [x["ours"] / x["one_tracer"] for x in rows]
+                    ratio_k1 = [x["counted"] / x["counted_one_tracer"] for x in rows]
                     print(f"\n{procs} process(es), {events:,} call+return events, min/median/max of {rounds} rounds:")
                     print(f"  :dbg file port          {show(col['file_port']):>30} ev/s")
                     print(f"  :dbg -> counting proc   {show(col['dbg_count']):>30} ev/s")
@@ -214,10 +225,14 @@ async def main() -> None:
                           f"(the latter {show(col['ack_after_store'])} ev/s, {show(col['ack_after_store_cpu_us'], '{:.2f}')}"
                           f" us CPU per event, stored {show(col['ack_after_store_drain_secs'], '{:.3f}')} s after the "
                           "traced processes were done)")
+                    print(f"  tracer shards: {show(col['shards'], '{:.0f}')}; ours / the same with one tracer: "
+                          f"{show(ratio_1, '{:.2f}')}x stored (one tracer {show(col['one_tracer'])} ev/s), "
+                          f"{show(ratio_k1, '{:.2f}')}x counted (one tracer {show(col['counted_one_tracer'])} ev/s)")
                     print(f"  Python CPU per event (receive, decode, store): "
                           f"{show(col['python_cpu_us'], '{:.2f}')} us; counted, not stored: "
                           f"{show(col['counted_cpu_us'], '{:.2f}')} us")
-                    print(f"  traced processes done after {show(col['workload_secs'], '{:.3f}')} s; stored "
+                    print(f"  traced processes done after {show(col['workload_secs'], '{:.3f}')} s (with one "
+                          f"tracer: {show(col['one_tracer_workload_secs'], '{:.3f}')} s); stored "
                           f"{show(col['drain_secs'], '{:.3f}')} s later")
                     print(f"  counted run: the agent's first batch reached Python after "
                           f"{show(col['counted_first_batch_secs'], '{:.3f}')} s, its traced processes were done "
@@ -239,6 +254,11 @@ async def main() -> None:
                         "python_cpu_us_per_event": spread(col["python_cpu_us"]),
                         "ack_after_store_evps": spread(col["ack_after_store"]),
                         "ours_vs_ack_after_store": spread(ratio_a),
+                        "tracer_shards": spread(col["shards"]), "one_tracer_evps": spread(col["one_tracer"]),
+                        "ours_vs_one_tracer": spread(ratio_1),
+                        "one_tracer_workload_secs": spread(col["one_tracer_workload_secs"]),
+                        "counted_one_tracer_evps": spread(col["counted_one_tracer"]),
+                        "counted_vs_counted_one_tracer": spread(ratio_k1),
                         "ack_after_store_cpu_us_per_event": spread(col["ack_after_store_cpu_us"]),
                         "ack_after_store_drain_secs": spread(col["ack_after_store_drain_secs"]),
                         "default_limits": {k: dflt[k] for k in ("stored", "offered", "dropped", "end", "secs")},

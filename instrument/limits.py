@@ -67,6 +67,10 @@ class CaptureLimits:
     # self-tail-recursive loop keeps one return frame (3 words) per call - has that
     # function's return tracing removed (its calls stay traced): a `stack_guard` gap.
     stack_guard_words: int = 20_000
+    # Tracer processes on the node at most (docs/capture.md, "Tracer shards"): when the capture
+    # traces processes given by pid on a node with several schedulers, up to this many share
+    # them (one per online scheduler and per traced process at most); 1 keeps one tracer.
+    tracer_shards: int = 4
     # Keys whose values are replaced by '[REDACTED]' (map, keyword/proplist, struct keys; atom,
     # binary or charlist; case-insensitive; a key *containing* one of these matches).
     redact_keys: tuple[str, ...] = DEFAULT_REDACT_KEYS

@@ -6,7 +6,9 @@
 %% erl_parse has no preprocessor.
 %%
 %% What it does: start_capture/2 spawns one agent process that is the tracer itself (a local
-%% process, as the BEAM requires). It turns every trace message into a compact binary record
+%% process, as the BEAM requires; when it traces processes given by pid on a node with several
+%% schedulers, a few tracer shards share that work - start_shards/2). It turns every trace
+%% message into a compact binary record
 %% (see docs/event-format.md), batches records and sends the batches to a mailbox on the Python
 %% node, which acknowledges each batch. At most `window` batches are unacknowledged; beyond
 %% that records wait in a bounded buffer and then are dropped - never silently: every drop is
@@ -23,10 +25,10 @@
 %% - on OTP 27+ it traces inside its own trace session (trace:session_create/3), so it coexists
 %%   with dbg or recon; on older releases it refuses to start when a tracer is already active.
 -module(elixir_scope_agent).
--vsn("22").
+-vsn("23").
 
 -export([version/0, start_capture/2, stop_capture/1, stop_capture/2, snapshot/1,
-         init/3, checkpoint_loop/4, cleaner/2, ack_relay/2]).
+         init/3, checkpoint_loop/4, cleaner/2, ack_relay/2, shard_init/3]).
 %% live inspection (no capture needed); log/2 is the logger handler callback of the log ring
 -export([live/2, log/2, log_ring_init/3]).
 %% The fast path: a record taken is one call (hot/5), not four (fast_rec/2, fast_rec/8 and
@@ -47,9 +49,12 @@
              receive_timeouts = 0, agent_errors = 0, last_guard_offered = 0, guard_window = 0,
              %% the stack guard (guard_stacks/1): the user's patterns in the order they were
              %% set, the growth bound in words, and what the guard did
-             user_pats = [], stack_words = 20000, stack_trips = []}).
+             user_pats = [], stack_words = 20000, stack_trips = [],
+             %% tracer shards (start_shards/2): their pids (a tuple, {} when this process is the
+             %% only tracer), the most to start, and how many shard segments `cur` holds
+             shards = {}, max_shards = 4, nseg = 0}).
 
-version() -> 22.
+version() -> 23.
 
 %% ---------------------------------------------------------------------------------------------
 %% Public API (called over rpc from Python)
@@ -123,6 +128,7 @@ init(Caller, Ref, {Owner, Config}) ->
              max_state = C(max_state_bytes, 65536),
              guard_ms = C(guard_ms, 1000),
              stack_words = C(stack_guard_words, 20000),
+             max_shards = C(tracer_shards, 4),
              redact = compile_redact(C(redact_keys, []), C(redact_patterns, []),
                                      C(redact_values, true))},
     S0 = S00#st{fast_pre = fast_pre(S00#st.redact)},
@@ -150,6 +156,7 @@ init(Caller, Ref, {Owner, Config}) ->
                      mode => S1#st.mode,
                      ack_relay => S1#st.ack_relay,
                      unknown_names => get(es_unknown),
+                     tracer_shards => tuple_to_list(S1#st.shards),
                      version => version()},
             case C(max_seconds, 30) of
                 infinity -> ok;
@@ -238,14 +245,15 @@ setup1(Config, S0) ->
             Groups = [{P, [call, TS]} || P <- CallProcs]
                 ++ [{P, [send, 'receive', TS]} || P <- resolve(maps:get(message_procs, Config, []))]
                 ++ [{P, [procs, TS]} || P <- resolve(maps:get(lifecycle_procs, Config, []))],
+            S3s = start_shards(Groups, S3),
             S4 = lists:foldl(fun({P, Fl}, Acc) ->
                                      Acc1 = Acc#st{pflags = [{P, Fl} | Acc#st.pflags]},
                                      put_partial(Acc1),
                                      set_flags(Acc1, P, true, Fl),
                                      Acc1
-                             end, S3, Groups),
+                             end, S3s, Groups),
             %% never trace ourselves or our helper: that would feed back into the capture
-            Mine = [self(), Cleaner, Relay | [Helper || is_pid(Helper)]],
+            Mine = [self(), Cleaner, Relay | [Helper || is_pid(Helper)]] ++ tuple_to_list(S3s#st.shards),
             [set_flags(S4, P, false, [call, send, 'receive', procs]) || P <- Mine],
             {ok, S4#st{guard_samples = guard_samples(S4), user_pats = UserPats,
                        guard_next = erlang:monotonic_time(millisecond) + S4#st.guard_ms}}
@@ -495,8 +503,8 @@ set_flags(#st{}, existing, true, Fl) ->
 set_flags(#st{}, existing, false, Fl) ->
     lists:foldl(fun(P, N) -> N + count_set(catch erlang:trace(P, false, Fl)) end,
                 0, erlang:processes());
-set_flags(#st{}, P, true, Fl) ->
-    catch erlang:trace(P, true, [{tracer, self()} | Fl]);
+set_flags(#st{} = S, P, true, Fl) ->
+    catch erlang:trace(P, true, [{tracer, tracer_of(P, S)} | Fl]);
 set_flags(#st{}, P, false, Fl) ->
     catch erlang:trace(P, false, Fl).
 
@@ -704,6 +712,21 @@ handle({es_mark, Term}, S) ->
     loop(S1);
 handle({'DOWN', OMon, process, _, Why}, #st{omon = OMon} = S) ->
     owner_down(Why, S);
+handle({es_chunk, Sh, Bin, N, MaxMono}, S) when is_pid(Sh), is_binary(Bin), is_integer(N), is_integer(MaxMono) ->
+    case is_shard(Sh, S) of
+        true -> shard_chunk(Bin, N, MaxMono, S);
+        false -> loop(S)
+    end;
+handle({es_shed, Sh, Count, Mono, Uniq, Q}, S) when is_pid(Sh), is_integer(Count), is_integer(Mono), is_integer(Uniq), is_integer(Q) ->
+    case is_shard(Sh, S) of
+        true -> shard_shed(Count, Mono, Uniq, Q, S);
+        false -> loop(S)
+    end;
+handle({'EXIT', Sh, Why}, S) when is_pid(Sh), Why =/= normal ->
+    case is_shard(Sh, S) of
+        true -> finish({error, {tracer_shard_down, Why}}, shard_lost(Sh, Why, S));
+        false -> loop(S)
+    end;
 handle(_Other, S) ->
     %% 'EXIT' from the helper, es_first_round, strays: nothing to do
     loop(S).
@@ -983,6 +1006,7 @@ agent_error(Msg, S) ->
 owner_down(_Why, S) ->
     S1 = cleanup(S),
     _ = destroy_session(S1),
+    stop_shards(S1),
     exit(normal).
 
 %% -------- another tracer taking over (classic mode: one global trace state) --------
@@ -1022,9 +1046,9 @@ guard_tracer(#st{guard_next = Next} = S) ->
     case Now >= Next of
         false -> S;
         true ->
-            Self = self(),
+            Ours = [self() | tuple_to_list(S#st.shards)],
             Lost = [X || X <- S#st.guard_samples,
-                         (catch guard_ok(X, Self)) =/= true],
+                         (catch guard_ok(X, Ours)) =/= true],
             case Lost of
                 [] -> S#st{guard_next = Now + S#st.guard_ms, last_guard_offered = S#st.offered,
                            guard_window = S#st.offered - S#st.last_guard_offered};
@@ -1040,15 +1064,16 @@ guard_tracer(#st{guard_next = Next} = S) ->
             end
     end.
 
-guard_ok({flags, new}, Self) ->
+%% Ours: this process and its tracer shards.
+guard_ok({flags, new}, [Self | _]) ->
     erlang:trace_info(new, tracer) =:= {tracer, Self};
-guard_ok({pid, P}, Self) ->
+guard_ok({pid, P}, Ours) ->
     case erlang:trace_info(P, tracer) of
         undefined -> true;
-        {tracer, Self} -> true;
+        {tracer, T} -> is_pid(T) andalso lists:member(T, Ours);
         _ -> false
     end;
-guard_ok({pattern, MFA}, _Self) ->
+guard_ok({pattern, MFA}, _Ours) ->
     still_traced(MFA).
 
 %% -------- the stack guard: return tracing must not grow a traced process's stack --------
@@ -1180,6 +1205,7 @@ stack_trip(P, W, Grown, S) ->
                 {{I, ByName, ret}, {MS, PF}} ->
                     catch set_pattern(S, MFA, strip_returns(MS), PF),
                     put(MFA, {I, ByName}),
+                    publish(MFA, {I, ByName}),
                     S1 = S#st{patterns = [{MFA, PF} | S#st.patterns]},
                     put_partial(S1),
                     Trip = #{mfa => MFA, pid => P, grown_words => Grown, stack_words => W},
@@ -1458,6 +1484,7 @@ pid_idx(P, S) ->
         undefined ->
             I = new_idx(),
             put(P, I),
+            publish(P, I),
             %% process_info/2 raises badarg for a pid of another node (a link or monitor from
             %% a node that connected, e.g. rabbitmqctl): only local pids are looked up
             Local = is_pid(P) andalso node(P) =:= node(),
@@ -1544,8 +1571,8 @@ mfa_entry(MFA, S) ->
             %% a function whose returns or exceptions are traced (by the user's patterns, not
             %% the state history's callbacks) is marked: its callers' stacks are watched
             case return_pattern(MFA, S) of
-                {_, _} -> put(MFA, {I, ByName, ret});
-                none -> put(MFA, {I, ByName})
+                {_, _} -> put(MFA, {I, ByName, ret}), publish(MFA, {I, ByName, ret});
+                none -> put(MFA, {I, ByName}), publish(MFA, {I, ByName})
             end,
             put(es_dict, [{mfa, I, MFA} | get_dict()]),
             {I, ByName};
@@ -1570,11 +1597,29 @@ append(Rec, #st{cur = Cur, ncur = N, batch_size = BS, nbuf = NB, offered = Off, 
     end.
 
 close_chunk(#st{ncur = 0} = S) -> S;
-close_chunk(#st{cur = Cur, ncur = N, ready = Q} = S) ->
+close_chunk(#st{cur = Cur, ncur = N, ready = Q, nseg = NSeg} = S) ->
     Dict = lists:reverse(get_dict()) ++ relabel(S),
     put(es_dict, []),
-    Bin = chunk_bin(Cur, S),
-    S#st{cur = [], ncur = 0, ready = queue:in({Dict, Bin, N}, Q), qbytes = S#st.qbytes + byte_size(Bin)}.
+    Bin = case NSeg of
+              0 -> chunk_bin(Cur, S);
+              _ -> iolist_to_binary(runs(Cur, [], [], S))
+          end,
+    S#st{cur = [], ncur = 0, nseg = 0, ready = queue:in({Dict, Bin, N}, Q),
+         qbytes = S#st.qbytes + byte_size(Bin)}.
+
+%% A chunk holding shard segments ({seg, Bin, N}, shard_chunk/4) between this process's own
+%% records: the segments in order, each run of own records between them made a segment of its
+%% own (Python reads segments one after the other, docs/event-format.md). Cur is newest first;
+%% Run collects the own records met since the last segment (oldest first), Acc what follows.
+runs([{seg, B, _} | Rest], Run, Acc, S) ->
+    runs(Rest, [], [B | own_run(Run, Acc, S)], S);
+runs([R | Rest], Run, Acc, S) ->
+    runs(Rest, [R | Run], Acc, S);
+runs([], Run, Acc, S) ->
+    own_run(Run, Acc, S).
+
+own_run([], Acc, _S) -> Acc;
+own_run(Run, Acc, S) -> [chunk_bin(lists:reverse(Run), S) | Acc].
 
 %% Send ready chunks while the window allows. A full window first looks at the acks the relay
 %% has seen (start_ack_relay/0): the same acks as the es_ack messages, read before those reach
@@ -1650,43 +1695,399 @@ ack_relay_loop(MRef, Cell) ->
 relayed_ack(#st{ack_cell = undefined}) -> 0;
 relayed_ack(#st{ack_cell = Cell}) -> atomics:get(Cell, 1).
 
+%% -------- tracer shards: more than one tracer process --------
+
+%% One tracer process drains one mailbox on one scheduler: with 8 processes calling traced
+%% functions on 2 schedulers, the traced processes were done long before the agent, which then
+%% worked through ~300k queued trace messages alone (benchmarks/bench_ingest.py). When the
+%% capture traces processes given by pid (classic mode: a tracer per process) on a node with
+%% more than one scheduler, start_shards/2 starts up to `tracer_shards` shard processes (at
+%% most one per online scheduler and one per traced process) and each traced process gets one
+%% of them as its tracer (tracer_of/2: by a hash of the pid, so a process has one tracer for
+%% all its flags and its trace messages stay in order). A shard does the fast path (fast_rec/2,
+%% the same code) on its own share and hands this process whole encoded segments; anything
+%% the fast path does not take - an unknown process or function, a state-history callback, a
+%% limit - it passes on as the trace message itself, after the segment it was building, and
+%% this process records it as if it had been its tracer. So every record is made by the same
+%% code, each process's records keep their order, and every limit, count, gap, interned index
+%% (only this process interns; publish/2 lets the shards read its table) and the end of the
+%% capture stay where they were. Records of different shards are in the batches segment by
+%% segment (each segment in its shard's arrival order); their times order them, as across
+%% nodes. A shard is linked to this process and monitors it: no shard outlives the capture.
+tracer_of(_P, #st{shards = {}}) -> self();
+tracer_of(P, #st{shards = Sh}) -> element(1 + erlang:phash2(P, tuple_size(Sh)), Sh).
+
+is_shard(Pid, #st{shards = Sh}) -> lists:member(Pid, tuple_to_list(Sh)).
+
+%% An interned entry the shards may use (their own dictionary caches it on first use).
+publish(Key, Value) ->
+    case get(es_stab) of
+        undefined -> ok;
+        Tab -> ets:insert(Tab, {Key, Value})
+    end.
+
+start_shards(Groups, #st{mode = classic, max_shards = Max} = S) when is_integer(Max), Max > 1 ->
+    Pids = lists:usort([P || {P, _} <- Groups, is_pid(P)]),
+    ByPid = Groups =/= [] andalso lists:all(fun({P, _}) -> is_pid(P) end, Groups),
+    N = lists:min([Max, 16, erlang:system_info(schedulers_online), length(Pids)]),
+    case ByPid andalso N > 1 of
+        true ->
+            Tab = ets:new(es_intern, [set, protected, {read_concurrency, true}]),
+            put(es_stab, Tab),
+            %% the shard's view of the capture: what fast_rec/2 and encode_pending/2 read;
+            %% its rate window never ends (the rate limit is checked here, per segment)
+            Conf = S#st{tu = 1 bsl 63, rate_start = 0, cur = [], ready = undefined},
+            Shards = [spawn_opt(elixir_scope_agent, shard_init, [self(), Tab, Conf],
+                                [link, {message_queue_data, off_heap}])
+                      || _ <- lists:seq(1, N)],
+            S1 = S#st{shards = list_to_tuple(Shards)},
+            put_partial(S1),
+            S1;
+        false -> S
+    end;
+start_shards(_, S) -> S.
+
+stop_shards(#st{shards = Sh}) ->
+    [exit(P, kill) || P <- tuple_to_list(Sh)],
+    ok.
+
+shard_init(Agent, Tab, Conf) ->
+    process_flag(priority, high),
+    process_flag(min_heap_size, min(1 bsl 17, Conf#st.max_memory div (8 * erlang:system_info(wordsize)))),
+    put(es_memo, true),
+    erlang:monitor(process, Agent),
+    shard_loop(Agent, Tab, Conf, [], 0, -(1 bsl 63), 0).
+
+%% Cur: the segment being built (newest first, as `cur`), K its records, Max the latest time
+%% in it, N the trace messages taken (the mailbox is looked at every check_every).
+shard_loop(A, Tab, Sh, Cur, K, Max, N) ->
+    receive
+        Msg when element(1, Msg) =:= trace_ts -> shard_msg(Msg, A, Tab, Sh, Cur, K, Max, N + 1);
+        Msg ->
+            shard_flush(A, Sh, Cur, K, Max),
+            shard_other(Msg, A, Tab, Sh, N)
+    after 0 ->
+        shard_flush(A, Sh, Cur, K, Max),
+        receive
+            Msg when element(1, Msg) =:= trace_ts ->
+                nap(Sh#st.nap_ms),
+                shard_msg(Msg, A, Tab, Sh, [], 0, -(1 bsl 63), N + 1);
+            Msg -> shard_other(Msg, A, Tab, Sh, N)
+        end
+    end.
+
+shard_other({es_flush, From, Ref}, A, Tab, Sh, N) when is_pid(From) ->
+    From ! {es_flushed, self(), Ref},
+    shard_loop(A, Tab, Sh, [], 0, -(1 bsl 63), N);
+shard_other({'DOWN', _, process, A, _}, A, _Tab, _Sh, _N) ->
+    exit(normal);
+shard_other(_, A, Tab, Sh, N) ->
+    shard_loop(A, Tab, Sh, [], 0, -(1 bsl 63), N).
+
+shard_msg(Msg, A, Tab, Sh, Cur, K, Max, N) ->
+    case try shard_rec(Msg, Tab, Sh) catch _:_ -> none end of
+        none ->
+            shard_flush(A, Sh, Cur, K, Max),
+            A ! Msg,
+            shard_next(A, Tab, Sh, [], 0, -(1 bsl 63), N);
+        {2, R1, R2} ->
+            shard_next(A, Tab, Sh, [R2, R1 | Cur], K + 2, max(Max, msg_mono(Msg)), N);
+        Rec ->
+            shard_next(A, Tab, Sh, [Rec | Cur], K + 1, max(Max, msg_mono(Msg)), N)
+    end.
+
+msg_mono(Msg) -> element(1, element(tuple_size(Msg), Msg)).
+
+shard_next(A, Tab, Sh, Cur, K, Max, N) when K >= Sh#st.batch_size ->
+    shard_flush(A, Sh, Cur, K, Max),
+    shard_next(A, Tab, Sh, [], 0, -(1 bsl 63), N);
+shard_next(A, Tab, Sh, Cur, K, Max, N) ->
+    case N rem Sh#st.check_every of
+        0 -> shard_check(A, Tab, Sh, Cur, K, Max, N);
+        _ -> shard_loop(A, Tab, Sh, Cur, K, Max, N)
+    end.
+
+%% A shard's mailbox over max_queue is shed (drained, counted) like the agent's own; the agent
+%% counts the drop (an overload_queue gap) and the shed towards queue_shed_limit.
+shard_check(A, Tab, Sh, Cur, K, Max, N) ->
+    {message_queue_len, Q} = erlang:process_info(self(), message_queue_len),
+    case Q > Sh#st.max_queue of
+        false -> shard_loop(A, Tab, Sh, Cur, K, Max, N);
+        true ->
+            shard_flush(A, Sh, Cur, K, Max),
+            case shard_shed(Q, 0, none) of
+                {0, _} -> ok;
+                {Count, {Mono, Uniq}} -> A ! {es_shed, self(), Count, Mono, Uniq, Q}
+            end,
+            shard_loop(A, Tab, Sh, [], 0, -(1 bsl 63), N)
+    end.
+
+shard_shed(0, Count, First) -> {Count, First};
+shard_shed(Left, Count, First) ->
+    receive
+        Msg when element(1, Msg) =:= trace_ts ->
+            F = case First of none -> element(tuple_size(Msg), Msg); _ -> First end,
+            shard_shed(Left - 1, Count + 1, F)
+    after 0 -> {Count, First}
+    end.
+
+shard_flush(_A, _Sh, _Cur, 0, _Max) -> ok;
+shard_flush(A, Sh, Cur, K, Max) ->
+    A ! {es_chunk, self(), segment(encode_pending(Cur, Sh)), K, Max},
+    ok.
+
+%% The shard's record of a trace message, or none (the agent records it). What the agent has
+%% interned is read from its table once and cached in the shard's dictionary, where fast_rec/2
+%% looks. A call of a return-traced function by a process that called another one last is
+%% passed on, so that the agent's stack guard notes the caller (watch/2).
+shard_rec(Msg, Tab, Sh) ->
+    case shard_fast(Msg, Sh) of
+        none ->
+            case learn(learn_keys(Msg), Tab, false) of
+                true -> shard_watched(shard_fast(Msg, Sh));
+                false -> none
+            end;
+        R -> shard_watched(R)
+    end.
+
+shard_watched({watch, K, MFA}) -> put(K, MFA), none;
+shard_watched(R) -> R.
+
+shard_fast({trace_ts, P, call, {M, F, Args}, _} = Msg, Sh) ->
+    MFA = {M, F, length(Args)},
+    case get(MFA) of
+        {_, _, ret} ->
+            K = {es_w, P},
+            case get(K) of
+                MFA -> fast_rec(Msg, Sh);
+                _ ->
+                    case get(P) of
+                        I when is_integer(I) -> {watch, K, MFA};
+                        _ -> none
+                    end
+            end;
+        _ -> fast_rec(Msg, Sh)
+    end;
+shard_fast(Msg, Sh) -> fast_rec(Msg, Sh).
+
+learn([K | Ks], Tab, New) ->
+    case get(K) of
+        undefined ->
+            case ets:lookup(Tab, K) of
+                [{_, V}] -> put(K, V), learn(Ks, Tab, true);
+                [] -> learn(Ks, Tab, New)
+            end;
+        _ -> learn(Ks, Tab, New)
+    end;
+learn([], _Tab, New) -> New.
+
+learn_keys({trace_ts, P, call, {M, F, Args}, _}) when is_list(Args) -> [P, {M, F, length(Args)}];
+learn_keys({trace_ts, P, return_from, MFA, _, _}) -> [P, MFA];
+learn_keys({trace_ts, P, exception_from, MFA, _, _}) -> [P, MFA];
+learn_keys({trace_ts, P, send, _, To, _}) when is_pid(To) -> [P, To];
+learn_keys({trace_ts, P, _, _, _}) -> [P];
+learn_keys({trace_ts, P, _, _, _, _}) -> [P];
+learn_keys(_) -> [].
+
+%% A shard's segment (shard_flush/5). Within every limit - no gap pending, the count, the rate
+%% window and count, the buffer - it is taken whole (one update, as the fast path's sync/3;
+%% the overload check runs first when the segment crosses a check_every mark); otherwise its
+%% records go one by one through the checks trace_msg/2 makes (chunk_rec/4).
+shard_chunk(Bin, N, MaxMono, #st{gap = none, offered = Off, max_events = ME, rate_n = RN,
+                                 max_rate = MR, nbuf = NB, max_buffer = MB, rate_start = RS,
+                                 tu = TU, check_every = CE} = S)
+  when Off + N =< ME, RN + N =< MR, NB + N =< MB, MaxMono - RS < TU ->
+    case (Off + N) div CE > Off div CE of
+        false -> loop(take_seg(Bin, N, S));
+        true ->
+            case check_overload(S) of
+                {stop, Reason, S1} -> finish(Reason, drain_chunk(Bin, S1));
+                #st{offered = Off, gap = none} = S1 -> loop(take_seg(Bin, N, S1));
+                S1 -> chunk_result(chunk_recs(Bin, S1))
+            end
+    end;
+shard_chunk(Bin, _N, _MaxMono, S) ->
+    chunk_result(chunk_recs(Bin, S)).
+
+chunk_result({stop, Reason, S}) -> finish(Reason, S);
+chunk_result(S) -> loop(S).
+
+take_seg(Bin, N, #st{cur = Cur, ncur = NC, nbuf = NB, offered = Off, rate_n = RN, nseg = NS,
+                     batch_size = BS} = S) ->
+    S1 = S#st{cur = [{seg, Bin, N} | Cur], ncur = NC + N, nbuf = NB + N, offered = Off + N,
+              rate_n = RN + N, nseg = NS + 1},
+    case NC + N >= BS of
+        true -> pump(close_chunk(S1));
+        false -> S1
+    end.
+
+%% A segment's headers and payloads (docs/event-format.md).
+seg_parts(<<0:8, 20:8, Count:32, Rest/binary>>) ->
+    HL = 30 * Count,
+    <<Hs:HL/binary, Ps/binary>> = Rest,
+    {Hs, Ps}.
+
+chunk_recs(Bin, S) ->
+    {Hs, Ps} = seg_parts(Bin),
+    recs(Hs, Ps, S).
+
+recs(<<H:30/binary, Hs/binary>>, Ps, S) ->
+    <<_:16, Mono:64/signed, Uniq:64/signed, _:64, Len:32>> = H,
+    <<P:Len/binary, Ps1/binary>> = Ps,
+    case chunk_rec([H | P], Mono, Uniq, S) of
+        {stop, Reason, S1} -> {stop, Reason, drain_recs(Hs, Ps1, S1)};
+        S1 -> recs(Hs, Ps1, S1)
+    end;
+recs(_, _, S) -> S.
+
+%% trace_msg/2 for a record a shard made.
+chunk_rec(_Rec, _Mono, _Uniq, #st{offered = Off, max_events = ME} = S) when Off >= ME ->
+    {stop, max_events, S#st{over_limit = S#st.over_limit + 1}};
+chunk_rec(Rec, Mono, Uniq, #st{offered = Off, check_every = CE} = S0) ->
+    Checked = case Off rem CE of
+                  0 when Off > 0 -> check_overload(S0);
+                  _ -> S0
+              end,
+    case Checked of
+        {stop, _, _} = Stop -> Stop;
+        S ->
+            case rate(Mono, S) of
+                {stop, S1} -> {stop, max_rate, S1#st{over_limit = S1#st.over_limit + 1}};
+                {over, S1} -> drop(rate, 1, Mono, Uniq, S1);
+                {ok, #st{nbuf = NB, max_buffer = MB} = S1} when NB >= MB ->
+                    drop(backpressure, 1, Mono, Uniq, S1);
+                {ok, S1} -> append(Rec, flush_gap(S1))
+            end
+    end.
+
+%% A shard's segment once the capture is ending: drain_msg/2 for each record.
+drain_chunk(Bin, S) ->
+    {Hs, Ps} = seg_parts(Bin),
+    drain_recs(Hs, Ps, S).
+
+drain_recs(<<H:30/binary, Hs/binary>>, Ps, S) ->
+    <<_:16, Mono:64/signed, Uniq:64/signed, _:64, Len:32>> = H,
+    <<P:Len/binary, Ps1/binary>> = Ps,
+    S1 = case S#st.offered >= S#st.max_events of
+             true -> S#st{over_limit = S#st.over_limit + 1};
+             false when S#st.nbuf >= S#st.max_buffer -> drop(backpressure, 1, Mono, Uniq, S);
+             false -> append([H | P], flush_gap(S))
+         end,
+    drain_recs(Hs, Ps1, S1);
+drain_recs(_, _, S) -> S.
+
+%% A shard shed its mailbox (shard_check/7): counted as the agent counts its own sheds.
+shard_shed(Count, Mono, Uniq, Q, #st{queue_sheds = Sheds, queue_shed_limit = Limit} = S) ->
+    S1 = drop(overload_queue, Count, Mono, Uniq,
+              S#st{peak_queue = max(Q, S#st.peak_queue), queue_sheds = Sheds + 1}),
+    case Sheds >= Limit of
+        true -> finish(overload_queue, S1);
+        false -> loop(S1)
+    end.
+
+%% A shard died (it never exits by itself while the agent lives): the trace messages in its
+%% mailbox and the segment it was building are lost, how many is unknown - a gap of count 0
+%% says so, and the capture ends with {error, {tracer_shard_down, Why}}.
+shard_lost(Sh, Why, #st{shards = Shards} = S) ->
+    S1 = flush_gap(S#st{shards = list_to_tuple(tuple_to_list(Shards) -- [Sh])}),
+    Detail = iolist_to_binary(io_lib:format(
+               "a tracer shard of the agent ended (~0p): the trace messages it held were lost, "
+               "how many is unknown; the capture ends here", [Why])),
+    Mono = erlang:monotonic_time(),
+    Uniq = erlang:unique_integer([monotonic]),
+    append(record_bin(14, 0, Mono, Uniq, 0, 0, term_to_binary({tracer_shard_down, 0, Detail})), S1).
+
+%% At the end of a capture, once the trace messages are delivered: each shard hands over its
+%% segment (in its mailbox order, behind every trace message it holds) and says so; meanwhile
+%% what arrives is recorded as drain/1 does, in arrival order. At most 5 s.
+flush_shards(#st{shards = {}} = S) -> S;
+flush_shards(#st{shards = Shards} = S) ->
+    Ref = make_ref(),
+    Live = tuple_to_list(Shards),
+    [Sh ! {es_flush, self(), Ref} || Sh <- Live],
+    flush_wait(Live, Ref, S, erlang:monotonic_time(millisecond) + 5000).
+
+flush_wait([], _Ref, S, _Deadline) -> S;
+flush_wait(Pend, Ref, S, Deadline) ->
+    receive
+        {es_flushed, Sh, Ref} ->
+            flush_wait(lists:delete(Sh, Pend), Ref, S, Deadline);
+        {'EXIT', Sh, Why} when is_pid(Sh) ->
+            case lists:member(Sh, Pend) of
+                true -> flush_wait(lists:delete(Sh, Pend), Ref, shard_lost(Sh, Why, S), Deadline);
+                false -> flush_wait(Pend, Ref, S, Deadline)
+            end;
+        {es_chunk, Sh, Bin, N, _} when is_pid(Sh), is_binary(Bin), is_integer(N) ->
+            S1 = case is_shard(Sh, S) of
+                     true -> try drain_chunk(Bin, S) catch _:_ -> S#st{agent_errors = S#st.agent_errors + 1} end;
+                     false -> S
+                 end,
+            flush_wait(Pend, Ref, S1, Deadline);
+        {es_shed, Sh, Count, Mono, Uniq, _} when is_integer(Count), is_integer(Mono), is_integer(Uniq) ->
+            S1 = case is_shard(Sh, S) of
+                     true -> drop(overload_queue, Count, Mono, Uniq, S);
+                     false -> S
+                 end,
+            flush_wait(Pend, Ref, S1, Deadline);
+        Msg when element(1, Msg) =:= trace_ts ->
+            flush_wait(Pend, Ref, drain_msg(Msg, S), Deadline);
+        {es_stop, From, R} when is_pid(From) ->
+            flush_wait(Pend, Ref, S#st{stoppers = [{From, R} | S#st.stoppers]}, Deadline);
+        {es_ack, Seq} when is_integer(Seq) ->
+            flush_wait(Pend, Ref, pump(S#st{acked = max(S#st.acked, Seq)}), Deadline);
+        {'DOWN', OMon, process, _, _} = Down when OMon =:= S#st.omon ->
+            %% the owner is gone: flush_all/2 sees it again and ends
+            self() ! Down,
+            S;
+        _ ->
+            flush_wait(Pend, Ref, S, Deadline)
+    after max(0, Deadline - erlang:monotonic_time(millisecond)) ->
+        lists:foldl(fun(Sh, Acc) -> shard_lost(Sh, flush_timeout, Acc) end, S, Pend)
+    end.
+
 %% -------- the end of a capture --------
 
 finish(Reason, S0) ->
     S1 = cleanup(S0),
     delivered(S1),
     S2 = destroy_session(S1),
+    %% the shards hand over what they hold (every trace message is in their mailboxes now)
+    S2s = flush_shards(S2),
     %% trace messages already in the mailbox happened before the stop: keep them (within
     %% max_events), counting the rest as over_limit.
-    S3 = drain(S2),
+    S3 = drain(S2s),
     S4 = flush_gap(close_chunk(S3)),
     S5 = close_chunk(S4),
     S6 = flush_all(S5, erlang:monotonic_time(millisecond) + 5000),
     Stats = stats(S6),
     S6#st.owner ! {es_done, self(), Reason, Stats},
     [From ! {Ref, Stats} || {From, Ref} <- S6#st.stoppers],
+    stop_shards(S6),
     reply_late_stoppers(Stats),
     exit(normal).
 
 drain(S) ->
     receive
         Msg when element(1, Msg) =:= trace_ts ->
-            case S#st.offered >= S#st.max_events of
-                true -> drain(S#st{over_limit = S#st.over_limit + 1});
-                false ->
-                    {Mono, Uniq} = element(tuple_size(Msg), Msg),
-                    case S#st.nbuf >= S#st.max_buffer of
-                        true -> drain(drop(backpressure, 1, Mono, Uniq, S));
-                        false ->
-                            S1 = try record(Msg, Mono, Uniq, S)
-                                 catch _:_ -> agent_error(Msg, S)
-                                 end,
-                            drain(S1)
-                    end
-            end;
+            drain(drain_msg(Msg, S));
         {es_stop, From, Ref} when is_pid(From) ->
             drain(S#st{stoppers = [{From, Ref} | S#st.stoppers]})
     after 0 -> S
+    end.
+
+%% One trace message after the stop: recorded within max_events and max_buffer.
+drain_msg(Msg, S) ->
+    case S#st.offered >= S#st.max_events of
+        true -> S#st{over_limit = S#st.over_limit + 1};
+        false ->
+            {Mono, Uniq} = element(tuple_size(Msg), Msg),
+            case S#st.nbuf >= S#st.max_buffer of
+                true -> drop(backpressure, 1, Mono, Uniq, S);
+                false ->
+                    try record(Msg, Mono, Uniq, S)
+                    catch _:_ -> agent_error(Msg, S)
+                    end
+            end
     end.
 
 %% Send everything still buffered, waiting for acks; past the deadline, what is left is
