@@ -231,3 +231,28 @@ def test_a_writer_behind_stores_the_prepared_batches_together(tmp_path):
     assert _rows(store) == _rows(serial)
     store.close()
     serial.close()
+
+
+def test_batches_received_together_are_stored_from_one_bytearray_left_as_it_was(tmp_path):
+    """The capture joins the records binaries it received together into one bytearray
+    (``session._joined``) that the store reads without copying: the rows are the ones the
+    batches give stored one by one, and the bytearray is not changed."""
+    from elixir_scope.instrument.session import _joined
+
+    batches = _batches(6)
+    store, rec, node = _open(tmp_path / "joined.db")
+    for group in (batches[:1], batches[1:4], batches[4:]):
+        joined = _joined([b.events for b in group])
+        assert type(joined) is bytearray and bytes(joined) == b"".join(b.events for b in group)
+        before = bytes(joined)
+        dicts = [e for b in group for e in b.dict_entries]
+        assert rec.ingest_batch(node, dicts, joined) == sum(b.count for b in group)
+        assert joined == before
+    serial, srec, snode = _open(tmp_path / "serial.db")
+    for b in batches:
+        srec.ingest_batch(snode, b.dict_entries, b.events)
+    want, got = _rows(serial), _rows(store)
+    for name in ("events", "states", "blobs", "processes", "recordings"):
+        assert got[name] == want[name], name
+    store.close()
+    serial.close()
