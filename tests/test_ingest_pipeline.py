@@ -9,6 +9,7 @@ tests/test_capture_pipeline.py."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from elixir_scope.instrument.etf import Atom
@@ -80,8 +81,12 @@ def test_the_pipeline_stores_exactly_what_the_serial_path_stores(tmp_path):
         srec.ingest_batch(snode, b.dict_entries, b.events)
     piped, prec, pnode = _open(tmp_path / "piped.db")
     bound = 3 * max(len(b.events) for b in batches)
+    cpu = time.process_time()
     pipe = asyncio.run(_piped(prec, pnode, batches, bound))
+    cpu = time.process_time() - cpu
     assert pipe.failure is None and pipe.lost_batches == []
+    # the CPU of each thread is counted, and is part of the process's
+    assert 0 < pipe.prepare_cpu and 0 < pipe.write_cpu and pipe.prepare_cpu + pipe.write_cpu <= cpu
     assert pipe.stored == sum(b.count for b in batches) == prec_count(piped, prec.id)
     assert pipe.pending_bytes == 0
     want, got = _rows(serial), _rows(piped)
