@@ -22,7 +22,10 @@ how many events were stored and dropped, and when the capture ended.
     .venv/bin/python benchmarks/bench_ingest.py [--calls 300000] [--rounds 3] [--prefill 1000000]
 
 Also printed: the CPU this Python process spends per event (receiving, decoding and storing),
-the load-insensitive view of what the store costs; the same capture with its batches counted,
+the load-insensitive view of what the store costs, and how it splits between the event loop's
+thread (receiving, decoding, acknowledging - and this script's own polling for the end), the
+store pipeline's prepare and write threads (``StorePipeline.prepare_cpu``/``write_cpu``) and
+the rest (the WAL checkpoints beside the writer); the same capture with its batches counted,
 not stored (``CountingSink``: the agent, the distribution and Python's receive path alone — if
 that row keeps up with the file port, the agent is not what limits ingest); and when the
 traced processes were done against when the last event was stored, and when the agent's first
@@ -121,7 +124,7 @@ async def ours(conn, store, procs: int, calls: int, limits: CaptureLimits, *, co
     s = await CaptureSession.start(conn, rec, plan, limits, **({"store_buffer_bytes": 1} if ack_after_store else {}))
     shards = len(s.info.get("tracer_shards") or [])
     want = 2 * calls * procs
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0, c0, m0 = time.perf_counter(), time.process_time(), time.thread_time()
     us = await conn.rpc("es_bench_wl", "go_all", [workers, calls], timeout=600)
     workload_secs = time.perf_counter() - t0  # the traced processes are done (the rpc's reply)
     while s.stored < want and s.state.value == "running":
@@ -131,10 +134,18 @@ async def ours(conn, store, procs: int, calls: int, limits: CaptureLimits, *, co
     count = rec.records if counted else store.recording(rec.id).info.event_count
     secs = time.perf_counter() - t0
     cpu = time.process_time() - c0  # this process: receiving, decoding, storing, publishing
+    loop_cpu = time.thread_time() - m0  # the event loop's thread: receiving, decoding (and this polling)
     for w in workers:
         await conn.rpc("erlang", "exit", [w, Atom("kill")])
     first = (rec.first_at - t0) if counted and rec.first_at is not None else None
-    return {"secs": secs, "cpu_us_per_event": cpu / max(1, count) * 1e6, "stored": count, "dropped": result.stats.dropped,
+    per = 1e6 / max(1, count)
+    pipe = s.pipeline
+    # where this process's CPU went: the event loop's thread, the pipeline's prepare and write
+    # threads, and the rest (the WAL checkpoints beside the writer, store/checkpoints.py)
+    split = {"loop_cpu_us": loop_cpu * per, "prepare_cpu_us": pipe.prepare_cpu * per,
+             "write_cpu_us": pipe.write_cpu * per,
+             "other_cpu_us": (cpu - loop_cpu - pipe.prepare_cpu - pipe.write_cpu) * per}
+    return {**split, "secs": secs, "cpu_us_per_event": cpu * per, "stored": count, "dropped": result.stats.dropped,
             "offered": result.stats.offered, "end": result.end_reason, "workload_us": us,
             "workload_secs": workload_secs, "first_batch_secs": first, "shards": shards}
 
@@ -161,6 +172,7 @@ async def one_round(conn, store, tmp: str, procs: int, calls: int) -> dict:
         "file_port": events / (file_us / 1e6), "dbg_count": events / (count_us / 1e6),
         "ours": events / o["secs"], "ours_secs": o["secs"], "file_bytes": size,
         "python_cpu_us": o["cpu_us_per_event"],
+        **{k: o[k] for k in ("loop_cpu_us", "prepare_cpu_us", "write_cpu_us", "other_cpu_us")},
         "ack_after_store": events / a["secs"], "ack_after_store_cpu_us": a["cpu_us_per_event"],
         "ack_after_store_drain_secs": a["secs"] - a["workload_secs"],
         "counted": events / k["secs"], "counted_cpu_us": k["cpu_us_per_event"],
@@ -231,6 +243,10 @@ async def main() -> None:
                     print(f"  Python CPU per event (receive, decode, store): "
                           f"{show(col['python_cpu_us'], '{:.2f}')} us; counted, not stored: "
                           f"{show(col['counted_cpu_us'], '{:.2f}')} us")
+                    print(f"    of it: event loop (receive, decode, acks, this script's polling) "
+                          f"{show(col['loop_cpu_us'], '{:.2f}')}, prepare thread {show(col['prepare_cpu_us'], '{:.2f}')}, "
+                          f"write thread (SQLite, WAL) {show(col['write_cpu_us'], '{:.2f}')}, other threads (WAL "
+                          f"checkpoints) {show(col['other_cpu_us'], '{:.2f}')} us")
                     print(f"  traced processes done after {show(col['workload_secs'], '{:.3f}')} s (with one "
                           f"tracer: {show(col['one_tracer_workload_secs'], '{:.3f}')} s); stored "
                           f"{show(col['drain_secs'], '{:.3f}')} s later")
@@ -252,6 +268,8 @@ async def main() -> None:
                         "counted_first_batch_secs": spread(col["counted_first_batch_secs"]),
                         "counted_workload_secs": spread(col["counted_workload_secs"]),
                         "python_cpu_us_per_event": spread(col["python_cpu_us"]),
+                        "python_cpu_split_us_per_event": {k: spread(col[k]) for k in (
+                            "loop_cpu_us", "prepare_cpu_us", "write_cpu_us", "other_cpu_us")},
                         "ack_after_store_evps": spread(col["ack_after_store"]),
                         "ours_vs_ack_after_store": spread(ratio_a),
                         "tracer_shards": spread(col["shards"]), "one_tracer_evps": spread(col["one_tracer"]),

@@ -85,6 +85,11 @@ class StorePipeline:
         self.pending_bytes = 0
         self.peak_pending_bytes = 0
         self.held_acks = 0
+        self.prepare_cpu = 0.0
+        """CPU seconds the prepare thread spent on this pipeline's batches (``time.thread_time``)."""
+        self.write_cpu = 0.0
+        """CPU seconds the write thread spent storing them (its SQLite work and WAL writes
+        included; the WAL checkpoints beside it are another thread's, store/checkpoints.py)."""
         self.failure: StoreError | None = None
         self.lost_batches: list[bytes] = []
         self._jobs: deque[_Job] = deque()  # submitted, not yet collected (the event loop's)
@@ -110,7 +115,11 @@ class StorePipeline:
     def _prepare_batch(self, dict_entries: list, events: bytes) -> Any:
         if self.failure is not None:
             return None
-        return self.recording.prepare_batch(self.node_id, dict_entries, events, _pause)
+        cpu = time.thread_time()
+        try:
+            return self.recording.prepare_batch(self.node_id, dict_entries, events, _pause)
+        finally:
+            self.prepare_cpu += time.thread_time() - cpu
 
     def _store(self, job: _Job) -> bool:
         """Write thread: store ``job``'s batch, with those submitted after it that are prepared
@@ -122,6 +131,7 @@ class StorePipeline:
             return False
         unclaimed = self._unclaimed  # appended by the event loop, taken from here only
         group = [unclaimed.popleft()]  # the jobs run in submission order: this is ``job``
+        cpu = time.thread_time()
         try:
             batches = [job.prepared.result()]
             size = job.size
@@ -138,6 +148,7 @@ class StorePipeline:
         except Exception as exc:  # a bug, not the store's refusal: the capture still ends cleanly
             self.failure = StoreError(f"storing a batch failed unexpectedly ({exc!r}); please report "
                                       "it with the capture's spec")
+        self.write_cpu += time.thread_time() - cpu
         ok = self.failure is None
         for j in group:
             j.stored = ok

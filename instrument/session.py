@@ -57,7 +57,6 @@ _DOWN = Atom("DOWN")
 _END_NOW_SECONDS = 15.0
 
 
-
 # what is on the node when starting the capture ran out of time (instrument/agent/attach.py)
 _LEFT_START_CALL = ("the agent module; if the start still runs there, the agent finds this session's mailbox "
                     "gone and removes every trace flag and pattern it set")
@@ -68,6 +67,16 @@ _LEFT_SETUP_KILLED = ("the agent module; the agent was killed in its setup and i
 class SessionState(enum.Enum):
     RUNNING = "running"
     ENDED = "ended"
+
+
+def _joined(chunks: list[bytes]) -> bytearray:
+    """Records binaries received together, as one: grown in place from the first (the store
+    reads a bytearray without copying it again, store/ingest.py ``prepare_batch``); about a
+    third of the CPU of ``bytearray(b"".join(chunks))``, which copies every byte twice."""
+    joined = bytearray(chunks[0])
+    for chunk in chunks[1:]:
+        joined += chunk
+    return joined
 
 
 def _text(v: Any) -> str:
@@ -275,7 +284,7 @@ class CaptureSession:
                     # SQLite releasing the GIL while it writes) while this loop goes on
                     # receiving and decoding; the batches received together go in one
                     # transaction
-                    pipe.submit(dicts, chunks[0] if len(chunks) == 1 else b"".join(chunks))
+                    pipe.submit(dicts, chunks[0] if len(chunks) == 1 else _joined(chunks))
                     if not pipe.may_ack():
                         await pipe.settle()  # back-pressure: the agent waits for the writer
                     if pipe.failure is not None:

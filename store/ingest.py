@@ -146,7 +146,7 @@ class RecordingWriter:
         Returns the number of records stored. The same as ``store_prepared(prepare_batch(…))``."""
         return self.store_prepared(self.prepare_batch(node_id, dict_entries, events))
 
-    def prepare_batch(self, node_id: int, dict_entries: list, events: bytes,
+    def prepare_batch(self, node_id: int, dict_entries: list, events: bytes | bytearray,
                       pause: Callable[[], object] | None = None) -> PreparedBatch:
         """The part of storing a batch that needs no database: the Dict rows, the header walk,
         the block rows (relative to the batch's first id) and the large call/return elements.
@@ -156,7 +156,9 @@ class RecordingWriter:
         self._check_open()
         self._check_node(node_id)
         procs, funcs = self._dict_rows(node_id, dict_entries)
-        buf = bytearray(events)  # payload slices bind without an adapter lookup (store/records.py)
+        # payload slices of a bytearray bind without an adapter lookup (store/records.py); a
+        # bytearray given (the capture's joined batches) is read as it is, never changed
+        buf = events if type(events) is bytearray else bytearray(events)
         walked = _records.walk(buf, pause)
         values = walked.values
         elements: dict[bytes, bytes] = {}

@@ -9,6 +9,7 @@ tests/test_capture_pipeline.py."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from elixir_scope.instrument.etf import Atom
@@ -80,8 +81,12 @@ def test_the_pipeline_stores_exactly_what_the_serial_path_stores(tmp_path):
         srec.ingest_batch(snode, b.dict_entries, b.events)
     piped, prec, pnode = _open(tmp_path / "piped.db")
     bound = 3 * max(len(b.events) for b in batches)
+    cpu = time.process_time()
     pipe = asyncio.run(_piped(prec, pnode, batches, bound))
+    cpu = time.process_time() - cpu
     assert pipe.failure is None and pipe.lost_batches == []
+    # the CPU of each thread is counted, and is part of the process's
+    assert 0 < pipe.prepare_cpu and 0 < pipe.write_cpu and pipe.prepare_cpu + pipe.write_cpu <= cpu
     assert pipe.stored == sum(b.count for b in batches) == prec_count(piped, prec.id)
     assert pipe.pending_bytes == 0
     want, got = _rows(serial), _rows(piped)
@@ -229,5 +234,30 @@ def test_a_writer_behind_stores_the_prepared_batches_together(tmp_path):
     for b in batches:
         srec.ingest_batch(snode, b.dict_entries, b.events)
     assert _rows(store) == _rows(serial)
+    store.close()
+    serial.close()
+
+
+def test_batches_received_together_are_stored_from_one_bytearray_left_as_it_was(tmp_path):
+    """The capture joins the records binaries it received together into one bytearray
+    (``session._joined``) that the store reads without copying: the rows are the ones the
+    batches give stored one by one, and the bytearray is not changed."""
+    from elixir_scope.instrument.session import _joined
+
+    batches = _batches(6)
+    store, rec, node = _open(tmp_path / "joined.db")
+    for group in (batches[:1], batches[1:4], batches[4:]):
+        joined = _joined([b.events for b in group])
+        assert type(joined) is bytearray and bytes(joined) == b"".join(b.events for b in group)
+        before = bytes(joined)
+        dicts = [e for b in group for e in b.dict_entries]
+        assert rec.ingest_batch(node, dicts, joined) == sum(b.count for b in group)
+        assert joined == before
+    serial, srec, snode = _open(tmp_path / "serial.db")
+    for b in batches:
+        srec.ingest_batch(snode, b.dict_entries, b.events)
+    want, got = _rows(serial), _rows(store)
+    for name in ("events", "states", "blobs", "processes", "recordings"):
+        assert got[name] == want[name], name
     store.close()
     serial.close()

@@ -75,38 +75,44 @@ class DistProtocol(asyncio.Protocol):
                 w.set_result(None)
             return
         buf = self._buf
-        if not buf:
-            # Fast path: whole packets straight from ``data`` with no extra copy.
-            pos, n_data = 0, len(data)
-            while n_data - pos >= 4:
-                (n,) = _u32(data, pos)
-                if n > self.max_packet:
-                    self._refuse(n)
+        pos, n_data = 0, len(data)
+        if buf:
+            # A packet begun in an earlier read: complete it from the head of ``data`` with
+            # one copy (its header checked before a byte more is buffered); the packets after
+            # it are read in place below.
+            if len(buf) < 4:
+                pos = min(4 - len(buf), n_data)
+                buf += data[:pos]
+                if len(buf) < 4:
                     return
-                end = pos + 4 + n
-                if end > n_data:
-                    break
-                if n:
-                    on_packet(data, pos + 4, end)
-                pos = end
-            if pos < n_data:
+            (n,) = _u32(buf, 0)
+            if n > self.max_packet:
+                self._refuse(n)
+                return
+            missing = 4 + n - len(buf)
+            if missing > n_data - pos:
                 buf += data[pos:] if pos else data
-            return
-        buf += data
-        pos, n_buf = 0, len(buf)
-        while n_buf - pos >= 4:
-            (n,) = _u32(buf, pos)
+                return
+            with memoryview(buf) as have, memoryview(data) as more:
+                packet = b"".join((have[4:], more[pos:pos + missing]))
+            buf.clear()
+            pos += missing
+            if n:
+                on_packet(packet, 0, n)
+        # Whole packets straight from ``data``, with no copy.
+        while n_data - pos >= 4:
+            (n,) = _u32(data, pos)
             if n > self.max_packet:
                 self._refuse(n)
                 return
             end = pos + 4 + n
-            if end > n_buf:
+            if end > n_data:
                 break
             if n:
-                on_packet(bytes(buf[pos + 4:end]), 0, n)
+                on_packet(data, pos + 4, end)
             pos = end
-        if pos:
-            del buf[:pos]
+        if pos < n_data:
+            buf += data[pos:] if pos else data
 
     def _refuse(self, declared: int) -> None:
         """An oversized packet header: drop what is buffered, report, and abort the socket."""
