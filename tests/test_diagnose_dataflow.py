@@ -1,9 +1,11 @@
 """Data-flow bugs diagnosed end to end (tests/fixtures/dataflow_apps): numbers kept as text and
 compared with numbers — a form field in a `max_by`, a decoded reading in a `> limit` filter, a
-CSV cell in a `sort_by`. Each app runs as a real node; the report must name the function where
-the text should have become a number — not the one that compares, not the process that shows
-the result — citing only recorded events. Its twin (the same app with that function fixed)
-runs too and must give no such fact."""
+CSV cell in a `sort_by` — named where the text should have become a number, not where it is
+compared; wrong values the symptom states only as a common number (`0%`) or as a magnitude the
+program held with the other sign (`6 days` late, `-6`), named at the helper given the inputs the
+symptom states. Each app runs as a real node; the report must cite only recorded events. Its
+twin (the same app with the culprit fixed) runs too: no root cause, and no such fact naming the
+culprit."""
 
 from __future__ import annotations
 
@@ -68,7 +70,10 @@ async def test_the_function_that_left_the_value_unconverted_is_named(name, tmp_p
 
 @pytest.mark.parametrize("name", SCENARIOS)
 async def test_the_fixed_twin_gives_no_such_fact(name, tmp_path, kb_index_dir):
-    _, report, store, shown = await _diagnose(name, tmp_path, kb_index_dir, fixed=True)
+    sc, report, store, shown = await _diagnose(name, tmp_path, kb_index_dir, fixed=True)
     assert shown is False, name   # the fix really removed the bug
-    assert not [f for f in report.findings if f.detector == FACT[name]], render_markdown(report)
+    assert report.verdict != "root_cause_found", render_markdown(report)
+    culprit = (sc["culprit"]["module"], sc["culprit"]["function"])
+    assert not [f for f in report.findings if f.detector == FACT[name]
+                and (f.culprit.module, f.culprit.function) == culprit], render_markdown(report)
     store.close()

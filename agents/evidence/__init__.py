@@ -42,8 +42,8 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   money rounded down; :mod:`.lazy` — lazy streams returned and never run;
   :mod:`.byteorder` — integers decoded from binaries in the wrong byte order; :mod:`.mixed` — numbers
   written as text compared with numbers (term order), blamed where the text was not converted;
-  :mod:`.provenance` (with :mod:`.stated` and :mod:`.repeats`) — the values the symptom
-  states, followed to the call that produced them; :mod:`.diag_flow` (with :mod:`.cases`) — where
+  :mod:`.provenance` (with :mod:`.stated`, :mod:`.repeats` and :mod:`.inputs`) — the values the symptom
+  states, followed to the call that produced them (a common or sign-inverted one through the inputs the symptom states); :mod:`.diag_flow` (with :mod:`.cases`) — where
   the cases the symptom calls wrong part from those it calls right, and (:mod:`.altered`) where a
   value they are named by lost information, and (:mod:`.spellings`) where one got two spellings;
   :mod:`.constant` — a check that gave every case the same answer;
