@@ -68,7 +68,9 @@ def _collapse(items: list, out: Any) -> tuple[Any, list, list] | None:
                 # kept: the records the map holds, or whose field the map holds under their key
                 kept = [items[i] for i, r in enumerate(recs)
                         if out.get(r[f]) == items[i] or any(out.get(r[f]) == v for g, v in r.items() if g != f)]
-                return _dropped(items, kept, f) if kept else None
+                if {_hashable(r[f]) for r, x in zip(recs, items) if x in kept} != keys:
+                    return None   # a value no record holds: an aggregate per key (a sum), not one record kept
+                return _dropped(items, kept, f)
         return None
     if isinstance(out, list) and 1 <= len(out) < len(items) and all(x in items for x in out):
         outs = [_fields(r) for r in out]

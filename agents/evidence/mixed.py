@@ -221,7 +221,8 @@ def mixed_type_compares(view: RecordingView, book: FactBook) -> None:
                                                              f"{_slot_name(slot)}"))
             book.add(Finding(
                 detector="mixed_type_compare",
-                title=f"{origin.mfa} passes {fmt(x, 20)} on as text; {c.mfa} compares it with numbers",
+                title=(f"{origin.mfa} passes {fmt(x, 20)} on as text; {c.mfa} compares it "
+                       f"{'with numbers' if mixed else 'as text'}"),
                 summary=(f"{c.mfa} was given {len(items)} entries whose {_slot_name(slot)} holds {what} and "
                          f"{sentence}. In Erlang term order every number sorts before every binary and two "
                          "binaries compare byte by byte (\"95\" > \"120\"), so >, max/min, Enum.max_by, "
