@@ -45,6 +45,8 @@ defmodule Ratio do
   def rate(part, whole), do: div(part, whole)
   def rate_right(part, whole), do: part / whole
   def late(due, back), do: Date.diff(due, back)
+  def recent(ts, now, minutes), do: Enum.filter(ts, &(now - &1 <= minutes))
+  def recent_right(ts, now, minutes), do: Enum.filter(ts, &(now - &1 <= minutes * 60))
 end
 
 defmodule DataflowApp do
@@ -63,7 +65,9 @@ defmodule DataflowApp do
     i = Lines.totals(ls)
     j = Lines.once([%{sku: "S-3", wh: "leeds", units: 4}, %{sku: "S-3", wh: "leeds", units: 4}, %{sku: "S-4", wh: "york", units: 9}])
     k = {Ratio.rate(9, 12), Ratio.rate_right(9, 12), Ratio.late(~D[2026-11-28], ~D[2026-12-04])}
-    {a, b, c, d, e, f, g, h, i, j, k}
+    ts = Enum.map([20, 45, 600, 1500, 2400, 3000, 3500], &(1_800_000_000 - &1))
+    l = {Ratio.recent(ts, 1_800_000_000, 60), Ratio.recent_right(ts, 1_800_000_000, 60)}
+    {a, b, c, d, e, f, g, h, i, j, k, l}
   end
 end
 '''
@@ -111,3 +115,5 @@ def test_a_common_value_and_a_sign_made_from_the_stated_inputs(view):
     assert ("Ratio", "rate/2") in rate and ("Ratio", "rate_right/2") not in rate, sorted(rate)
     late = _facts(view, "value_origin", "the book due 2026-11-28 came back on 2026-12-04, 6 days late, but no fee was charged")
     assert ("Ratio", "late/2") in late and "negative" in late[("Ratio", "late/2")].title, sorted(late)
+    kept = _facts(view, "value_origin", "the alarm screen lists only 2 of the 7 alerts raised in the last hour")
+    assert set(kept) == {("Ratio", "recent/3")} and "kept 2 of 7" in kept[("Ratio", "recent/3")].title, sorted(kept)

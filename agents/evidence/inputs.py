@@ -9,6 +9,8 @@ states what went in. A call *given those inputs* is rare, and what it returned i
 - a small value the symptom says came out (``0%``): the call given two or more of the other
   stated values (``rate(9, 12)``) that returned it, while its arguments do not hold it — integer
   division where a fraction was meant, a wrong rounding;
+- "only 2 of the 7 alerts": the call given a list of the 7 that returned a list of 2 (a filter
+  whose condition mixes units — seconds against minutes —, a bound off by a factor);
 - the negative of a magnitude the symptom states (``6 days`` late, the program held ``-6``): the
   call given two or more of the other stated values (the two dates) that returned it, while its
   arguments hold neither sign — a difference taken the wrong way round, a sign error. What
@@ -65,6 +67,10 @@ def origins_from_inputs(view: RecordingView, book: FactBook, values: list[Stated
         if made >= MAX_FACTS:
             break
         if not _numeric(v) or v.text in followed:
+            continue
+        whole = _whole_of(values, v)
+        if v.role == "seen" and not significant(v) and whole is not None:
+            made += _kept_of(view, book, v, whole, calls)
             continue
         if v.role == "seen" and not significant(v):
             targets = {v.number} | ({v.number / 100} if v.unit == "%" else set())
@@ -125,3 +131,45 @@ def _parents(c):
         yield p
         p, n = p.parent, n + 1
 
+
+
+def _whole_of(values: list[StatedValue], v: StatedValue) -> StatedValue | None:
+    """The count a small seen number is a part of: "2 of the 7 alerts" (``2`` then ``7 alerts``)."""
+    if v.unit != "of" or v.number is None or v.number != v.number.to_integral_value():
+        return None
+    i = values.index(v)
+    nxt = values[i + 1] if i + 1 < len(values) else None
+    if nxt is None or nxt.kind != "count" or nxt.number is None or not v.number < nxt.number <= 10_000:
+        return None
+    return nxt
+
+
+def _kept_of(view: RecordingView, book: FactBook, v: StatedValue, whole: StatedValue, calls: list) -> bool:
+    """The deepest, earliest call given a list of the whole that returned a list of the part."""
+    n, total = int(v.number), int(whole.number)
+    hits = []
+    for s in calls:
+        out = s.call.value
+        out = out[1] if isinstance(out, tuple) and len(out) == 2 and getattr(out[0], "name", None) == "ok" else out
+        if isinstance(out, list) and len(out) == n and not s.args.cut and total in s.args.lengths \
+                and not any(isinstance(a, list) and len(a) == n for a in s.call.args):
+            hits.append(s)
+    if not hits:
+        return False
+    inside = {p.call_id for s in hits for p in _parents(s.call)}
+    s = min((h for h in hits if h.call.call_id not in inside), key=lambda h: (h.call.ts, h.call.call_id))
+    c = s.call
+    book.add(Finding(
+        detector="value_origin",
+        title=f"{c.mfa} kept {n} of {total}: the {v.text} of {whole.text} the symptom shows",
+        summary=(f"The symptom says only {v.text} of {whole.text} came out. {c.mfa} was given a list of {total} and "
+                 f"returned {n} of them — the first call to do so; its callers only pass the shorter list on. Check "
+                 f"its condition: units mixed (seconds against minutes, cents against euros), a bound off by a "
+                 f"factor, a comparison the wrong way round. {c.mfa}({fmt(c.args, 80)}) → {fmt(c.value, 60)}."),
+        severity="high", confidence=0.72, culprit=culprit_of(view, c, f"{v.text} of {whole.text}"),
+        evidence=[view.call_evidence(c, f"{c.mfa} was given {total} entries"),
+                  view.end_evidence(c, f"returned {n} of them")],
+        signatures=["data:value_origin"],
+        fix_hint=f"Check the condition {c.mfa} keeps entries by: the units and the bound it compares against."),
+        pid=c.pid, ts=c.ts, value=v.text)
+    return True
