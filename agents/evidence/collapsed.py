@@ -25,7 +25,7 @@ from .common import ancestors, app_returns, culprit_of
 from .stated import stated_values
 from .valuematch import digest, held, significant
 
-MAX_ITEMS = 2000
+MAX_ITEMS = 500   # records of one list looked at (kept and dropped are compared pairwise)
 MAX_FACTS = 2
 _LOSS = re.compile(r"\b(?:missing|miss(?:es|ed)?|lost|loses?|losing|dropp?\w*|disappear\w*|vanish\w*|gone|only|fewer|"
                    r"less than|overwrit\w*|not (?:list|show|appear|includ|count)\w*|does(?:n't| not) (?:list|show|"
