@@ -102,7 +102,7 @@ def _thresholds(args: list, skip: int) -> list[Any]:
 _OPS = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b}
 
 
-def _compare(c: Call, items: list, col: list, out: Any, args: list, pos: int) -> tuple[str, Any, str] | None:
+def _compare(items: list, col: list, out: Any, args: list, pos: int) -> tuple[str, Any, str] | None:
     """(how, the text value term order decided wrongly, a sentence) when the result is what
     term order gives and numeric order does not."""
     nums = [_number(v) for v in col]
@@ -199,7 +199,7 @@ def mixed_type_compares(view: RecordingView, book: FactBook) -> None:
         for pos, items in _lists(c):
             hit = None
             for slot, col in _columns(items).items():
-                got = _compare(c, items, col, out, c.args, pos)
+                got = _compare(items, col, out, c.args, pos)
                 if got is not None:
                     hit = (slot, col, got)
                     break
