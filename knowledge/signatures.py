@@ -106,6 +106,8 @@ VOCABULARY: dict[str, str] = {
     "data:utc_date": "a function takes the calendar day of a UTC timestamp while the application uses a local UTC offset under which the day differs",
     "data:page_skip": "a page-by-page fetch whose next cursor is past the last row's key although the page ended with rows sharing that key",
     "data:term_order_compare": "dates or times picked by Erlang term order (struct fields, day first) instead of in time",
+    "data:entries_collapsed": "a call given N records returns fewer, one per value of a field that is not unique (keys colliding in Map.new/Enum.into, uniq_by on the wrong field): the others are dropped silently",
+    "data:mixed_type_compare": "numbers written as text (beside numbers, or alone) picked, sorted or filtered by Erlang term order: every number before every binary, binaries byte by byte",
     "state:counter_not_reset": "an integer state field only grows (attempts, errors), a function's result grows with it (a backoff delay), and the state went back to its healthy status without setting it back",
     "state:demand_lost": "a function set a demand/credit field from a to 0 while handing out fewer than a entries of a queue; later entries wait with the field at 0",
     "state:partial_not_undone": "a function took several steps through another module, one failed and it returned that error without undoing the steps that worked",

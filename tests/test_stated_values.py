@@ -30,6 +30,8 @@ def _by_text(symptom):
     ("the reminders for 2026-12-01 were never sent", "2026-12-01", "date", "stated", None),
     ("the reminders were never sent for 2026-12-01", "2026-12-01", "date", "expected", None),
     ("the bill was 1,049.00 USD", "1,049.00", "money", "stated", Decimal("1049.00")),
+    ("a pass rate of 0% although 9 of its 12 students passed (75% expected)", "75%", "number", "expected", Decimal(75)),
+    ("the report shows a pass rate of 0% although 9 of its 12 students passed (75% expected)", "0%", "number", "seen", Decimal(0)),
 ])
 def test_stated_values(symptom, text, kind, role, number):
     v = _by_text(symptom).get(text)

@@ -40,9 +40,11 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   zeroed when only part of it was used; :mod:`.transforms` — options, nested keys and records
   lost between a call's arguments and its result; :mod:`.rounding` — exact halves of float
   money rounded down; :mod:`.lazy` — lazy streams returned and never run;
-  :mod:`.byteorder` — integers decoded from binaries in the wrong byte order;
-  :mod:`.provenance` (with :mod:`.stated` and :mod:`.repeats`) — the values the symptom
-  states, followed to the call that produced them; :mod:`.diag_flow` (with :mod:`.cases`) — where
+  :mod:`.byteorder` — integers decoded from binaries in the wrong byte order; :mod:`.mixed` — numbers
+  written as text compared with numbers (term order), blamed where the text was not converted;
+  :mod:`.collapsed` — records lost to a key that is not unique (one kept per value of a field);
+  :mod:`.provenance` (with :mod:`.stated`, :mod:`.repeats` and :mod:`.inputs`) — the values the symptom
+  states, followed to the call that produced them (a common or sign-inverted one through the inputs the symptom states); :mod:`.diag_flow` (with :mod:`.cases`) — where
   the cases the symptom calls wrong part from those it calls right, and (:mod:`.altered`) where a
   value they are named by lost information, and (:mod:`.spellings`) where one got two spellings;
   :mod:`.constant` — a check that gave every case the same answer;
@@ -68,8 +70,8 @@ from __future__ import annotations
 
 from ..view import RecordingView
 from . import diag_flow
-from . import (addresses, bounces, bursts, byteorder, caught, compensation, constant, counters, data, demand, deliveries, expected,
-               failures, growth, ignored, lazy, leases, locks, monitors, nodes, ordering, overlaps, rekeyed, paging, pitfalls, postponed, produced,
+from . import (addresses, bounces, bursts, byteorder, caught, collapsed, compensation, constant, counters, data, demand, deliveries, expected,
+               failures, growth, ignored, lazy, leases, locks, mixed, monitors, nodes, ordering, overlaps, rekeyed, paging, pitfalls, postponed, produced,
                provenance, ranking, rates, readiness, received, receives, replies,
                resources, rounding, shutdown, signals, stale, statem, sums, supervision, timeouts, transforms, values,
                variants, waits, zones)
@@ -157,9 +159,9 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         stale.stale_reads, zones.utc_dates, paging.page_skips,
         shutdown.terminate_skipped, shutdown.terminate_cut, produced.reasons_produced, variants.unhandled_variants,
         counters.counters_not_reset, demand.demand_lost,
-        transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined,
+        transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, mixed.mixed_type_compares,
         rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders,
-        *provenance.analyses(symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom),
+        *provenance.analyses(symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom),
         compensation.partial_failures,
     ]
     if code is not None:

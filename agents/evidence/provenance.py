@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
+from .inputs import origins_from_inputs
 from .repeats import claims_duplicates, repeated_values
 from .common import ancestors as _ancestors, app_returns, culprit_of, message_senders
 from .stated import MEASURES, StatedValue, stated_values
@@ -374,4 +375,7 @@ def analyses(symptom: str) -> list[Callable[[RecordingView, FactBook], None]]:
     def served(view: RecordingView, book: FactBook) -> None:
         served_for_other_requests(view, book, values, seen(view))
 
-    return steps + [lost, served, origins]
+    def from_inputs(view: RecordingView, book: FactBook) -> None:
+        origins_from_inputs(view, book, values, seen(view))
+
+    return steps + [lost, served, origins, from_inputs]

@@ -58,7 +58,7 @@ MEASURES = frozenset((
     "tonnes", "litre", "litres", "liter", "liters", "l", "ml", "kwh", "wh", "kw", "watts", "watt", "w", "volts", "volt",
     "v", "amps", "bar", "hpa", "rpm", "bpm"))
 _EXPECTED_AFTER = re.compile(r"^\s*(?:\w+\s+){0,3}?(?:but no|was published|were published|is right|are right"
-                             r"|as expected|was expected|should)", re.I)
+                             r"|as expected|was expected|expected\b|should)", re.I)
 
 _QUOTED = re.compile(r"""(?:^|[\s(\[{,;:])(['"‘“«])(.{2,80}?)(['"’”»])(?=$|[\s)\]},;:.!?])""")
 _VERSION = re.compile(r"(?<![\w.])v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)(?![\w.]*\d)")
