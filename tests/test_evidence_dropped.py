@@ -1,7 +1,8 @@
 """``reference_dropped`` on real nodes (apps in tests/fixtures/leak_apps): a process the owner
 started and kept in its state, replaced there by another and never ended, is a leak of the owner
 — the callback that overwrote it is the culprit, not the ``start_link``/``spawn`` that made it.
-Each app has a twin that ends the old process first: no fact."""
+A `process_leak` of children started per request blames the callback that starts them, not
+their own start function. Each app has a twin that ends the old process first: no fact."""
 
 from __future__ import annotations
 
@@ -59,3 +60,20 @@ async def test_sessions_stopped_before_they_are_replaced_are_no_drop(tmp_path: P
 async def test_a_ticker_stopped_before_it_is_replaced_is_no_drop(tmp_path: Path, kb_index_dir):
     _, book, _ = await _diagnose(tmp_path, kb_index_dir, "sensor_poller_fixed")
     assert not book.of_kind("reference_dropped"), _shown(book)
+
+
+async def test_a_child_started_per_request_and_never_ended_blames_the_callback(tmp_path: Path, kb_index_dir):
+    # a process_leak: the renderer's own start_link only makes the process; the job server's
+    # callback starts one per document and never ends it
+    report, book, sc = await _diagnose(tmp_path, kb_index_dir, "render_jobs")
+    found = book.of_kind("process_leak")
+    assert len(found) == 1, _shown(book)
+    c = found[0].culprit
+    assert (c.module, c.function) == ("Render.Jobs", "handle_cast/2"), c
+    assert report.root_cause is not None, report
+    assert (report.root_cause.culprit.module, report.root_cause.culprit.function) == ("Render.Jobs", "handle_cast/2")
+
+
+async def test_children_that_end_on_their_own_are_no_leak(tmp_path: Path, kb_index_dir):
+    _, book, _ = await _diagnose(tmp_path, kb_index_dir, "render_jobs_fixed")
+    assert not book.of_kind("process_leak", "reference_dropped"), _shown(book)
