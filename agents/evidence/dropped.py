@@ -82,6 +82,8 @@ def references_dropped(view: RecordingView, book: FactBook) -> None:
         procs.setdefault((None, p.pid), idx)
     exited = {e.pid for e in view.exits}
     spawned = {s.child: s for s in view.spawns}
+    # only a process that started or linked another can own one: the others' states are not walked
+    owners = {s.parent for s in view.spawns} | {ln.pid for ln in view.links if ln.made}
 
     def proc_of(pid: Pid) -> int | None:
         return procs.get((pid.node.name, str(pid))) if view.multi_node else procs.get((None, str(pid)))
@@ -89,9 +91,10 @@ def references_dropped(view: RecordingView, book: FactBook) -> None:
     groups: dict[tuple, list] = defaultdict(list)
     for cid, (before, after) in sorted(states.items()):
         c = by_id.get(cid)
-        if c is None:
+        if c is None or c.pid not in owners:
             continue
         now = dict(_pids(after))
+        kept = set(now.values())
         for path, old in _pids(before):
             new = now.get(path)
             if new is None or new == old:
@@ -102,7 +105,7 @@ def references_dropped(view: RecordingView, book: FactBook) -> None:
             s = spawned.get(o)
             if not ((s is not None and s.parent == c.pid) or view.linked(o, c.pid)):
                 continue   # not the owner's to end
-            if any(p == old for _q, p in _pids(after)):
+            if old in kept:
                 continue   # still kept elsewhere in the state
             groups[(c.pid, c.module, c.function, c.arity, _place(path, general=True))].append((c, path, o, s))
     for (owner, _m, _f, _a, place), drops in groups.items():

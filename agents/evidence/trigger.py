@@ -108,7 +108,6 @@ def trigger_failures(view: RecordingView, book: FactBook, earlier: list[dict] | 
             where = f.culprit
         book.rekind(f, KIND)
         f.title = f"the trigger failed: {f.title}"
-        f.summary = f"{why}. {f.summary}"
         f.signatures = ["trigger:failed"]
         f.severity = "low"
         f.confidence = min(f.confidence, 0.2)
