@@ -77,3 +77,21 @@ async def test_a_child_started_per_request_and_never_ended_blames_the_callback(t
 async def test_children_that_end_on_their_own_are_no_leak(tmp_path: Path, kb_index_dir):
     _, book, _ = await _diagnose(tmp_path, kb_index_dir, "render_jobs_fixed")
     assert not book.of_kind("process_leak", "reference_dropped"), _shown(book)
+
+
+async def test_children_a_supervisor_started_for_the_owner_are_the_owners_to_end(tmp_path: Path, kb_index_dir):
+    # the DynamicSupervisor spawned the tunnels, the manager is not linked to them: they are the
+    # manager's because each was started while its callback ran and kept by that callback
+    report, book, sc = await _diagnose(tmp_path, kb_index_dir, "tunnel_manager")
+    found = book.of_kind("reference_dropped")
+    assert len(found) == 1, _shown(book)
+    c = found[0].culprit
+    assert (c.module, c.function, c.detail) == ("Tunnels.Manager", "handle_call/3", '"{0}[_]"'), c
+    assert "(3 left running)" in found[0].title, found[0].title
+    assert report.root_cause is not None, report
+    assert (report.root_cause.culprit.module, report.root_cause.culprit.function) == ("Tunnels.Manager", "handle_call/3")
+
+
+async def test_children_terminated_before_they_are_replaced_are_no_drop(tmp_path: Path, kb_index_dir):
+    _, book, _ = await _diagnose(tmp_path, kb_index_dir, "tunnel_manager_fixed")
+    assert not book.of_kind("reference_dropped"), _shown(book)

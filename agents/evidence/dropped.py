@@ -6,7 +6,8 @@ request, leaking or not) but in the owner that should end it and does not: the c
 overwrote the state field holding the previous pid. Proof, from the recorded states of a
 process: a callback's state before held a pid at some place (a struct field, a map key, a tuple
 position — not inside a list, where a pid is one of many) and its state after holds another pid
-there; the old process was started by the owner (it spawned it) or linked to it, and it never
+there; the old process was the owner's — it spawned it, is linked to it, or it was started (by a
+``DynamicSupervisor``, a pool) while a callback of the owner ran that then kept it — and it never
 exited — it was alive when the recording ended, with nothing in the state referring to it.
 Two or more such dropped processes of one owner, one callback and one place make the fact
 (``reference_dropped``); a single one may be a process finishing its work on its own.
@@ -20,6 +21,7 @@ A ``process_leak`` whose leaked processes are those dropped is its effect.
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -27,7 +29,7 @@ from typing import Any
 from elixir_scope.instrument.etf import Atom, Pid
 
 from ..findings import Finding
-from ..view import RecordingView, fmt
+from ..view import Call, RecordingView, fmt
 from .book import FactBook
 from .common import callback_states, culprit_of
 
@@ -82,20 +84,42 @@ def references_dropped(view: RecordingView, book: FactBook) -> None:
         procs.setdefault((None, p.pid), idx)
     exited = {e.pid for e in view.exits}
     spawned = {s.child: s for s in view.spawns}
-    # only a process that started or linked another can own one: the others' states are not walked
     owners = {s.parent for s in view.spawns} | {ln.pid for ln in view.links if ln.made}
 
     def proc_of(pid: Pid) -> int | None:
         return procs.get((pid.node.name, str(pid))) if view.multi_node else procs.get((None, str(pid)))
 
-    groups: dict[tuple, list] = defaultdict(list)
+    # a process that started or linked another, or during one of whose callbacks a process was
+    # started, may own one; the other processes' states are not walked
+    spawn_ts = sorted(s.ts for s in view.spawns)
+
+    def spawn_during(c: Call) -> bool:
+        i = bisect.bisect_left(spawn_ts, c.ts)
+        return i < len(spawn_ts) and spawn_ts[i] <= (c.end_ts or c.ts)
+
+    candidates = set(owners) | {c.pid for c in by_id.values() if spawn_during(c)}
+    walked = []
     for cid, (before, after) in sorted(states.items()):
         c = by_id.get(cid)
-        if c is None or c.pid not in owners:
+        if c is not None and c.pid in candidates:
+            walked.append((c, list(_pids(before)), dict(_pids(after))))
+    # a process started while a callback ran (by whichever process: a DynamicSupervisor, a pool)
+    # and put in the state by that callback is that owner's too: it asked for it
+    asked: dict[int, int] = {}
+    for c, was, now in walked:
+        had = {p for _q, p in was}
+        for p in now.values():
+            o = proc_of(p)
+            s = spawned.get(o) if o is not None else None
+            if p not in had and s is not None and c.ts <= s.ts <= (c.end_ts or s.ts):
+                asked.setdefault(o, c.pid)
+    owners |= set(asked.values())
+    groups: dict[tuple, list] = defaultdict(list)
+    for c, was, now in walked:
+        if c.pid not in owners:
             continue
-        now = dict(_pids(after))
         kept = set(now.values())
-        for path, old in _pids(before):
+        for path, old in was:
             new = now.get(path)
             if new is None or new == old:
                 continue
@@ -103,7 +127,7 @@ def references_dropped(view: RecordingView, book: FactBook) -> None:
             if o is None or o in exited or o == c.pid:
                 continue
             s = spawned.get(o)
-            if not ((s is not None and s.parent == c.pid) or view.linked(o, c.pid)):
+            if not ((s is not None and s.parent == c.pid) or asked.get(o) == c.pid or view.linked(o, c.pid)):
                 continue   # not the owner's to end
             if old in kept:
                 continue   # still kept elsewhere in the state
