@@ -41,7 +41,7 @@ from . import planner
 from .capture import NODE_FAILURES, node_failure_text, run_capture
 from .context import DiagnosisContext
 from .decide import apply_decision, read_decision
-from .evidence import CodeEvidence, build_facts
+from .evidence import CodeEvidence, build_facts, trigger
 from .evidence.pitfalls import code_evidence, encoder_similarity
 from .evidence.nodes import unrecorded_calls
 from .findings import KnowledgeRef, Report
@@ -214,7 +214,7 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
     await ctx.report_progress(f"round {state.round}: computing the evidence and ranking hypotheses", 0.8)
     rec = ctx.store.recording(state.recording_id)
     view = RecordingView.from_recording(rec)
-    book = build_facts(view, state.symptom, code=_code_evidence(state, ctx))
+    book = build_facts(view, state.symptom, code=_code_evidence(state, ctx), earlier_triggers=state.trigger_runs)
     kb, sym = None, {}
     if ctx.use_knowledge:
         retriever = retriever_for(ctx)
@@ -227,7 +227,8 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
     order = {f.id: i for i, f in enumerate(book.facts)}
     facts = sorted(book.facts, key=lambda f: (-ranking.relevance[f.id], order[f.id]))
     return {"findings": facts, "hypotheses": ranking.hypotheses, "claims": ranking.claims,
-            "chain": [f.id for f in ranking.chain], "gaps": view.gap_notes() + book.errors,
+            "chain": [f.id for f in ranking.chain], "gaps": view.gap_notes() + trigger.notes(book, state.round) + book.errors,
+            "trigger_runs": state.trigger_runs + [trigger.runs(view, book)],
             "recorded_nodes": [view.nodes[k] for k in sorted(view.nodes)] if view.multi_node else [],
             "unrecorded": [list(x) for x in unrecorded_calls(view)]}
 

@@ -106,6 +106,7 @@ BOOST, DAMP = 1.35, 0.55
 W_SYMPTOM, W_EVIDENCE, W_CONTRA = 0.4, 0.6, 0.3
 MIN_VERDICT = 0.6   # a winner's best fact must reach this relevance for "root cause found"
 WEAK = 0.8          # score factor for a hypothesis whose best fact is below that
+NOT_A_CAUSE = ("trigger_failed",)   # the reproduction's own failure (agents/evidence/trigger.py): reported, never ranked
 WEAK_FACT = 0.5     # the most a fact marked weak (Finding.weak) counts, unless the symptom lifts it
 
 
@@ -217,7 +218,7 @@ def rank(book: FactBook, symptom: str, *, kb=None, symptom_scores: dict[str, flo
                 contradicting_events=sorted({e for f in con for e in f.event_ids})[:30],
                 culprit=origin.culprit, origin_fact=origin.id, record=list(entry.evidence.record), why=why), best))
     for f in book.facts:
-        if f.caused_by is not None or f.id in explained:
+        if f.caused_by is not None or f.id in explained or f.detector in NOT_A_CAUSE:
             continue
         score = W_EVIDENCE * rel[f.id] + W_SYMPTOM * 0.25
         if rel[f.id] < MIN_VERDICT:

@@ -57,6 +57,7 @@ class DiagnosisState(DiagnosisInput):
     rounds: list[dict] = field(default_factory=list)             # one summary per finished round (RoundRecord)
     needs: list[str] = field(default_factory=list)               # what the next plan must record (knowledge `record` needs)
     best_round: dict = field(default_factory=dict)               # the round whose evidence was strongest so far
+    trigger_runs: list[dict] = field(default_factory=list)       # per recorded round: did the trigger run, how it failed
     another_round: bool = False                                  # judge's decision: plan and capture again
     not_recorded: str = ""                                       # why the live node could not be surveyed or recorded
     started_at: float = 0.0                                      # wall clock (time.time) when the diagnosis started

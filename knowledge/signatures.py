@@ -56,6 +56,7 @@ VOCABULARY: dict[str, str] = {
     "exit:noconnection": "exit reason :noconnection delivered through a link to a remote process",
     "exit:caused_by_other": "a process exited because of another process's failure (a link, a call to a process that died or hung)",
     "exit:not_restarted": "a supervised child exited and its supervisor did not start a replacement (restart type, normal exit)",
+    "trigger:failed": "the diagnosis's own reproduction (the trigger's rpc worker) failed in its own code: a check of an answer it got, or a failure new in a later round — reported, never a cause",
     "exit:shutdown_timeout": "a child did not stop within its shutdown time and was killed",
     "exit:terminate_skipped": "a process stopped with :shutdown while its state held entries its callbacks collected, and no terminate/2 ran (it does not trap exits)",
     "exit:normal_signal_ignored": "exit(pid, :normal) sent to another process, which kept running (a :normal signal is ignored unless it traps exits)",

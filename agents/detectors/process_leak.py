@@ -4,7 +4,9 @@ A process spawned per request that never exits — waiting on a ``receive`` that
 looping — is a leak: the process count and memory grow with traffic until the node hits its
 process limit. Proof: many ``spawn`` events with the same initial call and no matching
 ``exit`` by the end of the recording, and the node's process count rising in the samples. The
-function that spawns them is the culprit; the initial call says what leaks.
+function that spawns them is the culprit — past start functions (``start_link``, ``spawn_…``),
+which only make the process, to their caller (the callback starting a child per request and
+never ending it); the initial call says what leaks.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from ..findings import Culprit, Finding
-from ..view import RecordingView, fmt, mod_name
+from ..view import RecordingView, fmt, is_app_module, mod_name
 
 MIN_LEAKED = 20
 
@@ -42,12 +44,25 @@ def detect(view: RecordingView) -> list[Finding]:
     return findings
 
 
+def _owner_call(view: RecordingView, spawner):
+    """Who made the process and never ends it: a start function (``start_link``, ``start_child``,
+    ``spawn_worker``…) only makes it, so the culprit is the application call that called it —
+    up to a callback of the owning process (a ``handle_*`` starting a child per request). Not
+    above the trigger's own calls (an rpc worker's), which are the reproduction."""
+    cur = spawner
+    while (cur is not None and cur.function.startswith(("start", "spawn")) and cur.parent is not None
+           and is_app_module(cur.parent.module) and cur.pid not in view.rpc_workers):
+        cur = cur.parent
+    return cur
+
+
 def _finding(view: RecordingView, mfa: str, spawns, alive) -> Finding:
     first = alive[0]
     spawner = None
     for c in view.calls_by_pid.get(first.parent, []):
         if c.ts <= first.ts and (c.end_ts is None or c.end_ts >= first.ts) and not c.module.startswith(("proc_lib", "erlang")):
             spawner = c
+    spawner = _owner_call(view, spawner)
     module = mod_name(spawner.module) if spawner else view.label(first.parent)
     function = f"{spawner.function}/{spawner.arity}" if spawner else None
     leaked = {s.child for s in alive}

@@ -51,7 +51,9 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   :mod:`.pitfalls` — well-known code
   pitfalls of the sources (knowledge/source/pitfalls) in functions the recording shows ran
   (given ``code``); :mod:`.compensation` — a refused multi-step request that keeps the steps
-  that worked;
+  that worked; :mod:`.dropped` — a process its owner started and kept in its state, replaced
+  there by another without being ended (a leak blamed on the owner, not the spawn);
+  :mod:`.trigger` — the reproduction's own failures (a trigger whose check of an answer failed, or that failed only in a later round), reported and never a hypothesis;
 - calibration by the symptom's words: :mod:`.reported` — a failure the user reports is the end
   of the chain, not an error dropped (used by :mod:`.ignored`); :mod:`.expected` — a slowness
   the user calls expected blames the caller that did not survive it; :mod:`.stopped` — a child
@@ -70,10 +72,10 @@ from __future__ import annotations
 
 from ..view import RecordingView
 from . import diag_flow
-from . import (addresses, bounces, bursts, byteorder, caught, collapsed, compensation, constant, counters, data, demand, deliveries, expected,
-               failures, growth, ignored, lazy, leases, locks, mixed, monitors, nodes, ordering, overlaps, rekeyed, paging, pitfalls, postponed, produced,
-               provenance, ranking, rates, readiness, received, receives, replies,
-               resources, rounding, shutdown, signals, stale, statem, sums, supervision, timeouts, transforms, values,
+from . import (addresses, bounces, bursts, byteorder, caught, collapsed, compensation, constant, counters, data, demand, deliveries, dropped,
+               expected, failures, growth, ignored, lazy, leases, locks, mixed, monitors, nodes, ordering, overlaps, rekeyed, paging, pitfalls,
+               postponed, produced, provenance, ranking, rates, readiness, received, receives, replies,
+               resources, rounding, shutdown, signals, stale, statem, sums, supervision, timeouts, transforms, trigger, values,
                variants, waits, zones)
 from .book import FactBook
 from .pitfalls import CodeEvidence
@@ -132,17 +134,20 @@ def _link_lost_to_crash(view: RecordingView, book: FactBook) -> None:
             book.link(lost, crash, "the process crashed with these messages still in its mailbox")
 
 
-def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | None = None) -> FactBook:
+def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | None = None,
+                earlier_triggers: list[dict] | None = None) -> FactBook:
     """Every analysis over ``view``, then the links between their facts. An analysis that fails
     on an unusual recording is skipped and named in ``book.errors``: the others still count.
     ``symptom`` (the user's words) lets :mod:`.provenance` follow the values it states;
-    ``code``: the sources' pitfall hits and the symptom, for the ``code_pitfall`` facts."""
+    ``code``: the sources' pitfall hits and the symptom, for the ``code_pitfall`` facts;
+    ``earlier_triggers``: what the trigger did in the diagnosis's earlier rounds
+    (:func:`.trigger.runs`), for a failure of the trigger new in this round."""
     book = FactBook()
     steps = [
-        failures.exceptions, replies.deferred_replies, _detectors, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
+        failures.exceptions, lambda v, b: trigger.trigger_failures(v, b, earlier_triggers), replies.deferred_replies, _detectors, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
         received.bad_values_received,
         failures.exits, supervision.restarts, supervision.sibling_restarts, failures.ets_owners,
-        supervision.not_restarted, failures.dead_sends, nodes.sends_to_gone_nodes, failures.lost_mailboxes,
+        supervision.not_restarted, dropped.references_dropped, failures.dead_sends, nodes.sends_to_gone_nodes, failures.lost_mailboxes,
         _link_lost_to_crash,
         supervision.init_calls_parent,
         supervision.already_started,

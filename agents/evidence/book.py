@@ -24,6 +24,15 @@ class FactBook:
         self.meta[fact.id] = meta
         return fact
 
+    def rekind(self, fact: Finding, detector: str) -> None:
+        """Make ``fact`` one of another kind, with that kind's next id (before anything links to
+        it: a link names the old id)."""
+        meta = self.meta.pop(fact.id, {})
+        self._counts[detector] += 1
+        fact.detector = detector
+        fact.id = f"{detector}#{self._counts[detector]}"
+        self.meta[fact.id] = meta
+
     def get(self, fact_id: str | None) -> Finding | None:
         if fact_id is None:
             return None
