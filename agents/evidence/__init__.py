@@ -53,7 +53,8 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   (given ``code``); :mod:`.compensation` — a refused multi-step request that keeps the steps
   that worked; :mod:`.dropped` — a process its owner started and kept in its state, replaced
   there by another without being ended (a leak blamed on the owner, not the spawn);
-  :mod:`.trigger` — the reproduction's own failures (a trigger whose check of an answer failed, or that failed only in a later round), reported and never a hypothesis;
+  :mod:`.trigger` — the reproduction's own failures (a trigger whose check of an answer
+  failed, or that failed only in a later round), reported and never a hypothesis;
 - calibration by the symptom's words: :mod:`.reported` — a failure the user reports is the end
   of the chain, not an error dropped (used by :mod:`.ignored`); :mod:`.expected` — a slowness
   the user calls expected blames the caller that did not survive it; :mod:`.stopped` — a child
