@@ -214,7 +214,8 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
     await ctx.report_progress(f"round {state.round}: computing the evidence and ranking hypotheses", 0.8)
     rec = ctx.store.recording(state.recording_id)
     view = RecordingView.from_recording(rec)
-    book = build_facts(view, state.symptom, code=_code_evidence(state, ctx), earlier_triggers=state.trigger_runs)
+    book = build_facts(view, state.symptom, code=_code_evidence(state, ctx), earlier_triggers=state.trigger_runs,
+                       trigger_expr=state.trigger)
     kb, sym = None, {}
     if ctx.use_knowledge:
         retriever = retriever_for(ctx)
@@ -228,7 +229,7 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
     facts = sorted(book.facts, key=lambda f: (-ranking.relevance[f.id], order[f.id]))
     return {"findings": facts, "hypotheses": ranking.hypotheses, "claims": ranking.claims,
             "chain": [f.id for f in ranking.chain], "gaps": view.gap_notes() + trigger.notes(book, state.round) + book.errors,
-            "trigger_runs": state.trigger_runs + [trigger.runs(view, book)],
+            "trigger_runs": state.trigger_runs + [trigger.runs(view, book, state.trigger)],
             "recorded_nodes": [view.nodes[k] for k in sorted(view.nodes)] if view.multi_node else [],
             "unrecorded": [list(x) for x in unrecorded_calls(view)]}
 

@@ -201,6 +201,8 @@ def rank(book: FactBook, symptom: str, *, kb=None, symptom_scores: dict[str, flo
             if rel[best.id] < MIN_VERDICT:
                 score *= WEAK  # a pattern the words match but the recording barely shows ranks behind proven ones
             origin = book.origin(best)
+            if origin.detector in NOT_A_CAUSE:
+                continue   # the pattern's best evidence follows from the reproduction's own failure
             explained.update(f.id for f in sup)
             why = [f"symptom match {sym:.2f}", f"best evidence {best.id} ({best.title}) relevance {rel[best.id]:.2f}",
                    f"signature seen {chk.support:.0%}"]

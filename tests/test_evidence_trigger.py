@@ -68,6 +68,23 @@ async def test_a_trigger_whose_own_check_fails_is_reported_not_blamed(tmp_path, 
     _never_blames(report, "Badges")
 
 
+async def test_the_trigger_s_code_in_a_process_it_spawned_is_still_the_trigger(tmp_path, kb_index_dir):
+    # the trigger plays the customer in a process it spawns: the fun defined in trigger/0 fails
+    # its own `{:ok, slip} =` on the counter's answer there - not in the rpc's process, still the
+    # reproduction's code (its anonymous function is named after trigger/0)
+    report, _sc = await _diagnose(tmp_path, kb_index_dir, "parcel_counter", max_rounds=1, ran_before=True)
+    md = render_markdown(report)
+    failed = [f for f in report.findings if f.detector == "trigger_failed"]
+    assert len(failed) == 1, md
+    f = failed[0]
+    assert (f.culprit.module, f.culprit.function, f.culprit.detail) == (
+        "Parcels.Counter", "register/2", "{:error, :already_registered}"), f
+    assert f.weak and "trigger's own check failed" in f.weak
+    assert all(f.id not in h.supporting_facts and h.origin_fact != f.id for h in report.hypotheses), md
+    assert report.verdict != "root_cause_found", md
+    _never_blames(report, "Parcels")
+
+
 async def test_a_trigger_failing_in_a_later_round_does_not_decide_it(tmp_path, kb_index_dir):
     # round 1 ran the trigger (a badge enrolled; the crash comes later than the round lasts);
     # round 2's trigger fails in its own match on the desk's {:error, :taken}

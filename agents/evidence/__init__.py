@@ -136,16 +136,17 @@ def _link_lost_to_crash(view: RecordingView, book: FactBook) -> None:
 
 
 def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | None = None,
-                earlier_triggers: list[dict] | None = None) -> FactBook:
+                earlier_triggers: list[dict] | None = None, trigger_expr: str | None = None) -> FactBook:
     """Every analysis over ``view``, then the links between their facts. An analysis that fails
     on an unusual recording is skipped and named in ``book.errors``: the others still count.
     ``symptom`` (the user's words) lets :mod:`.provenance` follow the values it states;
     ``code``: the sources' pitfall hits and the symptom, for the ``code_pitfall`` facts;
     ``earlier_triggers``: what the trigger did in the diagnosis's earlier rounds
-    (:func:`.trigger.runs`), for a failure of the trigger new in this round."""
+    (:func:`.trigger.runs`), for a failure of the trigger new in this round; ``trigger_expr``:
+    the trigger expression (the functions it names are the reproduction's code, not the app's)."""
     book = FactBook()
     steps = [
-        failures.exceptions, lambda v, b: trigger.trigger_failures(v, b, earlier_triggers), replies.deferred_replies, _detectors, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
+        failures.exceptions, lambda v, b: trigger.trigger_failures(v, b, earlier_triggers, trigger_expr), replies.deferred_replies, _detectors, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
         received.bad_values_received,
         failures.exits, supervision.restarts, supervision.sibling_restarts, failures.ets_owners,
         supervision.not_restarted, dropped.references_dropped, failures.dead_sends, nodes.sends_to_gone_nodes, failures.lost_mailboxes,

@@ -262,7 +262,9 @@ def _identity(view: RecordingView, pid: int) -> str | None:
 
 def exits(view: RecordingView, book: FactBook) -> None:
     by_pid_exc: dict[int, list[tuple[int, object, Finding]]] = defaultdict(list)
-    for f in book.of_kind("exception", "call_failed"):
+    # a process ending with the trigger's own failure (agents/evidence/trigger.py: the trigger's
+    # code in a process it started) is the end of that failure, not a cause of its own
+    for f in book.of_kind("exception", "call_failed", "trigger_failed"):
         m = book.meta[f.id]
         for pid, ts, reason in [(m["pid"], m["ts"], m.get("reason")), *m.get("more", [])]:
             by_pid_exc[pid].append((ts or 0, reason, f))
