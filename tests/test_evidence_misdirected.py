@@ -21,8 +21,9 @@ def _app(name: str) -> tuple[str, dict]:
     return "\n".join((APPS / name / f).read_text() for f in sc["files"]), sc
 
 
-async def _diagnose(tmp_path: Path, kb_index_dir, name: str):
+async def _diagnose(tmp_path: Path, kb_index_dir, name: str, source: str | None = None):
     src, sc = _app(name)
+    src = source or src
     report, book = await diagnose_once(tmp_path, kb_index_dir, src, app=sc["start"].split(".")[0],
                                        symptom=sc["symptom"], trigger=sc["trigger"])
     return report, book, sc
@@ -76,3 +77,12 @@ async def test_a_result_sent_to_self_inside_a_task_blames_the_function_that_spaw
 async def test_answers_that_reach_their_callers_leave_no_fact(tmp_path: Path, kb_index_dir, name: str):
     _, book, _ = await _diagnose(tmp_path, kb_index_dir, name)
     assert not book.of_kind("reply_misdirected", "call_failed"), _shown(book)
+
+
+async def test_answers_that_come_too_late_are_slow_not_misdirected(tmp_path: Path, kb_index_dir):
+    src, _ = _app("pay_charges_fixed")
+    slow = src.replace("when cents > 0, do: {:ok,", "when cents > 0, do: Process.sleep(600) && {:ok,")
+    assert slow != src
+    _, book, _ = await _diagnose(tmp_path, kb_index_dir, "pay_charges_fixed", slow)
+    assert book.of_kind("call_failed"), _shown(book)      # the callers did time out ...
+    assert not book.of_kind("reply_misdirected"), _shown(book)   # ... waiting on work still running

@@ -162,8 +162,12 @@ def _ignored(view: RecordingView, m: Message, tag: str) -> tuple[bool, Call | No
     """Whether the receiver of ``m`` let it go (never took it, took it with no effect, or it
     sent it to itself), and the callback that took it."""
     x = m.receiver
-    if x is None or m.receive_ts is None:
+    if x is None:
         return True, None
+    if m.receive_ts is None:
+        # a receiver still busy in a call it never finished may take it later: not ignored
+        busy = any(c.outcome is None and c.ts <= m.send_ts for c in view.calls_by_pid.get(x, []))
+        return not busy, None
     if x == m.sender:
         return True, None
     pairs = callback_states(view)
@@ -219,7 +223,7 @@ def _sent_away(view: RecordingView, book: FactBook, c: Call, tag: str, failed: l
             if took is not None:
                 evidence.append(view.call_evidence(took, f"{took.mfa} took it: {how}"))
             at, ts = last_msg.sender, last_msg.send_ts
-        elif took is not None:
+        elif took is not None and took.outcome is not None:   # one still running may answer yet
             culprit = culprit_of(view, took, took.args[0])
             title = f"{culprit.module}.{culprit.function} takes the pending call {request}'s `from` and answers no one"
             summary = (f"{c.mfa} deferred {fmt(c.args[0], 80)}; its caller's `from` reached {to} in {fmt(last_msg.msg, 120)}, "
@@ -232,6 +236,8 @@ def _sent_away(view: RecordingView, book: FactBook, c: Call, tag: str, failed: l
             return
     elif last_call is not None:
         frame = _outer_app(last_call) or last_call
+        if frame.outcome is None:
+            return      # still working when the recording ended (slow, not misdirected)
         shown = frame.value if frame.outcome == "return" else frame.args
         culprit = culprit_of(view, frame, shown)
         title = f"{culprit.module}.{culprit.function} holds the pending call {request}'s `from` in {view.label(frame.pid)} and no answer ever leaves"
