@@ -47,6 +47,30 @@ async def test_one_from_answered_for_every_request_blames_the_callback_that_repl
     assert (report.root_cause.culprit.module, report.root_cause.culprit.function) == ("Freight.Quotes", "handle_info/2")
 
 
+async def test_a_state_machine_answering_one_kept_caller_blames_its_reply_action(tmp_path: Path, kb_index_dir):
+    report, book, _ = await _diagnose(tmp_path, kb_index_dir, "kiln_firing")
+    found = book.of_kind("reply_misdirected")
+    assert len(found) == 1, _shown(book)
+    c = found[0].culprit
+    assert (c.module, c.function) == ("Kiln.Controller", "handle_event/4"), c
+    assert c.detail.startswith("{:cooled,"), c.detail   # the event whose answer went astray, not the call
+    for f in book.of_kind("call_failed"):
+        assert book.origin(f).id == found[0].id, _shown(book)
+    assert report.root_cause is not None
+    assert (report.root_cause.culprit.module, report.root_cause.culprit.function) == ("Kiln.Controller", "handle_event/4")
+
+
+async def test_a_state_machine_answering_each_caller_leaves_no_fact(tmp_path: Path, kb_index_dir):
+    src, _ = _app("kiln_firing")
+    fixed = (src.replace("%{caller: nil,", "%{callers: %{},")
+                .replace("%{data | caller: from}", "%{data | callers: Map.put(data.callers, profile, from)}")
+                .replace("%{data | fired: data.fired + 1}, [{:reply, data.caller,",
+                         "%{data | fired: data.fired + 1}, [{:reply, Map.fetch!(data.callers, profile),"))
+    assert fixed.count("callers") == 4, fixed
+    _, book, _ = await _diagnose(tmp_path, kb_index_dir, "kiln_firing", fixed)
+    assert not book.of_kind("reply_misdirected", "call_failed"), _shown(book)
+
+
 async def test_a_from_sent_to_a_process_that_ignores_it_blames_its_sender(tmp_path: Path, kb_index_dir):
     report, book, _ = await _diagnose(tmp_path, kb_index_dir, "pay_charges")
     found = book.of_kind("reply_misdirected")

@@ -23,7 +23,7 @@ from collections import defaultdict
 from typing import Any
 
 from ..findings import Finding
-from ..view import Call, Message, RecordingView, fmt, is_app_module
+from ..view import Call, Message, RecordingView, fmt, is_app_module, is_atom
 from .book import FactBook
 from .common import callback_states, culprit_of
 from .replies import _tag_text
@@ -51,19 +51,56 @@ def _outer_app(c: Call | None) -> Call | None:
     return best
 
 
-def _caller_pid(view: RecordingView, from_: Any) -> int | None:
-    text = fmt(from_[0], 60) if isinstance(from_, tuple) and from_ else ""
-    for idx, p in view.procs.items():
-        if p.pid and text in (p.pid, f"#PID{p.pid}"):
-            return idx
+def _from_of(c: Call) -> Any:
+    """The caller's ``from`` a callback got: ``handle_call(request, from, state)``, or a
+    ``gen_statem`` callback for the event type ``{:call, from}`` (``handle_event/4``, a state
+    function)."""
+    if c.function == "handle_call" and c.arity == 3 and len(c.args) == 3:
+        return c.args[1]
+    if c.args and isinstance(c.args[0], tuple) and len(c.args[0]) == 2 and is_atom(c.args[0][0], "call") \
+            and len(c.args) >= 3 and c.arity in (3, 4):
+        return c.args[0][1]
     return None
+
+
+def _request(c: Call) -> Any:
+    """The request a call callback handled (``handle_call``'s first argument, a ``gen_statem``
+    call's event content)."""
+    return c.args[0] if c.function == "handle_call" else c.args[1]
+
+
+def _frame_at(view: RecordingView, pid: int, ts: int) -> Call | None:
+    """The application function that sent a message at ``ts``: the frame running then — or,
+    for a reply the behaviour's loop sends after a callback returned (``{:reply, …}`` returns,
+    ``gen_statem`` reply actions), the application callback that returned last before it."""
+    frame = _outer_app(view.open_call_at(pid, ts))
+    if frame is not None:
+        return frame
+    best = None
+    for c in view.calls_by_pid.get(pid, []):
+        if c.parent is None and is_app_module(c.module) and c.end_ts is not None and c.end_ts <= ts \
+                and (best is None or c.end_ts >= best.end_ts):
+            best = c
+    return best
+
+
+def _pid_text(from_: Any) -> str | None:
+    """The caller's pid of a ``from``, as printed (``<0.195.0>``)."""
+    if isinstance(from_, tuple) and from_:
+        return fmt(from_[0], 60).removeprefix("#PID")
+    return None
+
+
+def _proc_text(view: RecordingView, idx: Any) -> str | None:
+    p = view.proc(idx) if isinstance(idx, int) else None
+    return p.pid.removeprefix("#PID") if p is not None and p.pid else None
 
 
 def misdirected_replies(view: RecordingView, book: FactBook) -> None:
     handled: list[tuple[Call, str]] = []
     for c in view.calls:
-        if c.function == "handle_call" and c.arity == 3 and len(c.args) == 3 and is_app_module(c.module):
-            tag = _tag_text(c.args[1])
+        if is_app_module(c.module) and _from_of(c) is not None:
+            tag = _tag_text(_from_of(c))
             if tag is not None:
                 handled.append((c, tag))
     if not handled:
@@ -75,13 +112,18 @@ def misdirected_replies(view: RecordingView, book: FactBook) -> None:
         if t is not None and m.send_ts is not None:
             replies[t].append(m)
     timeouts = [f for f in book.of_kind("call_failed") if getattr(book.meta[f.id].get("gc"), "why", None) == "timeout"]
+    callers = {_pid_text(_from_of(c)) for c, _ in handled}
     lost: list[tuple[Call, str, list[Finding]]] = []
     for c, tag in handled:
         if replies.get(tag):
             continue
-        caller = _caller_pid(view, c.args[1])
-        failed = [f for f in timeouts if book.meta[f.id].get("pid") == caller
-                  and fmt(getattr(book.meta[f.id].get("gc"), "request", None), 300) == fmt(c.args[0], 300)]
+        caller = _pid_text(_from_of(c))
+        asked = [f for f in timeouts if fmt(getattr(book.meta[f.id].get("gc"), "request", None), 300) == fmt(_request(c), 300)]
+        failed = [f for f in asked if _proc_text(view, book.meta[f.id].get("pid")) == caller]
+        if not failed:
+            # the from names a proxy the caller made for the call (:gen_statem.call with a timeout
+            # on OTP 25), not the caller: the same request from a caller no from names
+            failed = [f for f in asked if _proc_text(view, book.meta[f.id].get("pid")) not in callers]
         if failed:
             lost.append((c, tag, failed))
     if not lost:
@@ -101,7 +143,7 @@ def _link_effects(view: RecordingView, book: FactBook, fact: Finding, server: in
             book.link_origin(f, fact, "the answer to this call was sent to another process",
                              origins=("reply_dropped", "reply_never_sent", "call_failed"))
         for f in book.of_kind("reply_dropped", "reply_never_sent"):
-            if f.culprit is not None and f.culprit.process == label and fmt(c.args[0], 60) in f.title:
+            if f.culprit is not None and f.culprit.process == label and fmt(_request(c), 60) in f.title:
                 book.link(f, fact, "the answer meant for this caller went to another one")
 
 
@@ -125,7 +167,7 @@ def _answered_twice(view: RecordingView, book: FactBook, handled: list[tuple[Cal
             for m in sent:
                 if m.send_ts < first_lost:
                     continue
-                frame = _outer_app(view.open_call_at(server, m.send_ts))
+                frame = _frame_at(view, server, m.send_ts)
                 if frame is not None:
                     groups[(frame.module, frame.function, frame.arity)].append((frame, m, c))
         if not groups:
@@ -133,22 +175,22 @@ def _answered_twice(view: RecordingView, book: FactBook, handled: list[tuple[Cal
         key = max(groups, key=lambda k: len(groups[k]))
         hits = groups[key]
         frame, m, answered = hits[0]
-        msg = frame.args[0] if frame.args and frame.function.startswith("handle_") else None
+        msg = _handled_message(frame)
         owners = {id(c) for _, _, c in hits}
         n = len(hits) + sum(1 for c, tag in handled if id(c) in owners and replies.get(tag) and replies[tag][0].send_ts < first_lost)
-        lost_reqs = ", ".join(fmt(c.args[0], 50) for c, _, _ in its_lost[:3])
+        lost_reqs = ", ".join(fmt(_request(c), 50) for c, _, _ in its_lost[:3])
         fact = book.add(Finding(
             detector="reply_misdirected",
-            title=f"{frame.mfa} answers the caller of {fmt(answered.args[0], 50)} again and again; {lost_reqs} never get an answer",
-            summary=(f"{frame.mfa} sent its answers to one `from` — that of {fmt(answered.args[0], 80)} — "
+            title=f"{frame.mfa} answers the caller of {fmt(_request(answered), 50)} again and again; {lost_reqs} never get an answer",
+            summary=(f"{frame.mfa} sent its answers to one `from` — that of {fmt(_request(answered), 80)} — "
                      f"{len(hits)} time(s) after other calls had come in (on {fmt(msg, 80)} too): those answers were meant for "
                      f"the other callers ({lost_reqs}), whose calls got no reply and timed out, while the caller of "
-                     f"{fmt(answered.args[0], 60)} got someone else's answer (a second reply to one `from` is dropped). "
+                     f"{fmt(_request(answered), 60)} got someone else's answer (a second reply to one `from` is dropped). "
                      "The `from` it replies to is not the one of the request the work was for: one slot kept for "
                      "every pending caller, a stored or stale `from`."),
             severity="high", confidence=0.8, culprit=culprit_of(view, frame, msg),
-            evidence=[view.call_evidence(answered, f"{answered.mfa}({fmt(answered.args[0], 60)}) from {fmt(answered.args[1], 60)}"),
-                      *[view.call_evidence(c, f"{c.mfa}({fmt(c.args[0], 60)}) deferred; never answered") for c, _, _ in its_lost[:3]],
+            evidence=[view.call_evidence(answered, f"{answered.mfa}({fmt(_request(answered), 60)}) from {fmt(_from_of(answered), 60)}"),
+                      *[view.call_evidence(c, f"{c.mfa}({fmt(_request(c), 60)}) deferred; never answered") for c, _, _ in its_lost[:3]],
                       *[view.evidence(mm.send_id, "send", mm.send_ts, server, f"{fr.mfa} replies {fmt(mm.msg, 100)}", fr.mfa)
                         for fr, mm, _ in hits[:4]]],
             signatures=TOKENS,
@@ -156,6 +198,17 @@ def _answered_twice(view: RecordingView, book: FactBook, handled: list[tuple[Cal
                      "and reply to the one the finished work belongs to; never keep a single `from` slot for several callers."),
             pid=server, ts=m.send_ts, replies=n)
         _link_effects(view, book, fact, server, its_lost)
+
+
+def _handled_message(frame: Call) -> Any:
+    """The message or event a callback handled (``handle_info(msg, s)``, ``handle_event(type, content, …)``)."""
+    if not frame.args:
+        return None
+    if frame.function.startswith("handle_") and frame.function != "handle_event":
+        return frame.args[0]
+    if len(frame.args) >= 3:
+        return frame.args[1]
+    return None
 
 
 def _ignored(view: RecordingView, m: Message, tag: str) -> tuple[bool, Call | None]:
@@ -174,7 +227,7 @@ def _ignored(view: RecordingView, m: Message, tag: str) -> tuple[bool, Call | No
     for c in view.calls_by_pid.get(x, []):
         if c.ts < m.receive_ts or not c.function.startswith("handle_") or not c.args:
             continue
-        if tag not in fmt(c.args[0], LIMIT):
+        if tag not in fmt(_handled_message(c), LIMIT):
             continue
         if c.outcome == "exception":
             return True, c
@@ -200,7 +253,7 @@ def _sent_away(view: RecordingView, book: FactBook, c: Call, tag: str, failed: l
         return      # the from never left the server: reply_dropped / reply_never_sent
     last_msg = max(carriers, key=lambda m: m.send_ts, default=None)
     last_call = max(held, key=lambda k: k.ts, default=None)
-    request = fmt(c.args[0], 60)
+    request = fmt(_request(c), 60)
     if last_msg is not None and (last_call is None or last_call.pid == last_msg.receiver or last_msg.send_ts >= last_call.ts):
         if last_msg.receiver == server:
             return  # it came back to the server, which then answered no one: not a wrong destination
@@ -214,7 +267,7 @@ def _sent_away(view: RecordingView, book: FactBook, c: Call, tag: str, failed: l
                    else "crashed on it")
             culprit = culprit_of(view, sender_frame, f"{fmt(last_msg.msg, 100)} sent to {to}")
             title = f"{culprit.module}.{culprit.function} sends the pending call {request}'s `from` to {to}, which never answers it"
-            summary = (f"{c.mfa} deferred {fmt(c.args[0], 80)} and its caller's `from` left {view.label(server)}; "
+            summary = (f"{c.mfa} deferred {fmt(_request(c), 80)} and its caller's `from` left {view.label(server)}; "
                        f"{sender_frame.mfa} sent it on in {fmt(last_msg.msg, 120)} to {to}, which {how}. No process "
                        "answered the caller, whose call timed out: the result was sent to the wrong process.")
             evidence = [view.call_evidence(c, f"{c.mfa}({request}) deferred its reply"),
@@ -224,9 +277,9 @@ def _sent_away(view: RecordingView, book: FactBook, c: Call, tag: str, failed: l
                 evidence.append(view.call_evidence(took, f"{took.mfa} took it: {how}"))
             at, ts = last_msg.sender, last_msg.send_ts
         elif took is not None and took.outcome is not None:   # one still running may answer yet
-            culprit = culprit_of(view, took, took.args[0])
+            culprit = culprit_of(view, took, _handled_message(took))
             title = f"{culprit.module}.{culprit.function} takes the pending call {request}'s `from` and answers no one"
-            summary = (f"{c.mfa} deferred {fmt(c.args[0], 80)}; its caller's `from` reached {to} in {fmt(last_msg.msg, 120)}, "
+            summary = (f"{c.mfa} deferred {fmt(_request(c), 80)}; its caller's `from` reached {to} in {fmt(last_msg.msg, 120)}, "
                        f"where {took.mfa} acted on it but neither replied to the caller nor passed the `from` on; "
                        "the call timed out.")
             evidence = [view.call_evidence(c, f"{c.mfa}({request}) deferred its reply"),
@@ -241,7 +294,7 @@ def _sent_away(view: RecordingView, book: FactBook, c: Call, tag: str, failed: l
         shown = frame.value if frame.outcome == "return" else frame.args
         culprit = culprit_of(view, frame, shown)
         title = f"{culprit.module}.{culprit.function} holds the pending call {request}'s `from` in {view.label(frame.pid)} and no answer ever leaves"
-        summary = (f"{c.mfa} deferred {fmt(c.args[0], 80)} and handed its caller's `from` to {view.label(frame.pid)}, "
+        summary = (f"{c.mfa} deferred {fmt(_request(c), 80)} and handed its caller's `from` to {view.label(frame.pid)}, "
                    f"where {frame.mfa} ran with it ({fmt(shown, 120)}); nothing carrying it reached the server or the "
                    "caller afterwards, and the call timed out: the result was sent where no one answers the caller "
                    "(`self()` inside a spawned function is that function's own process).")
