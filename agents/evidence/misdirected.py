@@ -147,7 +147,6 @@ def _link_effects(view: RecordingView, book: FactBook, fact: Finding, server: in
                 book.link(f, fact, "the answer meant for this caller went to another one")
 
 
-
 def _answered_twice(view: RecordingView, book: FactBook, handled: list[tuple[Call, str]],
                     replies: dict[str, list[Message]], lost: list[tuple[Call, str, list[Finding]]]) -> None:
     """One ``from`` answered several times by the server of lost calls: the extra answers were
@@ -176,14 +175,12 @@ def _answered_twice(view: RecordingView, book: FactBook, handled: list[tuple[Cal
         hits = groups[key]
         frame, m, answered = hits[0]
         msg = _handled_message(frame)
-        owners = {id(c) for _, _, c in hits}
-        n = len(hits) + sum(1 for c, tag in handled if id(c) in owners and replies.get(tag) and replies[tag][0].send_ts < first_lost)
         lost_reqs = ", ".join(fmt(_request(c), 50) for c, _, _ in its_lost[:3])
         fact = book.add(Finding(
             detector="reply_misdirected",
             title=f"{frame.mfa} answers the caller of {fmt(_request(answered), 50)} again and again; {lost_reqs} never get an answer",
-            summary=(f"{frame.mfa} sent its answers to one `from` — that of {fmt(_request(answered), 80)} — "
-                     f"{len(hits)} time(s) after other calls had come in (on {fmt(msg, 80)} too): those answers were meant for "
+            summary=(f"{frame.mfa} (on {fmt(msg, 80)} and later) sent its answers to one `from` — that of "
+                     f"{fmt(_request(answered), 80)} — {len(hits)} times after other calls had come in: those answers were meant for "
                      f"the other callers ({lost_reqs}), whose calls got no reply and timed out, while the caller of "
                      f"{fmt(_request(answered), 60)} got someone else's answer (a second reply to one `from` is dropped). "
                      "The `from` it replies to is not the one of the request the work was for: one slot kept for "
@@ -196,7 +193,7 @@ def _answered_twice(view: RecordingView, book: FactBook, handled: list[tuple[Cal
             signatures=TOKENS,
             fix_hint="Keep every pending caller's `from` under the key of its own request (a map by request id or ref) "
                      "and reply to the one the finished work belongs to; never keep a single `from` slot for several callers."),
-            pid=server, ts=m.send_ts, replies=n)
+            pid=server, ts=m.send_ts, replies=len(hits))
         _link_effects(view, book, fact, server, its_lost)
 
 
