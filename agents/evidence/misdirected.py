@@ -29,6 +29,7 @@ from .common import callback_states, culprit_of
 from .replies import _tag_text
 
 LIMIT = 4_000      # printed size of a message, argument list or state searched for a tag
+MAX_LOST = 20      # lost calls whose from is followed through the recording (each walk reads every call)
 TOKENS = ["call:reply_misdirected", "exception:timeout:GenServer.call"]
 
 
@@ -130,7 +131,7 @@ def misdirected_replies(view: RecordingView, book: FactBook) -> None:
         return
     _answered_twice(view, book, handled, replies, lost)
     seen: dict[tuple, Finding] = {}
-    for c, tag, failed in lost:
+    for c, tag, failed in lost[:MAX_LOST]:
         if any(book.origin(f).detector == "reply_misdirected" for f in failed):
             continue
         _sent_away(view, book, c, tag, failed, seen)
