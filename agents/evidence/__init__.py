@@ -17,7 +17,8 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   state; :mod:`.growth` — unbounded state growth (these four share :mod:`.common`, the
   vocabulary of culprits, message shapes, state pairs and senders); :mod:`.caught` — failures
   caught and turned into an ordinary value; :mod:`.received` — a crash on a value another process made
-  and sent; :mod:`.locks` — a lock row its dead holder left behind; :mod:`.leases` — locks and leases of a server taken in an order that closes a cycle, or never given back; :mod:`.postponed` — gen_statem events postponed in
+  and sent; :mod:`.locks` — a lock row its dead holder left behind; :mod:`.misdirected` — a call's answer, or
+  the caller's ``from`` it must be sent with, that went to a process other than the caller; :mod:`.leases` — locks and leases of a server taken in an order that closes a cycle, or never given back; :mod:`.postponed` — gen_statem events postponed in
   a state the machine never leaves; :mod:`.signals` — ``exit(pid, :normal)`` sent to a process
   that ignores it; :mod:`.receives` — messages a receive inside a callback took from the
   behaviour loop and dropped; :mod:`.monitors` — a ``:DOWN`` for a process the watcher still
@@ -74,8 +75,8 @@ from __future__ import annotations
 from ..view import RecordingView
 from . import diag_flow
 from . import (addresses, bounces, bursts, byteorder, caught, collapsed, compensation, constant, counters, data, demand, deliveries, dropped,
-               expected, failures, growth, ignored, lazy, leases, locks, mixed, monitors, nodes, ordering, overlaps, rekeyed, paging, pitfalls,
-               postponed, produced, provenance, ranking, rates, readiness, received, receives, replies,
+               expected, failures, growth, ignored, lazy, leases, locks, misdirected, mixed, monitors, nodes, ordering, overlaps, rekeyed, paging,
+               pitfalls, postponed, produced, provenance, ranking, rates, readiness, received, receives, replies,
                resources, rounding, shutdown, signals, stale, statem, sums, supervision, timeouts, transforms, trigger, values,
                variants, waits, zones)
 from .book import FactBook
@@ -146,7 +147,8 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
     the trigger expression (the functions it names are the reproduction's code, not the app's)."""
     book = FactBook()
     steps = [
-        failures.exceptions, lambda v, b: trigger.trigger_failures(v, b, earlier_triggers, trigger_expr), replies.deferred_replies, _detectors, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
+        failures.exceptions, lambda v, b: trigger.trigger_failures(v, b, earlier_triggers, trigger_expr), replies.deferred_replies,
+        misdirected.misdirected_replies, _detectors, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
         received.bad_values_received,
         failures.exits, supervision.restarts, supervision.sibling_restarts, failures.ets_owners,
         supervision.not_restarted, dropped.references_dropped, failures.dead_sends, nodes.sends_to_gone_nodes, failures.lost_mailboxes,
@@ -154,7 +156,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         supervision.init_calls_parent,
         supervision.already_started,
         waits.blocked_chains, failures.link_calls, lambda v, b: expected.expected_slowness(v, b, symptom),
-        lambda v, b: ignored.ignored_errors(v, b, symptom), caught.caught_failures, ignored.no_effect_messages, monitors.downs_ignored, rates.hot_callbacks, rates.rate_changes,
+        lambda v, b: ignored.ignored_errors(v, b, symptom), caught.caught_failures, ignored.no_effect_messages, misdirected.link_ignored, monitors.downs_ignored, rates.hot_callbacks, rates.rate_changes,
         statem.statem_events, postponed.postponed_events, signals.normal_exits, signals.kills_mid_work, locks.locks_left_behind, leases.locks_and_leases, growth.state_growth,
         receives.nested_receive_lost, deliveries.duplicate_deliveries, bounces.bounced_messages, ordering.early_messages,
         readiness.answered_before_ready,
