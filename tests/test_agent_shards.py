@@ -19,6 +19,7 @@ from elixir_scope.instrument.session import CaptureSession
 from elixir_scope.instrument.specs import compile_spec
 from elixir_scope.store import TraceStore
 from support.erlang_fixtures import compile_erlang_fixtures
+from support.capture_checks import check_counts
 from support.nodes import start_node
 
 A = Atom
@@ -122,15 +123,6 @@ def _per_worker(store, result, key=lambda args: args[0]) -> dict[int, list]:
     return out
 
 
-def _check_invariant(store, result):
-    st = result.stats
-    assert st.offered == st.sent + st.dropped, st
-    assert st.stored == st.sent, st
-    rec = store.recording(result.recording_id)
-    assert rec.stats.event_count == st.stored
-    assert sum(g.count for g in rec.gaps() if g.reason != "node_down") == st.dropped
-
-
 async def test_sharded_records_are_those_of_one_tracer(shard_node, store):
     """The same workload captured with one tracer and with shards: per process the very same
     records in the same order, nothing lost, and the shards really shared the processes."""
@@ -146,7 +138,7 @@ async def test_sharded_records_are_those_of_one_tracer(shard_node, store):
             await asyncio.sleep(1.5)  # the tracer guard (every second) finds the shards ours
             result = await s.stop(timeout=60)
             assert result.end_reason == "stopped", result
-            _check_invariant(store, result)
+            check_counts(store, result)
             assert result.stats.dropped == 0
             if max_shards == 1:
                 assert shards == [] and set(tracers) == {s.agent}
@@ -181,7 +173,7 @@ async def test_sharded_count_limit_is_exact(shard_node, store):
         result = await s.wait(30)
         assert result.end_reason == "max_events", result
         assert result.stats.offered == 5000 and result.stats.dropped == 0, result.stats
-        _check_invariant(store, result)
+        check_counts(store, result)
         await _no_tracer_left(conn, workers, shards, s.agent)
 
 
@@ -197,7 +189,7 @@ async def test_sharded_rate_limit_counts_every_drop(shard_node, store):
         assert result.stats.dropped > 0, result.stats
         gaps = store.recording(result.recording_id).gaps()
         assert gaps and {g.reason for g in gaps} == {"rate"}
-        _check_invariant(store, result)
+        check_counts(store, result)
 
 
 async def test_a_shard_killed_ends_the_capture_with_a_reason(shard_node, store):
@@ -217,7 +209,7 @@ async def test_a_shard_killed_ends_the_capture_with_a_reason(shard_node, store):
         per = _per_worker(store, result)
         assert sorted(per) == list(range(1, WORKERS + 1))
         assert all(len(v) == 3 * 200 + 2 for v in per.values()), {w: len(v) for w, v in per.items()}
-        _check_invariant(store, result)
+        check_counts(store, result)
         await _no_tracer_left(conn, workers, shards, s.agent)
 
 
@@ -261,7 +253,7 @@ async def test_one_scheduler_keeps_one_tracer(beams, store):
             assert result.end_reason == "stopped"
             per = _per_worker(store, result)
             assert all(len(v) == 3 * 300 + 2 for v in per.values()) and len(per) == WORKERS
-            _check_invariant(store, result)
+            check_counts(store, result)
             await _no_tracer_left(conn, workers, [], s.agent)
     finally:
         node1.stop()
@@ -293,7 +285,7 @@ async def test_stack_guard_acts_on_a_process_a_shard_traces(shard_node, store):
     assert len(sizes) < 30 and sizes[-1] >= limits.stack_guard_words, sizes
     guard = [g for g in store.recording(result.recording_id).gaps() if g.reason == "stack_guard"]
     assert len(guard) == 1 and "es_loop:loop/1" in guard[0].detail and str(loops[0]) in guard[0].detail
-    _check_invariant(store, result)
+    check_counts(store, result)
 
 
 async def test_sharded_state_history_is_that_of_one_tracer(shard_node, store):
@@ -312,7 +304,7 @@ async def test_sharded_state_history_is_that_of_one_tracer(shard_node, store):
             await conn.rpc("es_shard_srv", "calls", [servers, 500], timeout=120)
             result = await s.stop(timeout=60)
             assert result.end_reason == "stopped" and result.stats.dropped == 0, result
-            _check_invariant(store, result)
+            check_counts(store, result)
             got[max_shards] = _per_worker(store, result, key=lambda args: args[2][0])
             for p in servers:
                 await conn.rpc("erlang", "exit", [p, A("kill")])
@@ -337,6 +329,6 @@ async def test_otp27_trace_sessions_keep_one_tracer(tmp_path_factory, store):
             assert result.end_reason == "stopped"
             per = _per_worker(store, result)
             assert len(per) == WORKERS and all(len(v) == 3 * 300 + 2 for v in per.values())
-            _check_invariant(store, result)
+            check_counts(store, result)
     finally:
         node28.stop()

@@ -14,6 +14,7 @@ from elixir_scope.instrument.limits import CaptureLimits, LimitsError
 from elixir_scope.instrument.session import CaptureSession
 from elixir_scope.instrument.specs import compile_spec
 from elixir_scope.store import EventKind, TraceStore
+from support.capture_checks import check_counts
 from support.nodes import start_node
 
 A = Atom
@@ -38,15 +39,6 @@ def _events(store, result, kind=None):
     return list(store.recording(result.recording_id).events(kind=kind, limit=100000))
 
 
-def _check_invariant(store, result):
-    st = result.stats
-    assert st.offered == st.sent + st.dropped, st
-    assert st.stored == st.sent, st
-    rec = store.recording(result.recording_id)
-    assert rec.stats.event_count == st.stored
-    assert sum(g.count for g in rec.gaps() if g.reason != "node_down") == st.dropped
-
-
 async def test_calls_with_guard_and_returns(sample_app_module, store):
     plan = CapturePlan(specs=(compile_spec("SampleApp.Inventory.reserve(sku, qty) when qty > 0 :: return"),))
     node, conn, s = await _start(sample_app_module, store, plan)
@@ -63,7 +55,7 @@ async def test_calls_with_guard_and_returns(sample_app_module, store):
     sku, qty = calls[0].payload
     assert isinstance(sku, bytes) and qty == 1
     assert rets[0].payload in (A("ok"), (A("error"), A("out_of_stock"))) or isinstance(rets[0].payload, (tuple, Atom))
-    _check_invariant(store, result)
+    check_counts(store, result)
 
 
 async def test_messages_of_a_registered_process_and_of_a_module(sample_app_module, store):
@@ -81,7 +73,7 @@ async def test_messages_of_a_registered_process_and_of_a_module(sample_app_modul
     assert "Elixir.SampleApp.Inventory" in owners
     gen_calls = [e for e in recv if isinstance(e.payload, tuple) and e.payload[0] == A("$gen_call")]
     assert gen_calls
-    _check_invariant(store, result)
+    check_counts(store, result)
 
 
 async def test_process_lifecycle(sample_app_module, store):
@@ -97,7 +89,7 @@ async def test_process_lifecycle(sample_app_module, store):
     assert {EventKind.SPAWN, EventKind.SPAWNED, EventKind.EXIT, EventKind.LINK} <= kinds
     exits = [e.payload for e in _events(store, result, EventKind.EXIT)]
     assert A("shutdown") in exits
-    _check_invariant(store, result)
+    check_counts(store, result)
 
 
 async def test_genserver_state_history_and_checkpoints(sample_app_module, store):
@@ -115,7 +107,7 @@ async def test_genserver_state_history_and_checkpoints(sample_app_module, store)
     assert phases.count(A("checkpoint")) >= 2
     after = next(e.payload[1] for e in states if e.payload[0] == A("after"))
     assert isinstance(after, dict) and b"apple" in after
-    _check_invariant(store, result)
+    check_counts(store, result)
 
 
 async def test_count_limit(sample_app_module, store):
@@ -128,7 +120,7 @@ async def test_count_limit(sample_app_module, store):
         await node.close()
     assert result.end_reason == "max_events"
     assert result.stats.offered == 40 and result.stats.dropped == 0
-    _check_invariant(store, result)
+    check_counts(store, result)
 
 
 async def test_time_limit(sample_app_module, store):
@@ -155,7 +147,7 @@ async def test_rate_limit_sheds_with_counted_gaps(sample_app_module, store):
     assert result.stats.dropped > 0
     gaps = store.recording(result.recording_id).gaps()
     assert gaps and {g.reason for g in gaps} == {"rate"}
-    _check_invariant(store, result)
+    check_counts(store, result)
 
 
 async def test_sustained_rate_stops_the_capture(sample_app_module, store):
@@ -171,7 +163,7 @@ async def test_sustained_rate_stops_the_capture(sample_app_module, store):
     finally:
         await node.close()
     assert result.end_reason == "max_rate", result
-    _check_invariant(store, result)
+    check_counts(store, result)
 
 
 KEYFIND = "lists:keyfind(K, N, L) when N == 77 -> return"
@@ -349,7 +341,7 @@ async def test_overload_stops_the_capture(erl_node_module, store, storm, limits,
     finally:
         await node.close()
     assert result.end_reason == reason, result
-    _check_invariant(store, result)
+    check_counts(store, result)
     if reason == "overload_queue":
         assert result.stats.queue_sheds == 3 and result.stats.dropped > 0
         assert "overload_queue" in {g.reason for g in store.recording(result.recording_id).gaps()}
