@@ -192,6 +192,27 @@ async def test_sharded_rate_limit_counts_every_drop(shard_node, store):
         check_counts(store, result)
 
 
+async def test_sharded_backpressure_counts_every_drop(shard_node, store):
+    # a buffer of 50 records: nearly every segment finds it full and is dropped whole (one
+    # backpressure drop per segment, not one per record); every drop counted, the gaps exact
+    async with Node() as node:
+        conn = await node.connect(shard_node.name, cookie=shard_node.cookie)
+        workers = await conn.rpc("es_shards", "start", [WORKERS])
+        limits = CaptureLimits(**{**WIDE, "max_buffer": 50})
+        s, shards = await _start(conn, store, workers, limits, "backpressure")
+        assert len(shards) == 2
+        await conn.rpc("es_shards", "go", [workers, 100], timeout=120)   # every process interned
+        await asyncio.sleep(0.3)
+        await conn.rpc("es_shards", "go", [workers, CALLS], timeout=120)
+        result = await s.stop(timeout=60)
+        assert result.end_reason == "stopped", result
+        assert result.stats.dropped > 0 and result.stats.stored > 0, result.stats
+        gaps = store.recording(result.recording_id).gaps()
+        assert gaps and {g.reason for g in gaps} == {"backpressure"}, [g.reason for g in gaps]
+        check_counts(store, result)
+        await _no_tracer_left(conn, workers, shards, s.agent)
+
+
 async def test_a_shard_killed_ends_the_capture_with_a_reason(shard_node, store):
     async with Node() as node:
         conn = await node.connect(shard_node.name, cookie=shard_node.cookie)

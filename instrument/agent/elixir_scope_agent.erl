@@ -25,7 +25,7 @@
 %% - on OTP 27+ it traces inside its own trace session (trace:session_create/3), so it coexists
 %%   with dbg or recon; on older releases it refuses to start when a tracer is already active.
 -module(elixir_scope_agent).
--vsn("23").
+-vsn("24").
 
 -export([version/0, start_capture/2, stop_capture/1, stop_capture/2, snapshot/1,
          init/3, checkpoint_loop/4, cleaner/2, ack_relay/2, shard_init/3]).
@@ -54,7 +54,7 @@
              %% only tracer), the most to start, and how many shard segments `cur` holds
              shards = {}, max_shards = 4, nseg = 0}).
 
-version() -> 23.
+version() -> 24.
 
 %% ---------------------------------------------------------------------------------------------
 %% Public API (called over rpc from Python)
@@ -1906,8 +1906,31 @@ shard_chunk(Bin, N, MaxMono, #st{gap = none, offered = Off, max_events = ME, rat
                 S1 -> chunk_result(chunk_recs(Bin, S1))
             end
     end;
+shard_chunk(Bin, N, MaxMono, #st{offered = Off, max_events = ME, rate_n = RN, max_rate = MR,
+                                 nbuf = NB, max_buffer = MB, rate_start = RS, tu = TU,
+                                 check_every = CE} = S)
+  when N > 0, NB >= MB, Off + N =< ME, RN + N =< MR, MaxMono - RS < TU ->
+    %% The buffer is full (Python is behind) and no other limit is reached within the segment:
+    %% every record of it would be a backpressure drop (chunk_rec/4), so the segment is one
+    %% drop of N - O(1) however many records it holds. Record by record, the agent could fall
+    %% behind its shards while dropping, and their segments (binaries its memory check does not
+    %% see) pile up in its mailbox.
+    case (Off + N) div CE > Off div CE of
+        false -> loop(seg_drop(Bin, N, S));
+        true ->
+            case check_overload(S) of
+                {stop, Reason, S1} -> finish(Reason, drain_chunk(Bin, S1));
+                #st{offered = Off} = S1 -> loop(seg_drop(Bin, N, S1));
+                S1 -> chunk_result(chunk_recs(Bin, S1))
+            end
+    end;
 shard_chunk(Bin, _N, _MaxMono, S) ->
     chunk_result(chunk_recs(Bin, S)).
+
+%% A whole segment dropped for backpressure: the gap starts at its first record.
+seg_drop(Bin, N, S) ->
+    {<<_:16, Mono:64/signed, Uniq:64/signed, _/binary>>, _} = seg_parts(Bin),
+    drop(backpressure, N, Mono, Uniq, S).
 
 chunk_result({stop, Reason, S}) -> finish(Reason, S);
 chunk_result(S) -> loop(S).
