@@ -49,7 +49,10 @@ async def _diagnose(name: str, tmp_path, kb_index_dir, *, fixed: bool):
         store = TraceStore.open(tmp_path / "diag.db")
         ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, knowledge_dir=kb_index_dir)
         report = await diagnose(DiagnosisInput(symptom=sc["symptom"], node=node.name, trigger=sc["trigger"],
-                                               seconds=1.5, source_path=str(tmp_path)), ctx)
+                                               seconds=1.5, source_path=str(tmp_path),
+                                               # a twin must stay silent in the round the plan makes
+                                               # (later rounds only narrow a found problem down)
+                                               **({"max_rounds": 1} if fixed else {})), ctx)
         shown = await conn.rpc("Elixir.Code", "eval_string", [sc["check"].encode()], timeout=10)
     finally:
         await dist.close()

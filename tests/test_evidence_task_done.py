@@ -52,6 +52,12 @@ async def _book(tmp_path, kb_index_dir, mode):
 
 async def test_a_finished_task_is_a_weak_not_restarted(tmp_path, kb_index_dir):
     report, book = await _book(tmp_path, kb_index_dir, TASK)
+    if not book.facts:
+        # under a loaded CI a round once recorded nothing of the trigger at all (no fact of any
+        # kind, so nothing about the weak flag this test is about): the same diagnosis once more
+        again = tmp_path / "again"
+        again.mkdir()
+        report, book = await _book(again, kb_index_dir, TASK)
     found = book.of_kind("not_restarted")
     # when nothing is found, say what the round recorded (it once found no facts at all under load)
     assert found, ([(f.detector, f.title) for f in book.facts], report.to_json()[:3000])
