@@ -187,6 +187,13 @@ class RecordingView:
     node_gone: dict[str, int] = field(default_factory=dict)  # node name → when the recording lost it (view ts)
     earlier_names: dict[str, str] = field(default_factory=dict)  # dead pid text → its name in an earlier recording of the same node run
     node_creation: dict[str, int] = field(default_factory=dict)  # node name → the creation of its recorded run
+    # the processes whose receives the capture traced: None when it traced every process's, else
+    # those it was asked for that showed a receive (a process not in it may have taken its
+    # messages unseen: "never received" is no evidence there)
+    receivers_traced: set[int] | None = None
+
+    def receives_traced(self, proc: int) -> bool:
+        return self.receivers_traced is None or proc in self.receivers_traced
 
     # ------------------------------------------------------------------ helpers
     @staticmethod

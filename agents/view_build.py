@@ -241,11 +241,13 @@ def from_recording(rec) -> RecordingView:
         if g.reason == "node_down" and g.node_id in node_names:
             gone.setdefault(node_names[g.node_id], frame(g.node_id, g.ts))
     earlier = _earlier_names(rec, dead_sends)
+    traced = None if rec.info.spec.get("message_procs", "all") == "all" else \
+        {key(r.node_id, r.pid) for r in receives.values()}
     return RecordingView(rec.id, unit, start, procs, calls, messages, exits, spawns, states,
                          samples, gaps, registry_keys=dict(registry), links=links, dead_sends=dead_sends,
                          resources=resources, supervisors=dict(supervisors), rpc_workers=rpc_workers,
                          nodes=node_names, node_gone=gone, node_creation=creation,
-                         earlier_names=earlier)
+                         earlier_names=earlier, receivers_traced=traced)
 
 
 def _target_node(to: Any) -> str | None:

@@ -54,12 +54,16 @@ async def test_a_ticker_replaced_in_a_struct_field_without_being_stopped(tmp_pat
 
 async def test_sessions_stopped_before_they_are_replaced_are_no_drop(tmp_path: Path, kb_index_dir):
     _, book, _ = await _diagnose(tmp_path, kb_index_dir, "chat_gateway_fixed")
-    assert not book.of_kind("reference_dropped"), _shown(book)
+    # the old process took its stop message and ended; the capture did not trace its receives,
+    # so its "unreceived" stop is no message lost in a mailbox either
+    assert not book.of_kind("reference_dropped", "lost_in_mailbox"), _shown(book)
 
 
 async def test_a_ticker_stopped_before_it_is_replaced_is_no_drop(tmp_path: Path, kb_index_dir):
     _, book, _ = await _diagnose(tmp_path, kb_index_dir, "sensor_poller_fixed")
-    assert not book.of_kind("reference_dropped"), _shown(book)
+    # the old process took its stop message and ended; the capture did not trace its receives,
+    # so its "unreceived" stop is no message lost in a mailbox either
+    assert not book.of_kind("reference_dropped", "lost_in_mailbox"), _shown(book)
 
 
 async def test_a_child_started_per_request_and_never_ended_blames_the_callback(tmp_path: Path, kb_index_dir):

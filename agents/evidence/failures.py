@@ -16,9 +16,10 @@ Facts made here (``Finding.detector``):
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from ..findings import Culprit, Finding, MessageArrow
-from ..view import Call, Exit, RecordingView, fmt, is_app_module, mod_name
+from ..view import Call, Exit, Message, RecordingView, fmt, is_app_module, is_atom, mod_name
 from . import reasons as R
 from .book import FactBook
 from .common import message_senders, message_shape
@@ -411,13 +412,66 @@ def dead_sends(view: RecordingView, book: FactBook) -> None:
                 book.link(fact, cause, "the target had crashed")
 
 
+_CALLBACK_OF = {"$gen_cast": "handle_cast", "$gen_call": "handle_call"}
+
+
+def _callback_key(msg: Any) -> tuple[str, str] | None:
+    """The ``gen_server`` callback a delivered message goes to and the argument it gets
+    (printed), or ``None`` for what the behaviour loop handles itself (system messages, the
+    parent's exit)."""
+    if isinstance(msg, tuple) and msg and is_atom(msg[0], "system"):
+        return None
+    if isinstance(msg, tuple) and len(msg) == 3 and is_atom(msg[0], "EXIT"):
+        return None
+    if isinstance(msg, tuple) and len(msg) == 2 and is_atom(msg[0], "$gen_cast"):
+        return "handle_cast", fmt(msg[1], 400)
+    if isinstance(msg, tuple) and len(msg) == 3 and is_atom(msg[0], "$gen_call"):
+        return "handle_call", fmt(msg[2], 400)
+    return "handle_info", fmt(msg, 400)
+
+
+def _unhandled(view: RecordingView, e: Exit) -> list[Message]:
+    """Messages delivered to a ``gen_server`` whose callbacks the recording shows that it had
+    not handled when it stopped (normally or on a shutdown): they died with its mailbox. Each
+    callback run takes the earliest delivered message it matches (a mailbox is FIFO per sender)."""
+    if not R.is_normal(e.reason):
+        return []
+    runs = sorted((c for c in view.calls if c.pid == e.pid and c.function in ("handle_cast", "handle_call", "handle_info")
+                   and c.ts <= e.ts and c.args), key=lambda c: c.ts)
+    if not runs:
+        return []
+    pending: dict[tuple[str, str], list[Message]] = defaultdict(list)
+    delivered = sorted((m for m in view.messages if m.receiver == e.pid and m.receive_id is not None
+                        and m.receive_ts is not None and m.receive_ts <= e.ts and m.sender != e.pid),
+                       key=lambda m: m.receive_ts)
+    i = 0
+    for c in runs:
+        while i < len(delivered) and delivered[i].receive_ts <= c.ts:
+            k = _callback_key(delivered[i].msg)
+            if k is not None:
+                pending[k].append(delivered[i])
+            i += 1
+        queue = pending.get((c.function, fmt(c.args[0], 400)))
+        if queue:
+            queue.pop(0)
+    for m in delivered[i:]:
+        k = _callback_key(m.msg)
+        if k is not None:
+            pending[k].append(m)
+    return sorted((m for q in pending.values() for m in q if m.sender is not None), key=lambda m: m.receive_ts)
+
+
 def lost_mailboxes(view: RecordingView, book: FactBook) -> None:
-    """Messages sent to a process that exited before it received them: they die with its
-    mailbox. When the process was then replaced (restarted under a new pid) and the senders
-    go on addressing the old pid, the pid they keep is the first cause."""
+    """Messages sent to a process that exited before they reached it, or that reached a
+    ``gen_server`` which stopped before it handled them: they die with its mailbox (a trace's
+    ``receive`` is the delivery into the mailbox, not the ``receive`` that takes it). When the process was then replaced (restarted under a new pid) and the senders
+    go on addressing the old pid, the pid they keep is the first cause. Only for a process whose
+    receives the capture traced: another may well have taken them (and exited because of one)."""
     for e in sorted(view.exits, key=lambda x: (x.ts, x.event_id)):
+        if not view.receives_traced(e.pid):
+            continue
         lost = [m for m in view.messages if m.receiver == e.pid and m.send_ts is not None and m.send_ts <= e.ts
-                and m.receive_id is None and m.sender is not None and m.sender != e.pid]
+                and m.receive_id is None and m.sender is not None and m.sender != e.pid] or _unhandled(view, e)
         if not lost:
             continue
         ident = _identity(view, e.pid)
