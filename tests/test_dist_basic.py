@@ -42,6 +42,8 @@ async def test_rpc_error_carries_the_reason(conn):
         await conn.rpc("no_such_module", "f", [1])
     reason = info.value.reason
     assert reason[0] == Atom("EXIT") and reason[1][0] == Atom("undef")
+    # the message prints the reason as the node would, not as Python's repr of its decoding
+    assert "{badrpc, {'EXIT',{undef,[{no_such_module,f,[1]," in str(info.value), str(info.value)
 
 
 async def test_rpc_timeout(conn):

@@ -104,7 +104,14 @@ class RpcError(DistError):
     def __init__(self, module: Any, function: Any, arity: int, reason: Any) -> None:
         self.reason = reason
         self.mfa = (module, function, arity)
-        super().__init__(f"rpc {module}:{function}/{arity} failed: {{badrpc, {reason!r:.500}}}")
+        from ..etf.inspect import inspect   # here: the error classes load before the term printer
+
+        def name(x: Any) -> str:
+            return x if isinstance(x, str) else inspect(x, syntax="erlang", max_chars=80)
+
+        # printed as the node would (an Erlang term), not as Python's repr of its decoding
+        why = inspect(reason, syntax="erlang", max_chars=500, printable_limit=400)
+        super().__init__(f"rpc {name(module)}:{name(function)}/{arity} failed: {{badrpc, {why[:600]}}}")
 
 
 class RpcTimeout(DistError):
