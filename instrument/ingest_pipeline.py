@@ -41,6 +41,7 @@ interval process-wide instead was measured no better, and would touch every thre
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -96,6 +97,10 @@ class StorePipeline:
         self.write_cpu = 0.0
         """CPU seconds the write thread spent storing them (its SQLite work and WAL writes
         included; the WAL checkpoints beside it are another thread's, store/checkpoints.py)."""
+        self.thread_ids: dict[str, int] = {}
+        """``threading.get_ident()`` of the prepare and write threads once each has run a job:
+        a benchmark reads their CPU at any moment (``time.pthread_getcpuclockid``), where
+        ``prepare_cpu``/``write_cpu`` count whole jobs."""
         self.failure: StoreError | None = None
         self.lost_batches: list[bytes] = []
         self._jobs: deque[_Job] = deque()  # submitted, not yet collected (the event loop's)
@@ -127,6 +132,7 @@ class StorePipeline:
     def _prepare_batch(self, dict_entries: list, events: bytes) -> Any:
         if self.failure is not None:
             return None
+        self.thread_ids.setdefault("prepare", threading.get_ident())
         cpu = time.thread_time()
         try:
             return self.recording.prepare_batch(self.node_id, dict_entries, events, _pause)
@@ -143,6 +149,7 @@ class StorePipeline:
             return False
         unclaimed = self._unclaimed  # appended by the event loop, taken from here only
         group = [unclaimed.popleft()]  # the jobs run in submission order: this is ``job``
+        self.thread_ids.setdefault("write", threading.get_ident())
         cpu = time.thread_time()
         try:
             batches = [job.prepared.result()]
