@@ -23,6 +23,8 @@ import argparse
 import asyncio
 import os
 import tempfile
+from dataclasses import dataclass
+import time
 
 from _bench_common import bench_limits, load_workload
 from bench_ingest import CountingSink
@@ -45,20 +47,60 @@ async def agent_reductions(conn, agent) -> int:
     return (await conn.rpc("erlang", "process_info", [agent, Atom("reductions")]))[1]
 
 
+@dataclass
+class Traced:
+    """One traced run of the workload."""
+
+    us: int  # workload microseconds
+    offered: int  # records the agent offered
+    node_cpu_ms: int
+    reductions: float  # the agent's reductions per record (insensitive to the machine's load)
+    py_workload: dict  # this process's CPU seconds while the workload ran: "all" and per thread
+    py_all: float  # ... for the whole capture (stored, stopped, its due WAL checkpoint run)
+
+
+def _py_cpu(pipe) -> tuple[float, float, float, float]:
+    """This process's CPU, its event loop thread's, the store pipeline's prepare and write
+    threads' (seconds so far, read from each thread's CPU clock; the rest is the WAL
+    checkpoints, store/checkpoints.py)."""
+    def clock(name: str) -> float:
+        ids = getattr(pipe, "thread_ids", None)
+        if ids is None:  # an older pipeline (A/B runs against main): its executors' one thread
+            ids = {k: t.ident for k, ex in (("prepare", pipe._prepare), ("write", pipe._write)) for t in ex._threads}
+        ident = ids.get(name)
+        return 0.0 if ident is None else time.clock_gettime(time.pthread_getcpuclockid(ident))
+
+    return time.process_time(), time.thread_time(), clock("prepare"), clock("write")
+
+
 async def traced_by_us(conn, store, server, calls: int, plan: CapturePlan, sink=None,
-                       per_call: int = 2) -> tuple[int, int, int, float]:
-    """Workload microseconds, records offered, node CPU ms, the agent's reductions per record
-    (read once every record is stored: the agent's own work, insensitive to the machine's load)."""
+                       per_call: int = 2) -> Traced:
+    """A capture of ``calls`` workload calls: the workload's time, the node's CPU, the agent's
+    reductions per record (read once every record is stored), and this Python process's CPU
+    while the workload ran (receiving, decoding, storing on the cores the target shares; split
+    by thread) and for the whole capture (until stored, stopped and the store's WAL checkpoint
+    that came due has run)."""
     rec = sink if sink is not None else store.create_recording("overhead", spec={}, limits={})
     c0 = await node_cpu_ms(conn)
     s = await CaptureSession.start(conn, rec, plan, bench_limits())
     r0 = await agent_reductions(conn, s.agent)
+    p0 = _py_cpu(s.pipeline)
     us = await conn.rpc("es_bench_wl", "calls", [server, calls], timeout=600)
+    p1 = _py_cpu(s.pipeline)
+    total, loop, prepare, write = (b - a for a, b in zip(p0, p1))
+    split = {"all": total, "loop": loop, "prepare": prepare, "write": write,
+             "other": total - loop - prepare - write}
     while s.stored < per_call * calls and s.state.value == "running":
         await asyncio.sleep(0.005)
     red = (await agent_reductions(conn, s.agent) - r0) / max(1, s.stored)
     result = await s.stop(timeout=120)
-    return us, result.stats.offered, await node_cpu_ms(conn) - c0, red
+    # the checkpoint that came due runs once the capture is stored (store/checkpoints.py): its
+    # CPU is this capture's, and it must not run into the next variant's measurement
+    ck = store.db.checkpoints
+    while ck is not None and getattr(ck, "busy", False):  # (an older store: not known; A/B runs)
+        await asyncio.sleep(0.005)
+    return Traced(us, result.stats.offered, await node_cpu_ms(conn) - c0, red, split,
+                  time.process_time() - p0[0])
 
 
 async def rpc_cpu(conn, fun: str, args: list) -> tuple[int, int]:
@@ -87,6 +129,9 @@ async def main() -> None:
     slow: dict[str, list[float]] = {k: [] for k in labels}
     reds: dict[str, list[float]] = {k: [] for k in (labels[0], labels[1], labels[6])}
     cpu: dict[str, list[float]] = {k: [] for k in ["untraced", *labels]}
+    # this process's CPU us per event: while the workload ran, and for the whole capture
+    py_wl: dict[str, list[float]] = {k: [] for k in (labels[0], labels[1], labels[6])}
+    py_all: dict[str, list[float]] = {k: [] for k in (labels[0], labels[1], labels[6])}
     loads: list[float] = []
     try:
         async with Node() as node:
@@ -107,8 +152,8 @@ async def main() -> None:
                     ours = await traced_by_us(conn, store, server, n, plan)
                     counted = await traced_by_us(conn, store, server, n, plan, CountingSink())
                     got = [
-                        ours[0:3:2],
-                        counted[0:3:2],
+                        (ours.us, ours.node_cpu_ms),
+                        (counted.us, counted.node_cpu_ms),
                         await rpc_cpu(conn, "dbg_calls_file", [server, n, trace_file]),
                         await rpc_cpu(conn, "dbg_calls", [server, n, Atom("x")]),
                         await rpc_cpu(conn, "dbg_calls_ts", [server, n]),
@@ -117,9 +162,11 @@ async def main() -> None:
                     history = await traced_by_us(conn, store, server, n,
                                                  CapturePlan(state_modules=("es_bench_wl",), call_procs=(server,)),
                                                  per_call=4)
-                    got.append(history[0:3:2])
-                    for label, run in ((labels[0], ours), (labels[1], counted), (labels[6], history)):
-                        reds[label].append(run[3])
+                    got.append((history.us, history.node_cpu_ms))
+                    for label, run, per in ((labels[0], ours, 2), (labels[1], counted, 2), (labels[6], history, 4)):
+                        reds[label].append(run.reductions)
+                        py_wl[label].append({k: v * 1e6 / (per * n) for k, v in run.py_workload.items()})
+                        py_all[label].append(run.py_all * 1e6 / (per * n))
                     base2, base2_cpu = await rpc_cpu(conn, "calls", [server, n])
                     untraced = (base + base2) / 2
                     cpu["untraced"].append((base_cpu + base2_cpu) / 2)
@@ -141,6 +188,23 @@ async def main() -> None:
               f"({show(extra[label], '{:.2f}')})")
     for label, v in reds.items():
         print(f"  agent reductions per record, {label.strip()}: {show(v, '{:.1f}')}")
+    # the cross-core cost on a shared host: what the node spends on tracing plus what this
+    # Python process spends while the workload runs, per event, against what :dbg's counting
+    # process costs the node per event (it has no other process)
+    cross: dict[str, list[float]] = {}
+    for label in py_wl:
+        per = 4 if label == labels[6] else 2
+        node_extra = [(c - u) * 1000 / (per * n) for c, u in zip(cpu[label], cpu["untraced"])]
+        cross[label] = [a + b["all"] for a, b in zip(node_extra, py_wl[label])]
+        col = {k: [x[k] for x in py_wl[label]] for k in ("all", "loop", "prepare", "write", "other")}
+        print(f"  Python CPU per event, {label.strip()}: {show(col['all'], '{:.2f}')} us while the "
+              f"workload ran (event loop {show(col['loop'], '{:.2f}')}, prepare {show(col['prepare'], '{:.2f}')}, "
+              f"write {show(col['write'], '{:.2f}')}, other threads - WAL checkpoints - {show(col['other'], '{:.2f}')}), "
+              f"{show(py_all[label], '{:.2f}')} us for the whole capture; node extra + Python "
+              f"while it ran: {show(cross[label], '{:.2f}')} us")
+    cross_vs = [a / b for a, b in zip(cross[labels[0]], extra[labels[3]])]
+    print(f"  node + Python CPU per event while the workload ran, ours / :dbg->counting process's node "
+          f"CPU per event: {show(cross_vs, '{:.2f}')} (:dbg's {show(extra[labels[3]], '{:.2f}')} us)")
     ours, count, port, count_ts = slow[labels[0]], slow[labels[3]], slow[labels[2]], slow[labels[4]]
     vs_count = [a / b for a, b in zip(ours, count)]
     vs_count_ts = [a / b for a, b in zip(ours, count_ts)]
@@ -153,6 +217,11 @@ async def main() -> None:
                       "node_cpu_ms": {label.strip(): spread(v) for label, v in cpu.items()},
                       "extra_cpu_us_per_event": {label.strip(): spread(v) for label, v in extra.items()},
                       "agent_reductions_per_record": {label.strip(): spread(v) for label, v in reds.items()},
+                      "python_cpu_us_per_event_workload": {
+                          label.strip(): {k: spread([x[k] for x in v]) for k in v[0]} for label, v in py_wl.items()},
+                      "python_cpu_us_per_event_capture": {label.strip(): spread(v) for label, v in py_all.items()},
+                      "node_plus_python_cpu_us_per_event": {label.strip(): spread(v) for label, v in cross.items()},
+                      "ours_node_plus_python_vs_dbg_count_node_cpu": spread(cross_vs),
                       "ours_vs_dbg_count": spread(vs_count), "ours_vs_dbg_count_same_timestamps": spread(vs_count_ts),
                       "ours_vs_dbg_file_port": spread(vs_port),
                       "load_avg": spread(loads), "load_avg_end": load_average()}))

@@ -24,6 +24,12 @@ pipeline: it and every batch submitted after it are not stored (``lost_batches``
 records binaries, counted by the session into a ``store_error`` gap); what was stored before
 stays. ``failure`` holds the error.
 
+WAL checkpoints: from its first batch until it is closed, the pipeline holds the store's
+background checkpoints (``hold_checkpoints``, store/checkpoints.py): they wait, bounded by the
+WAL's size, and run when the capture's last batch is stored - out of the capture's busy window,
+where their CPU would compete with the traced node (bench_overhead.py). A recording without
+checkpoints (the benchmarks' counting sink) has nothing to hold.
+
 The GIL: CPython hands it to a thread that waits for it (the writer, back from a
 ``sqlite3_step``) only after the *switch interval* (5 ms) when another thread runs Python
 code, far longer than a statement's step (~0.2 ms); so the prepare thread's header walk
@@ -35,6 +41,7 @@ interval process-wide instead was measured no better, and would touch every thre
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -90,6 +97,10 @@ class StorePipeline:
         self.write_cpu = 0.0
         """CPU seconds the write thread spent storing them (its SQLite work and WAL writes
         included; the WAL checkpoints beside it are another thread's, store/checkpoints.py)."""
+        self.thread_ids: dict[str, int] = {}
+        """``threading.get_ident()`` of the prepare and write threads once each has run a job:
+        a benchmark reads their CPU at any moment (``time.pthread_getcpuclockid``), where
+        ``prepare_cpu``/``write_cpu`` count whole jobs."""
         self.failure: StoreError | None = None
         self.lost_batches: list[bytes] = []
         self._jobs: deque[_Job] = deque()  # submitted, not yet collected (the event loop's)
@@ -97,6 +108,7 @@ class StorePipeline:
         self._prepare = ThreadPoolExecutor(1, thread_name_prefix=f"es-prepare {name}")
         self._write = ThreadPoolExecutor(1, thread_name_prefix=f"es-write {name}")
         self._closed = False
+        self._held = False  # holding the store's checkpoints (from the first batch until closed)
 
     def submit(self, dict_entries: list, events: bytes) -> None:
         """Queue one batch (or several joined) to be stored after those submitted before."""
@@ -105,6 +117,11 @@ class StorePipeline:
         if self.failure is not None:
             self.lost_batches.append(events)
             return
+        if not self._held:
+            hold = getattr(self.recording, "hold_checkpoints", None)
+            if hold is not None:
+                hold()
+                self._held = True
         job = _Job(events, self._prepare.submit(self._prepare_batch, dict_entries, events))
         self._unclaimed.append(job)
         job.written = self._write.submit(self._store, job)
@@ -115,6 +132,7 @@ class StorePipeline:
     def _prepare_batch(self, dict_entries: list, events: bytes) -> Any:
         if self.failure is not None:
             return None
+        self.thread_ids.setdefault("prepare", threading.get_ident())
         cpu = time.thread_time()
         try:
             return self.recording.prepare_batch(self.node_id, dict_entries, events, _pause)
@@ -131,6 +149,7 @@ class StorePipeline:
             return False
         unclaimed = self._unclaimed  # appended by the event loop, taken from here only
         group = [unclaimed.popleft()]  # the jobs run in submission order: this is ``job``
+        self.thread_ids.setdefault("write", threading.get_ident())
         cpu = time.thread_time()
         try:
             batches = [job.prepared.result()]
@@ -198,6 +217,7 @@ class StorePipeline:
             self._closed = True
             self._prepare.shutdown(wait=False)
             self._write.shutdown(wait=False)
+            self._release()
 
     def close_now(self) -> None:
         """End without waiting (the session's task was cancelled): the threads finish the
@@ -206,4 +226,11 @@ class StorePipeline:
             self._closed = True
             self._prepare.shutdown(wait=False)
             self._write.shutdown(wait=False)
+            self._release()
+
+    def _release(self) -> None:
+        """The store's checkpoints may run again (the one that came due while held runs now)."""
+        if self._held:
+            self._held = False
+            self.recording.release_checkpoints()
 

@@ -20,6 +20,16 @@ rarely finds the whole log copied). If the background checkpoint is running at t
 writer's attempt is skipped (SQLite does not wait for another checkpointer) and retried at its
 next commit.
 
+While a capture streams: a checkpoint does not gate anything a query needs (a reader sees a
+committed batch whether its pages are in the WAL or in the file), but its CPU - copying pages,
+in SQLite - competes with the traced node on a shared host for the capture's whole busy window.
+So the capture's store pipeline ``hold``s the checkpointer while it stores
+(instrument/ingest_pipeline.py): held, it asks for a checkpoint only every ``held_rows`` rows
+(``HELD_ROWS``, ~30 MB of WAL: still below the writer's own autocheckpoint, so the WAL stays
+bounded and the writer's commits never do the whole copy themselves), and the one that came due
+meanwhile runs at ``release`` - when the capture's last batch is stored. Nothing is at risk
+while a checkpoint waits: committed transactions are durable in the WAL.
+
 Safety: a checkpoint changes nothing a reader sees and nothing a crash can lose (committed
 transactions are in the WAL until copied; an interrupted checkpoint is redone from the WAL on
 the next open). A failed background checkpoint (the file went away, the disk is full) is
@@ -38,6 +48,10 @@ ROWS = 100_000
 """Rows written between two background checkpoints (~10 MB of WAL for trace events, a
 quarter of what the writer's autocheckpoint lets accumulate)."""
 
+HELD_ROWS = 300_000
+"""Rows written between two background checkpoints while a capture holds them (``hold``):
+~30 MB of WAL for trace events, below the 10,000-page (~40 MB) autocheckpoint of the writer."""
+
 IDLE_SECONDS = 30.0
 """The thread ends after this long without a request (it restarts at the next one)."""
 
@@ -46,33 +60,68 @@ class BackgroundCheckpointer:
     """PASSIVE checkpoints of one store file, in a thread of their own. ``note_rows`` is called
     by the writer after each commit; everything else happens in the thread."""
 
-    def __init__(self, path: Path, *, rows: int = ROWS, idle_seconds: float = IDLE_SECONDS) -> None:
-        if rows <= 0:
-            raise ValueError(f"rows between checkpoints must be > 0, got {rows}")
+    def __init__(self, path: Path, *, rows: int = ROWS, held_rows: int = HELD_ROWS,
+                 idle_seconds: float = IDLE_SECONDS) -> None:
+        if rows <= 0 or held_rows <= 0:
+            raise ValueError(f"rows between checkpoints must be > 0, got {rows} (held: {held_rows})")
         self.path = path
         self._file = str(Path(path).absolute())  # the thread opens it later, whatever the cwd then
         self.rows = rows
+        self.held_rows = held_rows
         self.idle_seconds = idle_seconds
         self.completed = 0  # checkpoints run to their end (frames copied, file synced)
         self.failed = 0  # checkpoints SQLite refused (counted, dropped: the autocheckpoint remains)
         self._pending_rows = 0
+        self._holds = 0  # captures storing now (``hold``/``release``)
+        self._busy = False  # a checkpoint asked for and not yet done
         self._wanted = threading.Event()
         self._closing = False
-        self._guard = threading.Lock()  # thread start/stop
+        self._guard = threading.Lock()  # the thread's start/stop, the pending rows, the holds
         self._thread: threading.Thread | None = None
 
     def note_rows(self, rows: int) -> None:
-        """``rows`` more rows were committed; ask for a checkpoint once ``self.rows`` have."""
-        self._pending_rows += rows
-        if self._pending_rows < self.rows or self._closing:
-            return
-        self._pending_rows = 0
+        """``rows`` more rows were committed; ask for a checkpoint once ``self.rows`` have
+        (``self.held_rows`` while a capture holds the checkpoints)."""
         with self._guard:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=f"checkpoint {self.path.name}",
-                                                daemon=True)
-                self._thread.start()
-            self._wanted.set()
+            self._pending_rows += rows
+            due = self.held_rows if self._holds else self.rows
+            if self._pending_rows >= due and not self._closing:
+                self._request()
+
+    def hold(self) -> None:
+        """A capture starts storing: until its ``release``, checkpoints only every
+        ``held_rows`` rows. Holds nest (several nodes' captures into one store)."""
+        with self._guard:
+            self._holds += 1
+
+    def release(self) -> None:
+        """A capture has stored its last batch: the checkpoint that came due while it held
+        them (``rows`` rows or more since the last one) is asked for now."""
+        with self._guard:
+            if self._holds == 0:
+                raise RuntimeError("BackgroundCheckpointer.release() without a hold()")
+            self._holds -= 1
+            if not self._holds and self._pending_rows >= self.rows and not self._closing:
+                self._request()
+
+    @property
+    def held(self) -> bool:
+        return self._holds > 0
+
+    def _request(self) -> None:
+        """Under ``_guard``: start the thread if needed and wake it."""
+        self._pending_rows = 0
+        self._busy = True
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=f"checkpoint {self.path.name}",
+                                            daemon=True)
+            self._thread.start()
+        self._wanted.set()
+
+    @property
+    def busy(self) -> bool:
+        """A checkpoint was asked for and has not ended yet (benchmarks wait for it)."""
+        return self._busy
 
     @property
     def running(self) -> bool:
@@ -90,6 +139,7 @@ class BackgroundCheckpointer:
                             self._thread = None
                             return
                 if self._closing:
+                    self._busy = False
                     return
                 self._wanted.clear()
                 try:
@@ -97,10 +147,14 @@ class BackgroundCheckpointer:
                     self.completed += 1
                 except sqlite3.Error:
                     self.failed += 1
+                with self._guard:
+                    if not self._wanted.is_set():
+                        self._busy = False
         except sqlite3.Error:  # could not even open the file: the autocheckpoint remains
             self.failed += 1
             with self._guard:
                 self._thread = None
+                self._busy = False
         finally:
             if conn is not None:
                 conn.close()

@@ -334,6 +334,19 @@ class RecordingWriter:
                     "InitialCall[, Names]}}, {names, Idx, Names} or {mfa, Idx, {M, F, A}} (docs/event-format.md)")
         return procs, funcs
 
+    # -- while a capture stores ---------------------------------------------------------------
+    def hold_checkpoints(self) -> None:
+        """A capture starts storing into this recording: the store's WAL checkpoints wait for
+        its ``release_checkpoints`` (bounded: store/checkpoints.py), so their CPU does not
+        compete with the traced node while it runs. Holds nest."""
+        if self._db.checkpoints is not None:
+            self._db.checkpoints.hold()
+
+    def release_checkpoints(self) -> None:
+        """The capture has stored its last batch: the checkpoint that came due meanwhile runs."""
+        if self._db.checkpoints is not None:
+            self._db.checkpoints.release()
+
     # -- python-side events ------------------------------------------------------------------
     def add_gap(self, node_id: int, *, ts: int, count: int, reason: str, detail: str | None = None) -> int:
         """Record a gap detected on the Python side (e.g. the node was lost): ``count`` events
