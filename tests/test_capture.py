@@ -356,8 +356,9 @@ async def test_a_full_store_ends_the_capture_and_the_agent_cleans_up(erl_node_mo
             if s.stored > 0:
                 break
             await asyncio.sleep(0.05)
-        pages = store.db.conn.execute("PRAGMA page_count").fetchone()[0]
-        store.db.conn.execute(f"PRAGMA max_page_count = {pages + 2}")  # a real SQLITE_FULL
+        with store.db.lock:   # the write thread shares the connection: not between its statements
+            pages = store.db.conn.execute("PRAGMA page_count").fetchone()[0]
+            store.db.conn.execute(f"PRAGMA max_page_count = {pages + 2}")  # a real SQLITE_FULL
         result = await s.wait(60)
         assert result.end_reason == "store_error" and "refused" in result.detail
         kept = result.stats.stored
@@ -370,6 +371,7 @@ async def test_a_full_store_ends_the_capture_and_the_agent_cleans_up(erl_node_mo
         assert flags == (A("flags"), [])
         assert await conn.rpc("erlang", "trace_info", [(A("es_storm"), A("f"), 1), A("traced")]) == (A("traced"), False)
     finally:
-        store.db.conn.execute("PRAGMA max_page_count = 1073741823")
+        with store.db.lock:
+            store.db.conn.execute("PRAGMA max_page_count = 1073741823")
         await node.close()
     assert store.recording(result.recording_id).stats.event_count == kept
