@@ -1,6 +1,7 @@
 """Configuration and option reads that fall back to their default, diagnosed end to end
 (tests/fixtures/config_apps): an application setting read under a shorter name, a string key
-where the settings have atoms, an option read one level above where it sits — named at the
+where the settings have atoms, an option read one level above where it sits, a setting fetched
+from a near application name — named at the
 function that made the read, not where the default's effect shows. Each app runs as a real
 node; the report must cite only recorded events. Its twin (the read fixed) runs too: no root
 cause, and no such fact naming the culprit."""

@@ -124,8 +124,8 @@ def _same_kind(a: Any, b: Any) -> bool:
         if isinstance(v, (int, float)):
             return "number"
         return type(v).__name__
-    if isinstance(a, Atom) and a.name == "nil" or isinstance(b, Atom) and b.name == "nil":
-        return True
+    if a is None or b is None or isinstance(a, Atom) and a.name == "nil" or isinstance(b, Atom) and b.name == "nil":
+        return True  # no default given (fetch_env/2) or nil: any kind
     return kind(a) == kind(b)
 
 
@@ -191,7 +191,7 @@ def _fell_back(c: Call) -> tuple[Any, Any] | None:
         return None
     spec = READS[mfa]
     if spec is None:  # fetch_env/2
-        return (c.args[1], Atom("error")) if isinstance(c.value, Atom) and c.value.name == "error" else None
+        return (c.args[1], None) if isinstance(c.value, Atom) and c.value.name == "error" else None
     default = c.args[spec]
     return (c.args[1], default) if c.value == default else None
 
@@ -305,19 +305,20 @@ def config_defaults(view: RecordingView, book: FactBook, envs: dict[str, list[tu
     for c, reader, key, default, found in hits[:MAX_FACTS]:
         shown_key, held, how = found[0]
         read = f"{mod_name(c.module)}.{c.function}({', '.join(fmt(a, 40) for a in c.args)})"
+        default_text = ":error" if default is None else fmt(default, 30)
         where = f"the application :{_app_name(c.args[0])}'s configuration" if c.module == "Elixir.Application" \
             else "the options it read from"
         held_text = fmt(held, 40)
         book.add(Finding(
             detector="config_default",
-            title=f"{reader.mfa} reads {fmt(key, 40)} and gets the default {fmt(default, 30)}; {shown_key} holds {held_text}",
-            summary=(f"{reader.mfa} called {read}, which returned the default {fmt(default, 40)}: there is no key "
+            title=f"{reader.mfa} reads {fmt(key, 40)} and gets the default {default_text}; {shown_key} holds {held_text}",
+            summary=(f"{reader.mfa} called {read}, which returned {default_text}: there is no key "
                      f"{fmt(key, 40)}. {where[0].upper() + where[1:]} holds {shown_key} = {held_text} — {how}. "
                      f"The value configured is never used; the default is, silently."),
             severity="high", confidence=0.8,
-            culprit=culprit_of(view, reader, f"reads {fmt(key, 30)} (default {fmt(default, 20)}); {shown_key} is configured"),
+            culprit=culprit_of(view, reader, f"reads {fmt(key, 30)} (got {default_text}); {shown_key} is configured"),
             evidence=[view.call_evidence(c, f"{read}"),
-                      view.end_evidence(c, f"returned the default {fmt(default, 40)}"),
+                      view.end_evidence(c, f"returned {default_text}"),
                       view.call_evidence(reader, f"{reader.mfa}: the function that reads it")],
             signatures=["data:config_default"],
             fix_hint=(f"Read the key the configuration holds ({shown_key}) — same name, same type (atom or string), "
