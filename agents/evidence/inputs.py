@@ -96,10 +96,9 @@ def origins_from_inputs(view: RecordingView, book: FactBook, values: list[Stated
         inside = {p.call_id for s, _ in hits for p in _parents(s.call)}
         hits = [h for h in hits if h[0].call.call_id not in inside]   # the deepest: its callers pass it on
         s, given = min(hits, key=lambda h: (h[0].call.ts, h[0].call.call_id))
-        adder = s.call
         summed = summed_from(s, v, calls) if how == "small" else None
         if summed:
-            s = summed[0]
+            s, adder = summed[0], summed[2]
         c = s.call
         names = ", ".join(o.text for o in given[:4])
         if summed:

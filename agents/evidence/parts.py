@@ -26,7 +26,7 @@ def _number(value: object) -> Decimal | None:
     return Decimal(value) if isinstance(value, int) else Decimal(repr(value))
 
 
-def summed_from(producer, v: StatedValue, calls: list) -> tuple[object, int] | None:
+def summed_from(producer, v: StatedValue, calls: list) -> tuple[object, int, object] | None:
     """For a number: the function whose returns ``producer`` only added up — two or more calls of
     one application function made inside it (through anonymous functions at most: an
     ``Enum.map``), each returning a number its arguments do not hold, which sum to the value.
@@ -58,5 +58,5 @@ def summed_from(producer, v: StatedValue, calls: list) -> tuple[object, int] | N
     for key in sorted(parts):
         rows = parts[key]
         if len(rows) >= 2 and abs(sum(n for _s, n in rows) - total) <= Decimal("0.005") * max(1, abs(total)) / 100:
-            return rows[0][0], len(rows)
+            return rows[0][0], len(rows), top
     return None

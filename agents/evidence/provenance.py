@@ -165,7 +165,7 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
             continue
         first = _made_part(first, v, calls)
         summed = summed_from(first, v, calls)
-        adder = first.call if summed else None
+        adder = summed[2] if summed else None
         if summed:
             first = summed[0]
         c = first.call
