@@ -7,7 +7,9 @@ the sum is rarely what went wrong: the parts it added were (a tax rate in percen
 fraction, a conversion with the wrong divisor, a rounding applied per line). :func:`summed_from`
 names the function whose returns were added: two or more calls of one application function made
 inside the adder (directly or through anonymous functions), each returning a number its
-arguments do not hold, summing to the adder's result. Pure: only the recorded calls it is given.
+arguments do not hold, summing to the adder's result. Two calls with the same arguments among them
+are a part counted twice — the adder's mistake (or its input's), not the part's: then nothing is
+named. Pure: only the recorded calls it is given.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def summed_from(producer, v: StatedValue, calls: list) -> tuple[object, int, obj
     while top.function.startswith("-") and top.parent is not None and _number(top.parent.value) == total:
         top = top.parent   # the last step of an Enum.reduce returned the total: its function added it up
     pid, pid_call = top.pid, top.call_id
-    parts: dict[tuple, list[tuple[_Seen, Decimal]]] = {}
+    parts: dict[tuple, list[tuple[object, Decimal]]] = {}
     for s in calls:
         c = s.call
         if c.pid != pid or c.ts < top.ts or c.function.startswith("-"):
@@ -57,6 +59,8 @@ def summed_from(producer, v: StatedValue, calls: list) -> tuple[object, int, obj
         parts.setdefault((c.module, c.function, c.arity), []).append((s, n))
     for key in sorted(parts):
         rows = parts[key]
+        if len({repr(s.call.args) for s, _n in rows}) < len(rows):
+            continue   # one part computed twice: a part counted twice is the adder's (or its input's) mistake
         if len(rows) >= 2 and abs(sum(n for _s, n in rows) - total) <= Decimal("0.005") * max(1, abs(total)) / 100:
             return rows[0][0], len(rows), top
     return None
