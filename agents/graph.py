@@ -42,6 +42,7 @@ from .capture import NODE_FAILURES, node_failure_text, run_capture
 from .context import DiagnosisContext
 from .decide import apply_decision, read_decision
 from .evidence import CodeEvidence, build_facts, trigger
+from .evidence import config as config_evidence
 from .evidence.pitfalls import code_evidence, encoder_similarity
 from .evidence.nodes import unrecorded_calls
 from .findings import KnowledgeRef, Report
@@ -121,6 +122,7 @@ async def analyze_sources(state: DiagnosisState, runtime: Runtime[DiagnosisConte
         "candidates": [{"spec": c.spec, "module": c.module, "score": c.score, "reasons": list(c.reasons)}
                        for c in cands],
         "tail_loops": analysis.tail_loops(),
+        "option_keys": analysis.option_keys(),
         "source_summary": {
             "files": analysis.files, "lines": analysis.lines,
             "flags": [{"kind": str(f.kind), "message": f.message} for f in analysis.flags][:20],
@@ -166,7 +168,7 @@ async def plan(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> dic
     p = planner.plan(state.symptom, sv, signatures=state.signatures,
                      candidates=state.candidates, focus=state.focus,
                      seconds=state.seconds, max_events=runtime.context.max_events, needs=state.needs,
-                     tail_loops=state.tail_loops)
+                     tail_loops=state.tail_loops, option_keys=state.option_keys)
     if state.round > 1:
         p.reasons.insert(0, f"round {state.round}: " + (state.rounds[-1].get("next", "") if state.rounds else ""))
     return {"plan": p}
@@ -215,7 +217,7 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
     rec = ctx.store.recording(state.recording_id)
     view = RecordingView.from_recording(rec)
     book = build_facts(view, state.symptom, code=_code_evidence(state, ctx), earlier_triggers=state.trigger_runs,
-                       trigger_expr=state.trigger)
+                       trigger_expr=state.trigger, config_env=await _config_env(ctx, view))
     kb, sym = None, {}
     if ctx.use_knowledge:
         retriever = retriever_for(ctx)
@@ -232,6 +234,15 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
             "trigger_runs": state.trigger_runs + [trigger.runs(view, book, state.trigger)],
             "recorded_nodes": [view.nodes[k] for k in sorted(view.nodes)] if view.multi_node else [],
             "unrecorded": [list(x) for x in unrecorded_calls(view)]}
+
+
+async def _config_env(ctx: DiagnosisContext, view: RecordingView) -> dict:
+    """The live environment of the applications whose recorded reads fell back to their
+    default (none: no live call). A node that cannot answer costs only these facts."""
+    try:
+        return await config_evidence.live_envs(ctx.conn, view)
+    except Exception:
+        return {}
 
 
 def _code_evidence(state: DiagnosisState, ctx: DiagnosisContext) -> CodeEvidence | None:

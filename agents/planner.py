@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .evidence.config import SPECS as CONFIG_READ_SPECS, option_read_specs
 from .evidence.stated import stated_values
 from .findings import Plan, PlannedSpec
 
@@ -124,7 +125,7 @@ def _loops_by_module(tail_loops: list[str] | None) -> dict[str, list[str]]:
 def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
          candidates: list | None = None, focus: list[str] | None = None,
          seconds: float = 5.0, max_events: int = 50_000, needs: list[str] | None = None,
-         tail_loops: list[str] | None = None) -> Plan:
+         tail_loops: list[str] | None = None, option_keys: list[list[str]] | None = None) -> Plan:
     """A capture plan for ``symptom`` on the surveyed node. ``needs`` are what the leading
     hypotheses' knowledge signatures say to record (``knowledge.kb.RECORD_NEEDS``).
     ``tail_loops`` are the functions the source analysis found looping through tail calls
@@ -194,6 +195,12 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
     for spec in ("Application.put_env/3", "Application.put_env/4", ":persistent_term.put/2"):
         specs.append(PlannedSpec(spec=f"{spec} :: return",
                                  why="runtime configuration writes: the value a key was set to, against what its readers return"))
+    # configuration and option reads with a default, with what they returned: a read that fell back
+    # to its default while a near name holds the value (evidence/config.py); bounded by the
+    # capture's limits like every spec
+    for spec in CONFIG_READ_SPECS + option_read_specs(option_keys):
+        specs.append(PlannedSpec(spec=f"{spec} :: return",
+                                 why="configuration and option reads with a default: which key was asked, and whether the default came back"))
     # a UTC timestamp shifted into local time: the offset the application works with (only when
     # the symptom speaks of days or times: time arithmetic can be frequent)
     if _CALENDAR.search(symptom):

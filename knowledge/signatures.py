@@ -128,6 +128,7 @@ VOCABULARY: dict[str, str] = {
     "data:value_altered": "a value the symptom names among the failing cases goes into a function as written and comes out only with information lost (leading zeros, accents, cut short)",
     "data:spelled_apart": "a function given a failing case's text returned two spellings of it that differ only in case, accents, Unicode form or spacing",
     "data:served_for_other_request": "a callback answers a request with a value from its state that it computed and stored for a different request",
+    "data:config_default": "a configuration or option read returned its default while the configuration holds the value under a near name (atom/string, spelling, qualifier, nesting, application)",
     "data:option_ignored": "a function given an option returns that key with the value it uses when no option is given (the defaults win)",
     "data:nested_keys_lost": "a function given a record and a change to one nested map returns the nested map replaced by the change (its other keys lost)",
     "data:half_rounded_down": "a function rounding an integer amount times a float factor to the nearest unit returns the lower unit where the exact product ends in .5 (float money)",

@@ -4,7 +4,8 @@ CSV cell in a `sort_by` — named where the text should have become a number, no
 compared; wrong values the symptom states only as a common number (`0%`) or as a magnitude the
 program held with the other sign (`6 days` late, `-6`), named at the helper given the inputs the
 symptom states; records lost to a key that is not unique (`Map.new` by SKU, `uniq_by` a surname),
-named at the call that kept one per key. Each app runs as a real node; the report must cite only recorded events. Its
+named at the call that kept one per key. A total that only adds wrong parts (a tax per line, hours per
+entry) is named at the function that made the parts, not at the sum. Each app runs as a real node; the report must cite only recorded events. Its
 twin (the same app with the culprit fixed) runs too: no root cause, and no such fact naming the
 culprit."""
 

@@ -2,7 +2,8 @@
 
 The user reads a distance the app rounded for display (``286.68 km``) and a badge given for it
 (``"ultra"``). The function that computed the distance returned the unrounded float
-(``286.68240009…``): it still is where the stated number came out, and the badge — computed by
+(``286.68240009…``) as the sum of the steps ``segment_km/2`` returned, each already wrong: that
+function is where the stated number came out, and the badge — computed by
 a process that was given that distance — is its effect, not a first cause of its own. The twin:
 the distance is right (the user says so) and the badge process alone gets it wrong — the badge
 stays the first cause."""
@@ -81,7 +82,9 @@ async def test_a_badge_given_for_a_wrong_distance_is_the_distances_effect(tmp_pa
     origins = {book.meta[f.id]["value"]: f for f in book.of_kind("value_origin")}
     assert shown in origins and "ultra" in origins, [f.title for f in book.facts]
     dist_fact = origins[shown]
-    assert (dist_fact.culprit.module, dist_fact.culprit.function) == ("Club.Geo", "distance_km/1"), dist_fact.title
+    # distance_km/1 only adds up the steps segment_km/2 returned, each already 57 times too long:
+    # the value is named where the wrong factor is (agents/evidence/parts.py)
+    assert (dist_fact.culprit.module, dist_fact.culprit.function) == ("Club.Geo", "segment_km/2"), dist_fact.title
     assert origins["ultra"].caused_by == dist_fact.id, [(f.id, f.caused_by) for f in book.facts]
     assert report.root_cause is not None and report.root_cause.culprit.module == "Club.Geo"
 

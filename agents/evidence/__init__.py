@@ -39,7 +39,8 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   :mod:`.variants` — a message dropped where its sibling with another nested tag is handled;
   :mod:`.counters` — a counter never set back when its episode ends; :mod:`.demand` — a demand
   zeroed when only part of it was used; :mod:`.transforms` — options, nested keys and records
-  lost between a call's arguments and its result; :mod:`.rounding` — exact halves of float
+  lost between a call's arguments and its result; :mod:`.config` — a configuration or option read
+  that fell back to its default while a near name holds the value; :mod:`.rounding` — exact halves of float
   money rounded down; :mod:`.lazy` — lazy streams returned and never run;
   :mod:`.byteorder` — integers decoded from binaries in the wrong byte order; :mod:`.mixed` — numbers
   written as text compared with numbers (term order), blamed where the text was not converted;
@@ -74,7 +75,7 @@ from __future__ import annotations
 
 from ..view import RecordingView
 from . import diag_flow
-from . import (addresses, bounces, bursts, byteorder, caught, collapsed, compensation, constant, counters, data, demand, deliveries, dropped,
+from . import (addresses, bounces, bursts, byteorder, caught, collapsed, compensation, config, constant, counters, data, demand, deliveries, dropped,
                expected, failures, growth, ignored, lazy, leases, locks, misdirected, mixed, monitors, nodes, ordering, overlaps, rekeyed, paging,
                pitfalls, postponed, produced, provenance, ranking, rates, readiness, received, receives, replies,
                resources, rounding, shutdown, signals, stale, statem, sums, supervision, timeouts, transforms, trigger, values,
@@ -137,14 +138,17 @@ def _link_lost_to_crash(view: RecordingView, book: FactBook) -> None:
 
 
 def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | None = None,
-                earlier_triggers: list[dict] | None = None, trigger_expr: str | None = None) -> FactBook:
+                earlier_triggers: list[dict] | None = None, trigger_expr: str | None = None,
+                config_env: dict | None = None) -> FactBook:
     """Every analysis over ``view``, then the links between their facts. An analysis that fails
     on an unusual recording is skipped and named in ``book.errors``: the others still count.
     ``symptom`` (the user's words) lets :mod:`.provenance` follow the values it states;
     ``code``: the sources' pitfall hits and the symptom, for the ``code_pitfall`` facts;
     ``earlier_triggers``: what the trigger did in the diagnosis's earlier rounds
     (:func:`.trigger.runs`), for a failure of the trigger new in this round; ``trigger_expr``:
-    the trigger expression (the functions it names are the reproduction's code, not the app's)."""
+    the trigger expression (the functions it names are the reproduction's code, not the app's);
+    ``config_env``: the live environment of the applications whose recorded reads fell back to
+    their default (:func:`.config.live_envs`), for the ``config_default`` facts."""
     book = FactBook()
     steps = [
         failures.exceptions, lambda v, b: trigger.trigger_failures(v, b, earlier_triggers, trigger_expr), replies.deferred_replies,
@@ -168,7 +172,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         stale.stale_reads, zones.utc_dates, paging.page_skips,
         shutdown.terminate_skipped, shutdown.terminate_cut, produced.reasons_produced, variants.unhandled_variants,
         counters.counters_not_reset, demand.demand_lost,
-        transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, mixed.mixed_type_compares,
+        lambda v, b: config.config_defaults(v, b, config_env), transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, mixed.mixed_type_compares,
         rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders,
         *provenance.analyses(symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom),
         compensation.partial_failures,

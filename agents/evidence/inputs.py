@@ -30,6 +30,7 @@ from ..findings import Finding
 from ..view import RecordingView, fmt
 from .book import FactBook
 from .common import culprit_of
+from .parts import summed_from
 from .stated import StatedValue
 from .valuematch import held, significant
 
@@ -95,9 +96,17 @@ def origins_from_inputs(view: RecordingView, book: FactBook, values: list[Stated
         inside = {p.call_id for s, _ in hits for p in _parents(s.call)}
         hits = [h for h in hits if h[0].call.call_id not in inside]   # the deepest: its callers pass it on
         s, given = min(hits, key=lambda h: (h[0].call.ts, h[0].call.call_id))
+        summed = summed_from(s, v, calls) if how == "small" else None
+        if summed:
+            s, adder = summed[0], summed[2]
         c = s.call
         names = ", ".join(o.text for o in given[:4])
-        if how == "small":
+        if summed:
+            title = f"{c.mfa} made the parts {adder.mfa} added up to {fmt(adder.value, 20)}: the {v.text} the symptom shows"
+            why = (f"The symptom says {v.text} came out; {adder.mfa}, given the inputs the symptom also states ({names}), "
+                   f"returned it as the sum of {summed[1]} calls of {c.mfa}, each returning a number its arguments do "
+                   f"not hold: the parts were wrong before they were added (a conversion, a rate, a rounding).")
+        elif how == "small":
             title = f"{c.mfa} returned {fmt(c.value, 20)} from {names}: the {v.text} the symptom shows"
             why = (f"The symptom says {v.text} came out; that value is too common to follow alone, but {c.mfa} was "
                    f"given the inputs the symptom also states ({names}) and returned it while its arguments do not "

@@ -25,6 +25,7 @@ from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
 from .inputs import origins_from_inputs
+from .parts import summed_from
 from .repeats import claims_duplicates, repeated_values
 from .common import ancestors as _ancestors, app_returns, culprit_of, message_senders
 from .stated import MEASURES, StatedValue, stated_values
@@ -101,7 +102,7 @@ def _grown(v: StatedValue, s: _Seen) -> bool:
     """A count reached by adding to a shorter list the call was given (an accumulation: a store
     that received n items in batches), not made here by a filter, a query or a split."""
     if v.number is None or v.kind not in ("count", "number") or v.number != v.number.to_integral_value() \
-            or v.unit in MEASURES:
+            or v.unit in MEASURES or "." in v.text:
         return False   # a number with decimals, or a measurement (180 degrees), is no count of anything
     return any(0 < n < v.number for n in s.args.lengths)
 
@@ -163,20 +164,30 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
                 n += 1
             continue
         first = _made_part(first, v, calls)
+        summed = summed_from(first, v, calls)
+        adder = summed[2] if summed else None
+        if summed:
+            first = summed[0]
         c = first.call
         same = [h for h in hits if (h.call.module, h.call.function, h.call.arity) == (c.module, c.function, c.arity)]
         same = same or [first]
         conf = 0.72 if v.role == "seen" else 0.35
         fact = book.add(Finding(
             detector="value_origin",
-            title=f"{c.mfa} is where {v.text} first came out",
-            summary=(f"The symptom states {v.describe()}. The first recorded call whose result holds it while its "
-                     f"arguments{' and the state it was given' if first.state is not None else ''} do not is "
-                     f"{c.mfa}({fmt(c.args, 80)}) → {fmt(c.value, 80)}; the functions that called it only passed the "
-                     f"value on ({len(same)} such call(s) of {c.mfa})."),
+            title=(f"{c.mfa} made the parts {adder.mfa} added up to {v.text}" if adder is not None
+                   else f"{c.mfa} is where {v.text} first came out"),
+            summary=(f"The symptom states {v.describe()}. " + (
+                f"{adder.mfa} returned it ({fmt(adder.value, 40)}) as the sum of {summed[1]} calls of {c.mfa}, "
+                f"each returning a number its arguments do not hold ({c.mfa}({fmt(c.args, 60)}) → {fmt(c.value, 40)}): "
+                f"the parts were wrong before they were added." if adder is not None and summed else
+                f"The first recorded call whose result holds it while its "
+                f"arguments{' and the state it was given' if first.state is not None else ''} do not is "
+                f"{c.mfa}({fmt(c.args, 80)}) → {fmt(c.value, 80)}; the functions that called it only passed the "
+                f"value on ({len(same)} such call(s) of {c.mfa}).")),
             severity="high", confidence=conf, culprit=culprit_of(view, c, v.text),
             evidence=[view.call_evidence(h.call, f"{h.call.mfa}({fmt(h.call.args, 60)})") for h in same[:2]]
-            + [view.end_evidence(c, f"returned {fmt(c.value, 80)}, which holds {v.text}")],
+            + [view.end_evidence(adder if adder is not None else c,
+                                 f"returned {fmt((adder or c).value, 80)}, which holds {v.text}")],
             signatures=["data:value_origin"],
             fix_hint=(f"Check how {c.mfa} computes its result from its arguments: the value the user sees wrong is "
                       "made here, not in the functions that pass it on.")),

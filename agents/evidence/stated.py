@@ -82,7 +82,8 @@ _UNIT_AFTER = re.compile(r"^\s*(?:([A-Z]{3})\b|(€|\$|£|¥)|(euros?|dollars?|p
                          r"|([a-zA-Z][a-zA-Z-]{1,20}))")
 _UNIT_BEFORE = re.compile(r"(?:\b([A-Z]{3})|(€|\$|£|¥))\s*$")
 _NOT_NOUNS = frozenset(("and", "or", "of", "to", "at", "in", "on", "for", "is", "are", "was", "were", "be", "been",
-                        "has", "have", "had", "with", "from", "by", "as", "than", "but", "the", "a", "an", "per"))
+                        "has", "have", "had", "with", "from", "by", "as", "than", "but", "the", "a", "an", "per",
+                        "instead", "not", "rather", "when", "while", "after", "before", "so", "yet"))
 _COUNT_LABEL = re.compile(r"([a-zA-Z][a-zA-Z_-]{1,24})\s*[:=]\s*$")
 _WORDNUM = re.compile(r"\b(" + "|".join(sorted(_WORD_NUMBERS, key=len, reverse=True)) + r")\s+([a-zA-Z][a-zA-Z-]{2,20})\b", re.I)
 
@@ -235,10 +236,11 @@ def stated_values(symptom: str) -> list[StatedValue]:
         if cur:
             major = num / 100 if cur == "cent" else num
             add(a, b, StatedValue(m.group(0).strip(), "money", role, major, cur))
-        elif label and num == num.to_integral_value():
+        elif label and num == num.to_integral_value() and "." not in m.group(1):
             add(a, b, StatedValue(f"{label.group(1).strip()}: {m.group(1)}", "count", role, num,
                                   label.group(1).strip().lower()))
-        elif word and num == num.to_integral_value() and word not in _NOT_NOUNS and word not in MEASURES:
+        elif word and num == num.to_integral_value() and "." not in m.group(1) and word not in _NOT_NOUNS \
+                and word not in MEASURES:   # a count is written without decimals: "420.00" is an amount
             add(a, b, StatedValue(f"{m.group(1)} {word}", "count", role, num, word))
         else:
             add(a, b, StatedValue(m.group(1), "number", role, num, word))

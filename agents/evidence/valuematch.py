@@ -177,7 +177,8 @@ def occurs(v: StatedValue, d: Digest, *, lengths: bool = True) -> bool:
     nums = _numbers(v)
     measure = v.kind == "number" and v.unit in MEASURES   # "180 degrees": a field's value, int or float
     if v.kind == "count" or (v.kind == "number" and v.unit != "%" and not measure and v.number is not None
-                             and v.number == v.number.to_integral_value()):
+                             and v.number == v.number.to_integral_value() and "." not in v.text):
+        # (a number written with decimals — "420.00" — is an amount, matched as a number below)
         n = int(v.number) if v.number is not None else None
         # a count is a number of things: a list of that length, or a result that is that number
         # (an integer deep inside a struct — a version's minor — is not a count)

@@ -54,6 +54,7 @@ class _Collector:
         f.wrappers.extend(result.facts.wrappers)
         f.spawns.extend(result.facts.spawns)
         f.config_reads.extend(result.facts.config_reads)
+        f.option_reads.extend(result.facts.option_reads)
         f.literal_calls.extend(result.facts.literal_calls)
 
     def finish(self, root: str) -> SourceAnalysis:
@@ -71,7 +72,7 @@ class _Collector:
         modules = [dataclasses.replace(m, registered_names=tuple(names.names_of.get(m.name, ())))
                    if m.name in names.names_of else m for m in self.modules]
         graph = InteractionGraph(tuple(edges), tuple(topics), tuple(ets), tuple(fgraph.pairs()),
-                                 tuple(self.facts.spawns), tuple(self.facts.config_reads))
+                                 tuple(self.facts.spawns), tuple(self.facts.config_reads), tuple(self.facts.option_reads))
         return SourceAnalysis(root, tuple(modules), graph, tuple(flags), tuple(self.errors), self.files,
                               self.lines)
 

@@ -10,7 +10,7 @@ from tree_sitter import Node
 
 from .model import EtsAccess, Location, SupervisorInfo, TopicUse
 from .refs import Ref, Scope, module_name, ref_of, via_tuple
-from .syntax import arg_count, args_of, atom_text, int_literal, keyword, line_of, param_index, string_literal, text
+from .syntax import arg_count, args_of, atom_text, int_literal, keyword, line_of, operator, param_index, string_literal, text
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,20 @@ class TopicWrapper:
 
 
 @dataclass(frozen=True, slots=True)
+class OptionRead:
+    """`Keyword.get(opts, :key, default)` / `Map.get(cfg, "key", default)` (piped too) with a
+    literal key: the key a function reads with a default, as written."""
+
+    target: str  # "Keyword" | "Map"
+    key: str     # the key's text: `:timeout` for an atom, `timeout` for a string
+    kind: str    # "atom" | "string"
+    module: str
+    function: str | None
+    file: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
 class LiteralCall:
     """A call with string-literal arguments, kept so that calls to topic wrappers defined in
     other files can be resolved once every file has been read."""
@@ -102,6 +116,7 @@ class FileFacts:
     registries: dict[str, str] = field(default_factory=dict)  # registry name -> keys
     spawns: list[Location] = field(default_factory=list)  # where processes are started
     config_reads: list[Location] = field(default_factory=list)  # Application.get_env & co.
+    option_reads: list[OptionRead] = field(default_factory=list)  # Keyword.get/3, Map.get/3 with a literal key
     wrappers: list[TopicWrapper] = field(default_factory=list)
     literal_calls: list[LiteralCall] = field(default_factory=list)
 
@@ -224,6 +239,10 @@ def interpret_remote(call: Node, target: str, fun: str, scope: Scope, mod: Modul
         out.spawns.append(Location(file, line_of(call), mod.name, function))
     elif target == "Application" and fun in CONFIG_READS:
         out.config_reads.append(Location(file, line_of(call), mod.name, function))
+    elif target in ("Keyword", "Map") and fun == "get":
+        read = option_read(call, target, mod, function, file)
+        if read is not None:
+            out.option_reads.append(read)
     if target not in INTERESTING_TARGETS and not target.endswith(".Endpoint"):
         return
     args = args_of(call)
@@ -364,6 +383,28 @@ def note_via_helper(tuple_node: Node, scope: Scope, mod: ModuleFacts, function_n
     via = via_tuple(tuple_node, scope)
     if via is not None:
         mod.via_helpers.setdefault(function_name, via.value)
+
+
+def option_read(call: Node, target: str, mod: ModuleFacts, function: str | None, file: str) -> OptionRead | None:
+    """An :class:`OptionRead` for `target.get(container, key, default)` — or
+    `container |> target.get(key, default)` — whose key is an atom or string literal."""
+    args = args_of(call)
+    parent = call.parent
+    right = parent.child_by_field_name("right") if parent is not None and parent.type == "binary_operator" else None
+    piped = right is not None and right.start_byte == call.start_byte and operator(parent) == "|>"
+    if len(args) == 3 and not piped:
+        key = args[1]
+    elif len(args) == 2 and piped:
+        key = args[0]
+    else:
+        return None
+    atom = atom_text(key)
+    if atom is not None and not atom.startswith(':"'):
+        return OptionRead(target, atom, "atom", mod.name, function, file, line_of(call))
+    lit = string_literal(key)
+    if lit is not None and "*" not in lit:
+        return OptionRead(target, lit, "string", mod.name, function, file, line_of(call))
+    return None
 
 
 def literal_call(call: Node, target: str, name: str, mod: ModuleFacts, function: str | None, file: str

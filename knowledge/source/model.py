@@ -177,6 +177,7 @@ class InteractionGraph:
     function_calls: tuple[tuple[str, str], ...] = ()  # ("Mod.f/1", "Other.g/2") static calls
     spawns: tuple[Location, ...] = ()  # spawn/1, Task.start, DynamicSupervisor.start_child, ...
     config_reads: tuple[Location, ...] = ()  # Application.get_env/fetch_env!/compile_env ...
+    option_reads: tuple = ()  # facts.OptionRead: Keyword.get/3, Map.get/3 with a literal key
 
     @property
     def ets_tables(self) -> dict[str, tuple[EtsAccess, ...]]:
@@ -223,6 +224,12 @@ class SourceAnalysis:
 
     def flags_of(self, kind: FlagKind) -> list[Flag]:
         return [f for f in self.flags if f.kind == kind]
+
+    def option_keys(self, limit: int = 12) -> list[list[str]]:
+        """The literal keys the application reads with a default through ``Keyword.get/3`` /
+        ``Map.get/3``, as ``[target, key text, "atom" | "string"]``, each once, the first ``limit``."""
+        out = list(dict.fromkeys((r.target, r.key, r.kind) for r in self.graph.option_reads))
+        return [list(x) for x in out[:limit]]
 
     def tail_loops(self) -> list[str]:
         """Every tail-recursive function as ``Module.fun/arity`` (a spec's function form)."""
