@@ -101,6 +101,7 @@ VOCABULARY: dict[str, str] = {
     "state:growing": "the state's size increases with every callback and never shrinks",
     "state:large": "the state term is large (truncated in state events, expensive to copy)",
     "state:value_overwritten": "a callback writes a field that another callback wrote just before, losing the first value",
+    "state:check_then_act": "a client reads a value from a server in one call and writes what it decided in a second call, while another client's write of the same key lands between the two",
     "data:type_mismatch": "the same argument arrives as an integer from some callers and as a numeric string from others",
     "data:invalid_utf8": "a function given valid UTF-8 text returns a binary that is not valid UTF-8 (cut by bytes)",
     "data:parse_lossy": "a number written with group separators is parsed as its first digits only (the rest ignored)",
