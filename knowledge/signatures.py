@@ -128,6 +128,7 @@ VOCABULARY: dict[str, str] = {
     "data:diverges_on_failing": "the deepest function that handled both the cases the symptom calls wrong and those it calls right, with inputs of one shape, answers them with results of different shapes",
     "data:value_altered": "a value the symptom names among the failing cases goes into a function as written and comes out only with information lost (leading zeros, accents, cut short)",
     "data:spelled_apart": "a function given a failing case's text returned two spellings of it that differ only in case, accents, Unicode form or spacing",
+    "data:reply_for_other_caller": "a caller of a server gets an answer made for another concurrent caller's request (it names that request's values, or is what was computed for it)",
     "data:served_for_other_request": "a callback answers a request with a value from its state that it computed and stored for a different request",
     "data:option_ignored": "a function given an option returns that key with the value it uses when no option is given (the defaults win)",
     "data:nested_keys_lost": "a function given a record and a change to one nested map returns the nested map replaced by the change (its other keys lost)",

@@ -15,7 +15,7 @@ import pytest
 from support.diagnose_once import diagnose_once
 
 APPS = Path(__file__).parent / "fixtures" / "race_apps"
-KINDS = ("check_then_act",)
+KINDS = ("check_then_act", "reply_swapped")
 
 
 def _app(name: str) -> tuple[str, dict]:
@@ -39,6 +39,10 @@ def _shown(book) -> list:
     ("seat_booking", "check_then_act", '"A12"'),
     # an Agent.get then an Agent.update with the count read: concurrent votes are lost
     ("vote_tally", "check_then_act", ":yes"),
+    # froms queued in arrival order, answered from the head as lookups finish out of order
+    ("route_lookup", "reply_swapped", ":route_done"),
+    # a batch rendered in completion order, zipped with its callers in arrival order
+    ("label_printer", "reply_swapped", ":flush"),
 ])
 async def test_a_race_between_concurrent_clients_blames_the_function_that_made_it(tmp_path: Path, kb_index_dir,
                                                                                   name: str, kind: str, detail: str):
@@ -54,7 +58,7 @@ async def test_a_race_between_concurrent_clients_blames_the_function_that_made_i
     assert (report.root_cause.culprit.module, report.root_cause.culprit.function) == want
 
 
-@pytest.mark.parametrize("name", ["seat_booking_fixed", "vote_tally_fixed"])
+@pytest.mark.parametrize("name", ["seat_booking_fixed", "vote_tally_fixed", "route_lookup_fixed", "label_printer_fixed"])
 async def test_clients_of_a_server_that_is_atomic_and_pairs_its_answers_leave_no_fact(tmp_path: Path, kb_index_dir, name: str):
     _, book, _ = await _diagnose(tmp_path, kb_index_dir, name)
     assert not book.of_kind(*KINDS), _shown(book)

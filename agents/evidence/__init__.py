@@ -75,7 +75,7 @@ from __future__ import annotations
 from ..view import RecordingView
 from . import diag_flow
 from . import (addresses, bounces, bursts, byteorder, caught, collapsed, compensation, constant, counters, data, demand, deliveries, dropped,
-               expected, failures, growth, ignored, lazy, leases, locks, misdirected, mixed, races, monitors, nodes, ordering, overlaps, rekeyed, paging,
+               expected, failures, growth, ignored, lazy, leases, locks, misdirected, mixed, races, swapped, monitors, nodes, ordering, overlaps, rekeyed, paging,
                pitfalls, postponed, produced, provenance, ranking, rates, readiness, received, receives, replies,
                resources, rounding, shutdown, signals, stale, statem, sums, supervision, timeouts, transforms, trigger, values,
                variants, waits, zones)
@@ -148,7 +148,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
     book = FactBook()
     steps = [
         failures.exceptions, lambda v, b: trigger.trigger_failures(v, b, earlier_triggers, trigger_expr), replies.deferred_replies,
-        misdirected.misdirected_replies, _detectors, races.check_then_act, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
+        misdirected.misdirected_replies, _detectors, races.check_then_act, swapped.swapped_replies, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
         received.bad_values_received,
         failures.exits, supervision.restarts, supervision.sibling_restarts, failures.ets_owners,
         supervision.not_restarted, dropped.references_dropped, failures.dead_sends, nodes.sends_to_gone_nodes, failures.lost_mailboxes,
