@@ -18,7 +18,7 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   vocabulary of culprits, message shapes, state pairs and senders); :mod:`.caught` — failures
   caught and turned into an ordinary value; :mod:`.received` — a crash on a value another process made
   and sent; :mod:`.locks` — a lock row its dead holder left behind; :mod:`.misdirected` — a call's answer, or
-  the caller's ``from`` it must be sent with, that went to a process other than the caller; :mod:`.leases` — locks and leases of a server taken in an order that closes a cycle, or never given back; :mod:`.postponed` — gen_statem events postponed in
+  the caller's ``from`` it must be sent with, that went to a process other than the caller; :mod:`.swapped` — deferred answers a caller got that were made for another concurrent request; :mod:`.races` — a client's read call and write call to one server with another client's write between them (check then act); both read calls through :mod:`.calls`; :mod:`.leases` — locks and leases of a server taken in an order that closes a cycle, or never given back; :mod:`.postponed` — gen_statem events postponed in
   a state the machine never leaves; :mod:`.signals` — ``exit(pid, :normal)`` sent to a process
   that ignores it; :mod:`.receives` — messages a receive inside a callback took from the
   behaviour loop and dropped; :mod:`.monitors` — a ``:DOWN`` for a process the watcher still
