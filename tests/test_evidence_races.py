@@ -39,10 +39,14 @@ def _shown(book) -> list:
     ("seat_booking", "check_then_act", '"A12"'),
     # an Agent.get then an Agent.update with the count read: concurrent votes are lost
     ("vote_tally", "check_then_act", ":yes"),
+    # a bare :balance read, then {:set, balance - amount}: no key to share, the whole value read
+    ("wallet_spend", "check_then_act", "30"),
     # froms queued in arrival order, answered from the head as lookups finish out of order
     ("route_lookup", "reply_swapped", ":route_done"),
     # a batch rendered in completion order, zipped with its callers in arrival order
     ("label_printer", "reply_swapped", ":flush"),
+    # a stack of froms, the newest answered with a bare number a lookup made for another product
+    ("price_desk", "reply_swapped", ":priced"),
 ])
 async def test_a_race_between_concurrent_clients_blames_the_function_that_made_it(tmp_path: Path, kb_index_dir,
                                                                                   name: str, kind: str, detail: str):

@@ -61,6 +61,8 @@ class ServedCall:
         s = self.step
         if s is not None and s.function != "handle_call" and len(s.args) > 1:
             return leaves(s.args[1:])
+        if isinstance(self.request, Atom):
+            return set()     # a bare atom is the request's name, not a value of it (:balance)
         head = self.request[1:] if isinstance(self.request, tuple) and self.request and isinstance(self.request[0], Atom) \
             else self.request
         return leaves(head)

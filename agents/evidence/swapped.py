@@ -66,6 +66,11 @@ def _made_for(view: RecordingView, group: list[ServedCall], owns: dict[str, set]
     return out
 
 
+def _in_caller(view: RecordingView, k: Call, c: ServedCall) -> bool:
+    p = view.proc(k.pid)
+    return p is not None and p.pid is not None and p.pid.removeprefix("#PID") == c.caller
+
+
 def _deferred(c: ServedCall) -> bool:
     """Whether ``c`` was answered later than by the callback that got its ``from``: a callback
     answering its own call (a ``{:reply, …}`` return, a reply sent while it runs) is paired with
@@ -104,10 +109,13 @@ def swapped_replies(view: RecordingView, book: FactBook) -> None:
             if hit is None:
                 if made is None:
                     made = _made_for(view, group, owns)
+                sent = c.reply_msg.send_ts
                 for core in _cores(c.reply):
-                    src = made.get(core, [])
+                    # made before the answer left, outside the caller (whose own call returns what it got)
+                    src = [(k, h) for k, h in made.get(core, []) if k.end_ts is not None and k.end_ts <= sent
+                           and not _in_caller(view, k, c)]
                     if src and all(h is not c for _k, h in src):
-                        hit = next((h for _k, h in src if h in others), None)
+                        hit = next((h for _k, h in src if any(h is o for o in others)), None)
                         if hit is not None:
                             how = f"is what {src[0][0].mfa} returned for"
                             break
