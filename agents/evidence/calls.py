@@ -39,6 +39,8 @@ class ServedCall:
     before: Any = None          # the server's state before and after (when recorded)
     after: Any = None
     changed: bool | None = None  # whether the call changed the server's state (None: unknown)
+    _keys: set | None = field(default=None, repr=False, compare=False)
+    _kind: tuple | None = field(default=None, repr=False, compare=False)
 
     @property
     def step(self) -> Call | None:
@@ -47,7 +49,12 @@ class ServedCall:
     @property
     def kind(self) -> tuple:
         """What kind of call it is: the callback and the request's shape, or the function the
-        server ran for it (an Agent's fun)."""
+        server ran for it (an Agent's fun) — computed once."""
+        if self._kind is None:
+            self._kind = self._own_kind()
+        return self._kind
+
+    def _own_kind(self) -> tuple:
         s = self.step
         if s is None:
             return ("?", message_shape(self.request))
@@ -57,7 +64,12 @@ class ServedCall:
 
     def keys(self) -> set:
         """The request's own values (a key, an id, a name): the leaves of the request — for a
-        function the server ran (an Agent's fun), its arguments after the state."""
+        function the server ran (an Agent's fun), its arguments after the state (computed once)."""
+        if self._keys is None:
+            self._keys = self._own_leaves()
+        return self._keys
+
+    def _own_leaves(self) -> set:
         s = self.step
         if s is not None and s.function != "handle_call" and len(s.args) > 1:
             return leaves(s.args[1:])
@@ -93,6 +105,14 @@ def leaves(term: Any) -> set:
             if abs(t) > 1:
                 out.add(("n", t))
     return out
+
+
+def same(a: Any, b: Any) -> bool:
+    """Whether two decoded terms are equal (compared as values: a large state is not printed)."""
+    try:
+        return a is b or bool(a == b)
+    except Exception:   # a term type without equality: compare what it prints as
+        return fmt(a, 4000) == fmt(b, 4000)
 
 
 def show_leaf(leaf: tuple) -> str:
@@ -162,7 +182,7 @@ def _attach_steps(view: RecordingView, calls: list[ServedCall], replies: dict[in
                     pair = pairs.get(k.call_id)
                     if pair is not None:
                         sc.before, sc.after = pair
-                        sc.changed = fmt(pair[0], 4000) != fmt(pair[1], 4000)
+                        sc.changed = not same(pair[0], pair[1])
         prev = None
         for m, sc in sorted(replies.get(server, []), key=lambda x: x[0].send_ts):
             if not sc.steps:
@@ -185,7 +205,7 @@ def _fun_step(sc: ServedCall, k: Call) -> None:
         sc.after, sc.changed = state, False
     elif isinstance(value, tuple) and len(value) == 2 and fmt(value[0], 4000) == fmt(sc.reply, 4000):
         sc.after = value[1]
-        sc.changed = fmt(value[1], 4000) != fmt(state, 4000)
+        sc.changed = not same(value[1], state)
     elif is_atom(sc.reply, "ok"):
         sc.after = value
-        sc.changed = fmt(value, 4000) != fmt(state, 4000)
+        sc.changed = not same(value, state)

@@ -16,6 +16,7 @@ detector's (``agents/detectors/lost_update.py``).
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 
 from ..findings import Finding
@@ -64,6 +65,8 @@ def _is_read(c: ServedCall, writers: set) -> bool:
 
 def _server_races(view: RecordingView, book: FactBook, server: int, its: list[ServedCall], writers: set) -> None:
     its = sorted(its, key=lambda c: c.step.ts)
+    writes = [o for o in its if o.changed and o.kind in writers]
+    write_ts = [o.step.ts for o in writes]
     by_caller: dict[str, list[ServedCall]] = defaultdict(list)
     for c in its:
         by_caller[c.caller].append(c)
@@ -72,15 +75,15 @@ def _server_races(view: RecordingView, book: FactBook, server: int, its: list[Se
         for i, read in enumerate(seq):
             if not _is_read(read, writers):
                 continue
-            write = next((w for w in seq[i + 1:] if w.kind in writers), None)
-            if write is None or any(_is_read(r, writers) for r in seq[i + 1:seq.index(write)]):
+            j = next((j for j in range(i + 1, len(seq)) if seq[j].kind in writers), None)
+            if j is None or any(_is_read(r, writers) for r in seq[i + 1:j]):
                 continue
+            write = seq[j]
             shared = read.keys() & write.keys()
             if read.keys() and not shared:
                 continue      # the write is about something else than what was read
-            between = [o for o in its if o.caller != caller and o.changed and o.kind in writers
-                       and read.step.ts < o.step.ts < write.step.ts
-                       and (not read.keys() or shared & o.keys())]
+            lo, hi = bisect.bisect_right(write_ts, read.step.ts), bisect.bisect_left(write_ts, write.step.ts)
+            between = [o for o in writes[lo:hi] if o.caller != caller and (not read.keys() or shared & o.keys())]
             if not between:
                 continue
             frame = _caller_frame(view, read, write)
