@@ -10,11 +10,12 @@ another behaviour whose loop is not traced (the functions it runs for the call â
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from elixir_scope.instrument.etf import Atom
+from elixir_scope.instrument.etf import Atom, Pid
 
 from ..view import Call, Message, RecordingView, fmt, is_app_module, is_atom
 from .common import callback_states, message_shape
@@ -30,7 +31,7 @@ class ServedCall:
 
     server: int                 # the server's process (view index)
     caller: str                 # the caller's pid as printed (``<0.197.0>``)
-    tag: str                    # the from's tag, as printed
+    tag: Any                    # the from's tag (a hashable term; printed when it is not)
     request: Any                # the request term (``{:holder, "A12"}``)
     asked_ts: int               # when the request reached the server's mailbox
     reply: Any = None           # what the caller got (the second element of ``{tag, reply}``)
@@ -124,9 +125,19 @@ def show_leaf(leaf: tuple) -> str:
     return str(v)
 
 
+def _tag(t: Any) -> Any:
+    """A from's tag as a dict key: the term itself (printing one costs more than the rest of
+    the analysis), or its printed form when it cannot be hashed."""
+    try:
+        hash(t)
+        return t
+    except TypeError:
+        return fmt(t, 200)
+
+
 def _pid_of(from_: Any) -> str | None:
     if isinstance(from_, tuple) and len(from_) == 2:
-        return fmt(from_[0], 60).removeprefix("#PID")
+        return str(from_[0]) if isinstance(from_[0], Pid) else fmt(from_[0], 60).removeprefix("#PID")
     return None
 
 
@@ -147,7 +158,7 @@ def served_calls(view: RecordingView) -> list[ServedCall]:
         caller = _pid_of(msg[1])
         if caller is None or m.receive_ts is None:
             continue
-        sc = ServedCall(server=m.receiver, caller=caller, tag=fmt(msg[1][1], 200), request=msg[2], asked_ts=m.receive_ts)
+        sc = ServedCall(server=m.receiver, caller=caller, tag=_tag(msg[1][1]), request=msg[2], asked_ts=m.receive_ts)
         calls.append(sc)
         by_tag[(m.receiver, sc.tag)] = sc
     if calls:
@@ -155,7 +166,7 @@ def served_calls(view: RecordingView) -> list[ServedCall]:
         replies: dict[int, list[tuple[Message, ServedCall]]] = defaultdict(list)
         for m in view.messages:
             if m.sender in servers and m.send_ts is not None and isinstance(m.msg, tuple) and len(m.msg) == 2:
-                sc = by_tag.get((m.sender, fmt(m.msg[0], 200)))
+                sc = by_tag.get((m.sender, _tag(m.msg[0])))
                 if sc is not None and sc.reply_msg is None:
                     sc.reply_msg, sc.reply = m, m.msg[1]
                     replies[m.sender].append((m, sc))
@@ -176,18 +187,21 @@ def _attach_steps(view: RecordingView, calls: list[ServedCall], replies: dict[in
         for k in tops:
             if k.function == "handle_call" and k.arity == 3 and len(k.args) == 3 and isinstance(k.args[1], tuple) \
                     and len(k.args[1]) == 2:
-                sc = by_tag.get((server, fmt(k.args[1][1], 200)))
+                sc = by_tag.get((server, _tag(k.args[1][1])))
                 if sc is not None and not sc.steps:
                     sc.steps.append(k)
                     pair = pairs.get(k.call_id)
                     if pair is not None:
                         sc.before, sc.after = pair
                         sc.changed = not same(pair[0], pair[1])
+        funs = sorted((k for k in tops if k.end_ts is not None and not k.function.startswith("handle_")),
+                      key=lambda k: k.end_ts)
+        ends = [k.end_ts for k in funs]
         prev = None
         for m, sc in sorted(replies.get(server, []), key=lambda x: x[0].send_ts):
-            if not sc.steps:
-                ran = [k for k in tops if k.end_ts is not None and k.end_ts <= m.send_ts
-                       and (prev is None or k.ts > prev) and k.function != "handle_call" and not k.function.startswith("handle_")]
+            if not sc.steps and funs:
+                lo = 0 if prev is None else bisect.bisect_right(ends, prev)
+                ran = [k for k in funs[lo:bisect.bisect_right(ends, m.send_ts)] if prev is None or k.ts > prev]
                 if len(ran) == 1:
                     _fun_step(sc, ran[0])
             prev = m.send_ts
@@ -201,9 +215,9 @@ def _fun_step(sc: ServedCall, k: Call) -> None:
         return
     state, value = k.args[0], k.value
     sc.before = state
-    if fmt(value, 4000) == fmt(sc.reply, 4000) and not is_atom(sc.reply, "ok"):
+    if same(value, sc.reply) and not is_atom(sc.reply, "ok"):
         sc.after, sc.changed = state, False
-    elif isinstance(value, tuple) and len(value) == 2 and fmt(value[0], 4000) == fmt(sc.reply, 4000):
+    elif isinstance(value, tuple) and len(value) == 2 and same(value[0], sc.reply):
         sc.after = value[1]
         sc.changed = not same(value[1], state)
     elif is_atom(sc.reply, "ok"):
