@@ -66,3 +66,13 @@ async def test_a_race_between_concurrent_clients_blames_the_function_that_made_i
 async def test_clients_of_a_server_that_is_atomic_and_pairs_its_answers_leave_no_fact(tmp_path: Path, kb_index_dir, name: str):
     _, book, _ = await _diagnose(tmp_path, kb_index_dir, name)
     assert not book.of_kind(*KINDS), _shown(book)
+
+
+async def test_a_write_that_keeps_the_other_clients_change_is_no_check_then_act(tmp_path: Path, kb_index_dir):
+    # the same read-then-write, but the write appends to what the seat holds: every concurrent
+    # write survives the next one, nothing read is lost
+    src, sc = _app("seat_booking")
+    appends = src.replace("{:reply, :ok, Map.put(chart, seat, fan)}", "{:reply, :ok, Map.update(chart, seat, [fan], &(&1 ++ [fan]))}")
+    assert appends != src
+    _, book = await diagnose_once(tmp_path, kb_index_dir, appends, app="Seats", symptom=sc["symptom"], trigger=sc["trigger"])
+    assert not book.of_kind("check_then_act"), _shown(book)

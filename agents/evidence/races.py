@@ -8,7 +8,7 @@ they read, and one update is lost or one resource is handed out twice.
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``check_then_act`` | one client function made a read call (a call of a kind that never changed the server's state and answered a value) and then a write call (of a kind that changes it) to the same server, about the same key; between the two, another client's write of that key changed the server's state — the write acted on a stale read | the client function that holds both calls (it must be one call to the server: compute inside the server, ``Agent.get_and_update``, an atomic check-and-set) |
+| ``check_then_act`` | one client function made a read call (a call of a kind that never changed the server's state and answered a value) and then a write call (of a kind that changes it) to the same server, about the same key; between the two, another client's write of that key changed the server's state, and the write undid it (wrote the state already there, or a value the other set is gone after it) — the write acted on a stale read | the client function that holds both calls (it must be one call to the server: compute inside the server, ``Agent.get_and_update``, an atomic check-and-set) |
 
 The ETS form of the same race (``:ets.lookup`` then ``:ets.insert``) is the ``lost_update``
 detector's (``agents/detectors/lost_update.py``).
@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
+from typing import Any
+
+from elixir_scope.store.state_changes import changes
 
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
-from .calls import ServedCall, served_calls, show_leaf
+from .calls import ServedCall, same, served_calls, show_leaf
 from .common import culprit_of
 
 TOKENS = ["state:check_then_act", "state:value_overwritten"]
@@ -43,6 +46,49 @@ def _caller_frame(view: RecordingView, read: ServedCall, write: ServedCall) -> C
         if best is None or c.ts >= best.ts:
             best = c
     return best
+
+
+def _at(term: Any, path: tuple) -> tuple[bool, Any]:
+    try:
+        for k in path:
+            term = term[k]
+        return True, term
+    except (KeyError, IndexError, TypeError):
+        return False, None
+
+
+def _lost(other: ServedCall, write: ServedCall) -> bool:
+    """Whether ``write`` undid what ``other`` had written: it wrote the state that was already
+    there (a value computed from the same old one as the other's), or a value ``other`` set is
+    gone after it (overwritten, an added item dropped). A write that keeps the other's change
+    (appending to a list the other appended to) lost nothing. Unknown states: assume it did."""
+    if write.changed is False:
+        return True
+    if other.before is None or other.after is None or write.after is None:
+        return True
+    try:
+        found = changes(other.before, other.after)
+    except Exception:   # a state the differ cannot walk: say nothing against the race
+        return True
+    for ch in found[:50]:
+        ok, now = _at(write.after, ch.path)
+        if not ok:
+            return True
+        if not _kept(ch.new or [] if ch.kind.startswith("list_") else ch.new, now):
+            return True
+    return False
+
+
+def _kept(new: Any, now: Any) -> bool:
+    """Whether a value written is still in ``now``: the same value, or (a list, a map) all of
+    its items still there."""
+    if same(now, new):
+        return True
+    if isinstance(new, list) and isinstance(now, list):
+        return all(x in now for x in new[:50])
+    if isinstance(new, dict) and isinstance(now, dict):
+        return all(k in now and _kept(v, now[k]) for k, v in list(new.items())[:50])
+    return False
 
 
 def check_then_act(view: RecordingView, book: FactBook) -> None:
@@ -83,7 +129,8 @@ def _server_races(view: RecordingView, book: FactBook, server: int, its: list[Se
             if read.keys() and not shared:
                 continue      # the write is about something else than what was read
             lo, hi = bisect.bisect_right(write_ts, read.step.ts), bisect.bisect_left(write_ts, write.step.ts)
-            between = [o for o in writes[lo:hi] if o.caller != caller and (not read.keys() or shared & o.keys())]
+            between = [o for o in writes[lo:hi] if o.caller != caller and (not read.keys() or shared & o.keys())
+                       and _lost(o, write)]
             if not between:
                 continue
             frame = _caller_frame(view, read, write)
