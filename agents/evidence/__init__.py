@@ -18,7 +18,7 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   vocabulary of culprits, message shapes, state pairs and senders); :mod:`.caught` — failures
   caught and turned into an ordinary value; :mod:`.received` — a crash on a value another process made
   and sent; :mod:`.locks` — a lock row its dead holder left behind; :mod:`.misdirected` — a call's answer, or
-  the caller's ``from`` it must be sent with, that went to a process other than the caller; :mod:`.leases` — locks and leases of a server taken in an order that closes a cycle, or never given back; :mod:`.postponed` — gen_statem events postponed in
+  the caller's ``from`` it must be sent with, that went to a process other than the caller; :mod:`.swapped` — deferred answers a caller got that were made for another concurrent request; :mod:`.races` — a client's read call and write call to one server with another client's write between them (check then act); both read calls through :mod:`.calls`; :mod:`.leases` — locks and leases of a server taken in an order that closes a cycle, or never given back; :mod:`.postponed` — gen_statem events postponed in
   a state the machine never leaves; :mod:`.signals` — ``exit(pid, :normal)`` sent to a process
   that ignores it; :mod:`.receives` — messages a receive inside a callback took from the
   behaviour loop and dropped; :mod:`.monitors` — a ``:DOWN`` for a process the watcher still
@@ -76,7 +76,7 @@ from __future__ import annotations
 from ..view import RecordingView
 from . import diag_flow
 from . import (addresses, bounces, bursts, byteorder, caught, collapsed, compensation, config, constant, counters, data, demand, deliveries, dropped,
-               expected, failures, growth, ignored, lazy, leases, locks, misdirected, mixed, monitors, nodes, ordering, overlaps, rekeyed, paging,
+               expected, failures, growth, ignored, lazy, leases, locks, misdirected, mixed, races, swapped, monitors, nodes, ordering, overlaps, rekeyed, paging,
                pitfalls, postponed, produced, provenance, ranking, rates, readiness, received, receives, replies,
                resources, rounding, shutdown, signals, stale, statem, sums, supervision, timeouts, transforms, trigger, values,
                variants, waits, zones)
@@ -152,7 +152,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
     book = FactBook()
     steps = [
         failures.exceptions, lambda v, b: trigger.trigger_failures(v, b, earlier_triggers, trigger_expr), replies.deferred_replies,
-        misdirected.misdirected_replies, _detectors, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
+        misdirected.misdirected_replies, _detectors, races.check_then_act, swapped.swapped_replies, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
         received.bad_values_received,
         failures.exits, supervision.restarts, supervision.sibling_restarts, failures.ets_owners,
         supervision.not_restarted, dropped.references_dropped, failures.dead_sends, nodes.sends_to_gone_nodes, failures.lost_mailboxes,
