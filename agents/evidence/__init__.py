@@ -12,6 +12,8 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   messages to dead processes, failed calls; :mod:`.nodes` — messages and calls still addressed
   to a node after it went away; :mod:`.supervision` — restart loops, siblings
   restarted by a strategy, children not restarted, init calling its supervisor;
+  :mod:`.supervisor_config` — a supervisor's configuration as the first cause (restart
+  intensity an occasional crash exhausts, a :temporary child still needed after its crash);
 - :mod:`.ignored` — ignored error returns, messages handled with no effect; :mod:`.rates` — hot
   callbacks, periodic timers whose rate jumps; :mod:`.statem` — gen_statem events dropped in one
   state; :mod:`.growth` — unbounded state growth (these four share :mod:`.common`, the
@@ -77,7 +79,7 @@ from . import diag_flow
 from . import (addresses, bounces, bursts, byteorder, caught, collapsed, compensation, constant, counters, data, demand, deliveries, dropped,
                expected, failures, growth, ignored, lazy, leases, locks, misdirected, mixed, monitors, nodes, ordering, overlaps, rekeyed, paging,
                pitfalls, postponed, produced, provenance, ranking, rates, readiness, received, receives, replies,
-               resources, rounding, shutdown, signals, stale, statem, sums, supervision, timeouts, transforms, trigger, values,
+               resources, rounding, shutdown, signals, stale, statem, sums, supervision, supervisor_config, timeouts, transforms, trigger, values,
                variants, waits, zones)
 from .book import FactBook
 from .pitfalls import CodeEvidence
@@ -153,6 +155,8 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         failures.exits, supervision.restarts, supervision.sibling_restarts, failures.ets_owners,
         supervision.not_restarted, dropped.references_dropped, failures.dead_sends, nodes.sends_to_gone_nodes, failures.lost_mailboxes,
         _link_lost_to_crash,
+        supervisor_config.intensity_exhausted, supervisor_config.temporary_needed, supervisor_config.stale_after_restart,
+        supervisor_config.calls_to_lost_children,
         supervision.init_calls_parent,
         supervision.already_started,
         waits.blocked_chains, failures.link_calls, lambda v, b: expected.expected_slowness(v, b, symptom),
