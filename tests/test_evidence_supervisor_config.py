@@ -16,7 +16,7 @@ import pytest
 from support.diagnose_once import diagnose_once
 
 APPS = Path(__file__).parent / "fixtures" / "supervision_apps"
-CONFIG_FACTS = ("intensity_exhausted", "temporary_child_needed", "not_restarted")
+CONFIG_FACTS = ("intensity_exhausted", "finished_child_restarted", "temporary_child_needed", "not_restarted")
 
 
 async def _diagnose(tmp_path: Path, kb_index_dir, name: str):
@@ -79,6 +79,26 @@ async def test_calls_to_a_transient_child_stopped_with_a_shutdown_reason_follow_
     noproc = [f for f in book.of_kind("call_failed") if book.meta[f.id]["gc"].why == "noproc"]
     assert noproc and all(book.origin(f).id == found[0].id for f in noproc), _shown(book)
     assert _verdict(report) == ("Fleet.Tracker", "handle_cast/2")
+
+
+async def test_a_permanent_job_that_finishes_and_is_restarted_blames_its_child_spec(tmp_path: Path, kb_index_dir):
+    report, book, _ = await _diagnose(tmp_path, kb_index_dir, "ledger_rollup")
+    found = book.of_kind("finished_child_restarted")
+    assert len(found) == 1, _shown(book)
+    c = found[0].culprit
+    assert (c.module, c.function) == ("Rollup.Job", "child_spec/1") and ":permanent" in c.detail, c
+    assert not book.of_kind("intensity_exhausted"), _shown(book)   # no child crashed
+    noproc = [f for f in book.of_kind("call_failed") if book.meta[f.id]["gc"].why == "noproc"]
+    assert noproc and all(book.origin(f).id == found[0].id for f in noproc), _shown(book)
+    assert _verdict(report) == ("Rollup.Job", "child_spec/1")
+
+
+async def test_a_transient_job_that_finished_once_is_a_weak_not_restarted(tmp_path: Path, kb_index_dir):
+    report, book, _ = await _diagnose(tmp_path, kb_index_dir, "ledger_rollup_fixed")
+    assert not book.of_kind("finished_child_restarted", "intensity_exhausted"), _shown(book)
+    gone = book.of_kind("not_restarted", "child_down")
+    assert gone and all(f.weak for f in gone), _shown(book)    # a job that finished, nobody asked again
+    assert report.root_cause is None, report.root_cause
 
 
 @pytest.mark.parametrize("name", ["parcel_sort_fixed", "meter_feed_fixed", "clinic_slots_fixed", "fleet_track_fixed"])

@@ -4,6 +4,7 @@ its ``init/1`` options told it to — and that is what made the app fail later, 
 | kind | what | culprit |
 | --- | --- | --- |
 | ``intensity_exhausted`` | a supervisor gave up (exited) after more crashes of its children than its ``max_restarts`` allows in ``max_seconds`` — children that *worked* between crashes (each crashed process had answered before), so the crashes come now and then, not in a loop — and took its other children with it | the supervisor's ``init/1``, with its intensity and period |
+| ``finished_child_restarted`` | a child that ended ``:normal`` again and again and was restarted each time (``:permanent``) until its supervisor exceeded its intensity and gave up | the child's ``child_spec/1`` when the recording shows the supervisor asking it for a spec with no ``restart`` (the default ``:permanent``), else the supervisor's ``init/1`` |
 | ``temporary_child_needed`` | a child whose restart type is ``:temporary`` crashed, was (by that type) not restarted, and afterwards other processes still called or sent to it (``:noproc``, messages to its dead pid) | the supervisor's ``init/1`` (the child spec's ``restart: :temporary``) |
 
 Two more steps link what these and :mod:`.supervision` found: a ``dead_send`` of a stale pid
@@ -11,7 +12,7 @@ whose target its supervisor had already restarted counts more than the repaired 
 crash's facts are marked weak: :func:`stale_after_restart`), and calls that found no process
 where a child that was not restarted used to be are that ``not_restarted`` fact's effects.
 
-The first two read the supervision facts the capture records (``mark`` events: strategy, intensity,
+The first three read the supervision facts the capture records (``mark`` events: strategy, intensity,
 period, each child's restart type — :mod:`elixir_scope.agents.marks`); without them they say
 nothing. The failures that follow — calls to the lost children that end ``:noproc``, processes
 that exit on them — are linked to the fact, so the report follows them to the configuration,
@@ -26,7 +27,7 @@ that finished) and for ones nobody asked for again.
 from __future__ import annotations
 
 from ..findings import Culprit, Finding
-from ..view import RecordingView, fmt, is_app_module
+from ..view import RecordingView, fmt, is_app_module, mod_name
 from . import reasons as R
 from .book import FactBook
 from .failures import CALLBACKS, _identity
@@ -87,9 +88,14 @@ def _rewire(book: FactBook, effects: list[Finding], cause: Finding, note: str) -
         book.link(f, cause, note)
 
 
+def _label(view: RecordingView, sup) -> str:
+    return sup.name or view.label(sup.proc)
+
+
 def _sup_culprit(view: RecordingView, sup, detail: str) -> Culprit:
-    return Culprit(module=_module_of_supervisor(view, sup.proc), function="init/1", detail=detail,
-                   process=view.label(sup.proc))
+    module = mod_name(sup.module) if sup.module and is_app_module(sup.module) else _module_of_supervisor(view, sup.proc)
+    return Culprit(module=module, function="init/1", detail=detail,
+                   process=_label(view, sup))
 
 
 def intensity_exhausted(view: RecordingView, book: FactBook) -> None:
@@ -119,16 +125,16 @@ def intensity_exhausted(view: RecordingView, book: FactBook) -> None:
         ev = [view.evidence(e.event_id, "exit", e.ts, e.pid, f"{view.label(e.pid)} crashed: {fmt(R.core(e.reason), 80)}")
               for e in crashes[:MAX_EVIDENCE - 2]]
         ev.append(view.evidence(gone.event_id, "exit", gone.ts, gone.pid,
-                                f"supervisor {view.label(sup.proc)} gave up: {fmt(gone.reason, 60)}"))
+                                f"supervisor {_label(view, sup)} gave up: {fmt(gone.reason, 60)}"))
         ev += [view.evidence(e.event_id, "exit", e.ts, e.pid, f"{view.label(e.pid)} stopped with it ({fmt(e.reason, 40)})")
                for e in siblings[:2]]
         lost = f", and with it {', '.join(view.label(e.pid) for e in siblings[:4])}" if siblings else ""
         fact = book.add(Finding(
             detector="intensity_exhausted",
-            title=f"{view.label(sup.proc)} gave up after {len(crashes)} crashes ({allowed})",
+            title=f"{_label(view, sup)} gave up after {len(crashes)} crashes ({allowed})",
             summary=(f"{', '.join(who)} crashed {len(crashes)} times within {sup.period} s — each time after it had "
                      f"worked (answered requests), so these are occasional failures, not a loop — and its supervisor "
-                     f"{view.label(sup.proc)}, allowed {allowed}, exited with {fmt(gone.reason, 60)}{lost}. "
+                     f"{_label(view, sup)}, allowed {allowed}, exited with {fmt(gone.reason, 60)}{lost}. "
                      f"{len(effects)} later call(s) found no process. Restart intensity this low turns an occasional "
                      "crash into the loss of the whole subtree."),
             severity="critical", confidence=0.85, culprit=_sup_culprit(view, sup, allowed), evidence=ev,
@@ -169,7 +175,7 @@ def temporary_needed(view: RecordingView, book: FactBook) -> None:
             fact = book.add(Finding(
                 detector="temporary_child_needed",
                 title=f"{child.id} (restart: :temporary) crashed once and was never started again",
-                summary=(f"{child.id}, a child of {view.label(sup.proc)} with restart type :temporary, crashed with "
+                summary=(f"{child.id}, a child of {_label(view, sup)} with restart type :temporary, crashed with "
                          f"{fmt(R.core(crash.reason), 100)}; a :temporary child is never restarted, yet "
                          f"{len(effects) + len(dead)} later call(s)/message(s) still addressed it and failed. One "
                          "crash a :permanent child would have survived removed the service for good."),
@@ -229,11 +235,117 @@ def stale_after_restart(view: RecordingView, book: FactBook) -> None:
 def calls_to_lost_children(view: RecordingView, book: FactBook) -> None:
     """Calls that found no process where a child that was not restarted (``not_restarted``)
     used to be: its absence is why they failed, so they are its effects (not first causes of
-    their own)."""
+    their own). A child nobody addressed afterwards whose whole recorded life was one job — it
+    started in the recording, ran one application callback besides ``init`` and ended plain
+    ``:normal`` — is a job that finished, which is what ``:transient`` and ``:temporary`` are
+    for: its ``not_restarted`` fact, and the ``child_down`` fact of the same child, are weak
+    (:func:`finished_jobs`, run after ``child_down``)."""
     for nr in book.of_kind("not_restarted"):
         pid, ts = book.meta[nr.id].get("pid"), book.meta[nr.id].get("ts")
         if pid is None or ts is None:
             continue
-        for f in _addressed(view, book, _names(view, {pid}), ts):
+        effects = _addressed(view, book, _names(view, {pid}), ts)
+        for f in effects:
             if f.caused_by is None:
                 book.link(f, nr, "the process it called had exited and was not restarted")
+
+
+def finished_jobs(view: RecordingView, book: FactBook) -> None:
+    """(After ``child_down``.) The finished-job reading of :func:`calls_to_lost_children`."""
+    for nr in book.of_kind("not_restarted"):
+        pid, ts = book.meta[nr.id].get("pid"), book.meta[nr.id].get("ts")
+        if pid is None or ts is None or _addressed(view, book, _names(view, {pid}), ts):
+            continue
+        why = _one_job(view, pid)
+        if why is None:
+            continue
+        ident = _identity(view, pid)
+        for f in [nr] + [d for d in book.of_kind("child_down") if d.culprit.process == ident]:
+            if not f.weak:
+                f.weak = why
+
+
+def _one_job(view: RecordingView, pid: int) -> str | None:
+    """Why the plain ``:normal`` end of ``pid`` reads as a finished job (None when it does not)."""
+    e = next((x for x in view.exits if x.pid == pid), None)
+    if e is None or R.atom_name(e.reason) != "normal" or not any(s.child == pid for s in view.spawns):
+        return None
+    runs = [c for c in view.calls_by_pid.get(pid, []) if c.depth == 0 and is_app_module(c.module)
+            and c.function in CALLBACKS and c.function not in ("init", "terminate", "code_change")]
+    if len(runs) != 1 or view.dead_sends and any(fmt(d.to, 200).removeprefix("#PID") in _names(view, {pid})
+                                                 for d in view.dead_sends):
+        return None
+    return (f"{view.label(pid)} was started in the recording, ran one job ({runs[0].mfa}) and ended :normal, and "
+            "nothing addressed it afterwards: a finished job looks the same")
+
+
+def _spec_call(view: RecordingView, ident: str):
+    """The recorded call of ``ident``'s ``child_spec/1`` (what a supervisor asks when the child is
+    given as ``{Mod, arg}``) and the restart type it returned (``permanent`` when the map has none)."""
+    for c in view.calls:
+        if c.function == "child_spec" and c.arity == 1 and c.outcome == "return" and is_app_module(c.module) \
+                and mod_name(c.module) == ident and isinstance(c.value, dict):
+            restart = next((R.atom_name(v) for k, v in c.value.items() if R.atom_name(k) == "restart"), None)
+            return c, restart or "permanent"
+    return None, None
+
+
+def finished_restarted(view: RecordingView, book: FactBook) -> None:
+    """A ``:permanent`` child that is meant to finish: it ends ``:normal`` and its supervisor,
+    as ``:permanent`` says, starts it again — the work runs again each time — until the
+    restarts exceed the supervisor's intensity and it gives up, taking its other children with
+    it. The culprit is the restart type: the child's ``child_spec/1`` when the recording shows
+    the supervisor asking it (the default of ``use GenServer`` is ``:permanent``), else the
+    supervisor's ``init/1``."""
+    exits = sorted(view.exits, key=lambda x: x.ts)
+    for sup in view.supervisors.get("start", []):
+        if sup.intensity is None or sup.period is None:
+            continue
+        gone = next((e for e in exits if e.pid == sup.proc), None)
+        if gone is None:
+            continue
+        window = sup.period * view.time_unit
+        spawned = [s for s in view.spawns if s.parent == sup.proc]
+        by_ident: dict[str, list] = {}
+        for e in exits:
+            if gone.ts - window <= e.ts <= gone.ts and R.atom_name(e.reason) == "normal" \
+                    and any(s.child == e.pid for s in spawned):
+                ident = _identity(view, e.pid)
+                if ident:
+                    by_ident.setdefault(ident, []).append(e)
+        for ident, done in sorted(by_ident.items()):
+            again = [e for e in done if any(s.ts > e.ts and _identity(view, s.child) == ident for s in spawned)]
+            if len(done) <= sup.intensity or len(again) < sup.intensity:
+                continue   # not the restarts that exhausted it
+            call, restart = _spec_call(view, ident)
+            if call is not None and restart != "permanent":
+                continue
+            if call is not None:
+                culprit = Culprit(module=ident, function="child_spec/1", detail="restart: :permanent (the default)",
+                                  process=view.label(call.pid))
+            else:
+                culprit = (_sup_culprit(view, sup, f"{ident}: restart: :permanent") if sup.module and is_app_module(sup.module)
+                           else Culprit(module=ident, function="child_spec/1", detail="restart: :permanent"))
+            siblings = [e for e in exits if e.pid in _children(view, sup) and e.ts >= done[-1].ts
+                        and _identity(view, e.pid) != ident and R.is_normal(e.reason)]
+            effects = _addressed(view, book, _names(view, _children(view, sup)), done[-1].ts)
+            ev = [view.evidence(e.event_id, "exit", e.ts, e.pid, f"{ident} finished (:normal) and was started again")
+                  for e in again[:MAX_EVIDENCE - 2]]
+            ev.append(view.evidence(gone.event_id, "exit", gone.ts, gone.pid,
+                                    f"supervisor {_label(view, sup)} gave up: {fmt(gone.reason, 60)}"))
+            if call is not None:
+                ev.insert(0, view.end_evidence(call, f"{call.mfa} returned {fmt(call.value, 100)}: no restart key, :permanent"))
+            fact = book.add(Finding(
+                detector="finished_child_restarted",
+                title=f"{ident} ends :normal and is restarted (:permanent) until {_label(view, sup)} gives up",
+                summary=(f"{ident} finished its work and exited :normal {len(done)} times; being :permanent it was started "
+                         f"again each time (its work ran again), and the restarts exceeded {_label(view, sup)}'s "
+                         f"intensity (max_restarts: {sup.intensity}, max_seconds: {sup.period}): the supervisor exited with "
+                         f"{fmt(gone.reason, 40)}" + (f", taking {', '.join(view.label(e.pid) for e in siblings[:3])} with it"
+                                                      if siblings else "") + f"; {len(effects)} later call(s) found no process."),
+                severity="critical", confidence=0.85, culprit=culprit, evidence=ev,
+                signatures=["supervisor:restart_type", "exit:reached_max_restart_intensity", "exit:shutdown"],
+                fix_hint=("A child that is meant to finish must not be :permanent: use restart: :transient (restarted only "
+                          "after a crash) or :temporary, e.g. use GenServer, restart: :transient, or run it as a Task.")),
+                pid=sup.proc, ts=gone.ts)
+            _rewire(book, effects, fact, "the supervisor had given up: nothing was there to serve the call")
