@@ -46,6 +46,9 @@ async def test_an_occasional_crash_exhausting_a_low_intensity_blames_the_supervi
     # the sibling's calls that found nothing (noproc, or shut down in flight) are its effects
     noproc = [f for f in book.of_kind("call_failed") if book.meta[f.id]["gc"].why == "noproc"]
     assert noproc and all(book.origin(f).id == found[0].id for f in noproc), _shown(book)
+    # the router stopped by the supervisor that gave up: its :shutdown is no cause of its own
+    for f in book.of_kind("exit_reason_produced"):
+        assert book.origin(f).id == found[0].id, _shown(book)
     assert _verdict(report) == ("Sort.Line", "init/1")
 
 
@@ -90,6 +93,8 @@ async def test_a_permanent_job_that_finishes_and_is_restarted_blames_its_child_s
     assert not book.of_kind("intensity_exhausted"), _shown(book)   # no child crashed
     noproc = [f for f in book.of_kind("call_failed") if book.meta[f.id]["gc"].why == "noproc"]
     assert noproc and all(book.origin(f).id == found[0].id for f in noproc), _shown(book)
+    for f in book.of_kind("terminate_skipped"):   # the ledger, stopped when its supervisor gave up
+        assert book.origin(f).id == found[0].id, _shown(book)
     assert _verdict(report) == ("Rollup.Job", "child_spec/1")
 
 

@@ -171,7 +171,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         bursts.retries_after_normal_exit, addresses.sends_to_supervisors,
         resources.ets_growth, resources.memory_growth,
         stale.stale_reads, zones.utc_dates, paging.page_skips,
-        shutdown.terminate_skipped, shutdown.terminate_cut, produced.reasons_produced, variants.unhandled_variants,
+        shutdown.terminate_skipped, shutdown.terminate_cut, produced.reasons_produced, supervisor_config.taken_down_with, variants.unhandled_variants,
         counters.counters_not_reset, demand.demand_lost,
         transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, mixed.mixed_type_compares,
         rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders,

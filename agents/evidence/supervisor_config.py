@@ -10,7 +10,9 @@ its ``init/1`` options told it to — and that is what made the app fail later, 
 Two more steps link what these and :mod:`.supervision` found: a ``dead_send`` of a stale pid
 whose target its supervisor had already restarted counts more than the repaired crash (the
 crash's facts are marked weak: :func:`stale_after_restart`), and calls that found no process
-where a child that was not restarted used to be are that ``not_restarted`` fact's effects.
+where a child that was not restarted used to be are that ``not_restarted`` fact's effects; what a
+supervisor that gave up did to its children (their ``:shutdown``) is the giving up's effect
+(:func:`taken_down_with`).
 
 The first three read the supervision facts the capture records (``mark`` events: strategy, intensity,
 period, each child's restart type — :mod:`elixir_scope.agents.marks`); without them they say
@@ -143,7 +145,7 @@ def intensity_exhausted(view: RecordingView, book: FactBook) -> None:
             fix_hint=("Size max_restarts/max_seconds to how often the child is expected to fail (the defaults are 3 in "
                       "5 s), or put the crash-prone child under a supervisor of its own so its restarts cannot take "
                       "its siblings down; and handle the expected bad input instead of crashing on it.")),
-            pid=sup.proc, ts=gone.ts)
+            pid=sup.proc, ts=gone.ts, taken=kids | {sup.proc}, since=crashes[-1].ts)
         _rewire(book, effects, fact, "the supervisor had given up: nothing was there to serve the call")
 
 
@@ -347,5 +349,27 @@ def finished_restarted(view: RecordingView, book: FactBook) -> None:
                 signatures=["supervisor:restart_type", "exit:reached_max_restart_intensity", "exit:shutdown"],
                 fix_hint=("A child that is meant to finish must not be :permanent: use restart: :transient (restarted only "
                           "after a crash) or :temporary, e.g. use GenServer, restart: :transient, or run it as a Task.")),
-                pid=sup.proc, ts=gone.ts)
+                pid=sup.proc, ts=gone.ts, taken=_children(view, sup) | {sup.proc}, since=done[-1].ts)
             _rewire(book, effects, fact, "the supervisor had given up: nothing was there to serve the call")
+
+
+TAKEN_DOWN = ("exit_reason_produced", "exception", "exit", "terminate_skipped", "lost_in_mailbox")
+
+
+def taken_down_with(view: RecordingView, book: FactBook) -> None:
+    """(After the other analyses.) What a supervisor that gave up did to its children — stopped
+    them with ``:shutdown``, so their calls in flight exit ``:shutdown``, their ``terminate`` may
+    not run, their mailboxes are lost — is an effect of the fact that it gave up
+    (``intensity_exhausted``, ``finished_child_restarted``), not a first cause of its own: facts
+    with no cause about those processes after the last crash or finish are linked to it."""
+    for fact in book.of_kind("intensity_exhausted", "finished_child_restarted"):
+        taken, since = book.meta[fact.id].get("taken") or set(), book.meta[fact.id].get("since")
+        if since is None:
+            continue
+        for f in book.of_kind(*TAKEN_DOWN):
+            m = book.meta.get(f.id, {})
+            if f.caused_by is None and m.get("pid") in taken and (m.get("ts") or 0) >= since and f.id != fact.id:
+                reason = m["exit"].reason if m.get("exit") is not None else m.get("reason")
+                if f.detector in ("exception", "exit") and not (reason is not None and R.is_normal(R.core(reason))):
+                    continue   # a crash of its own, not the shutdown
+                book.link(f, fact, "stopped by the supervisor that gave up")
