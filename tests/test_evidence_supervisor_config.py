@@ -19,9 +19,9 @@ APPS = Path(__file__).parent / "fixtures" / "supervision_apps"
 CONFIG_FACTS = ("intensity_exhausted", "finished_child_restarted", "temporary_child_needed", "not_restarted")
 
 
-async def _diagnose(tmp_path: Path, kb_index_dir, name: str):
+async def _diagnose(tmp_path: Path, kb_index_dir, name: str, source: str | None = None):
     sc = json.loads((APPS / name / "scenario.json").read_text())
-    src = "\n".join((APPS / name / f).read_text() for f in sc["files"])
+    src = source or "\n".join((APPS / name / f).read_text() for f in sc["files"])
     report, book = await diagnose_once(tmp_path, kb_index_dir, src, app=sc["start"].split(".")[0],
                                        symptom=sc["symptom"], trigger=sc["trigger"])
     return report, book, sc
@@ -49,6 +49,17 @@ async def test_an_occasional_crash_exhausting_a_low_intensity_blames_the_supervi
     # the router stopped by the supervisor that gave up: its :shutdown is no cause of its own
     for f in book.of_kind("exit_reason_produced"):
         assert book.origin(f).id == found[0].id, _shown(book)
+    assert _verdict(report) == ("Sort.Line", "init/1")
+
+
+async def test_a_child_running_before_the_recording_that_crashes_on_its_first_message_counts_as_working(
+        tmp_path: Path, kb_index_dir):
+    src = (APPS / "parcel_sort" / "parcel_sort.ex").read_text()
+    first_bad = src.replace('["PX-1001-B", "~~smudged~~",', '["~~smudged~~", "PX-1001-B",')
+    assert first_bad != src
+    report, book, _ = await _diagnose(tmp_path, kb_index_dir, "parcel_sort", first_bad)
+    found = book.of_kind("intensity_exhausted")
+    assert len(found) == 1, _shown(book)
     assert _verdict(report) == ("Sort.Line", "init/1")
 
 

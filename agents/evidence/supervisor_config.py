@@ -3,11 +3,11 @@ its ``init/1`` options told it to — and that is what made the app fail later, 
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``intensity_exhausted`` | a supervisor gave up (exited) after more crashes of its children than its ``max_restarts`` allows in ``max_seconds`` — children that *worked* between crashes (each crashed process had answered before), so the crashes come now and then, not in a loop — and took its other children with it | the supervisor's ``init/1``, with its intensity and period |
+| ``intensity_exhausted`` | a supervisor gave up (exited) after more crashes of its children than its ``max_restarts`` allows in ``max_seconds`` — children that *worked* between crashes (each crashed process had answered before, or had been running since before the recording), so the crashes come now and then, not in a loop — and took its other children with it | the supervisor's ``init/1``, with its intensity and period |
 | ``finished_child_restarted`` | a child that ended ``:normal`` again and again and was restarted each time (``:permanent``) until its supervisor exceeded its intensity and gave up | the child's ``child_spec/1`` when the recording shows the supervisor asking it for a spec with no ``restart`` (the default ``:permanent``), else the supervisor's ``init/1`` |
 | ``temporary_child_needed`` | a child whose restart type is ``:temporary`` crashed, was (by that type) not restarted, and afterwards other processes still called or sent to it (``:noproc``, messages to its dead pid) | the supervisor's ``init/1`` (the child spec's ``restart: :temporary``) |
 
-Two more steps link what these and :mod:`.supervision` found: a ``dead_send`` of a stale pid
+More steps link what these and :mod:`.supervision` found: a ``dead_send`` of a stale pid
 whose target its supervisor had already restarted counts more than the repaired crash (the
 crash's facts are marked weak: :func:`stale_after_restart`), and calls that found no process
 where a child that was not restarted used to be are that ``not_restarted`` fact's effects; what a
@@ -46,7 +46,10 @@ def _children(view: RecordingView, sup) -> set[int]:
 
 
 def _worked(view: RecordingView, pid: int, before: int) -> bool:
-    """``pid`` ran an application callback that returned before ``before``: it had done its job."""
+    """``pid`` ran an application callback that returned before ``before``, or was running before
+    the recording began (no spawn of it recorded): it had been doing its job."""
+    if not any(s.child == pid for s in view.spawns):
+        return True
     return any(c.outcome == "return" and c.function in CALLBACKS and c.function not in ("init", "terminate")
                and is_app_module(c.module) and c.end_ts is not None and c.end_ts < before
                for c in view.calls_by_pid.get(pid, []))
