@@ -90,6 +90,7 @@ async def test_calls_to_a_transient_child_stopped_with_a_shutdown_reason_follow_
     report, book, _ = await _diagnose(tmp_path, kb_index_dir, "fleet_track")
     found = book.of_kind("not_restarted")
     assert len(found) == 1, _shown(book)
+    assert not found[0].weak, found[0].weak   # stopped with a shutdown reason and called again: no finished job
     noproc = [f for f in book.of_kind("call_failed") if book.meta[f.id]["gc"].why == "noproc"]
     assert noproc and all(book.origin(f).id == found[0].id for f in noproc), _shown(book)
     assert _verdict(report) == ("Fleet.Tracker", "handle_cast/2")
