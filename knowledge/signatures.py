@@ -147,6 +147,9 @@ VOCABULARY: dict[str, str] = {
     "restart:loop": "the same child spec is spawned, exits and is spawned again repeatedly",
     "restart:siblings": "the exit of one child is followed by the restart of its siblings",
     "supervisor:start_error": "a supervisor's start_child / init returns {:error, _} for a child",
+    "supervisor:intensity_low": "a supervisor exits after more abnormal exits of its children than its intensity allows in its period, children that had answered requests between the crashes (occasional failures, not a loop)",
+    "supervisor:restart_type": "a child whose restart type is :temporary exits abnormally, is not restarted, and later calls or messages still address it",
+    "supervisor:stale_pid": "messages to a child's old pid sent after its supervisor spawned the replacement",
     # -- processes (spawn / exit events, process counts)
     "process:count_growing": "the number of live processes increases and does not come back down",
     "process:orphaned": "a process outlives the process that started it and has nothing to do",

@@ -12,6 +12,8 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   messages to dead processes, failed calls; :mod:`.nodes` — messages and calls still addressed
   to a node after it went away; :mod:`.supervision` — restart loops, siblings
   restarted by a strategy, children not restarted, init calling its supervisor;
+  :mod:`.supervisor_config` — a supervisor's configuration as the first cause (restart
+  intensity an occasional crash exhausts, a :temporary child still needed after its crash);
 - :mod:`.ignored` — ignored error returns, messages handled with no effect; :mod:`.rates` — hot
   callbacks, periodic timers whose rate jumps; :mod:`.statem` — gen_statem events dropped in one
   state; :mod:`.growth` — unbounded state growth (these four share :mod:`.common`, the
@@ -78,7 +80,7 @@ from . import diag_flow
 from . import (addresses, bounces, bursts, byteorder, caught, collapsed, compensation, config, constant, counters, data, demand, deliveries, dropped,
                expected, failures, growth, ignored, lazy, leases, locks, misdirected, mixed, races, swapped, monitors, nodes, ordering, overlaps, rekeyed, paging,
                pitfalls, postponed, produced, provenance, ranking, rates, readiness, received, receives, replies,
-               resources, rounding, shutdown, signals, stale, statem, sums, supervision, timeouts, transforms, trigger, values,
+               resources, rounding, shutdown, signals, stale, statem, sums, supervision, supervisor_config, timeouts, transforms, trigger, values,
                variants, waits, zones)
 from .book import FactBook
 from .pitfalls import CodeEvidence
@@ -157,6 +159,9 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         failures.exits, supervision.restarts, supervision.sibling_restarts, failures.ets_owners,
         supervision.not_restarted, dropped.references_dropped, failures.dead_sends, nodes.sends_to_gone_nodes, failures.lost_mailboxes,
         _link_lost_to_crash,
+        supervisor_config.intensity_exhausted, supervisor_config.finished_restarted, supervisor_config.temporary_needed,
+        supervisor_config.stale_after_restart,
+        supervisor_config.calls_to_lost_children,
         supervision.init_calls_parent,
         supervision.already_started,
         waits.blocked_chains, failures.link_calls, lambda v, b: expected.expected_slowness(v, b, symptom),
@@ -164,13 +169,13 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         statem.statem_events, postponed.postponed_events, signals.normal_exits, signals.kills_mid_work, locks.locks_left_behind, leases.locks_and_leases, growth.state_growth,
         receives.nested_receive_lost, deliveries.duplicate_deliveries, bounces.bounced_messages, ordering.early_messages,
         readiness.answered_before_ready,
-        values.state_reverts, values.link_reverted_messages, values.children_down, values.atoms_from_input, values.type_mismatch,
+        values.state_reverts, values.link_reverted_messages, values.children_down, supervisor_config.finished_jobs, values.atoms_from_input, values.type_mismatch,
         values.sum_mismatch, timeouts.cancelled_timeouts,
         data.invalid_utf8, data.lossy_parse, data.term_order_picks, data.errors_cached, bursts.stampedes,
         bursts.retries_after_normal_exit, addresses.sends_to_supervisors,
         resources.ets_growth, resources.memory_growth,
         stale.stale_reads, zones.utc_dates, paging.page_skips,
-        shutdown.terminate_skipped, shutdown.terminate_cut, produced.reasons_produced, variants.unhandled_variants,
+        shutdown.terminate_skipped, shutdown.terminate_cut, produced.reasons_produced, supervisor_config.taken_down_with, variants.unhandled_variants,
         counters.counters_not_reset, demand.demand_lost,
         lambda v, b: config.config_defaults(v, b, config_env), transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, mixed.mixed_type_compares,
         rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders,
