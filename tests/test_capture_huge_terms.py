@@ -267,10 +267,11 @@ Huge.trigger()
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.slow  # every capture round waits out its stop (30 s) on the suspended agent
+@pytest.mark.slow  # the capture round waits out its stop (30 s) on the suspended agent
 async def test_the_diagnosis_goes_on_when_its_capture_ends_with_deadline(huge_src, tmp_path, kb_index_dir):
     """The trigger suspends the agent (a node too busy to run it): the capture's stop runs out
-    of time, the capture ends with `deadline`, and the diagnosis still writes its report."""
+    of time, the capture ends with `deadline`, and the diagnosis still writes its report. One
+    round: each round waits out the same 30 s, and the first is the one this is about."""
     node = start_node("elixir", elixir_files=[huge_src], eval_code=":ok = Huge.start()")
     store = TraceStore.open(tmp_path / "diag.db")
     try:
@@ -279,7 +280,8 @@ async def test_the_diagnosis_goes_on_when_its_capture_ends_with_deadline(huge_sr
             ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, knowledge_dir=kb_index_dir)
             report = await diagnose(DiagnosisInput(
                 symptom="exporting the journal of our biggest client fails every time; small clients work",
-                node=node.name, trigger=SUSPEND_AGENT, seconds=0.5, source_path=str(huge_src.parent)), ctx)
+                node=node.name, trigger=SUSPEND_AGENT, seconds=0.5, source_path=str(huge_src.parent),
+                max_rounds=1), ctx)
         ends = [r.end_reason for r in store.recordings()]
     finally:
         node.stop()

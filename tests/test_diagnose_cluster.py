@@ -237,7 +237,7 @@ async def test_a_pid_kept_from_before_its_node_restarted_is_an_address_that_is_g
     belongs to a run that is gone."""
     web, mailer = start_cluster_scenario("node_gone")
     files = [EXAMPLES / "node_gone" / f for f in scenario("node_gone")["nodes"][0]["files"]]
-    mailer.stop()
+    mailer.stop(graceful=True)
     mailer = start_node("elixir", sname=mailer.sname, cookie=mailer.cookie, elixir_files=files,
                         eval_code="{:ok, _} = NodeGone.start_mailer()")
     dist = Node()

@@ -111,7 +111,7 @@ async def test_node_restarted_under_same_name_reconnects():
         async with Node() as node:
             conn = await node.connect(first.name, cookie=first.cookie)
             creation1 = conn.peer_creation
-            first.stop()
+            first.stop(graceful=True)
             await asyncio.wait_for(conn.closed.wait(), 30)
             second = start_node("erl", sname=first.sname, cookie=first.cookie)
             try:

@@ -9,7 +9,7 @@ Three kinds of target:
 
 A node is ready when it has printed the line ``ES_READY`` (after its ``-eval`` code ran), so a
 test never races a half-started node. ``stop()`` kills the node's own OS process (never a
-``pkill`` by name) and waits for it.
+``pkill`` by name) and waits for it; ``stop(graceful=True)`` lets it stop in good order first.
 """
 
 from __future__ import annotations
@@ -84,8 +84,20 @@ class BeamNode:
     def log(self) -> str:
         return "".join(self.output)
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
-        """Stop this node by its own pid (SIGKILL if it does not go)."""
+    def stop(self, *, graceful: bool = False, timeout: float = 10.0) -> None:
+        """End this node by its own pid and wait for it.
+
+        A test's node is thrown away, so by default it is killed (SIGKILL): an orderly stop
+        (SIGTERM, ``init:stop()``) spends ~1 s stopping the ``kernel`` application of every
+        node, minutes over the suite. ``graceful=True`` sends SIGTERM (SIGKILL if the node does
+        not go within ``timeout``), for a test whose point is a node stopping in good order."""
+        self._end(signal.SIGTERM if graceful else signal.SIGKILL, timeout)
+
+    def kill(self) -> None:
+        """``kill -9`` the node: no chance to clean up, as in a real crash."""
+        self._end(signal.SIGKILL, 10.0)
+
+    def _end(self, sig: int, timeout: float) -> None:
         if self.proc.poll() is None:
             try:
                 self.proc.send_signal(sig)
@@ -95,10 +107,6 @@ class BeamNode:
                 self.proc.wait(timeout=timeout)
             except ProcessLookupError:
                 pass
-
-    def kill(self) -> None:
-        """``kill -9`` the node: no chance to clean up, as in a real crash."""
-        self.stop(sig=signal.SIGKILL)
 
 
 def _pump(proc: subprocess.Popen, sink: list[str], ready: threading.Event) -> None:
