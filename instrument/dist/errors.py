@@ -94,6 +94,13 @@ class HandshakeError(ConnectError):
     """The handshake failed for a reason other than the cookie, flags or name."""
 
 
+class SimultaneousConnect(HandshakeError):
+    """The peer answered ``nok``: it is setting up a connection to our name itself (a node
+    auto-connecting to a name this process took over, e.g. to reach a previous owner's pid).
+    We take no incoming connections, so that attempt fails on its own: ``Node.connect``
+    tries again a few times before it raises this."""
+
+
 class NodeDown(DistError):
     def __init__(self, node: str, reason: Any) -> None:
         self.node, self.reason = node, reason

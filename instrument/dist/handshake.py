@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from .control import OUR_FLAGS, REQUIRED_PEER_FLAGS, flag_names
 from .cookie import Cookie
-from .errors import AuthenticationFailed, HandshakeError, NotAllowed
+from .errors import AuthenticationFailed, HandshakeError, NotAllowed, SimultaneousConnect
 from .transport import DistProtocol
 
 __all__ = ["PeerInfo", "client_handshake"]
@@ -74,7 +74,7 @@ async def client_handshake(
             f"{target} already has a connection from a node named {our_name!r}; use another local node name"
         )
     if st == "nok":
-        raise HandshakeError(f"{target} is connecting to us at the same time (nok); retry the connect")
+        raise SimultaneousConnect(f"{target} is connecting to us at the same time (nok); retry the connect")
     if st not in ("ok", "ok_simultaneous", "alive"):
         raise HandshakeError(f"{target} answered the handshake with an unexpected status {st!r}")
 

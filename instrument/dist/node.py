@@ -39,7 +39,7 @@ from .connection import Connection
 from .control import OUR_FLAGS
 from .cookie import Cookie, NoCookie, resolve_cookie
 from .epmd import epmd_port, port_please
-from .errors import ConnectError, HandshakeError, HostUnreachable, InvalidNodeName, NodeDown
+from .errors import ConnectError, HandshakeError, HostUnreachable, InvalidNodeName, NodeDown, SimultaneousConnect
 from .handshake import client_handshake
 from .mailbox import Mailbox
 from .transport import DistProtocol
@@ -93,6 +93,10 @@ def split_node_name(name: str) -> tuple[str, str]:
     if not alive or not host:
         raise InvalidNodeName(name, "a node name is 'name@host' with a non-empty name and host")
     return alive, host
+
+
+SIMULTANEOUS_RETRIES = (0.05, 0.1, 0.2, 0.4, 0.8)
+"""Pauses (seconds) before each new attempt after a peer answered ``nok`` (SimultaneousConnect)."""
 
 
 class Node:
@@ -193,6 +197,17 @@ class Node:
         return conn
 
     async def _connect(self, target: str, alive: str, host: str, secret: Cookie, port: int | None, timeout: float) -> Connection:
+        # a peer answering nok is setting up its own connection to our name, which fails on its
+        # own (we take none): try again, a few times, within connect()'s timeout
+        for pause in SIMULTANEOUS_RETRIES:
+            try:
+                return await self._connect_once(target, alive, host, secret, port, timeout)
+            except SimultaneousConnect:
+                await asyncio.sleep(pause)
+        return await self._connect_once(target, alive, host, secret, port, timeout)
+
+    async def _connect_once(self, target: str, alive: str, host: str, secret: Cookie, port: int | None,
+                            timeout: float) -> Connection:
         if port is None:
             port = (await port_please(host, alive, timeout=timeout)).port
         loop = asyncio.get_running_loop()
