@@ -436,7 +436,7 @@ def _unhandled(view: RecordingView, e: Exit) -> list[Message]:
     callback run takes the earliest delivered message it matches (a mailbox is FIFO per sender)."""
     if not R.is_normal(e.reason):
         return []
-    runs = sorted((c for c in view.calls if c.pid == e.pid and c.function in ("handle_cast", "handle_call", "handle_info")
+    runs = sorted((c for c in view.calls_by_pid.get(e.pid, []) if c.function in ("handle_cast", "handle_call", "handle_info")
                    and c.ts <= e.ts and c.args), key=lambda c: c.ts)
     if not runs:
         return []
