@@ -123,6 +123,7 @@ async def analyze_sources(state: DiagnosisState, runtime: Runtime[DiagnosisConte
                        for c in cands],
         "tail_loops": analysis.tail_loops(),
         "option_keys": analysis.option_keys(),
+        "env_reads": analysis.env_reads(),
         "source_summary": {
             "files": analysis.files, "lines": analysis.lines,
             "flags": [{"kind": str(f.kind), "message": f.message} for f in analysis.flags][:20],
@@ -217,7 +218,8 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
     rec = ctx.store.recording(state.recording_id)
     view = RecordingView.from_recording(rec)
     book = build_facts(view, state.symptom, code=_code_evidence(state, ctx), earlier_triggers=state.trigger_runs,
-                       trigger_expr=state.trigger, config_env=await _config_env(ctx, view))
+                       trigger_expr=state.trigger, config_env=await _config_env(ctx, view, state.env_reads),
+                       source_reads=state.env_reads)
     kb, sym = None, {}
     if ctx.use_knowledge:
         retriever = retriever_for(ctx)
@@ -236,11 +238,12 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
             "unrecorded": [list(x) for x in unrecorded_calls(view)]}
 
 
-async def _config_env(ctx: DiagnosisContext, view: RecordingView) -> dict:
+async def _config_env(ctx: DiagnosisContext, view: RecordingView, source_reads: list[dict]) -> dict:
     """The live environment of the applications whose recorded reads fell back to their
-    default (none: no live call). A node that cannot answer costs only these facts."""
+    default, and of those whose settings the sources read with a default (none: no live call).
+    A node that cannot answer costs only these facts."""
     try:
-        return await config_evidence.live_envs(ctx.conn, view)
+        return await config_evidence.live_envs(ctx.conn, view, source_reads)
     except Exception:
         return {}
 

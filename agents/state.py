@@ -40,6 +40,7 @@ class DiagnosisState(DiagnosisInput):
     candidates: list[dict] = field(default_factory=list)      # ranked source candidates
     tail_loops: list[str] = field(default_factory=list)       # "Mod.fun/arity" looping through tail calls: no returns traced
     option_keys: list[list[str]] = field(default_factory=list)  # [target, key, kind]: literal keys read with Keyword.get/3, Map.get/3
+    env_reads: list[dict] = field(default_factory=list)       # settings the sources read with a literal default (knowledge/source)
     source_summary: dict = field(default_factory=dict)
     survey: dict = field(default_factory=dict)
     plan: Plan | None = None

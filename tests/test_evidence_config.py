@@ -51,3 +51,27 @@ def test_the_sources_literal_keys_become_narrow_specs(tmp_path):
     keys = analyze_tree(str(tmp_path)).option_keys()
     assert keys == [["Keyword", ":pool_size", "atom"], ["Map", "retries", "string"]]
     assert option_read_specs(keys) == ("Keyword.get(_, :pool_size, _)", 'Map.get(_, "retries", _)')
+
+
+def test_the_sources_settings_reads_with_literal_defaults(tmp_path):
+    """The reads a recording cannot hold (made at start-up, before a capture) come from the
+    sources: literal application and key, a literal default; a computed name or default is
+    not one."""
+    (tmp_path / "a.ex").write_text(
+        'defmodule A do\n'
+        '  @limit Application.compile_env(:shop, :limit, 5)\n'
+        '  def init([]) do\n'
+        '    x = Application.get_env(:shop, :max_temp, 25.0)\n'
+        '    y = Application.get_env(:shop, :label, "none")\n'
+        '    z = Application.get_env(:shop, :enabled, false)\n'
+        '    w = Application.get_env(:shop, :offset, -3)\n'
+        '    v = Application.get_env(:shop, :computed, compute())\n'
+        '    u = Application.get_env(:shop, key(), 1)\n'
+        '    {:ok, {x, y, z, w, v, u}}\n'
+        '  end\n'
+        'end\n')
+    reads = analyze_tree(str(tmp_path)).env_reads()
+    got = [(r["app"], r["key"], r["default"], r["function"]) for r in reads]
+    assert got == [("shop", "limit", 5, None), ("shop", "max_temp", 25.0, "init/1"), ("shop", "label", "none", "init/1"),
+                   ("shop", "enabled", False, "init/1"), ("shop", "offset", -3, "init/1")]
+    assert reads[1]["line"] == 4 and reads[1]["default_text"] == "25.0"

@@ -141,7 +141,7 @@ def _link_lost_to_crash(view: RecordingView, book: FactBook) -> None:
 
 def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | None = None,
                 earlier_triggers: list[dict] | None = None, trigger_expr: str | None = None,
-                config_env: dict | None = None) -> FactBook:
+                config_env: dict | None = None, source_reads: list[dict] | None = None) -> FactBook:
     """Every analysis over ``view``, then the links between their facts. An analysis that fails
     on an unusual recording is skipped and named in ``book.errors``: the others still count.
     ``symptom`` (the user's words) lets :mod:`.provenance` follow the values it states;
@@ -150,7 +150,9 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
     (:func:`.trigger.runs`), for a failure of the trigger new in this round; ``trigger_expr``:
     the trigger expression (the functions it names are the reproduction's code, not the app's);
     ``config_env``: the live environment of the applications whose recorded reads fell back to
-    their default (:func:`.config.live_envs`), for the ``config_default`` facts."""
+    their default and of those the sources read settings of (:func:`.config.live_envs`), for the
+    ``config_default`` facts; ``source_reads``: the settings the sources read with a literal
+    default (knowledge/source ``env_reads``), for those read before the capture began."""
     book = FactBook()
     steps = [
         failures.exceptions, lambda v, b: trigger.trigger_failures(v, b, earlier_triggers, trigger_expr), replies.deferred_replies,
@@ -177,7 +179,8 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         stale.stale_reads, zones.utc_dates, paging.page_skips,
         shutdown.terminate_skipped, shutdown.terminate_cut, produced.reasons_produced, supervisor_config.taken_down_with, variants.unhandled_variants,
         counters.counters_not_reset, demand.demand_lost,
-        lambda v, b: config.config_defaults(v, b, config_env), transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, mixed.mixed_type_compares,
+        lambda v, b: config.config_defaults(v, b, config_env),
+        lambda v, b: config.config_defaults_at_start(v, b, config_env, source_reads, symptom), transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, mixed.mixed_type_compares,
         rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders,
         *provenance.analyses(symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom),
         compensation.partial_failures,

@@ -55,6 +55,7 @@ class _Collector:
         f.spawns.extend(result.facts.spawns)
         f.config_reads.extend(result.facts.config_reads)
         f.option_reads.extend(result.facts.option_reads)
+        f.env_reads.extend(result.facts.env_reads)
         f.literal_calls.extend(result.facts.literal_calls)
 
     def finish(self, root: str) -> SourceAnalysis:
@@ -72,7 +73,8 @@ class _Collector:
         modules = [dataclasses.replace(m, registered_names=tuple(names.names_of.get(m.name, ())))
                    if m.name in names.names_of else m for m in self.modules]
         graph = InteractionGraph(tuple(edges), tuple(topics), tuple(ets), tuple(fgraph.pairs()),
-                                 tuple(self.facts.spawns), tuple(self.facts.config_reads), tuple(self.facts.option_reads))
+                                 tuple(self.facts.spawns), tuple(self.facts.config_reads), tuple(self.facts.option_reads),
+                                 tuple(self.facts.env_reads))
         return SourceAnalysis(root, tuple(modules), graph, tuple(flags), tuple(self.errors), self.files,
                               self.lines)
 

@@ -78,6 +78,21 @@ class OptionRead:
 
 
 @dataclass(frozen=True, slots=True)
+class EnvRead:
+    """`Application.get_env(:app, :key, default)` (or `compile_env/3`) with literal names and a
+    literal default: a setting read where the source says, with the value it falls back to."""
+
+    app: str      # the application's name, without the colon
+    key: str      # the key's name, without the colon
+    default: object  # the default as a Python value: int, float, bool, str (a string), None (nil)
+    default_text: str  # the default as written
+    module: str
+    function: str | None
+    file: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
 class LiteralCall:
     """A call with string-literal arguments, kept so that calls to topic wrappers defined in
     other files can be resolved once every file has been read."""
@@ -117,6 +132,7 @@ class FileFacts:
     spawns: list[Location] = field(default_factory=list)  # where processes are started
     config_reads: list[Location] = field(default_factory=list)  # Application.get_env & co.
     option_reads: list[OptionRead] = field(default_factory=list)  # Keyword.get/3, Map.get/3 with a literal key
+    env_reads: list[EnvRead] = field(default_factory=list)  # Application.get_env/3 with literal names and default
     wrappers: list[TopicWrapper] = field(default_factory=list)
     literal_calls: list[LiteralCall] = field(default_factory=list)
 
@@ -239,6 +255,10 @@ def interpret_remote(call: Node, target: str, fun: str, scope: Scope, mod: Modul
         out.spawns.append(Location(file, line_of(call), mod.name, function))
     elif target == "Application" and fun in CONFIG_READS:
         out.config_reads.append(Location(file, line_of(call), mod.name, function))
+        if fun in ("get_env", "compile_env"):
+            read = env_read(call, mod, function, file)
+            if read is not None:
+                out.env_reads.append(read)
     elif target in ("Keyword", "Map") and fun == "get":
         read = option_read(call, target, mod, function, file)
         if read is not None:
@@ -405,6 +425,49 @@ def option_read(call: Node, target: str, mod: ModuleFacts, function: str | None,
     if lit is not None and "*" not in lit:
         return OptionRead(target, lit, "string", mod.name, function, file, line_of(call))
     return None
+
+
+def _literal_value(node: Node | None) -> tuple[object, str] | None:
+    """A literal default as (Python value, text): a number, a boolean, nil or a plain string."""
+    if node is None:
+        return None
+    t = text(node)
+    if node.type == "integer":
+        v = int_literal(node)
+        return None if v is None else (v, t)
+    if node.type == "float":
+        try:
+            return float(t.replace("_", "")), t
+        except ValueError:
+            return None
+    if node.type == "boolean":
+        return t == "true", t
+    if node.type == "nil":
+        return None, t
+    if node.type == "unary_operator" and t.startswith("-"):
+        inner = _literal_value(node.named_children[-1] if node.named_children else None)
+        if inner is not None and isinstance(inner[0], (int, float)) and not isinstance(inner[0], bool):
+            return -inner[0], t
+        return None
+    lit = string_literal(node)
+    if lit is not None and "*" not in lit:
+        return lit, t
+    return None
+
+
+def env_read(call: Node, mod: ModuleFacts, function: str | None, file: str) -> EnvRead | None:
+    """An :class:`EnvRead` for `Application.get_env(:app, :key, default)` with atom literals for
+    the names and a literal default; None for anything else (a computed name or default)."""
+    args = args_of(call)
+    if len(args) != 3:
+        return None
+    app, key = atom_text(args[0]), atom_text(args[1])
+    if app is None or key is None or app.startswith(':"') or key.startswith(':"'):
+        return None
+    lit = _literal_value(args[2])
+    if lit is None:
+        return None
+    return EnvRead(app[1:], key[1:], lit[0], lit[1], mod.name, function, file, line_of(call))
 
 
 def literal_call(call: Node, target: str, name: str, mod: ModuleFacts, function: str | None, file: str

@@ -178,6 +178,7 @@ class InteractionGraph:
     spawns: tuple[Location, ...] = ()  # spawn/1, Task.start, DynamicSupervisor.start_child, ...
     config_reads: tuple[Location, ...] = ()  # Application.get_env/fetch_env!/compile_env ...
     option_reads: tuple = ()  # facts.OptionRead: Keyword.get/3, Map.get/3 with a literal key
+    env_reads: tuple = ()  # facts.EnvRead: Application.get_env/3 with literal names and default
 
     @property
     def ets_tables(self) -> dict[str, tuple[EtsAccess, ...]]:
@@ -230,6 +231,19 @@ class SourceAnalysis:
         ``Map.get/3``, as ``[target, key text, "atom" | "string"]``, each once, the first ``limit``."""
         out = list(dict.fromkeys((r.target, r.key, r.kind) for r in self.graph.option_reads))
         return [list(x) for x in out[:limit]]
+
+    def env_reads(self, limit: int = 40) -> list[dict]:
+        """The application settings the sources read with a literal default (``app``, ``key``,
+        ``default``, ``default_text``, ``module``, ``function``, ``file``, ``line``), each
+        (module, function, app, key) once, the first ``limit``: for the ``config_default`` facts
+        about reads made before a capture started (agents/evidence/config.py)."""
+        out: dict[tuple, dict] = {}
+        for r in self.graph.env_reads:
+            k = (r.module, r.function, r.app, r.key)
+            if k not in out and len(out) < limit:
+                out[k] = {"app": r.app, "key": r.key, "default": r.default, "default_text": r.default_text,
+                          "module": r.module, "function": r.function, "file": r.file, "line": r.line}
+        return list(out.values())
 
     def tail_loops(self) -> list[str]:
         """Every tail-recursive function as ``Module.fun/arity`` (a spec's function form)."""
