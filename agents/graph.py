@@ -129,6 +129,7 @@ async def analyze_sources(state: DiagnosisState, runtime: Runtime[DiagnosisConte
             "flags": [{"kind": str(f.kind), "message": f.message} for f in analysis.flags][:20],
             "modules": {name: {"file": str(f), "line": ln, "functions": {f"{n}/{a}": l for (n, a), l in fs.items()}}
                         for name, (f, ln, fs) in modules.items()},
+            "child_specs": {m.name: dict(m.child_spec) for m in analysis.modules if m.child_spec},
         },
     }
 
@@ -219,7 +220,7 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
     view = RecordingView.from_recording(rec)
     book = build_facts(view, state.symptom, code=_code_evidence(state, ctx), earlier_triggers=state.trigger_runs,
                        trigger_expr=state.trigger, config_env=await _config_env(ctx, view, state.env_reads),
-                       source_reads=state.env_reads)
+                       source_reads=state.env_reads, child_specs=(state.source_summary or {}).get("child_specs"))
     kb, sym = None, {}
     if ctx.use_knowledge:
         retriever = retriever_for(ctx)

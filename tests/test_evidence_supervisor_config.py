@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from elixir_scope.agents.report import render_markdown
 from support.diagnose_once import diagnose_once
 
 APPS = Path(__file__).parent / "fixtures" / "supervision_apps"
@@ -74,6 +75,23 @@ async def test_a_temporary_child_needed_after_its_crash_blames_its_child_spec(tm
     noproc = [f for f in book.of_kind("call_failed") if book.meta[f.id]["gc"].why == "noproc"]
     assert noproc and all(book.origin(f).id == found[0].id for f in noproc), _shown(book)
     assert _verdict(report) == ("Meter.Supervisor", "init/1")
+
+
+async def test_a_temporary_restart_declared_in_the_childs_use_blames_the_childs_child_spec(tmp_path: Path, kb_index_dir):
+    """The same bug written the idiomatic Elixir way: `use GenServer, restart: :temporary` in the
+    child's module and a plain `{Mod, arg}` in the supervisor's list - the fix belongs in the
+    child's module (its generated child_spec/1), which the sources say."""
+    sc = json.loads((APPS / "meter_feed" / "scenario.json").read_text())
+    src = (APPS / "meter_feed" / "meter_feed.ex").read_text()
+    moved = src.replace("Supervisor.child_spec({Meter.Reader, []}, restart: :temporary)", "{Meter.Reader, []}") \
+        .replace("defmodule Meter.Reader do\n  use GenServer\n", "defmodule Meter.Reader do\n  use GenServer, restart: :temporary\n")
+    assert moved.count("restart: :temporary") == 1 and "use GenServer, restart: :temporary" in moved
+    report, _book = await diagnose_once(tmp_path, kb_index_dir, moved, app="Meter", symptom=sc["symptom"],
+                                        trigger=sc["trigger"], with_sources=True)
+    found = [f for f in report.findings if f.detector == "temporary_child_needed"]
+    assert len(found) == 1, render_markdown(report)
+    assert (found[0].culprit.module, found[0].culprit.function) == ("Meter.Reader", "child_spec/1"), found[0].culprit
+    assert _verdict(report) == ("Meter.Reader", "child_spec/1"), render_markdown(report)
 
 
 async def test_a_pid_kept_from_before_a_restart_outranks_the_repaired_crash(tmp_path: Path, kb_index_dir):

@@ -141,7 +141,8 @@ def _link_lost_to_crash(view: RecordingView, book: FactBook) -> None:
 
 def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | None = None,
                 earlier_triggers: list[dict] | None = None, trigger_expr: str | None = None,
-                config_env: dict | None = None, source_reads: list[dict] | None = None) -> FactBook:
+                config_env: dict | None = None, source_reads: list[dict] | None = None,
+                child_specs: dict | None = None) -> FactBook:
     """Every analysis over ``view``, then the links between their facts. An analysis that fails
     on an unusual recording is skipped and named in ``book.errors``: the others still count.
     ``symptom`` (the user's words) lets :mod:`.provenance` follow the values it states;
@@ -152,7 +153,9 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
     ``config_env``: the live environment of the applications whose recorded reads fell back to
     their default and of those the sources read settings of (:func:`.config.live_envs`), for the
     ``config_default`` facts; ``source_reads``: the settings the sources read with a literal
-    default (knowledge/source ``env_reads``), for those read before the capture began."""
+    default (knowledge/source ``env_reads``), for those read before the capture began;
+    ``child_specs``: module → the child-spec options its ``use`` sets (``restart: :temporary``),
+    for the restart-type facts' culprit."""
     book = FactBook()
     steps = [
         failures.exceptions, lambda v, b: trigger.trigger_failures(v, b, earlier_triggers, trigger_expr), replies.deferred_replies,
@@ -161,7 +164,8 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         failures.exits, supervision.restarts, supervision.sibling_restarts, failures.ets_owners,
         supervision.not_restarted, dropped.references_dropped, failures.dead_sends, nodes.sends_to_gone_nodes, failures.lost_mailboxes,
         _link_lost_to_crash,
-        supervisor_config.intensity_exhausted, supervisor_config.finished_restarted, supervisor_config.temporary_needed,
+        supervisor_config.intensity_exhausted, supervisor_config.finished_restarted,
+        lambda v, b: supervisor_config.temporary_needed(v, b, child_specs),
         supervisor_config.stale_after_restart,
         supervisor_config.calls_to_lost_children,
         supervision.init_calls_parent,

@@ -5,7 +5,7 @@ its ``init/1`` options told it to — and that is what made the app fail later, 
 | --- | --- | --- |
 | ``intensity_exhausted`` | a supervisor gave up (exited) after more crashes of its children than its ``max_restarts`` allows in ``max_seconds`` — children that *worked* between crashes (each crashed process had answered before, or had been running since before the recording), so the crashes come now and then, not in a loop — and took its other children with it | the supervisor's ``init/1``, with its intensity and period |
 | ``finished_child_restarted`` | a child that ended ``:normal`` again and again and was restarted each time (``:permanent``) until its supervisor exceeded its intensity and gave up | the child's ``child_spec/1`` when the recording shows the supervisor asking it for a spec with no ``restart`` (the default ``:permanent``), else the supervisor's ``init/1`` |
-| ``temporary_child_needed`` | a child whose restart type is ``:temporary`` crashed, was (by that type) not restarted, and afterwards other processes still called or sent to it (``:noproc``, messages to its dead pid) | the supervisor's ``init/1`` (the child spec's ``restart: :temporary``) |
+| ``temporary_child_needed`` | a child whose restart type is ``:temporary`` crashed, was (by that type) not restarted, and afterwards other processes still called or sent to it (``:noproc``, messages to its dead pid) | the child's ``child_spec/1`` when the restart type is the child module's own (``use GenServer, restart: :temporary`` in the sources, or a recorded ``child_spec/1`` returning it), else the supervisor's ``init/1`` (the child spec's ``restart: :temporary``) |
 
 More steps link what these and :mod:`.supervision` found: a ``dead_send`` of a stale pid
 whose target its supervisor had already restarted counts more than the repaired crash (the
@@ -152,7 +152,23 @@ def intensity_exhausted(view: RecordingView, book: FactBook) -> None:
         _rewire(book, effects, fact, "the supervisor had given up: nothing was there to serve the call")
 
 
-def temporary_needed(view: RecordingView, book: FactBook) -> None:
+def _restart_declared(view: RecordingView, child, restart: str, child_specs: dict | None) -> Culprit | None:
+    """The child's ``child_spec/1`` when the restart type comes from the child's own module: the
+    recording shows the supervisor asking it for its spec and getting ``restart``, or the sources
+    declare it in the module's ``use GenServer, restart: …`` (``child_specs``: module → the
+    options its ``use`` sets, knowledge/source). None: the supervisor's child list set it."""
+    ident = mod_name(child.module) if child.module else child.id
+    call, got = _spec_call(view, ident)
+    if call is not None and got == restart:
+        return Culprit(module=ident, function="child_spec/1", detail=f"restart: :{restart}",
+                       process=view.label(call.pid))
+    declared = (child_specs or {}).get(ident) or {}
+    if declared.get("restart") == restart:
+        return Culprit(module=ident, function="child_spec/1", detail=f"use …, restart: :{restart}")
+    return None
+
+
+def temporary_needed(view: RecordingView, book: FactBook, child_specs: dict | None = None) -> None:
     for sup in view.supervisors.get("start", []):
         if sup.proc in {e.pid for e in view.exits}:
             continue   # the supervisor itself went away: not the child's restart type
@@ -185,7 +201,8 @@ def temporary_needed(view: RecordingView, book: FactBook) -> None:
                          f"{len(effects) + len(dead)} later call(s)/message(s) still addressed it and failed. One "
                          "crash a :permanent child would have survived removed the service for good."),
                 severity="critical", confidence=0.85,
-                culprit=_sup_culprit(view, sup, f"{child.id}: restart: :temporary"), evidence=ev,
+                culprit=_restart_declared(view, child, "temporary", child_specs)
+                or _sup_culprit(view, sup, f"{child.id}: restart: :temporary"), evidence=ev,
                 signatures=["exit:not_restarted", "supervisor:restart_type", "call:noproc"],
                 fix_hint=("Give a long-lived service restart: :permanent (the default of use GenServer); keep :temporary "
                           "for one-off work nobody calls again, and handle the bad input that crashed it.")),

@@ -89,7 +89,7 @@ def _module_info(raw: RawModule, file: str) -> ModuleInfo:
     roles = detect_roles(facts)
     return ModuleInfo(facts.name, file, facts.line, facts.end_line, roles,
                       callbacks_of(roles, functions, facts.state_functions), functions,
-                      tuple(u for u, _ in facts.uses), facts.supervisor)
+                      tuple(u for u, _ in facts.uses), facts.supervisor, child_spec=tuple(facts.child_spec.items()))
 
 
 def analyze_tree(path: str | Path, *, include: Sequence[str] | None = None,

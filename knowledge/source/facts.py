@@ -119,6 +119,7 @@ class ModuleFacts:
     supervisor: SupervisorInfo | None = None
     state_functions: bool = False  # gen_statem callback_mode returns :state_functions
     via_helpers: dict[str, str] = field(default_factory=dict)  # local fn name -> registry
+    child_spec: dict[str, str] = field(default_factory=dict)  # `use GenServer, restart: :temporary` -> {"restart": "temporary"}
 
 
 @dataclass(slots=True)

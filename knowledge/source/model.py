@@ -106,6 +106,7 @@ class ModuleInfo:
     uses: tuple[str, ...] = ()  # resolved `use` targets, e.g. "GenServer", "ShopWeb"
     supervisor: SupervisorInfo | None = None
     registered_names: tuple[str, ...] = ()  # names the module's processes register under
+    child_spec: tuple[tuple[str, str], ...] = ()  # options its `use` gives its child_spec/1: (("restart", "temporary"),)
 
     @property
     def complexity(self) -> int:

@@ -11,7 +11,7 @@ from tree_sitter import Node
 from . import complexity as cx
 from .facts import ModuleFacts
 from .refs import Scope, literal_ref, module_name
-from .syntax import args_of, atom_text, keyword_pairs, line_of, text
+from .syntax import args_of, atom_text, keyword, keyword_pairs, line_of, text
 
 
 @dataclass(slots=True, eq=False)
@@ -123,6 +123,10 @@ def add_alias(mod: RawModule, node: Node) -> None:
                 mod.scope.aliases[text(item).split(".")[-1]] = f"{base}.{text(item)}"
 
 
+#: the child-spec options `use GenServer/Agent/Task/Supervisor, ...` can set
+CHILD_SPEC_KEYS = ("restart", "shutdown", "type")
+
+
 def add_use(mod: RawModule, node: Node) -> None:
     args = args_of(node)
     if not args:
@@ -131,6 +135,12 @@ def add_use(mod: RawModule, node: Node) -> None:
     if target:
         option = atom_text(args[1]) if len(args) > 1 else None
         mod.facts.uses.append((target, option))
+        # `use GenServer, restart: :temporary` - the child spec the module's child_spec/1 gives
+        for key in CHILD_SPEC_KEYS:
+            value = keyword(args[1:], key)
+            shown = atom_text(value) or (text(value) if value is not None and value.type == "integer" else None)
+            if shown is not None:
+                mod.facts.child_spec[key] = shown.lstrip(":")
 
 
 def add_import(mod: RawModule, node: Node) -> None:
