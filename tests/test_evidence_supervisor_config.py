@@ -94,6 +94,26 @@ async def test_a_temporary_restart_declared_in_the_childs_use_blames_the_childs_
     assert _verdict(report) == ("Meter.Reader", "child_spec/1"), render_markdown(report)
 
 
+@pytest.mark.parametrize("symptom, fires", [
+    ("after one garbled reading this morning every record call fails with noproc, ever since", True),
+    ("one garbled reading this morning made the reader crash", False),
+])
+async def test_a_temporary_service_the_symptom_says_is_gone_for_good(symptom, fires, tmp_path: Path, kb_index_dir):
+    """The crash is recorded but no later call is (the trigger stops at the crash): the symptom's
+    words that later calls failed ("noproc", "ever since") stand for them - for a registered
+    service of a static supervisor; without them a crashed :temporary child is no such fact."""
+    src = (APPS / "meter_feed" / "meter_feed.ex").read_text()
+    only_crash = src.replace('for {m, v} <- [{"m-31", "3.25"}, {"m-40", "7.0"}] do', 'for {m, v} <- [] do')
+    assert only_crash != src
+    report, book = await diagnose_once(tmp_path, kb_index_dir, only_crash, app="Meter", symptom=symptom,
+                                       trigger="Meter.trigger()")
+    assert not [f for f in book.of_kind("call_failed") if book.meta[f.id]["gc"].why == "noproc"], _shown(book)
+    found = book.of_kind("temporary_child_needed")
+    assert len(found) == (1 if fires else 0), _shown(book)
+    if fires:
+        assert (found[0].culprit.module, found[0].culprit.function) == ("Meter.Supervisor", "init/1"), found[0].culprit
+
+
 async def test_a_pid_kept_from_before_a_restart_outranks_the_repaired_crash(tmp_path: Path, kb_index_dir):
     report, book, _ = await _diagnose(tmp_path, kb_index_dir, "clinic_slots")
     stale = [f for f in book.of_kind("dead_send") if "supervisor:stale_pid" in f.signatures]

@@ -165,7 +165,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         supervision.not_restarted, dropped.references_dropped, failures.dead_sends, nodes.sends_to_gone_nodes, failures.lost_mailboxes,
         _link_lost_to_crash,
         supervisor_config.intensity_exhausted, supervisor_config.finished_restarted,
-        lambda v, b: supervisor_config.temporary_needed(v, b, child_specs),
+        lambda v, b: supervisor_config.temporary_needed(v, b, child_specs, symptom),
         supervisor_config.stale_after_restart,
         supervisor_config.calls_to_lost_children,
         supervision.init_calls_parent,

@@ -28,6 +28,8 @@ that finished) and for ones nobody asked for again.
 
 from __future__ import annotations
 
+import re
+
 from ..findings import Culprit, Finding
 from ..view import RecordingView, fmt, is_app_module, mod_name
 from . import reasons as R
@@ -168,7 +170,26 @@ def _restart_declared(view: RecordingView, child, restart: str, child_specs: dic
     return None
 
 
-def temporary_needed(view: RecordingView, book: FactBook, child_specs: dict | None = None) -> None:
+#: a symptom that says the service stayed gone after it failed: what later callers got
+LASTING = re.compile(r"\bno ?proc\b|\bno (?:such )?process\b|\bnot alive\b|\bprocess (?:is |was )?(?:not|no longer) "
+                     r"(?:running|alive|there)\b|\bever since\b|\bsince then\b|\ball day\b|\bevery (?:time|call|request)"
+                     r"\b|\bnever (?:came|comes|come) back\b|\bstays? (?:down|dead|gone)\b|\bno longer (?:answers|responds|works)\b",
+                     re.I)
+
+
+def _named_service(view: RecordingView, sup, child) -> bool:
+    """A child callers reach by its registered name, in a static supervisor's list: a service, not
+    a one-off job (a task of a dynamic supervisor is :temporary by design)."""
+    p = view.proc(child.proc)
+    return sup.kind == "supervisor" and child.type == "worker" and p is not None and bool(p.name)
+
+
+def temporary_needed(view: RecordingView, book: FactBook, child_specs: dict | None = None, symptom: str = "") -> None:
+    """``temporary_child_needed``: a ``:temporary`` child crashed and later calls or messages still
+    addressed it — seen in the recording, or (the trigger's caller went down with the crash)
+    stated by the symptom for a registered service: every later call failing with ``noproc``,
+    "ever since"."""
+    lasting = bool(LASTING.search(symptom[:4000]))
     for sup in view.supervisors.get("start", []):
         if sup.proc in {e.pid for e in view.exits}:
             continue   # the supervisor itself went away: not the child's restart type
@@ -185,7 +206,7 @@ def temporary_needed(view: RecordingView, book: FactBook, child_specs: dict | No
             names = _names(view, {child.proc})
             effects = _addressed(view, book, names, crash.ts)
             dead = [d for d in view.dead_sends if d.ts > crash.ts and fmt(d.to, 200).removeprefix("#PID") in names]
-            if not effects and not dead:
+            if not effects and not dead and not (lasting and _named_service(view, sup, child)):
                 continue   # nobody needed it again: a one-off job may well be temporary
             ev = [view.evidence(crash.event_id, "exit", crash.ts, crash.pid,
                                 f"{view.label(crash.pid)} crashed ({fmt(R.core(crash.reason), 60)}); "
@@ -198,9 +219,11 @@ def temporary_needed(view: RecordingView, book: FactBook, child_specs: dict | No
                 title=f"{child.id} (restart: :temporary) crashed once and was never started again",
                 summary=(f"{child.id}, a child of {_label(view, sup)} with restart type :temporary, crashed with "
                          f"{fmt(R.core(crash.reason), 100)}; a :temporary child is never restarted, yet "
-                         f"{len(effects) + len(dead)} later call(s)/message(s) still addressed it and failed. One "
-                         "crash a :permanent child would have survived removed the service for good."),
-                severity="critical", confidence=0.85,
+                         + (f"{len(effects) + len(dead)} later call(s)/message(s) still addressed it and failed. "
+                            if effects or dead else
+                            "the symptom says it was still needed afterwards (later calls failing, ever since). ")
+                         + "One crash a :permanent child would have survived removed the service for good."),
+                severity="critical", confidence=0.85 if effects or dead else 0.7,
                 culprit=_restart_declared(view, child, "temporary", child_specs)
                 or _sup_culprit(view, sup, f"{child.id}: restart: :temporary"), evidence=ev,
                 signatures=["exit:not_restarted", "supervisor:restart_type", "call:noproc"],
