@@ -41,6 +41,8 @@ def _shown(book) -> list:
     ("vote_tally", "check_then_act", ":yes"),
     # a bare :balance read, then {:set, balance - amount}: no key to share, the whole value read
     ("wallet_spend", "check_then_act", "30"),
+    # "which bay is free?" answered :bay_2, then {:claim, :bay_2, truck}: the key is the read's answer
+    ("slot_pick", "check_then_act", '"TR-'),
     # froms queued in arrival order, answered from the head as lookups finish out of order
     ("route_lookup", "reply_swapped", ":route_done"),
     # a batch rendered in completion order, zipped with its callers in arrival order
@@ -62,7 +64,8 @@ async def test_a_race_between_concurrent_clients_blames_the_function_that_made_i
     assert (report.root_cause.culprit.module, report.root_cause.culprit.function) == want
 
 
-@pytest.mark.parametrize("name", ["seat_booking_fixed", "vote_tally_fixed", "route_lookup_fixed", "label_printer_fixed"])
+@pytest.mark.parametrize("name", ["seat_booking_fixed", "vote_tally_fixed", "route_lookup_fixed", "label_printer_fixed",
+                                  "slot_pick_fixed"])
 async def test_clients_of_a_server_that_is_atomic_and_pairs_its_answers_leave_no_fact(tmp_path: Path, kb_index_dir, name: str):
     _, book, _ = await _diagnose(tmp_path, kb_index_dir, name)
     assert not book.of_kind(*KINDS), _shown(book)

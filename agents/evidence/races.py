@@ -8,7 +8,7 @@ they read, and one update is lost or one resource is handed out twice.
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``check_then_act`` | one client function made a read call (a call of a kind that never changed the server's state and answered a value) and then a write call (of a kind that changes it) to the same server, about the same key; between the two, another client's write of that key changed the server's state, and the write undid it (wrote the state already there, or a value the other set is gone after it) — the write acted on a stale read | the client function that holds both calls (it must be one call to the server: compute inside the server, ``Agent.get_and_update``, an atomic check-and-set) |
+| ``check_then_act`` | one client function made a read call (a call of a kind that never changed the server's state and answered a value) and then a write call (of a kind that changes it) to the same server, about the same key (one in both requests, or the value the read answered: "which is free?" → ``"214"``, then "take ``"214"``"); between the two, another client's write of that key changed the server's state, and the write undid it (wrote the state already there, or a value the other set is gone after it) — the write acted on a stale read | the client function that holds both calls (it must be one call to the server: compute inside the server, ``Agent.get_and_update``, an atomic check-and-set) |
 
 The ETS form of the same race (``:ets.lookup`` then ``:ets.insert``) is the ``lost_update``
 detector's (``agents/detectors/lost_update.py``).
@@ -25,7 +25,7 @@ from elixir_scope.store.state_changes import changes
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
-from .calls import ServedCall, same, served_calls, show_leaf
+from .calls import ServedCall, leaves, same, served_calls, show_leaf
 from .common import culprit_of
 
 TOKENS = ["state:check_then_act", "state:value_overwritten"]
@@ -105,6 +105,11 @@ def check_then_act(view: RecordingView, book: FactBook) -> None:
         _server_races(view, book, server, its, writers)
 
 
+def _answered(read: ServedCall) -> set:
+    """The distinguishing values of a read's answer (a room number, an id it picked)."""
+    return leaves(read.reply) if read.reply is not None else set()
+
+
 def _is_read(c: ServedCall, writers: set) -> bool:
     return c.kind not in writers and c.changed is False and fmt(c.reply, 20) not in (":ok",)
 
@@ -126,10 +131,14 @@ def _server_races(view: RecordingView, book: FactBook, server: int, its: list[Se
                 continue
             write = seq[j]
             shared = read.keys() & write.keys()
+            if not shared:
+                # what the read *answered* is what the write is about: "which one is free?" → "214",
+                # then "take 214" (an allocation: the key is the read's result, not its request)
+                shared = _answered(read) & write.keys()
             if read.keys() and not shared:
                 continue      # the write is about something else than what was read
             lo, hi = bisect.bisect_right(write_ts, read.step.ts), bisect.bisect_left(write_ts, write.step.ts)
-            between = [o for o in writes[lo:hi] if o.caller != caller and (not read.keys() or shared & o.keys())
+            between = [o for o in writes[lo:hi] if o.caller != caller and (not shared or shared & o.keys())
                        and _lost(o, write)]
             if not between:
                 continue
