@@ -49,6 +49,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from ..store import StoreError
+from .heap import tune_for_capture
 
 MAX_GROUP_BYTES = 8 * 1024 * 1024
 """At most this many records bytes (~110k events) in one transaction of the write thread."""
@@ -84,6 +85,8 @@ class StorePipeline:
                  name: str = "capture") -> None:
         if max_pending_bytes <= 0:
             raise ValueError(f"max_pending_bytes must be > 0, got {max_pending_bytes}")
+        # the capture's large buffers reuse heap memory instead of fresh pages (instrument/heap.py)
+        self.heap = tune_for_capture()
         self.recording = recording
         self.node_id = node_id
         self.max_pending_bytes = max_pending_bytes
