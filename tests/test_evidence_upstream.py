@@ -35,3 +35,64 @@ def test_a_number_the_inputs_do_not_make_is_no_combination():
     assert combination(Decimal(41), rows) is None          # neither a field's sum nor a product's
     assert combination(Decimal(5), [5]) is None            # one element: passed on, not combined
     assert combination(Decimal(3), [_row(a=1), _row(b=2)]) is None   # no field every element has
+
+
+# ---- on a real node: one recording, several symptoms -------------------------------------------
+
+import pytest  # noqa: E402
+
+from elixir_scope.agents.evidence import build_facts  # noqa: E402
+from support.fact_recording import record_view  # noqa: E402
+
+APP = r'''
+defmodule Up.Stock do
+  # the newest count per bin should be kept; the list is oldest first, uniq_by keeps the oldest
+  def latest(counts), do: Enum.uniq_by(counts, & &1.bin)
+  def on_hand(counts), do: counts |> Enum.map(& &1.n) |> Enum.sum()
+  # a combiner that makes its own mistake: the sum plus a spare it should not add
+  def with_spare(counts), do: on_hand_raw(counts) + 7
+  defp on_hand_raw(counts), do: counts |> Enum.map(& &1.n) |> Enum.sum()
+end
+
+defmodule Up do
+  def start, do: {:ok, self()}
+
+  def run do
+    counts = [%{bin: "B1", n: 130}, %{bin: "B2", n: 250}, %{bin: "B1", n: 118}, %{bin: "B2", n: 260}]
+    kept = Up.Stock.latest(counts)
+    Up.Stock.on_hand(kept)
+    Up.Stock.with_spare([%{bin: "C1", n: 400}, %{bin: "C2", n: 515}])
+    :ok
+  end
+end
+'''
+
+
+@pytest.fixture(scope="module")
+def view(tmp_path_factory):
+    return record_view(tmp_path_factory.mktemp("upstream"), APP, start="Up.start()", run="Elixir.Up",
+                       specs=["Up :: return", "Up.Stock :: return"])
+
+
+def _origins(view, symptom):
+    book = build_facts(view, symptom)
+    assert not book.errors, book.errors
+    return [(f.culprit.module, f.culprit.function, f.confidence, f.weak is not None) for f in book.of_kind("value_origin")]
+
+
+def test_a_sum_of_the_list_it_was_given_is_followed_to_the_list_s_producer(view):
+    # the symptom states the counts that should have been kept: the producer was given them and dropped them
+    got = _origins(view, "the shelf shows a stock of 380 although the latest counts are 118 and 260")
+    assert [(m, f) for m, f, _c, _w in got] == [("Up.Stock", "latest/1")], got
+    assert got[0][2] >= 0.7 and not got[0][3], got
+
+
+def test_without_the_dropped_values_the_producer_is_where_to_look_and_the_sum_is_not_named(view):
+    got = _origins(view, "the shelf shows a stock of 380, far more than the bins hold")
+    assert [(m, f) for m, f, _c, _w in got] == [("Up.Stock", "latest/1")], got
+    assert got[0][3], got   # weak: the recording does not show which input was wrong
+
+
+def test_a_combiner_whose_number_its_inputs_do_not_make_is_still_named(view):
+    got = _origins(view, "the shelf shows a stock of 922")
+    assert [(m, f) for m, f, _c, _w in got] == [("Up.Stock", "with_spare/1")], got

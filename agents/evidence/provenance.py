@@ -105,6 +105,8 @@ def _grown(v: StatedValue, s: _Seen) -> bool:
     if v.number is None or v.kind not in ("count", "number") or v.number != v.number.to_integral_value() \
             or v.unit in MEASURES or "." in v.text:
         return False   # a number with decimals, or a measurement (180 degrees), is no count of anything
+    if int(v.number) not in s.value.lengths:
+        return False   # the number is no list's length in the result (a sum, a field): nothing was accumulated
     return any(0 < n < v.number for n in s.args.lengths)
 
 

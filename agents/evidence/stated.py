@@ -87,7 +87,7 @@ _UNIT_AFTER = re.compile(r"^\s*(?:([A-Z]{3})\b|(€|\$|£|¥)|(euros?|dollars?|p
 _UNIT_BEFORE = re.compile(r"(?:\b([A-Z]{3})|(€|\$|£|¥))\s*$")
 _NOT_NOUNS = frozenset(("and", "or", "of", "to", "at", "in", "on", "for", "is", "are", "was", "were", "be", "been",
                         "has", "have", "had", "with", "from", "by", "as", "than", "but", "the", "a", "an", "per",
-                        "instead", "not", "rather", "when", "while", "after", "before", "so", "yet"))
+                        "instead", "not", "rather", "when", "while", "although", "though", "whereas", "after", "before", "so", "yet"))
 _COUNT_LABEL = re.compile(r"([a-zA-Z][a-zA-Z_-]{1,24})\s*[:=]\s*$")
 _WORDNUM = re.compile(r"\b(" + "|".join(sorted(_WORD_NUMBERS, key=len, reverse=True)) + r")\s+([a-zA-Z][a-zA-Z-]{2,20})\b", re.I)
 
