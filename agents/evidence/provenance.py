@@ -101,7 +101,8 @@ def _targets(values: list[StatedValue], calls: list[_Seen]) -> list[StatedValue]
 
 def _grown(v: StatedValue, s: _Seen) -> bool:
     """A count reached by adding to a shorter list the call was given (an accumulation: a store
-    that received n items in batches), not made here by a filter, a query or a split."""
+    that received n items in batches — the count is a list's length in its result), not made
+    here by a filter, a query or a split, nor a sum over the list it was given."""
     if v.number is None or v.kind not in ("count", "number") or v.number != v.number.to_integral_value() \
             or v.unit in MEASURES or "." in v.text:
         return False   # a number with decimals, or a measurement (180 degrees), is no count of anything
