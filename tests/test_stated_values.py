@@ -84,3 +84,16 @@ def test_cents_are_significant_from_ten():
 
     vs = _by_text("the stamp line is charged 28 cents, the difference is one cent")
     assert significant(vs["28"]) and not significant(vs["one cent"])
+
+
+@pytest.mark.parametrize("symptom, text, role", [
+    ("invoice INV-1 was booked with a total of 54.0 although its lines come to 63.50", "54.0", "seen"),
+    ("invoice INV-1 was booked with a total of 54.0 although its lines come to 63.50", "63.50", "expected"),
+    ("its monthly bill is 17100 cents instead of 285", "17100", "seen"),
+    ("its monthly bill is 17100 cents instead of 285", "285", "expected"),
+    ("the checkout asks 19200 cents for the cart", "19200", "seen"),
+    ("the order totals EUR 41.50 although nothing was discounted", "41.50", "seen"),
+])
+def test_totals_corrections_and_concessions_get_their_role(symptom, text, role):
+    got = {v.text: v.role for v in stated_values(symptom)}
+    assert got.get(text) == role, got

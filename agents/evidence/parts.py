@@ -42,11 +42,18 @@ def summed_from(producer, v: StatedValue, calls: list) -> tuple[object, int, obj
     top = producer.call
     while top.function.startswith("-") and top.parent is not None and _number(top.parent.value) == total:
         top = top.parent   # the last step of an Enum.reduce returned the total: its function added it up
-    pid, pid_call = top.pid, top.call_id
+    scope, until = top, None
+    if top.function.startswith("-"):
+        # the last step of a fold whose caller returned something else (a callback's new state):
+        # the parts are those its caller's steps added, up to this one
+        while scope.function.startswith("-") and scope.parent is not None:
+            scope = scope.parent
+        until = top.end_ts if top.end_ts is not None else top.ts
+    pid, pid_call = top.pid, scope.call_id
     parts: dict[tuple, list[tuple[object, Decimal]]] = {}
     for s in calls:
         c = s.call
-        if c.pid != pid or c.ts < top.ts or c.function.startswith("-"):
+        if c.pid != pid or c.ts < scope.ts or c.function.startswith("-") or (until is not None and c.ts > until):
             continue
         p = c.parent
         while p is not None and p.function.startswith("-"):

@@ -26,6 +26,7 @@ from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
 from .inputs import origins_from_inputs
 from .parts import summed_from
+from .upstream import combined_from, scaled_part
 from .repeats import claims_duplicates, repeated_values
 from .common import ancestors as _ancestors, app_returns, culprit_of, message_senders
 from .stated import MEASURES, StatedValue, stated_values
@@ -100,10 +101,13 @@ def _targets(values: list[StatedValue], calls: list[_Seen]) -> list[StatedValue]
 
 def _grown(v: StatedValue, s: _Seen) -> bool:
     """A count reached by adding to a shorter list the call was given (an accumulation: a store
-    that received n items in batches), not made here by a filter, a query or a split."""
+    that received n items in batches — the count is a list's length in its result), not made
+    here by a filter, a query or a split, nor a sum over the list it was given."""
     if v.number is None or v.kind not in ("count", "number") or v.number != v.number.to_integral_value() \
             or v.unit in MEASURES or "." in v.text:
         return False   # a number with decimals, or a measurement (180 degrees), is no count of anything
+    if int(v.number) not in s.value.lengths:
+        return False   # the number is no list's length in the result (a sum, a field): nothing was accumulated
     return any(0 < n < v.number for n in s.args.lengths)
 
 
@@ -166,8 +170,22 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
         first = _made_part(first, v, calls)
         summed = summed_from(first, v, calls)
         adder = summed[2] if summed else None
+        scaled = None
         if summed:
             first = summed[0]
+            scaled = scaled_part(first, calls, values, v)
+            if scaled:
+                first = scaled[0][0]
+        else:
+            upstream = combined_from(first, v, values, calls)
+            if upstream is not None:
+                fact = _upstream_fact(view, book, v, upstream)
+                _link_repeats(book, fact, fact_call(upstream))
+                made.append((fact, v, upstream["producers"][0]))
+                n += 1
+                if n >= MAX_FACTS:
+                    break
+                continue
         c = first.call
         same = [h for h in hits if (h.call.module, h.call.function, h.call.arity) == (c.module, c.function, c.arity)]
         same = same or [first]
@@ -177,6 +195,10 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
             title=(f"{c.mfa} made the parts {adder.mfa} added up to {v.text}" if adder is not None
                    else f"{c.mfa} is where {v.text} first came out"),
             summary=(f"The symptom states {v.describe()}. " + (
+                f"{adder.mfa} returned it ({fmt(adder.value, 40)}) as the sum of {summed[1]} calls of "
+                f"{summed[0].call.mfa}, each {fmt(scaled[1], 12)} times (or plus) what a call of {c.mfa} returned — a "
+                f"rate the symptom states, applied right —, so the numbers were wrong where {c.mfa} made them "
+                f"({c.mfa}({fmt(c.args, 60)}) → {fmt(c.value, 40)})." if adder is not None and scaled else
                 f"{adder.mfa} returned it ({fmt(adder.value, 40)}) as the sum of {summed[1]} calls of {c.mfa}, "
                 f"each returning a number its arguments do not hold ({c.mfa}({fmt(c.args, 60)}) → {fmt(c.value, 40)}): "
                 f"the parts were wrong before they were added." if adder is not None and summed else
@@ -198,6 +220,42 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
         if n >= MAX_FACTS:
             break
     _link_derived(book, made)
+
+
+def fact_call(upstream: dict) -> Call:
+    return upstream["producers"][0].call
+
+
+def _upstream_fact(view: RecordingView, book: FactBook, v: StatedValue, up: dict) -> Finding:
+    """The value is a correct combination of a list its maker was given (:mod:`.upstream`): the
+    call that produced the list is where to look; with a stated number it lost, the culprit."""
+    comb, prods, lost = up["combiner"].call, up["producers"], up["lost"]
+    c = prods[0].call
+    many = f"{len(prods)} calls of {c.mfa}, one per element" if len(prods) > 1 else f"{c.mfa}"
+    gone = ", ".join(o.text for o in lost[:4])
+    conf = (0.72 if v.role == "seen" else 0.45) if lost else 0.45
+    return book.add(Finding(
+        detector="value_origin",
+        title=(f"{c.mfa} made the inputs {comb.mfa} combined into {v.text}"
+               + (f": it was given {gone} and did not return {'it' if len(lost) == 1 else 'them'}" if lost else "")),
+        summary=(f"The symptom states {v.describe()}. {comb.mfa} returned it as {up['how']} over the list it was "
+                 f"given — right arithmetic on wrong inputs. That list was made earlier in the same process by {many} "
+                 f"({c.mfa}({fmt(c.args, 60)}) → {fmt(c.value, 60)})"
+                 + (f", which was given {gone} — numbers the symptom states — and did not return "
+                    f"{'it' if len(lost) == 1 else 'them'}: the wrong element kept, a field read wrong, a part converted "
+                    "wrong." if lost else
+                    ": the inputs were wrong before they were combined (the recording does not show which of them).")),
+        severity="high", confidence=conf, culprit=culprit_of(view, c, v.text),
+        evidence=[view.call_evidence(p.call, f"{p.call.mfa}({fmt(p.call.args, 60)})") for p in prods[:2]]
+        + [view.end_evidence(c, f"returned {fmt(c.value, 80)}"),
+           view.end_evidence(comb, f"returned {fmt(comb.value, 60)}: {up['how']} of what it was given")],
+        signatures=["data:value_origin"],
+        **({} if lost else {"weak": (f"{comb.mfa} only combined its inputs; which of {c.mfa}'s results is wrong is "
+                                     "not shown: state the values that should have gone in, or compare its results "
+                                     "with its arguments")}),
+        fix_hint=(f"Check how {c.mfa} makes each element from its arguments (which element it keeps, how it reads "
+                  f"and converts a field): {comb.mfa} only combines what it gets.")),
+        pid=c.pid, ts=c.ts, value=v.text)
 
 
 def _made_inline(view: RecordingView, book: FactBook, v: StatedValue) -> bool:

@@ -33,7 +33,7 @@ _WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
 # the words just before a value that say it is what came out, or what should have
 _SEEN = re.compile(r"(?:\b(?:only|just|shows?|showed|showing|shown|got|gets|finds?|found|had|has|now|back (?:on|to)|came out"
                    r"|comes? out|charg\w*|billed|return\w*|garbled|display\w*|ends? up|instead|actually"
-                   r"|lists|listed|prints|printed)\b|(?<!\d):)"
+                   r"|lists|listed|prints|printed|asks|asked)\b|(?<!\d):)"
                    r"\s*(?:\w+\s+){0,2}$", re.I)
 _EXPECTED = re.compile(r"\b(?:expect\w*|should(?: (?:be|have|say|show))?|instead of|rather than|supposed to"
                        r"|publish\w*|released|added|uploaded|created|configured|set to|(?:upgrad|updat|chang)ed to"
@@ -44,8 +44,12 @@ _EXPECTED = re.compile(r"\b(?:expect\w*|should(?: (?:be|have|say|show))?|instead
 _SEEN_AS = re.compile(r"\b(?:shows?|showed|showing|shown|display\w*|prints?|printed|reports?|reported|reads?|puts?)\b"
                       r"\s+(?:[\w'’-]+\s+){1,6}?(?:as|of|at|is|reads?)\s+(?:[A-Z]{3}\s*|[€$£¥]\s*)?$", re.I)
 # a total the program came to: "totals EUR 3.98", "adds up to 41", "comes to 12.50"
-_SEEN_TOTAL = re.compile(r"\b(?:totals?|totalled|totaled|adds? up to|comes? to|came to)\s+(?:[A-Z]{3}\s*|[€$£¥]\s*)?$",
+_SEEN_TOTAL = re.compile(r"\b(?:totals?|totalled|totaled|total of|adds? up to|comes? to|came to)\s+(?:[A-Z]{3}\s*|[€$£¥]\s*)?$",
                          re.I)
+# the value a correction follows: "17100 cents instead of 285"
+_SEEN_AFTER = re.compile(r"^\s*(?:[a-zA-Z%]+\s+){0,2}?(?:instead of|rather than)\b", re.I)
+# a clause that concedes what is right ("although its lines come to 63.50")
+_CONCEDED = re.compile(r"\b(?:although|though|whereas|while)\b[^;!?]*$", re.I)
 # a value the result fell short of (or went past) is the one that was expected: "one cent short of EUR 3.99"
 _SHORT_OF = re.compile(r"\b(?:short of|shy of|off from|away from)\s+(?:[A-Z]{3}\s*|[€$£¥]\s*)?$", re.I)
 # units of measure: a number with one of them is a measurement, not a number of things ("180
@@ -83,7 +87,7 @@ _UNIT_AFTER = re.compile(r"^\s*(?:([A-Z]{3})\b|(€|\$|£|¥)|(euros?|dollars?|p
 _UNIT_BEFORE = re.compile(r"(?:\b([A-Z]{3})|(€|\$|£|¥))\s*$")
 _NOT_NOUNS = frozenset(("and", "or", "of", "to", "at", "in", "on", "for", "is", "are", "was", "were", "be", "been",
                         "has", "have", "had", "with", "from", "by", "as", "than", "but", "the", "a", "an", "per",
-                        "instead", "not", "rather", "when", "while", "after", "before", "so", "yet"))
+                        "instead", "not", "rather", "when", "while", "although", "though", "whereas", "after", "before", "so", "yet"))
 _COUNT_LABEL = re.compile(r"([a-zA-Z][a-zA-Z_-]{1,24})\s*[:=]\s*$")
 _WORDNUM = re.compile(r"\b(" + "|".join(sorted(_WORD_NUMBERS, key=len, reverse=True)) + r")\s+([a-zA-Z][a-zA-Z-]{2,20})\b", re.I)
 
@@ -135,7 +139,10 @@ def _role(text: str, start: int, end: int, *, when: bool = False) -> str:
     if _EXPECTED.search(before) or _EXPECTED_AFTER.search(after) or _SHORT_OF.search(before):
         # "not" / "never" / "no" before a value say it did not come out: what was expected
         return "expected"
-    if _SEEN.search(before) or _SEEN_AS.search(before) or _SEEN_TOTAL.search(before):
+    if _SEEN_TOTAL.search(before) and not _SEEN.search(before) \
+            and _CONCEDED.search(re.split(r"[.;!?]\s", text[max(0, start - 160):start])[-1]):
+        return "expected"   # "… although its lines come to 63.50": what the parts make, not what came out
+    if _SEEN.search(before) or _SEEN_AS.search(before) or _SEEN_TOTAL.search(before) or _SEEN_AFTER.search(after):
         return "seen"
     return "stated"
 
