@@ -196,9 +196,12 @@ def hot_path(view: RecordingView, run: Call, _depth: int = 0, _end: int | None =
         total = _span(cur, horizon)
         if total <= 0:
             break
+        # a nested call measured no further than its parent (a return lost to the recording's
+        # end or a gap must not make it outlast the call it ran in)
+        limit = cur.end_ts if cur.end_ts is not None else horizon
         kids = _app_children(view, cur)
-        top = max(kids, key=lambda k: _span(k, horizon), default=None)
-        if top is None or _span(top, horizon) < HOT_SHARE * total:
+        top = max(kids, key=lambda k: _span(k, limit), default=None)
+        if top is None or min(_span(top, limit), limit - top.ts) < HOT_SHARE * total:
             break
         path.append(top)
         cur = top
