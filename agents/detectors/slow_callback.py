@@ -30,7 +30,7 @@ from .call_cycle import outstanding_calls
 CALLBACKS = ("handle_call", "handle_cast", "handle_info", "handle_continue", "init")
 
 # trace-signature tokens (knowledge/signatures.py VOCABULARY) this detector proves
-SIGNATURES = ("callback:slow", "exception:timeout:GenServer.call")
+SIGNATURES = ("callback:slow", "exception:timeout:GenServer.call", "exception:timeout:Task.await")
 
 
 def timeout_target(reason) -> tuple[object, object, object] | None:
@@ -282,8 +282,7 @@ def _finding(view, slow: Call, caller, ts, ev_id, ev_kind, request, timeout, tgt
             MessageArrow(sender=view.label(caller), receiver=view.label(caller), message="timeout",
                          at_ms=view.at_ms(ts), kind="exit"),
         ],
-        signatures=["callback:slow", "exception:timeout:Task.await" if api == "Task.await"
-                    else "exception:timeout:GenServer.call"],
+        signatures=[SIGNATURES[0], SIGNATURES[2] if api == "Task.await" else SIGNATURES[1]],
         fix_hint=(
             (f"Make {hot.mfa} fast (it is where {slow.mfa}'s time went), or " if path else f"Keep {slow.function} fast: ")
             + f"move the slow work for {fmt(req, 60)} out of the server "
