@@ -7,7 +7,7 @@ facts to causes and effects.
 | detector | proves | from |
 | --- | --- | --- |
 | ``call_cycle`` | GenServer call cycles and deadlocks | ``$gen_call`` sends outstanding at once, forming a cycle in the wait-for graph |
-| ``slow_callback`` | slow callbacks and caller timeouts | callback durations vs callers' ``{:timeout, {GenServer, :call, _}}`` exits |
+| ``slow_callback`` | slow callbacks and waiters' timeouts, named at the function where the time went | the run a waiter's ``{:timeout, {GenServer, :call, _}}`` / ``:gen_statem.call`` / ``{Task, :await, _}`` exit fell in, and the nested calls that cover its time |
 | ``mailbox_growth`` | mailbox overload | sampled queue lengths growing, receive rate vs callback rate |
 | ``exception_state`` | an exception, the state that caused it and the earlier transition that corrupted it | callback exceptions + state history |
 | ``lost_update`` | read-modify-write races on ETS | interleaved ``:ets.lookup``/``:ets.insert`` of the same key by different processes |

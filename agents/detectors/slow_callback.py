@@ -1,10 +1,20 @@
-"""Slow callbacks and caller timeouts.
+"""Slow callbacks and caller timeouts — and the function inside where the time went.
 
 A GenServer handles one message at a time: a ``handle_call`` that takes longer than its
 callers' timeout (5 s by default) makes every caller exit with
 ``{:timeout, {GenServer, :call, [server, request, timeout]}}`` — and the callers queued behind
-it wait too. The proof is a caller's timeout whose target process was, at that moment, inside
-one long callback. The request that callback was handling is the offending value.
+it wait too. The same holds for every waiter that gives up on a process: ``:gen_statem.call``,
+``Agent.get``, ``Task.await`` (``{:timeout, {Task, :await, [%Task{pid: …}, t]}}``). The proof is
+a waiter's timeout whose target process was, at that moment, inside one long run: a callback,
+or (a Task, a state function) the outermost application call it was running.
+
+The culprit is not that run but the function inside it where the time went (``hot_path``):
+from the run down, the traced application call nested in it (same process, inside its span)
+that alone covers most of its parent's time, as deep as one does; when that innermost
+function was waiting on a ``GenServer.call`` to another process, the search goes on in the
+callback that process was running then (a slow dependency). A function whose time is spread
+over many calls of its callees (a loop, a quadratic pairing) is itself the end: the fix is in
+the loop. The callback and the request it handled stay the context.
 
 When the long callback was itself blocked calling another process in a cycle, the
 ``call_cycle`` detector explains it better; this one then steps back.
@@ -12,14 +22,15 @@ When the long callback was itself blocked calling another process in a cycle, th
 
 from __future__ import annotations
 
+from ..evidence.reasons import gen_call
 from ..findings import Culprit, Finding, MessageArrow
-from ..view import Call, RecordingView, fmt, is_atom, mod_name
+from ..view import Call, RecordingView, fmt, is_app_module, is_atom, mod_name
 from .call_cycle import outstanding_calls
 
 CALLBACKS = ("handle_call", "handle_cast", "handle_info", "handle_continue", "init")
 
 # trace-signature tokens (knowledge/signatures.py VOCABULARY) this detector proves
-SIGNATURES = ("callback:slow", "exception:timeout:GenServer.call")
+SIGNATURES = ("callback:slow", "exception:timeout:GenServer.call", "exception:timeout:Task.await")
 
 
 def timeout_target(reason) -> tuple[object, object, object] | None:
@@ -34,16 +45,44 @@ def timeout_target(reason) -> tuple[object, object, object] | None:
     return None
 
 
+def waited_on(reason) -> tuple[object, object, object, str] | None:
+    """(target, request, timeout, api) of a waiter's timeout: ``GenServer.call`` and the calls
+    built on it (``:gen_statem.call``, ``Agent.get`` …), and ``Task.await`` (the target is the
+    task's process)."""
+    t = timeout_target(reason)
+    gc = gen_call(reason)
+    if gc is None or gc.why != "timeout":
+        return (*t, "GenServer.call") if t else None
+    if gc.api == "Task.await":
+        task = gc.target
+        pid = next((v for k, v in task.items() if is_atom(k, "pid")), None) if isinstance(task, dict) else None
+        if pid is None:
+            return None
+        args = _args(reason)
+        return pid, None, args[1] if len(args) > 1 else None, "Task.await"
+    if t:
+        return (*t, gc.api)
+    return None
+
+
+def _args(reason) -> list:
+    while isinstance(reason, tuple) and len(reason) == 2 and not (isinstance(reason[1], tuple) and len(reason[1]) == 3):
+        reason = reason[1]
+    if isinstance(reason, tuple) and len(reason) == 2 and isinstance(reason[1], tuple) and isinstance(reason[1][2], list):
+        return reason[1][2]
+    return []
+
+
 def _timeouts(view: RecordingView):
-    """(caller pid, ts, event id, event kind, target, request, timeout) of every caller timeout."""
+    """(caller pid, ts, event id, event kind, target, request, timeout, api) of every waiter's timeout."""
     out = []
     for c in view.calls:
         if c.outcome == "exception":
-            t = timeout_target(c.value)
+            t = waited_on(c.value)
             if t:
                 out.append((c.pid, c.end_ts, c.end_id, "exception", *t))
     for e in view.exits:
-        t = timeout_target(e.reason)
+        t = waited_on(e.reason)
         if t:
             out.append((e.pid, e.ts, e.event_id, "exit", *t))
     return out
@@ -69,7 +108,7 @@ def detect(view: RecordingView) -> list[Finding]:
             cycle_pids.add(m.receiver)
     findings: dict[tuple, Finding] = {}
     timeouts = _timeouts(view)
-    for caller, ts, ev_id, ev_kind, target, request, timeout in timeouts:
+    for caller, ts, ev_id, ev_kind, target, request, timeout, api in timeouts:
         tgt = _resolve(view, target)
         if tgt is None:
             continue
@@ -83,7 +122,7 @@ def detect(view: RecordingView) -> list[Finding]:
             findings[key].evidence.append(
                 view.evidence(ev_id, ev_kind, ts, caller, f"caller timed out waiting for {view.label(tgt)}"))
             continue
-        findings[key] = _finding(view, slow, caller, ts, ev_id, ev_kind, request, timeout, tgt)
+        findings[key] = _finding(view, slow, caller, ts, ev_id, ev_kind, request, timeout, tgt, api)
     out = list(findings.values())
     for f in out:
         f.confidence = min(0.95, 0.7 + 0.05 * len(f.evidence))
@@ -91,12 +130,95 @@ def detect(view: RecordingView) -> list[Finding]:
 
 
 def _long_callback(view: RecordingView, pid: int, ts: int) -> Call | None:
+    """The callback ``pid`` was running at ``ts`` — else (a Task, a state function of a
+    :gen_statem) its outermost application call then, unless that is one round of a loop the
+    recording saw start again (a process's receive loop is not a slow call); an anonymous
+    function (a Task's) is passed over for the named function it runs."""
     best = None
     for c in view.calls_by_pid.get(pid, []):
         if c.function in CALLBACKS and c.ts <= ts and (c.end_ts is None or c.end_ts >= ts):
             if best is None or c.ts < best.ts:
                 best = c
+    if best is not None:
+        return best
+    calls = view.calls_by_pid.get(pid, [])
+    for c in calls:
+        if c.ts <= ts and (c.end_ts is None or c.end_ts >= ts) and is_app_module(c.module) \
+                and not c.function.startswith("-") and (best is None or c.ts < best.ts):
+            best = c
+    if best is not None and best.end_ts is None and any(
+            o is not best and (o.module, o.function, o.arity) == (best.module, best.function, best.arity) for o in calls):
+        return None
     return best
+
+
+#: the share of its parent's time a nested call must cover to be where the parent's time went
+HOT_SHARE = 0.6
+
+
+def _horizon(view: RecordingView, pid: int, end: int) -> int:
+    """How far a call still open in ``pid`` is measured: to the process's exit, else to the
+    recording's end ``end`` (it was still running then)."""
+    return min([e.ts for e in view.exits if e.pid == pid] or [end])
+
+
+def _recording_end(view: RecordingView) -> int:
+    return max([c.end_ts or c.ts for c in view.calls] + [e.ts for e in view.exits], default=0)
+
+
+def _span(c: Call, horizon: int) -> int:
+    return (c.end_ts if c.end_ts is not None else horizon) - c.ts
+
+
+def _app_children(view: RecordingView, c: Call) -> list[Call]:
+    """The application calls nested in ``c``; an anonymous function's are its parent's (a
+    lambda is not where a developer looks: the function around the work is)."""
+    out = []
+    for k in view.children(c):
+        if not is_app_module(k.module):
+            continue
+        if k.function.startswith("-"):
+            out.extend(_app_children(view, k))
+        else:
+            out.append(k)
+    return out
+
+
+def hot_path(view: RecordingView, run: Call, _depth: int = 0, _end: int | None = None) -> list[Call]:
+    """The calls from ``run`` (excluded) down to the function where its time went, each
+    covering at least HOT_SHARE of its parent's — following a ``GenServer.call`` it was
+    waiting on into the callback the called process ran meanwhile (at most 3 processes)."""
+    path: list[Call] = []
+    end_of_recording = _recording_end(view) if _end is None else _end
+    horizon = _horizon(view, run.pid, end_of_recording)
+    cur = run
+    while True:
+        total = _span(cur, horizon)
+        if total <= 0:
+            break
+        # a nested call measured no further than its parent (a return lost to the recording's
+        # end or a gap must not make it outlast the call it ran in)
+        limit = cur.end_ts if cur.end_ts is not None else horizon
+        kids = _app_children(view, cur)
+        top = max(kids, key=lambda k: _span(k, limit), default=None)
+        if top is None or min(_span(top, limit), limit - top.ts) < HOT_SHARE * total:
+            break
+        path.append(top)
+        cur = top
+    if _depth < 2:
+        end = cur.end_ts if cur.end_ts is not None else horizon
+        for m in view.messages:
+            if m.sender == cur.pid and m.send_ts is not None and cur.ts <= m.send_ts <= end \
+                    and isinstance(m.msg, tuple) and len(m.msg) == 3 and is_atom(m.msg[0], "$gen_call") \
+                    and m.receiver is not None and m.receiver != cur.pid:
+                at = m.receive_ts or m.send_ts
+                served = next((c for c in view.calls_by_pid.get(m.receiver, []) if c.function in CALLBACKS
+                               and at <= c.ts <= end), None)
+                if served is None or _span(served, _horizon(view, m.receiver, end_of_recording)) \
+                        < HOT_SHARE * _span(cur, horizon):
+                    continue
+                return path + [served] + hot_path(view, served, _depth + 1, end_of_recording)
+    return path
 
 
 def _makes_calls(view: RecordingView, c: Call) -> bool:
@@ -107,10 +229,10 @@ def _makes_calls(view: RecordingView, c: Call) -> bool:
     return False
 
 
-def _finding(view, slow: Call, caller, ts, ev_id, ev_kind, request, timeout, tgt) -> Finding:
+def _finding(view, slow: Call, caller, ts, ev_id, ev_kind, request, timeout, tgt, api="GenServer.call") -> Finding:
     dur = slow.duration(view.time_unit)
     dur_text = f"{dur:.0f} ms" if dur is not None else "longer than the recording"
-    req = slow.args[0] if slow.args else request
+    req = slow.args[0] if slow.args and slow.function in CALLBACKS else request
     others = [c.duration(view.time_unit) for c in view.calls_by_pid.get(tgt, [])
               if c.function == slow.function and c is not slow and c.duration(view.time_unit) is not None]
     typical = f" (the other {len(others)} calls took at most {max(others):.0f} ms)" if others else ""
@@ -121,29 +243,49 @@ def _finding(view, slow: Call, caller, ts, ev_id, ev_kind, request, timeout, tgt
     ]
     if slow.end_id is not None:
         evidence.append(view.end_evidence(slow, f"{slow.mfa} finished after {dur_text}"))
+    path = hot_path(view, slow)
+    hot = path[-1] if path else slow
+    inside = ""
+    if path:
+        hdur = hot.duration(view.time_unit)
+        hdur_text = f"{hdur:.0f} ms" if hdur is not None else "until the recording ended"
+        inside = (f" The time went in {hot.mfa} ({hdur_text}"
+                  + (f", in {view.label(hot.pid)}" if hot.pid != slow.pid else "") + "), reached through "
+                  + " → ".join(c.mfa for c in [slow] + path) + ".")
+        for c in path:
+            if c.pid != slow.pid or c is hot:
+                evidence.append(view.call_evidence(c, f"{c.mfa} ran inside {slow.mfa}" + (
+                    f" in {view.label(c.pid)}" if c.pid != slow.pid else "")))
+        if hot.end_id is not None:
+            evidence.append(view.end_evidence(hot, f"{hot.mfa} returned after {hdur_text}"))
+    what = "callback" if slow.function in CALLBACKS else "call"
     return Finding(
         detector="slow_callback",
-        title=f"Slow callback {slow.mfa} makes callers time out",
+        title=(f"Slow {hot.mfa} in {what} {slow.mfa} makes callers time out" if path
+               else f"Slow {what} {slow.mfa} makes callers time out"),
         summary=(
-            f"{view.label(tgt)} spent {dur_text} in {slow.mfa} handling {fmt(req)}{typical}; its caller "
-            f"{view.label(caller)} gave up after {fmt(timeout)} ms with a GenServer.call timeout. While the "
-            f"callback runs, the server handles nothing else."
+            f"{view.label(tgt)} spent {dur_text} in {slow.mfa}" + (f" handling {fmt(req)}" if req is not None else "")
+            + f"{typical}; its caller {view.label(caller)} gave up after {fmt(timeout)} ms with a {api} timeout."
+            + inside + (" While the callback runs, the server handles nothing else." if what == "callback" else "")
         ),
         severity="high",
         confidence=0.8,
-        culprit=Culprit(module=mod_name(slow.module), function=f"{slow.function}/{slow.arity}",
-                        detail=fmt(req), process=view.label(tgt)),
+        culprit=Culprit(module=mod_name(hot.module), function=f"{hot.function}/{hot.arity}",
+                        detail=fmt(req) if req is not None else None,
+                        process=view.label(hot.pid)),
         evidence=evidence,
         causal_chain=evidence[:2],
         messages=[
-            MessageArrow(sender=view.label(caller), receiver=view.label(tgt), message=f"call {fmt(req, 50)}",
+            MessageArrow(sender=view.label(caller), receiver=view.label(tgt),
+                         message=f"call {fmt(req, 50)}" if req is not None else api,
                          at_ms=view.at_ms(slow.ts), kind="call"),
             MessageArrow(sender=view.label(caller), receiver=view.label(caller), message="timeout",
                          at_ms=view.at_ms(ts), kind="exit"),
         ],
-        signatures=list(SIGNATURES),
+        signatures=[SIGNATURES[0], SIGNATURES[2] if api == "Task.await" else SIGNATURES[1]],
         fix_hint=(
-            f"Keep {slow.function} fast: move the slow work for {fmt(req, 60)} out of the server "
+            (f"Make {hot.mfa} fast (it is where {slow.mfa}'s time went), or " if path else f"Keep {slow.function} fast: ")
+            + f"move the slow work for {fmt(req, 60)} out of the server "
             "(a Task under a Task.Supervisor replying later with GenServer.reply/2), or cache/precompute it; "
             "raising the call timeout only hides the stall."
         ),

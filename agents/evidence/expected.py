@@ -55,32 +55,37 @@ def expected_slowness(view: RecordingView, book: FactBook, symptom: str) -> None
     if not words:
         return
     for slow in book.of_kind("slow_callback"):
-        if not _names(slow.culprit.module, words):
+        # the component is the server that was slow (its callback, the fact's first event), also
+        # when the function where its time went is in another module
+        run = slow.evidence[0].mfa if slow.evidence and slow.evidence[0].mfa else ""
+        server = run.rsplit(".", 1)[0] if "." in run else slow.culprit.module
+        component = next((m for m in (server, slow.culprit.module) if _names(m, words)), None)
+        if component is None:
             continue
-        slow.weak = (f"the symptom says {slow.culprit.module} is slow by design (its slowness is expected): what "
+        slow.weak = (f"the symptom says {component} is slow by design (its slowness is expected): what "
                      "failed is a caller that did not survive it")
         slow.lifted_by = []
         for f in book.of_kind("call_failed"):
             if f.caused_by != slow.id:
                 continue
             call = book.meta.get(f.id, {}).get("call")
-            caller = _caller_frame(call, slow.culprit.module) if call is not None else None
+            caller = _caller_frame(call, {server, slow.culprit.module}) if call is not None else None
             if caller is None:
                 continue
             f.caused_by = None
             f.culprit = culprit_of(view, caller, caller.args[0] if len(caller.args) == 1 else None)
-            f.summary += (f" {slow.culprit.module} is slow by design, as the symptom says: {caller.mfa}, which "
+            f.summary += (f" {component} is slow by design, as the symptom says: {caller.mfa}, which "
                           "called it, let the timeout through instead of handling it (a `rescue` does not catch "
                           "an exit; `catch :exit, _` does).")
             f.confidence = max(f.confidence, 0.6)
 
 
-def _caller_frame(call: Call, module: str) -> Call | None:
+def _caller_frame(call: Call, modules: set[str]) -> Call | None:
     """The first application frame above the failed call that is not the slow component's own
     code (its client function): the caller that met the timeout."""
     p: Call | None = call
     while p is not None:
-        if is_app_module(p.module) and mod_name(p.module) != module and not p.function.startswith("-"):
+        if is_app_module(p.module) and mod_name(p.module) not in modules and not p.function.startswith("-"):
             return p
         p = p.parent
     return None
