@@ -12,9 +12,10 @@ function that saw the lost item and treated it unlike its look-alikes is where i
 | ``items_unstored`` | a callback handled three or more messages of one shape, each with its own identity (a field whose value differs in every message); for some it changed the state and their identity is in it after, for others it returned the state unchanged and their identity is nowhere in it | that callback (a fall-through clause, a guard, a flag that filters) — caused by an ``items_rejected`` check it asked when that check refused the same items |
 | ``entry_overwritten`` | a callback handling a message of one shape replaced, in its state, the entry an earlier message of that shape had put there: the earlier item's identity (a text unique to each message) is gone from the state after, the new one's is in it | that callback (a put under a key that collides: a room for a guest, a day for an event) |
 
-Each counts in full when the symptom speaks of something missing, lost, never shown or fewer
-(:data:`.collapsed._LOSS`); **weak** otherwise (a check may rightly refuse, an entry may rightly
-be replaced). Bounded: :data:`MAX_CALLS` calls per check or callback, :data:`_BUDGET` term nodes
+Each counts in full when the symptom names a lost item (:mod:`.cases`' failing entities) or speaks
+of something missing, lost, never shown or fewer (:data:`.collapsed._LOSS`); **weak** otherwise (a
+check may rightly refuse, an entry may rightly be replaced); none when the symptom names the items
+it misses and none of them is among the lost ones (the check refused others, rightly). Bounded: :data:`MAX_CALLS` calls per check or callback, :data:`_BUDGET` term nodes
 per term walked.
 """
 
@@ -31,8 +32,8 @@ from ..findings import Finding
 from ..view import Call, RecordingView, fmt
 from .book import FactBook
 from .collapsed import _LOSS
-from .common import app_returns, callback_states, culprit_of, is_generated
-from .diag_flow import shape
+from .cases import mentions, symptom_entities, words_of
+from .common import app_returns, callback_states, culprit_of, is_generated, message_shape
 
 __all__ = ["items_rejected", "items_unstored", "entries_overwritten", "analyses"]
 
@@ -90,9 +91,21 @@ def _loss_said(symptom: str) -> bool:
     return bool(_LOSS.search(symptom or "") or _NEVER.search(symptom or ""))
 
 
-def _weak(symptom: str, what: str) -> str | None:
-    return None if _loss_said(symptom) else (
-        f"{what}; the symptom says nothing went missing")
+def _named(symptom: str, terms: list) -> bool | None:
+    """Whether one of ``terms`` (the lost items) is an item the symptom names as failing;
+    ``None`` when the symptom names none."""
+    entities = symptom_entities(symptom or "")
+    if not entities.failing:
+        return None
+    return any(mentions(words_of(t), entities.failing) for t in terms)
+
+
+def _weak(symptom: str, lost: list, what: str) -> str | None:
+    """Why a fact is weak — the symptom speaks of nothing missing —, ``None`` when it counts in
+    full (it names a lost item, or speaks of items missing)."""
+    if _named(symptom, lost) or _loss_said(symptom):
+        return None
+    return f"{what}; the symptom says nothing went missing"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,11 +136,10 @@ def items_rejected(view: RecordingView, book: FactBook, symptom: str) -> None:
             if len(g) < MAX_CALLS:
                 g.append(c)
     made = 0
-    for key in sorted(groups):
-        calls = groups[key]
+    for mfa in sorted(groups):
+        calls = groups[mfa]
         if len(calls) < MIN_ITEMS or made >= MAX_FACTS:
             continue
-        shapes = {tuple(shape(a) for a in c.args) for c in calls}
         kinds = {tuple(type(_key(a)).__name__ for a in c.args) for c in calls}
         if len(kinds) != 1:
             continue   # items of different kinds: a type check, not a filter of look-alikes
@@ -153,7 +165,10 @@ def items_rejected(view: RecordingView, book: FactBook, symptom: str) -> None:
         else:
             if not kept or not lost or len(lost) < len(said_no):
                 continue
+            if _named(symptom, [x.args for x, _o in lost]) is False:
+                continue   # the items the user misses are not those it refused: it refused others rightly
             made += 1
+            weak = _weak(symptom, [x.args for x, _o in lost], "a check may rightly refuse items")
             c, (holder, _) = lost[0]
             k, _ = kept[0]
             items = list(dict.fromkeys(fmt(x.args if len(x.args) > 1 else x.args[0], 60) for x, _o in lost))
@@ -168,7 +183,7 @@ def items_rejected(view: RecordingView, book: FactBook, symptom: str) -> None:
                          f"{holder.mfa} kept after asking, each accepted one is there. Nothing failed: the "
                          "items were dropped by the check. A bound off by one (< for <=), a field compared in "
                          "another unit or type, a pattern too strict or nil taken as invalid refuses valid items."),
-                severity="high", confidence=0.8 if _loss_said(symptom) else 0.6,
+                severity="high", confidence=0.6 if weak else 0.8,
                 culprit=culprit_of(view, c, c.args[0] if len(c.args) == 1 else c.args),
                 evidence=evidence, causal_chain=evidence[:2],
                 signatures=["data:items_rejected"],
@@ -176,9 +191,9 @@ def items_rejected(view: RecordingView, book: FactBook, symptom: str) -> None:
                           "inclusive limit), the unit and type of the field compared, the pattern (every valid "
                           "spelling), nil; and let a refusal say so (an {:error, reason}, a log line) instead of "
                           "dropping the item silently."),
-                weak=_weak(symptom, "a check may rightly refuse items")),
+                weak=weak),
                 pid=c.pid, ts=c.ts, refused={x.call_id for x, _o in lost},
-                holders={h.call_id for _x, (h, _v) in lost}, shapes=len(shapes))
+                holders={h.call_id for _x, (h, _v) in lost})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,7 +202,6 @@ def items_rejected(view: RecordingView, book: FactBook, symptom: str) -> None:
 
 def _runs(view: RecordingView) -> dict[tuple, list[tuple[Call, Any, Any, dict]]]:
     """(pid, module, function, arity, message shape) → (callback, before, after, message leaves)."""
-    from .common import message_shape
     states = callback_states(view)
     out: dict[tuple, list] = defaultdict(list)
     for c in view.calls:
@@ -217,7 +231,7 @@ def _identities(runs: list, *, texts: bool) -> list[tuple]:
 
 def items_unstored(view: RecordingView, book: FactBook, symptom: str) -> None:
     made = 0
-    for key, runs in sorted(_runs(view).items(), key=lambda kv: kv[1][0][0].ts):
+    for _group, runs in sorted(_runs(view).items(), key=lambda kv: kv[1][0][0].ts):
         if len(runs) < MIN_ITEMS or made >= MAX_FACTS:
             continue
         same = [r for r in runs if r[1] == r[2]]
@@ -229,7 +243,10 @@ def items_unstored(view: RecordingView, book: FactBook, symptom: str) -> None:
                 break
         else:
             continue
+        if _named(symptom, [r[0].args[0] for r in same]) is False:
+            continue
         made += 1
+        weak = _weak(symptom, [r[0].args[0] for r in same], "a callback may rightly ignore some messages")
         c = same[0][0]
         k = changed[0][0]
         items = [fmt(r[3][p], 40) for r in same]
@@ -244,12 +261,12 @@ def items_unstored(view: RecordingView, book: FactBook, symptom: str) -> None:
                      f"unchanged for {len(same)}, whose identity is nowhere in the state after — no error, no "
                      "reply saying so. A clause that falls through without storing (a `case`/`with` whose last "
                      "branch answers :ok or {:noreply, state}), a guard or a state flag filters them out."),
-            severity="high", confidence=0.75 if _loss_said(symptom) else 0.55,
+            severity="high", confidence=0.55 if weak else 0.75,
             culprit=culprit_of(view, c, c.args[0]), evidence=evidence, causal_chain=evidence[:2],
             signatures=["state:items_unstored"],
             fix_hint=("Follow a left-out item through the callback: the branch it took must store it or "
                       "answer an error; a fall-through clause that keeps the state hides the loss."),
-            weak=_weak(symptom, "a callback may rightly ignore some messages")),
+            weak=weak),
             pid=c.pid, ts=c.ts, dropped_runs={r[0].call_id for r in same})
         _link_checks(book, fact)
 
@@ -264,7 +281,7 @@ def _link_checks(book: FactBook, fact: Finding) -> None:
 
 def entries_overwritten(view: RecordingView, book: FactBook, symptom: str) -> None:
     made = 0
-    for key, runs in sorted(_runs(view).items(), key=lambda kv: kv[1][0][0].ts):
+    for _group, runs in sorted(_runs(view).items(), key=lambda kv: kv[1][0][0].ts):
         if len(runs) < MIN_ITEMS or made >= MAX_FACTS:
             continue
         ids = _identities(runs, texts=True)
@@ -283,9 +300,12 @@ def entries_overwritten(view: RecordingView, book: FactBook, symptom: str) -> No
                 break
         if not hits:
             continue
+        lost = list(dict.fromkeys(g for _c, _n, gs in hits for g in gs))
+        if _named(symptom, lost) is False:
+            continue
         made += 1
         c, new, gone = hits[0]
-        lost = list(dict.fromkeys(g for _c, _n, gs in hits for g in gs))
+        weak = _weak(symptom, lost, "replacing an entry may be an update of the same thing")
         evidence = [view.end_evidence(h, f"{h.mfa} stored {fmt(n, 40)} and {fmt(gs[0], 40)} was gone from the state")
                     for h, n, gs in hits[:4]]
         book.add(Finding(
@@ -296,12 +316,12 @@ def entries_overwritten(view: RecordingView, book: FactBook, symptom: str) -> No
                      f"{f' ({len(hits)} times in all)' if len(hits) > 1 else ''}: the later item took the earlier "
                      "one's place. A put under a key that is not unique to the item (a room, a day, a group "
                      "instead of the item's id) replaces one item with another."),
-            severity="high", confidence=0.78 if _loss_said(symptom) else 0.55,
+            severity="high", confidence=0.55 if weak else 0.78,
             culprit=culprit_of(view, c, gone[0]), evidence=evidence, causal_chain=evidence[:2],
             signatures=["state:entry_overwritten"],
             fix_hint=("Store each item under what is unique to it (its id, a composite key), or keep a list per "
                       "key (Map.update/4 appending) instead of Map.put replacing what was there."),
-            weak=_weak(symptom, "replacing an entry may be an update of the same thing")),
+            weak=weak),
             pid=c.pid, ts=c.ts)
 
 
