@@ -33,7 +33,7 @@ from ..view import Call, RecordingView, fmt
 from .book import FactBook
 from .collapsed import _LOSS
 from .cases import mentions, symptom_entities, words_of
-from .common import app_returns, callback_states, culprit_of, is_generated, message_shape
+from .common import app_returns, callback_states, culprit_of, is_error, is_generated, message_shape
 
 __all__ = ["items_rejected", "items_unstored", "entries_overwritten", "analyses"]
 
@@ -229,12 +229,20 @@ def _identities(runs: list, *, texts: bool) -> list[tuple]:
     return out
 
 
+def _error_reply(c: Call) -> bool:
+    """A ``handle_call`` that replied an error (``{:reply, {:error, _}, state}``)."""
+    v = c.value
+    return isinstance(v, tuple) and len(v) >= 3 and getattr(v[0], "name", None) == "reply" and is_error(v[1])
+
+
 def items_unstored(view: RecordingView, book: FactBook, symptom: str) -> None:
     made = 0
     for _group, runs in sorted(_runs(view).items(), key=lambda kv: kv[1][0][0].ts):
         if len(runs) < MIN_ITEMS or made >= MAX_FACTS:
             continue
-        same = [r for r in runs if r[1] == r[2]]
+        # an item refused with an error reply was not lost silently: the caller was told
+        # (:mod:`.ignored` names a caller that dropped that error)
+        same = [r for r in runs if r[1] == r[2] and not _error_reply(r[0])]
         changed = [r for r in runs if r[1] != r[2]]
         if not same or not changed:
             continue
