@@ -75,9 +75,15 @@ def _walk(term: Any) -> dict[tuple, Any]:
     return out
 
 
-def _values(term: Any) -> set:
-    """The texts and numbers anywhere in ``term`` (keys included), bounded."""
-    return set(_walk(term).values())
+def _values(term: Any, cache: dict[int, set] | None = None) -> set:
+    """The texts and numbers anywhere in ``term`` (keys included), bounded; ``cache`` keeps them
+    per term (by identity: one state is looked at for many items) while one analysis runs."""
+    if cache is None:
+        return set(_walk(term).values())
+    got = cache.get(id(term))
+    if got is None:
+        got = cache[id(term)] = set(_walk(term).values())
+    return got
 
 
 # beyond :data:`.collapsed._LOSS`: an item that never arrived where it should be
@@ -135,7 +141,7 @@ def items_rejected(view: RecordingView, book: FactBook, symptom: str) -> None:
             g = groups[(c.module, c.function, c.arity)]
             if len(g) < MAX_CALLS:
                 g.append(c)
-    made = 0
+    made, cache = 0, {}
     for mfa in sorted(groups):
         calls = groups[mfa]
         if len(calls) < MIN_ITEMS or made >= MAX_FACTS:
@@ -152,7 +158,7 @@ def items_rejected(view: RecordingView, book: FactBook, symptom: str) -> None:
             out = _output(view, c, states)
             if out is None:
                 continue
-            vals = _values(out[1])
+            vals = _values(out[1], cache)
             item = _values(c.args)
             if not item:
                 continue
@@ -236,7 +242,7 @@ def _error_reply(c: Call) -> bool:
 
 
 def items_unstored(view: RecordingView, book: FactBook, symptom: str) -> None:
-    made = 0
+    made, cache = 0, {}
     for _group, runs in sorted(_runs(view).items(), key=lambda kv: kv[1][0][0].ts):
         if len(runs) < MIN_ITEMS or made >= MAX_FACTS:
             continue
@@ -247,7 +253,8 @@ def items_unstored(view: RecordingView, book: FactBook, symptom: str) -> None:
         if not same or not changed:
             continue
         for p in _identities(runs, texts=False):
-            if all(r[3][p] in _values(r[2]) for r in changed) and not any(r[3][p] in _values(r[2]) for r in same):
+            if all(r[3][p] in _values(r[2], cache) for r in changed) \
+                    and not any(r[3][p] in _values(r[2], cache) for r in same):
                 break
         else:
             continue
@@ -288,7 +295,7 @@ def _link_checks(book: FactBook, fact: Finding) -> None:
 
 
 def entries_overwritten(view: RecordingView, book: FactBook, symptom: str) -> None:
-    made = 0
+    made, cache = 0, {}
     for _group, runs in sorted(_runs(view).items(), key=lambda kv: kv[1][0][0].ts):
         if len(runs) < MIN_ITEMS or made >= MAX_FACTS:
             continue
@@ -297,9 +304,9 @@ def entries_overwritten(view: RecordingView, book: FactBook, symptom: str) -> No
         for p in ids:
             seen: list = []
             for c, before, after, leaves in runs:
-                now = _values(after)
+                now = _values(after, cache)
                 if leaves[p] in now:
-                    was = _values(before)
+                    was = _values(before, cache)
                     gone = [x for x in seen if x in was and x not in now]
                     if gone:
                         hits.append((c, leaves[p], gone))
