@@ -1,6 +1,7 @@
 """Silent loss diagnosed end to end (tests/fixtures/loss_apps): items that go in and never come
 out, with no crash and no error — a range check whose upper bound excludes the full scale (`<`
-for `<=`), an address pattern that refuses `+` and sub-domains, a `case` whose last clause
+for `<=`), an address pattern that refuses `+` and sub-domains, a line parser answering `nil` for
+`7.5` hours, `nil` taken as not ready, a `case` whose last clause
 answers `:ok` and keeps the state (a `nil` field), a `Map.put` under a key two guests share, an
 `Enum.uniq_by` on a field that is not unique. Each is named at the last function that treated
 the lost items unlike their look-alikes: the check that refused them (not the callback that

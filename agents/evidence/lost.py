@@ -8,7 +8,7 @@ function that saw the lost item and treated it unlike its look-alikes is where i
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``items_rejected`` | a check (an application function answering ``true``/``false``) was asked about three or more items of one shape and answered ``false`` for some, ``true`` for others; every item it refused is absent from what its caller kept (the enclosing callback's state after, else the collection the nearest caller returned) while the items it accepted are there | that check, and a refused item beside an accepted one |
+| ``items_rejected`` | a check (an application function answering ``true``/``false``, or a parser or lookup answering ``nil`` for some items and a value for others) was asked about three or more items of one shape and answered ``false``/``nil`` for some, ``true`` (a value) for others; every item it refused is absent from what its caller kept (the enclosing callback's state after, else the collection the nearest caller returned) while the items it accepted — or what it made of them — are there | that check, and a refused item beside an accepted one |
 | ``items_unstored`` | a callback handled three or more messages of one shape, each with its own identity (a field whose value differs in every message); for some it changed the state and their identity is in it after, for others it returned the state unchanged and their identity is nowhere in it | that callback (a fall-through clause, a guard, a flag that filters) — caused by an ``items_rejected`` check it asked when that check refused the same items |
 | ``entry_overwritten`` | a callback handling a message of one shape replaced, in its state, the entry an earlier message of that shape had put there: the earlier item's identity (a text unique to each message) is gone from the state after, the new one's is in it | that callback (a put under a key that collides: a room for a guest, a day for an event) |
 
@@ -132,11 +132,21 @@ def _output(view: RecordingView, c: Call, states: dict[int, tuple[Any, Any]]) ->
     return None
 
 
+def _answer(v: Any) -> str | None:
+    """A check's answer: ``"no"`` (``false``, ``nil``), ``"yes"`` (``true``), ``"value"`` (what a
+    parser or a lookup makes of the item); ``None`` for an error, which tells its caller."""
+    if v is False or v is None or (isinstance(v, Atom) and v.name in ("nil", "false")):
+        return "no"
+    if v is True or (isinstance(v, Atom) and v.name == "true"):
+        return "yes"
+    return None if is_error(v) else "value"
+
+
 def items_rejected(view: RecordingView, book: FactBook, symptom: str) -> None:
     states = callback_states(view)
     groups: dict[tuple, list[Call]] = defaultdict(list)
     for c in app_returns(view):
-        if isinstance(c.value, bool) and c.args and not is_generated(c.function) \
+        if c.args and _answer(c.value) is not None and not is_generated(c.function) \
                 and not c.function.startswith("handle_"):
             g = groups[(c.module, c.function, c.arity)]
             if len(g) < MAX_CALLS:
@@ -149,10 +159,11 @@ def items_rejected(view: RecordingView, book: FactBook, symptom: str) -> None:
         kinds = {tuple(type(_key(a)).__name__ for a in c.args) for c in calls}
         if len(kinds) != 1:
             continue   # items of different kinds: a type check, not a filter of look-alikes
-        said_no = [c for c in calls if c.value is False]
-        said_yes = [c for c in calls if c.value is True]
-        if not said_no or not said_yes:
-            continue   # one answer for all: :mod:`.constant`'s case
+        answers = {_answer(c.value) for c in calls}
+        if answers not in ({"no", "yes"}, {"no", "value"}):
+            continue   # one answer for all (:mod:`.constant`'s case), or true beside other values
+        said_no = [c for c in calls if _answer(c.value) == "no"]
+        said_yes = [c for c in calls if _answer(c.value) != "no"]
         kept, lost = [], []
         for c in calls:
             out = _output(view, c, states)
@@ -162,11 +173,12 @@ def items_rejected(view: RecordingView, book: FactBook, symptom: str) -> None:
             item = _values(c.args)
             if not item:
                 continue
-            if c.value is True and item & vals:
-                kept.append((c, out))
-            elif c.value is False and not item & vals:
+            no = _answer(c.value) == "no"
+            if not no and (item | _values(c.value)) & vals:
+                kept.append((c, out))   # the item, or what was made of it, is kept
+            elif no and not item & vals:
                 lost.append((c, out))
-            elif c.value is False:
+            elif no:
                 break   # a refused item that is kept all the same: the answer does not decide
         else:
             if not kept or not lost or len(lost) < len(said_no):
@@ -178,13 +190,13 @@ def items_rejected(view: RecordingView, book: FactBook, symptom: str) -> None:
             c, (holder, _) = lost[0]
             k, _ = kept[0]
             items = list(dict.fromkeys(fmt(x.args if len(x.args) > 1 else x.args[0], 60) for x, _o in lost))
-            evidence = [view.end_evidence(x, f"{x.mfa} answered false for {fmt(x.args, 60)}") for x, _o in lost[:3]]
-            evidence.append(view.end_evidence(k, f"{k.mfa} answered true for {fmt(k.args, 60)}, which was kept"))
+            evidence = [view.end_evidence(x, f"{x.mfa} answered {fmt(x.value)} for {fmt(x.args, 60)}") for x, _o in lost[:3]]
+            evidence.append(view.end_evidence(k, f"{k.mfa} answered {fmt(k.value, 60)} for {fmt(k.args, 60)}, which was kept"))
             evidence.append(view.end_evidence(holder, f"{holder.mfa} kept nothing of {fmt(c.args, 60)}"))
             book.add(Finding(
                 detector="items_rejected",
                 title=f"{c.mfa} refused {len(lost)} of {len(calls)} items and they were never kept: {', '.join(items[:3])}",
-                summary=(f"{c.mfa} answered false for {', '.join(items[:4])} and true for items of the same "
+                summary=(f"{c.mfa} answered {fmt(c.value)} for {', '.join(items[:4])} and {'true' if k.value is True else 'a value'} for items of the same "
                          f"shape ({fmt(k.args, 60)} among {len(said_yes)}); each refused item is absent from what "
                          f"{holder.mfa} kept after asking, each accepted one is there. Nothing failed: the "
                          "items were dropped by the check. A bound off by one (< for <=), a field compared in "
