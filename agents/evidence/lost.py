@@ -1,0 +1,364 @@
+"""Silent loss: items that go in and never come out — no crash, no error, one item of several
+missing from what is kept.
+
+An item enters (a message a server handles, a value a check is asked about) and is absent from
+what comes out later (the server's state after, the collection a caller returned), while items
+that look like it — the same kind of message, the same shape of argument — are there. The last
+function that saw the lost item and treated it unlike its look-alikes is where it was lost:
+
+| kind | what | culprit |
+| --- | --- | --- |
+| ``items_rejected`` | a check (an application function answering ``true``/``false``, or a parser or lookup answering ``nil`` for some items and a value for others) was asked about three or more items of one shape and answered ``false``/``nil`` for some, ``true`` (a value) for others; every item it refused is absent from what its caller kept (the enclosing callback's state after, else the collection the nearest caller returned) while the items it accepted — or what it made of them — are there | that check, and a refused item beside an accepted one |
+| ``items_unstored`` | a callback handled three or more messages of one shape, each with its own identity (a field whose value differs in every message); for some it changed the state and their identity is in it after, for others it returned the state unchanged and their identity is nowhere in it | that callback (a fall-through clause, a guard, a flag that filters) — caused by an ``items_rejected`` check it asked when that check refused the same items |
+| ``entry_overwritten`` | a callback handling a message of one shape replaced, in its state, the entry an earlier message of that shape had put there: the earlier item's identity (a text unique to each message) is gone from the state after, the new one's is in it | that callback (a put under a key that collides: a room for a guest, a day for an event) |
+
+Each counts in full when the symptom names a lost item (:mod:`.cases`' failing entities) or speaks
+of something missing, lost, never shown or fewer (:data:`.collapsed._LOSS`); **weak** otherwise (a
+check may rightly refuse, an entry may rightly be replaced); none when the symptom names the items
+it misses and none of them is among the lost ones (the check refused others, rightly). Bounded: :data:`MAX_CALLS` calls per check or callback, :data:`_BUDGET` term nodes
+per term walked.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any
+
+from elixir_scope.instrument.etf import Atom
+from elixir_scope.instrument.etf.terms import Charlist, FrozenList, FrozenMap
+
+from ..findings import Finding
+from ..view import Call, RecordingView, fmt
+from .book import FactBook
+from .collapsed import _LOSS
+from .cases import mentions, symptom_entities, words_of
+from .common import app_returns, callback_states, culprit_of, is_error, is_generated, message_shape
+
+__all__ = ["items_rejected", "items_unstored", "entries_overwritten", "analyses"]
+
+MIN_ITEMS = 3
+MAX_CALLS = 2000
+MAX_FACTS = 2
+_BUDGET = 3000
+_CALLBACKS = ("handle_call", "handle_cast", "handle_info")
+
+
+def _leaf(t: Any) -> bool:
+    """A value an item is known by: a text, a number (not a boolean)."""
+    return isinstance(t, (bytes, Charlist, str)) or (isinstance(t, (int, float)) and not isinstance(t, bool))
+
+
+def _key(t: Any) -> Any:
+    return bytes(t) if isinstance(t, Charlist) else t
+
+
+def _walk(term: Any) -> dict[tuple, Any]:
+    """path → leaf for the texts and numbers of ``term`` (map keys and tuple/list positions)."""
+    out: dict[tuple, Any] = {}
+    stack: list[tuple[tuple, Any]] = [((), term)]
+    n = 0
+    while stack and n < _BUDGET:
+        path, t = stack.pop()
+        n += 1
+        if _leaf(t):
+            out[path] = _key(t)
+        elif isinstance(t, (dict, FrozenMap)):
+            for k, v in t.items():
+                if not (isinstance(k, Atom) and k.name == "__struct__"):
+                    if _leaf(k):
+                        out[path + (("key", fmt(k, 40)),)] = _key(k)
+                    stack.append((path + (fmt(k, 40),), v))
+        elif isinstance(t, (tuple, list, FrozenList)):
+            for i, v in enumerate(t):
+                stack.append((path + (i,), v))
+    return out
+
+
+def _values(term: Any, cache: dict[int, set] | None = None) -> set:
+    """The texts and numbers anywhere in ``term`` (keys included), bounded; ``cache`` keeps them
+    per term (by identity: one state is looked at for many items) while one analysis runs."""
+    if cache is None:
+        return set(_walk(term).values())
+    got = cache.get(id(term))
+    if got is None:
+        got = cache[id(term)] = set(_walk(term).values())
+    return got
+
+
+# beyond :data:`.collapsed._LOSS`: an item that never arrived where it should be
+_NEVER = re.compile(r"\b(?:never (?:got|get|gets|arriv\w*|reach\w*|receiv\w*|process\w*|stor\w*|sav\w*|record\w*|made it|"
+                    r"end\w* up|turn\w* up)|(?:is|are|was|were) not (?:in|on) (?:the|my|our|their)|"
+                    r"(?:isn't|aren't|wasn't|weren't) (?:in|on) (?:the|my|our|their))\b", re.I)
+
+
+def _loss_said(symptom: str) -> bool:
+    """The symptom speaks of items missing, lost, never arrived or left out."""
+    return bool(_LOSS.search(symptom or "") or _NEVER.search(symptom or ""))
+
+
+def _named(symptom: str, terms: list) -> bool | None:
+    """Whether one of ``terms`` (the lost items) is an item the symptom names as failing;
+    ``None`` when the symptom names none."""
+    entities = symptom_entities(symptom or "")
+    if not entities.failing:
+        return None
+    return any(mentions(words_of(t), entities.failing) for t in terms)
+
+
+def _weak(symptom: str, lost: list, what: str) -> str | None:
+    """Why a fact is weak — the symptom speaks of nothing missing —, ``None`` when it counts in
+    full (it names a lost item, or speaks of items missing)."""
+    if _named(symptom, lost) or _loss_said(symptom):
+        return None
+    return f"{what}; the symptom says nothing went missing"
+
+
+# ---------------------------------------------------------------------------------------------
+# a check that refused some items like those it accepted
+
+
+def _output(view: RecordingView, c: Call, states: dict[int, tuple[Any, Any]]) -> tuple[Call, Any] | None:
+    """What the caller of ``c`` kept: the state after of the callback it ran in, else the
+    collection (a list, a map) the nearest application caller returned."""
+    p, up = c.parent, 0
+    while p is not None and up < 8:
+        if p.function in _CALLBACKS and p.call_id in states:
+            return p, states[p.call_id][1]
+        if p.outcome == "return" and not is_generated(p.function) and isinstance(
+                p.value, (list, FrozenList, dict, FrozenMap)) and p.value:
+            return p, p.value
+        p, up = p.parent, up + 1
+    return None
+
+
+def _answer(v: Any) -> str | None:
+    """A check's answer: ``"no"`` (``false``, ``nil``), ``"yes"`` (``true``), ``"value"`` (what a
+    parser or a lookup makes of the item); ``None`` for an error, which tells its caller."""
+    if v is False or v is None or (isinstance(v, Atom) and v.name in ("nil", "false")):
+        return "no"
+    if v is True or (isinstance(v, Atom) and v.name == "true"):
+        return "yes"
+    return None if is_error(v) else "value"
+
+
+def items_rejected(view: RecordingView, book: FactBook, symptom: str) -> None:
+    states = callback_states(view)
+    groups: dict[tuple, list[Call]] = defaultdict(list)
+    for c in app_returns(view):
+        if c.args and _answer(c.value) is not None and not is_generated(c.function) \
+                and not c.function.startswith("handle_"):
+            g = groups[(c.module, c.function, c.arity)]
+            if len(g) < MAX_CALLS:
+                g.append(c)
+    made, cache = 0, {}
+    for mfa in sorted(groups):
+        calls = groups[mfa]
+        if len(calls) < MIN_ITEMS or made >= MAX_FACTS:
+            continue
+        kinds = {tuple(type(_key(a)).__name__ for a in c.args) for c in calls}
+        if len(kinds) != 1:
+            continue   # items of different kinds: a type check, not a filter of look-alikes
+        answers = {_answer(c.value) for c in calls}
+        if answers not in ({"no", "yes"}, {"no", "value"}):
+            continue   # one answer for all (:mod:`.constant`'s case), or true beside other values
+        said_no = [c for c in calls if _answer(c.value) == "no"]
+        said_yes = [c for c in calls if _answer(c.value) != "no"]
+        kept, lost = [], []
+        for c in calls:
+            out = _output(view, c, states)
+            if out is None:
+                continue
+            vals = _values(out[1], cache)
+            item = _values(c.args)
+            if not item:
+                continue
+            no = _answer(c.value) == "no"
+            if not no and (item | _values(c.value)) & vals:
+                kept.append((c, out))   # the item, or what was made of it, is kept
+            elif no and not item & vals:
+                lost.append((c, out))
+            elif no:
+                break   # a refused item that is kept all the same: the answer does not decide
+        else:
+            if not kept or not lost or len(lost) < len(said_no):
+                continue
+            if _named(symptom, [x.args for x, _o in lost]) is False:
+                continue   # the items the user misses are not those it refused: it refused others rightly
+            made += 1
+            weak = _weak(symptom, [x.args for x, _o in lost], "a check may rightly refuse items")
+            c, (holder, _) = lost[0]
+            k, _ = kept[0]
+            items = list(dict.fromkeys(fmt(x.args if len(x.args) > 1 else x.args[0], 60) for x, _o in lost))
+            evidence = [view.end_evidence(x, f"{x.mfa} answered {fmt(x.value)} for {fmt(x.args, 60)}") for x, _o in lost[:3]]
+            evidence.append(view.end_evidence(k, f"{k.mfa} answered {fmt(k.value, 60)} for {fmt(k.args, 60)}, which was kept"))
+            evidence.append(view.end_evidence(holder, f"{holder.mfa} kept nothing of {fmt(c.args, 60)}"))
+            book.add(Finding(
+                detector="items_rejected",
+                title=f"{c.mfa} refused {len(lost)} of {len(calls)} items and they were never kept: {', '.join(items[:3])}",
+                summary=(f"{c.mfa} answered {fmt(c.value)} for {', '.join(items[:4])} and {'true' if k.value is True else 'a value'} for items of the same "
+                         f"shape ({fmt(k.args, 60)} among {len(said_yes)}); each refused item is absent from what "
+                         f"{holder.mfa} kept after asking, each accepted one is there. Nothing failed: the "
+                         "items were dropped by the check. A bound off by one (< for <=), a field compared in "
+                         "another unit or type, a pattern too strict or nil taken as invalid refuses valid items."),
+                severity="high", confidence=0.6 if weak else 0.8,
+                culprit=culprit_of(view, c, c.args[0] if len(c.args) == 1 else c.args),
+                evidence=evidence, causal_chain=evidence[:2],
+                signatures=["data:items_rejected"],
+                fix_hint=("Check the refused items against the rule the check means: the bound (<= for an "
+                          "inclusive limit), the unit and type of the field compared, the pattern (every valid "
+                          "spelling), nil; and let a refusal say so (an {:error, reason}, a log line) instead of "
+                          "dropping the item silently."),
+                weak=weak),
+                pid=c.pid, ts=c.ts, refused={x.call_id for x, _o in lost},
+                holders={h.call_id for _x, (h, _v) in lost})
+
+
+# ---------------------------------------------------------------------------------------------
+# callbacks: items left out of the state, entries replaced
+
+
+def _runs(view: RecordingView) -> dict[tuple, list[tuple[Call, Any, Any, dict]]]:
+    """(pid, module, function, arity, message shape) → (callback, before, after, message leaves)."""
+    states = callback_states(view)
+    out: dict[tuple, list] = defaultdict(list)
+    for c in view.calls:
+        if c.function not in _CALLBACKS or c.call_id not in states or not c.args or c.outcome != "return":
+            continue
+        msg = c.args[0]
+        g = out[(c.pid, c.module, c.function, c.arity, message_shape(msg))]
+        if len(g) < MAX_CALLS:
+            before, after = states[c.call_id]
+            g.append((c, before, after, _walk(msg)))
+    return out
+
+
+def _identities(runs: list, *, texts: bool) -> list[tuple]:
+    """The message positions every run has, whose values differ in every run (what each item is
+    known by); ``texts``: only positions holding texts."""
+    common = set(runs[0][3]).intersection(*(r[3] for r in runs[1:]))
+    out = []
+    for p in sorted(common, key=repr):
+        vals = [r[3][p] for r in runs]
+        if texts and not all(isinstance(v, (bytes, str)) for v in vals):
+            continue
+        if len(set(vals)) == len(vals):
+            out.append(p)
+    return out
+
+
+def _error_reply(c: Call) -> bool:
+    """A ``handle_call`` that replied an error (``{:reply, {:error, _}, state}``)."""
+    v = c.value
+    return isinstance(v, tuple) and len(v) >= 3 and getattr(v[0], "name", None) == "reply" and is_error(v[1])
+
+
+def items_unstored(view: RecordingView, book: FactBook, symptom: str) -> None:
+    made, cache = 0, {}
+    for _group, runs in sorted(_runs(view).items(), key=lambda kv: kv[1][0][0].ts):
+        if len(runs) < MIN_ITEMS or made >= MAX_FACTS:
+            continue
+        # an item refused with an error reply was not lost silently: the caller was told
+        # (:mod:`.ignored` names a caller that dropped that error)
+        same = [r for r in runs if r[1] == r[2] and not _error_reply(r[0])]
+        changed = [r for r in runs if r[1] != r[2]]
+        if not same or not changed:
+            continue
+        for p in _identities(runs, texts=False):
+            if all(r[3][p] in _values(r[2], cache) for r in changed) \
+                    and not any(r[3][p] in _values(r[2], cache) for r in same):
+                break
+        else:
+            continue
+        if _named(symptom, [r[0].args[0] for r in same]) is False:
+            continue
+        made += 1
+        weak = _weak(symptom, [r[0].args[0] for r in same], "a callback may rightly ignore some messages")
+        c = same[0][0]
+        k = changed[0][0]
+        items = [fmt(r[3][p], 40) for r in same]
+        evidence = [view.end_evidence(r[0], f"{r[0].mfa} handled {fmt(r[0].args[0], 60)} and kept its state as it was")
+                    for r in same[:3]]
+        evidence.append(view.end_evidence(k, f"{k.mfa} handled {fmt(k.args[0], 60)} and stored it"))
+        fact = book.add(Finding(
+            detector="items_unstored",
+            title=f"{c.mfa} left {len(same)} of {len(runs)} items out of its state: {', '.join(items[:3])}",
+            summary=(f"{view.label(c.pid)} got {len(runs)} messages of one kind, each with its own identity "
+                     f"({', '.join(items[:3])} …); {c.mfa} stored {len(changed)} of them and returned the state "
+                     f"unchanged for {len(same)}, whose identity is nowhere in the state after — no error, no "
+                     "reply saying so. A clause that falls through without storing (a `case`/`with` whose last "
+                     "branch answers :ok or {:noreply, state}), a guard or a state flag filters them out."),
+            severity="high", confidence=0.55 if weak else 0.75,
+            culprit=culprit_of(view, c, c.args[0]), evidence=evidence, causal_chain=evidence[:2],
+            signatures=["state:items_unstored"],
+            fix_hint=("Follow a left-out item through the callback: the branch it took must store it or "
+                      "answer an error; a fall-through clause that keeps the state hides the loss."),
+            weak=weak),
+            pid=c.pid, ts=c.ts, dropped_runs={r[0].call_id for r in same})
+        _link_checks(book, fact)
+
+
+def _link_checks(book: FactBook, fact: Finding) -> None:
+    """Items a check refused inside the very callbacks that left them out: the check is the cause."""
+    runs = book.meta[fact.id].get("dropped_runs") or set()
+    for f in book.of_kind("items_rejected"):
+        if runs and runs <= (book.meta[f.id].get("holders") or set()):
+            book.link(fact, f, "the check refused these items inside the callback that then kept nothing")
+
+
+def entries_overwritten(view: RecordingView, book: FactBook, symptom: str) -> None:
+    made, cache = 0, {}
+    for _group, runs in sorted(_runs(view).items(), key=lambda kv: kv[1][0][0].ts):
+        if len(runs) < MIN_ITEMS or made >= MAX_FACTS:
+            continue
+        ids = _identities(runs, texts=True)
+        hits = []
+        for p in ids:
+            seen: list = []
+            for c, before, after, leaves in runs:
+                now = _values(after, cache)
+                if leaves[p] in now:
+                    was = _values(before, cache)
+                    gone = [x for x in seen if x in was and x not in now]
+                    if gone:
+                        hits.append((c, leaves[p], gone))
+                seen.append(leaves[p])
+            if hits:
+                break
+        if not hits:
+            continue
+        lost = list(dict.fromkeys(g for _c, _n, gs in hits for g in gs))
+        if _named(symptom, lost) is False:
+            continue
+        made += 1
+        c, new, gone = hits[0]
+        weak = _weak(symptom, lost, "replacing an entry may be an update of the same thing")
+        evidence = [view.end_evidence(h, f"{h.mfa} stored {fmt(n, 40)} and {fmt(gs[0], 40)} was gone from the state")
+                    for h, n, gs in hits[:4]]
+        book.add(Finding(
+            detector="entry_overwritten",
+            title=f"{c.mfa} replaced earlier entries in its state: {', '.join(fmt(x, 30) for x in lost[:3])} lost",
+            summary=(f"{c.mfa} handled messages of one kind, each for a different item; storing {fmt(new, 40)} it "
+                     f"removed {fmt(gone[0], 40)}, which an earlier message had put in the state"
+                     f"{f' ({len(hits)} times in all)' if len(hits) > 1 else ''}: the later item took the earlier "
+                     "one's place. A put under a key that is not unique to the item (a room, a day, a group "
+                     "instead of the item's id) replaces one item with another."),
+            severity="high", confidence=0.55 if weak else 0.78,
+            culprit=culprit_of(view, c, gone[0]), evidence=evidence, causal_chain=evidence[:2],
+            signatures=["state:entry_overwritten"],
+            fix_hint=("Store each item under what is unique to it (its id, a composite key), or keep a list per "
+                      "key (Map.update/4 appending) instead of Map.put replacing what was there."),
+            weak=weak),
+            pid=c.pid, ts=c.ts)
+
+
+def analyses(symptom: str):
+    def rejected(view: RecordingView, book: FactBook) -> None:
+        items_rejected(view, book, symptom)
+
+    def unstored(view: RecordingView, book: FactBook) -> None:
+        items_unstored(view, book, symptom)
+
+    def overwritten(view: RecordingView, book: FactBook) -> None:
+        entries_overwritten(view, book, symptom)
+    return [rejected, unstored, overwritten]
