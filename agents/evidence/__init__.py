@@ -84,7 +84,7 @@ from . import (addresses, bounces, bursts, byteorder, caught, collapsed, compens
                pitfalls, postponed, produced, provenance, ranking, rates, readiness, received, receives, replies,
                resources, rounding, shutdown, signals, stale, statem, sums, supervision, supervisor_config, timeouts, transforms, trigger, values,
                variants, waits, zones)
-from . import lost
+from . import config_start, lost
 from .book import FactBook
 from .pitfalls import CodeEvidence
 
@@ -187,7 +187,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         shutdown.terminate_skipped, shutdown.terminate_cut, produced.reasons_produced, supervisor_config.taken_down_with, variants.unhandled_variants,
         counters.counters_not_reset, demand.demand_lost,
         lambda v, b: config.config_defaults(v, b, config_env),
-        lambda v, b: config.config_defaults_at_start(v, b, config_env, source_reads, symptom), transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, mixed.mixed_type_compares,
+        lambda v, b: config_start.config_defaults_at_start(v, b, config_env, source_reads, symptom), transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, mixed.mixed_type_compares,
         rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders,
         *provenance.analyses(symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom),
         compensation.partial_failures,

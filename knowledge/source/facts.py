@@ -10,7 +10,8 @@ from tree_sitter import Node
 
 from .model import EtsAccess, Location, SupervisorInfo, TopicUse
 from .refs import Ref, Scope, module_name, ref_of, via_tuple
-from .syntax import arg_count, args_of, atom_text, int_literal, keyword, line_of, operator, param_index, string_literal, text
+from .syntax import (arg_count, args_of, atom_text, int_literal, keyword, line_of, literal_value, operator, param_index,
+                     string_literal, text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,34 +429,6 @@ def option_read(call: Node, target: str, mod: ModuleFacts, function: str | None,
     return None
 
 
-def _literal_value(node: Node | None) -> tuple[object, str] | None:
-    """A literal default as (Python value, text): a number, a boolean, nil or a plain string."""
-    if node is None:
-        return None
-    t = text(node)
-    if node.type == "integer":
-        v = int_literal(node)
-        return None if v is None else (v, t)
-    if node.type == "float":
-        try:
-            return float(t.replace("_", "")), t
-        except ValueError:
-            return None
-    if node.type == "boolean":
-        return t == "true", t
-    if node.type == "nil":
-        return None, t
-    if node.type == "unary_operator" and t.startswith("-"):
-        inner = _literal_value(node.named_children[-1] if node.named_children else None)
-        if inner is not None and isinstance(inner[0], (int, float)) and not isinstance(inner[0], bool):
-            return -inner[0], t
-        return None
-    lit = string_literal(node)
-    if lit is not None and "*" not in lit:
-        return lit, t
-    return None
-
-
 def env_read(call: Node, mod: ModuleFacts, function: str | None, file: str) -> EnvRead | None:
     """An :class:`EnvRead` for `Application.get_env(:app, :key, default)` with atom literals for
     the names and a literal default; None for anything else (a computed name or default)."""
@@ -465,7 +438,7 @@ def env_read(call: Node, mod: ModuleFacts, function: str | None, file: str) -> E
     app, key = atom_text(args[0]), atom_text(args[1])
     if app is None or key is None or app.startswith(':"') or key.startswith(':"'):
         return None
-    lit = _literal_value(args[2])
+    lit = literal_value(args[2])
     if lit is None:
         return None
     return EnvRead(app[1:], key[1:], lit[0], lit[1], mod.name, function, file, line_of(call))

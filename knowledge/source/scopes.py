@@ -112,7 +112,7 @@ def add_alias(mod: RawModule, node: Node) -> None:
         full = mod.scope.resolve(text(first))
         short = text(as_node) if as_node is not None else full.split(".")[-1]
         mod.scope.aliases[short] = full
-    elif first.type == "dot":  # alias Shop.{Repo, Order}
+    elif first.type == "dot":  # the multi-alias form: alias MyApp.{Repo, Order}
         left = first.child_by_field_name("left")
         right = first.child_by_field_name("right")
         if left is None or right is None or right.type != "tuple":

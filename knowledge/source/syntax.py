@@ -131,6 +131,34 @@ def int_literal(node: Node | None) -> int | None:
         return None
 
 
+def literal_value(node: Node | None) -> tuple[object, str] | None:
+    """A literal default as (Python value, text): a number, a boolean, nil or a plain string."""
+    if node is None:
+        return None
+    t = text(node)
+    if node.type == "integer":
+        v = int_literal(node)
+        return None if v is None else (v, t)
+    if node.type == "float":
+        try:
+            return float(t.replace("_", "")), t
+        except ValueError:
+            return None
+    if node.type == "boolean":
+        return t == "true", t
+    if node.type == "nil":
+        return None, t
+    if node.type == "unary_operator" and t.startswith("-"):
+        inner = literal_value(node.named_children[-1] if node.named_children else None)
+        if inner is not None and isinstance(inner[0], (int, float)) and not isinstance(inner[0], bool):
+            return -inner[0], t
+        return None
+    lit = string_literal(node)
+    if lit is not None and "*" not in lit:
+        return lit, t
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class FunctionHead:
     name: str
