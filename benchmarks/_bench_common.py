@@ -13,6 +13,24 @@ from elixir_scope.instrument.agent.loader import compile_on
 from elixir_scope.instrument.etf import Atom, Charlist
 from elixir_scope.instrument.limits import CaptureLimits
 
+SINK = b"""
+%% Stands in for the Python owner of a capture (the agent's batches go here): acks every
+%% batch, tells Parent once Want records came. Spliced into the benchmarks' Erlang modules
+%% (export sink/2).
+sink(Want, Parent) -> sink(Want, Parent, 0).
+sink(Want, Parent, C) ->
+    receive
+        {es_batch, A, Seq, _D, <<0, 20, N:32, _/binary>>, _} ->
+            A ! {es_ack, Seq},
+            C1 = C + N,
+            case C < Want andalso C1 >= Want of true -> Parent ! {sink_done, self()}; false -> ok end,
+            sink(Want, Parent, C1);
+        {es_batch, A, Seq, _, _, _} -> A ! {es_ack, Seq}, sink(Want, Parent, C);
+        {es_done, _, _, _} -> Parent ! {sink_end, self()};
+        _ -> sink(Want, Parent, C)
+    end.
+"""
+
 WORKLOAD = b"""
 -module(es_bench_wl).
 -export([f/2, loop/1, spawn_worker/0, worker/0, go/2, dbg_run/2, server/0, start_server/0,

@@ -36,7 +36,7 @@ import json
 import re
 import subprocess
 
-from _bench_common import REPO, SHARED_NOTE, load_average, show, spread
+from _bench_common import REPO, SHARED_NOTE, SINK, load_average, show, spread
 from elixir_scope.instrument.agent.loader import agent_source, compile_on
 from elixir_scope.instrument.dist import Node
 from elixir_scope.instrument.etf import Atom, Charlist
@@ -59,19 +59,7 @@ calls(P, N) ->
 calls_loop(_P, 0) -> ok;
 calls_loop(P, N) -> gen_server:call(P, {ping, N}), calls_loop(P, N - 1).
 
-%% Stands in for the Python owner: acks every batch, tells Parent once Want records came.
-sink(Want, Parent) -> sink(Want, Parent, 0).
-sink(Want, Parent, C) ->
-    receive
-        {es_batch, A, Seq, _D, <<0, 20, N:32, _/binary>>, _} ->
-            A ! {es_ack, Seq},
-            C1 = C + N,
-            case C < Want andalso C1 >= Want of true -> Parent ! {sink_done, self()}; false -> ok end,
-            sink(Want, Parent, C1);
-        {es_batch, A, Seq, _, _, _} -> A ! {es_ack, Seq}, sink(Want, Parent, C);
-        {es_done, _, _, _} -> Parent ! {sink_end, self()};
-        _ -> sink(Want, Parent, C)
-    end.
+""" + SINK + b"""
 
 config(Procs) ->
     #{patterns => [{{es_agent_ab, handle_call, 3}, [{'_', [], [{exception_trace}]}], [local]}

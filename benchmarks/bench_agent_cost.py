@@ -33,7 +33,7 @@ import argparse
 import asyncio
 import json
 
-from _bench_common import SHARED_NOTE, load_average, show, spread
+from _bench_common import SHARED_NOTE, SINK, load_average, show, spread
 from bench_agent_ab import load
 from elixir_scope.instrument.agent.loader import agent_source
 from elixir_scope.instrument.dist import Node
@@ -53,19 +53,7 @@ handle_call(Req, _From, N) -> {reply, Req, N + 1}.
 calls(_P, 0) -> ok;
 calls(P, N) -> gen_server:call(P, {ping, N}), calls(P, N - 1).
 
-%% The Python owner's part: acks every batch, tells Parent once Want records came.
-sink(Want, Parent) -> sink(Want, Parent, 0).
-sink(Want, Parent, C) ->
-    receive
-        {es_batch, A, Seq, _D, <<0, 20, N:32, _/binary>>, _} ->
-            A ! {es_ack, Seq},
-            C1 = C + N,
-            case C < Want andalso C1 >= Want of true -> Parent ! {sink_done, self()}; false -> ok end,
-            sink(Want, Parent, C1);
-        {es_batch, A, Seq, _, _, _} -> A ! {es_ack, Seq}, sink(Want, Parent, C);
-        {es_done, _, _, _} -> Parent ! {sink_end, self()};
-        _ -> sink(Want, Parent, C)
-    end.
+""" + SINK + b"""
 
 %% dbg's process tracer with a counting handler (dbg:tracer(process, {Fun, 0})), in short.
 counter(Want, Parent, C) ->
