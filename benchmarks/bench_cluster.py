@@ -20,7 +20,7 @@ import os
 import tempfile
 import time
 
-from _bench_common import SHARED_NOTE, bench_limits, load_average, load_workload, show, spread
+from _bench_common import SHARED_NOTE, tuned_limits, load_average, load_workload, show, spread
 from elixir_scope.instrument.capture import CapturePlan
 from elixir_scope.instrument.cluster import capture_cluster
 from elixir_scope.instrument.dist import Node
@@ -42,7 +42,7 @@ async def _until_stored(cap, expected: int, timeout: float = 600.0) -> None:
 
 async def one_run(local: Node, conns: list, store: TraceStore, k: int, calls: int) -> float:
     """Events per second with the workload on the first ``k`` nodes."""
-    limits = bench_limits()
+    limits = tuned_limits()
     if k == 1:
         rec = store.create_recording("single", spec={}, limits={})
         cap = await CaptureSession.start(conns[0], rec, PLAN, limits)

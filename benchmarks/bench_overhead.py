@@ -5,8 +5,15 @@ cheapest process tracer) and to dbg's default handler, which formats every messa
 /dev/null) - same node, same round, interleaved. Slowdown = traced time / untraced time of the
 same round (untraced measured before and after, averaged).
 
-Each round runs every variant once; ``--rounds`` (>= 3); min/median/max printed with the load
-average; the last line is one JSON object.
+Each round runs every variant once, in an order rotated from round to round (a variant that
+always ran right after :dbg's file port would pay for the kernel writing that file back);
+``--rounds`` (>= 3); min/median/max printed with the load average; the last line is one JSON
+object.
+
+Limits: ours run with the default limits but for their caps (``caps_raised``: 50,000 events and
+20,000 events/s would end or shed this workload at once): the batch size, the window and the
+overload checks are what a user gets. One row follows with those tuned (``tuned_limits``:
+batches of 10,000, a window of 16, checks every 5,000), labelled.
 
     .venv/bin/python benchmarks/bench_overhead.py [--calls 100000] [--rounds 3]
 
@@ -26,7 +33,7 @@ import tempfile
 from dataclasses import dataclass
 import time
 
-from _bench_common import bench_limits, load_workload
+from _bench_common import caps_raised, load_workload, tuned_limits
 from bench_ingest import CountingSink
 from elixir_scope.instrument.capture import CapturePlan
 from elixir_scope.instrument.dist import Node
@@ -74,7 +81,7 @@ def _py_cpu(pipe) -> tuple[float, float, float, float]:
 
 
 async def traced_by_us(conn, store, server, calls: int, plan: CapturePlan, sink=None,
-                       per_call: int = 2) -> Traced:
+                       per_call: int = 2, limits=None) -> Traced:
     """A capture of ``calls`` workload calls: the workload's time, the node's CPU, the agent's
     reductions per record (read once every record is stored), and this Python process's CPU
     while the workload ran (receiving, decoding, storing on the cores the target shares; split
@@ -82,7 +89,7 @@ async def traced_by_us(conn, store, server, calls: int, plan: CapturePlan, sink=
     that came due has run)."""
     rec = sink if sink is not None else store.create_recording("overhead", spec={}, limits={})
     c0 = await node_cpu_ms(conn)
-    s = await CaptureSession.start(conn, rec, plan, bench_limits())
+    s = await CaptureSession.start(conn, rec, plan, limits if limits is not None else caps_raised())
     r0 = await agent_reductions(conn, s.agent)
     p0 = _py_cpu(s.pipeline)
     us = await conn.rpc("es_bench_wl", "calls", [server, calls], timeout=600)
@@ -125,13 +132,16 @@ async def main() -> None:
               ":dbg same spec, file trace port", ":dbg same spec, to a counting process",
               "  same + strict monotonic timestamps (our flags)",
               ":dbg same spec, default handler (to /dev/null)",
-              "ElixirScope state history (calls+returns+states)"]
+              "ElixirScope state history (calls+returns+states)",
+              "  ElixirScope handle_call/3 + return, tuned limits"]
+    ours_rows = (labels[0], labels[1], labels[6], labels[7])
+    per_event = {labels[6]: 4}  # records per call: calls, returns and the states around them
     slow: dict[str, list[float]] = {k: [] for k in labels}
-    reds: dict[str, list[float]] = {k: [] for k in (labels[0], labels[1], labels[6])}
+    reds: dict[str, list[float]] = {k: [] for k in ours_rows}
     cpu: dict[str, list[float]] = {k: [] for k in ["untraced", *labels]}
     # this process's CPU us per event: while the workload ran, and for the whole capture
-    py_wl: dict[str, list[float]] = {k: [] for k in (labels[0], labels[1], labels[6])}
-    py_all: dict[str, list[float]] = {k: [] for k in (labels[0], labels[1], labels[6])}
+    py_wl: dict[str, list[float]] = {k: [] for k in ours_rows}
+    py_all: dict[str, list[float]] = {k: [] for k in ours_rows}
     loads: list[float] = []
     try:
         async with Node() as node:
@@ -143,34 +153,39 @@ async def main() -> None:
                 store = TraceStore.open(os.path.join(tmp, "overhead.db"))
                 spec = compile_spec("es_bench_wl:handle_call/3 -> return")
                 plan = CapturePlan(specs=(spec,), call_procs=(server,))
+                history_plan = CapturePlan(state_modules=("es_bench_wl",), call_procs=(server,))
                 trace_file = Charlist(map(ord, os.path.join(tmp, "dbg.trace")))
                 # warm up every path once (code loading, first batches) before measuring
                 await traced_by_us(conn, store, server, n // 10, plan)
                 await conn.rpc("es_bench_wl", "dbg_calls", [server, n // 10, Atom("x")], timeout=600)
-                for _ in range(rounds):
+                variants = {
+                    labels[0]: lambda: traced_by_us(conn, store, server, n, plan),
+                    labels[1]: lambda: traced_by_us(conn, store, server, n, plan, CountingSink()),
+                    labels[2]: lambda: rpc_cpu(conn, "dbg_calls_file", [server, n, trace_file]),
+                    labels[3]: lambda: rpc_cpu(conn, "dbg_calls", [server, n, Atom("x")]),
+                    labels[4]: lambda: rpc_cpu(conn, "dbg_calls_ts", [server, n]),
+                    labels[5]: lambda: rpc_cpu(conn, "dbg_calls_default", [server, n]),
+                    labels[6]: lambda: traced_by_us(conn, store, server, n, history_plan, per_call=4),
+                    labels[7]: lambda: traced_by_us(conn, store, server, n, plan, limits=tuned_limits()),
+                }
+                for r in range(rounds):
                     base, base_cpu = await rpc_cpu(conn, "calls", [server, n])
-                    ours = await traced_by_us(conn, store, server, n, plan)
-                    counted = await traced_by_us(conn, store, server, n, plan, CountingSink())
-                    got = [
-                        (ours.us, ours.node_cpu_ms),
-                        (counted.us, counted.node_cpu_ms),
-                        await rpc_cpu(conn, "dbg_calls_file", [server, n, trace_file]),
-                        await rpc_cpu(conn, "dbg_calls", [server, n, Atom("x")]),
-                        await rpc_cpu(conn, "dbg_calls_ts", [server, n]),
-                        await rpc_cpu(conn, "dbg_calls_default", [server, n]),
-                    ]
-                    history = await traced_by_us(conn, store, server, n,
-                                                 CapturePlan(state_modules=("es_bench_wl",), call_procs=(server,)),
-                                                 per_call=4)
-                    got.append((history.us, history.node_cpu_ms))
-                    for label, run, per in ((labels[0], ours, 2), (labels[1], counted, 2), (labels[6], history, 4)):
-                        reds[label].append(run.reductions)
-                        py_wl[label].append({k: v * 1e6 / (per * n) for k, v in run.py_workload.items()})
-                        py_all[label].append(run.py_all * 1e6 / (per * n))
+                    order = labels[r % len(labels):] + labels[:r % len(labels)]
+                    got: dict[str, tuple[int, int]] = {}
+                    for label in order:
+                        run = await variants[label]()
+                        if isinstance(run, Traced):
+                            per = per_event.get(label, 2)
+                            reds[label].append(run.reductions)
+                            py_wl[label].append({k: v * 1e6 / (per * n) for k, v in run.py_workload.items()})
+                            py_all[label].append(run.py_all * 1e6 / (per * n))
+                            run = (run.us, run.node_cpu_ms)
+                        got[label] = run
                     base2, base2_cpu = await rpc_cpu(conn, "calls", [server, n])
                     untraced = (base + base2) / 2
                     cpu["untraced"].append((base_cpu + base2_cpu) / 2)
-                    for label, (us, ms) in zip(labels, got):
+                    for label in labels:
+                        us, ms = got[label]
                         slow[label].append(us / untraced)
                         cpu[label].append(ms)
                     loads.append(load_average()[0])
@@ -183,7 +198,7 @@ async def main() -> None:
     print(f"  {'untraced':<50} {'':>22}   {show(cpu['untraced'], '{:.0f}'):>26}")
     extra: dict[str, list[float]] = {}
     for label in labels:
-        extra[label] = [(c - u) * 1000 / (2 * n) for c, u in zip(cpu[label], cpu["untraced"])]
+        extra[label] = [(c - u) * 1000 / (per_event.get(label, 2) * n) for c, u in zip(cpu[label], cpu["untraced"])]
         print(f"  {label:<50} {show(slow[label], '{:.2f}'):>21}x   {show(cpu[label], '{:.0f}'):>26} "
               f"({show(extra[label], '{:.2f}')})")
     for label, v in reds.items():
@@ -193,7 +208,7 @@ async def main() -> None:
     # process costs the node per event (it has no other process)
     cross: dict[str, list[float]] = {}
     for label in py_wl:
-        per = 4 if label == labels[6] else 2
+        per = per_event.get(label, 2)
         node_extra = [(c - u) * 1000 / (per * n) for c, u in zip(cpu[label], cpu["untraced"])]
         cross[label] = [a + b["all"] for a, b in zip(node_extra, py_wl[label])]
         col = {k: [x[k] for x in py_wl[label]] for k in ("all", "loop", "prepare", "write", "other")}
@@ -207,11 +222,16 @@ async def main() -> None:
           f"CPU per event: {show(cross_vs, '{:.2f}')} (:dbg's {show(extra[labels[3]], '{:.2f}')} us)")
     ours, count, port, count_ts = slow[labels[0]], slow[labels[3]], slow[labels[2]], slow[labels[4]]
     vs_count = [a / b for a, b in zip(ours, count)]
+    tuned_vs_count = [a / b for a, b in zip(slow[labels[7]], count)]
+    counted_vs_count = [a / b for a, b in zip(slow[labels[1]], count)]
     vs_count_ts = [a / b for a, b in zip(ours, count_ts)]
     vs_port = [a / b for a, b in zip(ours, port)]
     print(f"our slowdown / :dbg->counting process's: {show(vs_count, '{:.2f}')} (goal <= 1.0); "
           f"with the same timestamps: {show(vs_count_ts, '{:.2f}')}; "
           f"/ :dbg file port's: {show(vs_port, '{:.2f}')} (moonshot <= 1.0); load {show(loads, '{:.2f}')}")
+    print(f"  tuned limits / :dbg->counting process's: {show(tuned_vs_count, '{:.2f}')}; counted in Python, "
+          f"not stored / :dbg->counting process's: {show(counted_vs_count, '{:.2f}')} (the agent and the "
+          "distribution without the store)")
     print(json.dumps({"bench": "overhead", "calls": n, "rounds": rounds,
                       "slowdown": {label.strip(): spread(v) for label, v in slow.items()},
                       "node_cpu_ms": {label.strip(): spread(v) for label, v in cpu.items()},
@@ -223,7 +243,8 @@ async def main() -> None:
                       "node_plus_python_cpu_us_per_event": {label.strip(): spread(v) for label, v in cross.items()},
                       "ours_node_plus_python_vs_dbg_count_node_cpu": spread(cross_vs),
                       "ours_vs_dbg_count": spread(vs_count), "ours_vs_dbg_count_same_timestamps": spread(vs_count_ts),
-                      "ours_vs_dbg_file_port": spread(vs_port),
+                      "ours_vs_dbg_file_port": spread(vs_port), "tuned_vs_dbg_count": spread(tuned_vs_count),
+                      "counted_vs_dbg_count": spread(counted_vs_count),
                       "load_avg": spread(loads), "load_avg_end": load_average()}))
 
 
