@@ -44,7 +44,7 @@ from .capture import (
 )
 from .dist import Connection, MailboxClosed, NodeDown, RpcError, RpcTimeout
 from .etf import Atom, Pid
-from .ingest_pipeline import MAX_PENDING_BYTES, StorePipeline
+from .ingest_pipeline import MAX_PENDING_BYTES, StorePipeline, join_records
 from .limits import CaptureLimits
 from .names import UnknownNameError, unknown_names
 from ..store import StoreError
@@ -67,16 +67,6 @@ _LEFT_SETUP_KILLED = ("the agent module; the agent was killed in its setup and i
 class SessionState(enum.Enum):
     RUNNING = "running"
     ENDED = "ended"
-
-
-def _joined(chunks: list[bytes]) -> bytearray:
-    """Records binaries received together, as one: grown in place from the first (the store
-    reads a bytearray without copying it again, store/ingest.py ``prepare_batch``); about a
-    third of the CPU of ``bytearray(b"".join(chunks))``, which copies every byte twice."""
-    joined = bytearray(chunks[0])
-    for chunk in chunks[1:]:
-        joined += chunk
-    return joined
 
 
 def _text(v: Any) -> str:
@@ -284,7 +274,7 @@ class CaptureSession:
                     # SQLite releasing the GIL while it writes) while this loop goes on
                     # receiving and decoding; the batches received together go in one
                     # transaction
-                    pipe.submit(dicts, chunks[0] if len(chunks) == 1 else _joined(chunks))
+                    pipe.submit(dicts, chunks[0] if len(chunks) == 1 else join_records(chunks))
                     if not pipe.may_ack():
                         await pipe.settle()  # back-pressure: the agent waits for the writer
                     if pipe.failure is not None:

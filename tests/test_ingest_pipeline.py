@@ -60,8 +60,8 @@ def _rows(store) -> dict:
     return {name: store.db.query(sql) for name, sql in TABLES.items()}
 
 
-async def _piped(rec, node, batches, bound: int) -> StorePipeline:
-    pipe = StorePipeline(rec, node, max_pending_bytes=bound)
+async def _piped(rec, node, batches, bound: int, **kw) -> StorePipeline:
+    pipe = StorePipeline(rec, node, max_pending_bytes=bound, **kw)
     peak_after_settle = 0
     for b in batches:
         pipe.submit(b.dict_entries, b.events)
@@ -82,7 +82,8 @@ def test_the_pipeline_stores_exactly_what_the_serial_path_stores(tmp_path):
     piped, prec, pnode = _open(tmp_path / "piped.db")
     bound = 3 * max(len(b.events) for b in batches)
     cpu = time.process_time()
-    pipe = asyncio.run(_piped(prec, pnode, batches, bound))
+    # every batch its own job (no staging: test_batches_received_together_are_staged_into_one_job)
+    pipe = asyncio.run(_piped(prec, pnode, batches, bound, stage_bytes=0))
     cpu = time.process_time() - cpu
     assert pipe.failure is None and pipe.lost_batches == []
     # the CPU of each thread is counted, and is part of the process's
@@ -124,7 +125,7 @@ def test_a_refused_batch_stops_the_pipeline_and_keeps_what_was_stored(tmp_path):
     cut = batches[3].events[:-5]  # a record cut short: BatchFormatError in the prepare thread
 
     async def run():
-        pipe = StorePipeline(rec, node)
+        pipe = StorePipeline(rec, node, stage_bytes=0)  # every batch its own job
         for i, b in enumerate(batches):
             pipe.submit(b.dict_entries, cut if i == 3 else b.events)
         await pipe.close()
@@ -205,8 +206,10 @@ class _CountingWriter:
     def __init__(self, rec) -> None:
         self.rec = rec
         self.transactions: list[int] = []
+        self.prepared: list[int] = []  # records binaries' sizes, one per prepared job
 
     def prepare_batch(self, *args):
+        self.prepared.append(len(args[2]))
         return self.rec.prepare_batch(*args)
 
     def store_prepared(self, *batches):
@@ -220,7 +223,7 @@ def test_a_writer_behind_stores_the_prepared_batches_together(tmp_path):
     writer = _CountingWriter(rec)
 
     async def run():
-        pipe = StorePipeline(writer, node)
+        pipe = StorePipeline(writer, node, stage_bytes=0)  # every batch its own job
         for b in batches:  # all at once: the writer is behind from the first one
             pipe.submit(b.dict_entries, b.events)
         await pipe.close()
@@ -240,14 +243,14 @@ def test_a_writer_behind_stores_the_prepared_batches_together(tmp_path):
 
 def test_batches_received_together_are_stored_from_one_bytearray_left_as_it_was(tmp_path):
     """The capture joins the records binaries it received together into one bytearray
-    (``session._joined``) that the store reads without copying: the rows are the ones the
+    (``ingest_pipeline.join_records``) that the store reads without copying: the rows are the ones the
     batches give stored one by one, and the bytearray is not changed."""
-    from elixir_scope.instrument.session import _joined
+    from elixir_scope.instrument.ingest_pipeline import join_records
 
     batches = _batches(6)
     store, rec, node = _open(tmp_path / "joined.db")
     for group in (batches[:1], batches[1:4], batches[4:]):
-        joined = _joined([b.events for b in group])
+        joined = join_records([b.events for b in group])
         assert type(joined) is bytearray and bytes(joined) == b"".join(b.events for b in group)
         before = bytes(joined)
         dicts = [e for b in group for e in b.dict_entries]
@@ -259,5 +262,57 @@ def test_batches_received_together_are_stored_from_one_bytearray_left_as_it_was(
     want, got = _rows(serial), _rows(store)
     for name in ("events", "states", "blobs", "processes", "recordings"):
         assert got[name] == want[name], name
+    store.close()
+    serial.close()
+
+
+def test_batches_received_together_are_staged_into_one_job(tmp_path):
+    """Batches arriving within the staging wait are stored as one job (one header walk, one
+    transaction: the per-batch cost paid once, ingest_pipeline.MIN_JOB_BYTES); a batch alone
+    goes when the wait has passed, with no close needed. The events, states and elements stored
+    are the serial path's; the block rows are per job, and still cover every event."""
+    batches = _batches(12)
+    store, rec, node = _open(tmp_path / "staged.db")
+    writer = _CountingWriter(rec)
+    want = sum(b.count for b in batches)
+
+    async def run():
+        pipe = StorePipeline(writer, node, stage_bytes=10**9, stage_wait=0.05)
+        for b in batches[:-1]:  # received together
+            pipe.submit(b.dict_entries, b.events)
+            assert pipe.may_ack()  # staged bytes count as pending, under the bound
+        assert pipe.pending_bytes == sum(len(b.events) for b in batches[:-1])
+        for _ in range(3000):  # the wait passes: the staged batches are stored, no close needed
+            if pipe.stored:
+                break
+            await asyncio.sleep(0.01)
+        assert pipe.stored == want - batches[-1].count
+        pipe.submit(batches[-1].dict_entries, batches[-1].events)
+        for _ in range(3000):
+            if pipe.stored == want:
+                break
+            await asyncio.sleep(0.01)
+        assert pipe.stored == want
+        await pipe.close()
+        return pipe
+
+    pipe = asyncio.run(run())
+    assert pipe.failure is None and pipe.pending_bytes == 0 and prec_count(store, rec.id) == want
+    assert writer.prepared == [sum(len(b.events) for b in batches[:-1]), len(batches[-1].events)]
+    assert writer.transactions == [1, 1]
+    serial, srec, snode = _open(tmp_path / "serial.db")
+    for b in batches:
+        srec.ingest_batch(snode, b.dict_entries, b.events)
+    got, exp = _rows(store), _rows(serial)
+    for name in ("events", "states", "processes", "recordings"):
+        assert got[name] == exp[name], name
+    # the same elements (each stored whole or as a delta against the one stored before it)
+    assert [h for h, _ in got["blobs"]] == [h for h, _ in exp["blobs"]]
+    assert all(store.db.blobs.fetch(h) == serial.db.blobs.fetch(h) is not None for h, _ in exp["blobs"])
+    # every event lies in a block row of its process
+    blocks = store.db.query("SELECT pid, first_id, last_id FROM block_procs")
+    for eid, pid in store.db.query("SELECT id, pid FROM events"):
+        assert any(p == pid and lo <= eid <= hi for p, lo, hi in blocks), eid
+    assert len(blocks) < len(exp["block_procs"])
     store.close()
     serial.close()
