@@ -13,6 +13,13 @@ the prepare thread runs ``RecordingWriter.prepare_batch``; the write thread wait
 preparation and runs ``store_prepared``. So event ids stay arrival order and a batch is stored
 whole or not at all, in its own transaction.
 
+Staging: the batches submitted within ``JOB_WAIT_S`` (25 ms) of the first, up to
+``MIN_JOB_BYTES`` (1 MB), are joined into one *job* before they go to the threads: storing has a
+cost per job besides its cost per record (the header arrays, the statements, the block rows, the
+commit), and the agent's default batches of 2,000 records paid it every few milliseconds.
+Records become queryable up to 25 ms later; ``settle`` and ``close`` submit what is staged at
+once.
+
 Bounded: ``pending_bytes`` counts the records bytes received and not yet stored. The session
 acknowledges a batch to the agent (which lets it send more) only while that is at most
 ``max_pending_bytes`` (``may_ack``); past it, the ack waits for the writer (``settle``) -
