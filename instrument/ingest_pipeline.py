@@ -26,10 +26,10 @@ acknowledges a batch to the agent (which lets it send more) only while that is a
 back-pressure, counted in ``held_acks``. So Python holds at most that bound plus the agent's
 window of unacknowledged batches.
 
-Failures: the first batch the store refuses (disk full, read-only, malformed) stops the
-pipeline: it and every batch submitted after it are not stored (``lost_batches``: their
-records binaries, counted by the session into a ``store_error`` gap); what was stored before
-stays. ``failure`` holds the error.
+Failures: the first job the store refuses (disk full, read-only, a malformed batch) stops the
+pipeline: its batches and every batch submitted after them are not stored (``lost_batches``:
+their records binaries, each batch as received, counted by the session into a ``store_error``
+gap); what was stored before stays. ``failure`` holds the error.
 
 WAL checkpoints: from its first batch until it is closed, the pipeline holds the store's
 background checkpoints (``hold_checkpoints``, store/checkpoints.py): they wait, bounded by the
@@ -99,6 +99,19 @@ class _Job:
     prepared: Future  # of the prepare thread: the PreparedBatch
     written: Future | None = None  # of the write thread: True if stored
     stored: bool | None = None  # set by the write thread
+    parts: tuple[int, ...] = ()  # the sizes of the batches joined into ``events`` (staged)
+
+    def batches(self) -> list[bytes]:
+        """The records binaries of the batches joined into this job, each as received (a
+        refused job's records are counted batch by batch: a malformed one does not hide the
+        others' count)."""
+        if len(self.parts) < 2:
+            return [self.events]
+        out, at = [], 0
+        for n in self.parts:
+            out.append(bytes(self.events[at:at + n]))
+            at += n
+        return out
 
     @property
     def size(self) -> int:
@@ -186,14 +199,15 @@ class StorePipeline:
         self._staged, self._staged_dicts, self._staged_bytes = [], [], 0
         if self.failure is not None:
             self.pending_bytes -= len(events)
-            self.lost_batches.append(events)
+            self.lost_batches.extend(staged)
             return
         if not self._held:
             hold = getattr(self.recording, "hold_checkpoints", None)
             if hold is not None:
                 hold()
                 self._held = True
-        job = _Job(events, self._prepare.submit(self._prepare_batch, dict_entries, events))
+        job = _Job(events, self._prepare.submit(self._prepare_batch, dict_entries, events),
+                   parts=tuple(len(b) for b in staged))
         self._unclaimed.append(job)
         job.written = self._write.submit(self._store, job)
         self._jobs.append(job)
@@ -274,7 +288,7 @@ class StorePipeline:
             job = jobs.popleft()
             self.pending_bytes -= job.size
             if not job.written.result():
-                self.lost_batches.append(job.events)
+                self.lost_batches.extend(job.batches())
 
     async def close(self) -> None:
         """Store everything submitted (or, after a failure, count it lost), then end the threads.

@@ -44,7 +44,7 @@ from .capture import (
 )
 from .dist import Connection, MailboxClosed, NodeDown, RpcError, RpcTimeout
 from .etf import Atom, Pid
-from .ingest_pipeline import MAX_PENDING_BYTES, StorePipeline, join_records
+from .ingest_pipeline import MAX_PENDING_BYTES, StorePipeline
 from .limits import CaptureLimits
 from .names import UnknownNameError, unknown_names
 from ..store import StoreError
@@ -248,8 +248,7 @@ class CaptureSession:
                 # Batches that queued up while we were storing are stored together, in one
                 # transaction (fewer commits when Python lags), then acknowledged at once: the
                 # agent treats an ack of Seq as an ack of every batch up to Seq.
-                dicts: list = []
-                chunks: list = []
+                received = False
                 last_seq = None
                 done = None
                 down = None
@@ -259,8 +258,12 @@ class CaptureSession:
                     tag = msg[0]
                     if tag == _ES_BATCH and len(msg) == 6:
                         _, _agent, seq, dict_entries, events, stats = msg
-                        dicts.extend(dict_entries)
-                        chunks.append(events)
+                        # stored by the pipeline's threads (prepared in one, written in the
+                        # other, SQLite releasing the GIL while it writes) while this loop goes
+                        # on receiving and decoding; the batches received together (and within
+                        # its staging wait) go in one job, one transaction
+                        pipe.submit(dict_entries, events)
+                        received = True
                         last_seq = seq
                         self.last_stats = stats
                     elif tag == _ES_DONE and len(msg) == 4:
@@ -269,12 +272,7 @@ class CaptureSession:
                     elif tag == _DOWN and len(msg) == 5 and msg[1] == self._agent_mon:
                         down = msg[4]
                         break
-                if chunks:
-                    # stored by the pipeline's threads (prepared in one, written in the other,
-                    # SQLite releasing the GIL while it writes) while this loop goes on
-                    # receiving and decoding; the batches received together go in one
-                    # transaction
-                    pipe.submit(dicts, chunks[0] if len(chunks) == 1 else join_records(chunks))
+                if received:
                     if not pipe.may_ack():
                         await pipe.settle()  # back-pressure: the agent waits for the writer
                     if pipe.failure is not None:

@@ -316,3 +316,30 @@ def test_batches_received_together_are_staged_into_one_job(tmp_path):
     assert len(blocks) < len(exp["block_procs"])
     store.close()
     serial.close()
+
+
+def test_a_refused_staged_job_gives_back_its_batches_as_received(tmp_path):
+    """A job joins the batches staged together; when the store refuses it (one of them is
+    malformed), ``lost_batches`` holds each batch as received, so the session counts the
+    records of the good ones (session._record_refused_batches) instead of none."""
+    from elixir_scope.store.ingest import parse_records
+
+    batches = _batches(6)
+    store, rec, node = _open(tmp_path / "bad_staged.db")
+    cut = batches[3].events[:-5]
+    sent = [cut if i == 3 else b.events for i, b in enumerate(batches)]
+
+    async def run():
+        pipe = StorePipeline(rec, node, stage_bytes=10**9, stage_wait=60)  # one job: close sends it
+        for b, events in zip(batches, sent):
+            pipe.submit(b.dict_entries, events)
+        await pipe.close()
+        return pipe
+
+    pipe = asyncio.run(run())
+    assert isinstance(pipe.failure, BatchFormatError)
+    assert pipe.stored == 0 == prec_count(store, rec.id) and pipe.pending_bytes == 0
+    assert [bytes(b) for b in pipe.lost_batches] == [bytes(e) for e in sent]
+    assert sum(len(parse_records(b)) for i, b in enumerate(pipe.lost_batches) if i != 3) == \
+        sum(b.count for i, b in enumerate(batches) if i != 3)
+    store.close()
