@@ -1,0 +1,57 @@
+"""The right module, the right function: a wrong value made by a callback or an entry point from
+what a private helper returned is named at the helper (tests/fixtures/helper_apps): a fee tier's
+boundary, a discount's cond branches in the wrong order, a grace period read under the wrong key
+(its default applies), neighbours paired with the wrong step, the oldest reading kept as the
+current one. Each app runs as a real node; its fixed twin — where another case still comes to the
+stated number, rightly — gives no confident culprit."""
+
+from __future__ import annotations
+
+import pytest
+
+from elixir_scope.agents.report import render_markdown
+
+from support.dev_apps import DevApps
+
+APPS = DevApps("helper_apps")
+
+
+@pytest.mark.parametrize("name", APPS.names)
+async def test_the_helper_that_made_the_mistake_is_named(name, tmp_path, kb_index_dir):
+    await APPS.assert_named(name, tmp_path, kb_index_dir)
+
+
+@pytest.mark.parametrize("name", APPS.names)
+async def test_the_fixed_twin_gives_no_confident_culprit(name, tmp_path, kb_index_dir):
+    await APPS.assert_silent(name, tmp_path, kb_index_dir)
+
+
+async def test_the_part_that_accounts_for_the_error_is_the_culprit_not_its_caller(tmp_path, kb_index_dir):
+    # tier_fee: the callback added a base price and the helper's fee; 610 - 280 = 1060 - 730
+    sc, report, store, shown = await APPS.diagnose("tier_fee", tmp_path, kb_index_dir, fixed=False)
+    try:
+        assert shown is True
+        rc = report.root_cause
+        assert rc is not None and rc.detector == "value_origin", render_markdown(report)
+        assert (rc.culprit.module, rc.culprit.function) == ("Parcel.Quotes", "fee_for/1")
+        assert "610" in rc.title and "280" in rc.title and "handle_call/3" in rc.title
+        # the fee helper ran for P-312 (10 kg): that call is the evidence, not P-313's
+        assert any("fee_for/1" in (e.mfa or "") and "10" in e.summary for e in rc.evidence), rc.evidence
+        # P-313 came to the same 1060 by its own fee: its callback computed it, it served no one else's
+        assert not [f for f in report.findings if f.detector == "served_for_other_request"], render_markdown(report)
+    finally:
+        store.close()
+
+
+async def test_a_value_computed_from_a_helper_a_fact_shows_wrong_is_that_facts_effect(tmp_path, kb_index_dir):
+    # grace_days: fine/2 made 75 from grace/1's default 0 (a setting read under a key the records lack)
+    sc, report, store, shown = await APPS.diagnose("grace_days", tmp_path, kb_index_dir, fixed=False)
+    try:
+        assert shown is True
+        origin = next(f for f in report.findings if f.detector == "value_origin")
+        assert (origin.culprit.module, origin.culprit.function) == ("Library.Fines", "fine/2")
+        cause = next(f for f in report.findings if f.id == origin.caused_by)
+        assert cause.detector == "config_default" and cause.culprit.function == "grace/1"
+        assert report.root_cause.culprit.function == "grace/1"
+    finally:
+        store.close()
