@@ -19,6 +19,12 @@ private functions included):
   the wrong key that fell back to its default, a lossy parse …) names a function that ran inside
   the call that made the value, in its process, while it ran: the value is that fact's effect.
 
+When neither applies and the sources say the call delegates to functions whose module the
+recording holds no call of (not traced this round: a large application's module past the plan's
+bound, a module loaded later) or whose calls may be among events the capture dropped
+(:func:`unrecorded_helpers`), the ``value_origin`` on the caller is weak: it names the helpers to
+look at, and the next round records their modules (``planner.callee_modules``).
+
 Nothing here knows a domain: only the stated numbers and the recorded calls' results.
 """
 
@@ -227,3 +233,19 @@ def link_inside(book: FactBook, fact: Finding, first, calls: list) -> bool:
             book.link(fact, other, f"{c.mfa} computed it from what {other.culprit.module}.{other.culprit.function} returned")
             return True
     return False
+
+
+def unrecorded_helpers(view: RecordingView, first, calls: list, callees: dict[str, list[str]] | None) -> list[str]:
+    """The functions the sources say ``first``'s function calls (``Mod.f/arity``) that have no
+    recorded call inside it and could not have been recorded: their module has no recorded
+    call at all, or the capture dropped events while ``first`` ran."""
+    c = first.call
+    static = (callees or {}).get(f"{mod_name(c.module)}.{c.function}/{c.arity}", [])
+    if not static:
+        return []
+    below = {f"{mod_name(s.call.module)}.{s.call.function}/{s.call.arity}" for s in inside(first, calls)}
+    recorded_modules = {mod_name(o.module) for o in view.calls}
+    end = c.end_ts if c.end_ts is not None else c.ts
+    dropped = any(c.ts <= g.ts <= end for g in view.gaps)
+    return [f for f in static if f not in below and f != f"{mod_name(c.module)}.{c.function}/{c.arity}"
+            and (dropped or f.rpartition(".")[0] not in recorded_modules)][:4]

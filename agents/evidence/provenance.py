@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
-from .helpers import case_elsewhere, link_inside, names_case, wrong_part, wrong_part_fact
+from .helpers import case_elsewhere, link_inside, names_case, unrecorded_helpers, wrong_part, wrong_part_fact
 from .inputs import origins_from_inputs
 from .parts import summed_from
 from .upstream import combined_from, scaled_part
@@ -147,7 +147,9 @@ def _explained(book: FactBook) -> set[str]:
 
 
 def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue],
-                  calls: list[_Seen] | None = None) -> None:
+                  calls: list[_Seen] | None = None, callees: dict[str, list[str]] | None = None) -> None:
+    """``callees``: the sources' static calls (caller → callees, ``Mod.f/arity``), to say which
+    helper to look at when the call that made a value delegated to one the capture missed."""
     calls = _calls(view) if calls is None else calls
     done = _explained(book)
     n = 0
@@ -205,6 +207,7 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
                     break
                 continue
         c = first.call
+        unseen = [] if summed else unrecorded_helpers(view, first, calls, callees)
         same = [h for h in hits if (h.call.module, h.call.function, h.call.arity) == (c.module, c.function, c.arity)]
         same = same or [first]
         conf = 0.72 if v.role == "seen" else 0.35
@@ -232,7 +235,10 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
             **({"weak": (f"{v.text} came out of a call for another case: {elsewhere[1].text}, the case the symptom "
                          f"names, was handled by {elsewhere[0].call.mfa}({fmt(elsewhere[0].call.args[:1], 50)}) in the "
                          "same process and did not come to it here — the other case may have come to it rightly")}
-               if elsewhere else {}),
+               if elsewhere else {"weak": (f"{c.mfa} delegates its work to {', '.join(unseen)} (the sources), whose "
+                                           "calls the capture did not record: the value may have been made there — "
+                                           f"look at {unseen[0]} first; another round records it")}
+               if unseen else {}),
             fix_hint=(f"Check how {c.mfa} computes its result from its arguments: the value the user sees wrong is "
                       "made here, not in the functions that pass it on.")),
             pid=c.pid, ts=c.ts, value=v.text)
@@ -460,9 +466,9 @@ def _worked_on(c: Call, same_pid: list[_Seen], state: Digest) -> bool:
     return False
 
 
-def analyses(symptom: str) -> list[Callable[[RecordingView, FactBook], None]]:
+def analyses(symptom: str, callees: dict[str, list[str]] | None = None) -> list[Callable[[RecordingView, FactBook], None]]:
     """The provenance analyses for ``symptom`` (none when it states no concrete value and speaks
-    of no duplicate identifiers)."""
+    of no duplicate identifiers); ``callees`` as :func:`value_origins`."""
     values = stated_values(symptom)
     steps: list[Callable[[RecordingView, FactBook], None]] = []
     if claims_duplicates(symptom):
@@ -478,7 +484,7 @@ def analyses(symptom: str) -> list[Callable[[RecordingView, FactBook], None]]:
         return cache[id(view)]
 
     def origins(view: RecordingView, book: FactBook) -> None:
-        value_origins(view, book, values, seen(view))
+        value_origins(view, book, values, seen(view), callees)
 
     def lost(view: RecordingView, book: FactBook) -> None:
         values_lost(view, book, values, seen(view))
