@@ -130,6 +130,7 @@ async def analyze_sources(state: DiagnosisState, runtime: Runtime[DiagnosisConte
             "modules": {name: {"file": str(f), "line": ln, "functions": {f"{n}/{a}": l for (n, a), l in fs.items()}}
                         for name, (f, ln, fs) in modules.items()},
             "child_specs": {m.name: dict(m.child_spec) for m in analysis.modules if m.child_spec},
+            "callees": planner.static_callees(analysis.graph.function_calls),
         },
     }
 
@@ -220,7 +221,8 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
     view = RecordingView.from_recording(rec)
     book = build_facts(view, state.symptom, code=_code_evidence(state, ctx), earlier_triggers=state.trigger_runs,
                        trigger_expr=state.trigger, config_env=await _config_env(ctx, view, state.env_reads),
-                       source_reads=state.env_reads, child_specs=(state.source_summary or {}).get("child_specs"))
+                       source_reads=state.env_reads, child_specs=(state.source_summary or {}).get("child_specs"),
+                       callees=(state.source_summary or {}).get("callees"))
     kb, sym = None, {}
     if ctx.use_knowledge:
         retriever = retriever_for(ctx)
@@ -338,6 +340,10 @@ async def refocus(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> 
     for h in state.hypotheses[:2]:
         if h.culprit and h.culprit.module and h.culprit.module not in focus and not h.culprit.module.startswith(":"):
             focus.append(h.culprit.module)
+    # the functions the leading culprit calls, whole modules with their returns: a helper that made
+    # its value and was not recorded this round is next round
+    focus += [m for m in planner.callee_modules(state.hypotheses[:2], (state.source_summary or {}).get("callees"))
+              if m not in focus]
     needs = list(state.needs)
     if ctx.use_knowledge:
         kb = retriever_for(ctx).kb

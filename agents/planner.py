@@ -234,6 +234,34 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
                 lifecycle=True, seconds=seconds, max_events=max_events, reasons=reasons)
 
 
+MAX_CALLEE_PAIRS = 20_000   # static calls kept from the sources
+
+
+def static_callees(pairs) -> dict[str, list[str]]:
+    """The source analysis's static calls (``("Mod.f/1", "Other.g/2")``) as caller → callees,
+    bounded: what a function delegates its work to, for the rounds and the evidence."""
+    out: dict[str, list[str]] = {}
+    for caller, callee in list(pairs)[:MAX_CALLEE_PAIRS]:
+        out.setdefault(caller, []).append(callee)
+    return out
+
+
+def callee_modules(hypotheses, callees: dict[str, list[str]] | None) -> list[str]:
+    """The modules of the functions the hypotheses' culprit functions call (from the sources),
+    to record whole, with their returns, in the next round: the helpers on the culprit's path,
+    not every module (at most 6)."""
+    out: list[str] = []
+    for h in hypotheses:
+        c = getattr(h, "culprit", None)
+        if c is None or not c.module or not c.function:
+            continue
+        for callee in (callees or {}).get(f"{c.module}.{c.function}", []):
+            module = callee.rpartition(".")[0]
+            if module and module not in out:
+                out.append(module)
+    return out[:6]
+
+
 async def plan_for(conn, symptom: str, **kw) -> tuple[Plan, Survey]:
     """Survey the node behind ``conn`` (read-only) and plan for ``symptom``; ``kw`` as :func:`plan`."""
     from elixir_scope.instrument.survey import survey

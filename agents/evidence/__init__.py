@@ -145,7 +145,7 @@ def _link_lost_to_crash(view: RecordingView, book: FactBook) -> None:
 def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | None = None,
                 earlier_triggers: list[dict] | None = None, trigger_expr: str | None = None,
                 config_env: dict | None = None, source_reads: list[dict] | None = None,
-                child_specs: dict | None = None) -> FactBook:
+                child_specs: dict | None = None, callees: dict | None = None) -> FactBook:
     """Every analysis over ``view``, then the links between their facts. An analysis that fails
     on an unusual recording is skipped and named in ``book.errors``: the others still count.
     ``symptom`` (the user's words) lets :mod:`.provenance` follow the values it states;
@@ -189,7 +189,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         lambda v, b: config.config_defaults(v, b, config_env),
         lambda v, b: config_start.config_defaults_at_start(v, b, config_env, source_reads, symptom), transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, mixed.mixed_type_compares,
         rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders,
-        *provenance.analyses(symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom),
+        *provenance.analyses(symptom, callees), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom),
         compensation.partial_failures,
     ]
     if code is not None:

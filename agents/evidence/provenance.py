@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
+from .helpers import case_elsewhere, link_inside, names_case, unrecorded_helpers, wrong_part, wrong_part_fact
 from .inputs import origins_from_inputs
 from .parts import summed_from
 from .upstream import combined_from, scaled_part
@@ -36,6 +37,7 @@ MAX_CALLS = 20_000   # app calls looked at per recording
 MAX_FACTS = 3        # facts of one kind per recording
 MAX_TARGETS = 8      # stated values followed per analysis
 MAX_CHECKS = 200     # candidate calls examined closely per value
+MAX_CASES = 12       # calls that made a stated value searched for the failing case's helper
 
 
 @dataclass
@@ -145,7 +147,9 @@ def _explained(book: FactBook) -> set[str]:
 
 
 def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue],
-                  calls: list[_Seen] | None = None) -> None:
+                  calls: list[_Seen] | None = None, callees: dict[str, list[str]] | None = None) -> None:
+    """``callees``: the sources' static calls (caller → callees, ``Mod.f/arity``), to say which
+    helper to look at when the call that made a value delegated to one the capture missed."""
     calls = _calls(view) if calls is None else calls
     done = _explained(book)
     n = 0
@@ -167,6 +171,11 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
             if v.role == "seen" and _made_inline(view, book, v):
                 n += 1
             continue
+        # the failing case's own call, when other cases came to the same number (rightly, maybe)
+        if not names_case(first, v, values, calls):
+            first = next((h for h in hits[:MAX_CASES] if names_case(h, v, values, calls)
+                          and not _served_by_other_process(view, h, v, calls)), first)
+        elsewhere = case_elsewhere(first, v, values, calls)
         first = _made_part(first, v, calls)
         summed = summed_from(first, v, calls)
         adder = summed[2] if summed else None
@@ -177,6 +186,17 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
             if scaled:
                 first = scaled[0][0]
         else:
+            # the first call for the failing case, when other cases made the same number
+            part = next((p for p in (wrong_part(h, v, values, calls) for h in [first] + hits[:MAX_CASES])
+                         if p is not None), None)
+            if part is not None:
+                # a helper inside it returned the part that accounts for the whole error
+                fact = wrong_part_fact(view, book, v, part)
+                made.append((fact, v, part[0]))
+                n += 1
+                if n >= MAX_FACTS:
+                    break
+                continue
             upstream = combined_from(first, v, values, calls)
             if upstream is not None:
                 fact = _upstream_fact(view, book, v, upstream)
@@ -187,6 +207,7 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
                     break
                 continue
         c = first.call
+        unseen = [] if summed else unrecorded_helpers(view, first, calls, callees)
         same = [h for h in hits if (h.call.module, h.call.function, h.call.arity) == (c.module, c.function, c.arity)]
         same = same or [first]
         conf = 0.72 if v.role == "seen" else 0.35
@@ -211,10 +232,18 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
             + [view.end_evidence(adder if adder is not None else c,
                                  f"returned {fmt((adder or c).value, 80)}, which holds {v.text}")],
             signatures=["data:value_origin"],
+            **({"weak": (f"{v.text} came out of a call for another case: {elsewhere[1].text}, the case the symptom "
+                         f"names, was handled by {elsewhere[0].call.mfa}({fmt(elsewhere[0].call.args[:1], 50)}) in the "
+                         "same process and did not come to it here — the other case may have come to it rightly")}
+               if elsewhere else {"weak": (f"{c.mfa} delegates its work to {', '.join(unseen)} (the sources), whose "
+                                           "calls the capture did not record: the value may have been made there — "
+                                           f"look at {unseen[0]} first; another round records it")}
+               if unseen else {}),
             fix_hint=(f"Check how {c.mfa} computes its result from its arguments: the value the user sees wrong is "
                       "made here, not in the functions that pass it on.")),
             pid=c.pid, ts=c.ts, value=v.text)
         _link_repeats(book, fact, c)
+        link_inside(book, fact, first, calls)
         made.append((fact, v, first))
         n += 1
         if n >= MAX_FACTS:
@@ -388,7 +417,7 @@ def served_for_other_requests(view: RecordingView, book: FactBook, values: list[
             end = c.end_ts if c.end_ts is not None else c.ts
             inside = [o for o in by_pid[c.pid] if c.ts <= o.call.ts <= end and o.call.call_id != c.call_id
                       and c.call_id in _ancestors(o.call) and occurs(v, o.value)]
-            if inside:
+            if inside or _worked_on(c, by_pid[c.pid], s.state):
                 continue   # computed again, not served from the state
             stored = next((o for o in callbacks if o.call.pid == c.pid and o.call.ts < c.ts
                            and (o.call.module, o.call.function) == (c.module, c.function)
@@ -418,9 +447,28 @@ def served_for_other_requests(view: RecordingView, book: FactBook, values: list[
             return
 
 
-def analyses(symptom: str) -> list[Callable[[RecordingView, FactBook], None]]:
+def _worked_on(c: Call, same_pid: list[_Seen], state: Digest) -> bool:
+    """The callback ``c`` handed a value of its request that its state does not hold to an
+    application function it called: it computed its answer from this request (a helper that
+    happened to return the same part as for an earlier request), it did not serve a stored one."""
+    req = digest(_request(c))
+    numbers = req.numbers - state.numbers
+    texts = {t for t in req.texts if len(t) >= 3 and t not in state.texts}
+    if not numbers and not texts:
+        return False
+    end = c.end_ts if c.end_ts is not None else c.ts
+    for o in same_pid:
+        if o.call.call_id == c.call_id or not (c.ts <= o.call.ts <= end) or not is_app_module(o.call.module) \
+                or c.call_id not in _ancestors(o.call):
+            continue
+        if (o.args.numbers & numbers) or any(t in texts for t in o.args.texts):
+            return True
+    return False
+
+
+def analyses(symptom: str, callees: dict[str, list[str]] | None = None) -> list[Callable[[RecordingView, FactBook], None]]:
     """The provenance analyses for ``symptom`` (none when it states no concrete value and speaks
-    of no duplicate identifiers)."""
+    of no duplicate identifiers); ``callees`` as :func:`value_origins`."""
     values = stated_values(symptom)
     steps: list[Callable[[RecordingView, FactBook], None]] = []
     if claims_duplicates(symptom):
@@ -436,7 +484,7 @@ def analyses(symptom: str) -> list[Callable[[RecordingView, FactBook], None]]:
         return cache[id(view)]
 
     def origins(view: RecordingView, book: FactBook) -> None:
-        value_origins(view, book, values, seen(view))
+        value_origins(view, book, values, seen(view), callees)
 
     def lost(view: RecordingView, book: FactBook) -> None:
         values_lost(view, book, values, seen(view))
