@@ -83,10 +83,13 @@ def earlier_stands(state: DiagnosisState) -> str | None:
     now, then = state.hypotheses[0], best["hypotheses"][0]
     if now.evidence_score + AS_STRONG >= best["score"] or state.refines_earlier:
         return None
-    where = lambda h: h.culprit.where if h.culprit else "no culprit"   # noqa: E731
-    return (f"round {state.round}'s best, {now.title} ({where(now)}, evidence {now.evidence_score:.2f}), is weaker "
-            f"than round {best['round']}'s {then.title} ({where(then)}, evidence {best['score']:.2f}) and does not "
+    return (f"round {state.round}'s best, {now.title} ({_where(now)}, evidence {now.evidence_score:.2f}), is weaker "
+            f"than round {best['round']}'s {then.title} ({_where(then)}, evidence {best['score']:.2f}) and does not "
             f"confirm it: the earlier finding stands")
+
+
+def _where(h) -> str:
+    return h.culprit.where if h.culprit else "no culprit"
 
 
 def out_of_sight(state: DiagnosisState) -> list[str]:

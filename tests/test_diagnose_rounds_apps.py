@@ -20,10 +20,13 @@ import json
 import pytest
 
 from elixir_scope.agents.context import DiagnosisContext
+from elixir_scope.agents.findings import Culprit
 from elixir_scope.agents.graph import diagnose
 from elixir_scope.agents.llm import LLMConfig
 from elixir_scope.agents.report import render_markdown
+from elixir_scope.agents.rounds import refines
 from elixir_scope.agents.state import DiagnosisInput
+from elixir_scope.agents.view import RecordingView
 from elixir_scope.instrument.dist import Node
 from elixir_scope.store import TraceStore
 from support.dev_apps import DevApps
@@ -115,6 +118,12 @@ async def test_a_function_clause_in_a_helper_is_not_an_unexpected_message(tmp_pa
         assert all(h.misfit for h in report.hypotheses[ids.index(PATTERN):])
         assert "signature does not fit" in md and "handle_info without a catch-all" not in md.split("## Hypotheses")[0]
         assert assert_evidence_exists(report, store) > 0
+        # a later round naming the helper would refine a finding about the callback that called
+        # it (a deeper look at the same place), not the other way round
+        view = RecordingView.from_recording(store.recording(report.recording_id))
+        callback = Culprit(module=c.module, function="handle_cast/2")
+        assert refines(view, callback, c) and not refines(view, c, callback)
+        assert refines(view, Culprit(module=c.module), c) and not refines(view, Culprit(module="MeterParse.Gateway"), c)
     finally:
         store.close()
 
