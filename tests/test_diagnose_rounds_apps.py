@@ -141,5 +141,7 @@ async def test_a_function_clause_on_an_unexpected_message_is_that_pattern(tmp_pa
         assert f"(`{PATTERN}`) from the knowledge base" in md
         # patterns sharing only "a callback crashed on a message" (an :EXIT, a :DOWN) are labelled
         assert all(h.misfit for h in report.hypotheses if h.id in ("trap-exit-misuse", "down-message-unhandled"))
+        if len(report.hypotheses) > 1 and report.hypotheses[1].misfit:   # the runner-up, labelled where it is told
+            assert "its signature does not fit" in report.why_winner, md
     finally:
         store.close()
