@@ -107,6 +107,7 @@ def why_winner(state: DiagnosisState) -> str | None:
         r = hs[1]
         text += (f" The runner-up “{r.title}” scores {r.score:.2f}"
                  + (f" (contradicted by {', '.join(r.contradicting_facts[:2])})" if r.contradicting_facts else "")
+                 + (" — its signature does not fit" if r.misfit else "")
                  + ".")
     if state.claims:
         text += " The symptom's own words weighed in: " + ", ".join(state.claims) + "."

@@ -150,6 +150,9 @@ class Hypothesis(BaseModel):
     origin_fact: str | None = None
     record: list[str] = []
     why: list[str] = []
+    # a knowledge pattern that is a candidate only by evidence it shares with other patterns:
+    # why its signature does not fit (it ranks after every fitting hypothesis, its facts stand alone)
+    misfit: str | None = None
 
 
 class KnowledgeRef(BaseModel):

@@ -47,7 +47,7 @@ from .evidence.pitfalls import code_evidence, encoder_similarity
 from .evidence.nodes import unrecorded_calls
 from .findings import KnowledgeRef, Report
 from .hypotheses import rank
-from .rounds import decided, modules_seen, next_round_reason, out_of_sight, weak, wider
+from .rounds import decided, earlier_stands, modules_seen, next_round_reason, out_of_sight, refines, weak, wider
 from .state import DiagnosisInput, DiagnosisState
 from .view import RecordingView
 
@@ -234,11 +234,14 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
     ranking = rank(book, state.symptom, kb=kb, symptom_scores=sym, source_modules=sources)
     order = {f.id: i for i, f in enumerate(book.facts)}
     facts = sorted(book.facts, key=lambda f: (-ranking.relevance[f.id], order[f.id]))
+    earlier = (state.best_round.get("hypotheses") or [None])[0] if state.best_round else None
+    refined = bool(earlier and ranking.hypotheses
+                   and refines(view, earlier.culprit, ranking.hypotheses[0].culprit))
     return {"findings": facts, "hypotheses": ranking.hypotheses, "claims": ranking.claims,
             "chain": [f.id for f in ranking.chain], "gaps": view.gap_notes() + trigger.notes(book, state.round) + book.errors,
             "trigger_runs": state.trigger_runs + [trigger.runs(view, book, state.trigger)],
             "recorded_nodes": [view.nodes[k] for k in sorted(view.nodes)] if view.multi_node else [],
-            "unrecorded": [list(x) for x in unrecorded_calls(view)]}
+            "unrecorded": [list(x) for x in unrecorded_calls(view)], "refines_earlier": refined}
 
 
 async def _config_env(ctx: DiagnosisContext, view: RecordingView, source_reads: list[dict]) -> dict:
@@ -263,6 +266,9 @@ def _code_evidence(state: DiagnosisState, ctx: DiagnosisContext) -> CodeEvidence
 @_timed("judge")
 async def judge(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> dict:
     ok, why = decided(state)
+    stands = earlier_stands(state) if ok else None
+    if stands:   # a weaker later round does not overrule a stronger earlier finding it cannot see any more
+        ok, why = False, stands
     live = state.node is not None and runtime.context.conn is not None and state.recording_id is not None
     elapsed = time.time() - (state.started_at or time.time())
     rounds_left = (live and state.plan is not None and state.round < state.max_rounds

@@ -12,6 +12,13 @@ that no pattern explains is a candidate of its own. A candidate's score adds
   that ends in what the user sees, and by the source analysis;
 - minus its strongest contradicting fact.
 
+A pattern applies by its signature, not by its error's name: when the primary evidence seen is
+only what it shares with other patterns (``exception:function_clause``, in every pattern that
+ends in that error) and the primary token that tells it apart (``callback:unhandled_message``:
+the clause missing in the callback itself) was not seen, it is labelled (``Hypothesis.misfit``),
+ranks after every hypothesis that fits, and explains none of its facts — they stand as
+hypotheses of their own (``knowledge.evidence.signature_misfit``, the same rule for every entry).
+
 The culprit is not the supporting fact's own: it is the culprit of that fact's *origin*, found by
 following ``caused_by`` back through the chain of failures (the victim's crash is the symptom,
 the first cause is the culprit). Everything is sorted with explicit tie-breaks, so the same
@@ -176,7 +183,7 @@ def rank(book: FactBook, symptom: str, *, kb=None, symptom_scores: dict[str, flo
 
     ``kb`` is a ``knowledge.kb.KnowledgeBase`` (None: facts alone); ``symptom_scores`` maps entry
     ids to the symptom's retrieval score in [0, 1]."""
-    from elixir_scope.knowledge.evidence import check_signature
+    from elixir_scope.knowledge.evidence import check_signature, signature_misfit, token_spread
 
     rel = relevance(book, symptom, source_modules=source_modules)
     by_id = {f.id: f for f in book.facts}
@@ -184,6 +191,7 @@ def rank(book: FactBook, symptom: str, *, kb=None, symptom_scores: dict[str, flo
     hyps: list[tuple[float, str, Hypothesis, Finding | None]] = []
     explained: set[str] = set()
     scores = symptom_scores or {}
+    spread = token_spread(kb) if kb is not None and observed else {}
     if kb is not None and observed:
         for entry in kb:
             chk = check_signature(entry, observed)
@@ -203,8 +211,10 @@ def rank(book: FactBook, symptom: str, *, kb=None, symptom_scores: dict[str, flo
             origin = book.origin(best)
             if origin.detector in NOT_A_CAUSE:
                 continue   # the pattern's best evidence follows from the reproduction's own failure
-            explained.update(f.id for f in sup)
-            why = [f"symptom match {sym:.2f}", f"best evidence {best.id} ({best.title}) relevance {rel[best.id]:.2f}",
+            misfit = signature_misfit(entry, chk, spread)
+            if misfit is None:
+                explained.update(f.id for f in sup)
+            why = ([misfit] if misfit else []) + [f"symptom match {sym:.2f}", f"best evidence {best.id} ({best.title}) relevance {rel[best.id]:.2f}",
                    f"signature seen {chk.support:.0%}"]
             if con:
                 why.append("contradicted by " + ", ".join(f.id for f in con[:3]))
@@ -218,7 +228,8 @@ def rank(book: FactBook, symptom: str, *, kb=None, symptom_scores: dict[str, flo
                 contradicting_facts=[f.id for f in con],
                 supporting_events=sorted({e for f in sup for e in f.event_ids})[:30],
                 contradicting_events=sorted({e for f in con for e in f.event_ids})[:30],
-                culprit=origin.culprit, origin_fact=origin.id, record=list(entry.evidence.record), why=why), best))
+                culprit=origin.culprit, origin_fact=origin.id, record=list(entry.evidence.record), why=why,
+                misfit=misfit), best))
     for f in book.facts:
         if f.caused_by is not None or f.id in explained or f.detector in NOT_A_CAUSE:
             continue
@@ -229,7 +240,7 @@ def rank(book: FactBook, symptom: str, *, kb=None, symptom_scores: dict[str, flo
             id=f"fact:{f.id}", title=f.title, score=round(score, 4), symptom_score=0.25, evidence_score=rel[f.id],
             supporting_facts=[f.id], supporting_events=f.event_ids[:30], culprit=f.culprit, origin_fact=f.id,
             why=[f"a first cause no knowledge-base pattern explains; relevance {rel[f.id]:.2f}"]), f))
-    hyps.sort(key=lambda h: (-h[0], h[1]))
+    hyps.sort(key=lambda h: (h[2].misfit is not None, -h[0], h[1]))
     # a first cause already explained by a knowledge pattern above is not listed again on its own
     ranked, seen_origin = [], {}
     for _score, _id, h, best in hyps:

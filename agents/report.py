@@ -213,7 +213,7 @@ def _hypothesis_table(report: Report) -> list[str]:
         sup = ", ".join(f"#{e}" for e in h.supporting_events[:5]) or "–"
         con = ", ".join(f"#{e}" for e in h.contradicting_events[:5]) or "–"
         who = _who(h.culprit) if h.culprit else "–"
-        title = h.title.replace("|", "/")
+        title = h.title.replace("|", "/") + (" — _signature does not fit_" if h.misfit else "")
         rows.append(f"| {i} | {title} (`{h.id}`) | {h.score:.2f} | {h.symptom_score:.2f} | {h.evidence_score:.2f} "
                     f"| {sup} | {con} | {who} |")
     return rows

@@ -3,6 +3,14 @@ hypothesis is confirmed, the unrecorded nodes its culprit waits on, how much lon
 capture lasts when nothing was seen, and which application modules the last recording showed
 running. Pure functions of the graph's state (or a recording's view); agents/graph.py's
 ``judge`` and ``refocus`` nodes act on them.
+
+A later round does not throw away a stronger finding of an earlier one (:func:`earlier_stands`):
+what a round saw may be gone from the next one's recording (a crashed ``:temporary`` child is
+removed from its supervisor; the next round records only its callers failing with ``noproc``).
+A later round decides only when its best evidence is at least as strong as the strongest
+earlier round's, or when it confirms that round's culprit — the same function, or a function
+that culprit called in the later recording (:func:`refines`: a deeper look at the same place).
+Otherwise the earlier finding stands and, when no round decides, the report explains it.
 """
 
 from __future__ import annotations
@@ -29,6 +37,59 @@ def decided(state: DiagnosisState) -> tuple[bool, str]:
         if not same and top.score - second.score < 0.03 and second.evidence_score >= MIN_VERDICT:
             return False, f"two explanations remain close: {top.title} ({top.score:.2f}) and {second.title} ({second.score:.2f})"
     return True, f"{top.title} is confirmed by {len(top.supporting_events)} event(s)"
+
+
+# how much weaker a later round's best evidence may be and still count as "as strong" (the same
+# fact recorded again scores within the chain and source boosts of itself)
+AS_STRONG = 0.05
+
+
+def _key(c) -> tuple[str, str | None] | None:
+    return (c.module, c.function) if c is not None else None
+
+
+def refines(view: RecordingView, earlier, later) -> bool:
+    """Whether culprit ``later`` is ``earlier`` or a deeper function of it: the same function,
+    a function of the module ``earlier`` names without one, or a function the recording shows
+    running inside a call of ``earlier`` (its callee, at any depth)."""
+    from .evidence.reasons import source_function
+    from .view import mod_name
+
+    if earlier is None or later is None:
+        return False
+    if _key(earlier) == _key(later) or (earlier.function is None and earlier.module == later.module):
+        return True
+    if later.function is None:
+        return False
+    for c in view.calls:
+        if (mod_name(c.module), source_function(c.function, c.arity)) != (later.module, later.function):
+            continue
+        p = c.parent
+        while p is not None:
+            if (mod_name(p.module), source_function(p.function, p.arity)) == (earlier.module, earlier.function):
+                return True
+            p = p.parent
+    return False
+
+
+def earlier_stands(state: DiagnosisState) -> str | None:
+    """Why this round must not decide against an earlier one: its best evidence is weaker than
+    the strongest earlier round's and names another culprit that is no deeper look at it (None
+    when the round may decide: a first round, evidence as strong, the same culprit or a deeper
+    function of it — ``state.refines_earlier``, computed on this round's recording)."""
+    best = state.best_round
+    if not best or best.get("round") == state.round or not best.get("hypotheses") or not state.hypotheses:
+        return None
+    now, then = state.hypotheses[0], best["hypotheses"][0]
+    if now.evidence_score + AS_STRONG >= best["score"] or state.refines_earlier:
+        return None
+    return (f"round {state.round}'s best, {now.title} ({_where(now)}, evidence {now.evidence_score:.2f}), is weaker "
+            f"than round {best['round']}'s {then.title} ({_where(then)}, evidence {best['score']:.2f}) and does not "
+            f"confirm it: the earlier finding stands")
+
+
+def _where(h) -> str:
+    return h.culprit.where if h.culprit else "no culprit"
 
 
 def out_of_sight(state: DiagnosisState) -> list[str]:

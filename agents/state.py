@@ -59,6 +59,7 @@ class DiagnosisState(DiagnosisInput):
     rounds: list[dict] = field(default_factory=list)             # one summary per finished round (RoundRecord)
     needs: list[str] = field(default_factory=list)               # what the next plan must record (knowledge `record` needs)
     best_round: dict = field(default_factory=dict)               # the round whose evidence was strongest so far
+    refines_earlier: bool = False                                # this round's culprit is best_round's or a deeper function of it
     trigger_runs: list[dict] = field(default_factory=list)       # per recorded round: did the trigger run, how it failed
     another_round: bool = False                                  # judge's decision: plan and capture again
     not_recorded: str = ""                                       # why the live node could not be surveyed or recorded

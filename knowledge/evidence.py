@@ -83,3 +83,44 @@ def check_signature(entry: Entry, observed: Mapping[str, Sequence[str]]) -> Sign
     candidate = any(p in primary for p in sig.primary)
     share = sum(m.weight for m in support) / len(sig.supports)
     return SignatureCheck(entry.id, candidate, round(share, 4), tuple(support), tuple(contra))
+
+
+def token_spread(entries) -> dict[str, int]:
+    """token → how many entries' evidence signatures list it (or a token above or below it in
+    the hierarchy) among their ``supports``: how little a token on its own tells the patterns
+    apart (``exception:function_clause`` is in many, ``trap_exit:exit_message`` in one)."""
+    sigs = [e.evidence.supports for e in entries if e.evidence is not None and e.evidence.checkable]
+    tokens = {t for s in sigs for t in s}
+    return {t: sum(1 for s in sigs if any(relation(t, u) > 0 for u in s)) for t in tokens}
+
+
+def signature_misfit(entry: Entry, check: SignatureCheck, spread: Mapping[str, int]) -> str | None:
+    """Why ``entry`` is a candidate by a token it shares with other patterns while the primary
+    token that tells it apart was not seen — None when its signature fits.
+
+    A pattern names in ``primary`` the evidence any one of which makes it a candidate; when the
+    ones seen are all listed by more patterns than one of another family that was not (the
+    error's name, seen in every pattern that ends in that error, while the callback or the
+    message shape this pattern is about was not), the recording shows a failure the pattern
+    shares, not the pattern. A missing token of a family that was seen is only a degree of the
+    same evidence (``mailbox:large`` beside ``mailbox:growing``) and does not count. The same
+    rule holds for every entry: no entry is named here."""
+    sig = entry.evidence
+    if sig is None:
+        return None
+    seen = [m.token for m in check.supported_by if m.weight >= 1.0 and m.token in sig.primary]
+    missing = [p for p in sig.primary if p not in seen]
+    if not seen or not missing:
+        return None
+    # a token of a family already seen is a degree of the same evidence (a mailbox growing, not
+    # yet large): only evidence of another kind — where it failed, what it received — sets apart
+    families = {s.split(":", 1)[0] for s in seen}
+    other = [t for t in missing if t.split(":", 1)[0] not in families]
+    if not other:
+        return None
+    apart = min(other, key=lambda t: (spread.get(t, 1), t))
+    if all(spread.get(s, 1) > spread.get(apart, 1) for s in seen):
+        shared = ", ".join(f"{s} (in {spread.get(s, 1)} patterns)" for s in seen)
+        return (f"its signature does not fit: the recording shows {shared}, not {apart}, "
+                f"which tells this pattern apart")
+    return None

@@ -211,3 +211,33 @@ SCENARIOS += [
 def test_the_right_pattern_ranks_first_on_its_evidence(kb, observed, expected):
     ranked = _ranked(kb, {t: [f"f{i}"] for i, t in enumerate(observed)})
     assert ranked and ranked[0] in expected, ranked[:4]
+
+
+def test_a_pattern_seen_only_by_the_error_it_shares_does_not_fit():
+    """The same rule for every entry: seen primary tokens all shared by more patterns than a
+    primary token of the entry that was not seen → the signature does not fit."""
+    from elixir_scope.knowledge.evidence import signature_misfit, token_spread
+    from elixir_scope.knowledge.kb import KnowledgeBase
+
+    kb = KnowledgeBase.load()
+    spread = token_spread(kb)
+    clause = kb.get("unexpected-message-function-clause")
+    only_error = check_signature(clause, {"exception:function_clause": ["f1"], "exit:abnormal": ["f2"]})
+    why = signature_misfit(clause, only_error, spread)
+    assert why is not None and "callback:unhandled_message" in why and "exception:function_clause" in why
+    both = check_signature(clause, {"exception:function_clause": ["f1"], "callback:unhandled_message": ["f1"]})
+    assert signature_misfit(clause, both, spread) is None
+    # an entry with one primary token fits whenever it is a candidate
+    badarg = kb.get("badarg-unvalidated-input")
+    assert len(badarg.evidence.primary) == 1
+    assert signature_misfit(badarg, check_signature(badarg, {"exception:badarg": ["f1"]}), spread) is None
+    # the distinguishing token alone fits: it is what the pattern is about
+    trap = kb.get("trap-exit-misuse")
+    assert signature_misfit(trap, check_signature(trap, {"trap_exit:exit_message": ["f1"]}), spread) is None
+    assert signature_misfit(trap, check_signature(trap, {"callback:unhandled_message": ["f1"]}), spread) is not None
+    # a missing token of a family that was seen is a degree of the same evidence, not another kind
+    overload = kb.get("mailbox-overload")
+    assert {"mailbox:growing", "mailbox:large"} <= set(overload.evidence.primary)
+    assert signature_misfit(overload, check_signature(overload, {"mailbox:growing": ["f1"]}), spread) is None
+    # the spread counts entries, a token above or below in the hierarchy included
+    assert spread["exception:function_clause"] > spread["callback:unhandled_message"] > spread["trap_exit:exit_message"] >= 1
