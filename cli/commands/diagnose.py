@@ -41,7 +41,8 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                    help="seconds for the whole diagnosis; no new round starts past it (default 180)")
     p.add_argument("--rpc-timeout", type=float, metavar="SECONDS",
                    help="how long each call of the survey and of loading the agent may wait for a busy node "
-                        "before the diagnosis ends with a report saying so (default: 10 s the survey, 20 s the agent)")
+                        "before the diagnosis ends with a report saying so (default: 10 s the survey, 20 s the "
+                        "agent; the question of the node's language waits at most 5 s)")
     p.add_argument("--stop-timeout", type=float, default=30.0, metavar="SECONDS",
                    help="how long the end of a round waits for the agent's last records; past it the round ends "
                         "with `deadline` and the diagnosis goes on (default 30)")
@@ -159,7 +160,8 @@ async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
                                                                             timeout=args.timeout)) if conn else None,
                                        knowledge_dir=config.knowledge_dir, llm=llm_config(config), progress=progress,
                                        confirm_by_replay=args.confirm_by_replay, **waits)
-                sx = await term_syntax(args, conn) if conn is not None else _recording_syntax(args, store)
+                sx = await term_syntax(args, conn, min(5.0, args.rpc_timeout or 5.0)) if conn is not None \
+                    else _recording_syntax(args, store)
                 with printing(sx):  # the report speaks the node's language
                     if args.resume:
                         from elixir_scope.agents.graph import resume
