@@ -158,6 +158,21 @@ async def test_the_agents_setup_wait_is_the_callers(hog_node, tmp_path):
     store.close()
 
 
+async def test_connecting_to_a_node_whose_rpc_does_not_answer_is_a_connection(hog_node):
+    """Connecting asks the node for its tick time over rpc; with ``rex`` stuck that question gets
+    half of connect()'s timeout and the connection keeps the default tick time, instead of the
+    whole connect failing as if the node could not be reached."""
+    async with Node() as dist:
+        conn = await _connect(hog_node, dist)
+        await _suspend(conn, "rex")
+        try:
+            async with Node() as other:
+                late = await other.connect(hog_node.name, cookie=hog_node.cookie, timeout=2.0)
+                assert not late.closed.is_set() and late.net_ticktime == 60.0  # the default kept
+        finally:
+            await _resume(conn)
+
+
 def test_waits_that_cannot_work_are_refused_with_what_to_pass():
     with pytest.raises(ValueError, match="setup must be at least 0.1 s"):
         AttachTimeouts(setup=0.05)
@@ -348,7 +363,7 @@ async def test_cli_diagnose_of_a_node_whose_rpc_does_not_answer_prints_an_inconc
     (home / "kb-index").symlink_to(kb_index_dir)  # the session's knowledge index, where the CLI looks
     monkeypatch.setenv("ELIXIR_SCOPE_HOME", str(home))
     argv = ["diagnose", hog_node.name, "requests hang", "--cookie", hog_node.cookie, "--seconds", "0.5",
-            "--max-rounds", "1", "--store", str(tmp_path / "c.db"), "--rpc-timeout", "1"]
+            "--max-rounds", "1", "--store", str(tmp_path / "c.db"), "--rpc-timeout", "1", "--timeout", "2"]
     async with Node() as dist:
         conn = await _connect(hog_node, dist)
         await _suspend(conn, "rex")
