@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from elixir_scope.instrument.agent import AgentLoadError
-from elixir_scope.instrument.agent.attach import why_slow
+from elixir_scope.instrument.agent.attach import DEFAULT_TIMEOUTS, why_slow
 from elixir_scope.instrument.capture import CaptureError, CapturePlan, RunningModule
 from elixir_scope.instrument.cluster import ClusterCapture, ClusterLimits
 from elixir_scope.instrument.dist import DistError, RpcTimeout
@@ -134,11 +134,12 @@ async def _registries(conn, session, registries: list[str], errors: list[str], *
 NODE_FAILURES: tuple[type[Exception], ...] = (DistError, AgentLoadError, CaptureError)
 
 
-async def node_failure_text(conn, exc: Exception) -> str:
+async def node_failure_text(conn, exc: Exception, probe_wait: float = DEFAULT_TIMEOUTS.probe) -> str:
     """What a node failure says, and for an rpc that timed out how loaded the node is (one
-    run-queue probe): the report must name the cause, not only the call that waited."""
+    run-queue probe, waiting ``probe_wait`` s): the report must name the cause, not only the
+    call that waited."""
     if isinstance(exc, RpcTimeout) and not conn.closed.is_set():
-        return f"{exc}; {await why_slow(conn)}"
+        return f"{exc}; {await why_slow(conn, probe_wait)}"
     return str(exc)
 
 # the agent mailbox length at which a diagnosis capture sheds (the default is 5,000)
@@ -161,7 +162,8 @@ async def _start_parts(ctx: DiagnosisContext, cplan: CapturePlan, limits: Captur
     over every node's part (a node that goes away ends its part with ``node_down``; the others
     go on). A further node whose agent cannot start is reported and left out."""
     if not ctx.peers:
-        first = await capture(ctx.conn, ctx.store, f"diagnose: {symptom[:80]}", cplan, limits)
+        first = await capture(ctx.conn, ctx.store, f"diagnose: {symptom[:80]}", cplan, limits,
+                              timeouts=ctx.attach_timeouts)
         parts, whole = [_Part(ctx.conn, first)], first
     else:
         conns = [ctx.conn, *ctx.peers]
@@ -171,7 +173,8 @@ async def _start_parts(ctx: DiagnosisContext, cplan: CapturePlan, limits: Captur
         parts = []
         for conn in conns:
             try:
-                session = await CaptureSession.start(conn, rec, cplan, limits, owns_recording=False)
+                session = await CaptureSession.start(conn, rec, cplan, limits, owns_recording=False,
+                                                     timeouts=ctx.attach_timeouts)
             except Exception as exc:  # one further node that cannot record must not cost the others
                 if conn is ctx.conn:
                     for part in parts:
@@ -237,7 +240,7 @@ async def run_capture(ctx: DiagnosisContext, plan: Plan, *, symptom: str, trigge
             if regs:
                 await _registries(part.conn, part.session, regs, errors, quiet=i > 0)
             await _supervision(part.conn, part.session, "end", part.modules, errors, budget)
-        result = await whole.stop()
+        result = await whole.stop(ctx.stop_timeout)
     wait_ms = (time.perf_counter() - t0) * 1000.0
     st = result.stats
     summary = {"end_reason": result.end_reason, "offered": st.offered, "stored": st.stored,

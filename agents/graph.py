@@ -151,14 +151,14 @@ async def survey(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
     await ctx.report_progress(f"surveying {', '.join([state.node, *state.nodes])}", 0.15)
     errors = list(state.errors)
     try:
-        found = planner.Survey.from_app_survey(await survey_node(ctx.conn))
+        found = planner.Survey.from_app_survey(await survey_node(ctx.conn, timeout=ctx.survey_timeout))
     except NODE_FAILURES as exc:
-        why = await node_failure_text(ctx.conn, exc)
+        why = await node_failure_text(ctx.conn, exc, ctx.attach_timeouts.probe)
         return {"not_recorded": f"the survey of {ctx.conn.node_name} failed, so nothing was recorded: {why}",
                 "errors": errors}
     for conn in ctx.peers:  # every node recorded: the plan covers what runs on any of them
         try:
-            found = found.merged(planner.Survey.from_app_survey(await survey_node(conn)))
+            found = found.merged(planner.Survey.from_app_survey(await survey_node(conn, timeout=ctx.survey_timeout)))
         except Exception as exc:  # a node that cannot be surveyed is still recorded
             errors.append(f"could not survey {conn.node_name}: {exc}")
     return {"survey": asdict(found), "errors": errors}
@@ -186,7 +186,7 @@ async def capture(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> 
         result = await run_capture(ctx, state.plan, symptom=state.symptom, trigger=state.trigger,
                                    seconds=state.seconds)
     except NODE_FAILURES as exc:
-        why = await node_failure_text(ctx.conn, exc)
+        why = await node_failure_text(ctx.conn, exc, ctx.attach_timeouts.probe)
         return {"not_recorded": f"round {state.round} could not record {ctx.conn.node_name}: {why}",
                 "errors": state.errors + errors}
     return {"recording_id": result.recording_id, "capture": result.summary, "not_recorded": "",
@@ -372,7 +372,7 @@ async def refocus(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> 
         for conn in ctx.peers:
             if conn.node_name in widened:
                 try:
-                    merged = merged.merged(planner.Survey.from_app_survey(await survey_node(conn)))
+                    merged = merged.merged(planner.Survey.from_app_survey(await survey_node(conn, timeout=ctx.survey_timeout)))
                 except Exception as exc:
                     errors.append(f"could not survey {conn.node_name}: {exc}")
         survey = asdict(merged)

@@ -75,13 +75,14 @@ async def attached(args: argparse.Namespace) -> AsyncIterator[Any]:
         await node.close()
 
 
-async def term_syntax(args: argparse.Namespace, conn: Any) -> Any:
-    """How this command prints terms for ``conn``'s node: ``--syntax``, else by the node."""
+async def term_syntax(args: argparse.Namespace, conn: Any, timeout: float = 5.0) -> Any:
+    """How this command prints terms for ``conn``'s node: ``--syntax``, else by the node (asked
+    within ``timeout`` s; Elixir when it does not answer)."""
     from elixir_scope.instrument.etf.syntax import choose
     from elixir_scope.mcp_server.syntax import runs_elixir
 
     choice = config_from(args).syntax
-    return choose(choice, node_runs_elixir=await runs_elixir(conn) if choice == "auto" else None)
+    return choose(choice, node_runs_elixir=await runs_elixir(conn, timeout) if choice == "auto" else None)
 
 
 def recording_syntax(args: argparse.Namespace, rec: Any) -> Any:

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .capture import CaptureError, CapturePlan, CaptureResult, CaptureStats
+from .agent.attach import DEFAULT_TIMEOUTS, AttachTimeouts
 from .dist import Connection, ConnectError, Node, NodeDown, RpcError, RpcTimeout
 from .etf import Atom
 from .limits import CaptureLimits
@@ -243,7 +244,8 @@ class ClusterCapture:
 
 async def capture_cluster(local: Node, node_names: list[str], store: Any, name: str, plan: CapturePlan, *,
                           cookie: str | None = None, limits: CaptureLimits | None = None,
-                          cluster_limits: ClusterLimits | None = None) -> ClusterCapture:
+                          cluster_limits: ClusterLimits | None = None,
+                          timeouts: AttachTimeouts = DEFAULT_TIMEOUTS) -> ClusterCapture:
     """Connect to every node of ``node_names`` (a clear ``ClusterError`` naming the node that
     cannot be reached: no capture starts then), create one recording in ``store`` and start
     one agent per node. If a node's agent refuses to start, the agents already started are
@@ -263,7 +265,8 @@ async def capture_cluster(local: Node, node_names: list[str], store: Any, name: 
     try:
         for conn in conns:
             try:
-                sessions.append(await CaptureSession.start(conn, rec, plan, limits, owns_recording=False))
+                sessions.append(await CaptureSession.start(conn, rec, plan, limits, owns_recording=False,
+                                                           timeouts=timeouts))
             except (NodeDown, RpcError, RpcTimeout) as exc:
                 raise ClusterError(f"cannot start the agent on node {conn.node_name}: {exc}") from exc
             except CaptureError as exc:  # a refusal (tracer busy, bad plan) names the node

@@ -168,7 +168,7 @@ class CaptureSession:
         if isinstance(store_buffer_bytes, bool) or not isinstance(store_buffer_bytes, int) or store_buffer_bytes <= 0:
             raise ValueError(f"store_buffer_bytes must be a positive number of bytes, got {store_buffer_bytes!r}")
         limits = limits or CaptureLimits()
-        config = {**plan.agent_config(), **limits.agent_config()}
+        config = {**plan.agent_config(), **limits.agent_config(), Atom("setup_ms"): round(timeouts.setup * 1000)}
         await ensure_agent(conn, timeouts=timeouts)
         mbox = conn.node.mailbox()
         try:
@@ -182,9 +182,9 @@ class CaptureSession:
         if not (isinstance(reply, tuple) and len(reply) == 3 and reply[0] == Atom("ok")):
             mbox.close()
             why = reply[1] if isinstance(reply, tuple) and len(reply) == 2 else reply
-            if why == Atom("start_timeout"):  # the agent's setup got no CPU for 15 s: it was killed
+            if why == Atom("start_timeout"):  # the agent's setup did not end within timeouts.setup: killed
                 load = await probe_load(conn, timeouts.probe)
-                raise NodeBusyError(conn.node_name, "the agent's setup (trace flags and patterns)", 15.0, load,
+                raise NodeBusyError(conn.node_name, "the agent's setup (trace flags and patterns)", timeouts.setup, load,
                                     _LEFT_SETUP_KILLED, timeouts.probe, verb="did not finish")
             if isinstance(why, tuple) and why and why[0] == Atom("tracer_active"):
                 raise TracerBusyError(_text(why[1]))

@@ -63,16 +63,16 @@ MAX_CODE_DIRS = 20     # directories of the application's .beam files listed
 MAX_UNLOADED = 100     # modules not loaded yet that are checked and listed
 
 
-async def app_modules(conn: Connection) -> list[str]:
+async def app_modules(conn: Connection, *, timeout: float = 10.0) -> list[str]:
     """Modules that belong to the application: not under the OTP root, not Elixir's own, not
     tooling, not a script's top-level code (``elixir_compiler_N``). Modules compiled in memory
     (``elixir -r``, ``Code.eval``) count. The loaded ones first (sorted), then those of the
-    application not loaded yet (:func:`_unloaded`)."""
-    loaded, paths = await _loaded_app_modules(conn)
-    return loaded + await _unloaded(conn, set(loaded), paths)
+    application not loaded yet (:func:`_unloaded`). ``timeout``: seconds each rpc may wait."""
+    loaded, paths = await _loaded_app_modules(conn, timeout)
+    return loaded + await _unloaded(conn, set(loaded), paths, timeout)
 
 
-async def _unloaded(conn: Connection, loaded: set[str], paths: list[str]) -> list[str]:
+async def _unloaded(conn: Connection, loaded: set[str], paths: list[str], timeout: float) -> list[str]:
     """The application's modules not loaded yet: a node in interactive mode (``mix run``,
     ``iex -S mix``, ``elixir -pa ebin``) loads a module at its first call, so a pure helper no
     process has called yet is not among the loaded ones — and a capture planned from those alone
@@ -85,7 +85,7 @@ async def _unloaded(conn: Connection, loaded: set[str], paths: list[str]) -> lis
     out: list[str] = []
     for d in dirs:
         try:
-            listed = await conn.rpc("file", "list_dir", [d.encode()], timeout=10.0)
+            listed = await conn.rpc("file", "list_dir", [d.encode()], timeout=timeout)
         except Exception:   # noqa: BLE001 - an unreadable directory lists nothing
             continue
         if not (isinstance(listed, tuple) and len(listed) == 2 and listed[0] == Atom("ok")):
@@ -101,11 +101,11 @@ async def _unloaded(conn: Connection, loaded: set[str], paths: list[str]) -> lis
     return out
 
 
-async def _loaded_app_modules(conn: Connection) -> tuple[list[str], list[str]]:
+async def _loaded_app_modules(conn: Connection, timeout: float) -> tuple[list[str], list[str]]:
     """(the loaded application modules, sorted; the paths of their .beam files)."""
-    loaded = await conn.rpc("code", "all_loaded", [], timeout=10.0)
-    root = _text(await conn.rpc("code", "root_dir", []))
-    elixir_dir = await conn.rpc("code", "lib_dir", [Atom("elixir")])
+    loaded = await conn.rpc("code", "all_loaded", [], timeout=timeout)
+    root = _text(await conn.rpc("code", "root_dir", [], timeout=min(timeout, 5.0)))
+    elixir_dir = await conn.rpc("code", "lib_dir", [Atom("elixir")], timeout=min(timeout, 5.0))
     elixir_root = _text(elixir_dir).rsplit("/lib/", 1)[0] if not isinstance(elixir_dir, tuple) else None
     out, paths = [], []
     for mod, path in loaded:
@@ -121,9 +121,9 @@ async def _loaded_app_modules(conn: Connection) -> tuple[list[str], list[str]]:
     return sorted(out), paths
 
 
-async def ets_tables(conn: Connection, owners: dict[Pid, str]) -> list[EtsTable]:
-    tabs = await conn.rpc("ets", "all", [], timeout=10.0)
-    infos = await conn.rpc("lists", "map", [Export(Atom("ets"), Atom("info"), 1), tabs], timeout=10.0)
+async def ets_tables(conn: Connection, owners: dict[Pid, str], *, timeout: float = 10.0) -> list[EtsTable]:
+    tabs = await conn.rpc("ets", "all", [], timeout=timeout)
+    infos = await conn.rpc("lists", "map", [Export(Atom("ets"), Atom("info"), 1), tabs], timeout=timeout)
     out = []
     for tab, info in zip(tabs, infos):
         if not isinstance(info, list):
@@ -140,11 +140,13 @@ async def ets_tables(conn: Connection, owners: dict[Pid, str]) -> list[EtsTable]
     return out
 
 
-async def survey(conn: Connection, *, limit: int = 5000) -> AppSurvey:
-    """The application's modules, GenServers, ETS tables and registries on ``conn``'s node."""
-    modules = await app_modules(conn)
+async def survey(conn: Connection, *, limit: int = 5000, timeout: float = 10.0) -> AppSurvey:
+    """The application's modules, GenServers, ETS tables and registries on ``conn``'s node.
+    ``timeout``: seconds each rpc may wait (past it :class:`~.dist.RpcTimeout`); the small
+    ones wait at most 5 s, the process listing three times as long (it walks every process)."""
+    modules = await app_modules(conn, timeout=timeout)
     mods = set(modules)
-    procs = await process_overview(conn, sort_by="memory", limit=limit)
+    procs = await process_overview(conn, sort_by="memory", limit=limit, timeout=3 * timeout)
     gens: dict[str, list[str]] = {}
     owners: dict[Pid, str] = {}
     registries = []
@@ -160,8 +162,8 @@ async def survey(conn: Connection, *, limit: int = 5000) -> AppSurvey:
             if p.behaviour in ("gen_server", "gen_statem"):
                 gens.setdefault(elixir_name(ic.module), []).append(
                     elixir_name(p.registered_name) if p.registered_name else str(p.pid))
-    tables = await ets_tables(conn, owners)
-    count = await conn.rpc("erlang", "system_info", [Atom("process_count")])
+    tables = await ets_tables(conn, owners, timeout=timeout)
+    count = await conn.rpc("erlang", "system_info", [Atom("process_count")], timeout=min(timeout, 5.0))
     return AppSurvey(conn.node_name, modules, procs, gens, tables, sorted(set(registries)), int(count))
 
 

@@ -103,18 +103,36 @@ def _erf(x: np.ndarray) -> np.ndarray:
     """erf with |error| < 1.2e-7 (Numerical Recipes' erfc Chebyshev fit).
 
     numpy has no erf and scipy costs a second to import; BERT's GELU is the exact erf form,
-    and the tanh approximation would drift ~1e-3 from the reference."""
-    z = np.minimum(np.abs(x), 9.0)  # erfc(9) < 1e-35: clamp so exp() never yields denormals
-    t = 1.0 / (1.0 + 0.5 * z)
-    poly = -z * z - 1.26551223 + t * (
-        1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (
-            0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))
-    erfc = t * np.exp(poly)
-    return np.where(x >= 0, 1.0 - erfc, erfc - 1.0)
+    and the tanh approximation would drift ~1e-3 from the reference. Computed in place on two
+    buffers (the same operations in the same order as the written formula, so the same bits):
+    on a batch's (32, n, 1536) activations a temporary per operation cost twice the time."""
+    z = np.abs(x)
+    np.minimum(z, 9.0, out=z)  # erfc(9) < 1e-35: clamp so exp() never yields denormals
+    t = z * 0.5
+    t += 1.0
+    np.reciprocal(t, out=t)  # t = 1 / (1 + z/2)
+    # poly = -z*z - 1.26551223 + t*(1.00002368 + t*(0.37409196 + ... + t*0.17087277)), by Horner
+    p = t * 0.17087277
+    for c in (-0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418, 0.37409196,
+              1.00002368):
+        p += c
+        p *= t
+    z *= z
+    z += 1.26551223
+    p -= z
+    np.exp(p, out=p)
+    p *= t  # erfc(|x|)
+    np.subtract(1.0, p, out=p)
+    return np.copysign(p, x, out=p)  # erf(-x) = -erf(x)
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
-    return 0.5 * x * (1.0 + _erf(x * (1.0 / math.sqrt(2.0))))
+    """0.5 * x * (1 + erf(x / sqrt(2))), in place on erf's buffer."""
+    e = _erf(x * (1.0 / math.sqrt(2.0)))
+    e += 1.0
+    e *= x
+    e *= 0.5
+    return e
 
 
 class MiniLMEncoder:

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
+    from elixir_scope.instrument.agent.attach import AttachTimeouts
     from elixir_scope.instrument.dist.cookie import Cookie
 
 Transport = Literal["stdio", "http"]
@@ -121,6 +122,9 @@ class ServerConfig:
     # stdio only: where the answers to initialize and tools/list are kept so the next start
     # can give them while the server still loads (mcp_server/start_cache.py); None: off.
     start_cache_dir: Path | None = DEFAULT_START_CACHE
+    # How long attaching to a node may wait: loading the agent, starting a capture, the agent's
+    # setup on the node (an instrument.agent.AttachTimeouts; None: its defaults, 20/45/15 s).
+    attach_timeouts: "AttachTimeouts | None" = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerConfig:

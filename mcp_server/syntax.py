@@ -20,10 +20,10 @@ from elixir_scope.instrument.etf.syntax import ELIXIR, TermSyntax, choose
 __all__ = ["node_syntax", "runs_elixir", "recording_syntax"]
 
 
-async def runs_elixir(conn: Any) -> bool | None:
-    """True/False when the node says; None when it could not be asked."""
+async def runs_elixir(conn: Any, timeout: float = 5.0) -> bool | None:
+    """True/False when the node says (within ``timeout`` s); None when it could not be asked."""
     try:
-        apps = await conn.rpc("application", "which_applications", [], timeout=5.0)
+        apps = await conn.rpc("application", "which_applications", [], timeout=timeout)
     except Exception:  # the syntax is a nicety: a failure here must not fail the tool
         return None
     return any(isinstance(a, tuple) and a and a[0] == Atom("elixir") for a in apps or [])

@@ -65,13 +65,31 @@ def sample_app_module() -> BeamNode:
     node.stop()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_home(tmp_path_factory):
+    """``$ELIXIR_SCOPE_HOME`` for the whole session (and the commands it starts): a folder of its
+    own, so nothing lands in the user's ~/.local/share, and the knowledge index the code finds by
+    default — the command line, the MCP server, a diagnosis given no ``knowledge_dir`` — is the
+    one ``kb_index_dir`` holds: built once per session (by whichever comes first), not once for
+    the tests that name it and once more in the user's home."""
+    home = tmp_path_factory.mktemp("elixir-scope-home")
+    before = os.environ.get("ELIXIR_SCOPE_HOME")
+    os.environ["ELIXIR_SCOPE_HOME"] = str(home)
+    yield home
+    if before is None:
+        os.environ.pop("ELIXIR_SCOPE_HOME", None)
+    else:
+        os.environ["ELIXIR_SCOPE_HOME"] = before
+
+
 @pytest.fixture(scope="session")
-def kb_index_dir(tmp_path_factory):
+def kb_index_dir(session_home):
     """One knowledge index (real Chroma + the packaged model) built once per test session and
-    shared by the tests that only read it; tests of building and syncing make their own."""
+    shared by the tests that only read it; tests of building and syncing make their own. It is
+    the session home's default index (``session_home``): syncing it again is a no-op."""
     from elixir_scope.knowledge.index import KnowledgeIndex
     from elixir_scope.knowledge.kb import KnowledgeBase
 
-    path = tmp_path_factory.mktemp("kb-index-shared")
+    path = session_home / "kb-index"
     KnowledgeIndex.open(path).sync(KnowledgeBase.load())
     return path

@@ -135,6 +135,64 @@ async def test_a_capture_start_that_does_not_answer_leaves_no_tracing_and_no_ope
     store.close()
 
 
+async def test_the_agents_setup_wait_is_the_callers(hog_node, tmp_path):
+    """``AttachTimeouts.setup`` is the wait the agent gives its own setup on the node: with the
+    code server stuck, a 1 s setup inside a 5 s start rpc ends with the agent's own
+    ``start_timeout`` (not the rpc's timeout), and the message names the 1 s."""
+    store = TraceStore.open(tmp_path / "s.db")
+    async with Node() as dist:
+        conn = await _connect(hog_node, dist)
+        await ensure_agent(conn)
+        await _suspend(conn, "code_server")
+        plan = CapturePlan(specs=(compile_spec("es_hog:stop/0"),), call_procs="all")
+        try:
+            with pytest.raises(NodeBusyError) as err:
+                await capture(conn, store, "short setup", plan, timeouts=AttachTimeouts(start=5.0, setup=1.0))
+        finally:
+            await _resume(conn)
+    msg = str(err.value)
+    assert "did not finish the agent's setup" in msg and "within 1 s" in msg, msg
+    assert "Left on the node: the agent module; the agent was killed in its setup" in msg, msg
+    (rec,) = store.recordings()
+    assert rec.end_reason == "error", rec
+    store.close()
+
+
+async def test_connecting_to_a_node_whose_rpc_does_not_answer_is_a_connection(hog_node):
+    """Connecting asks the node for its tick time over rpc; with ``rex`` stuck that question gets
+    half of connect()'s timeout and the connection keeps the default tick time, instead of the
+    whole connect failing as if the node could not be reached."""
+    async with Node() as dist:
+        conn = await _connect(hog_node, dist)
+        await _suspend(conn, "rex")
+        try:
+            async with Node() as other:
+                late = await other.connect(hog_node.name, cookie=hog_node.cookie, timeout=2.0)
+                assert not late.closed.is_set() and late.net_ticktime == 60.0  # the default kept
+        finally:
+            await _resume(conn)
+
+
+def test_waits_that_cannot_work_are_refused_with_what_to_pass():
+    with pytest.raises(ValueError, match="setup must be at least 0.1 s"):
+        AttachTimeouts(setup=0.05)
+    for bad in (0, -1.0, 601, True):
+        with pytest.raises(ValueError, match="stop_timeout must be a number of seconds"):
+            DiagnosisContext(store=None, stop_timeout=bad)
+        with pytest.raises(ValueError, match="survey_timeout must be a number of seconds"):
+            DiagnosisContext(store=None, survey_timeout=bad)
+
+
+def test_cli_refuses_waits_that_cannot_work(tmp_path, capsys):
+    from support.cli_run import run_fail
+
+    err = run_fail(capsys, "diagnose", "nobody@nowhere", "slow", "--rpc-timeout", "0", "--store", str(tmp_path / "d.db"))
+    assert "--rpc-timeout must be a number of seconds in (0, 600]" in err and "hint:" in err, err
+    err = run_fail(capsys, "record", "lists:seq/2", "--node", "nobody@nowhere", "--setup-timeout", "0.01",
+                   "--store", str(tmp_path / "r.db"))
+    assert "--setup-timeout" in err and "at least 0.1 s" in err and "hint:" in err, err
+
+
 def _initial_call():
     from elixir_scope.instrument.etf import Export
 
@@ -200,7 +258,8 @@ async def test_a_diagnosis_of_a_saturated_node_ends_with_a_report(hog_node, tmp_
         conn = await _connect(hog_node, dist)
         assert await conn.rpc("es_hog", "start", [4, Atom("high"), 60_000], timeout=30.0) >= 4
         try:
-            ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, use_knowledge=False)
+            ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, use_knowledge=False,
+                                   survey_timeout=SMALL.rpc, attach_timeouts=SMALL)
             report = await diagnose(DiagnosisInput(symptom="everything is slow", node=hog_node.name, seconds=0.5,
                                                    max_rounds=1), ctx)
         finally:
@@ -216,8 +275,9 @@ async def test_a_diagnosis_of_a_saturated_node_ends_with_a_report(hog_node, tmp_
 
 
 async def test_mcp_start_capture_on_a_node_whose_setup_gets_stuck_is_a_tool_error(hog_node, tmp_path):
-    """The agent's own 15 s for its setup runs out (the code server does not answer it): the
-    model gets what was wrong, what was left and what to do, and the server goes on serving."""
+    """The agent's own wait for its setup runs out (the code server does not answer it; the
+    server's ``attach_timeouts.setup``, 2 s here instead of 15): the model gets what was wrong,
+    what was left and what to do, and the server goes on serving."""
     from mcp import Client
 
     from elixir_scope.mcp_server.config import ServerConfig
@@ -225,7 +285,7 @@ async def test_mcp_start_capture_on_a_node_whose_setup_gets_stuck_is_a_tool_erro
     from support.mcp_calls import err, ok
 
     server = build_server(ServerConfig(store_path=tmp_path / "t.db", cookie=hog_node.cookie,
-                                       default_node=hog_node.name))
+                                       default_node=hog_node.name, attach_timeouts=AttachTimeouts(setup=2.0)))
     async with Node() as dist:
         conn = await _connect(hog_node, dist)
         await ensure_agent(conn)
@@ -235,6 +295,7 @@ async def test_mcp_start_capture_on_a_node_whose_setup_gets_stuck_is_a_tool_erro
                 text = await err(client, "start_capture", {"spec": ["es_hog:stop/0"], "max_seconds": 5})
                 await _resume(conn)
                 assert "did not finish the agent's setup" in text and "Left on the node: the agent module" in text, text
+                assert "within 2 s" in text, text  # the server's setup wait, not the agent's default
                 assert "Next step:" in text, text
                 recs = await ok(client, "list_recordings", {})
                 assert [r["end_reason"] for r in recs["items"]] == ["error"], recs
@@ -262,10 +323,11 @@ def test_cli_record_on_a_node_whose_setup_gets_stuck_is_one_error_line(hog_node,
     asyncio.run(prepare())
     try:
         err = run_fail(capsys, "record", "es_hog:stop/0", "--node", hog_node.name, "--cookie", hog_node.cookie,
-                       "--store", str(tmp_path / "c.db"), "--max-seconds", "5")
+                       "--store", str(tmp_path / "c.db"), "--max-seconds", "5", "--setup-timeout", "2")
     finally:
         asyncio.run(resume())
     assert "did not finish the agent's setup" in err and "Left on the node:" in err, err
+    assert "within 2 s" in err, err  # --setup-timeout, not the agent's default 15 s
     assert "hint:" in err, err
 
 
@@ -301,7 +363,7 @@ async def test_cli_diagnose_of_a_node_whose_rpc_does_not_answer_prints_an_inconc
     (home / "kb-index").symlink_to(kb_index_dir)  # the session's knowledge index, where the CLI looks
     monkeypatch.setenv("ELIXIR_SCOPE_HOME", str(home))
     argv = ["diagnose", hog_node.name, "requests hang", "--cookie", hog_node.cookie, "--seconds", "0.5",
-            "--max-rounds", "1", "--store", str(tmp_path / "c.db")]
+            "--max-rounds", "1", "--store", str(tmp_path / "c.db"), "--rpc-timeout", "1", "--timeout", "2"]
     async with Node() as dist:
         conn = await _connect(hog_node, dist)
         await _suspend(conn, "rex")

@@ -266,18 +266,18 @@ Huge.trigger()
 """
 
 
-@pytest.mark.timeout(900)
-@pytest.mark.slow  # the capture round waits out its stop (30 s) on the suspended agent
 async def test_the_diagnosis_goes_on_when_its_capture_ends_with_deadline(huge_src, tmp_path, kb_index_dir):
     """The trigger suspends the agent (a node too busy to run it): the capture's stop runs out
-    of time, the capture ends with `deadline`, and the diagnosis still writes its report. One
-    round: each round waits out the same 30 s, and the first is the one this is about."""
+    of time (the context's ``stop_timeout``, 3 s here instead of 30), the capture ends with
+    `deadline`, and the diagnosis still writes its report. One round: each round waits out the
+    same stop, and the first is the one this is about."""
     node = start_node("elixir", elixir_files=[huge_src], eval_code=":ok = Huge.start()")
     store = TraceStore.open(tmp_path / "diag.db")
     try:
         async with Node() as dist:
             conn = await dist.connect(node.name, cookie=node.cookie)
-            ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, knowledge_dir=kb_index_dir)
+            ctx = DiagnosisContext(store=store, conn=conn, dist_node=dist, knowledge_dir=kb_index_dir,
+                                   stop_timeout=3.0)
             report = await diagnose(DiagnosisInput(
                 symptom="exporting the journal of our biggest client fails every time; small clients work",
                 node=node.name, trigger=SUSPEND_AGENT, seconds=0.5, source_path=str(huge_src.parent),

@@ -18,6 +18,8 @@ import shutil
 import subprocess
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from elixir_scope.instrument.etf.decode import decode
 from elixir_scope.instrument.etf.inspect import inspect
@@ -230,3 +232,26 @@ def test_escape_writes_what_the_per_character_loop_wrote():
             for interpolation in (False, True):
                 assert escape(text, quote, interpolation) == _escaped_by_the_loop(text, quote, interpolation), \
                     (text, quote, interpolation)
+
+
+@given(st.text(alphabet=st.sampled_from(['a', 'é', '"', "'", '\\', '#', '{', '}', 'x', '\x00', '\x07', '\x08', '\t',
+                                         '\n', '\x0b', '\x0c', '\r', '\x0e', '\x1a', '\x1b', '\x1c', '\x1f', '\x7f',
+                                         '\u2028', ' ']), max_size=40),
+       st.sampled_from(['"', "'"]), st.booleans())
+def test_escape_is_the_per_character_table(text, quote, interpolation):
+    """escape() replaces kind by kind (for speed); it must equal the one-character-at-a-time
+    definition: backslash, the quote, the named escapes, other control characters as \\xNN, and
+    with interpolation the text's own "#{" as "\\#{"."""
+    from elixir_scope.instrument.etf.spelling import _ESCAPES, escape
+
+    def one(c: str) -> str:
+        if c == "\\":
+            return "\\\\"
+        if c == quote:
+            return "\\" + quote
+        if c in _ESCAPES:
+            return _ESCAPES[c]
+        return f"\\x{ord(c):02X}" if ord(c) < 0x20 else c
+
+    want = "".join(one(c) for c in text)
+    assert escape(text, quote, interpolation) == (want.replace("#{", "\\#{") if interpolation else want)

@@ -174,3 +174,11 @@ def test_unusable_index_directory_is_reported(tmp_path):
     blocker.write_text("not a directory")
     with pytest.raises(VectorIndexError, match="cannot open the knowledge index"):
         KnowledgeIndex.open(blocker / "index")
+
+
+def test_the_session_index_is_the_one_found_by_default(kb_index_dir):
+    """The shared index of the test session is where the code looks when told nothing (the
+    command line, the MCP server, a diagnosis without knowledge_dir): built once per session,
+    and never in the user's home (tests/conftest.py session_home)."""
+    assert default_index_dir() == kb_index_dir
+    assert not str(kb_index_dir).startswith(str(Path.home() / ".local"))

@@ -76,8 +76,8 @@ def state_growth(view: RecordingView, book: FactBook) -> None:
             continue
         growers = Counter()
         example: dict[tuple, tuple] = {}
-        for prev, nxt in zip(steps, steps[1:]):
-            if _size(nxt.state) > _size(prev.state):
+        for i, (prev, nxt) in enumerate(zip(steps, steps[1:])):
+            if sizes[i + 1] > sizes[i]:  # the sizes measured above (a state's walk is the cost here)
                 cb = next((c for c in reversed(view.calls_by_pid.get(pid, [])) if c.function.startswith("handle_")
                            and c.ts <= nxt.ts), None)
                 if cb is not None:

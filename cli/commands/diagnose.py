@@ -39,6 +39,13 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                    help="capture rounds at most: an undecided round is followed by a refocused one (default 3)")
     p.add_argument("--time-budget", type=float, default=180.0,
                    help="seconds for the whole diagnosis; no new round starts past it (default 180)")
+    p.add_argument("--rpc-timeout", type=float, metavar="SECONDS",
+                   help="how long each call of the survey and of loading the agent may wait for a busy node "
+                        "before the diagnosis ends with a report saying so (default: 10 s the survey, 20 s the "
+                        "agent; the question of the node's language waits at most 5 s)")
+    p.add_argument("--stop-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="how long the end of a round waits for the agent's last records; past it the round ends "
+                        "with `deadline` and the diagnosis goes on (default 30)")
     p.add_argument("--confirm-by-replay", action="store_true",
                    help="replay the blamed callbacks on the node with and without the suspected message, and run "
                         "the generated ExUnit test once (runs the module's code on the node)")
@@ -103,6 +110,7 @@ async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.mcp_server.tools.diagnose import llm_config
 
     config = config_from(args)
+    waits = _waits(args, config)
     node_name = args.target or config.default_node
     if args.recording is None and not node_name:
         raise CliError("no target node given", "pass the node (diagnose app@host \"symptom\"), --node, or --recording ID")
@@ -151,8 +159,9 @@ async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
                                        connect_node=(lambda n: dist.connect(n, cookie=config.cookie,
                                                                             timeout=args.timeout)) if conn else None,
                                        knowledge_dir=config.knowledge_dir, llm=llm_config(config), progress=progress,
-                                       confirm_by_replay=args.confirm_by_replay)
-                sx = await term_syntax(args, conn) if conn is not None else _recording_syntax(args, store)
+                                       confirm_by_replay=args.confirm_by_replay, **waits)
+                sx = await term_syntax(args, conn, min(5.0, args.rpc_timeout or 5.0)) if conn is not None \
+                    else _recording_syntax(args, store)
                 with printing(sx):  # the report speaks the node's language
                     if args.resume:
                         from elixir_scope.agents.graph import resume
@@ -180,6 +189,26 @@ async def run_diagnose(args: argparse.Namespace, out: Output) -> int:
     else:
         out.markdown(md)
     return 0 if report.verdict != "inconclusive" else 3
+
+
+def _waits(args: argparse.Namespace, config: Any) -> dict[str, Any]:
+    """``--rpc-timeout`` and ``--stop-timeout`` as the diagnosis context's waits, over the
+    configuration's attach timeouts (checked here: a wrong value is a clear error before
+    anything is connected)."""
+    from dataclasses import replace
+
+    from elixir_scope.instrument.agent.attach import DEFAULT_TIMEOUTS
+
+    base = config.attach_timeouts or DEFAULT_TIMEOUTS
+    for flag, v in (("--rpc-timeout", args.rpc_timeout), ("--stop-timeout", args.stop_timeout)):
+        if v is not None and not 0 < v <= 600:
+            raise CliError(f"{flag} must be a number of seconds in (0, 600], got {v:g}", f"pass e.g. {flag} 5")
+    waits: dict[str, Any] = {"stop_timeout": args.stop_timeout, "attach_timeouts": base}
+    if args.rpc_timeout is not None:
+        rpc = args.rpc_timeout
+        waits["survey_timeout"] = rpc
+        waits["attach_timeouts"] = replace(base, rpc=rpc, probe=min(rpc, base.probe))
+    return waits
 
 
 def _recording_syntax(args: argparse.Namespace, store: Any) -> Any:

@@ -35,6 +35,9 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--max-seconds", type=float, default=30.0)
     p.add_argument("--max-rate", type=int, default=20_000, help="events per second kept; more are shed as gaps")
     p.add_argument("--checkpoint-ms", type=int, default=0, help="sys:get_state checkpoints every N ms")
+    p.add_argument("--setup-timeout", type=float, default=15.0, metavar="SECONDS",
+                   help="how long the agent's setup on the node (trace flags and patterns) may take; past it "
+                        "the agent is stopped, nothing traces, and the command says why (default 15)")
     p.add_argument("--name", help="a name for the recording")
     p.add_argument("--force", action="store_true",
                    help="record a spec the safety rules refuse (a hot module such as Enum or :ets with "
@@ -51,12 +54,28 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     p.set_defaults(run=run)
 
 
+def _attach_timeouts(args: argparse.Namespace):
+    """The server configuration's attach timeouts with ``--setup-timeout`` (a clear error for
+    a value the agent cannot take)."""
+    from dataclasses import replace
+
+    from elixir_scope.instrument.agent.attach import DEFAULT_TIMEOUTS
+
+    base = config_from(args).attach_timeouts or DEFAULT_TIMEOUTS
+    try:
+        return replace(base, setup=args.setup_timeout, start=max(base.start, args.setup_timeout + 30.0))
+    except ValueError as exc:
+        raise CliError(f"--setup-timeout: {exc}", "pass a number of seconds from 0.1 to 600, e.g. --setup-timeout 15") \
+            from None
+
+
 async def run(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.instrument.limits import CaptureLimits
     from elixir_scope.instrument.session import SessionState, capture
     from elixir_scope.mcp_server.targets import capture_plan
 
     limits = CaptureLimits(max_events=args.max_events, max_seconds=args.max_seconds, max_rate=args.max_rate)
+    args.attach_timeouts = _attach_timeouts(args)
     if args.cluster or len(node_names(args)) > 1:
         if args.otlp:
             raise CliError("--otlp streams the recording of one node while it records",
@@ -79,7 +98,7 @@ async def run(args: argparse.Namespace, out: Output) -> int:
             note = plan.returns_note()
             if note:
                 out.note(note)
-            session = await capture(conn, store, name, plan, limits)
+            session = await capture(conn, store, name, plan, limits, timeouts=args.attach_timeouts)
             if args.otlp:
                 from .export_stream import LiveOtlp
 
@@ -138,7 +157,8 @@ async def _run_cluster(args: argparse.Namespace, out: Output, limits) -> int:
                                           checkpoint_ms=args.checkpoint_ms, force=args.force)
                 name = args.name or ", ".join([*args.spec, *args.state_of, *args.messages_of]) or "lifecycle"
                 cap = await capture_cluster(local, names, store, name, plan, cookie=cookie, limits=limits,
-                                            cluster_limits=ClusterLimits(max_events=args.max_events_total))
+                                            cluster_limits=ClusterLimits(max_events=args.max_events_total),
+                                            timeouts=args.attach_timeouts)
             except ClusterError as exc:
                 raise CliError(str(exc), "check the node names (name@host), that the nodes run, "
                                          "and the cookie (--cookie-file or $ELIXIR_SCOPE_COOKIE)") from None

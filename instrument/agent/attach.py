@@ -39,19 +39,24 @@ class AttachTimeouts:
     """How long each step of attaching may wait for the node (seconds).
 
     ``rpc``: each rpc of loading the agent (an idle node answers in well under 1 s; a saturated
-    one in seconds). ``start``: the rpc that starts a capture (the agent's own setup is given
-    15 s on the node, then it is killed and reports ``start_timeout``). ``probe``: the one
-    run-queue probe made after a step ran out of time, for the error message."""
+    one in seconds). ``start``: the rpc that starts a capture. ``setup``: the agent's own setup
+    on the node (trace flags and patterns), within that rpc: past it the agent is killed and
+    the start fails with ``start_timeout`` (keep it shorter than ``start``, or the rpc gives up
+    first, with a vaguer message). ``probe``: the one run-queue probe made after a step ran out
+    of time, for the error message."""
 
     rpc: float = 20.0
     start: float = 45.0
     probe: float = 3.0
+    setup: float = 15.0
 
     def __post_init__(self) -> None:
-        for name in ("rpc", "start", "probe"):
+        for name in ("rpc", "start", "probe", "setup"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 600:
                 raise ValueError(f"AttachTimeouts.{name} must be a number of seconds in (0, 600], got {v!r}")
+        if self.setup < 0.1:  # the agent gives any shorter setup its default 15 s
+            raise ValueError(f"AttachTimeouts.setup must be at least 0.1 s, got {self.setup!r}")
 
 
 DEFAULT_TIMEOUTS = AttachTimeouts()

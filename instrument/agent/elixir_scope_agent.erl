@@ -25,7 +25,7 @@
 %% - on OTP 27+ it traces inside its own trace session (trace:session_create/3), so it coexists
 %%   with dbg or recon; on older releases it refuses to start when a tracer is already active.
 -module(elixir_scope_agent).
--vsn("24").
+-vsn("25").
 
 -export([version/0, start_capture/2, stop_capture/1, stop_capture/2, snapshot/1,
          init/3, checkpoint_loop/4, cleaner/2, ack_relay/2, shard_init/3]).
@@ -54,7 +54,7 @@
              %% only tracer), the most to start, and how many shard segments `cur` holds
              shards = {}, max_shards = 4, nseg = 0}).
 
-version() -> 24.
+version() -> 25.
 
 %% ---------------------------------------------------------------------------------------------
 %% Public API (called over rpc from Python)
@@ -62,7 +62,8 @@ version() -> 24.
 
 %% start_capture(OwnerPid, Config) -> {ok, AgentPid, Info} | {error, Reason}
 %% The agent is spawned without a link (the rpc worker that calls this goes away at once) and
-%% monitors OwnerPid.
+%% monitors OwnerPid. Its setup gets setup_ms(Config) (15 s by default); past it the agent is
+%% killed and the answer is {error, start_timeout}.
 start_capture(Owner, Config) when is_pid(Owner), is_map(Config) ->
     Ref = make_ref(),
     {Pid, MRef} = spawn_monitor(elixir_scope_agent, init, [self(), Ref, {Owner, Config}]),
@@ -75,12 +76,17 @@ start_capture(Owner, Config) when is_pid(Owner), is_map(Config) ->
             Error;
         {'DOWN', MRef, process, Pid, Why} ->
             {error, {agent_crashed, Why}}
-    after 15000 ->
+    after setup_ms(Config) ->
         exit(Pid, kill),
         {error, start_timeout}
     end;
 start_capture(_, _) ->
     {error, {badarg, "start_capture(OwnerPid, ConfigMap)"}}.
+
+%% How long start_capture/2 waits for the agent's setup: the config's setup_ms when it is an
+%% integer from 100 ms to 10 minutes, else 15 s (total: any other value gets the default).
+setup_ms(#{setup_ms := Ms}) when is_integer(Ms), Ms >= 100, Ms =< 600000 -> Ms;
+setup_ms(_) -> 15000.
 
 %% stop_capture(AgentPid) -> {ok, Stats} | {error, not_running}
 stop_capture(Agent) -> stop_capture(Agent, 15000).

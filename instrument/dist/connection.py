@@ -98,10 +98,11 @@ class Connection:
         self._proto.start_packets(dispatcher.on_packet, self._on_lost)
         self._ticker = self.loop.create_task(self._tick_loop(), name=f"dist-tick {self.node_name}")
 
-    async def _read_ticktime(self) -> None:
-        """Adopt the peer's net_ticktime so the watchdog matches the node's own rules."""
+    async def _read_ticktime(self, timeout: float = 5.0) -> None:
+        """Adopt the peer's net_ticktime so the watchdog matches the node's own rules (asked
+        within ``timeout`` s; a node whose rpc does not answer keeps the default)."""
         try:
-            value = await self.rpc("net_kernel", "get_net_ticktime", [], timeout=5.0)
+            value = await self.rpc("net_kernel", "get_net_ticktime", [], timeout=timeout)
         except DistError as exc:
             log.debug("could not read net_ticktime from %s (%s); keeping %ss", self.node_name, exc, self.net_ticktime)
             return

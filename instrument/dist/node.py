@@ -235,7 +235,9 @@ class Node:
         conn = Connection(self, proto, peer)
         self.connections[target] = conn
         conn._start()
-        await conn._read_ticktime()
+        # at most half of connect()'s timeout: a node whose rpc hangs is still connected, with
+        # the default tick time, instead of the whole connect timing out on this question
+        await conn._read_ticktime(min(5.0, timeout / 2))
         if conn.closed.is_set():
             raise NodeDown(target, conn.down_reason)
         return conn

@@ -161,7 +161,7 @@ def register(server: MCPServer, config: ServerConfig) -> None:
             raise ToolError("max_events_total caps several nodes together: give nodes=[...] or cluster=true")
         plan = await capture_plan(conn, list(spec), state_of=list(state_of), messages_of=list(messages_of),
                                   lifecycle=lifecycle, checkpoint_ms=checkpoint_ms, force=force)
-        session = await capture(conn, state.store(), label, plan, limits)
+        session = await capture(conn, state.store(), label, plan, limits, timeouts=attach_timeouts(state.config))
         if logs:
             from elixir_scope.instrument.introspect import forward_logs, start_log_ring
 
@@ -210,6 +210,13 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         return status_of(caps[capture_id])
 
 
+def attach_timeouts(config: ServerConfig) -> Any:
+    """The server's ``attach_timeouts``, or the defaults."""
+    from elixir_scope.instrument.agent.attach import DEFAULT_TIMEOUTS
+
+    return config.attach_timeouts or DEFAULT_TIMEOUTS
+
+
 async def _start_cluster(state: Any, first: Any, nodes: list[str], cluster: bool, total: int | None,
                          label: str, limits: Any, request: dict) -> Any:
     """A multi-node capture (instrument/cluster.py): ``first`` and ``nodes`` (and with
@@ -226,7 +233,8 @@ async def _start_cluster(state: Any, first: Any, nodes: list[str], cluster: bool
         conns = await connect_nodes(state.node, names, cookie=cookie)
         plan = await capture_plan(conns, **request)
         return await capture_cluster(state.node, names, state.store(), label, plan, cookie=cookie,
-                                     limits=limits, cluster_limits=ClusterLimits(max_events=total))
+                                     limits=limits, cluster_limits=ClusterLimits(max_events=total),
+                                     timeouts=attach_timeouts(state.config))
     except ClusterError as exc:
         raise ToolError(f"{exc}. Check the node names (name@host), that each node runs, and that they "
                         "share the first node's cookie (connect_node with cookie=... first)") from None

@@ -23,6 +23,7 @@ from ..config import ServerConfig
 from ..errors import tool_errors
 from ..state import app_state
 from .annotations import ADDITIVE, DESTRUCTIVE, READ_ONLY
+from .captures import attach_timeouts
 from elixir_scope.instrument.etf.syntax import ELIXIR, TermSyntax, printing
 
 from ..syntax import node_syntax, recording_syntax
@@ -148,7 +149,8 @@ def register(server: MCPServer, config: ServerConfig) -> None:
         dctx = DiagnosisContext(store=state.store(), conn=conn, peers=peers, dist_node=state.node if conn else None,
                                 connect_node=state.connection if conn else None,
                                 knowledge_dir=state.config.knowledge_dir, llm=llm_config(state.config, ctx),
-                                progress=progress, confirm_by_replay=confirm_by_replay)
+                                progress=progress, confirm_by_replay=confirm_by_replay,
+                                attach_timeouts=attach_timeouts(state.config))
         # the report speaks the node's language: asked of the live node, or told by the recording
         sx = await node_syntax(state, conn) if conn is not None else await in_thread(_recording_syntax, state, recording)
         with printing(sx):

@@ -32,7 +32,9 @@ def server_argv(*args: str) -> list[str]:
 
 
 def server_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ELIXIR_SCOPE_")}
+    """The test process's environment without ElixirScope's settings, except the session's own
+    home (tests/conftest.py ``session_home``: its knowledge index is built once per session)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ELIXIR_SCOPE_") or k == "ELIXIR_SCOPE_HOME"}
     env.update(extra)
     return env
 
