@@ -25,7 +25,7 @@
 %% - on OTP 27+ it traces inside its own trace session (trace:session_create/3), so it coexists
 %%   with dbg or recon; on older releases it refuses to start when a tracer is already active.
 -module(elixir_scope_agent).
--vsn("25").
+-vsn("26").
 
 -export([version/0, start_capture/2, stop_capture/1, stop_capture/2, snapshot/1,
          init/3, checkpoint_loop/4, cleaner/2, ack_relay/2, shard_init/3]).
@@ -41,6 +41,7 @@
              offered = 0, sent = 0, dropped = 0, gap = none, over_limit = 0,
              max_events, max_rate, rate_start = 0, rate_n = 0, rate_over = 0, rate_trip,
              max_queue, max_memory, check_every, queue_sheds = 0, queue_shed_limit, qbytes = 0,
+             msg_bytes = 512,
              peak_memory = 0, peak_queue = 0, batches = 0,
              max_term, max_state, redact,
              mode, session, pflags = [], patterns = [], state_mods = #{},
@@ -54,7 +55,7 @@
              %% only tracer), the most to start, and how many shard segments `cur` holds
              shards = {}, max_shards = 4, nseg = 0}).
 
-version() -> 25.
+version() -> 26.
 
 %% ---------------------------------------------------------------------------------------------
 %% Public API (called over rpc from Python)
@@ -1321,10 +1322,10 @@ flush_gap(#st{gap = {Reason, Count, Mono, Uniq}} = S) ->
     S1 = S#st{gap = none},
     append(record_bin(14, 0, Mono, Uniq, 0, 0, Payload), S1).
 
-check_overload(S) ->
+check_overload(S0) ->
     [{message_queue_len, Q}, {total_heap_size, Heap}] =
         erlang:process_info(self(), [message_queue_len, total_heap_size]),
-    Mem = own_memory(Q, Heap, S),
+    {Mem, S} = own_memory(Q, Heap, S0),
     S1 = S#st{peak_queue = max(Q, S#st.peak_queue), peak_memory = max(Mem, S#st.peak_memory)},
     if
         Q > S1#st.max_queue, S1#st.queue_sheds >= S1#st.queue_shed_limit ->
@@ -1335,9 +1336,9 @@ check_overload(S) ->
             garbage_collect(),
             [{message_queue_len, Q2}, {total_heap_size, H2}] =
                 erlang:process_info(self(), [message_queue_len, total_heap_size]),
-            case own_memory(Q2, H2, S1) > S1#st.max_memory of
-                true -> {stop, overload_memory, S1};
-                false -> S1
+            case own_memory(Q2, H2, S1) of
+                {M2, S2} when M2 > S2#st.max_memory -> {stop, overload_memory, S2};
+                {_, S2} -> S2
             end;
         true -> S1
     end.
@@ -1345,15 +1346,25 @@ check_overload(S) ->
 %% The agent's memory: process_info(self(), memory) - heap, stack and, on OTP 25 too, the
 %% messages of its off-heap mailbox (measured: 10,000 trace messages of 215 words each add
 %% 17.8 MB to `memory` and nothing to total_heap_size) - plus the bytes of batches waiting to
-%% be sent. `memory` walks the mailbox (about 1 ms at 100k messages), so it is read only while
-%% the mailbox is within max_queue; beyond, the mailbox is shed anyway and the heap stands in.
-own_memory(Q, Heap, #st{max_queue = MaxQ, qbytes = QB}) when Q =< MaxQ ->
+%% be sent. `memory` walks the mailbox (~90 ns a message here): it is read only while the
+%% mailbox holds at most 10,000 messages (~1 ms), and the bytes per message it shows are kept
+%% (`msg_bytes`); a longer mailbox within max_queue (a user who raised it) is estimated at
+%% that size per message - reading `memory` there made every check_every-th record cost the
+%% walk of the whole mailbox, and an agent behind by a million messages (state history of a
+%% gen_server call loop, max_queue raised to 5M) fell further behind at every check. Beyond
+%% max_queue the mailbox is shed anyway and the heap stands in.
+own_memory(Q, Heap, #st{max_queue = MaxQ, qbytes = QB} = S) when Q =< MaxQ, Q =< 10000 ->
+    W = erlang:system_info(wordsize),
     case erlang:process_info(self(), memory) of
-        {memory, M} -> M + QB;
-        _ -> Heap * erlang:system_info(wordsize) + QB
+        {memory, M} when Q >= 100 ->
+            {M + QB, S#st{msg_bytes = max(64, (M - Heap * W) div Q)}};
+        {memory, M} -> {M + QB, S};
+        _ -> {Heap * W + QB, S}
     end;
-own_memory(_Q, Heap, #st{qbytes = QB}) ->
-    Heap * erlang:system_info(wordsize) + QB.
+own_memory(Q, Heap, #st{max_queue = MaxQ, qbytes = QB, msg_bytes = MB} = S) when Q =< MaxQ ->
+    {Heap * erlang:system_info(wordsize) + Q * MB + QB, S};
+own_memory(_Q, Heap, #st{qbytes = QB} = S) ->
+    {Heap * erlang:system_info(wordsize) + QB, S}.
 
 %% Drain up to N trace messages from the mailbox, counting each as offered and dropped.
 shed(N, S) -> shed(N, 0, none, S).
