@@ -19,8 +19,9 @@ batches of 10,000, a window of 16, checks every 5,000), labelled.
 
 Every run lasts about a second or more: the untraced workload of 1M calls takes ~1.2 s here, so a
 capture streams ~2M events and reaches its steady state (the store's bound on what Python holds,
-32 MB, is ~450k events). :dbg's default handler (50-80x) runs a fiftieth of the calls, and its
-time is scaled to the same number of calls.
+32 MB, is ~450k events). :dbg's default handler (50-80x) runs a fiftieth of the calls and the
+state history (4 records per call, each with the server's state) a fifth; their time and CPU
+are scaled to the same number of calls.
 
 Besides wall time, the node's CPU time per variant (``erlang:statistics(runtime)``: workload,
 tracer and distribution on all schedulers) and the tracing's extra CPU per event; and :dbg's
@@ -85,6 +86,15 @@ def _py_cpu(pipe) -> tuple[float, float, float, float]:
     return time.process_time(), time.thread_time(), clock("prepare"), clock("write")
 
 
+def _all_stored(s: CaptureSession, expected: int) -> bool:
+    """Every record of the workload stored - or, when the agent dropped some (counted: its
+    buffer full while the store was behind), every record it offered for them that it sent."""
+    if s.stored >= expected:
+        return True
+    counts = {getattr(k, "name", k): v for k, v in (s.last_stats or {}).items()}
+    return counts.get("offered", 0) >= expected and s.stored >= counts.get("sent", expected)
+
+
 async def traced_by_us(conn, store, server, calls: int, plan: CapturePlan, sink=None,
                        per_call: int = 2, limits=None) -> Traced:
     """A capture of ``calls`` workload calls: the workload's time, the node's CPU, the agent's
@@ -102,7 +112,11 @@ async def traced_by_us(conn, store, server, calls: int, plan: CapturePlan, sink=
     total, loop, prepare, write = (b - a for a, b in zip(p0, p1))
     split = {"all": total, "loop": loop, "prepare": prepare, "write": write,
              "other": total - loop - prepare - write}
-    while s.stored < per_call * calls and s.state.value == "running":
+    waited = time.monotonic()
+    while not _all_stored(s, per_call * calls) and s.state.value == "running":
+        if time.monotonic() - waited > 120:
+            raise RuntimeError(f"{s.stored:,} of {per_call * calls:,} records stored after 120 s "
+                               f"(agent's last counts {s.last_stats}); the capture is stuck")
         await asyncio.sleep(0.005)
     red = (await agent_reductions(conn, s.agent) - r0) / max(1, s.stored)
     result = await s.stop(timeout=120)
@@ -119,6 +133,13 @@ async def scaled(run, factor: float) -> tuple[float, float]:
     """A run of fewer calls, its time and CPU scaled to the others' number of calls."""
     us, ms = await run
     return us * factor, ms * factor
+
+
+async def scaled_traced(run, factor: float) -> Traced:
+    """A capture of fewer calls, its workload time and CPU scaled to the others' number."""
+    t = await run
+    return Traced(int(t.us * factor), t.offered, int(t.node_cpu_ms * factor), t.reductions,
+                  {k: v * factor for k, v in t.py_workload.items()}, t.py_all * factor)
 
 
 async def rpc_cpu(conn, fun: str, args: list) -> tuple[int, int]:
@@ -138,6 +159,7 @@ async def main() -> None:
     args = ap.parse_args()
     n = args.calls
     n_fmt = max(1000, n // 50)  # :dbg's default handler formats every message: 50-80x slower
+    n_hist = max(1000, n // 5)  # the state history: 4 records per call, each with a state
     rounds = max(3, args.rounds)
     target = start_node("erl")
     labels = ["ElixirScope handle_call/3 + return", "  same, batches counted in Python, not stored",
@@ -177,7 +199,8 @@ async def main() -> None:
                     labels[3]: lambda: rpc_cpu(conn, "dbg_calls", [server, n, Atom("x")]),
                     labels[4]: lambda: rpc_cpu(conn, "dbg_calls_ts", [server, n]),
                     labels[5]: lambda: scaled(rpc_cpu(conn, "dbg_calls_default", [server, n_fmt]), n / n_fmt),
-                    labels[6]: lambda: traced_by_us(conn, store, server, n, history_plan, per_call=4),
+                    labels[6]: lambda: scaled_traced(traced_by_us(conn, store, server, n_hist, history_plan,
+                                                                  per_call=4), n / n_hist),
                     labels[7]: lambda: traced_by_us(conn, store, server, n, plan, limits=tuned_limits()),
                 }
                 for r in range(rounds):
