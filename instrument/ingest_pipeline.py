@@ -65,9 +65,8 @@ MIN_JOB_BYTES = 1024 * 1024
 capture), or of what arrived within ``JOB_WAIT_S``: the batches received are *staged* and
 submitted together. Storing a batch has a cost per batch besides its cost per record (the
 statements, the block rows, the header arrays, the commit rewriting the pages it touched to the
-WAL): at the agent's default batch size (2,000 records) the prepare and write threads spent
-~1.7 µs per event where batches of 10,000 cost ~1.3 (``benchmarks/bench_overhead.py``, default
-limits vs tuned)."""
+WAL), which the agent's default batches of 2,000 records paid every few milliseconds
+(``benchmarks/bench_staging.py`` measures both, and batches of 10,000, on the same records)."""
 JOB_WAIT_S = 0.025
 """How long a staged batch waits for more before it is submitted: records become queryable up
 to this much later. Never while the session waits for the writer (``settle``: back-pressure, the
