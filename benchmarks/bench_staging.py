@@ -1,8 +1,8 @@
 """The store pipeline's staging (instrument/ingest_pipeline.py): CPU per event of its prepare and
 write threads when the agent's default batches (2,000 records) arrive a few milliseconds apart,
 each stored as its own job against staged into jobs of ~1 MB (``MIN_JOB_BYTES``, within
-``JOB_WAIT_S``), and against batches of 10,000 records each its own job (the tuned limits'
-size).
+``JOB_WAIT_S``) and of 4 MB (within 4x as long), and against batches of 10,000 records each its
+own job (the tuned limits' size).
 
 The batches are bench_store.py's (call/return records of the capture's shape, built in the
 agent's exact format), submitted to a ``StorePipeline`` from an event loop ``--gap-ms`` apart
@@ -28,13 +28,14 @@ from elixir_scope.instrument.ingest_pipeline import JOB_WAIT_S, MIN_JOB_BYTES, S
 from elixir_scope.store import TraceStore
 
 VARIANTS = {
-    "2,000-record batches, each its own job": (2000, 0),
-    "2,000-record batches, staged": (2000, MIN_JOB_BYTES),
-    "10,000-record batches, each its own job": (10000, 0),
+    "2,000-record batches, each its own job": (2000, 0, 0),
+    "2,000-record batches, staged": (2000, MIN_JOB_BYTES, JOB_WAIT_S),
+    "2,000-record batches, staged 4x longer": (2000, 4 * MIN_JOB_BYTES, 4 * JOB_WAIT_S),
+    "10,000-record batches, each its own job": (10000, 0, 0),
 }
 
 
-async def run(batch: int, stage_bytes: int, events: int, gap_ms: float) -> dict:
+async def run(batch: int, stage_bytes: int, stage_wait: float, events: int, gap_ms: float) -> dict:
     bench_store.BATCH = batch
     batches = bench_store.build_batches(events)
     gap = gap_ms * batch / 2000 / 1000  # the same event rate for every batch size
@@ -42,7 +43,7 @@ async def run(batch: int, stage_bytes: int, events: int, gap_ms: float) -> dict:
         store = TraceStore.open(os.path.join(tmp, "staging.db"))
         rec = store.create_recording("staging", spec={}, limits={})
         node = rec.add_node("bench@host", otp_release="25", time_unit=1_000_000_000, time_offset=0)
-        pipe = StorePipeline(rec, node, stage_bytes=stage_bytes, stage_wait=JOB_WAIT_S if stage_bytes else 0)
+        pipe = StorePipeline(rec, node, stage_bytes=stage_bytes, stage_wait=stage_wait)
         for b in batches:
             pipe.submit(b.dict_entries, b.events)
             if not pipe.may_ack():
@@ -67,8 +68,8 @@ async def main() -> None:
     got: dict[str, list[dict]] = {k: [] for k in VARIANTS}
     loads = []
     for _ in range(rounds):
-        for label, (batch, stage) in VARIANTS.items():
-            got[label].append(await run(batch, stage, args.events, args.gap_ms))
+        for label, (batch, stage, wait) in VARIANTS.items():
+            got[label].append(await run(batch, stage, wait, args.events, args.gap_ms))
         loads.append(load_average()[0])
     print(f"{args.events:,} events per run, a 2,000-record batch every {args.gap_ms} ms; CPU us per event, "
           f"min/median/max of {rounds} rounds ({SHARED_NOTE}):")
