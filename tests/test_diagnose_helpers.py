@@ -17,7 +17,6 @@ from elixir_scope.agents.view import RecordingView
 from elixir_scope.knowledge.source import analyze_tree
 
 from support.dev_apps import DevApps
-from support.reports import assert_evidence_exists
 
 APPS = DevApps("helper_apps")
 
@@ -61,19 +60,9 @@ EXTRA = {"tier_fee": _tier_fee, "grace_days": _grace_days, "vat_rate": _vat_rate
 
 @pytest.mark.parametrize("name", APPS.names)
 async def test_the_helper_that_made_the_mistake_is_named(name, tmp_path, kb_index_dir):
-    sc, report, store, shown = await APPS.diagnose(name, tmp_path, kb_index_dir, fixed=False)
-    try:
-        assert shown is True, name   # the trigger the diagnosis ran really showed the bug
-        assert report.verdict == "root_cause_found", render_markdown(report)
-        c = report.root_cause.culprit
-        assert (c.module, c.function) == (sc["culprit"]["module"], sc["culprit"]["function"]), render_markdown(report)
-        assert [f for f in report.findings if f.detector == sc["fact"]
-                and (f.culprit.module, f.culprit.function) == (c.module, c.function)], render_markdown(report)
-        assert assert_evidence_exists(report, store) > 0
-        if name in EXTRA:
-            EXTRA[name](sc, report, store, tmp_path)
-    finally:
-        store.close()
+    check = EXTRA.get(name)
+    await APPS.assert_named(name, tmp_path, kb_index_dir,
+                            extra=None if check is None else lambda sc, report, store: check(sc, report, store, tmp_path))
 
 
 @pytest.mark.parametrize("name", APPS.names)

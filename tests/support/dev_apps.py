@@ -62,9 +62,10 @@ class DevApps:
             node.stop()
         return sc, report, store, shown[0]
 
-    async def assert_named(self, name: str, tmp_path: Path, kb_index_dir: Path) -> None:
+    async def assert_named(self, name: str, tmp_path: Path, kb_index_dir: Path, extra=None) -> None:
         """The buggy app: the bug showed, the root cause is the scenario's culprit, a fact of the
-        scenario's kind names it, and every event the report cites exists."""
+        scenario's kind names it, and every event the report cites exists. ``extra(sc, report,
+        store)``: the app's own checks on the same report."""
         sc, report, store, shown = await self.diagnose(name, tmp_path, kb_index_dir, fixed=False)
         try:
             assert shown is True, name   # the trigger the diagnosis ran really showed the bug
@@ -74,6 +75,8 @@ class DevApps:
             assert [f for f in report.findings if f.detector == sc["fact"]
                     and (f.culprit.module, f.culprit.function) == (c.module, c.function)], render_markdown(report)
             assert assert_evidence_exists(report, store) > 0
+            if extra is not None:
+                extra(sc, report, store)
         finally:
             store.close()
 
