@@ -49,6 +49,7 @@ from .limits import CaptureLimits
 from .names import UnknownNameError, unknown_names
 from ..store import StoreError
 from ..store.events import MFA
+from ..store.records import preload as preload_records
 
 _ES_BATCH, _ES_DONE, _ES_ACK = Atom("es_batch"), Atom("es_done"), Atom("es_ack")
 _DOWN = Atom("DOWN")
@@ -170,6 +171,9 @@ class CaptureSession:
         limits = limits or CaptureLimits()
         config = {**plan.agent_config(), **limits.agent_config(), Atom("setup_ms"): round(timeouts.setup * 1000)}
         await ensure_agent(conn, timeouts=timeouts)
+        # what reading batches needs is imported now, before the node traces anything: at the
+        # first batch its CPU would compete with the traced node (store/records.py)
+        await asyncio.to_thread(preload_records)
         mbox = conn.node.mailbox()
         try:
             reply = await attach_step(

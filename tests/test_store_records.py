@@ -4,6 +4,7 @@ definition, on single and joined segments, with every refusal naming its byte of
 
 from __future__ import annotations
 
+import os
 import random
 import struct
 
@@ -142,3 +143,24 @@ def test_joined_batches_store_the_same_rows_and_blocks_as_one_by_one(tmp_path):
     for pid, lo, hi, n in joined[1]:
         assert [e[5] for e in joined[0][lo:hi + 1]].count(pid) == n
     store.close()
+
+
+def test_preload_imports_numpy_without_openblas_worker_threads():
+    """A capture imports numpy before the node traces (``records.preload``); numpy's bundled
+    OpenBLAS would start a worker thread per core that spins ~50 ms of CPU at import, beside
+    the traced node, for matrix work the store never does."""
+    import subprocess
+    import sys
+
+    code = ("import os, sys; from elixir_scope.store import records; "
+            "assert 'numpy' not in sys.modules; records.preload(); assert 'numpy' in sys.modules; "
+            "print(os.environ.get('OPENBLAS_NUM_THREADS'), len(os.listdir('/proc/self/task')))")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1", "1"]  # one thread: this one
+    # a value the user set is kept
+    env["OPENBLAS_NUM_THREADS"] = "2"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[0] == "2"
