@@ -8,10 +8,18 @@ thread doing both leaves the second core idle while the first walks headers; her
 thread walks batch N+1 while the *write* thread's SQLite work on batch N runs on the other
 core, and the event loop receives and decodes beside both.
 
-Three stages, each in order (one thread per stage, FIFO): the event loop ``submit``s a batch;
-the prepare thread runs ``RecordingWriter.prepare_batch``; the write thread waits for that
-preparation and runs ``store_prepared``. So event ids stay arrival order and a batch is stored
-whole or not at all, in its own transaction.
+Three stages, each in order (FIFO): the event loop ``submit``s a batch;
+``RecordingWriter.prepare_batch`` prepares it; the write thread waits for that preparation and
+runs ``store_prepared``. So event ids stay arrival order and a batch is stored whole or not at
+all, in its own transaction.
+
+Where a job is prepared depends on how far behind the store is (``SPLIT_BYTES``). Catching up
+(more than that pending), the prepare thread walks job N+1 while the writer stores job N: the two
+cores work at once. Keeping up - a capture running beside its traced node, the usual case - the
+write thread prepares each job itself, right before writing it: one thread instead of two handing
+the GIL back and forth around every SQLite statement, ~10 % less CPU on the cores the target
+shares (``benchmarks/bench_staging.py``, the one-thread row). Two preparations never run at once:
+a job prepared on the prepare thread first waits for the one before it.
 
 Staging: the batches submitted within ``JOB_WAIT_S`` (25 ms) of the first, up to
 ``MIN_JOB_BYTES`` (1 MB), are joined into one *job* before they go to the threads: storing has a
@@ -71,6 +79,10 @@ JOB_WAIT_S = 0.025
 """How long a staged batch waits for more before it is submitted: records become queryable up
 to this much later. Never while the session waits for the writer (``settle``: back-pressure, the
 capture's end) or once the pipeline is closing."""
+SPLIT_BYTES = 4 * 1024 * 1024
+"""Past this many records bytes pending (received, not yet stored: ~55k events of a
+call-tracing capture, a few jobs), jobs are prepared on the prepare thread, beside the writer;
+at or below it, by the write thread itself (one thread, less CPU per event)."""
 MAX_PENDING_BYTES = 32 * 1024 * 1024
 """Records bytes received (and acknowledged) but not yet stored, at most (~450k events of a
 call-tracing capture, ~10 agent windows of the benchmark's limits)."""
@@ -124,7 +136,7 @@ class StorePipeline:
 
     def __init__(self, recording: Any, node_id: int, *, max_pending_bytes: int = MAX_PENDING_BYTES,
                  name: str = "capture", stage_bytes: int = MIN_JOB_BYTES,
-                 stage_wait: float = JOB_WAIT_S) -> None:
+                 stage_wait: float = JOB_WAIT_S, split_bytes: int = SPLIT_BYTES) -> None:
         if max_pending_bytes <= 0:
             raise ValueError(f"max_pending_bytes must be > 0, got {max_pending_bytes}")
         # the capture's large buffers reuse heap memory instead of fresh pages (instrument/heap.py)
@@ -138,12 +150,19 @@ class StorePipeline:
         self.peak_pending_bytes = 0
         self.held_acks = 0
         self.prepare_cpu = 0.0
-        """CPU seconds the prepare thread spent on this pipeline's batches (``time.thread_time``)."""
+        """CPU seconds spent preparing this pipeline's batches, on whichever thread
+        (``time.thread_time``)."""
+        self.split_bytes = split_bytes
+        """Jobs submitted with more than this pending are prepared on the prepare thread, the
+        others by the write thread (``SPLIT_BYTES``; 0: always the prepare thread)."""
+        self.prepared_apart = 0
+        """Jobs prepared on the prepare thread (the store was catching up)."""
         self.write_cpu = 0.0
         """CPU seconds the write thread spent storing them (its SQLite work and WAL writes
         included; the WAL checkpoints beside it are another thread's, store/checkpoints.py)."""
         self.thread_ids: dict[str, int] = {}
-        """``threading.get_ident()`` of the prepare and write threads once each has run a job:
+        """``threading.get_ident()`` of the prepare and write threads once each has run a job
+        (the prepare thread only once a job was prepared apart):
         a benchmark reads their CPU at any moment (``time.pthread_getcpuclockid``), where
         ``prepare_cpu``/``write_cpu`` count whole jobs."""
         self.failure: StoreError | None = None
@@ -205,16 +224,30 @@ class StorePipeline:
             if hold is not None:
                 hold()
                 self._held = True
-        job = _Job(events, self._prepare.submit(self._prepare_batch, dict_entries, events),
-                   parts=tuple(len(b) for b in staged))
+        last = self._jobs[-1].prepared if self._jobs else None
+        if self.pending_bytes > self.split_bytes:  # catching up: prepared beside the writer
+            self.prepared_apart += 1
+            prepared = self._prepare.submit(self._prepare_batch, dict_entries, events, last, True)
+        else:  # keeping up: the writer prepares it, just before writing it
+            prepared = self._write.submit(self._prepare_batch, dict_entries, events, None, False)
+        job = _Job(events, prepared, parts=tuple(len(b) for b in staged))
         self._unclaimed.append(job)
         job.written = self._write.submit(self._store, job)
         self._jobs.append(job)
 
-    def _prepare_batch(self, dict_entries: list, events: bytes) -> Any:
+    def _prepare_batch(self, dict_entries: list, events: bytes, after: Future | None, apart: bool) -> Any:
+        """Prepare one job (``apart``: on the prepare thread); ``after``: the job before it,
+        which may still be being prepared by the write thread (two preparations never run at
+        once: a recording's writer is not shared between threads that way)."""
+        if apart:
+            self.thread_ids.setdefault("prepare", threading.get_ident())
+        if after is not None:
+            try:
+                after.result()
+            except BaseException:  # that job's failure is its own (the writer counts it)
+                pass
         if self.failure is not None:
             return None
-        self.thread_ids.setdefault("prepare", threading.get_ident())
         cpu = time.thread_time()
         try:
             return self.recording.prepare_batch(self.node_id, dict_entries, events, _pause)

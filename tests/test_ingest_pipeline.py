@@ -74,7 +74,11 @@ async def _piped(rec, node, batches, bound: int, **kw) -> StorePipeline:
     return pipe
 
 
-def test_the_pipeline_stores_exactly_what_the_serial_path_stores(tmp_path):
+@pytest.mark.parametrize("split", ["apart", "writer", "mixed"])
+def test_the_pipeline_stores_exactly_what_the_serial_path_stores(tmp_path, split):
+    """Whether each job is prepared on the prepare thread (``apart``: the store catching up), by
+    the write thread (``writer``: keeping up) or either as the pending bytes go (``mixed``),
+    the rows are the serial path's, in arrival order."""
     batches = _batches()
     serial, srec, snode = _open(tmp_path / "serial.db")
     for b in batches:
@@ -83,9 +87,14 @@ def test_the_pipeline_stores_exactly_what_the_serial_path_stores(tmp_path):
     bound = 3 * max(len(b.events) for b in batches)
     cpu = time.process_time()
     # every batch its own job (no staging: test_batches_received_together_are_staged_into_one_job)
-    pipe = asyncio.run(_piped(prec, pnode, batches, bound, stage_bytes=0))
+    split_bytes = {"apart": 0, "writer": 10 * bound, "mixed": bound // 2}[split]
+    pipe = asyncio.run(_piped(prec, pnode, batches, bound, stage_bytes=0, split_bytes=split_bytes))
     cpu = time.process_time() - cpu
     assert pipe.failure is None and pipe.lost_batches == []
+    if split == "apart":
+        assert pipe.prepared_apart == len(batches) and "prepare" in pipe.thread_ids
+    elif split == "writer":
+        assert pipe.prepared_apart == 0 and "prepare" not in pipe.thread_ids
     # the CPU of each thread is counted, and is part of the process's
     assert 0 < pipe.prepare_cpu and 0 < pipe.write_cpu and pipe.prepare_cpu + pipe.write_cpu <= cpu
     assert pipe.stored == sum(b.count for b in batches) == prec_count(piped, prec.id)
