@@ -42,6 +42,40 @@ def test_public_names_are_pinned():
     assert [k.value for k in EventKind] == list(range(1, 19))
 
 
+def test_a_new_store_has_large_pages_and_an_existing_one_keeps_its_own(tmp_path):
+    """New stores are made with 16 KB pages (ingest appends small rows: fewer page splits and
+    WAL frames per event); a store made with SQLite's 4 KB default is read and written as it is."""
+    import sqlite3
+
+    from elixir_scope.store.db import PAGE_SIZE
+
+    store = TraceStore.open(tmp_path / "new.db")
+    assert store.db.query_one("PRAGMA page_size")[0] == PAGE_SIZE == 16384
+    store.close()
+    old = tmp_path / "old.db"
+    store = TraceStore.open(old)
+    store.close()
+    conn = sqlite3.connect(old)  # the same store rebuilt with 4 KB pages, as earlier versions made it
+    conn.execute("PRAGMA journal_mode = DELETE")
+    conn.execute("PRAGMA page_size = 4096")
+    conn.execute("VACUUM")
+    conn.close()
+    store = TraceStore.open(old)
+    assert store.db.query_one("PRAGMA page_size")[0] == 4096
+    rec, node = new_rec(store)
+    b = BatchBuilder()
+    p = b.pid(Pid(Atom("test@localhost"), 80, 0, 1), "Elixir.Cart", ("Elixir.Cart", "init", 1))
+    f = b.mfa(("Elixir.Cart", "add", 2))
+    for i in range(500):
+        b.add(EventKind.CALL, p, f, [b"apple" * 20, i], ts=i * NS, uniq=i)
+    batch = b.take()
+    assert rec.ingest_batch(node, batch.dict_entries, batch.events) == 500
+    rec.finish("stopped")
+    assert len(store.recording(rec.id).events()) == 500
+    assert store.db.query_one("PRAGMA page_size")[0] == 4096
+    store.close()
+
+
 def test_batch_roundtrip_typed_events(store):
     rec, node = new_rec(store)
     b = BatchBuilder()
