@@ -30,7 +30,13 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
         except CookieFileError as exc:
             raise CliError(str(exc), "pass --cookie-file with the file holding the node's cookie, "
                                      "or set ELIXIR_SCOPE_COOKIE") from None
-    return ServerConfig.from_env().with_(
+    from elixir_scope.mcp_server.config import ConfigError
+
+    try:
+        config = ServerConfig.from_env()
+    except ConfigError as exc:
+        raise CliError(str(exc), "fix or unset that environment variable") from None
+    return config.with_(
         default_node=getattr(args, "node", None),
         cookie=cookie,
         store_path=Path(store) if store else None,

@@ -21,6 +21,8 @@ Environment variables (all optional):
 ``ELIXIR_SCOPE_SYNTAX``         ``elixir``, ``erlang`` or ``auto`` (default: by the node)
 ``ELIXIR_SCOPE_START_CACHE``    folder of the stdio start cache (default
                                 ``~/.elixir-scope/mcp-start``); ``off`` disables it
+``ELIXIR_SCOPE_SETUP_TIMEOUT``  seconds the agent's setup on a node (trace flags and
+                                patterns) may take, 0.1-600 (default 15); a busy node may need more
 ==============================  ===========================================================
 
 ``validate()`` refuses the unsafe combination before anything binds a socket: an HTTP
@@ -54,6 +56,20 @@ LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 class ConfigError(ValueError):
     """The configuration is unsafe or inconsistent; the message says what to change."""
+
+
+def _setup_timeout(text: str | None) -> "AttachTimeouts | None":
+    """``ELIXIR_SCOPE_SETUP_TIMEOUT``: the default attach timeouts with that setup time."""
+    if text is None or not text.strip():
+        return None
+    from elixir_scope.instrument.agent.attach import DEFAULT_TIMEOUTS
+
+    try:
+        return DEFAULT_TIMEOUTS.with_setup(float(text))
+    except ValueError:
+        raise ConfigError(f"ELIXIR_SCOPE_SETUP_TIMEOUT={text!r} is not a number of seconds from 0.1 to 600 "
+                          "(how long the agent's setup on a node may take); set e.g. 60, or unset it for "
+                          "the default 15") from None
 
 
 def is_loopback(host: str) -> bool:
@@ -146,6 +162,7 @@ class ServerConfig:
                                  if u.strip()),
             start_cache_dir=(None if start_cache.lower() in {"off", "0", "false", "no"}
                              else Path(start_cache) if start_cache else DEFAULT_START_CACHE),
+            attach_timeouts=_setup_timeout(env.get("ELIXIR_SCOPE_SETUP_TIMEOUT")),
         )
 
     def with_(self, **changes: object) -> ServerConfig:

@@ -193,6 +193,35 @@ def test_cli_refuses_waits_that_cannot_work(tmp_path, capsys):
     assert "--setup-timeout" in err and "at least 0.1 s" in err and "hint:" in err, err
 
 
+def test_the_agents_setup_time_is_configurable_for_the_mcp_server_and_every_command(tmp_path, capsys, monkeypatch):
+    """``ELIXIR_SCOPE_SETUP_TIMEOUT`` (what an MCP client's configuration sets) and ``mcp
+    --setup-timeout`` give the tools' captures and diagnoses a longer setup on a busy node;
+    a wrong value is one clear error line before anything starts."""
+    import elixir_scope.mcp_server.fast_start as fast_start
+    from elixir_scope.mcp_server.config import ConfigError, ServerConfig
+    from support.cli_run import run, run_fail
+
+    config = ServerConfig.from_env({"ELIXIR_SCOPE_SETUP_TIMEOUT": "60"})
+    assert config.attach_timeouts.setup == 60.0 and config.attach_timeouts.start >= 90.0
+    assert ServerConfig.from_env({}).attach_timeouts is None  # the defaults (15 s)
+    with pytest.raises(ConfigError, match="ELIXIR_SCOPE_SETUP_TIMEOUT='soon' is not a number of seconds"):
+        ServerConfig.from_env({"ELIXIR_SCOPE_SETUP_TIMEOUT": "soon"})
+
+    served = []
+    monkeypatch.setattr(fast_start, "serve_stdio", served.append)
+    monkeypatch.setenv("ELIXIR_SCOPE_SETUP_TIMEOUT", "40")
+    assert run(capsys, "mcp", "--store", str(tmp_path / "m.db"))[0] == 0
+    assert served[-1].attach_timeouts.setup == 40.0
+    assert run(capsys, "mcp", "--store", str(tmp_path / "m.db"), "--setup-timeout", "90")[0] == 0
+    assert served[-1].attach_timeouts.setup == 90.0 and served[-1].attach_timeouts.start == 120.0
+    err = run_fail(capsys, "mcp", "--store", str(tmp_path / "m.db"), "--setup-timeout", "0.01")
+    assert "--setup-timeout" in err and "at least 0.1 s" in err and "hint:" in err, err
+    monkeypatch.setenv("ELIXIR_SCOPE_SETUP_TIMEOUT", "-1")
+    err = run_fail(capsys, "record", "lists:seq/2", "--node", "nobody@nowhere", "--store", str(tmp_path / "r.db"))
+    assert "ELIXIR_SCOPE_SETUP_TIMEOUT='-1'" in err and "hint:" in err, err
+    assert len(served) == 2
+
+
 def _initial_call():
     from elixir_scope.instrument.etf import Export
 

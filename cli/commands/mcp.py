@@ -32,6 +32,10 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                    help="an extra Origin accepted on HTTP, e.g. http://devbox:3000 (repeatable)")
     p.add_argument("--allow-mutations", action="store_true",
                    help="also register tools that change the target: eval code, send a message, kill a process")
+    p.add_argument("--setup-timeout", type=float, metavar="SECONDS",
+                   help="how long the agent's setup on a node (trace flags and patterns) may take in the "
+                        "captures and diagnoses the tools start; past it the agent is stopped and the tool "
+                        "says why (default 15, or $ELIXIR_SCOPE_SETUP_TIMEOUT)")
     p.add_argument("--no-start-cache", action="store_true",
                    help="stdio: do not answer initialize/tools/list from the start cache while loading "
                         "(or set ELIXIR_SCOPE_START_CACHE=off)")
@@ -53,6 +57,15 @@ def run(args: argparse.Namespace, out: Output) -> int:
     )
     if args.no_start_cache:
         config = replace(config, start_cache_dir=None)
+    if args.setup_timeout is not None:
+        from elixir_scope.instrument.agent.attach import DEFAULT_TIMEOUTS
+
+        try:
+            config = replace(config, attach_timeouts=(config.attach_timeouts or DEFAULT_TIMEOUTS)
+                             .with_setup(args.setup_timeout))
+        except ValueError as exc:
+            raise CliError(f"--setup-timeout: {exc}", "pass a number of seconds from 0.1 to 600, e.g. "
+                           "--setup-timeout 60") from None
     try:
         config.validate()
     except ConfigError as exc:

@@ -35,9 +35,10 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--max-seconds", type=float, default=30.0)
     p.add_argument("--max-rate", type=int, default=20_000, help="events per second kept; more are shed as gaps")
     p.add_argument("--checkpoint-ms", type=int, default=0, help="sys:get_state checkpoints every N ms")
-    p.add_argument("--setup-timeout", type=float, default=15.0, metavar="SECONDS",
+    p.add_argument("--setup-timeout", type=float, default=None, metavar="SECONDS",
                    help="how long the agent's setup on the node (trace flags and patterns) may take; past it "
-                        "the agent is stopped, nothing traces, and the command says why (default 15)")
+                        "the agent is stopped, nothing traces, and the command says why (default 15, or "
+                        "$ELIXIR_SCOPE_SETUP_TIMEOUT)")
     p.add_argument("--name", help="a name for the recording")
     p.add_argument("--force", action="store_true",
                    help="record a spec the safety rules refuse (a hot module such as Enum or :ets with "
@@ -57,13 +58,13 @@ def register(sub, common: argparse.ArgumentParser) -> None:
 def _attach_timeouts(args: argparse.Namespace):
     """The server configuration's attach timeouts with ``--setup-timeout`` (a clear error for
     a value the agent cannot take)."""
-    from dataclasses import replace
-
     from elixir_scope.instrument.agent.attach import DEFAULT_TIMEOUTS
 
     base = config_from(args).attach_timeouts or DEFAULT_TIMEOUTS
+    if args.setup_timeout is None:
+        return base
     try:
-        return replace(base, setup=args.setup_timeout, start=max(base.start, args.setup_timeout + 30.0))
+        return base.with_setup(args.setup_timeout)
     except ValueError as exc:
         raise CliError(f"--setup-timeout: {exc}", "pass a number of seconds from 0.1 to 600, e.g. --setup-timeout 15") \
             from None

@@ -20,7 +20,7 @@ what to do - never a bare ``RpcTimeout`` from somewhere inside the loader.
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from ..dist import Connection, RpcTimeout
@@ -57,6 +57,14 @@ class AttachTimeouts:
                 raise ValueError(f"AttachTimeouts.{name} must be a number of seconds in (0, 600], got {v!r}")
         if self.setup < 0.1:  # the agent gives any shorter setup its default 15 s
             raise ValueError(f"AttachTimeouts.setup must be at least 0.1 s, got {self.setup!r}")
+
+    def with_setup(self, seconds: float) -> "AttachTimeouts":
+        """These timeouts with the agent's setup given ``seconds`` (0.1-600), the start rpc
+        waiting at least 30 s longer (so the agent's own clear ``start_timeout`` comes first).
+        Raises ValueError for a value the agent cannot take."""
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0.1 <= seconds <= 600:
+            raise ValueError(f"the agent's setup timeout must be at least 0.1 s and at most 600 s, got {seconds!r}")
+        return replace(self, setup=float(seconds), start=min(600.0, max(self.start, seconds + 30.0)))
 
 
 DEFAULT_TIMEOUTS = AttachTimeouts()
