@@ -1,0 +1,255 @@
+"""Silent loss by a colliding key: a callback stored a new item where an earlier, different item
+was, and the earlier one is gone — no crash, every reply ``:ok``.
+
+A GenServer keeps its items in a map (of maps, of structs, of lists), a struct field holding
+one, or a keyword list, keyed by something several items share (a group, a customer, a day, a
+room); the second item's ``Map.put`` / ``%{m | k => v}`` / ``Map.update`` with a replacing
+function / ``Keyword.put`` replaces the first. The state history shows it: the callback's message
+carried an item known by its own identity (a field whose value differs in every message of that
+kind: an id, a name, a time), the state after holds the new item's identity and no longer holds
+an earlier item's, which the state before held.
+
+| kind | what | culprit |
+| --- | --- | --- |
+| ``entry_overwritten`` | a callback handling a message of one shape (three or more, each with its own identity) removed from its state, while storing the new item, the entry an earlier message of that shape had put there — and the message that put it there describes a *different item* than the new one: the two agree on fewer of their fields (texts, numbers; those alike in every message left out) than they differ in, or on one only (the key) — an update of the same thing repeats what the item is and changes a status or a time | the deepest application function inside that callback that was handed the earlier item and returned without it and with the new one (``Store.add/2``, a ``defp put_item/2`` when its calls were recorded), else the callback; its message as the detail |
+
+It counts in full when the symptom speaks of something missing, lost or fewer, names a lost item,
+or states a count put in and a smaller count shown whose difference is the number of items
+replaced ("booked 5, the list shows 4"); **weak** otherwise (an entry may rightly be replaced:
+the latest reading per sensor). Known to mislead: an update of a small item (two or three fields)
+that changes most of them looks like another item; it stays weak unless the symptom says
+something is missing. Bounded: :data:`.lost.MAX_CALLS` runs per callback, :data:`MAX_DEPTH`
+levels and :data:`MAX_INNER` calls searched below a callback for the writer.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from decimal import Decimal
+from typing import Any
+
+from ..findings import Finding
+from ..view import Call, RecordingView, fmt
+from .book import FactBook
+from .common import culprit_of, is_app_module, is_generated
+from .lost import MAX_FACTS, MIN_ITEMS, _named, _runs, _values, _walk, _weak
+from .stated import stated_values
+
+__all__ = ["entries_overwritten", "ets_entries_overwritten", "shortfall_stated"]
+
+MAX_DEPTH = 6      # levels below a callback searched for the function that made the write
+MAX_INNER = 400    # calls looked at below one callback
+
+
+def _identities(runs: list) -> list[tuple]:
+    """The message positions every run has whose values differ in every run (what each item is
+    known by): texts first (names, ids), then numbers (an order number, a time)."""
+    common = set(runs[0][3]).intersection(*(r[3] for r in runs[1:]))
+    texts, numbers = [], []
+    for p in sorted(common, key=repr):
+        if p and isinstance(p[-1], tuple):
+            continue   # a map key of the message: a position of its shape, not an item's field
+        vals = [r[3][p] for r in runs]
+        if len(set(vals)) != len(vals):
+            continue
+        if all(isinstance(v, (bytes, str)) for v in vals):
+            texts.append((not any(chr(b).isalpha() if isinstance(b, int) else b.isalpha() for b in vals[0]), p))
+        elif all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
+            numbers.append(p)
+    return [p for _, p in sorted(texts, key=lambda t: t[0])] + numbers   # names before codes
+
+
+def _same_item(old: dict[tuple, Any], new: dict[tuple, Any], constant: set[tuple]) -> bool:
+    """The messages that carried the replaced item and the new one describe the same item: they
+    agree on at least as many of their fields (texts, numbers; those alike in every message of
+    the kind left out) as they differ in, and on two or more — an update repeats what the item is
+    (its id, its name, its owner) and changes a field or two (a status, a time); another item
+    shares only the key."""
+    fields = (set(old) & set(new)) - constant
+    same = sum(1 for p in fields if old[p] == new[p])
+    return same >= 2 and same >= len(fields) - same
+
+
+def _shown(leaves: dict[tuple, Any], now: set) -> Any:
+    """What a message's item is best known by: its first text with a letter (a name, an id) that
+    is not in ``now``, else its first value not in ``now``."""
+    vals = [leaves[p] for p in sorted(leaves, key=repr) if leaves[p] not in now and not (p and isinstance(p[-1], tuple))]
+    named = [v for v in vals if isinstance(v, (bytes, str)) and any(
+        (chr(b) if isinstance(b, int) else b).isalpha() for b in v)]
+    return (named or vals or [None])[0]
+
+
+def shortfall_stated(symptom: str, lost: int) -> bool:
+    """The symptom states a count put in and a smaller one shown whose difference is ``lost``
+    ("booked 5, the list shows 4")."""
+    nums = {v.number for v in stated_values(symptom or "")
+            if v.number is not None and v.kind in ("count", "number") and v.number == v.number.to_integral_value()}
+    return any(a - b == Decimal(lost) for a in nums for b in nums if a > b > 0)
+
+
+def _writer(view: RecordingView, c: Call, gone: Any, new: Any) -> Call:
+    """The deepest application call inside callback ``c`` that was handed ``gone`` and returned
+    ``new`` without it (the function that made the keyed write); ``c`` when none was recorded."""
+    best, best_depth = c, 0
+    todo: deque[tuple[Call, int]] = deque((k, 1) for k in view.children(c))
+    seen = 0
+    while todo and seen < MAX_INNER:
+        k, depth = todo.popleft()
+        seen += 1
+        if depth > MAX_DEPTH:
+            continue
+        if k.outcome == "return" and is_app_module(k.module) and not is_generated(k.function) \
+                and not k.function.startswith("-"):
+            vals = _values(k.value)
+            if new in vals and gone not in vals and gone in _values(k.args) and depth > best_depth:
+                best, best_depth = k, depth
+        todo.extend((g, depth + 1) for g in view.children(k))
+    return best
+
+
+def entries_overwritten(view: RecordingView, book: FactBook, symptom: str) -> None:
+    made, cache = 0, {}
+    for _group, runs in sorted(_runs(view).items(), key=lambda kv: kv[1][0][0].ts):
+        if len(runs) < MIN_ITEMS or made >= MAX_FACTS:
+            continue
+        hits = []
+        common = set(runs[0][3]).intersection(*(r[3] for r in runs[1:]))
+        constant = {q for q in common if len({r[3][q] for r in runs}) == 1}
+        for p in _identities(runs):
+            seen: list[tuple[Any, dict]] = []
+            for c, before, after, leaves in runs:
+                now = _values(after, cache)
+                if leaves[p] in now:
+                    was = _values(before, cache)
+                    gone = [_shown(old, now) for x, old in seen if x in was and x not in now
+                            and not _same_item(old, leaves, constant)]
+                    if gone:
+                        hits.append((c, _shown(leaves, set()), gone))
+                seen.append((leaves[p], leaves))
+            if hits:
+                break
+        if not hits:
+            continue
+        lost = list(dict.fromkeys(g for _c, _n, gs in hits for g in gs))
+        if _named(symptom, lost) is False:
+            continue
+        made += 1
+        c, new, gone = hits[0]
+        weak = None if shortfall_stated(symptom, len(lost)) else \
+            _weak(symptom, lost, "replacing an entry may be an update of the same thing")
+        w = _writer(view, c, gone[0], new)
+        evidence = [view.end_evidence(h, f"{h.mfa} stored {fmt(n, 40)} and {fmt(gs[0], 40)} was gone from the state")
+                    for h, n, gs in hits[:4]]
+        if w is not c:
+            evidence.insert(0, view.end_evidence(
+                w, f"{w.mfa} was handed {fmt(gone[0], 40)} and returned {fmt(new, 40)} without it"))
+        book.add(Finding(
+            detector="entry_overwritten",
+            title=f"{w.mfa} replaced earlier entries in its state: {', '.join(fmt(x, 30) for x in lost[:3])} lost",
+            summary=(f"{c.mfa} handled messages of one kind, each for a different item; storing {fmt(new, 40)} "
+                     f"{'through ' + w.mfa + ' ' if w is not c else ''}it removed {fmt(gone[0], 40)}, which an "
+                     f"earlier message had put in the state, and the entry that took its place is another item"
+                     f"{f' ({len(hits)} times in all)' if len(hits) > 1 else ''}: the later item took the earlier "
+                     "one's place and the state did not grow by it. A put under a key that is not unique to the "
+                     "item (a room, a day, a group instead of the item's id) replaces one item with another."),
+            severity="high", confidence=0.55 if weak else 0.8,
+            culprit=culprit_of(view, w, c.args[0]), evidence=evidence, causal_chain=evidence[:2],
+            signatures=["state:entry_overwritten"],
+            fix_hint=("Store each item under what is unique to it (its id, a composite key), or keep a list per "
+                      "key (Map.update/4 appending) instead of Map.put replacing what was there."),
+            weak=weak),
+            pid=c.pid, ts=c.ts, writers={h.call_id for h, _n, _g in hits}, lost=lost)
+
+
+# ---------------------------------------------------------------------------------------------
+# the same in an ETS table: an insert under a key an earlier, different object had
+
+
+def _app_frame(c: Call) -> Call:
+    """The application function that made a store call (its nearest application caller)."""
+    p = c.parent
+    while p is not None and (not is_app_module(p.module) or p.function.startswith("-")):
+        p = p.parent
+    return p or c
+
+
+def _lookups(view: RecordingView, table: str) -> list[Call]:
+    return [c for c in view.calls if c.module == "ets" and c.function == "lookup" and len(c.args) == 2
+            and c.outcome == "return" and fmt(c.args[0], 80) == table and isinstance(c.value, list)]
+
+
+def _kept_both(lookups: list[Call], after: Call, key: Any, old: tuple) -> bool:
+    """A lookup of ``key`` after the insert returned the earlier object too: the table keeps
+    several objects per key (a bag), nothing was replaced."""
+    return any(c.ts > after.ts and c.args[1] == key and old in c.value for c in lookups)
+
+
+def ets_entries_overwritten(view: RecordingView, book: FactBook, symptom: str) -> None:
+    """``entry_overwritten`` for ``:ets.insert``: objects of one shape inserted into one table,
+    each with its own identity (a field that differs in every object), where a later object has
+    the key (the first element) of an earlier, different one — which a ``:set`` table replaces. A
+    later lookup of that key returning both objects (a ``:bag``) clears it."""
+    groups: dict[tuple[str, int], list[tuple[Call, tuple]]] = {}
+    n = 0
+    for c in view.calls:
+        if c.module != "ets" or c.function != "insert" or len(c.args) != 2 or c.outcome != "return":
+            continue
+        n += 1
+        if n > MAX_INNER * 10:
+            break
+        objs = c.args[1] if isinstance(c.args[1], list) else [c.args[1]]
+        for o in objs[:50]:
+            if isinstance(o, tuple) and len(o) >= 2:
+                groups.setdefault((fmt(c.args[0], 80), len(o)), []).append((c, o))
+    made = 0
+    for (table, _size), rows in sorted(groups.items(), key=lambda kv: kv[1][0][0].ts):
+        if len(rows) < MIN_ITEMS or made >= MAX_FACTS:
+            continue
+        leaves = [_walk_object(o) for _c, o in rows]
+        common = set(leaves[0]).intersection(*leaves[1:])
+        ident = [p for p in common if p[:1] != (0,) and len({lv[p] for lv in leaves}) == len(leaves)]
+        if not ident:
+            continue   # no field tells the objects apart: rewrites of the same things
+        constant = {p for p in common if len({lv[p] for lv in leaves}) == 1}
+        lookups = _lookups(view, table)
+        by_key: dict[str, tuple[tuple, dict]] = {}
+        hits = []
+        for (c, o), lv in zip(rows, leaves):
+            k = fmt(o[0], 200)
+            prev = by_key.get(k)
+            if prev is not None and not _same_item(prev[1], lv, constant) and not _kept_both(lookups, c, o[0], prev[0]):
+                hits.append((c, o, prev[0], _shown(prev[1], _values(o))))
+            by_key[k] = (o, lv)
+        if not hits:
+            continue
+        lost = list(dict.fromkeys(h[3] for h in hits))
+        if _named(symptom, lost) is False:
+            continue
+        made += 1
+        c, o, old, _shown_old = hits[0]
+        weak = None if shortfall_stated(symptom, len(lost)) else \
+            _weak(symptom, lost, "an insert under a key already there may be an update of the same thing")
+        w = _app_frame(c)
+        detail = w.args[0] if w.function.startswith("handle_") and w.args else (w.args or None)
+        evidence = [view.call_evidence(h[0], f":ets.insert({table}, {fmt(h[1], 60)}) under the key of "
+                                             f"{fmt(h[2], 60)}, inserted earlier") for h in hits[:4]]
+        book.add(Finding(
+            detector="entry_overwritten",
+            title=f"{w.mfa} inserted into {table} under keys earlier objects had: {', '.join(fmt(x, 30) for x in lost[:3])} lost",
+            summary=(f"{w.mfa} inserted objects of one shape into ETS table {table}, each for a different item; "
+                     f"{fmt(o, 60)} went in under the key {fmt(o[0], 30)} that {fmt(old, 60)} had"
+                     f"{f' ({len(hits)} times in all)' if len(hits) > 1 else ''} — a :set table keeps one object per "
+                     "key, so the later item replaced the earlier one. The key (the first element) is not unique "
+                     "to the item (a row, a day, a group instead of its id)."),
+            severity="high", confidence=0.55 if weak else 0.75,
+            culprit=culprit_of(view, w, detail), evidence=evidence, causal_chain=evidence[:2],
+            signatures=["state:entry_overwritten"],
+            fix_hint=("Put what is unique to the item first in the tuple (its id, or a {key, id} pair), or use a "
+                      ":bag / :duplicate_bag table when several items share a key."),
+            weak=weak),
+            pid=c.pid, ts=c.ts, lost=lost)
+
+
+def _walk_object(o: tuple) -> dict[tuple, Any]:
+    """An object's texts and numbers by position (map keys left out)."""
+    return {p: v for p, v in _walk(o).items() if not (p and isinstance(p[-1], tuple))}
