@@ -79,6 +79,24 @@ def _shown(leaves: dict[tuple, Any], now: set) -> Any:
     return (named or vals or [None])[0]
 
 
+def _readers_follow(book: FactBook, fact: Finding, lost: list) -> None:
+    """The readers of a state that lost entries are not culprits: a ``stale_read`` answered from
+    the state of the process whose entries were replaced showed what was there — it follows from
+    the replacement (linked: the chain's first cause is the writer) and is weak; a check that
+    answered every case alike (``same_answer_for_all``) while none of the items it judged is
+    among the lost ones explains nothing of the loss and counts less."""
+    shown = [fmt(x, 200) for x in lost]
+    for f in book.of_kind("stale_read"):
+        if f.culprit.process and f.culprit.process == fact.culprit.process:
+            book.link(f, fact, "it answered from a state that had lost the entry: a write under a colliding key replaced it")
+            f.weak = f.weak or "the state it read had lost the entry to a colliding key: it showed what was there"
+    for f in book.of_kind("same_answer_for_all"):
+        judged = " ".join(e.summary or "" for e in f.evidence) + " " + (f.culprit.detail or "")
+        if not any(x in judged for x in shown):
+            f.confidence = min(f.confidence, 0.3)
+            f.weak = (f.weak + "; " if f.weak else "") + "none of the items it judged is among those lost to a replaced entry"
+
+
 def shortfall_stated(symptom: str, lost: int) -> bool:
     """The symptom states a count put in and a smaller one shown whose difference is ``lost``
     ("booked 5, the list shows 4")."""
@@ -112,7 +130,7 @@ def entries_overwritten(view: RecordingView, book: FactBook, symptom: str) -> No
     for _group, runs in sorted(_runs(view).items(), key=lambda kv: kv[1][0][0].ts):
         if len(runs) < MIN_ITEMS or made >= MAX_FACTS:
             continue
-        hits = []
+        hits, items = [], []   # (callback, new item, lost items' names); the lost items' values
         common = set(runs[0][3]).intersection(*(r[3] for r in runs[1:]))
         constant = {q for q in common if len({r[3][q] for r in runs}) == 1}
         for p in _identities(runs):
@@ -121,17 +139,20 @@ def entries_overwritten(view: RecordingView, book: FactBook, symptom: str) -> No
                 now = _values(after, cache)
                 if leaves[p] in now:
                     was = _values(before, cache)
-                    gone = [_shown(old, now) for x, old in seen if x in was and x not in now
+                    olds = [old for x, old in seen if x in was and x not in now
                             and not _same_item(old, leaves, constant)]
+                    items.extend(tuple(old.values()) for old in olds)
+                    gone = [_shown(old, now) for old in olds]
                     if gone:
                         hits.append((c, _shown(leaves, set()), gone))
                 seen.append((leaves[p], leaves))
             if hits:
                 break
+            items = []
         if not hits:
             continue
         lost = list(dict.fromkeys(g for _c, _n, gs in hits for g in gs))
-        if _named(symptom, lost) is False:
+        if _named(symptom, items) is False:
             continue
         made += 1
         c, new, gone = hits[0]
@@ -143,7 +164,7 @@ def entries_overwritten(view: RecordingView, book: FactBook, symptom: str) -> No
         if w is not c:
             evidence.insert(0, view.end_evidence(
                 w, f"{w.mfa} was handed {fmt(gone[0], 40)} and returned {fmt(new, 40)} without it"))
-        book.add(Finding(
+        fact = book.add(Finding(
             detector="entry_overwritten",
             title=f"{w.mfa} replaced earlier entries in its state: {', '.join(fmt(x, 30) for x in lost[:3])} lost",
             summary=(f"{c.mfa} handled messages of one kind, each for a different item; storing {fmt(new, 40)} "
@@ -159,6 +180,7 @@ def entries_overwritten(view: RecordingView, book: FactBook, symptom: str) -> No
                       "key (Map.update/4 appending) instead of Map.put replacing what was there."),
             weak=weak),
             pid=c.pid, ts=c.ts, writers={h.call_id for h, _n, _g in hits}, lost=lost)
+        _readers_follow(book, fact, lost)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,7 +245,7 @@ def ets_entries_overwritten(view: RecordingView, book: FactBook, symptom: str) -
         if not hits:
             continue
         lost = list(dict.fromkeys(h[3] for h in hits))
-        if _named(symptom, lost) is False:
+        if _named(symptom, [h[2] for h in hits]) is False:
             continue
         made += 1
         c, o, old, _shown_old = hits[0]
@@ -233,7 +255,7 @@ def ets_entries_overwritten(view: RecordingView, book: FactBook, symptom: str) -
         detail = w.args[0] if w.function.startswith("handle_") and w.args else (w.args or None)
         evidence = [view.call_evidence(h[0], f":ets.insert({table}, {fmt(h[1], 60)}) under the key of "
                                              f"{fmt(h[2], 60)}, inserted earlier") for h in hits[:4]]
-        book.add(Finding(
+        fact = book.add(Finding(
             detector="entry_overwritten",
             title=f"{w.mfa} inserted into {table} under keys earlier objects had: {', '.join(fmt(x, 30) for x in lost[:3])} lost",
             summary=(f"{w.mfa} inserted objects of one shape into ETS table {table}, each for a different item; "
@@ -248,6 +270,7 @@ def ets_entries_overwritten(view: RecordingView, book: FactBook, symptom: str) -
                       ":bag / :duplicate_bag table when several items share a key."),
             weak=weak),
             pid=c.pid, ts=c.ts, lost=lost)
+        _readers_follow(book, fact, lost)
 
 
 def _walk_object(o: tuple) -> dict[tuple, Any]:
