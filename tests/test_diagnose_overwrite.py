@@ -1,7 +1,9 @@
 """Silent loss by a colliding key, diagnosed end to end (tests/fixtures/overwrite_apps): a map of
 lists replaced instead of appended, a map of maps keyed by customer (integer order numbers), a
 struct field map written in a plain module, a keyword list, a `Map.update/4` whose function
-drops what was there, an ETS `:set` table keyed by a shared field. Each names the *writer* —
+drops what was there, an ETS `:set` table keyed by a shared field, a day sheet whose lookup
+answers 0 for a replaced order while a log still holds it (a `stale_read` on the reader, which
+must follow from the write). Each names the *writer* —
 the callback, or the plain function it called that made the keyed write — through
 `entry_overwritten`, never the reader that shows the smaller result; the report cites only
 recorded events. Each fixed twin runs too: no root cause and no such fact — among them one
@@ -20,10 +22,15 @@ def _writer_not_reader(sc, report, _store) -> None:
     fact = next(f for f in report.findings if f.detector == "entry_overwritten")
     assert not fact.weak and fact.confidence >= 0.7, fact
     assert "lost" in fact.title and fact.evidence
-    # no reader (a count, a lookup) is named with confidence beside the writer
+    assert report.root_cause.culprit.detail, report.root_cause   # the writer's message
+    # no reader (a count, a lookup) is named with confidence beside the writer; a reader that
+    # answered from the state that lost the entry follows from the write (order_book: a lookup
+    # on the day sheet answers 0 while the log still has the order)
     for f in report.findings:
         if f.detector in ("stale_read", "same_answer_for_all"):
             assert f.weak or f.confidence < 0.6, f
+        if f.detector == "stale_read":
+            assert f.caused_by == fact.id, f
 
 
 @pytest.mark.parametrize("name", APPS.names)

@@ -7,7 +7,9 @@ room); the second item's ``Map.put`` / ``%{m | k => v}`` / ``Map.update`` with a
 function / ``Keyword.put`` replaces the first. The state history shows it: the callback's message
 carried an item known by its own identity (a field whose value differs in every message of that
 kind: an id, a name, a time), the state after holds the new item's identity and no longer holds
-an earlier item's, which the state before held.
+an earlier item's, which the state before held — in the whole state, or in one of its fields that
+holds a collection (``by_customer`` lost it while a log field keeps a copy: the readers of
+``by_customer`` see the loss).
 
 | kind | what | culprit |
 | --- | --- | --- |
@@ -28,6 +30,9 @@ from collections import deque
 from decimal import Decimal
 from typing import Any
 
+from elixir_scope.instrument.etf import Atom
+from elixir_scope.instrument.etf.terms import FrozenList, FrozenMap
+
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt
 from .book import FactBook
@@ -39,6 +44,7 @@ __all__ = ["entries_overwritten", "ets_entries_overwritten", "shortfall_stated"]
 
 MAX_DEPTH = 6      # levels below a callback searched for the function that made the write
 MAX_INNER = 400    # calls looked at below one callback
+MAX_FIELDS = 32    # fields of a map state looked at one by one
 
 
 def _identities(runs: list) -> list[tuple]:
@@ -125,6 +131,32 @@ def _writer(view: RecordingView, c: Call, gone: Any, new: Any) -> Call:
     return best
 
 
+def _collection(t: Any) -> bool:
+    """A term that holds items: a list, or a map keyed by something other than field names (or
+    whose values are all maps, lists or tuples) — not one item's fields (``last: %{id: …}``)."""
+    if isinstance(t, (list, FrozenList)):
+        return True
+    if isinstance(t, (dict, FrozenMap)) and t:
+        return not all(isinstance(k, Atom) for k in t) or all(
+            isinstance(v, (dict, FrozenMap, list, FrozenList, tuple)) for v in t.values())
+    return False
+
+
+def _scopes(state: Any, cache: dict[int, dict]) -> dict[Any, set]:
+    """Where items are kept in a state: the whole of it, and each field of a map or struct state
+    that holds a collection (an item replaced in ``by_customer`` while a log keeps a copy is still
+    lost where the readers look) → the texts and numbers in it."""
+    got = cache.get(id(state))
+    if got is None:
+        got = {(): _values(state)}
+        if isinstance(state, (dict, FrozenMap)) and len(state) <= MAX_FIELDS:
+            for k, v in state.items():
+                if _collection(v):
+                    got[fmt(k, 40)] = _values(v)
+        cache[id(state)] = got
+    return got
+
+
 def entries_overwritten(view: RecordingView, book: FactBook, symptom: str) -> None:
     made, cache = 0, {}
     for _group, runs in sorted(_runs(view).items(), key=lambda kv: kv[1][0][0].ts):
@@ -136,15 +168,17 @@ def entries_overwritten(view: RecordingView, book: FactBook, symptom: str) -> No
         for p in _identities(runs):
             seen: list[tuple[Any, dict]] = []
             for c, before, after, leaves in runs:
-                now = _values(after, cache)
-                if leaves[p] in now:
-                    was = _values(before, cache)
+                was_in, now_in = _scopes(before, cache), _scopes(after, cache)
+                for scope, now in now_in.items():
+                    was = was_in.get(scope, set())
+                    if leaves[p] not in now:
+                        continue
                     olds = [old for x, old in seen if x in was and x not in now
                             and not _same_item(old, leaves, constant)]
-                    items.extend(tuple(old.values()) for old in olds)
-                    gone = [_shown(old, now) for old in olds]
-                    if gone:
-                        hits.append((c, _shown(leaves, set()), gone))
+                    if olds:
+                        items.extend(tuple(old.values()) for old in olds)
+                        hits.append((c, _shown(leaves, set()), [_shown(old, now) for old in olds]))
+                        break
                 seen.append((leaves[p], leaves))
             if hits:
                 break
