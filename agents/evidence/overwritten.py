@@ -8,8 +8,9 @@ function / ``Keyword.put`` replaces the first. The state history shows it: the c
 carried an item known by its own identity (a field whose value differs in every message of that
 kind: an id, a name, a time), the state after holds the new item's identity and no longer holds
 an earlier item's, which the state before held — in the whole state, or in one of its fields that
-holds a collection (``by_customer`` lost it while a log field keeps a copy: the readers of
-``by_customer`` see the loss).
+holds a collection of the items — two or more of an item's values in it, not one field per key
+like a last sequence number — (``by_customer`` lost it while a log field keeps a copy: the
+readers of ``by_customer`` see the loss).
 
 | kind | what | culprit |
 | --- | --- | --- |
@@ -131,6 +132,12 @@ def _writer(view: RecordingView, c: Call, gone: Any, new: Any) -> Call:
     return best
 
 
+def _holds_item(leaves: dict[tuple, Any], values: set, constant: set[tuple]) -> bool:
+    """Two or more of a message's own values (those not alike in every message) are in ``values``:
+    the item is kept there, not only one of its fields (a last sequence number per sender)."""
+    return sum(1 for p, v in leaves.items() if p not in constant and v in values) >= 2
+
+
 def _collection(t: Any) -> bool:
     """A term that holds items: a list, or a map keyed by something other than field names (or
     whose values are all maps, lists or tuples) — not one item's fields (``last: %{id: …}``)."""
@@ -152,7 +159,8 @@ def _scopes(state: Any, cache: dict[int, dict]) -> dict[Any, set]:
         if isinstance(state, (dict, FrozenMap)) and len(state) <= MAX_FIELDS:
             for k, v in state.items():
                 if _collection(v):
-                    got[fmt(k, 40)] = _values(v)
+                    # the values kept, not the keys they are kept under (a station's last number)
+                    got[fmt(k, 40)] = {x for p, x in _walk(v).items() if not (p and isinstance(p[-1], tuple))}
         cache[id(state)] = got
     return got
 
@@ -173,8 +181,11 @@ def entries_overwritten(view: RecordingView, book: FactBook, symptom: str) -> No
                     was = was_in.get(scope, set())
                     if leaves[p] not in now:
                         continue
+                    if scope and not _holds_item(leaves, now, constant):
+                        continue   # a field keeping one value per key (the last sequence number), not the items
                     olds = [old for x, old in seen if x in was and x not in now
-                            and not _same_item(old, leaves, constant)]
+                            and not _same_item(old, leaves, constant)
+                            and (not scope or _holds_item(old, was, constant))]
                     if olds:
                         items.extend(tuple(old.values()) for old in olds)
                         hits.append((c, _shown(leaves, set()), [_shown(old, now) for old in olds]))
