@@ -112,7 +112,7 @@ VOCABULARY: dict[str, str] = {
     "data:entries_collapsed": "a call given N records returns fewer, one per value of a field that is not unique (keys colliding in Map.new/Enum.into, uniq_by on the wrong field): the others are dropped silently",
     "data:items_rejected": "a check answered false for some items and true for items of the same shape; every item it refused is absent from what its caller kept, every one it accepted is there",
     "state:items_unstored": "a callback stored some messages of one kind and returned the state unchanged for others, whose identity is nowhere in the state after",
-    "state:entry_overwritten": "storing a new item, a callback removed from its state the entry an earlier item of the same kind had put there (a key shared by different items)",
+    "state:entry_overwritten": "storing a new item, a callback removed from its state (or an ETS set table) the entry an earlier, different item of the same kind had put there (a key shared by different items)",
     "data:mixed_type_compare": "numbers written as text (beside numbers, or alone) picked, sorted or filtered by Erlang term order: every number before every binary, binaries byte by byte",
     "state:counter_not_reset": "an integer state field only grows (attempts, errors), a function's result grows with it (a backoff delay), and the state went back to its healthy status without setting it back",
     "state:demand_lost": "a function set a demand/credit field from a to 0 while handing out fewer than a entries of a queue; later entries wait with the field at 0",

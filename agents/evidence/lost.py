@@ -10,7 +10,9 @@ function that saw the lost item and treated it unlike its look-alikes is where i
 | --- | --- | --- |
 | ``items_rejected`` | a check (an application function answering ``true``/``false``, or a parser or lookup answering ``nil`` for some items and a value for others) was asked about three or more items of one shape and answered ``false``/``nil`` for some, ``true`` (a value) for others; every item it refused is absent from what its caller kept (the enclosing callback's state after, else the collection the nearest caller returned) while the items it accepted — or what it made of them — are there | that check, and a refused item beside an accepted one |
 | ``items_unstored`` | a callback handled three or more messages of one shape, each with its own identity (a field whose value differs in every message); for some it changed the state and their identity is in it after, for others it returned the state unchanged and their identity is nowhere in it | that callback (a fall-through clause, a guard, a flag that filters) — caused by an ``items_rejected`` check it asked when that check refused the same items |
-| ``entry_overwritten`` | a callback handling a message of one shape replaced, in its state, the entry an earlier message of that shape had put there: the earlier item's identity (a text unique to each message) is gone from the state after, the new one's is in it | that callback (a put under a key that collides: a room for a guest, a day for an event) |
+
+The third silent loss, an entry replaced under a key two items share (``entry_overwritten``), is
+:mod:`.overwritten`'s; it runs with these.
 
 Each counts in full when the symptom names a lost item (:mod:`.cases`' failing entities) or speaks
 of something missing, lost, never shown or fewer (:data:`.collapsed._LOSS`); **weak** otherwise (a
@@ -35,7 +37,7 @@ from .collapsed import _LOSS
 from .cases import mentions, symptom_entities, words_of
 from .common import app_returns, callback_states, culprit_of, is_error, is_generated, message_shape
 
-__all__ = ["items_rejected", "items_unstored", "entries_overwritten", "analyses"]
+__all__ = ["items_rejected", "items_unstored", "analyses"]
 
 MIN_ITEMS = 3
 MAX_CALLS = 2000
@@ -306,52 +308,6 @@ def _link_checks(book: FactBook, fact: Finding) -> None:
             book.link(fact, f, "the check refused these items inside the callback that then kept nothing")
 
 
-def entries_overwritten(view: RecordingView, book: FactBook, symptom: str) -> None:
-    made, cache = 0, {}
-    for _group, runs in sorted(_runs(view).items(), key=lambda kv: kv[1][0][0].ts):
-        if len(runs) < MIN_ITEMS or made >= MAX_FACTS:
-            continue
-        ids = _identities(runs, texts=True)
-        hits = []
-        for p in ids:
-            seen: list = []
-            for c, before, after, leaves in runs:
-                now = _values(after, cache)
-                if leaves[p] in now:
-                    was = _values(before, cache)
-                    gone = [x for x in seen if x in was and x not in now]
-                    if gone:
-                        hits.append((c, leaves[p], gone))
-                seen.append(leaves[p])
-            if hits:
-                break
-        if not hits:
-            continue
-        lost = list(dict.fromkeys(g for _c, _n, gs in hits for g in gs))
-        if _named(symptom, lost) is False:
-            continue
-        made += 1
-        c, new, gone = hits[0]
-        weak = _weak(symptom, lost, "replacing an entry may be an update of the same thing")
-        evidence = [view.end_evidence(h, f"{h.mfa} stored {fmt(n, 40)} and {fmt(gs[0], 40)} was gone from the state")
-                    for h, n, gs in hits[:4]]
-        book.add(Finding(
-            detector="entry_overwritten",
-            title=f"{c.mfa} replaced earlier entries in its state: {', '.join(fmt(x, 30) for x in lost[:3])} lost",
-            summary=(f"{c.mfa} handled messages of one kind, each for a different item; storing {fmt(new, 40)} it "
-                     f"removed {fmt(gone[0], 40)}, which an earlier message had put in the state"
-                     f"{f' ({len(hits)} times in all)' if len(hits) > 1 else ''}: the later item took the earlier "
-                     "one's place. A put under a key that is not unique to the item (a room, a day, a group "
-                     "instead of the item's id) replaces one item with another."),
-            severity="high", confidence=0.55 if weak else 0.78,
-            culprit=culprit_of(view, c, gone[0]), evidence=evidence, causal_chain=evidence[:2],
-            signatures=["state:entry_overwritten"],
-            fix_hint=("Store each item under what is unique to it (its id, a composite key), or keep a list per "
-                      "key (Map.update/4 appending) instead of Map.put replacing what was there."),
-            weak=weak),
-            pid=c.pid, ts=c.ts)
-
-
 def analyses(symptom: str):
     def rejected(view: RecordingView, book: FactBook) -> None:
         items_rejected(view, book, symptom)
@@ -360,5 +316,7 @@ def analyses(symptom: str):
         items_unstored(view, book, symptom)
 
     def overwritten(view: RecordingView, book: FactBook) -> None:
+        from .overwritten import entries_overwritten, ets_entries_overwritten   # builds on this module
         entries_overwritten(view, book, symptom)
+        ets_entries_overwritten(view, book, symptom)
     return [rejected, unstored, overwritten]
