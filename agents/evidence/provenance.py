@@ -25,7 +25,6 @@ from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
 from .helpers import case_elsewhere, link_inside, names_case, unrecorded_helpers, wrong_part, wrong_part_fact
-from .incase import case_hits, small_seen
 from .inputs import origins_from_inputs
 from .parts import summed_from
 from .upstream import combined_from, scaled_part
@@ -98,7 +97,7 @@ def _when(v: StatedValue) -> bool:
 def _targets(values: list[StatedValue], calls: list[_Seen]) -> list[StatedValue]:
     """The values to follow: what the symptom says came out, then the other values it states
     that are not expectations."""
-    usable = [v for v in values if (significant(v) or small_seen(v, values)) and v.role != "expected" and not _when(v)]
+    usable = [v for v in values if significant(v) and v.role != "expected" and not _when(v)]
     return ([v for v in usable if v.role == "seen"] + [v for v in usable if v.role != "seen"])[:MAX_TARGETS]
 
 
@@ -162,10 +161,8 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
     for v in targets:
         if v.text in done or (v.kind == "identifier" and v.role != "seen"):
             continue   # an identifier the user only names a case by was made with its record, not computed wrong
-        small = [] if significant(v) else small_seen(v, values)
-        hits = case_hits(v, small, calls) if small else \
-            [s for s in calls if not s.args.cut and occurs(v, s.value) and not held(v, s.args) and not _grown(v, s)
-             and not as_text_field(v, s.args)]
+        hits = [s for s in calls if not s.args.cut and occurs(v, s.value) and not held(v, s.args) and not _grown(v, s)
+                and not as_text_field(v, s.args)]
         # a process's outermost function that is no callback returns to nobody (a spawned body)
         hits = sorted((h for h in _innermost(hits) if h.call.parent is not None or h.state is not None),
                       key=lambda h: (h.call.ts, h.call.call_id))
