@@ -153,7 +153,8 @@ def _counted(v: StatedValue, s) -> bool:
 def _in_case(v: StatedValue, values: list[StatedValue], targets: set[Decimal], avoid: set[Decimal], calls: list) -> list:
     """When no call was given two of the stated inputs: the calls that returned the small value
     (the number, or for a count a list of that many) without being given it, for the case the
-    symptom names by one *specific* input ("a 225 minute shift", "7 subscribers") — given to
+    symptom names by one *specific* value it states ("a 225 minute shift", "7 subscribers", the
+    expected "5 subscribers", "issue 42") — given to
     them or to a caller of theirs in their process (a helper handed only the minutes of the
     shift counts with the shift). A small value other than a count needs a correction beside
     it ("3 h instead of 3.75 h"): alone it is no claim about a result. A client whose answer came
@@ -161,7 +162,9 @@ def _in_case(v: StatedValue, values: list[StatedValue], targets: set[Decimal], a
     if v.kind != "count" and not any(e.role == "expected" and e.number is not None and e.number != v.number
                                      for e in values):
         return []
-    specific = [o for o in values if o is not v and o.role == "stated" and significant(o)]
+    # what went in, or what should have come out ("should have gone to the 5 subscribers"; an
+    # identifier read as a number — "issue 42 should …" — names the case all the same)
+    specific = [o for o in values if o is not v and o.role in ("stated", "expected") and significant(o)]
     if not specific:
         return []
     by_id = {s.call.call_id: s for s in calls}
