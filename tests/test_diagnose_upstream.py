@@ -71,3 +71,22 @@ async def test_the_callee_that_made_the_value_or_spent_the_time_is_named(name, t
 @pytest.mark.parametrize("name", APPS.names)
 async def test_the_fixed_twin_gives_no_confident_culprit(name, tmp_path, kb_index_dir):
     await APPS.assert_silent(name, tmp_path, kb_index_dir)
+
+
+class _Rephrased(DevApps):
+    """The same apps, the symptom said otherwise (the user's words are not ours to choose)."""
+
+    SYMPTOMS = {
+        # no dates stated: the case is named by its short code alone
+        "late_fee": "rental R-7 came back 4 days late, but the late fee charged is 0.00 instead of 6.00",
+        # the count expected, and an issue number, name the case
+        "mailing_list": "issue 42 should have gone to the 5 subscribers who opted in, but only 2 got it",
+    }
+
+    def scenario(self, name: str) -> dict:
+        return {**super().scenario(name), "symptom": self.SYMPTOMS[name]}
+
+
+@pytest.mark.parametrize("name", sorted(_Rephrased.SYMPTOMS))
+async def test_said_otherwise_the_same_callee_is_named(name, tmp_path, kb_index_dir):
+    await _Rephrased("upstream_apps").assert_named(name, tmp_path, kb_index_dir)

@@ -81,6 +81,8 @@ def test_bounded_and_total_on_any_text():
     ("it should be 6 instead of 0", "6", "number", "expected", Decimal(6)),
     # a display verb, the thing shown, "with" the value
     ("the board shows ann as the leader with 95", "95", "number", "seen", Decimal(95)),
+    # a short code with a separator names a case ("R-7"), it counts nothing
+    ("rental R-7 came back 4 days late, but the late fee is 0.00 instead of 6.00", "R-7", "identifier", "stated", None),
 ])
 def test_measures_and_display_verbs(symptom, text, kind, role, number):
     v = _by_text(symptom)[text]

@@ -235,7 +235,8 @@ def stated_values(symptom: str) -> list[StatedValue]:
             add(m.start(), m.end(), StatedValue(m.group(0), "identifier", _role(text, m.start(), m.end())))
     for m in _IDENT.finditer(text):
         tok = m.group(1)
-        if free(m.start(), m.end()) and re.search(r"[A-Za-z]", tok) and re.search(r"\d", tok) and len(tok) >= 4 \
+        if free(m.start(), m.end()) and re.search(r"[A-Za-z]", tok) and re.search(r"\d", tok) \
+                and (len(tok) >= 4 or re.fullmatch(r"[A-Za-z]{1,3}[-_]\d+", tok)) \
                 and not re.fullmatch(r"\d+(?:st|nd|rd|th|s|ms|h|am|pm|kb|mb|gb|x)", tok, re.I):
             add(m.start(), m.end(), StatedValue(tok, "identifier", _role(text, m.start(), m.end())))
     for m in _NUMBER.finditer(text):
