@@ -156,7 +156,8 @@ def _in_case(v: StatedValue, values: list[StatedValue], targets: set[Decimal], a
     symptom names by one *specific* value it states ("a 225 minute shift", "7 subscribers", the
     expected "5 subscribers", "issue 42") — given to
     them or to a caller of theirs in their process (a helper handed only the minutes of the
-    shift counts with the shift). A small value other than a count needs a correction beside
+    shift counts with the shift; of a callback only its request: its state holds the cases handled
+    before). A small value other than a count needs a correction beside
     it ("3 h instead of 3.75 h"): alone it is no claim about a result. A client whose answer came
     back from another process's call while it waited is passed over: the origin is there."""
     if v.kind != "count" and not any(e.role == "expected" and e.number is not None and e.number != v.number
@@ -176,7 +177,9 @@ def _in_case(v: StatedValue, values: list[StatedValue], targets: set[Decimal], a
             continue
         for c in [s.call, *list(_parents(s.call))[:MAX_UP]]:
             up = by_id.get(c.call_id)
-            given = [o for o in specific if up is not None and held(o, up.args)]
+            # a callback's request, not its state: the state holds the cases handled before
+            asked = None if up is None else up.request if up.request is not None else up.args
+            given = [o for o in specific if asked is not None and held(o, asked)]
             if given:
                 hits.append((s, given))
                 break
