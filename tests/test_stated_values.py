@@ -73,6 +73,16 @@ def test_bounded_and_total_on_any_text():
     ("the receipt totals EUR 3.98, one cent short of EUR 3.99", "3.99", "money", "expected", Decimal("3.99")),
     # things counted stay counts
     ("the run sent only 17 reminders", "17 reminders", "count", "seen", Decimal(17)),
+    # a verb of what was given ("paid") before the value a correction follows: what came out
+    ("kim worked a 225 minute shift but was paid for 3 h instead of 3.75 h", "3", "number", "seen", Decimal(3)),
+    ("kim worked a 225 minute shift but was paid for 3 h instead of 3.75 h", "3.75", "number", "expected",
+     Decimal("3.75")),
+    ("I paid 20 EUR but was charged 25 EUR", "20", "money", "expected", Decimal(20)),
+    ("it should be 6 instead of 0", "6", "number", "expected", Decimal(6)),
+    # a display verb, the thing shown, "with" the value
+    ("the board shows ann as the leader with 95", "95", "number", "seen", Decimal(95)),
+    # a short code with a separator names a case ("R-7"), it counts nothing
+    ("rental R-7 came back 4 days late, but the late fee is 0.00 instead of 6.00", "R-7", "identifier", "stated", None),
 ])
 def test_measures_and_display_verbs(symptom, text, kind, role, number):
     v = _by_text(symptom)[text]

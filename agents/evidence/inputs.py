@@ -17,6 +17,12 @@ states what went in. A call *given those inputs* is rare, and what it returned i
   follows from it (``max(-6, 0)``, a fee rule that charges nothing for a negative count) only
   passes the mistake on.
 
+When no call was given two of them, a small value is still followed inside the case the symptom
+names by one *specific* input ("kim worked a 225 minute shift but was paid for 3 h instead of
+3.75 h", "5 of our 7 subscribers opted in, but the issue went out to only 2 addresses"): the calls
+given that input — or whose caller in their process was — that returned the small value (for a
+count, a list of that many), not a client whose answer another process's call made (:func:`_in_case`).
+
 Both are ``value_origin`` facts (the same kind, the same meaning: where the value was made); the
 deepest, earliest such call is named. The number of calls looked at is bounded by
 :mod:`.provenance`'s own bound.
@@ -35,6 +41,7 @@ from .stated import StatedValue
 from .valuematch import held, significant
 
 MIN_INPUTS = 2     # other stated values a call must be given
+MAX_UP = 6         # callers looked at for the input that names the case
 MAX_FACTS = 2
 
 
@@ -91,6 +98,8 @@ def origins_from_inputs(view: RecordingView, book: FactBook, values: list[Stated
             given = [o for o in inputs if held(o, s.args) or (s.state is not None and held(o, s.state))]
             if len(given) >= MIN_INPUTS:
                 hits.append((s, given))
+        if not hits and how == "small":
+            hits = _in_case(v, values, targets, avoid, calls)
         if not hits:
             continue
         inside = {p.call_id for s, _ in hits for p in _parents(s.call)}
@@ -132,6 +141,50 @@ def origins_from_inputs(view: RecordingView, book: FactBook, values: list[Stated
                          "DateTime.diff/3, a - b) and the sign of what is added or taken away."))),
             pid=c.pid, ts=c.ts, value=v.text)
         made += 1
+
+
+def _counted(v: StatedValue, s) -> bool:
+    """A count the call returned as a list of that many things (``{:ok, list}`` too)."""
+    out = s.call.value
+    out = out[1] if isinstance(out, tuple) and len(out) == 2 and getattr(out[0], "name", None) == "ok" else out
+    return v.kind == "count" and isinstance(out, list) and Decimal(len(out)) == v.number
+
+
+def _in_case(v: StatedValue, values: list[StatedValue], targets: set[Decimal], avoid: set[Decimal], calls: list) -> list:
+    """When no call was given two of the stated inputs: the calls that returned the small value
+    (the number, or for a count a list of that many) without being given it, for the case the
+    symptom names by one *specific* value it states ("a 225 minute shift", "7 subscribers", the
+    expected "5 subscribers", "issue 42") — given to
+    them or to a caller of theirs in their process (a helper handed only the minutes of the
+    shift counts with the shift; of a callback only its request: its state holds the cases handled
+    before). A small value other than a count needs a correction beside
+    it ("3 h instead of 3.75 h"): alone it is no claim about a result. A client whose answer came
+    back from another process's call while it waited is passed over: the origin is there."""
+    if v.kind != "count" and not any(e.role == "expected" and e.number is not None and e.number != v.number
+                                     for e in values):
+        return []
+    # what went in, or what should have come out ("should have gone to the 5 subscribers"; an
+    # identifier read as a number — "issue 42 should …" — names the case all the same)
+    specific = [o for o in values if o is not v and o.role in ("stated", "expected") and significant(o)]
+    if not specific:
+        return []
+    by_id = {s.call.call_id: s for s in calls}
+    hits = []
+    for s in calls:
+        x = _result_number(s.call.value)
+        if s.args.cut or not (_counted(v, s) or (x is not None and _near(x, targets))) \
+                or any(_near(n, avoid) for n in s.args.numbers) or (v.kind == "count" and int(v.number) in s.args.lengths):
+            continue
+        for c in [s.call, *list(_parents(s.call))[:MAX_UP]]:
+            up = by_id.get(c.call_id)
+            # a callback's request, not its state: the state holds the cases handled before
+            asked = None if up is None else up.request if up.request is not None else up.args
+            given = [o for o in specific if asked is not None and held(o, asked)]
+            if given:
+                hits.append((s, given))
+                break
+    return [(s, g) for s, g in hits if s.call.end_ts is None or not any(
+        o.call.pid != s.call.pid and s.call.ts <= o.call.ts <= s.call.end_ts for o, _ in hits)]
 
 
 def _parents(c):

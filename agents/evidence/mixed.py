@@ -7,6 +7,13 @@ line of a file, a CSV cell) and never converted gives wrong answers as soon as i
 | --- | --- | --- |
 | ``mixed_type_compare`` | an application call given a list of values (or records) whose field holds numbers written as text — beside numbers, or only text — returned what term order gives and numeric order does not: the largest/smallest one (a pick), the list sorted (a sort), or the entries on one side of a number it was also given (a filter) | where the text should have become a number: the first call whose result holds that text in the compared field while its arguments do not (a decoder that split it out of a line, an adapter that copied a form field into a record) — else the application function through which it entered |
 
+A server's ``handle_call`` counts as a comparing call too: the lists its state (a map) keeps are
+what it was given, its reply what it returned — a pick answered by the picked entry's fields
+(``{best.name, best.points}``) is that entry when the reply holds its text and no other entry's.
+When the call that put the text in the compared field got it from a helper of its own that
+returned the text itself (a ``points/1`` that only trims), that helper is named: it is where the
+conversion belonged.
+
 The comparing function is the evidence, not the culprit: it compares correctly what it is
 given. Only the application's returned calls count, lists are looked at up to a bound, and a
 value counts as a number written as text only when it is entirely one (``"95"``, ``" 19.0"``).
@@ -111,6 +118,11 @@ def _compare(items: list, col: list, out: Any, args: list, pos: int) -> tuple[st
         idx = next((i for i, x in enumerate(items) if x == out), None)
         if idx is None:
             idx = next((i for i, v in enumerate(col) if v == out and type(v) is type(out)), None)
+        if idx is None and isinstance(out, tuple) and len(out) <= 12:
+            # a pick answered by its fields ({best.name, best.points}): the entry whose compared
+            # text the answer holds, when no other entry holds that text
+            at = [i for i, v in enumerate(col) if _is_text(v) and any(v == e for e in out)]
+            idx = at[0] if len(at) == 1 else None
         if idx is None or len(set(terms)) < 2:
             return None
         for which, term_pick, num_best in (("largest", max(terms), max(nums)), ("smallest", min(terms), min(nums))):
@@ -175,7 +187,10 @@ def _origin(calls: list[Call], before: Call, x: bytes, slot: Slot) -> tuple[Call
     if makers:
         outer = set().union(*(ancestors(c) for c in makers))
         inner = [c for c in makers if c.call_id not in outer]
-        return min(inner, key=lambda c: c.ts), "put it there unconverted"
+        maker = min(inner, key=lambda c: c.ts)
+        deeper = _deeper(calls, maker, x)
+        return (deeper, f"returned it unconverted to {maker.mfa}, which put it there") if deeper is not maker \
+            else (maker, "put it there unconverted")
     given = [c for c in calls if c.ts <= before.ts and _held_at(tuple(c.args), x, ())]
     entered = [c for c in given if c.parent is None or c.parent not in given]
     c = min(entered or [before], key=lambda c: c.ts)
@@ -186,6 +201,30 @@ def _lists(c: Call) -> Iterator[tuple[int, list]]:
     for i, a in enumerate(c.args):
         if isinstance(a, list):
             yield i, a
+    if _callback(c) and isinstance(c.args[-1], dict):   # a server's state: the lists it keeps
+        for v in list(c.args[-1].values())[:64]:
+            if isinstance(v, list):
+                yield len(c.args) - 1, v
+
+
+def _callback(c: Call) -> bool:
+    return c.function == "handle_call" and len(c.args) == 3
+
+
+def _answer(c: Call) -> Any:
+    """What a call answered: a ``handle_call``'s reply (``{:reply, r, state}``), else its result."""
+    if _callback(c):
+        v = c.value
+        return _unwrap(v[1]) if isinstance(v, tuple) and len(v) >= 3 and isinstance(v[0], Atom) and v[0].name == "reply" else None
+    return _unwrap(c.value)
+
+
+def _deeper(calls: list[Call], maker: Call, x: bytes) -> Call:
+    """The deepest call inside ``maker`` (same process) that returned the text ``x`` itself:
+    ``maker`` put in its field what that helper returned unconverted."""
+    inside = [c for c in calls if c.pid == maker.pid and c.call_id != maker.call_id and c.value == x
+              and maker.call_id in ancestors(c)]
+    return max(inside, key=lambda c: (c.depth, -c.ts)) if inside else maker
 
 
 def mixed_type_compares(view: RecordingView, book: FactBook) -> None:
@@ -193,9 +232,12 @@ def mixed_type_compares(view: RecordingView, book: FactBook) -> None:
     seen: set[tuple] = set()
     made = 0
     for c in calls:
-        if made >= MAX_FACTS or (c.module, c.function, c.arity) in seen or c.function.startswith("handle_"):
+        if made >= MAX_FACTS or (c.module, c.function, c.arity) in seen \
+                or (c.function.startswith("handle_") and not _callback(c)):
             continue
-        out = _unwrap(c.value)
+        out = _answer(c)
+        if out is None:
+            continue
         for pos, items in _lists(c):
             hit = None
             for slot, col in _columns(items).items():

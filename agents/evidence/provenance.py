@@ -31,7 +31,7 @@ from .upstream import combined_from, scaled_part
 from .repeats import claims_duplicates, repeated_values
 from .common import ancestors as _ancestors, app_returns, culprit_of, message_senders
 from .stated import MEASURES, StatedValue, stated_values
-from .valuematch import Digest, digest, held, occurs, significant
+from .valuematch import Digest, as_text_field, digest, held, occurs, significant
 
 MAX_CALLS = 20_000   # app calls looked at per recording
 MAX_FACTS = 3        # facts of one kind per recording
@@ -161,8 +161,8 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
     for v in targets:
         if v.text in done or (v.kind == "identifier" and v.role != "seen"):
             continue   # an identifier the user only names a case by was made with its record, not computed wrong
-        hits = [s for s in calls if not s.args.cut and occurs(v, s.value) and not held(v, s.args)
-                and not _grown(v, s)]
+        hits = [s for s in calls if not s.args.cut and occurs(v, s.value) and not held(v, s.args) and not _grown(v, s)
+                and not as_text_field(v, s.args)]
         # a process's outermost function that is no callback returns to nobody (a spawned body)
         hits = sorted((h for h in _innermost(hits) if h.call.parent is not None or h.state is not None),
                       key=lambda h: (h.call.ts, h.call.call_id))

@@ -42,10 +42,17 @@ _EXPECTED = re.compile(r"\b(?:expect\w*|should(?: (?:be|have|say|show))?|instead
 # a display verb, then the thing shown, then the value: "shows the mean heading as 180", "prints a
 # closing balance of EUR 1425.77" — the value after "as" / "of" / "at" / ":" is what came out
 _SEEN_AS = re.compile(r"\b(?:shows?|showed|showing|shown|display\w*|prints?|printed|reports?|reported|reads?|puts?)\b"
-                      r"\s+(?:[\w'’-]+\s+){1,6}?(?:as|of|at|is|reads?)\s+(?:[A-Z]{3}\s*|[€$£¥]\s*)?$", re.I)
+                      r"\s+(?:[\w'’-]+\s+){1,6}?(?:as|of|at|is|reads?|with)\s+(?:[A-Z]{3}\s*|[€$£¥]\s*)?$", re.I)
 # a total the program came to: "totals EUR 3.98", "adds up to 41", "comes to 12.50"
 _SEEN_TOTAL = re.compile(r"\b(?:totals?|totalled|totaled|total of|adds? up to|comes? to|came to)\s+(?:[A-Z]{3}\s*|[€$£¥]\s*)?$",
                          re.I)
+# the words of _EXPECTED that say what was expected whatever follows ("should be 6 instead of …")
+_EXPECTING = re.compile(r"\b(?:expect\w*|should(?: (?:be|have|say|show))?|instead of|rather than|supposed to"
+                        r"|correct\w*|right|intended|not|never|no)\b\s*(?:\w+\s+){0,2}$", re.I)
+# the words of _EXPECTED that name what was given, bought or made ("paid", "ordered", "set to"):
+# before a value a correction follows they name what came out
+_PAID_LIKE = re.compile(r"\b(?:paid|bought|ordered|added|created|set to|entered|chose|chosen|selected|real|actual)\b"
+                        r"\s*(?:\w+\s+){0,2}$", re.I)
 # the value a correction follows: "17100 cents instead of 285"
 _SEEN_AFTER = re.compile(r"^\s*(?:[a-zA-Z%]+\s+){0,2}?(?:instead of|rather than)\b", re.I)
 # a clause that concedes what is right ("although its lines come to 63.50")
@@ -136,6 +143,10 @@ def _role(text: str, start: int, end: int, *, when: bool = False) -> str:
     # the clause the value sits in: a comma, a semicolon or a full stop ends the words that speak of it
     before = re.split(r"[.;!?]\s|,\s(?:but|and|while|whereas)\b", before)[-1]
     after = text[end:end + 60]
+    if _SEEN_AFTER.search(after) and _PAID_LIKE.search(before) and not _EXPECTING.search(before):
+        # "was paid for 3 h instead of 3.75 h": a verb of what was given or bought, but the value is
+        # the one a correction follows — what came out
+        return "seen"
     if _EXPECTED.search(before) or _EXPECTED_AFTER.search(after) or _SHORT_OF.search(before):
         # "not" / "never" / "no" before a value say it did not come out: what was expected
         return "expected"
@@ -224,7 +235,8 @@ def stated_values(symptom: str) -> list[StatedValue]:
             add(m.start(), m.end(), StatedValue(m.group(0), "identifier", _role(text, m.start(), m.end())))
     for m in _IDENT.finditer(text):
         tok = m.group(1)
-        if free(m.start(), m.end()) and re.search(r"[A-Za-z]", tok) and re.search(r"\d", tok) and len(tok) >= 4 \
+        if free(m.start(), m.end()) and re.search(r"[A-Za-z]", tok) and re.search(r"\d", tok) \
+                and (len(tok) >= 4 or re.fullmatch(r"[A-Za-z]{1,3}[-_]\d+", tok)) \
                 and not re.fullmatch(r"\d+(?:st|nd|rd|th|s|ms|h|am|pm|kb|mb|gb|x)", tok, re.I):
             add(m.start(), m.end(), StatedValue(tok, "identifier", _role(text, m.start(), m.end())))
     for m in _NUMBER.finditer(text):

@@ -172,6 +172,24 @@ def held(v: StatedValue, d: Digest) -> bool:
     return any(abs(x - v.number) < Decimal("0.0001") for x in d.numbers)
 
 
+_FIELD_SEP = re.compile(r"[;,|\t=:\s]+")
+_PLAIN_NUMBER = re.compile(r"^[-+]?\d+(?:\.\d+)?$")
+MAX_TOKENS = 200   # fields of one text looked at
+
+
+def as_text_field(v: StatedValue, d: Digest) -> bool:
+    """Whether a text of ``d`` holds ``v``'s number written out as one of its fields: the whole
+    text ("95") or a field of a line ("ann;95", "score=95"). A call given the number that way and
+    returning it as a number converted what it was given — it did not make the value."""
+    if v.number is None or v.kind not in ("number", "count"):
+        return False
+    for t in d.texts:
+        for tok in _FIELD_SEP.split(t, MAX_TOKENS)[:MAX_TOKENS]:
+            if tok and _PLAIN_NUMBER.match(tok) and abs(Decimal(tok) - v.number) < Decimal("0.0001"):
+                return True
+    return False
+
+
 def occurs(v: StatedValue, d: Digest, *, lengths: bool = True) -> bool:
     """Whether ``v`` occurs in the term ``d`` digests (see the module's docstring)."""
     nums = _numbers(v)
