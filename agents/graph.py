@@ -112,6 +112,7 @@ async def analyze_sources(state: DiagnosisState, runtime: Runtime[DiagnosisConte
     if not state.source_path:
         return {}
     from elixir_scope.knowledge.source import analyze_tree, rank_candidates
+    from elixir_scope.knowledge.source.model import RoleKind
 
     await runtime.context.report_progress("analysing the Elixir sources", 0.1)
     analysis = analyze_tree(state.source_path, include_tests=state.include_tests)
@@ -130,6 +131,10 @@ async def analyze_sources(state: DiagnosisState, runtime: Runtime[DiagnosisConte
             "modules": {name: {"file": str(f), "line": ln, "functions": {f"{n}/{a}": l for (n, a), l in fs.items()}}
                         for name, (f, ln, fs) in modules.items()},
             "child_specs": {m.name: dict(m.child_spec) for m in analysis.modules if m.child_spec},
+            # GenServers and state machines by their source, running or not yet (a trigger may
+            # start them: per-item processes under a DynamicSupervisor or a Registry)
+            "servers": [m.name for m in analysis.modules
+                        if {RoleKind.GENSERVER, RoleKind.GEN_STATEM} & set(m.roles)],
             "callees": planner.static_callees(analysis.graph.function_calls),
         },
     }
@@ -171,7 +176,8 @@ async def plan(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> dic
     p = planner.plan(state.symptom, sv, signatures=state.signatures,
                      candidates=state.candidates, focus=state.focus,
                      seconds=state.seconds, max_events=runtime.context.max_events, needs=state.needs,
-                     tail_loops=state.tail_loops, option_keys=state.option_keys)
+                     tail_loops=state.tail_loops, option_keys=state.option_keys,
+                     source_servers=(state.source_summary or {}).get("servers"))
     if state.round > 1:
         p.reasons.insert(0, f"round {state.round}: " + (state.rounds[-1].get("next", "") if state.rounds else ""))
     return {"plan": p}

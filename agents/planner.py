@@ -122,15 +122,23 @@ def _loops_by_module(tail_loops: list[str] | None) -> dict[str, list[str]]:
     return out
 
 
+MAX_NOT_YET_SERVERS = 10
+"""GenServer modules of the sources with no process at survey time whose state is recorded."""
+
+
 def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
          candidates: list | None = None, focus: list[str] | None = None,
          seconds: float = 5.0, max_events: int = 50_000, needs: list[str] | None = None,
-         tail_loops: list[str] | None = None, option_keys: list[list[str]] | None = None) -> Plan:
+         tail_loops: list[str] | None = None, option_keys: list[list[str]] | None = None,
+         source_servers: list[str] | None = None) -> Plan:
     """A capture plan for ``symptom`` on the surveyed node. ``needs`` are what the leading
     hypotheses' knowledge signatures say to record (``knowledge.kb.RECORD_NEEDS``).
     ``tail_loops`` are the functions the source analysis found looping through tail calls
     (``Module.fun/arity``): their calls are traced, never their returns - each spec for one
-    comes after its module's, so it is the pattern that holds for that function."""
+    comes after its module's, so it is the pattern that holds for that function.
+    ``source_servers``: the GenServer and gen_statem modules the sources define; those the node
+    has loaded but runs no process of yet get their state history recorded too (the trigger may
+    start them: a process per booking, per session, per device)."""
     classes = classify(symptom, signatures)
     needs = list(needs or [])
     reasons = [f"symptom classes: {', '.join(classes)}"]
@@ -212,6 +220,11 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
             specs.append(PlannedSpec(spec=f"Registry.dispatch({reg}, _, _)", why=f"publishes on {reg}: which topics get messages"))
             specs.append(PlannedSpec(spec=f"Registry.register({reg}, _, _)", why=f"subscriptions on {reg}"))
     state_modules = list(survey.genservers)
+    not_yet = [m for m in dict.fromkeys(source_servers or []) if m in survey.app_modules and m not in survey.genservers]
+    if not_yet:
+        state_modules += not_yet[:MAX_NOT_YET_SERVERS]
+        reasons.append("GenServers of the sources with no process yet (the trigger may start them): state history of "
+                       + ", ".join(not_yet[:MAX_NOT_YET_SERVERS]))
     message_processes = [m for m in survey.genservers]
     if "timeout" in classes:
         reasons.append("timeouts and hangs: trace messages between the GenServers to build the wait-for graph")
