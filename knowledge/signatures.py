@@ -61,6 +61,7 @@ VOCABULARY: dict[str, str] = {
     "exit:terminate_skipped": "a process stopped with :shutdown while its state held entries its callbacks collected, and no terminate/2 ran (it does not trap exits)",
     "exit:normal_signal_ignored": "exit(pid, :normal) sent to another process, which kept running (a :normal signal is ignored unless it traps exits)",
     # -- calls between processes (call/return events, send/receive of $gen_call)
+    "wait:gave_up_early": "a wait with a timeout (Task.yield) gave up - returned nil - while the work it waited for was still running, and that work answered later in the recording",
     "call:cycle": "a cycle in the wait-for graph: A waits in GenServer.call on B while B calls A (or longer)",
     "call:cycle:across_nodes": "a wait-for cycle through processes on more than one node (calls to remote pids or {name, node})",
     "call:blocked_waiting": "a call event with no matching return for a long time; the caller sits in receive",
