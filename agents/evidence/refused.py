@@ -38,7 +38,7 @@ MAX_UP = 8           # callers walked to find where the item should have gone
 MAX_FACTS = 2
 
 # the symptom says nothing came out: "0.0 kWh", "no orders", "nothing archived", "still 0", "empty"
-_NOTHING = re.compile(r"(?<![\d.,])0(?:\.0+)?(?![\d.,]*\d)|\b(?:nothing|none|zero|empty|no (?!one\b)\w+|"
+_NOTHING = re.compile(r"(?<![\d.,])0(?:\.0+)?(?![\d.,]*\d)|\b(?:nothing|none|zero|empty|no (?!one\b|errors?\b|crash\w*|exceptions?\b|warnings?\b|logs?\b|longer\b|matter\b)\w+|"
                       r"not (?:a single|one|any)|never (?:any|a)\b)", re.I)
 
 
