@@ -194,6 +194,7 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
     for spec in (":erlang.exit(_, :shutdown) :: return", ":erlang.exit(_, {:shutdown, _}) :: return"):
         specs.append(PlannedSpec(spec=spec, why="shutdown exit signals sent to other processes (what is linked to "
                                                 "the target goes down with it)"))
+    specs.extend(wait_specs())
     # node-wide locks of :global taken and given back: who holds which resource, who waits for it
     # (rare calls: the specs cost nothing)
     for spec in (":global.set_lock/1", ":global.set_lock/2", ":global.set_lock/3", ":global.del_lock/1", ":global.del_lock/2"):
@@ -245,6 +246,18 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
                        "private helpers included, to find the call that produced them")
     return Plan(specs=specs, state_modules=state_modules, message_processes=message_processes,
                 lifecycle=True, seconds=seconds, max_events=max_events, reasons=reasons)
+
+
+#: waits with a timeout, with what they returned: a wait that gave up (``nil``) on a task that
+#: answered later shows a timeout too short or in the wrong unit (evidence/gaveup.py)
+WAIT_SPECS = ("Task.yield(_, ms) when is_integer(ms)",)
+
+
+def wait_specs() -> list[PlannedSpec]:
+    """The waits traced with their results in every round (rare calls: they cost little)."""
+    return [PlannedSpec(spec=f"{spec} :: return",
+                        why="waits with a timeout and whether they gave up (nil) before the work answered")
+            for spec in WAIT_SPECS]
 
 
 MAX_CALLEE_PAIRS = 20_000   # static calls kept from the sources

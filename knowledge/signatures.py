@@ -61,6 +61,7 @@ VOCABULARY: dict[str, str] = {
     "exit:terminate_skipped": "a process stopped with :shutdown while its state held entries its callbacks collected, and no terminate/2 ran (it does not trap exits)",
     "exit:normal_signal_ignored": "exit(pid, :normal) sent to another process, which kept running (a :normal signal is ignored unless it traps exits)",
     # -- calls between processes (call/return events, send/receive of $gen_call)
+    "wait:gave_up_early": "a wait with a timeout (Task.yield) gave up - returned nil - while the work it waited for was still running, and that work answered later in the recording",
     "call:cycle": "a cycle in the wait-for graph: A waits in GenServer.call on B while B calls A (or longer)",
     "call:cycle:across_nodes": "a wait-for cycle through processes on more than one node (calls to remote pids or {name, node})",
     "call:blocked_waiting": "a call event with no matching return for a long time; the caller sits in receive",
@@ -111,6 +112,7 @@ VOCABULARY: dict[str, str] = {
     "data:term_order_compare": "dates or times picked by Erlang term order (struct fields, day first) instead of in time",
     "data:entries_collapsed": "a call given N records returns fewer, one per value of a field that is not unique (keys colliding in Map.new/Enum.into, uniq_by on the wrong field): the others are dropped silently",
     "data:items_rejected": "a check answered false for some items and true for items of the same shape; every item it refused is absent from what its caller kept, every one it accepted is there",
+    "data:all_refused": "a check answered false or an error to every one of several different items of one kind, and what they should reach never changed or came out empty (nothing kept to compare with)",
     "state:items_unstored": "a callback stored some messages of one kind and returned the state unchanged for others, whose identity is nowhere in the state after",
     "state:entry_overwritten": "storing a new item, a callback removed from its state (or an ETS set table) the entry an earlier, different item of the same kind had put there (a key shared by different items)",
     "data:mixed_type_compare": "numbers written as text (beside numbers, or alone) picked, sorted or filtered by Erlang term order: every number before every binary, binaries byte by byte",
