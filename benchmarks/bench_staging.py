@@ -16,7 +16,8 @@ agent's exact format), submitted to a ``StorePipeline`` from an event loop ``--g
 (default 4: 2,000 records every 4 ms = 500k events/s, bench_ingest's rate), into a fresh store
 per run. CPU time per stage (``prepare_cpu``, ``write_cpu``, each counted on the thread that did
 it) and of the whole process while the batches were stored (the event loop's included) is the
-load-insensitive figure. Each variant runs ``--rounds`` (>= 3) times, interleaved; min/median/max
+load-insensitive figure; the WAL bytes per event are what a capture's held checkpoints let
+accumulate (store/checkpoints.py ``held_rows_for``). Each variant runs ``--rounds`` (>= 3) times, interleaved; min/median/max
 printed with the load average; the last line is one JSON object.
 
     .venv/bin/python benchmarks/bench_staging.py [--events 200000] [--rounds 3] [--gap-ms 4]
@@ -86,12 +87,15 @@ async def run(batch: int, stage_bytes: int, stage_wait: float, split_bytes: int,
             await asyncio.sleep(gap)
         await pipe.close()
         cpu = time.process_time() - cpu
+        # the WAL's high-water mark: no checkpoint runs within a run (fewer events than
+        # store/checkpoints.py ``held_rows_for`` lets a held capture write between two)
+        wal = os.path.getsize(os.path.join(tmp, "staging.db-wal"))
         rec.finish("stopped", {})
         n = pipe.stored
         store.close()
     assert n == sum(b.count for b in batches), n
     return {"prepare": pipe.prepare_cpu * 1e6 / n, "write": pipe.write_cpu * 1e6 / n,
-            "both": (pipe.prepare_cpu + pipe.write_cpu) * 1e6 / n, "process": cpu * 1e6 / n}
+            "both": (pipe.prepare_cpu + pipe.write_cpu) * 1e6 / n, "process": cpu * 1e6 / n, "wal_bytes": wal / n}
 
 
 async def main() -> None:
@@ -113,7 +117,8 @@ async def main() -> None:
     for label, rows in got.items():
         col = {k: [r[k] for r in rows] for k in rows[0]}
         print(f"  {label:<42} prepare {show(col['prepare'], '{:.2f}')}  write {show(col['write'], '{:.2f}')}  "
-              f"both {show(col['both'], '{:.2f}')}  process {show(col['process'], '{:.2f}')}")
+              f"both {show(col['both'], '{:.2f}')}  process {show(col['process'], '{:.2f}')}  "
+              f"WAL B/event {show(col['wal_bytes'], '{:.0f}')}")
         out[label] = {k: spread(v) for k, v in col.items()}
     def ratio(a: str, b: str, key: str) -> list[float]:
         return [x[key] / y[key] for x, y in zip(got[a], got[b])]

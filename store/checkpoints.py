@@ -25,7 +25,7 @@ committed batch whether its pages are in the WAL or in the file), but its CPU - 
 in SQLite - competes with the traced node on a shared host for the capture's whole busy window.
 So the capture's store pipeline ``hold``s the checkpointer while it stores
 (instrument/ingest_pipeline.py): held, it asks for a checkpoint only every ``held_rows`` rows
-(``HELD_ROWS``, ~30 MB of WAL: still below the writer's own autocheckpoint, so the WAL stays
+(``held_rows_for``: about half the WAL the writer's own autocheckpoint lets grow, so the WAL stays
 bounded and the writer's commits never do the whole copy themselves), and the one that came due
 meanwhile runs at ``release`` - when the capture's last batch is stored. Nothing is at risk
 while a checkpoint waits: committed transactions are durable in the WAL.
@@ -49,8 +49,21 @@ ROWS = 100_000
 quarter of what the writer's autocheckpoint lets accumulate)."""
 
 HELD_ROWS = 300_000
-"""Rows written between two background checkpoints while a capture holds them (``hold``):
-~30 MB of WAL for trace events, below the 10,000-page (~40 MB) autocheckpoint of the writer."""
+"""Rows written between two background checkpoints while a capture holds them (``hold``), in a
+store of 4 KB pages: ~21 MB of WAL for trace events (69 B of WAL per stored event), half the
+writer's 10,000-page (~40 MB) autocheckpoint."""
+
+HELD_ROWS_LARGE_PAGES = 750_000
+"""The same in a store of 16 KB pages (new stores since 7 Dec 2026, store/db.py ``PAGE_SIZE``):
+its 10,000-page autocheckpoint is ~160 MB of WAL and a stored event adds ~108 B to it (a page
+rewritten by a commit is a larger frame), so ~80 MB, half the bound, is 750k events. A capture
+of up to that many events then runs no checkpoint beside its node at all
+(``benchmarks/bench_staging.py`` prints the WAL bytes per event of both page sizes)."""
+
+
+def held_rows_for(page_size: int) -> int:
+    """Rows between two held checkpoints in a store of ``page_size`` bytes per page."""
+    return HELD_ROWS_LARGE_PAGES if page_size >= 16384 else HELD_ROWS
 
 IDLE_SECONDS = 30.0
 """The thread ends after this long without a request (it restarts at the next one)."""

@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 
 import psutil
 
-from .checkpoints import BackgroundCheckpointer
+from .checkpoints import BackgroundCheckpointer, held_rows_for
 from .errors import StoreError, StoreOpenError, StoreReadOnlyError, StoreSchemaError, translate
 from .planner_stats import refresh_statistics  # noqa: F401  (re-exported: store.db.refresh_statistics)
 from .schema import SCHEMA_VERSION, create_statements
@@ -137,7 +137,8 @@ class Database:
         self.path = path
         self.readonly = readonly
         self.lock = threading.RLock()
-        self.checkpoints = None if readonly else BackgroundCheckpointer(path)
+        self.checkpoints = None if readonly else BackgroundCheckpointer(
+            path, held_rows=held_rows_for(conn.execute("PRAGMA page_size").fetchone()[0]))
         """WAL checkpoints beside the writer, not in its commits (store/checkpoints.py)."""
         self.blobs = BlobCache(self.query_one)
         """Inflates stored skeletons back to their ETF (store/blobs.py): ``db.blobs.real(b)``."""

@@ -49,8 +49,12 @@ def test_a_new_store_has_large_pages_and_an_existing_one_keeps_its_own(tmp_path)
 
     from elixir_scope.store.db import PAGE_SIZE
 
+    from elixir_scope.store.checkpoints import HELD_ROWS, HELD_ROWS_LARGE_PAGES
+
     store = TraceStore.open(tmp_path / "new.db")
     assert store.db.query_one("PRAGMA page_size")[0] == PAGE_SIZE == 16384
+    # a capture's held checkpoints wait for half the larger WAL the 16 KB pages let grow
+    assert store.db.checkpoints.held_rows == HELD_ROWS_LARGE_PAGES > HELD_ROWS
     store.close()
     old = tmp_path / "old.db"
     store = TraceStore.open(old)
@@ -62,6 +66,7 @@ def test_a_new_store_has_large_pages_and_an_existing_one_keeps_its_own(tmp_path)
     conn.close()
     store = TraceStore.open(old)
     assert store.db.query_one("PRAGMA page_size")[0] == 4096
+    assert store.db.checkpoints.held_rows == HELD_ROWS
     rec, node = new_rec(store)
     b = BatchBuilder()
     p = b.pid(Pid(Atom("test@localhost"), 80, 0, 1), "Elixir.Cart", ("Elixir.Cart", "init", 1))
