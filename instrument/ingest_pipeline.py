@@ -17,8 +17,9 @@ Where a job is prepared depends on how far behind the store is (``SPLIT_BYTES``)
 (more than that pending), the prepare thread walks job N+1 while the writer stores job N: the two
 cores work at once. Keeping up - a capture running beside its traced node, the usual case - the
 write thread prepares each job itself, right before writing it: one thread instead of two handing
-the GIL back and forth around every SQLite statement, ~10 % less CPU on the cores the target
-shares (``benchmarks/bench_staging.py``, the one-thread row). Two preparations never run at once:
+the GIL back and forth around every SQLite statement, one thread less to wake beside a busy node
+(``benchmarks/bench_staging.py``'s "prepared apart" row compares the two: within the noise in CPU
+per event). Two preparations never run at once:
 a job prepared on the prepare thread first waits for the one before it.
 
 Staging: the batches submitted within ``JOB_WAIT_S`` (25 ms) of the first, up to

@@ -234,8 +234,8 @@ def open_database(path: str | Path, *, readonly: bool = False) -> Database:
         if not readonly and not tables:
             # a new store: 16 KB pages (SQLite's default is 4 KB). Ingest appends rows of ~60
             # bytes and their block rows; a larger page is a quarter of the page splits, WAL
-            # frames and b-tree descents: ~10 % less CPU per stored event, on the cores a
-            # capture shares with its node (benchmarks/bench_staging.py, the page rows); queries
+            # frames and b-tree descents: ~7 % less CPU per stored event, on the cores a
+            # capture shares with its node (benchmarks/bench_staging.py, the page row); queries
             # and time travel read no slower (bench_query.py, bench_timetravel.py, 7 Dec 2026).
             # Set before anything is written: an existing store keeps its page size.
             conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
