@@ -232,7 +232,10 @@ def test_a_writer_behind_stores_the_prepared_batches_together(tmp_path):
     writer = _CountingWriter(rec)
 
     async def run():
-        pipe = StorePipeline(writer, node, stage_bytes=0)  # every batch its own job
+        # every batch its own job, each prepared on the prepare thread (what the pipeline does
+        # once it is behind: past split_bytes pending; below, the writer prepares each job itself
+        # just before writing it, so no prepared job waits behind its own)
+        pipe = StorePipeline(writer, node, stage_bytes=0, split_bytes=0)
         for b in batches:  # all at once: the writer is behind from the first one
             pipe.submit(b.dict_entries, b.events)
         await pipe.close()
