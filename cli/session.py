@@ -142,3 +142,18 @@ def opened_store(args: argparse.Namespace, *, must_exist: bool = True) -> Iterat
         yield store
     finally:
         store.close()
+
+
+def attach_timeouts(config: ServerConfig, setup_timeout: float | None):
+    """The configuration's attach timeouts, with ``--setup-timeout`` when given (a clear error
+    for a value the agent cannot take)."""
+    from elixir_scope.instrument.agent.attach import DEFAULT_TIMEOUTS
+
+    base = config.attach_timeouts or DEFAULT_TIMEOUTS
+    if setup_timeout is None:
+        return base
+    try:
+        return base.with_setup(setup_timeout)
+    except ValueError as exc:
+        raise CliError(f"--setup-timeout: {exc}", "pass a number of seconds from 0.1 to 600, e.g. "
+                       "--setup-timeout 60") from None

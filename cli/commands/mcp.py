@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..errors import CliError
-from ..session import config_from
+from ..session import attach_timeouts, config_from
 
 if TYPE_CHECKING:
     from ..render import Output
@@ -58,14 +58,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     if args.no_start_cache:
         config = replace(config, start_cache_dir=None)
     if args.setup_timeout is not None:
-        from elixir_scope.instrument.agent.attach import DEFAULT_TIMEOUTS
-
-        try:
-            config = replace(config, attach_timeouts=(config.attach_timeouts or DEFAULT_TIMEOUTS)
-                             .with_setup(args.setup_timeout))
-        except ValueError as exc:
-            raise CliError(f"--setup-timeout: {exc}", "pass a number of seconds from 0.1 to 600, e.g. "
-                           "--setup-timeout 60") from None
+        config = replace(config, attach_timeouts=attach_timeouts(config, args.setup_timeout))
     try:
         config.validate()
     except ConfigError as exc:

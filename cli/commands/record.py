@@ -16,7 +16,7 @@ import time
 
 from ..errors import CliError
 from ..render import Output
-from ..session import attached, config_from, node_names, opened_store
+from ..session import attach_timeouts, attached, config_from, node_names, opened_store
 
 SPEC_HELP = ("trace specs: Module.function/arity, 'Module.function(x, n) when n > 100 :: return', "
              "a whole module (SampleApp.Cart), or Erlang syntax (ets:insert/2)")
@@ -55,28 +55,13 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     p.set_defaults(run=run)
 
 
-def _attach_timeouts(args: argparse.Namespace):
-    """The server configuration's attach timeouts with ``--setup-timeout`` (a clear error for
-    a value the agent cannot take)."""
-    from elixir_scope.instrument.agent.attach import DEFAULT_TIMEOUTS
-
-    base = config_from(args).attach_timeouts or DEFAULT_TIMEOUTS
-    if args.setup_timeout is None:
-        return base
-    try:
-        return base.with_setup(args.setup_timeout)
-    except ValueError as exc:
-        raise CliError(f"--setup-timeout: {exc}", "pass a number of seconds from 0.1 to 600, e.g. --setup-timeout 15") \
-            from None
-
-
 async def run(args: argparse.Namespace, out: Output) -> int:
     from elixir_scope.instrument.limits import CaptureLimits
     from elixir_scope.instrument.session import SessionState, capture
     from elixir_scope.mcp_server.targets import capture_plan
 
     limits = CaptureLimits(max_events=args.max_events, max_seconds=args.max_seconds, max_rate=args.max_rate)
-    args.attach_timeouts = _attach_timeouts(args)
+    args.attach_timeouts = attach_timeouts(config_from(args), args.setup_timeout)
     if args.cluster or len(node_names(args)) > 1:
         if args.otlp:
             raise CliError("--otlp streams the recording of one node while it records",
