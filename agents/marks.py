@@ -140,6 +140,15 @@ class SupervisedChild:
     type: str                 # worker | supervisor
     module: str | None = None  # its callback module as the node names it ("Elixir.Foo"), when known
 
+    @property
+    def label(self) -> str:
+        """How a person knows the child: its id, or — a DynamicSupervisor's children have none
+        (``:undefined``) — its module and pid ("Shop.Cart <0.212.0>")."""
+        if self.id not in ("undefined", "?", ""):
+            return self.id
+        name = (self.module or "").removeprefix("Elixir.") or "a child"
+        return f"{name} {self.pid}" if self.pid else name
+
 
 @dataclass(frozen=True)
 class SupervisorInfo:

@@ -162,3 +162,12 @@ async def test_the_fixed_twins_leave_no_configuration_fact(tmp_path: Path, kb_in
     assert not book.of_kind(*CONFIG_FACTS), _shown(book)
     assert not [f for f in book.of_kind("dead_send") if "supervisor:stale_pid" in f.signatures], _shown(book)
     assert not [f for f in book.of_kind("exception") if f.weak], _shown(book)
+
+
+def test_a_dynamic_supervisors_child_is_named_by_its_module_and_pid_not_undefined():
+    from elixir_scope.agents.marks import SupervisedChild
+    dyn = SupervisedChild("undefined", 3, "<0.212.0>", "running", "temporary", 5000, "worker", "Elixir.Shop.Cart")
+    assert dyn.label == "Shop.Cart <0.212.0>"
+    assert SupervisedChild("undefined", None, None, "undefined", "temporary", 5000, "worker").label == "a child"
+    named = SupervisedChild("Shop.Pricing", 4, "<0.213.0>", "running", "permanent", 5000, "worker", "Elixir.Shop.Pricing")
+    assert named.label == "Shop.Pricing"

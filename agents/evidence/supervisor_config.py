@@ -212,12 +212,12 @@ def temporary_needed(view: RecordingView, book: FactBook, child_specs: dict | No
                                 f"{view.label(crash.pid)} crashed ({fmt(R.core(crash.reason), 60)}); "
                                 "restart :temporary: not restarted")]
             ev += [f.evidence[0] for f in effects[:MAX_EVIDENCE - 1] if f.evidence]
-            ev += [view.evidence(d.event_id, "send_dead", d.ts, d.sender, f"sent {fmt(d.msg, 60)} to the lost {child.id}")
+            ev += [view.evidence(d.event_id, "send_dead", d.ts, d.sender, f"sent {fmt(d.msg, 60)} to the lost {child.label}")
                    for d in dead[:2]]
             fact = book.add(Finding(
                 detector="temporary_child_needed",
-                title=f"{child.id} (restart: :temporary) crashed once and was never started again",
-                summary=(f"{child.id}, a child of {_label(view, sup)} with restart type :temporary, crashed with "
+                title=f"{child.label} (restart: :temporary) crashed once and was never started again",
+                summary=(f"{child.label}, a child of {_label(view, sup)} with restart type :temporary, crashed with "
                          f"{fmt(R.core(crash.reason), 100)}; a :temporary child is never restarted, yet "
                          + (f"{len(effects) + len(dead)} later call(s)/message(s) still addressed it and failed. "
                             if effects or dead else
@@ -225,7 +225,7 @@ def temporary_needed(view: RecordingView, book: FactBook, child_specs: dict | No
                          + "One crash a :permanent child would have survived removed the service for good."),
                 severity="critical", confidence=0.85 if effects or dead else 0.7,
                 culprit=_restart_declared(view, child, "temporary", child_specs)
-                or _sup_culprit(view, sup, f"{child.id}: restart: :temporary"), evidence=ev,
+                or _sup_culprit(view, sup, f"{child.label}: restart: :temporary"), evidence=ev,
                 signatures=["exit:not_restarted", "supervisor:restart_type", "call:noproc"],
                 fix_hint=("Give a long-lived service restart: :permanent (the default of use GenServer); keep :temporary "
                           "for one-off work nobody calls again, and handle the bad input that crashed it.")),
