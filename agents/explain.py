@@ -145,6 +145,7 @@ def build_report(state: DiagnosisState, knowledge: list[KnowledgeRef]) -> Report
         plan=state.plan,
         capture=state.capture,
         gaps=list(state.gaps) + list(state.errors),
+        observations=list(state.observations) if root is None else [],
         not_recorded=state.not_recorded or None,
         fix=top.fix if (root and top) else None,
         fix_example=top.code_example if (root and top) else None,

@@ -225,6 +225,10 @@ class Report(BaseModel):
     plan: Plan | None = None
     capture: dict = {}
     gaps: list[str] = []
+    observations: list[Evidence] = Field(default_factory=list, description="with no root cause: what the recording "
+                                         "shows that a developer would look at first (failing returns, one empty answer "
+                                         "to every call, state that never changed, exceptions, slow calls), each at "
+                                         "its event; leads, not evidence for a verdict")
     not_recorded: str | None = Field(None, description="why the live node could not be surveyed or recorded "
                                      "(too busy to answer, gone, another tracer on it): what was wrong, what was "
                                      "left on the node, what to do")

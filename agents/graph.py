@@ -49,6 +49,7 @@ from .findings import KnowledgeRef, Report
 from .hypotheses import rank
 from .rounds import decided, earlier_stands, modules_seen, next_round_reason, out_of_sight, refines, weak, wider
 from .state import DiagnosisInput, DiagnosisState
+from .observations import observe
 from .view import RecordingView
 
 
@@ -247,7 +248,8 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
             "chain": [f.id for f in ranking.chain], "gaps": view.gap_notes() + trigger.notes(book, state.round) + book.errors,
             "trigger_runs": state.trigger_runs + [trigger.runs(view, book, state.trigger)],
             "recorded_nodes": [view.nodes[k] for k in sorted(view.nodes)] if view.multi_node else [],
-            "unrecorded": [list(x) for x in unrecorded_calls(view)], "refines_earlier": refined}
+            "unrecorded": [list(x) for x in unrecorded_calls(view)], "refines_earlier": refined,
+            "observations": observe(view)}
 
 
 async def _config_env(ctx: DiagnosisContext, view: RecordingView, source_reads: list[dict]) -> dict:
@@ -304,7 +306,8 @@ async def judge(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> di
         top_now = state.hypotheses[0].evidence_score if state.hypotheses else 0.0
         if best["score"] > top_now:
             update = {"findings": best["findings"], "hypotheses": best["hypotheses"], "chain": best["chain"],
-                      "recording_id": best["recording_id"], "claims": best["claims"]}
+                      "recording_id": best["recording_id"], "claims": best["claims"],
+                      "observations": best["observations"]}
             nxt += f"; the report explains round {best['round']}, whose evidence was strongest"
     record = {"round": state.round, "recording_id": state.recording_id, "seconds": state.seconds,
               "plan_reasons": list(state.plan.reasons) if state.plan else [],
@@ -315,7 +318,8 @@ async def judge(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> di
     best_round = state.best_round
     if not best_round or top > best_round["score"]:
         best_round = {"round": state.round, "score": top, "findings": state.findings, "hypotheses": state.hypotheses,
-                      "chain": state.chain, "recording_id": state.recording_id, "claims": state.claims}
+                      "chain": state.chain, "recording_id": state.recording_id, "claims": state.claims,
+                      "observations": state.observations}
     if more and beyond:
         update["nodes"] = list(state.nodes) + [n for n in beyond if n not in state.nodes and n != state.node]
     elif beyond:

@@ -59,6 +59,11 @@ def render_markdown(report: Report) -> str:
             if report.suspect.weak:
                 out.append("")
                 out.append(f"_Not a verdict: {report.suspect.weak}._")
+        if report.observations:
+            out.append("")
+            out.append("### What the recording shows (leads, not a verdict)")
+            out.append("")
+            out.extend(f"- {_evidence_text(ev)}" for ev in report.observations)
     else:
         out.append(f"## Root cause: {rc.title}")
         out.append("")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .findings import Finding, Hypothesis, KnowledgeRef, Plan, Report
+from .findings import Evidence, Finding, Hypothesis, KnowledgeRef, Plan, Report
 
 
 @dataclass(kw_only=True)
@@ -50,6 +50,7 @@ class DiagnosisState(DiagnosisInput):
     claims: list[str] = field(default_factory=list)              # what the symptom claims (quiet, never, slow …)
     chain: list[str] = field(default_factory=list)               # fact ids from the first cause to the winner's evidence
     gaps: list[str] = field(default_factory=list)
+    observations: list[Evidence] = field(default_factory=list)  # leads from the recording (agents/observations.py)
     recorded_nodes: list[str] = field(default_factory=list)      # every node of the recording (when several)
     unrecorded: list[list[str]] = field(default_factory=list)    # [node, caller]: calls into nodes not recorded, unanswered
     report: Report | None = None

@@ -20,12 +20,13 @@ from .nodes import start_node
 
 async def diagnose_once(tmp: Path, kb_index_dir: Path, source: str, *, app: str, symptom: str,
                         trigger: str | None = None, boot: str | None = None,
-                        facts_symptom: bool = True, with_sources: bool = False) -> tuple[Any, FactBook]:
+                        facts_symptom: bool = True, with_sources: bool = False,
+                        views: list | None = None) -> tuple[Any, FactBook]:
     """Start ``source`` (``{:ok, _} = App.start()``, or the Elixir ``boot``) on a fresh node,
     diagnose ``symptom`` with ``trigger`` (``App.trigger()``) in one round of 1 s, and return
     the report and the facts of its recording (built for ``symptom``, or for no symptom when
     ``facts_symptom`` is false). ``with_sources``: the diagnosis reads the source too (the
-    returned facts are built without it)."""
+    returned facts are built without it). ``views``: the recording's view is appended to it."""
     src = tmp / "app.ex"
     src.write_text(source)
     node = start_node("elixir", elixir_files=[src], eval_code=boot or f"{{:ok, _}} = {app}.start()")
@@ -39,6 +40,8 @@ async def diagnose_once(tmp: Path, kb_index_dir: Path, source: str, *, app: str,
                                                    seconds=1.0, max_rounds=1,
                                                    **({"source_path": str(tmp)} if with_sources else {})), ctx)
             view = RecordingView.from_recording(store.recording(report.recording_id))
+            if views is not None:
+                views.append(view)
             return report, build_facts(view, symptom if facts_symptom else "")
         finally:
             store.close()

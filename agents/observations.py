@@ -1,0 +1,222 @@
+"""What a recording shows, when no fact explains the symptom: leads for the person reading the
+report, not evidence for a verdict.
+
+A diagnosis that ends inconclusive (or with problems but no root cause) still recorded thousands
+of calls; a developer reading its report wants to know what in them looks wrong before deciding
+what to record next. :func:`observe` picks, from the last round's recording, the few things an
+experienced developer would look at first, each with the event it was seen at (for time travel):
+
+- application functions that raised, and processes that exited abnormally;
+- application functions whose returns were failures (``{:error, _}``, ``:error``, ``:timeout``,
+  ``{:exit, _}``) — how many of their calls, and the first;
+- checks and computations that gave one *empty* answer to varied arguments (``false``, ``nil``,
+  ``0``, ``0.0``, ``[]``, ``%{}``, ``""``) — a filter refusing everything, a total stuck at zero;
+- GenServers whose state never changed through the callbacks they ran (messages handled, nothing
+  kept);
+- the slowest application calls, when one took long.
+
+Nothing here changes the verdict or the ranking; it is bounded (:data:`MAX_CALLS` calls looked at,
+:data:`MAX_OBSERVATIONS` lines) and total (a term it cannot read is skipped).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from elixir_scope.instrument.etf import Atom
+from elixir_scope.instrument.etf.terms import FrozenList, FrozenMap
+
+from .evidence.common import callback_states, is_generated
+from .findings import Evidence
+from .view import Call, RecordingView, fmt, is_app_module
+
+MAX_OBSERVATIONS = 8
+MAX_CALLS = 50_000      # calls looked at (the first ones of the recording)
+MIN_SAME = 4            # calls, with at least 3 different arguments, for "one answer to all"
+MIN_UNCHANGED = 3       # callbacks of a process whose state never changed
+SLOW_MS = 100.0         # an application call this long is worth naming
+
+_FAILURES = ("error", "timeout")
+
+
+def _atom(x: Any, *names: str) -> bool:
+    return isinstance(x, Atom) and x.name in names
+
+
+def failure(value: Any) -> str | None:
+    """How a return says it failed (``{:error, :enoent}`` → ``"{:error, _}"``), or None."""
+    if _atom(value, *_FAILURES):
+        return f":{value.name}"
+    if isinstance(value, tuple) and value and isinstance(value[0], Atom):
+        tag = value[0].name
+        if tag in ("error", "timeout", "exit"):
+            return f"{{:{tag}, _}}"
+    return None
+
+
+def empty(value: Any) -> bool:
+    """An answer that means nothing came out: false, nil, zero, an empty collection or text."""
+    if _atom(value, "false", "nil"):
+        return True
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value == 0
+    if isinstance(value, (bytes, str, list, tuple, dict, FrozenList, FrozenMap)):
+        return len(value) == 0
+    return False
+
+
+def _key(term: Any) -> str:
+    return fmt(term, 200)
+
+
+def _app_calls(view: RecordingView) -> list[Call]:
+    return [c for c in view.calls[:MAX_CALLS]
+            if is_app_module(c.module) and not is_generated(c.function)]
+
+
+def _raised(view: RecordingView, calls: list[Call]) -> list[tuple[int, Evidence]]:
+    by: dict[str, list[Call]] = defaultdict(list)
+    total: dict[str, int] = defaultdict(int)
+    for c in calls:
+        total[c.mfa] += 1
+        if c.outcome == "exception":
+            by[c.mfa].append(c)
+    out = []
+    for mfa, cs in by.items():
+        first = cs[0]
+        out.append((len(cs), view.end_evidence(
+            first, f"{mfa} raised in {len(cs)} of {total[mfa]} call(s); the first: {fmt(first.value, 100)}")))
+    return out
+
+
+def _exits(view: RecordingView) -> list[tuple[int, Evidence]]:
+    bad = [e for e in view.exits if not (_atom(e.reason, "normal", "shutdown")
+                                         or (isinstance(e.reason, tuple) and e.reason
+                                             and _atom(e.reason[0], "shutdown")))]
+    if not bad:
+        return []
+    first = min(bad, key=lambda e: e.ts)
+    more = f" (and {len(bad) - 1} more process exit(s) like it)" if len(bad) > 1 else ""
+    return [(len(bad), view.evidence(first.event_id, "exit", first.ts, first.pid,
+                                     f"{view.label(first.pid)} exited: {fmt(first.reason, 100)}{more}"))]
+
+
+def _failed(view: RecordingView, calls: list[Call]) -> list[tuple[int, Evidence]]:
+    by: dict[tuple[str, str], list[Call]] = defaultdict(list)
+    total: dict[str, int] = defaultdict(int)
+    for c in calls:
+        if c.outcome != "return":
+            continue
+        total[c.mfa] += 1
+        how = failure(c.value)
+        if how is not None:
+            by[(c.mfa, how)].append(c)
+    out = []
+    for (mfa, how), cs in by.items():
+        first = cs[0]
+        out.append((len(cs), view.end_evidence(
+            first, f"{mfa} returned {how} in {len(cs)} of {total[mfa]} call(s); the first: "
+                   f"{fmt(first.value, 80)} for {fmt(first.args, 80)}")))
+    return out
+
+
+def _one_empty_answer(view: RecordingView, calls: list[Call]) -> list[tuple[int, Evidence]]:
+    by: dict[str, list[Call]] = defaultdict(list)
+    for c in calls:
+        if c.outcome == "return" and not c.function.startswith(("handle_", "init", "terminate", "code_change")):
+            by[c.mfa].append(c)
+    out = []
+    for mfa, cs in by.items():
+        if len(cs) < MIN_SAME:
+            continue
+        answers = {_key(c.value) for c in cs}
+        if len(answers) != 1 or not empty(cs[0].value):
+            continue
+        args = {_key(c.args) for c in cs}
+        if len(args) < 3:
+            continue
+        out.append((len(cs), view.end_evidence(
+            cs[0], f"{mfa} answered {fmt(cs[0].value, 40)} to all {len(cs)} of its calls "
+                   f"({len(args)} different arguments, e.g. {fmt(cs[0].args, 80)})")))
+    return out
+
+
+def _unchanged_state(view: RecordingView, calls: list[Call]) -> list[tuple[int, Evidence]]:
+    states = callback_states(view)
+    by_pid: dict[int, list[Call]] = defaultdict(list)
+    changed: set[int] = set()
+    for c in calls:
+        pair = states.get(c.call_id)
+        if pair is None or c.function == "handle_info" and _timer_tick(c):
+            continue
+        by_pid[c.pid].append(c)
+        try:
+            if not pair[0] == pair[1]:
+                changed.add(c.pid)
+        except Exception:   # terms that cannot be compared count as changed (no claim)
+            changed.add(c.pid)
+    out = []
+    for pid, cs in by_pid.items():
+        if pid in changed or len(cs) < MIN_UNCHANGED:
+            continue
+        kinds = sorted({c.function for c in cs})
+        out.append((len(cs), view.call_evidence(
+            cs[0], f"{view.label(pid)}'s state did not change through the {len(cs)} callback(s) it ran "
+                   f"({', '.join(kinds)}); the first handled {fmt(cs[0].args[0] if cs[0].args else None, 80)}")))
+    return out
+
+
+def _timer_tick(c: Call) -> bool:
+    """A bare atom message (``:tick``, ``:sweep``): periodic work may rightly change nothing."""
+    return bool(c.args) and isinstance(c.args[0], Atom)
+
+
+def _slowest(view: RecordingView, calls: list[Call]) -> list[tuple[int, Evidence]]:
+    timed = [(d, c) for c in calls if (d := c.duration(view.time_unit)) is not None and d >= SLOW_MS]
+    if not timed:
+        return []
+    timed.sort(key=lambda t: -t[0])
+    timed = timed[:200]
+
+    def inside(c: Call, d: float) -> bool:
+        """A call that ran within ``c`` (any process: the callee of its GenServer call) and took
+        most of its time: name that one, not each caller on the way to it."""
+        return any(x is not c and x.ts >= c.ts and x.end_ts <= c.end_ts and dx >= 0.8 * d for dx, x in timed)
+
+    seen: set[str] = set()
+    out = []
+    for d, c in timed:
+        if c.mfa in seen or inside(c, d):
+            continue
+        seen.add(c.mfa)
+        n = sum(1 for _, x in timed if x.mfa == c.mfa)
+        out.append((n, view.call_evidence(
+            c, f"{c.mfa} took {d:,.0f} ms" + (f" ({n} of its calls took {SLOW_MS:.0f} ms or more)" if n > 1 else "")
+               + f", called with {fmt(c.args, 80)}")))
+        if len(out) == 2:
+            break
+    return out
+
+
+def observe(view: RecordingView) -> list[Evidence]:
+    """At most :data:`MAX_OBSERVATIONS` leads from the recording, the most telling kinds first and,
+    within a kind, the most frequent first."""
+    calls = _app_calls(view)
+    out: list[Evidence] = []
+    for finder in (lambda: _raised(view, calls), lambda: _exits(view), lambda: _failed(view, calls),
+                   lambda: _one_empty_answer(view, calls), lambda: _unchanged_state(view, calls),
+                   lambda: _slowest(view, calls)):
+        try:
+            found = finder()
+        except Exception:   # leads are a courtesy: one that cannot be read is left out
+            continue
+        out += [e for _, e in sorted(found, key=lambda t: -t[0])[:3]]
+        if len(out) >= MAX_OBSERVATIONS:
+            break
+    return out[:MAX_OBSERVATIONS]
+
+
+__all__ = ["observe", "failure", "empty", "MAX_OBSERVATIONS"]
