@@ -126,6 +126,9 @@ def build_report(state: DiagnosisState, knowledge: list[KnowledgeRef]) -> Report
         suspect, root = root, None
         suspect.confidence = round(min(suspect.confidence, best), 2)
     verdict = "root_cause_found" if root else ("problems_found" if findings else "inconclusive")
+    if root is None and suspect is None and not state.hypotheses and state.lead is not None:
+        # nothing explains the symptom: the recording's strongest lead is where to look first
+        suspect = state.lead.model_copy(deep=True)
     # the fix of the winning pattern; a winner no knowledge entry explains has only its own fix hint
     winner = state.hypotheses[0] if state.hypotheses else None
     top = knowledge[0] if (knowledge and winner is not None and knowledge[0].id == winner.id) else None

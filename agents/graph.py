@@ -49,7 +49,7 @@ from .findings import KnowledgeRef, Report
 from .hypotheses import rank
 from .rounds import decided, earlier_stands, modules_seen, next_round_reason, out_of_sight, refines, weak, wider
 from .state import DiagnosisInput, DiagnosisState
-from .observations import observe
+from .observations import lead, observe
 from .view import RecordingView
 
 
@@ -249,7 +249,7 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
             "trigger_runs": state.trigger_runs + [trigger.runs(view, book, state.trigger)],
             "recorded_nodes": [view.nodes[k] for k in sorted(view.nodes)] if view.multi_node else [],
             "unrecorded": [list(x) for x in unrecorded_calls(view)], "refines_earlier": refined,
-            "observations": observe(view)}
+            "observations": observe(view), "lead": lead(view)}
 
 
 async def _config_env(ctx: DiagnosisContext, view: RecordingView, source_reads: list[dict]) -> dict:
@@ -307,7 +307,7 @@ async def judge(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> di
         if best["score"] > top_now:
             update = {"findings": best["findings"], "hypotheses": best["hypotheses"], "chain": best["chain"],
                       "recording_id": best["recording_id"], "claims": best["claims"],
-                      "observations": best["observations"]}
+                      "observations": best["observations"], "lead": best["lead"]}
             nxt += f"; the report explains round {best['round']}, whose evidence was strongest"
     record = {"round": state.round, "recording_id": state.recording_id, "seconds": state.seconds,
               "plan_reasons": list(state.plan.reasons) if state.plan else [],
@@ -319,7 +319,7 @@ async def judge(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> di
     if not best_round or top > best_round["score"]:
         best_round = {"round": state.round, "score": top, "findings": state.findings, "hypotheses": state.hypotheses,
                       "chain": state.chain, "recording_id": state.recording_id, "claims": state.claims,
-                      "observations": state.observations}
+                      "observations": state.observations, "lead": state.lead}
     if more and beyond:
         update["nodes"] = list(state.nodes) + [n for n in beyond if n not in state.nodes and n != state.node]
     elif beyond:

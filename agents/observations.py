@@ -17,6 +17,12 @@ experienced developer would look at first, each with the event it was seen at (f
 
 Nothing here changes the verdict or the ranking; it is bounded (:data:`MAX_CALLS` calls looked at,
 :data:`MAX_OBSERVATIONS` lines) and total (a term it cannot read is skipped).
+
+When no fact and no hypothesis names anything, :func:`lead` offers the strongest of these as the
+report's *suspect* (where to look first, confidence 0.2, labelled not a verdict): the deepest
+application function whose every call failed, else one that gave one empty answer to every call,
+else the deepest that raised. A slow call, an unchanged state or an exit is shown, never made a
+suspect (each has ordinary reasons).
 """
 
 from __future__ import annotations
@@ -27,8 +33,8 @@ from typing import Any
 from elixir_scope.instrument.etf import Atom
 from elixir_scope.instrument.etf.terms import FrozenList, FrozenMap
 
-from .evidence.common import callback_states, is_generated
-from .findings import Evidence
+from .evidence.common import callback_states, culprit_of, is_generated
+from .findings import Evidence, Finding
 from .view import Call, RecordingView, fmt, is_app_module
 
 MAX_OBSERVATIONS = 8
@@ -73,8 +79,11 @@ def _key(term: Any) -> str:
 
 
 def _app_calls(view: RecordingView) -> list[Call]:
+    """The application's calls (not generated functions, ``__info__``, nor the trigger itself:
+    the outermost call of an rpc worker returns whatever it ran)."""
     return [c for c in view.calls[:MAX_CALLS]
-            if is_app_module(c.module) and not is_generated(c.function)]
+            if is_app_module(c.module) and not is_generated(c.function) and not c.function.startswith("__")
+            and not (c.pid in view.rpc_workers and c.parent is None)]
 
 
 def _raised(view: RecordingView, calls: list[Call]) -> list[tuple[int, Evidence]]:
@@ -219,4 +228,57 @@ def observe(view: RecordingView) -> list[Evidence]:
     return out[:MAX_OBSERVATIONS]
 
 
-__all__ = ["observe", "failure", "empty", "MAX_OBSERVATIONS"]
+def _deepest(view: RecordingView, calls: list[Call], pick) -> tuple[Call, list[Call]] | None:
+    """The deepest function (by call depth, then the most calls) whose calls ``pick`` selects,
+    with those calls: the callers of a failing function pass its failure on."""
+    by: dict[str, list[Call]] = defaultdict(list)
+    total: dict[str, int] = defaultdict(int)
+    for c in calls:
+        if c.outcome is None:
+            continue
+        total[c.mfa] += 1
+        if pick(c):
+            by[c.mfa].append(c)
+    best = None
+    for mfa, cs in by.items():
+        if len(cs) < 2 or len(cs) < 0.8 * total[mfa]:
+            continue
+        key = (min(c.depth for c in cs), len(cs))
+        if best is None or key > best[0]:
+            best = (key, cs)
+    return (best[1][0], best[1]) if best else None
+
+
+def lead(view: RecordingView) -> Finding | None:
+    """The strongest lead as a suspect (see the module's doc), or None."""
+    try:
+        calls = _app_calls(view)
+        found = _deepest(view, calls, lambda c: c.outcome == "return" and failure(c.value) is not None)
+        how = "returned a failure"
+        if found is None:
+            empties = [e for _, e in _one_empty_answer(view, calls)]
+            if empties:
+                mfa = empties[0].mfa
+                cs = [c for c in calls if c.mfa == mfa and c.outcome == "return"]
+                found, how = (cs[0], cs), "gave the same empty answer"
+        if found is None:
+            found = _deepest(view, calls, lambda c: c.outcome == "exception")
+            how = "raised"
+        if found is None:
+            return None
+        first, cs = found
+        culprit = culprit_of(view, first, first.args)
+        ev = [view.end_evidence(c) for c in cs[:3]]
+        return Finding(
+            detector="lead", title=f"{first.mfa} {how} in {len(cs)} of its calls",
+            summary=(f"No fact in the recording explains the symptom. The strongest lead: {first.mfa} {how} in "
+                     f"{len(cs)} call(s), e.g. {fmt(first.value, 80)} for {fmt(first.args, 80)}; the functions that "
+                     "called it only passed that on."),
+            severity="low", confidence=0.2,
+            culprit=culprit,
+            evidence=ev, weak="a lead from the recording, not a fact that explains the symptom")
+    except Exception:   # a lead is a courtesy: none rather than a failed report
+        return None
+
+
+__all__ = ["observe", "lead", "failure", "empty", "MAX_OBSERVATIONS"]

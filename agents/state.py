@@ -51,6 +51,7 @@ class DiagnosisState(DiagnosisInput):
     chain: list[str] = field(default_factory=list)               # fact ids from the first cause to the winner's evidence
     gaps: list[str] = field(default_factory=list)
     observations: list[Evidence] = field(default_factory=list)  # leads from the recording (agents/observations.py)
+    lead: Finding | None = None                                  # the strongest lead, the suspect when nothing else is
     recorded_nodes: list[str] = field(default_factory=list)      # every node of the recording (when several)
     unrecorded: list[list[str]] = field(default_factory=list)    # [node, caller]: calls into nodes not recorded, unanswered
     report: Report | None = None

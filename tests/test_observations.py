@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from elixir_scope.agents.observations import MAX_OBSERVATIONS, empty, failure, observe
+from elixir_scope.agents.explain import build_report
+from elixir_scope.agents.observations import MAX_OBSERVATIONS, empty, failure, lead, observe
+from elixir_scope.agents.state import DiagnosisState
 from elixir_scope.agents.report import render_markdown
 from elixir_scope.instrument.etf import Atom
 from support.diagnose_once import diagnose_once
@@ -41,6 +43,17 @@ async def test_a_recording_s_leads_name_the_refusing_check_the_failing_read_and_
                                                       "suspect": None, "observations": obs}))
     assert "### What the recording shows (leads, not a verdict)" in shown
     assert f"[#{obs[0].event_id}]" in shown
+    # the strongest lead - the deepest function whose every call failed - is where to look first
+    # when nothing else names anything: a low-confidence suspect, the verdict still inconclusive
+    best = lead(views[0])
+    assert best is not None and (best.culprit.module, best.culprit.function) == ("Glaze.Probe", "read/1"), best
+    assert best.confidence < 0.5 and best.weak and len(best.evidence) == 3
+    bare = build_report(DiagnosisState(symptom="the kiln log looks off today", observations=obs, lead=best), [])
+    assert bare.verdict == "inconclusive" and bare.root_cause is None
+    assert bare.suspect is not None and bare.suspect.culprit.function == "read/1"
+    page = render_markdown(bare)
+    assert "### Where to look first (low confidence): Glaze.Probe.read/1 returned a failure in 6 of its calls" in page
+    assert "### What the recording shows" in page and "Not a verdict: a lead from the recording" in page
 
 
 def test_failures_and_empty_answers_are_told_by_their_shape():
