@@ -55,11 +55,18 @@ def _options(term: Any) -> dict | None:
         return term
     if isinstance(term, list) and term and all(isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], Atom)
                                                for x in term):
+        keys = [k for k, _ in term]
+        if set(keys) <= _RESULT_TAGS or (len(keys) > 1 and len(set(keys)) == 1):
+            return None   # tagged results ({:ok, v} from Task.async_stream, a reduce), not options
         out: dict = {}
         for k, v in term:
             out.setdefault(k, v)   # Keyword.get/2 takes the first
         return out
     return None
+
+
+# a list of pairs tagged only with these is a list of results, not a keyword list of options
+_RESULT_TAGS = {Atom("ok"), Atom("error"), Atom("exit"), Atom("EXIT")}
 
 
 def options_ignored(view: RecordingView, book: FactBook) -> None:
