@@ -181,6 +181,13 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
                 specs.append(PlannedSpec(
                     spec=f":ets.{fun}({', '.join([table] + ['_'] * (arity - 1))}) :: return",
                     why=f"ETS table {table}: writes and whether they fail (access rights, missing table)"))
+    if "memory" in classes:
+        # tables created and deleted: a long-lived process creating one per request and never
+        # deleting it leaks them (agents/evidence/tables.py); creation is rare in a healthy app
+        specs.append(PlannedSpec(spec=":ets.new(name, opts) when is_atom(name) :: return",
+                                 why="ETS tables created: by whom, and whether they are ever deleted"))
+        specs.append(PlannedSpec(spec=":ets.delete(tab) when is_reference(tab) :: return",
+                                 why="unnamed ETS tables deleted"))
     # exit(pid, :normal) aimed at another process: ignored unless the target traps exits (a
     # "cancel" or "stop" that does nothing); rare, so the narrow spec costs nothing
     specs.append(PlannedSpec(spec=":erlang.exit(_, :normal) :: return",
