@@ -115,19 +115,16 @@ def why_winner(state: DiagnosisState) -> str | None:
 
 
 def build_report(state: DiagnosisState, knowledge: list[KnowledgeRef]) -> Report:
-    from .hypotheses import MIN_VERDICT, fits_symptom
+    from .hypotheses import MIN_VERDICT
 
     findings = list(state.findings)
     root = _root(state)
     best = state.hypotheses[0].evidence_score if state.hypotheses else 0.0
     suspect = None
-    if root is not None and (best < MIN_VERDICT or not fits_symptom(state.hypotheses[0])):
+    if root is not None and best < MIN_VERDICT:
         # too weak for a verdict, still where a developer should look first: named, and labelled so
         suspect, root = root, None
         suspect.confidence = round(min(suspect.confidence, best), 2)
-        if best >= MIN_VERDICT and not suspect.weak:
-            suspect.weak = (f"the pattern it proves, “{state.hypotheses[0].title}”, does not match what the symptom "
-                            "describes: it may be a problem of its own, not the cause of this one")
     verdict = "root_cause_found" if root else ("problems_found" if findings else "inconclusive")
     if root is None and suspect is None and not state.hypotheses and state.lead is not None:
         # nothing explains the symptom: the recording's strongest lead is where to look first

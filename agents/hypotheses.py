@@ -112,15 +112,6 @@ BOOST, DAMP = 1.35, 0.55
 
 W_SYMPTOM, W_EVIDENCE, W_CONTRA = 0.4, 0.6, 0.3
 MIN_VERDICT = 0.6   # a winner's best fact must reach this relevance for "root cause found"
-MIN_FIT = 0.1       # ... and a knowledge pattern winning must match the symptom's words at least this much
-
-
-def fits_symptom(h: Hypothesis) -> bool:
-    """A winner that may be a verdict: a fact no pattern explains (its own first cause), or a
-    knowledge pattern whose symptom the user's words match at least a little. A pattern the
-    recording proves while the words describe something else (memory rising, a pattern of
-    messages swallowed with no effect) is a problem found, not the root cause of *this* symptom."""
-    return h.id.startswith("fact:") or h.symptom_score >= MIN_FIT
 WEAK = 0.8          # score factor for a hypothesis whose best fact is below that
 NOT_A_CAUSE = ("trigger_failed",)   # the reproduction's own failure (agents/evidence/trigger.py): reported, never ranked
 WEAK_FACT = 0.5     # the most a fact marked weak (Finding.weak) counts, unless the symptom lifts it

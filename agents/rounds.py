@@ -21,7 +21,7 @@ from .view import RecordingView
 
 def decided(state: DiagnosisState) -> tuple[bool, str]:
     """Whether the leading hypothesis is confirmed, and why (or why not)."""
-    from .hypotheses import MIN_FIT, MIN_VERDICT, fits_symptom
+    from .hypotheses import MIN_VERDICT
 
     hs = state.hypotheses
     if not hs:
@@ -30,9 +30,6 @@ def decided(state: DiagnosisState) -> tuple[bool, str]:
     if top.evidence_score < MIN_VERDICT:
         # the round's record names the leading hypothesis already: not again here
         return False, f"the leading hypothesis's evidence is too weak ({top.evidence_score:.2f} < {MIN_VERDICT})"
-    if not fits_symptom(top):
-        return False, (f"the leading hypothesis does not fit the symptom's words (match {top.symptom_score:.2f} "
-                       f"< {MIN_FIT}): what the recording proves may not be what the user sees")
     if len(hs) > 1:
         second = hs[1]
         same = (top.culprit and second.culprit and (top.culprit.module, top.culprit.function)
