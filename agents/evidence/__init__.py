@@ -61,7 +61,8 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   (given ``code``); :mod:`.compensation` — a refused multi-step request that keeps the steps
   that worked; :mod:`.dropped` — a process its owner started and kept in its state, replaced
   there by another without being ended (a leak blamed on the owner, not the spawn); :mod:`.tables`
-  — ETS tables a long-lived process creates again and again and never deletes;
+  — ETS tables a long-lived process creates again and again and never deletes; :mod:`.unread` — a
+  plain receive loop whose mailbox grows with messages its receive never takes;
   :mod:`.trigger` — the reproduction's own failures (a trigger whose check of an answer
   failed, or that failed only in a later round), reported and never a hypothesis;
 - calibration by the symptom's words: :mod:`.reported` — a failure the user reports is the end
@@ -87,7 +88,7 @@ from . import (addresses, bounces, bursts, byteorder, caught, collapsed, compens
                pitfalls, postponed, produced, provenance, ranking, rates, readiness, received, receives, replies,
                resources, rounding, shutdown, signals, stale, statem, sums, supervision, supervisor_config, timeouts, transforms, trigger, values,
                variants, waits, zones)
-from . import config_start, gaveup, lost, refused, tables
+from . import config_start, gaveup, lost, refused, tables, unread
 from .book import FactBook
 from .pitfalls import CodeEvidence
 
@@ -185,7 +186,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         values.sum_mismatch, timeouts.cancelled_timeouts,
         data.invalid_utf8, data.lossy_parse, data.term_order_picks, data.errors_cached, bursts.stampedes,
         bursts.retries_after_normal_exit, addresses.sends_to_supervisors,
-        resources.ets_growth, resources.memory_growth, lambda v, b: tables.tables_leaked(v, b, symptom),
+        resources.ets_growth, resources.memory_growth, lambda v, b: tables.tables_leaked(v, b, symptom), unread.unread_messages,
         stale.stale_reads, zones.utc_dates, paging.page_skips,
         shutdown.terminate_skipped, shutdown.terminate_cut, produced.reasons_produced, supervisor_config.taken_down_with, variants.unhandled_variants,
         counters.counters_not_reset, demand.demand_lost,
