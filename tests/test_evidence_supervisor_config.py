@@ -96,6 +96,8 @@ async def test_a_temporary_restart_declared_in_the_childs_use_blames_the_childs_
 
 @pytest.mark.parametrize("symptom, fires", [
     ("after one garbled reading this morning every record call fails with noproc, ever since", True),
+    ("one reading was garbled at nine; no reading has been recorded since, and only restarting the whole "
+     "system brings the meter back", True),
     ("one garbled reading this morning made the reader crash", False),
 ])
 async def test_a_temporary_service_the_symptom_says_is_gone_for_good(symptom, fires, tmp_path: Path, kb_index_dir):

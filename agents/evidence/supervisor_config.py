@@ -173,7 +173,8 @@ def _restart_declared(view: RecordingView, child, restart: str, child_specs: dic
 #: a symptom that says the service stayed gone after it failed: what later callers got
 LASTING = re.compile(r"\bno ?proc\b|\bno (?:such )?process\b|\bnot alive\b|\bprocess (?:is |was )?(?:not|no longer) "
                      r"(?:running|alive|there)\b|\bever since\b|\bsince then\b|\ball day\b|\bevery (?:time|call|request)"
-                     r"\b|\bnever (?:came|comes|come) back\b|\bstays? (?:down|dead|gone)\b|\bno longer (?:answers|responds|works)\b",
+                     r"\b|\bnever (?:came|comes|come) back\b|\bstays? (?:down|dead|gone)\b|\bno longer (?:answers|responds|works)\b"
+                     r"|\bonly (?:a |the |by )?restart\w*\b|\b(?:no|nothing|none)\b[^.;!?]{0,60}\bsince\b",
                      re.I)
 
 
