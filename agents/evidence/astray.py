@@ -1,0 +1,203 @@
+"""A result sent with plain ``send/2`` that never reached the wait it was meant for.
+
+A process starts or asks a worker (spawns it, gives it its pid) and waits for the answer in a
+``receive … after`` (or a helper that does). The worker runs fine and sends its result — to the
+wrong place: to itself (``self()`` evaluated *inside* the spawned function or ``Task``), to a
+pid captured from somewhere else (the parent's parent, a stale pid kept in a state, a registered
+name that is another process), or to the waiter but in a shape its receive does not match (a
+tag, a wrapping tuple, a fresh ``make_ref()`` instead of the ref the waiter holds). The waiter
+sits out its timeout and goes on with its fallback: "every read times out".
+
+The planner records ``send/2`` calls of tuples (``:erlang.send/2``, what Elixir's ``send/2``
+is; casts excluded) when the symptom speaks of timeouts or missing answers
+(:data:`~elixir_scope.agents.planner.SEND_SPECS`), so each send's sender, destination and
+message are in the recording even for processes no message trace covers.
+
+| kind | what | culprit |
+| --- | --- | --- |
+| ``result_astray`` | a process the waiter spawned, or was given the waiter's pid, sent a message while the waiter was inside an application function; that function then went on waiting — no application work in the waiter — until it returned, long after the send, with a value that holds nothing of the message: the message went to the sender itself, to another process, or reached the waiter and did not match its receive | the application function that made the send (the closure's enclosing function), with the message and where it went |
+
+A wait answered in time ends right after the send (the fixed twin); a worker that never sends
+is slow or stuck (:mod:`.waits`, :mod:`.gaveup`), not this. Bounded: the first
+:data:`MAX_SENDS` sends, :data:`MAX_FACTS` facts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from elixir_scope.instrument.etf import Atom
+
+from ..findings import Finding
+from ..view import Call, RecordingView, fmt, is_app_module
+from .book import FactBook
+from .common import culprit_of, is_generated
+
+__all__ = ["results_astray", "TOKENS"]
+
+MAX_SENDS = 5_000
+MAX_FACTS = 3
+#: the wait went on this long after the answer was sent (a wait the answer matched ends within
+#: microseconds of it)
+LATE_MS = 30.0
+TOKENS = ["message:result_astray", "call:reply_misdirected"]
+
+
+def _pid_text(x: Any) -> str:
+    return fmt(x, 80).removeprefix("#PID")
+
+
+def _is_send(c: Call) -> bool:
+    return c.module in ("erlang", ":erlang") and c.function == "send" and c.arity == 2 and len(c.args) == 2
+
+
+def _sending_frame(view: RecordingView, s: Call) -> Call | None:
+    """The application function that made the send: its direct caller, past library frames."""
+    p = s.parent
+    while p is not None and not is_app_module(p.module):
+        p = p.parent
+    return p or view.open_call_at(s.pid, s.ts)
+
+
+def _waiting_frame(view: RecordingView, pid: int, ts: int) -> Call | None:
+    """The innermost named application function running in ``pid`` at ``ts`` whose return the
+    recording holds (past closures, and past loops traced without their returns)."""
+    c = view.open_call_at(pid, ts)
+    while c is not None and (is_generated(c.function) or not is_app_module(c.module) or c.outcome is None):
+        c = c.parent
+    return c
+
+
+def _dest(view: RecordingView, to: Any, by_pid: dict[str, int], by_name: dict[str, int]) -> int | None:
+    if isinstance(to, Atom):
+        return by_name.get(to.name.removeprefix("Elixir."))
+    return by_pid.get(_pid_text(to))
+
+
+def _payload_texts(msg: Any) -> list[str]:
+    """What of the message a waiter that took it would hand on: its elements past the tag."""
+    parts = list(msg[1:]) if isinstance(msg, tuple) and msg and isinstance(msg[0], Atom) else [msg]
+    out = []
+    for p in parts:
+        t = fmt(p, 200)
+        if len(t) >= 2 and not isinstance(p, Atom):
+            out.append(t)
+    return out
+
+
+def results_astray(view: RecordingView, book: FactBook) -> None:
+    sends = [c for c in view.calls if _is_send(c)][:MAX_SENDS]
+    if not sends:
+        return
+    by_pid = {p.pid.removeprefix("#PID"): idx for idx, p in view.procs.items() if p.pid}
+    by_name = {p.name.removeprefix("Elixir."): idx for idx, p in view.procs.items() if p.name}
+    parent_of = {s.child: s.parent for s in view.spawns}
+    unit_ms = view.time_unit / 1000.0
+    late = LATE_MS * unit_ms
+    # sender pid → its sends, to know whether a later one answered
+    by_sender: dict[int, list[Call]] = defaultdict(list)
+    for s in sends:
+        by_sender[s.pid].append(s)
+    # module → processes running one of its functions outside the module's own processes (a
+    # client asking it), bounded
+    clients: dict[str, set[int]] = defaultdict(set)
+    for pid, calls in list(view.calls_by_pid.items())[:MAX_SENDS]:
+        for k in calls:
+            if k.parent is None or not is_app_module(k.module) or is_generated(k.function) or k.function.startswith(("handle_", "init")):
+                continue
+            clients[k.module].add(pid)
+    groups: dict[tuple, list[tuple[Call, Call, Call, int, str]]] = defaultdict(list)
+    for s in sends:
+        frame = _sending_frame(view, s)
+        if frame is None or not is_app_module(frame.module):
+            continue
+        to, msg = s.args
+        dest = _dest(view, to, by_pid, by_name)
+        # the waiters this sender answers to: the process that spawned it, those whose pid it was given
+        given = fmt(frame.args, 2_000) + " " + fmt(_outermost(frame).args, 2_000)
+        waiters = {parent_of[s.pid]} if s.pid in parent_of else set()
+        waiters |= {idx for txt, idx in by_pid.items() if idx != s.pid and txt in given}
+        # or asked it through its module's client function (still running in the waiter)
+        waiters |= {pid for pid in clients.get(frame.module, ()) if pid != s.pid}
+        for w in waiters:
+            wait = _waiting_frame(view, w, s.ts)
+            if wait is None or wait.outcome != "return" or wait.end_ts is None or wait.end_ts - s.ts < late:
+                continue
+            # it only waited: no application work in the waiter between the send and its return
+            if any(s.ts < k.ts < wait.end_ts and is_app_module(k.module) for k in view.calls_by_pid.get(w, [])):
+                continue
+            # not all of the message is in what the wait returned: it never got it (a key the
+            # waiter knew anyway may be)
+            shown = fmt(wait.value, 2_000)
+            parts = _payload_texts(msg)
+            if parts and all(t in shown for t in parts):
+                continue
+            # a later send of the same sender to the waiter may be the real answer
+            if any(o.ts > s.ts and _dest(view, o.args[0], by_pid, by_name) == w for o in by_sender[s.pid]):
+                continue
+            if dest == w:
+                where = "the waiter, whose receive did not match it"
+            elif dest == s.pid:
+                where = "its own sender"
+            elif dest is not None:
+                where = f"another process ({view.label(dest)})"
+            else:
+                where = f"{fmt(to, 60)}, no process of the recording"
+            groups[(frame.module, frame.function, frame.arity, where)].append((s, frame, wait, w, where))
+    made = 0
+    for key in sorted(groups, key=lambda k: -len(groups[k])):
+        if made >= MAX_FACTS:
+            return
+        hits = groups[key]
+        s, frame, wait, w, where = hits[0]
+        to, msg = s.args
+        waited = (wait.end_ts - wait.ts) / unit_ms
+        after = (wait.end_ts - s.ts) / unit_ms
+        why = ("inside a spawned function `self()` is that new process, not the one that started it"
+               if where == "its own sender" else
+               "its receive waits for another shape (a different tag or tuple, a ref it holds rather than a new one)"
+               if where.startswith("the waiter") else
+               "the pid or name it was sent to is not the waiting process (captured from the wrong place, a stale "
+               "pid kept in a state, a name that belongs to another process)")
+        culprit = culprit_of(view, frame, f"{fmt(msg, 80)} sent to {where}")
+        made += 1
+        fact = book.add(Finding(
+            detector="result_astray",
+            title=(f"{culprit.module}.{culprit.function}"
+                   + (" (in the function it spawned)" if is_generated(frame.function) else "")
+                   + f" sends its result {fmt(msg, 60)} to {where}; {wait.mfa} waits for it in vain"),
+            summary=(f"{view.label(w)} waited in {wait.mfa} while {view.label(s.pid)} — which it "
+                     f"{'started' if parent_of.get(s.pid) == w else 'gave its pid to'} — sent {fmt(msg, 100)} to "
+                     f"{fmt(to, 60)}: {where}. {wait.mfa} went on waiting and returned {fmt(wait.value, 60)} "
+                     f"{after:.0f} ms after the send ({waited:.0f} ms in all), with nothing of that message: "
+                     f"the answer never reached the wait ({why}). {len(hits)} such send(s)."),
+            severity="high", confidence=min(0.8, 0.7 + 0.04 * (len(hits) - 1)),
+            culprit=culprit,
+            evidence=[view.call_evidence(s, f"{frame.mfa} sends {fmt(msg, 100)} to {fmt(to, 60)} ({where})"),
+                      view.end_evidence(wait, f"{wait.mfa} in {view.label(w)} kept waiting and returned "
+                                              f"{fmt(wait.value, 80)} {after:.0f} ms later"),
+                      *[view.call_evidence(x, f"{fr.mfa} sends {fmt(x.args[1], 80)} to {where}")
+                        for x, fr, _, _, _ in hits[1:4]]],
+            signatures=TOKENS,
+            fix_hint=("Capture the waiter's pid before starting the worker (`parent = self()` outside the "
+                      "`fn`) and send to it; send exactly the shape the receive matches, with the ref the "
+                      "waiter made (`ref = make_ref()` passed in, not a new one).")),
+            pid=s.pid, ts=s.ts, waiter=w)
+        _link_effects(view, book, fact, hits)
+
+
+def _link_effects(view: RecordingView, book: FactBook, fact: Finding, hits: list) -> None:
+    """A send of these that reached a process no longer alive (``dead_send``) is this mistake
+    seen from the destination: its effect."""
+    sent = {(x.pid, _pid_text(x.args[0])) for x, _, _, _, _ in hits}
+    for f in book.of_kind("dead_send"):
+        meta = book.meta.get(f.id, {})
+        if any(pid == meta.get("pid") and to in f.title for pid, to in sent):
+            book.link(f, fact, "the result meant for a waiting process was sent to this dead one")
+
+
+def _outermost(c: Call) -> Call:
+    while c.parent is not None:
+        c = c.parent
+    return c
