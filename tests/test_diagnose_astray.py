@@ -20,7 +20,9 @@ APPS = DevApps("astray_apps")
 
 #: where each app's result went, as the fact says it
 WHERE = {"sensor_poll": "its own sender", "thumb_batch": "its own sender", "ledger_audit": "the waiter",
-         "dns_lookup": "the waiter", "fx_desk": "", "mail_worker": "another process"}
+         "dns_lookup": "the waiter", "fx_desk": "no process of the recording", "mail_worker": "another process"}
+
+EFFECT = {"fx_desk": "dead_send", "mail_worker": "no_effect_message"}
 
 
 def _astray(sc, report, store) -> None:
@@ -31,6 +33,10 @@ def _astray(sc, report, store) -> None:
     assert "kept waiting" in rc.evidence[1].summary, rc.evidence
     assert WHERE[sc["name"]] in rc.title, rc.title
     assert report.rounds[0].decided, render_markdown(report)
+    # what the destination made of it (a dead pid, a process that ignored it) is its effect
+    if sc["name"] in EFFECT:
+        effects = [f for f in report.findings if f.detector == EFFECT[sc["name"]]]
+        assert effects and all(f.caused_by == rc.id for f in effects), render_markdown(report)
 
 
 @pytest.mark.parametrize("name", APPS.names)

@@ -17,13 +17,17 @@ message are in the recording even for processes no message trace covers.
 | --- | --- | --- |
 | ``result_astray`` | a process the waiter spawned, or was given the waiter's pid, sent a message while the waiter was inside an application function; that function then went on waiting — no application work in the waiter — until it returned, long after the send, with a value that holds nothing of the message: the message went to the sender itself, to another process, or reached the waiter and did not match its receive | the application function that made the send (the closure's enclosing function), with the message and where it went |
 
-A wait answered in time ends right after the send (the fixed twin); a worker that never sends
+A wait answered in time ends right after the send (the fixed twin); a wait some send reached
+just before it ended was ended by it (a gather waiting on a slower worker); a sender that sent to
+itself and went on working scheduled its own message. None of these is the fact. A worker that never sends
 is slow or stuck (:mod:`.waits`, :mod:`.gaveup`), not this. Bounded: the first
 :data:`MAX_SENDS` sends, :data:`MAX_FACTS` facts.
 """
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
 from collections import defaultdict
 from typing import Any
 
@@ -42,6 +46,7 @@ MAX_FACTS = 3
 #: microseconds of it)
 LATE_MS = 30.0
 TOKENS = ["message:result_astray", "call:reply_misdirected"]
+_PID = re.compile(r"<\d+\.\d+\.\d+>")
 
 
 def _pid_text(x: Any) -> str:
@@ -95,10 +100,17 @@ def results_astray(view: RecordingView, book: FactBook) -> None:
     parent_of = {s.child: s.parent for s in view.spawns}
     unit_ms = view.time_unit / 1000.0
     late = LATE_MS * unit_ms
-    # sender pid → its sends, to know whether a later one answered
+    # sender pid → its sends, to know whether a later one answered; process → when sends reached it
     by_sender: dict[int, list[Call]] = defaultdict(list)
+    arrivals: dict[int, list[int]] = defaultdict(list)
+    dest_of: dict[int, int | None] = {}
     for s in sends:
         by_sender[s.pid].append(s)
+        dest_of[s.call_id] = _dest(view, s.args[0], by_pid, by_name)
+        if dest_of[s.call_id] is not None:
+            arrivals[dest_of[s.call_id]].append(s.ts)
+    for ts in arrivals.values():
+        ts.sort()
     # module → processes running one of its functions outside the module's own processes (a
     # client asking it), bounded
     clients: dict[str, set[int]] = defaultdict(set)
@@ -107,17 +119,17 @@ def results_astray(view: RecordingView, book: FactBook) -> None:
             if k.parent is None or not is_app_module(k.module) or is_generated(k.function) or k.function.startswith(("handle_", "init")):
                 continue
             clients[k.module].add(pid)
-    groups: dict[tuple, list[tuple[Call, Call, Call, int, str]]] = defaultdict(list)
+    groups: dict[tuple, list[tuple[Call, Call, Call, int, str, int | None]]] = defaultdict(list)
     for s in sends:
         frame = _sending_frame(view, s)
         if frame is None or not is_app_module(frame.module):
             continue
         to, msg = s.args
-        dest = _dest(view, to, by_pid, by_name)
+        dest = dest_of[s.call_id]
         # the waiters this sender answers to: the process that spawned it, those whose pid it was given
         given = fmt(frame.args, 2_000) + " " + fmt(_outermost(frame).args, 2_000)
         waiters = {parent_of[s.pid]} if s.pid in parent_of else set()
-        waiters |= {idx for txt, idx in by_pid.items() if idx != s.pid and txt in given}
+        waiters |= {by_pid[t] for t in _PID.findall(given) if t in by_pid and by_pid[t] != s.pid}
         # or asked it through its module's client function (still running in the waiter)
         waiters |= {pid for pid in clients.get(frame.module, ()) if pid != s.pid}
         for w in waiters:
@@ -133,8 +145,19 @@ def results_astray(view: RecordingView, book: FactBook) -> None:
             parts = _payload_texts(msg)
             if parts and all(t in shown for t in parts):
                 continue
-            # a later send of the same sender to the waiter may be the real answer
-            if any(o.ts > s.ts and _dest(view, o.args[0], by_pid, by_name) == w for o in by_sender[s.pid]):
+            # a later send of the same sender to the waiter may be the real answer; a send of
+            # anyone to the waiter just before the wait ended is what ended it (a gather that
+            # waited on a slower worker, not a wait that gave up)
+            if any(o.ts > s.ts and dest_of[o.call_id] == w for o in by_sender[s.pid]):
+                continue
+            came = arrivals.get(w, [])
+            i = bisect_right(came, wait.end_ts)
+            if i > 0 and came[i - 1] > wait.end_ts - late:
+                continue
+            # sent to itself: it was done — no application work of its own after the send
+            # takes it (a worker that schedules itself a message goes on working)
+            if dest == s.pid and any(k.ts > s.ts and is_app_module(k.module) and k.parent is None
+                                     for k in view.calls_by_pid.get(s.pid, [])):
                 continue
             if dest == w:
                 where = "the waiter, whose receive did not match it"
@@ -144,13 +167,13 @@ def results_astray(view: RecordingView, book: FactBook) -> None:
                 where = f"another process ({view.label(dest)})"
             else:
                 where = f"{fmt(to, 60)}, no process of the recording"
-            groups[(frame.module, frame.function, frame.arity, where)].append((s, frame, wait, w, where))
+            groups[(frame.module, frame.function, frame.arity, where)].append((s, frame, wait, w, where, dest))
     made = 0
     for key in sorted(groups, key=lambda k: -len(groups[k])):
         if made >= MAX_FACTS:
             return
         hits = groups[key]
-        s, frame, wait, w, where = hits[0]
+        s, frame, wait, w, where, _ = hits[0]
         to, msg = s.args
         waited = (wait.end_ts - wait.ts) / unit_ms
         after = (wait.end_ts - s.ts) / unit_ms
@@ -178,7 +201,7 @@ def results_astray(view: RecordingView, book: FactBook) -> None:
                       view.end_evidence(wait, f"{wait.mfa} in {view.label(w)} kept waiting and returned "
                                               f"{fmt(wait.value, 80)} {after:.0f} ms later"),
                       *[view.call_evidence(x, f"{fr.mfa} sends {fmt(x.args[1], 80)} to {where}")
-                        for x, fr, _, _, _ in hits[1:4]]],
+                        for x, fr, _, _, _, _ in hits[1:4]]],
             signatures=TOKENS,
             fix_hint=("Capture the waiter's pid before starting the worker (`parent = self()` outside the "
                       "`fn`) and send to it; send exactly the shape the receive matches, with the ref the "
@@ -190,11 +213,18 @@ def results_astray(view: RecordingView, book: FactBook) -> None:
 def _link_effects(view: RecordingView, book: FactBook, fact: Finding, hits: list) -> None:
     """A send of these that reached a process no longer alive (``dead_send``) is this mistake
     seen from the destination: its effect."""
-    sent = {(x.pid, _pid_text(x.args[0])) for x, _, _, _, _ in hits}
+    sent = {(x.pid, _pid_text(x.args[0])) for x, _, _, _, _, _ in hits}
     for f in book.of_kind("dead_send"):
         meta = book.meta.get(f.id, {})
         if any(pid == meta.get("pid") and to in f.title for pid, to in sent):
             book.link(f, fact, "the result meant for a waiting process was sent to this dead one")
+    # another process that got the result and ignored it (no_effect_message) shows the same
+    # mistake from the receiving side
+    others = {view.label(d) for x, _, _, w, _, d in hits if d is not None and d not in (x.pid, w)}
+    mine = (fact.culprit.module, fact.culprit.function) if fact.culprit is not None else None
+    for f in book.of_kind("no_effect_message"):
+        if f.culprit is not None and (f.culprit.process in others or (f.culprit.module, f.culprit.function) == mine):
+            book.link(f, fact, "the result meant for a waiting process was sent here, where nothing uses it")
 
 
 def _outermost(c: Call) -> Call:
