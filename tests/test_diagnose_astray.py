@@ -65,3 +65,21 @@ def test_sends_are_traced_only_for_waits_that_time_out_or_answers_that_never_com
     assert not errors
     send = next(s for s in cp.specs if (s.module, s.function, s.arity) == ("erlang", "send", 2))
     assert send.returns and send.match_spec[0][1], send
+
+
+QUIET = DevApps("astray_quiet")
+
+
+@pytest.mark.parametrize("name", QUIET.names)
+async def test_results_that_do_arrive_give_no_fact(name, tmp_path, kb_index_dir):
+    """No bug: a gather that waits on a slower worker (the quick answers came long before the
+    wait ended, and the slow one ended it), a worker that sends itself its next step and goes on
+    working while its starter waits for its :DOWN. Sends are traced (the symptom says "times
+    out") and no result_astray is made."""
+    sc, report, store, shown = await QUIET.diagnose(name, tmp_path, kb_index_dir, fixed=False)
+    try:
+        assert shown is True, name   # the app did what it does
+        assert not [f for f in report.findings if f.detector == "result_astray"], render_markdown(report)
+        assert any(":erlang.send" in s.spec for s in report.plan.specs), report.plan   # the sends were recorded
+    finally:
+        store.close()

@@ -156,8 +156,7 @@ def results_astray(view: RecordingView, book: FactBook) -> None:
                 continue
             # sent to itself: it was done — no application work of its own after the send
             # takes it (a worker that schedules itself a message goes on working)
-            if dest == s.pid and any(k.ts > s.ts and is_app_module(k.module) and k.parent is None
-                                     for k in view.calls_by_pid.get(s.pid, [])):
+            if dest == s.pid and any(k.ts > s.ts and is_app_module(k.module) for k in view.calls_by_pid.get(s.pid, [])):
                 continue
             if dest == w:
                 where = "the waiter, whose receive did not match it"
