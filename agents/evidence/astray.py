@@ -111,14 +111,6 @@ def results_astray(view: RecordingView, book: FactBook) -> None:
             arrivals[dest_of[s.call_id]].append(s.ts)
     for ts in arrivals.values():
         ts.sort()
-    # module → processes running one of its functions outside the module's own processes (a
-    # client asking it), bounded
-    clients: dict[str, set[int]] = defaultdict(set)
-    for pid, calls in list(view.calls_by_pid.items())[:MAX_SENDS]:
-        for k in calls:
-            if k.parent is None or not is_app_module(k.module) or is_generated(k.function) or k.function.startswith(("handle_", "init")):
-                continue
-            clients[k.module].add(pid)
     groups: dict[tuple, list[tuple[Call, Call, Call, int, str, int | None]]] = defaultdict(list)
     for s in sends:
         frame = _sending_frame(view, s)
@@ -130,8 +122,6 @@ def results_astray(view: RecordingView, book: FactBook) -> None:
         given = fmt(frame.args, 2_000) + " " + fmt(_outermost(frame).args, 2_000)
         waiters = {parent_of[s.pid]} if s.pid in parent_of else set()
         waiters |= {by_pid[t] for t in _PID.findall(given) if t in by_pid and by_pid[t] != s.pid}
-        # or asked it through its module's client function (still running in the waiter)
-        waiters |= {pid for pid in clients.get(frame.module, ()) if pid != s.pid}
         for w in waiters:
             wait = _waiting_frame(view, w, s.ts)
             if wait is None or wait.outcome != "return" or wait.end_ts is None or wait.end_ts - s.ts < late:
