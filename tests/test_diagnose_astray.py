@@ -20,7 +20,7 @@ APPS = DevApps("astray_apps")
 
 #: where each app's result went, as the fact says it
 WHERE = {"sensor_poll": "its own sender", "thumb_batch": "its own sender", "ledger_audit": "the waiter",
-         "dns_lookup": "the waiter", "fx_desk": "no process of the recording", "mail_worker": "another process"}
+         "dns_lookup": "the waiter", "fx_desk": "no live process of the recording holds", "mail_worker": "another process"}
 
 EFFECT = {"fx_desk": "dead_send", "mail_worker": "no_effect_message"}
 

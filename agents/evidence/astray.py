@@ -15,7 +15,7 @@ message are in the recording even for processes no message trace covers.
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``result_astray`` | a process the waiter spawned, or was given the waiter's pid, sent a message while the waiter was inside an application function; that function then went on waiting — no application work in the waiter — until it returned, long after the send, with a value that holds nothing of the message: the message went to the sender itself, to another process, or reached the waiter and did not match its receive | the application function that made the send (the closure's enclosing function), with the message and where it went |
+| ``result_astray`` | a process the waiter spawned, or was given the waiter's pid, sent a message while the waiter was inside an application function; that function then went on waiting — no application work in the waiter — until it returned, long after the send (no send reached it just before), with a value that does not hold the whole message: the message went to the sender itself, to another process, or reached the waiter and did not match its receive | the application function that made the send (the closure's enclosing function), with the message and where it went |
 
 A wait answered in time ends right after the send (the fixed twin); a wait some send reached
 just before it ended was ended by it (a gather waiting on a slower worker); a sender that sent to
@@ -155,7 +155,7 @@ def results_astray(view: RecordingView, book: FactBook) -> None:
             elif dest is not None:
                 where = f"another process ({view.label(dest)})"
             else:
-                where = f"{fmt(to, 60)}, no process of the recording"
+                where = f"{fmt(to, 60)}, a pid or name no live process of the recording holds"
             groups[(frame.module, frame.function, frame.arity, where)].append((s, frame, wait, w, where, dest))
     made = 0
     for key in sorted(groups, key=lambda k: -len(groups[k])):
