@@ -202,6 +202,7 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
         specs.append(PlannedSpec(spec=spec, why="shutdown exit signals sent to other processes (what is linked to "
                                                 "the target goes down with it)"))
     specs.extend(wait_specs())
+    specs.extend(send_specs(symptom, classes))
     # node-wide locks of :global taken and given back: who holds which resource, who waits for it
     # (rare calls: the specs cost nothing)
     for spec in (":global.set_lock/1", ":global.set_lock/2", ":global.set_lock/3", ":global.del_lock/1", ":global.del_lock/2"):
@@ -265,6 +266,27 @@ def wait_specs() -> list[PlannedSpec]:
     return [PlannedSpec(spec=f"{spec} :: return",
                         why="waits with a timeout and whether they gave up (nil) before the work answered")
             for spec in WAIT_SPECS]
+
+
+#: ``send/2`` of a tuple (what Elixir's ``send/2`` calls; casts excluded), with who sent what
+#: where: a result sent to the wrong process shows its destination even where no message trace
+#: covers the sender (evidence/astray.py). Only for symptoms of waits that time out or answers
+#: that never come; bounded by the capture's limits like every spec.
+SEND_SPECS = (':erlang.send(_, msg) when is_tuple(msg) and elem(msg, 0) != :"$gen_cast"',)
+_NO_ANSWER = re.compile(r"\btim(?:e|es|ed|ing)[ -]?outs?\b|\bno (?:answer|reply|result|response|confirmation|ack)"
+                        r"|\bnever (?:answer|repl|arriv|come|get|confirm|acknowledg)"
+                        r"|\bwait(?:s|ed|ing)? (?:forever|in vain)", re.I)
+
+
+def send_specs(symptom: str, classes: list[str]) -> list[PlannedSpec]:
+    """The sends of messages traced when the symptom is a wait that gives up or an answer that
+    never comes (see :data:`SEND_SPECS`)."""
+    if "timeout" not in classes and not _NO_ANSWER.search(symptom):
+        return []
+    return [PlannedSpec(spec=f"{spec} :: return",
+                        why="waits that time out: each send/2 of a result, its sender and where it went "
+                            "(a result sent to the wrong process never reaches its wait)")
+            for spec in SEND_SPECS]
 
 
 MAX_CALLEE_PAIRS = 20_000   # static calls kept from the sources

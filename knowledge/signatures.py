@@ -73,6 +73,7 @@ VOCABULARY: dict[str, str] = {
     "registry:registered_wrong_process": "a name or Registry key resolves to the supervisor (registered from start_link, in the caller) instead of the child",
     "call:stampede": "many processes make the same call with the same arguments at once, each before the first returned (a cold cache)",
     "call:reply_dropped": "a handle_call deferred its reply (:noreply, the caller's from kept in the state) and a later callback dropped it without replying",
+    "message:result_astray": "a process the waiter started or gave its pid sent its result with send/2, and the waiter went on waiting until it gave up: the message went to the sender itself (self() inside the spawned fn), to another process, or in a shape or with a ref the waiter's receive does not match",
     "call:reply_misdirected": "a call's answer, or the caller's from it is sent with, went to another process: a reply to another request's from (one from answered twice), a result sent to a process that ignores it; the caller times out",
     "call:stale_reply": "a {ref, reply} message arrives after the caller's timeout fired",
     # -- callbacks (call/return timing of init/handle_* with return_trace)
