@@ -112,8 +112,8 @@ def spread(view: RecordingView, parent: Call, limit: int) -> Spread | None:
         redundant += paired_self or key in sets
         sets[key] += 1
     distinct = len(sets)
-    first = best[0]
-    builder = next((k for k in reversed(kids) if k.ts < first.ts and k not in best
+    first, ids = best[0], {k.call_id for k in best}
+    builder = next((k for k in reversed(kids) if k.ts < first.ts and k.call_id not in ids
                     and _size(k.value) == len(best)), None)
     return Spread(parent=parent, callee=first, calls=len(best), total=spent, own=own, distinct=distinct,
                   self_pairs=self_pairs, repeats=len(best) - distinct, redundant=redundant,
