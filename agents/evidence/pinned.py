@@ -16,7 +16,8 @@ sees that from the recording, each over the calls recorded inside that call (sam
   caller and helper gave numbers, their ratio must agree with ``k`` (the caller's arithmetic is
   one and the same).
 - **pinned at a boundary** (``pinned``): the helper returned the same number ``b`` for
-  :data:`MIN_PINNED` or more calls given different arguments, ``b`` is the lowest or the highest
+  :data:`MIN_PINNED` or more calls given arguments with different numbers in them (amounts, dates,
+  counts — inputs a result could follow), ``b`` is the lowest or the highest
   it ever returned (a ``max(0, …)`` with its operands reversed returns 0 every time; a ``min(cap,
   …)`` with the wrong cap returns the cap), and its call for the case the symptom names is one of
   them: its result does not follow its inputs, so the caller's could not either.
@@ -121,11 +122,11 @@ def _pinned(h, calls: list):
         return None
     same, args = [], set()
     for s in peers:
-        if _num(s.call.value) == b and not s.args.cut:
-            key = fmt(s.call.args, 400)
-            if key not in args:
-                args.add(key)
-                same.append(s)
+        # inputs that differ in their numbers (amounts, dates, counts): ones a result could follow
+        key = frozenset(s.args.numbers)
+        if _num(s.call.value) == b and not s.args.cut and key and key not in args:
+            args.add(key)
+            same.append(s)
     return same if len(same) >= MIN_PINNED else None
 
 
