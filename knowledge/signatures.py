@@ -78,6 +78,7 @@ VOCABULARY: dict[str, str] = {
     "call:stale_reply": "a {ref, reply} message arrives after the caller's timeout fired",
     # -- callbacks (call/return timing of init/handle_* with return_trace)
     "callback:slow": "handle_* call→return latency far above the others, callers queue behind it",
+    "callback:slow:repeated_work": "a slow call's time went in one callee called once per element of a collection a helper built with repeats or self-pairs (or in that callee's own time)",
     "callback:slow_init": "init/1 takes long; the parent supervisor (and its start order) waits",
     "callback:blocking_io": "a callback calls file, HTTP, DB or :timer.sleep while holding callers",
     "callback:timeout_cancelled": "a GenServer callback returns without the timeout the others arm, so a message cancels the idle timeout and it never fires",
@@ -124,6 +125,7 @@ VOCABULARY: dict[str, str] = {
     "data:sum_mismatch": "a function splits an integer argument into near-equal parts that do not add up to it (a remainder lost)",
     "data:order_inverted": "the symptom says a ranking runs the wrong way; an application function returned records ordered that way by a numeric field it was not given in that order",
     "data:value_origin": "a value the symptom states first occurs in the return of an application function whose arguments (and the state it was given) do not hold it",
+    "data:value_pinned": "a helper inside the call that made a wrong value returned a whole number where the stated expectation needs a fraction, or the same boundary value (0, a cap) for several different inputs",
     "data:bad_value_received": "a callback crashed on a value of the message it handled, which the sender got from an application function it called before sending",
     "exit:killed_mid_work": "a process was killed (exit(pid, :kill) from another process) while inside its own traced functions, its work cut between steps",
     "lock:order_inversion": "two processes each hold a grant of a server (a lock, a lease) that the other waits for: each took them in the opposite order",

@@ -103,6 +103,11 @@ def test_cents_are_significant_from_ten():
     ("its monthly bill is 17100 cents instead of 285", "285", "expected"),
     ("the checkout asks 19200 cents for the cart", "19200", "seen"),
     ("the order totals EUR 41.50 although nothing was discounted", "41.50", "seen"),
+    # a currency sign between the words and the amount
+    ("the invoice came to $90.00 instead of $105.00", "105.00", "expected"),
+    ("the car was charged only $5.00, the base price", "5.00", "seen"),
+    ("her balance is now £60.00, it should be £94.00", "60.00", "seen"),
+    ("her balance is now £60.00, it should be £94.00", "94.00", "expected"),
 ])
 def test_totals_corrections_and_concessions_get_their_role(symptom, text, role):
     got = {v.text: v.role for v in stated_values(symptom)}

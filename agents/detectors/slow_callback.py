@@ -25,6 +25,7 @@ from __future__ import annotations
 from ..evidence.reasons import gen_call
 from ..findings import Culprit, Finding, MessageArrow
 from ..view import Call, RecordingView, fmt, is_app_module, is_atom, mod_name
+from . import slow_parts
 from .call_cycle import outstanding_calls
 
 CALLBACKS = ("handle_call", "handle_cast", "handle_info", "handle_continue", "init")
@@ -245,6 +246,7 @@ def _finding(view, slow: Call, caller, ts, ev_id, ev_kind, request, timeout, tgt
         evidence.append(view.end_evidence(slow, f"{slow.mfa} finished after {dur_text}"))
     path = hot_path(view, slow)
     hot = path[-1] if path else slow
+    named, kind, spread_text = one_level_down(view, slow, path)
     inside = ""
     if path:
         hdur = hot.duration(view.time_unit)
@@ -258,10 +260,16 @@ def _finding(view, slow: Call, caller, ts, ev_id, ev_kind, request, timeout, tgt
                     f" in {view.label(c.pid)}" if c.pid != slow.pid else "")))
         if hot.end_id is not None:
             evidence.append(view.end_evidence(hot, f"{hot.mfa} returned after {hdur_text}"))
+    if spread_text:
+        inside += f" {spread_text}."
+        if named is not hot:
+            evidence.append(view.end_evidence(named, f"{named.mfa} returned {fmt(named.value, 60)}")
+                            if named.end_id is not None else view.call_evidence(named, f"{named.mfa} ran inside {hot.mfa}"))
     what = "callback" if slow.function in CALLBACKS else "call"
     return Finding(
         detector="slow_callback",
-        title=(f"Slow {hot.mfa} in {what} {slow.mfa} makes callers time out" if path
+        title=(f"{named.mfa} made {what} {slow.mfa} slow through {hot.mfa}'s loop: callers time out"
+               if kind == "builder" else f"Slow {named.mfa} in {what} {slow.mfa} makes callers time out" if path or named is not hot
                else f"Slow {what} {slow.mfa} makes callers time out"),
         summary=(
             f"{view.label(tgt)} spent {dur_text} in {slow.mfa}" + (f" handling {fmt(req)}" if req is not None else "")
@@ -270,9 +278,9 @@ def _finding(view, slow: Call, caller, ts, ev_id, ev_kind, request, timeout, tgt
         ),
         severity="high",
         confidence=0.8,
-        culprit=Culprit(module=mod_name(hot.module), function=f"{hot.function}/{hot.arity}",
+        culprit=Culprit(module=mod_name(named.module), function=f"{named.function}/{named.arity}",
                         detail=fmt(req) if req is not None else None,
-                        process=view.label(hot.pid)),
+                        process=view.label(named.pid)),
         evidence=evidence,
         causal_chain=evidence[:2],
         messages=[
@@ -282,11 +290,33 @@ def _finding(view, slow: Call, caller, ts, ev_id, ev_kind, request, timeout, tgt
             MessageArrow(sender=view.label(caller), receiver=view.label(caller), message="timeout",
                          at_ms=view.at_ms(ts), kind="exit"),
         ],
-        signatures=[SIGNATURES[0], SIGNATURES[2] if api == "Task.await" else SIGNATURES[1]],
+        signatures=[SIGNATURES[0], SIGNATURES[2] if api == "Task.await" else SIGNATURES[1]]
+        + (["callback:slow:repeated_work"] if kind else []),
         fix_hint=(
-            (f"Make {hot.mfa} fast (it is where {slow.mfa}'s time went), or " if path else f"Keep {slow.function} fast: ")
+            (f"Make {named.mfa} return only the elements the loop needs (each unordered set once, no item with "
+             f"itself, no duplicates), or " if kind == "builder"
+             else f"Make {named.mfa} fast (it is where {slow.mfa}'s time went), or " if path or named is not hot
+             else f"Keep {slow.function} fast: ")
             + f"move the slow work for {fmt(req, 60)} out of the server "
             "(a Task under a Task.Supervisor replying later with GenServer.reply/2), or cache/precompute it; "
             "raising the call timeout only hides the stall."
         ),
     )
+
+
+def one_level_down(view: RecordingView, slow: Call, path: list[Call]) -> tuple[Call, str, str]:
+    """The function to name when the hot path ends at a loop (:mod:`.slow_parts`): the helper
+    that built a redundant collection the loop went over (``"builder"``), or — the loop being the
+    callback itself — the callee whose own time made most of it (``"callee"``); else the hot
+    path's end (``""``). With the numbers that say so (empty when there is no loop)."""
+    hot = path[-1] if path else slow
+    limit = hot.end_ts if hot.end_ts is not None else _horizon(view, hot.pid, _recording_end(view))
+    sp = slow_parts.spread(view, hot, limit)
+    if sp is None:
+        return hot, "", ""
+    text = slow_parts.describe(view, sp)
+    if sp.wasteful and sp.builder is not None:
+        return sp.builder, "builder", text
+    if not sp.wasteful and not path and sp.own >= slow_parts.SPREAD_SHARE * _span(hot, limit):
+        return sp.callee, "callee", text + f", {sp.own * 1000.0 / view.time_unit:.0f} ms of it in {sp.callee.mfa} itself"
+    return hot, "", text

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
+from .pinned import pinned_fact, pinned_part
 from .helpers import case_elsewhere, link_inside, names_case, unrecorded_helpers, wrong_part, wrong_part_fact
 from .inputs import origins_from_inputs
 from .parts import summed_from
@@ -193,6 +194,16 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
                 # a helper inside it returned the part that accounts for the whole error
                 fact = wrong_part_fact(view, book, v, part)
                 made.append((fact, v, part[0]))
+                n += 1
+                if n >= MAX_FACTS:
+                    break
+                continue
+            pin = next((p for p in (pinned_part(book, h, v, values, calls) for h in [first] + hits[:MAX_CASES])
+                        if p is not None), None)
+            if pin is not None:
+                # a helper inside it returned a whole number where a fraction was needed, or its boundary value
+                fact = pinned_fact(view, book, v, pin)
+                made.append((fact, v, pin["helper"]))
                 n += 1
                 if n >= MAX_FACTS:
                     break

@@ -34,11 +34,12 @@ _WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
 _SEEN = re.compile(r"(?:\b(?:only|just|shows?|showed|showing|shown|got|gets|finds?|found|had|has|now|back (?:on|to)|came out"
                    r"|comes? out|charg\w*|billed|return\w*|garbled|display\w*|ends? up|instead|actually"
                    r"|lists|listed|prints|printed|asks|asked)\b|(?<!\d):)"
-                   r"\s*(?:\w+\s+){0,2}$", re.I)
+                   r"\s*(?:\w+\s+){0,2}(?:[€$£¥]\s*)?$", re.I)
 _EXPECTED = re.compile(r"\b(?:expect\w*|should(?: (?:be|have|say|show))?|instead of|rather than|supposed to"
                        r"|publish\w*|released|added|uploaded|created|configured|set to|(?:upgrad|updat|chang)ed to"
                        r"|correct\w*|right|real|actual|intended|paid|bought|ordered"
-                       r"|spelled|written|entered|chose|chosen|selected|not|never|no)\b\s*(?:\w+\s+){0,2}$", re.I)
+                       r"|spelled|written|entered|chose|chosen|selected|not|never|no)\b\s*(?:\w+\s+){0,2}"
+                       r"(?:[€$£¥]\s*)?$", re.I)   # "instead of $105.00": the currency sign before the amount
 # a display verb, then the thing shown, then the value: "shows the mean heading as 180", "prints a
 # closing balance of EUR 1425.77" — the value after "as" / "of" / "at" / ":" is what came out
 _SEEN_AS = re.compile(r"\b(?:shows?|showed|showing|shown|display\w*|prints?|printed|reports?|reported|reads?|puts?)\b"
