@@ -153,17 +153,17 @@ def _single(f: Any, how: str, d: Callable[[Any], Any]) -> Key:
     return Key((f,), how.format(field_name(f)), lambda r: d(r[f]), d)
 
 
-def _pair(f: Any, g: Any, how: str, d: Callable[[Any], Any]) -> Key:
+def _pair(f: Any, g: Any, how: tuple[str, str], d: tuple[Callable[[Any], Any], Callable[[Any], Any]]) -> Key:
     def of(r: dict) -> Any:
-        a, b = d(r[f]), d(r[g])
+        a, b = d[0](r[f]), d[1](r[g])
         return None if a is None or b is None else (a, b)
 
     def of_key(k: Any) -> Any:
         if not (isinstance(k, tuple) and len(k) == 2):
             return None
-        a, b = d(k[0]), d(k[1])
+        a, b = d[0](k[0]), d[1](k[1])
         return None if a is None or b is None else (a, b)
-    return Key((f, g), "{" + how.format(field_name(f)) + ", " + how.format(field_name(g)) + "}", of, of_key)
+    return Key((f, g), "{" + how[0].format(field_name(f)) + ", " + how[1].format(field_name(g)) + "}", of, of_key)
 
 
 def _joined(f: Any, g: Any, sep: str) -> Key:
@@ -181,11 +181,15 @@ def candidates(common: list[Any], *, joined: bool) -> Iterator[Key]:
         for f in common:
             yield _single(f, how, d)
     few = common[:MAX_PAIR_FIELDS]
-    for how, d in DERIVATIONS[:3]:
-        for f in few:
-            for g in few:
-                if f != g:
-                    yield _pair(f, g, how, d)
+    both = [(a, b) for a in DERIVATIONS[:3] for b in DERIVATIONS[:3]]
+    for derived in (0, 1, 2):   # two fields as they are, then one derived, then both
+        for (ha, da), (hb, db) in both:
+            if (da is not canon) + (db is not canon) != derived:
+                continue
+            for f in few:
+                for g in few:
+                    if f != g:
+                        yield _pair(f, g, (ha, hb), (da, db))
     if joined:
         for f in few:
             for g in few:
@@ -260,8 +264,11 @@ def map_key(items: list, out: dict) -> tuple[Key, list] | None:
 
 def seen_sets(args: list, skip: int) -> Iterator[list]:
     """The sets of keys among a call's arguments (not the ``skip``-th): a ``MapSet``, a map's keys,
-    or such a set held in a field of a map or struct argument, or in an element of a tuple."""
+    a list of keys (no maps in it), or such a set held in a field of a map or struct argument, or
+    in an element of a tuple."""
     def keys_of(t: Any) -> list | None:
+        if isinstance(t, list) and t and not any(isinstance(x, (dict, list)) for x in t[:MAX_SEEN]):
+            return t[:MAX_SEEN]   # a list of keys (not of records: those are maps, or lists)
         if isinstance(t, dict):
             s = t.get(Atom("__struct__"))
             if isinstance(s, Atom):
