@@ -23,13 +23,14 @@ from typing import Any
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt, mod_name
 from .book import FactBook
-from .collapse_keys import Key, field_name, fields, identity, list_key, map_key, same_identity, seen_key, seen_sets
+from .collapse_keys import MAX_ITEMS, Key, field_name, fields, identity, list_key, map_key, same_identity, seen_key, seen_sets
 from .common import ancestors, app_returns, culprit_of
 from .stated import stated_values
 from .valuematch import digest, held, significant
 
 MAX_FACTS = 2
 MAX_EARLIER = 2000   # records of earlier calls a seen-set drop is compared with
+MAX_CALLS = 400      # calls whose records are searched for a key (given records, returned fewer)
 _EFFECTS = ("value_origin", "items_unstored", "entry_overwritten", "stale_read", "same_answer_for_all")
 _LOSS = re.compile(r"\b(?:missing|miss(?:es|ed)?|lost|loses?|losing|dropp?\w*|disappear\w*|vanish\w*|gone|only|fewer|"
                    r"less than|overwrit\w*|not (?:list|show|appear|includ|count|book|record)\w*|does(?:n't| not) (?:list|show|"
@@ -214,6 +215,18 @@ def _callback_merge(view: RecordingView, c: Call) -> Merge | None:
     return None
 
 
+def _shaped(c: Call) -> bool:
+    """Cheaply: a call given a list of records that returned a smaller collection, or a callback
+    whose message carries a list."""
+    if c.function.startswith("handle_"):
+        return bool(c.args) and bool(_message_lists(c.args[0]))
+    out = _out(c)
+    size = len(out) if isinstance(out, (list, dict, tuple)) else None
+    if isinstance(out, tuple):   # {kept, seen}: the largest list in it
+        size = max((len(x) for x in out if isinstance(x, list)), default=None)
+    return size is not None and any(isinstance(a, list) and size < len(a) <= MAX_ITEMS for a in c.args)
+
+
 def _mentioned(values, lost: list, kept: Any) -> tuple[str, Any] | None:
     """A value the symptom states that a dropped record holds and no kept one does, with that
     record."""
@@ -241,8 +254,16 @@ def _shared(m: Merge, example: Any) -> str:
 def entries_collapsed(view: RecordingView, book: FactBook, symptom: str) -> None:
     values = stated_values(symptom)
     loss = _LOSS.search(symptom or "")
-    hits = [m for m in (_callback_merge(view, c) if c.function.startswith("handle_") else _merge(view, c)
-                        for c in app_returns(view) if not c.function.startswith("-")) if m is not None]
+    hits, looked = [], 0
+    for c in app_returns(view):
+        if c.function.startswith("-") or not _shaped(c):
+            continue
+        looked += 1
+        if looked > MAX_CALLS:
+            break
+        m = _callback_merge(view, c) if c.function.startswith("handle_") else _merge(view, c)
+        if m is not None:
+            hits.append(m)
     inside = set().union(*(ancestors(m.call) for m in hits)) if hits else set()
     seen: set[tuple] = set()
     for m in hits:
