@@ -104,11 +104,11 @@ def _date(v: Any) -> Any:
         s = v.get(Atom("__struct__"))
         if isinstance(s, Atom) and s.name in _DATE_STRUCTS:
             parts = (v.get(Atom("year")), v.get(Atom("month")), v.get(Atom("day")))
-            return parts if all(isinstance(p, int) for p in parts) else None
+            return "%04d-%02d-%02d" % parts if all(isinstance(p, int) for p in parts) else None
         return None
     if isinstance(v, (bytes, bytearray)):
         m = _DATE_TEXT.match(bytes(v))
-        return tuple(int(g) for g in m.groups()) if m else None
+        return "-".join(g.decode() for g in m.groups()) if m else None
     return None
 
 

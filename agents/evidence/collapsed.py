@@ -34,7 +34,8 @@ MAX_CALLS = 400      # calls whose records are searched for a key (given records
 _EFFECTS = ("value_origin", "items_unstored", "entry_overwritten", "stale_read", "same_answer_for_all")
 _LOSS = re.compile(r"\b(?:missing|miss(?:es|ed)?|lost|loses?|losing|dropp?\w*|disappear\w*|vanish\w*|gone|only|fewer|"
                    r"less than|overwrit\w*|not (?:list|show|appear|includ|count|book|record)\w*|does(?:n't| not) (?:list|show|"
-                   r"appear|includ|count)\w*|never (?:appear|show|list|book|record)\w*|left out|skipp\w*|too low)\b", re.I)
+                   r"appear|includ|count)\w*|never (?:appear|show|list|book|record)\w*|left out|skipp\w*|too (?:low|few)|"
+                   r"\d+ (?:of|out of) (?:the )?\d+)\b", re.I)   # "9 of 40 counted": fewer than went in
 
 
 @dataclass
@@ -227,12 +228,12 @@ def _shaped(c: Call) -> bool:
     return size is not None and any(isinstance(a, list) and size < len(a) <= MAX_ITEMS for a in c.args)
 
 
-def _mentioned(values, lost: list, kept: Any) -> tuple[str, Any] | None:
+def _mentioned(values, lost: list, kept: Any, counts: set[int]) -> tuple[str, Any] | None:
     """A value the symptom states that a dropped record holds and no kept one does, with that
-    record."""
+    record; not a number that counts the records (``5 tasks``, ``3 of 5``)."""
     dk = digest(kept)
     for v in values:
-        if significant(v) and not held(v, dk):
+        if significant(v) and not held(v, dk) and v.number not in counts:
             r = next((x for x in lost if held(v, digest(x))), None)
             if r is not None:
                 return v.text, r
@@ -271,9 +272,9 @@ def entries_collapsed(view: RecordingView, book: FactBook, symptom: str) -> None
         if c.call_id in inside or (c.module, c.function, c.arity) in seen or len(seen) >= MAX_FACTS:
             continue
         seen.add((c.module, c.function, c.arity))
-        mention = _mentioned(values, m.lost, m.out)
-        named, example = (mention[0], mention[1]) if mention else (None, m.lost[0])
         n, n_out = len(m.given), len(m.out)
+        mention = _mentioned(values, m.lost, m.out, {n, n_out, len(m.lost), n - n_out})
+        named, example = (mention[0], mention[1]) if mention else (None, m.lost[0])
         k = m.key.text
         weak = None if (named or loss) else (
             "one record kept per value of a key may be what the function is for (the latest per key); the "
@@ -286,8 +287,10 @@ def entries_collapsed(view: RecordingView, book: FactBook, symptom: str) -> None
                    f"{k} was seen, though no record sent before was the same item")
             title = f"{c.mfa} kept {n_out} of {n} records, dropping those whose {k} was seen: {len(m.lost)} lost"
         else:
-            how = (f"{c.mfa} was given {n} records and returned {n_out} — one per distinct {k} — dropping "
-                   f"{len(m.lost)} that are other items than the ones kept")
+            one = len(m.lost) == 1
+            how = (f"{c.mfa} was given {n} records and returned {n_out} — one per {k} — dropping {len(m.lost)} "
+                   f"{'record that is not the item' if one else 'records that are not the items'} kept for "
+                   f"{'its' if one else 'their'} key")
             title = f"{c.mfa} kept {n_out} of {n} records, one per {k}: {len(m.lost)} lost"
         evidence = [view.call_evidence(c, f"{c.mfa} was given {n} records"),
                     view.end_evidence(c, f"kept {n_out}; dropped {fmt(example, 60)}, its {k} seen before" if m.seen
