@@ -174,12 +174,18 @@ def _joined(f: Any, g: Any, sep: str) -> Key:
     return Key((f, g), label, of, _text)
 
 
-def candidates(common: list[Any], *, joined: bool) -> Iterator[Key]:
+def candidates(common: list[Any], *, joined: bool, allowed: set | None = None) -> Iterator[Key]:
     """Keys from the simplest on: one field as it is, one derived, two as they are, two derived,
-    two written into one text (``joined``)."""
+    two written into one text (``joined``); only of the ``(field, derivation)`` pairs ``allowed``
+    when given."""
+    def ok(f: Any, d: Callable[[Any], Any]) -> bool:
+        return allowed is None or (f, d) in allowed
     for how, d in DERIVATIONS:
         for f in common:
-            yield _single(f, how, d)
+            if ok(f, d):
+                yield _single(f, how, d)
+    if allowed is not None:
+        common = [f for f in common if any((f, d) in allowed for _, d in DERIVATIONS[:3])]
     few = common[:MAX_PAIR_FIELDS]
     both = [(a, b) for a in DERIVATIONS[:3] for b in DERIVATIONS[:3]]
     for derived in (0, 1, 2):   # two fields as they are, then one derived, then both
@@ -188,7 +194,7 @@ def candidates(common: list[Any], *, joined: bool) -> Iterator[Key]:
                 continue
             for f in few:
                 for g in few:
-                    if f != g:
+                    if f != g and ok(f, da) and ok(g, db):
                         yield _pair(f, g, (ha, hb), (da, db))
     if joined:
         for f in few:
@@ -227,7 +233,8 @@ def list_key(items: list, out: list) -> tuple[Key, list] | None:
         return None
     recs, common = got
     outs = [fields(r) for r in out]
-    for key in candidates(common, joined=False):
+    for key in candidates(common, joined=False, allowed=_covering(common, outs, [r for r, x in zip(recs, items)
+                                                                               if x not in out])):
         kept = _values(key, outs)
         if kept is None or len(set(kept)) != len(out):
             continue
@@ -235,6 +242,22 @@ def list_key(items: list, out: list) -> tuple[Key, list] | None:
         if every is not None and set(every) == set(kept):
             return key, list(out)
     return None
+
+
+def _covering(common: list[Any], kept: list[dict], dropped: list[dict]) -> set:
+    """The ``(field, derivation)`` pairs under which every dropped record holds a value a kept
+    one holds: a key (one field, or two) can only be made of those — a filter, whose dropped
+    records share no such field with the kept ones, costs one pass."""
+    out = set()
+    for f in common:
+        for _, d in DERIVATIONS:
+            try:
+                have = {d(r[f]) for r in kept}
+                if None not in have and all(d(r[f]) in have for r in dropped):
+                    out.add((f, d))
+            except (TypeError, ValueError, OverflowError):
+                continue
+    return out
 
 
 def map_key(items: list, out: dict) -> tuple[Key, list] | None:
