@@ -314,13 +314,15 @@ def entries_collapsed(view: RecordingView, book: FactBook, symptom: str) -> None
 
 def link_effects(view: RecordingView, book: FactBook) -> None:
     """A caller's fact that follows from a collapse: its call ran the collapsing call (a callback
-    whose state kept the smaller collection, a function that returned it), or it returned the
-    count that came out or what was kept, after it."""
+    whose state kept the smaller collection, a function that returned it), or waited while it ran
+    (a client of the server that merged) and returned the count that came out or what was kept."""
     facts = book.of_kind("entries_collapsed")
     if not facts:
         return
     by_call = {c.call_id: c for c in view.calls}
     for cause in facts:
+        if cause.weak:
+            continue   # one kept per key may be the intent: no cause of anything yet
         meta = book.meta.get(cause.id, {})
         c = by_call.get(meta.get("call_id"))
         if c is None:
@@ -334,8 +336,11 @@ def link_effects(view: RecordingView, book: FactBook) -> None:
             if fc is None:
                 continue
             returned = _out(fc) if fc.outcome == "return" else None
-            if fc.call_id in up or (fc.end_ts is not None and c.end_ts is not None and fc.end_ts >= c.end_ts
-                                    and returned is not None and (returned == kept or returned == meta.get("count"))):
+            # its call ran the merge, or waited while it ran (a client of the server that merged) and
+            # returned what came out of it
+            if fc.call_id in up or (fc.ts <= c.ts and fc.end_ts is not None and c.end_ts is not None
+                                    and fc.end_ts >= c.end_ts and returned is not None
+                                    and (returned == kept or returned == meta.get("count"))):
                 book.link(f, cause, f"follows from {cause.culprit.module}.{cause.culprit.function} merging items "
                                     "under one key")
 
