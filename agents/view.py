@@ -337,9 +337,13 @@ class RecordingView:
         return [f"{g.count} events dropped ({g.reason}) at +{self.at_ms(g.ts):.0f} ms" for g in self.gaps]
 
 
+# standard-library modules and the modules under them ("Elixir.Task.Supervised"); an application's
+# "Elixir.Tasks" or "Elixir.ProcessLeak" is none of them
 _LIBRARY_PREFIXES = ("Elixir.Registry", "Elixir.GenServer", "Elixir.Supervisor", "Elixir.Agent",
-                     "Elixir.Task", "Elixir.Enum", "Elixir.Map", "Elixir.Keyword", "Elixir.String",
-                     "Elixir.Kernel", "Elixir.Process", "Elixir.DynamicSupervisor", "Elixir.Logger")
+                     "Elixir.Task", "Elixir.Enum", "Elixir.Enumerable", "Elixir.Map", "Elixir.MapSet",
+                     "Elixir.Keyword", "Elixir.String", "Elixir.StringIO", "Elixir.Kernel", "Elixir.Process",
+                     "Elixir.DynamicSupervisor", "Elixir.Logger")
+_LIBRARY_CHILDREN = tuple(p + "." for p in _LIBRARY_PREFIXES)
 # standard-library modules the plan may trace by name (configuration writes, time arithmetic)
 _LIBRARY_MODULES = frozenset({"Elixir.Application", "Elixir.DateTime", "Elixir.Date", "Elixir.NaiveDateTime",
                               "Elixir.Calendar", "Elixir.Calendar.ISO"})
@@ -358,7 +362,8 @@ def is_app_module(module: str) -> bool:
     """An application module, as far as a recording can tell: not Erlang/OTP (``ets``,
     ``gen_server`` …) and not the Elixir standard library (``Enum``, ``Registry`` …)."""
     if module.startswith("Elixir."):
-        return not module.startswith(_LIBRARY_PREFIXES) and module not in _LIBRARY_MODULES
+        return not (module in _LIBRARY_PREFIXES or module.startswith(_LIBRARY_CHILDREN)) \
+            and module not in _LIBRARY_MODULES
     return module not in _OTP_MODULES and not module.startswith(("elixir", "Elixir"))
 
 

@@ -193,7 +193,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         lambda v, b: config.config_defaults(v, b, config_env),
         lambda v, b: config_start.config_defaults_at_start(v, b, config_env, source_reads, symptom), transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, mixed.mixed_type_compares,
         rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders,
-        *provenance.analyses(symptom, callees), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom), *refused.analyses(symptom), gaveup.waits_gave_up, astray.results_astray,
+        *provenance.analyses(symptom, callees), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom), *refused.analyses(symptom), collapsed.link_effects, gaveup.waits_gave_up, astray.results_astray,
         compensation.partial_failures,
     ]
     if code is not None:
