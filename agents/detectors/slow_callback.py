@@ -171,20 +171,6 @@ def _span(c: Call, horizon: int) -> int:
     return (c.end_ts if c.end_ts is not None else horizon) - c.ts
 
 
-def _app_children(view: RecordingView, c: Call) -> list[Call]:
-    """The application calls nested in ``c``; an anonymous function's are its parent's (a
-    lambda is not where a developer looks: the function around the work is)."""
-    out = []
-    for k in view.children(c):
-        if not is_app_module(k.module):
-            continue
-        if k.function.startswith("-"):
-            out.extend(_app_children(view, k))
-        else:
-            out.append(k)
-    return out
-
-
 def hot_path(view: RecordingView, run: Call, _depth: int = 0, _end: int | None = None) -> list[Call]:
     """The calls from ``run`` (excluded) down to the function where its time went, each
     covering at least HOT_SHARE of its parent's — following a ``GenServer.call`` it was
@@ -200,7 +186,7 @@ def hot_path(view: RecordingView, run: Call, _depth: int = 0, _end: int | None =
         # a nested call measured no further than its parent (a return lost to the recording's
         # end or a gap must not make it outlast the call it ran in)
         limit = cur.end_ts if cur.end_ts is not None else horizon
-        kids = _app_children(view, cur)
+        kids = slow_parts.app_children(view, cur)
         top = max(kids, key=lambda k: _span(k, limit), default=None)
         if top is None or min(_span(top, limit), limit - top.ts) < HOT_SHARE * total:
             break

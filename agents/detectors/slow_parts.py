@@ -67,14 +67,16 @@ def _size(value) -> int | None:
     return None
 
 
-def _nested(view: RecordingView, c: Call) -> list[Call]:
-    """The application calls directly inside ``c`` (an anonymous function's are its parent's)."""
+def app_children(view: RecordingView, c: Call) -> list[Call]:
+    """The application calls nested in ``c``; an anonymous function's are its parent's (a
+    lambda is not where a developer looks: the function around the work is). Bounded:
+    :data:`MAX_CHILDREN` calls per level."""
     out: list[Call] = []
     for k in view.children(c)[:MAX_CHILDREN]:
         if not is_app_module(k.module):
             continue
         if k.function.startswith("-"):
-            out.extend(_nested(view, k))
+            out.extend(app_children(view, k))
         else:
             out.append(k)
     return out
@@ -91,7 +93,7 @@ def spread(view: RecordingView, parent: Call, limit: int) -> Spread | None:
     total = _span(parent, limit)
     if total <= 0:
         return None
-    kids = _nested(view, parent)
+    kids = app_children(view, parent)
     by_fun: dict[tuple, list[Call]] = {}
     for k in kids:
         by_fun.setdefault((k.module, k.function, k.arity), []).append(k)
@@ -101,7 +103,7 @@ def spread(view: RecordingView, parent: Call, limit: int) -> Spread | None:
     spent = sum(_span(k, limit) for k in best)
     if spent < SPREAD_SHARE * total:
         return None
-    own = spent - sum(_span(g, limit) for k in best for g in _nested(view, k))
+    own = spent - sum(_span(g, limit) for k in best for g in app_children(view, k))
     sets: Counter = Counter()
     self_pairs = redundant = 0
     for k in best:
