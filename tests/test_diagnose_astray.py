@@ -76,7 +76,8 @@ async def test_results_that_do_arrive_give_no_fact(name, tmp_path, kb_index_dir)
     wait ended, and the slow one ended it), a worker that sends itself its next step and goes on
     working while its starter waits for its :DOWN. Sends are traced (the symptom says "times
     out") and no result_astray is made."""
-    sc, report, store, shown = await QUIET.diagnose(name, tmp_path, kb_index_dir, fixed=False)
+    # one round, as a twin: later rounds only narrow a found problem down
+    sc, report, store, shown = await QUIET.diagnose(name, tmp_path, kb_index_dir, fixed=False, max_rounds=1)
     try:
         assert shown is True, name   # the app did what it does
         assert not [f for f in report.findings if f.detector == "result_astray"], render_markdown(report)

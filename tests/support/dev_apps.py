@@ -32,10 +32,11 @@ class DevApps:
     def scenario(self, name: str) -> dict:
         return json.loads((self.root / name / "scenario.json").read_text())
 
-    async def diagnose(self, name: str, tmp_path: Path, kb_index_dir: Path, *, fixed: bool
-                       ) -> tuple[dict, Any, TraceStore, Any]:
+    async def diagnose(self, name: str, tmp_path: Path, kb_index_dir: Path, *, fixed: bool,
+                       max_rounds: int | None = None) -> tuple[dict, Any, TraceStore, Any]:
         """Start the app (its twin when ``fixed``) and diagnose its symptom with its trigger:
-        (scenario, report, store — open, the caller closes it —, the ``check``'s value after)."""
+        (scenario, report, store — open, the caller closes it —, the ``check``'s value after).
+        ``max_rounds``: the rounds at most (a twin: 1; the buggy app: the diagnosis's default)."""
         sc = self.scenario(name)
         files = []
         for f in sc["files"]:
@@ -55,7 +56,8 @@ class DevApps:
                                                    seconds=1.5, source_path=str(tmp_path),
                                                    # a twin must stay silent in the round the plan makes
                                                    # (later rounds only narrow a found problem down)
-                                                   **({"max_rounds": 1} if fixed else {})), ctx)
+                                                   **({"max_rounds": max_rounds or 1} if fixed or max_rounds
+                                                      else {})), ctx)
             shown = await conn.rpc("Elixir.Code", "eval_string", [sc["check"].encode()], timeout=10)
         finally:
             await dist.close()
