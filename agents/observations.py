@@ -31,9 +31,8 @@ from collections import defaultdict
 from typing import Any
 
 from elixir_scope.instrument.etf import Atom
-from elixir_scope.instrument.etf.terms import FrozenList, FrozenMap
 
-from .evidence.common import callback_states, culprit_of, is_generated
+from .evidence.common import callback_states, culprit_of, is_empty, is_generated
 from .findings import Evidence, Finding
 from .view import Call, RecordingView, fmt, is_app_module
 
@@ -63,15 +62,7 @@ def failure(value: Any) -> str | None:
 
 def empty(value: Any) -> bool:
     """An answer that means nothing came out: false, nil, zero, an empty collection or text."""
-    if _atom(value, "false", "nil"):
-        return True
-    if isinstance(value, bool):
-        return not value
-    if isinstance(value, (int, float)):
-        return value == 0
-    if isinstance(value, (bytes, str, list, tuple, dict, FrozenList, FrozenMap)):
-        return len(value) == 0
-    return False
+    return _atom(value, "false") or value is False or value in (b"", "") or is_empty(value)
 
 
 def _key(term: Any) -> str:

@@ -338,7 +338,7 @@ class RecordingView:
 
 
 # standard-library modules and the modules under them ("Elixir.Task.Supervised"); an application's
-# "Elixir.Tasks" or "Elixir.ProcessLeak" is none of them
+# "Elixir.Tasks" or "Elixir.Processor" is none of them
 _LIBRARY_PREFIXES = ("Elixir.Registry", "Elixir.GenServer", "Elixir.Supervisor", "Elixir.Agent",
                      "Elixir.Task", "Elixir.Enum", "Elixir.Enumerable", "Elixir.Map", "Elixir.MapSet",
                      "Elixir.Keyword", "Elixir.String", "Elixir.StringIO", "Elixir.Kernel", "Elixir.Process",

@@ -36,7 +36,7 @@ from elixir_scope.instrument.etf import Atom
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
-from .common import culprit_of, is_generated
+from .common import app_caller, culprit_of, is_generated
 
 __all__ = ["results_astray", "TOKENS"]
 
@@ -59,10 +59,7 @@ def _is_send(c: Call) -> bool:
 
 def _sending_frame(view: RecordingView, s: Call) -> Call | None:
     """The application function that made the send: its direct caller, past library frames."""
-    p = s.parent
-    while p is not None and not is_app_module(p.module):
-        p = p.parent
-    return p or view.open_call_at(s.pid, s.ts)
+    return app_caller(s) or view.open_call_at(s.pid, s.ts)
 
 
 def _waiting_frame(view: RecordingView, pid: int, ts: int) -> Call | None:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from elixir_scope.instrument.etf import Atom
+from elixir_scope.instrument.etf.terms import FrozenList, FrozenMap
 
 from ..findings import Culprit
 from ..view import Call, RecordingView, fmt, is_app_module, is_atom, mod_name
@@ -42,6 +43,14 @@ def app_returns(view: RecordingView) -> Iterator[Call]:
             yield c
 
 
+def app_caller(c: Call) -> Call | None:
+    """The nearest application call ``c`` ran inside, past library frames (``Enum``, ``:ets``…)."""
+    p = c.parent
+    while p is not None and not is_app_module(p.module):
+        p = p.parent
+    return p
+
+
 def ancestors(c: Call) -> set[int]:
     """The call ids of the calls ``c`` ran inside (its callers, bounded)."""
     out, p = set(), c.parent
@@ -49,6 +58,15 @@ def ancestors(c: Call) -> set[int]:
         out.add(p.call_id)
         p = p.parent
     return out
+
+
+def is_empty(v: Any) -> bool:
+    """What a caller returns when nothing came out: an empty collection, zero, nil."""
+    if v is None or (isinstance(v, Atom) and v.name == "nil"):
+        return True
+    if isinstance(v, (list, FrozenList, dict, FrozenMap, tuple)) and not isinstance(v, Atom):
+        return len(v) == 0
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == 0
 
 
 def is_error(v: Any) -> bool:

@@ -20,12 +20,11 @@ from collections import defaultdict
 from typing import Any
 
 from elixir_scope.instrument.etf import Atom
-from elixir_scope.instrument.etf.terms import FrozenList, FrozenMap
 
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt
 from .book import FactBook
-from .common import app_returns, callback_states, culprit_of, is_error, is_generated
+from .common import app_returns, callback_states, culprit_of, is_empty, is_error, is_generated
 from .diag_flow import shape
 from .lost import _loss_said
 
@@ -51,15 +50,6 @@ def _refusal(v: Any) -> bool:
     return v is False or (isinstance(v, Atom) and v.name == "false") or is_error(v)
 
 
-def _empty(v: Any) -> bool:
-    """What a caller returns when nothing came out: an empty collection, zero, nil."""
-    if v is None or (isinstance(v, Atom) and v.name == "nil"):
-        return True
-    if isinstance(v, (list, FrozenList, dict, FrozenMap, tuple)) and not isinstance(v, Atom):
-        return len(v) == 0
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == 0
-
-
 def _kept_nothing(c: Call, states: dict[int, tuple[Any, Any]]) -> bool | None:
     """Whether what the item should reach stayed as it was: the state of the callback the check
     ran in (the same before and after), else the nearest application caller's result (empty);
@@ -70,7 +60,7 @@ def _kept_nothing(c: Call, states: dict[int, tuple[Any, Any]]) -> bool | None:
             before, after = states[p.call_id]
             return before == after
         if p.outcome == "return" and not is_generated(p.function) and not p.function.startswith("handle_"):
-            return _empty(p.value)
+            return is_empty(p.value)
         p, up = p.parent, up + 1
     return None
 

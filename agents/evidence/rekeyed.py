@@ -23,9 +23,9 @@ from typing import Any
 from elixir_scope.instrument.etf.terms import FrozenMap
 
 from ..findings import Finding
-from ..view import Call, RecordingView, fmt, is_app_module
+from ..view import Call, RecordingView, fmt
 from .book import FactBook
-from .common import culprit_of
+from .common import app_caller, culprit_of
 
 _TOO_MANY = re.compile(
     r"\b(?:twice|two times|duplicated?|duplicates|more than once|two (?:identical|same)|(?:counts?|shows?|lists?|has)"
@@ -78,13 +78,6 @@ def _objects(c: Call) -> list[tuple]:
     return [o for o in objs[:100] if isinstance(o, tuple) and o]
 
 
-def _app_frame(c: Call) -> Call | None:
-    p = c.parent
-    while p is not None and not is_app_module(p.module):
-        p = p.parent
-    return p
-
-
 def rekeyed_rows(view: RecordingView, book: FactBook) -> None:
     rows: dict[str, list[tuple[tuple, Call]]] = {}
     named = 0
@@ -104,7 +97,7 @@ def rekeyed_rows(view: RecordingView, book: FactBook) -> None:
             continue
         for obj in _objects(c):
             earlier = next((r for r in rows.get(table, []) if _same_record(r[0], obj)), None)
-            frame = _app_frame(c)
+            frame = app_caller(c)
             if earlier is not None and frame is not None and named < MAX_FACTS:
                 named += 1
                 _add(view, book, table, earlier, (obj, c), frame)

@@ -24,7 +24,7 @@ from ..findings import Culprit, Finding
 from ..view import Call, RecordingView, fmt, is_app_module, mod_name
 from .book import FactBook
 from .reasons import source_function
-from .common import culprit_of
+from .common import app_caller, culprit_of
 
 # stores written through the standard library: module → (function, arities)
 _STORE_WRITES = {"Elixir.Application": ("put_env", (3, 4)), "persistent_term": ("put", (2,))}
@@ -152,10 +152,7 @@ def _writer_frame(w: _Write) -> Call:
     """The application function that made the write (for a store write: its caller)."""
     if not w.store or is_app_module(w.call.module):
         return w.call
-    p = w.call.parent
-    while p is not None and not is_app_module(p.module):
-        p = p.parent
-    return p or w.call
+    return app_caller(w.call) or w.call
 
 
 def stale_reads(view: RecordingView, book: FactBook) -> None:

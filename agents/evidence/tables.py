@@ -18,9 +18,9 @@ import re
 from collections import defaultdict
 
 from ..findings import Finding
-from ..view import Call, RecordingView, fmt, is_app_module
+from ..view import Call, RecordingView, fmt
 from .book import FactBook
-from .common import culprit_of
+from .common import app_caller, culprit_of
 
 __all__ = ["tables_leaked", "MIN_TABLES"]
 
@@ -28,13 +28,6 @@ MIN_TABLES = 5
 MAX_CALLS = 20_000
 MAX_FACTS = 3
 _GROWTH = re.compile(r"\b(memory|ram|grow|grows|growing|leak\w*|limit|system_limit|tables?|ets|restart\w*|oom)\b", re.I)
-
-
-def _app_caller(c: Call) -> Call | None:
-    p = c.parent
-    while p is not None and not (is_app_module(p.module) and not p.function.startswith("__")):
-        p = p.parent
-    return p
 
 
 def tables_leaked(view: RecordingView, book: FactBook, symptom: str = "") -> None:
@@ -48,7 +41,7 @@ def tables_leaked(view: RecordingView, book: FactBook, symptom: str = "") -> Non
     for c in made:
         if c.pid in ended or not c.args or fmt(c.value, 80) in deleted:
             continue   # the table died with its owner, or was deleted
-        caller = _app_caller(c)
+        caller = app_caller(c)
         groups[(c.pid, fmt(c.args[0], 60), caller.mfa if caller else None)].append(c)
     strong = bool(_GROWTH.search(symptom[:4000]))
     n = 0
@@ -56,7 +49,7 @@ def tables_leaked(view: RecordingView, book: FactBook, symptom: str = "") -> Non
         if len(cs) < MIN_TABLES:
             break
         first, last = cs[0], cs[-1]
-        caller = _app_caller(first)
+        caller = app_caller(first)
         seconds = max(0.0, (last.ts - first.ts) / view.time_unit)
         call_text = f":ets.new({name}, {fmt(first.args[1], 60)})"
         who = caller.mfa if caller else view.label(pid)

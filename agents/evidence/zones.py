@@ -19,6 +19,7 @@ from elixir_scope.instrument.etf import Atom
 from ..findings import Culprit, Finding
 from ..view import Call, RecordingView, is_app_module, mod_name
 from .book import FactBook
+from .common import app_caller
 from .reasons import source_function
 
 _ZONE_WORDS = re.compile(r"offset|zone|tz|utc|local", re.I)
@@ -95,9 +96,7 @@ def _place(c: Call) -> str:
     """Where an offset is used: the time function and the application function calling it."""
     if is_app_module(c.module):
         return c.mfa
-    p = c.parent
-    while p is not None and not is_app_module(p.module):
-        p = p.parent
+    p = app_caller(c)
     return f"{c.mfa} in {p.mfa}" if p is not None else c.mfa
 
 
