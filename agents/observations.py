@@ -71,10 +71,15 @@ def _key(term: Any) -> str:
 
 def _app_calls(view: RecordingView) -> list[Call]:
     """The application's calls (not generated functions, ``__info__``, nor the trigger itself:
-    the outermost call of an rpc worker returns whatever it ran)."""
-    return [c for c in view.calls[:MAX_CALLS]
-            if is_app_module(c.module) and not is_generated(c.function) and not c.function.startswith("__")
-            and not (c.pid in view.rpc_workers and c.parent is None)]
+    the outermost call of an rpc worker returns whatever it ran); computed once per view
+    (:func:`observe` and :func:`lead` both ask)."""
+    cached = getattr(view, "_es_observed_calls", None)
+    if cached is None:
+        cached = [c for c in view.calls[:MAX_CALLS]
+                  if is_app_module(c.module) and not is_generated(c.function) and not c.function.startswith("__")
+                  and not (c.pid in view.rpc_workers and c.parent is None)]
+        view._es_observed_calls = cached
+    return cached
 
 
 def _raised(view: RecordingView, calls: list[Call]) -> list[tuple[int, Evidence]]:
