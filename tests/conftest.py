@@ -18,6 +18,28 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 SAMPLE_APP = REPO / "examples" / "sample_app"
 
+# The files that take longest (from `--durations`), longest first. Under pytest-xdist
+# (scripts/test.sh: two workers, `--dist loadfile --no-loadscope-reorder`) they are handed out
+# first, so that no worker is left running one of them alone at the end; the other files follow
+# in their usual order. Only the order changes, and a file missing here only runs later.
+LONGEST_FIRST = (
+    "test_install.py",
+    "test_diagnose.py",
+    "test_mcp_inspector.py",
+    "test_ingest_pipeline.py",
+    "test_mcp_inspector_live.py",
+    "test_evidence_loops.py",
+    "test_diagnose_upstream.py",
+    "test_mcp_budget.py",
+)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker: the order the files are handed out
+        rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+        items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
 
 @pytest.fixture
 def erl_node():
