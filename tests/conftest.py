@@ -93,7 +93,8 @@ def session_home(tmp_path_factory):
     own, so nothing lands in the user's ~/.local/share, and the knowledge index the code finds by
     default — the command line, the MCP server, a diagnosis given no ``knowledge_dir`` — is the
     one ``kb_index_dir`` holds: built once per session (by whichever comes first), not once for
-    the tests that name it and once more in the user's home."""
+    the tests that name it and once more in the user's home. Under pytest-xdist each worker is a
+    session of its own, with its own home under its own ``basetemp``: nothing is shared."""
     home = tmp_path_factory.mktemp("elixir-scope-home")
     before = os.environ.get("ELIXIR_SCOPE_HOME")
     os.environ["ELIXIR_SCOPE_HOME"] = str(home)
@@ -106,9 +107,10 @@ def session_home(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def kb_index_dir(session_home):
-    """One knowledge index (real Chroma + the packaged model) built once per test session and
-    shared by the tests that only read it; tests of building and syncing make their own. It is
-    the session home's default index (``session_home``): syncing it again is a no-op."""
+    """One knowledge index (real Chroma + the packaged model) built once per test session (per
+    pytest-xdist worker) and shared by the tests that only read it; tests of building and
+    syncing make their own. It is the session home's default index (``session_home``): syncing
+    it again is a no-op."""
     from elixir_scope.knowledge.index import KnowledgeIndex
     from elixir_scope.knowledge.kb import KnowledgeBase
 
