@@ -150,6 +150,7 @@ VOCABULARY: dict[str, str] = {
     "return:error_ignored": "a function returned {:error, _} (or :error) and its caller went on as if it had succeeded",
     "return:lazy_stream_dropped": "a function returned a lazy %Stream{} built from its own functions and none of them ran afterwards (the stream was never consumed)",
     "return:error": "a function of the application returned {:error, _} or :error",
+    "return:off_contract": "a function returned, in one call, a value of a shape its other calls (or its @spec) never return (a bare false / nil / :error where {:ok, _} | {:error, _} is kept), and its caller crashed on it",
     "return:exception_caught": "a call raised or exited (a call timeout, a badarg) and its caller caught it and returned a normal value (a default) instead",
     # -- restarts and supervision (spawn/spawned/exit events of children and supervisors)
     "restart:loop": "the same child spec is spawned, exits and is spawned again repeatedly",

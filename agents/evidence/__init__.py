@@ -88,7 +88,7 @@ from . import (addresses, bounces, bursts, byteorder, caught, collapsed, compens
                pitfalls, postponed, produced, provenance, ranking, rates, readiness, received, receives, replies,
                resources, rounding, shutdown, signals, stale, statem, sums, supervision, supervisor_config, timeouts, transforms, trigger, values,
                variants, waits, zones)
-from . import astray, config_start, gaveup, lost, refused, tables, unread
+from . import astray, config_start, contracts, gaveup, lost, refused, tables, unread
 from .book import FactBook
 from .pitfalls import CodeEvidence
 
@@ -149,7 +149,8 @@ def _link_lost_to_crash(view: RecordingView, book: FactBook) -> None:
 def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | None = None,
                 earlier_triggers: list[dict] | None = None, trigger_expr: str | None = None,
                 config_env: dict | None = None, source_reads: list[dict] | None = None,
-                child_specs: dict | None = None, callees: dict | None = None) -> FactBook:
+                child_specs: dict | None = None, callees: dict | None = None,
+                return_specs: dict | None = None) -> FactBook:
     """Every analysis over ``view``, then the links between their facts. An analysis that fails
     on an unusual recording is skipped and named in ``book.errors``: the others still count.
     ``symptom`` (the user's words) lets :mod:`.provenance` follow the values it states;
@@ -162,12 +163,13 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
     ``config_default`` facts; ``source_reads``: the settings the sources read with a literal
     default (knowledge/source ``env_reads``), for those read before the capture began;
     ``child_specs``: module → the child-spec options its ``use`` sets (``restart: :temporary``),
-    for the restart-type facts' culprit."""
+    for the restart-type facts' culprit; ``return_specs``: ``Module.fun/arity`` → the return
+    shapes its ``@spec`` allows (knowledge/source ``return_specs``), for the broken contracts."""
     book = FactBook()
     steps = [
         failures.exceptions, lambda v, b: trigger.trigger_failures(v, b, earlier_triggers, trigger_expr), replies.deferred_replies,
         misdirected.misdirected_replies, _detectors, races.check_then_act, swapped.swapped_replies, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
-        received.bad_values_received,
+        received.bad_values_received, lambda v, b: contracts.broken_contracts(v, b, return_specs),
         failures.exits, supervision.restarts, supervision.sibling_restarts, failures.ets_owners,
         supervision.not_restarted, dropped.references_dropped, failures.dead_sends, nodes.sends_to_gone_nodes, failures.lost_mailboxes,
         _link_lost_to_crash,
