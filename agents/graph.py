@@ -114,6 +114,7 @@ async def analyze_sources(state: DiagnosisState, runtime: Runtime[DiagnosisConte
         return {}
     from elixir_scope.knowledge.source import analyze_tree, rank_candidates
     from elixir_scope.knowledge.source.model import RoleKind
+    from elixir_scope.knowledge.source.specs import return_specs
 
     await runtime.context.report_progress("analysing the Elixir sources", 0.1)
     analysis = analyze_tree(state.source_path, include_tests=state.include_tests)
@@ -137,6 +138,9 @@ async def analyze_sources(state: DiagnosisState, runtime: Runtime[DiagnosisConte
             "servers": [m.name for m in analysis.modules
                         if {RoleKind.GENSERVER, RoleKind.GEN_STATEM} & set(m.roles)],
             "callees": planner.static_callees(analysis.graph.function_calls),
+            # what each function's @spec says it returns: a recorded return outside it broke
+            # the function's contract (evidence/contracts.py)
+            "return_specs": return_specs(state.source_path, include_tests=state.include_tests),
         },
     }
 
@@ -229,7 +233,8 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
     book = build_facts(view, state.symptom, code=_code_evidence(state, ctx), earlier_triggers=state.trigger_runs,
                        trigger_expr=state.trigger, config_env=await _config_env(ctx, view, state.env_reads),
                        source_reads=state.env_reads, child_specs=(state.source_summary or {}).get("child_specs"),
-                       callees=(state.source_summary or {}).get("callees"))
+                       callees=(state.source_summary or {}).get("callees"),
+                       return_specs=(state.source_summary or {}).get("return_specs"))
     kb, sym = None, {}
     if ctx.use_knowledge:
         retriever = retriever_for(ctx)

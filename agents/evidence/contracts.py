@@ -156,21 +156,27 @@ def _others(view: RecordingView, c: Call) -> list[Call]:
     return out
 
 
+def _norm(s: str) -> str:
+    """A struct's shape by its last name segment (a spec may name it through an alias)."""
+    return "%" + s[1:].rsplit(".", 1)[-1] if s.startswith("%") else s
+
+
 def _broken(view: RecordingView, maker: Call, value: Any, specs: dict[str, list[str]] | None
             ) -> tuple[list[Call], list[str] | None] | None:
     """(the other calls that show the contract, the spec's shapes) when ``value`` breaks it."""
     sv = shape(value)
     fn = f"{mod_name(maker.module)}.{R.source_function(maker.function, maker.arity)}"
     spec = (specs or {}).get(fn)
-    if spec is not None and ("any" in spec or _fits(sv, set(spec))):
+    if spec is not None and _fits(_norm(sv), {_norm(s) for s in spec}):
         return None   # the spec promises this shape too: the caller must handle it
+    if spec is not None and "any" in spec:
+        spec = None   # a type the spec does not spell out may be this value: only the calls can tell
     others = _others(view, maker)
     shapes = Counter(shape(o.value) for o in others)
-    if spec is None:
-        if len(others) < 2 or len(shapes) > 2 or _fits(sv, set(shapes)):
-            return None
-    elif _fits(sv, set(shapes)) and others:
-        return None
+    if _fits(sv, set(shapes)):
+        return None   # it returns this shape in other calls too: part of what callers must handle
+    if spec is None and (len(others) < 2 or len(shapes) > 2):
+        return None   # too few calls, or no single contract to break
     return others, spec
 
 

@@ -1,0 +1,86 @@
+"""The function that broke the contract, not its victim (tests/fixtures/contract_apps): a callee
+that returned, in one call, a value outside the shape its other calls keep — a `with` without
+`else` handing back `false`, a `Map.get` or `Enum.find` miss handing back `nil` — and whose
+caller crashed on it (``contract_broken``, :mod:`elixir_scope.agents.evidence.contracts`); and
+the twin where the callee keeps its contract and the caller matches too few of its shapes: the
+caller stays the culprit (``exception``). Each app runs as a real node, diagnosed in one round;
+its fixed twin gives no confident culprit."""
+
+from __future__ import annotations
+
+import pytest
+
+from support.dev_apps import DevApps
+
+from elixir_scope.agents.evidence.contracts import shape
+from elixir_scope.instrument.etf import Atom
+from elixir_scope.knowledge.source.specs import return_specs_of
+
+APPS = DevApps("contract_apps")
+
+
+def _no_contract_fact(report) -> None:
+    assert not [f for f in report.findings if f.detector == "contract_broken"], report.findings
+
+
+def _stock_reserve(sc, report, store) -> None:
+    # three {:ok, shelf} before it, then the bare false of the with's failed check
+    rc = report.root_cause
+    assert rc.detector == "contract_broken" and "returned false" in rc.title and "ok/2" in rc.title, rc.title
+    assert "its other 3 recorded calls returned ok/2 ×3" in rc.summary and "its @spec returns ok/2 | error/2" in rc.summary
+    assert "return:off_contract" in rc.signatures
+    assert [h for h in report.hypotheses[:1] if h.id == "callee-breaks-return-contract"], report.hypotheses[:2]
+
+
+def _fx_quote(sc, report, store) -> None:
+    # four numbers, then nil for "chf": the ArithmeticError's operands come from the task's exit
+    rc = report.root_cause
+    assert rc.detector == "contract_broken" and "returned nil" in rc.title and "Fx.Quote.convert/2" in rc.title, rc.title
+    assert rc.culprit.detail == "nil" and "number ×4" in rc.summary, rc.summary
+
+
+def _badge_print(sc, report, store) -> None:
+    # the function with no clause for nil is the victim: the look-up that found nobody made it
+    rc = report.root_cause
+    assert rc.detector == "contract_broken" and "%Badges.Member{}" in rc.title, rc.title
+    assert "Badges.Printer.render/1" in rc.title and "function_clause" in rc.summary, rc.summary
+
+
+def _clinic_slots(sc, report, store) -> None:
+    # {:error, :full} is the other half of the slot book's {:ok, _} contract (and its spec's)
+    rc = report.root_cause
+    assert rc.detector == "exception" and "{:case_clause, {:error, :full}}" in rc.title, rc.title
+    _no_contract_fact(report)
+
+
+EXTRA = {"stock_reserve": _stock_reserve, "fx_quote": _fx_quote, "badge_print": _badge_print,
+         "clinic_slots": _clinic_slots}
+
+
+@pytest.mark.parametrize("name", APPS.names)
+async def test_the_function_that_broke_the_contract_is_named(name, tmp_path, kb_index_dir):
+    await APPS.assert_named(name, tmp_path, kb_index_dir, extra=EXTRA[name], max_rounds=1)
+
+
+@pytest.mark.parametrize("name", APPS.names)
+async def test_the_fixed_twin_gives_no_confident_culprit(name, tmp_path, kb_index_dir):
+    await APPS.assert_silent(name, tmp_path, kb_index_dir)
+
+
+def test_shapes_and_spec_shapes_speak_one_language():
+    src = """
+    defmodule Shop.Cart do
+      @spec add(map, String.t()) :: {:ok, map} | {:error, :sold_out} | nil
+      def add(cart, sku), do: {:ok, Map.put(cart, sku, 1)}
+      @spec total(map) :: non_neg_integer
+      def total(cart), do: map_size(cart)
+      @spec owner(map) :: Shop.User.t() | false when cart: map
+      def owner(_), do: false
+    end
+    """
+    specs = return_specs_of(src)
+    assert specs == {"Shop.Cart.add/2": ["ok/2", "error/2", "nil"], "Shop.Cart.total/1": ["number"],
+                     "Shop.Cart.owner/1": ["any", "bool"]}
+    assert shape((Atom("ok"), {})) == "ok/2" and shape(Atom("nil")) == "nil" and shape(Atom("false")) == "bool"
+    assert shape({Atom("__struct__"): Atom("Elixir.Shop.User"), Atom("id"): 1}) == "%Shop.User{}"
+    assert shape(12.5) == "number" and shape(b"x") == "binary" and shape([1]) == "list"
