@@ -4,7 +4,13 @@ that returned, in one call, a value outside the shape its other calls keep — a
 caller crashed on it (``contract_broken``, :mod:`elixir_scope.agents.evidence.contracts`); and
 the twin where the callee keeps its contract and the caller matches too few of its shapes: the
 caller stays the culprit (``exception``). Each app runs as a real node, diagnosed in one round;
-its fixed twin gives no confident culprit."""
+its fixed twin gives no confident culprit.
+
+Waiting blamed on the waiter: a caller's ``GenServer.call`` timed out on a callback whose time
+went between a client's attempts at a busy upstream (``slow_callback`` naming the retrier,
+:mod:`elixir_scope.agents.detectors.slow_retries`); a ``receive ... after`` gave up on the worker
+it spawned, which kept retrying a greylisting server (``retries_outlasted_wait``,
+:mod:`elixir_scope.agents.evidence.retries`)."""
 
 from __future__ import annotations
 
@@ -53,8 +59,25 @@ def _clinic_slots(sc, report, store) -> None:
     _no_contract_fact(report)
 
 
+def _geo_retry(sc, report, store) -> None:
+    # the caller timed out on the server's callback; the time went between the client's attempts
+    rc = report.root_cause
+    assert rc.detector == "slow_callback" and "kept retrying Geo.Upstream.geocode/1 (5 attempts)" in rc.title, rc.title
+    assert "4 of which returned {:error, :busy}" in rc.summary and "went between the attempts" in rc.summary, rc.summary
+    assert "callback:slow:retry_loop" in rc.signatures
+    assert report.hypotheses[0].id == "retry-loop-outlasts-the-wait", report.hypotheses[:2]
+
+
+def _mail_relay(sc, report, store) -> None:
+    # a receive ... after gave up on the worker it spawned, which was retrying a greylisted send
+    rc = report.root_cause
+    assert rc.detector == "retries_outlasted_wait" and "Relay.Outbox.send_mail/2 waited" in rc.title, rc.title
+    assert "6 of which returned {:error, :greylisted}" in rc.summary, rc.summary
+    assert not [f for f in report.findings if f.culprit.module == "Relay.Outbox" and not f.weak and f.confidence >= 0.6]
+
+
 EXTRA = {"stock_reserve": _stock_reserve, "fx_quote": _fx_quote, "badge_print": _badge_print,
-         "clinic_slots": _clinic_slots}
+         "clinic_slots": _clinic_slots, "geo_retry": _geo_retry, "mail_relay": _mail_relay}
 
 
 @pytest.mark.parametrize("name", APPS.names)
