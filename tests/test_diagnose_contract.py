@@ -10,7 +10,12 @@ Waiting blamed on the waiter: a caller's ``GenServer.call`` timed out on a callb
 went between a client's attempts at a busy upstream (``slow_callback`` naming the retrier,
 :mod:`elixir_scope.agents.detectors.slow_retries`); a ``receive ... after`` gave up on the worker
 it spawned, which kept retrying a greylisting server (``retries_outlasted_wait``,
-:mod:`elixir_scope.agents.evidence.retries`)."""
+:mod:`elixir_scope.agents.evidence.retries`).
+
+A lenient producer upstream of a wrong figure: weights and durations parsed with their unit
+dropped ("800g" as 800 kg, "2m" as 2 s), noticed in a bill and an estimate computed rightly from
+them (``unit_ignored``, :mod:`elixir_scope.agents.evidence.units`; the ``value_origin`` on the
+arithmetic is linked to it)."""
 
 from __future__ import annotations
 
@@ -76,8 +81,27 @@ def _mail_relay(sc, report, store) -> None:
     assert not [f for f in report.findings if f.culprit.module == "Relay.Outbox" and not f.weak and f.confidence >= 0.6]
 
 
+def _parcel_weight(sc, report, store) -> None:
+    # the freight arithmetic is right: the parts were made from weights read with their unit dropped
+    rc = report.root_cause
+    assert rc.detector == "unit_ignored" and 'reads "800g" as 800000' in rc.title and "×1000" in rc.title, rc.title
+    origin = [f for f in report.findings if f.detector == "value_origin" and f.culprit.function == "parcel/1"]
+    assert origin and origin[0].caused_by == rc.id, origin
+    assert report.hypotheses[0].id == "parse-drops-the-unit", report.hypotheses[:2]
+
+
+def _render_estimate(sc, report, store) -> None:
+    # parsed in tasks, added up by their caller: "2m" counted as 2 seconds
+    rc = report.root_cause
+    assert rc.detector == "unit_ignored" and 'reads "2m" as 2' in rc.title, rc.title
+    assert "The symptom states 2 m as written" in rc.summary, rc.summary
+    assert not [f for f in report.findings if f.culprit.function == "total/1" and f.caused_by is None
+                and not f.weak and f.confidence >= 0.6]
+
+
 EXTRA = {"stock_reserve": _stock_reserve, "fx_quote": _fx_quote, "badge_print": _badge_print,
-         "clinic_slots": _clinic_slots, "geo_retry": _geo_retry, "mail_relay": _mail_relay}
+         "clinic_slots": _clinic_slots, "geo_retry": _geo_retry, "mail_relay": _mail_relay,
+         "parcel_weight": _parcel_weight, "render_estimate": _render_estimate}
 
 
 @pytest.mark.parametrize("name", APPS.names)

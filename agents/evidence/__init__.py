@@ -53,7 +53,7 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   :mod:`.gaveup` — a wait (``Task.yield/2``) that gave up before the task's work answered;
   :mod:`.retries` — a wait that gave up on a worker busy retrying a failing callee;
   :mod:`.provenance` (with :mod:`.stated`, :mod:`.repeats` and :mod:`.inputs`) — the values the symptom
-  states, followed to the call that produced them (a common or sign-inverted one through the inputs the symptom states); :mod:`.diag_flow` (with :mod:`.cases`) — where
+  states, followed to the call that produced them (and past it, :mod:`.units`, to a parse that ignored the unit of the numbers it combined) (a common or sign-inverted one through the inputs the symptom states); :mod:`.diag_flow` (with :mod:`.cases`) — where
   the cases the symptom calls wrong part from those it calls right, and (:mod:`.altered`) where a
   value they are named by lost information, and (:mod:`.spellings`) where one got two spellings;
   :mod:`.constant` — a check that gave every case the same answer;
@@ -89,7 +89,7 @@ from . import (addresses, bounces, bursts, byteorder, caught, collapsed, compens
                pitfalls, postponed, produced, provenance, ranking, rates, readiness, received, receives, replies,
                resources, rounding, shutdown, signals, stale, statem, sums, supervision, supervisor_config, timeouts, transforms, trigger, values,
                variants, waits, zones)
-from . import astray, config_start, contracts, gaveup, lost, refused, retries, tables, unread
+from . import astray, config_start, contracts, gaveup, lost, refused, retries, tables, units, unread
 from .book import FactBook
 from .pitfalls import CodeEvidence
 
@@ -196,7 +196,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         lambda v, b: config.config_defaults(v, b, config_env),
         lambda v, b: config_start.config_defaults_at_start(v, b, config_env, source_reads, symptom), transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, mixed.mixed_type_compares,
         rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders,
-        *provenance.analyses(symptom, callees), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom), *refused.analyses(symptom), collapsed.link_effects, gaveup.waits_gave_up, retries.retries_outlasted_waits, astray.results_astray,
+        *provenance.analyses(symptom, callees), lambda v, b: units.units_ignored(v, b, symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom), *refused.analyses(symptom), collapsed.link_effects, gaveup.waits_gave_up, retries.retries_outlasted_waits, astray.results_astray,
         compensation.partial_failures,
     ]
     if code is not None:
