@@ -94,9 +94,11 @@ def _offending_values(view: RecordingView, inner: Call, frames_last: Call, reaso
         out.extend(frames_last.args)
     for ex in view.exits:
         if ex.pid == inner.pid and inner.end_ts is not None and ex.ts >= inner.end_ts:
-            frames = R.stack_frames(ex.reason)
-            if frames and frames[0].args:
-                out.extend(frames[0].args)
+            # the process died of this exception (not of a later one after it was caught)
+            if fmt(R.core(ex.reason), 200) == fmt(core, 200):
+                frames = R.stack_frames(ex.reason)
+                if frames and frames[0].args:
+                    out.extend(frames[0].args)
             break
     return out
 
