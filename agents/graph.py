@@ -47,7 +47,8 @@ from .evidence.pitfalls import code_evidence, encoder_similarity
 from .evidence.nodes import unrecorded_calls
 from .findings import KnowledgeRef, Report
 from .hypotheses import rank
-from .rounds import decided, earlier_stands, modules_seen, next_round_reason, out_of_sight, refines, weak, wider
+from .rounds import (decided, earlier_stands, modules_seen, next_round_reason, out_of_sight, refines, unseen_producers, weak,
+                     wider)
 from .state import DiagnosisInput, DiagnosisState
 from .observations import lead, observe
 from .view import RecordingView
@@ -291,6 +292,12 @@ async def judge(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> di
         # the culprit itself waits on a node nobody recorded: what holds it up is there
         ok, why = False, (f"{state.hypotheses[0].culprit.process} waits in a call to a process on "
                           f"{', '.join(beyond)}, which this recording does not hold")
+    unseen = unseen_producers(state) if ok and not beyond else []
+    if unseen and rounds_left:
+        # a crash on a value: whether a callee made it off its contract shows only in the callee's
+        # returns, which this round did not record
+        ok, why = False, (f"{state.hypotheses[0].culprit.where} crashed on a value it may have got from "
+                          f"{', '.join(unseen)}, whose returns this round did not record")
     more = not ok and rounds_left
     if ok:
         nxt = "decided: " + why

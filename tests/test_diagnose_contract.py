@@ -131,3 +131,29 @@ def test_shapes_and_spec_shapes_speak_one_language():
     assert shape((Atom("ok"), {})) == "ok/2" and shape(Atom("nil")) == "nil" and shape(Atom("false")) == "bool"
     assert shape({Atom("__struct__"): Atom("Elixir.Shop.User"), Atom("id"): 1}) == "%Shop.User{}"
     assert shape(12.5) == "number" and shape(b"x") == "binary" and shape([1]) == "list"
+
+
+def test_a_crash_whose_callees_returns_were_not_recorded_is_not_decided():
+    """The judge's check (agents/rounds.unseen_producers): a leading crash in a function whose
+    callees' modules this round did not trace with their returns takes another round, which
+    records them (refocus: planner.callee_modules); with them recorded, or when the first cause
+    is not a crash, it is decided as before."""
+    from elixir_scope.agents.findings import Culprit, Finding, Hypothesis, Plan, PlannedSpec
+    from elixir_scope.agents.rounds import unseen_producers
+    from elixir_scope.agents.state import DiagnosisState
+
+    culprit = Culprit(module="Shop.Orders", function="handle_call/3")
+    crash = Finding(id="exception#1", detector="exception", title="t", summary="s", confidence=0.75, culprit=culprit)
+    top = Hypothesis(id="case-clause-unhandled-return", title="t", score=1.0, evidence_score=0.9, culprit=culprit,
+                     origin_fact="exception#1")
+    callees = {"Shop.Orders.handle_call/3": ["Shop.Stock.reserve/3", "Shop.Orders.total/1", "Shop.Mail.send/2"]}
+    plan = Plan(specs=[PlannedSpec(spec="Shop.Orders :: return", why="w"), PlannedSpec(spec="Shop.Mail :: return", why="w"),
+                       PlannedSpec(spec="Shop.Stock.reserve/3", why="calls only")])
+    state = DiagnosisState(symptom="x", findings=[crash], hypotheses=[top], plan=plan,
+                           source_summary={"callees": callees})
+    assert unseen_producers(state) == ["Shop.Stock"]
+    plan.specs.append(PlannedSpec(spec="Shop.Stock :: return", why="w"))
+    assert unseen_producers(state) == []
+    plan.specs.pop()
+    crash.detector = "slow_callback"
+    assert unseen_producers(state) == []
