@@ -10,7 +10,9 @@ Waiting blamed on the waiter: a caller's ``GenServer.call`` timed out on a callb
 went between a client's attempts at a busy upstream (``slow_callback`` naming the retrier,
 :mod:`elixir_scope.agents.detectors.slow_retries`); a ``receive ... after`` gave up on the worker
 it spawned, which kept retrying a greylisting server (``retries_outlasted_wait``,
-:mod:`elixir_scope.agents.evidence.retries`).
+:mod:`elixir_scope.agents.evidence.retries`); a ``Task.await`` gave up on a task whose
+``Enum.reduce_while/3`` retried a locked account per entry (``slow_callback`` again, the retrier
+counted over its calls).
 
 A lenient producer upstream of a wrong figure: weights and durations parsed with their unit
 dropped ("800g" as 800 kg, "2m" as 2 s), noticed in a bill and an estimate computed rightly from
@@ -81,6 +83,14 @@ def _mail_relay(sc, report, store) -> None:
     assert not [f for f in report.findings if f.culprit.module == "Relay.Outbox" and not f.weak and f.confidence >= 0.6]
 
 
+def _ledger_push(sc, report, store) -> None:
+    # Task.await gave up on the task; its time went between a reduce_while's attempts per entry
+    rc = report.root_cause
+    assert rc.detector == "slow_callback" and "kept retrying LedgerPush.Bank.post/1" in rc.title, rc.title
+    assert "Task.await timeout" in rc.summary and "over 3 calls" in rc.summary, rc.summary
+    assert "returned {:error, :locked}" in rc.summary and "callback:slow:retry_loop" in rc.signatures
+
+
 def _parcel_weight(sc, report, store) -> None:
     # the freight arithmetic is right: the parts were made from weights read with their unit dropped
     rc = report.root_cause
@@ -100,7 +110,7 @@ def _render_estimate(sc, report, store) -> None:
 
 
 EXTRA = {"stock_reserve": _stock_reserve, "fx_quote": _fx_quote, "badge_print": _badge_print,
-         "clinic_slots": _clinic_slots, "geo_retry": _geo_retry, "mail_relay": _mail_relay,
+         "clinic_slots": _clinic_slots, "geo_retry": _geo_retry, "mail_relay": _mail_relay, "ledger_push": _ledger_push,
          "parcel_weight": _parcel_weight, "render_estimate": _render_estimate}
 
 

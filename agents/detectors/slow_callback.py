@@ -247,7 +247,7 @@ def _finding(view, slow: Call, caller, ts, ev_id, ev_kind, request, timeout, tgt
         if hot.end_id is not None:
             evidence.append(view.end_evidence(hot, f"{hot.mfa} returned after {hdur_text}"))
     retry = None
-    if not kind:
+    if kind != "builder":   # a redundant collection is the cause whatever each item's call did
         retry = slow_retries.retry_loop(view, slow, _horizon(view, slow.pid, _recording_end(view)))
     if retry is not None:
         # the time went between attempts at a callee that kept failing: the function that kept

@@ -38,14 +38,16 @@ class RetryLoop:
     failed: int
     errors: list[str]      # the distinct failures (rendered), most common first
     between: int           # time between the attempts (trace time units)
-    span: int              # the retrier's time up to the horizon
+    span: int              # the retrier's time up to the horizon (its first call's start to its last's end)
+    calls: int = 1         # the retrier's calls that made attempts (one per item of a loop)
 
     def describe(self, view: RecordingView) -> str:
         ms = 1000.0 / view.time_unit
         errs = ", ".join(self.errors[:2])
-        return (f"{self.retrier.mfa} made {self.attempts} attempts at {self.callee.mfa}, {self.failed} of which "
-                f"returned {errs}; {self.between * ms:.0f} ms of its {self.span * ms:.0f} ms went between the "
-                "attempts (waiting before trying again), not in them")
+        over = f" over {self.calls} calls" if self.calls > 1 else ""
+        return (f"{self.retrier.mfa} made {self.attempts} attempts at {self.callee.mfa}{over}, {self.failed} of which "
+                f"returned {errs}; {min(self.between, self.span) * ms:.0f} ms of its {self.span * ms:.0f} ms went "
+                "between the attempts (waiting before trying again), not in them")
 
 
 def _failed(v) -> bool:
@@ -117,11 +119,13 @@ def retry_loop(view: RecordingView, run: Call, horizon: int) -> RetryLoop | None
             between += max(0, horizon - last.end_ts)   # still waiting to try again when the run ended
         if between < GAP_SHARE * span:
             continue
-        retrier = _outermost(first_maker, run)
-        r_span = min(retrier.end_ts if retrier.end_ts is not None else horizon, horizon) - retrier.ts
+        # the retrier's calls (one per item when a loop retries each): their time, first to last
+        tops = {t.call_id: t for t in (_outermost(m, run) for m in makers.values())}
+        retrier = min(tops.values(), key=lambda t: t.ts)
+        r_span = max(min(t.end_ts if t.end_ts is not None else horizon, horizon) for t in tops.values()) - retrier.ts
         errors = [e for e, _ in Counter(fmt(c.value, 60) for c in failures).most_common(3)]
         loop = RetryLoop(retrier=retrier, callee=cs[0], attempts=len(cs), failed=len(failures), errors=errors,
-                         between=between, span=r_span)
+                         between=between, span=r_span, calls=len(tops))
         if best is None or loop.between > best.between:
             best = loop
     return best
