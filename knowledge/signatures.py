@@ -109,6 +109,7 @@ VOCABULARY: dict[str, str] = {
     "data:type_mismatch": "the same argument arrives as an integer from some callers and as a numeric string from others",
     "data:invalid_utf8": "a function given valid UTF-8 text returns a binary that is not valid UTF-8 (cut by bytes)",
     "data:parse_lossy": "a number written with group separators is parsed as its first digits only (the rest ignored)",
+    "data:parse_fallback": "a parser read most texts of one form as the number written and returned 0 for others of the same form that hold a number too: a fallback default stood in for input it failed to read",
     "data:unit_ignored": "a parser given numbers written with different suffixes (\"2.5kg\", \"800g\"; \"90s\", \"2m\") returned the same multiple of every one: the unit (the trailing text) was dropped",
     "data:stale_read": "after a key was set to a new value, a reader of that key still returns another value (a copy the change did not reach)",
     "data:utc_date": "a function takes the calendar day of a UTC timestamp while the application uses a local UTC offset under which the day differs",

@@ -17,7 +17,8 @@ counted over its calls).
 A lenient producer upstream of a wrong figure: weights and durations parsed with their unit
 dropped ("800g" as 800 kg, "2m" as 2 s), noticed in a bill and an estimate computed rightly from
 them (``unit_ignored``, :mod:`elixir_scope.agents.evidence.units`; the ``value_origin`` on the
-arithmetic is linked to it)."""
+arithmetic is linked to it); a reading without decimals rescued to 0.0, noticed in a daily
+average (``lenient_parse``, the same module)."""
 
 from __future__ import annotations
 
@@ -109,9 +110,18 @@ def _render_estimate(sc, report, store) -> None:
                 and not f.weak and f.confidence >= 0.6]
 
 
+def _greenhouse_avg(sc, report, store) -> None:
+    # the mean is right for what it was given: "21" was read as 0.0 by a rescue
+    rc = report.root_cause
+    assert rc.detector == "lenient_parse" and 'reads "21" as 0.0 where it reads "21.5" as 21.5' in rc.title, rc.title
+    origin = [f for f in report.findings if f.detector == "value_origin" and f.culprit.function == "mean/1"]
+    assert all(f.caused_by == rc.id for f in origin), origin
+
+
 EXTRA = {"stock_reserve": _stock_reserve, "fx_quote": _fx_quote, "badge_print": _badge_print,
          "clinic_slots": _clinic_slots, "geo_retry": _geo_retry, "mail_relay": _mail_relay, "ledger_push": _ledger_push,
-         "parcel_weight": _parcel_weight, "render_estimate": _render_estimate}
+         "parcel_weight": _parcel_weight, "render_estimate": _render_estimate,
+         "greenhouse_avg": _greenhouse_avg}
 
 
 @pytest.mark.parametrize("name", APPS.names)

@@ -13,7 +13,11 @@ linked to this fact, and the parser is the first cause.
 | --- | --- | --- |
 | ``unit_ignored`` | an application function given, in each of ≥ 2 calls, one text that is a number followed by letters (or not), returned numbers that are one same multiple of the written numbers although the texts end in ≥ 2 different suffixes; in full (0.75) when the symptom states a number with one of those suffixes (``800 g``) — the user read it as written —, else **weak** (a parser may rightly ignore a suffix) | that function, and the call given the suffix the symptom states |
 
-Bounded: the first :data:`MAX_CALLS` calls looked at, :data:`MAX_FACTS` facts.
+| ``lenient_parse`` | the same function's calls given texts of one form (the same suffix, or none): most returned one multiple of the written number, a few returned 0 for a text that holds a number too (``"21"`` → ``0.0`` where ``"21.5"`` → ``21.5``: ``String.to_float/1`` raised and a rescue answered 0.0); in full when the symptom states that number, else **weak** | that function, and the text it read as 0 |
+
+A ``value_origin`` computed later from the numbers of either (two of them, or one of three
+digits or more, in its arguments) is their effect. Bounded: the first :data:`MAX_CALLS` calls
+looked at, :data:`MAX_FACTS` facts.
 """
 
 from __future__ import annotations
@@ -73,8 +77,12 @@ def units_ignored(view: RecordingView, book: FactBook, symptom: str = "") -> Non
             continue
         groups[(c.module, c.function, c.arity)].append((c, w[0], w[1], y))
     stated = _stated(symptom)
+    numbers = _numbers(symptom)
     made = 0
     for key, hits in groups.items():
+        if made < MAX_FACTS and _odd_reads(view, book, hits, numbers):
+            made += 1
+            continue
         by_ratio: dict[float, list[tuple[Call, float, str, float]]] = defaultdict(list)
         for h in hits:
             by_ratio[round(h[3] / h[1], 9)].append(h)
@@ -92,6 +100,55 @@ def units_ignored(view: RecordingView, book: FactBook, symptom: str = "") -> Non
             break
     if made:
         _link_values(view, book)
+
+
+def _numbers(symptom: str) -> set[float]:
+    return {float(m.group(1)) for m in re.finditer(r"(?<![\w.,])(-?\d+(?:\.\d+)?)(?![\d.])", symptom or "")}
+
+
+def _odd_reads(view: RecordingView, book: FactBook, hits: list, numbers: set[float]) -> bool:
+    """``lenient_parse``: among one function's calls given texts of one form (the same suffix),
+    most returned one multiple of the written number and a few returned 0 for a number that is
+    not — a fallback (``rescue _ -> 0.0``, ``:error -> 0``) taken for input it should have read."""
+    by_suffix: dict[str, list] = defaultdict(list)
+    for h in hits:
+        by_suffix[h[2]].append(h)
+    for suffix, same in by_suffix.items():
+        ratios = defaultdict(list)
+        for h in same:
+            ratios[round(h[3] / h[1], 9)].append(h)
+        if len(ratios) < 2:
+            continue
+        major, kept = max(ratios.items(), key=lambda kv: len(kv[1]))
+        odd = [h for r, hs in ratios.items() if r != major for h in hs if h[3] == 0]
+        if major == 0 or len(kept) < 2 or not odd or len(odd) >= len(kept):
+            continue
+        told = [h for h in odd if h[1] in numbers]
+        c, x, _suffix, y = (told or odd)[0]
+        k = kept[0]
+        book.add(Finding(
+            detector="lenient_parse",
+            title=f"{c.mfa} reads {fmt(c.args[0], 30)} as {fmt(c.value, 20)} where it reads "
+                  f"{fmt(k[0].args[0], 30)} as {fmt(k[0].value, 20)}",
+            summary=(f"{c.mfa} returned the written number (×{major:g}) for {len(kept)} texts "
+                     f"({'; '.join(f'{fmt(h[0].args[0], 20)} → {fmt(h[0].value, 16)}' for h in kept[:3])}) and 0 for "
+                     f"{len(odd)} text(s) of the same form that hold a number too "
+                     f"({'; '.join(f'{fmt(h[0].args[0], 20)} → {fmt(h[0].value, 16)}' for h in odd[:3])}): a fallback "
+                     "value stood in for input it failed to read (a rescue, an :error branch), and what was computed "
+                     "from it later was computed right from a wrong input."
+                     + (f" The symptom states {x:g}." if told else "")),
+            severity="high", confidence=0.75 if told else 0.45,
+            culprit=culprit_of(view, c, c.args[0]),
+            evidence=[view.end_evidence(h[0], f"{h[0].mfa}({fmt(h[0].args, 30)}) returned {fmt(h[0].value, 30)}")
+                      for h in (odd[:2] + kept[:2])],
+            signatures=["data:parse_fallback", "data:value_origin"],
+            **({} if told else {"weak": "the symptom states no number read as 0: the fallback may be right for "
+                                        "input that is really not a number"}),
+            fix_hint=(f"Make {c.mfa} read every form its input comes in (String.to_float/1 raises on \"21\": "
+                      "Float.parse/1 reads both) and fail loudly on what it cannot read instead of returning 0.")),
+            pid=c.pid, ts=c.ts, calls=[h[0] for h in odd])
+        return True
+    return False
 
 
 def _add(view: RecordingView, book: FactBook, same: list, ratio: float, told: list) -> None:
@@ -142,11 +199,14 @@ def _link_values(view: RecordingView, book: FactBook) -> None:
     """A ``value_origin`` whose function was given numbers an ignored-unit parse returned (after
     it, in any process: tasks parse, their caller adds up) computed right from a wrong input: the
     parse caused it."""
-    for unit in book.of_kind("unit_ignored"):
+    for unit in book.of_kind("unit_ignored", "lenient_parse"):
         if unit.weak:
             continue
         calls = book.meta.get(unit.id, {}).get("calls", [])
         outs = {fmt(c.value, 40) for c in calls}
+        if unit.detector == "lenient_parse":   # a 0 alone is too common to follow: with the numbers read right
+            outs |= {fmt(c.value, 40) for c in view.calls if c.outcome == "return"
+                     and (c.module, c.function, c.arity) == (calls[0].module, calls[0].function, calls[0].arity)}
         first_end = min((c.end_ts for c in calls if c.end_ts is not None), default=None)
         if first_end is None:
             continue
