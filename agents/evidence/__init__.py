@@ -53,7 +53,7 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   :mod:`.gaveup` — a wait (``Task.yield/2``) that gave up before the task's work answered;
   :mod:`.retries` — a wait that gave up on a worker busy retrying a failing callee;
   :mod:`.provenance` (with :mod:`.stated`, :mod:`.repeats` and :mod:`.inputs`) — the values the symptom
-  states, followed to the call that produced them (and past it, :mod:`.units`, to a parse that ignored the unit of the numbers it combined) (a common or sign-inverted one through the inputs the symptom states); :mod:`.diag_flow` (with :mod:`.cases`) — where
+  states, followed to the call that produced them (and past it, :mod:`.units`, to a parse that ignored the unit of the numbers it combined or read some of them as 0) (a common or sign-inverted one through the inputs the symptom states); :mod:`.diag_flow` (with :mod:`.cases`) — where
   the cases the symptom calls wrong part from those it calls right, and (:mod:`.altered`) where a
   value they are named by lost information, and (:mod:`.spellings`) where one got two spellings;
   :mod:`.constant` — a check that gave every case the same answer;
