@@ -2,8 +2,9 @@
 that returned, in one call, a value outside the shape its other calls keep — a `with` without
 `else` handing back `false`, a `Map.get` or `Enum.find` miss handing back `nil` — and whose
 caller crashed on it (``contract_broken``, :mod:`elixir_scope.agents.evidence.contracts`); and
-the twin where the callee keeps its contract and the caller matches too few of its shapes: the
-caller stays the culprit (``exception``). Each app runs as a real node, diagnosed in one round;
+the twins where the callee keeps its contract — `{:error, :full}` beside `{:ok, n}`, a `nil` its
+`@spec` lists — and the caller handles too few of its shapes: the caller stays the culprit
+(``exception``). Each app runs as a real node, diagnosed in one round;
 its fixed twin gives no confident culprit.
 
 Waiting blamed on the waiter: a caller's ``GenServer.call`` timed out on a callback whose time
@@ -67,6 +68,14 @@ def _clinic_slots(sc, report, store) -> None:
     _no_contract_fact(report)
 
 
+def _room_keys(sc, report, store) -> None:
+    # find/1 returned %Hotel.Room{} three times and nil once - but its @spec says `| nil`: the
+    # caller that read a field of nil is the culprit
+    rc = report.root_cause
+    assert rc.detector == "exception" and "{:badmap, nil}" in rc.title, rc.title
+    _no_contract_fact(report)
+
+
 def _geo_retry(sc, report, store) -> None:
     # the caller timed out on the server's callback; the time went between the client's attempts
     rc = report.root_cause
@@ -119,7 +128,7 @@ def _greenhouse_avg(sc, report, store) -> None:
 
 
 EXTRA = {"stock_reserve": _stock_reserve, "fx_quote": _fx_quote, "badge_print": _badge_print,
-         "clinic_slots": _clinic_slots, "geo_retry": _geo_retry, "mail_relay": _mail_relay, "ledger_push": _ledger_push,
+         "clinic_slots": _clinic_slots, "room_keys": _room_keys, "geo_retry": _geo_retry, "mail_relay": _mail_relay, "ledger_push": _ledger_push,
          "parcel_weight": _parcel_weight, "render_estimate": _render_estimate,
          "greenhouse_avg": _greenhouse_avg}
 
