@@ -47,7 +47,8 @@ from .evidence.pitfalls import code_evidence, encoder_similarity
 from .evidence.nodes import unrecorded_calls
 from .findings import KnowledgeRef, Report
 from .hypotheses import rank
-from .rounds import decided, earlier_stands, modules_seen, next_round_reason, out_of_sight, refines, weak, wider
+from .rounds import (decided, earlier_stands, modules_seen, next_round_reason, out_of_sight, refines, unseen_producers, weak,
+                     wider)
 from .state import DiagnosisInput, DiagnosisState
 from .observations import lead, observe
 from .view import RecordingView
@@ -114,6 +115,7 @@ async def analyze_sources(state: DiagnosisState, runtime: Runtime[DiagnosisConte
         return {}
     from elixir_scope.knowledge.source import analyze_tree, rank_candidates
     from elixir_scope.knowledge.source.model import RoleKind
+    from elixir_scope.knowledge.source.specs import return_specs
 
     await runtime.context.report_progress("analysing the Elixir sources", 0.1)
     analysis = analyze_tree(state.source_path, include_tests=state.include_tests)
@@ -137,6 +139,9 @@ async def analyze_sources(state: DiagnosisState, runtime: Runtime[DiagnosisConte
             "servers": [m.name for m in analysis.modules
                         if {RoleKind.GENSERVER, RoleKind.GEN_STATEM} & set(m.roles)],
             "callees": planner.static_callees(analysis.graph.function_calls),
+            # what each function's @spec says it returns: a recorded return outside it broke
+            # the function's contract (evidence/contracts.py)
+            "return_specs": return_specs(state.source_path, include_tests=state.include_tests),
         },
     }
 
@@ -229,7 +234,8 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
     book = build_facts(view, state.symptom, code=_code_evidence(state, ctx), earlier_triggers=state.trigger_runs,
                        trigger_expr=state.trigger, config_env=await _config_env(ctx, view, state.env_reads),
                        source_reads=state.env_reads, child_specs=(state.source_summary or {}).get("child_specs"),
-                       callees=(state.source_summary or {}).get("callees"))
+                       callees=(state.source_summary or {}).get("callees"),
+                       return_specs=(state.source_summary or {}).get("return_specs"))
     kb, sym = None, {}
     if ctx.use_knowledge:
         retriever = retriever_for(ctx)
@@ -286,6 +292,12 @@ async def judge(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> di
         # the culprit itself waits on a node nobody recorded: what holds it up is there
         ok, why = False, (f"{state.hypotheses[0].culprit.process} waits in a call to a process on "
                           f"{', '.join(beyond)}, which this recording does not hold")
+    unseen = unseen_producers(state) if ok and not beyond else []
+    if unseen and rounds_left:
+        # a crash on a value: whether a callee made it off its contract shows only in the callee's
+        # returns, which this round did not record
+        ok, why = False, (f"{state.hypotheses[0].culprit.where} crashed on a value it may have got from "
+                          f"{', '.join(unseen)}, whose returns this round did not record")
     more = not ok and rounds_left
     if ok:
         nxt = "decided: " + why

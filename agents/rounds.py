@@ -101,6 +101,30 @@ def out_of_sight(state: DiagnosisState) -> list[str]:
     return list(dict.fromkeys(node for node, caller in state.unrecorded if caller == top.culprit.process))
 
 
+def unseen_producers(state: DiagnosisState) -> list[str]:
+    """The modules of the functions the leading culprit calls (the sources' static calls) whose
+    returns this round did not record, when the leading explanation is a crash in that culprit
+    (an ``exception`` at its first cause): the value it crashed on may have come from one of
+    them, made outside its contract (``contract_broken``, agents/evidence/contracts.py) — a
+    thing only their recorded returns can tell. The next round records them whole, with their
+    returns (``refocus``: :func:`~.planner.callee_modules`)."""
+    top = state.hypotheses[0] if state.hypotheses else None
+    if top is None or top.culprit is None or not top.culprit.function or state.plan is None:
+        return []
+    origin = next((f for f in state.findings if f.id == top.origin_fact), None)
+    if origin is None or origin.detector != "exception":
+        return []
+    recorded = {p.spec.split(" ")[0] for p in state.plan.specs if p.spec.endswith(":: return")}
+    callees = (state.source_summary or {}).get("callees") or {}
+    out: list[str] = []
+    for callee in callees.get(f"{top.culprit.module}.{top.culprit.function}", []):
+        module = callee.rpartition(".")[0]
+        if module and module != top.culprit.module and module not in recorded and callee not in recorded \
+                and module not in out:
+            out.append(module)
+    return out[:6]
+
+
 def weak(state: DiagnosisState) -> bool:
     """Nothing decisive was seen: no hypothesis, or the best one's evidence under the bar."""
     from .hypotheses import MIN_VERDICT

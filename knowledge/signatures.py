@@ -79,6 +79,7 @@ VOCABULARY: dict[str, str] = {
     # -- callbacks (call/return timing of init/handle_* with return_trace)
     "callback:slow": "handle_* call→return latency far above the others, callers queue behind it",
     "callback:slow:repeated_work": "a slow call's time went in one callee called once per element of a collection a helper built with repeats or self-pairs (or in that callee's own time)",
+    "callback:slow:retry_loop": "a slow run's (or a worker's a wait gave up on) time went between attempts at one callee that kept returning errors: a retry loop with a sleep or backoff and no bound within the caller's timeout",
     "callback:slow_init": "init/1 takes long; the parent supervisor (and its start order) waits",
     "callback:blocking_io": "a callback calls file, HTTP, DB or :timer.sleep while holding callers",
     "callback:timeout_cancelled": "a GenServer callback returns without the timeout the others arm, so a message cancels the idle timeout and it never fires",
@@ -108,6 +109,8 @@ VOCABULARY: dict[str, str] = {
     "data:type_mismatch": "the same argument arrives as an integer from some callers and as a numeric string from others",
     "data:invalid_utf8": "a function given valid UTF-8 text returns a binary that is not valid UTF-8 (cut by bytes)",
     "data:parse_lossy": "a number written with group separators is parsed as its first digits only (the rest ignored)",
+    "data:parse_fallback": "a parser read most texts of one form as the number written and returned 0 for others of the same form that hold a number too: a fallback default stood in for input it failed to read",
+    "data:unit_ignored": "a parser given numbers written with different suffixes (\"2.5kg\", \"800g\"; \"90s\", \"2m\") returned the same multiple of every one: the unit (the trailing text) was dropped",
     "data:stale_read": "after a key was set to a new value, a reader of that key still returns another value (a copy the change did not reach)",
     "data:utc_date": "a function takes the calendar day of a UTC timestamp while the application uses a local UTC offset under which the day differs",
     "data:page_skip": "a page-by-page fetch whose next cursor is past the last row's key although the page ended with rows sharing that key",
@@ -150,6 +153,7 @@ VOCABULARY: dict[str, str] = {
     "return:error_ignored": "a function returned {:error, _} (or :error) and its caller went on as if it had succeeded",
     "return:lazy_stream_dropped": "a function returned a lazy %Stream{} built from its own functions and none of them ran afterwards (the stream was never consumed)",
     "return:error": "a function of the application returned {:error, _} or :error",
+    "return:off_contract": "a function returned, in one call, a value of a shape its other calls (or its @spec) never return (a bare false / nil / :error where {:ok, _} | {:error, _} is kept), and its caller crashed on it",
     "return:exception_caught": "a call raised or exited (a call timeout, a badarg) and its caller caught it and returned a normal value (a default) instead",
     # -- restarts and supervision (spawn/spawned/exit events of children and supervisors)
     "restart:loop": "the same child spec is spawned, exits and is spawned again repeatedly",

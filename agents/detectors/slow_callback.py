@@ -25,7 +25,7 @@ from __future__ import annotations
 from ..evidence.reasons import gen_call
 from ..findings import Culprit, Finding, MessageArrow
 from ..view import Call, RecordingView, fmt, is_app_module, is_atom, mod_name
-from . import slow_parts
+from . import slow_parts, slow_retries
 from .call_cycle import outstanding_calls
 
 CALLBACKS = ("handle_call", "handle_cast", "handle_info", "handle_continue", "init")
@@ -246,6 +246,17 @@ def _finding(view, slow: Call, caller, ts, ev_id, ev_kind, request, timeout, tgt
                     f" in {view.label(c.pid)}" if c.pid != slow.pid else "")))
         if hot.end_id is not None:
             evidence.append(view.end_evidence(hot, f"{hot.mfa} returned after {hdur_text}"))
+    retry = None
+    if kind != "builder":   # a redundant collection is the cause whatever each item's call did
+        retry = slow_retries.retry_loop(view, slow, _horizon(view, slow.pid, _recording_end(view)))
+    if retry is not None:
+        # the time went between attempts at a callee that kept failing: the function that kept
+        # asking (and waiting before asking again) holds the wait, not the callee nor the callback
+        named, spread_text = retry.retrier, ""
+        inside += f" {retry.describe(view)}."
+        evidence.append(view.call_evidence(retry.retrier, f"{retry.retrier.mfa} started retrying"))
+        evidence.append(view.end_evidence(retry.callee, f"{retry.callee.mfa} returned {fmt(retry.callee.value, 60)} "
+                                                        f"(attempt 1 of {retry.attempts})"))
     if spread_text:
         inside += f" {spread_text}."
         if named is not hot:
@@ -254,7 +265,9 @@ def _finding(view, slow: Call, caller, ts, ev_id, ev_kind, request, timeout, tgt
     what = "callback" if slow.function in CALLBACKS else "call"
     return Finding(
         detector="slow_callback",
-        title=(f"{named.mfa} made {what} {slow.mfa} slow through {hot.mfa}'s loop: callers time out"
+        title=(f"{named.mfa} kept retrying {retry.callee.mfa} ({retry.attempts} attempts) in {what} {slow.mfa}: "
+               "callers time out" if retry is not None
+               else f"{named.mfa} made {what} {slow.mfa} slow through {hot.mfa}'s loop: callers time out"
                if kind == "builder" else f"Slow {named.mfa} in {what} {slow.mfa} makes callers time out" if path or named is not hot
                else f"Slow {what} {slow.mfa} makes callers time out"),
         summary=(
@@ -277,9 +290,11 @@ def _finding(view, slow: Call, caller, ts, ev_id, ev_kind, request, timeout, tgt
                          at_ms=view.at_ms(ts), kind="exit"),
         ],
         signatures=[SIGNATURES[0], SIGNATURES[2] if api == "Task.await" else SIGNATURES[1]]
-        + (["callback:slow:repeated_work"] if kind else []),
+        + (["callback:slow:repeated_work"] if kind else []) + (["callback:slow:retry_loop"] if retry else []),
         fix_hint=(
-            (f"Make {named.mfa} return only the elements the loop needs (each unordered set once, no item with "
+            (f"Bound {named.mfa}'s retries (a few attempts, a capped backoff, within the caller's timeout) and "
+             f"return the error when they run out, or " if retry is not None
+             else f"Make {named.mfa} return only the elements the loop needs (each unordered set once, no item with "
              f"itself, no duplicates), or " if kind == "builder"
              else f"Make {named.mfa} fast (it is where {slow.mfa}'s time went), or " if path or named is not hot
              else f"Keep {slow.function} fast: ")

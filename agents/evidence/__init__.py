@@ -51,8 +51,9 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   that left some out of its state, an entry a later one replaced); :mod:`.refused` — a check that refused
   every one of several different items while nothing came out (no item kept to compare with);
   :mod:`.gaveup` — a wait (``Task.yield/2``) that gave up before the task's work answered;
+  :mod:`.retries` — a wait that gave up on a worker busy retrying a failing callee;
   :mod:`.provenance` (with :mod:`.stated`, :mod:`.repeats` and :mod:`.inputs`) — the values the symptom
-  states, followed to the call that produced them (a common or sign-inverted one through the inputs the symptom states); :mod:`.diag_flow` (with :mod:`.cases`) — where
+  states, followed to the call that produced them (and past it, :mod:`.units`, to a parse that ignored the unit of the numbers it combined or read some of them as 0) (a common or sign-inverted one through the inputs the symptom states); :mod:`.diag_flow` (with :mod:`.cases`) — where
   the cases the symptom calls wrong part from those it calls right, and (:mod:`.altered`) where a
   value they are named by lost information, and (:mod:`.spellings`) where one got two spellings;
   :mod:`.constant` — a check that gave every case the same answer;
@@ -88,7 +89,7 @@ from . import (addresses, bounces, bursts, byteorder, caught, collapsed, compens
                pitfalls, postponed, produced, provenance, ranking, rates, readiness, received, receives, replies,
                resources, rounding, shutdown, signals, stale, statem, sums, supervision, supervisor_config, timeouts, transforms, trigger, values,
                variants, waits, zones)
-from . import astray, config_start, gaveup, lost, refused, tables, unread
+from . import astray, config_start, contracts, gaveup, lost, refused, retries, tables, units, unread
 from .book import FactBook
 from .pitfalls import CodeEvidence
 
@@ -149,7 +150,8 @@ def _link_lost_to_crash(view: RecordingView, book: FactBook) -> None:
 def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | None = None,
                 earlier_triggers: list[dict] | None = None, trigger_expr: str | None = None,
                 config_env: dict | None = None, source_reads: list[dict] | None = None,
-                child_specs: dict | None = None, callees: dict | None = None) -> FactBook:
+                child_specs: dict | None = None, callees: dict | None = None,
+                return_specs: dict | None = None) -> FactBook:
     """Every analysis over ``view``, then the links between their facts. An analysis that fails
     on an unusual recording is skipped and named in ``book.errors``: the others still count.
     ``symptom`` (the user's words) lets :mod:`.provenance` follow the values it states;
@@ -162,12 +164,13 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
     ``config_default`` facts; ``source_reads``: the settings the sources read with a literal
     default (knowledge/source ``env_reads``), for those read before the capture began;
     ``child_specs``: module → the child-spec options its ``use`` sets (``restart: :temporary``),
-    for the restart-type facts' culprit."""
+    for the restart-type facts' culprit; ``return_specs``: ``Module.fun/arity`` → the return
+    shapes its ``@spec`` allows (knowledge/source ``return_specs``), for the broken contracts."""
     book = FactBook()
     steps = [
         failures.exceptions, lambda v, b: trigger.trigger_failures(v, b, earlier_triggers, trigger_expr), replies.deferred_replies,
         misdirected.misdirected_replies, _detectors, races.check_then_act, swapped.swapped_replies, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
-        received.bad_values_received,
+        received.bad_values_received, lambda v, b: contracts.broken_contracts(v, b, return_specs),
         failures.exits, supervision.restarts, supervision.sibling_restarts, failures.ets_owners,
         supervision.not_restarted, dropped.references_dropped, failures.dead_sends, nodes.sends_to_gone_nodes, failures.lost_mailboxes,
         _link_lost_to_crash,
@@ -193,7 +196,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         lambda v, b: config.config_defaults(v, b, config_env),
         lambda v, b: config_start.config_defaults_at_start(v, b, config_env, source_reads, symptom), transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, mixed.mixed_type_compares,
         rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders,
-        *provenance.analyses(symptom, callees), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom), *refused.analyses(symptom), collapsed.link_effects, gaveup.waits_gave_up, astray.results_astray,
+        *provenance.analyses(symptom, callees), lambda v, b: units.units_ignored(v, b, symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom), *refused.analyses(symptom), collapsed.link_effects, gaveup.waits_gave_up, retries.retries_outlasted_waits, astray.results_astray,
         compensation.partial_failures,
     ]
     if code is not None:
