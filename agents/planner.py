@@ -169,11 +169,14 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
                 continue
             specs.append(PlannedSpec(spec=f"{spec} :: return", why="source analysis: " + "; ".join(c_reasons[:2])))
             specs.extend(PlannedSpec(spec=f"{spec}.{fa}", why=LOOP_WHY) for fa in loops.get(spec, ()))
+    # a lookup's answer (a hit or `[]`) when the symptom is slow or speaks of work done again: a
+    # cache that never hits shows as lookups that all answered `[]` (evidence/cachemiss.py)
+    lookups_returned = "timeout" in classes or bool(REPEATS.search(symptom)) or "cpu" in symptom.lower()
     if "data" in classes or survey.ets_tables:
         for table, owner in survey.ets_tables[:5]:
             for fun in ("lookup", "insert"):
                 specs.append(PlannedSpec(
-                    spec=f":ets.{fun}({table}, _)" + (" :: return" if fun == "insert" else ""),
+                    spec=f":ets.{fun}({table}, _)" + (" :: return" if fun == "insert" or lookups_returned else ""),
                     why=f"ETS table {table}" + (f" of {owner}" if owner else "") + ": read-modify-write races show as interleaved lookup/insert"))
             # writes with their outcome: a write refused with badarg (a :protected table written
             # by a process that does not own it) shows only as the write's exception
@@ -203,6 +206,7 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
                                                 "the target goes down with it)"))
     specs.extend(wait_specs())
     specs.extend(send_specs(symptom, classes))
+    specs.extend(timer_specs(symptom, needs))
     # node-wide locks of :global taken and given back: who holds which resource, who waits for it
     # (rare calls: the specs cost nothing)
     for spec in (":global.set_lock/1", ":global.set_lock/2", ":global.set_lock/3", ":global.del_lock/1", ":global.del_lock/2"):
@@ -287,6 +291,36 @@ def send_specs(symptom: str, classes: list[str]) -> list[PlannedSpec]:
                         why="waits that time out: each send/2 of a result, its sender and where it went "
                             "(a result sent to the wrong process never reaches its wait)")
             for spec in SEND_SPECS]
+
+
+#: timer calls with the references they return, and their cancels: a timer armed again for the same
+#: message while an earlier one is pending delivers it twice (evidence/rearmed.py). Guards restrict
+#: the hot `:erlang` patterns to their arguments' types (never a wildcard over the module).
+TIMER_SPECS = (":erlang.send_after(t, dest, msg) when is_integer(t)",
+               ":erlang.send_after(t, dest, msg, opts) when is_integer(t)",
+               ":erlang.start_timer(t, dest, msg) when is_integer(t)",
+               ":erlang.start_timer(t, dest, msg, opts) when is_integer(t)",
+               ":erlang.cancel_timer(ref) when is_reference(ref)",
+               ":erlang.cancel_timer(ref, opts) when is_reference(ref)",
+               ":timer.send_after(t, msg) when is_integer(t)", ":timer.send_after(t, dest, msg) when is_integer(t)",
+               ":timer.send_interval(t, msg) when is_integer(t)", ":timer.send_interval(t, dest, msg) when is_integer(t)",
+               ":timer.cancel(tref) when is_tuple(tref)")
+#: a symptom of something done again: twice, three times, duplicated, again and again, repeated, doubled
+REPEATS = re.compile(r"\b(?:twice|thrice|(?:two|three|four|five|several|many|\d+|multiple) times|again and again|over and "
+                     r"over|repeated(?:ly)?|repeats?|duplicat\w*|doubled?|doubles|double[- ](?:charg|pag|count|sen)\w*"
+                     r"|more than once|each time|every time|once per|keeps? (?:re)?(?:doing|sending|paging|charging|calling))\b",
+                     re.I)
+
+
+def timer_specs(symptom: str, needs: list[str]) -> list[PlannedSpec]:
+    """The timer calls traced with their references when the symptom speaks of something happening
+    again, or the leading hypotheses need timers (see :data:`TIMER_SPECS`)."""
+    if "timers" not in needs and not REPEATS.search(symptom):
+        return []
+    return [PlannedSpec(spec=f"{spec} :: return",
+                        why="the symptom speaks of something done again: timers armed, their references and "
+                            "cancels (a timer armed again while the last one is pending delivers its message twice)")
+            for spec in TIMER_SPECS]
 
 
 MAX_CALLEE_PAIRS = 20_000   # static calls kept from the sources

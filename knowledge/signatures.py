@@ -195,6 +195,7 @@ VOCABULARY: dict[str, str] = {
     "vm:code_purge": "processes killed by code purge / a module loaded twice quickly",
     # -- timers
     "timer:leak": "send_after / :timer calls repeat without cancel; timeout messages pile up",
+    "timer:leak:rearmed": "a timer call (send_after, start_timer, :timer.send_interval) armed again for the same message and destination while a timer an earlier call armed for it was still pending and never cancelled: the message arrives once per timer",
     "timer:late_message": "a timer message arrives after the state it was meant for is gone",
     # -- tasks
     "task:unbounded_spawn": "a burst of Task spawns, one per input item, with no concurrency bound",

@@ -64,11 +64,12 @@ class DevApps:
             node.stop()
         return sc, report, store, shown[0]
 
-    async def assert_named(self, name: str, tmp_path: Path, kb_index_dir: Path, extra=None) -> None:
+    async def assert_named(self, name: str, tmp_path: Path, kb_index_dir: Path, extra=None,
+                           max_rounds: int | None = None) -> None:
         """The buggy app: the bug showed, the root cause is the scenario's culprit, a fact of the
         scenario's kind names it, and every event the report cites exists. ``extra(sc, report,
-        store)``: the app's own checks on the same report."""
-        sc, report, store, shown = await self.diagnose(name, tmp_path, kb_index_dir, fixed=False)
+        store)``: the app's own checks on the same report; ``max_rounds`` as :meth:`diagnose`."""
+        sc, report, store, shown = await self.diagnose(name, tmp_path, kb_index_dir, fixed=False, max_rounds=max_rounds)
         try:
             assert shown is True, name   # the trigger the diagnosis ran really showed the bug
             assert report.verdict == "root_cause_found", render_markdown(report)
