@@ -46,6 +46,7 @@ class _Timer:
     armer: Call
     start: int
     end: int            # expiry (or the recording's end for an interval); a cancel ends it earlier
+    msg: Any = None
     cancelled: bool = False
 
 
@@ -91,7 +92,7 @@ def _timers(view: RecordingView) -> dict[tuple[str, str], list[_Timer]]:
         if armer is None or not isinstance(delay, int) or isinstance(delay, bool):
             continue
         to = fmt(c.args[dest], 120) if dest is not None and len(c.args) > dest else view.proc(c.pid).pid if view.proc(c.pid) else "self"
-        t = _Timer(c, armer, c.ts, end_of_recording if interval else c.ts + int(delay * ms))
+        t = _Timer(c, armer, c.ts, end_of_recording if interval else c.ts + int(delay * ms), c.args[msg])
         groups[(to, fmt(c.args[msg], 200))].append(t)
         ref = _ref(c)
         if ref:
@@ -104,17 +105,29 @@ def _timers(view: RecordingView) -> dict[tuple[str, str], list[_Timer]]:
     return groups
 
 
-def _handled(view: RecordingView, to: str, msg: str, since: int) -> list[Call]:
-    """The application calls that took the message (its handler, given exactly it) after ``since``."""
+def _handled(view: RecordingView, msg_term: Any, pid: int, since: int) -> list[Call]:
+    """The application calls of the destination process that took the message after ``since``: a
+    handler given exactly it (``handle_info/2``), or a function given exactly its payload (what a
+    receive loop calls with the fields of ``{:beat, device}``)."""
+    msg = fmt(msg_term, 200)
+    payload = fmt(list(msg_term[1:]), 200) if isinstance(msg_term, tuple) and len(msg_term) > 1 else None
     out = []
-    for c in view.calls:
+    for c in view.calls_by_pid.get(pid, []):
         if c.ts < since or not is_app_module(c.module) or is_generated(c.function) or not c.args:
             continue
-        if fmt(c.args[0], 200) == msg:
+        if fmt(c.args[0], 200) == msg or (payload is not None and fmt(list(c.args), 200) == payload):
             out.append(c)
             if len(out) >= 20:
                 break
     return out
+
+
+def _dest_pid(view: RecordingView, arm: Call, to: str) -> int | None:
+    """The process a timer's message goes to, when the recording knows it (``self()``, a name)."""
+    for idx, p in view.procs.items():
+        if to in (p.pid, "#PID" + p.pid) or (p.name and to.lstrip(":") in (p.name, p.name.removeprefix("Elixir."))):
+            return idx
+    return arm.pid
 
 
 def timers_rearmed(view: RecordingView, book: FactBook) -> None:
@@ -139,7 +152,7 @@ def timers_rearmed(view: RecordingView, book: FactBook) -> None:
         top = by_fun.most_common(1)[0][0]
         t, pending = next((t, p) for t, p in rearms if (t.armer.module, t.armer.function, t.armer.arity) == top)
         armer = t.armer
-        handled = _handled(view, to, msg, fired[0].start)
+        handled = _handled(view, t.msg, _dest_pid(view, t.arm, to), fired[0].start)
         first = pending[0]
         delay = fmt(t.arm.args[0], 20)
         ev = [view.call_evidence(first.arm, f"{first.armer.mfa} armed a timer for {msg} ({fmt(first.arm.args[0], 20)} ms)"),
