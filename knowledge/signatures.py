@@ -193,6 +193,8 @@ VOCABULARY: dict[str, str] = {
     "vm:atom_count_growing": "erlang:system_info(:atom_count) increases during the capture",
     "vm:persistent_term_update": "calls to :persistent_term.put/erase in a hot path (global GC each time)",
     "vm:code_purge": "processes killed by code purge / a module loaded twice quickly",
+    # -- caches
+    "cache:never_hits": "lookups into a cache (an ETS table, a map in a GenServer's state) missed every time with a key new every time, while the keys repeat once a part new in each (a request id, a time stamp, the whole request) is left out and the answers stored under them were the same",
     # -- timers
     "timer:leak": "send_after / :timer calls repeat without cancel; timeout messages pile up",
     "timer:leak:rearmed": "a timer call (send_after, start_timer, :timer.send_interval) armed again for the same message and destination while a timer an earlier call armed for it was still pending and never cancelled: the message arrives once per timer",
