@@ -130,7 +130,7 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
          candidates: list | None = None, focus: list[str] | None = None,
          seconds: float = 5.0, max_events: int = 50_000, needs: list[str] | None = None,
          tail_loops: list[str] | None = None, option_keys: list[list[str]] | None = None,
-         source_servers: list[str] | None = None) -> Plan:
+         source_servers: list[str] | None = None, source_functions: dict[str, list[str]] | None = None) -> Plan:
     """A capture plan for ``symptom`` on the surveyed node. ``needs`` are what the leading
     hypotheses' knowledge signatures say to record (``knowledge.kb.RECORD_NEEDS``).
     ``tail_loops`` are the functions the source analysis found looping through tail calls
@@ -138,7 +138,10 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
     comes after its module's, so it is the pattern that holds for that function.
     ``source_servers``: the GenServer and gen_statem modules the sources define; those the node
     has loaded but runs no process of yet get their state history recorded too (the trigger may
-    start them: a process per booking, per session, per device)."""
+    start them: a process per booking, per session, per device).
+    ``source_functions``: module → the named functions its sources define (``"parse/1"``); for a
+    slow or busy symptom a plain module of the sources is traced by those, not whole (see
+    :func:`narrowed`)."""
     classes = classify(symptom, signatures)
     needs = list(needs or [])
     reasons = [f"symptom classes: {', '.join(classes)}"]
@@ -153,11 +156,16 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
     specs: list[PlannedSpec] = []
     loops = _loops_by_module(tail_loops)
     loop_specs = {f"{m}.{fa}" for m, fas in loops.items() for fa in fas}
+    named = narrowed(symptom, classes, survey, source_servers, source_functions)
     for m in modules[:40]:
         why = "named in the symptom" if m in focus else (
             "a GenServer of the application: callbacks with returns and exceptions" if m in survey.genservers
             else "application module: calls with returns and exceptions")
-        specs.append(PlannedSpec(spec=f"{m} :: return", why=why))
+        if m in named:
+            specs.extend(PlannedSpec(spec=f"{m}.{fa} :: return", why=NARROW_WHY) for fa in named[m]
+                         if f"{m}.{fa}" not in loop_specs)
+        else:
+            specs.append(PlannedSpec(spec=f"{m} :: return", why=why))
         specs.extend(PlannedSpec(spec=f"{m}.{fa}", why=LOOP_WHY) for fa in loops.get(m, ()))
     for c in candidates or []:
         spec, c_reasons = _candidate(c)
@@ -258,6 +266,28 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
                        "private helpers included, to find the call that produced them")
     return Plan(specs=specs, state_modules=state_modules, message_processes=message_processes,
                 lifecycle=True, seconds=seconds, max_events=max_events, reasons=reasons)
+
+
+#: why a plain module is traced by its named functions for a slow symptom
+NARROW_WHY = ("slow or busy: the module's named functions with their returns, not the anonymous functions inside "
+              "them - a loop's per-element funs would overrun the capture's rate limit and shed the calls that "
+              "show where the time went")
+MAX_NAMED = 40   # named functions of one module traced one by one; more: the whole module
+
+
+def narrowed(symptom: str, classes: list[str], survey: Survey, source_servers: list[str] | None,
+             source_functions: dict[str, list[str]] | None) -> dict[str, list[str]]:
+    """module → the named functions to trace instead of the whole module: for a slow or busy
+    symptom, the plain modules of the sources (not a GenServer, whose generated callbacks and child
+    spec the evidence reads), when the sources list at most :data:`MAX_NAMED` functions."""
+    if not source_functions or not ("timeout" in classes or _BUSY.search(symptom)):
+        return {}
+    servers = set(survey.genservers) | set(source_servers or [])
+    return {m: sorted(fs) for m, fs in source_functions.items()
+            if m not in servers and 0 < len(fs) <= MAX_NAMED and all("/" in f for f in fs)}
+
+
+_BUSY = re.compile(r"\bcpu\b|\bbusy\b|\bpegged\b|\btak(?:es|ing|e) (?:\w+ )?(?:long|ages|seconds|minutes)|\blonger\b", re.I)
 
 
 #: waits with a timeout, with what they returned: a wait that gave up (``nil``) on a task that

@@ -79,6 +79,7 @@ VOCABULARY: dict[str, str] = {
     # -- callbacks (call/return timing of init/handle_* with return_trace)
     "callback:slow": "handle_* call→return latency far above the others, callers queue behind it",
     "callback:slow:repeated_work": "a slow call's time went in one callee called once per element of a collection a helper built with repeats or self-pairs (or in that callee's own time)",
+    "callback:slow:repeated_work:same_args": "one application function called again and again in one run with the same arguments, returning the same result each time (a parse, a compile, a read of the same input), holding much of the run's time",
     "callback:slow_init": "init/1 takes long; the parent supervisor (and its start order) waits",
     "callback:blocking_io": "a callback calls file, HTTP, DB or :timer.sleep while holding callers",
     "callback:timeout_cancelled": "a GenServer callback returns without the timeout the others arm, so a message cancels the idle timeout and it never fires",
