@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+from elixir_scope.instrument.etf import Atom
+
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
@@ -36,6 +38,12 @@ MAX_UP = 12
 SLOW = re.compile(r"\bslow\w*|\btak(?:es|ing|e) (?:\w+ )?(?:long|ages|seconds|minutes)|\bseconds\b|\bminutes\b|\bcpu\b"
                   r"|\bbusy\b|\bpegged\b|\bsluggish\b|\blatenc\w*|\btim(?:es|ed|ing)? ?out\b|\btimeouts?\b|\bhang\w*"
                   r"|\bforever\b|\bcrawl\w*|\bexpensive\b|\bheavy\b|\bload\b", re.I)
+
+
+def _cut(term) -> bool:
+    """A term the capture replaced whole by its size limit's marker (``max_term_bytes``): nothing of
+    it is known. A term cut part-way keeps its beginning, and is compared as recorded."""
+    return isinstance(term, Atom) and term.name == "$truncated"
 
 
 def _app_parent(c: Call) -> Call | None:
@@ -81,6 +89,8 @@ def work_repeated(view: RecordingView, book: FactBook, symptom: str = "") -> Non
         if c.outcome != "return" or c.end_ts is None or not is_app_module(c.module) or is_generated(c.function) \
                 or c.function.startswith(("handle_", "init", "__")) or (c.pid in view.rpc_workers and c.parent is None):
             continue
+        if any(_cut(a) for a in c.args) or _cut(c.value):
+            continue    # an argument the capture cut off whole: whether the calls were the same is unknown
         groups[(c.pid, c.module, c.function, c.arity, fmt(c.args, 2000), fmt(c.value, 2000))].append(c)
     found = []
     for key, calls in groups.items():
