@@ -45,3 +45,32 @@ async def test_the_function_that_repeats_the_work_is_named(name, tmp_path, kb_in
 @pytest.mark.parametrize("name", APPS.names)
 async def test_the_fixed_twin_gives_no_confident_culprit(name, tmp_path, kb_index_dir):
     await APPS.assert_silent(name, tmp_path, kb_index_dir)
+
+
+def test_timers_are_traced_only_when_the_symptom_speaks_of_repeats_or_the_hypotheses_need_them():
+    from elixir_scope.agents.planner import TIMER_SPECS, Survey, plan
+
+    sv = Survey(node="n@h", app_modules=["Shop.Cart"])
+    for symptom in ("the customer was charged twice", "the alert went out again and again",
+                    "every heartbeat is counted 3 times", "duplicate pages for one outage"):
+        assert any(TIMER_SPECS[0] in s.spec for s in plan(symptom, sv).specs), symptom
+    assert not any(TIMER_SPECS[0] in s.spec for s in plan("the cart total is wrong", sv).specs)
+    assert any(TIMER_SPECS[0] in s.spec for s in plan("the cart total is wrong", sv, needs=["timers"]).specs)
+
+
+def test_a_slow_symptom_traces_plain_modules_by_their_named_functions():
+    from elixir_scope.agents.planner import NARROW_WHY, Survey, plan
+
+    sv = Survey(node="n@h", app_modules=["Bill.Tariff", "Bill.Server"], genservers={"Bill.Server": ["Bill.Server"]},
+                ets_tables=[("rates", "Bill.Server")])
+    funs = {"Bill.Tariff": ["parse/1", "rate/2"], "Bill.Server": ["handle_call/3", "init/1"]}
+    slow = [s.spec for s in plan("pricing is slow and pegs a CPU", sv, source_functions=funs).specs]
+    # the plain module by its named functions (not the anonymous ones inside), the GenServer whole
+    assert "Bill.Tariff.parse/1 :: return" in slow and "Bill.Tariff :: return" not in slow
+    assert "Bill.Server :: return" in slow
+    # a slow symptom keeps the ETS lookups' answers (a cache that never hits shows in them)
+    assert ":ets.lookup(rates, _) :: return" in slow
+    other = plan("the invoice total is wrong", sv, source_functions=funs)
+    assert "Bill.Tariff :: return" in [s.spec for s in other.specs]
+    assert not [s for s in other.specs if s.why == NARROW_WHY]
+    assert ":ets.lookup(rates, _)" in [s.spec for s in other.specs]
