@@ -175,8 +175,12 @@ def _state_misses(view: RecordingView) -> dict[tuple, tuple[list[_Miss], int]]:
     at that field, the callbacks of that kind that did not)."""
     groups: dict[tuple, list[_Miss]] = defaultdict(list)
     seen: Counter = Counter()
-    for call_id, (before, after) in list(callback_states(view).items())[:MAX_CALLS]:
-        c = next((x for x in view.calls_by_pid.get(_pid_of(view, call_id), []) if x.call_id == call_id), None)
+    states = callback_states(view)
+    if not states:
+        return {}
+    by_id = {c.call_id: c for c in view.calls if c.call_id in states}
+    for call_id, (before, after) in list(states.items())[:MAX_CALLS]:
+        c = by_id.get(call_id)
         if c is None or not c.args:
             continue
         kind = (c.pid, c.function, message_shape(c.args[0]))
@@ -186,21 +190,15 @@ def _state_misses(view: RecordingView) -> dict[tuple, tuple[list[_Miss], int]]:
             continue
         paths = [()] + [(k,) for k, v in top if _items(v) is not None]
         for path in paths[:20]:
-            mb, ma = _items(_map_at(before, path)), _items(_map_at(after, path))
-            if mb is None or ma is None:
+            tb, ta = _map_at(before, path), _map_at(after, path)
+            mb, ma = _items(tb), _items(ta)
+            if mb is None or ma is None or len(ta) != len(tb) + 1:
                 continue
             old, new = dict(mb), dict(ma)
             added = [k for k in new if k not in old]
             if len(added) == 1 and len(new) == len(old) + 1 and not (path == () and isinstance(added[0], Atom)):
                 groups[kind + (path,)].append(_Miss(c, added[0], new[added[0]], c.pid))
     return {g: (ms, seen[g[:3]] - len(ms)) for g, ms in groups.items()}
-
-
-def _pid_of(view: RecordingView, call_id: int) -> int:
-    idx = getattr(view, "_es_call_pid", None)
-    if idx is None:
-        idx = view._es_call_pid = {c.call_id: c.pid for c in view.calls}
-    return idx.get(call_id, -1)
 
 
 def _shown(key: Any, vary: list[tuple]) -> str:

@@ -82,16 +82,23 @@ def work_repeated(view: RecordingView, book: FactBook, symptom: str = "") -> Non
     if not SLOW.search(symptom or ""):
         return
     unit = view.time_unit
-    groups: dict[tuple, list[Call]] = defaultdict(list)
+    by_fun: dict[tuple, list[Call]] = defaultdict(list)
     for i, c in enumerate(view.calls):
         if i >= MAX_CALLS:
             break
         if c.outcome != "return" or c.end_ts is None or not is_app_module(c.module) or is_generated(c.function) \
                 or c.function.startswith(("handle_", "init", "__")) or (c.pid in view.rpc_workers and c.parent is None):
             continue
-        if any(_cut(a) for a in c.args) or _cut(c.value):
-            continue    # an argument the capture cut off whole: whether the calls were the same is unknown
-        groups[(c.pid, c.module, c.function, c.arity, fmt(c.args, 2000), fmt(c.value, 2000))].append(c)
+        by_fun[(c.pid, c.module, c.function, c.arity)].append(c)
+    groups: dict[tuple, list[Call]] = defaultdict(list)
+    for fun, calls in by_fun.items():
+        # only a function whose calls together take long enough is compared call by call
+        if len(calls) < MIN_REPEATS or sum(c.end_ts - c.ts for c in calls) * 1000.0 / unit < MIN_MS:
+            continue
+        for c in calls:
+            if any(_cut(a) for a in c.args) or _cut(c.value):
+                continue    # an argument the capture cut off whole: whether the calls were the same is unknown
+            groups[fun + (fmt(c.args, 2000), fmt(c.value, 2000))].append(c)
     found = []
     for key, calls in groups.items():
         if len(calls) < MIN_REPEATS:
