@@ -32,6 +32,7 @@ __all__ = ["caches_never_hit"]
 MAX_CALLS = 50_000
 MAX_LEAVES = 64
 MIN_MISSES = 4
+MAX_PER_KIND = 100     # callbacks of one kind compared (the first ones: a cache that never hits misses from the start)
 MAX_FACTS = 2
 
 
@@ -41,6 +42,7 @@ class _Miss:
     key: Any
     value: Any            # what was stored under it
     process: int
+    until: int | None = None   # when it was stored (the work behind the cache ran in between)
 
 
 def _items(t: Any):
@@ -156,7 +158,7 @@ def _ets_misses(view: RecordingView) -> dict[str, tuple[list[_Miss], int]]:
         for c in ls:
             ins = inserts.get((table, fmt(c.args[1], 400)))
             if ins is not None and ins.ts >= c.ts and not (isinstance(c.value, (list, tuple)) and len(c.value)):
-                misses.append(_Miss(c, c.args[1], tuple(ins.args[1][1:]), c.pid))
+                misses.append(_Miss(c, c.args[1], tuple(ins.args[1][1:]), c.pid, ins.ts))
         out[table] = (misses, hits)
     return out
 
@@ -184,6 +186,8 @@ def _state_misses(view: RecordingView) -> dict[tuple, tuple[list[_Miss], int]]:
         if c is None or not c.args:
             continue
         kind = (c.pid, c.function, message_shape(c.args[0]))
+        if seen[kind] >= MAX_PER_KIND:
+            continue    # enough callbacks of this kind to tell (a growing state map costs its size each)
         seen[kind] += 1
         top = _items(after)
         if top is None:
@@ -197,8 +201,27 @@ def _state_misses(view: RecordingView) -> dict[tuple, tuple[list[_Miss], int]]:
             old, new = dict(mb), dict(ma)
             added = [k for k in new if k not in old]
             if len(added) == 1 and len(new) == len(old) + 1 and not (path == () and isinstance(added[0], Atom)):
-                groups[kind + (path,)].append(_Miss(c, added[0], new[added[0]], c.pid))
+                groups[kind + (path,)].append(_Miss(c, added[0], new[added[0]], c.pid, c.end_ts))
     return {g: (ms, seen[g[:3]] - len(ms)) for g, ms in groups.items()}
+
+
+def _work(view: RecordingView, misses: list[_Miss]) -> tuple[str, int] | None:
+    """The application function that ran for most misses between the lookup and the store (the work
+    behind the cache: a backend call, a computation), and how many misses ran it."""
+    seen: Counter = Counter()
+    for m in misses:
+        start = m.at.end_ts if m.at.module == "ets" else m.at.ts
+        if start is None or m.until is None:
+            continue
+        ran = set()
+        for c in view.calls_by_pid.get(m.process, []):
+            if c.ts > m.until:
+                break
+            if c.ts > start and c is not m.at and is_app_module(c.module) and not is_generated(c.function) \
+                    and (c.parent is None or c.parent.ts <= start or c.parent is m.at):
+                ran.add(c.mfa)
+        seen.update(ran)
+    return seen.most_common(1)[0] if seen else None
 
 
 def _shown(key: Any, vary: list[tuple]) -> str:
@@ -242,6 +265,9 @@ def caches_never_hit(view: RecordingView, book: FactBook) -> None:
         culprit = next(b for b in builders if b is not None and (b.module, b.function, b.arity) == top)
         built = culprit is not _holder(misses[0].at) and culprit is not misses[0].at
         repeats = len(proj) - len(set(proj))
+        work = _work(view, misses)
+        behind = (f" {work[0]} ran for {work[1]} of the {len(misses)} misses: the work behind the cache runs once per "
+                  "request." if work and work[1] >= 2 else "")
         example = _shown(keys[1], vary)
         ev = [view.call_evidence(culprit, f"{culprit.mfa} built the key {fmt(keys[builders.index(culprit)], 80)}")
               if built else view.call_evidence(culprit, f"{culprit.mfa} looked up {fmt(keys[builders.index(culprit)], 80)}")]
@@ -254,7 +280,7 @@ def caches_never_hit(view: RecordingView, book: FactBook) -> None:
             summary=(f"{len(misses)} lookups in {where} missed, every one: {len(misses)} distinct keys, 0 hits, and each "
                      f"miss computed the answer and stored it again. Yet {repeats} of the keys ask for what an earlier key "
                      f"asked once the part that is new in every key is left out — e.g. {example} — and the answers stored "
-                     f"for them were the same. The key {'built by ' + culprit.mfa if built else 'used by ' + culprit.mfa} "
+                     f"for them were the same.{behind} The key {'built by ' + culprit.mfa if built else 'used by ' + culprit.mfa} "
                      "holds per-request data (an id, a time stamp, a ref, the whole request, options in varying order), so "
                      "nothing stored is ever read back: the cache only grows, and the work behind it runs once per request."),
             severity="high", confidence=0.78,
