@@ -205,23 +205,23 @@ def _state_misses(view: RecordingView) -> dict[tuple, tuple[list[_Miss], int]]:
     return {g: (ms, seen[g[:3]] - len(ms)) for g, ms in groups.items()}
 
 
-def _work(view: RecordingView, misses: list[_Miss]) -> tuple[str, int] | None:
-    """The application function that ran for most misses between the lookup and the store (the work
-    behind the cache: a backend call, a computation), and how many misses ran it."""
+def _work(view: RecordingView, misses: list[_Miss]) -> list[tuple[str, int]]:
+    """The application functions that ran between a lookup and its store (the work behind the cache:
+    a backend call, a computation), with how many misses ran each, most first (then first seen)."""
     seen: Counter = Counter()
     for m in misses:
         start = m.at.end_ts if m.at.module == "ets" else m.at.ts
         if start is None or m.until is None:
             continue
-        ran = set()
+        ran: dict[str, None] = {}
         for c in view.calls_by_pid.get(m.process, []):
             if c.ts > m.until:
                 break
             if c.ts > start and c is not m.at and is_app_module(c.module) and not is_generated(c.function) \
                     and (c.parent is None or c.parent.ts <= start or c.parent is m.at):
-                ran.add(c.mfa)
-        seen.update(ran)
-    return seen.most_common(1)[0] if seen else None
+                ran[c.mfa] = None
+        seen.update(list(ran))
+    return seen.most_common()
 
 
 def _shown(key: Any, vary: list[tuple]) -> str:
@@ -265,9 +265,9 @@ def caches_never_hit(view: RecordingView, book: FactBook) -> None:
         culprit = next(b for b in builders if b is not None and (b.module, b.function, b.arity) == top)
         built = culprit is not _holder(misses[0].at) and culprit is not misses[0].at
         repeats = len(proj) - len(set(proj))
-        work = _work(view, misses)
-        behind = (f" {work[0]} ran for {work[1]} of the {len(misses)} misses: the work behind the cache runs once per "
-                  "request." if work and work[1] >= 2 else "")
+        works = [w for w in _work(view, misses) if w[1] >= 2]
+        behind = (f" {works[0][0]} ran for {works[0][1]} of the {len(misses)} misses: the work behind the cache runs "
+                  "once per request." if works else "")
         example = _shown(keys[1], vary)
         ev = [view.call_evidence(culprit, f"{culprit.mfa} built the key {fmt(keys[builders.index(culprit)], 80)}")
               if built else view.call_evidence(culprit, f"{culprit.mfa} looked up {fmt(keys[builders.index(culprit)], 80)}")]
@@ -289,5 +289,5 @@ def caches_never_hit(view: RecordingView, book: FactBook) -> None:
             fix_hint=("Build the cache key only from what the answer depends on (the item, the pair, the normalised "
                       "options — e.g. Enum.sort/1 of a keyword list), never from a request id, a time stamp, a ref or "
                       "the whole request.")),
-            pid=culprit.pid, ts=culprit.ts)
+            pid=culprit.pid, ts=culprit.ts, works=[w[0] for w in works])
         made += 1

@@ -5,7 +5,8 @@ same result inside a loop, where it could have run once.
 | --- | --- | --- |
 | ``work_repeated`` | only when the symptom is slow or busy: an application function called :data:`MIN_REPEATS` or more times in one process with the *same* arguments, returning the *same* result every time (a parse of the same table, a compile of the same patterns, a read of the same file), its calls holding :data:`MIN_SHARE` or more of the run that made them — the nearest application call that holds them all — and :data:`MIN_MS` ms or more | the function that repeats it: the caller that calls it once per item (its calls all inside one call of that caller), or the function that re-derives what it was given (called once per item itself, each call making one of them); with N, the share of the time, and the identical argument and result |
 
-A function that answers the same thing for the same input is doing work whose result its caller
+The work behind a cache that never hits (:mod:`.cachemiss`: every miss ran it again) is that
+fact's effect. A function that answers the same thing for the same input is doing work whose result its caller
 could have kept: parse before the loop, compile once, read the file once. A call repeated with the
 same arguments but a different result (a clock, a counter, a queue) is no such thing, nor a cheap
 one (a getter) whose time is a small share of the run. The calls counted are those the recording
@@ -154,6 +155,10 @@ def work_repeated(view: RecordingView, book: FactBook, symptom: str = "") -> Non
                       "owns it) instead of deriving it again for every item.")),
             pid=culprit.pid, ts=c0.ts)
         made += 1
+        fact = book.facts[-1]
+        for cache in book.of_kind("cache_never_hits"):
+            if c0.mfa in book.meta[cache.id].get("works", ()):
+                book.link(fact, cache, "it is the work behind a cache that never hits: every miss ran it again")
         for slow in book.of_kind("slow_callback"):
             if slow.culprit.process == view.label(culprit.pid):
-                book.link(slow, book.facts[-1], "its time went in work repeated with the same arguments")
+                book.link(slow, fact, "its time went in work repeated with the same arguments")
