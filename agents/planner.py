@@ -277,17 +277,20 @@ MAX_NAMED = 40   # named functions of one module traced one by one; more: the wh
 
 def narrowed(symptom: str, classes: list[str], survey: Survey, source_servers: list[str] | None,
              source_functions: dict[str, list[str]] | None) -> dict[str, list[str]]:
-    """module → the named functions to trace instead of the whole module: for a slow or busy
-    symptom, the plain modules of the sources (not a GenServer, whose generated callbacks and child
+    """module → the named functions to trace instead of the whole module: for a busy symptom (a CPU
+    busy or pegged, work that takes seconds — not a wait that times out: a closure's send is seen
+    through its anonymous function), the plain modules of the sources (not a GenServer, whose generated callbacks and child
     spec the evidence reads), when the sources list at most :data:`MAX_NAMED` functions."""
-    if not source_functions or not ("timeout" in classes or _BUSY.search(symptom)):
+    if not source_functions or not _BUSY.search(symptom):
         return {}
     servers = set(survey.genservers) | set(source_servers or [])
     return {m: sorted(fs) for m, fs in source_functions.items()
             if m not in servers and 0 < len(fs) <= MAX_NAMED and all("/" in f for f in fs)}
 
 
-_BUSY = re.compile(r"\bcpu\b|\bbusy\b|\bpegged\b|\btak(?:es|ing|e) (?:\w+ )?(?:long|ages|seconds|minutes)|\blonger\b", re.I)
+_BUSY = re.compile(r"\bcpu\b|\bpegged\b|\bspinning\b|\bhot loop\b|\btak(?:es|ing|e) (?:\w+ )?(?:long|ages|seconds|minutes)\b"
+                   r"|\bkeeps? (?:\w+ ){0,3}busy\b|\b(?:core|machine|server|node|vm|beam|scheduler)s? (?:is |are |was |were )?(?:\w+ )?busy\b",
+                   re.I)
 
 
 #: waits with a timeout, with what they returned: a wait that gave up (``nil``) on a task that
