@@ -74,3 +74,21 @@ def test_a_slow_symptom_traces_plain_modules_by_their_named_functions():
     assert "Bill.Tariff :: return" in [s.spec for s in other.specs]
     assert not [s for s in other.specs if s.why == NARROW_WHY]
     assert ":ets.lookup(rates, _)" in [s.spec for s in other.specs]
+
+
+def test_keys_that_repeat_once_their_per_request_part_is_left_out():
+    from elixir_scope.agents.evidence.cachemiss import _same_answers, _varying
+    from elixir_scope.instrument.etf import Atom
+
+    # {from, to, request id}: the pair repeats, the id is new in every key, the stored rate is the same
+    keys = [(b"EUR", b"USD", f"q-{n}".encode()) for n in range(6)]
+    vary, proj = _varying(keys)
+    assert vary == [(2,)] and len(set(proj)) == 1 and _same_answers(proj, [(10842,)] * 6)
+    # options in another order: maps and keyword lists are compared by key
+    kw = [[(Atom("lang"), b"de"), (Atom("units"), Atom("metric"))], [(Atom("units"), Atom("metric")), (Atom("lang"), b"de")]]
+    assert _varying([(b"Main St 1", kw[0]), (b"Elm Rd 7", kw[1]), (b"Main St 1", kw[1])]) is not None
+    # a table keyed by each request's own id: nothing repeats once the id is left out
+    assert _varying([(b"cust-1", n) for n in range(5)]) is not None
+    assert not _same_answers(_varying([(b"cust-1", n) for n in range(5)])[1], [(b"order", n) for n in range(5)],
+                             [{str(n)} for n in range(5)])
+    assert _varying([f"id-{n}".encode() for n in range(5)]) is None

@@ -102,13 +102,16 @@ def _varying(keys: list[Any]) -> tuple[list[tuple], list[str]] | None:
     return vary, proj
 
 
-def _same_answers(proj: list[str], values: list[Any]) -> bool:
+def _same_answers(proj: list[str], values: list[Any], varying: list[set[str]] | None = None) -> bool:
     """Whether what was stored under keys that agree on their stable part was the same (leaves that
-    differ in every stored value — a time it was fetched — left out)."""
+    differ in every stored value — a time it was fetched — left out, unless they hold the part of
+    the key that differs: then each value is the record of its own request, and depends on it)."""
     leaves = [_leaves(v) for v in values]
     n = len(values)
     every = set().union(*leaves) if leaves else set()
     noise = {p for p in every if len({lv.get(p) for lv in leaves}) == n and n > 2}
+    if varying and any(sum(lv.get(p) in vk for lv, vk in zip(leaves, varying)) * 2 >= n for p in noise):
+        return False
     groups: dict[str, set[str]] = defaultdict(set)
     for pj, lv in zip(proj, leaves):
         groups[pj].add("|".join(f"{p}={lv[p]}" for p in sorted(lv, key=str) if p not in noise))
@@ -249,9 +252,12 @@ def caches_never_hit(view: RecordingView, book: FactBook) -> None:
         if len({fmt(k, 400) for k in keys}) < len(keys):
             continue
         vp = _varying(keys)
-        if vp is None or not _same_answers(vp[1], [m.value for m in misses]):
+        if vp is None:
             continue
         vary, proj = vp
+        key_parts = [{_leaves(k).get(p) for p in vary} for k in keys]
+        if not _same_answers(proj, [m.value for m in misses], key_parts):
+            continue
         builders = []
         for m in misses:
             holder = _holder(m.at) if m.at.module == "ets" else m.at
