@@ -3,7 +3,7 @@ same result inside a loop, where it could have run once.
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``work_repeated`` | only when the symptom is slow or busy: an application function called :data:`MIN_REPEATS` or more times in one process with the *same* arguments, returning the *same* result every time (a parse of the same table, a compile of the same patterns, a read of the same file), its calls holding :data:`MIN_SHARE` or more of the run that made them — the nearest application call that holds them all — and :data:`MIN_MS` ms or more | the function that repeats it: the caller that calls it once per item (its calls all inside one call of that caller), or the function that re-derives what it was given (called once per item itself, each call making one of them); with N, the share of the time, and the identical argument and result |
+| ``work_repeated`` | only when the symptom is slow or busy: an application function called :data:`MIN_REPEATS` or more times in one process with the *same* arguments, returning the *same* result every time (a parse of the same table, a compile of the same patterns, a read of the same file), its calls holding :data:`MIN_SHARE` or more of the run that made them — the nearest application call that holds them all — and :data:`MIN_MS` ms or more in all | the function that repeats it: the caller that calls it once per item (its calls all inside one call of that caller), or the function that re-derives what it was given (called once per item itself, each call making one of them); with N, the share of the time, and the identical argument and result |
 
 The work behind a cache that never hits (:mod:`.cachemiss`: every miss ran it again) is that
 fact's effect. A function that answers the same thing for the same input is doing work whose result its caller
@@ -31,7 +31,7 @@ __all__ = ["work_repeated"]
 MAX_CALLS = 50_000
 MIN_REPEATS = 4
 MIN_SHARE = 0.4
-MIN_MS = 20.0
+MIN_MS = 10.0
 MAX_FACTS = 2
 MAX_UP = 12
 
