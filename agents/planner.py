@@ -171,7 +171,7 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
         spec, c_reasons = _candidate(c)
         whole = {s.spec.split(" ")[0] for s in specs}
         module = spec.rsplit(".", 1)[0] if spec and "/" in spec else spec
-        if spec and spec not in whole and module not in whole:
+        if spec and spec not in whole and module not in whole and module not in named:
             if spec in loop_specs:
                 specs.append(PlannedSpec(spec=spec, why=LOOP_WHY))
                 continue

@@ -64,7 +64,8 @@ def test_a_slow_symptom_traces_plain_modules_by_their_named_functions():
     sv = Survey(node="n@h", app_modules=["Bill.Tariff", "Bill.Server"], genservers={"Bill.Server": ["Bill.Server"]},
                 ets_tables=[("rates", "Bill.Server")])
     funs = {"Bill.Tariff": ["parse/1", "rate/2"], "Bill.Server": ["handle_call/3", "init/1"]}
-    slow = [s.spec for s in plan("pricing is slow and pegs a CPU", sv, source_functions=funs).specs]
+    slow = [s.spec for s in plan("pricing is slow and pegs a CPU", sv, source_functions=funs,
+                                 candidates=[{"spec": "Bill.Tariff", "reasons": ["complex"]}]).specs]
     # the plain module by its named functions (not the anonymous ones inside), the GenServer whole
     assert "Bill.Tariff.parse/1 :: return" in slow and "Bill.Tariff :: return" not in slow
     assert "Bill.Server :: return" in slow
