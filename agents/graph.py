@@ -183,7 +183,9 @@ async def plan(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> dic
                      candidates=state.candidates, focus=state.focus,
                      seconds=state.seconds, max_events=runtime.context.max_events, needs=state.needs,
                      tail_loops=state.tail_loops, option_keys=state.option_keys,
-                     source_servers=(state.source_summary or {}).get("servers"))
+                     source_servers=(state.source_summary or {}).get("servers"),
+                     source_functions={m: list(v.get("functions", {})) for m, v
+                                       in ((state.source_summary or {}).get("modules") or {}).items()})
     if state.round > 1:
         p.reasons.insert(0, f"round {state.round}: " + (state.rounds[-1].get("next", "") if state.rounds else ""))
     return {"plan": p}

@@ -130,7 +130,7 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
          candidates: list | None = None, focus: list[str] | None = None,
          seconds: float = 5.0, max_events: int = 50_000, needs: list[str] | None = None,
          tail_loops: list[str] | None = None, option_keys: list[list[str]] | None = None,
-         source_servers: list[str] | None = None) -> Plan:
+         source_servers: list[str] | None = None, source_functions: dict[str, list[str]] | None = None) -> Plan:
     """A capture plan for ``symptom`` on the surveyed node. ``needs`` are what the leading
     hypotheses' knowledge signatures say to record (``knowledge.kb.RECORD_NEEDS``).
     ``tail_loops`` are the functions the source analysis found looping through tail calls
@@ -138,7 +138,10 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
     comes after its module's, so it is the pattern that holds for that function.
     ``source_servers``: the GenServer and gen_statem modules the sources define; those the node
     has loaded but runs no process of yet get their state history recorded too (the trigger may
-    start them: a process per booking, per session, per device)."""
+    start them: a process per booking, per session, per device).
+    ``source_functions``: module → the named functions its sources define (``"parse/1"``); for a
+    slow or busy symptom a plain module of the sources is traced by those, not whole (see
+    :func:`narrowed`)."""
     classes = classify(symptom, signatures)
     needs = list(needs or [])
     reasons = [f"symptom classes: {', '.join(classes)}"]
@@ -153,27 +156,35 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
     specs: list[PlannedSpec] = []
     loops = _loops_by_module(tail_loops)
     loop_specs = {f"{m}.{fa}" for m, fas in loops.items() for fa in fas}
+    named = narrowed(symptom, classes, survey, source_servers, source_functions)
     for m in modules[:40]:
         why = "named in the symptom" if m in focus else (
             "a GenServer of the application: callbacks with returns and exceptions" if m in survey.genservers
             else "application module: calls with returns and exceptions")
-        specs.append(PlannedSpec(spec=f"{m} :: return", why=why))
+        if m in named:
+            specs.extend(PlannedSpec(spec=f"{m}.{fa} :: return", why=NARROW_WHY) for fa in named[m]
+                         if f"{m}.{fa}" not in loop_specs)
+        else:
+            specs.append(PlannedSpec(spec=f"{m} :: return", why=why))
         specs.extend(PlannedSpec(spec=f"{m}.{fa}", why=LOOP_WHY) for fa in loops.get(m, ()))
     for c in candidates or []:
         spec, c_reasons = _candidate(c)
         whole = {s.spec.split(" ")[0] for s in specs}
         module = spec.rsplit(".", 1)[0] if spec and "/" in spec else spec
-        if spec and spec not in whole and module not in whole:
+        if spec and spec not in whole and module not in whole and module not in named:
             if spec in loop_specs:
                 specs.append(PlannedSpec(spec=spec, why=LOOP_WHY))
                 continue
             specs.append(PlannedSpec(spec=f"{spec} :: return", why="source analysis: " + "; ".join(c_reasons[:2])))
             specs.extend(PlannedSpec(spec=f"{spec}.{fa}", why=LOOP_WHY) for fa in loops.get(spec, ()))
+    # a lookup's answer (a hit or `[]`) when the symptom is slow or speaks of work done again: a
+    # cache that never hits shows as lookups that all answered `[]` (evidence/cachemiss.py)
+    lookups_returned = "timeout" in classes or bool(REPEATS.search(symptom)) or "cpu" in symptom.lower()
     if "data" in classes or survey.ets_tables:
         for table, owner in survey.ets_tables[:5]:
             for fun in ("lookup", "insert"):
                 specs.append(PlannedSpec(
-                    spec=f":ets.{fun}({table}, _)" + (" :: return" if fun == "insert" else ""),
+                    spec=f":ets.{fun}({table}, _)" + (" :: return" if fun == "insert" or lookups_returned else ""),
                     why=f"ETS table {table}" + (f" of {owner}" if owner else "") + ": read-modify-write races show as interleaved lookup/insert"))
             # writes with their outcome: a write refused with badarg (a :protected table written
             # by a process that does not own it) shows only as the write's exception
@@ -203,6 +214,7 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
                                                 "the target goes down with it)"))
     specs.extend(wait_specs())
     specs.extend(send_specs(symptom, classes))
+    specs.extend(timer_specs(symptom, needs))
     # node-wide locks of :global taken and given back: who holds which resource, who waits for it
     # (rare calls: the specs cost nothing)
     for spec in (":global.set_lock/1", ":global.set_lock/2", ":global.set_lock/3", ":global.del_lock/1", ":global.del_lock/2"):
@@ -256,6 +268,31 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
                 lifecycle=True, seconds=seconds, max_events=max_events, reasons=reasons)
 
 
+#: why a plain module is traced by its named functions for a slow symptom
+NARROW_WHY = ("slow or busy: the module's named functions with their returns, not the anonymous functions inside "
+              "them - a loop's per-element funs would overrun the capture's rate limit and shed the calls that "
+              "show where the time went")
+MAX_NAMED = 40   # named functions of one module traced one by one; more: the whole module
+
+
+def narrowed(symptom: str, classes: list[str], survey: Survey, source_servers: list[str] | None,
+             source_functions: dict[str, list[str]] | None) -> dict[str, list[str]]:
+    """module → the named functions to trace instead of the whole module: for a busy symptom (a CPU
+    busy or pegged, work that takes seconds — not a wait that times out: a closure's send is seen
+    through its anonymous function), the plain modules of the sources (not a GenServer, whose generated callbacks and child
+    spec the evidence reads), when the sources list at most :data:`MAX_NAMED` functions."""
+    if not source_functions or not _BUSY.search(symptom):
+        return {}
+    servers = set(survey.genservers) | set(source_servers or [])
+    return {m: sorted(fs) for m, fs in source_functions.items()
+            if m not in servers and 0 < len(fs) <= MAX_NAMED and all("/" in f for f in fs)}
+
+
+_BUSY = re.compile(r"\bcpu\b|\bpegged\b|\bspinning\b|\bhot loop\b|\btak(?:es|ing|e) (?:\w+ )?(?:long|ages|seconds|minutes)\b"
+                   r"|\bkeeps? (?:\w+ ){0,3}busy\b|\b(?:core|machine|server|node|vm|beam|scheduler)s? (?:is |are |was |were )?(?:\w+ )?busy\b",
+                   re.I)
+
+
 #: waits with a timeout, with what they returned: a wait that gave up (``nil``) on a task that
 #: answered later shows a timeout too short or in the wrong unit (evidence/gaveup.py)
 WAIT_SPECS = ("Task.yield(_, ms) when is_integer(ms)",)
@@ -287,6 +324,36 @@ def send_specs(symptom: str, classes: list[str]) -> list[PlannedSpec]:
                         why="waits that time out: each send/2 of a result, its sender and where it went "
                             "(a result sent to the wrong process never reaches its wait)")
             for spec in SEND_SPECS]
+
+
+#: timer calls with the references they return, and their cancels: a timer armed again for the same
+#: message while an earlier one is pending delivers it twice (evidence/rearmed.py). Guards restrict
+#: the hot `:erlang` patterns to their arguments' types (never a wildcard over the module).
+TIMER_SPECS = (":erlang.send_after(t, dest, msg) when is_integer(t)",
+               ":erlang.send_after(t, dest, msg, opts) when is_integer(t)",
+               ":erlang.start_timer(t, dest, msg) when is_integer(t)",
+               ":erlang.start_timer(t, dest, msg, opts) when is_integer(t)",
+               ":erlang.cancel_timer(ref) when is_reference(ref)",
+               ":erlang.cancel_timer(ref, opts) when is_reference(ref)",
+               ":timer.send_after(t, msg) when is_integer(t)", ":timer.send_after(t, dest, msg) when is_integer(t)",
+               ":timer.send_interval(t, msg) when is_integer(t)", ":timer.send_interval(t, dest, msg) when is_integer(t)",
+               ":timer.cancel(tref) when is_tuple(tref)")
+#: a symptom of something done again: twice, three times, duplicated, again and again, repeated, doubled
+REPEATS = re.compile(r"\b(?:twice|thrice|(?:two|three|four|five|several|many|\d+|multiple) times|again and again|over and "
+                     r"over|repeated(?:ly)?|repeats?|duplicat\w*|doubled?|doubles|double[- ](?:charg|pag|count|sen)\w*"
+                     r"|more than once|each time|every time|once per|keeps? (?:re)?(?:doing|sending|paging|charging|calling))\b",
+                     re.I)
+
+
+def timer_specs(symptom: str, needs: list[str]) -> list[PlannedSpec]:
+    """The timer calls traced with their references when the symptom speaks of something happening
+    again, or the leading hypotheses need timers (see :data:`TIMER_SPECS`)."""
+    if "timers" not in needs and not REPEATS.search(symptom):
+        return []
+    return [PlannedSpec(spec=f"{spec} :: return",
+                        why="the symptom speaks of something done again: timers armed, their references and "
+                            "cancels (a timer armed again while the last one is pending delivers its message twice)")
+            for spec in TIMER_SPECS]
 
 
 MAX_CALLEE_PAIRS = 20_000   # static calls kept from the sources

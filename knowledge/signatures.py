@@ -80,6 +80,7 @@ VOCABULARY: dict[str, str] = {
     "callback:slow": "handle_* call→return latency far above the others, callers queue behind it",
     "callback:slow:repeated_work": "a slow call's time went in one callee called once per element of a collection a helper built with repeats or self-pairs (or in that callee's own time)",
     "callback:slow:retry_loop": "a slow run's (or a worker's a wait gave up on) time went between attempts at one callee that kept returning errors: a retry loop with a sleep or backoff and no bound within the caller's timeout",
+    "callback:slow:repeated_work:same_args": "one application function called again and again in one run with the same arguments, returning the same result each time (a parse, a compile, a read of the same input), holding much of the run's time",
     "callback:slow_init": "init/1 takes long; the parent supervisor (and its start order) waits",
     "callback:blocking_io": "a callback calls file, HTTP, DB or :timer.sleep while holding callers",
     "callback:timeout_cancelled": "a GenServer callback returns without the timeout the others arm, so a message cancels the idle timeout and it never fires",
@@ -197,8 +198,11 @@ VOCABULARY: dict[str, str] = {
     "vm:atom_count_growing": "erlang:system_info(:atom_count) increases during the capture",
     "vm:persistent_term_update": "calls to :persistent_term.put/erase in a hot path (global GC each time)",
     "vm:code_purge": "processes killed by code purge / a module loaded twice quickly",
+    # -- caches
+    "cache:never_hits": "lookups into a cache (an ETS table, a map in a GenServer's state) missed every time with a key new every time, while the keys repeat once a part new in each (a request id, a time stamp, the whole request) is left out and the answers stored under them were the same",
     # -- timers
     "timer:leak": "send_after / :timer calls repeat without cancel; timeout messages pile up",
+    "timer:leak:rearmed": "a timer call (send_after, start_timer, :timer.send_interval) armed again for the same message and destination while a timer an earlier call armed for it was still pending and never cancelled: the message arrives once per timer",
     "timer:late_message": "a timer message arrives after the state it was meant for is gone",
     # -- tasks
     "task:unbounded_spawn": "a burst of Task spawns, one per input item, with no concurrency bound",

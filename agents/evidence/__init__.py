@@ -63,7 +63,10 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   that worked; :mod:`.dropped` — a process its owner started and kept in its state, replaced
   there by another without being ended (a leak blamed on the owner, not the spawn); :mod:`.tables`
   — ETS tables a long-lived process creates again and again and never deletes; :mod:`.unread` — a
-  plain receive loop whose mailbox grows with messages its receive never takes;
+  plain receive loop whose mailbox grows with messages its receive never takes; :mod:`.rearmed` — a
+  timer armed again for the same message while the one before it is pending; :mod:`.cachemiss` — a
+  cache whose key is new for every request, so it never hits; :mod:`.samework` — one expensive call
+  repeated with the same arguments and result in a loop (when the symptom is slow);
   :mod:`.trigger` — the reproduction's own failures (a trigger whose check of an answer
   failed, or that failed only in a later round), reported and never a hypothesis;
 - calibration by the symptom's words: :mod:`.reported` — a failure the user reports is the end
@@ -89,7 +92,7 @@ from . import (addresses, bounces, bursts, byteorder, caught, collapsed, compens
                pitfalls, postponed, produced, provenance, ranking, rates, readiness, received, receives, replies,
                resources, rounding, shutdown, signals, stale, statem, sums, supervision, supervisor_config, timeouts, transforms, trigger, values,
                variants, waits, zones)
-from . import astray, config_start, contracts, gaveup, lost, refused, retries, tables, units, unread
+from . import astray, cachemiss, config_start, contracts, gaveup, lost, rearmed, refused, retries, samework, tables, units, unread
 from .book import FactBook
 from .pitfalls import CodeEvidence
 
@@ -196,7 +199,8 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         lambda v, b: config.config_defaults(v, b, config_env),
         lambda v, b: config_start.config_defaults_at_start(v, b, config_env, source_reads, symptom), transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, mixed.mixed_type_compares,
         rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders,
-        *provenance.analyses(symptom, callees), lambda v, b: units.units_ignored(v, b, symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom), *refused.analyses(symptom), collapsed.link_effects, gaveup.waits_gave_up, retries.retries_outlasted_waits, astray.results_astray,
+        *provenance.analyses(symptom, callees), lambda v, b: units.units_ignored(v, b, symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom), *refused.analyses(symptom), collapsed.link_effects, gaveup.waits_gave_up, retries.retries_outlasted_waits, astray.results_astray, rearmed.timers_rearmed, cachemiss.caches_never_hit,
+        lambda v, b: samework.work_repeated(v, b, symptom),
         compensation.partial_failures,
     ]
     if code is not None:
