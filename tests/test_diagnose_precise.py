@@ -1,0 +1,43 @@
+"""Fewer confident wrong answers (tests/fixtures/precise_apps): facts that are true but do not
+explain the symptom must not name the root cause — an error its caller acted on (it answered the
+failing calls otherwise than the succeeding ones), state growth that is a bounded window filling
+up, the supervisor's shutdown that only relays a crash loop — and a quantity crossing its
+boundary is named where it first did. Each app runs as a real node; its fixed twin gives no
+confident culprit."""
+
+from __future__ import annotations
+
+import pytest
+
+from elixir_scope.agents.report import render_markdown
+from support.dev_apps import DevApps
+
+APPS = DevApps("precise_apps")
+
+
+def _no_handled_error(report) -> None:
+    """The caller that answered the error (``:denied``) otherwise than success is no ignored error."""
+    assert not [f for f in report.findings if f.detector == "ignored_error"], render_markdown(report)
+
+
+def _bike_fares(sc, report, store) -> None:
+    _no_handled_error(report)
+
+
+def _heat_panel(sc, report, store) -> None:
+    # the window of recent readings grew with every reading of the run: true, and no leak
+    grown = [f for f in report.findings if f.detector == "state_growth"]
+    assert grown and all(f.weak and "bounded by the work" in f.weak for f in grown), render_markdown(report)
+
+
+EXTRA = {"bike_fares": _bike_fares, "heat_panel": _heat_panel}
+
+
+@pytest.mark.parametrize("name", APPS.names)
+async def test_the_true_culprit_is_named(name, tmp_path, kb_index_dir):
+    await APPS.assert_named(name, tmp_path, kb_index_dir, extra=EXTRA.get(name))
+
+
+@pytest.mark.parametrize("name", APPS.names)
+async def test_the_fixed_twin_gives_no_confident_culprit(name, tmp_path, kb_index_dir):
+    await APPS.assert_silent(name, tmp_path, kb_index_dir)
