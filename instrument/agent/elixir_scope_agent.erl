@@ -609,7 +609,17 @@ state_before(gen_statem, F, Args) ->
         _ -> none
     end.
 
-%% The state a callback returned (after), or none.
+%% The state a callback returned (after), or none. Only a callback's return: a client function
+%% of a state-history module (`Queue.peek/0` answering `{:ok, item}` in its caller's process)
+%% returns tuples of the same shapes and is no state of anyone (agent v27).
+state_after(gen_server, F, Cur, Ret) ->
+    case lists:member(F, [init, handle_call, handle_cast, handle_info, handle_continue, code_change]) of
+        true -> state_after(gen_server, Cur, Ret);
+        false -> none
+    end;
+state_after(B, _F, Cur, Ret) ->
+    state_after(B, Cur, Ret).
+
 state_after(gen_server, _Cur, Ret) ->
     case Ret of
         {reply, _, S} -> {ok, S};
@@ -819,12 +829,12 @@ fast_rec({trace_ts, P, call, {M, F, Args}, {Mono, Uniq}}, #st{state_mods = SM} =
             fast_rec(1, get(P), Idx, Args, Mono, Uniq, S, ByName);
         _ -> none
     end;
-fast_rec({trace_ts, P, return_from, {M, _, _} = MFA, Ret, {Mono, Uniq}}, #st{state_mods = SM} = S)
+fast_rec({trace_ts, P, return_from, {M, F, _} = MFA, Ret, {Mono, Uniq}}, #st{state_mods = SM} = S)
   when Mono - S#st.rate_start < S#st.tu ->
     case {get(MFA), SM} of
         {{Idx, ByName}, #{M := gen_server}} ->
             with_state(fast_rec(2, get(P), Idx, Ret, Mono, Uniq, S, ByName),
-                       state_after(gen_server, undefined, Ret), 'after', Idx, Mono, Uniq, S);
+                       state_after(gen_server, F, undefined, Ret), 'after', Idx, Mono, Uniq, S);
         {{_, _}, #{M := _}} -> none;
         {{Idx, ByName}, _} -> fast_rec(2, get(P), Idx, Ret, Mono, Uniq, S, ByName);
         {{_, _, ret}, #{M := _}} -> none;
@@ -1395,7 +1405,7 @@ record({trace_ts, P, return_from, {M, F, A} = MFA, Ret, _}, Mono, Uniq, S) ->
     case S1#st.state_mods of
         #{M := B} ->
             Cur = case B of gen_statem -> erase({es_sn, P}); _ -> undefined end,
-            case state_after(B, Cur, Ret) of
+            case state_after(B, F, Cur, Ret) of
                 {ok, St} -> extra_state(S1, P, {M, F, A}, 'after', St, Mono, Uniq, M);
                 none -> S1
             end;
