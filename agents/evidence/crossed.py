@@ -129,7 +129,7 @@ def _fact(view: RecordingView, book: FactBook, c: Call, field: str, before: int 
                  "the arithmetic here is off by one: a check `>= 0` where `> 0` was meant (or `<=` for `<`), or a "
                  "step taken before the check."),
         severity="high", confidence=0.75,
-        culprit=culprit_of(view, c, f"{field}: {was}"),
+        culprit=culprit_of(view, c, None).model_copy(update={"detail": f"{field}: {was}"}),
         evidence=[view.call_evidence(c, f"{c.mfa} called with {fmt(c.args, 100)}"),
                   view.end_evidence(c, f"{c.mfa} returned {field} = {after} ({where})")],
         signatures=["data:boundary_crossed", "data:value_origin"],
