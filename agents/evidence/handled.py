@@ -22,6 +22,7 @@ from .common import is_error, is_generated
 __all__ = ["Comparison", "compare_callers", "shape"]
 
 _MAX_WALK = 400   # calls looked at inside one caller for what it did after the error
+MAX_COMPARED = 200   # succeeding calls of one caller compared with
 
 
 def shape(v: Any, depth: int = 0) -> Any:
@@ -66,6 +67,8 @@ class Comparison:
     def __init__(self) -> None:
         self.ok: dict[int, Call] = {}       # caller calls in which every call of the callee succeeded
         self.failed: dict[int, Call] = {}   # caller calls in which a call of the callee failed
+        self._ok_shapes: set | None = None
+        self._ok_done: set | None = None
 
     @property
     def comparable(self) -> bool:
@@ -75,12 +78,13 @@ class Comparison:
         """Whether ``caller``'s call, in which ``error_call`` failed, looks like one in which the
         callee succeeded: a result of a shape some succeeding call returned, and nothing done
         after the error that no succeeding call did."""
-        if shape(caller.value) not in {shape(p.value) for p in self.ok.values()}:
+        if self._ok_shapes is None:
+            oks = list(self.ok.values())[:MAX_COMPARED]
+            self._ok_shapes = {shape(p.value) for p in oks}
+            self._ok_done = set().union(*(_app_calls(view, p, None, callee) for p in oks))
+        if shape(caller.value) not in self._ok_shapes:
             return False
-        done_ok = set()
-        for p in self.ok.values():
-            done_ok |= _app_calls(view, p, None, callee)
-        return not (_app_calls(view, caller, error_call.end_ts, callee) - done_ok)
+        return not (_app_calls(view, caller, error_call.end_ts, callee) - self._ok_done)
 
 
 def _app_calls(view: RecordingView, p: Call, after: int | None, callee: tuple) -> set[tuple]:
