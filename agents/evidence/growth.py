@@ -89,6 +89,8 @@ def state_growth(view: RecordingView, book: FactBook) -> None:
         if not growers:
             continue
         k, _ = sorted(growers.items(), key=lambda kv: (-kv[1], str(kv[0])))[0]
+        if _at_cap(view, pid, steps, sizes, k):
+            continue
         cb, prev, nxt = example[k]
         changes = [ch for ch in view.state_changes(prev.state, nxt.state) if ch.op in ("grown", "added")][:5]
         where = f" ({', '.join(ch.path for ch in changes)})" if changes else ""
@@ -118,6 +120,19 @@ def state_growth(view: RecordingView, book: FactBook) -> None:
             weak=_unproven(view, steps, sizes, grew_on[k], keyer),
             lifted_by=["gradual", "node_wide", "slow", "escalating"]),
             pid=pid, ts=steps[0].ts)
+
+
+def _at_cap(view: RecordingView, pid: int, steps: list, sizes: list[int], grower: tuple) -> bool:
+    """A bounded buffer that reached its cap: after the state first reached its largest size, the
+    callback that grew it ran three times or more and the size stayed there (a list trimmed to a
+    limit, `Enum.take`, a `:queue` that drops its oldest). Growth up to a cap is no leak."""
+    top = max(sizes)
+    first = sizes.index(top)
+    if any(z < 0.95 * top for z in sizes[first:]):
+        return False
+    calls = [c for c in view.calls_by_pid.get(pid, []) if (c.module, c.function, c.arity) == grower]
+    t0 = steps[first].ts
+    return sum(1 for c in calls if c.ts > t0) >= 3
 
 
 BIG_STATE, BIG_FACTOR = 500, 4   # terms at the end, and how many times the start: growth no window explains
