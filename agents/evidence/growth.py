@@ -2,7 +2,7 @@
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``state_growth`` | a process's state grows at almost every step and never shrinks; **weak** unless it ends big (500 terms, 4× its start) or grows again for requests it already handled (a key unique per request), or the symptom speaks of memory, growth or slowness | the callback that grows it, or the helper that keys every entry by something unique |
+| ``state_growth`` | a process's state grows at almost every step and never shrinks; **weak** unless it ends big (500 terms, 4× its start) or grows again for requests it already handled (a key unique per request), or the symptom speaks of memory, growth or slowness; none for a buffer that reached its cap and stayed there | the callback that grows it, or the helper that keys every entry by something unique |
 
 This is the bug behind "memory creeps up after a while".
 """
