@@ -75,7 +75,16 @@ def ignored_errors(view: RecordingView, book: FactBook, symptom: str = "") -> No
             severity="high", confidence=(min(0.7, 0.5 + 0.05 * len(pairs)) if is_success(p.value) or like_ok
                                          else min(0.55, 0.43 + 0.02 * len(pairs))),
             culprit=culprit_of(view, p, c.value), evidence=ev, signatures=["return:error_ignored", "return:error"],
-            fix_hint=fix, weak=_reported(pairs, words)), pid=p.pid, ts=c.end_ts)
+            fix_hint=fix, weak=_reported(pairs, words) or _reproduction(view, p)), pid=p.pid, ts=c.end_ts)
+
+
+def _reproduction(view: RecordingView, caller: Call) -> str | None:
+    """Why the drop says little about the application: the caller is the trigger's own outermost
+    call (the reproduction run over rpc: a loop that fires requests and keeps none of the answers)."""
+    if caller.parent is None and caller.pid in view.rpc_workers:
+        return (f"{caller.mfa} is the reproduction itself (the trigger's outermost call): it fires the requests "
+                "and need not act on their answers")
+    return None
 
 
 def _reported(pairs: list[tuple[Call, Call]], words: set[str]) -> str | None:
