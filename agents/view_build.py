@@ -160,7 +160,10 @@ def from_recording(rec) -> RecordingView:
         ts = frame(e.node_id, e.ts)
         if kind == EventKind.CALL:
             mfa = e.mfa
-            args = e.payload if isinstance(e.payload, list) else []
+            # the argument list is a list, never text: [95] comes off the wire as the charlist '_'
+            # (STRING_EXT), which would print — and be matched — as a character
+            args = (list(e.payload) if type(e.payload) is not list else e.payload) \
+                if isinstance(e.payload, list) else []
             stack = stacks[pid]
             c = Call(e.id, pid, mfa.module, mfa.function, mfa.arity, ts, args,
                      depth=len(stack), parent=stack[-1] if stack else None)

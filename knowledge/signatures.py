@@ -129,6 +129,7 @@ VOCABULARY: dict[str, str] = {
     "data:sum_mismatch": "a function splits an integer argument into near-equal parts that do not add up to it (a remainder lost)",
     "data:order_inverted": "the symptom says a ranking runs the wrong way; an application function returned records ordered that way by a numeric field it was not given in that order",
     "data:value_origin": "a value the symptom states first occurs in the return of an application function whose arguments (and the state it was given) do not hold it",
+    "data:boundary_crossed": "an integer field that stayed zero or more (or within its sibling cap/limit/max) in earlier results became negative (or exceeded it) in the return of an application function given it uncrossed",
     "data:value_pinned": "a helper inside the call that made a wrong value returned a whole number where the stated expectation needs a fraction, or the same boundary value (0, a cap) for several different inputs",
     "data:bad_value_received": "a callback crashed on a value of the message it handled, which the sender got from an application function it called before sending",
     "exit:killed_mid_work": "a process was killed (exit(pid, :kill) from another process) while inside its own traced functions, its work cut between steps",

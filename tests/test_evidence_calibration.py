@@ -1,5 +1,5 @@
 """Calibration of vague facts on a real node: a steady tick, state that grows with the work of a
-short capture, an error passed on to the caller who reports it, and a trigger that asks again for
+short capture (or a window that reached its cap), an error passed on to the caller who reports it, and a trigger that asks again for
 the named process its earlier run started are no root cause on their own — each beside a twin
 that must still count in full (a tick that sped up after a reconfiguration, a cache keyed by
 something unique per request, an error dropped, two different instances under one name)."""
@@ -40,6 +40,14 @@ defmodule Mailer do
   def deliver(to), do: GenServer.cast(__MODULE__, {:deliver, to})
   def init(sent), do: {:ok, sent}
   def handle_cast({:deliver, to}, sent), do: {:noreply, [to | sent]}
+end
+
+defmodule Recent do
+  use GenServer
+  def start_link(_), do: GenServer.start_link(__MODULE__, [], name: __MODULE__)
+  def seen(page), do: GenServer.cast(__MODULE__, {:seen, page})
+  def init(pages), do: {:ok, pages}
+  def handle_cast({:seen, page}, pages), do: {:noreply, Enum.take([page | pages], 20)}
 end
 
 defmodule Cache do
@@ -131,7 +139,7 @@ end
 
 defmodule CalibApp do
   def start do
-    children = [Tick, Flush, Mailer, Cache, Gate, Billing, Starter,
+    children = [Tick, Flush, Mailer, Recent, Cache, Gate, Billing, Starter,
                 {DynamicSupervisor, name: CalibApp.Dyn, strategy: :one_for_one}]
     {:ok, pid} = Supervisor.start_link(children, strategy: :one_for_one, name: CalibApp.Supervisor)
     Process.unlink(pid)
@@ -142,6 +150,7 @@ defmodule CalibApp do
   def run do
     :ok = Flush.configure(2)
     for i <- 1..30, do: Mailer.deliver("owner#{i}@example.org")
+    for i <- 1..26, do: Recent.seen("/docs/page-#{i}")
     for i <- 1..30, do: Cache.get("10.0.0.#{rem(i, 3)}")
     for code <- ["MUS-7701", "MUS-7702", "ok-7703"], do: Gate.enter(code)
     :ok = Importer.store_all([1200, -5, 900, -7])
@@ -168,7 +177,7 @@ end
 '''
 
 SPECS = ["Tick.handle_info/2 :: return", "Flush.handle_info/2 :: return", "Flush.handle_call/3 :: return",
-         "Mailer.handle_cast/2 :: return", "Cache.handle_call/3 :: return", "Cache.cache_key/1 :: return",
+         "Mailer.handle_cast/2 :: return", "Recent.handle_cast/2 :: return", "Cache.handle_call/3 :: return", "Cache.cache_key/1 :: return",
          "Tickets.check/1 :: return", "Gate.handle_call/3 :: return", "Importer.store_all/1 :: return",
          "Importer.insert/1 :: return",
          "Billing.handle_cast/2 :: return", "Billing.charge/1 :: return", "Probe.start_link/1 :: return", "Lane.start_link/1 :: return",
@@ -181,7 +190,7 @@ NEUTRAL = "the report shows the wrong numbers"
 @pytest.fixture(scope="module")
 def book(tmp_path_factory):
     return record_facts(tmp_path_factory.mktemp("calib"), APP, start="CalibApp.start()", run="Elixir.CalibApp",
-                        specs=SPECS, state_modules=("Elixir.Mailer", "Elixir.Cache"), lifecycle_procs="all")
+                        specs=SPECS, state_modules=("Elixir.Mailer", "Elixir.Recent", "Elixir.Cache"), lifecycle_procs="all")
 
 
 def _fact(book, kind, module):
@@ -214,6 +223,12 @@ def test_state_grown_by_the_work_of_a_short_capture_is_weak(book):
     assert relevance(book, NEUTRAL)[f.id] <= WEAK_FACT
     # the user's own report of growth over time makes it evidence
     assert relevance(book, "memory keeps growing over time")[f.id] >= MIN_VERDICT
+
+
+def test_a_window_at_its_cap_is_no_growth(book):
+    # 26 pages into a list kept to 20 (Enum.take): it grew to its cap and stayed there
+    assert not [f for f in book.of_kind("state_growth") if f.culprit.module == "Recent"], \
+        [f.title for f in book.of_kind("state_growth")]
 
 
 def test_a_cache_keyed_by_something_unique_counts_in_full(book):

@@ -157,3 +157,50 @@ async def test_no_secret_leaves_the_node(kind, beams, tmp_path, capsys):
         cap = capsys.readouterr()
         assert code == 0 and "REDACTED" in cap.out, cap.err
         assert MARK.decode() not in cap.out + cap.err
+
+
+def counts_and_flags() -> list:
+    """Values under sensitive keys that are no secret (a count, a flag, nil) next to ones that
+    are: the first kept as they are, the second redacted — matched by the key's words."""
+    s = secret
+    return [
+        {A("__struct__"): A("Elixir.Limiter.Bucket"), A("tokens"): 9, A("capacity"): 10},   # a count
+        {A("tokens"): -1},
+        {A("token"): A("nil"), A("password_set"): True, A("secret_ratio"): 0.25},
+        {A("api_token"): s(50), A("retries"): 3},
+        {A("csrf_token"): s(51)},
+        {A("tokens"): [s(52), s(53)]},                    # plural, a list of strings: redacted
+        {A("token"): {A("id"): 7, A("value"): s(54)}},    # a map under the key: redacted whole
+        (A("tokens"), 4),                                 # a tagged tuple holding a count
+        (A("password"), s(55), 3),                        # the string hidden, the number kept
+    ]
+
+
+async def test_counts_and_flags_under_sensitive_keys_are_kept(beams, tmp_path):
+    target = start_node("erl", code_paths=[beams], eval_code="es_secrets:start_sink()")
+    try:
+        store = TraceStore.open(tmp_path / "traces.db")
+        async with Node() as node:
+            conn = await node.connect(target.name, cookie=target.cookie)
+            plan = CapturePlan(specs=(compile_spec("es_secrets:handle(X) -> return"),))
+            rec = store.create_recording("counts", spec=plan.describe(), limits={})
+            s = await CaptureSession.start(conn, rec, plan, CaptureLimits())
+            for shape in counts_and_flags():
+                await conn.rpc("es_secrets", "handle", [shape])
+            result = await s.stop()
+        handled = [e.payload[0] for e in store.recording(result.recording_id).events(kind=EventKind.CALL, limit=100)
+                   if e.mfa.function == "handle"]
+        R = A("[REDACTED]")
+        assert handled[0] == {A("__struct__"): A("Elixir.Limiter.Bucket"), A("tokens"): 9, A("capacity"): 10}
+        assert handled[1] == {A("tokens"): -1}
+        assert handled[2] == {A("token"): A("nil"), A("password_set"): True, A("secret_ratio"): 0.25}
+        assert handled[3] == {A("api_token"): R, A("retries"): 3}
+        assert handled[4] == {A("csrf_token"): R}
+        assert handled[5] == {A("tokens"): R}
+        assert handled[6] == {A("token"): R}
+        assert handled[7] == (A("tokens"), 4)
+        assert handled[8] == (A("password"), R, 3)
+        for e in store.recording(result.recording_id).events(limit=1000):
+            assert MARK not in repr(e.payload).encode(), e
+    finally:
+        target.stop()

@@ -14,6 +14,8 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   restarted by a strategy, children not restarted, init calling its supervisor;
   :mod:`.supervisor_config` — a supervisor's configuration as the first cause (restart
   intensity an occasional crash exhausts, a :temporary child still needed after its crash);
+  :mod:`.cascade` — what a crash loop's supervisor took down when it gave up, linked to the loop;
+  :mod:`.crossed` — a count that went below zero or past its cap, where it first did;
 - :mod:`.ignored` — ignored error returns, messages handled with no effect; :mod:`.rates` — hot
   callbacks, periodic timers whose rate jumps; :mod:`.statem` — gen_statem events dropped in one
   state; :mod:`.growth` — unbounded state growth (these four share :mod:`.common`, the
@@ -92,7 +94,7 @@ from . import (addresses, bounces, bursts, byteorder, caught, collapsed, compens
                pitfalls, postponed, produced, provenance, ranking, rates, readiness, received, receives, replies,
                resources, rounding, shutdown, signals, stale, statem, sums, supervision, supervisor_config, timeouts, transforms, trigger, values,
                variants, waits, zones)
-from . import astray, cachemiss, config_start, contracts, gaveup, lost, rearmed, refused, retries, samework, tables, units, unread
+from . import astray, cachemiss, cascade, config_start, contracts, crossed, gaveup, lost, rearmed, refused, retries, samework, tables, units, unread
 from .book import FactBook
 from .pitfalls import CodeEvidence
 
@@ -194,12 +196,12 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         bursts.retries_after_normal_exit, addresses.sends_to_supervisors,
         resources.ets_growth, resources.memory_growth, lambda v, b: tables.tables_leaked(v, b, symptom), unread.unread_messages,
         stale.stale_reads, zones.utc_dates, paging.page_skips,
-        shutdown.terminate_skipped, shutdown.terminate_cut, produced.reasons_produced, supervisor_config.taken_down_with, variants.unhandled_variants,
+        shutdown.terminate_skipped, shutdown.terminate_cut, produced.reasons_produced, supervisor_config.taken_down_with, cascade.loop_taken_down, variants.unhandled_variants,
         counters.counters_not_reset, demand.demand_lost,
         lambda v, b: config.config_defaults(v, b, config_env),
         lambda v, b: config_start.config_defaults_at_start(v, b, config_env, source_reads, symptom), transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, mixed.mixed_type_compares,
         rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders,
-        *provenance.analyses(symptom, callees), lambda v, b: units.units_ignored(v, b, symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom), *refused.analyses(symptom), collapsed.link_effects, gaveup.waits_gave_up, retries.retries_outlasted_waits, astray.results_astray, rearmed.timers_rearmed, cachemiss.caches_never_hit,
+        *provenance.analyses(symptom, callees), lambda v, b: units.units_ignored(v, b, symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom), *refused.analyses(symptom), *crossed.analyses(symptom), collapsed.link_effects, gaveup.waits_gave_up, retries.retries_outlasted_waits, astray.results_astray, rearmed.timers_rearmed, cachemiss.caches_never_hit,
         lambda v, b: samework.work_repeated(v, b, symptom),
         compensation.partial_failures,
     ]

@@ -2,7 +2,7 @@
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``state_growth`` | a process's state grows at almost every step and never shrinks | the callback that grows it, or the helper that keys every entry by something unique |
+| ``state_growth`` | a process's state grows at almost every step and never shrinks; **weak** unless it ends big (500 terms, 4× its start) or grows again for requests it already handled (a key unique per request), or the symptom speaks of memory, growth or slowness; none for a buffer that reached its cap and stayed there | the callback that grows it, or the helper that keys every entry by something unique |
 
 This is the bug behind "memory creeps up after a while".
 """
@@ -76,6 +76,7 @@ def state_growth(view: RecordingView, book: FactBook) -> None:
             continue
         growers = Counter()
         example: dict[tuple, tuple] = {}
+        grew_on: dict[tuple, list[Call]] = defaultdict(list)
         for i, (prev, nxt) in enumerate(zip(steps, steps[1:])):
             if sizes[i + 1] > sizes[i]:  # the sizes measured above (a state's walk is the cost here)
                 cb = next((c for c in reversed(view.calls_by_pid.get(pid, [])) if c.function.startswith("handle_")
@@ -83,10 +84,13 @@ def state_growth(view: RecordingView, book: FactBook) -> None:
                 if cb is not None:
                     k = (cb.module, cb.function, cb.arity)
                     growers[k] += 1
+                    grew_on[k].append(cb)
                     example.setdefault(k, (cb, prev, nxt))
         if not growers:
             continue
         k, _ = sorted(growers.items(), key=lambda kv: (-kv[1], str(kv[0])))[0]
+        if _at_cap(view, pid, steps, sizes, k):
+            continue
         cb, prev, nxt = example[k]
         changes = [ch for ch in view.state_changes(prev.state, nxt.state) if ch.op in ("grown", "added")][:5]
         where = f" ({', '.join(ch.path for ch in changes)})" if changes else ""
@@ -113,16 +117,57 @@ def state_growth(view: RecordingView, book: FactBook) -> None:
                                        StateChange(path=ch.path, op=ch.op, before=ch.before, after=ch.after) for ch in changes])],
             signatures=["state:growing", "memory:process_heap_growing"],
             fix_hint="Bound what the state keeps: evict old entries (by age or count), or move it to ETS with a cleanup.",
-            weak=None if keyer is not None else _bounded_by_work(view, steps, len(growing)),
-            lifted_by=["gradual", "node_wide"]),
+            weak=_unproven(view, steps, sizes, grew_on[k], keyer),
+            lifted_by=["gradual", "node_wide", "slow", "escalating"]),
             pid=pid, ts=steps[0].ts)
 
 
-def _bounded_by_work(view: RecordingView, steps: list, handled: int) -> str:
-    """Why growth seen in one capture proves nothing on its own: a state that gains an entry for
-    each piece of work it is given grows during any short capture in which work is done, whether
-    or not something evicts later. Only entries that can never be found again (a unique key per
-    request), or the user's own report of growth over time, make it evidence."""
+def _at_cap(view: RecordingView, pid: int, steps: list, sizes: list[int], grower: tuple) -> bool:
+    """A bounded buffer that reached its cap: after the state first reached its largest size, the
+    callback that grew it ran three times or more and the size stayed there (a list trimmed to a
+    limit, `Enum.take`, a `:queue` that drops its oldest). Growth up to a cap is no leak."""
+    top = max(sizes)
+    first = sizes.index(top)
+    if any(z < 0.95 * top for z in sizes[first:]):
+        return False
+    calls = [c for c in view.calls_by_pid.get(pid, []) if (c.module, c.function, c.arity) == grower]
+    t0 = steps[first].ts
+    return sum(1 for c in calls if c.ts > t0) >= 3
+
+
+BIG_STATE, BIG_FACTOR = 500, 4   # terms at the end, and how many times the start: growth no window explains
+
+
+def _repeated(grew_on: list[Call]) -> tuple[int, int] | None:
+    """(growth steps, distinct requests among them) when the state went on growing for requests
+    it had already handled — the same item stored again (a key unique per request, a list that
+    appends what it holds): growth past the number of distinct items, which no window or history
+    of distinct work explains. None when most growth steps handled an item of their own."""
+    seen = {fmt(c.args[0] if c.args else None, 300) for c in grew_on}
+    if len(grew_on) >= 4 and len(seen) <= 0.6 * len(grew_on):
+        return len(grew_on), len(seen)
+    return None
+
+
+def _unproven(view: RecordingView, steps: list, sizes: list[int], grew_on: list[Call], keyer) -> str | None:
+    """Why the growth is no evidence of a leak on its own, or None when it is: the state ends
+    big and many times its start (:data:`BIG_STATE`, :data:`BIG_FACTOR`), or it grew again for
+    requests it had handled before (:func:`_repeated`). A state that gained an entry for each
+    distinct piece of work of a short capture — a rolling window filling toward its cap, a bounded
+    history, a `:queue` that drops its oldest — looks the same until it is full; the user's
+    report of memory, growth over time or slowness (``lifted_by``) makes it count."""
+    if sizes[-1] >= BIG_STATE and sizes[-1] >= BIG_FACTOR * max(sizes[0], 1):
+        return None
+    if _repeated(grew_on) is not None:
+        return None
     span = (steps[-1].ts - steps[0].ts) / view.time_unit
-    return (f"the state grew over {len(steps)} steps in {span:.1f} s while {handled} callback(s) did work: growth bounded "
-            "by the work of a short capture, with no sign that entries are never reused")
+    factor = sizes[-1] / max(sizes[0], 1)
+    why = (f"the state grew from {sizes[0]} to {sizes[-1]} terms ({factor:.1f}×) over {len(steps)} steps in "
+           f"{span:.1f} s, each growth for a request of its own")
+    if keyer is not None:
+        why += " (a new key for each)"
+    return (why + ": growth bounded by the work of a short capture — a window or history filling with distinct "
+            "items (kept to a size by `Enum.take`, a trimmed list, a `:queue` that drops its oldest) looks the same "
+            "until it is full — "
+            f"too small to be a leak on its own (under {BIG_STATE} terms or {BIG_FACTOR}× its start), and no "
+            "request grew it twice")

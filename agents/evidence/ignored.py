@@ -3,7 +3,7 @@ and messages a process handles with no effect at all.
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``ignored_error`` | a function returned ``{:error, _}``/``:error`` and its traced caller returned success | the caller that dropped the error |
+| ``ignored_error`` | a function returned ``{:error, _}``/``:error`` and its traced caller returned success — what it returns when the call succeeds, when the recording holds such calls (handled.py) | the caller that dropped the error |
 | ``no_effect_message`` | every message of one shape a process got was handled without a state change or a send | the function that sent it (application code), else the handler |
 
 These are the bugs behind "no errors in the logs" and "the update never shows up": the
@@ -21,6 +21,7 @@ from ..view import Atom, Call, RecordingView, fmt, is_app_module, is_atom
 from .book import FactBook
 from .common import (callback_states, culprit_of, fed_by_others, is_error, is_generated, is_success, message_senders,
                      message_shape)
+from .handled import compare_callers
 from .reported import reported, symptom_words
 
 
@@ -44,8 +45,19 @@ def ignored_errors(view: RecordingView, book: FactBook, symptom: str = "") -> No
             continue
         if not is_error(p.value) and not _mentions(p.value, c.value) and not _passes_reason(p, c.value):
             groups[(p.module, p.function, p.arity, c.module, c.function, c.arity)].append((p, c))
+    compared = compare_callers(view, {key[3:] for key in groups}) if groups else {}
     for key in sorted(groups):
         pairs = groups[key]
+        cmp = compared.get(key)
+        like_ok = ""
+        if cmp is not None and cmp.comparable:
+            # the caller acted on the error when it answered the failing calls otherwise than the
+            # succeeding ones, or did something only then: handled, not ignored (handled.py)
+            pairs = [(pp, cc) for pp, cc in pairs if cmp.same_as_success(view, pp, cc, key[3:])]
+            if not pairs:
+                continue
+            like_ok = (f" — just as in the {len(cmp.ok)} call(s) in which {pairs[0][1].mfa} succeeded, "
+                       f"e.g. {fmt(next(iter(cmp.ok.values())).value, 60)}")
         p, c = pairs[0]
         fix = ("Act on the error where it is returned: match {:error, reason} and return it (or log and "
                "retry); with `with`, make the else branch return the error instead of :ok.")
@@ -57,13 +69,22 @@ def ignored_errors(view: RecordingView, book: FactBook, symptom: str = "") -> No
             detector="ignored_error",
             title=f"{p.mfa} ignores the error {c.mfa} returns",
             summary=(f"{c.mfa} returned {fmt(c.value, 120)} {len(pairs)} time(s), and each time its caller {p.mfa} "
-                     f"went on and returned {fmt(p.value, 80)}: the failure is silently dropped."),
+                     f"went on and returned {fmt(p.value, 80)}{like_ok}: the failure is silently dropped."),
             # a caller that says it succeeded is the clearer case; one that returns a count or a
             # summary may have accounted for the error in it
-            severity="high", confidence=(min(0.7, 0.5 + 0.05 * len(pairs)) if is_success(p.value)
+            severity="high", confidence=(min(0.7, 0.5 + 0.05 * len(pairs)) if is_success(p.value) or like_ok
                                          else min(0.55, 0.43 + 0.02 * len(pairs))),
             culprit=culprit_of(view, p, c.value), evidence=ev, signatures=["return:error_ignored", "return:error"],
-            fix_hint=fix, weak=_reported(pairs, words)), pid=p.pid, ts=c.end_ts)
+            fix_hint=fix, weak=_reported(pairs, words) or _reproduction(view, p)), pid=p.pid, ts=c.end_ts)
+
+
+def _reproduction(view: RecordingView, caller: Call) -> str | None:
+    """Why the drop says little about the application: the caller is the trigger's own outermost
+    call (the reproduction run over rpc: a loop that fires requests and keeps none of the answers)."""
+    if caller.parent is None and caller.pid in view.rpc_workers:
+        return (f"{caller.mfa} is the reproduction itself (the trigger's outermost call): it fires the requests "
+                "and need not act on their answers")
+    return None
 
 
 def _reported(pairs: list[tuple[Call, Call]], words: set[str]) -> str | None:

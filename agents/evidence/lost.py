@@ -9,7 +9,7 @@ function that saw the lost item and treated it unlike its look-alikes is where i
 | kind | what | culprit |
 | --- | --- | --- |
 | ``items_rejected`` | a check (an application function answering ``true``/``false``, or a parser or lookup answering ``nil`` for some items and a value for others) was asked about three or more items of one shape and answered ``false``/``nil`` for some, ``true`` (a value) for others; every item it refused is absent from what its caller kept (the enclosing callback's state after, else the collection the nearest caller returned) while the items it accepted — or what it made of them — are there | that check, and a refused item beside an accepted one |
-| ``items_unstored`` | a callback handled three or more messages of one shape, each with its own identity (a field whose value differs in every message); for some it changed the state and their identity is in it after, for others it returned the state unchanged and their identity is nowhere in it | that callback (a fall-through clause, a guard, a flag that filters) — caused by an ``items_rejected`` check it asked when that check refused the same items |
+| ``items_unstored`` | a callback handled three or more messages of one shape, each with its own identity (a field whose value differs in every message); for some it changed the state and their identity is in it after, for others it returned the state unchanged and their identity is nowhere in it | that callback (a fall-through clause, a guard, a flag that filters) — caused by an ``items_rejected`` check it asked when that check refused the same items. Not an item it replied to otherwise than every stored one (``:denied`` against ``{:unlocked, bike}``, an error): the caller was told |
 
 The third silent loss, an entry replaced under a key two items share (``entry_overwritten``), is
 :mod:`.overwritten`'s; it runs with these.
@@ -35,6 +35,7 @@ from ..view import Call, RecordingView, fmt
 from .book import FactBook
 from .collapsed import _LOSS
 from .cases import mentions, symptom_entities, words_of
+from .handled import shape
 from .common import app_returns, callback_states, culprit_of, is_error, is_generated, message_shape
 
 __all__ = ["items_rejected", "items_unstored", "analyses"]
@@ -255,6 +256,24 @@ def _error_reply(c: Call) -> bool:
     return isinstance(v, tuple) and len(v) >= 3 and getattr(v[0], "name", None) == "reply" and is_error(v[1])
 
 
+def _told(c: Call, stored: list) -> bool:
+    """A ``handle_call`` that answered this item otherwise than every item it stored (``:denied``
+    against ``{:unlocked, 101}``; :func:`.handled.shape`): a refusal its caller was told of, not a
+    silent loss."""
+    reply = _reply(c)
+    shown = [_reply(r[0]) for r in stored]
+    if reply is None or not shown or any(x is None for x in shown):
+        return False
+    return shape(reply) not in {shape(x) for x in shown}
+
+
+def _reply(c: Call) -> Any:
+    v = c.value
+    if isinstance(v, tuple) and len(v) >= 3 and getattr(v[0], "name", None) == "reply":
+        return v[1]
+    return None
+
+
 def items_unstored(view: RecordingView, book: FactBook, symptom: str) -> None:
     made, cache = 0, {}
     for _group, runs in sorted(_runs(view).items(), key=lambda kv: kv[1][0][0].ts):
@@ -262,8 +281,8 @@ def items_unstored(view: RecordingView, book: FactBook, symptom: str) -> None:
             continue
         # an item refused with an error reply was not lost silently: the caller was told
         # (:mod:`.ignored` names a caller that dropped that error)
-        same = [r for r in runs if r[1] == r[2] and not _error_reply(r[0])]
         changed = [r for r in runs if r[1] != r[2]]
+        same = [r for r in runs if r[1] == r[2] and not _error_reply(r[0]) and not _told(r[0], changed)]
         if not same or not changed:
             continue
         for p in _identities(runs, texts=False):

@@ -60,20 +60,29 @@ def restarts(view: RecordingView, book: FactBook) -> None:
             tokens.append("exit:reached_max_restart_intensity")
             evidence.append(view.evidence(sup_exit.event_id, "exit", sup_exit.ts, sup_exit.pid,
                                           f"supervisor {view.label(sup_exit.pid)} exited: {fmt(sup_exit.reason)}"))
-            gave_up = f" Its supervisor {view.label(sup_exit.pid)} then gave up and exited with {fmt(sup_exit.reason)}."
+            info = next((x for x in view.supervisors.get("start", []) if x.proc == sup_exit.pid), None)
+            allowed = (f", allowed max_restarts: {info.intensity} within max_seconds: {info.period},"
+                       if info is not None and info.intensity is not None and info.period is not None else "")
+            gave_up = (f" Its supervisor {view.label(sup_exit.pid)}{allowed} then gave up and exited with "
+                       f"{fmt(sup_exit.reason)}: that shutdown, and what went down with it, are effects of the crashes.")
             sibs = [e for e in view.exits if parent_of.get(e.pid) in parents and e.pid not in pids and e.ts >= sup_exit.ts - 1]
             if sibs:
                 tokens.append("restart:siblings")
         origin = book.origin(first)
+        where = ""
+        if origin.culprit is not None and origin.culprit.function:
+            on = f" on {origin.culprit.detail}" if origin.culprit.detail else ""
+            where = f" The first crash was raised in {origin.culprit.module}.{origin.culprit.function}{on}."
         loop = book.add(Finding(
             detector="restart_loop", title=f"Crash loop: {ident} crashed {len(crashes)} times",
             summary=(f"{ident} crashed {len(crashes)} times and was restarted {len(replacements)} times, each time with "
-                     f"{fmt(R.core(book.meta[first.id]['reason']), 120)}: restarting cannot help.{gave_up}"),
+                     f"{fmt(R.core(book.meta[first.id]['reason']), 120)}: restarting cannot help.{where}{gave_up}"),
             severity="critical", confidence=0.85, culprit=origin.culprit.model_copy(), evidence=evidence,
             signatures=tokens,
             fix_hint=("Fix the crash itself (it is the same every time); validate configuration before starting the "
                       "child and return {:stop, reason} from init for expected failures.")),
-            pid=book.meta[first.id]["pid"], ts=book.meta[first.id]["ts"])
+            pid=book.meta[first.id]["pid"], ts=book.meta[first.id]["ts"],
+            sup_exit=sup_exit, last_crash=max(e.ts for e in exits_), crashed=sorted(pids))
         book.link(loop, first, "the loop is the same crash, restarted")
 
 

@@ -25,7 +25,7 @@
 %% - on OTP 27+ it traces inside its own trace session (trace:session_create/3), so it coexists
 %%   with dbg or recon; on older releases it refuses to start when a tracer is already active.
 -module(elixir_scope_agent).
--vsn("26").
+-vsn("27").
 
 -export([version/0, start_capture/2, stop_capture/1, stop_capture/2, snapshot/1,
          init/3, checkpoint_loop/4, cleaner/2, ack_relay/2, shard_init/3]).
@@ -55,7 +55,7 @@
              %% only tracer), the most to start, and how many shard segments `cur` holds
              shards = {}, max_shards = 4, nseg = 0}).
 
-version() -> 26.
+version() -> 27.
 
 %% ---------------------------------------------------------------------------------------------
 %% Public API (called over rpc from Python)
@@ -609,7 +609,17 @@ state_before(gen_statem, F, Args) ->
         _ -> none
     end.
 
-%% The state a callback returned (after), or none.
+%% The state a callback returned (after), or none. Only a callback's return: a client function
+%% of a state-history module (`Queue.peek/0` answering `{:ok, item}` in its caller's process)
+%% returns tuples of the same shapes and is no state of anyone (agent v27).
+state_after(gen_server, F, Cur, Ret) ->
+    case lists:member(F, [init, handle_call, handle_cast, handle_info, handle_continue, code_change]) of
+        true -> state_after(gen_server, Cur, Ret);
+        false -> none
+    end;
+state_after(B, _F, Cur, Ret) ->
+    state_after(B, Cur, Ret).
+
 state_after(gen_server, _Cur, Ret) ->
     case Ret of
         {reply, _, S} -> {ok, S};
@@ -819,12 +829,12 @@ fast_rec({trace_ts, P, call, {M, F, Args}, {Mono, Uniq}}, #st{state_mods = SM} =
             fast_rec(1, get(P), Idx, Args, Mono, Uniq, S, ByName);
         _ -> none
     end;
-fast_rec({trace_ts, P, return_from, {M, _, _} = MFA, Ret, {Mono, Uniq}}, #st{state_mods = SM} = S)
+fast_rec({trace_ts, P, return_from, {M, F, _} = MFA, Ret, {Mono, Uniq}}, #st{state_mods = SM} = S)
   when Mono - S#st.rate_start < S#st.tu ->
     case {get(MFA), SM} of
         {{Idx, ByName}, #{M := gen_server}} ->
             with_state(fast_rec(2, get(P), Idx, Ret, Mono, Uniq, S, ByName),
-                       state_after(gen_server, undefined, Ret), 'after', Idx, Mono, Uniq, S);
+                       state_after(gen_server, F, undefined, Ret), 'after', Idx, Mono, Uniq, S);
         {{_, _}, #{M := _}} -> none;
         {{Idx, ByName}, _} -> fast_rec(2, get(P), Idx, Ret, Mono, Uniq, S, ByName);
         {{_, _, ret}, #{M := _}} -> none;
@@ -1395,7 +1405,7 @@ record({trace_ts, P, return_from, {M, F, A} = MFA, Ret, _}, Mono, Uniq, S) ->
     case S1#st.state_mods of
         #{M := B} ->
             Cur = case B of gen_statem -> erase({es_sn, P}); _ -> undefined end,
-            case state_after(B, Cur, Ret) of
+            case state_after(B, F, Cur, Ret) of
                 {ok, St} -> extra_state(S1, P, {M, F, A}, 'after', St, Mono, Uniq, M);
                 none -> S1
             end;
@@ -2344,7 +2354,7 @@ redact_strings(T) -> {T, false}.
 redact(T, R) when is_map(T) ->
     {L, C} = lists:mapfoldl(
                fun({Key, V}, Acc) ->
-                       case sensitive(Key, R) of
+                       case sensitive(Key, R) andalso not plain_scalar(V) of
                            true -> {{Key, '[REDACTED]'}, true};
                            false -> {V2, C2} = redact(V, R), {{Key, V2}, Acc orelse C2}
                        end
@@ -2354,8 +2364,10 @@ redact(T, R) when is_tuple(T), tuple_size(T) >= 2 ->
     Key = element(1, T),
     case sensitive(Key, R) of
         true ->
-            %% {password, V} and {password, V, X}: everything after the tag
-            {list_to_tuple([Key | lists:duplicate(tuple_size(T) - 1, '[REDACTED]')]), true};
+            %% {password, V} and {password, V, X}: everything after the tag but a count or a flag
+            Rest = [case plain_scalar(X) of true -> X; false -> '[REDACTED]' end
+                    || X <- tl(tuple_to_list(T))],
+            {list_to_tuple([Key | Rest]), lists:any(fun(X) -> X =:= '[REDACTED]' end, Rest)};
         false ->
             {L, C} = redact_list(tuple_to_list(T), R),
             case C of true -> {list_to_tuple(L), true}; false -> {T, false} end
@@ -2379,6 +2391,13 @@ redact(T, R) when is_list(T) ->
             end
     end;
 redact(T, _) -> {T, false}.
+
+%% A value under a sensitive key that is kept: a number, a boolean or nil. A count (a rate
+%% limiter's `tokens: 9`) or a flag (`password_set: true`) is no secret, and hiding it hides
+%% the very value a diagnosis follows (a count going to -1). Strings, charlists, lists, maps,
+%% tuples and other atoms under such a key are redacted.
+plain_scalar(V) when is_integer(V); is_float(V) -> true;
+plain_scalar(V) -> V =:= true orelse V =:= false orelse V =:= nil orelse V =:= undefined.
 
 redact_list([], _) -> {[], false};
 redact_list([H | T], R) ->

@@ -1,0 +1,124 @@
+"""Whether a caller acted on an error its callee returned: the caller's results compared across
+its calls in which the callee succeeded and failed (for :func:`..ignored.ignored_errors`).
+
+A caller that answers the failing calls differently from the succeeding ones — ``{:reply, :deny,
+s}`` against ``{:reply, :allow, s}``, ``nil`` against a record, ``{:retry, n}`` against ``:done``
+— or that does something on failure it never does on success (an application function called
+only then: a refund, a retry, a notice) handled the error: it is no ignored error. A caller whose
+failing calls return what its succeeding calls return — the same shape, the same atoms at the top
+(``{:ok, 0}`` against ``{:ok, 12}``, ``:ok`` against ``:ok``) — went on as if nothing failed. With
+no call of the caller in which the callee only succeeded there is nothing to compare with, and
+the error counts as before (a caller that says it succeeded).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from ..view import Atom, Call, RecordingView, is_app_module
+from .common import is_error, is_generated
+
+__all__ = ["Comparison", "compare_callers", "shape"]
+
+_MAX_WALK = 400   # calls looked at inside one caller for what it did after the error
+MAX_COMPARED = 200   # succeeding calls of one caller compared with
+
+
+def shape(v: Any, depth: int = 0) -> Any:
+    """What tells two results apart at a glance: every atom (tags, verdicts) kept, other values
+    reduced to their kind (a number, a text, a list, a map of a struct), tuples followed three
+    levels down (a ``{:reply, {:ok, n}, state}`` keeps ``:reply`` and ``:ok``)."""
+    if isinstance(v, bool) or v is None:
+        return ("atom", str(v).lower() if v is not None else "nil")
+    if isinstance(v, Atom):
+        return ("atom", str(v))
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, (bytes, str)):
+        return "text"
+    if isinstance(v, list):
+        return "list"
+    if isinstance(v, dict):
+        struct = v.get(Atom("__struct__"))
+        return ("map", str(struct)) if isinstance(struct, Atom) else "map"
+    if isinstance(v, tuple):
+        if depth >= 3:
+            return ("tuple", len(v), shape(v[0], 3) if v and isinstance(v[0], Atom) else None)
+        return ("tuple", len(v), tuple(shape(x, depth + 1) for x in v[:8]))
+    return type(v).__name__
+
+
+def _caller_of(c: Call, failed: bool) -> Call | None:
+    """The frame that received ``c``'s result: past frames that only pass an error on
+    (generated functions, the same error returned as is), as ignored_errors walks."""
+    p = c.parent
+    while p is not None and p.outcome == "return" and is_app_module(p.module) and (
+            is_generated(p.function) or (failed and is_error(p.value) and p.value == c.value)):
+        p = p.parent
+    if p is None or p.outcome != "return" or not is_app_module(p.module):
+        return None
+    return p
+
+
+class Comparison:
+    """The calls of one caller that got one callee's result, split by the callee's outcome."""
+
+    def __init__(self) -> None:
+        self.ok: dict[int, Call] = {}       # caller calls in which every call of the callee succeeded
+        self.failed: dict[int, Call] = {}   # caller calls in which a call of the callee failed
+        self._ok_shapes: set | None = None
+        self._ok_done: set | None = None
+
+    @property
+    def comparable(self) -> bool:
+        return bool(self.ok)
+
+    def same_as_success(self, view: RecordingView, caller: Call, error_call: Call, callee: tuple) -> bool:
+        """Whether ``caller``'s call, in which ``error_call`` failed, looks like one in which the
+        callee succeeded: a result of a shape some succeeding call returned, and nothing done
+        after the error that no succeeding call did."""
+        if self._ok_shapes is None:
+            oks = list(self.ok.values())[:MAX_COMPARED]
+            self._ok_shapes = {shape(p.value) for p in oks}
+            self._ok_done = set().union(*(_app_calls(view, p, None, callee) for p in oks))
+        if shape(caller.value) not in self._ok_shapes:
+            return False
+        return not (_app_calls(view, caller, error_call.end_ts, callee) - self._ok_done)
+
+
+def _app_calls(view: RecordingView, p: Call, after: int | None, callee: tuple) -> set[tuple]:
+    """The application functions called inside ``p`` (at any depth, bounded), after ``after``
+    when given — not the callee itself, not generated functions."""
+    out: set[tuple] = set()
+    stack, seen = list(view.children(p)), 0
+    while stack and seen < _MAX_WALK:
+        x = stack.pop()
+        seen += 1
+        key = (x.module, x.function, x.arity)
+        if is_app_module(x.module) and not is_generated(x.function) and key != callee and (
+                after is None or x.ts >= after):
+            out.add(key)
+        stack.extend(view.children(x))
+    return out
+
+
+def compare_callers(view: RecordingView, callees: set[tuple]) -> dict[tuple, Comparison]:
+    """For every (caller, callee) pair whose callee is in ``callees`` (module, function, arity):
+    the caller's calls in which the callee succeeded and in which it failed."""
+    out: dict[tuple, Comparison] = defaultdict(Comparison)
+    for c in view.calls:
+        key = (c.module, c.function, c.arity)
+        if key not in callees or c.outcome != "return":
+            continue
+        failed = is_error(c.value)
+        p = _caller_of(c, failed)
+        if p is None:
+            continue
+        cmp = out[(p.module, p.function, p.arity) + key]
+        if failed:
+            cmp.failed[p.call_id] = p
+            cmp.ok.pop(p.call_id, None)
+        elif p.call_id not in cmp.failed:
+            cmp.ok[p.call_id] = p
+    return out
