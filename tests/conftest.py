@@ -25,6 +25,9 @@ SAMPLE_APP = REPO / "examples" / "sample_app"
 LONGEST_FIRST = (
     "test_install.py",
     "test_diagnose.py",
+    "test_diagnose_contract.py",
+    "test_diagnose_precise.py",
+    "test_diagnose_repeats.py",
     "test_mcp_inspector.py",
     "test_ingest_pipeline.py",
     "test_mcp_inspector_live.py",
