@@ -23,7 +23,6 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ..view import Call, RecordingView, fmt, is_app_module, is_atom
-from .slow_parts import app_children
 
 MIN_ATTEMPTS = 3       # calls of one callee to speak of retrying
 GAP_SHARE = 0.5        # the share of the run's time that must go between the attempts

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from elixir_scope.instrument.etf import Atom
-from elixir_scope.instrument.etf.terms import FrozenMap, Pid, Ref
+from elixir_scope.instrument.etf.terms import FrozenMap
 
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module

@@ -51,6 +51,17 @@ def app_caller(c: Call) -> Call | None:
     return p
 
 
+def named_app_caller(c: Call, limit: int = 12) -> Call | None:
+    """The nearest application function ``c`` ran inside that is not an anonymous function
+    (past ``Enum``, ``Process``, closures), at most ``limit`` callers up."""
+    p, up = c.parent, 0
+    while p is not None and up < limit:
+        if is_app_module(p.module) and not is_generated(p.function):
+            return p
+        p, up = p.parent, up + 1
+    return None
+
+
 def ancestors(c: Call) -> set[int]:
     """The call ids of the calls ``c`` ran inside (its callers, bounded)."""
     out, p = set(), c.parent

@@ -23,7 +23,7 @@ from elixir_scope.instrument.etf.terms import Pid
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
-from .common import culprit_of, is_generated
+from .common import culprit_of, named_app_caller
 
 __all__ = ["waits_gave_up"]
 
@@ -44,15 +44,6 @@ def _task_pid(task: Any) -> str | None:
                 return str(v)
     return None
 
-
-def _holder(c: Call) -> Call | None:
-    """The application function that called ``c`` (past anonymous functions)."""
-    p, up = c.parent, 0
-    while p is not None and up < MAX_UP:
-        if is_app_module(p.module) and not is_generated(p.function):
-            return p
-        p, up = p.parent, up + 1
-    return None
 
 
 def _work_end(view: RecordingView, idx: int) -> tuple[Call, int] | None:
@@ -76,7 +67,7 @@ def waits_gave_up(view: RecordingView, book: FactBook) -> None:
         seen += 1
         text = _task_pid(c.args[0]) if c.args else None
         idx = by_text.get(text) if text else None
-        holder = _holder(c)
+        holder = named_app_caller(c, MAX_UP)
         if idx is None or holder is None or c.end_ts is None:
             continue
         work = _work_end(view, idx)

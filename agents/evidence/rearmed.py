@@ -22,7 +22,7 @@ from typing import Any
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
-from .common import culprit_of, is_generated
+from .common import culprit_of, is_generated, named_app_caller
 
 __all__ = ["timers_rearmed"]
 
@@ -49,15 +49,6 @@ class _Timer:
     msg: Any = None
     cancelled: bool = False
 
-
-def _app_armer(c: Call) -> Call | None:
-    """The application function that made the timer call (past ``Process``, anonymous functions)."""
-    p, up = c.parent, 0
-    while p is not None and up < MAX_UP:
-        if is_app_module(p.module) and not is_generated(p.function):
-            return p
-        p, up = p.parent, up + 1
-    return None
 
 
 def _ref(c: Call) -> str | None:
@@ -88,7 +79,7 @@ def _timers(view: RecordingView) -> dict[tuple[str, str], list[_Timer]]:
             break
         at, dest, msg, interval = how
         delay = c.args[at] if len(c.args) > at else None
-        armer = _app_armer(c)
+        armer = named_app_caller(c, MAX_UP)
         if armer is None or not isinstance(delay, int) or isinstance(delay, bool):
             continue
         to = fmt(c.args[dest], 120) if dest is not None and len(c.args) > dest else view.proc(c.pid).pid if view.proc(c.pid) else "self"

@@ -24,7 +24,7 @@ from elixir_scope.instrument.etf import Atom
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
-from .common import culprit_of, is_generated
+from .common import culprit_of, is_generated, named_app_caller
 
 __all__ = ["work_repeated"]
 
@@ -46,15 +46,6 @@ def _cut(term) -> bool:
     it is known. A term cut part-way keeps its beginning, and is compared as recorded."""
     return isinstance(term, Atom) and term.name == "$truncated"
 
-
-def _app_parent(c: Call) -> Call | None:
-    """The application function ``c`` ran inside, past anonymous functions and library frames."""
-    p, up = c.parent, 0
-    while p is not None and up < MAX_UP:
-        if is_app_module(p.module) and not is_generated(p.function):
-            return p
-        p, up = p.parent, up + 1
-    return None
 
 
 def _chain(c: Call) -> list[Call]:
@@ -122,7 +113,7 @@ def work_repeated(view: RecordingView, book: FactBook, symptom: str = "") -> Non
             return
         if any(p.call_id in taken for p in _chain(calls[0])):
             continue    # inside a repeated call already named: that one is the waste
-        parents = [_app_parent(c) for c in calls]
+        parents = [named_app_caller(c, MAX_UP) for c in calls]
         if any(p is None for p in parents):
             continue
         one = len({p.call_id for p in parents}) == 1
