@@ -70,9 +70,14 @@ class Survey:
                    longest_mailboxes=[(p.registered_name or str(p.pid), p.message_queue_len) for p in top])
 
 
-def classify(symptom: str, signatures: list[str] | None = None) -> list[str]:
+def said_classes(symptom: str) -> list[str]:
+    """The symptom classes its own words name (``SYMPTOM_CLASSES``), none when they name none."""
     text = symptom.lower()
-    classes = [c for c, words in SYMPTOM_CLASSES.items() if any(w in text for w in words)]
+    return [c for c, words in SYMPTOM_CLASSES.items() if any(w in text for w in words)]
+
+
+def classify(symptom: str, signatures: list[str] | None = None) -> list[str]:
+    classes = said_classes(symptom)
     for sig in signatures or []:
         if sig.startswith(("exception:timeout", "call:", "callback:slow")) and "timeout" not in classes:
             classes.append("timeout")
@@ -179,7 +184,8 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
             specs.extend(PlannedSpec(spec=f"{spec}.{fa}", why=LOOP_WHY) for fa in loops.get(spec, ()))
     # a lookup's answer (a hit or `[]`) when the symptom is slow or speaks of work done again: a
     # cache that never hits shows as lookups that all answered `[]` (evidence/cachemiss.py)
-    lookups_returned = "timeout" in classes or bool(REPEATS.search(symptom)) or "cpu" in symptom.lower()
+    # (the words' own classes: not classify's crash+timeout fallback for a symptom it cannot place)
+    lookups_returned = "timeout" in said_classes(symptom) or bool(REPEATS.search(symptom)) or "cpu" in symptom.lower()
     if "data" in classes or survey.ets_tables:
         for table, owner in survey.ets_tables[:5]:
             for fun in ("lookup", "insert"):

@@ -23,6 +23,8 @@ average (``lenient_parse``, the same module)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from support.dev_apps import DevApps
@@ -42,7 +44,11 @@ def _stock_reserve(sc, report, store) -> None:
     # three {:ok, shelf} before it, then the bare false of the with's failed check
     rc = report.root_cause
     assert rc.detector == "contract_broken" and "returned false" in rc.title and "ok/2" in rc.title, rc.title
-    assert "its other 3 recorded calls returned ok/2 ×3" in rc.summary and "its @spec returns ok/2 | error/2" in rc.summary
+    # every other recorded call of it returned {:ok, shelf} (three in the trigger; a busy run may
+    # record a call more or less of them), and the spec says so too
+    kept = re.search(r"its other (\d+) recorded calls returned ok/2 ×(\d+)(?![\d,])", rc.summary)
+    assert kept and kept[1] == kept[2] and int(kept[1]) >= 2, rc.summary
+    assert "its @spec returns ok/2 | error/2" in rc.summary, rc.summary
     assert "return:off_contract" in rc.signatures
     assert [h for h in report.hypotheses[:1] if h.id == "callee-breaks-return-contract"], report.hypotheses[:2]
 
