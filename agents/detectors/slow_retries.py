@@ -6,7 +6,7 @@ one callee called again and again, answering an error every time but maybe the l
 time between the attempts spent by the caller itself — a ``Process.sleep`` backoff, a pause, a
 poll. The callee is fast and right to say it is busy; the function that keeps asking (and
 sleeping) holds the wait, and it is named with its numbers: the attempts, how many failed, the
-time spent between them (``"made 5 attempts at Geo.Upstream.geocode/1, 4 returned {:error,
+time spent between them (``"made 5 attempts at MyApp.Client.fetch/1, 4 returned {:error,
 :busy}; 750 ms of its 760 ms went between the attempts"``).
 
 :func:`retry_loop` finds it under a run: the callee with the most calls (at least
