@@ -196,7 +196,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         bursts.retries_after_normal_exit, addresses.sends_to_supervisors,
         resources.ets_growth, resources.memory_growth, lambda v, b: tables.tables_leaked(v, b, symptom), unread.unread_messages,
         stale.stale_reads, zones.utc_dates, paging.page_skips,
-        shutdown.terminate_skipped, shutdown.terminate_cut, produced.reasons_produced, supervisor_config.taken_down_with, cascade.loop_taken_down, variants.unhandled_variants,
+        shutdown.terminate_skipped, shutdown.terminate_cut, produced.reasons_produced, cascade.taken_down_with, cascade.loop_taken_down, variants.unhandled_variants,
         counters.counters_not_reset, demand.demand_lost,
         lambda v, b: config.config_defaults(v, b, config_env),
         lambda v, b: config_start.config_defaults_at_start(v, b, config_env, source_reads, symptom), transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, mixed.mixed_type_compares,

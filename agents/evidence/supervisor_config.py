@@ -12,7 +12,7 @@ whose target its supervisor had already restarted counts more than the repaired 
 crash's facts are marked weak: :func:`stale_after_restart`), and calls that found no process
 where a child that was not restarted used to be are that ``not_restarted`` fact's effects; what a
 supervisor that gave up did to its children (their ``:shutdown``) is the giving up's effect
-(:func:`taken_down_with`).
+(:func:`.cascade.taken_down_with`).
 
 The first three read the supervision facts the capture records (``mark`` events: strategy, intensity,
 period, each child's restart type — :mod:`elixir_scope.agents.marks`); without them they say
@@ -35,16 +35,10 @@ from ..view import RecordingView, fmt, is_app_module, mod_name
 from . import reasons as R
 from .book import FactBook
 from .failures import CALLBACKS, _identity
+from .cascade import address_names, calls_found_gone, children_of, relink
 from .supervision import _module_of_supervisor
 
 MAX_EVIDENCE = 6
-
-
-def _children(view: RecordingView, sup) -> set[int]:
-    """The processes that were children of ``sup``: the ones its facts list and the ones it spawned."""
-    kids = {c.proc for c in sup.children if c.proc is not None}
-    kids |= {s.child for s in view.spawns if s.parent == sup.proc}
-    return kids
 
 
 def _worked(view: RecordingView, pid: int, before: int) -> bool:
@@ -55,44 +49,6 @@ def _worked(view: RecordingView, pid: int, before: int) -> bool:
     return any(c.outcome == "return" and c.function in CALLBACKS and c.function not in ("init", "terminate")
                and is_app_module(c.module) and c.end_ts is not None and c.end_ts < before
                for c in view.calls_by_pid.get(pid, []))
-
-
-def _names(view: RecordingView, pids: set[int]) -> dict[str, int]:
-    """Every text a caller may address one of ``pids`` by (its registered name, its pid) → the pid."""
-    out: dict[str, int] = {}
-    for pid in pids:
-        p = view.proc(pid)
-        if p is None:
-            continue
-        out[p.pid] = pid
-        if p.name:
-            out[p.name] = pid
-            out[":" + p.name] = pid
-    return out
-
-
-def _addressed(view: RecordingView, book: FactBook, names: dict[str, int], after: int) -> list[Finding]:
-    """Failures after ``after`` of calls to one of ``names`` that found no process, and exits on them."""
-    out = []
-    for f in book.of_kind("call_failed", "exit"):
-        gc = book.meta[f.id].get("gc")
-        ts = book.meta[f.id].get("ts") or 0
-        if gc is None or ts < after or gc.why not in ("noproc", "shutdown"):
-            continue
-        target = fmt(gc.target, 200)
-        if target in names or target.removeprefix("#PID") in names or str(gc.target) in names:
-            out.append(f)
-    return out
-
-
-def _rewire(book: FactBook, effects: list[Finding], cause: Finding, note: str) -> None:
-    """``effects`` failed because ``cause`` left nothing to serve them: linked to it, replacing a
-    link to the crash of the process they addressed (that crash is not why nothing was there)."""
-    for f in effects:
-        if f.caused_by is not None and book.get(f.caused_by) is not None \
-                and book.get(f.caused_by).detector in ("exit", "exception"):
-            f.caused_by = None
-        book.link(f, cause, note)
 
 
 def _label(view: RecordingView, sup) -> str:
@@ -115,7 +71,7 @@ def intensity_exhausted(view: RecordingView, book: FactBook) -> None:
         gone = exits_by_pid.get(sup.proc)
         if gone is None:
             continue
-        kids = _children(view, sup)
+        kids = children_of(view, sup)
         window = sup.period * view.time_unit
         crashes = [e for e in view.exits if e.pid in kids and not R.is_normal(e.reason)
                    and gone.ts - window <= e.ts <= gone.ts]
@@ -125,8 +81,8 @@ def intensity_exhausted(view: RecordingView, book: FactBook) -> None:
             continue   # a child that never worked between crashes: a crash loop, the crash is the cause
         siblings = [e for e in view.exits if e.pid in kids and e.pid not in {c.pid for c in crashes}
                     and R.is_normal(e.reason) and e.ts >= crashes[-1].ts]
-        names = _names(view, kids)
-        effects = _addressed(view, book, names, crashes[-1].ts)
+        names = address_names(view, kids)
+        effects = calls_found_gone(view, book, names, crashes[-1].ts)
         allowed = f"max_restarts: {sup.intensity}, max_seconds: {sup.period}"
         who = sorted({_identity(view, e.pid) or view.label(e.pid) for e in crashes})
         ev = [view.evidence(e.event_id, "exit", e.ts, e.pid, f"{view.label(e.pid)} crashed: {fmt(R.core(e.reason), 80)}")
@@ -151,7 +107,7 @@ def intensity_exhausted(view: RecordingView, book: FactBook) -> None:
                       "5 s), or put the crash-prone child under a supervisor of its own so its restarts cannot take "
                       "its siblings down; and handle the expected bad input instead of crashing on it.")),
             pid=sup.proc, ts=gone.ts, taken=kids | {sup.proc}, since=crashes[-1].ts)
-        _rewire(book, effects, fact, "the supervisor had given up: nothing was there to serve the call")
+        relink(book, effects, fact, "the supervisor had given up: nothing was there to serve the call")
 
 
 def _restart_declared(view: RecordingView, child, restart: str, child_specs: dict | None) -> Culprit | None:
@@ -204,8 +160,8 @@ def temporary_needed(view: RecordingView, book: FactBook, child_specs: dict | No
             ident = _identity(view, child.proc)
             if any(s.ts > crash.ts and _identity(view, s.child) == ident for s in view.spawns):
                 continue   # started again (by someone): not lost
-            names = _names(view, {child.proc})
-            effects = _addressed(view, book, names, crash.ts)
+            names = address_names(view, {child.proc})
+            effects = calls_found_gone(view, book, names, crash.ts)
             dead = [d for d in view.dead_sends if d.ts > crash.ts and fmt(d.to, 200).removeprefix("#PID") in names]
             if not effects and not dead and not (lasting and _named_service(view, sup, child)):
                 continue   # nobody needed it again: a one-off job may well be temporary
@@ -231,7 +187,7 @@ def temporary_needed(view: RecordingView, book: FactBook, child_specs: dict | No
                 fix_hint=("Give a long-lived service restart: :permanent (the default of use GenServer); keep :temporary "
                           "for one-off work nobody calls again, and handle the bad input that crashed it.")),
                 pid=sup.proc, ts=crash.ts)
-            _rewire(book, effects, fact, "the process it addressed was :temporary and had not been restarted")
+            relink(book, effects, fact, "the process it addressed was :temporary and had not been restarted")
             for nr in book.of_kind("not_restarted"):
                 if book.meta[nr.id].get("pid") == child.proc and nr.caused_by is not None:
                     nr.caused_by = None
@@ -290,7 +246,7 @@ def calls_to_lost_children(view: RecordingView, book: FactBook) -> None:
         pid, ts = book.meta[nr.id].get("pid"), book.meta[nr.id].get("ts")
         if pid is None or ts is None:
             continue
-        effects = _addressed(view, book, _names(view, {pid}), ts)
+        effects = calls_found_gone(view, book, address_names(view, {pid}), ts)
         for f in effects:
             if f.caused_by is None:
                 book.link(f, nr, "the process it called had exited and was not restarted")
@@ -300,7 +256,7 @@ def finished_jobs(view: RecordingView, book: FactBook) -> None:
     """(After ``child_down``.) The finished-job reading of :func:`calls_to_lost_children`."""
     for nr in book.of_kind("not_restarted"):
         pid, ts = book.meta[nr.id].get("pid"), book.meta[nr.id].get("ts")
-        if pid is None or ts is None or _addressed(view, book, _names(view, {pid}), ts):
+        if pid is None or ts is None or calls_found_gone(view, book, address_names(view, {pid}), ts):
             continue
         why = _one_job(view, pid)
         if why is None:
@@ -318,7 +274,7 @@ def _one_job(view: RecordingView, pid: int) -> str | None:
         return None
     runs = [c for c in view.calls_by_pid.get(pid, []) if c.depth == 0 and is_app_module(c.module)
             and c.function in CALLBACKS and c.function not in ("init", "terminate", "code_change")]
-    if len(runs) != 1 or view.dead_sends and any(fmt(d.to, 200).removeprefix("#PID") in _names(view, {pid})
+    if len(runs) != 1 or view.dead_sends and any(fmt(d.to, 200).removeprefix("#PID") in address_names(view, {pid})
                                                  for d in view.dead_sends):
         return None
     return (f"{view.label(pid)} was started in the recording, ran one job ({runs[0].mfa}) and ended :normal, and "
@@ -372,9 +328,9 @@ def finished_restarted(view: RecordingView, book: FactBook) -> None:
             else:
                 culprit = (_sup_culprit(view, sup, f"{ident}: restart: :permanent") if sup.module and is_app_module(sup.module)
                            else Culprit(module=ident, function="child_spec/1", detail="restart: :permanent"))
-            siblings = [e for e in exits if e.pid in _children(view, sup) and e.ts >= done[-1].ts
+            siblings = [e for e in exits if e.pid in children_of(view, sup) and e.ts >= done[-1].ts
                         and _identity(view, e.pid) != ident and R.is_normal(e.reason)]
-            effects = _addressed(view, book, _names(view, _children(view, sup)), done[-1].ts)
+            effects = calls_found_gone(view, book, address_names(view, children_of(view, sup)), done[-1].ts)
             ev = [view.evidence(e.event_id, "exit", e.ts, e.pid, f"{ident} finished (:normal) and was started again")
                   for e in again[:MAX_EVIDENCE - 2]]
             ev.append(view.evidence(gone.event_id, "exit", gone.ts, gone.pid,
@@ -393,27 +349,5 @@ def finished_restarted(view: RecordingView, book: FactBook) -> None:
                 signatures=["supervisor:restart_type", "exit:reached_max_restart_intensity", "exit:shutdown"],
                 fix_hint=("A child that is meant to finish must not be :permanent: use restart: :transient (restarted only "
                           "after a crash) or :temporary, e.g. use GenServer, restart: :transient, or run it as a Task.")),
-                pid=sup.proc, ts=gone.ts, taken=_children(view, sup) | {sup.proc}, since=done[-1].ts)
-            _rewire(book, effects, fact, "the supervisor had given up: nothing was there to serve the call")
-
-
-TAKEN_DOWN = ("exit_reason_produced", "exception", "exit", "terminate_skipped", "lost_in_mailbox")
-
-
-def taken_down_with(view: RecordingView, book: FactBook) -> None:
-    """(After the other analyses.) What a supervisor that gave up did to its children — stopped
-    them with ``:shutdown``, so their calls in flight exit ``:shutdown``, their ``terminate`` may
-    not run, their mailboxes are lost — is an effect of the fact that it gave up
-    (``intensity_exhausted``, ``finished_child_restarted``), not a first cause of its own: facts
-    with no cause about those processes after the last crash or finish are linked to it."""
-    for fact in book.of_kind("intensity_exhausted", "finished_child_restarted"):
-        taken, since = book.meta[fact.id].get("taken") or set(), book.meta[fact.id].get("since")
-        if since is None:
-            continue
-        for f in book.of_kind(*TAKEN_DOWN):
-            m = book.meta.get(f.id, {})
-            if f.caused_by is None and m.get("pid") in taken and (m.get("ts") or 0) >= since and f.id != fact.id:
-                reason = m["exit"].reason if m.get("exit") is not None else m.get("reason")
-                if f.detector in ("exception", "exit") and not (reason is not None and R.is_normal(R.core(reason))):
-                    continue   # a crash of its own, not the shutdown
-                book.link(f, fact, "stopped by the supervisor that gave up")
+                pid=sup.proc, ts=gone.ts, taken=children_of(view, sup) | {sup.proc}, since=done[-1].ts)
+            relink(book, effects, fact, "the supervisor had given up: nothing was there to serve the call")
