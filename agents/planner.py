@@ -351,14 +351,25 @@ REPEATS = re.compile(r"\b(?:twice|thrice|(?:two|three|four|five|several|many|\d+
                      re.I)
 
 
+#: a symptom of a duration in the wrong unit: things that expire, time out or come too soon, too
+#: late or never, intervals and windows (a delay armed in milliseconds from a setting in seconds)
+DURATIONS = re.compile(r"\b(?:expir\w*|ttl|too (?:soon|early|late|often|rarely)"
+                       r"|(?:fire[sd]?|times? out|timed out|evicted|dropped|cleared|out) (?:\w+ ){0,2}(?:at once|right away|immediately|instantly|straight away)"
+                       r"|(?:never|not) (?:fires?|expires?|runs?|refresh\w*|ticks?|polls?|times? out|clears?)"
+                       r"|interval|window|every \d+ (?:ms|milliseconds?|s|sec\w*|min\w*|hours?)|times? out (?:at once|immediately|instantly)"
+                       r"|log(?:s|ged)? (?:\w+ )?out)\b", re.I)
+
+
 def timer_specs(symptom: str, needs: list[str]) -> list[PlannedSpec]:
     """The timer calls traced with their references when the symptom speaks of something happening
-    again, or the leading hypotheses need timers (see :data:`TIMER_SPECS`)."""
-    if "timers" not in needs and not REPEATS.search(symptom):
+    again or of a duration (expiry, an interval, too soon, never), or the leading hypotheses need
+    timers (see :data:`TIMER_SPECS`, :data:`DURATIONS`)."""
+    if "timers" not in needs and not REPEATS.search(symptom) and not DURATIONS.search(symptom):
         return []
     return [PlannedSpec(spec=f"{spec} :: return",
-                        why="the symptom speaks of something done again: timers armed, their references and "
-                            "cancels (a timer armed again while the last one is pending delivers its message twice)")
+                        why="the symptom speaks of something done again or of a duration: timers armed, their "
+                            "delays, references and cancels (a timer armed again while the last one is pending "
+                            "delivers its message twice; a delay in another unit than its setting fires too soon or never)")
             for spec in TIMER_SPECS]
 
 

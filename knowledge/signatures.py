@@ -204,6 +204,7 @@ VOCABULARY: dict[str, str] = {
     # -- timers
     "timer:leak": "send_after / :timer calls repeat without cancel; timeout messages pile up",
     "timer:leak:rearmed": "a timer call (send_after, start_timer, :timer.send_interval) armed again for the same message and destination while a timer an earlier call armed for it was still pending and never cancelled: the message arrives once per timer",
+    "timer:wrong_unit": "a timer call that takes milliseconds (send_after, :timer, Task.yield, a call timeout) was given a delay equal to a value the program holds under a name in another unit (ttl_seconds: 3 armed as 3 ms; interval_ms: 200 multiplied by 1000 again)",
     "timer:late_message": "a timer message arrives after the state it was meant for is gone",
     # -- tasks
     "task:unbounded_spawn": "a burst of Task spawns, one per input item, with no concurrency bound",

@@ -1,0 +1,87 @@
+"""Bug classes no crash shows (tests/fixtures/class_apps): a duration made in one unit and armed
+in another (``duration_wrong_unit``: a TTL in seconds handed to ``Process.send_after/3`` as
+milliseconds, an interval in milliseconds multiplied by 1000 again). Each app runs as a real node
+and is diagnosed in one round; the fact names the function that converted the value (or failed
+to); its fixed twin gives no confident culprit."""
+
+from __future__ import annotations
+
+import pytest
+
+from elixir_scope.agents.report import render_markdown
+from elixir_scope.instrument.etf import Atom
+
+from support.dev_apps import DevApps
+
+APPS = DevApps("class_apps")
+
+
+def _duration(sc, report, store) -> None:
+    rc = report.root_cause
+    assert "timer:wrong_unit" in rc.signatures, render_markdown(report)
+    # the value as the program held it and the timer call it reached are both evidence
+    assert any("held" in e.summary or "read" in e.summary for e in rc.evidence), rc.evidence
+    assert any(" ms" in e.summary and "called" in e.summary for e in rc.evidence), rc.evidence
+    assert rc.culprit.detail == sc["culprit"]["detail"], rc.culprit
+    assert report.hypotheses[0].id == "duration-wrong-unit-across-call", render_markdown(report)
+
+
+EXTRA = {"duration_wrong_unit": _duration}
+
+
+@pytest.mark.parametrize("name", APPS.names)
+async def test_the_function_behind_the_bug_class_is_named(name, tmp_path, kb_index_dir):
+    await APPS.assert_named(name, tmp_path, kb_index_dir, extra=EXTRA[APPS.scenario(name)["fact"]], max_rounds=1)
+
+
+@pytest.mark.parametrize("name", APPS.names)
+async def test_the_fixed_twin_gives_no_confident_culprit(name, tmp_path, kb_index_dir):
+    await APPS.assert_silent(name, tmp_path, kb_index_dir)
+
+
+def test_a_settings_unit_is_read_from_its_name():
+    from elixir_scope.agents.evidence.durations import unit_of
+
+    assert unit_of("ttl_seconds") == 1000 and unit_of("timeout_ms") == 1 and unit_of("intervalMs") == 1
+    assert unit_of("window_minutes") == 60_000 and unit_of("max_age_h") == 3_600_000 and unit_of("poll_secs") == 1000
+    # a duration that does not say its unit, and names that are no duration
+    assert unit_of("ttl") == 0 and unit_of("interval") == 0 and unit_of("refresh_every") == 0
+    assert unit_of("source") is None and unit_of("h") is None and unit_of("count") is None and unit_of("ms") is None
+
+
+def test_a_delay_is_wrong_only_when_no_named_value_gives_it_in_its_own_unit():
+    from elixir_scope.agents.evidence.durations import _mismatch, _Source
+
+    def src(name, value):
+        return _Source(name, value, None)
+
+    # seconds armed unconverted; milliseconds converted again; minutes converted as seconds
+    assert _mismatch(3, [src("ttl_seconds", 3)])[1:] == (1, 1000)
+    assert _mismatch(120_000, [src("interval_ms", 120)])[1:] == (1000, 1)
+    assert _mismatch(5_000, [src("window_minutes", 5)])[1:] == (1000, 60_000)
+    # converted right: no fact, whatever other value it also equals
+    assert _mismatch(3_000, [src("ttl_seconds", 3)]) is None
+    assert _mismatch(3, [src("retry_ms", 3), src("ttl_seconds", 3)]) is None
+    assert _mismatch(250, [src("ttl_seconds", 3)]) is None
+    # a duration with no unit in its name: only a delay under 10 ms is suspect
+    assert _mismatch(5, [src("ttl", 5)])[1:] == (1, 0)
+    assert _mismatch(500, [src("interval", 500)]) is None
+
+
+def test_named_values_are_read_from_maps_and_keyword_lists():
+    from elixir_scope.agents.evidence.durations import _named_values
+
+    term = ("news", [(Atom("interval_ms"), 120), (Atom("source"), b"x")], {Atom("ttl_seconds"): 2, Atom("next"): 4})
+    assert sorted(_named_values(term)) == [("interval_ms", 120), ("ttl_seconds", 2)]
+
+
+def test_timers_are_traced_when_the_symptom_speaks_of_durations():
+    from elixir_scope.agents.planner import TIMER_SPECS, Survey, plan
+
+    sv = Survey(node="n@h", app_modules=["Shop.Cart"])
+    for symptom in ("every session expires at once", "the cache entries never expire", "the poll never runs",
+                    "users are logged out right after they sign in", "the timeout fires immediately",
+                    "the rate limit window is far too short"):
+        assert any(TIMER_SPECS[0] in s.spec for s in plan(symptom, sv).specs), symptom
+    for symptom in ("the cart total is wrong", "all workers crash at once"):
+        assert not any(TIMER_SPECS[0] in s.spec for s in plan(symptom, sv).specs), symptom
