@@ -146,6 +146,7 @@ VOCABULARY: dict[str, str] = {
     "data:config_default": "a configuration or option read returned its default while the configuration holds the value under a near name (atom/string, spelling, qualifier, nesting, application)",
     "data:option_ignored": "a function given an option returns that key with the value it uses when no option is given (the defaults win)",
     "data:nested_keys_lost": "a function given a record and a change to one nested map returns the nested map replaced by the change (its other keys lost)",
+    "data:float_unit_lost": "a function given only integers (cents, counts) returned floats, and a unit was lost on their way: a later call cut a float that stood for a whole number (10.05 x 100 = 1004.999... -> 1004), or the float parts of an integer total add up to a unit less or more",
     "data:half_rounded_down": "a function rounding an integer amount times a float factor to the nearest unit returns the lower unit where the exact product ends in .5 (float money)",
     "data:repeated_value": "a function making identifiers returned the same one to several calls (different processes or arguments) where the symptom says codes or ids repeat",
     "data:byte_order_swapped": "a function decoding integers from binaries returns, for some inputs, values far above the others that read in the other byte order fall in their range",

@@ -1,6 +1,8 @@
 """Bug classes no crash shows (tests/fixtures/class_apps): a duration made in one unit and armed
 in another (``duration_wrong_unit``: a TTL in seconds handed to ``Process.send_after/3`` as
-milliseconds, an interval in milliseconds multiplied by 1000 again). Each app runs as a real node
+milliseconds, an interval in milliseconds multiplied by 1000 again); amounts in integer cents put
+through floats (``float_unit_lost``: a float product cut a cent short, shares rounded apart that
+no longer add up to the bill). Each app runs as a real node
 and is diagnosed in one round; the fact names the function that converted the value (or failed
 to); its fixed twin gives no confident culprit."""
 
@@ -26,7 +28,14 @@ def _duration(sc, report, store) -> None:
     assert report.hypotheses[0].id == "duration-wrong-unit-across-call", render_markdown(report)
 
 
-EXTRA = {"duration_wrong_unit": _duration}
+def _floats(sc, report, store) -> None:
+    rc = report.root_cause
+    assert "data:float_unit_lost" in rc.signatures, render_markdown(report)
+    assert rc.culprit.detail == sc["culprit"]["detail"], rc.culprit
+    assert report.hypotheses[0].id == "whole-units-through-floats", render_markdown(report)
+
+
+EXTRA = {"duration_wrong_unit": _duration, "float_unit_lost": _floats}
 
 
 @pytest.mark.parametrize("name", APPS.names)
