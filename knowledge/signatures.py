@@ -113,6 +113,7 @@ VOCABULARY: dict[str, str] = {
     "data:parse_fallback": "a parser read most texts of one form as the number written and returned 0 for others of the same form that hold a number too: a fallback default stood in for input it failed to read",
     "data:unit_ignored": "a parser given numbers written with different suffixes (\"2.5kg\", \"800g\"; \"90s\", \"2m\") returned the same multiple of every one: the unit (the trailing text) was dropped",
     "data:stale_read": "after a key was set to a new value, a reader of that key still returns another value (a copy the change did not reach)",
+    "data:stale_read:not_invalidated": "a read-through copy (ETS, a state map) filled from the source before a write still answers the value from before the write: the write path changed the source and left the copy",
     "data:utc_date": "a function takes the calendar day of a UTC timestamp while the application uses a local UTC offset under which the day differs",
     "data:page_skip": "a page-by-page fetch whose next cursor is past the last row's key although the page ended with rows sharing that key",
     "data:term_order_compare": "dates or times picked by Erlang term order (struct fields, day first) instead of in time",

@@ -2,7 +2,8 @@
 in another (``duration_wrong_unit``: a TTL in seconds handed to ``Process.send_after/3`` as
 milliseconds, an interval in milliseconds multiplied by 1000 again); amounts in integer cents put
 through floats (``float_unit_lost``: a float product cut a cent short, shares rounded apart that
-no longer add up to the bill). Each app runs as a real node
+no longer add up to the bill); a read-through copy not invalidated on write (``stale_read``: an ETS
+cache, a memo in a server's state over an Agent, still answering the value from before an update). Each app runs as a real node
 and is diagnosed in one round; the fact names the function that converted the value (or failed
 to); its fixed twin gives no confident culprit."""
 
@@ -35,7 +36,15 @@ def _floats(sc, report, store) -> None:
     assert report.hypotheses[0].id == "whole-units-through-floats", render_markdown(report)
 
 
-EXTRA = {"duration_wrong_unit": _duration, "float_unit_lost": _floats}
+def _stale(sc, report, store) -> None:
+    rc = report.root_cause
+    assert "data:stale_read:not_invalidated" in rc.signatures, render_markdown(report)
+    # the fill of the copy before the write, the write, and the read of the old value after it
+    assert any("filled" in e.summary for e in rc.evidence) and any("before the write" in e.summary
+                                                                   for e in rc.evidence), rc.evidence
+
+
+EXTRA = {"duration_wrong_unit": _duration, "float_unit_lost": _floats, "stale_read": _stale}
 
 
 @pytest.mark.parametrize("name", APPS.names)
