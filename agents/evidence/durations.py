@@ -68,7 +68,6 @@ _DURATION = re.compile(r"^(?:ttl|expir\w*|expires?|lifetime|interval|period|ever
                        r"|max_age|idle|keepalive|heartbeat|refresh|poll|grace|cooldown|debounce|retention)$")
 #: the factors a value may have been scaled by on its way (a correct or a wrong conversion)
 _FACTORS = (1, 60, 1000, 3600, 60_000, 1_000_000, 3_600_000)
-_SPLIT = re.compile(r"[^a-z]+|(?<=[a-z])(?=[A-Z])")
 
 
 def unit_of(name: str) -> int | None:
@@ -228,8 +227,14 @@ def _handled(view: RecordingView, arm: Call) -> Call | None:
     if at is None or len(arm.args) <= at:
         return None
     msg = fmt(arm.args[at], 200)
+    timeout = arm.function == "start_timer"      # delivered as {:timeout, ref, msg}
     for c in view.calls_by_pid.get(arm.pid, []):
-        if c.ts > arm.ts and c.function == "handle_info" and c.args and fmt(c.args[0], 200) == msg:
+        if c.ts <= arm.ts or c.function != "handle_info" or not c.args:
+            continue
+        got = c.args[0]
+        if timeout and isinstance(got, tuple) and len(got) == 3:
+            got = got[2]
+        if fmt(got, 200) == msg:
             return c
     return None
 
@@ -296,7 +301,7 @@ def durations_wrong_unit(view: RecordingView, book: FactBook) -> None:
             meant = f"{src.name}: {src.value} ({src.value} {_unit_word(m.unit)} = {right} ms)"
             off = (f"{delay} ms, {ratio:g}× too short" if ratio > 1 else f"{delay} ms, {1 / ratio:g}× too long")
             why = (f"{src.name} is in {_unit_word(m.unit)}, the timer takes milliseconds: "
-                   + (f"the value went in unconverted" if m.factor == 1 else
+                   + ("the value went in unconverted" if m.factor == 1 else
                       f"it was multiplied by {m.factor} ({'converted again' if m.unit == 1 else 'the wrong factor'})"))
         ev = [view.call_evidence(src.call, f"{src.call.mfa} held {src.name}: {src.value}"
                                            if src.call.module not in ("Elixir.Application", "Elixir.Keyword", "Elixir.Map")

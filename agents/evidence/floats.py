@@ -80,7 +80,7 @@ def _introducer(view: RecordingView, c: Call, f: float) -> Call | None:
             continue
         if d.end_ts is not None and d.end_ts > c.ts:
             continue
-        out_ints, out_floats = _numbers(d.value)
+        _, out_floats = _numbers(d.value)
         if f not in out_floats:
             continue
         ints, floats = _numbers(d.args)
