@@ -3,7 +3,9 @@ in another (``duration_wrong_unit``: a TTL in seconds handed to ``Process.send_a
 milliseconds, an interval in milliseconds multiplied by 1000 again); amounts in integer cents put
 through floats (``float_unit_lost``: a float product cut a cent short, shares rounded apart that
 no longer add up to the bill); a read-through copy not invalidated on write (``stale_read``: an ETS
-cache, a memo in a server's state over an Agent, still answering the value from before an update). Each app runs as a real node
+cache, a memo in a server's state over an Agent, still answering the value from before an update); an
+Agent's state seen by the state facts (``state_growth`` through ``Agent.Server``'s callbacks, named
+at the application function that passed the closure). Each app runs as a real node
 and is diagnosed in one round; the fact names the function that converted the value (or failed
 to); its fixed twin gives no confident culprit."""
 
@@ -44,7 +46,15 @@ def _stale(sc, report, store) -> None:
                                                                    for e in rc.evidence), rc.evidence
 
 
-EXTRA = {"duration_wrong_unit": _duration, "float_unit_lost": _floats, "stale_read": _stale}
+def _agent(sc, report, store) -> None:
+    # the Agent's state history was recorded through Agent.Server's callbacks, and the fact names
+    # the application function whose closure grew it, not Agent.Server
+    assert "Agent.Server" in report.plan.state_modules, report.plan.state_modules
+    rc = report.root_cause
+    assert rc.culprit.module != "Agent.Server" and any(e.kind == "state" for e in rc.evidence), render_markdown(report)
+
+
+EXTRA = {"duration_wrong_unit": _duration, "float_unit_lost": _floats, "stale_read": _stale, "state_growth": _agent}
 
 
 @pytest.mark.parametrize("name", APPS.names)
