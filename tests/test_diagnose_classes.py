@@ -113,3 +113,17 @@ def test_timers_are_traced_when_the_symptom_speaks_of_durations():
         assert any(TIMER_SPECS[0] in s.spec for s in plan(symptom, sv).specs), symptom
     for symptom in ("the cart total is wrong", "all workers crash at once"):
         assert not any(TIMER_SPECS[0] in s.spec for s in plan(symptom, sv).specs), symptom
+
+
+def test_agent_state_is_recorded_for_data_and_memory_symptoms_when_the_app_runs_agents():
+    from elixir_scope.agents.planner import AGENT_SERVER, Survey, plan
+
+    sv = Survey(node="n@h", app_modules=["Audit.Trail", "Audit.Api"], genservers={"Audit.Trail": ["Audit.Trail"]},
+                agents=["Audit.Trail"])
+    assert AGENT_SERVER in plan("memory keeps growing after a while", sv).state_modules
+    assert AGENT_SERVER in plan("the counter shows a stale value", sv).state_modules
+    assert AGENT_SERVER not in plan("checkout hangs and times out", sv).state_modules
+    no_agents = Survey(node="n@h", app_modules=["Shop.Cart"], genservers={"Shop.Cart": ["Shop.Cart"]})
+    assert AGENT_SERVER not in plan("memory keeps growing after a while", no_agents).state_modules
+    # a survey of several nodes keeps every node's agents
+    assert sv.merged(no_agents).agents == ["Audit.Trail"]
