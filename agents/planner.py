@@ -25,7 +25,8 @@ SYMPTOM_CLASSES: dict[str, tuple[str, ...]] = {
     "timeout": ("timeout", "time out", "timed out", "hang", "hangs", "stuck", "deadlock", "slow", "latency", "freeze", "blocked"),
     "crash": ("crash", "crashes", "restart", "restarting", "exit", "dies", "died", "down", "error", "exception", "raise", "500"),
     "memory": ("memory", "mailbox", "queue", "backlog", "grow", "growing", "leak", "oom", "ram", "processes"),
-    "data": ("wrong", "lost", "missing", "count", "counter", "inconsistent", "stale", "incorrect", "lower than", "race"),
+    "data": ("wrong", "lost", "missing", "count", "counter", "inconsistent", "stale", "incorrect", "lower than", "race",
+             "old value", "still show", "still return", "outdated", "add up", "cents", "a cent"),
     "messaging": ("notification", "notify", "event", "pubsub", "subscribe", "broadcast", "topic", "never arrive", "not received", "listener"),
 }
 

@@ -122,6 +122,8 @@ def test_agent_state_is_recorded_for_data_and_memory_symptoms_when_the_app_runs_
                 agents=["Audit.Trail"])
     assert AGENT_SERVER in plan("memory keeps growing after a while", sv).state_modules
     assert AGENT_SERVER in plan("the counter shows a stale value", sv).state_modules
+    assert AGENT_SERVER in plan("the page still shows the old value after the change", sv).state_modules
+    assert AGENT_SERVER in plan("the shares don't add up: a cent is missing", sv).state_modules
     assert AGENT_SERVER not in plan("checkout hangs and times out", sv).state_modules
     no_agents = Survey(node="n@h", app_modules=["Shop.Cart"], genservers={"Shop.Cart": ["Shop.Cart"]})
     assert AGENT_SERVER not in plan("memory keeps growing after a while", no_agents).state_modules
