@@ -129,3 +129,21 @@ def test_agent_state_is_recorded_for_data_and_memory_symptoms_when_the_app_runs_
     assert AGENT_SERVER not in plan("memory keeps growing after a while", no_agents).state_modules
     # a survey of several nodes keeps every node's agents
     assert sv.merged(no_agents).agents == ["Audit.Trail"]
+
+
+def test_a_float_cut_a_unit_short_and_float_parts_that_miss_their_total():
+    from elixir_scope.agents.evidence.floats import _cut, _split
+    from elixir_scope.agents.view import Call
+
+    def call(args, value):
+        return Call(call_id=1, pid=1, module="Elixir.Pay", function="f", arity=len(args), ts=0, args=args,
+                    end_ts=1, outcome="return", value=value)
+
+    # 4.35 × 100 is 434.99999999999994: trunc gives 434, the whole number is 435
+    assert _cut(call([4.35], 434)) == (4.35, 100, 434, 435)
+    assert _cut(call([4.35], 435)) is None          # rounded: no unit lost
+    assert _cut(call([4.5], 4)) is None             # a real fraction cut on purpose is no float noise
+    # three shares of 33.33 for 10000 cents add up to 9999; an integer split adds up
+    assert _split(call([10000, 3], [33.33, 33.33, 33.33]))[3] == 9999
+    assert _split(call([10000, 3], [33.34, 33.33, 33.33])) is None
+    assert _split(call([10000.0, 3], [33.33, 33.33, 33.33])) is None   # given a float: not from integers
