@@ -25,7 +25,8 @@ SYMPTOM_CLASSES: dict[str, tuple[str, ...]] = {
     "timeout": ("timeout", "time out", "timed out", "hang", "hangs", "stuck", "deadlock", "slow", "latency", "freeze", "blocked"),
     "crash": ("crash", "crashes", "restart", "restarting", "exit", "dies", "died", "down", "error", "exception", "raise", "500"),
     "memory": ("memory", "mailbox", "queue", "backlog", "grow", "growing", "leak", "oom", "ram", "processes"),
-    "data": ("wrong", "lost", "missing", "count", "counter", "inconsistent", "stale", "incorrect", "lower than", "race"),
+    "data": ("wrong", "lost", "missing", "count", "counter", "inconsistent", "stale", "incorrect", "lower than", "race",
+             "old value", "still show", "still return", "outdated", "add up", "cents", "a cent"),
     "messaging": ("notification", "notify", "event", "pubsub", "subscribe", "broadcast", "topic", "never arrive", "not received", "listener"),
 }
 
@@ -48,6 +49,7 @@ class Survey:
     registries: list[str] = field(default_factory=list)           # app registries, Elixir names
     process_count: int = 0
     longest_mailboxes: list[tuple[str, int]] = field(default_factory=list)
+    agents: list[str] = field(default_factory=list)                # modules whose start closures run Agents
 
     def merged(self, other: "Survey") -> "Survey":
         """This node's survey with another node's (a diagnosis that records several nodes)."""
@@ -58,7 +60,8 @@ class Survey:
         return Survey(node=self.node, app_modules=list(dict.fromkeys(self.app_modules + other.app_modules)),
                       genservers=servers, ets_tables=list(dict.fromkeys(self.ets_tables + other.ets_tables)),
                       registries=list(dict.fromkeys(self.registries + other.registries)),
-                      process_count=self.process_count + other.process_count, longest_mailboxes=longest)
+                      process_count=self.process_count + other.process_count, longest_mailboxes=longest,
+                      agents=list(dict.fromkeys(self.agents + other.agents)))
 
     @classmethod
     def from_app_survey(cls, s) -> "Survey":
@@ -67,7 +70,8 @@ class Survey:
         return cls(node=s.node, app_modules=[m.removeprefix("Elixir.") for m in s.modules],
                    genservers=dict(s.genservers), ets_tables=[(t.name, t.owner_module) for t in s.ets],
                    registries=list(s.registries), process_count=s.process_count,
-                   longest_mailboxes=[(p.registered_name or str(p.pid), p.message_queue_len) for p in top])
+                   longest_mailboxes=[(p.registered_name or str(p.pid), p.message_queue_len) for p in top],
+                   agents=list(getattr(s, "agents", [])))
 
 
 def said_classes(symptom: str) -> list[str]:
@@ -126,6 +130,9 @@ def _loops_by_module(tail_loops: list[str] | None) -> dict[str, list[str]]:
             out.setdefault(module, []).append(fun)
     return out
 
+
+AGENT_SERVER = "Agent.Server"
+"""The module whose callbacks run every Agent's closures (and hold its state)."""
 
 MAX_NOT_YET_SERVERS = 10
 """GenServer modules of the sources with no process at survey time whose state is recorded."""
@@ -252,6 +259,13 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
         state_modules += not_yet[:MAX_NOT_YET_SERVERS]
         reasons.append("GenServers of the sources with no process yet (the trigger may start them): state history of "
                        + ", ".join(not_yet[:MAX_NOT_YET_SERVERS]))
+    if survey.agents and ("data" in classes or "memory" in classes):
+        # an Agent's state lives in Agent.Server's callbacks, which run the application's closures:
+        # their state history is recorded like a GenServer's, and a fact about it names the
+        # function that passed the closure (evidence/common.culprit_of)
+        state_modules.append(AGENT_SERVER)
+        reasons.append("Agents of the application (" + ", ".join(survey.agents[:4]) + "): state history of "
+                       "Agent.Server's callbacks, the closures they run named by the functions that passed them")
     message_processes = [m for m in survey.genservers]
     if "timeout" in classes:
         reasons.append("timeouts and hangs: trace messages between the GenServers to build the wait-for graph")
@@ -351,14 +365,25 @@ REPEATS = re.compile(r"\b(?:twice|thrice|(?:two|three|four|five|several|many|\d+
                      re.I)
 
 
+#: a symptom of a duration in the wrong unit: things that expire, time out or come too soon, too
+#: late or never, intervals and windows (a delay armed in milliseconds from a setting in seconds)
+DURATIONS = re.compile(r"\b(?:expir\w*|ttl|too (?:soon|early|late|often|rarely)"
+                       r"|(?:fire[sd]?|times? out|timed out|evicted|dropped|cleared|out) (?:\w+ ){0,2}(?:at once|right away|immediately|instantly|straight away)"
+                       r"|(?:never|not) (?:fires?|expires?|runs?|refresh\w*|ticks?|polls?|times? out|clears?)"
+                       r"|interval|window|every \d+ (?:ms|milliseconds?|s|sec\w*|min\w*|hours?)|times? out (?:at once|immediately|instantly)"
+                       r"|log(?:s|ged)? (?:\w+ )?out)\b", re.I)
+
+
 def timer_specs(symptom: str, needs: list[str]) -> list[PlannedSpec]:
     """The timer calls traced with their references when the symptom speaks of something happening
-    again, or the leading hypotheses need timers (see :data:`TIMER_SPECS`)."""
-    if "timers" not in needs and not REPEATS.search(symptom):
+    again or of a duration (expiry, an interval, too soon, never), or the leading hypotheses need
+    timers (see :data:`TIMER_SPECS`, :data:`DURATIONS`)."""
+    if "timers" not in needs and not REPEATS.search(symptom) and not DURATIONS.search(symptom):
         return []
     return [PlannedSpec(spec=f"{spec} :: return",
-                        why="the symptom speaks of something done again: timers armed, their references and "
-                            "cancels (a timer armed again while the last one is pending delivers its message twice)")
+                        why="the symptom speaks of something done again or of a duration: timers armed, their "
+                            "delays, references and cancels (a timer armed again while the last one is pending "
+                            "delivers its message twice; a delay in another unit than its setting fires too soon or never)")
             for spec in TIMER_SPECS]
 
 

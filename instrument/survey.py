@@ -57,6 +57,7 @@ class AppSurvey:
     ets: list[EtsTable] = field(default_factory=list)
     registries: list[str] = field(default_factory=list)         # Elixir names
     process_count: int = 0
+    agents: list[str] = field(default_factory=list)              # modules whose closures start Agents
 
 
 MAX_CODE_DIRS = 20     # directories of the application's .beam files listed
@@ -150,6 +151,7 @@ async def survey(conn: Connection, *, limit: int = 5000, timeout: float = 10.0) 
     gens: dict[str, list[str]] = {}
     owners: dict[Pid, str] = {}
     registries = []
+    agents: list[str] = []
     for p in procs:
         ic = p.initial_call
         if ic is None:
@@ -159,12 +161,16 @@ async def survey(conn: Connection, *, limit: int = 5000, timeout: float = 10.0) 
             registries.append(elixir_name(p.registered_name))
         if ic.module in mods:
             owners[p.pid] = elixir_name(ic.module)
+            if p.behaviour == "gen_server" and str(ic.function).startswith("-"):
+                # an Agent: Agent.Server runs it, its initial call is the module's start closure
+                agents.append(elixir_name(ic.module))
             if p.behaviour in ("gen_server", "gen_statem"):
                 gens.setdefault(elixir_name(ic.module), []).append(
                     elixir_name(p.registered_name) if p.registered_name else str(p.pid))
     tables = await ets_tables(conn, owners, timeout=timeout)
     count = await conn.rpc("erlang", "system_info", [Atom("process_count")], timeout=min(timeout, 5.0))
-    return AppSurvey(conn.node_name, modules, procs, gens, tables, sorted(set(registries)), int(count))
+    return AppSurvey(conn.node_name, modules, procs, gens, tables, sorted(set(registries)), int(count),
+                     sorted(set(agents)))
 
 
 async def registry_keys(conn: Connection, registry: str) -> list:

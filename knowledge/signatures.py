@@ -113,6 +113,7 @@ VOCABULARY: dict[str, str] = {
     "data:parse_fallback": "a parser read most texts of one form as the number written and returned 0 for others of the same form that hold a number too: a fallback default stood in for input it failed to read",
     "data:unit_ignored": "a parser given numbers written with different suffixes (\"2.5kg\", \"800g\"; \"90s\", \"2m\") returned the same multiple of every one: the unit (the trailing text) was dropped",
     "data:stale_read": "after a key was set to a new value, a reader of that key still returns another value (a copy the change did not reach)",
+    "data:stale_read:not_invalidated": "a read-through copy (ETS, a state map) filled from the source before a write still answers the value from before the write: the write path changed the source and left the copy",
     "data:utc_date": "a function takes the calendar day of a UTC timestamp while the application uses a local UTC offset under which the day differs",
     "data:page_skip": "a page-by-page fetch whose next cursor is past the last row's key although the page ended with rows sharing that key",
     "data:term_order_compare": "dates or times picked by Erlang term order (struct fields, day first) instead of in time",
@@ -146,6 +147,7 @@ VOCABULARY: dict[str, str] = {
     "data:config_default": "a configuration or option read returned its default while the configuration holds the value under a near name (atom/string, spelling, qualifier, nesting, application)",
     "data:option_ignored": "a function given an option returns that key with the value it uses when no option is given (the defaults win)",
     "data:nested_keys_lost": "a function given a record and a change to one nested map returns the nested map replaced by the change (its other keys lost)",
+    "data:float_unit_lost": "a function given only integers (cents, counts) returned floats, and a unit was lost on their way: a later call cut a float that stood for a whole number (10.05 x 100 = 1004.999... -> 1004), or the float parts of an integer total add up to a unit less or more",
     "data:half_rounded_down": "a function rounding an integer amount times a float factor to the nearest unit returns the lower unit where the exact product ends in .5 (float money)",
     "data:repeated_value": "a function making identifiers returned the same one to several calls (different processes or arguments) where the symptom says codes or ids repeat",
     "data:byte_order_swapped": "a function decoding integers from binaries returns, for some inputs, values far above the others that read in the other byte order fall in their range",
@@ -204,6 +206,7 @@ VOCABULARY: dict[str, str] = {
     # -- timers
     "timer:leak": "send_after / :timer calls repeat without cancel; timeout messages pile up",
     "timer:leak:rearmed": "a timer call (send_after, start_timer, :timer.send_interval) armed again for the same message and destination while a timer an earlier call armed for it was still pending and never cancelled: the message arrives once per timer",
+    "timer:wrong_unit": "a timer call that takes milliseconds (send_after, :timer, Task.yield, a call timeout) was given a delay equal to a value the program holds under a name in another unit (ttl_seconds: 3 armed as 3 ms; interval_ms: 200 multiplied by 1000 again)",
     "timer:late_message": "a timer message arrives after the state it was meant for is gone",
     # -- tasks
     "task:unbounded_spawn": "a burst of Task spawns, one per input item, with no concurrency bound",

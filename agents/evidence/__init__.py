@@ -53,6 +53,8 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   that left some out of its state, an entry a later one replaced); :mod:`.refused` — a check that refused
   every one of several different items while nothing came out (no item kept to compare with);
   :mod:`.gaveup` — a wait (``Task.yield/2``) that gave up before the task's work answered;
+  :mod:`.durations` — a timer given a duration in another unit than the setting it came from;
+  :mod:`.floats` — whole units (cents, counts) put through floats and a unit lost (cut, or parts rounded apart);
   :mod:`.retries` — a wait that gave up on a worker busy retrying a failing callee;
   :mod:`.provenance` (with :mod:`.stated`, :mod:`.repeats` and :mod:`.inputs`) — the values the symptom
   states, followed to the call that produced them (and past it, :mod:`.units`, to a parse that ignored the unit of the numbers it combined or read some of them as 0) (a common or sign-inverted one through the inputs the symptom states); :mod:`.diag_flow` (with :mod:`.cases`) — where
@@ -94,7 +96,7 @@ from . import (addresses, bounces, bursts, byteorder, caught, collapsed, compens
                pitfalls, postponed, produced, provenance, ranking, rates, readiness, received, receives, replies,
                resources, rounding, shutdown, signals, stale, statem, sums, supervision, supervisor_config, timeouts, transforms, trigger, values,
                variants, waits, zones)
-from . import astray, cachemiss, cascade, config_start, contracts, crossed, gaveup, lost, rearmed, refused, retries, samework, tables, units, unread
+from . import astray, cachemiss, cascade, config_start, contracts, crossed, durations, floats, gaveup, lost, rearmed, refused, retries, samework, tables, units, unread
 from .book import FactBook
 from .pitfalls import CodeEvidence
 
@@ -200,8 +202,8 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         counters.counters_not_reset, demand.demand_lost,
         lambda v, b: config.config_defaults(v, b, config_env),
         lambda v, b: config_start.config_defaults_at_start(v, b, config_env, source_reads, symptom), transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, mixed.mixed_type_compares,
-        rounding.halves_rounded_down, lazy.streams_never_run, byteorder.swapped_byte_orders,
-        *provenance.analyses(symptom, callees), lambda v, b: units.units_ignored(v, b, symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom), *refused.analyses(symptom), *crossed.analyses(symptom), collapsed.link_effects, gaveup.waits_gave_up, retries.retries_outlasted_waits, astray.results_astray, rearmed.timers_rearmed, cachemiss.caches_never_hit,
+        rounding.halves_rounded_down, floats.float_units_lost, lazy.streams_never_run, byteorder.swapped_byte_orders,
+        *provenance.analyses(symptom, callees), lambda v, b: units.units_ignored(v, b, symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom), *refused.analyses(symptom), *crossed.analyses(symptom), collapsed.link_effects, gaveup.waits_gave_up, durations.durations_wrong_unit, retries.retries_outlasted_waits, astray.results_astray, rearmed.timers_rearmed, cachemiss.caches_never_hit,
         lambda v, b: samework.work_repeated(v, b, symptom),
         compensation.partial_failures,
     ]

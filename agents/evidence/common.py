@@ -28,9 +28,28 @@ __all__ = ["callback_states", "culprit_of", "is_error", "is_generated", "is_succ
 
 def culprit_of(view: RecordingView, c: Call, detail: Any = None) -> Culprit:
     """The culprit a fact names for the call ``c``: its module, its source-level function, a
-    bounded rendering of ``detail`` and the process it ran in."""
+    bounded rendering of ``detail`` and the process it ran in. A callback of ``Agent.Server`` (an
+    Agent's ``get``/``update``/``get_and_update``/``cast``) is named by the application function
+    that passed the closure it ran (``Audit.Log.record/1`` for its ``-record/1-fun-0-``)."""
+    if c.module == "Elixir.Agent.Server":
+        closure = agent_closure(view, c)
+        if closure is not None:
+            c = closure
     return Culprit(module=mod_name(c.module), function=source_function(c.function, c.arity),
                    detail=fmt(detail, 150) if detail is not None else None, process=view.label(c.pid))
+
+
+def agent_closure(view: RecordingView, c: Call) -> Call | None:
+    """The application's anonymous function an ``Agent.Server`` callback ran (the closure given to
+    ``Agent.update/3`` and the like: it runs in the Agent's process), when it was traced."""
+    stack, n = list(view.children(c)), 0
+    while stack and n < 50:
+        d = stack.pop(0)
+        n += 1
+        if is_app_module(d.module):
+            return d
+        stack.extend(view.children(d))
+    return None
 
 
 def app_returns(view: RecordingView) -> Iterator[Call]:

@@ -6,6 +6,13 @@ dictionary, a boot-time copy in ``:persistent_term``, a cache) that the change n
 | --- | --- | --- |
 | ``stale_read`` | after a write set a key to a value (``Application.put_env``, ``:persistent_term.put``, an ETS insert, an application setter ``f(key, value)`` returning ``:ok``, or a ``set_…``/``put_…``/``update_…`` function given a map of keys), a one-argument reader of that key returned a different value of the same kind — and the reader demonstrably reads that data: another reader returned the new value for the key, or it returned the written value for another key of the same write (an application setter not named ``set_…``/``put_…``/``update_…`` … weighs less: it may add or count rather than set) | the reader when another reader sees the new value (it keeps a copy) — unless another write path of the same data tells the copy's holder while it writes and this one does not: then that write path; else the function that made the write (it wrote where the readers do not look) |
 
+A reader confirmed by nothing else is still judged when it is a **read-through copy**: before the
+write it answered the same key with the same value, which an application call inside it (or inside
+the server that answered it) had just returned for that key — it filled its copy (an ETS table, a
+map in a state) from the source, the write changed the source, and the copy still answers the
+value from before: the write path that did not invalidate the copy is named
+(``data:stale_read:not_invalidated``).
+
 Only scalar values count (numbers, strings): a reader that builds something new from the key
 is not a copy of it. Two readers that already answered differently for the key before the write
 read different data, and do not confirm each other.
@@ -194,6 +201,9 @@ def stale_reads(view: RecordingView, book: FactBook) -> None:
         same_store = [x for x, xw, fresh in rows if fresh and store_calls & {w.call.call_id for w in xw if w.store}]
         others = [o for o in others[:20] if not _disagreed_before(reads, r, o, ws[0])]
         if not (others or same_store):
+            filled = _filled_before(view, r, ws)
+            if filled is not None:
+                _add_read_through(view, book, r, ws, len(stale), *filled)
             continue
         # the write to name: when nobody reads the new value, the store write (its caller wrote it there)
         w = ws[-1] if others else next((w for w in ws if w.store), ws[-1])
@@ -318,4 +328,65 @@ def _add(view: RecordingView, book: FactBook, r: Call, w: _Write, n: int, others
         summary=(f"{wdesc} set {key} to {written}; afterwards {r.mfa}({key}) returned {x} ({n} such read(s)): {why}."),
         severity="high", confidence=_confidence(w, same_store), culprit=culprit, evidence=ev,
         signatures=["data:stale_read"], fix_hint=fix),
+        pid=r.pid, ts=r.ts)
+
+
+def _filled_before(view: RecordingView, r: Call, ws: tuple[_Write, ...]) -> tuple[Call, Call] | None:
+    """(the reader's earlier call, the call inside it that read the source) when, before the write,
+    the same reader answered the same value for the key it still answers after it, having got that
+    value for the key from another application call inside it (or inside the server that answered
+    it): a read-through copy filled from the source the write then changed."""
+    key, x = r.args[0], _unwrap(r.value)
+    start = ws[0].call.ts
+    earlier = [c for c in view.calls_by_pid.get(r.pid, []) if (c.module, c.function, c.arity) == (r.module, r.function, r.arity)
+               and c.end_ts is not None and c.end_ts < start and c.outcome == "return"
+               and _equal(c.args[0], key) and _equal(_unwrap(c.value), x)]
+    for e in earlier[:20]:
+        holder = _served_by(view, e)
+        for scope in (e, holder) if holder is not None else (e,):
+            for d in view.calls_by_pid.get(scope.pid, []):
+                if d.ts < scope.ts or (scope.end_ts is not None and d.ts > scope.end_ts):
+                    continue
+                if (d.call_id != scope.call_id and is_app_module(d.module) and d.outcome == "return"
+                        and (d.module, d.function) != (r.module, r.function) and scope.call_id in _ancestors(d)
+                        and any(_equal(a, key) for a in d.args[:3]) and _equal(_unwrap(d.value), x)):
+                    return e, d
+    return None
+
+
+def _write_path(view: RecordingView, ws: tuple[_Write, ...]) -> Call:
+    """The function that asked for the change: the outermost of the writes' frames (an
+    application setter calling another one with the same value), or its caller when that is a
+    named application function — not the trigger's own outermost call."""
+    frames = [_writer_frame(w) for w in ws]
+    top = min(frames, key=lambda f: f.depth)
+    p = top.parent
+    if (p is not None and is_app_module(p.module) and not p.function.startswith("-")
+            and not (p.pid in view.rpc_workers and p.parent is None)):
+        return p
+    return top
+
+
+def _add_read_through(view: RecordingView, book: FactBook, r: Call, ws: tuple[_Write, ...], n: int, e: Call,
+                      d: Call) -> None:
+    w = max(ws, key=lambda x: x.call.depth)   # the write into the source itself
+    key, x = fmt(r.args[0], 60), fmt(_unwrap(r.value), 60)
+    written = fmt(w.value, 60)
+    wdesc = f"{mod_name(w.call.module)}.{w.call.function}/{w.call.arity}"
+    path = _write_path(view, ws)
+    ev = [view.end_evidence(d, f"{d.mfa} gave {r.mfa} {x} for {key}: the copy was filled from it"),
+          view.call_evidence(w.call, f"{wdesc} set {key} to {written}"),
+          view.end_evidence(r, f"{r.mfa}({key}) returned {x} afterwards: the value from before the write")]
+    culprit = culprit_of(view, path, path.args[0] if path.args else None)
+    book.add(Finding(
+        detector="stale_read",
+        title=f"{r.mfa} still returns {x} for {key} after {path.mfa} set it to {written}",
+        summary=(f"Before the write {r.mfa}({key}) got {x} from {d.mfa} and kept it (a read-through copy: an ETS "
+                 f"table, a map in a process's state); {path.mfa} then set {key} to {written} through {wdesc}, and "
+                 f"{r.mfa}({key}) still returned {x} ({n} such read(s)): the write path changed the source and "
+                 "left the copy as it was."),
+        severity="high", confidence=_confidence(w, []), culprit=culprit, evidence=ev, causal_chain=ev,
+        signatures=["data:stale_read", "data:stale_read:not_invalidated"],
+        fix_hint=(f"Make {path.mfa} invalidate (delete) or update the cached entry for the key in the same place "
+                  "it writes the source — or route every write through one function that does both.")),
         pid=r.pid, ts=r.ts)
