@@ -57,6 +57,7 @@ interval process-wide instead was measured no better, and would touch every thre
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections import deque
@@ -87,6 +88,44 @@ at or below it, by the write thread itself (one thread, less CPU per event)."""
 MAX_PENDING_BYTES = 32 * 1024 * 1024
 """Records bytes received (and acknowledged) but not yet stored, at most (~450k events of a
 call-tracing capture, ~10 agent windows of the benchmark's limits)."""
+
+
+STORE_PRIORITY: int | str = 0
+"""How the store threads (prepare, write) run beside the event loop (Linux, per thread): 0 - at
+the process's own priority (the default); ``"idle"`` - the ``SCHED_IDLE`` policy: they run only
+when nothing else wants their core, and a thread of any other policy waking there preempts them
+at once, so the traced node on the same cores is served first and the store catches up when it
+idles; a number 1-19 - that much nicer. Both are weighed by the kernel *within* this process's
+scheduling group (its session's autogroup, its cgroup) first: against a node in another
+session or cgroup they yield only what the group's share allows. Not the default: a store
+thread that yields falls behind while the node is busy, so the bound on what Python holds
+(``MAX_PENDING_BYTES``) holds the agent's acks sooner (the agent then buffers, and past its
+``max_buffer`` drops), and any busy thread of this process's group (another capture's, an
+analysis) starves it; an unprivileged thread cannot take the priority back (docs/store.md,
+"Yielding the CPU to the traced node")."""
+
+
+def check_priority(priority: int | str) -> int | str:
+    """``priority`` if it is one ``STORE_PRIORITY`` takes, else ValueError."""
+    if priority == "idle" or (isinstance(priority, int) and not isinstance(priority, bool) and 0 <= priority <= 19):
+        return priority
+    raise ValueError(f"the store threads' priority is 'idle' or a niceness 0-19, got {priority!r}")
+
+
+def lower_priority(priority: int | str) -> None:
+    """Thread initializer: this thread runs below the event loop (``STORE_PRIORITY``: ``"idle"``
+    or a niceness to add). Lowering one's own priority needs no privilege; elsewhere than Linux,
+    or refused, a no-op (the thread stores all the same)."""
+    if not priority or not hasattr(threading, "get_native_id"):
+        return
+    try:
+        tid = threading.get_native_id()
+        if priority == "idle":
+            os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+        elif isinstance(priority, int) and priority > 0 and hasattr(os, "setpriority"):
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + priority))
+    except (OSError, AttributeError):
+        pass
 
 
 def join_records(chunks: list[bytes]) -> bytearray:
@@ -137,7 +176,8 @@ class StorePipeline:
 
     def __init__(self, recording: Any, node_id: int, *, max_pending_bytes: int = MAX_PENDING_BYTES,
                  name: str = "capture", stage_bytes: int = MIN_JOB_BYTES,
-                 stage_wait: float = JOB_WAIT_S, split_bytes: int = SPLIT_BYTES) -> None:
+                 stage_wait: float = JOB_WAIT_S, split_bytes: int = SPLIT_BYTES,
+                 priority: int | str | None = None) -> None:
         if max_pending_bytes <= 0:
             raise ValueError(f"max_pending_bytes must be > 0, got {max_pending_bytes}")
         # the capture's large buffers reuse heap memory instead of fresh pages (instrument/heap.py)
@@ -170,8 +210,12 @@ class StorePipeline:
         self.lost_batches: list[bytes] = []
         self._jobs: deque[_Job] = deque()  # submitted, not yet collected (the event loop's)
         self._unclaimed: deque[_Job] = deque()  # not yet taken by the write thread (its own)
-        self._prepare = ThreadPoolExecutor(1, thread_name_prefix=f"es-prepare {name}")
-        self._write = ThreadPoolExecutor(1, thread_name_prefix=f"es-write {name}")
+        self.priority = check_priority(STORE_PRIORITY if priority is None else priority)
+        """How the prepare and write threads yield to the traced node (``STORE_PRIORITY``)."""
+        self._prepare = ThreadPoolExecutor(1, thread_name_prefix=f"es-prepare {name}",
+                                           initializer=lower_priority, initargs=(self.priority,))
+        self._write = ThreadPoolExecutor(1, thread_name_prefix=f"es-write {name}",
+                                         initializer=lower_priority, initargs=(self.priority,))
         self._closed = False
         self.stage_bytes = stage_bytes
         """Jobs of at least this many bytes, or what arrived within ``stage_wait`` seconds
