@@ -46,6 +46,13 @@ WAL's size, and run when the capture's last batch is stored - out of the capture
 where their CPU would compete with the traced node (bench_overhead.py). A recording without
 checkpoints (the benchmarks' counting sink) has nothing to hold.
 
+Priority: the two threads run at the process's priority unless asked to yield the CPU to the
+traced node (``STORE_PRIORITY``, ``CaptureSession.start(store_priority=...)``: ``SCHED_IDLE``
+or a niceness, set by each thread on itself as it starts). A thread that yields falls behind
+while the node is busy and catches up when it idles; nothing else changes - order, atomicity,
+the bound (which then holds the acks sooner: the agent buffers meanwhile), ``settle``/``close``
+waiting for every job. Not the default: docs/store.md, "Yielding the CPU to the traced node".
+
 The GIL: CPython hands it to a thread that waits for it (the writer, back from a
 ``sqlite3_step``) only after the *switch interval* (5 ms) when another thread runs Python
 code, far longer than a statement's step (~0.2 ms); so the prepare thread's header walk
@@ -57,7 +64,6 @@ interval process-wide instead was measured no better, and would touch every thre
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 from collections import deque
@@ -67,6 +73,7 @@ from typing import Any
 
 from ..store import StoreError
 from .heap import tune_for_capture
+from .thread_priority import check_priority, lower_priority
 
 MAX_GROUP_BYTES = 8 * 1024 * 1024
 """At most this many records bytes (~110k events) in one transaction of the write thread."""
@@ -103,29 +110,6 @@ thread that yields falls behind while the node is busy, so the bound on what Pyt
 ``max_buffer`` drops), and any busy thread of this process's group (another capture's, an
 analysis) starves it; an unprivileged thread cannot take the priority back (docs/store.md,
 "Yielding the CPU to the traced node")."""
-
-
-def check_priority(priority: int | str) -> int | str:
-    """``priority`` if it is one ``STORE_PRIORITY`` takes, else ValueError."""
-    if priority == "idle" or (isinstance(priority, int) and not isinstance(priority, bool) and 0 <= priority <= 19):
-        return priority
-    raise ValueError(f"the store threads' priority is 'idle' or a niceness 0-19, got {priority!r}")
-
-
-def lower_priority(priority: int | str) -> None:
-    """Thread initializer: this thread runs below the event loop (``STORE_PRIORITY``: ``"idle"``
-    or a niceness to add). Lowering one's own priority needs no privilege; elsewhere than Linux,
-    or refused, a no-op (the thread stores all the same)."""
-    if not priority or not hasattr(threading, "get_native_id"):
-        return
-    try:
-        tid = threading.get_native_id()
-        if priority == "idle":
-            os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
-        elif isinstance(priority, int) and priority > 0 and hasattr(os, "setpriority"):
-            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + priority))
-    except (OSError, AttributeError):
-        pass
 
 
 def join_records(chunks: list[bytes]) -> bytearray:

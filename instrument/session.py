@@ -44,7 +44,8 @@ from .capture import (
 )
 from .dist import Connection, MailboxClosed, NodeDown, RpcError, RpcTimeout
 from .etf import Atom, Pid
-from .ingest_pipeline import MAX_PENDING_BYTES, StorePipeline, check_priority
+from .ingest_pipeline import MAX_PENDING_BYTES, StorePipeline
+from .thread_priority import check_priority
 from .limits import CaptureLimits
 from .names import UnknownNameError, unknown_names
 from ..store import StoreError

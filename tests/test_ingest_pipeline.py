@@ -16,7 +16,8 @@ import time
 
 import pytest
 from elixir_scope.instrument.etf import Atom
-from elixir_scope.instrument.ingest_pipeline import STORE_PRIORITY, StorePipeline, lower_priority
+from elixir_scope.instrument.ingest_pipeline import STORE_PRIORITY, StorePipeline
+from elixir_scope.instrument.thread_priority import lower_priority
 from elixir_scope.store import BatchFormatError, StatePolicy, StoreFullError, TraceStore
 from elixir_scope.store import records
 from elixir_scope.store.batch import SyntheticTrace
