@@ -2,7 +2,9 @@
 processes traced, their batches prepared and written in two threads. Checked on what is
 stored: every process's calls and returns in its own order with no hole and no duplicate,
 event ids consecutive in arrival order; the bound on what Python holds received and not yet
-stored (acks held back past it); the store refusing a batch mid-capture and the node dying
+stored (acks held back past it); the same with the store threads yielding the CPU to the node
+(``store_priority="idle"``), stopped as soon as the last batch is received: ``stop`` returns
+with every record stored; the store refusing a batch mid-capture and the node dying
 mid-ingest both end the capture with a clear reason and keep everything stored before, as a
 gap-free prefix of each process's events."""
 
@@ -131,14 +133,17 @@ async def test_a_priority_the_store_threads_cannot_take_is_refused_before_the_no
                                    LIMITS, store_priority="lowest")
 
 
-async def test_node_dying_mid_ingest_keeps_every_received_batch_in_order(store):
+@pytest.mark.parametrize("priority", [None, "idle"])
+async def test_node_dying_mid_ingest_keeps_every_received_batch_in_order(store, priority):
+    """Also with the store threads yielding (``"idle"``): behind when the node dies, they store
+    every batch received before the capture ends."""
     target = start_node("erl")
     try:
-        node, conn, s, workers = await _start(target, store, 1_000_000)
+        node, conn, s, workers = await _start(target, store, 1_000_000, store_priority=priority)
         try:
             go = asyncio.ensure_future(conn.rpc("es_pipe_wl", "go_all", [workers, 200_000], timeout=120))
             for _ in range(600):
-                if s.stored > 0:
+                if s.stored > 0 and _sent(s) > 0:
                     break
                 await asyncio.sleep(0.02)
             assert s.stored > 0
@@ -154,6 +159,9 @@ async def test_node_dying_mid_ingest_keeps_every_received_batch_in_order(store):
     rec = store.recording(result.recording_id)
     assert rec.info.event_count == result.stats.stored == s.stored > 0
     assert [g.reason for g in rec.gaps()] == ["node_down"]
+    pipe = s.pipeline
+    assert pipe.pending_bytes == 0 and pipe.lost_batches == [] and pipe.failure is None
+    assert s.stored >= _sent(s) > 0  # every record the agent sent by its last batch received
     for seq in _per_process(store, result.recording_id).values():
         assert _is_prefix(seq)
 
