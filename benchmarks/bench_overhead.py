@@ -13,7 +13,11 @@ object.
 Limits: ours run with the default limits but for their caps (``caps_raised``: 50,000 events and
 20,000 events/s would end or shed this workload at once): the batch size, the window and the
 overload checks are what a user gets. One row follows with those tuned (``tuned_limits``:
-batches of 10,000, a window of 16, checks every 5,000), labelled.
+batches of 10,000, a window of 16, checks every 5,000), labelled. Another has the store's
+threads yield the CPU to the node (``store_priority="idle"``: ``SCHED_IDLE``, not the default;
+instrument/ingest_pipeline.py ``STORE_PRIORITY``), labelled. For each of our rows, what the
+agent dropped (none expected: the caps are raised) and how often the store's bound held the
+acks back (the agent buffering meanwhile).
 
     .venv/bin/python benchmarks/bench_overhead.py [--calls 1000000] [--rounds 3]
 
@@ -70,6 +74,8 @@ class Traced:
     reductions: float  # the agent's reductions per record (insensitive to the machine's load)
     py_workload: dict  # this process's CPU seconds while the workload ran: "all" and per thread
     py_all: float  # ... for the whole capture (stored, stopped, its due WAL checkpoint run)
+    dropped: int = 0  # records the agent dropped (counted in gaps)
+    held_acks: int = 0  # acks the store's bound held back (StorePipeline.held_acks)
 
 
 def _py_cpu(pipe) -> tuple[float, float, float, float]:
@@ -96,7 +102,7 @@ def _all_stored(s: CaptureSession, expected: int) -> bool:
 
 
 async def traced_by_us(conn, store, server, calls: int, plan: CapturePlan, sink=None,
-                       per_call: int = 2, limits=None) -> Traced:
+                       per_call: int = 2, limits=None, priority=None) -> Traced:
     """A capture of ``calls`` workload calls: the workload's time, the node's CPU, the agent's
     reductions per record (read once every record is stored), and this Python process's CPU
     while the workload ran (receiving, decoding, storing on the cores the target shares; split
@@ -104,7 +110,8 @@ async def traced_by_us(conn, store, server, calls: int, plan: CapturePlan, sink=
     that came due has run)."""
     rec = sink if sink is not None else store.create_recording("overhead", spec={}, limits={})
     c0 = await node_cpu_ms(conn)
-    s = await CaptureSession.start(conn, rec, plan, limits if limits is not None else caps_raised())
+    kw = {} if priority is None else {"store_priority": priority}
+    s = await CaptureSession.start(conn, rec, plan, limits if limits is not None else caps_raised(), **kw)
     r0 = await agent_reductions(conn, s.agent)
     p0 = _py_cpu(s.pipeline)
     us = await conn.rpc("es_bench_wl", "calls", [server, calls], timeout=600)
@@ -126,7 +133,7 @@ async def traced_by_us(conn, store, server, calls: int, plan: CapturePlan, sink=
     while ck is not None and getattr(ck, "busy", False):  # (an older store: not known; A/B runs)
         await asyncio.sleep(0.005)
     return Traced(us, result.stats.offered, await node_cpu_ms(conn) - c0, red, split,
-                  time.process_time() - p0[0])
+                  time.process_time() - p0[0], result.stats.dropped, s.pipeline.held_acks)
 
 
 async def scaled(run, factor: float) -> tuple[float, float]:
@@ -139,7 +146,7 @@ async def scaled_traced(run, factor: float) -> Traced:
     """A capture of fewer calls, its workload time and CPU scaled to the others' number."""
     t = await run
     return Traced(int(t.us * factor), t.offered, int(t.node_cpu_ms * factor), t.reductions,
-                  {k: v * factor for k, v in t.py_workload.items()}, t.py_all * factor)
+                  {k: v * factor for k, v in t.py_workload.items()}, t.py_all * factor, t.dropped, t.held_acks)
 
 
 async def rpc_cpu(conn, fun: str, args: list) -> tuple[int, int]:
@@ -167,8 +174,9 @@ async def main() -> None:
               "  same + strict monotonic timestamps (our flags)",
               ":dbg same spec, default handler (to /dev/null)",
               "ElixirScope state history (calls+returns+states)",
-              "  ElixirScope handle_call/3 + return, tuned limits"]
-    ours_rows = (labels[0], labels[1], labels[6], labels[7])
+              "  ElixirScope handle_call/3 + return, tuned limits",
+              "  ElixirScope handle_call/3 + return, store threads SCHED_IDLE"]
+    ours_rows = (labels[0], labels[1], labels[6], labels[7], labels[8])
     per_event = {labels[6]: 4}  # records per call: calls, returns and the states around them
     slow: dict[str, list[float]] = {k: [] for k in labels}
     reds: dict[str, list[float]] = {k: [] for k in ours_rows}
@@ -176,6 +184,8 @@ async def main() -> None:
     # this process's CPU us per event: while the workload ran, and for the whole capture
     py_wl: dict[str, list[float]] = {k: [] for k in ours_rows}
     py_all: dict[str, list[float]] = {k: [] for k in ours_rows}
+    drops: dict[str, list[int]] = {k: [] for k in ours_rows}
+    held: dict[str, list[int]] = {k: [] for k in ours_rows}
     loads: list[float] = []
     try:
         async with Node() as node:
@@ -202,6 +212,7 @@ async def main() -> None:
                     labels[6]: lambda: scaled_traced(traced_by_us(conn, store, server, n_hist, history_plan,
                                                                   per_call=4), n / n_hist),
                     labels[7]: lambda: traced_by_us(conn, store, server, n, plan, limits=tuned_limits()),
+                    labels[8]: lambda: traced_by_us(conn, store, server, n, plan, priority="idle"),
                 }
                 for r in range(rounds):
                     base, base_cpu = await rpc_cpu(conn, "calls", [server, n])
@@ -214,6 +225,8 @@ async def main() -> None:
                             reds[label].append(run.reductions)
                             py_wl[label].append({k: v * 1e6 / (per * n) for k, v in run.py_workload.items()})
                             py_all[label].append(run.py_all * 1e6 / (per * n))
+                            drops[label].append(run.dropped)
+                            held[label].append(run.held_acks)
                             run = (run.us, run.node_cpu_ms)
                         got[label] = run
                     base2, base2_cpu = await rpc_cpu(conn, "calls", [server, n])
@@ -238,7 +251,8 @@ async def main() -> None:
         print(f"  {label:<50} {show(slow[label], '{:.2f}'):>21}x   {show(cpu[label], '{:.0f}'):>26} "
               f"({show(extra[label], '{:.2f}')})")
     for label, v in reds.items():
-        print(f"  agent reductions per record, {label.strip()}: {show(v, '{:.1f}')}")
+        print(f"  agent reductions per record, {label.strip()}: {show(v, '{:.1f}')}; records dropped "
+              f"{show(drops[label])}, acks held by the store's bound {show(held[label])}")
     # the cross-core cost on a shared host: what the node spends on tracing plus what this
     # Python process spends while the workload runs, per event, against what :dbg's counting
     # process costs the node per event (it has no other process)
@@ -260,6 +274,7 @@ async def main() -> None:
     vs_count = [a / b for a, b in zip(ours, count)]
     tuned_vs_count = [a / b for a, b in zip(slow[labels[7]], count)]
     counted_vs_count = [a / b for a, b in zip(slow[labels[1]], count)]
+    idle_vs_count = [a / b for a, b in zip(slow[labels[8]], count)]
     vs_count_ts = [a / b for a, b in zip(ours, count_ts)]
     vs_port = [a / b for a, b in zip(ours, port)]
     print(f"our slowdown / :dbg->counting process's: {show(vs_count, '{:.2f}')} (goal <= 1.0); "
@@ -268,6 +283,7 @@ async def main() -> None:
     print(f"  tuned limits / :dbg->counting process's: {show(tuned_vs_count, '{:.2f}')}; counted in Python, "
           f"not stored / :dbg->counting process's: {show(counted_vs_count, '{:.2f}')} (the agent and the "
           "distribution without the store)")
+    print(f"  store threads SCHED_IDLE / :dbg->counting process's: {show(idle_vs_count, '{:.2f}')}")
     print(json.dumps({"bench": "overhead", "calls": n, "default_handler_calls": n_fmt, "rounds": rounds,
                       "slowdown": {label.strip(): spread(v) for label, v in slow.items()},
                       "node_cpu_ms": {label.strip(): spread(v) for label, v in cpu.items()},
@@ -281,6 +297,9 @@ async def main() -> None:
                       "ours_vs_dbg_count": spread(vs_count), "ours_vs_dbg_count_same_timestamps": spread(vs_count_ts),
                       "ours_vs_dbg_file_port": spread(vs_port), "tuned_vs_dbg_count": spread(tuned_vs_count),
                       "counted_vs_dbg_count": spread(counted_vs_count),
+                      "store_idle_vs_dbg_count": spread(idle_vs_count),
+                      "records_dropped": {label.strip(): spread(v) for label, v in drops.items()},
+                      "acks_held": {label.strip(): spread(v) for label, v in held.items()},
                       "load_avg": spread(loads), "load_avg_end": load_average()}))
 
 

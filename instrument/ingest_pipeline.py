@@ -46,6 +46,13 @@ WAL's size, and run when the capture's last batch is stored - out of the capture
 where their CPU would compete with the traced node (bench_overhead.py). A recording without
 checkpoints (the benchmarks' counting sink) has nothing to hold.
 
+Priority: the two threads run at the process's priority unless asked to yield the CPU to the
+traced node (``STORE_PRIORITY``, ``CaptureSession.start(store_priority=...)``: ``SCHED_IDLE``
+or a niceness, set by each thread on itself as it starts). A thread that yields falls behind
+while the node is busy and catches up when it idles; nothing else changes - order, atomicity,
+the bound (which then holds the acks sooner: the agent buffers meanwhile), ``settle``/``close``
+waiting for every job. Not the default: docs/store.md, "Yielding the CPU to the traced node".
+
 The GIL: CPython hands it to a thread that waits for it (the writer, back from a
 ``sqlite3_step``) only after the *switch interval* (5 ms) when another thread runs Python
 code, far longer than a statement's step (~0.2 ms); so the prepare thread's header walk
@@ -66,6 +73,7 @@ from typing import Any
 
 from ..store import StoreError
 from .heap import tune_for_capture
+from .thread_priority import check_priority, lower_priority
 
 MAX_GROUP_BYTES = 8 * 1024 * 1024
 """At most this many records bytes (~110k events) in one transaction of the write thread."""
@@ -87,6 +95,21 @@ at or below it, by the write thread itself (one thread, less CPU per event)."""
 MAX_PENDING_BYTES = 32 * 1024 * 1024
 """Records bytes received (and acknowledged) but not yet stored, at most (~450k events of a
 call-tracing capture, ~10 agent windows of the benchmark's limits)."""
+
+
+STORE_PRIORITY: int | str = 0
+"""How the store threads (prepare, write) run beside the event loop (Linux, per thread): 0 - at
+the process's own priority (the default); ``"idle"`` - the ``SCHED_IDLE`` policy: they run only
+when nothing else wants their core, and a thread of any other policy waking there preempts them
+at once, so the traced node on the same cores is served first and the store catches up when it
+idles; a number 1-19 - that much nicer. Both are weighed by the kernel *within* this process's
+scheduling group (its session's autogroup, its cgroup) first: against a node in another
+session or cgroup they yield only what the group's share allows. Not the default: a store
+thread that yields falls behind while the node is busy, so the bound on what Python holds
+(``MAX_PENDING_BYTES``) holds the agent's acks sooner (the agent then buffers, and past its
+``max_buffer`` drops), and any busy thread of this process's group (another capture's, an
+analysis) starves it; an unprivileged thread cannot take the priority back (docs/store.md,
+"Yielding the CPU to the traced node")."""
 
 
 def join_records(chunks: list[bytes]) -> bytearray:
@@ -137,7 +160,8 @@ class StorePipeline:
 
     def __init__(self, recording: Any, node_id: int, *, max_pending_bytes: int = MAX_PENDING_BYTES,
                  name: str = "capture", stage_bytes: int = MIN_JOB_BYTES,
-                 stage_wait: float = JOB_WAIT_S, split_bytes: int = SPLIT_BYTES) -> None:
+                 stage_wait: float = JOB_WAIT_S, split_bytes: int = SPLIT_BYTES,
+                 priority: int | str | None = None) -> None:
         if max_pending_bytes <= 0:
             raise ValueError(f"max_pending_bytes must be > 0, got {max_pending_bytes}")
         # the capture's large buffers reuse heap memory instead of fresh pages (instrument/heap.py)
@@ -170,8 +194,12 @@ class StorePipeline:
         self.lost_batches: list[bytes] = []
         self._jobs: deque[_Job] = deque()  # submitted, not yet collected (the event loop's)
         self._unclaimed: deque[_Job] = deque()  # not yet taken by the write thread (its own)
-        self._prepare = ThreadPoolExecutor(1, thread_name_prefix=f"es-prepare {name}")
-        self._write = ThreadPoolExecutor(1, thread_name_prefix=f"es-write {name}")
+        self.priority = check_priority(STORE_PRIORITY if priority is None else priority)
+        """How the prepare and write threads yield to the traced node (``STORE_PRIORITY``)."""
+        self._prepare = ThreadPoolExecutor(1, thread_name_prefix=f"es-prepare {name}",
+                                           initializer=lower_priority, initargs=(self.priority,))
+        self._write = ThreadPoolExecutor(1, thread_name_prefix=f"es-write {name}",
+                                         initializer=lower_priority, initargs=(self.priority,))
         self._closed = False
         self.stage_bytes = stage_bytes
         """Jobs of at least this many bytes, or what arrived within ``stage_wait`` seconds

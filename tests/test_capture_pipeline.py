@@ -2,7 +2,9 @@
 processes traced, their batches prepared and written in two threads. Checked on what is
 stored: every process's calls and returns in its own order with no hole and no duplicate,
 event ids consecutive in arrival order; the bound on what Python holds received and not yet
-stored (acks held back past it); the store refusing a batch mid-capture and the node dying
+stored (acks held back past it); the same with the store threads yielding the CPU to the node
+(``store_priority="idle"``), stopped as soon as the last batch is received: ``stop`` returns
+with every record stored; the store refusing a batch mid-capture and the node dying
 mid-ingest both end the capture with a clear reason and keep everything stored before, as a
 gap-free prefix of each process's events."""
 
@@ -46,7 +48,7 @@ def store(tmp_path):
     s.close()
 
 
-async def _start(target, store, bound: int):
+async def _start(target, store, bound: int, **kw):
     from elixir_scope.instrument.agent.loader import compile_on
 
     node = Node()
@@ -56,7 +58,7 @@ async def _start(target, store, bound: int):
     workers = await conn.rpc("es_pipe_wl", "spawn_workers", [PROCS])
     rec = store.create_recording("pipe", spec={}, limits=LIMITS.as_dict())
     plan = CapturePlan(specs=(compile_spec("es_pipe_wl:f/1 -> return"),), call_procs=tuple(workers))
-    session = await CaptureSession.start(conn, rec, plan, LIMITS, store_buffer_bytes=bound)
+    session = await CaptureSession.start(conn, rec, plan, LIMITS, store_buffer_bytes=bound, **kw)
     return node, conn, session, workers
 
 
@@ -73,21 +75,33 @@ def _per_process(store, rid) -> dict[int, list[tuple[str, int]]]:
     return out
 
 
+def _sent(session) -> int:
+    """Records the agent had sent by its last batch received (its counts travel with each)."""
+    return {getattr(k, "name", k): v for k, v in (session.last_stats or {}).items()}.get("sent", 0)
+
+
 def _is_prefix(seq: list[tuple[str, int]]) -> bool:
     """call 0, return 0, call 1, return 1, ... possibly cut anywhere: no hole, no duplicate."""
     return all(item == (("call", "return")[i % 2], i // 2) for i, item in enumerate(seq))
 
 
-async def test_eight_processes_stored_in_order_under_back_pressure(store):
+@pytest.mark.parametrize("priority", [None, "idle"])
+async def test_eight_processes_stored_in_order_under_back_pressure(store, priority):
+    """Also with the store threads yielding to the node (``store_priority="idle"``): they fall
+    behind while it is busy, and ``stop`` returns once every received batch is stored."""
     target = start_node("erl")
     calls = 4000
     bound = 40_000  # about one agent batch: the acks are held back again and again
     try:
-        node, conn, s, workers = await _start(target, store, bound)
+        node, conn, s, workers = await _start(target, store, bound, store_priority=priority)
         try:
             await conn.rpc("es_pipe_wl", "go_all", [workers, calls], timeout=120)
             for _ in range(1200):  # the calls and returns, and the agent's own records
-                if s.stored >= 2 * calls * PROCS:
+                if priority is None and s.stored >= 2 * calls * PROCS:
+                    break
+                # idle: stopped once they are *received*, the store perhaps still behind: stop
+                # waits for it - the recording is complete and queryable when stop returns
+                if priority is not None and _sent(s) >= 2 * calls * PROCS:
                     break
                 await asyncio.sleep(0.05)
             result = await s.stop()
@@ -105,20 +119,31 @@ async def test_eight_processes_stored_in_order_under_back_pressure(store):
     # the agent's window of unacknowledged batches)
     assert pipe.peak_pending_bytes <= bound + LIMITS.window * LIMITS.batch_size * MAX_RECORD_BYTES
     assert pipe.pending_bytes == 0
+    assert pipe.priority == (priority or 0)
     seqs = _per_process(store, result.recording_id)
     assert len(seqs) == PROCS
     for seq in seqs.values():
         assert len(seq) == 2 * calls and _is_prefix(seq)
 
 
-async def test_node_dying_mid_ingest_keeps_every_received_batch_in_order(store):
+async def test_a_priority_the_store_threads_cannot_take_is_refused_before_the_node_is_touched(store):
+    rec = store.create_recording("bad", spec={}, limits={})
+    with pytest.raises(ValueError, match="priority is 'idle' or a niceness 0-19"):
+        await CaptureSession.start(None, rec, CapturePlan(specs=(compile_spec("es_pipe_wl:f/1"),)),
+                                   LIMITS, store_priority="lowest")
+
+
+@pytest.mark.parametrize("priority", [None, "idle"])
+async def test_node_dying_mid_ingest_keeps_every_received_batch_in_order(store, priority):
+    """Also with the store threads yielding (``"idle"``): behind when the node dies, they store
+    every batch received before the capture ends."""
     target = start_node("erl")
     try:
-        node, conn, s, workers = await _start(target, store, 1_000_000)
+        node, conn, s, workers = await _start(target, store, 1_000_000, store_priority=priority)
         try:
             go = asyncio.ensure_future(conn.rpc("es_pipe_wl", "go_all", [workers, 200_000], timeout=120))
             for _ in range(600):
-                if s.stored > 0:
+                if s.stored > 0 and _sent(s) > 0:
                     break
                 await asyncio.sleep(0.02)
             assert s.stored > 0
@@ -134,6 +159,9 @@ async def test_node_dying_mid_ingest_keeps_every_received_batch_in_order(store):
     rec = store.recording(result.recording_id)
     assert rec.info.event_count == result.stats.stored == s.stored > 0
     assert [g.reason for g in rec.gaps()] == ["node_down"]
+    pipe = s.pipeline
+    assert pipe.pending_bytes == 0 and pipe.lost_batches == [] and pipe.failure is None
+    assert s.stored >= _sent(s) > 0  # every record the agent sent by its last batch received
     for seq in _per_process(store, result.recording_id).values():
         assert _is_prefix(seq)
 

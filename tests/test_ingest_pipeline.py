@@ -3,17 +3,21 @@ prepared in one thread and written in another are stored exactly as the serial p
 them (ids, rows, side tables, blobs, block index), in order; the bound on what is received and
 not yet stored holds; a refused batch stops the pipeline with nothing stored before it lost;
 a closed pipeline refuses batches; the prepare thread's
-header walk pauses (for the writer to take the GIL) without changing what it returns. The capture-level tests (real nodes) are in
-tests/test_capture_pipeline.py."""
+header walk pauses (for the writer to take the GIL) without changing what it returns; the
+store threads run at the priority asked (``SCHED_IDLE``, a niceness) and store the same. The
+capture-level tests (real nodes) are in tests/test_capture_pipeline.py."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
 
 import pytest
 from elixir_scope.instrument.etf import Atom
-from elixir_scope.instrument.ingest_pipeline import StorePipeline
+from elixir_scope.instrument.ingest_pipeline import STORE_PRIORITY, StorePipeline
+from elixir_scope.instrument.thread_priority import lower_priority
 from elixir_scope.store import BatchFormatError, StatePolicy, StoreFullError, TraceStore
 from elixir_scope.store import records
 from elixir_scope.store.batch import SyntheticTrace
@@ -206,6 +210,9 @@ def test_bad_bound_is_refused(tmp_path):
     store, rec, node = _open(tmp_path / "b.db")
     with pytest.raises(ValueError, match="max_pending_bytes must be > 0"):
         StorePipeline(rec, node, max_pending_bytes=0)
+    for bad in (-1, 20, "low", True, 1.5):
+        with pytest.raises(ValueError, match="priority is 'idle' or a niceness 0-19"):
+            StorePipeline(rec, node, priority=bad)
     store.close()
 
 
@@ -355,3 +362,66 @@ def test_a_refused_staged_job_gives_back_its_batches_as_received(tmp_path):
     assert sum(len(parse_records(b)) for i, b in enumerate(pipe.lost_batches) if i != 3) == \
         sum(b.count for i, b in enumerate(batches) if i != 3)
     store.close()
+
+
+def _store_threads(name: str) -> list:
+    return [t for t in threading.enumerate() if t.name.startswith(f"es-prepare {name}")
+            or t.name.startswith(f"es-write {name}")]
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="per-thread scheduling policies are Linux's")
+@pytest.mark.parametrize("priority", [None, "idle", 7, 0])
+def test_the_store_threads_yield_to_the_node_and_store_everything(tmp_path, priority):
+    """The prepare and write threads run as asked (``SCHED_IDLE``, that much nicer, or the
+    process's own priority: ``STORE_PRIORITY``, the default), the event loop's thread keeps its
+    own priority, and every batch is stored in order all the same."""
+    batches = _batches(8)
+    store, rec, node = _open(tmp_path / "prio.db")
+    name = f"prio-{priority}"
+    loop_policy, loop_nice = os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    async def run():
+        kw = {} if priority is None else {"priority": priority}
+        pipe = StorePipeline(rec, node, name=name, stage_bytes=0, split_bytes=0, **kw)
+        for b in batches:
+            pipe.submit(b.dict_entries, b.events)
+        await pipe.settle(0)
+        seen = {}
+        for t in _store_threads(name):
+            seen[t.name.split()[0]] = (os.sched_getscheduler(t.native_id), os.getpriority(os.PRIO_PROCESS, t.native_id))
+        await pipe.close()
+        return pipe, seen
+
+    pipe, seen = asyncio.run(run())
+    assert set(seen) == {"es-prepare", "es-write"}  # both ran a job (split_bytes=0)
+    want = STORE_PRIORITY if priority is None else priority
+    for policy, nice in seen.values():
+        if want == "idle":
+            assert policy == os.SCHED_IDLE
+        else:
+            assert policy == loop_policy and nice == min(19, loop_nice + want)
+    assert (os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, threading.get_native_id())) == (loop_policy, loop_nice)
+    assert pipe.failure is None and pipe.lost_batches == [] and pipe.pending_bytes == 0
+    assert pipe.stored == sum(b.count for b in batches) == prec_count(store, rec.id)
+    ids = [r[0] for r in store.db.query("SELECT id FROM events WHERE recording_id = ? ORDER BY id", (rec.id,))]
+    assert ids == list(range(1, len(ids) + 1))
+    store.close()
+
+
+def test_a_priority_the_system_refuses_leaves_the_thread_as_it_was(monkeypatch):
+    """Lowering a thread's priority is best effort: refused (or no such call), the store thread
+    runs at the process's priority and stores all the same."""
+    def refuse(*_):
+        raise PermissionError("not allowed")
+
+    monkeypatch.setattr(os, "sched_setscheduler", refuse)
+    got = []
+
+    def run():
+        lower_priority("idle")
+        got.append(os.sched_getscheduler(threading.get_native_id()))
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    assert got == [os.sched_getscheduler(0)]
