@@ -35,3 +35,66 @@ def _corrupting(earlier, prev, nxt):
 ])
 def test_a_state_is_corrupt_only_in_a_shape_its_other_states_do_not_show(earlier, prev, nxt, expected):
     assert _corrupting(earlier, prev, nxt) == expected
+
+
+RETRY_APP = r'''
+defmodule Store do
+  use GenServer
+  def start_link(_), do: GenServer.start_link(__MODULE__, 0, name: __MODULE__)
+  def init(n), do: {:ok, n}
+  def put(item), do: GenServer.call(__MODULE__, {:put, item})
+  def handle_call({:put, "bad-" <> _}, _from, n), do: {:reply, {:error, :rejected}, n + 1}
+  def handle_call({:put, _item}, _from, n) when rem(n, 2) == 0, do: {:reply, {:error, :busy}, n + 1}
+  def handle_call({:put, item}, _from, n), do: {:reply, {:ok, item}, n + 1}
+end
+
+defmodule Saver do
+  # asks again until the store answers: the error is handled by the retry
+  def save(item) do
+    Enum.reduce_while(1..4, {:error, :busy}, fn _, _ ->
+      case Store.put(item) do
+        {:ok, x} -> {:halt, {:ok, x}}
+        err -> {:cont, err}
+      end
+    end)
+  end
+
+  # the next item is no retry of the first: a rejected item is dropped
+  def save_all(items) do
+    Enum.each(items, fn i -> Store.put(i) end)
+    :ok
+  end
+end
+
+defmodule RetryApp do
+  def start do
+    {:ok, sup} = Supervisor.start_link([Store], strategy: :one_for_one)
+    Process.unlink(sup)
+    {:ok, sup}
+  end
+  def run do
+    for i <- ["a-1", "a-2", "a-3"], do: Saver.save(i)
+    Saver.save_all(["bad-1", "b-2", "b-3"])
+    :ok
+  end
+end
+'''
+
+
+@pytest.fixture(scope="module")
+def retry_book(tmp_path_factory):
+    from support.fact_recording import record_facts
+
+    return record_facts(tmp_path_factory.mktemp("retry"), RETRY_APP, start="RetryApp.start()", run="Elixir.RetryApp",
+                        specs=["Store :: return", "Saver :: return"])
+
+
+def test_a_retry_that_ends_in_success_ignored_nothing(retry_book):
+    ignored = [f for f in retry_book.facts if f.detector == "ignored_error"]
+    assert not [f for f in ignored if f.culprit.function == "save/1"], [(f.title, f.summary) for f in ignored]
+
+
+def test_an_error_for_one_item_of_a_loop_is_still_dropped(retry_book):
+    ignored = [f for f in retry_book.facts if f.detector == "ignored_error"]
+    assert [f for f in ignored if f.culprit.function == "save_all/1" and "rejected" in f.summary], \
+        [(f.title, f.summary) for f in ignored]
