@@ -98,3 +98,34 @@ def test_an_error_for_one_item_of_a_loop_is_still_dropped(retry_book):
     ignored = [f for f in retry_book.facts if f.detector == "ignored_error"]
     assert [f for f in ignored if f.culprit.function == "save_all/1" and "rejected" in f.summary], \
         [(f.title, f.summary) for f in ignored]
+
+
+def test_of_equally_good_tokens_the_most_specific_keeps_the_name():
+    from elixir_scope.knowledge.evidence import _matches
+
+    got = _matches(["callback:slow"], {"callback:slow": ["f1"], "callback:slow:retry_loop": ["f2"]})
+    assert [(m.observed, m.fact_ids, m.weight, m.tied) for m in got] == [
+        ("callback:slow:retry_loop", ("f2", "f1"), 1.0, ("callback:slow:retry_loop", "callback:slow"))]
+    # an ancestor tie (each counts half): the nearer ancestor
+    got = _matches(["exception:timeout:GenServer.call"], {"exception": ["f1"], "exception:timeout": ["f2"]})
+    assert got[0].observed == "exception:timeout" and got[0].weight == 0.5
+
+
+def test_a_pattern_s_best_evidence_is_chosen_among_every_fact_that_showed_its_primary_token():
+    """The fact carrying the child token (more specific, more relevant) is the pattern's best
+    evidence, and its culprit the hypothesis's — it used to be left out of the choice because the
+    tie kept the parent token's name."""
+    from elixir_scope.agents.evidence import FactBook
+    from elixir_scope.agents.findings import Culprit, Finding
+    from elixir_scope.agents.hypotheses import rank
+    from elixir_scope.knowledge import KnowledgeBase
+
+    book = FactBook()
+    book.add(Finding(detector="slow_callback", title="Shop.Cart.handle_call/3 is slow", summary="slow", confidence=0.5,
+                     culprit=Culprit(module="Shop.Cart", function="handle_call/3"), signatures=["callback:slow"]))
+    book.add(Finding(detector="slow_callback", title="Shop.Client.fetch/1 retries", summary="retries", confidence=0.8,
+                     culprit=Culprit(module="Shop.Client", function="fetch/1"),
+                     signatures=["callback:slow:retry_loop"]))
+    ranking = rank(book, "checkout is slow", kb=KnowledgeBase.load())
+    pats = [h for h in ranking.hypotheses if h.id in ("slow-callback-blocks-callers", "task-await-inside-genserver")]
+    assert pats and all(h.culprit.module == "Shop.Client" for h in pats), [(h.id, h.culprit) for h in pats]
