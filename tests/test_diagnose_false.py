@@ -1,7 +1,8 @@
 """Fewer confident wrong answers, second set (tests/fixtures/false_apps): facts that are true but
 do not explain the symptom must not name the root cause — a state that churns as it always does
 (entries of a collection removed, a count growing) is no corruption before an unrelated crash,
-an error answered by a retry that then succeeds is handled, not ignored. Each app runs as a real
+an error answered by a retry that then succeeds is handled, not ignored, the reproduction's own
+rescue reports a failure and does not cause it. Each app runs as a real
 node; its fixed twin gives no confident culprit."""
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ def _box_retry(sc, report, store) -> None:
                 and f.culprit.module == "Tickets.Checkout"], render_markdown(report)
 
 
-EXTRA = {"print_room": _print_room, "box_retry": _box_retry}
+def _loan_desk(sc, report, store) -> None:
+    # the reproduction rescued each failed loan: it reports the failure, the parser raised it
+    assert not [h for h in report.hypotheses if h.culprit is not None and h.culprit.module == "Library"
+                and h.culprit.function == "trigger/0"], render_markdown(report)
+
+
+EXTRA = {"print_room": _print_room, "box_retry": _box_retry, "loan_desk": _loan_desk}
 
 
 @pytest.mark.parametrize("name", APPS.names)

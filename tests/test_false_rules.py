@@ -129,3 +129,65 @@ def test_a_pattern_s_best_evidence_is_chosen_among_every_fact_that_showed_its_pr
     ranking = rank(book, "checkout is slow", kb=KnowledgeBase.load())
     pats = [h for h in ranking.hypotheses if h.id in ("slow-callback-blocks-callers", "task-await-inside-genserver")]
     assert pats and all(h.culprit.module == "Shop.Client" for h in pats), [(h.id, h.culprit) for h in pats]
+
+
+RESCUE_APP = r'''
+defmodule Dates do
+  def parse(text), do: Date.from_iso8601!(text)
+end
+
+defmodule Desk do
+  def lend(due), do: {:lent, Dates.parse(due)}
+
+  # a fallback of the application's own: a bad date stands in as today
+  def due_or_today(due) do
+    try do
+      Dates.parse(due)
+    rescue
+      _ -> ~D[2026-12-07]
+    end
+  end
+end
+
+defmodule RescueApp do
+  def start, do: {:ok, self()}
+
+  # the reproduction: rescues each failed loan, reports it and goes on
+  def run do
+    for due <- ["2026-12-21", "2026-1-9"] do
+      try do
+        Desk.lend(due)
+      rescue
+        e -> {:not_lent, Exception.message(e)}
+      end
+    end
+
+    Desk.due_or_today("2026-2-1")
+    :ok
+  end
+end
+'''
+
+
+@pytest.fixture(scope="module")
+def rescue_book(tmp_path_factory):
+    from support.fact_recording import record_facts
+
+    return record_facts(tmp_path_factory.mktemp("rescue"), RESCUE_APP, start="RescueApp.start()", run="Elixir.RescueApp",
+                        specs=["Dates :: return", "Desk :: return", "RescueApp :: return"], lifecycle_procs="all")
+
+
+def test_the_reproduction_s_rescue_reports_the_failure_it_does_not_cause_it(rescue_book):
+    caught = [f for f in rescue_book.facts if f.detector == "caught_failure" and "RescueApp.run/0" in f.title]
+    assert len(caught) == 1, [(f.detector, f.title) for f in rescue_book.facts]
+    f = caught[0]
+    assert (f.culprit.module, f.culprit.function) == ("Dates", "parse/1") and "2026-1-9" in f.culprit.detail
+    assert f.weak and "reproduction" in f.weak
+    cause = rescue_book.get(f.caused_by)
+    assert cause.detector == "exception" and cause.culprit.module == "Dates"
+
+
+def test_a_rescue_inside_the_application_is_still_its_fallback(rescue_book):
+    caught = [f for f in rescue_book.facts if f.detector == "caught_failure" and f.culprit.function == "due_or_today/1"]
+    assert len(caught) == 1 and caught[0].weak is None and caught[0].caused_by is None, \
+        [(f.detector, f.title, f.culprit) for f in rescue_book.facts]
