@@ -2,7 +2,8 @@
 do not explain the symptom must not name the root cause — a state that churns as it always does
 (entries of a collection removed, a count growing) is no corruption before an unrelated crash,
 an error answered by a retry that then succeeds is handled, not ignored, the reproduction's own
-rescue reports a failure and does not cause it. Each app runs as a real
+rescue reports a failure and does not cause it, and a value a recursive function made (recorded
+calls only in the first round) is named where it was made once its returns are recorded. Each app runs as a real
 node; its fixed twin gives no confident culprit."""
 
 from __future__ import annotations
@@ -32,7 +33,15 @@ def _loan_desk(sc, report, store) -> None:
                 and h.culprit.function == "trigger/0"], render_markdown(report)
 
 
-EXTRA = {"print_room": _print_room, "box_retry": _box_retry, "loan_desk": _loan_desk}
+def _fx_till(sc, report, store) -> None:
+    # the first round recorded the recursive walk calls only and named the public function that
+    # passed its nil on; the next round recorded the walk's returns
+    assert len(report.rounds) >= 2 and "recursive" in report.rounds[0].next, [r.next for r in report.rounds]
+    broken = next(f for f in report.findings if f.detector == "contract_broken")
+    assert "returned number" in broken.summary, broken.summary
+
+
+EXTRA = {"print_room": _print_room, "box_retry": _box_retry, "loan_desk": _loan_desk, "fx_till": _fx_till}
 
 
 @pytest.mark.parametrize("name", APPS.names)

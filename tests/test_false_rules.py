@@ -191,3 +191,48 @@ def test_a_rescue_inside_the_application_is_still_its_fallback(rescue_book):
     caught = [f for f in rescue_book.facts if f.detector == "caught_failure" and f.culprit.function == "due_or_today/1"]
     assert len(caught) == 1 and caught[0].weak is None and caught[0].caused_by is None, \
         [(f.detector, f.title, f.culprit) for f in rescue_book.facts]
+
+
+WALK_APP = r'''
+defmodule Rates do
+  @table [{"EUR", 100}, {"GBP", 117}, {"CHF", 105}]
+  def rate(code), do: find(@table, code)
+  defp find([_last], _code), do: nil
+  defp find([{code, cents} | _], code), do: cents
+  defp find([_ | rest], code), do: find(rest, code)
+end
+
+defmodule Till do
+  def price(code, units), do: Rates.rate(code) * units
+end
+
+defmodule WalkApp do
+  def start, do: {:ok, self()}
+  def run do
+    for {code, units} <- [{"EUR", 2}, {"GBP", 1}, {"EUR", 4}, {"CHF", 3}] do
+      spawn(fn -> Till.price(code, units) end)
+      Process.sleep(20)
+    end
+    :ok
+  end
+end
+'''
+
+
+@pytest.fixture(scope="module")
+def walk_book(tmp_path_factory):
+    from support.fact_recording import record_facts
+
+    return record_facts(tmp_path_factory.mktemp("walk"), WALK_APP, start="WalkApp.start()", run="Elixir.WalkApp",
+                        specs=["Rates :: return", "Till :: return"], lifecycle_procs="all")
+
+
+def test_a_recursive_walk_counts_once_per_run_and_is_named_as_the_maker(walk_book):
+    """Each round of the walk returns what the next one did (nil, for the missed currency): those
+    rounds are the same call going on, not other calls showing nil in the contract — the walk's
+    outermost return broke the contract its other runs (numbers) keep, and the walk is named, not
+    the public function that passed its value on."""
+    broken = [f for f in walk_book.facts if f.detector == "contract_broken"]
+    assert len(broken) == 1, [(f.detector, f.title) for f in walk_book.facts]
+    assert (broken[0].culprit.module, broken[0].culprit.function) == ("Rates", "find/2"), broken[0].title
+    assert "other 3 recorded calls returned number ×3" in broken[0].summary, broken[0].summary
