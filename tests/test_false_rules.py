@@ -236,3 +236,29 @@ def test_a_recursive_walk_counts_once_per_run_and_is_named_as_the_maker(walk_boo
     assert len(broken) == 1, [(f.detector, f.title) for f in walk_book.facts]
     assert (broken[0].culprit.module, broken[0].culprit.function) == ("Rates", "find/2"), broken[0].title
     assert "other 3 recorded calls returned number ×3" in broken[0].summary, broken[0].summary
+
+
+def _state(origin_detector, culprit_fn, *, returned=()):
+    from elixir_scope.agents.findings import Culprit, Finding, Hypothesis, Plan
+    from elixir_scope.agents.state import DiagnosisState
+
+    fact = Finding(id=f"{origin_detector}#1", detector=origin_detector, title="t", summary="s", confidence=0.8,
+                   culprit=Culprit(module="Fx.Rates", function=culprit_fn))
+    top = Hypothesis(id="fact:x", title="t", score=0.9, culprit=fact.culprit, origin_fact=fact.id)
+    return DiagnosisState(symptom="s", findings=[fact], hypotheses=[top], plan=Plan(),
+                          tail_loops=["Fx.Rates.find/2", "Fx.Feed.loop/1"], loops_returned=list(returned),
+                          source_summary={"callees": {"Fx.Rates.rate/1": ["Fx.Rates.find/2"],
+                                                      "Fx.Till.price/2": ["Fx.Rates.rate/1"]}})
+
+
+@pytest.mark.parametrize("detector, culprit_fn, returned, expected", [
+    ("contract_broken", "rate/1", (), ["Fx.Rates.find/2"]),          # the function that passed the value on calls it
+    ("exception", "rate/1", (), ["Fx.Rates.find/2"]),
+    ("contract_broken", "rate/1", ("Fx.Rates.find/2",), []),          # its returns are recorded already
+    ("boundary_crossed", "rate/1", (), []),                            # no value crashed on or returned off contract
+    ("contract_broken", "other/0", (), []),                            # the culprit calls no recursive function
+])
+def test_a_recursive_callee_recorded_calls_only_has_its_returns_recorded_next(detector, culprit_fn, returned, expected):
+    from elixir_scope.agents.rounds import unseen_loops
+
+    assert unseen_loops(_state(detector, culprit_fn, returned=returned)) == expected
