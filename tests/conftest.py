@@ -28,6 +28,7 @@ LONGEST_FIRST = (
     "test_diagnose_contract.py",
     "test_diagnose_precise.py",
     "test_diagnose_repeats.py",
+    "test_diagnose_false.py",
     "test_mcp_inspector.py",
     "test_ingest_pipeline.py",
     "test_mcp_inspector_live.py",
