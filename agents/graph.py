@@ -47,8 +47,8 @@ from .evidence.pitfalls import code_evidence, encoder_similarity
 from .evidence.nodes import unrecorded_calls
 from .findings import KnowledgeRef, Report
 from .hypotheses import rank
-from .rounds import (decided, earlier_stands, modules_seen, next_round_reason, out_of_sight, refines, unseen_producers, weak,
-                     wider)
+from .rounds import (decided, earlier_stands, modules_seen, next_round_reason, out_of_sight, refines, unseen_loops,
+                     unseen_producers, weak, wider)
 from .state import DiagnosisInput, DiagnosisState
 from .observations import lead, observe
 from .view import RecordingView
@@ -182,7 +182,8 @@ async def plan(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> dic
     p = planner.plan(state.symptom, sv, signatures=state.signatures,
                      candidates=state.candidates, focus=state.focus,
                      seconds=state.seconds, max_events=runtime.context.max_events, needs=state.needs,
-                     tail_loops=state.tail_loops, option_keys=state.option_keys,
+                     tail_loops=[f for f in state.tail_loops if f not in state.loops_returned],
+                     option_keys=state.option_keys,
                      source_servers=(state.source_summary or {}).get("servers"),
                      source_functions={m: list(v.get("functions", {})) for m, v
                                        in ((state.source_summary or {}).get("modules") or {}).items()})
@@ -300,6 +301,11 @@ async def judge(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> di
         # returns, which this round did not record
         ok, why = False, (f"{state.hypotheses[0].culprit.where} crashed on a value it may have got from "
                           f"{', '.join(unseen)}, whose returns this round did not record")
+    loops = unseen_loops(state) if ok and not beyond and rounds_left else []
+    if loops:
+        # the value may have been made by a recursive function recorded calls only: its returns next
+        ok, why = False, (f"{state.hypotheses[0].culprit.where} passed on or crashed on a value the recursive "
+                          f"{', '.join(loops)} may have made, whose returns this round did not record (calls only)")
     more = not ok and rounds_left
     if ok:
         nxt = "decided: " + why
@@ -340,6 +346,8 @@ async def judge(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> di
         update["errors"] = list(state.errors) + [
             f"{state.hypotheses[0].culprit.process} waits in a call to {', '.join(beyond)}, which was not recorded: "
             "what holds it up is there — diagnose with --node for that node too (or --cluster)"]
+    if more and loops:
+        update["loops_returned"] = list(state.loops_returned) + loops
     return {"rounds": state.rounds + [record], "another_round": more, "best_round": best_round, **update}
 
 

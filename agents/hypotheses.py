@@ -199,7 +199,7 @@ def rank(book: FactBook, symptom: str, *, kb=None, symptom_scores: dict[str, flo
                 continue
             sup = [by_id[i] for i in chk.supporting_facts if i in by_id]
             con = [by_id[i] for i in chk.contradicting_facts if i in by_id]
-            primary = {t for m in chk.supported_by if m.token in entry.evidence.primary for t in [m.observed]}
+            primary = {t for m in chk.supported_by if m.token in entry.evidence.primary for t in m.observed_tokens}
             prim_facts = [f for f in sup if set(f.signatures) & primary] or sup
             best = max(prim_facts, key=lambda f: (rel[f.id], -book.facts.index(f)))
             ev = rel[best.id] + 0.15 * chk.support

@@ -125,6 +125,34 @@ def unseen_producers(state: DiagnosisState) -> list[str]:
     return out[:6]
 
 
+#: the leading facts whose culprit may have passed on a value a recursive callee made
+_VALUE_FACTS = ("exception", "contract_broken")
+
+
+def unseen_loops(state: DiagnosisState) -> list[str]:
+    """The self-recursive functions of the sources (``tail_loops``, recorded calls only: a
+    traced return keeps a frame per round) that the leading culprit calls, directly or through
+    one more function of the sources, when the leading explanation is a value the culprit
+    crashed on or returned off its contract (an ``exception`` or ``contract_broken`` at its
+    first cause): the value may have been made by the recursive function, whose result only its
+    returns show. The next round records their returns (``loops_returned``); the agent's stack
+    guard (docs/capture.md) bounds what a loop that never returns could cost, and
+    :mod:`.evidence.contracts` counts only the outermost return of each recursive run."""
+    top = state.hypotheses[0] if state.hypotheses else None
+    if top is None or top.culprit is None or not top.culprit.function or state.plan is None:
+        return []
+    origin = next((f for f in state.findings if f.id == top.origin_fact), None)
+    if origin is None or origin.detector not in _VALUE_FACTS:
+        return []
+    loops = set(state.tail_loops) - set(state.loops_returned)
+    if not loops:
+        return []
+    callees = (state.source_summary or {}).get("callees") or {}
+    first = callees.get(f"{top.culprit.module}.{top.culprit.function}", [])
+    reach = list(dict.fromkeys(first + [c for f in first[:12] if f not in loops for c in callees.get(f, [])]))
+    return [c for c in reach if c in loops][:4]
+
+
 def weak(state: DiagnosisState) -> bool:
     """Nothing decisive was seen: no hypothesis, or the best one's evidence under the bar."""
     from .hypotheses import MIN_VERDICT

@@ -39,6 +39,7 @@ class DiagnosisState(DiagnosisInput):
     signatures: list[str] = field(default_factory=list)
     candidates: list[dict] = field(default_factory=list)      # ranked source candidates
     tail_loops: list[str] = field(default_factory=list)       # "Mod.fun/arity" looping through tail calls: no returns traced
+    loops_returned: list[str] = field(default_factory=list)   # …of which the next rounds trace the returns (rounds.unseen_loops)
     option_keys: list[list[str]] = field(default_factory=list)  # [target, key, kind]: literal keys read with Keyword.get/3, Map.get/3
     env_reads: list[dict] = field(default_factory=list)       # settings the sources read with a literal default (knowledge/source)
     source_summary: dict = field(default_factory=dict)

@@ -26,12 +26,22 @@ from .signatures import relation
 
 @dataclass(frozen=True)
 class TokenMatch:
-    """One signature token and the facts that showed it (``weight`` 1 exact, 0.5 ancestor)."""
+    """One signature token and the facts that showed it (``weight`` 1 exact, 0.5 ancestor).
+
+    ``observed``: the observed token that matched — of equally good ones the most specific
+    (``exception:timeout:GenServer.call`` before ``exception:timeout``), whose facts say the most;
+    ``tied``: every observed token of that best weight, the most specific first (their facts are
+    all in ``fact_ids``)."""
 
     token: str
     observed: str
     fact_ids: tuple[str, ...]
     weight: float
+    tied: tuple[str, ...] = ()
+
+    @property
+    def observed_tokens(self) -> tuple[str, ...]:
+        return self.tied or (self.observed,)
 
 
 @dataclass(frozen=True)
@@ -51,23 +61,27 @@ class SignatureCheck:
         return tuple(dict.fromkeys(f for m in self.contradicted_by for f in m.fact_ids))
 
 
+def _specific_first(token: str) -> tuple:
+    return (-token.count(":"), token)
+
+
 def _matches(tokens: Sequence[str], observed: Mapping[str, Sequence[str]]) -> list[TokenMatch]:
     out = []
     for tok in tokens:
-        best: TokenMatch | None = None
-        for obs in sorted(observed):
+        weights: dict[str, float] = {}
+        for obs in observed:
             w = relation(tok, obs)
             if w <= 0 or not observed[obs]:
                 continue
             # a fact more specific than the signature asks for satisfies it fully
-            if obs.startswith(tok + ":"):
-                w = 1.0
-            if best is None or w > best.weight:
-                best = TokenMatch(tok, obs, tuple(observed[obs]), w)
-            elif w == best.weight:
-                best = TokenMatch(tok, best.observed, tuple(dict.fromkeys(best.fact_ids + tuple(observed[obs]))), w)
-        if best is not None:
-            out.append(best)
+            weights[obs] = 1.0 if obs.startswith(tok + ":") else w
+        if not weights:
+            continue
+        best = max(weights.values())
+        # a tie goes to the most specific token: a child (a:b:c) says all its parent (a:b) says, and more
+        tied = sorted((o for o, w in weights.items() if w == best), key=_specific_first)
+        ids = tuple(dict.fromkeys(f for o in tied for f in observed[o]))
+        out.append(TokenMatch(tok, tied[0], ids, best, tuple(tied)))
     return out
 
 

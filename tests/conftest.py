@@ -29,6 +29,7 @@ LONGEST_FIRST = (
     "test_diagnose_precise.py",
     "test_diagnose_repeats.py",
     "test_diagnose_classes.py",
+    "test_diagnose_false.py",
     "test_mcp_inspector.py",
     "test_ingest_pipeline.py",
     "test_mcp_inspector_live.py",

@@ -10,8 +10,12 @@ value and the message that caused it. That earlier callback is the culprit.
 
 from __future__ import annotations
 
+from typing import Any
+
+from elixir_scope.store.state_changes import changes
+
 from ..findings import Culprit, Finding, MessageArrow, StateDiff
-from ..view import Call, RecordingView, StateStep, fmt, is_atom, mod_name
+from ..view import Atom, Call, RecordingView, StateStep, fmt, is_atom, mod_name
 
 # trace-signature tokens (knowledge/signatures.py VOCABULARY) this detector proves
 SIGNATURES = ("state:nil_field", "state:corrupted_by_earlier_message")
@@ -47,6 +51,74 @@ def _suspicious(changes) -> list:
             if _kind(ch.before) != _kind(ch.after):
                 bad.append(ch)
     return bad
+
+
+_MAX_SHAPES = 200   # earlier states of the process a suspicious change is checked against
+
+
+def _unusual(prev: Any, nxt: Any, rows: list, earlier: list[Any]) -> list:
+    """The rows of :func:`_suspicious` whose new shape none of the process's ``earlier`` states
+    shows: a state is corrupt when its shape changes in a way its callbacks' other states do
+    not (a field missing, nil or of another type where it never was), not when it churns as it
+    always does — an entry of a collection (a map keyed by data: ids, names, refs) removed when
+    its work is done, a field back to the nil it started with, a number counting."""
+    raw = changes(prev, nxt)
+    if len(raw) != len(rows):   # the two renderings of one diff: they always pair up
+        return rows
+    picked = {id(r) for r in _suspicious(rows)}
+    out = []
+    for ch, row in zip(raw, rows):
+        if id(row) not in picked:
+            continue
+        if ch.kind == "removed":
+            if ch.path and not isinstance(ch.path[-1], Atom):
+                continue   # an entry of a collection taken out, not a field lost
+            if any(_lacks(s, ch.path) for s in earlier):
+                continue
+        elif any(_shape_at(s, ch.path) == _shape(ch.new) for s in earlier):
+            continue
+        out.append(row)
+    return out
+
+
+_MISSING = object()
+
+
+def _value_at(state: Any, path: tuple) -> Any:
+    for k in path:
+        try:
+            state = state[k]
+        except (KeyError, IndexError, TypeError):
+            return _MISSING
+    return state
+
+
+def _lacks(state: Any, path: tuple) -> bool:
+    parent = _value_at(state, path[:-1])
+    return isinstance(parent, dict) and path[-1] not in parent
+
+
+def _shape_at(state: Any, path: tuple) -> str | None:
+    v = _value_at(state, path)
+    return None if v is _MISSING else _shape(v)
+
+
+def _shape(v: Any) -> str:
+    """The kind of a raw state value, as :func:`_kind` reads its text."""
+    if v is None or is_atom(v, "nil"):
+        return "nil"
+    if isinstance(v, bool) or is_atom(v, "true") or is_atom(v, "false"):
+        return str(v).lower() if isinstance(v, bool) else v.name
+    if isinstance(v, Atom):
+        return "atom"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, (bytes, str)):
+        return "string"
+    if isinstance(v, dict):
+        struct = v.get(Atom("__struct__"))
+        return f"map {struct.name}" if isinstance(struct, Atom) else "map"
+    return type(v).__name__
 
 
 def _kind(text: str) -> str:
@@ -90,9 +162,12 @@ def _explain(view: RecordingView, fail: Call, history: list[StateStep]) -> Findi
     corrupting = None
     diff_changes = []
     steps = sorted(history, key=lambda s: (s.ts, s.event_id))
-    for prev, nxt in reversed(list(zip(steps, steps[1:]))):
-        changes = view.state_changes(prev.state, nxt.state)
-        bad = _suspicious(changes)
+    pairs = list(zip(steps, steps[1:]))
+    for i in range(len(pairs) - 1, -1, -1):
+        prev, nxt = pairs[i]
+        rows = view.state_changes(prev.state, nxt.state)
+        bad = _suspicious(rows) and _unusual(prev.state, nxt.state, rows,
+                                             [s.state for s in steps[max(0, i + 1 - _MAX_SHAPES):i + 1]])
         if bad:
             corrupting, diff_changes = nxt, bad
             break

@@ -9,7 +9,7 @@ it stands in for a real answer: a price computed with a neutral factor, a rate l
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``caught_failure`` | a traced call ended with an exception (class ``error`` or ``exit``) and its traced caller returned normally with a value that is not an error and does not carry the reason | the caller that caught it, and the value it returned instead — unless the call failed because its target crashed: then it is caused by that crash |
+| ``caught_failure`` | a traced call ended with an exception (class ``error`` or ``exit``) and its traced caller returned normally with a value that is not an error and does not carry the reason | the caller that caught it, and the value it returned instead — unless the call failed because its target crashed: then it is caused by that crash; or unless the caller is the reproduction's own outermost call (a batch that rescues each failure and goes on): it reports the failure, so the fact is weak and caused by the exception where it was raised (the culprit) |
 
 Throws are left out: ``throw``/``catch`` is ordinary control flow. A caller that calls the same
 function again and gets an answer (a retry) did not fall back, nor did one that returned an
@@ -86,6 +86,7 @@ def caught_failures(view: RecordingView, book: FactBook) -> None:
     for key in sorted(groups):
         items = groups[key]
         top, p, cls, reason = items[0]
+        reporter = _reproduction(view, p)
         # what the catching function returns when the call works: a fallback that differs from
         # every real answer stands in for one
         normal = [x for x in view.calls if (x.module, x.function, x.arity) == key[:3] and x.outcome == "return"
@@ -106,6 +107,14 @@ def caught_failures(view: RecordingView, book: FactBook) -> None:
         for x in normal[:2]:
             ev.append(view.end_evidence(x, f"{x.mfa} returned {fmt(x.value, 80)} when the call worked"))
         conf = min(0.8, 0.62 + 0.03 * len(items) + (0.1 if differs else 0.0))
+        culprit = Culprit(module=mod_name(p.module), function=R.source_function(p.function, p.arity),
+                          detail=fmt(p.value, 150), process=view.label(p.pid))
+        raiser = _raiser(view, top) if reporter else None
+        if raiser is not None:
+            # the rescue reports the failure; it was raised (and is to be fixed) further in
+            culprit = Culprit(module=mod_name(raiser.module), function=R.source_function(raiser.function, raiser.arity),
+                              detail=fmt(raiser.args[0] if len(raiser.args) == 1 else raiser.args, 150),
+                              process=view.label(raiser.pid))
         fact = book.add(Finding(
             detector="caught_failure",
             title=f"{p.mfa} catches the failure of {top.mfa} and returns {fmt(p.value, 60)} instead",
@@ -113,16 +122,50 @@ def caught_failures(view: RecordingView, book: FactBook) -> None:
                      f"returned {fmt(p.value, 100)} as if it had worked"
                      + (f" (when the call works it returns e.g. {fmt(normal[0].value, 60)})" if differs else "")
                      + ": the failure never shows, the fallback value stands in for the real answer."),
-            severity="high", confidence=round(conf, 3),
-            culprit=Culprit(module=mod_name(p.module), function=R.source_function(p.function, p.arity),
-                            detail=fmt(p.value, 150), process=view.label(p.pid)),
-            evidence=ev, signatures=tokens,
+            severity="high", confidence=round(conf, 3), culprit=culprit, evidence=ev, signatures=tokens,
+            weak=reporter,
             fix_hint=("Do not turn the failure into a normal-looking value: return {:error, reason} (or let it "
                       "crash) so the caller can refuse, retry or report; if a fallback is really wanted, log "
                       "it and mark the result as degraded. Then fix why the call failed (its timeout, the "
                       "table's access mode, the bad input).")),
             pid=p.pid, ts=p.end_ts, call=top, catcher=p)
+        if reporter:
+            _link_raised(book, fact, top)
         _link_crash(book, fact, top, gc)
+
+
+def _reproduction(view: RecordingView, catcher: Call) -> str | None:
+    """Why the catch is no fallback of the application's: the catching function is the trigger's
+    own outermost call (the reproduction run over rpc — a batch that rescues each failure, notes it
+    and goes on). The outermost function that rescues is the one reporting the failure, not its
+    cause. None for a catch inside the application."""
+    if catcher.parent is None and catcher.pid in view.rpc_workers:
+        return (f"{catcher.mfa} is the reproduction itself (the trigger's outermost call): its rescue reports the "
+                "failure, it does not cause it — the cause is where the exception was raised")
+    return None
+
+
+def _raiser(view: RecordingView, top: Call) -> Call | None:
+    """The innermost application frame the exception of ``top`` unwound from (bounded walk down
+    the frames that ended with the same exception)."""
+    cur, hops = top, 0
+    while hops < 32:
+        nxt = next((k for k in reversed(view.children(cur)) if k.outcome == "exception" and _same(k.value, top.value)
+                    and is_app_module(k.module) and not k.function.startswith("-")), None)
+        if nxt is None:
+            break
+        cur, hops = nxt, hops + 1
+    return cur if is_app_module(cur.module) else None
+
+
+def _link_raised(book: FactBook, fact: Finding, top: Call) -> None:
+    """The reproduction's rescue is caused by the exception it rescued (the ``exception`` fact of
+    a frame inside ``top``)."""
+    for exc in book.of_kind("exception"):
+        call = book.meta.get(exc.id, {}).get("call")
+        if call is not None and _within(call, top):
+            book.link(fact, exc, "the reproduction rescued this exception and reported it")
+            return
 
 
 # facts that say a call's answer was never going to come, however long its caller waited

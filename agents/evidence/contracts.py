@@ -14,6 +14,10 @@ caller was right to expect what the callee promised everywhere else.
 
 The exception (and so its exit and its callers' failed calls) is linked to it (``caused_by``).
 
+A self-recursive function (a walk over a list) counts once per run: its outermost return — the
+value its caller got — is the one call, its inner rounds are the same call going on (each returns
+what the next one did), neither another call showing its contract nor a maker of their own.
+
 Silent when the callee kept its contract: an ``{:error, reason}`` from a function that otherwise
 returns ``{:ok, v}`` is the other half of one contract — a caller that does not match it is the
 culprit, and the exception stands as it is; a value whose shape the function returned in other
@@ -139,19 +143,27 @@ def _makers(view: RecordingView, inner: Call, text: str) -> Iterator[Call]:
         if c.outcome != "return" or c.call_id in skip or not is_app_module(c.module) or is_generated(c.function) \
                 or c.function in _CALLBACKS or c.function.startswith("__"):
             continue
-        if fmt(c.value, 300) != text or any(_contains(a, text) for a in c.args):
+        if fmt(c.value, 300) != text or any(_contains(a, text) for a in c.args) or _inner_round(c):
             continue
         found.append(c)
     found.sort(key=lambda c: (-c.depth, -(c.end_ts or 0)))
     yield from found
 
 
+def _inner_round(c: Call) -> bool:
+    """``c`` is a round of a recursion its own function runs (its caller is the same function)."""
+    p = c.parent
+    return p is not None and (p.module, p.function, p.arity) == (c.module, c.function, c.arity)
+
+
 def _others(view: RecordingView, c: Call) -> list[Call]:
-    """The other recorded calls of ``c``'s function that returned."""
+    """The other recorded calls of ``c``'s function that returned (of a recursive function, the
+    outermost call of each run)."""
     key = (c.module, c.function, c.arity)
     out = []
     for o in view.calls:
-        if (o.module, o.function, o.arity) == key and o.outcome == "return" and o.call_id != c.call_id:
+        if (o.module, o.function, o.arity) == key and o.outcome == "return" and o.call_id != c.call_id \
+                and not _inner_round(o):
             out.append(o)
             if len(out) >= _MAX_OTHERS:
                 break

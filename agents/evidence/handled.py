@@ -9,6 +9,11 @@ failing calls return what its succeeding calls return — the same shape, the sa
 (``{:ok, 0}`` against ``{:ok, 12}``, ``:ok`` against ``:ok``) — went on as if nothing failed. With
 no call of the caller in which the callee only succeeded there is nothing to compare with, and
 the error counts as before (a caller that says it succeeded).
+
+A caller that asked the same callee the same thing again, within the same call, and then got an
+answer that is no error (:func:`retried`) handled the error by retrying: a retry loop that ends in
+success ignored nothing. The same callee asked about something else (the next item of a loop) is
+no retry: the error of the first item is still dropped.
 """
 
 from __future__ import annotations
@@ -16,10 +21,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from ..view import Atom, Call, RecordingView, is_app_module
+from ..view import Atom, Call, RecordingView, fmt, is_app_module
 from .common import is_error, is_generated
 
-__all__ = ["Comparison", "compare_callers", "shape"]
+__all__ = ["Comparison", "compare_callers", "retried", "shape"]
 
 _MAX_WALK = 400   # calls looked at inside one caller for what it did after the error
 MAX_COMPARED = 200   # succeeding calls of one caller compared with
@@ -85,6 +90,24 @@ class Comparison:
         if shape(caller.value) not in self._ok_shapes:
             return False
         return not (_app_calls(view, caller, error_call.end_ts, callee) - self._ok_done)
+
+
+def retried(view: RecordingView, caller: Call, error_call: Call) -> Call | None:
+    """The later call inside ``caller`` (at any depth, bounded) of the callee that returned the
+    error in ``error_call``, with the same arguments, that returned no error: the error was
+    answered by asking again, and the retry succeeded. None when there is none."""
+    key = (error_call.module, error_call.function, error_call.arity)
+    args = fmt(error_call.args, 2000)
+    after = error_call.end_ts if error_call.end_ts is not None else error_call.ts
+    stack, seen = list(view.children(caller)), 0
+    while stack and seen < _MAX_WALK:
+        x = stack.pop()
+        seen += 1
+        if (x.module, x.function, x.arity) == key and x.call_id != error_call.call_id and x.ts > after \
+                and x.outcome == "return" and not is_error(x.value) and fmt(x.args, 2000) == args:
+            return x
+        stack.extend(view.children(x))
+    return None
 
 
 def _app_calls(view: RecordingView, p: Call, after: int | None, callee: tuple) -> set[tuple]:

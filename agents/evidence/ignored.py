@@ -3,7 +3,7 @@ and messages a process handles with no effect at all.
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``ignored_error`` | a function returned ``{:error, _}``/``:error`` and its traced caller returned success — what it returns when the call succeeds, when the recording holds such calls (handled.py) | the caller that dropped the error |
+| ``ignored_error`` | a function returned ``{:error, _}``/``:error`` and its traced caller returned success — what it returns when the call succeeds, when the recording holds such calls, and without asking the same callee the same thing again with success (a retry: handled.py) | the caller that dropped the error |
 | ``no_effect_message`` | every message of one shape a process got was handled without a state change or a send | the function that sent it (application code), else the handler |
 
 These are the bugs behind "no errors in the logs" and "the update never shows up": the
@@ -21,7 +21,7 @@ from ..view import Atom, Call, RecordingView, fmt, is_app_module, is_atom
 from .book import FactBook
 from .common import (callback_states, culprit_of, fed_by_others, is_error, is_generated, is_success, message_senders,
                      message_shape)
-from .handled import compare_callers
+from .handled import compare_callers, retried
 from .reported import reported, symptom_words
 
 
@@ -43,7 +43,8 @@ def ignored_errors(view: RecordingView, book: FactBook, symptom: str = "") -> No
             p = p.parent
         if p is None or p.outcome != "return" or not is_app_module(p.module):
             continue
-        if not is_error(p.value) and not _mentions(p.value, c.value) and not _passes_reason(p, c.value):
+        if not is_error(p.value) and not _mentions(p.value, c.value) and not _passes_reason(p, c.value) \
+                and retried(view, p, c) is None:   # a retry that succeeded handled the error
             groups[(p.module, p.function, p.arity, c.module, c.function, c.arity)].append((p, c))
     compared = compare_callers(view, {key[3:] for key in groups}) if groups else {}
     for key in sorted(groups):
