@@ -12,7 +12,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from elixir_scope.instrument.etf import Atom
@@ -32,6 +32,24 @@ def fmt(term: Any, limit: int = 120) -> str:
     and messages of every callback, and a state can hold thousands of entries."""
     text = _inspect(term, max_chars=3 * limit + 64)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_SCALAR_KEYS = (bytes, Atom, int, float, str)
+
+
+@lru_cache(maxsize=16384, typed=True)
+def _key_text(key: Any, limit: int) -> str:
+    return fmt(key, limit)
+
+
+def key_text(key: Any, limit: int = 40) -> str:
+    """``fmt(key, limit)`` for a map key, remembered for the scalar keys (a text, an atom, a
+    number) that every state of one server repeats: the walks over states label each entry by
+    its key, and printing the same 2,000 keys again for each of hundreds of recorded states is
+    most of their cost. ``typed``: ``1``, ``1.0`` and ``true`` are different keys."""
+    if isinstance(key, _SCALAR_KEYS) and not (isinstance(key, bytes) and len(key) > 256):
+        return _key_text(key, limit)
+    return fmt(key, limit)
 
 
 def mod_name(mod: str) -> str:

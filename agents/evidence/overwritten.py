@@ -35,7 +35,7 @@ from elixir_scope.instrument.etf import Atom
 from elixir_scope.instrument.etf.terms import FrozenList, FrozenMap
 
 from ..findings import Finding
-from ..view import Call, RecordingView, fmt
+from ..view import Call, RecordingView, fmt, key_text
 from .book import FactBook
 from .common import culprit_of, is_app_module, is_generated
 from .lost import MAX_FACTS, MIN_ITEMS, _named, _runs, _values, _walk, _weak
@@ -160,7 +160,7 @@ def _scopes(state: Any, cache: dict[int, dict]) -> dict[Any, set]:
             for k, v in state.items():
                 if _collection(v):
                     # the values kept, not the keys they are kept under (a station's last number)
-                    got[fmt(k, 40)] = {x for p, x in _walk(v).items() if not (p and isinstance(p[-1], tuple))}
+                    got[key_text(k)] = {x for p, x in _walk(v).items() if not (p and isinstance(p[-1], tuple))}
         cache[id(state)] = got
     return got
 
