@@ -82,7 +82,9 @@ async def _record(app_dir: Path, db: Path) -> None:
 
 
 def measure(app_dir: Path, db: Path, repeat: int) -> dict:
+    from elixir_scope.agents import planner
     from elixir_scope.agents.evidence import build_facts
+    from elixir_scope.agents.graph import code_evidence
     from elixir_scope.agents.evidence.common import app_returns
     from elixir_scope.agents.view import RecordingView
     from elixir_scope.knowledge.source import analyze_tree
@@ -100,8 +102,10 @@ def measure(app_dir: Path, db: Path, repeat: int) -> dict:
         # this codebase's way: the specs from the analysis's own parse when it has them
         specs = analysis.return_specs if hasattr(analysis, "return_specs") else return_specs(app_dir)
         source_cpu.append(time.process_time() - t)
+        code = code_evidence(str(app_dir), sc["symptom"], include_tests=False, similarity=None, scans=None)
         t = time.process_time()
-        book = build_facts(view, sc["symptom"], return_specs=specs)
+        book = build_facts(view, sc["symptom"], code=code, return_specs=specs,
+                           callees=planner.static_callees(analysis.graph.function_calls))
         facts_cpu.append(time.process_time() - t)
         kinds = {}
         for f in book.facts:
@@ -116,6 +120,7 @@ def measure(app_dir: Path, db: Path, repeat: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--app", default="depot_quote", help="a dev app of tests/fixtures/cost_apps")
+    ap.add_argument("--app-dir", type=Path, help="any scenario app's folder instead (examples/cache_growth)")
     ap.add_argument("--db", type=Path, help="a saved recording (from --save) to measure on")
     ap.add_argument("--save", type=Path, help="record the app on a real node into this file first")
     ap.add_argument("--code", type=Path, help="import elixir_scope from this checkout (the A/B baseline)")
@@ -123,7 +128,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.code is not None:
         sys.meta_path.insert(0, _Checkout(args.code.resolve()))
-    app_dir = REPO / "tests" / "fixtures" / "cost_apps" / args.app
+    app_dir = args.app_dir.resolve() if args.app_dir else REPO / "tests" / "fixtures" / "cost_apps" / args.app
     db = args.save or args.db
     if db is None:
         ap.error("--db or --save")
@@ -142,9 +147,11 @@ def main() -> None:
     print(f"build_facts CPU min/median/max {_mmm(r['facts_cpu_s'])} s; source analysis + specs "
           f"{_mmm(r['source_cpu_s'])} s")
     print(f"application calls returned: {r['calls']}; facts: {r['kinds']}")
+    for kind, module, function in r["facts"]:
+        print(f"  {kind}: {module}.{function}")
     for e in r["errors"]:
         print(f"  analysis error: {e}")
-    print(json.dumps({"benchmark": "evidence", "app": args.app, "code": code, "repeat": args.repeat,
+    print(json.dumps({"benchmark": "evidence", "app": app_dir.name, "code": code, "repeat": args.repeat,
                       "build_facts_cpu_s_min_median_max": _mmm(r["facts_cpu_s"]),
                       "source_cpu_s_min_median_max": _mmm(r["source_cpu_s"]),
                       "calls": r["calls"], "facts": r["kinds"], "errors": len(r["errors"]),

@@ -27,9 +27,9 @@ APPS = DevApps("cost_apps")
 
 # What build_facts finds on depot_quote's first-round recording — (kind, culprit module,
 # culprit function) in the book's order —, as the eager digests of main at cb2305c found it on
-# the same recordings (benchmarks/bench_evidence.py --code, A/B): the quote's total made by the
-# pricing helper, and the callback that answered it.
-DEPOT_FACTS = [("value_origin", "Depot.Pricing", "total/1"), ("value_origin", "Depot.Stock", "handle_call/3")]
+# the same recordings (benchmarks/bench_evidence.py --code, A/B): the quote's total, made by the
+# pricing helper.
+DEPOT_FACTS = [("value_origin", "Depot.Pricing", "total/1")]
 
 
 def _same_facts(sc, report, store) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..findings import Culprit, Finding, StateChange, StateDiff
 from ..open_calls import OpenCalls
-from ..view import Call, RecordingView, fmt, is_atom, mod_name
+from ..view import Call, RecordingView, fmt, is_atom, key_text, mod_name
 from .book import FactBook
 from .common import culprit_of, message_senders, message_shape
 
@@ -28,10 +28,10 @@ def _fields(state: Any, cache: dict | None = None) -> dict[str, str]:
     out = {}
     if isinstance(state, dict):
         for k, v in state.items():
-            key = fmt(k, 60)
+            key = key_text(k, 60)
             if isinstance(v, dict) and len(v) <= 50:
                 for k2, v2 in v.items():
-                    out[f"{key}.{fmt(k2, 60)}"] = _printed(v2, cache)
+                    out[f"{key}.{key_text(k2, 60)}"] = _printed(v2, cache)
             else:
                 out[key] = _printed(v, cache)
     return out
