@@ -81,7 +81,7 @@ async def _record(app_dir: Path, db: Path) -> None:
         node.stop()
 
 
-def measure(app_dir: Path, db: Path, repeat: int) -> dict:
+def measure(app_dir: Path, db: Path, repeat: int, sources: Path) -> dict:
     from elixir_scope.agents import planner
     from elixir_scope.agents.evidence import build_facts
     from elixir_scope.agents.graph import code_evidence
@@ -98,10 +98,12 @@ def measure(app_dir: Path, db: Path, repeat: int) -> dict:
     facts_cpu, source_cpu, kinds = [], [], {}
     for _ in range(repeat):
         t = time.process_time()
-        analysis = analyze_tree(app_dir)
+        tree = analyze_tree(sources)
         # this codebase's way: the specs from the analysis's own parse when it has them
-        specs = analysis.return_specs if hasattr(analysis, "return_specs") else return_specs(app_dir)
+        _ = tree.return_specs if hasattr(tree, "return_specs") else return_specs(sources)
         source_cpu.append(time.process_time() - t)
+        analysis = analyze_tree(app_dir)
+        specs = analysis.return_specs if hasattr(analysis, "return_specs") else return_specs(app_dir)
         code = code_evidence(str(app_dir), sc["symptom"], include_tests=False, similarity=None, scans=None)
         t = time.process_time()
         book = build_facts(view, sc["symptom"], code=code, return_specs=specs,
@@ -112,7 +114,7 @@ def measure(app_dir: Path, db: Path, repeat: int) -> dict:
             kinds[f.detector] = kinds.get(f.detector, 0) + 1
         errors = list(book.errors)
     store.close()
-    return {"facts_cpu_s": facts_cpu, "source_cpu_s": source_cpu, "kinds": kinds, "errors": errors,
+    return {"sources": str(sources), "facts_cpu_s": facts_cpu, "source_cpu_s": source_cpu, "kinds": kinds, "errors": errors,
             "facts": [(f.detector, f.culprit.module if f.culprit else None, f.culprit.function if f.culprit else None)
                       for f in book.facts], "calls": calls}
 
@@ -124,6 +126,8 @@ def main() -> None:
     ap.add_argument("--db", type=Path, help="a saved recording (from --save) to measure on")
     ap.add_argument("--save", type=Path, help="record the app on a real node into this file first")
     ap.add_argument("--code", type=Path, help="import elixir_scope from this checkout (the A/B baseline)")
+    ap.add_argument("--sources", type=Path, help="the tree the source analysis + specs figure is measured on "
+                    "(default: the app's folder; tests/fixtures makes the second parse show)")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     if args.code is not None:
@@ -142,9 +146,9 @@ def main() -> None:
 
     code = str(Path(elixir_scope.agents.__file__).resolve().parents[1])
     load = os.getloadavg()[0]
-    r = measure(app_dir, db, args.repeat)
+    r = measure(app_dir, db, args.repeat, args.sources.resolve() if args.sources else app_dir)
     print(f"code: {code}; load average {load:.1f}")
-    print(f"build_facts CPU min/median/max {_mmm(r['facts_cpu_s'])} s; source analysis + specs "
+    print(f"build_facts CPU min/median/max {_mmm(r['facts_cpu_s'])} s; source analysis + specs of {r['sources']} "
           f"{_mmm(r['source_cpu_s'])} s")
     print(f"application calls returned: {r['calls']}; facts: {r['kinds']}")
     for kind, module, function in r["facts"]:
