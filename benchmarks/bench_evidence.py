@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import json
 import os
 import sys

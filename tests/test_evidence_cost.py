@@ -14,9 +14,10 @@ import pytest
 
 from elixir_scope.agents import graph
 from elixir_scope.agents.evidence import build_facts
+from elixir_scope.agents.evidence.keytext import key_text
 from elixir_scope.agents.evidence.valuematch import MAX_NODES, Digests, Walk, digest
 from elixir_scope.agents.state import DiagnosisState
-from elixir_scope.agents.view import RecordingView
+from elixir_scope.agents.view import RecordingView, fmt
 from elixir_scope.instrument.etf import Atom
 from elixir_scope.knowledge.source import parse as source_parse
 from elixir_scope.knowledge.source.specs import return_specs
@@ -104,3 +105,14 @@ async def test_the_specs_come_from_the_one_parse_of_the_sources(monkeypatch):
     update = await graph.analyze_sources(DiagnosisState(symptom="a reservation fails", source_path=str(app)), runtime)
     assert update["source_summary"]["return_specs"] == want
     assert sorted(parsed) == [f.name for f in files]   # each file once
+
+
+def test_map_keys_are_remembered_as_printed_never_mixed_up():
+    """key_text remembers what fmt printed per key: keys that are equal in Python but printed
+    apart (1, 1.0, true; 0.0 and -0.0; {1, 2} and {1.0, 2}) keep their own text."""
+    keys = [1, 1.0, True, 0.0, -0.0, b"sku", Atom("sku"), "sku", (1, 2), (1.0, 2), (True, 2), (0.0,), (-0.0,),
+            (b"10.0.0.1", [(Atom("lang"), b"en"), (Atom("request_id"), 80)]), [1, 2], {b"k": 1}, b"x" * 1000]
+    for _ in range(2):   # the second round reads what the first remembered
+        for k in keys:
+            assert key_text(k) == fmt(k, 40), k
+            assert key_text(k, 12) == fmt(k, 12), k

@@ -31,7 +31,8 @@ from elixir_scope.instrument.etf import Atom
 from elixir_scope.instrument.etf.terms import Charlist, FrozenList, FrozenMap
 
 from ..findings import Finding
-from ..view import Call, RecordingView, fmt, key_text
+from ..view import Call, RecordingView, fmt
+from .keytext import key_text
 from .book import FactBook
 from .collapsed import _LOSS
 from .cases import mentions, symptom_entities, words_of

@@ -35,7 +35,8 @@ from elixir_scope.instrument.etf import Atom
 from elixir_scope.instrument.etf.terms import FrozenList, FrozenMap
 
 from ..findings import Finding
-from ..view import Call, RecordingView, fmt, key_text
+from ..view import Call, RecordingView, fmt
+from .keytext import key_text
 from .book import FactBook
 from .common import culprit_of, is_app_module, is_generated
 from .lost import MAX_FACTS, MIN_ITEMS, _named, _runs, _values, _walk, _weak

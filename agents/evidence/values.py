@@ -16,7 +16,8 @@ from typing import Any
 
 from ..findings import Culprit, Finding, StateChange, StateDiff
 from ..open_calls import OpenCalls
-from ..view import Call, RecordingView, fmt, is_atom, key_text, mod_name
+from ..view import Call, RecordingView, fmt, is_atom, mod_name
+from .keytext import key_text
 from .book import FactBook
 from .common import culprit_of, message_senders, message_shape
 
