@@ -32,6 +32,9 @@ def key_text(key: Any, limit: int = 40) -> str:
         return _key_text(key, limit)
     if not isinstance(key, (tuple, list, float)):
         return fmt(key, limit)
+    same = _SAME.get(id(key))
+    if same is not None and same[0] is key and same[1] == limit:
+        return same[2]   # the very key object again (a map the states share)
     typed = _typed(key, [32])
     if typed is None:
         return fmt(key, limit)
@@ -42,10 +45,14 @@ def key_text(key: Any, limit: int = 40) -> str:
         if len(_COMPOSITE) >= 16384:
             _COMPOSITE.clear()
         got = _COMPOSITE[(typed, limit)] = fmt(key, limit)
+    if len(_SAME) >= 16384:
+        _SAME.clear()
+    _SAME[id(key)] = (key, limit, got)   # (the key is held: its id stays its own)
     return got
 
 
 _COMPOSITE: dict[tuple, str] = {}
+_SAME: dict[int, tuple[Any, int, str]] = {}
 
 
 def _typed(t: Any, budget: list[int]) -> tuple | None:
