@@ -115,7 +115,6 @@ async def analyze_sources(state: DiagnosisState, runtime: Runtime[DiagnosisConte
         return {}
     from elixir_scope.knowledge.source import analyze_tree, rank_candidates
     from elixir_scope.knowledge.source.model import RoleKind
-    from elixir_scope.knowledge.source.specs import return_specs
 
     await runtime.context.report_progress("analysing the Elixir sources", 0.1)
     analysis = analyze_tree(state.source_path, include_tests=state.include_tests)
@@ -141,7 +140,8 @@ async def analyze_sources(state: DiagnosisState, runtime: Runtime[DiagnosisConte
             "callees": planner.static_callees(analysis.graph.function_calls),
             # what each function's @spec says it returns: a recorded return outside it broke
             # the function's contract (evidence/contracts.py)
-            "return_specs": return_specs(state.source_path, include_tests=state.include_tests),
+            # (read from the analysis's own parse of each file)
+            "return_specs": dict(analysis.return_specs),
         },
     }
 

@@ -73,19 +73,38 @@ def outstanding_calls(view: RecordingView) -> list[tuple[Message, int, int | Non
     return calls
 
 
+def _waits_at(calls: list[tuple[Message, int, int | None, Message | None]]) -> list[dict[int, tuple[Message, int]]]:
+    """For each call, who waits on whom at the moment it starts: sender → (its call, start) of the
+    first-listed call of that sender outstanding then (started at or before that moment, not
+    ended by it). One sweep in start order — the calls open at a moment are kept as the moments
+    advance, not found again among all calls for each one (quadratic in a busy recording)."""
+    order = sorted(range(len(calls)), key=lambda i: calls[i][1])
+    out: list[dict[int, tuple[Message, int]]] = [{} for _ in calls]
+    open_: set[int] = set()
+    j = k = 0
+    while k < len(order):
+        start = calls[order[k]][1]
+        while j < len(order) and calls[order[j]][1] <= start:
+            open_.add(order[j])
+            j += 1
+        open_ -= {i for i in open_ if calls[i][2] is not None and calls[i][2] <= start}   # ended: for good
+        waits: dict[int, tuple[Message, int]] = {}
+        for i in sorted(open_):
+            waits.setdefault(calls[i][0].sender, (calls[i][0], calls[i][1]))
+        while k < len(order) and calls[order[k]][1] == start:
+            out[order[k]] = waits
+            k += 1
+    return out
+
+
 def detect(view: RecordingView) -> list[Finding]:
     calls = outstanding_calls(view)
     findings: list[Finding] = []
     seen: set[frozenset] = set()
+    waits_at = _waits_at(calls)
     for i, (m, start, end, _reply) in enumerate(calls):
         # at the moment this call starts, follow waits from its receiver back to its sender
-        active = [
-            (c, s, e) for c, s, e, _ in calls
-            if s <= start and (e is None or e > start)
-        ]
-        waits: dict[int, tuple[Message, int]] = {}
-        for c, s, _e in active:
-            waits.setdefault(c.sender, (c, s))
+        waits = waits_at[i]
         chain = [(m, start)]
         cur = m.receiver
         visited = {m.sender}

@@ -104,8 +104,8 @@ def retries_after_normal_exit(view: RecordingView, book: FactBook) -> None:
 
     first_seen: dict[tuple, Call] = {}
     for c in sorted(view.calls, key=lambda c: c.ts):
-        if is_app_module(c.module) and c.args and not c.function.startswith("-") and work(c) is not None:
-            first_seen.setdefault(work(c), c)
+        if is_app_module(c.module) and c.args and not c.function.startswith("-") and (w := work(c)) is not None:
+            first_seen.setdefault(w, c)   # (each call's arguments printed once)
     hits: dict[tuple, list[tuple[Call, Call, Call]]] = defaultdict(list)
     for h in view.calls:
         if h.function != "handle_info" or not h.args or not _normal_exit_notice(h.args[0]) or h.end_ts is None:
@@ -113,7 +113,7 @@ def retries_after_normal_exit(view: RecordingView, book: FactBook) -> None:
         for x in view.children(h):
             if not (h.ts < x.ts <= h.end_ts) or not is_app_module(x.module) or not x.args:
                 continue
-            before = first_seen.get(work(x)) if work(x) is not None else None
+            before = first_seen.get(w) if (w := work(x)) is not None else None
             if before is not None and before.ts < h.ts:
                 hits[(h.pid, h.module)].append((h, x, before))
     for (pid, _mod), rows in sorted(hits.items()):

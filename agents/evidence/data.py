@@ -190,15 +190,24 @@ def term_order_picks(view: RecordingView, book: FactBook) -> None:
             pid=c.pid, ts=c.ts)
 
 
-def _errors_in(term: Any, depth: int = 0) -> list[tuple[str, str]]:
-    """(key, error) pairs of a state: error values stored under a key of a map (two levels deep)."""
+def _errors_in(term: Any, depth: int = 0, cache: dict | None = None) -> list[tuple[str, str]]:
+    """(key, error) pairs of a state: error values stored under a key of a map (two levels deep).
+    ``cache``: the pairs per map term and depth while one analysis runs — states rebuilt from
+    deltas share the maps a step did not change, looked at again for every callback otherwise."""
+    if not (isinstance(term, dict) and depth < 2):
+        return []
+    if cache is not None:
+        hit = cache.get((id(term), depth))
+        if hit is not None and hit[0] is term:
+            return hit[1]
     out: list[tuple[str, str]] = []
-    if isinstance(term, dict) and depth < 2:
-        for k, v in list(term.items())[:2000]:
-            if is_error(v):
-                out.append((fmt(k, 80), fmt(v, 120)))
-            elif isinstance(v, dict):
-                out.extend(_errors_in(v, depth + 1))
+    for k, v in list(term.items())[:2000]:
+        if is_error(v):
+            out.append((fmt(k, 80), fmt(v, 120)))
+        elif isinstance(v, dict):
+            out.extend(_errors_in(v, depth + 1, cache))
+    if cache is not None:
+        cache[(id(term), depth)] = (term, out)
     return out
 
 
@@ -206,16 +215,17 @@ def errors_cached(view: RecordingView, book: FactBook) -> None:
     pairs = callback_states(view)
     stored: dict[int, list[tuple[Call, str, str, bool]]] = defaultdict(list)
     seen_pids: set[int] = set()
+    cache: dict = {}
     for c in sorted((c for c in view.calls if c.call_id in pairs), key=lambda c: c.ts):
         before, after = pairs[c.call_id]
         if c.pid not in seen_pids and c.function == "handle_call":
             # stored before the recording began: the first callback that serves one names the cache
             seen_pids.add(c.pid)
-            for key, err in sorted(set(_errors_in(before)) & set(_errors_in(after))):
+            for key, err in sorted(set(_errors_in(before, 0, cache)) & set(_errors_in(after, 0, cache))):
                 if isinstance(c.value, tuple) and len(c.value) >= 2 and fmt(c.value[1], 120) == err \
                         and c.args and key in fmt(c.args[0], 200):
                     stored[c.pid].append((c, key, err, True))
-        new = set(_errors_in(after)) - set(_errors_in(before))
+        new = set(_errors_in(after, 0, cache)) - set(_errors_in(before, 0, cache))
         for key, err in sorted(new):
             stored[c.pid].append((c, key, err, False))
     for pid, rows in sorted(stored.items()):

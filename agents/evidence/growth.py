@@ -42,6 +42,57 @@ def _size(term: Any, budget: int = 20000) -> int:
     return n
 
 
+class _Sizes:
+    """:func:`_size` of many states of one process, each subterm counted once: a recording
+    rebuilds states from deltas, so what a step did not change is the very same term in the next
+    state, and counting each state from scratch walks the unchanged thousands of entries again
+    at every step. The result is :func:`_size`'s: exact for a state under the budget (counted
+    here from the memo), and for a bigger one :func:`_size` itself walks it as before."""
+
+    def __init__(self, budget: int = 20000) -> None:
+        self.budget = budget
+        self.memo: dict[int, tuple[Any, int]] = {}   # id → (the term, kept so its id stays its own; its size)
+
+    def __call__(self, term: Any) -> int:
+        self.fresh = 0
+        try:
+            n = self._count(term, 0)
+        except _TooBig:
+            return _size(term, self.budget)
+        return n if n < self.budget else _size(term, self.budget)
+
+    def _count(self, t: Any, depth: int) -> int:
+        if isinstance(t, (list, tuple, dict)) and t:
+            hit = self.memo.get(id(t))
+            if hit is not None and hit[0] is t:
+                return hit[1]
+        self.fresh += 1
+        if self.fresh > self.budget or depth > 200:   # (a deeper term: the old walk, no recursion)
+            raise _TooBig
+        if isinstance(t, tuple) and len(t) == 3 and is_atom(t[0], "$truncated") and isinstance(t[2], int):
+            return 1 + t[2] // 16
+        if isinstance(t, (list, tuple)):
+            n = 1 + sum(self._count(x, depth + 1) for x in t)
+        elif isinstance(t, dict):
+            n = 1
+            for k, v in t.items():
+                if is_atom(k, "$truncated") and isinstance(v, int):
+                    n += 8 * v
+                else:
+                    n += self._count(k, depth + 1) + self._count(v, depth + 1)
+        elif isinstance(t, (bytes, str)):
+            return 1 + len(t) // 64
+        else:
+            return 1
+        if t and len(self.memo) < 200_000:
+            self.memo[id(t)] = (t, n)
+        return n
+
+
+class _TooBig(Exception):
+    """A state past the budget: :func:`_size` walks it the old way."""
+
+
 def _unique_key_builder(view: RecordingView, pid: int, growing: list[Call]):
     """A helper called once by every growing callback whose result is new every time (a key
     built from something unique per request): (an example call, how many distinct results)."""
@@ -65,11 +116,12 @@ def _unique_key_builder(view: RecordingView, pid: int, growing: list[Call]):
 
 def state_growth(view: RecordingView, book: FactBook) -> None:
     by_pid = view.state_steps()
+    sizes_of = _Sizes()
     for pid in sorted(by_pid):
         steps = by_pid[pid]
         if len(steps) < 15:
             continue
-        sizes = [_size(s.state) for s in steps]
+        sizes = [sizes_of(s.state) for s in steps]
         ups = sum(1 for a, b in zip(sizes, sizes[1:]) if b > a)
         downs = sum(1 for a, b in zip(sizes, sizes[1:]) if b < a)
         if sizes[-1] < 2 * max(sizes[0], 1) or sizes[-1] - sizes[0] < 20 or ups < 0.6 * (len(sizes) - 1) or downs > 0.1 * len(sizes):

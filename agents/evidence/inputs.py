@@ -93,9 +93,9 @@ def origins_from_inputs(view: RecordingView, book: FactBook, values: list[Stated
         hits = []
         for s in calls:
             x = _result_number(s.call.value)
-            if x is None or s.args.cut or not _near(x, targets) or any(_near(n, avoid) for n in s.args.numbers):
+            if x is None or not _near(x, targets) or s.args.cut or any(_near(n, avoid) for n in s.args.numbers):
                 continue
-            given = [o for o in inputs if held(o, s.args) or (s.state is not None and held(o, s.state))]
+            given = [o for o in inputs if held(o, s.args) or (s.callback and held(o, s.state))]
             if len(given) >= MIN_INPUTS:
                 hits.append((s, given))
         if not hits and how == "small":
@@ -172,13 +172,13 @@ def _in_case(v: StatedValue, values: list[StatedValue], targets: set[Decimal], a
     hits = []
     for s in calls:
         x = _result_number(s.call.value)
-        if s.args.cut or not (_counted(v, s) or (x is not None and _near(x, targets))) \
+        if not (_counted(v, s) or (x is not None and _near(x, targets))) or s.args.cut \
                 or any(_near(n, avoid) for n in s.args.numbers) or (v.kind == "count" and int(v.number) in s.args.lengths):
             continue
         for c in [s.call, *list(_parents(s.call))[:MAX_UP]]:
             up = by_id.get(c.call_id)
             # a callback's request, not its state: the state holds the cases handled before
-            asked = None if up is None else up.request if up.request is not None else up.args
+            asked = None if up is None else up.request if up.callback else up.args
             given = [o for o in specific if asked is not None and held(o, asked)]
             if given:
                 hits.append((s, given))

@@ -32,6 +32,7 @@ from elixir_scope.instrument.etf.terms import Charlist, FrozenList, FrozenMap
 
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt
+from .keytext import key_text
 from .book import FactBook
 from .collapsed import _LOSS
 from .cases import mentions, symptom_entities, words_of
@@ -70,8 +71,8 @@ def _walk(term: Any) -> dict[tuple, Any]:
             for k, v in t.items():
                 if not (isinstance(k, Atom) and k.name == "__struct__"):
                     if _leaf(k):
-                        out[path + (("key", fmt(k, 40)),)] = _key(k)
-                    stack.append((path + (fmt(k, 40),), v))
+                        out[path + (("key", key_text(k)),)] = _key(k)
+                    stack.append((path + (key_text(k),), v))
         elif isinstance(t, (tuple, list, FrozenList)):
             for i, v in enumerate(t):
                 stack.append((path + (i,), v))

@@ -36,6 +36,7 @@ from elixir_scope.instrument.etf.terms import FrozenList, FrozenMap
 
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt
+from .keytext import key_text
 from .book import FactBook
 from .common import culprit_of, is_app_module, is_generated
 from .lost import MAX_FACTS, MIN_ITEMS, _named, _runs, _values, _walk, _weak
@@ -159,10 +160,21 @@ def _scopes(state: Any, cache: dict[int, dict]) -> dict[Any, set]:
         if isinstance(state, (dict, FrozenMap)) and len(state) <= MAX_FIELDS:
             for k, v in state.items():
                 if _collection(v):
-                    # the values kept, not the keys they are kept under (a station's last number)
-                    got[fmt(k, 40)] = {x for p, x in _walk(v).items() if not (p and isinstance(p[-1], tuple))}
+                    got[key_text(k)] = _kept(v, cache)
         cache[id(state)] = got
     return got
+
+
+def _kept(field: Any, cache: dict[int, Any]) -> set:
+    """The values kept in one field of a state, not the keys they are kept under (a station's
+    last number). Once per field term: the recording rebuilds a state from deltas, so a field
+    no callback changed is the very same term in every later state (the cache holds the term,
+    so its id stays its own)."""
+    got = cache.get(("field", id(field)))
+    if got is None or got[0] is not field:
+        got = cache[("field", id(field))] = (field, {x for p, x in _walk(field).items()
+                                                     if not (p and isinstance(p[-1], tuple))})
+    return got[1]
 
 
 def entries_overwritten(view: RecordingView, book: FactBook, symptom: str) -> None:

@@ -145,7 +145,7 @@ def _for_case(first, v: StatedValue, values: list[StatedValue], calls: list) -> 
     fk = (first.call.module, first.call.function, first.call.arity)
     # a callback by what it answered: its state carries every value it made before
     return sum(1 for s in calls if (s.call.module, s.call.function, s.call.arity) == fk
-               and occurs(v, s.reply if s.reply is not None else s.value)) == 1
+               and occurs(v, s.reply if s.callback else s.value)) == 1
 
 
 def pinned_part(book: FactBook, first, v: StatedValue, values: list[StatedValue], calls: list) -> dict | None:

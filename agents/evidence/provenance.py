@@ -19,7 +19,6 @@ whose arguments the agent cut proves nothing (the value might be in the part cut
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
@@ -32,7 +31,7 @@ from .upstream import combined_from, scaled_part
 from .repeats import claims_duplicates, repeated_values
 from .common import ancestors as _ancestors, app_returns, culprit_of, message_senders
 from .stated import MEASURES, StatedValue, stated_values
-from .valuematch import Digest, as_text_field, digest, held, occurs, significant
+from .valuematch import Digest, Digests, as_text_field, digest, held, occurs, significant
 
 MAX_CALLS = 20_000   # app calls looked at per recording
 MAX_FACTS = 3        # facts of one kind per recording
@@ -41,28 +40,61 @@ MAX_CHECKS = 200     # candidate calls examined closely per value
 MAX_CASES = 12       # calls that made a stated value searched for the failing case's helper
 
 
-@dataclass
 class _Seen:
-    """A recorded call with its arguments and result digested once."""
+    """A recorded call; its arguments, result and — for a callback — state, request and reply
+    digested when a rule first asks about them (most calls are only ever asked whether their
+    result holds a value), once, through the recording's :class:`~.valuematch.Digests`."""
 
-    call: Call
-    args: Digest
-    value: Digest
-    state: Digest | None   # the last argument of a callback (its state), else None
-    request: Digest | None  # the other arguments of a callback
-    reply: Digest | None    # what a callback answered (``{:reply, r, _}``), else None
+    __slots__ = ("call", "callback", "_digests", "_args", "_value", "_state", "_request", "_reply")
+
+    def __init__(self, call: Call, digests: Digests | None = None) -> None:
+        self.call = call
+        # a callback's last argument is its state: ``state``, ``request`` and ``reply`` are None otherwise
+        self.callback = call.function.startswith("handle_") and len(call.args) >= 2
+        self._digests = digests if digests is not None else Digests()
+        self._args = self._value = self._state = self._request = self._reply = None
+
+    @property
+    def args(self) -> Digest:
+        if self._args is None:
+            self._args = digest(tuple(self.call.args))
+        return self._args
+
+    @property
+    def value(self) -> Digest:
+        if self._value is None:
+            self._value = self._digests(self.call.value)
+        return self._value
+
+    @property
+    def state(self) -> Digest | None:
+        """The last argument of a callback (its state), else None."""
+        if self._state is None and self.callback:
+            self._state = self._digests(self.call.args[-1])
+        return self._state
+
+    @property
+    def request(self) -> Digest | None:
+        """The other arguments of a callback, else None."""
+        if self._request is None and self.callback:
+            self._request = digest(tuple(self.call.args[:-1]))
+        return self._request
+
+    @property
+    def reply(self) -> Digest | None:
+        """What a callback answered (``{:reply, r, _}``; an empty digest for another result), else None."""
+        if self._reply is None and self.callback:
+            self._reply = digest(_reply(self.call.value))
+        return self._reply
 
 
 def _calls(view: RecordingView) -> list[_Seen]:
     """The application's returned calls, not the trigger itself (the outermost call of an rpc
-    worker: it returns whatever it ran, and nothing calls it)."""
+    worker: it returns whatever it ran, and nothing calls it); nothing digested yet."""
+    digests = Digests()
     out = []
     for c in app_returns(view):
-        callback = c.function.startswith("handle_") and len(c.args) >= 2
-        out.append(_Seen(c, digest(tuple(c.args)), digest(c.value),
-                         digest(c.args[-1]) if callback else None,
-                         digest(tuple(c.args[:-1])) if callback else None,
-                         digest(_reply(c.value)) if callback else None))
+        out.append(_Seen(c, digests))
         if len(out) >= MAX_CALLS:
             break
     return out
@@ -120,7 +152,7 @@ def _served_by_other_process(view: RecordingView, s: _Seen, v: StatedValue, call
     c = s.call
     if c.end_ts is None:
         return False
-    return any(o.call.pid != c.pid and o.state is not None and c.ts <= o.call.ts <= c.end_ts and occurs(v, o.value)
+    return any(o.call.pid != c.pid and o.callback and c.ts <= o.call.ts <= c.end_ts and occurs(v, o.value)
                for o in calls)
 
 
@@ -162,10 +194,10 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
     for v in targets:
         if v.text in done or (v.kind == "identifier" and v.role != "seen"):
             continue   # an identifier the user only names a case by was made with its record, not computed wrong
-        hits = [s for s in calls if not s.args.cut and occurs(v, s.value) and not held(v, s.args) and not _grown(v, s)
+        hits = [s for s in calls if occurs(v, s.value) and not s.args.cut and not held(v, s.args) and not _grown(v, s)
                 and not as_text_field(v, s.args)]
         # a process's outermost function that is no callback returns to nobody (a spawned body)
-        hits = sorted((h for h in _innermost(hits) if h.call.parent is not None or h.state is not None),
+        hits = sorted((h for h in _innermost(hits) if h.call.parent is not None or h.callback),
                       key=lambda h: (h.call.ts, h.call.call_id))
         first = next((h for h in hits[:MAX_CHECKS] if not _served_by_other_process(view, h, v, calls)), None)
         if first is None:
@@ -235,7 +267,7 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
                 f"each returning a number its arguments do not hold ({c.mfa}({fmt(c.args, 60)}) → {fmt(c.value, 40)}): "
                 f"the parts were wrong before they were added." if adder is not None and summed else
                 f"The first recorded call whose result holds it while its "
-                f"arguments{' and the state it was given' if first.state is not None else ''} do not is "
+                f"arguments{' and the state it was given' if first.callback else ''} do not is "
                 f"{c.mfa}({fmt(c.args, 80)}) → {fmt(c.value, 80)}; the functions that called it only passed the "
                 f"value on ({len(same)} such call(s) of {c.mfa}).")),
             severity="high", confidence=conf, culprit=culprit_of(view, c, v.text),
@@ -347,7 +379,7 @@ def _link_derived(book: FactBook, made: list[tuple[Finding, StatedValue, _Seen]]
             if other is fact or ov.role != "seen" or v.role != "seen" or os_.call.end_ts is None \
                     or os_.call.end_ts > s.call.ts:
                 continue
-            if held(ov, s.args) or (s.state is not None and held(ov, s.state)):
+            if held(ov, s.args) or (s.callback and held(ov, s.state)):
                 book.link(fact, other, f"it was computed from {ov.text}, which had already come out wrong")
                 break
 
@@ -380,8 +412,8 @@ def values_lost(view: RecordingView, book: FactBook, values: list[StatedValue],
         for v in came_out:
             if v.text == e.text:
                 continue
-            hits = [s for s in calls if not s.args.cut and not s.value.cut and occurs(e, s.args) and occurs(v, s.args)
-                    and occurs(v, s.value) and not occurs(e, s.value)]
+            hits = [s for s in calls if occurs(v, s.value) and not s.value.cut and not occurs(e, s.value)
+                    and not s.args.cut and occurs(e, s.args) and occurs(v, s.args)]
             hits = _innermost(hits)
             if not hits:
                 continue
@@ -409,7 +441,7 @@ def values_lost(view: RecordingView, book: FactBook, values: list[StatedValue],
 def served_for_other_requests(view: RecordingView, book: FactBook, values: list[StatedValue],
                               calls: list[_Seen] | None = None) -> None:
     calls = _calls(view) if calls is None else calls
-    callbacks = [s for s in calls if s.state is not None]
+    callbacks = [s for s in calls if s.callback]
     by_pid: dict[int, list[_Seen]] = {}
     for s in calls:
         by_pid.setdefault(s.call.pid, []).append(s)
@@ -418,7 +450,7 @@ def served_for_other_requests(view: RecordingView, book: FactBook, values: list[
         checked = 0
         for s in callbacks:
             c = s.call
-            if s.reply is None or not occurs(v, s.reply) or occurs(v, s.request) or not occurs(v, s.state) or s.state.cut:
+            if not s.callback or not occurs(v, s.reply) or occurs(v, s.request) or not occurs(v, s.state) or s.state.cut:
                 continue
             if v.kind == "text" and not any(v.text in t and t in s.state.texts for t in s.reply.texts):
                 continue   # the text it answered holds the value but is not one the state kept: composed here

@@ -117,7 +117,9 @@ def options_ignored(view: RecordingView, book: FactBook) -> None:
 
 
 def _lost_keys(c: Call) -> tuple[Any, dict, dict, list] | None:
-    """(key, record before, change, lost keys) when ``c`` replaced a nested map by a change to it."""
+    """(key, record before, change, lost keys) when ``c`` replaced a nested map by a change to it.
+    (A nested map the result shares with the arguments is the same term: no compare of its
+    thousands of entries.)"""
     arg_maps = maps_in(list(c.args), MAX_NODES)
     out_maps = maps_in(c.value, MAX_NODES)
     for change in arg_maps:
@@ -125,10 +127,11 @@ def _lost_keys(c: Call) -> tuple[Any, dict, dict, list] | None:
             if not isinstance(sub, dict) or not sub:
                 continue
             for rec in out_maps:
-                if rec is change or rec.get(p) != sub or not set(rec) - set(change):
+                if rec is change or (rec.get(p) is not sub and rec.get(p) != sub) or rec.keys() <= change.keys():
                     continue
+                # (key views compare as sets without copying the keys of every map into a set)
                 before = next((m for m in arg_maps if m is not change and isinstance(m.get(p), dict)
-                               and set(m[p]) > set(sub) and set(rec) <= set(m) | set(change)), None)
+                               and m[p].keys() > sub.keys() and all(k in m or k in change for k in rec)), None)
                 if before is not None:
                     return p, before, change, sorted((k for k in before[p] if k not in sub), key=repr)
     return None

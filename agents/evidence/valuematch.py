@@ -27,29 +27,72 @@ MAX_NODES = 4000
 TRUNCATED = "$truncated"
 
 
+class Walk:
+    """A bounded walk over one term: at most ``budget`` nodes, then it stops and counts what it
+    left (:attr:`skipped`: the subterms not walked — each counts one, however big). Containers
+    are opened lazily, one element at a time, so a map of 50,000 entries costs the nodes walked,
+    not its size."""
+
+    __slots__ = ("budget", "walked", "skipped")
+
+    def __init__(self, budget: int = MAX_NODES) -> None:
+        self.budget, self.walked, self.skipped = budget, 0, 0
+
+    def leaves(self, term: Any) -> Iterator[Any]:
+        """Every leaf and every list of ``term`` (lists before their elements, in order), map
+        keys too; a ``Date``/``Time``/… struct also as its ISO text."""
+        # the stack holds terms, and (iterator, elements left) for containers being opened
+        stack: list[Any] = [term]
+        while stack:
+            t = stack.pop()
+            if type(t) is _Open:
+                try:
+                    x = next(t.it)
+                except StopIteration:
+                    continue
+                t.left -= 1
+                stack.append(t)
+                t = x
+            if self.walked >= self.budget:
+                self.skipped += 1 + sum(o.left for o in stack if type(o) is _Open) \
+                    + sum(1 for o in stack if type(o) is not _Open)
+                return
+            self.walked += 1
+            if isinstance(t, Charlist):
+                yield t
+            elif isinstance(t, (list, FrozenList)):
+                yield t
+                if t:
+                    stack.append(_Open(iter(t), len(t)))
+            elif isinstance(t, tuple):
+                if t:
+                    stack.append(_Open(iter(t), len(t)))
+            elif isinstance(t, FrozenMap):
+                if t:
+                    stack.append(_Open((x for kv in t.items() for x in kv), 2 * len(t)))
+            elif isinstance(t, dict):
+                date = calendar_text(t)
+                if date:
+                    yield date.encode()
+                if t:
+                    stack.append(_Open((x for kv in t.items() for x in kv), 2 * len(t)))
+            else:
+                yield t
+
+
+class _Open:
+    """A container being walked: the rest of its elements, and how many."""
+
+    __slots__ = ("it", "left")
+
+    def __init__(self, it: Iterator[Any], left: int) -> None:
+        self.it, self.left = it, left
+
+
 def leaves(term: Any, budget: int = MAX_NODES) -> Iterator[Any]:
     """Every leaf and every list of ``term`` (lists before their elements), at most ``budget``
-    nodes. Map keys are leaves too."""
-    stack, n = [term], 0
-    while stack and n < budget:
-        t = stack.pop()
-        n += 1
-        if isinstance(t, Charlist):
-            yield t
-        elif isinstance(t, (list, FrozenList)):
-            yield t
-            stack.extend(reversed(list(t)))
-        elif isinstance(t, tuple):
-            stack.extend(reversed(t))
-        elif isinstance(t, FrozenMap):
-            stack.extend(reversed([x for kv in t.items() for x in kv]))
-        elif isinstance(t, dict):
-            date = calendar_text(t)
-            if date:
-                yield date.encode()
-            stack.extend(reversed([x for kv in t.items() for x in kv]))
-        else:
-            yield t
+    nodes (:class:`Walk`, when the caller wants to know what was left). Map keys are leaves too."""
+    return Walk(budget).leaves(term)
 
 
 def calendar_text(t: dict) -> str | None:
@@ -130,17 +173,23 @@ class Digest:
     lengths: set[int] = field(default_factory=set)
     whole: int | None = None   # the term is this integer (or ``{:ok, n}``): a count stands alone
     cut: bool = False
+    # subterms the walk left once it had walked :data:`MAX_NODES` nodes (0: the whole term):
+    # counted, never silent (a value might be in the part not walked)
+    skipped: int = 0
 
 
 MAX_TEXTS, MAX_TEXT_LEN = 300, 4000
 
 
-def digest(term: Any) -> Digest:
+def digest(term: Any, budget: int = MAX_NODES) -> Digest:
+    """What :func:`occurs` needs of ``term``, from a walk of at most ``budget`` nodes (what it
+    left is counted in ``skipped``)."""
     d = Digest()
     top = term[1] if isinstance(term, tuple) and len(term) == 2 and getattr(term[0], "name", None) == "ok" else term
     if isinstance(top, int) and not isinstance(top, bool):
         d.whole = top
-    for leaf in leaves(term):
+    walk = Walk(budget)
+    for leaf in walk.leaves(term):
         if isinstance(leaf, bool):
             continue
         if isinstance(leaf, Atom):
@@ -156,7 +205,28 @@ def digest(term: Any) -> Digest:
             s = _text(leaf)
             if s is not None and len(d.texts) < MAX_TEXTS:
                 d.texts.append(s[:MAX_TEXT_LEN])
+    d.skipped = walk.skipped
     return d
+
+
+class Digests:
+    """Digests computed once per term, by identity, while one recording is analysed: the same
+    recorded state is an argument of one callback and in the result of the one before, and
+    several analyses ask about the same calls. Holds the terms it digested (their ids stay
+    theirs) and at most ``limit`` of them, then digests without keeping."""
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self._got: dict[int, tuple[Any, Digest]] = {}
+        self.limit = limit
+
+    def __call__(self, term: Any) -> Digest:
+        hit = self._got.get(id(term))
+        if hit is not None and hit[0] is term:
+            return hit[1]
+        d = digest(term)
+        if len(self._got) < self.limit:
+            self._got[id(term)] = (term, d)
+        return d
 
 
 def held(v: StatedValue, d: Digest) -> bool:

@@ -17,26 +17,39 @@ from typing import Any
 from ..findings import Culprit, Finding, StateChange, StateDiff
 from ..open_calls import OpenCalls
 from ..view import Call, RecordingView, fmt, is_atom, mod_name
+from .keytext import key_text
 from .book import FactBook
 from .common import culprit_of, message_senders, message_shape
 
 
-def _fields(state: Any) -> dict[str, str]:
-    """Top-level (and one level nested) fields of a map state, printed, for comparison."""
+def _fields(state: Any, cache: dict | None = None) -> dict[str, str]:
+    """Top-level (and one level nested) fields of a map state, printed, for comparison.
+    ``cache``: a field's printed value per term while one analysis runs (states rebuilt from
+    deltas share the fields a step did not change: printed once, not at every step)."""
     out = {}
     if isinstance(state, dict):
         for k, v in state.items():
-            key = fmt(k, 60)
+            key = key_text(k, 60)
             if isinstance(v, dict) and len(v) <= 50:
                 for k2, v2 in v.items():
-                    out[f"{key}.{fmt(k2, 60)}"] = fmt(v2, 200)
+                    out[f"{key}.{key_text(k2, 60)}"] = _printed(v2, cache)
             else:
-                out[key] = fmt(v, 200)
+                out[key] = _printed(v, cache)
     return out
+
+
+def _printed(v: Any, cache: dict | None) -> str:
+    if cache is None or not isinstance(v, (dict, list, tuple)):
+        return fmt(v, 200)
+    hit = cache.get(id(v))
+    if hit is None or hit[0] is not v:
+        hit = cache[id(v)] = (v, fmt(v, 200))
+    return hit[1]
 
 
 def state_reverts(view: RecordingView, book: FactBook) -> None:
     by_pid = view.state_steps()
+    printed: dict = {}
     for pid in sorted(by_pid):
         steps = by_pid[pid]
         if len(steps) < 3:
@@ -47,7 +60,7 @@ def state_reverts(view: RecordingView, book: FactBook) -> None:
         history: dict[str, list[tuple[str, Any, Any]]] = defaultdict(list)   # field → [(value, step, callback)]
         for s in steps:
             cb = running.at(s.ts)
-            for f, v in _fields(s.state).items():
+            for f, v in _fields(s.state, printed).items():
                 h = history[f]
                 if not h or h[-1][0] != v:
                     h.append((v, s, cb))

@@ -19,6 +19,7 @@ from .facts import FileFacts, ModuleFacts
 from .model import FunctionInfo, InteractionGraph, ModuleInfo, ParseProblem, SourceAnalysis
 from .otp import callbacks_of, detect_roles
 from .parse import DEFAULT_MAX_FILE_BYTES, Parsed, SourceParser, default_globs, discover
+from .specs import add_specs
 from .tailcalls import tail_loops
 
 
@@ -30,12 +31,14 @@ class _Collector:
         self.errors: list[ParseProblem] = []
         self.files = 0
         self.lines = 0
+        self.specs: dict[str, list[str]] = {}
 
     def add(self, parsed: Parsed | ParseProblem, display: str, parser: SourceParser) -> None:
         if isinstance(parsed, ParseProblem):
             self.errors.append(parsed)
             return
         result = extract(parsed.tree, parser.query, display)
+        add_specs(self.specs, parsed.tree)   # the @specs from the same tree: one parse per file
         self.files += 1
         self.lines += parsed.lines
         self._merge(result, display)
@@ -76,7 +79,7 @@ class _Collector:
                                  tuple(self.facts.spawns), tuple(self.facts.config_reads), tuple(self.facts.option_reads),
                                  tuple(self.facts.env_reads))
         return SourceAnalysis(root, tuple(modules), graph, tuple(flags), tuple(self.errors), self.files,
-                              self.lines)
+                              self.lines, return_specs=self.specs)
 
 
 def _module_info(raw: RawModule, file: str) -> ModuleInfo:

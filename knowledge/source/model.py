@@ -217,6 +217,9 @@ class SourceAnalysis:
     errors: tuple[ParseProblem, ...]
     files: int  # files analyzed (not counting the skipped ones in `errors`)
     lines: int  # lines in the analyzed files
+    # ``Module.fun/arity`` → the return shapes its ``@spec`` allows (specs.py), read from the
+    # same syntax trees as the rest: the diagnosis's contracts need no second parse
+    return_specs: dict[str, list[str]] = field(default_factory=dict)
 
     def module(self, name: str) -> ModuleInfo | None:
         for mod in self.modules:

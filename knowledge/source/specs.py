@@ -7,7 +7,9 @@ function's contract; one it lists is the caller's to handle). A return type the 
 read as a shape — a user type, a remote type other than ``String.t()``, ``term`` — gives ``any``:
 the spec then promises nothing checkable. Several specs of one function are joined.
 
-Bounded: at most :data:`MAX_SPECS` functions, files streamed one syntax tree at a time.
+Bounded: at most :data:`MAX_SPECS` functions, files streamed one syntax tree at a time. The
+diagnosis takes them from the source analysis's own parse (``SourceAnalysis.return_specs``,
+through :func:`add_specs`), not from a second parse of every file.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from tree_sitter import Node
+from tree_sitter import Node, Tree
 
 from .parse import Parsed, SourceParser, default_globs, discover
 from .syntax import args_of, do_block, operator, text
 
-__all__ = ["MAX_SPECS", "return_specs", "return_specs_of"]
+__all__ = ["MAX_SPECS", "add_specs", "return_specs", "return_specs_of"]
 
 MAX_SPECS = 2000
 
@@ -31,8 +33,18 @@ _LIST = {"list", "nonempty_list", "keyword", "charlist", "maybe_improper_list", 
 _BOOL = {"boolean"}
 
 
+def add_specs(out: dict[str, list[str]], tree: Tree) -> None:
+    """Merge the specs of one parsed file into ``out`` (at most :data:`MAX_SPECS` functions):
+    the source analysis (``analyze.py``) calls it on the syntax tree it already has, so the
+    diagnosis reads the specs from the one parse of each file."""
+    if len(out) < MAX_SPECS:
+        _merge(out, _specs(tree.root_node))
+
+
 def return_specs(root: str | Path, *, include_tests: bool = False) -> dict[str, list[str]]:
-    """``Module.fun/arity`` → the return shapes of its specs, over every Elixir file of ``root``."""
+    """``Module.fun/arity`` → the return shapes of its specs, over every Elixir file of ``root``
+    (on its own; :func:`~.analyze.analyze_tree` gives the same as ``SourceAnalysis.return_specs``
+    from the parse it makes anyway)."""
     out: dict[str, list[str]] = {}
     root = Path(root)
     files = [root] if root.is_file() else discover(root, *default_globs(include_tests))
