@@ -176,6 +176,17 @@ def served_calls(view: RecordingView) -> list[ServedCall]:
     return calls
 
 
+def _outermost_app(k: Call) -> bool:
+    """No application function encloses ``k`` in its process: a top-level callback, or an Agent's
+    fun run inside ``Agent.Server``'s callbacks when those are traced too (an Agent's state history)."""
+    p, hops = k.parent, 0
+    while p is not None and hops < 64:
+        if is_app_module(p.module):
+            return False
+        p, hops = p.parent, hops + 1
+    return True
+
+
 def _attach_steps(view: RecordingView, calls: list[ServedCall], replies: dict[int, list[tuple[Message, ServedCall]]]) -> None:
     """The application code each call ran: its ``handle_call/3`` (found by the from), else the
     top-level application functions the server ran after its previous answer and before this one
@@ -183,7 +194,7 @@ def _attach_steps(view: RecordingView, calls: list[ServedCall], replies: dict[in
     pairs = callback_states(view)
     by_tag = {(c.server, c.tag): c for c in calls}
     for server in {c.server for c in calls}:
-        tops = [k for k in view.calls_by_pid.get(server, []) if k.parent is None and is_app_module(k.module)]
+        tops = [k for k in view.calls_by_pid.get(server, []) if is_app_module(k.module) and _outermost_app(k)]
         for k in tops:
             if k.function == "handle_call" and k.arity == 3 and len(k.args) == 3 and isinstance(k.args[1], tuple) \
                     and len(k.args[1]) == 2:
