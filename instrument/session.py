@@ -169,8 +169,9 @@ class CaptureSession:
         (instrument/ingest_pipeline.py). ``store_priority``: how the store threads run beside
         the event loop (``ingest_pipeline.STORE_PRIORITY``, used when None: the process's own
         priority; ``"idle"``: only when nothing else wants the core; a niceness 1-19).
-        ``timeouts``: how long loading the agent and starting it may wait on a busy node; past them :class:`~.agent.attach.NodeBusyError` says how
-        loaded the node is and what was left there (instrument/agent/attach.py)."""
+        ``timeouts``: how long loading the agent and starting it may wait on a busy node; past
+        them :class:`~.agent.attach.NodeBusyError` says how loaded the node is and what was left
+        there (instrument/agent/attach.py)."""
         if isinstance(store_buffer_bytes, bool) or not isinstance(store_buffer_bytes, int) or store_buffer_bytes <= 0:
             raise ValueError(f"store_buffer_bytes must be a positive number of bytes, got {store_buffer_bytes!r}")
         if store_priority is not None:
