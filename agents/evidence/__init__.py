@@ -142,8 +142,8 @@ def _link_lost_to_crash(view: RecordingView, book: FactBook) -> None:
     from ..view import fmt
 
     crashes = {book.meta[f.id]["exit"].event_id: f for f in book.of_kind("exit") if "exit" in book.meta[f.id]}
-    for lost in book.of_kind("lost_in_mailbox"):
-        for ev in lost.evidence:
+    for dropped in book.of_kind("lost_in_mailbox"):
+        for ev in dropped.evidence:
             crash = crashes.get(ev.event_id) if ev.kind == "exit" else None
             if crash is None:
                 continue
@@ -151,7 +151,7 @@ def _link_lost_to_crash(view: RecordingView, book: FactBook) -> None:
             proc = view.proc(pid)
             if proc is not None and any(proc.pid in fmt(d.to, 200) for d in view.dead_sends):
                 continue
-            book.link(lost, crash, "the process crashed with these messages still in its mailbox")
+            book.link(dropped, crash, "the process crashed with these messages still in its mailbox")
 
 
 def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | None = None,
