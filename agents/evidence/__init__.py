@@ -103,12 +103,12 @@ from .pitfalls import CodeEvidence
 __all__ = ["CodeEvidence", "FactBook", "build_facts"]
 
 
-def _detectors(view: RecordingView, book: FactBook) -> None:
+def _detectors(view: RecordingView, book: FactBook, symptom: str = "") -> None:
     from ..detectors import (call_cycle, exception_state, lost_update, mailbox_growth, process_leak,
                              slow_callback, unheard_pubsub)
 
     for mod in (call_cycle, slow_callback, mailbox_growth, lost_update, unheard_pubsub, process_leak):
-        for f in mod.detect(view):
+        for f in (process_leak.detect(view, symptom) if mod is process_leak else mod.detect(view)):
             ids = f.event_ids
             book.add(f, pid=None, ts=None, event_ids=ids)
     for f in exception_state.detect(view):
@@ -176,7 +176,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
     book = FactBook()
     steps = [
         failures.exceptions, lambda v, b: trigger.trigger_failures(v, b, earlier_triggers, trigger_expr), replies.deferred_replies,
-        misdirected.misdirected_replies, _detectors, races.check_then_act, swapped.swapped_replies, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
+        misdirected.misdirected_replies, lambda v, b: _detectors(v, b, symptom), races.check_then_act, swapped.swapped_replies, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
         received.bad_values_received, lambda v, b: contracts.broken_contracts(v, b, return_specs),
         failures.exits, supervision.restarts, supervision.sibling_restarts, failures.ets_owners,
         supervision.not_restarted, dropped.references_dropped, failures.dead_sends, nodes.sends_to_gone_nodes, failures.lost_mailboxes,
