@@ -1,0 +1,83 @@
+"""Apps the diagnosis found nothing in, for general reasons (tests/fixtures/h13b_apps): a waiter
+that caught its own call's timeout (``catch :exit, {:timeout, _}`` around a ``GenServer.call``,
+returning ``:timeout``) — no exception unwinds through a traced call, yet the wait and the
+callback it waited on are both recorded (``slow_callback`` names where the callback's time went);
+members taken past a capacity — a list field beside its bound (``attendees`` past ``limit``), by a
+check-then-act between a read of what is left and an append that never checks
+(``boundary_crossed``); a few processes per request that never exit, which a short reproduction
+shows when the user reports the process count growing (``process_leak``). Each app runs as a real
+node; the fact names the scenario's culprit, and its fixed twin gives no confident culprit."""
+
+from __future__ import annotations
+
+import pytest
+
+from elixir_scope.agents.detectors.process_leak import PROCESSES_GROW
+from elixir_scope.agents.evidence.crossed import CROSSING, _fields
+from elixir_scope.agents.report import render_markdown
+from elixir_scope.instrument.etf import Atom
+
+from support.dev_apps import DevApps
+
+APPS = DevApps("h13b_apps")
+
+
+def _slow(sc, report, store) -> None:
+    rc = report.root_cause
+    # the caller's return of its caught timeout is the evidence of the wait, not an exit
+    assert any(e.kind == "return" and "gave up" in e.summary for e in rc.evidence), rc.evidence
+    assert "callback:slow" in rc.signatures, render_markdown(report)
+
+
+def _crossed(sc, report, store) -> None:
+    rc = report.root_cause
+    assert "data:boundary_crossed" in rc.signatures and "past its" in rc.title, render_markdown(report)
+
+
+def _leak(sc, report, store) -> None:
+    rc = report.root_cause
+    assert "process:count_growing" in rc.signatures and "never exit" in rc.title, render_markdown(report)
+
+
+EXTRA = {"slow_callback": _slow, "boundary_crossed": _crossed, "process_leak": _leak}
+
+
+@pytest.mark.parametrize("name", APPS.names)
+async def test_the_buggy_app_names_its_culprit(name, tmp_path, kb_index_dir):
+    await APPS.assert_named(name, tmp_path, kb_index_dir, extra=EXTRA[APPS.scenario(name)["fact"]])
+
+
+@pytest.mark.parametrize("name", APPS.names)
+async def test_the_fixed_twin_gives_no_confident_culprit(name, tmp_path, kb_index_dir):
+    await APPS.assert_silent(name, tmp_path, kb_index_dir)
+
+
+def test_a_list_beside_one_bound_counts_by_its_length():
+    m = {Atom("limit"): 3, Atom("attendees"): ["a", "b", "c", "d"], Atom("code"): "X"}
+    assert list(_fields(m)) == [("attendees", 4, 3, "limit")]
+    # no bound (or two): a list is no quantity of its own
+    assert list(_fields({Atom("attendees"): ["a"], Atom("code"): "X"})) == []
+    assert list(_fields({Atom("limit"): 3, Atom("max_wait"): 9, Atom("attendees"): ["a"]})) == []
+
+
+@pytest.mark.parametrize("text,said", [
+    ("the manifest now has more passengers than the aircraft has seats", True),
+    ("the roster lists more attendees than there are places at the wheel", True),
+    ("more guests than the hotel has rooms", True),
+    ("more people than before use the app", False),
+    ("we sold more tickets than last year", False),
+])
+def test_more_members_than_places_is_a_crossing(text, said):
+    assert bool(CROSSING.search(text)) is said
+
+
+@pytest.mark.parametrize("text,said", [
+    ("the process count kept climbing, by roughly one process per ticket", True),
+    ("the number of processes goes up with every car", True),
+    ("processes keep piling up on the node", True),
+    ("memory keeps growing", False),
+    ("the process is slow to answer", False),
+    ("each request spawns a worker", False),
+])
+def test_a_growing_process_count_is_recognised(text, said):
+    assert bool(PROCESSES_GROW.search(text)) is said
