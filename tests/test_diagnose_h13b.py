@@ -5,7 +5,9 @@ callback it waited on are both recorded (``slow_callback`` names where the callb
 members taken past a capacity — a list field beside its bound (``attendees`` past ``limit``), by a
 check-then-act between a read of what is left and an append that never checks
 (``boundary_crossed``); a few processes per request that never exit, which a short reproduction
-shows when the user reports the process count growing (``process_leak``). Each app runs as a real
+shows when the user reports the process count growing (``process_leak``); a ranking the symptom
+says runs the wrong way in words of relevance — irrelevant results at the top, the closest match
+not on the first page — with no number to tie it (``order_inverted``, weak: the suspect). Each app runs as a real
 node; the fact names the scenario's culprit, and its fixed twin gives no confident culprit."""
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pytest
 
 from elixir_scope.agents.detectors.process_leak import PROCESSES_GROW
 from elixir_scope.agents.evidence.crossed import CROSSING, _fields
+from elixir_scope.agents.evidence.ranking import order_seen
 from elixir_scope.agents.report import render_markdown
 from elixir_scope.instrument.etf import Atom
 
@@ -42,9 +45,30 @@ def _leak(sc, report, store) -> None:
 EXTRA = {"slow_callback": _slow, "boundary_crossed": _crossed, "process_leak": _leak}
 
 
-@pytest.mark.parametrize("name", APPS.names)
+#: apps whose fact is weak on its own: the report names the culprit as where to look first
+SUSPECTS = [n for n in APPS.names if APPS.scenario(n).get("named_as") == "suspect"]
+
+
+@pytest.mark.parametrize("name", [n for n in APPS.names if n not in SUSPECTS])
 async def test_the_buggy_app_names_its_culprit(name, tmp_path, kb_index_dir):
     await APPS.assert_named(name, tmp_path, kb_index_dir, extra=EXTRA[APPS.scenario(name)["fact"]])
+
+
+@pytest.mark.parametrize("name", SUSPECTS)
+async def test_the_buggy_app_names_its_culprit_as_the_suspect(name, tmp_path, kb_index_dir):
+    """A ranking whose symptom states no number of the ordered field: the fact is weak (any list
+    runs ascending by some field), so no verdict — but the report says where to look first."""
+    sc, report, store, shown = await APPS.diagnose(name, tmp_path, kb_index_dir, fixed=False, max_rounds=1)
+    try:
+        assert shown is True, name
+        assert report.verdict == "problems_found" and report.root_cause is None, render_markdown(report)
+        s = report.suspect
+        assert s.detector == sc["fact"] and s.weak, render_markdown(report)
+        assert (s.culprit.module, s.culprit.function) == (sc["culprit"]["module"], sc["culprit"]["function"]), \
+            render_markdown(report)
+        assert "lowest first" in s.title and "data:order_inverted" in s.signatures, s.title
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("name", APPS.names)
@@ -58,6 +82,17 @@ def test_a_list_beside_one_bound_counts_by_its_length():
     # no bound (or two): a list is no quantity of its own
     assert list(_fields({Atom("attendees"): ["a"], Atom("code"): "X"})) == []
     assert list(_fields({Atom("limit"): 3, Atom("max_wait"): 9, Atom("attendees"): ["a"]})) == []
+
+
+@pytest.mark.parametrize("text,way", [
+    ("the exact match is not on the first page of the results", "asc"),
+    ("irrelevant profiles at the top of the shortlist", "asc"),
+    ("the closest match comes first in the results", "desc"),
+    ("the cheapest flight is not first in the list", "desc"),
+    ("the exact match is not what we wanted", None),          # no order spoken of
+])
+def test_relevance_and_a_denied_place_say_which_way_a_ranking_runs(text, way):
+    assert order_seen(text) == way
 
 
 @pytest.mark.parametrize("text,said", [
