@@ -15,6 +15,7 @@ from __future__ import annotations
 import pytest
 
 from elixir_scope.agents.detectors.process_leak import PROCESSES_GROW
+from elixir_scope.agents.evidence.boundary import ON_BOUNDARY, points_in_time, shown
 from elixir_scope.agents.evidence.crossed import CROSSING, _fields
 from elixir_scope.agents.evidence.ranking import order_seen
 from elixir_scope.agents.report import render_markdown
@@ -42,7 +43,15 @@ def _leak(sc, report, store) -> None:
     assert "process:count_growing" in rc.signatures and "never exit" in rc.title, render_markdown(report)
 
 
-EXTRA = {"slow_callback": _slow, "boundary_crossed": _crossed, "process_leak": _leak}
+def _miscounted(sc, report, store) -> None:
+    rc = report.root_cause
+    assert "data:boundary_miscounted" in rc.signatures and "between two equal points in time" in rc.title, \
+        render_markdown(report)
+    assert rc.culprit.detail.endswith("given twice → 1"), rc.culprit
+
+
+EXTRA = {"slow_callback": _slow, "boundary_crossed": _crossed, "process_leak": _leak,
+         "boundary_miscounted": _miscounted}
 
 
 #: apps whose fact is weak on its own: the report names the culprit as where to look first
@@ -116,3 +125,28 @@ def test_more_members_than_places_is_a_crossing(text, said):
 ])
 def test_a_growing_process_count_is_recognised(text, said):
     assert bool(PROCESSES_GROW.search(text)) is said
+
+
+@pytest.mark.parametrize("text,said", [
+    ("returned the book on its due date and was fined", True),
+    ("the parcel arrived on time but was flagged late", True),
+    ("nurses who clock out exactly at the end of their shift get overtime", True),
+    ("same-day bookings are charged a night", True),
+    ("returned on the day after and was not fined", False),
+    ("the report is late every time", False),
+])
+def test_a_case_on_its_boundary_is_recognised(text, said):
+    assert bool(ON_BOUNDARY.search(text)) is said
+
+
+def _date(y, m, d):
+    return {Atom("__struct__"): Atom("Elixir.Date"), Atom("calendar"): Atom("Elixir.Calendar.ISO"),
+            Atom("year"): y, Atom("month"): m, Atom("day"): d}
+
+
+def test_points_in_time_are_the_argument_or_its_fields():
+    due = _date(2026, 11, 30)
+    loan = {Atom("__struct__"): Atom("Elixir.Loan"), Atom("due"): due, Atom("patron"): "P-1"}
+    assert points_in_time(due) == [due] and points_in_time(loan) == [due]
+    assert points_in_time("2026-11-30") == [] and points_in_time(30) == []
+    assert shown(due) == "~D[2026-11-30]"
