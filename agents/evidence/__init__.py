@@ -15,7 +15,8 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   :mod:`.supervisor_config` — a supervisor's configuration as the first cause (restart
   intensity an occasional crash exhausts, a :temporary child still needed after its crash);
   :mod:`.cascade` — what a crash loop's supervisor took down when it gave up, linked to the loop;
-  :mod:`.crossed` — a count that went below zero or past its cap, where it first did;
+  :mod:`.crossed` — a count that went below zero or past its cap, where it first did; :mod:`.boundary` —
+  a case on its boundary (two equal dates) counted one apart;
 - :mod:`.ignored` — ignored error returns, messages handled with no effect; :mod:`.rates` — hot
   callbacks, periodic timers whose rate jumps; :mod:`.statem` — gen_statem events dropped in one
   state; :mod:`.growth` — unbounded state growth (these four share :mod:`.common`, the
