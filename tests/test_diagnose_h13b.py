@@ -7,7 +7,9 @@ check-then-act between a read of what is left and an append that never checks
 (``boundary_crossed``); a few processes per request that never exit, which a short reproduction
 shows when the user reports the process count growing (``process_leak``); a ranking the symptom
 says runs the wrong way in words of relevance — irrelevant results at the top, the closest match
-not on the first page — with no number to tie it (``order_inverted``, weak: the suspect). Each app runs as a real
+not on the first page — with no number to tie it (``order_inverted``, weak: the suspect); a slow symptom no fact
+explains — one round trip per item in a plain module's loop, no waiter timing out — whose slowest
+call, followed to where its time went, is the lead the report names as the suspect. Each app runs as a real
 node; the fact names the scenario's culprit, and its fixed twin gives no confident culprit."""
 
 from __future__ import annotations
@@ -58,7 +60,11 @@ EXTRA = {"slow_callback": _slow, "boundary_crossed": _crossed, "process_leak": _
 SUSPECTS = [n for n in APPS.names if APPS.scenario(n).get("named_as") == "suspect"]
 
 
-@pytest.mark.parametrize("name", [n for n in APPS.names if n not in SUSPECTS])
+#: apps no fact explains: the recording's strongest lead is where to look first
+LEADS = [n for n in APPS.names if APPS.scenario(n).get("named_as") == "lead"]
+
+
+@pytest.mark.parametrize("name", [n for n in APPS.names if n not in SUSPECTS + LEADS])
 async def test_the_buggy_app_names_its_culprit(name, tmp_path, kb_index_dir):
     await APPS.assert_named(name, tmp_path, kb_index_dir, extra=EXTRA[APPS.scenario(name)["fact"]])
 
@@ -80,7 +86,37 @@ async def test_the_buggy_app_names_its_culprit_as_the_suspect(name, tmp_path, kb
         store.close()
 
 
-@pytest.mark.parametrize("name", APPS.names)
+@pytest.mark.parametrize("name", LEADS)
+async def test_a_slow_symptom_no_fact_explains_leads_to_where_the_time_went(name, tmp_path, kb_index_dir):
+    """No waiter timed out, no work was repeated with the same arguments: nothing is a fact. The
+    symptom says slow, so the slowest call, followed down to where its time went, is the suspect
+    (a lead, confidence 0.2) — not the trigger's own call, nor the server each round trip waited on."""
+    sc, report, store, shown = await APPS.diagnose(name, tmp_path, kb_index_dir, fixed=False, max_rounds=1)
+    try:
+        assert shown is True, name
+        assert report.verdict == "inconclusive" and report.root_cause is None, render_markdown(report)
+        s = report.suspect
+        assert s is not None and s.detector == "lead" and s.weak, render_markdown(report)
+        assert (s.culprit.module, s.culprit.function) == (sc["culprit"]["module"], sc["culprit"]["function"]), \
+            render_markdown(report)
+        assert "where the slowest call's time went" in s.title, s.title
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("name", LEADS)
+async def test_the_fast_twin_gives_no_lead(name, tmp_path, kb_index_dir):
+    sc, report, store, shown = await APPS.diagnose(name, tmp_path, kb_index_dir, fixed=True)
+    try:
+        assert shown is False, name
+        assert report.root_cause is None and (report.suspect is None or (
+            report.suspect.culprit.module, report.suspect.culprit.function)
+            != (sc["culprit"]["module"], sc["culprit"]["function"])), render_markdown(report)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("name", [n for n in APPS.names if n not in LEADS])
 async def test_the_fixed_twin_gives_no_confident_culprit(name, tmp_path, kb_index_dir):
     await APPS.assert_silent(name, tmp_path, kb_index_dir)
 
