@@ -258,7 +258,7 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
             "trigger_runs": state.trigger_runs + [trigger.runs(view, book, state.trigger)],
             "recorded_nodes": [view.nodes[k] for k in sorted(view.nodes)] if view.multi_node else [],
             "unrecorded": [list(x) for x in unrecorded_calls(view)], "refines_earlier": refined,
-            "observations": observe(view), "lead": lead(view)}
+            "observations": observe(view), "lead": lead(view, "slow" in ranking.claims)}
 
 
 async def _config_env(ctx: DiagnosisContext, view: RecordingView, source_reads: list[dict]) -> dict:

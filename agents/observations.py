@@ -21,8 +21,9 @@ Nothing here changes the verdict or the ranking; it is bounded (:data:`MAX_CALLS
 When no fact and no hypothesis names anything, :func:`lead` offers the strongest of these as the
 report's *suspect* (where to look first, confidence 0.2, labelled not a verdict): the deepest
 application function whose every call failed, else one that gave one empty answer to every call,
-else the deepest that raised. A slow call, an unchanged state or an exit is shown, never made a
-suspect (each has ordinary reasons).
+else the deepest that raised, else — when the symptom speaks of slowness or a timeout — the slowest
+call followed down to where its time went. Otherwise a slow call, an unchanged state or an exit
+is shown, never made a suspect (each has ordinary reasons).
 """
 
 from __future__ import annotations
@@ -58,6 +59,12 @@ def failure(value: Any) -> str | None:
         if tag in ("error", "timeout", "exit"):
             return f"{{:{tag}, _}}"
     return None
+
+
+def _timed_out(value: Any) -> bool:
+    """``:timeout``, or a small tuple holding it (``{:error, :timeout}``)."""
+    return _atom(value, "timeout") or (isinstance(value, tuple) and 0 < len(value) <= 3
+                                       and any(_atom(x, "timeout") for x in value))
 
 
 def empty(value: Any) -> bool:
@@ -245,11 +252,30 @@ def _deepest(view: RecordingView, calls: list[Call], pick) -> tuple[Call, list[C
     return (best[1][0], best[1]) if best else None
 
 
-def lead(view: RecordingView) -> Finding | None:
-    """The strongest lead as a suspect (see the module's doc), or None."""
+def _where_slow(view: RecordingView, calls: list[Call]) -> tuple[Call, float] | None:
+    """The slowest application call (:data:`SLOW_MS` or more) followed down to where its time went:
+    the nested call — in its process, or the callback a call it made was answered by — that alone
+    covers most of it, as deep as one does (``slow_callback.hot_path``)."""
+    from .detectors.slow_callback import hot_path
+
+    timed = [(d, c) for c in calls if (d := c.duration(view.time_unit)) is not None and d >= SLOW_MS]
+    if not timed:
+        return None
+    d, c = max(timed, key=lambda t: (t[0], -t[1].ts))
+    path = hot_path(view, c)
+    hot = path[-1] if path else c
+    return hot, hot.duration(view.time_unit) or d
+
+
+def lead(view: RecordingView, slow: bool = False) -> Finding | None:
+    """The strongest lead as a suspect (see the module's doc), or None. ``slow``: the symptom
+    says something is slow or times out — then, with no failing or empty answers and nothing
+    raised, the slowest call, followed to where its time went, is where to look first."""
     try:
         calls = _app_calls(view)
-        found = _deepest(view, calls, lambda c: c.outcome == "return" and failure(c.value) is not None)
+        # with a slow symptom a returned timeout is the symptom itself, not a lead to it
+        found = _deepest(view, calls, lambda c: c.outcome == "return" and failure(c.value) is not None
+                         and not (slow and _timed_out(c.value)))
         how = "returned a failure"
         if found is None:
             empties = [e for _, e in _one_empty_answer(view, calls)]
@@ -260,6 +286,18 @@ def lead(view: RecordingView) -> Finding | None:
         if found is None:
             found = _deepest(view, calls, lambda c: c.outcome == "exception")
             how = "raised"
+        if found is None and slow:
+            hot = _where_slow(view, calls)
+            if hot is not None:
+                c, d = hot
+                return Finding(
+                    detector="lead", title=f"{c.mfa} is where the slowest call's time went ({d:,.0f} ms)",
+                    summary=(f"No fact in the recording explains the symptom, which speaks of slowness. The slowest "
+                             f"application call spent its time in {c.mfa} ({d:,.0f} ms, called with {fmt(c.args, 80)}): "
+                             "the functions around it only waited for it."),
+                    severity="low", confidence=0.2, culprit=culprit_of(view, c, c.args),
+                    evidence=[view.call_evidence(c)] + ([view.end_evidence(c)] if c.end_id is not None else []),
+                    weak="a lead from the recording, not a fact that explains the symptom")
         if found is None:
             return None
         first, cs = found

@@ -11,12 +11,26 @@ never ending it); the initial call says what leaks.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from ..findings import Culprit, Finding
+from elixir_scope.instrument.etf import Fun
+
 from ..view import RecordingView, fmt, is_app_module, mod_name
 
 MIN_LEAKED = 20
+#: the fewest leaked processes that count when the user reports the process count growing: a
+#: short capture of one reproduction shows a few per request, not the thousands watched for hours
+MIN_LEAKED_STATED = 5
+
+#: the symptom says processes pile up: "the process count kept climbing", "one process per ticket",
+#: "thousands of processes that never go away"
+PROCESSES_GROW = re.compile(
+    r"\bprocess(?:es|'s)? (?:count|number)|\b(?:number|count) of (?:live |running )?processes"
+    r"|\bprocess(?:es)? (?:\w+ ){0,3}?(?:climb|grow|pil|increas|leak|accumulat|never (?:exit|end|die|stop|go))\w*"
+    r"|\b(?:one|a|an|\d+) (?:new |extra |more )?process(?:es)? (?:per|for each|for every|each)\b|\bleak\w* process",
+    re.I)
 
 # trace-signature tokens (knowledge/signatures.py VOCABULARY) this detector proves
 SIGNATURES = ("process:count_growing", "message:unmatched", "process:orphaned")
@@ -30,16 +44,33 @@ def _mfa_text(mfa) -> str:
     return fmt(mfa)
 
 
-def detect(view: RecordingView) -> list[Finding]:
+def _group(mfa) -> str:
+    """What a spawn runs, to group them by: its initial call, and for a fun (``spawn(fn -> … end)``,
+    ``{:erlang, :apply, [fun, []]}``) the module that defined the fun as well."""
+    if isinstance(mfa, tuple) and len(mfa) == 3 and isinstance(mfa[2], list) and mfa[2] \
+            and isinstance(mfa[2][0], Fun):
+        try:
+            return f"a fun of {mod_name(str(mfa[2][0].module))} ({_mfa_text(mfa)})"
+        except Exception:   # an encoding the display cannot read: the initial call alone
+            pass
+    return _mfa_text(mfa)
+
+
+def detect(view: RecordingView, symptom: str = "") -> list[Finding]:
+    """Process leaks; ``symptom``: the user's words — when they report the process count growing,
+    :data:`MIN_LEAKED_STATED` processes of one kind that all outlived the recording suffice."""
     exited = {e.pid for e in view.exits}
     groups: dict[str, list] = defaultdict(list)
     for s in view.spawns:
-        groups[_mfa_text(s.mfa)].append(s)
+        groups[_group(s.mfa)].append(s)
+    least = MIN_LEAKED_STATED if PROCESSES_GROW.search(symptom or "") else MIN_LEAKED
     findings = []
     for mfa, spawns in groups.items():
         alive = [s for s in spawns if s.child not in exited]
-        if len(alive) < MIN_LEAKED or len(alive) < 0.8 * len(spawns):
+        if len(alive) < least or len(alive) < 0.8 * len(spawns):
             continue
+        if len(alive) < MIN_LEAKED and len(alive) < len(spawns):
+            continue   # a few, stated: every one of them must have outlived the recording
         findings.append(_finding(view, mfa, spawns, alive))
     return findings
 

@@ -22,6 +22,8 @@ When the long callback was itself blocked calling another process in a cycle, th
 
 from __future__ import annotations
 
+from elixir_scope.instrument.etf import Pid
+
 from ..evidence.reasons import gen_call
 from ..findings import Culprit, Finding, MessageArrow
 from ..view import Call, RecordingView, fmt, is_app_module, is_atom, mod_name
@@ -86,7 +88,60 @@ def _timeouts(view: RecordingView):
         t = waited_on(e.reason)
         if t:
             out.append((e.pid, e.ts, e.event_id, "exit", *t))
+    seen = {o[0] for o in out}
+    out.extend(o for o in caught_timeouts(view) if o[0] not in seen)
     return out
+
+
+#: a caught timeout is a wait of at least this long (a call's default timeout is 5 s; a short one
+#: is rarely under 100 ms)
+MIN_CAUGHT_WAIT_MS = 100.0
+
+
+def _timed_out(v) -> bool:
+    """``v`` is ``:timeout`` or a small tuple holding it (``{:error, :timeout}``)."""
+    return is_atom(v, "timeout") or (isinstance(v, tuple) and 0 < len(v) <= 3 and any(is_atom(x, "timeout") for x in v))
+
+
+def _from_pid(c: Call):
+    """The caller's pid in a ``handle_call(request, {pid, tag}, state)``'s ``from``."""
+    frm = c.args[1] if c.function == "handle_call" and len(c.args) == 3 else None
+    return frm[0] if isinstance(frm, tuple) and len(frm) == 2 and isinstance(frm[0], Pid) else None
+
+
+def caught_timeouts(view: RecordingView) -> list[tuple]:
+    """Waiters that caught their own call's timeout (``catch :exit, {:timeout, _}`` around a
+    ``GenServer.call``) and returned a value holding ``:timeout``: an application call of at
+    least :data:`MIN_CAUGHT_WAIT_MS` that returned so while a ``handle_call`` of another process,
+    serving a call from the waiter's process (its ``from``) made during the wait, was still
+    running — the exit never unwound through a traced call, but the wait and the callback it
+    waited on are both in the recording. Same tuples as :func:`_timeouts` (the target as the
+    serving process's pid text); the timeout is the wait, in ms."""
+    served: dict[str, list[Call]] = {}
+    for c in view.calls:
+        pid = _from_pid(c)
+        if pid is not None:
+            served.setdefault(str(pid), []).append(c)
+    if not served:
+        return []
+    out: dict[tuple, tuple] = {}   # (waiter's process, callback) → the innermost waiter's tuple
+    for w in view.calls:
+        if w.outcome != "return" or w.end_ts is None or not _timed_out(w.value) or not is_app_module(w.module) \
+                or w.function.startswith("-") or (w.duration(view.time_unit) or 0.0) < MIN_CAUGHT_WAIT_MS:
+            continue
+        p = view.proc(w.pid)
+        if p is None:
+            continue
+        cbs = [c for c in served.get(p.pid, []) if c.pid != w.pid and w.ts <= c.ts <= w.end_ts
+               and (c.end_ts is None or c.end_ts >= w.end_ts) and (p.node is None or view.node_of(c.pid) in (None, p.node))]
+        if cbs:
+            cb = cbs[0]
+            target = view.proc(cb.pid).pid if view.proc(cb.pid) else None
+            key = (w.pid, cb.call_id)
+            if key not in out or out[key][1] > w.end_ts:   # a caller returning the waiter's value waited longer
+                out[key] = (w.pid, w.end_ts, w.end_id, "return", target, cb.args[0],
+                            round(w.duration(view.time_unit) or 0.0), "GenServer.call")
+    return list(out.values())
 
 
 def _resolve(view: RecordingView, target) -> int | None:
@@ -226,6 +281,8 @@ def _finding(view, slow: Call, caller, ts, ev_id, ev_kind, request, timeout, tgt
     evidence = [
         view.call_evidence(slow, f"{slow.mfa} started handling {fmt(req)}"),
         view.evidence(ev_id, ev_kind, ts, caller,
+                      f"caller gave up after {fmt(timeout)} ms waiting for {view.label(tgt)} and returned its timeout"
+                      if ev_kind == "return" else
                       f"caller exited: timeout after {fmt(timeout)} ms waiting for {view.label(tgt)}"),
     ]
     if slow.end_id is not None:

@@ -15,7 +15,8 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   :mod:`.supervisor_config` — a supervisor's configuration as the first cause (restart
   intensity an occasional crash exhausts, a :temporary child still needed after its crash);
   :mod:`.cascade` — what a crash loop's supervisor took down when it gave up, linked to the loop;
-  :mod:`.crossed` — a count that went below zero or past its cap, where it first did;
+  :mod:`.crossed` — a count that went below zero or past its cap, where it first did; :mod:`.boundary` —
+  a case on its boundary (two equal dates) counted one apart;
 - :mod:`.ignored` — ignored error returns, messages handled with no effect; :mod:`.rates` — hot
   callbacks, periodic timers whose rate jumps; :mod:`.statem` — gen_statem events dropped in one
   state; :mod:`.growth` — unbounded state growth (these four share :mod:`.common`, the
@@ -96,19 +97,19 @@ from . import (addresses, bounces, bursts, byteorder, caught, collapsed, compens
                pitfalls, postponed, produced, provenance, ranking, rates, readiness, received, receives, replies,
                resources, rounding, shutdown, signals, stale, statem, sums, supervision, supervisor_config, timeouts, transforms, trigger, values,
                variants, waits, zones)
-from . import astray, cachemiss, cascade, config_start, contracts, crossed, durations, floats, gaveup, lost, rearmed, refused, retries, samework, tables, units, unread
+from . import astray, boundary, cachemiss, cascade, config_start, contracts, crossed, durations, floats, gaveup, lost, rearmed, refused, retries, samework, tables, units, unread
 from .book import FactBook
 from .pitfalls import CodeEvidence
 
 __all__ = ["CodeEvidence", "FactBook", "build_facts"]
 
 
-def _detectors(view: RecordingView, book: FactBook) -> None:
+def _detectors(view: RecordingView, book: FactBook, symptom: str = "") -> None:
     from ..detectors import (call_cycle, exception_state, lost_update, mailbox_growth, process_leak,
                              slow_callback, unheard_pubsub)
 
     for mod in (call_cycle, slow_callback, mailbox_growth, lost_update, unheard_pubsub, process_leak):
-        for f in mod.detect(view):
+        for f in (process_leak.detect(view, symptom) if mod is process_leak else mod.detect(view)):
             ids = f.event_ids
             book.add(f, pid=None, ts=None, event_ids=ids)
     for f in exception_state.detect(view):
@@ -176,7 +177,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
     book = FactBook()
     steps = [
         failures.exceptions, lambda v, b: trigger.trigger_failures(v, b, earlier_triggers, trigger_expr), replies.deferred_replies,
-        misdirected.misdirected_replies, _detectors, races.check_then_act, swapped.swapped_replies, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
+        misdirected.misdirected_replies, lambda v, b: _detectors(v, b, symptom), races.check_then_act, swapped.swapped_replies, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
         received.bad_values_received, lambda v, b: contracts.broken_contracts(v, b, return_specs),
         failures.exits, supervision.restarts, supervision.sibling_restarts, failures.ets_owners,
         supervision.not_restarted, dropped.references_dropped, failures.dead_sends, nodes.sends_to_gone_nodes, failures.lost_mailboxes,
@@ -203,7 +204,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         lambda v, b: config.config_defaults(v, b, config_env),
         lambda v, b: config_start.config_defaults_at_start(v, b, config_env, source_reads, symptom), transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, mixed.mixed_type_compares,
         rounding.halves_rounded_down, floats.float_units_lost, lazy.streams_never_run, byteorder.swapped_byte_orders,
-        *provenance.analyses(symptom, callees), lambda v, b: units.units_ignored(v, b, symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom), *refused.analyses(symptom), *crossed.analyses(symptom), collapsed.link_effects, gaveup.waits_gave_up, durations.durations_wrong_unit, retries.retries_outlasted_waits, astray.results_astray, rearmed.timers_rearmed, cachemiss.caches_never_hit,
+        *provenance.analyses(symptom, callees), lambda v, b: units.units_ignored(v, b, symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom), *refused.analyses(symptom), *crossed.analyses(symptom), *boundary.analyses(symptom), collapsed.link_effects, gaveup.waits_gave_up, durations.durations_wrong_unit, retries.retries_outlasted_waits, astray.results_astray, rearmed.timers_rearmed, cachemiss.caches_never_hit,
         lambda v, b: samework.work_repeated(v, b, symptom),
         compensation.partial_failures,
     ]

@@ -38,7 +38,10 @@ CROSSING = re.compile(
     r"\bone (?:too many|more than)\b|\btoo many\b|\bover (?:the |its |their )?(?:limit|cap|capacity|quota|maximum|max)\b"
     r"|\bover[- ]?(?:booked|sold|drawn|subscribed|allocated|committed|spent)\b|\bover(?:booking|selling|draft)\b"
     r"|\bnegative\b|\bbelow (?:zero|0)\b|\bless than (?:zero|0)\b|(?:^|\s)-\d+\b|\bexceed\w*\b"
-    r"|\bmore than (?:the |its )?(?:limit|cap|capacity|allowed|available|maximum|max)\b|\bpast (?:the |its )?(?:limit|cap)\b",
+    r"|\bmore than (?:the |its )?(?:limit|cap|capacity|allowed|available|maximum|max)\b|\bpast (?:the |its )?(?:limit|cap)\b"
+    # "more passengers than the aircraft has seats", "more guests than there are rooms"
+    r"|\bmore \w+ than (?:the |its |their |our |there )?(?:\w+ ){0,3}?(?:has|have|had|holds?|held|fits?|allows?|are|were) "
+    r"(?:\w+ )?(?:seats|slots|places|rooms|spaces|spots|beds|tables|capacity|room|space)\b",
     re.I)
 
 _BOUND = re.compile(r"(?:^|_)(?:cap|capacity|limit|max|maximum|quota|allowed)(?:$|_)")
@@ -61,15 +64,25 @@ def _maps(term: Any) -> Iterator[dict]:
             stack.extend(t[:200])
 
 
+def _measure(v: Any, bounded: bool) -> int | None:
+    """The quantity a field holds: an integer, or — beside a bound — the length of a list (the
+    passengers of a flight with a ``capacity``: what is taken is counted by its members)."""
+    if _int(v):
+        return v
+    return len(v) if bounded and isinstance(v, list) else None
+
+
 def _fields(m: dict) -> Iterator[tuple[str, int, int | None, str | None]]:
     """(field, value, its sibling bound, the bound's name) for the integer fields of map ``m``
-    that are not themselves bounds."""
+    that are not themselves bounds — and, when the map has one bound, its list fields, by length."""
     bounds = {str(k): v for k, v in m.items() if isinstance(k, Atom) and _int(v) and _BOUND.search(str(k))}
+    name, cap = next(iter(bounds.items())) if len(bounds) == 1 else (None, None)
     for k, v in m.items():
-        if not (isinstance(k, Atom) and _int(v)) or str(k) in bounds or str(k).startswith("__"):
+        if not isinstance(k, Atom) or str(k) in bounds or str(k).startswith("__"):
             continue
-        name, cap = next(iter(bounds.items())) if len(bounds) == 1 else (None, None)
-        yield str(k), v, cap, name
+        n = _measure(v, cap is not None)
+        if n is not None:
+            yield str(k), n, cap, name
 
 
 def _crossed(v: int, cap: int | None) -> bool:
@@ -81,8 +94,8 @@ def _held(term: Any, field: str, value: int) -> int | None:
     in the first map that has it (the value before), or None when no map has it."""
     before = None
     for m in _maps(term):
-        v = m.get(Atom(field))
-        if _int(v):
+        v = _measure(m.get(Atom(field)), True)
+        if v is not None:
             if v == value:
                 return value
             before = v if before is None else before
@@ -126,15 +139,17 @@ def _fact(view: RecordingView, book: FactBook, c: Call, field: str, before: int 
         summary=(f"The field {field} was within its bound (≥ 0{f', ≤ {bound}' if bound else ''}) in {kept} earlier "
                  f"result(s); {c.mfa} was given it at {before if before is not None else 'a value within it'} and "
                  f"returned it at {after} — {where} — and the symptom speaks of it (\"{said}\"). The comparison or "
-                 "the arithmetic here is off by one: a check `>= 0` where `> 0` was meant (or `<=` for `<`), or a "
-                 "step taken before the check."),
+                 "the arithmetic here is off by one: a check `>= 0` where `> 0` was meant (or `<=` for `<`), a "
+                 "step taken before the check — or no check in this step at all, the bound read by an earlier call "
+                 "(check-then-act: concurrent requests that all read one left are all let through)."),
         severity="high", confidence=0.75,
         culprit=culprit_of(view, c, None).model_copy(update={"detail": f"{field}: {was}"}),
         evidence=[view.call_evidence(c, f"{c.mfa} called with {fmt(c.args, 100)}"),
                   view.end_evidence(c, f"{c.mfa} returned {field} = {after} ({where})")],
         signatures=["data:boundary_crossed", "data:value_origin"],
         fix_hint=("Check the bound before the step and with the right comparison: take one only while the count is "
-                  "above 0 (`> 0`, not `>= 0`), admit one only while it stays under the cap (`<`, not `<=`).")),
+                  "above 0 (`> 0`, not `>= 0`), admit one only while it stays under the cap (`<`, not `<=`), in the same "
+                          "call that takes it (the process that owns the count), not in an earlier read.")),
         pid=c.pid, ts=c.end_ts)
 
 

@@ -45,6 +45,7 @@ from ..findings import Culprit, Finding
 from ..view import Call, RecordingView, fmt, is_app_module, is_atom, mod_name
 from . import reasons as R
 from .book import FactBook
+from .calls import same
 from .reasons import source_function
 
 MAX_FACTS = 3
@@ -167,7 +168,7 @@ def _calls_by_server(view: RecordingView, end_of_recording: int) -> dict[int, li
             continue
         client = view.open_call_at(caller, c.ts)
         if is_atom(c.value[0], "reply") and len(c.value) >= 3:
-            if fmt(c.value[2], 4000) == fmt(c.args[2], 4000):
+            if same(c.value[2], c.args[2]):   # compared as values: a large state is not printed twice per call
                 continue   # answered without taking anything: a query, not a grant
             out[c.pid].append(_Call(c, caller, c.ts, c.end_ts or c.ts, True, c.args[0], c.value[1], client))
         elif is_atom(c.value[0], "noreply") and deferred < MAX_DEFERRED:

@@ -46,19 +46,24 @@ MAX_ITEMS = 200      # records of one list looked at
 MAX_LISTS = 20       # lists of records collected from one term
 MAX_FACTS = 2
 
-_LOW = r"fewer|fewest|less|least|lower|lowest|smaller|smallest|cheaper|cheapest|shorter|shortest|slower|slowest|weaker|weakest|worse|worst|older|oldest"
-_HIGH = r"more|most|higher|highest|larger|largest|bigger|biggest|greater|greatest|better|best|faster|fastest|longer|longest|stronger|strongest|newer|newest|latest|dearer|dearest"
+_LOW = (r"fewer|fewest|less|least|lower|lowest|smaller|smallest|cheaper|cheapest|shorter|shortest|slower|slowest|weaker|weakest|worse|worst|older|oldest"
+        r"|irrelevant|unrelated")
+# relevance is a ranking's score too: "the exact match is not on the first page"
+_HIGH = (r"more|most|higher|highest|larger|largest|bigger|biggest|greater|greatest|better|best|faster|fastest|longer|longest|stronger|strongest|newer|newest|latest|dearer|dearest"
+         r"|exact match(?:es)?|closest match(?:es)?|relevant")
 _FRONT = r"first|top|above|ahead of|leads|leading|starts? with|begins? with"
 _BACK = r"last|bottom|below|behind|trails|trailing|ends? with"
 # the symptom speaks of an order at all (a "first" alone is any first time)
 _ORDER = re.compile(r"\b(?:rank\w*|standings?|leaderboard|table|order(?:ed|ing)?|sort\w*|list\w*|podium|positions?"
-                    r"|places?|placed|top \d+)\b", re.I)
+                    r"|places?|placed|top \d+|(?:first|front|next|second) page|(?:search )?results|at the (?:top|bottom))\b", re.I)
 _WINDOW = 40   # characters between the two words of a pair
 _PAIR = re.compile(rf"\b(?:(?P<w1>{_LOW}|{_HIGH})\b[^.;:!?]{{0,{_WINDOW}}}?\b(?P<p1>{_FRONT}|{_BACK})"
                    rf"|(?P<p2>{_FRONT}|{_BACK})\b[^.;:!?]{{0,{_WINDOW}}}?\b(?P<w2>{_LOW}|{_HIGH}))\b", re.I)
 # a number, then within a few words where it was placed: "with 1 point, first"
 _NUM_PLACE = re.compile(rf"(?<![\w.])(\d+(?:\.\d+)?)(?![\w.]\d)[^.;:!?\d]{{0,24}}?\b({_FRONT}|{_BACK})\b", re.I)
 _WANTED = re.compile(r"\b(?:should|supposed|expected|instead|meant|must|ought)\b", re.I)
+# "the best match is not on the first page": the place denied is the other end
+_DENIED = re.compile(r"\b(?:not|never|nowhere near)\b|n't\b", re.I)
 
 
 def _is(word: str, pattern: str) -> bool:
@@ -75,6 +80,8 @@ def order_seen(symptom: str) -> str | None:
     for m in _PAIR.finditer(text):
         word, place = (m.group("w1"), m.group("p1")) if m.group("w1") else (m.group("w2"), m.group("p2"))
         low, front = _is(word, _LOW), _is(place, _FRONT)
+        if _DENIED.search(m.group(0)):
+            front = not front                      # "not first" is placed further down
         sign = 1 if low == front else -1           # low first or high last: ascending was seen
         if _WANTED.search(m.group(0)):
             sign = -sign                           # "the cheapest should come first": what was wanted

@@ -14,6 +14,8 @@ import re
 from collections import defaultdict
 from typing import Any
 
+from elixir_scope.instrument.etf import Atom
+
 from ..findings import Culprit, Finding, StateChange, StateDiff
 from ..open_calls import OpenCalls
 from ..view import Call, RecordingView, fmt, is_atom, mod_name
@@ -39,7 +41,17 @@ def _fields(state: Any, cache: dict | None = None) -> dict[str, str]:
 
 
 def _printed(v: Any, cache: dict | None) -> str:
-    if cache is None or not isinstance(v, (dict, list, tuple)):
+    if cache is None:
+        return fmt(v, 200)
+    if type(v) in (int, bytes) or isinstance(v, Atom):
+        # a scalar field is printed once per value: a state of hundreds of counters, seen at
+        # every step, is not printed field by field again at each one
+        key = (type(v), v)
+        hit = cache.get(key)
+        if hit is None:
+            hit = cache[key] = fmt(v, 200)
+        return hit
+    if not isinstance(v, (dict, list, tuple)):
         return fmt(v, 200)
     hit = cache.get(id(v))
     if hit is None or hit[0] is not v:
