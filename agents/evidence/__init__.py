@@ -175,7 +175,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
     shapes its ``@spec`` allows (knowledge/source ``return_specs``), for the broken contracts."""
     book = FactBook()
     steps = [
-        failures.exceptions, lambda v, b: trigger.trigger_failures(v, b, earlier_triggers, trigger_expr), replies.deferred_replies,
+        failures.exceptions, lambda v, b: trigger.trigger_failures(v, b, earlier_triggers, trigger_expr), replies.deferred_replies, replies.statem_replies_missing,
         misdirected.misdirected_replies, _detectors, races.check_then_act, swapped.swapped_replies, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
         received.bad_values_received, lambda v, b: contracts.broken_contracts(v, b, return_specs),
         failures.exits, supervision.restarts, supervision.sibling_restarts, failures.ets_owners,

@@ -1,0 +1,101 @@
+"""Confident wrong answers on apps written outside the project, first set (tests/fixtures/h13a_apps):
+a call answered with nothing (a gen_statem clause that keeps its state with no reply action) is
+named where the reply was forgotten, not at the reproduction whose wrapper calls all went through
+one helper; a crash raised below the traced frames (a private helper of another module) is named
+where the exit's stack trace puts the raise, not at the callback it unwound through. Each app runs
+as a real node; its fixed twin gives no confident culprit. The rules as pure functions are tested
+on real terms below."""
+
+from __future__ import annotations
+
+import pytest
+
+from elixir_scope.agents.evidence import reasons as R
+from elixir_scope.agents.evidence.failures import _deepen
+from elixir_scope.agents.evidence.stated import stated_values
+from elixir_scope.agents.evidence.valuematch import digest, occurs
+from elixir_scope.agents.findings import Culprit, Finding
+from elixir_scope.agents.report import render_markdown
+from elixir_scope.instrument.etf import Atom
+from support.dev_apps import DevApps
+
+APPS = DevApps("h13a_apps")
+
+
+def _locker_codes(sc, report, store) -> None:
+    # the reproduction's four kiosk requests all went through one private helper: not four steps
+    # of one kind, so no partial failure names the reproduction
+    assert not [f for f in report.findings if f.detector == "partial_failure_kept"], render_markdown(report)
+
+
+def _dock_labels(sc, report, store) -> None:
+    # the callback the crash unwound through is no unhandled message: the helper's clause failed
+    first = [f for f in report.findings if f.detector == "exception" and "handle_" in f.title]
+    assert first and all("callback:unhandled_message" not in f.signatures for f in first), \
+        [(f.title, f.signatures) for f in first]
+    assert all(f.culprit.function == "slot_text/1" for f in first), [f.culprit for f in first]
+
+
+EXTRA = {"locker_codes": _locker_codes, "dock_labels": _dock_labels}
+
+
+@pytest.mark.parametrize("name", APPS.names)
+async def test_the_true_culprit_is_named(name, tmp_path, kb_index_dir):
+    await APPS.assert_named(name, tmp_path, kb_index_dir, extra=EXTRA.get(name))
+
+
+@pytest.mark.parametrize("name", APPS.names)
+async def test_the_fixed_twin_gives_no_confident_culprit(name, tmp_path, kb_index_dir):
+    await APPS.assert_silent(name, tmp_path, kb_index_dir)
+
+
+# ---------------------------------------------------------------- a raise below the traced frames
+def _frame(mod: str, fun: str, args_or_arity, line: int):
+    return (Atom(mod), Atom(fun), args_or_arity, [(Atom("file"), list(b"a.ex")), (Atom("line"), line)])
+
+
+STACK = (Atom("function_clause"), [
+    _frame("Elixir.Shelf.Tag", "bin_text", [Atom("nil")], 9),
+    _frame("Elixir.Shelf.Tag", "render", 1, 4),
+    _frame("Elixir.Shelf.Worker", "run", 1, 30),
+    _frame("Elixir.Shelf.Worker", "handle_info", 2, 22),
+    _frame("gen_server", "try_dispatch", 4, 1123),
+])
+
+
+def _exception(module: str, function: str) -> Finding:
+    return Finding(detector="exception", title=f"{module}.{function} raised :function_clause", summary="s",
+                   confidence=0.75, culprit=Culprit(module=module, function=function, process="w"),
+                   signatures=["exception:error", "exception:function_clause", "callback:unhandled_message"])
+
+
+@pytest.mark.parametrize("traced, named, unhandled", [
+    # the innermost traced frame is further down the stack trace: the raise was in its top frame
+    (("Shelf.Worker", "handle_info/2"), ("Shelf.Tag", "bin_text/1"), False),
+    (("Shelf.Tag", "render/1"), ("Shelf.Tag", "bin_text/1"), False),
+    # already the top frame: nothing changes
+    (("Shelf.Tag", "bin_text/1"), ("Shelf.Tag", "bin_text/1"), True),
+    # a function the stack trace does not hold (another incident): left alone
+    (("Shelf.Other", "handle_info/2"), ("Shelf.Other", "handle_info/2"), True),
+])
+def test_a_raise_below_the_traced_frames_is_named_at_the_stack_trace_s_top_frame(traced, named, unhandled):
+    f = _exception(*traced)
+    frame, value = R.app_frame(STACK)
+    _deepen(f, STACK, frame, value)
+    assert (f.culprit.module, f.culprit.function) == named
+    assert ("callback:unhandled_message" in f.signatures) is unhandled
+    if named != traced:
+        assert f.culprit.detail == "nil"
+
+
+# ---------------------------------------------------------------- a duration is no number of things
+@pytest.mark.parametrize("symptom, term, found", [
+    ("the seats stay grey for ten minutes", [b"A%d" % i for i in range(10)], False),
+    ("the job waits 12 seconds", list(range(12)), False),
+    ("the job waits 12 seconds", 12, True),             # the number the program holds
+    ("only ten seats come back", [b"A%d" % i for i in range(10)], True),
+    ("12 reminders went out", list(range(12)), True),
+])
+def test_a_duration_is_matched_as_a_number_never_as_a_list_s_length(symptom, term, found):
+    (v,) = stated_values(symptom)
+    assert occurs(v, digest(term)) is found, v
