@@ -1,7 +1,9 @@
 """Confident wrong answers on apps written outside the project, first set (tests/fixtures/h13a_apps):
 a call answered with nothing (a gen_statem clause that keeps its state with no reply action) is
 named where the reply was forgotten, not at the reproduction whose wrapper calls all went through
-one helper; a crash raised below the traced frames (a private helper of another module) is named
+one helper; a row removed under a key of another type than it was written with (an id kept as the
+request's text while the row is keyed by the converted id) is named where the two forms parted; a
+crash raised below the traced frames (a private helper of another module) is named
 where the exit's stack trace puts the raise, not at the callback it unwound through. Each app runs
 as a real node; its fixed twin gives no confident culprit. The rules as pure functions are tested
 on real terms below."""
@@ -12,6 +14,7 @@ import pytest
 
 from elixir_scope.agents.evidence import reasons as R
 from elixir_scope.agents.evidence.failures import _deepen
+from elixir_scope.agents.evidence.keytypes import parted
 from elixir_scope.agents.evidence.stated import stated_values
 from elixir_scope.agents.evidence.valuematch import digest, occurs
 from elixir_scope.agents.findings import Culprit, Finding
@@ -99,3 +102,17 @@ def test_a_raise_below_the_traced_frames_is_named_at_the_stack_trace_s_top_frame
 def test_a_duration_is_matched_as_a_number_never_as_a_list_s_length(symptom, term, found):
     (v,) = stated_values(symptom)
     assert occurs(v, digest(term)) is found, v
+
+
+# ---------------------------------------------------------------- a key removed in another type
+@pytest.mark.parametrize("written, removed, pairs", [
+    ((2041, b"A1"), (b"2041", b"A1"), [(2041, b"2041")]),
+    ((Atom("harbor"), 4), (b"harbor", 4), [(Atom("harbor"), b"harbor")]),
+    (b"K-7", list(b"K-7"), [(b"K-7", list(b"K-7"))]),             # a binary and a charlist
+    ((2041, b"A1"), (2041, b"A1"), []),                             # the very key
+    ((2041, b"A1"), (2042, b"A1"), []),                             # another key
+    ((2041, b"A1"), (b"2041", b"A2"), []),                          # another seat too: not the same key
+    ((Atom("a"), 1), (Atom("a"), 1.0), []),                         # a float is a number, not a type slip here
+])
+def test_a_removal_key_equal_but_for_an_element_s_type_is_parted(written, removed, pairs):
+    assert parted(written, removed) == pairs
