@@ -3,7 +3,9 @@ a call answered with nothing (a gen_statem clause that keeps its state with no r
 named where the reply was forgotten, not at the reproduction whose wrapper calls all went through
 one helper; a row removed under a key of another type than it was written with (an id kept as the
 request's text while the row is keyed by the converted id) is named where the two forms parted; a
-crash raised below the traced frames (a private helper of another module) is named
+figure a conversion factor away from the one the symptom compares it with is named at the
+function whose results, each its argument times one constant, make it up; a crash raised below
+the traced frames (a private helper of another module) is named
 where the exit's stack trace puts the raise, not at the callback it unwound through. Each app runs
 as a real node; its fixed twin gives no confident culprit. The rules as pure functions are tested
 on real terms below."""
@@ -15,6 +17,7 @@ import pytest
 from elixir_scope.agents.evidence import reasons as R
 from elixir_scope.agents.evidence.failures import _deepen
 from elixir_scope.agents.evidence.keytypes import parted
+from elixir_scope.agents.evidence.scaled import off_by, scaling
 from elixir_scope.agents.evidence.stated import stated_values
 from elixir_scope.agents.evidence.valuematch import digest, occurs
 from elixir_scope.agents.findings import Culprit, Finding
@@ -116,3 +119,38 @@ def test_a_duration_is_matched_as_a_number_never_as_a_list_s_length(symptom, ter
 ])
 def test_a_removal_key_equal_but_for_an_element_s_type_is_parted(written, removed, pairs):
     assert parted(written, removed) == pairs
+
+
+# ---------------------------------------------------------------- a figure off by a conversion factor
+@pytest.mark.parametrize("symptom, pairs", [
+    # shown first, then what it is compared with (both read as shown: the first came out)
+    ("the statement shows 123.6 kWh, but the display went up by only 12.36 kWh", [("123.6", "12.36", 10)]),
+    ("the manifest lists 412.5 kg, though its parcels weigh 41.25 kg together", [("412.5", "41.25", 10)]),
+    ("the bill is EUR 1250.00, it should be EUR 125.00", [("1250.00", "125.00", 10)]),
+    ("the run took 4.5 s where the log says 4500 s", [("4.5", "4500", 1000)]),
+    ("the invoice shows 7.5 hours where it should be 450 minutes", []),   # two units: not compared
+    ("the stock shows 120 kg while 118 kg were delivered", []),           # no conversion factor apart
+    ("the report shows 30 kg and 30 kg", []),
+])
+def test_two_stated_figures_a_conversion_factor_apart(symptom, pairs):
+    got = [(a.text, b.text, int(f)) for a, b, f in off_by(stated_values(symptom))]
+    assert got == pairs
+
+
+class _C:
+    def __init__(self, x, y):
+        self.args, self.value = [x], y
+
+
+@pytest.mark.parametrize("calls, factor", [
+    ([(515, 5.15), (480, 4.8), (1000, 10.0)], "0.01"),
+    ([(12000, 120.0), (9750, 97.5)], "0.01"),
+    ([(3, 180), (2, 120)], "60"),
+    ([(515, 5.15)], None),                      # one call proves no constant
+    ([(515, 5.15), (480, 4.7)], None),          # not one constant
+    ([(5, 5), (7, 7)], None),                   # the identity converts nothing
+    ([(b"5", 5), (b"7", 7)], None),             # a parse, not a scaling
+])
+def test_a_scaling_is_one_constant_over_every_call(calls, factor):
+    got = scaling([_C(x, y) for x, y in calls])
+    assert (None if got is None else f"{got.normalize():f}") == factor

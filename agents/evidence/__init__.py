@@ -32,7 +32,8 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   function that ordered it; :mod:`.bounces` — one payload handed back and forth between two
   processes without end; :mod:`.rekeyed` — an ETS record moved to a new key with its old
   row left behind (when the symptom says twice); :mod:`.keytypes` — an ETS row removed under a key of another type than it was
-  written with (nothing removed); :mod:`.deliveries` — one dispatch delivering the same message
+  written with (nothing removed); :mod:`.scaled` — a figure off by a conversion factor, at the function whose
+  scaled results make it up; :mod:`.deliveries` — one dispatch delivering the same message
   twice to one process; :mod:`.ordering` — a message dropped because the one introducing
   what it refers to came later by another path; :mod:`.readiness` — calls answered before
   the set-up ``init/1`` started elsewhere finished; :mod:`.stale` — reads that still answer
@@ -98,7 +99,7 @@ from . import (addresses, bounces, bursts, byteorder, caught, collapsed, compens
                resources, rounding, shutdown, signals, stale, statem, sums, supervision, supervisor_config, timeouts, transforms, trigger, values,
                variants, waits, zones)
 from . import astray, cachemiss, cascade, config_start, contracts, crossed, durations, floats, gaveup, lost, rearmed, refused, retries, samework, tables, units, unread
-from . import keytypes
+from . import keytypes, scaled
 from .book import FactBook
 from .pitfalls import CodeEvidence
 
@@ -205,7 +206,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         lambda v, b: config.config_defaults(v, b, config_env),
         lambda v, b: config_start.config_defaults_at_start(v, b, config_env, source_reads, symptom), transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, mixed.mixed_type_compares,
         rounding.halves_rounded_down, floats.float_units_lost, lazy.streams_never_run, byteorder.swapped_byte_orders,
-        *provenance.analyses(symptom, callees), lambda v, b: units.units_ignored(v, b, symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom), *refused.analyses(symptom), *crossed.analyses(symptom), collapsed.link_effects, gaveup.waits_gave_up, durations.durations_wrong_unit, retries.retries_outlasted_waits, astray.results_astray, rearmed.timers_rearmed, cachemiss.caches_never_hit, keytypes.keys_missed,
+        *provenance.analyses(symptom, callees), lambda v, b: units.units_ignored(v, b, symptom), *scaled.analyses(symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom), *refused.analyses(symptom), *crossed.analyses(symptom), collapsed.link_effects, gaveup.waits_gave_up, durations.durations_wrong_unit, retries.retries_outlasted_waits, astray.results_astray, rearmed.timers_rearmed, cachemiss.caches_never_hit, keytypes.keys_missed,
         lambda v, b: samework.work_repeated(v, b, symptom),
         compensation.partial_failures,
     ]
