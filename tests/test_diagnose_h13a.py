@@ -4,7 +4,9 @@ named where the reply was forgotten, not at the reproduction whose wrapper calls
 one helper; a row removed under a key of another type than it was written with (an id kept as the
 request's text while the row is keyed by the converted id) is named where the two forms parted; a
 figure a conversion factor away from the one the symptom compares it with is named at the
-function whose results, each its argument times one constant, make it up; a crash raised below
+function whose results, each its argument times one constant, make it up; timers armed again while one is pending are named at the callback that re-armed
+through a helper (a reconfigure), not at the helper nor the tick re-armed on its own fire; a crash
+raised below
 the traced frames (a private helper of another module) is named
 where the exit's stack trace puts the raise, not at the callback it unwound through. Each app runs
 as a real node; its fixed twin gives no confident culprit. The rules as pure functions are tested
@@ -42,7 +44,13 @@ def _dock_labels(sc, report, store) -> None:
     assert all(f.culprit.function == "slot_text/1" for f in first), [f.culprit for f in first]
 
 
-EXTRA = {"locker_codes": _locker_codes, "dock_labels": _dock_labels}
+def _price_refresh(sc, report, store) -> None:
+    # the reconfigure added the chains, not the tick that re-arms on its own fire nor the helper
+    leak = [f for f in report.findings if f.detector == "timer_rearmed" and ":refresh" in f.title]
+    assert leak and "set_interval" in (leak[0].culprit.detail or ""), [(f.title, f.culprit) for f in leak]
+
+
+EXTRA = {"locker_codes": _locker_codes, "dock_labels": _dock_labels, "price_refresh": _price_refresh}
 
 
 @pytest.mark.parametrize("name", APPS.names)
