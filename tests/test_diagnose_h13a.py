@@ -4,13 +4,12 @@ named where the reply was forgotten, not at the reproduction whose wrapper calls
 one helper; a row removed under a key of another type than it was written with (an id kept as the
 request's text while the row is keyed by the converted id) is named where the two forms parted; a
 figure a conversion factor away from the one the symptom compares it with is named at the
-function whose results, each its argument times one constant, make it up; timers armed again while one is pending are named at the callback that re-armed
-through a helper (a reconfigure), not at the helper nor the tick re-armed on its own fire; a crash
-raised below
-the traced frames (a private helper of another module) is named
-where the exit's stack trace puts the raise, not at the callback it unwound through. Each app runs
-as a real node; its fixed twin gives no confident culprit. The rules as pure functions are tested
-on real terms below."""
+function whose results, each its argument times one constant, make it up; timers armed again
+while one is pending are named at the callback that re-armed through a helper (a reconfigure),
+not at the helper nor the tick re-armed on its own fire; a crash raised below the traced frames
+(a private helper of another module) is named where the exit's stack trace puts the raise, not at
+the callback it unwound through. Each app runs as a real node; its fixed twin gives no confident
+culprit. The rules as pure functions are tested on real terms below."""
 
 from __future__ import annotations
 
