@@ -6,7 +6,8 @@ request's text while the row is keyed by the converted id) is named where the tw
 figure a conversion factor away from the one the symptom compares it with is named at the
 function whose results, each its argument times one constant, make it up; timers armed again
 while one is pending are named at the callback that re-armed through a helper (a reconfigure),
-not at the helper nor the tick re-armed on its own fire; a crash raised below the traced frames
+not at the helper nor the tick re-armed on its own fire; a check that only passed on what a
+helper answered is not where an item was refused; a crash raised below the traced frames
 (a private helper of another module) is named where the exit's stack trace puts the raise, not at
 the callback it unwound through. Each app runs as a real node; its fixed twin gives no confident
 culprit. The rules as pure functions are tested on real terms below."""
