@@ -19,7 +19,9 @@ from .evidence.stated import stated_values
 from .findings import Plan, PlannedSpec
 
 # ETS writes traced with their outcome for every table of the application (name, arity)
-ETS_WRITES = (("update_counter", 3), ("update_counter", 4), ("insert_new", 2), ("update_element", 3))
+ETS_WRITES = (("update_counter", 3), ("update_counter", 4), ("insert_new", 2), ("update_element", 3),
+              # removals of one key: a key of another type than the row's removes nothing (evidence/keytypes.py)
+              ("delete", 2), ("take", 2))
 
 SYMPTOM_CLASSES: dict[str, tuple[str, ...]] = {
     "timeout": ("timeout", "time out", "timed out", "hang", "hangs", "stuck", "deadlock", "slow", "latency", "freeze", "blocked"),

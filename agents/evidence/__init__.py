@@ -32,7 +32,9 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   symptom's total adds them; :mod:`.ranking` — a ranking the symptom says runs the wrong way, at the
   function that ordered it; :mod:`.bounces` — one payload handed back and forth between two
   processes without end; :mod:`.rekeyed` — an ETS record moved to a new key with its old
-  row left behind (when the symptom says twice); :mod:`.deliveries` — one dispatch delivering the same message
+  row left behind (when the symptom says twice); :mod:`.keytypes` — an ETS row removed under a key of another type than it was
+  written with (nothing removed); :mod:`.scaled` — a figure off by a conversion factor, at the function whose
+  scaled results make it up; :mod:`.deliveries` — one dispatch delivering the same message
   twice to one process; :mod:`.ordering` — a message dropped because the one introducing
   what it refers to came later by another path; :mod:`.readiness` — calls answered before
   the set-up ``init/1`` started elsewhere finished; :mod:`.stale` — reads that still answer
@@ -98,6 +100,7 @@ from . import (addresses, bounces, bursts, byteorder, caught, collapsed, compens
                resources, rounding, shutdown, signals, stale, statem, sums, supervision, supervisor_config, timeouts, transforms, trigger, values,
                variants, waits, zones)
 from . import astray, boundary, cachemiss, cascade, config_start, contracts, crossed, durations, floats, gaveup, lost, rearmed, refused, retries, samework, tables, units, unread
+from . import keytypes, scaled
 from .book import FactBook
 from .pitfalls import CodeEvidence
 
@@ -176,7 +179,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
     shapes its ``@spec`` allows (knowledge/source ``return_specs``), for the broken contracts."""
     book = FactBook()
     steps = [
-        failures.exceptions, lambda v, b: trigger.trigger_failures(v, b, earlier_triggers, trigger_expr), replies.deferred_replies,
+        failures.exceptions, lambda v, b: trigger.trigger_failures(v, b, earlier_triggers, trigger_expr), replies.deferred_replies, replies.statem_replies_missing,
         misdirected.misdirected_replies, lambda v, b: _detectors(v, b, symptom), races.check_then_act, swapped.swapped_replies, lambda v, b: _link_corruption(b), lambda v, b: _link_blocked(b),
         received.bad_values_received, lambda v, b: contracts.broken_contracts(v, b, return_specs),
         failures.exits, supervision.restarts, supervision.sibling_restarts, failures.ets_owners,
@@ -204,7 +207,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         lambda v, b: config.config_defaults(v, b, config_env),
         lambda v, b: config_start.config_defaults_at_start(v, b, config_env, source_reads, symptom), transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, mixed.mixed_type_compares,
         rounding.halves_rounded_down, floats.float_units_lost, lazy.streams_never_run, byteorder.swapped_byte_orders,
-        *provenance.analyses(symptom, callees), lambda v, b: units.units_ignored(v, b, symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom), *refused.analyses(symptom), *crossed.analyses(symptom), *boundary.analyses(symptom), collapsed.link_effects, gaveup.waits_gave_up, durations.durations_wrong_unit, retries.retries_outlasted_waits, astray.results_astray, rearmed.timers_rearmed, cachemiss.caches_never_hit,
+        *provenance.analyses(symptom, callees), lambda v, b: units.units_ignored(v, b, symptom), *scaled.analyses(symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom), *refused.analyses(symptom), *crossed.analyses(symptom), *boundary.analyses(symptom), collapsed.link_effects, gaveup.waits_gave_up, durations.durations_wrong_unit, retries.retries_outlasted_waits, astray.results_astray, rearmed.timers_rearmed, cachemiss.caches_never_hit, keytypes.keys_missed,
         lambda v, b: samework.work_repeated(v, b, symptom),
         compensation.partial_failures,
     ]

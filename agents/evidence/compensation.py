@@ -6,7 +6,7 @@ what it took.
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``partial_failure_kept`` | a function whose calls of one other-module function returned success, then an error it returned (its reason in the function's error), with no call of another function of that module afterwards | that function, and the steps it kept |
+| ``partial_failure_kept`` | a function whose own calls (not those the callee makes inside) of one other-module function returned success, then an error it returned (its reason in the function's error), with no call of another function of that module afterwards | that function, and the steps it kept |
 
 A wrong value the symptom states (``value_origin``) computed from arguments that still hold
 what such a refused request left (its identifying text in them) is linked to it: the value is
@@ -28,15 +28,19 @@ MAX_CALLERS = 400
 
 
 def _inside(view: RecordingView, p: Call) -> list[Call]:
-    """The application calls of other modules ``p`` made (through anonymous functions too)."""
+    """The application calls of other modules ``p`` made itself (through anonymous functions
+    too). A step is a call ``p`` made: what the other module does inside it (its wrappers
+    all going through one private helper) is one step, not several — four different requests
+    sent through one ``call/2`` are not four steps of one kind."""
     out = []
     for d in view.calls_by_pid.get(p.pid, []):
         if d.ts < p.ts or (p.end_ts is not None and d.ts > p.end_ts) or d.call_id == p.call_id:
             continue
         a = d.parent
-        while a is not None and a.call_id != p.call_id:
+        while a is not None and a.call_id != p.call_id and is_generated(a.function):
             a = a.parent
-        if a is not None and is_app_module(d.module) and not is_generated(d.function) and d.module != p.module:
+        if a is not None and a.call_id == p.call_id and is_app_module(d.module) and not is_generated(d.function) \
+                and d.module != p.module:
             out.append(d)
     return out
 

@@ -261,6 +261,22 @@ def _identity(view: RecordingView, pid: int) -> str | None:
     return None
 
 
+def _deepen(cause: Finding, reason: Any, frame: R.Frame, value: Any) -> None:
+    """An exception raised below the traced frames (a private helper, a module not recorded)
+    was raised where the exit's stack trace puts its top application frame, not in the
+    innermost traced function it unwound through: when that function is further down the same
+    stack trace, the fact names the top frame, with the value it was given. A
+    ``function_clause`` raised there is that helper's, not the callback's: no unhandled message."""
+    names = [(mod_name(f.module), f.function) for f in R.stack_frames(reason)]
+    top = (mod_name(frame.module), frame.function)
+    here = (cause.culprit.module, cause.culprit.function)
+    if top == here or here not in names or names.index(here) < names.index(top):
+        return
+    cause.culprit = Culprit(module=top[0], function=top[1], detail=fmt(value, 150), process=cause.culprit.process)
+    cause.signatures = [t for t in cause.signatures if t != "callback:unhandled_message"]
+    cause.summary += f" The stack trace puts the raise in {top[0]}.{top[1]}, below the traced frames."
+
+
 def exits(view: RecordingView, book: FactBook) -> None:
     by_pid_exc: dict[int, list[tuple[int, object, Finding]]] = defaultdict(list)
     # a process ending with the trigger's own failure (agents/evidence/trigger.py: the trigger's
@@ -291,6 +307,8 @@ def exits(view: RecordingView, book: FactBook) -> None:
         if cause is not None and cause.culprit.detail is None and frame is not None \
                 and (mod_name(frame.module), frame.function) == (cause.culprit.module, cause.culprit.function):
             cause.culprit.detail = fmt(value, 150)  # the offending value the stack trace names
+        if cause is not None and frame is not None and cause.detector == "exception":
+            _deepen(cause, e.reason, frame, value)
         mod = view.module_of_pid.get(e.pid)
         if frame is not None:
             culprit = Culprit(module=mod_name(frame.module), function=frame.function, detail=fmt(value, 150),

@@ -8,7 +8,7 @@ function that saw the lost item and treated it unlike its look-alikes is where i
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``items_rejected`` | a check (an application function answering ``true``/``false``, or a parser or lookup answering ``nil`` for some items and a value for others) was asked about three or more items of one shape and answered ``false``/``nil`` for some, ``true`` (a value) for others; every item it refused is absent from what its caller kept (the enclosing callback's state after, else the collection the nearest caller returned) while the items it accepted — or what it made of them — are there | that check, and a refused item beside an accepted one |
+| ``items_rejected`` | a check (an application function answering ``true``/``false``, or a parser or lookup answering ``nil`` for some items and a value for others) was asked about three or more items of one shape and answered ``false``/``nil`` for some, ``true`` (a value) for others; every item it refused is absent from what its caller kept (the enclosing callback's state after, else the collection the nearest caller returned) while the items it accepted — or what it made of them — are there | that check, and a refused item beside an accepted one — or, when for every refused item the symptom names (every one, when it names none) the check only returned what one same callee answered (``eligible?/1`` returning ``in_window?/2``'s ``false``), that callee, with its arguments |
 | ``items_unstored`` | a callback handled three or more messages of one shape, each with its own identity (a field whose value differs in every message); for some it changed the state and their identity is in it after, for others it returned the state unchanged and their identity is nowhere in it | that callback (a fall-through clause, a guard, a flag that filters) — caused by an ``items_rejected`` check it asked when that check refused the same items. Not an item it replied to otherwise than every stored one (``:denied`` against ``{:unlocked, bike}``, an error): the caller was told |
 
 The third silent loss, an entry replaced under a key two items share (``entry_overwritten``), is
@@ -31,7 +31,7 @@ from elixir_scope.instrument.etf import Atom
 from elixir_scope.instrument.etf.terms import Charlist, FrozenList, FrozenMap
 
 from ..findings import Finding
-from ..view import Call, RecordingView, fmt
+from ..view import Call, RecordingView, fmt, is_app_module
 from .keytext import key_text
 from .book import FactBook
 from .collapsed import _LOSS
@@ -146,6 +146,27 @@ def _answer(v: Any) -> str | None:
     return None if is_error(v) else "value"
 
 
+def _passed_on(view: RecordingView, c: Call) -> Call | None:
+    """The callee whose answer the check returned unchanged: its last application call (not an
+    anonymous function) returned the very value the check did."""
+    kids = [d for d in view.children(c) if is_app_module(d.module) and not is_generated(d.function)]
+    if kids and kids[-1].outcome == "return" and fmt(kids[-1].value, 200) == fmt(c.value, 200):
+        return kids[-1]
+    return None
+
+
+def _made_by(view: RecordingView, refused: list[Call], symptom: str) -> Call | None:
+    """Where the refusal was made when the check only passed a callee's answer on: for every
+    refused item the symptom names (every refused item when it names none), one same callee
+    whose answer the check returned. A check that refused some items itself is still the place
+    for those: only the items the user misses decide."""
+    named = [x for x in refused if _named(symptom, [x.args])] or refused
+    makers = [_passed_on(view, x) for x in named]
+    if not makers or any(m is None for m in makers) or len({(m.module, m.function, m.arity) for m in makers}) != 1:
+        return None
+    return makers[0]
+
+
 def items_rejected(view: RecordingView, book: FactBook, symptom: str) -> None:
     states = callback_states(view)
     groups: dict[tuple, list[Call]] = defaultdict(list)
@@ -193,6 +214,7 @@ def items_rejected(view: RecordingView, book: FactBook, symptom: str) -> None:
             weak = _weak(symptom, [x.args for x, _o in lost], "a check may rightly refuse items")
             c, (holder, _) = lost[0]
             k, _ = kept[0]
+            maker = _made_by(view, [x for x, _o in lost], symptom)
             items = list(dict.fromkeys(fmt(x.args if len(x.args) > 1 else x.args[0], 60) for x, _o in lost))
             evidence = [view.end_evidence(x, f"{x.mfa} answered {fmt(x.value)} for {fmt(x.args, 60)}") for x, _o in lost[:3]]
             evidence.append(view.end_evidence(k, f"{k.mfa} answered {fmt(k.value, 60)} for {fmt(k.args, 60)}, which was kept"))
@@ -204,9 +226,12 @@ def items_rejected(view: RecordingView, book: FactBook, symptom: str) -> None:
                          f"shape ({fmt(k.args, 60)} among {len(said_yes)}); each refused item is absent from what "
                          f"{holder.mfa} kept after asking, each accepted one is there. Nothing failed: the "
                          "items were dropped by the check. A bound off by one (< for <=), a field compared in "
-                         "another unit or type, a pattern too strict or nil taken as invalid refuses valid items."),
+                         "another unit or type, a pattern too strict or nil taken as invalid refuses valid items."
+                         + (f" The refusal was {maker.mfa}'s: {c.mfa} answered what it returned "
+                            f"({maker.mfa}({fmt(maker.args, 60)}) → {fmt(maker.value)})." if maker is not None else "")),
                 severity="high", confidence=0.6 if weak else 0.8,
-                culprit=culprit_of(view, c, c.args[0] if len(c.args) == 1 else c.args),
+                culprit=(culprit_of(view, maker, maker.args) if maker is not None
+                         else culprit_of(view, c, c.args[0] if len(c.args) == 1 else c.args)),
                 evidence=evidence, causal_chain=evidence[:2],
                 signatures=["data:items_rejected"],
                 fix_hint=("Check the refused items against the rule the check means: the bound (<= for an "

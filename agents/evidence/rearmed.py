@@ -2,7 +2,7 @@
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``timer_rearmed`` | ``Process.send_after``/``:erlang.send_after``/``:erlang.start_timer``/``:timer.send_after``/``:timer.send_interval`` called for the same message to the same destination while a timer an earlier call started for it had neither expired nor been cancelled (and was never cancelled later: it fired) — so the message arrives once per timer and its handling repeats (a page sent twice, a charge retried three times, a heartbeat counted double) | the application function that armed the timer again without cancelling the one pending, and the message |
+| ``timer_rearmed`` | ``Process.send_after``/``:erlang.send_after``/``:erlang.start_timer``/``:timer.send_after``/``:timer.send_interval`` called for the same message to the same destination while a timer an earlier call started for it had neither expired nor been cancelled (and was never cancelled later: it fired) — so the message arrives once per timer and its handling repeats (a page sent twice, a charge retried three times, a heartbeat counted double) | the callback the timer was armed again in without cancelling the one pending (past a helper that arms it: ``handle_cast/2`` around ``arm/1``), and the message it handled — of those re-arms, the ones not made by the handler of the timer's own message (that one only carries a chain on); outside any callback, the application function that armed it, and the timer's message |
 
 A periodic tick that re-arms itself once per fire is healthy: the new timer starts after the old
 one expired. A debounce that cancels the old timer (before or after arming the new one) is
@@ -121,6 +121,21 @@ def _dest_pid(view: RecordingView, arm: Call, to: str) -> int | None:
     return arm.pid
 
 
+_CALLBACKS = ("handle_call", "handle_cast", "handle_info", "handle_continue", "handle_event", "init")
+
+
+def _callback(armer: Call, msg: str) -> tuple[Call, bool]:
+    """The callback the arming ran in (``handle_cast/2`` around an ``arm/1`` helper; the armer
+    itself outside any), and whether it was handling the timer's own message (a tick re-armed
+    on its fire)."""
+    p, up = armer, 0
+    while p is not None and up < MAX_UP:
+        if p.function in _CALLBACKS and is_app_module(p.module):
+            return p, bool(p.args) and fmt(p.args[0], 200) == msg
+        p, up = p.parent, up + 1
+    return armer, False
+
+
 def timers_rearmed(view: RecordingView, book: FactBook) -> None:
     slack = int(view.time_unit / 2000.0)    # half a millisecond: a tick re-armed right at its expiry
     found = []
@@ -139,10 +154,13 @@ def timers_rearmed(view: RecordingView, book: FactBook) -> None:
             found.append((to, msg, fired, rearms, most))
     found.sort(key=lambda x: (-x[4], x[3][0][0].start))
     for to, msg, fired, rearms, most in found[:MAX_FACTS]:
-        by_fun = Counter((t.armer.module, t.armer.function, t.armer.arity) for t, _ in rearms)
+        blamed = [(t, p, *_callback(t.armer, msg)) for t, p in rearms]
+        # a tick re-armed by the handler of its own message only carries on a chain; the
+        # re-arms made elsewhere (a reconfigure, a reconnect) are where the extra chains began
+        elsewhere = [b for b in blamed if not b[3]] or blamed
+        by_fun = Counter((cb.module, cb.function, cb.arity) for _t, _p, cb, _own in elsewhere)
         top = by_fun.most_common(1)[0][0]
-        t, pending = next((t, p) for t, p in rearms if (t.armer.module, t.armer.function, t.armer.arity) == top)
-        armer = t.armer
+        t, pending, armer, _own = next(b for b in elsewhere if (b[2].module, b[2].function, b[2].arity) == top)
         handled = _handled(view, t.msg, _dest_pid(view, t.arm, to), fired[0].start)
         first = pending[0]
         delay = fmt(t.arm.args[0], 20)
@@ -161,7 +179,8 @@ def timers_rearmed(view: RecordingView, book: FactBook) -> None:
                      f"handler does happens once per timer.{handling} A periodic tick re-armed on its own fire, or a "
                      "timer whose previous one is cancelled first, would have left one pending."),
             severity="high", confidence=0.76 if len(handled) >= 2 else 0.62,
-            culprit=culprit_of(view, armer, msg), evidence=ev, causal_chain=ev[:2],
+            culprit=culprit_of(view, armer, armer.args[0] if armer is not t.armer and armer.args else msg),
+            evidence=ev, causal_chain=ev[:2],
             signatures=["timer:leak", "timer:leak:rearmed"],
             fix_hint=("Keep the reference the timer call returns (in the state, by message) and "
                       "Process.cancel_timer/1 it before arming a new one — or arm only when none is pending "

@@ -5,6 +5,12 @@
 | --- | --- | --- |
 | ``reply_dropped`` | the ``from`` kept in the state is removed by a later callback and no reply is ever sent to that caller (its call times out) | the callback that dropped it, and its message |
 | ``reply_never_sent`` | the ``from`` stays in the state to the end of the recording, unanswered, while the caller's call failed | the ``handle_call/3`` that deferred it |
+| ``reply_missing`` | a gen_statem state function given a ``{:call, from}`` event returned with no ``{:reply, from, _}`` action, no postpone, no stop, and without keeping ``from`` anywhere in what it returned; no later callback of that process replied to it; and the caller's call running then ended in a timeout (or never ended) | that state function, and the event |
+
+A ``{:keep_state, data}`` copied from a cast clause into a call clause leaves the caller waiting
+until its timeout: the machine itself looks healthy. Only a caller whose call is seen timing out
+(or never returning) counts — a reply sent another way (``:gen_statem.reply/2`` from a process
+the ``from`` was handed to) would have let it return.
 """
 
 from __future__ import annotations
@@ -13,9 +19,10 @@ from collections import defaultdict
 from typing import Any
 
 from ..findings import Finding
-from ..view import Call, RecordingView, fmt, is_atom
+from ..view import Call, RecordingView, fmt, is_app_module, is_atom
 from .book import FactBook
 from .common import callback_states, culprit_of
+from .statem import event_type
 
 LIMIT = 20_000      # printed state size the search looks into
 
@@ -106,3 +113,56 @@ def _last_state(view: RecordingView, pid: int) -> Any:
         if s.pid == pid:
             last = s.state
     return last
+
+
+_NOT_ANSWERED_HERE = ("postpone", "stop", "stop_and_reply")
+_STATEM_OWN = {"init", "callback_mode", "terminate", "code_change", "format_status"}
+
+
+def _waited_out(view: RecordingView, caller: int | None, ts: int) -> Call | None:
+    """The caller's application call running at ``ts`` (or one of its callers) that ended in a
+    timeout or never ended: the call that waited for the reply."""
+    if caller is None:
+        return None
+    c = view.open_call_at(caller, ts)
+    while c is not None:
+        if c.end_ts is None or "timeout" in fmt(c.value, 400):
+            return c
+        c = c.parent
+    return None
+
+
+def statem_replies_missing(view: RecordingView, book: FactBook) -> None:
+    procs = {p.pid: idx for idx, p in view.procs.items()}
+    for c in view.calls:
+        if (c.outcome != "return" or not c.args or event_type(c.args[0]) != "call" or len(c.args[0]) != 2
+                or c.function in _STATEM_OWN or c.function.startswith("-") or not is_app_module(c.module)):
+            continue
+        tag = _tag_text(c.args[0][1])
+        if tag is None:
+            continue
+        printed = fmt(c.value, LIMIT)
+        if tag in printed or any(f":{w}" in printed for w in _NOT_ANSWERED_HERE) or len(printed) >= LIMIT:
+            continue   # replied, kept for later, postponed, stopping — or cut: proves nothing
+        if any(tag in fmt(d.value, LIMIT) for d in view.calls_by_pid.get(c.pid, []) if d.ts > c.ts) \
+                or _replied(view, c.pid, tag, c.ts):
+            continue   # a later callback answered it
+        caller = c.args[0][1][0] if isinstance(c.args[0][1], tuple) else None
+        waited = _waited_out(view, procs.get(str(caller)) if caller is not None else None, c.ts)
+        if waited is None:
+            continue
+        how = "never returned" if waited.end_ts is None else f"returned {fmt(waited.value, 60)}"
+        book.add(Finding(
+            detector="reply_missing",
+            title=f"{c.mfa} took the call {fmt(c.args[1], 60)} and never replied",
+            summary=(f"{c.mfa} was given the call {fmt(c.args[1], 80)} from {fmt(caller, 40)} and returned "
+                     f"{fmt(c.value, 80)}: no {{:reply, from, _}} action, no postpone, and the `from` kept "
+                     f"nowhere — nothing later answered it, and the caller's {waited.mfa} waited and {how}."),
+            severity="high", confidence=0.75, culprit=culprit_of(view, c, c.args[1]),
+            evidence=[view.call_evidence(c, f"{c.mfa}({fmt(c.args[1], 60)}) called with a {{:call, from}} event"),
+                      view.end_evidence(c, f"{c.mfa} returned {fmt(c.value, 60)} without a reply action"),
+                      view.end_evidence(waited, f"the caller's {waited.mfa} {how}")],
+            signatures=["call:reply_dropped", "exception:timeout:GenServer.call"],
+            fix_hint=("Answer every {:call, from} event: add [{:reply, from, answer}] to the state function's "
+                      "return on that path too (an error answer when the request is refused or parked).")),
+            pid=c.pid, ts=c.ts)

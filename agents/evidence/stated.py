@@ -69,6 +69,11 @@ MEASURES = frozenset((
     "knot", "knots", "kn", "mph", "kph", "kmh", "kg", "kilograms", "kilos", "g", "grams", "gram", "lb", "lbs", "tons",
     "tonnes", "litre", "litres", "liter", "liters", "l", "ml", "kwh", "wh", "kw", "watts", "watt", "w", "volts", "volt",
     "v", "amps", "bar", "hpa", "rpm", "bpm"))
+# lengths of time shorter than a day: a count in one of them ("ten minutes", "500 ms") is a
+# duration the program holds as a number, never a number of things (a list of ten)
+TIME_UNITS = frozenset((
+    "ms", "msec", "millisecond", "milliseconds", "s", "sec", "secs", "second", "seconds", "min", "mins", "minute",
+    "minutes", "h", "hr", "hrs", "hour", "hours"))
 _EXPECTED_AFTER = re.compile(r"^\s*(?:\w+\s+){0,3}?(?:but no|was published|were published|is right|are right"
                              r"|as expected|was expected|expected\b|should)", re.I)
 

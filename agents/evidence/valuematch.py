@@ -5,7 +5,7 @@ cut by the agent (then absence cannot be proven).
 A value *occurs* in a term when a leaf shows it the way a program holds it: a version, an
 identifier or quoted text inside a binary or charlist; an amount as the number (``249``,
 ``249.0``), in cents (``24900``) or written in a binary (``"EUR 249.00"``); a count — or a whole number
-with no unit — as the length of a list, or as a result that is that integer; a date as a ``Date`` (or
+with no unit — as the length of a list (not a duration: "ten minutes"), or as a result that is that integer; a date as a ``Date`` (or
 ``NaiveDateTime``/``DateTime``) struct or its ISO text — a date stated without a year (``--01-10``)
 in any year; a time of day as a ``Time`` (or date-time) struct or its text (``23:41``, ``23:41:07``).
 """
@@ -21,7 +21,7 @@ from typing import Any
 from elixir_scope.instrument.etf import Atom
 from elixir_scope.instrument.etf.terms import Charlist, FrozenList, FrozenMap
 
-from .stated import MEASURES, StatedValue
+from .stated import MEASURES, TIME_UNITS, StatedValue
 
 MAX_NODES = 4000
 TRUNCATED = "$truncated"
@@ -271,6 +271,8 @@ def occurs(v: StatedValue, d: Digest, *, lengths: bool = True) -> bool:
         # a count is a number of things: a list of that length, or a result that is that number
         # (an integer deep inside a struct — a version's minor — is not a count)
         # (a small number alone is any field's value: only a list of that length counts for it)
+        # (a duration — "ten minutes" — is a number the program holds, never a list's length)
+        lengths = lengths and (v.unit or "").lower() not in TIME_UNITS
         return n is not None and ((n == d.whole and n >= 10) or (lengths and n in d.lengths))
     if nums and any(abs(x - n) < Decimal("0.0001") for x in d.numbers for n in nums):
         return True
