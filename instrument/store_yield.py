@@ -1,0 +1,383 @@
+"""Yielding the CPU to the traced node while it is busy: the capture's store *postpones* its jobs
+and catches up after (instrument/ingest_pipeline.py uses what is here).
+
+Why not OS priority: the kernel weighs a thread's niceness or ``SCHED_IDLE`` within its own
+scheduling group first (the session's autogroup, a cgroup), and the traced node is nearly always
+in another group; an unprivileged thread cannot raise its priority back either (docs/store.md,
+"Yielding the CPU to the traced node"). Postponing works whatever the groups: the store threads
+get no job to run.
+
+When (``StoreYield``): the pipeline's jobs are postponed while the node is *busy* - its batches
+arrive back to back (the last one less than ``quiet_s`` ago) and the machine had less than
+``idle_cores`` of idle CPU over the last ``tick_s`` (``CpuIdle``: ``/proc/stat``, all cores,
+read once per tick on the event loop). They go to the threads, in order, when:
+
+- the machine has idle CPU again: a few at a time (``SPLIT_BYTES`` in flight), re-checked every
+  tick - the store's own work then shows as busy CPU, so it takes what is idle and no more;
+- the batches stop arriving (none for ``quiet_s``): all of them;
+- the oldest has waited ``max_lag_s``: those that old (live views - counters, tail, watch - lag
+  at most that while the node is busy);
+- the session waits for the writer (``settle``: back-pressure, the capture's end, ``stop``,
+  ``close``): all of them, so everything is stored and queryable when those return.
+
+Where they wait (``SpillFile``): the first ``memory_bytes`` of postponed records in memory, the
+rest appended to an unlinked temporary file in the store's directory - the page cache, not the
+process's RSS - read back by the store thread that prepares the job. The file is bounded
+(``disk_cap_bytes``: by default min(1 GB, a quarter of the free space when the capture
+starts)); past the cap, or when the disk is full, postponed jobs stay in memory, where the
+pipeline's bound holds the agent's acks as it always did (and then the store catches up):
+nothing is dropped for it. The file has no name: it is gone when the pipeline closes it and
+when the process dies. A killed process loses the spilled records as it loses those pending in
+memory - the file is not a journal and nothing recovers it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SPILL_CAP_BYTES = 1024 * 1024 * 1024
+"""The spill file holds at most this much (and at most ``SPILL_FREE_SHARE`` of the free space)."""
+SPILL_FREE_SHARE = 0.25
+
+
+@dataclass(frozen=True)
+class StoreYield:
+    """How a capture's store yields the CPU to a busy node (``CaptureSession.start(store_yield=...)``)."""
+
+    idle_cores: float = 0.5
+    """The machine counts as having idle CPU when at least this many cores' worth were idle over
+    the last tick (all cores together; a 2-core machine has 2)."""
+    quiet_s: float = 0.1
+    """Batches have stopped arriving when none came for this long: the node is not busy tracing."""
+    max_lag_s: float = 5.0
+    """A postponed job waits at most this long: what the node does shows in the store (and in
+    the live views) at most this late."""
+    memory_bytes: int = 4 * 1024 * 1024
+    """Postponed records kept in memory; those past it go to the spill file."""
+    disk_cap_bytes: int | None = None
+    """The spill file's size at most (None: min(``SPILL_CAP_BYTES``, a quarter of the free space
+    of the store's file system when the capture starts); 0: never spill)."""
+    tick_s: float = 0.05
+    """How often the idle CPU is read and the postponed jobs looked at."""
+
+    def __post_init__(self) -> None:
+        for name in ("idle_cores", "quiet_s", "max_lag_s", "tick_s"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                raise ValueError(f"StoreYield.{name} must be a number >= 0, got {v!r}")
+        if self.tick_s <= 0:
+            raise ValueError(f"StoreYield.tick_s must be > 0, got {self.tick_s!r}")
+        for name in ("memory_bytes", "disk_cap_bytes"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+                raise ValueError(f"StoreYield.{name} must be a number of bytes >= 0, got {v!r}")
+
+
+def check_yield(value: StoreYield | bool | None) -> StoreYield | None:
+    """``store_yield`` as the pipeline takes it: True - the defaults; False/None - off."""
+    if value is True:
+        return StoreYield()
+    if value is False or value is None:
+        return None
+    if isinstance(value, StoreYield):
+        return value
+    raise ValueError(f"store_yield is True, False or a StoreYield, got {value!r}")
+
+
+class CpuIdle:
+    """The machine's idle CPU since the last look, in cores (the first line of ``/proc/stat``:
+    idle + iowait over all the time counted, times the number of cores). None where there is no
+    ``/proc/stat`` (the store then never counts the machine as busy)."""
+
+    def __init__(self, path: str = "/proc/stat") -> None:
+        self._path = path
+        self._cores = os.cpu_count() or 1
+        self._value: float | None = None
+        self._last = self._read()
+
+    def _read(self) -> tuple[int, int] | None:
+        try:
+            with open(self._path, "rb") as f:
+                fields = f.readline().split()
+            values = [int(v) for v in fields[1:9]]
+        except (OSError, ValueError):
+            return None
+        if len(values) < 5:
+            return None
+        return values[3] + values[4], sum(values)
+
+    def sample(self) -> float | None:
+        """Idle cores since the previous sample that counted time (the kernel counts in ticks
+        of 10 ms or so: a sample too soon after the last gives the last value again; None if
+        unknown)."""
+        now = self._read()
+        if now is None:
+            return None
+        last = self._last
+        if last is not None and now[1] <= last[1]:
+            return self._value
+        self._last = now
+        if last is None:
+            return None
+        self._value = (now[0] - last[0]) / (now[1] - last[1]) * self._cores
+        return self._value
+
+
+def default_cap(directory: Path) -> int:
+    try:
+        free = shutil.disk_usage(directory).free
+    except OSError:
+        return 0
+    return int(min(SPILL_CAP_BYTES, free * SPILL_FREE_SHARE))
+
+
+class SpillRef:
+    """A postponed job's records in the spill file: read back by the thread that prepares it."""
+
+    __slots__ = ("file", "offset", "size")
+
+    def __init__(self, file: "SpillFile", offset: int, size: int) -> None:
+        self.file, self.offset, self.size = file, offset, size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def load(self) -> bytearray:
+        return self.file.read(self.offset, self.size)
+
+
+class SpillFile:
+    """Records appended to an unlinked temporary file in ``directory`` (``O_TMPFILE``: it never
+    has a name), up to ``cap`` bytes. Written from the event loop, read by the store threads
+    (``pread``: no shared file position). Emptied (truncated) whenever nothing in it is
+    outstanding, so a capture's spills reuse the same pages."""
+
+    def __init__(self, directory: Path, cap: int) -> None:
+        self.directory = directory
+        self.cap = cap
+        self.refused = 0
+        """Jobs it could not take (the cap reached, the disk full or refusing): they stayed in memory."""
+        self.peak = 0
+        """The file's largest size, bytes."""
+        self.error: OSError | None = None
+        self._fd: int | None = None
+        self._end = 0
+        self._outstanding = 0
+        self._closed = False
+
+    def _open(self) -> int:
+        flags = os.O_RDWR | getattr(os, "O_CLOEXEC", 0)
+        if hasattr(os, "O_TMPFILE"):
+            try:
+                return os.open(self.directory, flags | os.O_TMPFILE, 0o600)
+            except OSError:  # a file system without O_TMPFILE
+                pass
+        fd, name = tempfile.mkstemp(prefix=".es-spill-", dir=self.directory)
+        os.unlink(name)
+        return fd
+
+    def put(self, data: bytes) -> SpillRef | None:
+        """Append ``data``; None if it does not fit (the cap, a full or failing disk)."""
+        n = len(data)
+        if self._closed or self.error is not None or self._end + n > self.cap:
+            self.refused += 1
+            return None
+        try:
+            if self._fd is None:
+                self._fd = self._open()
+            view, at = memoryview(data), self._end
+            while view:
+                k = os.pwrite(self._fd, view, at)
+                view, at = view[k:], at + k
+        except OSError as exc:  # ENOSPC, EIO, a read-only file system: no more spilling
+            self.error = exc
+            self.refused += 1
+            return None
+        ref = SpillRef(self, self._end, n)
+        self._end += n
+        self._outstanding += n
+        self.peak = max(self.peak, self._end)
+        return ref
+
+    def read(self, offset: int, size: int) -> bytearray:
+        fd = self._fd
+        if fd is None or self._closed:
+            raise OSError("the spill file is closed")
+        out = bytearray(size)
+        view, at = memoryview(out), offset
+        while view:
+            k = os.preadv(fd, [view], at)
+            if k <= 0:
+                raise OSError(f"the spill file ended at {at} of {offset + size}")
+            view, at = view[k:], at + k
+        return out
+
+    def release(self, ref: SpillRef) -> None:
+        """``ref``'s job is done (stored or refused; read already): once nothing is outstanding,
+        the file is emptied and the next spill starts at its beginning."""
+        self._outstanding -= ref.size
+        if self._outstanding <= 0 and self._fd is not None and not self._closed:
+            self._outstanding = 0
+            self._end = 0
+            try:
+                os.ftruncate(self._fd, 0)
+            except OSError:
+                pass
+
+    @property
+    def open(self) -> bool:
+        return self._fd is not None and not self._closed
+
+    def close(self) -> None:
+        """The file and its pages are gone (it has no name). Idempotent."""
+        self._closed = True
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+
+@dataclass
+class _Postponed:
+    dict_entries: list
+    events: bytes | SpillRef
+    parts: tuple[int, ...]
+    at: float  # time.monotonic() when it was postponed
+
+
+class Postponer:
+    """The postponed jobs of one pipeline, in order, and when they go to its threads. Used from
+    the event loop only: ``arrived`` for each batch received, ``add`` for each job formed,
+    ``release_all`` when the session waits for the writer, ``done`` for each spilled job
+    collected, ``close`` at the end. ``launch(dict_entries, events, parts)`` hands a job to the
+    threads; ``in_flight()`` gives the records bytes handed and not yet stored."""
+
+    def __init__(self, policy: StoreYield, directory: Path, launch, in_flight, flight_bytes: int) -> None:
+        self.policy = policy
+        self._launch = launch
+        self._in_flight = in_flight
+        self._flight_bytes = flight_bytes
+        cap = default_cap(directory) if policy.disk_cap_bytes is None else policy.disk_cap_bytes
+        self.spill = SpillFile(directory, cap)
+        self._cpu = CpuIdle()
+        self.idle_cores: float | None = None
+        """Idle cores over the last tick (None: unknown, counted as idle)."""
+        self._queue: list[_Postponed] = []
+        self._head = 0  # the first not yet launched in ``_queue``
+        self.postponed_bytes = 0  # records bytes postponed, not yet launched
+        self.memory_bytes = 0  # ... of them in memory
+        self.spilled_bytes = 0  # records bytes in the spill file not yet stored (launched or not)
+        self.postponed_jobs = 0  # jobs postponed at least one tick (counts)
+        self.spilled_jobs = 0
+        self.peak_lag = 0.0  # the longest a job waited, seconds
+        self._last_arrival = 0.0
+        self._timer = None
+        self._closed = False
+
+    # -- the event loop's calls -------------------------------------------------------------
+    def arrived(self, now: float) -> None:
+        self._last_arrival = now
+        if self._timer is None and not self._closed:
+            self._tick()
+
+    def busy(self, now: float) -> bool:
+        """The node traces (batches back to back) and the machine has no idle CPU to spare."""
+        p = self.policy
+        idle = self.idle_cores
+        return now - self._last_arrival < p.quiet_s and idle is not None and idle < p.idle_cores
+
+    def add(self, dict_entries: list, events: bytes, parts: tuple[int, ...], now: float) -> None:
+        """A job formed: launched at once unless the node is busy or jobs wait before it."""
+        if self._head == len(self._queue) and not self.busy(now) and self._in_flight() < self._flight_bytes:
+            self._launch(dict_entries, events, parts)
+            return
+        stored: bytes | SpillRef = events
+        if self.memory_bytes + len(events) > self.policy.memory_bytes:
+            ref = self.spill.put(events)
+            if ref is not None:
+                stored = ref
+                self.spilled_bytes += len(events)
+                self.spilled_jobs += 1
+        if not isinstance(stored, SpillRef):
+            self.memory_bytes += len(events)
+        self.postponed_bytes += len(events)
+        self.postponed_jobs += 1
+        self._queue.append(_Postponed(dict_entries, stored, parts, now))
+        self.release(now)
+
+    def release(self, now: float) -> None:
+        """Launch what may go now: all once the batches stopped; a few (``flight_bytes`` in
+        flight) while the machine has idle CPU; those older than the maximum lag."""
+        p = self.policy
+        if self._head == len(self._queue):
+            return
+        if now - self._last_arrival >= p.quiet_s:
+            self.release_all(now)
+            return
+        if not self.busy(now):
+            while self._head < len(self._queue) and self._in_flight() < self._flight_bytes:
+                self._launch_next(now)
+        while self._head < len(self._queue) and now - self._queue[self._head].at >= p.max_lag_s:
+            self._launch_next(now)
+        self._compact()
+
+    def release_all(self, now: float | None = None) -> None:
+        """Every postponed job to the threads, in order (the session waits for the writer)."""
+        now = time.monotonic() if now is None else now
+        while self._head < len(self._queue):
+            self._launch_next(now)
+        self._compact()
+
+    def done(self, ref: SpillRef) -> None:
+        """A spilled job was stored (or refused) and collected."""
+        self.spilled_bytes -= ref.size
+        self.spill.release(ref)
+
+    def in_memory(self, pending_bytes: int) -> int:
+        """Of ``pending_bytes`` (received, not stored), those held in memory (not spilled)."""
+        return pending_bytes - self.spilled_bytes
+
+    def close(self) -> None:
+        """No more ticks (the spill file is closed by ``close_spill``, once the threads are done
+        with it)."""
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    # -- inside ------------------------------------------------------------------------------
+    def _launch_next(self, now: float) -> None:
+        job = self._queue[self._head]
+        self._queue[self._head] = None  # type: ignore[call-overload]
+        self._head += 1
+        size = len(job.events)
+        self.postponed_bytes -= size
+        if not isinstance(job.events, SpillRef):
+            self.memory_bytes -= size
+        self.peak_lag = max(self.peak_lag, now - job.at)
+        self._launch(job.dict_entries, job.events, job.parts)
+
+    def _compact(self) -> None:
+        if self._head == len(self._queue):
+            self._queue.clear()
+            self._head = 0
+        elif self._head > 256:
+            del self._queue[:self._head]
+            self._head = 0
+
+    def _tick(self) -> None:
+        self._timer = None
+        if self._closed:
+            return
+        self.idle_cores = self._cpu.sample()
+        self.release(time.monotonic())
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # used without an event loop: no ticks (settle/close release all)
+            return
+        self._timer = loop.call_later(self.policy.tick_s, self._tick)
