@@ -208,10 +208,19 @@ async def main() -> None:
     ap.add_argument("--calls", type=int, default=1_000_000, help="calls in all (split over the processes)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--prefill", type=int, default=1_000_000, help="events of other recordings already in the store")
+    ap.add_argument("--store-yield", choices=("default", "on", "off"), default="default",
+                    help="whether our captures' stores postpone their work while the node is busy "
+                         "(instrument/store_yield.py; default: ingest_pipeline.STORE_YIELD)")
     args = ap.parse_args()
     rounds = max(3, args.rounds)
+    from elixir_scope.instrument import ingest_pipeline
+    from elixir_scope.instrument.store_yield import StoreYield
+    if args.store_yield != "default":  # read by every pipeline as it starts
+        ingest_pipeline.STORE_YIELD = StoreYield() if args.store_yield == "on" else None
+    print(f"store yields to a busy node: {ingest_pipeline.STORE_YIELD}")
     target = start_node("erl")
-    out: dict = {"bench": "ingest", "calls": args.calls, "prefill_events": args.prefill, "rounds": rounds}
+    out: dict = {"bench": "ingest", "calls": args.calls, "prefill_events": args.prefill, "rounds": rounds,
+                 "store_yield": repr(ingest_pipeline.STORE_YIELD)}
     try:
         async with Node() as node:
             conn = await node.connect(target.name, cookie=target.cookie)

@@ -46,12 +46,13 @@ WAL's size, and run when the capture's last batch is stored - out of the capture
 where their CPU would compete with the traced node (bench_overhead.py). A recording without
 checkpoints (the benchmarks' counting sink) has nothing to hold.
 
-Priority: the two threads run at the process's priority unless asked to yield the CPU to the
-traced node (``STORE_PRIORITY``, ``CaptureSession.start(store_priority=...)``: ``SCHED_IDLE``
-or a niceness, set by each thread on itself as it starts). A thread that yields falls behind
-while the node is busy and catches up when it idles; nothing else changes - order, atomicity,
-the bound (which then holds the acks sooner: the agent buffers meanwhile), ``settle``/``close``
-waiting for every job. Not the default: docs/store.md, "Yielding the CPU to the traced node".
+Yielding to the traced node: the store can *postpone* its jobs while the node is busy and catch
+up after (``STORE_YIELD``, ``CaptureSession.start(store_yield=...)``; instrument/store_yield.py:
+when, and the spill file that keeps the postponed records out of memory; ``may_ack`` counts the
+records held in memory only). Or its threads can run below the node (``STORE_PRIORITY``,
+``store_priority=...``: ``SCHED_IDLE`` or a niceness, set by each thread on itself). Either way
+nothing else changes - order, atomicity, ``settle``/``close`` waiting for every job. Measured:
+docs/store.md, "Yielding the CPU to the traced node".
 
 The GIL: CPython hands it to a thread that waits for it (the writer, back from a
 ``sqlite3_step``) only after the *switch interval* (5 ms) when another thread runs Python
@@ -290,6 +291,8 @@ class StorePipeline:
         job = _Job(events, prepared, parts=parts)
         self._unclaimed.append(job)
         job.written = self._write.submit(self._store, job)
+        if self.postponer is not None and self.postponer.queued:
+            job.written.add_done_callback(lambda _f: self.postponer.kick())
         self._jobs.append(job)
 
     def _prepare_batch(self, dict_entries: list, events: bytes, after: Future | None, apart: bool) -> Any:

@@ -10,11 +10,13 @@ get no job to run.
 When (``StoreYield``): the pipeline's jobs are postponed while the node is *busy* - its batches
 arrive back to back (the last one less than ``quiet_s`` ago) and the machine had less than
 ``idle_cores`` of idle CPU over the last ``tick_s`` (``CpuIdle``: ``/proc/stat``, all cores,
-read once per tick on the event loop). They go to the threads, in order, when:
+read once per tick on the event loop; until the kernel has counted a tick, busy). They go to the
+threads, in order, when:
 
-- the machine has idle CPU again: a few at a time (``SPLIT_BYTES`` in flight), re-checked every
-  tick - the store's own work then shows as busy CPU, so it takes what is idle and no more;
-- the batches stop arriving (none for ``quiet_s``): all of them;
+- the machine has idle CPU again, or the batches stop arriving (none for ``quiet_s``): enough to
+  keep ``SPLIT_BYTES`` in flight, looked at again every tick and whenever a job is stored - the
+  store's own work shows as busy CPU, so beside a busy node it takes what was idle and no more,
+  and a node that starts tracing again gets its CPU back within a job or two;
 - the oldest has waited ``max_lag_s``: those that old (live views - counters, tail, watch - lag
   at most that while the node is busy);
 - the session waits for the writer (``settle``: back-pressure, the capture's end, ``stop``,
@@ -50,9 +52,10 @@ SPILL_FREE_SHARE = 0.25
 class StoreYield:
     """How a capture's store yields the CPU to a busy node (``CaptureSession.start(store_yield=...)``)."""
 
-    idle_cores: float = 0.5
+    idle_cores: float = 1.0
     """The machine counts as having idle CPU when at least this many cores' worth were idle over
-    the last tick (all cores together; a 2-core machine has 2)."""
+    the last tick (all cores together; a 2-core machine has 2): a core the store's thread can
+    have without taking it from the node."""
     quiet_s: float = 0.1
     """Batches have stopped arriving when none came for this long: the node is not busy tracing."""
     max_lag_s: float = 5.0
@@ -100,6 +103,8 @@ class CpuIdle:
         self._cores = os.cpu_count() or 1
         self._value: float | None = None
         self._last = self._read()
+        self.readable = self._last is not None
+        """Whether there is a ``/proc/stat`` to read (else the machine never counts as busy)."""
 
     def _read(self) -> tuple[int, int] | None:
         try:
@@ -275,8 +280,12 @@ class Postponer:
         self.postponed_jobs = 0  # jobs postponed at least one tick (counts)
         self.spilled_jobs = 0
         self.peak_lag = 0.0  # the longest a job waited, seconds
+        self.released = {"idle": 0, "quiet": 0, "lag": 0, "wait": 0}
+        """Postponed jobs handed to the threads, by why: the machine had idle CPU, the batches
+        stopped, the maximum lag, the session waited for the writer (settle/close)."""
         self._last_arrival = 0.0
         self._timer = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
     # -- the event loop's calls -------------------------------------------------------------
@@ -288,8 +297,12 @@ class Postponer:
     def busy(self, now: float) -> bool:
         """The node traces (batches back to back) and the machine has no idle CPU to spare."""
         p = self.policy
+        if now - self._last_arrival >= p.quiet_s:
+            return False
         idle = self.idle_cores
-        return now - self._last_arrival < p.quiet_s and idle is not None and idle < p.idle_cores
+        if idle is None:  # not counted yet (the kernel's first tick): busy until it says otherwise
+            return self._cpu.readable
+        return idle < p.idle_cores
 
     def add(self, dict_entries: list, events: bytes, parts: tuple[int, ...], now: float) -> None:
         """A job formed: launched at once unless the node is busy or jobs wait before it."""
@@ -311,32 +324,50 @@ class Postponer:
         self.release(now)
 
     def release(self, now: float) -> None:
-        """Launch what may go now: all once the batches stopped; a few (``flight_bytes`` in
-        flight) while the machine has idle CPU; those older than the maximum lag."""
+        """Launch what may go now: while the batches have stopped or the machine has idle CPU,
+        enough to keep ``flight_bytes`` in flight (looked at again at every tick and whenever a
+        job is stored: the node that starts tracing again gets its CPU back within one job);
+        those older than the maximum lag."""
         p = self.policy
         if self._head == len(self._queue):
             return
-        if now - self._last_arrival >= p.quiet_s:
-            self.release_all(now)
-            return
         if not self.busy(now):
+            why = "quiet" if now - self._last_arrival >= p.quiet_s else "idle"
             while self._head < len(self._queue) and self._in_flight() < self._flight_bytes:
-                self._launch_next(now)
+                self._launch_next(now, why)
         while self._head < len(self._queue) and now - self._queue[self._head].at >= p.max_lag_s:
-            self._launch_next(now)
+            self._launch_next(now, "lag")
         self._compact()
 
-    def release_all(self, now: float | None = None) -> None:
+    def release_all(self, now: float | None = None, why: str = "wait") -> None:
         """Every postponed job to the threads, in order (the session waits for the writer)."""
         now = time.monotonic() if now is None else now
         while self._head < len(self._queue):
-            self._launch_next(now)
+            self._launch_next(now, why)
         self._compact()
+
+    def kick(self) -> None:
+        """From any thread: a job was stored; look at the postponed ones again (on the loop)."""
+        loop = self._loop
+        if loop is not None and not self._closed:
+            try:
+                loop.call_soon_threadsafe(self._kicked)
+            except RuntimeError:  # the loop is closed
+                pass
+
+    def _kicked(self) -> None:
+        if not self._closed and self._head < len(self._queue):
+            self.release(time.monotonic())
 
     def done(self, ref: SpillRef) -> None:
         """A spilled job was stored (or refused) and collected."""
         self.spilled_bytes -= ref.size
         self.spill.release(ref)
+
+    @property
+    def queued(self) -> bool:
+        """Jobs are postponed."""
+        return self._head < len(self._queue)
 
     def in_memory(self, pending_bytes: int) -> int:
         """Of ``pending_bytes`` (received, not stored), those held in memory (not spilled)."""
@@ -351,7 +382,8 @@ class Postponer:
             self._timer = None
 
     # -- inside ------------------------------------------------------------------------------
-    def _launch_next(self, now: float) -> None:
+    def _launch_next(self, now: float, why: str) -> None:
+        self.released[why] += 1
         job = self._queue[self._head]
         self._queue[self._head] = None  # type: ignore[call-overload]
         self._head += 1
@@ -380,4 +412,5 @@ class Postponer:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # used without an event loop: no ticks (settle/close release all)
             return
+        self._loop = loop
         self._timer = loop.call_later(self.policy.tick_s, self._tick)
