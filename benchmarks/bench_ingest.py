@@ -23,6 +23,11 @@ limits, caps included, reporting what a user gets there: how many events were st
 dropped, and when the capture ended.
 
     .venv/bin/python benchmarks/bench_ingest.py [--calls 1000000] [--rounds 3] [--prefill 1000000]
+        [--store-yield default|on|off]
+
+``--store-yield``: whether our captures' stores postpone their work while the node is busy and
+catch up after (instrument/store_yield.py; ``default``: ``ingest_pipeline.STORE_YIELD``) - the
+cost it has here is a catch-up that starts later.
 
 With the default 1M calls (2M events) every run lasts about a second or more, the file port's
 and the counting process's included; the captures reach their steady state (the store's bound

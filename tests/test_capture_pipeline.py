@@ -4,9 +4,11 @@ stored: every process's calls and returns in its own order with no hole and no d
 event ids consecutive in arrival order; the bound on what Python holds received and not yet
 stored (acks held back past it); the same with the store threads yielding the CPU to the node
 (``store_priority="idle"``), stopped as soon as the last batch is received: ``stop`` returns
-with every record stored; the store refusing a batch mid-capture and the node dying
-mid-ingest both end the capture with a clear reason and keep everything stored before, as a
-gap-free prefix of each process's events."""
+with every record stored; the same with the store postponing its jobs (``store_yield``: every
+job spilled until ``stop``; the spill file's cap reached, the bound holding the acks; the
+default policy); the store refusing a batch mid-capture and the node dying mid-ingest (also
+with every job postponed) both end the capture with a clear reason and keep everything stored
+before, as a gap-free prefix of each process's events."""
 
 from __future__ import annotations
 
