@@ -226,8 +226,7 @@ class StorePipeline:
         """Postpones the jobs while the node is busy (``STORE_YIELD``); None: every job is
         handed to the threads as it is formed."""
         if policy is not None:
-            self.postponer = Postponer(policy, _directory(recording), self._launch,
-                                       lambda: self.pending_bytes - self.postponer.postponed_bytes,
+            self.postponer = Postponer(policy, _directory(recording), self._launch, self._in_flight,
                                        max(split_bytes, 2 * stage_bytes, 1))
 
     def submit(self, dict_entries: list, events: bytes) -> None:
@@ -294,6 +293,12 @@ class StorePipeline:
         if self.postponer is not None and self.postponer.queued:
             job.written.add_done_callback(lambda _f: self.postponer.kick())
         self._jobs.append(job)
+
+    def _in_flight(self) -> int:
+        """Records bytes handed to the threads and not yet stored (the jobs done are collected
+        first: after the last batch, nothing else collects them)."""
+        self._collect()
+        return self.pending_bytes - self._staged_bytes - self.postponer.postponed_bytes
 
     def _prepare_batch(self, dict_entries: list, events: bytes, after: Future | None, apart: bool) -> Any:
         """Prepare one job (``apart``: on the prepare thread); ``after``: the job before it,

@@ -116,12 +116,14 @@ def test_postponed_jobs_go_when_the_batches_stop_or_the_oldest_is_past_the_lag(t
     want = sum(b.count for b in batches)
 
     async def run():
-        pipe = StorePipeline(rec, node, stage_bytes=0, yield_to_node=StoreYield(**policy, memory_bytes=0, tick_s=0.01))
+        # one job in flight at a time (split_bytes=1): the next goes once the one before is
+        # stored, with no batch arriving any more to collect it
+        pipe = StorePipeline(rec, node, stage_bytes=0, split_bytes=1,
+                             yield_to_node=StoreYield(**policy, memory_bytes=0, tick_s=0.01))
         await _first_look()
         for b in batches:
             pipe.submit(b.dict_entries, b.events)
         for _ in range(3000):
-            pipe.may_ack()  # collects the jobs stored
             if pipe.stored == want:
                 break
             await asyncio.sleep(0.01)
@@ -132,6 +134,7 @@ def test_postponed_jobs_go_when_the_batches_stop_or_the_oldest_is_past_the_lag(t
     pipe, stored, spilled = asyncio.run(run())
     assert stored == want == prec_count(store, rec.id)
     assert spilled == len(batches) and pipe.postponer.peak_lag > 0
+    assert pipe.postponer.released[when] == len(batches)
     serial = _serial(tmp_path, batches)
     assert _rows(store)["events"] == _rows(serial)["events"]
     assert _spill_fds(tmp_path) == []
