@@ -104,7 +104,10 @@ call-tracing capture, ~10 agent windows of the benchmark's limits)."""
 STORE_YIELD: StoreYield | None = None
 """Whether the store postpones its jobs while the traced node is busy and catches up after
 (instrument/store_yield.py; ``CaptureSession.start(store_yield=...)``): None - it stores as the
-batches come (the default)."""
+batches come (the default). Not the default: measured on a loaded machine it took ~80 % of
+Python's CPU out of the node's busy window, but the catch-up that starts only once the batches
+stop put a short capture's "until queryable" under half the file port's rate in one round of
+three (docs/store.md, "Postponing the store's work while the node is busy")."""
 
 
 STORE_PRIORITY: int | str = 0
