@@ -76,7 +76,8 @@ from typing import Any
 
 from ..store import StoreError
 from .heap import tune_for_capture
-from .store_yield import Postponer, SpillRef, StoreYield, check_yield
+from .spill_file import SpillRef
+from .store_yield import Postponer, StoreYield, check_yield
 from .thread_priority import check_priority, lower_priority
 
 MAX_GROUP_BYTES = 8 * 1024 * 1024
@@ -175,7 +176,8 @@ class StorePipeline:
     def __init__(self, recording: Any, node_id: int, *, max_pending_bytes: int = MAX_PENDING_BYTES,
                  name: str = "capture", stage_bytes: int = MIN_JOB_BYTES,
                  stage_wait: float = JOB_WAIT_S, split_bytes: int = SPLIT_BYTES,
-                 priority: int | str | None = None, yield_to_node: StoreYield | bool | None = None) -> None:
+                 priority: int | str | None = None,
+                 yield_to_node: StoreYield | bool | None = None) -> None:
         if max_pending_bytes <= 0:
             raise ValueError(f"max_pending_bytes must be > 0, got {max_pending_bytes}")
         # the capture's large buffers reuse heap memory instead of fresh pages (instrument/heap.py)

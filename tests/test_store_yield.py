@@ -15,7 +15,8 @@ import os
 
 import pytest
 from elixir_scope.instrument.ingest_pipeline import StorePipeline
-from elixir_scope.instrument.store_yield import CpuIdle, SpillFile, StoreYield, check_yield
+from elixir_scope.instrument.spill_file import SpillFile
+from elixir_scope.instrument.store_yield import CpuIdle, StoreYield, check_yield
 from elixir_scope.store import BatchFormatError
 
 from test_ingest_pipeline import TABLES, _batches, _open, _rows, prec_count
