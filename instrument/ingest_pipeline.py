@@ -144,7 +144,7 @@ def _pause() -> None:
 
 @dataclass
 class _Job:
-    events: bytes | SpillRef  # the records binary (counted lost if the store refuses it), or where it was spilled
+    events: bytes | SpillRef  # the records binary (counted lost if the store refuses it), or its spill
     prepared: Future  # of the prepare thread: the PreparedBatch
     written: Future | None = None  # of the write thread: True if stored
     stored: bool | None = None  # set by the write thread
@@ -448,8 +448,7 @@ class StorePipeline:
             self.recording.release_checkpoints()
 
 
-
-def _directory(recording: Any):
+def _directory(recording: Any) -> Path:
     """Where a recording's spill file goes: its store's directory (a recording without one, the
     benchmarks' counting sink: the temporary directory)."""
     path = getattr(recording, "store_path", None)

@@ -127,7 +127,8 @@ class CaptureSession:
     def __init__(self, conn: Connection, recording: Any, node_id: int, agent: Pid, mbox: Any,
                  info: dict, limits: CaptureLimits, agent_mon: Any = None,
                  owns_recording: bool = True, store_buffer_bytes: int = MAX_PENDING_BYTES,
-                 store_priority: int | str | None = None, store_yield: StoreYield | bool | None = None) -> None:
+                 store_priority: int | str | None = None,
+                 store_yield: StoreYield | bool | None = None) -> None:
         self.conn = conn
         # False when the recording is shared by several nodes: ending ends only this node's part
         self.owns_recording = owns_recording

@@ -163,6 +163,13 @@ async def test_a_priority_the_store_threads_cannot_take_is_refused_before_the_no
                                    LIMITS, store_priority="lowest")
 
 
+async def test_a_store_yield_setting_that_is_not_one_is_refused_before_the_node_is_touched(store):
+    rec = store.create_recording("bad", spec={}, limits={})
+    with pytest.raises(ValueError, match="store_yield is True, False or a StoreYield"):
+        await CaptureSession.start(None, rec, CapturePlan(specs=(compile_spec("es_pipe_wl:f/1"),)),
+                                   LIMITS, store_yield="always")
+
+
 @pytest.mark.parametrize("priority, yield_", [(None, None), ("idle", None), (None, POSTPONE_ALL)],
                          ids=["default", "idle", "postponed"])
 async def test_node_dying_mid_ingest_keeps_every_received_batch_in_order(store, priority, yield_):
