@@ -23,6 +23,11 @@ limits, caps included, reporting what a user gets there: how many events were st
 dropped, and when the capture ended.
 
     .venv/bin/python benchmarks/bench_ingest.py [--calls 1000000] [--rounds 3] [--prefill 1000000]
+        [--store-yield default|on|off]
+
+``--store-yield``: whether our captures' stores postpone their work while the node is busy and
+catch up after (instrument/store_yield.py; ``default``: ``ingest_pipeline.STORE_YIELD``) - the
+cost it has here is a catch-up that starts later.
 
 With the default 1M calls (2M events) every run lasts about a second or more, the file port's
 and the counting process's included; the captures reach their steady state (the store's bound
@@ -208,10 +213,19 @@ async def main() -> None:
     ap.add_argument("--calls", type=int, default=1_000_000, help="calls in all (split over the processes)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--prefill", type=int, default=1_000_000, help="events of other recordings already in the store")
+    ap.add_argument("--store-yield", choices=("default", "on", "off"), default="default",
+                    help="whether our captures' stores postpone their work while the node is busy "
+                         "(instrument/store_yield.py; default: ingest_pipeline.STORE_YIELD)")
     args = ap.parse_args()
     rounds = max(3, args.rounds)
+    from elixir_scope.instrument import ingest_pipeline
+    from elixir_scope.instrument.store_yield import StoreYield
+    if args.store_yield != "default":  # read by every pipeline as it starts
+        ingest_pipeline.STORE_YIELD = StoreYield() if args.store_yield == "on" else None
+    print(f"store yields to a busy node: {ingest_pipeline.STORE_YIELD}")
     target = start_node("erl")
-    out: dict = {"bench": "ingest", "calls": args.calls, "prefill_events": args.prefill, "rounds": rounds}
+    out: dict = {"bench": "ingest", "calls": args.calls, "prefill_events": args.prefill, "rounds": rounds,
+                 "store_yield": repr(ingest_pipeline.STORE_YIELD)}
     try:
         async with Node() as node:
             conn = await node.connect(target.name, cookie=target.cookie)

@@ -15,9 +15,11 @@ Limits: ours run with the default limits but for their caps (``caps_raised``: 50
 overload checks are what a user gets. One row follows with those tuned (``tuned_limits``:
 batches of 10,000, a window of 16, checks every 5,000), labelled. Another has the store's
 threads yield the CPU to the node (``store_priority="idle"``: ``SCHED_IDLE``, not the default;
-instrument/ingest_pipeline.py ``STORE_PRIORITY``), labelled. For each of our rows, what the
-agent dropped (none expected: the caps are raised) and how often the store's bound held the
-acks back (the agent buffering meanwhile).
+instrument/ingest_pipeline.py ``STORE_PRIORITY``), labelled. Another has the store postpone its
+work while the node is busy, or not, whichever is not the default (``store_yield``,
+instrument/store_yield.py; ``ingest_pipeline.STORE_YIELD``), labelled. For each of our rows, what
+the agent dropped (none expected: the caps are raised), how often the store's bound held the
+acks back (the agent buffering meanwhile) and how many jobs the store postponed (and spilled).
 
     .venv/bin/python benchmarks/bench_overhead.py [--calls 1000000] [--rounds 3]
 
@@ -48,10 +50,16 @@ from bench_ingest import CountingSink
 from elixir_scope.instrument.capture import CapturePlan
 from elixir_scope.instrument.dist import Node
 from elixir_scope.instrument.etf import Atom, Charlist
+from elixir_scope.instrument.ingest_pipeline import STORE_YIELD
 from elixir_scope.instrument.session import CaptureSession
 from elixir_scope.instrument.specs import compile_spec
 from elixir_scope.store import TraceStore
 from support.nodes import start_node
+
+
+# the row beside ours with the other store_yield setting than the default (ingest_pipeline.STORE_YIELD)
+YIELD_ROW_SETTING = STORE_YIELD is None
+YIELD_ROW = "store yields to the busy node" if YIELD_ROW_SETTING else "store never yields"
 
 
 async def node_cpu_ms(conn) -> int:
@@ -76,6 +84,8 @@ class Traced:
     py_all: float  # ... for the whole capture (stored, stopped, its due WAL checkpoint run)
     dropped: int = 0  # records the agent dropped (counted in gaps)
     held_acks: int = 0  # acks the store's bound held back (StorePipeline.held_acks)
+    postponed: int = 0  # jobs the store postponed while the node was busy (store_yield)
+    spilled: int = 0  # ... of them spilled to the file
 
 
 def _py_cpu(pipe) -> tuple[float, float, float, float]:
@@ -102,7 +112,7 @@ def _all_stored(s: CaptureSession, expected: int) -> bool:
 
 
 async def traced_by_us(conn, store, server, calls: int, plan: CapturePlan, sink=None,
-                       per_call: int = 2, limits=None, priority=None) -> Traced:
+                       per_call: int = 2, limits=None, priority=None, yield_to_node=None) -> Traced:
     """A capture of ``calls`` workload calls: the workload's time, the node's CPU, the agent's
     reductions per record (read once every record is stored), and this Python process's CPU
     while the workload ran (receiving, decoding, storing on the cores the target shares; split
@@ -111,6 +121,8 @@ async def traced_by_us(conn, store, server, calls: int, plan: CapturePlan, sink=
     rec = sink if sink is not None else store.create_recording("overhead", spec={}, limits={})
     c0 = await node_cpu_ms(conn)
     kw = {} if priority is None else {"store_priority": priority}
+    if yield_to_node is not None:
+        kw["store_yield"] = yield_to_node
     s = await CaptureSession.start(conn, rec, plan, limits if limits is not None else caps_raised(), **kw)
     r0 = await agent_reductions(conn, s.agent)
     p0 = _py_cpu(s.pipeline)
@@ -133,7 +145,18 @@ async def traced_by_us(conn, store, server, calls: int, plan: CapturePlan, sink=
     while ck is not None and getattr(ck, "busy", False):  # (an older store: not known; A/B runs)
         await asyncio.sleep(0.005)
     return Traced(us, result.stats.offered, await node_cpu_ms(conn) - c0, red, split,
-                  time.process_time() - p0[0], result.stats.dropped, s.pipeline.held_acks)
+                  time.process_time() - p0[0], result.stats.dropped, s.pipeline.held_acks,
+                  *_postponed(s.pipeline))
+
+
+def _postponed(pipe) -> tuple[int, int]:
+    """Jobs the store postponed while the node was busy, and of them those spilled to its file
+    (instrument/store_yield.py; 0, 0 when it did not yield, or on an older pipeline)."""
+    y = getattr(pipe, "postponer", None)
+    if y is not None:
+        print(f"    store postponed {y.postponed_jobs} jobs, spilled {y.spilled_jobs}, released {y.released}, "
+              f"waited at most {y.peak_lag:.2f} s", flush=True)
+    return (0, 0) if y is None else (y.postponed_jobs, y.spilled_jobs)
 
 
 async def scaled(run, factor: float) -> tuple[float, float]:
@@ -146,7 +169,8 @@ async def scaled_traced(run, factor: float) -> Traced:
     """A capture of fewer calls, its workload time and CPU scaled to the others' number."""
     t = await run
     return Traced(int(t.us * factor), t.offered, int(t.node_cpu_ms * factor), t.reductions,
-                  {k: v * factor for k, v in t.py_workload.items()}, t.py_all * factor, t.dropped, t.held_acks)
+                  {k: v * factor for k, v in t.py_workload.items()}, t.py_all * factor, t.dropped, t.held_acks,
+                  t.postponed, t.spilled)
 
 
 async def rpc_cpu(conn, fun: str, args: list) -> tuple[int, int]:
@@ -175,8 +199,9 @@ async def main() -> None:
               ":dbg same spec, default handler (to /dev/null)",
               "ElixirScope state history (calls+returns+states)",
               "  ElixirScope handle_call/3 + return, tuned limits",
-              "  ElixirScope handle_call/3 + return, store threads SCHED_IDLE"]
-    ours_rows = (labels[0], labels[1], labels[6], labels[7], labels[8])
+              "  ElixirScope handle_call/3 + return, store threads SCHED_IDLE",
+              f"  ElixirScope handle_call/3 + return, {YIELD_ROW}"]
+    ours_rows = (labels[0], labels[1], labels[6], labels[7], labels[8], labels[9])
     per_event = {labels[6]: 4}  # records per call: calls, returns and the states around them
     slow: dict[str, list[float]] = {k: [] for k in labels}
     reds: dict[str, list[float]] = {k: [] for k in ours_rows}
@@ -186,6 +211,7 @@ async def main() -> None:
     py_all: dict[str, list[float]] = {k: [] for k in ours_rows}
     drops: dict[str, list[int]] = {k: [] for k in ours_rows}
     held: dict[str, list[int]] = {k: [] for k in ours_rows}
+    postponed: dict[str, list[tuple[int, int]]] = {k: [] for k in ours_rows}
     loads: list[float] = []
     try:
         async with Node() as node:
@@ -213,6 +239,7 @@ async def main() -> None:
                                                                   per_call=4), n / n_hist),
                     labels[7]: lambda: traced_by_us(conn, store, server, n, plan, limits=tuned_limits()),
                     labels[8]: lambda: traced_by_us(conn, store, server, n, plan, priority="idle"),
+                    labels[9]: lambda: traced_by_us(conn, store, server, n, plan, yield_to_node=YIELD_ROW_SETTING),
                 }
                 for r in range(rounds):
                     base, base_cpu = await rpc_cpu(conn, "calls", [server, n])
@@ -227,6 +254,7 @@ async def main() -> None:
                             py_all[label].append(run.py_all * 1e6 / (per * n))
                             drops[label].append(run.dropped)
                             held[label].append(run.held_acks)
+                            postponed[label].append((run.postponed, run.spilled))
                             run = (run.us, run.node_cpu_ms)
                         got[label] = run
                     base2, base2_cpu = await rpc_cpu(conn, "calls", [server, n])
@@ -252,7 +280,8 @@ async def main() -> None:
               f"({show(extra[label], '{:.2f}')})")
     for label, v in reds.items():
         print(f"  agent reductions per record, {label.strip()}: {show(v, '{:.1f}')}; records dropped "
-              f"{show(drops[label])}, acks held by the store's bound {show(held[label])}")
+              f"{show(drops[label])}, acks held by the store's bound {show(held[label])}; jobs postponed "
+              f"(spilled) {', '.join(f'{a} ({b})' for a, b in postponed[label])}")
     # the cross-core cost on a shared host: what the node spends on tracing plus what this
     # Python process spends while the workload runs, per event, against what :dbg's counting
     # process costs the node per event (it has no other process)
@@ -275,6 +304,7 @@ async def main() -> None:
     tuned_vs_count = [a / b for a, b in zip(slow[labels[7]], count)]
     counted_vs_count = [a / b for a, b in zip(slow[labels[1]], count)]
     idle_vs_count = [a / b for a, b in zip(slow[labels[8]], count)]
+    yield_vs_count = [a / b for a, b in zip(slow[labels[9]], count)]
     vs_count_ts = [a / b for a, b in zip(ours, count_ts)]
     vs_port = [a / b for a, b in zip(ours, port)]
     print(f"our slowdown / :dbg->counting process's: {show(vs_count, '{:.2f}')} (goal <= 1.0); "
@@ -284,6 +314,7 @@ async def main() -> None:
           f"not stored / :dbg->counting process's: {show(counted_vs_count, '{:.2f}')} (the agent and the "
           "distribution without the store)")
     print(f"  store threads SCHED_IDLE / :dbg->counting process's: {show(idle_vs_count, '{:.2f}')}")
+    print(f"  {YIELD_ROW} / :dbg->counting process's: {show(yield_vs_count, '{:.2f}')}")
     print(json.dumps({"bench": "overhead", "calls": n, "default_handler_calls": n_fmt, "rounds": rounds,
                       "slowdown": {label.strip(): spread(v) for label, v in slow.items()},
                       "node_cpu_ms": {label.strip(): spread(v) for label, v in cpu.items()},
@@ -298,6 +329,8 @@ async def main() -> None:
                       "ours_vs_dbg_file_port": spread(vs_port), "tuned_vs_dbg_count": spread(tuned_vs_count),
                       "counted_vs_dbg_count": spread(counted_vs_count),
                       "store_idle_vs_dbg_count": spread(idle_vs_count),
+                      "store_yield_row": YIELD_ROW, "store_yield_row_vs_dbg_count": spread(yield_vs_count),
+                      "jobs_postponed_spilled": {label.strip(): v for label, v in postponed.items()},
                       "records_dropped": {label.strip(): spread(v) for label, v in drops.items()},
                       "acks_held": {label.strip(): spread(v) for label, v in held.items()},
                       "load_avg": spread(loads), "load_avg_end": load_average()}))

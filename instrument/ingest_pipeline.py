@@ -46,12 +46,13 @@ WAL's size, and run when the capture's last batch is stored - out of the capture
 where their CPU would compete with the traced node (bench_overhead.py). A recording without
 checkpoints (the benchmarks' counting sink) has nothing to hold.
 
-Priority: the two threads run at the process's priority unless asked to yield the CPU to the
-traced node (``STORE_PRIORITY``, ``CaptureSession.start(store_priority=...)``: ``SCHED_IDLE``
-or a niceness, set by each thread on itself as it starts). A thread that yields falls behind
-while the node is busy and catches up when it idles; nothing else changes - order, atomicity,
-the bound (which then holds the acks sooner: the agent buffers meanwhile), ``settle``/``close``
-waiting for every job. Not the default: docs/store.md, "Yielding the CPU to the traced node".
+Yielding to the traced node: the store can *postpone* its jobs while the node is busy and catch
+up after (``STORE_YIELD``, ``CaptureSession.start(store_yield=...)``; instrument/store_yield.py:
+when, and the spill file that keeps the postponed records out of memory; ``may_ack`` counts the
+records held in memory only). Or its threads can run below the node (``STORE_PRIORITY``,
+``store_priority=...``: ``SCHED_IDLE`` or a niceness, set by each thread on itself). Either way
+nothing else changes - order, atomicity, ``settle``/``close`` waiting for every job. Measured:
+docs/store.md, "Yielding the CPU to the traced node".
 
 The GIL: CPython hands it to a thread that waits for it (the writer, back from a
 ``sqlite3_step``) only after the *switch interval* (5 ms) when another thread runs Python
@@ -64,15 +65,19 @@ interval process-wide instead was measured no better, and would touch every thre
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from ..store import StoreError
 from .heap import tune_for_capture
+from .spill_file import SpillRef
+from .store_yield import Postponer, StoreYield, check_yield
 from .thread_priority import check_priority, lower_priority
 
 MAX_GROUP_BYTES = 8 * 1024 * 1024
@@ -95,6 +100,15 @@ at or below it, by the write thread itself (one thread, less CPU per event)."""
 MAX_PENDING_BYTES = 32 * 1024 * 1024
 """Records bytes received (and acknowledged) but not yet stored, at most (~450k events of a
 call-tracing capture, ~10 agent windows of the benchmark's limits)."""
+
+
+STORE_YIELD: StoreYield | None = None
+"""Whether the store postpones its jobs while the traced node is busy and catches up after
+(instrument/store_yield.py; ``CaptureSession.start(store_yield=...)``): None - it stores as the
+batches come (the default). Not the default: measured on a loaded machine it took ~80 % of
+Python's CPU out of the node's busy window, but the catch-up that starts only once the batches
+stop put a short capture's "until queryable" under half the file port's rate in one round of
+three (docs/store.md, "Postponing the store's work while the node is busy")."""
 
 
 STORE_PRIORITY: int | str = 0
@@ -130,7 +144,7 @@ def _pause() -> None:
 
 @dataclass
 class _Job:
-    events: bytes  # the records binary (counted lost if the store refuses it)
+    events: bytes | SpillRef  # the records binary (counted lost if the store refuses it), or its spill
     prepared: Future  # of the prepare thread: the PreparedBatch
     written: Future | None = None  # of the write thread: True if stored
     stored: bool | None = None  # set by the write thread
@@ -140,11 +154,12 @@ class _Job:
         """The records binaries of the batches joined into this job, each as received (a
         refused job's records are counted batch by batch: a malformed one does not hide the
         others' count)."""
+        events = self.events.load() if isinstance(self.events, SpillRef) else self.events
         if len(self.parts) < 2:
-            return [self.events]
+            return [events]
         out, at = [], 0
         for n in self.parts:
-            out.append(bytes(self.events[at:at + n]))
+            out.append(bytes(events[at:at + n]))
             at += n
         return out
 
@@ -161,7 +176,8 @@ class StorePipeline:
     def __init__(self, recording: Any, node_id: int, *, max_pending_bytes: int = MAX_PENDING_BYTES,
                  name: str = "capture", stage_bytes: int = MIN_JOB_BYTES,
                  stage_wait: float = JOB_WAIT_S, split_bytes: int = SPLIT_BYTES,
-                 priority: int | str | None = None) -> None:
+                 priority: int | str | None = None,
+                 yield_to_node: StoreYield | bool | None = None) -> None:
         if max_pending_bytes <= 0:
             raise ValueError(f"max_pending_bytes must be > 0, got {max_pending_bytes}")
         # the capture's large buffers reuse heap memory instead of fresh pages (instrument/heap.py)
@@ -210,6 +226,13 @@ class StorePipeline:
         self._staged_bytes = 0
         self._stage_timer: asyncio.TimerHandle | None = None
         self._held = False  # holding the store's checkpoints (from the first batch until closed)
+        policy = check_yield(STORE_YIELD if yield_to_node is None else yield_to_node)
+        self.postponer: Postponer | None = None
+        """Postpones the jobs while the node is busy (``STORE_YIELD``); None: every job is
+        handed to the threads as it is formed."""
+        if policy is not None:
+            self.postponer = Postponer(policy, _directory(recording), self._launch, self._in_flight,
+                                       max(split_bytes, 2 * stage_bytes, 1))
 
     def submit(self, dict_entries: list, events: bytes) -> None:
         """Queue one batch (or several joined) to be stored after those submitted before. From
@@ -222,6 +245,8 @@ class StorePipeline:
             return
         self.pending_bytes += len(events)
         self.peak_pending_bytes = max(self.peak_pending_bytes, self.pending_bytes)
+        if self.postponer is not None:
+            self.postponer.arrived(time.monotonic())
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # used without an event loop: no timer to submit a staged batch
@@ -253,16 +278,32 @@ class StorePipeline:
             if hold is not None:
                 hold()
                 self._held = True
+        parts = tuple(len(b) for b in staged)
+        if self.postponer is not None:
+            self.postponer.add(dict_entries, events, parts, time.monotonic())
+        else:
+            self._launch(dict_entries, events, parts)
+
+    def _launch(self, dict_entries: list, events: bytes | SpillRef, parts: tuple[int, ...]) -> None:
+        """Hand one job to the threads (after every job handed before it)."""
         last = self._jobs[-1].prepared if self._jobs else None
         if self.pending_bytes > self.split_bytes:  # catching up: prepared beside the writer
             self.prepared_apart += 1
             prepared = self._prepare.submit(self._prepare_batch, dict_entries, events, last, True)
         else:  # keeping up: the writer prepares it, just before writing it
             prepared = self._write.submit(self._prepare_batch, dict_entries, events, None, False)
-        job = _Job(events, prepared, parts=tuple(len(b) for b in staged))
+        job = _Job(events, prepared, parts=parts)
         self._unclaimed.append(job)
         job.written = self._write.submit(self._store, job)
+        if self.postponer is not None and self.postponer.queued:
+            job.written.add_done_callback(lambda _f: self.postponer.kick())
         self._jobs.append(job)
+
+    def _in_flight(self) -> int:
+        """Records bytes handed to the threads and not yet stored (the jobs done are collected
+        first: after the last batch, nothing else collects them)."""
+        self._collect()
+        return self.pending_bytes - self._staged_bytes - self.postponer.postponed_bytes
 
     def _prepare_batch(self, dict_entries: list, events: bytes, after: Future | None, apart: bool) -> Any:
         """Prepare one job (``apart``: on the prepare thread); ``after``: the job before it,
@@ -279,6 +320,8 @@ class StorePipeline:
             return None
         cpu = time.thread_time()
         try:
+            if isinstance(events, SpillRef):  # postponed into the spill file: read back here
+                events = events.load()
             return self.recording.prepare_batch(self.node_id, dict_entries, events, _pause)
         finally:
             self.prepare_cpu += time.thread_time() - cpu
@@ -317,10 +360,17 @@ class StorePipeline:
             j.stored = ok
         return ok
 
+    @property
+    def memory_pending_bytes(self) -> int:
+        """Of ``pending_bytes``, those held in memory (the others wait in the spill file)."""
+        p = self.postponer
+        return self.pending_bytes if p is None else p.in_memory(self.pending_bytes)
+
     def may_ack(self) -> bool:
-        """Whether the batches received so far may be acknowledged now (under the bound)."""
+        """Whether the batches received so far may be acknowledged now (those held in memory
+        under the bound)."""
         self._collect()
-        if self.pending_bytes <= self.max_pending_bytes:
+        if self.memory_pending_bytes <= self.max_pending_bytes:
             return True
         self.held_acks += 1
         return False
@@ -330,7 +380,10 @@ class StorePipeline:
         failed. ``limit=0``: until every submitted batch is stored (or refused)."""
         limit = self.max_pending_bytes if limit is None else limit
         self._submit_staged()  # waiting for the writer: what is staged goes now
-        while self._jobs and self.pending_bytes > limit and self.failure is None:
+        if self.postponer is not None:  # ... and what was postponed
+            self.postponer.release_all()
+        while self._jobs and (self.pending_bytes if limit == 0 else self.memory_pending_bytes) > limit \
+                and self.failure is None:
             await asyncio.wrap_future(self._jobs[0].written)
             self._collect()
         if self.failure is not None:
@@ -350,6 +403,8 @@ class StorePipeline:
             self.pending_bytes -= job.size
             if not job.written.result():
                 self.lost_batches.extend(job.batches())
+            if isinstance(job.events, SpillRef):
+                self.postponer.done(job.events)
 
     async def close(self) -> None:
         """Store everything submitted (or, after a failure, count it lost), then end the threads.
@@ -359,20 +414,32 @@ class StorePipeline:
         try:
             await self.settle(0)
         finally:
-            self._closed = True
-            self._prepare.shutdown(wait=False)
-            self._write.shutdown(wait=False)
-            self._release()
+            self._end_threads()
+
+    def _end_threads(self) -> None:
+        """Closed: the threads exit once done with the jobs handed to them; the spill file is
+        closed after the last of those (by the write thread, which waits for every job's
+        preparation), or now if nothing is pending."""
+        if self.postponer is not None:
+            self.postponer.release_all()
+            self.postponer.close()
+        self._closed = True
+        if self.postponer is not None:
+            spill = self.postponer.spill
+            if self._jobs:
+                self._write.submit(spill.close)
+            else:
+                spill.close()
+        self._prepare.shutdown(wait=False)
+        self._write.shutdown(wait=False)
+        self._release()
 
     def close_now(self) -> None:
         """End without waiting (the session's task was cancelled): the threads finish the
         jobs queued (a batch is stored whole or not at all) and exit."""
         if not self._closed:
             self._submit_staged()
-            self._closed = True
-            self._prepare.shutdown(wait=False)
-            self._write.shutdown(wait=False)
-            self._release()
+            self._end_threads()
 
     def _release(self) -> None:
         """The store's checkpoints may run again (the one that came due while held runs now)."""
@@ -380,3 +447,9 @@ class StorePipeline:
             self._held = False
             self.recording.release_checkpoints()
 
+
+def _directory(recording: Any) -> Path:
+    """Where a recording's spill file goes: its store's directory (a recording without one, the
+    benchmarks' counting sink: the temporary directory)."""
+    path = getattr(recording, "store_path", None)
+    return Path(path).parent if path is not None else Path(tempfile.gettempdir())

@@ -45,6 +45,7 @@ from .capture import (
 from .dist import Connection, MailboxClosed, NodeDown, RpcError, RpcTimeout
 from .etf import Atom, Pid
 from .ingest_pipeline import MAX_PENDING_BYTES, StorePipeline
+from .store_yield import StoreYield, check_yield
 from .thread_priority import check_priority
 from .limits import CaptureLimits
 from .names import UnknownNameError, unknown_names
@@ -126,7 +127,8 @@ class CaptureSession:
     def __init__(self, conn: Connection, recording: Any, node_id: int, agent: Pid, mbox: Any,
                  info: dict, limits: CaptureLimits, agent_mon: Any = None,
                  owns_recording: bool = True, store_buffer_bytes: int = MAX_PENDING_BYTES,
-                 store_priority: int | str | None = None) -> None:
+                 store_priority: int | str | None = None,
+                 store_yield: StoreYield | bool | None = None) -> None:
         self.conn = conn
         # False when the recording is shared by several nodes: ending ends only this node's part
         self.owns_recording = owns_recording
@@ -137,7 +139,7 @@ class CaptureSession:
         self.limits = limits
         self.state = SessionState.RUNNING
         self._pipe = StorePipeline(recording, node_id, max_pending_bytes=store_buffer_bytes,
-                                   name=conn.node_name, priority=store_priority)
+                                   name=conn.node_name, priority=store_priority, yield_to_node=store_yield)
         self.last_stats: Any = {}
         self._mbox = mbox
         self._agent_mon = agent_mon
@@ -160,6 +162,7 @@ class CaptureSession:
                     owns_recording: bool = True,
                     store_buffer_bytes: int = MAX_PENDING_BYTES,
                     store_priority: int | str | None = None,
+                    store_yield: StoreYield | bool | None = None,
                     timeouts: AttachTimeouts = DEFAULT_TIMEOUTS) -> CaptureSession:
         """Load the agent on ``conn``'s node and start capturing into ``recording`` (a store
         ``RecordingWriter``). ``owns_recording=False``: the recording is shared with other
@@ -169,6 +172,9 @@ class CaptureSession:
         (instrument/ingest_pipeline.py). ``store_priority``: how the store threads run beside
         the event loop (``ingest_pipeline.STORE_PRIORITY``, used when None: the process's own
         priority; ``"idle"``: only when nothing else wants the core; a niceness 1-19).
+        ``store_yield``: whether the store postpones its work while the node is busy tracing and
+        catches up after (``ingest_pipeline.STORE_YIELD`` when None; True: ``StoreYield()``'s
+        defaults; instrument/store_yield.py).
         ``timeouts``: how long loading the agent and starting it may wait on a busy node; past
         them :class:`~.agent.attach.NodeBusyError` says how loaded the node is and what was left
         there (instrument/agent/attach.py)."""
@@ -176,6 +182,7 @@ class CaptureSession:
             raise ValueError(f"store_buffer_bytes must be a positive number of bytes, got {store_buffer_bytes!r}")
         if store_priority is not None:
             check_priority(store_priority)
+        check_yield(store_yield)
         limits = limits or CaptureLimits()
         config = {**plan.agent_config(), **limits.agent_config(), Atom("setup_ms"): round(timeouts.setup * 1000)}
         await ensure_agent(conn, timeouts=timeouts)
@@ -219,7 +226,7 @@ class CaptureSession:
         except ClockProbeError:
             pass  # the node went away: the session notices it at once and ends with node_down
         return cls(conn, recording, node_id, agent, mbox, info, limits, agent_mon, owns_recording,
-                   store_buffer_bytes, store_priority)
+                   store_buffer_bytes, store_priority, store_yield)
 
     @property
     def stored(self) -> int:

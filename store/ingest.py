@@ -100,6 +100,11 @@ class RecordingWriter:
         self._deltas = _blobs.DeltaWriter()
         self._batch_lock = threading.Lock()
 
+    @property
+    def store_path(self):
+        """The store's database file (a capture's spill file goes beside it)."""
+        return self._db.path
+
     # -- nodes -------------------------------------------------------------------------------
     def add_node(self, name: str, *, otp_release: str, time_unit: int, time_offset: int,
                  mono_at_start: int | None = None) -> int:

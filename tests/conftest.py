@@ -32,6 +32,7 @@ LONGEST_FIRST = (
     "test_diagnose_false.py",
     "test_mcp_inspector.py",
     "test_ingest_pipeline.py",
+    "test_store_yield.py",
     "test_mcp_inspector_live.py",
     "test_evidence_loops.py",
     "test_diagnose_upstream.py",

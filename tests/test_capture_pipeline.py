@@ -4,13 +4,16 @@ stored: every process's calls and returns in its own order with no hole and no d
 event ids consecutive in arrival order; the bound on what Python holds received and not yet
 stored (acks held back past it); the same with the store threads yielding the CPU to the node
 (``store_priority="idle"``), stopped as soon as the last batch is received: ``stop`` returns
-with every record stored; the store refusing a batch mid-capture and the node dying
-mid-ingest both end the capture with a clear reason and keep everything stored before, as a
-gap-free prefix of each process's events."""
+with every record stored; the same with the store postponing its jobs (``store_yield``: every
+job spilled until ``stop``; the spill file's cap reached, the bound holding the acks; the
+default policy); the store refusing a batch mid-capture and the node dying mid-ingest (also
+with every job postponed) both end the capture with a clear reason and keep everything stored
+before, as a gap-free prefix of each process's events."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 from elixir_scope.instrument.capture import CapturePlan
@@ -19,6 +22,7 @@ from elixir_scope.instrument.etf import Atom, Charlist
 from elixir_scope.instrument.limits import CaptureLimits
 from elixir_scope.instrument.session import CaptureSession
 from elixir_scope.instrument.specs import compile_spec
+from elixir_scope.instrument.store_yield import StoreYield
 from elixir_scope.store import EventKind, TraceStore
 from elixir_scope.store.events import decode_term
 from support.nodes import start_node
@@ -85,23 +89,35 @@ def _is_prefix(seq: list[tuple[str, int]]) -> bool:
     return all(item == (("call", "return")[i % 2], i // 2) for i, item in enumerate(seq))
 
 
-@pytest.mark.parametrize("priority", [None, "idle"])
-async def test_eight_processes_stored_in_order_under_back_pressure(store, priority):
+# the store postpones every job until the capture ends (the machine always counts as busy, the
+# batches as back to back) and spills them all (store_yield, instrument/store_yield.py)
+POSTPONE_ALL = StoreYield(idle_cores=10_000.0, quiet_s=10_000.0, max_lag_s=10_000.0, memory_bytes=0)
+
+
+@pytest.mark.parametrize("priority, yield_", [(None, None), ("idle", None), (None, POSTPONE_ALL),
+                                              (None, replace(POSTPONE_ALL, disk_cap_bytes=200_000)),
+                                              (None, True)],
+                         ids=["default", "idle", "postponed", "spill-cap", "yield-default"])
+async def test_eight_processes_stored_in_order_under_back_pressure(store, priority, yield_):
     """Also with the store threads yielding to the node (``store_priority="idle"``): they fall
-    behind while it is busy, and ``stop`` returns once every received batch is stored."""
+    behind while it is busy, and ``stop`` returns once every received batch is stored. And with
+    the store postponing its jobs (``store_yield``): every batch spilled and acknowledged at
+    once, stored when ``stop`` waits for the writer; with the spill file's cap reached, the
+    bound holds the acks as without it; with the default policy, whatever it postponed."""
     target = start_node("erl")
     calls = 4000
     bound = 40_000  # about one agent batch: the acks are held back again and again
     try:
-        node, conn, s, workers = await _start(target, store, bound, store_priority=priority)
+        node, conn, s, workers = await _start(target, store, bound, store_priority=priority, store_yield=yield_)
         try:
             await conn.rpc("es_pipe_wl", "go_all", [workers, calls], timeout=120)
             for _ in range(1200):  # the calls and returns, and the agent's own records
-                if priority is None and s.stored >= 2 * calls * PROCS:
+                if priority is None and yield_ is None and s.stored >= 2 * calls * PROCS:
                     break
-                # idle: stopped once they are *received*, the store perhaps still behind: stop
-                # waits for it - the recording is complete and queryable when stop returns
-                if priority is not None and _sent(s) >= 2 * calls * PROCS:
+                # idle, postponed: stopped once they are *received*, the store perhaps still
+                # behind: stop waits for it - the recording is complete and queryable when stop
+                # returns
+                if (priority is not None or yield_ is not None) and _sent(s) >= 2 * calls * PROCS:
                     break
                 await asyncio.sleep(0.05)
             result = await s.stop()
@@ -114,10 +130,24 @@ async def test_eight_processes_stored_in_order_under_back_pressure(store, priori
     assert st.dropped == 0 and st.offered == st.sent == st.stored >= 2 * calls * PROCS
     assert store.recording(result.recording_id).info.event_count == st.stored
     pipe = s.pipeline
-    assert pipe.held_acks > 0  # back-pressure worked ...
-    # ... and bounded what Python held: the bound, plus one round of received batches (at most
-    # the agent's window of unacknowledged batches)
-    assert pipe.peak_pending_bytes <= bound + LIMITS.window * LIMITS.batch_size * MAX_RECORD_BYTES
+    window = LIMITS.window * LIMITS.batch_size * MAX_RECORD_BYTES
+    if yield_ is POSTPONE_ALL:
+        # every job postponed and spilled until stop (the acks this tiny bound held back were
+        # for the batches being staged into a job, in memory as without postponing)
+        y = pipe.postponer
+        assert y.postponed_jobs == y.spilled_jobs > 0 and y.spill.refused == 0 and y.spill.peak > 0
+        assert y.released["wait"] > 0 and not y.spill.open
+    elif yield_ is True:
+        assert pipe.postponer is not None
+    else:
+        assert pipe.held_acks > 0  # back-pressure worked ...
+        # ... and bounded what Python held: the bound, plus one round of received batches (at
+        # most the agent's window of unacknowledged batches)
+        assert pipe.peak_pending_bytes <= bound + window
+    if yield_ not in (None, True) and yield_ is not POSTPONE_ALL:  # the spill file's cap reached
+        y = pipe.postponer
+        assert y.spill.refused > 0 and y.spilled_jobs > 0 and y.spill.peak <= 200_000
+        assert pipe.held_acks > 0  # the bound held the acks: the agent waited, nothing was lost
     assert pipe.pending_bytes == 0
     assert pipe.priority == (priority or 0)
     seqs = _per_process(store, result.recording_id)
@@ -133,20 +163,37 @@ async def test_a_priority_the_store_threads_cannot_take_is_refused_before_the_no
                                    LIMITS, store_priority="lowest")
 
 
-@pytest.mark.parametrize("priority", [None, "idle"])
-async def test_node_dying_mid_ingest_keeps_every_received_batch_in_order(store, priority):
+async def test_a_store_yield_setting_that_is_not_one_is_refused_before_the_node_is_touched(store):
+    rec = store.create_recording("bad", spec={}, limits={})
+    with pytest.raises(ValueError, match="store_yield is True, False or a StoreYield"):
+        await CaptureSession.start(None, rec, CapturePlan(specs=(compile_spec("es_pipe_wl:f/1"),)),
+                                   LIMITS, store_yield="always")
+
+
+@pytest.mark.parametrize("priority, yield_", [(None, None), ("idle", None), (None, POSTPONE_ALL)],
+                         ids=["default", "idle", "postponed"])
+async def test_node_dying_mid_ingest_keeps_every_received_batch_in_order(store, priority, yield_):
     """Also with the store threads yielding (``"idle"``): behind when the node dies, they store
-    every batch received before the capture ends."""
+    every batch received before the capture ends; and with the store postponing every job
+    (``store_yield``): nothing stored when the node dies, every batch received (spilled) stored
+    after."""
     target = start_node("erl")
     try:
-        node, conn, s, workers = await _start(target, store, 1_000_000, store_priority=priority)
+        # postponed: a bound above the staging's 1 MB, so no back-pressure wait releases the jobs
+        bound = 1_000_000 if yield_ is None else 8_000_000
+        node, conn, s, workers = await _start(target, store, bound, store_priority=priority, store_yield=yield_)
         try:
             go = asyncio.ensure_future(conn.rpc("es_pipe_wl", "go_all", [workers, 200_000], timeout=120))
             for _ in range(600):
+                if yield_ is not None and s.pipeline.postponer.spilled_jobs > 2:
+                    break
                 if s.stored > 0 and _sent(s) > 0:
                     break
                 await asyncio.sleep(0.02)
-            assert s.stored > 0
+            if yield_ is not None:
+                assert s.stored == 0 and s.pipeline.postponer.spill.open
+            else:
+                assert s.stored > 0
             target.kill()  # while batches are queued in the pipeline and the node still traces
             result = await s.wait(60)
             go.cancel()
@@ -161,6 +208,8 @@ async def test_node_dying_mid_ingest_keeps_every_received_batch_in_order(store, 
     assert [g.reason for g in rec.gaps()] == ["node_down"]
     pipe = s.pipeline
     assert pipe.pending_bytes == 0 and pipe.lost_batches == [] and pipe.failure is None
+    if yield_ is not None:
+        assert pipe.postponer.spilled_jobs > 2 and not pipe.postponer.spill.open  # the file is gone
     assert s.stored >= _sent(s) > 0  # every record the agent sent by its last batch received
     for seq in _per_process(store, result.recording_id).values():
         assert _is_prefix(seq)
