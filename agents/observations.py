@@ -61,12 +61,6 @@ def failure(value: Any) -> str | None:
     return None
 
 
-def _timed_out(value: Any) -> bool:
-    """``:timeout``, or a small tuple holding it (``{:error, :timeout}``)."""
-    return _atom(value, "timeout") or (isinstance(value, tuple) and 0 < len(value) <= 3
-                                       and any(_atom(x, "timeout") for x in value))
-
-
 def empty(value: Any) -> bool:
     """An answer that means nothing came out: false, nil, zero, an empty collection or text."""
     return _atom(value, "false") or value is False or value in (b"", "") or is_empty(value)
@@ -271,11 +265,13 @@ def lead(view: RecordingView, slow: bool = False) -> Finding | None:
     """The strongest lead as a suspect (see the module's doc), or None. ``slow``: the symptom
     says something is slow or times out — then, with no failing or empty answers and nothing
     raised, the slowest call, followed to where its time went, is where to look first."""
+    from .detectors.slow_callback import timed_out
+
     try:
         calls = _app_calls(view)
         # with a slow symptom a returned timeout is the symptom itself, not a lead to it
         found = _deepest(view, calls, lambda c: c.outcome == "return" and failure(c.value) is not None
-                         and not (slow and _timed_out(c.value)))
+                         and not (slow and timed_out(c.value)))
         how = "returned a failure"
         if found is None:
             empties = [e for _, e in _one_empty_answer(view, calls)]

@@ -98,7 +98,7 @@ def _timeouts(view: RecordingView):
 MIN_CAUGHT_WAIT_MS = 100.0
 
 
-def _timed_out(v) -> bool:
+def timed_out(v) -> bool:
     """``v`` is ``:timeout`` or a small tuple holding it (``{:error, :timeout}``)."""
     return is_atom(v, "timeout") or (isinstance(v, tuple) and 0 < len(v) <= 3 and any(is_atom(x, "timeout") for x in v))
 
@@ -126,7 +126,7 @@ def caught_timeouts(view: RecordingView) -> list[tuple]:
         return []
     out: dict[tuple, tuple] = {}   # (waiter's process, callback) → the innermost waiter's tuple
     for w in view.calls:
-        if w.outcome != "return" or w.end_ts is None or not _timed_out(w.value) or not is_app_module(w.module) \
+        if w.outcome != "return" or w.end_ts is None or not timed_out(w.value) or not is_app_module(w.module) \
                 or w.function.startswith("-") or (w.duration(view.time_unit) or 0.0) < MIN_CAUGHT_WAIT_MS:
             continue
         p = view.proc(w.pid)
