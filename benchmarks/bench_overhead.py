@@ -149,13 +149,18 @@ async def traced_by_us(conn, store, server, calls: int, plan: CapturePlan, sink=
                   *_postponed(s.pipeline))
 
 
+def _secs(y) -> str:
+    at = getattr(y, "sustained_at", None)  # an older pipeline postponed from the first busy job
+    return "-" if at is None else f"{at:.2f} s"
+
+
 def _postponed(pipe) -> tuple[int, int]:
     """Jobs the store postponed while the node was busy, and of them those spilled to its file
     (instrument/store_yield.py; 0, 0 when it did not yield, or on an older pipeline)."""
     y = getattr(pipe, "postponer", None)
     if y is not None:
         print(f"    store postponed {y.postponed_jobs} jobs, spilled {y.spilled_jobs}, released {y.released}, "
-              f"waited at most {y.peak_lag:.2f} s", flush=True)
+              f"waited at most {y.peak_lag:.2f} s, first postponed {_secs(y)} into the busy stretch", flush=True)
     return (0, 0) if y is None else (y.postponed_jobs, y.spilled_jobs)
 
 

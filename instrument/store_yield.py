@@ -10,8 +10,15 @@ get no job to run.
 When (``StoreYield``): the pipeline's jobs are postponed while the node is *busy* - its batches
 arrive back to back (the last one less than ``quiet_s`` ago) and the machine had less than
 ``idle_cores`` of idle CPU over the last ``tick_s`` (``CpuIdle``: ``/proc/stat``, all cores,
-read once per tick on the event loop; until the kernel has counted a tick, busy). They go to the
-threads, in order, when:
+read once per tick on the event loop; until the kernel has counted a tick, busy) - and has been
+for a while: only a *sustained* burst is postponed. The busy stretch starts at the first job
+formed (or tick) that finds the node busy and lasts until the batches stop (no batch for
+``quiet_s``); jobs formed in its first ``sustain_s`` are stored beside the node as without
+this, so a short burst (a capture of a second or so) is queryable as soon as it would be, and a
+long busy workload gets the store's work out of all but its first ``sustain_s``. A tick with a
+core to spare does not end the stretch (it releases jobs; the next busy one postpones again at
+once): the idle signal is noisy, and the store's own catch-up shows as busy. Postponed jobs go
+to the threads, in order, when:
 
 - the machine has idle CPU again, or the batches stop arriving (none for ``quiet_s``): enough to
   keep ``SPLIT_BYTES`` in flight, looked at again every tick and whenever a job is stored - the
@@ -66,9 +73,13 @@ class StoreYield:
     file system when the capture starts: ``spill_file.default_cap``); 0: never spill)."""
     tick_s: float = 0.05
     """How often the idle CPU is read and the postponed jobs looked at."""
+    sustain_s: float = 1.5
+    """Jobs are postponed only once the node has been busy this long (batches back to back since
+    the stretch began, docs/store.md "A sustained burst only"): shorter bursts are stored beside
+    the node. 0: postponed from the first busy job (the first version's policy)."""
 
     def __post_init__(self) -> None:
-        for name in ("idle_cores", "quiet_s", "max_lag_s", "tick_s"):
+        for name in ("idle_cores", "quiet_s", "max_lag_s", "tick_s", "sustain_s"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
                 raise ValueError(f"StoreYield.{name} must be a number >= 0, got {v!r}")
@@ -147,14 +158,16 @@ class Postponer:
     collected, ``close`` at the end. ``launch(dict_entries, events, parts)`` hands a job to the
     threads; ``in_flight()`` gives the records bytes handed and not yet stored."""
 
-    def __init__(self, policy: StoreYield, directory: Path, launch, in_flight, flight_bytes: int) -> None:
+    def __init__(self, policy: StoreYield, directory: Path, launch, in_flight, flight_bytes: int,
+                 clock=time.monotonic, cpu: CpuIdle | None = None) -> None:
         self.policy = policy
         self._launch = launch
         self._in_flight = in_flight
         self._flight_bytes = flight_bytes
         cap = default_cap(directory) if policy.disk_cap_bytes is None else policy.disk_cap_bytes
         self.spill = SpillFile(directory, cap)
-        self._cpu = CpuIdle()
+        self._clock = clock  # the time the ticks and the loop's callbacks look at (tests inject theirs)
+        self._cpu = CpuIdle() if cpu is None else cpu
         self.idle_cores: float | None = None
         """Idle cores over the last tick (None: unknown, counted as idle)."""
         self._queue: list[_Postponed] = []
@@ -163,35 +176,63 @@ class Postponer:
         self.memory_bytes = 0  # ... of them in memory
         self.spilled_bytes = 0  # records bytes in the spill file not yet stored (launched or not)
         self.postponed_jobs = 0  # jobs postponed at least one tick (counts)
+        self.direct_jobs = 0  # jobs handed to the threads as they were formed (counts)
+        self._postponed_at_start = 0  # ``postponed_jobs`` when the current stretch began
         self.spilled_jobs = 0
         self.peak_lag = 0.0  # the longest a job waited, seconds
         self.released = {"idle": 0, "quiet": 0, "lag": 0, "wait": 0}
         """Postponed jobs handed to the threads, by why: the machine had idle CPU, the batches
         stopped, the maximum lag, the session waited for the writer (settle/close)."""
-        self._last_arrival = 0.0
+        self._last_arrival = -float("inf")
+        self._busy_since: float | None = None
+        """When the current busy stretch began (None: the node is not busy, or the batches
+        stopped since)."""
+        self.sustained_at: float | None = None
+        """How long the first stretch that reached ``sustain_s`` had lasted when a job was first
+        postponed in it (seconds; None: no job was ever postponed)."""
+        self.short_bursts = 0  # busy stretches that ended before ``sustain_s`` (counts)
         self._timer = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
     # -- the event loop's calls -------------------------------------------------------------
     def arrived(self, now: float) -> None:
+        if now - self._last_arrival >= self.policy.quiet_s:  # the batches had stopped
+            self._end_stretch()
         self._last_arrival = now
         if self._timer is None and not self._closed:
             self._tick()
 
     def busy(self, now: float) -> bool:
-        """The node traces (batches back to back) and the machine has no idle CPU to spare."""
+        """The node traces (batches back to back) and the machine has no idle CPU to spare, and
+        the busy stretch has lasted ``sustain_s``."""
         p = self.policy
         if now - self._last_arrival >= p.quiet_s:
+            self._end_stretch()
             return False
         idle = self.idle_cores
         if idle is None:  # not counted yet (the kernel's first tick): busy until it says otherwise
-            return self._cpu.readable
-        return idle < p.idle_cores
+            busy = self._cpu.readable
+        else:
+            busy = idle < p.idle_cores
+        if not busy:
+            return False
+        if self._busy_since is None:
+            self._busy_since = now
+        return now - self._busy_since >= p.sustain_s
+
+    def _end_stretch(self) -> None:
+        if self._busy_since is not None and self.postponed_jobs == self._postponed_at_start:
+            self.short_bursts += 1
+        self._busy_since = None
+        self._postponed_at_start = self.postponed_jobs
 
     def add(self, dict_entries: list, events: bytes, parts: tuple[int, ...], now: float) -> None:
-        """A job formed: launched at once unless the node is busy or jobs wait before it."""
-        if self._head == len(self._queue) and not self.busy(now) and self._in_flight() < self._flight_bytes:
+        """A job formed: launched at once unless the node is busy (for ``sustain_s`` already) or
+        jobs wait before it; a job behind postponed ones waits while ``flight_bytes`` are in
+        flight (the catch-up's pace)."""
+        if self._head == len(self._queue) and not self.busy(now):
+            self.direct_jobs += 1
             self._launch(dict_entries, events, parts)
             return
         stored: bytes | SpillRef = events
@@ -204,6 +245,8 @@ class Postponer:
         if not isinstance(stored, SpillRef):
             self.memory_bytes += len(events)
         self.postponed_bytes += len(events)
+        if self.sustained_at is None and self._busy_since is not None:
+            self.sustained_at = now - self._busy_since
         self.postponed_jobs += 1
         self._queue.append(_Postponed(dict_entries, stored, parts, now))
         self.release(now)
@@ -226,7 +269,7 @@ class Postponer:
 
     def release_all(self, now: float | None = None, why: str = "wait") -> None:
         """Every postponed job to the threads, in order (the session waits for the writer)."""
-        now = time.monotonic() if now is None else now
+        now = self._clock() if now is None else now
         while self._head < len(self._queue):
             self._launch_next(now, why)
         self._compact()
@@ -242,7 +285,7 @@ class Postponer:
 
     def _kicked(self) -> None:
         if not self._closed and self._head < len(self._queue):
-            self.release(time.monotonic())
+            self.release(self._clock())
 
     def done(self, ref: SpillRef) -> None:
         """A spilled job was stored (or refused) and collected."""
@@ -292,7 +335,7 @@ class Postponer:
         if self._closed:
             return
         self.idle_cores = self._cpu.sample()
-        self.release(time.monotonic())
+        self.release(self._clock())
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # used without an event loop: no ticks (settle/close release all)

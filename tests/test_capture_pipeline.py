@@ -91,7 +91,8 @@ def _is_prefix(seq: list[tuple[str, int]]) -> bool:
 
 # the store postpones every job until the capture ends (the machine always counts as busy, the
 # batches as back to back) and spills them all (store_yield, instrument/store_yield.py)
-POSTPONE_ALL = StoreYield(idle_cores=10_000.0, quiet_s=10_000.0, max_lag_s=10_000.0, memory_bytes=0)
+POSTPONE_ALL = StoreYield(idle_cores=10_000.0, quiet_s=10_000.0, max_lag_s=10_000.0, memory_bytes=0,
+                          sustain_s=0.0)
 
 
 @pytest.mark.parametrize("priority, yield_", [(None, None), ("idle", None), (None, POSTPONE_ALL),

@@ -22,8 +22,9 @@ from elixir_scope.store import BatchFormatError
 from test_ingest_pipeline import TABLES, _batches, _open, _rows, prec_count
 
 # the machine always counts as busy (fewer idle cores than a machine has) and the batches as
-# back to back: the jobs wait until the session waits for the writer
-ALWAYS = dict(idle_cores=10_000.0, quiet_s=10_000.0, max_lag_s=10_000.0)
+# back to back, from the first job (no sustained stretch first): the jobs wait until the
+# session waits for the writer
+ALWAYS = dict(idle_cores=10_000.0, quiet_s=10_000.0, max_lag_s=10_000.0, sustain_s=0.0)
 pytestmark = pytest.mark.skipif(CpuIdle().sample() is None and not os.path.exists("/proc/stat"),
                                 reason="the idle CPU is read from /proc/stat (Linux)")
 
@@ -266,6 +267,8 @@ def test_bad_yield_settings_are_refused():
         StoreYield(disk_cap_bytes=1.5)
     with pytest.raises(ValueError, match="tick_s"):
         StoreYield(tick_s=0)
+    with pytest.raises(ValueError, match="sustain_s"):
+        StoreYield(sustain_s=-0.5)
 
 
 def test_the_idle_cpu_is_read_from_the_whole_machine():
