@@ -8,6 +8,9 @@ costs the cores it shares with that node:
 - staged jobs prepared by the write thread itself (the default while the store keeps up,
   ``SPLIT_BYTES``) against prepared on the prepare thread beside the writer (what it does while
   catching up): two threads handing the GIL back and forth;
+- staged jobs all postponed while the batches arrive and stored once they stop (the catch-up
+  of a capture whose store yielded to a busy node, instrument/store_yield.py: jobs past 4 MB
+  spilled to the file and read back, prepared beside the writer) against stored as they come;
 - a store made with 16 KB pages (the default since 7 Dec 2026, store/db.py ``PAGE_SIZE``) against
   one made with SQLite's 4 KB default (stores made before).
 
@@ -36,6 +39,7 @@ import time
 import bench_store
 from _bench_common import SHARED_NOTE, load_average, show, spread
 from elixir_scope.instrument.ingest_pipeline import JOB_WAIT_S, MIN_JOB_BYTES, SPLIT_BYTES, StorePipeline
+from elixir_scope.instrument.store_yield import StoreYield
 from elixir_scope.store import TraceStore
 from elixir_scope.store.db import PAGE_SIZE
 
@@ -43,13 +47,18 @@ EACH_OWN = "2,000-record batches, each its own job"
 STAGED = "2,000-record batches, staged"
 APART = "  staged, prepared apart (two threads)"
 SMALL_PAGES = "  staged, a store of 4 KB pages"
-VARIANTS = {  # batch records, stage bytes, stage wait, split bytes, page size
-    EACH_OWN: (2000, 0, 0, SPLIT_BYTES, PAGE_SIZE),
-    STAGED: (2000, MIN_JOB_BYTES, JOB_WAIT_S, SPLIT_BYTES, PAGE_SIZE),
-    "2,000-record batches, staged 4x longer": (2000, 4 * MIN_JOB_BYTES, 4 * JOB_WAIT_S, SPLIT_BYTES, PAGE_SIZE),
-    "10,000-record batches, each its own job": (10000, 0, 0, SPLIT_BYTES, PAGE_SIZE),
-    APART: (2000, MIN_JOB_BYTES, JOB_WAIT_S, 0, PAGE_SIZE),
-    SMALL_PAGES: (2000, MIN_JOB_BYTES, JOB_WAIT_S, SPLIT_BYTES, 4096),
+CAUGHT_UP = "  staged, postponed, caught up after"
+# every job postponed from the first (the machine counted busy, the batches back to back), until
+# the pipeline is closed: the catch-up alone
+POSTPONE_ALL = StoreYield(idle_cores=10_000.0, quiet_s=10_000.0, max_lag_s=10_000.0, sustain_s=0.0)
+VARIANTS = {  # batch records, stage bytes, stage wait, split bytes, page size, store_yield
+    EACH_OWN: (2000, 0, 0, SPLIT_BYTES, PAGE_SIZE, False),
+    STAGED: (2000, MIN_JOB_BYTES, JOB_WAIT_S, SPLIT_BYTES, PAGE_SIZE, False),
+    "2,000-record batches, staged 4x longer": (2000, 4 * MIN_JOB_BYTES, 4 * JOB_WAIT_S, SPLIT_BYTES, PAGE_SIZE, False),
+    "10,000-record batches, each its own job": (10000, 0, 0, SPLIT_BYTES, PAGE_SIZE, False),
+    APART: (2000, MIN_JOB_BYTES, JOB_WAIT_S, 0, PAGE_SIZE, False),
+    SMALL_PAGES: (2000, MIN_JOB_BYTES, JOB_WAIT_S, SPLIT_BYTES, 4096, False),
+    CAUGHT_UP: (2000, MIN_JOB_BYTES, JOB_WAIT_S, SPLIT_BYTES, PAGE_SIZE, POSTPONE_ALL),
 }
 
 
@@ -70,7 +79,7 @@ def open_store(path: str, page_size: int) -> TraceStore:
 
 
 async def run(batch: int, stage_bytes: int, stage_wait: float, split_bytes: int, page_size: int,
-              events: int, gap_ms: float) -> dict:
+              yield_to_node: StoreYield | bool, events: int, gap_ms: float) -> dict:
     bench_store.BATCH = batch
     batches = bench_store.build_batches(events)
     gap = gap_ms * batch / 2000 / 1000  # the same event rate for every batch size
@@ -78,7 +87,8 @@ async def run(batch: int, stage_bytes: int, stage_wait: float, split_bytes: int,
         store = open_store(os.path.join(tmp, "staging.db"), page_size)
         rec = store.create_recording("staging", spec={}, limits={})
         node = rec.add_node("bench@host", otp_release="25", time_unit=1_000_000_000, time_offset=0)
-        pipe = StorePipeline(rec, node, stage_bytes=stage_bytes, stage_wait=stage_wait, split_bytes=split_bytes)
+        pipe = StorePipeline(rec, node, stage_bytes=stage_bytes, stage_wait=stage_wait, split_bytes=split_bytes,
+                             yield_to_node=yield_to_node)
         cpu = time.process_time()
         for b in batches:
             pipe.submit(b.dict_entries, b.events)
@@ -126,12 +136,15 @@ async def main() -> None:
     staged = ratio(STAGED, EACH_OWN, "both")
     one = ratio(STAGED, APART, "process")
     pages = ratio(STAGED, SMALL_PAGES, "process")
+    caught = ratio(CAUGHT_UP, STAGED, "process")
     print(f"staged / each its own job: {show(staged, '{:.2f}')}x the prepare + write CPU; prepared by the writer "
           f"/ apart: {show(one, '{:.2f}')}x the process's CPU; 16 KB / 4 KB pages: {show(pages, '{:.2f}')}x the "
+          f"process's CPU; postponed and caught up / stored as they come: {show(caught, '{:.2f}')}x the "
           f"process's CPU; load {show(loads, '{:.2f}')}")
     print(json.dumps({"bench": "staging", "events": args.events, "gap_ms": args.gap_ms, "rounds": rounds,
                       "cpu_us_per_event": out, "staged_vs_unstaged": spread(staged),
                       "writer_vs_apart": spread(one), "pages_16k_vs_4k": spread(pages),
+                      "caught_up_vs_staged": spread(caught),
                       "load_avg": spread(loads), "load_avg_end": load_average()}))
 
 
