@@ -173,8 +173,9 @@ class CaptureSession:
         the event loop (``ingest_pipeline.STORE_PRIORITY``, used when None: the process's own
         priority; ``"idle"``: only when nothing else wants the core; a niceness 1-19).
         ``store_yield``: whether the store postpones its work while the node is busy tracing and
-        catches up after (``ingest_pipeline.STORE_YIELD`` when None; True: ``StoreYield()``'s
-        defaults; instrument/store_yield.py).
+        catches up after (``ingest_pipeline.STORE_YIELD`` when None, off; True: ``StoreYield()``'s
+        defaults, postponing only a burst sustained for 1.5 s; False: off;
+        instrument/store_yield.py).
         ``timeouts``: how long loading the agent and starting it may wait on a busy node; past
         them :class:`~.agent.attach.NodeBusyError` says how loaded the node is and what was left
         there (instrument/agent/attach.py)."""

@@ -171,13 +171,20 @@ async def test_a_store_yield_setting_that_is_not_one_is_refused_before_the_node_
                                    LIMITS, store_yield="always")
 
 
-@pytest.mark.parametrize("priority, yield_", [(None, None), ("idle", None), (None, POSTPONE_ALL)],
-                         ids=["default", "idle", "postponed"])
+# the same, postponing only once the batches have run back to back for 0.3 s (sustain_s): the
+# first jobs are stored beside the node, the later ones postponed
+POSTPONE_SUSTAINED = replace(POSTPONE_ALL, sustain_s=0.3)
+
+
+@pytest.mark.parametrize("priority, yield_", [(None, None), ("idle", None), (None, POSTPONE_ALL),
+                                              (None, POSTPONE_SUSTAINED)],
+                         ids=["default", "idle", "postponed", "sustained"])
 async def test_node_dying_mid_ingest_keeps_every_received_batch_in_order(store, priority, yield_):
     """Also with the store threads yielding (``"idle"``): behind when the node dies, they store
     every batch received before the capture ends; and with the store postponing every job
     (``store_yield``): nothing stored when the node dies, every batch received (spilled) stored
-    after."""
+    after; and postponing a sustained burst only: the first jobs handed to the store at once,
+    the later ones spilled, every one stored after."""
     target = start_node("erl")
     try:
         # postponed: a bound above the staging's 1 MB, so no back-pressure wait releases the jobs
@@ -188,11 +195,14 @@ async def test_node_dying_mid_ingest_keeps_every_received_batch_in_order(store, 
             for _ in range(600):
                 if yield_ is not None and s.pipeline.postponer.spilled_jobs > 2:
                     break
-                if s.stored > 0 and _sent(s) > 0:
+                if yield_ is None and s.stored > 0 and _sent(s) > 0:
                     break
                 await asyncio.sleep(0.02)
-            if yield_ is not None:
+            if yield_ is POSTPONE_ALL:
                 assert s.stored == 0 and s.pipeline.postponer.spill.open
+            elif yield_ is not None:  # the stretch's first jobs went at once
+                y = s.pipeline.postponer
+                assert y.direct_jobs > 0 and y.spill.open and y.sustained_at >= 0.3
             else:
                 assert s.stored > 0
             target.kill()  # while batches are queued in the pipeline and the node still traces
