@@ -13,8 +13,8 @@ arrive back to back (the last one less than ``quiet_s`` ago) and the machine had
 read once per tick on the event loop; until the kernel has counted a tick, busy) - and has been
 for a while: only a *sustained* burst is postponed. The busy stretch starts at the first job
 formed (or tick) that finds the node busy and lasts until the batches stop (no batch for
-``quiet_s``); jobs formed in its first ``sustain_s`` are stored beside the node as without
-this, so a short burst (a capture of a second or so) is queryable as soon as it would be, and a
+``rest_s``, 1 s; a shorter pause releases what waits but does not end it); jobs formed in its
+first ``sustain_s`` are stored beside the node as without this, so a short burst (a capture of a second or so) is queryable as soon as it would be, and a
 long busy workload gets the store's work out of all but its first ``sustain_s``. A tick with a
 core to spare does not end the stretch (it releases jobs; the next busy one postpones again at
 once): the idle signal is noisy, and the store's own catch-up shows as busy. Postponed jobs go
@@ -77,9 +77,15 @@ class StoreYield:
     """Jobs are postponed only once the node has been busy this long (batches back to back since
     the stretch began, docs/store.md "A sustained burst only"): shorter bursts are stored beside
     the node. 0: postponed from the first busy job (the first version's policy)."""
+    rest_s: float = 1.0
+    """The busy stretch ends when no batch came for this long (or ``quiet_s`` if longer). A
+    shorter pause releases the postponed jobs (``quiet_s``) but the next batch's job is
+    postponed at once: on a loaded machine the batches of a long workload pause for a tenth of
+    a second now and then, and a stretch that started over at each pause stored the next
+    ``sustain_s`` beside the node."""
 
     def __post_init__(self) -> None:
-        for name in ("idle_cores", "quiet_s", "max_lag_s", "tick_s", "sustain_s"):
+        for name in ("idle_cores", "quiet_s", "max_lag_s", "tick_s", "sustain_s", "rest_s"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
                 raise ValueError(f"StoreYield.{name} must be a number >= 0, got {v!r}")
@@ -184,6 +190,7 @@ class Postponer:
         """Postponed jobs handed to the threads, by why: the machine had idle CPU, the batches
         stopped, the maximum lag, the session waited for the writer (settle/close)."""
         self._last_arrival = -float("inf")
+        self._rest = max(policy.quiet_s, policy.rest_s)
         self._busy_since: float | None = None
         """When the current busy stretch began (None: the node is not busy, or the batches
         stopped since)."""
@@ -197,7 +204,7 @@ class Postponer:
 
     # -- the event loop's calls -------------------------------------------------------------
     def arrived(self, now: float) -> None:
-        if now - self._last_arrival >= self.policy.quiet_s:  # the batches had stopped
+        if now - self._last_arrival >= self._rest:  # the batches had stopped: the stretch ended
             self._end_stretch()
         self._last_arrival = now
         if self._timer is None and not self._closed:
@@ -207,8 +214,10 @@ class Postponer:
         """The node traces (batches back to back) and the machine has no idle CPU to spare, and
         the busy stretch has lasted ``sustain_s``."""
         p = self.policy
-        if now - self._last_arrival >= p.quiet_s:
-            self._end_stretch()
+        quiet = now - self._last_arrival
+        if quiet >= p.quiet_s:
+            if quiet >= self._rest:
+                self._end_stretch()
             return False
         idle = self.idle_cores
         if idle is None:  # not counted yet (the kernel's first tick): busy until it says otherwise

@@ -59,17 +59,17 @@ class Driven:
             self.t += every
 
 
-POLICY = dict(idle_cores=1.0, quiet_s=0.1, max_lag_s=100.0, sustain_s=1.5, tick_s=0.05)
+POLICY = dict(idle_cores=1.0, quiet_s=0.1, max_lag_s=100.0, sustain_s=1.5, rest_s=1.0, tick_s=0.05)
 
 
 def test_a_short_burst_is_stored_beside_the_node_and_a_sustained_one_is_postponed(tmp_path):
     d = Driven(tmp_path, **POLICY)
     d.run(1.0)  # a second of back-to-back batches, the machine busy: a short burst
     assert d.p.postponed_jobs == 0 and d.launched == list(range(d.n)) and d.p.direct_jobs == d.n
-    d.t += 0.5  # the batches stop: the stretch ends
+    d.t += 1.2  # the batches stop (``rest_s``): the stretch ends
     d.run(1.0)  # another short burst: the stretch began again
     assert d.p.postponed_jobs == 0 and d.p.short_bursts == 1
-    d.t += 0.5
+    d.t += 1.2
     first = d.n
     d.run(3.0)  # a sustained burst: stored beside the node for 1.5 s, then postponed
     formed = d.n - first
@@ -82,6 +82,13 @@ def test_a_short_burst_is_stored_beside_the_node_and_a_sustained_one_is_postpone
     d.p.release(d.t)
     assert not d.p.queued and d.launched == list(range(d.n))
     assert d.p.released["quiet"] == d.p.postponed_jobs
+    waiting = d.p.postponed_jobs
+    d.run(0.2)  # a pause shorter than ``rest_s``: the stretch goes on, postponed at once
+    assert d.p.postponed_jobs == waiting + 10 and d.p.short_bursts == 2
+    d.t += 1.2
+    d.run(0.2)  # one of ``rest_s``: the stretch is over, the next job goes at once
+    assert d.p.postponed_jobs == waiting + 10 and not d.p.queued
+    assert d.launched == list(range(d.n))
     d.p.close()
     d.p.spill.close()
 
