@@ -107,11 +107,11 @@ STORE_YIELD: StoreYield | None = None
 (instrument/store_yield.py; ``CaptureSession.start(store_yield=...)``): None - it stores as the
 batches come (the default). ``StoreYield()`` postpones only a *sustained* burst (1.5 s of
 batches back to back on a machine with no core to spare, ``sustain_s``), so a short capture is
-stored beside the node. Not the default: measured at a load of 5-7 it kept bench_ingest above
-half the file port's rate (8 processes 0.54/0.68/0.70x) and took ~60 % of Python's CPU out of
-bench_overhead's window, but the slowdown ratio in the same rounds was not measurably lower than
-without it, and no row (not even the one that stores nothing) had its worst round <= 1.0 at that
-load (docs/store.md, "A sustained burst only")."""
+stored beside the node. Not the default: measured at a load of 5-9 it kept bench_ingest's ratio
+about main's (8 processes 0.54/0.68/0.70x at 6-7; at 9 a round under 0.5x, as main had) and took
+~60 % of Python's CPU out of bench_overhead's window, but the slowdown ratio in the same rounds
+was not measurably lower than without it, and no row (not even the one that stores nothing) had
+its worst round <= 1.0 at those loads (docs/store.md, "A sustained burst only")."""
 
 
 STORE_PRIORITY: int | str = 0
