@@ -37,7 +37,9 @@ SYMPTOM_CLASSES: dict[str, tuple[str, ...]] = {
 _CALENDAR = re.compile(r"\b(?:day|days|daily|date[ds]?|today|yesterday|tomorrow|midnight|morning|evening|night|overnight"
                        r"|week(?:ly)?|month(?:ly)?|time ?zones?|utc|local time|(?:mon|tues|wednes|thurs|fri|satur|sun)days?"
                        r"|jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|june?|july?|aug(?:ust)?|sep(?:tember)?|oct(?:ober)?"
-                       r"|nov(?:ember)?|dec(?:ember)?|\d{1,2}:\d{2})\b", re.I)
+                       r"|nov(?:ember)?|dec(?:ember)?|\d{1,2}:\d{2}"
+                       # a span of hours or minutes: a deadline or an age made by time arithmetic
+                       r"|\d+[- ]?(?:hours?|hrs?|minutes?|mins?)|hours?|minutes? ago)\b", re.I)
 
 
 @dataclass
@@ -250,7 +252,8 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
     if _CALENDAR.search(symptom):
         for spec in ("DateTime.add/4", "NaiveDateTime.add/3"):
             specs.append(PlannedSpec(spec=f"{spec} :: return",
-                                     why="the symptom speaks of days or times: the UTC offset the application shifts its timestamps by"))
+                                     why="the symptom speaks of days or times: the UTC offset the application shifts its timestamps by, "
+                                         "and the spans it adds (a deadline in hours added as minutes)"))
     if survey.registries:
         for reg in survey.registries[:3]:
             specs.append(PlannedSpec(spec=f"Registry.dispatch({reg}, _, _)", why=f"publishes on {reg}: which topics get messages"))

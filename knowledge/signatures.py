@@ -132,6 +132,7 @@ VOCABULARY: dict[str, str] = {
     "data:value_origin": "a value the symptom states first occurs in the return of an application function whose arguments (and the state it was given) do not hold it",
     "data:boundary_crossed": "an integer field that stayed zero or more (or within its sibling cap/limit/max) in earlier results became negative (or exceeded it) in the return of an application function given it uncrossed",
     "data:boundary_miscounted": "the symptom places its case on a boundary (on its due date, on time, the same day); an application function given the same date or time in two of its arguments returned 1 or -1: the boundary itself counted",
+    "data:boundary_excluded": "the symptom places its case on a boundary (on its last day, on its due date); an application predicate given the same date or time in two of its arguments answered outside the range (false for active?/valid?, true for expired?/late?): an inclusive end compared as exclusive",
     "data:value_pinned": "a helper inside the call that made a wrong value returned a whole number where the stated expectation needs a fraction, or the same boundary value (0, a cap) for several different inputs",
     "data:bad_value_received": "a callback crashed on a value of the message it handled, which the sender got from an application function it called before sending",
     "exit:killed_mid_work": "a process was killed (exit(pid, :kill) from another process) while inside its own traced functions, its work cut between steps",
