@@ -21,7 +21,10 @@ from .findings import Plan, PlannedSpec
 # ETS writes traced with their outcome for every table of the application (name, arity)
 ETS_WRITES = (("update_counter", 3), ("update_counter", 4), ("insert_new", 2), ("update_element", 3),
               # removals of one key: a key of another type than the row's removes nothing (evidence/keytypes.py)
-              ("delete", 2), ("take", 2))
+              ("delete", 2), ("take", 2),
+              # removals and counts by pattern: a pattern of another size than the rows matches
+              # nothing (evidence/patterns.py; the answers are counts, small)
+              ("select_delete", 2), ("match_delete", 2), ("select_count", 2))
 
 SYMPTOM_CLASSES: dict[str, tuple[str, ...]] = {
     "timeout": ("timeout", "time out", "timed out", "hang", "hangs", "stuck", "deadlock", "slow", "latency", "freeze", "blocked"),
