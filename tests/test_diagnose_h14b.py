@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from elixir_scope.agents.evidence.boundary import ON_BOUNDARY, outside_answer
-from elixir_scope.agents.evidence.durations import _mismatch, _Source, shift_ms, unit_of
+from elixir_scope.agents.evidence.durations import _mismatch, _Source, held, shift_ms, unit_of
 from elixir_scope.agents.evidence.patterns import pattern_sizes, row_sizes
 from elixir_scope.agents.evidence.zeroed import says_zero
 from elixir_scope.agents.planner import _CALENDAR
@@ -132,6 +132,16 @@ def test_a_function_name_says_the_unit_of_what_it_returns():
     # 8 hours added as 480 seconds: the wrong factor; as 28,800 seconds: right, no fact
     assert _mismatch(480_000, [_Source("target_hours", 8, c)])[1:] == (60_000, 3_600_000)
     assert _mismatch(28_800_000, [_Source("target_hours", 8, c)]) is None
+
+
+def test_a_function_named_in_a_unit_that_returned_the_amount_is_no_held_value():
+    conv = _call("Elixir.Limits", "window_ms", [1])
+    src = _call("Elixir.Limits", "window_minutes", [], call_id=2)
+    named = [_Source("window_ms", 1000, conv), _Source("window_minutes", 1, src)]
+    # window_ms(1) → 1000 handed on as 1000 ms: its own name is the claim under test
+    assert [x.name for x in held(named, 1000)] == ["window_minutes"]
+    assert [x.name for x in held(named, 60_000)] == ["window_ms", "window_minutes"]
+    assert _mismatch(1000, held(named, 1000))[1:] == (1000, 60_000)
 
 
 def test_a_patterns_sizes_are_its_tuple_heads():

@@ -30,7 +30,7 @@ from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
 from .common import culprit_of, is_generated, named_app_caller
 
-__all__ = ["durations_wrong_unit", "unit_of"]
+__all__ = ["durations_wrong_unit", "held", "shift_ms", "unit_of"]
 
 MAX_ARMS = 5_000
 MAX_BEFORE = 300
@@ -206,6 +206,13 @@ def _sources(view: RecordingView, arm: Call, armer: Call) -> tuple[list[_Source]
     return out, returned
 
 
+def held(sources: list[_Source], given: int | None) -> list[_Source]:
+    """The named values that can tell the amount's unit: a function whose name says a unit and that
+    returned the amount itself is the conversion under test (``window_ms(1)`` → 1000), not a
+    value held — its name proves nothing."""
+    return [x for x in sources if not (x.name == x.call.function and x.value == given)]
+
+
 def _converter(delay: int, src: _Source, returned: list[Call], armer: Call) -> Call | None:
     # ``delay``: the amount as the arm took it (ms for a timer, the unit's amount for time arithmetic)
     """The application call nearest before the arm that returned the delay itself, given the
@@ -302,9 +309,7 @@ def _found(view: RecordingView) -> list[_Mismatch]:
         if c.parent is not None and (c.parent.module, c.parent.function) == ("Elixir.Process", "send_after"):
             continue
         sources, returned = _sources(view, c, armer)
-        # a function whose name says a unit and that returned the amount itself is the conversion
-        # under test (``window_ms(1)`` → 1000), not a value held: its name proves nothing
-        sources = [x for x in sources if not (x.name == x.call.function and x.value == given)]
+        sources = held(sources, given)
         hit = _mismatch(delay, sources)
         if hit is None:
             continue
