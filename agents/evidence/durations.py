@@ -4,6 +4,11 @@
 | --- | --- | --- |
 | ``duration_wrong_unit`` | a timer call that takes milliseconds (``Process.send_after``/``:erlang.send_after``/``:erlang.start_timer``, ``:timer.send_after``/``send_interval``/``apply_after``, ``Task.yield``/``Task.await``, ``GenServer.call``'s timeout) was given a delay that equals a value the program holds under a name that says another unit — a setting ``ttl_seconds: 3`` armed as 3 ms, ``interval_ms: 200`` multiplied by 1000 again (200,000 ms) — while no value under that name converts to it; or a delay below 10 ms equal to a duration setting with no unit in its name (``ttl: 5``: nobody means five milliseconds) | the application function that made the delay from the value (returned it from arguments holding the named value, or from the value alone) — the one that converted, or failed to; else the function that armed the timer, and the name with its value |
 
+The same holds for **time arithmetic** (:data:`SHIFTS`: ``DateTime.add``, ``NaiveDateTime.add``, the
+amount read in its unit — ``480, :second`` is 480,000 ms): a deadline of ``target_hours: 8`` made as
+480 seconds. A function whose name says a unit counts as a named value of what it returned
+(``target_hours/1`` → 8), unless it returned the amount itself (:func:`held`: it is the conversion).
+
 The named values are read where the armer's process met them before the arm: the arguments of the
 function that armed the timer (a GenServer's state included), the arguments and results of the
 application calls of that process, and configuration reads (``Application.get_env/3``,
