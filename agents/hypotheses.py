@@ -106,7 +106,7 @@ CLAIMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     # very values to where they were made speak for the wrong value itself
     "values": (r"\d|['\"‘“«][^'\"’”»]{3,}['\"’”»]",
                ("data:value_origin", "data:value_lost", "data:served_for_other_request", "data:repeated_value",
-                "data:order_inverted"), ()),
+                "data:order_inverted", "data:zero_answered"), ()),
 }
 BOOST, DAMP = 1.35, 0.55
 

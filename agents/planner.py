@@ -21,7 +21,10 @@ from .findings import Plan, PlannedSpec
 # ETS writes traced with their outcome for every table of the application (name, arity)
 ETS_WRITES = (("update_counter", 3), ("update_counter", 4), ("insert_new", 2), ("update_element", 3),
               # removals of one key: a key of another type than the row's removes nothing (evidence/keytypes.py)
-              ("delete", 2), ("take", 2))
+              ("delete", 2), ("take", 2),
+              # removals and counts by pattern: a pattern of another size than the rows matches
+              # nothing (evidence/patterns.py; the answers are counts, small)
+              ("select_delete", 2), ("match_delete", 2), ("select_count", 2))
 
 SYMPTOM_CLASSES: dict[str, tuple[str, ...]] = {
     "timeout": ("timeout", "time out", "timed out", "hang", "hangs", "stuck", "deadlock", "slow", "latency", "freeze", "blocked"),
@@ -37,7 +40,9 @@ SYMPTOM_CLASSES: dict[str, tuple[str, ...]] = {
 _CALENDAR = re.compile(r"\b(?:day|days|daily|date[ds]?|today|yesterday|tomorrow|midnight|morning|evening|night|overnight"
                        r"|week(?:ly)?|month(?:ly)?|time ?zones?|utc|local time|(?:mon|tues|wednes|thurs|fri|satur|sun)days?"
                        r"|jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|june?|july?|aug(?:ust)?|sep(?:tember)?|oct(?:ober)?"
-                       r"|nov(?:ember)?|dec(?:ember)?|\d{1,2}:\d{2})\b", re.I)
+                       r"|nov(?:ember)?|dec(?:ember)?|\d{1,2}:\d{2}"
+                       # a span of hours or minutes: a deadline or an age made by time arithmetic
+                       r"|\d+[- ]?(?:hours?|hrs?|minutes?|mins?)|hours?|minutes? ago)\b", re.I)
 
 
 @dataclass
@@ -250,7 +255,8 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
     if _CALENDAR.search(symptom):
         for spec in ("DateTime.add/4", "NaiveDateTime.add/3"):
             specs.append(PlannedSpec(spec=f"{spec} :: return",
-                                     why="the symptom speaks of days or times: the UTC offset the application shifts its timestamps by"))
+                                     why="the symptom speaks of days or times: the UTC offset the application shifts its timestamps by, "
+                                         "and the spans it adds (a deadline in hours added as minutes)"))
     if survey.registries:
         for reg in survey.registries[:3]:
             specs.append(PlannedSpec(spec=f"Registry.dispatch({reg}, _, _)", why=f"publishes on {reg}: which topics get messages"))

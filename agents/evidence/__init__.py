@@ -16,7 +16,9 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   intensity an occasional crash exhausts, a :temporary child still needed after its crash);
   :mod:`.cascade` — what a crash loop's supervisor took down when it gave up, linked to the loop;
   :mod:`.crossed` — a count that went below zero or past its cap, where it first did; :mod:`.boundary` —
-  a case on its boundary (two equal dates) counted one apart;
+  a case on its boundary (two equal dates) counted one apart, or answered outside its range;
+  :mod:`.patterns` — an ETS match pattern of another size than the table's rows; :mod:`.zeroed` — the
+  helper that answered a bare zero when the user says a value came out zero;
 - :mod:`.ignored` — ignored error returns, messages handled with no effect; :mod:`.rates` — hot
   callbacks, periodic timers whose rate jumps; :mod:`.statem` — gen_statem events dropped in one
   state; :mod:`.growth` — unbounded state growth (these four share :mod:`.common`, the
@@ -100,7 +102,7 @@ from . import (addresses, bounces, bursts, byteorder, caught, collapsed, compens
                resources, rounding, shutdown, signals, stale, statem, sums, supervision, supervisor_config, timeouts, transforms, trigger, values,
                variants, waits, zones)
 from . import astray, boundary, cachemiss, cascade, config_start, contracts, crossed, durations, floats, gaveup, lost, rearmed, refused, retries, samework, tables, units, unread
-from . import keytypes, scaled
+from . import keytypes, patterns, scaled, zeroed
 from .book import FactBook
 from .pitfalls import CodeEvidence
 
@@ -208,6 +210,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         lambda v, b: config_start.config_defaults_at_start(v, b, config_env, source_reads, symptom), transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, mixed.mixed_type_compares,
         rounding.halves_rounded_down, floats.float_units_lost, lazy.streams_never_run, byteorder.swapped_byte_orders,
         *provenance.analyses(symptom, callees), lambda v, b: units.units_ignored(v, b, symptom), *scaled.analyses(symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom), *refused.analyses(symptom), *crossed.analyses(symptom), *boundary.analyses(symptom), collapsed.link_effects, gaveup.waits_gave_up, durations.durations_wrong_unit, retries.retries_outlasted_waits, astray.results_astray, rearmed.timers_rearmed, cachemiss.caches_never_hit, keytypes.keys_missed,
+        patterns.patterns_never_match, *zeroed.analyses(symptom),
         lambda v, b: samework.work_repeated(v, b, symptom),
         compensation.partial_failures,
     ]

@@ -12,6 +12,9 @@ fact needs the user to say the boundary case went wrong.
 | kind | what | culprit |
 | --- | --- | --- |
 | ``boundary_miscounted`` | only when the symptom speaks of a case on its boundary ("on its due date", "on time", "the same day", "exactly at the deadline"): the deepest application call given two equal dates, times or datetimes in two different arguments (or fields of them) that returned 1 or -1 | that function, with the value given twice and what it returned |
+| ``boundary_excluded`` | the same symptom: the deepest application predicate (a name ending in ``?`` or starting ``is_``) given two equal points in time in two different arguments (or fields of them) that answered *outside* — ``false`` for a predicate of being within (``active?``, ``valid?``), ``true`` for one of being past (``expired?``, ``late?``, ``overdue?``: :data:`PAST_WORDS`): the user says the case on the boundary went wrong, and an end date is inclusive unless said otherwise — a ``Date.compare(d, last) == :lt`` where ``!= :gt`` was meant | that predicate, with the value given twice and its answer |
+
+A predicate that answered *inside* on the boundary is no fact (the fixed code does that).
 
 Bounded: :data:`MAX_CALLS` calls looked at, :data:`_BUDGET` term nodes walked per argument,
 :data:`MAX_FACTS` facts.
@@ -31,7 +34,8 @@ from ..view import Call, RecordingView, fmt
 from .book import FactBook
 from .common import ancestors, app_returns, culprit_of
 
-__all__ = ["ON_BOUNDARY", "boundaries_miscounted", "analyses", "points_in_time"]
+__all__ = ["ON_BOUNDARY", "PAST_WORDS", "boundaries_excluded", "boundaries_miscounted", "analyses", "outside_answer",
+           "points_in_time"]
 
 MAX_CALLS = 20_000
 MAX_FACTS = 2
@@ -40,7 +44,7 @@ _BUDGET = 200
 #: the symptom places the case that went wrong exactly on its boundary
 ON_BOUNDARY = re.compile(
     r"(?:\bon (?:its|their|the|his|her|my|our|your) (?:own )?(?:due|expiry|expiration|end|closing|last|return|renewal"
-    r"|deadline|cut-?off|delivery|departure|arrival|check-?out|check-?in|start)(?: date| day| time)?"
+    r"|deadline|cut-?off|delivery|departure|arrival|check-?out|check-?in|start|final|closing)(?: date| day| time)?"
     r"|\bon time|\bon the (?:same )?day|\bsame[- ]day|\bon the dot|\bexactly (?:at|on) (?:the |its |their )?"
     r"(?:deadline|cut-?off|limit|boundary|due date|expiry|end|start|hour|minute|day|date|time)"
     r"|\bat (?:the|its|their) (?:very )?(?:deadline|cut-?off)|\bright at (?:the )?(?:deadline|cut-?off|limit))"
@@ -135,8 +139,77 @@ def boundaries_miscounted(view: RecordingView, book: FactBook, said: str) -> Non
             return
 
 
+#: words of a predicate that is true once a point is past its range (an answer ``true`` is *outside*)
+PAST_WORDS = frozenset({"expired", "expires", "expire", "late", "overdue", "past", "after", "breached", "elapsed",
+                        "lapsed", "stale", "exceeded", "over", "closed", "ended", "outside", "out", "beyond"})
+
+
+def outside_answer(function: str) -> bool | None:
+    """The answer of the predicate ``function`` that puts its point *outside* its range: ``False``
+    for a predicate of being within (``active?``, ``is_valid``), ``True`` for one of being past
+    (``expired?``, ``is_late``); None for a function that is no predicate."""
+    if function.endswith("?"):
+        stem = function[:-1]
+    elif function.startswith("is_") and len(function) > 3:
+        stem = function[3:]
+    else:
+        return None
+    words = [w for w in stem.lower().split("_") if w]
+    return any(w in PAST_WORDS for w in words)
+
+
+def _boolean(v: Any) -> bool | None:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, Atom) and v.name in ("true", "false"):
+        return v.name == "true"
+    return None
+
+
+def boundaries_excluded(view: RecordingView, book: FactBook, said: str) -> None:
+    hits: list[tuple[Call, dict]] = []
+    for c in islice(app_returns(view), MAX_CALLS):
+        answer = _boolean(c.value)
+        if answer is None:
+            continue
+        outside = outside_answer(c.function)
+        if outside is None or answer is not outside:
+            continue
+        twice = _given_twice(c)
+        if twice is not None:
+            hits.append((c, twice))
+    outer: set[int] = set()
+    for c, _p in hits:
+        outer |= ancestors(c)
+    done: set[tuple] = set()
+    for c, point in hits:
+        if c.call_id in outer or (c.module, c.function, c.arity) in done:
+            continue
+        done.add((c.module, c.function, c.arity))
+        same = sum(1 for h, _p in hits if (h.module, h.function, h.arity) == (c.module, c.function, c.arity))
+        text, answer = shown(point), str(_boolean(c.value)).lower()
+        book.add(Finding(
+            detector="boundary_excluded",
+            title=f"{c.mfa} answered {answer} for a point on its own boundary ({text})",
+            summary=(f"The symptom places the case on its boundary (\"{said}\"). {c.mfa} was given {text} twice — the "
+                     f"point it checks is the very end (or start) of the range it checks against — and answered {answer} "
+                     f"({same} such call(s)): the boundary was treated as outside the range, an exclusive comparison "
+                     "(`== :lt`, `<`) where the end is inclusive (`!= :gt`, `<=`)."),
+            severity="high", confidence=0.62,
+            culprit=culprit_of(view, c, None).model_copy(update={"detail": f"{text} given twice → {answer}"}),
+            evidence=[view.call_evidence(c, f"{c.mfa} given {text} twice: {fmt(c.args, 100)}"),
+                      view.end_evidence(c, f"{c.mfa} answered {answer} on the boundary itself")],
+            signatures=["data:boundary_excluded"],
+            fix_hint=(f"Make the comparison in {c.mfa} include its boundary (`Date.compare(d, last) != :gt` rather than "
+                      "`== :lt`, `<=` rather than `<`), and add the on-the-boundary case to its tests.")),
+            pid=c.pid, ts=c.ts)
+        if len(done) >= MAX_FACTS:
+            return
+
+
 def analyses(symptom: str) -> list[Callable[[RecordingView, FactBook], None]]:
-    """``boundary_miscounted`` when the symptom places its case on a boundary, else nothing."""
+    """``boundary_miscounted`` and ``boundary_excluded`` when the symptom places its case on a
+    boundary, else nothing."""
     m = ON_BOUNDARY.search(symptom or "")
     if m is None:
         return []
@@ -144,4 +217,7 @@ def analyses(symptom: str) -> list[Callable[[RecordingView, FactBook], None]]:
     def miscounted(view: RecordingView, book: FactBook) -> None:
         boundaries_miscounted(view, book, m.group(0))
 
-    return [miscounted]
+    def excluded(view: RecordingView, book: FactBook) -> None:
+        boundaries_excluded(view, book, m.group(0))
+
+    return [miscounted, excluded]

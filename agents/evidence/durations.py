@@ -4,6 +4,11 @@
 | --- | --- | --- |
 | ``duration_wrong_unit`` | a timer call that takes milliseconds (``Process.send_after``/``:erlang.send_after``/``:erlang.start_timer``, ``:timer.send_after``/``send_interval``/``apply_after``, ``Task.yield``/``Task.await``, ``GenServer.call``'s timeout) was given a delay that equals a value the program holds under a name that says another unit — a setting ``ttl_seconds: 3`` armed as 3 ms, ``interval_ms: 200`` multiplied by 1000 again (200,000 ms) — while no value under that name converts to it; or a delay below 10 ms equal to a duration setting with no unit in its name (``ttl: 5``: nobody means five milliseconds) | the application function that made the delay from the value (returned it from arguments holding the named value, or from the value alone) — the one that converted, or failed to; else the function that armed the timer, and the name with its value |
 
+The same holds for **time arithmetic** (:data:`SHIFTS`: ``DateTime.add``, ``NaiveDateTime.add``, the
+amount read in its unit — ``480, :second`` is 480,000 ms): a deadline of ``target_hours: 8`` made as
+480 seconds. A function whose name says a unit counts as a named value of what it returned
+(``target_hours/1`` → 8), unless it returned the amount itself (:func:`held`: it is the conversion).
+
 The named values are read where the armer's process met them before the arm: the arguments of the
 function that armed the timer (a GenServer's state included), the arguments and results of the
 application calls of that process, and configuration reads (``Application.get_env/3``,
@@ -30,7 +35,7 @@ from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
 from .common import culprit_of, is_generated, named_app_caller
 
-__all__ = ["durations_wrong_unit", "unit_of"]
+__all__ = ["durations_wrong_unit", "held", "shift_ms", "unit_of"]
 
 MAX_ARMS = 5_000
 MAX_BEFORE = 300
@@ -49,6 +54,15 @@ DELAYS: dict[tuple[str, str, int], int] = {
     ("Elixir.Task", "yield", 2): 1, ("Elixir.Task", "await", 2): 1,
     ("Elixir.GenServer", "call", 3): 2,
 }
+
+#: time arithmetic that takes an amount in a unit it is told: (module, function, arity) → (the position
+#: of the amount, the position of its unit — ``:second`` when not given)
+SHIFTS: dict[tuple[str, str, int], tuple[int, int]] = {
+    ("Elixir.DateTime", "add", 4): (1, 2), ("Elixir.DateTime", "add", 3): (1, 2),
+    ("Elixir.NaiveDateTime", "add", 3): (1, 2), ("Elixir.NaiveDateTime", "add", 2): (1, 2),
+}
+#: a time unit atom → milliseconds per unit (sub-millisecond units: the amount must come to whole ms)
+_SHIFT_UNITS = {"second": 1000, "millisecond": 1, "minute": 60_000, "hour": 3_600_000, "day": 86_400_000}
 
 #: configuration and option reads: (module, function, arity) → the position of the key asked
 READS: dict[tuple[str, str, int], int] = {
@@ -141,6 +155,26 @@ class _Mismatch:
     factor: int          # the delay is value × factor
     unit: int            # ms per unit of the name (0: not said)
     converter: Call | None
+    given: int = 0       # the amount as the call took it (time arithmetic: in its own unit)
+
+
+def shift_ms(c: Call) -> tuple[int, int] | None:
+    """(the amount in milliseconds, the amount as given) of a time-arithmetic call of :data:`SHIFTS`
+    (``DateTime.add(t, 480, :second)`` → (480000, 480)); None for another call, a negative amount,
+    or a unit that gives no whole milliseconds."""
+    at = SHIFTS.get((c.module, c.function, c.arity))
+    if at is None or len(c.args) <= at[0]:
+        return None
+    amount = _int(c.args[at[0]])
+    if amount is None:
+        return None
+    unit = c.args[at[1]] if len(c.args) > at[1] else Atom("second")
+    if isinstance(unit, Atom) and unit.name in _SHIFT_UNITS:
+        return amount * _SHIFT_UNITS[unit.name], amount
+    per_s = {"microsecond": 1_000_000, "nanosecond": 1_000_000_000}.get(unit.name) if isinstance(unit, Atom) else _int(unit)
+    if per_s and (amount * 1000) % per_s == 0:
+        return amount * 1000 // per_s, amount
+    return None
 
 
 def _read_value(c: Call) -> int | None:
@@ -170,11 +204,22 @@ def _sources(view: RecordingView, arm: Call, armer: Call) -> tuple[list[_Source]
         out.extend(_Source(n, v, c) for n, v in _named_values(c.args))
         if c.outcome == "return" and c.end_ts is not None and c.end_ts <= arm.ts:
             out.extend(_Source(n, v, c) for n, v in _named_values(c.value))
+            # a function whose name says the unit of what it returns (``target_hours/1`` → 8)
+            if unit_of(c.function.rstrip("?!")) is not None and _int(c.value) is not None:
+                out.append(_Source(c.function, c.value, c))
             returned.append(c)
     return out, returned
 
 
+def held(sources: list[_Source], given: int | None) -> list[_Source]:
+    """The named values that can tell the amount's unit: a function whose name says a unit and that
+    returned the amount itself is the conversion under test (``window_ms(1)`` → 1000), not a
+    value held — its name proves nothing."""
+    return [x for x in sources if not (x.name == x.call.function and x.value == given)]
+
+
 def _converter(delay: int, src: _Source, returned: list[Call], armer: Call) -> Call | None:
+    # ``delay``: the amount as the arm took it (ms for a timer, the unit's amount for time arithmetic)
     """The application call nearest before the arm that returned the delay itself, given the
     named value (in a map or keyword list, or the bare number) — the function that made the delay
     from it; not the armer itself."""
@@ -207,6 +252,13 @@ def _mismatch(delay: int, sources: list[_Source]) -> tuple[_Source, int, int] | 
                 wrong = (s, f, unit)
                 break
     return wrong
+
+
+def _amount(m: "_Mismatch") -> str:
+    """A time-arithmetic call's amount as it took it: ``480 :second``."""
+    at = SHIFTS[(m.arm.module, m.arm.function, m.arm.arity)]
+    unit = m.arm.args[at[1]] if len(m.arm.args) > at[1] else Atom("second")
+    return f"{m.given} {fmt(unit, 20)} ({m.delay} ms)"
 
 
 def _unit_word(ms: int) -> str:
@@ -245,12 +297,16 @@ def _found(view: RecordingView) -> list[_Mismatch]:
     n = 0
     for c in view.calls:
         at = DELAYS.get((c.module, c.function, c.arity))
-        if at is None or len(c.args) <= at:
+        shift = shift_ms(c) if at is None else None
+        if (at is None or len(c.args) <= at) and shift is None:
             continue
         n += 1
         if n > MAX_ARMS:
             break
-        delay = _int(c.args[at])
+        delay, given = (shift if shift is not None else (_int(c.args[at]), _int(c.args[at])))
+        # DateTime.add/3 calls DateTime.add/4: one shift, seen once
+        if c.parent is not None and c.parent.module == c.module and c.parent.function == c.function:
+            continue
         armer = named_app_caller(c, MAX_UP)
         if delay is None or armer is None:
             continue
@@ -258,6 +314,7 @@ def _found(view: RecordingView) -> list[_Mismatch]:
         if c.parent is not None and (c.parent.module, c.parent.function) == ("Elixir.Process", "send_after"):
             continue
         sources, returned = _sources(view, c, armer)
+        sources = held(sources, given)
         hit = _mismatch(delay, sources)
         if hit is None:
             continue
@@ -266,7 +323,7 @@ def _found(view: RecordingView) -> list[_Mismatch]:
         if key in seen:
             continue
         seen.add(key)
-        out.append(_Mismatch(c, armer, delay, src, factor, unit, _converter(delay, src, returned, armer)))
+        out.append(_Mismatch(c, armer, delay, src, factor, unit, _converter(given, src, returned, armer), given))
     return out
 
 
@@ -290,6 +347,7 @@ def durations_wrong_unit(view: RecordingView, book: FactBook) -> None:
         src, delay = m.source, m.delay
         blamed = m.converter or m.armer
         arm_name = f"{m.arm.module.removeprefix('Elixir.')}.{m.arm.function}/{m.arm.arity}".lstrip(":")
+        shift = (m.arm.module, m.arm.function, m.arm.arity) in SHIFTS
         if m.unit == 0:
             meant = f"{src.name}: {src.value} — a duration no one means in milliseconds"
             off = f"{src.value} ms"
@@ -300,28 +358,32 @@ def durations_wrong_unit(view: RecordingView, book: FactBook) -> None:
             ratio = right / delay
             meant = f"{src.name}: {src.value} ({src.value} {_unit_word(m.unit)} = {right} ms)"
             off = (f"{delay} ms, {ratio:g}× too short" if ratio > 1 else f"{delay} ms, {1 / ratio:g}× too long")
-            why = (f"{src.name} is in {_unit_word(m.unit)}, the timer takes milliseconds: "
+            why = (f"{src.name} is in {_unit_word(m.unit)}, " + (f"the time was shifted by {_amount(m)}: " if shift else
+                                                                 "the timer takes milliseconds: ")
                    + ("the value went in unconverted" if m.factor == 1 else
                       f"it was multiplied by {m.factor} ({'converted again' if m.unit == 1 else 'the wrong factor'})"))
         ev = [view.call_evidence(src.call, f"{src.call.mfa} held {src.name}: {src.value}"
                                            if src.call.module not in ("Elixir.Application", "Elixir.Keyword", "Elixir.Map")
                                            else f"{src.call.mfa} read {src.name} → {src.value}")]
         if m.converter is not None:
-            ev.append(view.end_evidence(m.converter, f"{m.converter.mfa} returned {delay} as the delay"))
-        ev.append(view.call_evidence(m.arm, f"{m.armer.mfa} called {arm_name} with {delay} ms"))
+            ev.append(view.end_evidence(m.converter, f"{m.converter.mfa} returned {m.given} as the delay"))
+        ev.append(view.call_evidence(m.arm, f"{m.armer.mfa} called {arm_name} with "
+                                            + (_amount(m) if shift else f"{delay} ms")))
         fired = _handled(view, m.arm)
         if fired is not None:
             after = (fired.ts - m.arm.ts) * 1000.0 / view.time_unit
             ev.append(view.call_evidence(fired, f"{fired.mfa} got the timer's message {after:.1f} ms later"))
         culprit = culprit_of(view, blamed)
-        culprit.detail = f"{src.name}: {src.value} → {delay} ms"
+        culprit.detail = f"{src.name}: {src.value} → " + (_amount(m) if shift else f"{delay} ms")
         again = by_fun[(m.armer.module, m.armer.function, src.name)]
         book.add(Finding(
             detector="duration_wrong_unit",
-            title=f"{blamed.mfa} turns {src.name}: {src.value} into a {delay} ms timer",
-            summary=(f"{m.armer.mfa} called {arm_name} with {delay} ms"
+            title=(f"{blamed.mfa} shifts a time by {_amount(m)} from {src.name}: {src.value}" if shift else
+                   f"{blamed.mfa} turns {src.name}: {src.value} into a {delay} ms timer"),
+            summary=(f"{m.armer.mfa} called {arm_name} with " + (_amount(m) if shift else f"{delay} ms")
                      + (f" (made by {m.converter.mfa} from {fmt(m.converter.args, 60)})" if m.converter else "")
-                     + f", where the program holds {meant}: {why}. The timer runs for {off}"
+                     + f", where the program holds {meant}: {why}. " + ("The time is off: " if shift else "The timer runs for ")
+                     + off
                      + (f"; {again} such arms in the recording" if again > 1 else "") + "."),
             severity="high", confidence=0.55 if m.unit == 0 else 0.76,
             culprit=culprit,
