@@ -8,7 +8,7 @@ from JSON or built by a producer: ``{:event, %{type: :added}}`` and ``{:event, %
 :removed}}``, ``%Added{}`` and ``%Removed{}``). A clause written for some members lets the others
 fall into a catch-all, where they are dropped without a trace. In the recording: one process's
 callback acted on messages of one variant (state changed, messages sent, functions called —
-a log line is not acting) and did nothing at all for a message of the same shape whose tag
+a log line, and what rendering it for the log ran, is not acting) and did nothing at all for a message of the same shape whose tag
 differs.
 
 A map's tag field is found from the data, not by name: a key whose values, across the family's
@@ -38,7 +38,10 @@ _MAX_DEPTH = 4
 _MAX_TAG_VALUES = 8       # more distinct values at a key than this: data, not a variant tag
 _MAX_TAG_TEXT = 24        # a string tag is a short word ("goal"), not free text
 _FLAGS = {"true", "false", "nil"}
-_QUIET = ("Elixir.Logger", "logger")   # a log line in a catch-all is not handling the message
+# a log line in a catch-all is not handling the message, nor what rendering it ran (inspect reads a
+# struct's __struct__/__info__, loads protocol modules through the code server and caches in
+# :persistent_term): calls to these modules and sends to these registered names are not acting
+_QUIET = ("Elixir.Logger", "logger", "persistent_term", "code_server")
 
 
 def _is_tuple(term: Any) -> bool:
@@ -78,7 +81,9 @@ def _key_name(k: Any) -> str | None:
 def _tag_value(v: Any) -> str | None:
     """A map field's value as a possible tag (``:goal``, ``"goal"``), or None."""
     if isinstance(v, Atom):
-        return None if v.name in _FLAGS else ":" + v.name
+        if v.name in _FLAGS:
+            return None
+        return v.name[len("Elixir."):] if v.name.startswith("Elixir.") else ":" + v.name
     if isinstance(v, (bytes, str)) and 0 < len(v) <= _MAX_TAG_TEXT:
         text = v.decode(errors="replace") if isinstance(v, bytes) else v
         return f'"{text}"' if text.isprintable() else None
@@ -130,7 +135,8 @@ def tag_fields(tags_of_calls: list[dict[tuple, str]]) -> set[tuple]:
 def unhandled_tags(tags_of_calls: list[dict[tuple, str]], acted: list[bool]) -> list[tuple[int, tuple, str]]:
     """Which calls got a variant no call acted on: ``(index, path, handled tag)`` for a call that
     did nothing whose tag at ``path`` no call of the family ever acted on, while another value at
-    that path was acted on every time it came (and a handled call has the same tag paths)."""
+    that path was acted on every time it came (a handled call has the same tuple tags; for a
+    nested tuple's head, the same tags throughout: structs of two kinds differ in their fields)."""
     fields = tag_fields(tags_of_calls)
     by_value: dict[tuple, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     for tags, a in zip(tags_of_calls, acted):
@@ -146,8 +152,11 @@ def unhandled_tags(tags_of_calls: list[dict[tuple, str]], acted: list[bool]) -> 
             mine = tags[p]
             if any(by_value[p][mine]):
                 continue
+            shape = {q for q in tags if not _is_field(q)}
             twins = [j for j, (h, ha) in enumerate(zip(tags_of_calls, acted))
-                     if ha and set(h) == set(tags) and h[p] != mine and all(by_value[p][h[p]])]
+                     if ha and p in h and h[p] != mine and all(by_value[p][h[p]])
+                     and {q for q in h if not _is_field(q)} == shape
+                     and (_is_field(p) or set(h) == set(tags))]
             if twins:
                 out.append((i, p, tags_of_calls[twins[0]][p]))
                 break
@@ -157,7 +166,7 @@ def unhandled_tags(tags_of_calls: list[dict[tuple, str]], acted: list[bool]) -> 
 def _shown(path: tuple, tag: str) -> str:
     """``{:eol, …}`` for a tuple's head, ``%{type: :goal}`` for a map's field."""
     if _is_field(path):
-        return f"%{{{path[-1][1]}: {tag}}}"
+        return f"%{tag}{{}}" if path[-1][1] == "__struct__" else f"%{{{path[-1][1]}: {tag}}}"
     return f"{{:{tag}, …}}"
 
 
@@ -171,12 +180,20 @@ def _at(term: Any, path: tuple) -> Any:
     return term
 
 
+def _to_name(to: Any) -> str:
+    return to.name if isinstance(to, Atom) else str(to or "")
+
+
 def _acted(c: Call, pairs: dict, view: RecordingView) -> bool:
     before, after = pairs[c.call_id]
     if fmt(before, 4000) != fmt(after, 4000):
         return True
-    return view.sent_during(c.pid, c.ts, c.end_ts or c.ts) or \
-        any(not d.module.startswith(_QUIET) for d in view.children(c))
+    end = c.end_ts or c.ts
+    if view.sent_during(c.pid, c.ts, end) and any(
+            m.sender == c.pid and m.send_ts is not None and c.ts <= m.send_ts <= end
+            and not _to_name(m.to).startswith(_QUIET) for m in view.messages):
+        return True
+    return any(not d.module.startswith(_QUIET) and not d.function.startswith("__") for d in view.children(c))
 
 
 def _mentions(term: Any, tag: str, depth: int = 0) -> bool:
@@ -240,8 +257,8 @@ def unhandled_variants(view: RecordingView, book: FactBook) -> None:
         producer = minted_by(view, _at(c.args[0], path), mine, c.ts) if field else None
         culprit = culprit_of(view, producer or c, c.args[0])
         if producer is not None:
-            culprit.detail = fmt(f"returned {fmt(producer.value, 90)} (tag {mine}) for {fmt(producer.args, 60)}; "
-                                 f"{c.mfa} has no clause for {_shown(path, mine)} and drops it", 150)
+            culprit.detail = (f"{fmt(producer.value, 70)} for {fmt(producer.args, 50)}: no clause of "
+                              f"{c.mfa} handles it")[:150]
         tail = (f" {producer.mfa} made that {_shown(path, mine)} (from {fmt(producer.args, 60)}): "
                 f"a tag its consumer never handles." if producer is not None else "")
         book.add(Finding(
