@@ -2,7 +2,8 @@
 variants of a message told apart by a map's or struct's tag field rather than a tuple's head — a
 callback with clauses for some structs lets another fall into a catch-all that only logs it — are
 named at the callback whose clauses miss the variant, or at the function that minted a tag its
-consumer never handles. Each app runs as a real node; its fixed twin gives no confident culprit.
+consumer never handles; with no fact, one failing call of a function called once is a lead (where
+to look first) rather than nothing. Each app runs as a real node; its fixed twin gives no confident culprit.
 The rules as pure functions are tested on real terms below."""
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import pytest
 
 from elixir_scope.agents.evidence.variants import _tags, tag_fields, unhandled_tags
+from elixir_scope.agents.observations import _deepest, failure
+from elixir_scope.agents.view import Call
 from elixir_scope.instrument.etf import Atom
 from support.dev_apps import DevApps
 
@@ -93,3 +96,33 @@ def test_nested_tuple_tags_still_count():
     calls = [(_a("port"), (_a("data"), (_a("eol"), b"x"))), (_a("port"), (_a("data"), (_a("noeol"), b"y")))]
     found = unhandled_tags([_tags(c) for c in calls], [True, False])
     assert [(i, p, t) for i, p, t in found] == [(1, (1, 1), "eol")]
+
+
+# ---------------------------------------------------------------- the fallback suspect
+def _call(i: int, fun: str, value, depth: int, outcome: str = "return") -> Call:
+    return Call(call_id=i, pid=1, module="Elixir.Shop.Cart", function=fun, arity=1, ts=i, args=[i],
+                end_id=i + 100, end_ts=i + 1, outcome=outcome, value=value, depth=depth)
+
+
+def _failed(c: Call) -> bool:
+    return c.outcome == "return" and failure(c.value) is not None
+
+
+def test_one_failing_call_of_a_function_called_once_is_a_lead_only_when_asked():
+    calls = [_call(1, "checkout", (_a("error"), _a("no_stock")), 0), _call(2, "total", 12, 1)]
+    assert _deepest(None, calls, _failed) is None          # the first pass wants two or more
+    first, cs = _deepest(None, calls, _failed, least=1)
+    assert first.function == "checkout" and len(cs) == 1
+
+
+def test_one_failure_among_many_calls_of_a_function_is_no_lead():
+    # a lookup that answered :error once in five calls is an ordinary miss, not where to look
+    calls = [_call(i, "find", (_a("ok"), i) if i != 3 else _a("error"), 1) for i in range(5)]
+    assert _deepest(None, calls, _failed, least=1) is None
+
+
+def test_two_failing_functions_the_deeper_wins():
+    calls = [_call(1, "checkout", (_a("error"), _a("x")), 0), _call(2, "reserve", (_a("error"), _a("x")), 2),
+             _call(3, "reserve", (_a("error"), _a("x")), 2)]
+    first, cs = _deepest(None, calls, _failed)
+    assert first.function == "reserve" and len(cs) == 2
