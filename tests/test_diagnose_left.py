@@ -3,13 +3,15 @@ variants of a message told apart by a map's or struct's tag field rather than a 
 callback with clauses for some structs lets another fall into a catch-all that only logs it — are
 named at the callback whose clauses miss the variant, or at the function that minted a tag its
 consumer never handles; with no fact, one failing call of a function called once is a lead (where
-to look first) rather than nothing. Each app runs as a real node; its fixed twin gives no confident culprit.
+to look first) rather than nothing; a retry that passes a new attempt counter or timestamp still asks
+the same thing. Each app runs as a real node; its fixed twin gives no confident culprit.
 The rules as pure functions are tested on real terms below."""
 
 from __future__ import annotations
 
 import pytest
 
+from elixir_scope.agents.evidence.handled import same_request
 from elixir_scope.agents.evidence.variants import _tags, tag_fields, unhandled_tags
 from elixir_scope.agents.observations import _deepest, failure
 from elixir_scope.agents.view import Call
@@ -126,3 +128,15 @@ def test_two_failing_functions_the_deeper_wins():
              _call(3, "reserve", (_a("error"), _a("x")), 2)]
     first, cs = _deepest(None, calls, _failed)
     assert first.function == "reserve" and len(cs) == 2
+
+
+# ---------------------------------------------------------------- a retry with an attempt counter
+def test_a_retry_may_change_a_counter_or_a_timestamp_but_not_what_it_asks():
+    ask = [b"acct-17", (_a("attempt"), 1), {_a("at"): 1_765_000_000_123}]
+    again = [b"acct-17", (_a("attempt"), 2), {_a("at"): 1_765_000_000_480}]
+    assert same_request(ask, again) and same_request(ask, list(ask))
+    assert not same_request(ask, [b"acct-18", (_a("attempt"), 2), {_a("at"): 1_765_000_000_480}])
+    assert not same_request(ask, [b"acct-17", (_a("try"), 2), {_a("at"): 1}])        # another atom
+    assert not same_request(ask, [b"acct-17", (_a("attempt"), 2)])                    # another shape
+    # numbers only: the next item of a loop, not a retry
+    assert not same_request([1], [2]) and same_request([7], [7])
