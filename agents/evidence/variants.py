@@ -23,6 +23,7 @@ that no call of the family ever acted on, while another value at the same key al
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from typing import Any
 
@@ -38,6 +39,7 @@ _MAX_DEPTH = 4
 _MAX_TAG_VALUES = 8       # more distinct values at a key than this: data, not a variant tag
 _MAX_TAG_TEXT = 24        # a string tag is a short word ("goal"), not free text
 _FLAGS = {"true", "false", "nil"}
+MAX_FAMILY = 2000         # calls of one family looked at (the first ones)
 # a log line in a catch-all is not handling the message, nor what rendering it ran (inspect reads a
 # struct's __struct__/__info__, loads protocol modules through the code server and caches in
 # :persistent_term): calls to these modules and sends to these registered names are not acting
@@ -143,6 +145,7 @@ def unhandled_tags(tags_of_calls: list[dict[tuple, str]], acted: list[bool]) -> 
         for p, t in tags.items():
             by_value[p][t].append(a)
     out = []
+    memo: dict[tuple, str | None] = {}
     for i, (tags, a) in enumerate(zip(tags_of_calls, acted)):
         if a or not tags:
             continue
@@ -152,13 +155,15 @@ def unhandled_tags(tags_of_calls: list[dict[tuple, str]], acted: list[bool]) -> 
             mine = tags[p]
             if any(by_value[p][mine]):
                 continue
-            shape = {q for q in tags if not _is_field(q)}
-            twins = [j for j, (h, ha) in enumerate(zip(tags_of_calls, acted))
-                     if ha and p in h and h[p] != mine and all(by_value[p][h[p]])
-                     and {q for q in h if not _is_field(q)} == shape
-                     and (_is_field(p) or set(h) == set(tags))]
-            if twins:
-                out.append((i, p, tags_of_calls[twins[0]][p]))
+            shape = frozenset(q for q in tags if not _is_field(q))
+            key = (p, mine, shape, None if _is_field(p) else frozenset(tags))
+            if key not in memo:
+                memo[key] = next((h[p] for h, ha in zip(tags_of_calls, acted)
+                                  if ha and p in h and h[p] != mine and all(by_value[p][h[p]])
+                                  and {q for q in h if not _is_field(q)} == shape
+                                  and (_is_field(p) or set(h) == set(tags))), None)
+            if memo[key] is not None:
+                out.append((i, p, memo[key]))
                 break
     return out
 
@@ -184,14 +189,22 @@ def _to_name(to: Any) -> str:
     return to.name if isinstance(to, Atom) else str(to or "")
 
 
-def _acted(c: Call, pairs: dict, view: RecordingView) -> bool:
+def _loud_sends(view: RecordingView) -> dict[int, list[int]]:
+    """pid → the sorted times of its sends, those to the logger and the code server left out."""
+    out: dict[int, list[int]] = defaultdict(list)
+    for m in view.messages:
+        if m.sender is not None and m.send_ts is not None and not _to_name(m.to).startswith(_QUIET):
+            out[m.sender].append(m.send_ts)
+    return {pid: sorted(ts) for pid, ts in out.items()}
+
+
+def _acted(c: Call, pairs: dict, view: RecordingView, sends: dict[int, list[int]]) -> bool:
     before, after = pairs[c.call_id]
     if fmt(before, 4000) != fmt(after, 4000):
         return True
-    end = c.end_ts or c.ts
-    if view.sent_during(c.pid, c.ts, end) and any(
-            m.sender == c.pid and m.send_ts is not None and c.ts <= m.send_ts <= end
-            and not _to_name(m.to).startswith(_QUIET) for m in view.messages):
+    times = sends.get(c.pid, [])
+    i = bisect_left(times, c.ts)
+    if i < len(times) and times[i] <= (c.end_ts or c.ts):
         return True
     return any(not d.module.startswith(_QUIET) and not d.function.startswith("__") for d in view.children(c))
 
@@ -240,11 +253,16 @@ def unhandled_variants(view: RecordingView, book: FactBook) -> None:
         if c.call_id not in pairs or c.function not in ("handle_info", "handle_cast") or not c.args \
                 or not (_is_tuple(c.args[0]) or isinstance(c.args[0], dict)):
             continue
-        families[(c.pid, c.module, c.function, _layout(c.args[0]))].append(c)
+        family = families[(c.pid, c.module, c.function, _layout(c.args[0]))]
+        if len(family) < MAX_FAMILY:
+            family.append(c)
+    sends = None
     for key in sorted(families, key=str):
         calls = families[key]
         tags = [_tags(c.args[0]) for c in calls]
-        acted = [_acted(c, pairs, view) for c in calls]
+        if sends is None:
+            sends = _loud_sends(view)
+        acted = [_acted(c, pairs, view, sends) for c in calls]
         found = unhandled_tags(tags, acted)
         if not found:
             continue
