@@ -20,9 +20,11 @@ Nothing here changes the verdict or the ranking; it is bounded (:data:`MAX_CALLS
 
 When no fact and no hypothesis names anything, :func:`lead` offers the strongest of these as the
 report's *suspect* (where to look first, confidence 0.2, labelled not a verdict): the deepest
-application function whose every call failed, else one that gave one empty answer to every call,
-else the deepest that raised, else — when the symptom speaks of slowness or a timeout — the slowest
-call followed down to where its time went. Otherwise a slow call, an unchanged state or an exit
+application function whose every call failed (two or more), else one that gave one empty answer to
+every call, else the deepest that raised (two or more calls), else — when the symptom speaks of
+slowness or a timeout — the slowest call followed down to where its time went, else the deepest
+function called only once whose one call failed, then raised (one clear failure is a better
+pointer than a report that names nothing). Otherwise a slow call, an unchanged state or an exit
 is shown, never made a suspect (each has ordinary reasons).
 """
 
@@ -225,9 +227,10 @@ def observe(view: RecordingView) -> list[Evidence]:
     return out[:MAX_OBSERVATIONS]
 
 
-def _deepest(view: RecordingView, calls: list[Call], pick) -> tuple[Call, list[Call]] | None:
+def _deepest(view: RecordingView, calls: list[Call], pick, least: int = 2) -> tuple[Call, list[Call]] | None:
     """The deepest function (by call depth, then the most calls) whose calls ``pick`` selects,
-    with those calls: the callers of a failing function pass its failure on."""
+    with those calls: the callers of a failing function pass its failure on. ``least``: the
+    fewest such calls (one only for a function that was called once: its every call failed)."""
     by: dict[str, list[Call]] = defaultdict(list)
     total: dict[str, int] = defaultdict(int)
     for c in calls:
@@ -238,7 +241,7 @@ def _deepest(view: RecordingView, calls: list[Call], pick) -> tuple[Call, list[C
             by[c.mfa].append(c)
     best = None
     for mfa, cs in by.items():
-        if len(cs) < 2 or len(cs) < 0.8 * total[mfa]:
+        if len(cs) < min(2, least if total[mfa] == 1 else 2) or len(cs) < 0.8 * total[mfa]:
             continue
         key = (min(c.depth for c in cs), len(cs))
         if best is None or key > best[0]:
@@ -294,6 +297,15 @@ def lead(view: RecordingView, slow: bool = False) -> Finding | None:
                     severity="low", confidence=0.2, culprit=culprit_of(view, c, c.args),
                     evidence=[view.call_evidence(c)] + ([view.end_evidence(c)] if c.end_id is not None else []),
                     weak="a lead from the recording, not a fact that explains the symptom")
+        if found is None:
+            # one call, the function's only one, that failed or raised: a clear return or stack is
+            # still a better pointer than none (after the slow path: a slow symptom's time comes first)
+            found = _deepest(view, calls, lambda c: c.outcome == "return" and failure(c.value) is not None
+                             and not (slow and timed_out(c.value)), least=1)
+            how = "returned a failure"
+            if found is None:
+                found = _deepest(view, calls, lambda c: c.outcome == "exception", least=1)
+                how = "raised"
         if found is None:
             return None
         first, cs = found

@@ -43,6 +43,8 @@ defmodule Store do
   def start_link(_), do: GenServer.start_link(__MODULE__, 0, name: __MODULE__)
   def init(n), do: {:ok, n}
   def put(item), do: GenServer.call(__MODULE__, {:put, item})
+  # the client numbers its attempts (a retry passes the attempt along)
+  def put_try(item, attempt) when is_integer(attempt), do: GenServer.call(__MODULE__, {:put, item})
   def handle_call({:put, "bad-" <> _}, _from, n), do: {:reply, {:error, :rejected}, n + 1}
   def handle_call({:put, _item}, _from, n) when rem(n, 2) == 0, do: {:reply, {:error, :busy}, n + 1}
   def handle_call({:put, item}, _from, n), do: {:reply, {:ok, item}, n + 1}
@@ -53,6 +55,16 @@ defmodule Saver do
   def save(item) do
     Enum.reduce_while(1..4, {:error, :busy}, fn _, _ ->
       case Store.put(item) do
+        {:ok, x} -> {:halt, {:ok, x}}
+        err -> {:cont, err}
+      end
+    end)
+  end
+
+  # asks again with the attempt's number: still a retry of the same item
+  def save_counted(item) do
+    Enum.reduce_while(1..4, {:error, :busy}, fn attempt, _ ->
+      case Store.put_try(item, attempt) do
         {:ok, x} -> {:halt, {:ok, x}}
         err -> {:cont, err}
       end
@@ -75,6 +87,8 @@ defmodule RetryApp do
   def run do
     for i <- ["a-1", "a-2", "a-3"], do: Saver.save(i)
     Saver.save_all(["bad-1", "b-2", "b-3"])
+    # the store alternates: one of two items meets :busy first
+    for i <- ["c-1", "c-2"], do: {:ok, ^i} = Saver.save_counted(i)
     :ok
   end
 end
@@ -92,6 +106,12 @@ def retry_book(tmp_path_factory):
 def test_a_retry_that_ends_in_success_ignored_nothing(retry_book):
     ignored = [f for f in retry_book.facts if f.detector == "ignored_error"]
     assert not [f for f in ignored if f.culprit.function == "save/1"], [(f.title, f.summary) for f in ignored]
+
+
+def test_a_retry_that_numbers_its_attempts_ignored_nothing(retry_book):
+    ignored = [f for f in retry_book.facts if f.detector == "ignored_error"]
+    assert not [f for f in ignored if (f.culprit.function or "").startswith("save_counted")], \
+        [(f.title, f.summary) for f in ignored]
 
 
 def test_an_error_for_one_item_of_a_loop_is_still_dropped(retry_book):

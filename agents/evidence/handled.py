@@ -12,8 +12,10 @@ the error counts as before (a caller that says it succeeded).
 
 A caller that asked the same callee the same thing again, within the same call, and then got an
 answer that is no error (:func:`retried`) handled the error by retrying: a retry loop that ends in
-success ignored nothing. The same callee asked about something else (the next item of a loop) is
-no retry: the error of the first item is still dropped.
+success ignored nothing. The same thing is the same arguments up to numbers (an attempt counter, a
+timestamp, a backoff passed along) beside an equal leaf that is no number. The same callee asked
+about something else (the next item of a loop) is no retry: the error of the first item is still
+dropped.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 from ..view import Atom, Call, RecordingView, fmt, is_app_module
 from .common import is_error, is_generated
 
-__all__ = ["Comparison", "compare_callers", "retried", "shape"]
+__all__ = ["Comparison", "compare_callers", "retried", "same_request", "shape"]
 
 _MAX_WALK = 400   # calls looked at inside one caller for what it did after the error
 MAX_COMPARED = 200   # succeeding calls of one caller compared with
@@ -92,19 +94,67 @@ class Comparison:
         return not (_app_calls(view, caller, error_call.end_ts, callee) - self._ok_done)
 
 
+_MAX_LEAVES = 200   # leaves of two argument lists compared at most
+
+
+def _leaves(term: Any, out: list, depth: int = 0) -> bool:
+    """The leaves of ``term`` in order, with its shape (tuple and list sizes, map keys) as
+    markers; False when it is too big or too deep to compare."""
+    if len(out) > _MAX_LEAVES or depth > 8:
+        return False
+    if isinstance(term, dict):
+        keys = sorted(term, key=lambda k: fmt(k, 60))
+        out.append(("map", tuple(fmt(k, 60) for k in keys)))
+        return all(_leaves(term[k], out, depth + 1) for k in keys)
+    if isinstance(term, (tuple, list)):   # a decoded list (FrozenList) is a tuple too
+        out.append(("seq", len(term)))
+        return all(_leaves(x, out, depth + 1) for x in term)
+    out.append(term)
+    return True
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def same_request(a: Any, b: Any) -> bool:
+    """Whether two calls' arguments ask the same thing: equal, or of one shape whose leaves differ
+    only in numbers — an attempt counter, a timestamp, a backoff a retry passes along — while
+    some leaf that is no number (the id, the name, the key asked about) is there and equal in
+    both. Arguments that are numbers only must be equal: ``fetch(1)`` then ``fetch(2)`` is the
+    next item, not a retry."""
+    if fmt(a, 2000) == fmt(b, 2000):
+        return True
+    la, lb = [], []
+    if not (_leaves(a, la) and _leaves(b, lb)) or len(la) != len(lb):
+        return False
+    named = False
+    for x, y in zip(la, lb):
+        if _number(x) and _number(y):
+            continue
+        if isinstance(x, tuple):   # a shape marker: leaves are never tuples
+            if x != y:
+                return False
+            continue
+        if fmt(x, 200) != fmt(y, 200):
+            return False
+        named = True
+    return named
+
+
 def retried(view: RecordingView, caller: Call, error_call: Call) -> Call | None:
     """The later call inside ``caller`` (at any depth, bounded) of the callee that returned the
-    error in ``error_call``, with the same arguments, that returned no error: the error was
-    answered by asking again, and the retry succeeded. None when there is none."""
+    error in ``error_call``, asking the same thing (:func:`same_request`: numbers such as an
+    attempt counter may differ), that returned no error: the error was answered by asking again,
+    and the retry succeeded. None when there is none."""
     key = (error_call.module, error_call.function, error_call.arity)
-    args = fmt(error_call.args, 2000)
     after = error_call.end_ts if error_call.end_ts is not None else error_call.ts
     stack, seen = list(view.children(caller)), 0
     while stack and seen < _MAX_WALK:
         x = stack.pop()
         seen += 1
         if (x.module, x.function, x.arity) == key and x.call_id != error_call.call_id and x.ts > after \
-                and x.outcome == "return" and not is_error(x.value) and fmt(x.args, 2000) == args:
+                and x.outcome == "return" and not is_error(x.value) and same_request(x.args, error_call.args):
             return x
         stack.extend(view.children(x))
     return None
