@@ -10,7 +10,9 @@ never ending it); the initial call says what leaks. An OTP process that did its 
 then waits for nothing is another matter (:func:`finished_work`): when every leaked process's last
 callback is the same one, run on the process's own request (a ``handle_continue/2``, or a
 ``handle_info/2`` of a message no other process sent it) and returning ``{:noreply, state}``, the process
-ended its work without stopping — that callback is the culprit, not the start function that made it.
+ended its work without stopping — that callback is the culprit, not the start function that made it
+(an application caller that starts one per request, past the start functions, stays the culprit:
+it could end what it started).
 """
 
 from __future__ import annotations
@@ -136,7 +138,8 @@ def _finding(view: RecordingView, mfa: str, spawns, alive) -> Finding:
         if c.ts <= first.ts and (c.end_ts is None or c.end_ts >= first.ts) and not c.module.startswith(("proc_lib", "erlang")):
             spawner = c
     spawner = _owner_call(view, spawner)
-    done = finished_work(view, alive)
+    # the process's own start function only made it: what it did last, on its own, kept it alive
+    done = finished_work(view, alive) if spawner is None or spawner.function.startswith(("start", "spawn")) else None
     made_by = f" by {mod_name(spawner.module)}.{spawner.function}/{spawner.arity}" if spawner else ""
     if done is not None:
         spawner = done
