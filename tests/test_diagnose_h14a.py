@@ -1,8 +1,11 @@
 """Confident wrong answers on apps written outside the project, second set (tests/fixtures/h14a_apps):
 a line the user quotes that a function only printed from a record it was given is named where the
-record was made, not at the printer; a start refused because the reproduction's earlier run had
-started that very instance is weak even when several instances (each with a name of its own) were
-refused. Each app runs as a real node; its fixed twin gives no confident culprit. The rules as pure
+record was made, not at the printer; leaked OTP workers that ended their own work with
+``{:noreply, state}`` are named at that callback, not at their start function; a start refused
+because the reproduction's earlier run had started that very instance is weak even when several
+instances (each with a name of its own) were refused; an ordering pitfall over a field whose
+recorded values term order orders rightly cannot bite; a slow loop whose step's return was lost to
+dropped events is named at the loop, not the step. Each app runs as a real node; its fixed twin gives no confident culprit. The rules as pure
 functions are tested on real terms below."""
 
 from __future__ import annotations
@@ -11,10 +14,14 @@ from types import SimpleNamespace
 
 import pytest
 
+from elixir_scope.agents.detectors.slow_callback import _loop_step_across_gap
+from elixir_scope.agents.evidence.pitfalls import _other_type
 from elixir_scope.agents.evidence.rendered import rendered_from, rendered_record, tokens
 from elixir_scope.agents.evidence.stated import StatedValue
 from elixir_scope.agents.evidence.supervision import _one_instance_per_holder
-from elixir_scope.agents.view import Call
+from elixir_scope.agents.evidence.waits import _stuck_frame
+from elixir_scope.agents.view import Call, Gap
+from elixir_scope.knowledge.source.pitfalls import PitfallHit
 from elixir_scope.instrument.etf import Atom
 from elixir_scope.instrument.etf.terms import Pid
 from support.dev_apps import DevApps
@@ -106,3 +113,68 @@ def _taken(pid):
 def test_a_name_refused_to_one_instance_per_holder(calls, one_each):
     refused = [c for c in calls if c.value[0] == Atom("error")]
     assert _one_instance_per_holder(SimpleNamespace(calls=calls), refused) is one_each
+
+
+# ---------------------------------------------------------------- an ordering pitfall on integers
+def _hit(pitfall: str, code: str) -> PitfallHit:
+    return PitfallHit(pitfall=pitfall, family="collections", title="t", module="Shift.Rules", function="gap/2",
+                      file="r.ex", line=3, code=code, detail="d", ran_in=("Shift.Rules.gap/2",))
+
+
+DUE, AT, VSN = Atom("due_at"), Atom("at"), Atom("vsn")
+DATE = {Atom("__struct__"): Atom("Elixir.Date"), Atom("year"): 2026, Atom("month"): 1, Atom("day"): 9}
+
+
+@pytest.mark.parametrize("pitfall, code, args, harmless", [
+    # minutes as integers: term order is time order
+    ("date_structs_term_order", "Enum.sort_by(& &1.due_at)", [[{DUE: 300}, {DUE: 20}]], True),
+    ("date_structs_term_order", "Enum.max_by(list, fn s -> s.at end)", [{AT: 5}, [{AT: 7}]], True),
+    # Date structs: the pitfall bites
+    ("date_structs_term_order", "Enum.sort_by(& &1.due_at)", [[{DUE: DATE}, {DUE: 20}]], False),
+    # a nil among them, or no value of the field recorded: nothing is known
+    ("date_structs_term_order", "Enum.sort_by(& &1.due_at)", [[{DUE: Atom("nil")}, {DUE: 20}]], False),
+    ("date_structs_term_order", "Enum.sort_by(& &1.due_at)", [[{AT: 20}]], False),
+    # versions as text bite, as tuples they do not
+    ("version_strings_compared", "Enum.max_by(& &1.vsn)", [[{VSN: b"2.10.0"}]], False),
+    ("version_strings_compared", "Enum.max_by(& &1.vsn)", [[{VSN: (2, 10, 0)}]], True),
+])
+def test_an_ordering_pitfall_cannot_bite_a_field_of_another_type(pitfall, code, args, harmless):
+    c = Call(call_id=1, pid=1, module="Elixir.Shift.Rules", function="gap", arity=2, ts=1, args=args,
+             end_ts=2, outcome="return", value=[])
+    assert (_other_type(_hit(pitfall, code), [c]) is not None) is harmless
+
+
+# ---------------------------------------------------------------- a loop's step is not where time went
+def _open(cid, fun, ts, parent=None, end=None):
+    return Call(call_id=cid, pid=1, module="Elixir.Shift.Rules", function=fun, arity=1, ts=ts, args=[],
+                end_ts=end, outcome="return" if end is not None else None, value=None, parent=parent)
+
+
+def _view(calls, gaps=()):
+    by_pid = {}
+    for c in calls:
+        by_pid.setdefault(c.pid, []).append(c)
+    return SimpleNamespace(calls=calls, calls_by_pid=by_pid, gaps=list(gaps))
+
+
+def test_a_step_started_late_while_its_function_kept_returning_is_not_the_stuck_frame():
+    cb = _open(1, "handle_call", 0)
+    loop = _open(2, "check_all", 1, cb)
+    done = [_open(3 + i, "check", 10 + i * 10, loop, end=15 + i * 10) for i in range(5)]
+    step = _open(9, "check", 95, loop)
+    assert _stuck_frame(_view([cb, loop, *done, step]), [cb, loop, step], 100) is loop
+    # a step stuck since early in the wait (the fifth fetch hangs): it is where the process waits
+    stuck = _open(10, "check", 20, loop)
+    assert _stuck_frame(_view([cb, loop, done[0], stuck]), [cb, loop, stuck], 100) is stuck
+    # a function never seen returning: stuck there, however late it started
+    hang = _open(11, "await_reply", 95, loop)
+    assert _stuck_frame(_view([cb, loop, *done, hang]), [cb, loop, hang], 100) is hang
+
+
+def test_a_loop_step_spanning_dropped_events_measures_no_one_call():
+    loop = _open(1, "check_all", 0)
+    steps = [_open(2, "check", 1, loop, end=90), _open(3, "check", 91, loop, end=92)]
+    assert _loop_step_across_gap(_view([loop, *steps], [Gap(ts=50, count=900, reason="rate")]), steps[0], steps, 100)
+    assert not _loop_step_across_gap(_view([loop, *steps]), steps[0], steps, 100)             # nothing dropped
+    assert not _loop_step_across_gap(_view([loop, steps[0]], [Gap(ts=50, count=9, reason="rate")]),
+                                     steps[0], steps[:1], 100)                                  # called once
