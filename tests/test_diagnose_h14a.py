@@ -3,7 +3,8 @@ a line the user quotes that a function only printed from a record it was given i
 record was made, not at the printer; leaked OTP workers that ended their own work with
 ``{:noreply, state}`` are named at that callback, not at their start function; a start refused
 because the reproduction's earlier run had started that very instance is weak even when several
-instances (each with a name of its own) were refused; an ordering pitfall over a field whose
+instances (each with a name of its own) were refused; a lookup that missed a key its store holds under another spelling is named where the
+key was stored, not at the caller that crashed on the miss; an ordering pitfall over a field whose
 recorded values term order orders rightly cannot bite; a slow loop whose step's return was lost to
 dropped events is named at the loop, not the step. Each app runs as a real node; its fixed twin gives no confident culprit. The rules as pure
 functions are tested on real terms below."""
@@ -16,6 +17,7 @@ import pytest
 
 from elixir_scope.agents.detectors.slow_callback import _loop_step_across_gap
 from elixir_scope.agents.evidence.pitfalls import _other_type
+from elixir_scope.agents.evidence.respelled import spelled_key
 from elixir_scope.agents.evidence.rendered import rendered_from, rendered_record, tokens
 from elixir_scope.agents.evidence.stated import StatedValue
 from elixir_scope.agents.evidence.supervision import _one_instance_per_holder
@@ -178,3 +180,21 @@ def test_a_loop_step_spanning_dropped_events_measures_no_one_call():
     assert not _loop_step_across_gap(_view([loop, *steps]), steps[0], steps, 100)             # nothing dropped
     assert not _loop_step_across_gap(_view([loop, steps[0]], [Gap(ts=50, count=9, reason="rate")]),
                                      steps[0], steps[:1], 100)                                  # called once
+
+
+# ---------------------------------------------------------------- a key stored under another spelling
+@pytest.mark.parametrize("state, asked, key", [
+    # one key stored as typed among canonical keys
+    ({b"north gate": 1, b"Harbour  Rd": 2}, "Harbour Rd", b"Harbour  Rd"),
+    ({Atom("rows"): {b"a@x.org": 1, b"B@X.org": 2}, Atom("n"): 2}, "b@x.org ", b"B@X.org"),   # one level down
+    # the canonical key is there: the lookup would have found it
+    ({b"north gate": 1, b"harbour rd": 2, b"Harbour Rd": 3}, "Harbour Rd", None),
+    # no other key to show the canonical form is the rule
+    ({b"Harbour Rd": 2}, "harbour rd", None),
+    # other keys stored as typed too: the store keeps spellings, no single writer skipped a step
+    ({b"North Gate": 1, b"Harbour Rd": 2}, "harbour rd", None),
+    # another text altogether
+    ({b"north gate": 1, b"Harbor Rd": 2}, "Harbour Rd", None),
+])
+def test_a_key_spelled_apart_from_every_canonical_key_of_its_store(state, asked, key):
+    assert spelled_key(state, asked) == key
