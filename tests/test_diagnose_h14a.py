@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from elixir_scope.agents.detectors.process_leak import finished_work
 from elixir_scope.agents.detectors.slow_callback import _loop_step_across_gap
 from elixir_scope.agents.evidence.pitfalls import _other_type
 from elixir_scope.agents.evidence.respelled import spelled_key
@@ -198,3 +199,41 @@ def test_a_loop_step_spanning_dropped_events_measures_no_one_call():
 ])
 def test_a_key_spelled_apart_from_every_canonical_key_of_its_store(state, asked, key):
     assert spelled_key(state, asked) == key
+
+
+# ---------------------------------------------------------------- a worker that did its work and idles
+NOREPLY = Atom("noreply")
+
+
+def _cb(cid, pid, fun, arg, value, ts):
+    return Call(call_id=cid, pid=pid, module="Elixir.Sync.Worker", function=fun, arity=2, ts=ts, args=[arg, {}],
+                end_ts=ts + 1, outcome="return", value=value)
+
+
+def _leak_view(calls, messages=()):
+    by_pid = {}
+    for c in calls:
+        by_pid.setdefault(c.pid, []).append(c)
+    return SimpleNamespace(calls=calls, calls_by_pid=by_pid, messages=list(messages))
+
+
+@pytest.mark.parametrize("last, messages, named", [
+    # its own continue, {:noreply, state}: the work was done and it waits for nothing
+    (lambda p: _cb(p * 10, p, "handle_continue", Atom("run"), (NOREPLY, {}), p * 10), [], True),
+    (lambda p: _cb(p * 10, p, "handle_info", Atom("run"), (NOREPLY, {}), p * 10), [], True),
+    # a message another process sent: it serves others
+    (lambda p: _cb(p * 10, p, "handle_info", Atom("run"), (NOREPLY, {}), p * 10),
+     [SimpleNamespace(sender=99, receiver=p, msg=Atom("run"), send_ts=1, receive_ts=1) for p in (1, 2, 3)], False),
+    # a timeout in the result: it wakes up again
+    (lambda p: _cb(p * 10, p, "handle_continue", Atom("run"), (NOREPLY, {}, 5000), p * 10), [], False),
+    # a call answered: someone asked it, it is theirs to stop
+    (lambda p: _cb(p * 10, p, "handle_call", Atom("run"), (Atom("reply"), 1, {}), p * 10), [], False),
+])
+def test_a_leaked_worker_that_finished_its_own_work_is_named_at_that_callback(last, messages, named):
+    calls, alive = [], []
+    for p in (1, 2, 3):
+        calls += [Call(call_id=p, pid=p, module="Elixir.Sync.Worker", function="init", arity=1, ts=p, args=[1],
+                       end_ts=p + 1, outcome="return", value=(Atom("ok"), {})), last(p)]
+        alive.append(SimpleNamespace(child=p))
+    got = finished_work(_leak_view(calls, messages), alive)
+    assert (got is not None and got.call_id == 10) is named

@@ -7,7 +7,7 @@ recorded calls of the application (arguments and results, the state a callback w
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``value_origin`` | the first call whose result holds a value the symptom says came out, while its arguments (and the state it was given) do not — the deepest such call: its callers only pass it on | that function, and the value |
+| ``value_origin`` | the first call whose result holds a value the symptom says came out, while its arguments (and the state it was given) do not — the deepest such call: its callers only pass it on; a quoted text it only printed from a record it was given is followed to the call that made the record (:mod:`.rendered`) | that function, and the value |
 | ``value_lost`` | a call given a value the symptom says should have come out, together with the one that came out, returns the latter and not the former: a choice or a lookup picked the wrong one | that function, both values |
 | ``served_for_other_request`` | a callback answers a request with a stated value it did not compute but took from its state, where an earlier call of the same callback had stored it while answering a different request (a cache or memo keyed too coarsely) | that callback, both requests |
 
