@@ -111,9 +111,9 @@ def rendered_record(call: Call, v: StatedValue, earlier: list[Call],
     record = rendered_from(call, v)
     if record is None:
         return None
-    makers = []
+    makers, above = [], ancestors(call)
     for c in earlier[:MAX_PRODUCERS]:
-        if c is call or c.ts > call.ts or c.outcome != "return" or c.call_id in ancestors(call):
+        if c is call or c.ts > call.ts or c.outcome != "return" or c.call_id in above:
             continue
         if _holds(c.value, record) and not _holds(tuple(c.args), record) and not cut(c):
             makers.append(c)

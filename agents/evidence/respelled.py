@@ -12,11 +12,12 @@ was stored without being made canonical.
 | ``key_spelled_apart`` | an application function given a text returned a miss (``{:error, _}``, ``:error``, ``nil``) while the state of a process it asked (a callback or an Agent's closure that ran there during it) held a text key equal to that text but for case, accents or spacing, the key not in canonical form, and every other text key of that map (at least one) canonical | the callback whose recorded state change added that key (an Agent's closure: the application function that passed it), else — the key was stored before the recording — the lookup's module, no function |
 
 A crash of the lookup's caller, later, on the value the lookup returned is linked to it: the report
-follows the chain to where the key was stored. Bounded (:data:`MAX_CALLS` calls looked at).
+follows the chain to where the key was stored. Bounded (:data:`MAX_CALLS` calls, :data:`MAX_MISSES` misses, :data:`MAX_INSIDE` states a miss).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from typing import Any
 
 from elixir_scope.instrument.etf import Atom
@@ -32,6 +33,8 @@ from .spellings import canonical
 MAX_CALLS = 20_000
 MAX_TEXT = 200
 MAX_FACTS = 2
+MAX_MISSES = 500   # lookups that missed looked at
+MAX_INSIDE = 20    # calls given a map, during one lookup, looked at
 
 
 def _miss(v: Any) -> bool:
@@ -85,8 +88,15 @@ def _writer(view: RecordingView, pid: int, key: bytes, before: int) -> Call | No
     return None
 
 
+def _stateful(c: Call) -> bool:
+    return bool(c.args) and (isinstance(c.args[-1], (dict, FrozenMap)) or isinstance(c.args[0], (dict, FrozenMap)))
+
+
 def keys_spelled_apart(view: RecordingView, book: FactBook) -> None:
-    n = 0
+    # the calls given a map (a callback's state, an Agent closure's), by start time
+    holders = sorted((c for c in view.calls[:MAX_CALLS] if _stateful(c)), key=lambda c: c.ts)
+    starts = [c.ts for c in holders]
+    n = looked = 0
     seen: set[tuple[str, bytes]] = set()
     for c in view.calls[:MAX_CALLS]:
         if c.outcome != "return" or c.end_ts is None or not is_app_module(c.module) \
@@ -95,8 +105,11 @@ def keys_spelled_apart(view: RecordingView, book: FactBook) -> None:
         texts = _texts(c.args)
         if not texts:
             continue
-        for cb in view.calls:
-            if cb.pid == c.pid or not cb.args or not (c.ts <= cb.ts <= c.end_ts):
+        looked += 1
+        if looked > MAX_MISSES:
+            return
+        for cb in holders[bisect_left(starts, c.ts):bisect_right(starts, c.end_ts)][:MAX_INSIDE]:
+            if cb.pid == c.pid:
                 continue
             # the state a callback (its last argument) or an Agent's closure (its first) was given
             key = next((k for t in texts for st in {id(a): a for a in (cb.args[-1], cb.args[0])}.values()
