@@ -29,7 +29,7 @@ from .stated import StatedValue
 
 MAX_NODES = 2000     # terms walked per argument list / result
 MAX_RECORDS = 50     # records looked at in one call's arguments
-MAX_PRODUCERS = 2000  # earlier calls examined for the record
+MAX_PRODUCERS = 2000  # calls before the print examined for the record (the latest)
 
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+", re.UNICODE)
 
@@ -112,8 +112,9 @@ def rendered_record(call: Call, v: StatedValue, earlier: list[Call],
     if record is None:
         return None
     makers, above = [], ancestors(call)
-    for c in earlier[:MAX_PRODUCERS]:
-        if c is call or c.ts > call.ts or c.outcome != "return" or c.call_id in above:
+    before = [c for c in earlier if c.ts <= call.ts]
+    for c in before[-MAX_PRODUCERS:]:   # the latest before the print: the record was made shortly before
+        if c is call or c.outcome != "return" or c.call_id in above:
             continue
         if _holds(c.value, record) and not _holds(tuple(c.args), record) and not cut(c):
             makers.append(c)
