@@ -112,7 +112,7 @@ def rendered_record(call: Call, v: StatedValue, earlier: list[Call],
     if record is None:
         return None
     makers, above = [], ancestors(call)
-    before = [c for c in earlier if c.ts <= call.ts]
+    before = sorted((c for c in earlier if c.ts <= call.ts), key=lambda c: c.ts)
     for c in before[-MAX_PRODUCERS:]:   # the latest before the print: the record was made shortly before
         if c is call or c.outcome != "return" or c.call_id in above:
             continue
