@@ -271,7 +271,7 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
                    else f"{c.mfa} made the record {printer.call.mfa} printed as {v.text}" if printer is not None
                    else f"{c.mfa} is where {v.text} first came out"),
             summary=(f"The symptom states {v.describe()}. " + (
-                f"{printer.call.mfa} printed it from a record it was given, every word and number of it a field "
+                f"{printer.call.mfa} printed it from a record it was given, every number and most words of it fields "
                 f"of {fmt(rendered[1], 80)}: it only displayed the value. {c.mfa}({fmt(c.args, 80)}) made that "
                 f"record (its result holds it, its arguments do not): the value is wrong where it was computed."
                 if printer is not None else 

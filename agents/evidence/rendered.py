@@ -2,8 +2,9 @@
 
 The symptom quotes a line as the screen printed it ("'0 g fresh yeast'", "'3 x cable ties'");
 :mod:`.provenance` finds the first call whose result holds that text while its arguments do not:
-the function that formatted it (``"#{q} #{u} #{i}"``). When every word and number of the text is
-a field value of one record (a map or struct) among that call's arguments, the formatter made
+the function that formatted it (``"#{q} #{u} #{i}"``). When every number of the text, and most of
+its words (the rest is the format's glue: "of", "x"), are field values of one record (a map or
+struct) among that call's arguments, the formatter made
 nothing wrong — it printed what it was given, so the text is wrong where the record was made: a
 value that is wrong is wrong at the function that computed it, not where it is displayed.
 
@@ -86,7 +87,7 @@ def _covers(record: dict | FrozenMap, words: list[str]) -> bool:
 
 def rendered_from(call: Call, v: StatedValue) -> dict | FrozenMap | None:
     """The record among ``call``'s arguments whose field values make up the quoted text ``v``
-    (every word and number of it), when ``call`` returned that text: the call only rendered it.
+    (every number and most words of it: :func:`_covers`), when ``call`` returned that text: the call only rendered it.
     The smallest such record (the line, not the recipe that holds it); None otherwise."""
     if v.kind != "text" or not isinstance(call.value, bytes):
         return None
