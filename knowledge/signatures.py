@@ -145,6 +145,7 @@ VOCABULARY: dict[str, str] = {
     "data:value_lost": "a function given both the value the symptom expected and the one it saw returns the one it saw, not the expected one",
     "data:diverges_on_failing": "the deepest function that handled both the cases the symptom calls wrong and those it calls right, with inputs of one shape, answers them with results of different shapes",
     "data:value_altered": "a value the symptom names among the failing cases goes into a function as written and comes out only with information lost (leading zeros, accents, cut short)",
+    "data:key_spelled_apart": "a lookup given a text missed while the store held that text as a key in another spelling (case, accents, spacing), every other key in the canonical form the lookup uses",
     "data:spelled_apart": "a function given a failing case's text returned two spellings of it that differ only in case, accents, Unicode form or spacing",
     "data:reply_for_other_caller": "a caller of a server gets an answer made for another concurrent caller's request (it names that request's values, or is what was computed for it)",
     "data:served_for_other_request": "a callback answers a request with a value from its state that it computed and stored for a different request",

@@ -6,7 +6,13 @@ process limit. Proof: many ``spawn`` events with the same initial call and no ma
 ``exit`` by the end of the recording, and the node's process count rising in the samples. The
 function that spawns them is the culprit — past start functions (``start_link``, ``spawn_…``),
 which only make the process, to their caller (the callback starting a child per request and
-never ending it); the initial call says what leaks.
+never ending it); the initial call says what leaks. An OTP process that did its own work and
+then waits for nothing is another matter (:func:`finished_work`): when every leaked process's last
+callback is the same one, run on the process's own request (a ``handle_continue/2``, or a
+``handle_info/2`` of a message no other process sent it) and returning ``{:noreply, state}``, the process
+ended its work without stopping — that callback is the culprit, not the start function that made it
+(an application caller that starts one per request, past the start functions, stays the culprit:
+it could end what it started).
 """
 
 from __future__ import annotations
@@ -87,6 +93,44 @@ def _owner_call(view: RecordingView, spawner):
     return cur
 
 
+def _self_driven(view: RecordingView, c) -> bool:
+    """A callback run on the process's own request: ``handle_continue/2`` (asked for by its own
+    ``init/1`` or callback), or ``handle_info/2`` of a message no other process is recorded
+    sending it (its own ``send(self(), …)``, which the trace may not hold: a process started
+    during the capture is not traced for its sends)."""
+    if c.function == "handle_continue" and c.arity == 2:
+        return True
+    if c.function == "handle_info" and c.arity == 2 and c.args:
+        return not any(m.receiver == c.pid and m.sender is not None and m.sender != c.pid and m.msg == c.args[0]
+                       for m in view.messages)
+    return False
+
+
+def finished_work(view: RecordingView, alive):
+    """The callback after which the leaked processes wait for nothing: every leaked process whose
+    callbacks the recording holds (at least 4 in 5 of them) ran, as its last top-level call, one
+    and the same callback of the application, run on its own request (:func:`_self_driven`),
+    which returned ``{:noreply, state}`` (no timeout) and nothing reached it afterwards. Its first
+    such call, else None."""
+    lasts = []
+    for s in alive:
+        own = [c for c in view.calls_by_pid.get(s.child, []) if c.parent is None and is_app_module(c.module)]
+        if not own:
+            continue
+        last = max(own, key=lambda c: (c.ts, c.call_id))
+        if last.end_ts is None or last.outcome != "return" or not _self_driven(view, last):
+            return None
+        v = last.value
+        if not (isinstance(v, tuple) and len(v) == 2 and getattr(v[0], "name", None) == "noreply"):
+            return None   # a timeout or hibernation, a stop: not waiting for nothing
+        if any(m.receiver == s.child and (m.receive_ts or m.send_ts or 0) > last.end_ts for m in view.messages):
+            return None   # something reached it later: it still serves
+        lasts.append(last)
+    if not lasts or len(lasts) < 0.8 * len(alive) or len({(c.module, c.function, c.arity) for c in lasts}) != 1:
+        return None
+    return min(lasts, key=lambda c: (c.ts, c.call_id))
+
+
 def _finding(view: RecordingView, mfa: str, spawns, alive) -> Finding:
     first = alive[0]
     spawner = None
@@ -94,6 +138,11 @@ def _finding(view: RecordingView, mfa: str, spawns, alive) -> Finding:
         if c.ts <= first.ts and (c.end_ts is None or c.end_ts >= first.ts) and not c.module.startswith(("proc_lib", "erlang")):
             spawner = c
     spawner = _owner_call(view, spawner)
+    # the process's own start function only made it: what it did last, on its own, kept it alive
+    done = finished_work(view, alive) if spawner is None or spawner.function.startswith(("start", "spawn")) else None
+    made_by = f" by {mod_name(spawner.module)}.{spawner.function}/{spawner.arity}" if spawner else ""
+    if done is not None:
+        spawner = done
     module = mod_name(spawner.module) if spawner else view.label(first.parent)
     function = f"{spawner.function}/{spawner.arity}" if spawner else None
     leaked = {s.child for s in alive}
@@ -116,9 +165,11 @@ def _finding(view: RecordingView, mfa: str, spawns, alive) -> Finding:
         detector="process_leak",
         title=f"Process leak: {len(alive)} processes running {mfa} never exit",
         summary=(
-            f"{len(spawns)} processes running {mfa} were spawned in {span:.0f} ms"
-            + (f" by {module}.{function}" if function else "")
-            + f", and {len(alive)} of them were still alive when the recording ended: they never exit.{waiting}{growth}"
+            f"{len(spawns)} processes running {mfa} were spawned in {span:.0f} ms{made_by}"
+            + f", and {len(alive)} of them were still alive when the recording ended: they never exit.{waiting}"
+            + (f" Each ran {done.mfa} on its own request as its last callback, which returned "
+               f"{fmt(done.value, 50)}: the work was done and the process went on waiting for nothing."
+               if done is not None else "") + growth
         ),
         severity="high",
         confidence=0.85 if len(counts) >= 2 and counts[-1] > counts[0] else 0.75,
@@ -128,6 +179,8 @@ def _finding(view: RecordingView, mfa: str, spawns, alive) -> Finding:
         causal_chain=evidence[:3],
         signatures=list(SIGNATURES),
         fix_hint=(
+            f"Stop the process when its work is done: return {{:stop, :normal, state}} from {done.mfa}."
+            if done is not None else
             "Give every spawned process a way to end: a timeout in its receive (`after`), a monitor on its "
             "requester, or run it under a Task.Supervisor with `Task.Supervisor.async_nolink` and a timeout."
         ),

@@ -245,6 +245,8 @@ def hot_path(view: RecordingView, run: Call, _depth: int = 0, _end: int | None =
         top = max(kids, key=lambda k: _span(k, limit), default=None)
         if top is None or min(_span(top, limit), limit - top.ts) < HOT_SHARE * total:
             break
+        if _loop_step_across_gap(view, top, kids, limit):
+            break   # its span measures no one call: the function calling it over and over holds the time
         path.append(top)
         cur = top
     if _depth < 2:
@@ -261,6 +263,18 @@ def hot_path(view: RecordingView, run: Call, _depth: int = 0, _end: int | None =
                     continue
                 return path + [served] + hot_path(view, served, _depth + 1, end_of_recording)
     return path
+
+
+def _loop_step_across_gap(view: RecordingView, top: Call, kids: list[Call], limit: int) -> bool:
+    """``top`` is one of several calls of one function made by the same caller, and events were
+    dropped while it ran: its return (or its end at the recording's end) may belong to a later
+    call whose call event was lost, so its span measures many calls, not one — where the time
+    went is the caller's loop, not that function."""
+    end = top.end_ts if top.end_ts is not None else limit
+    if not any(top.ts <= g.ts <= end for g in view.gaps):
+        return False
+    key = (top.module, top.function, top.arity)
+    return sum(1 for k in kids if (k.module, k.function, k.arity) == key) >= 2
 
 
 def _makes_calls(view: RecordingView, c: Call) -> bool:

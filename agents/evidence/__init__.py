@@ -35,7 +35,8 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   function that ordered it; :mod:`.bounces` — one payload handed back and forth between two
   processes without end; :mod:`.rekeyed` — an ETS record moved to a new key with its old
   row left behind (when the symptom says twice); :mod:`.keytypes` — an ETS row removed under a key of another type than it was
-  written with (nothing removed); :mod:`.scaled` — a figure off by a conversion factor, at the function whose
+  written with (nothing removed); :mod:`.respelled` — a lookup that missed a key the store holds in
+  another spelling (case, spacing); :mod:`.scaled` — a figure off by a conversion factor, at the function whose
   scaled results make it up; :mod:`.deliveries` — one dispatch delivering the same message
   twice to one process; :mod:`.ordering` — a message dropped because the one introducing
   what it refers to came later by another path; :mod:`.readiness` — calls answered before
@@ -102,7 +103,7 @@ from . import (addresses, bounces, bursts, byteorder, caught, collapsed, compens
                resources, rounding, shutdown, signals, stale, statem, sums, supervision, supervisor_config, timeouts, transforms, trigger, values,
                variants, waits, zones)
 from . import astray, boundary, cachemiss, cascade, config_start, contracts, crossed, durations, floats, gaveup, lost, rearmed, refused, retries, samework, tables, units, unread
-from . import keytypes, patterns, scaled, zeroed
+from . import keytypes, patterns, respelled, scaled, zeroed
 from .book import FactBook
 from .pitfalls import CodeEvidence
 
@@ -209,7 +210,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         lambda v, b: config.config_defaults(v, b, config_env),
         lambda v, b: config_start.config_defaults_at_start(v, b, config_env, source_reads, symptom), transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, mixed.mixed_type_compares,
         rounding.halves_rounded_down, floats.float_units_lost, lazy.streams_never_run, byteorder.swapped_byte_orders,
-        *provenance.analyses(symptom, callees), lambda v, b: units.units_ignored(v, b, symptom), *scaled.analyses(symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom), *refused.analyses(symptom), *crossed.analyses(symptom), *boundary.analyses(symptom), collapsed.link_effects, gaveup.waits_gave_up, durations.durations_wrong_unit, retries.retries_outlasted_waits, astray.results_astray, rearmed.timers_rearmed, cachemiss.caches_never_hit, keytypes.keys_missed,
+        *provenance.analyses(symptom, callees), lambda v, b: units.units_ignored(v, b, symptom), *scaled.analyses(symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom), *refused.analyses(symptom), *crossed.analyses(symptom), *boundary.analyses(symptom), collapsed.link_effects, gaveup.waits_gave_up, durations.durations_wrong_unit, retries.retries_outlasted_waits, astray.results_astray, rearmed.timers_rearmed, cachemiss.caches_never_hit, keytypes.keys_missed, respelled.keys_spelled_apart,
         patterns.patterns_never_match, *zeroed.analyses(symptom),
         lambda v, b: samework.work_repeated(v, b, symptom),
         compensation.partial_failures,

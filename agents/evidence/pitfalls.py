@@ -31,6 +31,8 @@ from ..findings import Culprit, Finding, Location
 from ..view import Call, RecordingView, mod_name
 from .book import FactBook
 from .valuematch import digest
+from elixir_scope.instrument.etf import Atom
+from elixir_scope.instrument.etf.terms import Charlist, FrozenList, FrozenMap
 
 #: (symptom, texts) -> cosine similarities in [−1, 1], one per text
 Similarity = Callable[[str, Sequence[str]], Sequence[float]]
@@ -108,7 +110,9 @@ def code_pitfalls(view: RecordingView, book: FactBook, hits: Sequence[PitfallHit
     for (hit, calls), sim in zip(ran, sims):
         p = CATALOGUE[hit.pitfall]
         conf, why = fit(symptom, hit, sim)
-        harmless = _harmless(book, hit, calls)
+        harmless = _harmless(book, hit, calls) or _other_type(hit, calls)
+        if harmless and harmless.startswith(OTHER_TYPE):
+            conf, why = min(conf, UNRELATED), [harmless]
         first = calls[0]
         where = f"{hit.file}:{hit.line}"
         book.add(Finding(
@@ -139,6 +143,55 @@ def _harmless(book: FactBook, hit: PitfallHit, calls: list[Call]) -> str | None:
         return None
     return (f"{hit.spec} ran {len(whole)} time(s) with its arguments and results recorded, and none shows the "
             f"pitfall's effect ({kind}): the code ran on input that does not trigger it")
+
+
+OTHER_TYPE = "the recorded values of"
+
+#: pitfalls about ordering a field by term order, and the values that make them bite: dates as
+#: ``Date``/``DateTime``/… structs (maps), versions as text
+_BITES = {
+    "date_structs_term_order": (lambda x: isinstance(x, (dict, FrozenMap)), "date or time structs"),
+    "version_strings_compared": (lambda x: isinstance(x, (bytes, Charlist)), "strings"),
+}
+_FIELD = re.compile(r"&1\.(\w+)|\.(\w+)\s*end\b|fn\s+\w+\s*->\s*\w+\.(\w+)")
+MAX_SEEN = 200   # values of the field looked at
+
+
+def _field_values(calls: list[Call], field: str) -> list:
+    """The values the recorded arguments of ``calls`` hold under the key ``field`` of a map or
+    struct, bounded (a walk of at most 4,000 terms a call)."""
+    key, out = Atom(field), []
+    for c in calls:
+        stack, walked = [tuple(c.args)], 0
+        while stack and walked < 4000 and len(out) < MAX_SEEN:
+            t = stack.pop()
+            walked += 1
+            if isinstance(t, (dict, FrozenMap)):
+                if key in t:
+                    out.append(t[key])
+                stack.extend(t.values())
+            elif isinstance(t, (list, tuple, FrozenList)) and not isinstance(t, Atom):
+                stack.extend(t)
+        if len(out) >= MAX_SEEN:
+            break
+    return out
+
+
+def _other_type(hit: PitfallHit, calls: list[Call]) -> str | None:
+    """Why an ordering pitfall cannot bite, or None: the field it orders by holds, in every value
+    the recorded arguments of its function show, another type than the one term order gets wrong
+    (minutes as integers, not ``Date`` structs; versions as tuples, not text)."""
+    bites = _BITES.get(hit.pitfall)
+    m = _FIELD.search(hit.code or "")
+    if bites is None or m is None:
+        return None
+    field = next(g for g in m.groups() if g)
+    seen = _field_values(calls, field)
+    if not seen or any(bites[0](x) or x is None or (isinstance(x, Atom) and x.name == "nil") for x in seen):
+        return None
+    kinds = sorted({type(x).__name__.replace("bytes", "text").replace("int", "integer") for x in seen})
+    return (f"{OTHER_TYPE} {field} ({len(seen)} in the arguments of its calls) are {', '.join(kinds)}, not "
+            f"{bites[1]}: term order orders them rightly, so the pitfall cannot bite here")
 
 
 def encoder_similarity() -> Similarity | None:

@@ -7,7 +7,7 @@ recorded calls of the application (arguments and results, the state a callback w
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``value_origin`` | the first call whose result holds a value the symptom says came out, while its arguments (and the state it was given) do not — the deepest such call: its callers only pass it on | that function, and the value |
+| ``value_origin`` | the first call whose result holds a value the symptom says came out, while its arguments (and the state it was given) do not — the deepest such call: its callers only pass it on; a quoted text it only printed from a record it was given is followed to the call that made the record (:mod:`.rendered`) | that function, and the value |
 | ``value_lost`` | a call given a value the symptom says should have come out, together with the one that came out, returns the latter and not the former: a choice or a lookup picked the wrong one | that function, both values |
 | ``served_for_other_request`` | a callback answers a request with a stated value it did not compute but took from its state, where an earlier call of the same callback had stored it while answering a different request (a cache or memo keyed too coarsely) | that callback, both requests |
 
@@ -24,6 +24,7 @@ from ..findings import Finding
 from ..view import Call, RecordingView, fmt, is_app_module
 from .book import FactBook
 from .pinned import pinned_fact, pinned_part
+from .rendered import rendered_record
 from .helpers import case_elsewhere, link_inside, names_case, unrecorded_helpers, wrong_part, wrong_part_fact
 from .inputs import origins_from_inputs
 from .parts import summed_from
@@ -174,6 +175,11 @@ def _made_part(producer: _Seen, v: StatedValue, calls: list[_Seen]) -> _Seen:
     return best
 
 
+def _cut(calls: list[_Seen], c: Call) -> bool:
+    """Whether the agent cut the arguments of ``c`` (one of ``calls``)."""
+    return next((s.args.cut for s in calls if s.call is c), True)
+
+
 def _explained(book: FactBook) -> set[str]:
     """Values a more precise provenance fact already follows."""
     return {book.meta[f.id].get("value") for f in book.of_kind("value_lost", "served_for_other_request")}
@@ -210,6 +216,11 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
                           and not _served_by_other_process(view, h, v, calls)), first)
         elsewhere = case_elsewhere(first, v, values, calls)
         first = _made_part(first, v, calls)
+        printer = None
+        rendered = rendered_record(first.call, v, [s.call for s in calls], cut=lambda c: _cut(calls, c))
+        if rendered is not None:
+            # the call only printed a record it was given: the text is wrong where the record was made
+            printer, first = first, next(s for s in calls if s.call is rendered[0])
         summed = summed_from(first, v, calls)
         adder = summed[2] if summed else None
         scaled = None
@@ -257,8 +268,13 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
         fact = book.add(Finding(
             detector="value_origin",
             title=(f"{c.mfa} made the parts {adder.mfa} added up to {v.text}" if adder is not None
+                   else f"{c.mfa} made the record {printer.call.mfa} printed as {v.text}" if printer is not None
                    else f"{c.mfa} is where {v.text} first came out"),
             summary=(f"The symptom states {v.describe()}. " + (
+                f"{printer.call.mfa} printed it from a record it was given, every number and most words of it fields "
+                f"of {fmt(rendered[1], 80)}: it only displayed the value. {c.mfa}({fmt(c.args, 80)}) made that "
+                f"record (its result holds it, its arguments do not): the value is wrong where it was computed."
+                if printer is not None else 
                 f"{adder.mfa} returned it ({fmt(adder.value, 40)}) as the sum of {summed[1]} calls of "
                 f"{summed[0].call.mfa}, each {fmt(scaled[1], 12)} times (or plus) what a call of {c.mfa} returned — a "
                 f"rate the symptom states, applied right —, so the numbers were wrong where {c.mfa} made them "
@@ -272,8 +288,10 @@ def value_origins(view: RecordingView, book: FactBook, values: list[StatedValue]
                 f"value on ({len(same)} such call(s) of {c.mfa}).")),
             severity="high", confidence=conf, culprit=culprit_of(view, c, v.text),
             evidence=[view.call_evidence(h.call, f"{h.call.mfa}({fmt(h.call.args, 60)})") for h in same[:2]]
-            + [view.end_evidence(adder if adder is not None else c,
-                                 f"returned {fmt((adder or c).value, 80)}, which holds {v.text}")],
+            + ([view.end_evidence(c, f"returned {fmt(c.value, 80)}, the record printed as {v.text}"),
+                view.end_evidence(printer.call, f"returned {fmt(printer.call.value, 80)}")] if printer is not None else
+               [view.end_evidence(adder if adder is not None else c,
+                                  f"returned {fmt((adder or c).value, 80)}, which holds {v.text}")]),
             signatures=["data:value_origin"],
             **({"weak": (f"{v.text} came out of a call for another case: {elsewhere[1].text}, the case the symptom "
                          f"names, was handled by {elsewhere[0].call.mfa}({fmt(elsewhere[0].call.args[:1], 50)}) in the "

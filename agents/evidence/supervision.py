@@ -342,19 +342,46 @@ def _race_loser(view: RecordingView, calls: list[Call]) -> Call | None:
     return max(found, key=lambda x: (x.ts, x.depth)) if found else None
 
 
+def _holder(c: Call) -> object:
+    """The process ``{:error, {:already_started, pid}}`` names as holding the name (None when it
+    names none)."""
+    v = c.value[1]
+    return fmt(v[1], 60) if len(v) >= 2 else None
+
+
+def _one_instance_per_holder(view: RecordingView, calls: list[Call]) -> bool:
+    """Each name found taken was refused to one instance only: the refused starts that name one
+    holder all had the same arguments (starts with other arguments each refused by a holder of
+    their own are instances each asked for again, not two instances sharing one name), and no
+    start with other arguments got a holder's name (``{:ok, holder}``) in the recording. Refused
+    starts that name no holder are taken as one name."""
+    c0 = calls[0]
+    by_holder: dict[object, set[str]] = defaultdict(set)
+    for x in calls:
+        by_holder[_holder(x)].add(fmt(x.args, 300))
+    if None in by_holder and len(by_holder) > 1:
+        by_holder = {None: set().union(*by_holder.values())}
+    if any(len(args) > 1 for args in by_holder.values()):
+        return False   # instances with different arguments were refused the one name
+    failed = set().union(*by_holder.values())
+    for x in view.calls:
+        if (x.module, x.function, x.arity) == (c0.module, c0.function, c0.arity) and x.outcome == "return" \
+                and isinstance(x.value, tuple) and len(x.value) == 2 and R.atom_name(x.value[0]) == "ok":
+            args = fmt(x.args, 300)
+            got = fmt(x.value[1], 60)
+            if (None in by_holder and args not in failed) or (got in by_holder and args not in by_holder[got]):
+                return False   # another instance, with other arguments, holds the name: two meant to run share it
+    return True
+
+
 def _trigger_restart(view: RecordingView, calls: list[Call]) -> str | None:
     """Why a name found taken is no evidence on its own: every such start ran while the trigger
     (a call of an rpc worker) was running, the trigger went on to succeed, the refused starts all
     had the same arguments, and no instance with other arguments got the name in the recording — the reproduction, run once more, asked again
     for the named process its earlier run had started."""
     c0 = calls[0]
-    failed = {fmt(x.args, 300) for x in calls}
-    if len(failed) > 1:
-        return None   # instances with different arguments were refused the one name
-    if any((x.module, x.function, x.arity) == (c0.module, c0.function, c0.arity) and x.outcome == "return"
-           and isinstance(x.value, tuple) and x.value and R.atom_name(x.value[0]) == "ok"
-           and fmt(x.args, 300) not in failed for x in view.calls):
-        return None   # another instance, with other arguments, holds the name: two meant to run share it
+    if not _one_instance_per_holder(view, calls):
+        return None
     runs = [c for c in view.calls if c.pid in view.rpc_workers and c.depth == 0 and c.end_ts is not None
             and c.outcome == "return" and not is_error(c.value)]
     for x in calls:

@@ -34,11 +34,35 @@ from .reasons import source_function
 MIN_BLOCKED_MS = 500.0
 
 
+#: returned calls of its own function that make an open call one whose return was lost
+MIN_SAME_INSIDE = 2
+
+
+def _ended_unseen(view: RecordingView) -> set[int]:
+    """Open calls whose return the recording lost: events were dropped after the call started,
+    and calls of the same function, in the same process, started after it and returned while
+    nested right inside it — a loop calling a function over and over (``Enum.flat_map(items,
+    &check/1)``) whose one dropped return left that call open, every later call seemingly inside
+    it. Such a call is not where the process is stuck; its caller's loop is."""
+    if not view.gaps:
+        return set()
+    inside: dict[int, int] = defaultdict(int)
+    for c in view.calls:
+        p = c.parent
+        if p is not None and p.end_ts is None and c.outcome is not None \
+                and (c.module, c.function, c.arity) == (p.module, p.function, p.arity):
+            inside[p.call_id] += 1
+    return {c.call_id for c in view.calls
+            if c.end_ts is None and inside.get(c.call_id, 0) >= MIN_SAME_INSIDE
+            and any(g.ts >= c.ts for g in view.gaps)}
+
+
 def _open_frames(view: RecordingView, end: int) -> dict[int, list[Call]]:
     """process → its application calls still running at ``end`` (outermost first)."""
     out: dict[int, list[Call]] = defaultdict(list)
+    ended = _ended_unseen(view)
     for c in view.calls:
-        if c.end_ts is None and is_app_module(c.module) and c.ts <= end:
+        if c.end_ts is None and is_app_module(c.module) and c.ts <= end and c.call_id not in ended:
             out[c.pid].append(c)
     for frames in out.values():
         frames.sort(key=lambda c: (c.depth, c.ts))
@@ -90,6 +114,24 @@ def _unrecorded_targets(view: RecordingView, pid: int, since: int) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def _stuck_frame(view: RecordingView, frames: list[Call], end: int) -> Call:
+    """Where a blocked process spends its time: the innermost of its open ``frames`` (outermost
+    first), past frames that are one step of a loop above them — a frame that started in the
+    last half of the wait while calls of the same function, in the same process, returned during
+    it (``Enum.flat_map(items, &check(&1, items))`` over a long list: the check running at the end
+    is the latest of many; the function iterating is where the time goes)."""
+    start = frames[0].ts
+    if end <= start:
+        return frames[-1]
+    returned = {(c.module, c.function, c.arity) for c in view.calls_by_pid.get(frames[0].pid, [])
+                if c.outcome is not None and c.ts >= start and c.end_ts is not None}
+    i = len(frames) - 1
+    while i > 0 and (frames[i].module, frames[i].function, frames[i].arity) in returned \
+            and (end - frames[i].ts) * 2 < (end - start):
+        i -= 1
+    return frames[i]
+
+
 def blocked_chains(view: RecordingView, book: FactBook) -> None:
     ends = [c.ts for c in view.calls] + [e.ts for e in view.exits]
     if not ends:
@@ -137,7 +179,7 @@ def blocked_chains(view: RecordingView, book: FactBook) -> None:
         seen.add(pid)
         inner = blocked[pid][-1]
         named = [c for c in blocked[pid] if not c.function.startswith("-")]
-        culprit_call = named[-1] if named else inner
+        culprit_call = _stuck_frame(view, named, end) if named else inner
         held = (end - blocked[pid][0].ts) / ms
         detail = culprit_call.args[0] if culprit_call.function.startswith(("handle_", "init")) and culprit_call.args \
             else (culprit_call.args if culprit_call.args else None)
