@@ -165,7 +165,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
                 earlier_triggers: list[dict] | None = None, trigger_expr: str | None = None,
                 config_env: dict | None = None, source_reads: list[dict] | None = None,
                 child_specs: dict | None = None, callees: dict | None = None,
-                return_specs: dict | None = None) -> FactBook:
+                return_specs: dict | None = None, stores: dict | None = None) -> FactBook:
     """Every analysis over ``view``, then the links between their facts. An analysis that fails
     on an unusual recording is skipped and named in ``book.errors``: the others still count.
     ``symptom`` (the user's words) lets :mod:`.provenance` follow the values it states;
@@ -179,7 +179,10 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
     default (knowledge/source ``env_reads``), for those read before the capture began;
     ``child_specs``: module → the child-spec options its ``use`` sets (``restart: :temporary``),
     for the restart-type facts' culprit; ``return_specs``: ``Module.fun/arity`` → the return
-    shapes its ``@spec`` allows (knowledge/source ``return_specs``), for the broken contracts."""
+    shapes its ``@spec`` allows (knowledge/source ``return_specs``), for the broken contracts;
+    ``stores``: how the sources write and read keyed stores and configure registries
+    (knowledge/source ``stores``), for a writer the recording did not see, a lookup table's keys
+    and a registry's ``keys:``."""
     book = FactBook()
     steps = [
         failures.exceptions, lambda v, b: trigger.trigger_failures(v, b, earlier_triggers, trigger_expr), replies.deferred_replies, replies.statem_replies_missing,
@@ -210,8 +213,8 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         lambda v, b: config.config_defaults(v, b, config_env),
         lambda v, b: config_start.config_defaults_at_start(v, b, config_env, source_reads, symptom), transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, mixed.mixed_type_compares,
         rounding.halves_rounded_down, floats.float_units_lost, lazy.streams_never_run, byteorder.swapped_byte_orders,
-        *provenance.analyses(symptom, callees), lambda v, b: units.units_ignored(v, b, symptom), *scaled.analyses(symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom), *refused.analyses(symptom), *crossed.analyses(symptom), *boundary.analyses(symptom), collapsed.link_effects, gaveup.waits_gave_up, durations.durations_wrong_unit, retries.retries_outlasted_waits, astray.results_astray, rearmed.timers_rearmed, cachemiss.caches_never_hit, keytypes.keys_missed, respelled.keys_spelled_apart,
-        patterns.patterns_never_match, *zeroed.analyses(symptom),
+        *provenance.analyses(symptom, callees), lambda v, b: units.units_ignored(v, b, symptom), *scaled.analyses(symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom), *refused.analyses(symptom), *crossed.analyses(symptom), *boundary.analyses(symptom), collapsed.link_effects, gaveup.waits_gave_up, durations.durations_wrong_unit, retries.retries_outlasted_waits, astray.results_astray, rearmed.timers_rearmed, cachemiss.caches_never_hit, keytypes.keys_missed, lambda v, b: respelled.keys_spelled_apart(v, b, stores),
+        patterns.patterns_never_match, *zeroed.analyses(symptom, stores),
         lambda v, b: samework.work_repeated(v, b, symptom),
         compensation.partial_failures,
     ]
