@@ -36,7 +36,9 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   processes without end; :mod:`.rekeyed` — an ETS record moved to a new key with its old
   row left behind (when the symptom says twice); :mod:`.keytypes` — an ETS row removed under a key of another type than it was
   written with (nothing removed); :mod:`.respelled` — a lookup that missed a key the store holds in
-  another spelling (case, spacing); :mod:`.scaled` — a figure off by a conversion factor, at the function whose
+  another spelling (case, spacing) — its writer, when not recorded, from the sources; :mod:`.registries` — one key of a
+  registry started with ``keys: :duplicate`` held by two live processes while the code treats it as
+  unique; :mod:`.scaled` — a figure off by a conversion factor, at the function whose
   scaled results make it up; :mod:`.deliveries` — one dispatch delivering the same message
   twice to one process; :mod:`.ordering` — a message dropped because the one introducing
   what it refers to came later by another path; :mod:`.readiness` — calls answered before
@@ -103,7 +105,7 @@ from . import (addresses, bounces, bursts, byteorder, caught, collapsed, compens
                resources, rounding, shutdown, signals, stale, statem, sums, supervision, supervisor_config, timeouts, transforms, trigger, values,
                variants, waits, zones)
 from . import astray, boundary, cachemiss, cascade, config_start, contracts, crossed, durations, floats, gaveup, lost, rearmed, refused, retries, samework, tables, units, unread
-from . import keytypes, patterns, respelled, scaled, zeroed
+from . import keytypes, patterns, registries, respelled, scaled, zeroed
 from .book import FactBook
 from .pitfalls import CodeEvidence
 
@@ -217,6 +219,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         patterns.patterns_never_match, *zeroed.analyses(symptom, stores),
         lambda v, b: samework.work_repeated(v, b, symptom),
         compensation.partial_failures,
+        lambda v, b: registries.registry_keys_shared(v, b, stores),
     ]
     if code is not None:
         def code_pitfalls(v: RecordingView, b: FactBook) -> None:
