@@ -23,7 +23,7 @@ from typing import Any
 from elixir_scope.instrument.etf import Atom
 
 from ..findings import Culprit, Finding
-from ..view import Call, RecordingView, fmt, mod_name
+from ..view import Call, RecordingView, fmt
 from .book import FactBook
 
 __all__ = ["registry_keys_shared", "shared_keys", "unique_meant"]
@@ -96,7 +96,7 @@ def registry_keys_shared(view: RecordingView, book: FactBook, stores: dict | Non
                      f"{', '.join(users[:3])} treat it as unique (they handle {{:error, {{:already_registered, _}}}}, which "
                      "only a :unique registry returns, or take a lookup's one entry)."),
             severity="high", confidence=0.75,
-            culprit=Culprit(module=mod_name(module), function=function or None,
+            culprit=Culprit(module=module.removeprefix("Elixir."), function=function or None,
                             detail=f"{{Registry, keys: :duplicate, name: {registry}}}"),
             evidence=[view.end_evidence(c, f"{view.label(c.pid)} registered {key} in {registry}: {fmt(c.value, 40)}")
                       for c in calls[:4]],
