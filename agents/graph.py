@@ -142,6 +142,9 @@ async def analyze_sources(state: DiagnosisState, runtime: Runtime[DiagnosisConte
             # the function's contract (evidence/contracts.py)
             # (read from the analysis's own parse of each file)
             "return_specs": dict(analysis.return_specs),
+            # store writers, literal lookup tables, registries and who treats one as unique
+            # (knowledge/source/stores.py: evidence/respelled.py, zeroed.py, registries.py)
+            "stores": analysis.stores,
         },
     }
 
@@ -238,7 +241,8 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
                        trigger_expr=state.trigger, config_env=await _config_env(ctx, view, state.env_reads),
                        source_reads=state.env_reads, child_specs=(state.source_summary or {}).get("child_specs"),
                        callees=(state.source_summary or {}).get("callees"),
-                       return_specs=(state.source_summary or {}).get("return_specs"))
+                       return_specs=(state.source_summary or {}).get("return_specs"),
+                       stores=(state.source_summary or {}).get("stores"))
     kb, sym = None, {}
     if ctx.use_knowledge:
         retriever = retriever_for(ctx)

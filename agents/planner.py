@@ -260,7 +260,8 @@ def plan(symptom: str, survey: Survey, *, signatures: list[str] | None = None,
     if survey.registries:
         for reg in survey.registries[:3]:
             specs.append(PlannedSpec(spec=f"Registry.dispatch({reg}, _, _)", why=f"publishes on {reg}: which topics get messages"))
-            specs.append(PlannedSpec(spec=f"Registry.register({reg}, _, _)", why=f"subscriptions on {reg}"))
+            specs.append(PlannedSpec(spec=f"Registry.register({reg}, _, _) :: return",
+                                     why=f"subscriptions and claims on {reg}, and whether each was refused"))
     state_modules = list(survey.genservers)
     not_yet = [m for m in dict.fromkeys(source_servers or []) if m in survey.app_modules and m not in survey.genservers]
     if not_yet:

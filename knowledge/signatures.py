@@ -193,6 +193,7 @@ VOCABULARY: dict[str, str] = {
     "ets:large_scan": "ets:tab2list / match / select over a whole large table in a hot path",
     # -- registries and pubsub (calls to Registry / Phoenix.PubSub / :pg)
     "registry:already_started": "start_link returns {:error, {:already_started, pid}} for a registered name",
+    "registry:duplicate_key_held": "two or more live processes registered one key of a registry started with keys: :duplicate while the code that registers there treats it as unique (handles :already_registered, takes a lookup's one entry)",
     "registry:lookup_miss": "Registry.lookup or whereis_name returns []/nil for a key that should exist",
     "registry:stale_entry": "a name or key is looked up and the pid is already dead",
     "pubsub:no_subscribers": "broadcast on a topic that no process subscribed to",

@@ -36,7 +36,9 @@ The analyses, each a pure function of a :class:`~elixir_scope.agents.view.Record
   processes without end; :mod:`.rekeyed` — an ETS record moved to a new key with its old
   row left behind (when the symptom says twice); :mod:`.keytypes` — an ETS row removed under a key of another type than it was
   written with (nothing removed); :mod:`.respelled` — a lookup that missed a key the store holds in
-  another spelling (case, spacing); :mod:`.scaled` — a figure off by a conversion factor, at the function whose
+  another spelling (case, spacing) — its writer, when not recorded, from the sources; :mod:`.registries` — one key of a
+  registry started with ``keys: :duplicate`` held by two live processes while the code treats it as
+  unique; :mod:`.scaled` — a figure off by a conversion factor, at the function whose
   scaled results make it up; :mod:`.deliveries` — one dispatch delivering the same message
   twice to one process; :mod:`.ordering` — a message dropped because the one introducing
   what it refers to came later by another path; :mod:`.readiness` — calls answered before
@@ -103,7 +105,7 @@ from . import (addresses, bounces, bursts, byteorder, caught, collapsed, compens
                resources, rounding, shutdown, signals, stale, statem, sums, supervision, supervisor_config, timeouts, transforms, trigger, values,
                variants, waits, zones)
 from . import astray, boundary, cachemiss, cascade, config_start, contracts, crossed, durations, floats, gaveup, lost, rearmed, refused, retries, samework, tables, units, unread
-from . import keytypes, patterns, respelled, scaled, zeroed
+from . import keytypes, patterns, registries, respelled, scaled, zeroed
 from .book import FactBook
 from .pitfalls import CodeEvidence
 
@@ -165,7 +167,7 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
                 earlier_triggers: list[dict] | None = None, trigger_expr: str | None = None,
                 config_env: dict | None = None, source_reads: list[dict] | None = None,
                 child_specs: dict | None = None, callees: dict | None = None,
-                return_specs: dict | None = None) -> FactBook:
+                return_specs: dict | None = None, stores: dict | None = None) -> FactBook:
     """Every analysis over ``view``, then the links between their facts. An analysis that fails
     on an unusual recording is skipped and named in ``book.errors``: the others still count.
     ``symptom`` (the user's words) lets :mod:`.provenance` follow the values it states;
@@ -179,7 +181,10 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
     default (knowledge/source ``env_reads``), for those read before the capture began;
     ``child_specs``: module → the child-spec options its ``use`` sets (``restart: :temporary``),
     for the restart-type facts' culprit; ``return_specs``: ``Module.fun/arity`` → the return
-    shapes its ``@spec`` allows (knowledge/source ``return_specs``), for the broken contracts."""
+    shapes its ``@spec`` allows (knowledge/source ``return_specs``), for the broken contracts;
+    ``stores``: how the sources write and read keyed stores and configure registries
+    (knowledge/source ``stores``), for a writer the recording did not see, a lookup table's keys
+    and a registry's ``keys:``."""
     book = FactBook()
     steps = [
         failures.exceptions, lambda v, b: trigger.trigger_failures(v, b, earlier_triggers, trigger_expr), replies.deferred_replies, replies.statem_replies_missing,
@@ -210,10 +215,11 @@ def build_facts(view: RecordingView, symptom: str = "", *, code: CodeEvidence | 
         lambda v, b: config.config_defaults(v, b, config_env),
         lambda v, b: config_start.config_defaults_at_start(v, b, config_env, source_reads, symptom), transforms.options_ignored, transforms.nested_keys_lost, transforms.records_joined, mixed.mixed_type_compares,
         rounding.halves_rounded_down, floats.float_units_lost, lazy.streams_never_run, byteorder.swapped_byte_orders,
-        *provenance.analyses(symptom, callees), lambda v, b: units.units_ignored(v, b, symptom), *scaled.analyses(symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom), *refused.analyses(symptom), *crossed.analyses(symptom), *boundary.analyses(symptom), collapsed.link_effects, gaveup.waits_gave_up, durations.durations_wrong_unit, retries.retries_outlasted_waits, astray.results_astray, rearmed.timers_rearmed, cachemiss.caches_never_hit, keytypes.keys_missed, respelled.keys_spelled_apart,
-        patterns.patterns_never_match, *zeroed.analyses(symptom),
+        *provenance.analyses(symptom, callees), lambda v, b: units.units_ignored(v, b, symptom), *scaled.analyses(symptom), *ranking.analyses(symptom), *sums.analyses(symptom), *overlaps.analyses(symptom), *rekeyed.analyses(symptom), *diag_flow.analyses(symptom), *constant.analyses(symptom), *collapsed.analyses(symptom), *lost.analyses(symptom), *refused.analyses(symptom), *crossed.analyses(symptom), *boundary.analyses(symptom), collapsed.link_effects, gaveup.waits_gave_up, durations.durations_wrong_unit, retries.retries_outlasted_waits, astray.results_astray, rearmed.timers_rearmed, cachemiss.caches_never_hit, keytypes.keys_missed, lambda v, b: respelled.keys_spelled_apart(v, b, stores),
+        patterns.patterns_never_match, *zeroed.analyses(symptom, stores),
         lambda v, b: samework.work_repeated(v, b, symptom),
         compensation.partial_failures,
+        lambda v, b: registries.registry_keys_shared(v, b, stores),
     ]
     if code is not None:
         def code_pitfalls(v: RecordingView, b: FactBook) -> None:

@@ -9,7 +9,7 @@ was stored without being made canonical.
 
 | kind | what | culprit |
 | --- | --- | --- |
-| ``key_spelled_apart`` | an application function given a text returned a miss (``{:error, _}``, ``:error``, ``nil``) while the state of a process it asked (a callback or an Agent's closure that ran there during it) held a text key equal to that text but for case, accents or spacing, the key not in canonical form, and every other text key of that map (at least one) canonical | the callback whose recorded state change added that key (an Agent's closure: the application function that passed it), else — the key was stored before the recording — the lookup's module, no function |
+| ``key_spelled_apart`` | an application function given a text returned a miss (``{:error, _}``, ``:error``, ``nil``) while the state of a process it asked (a callback or an Agent's closure that ran there during it) held a text key equal to that text but for case, accents or spacing, the key not in canonical form, and every other text key of that map (at least one) canonical | the callback whose recorded state change added that key (an Agent's closure: the application function that passed it), else — the key was stored before the recording — the writer the sources name (:func:`source_writer`: of the lookup's module's functions that write a store, the one that never calls the function the lookup makes its key with, while another writer does), else the lookup's module, no function |
 
 A crash of the lookup's caller, later, on the value the lookup returned is linked to it: the report
 follows the chain to where the key was stored. Bounded (:data:`MAX_CALLS` calls, :data:`MAX_MISSES` misses, :data:`MAX_INSIDE` states a miss).
@@ -92,7 +92,39 @@ def _stateful(c: Call) -> bool:
     return bool(c.args) and (isinstance(c.args[-1], (dict, FrozenMap)) or isinstance(c.args[0], (dict, FrozenMap)))
 
 
-def keys_spelled_apart(view: RecordingView, book: FactBook) -> None:
+def source_writer(stores: dict | None, lookup: str) -> str | None:
+    """The function (``name/arity``) of the lookup's module that writes a store without the
+    normaliser the lookup applies, from the sources (knowledge/source/stores.py): the normalisers
+    are the module's own functions the lookup calls; the writers, its functions that write a
+    keyed store (``Map.put``, ``:ets.insert`` …). The one writer that reaches no normaliser through
+    the module's own calls, while another writer does, stored its key as given. None when the
+    sources do not tell (no normaliser, or not exactly one such writer)."""
+    funs = (stores or {}).get("functions") or {}
+    module = lookup.rpartition(".")[0]
+    own = {k.rpartition(".")[2].split("/")[0]: k for k in funs if k.rpartition(".")[0] == module}
+
+    def reach(fun: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [n for n in funs.get(fun, {}).get("local", []) if n in own]
+        while todo and len(seen) < 100:
+            n = todo.pop()
+            if n not in seen:
+                seen.add(n)
+                todo.extend(m for m in funs.get(own[n], {}).get("local", []) if m in own)
+        return seen
+
+    lookup_name = lookup.rpartition(".")[2].split("/")[0]
+    normalisers = {n for n in reach(lookup) if n != lookup_name and not funs.get(own[n], {}).get("writes")}
+    if not normalisers:
+        return None
+    writers = [k for k in own.values() if funs[k].get("writes") and k != lookup]
+    plain = [k for k in writers if not normalisers & reach(k)]
+    if len(plain) == 1 and len(writers) > 1:
+        return plain[0].rpartition(".")[2]
+    return None
+
+
+def keys_spelled_apart(view: RecordingView, book: FactBook, stores: dict | None = None) -> None:
     # the calls given a map (a callback's state, an Agent closure's), by start time
     holders = sorted((c for c in view.calls[:MAX_CALLS] if _stateful(c)), key=lambda c: c.ts)
     starts = [c.ts for c in holders]
@@ -117,19 +149,26 @@ def keys_spelled_apart(view: RecordingView, book: FactBook) -> None:
             if key is None or (c.mfa, key) in seen:
                 continue
             seen.add((c.mfa, key))
-            _fact(view, book, c, cb, key)
+            _fact(view, book, c, cb, key, stores)
             n += 1
             break
         if n >= MAX_FACTS:
             return
 
 
-def _fact(view: RecordingView, book: FactBook, lookup: Call, cb: Call, key: bytes) -> None:
+def _fact(view: RecordingView, book: FactBook, lookup: Call, cb: Call, key: bytes, stores: dict | None) -> None:
     writer = _writer(view, cb.pid, key, lookup.ts)
     shown = key.decode("utf-8", "replace")
+    from_source = source_writer(stores, lookup.mfa) if writer is None else None
     if writer is not None:
         culprit = culprit_of(view, writer, shown)
         where = f"{culprit.module}.{culprit.function} stored it"
+    elif from_source is not None:
+        culprit = Culprit(module=mod_name(lookup.module), function=from_source, detail=fmt(key, 150),
+                          process=view.label(cb.pid))
+        where = (f"it was stored before the recording began; of the functions of {culprit.module} that write this "
+                 f"store, {culprit.module}.{from_source} is the one that never makes its key canonical as "
+                 f"{lookup.mfa} does (the sources)")
     else:
         culprit = Culprit(module=mod_name(lookup.module), function=None, detail=fmt(key, 150),
                           process=view.label(cb.pid))

@@ -20,6 +20,7 @@ from .model import FunctionInfo, InteractionGraph, ModuleInfo, ParseProblem, Sou
 from .otp import callbacks_of, detect_roles
 from .parse import DEFAULT_MAX_FILE_BYTES, Parsed, SourceParser, default_globs, discover
 from .specs import add_specs
+from .stores import add_stores, new_stores
 from .tailcalls import tail_loops
 
 
@@ -32,6 +33,7 @@ class _Collector:
         self.files = 0
         self.lines = 0
         self.specs: dict[str, list[str]] = {}
+        self.stores: dict = new_stores()
 
     def add(self, parsed: Parsed | ParseProblem, display: str, parser: SourceParser) -> None:
         if isinstance(parsed, ParseProblem):
@@ -39,6 +41,7 @@ class _Collector:
             return
         result = extract(parsed.tree, parser.query, display)
         add_specs(self.specs, parsed.tree)   # the @specs from the same tree: one parse per file
+        add_stores(self.stores, parsed.tree)  # store writers, literal tables, registries: same tree
         self.files += 1
         self.lines += parsed.lines
         self._merge(result, display)
@@ -79,7 +82,7 @@ class _Collector:
                                  tuple(self.facts.spawns), tuple(self.facts.config_reads), tuple(self.facts.option_reads),
                                  tuple(self.facts.env_reads))
         return SourceAnalysis(root, tuple(modules), graph, tuple(flags), tuple(self.errors), self.files,
-                              self.lines, return_specs=self.specs)
+                              self.lines, return_specs=self.specs, stores=self.stores)
 
 
 def _module_info(raw: RawModule, file: str) -> ModuleInfo:

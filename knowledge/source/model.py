@@ -220,6 +220,9 @@ class SourceAnalysis:
     # ``Module.fun/arity`` → the return shapes its ``@spec`` allows (specs.py), read from the
     # same syntax trees as the rest: the diagnosis's contracts need no second parse
     return_specs: dict[str, list[str]] = field(default_factory=dict)
+    # how functions write and read keyed stores, literal lookup tables, the registries started
+    # and the functions that treat one as unique (stores.py), from the same syntax trees
+    stores: dict = field(default_factory=dict)
 
     def module(self, name: str) -> ModuleInfo | None:
         for mod in self.modules:
