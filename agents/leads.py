@@ -15,7 +15,9 @@ by any app's names:
   word of the function's name 1.0, of its module's name 0.5, of its body's identifiers, atoms and
   strings 0.5 (from the sources, when given: agents/lead_source.py);
 - **flows** (1 or 0): one of its returns (not a bare atom, boolean, empty value or -1/0/1) is the
-  trigger's result or a part of it — the function made what the reproduction got back;
+  trigger's result or a part of it — the function made what the reproduction got back; not when
+  that return holds what another such call, made while it ran, returned (:func:`passed_on`: it
+  passed the value on — the API function and the callback above the helper that made it);
 - **depth**: how deep its calls ran below their process's first call, up to 4: deeper code is more
   specific than the API functions and callbacks that passed its result on;
 - **computes** (+1, or −0.5): its body has arithmetic or comparison operators or calls into
@@ -114,6 +116,19 @@ def trigger_parts(view: RecordingView) -> set[str]:
     return out
 
 
+def passed_on(c: Call, others: list[Call]) -> Call | None:
+    """Another call whose value reached the reproduction, made while ``c`` ran (in any process: the
+    callback its ``GenServer.call`` was answered by) and held in what ``c`` returned: ``c`` passed
+    that value on; the innermost such call, or None."""
+    if c.end_ts is None:
+        return None
+    mine: set[str] = set()
+    _parts(c.value, mine, [MAX_PARTS])
+    inside = [x for x in others if x is not c and x.end_ts is not None and c.ts <= x.ts and x.end_ts <= c.end_ts
+              and fmt(_unwrap(x.value), 200) in mine]
+    return max(inside, key=lambda x: (x.ts, -x.end_ts)) if inside else None
+
+
 def _word_hits(said: SymptomWords, names: list[str]) -> set[str]:
     hits = {w for w in said.domain if any(similar(w, x) for x in names)}
     hits |= {w for w in said.conditions if any(same_word(w, x) for x in names)}
@@ -141,6 +156,7 @@ def score_functions(view: RecordingView, symptom: str, bodies: dict[tuple[str, s
     flowed_into = trigger_parts(view)
     bodies = bodies or {}
     out: list[Scored] = []
+    flows: dict[str, Call] = {}
     for (module, fa), calls in app_functions(view).items():
         name = fa.rpartition("/")[0]
         s = Scored(mfa=f"{module}.{fa}", module=module, function=fa, calls=calls, best=calls[0])
@@ -177,6 +193,7 @@ def score_functions(view: RecordingView, symptom: str, bodies: dict[tuple[str, s
         if flow is not None:
             s.best = flow
             s.reasons.append(f"it returned {fmt(flow.value, 60)}, which the reproduction got back")
+            flows[s.mfa] = flow
         depth = min(MAX_DEPTH, min(c.depth for c in calls))
         if depth:
             s.reasons.append(f"it ran {depth} call(s) deep")
@@ -210,8 +227,19 @@ def score_functions(view: RecordingView, symptom: str, bodies: dict[tuple[str, s
                         break
             if stated_part:
                 s.from_symptom = True
-        s.score = round(words + (W_FLOW if flow is not None else 0.0) + W_DEPTH * depth + computes + stated_part, 3)
+        s.score = round(words + W_DEPTH * depth + computes + stated_part, 3)
         out.append(s)
+    # the data path: the flow counts for the function that made the value, not for those that
+    # passed it on (a call whose returned value holds what a call made during it returned)
+    for s in out:
+        flow = flows.get(s.mfa)
+        if flow is None:
+            continue
+        inner = passed_on(flow, [f for m, f in flows.items() if m != s.mfa])
+        if inner is None:
+            s.score = round(s.score + W_FLOW, 3)
+        else:
+            s.reasons.append(f"it passed on what {inner.mfa} returned")
     out.sort(key=lambda x: (-x.score, -min(c.depth for c in x.calls), x.mfa))
     return out
 

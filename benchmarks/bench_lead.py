@@ -2,7 +2,7 @@
 inconclusive: per app, the rank of the scenario's culprit in the lead's ordering of the
 functions the reproduction ran.
 
-    .venv/bin/python benchmarks/bench_lead.py [--rounds N] [DIR/app ...]
+    .venv/bin/python benchmarks/bench_lead.py [--rounds N] [--keep DIR | --saved DIR] [DIR/app ...]
 
 Each app (a folder with ``scenario.json``: ``files``, ``start``, ``trigger``, ``symptom``,
 ``culprit``) is started on a node of its own, diagnosed as the diagnosis does (its sources
@@ -10,6 +10,8 @@ given, ``--rounds`` rounds, default 1, 1.5 s), and the recording of the round th
 is ranked by :func:`elixir_scope.agents.leads.ranked` with the sources' bodies. Prints one line
 per app (the culprit's rank by module and function, by module alone, the top three, and whether
 the report itself named something else), the top-1 and top-3 counts, and ends with one JSON line.
+``--keep DIR`` keeps each app's sources and recording there; ``--saved DIR`` ranks those kept
+recordings again without starting a node (the ranking's cost alone).
 The weights are the module's, chosen once; this measures them, it does not fit them.
 """
 
@@ -52,6 +54,37 @@ def summary_of(src: Path) -> dict:
     return {"modules": {m.name: {"file": str(m.file)} for m in analysis.modules}}
 
 
+def rank_row(row: dict, sc: dict, view: RecordingView, src: Path) -> None:
+    t0 = time.perf_counter()
+    order = ranked(view, sc["symptom"], str(src), summary_of(src))
+    row["rank_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+    row["functions"] = len(order)
+    eligible = [s for s in order if s.from_symptom and s.score >= MIN_SCORE]
+    want_m, want_f = sc["culprit"]["module"], sc["culprit"]["function"]
+    row["rank"] = next((i + 1 for i, s in enumerate(order) if s.module == want_m and s.function == want_f), None)
+    row["rank_module"] = next((i + 1 for i, s in enumerate(order) if s.module == want_m), None)
+    row["lead"] = eligible[0].mfa if eligible else None
+    row["top3"] = [f"{s.mfa} ({s.score:.2f})" for s in order[:3]]
+    if os.environ.get("BENCH_LEAD_VERBOSE"):
+        for s in order:
+            print(f"    {s.score:5.2f} {s.mfa}: {'; '.join(s.reasons)}")
+
+
+def saved(app_dir: Path, keep: Path) -> dict:
+    """Rank a recording kept by ``--keep`` again (no node)."""
+    sc = json.loads((app_dir / "scenario.json").read_text())
+    src = keep / app_dir.name
+    row: dict = {"app": app_dir.name, "culprit": f"{sc['culprit']['module']}.{sc['culprit']['function']}"}
+    meta = json.loads((src / "lead.json").read_text())
+    row.update(report=meta["report"], verdict=meta["verdict"])
+    store = TraceStore.open(src / "lead.db")
+    try:
+        rank_row(row, sc, RecordingView.from_recording(store.recording(meta["recording_id"])), src)
+    finally:
+        store.close()
+    return row
+
+
 async def one(app_dir: Path, tmp: Path, kb: Path, rounds: int) -> dict:
     sc = json.loads((app_dir / "scenario.json").read_text())
     src = tmp / app_dir.name
@@ -73,17 +106,9 @@ async def one(app_dir: Path, tmp: Path, kb: Path, rounds: int) -> dict:
         named = report.root_cause or report.suspect
         row["report"] = (f"{named.culprit.module}.{named.culprit.function}" if named and named.culprit else None)
         row["verdict"] = report.verdict
-        view = RecordingView.from_recording(store.recording(report.recording_id))
-        t0 = time.perf_counter()
-        order = ranked(view, sc["symptom"], str(src), summary_of(src))
-        row["rank_ms"] = round((time.perf_counter() - t0) * 1000, 1)
-        row["functions"] = len(order)
-        eligible = [s for s in order if s.from_symptom and s.score >= MIN_SCORE]
-        want_m, want_f = sc["culprit"]["module"], sc["culprit"]["function"]
-        row["rank"] = next((i + 1 for i, s in enumerate(order) if s.module == want_m and s.function == want_f), None)
-        row["rank_module"] = next((i + 1 for i, s in enumerate(order) if s.module == want_m), None)
-        row["lead"] = eligible[0].mfa if eligible else None
-        row["top3"] = [f"{s.mfa} ({s.score:.2f})" for s in order[:3]]
+        (src / "lead.json").write_text(json.dumps({"recording_id": report.recording_id, "report": row["report"],
+                                                   "verdict": row["verdict"]}))
+        rank_row(row, sc, RecordingView.from_recording(store.recording(report.recording_id)), src)
     except Exception as exc:
         row["error"] = f"{type(exc).__name__}: {exc}"
     finally:
@@ -97,15 +122,17 @@ async def one(app_dir: Path, tmp: Path, kb: Path, rounds: int) -> dict:
     return row
 
 
-async def main(apps: list[str], rounds: int) -> None:
+async def main(apps: list[str], rounds: int, keep: str | None, again: str | None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-lead-") as t:
-        tmp = Path(t)
-        os.environ["ELIXIR_SCOPE_HOME"] = str(tmp / "home")
-        kb = tmp / "kb"
-        retriever_for(DiagnosisContext(store=None, knowledge_dir=kb))   # index build + model load, once
+        tmp = Path(keep) if keep else Path(t)
+        tmp.mkdir(parents=True, exist_ok=True)
+        os.environ["ELIXIR_SCOPE_HOME"] = str(Path(t) / "home")
+        kb = Path(t) / "kb"
+        if not again:
+            retriever_for(DiagnosisContext(store=None, knowledge_dir=kb))   # index build + model load, once
         rows = []
         for a in apps:
-            r = await one(Path(a), tmp, kb, rounds)
+            r = saved(Path(a), Path(again)) if again else await one(Path(a), tmp, kb, rounds)
             rows.append(r)
             print(f"{r['app']:<18} rank {r.get('rank')!s:>4} (module {r.get('rank_module')!s:>3}) of "
                   f"{r.get('functions', '-')}  lead {r.get('lead')}  culprit {r['culprit']}  "
@@ -126,6 +153,8 @@ async def main(apps: list[str], rounds: int) -> None:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--keep", help="keep each app's sources and recording in this folder")
+    ap.add_argument("--saved", help="rank the recordings --keep kept in this folder again (no node)")
     ap.add_argument("apps", nargs="*")
     args = ap.parse_args()
-    asyncio.run(main(args.apps or DEFAULT, args.rounds))
+    asyncio.run(main(args.apps or DEFAULT, args.rounds, args.keep, args.saved))
