@@ -13,8 +13,10 @@ by any app's names:
   it: ``knowledge.source.vocabulary.read_symptom`` — domain words loosely, a shared prefix of five
   letters; condition words as the same word up to inflection) counts once, where it meets best: a
   word of the function's name 1.0, of its module's name 0.5, of its body's identifiers, atoms and
-  strings 0.5 (from the sources, when given: agents/lead_source.py);
-- **flows** (1 or 0): one of its returns (not a bare atom, boolean, empty value or -1/0/1) is the
+  strings 0.5 (from the sources, when given: agents/lead_source.py), the body's at most 1.0 in all
+  (a long dispatching body mentions everything; a name is the function's own claim);
+- **flows** (1 or 0): one of its returns (not a bare atom, boolean, empty value or -1/0/1, nor a
+  failure such as ``{:error, :timeout}``: that is the symptom, not a value made) is the
   trigger's result or a part of it — the function made what the reproduction got back; not when
   that return holds what another such call, made while it ran, returned (:func:`passed_on`: it
   passed the value on — the API function and the callback above the helper that made it);
@@ -23,8 +25,9 @@ by any app's names:
 - **computes** (+1, or −0.5): its body has arithmetic or comparison operators or calls into
   ``Enum``, the calendar or the number modules (a helper that computes); an OTP callback
   (``handle_*``, ``init``, ``terminate``) that does neither scores −0.5 (it dispatches);
-- **stated** (1.5 or 0.75): a value the symptom states (agents/evidence/stated.py) is in one of
-  its returns (1.5) or only in its arguments (0.75).
+- **stated** (1.5 or 0.75): a number the symptom states (agents/evidence/stated.py; not an
+  identifier or a date, which say which case, not what was made) is in one of its returns (1.5)
+  or only in its arguments (0.75).
 
 A function needs evidence from the symptom itself (a word or a stated value) and a score of at
 least :data:`MIN_SCORE`; the best becomes the report's suspect with detector ``lead``, confidence
@@ -49,6 +52,7 @@ from .evidence.stated import stated_values
 from .evidence.valuematch import digest, held, occurs
 from .findings import Finding
 from .lead_source import Body, read_bodies
+from .observations import failure
 from .view import Call, RecordingView, fmt, mod_name
 
 MAX_CALLS = 50_000        # calls looked at
@@ -57,7 +61,7 @@ MAX_RETURNS = 20          # distinct returns of one function compared with the t
 MAX_PARTS = 5_000         # parts of the trigger's result kept
 MIN_SCORE = 1.5
 
-W_NAME, W_MODULE, W_BODY, MAX_WORDS = 1.0, 0.5, 0.5, 3.0
+W_NAME, W_MODULE, W_BODY, MAX_BODY, MAX_WORDS = 1.0, 0.5, 0.5, 1.0, 3.0
 W_FLOW, W_DEPTH, MAX_DEPTH = 1.5, 0.25, 4
 W_COMPUTES, W_DISPATCH = 1.0, -0.5
 W_STATED_RETURN, W_STATED_ARGS = 1.5, 0.75
@@ -152,7 +156,7 @@ def score_functions(view: RecordingView, symptom: str, bodies: dict[tuple[str, s
                     ) -> list[Scored]:
     """Every application function of the recording, scored (see the module's doc), best first."""
     said = read_symptom(symptom or "", STOPWORDS)
-    stated = stated_values(symptom or "")
+    stated = [v for v in stated_values(symptom or "") if v.number is not None]
     flowed_into = trigger_parts(view)
     bodies = bodies or {}
     out: list[Scored] = []
@@ -166,7 +170,7 @@ def score_functions(view: RecordingView, symptom: str, bodies: dict[tuple[str, s
         in_module = _word_hits(said, name_words(short)) - in_name
         body = bodies.get((module, fa))
         in_body = (_word_hits(said, [w for w in body.words if len(w) >= 3]) - in_name - in_module) if body else set()
-        words = min(MAX_WORDS, W_NAME * len(in_name) + W_MODULE * len(in_module) + W_BODY * len(in_body))
+        words = min(MAX_WORDS, W_NAME * len(in_name) + W_MODULE * len(in_module) + min(MAX_BODY, W_BODY * len(in_body)))
         if words:
             s.from_symptom = True
             s.reasons.append("the symptom's " + "; ".join(
@@ -179,7 +183,7 @@ def score_functions(view: RecordingView, symptom: str, bodies: dict[tuple[str, s
             if c.outcome != "return":
                 continue
             v = _unwrap(c.value)
-            if _trivial(v):
+            if _trivial(v) or failure(c.value) is not None:
                 continue
             key = fmt(v, 200)
             if key in seen:

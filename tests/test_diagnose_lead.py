@@ -113,3 +113,20 @@ def test_the_body_s_words_and_computations_count_only_from_the_sources():
 def test_confidence_stays_a_lead_s():
     assert confidence(0.0) == 0.15 and confidence(100.0) == 0.25
     assert isinstance(Scored(mfa="M.f/1", module="M", function="f/1", calls=[]).reasons, list)
+
+
+def test_the_data_path_credits_the_call_that_made_the_value_not_those_that_passed_it_on():
+    # the API function returns the helper's list; the helper ran while the API function did
+    trig = Call(call_id=1, pid=1, module="Elixir.Shop", function="trigger", arity=0, ts=0, args=[],
+                end_id=90, end_ts=90, outcome="return", value=[b"rye", b"oat"], depth=0)
+    api = Call(call_id=2, pid=1, module="Elixir.Shop.Api", function="basket", arity=1, ts=10, args=[7],
+               end_id=80, end_ts=80, outcome="return", value=(Atom("ok"), [b"rye", b"oat"]), depth=1, parent=trig)
+    made = Call(call_id=3, pid=2, module="Elixir.Shop.Basket", function="items", arity=1, ts=20, args=[7],
+                end_id=70, end_ts=70, outcome="return", value=[b"rye", b"oat"], depth=0)
+    err = Call(call_id=4, pid=2, module="Elixir.Shop.Basket", function="stock", arity=1, ts=30, args=[7],
+               end_id=40, end_ts=40, outcome="return", value=(Atom("error"), Atom("timeout")), depth=1)
+    order = {o.mfa: o for o in score_functions(_view([trig, api, made, err], {1}), "the basket items are wrong")}
+    assert any("passed on what Shop.Basket.items/1 returned" in r for r in order["Shop.Api.basket/1"].reasons)
+    assert any("got back" in r for r in order["Shop.Basket.items/1"].reasons)
+    assert not any("got back" in r for r in order["Shop.Basket.stock/1"].reasons)   # a failure is no value made
+    assert order["Shop.Basket.items/1"].score > order["Shop.Api.basket/1"].score
