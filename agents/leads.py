@@ -52,7 +52,7 @@ from .evidence.stated import stated_values
 from .evidence.valuematch import digest, held, occurs
 from .findings import Finding
 from .lead_source import Body, read_bodies
-from .observations import failure
+from .observations import _app_calls, failure
 from .view import Call, RecordingView, fmt, mod_name
 
 MAX_CALLS = 50_000        # calls looked at
@@ -142,8 +142,6 @@ def _word_hits(said: SymptomWords, names: list[str]) -> set[str]:
 def app_functions(view: RecordingView) -> dict[tuple[str, str], list[Call]]:
     """(module, ``name/arity``) → the recorded calls of each application function (see the
     module's doc for which calls count)."""
-    from .observations import _app_calls
-
     by: dict[tuple[str, str], list[Call]] = defaultdict(list)
     for c in _app_calls(view)[:MAX_CALLS]:
         key = (mod_name(c.module), source_function(c.function, c.arity))
