@@ -50,6 +50,7 @@ from .hypotheses import rank
 from .rounds import (decided, earlier_stands, modules_seen, next_round_reason, out_of_sight, refines, unseen_loops,
                      unseen_producers, weak, wider)
 from .state import DiagnosisInput, DiagnosisState
+from .leads import word_lead
 from .observations import lead, observe
 from .view import RecordingView
 
@@ -262,7 +263,16 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
             "trigger_runs": state.trigger_runs + [trigger.runs(view, book, state.trigger)],
             "recorded_nodes": [view.nodes[k] for k in sorted(view.nodes)] if view.multi_node else [],
             "unrecorded": [list(x) for x in unrecorded_calls(view)], "refines_earlier": refined,
-            "observations": observe(view), "lead": lead(view, "slow" in ranking.claims)}
+            "observations": observe(view), "lead": _lead(view, state, ranking)}
+
+
+def _lead(view: RecordingView, state: DiagnosisState, ranking):
+    """The recording's strongest lead (observations.lead), else — when no hypothesis names
+    anything — the function the reproduction ran that best fits the symptom (leads.word_lead)."""
+    found = lead(view, "slow" in ranking.claims)
+    if found is None and not ranking.hypotheses:
+        found = word_lead(view, state.symptom, state.source_path, state.source_summary)
+    return found
 
 
 async def _config_env(ctx: DiagnosisContext, view: RecordingView, source_reads: list[dict]) -> dict:
