@@ -256,7 +256,7 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
     refined = bool(earlier and ranking.hypotheses
                    and refines(view, earlier.culprit, ranking.hypotheses[0].culprit))
     return {"findings": facts, "hypotheses": ranking.hypotheses, "claims": ranking.claims,
-            "chain": [f.id for f in ranking.chain], "gaps": view.gap_notes() + dropped_near + trigger.notes(book, state.round) + book.errors,
+            "chain": [f.id for f in ranking.chain], "gaps": dropped_near + view.gap_notes() + trigger.notes(book, state.round) + book.errors,
             "trigger_runs": state.trigger_runs + [trigger.runs(view, book, state.trigger)],
             "recorded_nodes": [view.nodes[k] for k in sorted(view.nodes)] if view.multi_node else [],
             "unrecorded": [list(x) for x in unrecorded_calls(view)], "refines_earlier": refined,

@@ -133,7 +133,7 @@ def caught_timeouts(view: RecordingView) -> list[tuple]:
         if p is None:
             continue
         cbs = [c for c in served.get(p.pid, []) if c.pid != w.pid and w.ts <= c.ts <= w.end_ts
-               and (c.end_ts is None or c.end_ts >= w.end_ts) and (p.node is None or view.node_of(c.pid) in (None, p.node))]
+               and c.running_at(w.end_ts) and (p.node is None or view.node_of(c.pid) in (None, p.node))]
         if cbs:
             cb = cbs[0]
             target = view.proc(cb.pid).pid if view.proc(cb.pid) else None
