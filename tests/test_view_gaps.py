@@ -89,7 +89,7 @@ def test_a_loop_step_whose_return_was_dropped_is_broken_and_the_next_steps_are_i
     assert view.crosses_gap(lost) and view.crosses_gap(run) and not view.crosses_gap(checks[0])
     # nothing is stuck, and the broken step is not where the process was at a later moment
     assert not _open_frames(view, max(c.ts for c in view.calls))
-    assert view.open_call_at(s.proc[1], checks[4].ts) is checks[4]
+    assert view.open_call_at(checks[4].pid, checks[4].ts) is checks[4]
 
 
 def test_a_return_missing_without_a_drop_nests_as_recorded_until_its_caller_returns(tmp_path):
@@ -141,14 +141,14 @@ def test_a_call_stuck_after_a_drop_with_no_later_step_stays_open(tmp_path):
     assert stuck.open and not stuck.broken
     assert _named(view, "audit")[0].parent is stuck
     frames = _open_frames(view, max(c.ts for c in view.calls))
-    assert [c.function for c in frames[s.proc[1]]] == ["run", "check"]
+    assert [c.function for c in frames[stuck.pid]] == ["run", "check"]
     # still evidence, but events were dropped after it started: not a confident one
     assert view.crosses_gap(stuck) and view.dropped_in(stuck.pid, stuck.ts, None) == 900
 
 
 def test_hot_path_and_spread_measure_no_broken_step_and_print_no_duration_across_a_drop(tmp_path):
     s = Script()
-    s.call("handle_call", 3, b"go", None, None)
+    s.call("handle_call", 3, b"go", 1, 2)
     s.call("scan", 1, [1, 2, 3, 4])
     for i in range(4):
         s.call("score", 1, i)
