@@ -131,7 +131,7 @@ def from_recording(rec) -> RecordingView:
                         EventKind.GETTING_UNLINKED, EventKind.SEND_DEAD])
     raw_gaps = rec.gaps()
     dropped = gap_times(raw_gaps, frame)   # node id → when its agent dropped events (sorted)
-    frames = StaleFrames()
+    stale = StaleFrames()
     start = min((frame(e.node_id, e.ts) for e in events), default=0)
     if nodes and nodes[0].mono_at_start:
         start = min(start, nodes[0].mono_at_start) if events else nodes[0].mono_at_start
@@ -170,7 +170,7 @@ def from_recording(rec) -> RecordingView:
                 if isinstance(e.payload, list) else []
             stack = stacks[pid]
             if stack and e.node_id in dropped:
-                frames.on_call(stack, pid, (mfa.module, mfa.function, mfa.arity), ts, dropped[e.node_id])
+                stale.on_call(stack, pid, (mfa.module, mfa.function, mfa.arity), ts, dropped[e.node_id])
             c = Call(e.id, pid, mfa.module, mfa.function, mfa.arity, ts, args,
                      depth=len(stack), parent=stack[-1] if stack else None)
             stack.append(c)
@@ -185,8 +185,9 @@ def from_recording(rec) -> RecordingView:
                     c.outcome = "return" if kind == EventKind.RETURN else "exception"
                     c.value = e.payload
                     if e.node_id in dropped:
-                        frames.on_return(stack, i, pid, dropped[e.node_id])
-                    close_frames(stack, i + 1, ts)   # an outer frame returned: the inner ones had ended
+                        stale.on_return(stack, i, pid, dropped[e.node_id])
+                    if i + 1 < len(stack):
+                        close_frames(stack, i + 1, ts)   # an outer frame returned: the inner ones had ended
                     del stack[i:]
                     break
         elif kind == EventKind.EXIT:
