@@ -52,6 +52,7 @@ from .rounds import (decided, earlier_stands, modules_seen, next_round_reason, o
 from .state import DiagnosisInput, DiagnosisState
 from .leads import word_lead
 from .observations import lead, observe
+from .gap_facts import temper
 from .view import RecordingView
 
 
@@ -244,6 +245,7 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
                        callees=(state.source_summary or {}).get("callees"),
                        return_specs=(state.source_summary or {}).get("return_specs"),
                        stores=(state.source_summary or {}).get("stores"))
+    dropped_near = temper(view, book.facts)   # facts resting on calls the capture's drops cut through
     kb, sym = None, {}
     if ctx.use_knowledge:
         retriever = retriever_for(ctx)
@@ -259,7 +261,7 @@ async def detect(state: DiagnosisState, runtime: Runtime[DiagnosisContext]) -> d
     refined = bool(earlier and ranking.hypotheses
                    and refines(view, earlier.culprit, ranking.hypotheses[0].culprit))
     return {"findings": facts, "hypotheses": ranking.hypotheses, "claims": ranking.claims,
-            "chain": [f.id for f in ranking.chain], "gaps": view.gap_notes() + trigger.notes(book, state.round) + book.errors,
+            "chain": [f.id for f in ranking.chain], "gaps": dropped_near + view.gap_notes() + trigger.notes(book, state.round) + book.errors,
             "trigger_runs": state.trigger_runs + [trigger.runs(view, book, state.trigger)],
             "recorded_nodes": [view.nodes[k] for k in sorted(view.nodes)] if view.multi_node else [],
             "unrecorded": [list(x) for x in unrecorded_calls(view)], "refines_earlier": refined,

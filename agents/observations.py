@@ -183,7 +183,9 @@ def _timer_tick(c: Call) -> bool:
 
 
 def _slowest(view: RecordingView, calls: list[Call]) -> list[tuple[int, Evidence]]:
-    timed = [(d, c) for c in calls if (d := c.duration(view.time_unit)) is not None and d >= SLOW_MS]
+    # a span across events the capture dropped may hold several calls: no duration, no lead
+    timed = [(d, c) for c in calls if (d := c.duration(view.time_unit)) is not None and d >= SLOW_MS
+             and not view.crosses_gap(c)]
     if not timed:
         return []
     timed.sort(key=lambda t: -t[0])
@@ -255,7 +257,8 @@ def _where_slow(view: RecordingView, calls: list[Call]) -> tuple[Call, float] | 
     covers most of it, as deep as one does (``slow_callback.hot_path``)."""
     from .detectors.slow_callback import hot_path
 
-    timed = [(d, c) for c in calls if (d := c.duration(view.time_unit)) is not None and d >= SLOW_MS]
+    timed = [(d, c) for c in calls if (d := c.duration(view.time_unit)) is not None and d >= SLOW_MS
+             and not view.crosses_gap(c)]
     if not timed:
         return None
     d, c = max(timed, key=lambda t: (t[0], -t[1].ts))

@@ -47,8 +47,11 @@ class OpenCalls:
             if keep is not None and not keep(c.module):
                 continue
             steps.append((reached, 0, i))
-            if c.end_ts is not None:
-                steps.append((c.end_ts + grace, 1, i))
+            end = c.end_ts if c.end_ts is not None else c.end_by   # a broken call: ended by then
+            if end is not None:
+                steps.append((end + grace, 1, i))
+            elif c.broken:
+                steps.append((reached, 1, i))   # ended, when unknown: never the answer
         steps.sort()
         open_: list[tuple[int, int]] = []   # (-depth, -index): the deepest, then the last listed
         ended: set[int] = set()

@@ -60,7 +60,13 @@ class Proc:
 @dataclass
 class Call:
     """A function call and how it ended (``None`` when it had not ended by the recording's
-    end: still running, blocked, or its process died)."""
+    end: still running, blocked, or its process died — unless ``broken``).
+
+    ``broken``: the call ended but its end is not in the recording — its return was among the
+    events the capture dropped (a later call of the same function, made by the same caller after
+    the drop, shows the step had ended), or an outer call of its process returned while it was
+    still open. Its ``end_ts`` stays ``None`` and ``end_by`` is a moment by which it had ended:
+    how long it ran and where is *unknown*, never evidence of a call that "never returned"."""
 
     call_id: int
     pid: int
@@ -75,6 +81,19 @@ class Call:
     value: Any = None
     depth: int = 0
     parent: "Call | None" = field(default=None, repr=False)
+    broken: bool = False
+    end_by: int | None = None   # a broken call had ended by then (its end itself was not seen)
+
+    @property
+    def open(self) -> bool:
+        """Still running when the recording ended, as far as it shows (not ended, not broken)."""
+        return self.end_ts is None and not self.broken
+
+    def running_at(self, ts: int) -> bool:
+        """Whether it had started by ``ts`` and not ended before (a broken call: ended by its
+        ``end_by`` at the latest; an open one runs to the recording's end)."""
+        end = self.end_ts if self.end_ts is not None else self.end_by
+        return self.ts <= ts and (end is None and not self.broken or end is not None and end >= ts)
 
     @property
     def mfa(self) -> str:
@@ -162,6 +181,7 @@ class Gap:
     ts: int
     count: int
     reason: str
+    node: str | None = None   # the node whose agent dropped the events (None: not known)
 
 
 @dataclass
@@ -332,6 +352,35 @@ class RecordingView:
             if child is not None:
                 return sup, child
         return None
+
+    def dropped_in(self, pid: int | None, t0: int, t1: int | None) -> int:
+        """Events the capture dropped on ``pid``'s node from ``t0`` to ``t1`` (to the recording's
+        end when ``None``), both included: a count, or -1 when a gap there has no count (a node or
+        agent lost: unknown), 0 when none. A duration over such a span may measure several calls."""
+        if not self.gaps:
+            return 0
+        times, gaps = self._gap_times
+        node = self.node_of(pid)
+        total = 0
+        for i in range(bisect_left(times, t0), len(times)):
+            g = gaps[i]
+            if t1 is not None and g.ts > t1:
+                break
+            if g.node is None or node is None or g.node == node:
+                if g.count <= 0:
+                    return -1
+                total += g.count
+        return total
+
+    @cached_property
+    def _gap_times(self) -> tuple[list[int], list[Gap]]:
+        gaps = sorted(self.gaps, key=lambda g: g.ts)
+        return [g.ts for g in gaps], gaps
+
+    def crosses_gap(self, c: Call) -> bool:
+        """Whether events were dropped on ``c``'s node while it ran (or after it started, for a
+        call with no end seen): its end, or its span, may not be its own."""
+        return bool(self.gaps) and (c.broken or self.dropped_in(c.pid, c.ts, c.end_ts) != 0)
 
     def gap_notes(self) -> list[str]:
         return [f"{g.count} events dropped ({g.reason}) at +{self.at_ms(g.ts):.0f} ms" for g in self.gaps]

@@ -13,6 +13,7 @@ from elixir_scope.instrument.etf import Atom
 from elixir_scope.store.app_names import first_app_name
 
 from .marks import ResourceSample, SupervisorInfo, parse_resources, parse_supervisor
+from .view_gaps import StaleFrames, close_frames, gap_times, mark_loop_steps
 from .view import Call, DeadSend, Exit, Gap, Link, Message, Proc, RecordingView, Sample, Spawn, StateStep, fmt, is_atom
 
 
@@ -128,6 +129,9 @@ def from_recording(rec) -> RecordingView:
                         EventKind.SPAWN, EventKind.STATE, EventKind.MARK, EventKind.RECEIVE,
                         EventKind.LINK, EventKind.GETTING_LINKED, EventKind.UNLINK,
                         EventKind.GETTING_UNLINKED, EventKind.SEND_DEAD])
+    raw_gaps = rec.gaps()
+    dropped = gap_times(raw_gaps, frame)   # node id → when its agent dropped events (sorted)
+    stale = StaleFrames()
     start = min((frame(e.node_id, e.ts) for e in events), default=0)
     if nodes and nodes[0].mono_at_start:
         start = min(start, nodes[0].mono_at_start) if events else nodes[0].mono_at_start
@@ -165,6 +169,8 @@ def from_recording(rec) -> RecordingView:
             args = (list(e.payload) if type(e.payload) is not list else e.payload) \
                 if isinstance(e.payload, list) else []
             stack = stacks[pid]
+            if stack and e.node_id in dropped:
+                stale.on_call(stack, pid, (mfa.module, mfa.function, mfa.arity), ts, dropped[e.node_id])
             c = Call(e.id, pid, mfa.module, mfa.function, mfa.arity, ts, args,
                      depth=len(stack), parent=stack[-1] if stack else None)
             stack.append(c)
@@ -178,6 +184,10 @@ def from_recording(rec) -> RecordingView:
                     c.end_id, c.end_ts = e.id, ts
                     c.outcome = "return" if kind == EventKind.RETURN else "exception"
                     c.value = e.payload
+                    if e.node_id in dropped:
+                        stale.on_return(stack, i, pid, dropped[e.node_id])
+                    if i + 1 < len(stack):
+                        close_frames(stack, i + 1, ts)   # an outer frame returned: the inner ones had ended
                     del stack[i:]
                     break
         elif kind == EventKind.EXIT:
@@ -237,8 +247,9 @@ def from_recording(rec) -> RecordingView:
         if rid not in matched:
             messages.append(Message(None, rid, None, key(r.node_id, r.pid), r.payload, None, frame(r.node_id, r.ts)))
     messages.sort(key=lambda m: (m.send_ts if m.send_ts is not None else m.receive_ts or 0))
-    raw_gaps = rec.gaps()
-    gaps = [Gap(frame(g.node_id, g.ts), g.count, g.reason) for g in raw_gaps]
+    if dropped:
+        mark_loop_steps(calls, dropped)
+    gaps = [Gap(frame(g.node_id, g.ts), g.count, g.reason, node_names.get(g.node_id)) for g in raw_gaps]
     gone = {}
     for g in raw_gaps:
         if g.reason == "node_down" and g.node_id in node_names:

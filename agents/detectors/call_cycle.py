@@ -130,9 +130,7 @@ def _finding(view: RecordingView, chain, closing: Message) -> Finding:
     # the callback of the closing process that was running when it made the call
     func = None
     for c in view.calls_by_pid.get(closing.sender, []):
-        if c.function.startswith("handle_") and c.ts <= (closing.send_ts or 0) and (
-            c.end_ts is None or c.end_ts >= (closing.send_ts or 0)
-        ):
+        if c.function.startswith("handle_") and c.running_at(closing.send_ts or 0):
             func = c
     module = mod_name(func.module) if func else (mod_name(callee_mod) if callee_mod else view.label(closing.sender))
     handled = fmt(func.args[0]) if func and func.args else None

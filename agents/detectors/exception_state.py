@@ -249,7 +249,7 @@ def _callback_of(view: RecordingView, step: StateStep) -> Call | None:
     """The callback invocation whose return produced this state."""
     best = None
     for c in view.calls_by_pid.get(step.pid, []):
-        if c.function.startswith(("handle_", "init")) and c.ts <= step.ts and (c.end_ts is None or c.end_ts >= step.ts):
+        if c.function.startswith(("handle_", "init")) and c.running_at(step.ts):
             best = c
     if best is None:
         for c in view.calls_by_pid.get(step.pid, []):

@@ -135,7 +135,7 @@ def _finding(view: RecordingView, mfa: str, spawns, alive) -> Finding:
     first = alive[0]
     spawner = None
     for c in view.calls_by_pid.get(first.parent, []):
-        if c.ts <= first.ts and (c.end_ts is None or c.end_ts >= first.ts) and not c.module.startswith(("proc_lib", "erlang")):
+        if c.running_at(first.ts) and not c.module.startswith(("proc_lib", "erlang")):
             spawner = c
     spawner = _owner_call(view, spawner)
     # the process's own start function only made it: what it did last, on its own, kept it alive

@@ -133,7 +133,7 @@ def caught_timeouts(view: RecordingView) -> list[tuple]:
         if p is None:
             continue
         cbs = [c for c in served.get(p.pid, []) if c.pid != w.pid and w.ts <= c.ts <= w.end_ts
-               and (c.end_ts is None or c.end_ts >= w.end_ts) and (p.node is None or view.node_of(c.pid) in (None, p.node))]
+               and c.running_at(w.end_ts) and (p.node is None or view.node_of(c.pid) in (None, p.node))]
         if cbs:
             cb = cbs[0]
             target = view.proc(cb.pid).pid if view.proc(cb.pid) else None
@@ -192,17 +192,17 @@ def _long_callback(view: RecordingView, pid: int, ts: int) -> Call | None:
     function (a Task's) is passed over for the named function it runs."""
     best = None
     for c in view.calls_by_pid.get(pid, []):
-        if c.function in CALLBACKS and c.ts <= ts and (c.end_ts is None or c.end_ts >= ts):
+        if c.function in CALLBACKS and c.running_at(ts):
             if best is None or c.ts < best.ts:
                 best = c
     if best is not None:
         return best
     calls = view.calls_by_pid.get(pid, [])
     for c in calls:
-        if c.ts <= ts and (c.end_ts is None or c.end_ts >= ts) and is_app_module(c.module) \
+        if c.running_at(ts) and is_app_module(c.module) \
                 and not c.function.startswith("-") and (best is None or c.ts < best.ts):
             best = c
-    if best is not None and best.end_ts is None and any(
+    if best is not None and best.open and any(
             o is not best and (o.module, o.function, o.arity) == (best.module, best.function, best.arity) for o in calls):
         return None
     return best
@@ -223,6 +223,10 @@ def _recording_end(view: RecordingView) -> int:
 
 
 def _span(c: Call, horizon: int) -> int:
+    """How long ``c`` ran, measured to ``horizon`` when it had not ended; a call whose end the
+    capture dropped (``broken``) measures nothing: where its time went is unknown."""
+    if c.broken:
+        return 0
     return (c.end_ts if c.end_ts is not None else horizon) - c.ts
 
 
@@ -287,7 +291,10 @@ def _makes_calls(view: RecordingView, c: Call) -> bool:
 
 def _finding(view, slow: Call, caller, ts, ev_id, ev_kind, request, timeout, tgt, api="GenServer.call") -> Finding:
     dur = slow.duration(view.time_unit)
-    dur_text = f"{dur:.0f} ms" if dur is not None else "longer than the recording"
+    lost = view.dropped_in(slow.pid, slow.ts, slow.end_ts)
+    dur_text = (f"{dur:.0f} ms" if dur is not None and not lost else
+                "an unknown time (its end was lost in events the capture dropped)" if slow.broken else
+                "an unknown time (events were dropped while it ran)" if lost else "longer than the recording")
     req = slow.args[0] if slow.args and slow.function in CALLBACKS else request
     others = [c.duration(view.time_unit) for c in view.calls_by_pid.get(tgt, [])
               if c.function == slow.function and c is not slow and c.duration(view.time_unit) is not None]
@@ -307,7 +314,9 @@ def _finding(view, slow: Call, caller, ts, ev_id, ev_kind, request, timeout, tgt
     inside = ""
     if path:
         hdur = hot.duration(view.time_unit)
-        hdur_text = f"{hdur:.0f} ms" if hdur is not None else "until the recording ended"
+        hdur_text = (f"{hdur:.0f} ms" if hdur is not None and not view.dropped_in(hot.pid, hot.ts, hot.end_ts) else
+                     "an unknown time: events were dropped while it ran" if hdur is not None or hot.broken else
+                     "until the recording ended")
         inside = (f" The time went in {hot.mfa} ({hdur_text}"
                   + (f", in {view.label(hot.pid)}" if hot.pid != slow.pid else "") + "), reached through "
                   + " → ".join(c.mfa for c in [slow] + path) + ".")

@@ -83,6 +83,10 @@ def app_children(view: RecordingView, c: Call) -> list[Call]:
 
 
 def _span(c: Call, limit: int) -> int:
+    """How long ``c`` ran, to ``limit`` at most; a call whose end the capture dropped (``broken``)
+    to the moment it had ended by (the next step's start), never the rest of its parent's time."""
+    if c.broken:
+        return max(0, min(c.end_by if c.end_by is not None else c.ts, limit) - c.ts)
     return min(c.end_ts if c.end_ts is not None else limit, limit) - c.ts
 
 
@@ -126,7 +130,12 @@ def describe(view: RecordingView, s: Spread) -> str:
     """The numbers, for a person: how many calls, how many repeats, what each cost."""
     each = s.total * 1000.0 / view.time_unit / s.calls
     mfa = s.callee.mfa
-    text = f"{s.parent.mfa} called {mfa} {s.calls} times (~{each:.0f} ms each, {s.total * 1000.0 / view.time_unit:.0f} ms in all)"
+    lost = view.dropped_in(s.parent.pid, s.callee.ts, s.parent.end_ts)
+    if lost:   # a span across dropped events may hold several calls: no duration is printed
+        text = (f"{s.parent.mfa} called {mfa} {s.calls} times (durations unknown: "
+                + (f"{lost} events were" if lost > 0 else "events were") + " dropped while it ran)")
+    else:
+        text = f"{s.parent.mfa} called {mfa} {s.calls} times (~{each:.0f} ms each, {s.total * 1000.0 / view.time_unit:.0f} ms in all)"
     if s.wasteful:
         text += (f" with only {s.distinct} distinct argument sets: {s.repeats} repeat an earlier set in another "
                  f"order or the same, {s.self_pairs} pair an item with itself")

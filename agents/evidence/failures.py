@@ -361,7 +361,7 @@ def kept_since(view: RecordingView, pid: int, text: str, detail, before: int) ->
             continue
         best = None
         for c in view.calls_by_pid.get(pid, []):
-            if c.function in CALLBACKS and c.ts <= s.ts and (c.end_ts is None or c.end_ts >= s.ts):
+            if c.function in CALLBACKS and c.running_at(s.ts):
                 best = c
         if best is not None:
             return _culprit(view, best, detail)

@@ -197,7 +197,7 @@ def _global_locks(view: RecordingView, end_of_recording: int) -> list[_Call]:
         if c.end_ts is not None and c.outcome == "return" and c.value is True:
             out.append(_Call(c, c.pid, c.ts, c.end_ts, True, request, None, view.open_call_at(c.pid, c.ts)))
         elif (c.end_ts is not None and (c.outcome == "exception" or c.value is False)) or \
-                (c.end_ts is None and (end_of_recording - c.ts) >= MIN_WAIT_MS * view.time_unit / 1000.0):
+                (c.open and (end_of_recording - c.ts) >= MIN_WAIT_MS * view.time_unit / 1000.0):
             out.append(_Call(c, c.pid, c.ts, c.end_ts, False, request, None, view.open_call_at(c.pid, c.ts)))
     return out
 

@@ -151,7 +151,8 @@ def statem_replies_missing(view: RecordingView, book: FactBook) -> None:
         waited = _waited_out(view, procs.get(str(caller)) if caller is not None else None, c.ts)
         if waited is None:
             continue
-        how = "never returned" if waited.end_ts is None else f"returned {fmt(waited.value, 60)}"
+        how = ("ended unseen (its end was among events the capture dropped)" if waited.broken else
+               "never returned" if waited.end_ts is None else f"returned {fmt(waited.value, 60)}")
         book.add(Finding(
             detector="reply_missing",
             title=f"{c.mfa} took the call {fmt(c.args[1], 60)} and never replied",

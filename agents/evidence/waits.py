@@ -34,35 +34,13 @@ from .reasons import source_function
 MIN_BLOCKED_MS = 500.0
 
 
-#: returned calls of its own function that make an open call one whose return was lost
-MIN_SAME_INSIDE = 2
-
-
-def _ended_unseen(view: RecordingView) -> set[int]:
-    """Open calls whose return the recording lost: events were dropped after the call started,
-    and calls of the same function, in the same process, started after it and returned while
-    nested right inside it — a loop calling a function over and over (``Enum.flat_map(items,
-    &check/1)``) whose one dropped return left that call open, every later call seemingly inside
-    it. Such a call is not where the process is stuck; its caller's loop is."""
-    if not view.gaps:
-        return set()
-    inside: dict[int, int] = defaultdict(int)
-    for c in view.calls:
-        p = c.parent
-        if p is not None and p.end_ts is None and c.outcome is not None \
-                and (c.module, c.function, c.arity) == (p.module, p.function, p.arity):
-            inside[p.call_id] += 1
-    return {c.call_id for c in view.calls
-            if c.end_ts is None and inside.get(c.call_id, 0) >= MIN_SAME_INSIDE
-            and any(g.ts >= c.ts for g in view.gaps)}
-
-
 def _open_frames(view: RecordingView, end: int) -> dict[int, list[Call]]:
-    """process → its application calls still running at ``end`` (outermost first)."""
+    """process → its application calls still running at ``end`` (outermost first). A call whose
+    return the capture dropped (``Call.broken``: a loop's step that seemed to hold every later
+    step inside it, agents/view_gaps.py) had ended: it is not where the process is stuck."""
     out: dict[int, list[Call]] = defaultdict(list)
-    ended = _ended_unseen(view)
     for c in view.calls:
-        if c.end_ts is None and is_app_module(c.module) and c.ts <= end and c.call_id not in ended:
+        if c.open and is_app_module(c.module) and c.ts <= end:
             out[c.pid].append(c)
     for frames in out.values():
         frames.sort(key=lambda c: (c.depth, c.ts))
