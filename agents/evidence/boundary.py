@@ -32,7 +32,7 @@ from elixir_scope.instrument.etf import Atom
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt
 from .book import FactBook
-from .common import ancestors, app_returns, culprit_of
+from .common import app_returns, culprit_of, deepest_per_function
 
 __all__ = ["ON_BOUNDARY", "PAST_WORDS", "boundaries_excluded", "boundaries_miscounted", "analyses", "outside_answer",
            "points_in_time"]
@@ -110,15 +110,7 @@ def boundaries_miscounted(view: RecordingView, book: FactBook, said: str) -> Non
         twice = _given_twice(c)
         if twice is not None:
             hits.append((c, twice))
-    outer: set[int] = set()
-    for c, _p in hits:
-        outer |= ancestors(c)
-    done: set[tuple] = set()
-    for c, point in hits:
-        if c.call_id in outer or (c.module, c.function, c.arity) in done:
-            continue
-        done.add((c.module, c.function, c.arity))
-        same = sum(1 for h, _p in hits if (h.module, h.function, h.arity) == (c.module, c.function, c.arity))
+    for made, (c, point, same) in enumerate(deepest_per_function(hits), 1):
         text = shown(point)
         book.add(Finding(
             detector="boundary_miscounted",
@@ -135,7 +127,7 @@ def boundaries_miscounted(view: RecordingView, book: FactBook, said: str) -> Non
             fix_hint=(f"Count the difference in {c.mfa} without the boundary: equal dates are 0 apart (drop the `+ 1`, "
                       "compare with `<` rather than `<=`), and add the on-the-boundary case to its tests.")),
             pid=c.pid, ts=c.ts)
-        if len(done) >= MAX_FACTS:
+        if made >= MAX_FACTS:
             return
 
 
@@ -178,15 +170,7 @@ def boundaries_excluded(view: RecordingView, book: FactBook, said: str) -> None:
         twice = _given_twice(c)
         if twice is not None:
             hits.append((c, twice))
-    outer: set[int] = set()
-    for c, _p in hits:
-        outer |= ancestors(c)
-    done: set[tuple] = set()
-    for c, point in hits:
-        if c.call_id in outer or (c.module, c.function, c.arity) in done:
-            continue
-        done.add((c.module, c.function, c.arity))
-        same = sum(1 for h, _p in hits if (h.module, h.function, h.arity) == (c.module, c.function, c.arity))
+    for made, (c, point, same) in enumerate(deepest_per_function(hits), 1):
         text, answer = shown(point), str(_boolean(c.value)).lower()
         book.add(Finding(
             detector="boundary_excluded",
@@ -203,7 +187,7 @@ def boundaries_excluded(view: RecordingView, book: FactBook, said: str) -> None:
             fix_hint=(f"Make the comparison in {c.mfa} include its boundary (`Date.compare(d, last) != :gt` rather than "
                       "`== :lt`, `<=` rather than `<`), and add the on-the-boundary case to its tests.")),
             pid=c.pid, ts=c.ts)
-        if len(done) >= MAX_FACTS:
+        if made >= MAX_FACTS:
             return
 
 

@@ -90,6 +90,26 @@ def ancestors(c: Call) -> set[int]:
     return out
 
 
+def deepest_per_function(hits: list[tuple[Call, Any]]) -> Iterator[tuple[Call, Any, int]]:
+    """Of ``hits`` (a call and what was found on it), in order, the first of each function that
+    ran inside no other hit — where the finding was made, not the callers that passed it on —
+    with how many hits that function has."""
+    outer: set[int] = set()
+    for c, _ in hits:
+        outer |= ancestors(c)
+    count: dict[tuple, int] = {}
+    for c, _ in hits:
+        key = (c.module, c.function, c.arity)
+        count[key] = count.get(key, 0) + 1
+    done: set[tuple] = set()
+    for c, found in hits:
+        key = (c.module, c.function, c.arity)
+        if c.call_id in outer or key in done:
+            continue
+        done.add(key)
+        yield c, found, count[key]
+
+
 def is_empty(v: Any) -> bool:
     """What a caller returns when nothing came out: an empty collection, zero, nil."""
     if v is None or (isinstance(v, Atom) and v.name == "nil"):

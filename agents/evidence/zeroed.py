@@ -26,7 +26,7 @@ from elixir_scope.instrument.etf import Atom
 from ..findings import Finding
 from ..view import Call, RecordingView, fmt
 from .book import FactBook
-from .common import ancestors, app_returns, culprit_of
+from .common import app_returns, culprit_of, deepest_per_function
 from .stated import stated_values
 
 __all__ = ["analyses", "key_in_other_form", "says_zero", "zeros_answered"]
@@ -105,21 +105,10 @@ def _table_default(stores: dict | None, c: Call) -> tuple[str, dict] | None:
 
 
 def zeros_answered(view: RecordingView, book: FactBook, stores: dict | None = None) -> None:
-    hits: list[Call] = []
-    for c in islice(app_returns(view), MAX_CALLS):
-        if _zero(c.value) and c.args and not all(_trivial(a) for a in c.args):
-            hits.append(c)
-    outer: set[int] = set()
-    for c in hits:
-        outer |= ancestors(c)
+    hits = [(c, None) for c in islice(app_returns(view), MAX_CALLS)
+            if _zero(c.value) and c.args and not all(_trivial(a) for a in c.args)]
     made = 0
-    done: set[tuple] = set()
-    for c in hits:
-        key = (c.module, c.function, c.arity)
-        if c.call_id in outer or key in done:
-            continue
-        done.add(key)
-        same = sum(1 for h in hits if (h.module, h.function, h.arity) == key)
+    for c, _, same in deepest_per_function(hits):
         zero = fmt(c.value, 10)
         table = _table_default(stores, c)
         why = "" if table is None else (
