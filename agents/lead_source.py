@@ -46,7 +46,7 @@ def _bare(module: str | None) -> str:
 def read_bodies(source_path: str | None, source_summary: dict | None,
                 wanted: set[tuple[str, str]]) -> dict[tuple[str, str], Body]:
     """``(module, "name/arity")`` → :class:`Body`, for the ``wanted`` functions (module names as
-    the summary has them, ``Shop.Cart``), from the files ``source_summary["modules"]`` points at."""
+    the summary has them, ``MyApp.Cart``), from the files ``source_summary["modules"]`` points at."""
     if not source_path or not source_summary or not wanted:
         return {}
     try:

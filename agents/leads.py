@@ -75,7 +75,7 @@ class Scored:
     """One function's score and the reasons it is made of."""
 
     mfa: str
-    module: str                 # as the sources name it: ``Shop.Cart``
+    module: str                 # as the sources name it: ``MyApp.Cart``
     function: str               # ``name/arity``
     calls: list[Call]
     score: float = 0.0

@@ -5,8 +5,8 @@ A call that has not returned by the end of the recording (or until its caller ga
 its process wait. Wait-for edges come from three kinds of evidence:
 
 - a ``$gen_call`` sent and not answered (sender waits on receiver);
-- a client function of a server's module running in another process (``Shop.Admin.sign_up/2``
-  running in a caller waits on the process registered as ``Shop.Admin`` — on the node the
+- a client function of a server's module running in another process (``MyApp.Admin.sign_up/2``
+  running in a caller waits on the process registered as ``MyApp.Admin`` — on the node the
   function's arguments name, else on the caller's node: a cluster may run it on every node);
 - a process that spawned a child whose ``init`` is still running (``start_link`` /
   ``start_child`` wait for ``init`` to return).
